@@ -1,0 +1,1 @@
+# deploy: the one-machine supervisor

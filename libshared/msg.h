@@ -1,0 +1,85 @@
+/*
+ * msg.h - the bus envelope (see proto/messages.md).
+ *
+ * A request on the wire is one nng message: the target service name, a
+ * newline, then the JSON envelope
+ *   {"v":1,"op":"agents.spawn","id":"<uuid>","deadline":<epoch ms>,
+ *    "caller":{"ip":..,"principal":..,"request_id":..},
+ *    "params":{..},"query":{..},"body":<any>}
+ * and a reply is the JSON
+ *   {"v":1,"id":"<uuid>","status":<http status>,"body":<any>
+ *    [,"content_type":"text/plain"][,"headers":{..}]}
+ * Published events are "topic\n{json}", subscribers filter on "topic\n".
+ *
+ * Decoders validate strictly (unknown envelope keys and wrong types are
+ * SH_EPROTO) and return borrowed pointers into the root they keep.
+ */
+#ifndef SH_MSG_H
+#define SH_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#define MSG_VERSION	1
+#define MSG_MAX_SIZE	(16 * 1024 * 1024)
+
+struct msg_req {
+	json_t		*mr_root;	/* owns everything below */
+	const char	*mr_op;
+	const char	*mr_id;
+	int64_t		 mr_deadline;	/* epoch ms; 0 = none */
+	json_t		*mr_caller;	/* borrowed: object */
+	json_t		*mr_params;	/* borrowed: object */
+	json_t		*mr_query;	/* borrowed: object */
+	json_t		*mr_body;	/* borrowed: any, JSON null if none */
+};
+
+struct msg_rep {
+	json_t		*mp_root;	/* owns everything below */
+	const char	*mp_id;
+	int		 mp_status;
+	json_t		*mp_body;	/* borrowed */
+	const char	*mp_ctype;	/* NULL for JSON */
+	json_t		*mp_headers;	/* borrowed object or NULL */
+};
+
+/*
+ * Builds a request envelope (new reference).  params, query, body and
+ * caller are stolen (NULL allowed).  A fresh id is generated if id is NULL.
+ */
+json_t	*msg_request(const char *op, const char *id, int64_t deadline_ms,
+	    json_t *caller, json_t *params, json_t *query, json_t *body);
+/* Builds a reply envelope (new reference); body is stolen. */
+json_t	*msg_reply(const char *id, int status, json_t *body);
+/* Builds {"error": "<fmt>"} (new reference). */
+json_t	*msg_error_body(const char *fmt, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/*
+ * Parse and validate.  On success *out holds a new root (release with
+ * msg_req_release / msg_rep_release).  On failure returns SH_EPROTO and
+ * writes a reason into err.
+ */
+int	 msg_req_decode(const char *data, size_t len, struct msg_req *out,
+	    char *err, size_t errlen);
+int	 msg_req_validate(json_t *root, struct msg_req *out, char *err,
+	    size_t errlen);	/* takes a new reference to root */
+void	 msg_req_release(struct msg_req *r);
+int	 msg_rep_decode(const char *data, size_t len, struct msg_rep *out,
+	    char *err, size_t errlen);
+void	 msg_rep_release(struct msg_rep *r);
+
+/*
+ * Frames a JSON value behind a prefix and a newline ("agent-runtime\n{..}").
+ * Returns a new malloc'd buffer and its length, or NULL.
+ */
+char	*msg_frame(const char *prefix, json_t *v, size_t *lenp);
+/*
+ * Splits a frame at its first newline.  Returns the payload start and sets
+ * *plen, copying the prefix into pfx (NUL-terminated); NULL if malformed.
+ */
+const char *msg_unframe(const char *data, size_t len, char *pfx,
+	    size_t pfxlen, size_t *plen);
+
+#endif /* SH_MSG_H */

@@ -1,0 +1,325 @@
+/*
+ * svc.c - the skeleton every service shares: flags, signals, config,
+ * migrations, the worker pool and operation dispatch.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "err.h"
+#include "log.h"
+#include "services.h"
+#include "svc.h"
+#include "util.h"
+#include "version.h"
+
+struct svc_server {
+	const struct svc_def	*ss_def;
+	const struct sh_config	*ss_cfg;
+	struct bus_server	*ss_bus;
+	char			 ss_conninfo[1024];
+};
+
+static uint64_t		 svc_started_ms;
+static sigset_t		 svc_sigs;
+
+static void
+svc_usage(const char *name)
+{
+	fprintf(stderr, "usage: %s [-dnv] [-f config.toml]\n"
+	    "  -f file  read this config file instead of "
+	    "$LIBREFANG_HOME/config.toml\n"
+	    "  -n       check the configuration, print it (secrets "
+	    "redacted) and exit\n"
+	    "  -d       debug logging\n"
+	    "  -v       print the version and exit\n", name);
+	exit(2);
+}
+
+void
+svc_init(int argc, char **argv, const char *name, struct svc_opts *so)
+{
+	int	ch;
+
+	svc_started_ms = util_now_ms();
+	memset(so, 0, sizeof(*so));
+	so->so_name = name;
+	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
+		switch (ch) {
+		case 'd':
+			so->so_debug = 1;
+			break;
+		case 'f':
+			so->so_conf = optarg;
+			break;
+		case 'n':
+			so->so_check = 1;
+			break;
+		case 'v':
+			printf("%s %s\n", name, LIBREFANG_VERSION);
+			exit(0);
+		default:
+			svc_usage(name);
+		}
+	}
+	if (optind != argc)
+		svc_usage(name);
+	/* Signals are taken synchronously by svc_wait() in the main thread;
+	 * every thread started later inherits this mask. */
+	sigemptyset(&svc_sigs);
+	sigaddset(&svc_sigs, SIGINT);
+	sigaddset(&svc_sigs, SIGTERM);
+	sigaddset(&svc_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &svc_sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void
+svc_config(const struct svc_opts *so, struct sh_config *cfg)
+{
+	char	err[512];
+	size_t	i;
+
+	log_init(so->so_name, LOG_LVL_INFO, 0);
+	if (cfg_load(cfg, so->so_conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: %s\n", so->so_name, err);
+		cfg_release(cfg);
+		exit(1);
+	}
+	cfg_register_secrets(cfg);
+	log_init(so->so_name, so->so_debug ? LOG_LVL_DEBUG :
+	    log_parse_level(cfg->log_level), cfg->log_json);
+	if (so->so_check) {
+		cfg_print(cfg);
+		cfg_release(cfg);
+		exit(0);
+	}
+	for (i = 0; i < json_array_size(cfg->cf_warnings); i++)
+		log_warnx("%s", json_string_value(json_array_get(
+		    cfg->cf_warnings, i)));
+}
+
+/* Sleeps up to ms unless SIGINT/SIGTERM arrives; returns 1 if it did. */
+static int
+svc_sleep_or_signal(unsigned int ms)
+{
+	struct timespec	ts;
+	int		sig;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	sig = sigtimedwait(&svc_sigs, NULL, &ts);
+	return (sig == SIGINT || sig == SIGTERM);
+}
+
+int
+svc_db_migrate(const struct svc_def *sd, const struct sh_config *cfg)
+{
+	struct db	*db;
+	char		 ci[1024];
+	unsigned int	 backoff = 100;
+	int		 warned = 0;
+
+	if (sd->sd_schema == NULL)
+		return (0);
+	db_conninfo(cfg->database_url, cfg->home_dir, ci, sizeof(ci));
+	if ((db = db_open(ci, sd->sd_schema)) == NULL)
+		fatalx("%s: out of memory", __func__);
+	while (db_migrate(db, sd->sd_migrations) != 0) {
+		if (!warned++)
+			log_warnx("database not ready (%s); retrying",
+			    db_errmsg(db));
+		if (svc_sleep_or_signal(backoff)) {
+			db_close(db);
+			return (-1);
+		}
+		backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+	}
+	db_close(db);
+	return (0);
+}
+
+long long
+svc_uptime(void)
+{
+	return ((long long)((util_now_ms() - svc_started_ms) / 1000));
+}
+
+void
+svc_reply_json(struct svc_reply *rp, int status, json_t *body)
+{
+	json_decref(rp->sr_body);
+	rp->sr_status = status;
+	rp->sr_body = body;
+}
+
+void
+svc_reply_error(struct svc_reply *rp, int status, const char *fmt, ...)
+{
+	char	text[512];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	svc_reply_json(rp, status, json_pack("{s:s}", "error", text));
+}
+
+void
+svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
+{
+	log_warnx("database error: %s", db_errmsg(c->sc_db));
+	svc_reply_error(rp, 503, "database unavailable");
+}
+
+static void
+svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	struct svc_server	*ss = c->sc_server;
+	json_t			*o;
+	int			 up = 1;
+
+	(void)rq;
+	if (ss->ss_def->sd_schema != NULL)
+		up = db_ping(c->sc_db);
+	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}",
+	    "service", ss->ss_def->sd_name, "status", up ? "ok" : "degraded",
+	    "database", ss->ss_def->sd_schema == NULL ? "none" :
+	    up ? "connected" : "disconnected",
+	    "uptime_seconds", (json_int_t)svc_uptime(), "pid", (int)getpid(),
+	    "version", LIBREFANG_VERSION);
+	if (o != NULL && up && ss->ss_def->sd_health != NULL)
+		ss->ss_def->sd_health(c, o);
+	svc_reply_json(rp, 200, o);
+}
+
+/* The bus handler: find the operation, run it, wrap the reply. */
+static json_t *
+svc_dispatch(void *worker, const struct msg_req *rq)
+{
+	struct svc_ctx		*c = worker;
+	struct svc_server	*ss = c->sc_server;
+	const struct svc_op	*op;
+	struct svc_reply	 rp = { 0, NULL, NULL };
+	json_t			*rep;
+	uint64_t		 t0 = util_now_ms();
+
+	if (strcmp(rq->mr_op, OP_SYS_HEALTH) == 0)
+		svc_health(c, rq, &rp);
+	else {
+		for (op = ss->ss_def->sd_ops; op != NULL && op->op_name != NULL;
+		    op++)
+			if (strcmp(op->op_name, rq->mr_op) == 0)
+				break;
+		if (op == NULL || op->op_name == NULL)
+			svc_reply_error(&rp, 501, "not implemented: "
+			    "operation '%s'", rq->mr_op);
+		else
+			op->op_fn(c, rq, &rp);
+	}
+	if (rp.sr_status == 0) {
+		json_decref(rp.sr_body);
+		svc_reply_error(&rp, 500, "operation '%s' gave no reply",
+		    rq->mr_op);
+	}
+	if (rp.sr_body == NULL)
+		svc_reply_error(&rp, 500, "out of memory");
+	log_debug("%s %s -> %d (%llu ms)", rq->mr_op, rq->mr_id, rp.sr_status,
+	    (unsigned long long)(util_now_ms() - t0));
+	rep = msg_reply(rq->mr_id, rp.sr_status, rp.sr_body);
+	if (rep != NULL && rp.sr_ctype != NULL)
+		json_object_set_new(rep, "content_type",
+		    json_string(rp.sr_ctype));
+	return (rep);
+}
+
+static void *
+svc_worker_init(void *arg, int index)
+{
+	struct svc_server	*ss = arg;
+	struct svc_ctx		*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	c->sc_arg = ss->ss_def->sd_arg;
+	c->sc_server = ss;
+	c->sc_cfg = ss->ss_cfg;
+	c->sc_index = index;
+	if (ss->ss_def->sd_schema != NULL &&
+	    (c->sc_db = db_open(ss->ss_conninfo, ss->ss_def->sd_schema)) ==
+	    NULL) {
+		free(c);
+		return (NULL);
+	}
+	return (c);
+}
+
+static void
+svc_worker_fini(void *worker)
+{
+	struct svc_ctx	*c = worker;
+
+	if (c == NULL)
+		return;
+	db_close(c->sc_db);
+	free(c);
+}
+
+struct svc_server *
+svc_serve(const struct svc_def *sd, const struct sh_config *cfg)
+{
+	struct svc_server	*ss;
+
+	if ((ss = calloc(1, sizeof(*ss))) == NULL)
+		return (NULL);
+	ss->ss_def = sd;
+	ss->ss_cfg = cfg;
+	db_conninfo(cfg->database_url, cfg->home_dir, ss->ss_conninfo,
+	    sizeof(ss->ss_conninfo));
+	ss->ss_bus = bus_server_open(cfg->bus_url, sd->sd_name,
+	    (int)cfg->bus_workers, svc_dispatch, svc_worker_init,
+	    svc_worker_fini, ss);
+	if (ss->ss_bus == NULL) {
+		log_warnx("%s: could not serve '%s' on '%s'", __func__,
+		    sd->sd_name, cfg->bus_url);
+		explicit_bzero(ss->ss_conninfo, sizeof(ss->ss_conninfo));
+		free(ss);
+		return (NULL);
+	}
+	log_info("serving '%s' on %s with %lld workers", sd->sd_name,
+	    cfg->bus_url, cfg->bus_workers);
+	return (ss);
+}
+
+int
+svc_wait(void)
+{
+	int	sig;
+
+	for (;;) {
+		if (sigwait(&svc_sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: nothing to reload yet");
+			continue;
+		}
+		log_info("%s: shutting down", strsignal(sig));
+		return (sig);
+	}
+}
+
+void
+svc_stop(struct svc_server *ss)
+{
+	if (ss == NULL)
+		return;
+	bus_server_close(ss->ss_bus);
+	explicit_bzero(ss->ss_conninfo, sizeof(ss->ss_conninfo));
+	free(ss);
+}

@@ -1,0 +1,100 @@
+/*
+ * svc.h - what every service's main.c shares: flags, signals, the
+ * operation table and its dispatch, the built-in sys.health operation.
+ *
+ * A service's main.c reads:
+ *	svc_init(argc, argv, "memory", &so);	flags, signals blocked
+ *	cfg_load(...); log_init(...);		config, log
+ *	svc_db_migrate(...);			schema
+ *	svc_serve(...);				bus workers
+ *	svc_wait();				until SIGINT/SIGTERM
+ *	svc_stop(...);				drain, close
+ */
+#ifndef SH_SVC_H
+#define SH_SVC_H
+
+#include <jansson.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "msg.h"
+
+struct svc_opts {
+	const char	*so_name;
+	const char	*so_conf;	/* -f */
+	int		 so_check;	/* -n */
+	int		 so_debug;	/* -d */
+	int		 so_verbose;	/* -v */
+};
+
+struct svc_server;
+
+/* Per-worker state handed to every handler. */
+struct svc_ctx {
+	struct db	*sc_db;		/* this worker's connection */
+	void		*sc_arg;	/* the service's own state (sd_arg) */
+	struct svc_server *sc_server;	/* internal */
+	const struct sh_config *sc_cfg;
+	int		 sc_index;
+};
+
+/* What a handler produces: a status and a JSON body (owned here). */
+struct svc_reply {
+	int		 sr_status;
+	json_t		*sr_body;
+	const char	*sr_ctype;	/* NULL = application/json */
+};
+
+typedef void (*svc_op_fn)(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp);
+
+struct svc_op {
+	const char	*op_name;
+	svc_op_fn	 op_fn;
+};
+
+/* Optional extra fields for sys.health (gauges such as agent_count). */
+typedef void (*svc_health_fn)(struct svc_ctx *c, json_t *out);
+
+struct svc_def {
+	const char			*sd_name;	/* SVC_* */
+	const char			*sd_schema;	/* NULL: no database */
+	const struct db_migration	*sd_migrations;
+	const struct svc_op		*sd_ops;	/* ends with NULL name */
+	svc_health_fn			 sd_health;
+	void				*sd_arg;
+};
+
+/* Parses -f -n -d -v -h, blocks SIGINT/SIGTERM/SIGHUP/SIGPIPE for every
+ * thread.  Exits on bad usage. */
+void	 svc_init(int argc, char **argv, const char *name,
+	    struct svc_opts *so);
+/* Loads config and starts logging; exits 1 on bad config. With -n prints
+ * the effective config and exits 0. */
+void	 svc_config(const struct svc_opts *so, struct sh_config *cfg);
+/* Connects and migrates, retrying with backoff until it works or a
+ * signal asks to stop; returns 0, or -1 when asked to stop. */
+int	 svc_db_migrate(const struct svc_def *sd, const struct sh_config *cfg);
+/* Starts the bus workers for sd. NULL on failure (logged). */
+struct svc_server *svc_serve(const struct svc_def *sd,
+	    const struct sh_config *cfg);
+/* Waits for SIGINT or SIGTERM (SIGHUP is logged and ignored for now). */
+int	 svc_wait(void);
+/* Drains in-flight requests and frees. */
+void	 svc_stop(struct svc_server *ss);
+
+/* Reply helpers: set status and body (body stolen). */
+void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);
+void	 svc_reply_error(struct svc_reply *rp, int status, const char *fmt,
+	    ...) __attribute__((format(printf, 3, 4)));
+/* The standard 503 for a database failure (logs db_errmsg once). */
+void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
+
+/* The service's numbered migrations, generated from its sql/ directory
+ * by deploy/sql2c.sh (only services with a schema define it). */
+extern const struct db_migration svc_migrations[];
+
+/* Seconds since this process started. */
+long long svc_uptime(void);
+
+#endif /* SH_SVC_H */

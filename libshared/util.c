@@ -1,0 +1,180 @@
+/*
+ * util.c - time, ids, number parsing, comparisons.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <uuid/uuid.h>
+
+#include "err.h"
+#include "util.h"
+
+uint64_t
+util_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
+}
+
+uint64_t
+util_now_ns(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+}
+
+int64_t
+util_wall_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+void
+util_uuid4(char out[UTIL_UUID_LEN])
+{
+	uuid_t	u;
+
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+int
+util_uuid5(const char *ns, const char *name, char out[UTIL_UUID_LEN])
+{
+	uuid_t		 nsu;
+	EVP_MD_CTX	*md_ctx;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0;
+	int		 ok;
+
+	if (!util_uuid_valid(ns) || uuid_parse(ns, nsu) != 0)
+		return (SH_EINVAL);
+	if ((md_ctx = EVP_MD_CTX_new()) == NULL)
+		return (SH_ENOMEM);
+	ok = EVP_DigestInit_ex(md_ctx, EVP_sha1(), NULL) &&
+	    EVP_DigestUpdate(md_ctx, nsu, sizeof(nsu)) &&
+	    EVP_DigestUpdate(md_ctx, name, strlen(name)) &&
+	    EVP_DigestFinal_ex(md_ctx, md, &mdlen);
+	EVP_MD_CTX_free(md_ctx);
+	if (!ok || mdlen < 16)
+		return (SH_EIO);
+	md[6] = (md[6] & 0x0f) | 0x50;		/* version 5 */
+	md[8] = (md[8] & 0x3f) | 0x80;		/* RFC 4122 variant */
+	uuid_unparse_lower(md, out);
+	return (0);
+}
+
+int
+util_uuid_valid(const char *s)
+{
+	static const char	hex[] = "0123456789abcdefABCDEF";
+	int			i;
+
+	if (s == NULL || strlen(s) != 36)
+		return (0);
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return (0);
+		} else if (strchr(hex, s[i]) == NULL || s[i] == '\0')
+			return (0);
+	}
+	return (1);
+}
+
+int
+util_strtonum(const char *s, long long min, long long max, long long *out)
+{
+	char		*end;
+	long long	 v;
+
+	if (s == NULL || *s == '\0' || min > max)
+		return (SH_EINVAL);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || end == s || v < min || v > max)
+		return (SH_EINVAL);
+	*out = v;
+	return (0);
+}
+
+void
+util_rfc3339(int64_t ms, char out[32])
+{
+	time_t		t = (time_t)(ms / 1000);
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int
+util_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	if (alen != blen)
+		return (0);
+	return (CRYPTO_memcmp(a, b, alen) == 0);
+}
+
+char *
+util_read_file(const char *path, size_t max, size_t *lenp)
+{
+	struct stat	 st;
+	char		*data = NULL;
+	ssize_t		 n;
+	size_t		 off = 0;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (NULL);
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > max) {
+		errno = (errno == 0 || S_ISREG(st.st_mode)) ? EFBIG : EINVAL;
+		goto fail;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL)
+		goto fail;
+	while (off < (size_t)st.st_size) {
+		n = read(fd, data + off, (size_t)st.st_size - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto fail;
+		off += (size_t)n;
+	}
+	data[off] = '\0';
+	close(fd);
+	if (lenp != NULL)
+		*lenp = off;
+	return (data);
+ fail:
+	free(data);
+	close(fd);
+	return (NULL);
+}
+
+void
+util_sleep_ms(unsigned int ms)
+{
+	struct timespec	ts, rem;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
+		ts = rem;
+}

@@ -1,0 +1,52 @@
+/*
+ * util.h - small helpers: time, ids, bounded number parsing, constant-time
+ * comparison, timestamps.  All functions are thread-safe.
+ */
+#ifndef SH_UTIL_H
+#define SH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UTIL_UUID_LEN	37	/* 36 characters and the NUL */
+
+/* Monotonic clock in milliseconds, for timeouts and intervals. */
+uint64_t	 util_now_ms(void);
+/* Monotonic clock in nanoseconds, for latency measurement. */
+uint64_t	 util_now_ns(void);
+/* Wall clock in milliseconds since the epoch, for stored timestamps. */
+int64_t		 util_wall_ms(void);
+
+/* Writes a random (v4) UUID in canonical lowercase form into out. */
+void		 util_uuid4(char out[UTIL_UUID_LEN]);
+/*
+ * Writes the name-based (v5, SHA-1) UUID of name in namespace ns (a
+ * canonical UUID string).  Returns 0, or SH_EINVAL if ns is not a UUID.
+ */
+int		 util_uuid5(const char *ns, const char *name,
+		    char out[UTIL_UUID_LEN]);
+/* Returns 1 if s is a canonical hyphenated UUID (any case), else 0. */
+int		 util_uuid_valid(const char *s);
+
+/*
+ * strtonum(3) in spirit: parses a whole decimal integer in [min, max].
+ * Returns 0 and sets *out, or SH_EINVAL (not a number, trailing junk,
+ * out of range).
+ */
+int		 util_strtonum(const char *s, long long min, long long max,
+		    long long *out);
+
+/* Formats ms since the epoch as RFC 3339 UTC, "2025-01-15T10:30:00Z". */
+void		 util_rfc3339(int64_t ms, char out[32]);
+
+/* Constant-time equality of two byte strings (length leaks, content not). */
+int		 util_ct_equal(const char *a, size_t alen, const char *b,
+		    size_t blen);
+
+/* Reads a whole file into a new NUL-terminated buffer (caller frees). */
+char		*util_read_file(const char *path, size_t max, size_t *lenp);
+
+/* Sleeps for ms milliseconds (restarts on EINTR). */
+void		 util_sleep_ms(unsigned int ms);
+
+#endif /* SH_UTIL_H */

@@ -1,0 +1,28 @@
+/*
+ * services.h - the service types on the bus, one place.
+ *
+ * A REQ frame starts with one of these names; the broker keeps one backend
+ * socket per name and load-balances each over however many replicas dial
+ * it.  The order fixes the tcp:// port offsets (proto/messages.md).
+ */
+#ifndef PROTO_SERVICES_H
+#define PROTO_SERVICES_H
+
+#define SVC_AGENT_RUNTIME	"agent-runtime"
+#define SVC_SCHEDULER		"scheduler"
+#define SVC_MEMORY		"memory"
+#define SVC_AUDIT		"audit"
+#define SVC_CHANNELS		"channels"
+
+/* Every service that answers requests, in port-offset order. */
+#define SVC_LIST	{ SVC_AGENT_RUNTIME, SVC_SCHEDULER, SVC_MEMORY, \
+			  SVC_AUDIT, SVC_CHANNELS, NULL }
+#define SVC_COUNT	5
+
+/* Operations every service answers (handled in libshared/svc.c). */
+#define OP_SYS_HEALTH	"sys.health"	/* -> {service,status,database,...} */
+
+/* Published topics (the frame prefix; subscribers add the "\n"). */
+#define TOPIC_LIFECYCLE	"lifecycle"	/* agent spawned/killed/updated */
+
+#endif /* PROTO_SERVICES_H */

@@ -1,0 +1,3 @@
+-- The audit schema.  Its tables arrive with the features that use them
+-- (the Merkle audit chain, usage records and the log stream); this first migration only establishes the schema, which
+-- db_migrate() creates together with its schema_migrations ledger.

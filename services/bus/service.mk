@@ -1,0 +1,3 @@
+# bus: the broker.
+PROGS		+= bus
+bus_SRCS	:= $(wildcard services/bus/*.c)

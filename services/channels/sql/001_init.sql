@@ -1,0 +1,3 @@
+-- The channels schema.  Its tables arrive with the features that use them
+-- (channel configs, bindings, adapters, deliveries, outbound webhooks and pairing); this first migration only establishes the schema, which
+-- db_migrate() creates together with its schema_migrations ledger.

@@ -1,0 +1,3 @@
+-- The memory schema.  Its tables arrive with the features that use them
+-- (KV memory and proactive memory); this first migration only establishes the schema, which
+-- db_migrate() creates together with its schema_migrations ledger.

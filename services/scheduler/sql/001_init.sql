@@ -1,0 +1,3 @@
+-- The scheduler schema.  Its tables arrive with the features that use them
+-- (schedules, cron jobs, triggers, workflows and their runs, goals and the task queue); this first migration only establishes the schema, which
+-- db_migrate() creates together with its schema_migrations ledger.
