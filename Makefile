@@ -29,7 +29,7 @@ WARN		:= -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
 		   -fno-common
 CFLAGS		?= -O2 -g
 ALL_CFLAGS	:= -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) \
-		   -Ilibshared -Iproto -MMD -MP
+		   -Ilibshared -Iproto -Itests/unit -MMD -MP
 ifeq ($(DEVELOPER),1)
 ALL_CFLAGS	+= -Werror
 endif
@@ -106,7 +106,8 @@ test-unit: all
 test-integration: all
 	@tests/run.sh $(BUILD) $(SHARED) integration
 
-bench: deps
+bench:
+	@deploy/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@tests/bench/bench.sh $(BUILD)
 

@@ -1,1 +1,3 @@
-# deploy: the one-machine supervisor
+# deploy: librefangd, the one-machine supervisor behind `make run`.
+PROGS		+= librefangd
+librefangd_SRCS	:= deploy/librefangd.c

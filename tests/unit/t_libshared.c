@@ -1,0 +1,305 @@
+/*
+ * t_libshared.c - unit tests for buf, util, log redaction, cfg and
+ * bus address derivation.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "bus.h"
+#include "cfg.h"
+#include "err.h"
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+static int
+t_buf_grows_and_caps(void)
+{
+	struct buf	b;
+	char		block[100];
+	int		i;
+
+	memset(block, 'x', sizeof(block));
+	buf_init(&b, 1000);
+	for (i = 0; i < 10; i++)
+		T_EQ_INT(buf_add(&b, block, sizeof(block)), 0);
+	T_EQ_INT(b.b_len, 1000);
+	T_EQ_INT(b.b_data[1000], '\0');
+	T_EQ_INT(buf_add(&b, "y", 1), SH_ETOOBIG);
+	T_EQ_INT(b.b_len, 0);		/* a failed append resets */
+	T_OK(b.b_data == NULL);
+	T_EQ_INT(buf_addf(&b, "%d-%s", 42, "z"), 0);
+	T_EQ_STR(b.b_data, "42-z");
+	buf_release(&b);
+	return (0);
+}
+
+static int
+t_buf_addf_long(void)
+{
+	struct buf	 b;
+	char		 big[600];
+	char		*d;
+
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	buf_init(&b, 4096);
+	T_EQ_INT(buf_addf(&b, "[%s]", big), 0);
+	T_EQ_INT(b.b_len, 601);
+	d = buf_detach(&b);
+	T_EQ_INT(d[0], '[');
+	T_EQ_INT(d[600], ']');
+	free(d);
+	T_OK(b.b_data == NULL);
+	return (0);
+}
+
+static int
+t_strtonum_table(void)
+{
+	static const struct {
+		const char	*in;
+		long long	 lo, hi, want;
+		int		 rc;
+	} cases[] = {
+		{ "42", 0, 100, 42, 0 },
+		{ "-5", -10, 10, -5, 0 },
+		{ "101", 0, 100, 0, SH_EINVAL },
+		{ "12x", 0, 100, 0, SH_EINVAL },
+		{ "", 0, 100, 0, SH_EINVAL },
+		{ "99999999999999999999999", 0, 100, 0, SH_EINVAL },
+		{ " 7", 0, 100, 7, 0 },	/* strtoll skips leading space */
+	};
+	long long	v;
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		v = 0;
+		T_EQ_INT(util_strtonum(cases[i].in, cases[i].lo, cases[i].hi,
+		    &v), cases[i].rc);
+		if (cases[i].rc == 0)
+			T_EQ_INT(v, cases[i].want);
+	}
+	return (0);
+}
+
+static int
+t_uuid(void)
+{
+	char	a[UTIL_UUID_LEN], b[UTIL_UUID_LEN];
+
+	util_uuid4(a);
+	util_uuid4(b);
+	T_OK(util_uuid_valid(a));
+	T_OK(strcmp(a, b) != 0);
+	T_EQ_INT(a[14], '4');
+	T_OK(!util_uuid_valid("not-a-uuid"));
+	T_OK(!util_uuid_valid("a1b2c3d4-e5f6-7890-abcd-ef123456789g"));
+	T_OK(util_uuid_valid("A1B2C3D4-E5F6-7890-ABCD-EF1234567890"));
+	/* RFC 4122 appendix-style check: v5 of "python.org" in the DNS
+	 * namespace is a published value. */
+	T_EQ_INT(util_uuid5("6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+	    "python.org", a), 0);
+	T_EQ_STR(a, "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+	T_EQ_INT(util_uuid5("bogus", "x", a), SH_EINVAL);
+	return (0);
+}
+
+static int
+t_ct_equal(void)
+{
+	T_OK(util_ct_equal("secret", 6, "secret", 6));
+	T_OK(!util_ct_equal("secret", 6, "secreT", 6));
+	T_OK(!util_ct_equal("secret", 6, "secret2", 7));
+	return (0);
+}
+
+static int
+t_rfc3339(void)
+{
+	char	ts[32];
+
+	util_rfc3339(1736937000000LL, ts);
+	T_EQ_STR(ts, "2025-01-15T10:30:00Z");
+	return (0);
+}
+
+static int
+t_log_redacts(void)
+{
+	char	out[256];
+
+	log_add_secret("sk-very-secret-key");
+	log_redact("using key sk-very-secret-key now", out, sizeof(out));
+	T_EQ_STR(out, "using key [REDACTED] now");
+	log_redact("Authorization: Bearer abc.def-123, next", out,
+	    sizeof(out));
+	T_EQ_STR(out, "Authorization: Bearer [REDACTED], next");
+	log_redact("nothing here", out, sizeof(out));
+	T_EQ_STR(out, "nothing here");
+	log_redact("sk-very-secret-key", out, 5);	/* tiny buffer */
+	T_OK(strlen(out) < 5);
+	return (0);
+}
+
+static int
+t_bus_addr(void)
+{
+	char	a[256];
+
+	T_EQ_INT(bus_addr("ipc:///tmp/x/bus", "front", a, sizeof(a)), 0);
+	T_EQ_STR(a, "ipc:///tmp/x/bus.front");
+	T_EQ_INT(bus_addr("ipc:///tmp/x/bus", "memory", a, sizeof(a)), 0);
+	T_EQ_STR(a, "ipc:///tmp/x/bus.memory");
+	T_EQ_INT(bus_addr("tcp://10.0.0.5:7000", "front", a, sizeof(a)), 0);
+	T_EQ_STR(a, "tcp://10.0.0.5:7000");
+	T_EQ_INT(bus_addr("tcp://10.0.0.5:7000", "sub", a, sizeof(a)), 0);
+	T_EQ_STR(a, "tcp://10.0.0.5:7002");
+	T_EQ_INT(bus_addr("tcp://h:7000", "agent-runtime", a, sizeof(a)), 0);
+	T_EQ_STR(a, "tcp://h:7003");
+	T_EQ_INT(bus_addr("tcp://h:7000", "channels", a, sizeof(a)), 0);
+	T_EQ_STR(a, "tcp://h:7007");
+	T_EQ_INT(bus_addr("tcp://h:7000", "nosuch", a, sizeof(a)), SH_EINVAL);
+	T_EQ_INT(bus_addr("tcp://h", "front", a, sizeof(a)), SH_EINVAL);
+	T_EQ_INT(bus_addr("tcp://h:65535", "front", a, sizeof(a)), SH_EINVAL);
+	T_EQ_INT(bus_addr("http://h:1", "front", a, sizeof(a)), SH_EINVAL);
+	return (0);
+}
+
+/* Writes text to a temp config file; returns its path (static). */
+static const char *
+write_conf(const char *text)
+{
+	static char	path[64];
+	FILE		*f;
+	int		 fd;
+
+	snprintf(path, sizeof(path), "/tmp/t_cfg.XXXXXX");
+	if ((fd = mkstemp(path)) == -1 || (f = fdopen(fd, "w")) == NULL)
+		return (NULL);
+	fputs(text, f);
+	fclose(f);
+	return (path);
+}
+
+static int
+t_cfg_layers(void)
+{
+	struct sh_config	 cfg;
+	const char		*p;
+	char			 err[256];
+	int			 rc;
+
+	setenv("LIBREFANG_HOME", "/tmp/lf-home-test", 1);
+	unsetenv("LIBREFANG_API_LISTEN");
+	unsetenv("LIBREFANG_API_KEY");
+	p = write_conf("api_listen = \"127.0.0.1:9999\"\n"
+	    "api_key = \"file-key\"\nmystery = 1\n"
+	    "[rate_limit]\napi_requests_per_minute = 42\nbogus = true\n"
+	    "[channels.telegram]\nbot_token_env = \"X\"\n");
+	T_OK(p != NULL);
+	setenv("LIBREFANG_API_KEY", "env-key", 1);
+	rc = cfg_load(&cfg, p, err, sizeof(err));
+	unsetenv("LIBREFANG_API_KEY");
+	unlink(p);
+	if (rc != 0)
+		printf("# %s\n", err);
+	T_EQ_INT(rc, 0);
+	T_EQ_STR(cfg.api_listen, "127.0.0.1:9999");	/* file */
+	T_EQ_STR(cfg.api_key, "env-key");		/* env wins */
+	T_EQ_INT(cfg.rl_requests_per_minute, 42);
+	T_EQ_INT(cfg.rl_retry_after_secs, 60);		/* default */
+	T_EQ_STR(cfg.home_dir, "/tmp/lf-home-test");
+	T_EQ_STR(cfg.bus_url, "ipc:///tmp/lf-home-test/run/bus");
+	T_EQ_INT(json_array_size(cfg.cf_warnings), 2);	/* mystery, bogus */
+	T_OK(json_object_get(cfg.cf_doc, "channels") != NULL);
+	cfg_release(&cfg);
+	return (0);
+}
+
+static int
+t_cfg_errors(void)
+{
+	struct sh_config	 cfg;
+	const char		*p;
+	char			 err[256];
+	int			 rc;
+
+	p = write_conf("api_listen = \"x\"\n\n[rate_limit\n");
+	rc = cfg_load(&cfg, p, err, sizeof(err));
+	cfg_release(&cfg);
+	T_EQ_INT(rc, -1);
+	T_OK(strstr(err, "line 3") != NULL);
+	unlink(p);
+
+	p = write_conf("[rate_limit]\napi_requests_per_minute = \"many\"\n");
+	rc = cfg_load(&cfg, p, err, sizeof(err));
+	cfg_release(&cfg);
+	unlink(p);
+	T_EQ_INT(rc, -1);
+	T_OK(strstr(err, "rate_limit.api_requests_per_minute") != NULL);
+
+	p = write_conf("strict_config = true\nunknown_thing = 1\n");
+	rc = cfg_load(&cfg, p, err, sizeof(err));
+	cfg_release(&cfg);
+	unlink(p);
+	T_EQ_INT(rc, -1);
+	T_OK(strstr(err, "unknown_thing") != NULL);
+
+	setenv("LIBREFANG_ALLOW_NO_AUTH", "maybe", 1);
+	rc = cfg_load(&cfg, "/nonexistent/config.toml", err, sizeof(err));
+	cfg_release(&cfg);
+	T_EQ_INT(rc, -1);			/* -f names a missing file */
+	rc = cfg_load(&cfg, NULL, err, sizeof(err));
+	cfg_release(&cfg);
+	unsetenv("LIBREFANG_ALLOW_NO_AUTH");
+	T_EQ_INT(rc, -1);			/* bad boolean in env */
+	T_OK(strstr(err, "LIBREFANG_ALLOW_NO_AUTH") != NULL);
+	return (0);
+}
+
+static int
+t_cfg_redacts(void)
+{
+	struct sh_config	 cfg;
+	char			 err[256], *js;
+	json_t			*j;
+
+	setenv("LIBREFANG_API_KEY", "top-secret-value", 1);
+	T_EQ_INT(cfg_load(&cfg, NULL, err, sizeof(err)), 0);
+	unsetenv("LIBREFANG_API_KEY");
+	j = cfg_to_json(&cfg);
+	js = json_dumps(j, 0);
+	T_OK(js != NULL && strstr(js, "top-secret-value") == NULL);
+	T_EQ_STR(json_string_value(json_object_get(j, "api_key")),
+	    "[REDACTED]");
+	free(js);
+	json_decref(j);
+	cfg_release(&cfg);
+	return (0);
+}
+
+static const struct tap_case cases[] = {
+	{ "buf grows to its ceiling and resets on overflow", t_buf_grows_and_caps },
+	{ "buf_addf formats past the small buffer", t_buf_addf_long },
+	{ "util_strtonum bounds and junk", t_strtonum_table },
+	{ "uuid v4 and v5", t_uuid },
+	{ "constant-time compare", t_ct_equal },
+	{ "rfc3339 timestamps", t_rfc3339 },
+	{ "log redacts secrets and bearer tokens", t_log_redacts },
+	{ "bus addresses for ipc and tcp", t_bus_addr },
+	{ "config layers: defaults, file, environment", t_cfg_layers },
+	{ "config errors name the line or key", t_cfg_errors },
+	{ "config dump redacts secrets", t_cfg_redacts },
+	{ NULL, NULL }
+};
+
+int
+main(void)
+{
+	log_init("t_libshared", LOG_LVL_ERROR, 0);
+	return (tap_main(cases));
+}
