@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# librefangd, what `make run` starts: a private PostgreSQL, the broker, the
+# services and the gateway; restarts a crashed service; stops everything
+# (PostgreSQL included) within 5 s of SIGTERM; finds its data again.
+. "$(dirname "$0")/../lib.sh"
+
+start_daemon() {
+	"$LF_BIN/librefangd" >>"$LF_TMP/log/librefangd.log" 2>&1 &
+	LD_PID=$!
+}
+child_pid() {	# the pid of a supervised program
+	pgrep -P "$LD_PID" -x "$1" | head -n 1
+}
+
+start_daemon
+t_ok "the API answers after librefangd starts" lf_wait_health 30
+t_ok "it started its own PostgreSQL" "$LF_ROOT/deploy/pg.sh" status "$LIBREFANG_HOME"
+t_ok "it says where the API is" grep -q "LibreFang is up: http://$LIBREFANG_API_LISTEN" "$LF_TMP/log/librefangd.log"
+for p in bus agent-runtime scheduler memory audit channels api-gateway; do
+	t_ok "it runs $p" test -n "$(child_pid $p)"
+done
+
+lf_req POST /api/agents '{"manifest_toml":"name = \"persistent-one\"\n"}'
+t_eq "an agent can be spawned" "$LF_STATUS" "201"
+id=$(echo "$LF_BODY" | jq -r .agent_id)
+
+# A crashed service is restarted.
+old=$(child_pid memory)
+kill -KILL "$old"
+new=
+for i in $(seq 100); do
+	new=$(child_pid memory)
+	[ -n "$new" ] && [ "$new" != "$old" ] && break
+	sleep 0.05
+done
+t_ok "a killed service is restarted" test -n "$new" -a "$new" != "$old"
+t_ok "the restart is logged" grep -q "'memory' killed by signal 9" "$LF_TMP/log/librefangd.log"
+
+# SIGTERM stops everything within 5 s, PostgreSQL included.
+start=$(date +%s%N)
+kill -TERM "$LD_PID"
+wait "$LD_PID"; rc=$?
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+t_eq "librefangd exits 0 on SIGTERM" "$rc" "0"
+t_ok "within 5 s (${ms} ms)" test "$ms" -lt 5000
+t_ok "no supervised program is left" bash -c "! pgrep -f '$LF_BIN/(bus|api-gateway|agent-runtime)' >/dev/null"
+t_ok "PostgreSQL is stopped" bash -c "! '$LF_ROOT/deploy/pg.sh' status '$LIBREFANG_HOME'"
+
+# A second start finds the same data.
+start_daemon
+t_ok "a second start comes up" lf_wait_health 30
+lf_req GET "/api/agents/$id"
+t_eq "and finds the agent again" "$(echo "$LF_BODY" | jq -r .name)" "persistent-one"
+kill -TERM "$LD_PID"; wait "$LD_PID"
+t_eq "and stops cleanly again" "$?" "0"
+t_done
