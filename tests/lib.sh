@@ -130,6 +130,8 @@ lf_dump_logs() {
 
 lf_cleanup() {
 	lf_stack_stop
+	# Whatever started a cluster here (a test, librefangd), stop it.
+	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
 	if [ "$T_FAILED" != 0 ]; then
 		lf_dump_logs
 	fi

@@ -4,6 +4,9 @@
 # (PostgreSQL included) within 5 s of SIGTERM; finds its data again.
 . "$(dirname "$0")/../lib.sh"
 
+LD_PID=
+trap '[ -n "$LD_PID" ] && kill -TERM "$LD_PID" 2>/dev/null && wait "$LD_PID"; lf_cleanup' EXIT
+
 start_daemon() {
 	"$LF_BIN/librefangd" >>"$LF_TMP/log/librefangd.log" 2>&1 &
 	LD_PID=$!
