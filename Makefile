@@ -77,6 +77,7 @@ $(LIBSHARED): $(patsubst %.c,$(BUILD)/obj/%.o,$(LIBSHARED_SRCS))
 # A service with a sql/ directory lists $(BUILD)/gen/<prog>_sql.c in its
 # _SRCS and its migrations in <prog>_SQL; this embeds them in C.
 .SECONDEXPANSION:
+.SECONDARY:
 $(BUILD)/gen/%_sql.c: $$($$*_SQL) deploy/sql2c.sh
 	@mkdir -p $(dir $@)
 	@deploy/sql2c.sh $($*_SQL) > $@
@@ -112,12 +113,13 @@ bench:
 	@tests/bench/bench.sh $(BUILD)
 
 fmt:
-	clang-format -i $(ALL_SRCS) $(wildcard libshared/*.h services/*/*.h proto/*.h)
+	clang-format -i $(LINT_SRCS) $(wildcard libshared/*.h services/*/*.h proto/*.h)
 
+LINT_SRCS	= $(filter-out $(BUILD)/%,$(ALL_SRCS))
 lint:
-	@! grep -nE '\b(sprintf|strcpy|strcat|gets|atoi)[[:space:]]*\(' $(ALL_SRCS) || \
+	@! grep -nE '\b(sprintf|strcpy|strcat|gets|atoi)[[:space:]]*\(' $(LINT_SRCS) || \
 	    { echo "lint: banned call"; exit 1; }
-	@! grep -nE '^[[:space:]]*//' $(ALL_SRCS) || \
+	@! grep -nE '^[[:space:]]*//' $(LINT_SRCS) || \
 	    { echo "lint: use /* */ comments"; exit 1; }
 
 clean:
