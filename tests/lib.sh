@@ -81,6 +81,17 @@ lf_wait_health() {
 	return 1
 }
 
+# Waits until GET PATH answers 200 (a service behind it has joined the bus).
+lf_wait_ok() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		lf_req GET "$1"
+		[ "$LF_STATUS" = 200 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Waits until the gateway reports every given service up.
 lf_wait_services() {
 	local i s up

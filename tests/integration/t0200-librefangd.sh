@@ -23,6 +23,7 @@ for p in bus agent-runtime scheduler memory audit channels api-gateway; do
 	t_ok "it runs $p" test -n "$(child_pid $p)"
 done
 
+t_ok "the agent runtime joins" lf_wait_ok /api/agents
 lf_req POST /api/agents '{"manifest_toml":"name = \"persistent-one\"\n"}'
 t_eq "an agent can be spawned" "$LF_STATUS" "201"
 id=$(echo "$LF_BODY" | jq -r .agent_id)
@@ -40,18 +41,22 @@ t_ok "a killed service is restarted" test -n "$new" -a "$new" != "$old"
 t_ok "the restart is logged" grep -q "'memory' killed by signal 9" "$LF_TMP/log/librefangd.log"
 
 # SIGTERM stops everything within 5 s, PostgreSQL included.
+kids=$(pgrep -P "$LD_PID" | tr '\n' ' ')
 start=$(date +%s%N)
 kill -TERM "$LD_PID"
 wait "$LD_PID"; rc=$?
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 t_eq "librefangd exits 0 on SIGTERM" "$rc" "0"
 t_ok "within 5 s (${ms} ms)" test "$ms" -lt 5000
-t_ok "no supervised program is left" bash -c "! pgrep -f '$LF_BIN/(bus|api-gateway|agent-runtime)' >/dev/null"
+alive=0
+for k in $kids; do kill -0 "$k" 2>/dev/null && alive=$((alive + 1)); done
+t_eq "no supervised program is left ($(echo $kids | wc -w) were running)" "$alive" "0"
 t_ok "PostgreSQL is stopped" bash -c "! '$LF_ROOT/deploy/pg.sh' status '$LIBREFANG_HOME'"
 
 # A second start finds the same data.
 start_daemon
 t_ok "a second start comes up" lf_wait_health 30
+lf_wait_ok /api/agents
 lf_req GET "/api/agents/$id"
 t_eq "and finds the agent again" "$(echo "$LF_BODY" | jq -r .name)" "persistent-one"
 kill -TERM "$LD_PID"; wait "$LD_PID"

@@ -1,0 +1,496 @@
+#!/usr/bin/env bash
+# bench.sh BUILD - the figures behind `make bench`: cold start, idle memory,
+# binary sizes and HTTP throughput, each next to its target.
+#
+# Everything runs in a throwaway home (mktemp -d, chmod 711 so the postgres
+# user reaches its cluster) on loopback: a private PostgreSQL (deploy/pg.sh,
+# test mode), the broker, the five services and the gateway over ipc://,
+# and tests/helpers/mhd_hello as the floor a bare libmicrohttpd server sets.
+# Figures, not pass/fail: a missed target is printed, never fatal.  Exits 0
+# unless the stack could not start; stops everything it started on any
+# exit; a watchdog ends the whole run after BENCH_MAX_SECS.
+#
+#   BENCH_RUNS=5          cold starts per figure (the median is printed)
+#   BENCH_DURATION=5      seconds per wrk run (after a 1 s warm-up)
+#   BENCH_CONNS=32        wrk connections; BENCH_WRK_THREADS=2 wrk threads
+#   BENCH_AGENTS=10       agents spawned before GET /api/agents is measured
+#   BENCH_MAX_SECS=170    watchdog
+
+set -u
+
+build=${1:?usage: bench.sh BUILD}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+case $build in
+/*)	bin=$build/bin ;;
+*)	bin=$root/$build/bin ;;
+esac
+RUNS=${BENCH_RUNS:-5}
+DUR=${BENCH_DURATION:-5}
+CONNS=${BENCH_CONNS:-32}
+WTHREADS=${BENCH_WRK_THREADS:-2}
+NAGENTS=${BENCH_AGENTS:-10}
+MAXSECS=${BENCH_MAX_SECS:-170}
+
+# Targets (docs: the issue behind make bench).
+T_COLD_GW=10		# ms, gateway exec -> first 200 from /api/health
+T_COLD_STACK=100	# ms, bus + services + gateway
+T_PSS_MB=20		# MB, PSS of all our processes, idle
+T_HEALTH_PCT=80		# % of the floor's requests/s
+T_AGENTS_PCT=25
+
+SERVICES="agent-runtime scheduler memory audit channels"
+OURS="bus $SERVICES api-gateway"
+SIZED="bus api-gateway $SERVICES librefangd bustool mhd_hello"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfbench.XXXXXX") || exit 1
+chmod 711 "$tmp"
+export LIBREFANG_HOME=$tmp/home
+export LIBREFANG_BUS_URL=ipc://$LIBREFANG_HOME/run/bus
+unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_ALLOW_NO_AUTH
+mkdir -p "$LIBREFANG_HOME/run" "$tmp/log" "$tmp/strip"
+
+declare -A PIDS=()
+PG_UP=0
+STACK_OK=1
+WATCHDOG=
+
+free_port() {
+	local p
+	if p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null); then
+		echo "$p"
+		return
+	fi
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+GW_PORT=$(free_port)
+HELLO_PORT=$(free_port)
+while [ "$HELLO_PORT" = "$GW_PORT" ]; do HELLO_PORT=$(free_port); done
+export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
+GW=127.0.0.1:$GW_PORT
+HELLO=127.0.0.1:$HELLO_PORT
+
+have() { [ -x "$bin/$1" ]; }
+
+start() {	# start NAME [ARGS..]: one program in the background
+	local name=$1
+	shift
+	"$bin/$name" "$@" >>"$tmp/log/$name.log" 2>&1 &
+	PIDS[$name]=$!
+}
+
+stop() {	# stop NAME..: SIGTERM, SIGKILL after 5 s, reap
+	local n pid i
+	for n in "$@"; do
+		pid=${PIDS[$n]:-}
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	done
+	for n in "$@"; do
+		pid=${PIDS[$n]:-}
+		[ -n "$pid" ] || continue
+		for ((i = 0; i < 500; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.01
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "bench: '$n' ignored SIGTERM for 5 s; killing" >&2
+			kill -KILL "$pid" 2>/dev/null
+		fi
+		wait "$pid" 2>/dev/null
+		unset "PIDS[$n]"
+	done
+}
+
+stop_all() {
+	local order="api-gateway channels audit memory scheduler agent-runtime bus mhd_hello" n left=()
+	stop $order
+	for n in "${!PIDS[@]}"; do left+=("$n"); done
+	[ ${#left[@]} = 0 ] || stop "${left[@]}"
+}
+
+cleanup() {
+	trap - EXIT INT TERM
+	if [ -n "$WATCHDOG" ]; then
+		kill -TERM "$WATCHDOG" 2>/dev/null
+		wait "$WATCHDOG" 2>/dev/null
+	fi
+	stop_all
+	[ $PG_UP = 0 ] || "$root/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
+	# The cluster lives under /var/lib/librefang when HOME was private.
+	if [ -L "$LIBREFANG_HOME/pg" ]; then
+		rm -rf "$(readlink "$LIBREFANG_HOME/pg")"
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 1' INT TERM
+
+# The watchdog's sleep is its own child so that cleanup ends both.
+(
+	trap 'kill "$s" 2>/dev/null; exit 0' TERM
+	sleep "$MAXSECS" & s=$!
+	wait "$s" && { echo "bench: over ${MAXSECS}s; stopping" >&2; kill -TERM $$; }
+) &
+WATCHDOG=$!
+
+dump_logs() {
+	local f
+	for f in "$tmp"/log/*.log; do
+		[ -s "$f" ] || continue
+		echo "  --- $(basename "$f") (last lines)"
+		tail -n 8 "$f" | sed 's/^/  | /'
+	done
+}
+
+median() {	# numbers on stdin -> "median (min..max)", or "n/a"
+	sort -n | awk '{ a[NR] = $1 }
+	    END {
+		if (NR == 0) { print "n/a"; exit }
+		m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+		printf "%.1f (%.1f..%.1f)\n", m, a[1], a[NR]
+	    }'
+}
+
+verdict() {	# verdict VALUE OP TARGET -> "ok" / "MISS"
+	awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+		if (v == "" || v == "n/a" || v == "-") { print "-"; exit }
+		ok = (op == "<=") ? (v + 0 <= t + 0) : (v + 0 >= t + 0)
+		print ok ? "ok" : "MISS"
+	}'
+}
+
+hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
+
+# ---- header ---------------------------------------------------------------
+deploy_ok=1
+"$root/deploy/pg.sh" start "$LIBREFANG_HOME" test >"$tmp/log/pg.sh.log" 2>&1 || deploy_ok=0
+if [ $deploy_ok = 1 ]; then
+	PG_UP=1
+else
+	echo "bench: could not start PostgreSQL:" >&2
+	cat "$tmp/log/pg.sh.log" >&2
+	exit 1
+fi
+pgdata=$LIBREFANG_HOME/pg/data
+pgver=$(cat "$pgdata/PG_VERSION" 2>/dev/null)
+
+echo "LibreFang bench  $(date -u '+%Y-%m-%d %H:%M UTC')  rev $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "host: $(nproc) CPUs ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo), kernel $(uname -r)"
+echo "build: $bin; PostgreSQL $pgver (test mode: fsync off); bus ipc://; loopback only"
+echo "note: load generator and servers share these CPUs; compare ratios, not absolutes"
+missing=
+for p in $OURS mhd_hello waithttp; do
+	have "$p" || missing="$missing $p"
+done
+[ -z "$missing" ] || echo "NOT BUILT:$missing (their figures are skipped)"
+if ! have api-gateway || ! have agent-runtime || ! have bus; then
+	STACK_OK=0
+fi
+echo
+
+# ---- 1. cold start --------------------------------------------------------
+# t0 is read in bash just before the fork; waithttp (started right after
+# the programs, so its own start-up overlaps theirs) polls on a fresh
+# connection every 0.25 ms and prints ms since t0 at the first 200.
+hr
+echo "1. COLD START  exec -> first HTTP 200, ms: median (min..max) of $RUNS"
+hr
+have waithttp || echo "   waithttp not built; skipped"
+
+cold_floor=() cold_gw=() cold_st=() cold_ag=() cold_ok=()
+gw_health_status=? st_health_status=?
+if have waithttp && have mhd_hello; then
+	for ((i = 0; i < RUNS; i++)); do
+		t0=$EPOCHREALTIME
+		start mhd_hello "$HELLO_PORT" 2
+		ms=$("$bin/waithttp" -s "$t0" -t 5000 "$HELLO" /api/health) && cold_floor+=("$ms")
+		stop mhd_hello
+	done
+fi
+
+# (a) the gateway alone: only the broker runs (started beforehand, not
+# timed); no service, so anything health needs from them is absent.
+if have waithttp && have api-gateway && have bus; then
+	start bus
+	sleep 0.2
+	for ((i = 0; i < RUNS; i++)); do
+		t0=$EPOCHREALTIME
+		start api-gateway
+		if out=$("$bin/waithttp" -b -s "$t0" -t 5000 "$GW" /api/health 2>"$tmp/wait.err"); then
+			cold_gw+=("${out%%$'\n'*}")
+			gw_health_status=$(printf '%s\n' "$out" | sed -n 2p | jq -r '.status // "?"' 2>/dev/null)
+		else
+			gw_health_err=$(cat "$tmp/wait.err")
+		fi
+		stop api-gateway
+	done
+	stop bus
+fi
+
+# (b) the whole stack with PostgreSQL up and migrations applied (by an
+# untimed first round): bus, five services and gateway exec'd together.
+# "health" is the first 200 from /api/health; "agents" the first 200 from
+# GET /api/agents, the first moment a request crosses bus, agent-runtime
+# and PostgreSQL; "ok" the first /api/health whose status is "ok", which
+# waits for the gateway's periodic poll of every service.
+stack_start() {
+	local p
+	start bus
+	for p in $SERVICES; do
+		have "$p" && start "$p"
+	done
+	start api-gateway
+}
+stack_stop() {
+	stop api-gateway channels audit memory scheduler agent-runtime bus
+}
+if have waithttp && [ $STACK_OK = 1 ]; then
+	stack_start
+	if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
+		STACK_OK=0
+		echo "   the stack did not answer GET /api/agents within 30 s: $(cat "$tmp/wait.err")"
+		dump_logs
+	fi
+	stack_stop
+fi
+if have waithttp && [ $STACK_OK = 1 ]; then
+	for ((i = 0; i < RUNS; i++)); do
+		t0=$EPOCHREALTIME
+		stack_start
+		if out=$("$bin/waithttp" -b -s "$t0" -t 10000 "$GW" /api/health 2>/dev/null); then
+			cold_st+=("${out%%$'\n'*}")
+			st_health_status=$(printf '%s\n' "$out" | sed -n 2p | jq -r '.status // "?"' 2>/dev/null)
+		fi
+		ms=$("$bin/waithttp" -s "$t0" -t 10000 "$GW" /api/agents 2>/dev/null) && cold_ag+=("$ms")
+		ms=$("$bin/waithttp" -m '"status":"ok"' -s "$t0" -t 10000 "$GW" /api/health 2>/dev/null) && cold_ok+=("$ms")
+		stack_stop
+	done
+fi
+
+m_floor=$(printf '%s\n' "${cold_floor[@]}" | grep . | median)
+m_gw=$(printf '%s\n' "${cold_gw[@]}" | grep . | median)
+m_st=$(printf '%s\n' "${cold_st[@]}" | grep . | median)
+m_ag=$(printf '%s\n' "${cold_ag[@]}" | grep . | median)
+m_ok=$(printf '%s\n' "${cold_ok[@]}" | grep . | median)
+printf '   %-44s %-24s %-10s %s\n' "what" "ms" "target" ""
+printf '   %-44s %-24s %-10s %s\n' "mhd_hello (floor: exec + MHD start)" "$m_floor" "" ""
+printf '   %-44s %-24s %-10s %s\n' "(a) api-gateway alone -> /api/health" "$m_gw" "<= $T_COLD_GW" \
+    "$(verdict "${m_gw%% *}" '<=' $T_COLD_GW)"
+printf '   %-44s %-24s %-10s %s\n' "(b) whole stack -> /api/health" "$m_st" "<= $T_COLD_STACK" \
+    "$(verdict "${m_st%% *}" '<=' $T_COLD_STACK)"
+printf '   %-44s %-24s %-10s %s\n' "(b) whole stack -> GET /api/agents" "$m_ag" "<= $T_COLD_STACK" \
+    "$(verdict "${m_ag%% *}" '<=' $T_COLD_STACK)"
+printf '   %-44s %-24s %-10s %s\n' "(b) whole stack -> /api/health status \"ok\"" "$m_ok" "(info)" ""
+if have api-gateway; then
+	if [ ${#cold_gw[@]} -gt 0 ]; then
+		echo "   /api/health with no service running: 200, status \"$gw_health_status\" (needs no service)"
+	else
+		echo "   /api/health with no service running: no 200 (${gw_health_err:-?}): health needs the services"
+	fi
+	[ ${#cold_st[@]} = 0 ] || echo "   /api/health with the whole stack: status \"$st_health_status\""
+fi
+echo
+
+# ---- the stack for the remaining figures -----------------------------------
+if [ $STACK_OK = 1 ]; then
+	stack_start
+	if ! "$bin/waithttp" -t 15000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
+		STACK_OK=0
+		echo "bench: the stack did not come up: $(cat "$tmp/wait.err")"
+		dump_logs
+	fi
+fi
+
+# ---- 2. idle memory -------------------------------------------------------
+mem_of() {	# PID -> "rss_kb pss_kb threads"
+	awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { printf "%d %d ", r, p }' \
+	    "/proc/$1/smaps_rollup" 2>/dev/null || printf '0 0 '
+	awk '/^Threads:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+
+pg_pids() {	# the postmaster and its children
+	local pm
+	pm=$(head -n 1 "$pgdata/postmaster.pid" 2>/dev/null) || return
+	[ -n "$pm" ] || return
+	echo "$pm"
+	ps -o pid= --ppid "$pm" 2>/dev/null | tr -d ' '
+}
+
+pg_kind() {	# PID -> postmaster | backend | background
+	local cmd
+	cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null)
+	case $cmd in
+	*"[local]"*|*" librefang librefang "*)	echo backend ;;
+	"postgres: "*)				echo background ;;
+	*)					echo postmaster ;;
+	esac
+}
+
+declare -A IDLE_PSS=()
+print_memory() {	# print_memory LABEL: one table of ours + PostgreSQL
+	local n pid r p t tr=0 tp=0 tt=0 k
+	declare -A kr=() kp=() kn=()
+	printf '   %-16s %8s %10s %10s %8s %s\n' "process" "pid" "RSS kB" "PSS kB" "threads" "$1"
+	for n in $OURS; do
+		pid=${PIDS[$n]:-}
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			printf '   %-16s %8s %10s %10s %8s\n' "$n" "-" "-" "-" "-"
+			continue
+		fi
+		read -r r p t <<<"$(mem_of "$pid")"
+		[ "$1" = idle ] && IDLE_PSS[$n]=$p
+		printf '   %-16s %8s %10s %10s %8s\n' "$n" "$pid" "$r" "$p" "$t"
+		tr=$((tr + r)); tp=$((tp + p)); tt=$((tt + t))
+	done
+	printf '   %-16s %8s %10s %10s %8s   PSS %.1f MB, target <= %s MB: %s\n' "total (ours)" "" "$tr" "$tp" "$tt" \
+	    "$(awk -v p="$tp" 'BEGIN { print p / 1024 }')" "$T_PSS_MB" \
+	    "$(verdict "$(awk -v p="$tp" 'BEGIN { print p / 1024 }')" '<=' "$T_PSS_MB")"
+	[ "$1" = idle ] && IDLE_TOTAL=$tp
+	for pid in $(pg_pids); do
+		read -r r p t <<<"$(mem_of "$pid")"
+		k=$(pg_kind "$pid")
+		kr[$k]=$(( ${kr[$k]:-0} + r )); kp[$k]=$(( ${kp[$k]:-0} + p )); kn[$k]=$(( ${kn[$k]:-0} + 1 ))
+	done
+	tr=0; tp=0
+	for k in postmaster background backend; do
+		[ -n "${kn[$k]:-}" ] || continue
+		printf '   %-16s %8s %10s %10s\n' "pg $k" "x${kn[$k]}" "${kr[$k]}" "${kp[$k]}"
+		tr=$((tr + kr[$k])); tp=$((tp + kp[$k]))
+	done
+	printf '   %-16s %8s %10s %10s   (not ours; one backend per service DB connection)\n' "total (pg)" "" "$tr" "$tp"
+}
+
+hr
+echo "2. IDLE MEMORY  /proc/PID/smaps_rollup, stack up and idle for 2 s"
+hr
+IDLE_TOTAL=
+if [ $STACK_OK = 1 ] || [ ${#PIDS[@]} -gt 0 ]; then
+	sleep 2
+	print_memory idle
+else
+	echo "   stack not running; skipped"
+fi
+echo
+
+# ---- 3. binary sizes -------------------------------------------------------
+hr
+echo "3. BINARY SIZES  (a stripped copy; dynamically linked)"
+hr
+printf '   %-16s %12s %12s %8s\n' "program" "as built" "stripped" "DT_NEEDED"
+tot=0
+for n in $SIZED; do
+	have "$n" || { printf '   %-16s %12s\n' "$n" "not built"; continue; }
+	strip -o "$tmp/strip/$n" "$bin/$n" 2>/dev/null || cp "$bin/$n" "$tmp/strip/$n"
+	s=$(stat -c %s "$tmp/strip/$n")
+	case " $OURS " in *" $n "*) tot=$((tot + s)) ;; esac
+	printf '   %-16s %12s %12s %8s\n' "$n" "$(stat -c %s "$bin/$n")" "$s" \
+	    "$(readelf -d "$bin/$n" 2>/dev/null | grep -c NEEDED)"
+done
+printf '   %-16s %12s %12s   (the seven stack programs)\n' "total (stack)" "" "$tot"
+echo
+
+# ---- 4. throughput --------------------------------------------------------
+# wrk_run NAME URL: W_RPS W_P50 W_P99 (ms) W_ERR (non-2xx + socket errors)
+wrk_run() {
+	local out=$tmp/wrk.$1
+	timeout 10 wrk -t"$WTHREADS" -c"$CONNS" -d1s "$2" >/dev/null 2>&1
+	timeout $((DUR + 15)) wrk -t"$WTHREADS" -c"$CONNS" -d"${DUR}s" --latency "$2" >"$out" 2>&1
+	W_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+	W_P50=$(awk '$1 == "50%" { print $2 }' "$out")
+	W_P99=$(awk '$1 == "99%" { print $2 }' "$out")
+	W_P50=$(to_ms "$W_P50")
+	W_P99=$(to_ms "$W_P99")
+	W_ERR=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
+	    /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
+	    END { print e + 0 }' "$out")
+	[ -n "$W_RPS" ] || { W_RPS=0; W_ERR="wrk failed: $(head -c 200 "$out")"; }
+}
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		if (v == "") { print "-"; exit }
+		n = v + 0
+		if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0;
+		else if (v ~ /s$/) n *= 1000
+		printf "%.2f", n
+	}'
+}
+
+hr
+echo "4. THROUGHPUT  wrk -t$WTHREADS -c$CONNS -d${DUR}s (after 1 s warm-up), loopback; rate limiter exempts loopback"
+hr
+declare -A RPS=() P50=() P99=() ERR=()
+if have mhd_hello; then
+	start mhd_hello "$HELLO_PORT" 2
+	"$bin/waithttp" -t 5000 "$HELLO" / >/dev/null 2>&1
+	wrk_run floor "http://$HELLO/api/health"
+	RPS[floor]=$W_RPS P50[floor]=$W_P50 P99[floor]=$W_P99 ERR[floor]=$W_ERR
+	stop mhd_hello
+fi
+spawned=0 listed=?
+if [ $STACK_OK = 1 ]; then
+	wrk_run health "http://$GW/api/health"
+	RPS[health]=$W_RPS P50[health]=$W_P50 P99[health]=$W_P99 ERR[health]=$W_ERR
+	for ((i = 1; i <= NAGENTS; i++)); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+		    -H 'Content-Type: application/json' \
+		    --data-binary "{\"manifest_toml\":\"name = \\\"bench-$i\\\"\\n\"}" \
+		    "http://$GW/api/agents")
+		[ "$code" = 201 ] && spawned=$((spawned + 1))
+	done
+	listed=$(curl -s "http://$GW/api/agents" | jq 'if type == "array" then length else (.agents // [] | length) end' 2>/dev/null)
+	wrk_run agents "http://$GW/api/agents"
+	RPS[agents]=$W_RPS P50[agents]=$W_P50 P99[agents]=$W_P99 ERR[agents]=$W_ERR
+fi
+pct() {	# pct A B -> A/B in %
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.0f", 100 * a / b }'
+}
+printf '   %-26s %10s %9s %9s %8s %7s %-8s %s\n' "endpoint" "req/s" "p50 ms" "p99 ms" "errors" "floor" "target" ""
+row() {	# row KEY LABEL [TARGET_PCT]
+	local k=$1 pc=""
+	if [ -z "${RPS[$k]:-}" ]; then
+		printf '   %-26s %10s\n' "$2" "skipped"
+		return
+	fi
+	[ $# -ge 3 ] && pc=$(pct "${RPS[$k]}" "${RPS[floor]:-}")
+	printf '   %-26s %10s %9s %9s %8s %7s %-8s %s\n' "$2" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" \
+	    "${ERR[$k]}" "${pc:+$pc%}" "${3:+>= $3%}" "$( [ $# -ge 3 ] && verdict "$pc" '>=' "$3")"
+}
+row floor "mhd_hello (floor)"
+row health "GET /api/health" "$T_HEALTH_PCT"
+row agents "GET /api/agents ($listed)" "$T_AGENTS_PCT"
+[ $STACK_OK = 0 ] || echo "   agents spawned for the list: $spawned of $NAGENTS (POST /api/agents -> 201); list length $listed"
+echo
+
+# ---- memory again, after the load ------------------------------------------
+if [ $STACK_OK = 1 ]; then
+	hr
+	echo "2b. MEMORY AFTER LOAD  (same processes, after the wrk runs and $spawned spawns)"
+	hr
+	print_memory "after load"
+	echo
+fi
+
+# ---- summary ---------------------------------------------------------------
+hr
+echo "SUMMARY (figures, not pass/fail)"
+hr
+printf '   %-34s %14s %12s %s\n' "figure" "value" "target" ""
+printf '   %-34s %14s %12s %s\n' "cold start, gateway alone" "${m_gw%% *} ms" "<= $T_COLD_GW ms" "$(verdict "${m_gw%% *}" '<=' $T_COLD_GW)"
+printf '   %-34s %14s %12s %s\n' "cold start, stack (/api/health)" "${m_st%% *} ms" "<= $T_COLD_STACK ms" "$(verdict "${m_st%% *}" '<=' $T_COLD_STACK)"
+printf '   %-34s %14s %12s %s\n' "cold start, stack (/api/agents)" "${m_ag%% *} ms" "<= $T_COLD_STACK ms" "$(verdict "${m_ag%% *}" '<=' $T_COLD_STACK)"
+idle_mb=$( [ -n "$IDLE_TOTAL" ] && awk -v p="$IDLE_TOTAL" 'BEGIN { printf "%.1f", p / 1024 }')
+printf '   %-34s %14s %12s %s\n' "idle PSS, our 7 processes" "${idle_mb:-n/a} MB" "<= $T_PSS_MB MB" "$(verdict "$idle_mb" '<=' $T_PSS_MB)"
+pc=$(pct "${RPS[health]:-}" "${RPS[floor]:-}")
+printf '   %-34s %14s %12s %s\n' "GET /api/health vs floor" "$pc %" ">= $T_HEALTH_PCT %" "$(verdict "$pc" '>=' $T_HEALTH_PCT)"
+pc=$(pct "${RPS[agents]:-}" "${RPS[floor]:-}")
+printf '   %-34s %14s %12s %s\n' "GET /api/agents vs floor" "$pc %" ">= $T_AGENTS_PCT %" "$(verdict "$pc" '>=' $T_AGENTS_PCT)"
+
+if [ $STACK_OK = 0 ]; then
+	echo
+	echo "bench: the stack could not start; the figures above are partial"
+	exit 1
+fi
+exit 0
