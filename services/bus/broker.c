@@ -27,6 +27,9 @@
 #include "msg.h"
 #include "services.h"
 
+/* Messages a socket may queue: absorbs bursts while replicas are busy. */
+#define BROKER_QUEUE	1024
+
 struct broker_back {
 	struct broker	*bb_broker;
 	const char	*bb_name;
@@ -204,6 +207,8 @@ broker_open(const char *base)
 	    nng_sub0_open_raw(&br->br_pub_in) != 0 ||
 	    nng_pub0_open_raw(&br->br_pub_out) != 0)
 		fatalx("%s: could not open sockets", __func__);
+	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_QUEUE);
+	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_QUEUE);
 	if (broker_listen(br->br_front, base, "front") != 0 ||
 	    broker_listen(br->br_pub_in, base, "pub") != 0 ||
 	    broker_listen(br->br_pub_out, base, "sub") != 0)
@@ -214,6 +219,10 @@ broker_open(const char *base)
 		bb->bb_name = names[i];
 		if (nng_req0_open_raw(&bb->bb_sock) != 0)
 			fatalx("%s: could not open sockets", __func__);
+		nng_socket_set_int(bb->bb_sock, NNG_OPT_SENDBUF,
+		    BROKER_QUEUE);
+		nng_socket_set_int(bb->bb_sock, NNG_OPT_RECVBUF,
+		    BROKER_QUEUE);
 		nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_POST,
 		    broker_pipe_ev, bb);
 		nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_REM_POST,
