@@ -48,6 +48,12 @@ Q_LD		= @printf '  LD      %s\n' $@;
 Q_AR		= @printf '  AR      %s\n' $@;
 endif
 
+# Build identification for /api/version (services/api-gateway/gw_system.c).
+LF_GIT_SHA	?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LF_BUILD_DATE	?= $(shell date -u +%Y-%m-%d)
+$(BUILD)/obj/services/api-gateway/gw_system.o: ALL_CFLAGS += \
+		   -DLF_GIT_SHA='"$(LF_GIT_SHA)"' -DLF_BUILD_DATE='"$(LF_BUILD_DATE)"'
+
 # ---- libshared -----------------------------------------------------------
 LIBSHARED_SRCS	:= $(wildcard libshared/*.c)
 LIBSHARED	:= $(BUILD)/libshared.a

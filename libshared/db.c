@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -32,6 +33,7 @@ struct db {
 	uint64_t	 db_next_try;	/* monotonic ms */
 	unsigned int	 db_backoff;
 	int		 db_was_up;
+	int		 db_txn_lost;	/* connection died inside BEGIN..END */
 };
 
 struct db *
@@ -154,16 +156,37 @@ db_ping(struct db *db)
 	return (1);
 }
 
+static int
+db_is_txn_end(const char *sql)
+{
+	return (strcasecmp(sql, "COMMIT") == 0 ||
+	    strcasecmp(sql, "ROLLBACK") == 0 || strcasecmp(sql, "END") == 0);
+}
+
 PGresult *
 db_exec(struct db *db, const char *sql, int n, const char *const *params)
 {
 	PGresult	*res;
 	const char	*st;
-	int		 attempt;
+	int		 attempt, in_txn;
 
+	/*
+	 * A transaction whose connection died is gone: its later statements
+	 * must fail rather than run, committed one by one, on a new
+	 * connection.  Its COMMIT or ROLLBACK ends that state (COMMIT fails).
+	 */
+	if (db->db_txn_lost) {
+		if (db_is_txn_end(sql))
+			db->db_txn_lost = 0;
+		db_set_err(db, "transaction aborted: the database connection "
+		    "was lost");
+		snprintf(db->db_state, sizeof(db->db_state), "08006");
+		return (NULL);
+	}
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (db_connect(db) != 0)
 			return (NULL);
+		in_txn = PQtransactionStatus(db->db_conn) != PQTRANS_IDLE;
 		res = PQexecParams(db->db_conn, sql, n, NULL, params, NULL,
 		    NULL, 0);
 		if (res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
@@ -185,6 +208,11 @@ db_exec(struct db *db, const char *sql, int n, const char *const *params)
 		PQfinish(db->db_conn);
 		db->db_conn = NULL;
 		db->db_was_up = 0;
+		if (in_txn) {
+			if (!db_is_txn_end(sql))
+				db->db_txn_lost = 1;
+			return (NULL);
+		}
 	}
 	return (NULL);
 }

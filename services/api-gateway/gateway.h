@@ -1,0 +1,295 @@
+/*
+ * gateway.h - the api-gateway's internal interfaces.
+ *
+ * The gateway owns nothing durable.  A request flows through gw_http.c
+ * (libmicrohttpd callbacks, one struct gw_req per request), which applies
+ * in order: request id, header count, rate limit (gw_ratelimit.c), CORS
+ * preflight and auth (gw_auth.c), the route table (gw_route.c over the
+ * rows of gw_routes.c), body limits and JSON checks; then either a local
+ * handler (gw_system.c) answers, or the request becomes a bus operation
+ * whose reply is relayed unchanged.  Every response carries the security
+ * headers and a fresh x-request-id.
+ *
+ * Threads: libmicrohttpd's worker threads run the handlers; bus replies
+ * arrive on nng threads, which only fill the request's reply and resume
+ * its connection.  gw_conn.c runs one reaper thread (slow clients) and
+ * gw_system.c one health poller thread.  Nothing here ever blocks an MHD
+ * thread on the bus.
+ */
+#ifndef GW_GATEWAY_H
+#define GW_GATEWAY_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "msg.h"
+#include "util.h"
+
+struct bus_client;
+struct bus_call;
+struct gw_conn;
+struct gw_req;
+
+/* ---- routes (gw_route.c, gw_routes.c) -------------------------------- */
+
+enum gw_method {
+	GW_GET = 0,
+	GW_POST,
+	GW_PUT,
+	GW_PATCH,
+	GW_DELETE,
+	GW_NMETHODS,
+	GW_OPTIONS = GW_NMETHODS,	/* answered by the gateway itself */
+	GW_OTHER
+};
+
+#define GW_RT_PUBLIC	0x01		/* no credentials required */
+
+#define GW_ASYNC	1		/* a handler started a bus call */
+
+/*
+ * A gateway-local handler.  Runs on an MHD thread.  Either fills gr's
+ * reply (gw_reply_*) and returns 0, or starts a bus call with gw_call()
+ * and returns what gw_call() returned.
+ */
+typedef int (*gw_local_fn)(struct gw_req *gr);
+
+struct gw_route {
+	enum gw_method	 rt_method;
+	const char	*rt_pattern;	/* "/api/agents/{id}" */
+	const char	*rt_svc;	/* SVC_*; NULL: local or not yet */
+	const char	*rt_op;		/* bus operation or NULL */
+	int		 rt_cost;	/* rate-limit tokens (kernel.md 6.2) */
+	gw_local_fn	 rt_local;	/* gateway-local handler or NULL */
+	int		 rt_flags;	/* GW_RT_* */
+};
+
+extern const struct gw_route	gw_routes[];
+extern const size_t		gw_nroutes;
+
+struct gw_match {
+	const struct gw_route	*m_route;	/* NULL: path known, method not */
+	unsigned int		 m_allow;	/* methods at the path, 1 << GW_* */
+};
+
+/* Builds the matcher from gw_routes[].  0, or -1 on a bad table. */
+int		 gw_route_init(void);
+void		 gw_route_fini(void);
+/*
+ * Finds the route for a normalised, still percent-encoded path.  Static
+ * segments win over parameters ("/api/agents/bulk" is not "{id}").
+ * Returns 0 and fills m when the path is known, SH_ENOTFOUND otherwise.
+ */
+int		 gw_route_match(const char *path, enum gw_method method,
+		    struct gw_match *m);
+/*
+ * Path normalisation (kernel.md 6.3): "/api/v1/..." becomes "/api/...",
+ * a trailing slash is dropped.  Writes into out; SH_ETOOBIG if it does
+ * not fit.
+ */
+int		 gw_path_normalise(const char *path, size_t len, char *out,
+		    size_t outlen);
+/* The route's {param} values from path, percent-decoded (new object), or
+ * NULL when a value is not valid UTF-8 or holds a NUL. */
+json_t		*gw_route_params(const struct gw_route *rt, const char *path);
+/* Parses a query string ("a=1&b=x+y"); the last of repeated keys wins.
+ * New object, or NULL when malformed. */
+json_t		*gw_query_parse(const char *qs);
+enum gw_method	 gw_method_parse(const char *s, int *is_head);
+const char	*gw_method_name(enum gw_method m);
+/* Writes "GET, POST, OPTIONS" for a method mask. */
+void		 gw_method_list(unsigned int mask, char *out, size_t outlen);
+
+/* ---- requests (gw_http.c) ------------------------------------------- */
+
+enum gw_phase {
+	GR_HEADERS = 0,		/* before the first handler call */
+	GR_BODY,		/* reading the body */
+	GR_WAIT,		/* suspended on a bus call */
+	GR_DONE			/* response queued */
+};
+
+/*
+ * One HTTP request.  Allocated when libmicrohttpd has the request line,
+ * freed by gw_req_free() from the request-completed callback only.  It
+ * owns every allocation made for the request.
+ */
+struct gw_req {
+	struct MHD_Connection	*gr_mhd;
+	struct gw_conn		*gr_conn;
+	enum gw_phase		 gr_phase;
+	uint64_t		 gr_start_ns;
+	char			*gr_uri;	/* raw request target */
+	char			*gr_path;	/* normalised, encoded */
+	const char		*gr_query;	/* into gr_uri, or NULL */
+	enum gw_method		 gr_method;
+	int			 gr_head;
+	const struct gw_route	*gr_route;
+	char			 gr_id[UTIL_UUID_LEN];
+	const char		*gr_principal;	/* static string */
+	int			 gr_body_len_known;
+	int			 gr_body_expected;
+	int			 gr_body_ignored;
+	int			 gr_aborted;	/* raw error already sent */
+	struct buf		 gr_body;
+
+	/* the reply */
+	int			 gr_status;	/* 0: none yet */
+	char			*gr_rdata;
+	size_t			 gr_rlen;
+	char			*gr_rctype;	/* NULL: application/json */
+	json_t			*gr_rheaders;	/* extra headers or NULL */
+	unsigned int		 gr_allow;	/* for 405 and preflight */
+	int			 gr_retry_after;
+	int			 gr_www_auth;
+
+	/* the bus call */
+	struct bus_call		*gr_call;
+	const char		*gr_svc;
+	void			(*gr_done)(struct gw_req *, int,
+				    struct msg_rep *);
+};
+
+/* Sets the reply to status with body (stolen; NULL gives a 500). */
+void		 gw_reply_json(struct gw_req *gr, int status, json_t *body);
+/* Sets the reply to {"error": "<fmt>"}. */
+void		 gw_reply_error(struct gw_req *gr, int status, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
+/* Sets a non-JSON reply; data is copied. */
+void		 gw_reply_data(struct gw_req *gr, int status, const char *ctype,
+		    const char *data, size_t len);
+/* Relays a bus reply envelope into gr's reply. */
+void		 gw_reply_relay(struct gw_req *gr, struct msg_rep *rep);
+/* Maps a failed bus call (SH_E*) to a 503/504/502 reply for service svc. */
+void		 gw_reply_bus_error(struct gw_req *gr, const char *svc, int err);
+/*
+ * Sends op to svc; params, query and body are stolen.  When the reply
+ * (or failure) arrives, done runs on an nng thread with err 0 and rep, or
+ * err < 0 and rep NULL, must fill gr's reply and release rep; done NULL
+ * relays.  Returns GW_ASYNC once the connection is suspended (a call that
+ * cannot start leaves a 503 and resumes it at once), or 0 with an error
+ * reply when nothing was started (shutting down, out of memory).
+ */
+int		 gw_call(struct gw_req *gr, const char *svc, const char *op,
+		    json_t *params, json_t *query, json_t *body,
+		    void (*done)(struct gw_req *, int, struct msg_rep *));
+
+/* Starts the HTTP daemon on cfg->api_listen.  0 or -1 (logged). */
+int		 gw_http_start(const struct sh_config *cfg,
+		    struct bus_client *bc);
+/* Stops accepting, lets in-flight requests finish (bounded), stops.
+ * -1 if requests were still waiting on the bus at the bound: the daemon
+ * is then left running and the caller must exit without freeing. */
+int		 gw_http_stop(void);
+
+/* The security headers every response carries (kernel.md 6.4). */
+struct gw_header {
+	const char	*h_name;
+	const char	*h_value;
+};
+extern const struct gw_header	gw_sec_headers[];
+
+/* ---- connections (gw_conn.c) ---------------------------------------- */
+
+/*
+ * Per-connection state for the limits libmicrohttpd 0.9.75 does not
+ * provide: a per-IP connection cap, and a total deadline for receiving a
+ * request (its idle timeout restarts on every byte, so a client sending a
+ * byte a second would never time out).  A reaper thread answers such a
+ * request itself with a raw 408 and half-closes the socket.
+ */
+int		 gw_conn_init(const struct sh_config *cfg);
+void		 gw_conn_fini(void);
+enum MHD_Result	 gw_conn_accept(void *cls, const struct sockaddr *sa,
+		    socklen_t salen);
+void		 gw_conn_notify(void *cls, struct MHD_Connection *c,
+		    void **socket_context,
+		    enum MHD_ConnectionNotificationCode code);
+/* Borrowed; valid until the connection closes.  NULL if untracked. */
+struct gw_conn	*gw_conn_of(struct MHD_Connection *c);
+/* A request line arrived. */
+void		 gw_conn_request(struct gw_conn *gc);
+/* The handler took the request (first call) / is about to reply.  -1 if
+ * the reaper answered it already: the caller must drop the connection. */
+int		 gw_conn_take(struct gw_conn *gc);
+int		 gw_conn_reply(struct gw_conn *gc);
+/* The request finished; the connection idles (keep-alive). */
+void		 gw_conn_idle(struct gw_conn *gc);
+/* Answers now with a raw JSON error and half-closes (mid-body errors,
+ * which libmicrohttpd 0.9.75 cannot queue).  0, or -1 if already done. */
+int		 gw_conn_abort(struct gw_conn *gc, int status,
+		    const char *message);
+int		 gw_conn_over_limit(const struct gw_conn *gc);
+int		 gw_conn_loopback(const struct gw_conn *gc);
+const char	*gw_conn_ip(const struct gw_conn *gc);
+const unsigned char *gw_conn_key(const struct gw_conn *gc);	/* 16 bytes */
+long long	 gw_conn_count(void);
+long long	 gw_conn_reaped(void);
+/* Formats a complete HTTP/1.1 error response (for raw writes). */
+int		 gw_raw_response(char *out, size_t outlen, int status,
+		    const char *message);
+
+/* ---- auth and CORS (gw_auth.c) -------------------------------------- */
+
+/* Checks the listen address against the auth settings.  0, or -1 with a
+ * message in err (the gateway must not start). */
+int		 gw_auth_init(const struct sh_config *cfg, char *err,
+		    size_t errlen);
+void		 gw_auth_fini(void);
+/* 0 and gr_principal set, or -1 with a 401 in gr's reply. */
+int		 gw_auth_check(struct gw_req *gr);
+/* The Origin to echo in Access-Control-Allow-Origin, or NULL. */
+const char	*gw_cors_origin(struct MHD_Connection *c);
+int		 gw_is_loopback_host(const char *host);
+
+/* ---- rate limit (gw_ratelimit.c) ------------------------------------ */
+
+int		 gw_rl_init(const struct sh_config *cfg);
+void		 gw_rl_fini(void);
+/* Cost of a request on the raw path (kernel.md 6.2, first match wins). */
+int		 gw_rl_cost(enum gw_method m, const char *path);
+/* Paths never limited ("/", "/favicon.ico", "/dashboard/..."). */
+int		 gw_rl_exempt_path(const char *path);
+/* Charges cost tokens to key (16 bytes).  0 allowed, 1 limited. */
+int		 gw_rl_charge(const unsigned char *key, int cost);
+/* Drops entries whose bucket is full again.  Thread-safe. */
+void		 gw_rl_sweep(void);
+long long	 gw_rl_entries(void);
+
+/* ---- metrics (gw_metrics.c) ----------------------------------------- */
+
+int		 gw_metrics_init(void);
+void		 gw_metrics_fini(void);
+/* route: index into gw_routes[] or -1 (unmatched).  Thread-safe. */
+void		 gw_metrics_request(int route, enum gw_method m, int status,
+		    uint64_t dur_ns);
+void		 gw_metrics_rate_limited(void);
+/* Appends the Prometheus text exposition to b. */
+int		 gw_metrics_render(struct buf *b);
+
+/* ---- health and system endpoints (gw_system.c) ---------------------- */
+
+/* Starts the background poller of every service's sys.health. */
+int		 gw_health_start(const struct sh_config *cfg,
+		    struct bus_client *bc);
+void		 gw_health_stop(void);
+/* Snapshot accessors (thread-safe, never wait on the bus). */
+int		 gw_health_service_up(int i);	/* index in SVC_LIST */
+long long	 gw_health_agent_count(void);
+long long	 gw_uptime_seconds(void);
+
+int		 gw_sys_root(struct gw_req *gr);
+int		 gw_sys_health(struct gw_req *gr);
+int		 gw_sys_health_detail(struct gw_req *gr);
+int		 gw_sys_status(struct gw_req *gr);
+int		 gw_sys_version(struct gw_req *gr);
+int		 gw_sys_metrics(struct gw_req *gr);
+
+#endif /* GW_GATEWAY_H */

@@ -1,0 +1,134 @@
+/*
+ * gw_auth.c - authentication and CORS (kernel.md 6.3).
+ *
+ * With an api_key every route but the public ones (GET /api/health and
+ * GET /) needs "Authorization: Bearer <key>" or "X-API-Key: <key>",
+ * compared in constant time.  Without one the gateway refuses to start
+ * on a non-loopback address unless allow_no_auth (LIBREFANG_ALLOW_NO_AUTH
+ * =1) says so, and then serves everyone.
+ *
+ * CORS: without a key, only http://localhost[:port] and
+ * http://127.0.0.1[:port] origins are echoed, so a page on another site
+ * cannot drive a local, unauthenticated gateway from a browser.  With a
+ * key no origin is echoed: browsers on other origins get no access, and
+ * the dashboard, served from the gateway itself, needs none.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway.h"
+#include "log.h"
+
+static char	gw_key[512];
+static size_t	gw_keylen;
+static int	gw_allow_remote;
+
+int
+gw_is_loopback_host(const char *host)
+{
+	return (strncmp(host, "127.", 4) == 0 ||
+	    strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	    strcmp(host, "[::1]") == 0);
+}
+
+int
+gw_auth_init(const struct sh_config *cfg, char *err, size_t errlen)
+{
+	char		 host[256];
+	const char	*colon;
+	size_t		 len;
+
+	gw_keylen = strlen(cfg->api_key);
+	memcpy(gw_key, cfg->api_key, gw_keylen + 1);
+	gw_allow_remote = cfg->allow_no_auth;
+	if (gw_keylen > 0)
+		return (0);
+	if ((colon = strrchr(cfg->api_listen, ':')) == NULL)
+		colon = cfg->api_listen + strlen(cfg->api_listen);
+	len = (size_t)(colon - cfg->api_listen);
+	snprintf(host, sizeof(host), "%.*s", (int)len, cfg->api_listen);
+	if (gw_is_loopback_host(host) || cfg->allow_no_auth) {
+		if (!gw_is_loopback_host(host))
+			log_warnx("serving '%s' without authentication "
+			    "(allow_no_auth)", cfg->api_listen);
+		return (0);
+	}
+	snprintf(err, errlen, "refusing to listen on '%s' without an "
+	    "api_key: set api_key in config.toml (or LIBREFANG_API_KEY), "
+	    "listen on a loopback address, or set LIBREFANG_ALLOW_NO_AUTH=1",
+	    cfg->api_listen);
+	return (-1);
+}
+
+void
+gw_auth_fini(void)
+{
+	explicit_bzero(gw_key, sizeof(gw_key));
+	gw_keylen = 0;
+}
+
+int
+gw_auth_check(struct gw_req *gr)
+{
+	const char	*h, *tok = NULL;
+
+	if (gw_keylen == 0) {
+		if (gw_conn_loopback(gr->gr_conn) || gw_allow_remote) {
+			gr->gr_principal = "owner";
+			return (0);
+		}
+		gw_reply_error(gr, 401, "authentication required: no api_key "
+		    "is configured and only loopback clients are served");
+		gr->gr_www_auth = 1;
+		return (-1);
+	}
+	h = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+		for (tok = h + 7; *tok == ' '; tok++)
+			;
+	} else
+		tok = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+		    "X-API-Key");
+	if (tok == NULL || *tok == '\0') {
+		gw_reply_error(gr, 401, "missing API key: send "
+		    "'Authorization: Bearer <api_key>'");
+		gr->gr_www_auth = 1;
+		return (-1);
+	}
+	if (!util_ct_equal(tok, strlen(tok), gw_key, gw_keylen)) {
+		gw_reply_error(gr, 401, "invalid API key");
+		gr->gr_www_auth = 1;
+		return (-1);
+	}
+	gr->gr_principal = "owner";
+	return (0);
+}
+
+const char *
+gw_cors_origin(struct MHD_Connection *c)
+{
+	const char	*o, *p;
+
+	if (gw_keylen > 0)
+		return (NULL);
+	o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+	if (o == NULL)
+		return (NULL);
+	if (strncmp(o, "http://localhost", 16) == 0)
+		p = o + 16;
+	else if (strncmp(o, "http://127.0.0.1", 16) == 0)
+		p = o + 16;
+	else
+		return (NULL);
+	if (*p == '\0')
+		return (o);
+	if (*p++ != ':' || *p == '\0' || strlen(p) > 5)
+		return (NULL);
+	for (; *p != '\0'; p++)
+		if (!isdigit((unsigned char)*p))
+			return (NULL);
+	return (o);
+}

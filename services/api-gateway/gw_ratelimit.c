@@ -1,0 +1,225 @@
+/*
+ * gw_ratelimit.c - the GCRA rate limiter, keyed per client IP
+ * (kernel.md 6.2).
+ *
+ * The quota is rate_limit.api_requests_per_minute tokens a minute with a
+ * burst of the same size, refilled continuously.  GCRA keeps one number
+ * per client, the theoretical arrival time (TAT): a request costing c
+ * tokens is allowed when max(TAT, now) + c*T - now <= burst*T, where T is
+ * the time one token takes to come back; it then advances TAT.  An entry
+ * whose TAT is in the past is a full bucket and carries no information,
+ * so the sweep drops it.  A quota of 0 disables the limiter.
+ *
+ * The table is split into shards, each a chained hash under its own
+ * mutex; a check is one lock, one lookup and a few additions.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+
+#define GW_RL_SHARDS	16
+#define GW_RL_BUCKETS	256		/* per shard */
+
+struct gw_rl_entry {
+	struct gw_rl_entry	*e_next;
+	unsigned char		 e_key[16];
+	uint64_t		 e_tat;		/* ns, monotonic */
+};
+
+struct gw_rl_shard {
+	pthread_mutex_t		 s_mtx;
+	struct gw_rl_entry	*s_heads[GW_RL_BUCKETS];
+};
+
+static struct gw_rl_shard	gw_rl_shards[GW_RL_SHARDS];
+static uint64_t			gw_rl_t;	/* ns per token */
+static uint64_t			gw_rl_tau;	/* burst * T */
+static atomic_llong		gw_rl_count;
+
+int
+gw_rl_init(const struct sh_config *cfg)
+{
+	int	i;
+
+	for (i = 0; i < GW_RL_SHARDS; i++)
+		pthread_mutex_init(&gw_rl_shards[i].s_mtx, NULL);
+	if (cfg->rl_requests_per_minute > 0) {
+		gw_rl_t = 60ULL * 1000000000ULL /
+		    (uint64_t)cfg->rl_requests_per_minute;
+		gw_rl_tau = gw_rl_t * (uint64_t)cfg->rl_requests_per_minute;
+	}
+	return (0);
+}
+
+void
+gw_rl_fini(void)
+{
+	struct gw_rl_entry	*e, *next;
+	int			 i, b;
+
+	for (i = 0; i < GW_RL_SHARDS; i++) {
+		for (b = 0; b < GW_RL_BUCKETS; b++) {
+			for (e = gw_rl_shards[i].s_heads[b]; e != NULL;
+			    e = next) {
+				next = e->e_next;
+				free(e);
+			}
+			gw_rl_shards[i].s_heads[b] = NULL;
+		}
+		pthread_mutex_destroy(&gw_rl_shards[i].s_mtx);
+	}
+	atomic_store(&gw_rl_count, 0);
+}
+
+static uint32_t
+gw_rl_hash(const unsigned char *key)
+{
+	uint32_t	h = 2166136261U;	/* FNV-1a */
+	int		i;
+
+	for (i = 0; i < 16; i++) {
+		h ^= key[i];
+		h *= 16777619U;
+	}
+	return (h);
+}
+
+int
+gw_rl_charge(const unsigned char *key, int cost)
+{
+	struct gw_rl_shard	*s;
+	struct gw_rl_entry	*e;
+	uint64_t		 now, tat, ntat;
+	uint32_t		 h;
+	int			 limited = 0;
+
+	if (gw_rl_t == 0)
+		return (0);
+	h = gw_rl_hash(key);
+	s = &gw_rl_shards[h % GW_RL_SHARDS];
+	now = util_now_ns();
+	pthread_mutex_lock(&s->s_mtx);
+	for (e = s->s_heads[(h / GW_RL_SHARDS) % GW_RL_BUCKETS]; e != NULL;
+	    e = e->e_next)
+		if (memcmp(e->e_key, key, 16) == 0)
+			break;
+	tat = e != NULL && e->e_tat > now ? e->e_tat : now;
+	ntat = tat + (uint64_t)cost * gw_rl_t;
+	if (ntat - now > gw_rl_tau)
+		limited = 1;
+	else if (e != NULL)
+		e->e_tat = ntat;
+	else if ((e = malloc(sizeof(*e))) != NULL) {
+		memcpy(e->e_key, key, 16);
+		e->e_tat = ntat;
+		e->e_next = s->s_heads[(h / GW_RL_SHARDS) % GW_RL_BUCKETS];
+		s->s_heads[(h / GW_RL_SHARDS) % GW_RL_BUCKETS] = e;
+		atomic_fetch_add(&gw_rl_count, 1);
+	}
+	/* Out of memory: let the request through rather than fail it. */
+	pthread_mutex_unlock(&s->s_mtx);
+	return (limited);
+}
+
+void
+gw_rl_sweep(void)
+{
+	struct gw_rl_entry	**ep, *e;
+	uint64_t		  now = util_now_ns();
+	int			  i, b;
+
+	for (i = 0; i < GW_RL_SHARDS; i++) {
+		pthread_mutex_lock(&gw_rl_shards[i].s_mtx);
+		for (b = 0; b < GW_RL_BUCKETS; b++) {
+			ep = &gw_rl_shards[i].s_heads[b];
+			while ((e = *ep) != NULL) {
+				if (e->e_tat > now) {
+					ep = &e->e_next;
+					continue;
+				}
+				*ep = e->e_next;
+				free(e);
+				atomic_fetch_sub(&gw_rl_count, 1);
+			}
+		}
+		pthread_mutex_unlock(&gw_rl_shards[i].s_mtx);
+	}
+}
+
+long long
+gw_rl_entries(void)
+{
+	return (atomic_load(&gw_rl_count));
+}
+
+int
+gw_rl_exempt_path(const char *path)
+{
+	return (strcmp(path, "/") == 0 || strcmp(path, "/favicon.ico") == 0 ||
+	    strcmp(path, "/logo.png") == 0 ||
+	    strcmp(path, "/dashboard") == 0 ||
+	    strncmp(path, "/dashboard/", 11) == 0 ||
+	    strncmp(path, "/locales/", 9) == 0);
+}
+
+/* True when path is "/api/agents/<one segment>". */
+static int
+gw_rl_agent_item(const char *path)
+{
+	const char	*rest;
+
+	if (strncmp(path, "/api/agents/", 12) != 0)
+		return (0);
+	rest = path + 12;
+	return (*rest != '\0' && strchr(rest, '/') == NULL);
+}
+
+int
+gw_rl_cost(enum gw_method m, const char *p)
+{
+	static const char *const get1[] = { "/api/status", "/api/version",
+	    "/api/tools", "/api/dashboard/snapshot", "/api/approvals/count",
+	    "/api/providers", "/api/media/providers", NULL };
+	static const char *const get2[] = { "/api/agents", "/api/skills",
+	    "/api/peers", "/api/config", NULL };
+	int	i;
+
+	if (strcmp(p, "/api/health") == 0 || strcmp(p, "/api/ready") == 0 ||
+	    strcmp(p, "/api/v1/ready") == 0)
+		return (1);
+	if (m == GW_GET) {
+		for (i = 0; get1[i] != NULL; i++)
+			if (strcmp(p, get1[i]) == 0)
+				return (1);
+		for (i = 0; get2[i] != NULL; i++)
+			if (strcmp(p, get2[i]) == 0)
+				return (2);
+		if (strcmp(p, "/api/usage") == 0)
+			return (3);
+		if (strncmp(p, "/api/audit", 10) == 0)
+			return (5);
+		if (strncmp(p, "/api/marketplace", 16) == 0)
+			return (10);
+	}
+	if (m == GW_POST) {
+		if (strcmp(p, "/api/agents") == 0 ||
+		    strcmp(p, "/api/pairing/complete") == 0)
+			return (50);
+		if (strstr(p, "/message") != NULL)
+			return (30);
+		if (strstr(p, "/run") != NULL)
+			return (100);
+		if (strcmp(p, "/api/skills/install") == 0)
+			return (50);
+		if (strcmp(p, "/api/skills/uninstall") == 0)
+			return (10);
+		if (strcmp(p, "/api/migrate") == 0)
+			return (100);
+	}
+	if (m == GW_PATCH && gw_rl_agent_item(p))
+		return (10);
+	return (5);
+}

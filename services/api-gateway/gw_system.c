@@ -1,0 +1,538 @@
+/*
+ * gw_system.c - the gateway's own endpoints (/, /api/health,
+ * /api/health/detail, /api/status, /api/version, /api/metrics) and the
+ * background health poller behind them.
+ *
+ * A thread asks every service for sys.health once a second (five times a
+ * second while one is down), all five in parallel with a short timeout,
+ * and keeps the answers in a snapshot.
+ * /api/health and /api/metrics only read the snapshot, so they never wait
+ * on the bus and stay as cheap as a static page.  Only /api/status asks
+ * the bus on the request path (agents.list), asynchronously.
+ *
+ * restart_count counts the times a service that had answered stopped
+ * answering and came back.  A crash and restart between two polls (or
+ * between polls that happen to reach other replicas) goes unseen.
+ */
+#include <sys/utsname.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bus.h"
+#include "err.h"
+#include "gateway.h"
+#include "log.h"
+#include "services.h"
+#include "svc.h"
+#include "version.h"
+
+#ifndef LF_GIT_SHA
+#define LF_GIT_SHA	"unknown"
+#endif
+#ifndef LF_BUILD_DATE
+#define LF_BUILD_DATE	"unknown"
+#endif
+#if defined(__clang__)
+#define GW_CC		"clang " __clang_version__
+#elif defined(__GNUC__)
+#define GW_CC		"gcc " __VERSION__
+#else
+#define GW_CC		"unknown"
+#endif
+
+#define GW_POLL_MS		1000
+#define GW_POLL_FAST_MS		200	/* while a service is down */
+#define GW_POLL_TIMEOUT_MS	800
+#define GW_REPLICAS_MAX		16
+#define GW_REPLICA_TTL_MS	10000
+
+struct gw_svc_state {
+	int		 s_up;
+	int		 s_was_up;
+	int		 s_db;		/* 1 connected, 0 not, -1 none */
+	char		 s_status[16];
+	char		 s_version[32];
+	long long	 s_uptime;
+	long long	 s_pid;
+	long long	 s_agents;	/* -1: not reported */
+	uint64_t	 s_last_ok;	/* ms */
+	long long	 s_rpid[GW_REPLICAS_MAX];
+	uint64_t	 s_rseen[GW_REPLICAS_MAX];
+};
+
+/* One poll round: the calls and what they brought back. */
+struct gw_poll {
+	pthread_mutex_t	 p_mtx;
+	pthread_cond_t	 p_cv;
+	int		 p_pending;
+	int		 p_err[SVC_COUNT];
+	json_t		*p_body[SVC_COUNT];
+	int		 p_status[SVC_COUNT];
+};
+
+struct gw_poll_slot {
+	struct gw_poll	*ps_poll;
+	int		 ps_index;
+};
+
+static const char *const gw_svcs[] = SVC_LIST;
+#define GW_AR	0		/* SVC_AGENT_RUNTIME's index in SVC_LIST */
+static pthread_mutex_t	 gw_hs_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 gw_hs_cv = PTHREAD_COND_INITIALIZER;
+static struct gw_svc_state gw_hs[SVC_COUNT];
+static long long	 gw_hs_restarts;
+static int		 gw_hs_stop;
+static pthread_t	 gw_hs_thread;
+static int		 gw_hs_started;
+static const struct sh_config *gw_hs_cfg;
+static struct bus_client *gw_hs_bus;
+
+/* ---- the poller ------------------------------------------------------ */
+
+static void
+gw_poll_cb(void *arg, int err, struct msg_rep *rep)
+{
+	struct gw_poll_slot	*ps = arg;
+	struct gw_poll		*p = ps->ps_poll;
+
+	pthread_mutex_lock(&p->p_mtx);
+	p->p_err[ps->ps_index] = err;
+	if (err == 0) {
+		p->p_status[ps->ps_index] = rep->mp_status;
+		p->p_body[ps->ps_index] = json_incref(rep->mp_body);
+		msg_rep_release(rep);
+	}
+	if (--p->p_pending == 0)
+		pthread_cond_signal(&p->p_cv);
+	pthread_mutex_unlock(&p->p_mtx);
+}
+
+static void
+gw_hs_replica(struct gw_svc_state *s, long long pid, uint64_t now)
+{
+	int	i, free_i = -1, oldest = 0;
+
+	for (i = 0; i < GW_REPLICAS_MAX; i++) {
+		if (s->s_rpid[i] == pid) {
+			s->s_rseen[i] = now;
+			return;
+		}
+		if (s->s_rpid[i] == 0 || now - s->s_rseen[i] >
+		    GW_REPLICA_TTL_MS) {
+			if (free_i < 0)
+				free_i = i;
+		} else if (s->s_rseen[i] < s->s_rseen[oldest])
+			oldest = i;
+	}
+	i = free_i >= 0 ? free_i : oldest;
+	s->s_rpid[i] = pid;
+	s->s_rseen[i] = now;
+}
+
+static void
+gw_hs_update(int i, int err, int status, json_t *body, uint64_t now)
+{
+	struct gw_svc_state	*s = &gw_hs[i];
+	const char		*st, *db, *ver;
+	json_t			*v;
+	long long		 uptime;
+
+	if (err != 0 || status != 200 || !json_is_object(body)) {
+		if (s->s_up)
+			log_warnx("service '%s' stopped answering its health "
+			    "check (%s)", gw_svcs[i], err != 0 ?
+			    sh_strerror(err) : "bad reply");
+		s->s_up = 0;
+		snprintf(s->s_status, sizeof(s->s_status), "down");
+		return;
+	}
+	st = json_string_value(json_object_get(body, "status"));
+	db = json_string_value(json_object_get(body, "database"));
+	ver = json_string_value(json_object_get(body, "version"));
+	uptime = json_integer_value(json_object_get(body, "uptime_seconds"));
+	if (s->s_was_up && !s->s_up)
+		gw_hs_restarts++;
+	if (!s->s_up && s->s_was_up)
+		log_info("service '%s' is answering again", gw_svcs[i]);
+	s->s_up = 1;
+	s->s_was_up = 1;
+	s->s_last_ok = now;
+	snprintf(s->s_status, sizeof(s->s_status), "%s", st ? st : "ok");
+	snprintf(s->s_version, sizeof(s->s_version), "%s", ver ? ver : "");
+	s->s_db = db == NULL || strcmp(db, "none") == 0 ? -1 :
+	    strcmp(db, "connected") == 0;
+	s->s_uptime = uptime;
+	s->s_pid = json_integer_value(json_object_get(body, "pid"));
+	v = json_object_get(body, "agent_count");
+	s->s_agents = json_is_integer(v) ? json_integer_value(v) : -1;
+	gw_hs_replica(s, s->s_pid, now);
+}
+
+static void
+gw_poll_once(void)
+{
+	struct gw_poll		 p;
+	struct gw_poll_slot	 slots[SVC_COUNT];
+	struct bus_call		*calls[SVC_COUNT];
+	struct timespec		 ts;
+	json_t			*env, *caller;
+	char			 id[UTIL_UUID_LEN];
+	uint64_t		 now;
+	int			 i, timeout = GW_POLL_TIMEOUT_MS;
+
+	if (gw_hs_cfg->bus_timeout_ms < timeout)
+		timeout = (int)gw_hs_cfg->bus_timeout_ms;
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.p_mtx, NULL);
+	pthread_cond_init(&p.p_cv, NULL);
+	p.p_pending = SVC_COUNT;
+	for (i = 0; i < SVC_COUNT; i++) {
+		slots[i].ps_poll = &p;
+		slots[i].ps_index = i;
+		util_uuid4(id);
+		caller = json_pack("{s:s, s:s, s:s}", "ip", "", "principal",
+		    "gateway", "request_id", id);
+		env = msg_request(OP_SYS_HEALTH, NULL, util_wall_ms() + timeout,
+		    caller, NULL, NULL, NULL);
+		calls[i] = env == NULL ? NULL : bus_call_start(gw_hs_bus,
+		    gw_svcs[i], env, timeout, gw_poll_cb, &slots[i]);
+		json_decref(env);
+		if (calls[i] == NULL) {
+			pthread_mutex_lock(&p.p_mtx);
+			p.p_err[i] = SH_ENOMEM;
+			p.p_pending--;
+			pthread_mutex_unlock(&p.p_mtx);
+		}
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)(timeout + 100) * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&p.p_mtx);
+	while (p.p_pending > 0)
+		if (pthread_cond_timedwait(&p.p_cv, &p.p_mtx, &ts) != 0)
+			break;
+	pthread_mutex_unlock(&p.p_mtx);
+	/* Cancels any straggler; its callback runs (with an error) before
+	 * bus_call_free returns, so p outlives every callback. */
+	for (i = 0; i < SVC_COUNT; i++)
+		bus_call_free(calls[i]);
+	now = util_now_ms();
+	pthread_mutex_lock(&gw_hs_mtx);
+	for (i = 0; i < SVC_COUNT; i++)
+		gw_hs_update(i, p.p_err[i], p.p_status[i], p.p_body[i], now);
+	pthread_mutex_unlock(&gw_hs_mtx);
+	for (i = 0; i < SVC_COUNT; i++)
+		json_decref(p.p_body[i]);
+	pthread_mutex_destroy(&p.p_mtx);
+	pthread_cond_destroy(&p.p_cv);
+}
+
+static void *
+gw_health_main(void *arg)
+{
+	struct timespec	ts;
+	uint64_t	t0, used, last_sweep = util_now_ms();
+	int		i, interval;
+
+	(void)arg;
+	for (;;) {
+		t0 = util_now_ms();
+		gw_poll_once();
+		if (t0 - last_sweep >= 60000) {
+			gw_rl_sweep();
+			last_sweep = t0;
+		}
+		/* Poll faster while something is down, so a stack that is
+		 * starting reports "ok" soon after it is. */
+		interval = GW_POLL_MS;
+		pthread_mutex_lock(&gw_hs_mtx);
+		for (i = 0; i < SVC_COUNT; i++)
+			if (!gw_hs[i].s_up)
+				interval = GW_POLL_FAST_MS;
+		pthread_mutex_unlock(&gw_hs_mtx);
+		used = util_now_ms() - t0;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)((uint64_t)interval > used ?
+		    (uint64_t)interval - used : 0) * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&gw_hs_mtx);
+		if (!gw_hs_stop)
+			pthread_cond_timedwait(&gw_hs_cv, &gw_hs_mtx, &ts);
+		if (gw_hs_stop) {
+			pthread_mutex_unlock(&gw_hs_mtx);
+			break;
+		}
+		pthread_mutex_unlock(&gw_hs_mtx);
+	}
+	return (NULL);
+}
+
+int
+gw_health_start(const struct sh_config *cfg, struct bus_client *bc)
+{
+	int	i;
+
+	gw_hs_cfg = cfg;
+	gw_hs_bus = bc;
+	for (i = 0; i < SVC_COUNT; i++) {
+		snprintf(gw_hs[i].s_status, sizeof(gw_hs[i].s_status),
+		    "down");
+		gw_hs[i].s_agents = -1;
+	}
+	gw_hs_stop = 0;
+	SH_ASSERT(strcmp(gw_svcs[GW_AR], SVC_AGENT_RUNTIME) == 0);
+	if (pthread_create(&gw_hs_thread, NULL, gw_health_main, NULL) != 0) {
+		log_warnx("%s: could not start the health poller", __func__);
+		return (-1);
+	}
+	gw_hs_started = 1;
+	return (0);
+}
+
+void
+gw_health_stop(void)
+{
+	if (!gw_hs_started)
+		return;
+	pthread_mutex_lock(&gw_hs_mtx);
+	gw_hs_stop = 1;
+	pthread_cond_signal(&gw_hs_cv);
+	pthread_mutex_unlock(&gw_hs_mtx);
+	pthread_join(gw_hs_thread, NULL);
+	gw_hs_started = 0;
+}
+
+int
+gw_health_service_up(int i)
+{
+	int	up;
+
+	if (i < 0 || i >= SVC_COUNT)
+		return (0);
+	pthread_mutex_lock(&gw_hs_mtx);
+	up = gw_hs[i].s_up;
+	pthread_mutex_unlock(&gw_hs_mtx);
+	return (up);
+}
+
+long long
+gw_health_agent_count(void)
+{
+	long long	n;
+
+	pthread_mutex_lock(&gw_hs_mtx);
+	n = gw_hs[GW_AR].s_up && gw_hs[GW_AR].s_agents >= 0 ?
+	    gw_hs[GW_AR].s_agents : 0;
+	pthread_mutex_unlock(&gw_hs_mtx);
+	return (n);
+}
+
+long long
+gw_uptime_seconds(void)
+{
+	return (svc_uptime());
+}
+
+/* Whether every service answers and every database is connected.  Called
+ * with gw_hs_mtx held. */
+static int
+gw_hs_ok(int *db_ok)
+{
+	int	i, ok = 1;
+
+	*db_ok = 1;
+	for (i = 0; i < SVC_COUNT; i++) {
+		if (!gw_hs[i].s_up) {
+			ok = 0;
+			*db_ok = 0;	/* cannot tell: say so */
+		} else if (gw_hs[i].s_db == 0) {
+			ok = 0;
+			*db_ok = 0;
+		}
+	}
+	return (ok);
+}
+
+/* ---- the endpoints --------------------------------------------------- */
+
+int
+gw_sys_health(struct gw_req *gr)
+{
+	char		body[256];
+	long long	restarts;
+	int		ok, db_ok, n;
+
+	pthread_mutex_lock(&gw_hs_mtx);
+	ok = gw_hs_ok(&db_ok);
+	restarts = gw_hs_restarts;
+	pthread_mutex_unlock(&gw_hs_mtx);
+	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"version\":"
+	    "\"%s\",\"uptime_seconds\":%lld,\"panic_count\":0,"
+	    "\"restart_count\":%lld}", ok ? "ok" : "degraded",
+	    LIBREFANG_VERSION, gw_uptime_seconds(), restarts);
+	gw_reply_data(gr, 200, NULL, body, (size_t)n);
+	return (0);
+}
+
+int
+gw_sys_health_detail(struct gw_req *gr)
+{
+	struct gw_svc_state	*s;
+	json_t			*o, *svcs, *so;
+	uint64_t		 now = util_now_ms();
+	int			 ok, db_ok, i, j, nrep;
+
+	if ((svcs = json_object()) == NULL) {
+		gw_reply_json(gr, 500, NULL);
+		return (0);
+	}
+	pthread_mutex_lock(&gw_hs_mtx);
+	ok = gw_hs_ok(&db_ok);
+	for (i = 0; i < SVC_COUNT; i++) {
+		s = &gw_hs[i];
+		for (nrep = 0, j = 0; j < GW_REPLICAS_MAX; j++)
+			if (s->s_rpid[j] != 0 &&
+			    now - s->s_rseen[j] <= GW_REPLICA_TTL_MS)
+				nrep++;
+		so = json_pack("{s:s, s:s, s:i}", "status", s->s_status,
+		    "database", !s->s_up ? "unknown" : s->s_db < 0 ? "none" :
+		    s->s_db ? "connected" : "disconnected",
+		    "replicas_seen", nrep);
+		if (so != NULL && s->s_up) {
+			json_object_set_new(so, "version",
+			    json_string(s->s_version));
+			json_object_set_new(so, "uptime_seconds",
+			    json_integer(s->s_uptime));
+		}
+		if (so != NULL && s->s_last_ok != 0)
+			json_object_set_new(so, "last_seen_ms_ago",
+			    json_integer((json_int_t)(now - s->s_last_ok)));
+		json_object_set_new(svcs, gw_svcs[i], so);
+	}
+	o = json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:s, s:o, s:o}",
+	    "status", ok ? "ok" : "degraded", "version", LIBREFANG_VERSION,
+	    "uptime_seconds", (json_int_t)gw_uptime_seconds(),
+	    "panic_count", 0, "restart_count", (json_int_t)gw_hs_restarts,
+	    "agent_count", (json_int_t)(gw_hs[GW_AR].s_up &&
+	    gw_hs[GW_AR].s_agents > 0 ? gw_hs[GW_AR].s_agents : 0),
+	    "database", db_ok ? "connected" : "disconnected",
+	    "config_warnings", json_deep_copy(gw_hs_cfg->cf_warnings),
+	    "services", svcs);
+	pthread_mutex_unlock(&gw_hs_mtx);
+	gw_reply_json(gr, 200, o);
+	return (0);
+}
+
+/* Runs on an nng thread with the answer to agents.list. */
+static void
+gw_sys_status_done(struct gw_req *gr, int err, struct msg_rep *rep)
+{
+	json_t	*agents = NULL, *o;
+
+	if (err == 0 && rep->mp_status == 200) {
+		if (json_is_array(rep->mp_body))
+			agents = json_incref(rep->mp_body);
+		else if (json_is_array(json_object_get(rep->mp_body,
+		    "agents")))
+			agents = json_incref(json_object_get(rep->mp_body,
+			    "agents"));
+		else if (json_is_array(json_object_get(rep->mp_body,
+		    "items")))
+			agents = json_incref(json_object_get(rep->mp_body,
+			    "items"));
+	}
+	if (agents == NULL)
+		agents = json_array();
+	o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:o}",
+	    "status", "running",
+	    "agent_count", (json_int_t)(err == 0 && rep->mp_status == 200 ?
+	    json_array_size(agents) : (size_t)gw_health_agent_count()),
+	    "data_dir", gw_hs_cfg->data_dir,
+	    "default_provider", gw_hs_cfg->default_provider,
+	    "default_model", gw_hs_cfg->default_model,
+	    "uptime_seconds", (json_int_t)gw_uptime_seconds(),
+	    "agents", agents);
+	if (o != NULL && (err != 0 || rep->mp_status != 200))
+		json_object_set_new(o, "agents_error", json_string(err != 0 ?
+		    "agent-runtime unavailable" : "agent-runtime refused "
+		    "agents.list"));
+	gw_reply_json(gr, 200, o);
+	if (err == 0)
+		msg_rep_release(rep);
+}
+
+int
+gw_sys_status(struct gw_req *gr)
+{
+	return (gw_call(gr, SVC_AGENT_RUNTIME, "agents.list", json_object(),
+	    json_object(), json_null(), gw_sys_status_done));
+}
+
+int
+gw_sys_version(struct gw_req *gr)
+{
+	struct utsname	u;
+
+	if (uname(&u) != 0)
+		snprintf(u.machine, sizeof(u.machine), "unknown");
+	gw_reply_json(gr, 200, json_pack("{s:s, s:s, s:s, s:s, s:n, s:s, "
+	    "s:s, s:s}", "name", LIBREFANG_NAME, "version", LIBREFANG_VERSION,
+	    "build_date", LF_BUILD_DATE, "git_sha", LF_GIT_SHA,
+	    "rust_version", "c_compiler", GW_CC, "platform", "linux",
+	    "arch", u.machine));
+	return (0);
+}
+
+int
+gw_sys_metrics(struct gw_req *gr)
+{
+	struct buf	b = BUF_INIT(8 * 1024 * 1024);
+
+	if (gw_metrics_render(&b) != 0) {
+		buf_release(&b);
+		gw_reply_error(gr, 500, "could not render metrics");
+		return (0);
+	}
+	gw_reply_data(gr, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    b.b_data, b.b_len);
+	buf_release(&b);
+	return (0);
+}
+
+static const char gw_landing[] =
+"<!doctype html>\n"
+"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+"<title>LibreFang</title>\n"
+"<style>body{font-family:system-ui,sans-serif;max-width:40em;"
+"margin:3em auto;padding:0 1em;line-height:1.5;color:#222}"
+"code{background:#f3f3f3;padding:0 .2em}</style>\n"
+"</head><body>\n"
+"<h1>LibreFang</h1>\n"
+"<p>The LibreFang agent operating system is running. The web dashboard "
+"is not part of this build yet; the REST API is.</p>\n"
+"<ul>\n"
+"<li><a href=\"/api/health\">/api/health</a> &mdash; liveness "
+"(no key needed)</li>\n"
+"<li><a href=\"/api/status\">/api/status</a> &mdash; kernel status and "
+"agents</li>\n"
+"<li><a href=\"/api/version\">/api/version</a> &mdash; build "
+"information</li>\n"
+"</ul>\n"
+"<p>When an <code>api_key</code> is configured, API calls need "
+"<code>Authorization: Bearer &lt;key&gt;</code>.</p>\n"
+"</body></html>\n";
+
+int
+gw_sys_root(struct gw_req *gr)
+{
+	gw_reply_data(gr, 200, "text/html; charset=utf-8", gw_landing,
+	    sizeof(gw_landing) - 1);
+	return (0);
+}

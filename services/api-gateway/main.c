@@ -1,0 +1,56 @@
+/*
+ * api-gateway - the HTTP face of LibreFang.
+ *
+ * It owns no data and no database: it checks each request (auth, rate
+ * limit, limits), answers its own endpoints (health, status, version,
+ * metrics) and turns every other route into a bus operation whose reply
+ * it relays.  It runs until SIGINT or SIGTERM, then stops accepting,
+ * lets in-flight requests finish and exits 0.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bus.h"
+#include "cfg.h"
+#include "gateway.h"
+#include "log.h"
+#include "svc.h"
+
+int
+main(int argc, char **argv)
+{
+	struct svc_opts		 so;
+	struct sh_config	 cfg;
+	struct bus_client	*bc;
+	char			 err[512];
+
+	svc_init(argc, argv, "api-gateway", &so);
+	svc_config(&so, &cfg);
+	if (gw_auth_init(&cfg, err, sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		cfg_release(&cfg);
+		return (1);
+	}
+	if ((bc = bus_client_open(cfg.bus_url)) == NULL)
+		fatalx("could not open the bus at '%s'", cfg.bus_url);
+	if (gw_route_init() != 0 || gw_metrics_init() != 0 ||
+	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
+		fatalx("could not initialise the gateway");
+	if (gw_health_start(&cfg, bc) != 0)
+		fatalx("could not start the health poller");
+	if (gw_http_start(&cfg, bc) != 0)
+		fatalx("could not start the HTTP server on '%s'",
+		    cfg.api_listen);
+	svc_wait();
+	if (gw_http_stop() != 0)
+		exit(0);	/* requests still on the bus: do not free */
+	gw_health_stop();
+	gw_conn_fini();
+	bus_client_close(bc);
+	gw_rl_fini();
+	gw_metrics_fini();
+	gw_route_fini();
+	gw_auth_fini();
+	cfg_release(&cfg);
+	return (0);
+}

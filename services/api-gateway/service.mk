@@ -1,0 +1,3 @@
+# api-gateway (no database)
+PROGS			+= api-gateway
+api-gateway_SRCS	:= $(wildcard services/api-gateway/*.c)

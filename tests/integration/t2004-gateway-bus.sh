@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# api-gateway and a service that hangs (SIGSTOP): the request gets a 504
+# JSON at the bus deadline, other requests are served meanwhile, and on
+# SIGTERM the gateway lets such an in-flight request finish before it
+# exits 0.
+. "$(dirname "$0")/../lib.sh"
+
+jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
+
+lf_config '[bus]
+request_timeout_ms = 1500'
+lf_stack_start agent-runtime
+lf_wait_services agent-runtime
+ar=${LF_PIDS[agent-runtime]}
+trap 'kill -CONT $ar 2>/dev/null; lf_cleanup' EXIT
+
+kill -STOP "$ar"
+curl -s -o "$LF_TMP/slow" -w '%{http_code} %{time_total}\n' \
+    "$LF_URL/api/agents" > "$LF_TMP/slow.code" &
+cpid=$!
+sleep 0.3
+worst=0
+for i in 1 2 3 4; do
+	t=$(curl -s -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
+	ms=$(awk -v t="$t" 'BEGIN{printf "%d", t * 1000}')
+	[ "$ms" -gt "$worst" ] && worst=$ms
+	sleep 0.2
+done
+t_ok "health is served while a bus call hangs (worst ${worst} ms)" \
+    test "$worst" -lt 300
+wait $cpid
+read -r code secs < "$LF_TMP/slow.code"
+t_eq "a hung service: 504 at the bus deadline" "$code" 504
+t_eq "504 body" "$(cat "$LF_TMP/slow")" \
+    "{\"error\":\"service 'agent-runtime' did not answer in time\"}"
+t_ok "after about 1.5 s ($secs s)" \
+    awk -v t="$secs" 'BEGIN{exit !(t >= 1.3 && t < 3)}'
+
+# SIGTERM with a request in flight: it is answered, then exit 0.
+curl -s -o "$LF_TMP/inflight" -w '%{http_code}\n' "$LF_URL/api/agents" \
+    > "$LF_TMP/inflight.code" &
+cpid=$!
+sleep 0.3
+start=$(date +%s%N)
+lf_stop api-gateway
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wait $cpid
+t_eq "SIGTERM: exit 0" "$LF_EXIT" 0
+t_eq "the in-flight request got its answer" "$(cat "$LF_TMP/inflight.code")" 504
+t_ok "shutdown bounded by the bus deadline (${ms} ms)" test "$ms" -lt 3500
+kill -CONT "$ar"
+
+lf_start api-gateway
+lf_wait_health 10
+lf_wait_services agent-runtime
+lf_req GET /api/agents
+t_eq "after a restart of the gateway: 200" "$LF_STATUS" 200
+
+t_done
