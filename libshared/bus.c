@@ -376,7 +376,7 @@ bus_handle(struct bus_worker *bw, nng_msg *in)
 	msg_req_release(&req);
 	if (rep == NULL)
 		return (NULL);
-	js = json_dumps(rep, JSON_COMPACT | JSON_ENCODE_ANY);
+	js = json_dumps(rep, MSG_JSON_FLAGS);
 	json_decref(rep);
 	if (js == NULL)
 		return (NULL);

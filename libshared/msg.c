@@ -169,7 +169,7 @@ msg_frame(const char *prefix, json_t *v, size_t *lenp)
 	char	*js, *out;
 	size_t	 plen = strlen(prefix), jlen;
 
-	if ((js = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+	if ((js = json_dumps(v, MSG_JSON_FLAGS)) == NULL)
 		return (NULL);
 	jlen = strlen(js);
 	if ((out = malloc(plen + 1 + jlen + 1)) != NULL) {

@@ -22,6 +22,9 @@
 #include <jansson.h>
 
 #define MSG_VERSION	1
+/* How every JSON text on the bus and over HTTP is written: compact, any
+ * value, and floats with 15 significant digits so 0.7 stays "0.7". */
+#define MSG_JSON_FLAGS	(JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
 #define MSG_MAX_SIZE	(16 * 1024 * 1024)
 
 struct msg_req {

@@ -164,7 +164,7 @@ gw_raw_response(char *out, size_t outlen, int status, const char *message)
 	int			 n;
 
 	body = json_pack("{s:s}", "error", message);
-	js = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+	js = body != NULL ? json_dumps(body, MSG_JSON_FLAGS) : NULL;
 	json_decref(body);
 	if (js == NULL)
 		return (-1);

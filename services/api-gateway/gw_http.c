@@ -108,7 +108,7 @@ gw_reply_json(struct gw_req *gr, int status, json_t *body)
 {
 	char	*js;
 
-	js = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) :
+	js = body != NULL ? json_dumps(body, MSG_JSON_FLAGS) :
 	    NULL;
 	json_decref(body);
 	if (js == NULL) {

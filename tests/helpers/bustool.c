@@ -130,7 +130,9 @@ int
 main(int argc, char **argv)
 {
 	struct sh_config cfg;
+	char		*owned = NULL;
 	const char	*url = NULL;
+	int		 rc = 2;
 	char		 err[512];
 	long long	 t = 5000;
 	int		 ch;
@@ -158,15 +160,19 @@ main(int argc, char **argv)
 			fprintf(stderr, "bustool: %s\n", err);
 			return (1);
 		}
-		url = strdup(cfg.bus_url);
+		url = owned = strdup(cfg.bus_url);
 		cfg_release(&cfg);
+		if (url == NULL)
+			return (1);
 	}
 	if (strcmp(argv[0], "req") == 0)
-		return (do_req(url, (int)t, argc - 1, argv + 1));
-	if (strcmp(argv[0], "pub") == 0)
-		return (do_pub(url, argc - 1, argv + 1));
-	if (strcmp(argv[0], "sub") == 0)
-		return (do_sub(url, (int)t, argc - 1, argv + 1));
-	usage();
-	return (2);
+		rc = do_req(url, (int)t, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "pub") == 0)
+		rc = do_pub(url, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "sub") == 0)
+		rc = do_sub(url, (int)t, argc - 1, argv + 1);
+	else
+		usage();
+	free(owned);
+	return (rc);
 }
