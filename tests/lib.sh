@@ -139,8 +139,20 @@ lf_dump_logs() {
 	done
 }
 
+# lf_cleanup [STATUS]: STATUS defaults to the script's exit status.
 lf_cleanup() {
+	local rc=${1:-$?} f
 	lf_stack_stop
+	# A sanitizer report in any process's log fails the script.
+	for f in "$LF_TMP"/log/*.log; do
+		[ -f "$f" ] || continue
+		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+			echo "not ok - sanitizer report in $(basename "$f")"
+			grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$f" | head -40 | sed 's/^/#   /'
+			T_FAILED=$((T_FAILED + 1))
+			rc=1
+		fi
+	done
 	# Whatever started a cluster here (a test, librefangd), stop it.
 	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
 	if [ "$T_FAILED" != 0 ]; then
@@ -151,6 +163,7 @@ lf_cleanup() {
 		rm -rf "$(readlink "$LIBREFANG_HOME/pg")"
 	fi
 	rm -rf "$LF_TMP"
+	exit $rc
 }
 trap lf_cleanup EXIT
 

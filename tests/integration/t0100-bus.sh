@@ -7,6 +7,15 @@
 bt() { "$LF_BIN/bustool" "$@"; }
 health() { bt -t 2000 req "$1" sys.health; }
 field() { jq -r "$1"; }
+# Waits until service $1 has joined the broker (answers 200, not 503).
+joined() {
+	local i
+	for i in $(seq 200); do
+		[ "$(health "$1" 2>/dev/null | field .status)" = 200 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
 
 lf_pg_start
 lf_start bus
@@ -14,7 +23,7 @@ for s in scheduler memory audit channels; do lf_start $s; done
 
 # Services come up and answer through the broker.
 for s in scheduler memory audit channels; do
-	for i in $(seq 100); do health $s >/dev/null 2>&1 && break; sleep 0.05; done
+	joined $s
 	r=$(health $s)
 	t_eq "$s answers sys.health" "$(echo "$r" | field '.status,.body.service,.body.database' | tr '\n' ' ')" "200 $s connected "
 done
@@ -41,8 +50,12 @@ t_eq "stopping with SIGTERM exits 0" "$LF_EXIT" "0"
 
 # Two replicas share the load.
 lf_start channels; LF_PIDS[channels2]=; "$LF_BIN/channels" >>"$LF_TMP/log/channels2.log" 2>&1 & LF_PIDS[channels2]=$!
-for i in $(seq 100); do health channels >/dev/null 2>&1 && break; sleep 0.05; done
-sleep 0.3
+joined channels
+# Both replicas must have joined before the load is shared.
+for i in $(seq 100); do
+	grep -c "replica of 'channels' connected" "$LF_TMP/log/bus.log" | grep -q '^[3-9]' && break
+	sleep 0.05
+done
 pids=$(for i in $(seq 8); do health channels | field .body.pid; done | sort -u | wc -l)
 t_eq "requests are spread over two replicas" "$pids" "2"
 lf_stop channels2
@@ -64,12 +77,7 @@ t_eq "the broker exits 0 on SIGTERM" "$LF_EXIT" "0"
 r=$(bt -t 300 req memory sys.health 2>&1); rc=$?
 t_ok "with no broker a request fails within its deadline" test "$rc" -ne 0
 lf_start bus
-ok=0
-for i in $(seq 100); do
-	[ "$(health memory 2>/dev/null | field .status)" = 200 ] && { ok=1; break; }
-	sleep 0.05
-done
-t_eq "services rejoin a restarted broker" "$ok" "1"
+t_ok "services rejoin a restarted broker" joined memory
 
 # PostgreSQL restarts: health reports it, then recovers.
 lf_pg_stop

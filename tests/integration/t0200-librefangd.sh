@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 LD_PID=
-trap '[ -n "$LD_PID" ] && kill -TERM "$LD_PID" 2>/dev/null && wait "$LD_PID"; lf_cleanup' EXIT
+trap 'rc=$?; [ -n "$LD_PID" ] && kill -TERM "$LD_PID" 2>/dev/null && wait "$LD_PID"; lf_cleanup $rc' EXIT
 
 start_daemon() {
 	"$LF_BIN/librefangd" >>"$LF_TMP/log/librefangd.log" 2>&1 &

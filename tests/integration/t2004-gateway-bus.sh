@@ -12,7 +12,7 @@ request_timeout_ms = 1500'
 lf_stack_start agent-runtime
 lf_wait_services agent-runtime
 ar=${LF_PIDS[agent-runtime]}
-trap 'kill -CONT $ar 2>/dev/null; lf_cleanup' EXIT
+trap 'rc=$?; kill -CONT $ar 2>/dev/null; lf_cleanup $rc' EXIT
 
 kill -STOP "$ar"
 curl -s -o "$LF_TMP/slow" -w '%{http_code} %{time_total}\n' \
