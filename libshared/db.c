@@ -13,6 +13,7 @@
 #include "log.h"
 #include "util.h"
 
+#define DB_STMT_MAX		64	/* prepared statements per connection */
 #define DB_BACKOFF_MIN_MS	100
 #define DB_BACKOFF_MAX_MS	5000
 
@@ -24,8 +25,16 @@
 #define OID_JSON	114
 #define OID_JSONB	3802
 
+/* A statement prepared on the current connection, keyed by its text. */
+struct db_stmt {
+	char		*ds_sql;
+	char		 ds_name[16];
+};
+
 struct db {
 	PGconn		*db_conn;
+	struct db_stmt	 db_stmts[DB_STMT_MAX];
+	int		 db_nstmts;
 	char		*db_conninfo;
 	char		 db_schema[64];
 	char		 db_err[512];
@@ -52,11 +61,23 @@ db_open(const char *conninfo, const char *schema)
 	return (db);
 }
 
+/* Prepared statements die with their connection. */
+static void
+db_forget_stmts(struct db *db)
+{
+	int	i;
+
+	for (i = 0; i < db->db_nstmts; i++)
+		free(db->db_stmts[i].ds_sql);
+	db->db_nstmts = 0;
+}
+
 void
 db_close(struct db *db)
 {
 	if (db == NULL)
 		return;
+	db_forget_stmts(db);
 	PQfinish(db->db_conn);
 	explicit_bzero(db->db_conninfo, strlen(db->db_conninfo));
 	free(db->db_conninfo);
@@ -111,6 +132,7 @@ db_connect(struct db *db)
 			db_set_err(db, "database unavailable");
 		return (SH_EUNAVAIL);
 	}
+	db_forget_stmts(db);
 	PQfinish(db->db_conn);
 	db->db_conn = PQconnectdb(db->db_conninfo);
 	if (db->db_conn == NULL || PQstatus(db->db_conn) != CONNECTION_OK) {
@@ -156,6 +178,49 @@ db_ping(struct db *db)
 	return (1);
 }
 
+/*
+ * Returns the name of sql prepared on this connection, preparing it on
+ * first use; NULL when it is not worth caching (not a plain DML/query, or
+ * the cache is full) or could not be prepared -- then *res may hold the
+ * failed result for the caller to report.
+ */
+static const char *
+db_prepared(struct db *db, const char *sql, int n, PGresult **res)
+{
+	struct db_stmt	*st;
+	const char	*p = sql;
+	int		 i;
+
+	*res = NULL;
+	while (*p == ' ' || *p == '\t' || *p == '\n')
+		p++;
+	if (strncasecmp(p, "SELECT", 6) != 0 &&
+	    strncasecmp(p, "INSERT", 6) != 0 &&
+	    strncasecmp(p, "UPDATE", 6) != 0 &&
+	    strncasecmp(p, "DELETE", 6) != 0 && strncasecmp(p, "WITH", 4) != 0)
+		return (NULL);
+	for (i = 0; i < db->db_nstmts; i++)
+		if (strcmp(db->db_stmts[i].ds_sql, sql) == 0)
+			return (db->db_stmts[i].ds_name);
+	if (db->db_nstmts == DB_STMT_MAX)
+		return (NULL);
+	st = &db->db_stmts[db->db_nstmts];
+	snprintf(st->ds_name, sizeof(st->ds_name), "lf%d", db->db_nstmts);
+	*res = PQprepare(db->db_conn, st->ds_name, sql, n, NULL);
+	if (*res == NULL || PQresultStatus(*res) != PGRES_COMMAND_OK)
+		return (NULL);
+	PQclear(*res);
+	*res = NULL;
+	if ((st->ds_sql = strdup(sql)) == NULL) {
+		/* Unrecorded, the name would be prepared twice: drop it. */
+		PQclear(PQexec(db->db_conn, "DEALLOCATE ALL"));
+		db_forget_stmts(db);
+		return (NULL);
+	}
+	db->db_nstmts++;
+	return (st->ds_name);
+}
+
 static int
 db_is_txn_end(const char *sql)
 {
@@ -167,7 +232,7 @@ PGresult *
 db_exec(struct db *db, const char *sql, int n, const char *const *params)
 {
 	PGresult	*res;
-	const char	*st;
+	const char	*st, *name;
 	int		 attempt, in_txn;
 
 	/*
@@ -187,8 +252,12 @@ db_exec(struct db *db, const char *sql, int n, const char *const *params)
 		if (db_connect(db) != 0)
 			return (NULL);
 		in_txn = PQtransactionStatus(db->db_conn) != PQTRANS_IDLE;
-		res = PQexecParams(db->db_conn, sql, n, NULL, params, NULL,
-		    NULL, 0);
+		if ((name = db_prepared(db, sql, n, &res)) != NULL)
+			res = PQexecPrepared(db->db_conn, name, n, params,
+			    NULL, NULL, 0);
+		else if (res == NULL)
+			res = PQexecParams(db->db_conn, sql, n, NULL, params,
+			    NULL, NULL, 0);
 		if (res != NULL && (PQresultStatus(res) == PGRES_COMMAND_OK ||
 		    PQresultStatus(res) == PGRES_TUPLES_OK)) {
 			db->db_err[0] = '\0';

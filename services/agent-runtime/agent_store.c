@@ -36,18 +36,13 @@ static const char SQL_GET[] =
 	"SELECT " AGENT_COLUMNS " FROM agents WHERE id = $1::uuid";
 static const char SQL_GET_LOCKED[] =
 	"SELECT " AGENT_COLUMNS " FROM agents WHERE id = $1::uuid FOR UPDATE";
-/* The list needs only a few manifest fields: build a slim manifest in
- * the server rather than ship and parse every full one. */
+/* The list needs only a few manifest fields, kept in the generated
+ * summary column (sql/002_agent_summary.sql). */
 static const char SQL_LIST[] =
 	"SELECT id::text AS id, name, state, mode, "
 	"    session_id::text AS session_id, "
 	AGENT_TS("created_at") ", " AGENT_TS("last_active") ", version, "
-	"    jsonb_build_object("
-	"        'model', jsonb_build_object("
-	"            'provider', manifest->'model'->'provider', "
-	"            'model', manifest->'model'->'model'), "
-	"        'description', manifest->'description', "
-	"        'tags', manifest->'tags') AS manifest "
+	"    summary AS manifest "
 	"FROM agents ORDER BY created_at, id";
 static const char SQL_UPDATE[] =
 	"UPDATE agents SET name = $2, manifest = $3::jsonb, "

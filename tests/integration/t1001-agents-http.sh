@@ -176,6 +176,23 @@ t_eq "after a PostgreSQL restart the same agents are listed" \
     "$(jbc '[.[] | [.id, .name, .state, .mode, .created_at]]')" "$BEFORE"
 lf_req POST /api/agents "$(spawn_json 'name = "after-restart"')"
 t_eq "and spawning works again" "$LF_STATUS" 201
+
+# The list reads a summary kept by a trigger: it must follow every edit.
+AR=$(echo "$LF_BODY" | jq -r .agent_id)
+lf_req PATCH "/api/agents/$AR" '{"description":"changed","tags":["x","y"]}'
+t_eq "a partial patch succeeds" "$LF_STATUS" 200
+lf_req PATCH "/api/agents/$AR/config" '{"provider":"anthropic","model":"claude-x"}'
+t_eq "a config patch succeeds" "$LF_STATUS" 200
+lf_req GET /api/agents
+t_eq "the list shows the edited description, tags and model" \
+    "$(echo "$LF_BODY" | jq -c --arg id "$AR" '.[] | select(.id == $id) | [.description, .tags, .model_provider, .model_name]')" \
+    '["changed",["x","y"],"anthropic","claude-x"]'
+lf_req PATCH "/api/agents/$AR" "$(jq -n '{manifest_toml: "name = \"after-restart\"\ndescription = \"whole\"\n[model]\nprovider = \"groq\"\nmodel = \"m2\"\n"}')"
+t_eq "a whole-manifest patch succeeds" "$LF_STATUS" 200
+lf_req GET /api/agents
+t_eq "and the list follows it too" \
+    "$(echo "$LF_BODY" | jq -c --arg id "$AR" '.[] | select(.id == $id) | [.description, .model_provider, .model_name]')" \
+    '["whole","groq","m2"]'
 lf_stop agent-runtime
 t_eq "agent-runtime exits 0 at the end" "$LF_EXIT" 0
 
