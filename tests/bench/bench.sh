@@ -202,7 +202,7 @@ hr
 have waithttp || echo "   waithttp not built; skipped"
 
 cold_floor=() cold_gw=() cold_st=() cold_ag=() cold_ok=()
-gw_health_status=? st_health_status=?
+gw_health_status="?" st_health_status="?"
 if have waithttp && have mhd_hello; then
 	for ((i = 0; i < RUNS; i++)); do
 		t0=$EPOCHREALTIME
@@ -330,11 +330,21 @@ pg_kind() {	# PID -> postmaster | backend | background
 	esac
 }
 
-declare -A IDLE_PSS=()
-print_memory() {	# print_memory LABEL: one table of ours + PostgreSQL
-	local n pid r p t tr=0 tp=0 tt=0 k
+wakeups() {	# PID -> context switches of all its threads so far
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+	    awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
+
+# print_memory LABEL: one table of ours + PostgreSQL.  With WK0 set (the
+# idle table), also the wake-ups per second since WK0 was taken.
+declare -A WK0=()
+WK_T0=
+print_memory() {
+	local n pid r p t w tr=0 tp=0 tt=0 tw=0 k secs=1
 	declare -A kr=() kp=() kn=()
-	printf '   %-16s %8s %10s %10s %8s %s\n' "process" "pid" "RSS kB" "PSS kB" "threads" "$1"
+	[ -n "$WK_T0" ] && secs=$(awk -v a="$WK_T0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
+	printf '   %-16s %8s %10s %10s %8s %10s\n' "process" "pid" "RSS kB" "PSS kB" "threads" \
+	    "$([ -n "$WK_T0" ] && echo "wakeups/s")"
 	for n in $OURS; do
 		pid=${PIDS[$n]:-}
 		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
@@ -342,14 +352,19 @@ print_memory() {	# print_memory LABEL: one table of ours + PostgreSQL
 			continue
 		fi
 		read -r r p t <<<"$(mem_of "$pid")"
-		[ "$1" = idle ] && IDLE_PSS[$n]=$p
-		printf '   %-16s %8s %10s %10s %8s\n' "$n" "$pid" "$r" "$p" "$t"
+		w=
+		if [ -n "$WK_T0" ] && [ -n "${WK0[$n]:-}" ]; then
+			w=$(awk -v a="${WK0[$n]}" -v b="$(wakeups "$pid")" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / s }')
+			tw=$((tw + w))
+		fi
+		printf '   %-16s %8s %10s %10s %8s %10s\n' "$n" "$pid" "$r" "$p" "$t" "$w"
 		tr=$((tr + r)); tp=$((tp + p)); tt=$((tt + t))
 	done
-	printf '   %-16s %8s %10s %10s %8s   PSS %.1f MB, target <= %s MB: %s\n' "total (ours)" "" "$tr" "$tp" "$tt" \
+	printf '   %-16s %8s %10s %10s %8s %10s   PSS %.1f MB, target <= %s MB: %s\n' "total (ours)" "" "$tr" "$tp" "$tt" \
+	    "$([ -n "$WK_T0" ] && echo "$tw")" \
 	    "$(awk -v p="$tp" 'BEGIN { print p / 1024 }')" "$T_PSS_MB" \
 	    "$(verdict "$(awk -v p="$tp" 'BEGIN { print p / 1024 }')" '<=' "$T_PSS_MB")"
-	[ "$1" = idle ] && IDLE_TOTAL=$tp
+	[ -n "$WK_T0" ] && IDLE_TOTAL=$tp
 	for pid in $(pg_pids); do
 		read -r r p t <<<"$(mem_of "$pid")"
 		k=$(pg_kind "$pid")
@@ -365,12 +380,17 @@ print_memory() {	# print_memory LABEL: one table of ours + PostgreSQL
 }
 
 hr
-echo "2. IDLE MEMORY  /proc/PID/smaps_rollup, stack up and idle for 2 s"
+echo "2. IDLE MEMORY  /proc/PID/smaps_rollup after 2 s idle; wakeups/s = context switches over those 2 s"
 hr
 IDLE_TOTAL=
 if [ $STACK_OK = 1 ] || [ ${#PIDS[@]} -gt 0 ]; then
+	for n in $OURS; do
+		[ -n "${PIDS[$n]:-}" ] && WK0[$n]=$(wakeups "${PIDS[$n]}")
+	done
+	WK_T0=$EPOCHREALTIME
 	sleep 2
-	print_memory idle
+	print_memory
+	WK_T0=
 else
 	echo "   stack not running; skipped"
 fi
@@ -418,20 +438,23 @@ cpu_mark() {	# remember the ticks of every server process
 	done
 }
 
-cpu_report() {	# REQUESTS -> "name us/req, ..." since cpu_mark
+cpu_report() {	# REQUESTS NAMES.. -> "name us/req, ..." since cpu_mark
 	local reqs=$1 n pid d pg=0 out=""
+	shift
 	[ "${reqs:-0}" -gt 0 ] 2>/dev/null || { echo "-"; return; }
-	for n in api-gateway bus agent-runtime mhd_hello; do
+	for n in "$@"; do
 		pid=${PIDS[$n]:-}
 		[ -n "$pid" ] && [ -n "${CPU0[$n]:-}" ] || continue
-		d=$(( $(cpu_ticks "$pid") - CPU0[$n] ))
+		d=$(cpu_ticks "$pid")
+		d=$((d - ${CPU0[$n]}))
 		out+="$n $(awk -v d="$d" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", d * 1e6 / hz / r }'), "
 	done
 	for pid in $(pg_pids); do
 		[ -n "${CPU0[pg:$pid]:-}" ] || continue
-		pg=$(( pg + $(cpu_ticks "$pid") - CPU0[pg:$pid] ))
+		d=$(cpu_ticks "$pid")
+		pg=$((pg + d - ${CPU0[pg:$pid]}))
 	done
-	[ "$pg" = 0 ] || out+="postgres $(awk -v d="$pg" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", d * 1e6 / hz / r }'), "
+	[ "$1" = mhd_hello ] || out+="postgres $(awk -v d="$pg" -v r="$reqs" -v hz="$CLK_TCK" 'BEGIN { printf "%.0f", d * 1e6 / hz / r }'), "
 	echo "${out%, }"
 }
 
@@ -445,15 +468,16 @@ to_ms() {
 	}'
 }
 
-# wrk_run URL: W_RPS W_P50 W_P99 (ms) W_ERR (non-2xx + socket errors)
-# W_CPU (server CPU µs per request)
+# wrk_run URL NAMES..: W_RPS W_P50 W_P99 (ms) W_ERR (non-2xx + socket
+# errors) W_CPU (CPU µs per request of NAMES and, for ours, PostgreSQL)
 wrk_run() {
 	local out=$tmp/wrk.out reqs
 	timeout 10 wrk -t"$WTHREADS" -c"$CONNS" -d1s "$1" >/dev/null 2>&1
 	cpu_mark
 	timeout $((DUR + 15)) wrk -t"$WTHREADS" -c"$CONNS" -d"${DUR}s" --latency "$1" >"$out" 2>&1
 	reqs=$(awk '/ requests in / { print $1 }' "$out")
-	W_CPU=$(cpu_report "$reqs")
+	shift
+	W_CPU=$(cpu_report "$reqs" "$@")
 	W_RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
 	W_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
 	W_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -464,8 +488,11 @@ wrk_run() {
 }
 
 declare -A RPS=() P50=() P99=() ERR=() CPU=()
-measure() {	# measure KEY URL: keeps the round with the most requests/s
-	wrk_run "$2"
+measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
+	local k=$1
+	shift
+	wrk_run "$@"
+	set -- "$k"
 	if [ -z "${RPS[$1]:-}" ] || [ "$W_RPS" -gt "${RPS[$1]}" ]; then
 		RPS[$1]=$W_RPS P50[$1]=$W_P50 P99[$1]=$W_P99 ERR[$1]=$W_ERR CPU[$1]=$W_CPU
 	fi
@@ -478,7 +505,7 @@ echo "   loopback; the rate limiter exempts loopback; load average before: $(cut
 hr
 have mhd_hello && start mhd_hello "$HELLO_PORT" 2 &&
     "$bin/waithttp" -t 5000 "$HELLO" / >/dev/null 2>&1
-spawned=0 listed=?
+spawned=0 listed="?"
 if [ $STACK_OK = 1 ]; then
 	for ((i = 1; i <= NAGENTS; i++)); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
@@ -490,10 +517,10 @@ if [ $STACK_OK = 1 ]; then
 	listed=$(curl -s "http://$GW/api/agents" | jq 'if type == "array" then length else (.agents // [] | length) end' 2>/dev/null)
 fi
 for ((r = 0; r < ROUNDS; r++)); do
-	have mhd_hello && measure floor "http://$HELLO/api/health"
+	have mhd_hello && measure floor "http://$HELLO/api/health" mhd_hello
 	if [ $STACK_OK = 1 ]; then
-		measure health "http://$GW/api/health"
-		measure agents "http://$GW/api/agents"
+		measure health "http://$GW/api/health" api-gateway bus
+		measure agents "http://$GW/api/agents" api-gateway bus agent-runtime
 	fi
 done
 stop mhd_hello
@@ -527,7 +554,7 @@ if [ $STACK_OK = 1 ]; then
 	hr
 	echo "2b. MEMORY AFTER LOAD  (same processes, after the wrk runs and $spawned spawns)"
 	hr
-	print_memory "after load"
+	print_memory
 	echo
 fi
 
