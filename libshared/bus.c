@@ -2,6 +2,7 @@
  * bus.c - REQ/REP and PUB/SUB over nng, through the broker.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,32 @@ bus_nng_err(int rv)
 
 struct bus_client {
 	nng_socket	bc_sock;
+	atomic_int	bc_pipes;	/* brokers connected now */
 };
+
+/* Counts connected brokers, so a call with none fails at once instead of
+ * waiting out its deadline. */
+static void
+bus_client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct bus_client	*bc = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&bc->bc_pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&bc->bc_pipes, 1);
+}
+
+/* Gives a just-opened client a moment to finish its first dial. */
+static void
+bus_client_settle(struct bus_client *bc)
+{
+	int	i;
+
+	for (i = 0; i < 100 && atomic_load(&bc->bc_pipes) == 0; i++)
+		util_sleep_ms(1);
+}
 
 struct bus_client *
 bus_client_open(const char *url)
@@ -131,11 +157,16 @@ bus_client_open(const char *url)
 	/* Resends would repeat non-idempotent work; deadlines rule. */
 	nng_socket_set_ms(bc->bc_sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
+	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_POST, bus_client_pipe_ev,
+	    bc);
+	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_REM_POST, bus_client_pipe_ev,
+	    bc);
 	if (bus_dial_all(bc->bc_sock, url, "front") != 0) {
 		nng_close(bc->bc_sock);
 		free(bc);
 		return (NULL);
 	}
+	bus_client_settle(bc);
 	return (bc);
 }
 
@@ -190,6 +221,8 @@ bus_call(struct bus_client *bc, const char *svc, json_t *req,
 	int		 rv, rc = SH_EIO;
 
 	memset(rep, 0, sizeof(*rep));
+	if (atomic_load(&bc->bc_pipes) == 0)
+		return (SH_EUNAVAIL);
 	if ((m = bus_frame_msg(svc, req)) == NULL)
 		return (SH_ENOMEM);
 	if (nng_ctx_open(&ctx, bc->bc_sock) != 0) {
@@ -289,6 +322,8 @@ bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
 	struct bus_call	*ca;
 	nng_msg		*m;
 
+	if (atomic_load(&bc->bc_pipes) == 0)
+		return (NULL);
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return (NULL);
 	ca->ca_cb = cb;

@@ -31,7 +31,9 @@ int	 bus_addr(const char *base, const char *role, char *out, size_t outlen);
 /* ---- clients -------------------------------------------------------- */
 struct bus_client;
 
-/* Opens a REQ socket dialing every broker in url.  NULL on failure. */
+/* Opens a REQ socket dialing every broker in url (waiting up to 100 ms
+ * for a first connection).  NULL on failure.  While no broker is
+ * connected, calls fail at once with SH_EUNAVAIL (bus_call_start: NULL). */
 struct bus_client *bus_client_open(const char *url);
 void	 bus_client_close(struct bus_client *bc);
 
@@ -46,6 +48,7 @@ int	 bus_call(struct bus_client *bc, const char *svc, json_t *req,
 /*
  * Asynchronous call.  cb runs exactly once, on an nng thread, with err 0
  * and *rep filled (cb must msg_rep_release it) or err < 0 and rep NULL.
+ * NULL (cb not called) when it cannot start, e.g. no broker connected.
  * The returned handle is freed with bus_call_free() -- never from inside
  * cb, and only after cb has run (or to cancel: bus_call_free cancels and
  * waits).  NULL if the call could not be started (cb is not called).
