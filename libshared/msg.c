@@ -40,15 +40,24 @@ msg_reply(const char *id, int status, json_t *body)
 }
 
 json_t *
+msg_error_vbody(const char *fmt, va_list ap)
+{
+	char	text[1024];
+
+	vsnprintf(text, sizeof(text), fmt, ap);
+	return (json_pack("{s:s}", "error", text));
+}
+
+json_t *
 msg_error_body(const char *fmt, ...)
 {
-	char	 text[512];
+	json_t	*o;
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	o = msg_error_vbody(fmt, ap);
 	va_end(ap);
-	return (json_pack("{s:s}", "error", text));
+	return (o);
 }
 
 int

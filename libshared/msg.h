@@ -17,6 +17,7 @@
 #ifndef SH_MSG_H
 #define SH_MSG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
@@ -55,9 +56,12 @@ json_t	*msg_request(const char *op, const char *id, int64_t deadline_ms,
 	    json_t *caller, json_t *params, json_t *query, json_t *body);
 /* Builds a reply envelope (new reference); body is stolen. */
 json_t	*msg_reply(const char *id, int status, json_t *body);
-/* Builds {"error": "<fmt>"} (new reference). */
+/* Builds {"error": "<fmt>"} (new reference; NULL only on ENOMEM).  The
+ * one place error bodies are made, for services and the gateway alike. */
 json_t	*msg_error_body(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
+json_t	*msg_error_vbody(const char *fmt, va_list ap)
+	    __attribute__((format(printf, 1, 0)));
 
 /*
  * Parse and validate.  On success *out holds a new root (release with

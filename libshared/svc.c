@@ -162,13 +162,11 @@ svc_reply_json(struct svc_reply *rp, int status, json_t *body)
 void
 svc_reply_error(struct svc_reply *rp, int status, const char *fmt, ...)
 {
-	char	text[512];
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	svc_reply_json(rp, status, msg_error_vbody(fmt, ap));
 	va_end(ap);
-	svc_reply_json(rp, status, json_pack("{s:s}", "error", text));
 }
 
 void

@@ -163,7 +163,7 @@ gw_raw_response(char *out, size_t outlen, int status, const char *message)
 	size_t			 off;
 	int			 n;
 
-	body = json_pack("{s:s}", "error", message);
+	body = msg_error_body("%s", message);
 	js = body != NULL ? json_dumps(body, MSG_JSON_FLAGS) : NULL;
 	json_decref(body);
 	if (js == NULL)

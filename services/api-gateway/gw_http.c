@@ -122,13 +122,11 @@ gw_reply_json(struct gw_req *gr, int status, json_t *body)
 void
 gw_reply_error(struct gw_req *gr, int status, const char *fmt, ...)
 {
-	char	text[1024];
 	va_list	ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	gw_reply_json(gr, status, msg_error_vbody(fmt, ap));
 	va_end(ap);
-	gw_reply_json(gr, status, json_pack("{s:s}", "error", text));
 }
 
 void
