@@ -41,20 +41,23 @@ if [ ! -e "$pg" ]; then
 	fi
 fi
 [ $root = 1 ] && chown postgres:postgres "$pg/" && chmod 0700 "$pg/"
-data=$pg/data
-log=$pg/postgresql.log
+# PostgreSQL gets the resolved path: the postgres user may not be able to
+# traverse the symlink's own directory.
+pgreal=$(cd "$pg" && pwd -P)
+data=$pgreal/data
+log=$pgreal/postgresql.log
 
 case "$cmd" in
 start)
 	if [ ! -f "$data/PG_VERSION" ]; then
 		as_pg "$pgbin/initdb" -D "$data" -U librefang --auth=trust \
-		    -E UTF8 --locale=C.UTF-8 ${mode:+--no-sync} >"$pg/initdb.log" 2>&1 || {
-			cat "$pg/initdb.log" >&2; exit 1; }
+		    -E UTF8 --locale=C.UTF-8 ${mode:+--no-sync} >"$pgreal/initdb.log" 2>&1 || {
+			cat "$pgreal/initdb.log" >&2; exit 1; }
 	fi
 	if as_pg "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		exit 0
 	fi
-	opts="-c listen_addresses='' -c unix_socket_directories='$(cd "$pg" && pwd -P)' -c port=5432 -c max_connections=200"
+	opts="-c listen_addresses='' -c unix_socket_directories='$pgreal' -c port=5432 -c max_connections=200"
 	[ "$mode" = test ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	as_pg "$pgbin/pg_ctl" -D "$data" -l "$log" -o "$opts" -w -t 30 start >/dev/null || {
 		tail -20 "$log" >&2; exit 1; }

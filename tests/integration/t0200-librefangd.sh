@@ -4,6 +4,12 @@
 # (PostgreSQL included) within 5 s of SIGTERM; finds its data again.
 . "$(dirname "$0")/../lib.sh"
 
+# Like ~/.librefang under a 0700 /root: a home the postgres user cannot
+# traverse, so pg.sh must place the cluster elsewhere (as root).
+mkdir -m 0700 "$LF_TMP/private"
+export LIBREFANG_HOME=$LF_TMP/private/home
+export LIBREFANG_BUS_URL=ipc://$LIBREFANG_HOME/run/bus
+
 LD_PID=
 trap 'rc=$?; [ -n "$LD_PID" ] && kill -TERM "$LD_PID" 2>/dev/null && wait "$LD_PID"; lf_cleanup $rc' EXIT
 
