@@ -656,3 +656,9 @@ bus_sub_recv(struct bus_sub *bb, int timeout_ms, char **topic, json_t **body)
 	nng_msg_free(m);
 	return (0);
 }
+
+void
+bus_fini(void)
+{
+	nng_fini();
+}

@@ -94,4 +94,8 @@ int	 bus_subscribe(struct bus_sub *bs, const char *topic);
 int	 bus_sub_recv(struct bus_sub *bs, int timeout_ms, char **topic,
 	    json_t **body);
 
+/* Closes whatever nng still holds and waits for its threads to finish
+ * releasing it; the last call of a process's main(). */
+void	 bus_fini(void);
+
 #endif /* SH_BUS_H */

@@ -58,5 +58,6 @@ main(int argc, char **argv)
 	bus_pub_close(agent_st.as_pub);
 	pthread_mutex_destroy(&agent_st.as_pub_mtx);
 	cfg_release(&cfg);
+	bus_fini();
 	return (0);
 }

@@ -52,5 +52,6 @@ main(int argc, char **argv)
 	gw_route_fini();
 	gw_auth_fini();
 	cfg_release(&cfg);
+	bus_fini();
 	return (0);
 }

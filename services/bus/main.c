@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "bus.h"
 #include "cfg.h"
 #include "log.h"
 #include "svc.h"
@@ -29,5 +30,6 @@ main(int argc, char **argv)
 	svc_wait();
 	broker_close(br);
 	cfg_release(&cfg);
+	bus_fini();
 	return (0);
 }

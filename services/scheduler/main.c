@@ -4,6 +4,7 @@
  * It applies its schema's migrations, then answers its operations over
  * the bus with a pool of workers until SIGINT or SIGTERM.
  */
+#include "bus.h"
 #include "cfg.h"
 #include "log.h"
 #include "services.h"
@@ -33,5 +34,6 @@ main(int argc, char **argv)
 	svc_wait();
 	svc_stop(ss);
 	cfg_release(&cfg);
+	bus_fini();
 	return (0);
 }

@@ -174,5 +174,6 @@ main(int argc, char **argv)
 	else
 		usage();
 	free(owned);
+	bus_fini();
 	return (rc);
 }
