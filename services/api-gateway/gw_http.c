@@ -179,7 +179,7 @@ gw_reply_bus_error(struct gw_req *gr, const char *svc, int err)
 {
 	switch (err) {
 	case SH_ETIMEDOUT:
-		gw_reply_error(gr, 504, "service '%s' did not answer in time",
+		gw_reply_error(gr, 503, "service '%s' did not answer in time",
 		    svc);
 		break;
 	case SH_EPROTO:

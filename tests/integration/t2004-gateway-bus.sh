@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# api-gateway and a service that hangs (SIGSTOP): the request gets a 504
+# api-gateway and a service that hangs (SIGSTOP): the request gets a 503
 # JSON at the bus deadline, other requests are served meanwhile, and on
 # SIGTERM the gateway lets such an in-flight request finish before it
 # exits 0.
@@ -30,8 +30,8 @@ t_ok "health is served while a bus call hangs (worst ${worst} ms)" \
     test "$worst" -lt 300
 wait $cpid
 read -r code secs < "$LF_TMP/slow.code"
-t_eq "a hung service: 504 at the bus deadline" "$code" 504
-t_eq "504 body" "$(cat "$LF_TMP/slow")" \
+t_eq "a hung service: 503 at the bus deadline" "$code" 503
+t_eq "503 body" "$(cat "$LF_TMP/slow")" \
     "{\"error\":\"service 'agent-runtime' did not answer in time\"}"
 t_ok "after about 1.5 s ($secs s)" \
     awk -v t="$secs" 'BEGIN{exit !(t >= 1.3 && t < 3)}'
@@ -46,7 +46,7 @@ lf_stop api-gateway
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 wait $cpid
 t_eq "SIGTERM: exit 0" "$LF_EXIT" 0
-t_eq "the in-flight request got its answer" "$(cat "$LF_TMP/inflight.code")" 504
+t_eq "the in-flight request got its answer" "$(cat "$LF_TMP/inflight.code")" 503
 t_ok "shutdown bounded by the bus deadline (${ms} ms)" test "$ms" -lt 3500
 kill -CONT "$ar"
 
