@@ -167,7 +167,8 @@ void		 gw_reply_data(struct gw_req *gr, int status, const char *ctype,
 		    const char *data, size_t len);
 /* Relays a bus reply envelope into gr's reply. */
 void		 gw_reply_relay(struct gw_req *gr, struct msg_rep *rep);
-/* Maps a failed bus call (SH_E*) to a 503 (down or no answer in time) or 502 (malformed) reply for service svc. */
+/* Maps a failed bus call (SH_E*) for service svc to a reply: 503 when
+ * it is down or did not answer in time, 502 for a malformed reply. */
 void		 gw_reply_bus_error(struct gw_req *gr, const char *svc, int err);
 /*
  * Sends op to svc; params, query and body are stolen.  When the reply
