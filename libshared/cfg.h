@@ -38,6 +38,7 @@ struct sh_config {
 	long long http_conn_timeout_secs;	/* [api] connection_timeout_secs */
 	long long http_max_connections;		/* [api] max_connections */
 	long long http_max_conn_per_ip;		/* [api] 0 = max_connections/4 */
+	long long http_header_memory;		/* [api] header_memory_bytes */
 	int	 allow_no_auth;			/* LIBREFANG_ALLOW_NO_AUTH=1 */
 
 	char	 cf_path[CFG_STR_MAX];		/* file read, "" if none */

@@ -48,16 +48,14 @@
 #define GW_PATH_MAX		4096
 /*
  * libmicrohttpd keeps a request's line and headers in a per-connection
- * pool of this size and resets it between keep-alive requests, so its
- * size is paid on every request.  Measured side by side with a bare
- * server (make bench): at 32 KiB GET /api/health runs at about 90 % of
- * the floor; any larger pool is mmap'd and its reset faults pages, which
- * halves that already at 64 KiB (45 % at 256 KiB).  32 KiB holds a few
- * hundred short headers, so our own check (more than GW_MAX_HEADERS: a
- * JSON 431 with every usual header) answers up to there; past it
- * libmicrohttpd answers a bare 431 itself and the connection closes.
+ * pool (api.header_memory_bytes) and resets it between keep-alive
+ * requests, so its size is paid on every request.  The default, 256 KiB,
+ * holds about 4000 short headers, so a flood of thousands still gets our
+ * JSON 431 (more than GW_MAX_HEADERS) with every usual header; past the
+ * pool libmicrohttpd answers a bare 431 itself and closes.  Measured side
+ * by side with a bare server: 32 KiB keeps GET /api/health near 90 % of
+ * the floor, 64 KiB and up about half of it (docs/benchmarks.md).
  */
-#define GW_CONN_MEMORY		(32 * 1024)
 
 #define GW_CSP	"default-src 'self'; script-src 'self'; style-src 'self' " \
 	"'unsafe-inline' https://fonts.googleapis.com https://fonts.gstatic.com; " \
@@ -841,7 +839,7 @@ gw_http_start(const struct sh_config *cfg, struct bus_client *bc)
 	    (unsigned int)cfg->http_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)cfg->http_conn_timeout_secs,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GW_CONN_MEMORY,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_header_memory,
 	    MHD_OPTION_URI_LOG_CALLBACK, gw_http_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, NULL,
 	    MHD_OPTION_NOTIFY_CONNECTION, gw_conn_notify, NULL,
