@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "toml.h"
 
 #define TOML_MAX_KEYPARTS	TOML_MAX_DEPTH
@@ -74,11 +75,6 @@ struct tkey {
 	int		 tk_cap;
 };
 
-struct sbuf {
-	char		*sb_buf;
-	size_t		 sb_len;
-	size_t		 sb_cap;
-};
 
 struct parser {
 	const char	*p_s;
@@ -160,36 +156,27 @@ key_repr(const char *k, size_t klen, char *buf, size_t bufsz)
 }
 
 /*
- * String buffers.
+ * String buffers are libshared's struct buf, started with sb_init(): no
+ * decoded string or normalised datetime is longer than the input plus a
+ * few bytes, so that is the ceiling.
  */
 
-static int
-sb_add(struct parser *p, struct sbuf *b, const char *s, size_t n)
+static void
+sb_init(struct parser *p, struct buf *b)
 {
-	char	*nb;
-	size_t	 ncap;
+	buf_init(b, p->p_len + 16);
+}
 
-	if (n > SIZE_MAX - b->sb_len - 1)
+static int
+sb_add(struct parser *p, struct buf *b, const char *s, size_t n)
+{
+	if (buf_add(b, s, n) != 0)
 		return (perr(p, "out of memory"));
-	if (b->sb_len + n + 1 > b->sb_cap) {
-		ncap = b->sb_cap ? b->sb_cap : 32;
-		while (ncap < b->sb_len + n + 1)
-			ncap = ncap > SIZE_MAX / 2 ? b->sb_len + n + 1 :
-			    ncap * 2;
-		if ((nb = realloc(b->sb_buf, ncap)) == NULL)
-			return (perr(p, "out of memory"));
-		b->sb_buf = nb;
-		b->sb_cap = ncap;
-	}
-	if (n > 0)
-		memcpy(b->sb_buf + b->sb_len, s, n);
-	b->sb_len += n;
-	b->sb_buf[b->sb_len] = '\0';
 	return (0);
 }
 
 static int
-sb_putc(struct parser *p, struct sbuf *b, int c)
+sb_putc(struct parser *p, struct buf *b, int c)
 {
 	char	ch = (char)c;
 
@@ -197,7 +184,7 @@ sb_putc(struct parser *p, struct sbuf *b, int c)
 }
 
 static int
-sb_utf8(struct parser *p, struct sbuf *b, uint32_t cp)
+sb_utf8(struct parser *p, struct buf *b, uint32_t cp)
 {
 	char	u[4];
 	size_t	n;
@@ -491,7 +478,7 @@ check_text(struct parser *p)
  * string continues, -1 on error.
  */
 static int
-ml_quotes(struct parser *p, struct sbuf *b, int q)
+ml_quotes(struct parser *p, struct buf *b, int q)
 {
 	size_t	n = 0;
 
@@ -510,7 +497,7 @@ ml_quotes(struct parser *p, struct sbuf *b, int q)
 }
 
 static int
-parse_escape(struct parser *p, struct sbuf *b, int ml)
+parse_escape(struct parser *p, struct buf *b, int ml)
 {
 	uint32_t	 cp = 0;
 	int		 c, d, i, ndig;
@@ -565,7 +552,7 @@ parse_escape(struct parser *p, struct sbuf *b, int ml)
  * the opening delimiter is dropped and CRLF becomes LF.
  */
 static int
-parse_string(struct parser *p, struct sbuf *b, int ml)
+parse_string(struct parser *p, struct buf *b, int ml)
 {
 	int	q = peek(p, 0), c, r;
 
@@ -632,7 +619,7 @@ key_free(struct tkey *k)
 static int
 parse_key(struct parser *p, struct tkey *k)
 {
-	struct sbuf	 b;
+	struct buf	 b;
 	struct kpart	*np;
 	size_t		 n;
 	int		 c, nc;
@@ -650,7 +637,7 @@ parse_key(struct parser *p, struct tkey *k)
 			k->tk_parts = np;
 			k->tk_cap = nc;
 		}
-		memset(&b, 0, sizeof(b));
+		sb_init(p, &b);
 		c = peek(p, 0);
 		if (c == '"' || c == '\'') {
 			if (at_ml_string(p))
@@ -658,7 +645,7 @@ parse_key(struct parser *p, struct tkey *k)
 				    "key"));
 			if (sb_add(p, &b, "", 0) == -1 ||
 			    parse_string(p, &b, 0) == -1) {
-				free(b.sb_buf);
+				buf_release(&b);
 				return (-1);
 			}
 		} else if (is_bare_key(c)) {
@@ -669,8 +656,8 @@ parse_key(struct parser *p, struct tkey *k)
 			p->p_pos += n;
 		} else
 			return (perr(p, "expected key"));
-		k->tk_parts[k->tk_n].kp_s = b.sb_buf;
-		k->tk_parts[k->tk_n].kp_len = b.sb_len;
+		k->tk_parts[k->tk_n].kp_s = b.b_data;
+		k->tk_parts[k->tk_n].kp_len = b.b_len;
 		k->tk_n++;
 		skip_ws(p);
 		if (peek(p, 0) != '.')
@@ -708,7 +695,7 @@ two(const char *t)
 /* Parse HH:MM:SS[.frac] at t[*ip], appending it to b. */
 static int
 parse_time(struct parser *p, const char *t, size_t n, size_t *ip,
-    struct sbuf *b)
+    struct buf *b)
 {
 	size_t	i = *ip;
 
@@ -737,11 +724,11 @@ parse_datetime(struct parser *p, const char *t, size_t n, struct tnode *v)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 	    30, 31 };
-	struct sbuf	 b;
+	struct buf	 b;
 	size_t		 i = 0;
 	int		 y, m, d, leap;
 
-	memset(&b, 0, sizeof(b));
+	sb_init(p, &b);
 	if (is_date(t, n)) {
 		y = two(t) * 100 + two(t + 2);
 		m = two(t + 5);
@@ -797,11 +784,11 @@ parse_datetime(struct parser *p, const char *t, size_t n, struct tnode *v)
 		v->tn_kind = TK_TIME_LOCAL;
 	}
  done:
-	v->tn_str = b.sb_buf;
-	v->tn_slen = b.sb_len;
+	v->tn_str = b.b_data;
+	v->tn_slen = b.b_len;
 	return (0);
  fail:
-	free(b.sb_buf);
+	buf_release(&b);
 	return (-1);
 }
 
@@ -1049,7 +1036,7 @@ parse_inline_table(struct parser *p, int depth, struct tnode **out)
 static int
 parse_value(struct parser *p, int depth, struct tnode **out)
 {
-	struct sbuf	 b;
+	struct buf	 b;
 	struct tnode	*v;
 	int		 c = peek(p, 0);
 
@@ -1061,15 +1048,15 @@ parse_value(struct parser *p, int depth, struct tnode **out)
 	if ((v = node_new(p, TK_STRING)) == NULL)
 		return (-1);
 	if (c == '"' || c == '\'') {
-		memset(&b, 0, sizeof(b));
+		sb_init(p, &b);
 		if (sb_add(p, &b, "", 0) == -1 ||
 		    parse_string(p, &b, at_ml_string(p)) == -1) {
-			free(b.sb_buf);
+			buf_release(&b);
 			node_free(v);
 			return (-1);
 		}
-		v->tn_str = b.sb_buf;
-		v->tn_slen = b.sb_len;
+		v->tn_str = b.b_data;
+		v->tn_slen = b.b_len;
 	} else if (parse_bare(p, v) == -1) {
 		node_free(v);
 		return (-1);
