@@ -11,7 +11,9 @@
 #   lf_stack_stop           stop everything (also run on exit)
 #   lf_req METHOD PATH [JSON] [curl args..]  sets LF_STATUS LF_BODY LF_HEADERS
 #   lf_wait_health [secs]   until GET /api/health answers 200
-#   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_skip DESC REASON  t_done
+#   lf_wait_status STATUS   until /api/health says "status": STATUS
+#   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
+#   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
 
 set -u
 
@@ -90,6 +92,30 @@ lf_wait_ok() {
 		sleep 0.05
 	done
 	return 1
+}
+
+# Waits until /api/health reports "status": $1 ("ok", "degraded").
+lf_wait_status() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		lf_req GET /api/health
+		[ "$(printf '%s' "$LF_BODY" | jq -r .status)" = "$1" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Prints the worst time (ms) of $1 GET /api/health requests, $2 s apart:
+# how long everyone else waits while something misbehaves.
+lf_worst_ms() {
+	local i t ms worst=0
+	for ((i = 0; i < $1; i++)); do
+		t=$(curl -s -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
+		ms=$(awk -v t="$t" 'BEGIN{printf "%d", t * 1000}')
+		[ "$ms" -gt "$worst" ] && worst=$ms
+		sleep "$2"
+	done
+	echo "$worst"
 }
 
 # Waits until the gateway reports every given service up.
@@ -202,11 +228,6 @@ t_eq() {
 		echo "#   expected: $3"
 		T_FAILED=$((T_FAILED + 1))
 	fi
-}
-
-t_skip() {
-	T_N=$((T_N + 1))
-	echo "ok $T_N # skip $1: $2"
 }
 
 t_done() {

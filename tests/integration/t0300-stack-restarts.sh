@@ -32,26 +32,14 @@ ms=$(recover_ms "/api/agents/$ID")
 t_ok "gateway and runtime rejoin a restarted broker (${ms} ms)" test "$ms" != never
 lf_req GET "/api/agents/$ID"
 t_eq "and the agent is still there" "$(echo "$LF_BODY" | jq -r .name)" survivor
-ok=0
-for i in $(seq 100); do
-	lf_req GET /api/health
-	[ "$(echo "$LF_BODY" | jq -r .status)" = ok ] && { ok=1; break; }
-	sleep 0.05
-done
-t_eq "health is ok again once every service is back" "$ok" 1
+t_ok "health is ok again once every service is back" lf_wait_status ok
 
 # ---- PostgreSQL goes away and comes back ----
 lf_pg_stop
 lf_req GET /api/agents
 t_eq "without PostgreSQL the list is a 503" "$LF_STATUS" 503
 t_eq "saying the database is unavailable" "$(echo "$LF_BODY" | jq -r .error)" "database unavailable"
-deg=0
-for i in $(seq 100); do
-	lf_req GET /api/health
-	[ "$(echo "$LF_BODY" | jq -r .status)" = degraded ] && { deg=1; break; }
-	sleep 0.05
-done
-t_eq "health reports degraded" "$deg" 1
+t_ok "health reports degraded" lf_wait_status degraded
 lf_pg_start
 ms=$(recover_ms "/api/agents/$ID")
 t_ok "services reconnect to a restarted PostgreSQL (${ms} ms)" test "$ms" != never

@@ -8,12 +8,6 @@
 
 NS=9b6ae32d-7a4f-4c1e-8d0f-a1b2c3d4e5f6
 
-if [ ! -x "$LF_BIN/api-gateway" ]; then
-	t_skip "agents over HTTP" "no api-gateway binary"
-	t_done
-	exit 0
-fi
-
 jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
 uuid5() { python3 -c "import uuid,sys; print(uuid.uuid5(uuid.UUID('$NS'), 'agent:' + sys.argv[1]))" "$1"; }

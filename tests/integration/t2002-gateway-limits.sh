@@ -136,13 +136,7 @@ s1=$!
 raw slowbody > "$LF_TMP/slow2" &
 s2=$!
 sleep 0.5
-worst=0
-for i in 1 2 3 4 5 6; do
-	t=$(curl -s -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
-	ms=$(awk -v t="$t" 'BEGIN{printf "%d", t * 1000}')
-	[ "$ms" -gt "$worst" ] && worst=$ms
-	sleep 0.4
-done
+worst=$(lf_worst_ms 6 0.4)
 t_ok "others are served while slow clients trickle (worst ${worst} ms)" \
     test "$worst" -lt 500
 wait $s1 $s2
