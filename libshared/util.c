@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,12 +45,29 @@ util_wall_ms(void)
 	return ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
+/*
+ * Random bytes come from a per-thread buffer refilled by getrandom(2): one
+ * system call per 256 ids, not one per id (every HTTP response needs one).
+ */
 void
 util_uuid4(char out[UTIL_UUID_LEN])
 {
-	uuid_t	u;
+	static _Thread_local unsigned char	 pool[4096];
+	static _Thread_local size_t		 off = sizeof(pool);
+	uuid_t					 u;
 
-	uuid_generate_random(u);
+	if (off + sizeof(u) > sizeof(pool)) {
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool)) {
+			uuid_generate_random(u);
+			uuid_unparse_lower(u, out);
+			return;
+		}
+		off = 0;
+	}
+	memcpy(u, pool + off, sizeof(u));
+	off += sizeof(u);
+	u[6] = (u[6] & 0x0f) | 0x40;		/* version 4 */
+	u[8] = (u[8] & 0x3f) | 0x80;		/* RFC 4122 variant */
 	uuid_unparse_lower(u, out);
 }
 

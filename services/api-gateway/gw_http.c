@@ -23,7 +23,6 @@
  * reply and resumes the connection; libmicrohttpd then calls the handler
  * again, which queues the reply.  No MHD thread ever waits on the bus.
  */
-#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -256,39 +255,6 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 
 /* ---- requests -------------------------------------------------------- */
 
-/*
- * A fresh v4 UUID for x-request-id, from a per-thread buffer of
- * getrandom(2) bytes: one system call per 256 ids, not one per request.
- */
-static void
-gw_request_id(char out[UTIL_UUID_LEN])
-{
-	static _Thread_local unsigned char	 pool[4096];
-	static _Thread_local size_t		 off = sizeof(pool);
-	static const char			 hex[] = "0123456789abcdef";
-	unsigned char				*r;
-	int					 i, j;
-
-	if (off + 16 > sizeof(pool)) {
-		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool)) {
-			util_uuid4(out);
-			return;
-		}
-		off = 0;
-	}
-	r = pool + off;
-	off += 16;
-	r[6] = (r[6] & 0x0f) | 0x40;		/* version 4 */
-	r[8] = (r[8] & 0x3f) | 0x80;		/* RFC 4122 variant */
-	for (i = 0, j = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[j++] = '-';
-		out[j++] = hex[r[i] >> 4];
-		out[j++] = hex[r[i] & 0x0f];
-	}
-	out[j] = '\0';
-}
-
 static struct gw_req *
 gw_req_new(struct MHD_Connection *c, const char *uri)
 {
@@ -303,7 +269,7 @@ gw_req_new(struct MHD_Connection *c, const char *uri)
 	gr->gr_mhd = c;
 	gr->gr_conn = gw_conn_of(c);
 	gr->gr_start_ns = util_now_ns();
-	gw_request_id(gr->gr_id);
+	util_uuid4(gr->gr_id);
 	buf_init(&gr->gr_body, (size_t)gw_h.h_cfg->max_request_body_bytes);
 	return (gr);
 }

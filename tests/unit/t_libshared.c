@@ -90,12 +90,21 @@ static int
 t_uuid(void)
 {
 	char	a[UTIL_UUID_LEN], b[UTIL_UUID_LEN];
+	int	i;
 
 	util_uuid4(a);
 	util_uuid4(b);
 	T_OK(util_uuid_valid(a));
 	T_OK(strcmp(a, b) != 0);
 	T_EQ_INT(a[14], '4');
+	/* 600 ids cross two refills of the per-thread random pool. */
+	for (i = 0; i < 600; i++) {
+		memcpy(b, a, sizeof(b));
+		util_uuid4(a);
+		T_OK(util_uuid_valid(a) && a[14] == '4');
+		T_OK(strchr("89ab", a[19]) != NULL);	/* RFC 4122 variant */
+		T_OK(strcmp(a, b) != 0);
+	}
 	T_OK(!util_uuid_valid("not-a-uuid"));
 	T_OK(!util_uuid_valid("a1b2c3d4-e5f6-7890-abcd-ef123456789g"));
 	T_OK(util_uuid_valid("A1B2C3D4-E5F6-7890-ABCD-EF1234567890"));
