@@ -20,7 +20,6 @@
 #include "util.h"
 
 #define BUS_URL_MAX	512
-#define BUS_RECV_POLL_MS 250	/* how often an idle worker checks for stop */
 
 static int
 bus_role_offset(const char *role)
@@ -362,6 +361,7 @@ bus_call_free(struct bus_call *ca)
 
 struct bus_worker {
 	struct bus_server	*bw_server;
+	nng_aio			*bw_recv;	/* set while a receive is pending */
 	pthread_t		 bw_thread;
 	void			*bw_state;
 	int			 bw_index;
@@ -375,7 +375,8 @@ struct bus_server {
 	struct bus_worker	*bs_workers;
 	bus_handler_fn		 bs_fn;
 	bus_worker_fini_fn	 bs_fini;
-	volatile int		 bs_stop;
+	pthread_mutex_t		 bs_mtx;	/* guards bs_stop, bw_recv */
+	int			 bs_stop;
 };
 
 static nng_msg *
@@ -440,14 +441,30 @@ bus_worker_main(void *arg)
 		nng_ctx_close(ctx);
 		return (NULL);
 	}
-	while (!bs->bs_stop) {
-		nng_aio_set_timeout(aio, BUS_RECV_POLL_MS);
-		nng_ctx_recv(ctx, aio);
-		nng_aio_wait(aio);
-		if ((rv = nng_aio_result(aio)) == NNG_ETIMEDOUT)
-			continue;
-		if (rv != 0)
+	for (;;) {
+		/*
+		 * The receive starts under the lock, so bus_server_close()
+		 * either sees it pending and cancels it, or we see bs_stop
+		 * first: an idle worker sleeps without polling, and a busy
+		 * one still sends its reply before it stops.
+		 */
+		pthread_mutex_lock(&bs->bs_mtx);
+		if (bs->bs_stop) {
+			pthread_mutex_unlock(&bs->bs_mtx);
 			break;
+		}
+		nng_ctx_recv(ctx, aio);
+		bw->bw_recv = aio;
+		pthread_mutex_unlock(&bs->bs_mtx);
+		nng_aio_wait(aio);
+		pthread_mutex_lock(&bs->bs_mtx);
+		bw->bw_recv = NULL;
+		pthread_mutex_unlock(&bs->bs_mtx);
+		if ((rv = nng_aio_result(aio)) != 0) {
+			if (rv == NNG_ECANCELED || rv == NNG_ECLOSED)
+				break;
+			continue;
+		}
 		in = nng_aio_get_msg(aio);
 		out = bus_handle(bw, in);
 		nng_msg_free(in);
@@ -457,6 +474,7 @@ bus_worker_main(void *arg)
 		nng_aio_set_timeout(aio, 5000);
 		nng_ctx_send(ctx, aio);
 		nng_aio_wait(aio);
+		nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
 		if (nng_aio_result(aio) != 0)
 			nng_msg_free(nng_aio_get_msg(aio));
 	}
@@ -476,6 +494,7 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		return (NULL);
+	pthread_mutex_init(&bs->bs_mtx, NULL);
 	bs->bs_svc = svc;
 	bs->bs_fn = fn;
 	bs->bs_fini = fini;
@@ -511,6 +530,7 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 	nng_close(bs->bs_sock);
 	free(bs->bs_workers);
  fail:
+	pthread_mutex_destroy(&bs->bs_mtx);
 	free(bs);
 	return (NULL);
 }
@@ -522,7 +542,12 @@ bus_server_close(struct bus_server *bs)
 
 	if (bs == NULL)
 		return;
+	pthread_mutex_lock(&bs->bs_mtx);
 	bs->bs_stop = 1;
+	for (i = 0; i < bs->bs_n; i++)
+		if (bs->bs_workers[i].bw_recv != NULL)
+			nng_aio_cancel(bs->bs_workers[i].bw_recv);
+	pthread_mutex_unlock(&bs->bs_mtx);
 	for (i = 0; i < bs->bs_n; i++) {
 		if (!bs->bs_workers[i].bw_started)
 			continue;
@@ -531,6 +556,7 @@ bus_server_close(struct bus_server *bs)
 			bs->bs_fini(bs->bs_workers[i].bw_state);
 	}
 	nng_close(bs->bs_sock);
+	pthread_mutex_destroy(&bs->bs_mtx);
 	free(bs->bs_workers);
 	free(bs);
 }

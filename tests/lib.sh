@@ -172,9 +172,9 @@ lf_cleanup() {
 	# A sanitizer report in any process's log fails the script.
 	for f in "$LF_TMP"/log/*.log; do
 		[ -f "$f" ] || continue
-		if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f"; then
+		if grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$f"; then
 			echo "not ok - sanitizer report in $(basename "$f")"
-			grep -E -A12 'AddressSanitizer|LeakSanitizer|runtime error:' "$f" | head -40 | sed 's/^/#   /'
+			grep -E -A12 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$f" | head -40 | sed 's/^/#   /'
 			T_FAILED=$((T_FAILED + 1))
 			rc=1
 		fi
