@@ -362,6 +362,8 @@ bus_call_free(struct bus_call *ca)
 struct bus_worker {
 	struct bus_server	*bw_server;
 	nng_aio			*bw_recv;	/* set while a receive is pending */
+	nng_ctx			 bw_ctx;	/* the context being served */
+	int			 bw_deferred;	/* bus_defer() took bw_ctx */
 	pthread_t		 bw_thread;
 	void			*bw_state;
 	int			 bw_index;
@@ -379,13 +381,38 @@ struct bus_server {
 	int			 bs_stop;
 };
 
+/* The worker whose handler runs on this thread (for bus_defer()). */
+static __thread struct bus_worker	*bus_current;
+
+struct bus_deferred {
+	nng_ctx		 bd_ctx;
+	nng_aio		*bd_aio;
+};
+
+static nng_msg *
+bus_encode_reply(json_t *rep)
+{
+	nng_msg	*out = NULL;
+	char	*js;
+
+	if ((js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL)
+		return (NULL);
+	if (nng_msg_alloc(&out, 0) != 0 ||
+	    nng_msg_append(out, js, strlen(js)) != 0) {
+		nng_msg_free(out);
+		out = NULL;
+	}
+	free(js);
+	return (out);
+}
+
 static nng_msg *
 bus_handle(struct bus_worker *bw, nng_msg *in)
 {
 	struct bus_server	*bs = bw->bw_server;
 	struct msg_req		 req;
 	const char		*payload;
-	char			 pfx[64], err[256], *js;
+	char			 pfx[64], err[256];
 	size_t			 plen;
 	json_t			*rep = NULL;
 	nng_msg			*out = NULL;
@@ -408,21 +435,58 @@ bus_handle(struct bus_worker *bw, nng_msg *in)
 		msg_req_release(&req);
 		return (NULL);
 	}
+	bus_current = bw;
 	rep = bs->bs_fn(bw->bw_state, &req);
+	bus_current = NULL;
 	msg_req_release(&req);
 	if (rep == NULL)
 		return (NULL);
-	js = json_dumps(rep, MSG_JSON_FLAGS);
+	out = bus_encode_reply(rep);
 	json_decref(rep);
-	if (js == NULL)
-		return (NULL);
-	if (nng_msg_alloc(&out, 0) != 0 ||
-	    nng_msg_append(out, js, strlen(js)) != 0) {
-		nng_msg_free(out);
-		out = NULL;
-	}
-	free(js);
 	return (out);
+}
+
+struct bus_deferred *
+bus_defer(void)
+{
+	struct bus_worker	*bw = bus_current;
+	struct bus_deferred	*bd;
+
+	if (bw == NULL || bw->bw_deferred)
+		return (NULL);
+	if ((bd = calloc(1, sizeof(*bd))) == NULL)
+		return (NULL);
+	if (nng_aio_alloc(&bd->bd_aio, NULL, NULL) != 0) {
+		free(bd);
+		return (NULL);
+	}
+	bd->bd_ctx = bw->bw_ctx;
+	bw->bw_deferred = 1;
+	return (bd);
+}
+
+int
+bus_deferred_reply(struct bus_deferred *bd, json_t *rep)
+{
+	nng_msg	*out = NULL;
+	int	 rv = SH_ENOMEM;
+
+	if (bd == NULL)
+		return (SH_EINVAL);
+	if (rep != NULL && (out = bus_encode_reply(rep)) != NULL) {
+		nng_aio_set_msg(bd->bd_aio, out);
+		nng_aio_set_timeout(bd->bd_aio, 5000);
+		nng_ctx_send(bd->bd_ctx, bd->bd_aio);
+		nng_aio_wait(bd->bd_aio);
+		if ((rv = nng_aio_result(bd->bd_aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(bd->bd_aio));
+			rv = SH_EUNAVAIL;
+		}
+	}
+	nng_ctx_close(bd->bd_ctx);
+	nng_aio_free(bd->bd_aio);
+	free(bd);
+	return (rv);
 }
 
 static void *
@@ -442,6 +506,15 @@ bus_worker_main(void *arg)
 		return (NULL);
 	}
 	for (;;) {
+		if (bw->bw_deferred) {
+			/* The handler kept the context: take a new one. */
+			bw->bw_deferred = 0;
+			if (nng_ctx_open(&ctx, bs->bs_sock) != 0) {
+				nng_aio_free(aio);
+				return (NULL);
+			}
+		}
+		bw->bw_ctx = ctx;
 		/*
 		 * The receive starts under the lock, so bus_server_close()
 		 * either sees it pending and cancels it, or we see bs_stop
@@ -468,8 +541,10 @@ bus_worker_main(void *arg)
 		in = nng_aio_get_msg(aio);
 		out = bus_handle(bw, in);
 		nng_msg_free(in);
-		if (out == NULL)
+		if (out == NULL || bw->bw_deferred) {
+			nng_msg_free(out);
 			continue;
+		}
 		nng_aio_set_msg(aio, out);
 		nng_aio_set_timeout(aio, 5000);
 		nng_ctx_send(ctx, aio);
@@ -479,7 +554,8 @@ bus_worker_main(void *arg)
 			nng_msg_free(nng_aio_get_msg(aio));
 	}
 	nng_aio_free(aio);
-	nng_ctx_close(ctx);
+	if (!bw->bw_deferred)
+		nng_ctx_close(ctx);
 	return (NULL);
 }
 

@@ -74,8 +74,21 @@ typedef void (*bus_worker_fini_fn)(void *worker);
 struct bus_server *bus_server_open(const char *url, const char *svc,
 	    int nworkers, bus_handler_fn fn, bus_worker_init_fn init,
 	    bus_worker_fini_fn fini, void *arg);
-/* Stops receiving, lets in-flight handlers finish, joins, frees. */
+/* Stops receiving, lets in-flight handlers finish, joins, frees.  Replies
+ * still deferred then fail (answer or drop them first). */
 void	 bus_server_close(struct bus_server *bs);
+
+/*
+ * Deferred replies, for operations that take long (an agent turn): called
+ * inside a handler, bus_defer() keeps the request's context for a later
+ * answer and the handler returns NULL; the worker goes on with a new
+ * context.  bus_deferred_reply() sends rep (borrowed; NULL just drops the
+ * request) from any thread, may block up to 5 s on a full pipe, and frees
+ * bd.  NULL outside a handler or on ENOMEM.
+ */
+struct bus_deferred;
+struct bus_deferred *bus_defer(void);
+int	 bus_deferred_reply(struct bus_deferred *bd, json_t *rep);
 
 /* ---- publish / subscribe ------------------------------------------- */
 struct bus_pub;

@@ -61,6 +61,7 @@ static const struct cfg_opt cfg_opts[] = {
 	B("rate_limit.exempt_loopback", rl_exempt_loopback, "true", NULL),
 	I("bus.request_timeout_ms", bus_timeout_ms, "5000", 10, 3600000, NULL),
 	I("bus.workers", bus_workers, "4", 1, 256, NULL),
+	I("bus.turn_timeout_secs", turn_timeout_secs, "600", 1, 86400, NULL),
 	I("api.threads", http_threads, "2", 1, 64, NULL),
 	I("api.connection_timeout_secs", http_conn_timeout_secs, "10", 1, 3600,
 	    NULL),

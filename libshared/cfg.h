@@ -34,6 +34,7 @@ struct sh_config {
 	int	 rl_exempt_loopback;		/* loopback peers not limited */
 	long long bus_timeout_ms;		/* [bus] request_timeout_ms */
 	long long bus_workers;			/* [bus] workers per service */
+	long long turn_timeout_secs;		/* [bus] longest agent turn */
 	long long http_threads;			/* [api] threads */
 	long long http_conn_timeout_secs;	/* [api] connection_timeout_secs */
 	long long http_max_connections;		/* [api] max_connections */

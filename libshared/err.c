@@ -17,6 +17,7 @@ sh_strerror(int code)
 	case SH_ENOTFOUND:	return ("not found");
 	case SH_EIO:		return ("i/o error");
 	case SH_EUNAVAIL:	return ("unavailable");
+	case SH_ECANCELED:	return ("cancelled");
 	default:		return ("unknown error");
 	}
 }

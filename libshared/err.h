@@ -21,6 +21,7 @@
 #define SH_ENOTFOUND	-7	/* no such thing */
 #define SH_EIO		-8	/* I/O or system call failure */
 #define SH_EUNAVAIL	-9	/* peer (database, broker, service) unavailable */
+#define SH_ECANCELED	-10	/* cancelled by the caller */
 
 /* Returns a static string naming code (never NULL, thread-safe). */
 const char	*sh_strerror(int code);

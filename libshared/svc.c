@@ -197,6 +197,62 @@ svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	svc_reply_json(rp, 200, o);
 }
 
+static const struct svc_op *
+svc_find_op(const struct svc_def *sd, const char *name)
+{
+	const struct svc_op *const	*t;
+	const struct svc_op		*op;
+
+	for (t = sd->sd_ops; t != NULL && *t != NULL; t++)
+		for (op = *t; op->op_name != NULL; op++)
+			if (strcmp(op->op_name, name) == 0)
+				return (op);
+	return (NULL);
+}
+
+struct svc_pending {
+	struct bus_deferred	*sp_bd;
+	char			 sp_id[64];
+	char			 sp_op[64];
+};
+
+struct svc_pending *
+svc_defer(const struct msg_req *rq, struct svc_reply *rp)
+{
+	struct svc_pending	*sp;
+
+	if ((sp = calloc(1, sizeof(*sp))) == NULL)
+		return (NULL);
+	if ((sp->sp_bd = bus_defer()) == NULL) {
+		free(sp);
+		return (NULL);
+	}
+	snprintf(sp->sp_id, sizeof(sp->sp_id), "%s", rq->mr_id);
+	snprintf(sp->sp_op, sizeof(sp->sp_op), "%s", rq->mr_op);
+	json_decref(rp->sr_body);
+	rp->sr_body = NULL;
+	rp->sr_status = SVC_DEFERRED;
+	return (sp);
+}
+
+int
+svc_pending_reply(struct svc_pending *sp, int status, json_t *body)
+{
+	json_t	*rep;
+	int	 rv;
+
+	if (body == NULL)
+		body = msg_error_body("out of memory");
+	rep = msg_reply(sp->sp_id, status, body);
+	rv = bus_deferred_reply(sp->sp_bd, rep);
+	json_decref(rep);
+	if (rv != 0)
+		log_warnx("%s: deferred reply to '%s' %s not delivered: %s",
+		    __func__, sp->sp_op, sp->sp_id, sh_strerror(rv));
+	free(sp);
+	return (rv);
+}
+
 /* The bus handler: find the operation, run it, wrap the reply. */
 static json_t *
 svc_dispatch(void *worker, const struct msg_req *rq)
@@ -211,15 +267,16 @@ svc_dispatch(void *worker, const struct msg_req *rq)
 	if (strcmp(rq->mr_op, OP_SYS_HEALTH) == 0)
 		svc_health(c, rq, &rp);
 	else {
-		for (op = ss->ss_def->sd_ops; op != NULL && op->op_name != NULL;
-		    op++)
-			if (strcmp(op->op_name, rq->mr_op) == 0)
-				break;
-		if (op == NULL || op->op_name == NULL)
+		op = svc_find_op(ss->ss_def, rq->mr_op);
+		if (op == NULL)
 			svc_reply_error(&rp, 501, "not implemented: "
 			    "operation '%s'", rq->mr_op);
 		else
 			op->op_fn(c, rq, &rp);
+	}
+	if (rp.sr_status == SVC_DEFERRED) {
+		log_debug("%s %s -> deferred", rq->mr_op, rq->mr_id);
+		return (NULL);
 	}
 	if (rp.sr_status == 0) {
 		json_decref(rp.sr_body);

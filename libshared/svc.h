@@ -60,7 +60,9 @@ struct svc_def {
 	const char			*sd_name;	/* SVC_* */
 	const char			*sd_schema;	/* NULL: no database */
 	const struct db_migration	*sd_migrations;
-	const struct svc_op		*sd_ops;	/* ends with NULL name */
+	const struct svc_op *const	*sd_ops;	/* tables, NULL-ended;
+							   each ends with a
+							   NULL name */
 	svc_health_fn			 sd_health;
 	void				*sd_arg;
 };
@@ -82,6 +84,18 @@ struct svc_server *svc_serve(const struct svc_def *sd,
 int	 svc_wait(void);
 /* Drains in-flight requests and frees. */
 void	 svc_stop(struct svc_server *ss);
+
+/*
+ * Long operations: inside an operation, svc_defer() keeps the request for
+ * a later answer (rp is marked so that nothing is sent now) and returns a
+ * handle; svc_pending_reply() answers it from any thread (body stolen;
+ * it may block briefly) and frees the handle.  svc_defer() returns NULL
+ * (rp untouched) on ENOMEM.
+ */
+#define SVC_DEFERRED	-1
+struct svc_pending;
+struct svc_pending *svc_defer(const struct msg_req *rq, struct svc_reply *rp);
+int	 svc_pending_reply(struct svc_pending *sp, int status, json_t *body);
 
 /* Reply helpers: set status and body (body stolen). */
 void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);

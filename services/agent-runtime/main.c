@@ -12,10 +12,14 @@
 
 #include "agent.h"
 #include "bus.h"
+#include "catalog.h"
 #include "cfg.h"
 #include "log.h"
 #include "services.h"
 #include "svc.h"
+#include "tmpl.h"
+#include "tool.h"
+#include "turn.h"
 
 /* sys.health: how many agents the shared registry holds. */
 static void
@@ -29,9 +33,13 @@ agent_health(struct svc_ctx *c, json_t *out)
 
 static struct agent_state	agent_st;
 
+static const struct svc_op *const agent_tables[] = {
+	agent_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops, NULL
+};
+
 static struct svc_def agent_def = {
-	SVC_AGENT_RUNTIME, "runtime", svc_migrations, agent_ops, agent_health,
-	&agent_st
+	SVC_AGENT_RUNTIME, "runtime", svc_migrations, agent_tables,
+	agent_health, &agent_st
 };
 
 int
@@ -46,6 +54,8 @@ main(int argc, char **argv)
 	if (svc_db_migrate(&agent_def, &cfg) != 0)
 		return (0);
 	agent_st.as_cfg = &cfg;
+	if (catalog_init(&cfg, NULL) != 0)
+		fatalx("could not load the model catalog");
 	pthread_mutex_init(&agent_st.as_pub_mtx, NULL);
 	/* Events are best effort: without a publisher we still serve. */
 	if ((agent_st.as_pub = bus_pub_open(cfg.bus_url)) == NULL)
@@ -57,6 +67,7 @@ main(int argc, char **argv)
 	svc_stop(ss);
 	bus_pub_close(agent_st.as_pub);
 	pthread_mutex_destroy(&agent_st.as_pub_mtx);
+	catalog_fini();
 	cfg_release(&cfg);
 	bus_fini();
 	return (0);

@@ -51,6 +51,8 @@ enum gw_method {
 };
 
 #define GW_RT_PUBLIC	0x01		/* no credentials required */
+#define GW_RT_TURN	0x02		/* runs an agent turn: the bus call
+					   waits bus.turn_timeout_secs */
 
 #define GW_ASYNC	1		/* a handler started a bus call */
 
@@ -292,5 +294,12 @@ int		 gw_sys_health_detail(struct gw_req *gr);
 int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);
+
+/* ---- turns streamed to the client (gw_stream.c, gw_ws.c) ----------- */
+
+/* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
+int		 gw_stream_message(struct gw_req *gr);
+/* GET /api/agents/{id}/ws: the agent's WebSocket. */
+int		 gw_ws_agent(struct gw_req *gr);
 
 #endif /* GW_GATEWAY_H */

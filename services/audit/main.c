@@ -14,8 +14,13 @@ static const struct svc_op audit_ops[] = {
 	{ NULL, NULL }
 };
 
+static const struct svc_op *const audit_tables[] = {
+	audit_ops, NULL
+};
+
 static const struct svc_def audit_def = {
-	"audit", "audit", svc_migrations, audit_ops, NULL, NULL
+	"audit", "audit", svc_migrations, audit_tables, NULL,
+	NULL
 };
 
 int

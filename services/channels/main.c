@@ -14,8 +14,13 @@ static const struct svc_op channels_ops[] = {
 	{ NULL, NULL }
 };
 
+static const struct svc_op *const channels_tables[] = {
+	channels_ops, NULL
+};
+
 static const struct svc_def channels_def = {
-	"channels", "channels", svc_migrations, channels_ops, NULL, NULL
+	"channels", "channels", svc_migrations, channels_tables, NULL,
+	NULL
 };
 
 int

@@ -14,8 +14,13 @@ static const struct svc_op memory_ops[] = {
 	{ NULL, NULL }
 };
 
+static const struct svc_op *const memory_tables[] = {
+	memory_ops, NULL
+};
+
 static const struct svc_def memory_def = {
-	"memory", "memory", svc_migrations, memory_ops, NULL, NULL
+	"memory", "memory", svc_migrations, memory_tables, NULL,
+	NULL
 };
 
 int

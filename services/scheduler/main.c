@@ -14,8 +14,13 @@ static const struct svc_op scheduler_ops[] = {
 	{ NULL, NULL }
 };
 
+static const struct svc_op *const scheduler_tables[] = {
+	scheduler_ops, NULL
+};
+
 static const struct svc_def scheduler_def = {
-	"scheduler", "scheduler", svc_migrations, scheduler_ops, NULL, NULL
+	"scheduler", "scheduler", svc_migrations, scheduler_tables, NULL,
+	NULL
 };
 
 int

@@ -43,10 +43,10 @@ t_eq "every endpoint has a route (no gateway 404)" "$gateway404" 0
 t_eq "every endpoint accepts its method (no 405)" "$gateway405" 0
 
 # ---- shapes of 501, 404, 405 ----------------------------------------------
-lf_req POST /api/agents/abc/message '{"message":"hi"}'
+lf_req POST /api/workflows/abc/run '{"input":"hi"}'
 t_eq "not implemented route: 501" "$LF_STATUS" 501
 t_eq "501 names the pattern" "$(jb .error)" \
-    "not implemented: POST /api/agents/{id}/message"
+    "not implemented: POST /api/workflows/{id}/run"
 lf_req GET /api/workflows
 t_eq "GET /api/workflows: 501 JSON" "$LF_STATUS $(jb .error)" \
     "501 not implemented: GET /api/workflows"
@@ -86,9 +86,9 @@ t_eq "/api/v1/health is /api/health" "$LF_STATUS $(jb .status)" \
     "200 $(curl -s "$LF_URL/api/health" | jq -r .status)"
 lf_req GET /api/health/
 t_eq "a trailing slash is stripped" "$LF_STATUS" 200
-lf_req GET /api/v1/agents/x1/traces
+lf_req GET /api/v1/workflows/x1/runs
 t_eq "/api/v1 alias of a 501 names the pattern" "$(jb .error)" \
-    "not implemented: GET /api/agents/{id}/traces"
+    "not implemented: GET /api/workflows/{id}/runs"
 
 # ---- the gateway's own endpoints -------------------------------------------
 lf_req GET /api/health
