@@ -1,8 +1,12 @@
 #!/bin/sh
 # deps.sh [bench] - makes sure the Debian packages LibreFang builds, runs
 # and tests with are installed.  As root it installs what is missing with
-# apt-get; otherwise it prints the exact command and fails.
+# apt-get; otherwise it prints the exact command and fails.  Then it
+# installs the npm packages of tests/e2e (npm ci) when they are missing or
+# older than their lockfile.
 set -eu
+
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
@@ -15,16 +19,35 @@ for p in $pkgs; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" != 0 ]; then
-	echo "LibreFang needs these Debian packages:$missing" >&2
-	echo "Install them with:" >&2
-	echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
-	exit 1
+# Node runs the fake LLM provider and tests/e2e.  Any node and npm on the
+# PATH will do (a NodeSource nodejs carries its own npm); else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	missing="$missing nodejs npm"
 fi
-echo "deps: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "LibreFang needs these Debian packages:$missing" >&2
+		echo "Install them with:" >&2
+		echo "  sudo apt-get update && sudo apt-get install -y$missing" >&2
+		exit 1
+	fi
+	echo "deps: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# tests/e2e/node_modules, from the lockfile.  npm writes
+# node_modules/.package-lock.json on every install.
+e2e=$root/tests/e2e
+if [ -f "$e2e/package-lock.json" ] &&
+   { [ ! -f "$e2e/node_modules/.package-lock.json" ] ||
+     [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; }; then
+	echo "deps: npm ci --prefix tests/e2e"
+	if ! npm ci --prefix "$e2e" --no-audit --no-fund --loglevel=error >/dev/null; then
+		echo "deps: npm ci in tests/e2e failed; the tests that need it will fail" >&2
+	fi
+fi
+exit 0
