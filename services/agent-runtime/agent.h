@@ -55,6 +55,7 @@ struct agent_state {
 	const struct sh_config	*as_cfg;	/* borrowed, lives in main */
 	struct bus_pub		*as_pub;	/* NULL: events are not sent */
 	pthread_mutex_t		 as_pub_mtx;
+	struct bus_client	*as_bus;	/* tools' bus calls; NULL: none */
 };
 
 /* ---- agent_ops.c ------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include "err.h"
 #include "log.h"
 #include "services.h"
+#include "tmpl.h"
 #include "util.h"
 
 /* ---- events ---------------------------------------------------------- */
@@ -424,9 +425,12 @@ static int
 agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
     char *name, size_t namelen, char *err, size_t errlen)
 {
-	json_t		*v, *m = NULL;
-	const char	*toml = NULL, *tmpl = NULL, *over = NULL, *k, *p;
-	int		 status = 400, rv;
+	const struct tmpl_file	*tf;
+	json_t			*v, *m = NULL;
+	const char		*toml = NULL, *tmpl = NULL, *over = NULL;
+	const char		*k, *p;
+	size_t			 tlen;
+	int			 status = 400, rv;
 
 	if (!json_is_object(body)) {
 		snprintf(err, errlen, "request body must be a JSON object");
@@ -452,27 +456,33 @@ agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
 	for (p = toml; p != NULL && *p != '\0' && strchr(" \t\r\n", *p); p++)
 		;
 	if (p == NULL || *p == '\0') {
-		/* No manifest text: the template names one. */
-		if (tmpl == NULL) {
+		/* No manifest text: the template names one (notes 2.5). */
+		if (tmpl == NULL || *tmpl == '\0') {
 			snprintf(err, errlen, "manifest_toml or template is "
 			    "required");
 			return (400);
 		}
-		snprintf(err, errlen, "template not found");
-		return (404);
+		if ((tf = tmpl_find(tmpl)) == NULL) {
+			tmpl_not_found(err, errlen, "Template", tmpl);
+			return (404);
+		}
+		toml = tf->tf_text;
+		tlen = tf->tf_len;
+	} else {
+		v = json_object_get(body, "manifest_toml");
+		tlen = json_string_length(v);
+		if (tlen > AGENT_MANIFEST_MAX) {
+			snprintf(err, errlen, "manifest too large (max %d "
+			    "bytes)", AGENT_MANIFEST_MAX);
+			return (413);
+		}
+		if (strlen(toml) != tlen) {
+			snprintf(err, errlen, "invalid manifest: NUL "
+			    "character");
+			return (400);
+		}
 	}
-	v = json_object_get(body, "manifest_toml");
-	if (json_string_length(v) > AGENT_MANIFEST_MAX) {
-		snprintf(err, errlen, "manifest too large (max %d bytes)",
-		    AGENT_MANIFEST_MAX);
-		return (413);
-	}
-	if (strlen(toml) != json_string_length(v)) {
-		snprintf(err, errlen, "invalid manifest: NUL character");
-		return (400);
-	}
-	if ((m = agent_manifest_parse(toml, json_string_length(v), err,
-	    errlen)) == NULL)
+	if ((m = agent_manifest_parse(toml, tlen, err, errlen)) == NULL)
 		return (400);
 	if (over != NULL && *over != '\0')
 		json_object_set_new(m, "name", json_string(over));

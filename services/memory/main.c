@@ -1,5 +1,6 @@
 /*
- * memory - owns KV memory and proactive memory.
+ * memory - owns KV memory (kv.c: memory.kv.*) and, later, proactive
+ * memory.
  *
  * It applies its schema's migrations, then answers its operations over
  * the bus with a pool of workers until SIGINT or SIGTERM.
@@ -10,12 +11,11 @@
 #include "services.h"
 #include "svc.h"
 
-static const struct svc_op memory_ops[] = {
-	{ NULL, NULL }
-};
+/* kv.c */
+extern const struct svc_op kv_ops[];
 
 static const struct svc_op *const memory_tables[] = {
-	memory_ops, NULL
+	kv_ops, NULL
 };
 
 static const struct svc_def memory_def = {

@@ -231,8 +231,8 @@ ar agents.spawn
 t_eq "no body is 400" "$AR_STATUS" 400
 ar agents.spawn '{"body":{"manifest_toml":7}}'
 t_eq "non-string manifest_toml is 400" "$AR_STATUS" 400
-ar agents.spawn '{"body":{"template":"coder"}}'
-t_eq "unknown template is 404" "$AR_STATUS $(j .error)" "404 template not found"
+ar agents.spawn '{"body":{"template":"no-such-template"}}'
+t_eq "unknown template is 404" "$AR_STATUS $(j .error)" "404 Template 'no-such-template' not found"
 ar agents.spawn '{"body":{}}'
 t_eq "neither manifest nor template is 400" "$AR_STATUS" 400
 ar agents.spawn "$(spawn_body $'name = "x1"\ndescription = 5')"

@@ -68,7 +68,7 @@ lf_req POST /api/agents '{"manifest_toml":"name = \"x\"","flavour":"mint"}'
 t_eq "an unknown field is 400 naming it" "$LF_STATUS $(jb .error)" "400 unknown field 'flavour'"
 lf_req POST /api/agents '[1,2]'
 t_eq "a non-object body is 400" "$LF_STATUS" 400
-lf_req POST /api/agents '{"template":"assistant"}'
+lf_req POST /api/agents '{"template":"no-such-template"}'
 t_eq "an unknown template is 404" "$LF_STATUS" 404
 lf_req GET /api/agents/not-a-uuid
 t_eq "a bad id is 400 Invalid agent ID" "$LF_STATUS $(jb .error)" "400 Invalid agent ID"

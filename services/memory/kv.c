@@ -1,0 +1,257 @@
+/*
+ * kv.c - per-agent key-value memory: memory.kv.get, .set, .delete, .list.
+ *
+ * Table memory.kv (sql/002_kv.sql): (agent_id, key) -> value jsonb.
+ * params.id is the agent id (a UUID), params.key the key; set takes
+ * body {"value": <any JSON>}.  Whether an agent may touch a key is the
+ * caller's business (the runtime checks the manifest's memory globs);
+ * here only the shapes are checked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "db.h"
+#include "err.h"
+#include "msg.h"
+#include "svc.h"
+#include "util.h"
+
+#define KV_KEY_MAX	1024
+#define KV_VALUE_MAX	(1024 * 1024)
+#define KV_LIST_MAX	1000
+
+#define KV_TS								\
+	"to_char(updated_at AT TIME ZONE 'UTC', "			\
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS updated_at"
+
+static const char SQL_GET[] =
+	"SELECT key, value, " KV_TS " FROM kv "
+	"WHERE agent_id = $1::uuid AND key = $2";
+static const char SQL_SET[] =
+	"INSERT INTO kv (agent_id, key, value) VALUES ($1::uuid, $2, $3::jsonb) "
+	"ON CONFLICT (agent_id, key) DO UPDATE SET value = EXCLUDED.value, "
+	"    updated_at = clock_timestamp()";
+static const char SQL_DELETE[] =
+	"DELETE FROM kv WHERE agent_id = $1::uuid AND key = $2 RETURNING key";
+static const char SQL_LIST[] =
+	"SELECT key FROM kv WHERE agent_id = $1::uuid ORDER BY key "
+	"LIMIT $2::bigint OFFSET $3::bigint";
+static const char SQL_COUNT[] =
+	"SELECT count(*) FROM kv WHERE agent_id = $1::uuid";
+
+/* params.id as a lowercase UUID; 0 or -1 (replied 400). */
+static int
+kv_param_id(const struct msg_req *rq, struct svc_reply *rp,
+    char id[UTIL_UUID_LEN])
+{
+	const char	*s = json_string_value(json_object_get(rq->mr_params,
+	    "id"));
+	size_t		 i;
+
+	if (s == NULL || !util_uuid_valid(s)) {
+		svc_reply_error(rp, 400, "Invalid agent ID");
+		return (-1);
+	}
+	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
+		id[i] = (char)((s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
+		    s[i]);
+	id[UTIL_UUID_LEN - 1] = '\0';
+	return (0);
+}
+
+/* params.key: 1..KV_KEY_MAX bytes, no control characters. */
+static const char *
+kv_param_key(const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*v = json_object_get(rq->mr_params, "key");
+	const char	*s = json_string_value(v);
+	size_t		 i, n;
+
+	if (s == NULL || (n = json_string_length(v)) == 0 || n > KV_KEY_MAX ||
+	    strlen(s) != n) {
+		svc_reply_error(rp, 400, "'key' must be a string of 1-%d bytes",
+		    KV_KEY_MAX);
+		return (NULL);
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			svc_reply_error(rp, 400, "'key' must not contain "
+			    "control characters");
+			return (NULL);
+		}
+	return (s);
+}
+
+static void
+kv_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN];
+	const char	*key, *p[2];
+	PGresult	*res;
+
+	if (kv_param_id(rq, rp, id) != 0 ||
+	    (key = kv_param_key(rq, rp)) == NULL)
+		return;
+	p[0] = id;
+	p[1] = key;
+	if ((res = db_exec(c->sc_db, SQL_GET, 2, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if (PQntuples(res) == 0)
+		svc_reply_error(rp, 404, "No value for key '%.200s'", key);
+	else
+		svc_reply_json(rp, 200, db_row_json(res, 0));
+	PQclear(res);
+}
+
+static void
+kv_op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN], *text;
+	const char	*key, *p[3], *k;
+	json_t		*v;
+
+	if (kv_param_id(rq, rp, id) != 0 ||
+	    (key = kv_param_key(rq, rp)) == NULL)
+		return;
+	if (!json_is_object(rq->mr_body) ||
+	    (v = json_object_get(rq->mr_body, "value")) == NULL) {
+		svc_reply_error(rp, 400, "body must be {\"value\": <any "
+		    "JSON>}");
+		return;
+	}
+	json_object_foreach(rq->mr_body, k, v)
+		if (strcmp(k, "value") != 0) {
+			svc_reply_error(rp, 400, "unknown field '%s'", k);
+			return;
+		}
+	v = json_object_get(rq->mr_body, "value");
+	if ((text = json_dumps(v, MSG_JSON_FLAGS)) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	if (strlen(text) > KV_VALUE_MAX) {
+		free(text);
+		svc_reply_error(rp, 413, "value larger than %d bytes",
+		    KV_VALUE_MAX);
+		return;
+	}
+	/* jsonb cannot hold \u0000 */
+	if (strstr(text, "\\u0000") != NULL) {
+		free(text);
+		svc_reply_error(rp, 400, "value must not contain NUL "
+		    "characters");
+		return;
+	}
+	p[0] = id;
+	p[1] = key;
+	p[2] = text;
+	if (db_cmd(c->sc_db, SQL_SET, 3, p) != 0) {
+		free(text);
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	free(text);
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "stored",
+	    "key", key));
+}
+
+static void
+kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN];
+	const char	*key, *p[2];
+	PGresult	*res;
+
+	if (kv_param_id(rq, rp, id) != 0 ||
+	    (key = kv_param_key(rq, rp)) == NULL)
+		return;
+	p[0] = id;
+	p[1] = key;
+	if ((res = db_exec(c->sc_db, SQL_DELETE, 2, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if (PQntuples(res) == 0)
+		svc_reply_error(rp, 404, "No value for key '%.200s'", key);
+	else
+		svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
+		    "deleted", "key", key));
+	PQclear(res);
+}
+
+/* query.limit / query.offset: integers or decimal strings. */
+static int
+kv_query_num(const struct msg_req *rq, const char *k, long long min,
+    long long max, long long *out, struct svc_reply *rp)
+{
+	json_t	*v = json_object_get(rq->mr_query, k);
+
+	if (v == NULL)
+		return (0);
+	if (json_is_integer(v) && json_integer_value(v) >= min &&
+	    json_integer_value(v) <= max) {
+		*out = json_integer_value(v);
+		return (0);
+	}
+	if (json_is_string(v) && util_strtonum(json_string_value(v), min, max,
+	    out) == 0)
+		return (0);
+	svc_reply_error(rp, 400, "'%s' must be an integer in %lld..%lld", k,
+	    min, max);
+	return (-1);
+}
+
+static void
+kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN], lim[24], off[24];
+	const char	*p[3];
+	long long	 limit = 100, offset = 0, total;
+	PGresult	*res;
+	json_t		*keys;
+	int		 i;
+
+	if (kv_param_id(rq, rp, id) != 0 ||
+	    kv_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
+	    kv_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
+		return;
+	p[0] = id;
+	if ((res = db_exec(c->sc_db, SQL_COUNT, 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(off, sizeof(off), "%lld", offset);
+	p[1] = lim;
+	p[2] = off;
+	if ((res = db_exec(c->sc_db, SQL_LIST, 3, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if ((keys = json_array()) == NULL) {
+		PQclear(res);
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
+	PQclear(res);
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "keys", keys,
+	    "total", (json_int_t)total));
+}
+
+const struct svc_op kv_ops[] = {
+	{ "memory.kv.get", kv_op_get },
+	{ "memory.kv.set", kv_op_set },
+	{ "memory.kv.delete", kv_op_delete },
+	{ "memory.kv.list", kv_op_list },
+	{ NULL, NULL }
+};
