@@ -15,3 +15,16 @@ t_tool_SRCS	+= $(TOOL_SRCS)
 toolrun_SRCS	+= $(TOOL_SRCS)
 $(BUILD)/obj/tests/unit/t_tool.o $(BUILD)/obj/tests/helpers/toolrun.o: \
 		   ALL_CFLAGS += -Iservices/agent-runtime
+
+# The LLM drivers (services/agent-runtime/llm*.c) for their unit test and
+# the llmcall helper.
+LLM_SRCS	:= $(addprefix services/agent-runtime/,llm_engine.c llm_sse.c \
+		   llm_openai.c llm_anthropic.c llm_gemini.c llm_ollama.c)
+t_llm_SRCS	+= $(LLM_SRCS)
+llmcall_SRCS	+= $(LLM_SRCS)
+$(BUILD)/obj/tests/unit/t_llm.o $(BUILD)/obj/tests/helpers/llmcall.o: \
+		   ALL_CFLAGS += -Iservices/agent-runtime
+# t_catalog: the model catalog, with the compiled-in copy of its data.
+t_catalog_SRCS	+= services/agent-runtime/catalog.c \
+		   $(BUILD)/gen/agent-runtime_catalog.c
+$(BUILD)/obj/tests/unit/t_catalog.o: ALL_CFLAGS += -Iservices/agent-runtime

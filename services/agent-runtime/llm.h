@@ -15,8 +15,22 @@
  *						 tool_result|thinking)
  *	  "tools": [{"name","description","input_schema"}],	(optional)
  *	  "max_tokens": 4096, "temperature": 0.7,		(optional)
+ *	  "thinking": {...},		(optional, Anthropic only, as is)
+ *	  "extra_body": {...},		(optional, merged into the wire body)
  *	  "stream": true|false
  *	}
+ *
+ * Wire translation (llm_openai.c, llm_anthropic.c, llm_gemini.c,
+ * llm_ollama.c): the system prompt (and any system-role message) becomes
+ * OpenAI's first "system" message, Anthropic's "system", Gemini's
+ * systemInstruction; tool_result blocks become OpenAI role "tool"
+ * messages, Anthropic tool_result blocks, Gemini functionResponse parts
+ * ({"name", "response": {"content"|"error": text}}); tool_use blocks
+ * become tool_calls / tool_use / functionCall.  Thinking blocks go back
+ * only to the provider that signed them (provider_metadata.signature for
+ * Anthropic, .thoughtSignature for Gemini); text and tool_use blocks carry
+ * Gemini's thoughtSignature back the same way.  OpenAI o1/o3/o4/gpt-5
+ * models get max_completion_tokens and no temperature.
  *
  * The chain is the primary target followed by the agent's fallbacks.  The
  * engine walks it (notes 6.3 and the issue): 401/403 -> next target, with
@@ -34,6 +48,8 @@
  *					thinking blocks, in order
  *	  "stop_reason": "end_turn"|"tool_use"|"max_tokens"|
  *			 "stop_sequence"|"content_filtered",
+ *				(a missing or plain "stop" reason is
+ *				 tool_use when there are tool calls)
  *	  "usage": {"input_tokens", "output_tokens",
  *		    "cache_creation_input_tokens", "cache_read_input_tokens"},
  *	  "provider": "<target provider that answered>",
@@ -51,15 +67,30 @@
  *	{"type":"tool_use_start","id","name"}
  *	{"type":"tool_input_delta","text"}
  *	{"type":"tool_use_end","id","name","input"}
- * A retry after some deltas were delivered emits
+ * A retry (same or next target) after some deltas were delivered emits
  *	{"type":"restart"}
- * first, so a consumer can discard what it showed of the failed attempt.
+ * as soon as the retry is decided, so a consumer can discard what it
+ * showed of the failed attempt.  Deltas are passed on as each piece
+ * arrives; tool_use_end comes when the provider ends the block (Anthropic,
+ * Gemini) or at the end of the response (OpenAI).
+ *
+ * A stream counts as dropped (retried like a 5xx) when the connection
+ * breaks, when no byte came for LLM_IDLE_TIMEOUT_MS, or when it ends
+ * without its end marker ([DONE] or a finish_reason; message_stop or a
+ * stop_reason; for Gemini, any content).  t_timeout_ms bounds each attempt;
+ * reaching it moves to the next target without retrying.  Provider error
+ * text quoted in errors never contains the key.
  *
  * Threads: llm_start(), llm_cancel() and llm_engine_stop() may be called
  * from any thread.  ev and done always run on the engine thread, must not
  * block, and must not call llm_cancel() on their own call.  done runs
  * exactly once per started call (also after llm_cancel(), with
  * SH_ECANCELED), after which the engine forgets the call.
+ *
+ * Cancelling from another thread races with done: keep the handle under
+ * a mutex of your own, clear it in done (under that mutex) and call
+ * llm_cancel() only while holding it and the handle is set.  (done may
+ * take such a short mutex; llm_cancel() never waits for the engine.)
  */
 #ifndef LLM_H
 #define LLM_H

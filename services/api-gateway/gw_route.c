@@ -7,6 +7,10 @@
  * child.  Matching walks the tree trying the static child first and the
  * parameter child only when the static subtree has no route for the rest
  * of the path, so "/api/agents/bulk" is never taken as "/api/agents/{id}".
+ * A route's last parameter may be written "{id...}": it then takes the
+ * rest of the path, slashes included ("/api/models/{id...}" matches
+ * "/api/models/openrouter/meta-llama/llama-3-70b"), and is tried only
+ * after every static and one-segment route has failed.
  * The tree is built once at start and only read afterwards, so matching
  * takes no lock.
  */
@@ -23,6 +27,7 @@ struct gw_rnode {
 	struct gw_rnode		**n_kids;
 	size_t			 n_nkids;
 	struct gw_rnode		*n_param;
+	struct gw_rnode		*n_rest;	/* "{name...}": the rest */
 	const struct gw_route	*n_routes[GW_NMETHODS];
 };
 
@@ -92,9 +97,18 @@ gw_rnode_free(struct gw_rnode *n)
 	for (i = 0; i < n->n_nkids; i++)
 		gw_rnode_free(n->n_kids[i]);
 	gw_rnode_free(n->n_param);
+	gw_rnode_free(n->n_rest);
 	free(n->n_kids);
 	free(n->n_seg);
 	free(n);
+}
+
+/* 1 if the pattern segment seg (len bytes) is "{name...}". */
+static int
+gw_seg_rest(const char *seg, size_t len)
+{
+	return (len >= 6 && seg[0] == '{' && memcmp(seg + len - 4, "...}",
+	    4) == 0);
 }
 
 /* Returns the child of n for segment seg (len bytes), creating it. */
@@ -104,6 +118,11 @@ gw_rnode_child(struct gw_rnode *n, const char *seg, size_t len)
 	struct gw_rnode	*k, **kids;
 	size_t		 i;
 
+	if (gw_seg_rest(seg, len)) {
+		if (n->n_rest == NULL)
+			n->n_rest = calloc(1, sizeof(*n->n_rest));
+		return (n->n_rest);
+	}
 	if (len >= 2 && seg[0] == '{' && seg[len - 1] == '}') {
 		if (n->n_param == NULL)
 			n->n_param = calloc(1, sizeof(*n->n_param));
@@ -149,6 +168,11 @@ gw_route_init(void)
 		for (p = rt->rt_pattern + 1; n != NULL && *p != '\0'; p = e) {
 			if ((e = strchr(p, '/')) == NULL)
 				e = p + strlen(p);
+			if (gw_seg_rest(p, (size_t)(e - p)) && *e != '\0') {
+				log_warnx("%s: '%s': only the last segment may "
+				    "take the rest", __func__, rt->rt_pattern);
+				return (-1);
+			}
 			n = gw_rnode_child(n, p, (size_t)(e - p));
 			if (*e == '/')
 				e++;
@@ -210,8 +234,11 @@ gw_rnode_find(const struct gw_rnode *n, const char *p, int at_end)
 			break;
 		}
 	}
-	if (n->n_param != NULL && len > 0)
-		return (gw_rnode_find(n->n_param, next, *e == '\0'));
+	if (n->n_param != NULL && len > 0 &&
+	    (found = gw_rnode_find(n->n_param, next, *e == '\0')) != NULL)
+		return (found);
+	if (n->n_rest != NULL && len > 0 && gw_rnode_terminal(n->n_rest))
+		return (n->n_rest);
 	return (NULL);
 }
 
@@ -325,6 +352,16 @@ gw_route_params(const struct gw_route *rt, const char *path)
 			pe = p + strlen(p);
 		if ((qe = strchr(q, '/')) == NULL)
 			qe = q + strlen(q);
+		if (gw_seg_rest(p, (size_t)(pe - p))) {
+			/* The rest of the path, slashes included. */
+			if ((v = gw_decode(q, strlen(q), 0)) == NULL ||
+			    json_object_setn_new(o, p + 1,
+			    (size_t)(pe - p - 5), v) != 0) {
+				json_decref(o);
+				return (NULL);
+			}
+			break;
+		}
 		if (*p == '{') {
 			if ((v = gw_decode(q, (size_t)(qe - q), 0)) == NULL ||
 			    json_object_setn_new(o, p + 1,

@@ -250,7 +250,7 @@ const struct gw_route gw_routes[] = {
 	/* Model Catalog */
 	{ GW_GET, "/api/models",
 	    SVC_AGENT_RUNTIME, "models.list", 5, NULL, 0 },
-	{ GW_GET, "/api/models/{id}",
+	{ GW_GET, "/api/models/{id...}",
 	    SVC_AGENT_RUNTIME, "models.get", 5, NULL, 0 },
 	{ GW_GET, "/api/models/aliases",
 	    SVC_AGENT_RUNTIME, "models.aliases", 5, NULL, 0 },
@@ -258,7 +258,7 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, "providers.list", 1, NULL, 0 },
 	{ GW_POST, "/api/models/custom",
 	    SVC_AGENT_RUNTIME, "models.custom_add", 5, NULL, 0 },
-	{ GW_DELETE, "/api/models/custom/{id}",
+	{ GW_DELETE, "/api/models/custom/{id...}",
 	    SVC_AGENT_RUNTIME, "models.custom_delete", 5, NULL, 0 },
 	{ GW_POST, "/api/models/aliases",
 	    SVC_AGENT_RUNTIME, "models.alias_create", 5, NULL, 0 },

@@ -1,0 +1,891 @@
+/*
+ * t_llm.c - the LLM drivers' pure parts: the SSE parser, canonical
+ * request -> each wire body, wire responses and stream chunk sequences ->
+ * canonical responses and events.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "llm_int.h"
+#include "tap.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static json_t *
+J(const char *s)
+{
+	json_error_t	 e;
+	json_t		*v = json_loads(s, JSON_DECODE_ANY, &e);
+
+	if (v == NULL)
+		printf("# bad test JSON: %s: %s\n", e.text, s);
+	return (v);
+}
+
+/* 1 when json_path(v, path) (jq-like ".a.b[0].c") equals the JSON want. */
+static json_t *
+jget(json_t *v, const char *path)
+{
+	char		 key[128];
+	size_t		 n;
+	long		 idx;
+	char		*end;
+
+	while (v != NULL && *path != '\0') {
+		if (*path == '.') {
+			path++;
+			n = strcspn(path, ".[");
+			if (n >= sizeof(key))
+				return (NULL);
+			memcpy(key, path, n);
+			key[n] = '\0';
+			v = json_object_get(v, key);
+			path += n;
+		} else if (*path == '[') {
+			idx = strtol(path + 1, &end, 10);
+			if (*end != ']')
+				return (NULL);
+			v = json_array_get(v, (size_t)idx);
+			path = end + 1;
+		} else
+			return (NULL);
+	}
+	return (v);
+}
+
+static int
+jis(json_t *v, const char *path, const char *want)
+{
+	json_t	*w = J(want), *got = jget(v, path);
+	int	 ok = got != NULL && w != NULL && json_equal(got, w);
+	char	*s;
+
+	if (!ok) {
+		s = got != NULL ? json_dumps(got, JSON_COMPACT |
+		    JSON_ENCODE_ANY) : NULL;
+		printf("# %s: got %s, expected %s\n", path, s ? s : "(none)",
+		    want);
+		free(s);
+	}
+	json_decref(w);
+	return (ok);
+}
+
+static struct llm_target
+target(enum llm_style st, const char *model)
+{
+	struct llm_target t;
+
+	memset(&t, 0, sizeof(t));
+	t.t_provider = "p";
+	t.t_model = model;
+	t.t_base_url = "http://127.0.0.1:9/v1";
+	t.t_api_key = "sk-secret-1234";
+	t.t_key_env = "P_API_KEY";
+	t.t_style = st;
+	return (t);
+}
+
+/* Events collected from an accumulator. */
+static json_t *events;
+
+static void
+collect(void *arg, json_t *ev)
+{
+	(void)arg;
+	json_array_append_new(events, ev);
+}
+
+/* A conversation with a system prompt, a tool round and an image. */
+static const char *CONV =
+    "{\"system\": \"You are terse.\","
+    " \"messages\": ["
+    "  {\"role\": \"user\", \"content\": \"write a file\"},"
+    "  {\"role\": \"assistant\", \"content\": ["
+    "    {\"type\": \"thinking\", \"thinking\": \"hmm\","
+    "     \"provider_metadata\": {\"signature\": \"sig1\","
+    "      \"thoughtSignature\": \"ts1\"}},"
+    "    {\"type\": \"text\", \"text\": \"Sure.\"},"
+    "    {\"type\": \"tool_use\", \"id\": \"call_1\", \"name\": \"file_write\","
+    "     \"input\": {\"path\": \"a.txt\"},"
+    "     \"provider_metadata\": {\"thoughtSignature\": \"ts2\"}}]},"
+    "  {\"role\": \"user\", \"content\": ["
+    "    {\"type\": \"tool_result\", \"tool_use_id\": \"call_1\","
+    "     \"tool_name\": \"\", \"content\": \"ok\", \"is_error\": false},"
+    "    {\"type\": \"text\", \"text\": \"and now?\"},"
+    "    {\"type\": \"image\", \"media_type\": \"image/png\", \"data\": \"AAA=\"}]}],"
+    " \"tools\": [{\"name\": \"file_write\", \"description\": \"writes\","
+    "   \"input_schema\": {\"type\": \"object\", \"$schema\": \"x\","
+    "    \"additionalProperties\": false,"
+    "    \"properties\": {\"path\": {\"type\": \"string\"}}}}],"
+    " \"max_tokens\": 100, \"temperature\": 0.5}";
+
+/* ---- SSE ------------------------------------------------------------------ */
+
+static int
+sse_cb(void *arg, const char *event, const char *data, size_t len)
+{
+	json_t	*out = arg;
+
+	json_array_append_new(out, json_pack("{s:s?, s:s%}", "event", event,
+	    "data", data, len));
+	return (0);
+}
+
+static int
+t_sse_split(void)
+{
+	const char	*in = ": comment\r\nevent: one\r\ndata: {\"a\":1}\r\n\r\n"
+	    "data:x\ndata: y\n\nevent: last\ndata: tail";
+	json_t		*out;
+	struct llm_sse	 s;
+	size_t		 step, i, n = strlen(in);
+	int		 ok = 1;
+
+	/* Every way of cutting the input gives the same events. */
+	for (step = 1; step <= n; step++) {
+		out = json_array();
+		llm_sse_init(&s, 0, 4096);
+		for (i = 0; i < n; i += step)
+			T_EQ_INT(llm_sse_feed(&s, in + i, i + step > n ?
+			    n - i : step, sse_cb, out), 0);
+		T_EQ_INT(llm_sse_end(&s, sse_cb, out), 0);
+		llm_sse_release(&s);
+		ok = jis(out, "", "[{\"event\": \"one\", \"data\": \"{\\\"a\\\":1}\"},"
+		    "{\"event\": null, \"data\": \"x\\ny\"},"
+		    "{\"event\": \"last\", \"data\": \"tail\"}]");
+		json_decref(out);
+		if (!ok) {
+			printf("# step %zu\n", step);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+static int
+t_sse_ndjson_and_limit(void)
+{
+	json_t		*out = json_array();
+	struct llm_sse	 s;
+	char		 big[200];
+
+	llm_sse_init(&s, 1, 64);
+	T_EQ_INT(llm_sse_feed(&s, "{\"a\":1}\n\n  \n{\"b\"", 16, sse_cb,
+	    out), 0);
+	T_EQ_INT(llm_sse_feed(&s, ":2}", 3, sse_cb, out), 0);
+	T_EQ_INT(llm_sse_end(&s, sse_cb, out), 0);
+	T_OK(jis(out, "[0].data", "\"{\\\"a\\\":1}\""));
+	T_OK(jis(out, "[1].data", "\"{\\\"b\\\":2}\""));
+	T_EQ_INT(json_array_size(out), 2);
+	/* A line longer than the ceiling fails. */
+	memset(big, 'x', sizeof(big));
+	T_EQ_INT(llm_sse_feed(&s, big, sizeof(big), sse_cb, out), SH_ETOOBIG);
+	llm_sse_release(&s);
+	json_decref(out);
+	return (0);
+}
+
+/* ---- canonical -> wire ------------------------------------------------------ */
+
+static int
+t_openai_body(void)
+{
+	json_t			*req = J(CONV), *b;
+	struct llm_target	 t = target(LLM_OPENAI, "gpt-x");
+	char			 err[256] = "";
+
+	T_OK(req != NULL);
+	b = llm_openai_body(req, &t, 1, err, sizeof(err));
+	T_OK(b != NULL);
+	T_OK(jis(b, ".model", "\"gpt-x\""));
+	T_OK(jis(b, ".messages[0]", "{\"role\": \"system\", \"content\": "
+	    "\"You are terse.\"}"));
+	T_OK(jis(b, ".messages[1]", "{\"role\": \"user\", \"content\": "
+	    "\"write a file\"}"));
+	T_OK(jis(b, ".messages[2].role", "\"assistant\""));
+	T_OK(jis(b, ".messages[2].content", "\"Sure.\""));
+	T_OK(jis(b, ".messages[2].tool_calls", "[{\"id\": \"call_1\", "
+	    "\"type\": \"function\", \"function\": {\"name\": \"file_write\", "
+	    "\"arguments\": \"{\\\"path\\\":\\\"a.txt\\\"}\"}}]"));
+	T_OK(jis(b, ".messages[3]", "{\"role\": \"tool\", \"tool_call_id\": "
+	    "\"call_1\", \"content\": \"ok\"}"));
+	T_OK(jis(b, ".messages[4].role", "\"user\""));
+	T_OK(jis(b, ".messages[4].content[0]", "{\"type\": \"text\", "
+	    "\"text\": \"and now?\"}"));
+	T_OK(jis(b, ".messages[4].content[1].image_url.url",
+	    "\"data:image/png;base64,AAA=\""));
+	T_EQ_INT(json_array_size(json_object_get(b, "messages")), 5);
+	T_OK(jis(b, ".tools[0].type", "\"function\""));
+	T_OK(jis(b, ".tools[0].function.name", "\"file_write\""));
+	T_OK(jis(b, ".tools[0].function.parameters.properties.path.type",
+	    "\"string\""));
+	T_OK(jis(b, ".stream", "true"));
+	T_OK(jis(b, ".stream_options", "{\"include_usage\": true}"));
+	T_OK(jis(b, ".max_tokens", "100"));
+	T_OK(jis(b, ".temperature", "0.5"));
+	json_decref(b);
+
+	/* Reasoning models: max_completion_tokens, no temperature; no
+	 * stream fields when not streaming. */
+	t.t_model = "o3-mini";
+	b = llm_openai_body(req, &t, 0, err, sizeof(err));
+	T_OK(b != NULL);
+	T_OK(jis(b, ".max_completion_tokens", "100"));
+	T_OK(json_object_get(b, "max_tokens") == NULL);
+	T_OK(json_object_get(b, "temperature") == NULL);
+	T_OK(json_object_get(b, "stream") == NULL);
+	T_OK(json_object_get(b, "stream_options") == NULL);
+	json_decref(b);
+	json_decref(req);
+
+	/* No messages: a clear error. */
+	req = J("{\"system\": \"x\"}");
+	T_OK(llm_openai_body(req, &t, 0, err, sizeof(err)) == NULL);
+	T_OK(strstr(err, "messages") != NULL);
+	json_decref(req);
+	return (0);
+}
+
+static int
+t_anthropic_body(void)
+{
+	json_t			*req = J(CONV), *b;
+	struct llm_target	 t = target(LLM_ANTHROPIC, "claude-y");
+	char			 err[256] = "";
+
+	b = llm_anthropic_body(req, &t, 1, err, sizeof(err));
+	T_OK(b != NULL);
+	T_OK(jis(b, ".system", "\"You are terse.\""));
+	T_OK(jis(b, ".model", "\"claude-y\""));
+	T_OK(jis(b, ".max_tokens", "100"));
+	T_OK(jis(b, ".stream", "true"));
+	T_OK(jis(b, ".messages[0]", "{\"role\": \"user\", \"content\": "
+	    "\"write a file\"}"));
+	T_OK(jis(b, ".messages[1].content[0]", "{\"type\": \"thinking\", "
+	    "\"thinking\": \"hmm\", \"signature\": \"sig1\"}"));
+	T_OK(jis(b, ".messages[1].content[2]", "{\"type\": \"tool_use\", "
+	    "\"id\": \"call_1\", \"name\": \"file_write\", \"input\": "
+	    "{\"path\": \"a.txt\"}}"));
+	T_OK(jis(b, ".messages[2].role", "\"user\""));
+	T_OK(jis(b, ".messages[2].content[0]", "{\"type\": \"tool_result\", "
+	    "\"tool_use_id\": \"call_1\", \"content\": \"ok\", "
+	    "\"is_error\": false}"));
+	T_OK(jis(b, ".messages[2].content[2].source", "{\"type\": \"base64\", "
+	    "\"media_type\": \"image/png\", \"data\": \"AAA=\"}"));
+	T_OK(jis(b, ".tools[0].input_schema.properties.path.type",
+	    "\"string\""));
+	T_OK(json_object_get(json_array_get(json_object_get(b, "tools"), 0),
+	    "type") == NULL);
+	json_decref(b);
+	json_decref(req);
+
+	/* max_tokens is required on the wire; a thinking block without its
+	 * signature is not sent back; empty text is dropped. */
+	req = J("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"},"
+	    "{\"role\": \"assistant\", \"content\": [{\"type\": \"thinking\","
+	    "\"thinking\": \"x\"}, {\"type\": \"text\", \"text\": \"\"},"
+	    "{\"type\": \"text\", \"text\": \"yo\"}]}]}");
+	b = llm_anthropic_body(req, &t, 0, err, sizeof(err));
+	T_OK(b != NULL);
+	T_OK(jis(b, ".max_tokens", "4096"));
+	T_OK(jis(b, ".messages[1].content", "[{\"type\": \"text\", "
+	    "\"text\": \"yo\"}]"));
+	T_OK(json_object_get(b, "system") == NULL);
+	T_OK(json_object_get(b, "stream") == NULL);
+	json_decref(b);
+	json_decref(req);
+	return (0);
+}
+
+static int
+t_gemini_body(void)
+{
+	json_t			*req = J(CONV), *b;
+	struct llm_target	 t = target(LLM_GEMINI, "gemini-z");
+	char			 err[256] = "";
+
+	b = llm_gemini_body(req, &t, 1, err, sizeof(err));
+	if (b == NULL)
+		printf("# %s\n", err);
+	T_OK(b != NULL);
+	T_OK(jis(b, ".systemInstruction", "{\"parts\": [{\"text\": "
+	    "\"You are terse.\"}]}"));
+	T_OK(jis(b, ".contents[0]", "{\"role\": \"user\", \"parts\": "
+	    "[{\"text\": \"write a file\"}]}"));
+	T_OK(jis(b, ".contents[1].role", "\"model\""));
+	T_OK(jis(b, ".contents[1].parts[0]", "{\"text\": \"hmm\", "
+	    "\"thought\": true, \"thoughtSignature\": \"ts1\"}"));
+	T_OK(jis(b, ".contents[1].parts[1]", "{\"text\": \"Sure.\"}"));
+	T_OK(jis(b, ".contents[1].parts[2]", "{\"functionCall\": {\"name\": "
+	    "\"file_write\", \"args\": {\"path\": \"a.txt\"}}, "
+	    "\"thoughtSignature\": \"ts2\"}"));
+	/* The result's name comes from the call (tool_name was empty). */
+	T_OK(jis(b, ".contents[2].role", "\"user\""));
+	T_OK(jis(b, ".contents[2].parts[0]", "{\"functionResponse\": "
+	    "{\"name\": \"file_write\", \"response\": {\"content\": \"ok\"}}}"));
+	T_OK(jis(b, ".contents[2].parts[1]", "{\"text\": \"and now?\"}"));
+	T_OK(jis(b, ".contents[2].parts[2]", "{\"inlineData\": {\"mimeType\": "
+	    "\"image/png\", \"data\": \"AAA=\"}}"));
+	T_OK(jis(b, ".tools[0].functionDeclarations[0].name",
+	    "\"file_write\""));
+	T_OK(jis(b, ".tools[0].functionDeclarations[0].parameters",
+	    "{\"type\": \"object\", \"properties\": {\"path\": {\"type\": "
+	    "\"string\"}}}"));
+	T_OK(jis(b, ".generationConfig", "{\"maxOutputTokens\": 100, "
+	    "\"temperature\": 0.5}"));
+	T_OK(json_object_get(b, "messages") == NULL);
+	json_decref(b);
+	json_decref(req);
+	return (0);
+}
+
+static int
+t_ollama_body(void)
+{
+	json_t			*req = J(CONV), *b;
+	struct llm_target	 t = target(LLM_OLLAMA, "llama3");
+	char			 err[256] = "";
+
+	b = llm_ollama_body(req, &t, 1, err, sizeof(err));
+	T_OK(b != NULL);
+	T_OK(jis(b, ".stream", "true"));
+	T_OK(jis(b, ".messages[0].role", "\"system\""));
+	T_OK(jis(b, ".messages[2].tool_calls[0].function.arguments",
+	    "{\"path\": \"a.txt\"}"));
+	T_OK(jis(b, ".messages[3]", "{\"role\": \"tool\", \"content\": \"ok\","
+	    " \"tool_name\": \"\"}"));
+	T_OK(jis(b, ".messages[4].images", "[\"AAA=\"]"));
+	T_OK(jis(b, ".options.num_predict", "100"));
+	json_decref(b);
+	json_decref(req);
+	return (0);
+}
+
+static int
+t_wire_build(void)
+{
+	json_t			*req = J(CONV);
+	struct llm_target	 t = target(LLM_OPENAI, "gpt-x");
+	struct llm_wire		 w;
+	struct curl_slist	*l;
+	char			 err[256] = "";
+	int			 auth = 0;
+
+	T_EQ_INT(llm_wire_build(req, &t, 1, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://127.0.0.1:9/v1/chat/completions");
+	for (l = w.w_hdrs; l != NULL; l = l->next)
+		if (strcmp(l->data, "Authorization: Bearer sk-secret-1234") == 0)
+			auth = 1;
+	T_OK(auth);
+	T_OK(w.w_bodylen > 0 && strstr(w.w_body, "include_usage") != NULL);
+	llm_wire_release(&w);
+
+	t = target(LLM_ANTHROPIC, "claude-y");
+	t.t_base_url = "http://h:1/";
+	T_EQ_INT(llm_wire_build(req, &t, 0, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://h:1/v1/messages");
+	auth = 0;
+	for (l = w.w_hdrs; l != NULL; l = l->next)
+		if (strcmp(l->data, "x-api-key: sk-secret-1234") == 0 ||
+		    strcmp(l->data, "anthropic-version: 2023-06-01") == 0)
+			auth++;
+	T_EQ_INT(auth, 2);
+	llm_wire_release(&w);
+	t.t_base_url = "http://h:1/v1";
+	T_EQ_INT(llm_wire_build(req, &t, 0, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://h:1/v1/messages");
+	llm_wire_release(&w);
+
+	t = target(LLM_GEMINI, "gemini-z");
+	t.t_base_url = "http://h:1";
+	T_EQ_INT(llm_wire_build(req, &t, 1, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://h:1/v1beta/models/gemini-z:"
+	    "streamGenerateContent?alt=sse");
+	auth = 0;
+	for (l = w.w_hdrs; l != NULL; l = l->next)
+		if (strcmp(l->data, "x-goog-api-key: sk-secret-1234") == 0)
+			auth = 1;
+	T_OK(auth);
+	llm_wire_release(&w);
+	T_EQ_INT(llm_wire_build(req, &t, 0, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://h:1/v1beta/models/gemini-z:generateContent");
+	llm_wire_release(&w);
+
+	t = target(LLM_OLLAMA, "llama3");
+	t.t_base_url = "http://h:11434/v1";
+	T_EQ_INT(llm_wire_build(req, &t, 1, &w, err, sizeof(err)), 0);
+	T_EQ_STR(w.w_url, "http://h:11434/api/chat");
+	llm_wire_release(&w);
+
+	t.t_base_url = "";
+	T_EQ_INT(llm_wire_build(req, &t, 1, &w, err, sizeof(err)), SH_EINVAL);
+	json_decref(req);
+	return (0);
+}
+
+/* ---- wire -> canonical ------------------------------------------------------ */
+
+static json_t *
+parse_whole(enum llm_style st, const char *body, int *rc)
+{
+	struct llm_acc	 a;
+	json_t		*r = NULL;
+
+	llm_acc_init(&a, NULL, NULL);
+	*rc = llm_parse_body(&a, st, body, strlen(body));
+	if (*rc == 0)
+		r = llm_acc_finish(&a);
+	else
+		printf("# (parse: %s)\n", a.a_err);
+	llm_acc_release(&a);
+	return (r);
+}
+
+static int
+t_openai_read(void)
+{
+	json_t	*r;
+	int	 rc;
+
+	r = parse_whole(LLM_OPENAI, "{\"choices\": [{\"message\": {"
+	    "\"role\": \"assistant\", \"content\": null, \"reasoning_content\": "
+	    "\"think\", \"tool_calls\": [{\"id\": \"c1\", \"type\": \"function\","
+	    " \"function\": {\"name\": \"f\", \"arguments\": \"{\\\"x\\\": 1}\"}},"
+	    "{\"id\": \"c2\", \"function\": {\"name\": \"g\", \"arguments\": "
+	    "\"{not json\"}}]}, \"finish_reason\": \"tool_calls\"}],"
+	    "\"usage\": {\"prompt_tokens\": 11, \"completion_tokens\": 7,"
+	    "\"prompt_tokens_details\": {\"cached_tokens\": 3}}}", &rc);
+	T_EQ_INT(rc, 0);
+	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"think\"}"));
+	T_OK(jis(r, ".content[1]", "{\"type\": \"tool_use\", \"id\": \"c1\", "
+	    "\"name\": \"f\", \"input\": {\"x\": 1}}"));
+	T_OK(jis(r, ".content[2].input", "{\"__args_invalid\": "
+	    "\"{not json\"}"));
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage", "{\"input_tokens\": 11, \"output_tokens\": 7, "
+	    "\"cache_creation_input_tokens\": 0, "
+	    "\"cache_read_input_tokens\": 3}"));
+	json_decref(r);
+
+	/* No finish_reason: decided by the tool calls; length -> max. */
+	r = parse_whole(LLM_OPENAI, "{\"choices\": [{\"message\": {"
+	    "\"content\": \"hi\"}}]}", &rc);
+	T_OK(jis(r, ".stop_reason", "\"end_turn\""));
+	T_OK(jis(r, ".content", "[{\"type\": \"text\", \"text\": \"hi\"}]"));
+	json_decref(r);
+	r = parse_whole(LLM_OPENAI, "{\"choices\": [{\"message\": {"
+	    "\"content\": \"hi\"}, \"finish_reason\": \"length\"}]}", &rc);
+	T_OK(jis(r, ".stop_reason", "\"max_tokens\""));
+	json_decref(r);
+
+	/* Garbage and shapes that are not answers. */
+	r = parse_whole(LLM_OPENAI, "this is not json", &rc);
+	T_OK(r == NULL && rc == SH_EPROTO);
+	r = parse_whole(LLM_OPENAI, "{\"id\": 1}", &rc);
+	T_OK(r == NULL && rc == SH_EPROTO);
+	r = parse_whole(LLM_OPENAI, "{\"error\": {\"message\": \"bad\"}}", &rc);
+	T_OK(r == NULL && rc == SH_EPROTO);
+	return (0);
+}
+
+static int
+t_anthropic_read(void)
+{
+	json_t	*r;
+	int	 rc;
+
+	r = parse_whole(LLM_ANTHROPIC, "{\"type\": \"message\", \"content\": ["
+	    "{\"type\": \"thinking\", \"thinking\": \"t\", \"signature\": \"s\"},"
+	    "{\"type\": \"text\", \"text\": \"ok\"},"
+	    "{\"type\": \"tool_use\", \"id\": \"toolu_1\", \"name\": \"f\","
+	    " \"input\": {\"a\": [1]}}],"
+	    "\"stop_reason\": \"tool_use\", \"usage\": {\"input_tokens\": 5,"
+	    "\"output_tokens\": 6, \"cache_read_input_tokens\": 2}}", &rc);
+	T_EQ_INT(rc, 0);
+	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"t\", \"provider_metadata\": {\"signature\": \"s\"}}"));
+	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"ok\"}"));
+	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"toolu_1\", \"name\": \"f\", \"input\": {\"a\": [1]}}"));
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage.cache_read_input_tokens", "2"));
+	T_OK(jis(r, ".usage.output_tokens", "6"));
+	json_decref(r);
+	r = parse_whole(LLM_ANTHROPIC, "{\"type\": \"message\", \"content\": "
+	    "[{\"type\": \"text\", \"text\": \"no\"}], \"stop_reason\": "
+	    "\"refusal\"}", &rc);
+	T_OK(jis(r, ".stop_reason", "\"content_filtered\""));
+	json_decref(r);
+	r = parse_whole(LLM_ANTHROPIC, "{\"type\": \"message\"}", &rc);
+	T_OK(r == NULL && rc == SH_EPROTO);
+	return (0);
+}
+
+static int
+t_gemini_read(void)
+{
+	json_t	*r;
+	int	 rc;
+
+	r = parse_whole(LLM_GEMINI, "{\"candidates\": [{\"content\": {"
+	    "\"role\": \"model\", \"parts\": [{\"text\": \"th\", \"thought\": "
+	    "true}, {\"text\": \"Hi\"}, {\"functionCall\": {\"name\": \"f\","
+	    " \"args\": {\"q\": 2}}, \"thoughtSignature\": \"SIG\"}]},"
+	    " \"finishReason\": \"STOP\"}], \"usageMetadata\": {"
+	    "\"promptTokenCount\": 4, \"candidatesTokenCount\": 5,"
+	    "\"thoughtsTokenCount\": 1}}", &rc);
+	T_EQ_INT(rc, 0);
+	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"th\"}"));
+	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"Hi\"}"));
+	T_OK(jis(r, ".content[2].name", "\"f\""));
+	T_OK(jis(r, ".content[2].input", "{\"q\": 2}"));
+	T_OK(jis(r, ".content[2].provider_metadata", "{\"thoughtSignature\": "
+	    "\"SIG\"}"));
+	T_OK(strncmp(json_string_value(jget(r, ".content[2].id")), "call_",
+	    5) == 0 && json_string_length(jget(r, ".content[2].id")) == 37);
+	/* STOP with a function call is tool use. */
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage.input_tokens", "4"));
+	T_OK(jis(r, ".usage.output_tokens", "6"));
+	json_decref(r);
+	r = parse_whole(LLM_GEMINI, "{\"candidates\": [{\"content\": {"
+	    "\"parts\": [{\"text\": \"x\"}]}, \"finishReason\": \"SAFETY\"}]}",
+	    &rc);
+	T_OK(jis(r, ".stop_reason", "\"content_filtered\""));
+	json_decref(r);
+	r = parse_whole(LLM_GEMINI, "{\"foo\": 1}", &rc);
+	T_OK(r == NULL && rc == SH_EPROTO);
+	return (0);
+}
+
+/* Feeds a whole SSE text in small pieces into an accumulator. */
+struct feed {
+	struct llm_acc	*f_acc;
+	enum llm_style	 f_style;
+};
+
+static int
+feed_cb(void *arg, const char *event, const char *data, size_t len)
+{
+	struct feed	*f = arg;
+
+	return (llm_stream_event(f->f_acc, f->f_style, event, data, len));
+}
+
+static int
+feed_stream(struct llm_acc *a, enum llm_style st, const char *text,
+    size_t step)
+{
+	struct llm_sse	 s;
+	struct feed	 f = { a, st };
+	size_t		 i, n = strlen(text);
+	int		 rc = 0;
+
+	llm_sse_init(&s, st == LLM_OLLAMA, LLM_MAX_RESPONSE);
+	for (i = 0; i < n && rc == 0; i += step)
+		rc = llm_sse_feed(&s, text + i, i + step > n ? n - i : step,
+		    feed_cb, &f);
+	if (rc == 0)
+		rc = llm_sse_end(&s, feed_cb, &f);
+	llm_sse_release(&s);
+	return (rc);
+}
+
+static const char *OPENAI_STREAM =
+    "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Let me\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c0\","
+    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c1\","
+    "\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"b\\\"\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+    "\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,"
+    "\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n"
+    "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":1,"
+    "\"function\":{\"arguments\":\":2}\"}}]}}]}\n\n"
+    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":8}}\n\n"
+    "data: [DONE]\n\n";
+
+static int
+t_openai_stream(void)
+{
+	struct llm_acc	 a;
+	json_t		*r;
+	size_t		 step;
+
+	for (step = 1; step < 64; step += 7) {
+		events = json_array();
+		llm_acc_init(&a, collect, NULL);
+		T_EQ_INT(feed_stream(&a, LLM_OPENAI, OPENAI_STREAM, step), 0);
+		T_OK(a.a_finished);
+		/* No finish_reason anywhere: complete thanks to [DONE]. */
+		T_OK(!a.a_saw_stop);
+		T_OK(llm_stream_complete(&a, LLM_OPENAI));
+		r = llm_acc_finish(&a);
+		llm_acc_release(&a);
+		T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", "
+		    "\"thinking\": \"Let me\"}"));
+		T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": "
+		    "\"Hello\"}"));
+		T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+		    "\"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}"));
+		T_OK(jis(r, ".content[3]", "{\"type\": \"tool_use\", \"id\": "
+		    "\"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}"));
+		T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+		T_OK(jis(r, ".usage.input_tokens", "9"));
+		T_OK(jis(r, ".usage.output_tokens", "8"));
+		T_OK(jis(events, "[0]", "{\"type\": \"thinking_delta\", "
+		    "\"text\": \"Let me\"}"));
+		T_OK(jis(events, "[1]", "{\"type\": \"text_delta\", \"text\": "
+		    "\"Hel\"}"));
+		T_OK(jis(events, "[3]", "{\"type\": \"tool_use_start\", "
+		    "\"id\": \"c0\", \"name\": \"f\"}"));
+		T_OK(jis(events, "[4]", "{\"type\": \"tool_use_start\", "
+		    "\"id\": \"c1\", \"name\": \"g\"}"));
+		T_OK(jis(events, "[9]", "{\"type\": \"tool_use_end\", "
+		    "\"id\": \"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}"));
+		T_OK(jis(events, "[10]", "{\"type\": \"tool_use_end\", "
+		    "\"id\": \"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}"));
+		T_EQ_INT(json_array_size(events), 11);
+		json_decref(r);
+		json_decref(events);
+	}
+
+	/* Cut before [DONE] with no finish reason: not complete. */
+	llm_acc_init(&a, NULL, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_OPENAI, "data: {\"choices\":[{\"delta\":"
+	    "{\"content\":\"Hel\"}}]}\n\n", 5), 0);
+	T_OK(!llm_stream_complete(&a, LLM_OPENAI));
+	/* Garbage, and an error reported inside the stream. */
+	T_EQ_INT(feed_stream(&a, LLM_OPENAI, "data: {\"choices\": [{\n\n", 3),
+	    SH_EPROTO);
+	T_EQ_INT(feed_stream(&a, LLM_OPENAI, "data: {\"error\": {\"message\": "
+	    "\"overloaded\"}}\n\n", 3), SH_EUNAVAIL);
+	T_EQ_STR(a.a_err, "overloaded");
+	llm_acc_release(&a);
+	return (0);
+}
+
+static const char *ANTHROPIC_STREAM =
+    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+    "{\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n"
+    "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+    "\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hm\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"S1\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+    "\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Yes\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n"
+    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+    "\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_9\","
+    "\"name\":\"f\",\"input\":{}}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"k\"}}\n\n"
+    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+    "\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"\\\":3}\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n"
+    "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+    "{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":30}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+static int
+t_anthropic_stream(void)
+{
+	struct llm_acc	 a;
+	json_t		*r;
+
+	events = json_array();
+	llm_acc_init(&a, collect, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_ANTHROPIC, ANTHROPIC_STREAM, 13), 0);
+	T_OK(a.a_finished && llm_stream_complete(&a, LLM_ANTHROPIC));
+	r = llm_acc_finish(&a);
+	llm_acc_release(&a);
+	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"hm\", \"provider_metadata\": {\"signature\": \"S1\"}}"));
+	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"Yes\"}"));
+	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"toolu_9\", \"name\": \"f\", \"input\": {\"k\": 3}}"));
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage.input_tokens", "12"));
+	T_OK(jis(r, ".usage.output_tokens", "30"));
+	T_OK(jis(events, "", "[{\"type\": \"thinking_delta\", \"text\": \"hm\"},"
+	    "{\"type\": \"text_delta\", \"text\": \"Yes\"},"
+	    "{\"type\": \"tool_use_start\", \"id\": \"toolu_9\", \"name\": \"f\"},"
+	    "{\"type\": \"tool_input_delta\", \"text\": \"{\\\"k\"},"
+	    "{\"type\": \"tool_input_delta\", \"text\": \"\\\":3}\"},"
+	    "{\"type\": \"tool_use_end\", \"id\": \"toolu_9\", \"name\": \"f\","
+	    " \"input\": {\"k\": 3}}]"));
+	json_decref(r);
+	json_decref(events);
+
+	/* Without message_stop and stop reason: dropped. */
+	llm_acc_init(&a, NULL, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_ANTHROPIC, "event: message_start\ndata: "
+	    "{\"type\":\"message_start\",\"message\":{}}\n\n", 9), 0);
+	T_OK(!llm_stream_complete(&a, LLM_ANTHROPIC));
+	T_EQ_INT(feed_stream(&a, LLM_ANTHROPIC, "event: error\ndata: {\"type\":"
+	    "\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+	    "\"Overloaded\"}}\n\n", 9), SH_EUNAVAIL);
+	T_EQ_STR(a.a_err, "Overloaded");
+	llm_acc_release(&a);
+	return (0);
+}
+
+static int
+t_gemini_stream(void)
+{
+	struct llm_acc	 a;
+	json_t		*r;
+	const char	*s =
+	    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":"
+	    "[{\"text\":\"plan\",\"thought\":true}]}}]}\r\n\r\n"
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}]}}]}\r\n\r\n"
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"B\","
+	    "\"thoughtSignature\":\"TS\"}]}}]}\r\n\r\n"
+	    "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":"
+	    "{\"name\":\"f\",\"args\":{\"z\":true},\"id\":\"g1\"}}]},"
+	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,"
+	    "\"candidatesTokenCount\":4}}\r\n\r\n";
+
+	events = json_array();
+	llm_acc_init(&a, collect, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_GEMINI, s, 11), 0);
+	T_OK(llm_stream_complete(&a, LLM_GEMINI));
+	r = llm_acc_finish(&a);
+	llm_acc_release(&a);
+	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"plan\"}"));
+	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"AB\", "
+	    "\"provider_metadata\": {\"thoughtSignature\": \"TS\"}}"));
+	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": \"g1\", "
+	    "\"name\": \"f\", \"input\": {\"z\": true}}"));
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage.output_tokens", "4"));
+	T_OK(jis(events, "[0]", "{\"type\": \"thinking_delta\", \"text\": "
+	    "\"plan\"}"));
+	T_OK(jis(events, "[2]", "{\"type\": \"text_delta\", \"text\": \"B\"}"));
+	T_OK(jis(events, "[3]", "{\"type\": \"tool_use_start\", \"id\": "
+	    "\"g1\", \"name\": \"f\"}"));
+	T_OK(jis(events, "[5]", "{\"type\": \"tool_use_end\", \"id\": \"g1\", "
+	    "\"name\": \"f\", \"input\": {\"z\": true}}"));
+	T_EQ_INT(json_array_size(events), 6);
+	json_decref(r);
+	json_decref(events);
+
+	/* An empty stream is not an answer. */
+	llm_acc_init(&a, NULL, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_GEMINI, ": nothing\r\n", 4), 0);
+	T_OK(!llm_stream_complete(&a, LLM_GEMINI));
+	llm_acc_release(&a);
+	return (0);
+}
+
+static int
+t_ollama_stream(void)
+{
+	struct llm_acc	 a;
+	json_t		*r;
+
+	llm_acc_init(&a, NULL, NULL);
+	T_EQ_INT(feed_stream(&a, LLM_OLLAMA,
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
+	    "[{\"function\":{\"name\":\"f\",\"arguments\":{\"a\":1}}}]},\"done\":false}\n"
+	    "{\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\","
+	    "\"prompt_eval_count\":7,\"eval_count\":2}\n", 5), 0);
+	T_OK(llm_stream_complete(&a, LLM_OLLAMA));
+	r = llm_acc_finish(&a);
+	llm_acc_release(&a);
+	T_OK(jis(r, ".content[0].text", "\"Hi\""));
+	T_OK(jis(r, ".content[1].input", "{\"a\": 1}"));
+	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
+	T_OK(jis(r, ".usage.input_tokens", "7"));
+	json_decref(r);
+	return (0);
+}
+
+static int
+t_error_text(void)
+{
+	char	 out[LLM_PROVIDER_MSG_MAX];
+	char	 big[2000];
+	const char *b;
+
+	b = "{\"error\": {\"message\": \"Incorrect API key\", \"type\": \"x\"}}";
+	llm_error_text(b, strlen(b), out, sizeof(out));
+	T_EQ_STR(out, "Incorrect API key");
+	b = "{\"type\": \"error\", \"error\": {\"type\": \"rate_limit_error\","
+	    " \"message\": \"Slow\\ndown\"}}";
+	llm_error_text(b, strlen(b), out, sizeof(out));
+	T_EQ_STR(out, "Slow down");
+	b = "[{\"error\": {\"code\": 429, \"message\": \"Quota\", "
+	    "\"status\": \"RESOURCE_EXHAUSTED\"}}]";
+	llm_error_text(b, strlen(b), out, sizeof(out));
+	T_EQ_STR(out, "Quota");
+	b = "<html>Bad Gateway</html>";
+	llm_error_text(b, strlen(b), out, sizeof(out));
+	T_EQ_STR(out, "<html>Bad Gateway</html>");
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	llm_error_text(big, strlen(big), out, sizeof(out));
+	T_EQ_INT(strlen(out), sizeof(out) - 1);
+	llm_error_text(NULL, 0, out, sizeof(out));
+	T_EQ_STR(out, "");
+	return (0);
+}
+
+static int
+t_style_names(void)
+{
+	T_EQ_INT(llm_style_parse("openai"), LLM_OPENAI);
+	T_EQ_INT(llm_style_parse("gemini"), LLM_GEMINI);
+	T_EQ_INT(llm_style_parse("nope"), -1);
+	T_EQ_STR(llm_style_name(LLM_ANTHROPIC), "anthropic");
+	T_EQ_STR(llm_style_name(LLM_OLLAMA), "ollama");
+	return (0);
+}
+
+int
+main(void)
+{
+	static const struct tap_case cases[] = {
+		{ "SSE: any cut gives the same events", t_sse_split },
+		{ "NDJSON lines and the line ceiling", t_sse_ndjson_and_limit },
+		{ "canonical -> OpenAI body", t_openai_body },
+		{ "canonical -> Anthropic body", t_anthropic_body },
+		{ "canonical -> Gemini body", t_gemini_body },
+		{ "canonical -> Ollama body", t_ollama_body },
+		{ "URLs and headers per style", t_wire_build },
+		{ "OpenAI response -> canonical", t_openai_read },
+		{ "Anthropic response -> canonical", t_anthropic_read },
+		{ "Gemini response -> canonical", t_gemini_read },
+		{ "OpenAI stream: split tool args, no finish_reason",
+		    t_openai_stream },
+		{ "Anthropic stream: thinking, text, tool_use",
+		    t_anthropic_stream },
+		{ "Gemini stream: thought, signature, functionCall",
+		    t_gemini_stream },
+		{ "Ollama NDJSON stream", t_ollama_stream },
+		{ "provider error text", t_error_text },
+		{ "style names", t_style_names },
+		{ NULL, NULL }
+	};
+
+	return (tap_main(cases));
+}
