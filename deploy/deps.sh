@@ -10,7 +10,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
-python3"
+python3 poppler-utils"
 [ "${1:-}" = bench ] && pkgs="$pkgs wrk binutils"
 
 missing=

@@ -52,6 +52,8 @@ static const struct cfg_opt cfg_opts[] = {
 	B("strict_config", strict_config, "false", NULL),
 	S("default_model.provider", default_provider, "auto", NULL, 0),
 	S("default_model.model", default_model, "", NULL, 0),
+	S("default_model.base_url", default_base_url, "", NULL, 0),
+	S("default_model.api_key_env", default_key_env, "", NULL, 0),
 	I("max_request_body_bytes", max_request_body_bytes, "8388608",
 	    1024, 1073741824LL, NULL),
 	I("rate_limit.api_requests_per_minute", rl_requests_per_minute, "500",

@@ -28,6 +28,8 @@ struct sh_config {
 	int	 strict_config;
 	char	 default_provider[128];		/* [default_model] provider */
 	char	 default_model[256];		/* [default_model] model */
+	char	 default_base_url[512];		/* [default_model] base_url */
+	char	 default_key_env[128];		/* [default_model] api_key_env */
 	long long max_request_body_bytes;
 	long long rl_requests_per_minute;	/* [rate_limit] */
 	long long rl_retry_after_secs;

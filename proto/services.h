@@ -24,5 +24,6 @@
 
 /* Published topics (the frame prefix; subscribers add the "\n"). */
 #define TOPIC_LIFECYCLE	"lifecycle"	/* agent spawned/killed/updated */
+#define TOPIC_TURN_CONTROL "turn.control"	/* stop a turn: {agent_id, session_id?} */
 
 #endif /* PROTO_SERVICES_H */

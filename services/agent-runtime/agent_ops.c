@@ -425,7 +425,7 @@ static int
 agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
     char *name, size_t namelen, char *err, size_t errlen)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 	json_t			*v, *m = NULL;
 	const char		*toml = NULL, *tmpl = NULL, *over = NULL;
 	const char		*k, *p;
@@ -466,8 +466,8 @@ agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
 			tmpl_not_found(err, errlen, "Template", tmpl);
 			return (404);
 		}
-		toml = tf->tf_text;
-		tlen = tf->tf_len;
+		toml = tf->ef_text;
+		tlen = tf->ef_len;
 	} else {
 		v = json_object_get(body, "manifest_toml");
 		tlen = json_string_length(v);

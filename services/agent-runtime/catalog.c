@@ -434,7 +434,7 @@ cat_load(char *err, size_t errlen)
 {
 	struct cat_src		 src = { NULL, NULL };
 	struct catalog_snap	*s = NULL;
-	const struct catalog_file *f;
+	const struct embed_file	*f;
 	char			 overlay[600], source[600];
 
 	if ((src.providers = json_array()) == NULL) {
@@ -446,9 +446,9 @@ cat_load(char *err, size_t errlen)
 			goto done;
 		cat_copy(source, sizeof(source), cat_dir);
 	} else {
-		for (f = catalog_builtin; f->cfl_name != NULL; f++)
-			if (cat_src_add(&src, f->cfl_name, f->cfl_text,
-			    strlen(f->cfl_text), err, errlen) != 0)
+		for (f = catalog_builtin; f->ef_name != NULL; f++)
+			if (cat_src_add(&src, f->ef_name, f->ef_text,
+			    f->ef_len, err, errlen) != 0)
 				goto done;
 		cat_copy(source, sizeof(source), "built-in");
 		if (cat_cfg != NULL && cat_cfg->home_dir[0] != '\0') {
@@ -1043,7 +1043,8 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	struct cat_user			 u;
 	const struct catalog_provider	*p = NULL;
 	const struct catalog_model	*m = NULL;
-	json_t				*c = NULL, *dm;
+	json_t				*c = NULL;
+	const struct sh_config		*dm;
 	const char			*prov, *name, *target, *url, *key;
 	const char			*hint, *rest;
 	char				 pid[CATALOG_PROVIDER_MAX + 1];
@@ -1187,15 +1188,14 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		cat_fill_model(t, m);
 
 	/* Base URL: manifest, API override, [provider_urls], catalog. */
-	dm = use_default && cat_cfg ? json_object_get(cat_cfg->cf_doc,
-	    "default_model") : NULL;
+	dm = use_default ? cat_cfg : NULL;	/* [default_model] applies */
 	url = base_url;
 	if (url == NULL || *url == '\0')
 		url = cat_user_get(&u, "u", pid, 2);
 	if (url == NULL || *url == '\0')
 		url = cat_cfg_url(pid);
 	if ((url == NULL || *url == '\0') && dm != NULL)
-		url = cat_str(dm, "base_url", NULL);
+		url = dm->default_base_url;
 	if ((url == NULL || *url == '\0') && p != NULL)
 		url = p->cp_base_url;
 	if (url == NULL || *url == '\0') {
@@ -1232,8 +1232,8 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 			    sizeof(t->ct_key_env));
 	}
 	if ((key == NULL || *key == '\0') && dm != NULL &&
-	    cat_str(dm, "api_key_env", NULL) != NULL) {
-		cat_copy(env, sizeof(env), cat_str(dm, "api_key_env", ""));
+	    dm->default_key_env[0] != '\0') {
+		cat_copy(env, sizeof(env), dm->default_key_env);
 		if (t->ct_key_env[0] == '\0')
 			cat_copy(t->ct_key_env, sizeof(t->ct_key_env), env);
 		key = getenv(env);

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "embed.h"
 #include "llm.h"
 
 struct db;
@@ -88,11 +89,9 @@ extern const struct svc_op catalog_ops[];
  * the built-in global aliases.  catalog_init() with a directory reads
  * that directory's providers/ and aliases.toml instead of both.
  */
-struct catalog_file {
-	const char	*cfl_name;	/* "providers/openai.toml" */
-	const char	*cfl_text;
-};
-extern const struct catalog_file catalog_builtin[];	/* NULL-ended */
+extern const struct embed_file catalog_builtin[];	/* NULL-ended; names
+							   such as
+							   "providers/openai.toml" */
 
 #define CATALOG_ID_MAX		255	/* longest model id */
 #define CATALOG_PROVIDER_MAX	63	/* longest provider id */

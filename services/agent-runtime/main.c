@@ -20,6 +20,7 @@
 #include "tmpl.h"
 #include "tool.h"
 #include "turn.h"
+#include "upload.h"
 
 /* sys.health: how many agents the shared registry holds. */
 static void
@@ -34,7 +35,8 @@ agent_health(struct svc_ctx *c, json_t *out)
 static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
-	agent_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops, NULL
+	agent_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops, upload_ops,
+	NULL
 };
 
 static struct svc_def agent_def = {
@@ -61,10 +63,20 @@ main(int argc, char **argv)
 	if ((agent_st.as_pub = bus_pub_open(cfg.bus_url)) == NULL)
 		log_warnx("could not open the publisher on '%s'; lifecycle "
 		    "events are off", cfg.bus_url);
+	/* Tools' own bus calls (kv_*, agent_send). */
+	if ((agent_st.as_bus = bus_client_open(cfg.bus_url)) == NULL)
+		log_warnx("could not open a bus client on '%s'; kv and "
+		    "agent tools are off", cfg.bus_url);
+	/* The job pool, the LLM engine, the session lock, turn.control. */
+	if (turn_init(&agent_st, &cfg) != 0)
+		fatalx("could not start the agent loop");
 	if ((ss = svc_serve(&agent_def, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
 	svc_wait();
+	/* Turns still running answer (503) before the bus closes. */
+	turn_shutdown();
 	svc_stop(ss);
+	bus_client_close(agent_st.as_bus);
 	bus_pub_close(agent_st.as_pub);
 	pthread_mutex_destroy(&agent_st.as_pub_mtx);
 	catalog_fini();

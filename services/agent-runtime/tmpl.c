@@ -26,15 +26,15 @@
 
 /* ---- templates ------------------------------------------------------- */
 
-const struct tmpl_file *
+const struct embed_file *
 tmpl_find(const char *name)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 
 	if (name == NULL)
 		return (NULL);
-	for (tf = tmpl_files; tf->tf_name != NULL; tf++)
-		if (strcmp(tf->tf_name, name) == 0)
+	for (tf = tmpl_files; tf->ef_name != NULL; tf++)
+		if (strcmp(tf->ef_name, name) == 0)
 			return (tf);
 	return (NULL);
 }
@@ -76,10 +76,10 @@ tmpl_param_name(const struct msg_req *rq, struct svc_reply *rp)
 }
 
 /* The template named by params.name, or NULL after a 400/404 reply. */
-static const struct tmpl_file *
+static const struct embed_file *
 tmpl_param(const struct msg_req *rq, struct svc_reply *rp)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 	const char		*name;
 	char			 err[AGENT_ERRLEN];
 
@@ -95,16 +95,16 @@ tmpl_param(const struct msg_req *rq, struct svc_reply *rp)
 /* The normalised manifest of a template (new), or NULL after a 500
  * reply: an embedded template that does not parse is our bug. */
 static json_t *
-tmpl_manifest(const struct tmpl_file *tf, struct svc_reply *rp)
+tmpl_manifest(const struct embed_file *tf, struct svc_reply *rp)
 {
 	json_t	*m;
 	char	 err[AGENT_ERRLEN];
 
-	if ((m = agent_manifest_parse(tf->tf_text, tf->tf_len, err,
+	if ((m = agent_manifest_parse(tf->ef_text, tf->ef_len, err,
 	    sizeof(err))) == NULL) {
-		log_warnx("template '%s': %s", tf->tf_name, err);
+		log_warnx("template '%s': %s", tf->ef_name, err);
 		svc_reply_error(rp, 500, "template '%s' is broken: %s",
-		    tf->tf_name, err);
+		    tf->ef_name, err);
 	}
 	return (m);
 }
@@ -118,14 +118,14 @@ tmpl_list_or_empty(json_t *o, const char *key)
 }
 
 static json_t *
-tmpl_summary(const struct tmpl_file *tf, json_t *m)
+tmpl_summary(const struct embed_file *tf, json_t *m)
 {
 	json_t	*model = json_object_get(m, "model");
 	char	 path[AGENT_NAME_MAX + 16];
 
-	snprintf(path, sizeof(path), "builtin:%s", tf->tf_name);
+	snprintf(path, sizeof(path), "builtin:%s", tf->ef_name);
 	return (json_pack("{s:s, s:O?, s:s, s:O?, s:O?, s:o, s:o}",
-	    "name", tf->tf_name,
+	    "name", tf->ef_name,
 	    "description", json_object_get(m, "description"),
 	    "path", path,
 	    "provider", json_object_get(model, "provider"),
@@ -139,7 +139,7 @@ static void
 op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 	json_t			*list, *m, *e;
 	size_t			 n;
 
@@ -149,7 +149,7 @@ op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 500, "out of memory");
 		return;
 	}
-	for (tf = tmpl_files; tf->tf_name != NULL; tf++) {
+	for (tf = tmpl_files; tf->ef_name != NULL; tf++) {
 		if ((m = tmpl_manifest(tf, rp)) == NULL) {
 			json_decref(list);
 			return;
@@ -171,7 +171,7 @@ static void
 op_templates_get(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 	json_t			*m;
 
 	(void)c;
@@ -179,20 +179,20 @@ op_templates_get(struct svc_ctx *c, const struct msg_req *rq,
 	    (m = tmpl_manifest(tf, rp)) == NULL)
 		return;
 	agent_reply(rp, 200, json_pack("{s:s, s:o, s:s%}", "name",
-	    tf->tf_name, "manifest", m, "manifest_toml", tf->tf_text,
-	    tf->tf_len));
+	    tf->ef_name, "manifest", m, "manifest_toml", tf->ef_text,
+	    tf->ef_len));
 }
 
 static void
 op_templates_toml(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	const struct tmpl_file	*tf;
+	const struct embed_file	*tf;
 
 	(void)c;
 	if ((tf = tmpl_param(rq, rp)) == NULL)
 		return;
-	agent_reply(rp, 200, json_stringn(tf->tf_text, tf->tf_len));
+	agent_reply(rp, 200, json_stringn(tf->ef_text, tf->ef_len));
 	if (rp->sr_status == 200)
 		rp->sr_ctype = TMPL_CTYPE_TOML;
 }

@@ -16,20 +16,15 @@
 
 #include <stddef.h>
 
+#include "embed.h"
 #include "svc.h"
 
-/* One embedded file: base name, text (NUL-terminated) and its length. */
-struct tmpl_file {
-	const char	*tf_name;
-	const char	*tf_text;
-	size_t		 tf_len;
-};
-
-/* Every template, sorted by name, ending with a NULL name (generated). */
-extern const struct tmpl_file tmpl_files[];
+/* Every template, named by its file name without ".toml", sorted by
+ * name, ending with a NULL name (generated). */
+extern const struct embed_file tmpl_files[];
 
 /* The template with this exact name, or NULL. */
-const struct tmpl_file *tmpl_find(const char *name);
+const struct embed_file *tmpl_find(const char *name);
 
 /* Writes "<what> '<name>' not found" into err, or "<what> not found" when
  * name is too long or not printable ASCII to echo. */

@@ -53,6 +53,12 @@ enum gw_method {
 #define GW_RT_PUBLIC	0x01		/* no credentials required */
 #define GW_RT_TURN	0x02		/* runs an agent turn: the bus call
 					   waits bus.turn_timeout_secs */
+#define GW_RT_UPLOAD	0x04		/* a multipart upload: any content
+					   type, up to GW_UPLOAD_BODY_MAX,
+					   read by gw_upload_post() */
+
+#define GW_UPLOAD_MAX		(10 * 1024 * 1024)	/* max_upload_size_bytes */
+#define GW_UPLOAD_BODY_MAX	(GW_UPLOAD_MAX + 64 * 1024)	/* + framing */
 
 #define GW_ASYNC	1		/* a handler started a bus call */
 
@@ -157,6 +163,13 @@ struct gw_req {
 	const char		*gr_svc;
 	void			(*gr_done)(struct gw_req *, int,
 				    struct msg_rep *);
+
+	/* a handler that answers with its own response (SSE, WebSocket):
+	 * gr_queue replaces the buffered reply when gr_status is 0, and
+	 * gr_cleanup runs first thing in the request's free */
+	enum MHD_Result		(*gr_queue)(struct gw_req *);
+	void			(*gr_cleanup)(struct gw_req *);
+	void			*gr_ctx;
 };
 
 /* Sets the reply to status with body (stolen; NULL gives a 500). */
@@ -183,6 +196,18 @@ void		 gw_reply_bus_error(struct gw_req *gr, const char *svc, int err);
 int		 gw_call(struct gw_req *gr, const char *svc, const char *op,
 		    json_t *params, json_t *query, json_t *body,
 		    void (*done)(struct gw_req *, int, struct msg_rep *));
+
+/*
+ * For a local handler that waits on something other than gw_call(): the
+ * connection is suspended in GR_WAIT (GW_ASYNC), or 0 with a 503 reply
+ * when the gateway is stopping.  Whoever finishes the wait fills the reply
+ * (or sets gr_queue) and calls MHD_resume_connection(gr->gr_mhd).
+ */
+int		 gw_suspend(struct gw_req *gr);
+/* Queues resp (consumed) with status and the headers every response
+ * carries; for gr_queue hooks.  Marks gr done. */
+enum MHD_Result	 gw_queue_response(struct gw_req *gr,
+		    unsigned int status, struct MHD_Response *resp);
 
 /* Starts the HTTP daemon on cfg->api_listen.  0 or -1 (logged). */
 int		 gw_http_start(const struct sh_config *cfg,
@@ -295,11 +320,78 @@ int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);
 
-/* ---- turns streamed to the client (gw_stream.c, gw_ws.c) ----------- */
+/* ---- turns streamed to the client (gw_turns.c, gw_stream.c, gw_ws.c) */
+
+/*
+ * A streamed turn: agents.message sent to agent-runtime with
+ * caller.stream = "turn.<this gateway's instance id>" and caller.stream_id
+ * = the turn's id; the runtime publishes the turn's events on that topic
+ * ({"stream_id","seq","type",..}) and replies with the whole response
+ * plus "events": N.  gw_turns.c runs the one subscriber of the topic and
+ * routes each event to its turn by stream_id, drops duplicates (seq not
+ * above the last one delivered), and after the reply waits up to
+ * GW_TURN_GRACE_MS for events it has not seen before it ends the turn.
+ *
+ * The callbacks run on the subscriber thread or an nng thread, one at a
+ * time per turn, and must not block or call gw_turn_free().
+ */
+#define GW_TURN_GRACE_MS	200
+#define GW_TURN_IDLE_MS		15000	/* SSE keep-alive period */
+
+struct gw_turn;
+struct gw_turn_ops {
+	/* One event (borrowed). */
+	void	(*to_event)(void *arg, json_t *ev);
+	/* The end, exactly once: err 0 and rep (borrowed: status and body
+	 * of the runtime's reply) or err < 0 (SH_E*) and rep NULL. */
+	void	(*to_done)(void *arg, int err, struct msg_rep *rep);
+	/* Nothing delivered for GW_TURN_IDLE_MS; NULL for none. */
+	void	(*to_idle)(void *arg);
+};
+
+/* Opens the subscriber (and its thread).  0 or -1 (logged). */
+int		 gw_turns_start(const struct sh_config *cfg,
+		    struct bus_client *bc);
+void		 gw_turns_stop(void);
+/*
+ * Starts a turn of agent_id (borrowed) with body (stolen: the client's
+ * JSON object, as for POST /api/agents/{id}/message); ip, principal and
+ * request_id (borrowed) go into the caller object.  NULL with *errp set
+ * (SH_EUNAVAIL, SH_ENOMEM) when it could not start: no callback runs.
+ */
+struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
+		    const char *ip, const char *principal,
+		    const char *request_id, const struct gw_turn_ops *ops,
+		    void *arg, int *errp);
+/* Cancels (the runtime's turn goes on) and frees; once it returns no
+ * callback runs or will run.  Never from inside a callback. */
+void		 gw_turn_free(struct gw_turn *t);
+long long	 gw_turn_count(void);
 
 /* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
 int		 gw_stream_message(struct gw_req *gr);
-/* GET /api/agents/{id}/ws: the agent's WebSocket. */
+/* Ends every stream (an error event) at shutdown; gw_stream_count() then
+ * falls to 0 as their connections finish. */
+void		 gw_stream_shutdown(void);
+long long	 gw_stream_count(void);
+
+/* GET /api/agents/{id}/ws: the agent's WebSocket.  All sockets run on one
+ * thread (epoll), started and stopped here. */
+int		 gw_ws_start(const struct sh_config *cfg, struct bus_client *bc);
+/* Closes every socket (1001 going away) and joins the thread. */
+void		 gw_ws_stop(void);
 int		 gw_ws_agent(struct gw_req *gr);
+/* 0 when gr (the WebSocket route) carries the API key the way browsers
+ * can send it: the sub-protocol "bearer.<key>". */
+int		 gw_ws_auth(struct gw_req *gr);
+long long	 gw_ws_count(void);
+
+/* ---- uploads (gw_upload.c) ------------------------------------------ */
+
+/* POST /api/agents/{id}/upload (a GW_RT_UPLOAD route): the multipart body
+ * to uploads.create.  Called by gw_http.c once the body is in. */
+int		 gw_upload_post(struct gw_req *gr);
+/* GET /api/uploads/{file_id}: uploads.get, served as the file's bytes. */
+int		 gw_upload_get(struct gw_req *gr);
 
 #endif /* GW_GATEWAY_H */

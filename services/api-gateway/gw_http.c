@@ -256,6 +256,24 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 	return (GW_ASYNC);
 }
 
+int
+gw_suspend(struct gw_req *gr)
+{
+	int	stopping;
+
+	pthread_mutex_lock(&gw_h.h_mtx);
+	if (!(stopping = gw_h.h_stopping))
+		gw_h.h_waiting++;
+	pthread_mutex_unlock(&gw_h.h_mtx);
+	if (stopping) {
+		gw_reply_error(gr, 503, "shutting down");
+		return (0);
+	}
+	gr->gr_phase = GR_WAIT;
+	MHD_suspend_connection(gr->gr_mhd);
+	return (GW_ASYNC);
+}
+
 /* ---- requests -------------------------------------------------------- */
 
 static struct gw_req *
@@ -282,6 +300,8 @@ gw_req_free(struct gw_req *gr)
 {
 	if (gr == NULL)
 		return;
+	if (gr->gr_cleanup != NULL)
+		gr->gr_cleanup(gr);
 	/* Waits for a callback still running on an nng thread. */
 	bus_call_free(gr->gr_call);
 	buf_release(&gr->gr_body);
@@ -415,8 +435,15 @@ gw_req_headers(struct gw_req *gr, const char *method)
 
 	if (!(gr->gr_method == GW_GET && (strcmp(gr->gr_path, "/") == 0 ||
 	    strcmp(gr->gr_path, "/api/health") == 0)) &&
-	    gw_auth_check(gr) != 0)
-		return;
+	    gw_auth_check(gr) != 0) {
+		/* Browsers send a WebSocket's key as a sub-protocol. */
+		if (m.m_route == NULL || m.m_route->rt_local != gw_ws_agent ||
+		    gw_ws_auth(gr) != 0)
+			return;
+		gw_reply_set(gr, 0, NULL, 0, NULL);
+		gr->gr_www_auth = 0;
+		gr->gr_principal = "owner";
+	}
 	if (gr->gr_principal == NULL)
 		gr->gr_principal = "anonymous";
 
@@ -429,10 +456,12 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		    (int)plen, rawpath);
 		return;
 	}
-	if (gr->gr_body_len_known &&
-	    len > cfg->max_request_body_bytes) {
+	/* An upload takes a larger body, of its own type (gw_upload.c). */
+	if (m.m_route->rt_flags & GW_RT_UPLOAD)
+		gr->gr_body.b_max = GW_UPLOAD_BODY_MAX;
+	if (gr->gr_body_len_known && len > (long long)gr->gr_body.b_max) {
 		gw_reply_error(gr, 413, "request body too large: %lld bytes "
-		    "(the limit is %lld)", len, cfg->max_request_body_bytes);
+		    "(the limit is %zu)", len, gr->gr_body.b_max);
 		return;
 	}
 	if (m.m_route->rt_svc == NULL && m.m_route->rt_local == NULL) {
@@ -441,13 +470,15 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		    m.m_route->rt_pattern);
 		return;
 	}
+	/* Local handlers read no body, but for the streamed turn's. */
 	if (gr->gr_body_expected && (gr->gr_method == GW_GET ||
-	    m.m_route->rt_local != NULL)) {
+	    (m.m_route->rt_local != NULL &&
+	    m.m_route->rt_local != gw_stream_message))) {
 		gr->gr_body_ignored = 1;	/* nothing reads it */
 		return;
 	}
-	if (gr->gr_body_expected && !gw_is_json_ctype(
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	if (gr->gr_body_expected && !(m.m_route->rt_flags & GW_RT_UPLOAD) &&
+	    !gw_is_json_ctype(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_TYPE))) {
 		gw_reply_error(gr, 415, "unsupported media type: the body "
 		    "must be application/json");
@@ -466,8 +497,7 @@ gw_req_upload(struct gw_req *gr, const char *data, size_t len)
 		/* A chunked body past the limit: libmicrohttpd cannot queue
 		 * a response in the middle of a body, so answer directly. */
 		snprintf(msg, sizeof(msg), "request body too large (the "
-		    "limit is %lld bytes)",
-		    gw_h.h_cfg->max_request_body_bytes);
+		    "limit is %zu bytes)", gr->gr_body.b_max);
 		gr->gr_aborted = 1;
 		gr->gr_status = 413;
 		gw_conn_abort(gr->gr_conn, 413, msg);
@@ -508,6 +538,8 @@ gw_req_dispatch(struct gw_req *gr)
 
 	if (rt->rt_local != NULL)
 		return (rt->rt_local(gr));
+	if (rt->rt_flags & GW_RT_UPLOAD)
+		return (gw_upload_post(gr));
 	if (gr->gr_body.b_len == 0)
 		body = json_null();
 	else if (gw_json_too_deep(gr->gr_body.b_data, gr->gr_body.b_len,
@@ -557,16 +589,48 @@ gw_header_reserved(const char *name)
 	return (0);
 }
 
+/* The headers every response carries. */
+static void
+gw_common_headers(struct gw_req *gr, struct MHD_Response *resp)
+{
+	const struct gw_header	*h;
+	const char		*origin;
+
+	for (h = gw_sec_headers; h->h_name != NULL; h++)
+		MHD_add_response_header(resp, h->h_name, h->h_value);
+	MHD_add_response_header(resp, "x-request-id", gr->gr_id);
+	if ((origin = gw_cors_origin(gr->gr_mhd)) != NULL) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
+		    origin);
+		MHD_add_response_header(resp, "Vary", "Origin");
+	}
+}
+
+enum MHD_Result
+gw_queue_response(struct gw_req *gr, unsigned int status,
+    struct MHD_Response *resp)
+{
+	enum MHD_Result	ret;
+
+	gw_common_headers(gr, resp);
+	ret = MHD_queue_response(gr->gr_mhd, status, resp);
+	MHD_destroy_response(resp);
+	gr->gr_status = (int)status;
+	gr->gr_phase = GR_DONE;
+	return (ret);
+}
+
 static enum MHD_Result
 gw_http_queue(struct gw_req *gr)
 {
-	const struct gw_header	*h;
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
-	const char		*origin, *k;
+	const char		*k;
 	json_t			*v;
 	char			 allow[96], num[16];
 
+	if (gr->gr_status == 0 && gr->gr_queue != NULL)
+		return (gr->gr_queue(gr));
 	if (gr->gr_status == 0)
 		gw_reply_error(gr, 500, "no reply");
 	resp = MHD_create_response_from_buffer(gr->gr_rlen, gr->gr_rdata,
@@ -578,14 +642,7 @@ gw_http_queue(struct gw_req *gr)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 		    gr->gr_rctype != NULL ? gr->gr_rctype :
 		    "application/json");
-	for (h = gw_sec_headers; h->h_name != NULL; h++)
-		MHD_add_response_header(resp, h->h_name, h->h_value);
-	MHD_add_response_header(resp, "x-request-id", gr->gr_id);
-	if ((origin = gw_cors_origin(gr->gr_mhd)) != NULL) {
-		MHD_add_response_header(resp, "Access-Control-Allow-Origin",
-		    origin);
-		MHD_add_response_header(resp, "Vary", "Origin");
-	}
+	gw_common_headers(gr, resp);
 	if (gr->gr_status == 405 || (gr->gr_method == GW_OPTIONS &&
 	    gr->gr_status == 204)) {
 		gw_method_list(gr->gr_allow, allow, sizeof(allow));
@@ -739,7 +796,8 @@ gw_http_log(void *cls, const char *fmt, va_list ap)
 		line[--n] = '\0';
 	/* Most messages are about one misbehaving client: not warnings. */
 	if (strcasestr(line, "connection") != NULL ||
-	    strcasestr(line, "client") != NULL)
+	    strcasestr(line, "client") != NULL ||
+	    strcasestr(line, "socket") != NULL)
 		log_debug("httpd: %s", line);
 	else
 		log_warnx("httpd: %s", line);
@@ -795,7 +853,7 @@ gw_http_start(const struct sh_config *cfg, struct bus_client *bc)
 		return (-1);
 	}
 	flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	    MHD_USE_ERROR_LOG;
+	    MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	gw_h.h_mhd = MHD_start_daemon(flags, 0, gw_conn_accept, NULL,
@@ -838,6 +896,11 @@ gw_http_stop(void)
 	pthread_mutex_lock(&gw_h.h_mtx);
 	gw_h.h_stopping = 1;		/* no new bus calls from here */
 	pthread_mutex_unlock(&gw_h.h_mtx);
+	/* WebSockets get a close frame, SSE streams an error event: both
+	 * must be over before the daemon stops (a suspended connection
+	 * there aborts libmicrohttpd). */
+	gw_ws_stop();
+	gw_stream_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -850,7 +913,8 @@ gw_http_stop(void)
 		pthread_mutex_lock(&gw_h.h_mtx);
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
-		if (waiting == 0 && (atomic_load(&gw_h.h_inflight) == 0 ||
+		if (waiting == 0 && gw_stream_count() == 0 &&
+		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;
 		if (util_now_ms() >= hard) {

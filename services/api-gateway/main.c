@@ -38,6 +38,8 @@ main(int argc, char **argv)
 		fatalx("could not initialise the gateway");
 	if (gw_health_start(&cfg, bc) != 0)
 		fatalx("could not start the health poller");
+	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
+		fatalx("could not start streamed turns");
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
@@ -45,6 +47,8 @@ main(int argc, char **argv)
 	if (gw_http_stop() != 0)
 		exit(0);	/* requests still on the bus: do not free */
 	gw_health_stop();
+	gw_ws_stop();		/* already stopped by gw_http_stop() */
+	gw_turns_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
 	gw_rl_fini();

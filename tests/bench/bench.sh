@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench.sh BUILD - the figures behind `make bench`: cold start, idle memory,
-# binary sizes and HTTP throughput, each next to its target.
+# binary sizes and HTTP throughput, each next to its target; then the
+# agent-turn figures (tests/bench/turns.sh, its own stack).
 #
 # Everything runs in a throwaway home (mktemp -d, chmod 711 so the postgres
 # user reaches its cluster) on loopback: a private PostgreSQL (deploy/pg.sh,
@@ -578,4 +579,10 @@ if [ $STACK_OK = 0 ]; then
 	echo "bench: the stack could not start; the figures above are partial"
 	exit 1
 fi
-exit 0
+
+# ---- 5-8. agent turns (tests/bench/turns.sh): its own stack and fake
+# providers, after this one is gone (and its watchdog with it).
+echo
+cleanup
+"$root/tests/bench/turns.sh" "$build"
+exit $?
