@@ -15,6 +15,7 @@
 #include "catalog.h"
 #include "cfg.h"
 #include "log.h"
+#include "obs.h"
 #include "services.h"
 #include "svc.h"
 #include "tmpl.h"
@@ -36,6 +37,7 @@ static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops, upload_ops,
+	obs_ops,
 	NULL
 };
 

@@ -464,6 +464,7 @@ turn_llm_done(void *arg, int err, json_t *resp)
 {
 	struct turn	*t = arg;
 
+	obs_llm_done(t);	/* agent_obs.c: provider time */
 	pthread_mutex_lock(&t->t_mtx);
 	t->t_call = NULL;
 	t->t_llm_done = 1;
@@ -504,6 +505,7 @@ turn_llm(struct turn *t, json_t *request, int stream, turn_job_fn after)
 	t->t_llm_done = 0;
 	t->t_after_llm = after;
 	pthread_mutex_unlock(&t->t_mtx);
+	obs_llm_start(t);	/* agent_obs.c: provider time */
 	c = llm_start(tp.engine, request, tg, t->t_nchain,
 	    stream ? turn_llm_ev : NULL, turn_llm_done, t);
 	if (c == NULL)
@@ -702,6 +704,7 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	turn_record_usage(t, db);
 	turn_unlock(t);
 	turn_unregister(t);
+	obs_turn_end(t, db, status, body);	/* agent_obs.c: the record */
 	turn_reply(t, status, body);
 	turn_free(t);
 }
@@ -1074,6 +1077,7 @@ turn_job_compacted(struct turn *t, struct db *db)
 	size_t		 i, n;
 
 	resp = turn_take_answer(t, &err);
+	obs_llm_answer(t, db, err, resp);	/* agent_obs.c: fallbacks */
 	if (turn_stopping()) {
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down");
@@ -1162,6 +1166,7 @@ turn_job_start(struct turn *t, struct db *db)
 	int			 rv;
 
 	turn_register(t);
+	obs_turn_start(t, db);	/* agent_obs.c: once per turn */
 	if (turn_stopping()) {
 		turn_fail(t, db, 503, "agent-runtime is shutting down");
 		return;
@@ -1394,6 +1399,7 @@ turn_iterate(struct turn *t, struct db *db)
 	    session_interrupted(db, t->t_session_id, t->t_fence) == 1)) {
 		log_info("turn of agent %s on session %s interrupted",
 		    t->t_agent_id, t->t_session_id);
+		obs_interrupted(t, db);	/* agent_obs.c */
 		turn_finish(t, db, 1);
 		return;
 	}
@@ -1593,6 +1599,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 
 			util_rfc3339(util_wall_ms(), ts);
 			json_object_set_new(trace, "timestamp", json_string(ts));
+			obs_tool(t, db, trace, status);	/* agent_obs.c */
 			json_array_append_new(t->t_traces, trace);
 		}
 		if ((ev = json_pack("{s:s, s:s, s:s, s:O?, s:s, s:b}", "type",
@@ -1656,6 +1663,7 @@ turn_job_answer(struct turn *t, struct db *db)
 	int		 err, silent;
 
 	resp = turn_take_answer(t, &err);
+	obs_llm_answer(t, db, err, resp);	/* agent_obs.c: fallbacks */
 	if (turn_stopping()) {
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down; the "
@@ -1666,6 +1674,7 @@ turn_job_answer(struct turn *t, struct db *db)
 		json_decref(resp);
 		log_info("turn of agent %s on session %s stopped",
 		    t->t_agent_id, t->t_session_id);
+		obs_interrupted(t, db);	/* agent_obs.c */
 		turn_finish(t, db, 1);
 		return;
 	}

@@ -30,6 +30,7 @@
 #include "agent.h"
 #include "catalog.h"
 #include "llm.h"
+#include "obs.h"
 #include "services.h"
 #include "svc.h"
 #include "util.h"
@@ -240,6 +241,7 @@ struct turn {
 	turn_job_fn		 t_after_llm;
 
 	atomic_llong		 t_seq;		/* stream events sent */
+	struct obs_turn		 t_obs;		/* agent_obs.c: timings */
 };
 
 /* Starts the pool, the engine, the lock connection and the turn.control
