@@ -185,6 +185,9 @@ json_t	*agent_store_get(struct db *db, const char *id, int for_update,
 	    int *errp);
 /* Every agent, oldest first (new array), NULL on a database error. */
 json_t	*agent_store_list(struct db *db);
+/* The names of at most limit agents other than except, oldest first (new
+ * array of strings), NULL on a database error. */
+json_t	*agent_store_names(struct db *db, const char *except, int limit);
 /*
  * Writes back a row read with agent_store_get(): name, manifest, identity,
  * mode (all borrowed), and source_toml if not NULL (else kept).  Succeeds

@@ -44,6 +44,9 @@ static const char SQL_LIST[] =
 	AGENT_TS("created_at") ", " AGENT_TS("last_active") ", version, "
 	"    summary AS manifest "
 	"FROM agents ORDER BY created_at, id";
+static const char SQL_NAMES[] =
+	"SELECT name FROM agents WHERE name <> $1 "
+	"ORDER BY created_at, id LIMIT $2";
 static const char SQL_UPDATE[] =
 	"UPDATE agents SET name = $2, manifest = $3::jsonb, "
 	"    manifest_toml = $4, source_toml = COALESCE($5, source_toml), "
@@ -196,6 +199,34 @@ agent_store_list(struct db *db)
 			arr = NULL;
 			break;
 		}
+	}
+	PQclear(res);
+	return (arr);
+}
+
+json_t *
+agent_store_names(struct db *db, const char *except, int limit)
+{
+	PGresult	*res;
+	json_t		*arr;
+	const char	*p[2];
+	char		 lim[16];
+	int		 i, n;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	p[0] = except;
+	p[1] = lim;
+	if ((res = db_exec(db, SQL_NAMES, 2, p)) == NULL)
+		return (NULL);
+	if ((arr = json_array()) != NULL) {
+		n = PQntuples(res);
+		for (i = 0; i < n; i++)
+			if (json_array_append_new(arr,
+			    json_string(PQgetvalue(res, i, 0))) != 0) {
+				json_decref(arr);
+				arr = NULL;
+				break;
+			}
 	}
 	PQclear(res);
 	return (arr);

@@ -416,8 +416,10 @@ call_schedule(struct llm_engine *e, struct llm_call *c, long long delay_ms)
 static json_t *
 call_error(struct llm_call *c, const char *msg)
 {
-	return (json_pack("{s:s, s:O}", "error", msg, "attempts",
-	    c->c_attempts));
+	/* A copy: the call (and its array) is freed on this thread while
+	 * the consumer releases the error on its own. */
+	return (json_pack("{s:s, s:o}", "error", msg, "attempts",
+	    json_deep_copy(c->c_attempts)));
 }
 
 static void
@@ -741,8 +743,8 @@ call_success(struct llm_engine *e, struct llm_call *c)
 	    json_object_set_new(resp, "provider",
 	    json_string(t->t_provider)) != 0 ||
 	    json_object_set_new(resp, "model", json_string(t->t_model)) != 0 ||
-	    (json_array_size(c->c_attempts) > 0 && json_object_set(resp,
-	    "attempts", c->c_attempts) != 0)) {
+	    (json_array_size(c->c_attempts) > 0 && json_object_set_new(resp,
+	    "attempts", json_deep_copy(c->c_attempts)) != 0)) {
 		json_decref(resp);
 		call_finish(e, c, SH_ENOMEM, NULL);
 		return;

@@ -18,6 +18,7 @@
 
 #include "svc.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -40,7 +41,7 @@ struct tool_ctx {
 	int			 tc_depth;	/* 0 for a user's turn */
 	json_t			*tc_notices;	/* array: notify_owner appends
 						   strings here */
-	volatile int		*tc_interrupted;/* set by stop/interrupt */
+	const atomic_int	*tc_interrupted;/* set by stop/interrupt */
 };
 
 /* A tool's result. */

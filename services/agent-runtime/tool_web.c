@@ -293,7 +293,7 @@ struct web_hop {
 	struct sockaddr_storage	 wh_pin;	/* the checked address */
 	struct buf		 wh_body;
 	int			 wh_truncated;
-	volatile int		*wh_interrupted;
+	const atomic_int	*wh_interrupted;
 	int			 wh_refused;	/* the socket callback said no */
 };
 

@@ -231,7 +231,7 @@ struct turn {
 	json_t			*t_notices;
 	struct loop_guard	*t_guard;
 	json_t			*t_text;	/* text of the final answer */
-	volatile int		 t_interrupted;
+	atomic_int		 t_interrupted;
 
 	/* The provider call. */
 	struct llm_call		*t_call;

@@ -51,27 +51,24 @@ hint(struct buf *b, json_t *def)
 static void
 peers(struct buf *b, struct turn *t, struct db *db)
 {
-	json_t		*rows, *row;
-	const char	*name;
-	size_t		 i;
-	int		 n = 0;
+	json_t	*names, *name;
+	size_t	 i;
 
-	if ((rows = agent_store_list(db)) == NULL)
+	/* One more than shown tells whether there are more. */
+	if ((names = agent_store_names(db, t->t_agent_name,
+	    PROMPT_PEERS_MAX + 1)) == NULL)
 		return;
-	json_array_foreach(rows, i, row) {
-		name = json_string_value(json_object_get(row, "name"));
-		if (name == NULL || strcmp(name, t->t_agent_name) == 0)
-			continue;
-		if (n++ == 0)
+	json_array_foreach(names, i, name) {
+		if (i == 0)
 			(void)buf_adds(b, "\n\n## Peer Agents\nOther agents "
 			    "you can reach with agent_send (by name):");
-		if (n > PROMPT_PEERS_MAX) {
+		if (i == PROMPT_PEERS_MAX) {
 			(void)buf_adds(b, "\n- ... (agent_list shows all)");
 			break;
 		}
-		(void)buf_addf(b, "\n- %s", name);
+		(void)buf_addf(b, "\n- %s", json_string_value(name));
 	}
-	json_decref(rows);
+	json_decref(names);
 }
 
 char *

@@ -223,7 +223,7 @@ async function overhead() {
 
 async function closedLoop(conns, secs, warmSecs, fire) {
 	const lat = [];
-	let done = 0, errors = 0, lastErr = '';
+	let done = 0, total = 0, errors = 0, lastErr = '';
 	let measuring = false, stop = false;
 	const loop = async (c) => {
 		while (!stop) {
@@ -233,7 +233,7 @@ async function closedLoop(conns, secs, warmSecs, fire) {
 				errors++;
 				lastErr = `${r.status} ${r.body.slice(0, 160)}`;
 				if (r.status === 0) await new Promise((res) => setTimeout(res, 10));
-			} else if (measuring) {
+			} else if (total++, measuring) {
 				done++;
 				lat.push(r.ms);
 			}
@@ -248,7 +248,7 @@ async function closedLoop(conns, secs, warmSecs, fire) {
 	const el = (now() - t0) / 1000;
 	stop = true;
 	await Promise.all(loops);
-	return { rps: Math.round(done / el), done, latency_ms: stats(lat), errors, last_error: lastErr };
+	return { rps: Math.round(done / el), done, total, latency_ms: stats(lat), errors, last_error: lastErr };
 }
 
 async function rate() {

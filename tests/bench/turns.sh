@@ -199,12 +199,17 @@ cpu_mark() {
 	done
 	CPU0[postgres]=$(pg_ticks)
 }
-cpu_since() {	# "name seconds, ..." of CPU since cpu_mark
-	local n d out="" hz
+cpu_since() {	# cpu_since [PER]: "name seconds, ..." of CPU since cpu_mark,
+		# or with PER, "name µs, ..." per one of PER things
+	local n d out="" hz per=${1:-}
 	hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
 	for n in api-gateway bus agent-runtime postgres; do
 		if [ $n = postgres ]; then d=$(pg_ticks); else d=$(cpu_ticks "${PIDS[$n]}"); fi
-		out+="$n $(awk -v d="$((d - CPU0[$n]))" -v hz="$hz" 'BEGIN { printf "%.2f", d / hz }') s, "
+		if [ -n "$per" ]; then
+			out+="$n $(awk -v d="$((d - CPU0[$n]))" -v hz="$hz" -v p="$per" 'BEGIN { printf "%.0f", (p > 0 ? d * 1e6 / hz / p : 0) }'), "
+		else
+			out+="$n $(awk -v d="$((d - CPU0[$n]))" -v hz="$hz" 'BEGIN { printf "%.2f", d / hz }') s, "
+		fi
 	done
 	echo "${out%, }"
 }
@@ -262,7 +267,7 @@ echo "   POST /api/agents/{id}/message/stream: $([ "$sse_ok" = true ] && echo wo
 echo
 
 S_OVER= S_STORM_N= S_STORM_WALL= S_STORM_FLOOR= S_STORM_MB= S_FB=
-declare -A S_RPS=() S_FLOOR=()
+declare -A S_RPS=() S_FLOOR=() CPU_LINE=()
 
 # ---- 5. overhead ---------------------------------------------------------------
 hr
@@ -305,8 +310,15 @@ elif [ "$msg_ok" = true ]; then
 	printf '   %-6s %10s %9s %9s %8s   %12s %9s %8s\n' "conns" "turns/s" "p50 ms" "p99 ms" "errors" "floor req/s" "p50 ms" "turns %"
 	for c in $CONNS; do
 		ids=$(head -n "$c" "$tmp/agents" | paste -sd, -)
+		# The floor first (it touches none of our processes), then the
+		# turns with the CPU of each server process around them.
+		fl=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
+		    --conns "$c" --secs "$SECS" --only floor 2>"$tmp/rate.err")
+		cpu_mark
 		if r=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
-		    --conns "$c" --secs "$SECS" 2>"$tmp/rate.err"); then
+		    --conns "$c" --secs "$SECS" --only turns 2>>"$tmp/rate.err"); then
+			CPU_LINE[$c]=$(cpu_since "$(printf '%s' "$r" | jq -r '.turns.total')")
+			r=$(printf '%s\n%s\n' "$r" "${fl:-{\}}" | jq -s '.[0] + {floor: (.[1].floor // null)}')
 			S_RPS[$c]=$(printf '%s' "$r" | jq -r '.turns.rps')
 			S_FLOOR[$c]=$(printf '%s' "$r" | jq -r '.floor.rps // empty')
 			printf '   %-6s %10s %9s %9s %8s   %12s %9s %8s\n' "$c" \
@@ -319,6 +331,10 @@ elif [ "$msg_ok" = true ]; then
 		fi
 	done
 	echo "   floor: the provider request of a turn (history included) replayed straight to the fake at the same concurrency"
+	echo "   server CPU per turn, µs (warm-up included):"
+	for c in $CONNS; do
+		[ -n "${CPU_LINE[$c]:-}" ] && printf '     %-4s %s\n' "$c" "${CPU_LINE[$c]}"
+	done
 else
 	echo "   skipped: POST /api/agents/{id}/message does not work yet"
 fi

@@ -541,7 +541,7 @@ t_shell_interrupted(void)
 {
 	struct tool_ctx		tc;
 	struct tool_result	r;
-	volatile int		stop = 1;
+	atomic_int		stop = 1;
 	json_t			*m, *in;
 
 	m = json_loads(shell_m, 0, NULL);
