@@ -97,13 +97,15 @@ endef
 $(foreach p,$(PROGS) $(TEST_PROGS),$(eval $(call prog_rule,$(p))))
 
 deps:
-	@deploy/deps.sh
+	@deploy/deps.sh test
 
-run: deps
+run:
+	@deploy/deps.sh run
 	@$(MAKE) --no-print-directory all
 	@exec $(BIN)/librefangd
 
-test: deps
+test:
+	@deploy/deps.sh test
 	@$(MAKE) --no-print-directory all
 	@tests/run.sh $(BUILD) $(SHARED)
 

@@ -1,9 +1,10 @@
 #!/bin/sh
-# deps.sh [bench] - makes sure the Debian packages LibreFang builds, runs
-# and tests with are installed.  As root it installs what is missing with
-# apt-get; otherwise it prints the exact command and fails.  Then it
-# installs the npm packages of tests/e2e (npm ci) when they are missing or
-# older than their lockfile.
+# deps.sh [run|test|bench] - makes sure the Debian packages LibreFang
+# builds and runs with (and, for test and bench, tests with) are installed.
+# As root it installs what is missing with apt-get; otherwise it prints the
+# exact command and fails.  For test and bench it also needs Node (the fake
+# LLM provider, tests/e2e) and installs the npm packages of tests/e2e
+# (npm ci) when they are missing or older than their lockfile.
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +12,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
 python3 poppler-utils"
-[ "${1:-}" = bench ] && pkgs="$pkgs wrk binutils"
+mode=${1:-run}
+case $mode in
+run|test) ;;
+bench)	pkgs="$pkgs wrk binutils" ;;
+*)	echo "usage: deps.sh [run|test|bench]" >&2; exit 2 ;;
+esac
 
 missing=
 for p in $pkgs; do
@@ -21,7 +27,8 @@ for p in $pkgs; do
 done
 # Node runs the fake LLM provider and tests/e2e.  Any node and npm on the
 # PATH will do (a NodeSource nodejs carries its own npm); else Debian's.
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+if [ "$mode" != run ] && { ! command -v node >/dev/null 2>&1 ||
+    ! command -v npm >/dev/null 2>&1; }; then
 	missing="$missing nodejs npm"
 fi
 
@@ -42,7 +49,7 @@ fi
 # tests/e2e/node_modules, from the lockfile.  npm writes
 # node_modules/.package-lock.json on every install.
 e2e=$root/tests/e2e
-if [ -f "$e2e/package-lock.json" ] &&
+if [ "$mode" != run ] && [ -f "$e2e/package-lock.json" ] &&
    { [ ! -f "$e2e/node_modules/.package-lock.json" ] ||
      [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; }; then
 	echo "deps: npm ci --prefix tests/e2e"

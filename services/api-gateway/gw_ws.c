@@ -653,20 +653,26 @@ gw_ws_op_result(struct gw_ws *ws, struct gw_wsop *o)
 		    " Session: " : "",
 		    json_is_string(json_object_get(b, "session_id")) ?
 		    json_string_value(json_object_get(b, "session_id")) : "");
-	else if (strcmp(cmd, "reset") == 0)
-		gw_ws_result(ws, cmd, o->o_msgid,
-		    "Session reset. Chat history cleared.");
+	else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "reboot") == 0)
+		gw_ws_result(ws, cmd, o->o_msgid, "Session %s. Chat history "
+		    "cleared.", strcmp(cmd, "reset") == 0 ? "reset" :
+		    "rebooted");
 	else if (strcmp(cmd, "stop") == 0)
 		gw_ws_result(ws, cmd, o->o_msgid, "%s",
 		    (t = gw_ws_rep_text(b)) != NULL ? t : "Run cancelled.");
 	else if (strcmp(cmd, "compact") == 0)
 		gw_ws_result(ws, cmd, o->o_msgid, "%s",
 		    (t = gw_ws_rep_text(b)) != NULL ? t : "Session compacted.");
-	else if (strcmp(cmd, "usage") == 0)
-		gw_ws_result(ws, cmd, o->o_msgid, "Token usage is not "
-		    "available yet for this agent (state: %s).",
-		    json_string_value(json_object_get(b, "state")) != NULL ?
-		    json_string_value(json_object_get(b, "state")) : "unknown");
+	else if (strcmp(cmd, "usage") == 0) {
+		m = json_object_get(b, "tokens");
+		gw_ws_result(ws, cmd, o->o_msgid, "Usage: %lld turns, %lld "
+		    "input + %lld output tokens, $%.4f",
+		    (long long)json_integer_value(json_object_get(b, "turns")),
+		    (long long)json_integer_value(json_object_get(m, "input")),
+		    (long long)json_integer_value(json_object_get(m,
+		    "output")), json_number_value(json_object_get(b,
+		    "cost_usd")));
+	}
 	else
 		gw_ws_result(ws, cmd, o->o_msgid, "%s",
 		    (t = gw_ws_rep_text(b)) != NULL ? t : "Done.");
@@ -728,7 +734,9 @@ gw_ws_command(struct gw_ws *ws, const char *cmd, const char *args,
 	if (strcmp(cmd, "new") == 0)
 		gw_ws_op_start(ws, cmd, args, msgid, "sessions.create",
 		    json_object(), 0);
-	else if (strcmp(cmd, "reset") == 0)
+	else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "reboot") == 0)
+		/* Reset saves no summary to memory (yet), so a reboot is
+		 * the same operation. */
 		gw_ws_op_start(ws, cmd, args, msgid, "sessions.reset",
 		    json_null(), 0);
 	else if (strcmp(cmd, "compact") == 0)
@@ -740,8 +748,11 @@ gw_ws_command(struct gw_ws *ws, const char *cmd, const char *args,
 	else if (strcmp(cmd, "model") == 0 && args != NULL)
 		gw_ws_op_start(ws, cmd, args, msgid, "agents.set_model",
 		    json_pack("{s:s}", "model", args), 0);
-	else if (strcmp(cmd, "model") == 0 || strcmp(cmd, "usage") == 0)
+	else if (strcmp(cmd, "model") == 0)
 		gw_ws_op_start(ws, cmd, args, msgid, "agents.get",
+		    json_null(), 0);
+	else if (strcmp(cmd, "usage") == 0)
+		gw_ws_op_start(ws, cmd, args, msgid, "agents.metrics",
 		    json_null(), 0);
 	else if (strcmp(cmd, "verbose") == 0) {
 		n = (ws->w_verbose + 1) % 3;
@@ -772,9 +783,6 @@ gw_ws_command(struct gw_ws *ws, const char *cmd, const char *args,
 	else if (strcmp(cmd, "peers") == 0)
 		gw_ws_result(ws, cmd, msgid, "No peers: the peer network is "
 		    "not available.");
-	else if (strcmp(cmd, "reboot") == 0)
-		gw_ws_result(ws, cmd, msgid, "Reboot is not available yet: "
-		    "use /reset.");
 	else
 		gw_ws_result(ws, cmd, msgid, "Unknown command: /%s", cmd);
 }
