@@ -13,7 +13,29 @@
 #   lf_wait_health [secs]   until GET /api/health answers 200
 #   lf_wait_status STATUS   until /api/health says "status": STATUS
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
+#   lf_bg NAME CMD..        run CMD in the background, stopped on exit
+#   lf_wait NAME            wait for it to end; sets LF_EXIT
 #   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
+#
+# The fake LLM provider (tests/fakes/fake-llm.mjs, tests/fakes/README.md):
+#
+#   lf_fake_start [ARGS..]  start one (--port 0 ARGS..), stopped on exit;
+#                           sets LF_FAKE_URL (http://127.0.0.1:PORT),
+#                           LF_FAKE_NAME (its name for lf_stop) and
+#                           LF_FAKE_OUT (its stdout); each call starts
+#                           another, which the helpers below then use
+#   lf_fake_script JSON     POST /__fake/script (append to a model's queue)
+#   lf_fake_requests MODEL  its recorded requests for MODEL (a JSON array)
+#   lf_fake_wait MODEL N    until it has recorded N requests for MODEL
+#
+# The last response (LF_BODY, LF_HEADERS) and the database:
+#
+#   jb FILTER [jq args..]   jq -r over LF_BODY; jbc: the same with jq -c
+#   lf_err_shape            LF_BODY is exactly {"error": "<non-empty>"}
+#   lf_hdr NAME             the value of response header NAME
+#   lf_spawn_json TOML      {"manifest_toml": TOML}
+#   lf_msg_json TEXT        {"message": TEXT}
+#   lf_psql SQL             one query as librefang on the test cluster
 
 set -u
 
@@ -70,6 +92,25 @@ lf_stop() {
 	wait "$pid" 2>/dev/null
 	LF_EXIT=$?
 	unset "LF_PIDS[$prog]"
+}
+
+# lf_bg NAME CMD..: runs CMD in the background as NAME; if it still runs
+# when the stack stops (or at lf_stop NAME), it is stopped with it.
+lf_bg() {
+	local name=$1
+	shift
+	"$@" &
+	LF_PIDS[$name]=$!
+}
+
+# lf_wait NAME: waits until NAME (lf_bg, lf_start) ends; sets LF_EXIT.
+lf_wait() {
+	local pid=${LF_PIDS[$1]:-}
+	LF_EXIT=
+	[ -n "$pid" ] || return 0
+	wait "$pid" 2>/dev/null
+	LF_EXIT=$?
+	unset "LF_PIDS[$1]"
 }
 
 lf_wait_health() {
@@ -193,6 +234,58 @@ lf_cleanup() {
 }
 trap lf_cleanup EXIT
 
+# ---- the fake LLM provider ---------------------------------------------------
+
+LF_FAKE_N=0
+
+# lf_fake_start [ARGS..]: starts tests/fakes/fake-llm.mjs --port 0 ARGS..
+# as fake-llm (then fake-llm-2, ...), stdout in $LF_TMP/<name>.out, stderr
+# in log/<name>.log, and waits for its "listening <port>" line.  Sets
+# LF_FAKE_URL, LF_FAKE_NAME and LF_FAKE_OUT; bails out if it does not start.
+lf_fake_start() {
+	local i port=
+	command -v node >/dev/null 2>&1 || {
+		echo "Bail out! node is not installed"; exit 1; }
+	LF_FAKE_N=$((LF_FAKE_N + 1))
+	LF_FAKE_NAME=fake-llm
+	[ $LF_FAKE_N = 1 ] || LF_FAKE_NAME=fake-llm-$LF_FAKE_N
+	LF_FAKE_OUT=$LF_TMP/$LF_FAKE_NAME.out
+	node "$LF_ROOT/tests/fakes/fake-llm.mjs" --port 0 "$@" \
+	    >"$LF_FAKE_OUT" 2>>"$LF_TMP/log/$LF_FAKE_NAME.log" &
+	LF_PIDS[$LF_FAKE_NAME]=$!
+	for ((i = 0; i < 200; i++)); do
+		port=$(awk '/^listening /{print $2; exit}' "$LF_FAKE_OUT" 2>/dev/null)
+		[ -n "$port" ] && break
+		sleep 0.05
+	done
+	[ -n "$port" ] || {
+		echo "Bail out! $LF_FAKE_NAME did not start"; lf_dump_logs; exit 1; }
+	LF_FAKE_URL=http://127.0.0.1:$port
+}
+
+# lf_fake_script JSON: appends {"model", "steps"} to that model's queue.
+lf_fake_script() {
+	curl -s -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
+}
+
+# lf_fake_requests MODEL: every request the fake got for MODEL, oldest first.
+lf_fake_requests() {
+	curl -s "$LF_FAKE_URL/__fake/requests?model=$1"
+}
+
+# lf_fake_wait MODEL N: waits (10 s at most) until the fake has recorded
+# N requests for MODEL.
+lf_fake_wait() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[ "$(lf_fake_requests "$1" | jq length)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- requests and their answers ------------------------------------------------
+
 lf_req() {
 	local method=$1 path=$2 data=${3:-}
 	shift 2; [ $# -gt 0 ] && shift
@@ -204,6 +297,27 @@ lf_req() {
 	LF_BODY=$(cat "$out" 2>/dev/null)
 	LF_HEADERS=$(tr -d '\r' < "$hdr" 2>/dev/null)
 	rm -f "$out" "$hdr"
+}
+
+# jb FILTER [jq args..] / jbc: LF_BODY through jq -r / jq -c.
+jb() { printf '%s' "$LF_BODY" | jq -r "$@" 2>/dev/null; }
+jbc() { printf '%s' "$LF_BODY" | jq -c "$@" 2>/dev/null; }
+
+# lf_err_shape: the body is exactly {"error": "<non-empty string>"}.
+lf_err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }
+
+# lf_hdr NAME: the value of the last response's header NAME (the first).
+lf_hdr() {
+	printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- |
+	    sed 's/^ //'
+}
+
+lf_spawn_json() { jq -nc --arg t "$1" '{manifest_toml: $t}'; }
+lf_msg_json() { jq -nc --arg m "$1" '{message: $m}'; }
+
+# lf_psql SQL: one query on the test cluster, unaligned, tuples only.
+lf_psql() {
+	psql -h "$LIBREFANG_HOME/pg" -U librefang -Atc "$1" librefang 2>/dev/null
 }
 
 t_ok() {

@@ -32,3 +32,7 @@ t_tool_SRCS	+= $(TOOL_SRCS)
 toolrun_SRCS	+= $(TOOL_SRCS)
 $(BUILD)/obj/tests/unit/t_tool.o $(BUILD)/obj/tests/helpers/toolrun.o: \
 		   ALL_CFLAGS += -Iservices/agent-runtime
+# upload_blocks() (services/agent-runtime/upload.c, which touches only the
+# uploads table) for the uploadblocks helper.
+uploadblocks_SRCS	+= services/agent-runtime/upload.c
+$(BUILD)/obj/tests/helpers/uploadblocks.o: ALL_CFLAGS += -Iservices/agent-runtime

@@ -56,6 +56,9 @@ enum gw_method {
 #define GW_RT_UPLOAD	0x04		/* a multipart upload: any content
 					   type, up to GW_UPLOAD_BODY_MAX,
 					   read by gw_upload_post() */
+#define GW_RT_BODY	0x08		/* a local handler that reads the
+					   request's JSON body (others have
+					   it ignored) */
 
 #define GW_UPLOAD_MAX		(10 * 1024 * 1024)	/* max_upload_size_bytes */
 #define GW_UPLOAD_BODY_MAX	(GW_UPLOAD_MAX + 64 * 1024)	/* + framing */

@@ -470,10 +470,10 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		    m.m_route->rt_pattern);
 		return;
 	}
-	/* Local handlers read no body, but for the streamed turn's. */
+	/* Local handlers read no body, unless their route says so. */
 	if (gr->gr_body_expected && (gr->gr_method == GW_GET ||
 	    (m.m_route->rt_local != NULL &&
-	    m.m_route->rt_local != gw_stream_message))) {
+	    !(m.m_route->rt_flags & GW_RT_BODY)))) {
 		gr->gr_body_ignored = 1;	/* nothing reads it */
 		return;
 	}

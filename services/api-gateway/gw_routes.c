@@ -34,7 +34,7 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/agents/{id}/ws",
 	    NULL, NULL, 5, gw_ws_agent, 0 },
 	{ GW_POST, "/api/agents/{id}/message/stream",
-	    NULL, NULL, 30, gw_stream_message, 0 },
+	    NULL, NULL, 30, gw_stream_message, GW_RT_BODY },
 	{ GW_PATCH, "/api/agents/{id}",
 	    SVC_AGENT_RUNTIME, "agents.patch", 10, NULL, 0 },
 	{ GW_POST, "/api/agents/{id}/session/reset",

@@ -6,16 +6,19 @@
  *
  * It connects to the configured database (LIBREFANG_DATABASE_URL, or the
  * private cluster under $LIBREFANG_HOME) in schema "runtime", as
- * agent-runtime does.  upload.c is compiled into this program directly:
- * it reads only the uploads table and needs nothing else of the service.
+ * agent-runtime does.  It links services/agent-runtime/upload.c alone
+ * (tests/tests.mk): that file reads only the uploads table and needs
+ * nothing else of the service.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../services/agent-runtime/upload.c"
+#include <jansson.h>
 
 #include "cfg.h"
 #include "db.h"
+#include "log.h"
+#include "upload.h"
 
 int
 main(int argc, char **argv)

@@ -8,12 +8,7 @@
 
 NS=9b6ae32d-7a4f-4c1e-8d0f-a1b2c3d4e5f6
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
 uuid5() { python3 -c "import uuid,sys; print(uuid.uuid5(uuid.UUID('$NS'), 'agent:' + sys.argv[1]))" "$1"; }
-spawn_json() { jq -nc --arg t "$1" '{manifest_toml: $t}'; }
-# err_shape: the body is exactly {"error": "<non-empty string>"}.
-err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }
 wait_list() {
 	local i
 	for i in $(seq 200); do
@@ -35,7 +30,7 @@ tags = ["web"]
 provider = "groq"
 model = "llama-3.3-70b-versatile"
 temperature = 0.2'
-lf_req POST /api/agents "$(spawn_json "$TOML")"
+lf_req POST /api/agents "$(lf_spawn_json "$TOML")"
 t_eq "POST /api/agents is 201" "$LF_STATUS" 201
 t_eq "with agent_id = uuid5(ns, 'agent:http-one') and the name" "$(jb '"\(.agent_id) \(.name)"')" "$(uuid5 http-one) http-one"
 ID=$(jb .agent_id)
@@ -48,7 +43,7 @@ t_eq "get: name, state, mode, model" "$(jb '"\(.name) \(.state) \(.mode) \(.mode
 t_eq "get: the spec's keys are present" \
     "$(jb '[ "id","name","is_hand","state","mode","profile","created_at","last_active","session_id","model","capabilities","system_prompt","description","tags","identity","skills","skills_mode","schedule","skills_disabled","tools_disabled","mcp_servers","mcp_servers_mode","mcp_disabled","fallback_models","auto_evolve","web_search_augmentation" ] - keys | length')" 0
 
-lf_req POST /api/agents "$(spawn_json 'name = "http-two"')"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "http-two"')"
 ID2=$(jb .agent_id)
 lf_req GET /api/agents
 t_eq "GET /api/agents lists both, oldest first" "$(jb 'map(.name) | join(",")')" "http-one,http-two"
@@ -56,13 +51,13 @@ t_eq "list items carry model_provider and model_name" "$(jb '.[0] | "\(.model_pr
     "groq llama-3.3-70b-versatile Running"
 
 # ---- errors ------------------------------------------------------------------
-lf_req POST /api/agents "$(spawn_json "$TOML")"
+lf_req POST /api/agents "$(lf_spawn_json "$TOML")"
 t_eq "duplicate spawn is 409" "$LF_STATUS $(jb .error)" "409 Agent 'http-one' already exists"
-t_ok "errors are {\"error\": message}" err_shape
-lf_req POST /api/agents "$(spawn_json $'name = "bad"\n[model\nprovider = "x"')"
+t_ok "errors are {\"error\": message}" lf_err_shape
+lf_req POST /api/agents "$(lf_spawn_json $'name = "bad"\n[model\nprovider = "x"')"
 t_eq "malformed TOML is 400" "$LF_STATUS" 400
 t_ok "naming the line ($(jb .error))" bash -c "[[ \"\$0\" == 'invalid manifest: line 2:'* ]]" "$(jb .error)"
-lf_req POST /api/agents "$(spawn_json 'description = "nameless"')"
+lf_req POST /api/agents "$(lf_spawn_json 'description = "nameless"')"
 t_eq "a manifest without a name is 400" "$LF_STATUS" 400
 lf_req POST /api/agents '{"manifest_toml":"name = \"x\"","flavour":"mint"}'
 t_eq "an unknown field is 400 naming it" "$LF_STATUS $(jb .error)" "400 unknown field 'flavour'"
@@ -168,7 +163,7 @@ lf_pg_start
 wait_list
 t_eq "after a PostgreSQL restart the same agents are listed" \
     "$(jbc '[.[] | [.id, .name, .state, .mode, .created_at]]')" "$BEFORE"
-lf_req POST /api/agents "$(spawn_json 'name = "after-restart"')"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "after-restart"')"
 t_eq "and spawning works again" "$LF_STATUS" 201
 
 # The list reads a summary kept by a trigger: it must follow every edit.

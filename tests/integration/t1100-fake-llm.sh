@@ -9,7 +9,6 @@
 # without it this test fails.
 . "$(dirname "$0")/../lib.sh"
 
-FAKE=$LF_ROOT/tests/fakes/fake-llm.mjs
 E2E=$LF_ROOT/tests/e2e
 
 command -v node >/dev/null 2>&1 || {
@@ -21,55 +20,38 @@ command -v node >/dev/null 2>&1 || {
 
 jq_() { printf '%s' "$1" | jq -r "$2" 2>/dev/null; }
 
-# start_fake ARGS..: starts the fake, sets FAKE_PID and FAKE_URL from its
-# first line (which must be exactly "listening <port>").
-FAKE_LINE=
-start_fake() {
-	local out=$LF_TMP/fake.$RANDOM i
-	: > "$out"
-	node "$FAKE" "$@" > "$out" 2>>"$LF_TMP/log/fake-llm.log" &
-	FAKE_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[ "$(wc -l < "$out")" -ge 1 ] && break
-		sleep 0.05
-	done
-	FAKE_LINE=$(head -n 1 "$out")
-	FAKE_URL=http://127.0.0.1:${FAKE_LINE#listening }
-}
-stop_fake() { kill -TERM "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
-
 # ---- from the shell --------------------------------------------------------------
-start_fake --port 0 --latency-ms 300 --key sekrit
-t_ok "the first line is 'listening <port>'" grep -qE '^listening [0-9]+$' <<<"$FAKE_LINE"
+lf_fake_start --latency-ms 300 --key sekrit
+t_ok "the first line is 'listening <port>'" grep -qE '^listening [0-9]+$' <<<"$(head -n 1 "$LF_FAKE_OUT")"
 
-STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$FAKE_URL/__fake/script" \
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$LF_FAKE_URL/__fake/script" \
     -d '{"model": "sh", "steps": [{"text": "from the script"}]}')
 t_eq "POST /__fake/script is 200" "$STATUS" 200
 
 T0=$(date +%s%N)
-BODY=$(curl -s "$FAKE_URL/v1/chat/completions" -H 'Authorization: Bearer sekrit' \
+BODY=$(curl -s "$LF_FAKE_URL/v1/chat/completions" -H 'Authorization: Bearer sekrit' \
     -d '{"model": "sh", "messages": [{"role": "user", "content": "hi"}]}')
 MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 t_eq "the scripted step answers" "$(jq_ "$BODY" '.choices[0].message.content')" "from the script"
 t_ok "--latency-ms 300 delays the answer (took ${MS} ms)" test "$MS" -ge 290
-BODY=$(curl -s "$FAKE_URL/v1/chat/completions" -H 'Authorization: Bearer sekrit' \
+BODY=$(curl -s "$LF_FAKE_URL/v1/chat/completions" -H 'Authorization: Bearer sekrit' \
     -d '{"model": "sh", "messages": [{"role": "user", "content": "again"}]}')
 t_eq "an empty queue echoes the last user text" "$(jq_ "$BODY" '.choices[0].message.content')" "echo: again"
 
-STATUS=$(curl -s -o "$LF_TMP/body" -w '%{http_code}' "$FAKE_URL/v1/chat/completions" \
+STATUS=$(curl -s -o "$LF_TMP/body" -w '%{http_code}' "$LF_FAKE_URL/v1/chat/completions" \
     -H 'Authorization: Bearer wrong' -d '{"model": "sh", "messages": []}')
 t_eq "a wrong key is 401 in the OpenAI error shape" "$STATUS $(jq -r '.error | has("message")' "$LF_TMP/body")" "401 true"
-STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$FAKE_URL/v1/messages" \
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' "$LF_FAKE_URL/v1/messages" \
     -H 'x-api-key: sekrit' -H 'anthropic-version: 2023-06-01' -d '{"model": "sh", "max_tokens": 5, "messages": []}')
 t_eq "the right key in x-api-key is accepted" "$STATUS" 200
 
-BODY=$(curl -s "$FAKE_URL/__fake/requests?model=sh")
+BODY=$(curl -s "$LF_FAKE_URL/__fake/requests?model=sh")
 t_eq "/__fake/requests?model= records every request for the model, oldest first" \
     "$(jq_ "$BODY" '[.[] | "\(.style) \(.headers.authorization // .headers["x-api-key"]) \(.body.messages[0].content // "-")"] | join(",")')" \
     "openai Bearer sekrit hi,openai Bearer sekrit again,openai Bearer wrong -,anthropic sekrit -"
-curl -s -o /dev/null -X POST "$FAKE_URL/__fake/reset"
-t_eq "/__fake/reset clears the records" "$(curl -s "$FAKE_URL/__fake/requests")" "[]"
-stop_fake
+curl -s -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
+t_eq "/__fake/reset clears the records" "$(curl -s "$LF_FAKE_URL/__fake/requests")" "[]"
+lf_stop "$LF_FAKE_NAME"
 
 # ---- with the official openai client (tests/e2e) --------------------------------------
 TAP=$LF_TMP/e2e.tap

@@ -7,31 +7,14 @@
 . "$(dirname "$0")/../lib.sh"
 
 LC=$LF_BIN/llmcall
-FAKE=$LF_ROOT/tests/fakes/fake-llm.mjs
 LCLOG=$LF_TMP/log/llmcall.log
 export FAKE_KEY=sk-fake-0123456789
 export WRONG_KEY=sk-wrong-9876543210
 
-# Starts a fake (extra args: --latency-ms N); sets FAKE_URL.
-fake_start() {
-	local name=$1 out=$LF_TMP/$1.out i
-	shift
-	node "$FAKE" --port 0 --key "$FAKE_KEY" "$@" >"$out" 2>>"$LF_TMP/log/$name.log" &
-	LF_PIDS[$name]=$!
-	for ((i = 0; i < 100; i++)); do
-		grep -q '^listening ' "$out" 2>/dev/null && break
-		sleep 0.05
-	done
-	FAKE_URL=http://127.0.0.1:$(awk '/^listening/{print $2; exit}' "$out")
-}
+lf_fake_start --key "$FAKE_KEY"
+F=$LF_FAKE_URL
 
-fake_start fake
-F=$FAKE_URL
-[ "$F" != "http://127.0.0.1:" ] || { echo "Bail out! the fake did not start"; exit 1; }
-
-script() { curl -s -X POST "$F/__fake/script" -d "$1" >/dev/null; }
-nreq() { curl -s "$F/__fake/requests?model=$1" | jq length; }
-reqs() { curl -s "$F/__fake/requests?model=$1"; }
+nreq() { lf_fake_requests "$1" | jq length; }
 
 # call ARGS..: runs llmcall; OUT is every line, RES the last (the result).
 call() {
@@ -82,7 +65,7 @@ for style in openai anthropic gemini; do
 
 		# Text with reasoning first.
 		m=$style-text-$mode
-		script "{\"model\": \"$m\", \"steps\": [{\"text\": \"Hello big world\", \"reasoning\": \"first I think\"}]}"
+		lf_fake_script "{\"model\": \"$m\", \"steps\": [{\"text\": \"Hello big world\", \"reasoning\": \"first I think\"}]}"
 		call $(target $style $m) $S "$REQ"
 		t_eq "$tag: text answer" "$(r '.response.content[] | select(.type=="text") | .text')" "Hello big world"
 		t_eq "$tag: reasoning as a thinking block" "$(r '.response.content[0].type + ":" + .response.content[0].thinking')" "thinking:first I think"
@@ -97,7 +80,7 @@ for style in openai anthropic gemini; do
 
 		# Tool calls, arguments split in small fragments.
 		m=$style-tool-$mode
-		script "{\"model\": \"$m\", \"steps\": [{\"tool_calls\": [{\"name\": \"file_write\", \"arguments\": {\"path\": \"a.txt\", \"content\": \"hi there\"}}, {\"name\": \"file_read\", \"arguments\": {\"path\": \"b\"}}], \"split_tool_args\": true}]}"
+		lf_fake_script "{\"model\": \"$m\", \"steps\": [{\"tool_calls\": [{\"name\": \"file_write\", \"arguments\": {\"path\": \"a.txt\", \"content\": \"hi there\"}}, {\"name\": \"file_read\", \"arguments\": {\"path\": \"b\"}}], \"split_tool_args\": true}]}"
 		call $(target $style $m) $S "$REQ"
 		t_eq "$tag: tool calls" "$(r '[.response.content[] | select(.type=="tool_use") | .name + "(" + (.input | tojson) + ")"] | join(" ")')" \
 		    'file_write({"path":"a.txt","content":"hi there"}) file_read({"path":"b"})'
@@ -114,7 +97,7 @@ for style in openai anthropic gemini; do
 
 		# No finish reason at all.
 		m=$style-nofin-$mode
-		script "{\"model\": \"$m\", \"steps\": [{\"text\": \"no end\", \"omit_finish_reason\": true}, {\"tool_calls\": [{\"name\": \"f\", \"arguments\": {}}], \"omit_finish_reason\": true}]}"
+		lf_fake_script "{\"model\": \"$m\", \"steps\": [{\"text\": \"no end\", \"omit_finish_reason\": true}, {\"tool_calls\": [{\"name\": \"f\", \"arguments\": {}}], \"omit_finish_reason\": true}]}"
 		call $(target $style $m) $S "$REQ"
 		t_eq "$tag: missing finish reason -> end_turn" "$(r '.status + " " + .response.stop_reason + " " + .response.content[0].text')" "ok end_turn no end"
 		call $(target $style $m) $S "$REQ"
@@ -122,7 +105,7 @@ for style in openai anthropic gemini; do
 
 		# Garbage: a clean error, and no retry.
 		m=$style-garbage-$mode
-		script "{\"model\": \"$m\", \"steps\": [{\"garbage\": true}]}"
+		lf_fake_script "{\"model\": \"$m\", \"steps\": [{\"garbage\": true}]}"
 		call $(target $style $m) $S "$REQ"
 		t_eq "$tag: garbage -> error" "$(r '.status + " " + (.err|tostring)')" "error -9"
 		t_ok "$tag: garbage error says invalid" grep -q "$style/$m: invalid" <<<"$(r .response.error)"
@@ -138,38 +121,38 @@ done
 
 # ---- wire bodies ---------------------------------------------------------
 call $(target openai wire-o) --stream "$CONV"
-B=$(reqs wire-o | jq -c '.[0].body')
+B=$(lf_fake_requests wire-o | jq -c '.[0].body')
 t_eq "openai wire: system message first" "$(jq -r '.messages[0].role + ":" + .messages[0].content' <<<"$B")" "system:SYSTEM PROMPT"
 t_eq "openai wire: assistant tool_calls, arguments a string" "$(jq -r '.messages[2].tool_calls[0] | .id + " " + .function.name + " " + (.function.arguments | type)' <<<"$B")" "call_7 file_write string"
 t_eq "openai wire: result as a role tool message" "$(jq -c '.messages[3]' <<<"$B")" '{"role":"tool","tool_call_id":"call_7","content":"wrote 2 bytes"}'
 t_eq "openai wire: tools, include_usage" "$(jq -r '.tools[0].function.name + " " + (.stream_options.include_usage|tostring)' <<<"$B")" "file_write true"
-t_eq "openai wire: bearer key" "$(reqs wire-o | jq -r '.[0].headers.authorization')" "Bearer $FAKE_KEY"
+t_eq "openai wire: bearer key" "$(lf_fake_requests wire-o | jq -r '.[0].headers.authorization')" "Bearer $FAKE_KEY"
 
 call $(target anthropic wire-a) "$CONV"
-B=$(reqs wire-a | jq -c '.[0].body')
+B=$(lf_fake_requests wire-a | jq -c '.[0].body')
 t_eq "anthropic wire: system field" "$(jq -r '.system + " " + .messages[0].role' <<<"$B")" "SYSTEM PROMPT user"
 t_eq "anthropic wire: tool_use block" "$(jq -c '.messages[1].content[1]' <<<"$B")" '{"type":"tool_use","id":"call_7","name":"file_write","input":{"path":"a.txt"}}'
 t_eq "anthropic wire: tool_result in a user message" "$(jq -c '.messages[2]' <<<"$B")" '{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_7","content":"wrote 2 bytes","is_error":false}]}'
-t_eq "anthropic wire: headers" "$(reqs wire-a | jq -r '.[0].headers["anthropic-version"] + " " + .[0].headers["x-api-key"]')" "2023-06-01 $FAKE_KEY"
+t_eq "anthropic wire: headers" "$(lf_fake_requests wire-a | jq -r '.[0].headers["anthropic-version"] + " " + .[0].headers["x-api-key"]')" "2023-06-01 $FAKE_KEY"
 
 call $(target gemini wire-g) --stream "$CONV"
-B=$(reqs wire-g | jq -c '.[0].body')
+B=$(lf_fake_requests wire-g | jq -c '.[0].body')
 t_eq "gemini wire: systemInstruction" "$(jq -r '.systemInstruction.parts[0].text' <<<"$B")" "SYSTEM PROMPT"
 t_eq "gemini wire: roles" "$(jq -r '[.contents[].role] | join(",")' <<<"$B")" "user,model,user"
 t_eq "gemini wire: functionCall" "$(jq -c '.contents[1].parts[1]' <<<"$B")" '{"functionCall":{"name":"file_write","args":{"path":"a.txt"}}}'
 t_eq "gemini wire: functionResponse" "$(jq -c '.contents[2].parts[0]' <<<"$B")" '{"functionResponse":{"name":"file_write","response":{"content":"wrote 2 bytes"}}}'
-t_eq "gemini wire: sse path and key header" "$(reqs wire-g | jq -r '.[0].path + " " + .[0].query.alt + " " + .[0].headers["x-goog-api-key"]')" "/v1beta/models/wire-g:streamGenerateContent sse $FAKE_KEY"
+t_eq "gemini wire: sse path and key header" "$(lf_fake_requests wire-g | jq -r '.[0].path + " " + .[0].query.alt + " " + .[0].headers["x-goog-api-key"]')" "/v1beta/models/wire-g:streamGenerateContent sse $FAKE_KEY"
 
 # ---- retries -------------------------------------------------------------
-script '{"model": "ra", "steps": [{"status": 429, "retry_after": 1}, {"text": "after the wait"}]}'
+lf_fake_script '{"model": "ra", "steps": [{"status": 429, "retry_after": 1}, {"text": "after the wait"}]}'
 call $(target openai ra) "$REQ"
 t_eq "429 + Retry-After: success on the retry" "$(r '.status + " " + .response.content[0].text')" "ok after the wait"
 t_ok "429 + Retry-After: waited about 1 s" test "$(r .elapsed_ms)" -ge 950
-t_eq "429 + Retry-After: gap between the requests" "$(reqs ra | jq '(.[1].at_ms - .[0].at_ms) >= 950')" true
+t_eq "429 + Retry-After: gap between the requests" "$(lf_fake_requests ra | jq '(.[1].at_ms - .[0].at_ms) >= 950')" true
 t_eq "429 + Retry-After: no attempts recorded on success" "$(r '.response.attempts // [] | length')" 0
 
-script '{"model": "r429", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"text": "never"}]}'
-script '{"model": "r429-fb", "steps": [{"text": "from the fallback"}]}'
+lf_fake_script '{"model": "r429", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"text": "never"}]}'
+lf_fake_script '{"model": "r429-fb", "steps": [{"text": "from the fallback"}]}'
 call $(target openai r429) --fallback "$(fb anthropic r429-fb)" --stream "$REQ"
 t_eq "429 twice -> fallback answers" "$(r '.status + " " + .response.provider + " " + .response.content[0].text')" "ok anthropic from the fallback"
 t_eq "429 twice: one retry on the same target" "$(nreq r429)" 2
@@ -177,27 +160,27 @@ t_eq "429 twice: the fallback got the call" "$(nreq r429-fb)" 1
 t_ok "429 twice: attempts say retried once" grep -q "HTTP 429 rate limited (retried once)" <<<"$(r '.response.attempts[0].error')"
 
 for style in openai anthropic gemini; do
-	script "{\"model\": \"r500-$style\", \"steps\": [{\"status\": 500}, {\"status\": 502}, {\"text\": \"recovered\"}]}"
+	lf_fake_script "{\"model\": \"r500-$style\", \"steps\": [{\"status\": 500}, {\"status\": 502}, {\"text\": \"recovered\"}]}"
 	call $(target $style r500-$style) "$REQ"
 	t_eq "$style: 500, 502 then success" "$(r '.status + " " + .response.content[0].text')" "ok recovered"
 	t_eq "$style: three requests" "$(nreq r500-$style)" 3
 
-	script "{\"model\": \"drop-$style\", \"steps\": [{\"text\": \"one two three four five six\", \"break_after_chunks\": 4}, {\"text\": \"second try\"}]}"
+	lf_fake_script "{\"model\": \"drop-$style\", \"steps\": [{\"text\": \"one two three four five six\", \"break_after_chunks\": 4}, {\"text\": \"second try\"}]}"
 	call $(target $style drop-$style) --stream "$REQ"
 	t_eq "$style: dropped stream then success" "$(r '.status + " " + .response.content[0].text')" "ok second try"
 	t_eq "$style: restart event after the partial deltas" "$(evs '[.[] | .type] | (index("restart") != null) and (index("text_delta") < index("restart"))')" true
 	t_eq "$style: deltas after the restart are the answer" "$(evs '[.[(map(.type) | index("restart")):][] | select(.type=="text_delta") | .text] | join("")')" "second try"
 done
 
-script '{"model": "r5xx", "steps": [{"status": 503}, {"status": 503}, {"status": 503}, {"text": "never"}]}'
+lf_fake_script '{"model": "r5xx", "steps": [{"status": 503}, {"status": 503}, {"status": 503}, {"text": "never"}]}'
 call $(target openai r5xx) "$REQ"
 t_eq "5xx: gives up after 3 tries" "$(r '.status + " " + (.response.attempts | length | tostring)')" "error 1"
 t_eq "5xx: bounded retries" "$(nreq r5xx)" 3
 t_ok "5xx: backoff 250 + 500 ms" test "$(r .elapsed_ms)" -ge 700
 
 # ---- everything exhausted ------------------------------------------------
-script '{"model": "x-dead", "steps": [{"status": 500}, {"status": 500}, {"status": 500}]}'
-script '{"model": "z-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
+lf_fake_script '{"model": "x-dead", "steps": [{"status": 500}, {"status": 500}, {"status": 500}]}'
+lf_fake_script '{"model": "z-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
 call $(target openai x-dead) --fallback "$(fb anthropic y-auth "$WRONG_KEY")" \
     --fallback "$(fb gemini z-busy)" --fallback "openai,http://127.0.0.1:1/v1,w-gone,k" "$REQ"
 E=$(r .response.error)
@@ -206,19 +189,19 @@ t_ok "exhausted: names every target and why" grep -q "^all providers failed: ope
 t_eq "exhausted: attempts listed" "$(r '[.response.attempts[] | .provider + "/" + .model] | join(" ")')" "openai/x-dead anthropic/y-auth gemini/z-busy openai/w-gone"
 
 # ---- cancel, latency -----------------------------------------------------
-script '{"model": "slow", "steps": [{"text": "a b c d e f g h i j k l m n o p q r s t", "chunk_delay_ms": 100}]}'
+lf_fake_script '{"model": "slow", "steps": [{"text": "a b c d e f g h i j k l m n o p q r s t", "chunk_delay_ms": 100}]}'
 call $(target openai slow) --stream --cancel-after-ms 400 "$REQ"
 t_eq "cancel mid-stream: canceled" "$(r '.status + " " + (.err|tostring)')" "canceled -10"
 t_ok "cancel mid-stream: some deltas came first" test "$(evs '[.[] | select(.type=="text_delta")] | length')" -ge 1
 t_ok "cancel mid-stream: done at once" test "$(r .elapsed_ms)" -lt 1000
 
-script '{"model": "firstbyte", "steps": [{"text": "early late later", "chunk_delay_ms": 250}]}'
+lf_fake_script '{"model": "firstbyte", "steps": [{"text": "early late later", "chunk_delay_ms": 250}]}'
 call $(target anthropic firstbyte) --stream "$REQ"
 t_ok "deltas are delivered as they arrive" test "$(r '.elapsed_ms - .first_delta_ms')" -ge 400
 
 # ---- 200 streaming calls at once on one engine ---------------------------
-fake_start fake2 --latency-ms 500
-OUT=$("$LC" --style openai --base "$FAKE_URL/v1" --model many --key-env FAKE_KEY --stream --parallel 200 "$REQ" 2>>"$LCLOG")
+lf_fake_start --key "$FAKE_KEY" --latency-ms 500
+OUT=$("$LC" --style openai --base "$LF_FAKE_URL/v1" --model many --key-env FAKE_KEY --stream --parallel 200 "$REQ" 2>>"$LCLOG")
 RES=$OUT
 t_eq "200 at once: all succeed" "$(r '.ok')" 200
 t_ok "200 at once: concurrent (well under 200 x 0.5 s)" test "$(r .elapsed_ms)" -lt 5000

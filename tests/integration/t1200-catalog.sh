@@ -8,35 +8,23 @@
 # catalog status and a reload that picks up a new provider file.
 . "$(dirname "$0")/../lib.sh"
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 ALL=$LF_TMP/all-bodies
 # req: lf_req, keeping every body to search for the key at the end.
 req() { lf_req "$@"; printf '%s\n' "$LF_BODY" >> "$ALL"; }
-err_shape() { [ "$(printf '%s' "$LF_BODY" | jq -c 'keys')" = '["error"]' ]; }
 
 KEY=sk-t1200-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
 BADKEY=sk-wrong-$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')
 
 # ---- a fake provider that wants $KEY, and a fake Ollama ---------------------
-node "$LF_ROOT/tests/fakes/fake-llm.mjs" --port 0 --key "$KEY" \
-    > "$LF_TMP/fake.out" 2> "$LF_TMP/log/fake-llm.log" &
-FAKE_PID=$!
-for i in $(seq 100); do
-	grep -q '^listening ' "$LF_TMP/fake.out" 2>/dev/null && break
-	sleep 0.05
-done
-FPORT=$(awk '/^listening /{print $2; exit}' "$LF_TMP/fake.out")
-[ -n "$FPORT" ] || { echo "Bail out! fake-llm did not start"; exit 1; }
-FAKE=http://127.0.0.1:$FPORT/v1
+lf_fake_start --key "$KEY"
+FAKE=$LF_FAKE_URL/v1
 
 mkdir -p "$LF_TMP/ollama/api"
 printf '{"models":[{"name":"llama3.2:latest"},{"name":"qwen3:8b"}]}' > "$LF_TMP/ollama/api/tags"
 OPORT=$(lf_free_port)
-python3 -m http.server "$OPORT" --bind 127.0.0.1 --directory "$LF_TMP/ollama" \
-    > "$LF_TMP/log/ollama-standin.log" 2>&1 &
-OLLAMA_PID=$!
+lf_bg ollama-standin python3 -m http.server "$OPORT" --bind 127.0.0.1 \
+    --directory "$LF_TMP/ollama" > "$LF_TMP/log/ollama-standin.log" 2>&1
 DEAD_PORT=$(lf_free_port)
-trap 'rc=$?; kill $FAKE_PID $OLLAMA_PID 2>/dev/null; lf_cleanup $rc' EXIT
 
 lf_config "[provider_urls]
 vllm = \"$FAKE\""
@@ -69,7 +57,7 @@ req GET /api/models/gpt5-mini
 t_eq "an alias finds its model" "$LF_STATUS $(jb .id)" "200 gpt-5-mini"
 req GET /api/models/no-such-model
 t_eq "an unknown model is 404" "$LF_STATUS $(jb .error)" "404 Model 'no-such-model' not found in catalog"
-t_ok "as {\"error\": ...}" err_shape
+t_ok "as {\"error\": ...}" lf_err_shape
 req GET /api/models/openrouter/meta-llama/no-such
 t_eq "an unknown slash id is 404" "$LF_STATUS" 404
 req GET /api/models/aliases

@@ -9,9 +9,6 @@
 
 bustool() { "$LF_BIN/bustool" "$@"; }
 toolrun() { "$LF_BIN/toolrun" "$@" 2>/dev/null; }
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
-err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }
 # mem OP JSON: one memory request; sets M_STATUS and M_BODY.
 mem() {
 	local out
@@ -87,7 +84,7 @@ t_eq "with its required fields" "$(jb '.input_schema.required | join(",")')" "pa
 t_eq "and its name" "$(jb .name)" file_write
 lf_req GET /api/tools/no_such_tool
 t_eq "an unknown tool is 404" "$LF_STATUS" 404
-t_ok "with an error body" err_shape
+t_ok "with an error body" lf_err_shape
 
 # ---- per-agent tools / skills / mcp_servers ---------------------------------
 TOML='name = "tooly"
@@ -113,7 +110,7 @@ lf_req PUT "/api/agents/$ID/tools" '{}'
 t_eq "PUT tools with nothing is 400" "$LF_STATUS" 400
 lf_req PUT "/api/agents/$ID/tools" '{"tool_allowlist":"file_read"}'
 t_eq "a non-array list is 400" "$LF_STATUS" 400
-t_ok "with an error body" err_shape
+t_ok "with an error body" lf_err_shape
 lf_req PUT "/api/agents/$ID/tools" '{"tool_allowlist":[1]}'
 t_eq "a non-string entry is 400" "$LF_STATUS" 400
 lf_req PUT "/api/agents/$ID/tools" '{"bogus":[]}'

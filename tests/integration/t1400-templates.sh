@@ -10,10 +10,7 @@ TDIR=$LF_ROOT/services/agent-runtime/templates
 TEMPLATES=$(cd "$TDIR" && ls *.toml | sed 's/\.toml$//' | sort | paste -sd, -)
 TOOLS='["file_read","file_write","file_list","web_fetch","shell_exec","kv_get","kv_set","agent_send","agent_list","notify_owner"]'
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$@" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$@" 2>/dev/null; }
 declare -A TOOLS_OF=()
-err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }
 
 lf_stack_start agent-runtime
 lf_wait_ok /api/templates || { echo "Bail out! GET /api/templates never answered 200"; lf_dump_logs; exit 1; }
@@ -91,10 +88,10 @@ t_eq "the list shows it" "$(jb '[.[] | select(.name == "my-coder")] | length')" 
 
 lf_req POST /api/agents '{"template":"coder"}'
 t_eq "spawning a template twice under its name is 409" "$LF_STATUS" 409
-t_ok "as {\"error\": ...}" err_shape
+t_ok "as {\"error\": ...}" lf_err_shape
 lf_req POST /api/agents '{"template":"no-such-template"}'
 t_eq "an unknown template is 404 naming it" "$LF_STATUS $(jb .error)" "404 Template 'no-such-template' not found"
-t_ok "as {\"error\": ...}" err_shape
+t_ok "as {\"error\": ...}" lf_err_shape
 lf_req POST /api/agents '{"template":"../coder"}'
 t_eq "a template path is no template (404)" "$LF_STATUS" 404
 lf_req POST /api/agents "$(jq -nc --arg t "$(printf 'x%.0s' {1..5000})" '{template: $t}')"
@@ -131,7 +128,7 @@ lf_req GET /api/profiles/full
 t_eq "full is every tool" "$(jbc .tools)" '["*"]'
 lf_req GET /api/profiles/godmode
 t_eq "an unknown profile is 404" "$LF_STATUS $(jb .error)" "404 Profile 'godmode' not found"
-t_ok "as {\"error\": ...}" err_shape
+t_ok "as {\"error\": ...}" lf_err_shape
 
 # ---- slash commands -----------------------------------------------------------
 lf_req GET /api/commands
@@ -171,6 +168,6 @@ lf_req GET /api/commands/btw
 t_eq "a channel command is found by name" "$LF_STATUS $(jb '.scopes | join(",")')" "200 channel"
 lf_req GET /api/commands/frobnicate
 t_eq "an unknown command is 404" "$LF_STATUS $(jb .error)" "404 Command 'frobnicate' not found"
-t_ok "as {\"error\": ...}" err_shape
+t_ok "as {\"error\": ...}" lf_err_shape
 
 t_done

@@ -7,34 +7,7 @@
 # turn's events.
 . "$(dirname "$0")/../lib.sh"
 
-FAKE=$LF_ROOT/tests/fakes/fake-llm.mjs
-command -v node >/dev/null 2>&1 || { echo "Bail out! node is not installed"; exit 1; }
-
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
-spawn_json() { jq -nc --arg t "$1" '{manifest_toml: $t}'; }
-msg_json() { jq -nc --arg m "$1" '{message: $m}'; }
-psql_() { psql -h "$LIBREFANG_HOME/pg" -U librefang -Atc "$1" librefang 2>/dev/null; }
-
-FOUT=$LF_TMP/fake.out
-node "$FAKE" --port 0 > "$FOUT" 2>>"$LF_TMP/log/fake-llm.log" &
-FAKE_PID=$!
-for i in $(seq 200); do [ -s "$FOUT" ] && break; sleep 0.05; done
-FAKE_URL=http://127.0.0.1:$(head -n 1 "$FOUT" | sed 's/^listening //')
-BG=
-fake_stop() { [ -n "$BG" ] && kill "$BG" 2>/dev/null; kill -TERM "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
-trap 'fake_stop; lf_cleanup' EXIT
-script() { curl -s -o /dev/null "$FAKE_URL/__fake/script" -d "$1"; }
-requests() { curl -s "$FAKE_URL/__fake/requests?model=$1"; }
-# wait_requests MODEL N: until the fake has seen N requests for MODEL.
-wait_requests() {
-	local i
-	for i in $(seq 200); do
-		[ "$(requests "$1" | jq length)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lf_fake_start
 # valid_history JSON: every tool call of the last request is answered.
 valid_history() {
 	printf '%s' "$1" | jq -e '.[-1].body.messages as $m |
@@ -43,12 +16,12 @@ valid_history() {
 }
 
 lf_config "[provider_urls]
-openai = \"$FAKE_URL/v1\""
+openai = \"$LF_FAKE_URL/v1\""
 export OPENAI_API_KEY=sk-test-openai
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
 
-lf_req POST /api/agents "$(spawn_json 'name = "sess"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "sess"
 [model]
 provider = "openai"
 model = "m-sess"')"
@@ -58,7 +31,7 @@ A=$(jb .agent_id)
 lf_req GET "/api/agents/$A/session"
 t_eq "GET .../session of a new agent: empty" "$LF_STATUS $(jb '"\(.message_count) \(.messages | length)"')" "200 0 0"
 S0=$(jb .session_id)
-lf_req POST "/api/agents/$A/message" "$(msg_json 'my secret is sk-abcdefghijklmnopqrstuvwx1234')"
+lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'my secret is sk-abcdefghijklmnopqrstuvwx1234')"
 lf_req GET "/api/agents/$A/session"
 t_eq "after a turn it holds the exchange" "$(jbc '[.messages[] | .role]')" '["User","Assistant"]'
 t_eq "message_count" "$(jb .message_count)" 2
@@ -121,27 +94,27 @@ lf_req GET "/api/agents/$A/sessions/nope/trajectory"
 t_eq "a bad session id is 400" "$LF_STATUS" 400
 
 # ---- compaction ---------------------------------------------------------------------
-for i in 1 2 3 4 5 6; do lf_req POST "/api/agents/$A/message" "$(msg_json "turn $i")"; done
-script '{"model": "m-sess", "steps": [{"text": "SUMMARY: the user said turn 1 to 6."}]}'
+for i in 1 2 3 4 5 6; do lf_req POST "/api/agents/$A/message" "$(lf_msg_json "turn $i")"; done
+lf_fake_script '{"model": "m-sess", "steps": [{"text": "SUMMARY: the user said turn 1 to 6."}]}'
 lf_req POST "/api/agents/$A/session/compact"
 t_eq "compact is 200" "$LF_STATUS $(jb .status)" "200 compacted"
 t_ok "with the notes' message ($(jb .message))" bash -c "[[ \"\$0\" =~ ^Compacted\ [0-9]+\ messages\ into\ summary\ \([0-9]+\ chars\),\ kept\ [0-9]+\ recent\ messages\.$ ]]" "$(jb .message)"
 lf_req GET "/api/agents/$A/session"
 t_ok "the session kept at most 10 messages ($(jb .message_count))" test "$(jb .message_count)" -le 10
-lf_req POST "/api/agents/$A/message" "$(msg_json 'after compaction')"
-t_ok "the next turn sees the summary first" bash -c "printf '%s' \"\$0\" | jq -r '.[-1].body.messages[1].content' | grep -q 'SUMMARY: the user said'" "$(requests m-sess)"
+lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'after compaction')"
+t_ok "the next turn sees the summary first" bash -c "printf '%s' \"\$0\" | jq -r '.[-1].body.messages[1].content' | grep -q 'SUMMARY: the user said'" "$(lf_fake_requests m-sess)"
 
 # ---- the model --------------------------------------------------------------------
 lf_req PUT "/api/agents/$A/model" '{"model": "m-other"}'
 t_eq "PUT .../model" "$LF_STATUS $(jb .status) $(jb .model)" "200 updated m-other"
-script '{"model": "m-other", "steps": [{"text": "other model"}]}'
-lf_req POST "/api/agents/$A/message" "$(msg_json 'which model')"
+lf_fake_script '{"model": "m-other", "steps": [{"text": "other model"}]}'
+lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'which model')"
 t_eq "the next turn uses it" "$(jb .response)" "other model"
 lf_req PUT "/api/agents/$A/model" '{}'
 t_eq "model missing: 400" "$LF_STATUS" 400
 
 # ---- an interrupt mid-turn --------------------------------------------------------------
-lf_req POST /api/agents "$(spawn_json 'name = "slow"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "slow"
 [model]
 provider = "openai"
 model = "m-slow"
@@ -150,22 +123,21 @@ tools = ["file_write"]')"
 B=$(jb .agent_id)
 lf_req GET "/api/agents/$B/session"
 SB=$(jb .session_id)
-script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
+lf_fake_script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
 T0=$(date +%s%N)
-curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(msg_json 'take your time')" "$LF_URL/api/agents/$B/message" &
-BG=$!
-wait_requests m-slow 1
+lf_bg turn curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(lf_msg_json 'take your time')" "$LF_URL/api/agents/$B/message"
+lf_fake_wait m-slow 1
 lf_req POST "/api/agents/$B/sessions/$SB/interrupt"
 t_eq "interrupt is 204" "$LF_STATUS" 204
-wait "$BG"; BG=
+lf_wait turn
 MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 LF_BODY=$(cat "$LF_TMP/bg.out")
 t_eq "the turn ended silently" "$(jb '"\(.silent) \(.response)"')" "true "
 t_ok "at once, not after the provider's 20 s (${MS} ms)" test "$MS" -lt 5000
 lf_req GET "/api/agents/$B/session"
 t_eq "what was saved is kept" "$(jbc '[.messages[].content]')" '["take your time"]'
-script '{"model": "m-slow", "steps": [{"text": "fresh"}]}'
-lf_req POST "/api/agents/$B/message" "$(msg_json 'next')"
+lf_fake_script '{"model": "m-slow", "steps": [{"text": "fresh"}]}'
+lf_req POST "/api/agents/$B/message" "$(lf_msg_json 'next')"
 t_eq "the flag is cleared by the next turn" "$LF_STATUS $(jb .response)" "200 fresh"
 lf_req POST "/api/agents/$B/sessions/$SB/interrupt"
 t_eq "an interrupt with no turn running is still 204" "$LF_STATUS" 204
@@ -175,34 +147,32 @@ lf_req POST "/api/agents/$B/sessions/nope/interrupt"
 t_eq "a bad session id is 400" "$LF_STATUS" 400
 
 # ---- stop -------------------------------------------------------------------------------
-script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
-N=$(requests m-slow | jq length)
-curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(msg_json 'again slowly')" "$LF_URL/api/agents/$B/message" &
-BG=$!
-wait_requests m-slow $((N + 1))
+lf_fake_script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
+N=$(lf_fake_requests m-slow | jq length)
+lf_bg turn curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(lf_msg_json 'again slowly')" "$LF_URL/api/agents/$B/message"
+lf_fake_wait m-slow $((N + 1))
 lf_req POST "/api/agents/$B/stop"
 t_eq "POST .../stop" "$LF_STATUS $(jb .status)" "200 stopped"
-wait "$BG"; BG=
+lf_wait turn
 LF_BODY=$(cat "$LF_TMP/bg.out")
 t_eq "the running turn ended silently" "$(jb .silent)" true
 
 # ---- kill -9 mid-turn ----------------------------------------------------------------------
-script '{"model": "m-slow", "steps": [
+lf_fake_script '{"model": "m-slow", "steps": [
   {"tool_calls": [{"name": "file_write", "arguments": {"path": "k.txt", "content": "before the crash"}}]},
   {"delay_ms": 30000, "text": "never"}]}'
-N=$(requests m-slow | jq length)
-curl -s -o /dev/null -m 60 -H 'Content-Type: application/json' -d "$(msg_json 'write then think')" "$LF_URL/api/agents/$B/message" &
-BG=$!
-wait_requests m-slow $((N + 2))
+N=$(lf_fake_requests m-slow | jq length)
+lf_bg turn curl -s -o /dev/null -m 60 -H 'Content-Type: application/json' -d "$(lf_msg_json 'write then think')" "$LF_URL/api/agents/$B/message"
+lf_fake_wait m-slow $((N + 2))
 lf_stop agent-runtime KILL
 t_eq "agent-runtime was killed" "$LF_EXIT" 137
-kill "$BG" 2>/dev/null; wait "$BG" 2>/dev/null; BG=
+lf_stop turn
 lf_start agent-runtime
 lf_wait_ok "/api/agents/$B/session"
-script '{"model": "m-slow", "steps": [{"text": "recovered"}]}'
-lf_req POST "/api/agents/$B/message" "$(msg_json 'are you there')"
+lf_fake_script '{"model": "m-slow", "steps": [{"text": "recovered"}]}'
+lf_req POST "/api/agents/$B/message" "$(lf_msg_json 'are you there')"
 t_eq "after kill -9 and a restart the next turn works" "$LF_STATUS $(jb .response)" "200 recovered"
-REQ=$(requests m-slow)
+REQ=$(lf_fake_requests m-slow)
 t_ok "the provider saw a valid history (the call and its result)" valid_history "$REQ"
 t_eq "the interim save kept the tool round" "$(printf '%s' "$REQ" | jq -r '[.[-1].body.messages[] | select(.role == "tool") | .content] | length > 0')" true
 

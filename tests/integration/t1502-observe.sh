@@ -9,42 +9,16 @@
 # bad input; an agent's records going with it.
 . "$(dirname "$0")/../lib.sh"
 
-FAKE=$LF_ROOT/tests/fakes/fake-llm.mjs
-command -v node >/dev/null 2>&1 || { echo "Bail out! node is not installed"; exit 1; }
-
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
-spawn_json() { jq -nc --arg t "$1" '{manifest_toml: $t}'; }
-msg_json() { jq -nc --arg m "$1" '{message: $m}'; }
-psql_() { psql -h "$LIBREFANG_HOME/pg" -U librefang -Atc "$1" librefang 2>/dev/null; }
-
-FOUT=$LF_TMP/fake.out
-node "$FAKE" --port 0 > "$FOUT" 2>>"$LF_TMP/log/fake-llm.log" &
-FAKE_PID=$!
-for i in $(seq 200); do [ -s "$FOUT" ] && break; sleep 0.05; done
-FAKE_URL=http://127.0.0.1:$(head -n 1 "$FOUT" | sed 's/^listening //')
-BG=
-fake_stop() { [ -n "$BG" ] && kill "$BG" 2>/dev/null; kill -TERM "$FAKE_PID" 2>/dev/null; wait "$FAKE_PID" 2>/dev/null; }
-trap 'fake_stop; lf_cleanup' EXIT
-script() { curl -s -o /dev/null "$FAKE_URL/__fake/script" -d "$1"; }
-requests() { curl -s "$FAKE_URL/__fake/requests?model=$1"; }
-wait_requests() {
-	local i
-	for i in $(seq 200); do
-		[ "$(requests "$1" | jq length)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lf_fake_start
 
 lf_config "[provider_urls]
-openai = \"$FAKE_URL/v1\"
-anthropic = \"$FAKE_URL/v1\""
+openai = \"$LF_FAKE_URL/v1\"
+anthropic = \"$LF_FAKE_URL/v1\""
 export OPENAI_API_KEY=sk-test-openai ANTHROPIC_API_KEY=sk-test-anthropic
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
 
-lf_req POST /api/agents "$(spawn_json 'name = "watched"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "watched"
 [model]
 provider = "openai"
 model = "m-obs"
@@ -61,11 +35,11 @@ lf_req GET "/api/agents/$W/logs"
 t_eq "no turn yet: no log lines" "$LF_STATUS $(jbc .logs)" '200 []'
 
 # ---- a tool turn: file_write succeeds, shell_exec is not granted ------------------------
-script '{"model": "m-obs", "steps": [
+lf_fake_script '{"model": "m-obs", "steps": [
   {"tool_calls": [{"name": "file_write", "arguments": {"path": "w.txt", "content": "observed"}}]},
   {"tool_calls": [{"name": "shell_exec", "arguments": {"command": "id"}}]},
   {"text": "Done watching."}]}'
-lf_req POST "/api/agents/$W/message" "$(msg_json 'write, then try the shell')"
+lf_req POST "/api/agents/$W/message" "$(lf_msg_json 'write, then try the shell')"
 t_eq "the tool turn is 200" "$LF_STATUS $(jb .response)" "200 Done watching."
 R1=$LF_BODY
 R1_IN=$(jb .input_tokens); R1_OUT=$(jb .output_tokens); R1_COST=$(jb .cost_usd)
@@ -74,8 +48,8 @@ SID=$(jb .session_id)
 t_ok "it used tokens ($R1_IN in, $R1_OUT out) and cost ($R1_COST)" test "$R1_IN" -gt 0 -a "$R1_OUT" -gt 0
 
 # ---- a failing turn: the provider sends garbage ---------------------------------------------
-script '{"model": "m-obs", "steps": [{"garbage": true}]}'
-lf_req POST "/api/agents/$W/message" "$(msg_json 'this one fails')"
+lf_fake_script '{"model": "m-obs", "steps": [{"garbage": true}]}'
+lf_req POST "/api/agents/$W/message" "$(lf_msg_json 'this one fails')"
 t_eq "the failing turn is 500" "$LF_STATUS" 500
 R2_ERR=$(jb .error)
 
@@ -146,7 +120,7 @@ lf_req GET "/api/agents/$W/logs?limit=2"
 t_eq "limit=2: the newest two" "$(jbc '[.logs[] | .event]')" '["turn_end","provider_error"]'
 
 # ---- a fallback, an interrupt, a silent turn -------------------------------------------------------
-lf_req POST /api/agents "$(spawn_json 'name = "falls"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "falls"
 [model]
 provider = "openai"
 model = "m-busy"
@@ -154,9 +128,9 @@ model = "m-busy"
 provider = "anthropic"
 model = "m-spare"')"
 FB=$(jb .agent_id)
-script '{"model": "m-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
-script '{"model": "m-spare", "steps": [{"text": "from the spare"}]}'
-lf_req POST "/api/agents/$FB/message" "$(msg_json 'hello')"
+lf_fake_script '{"model": "m-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
+lf_fake_script '{"model": "m-spare", "steps": [{"text": "from the spare"}]}'
+lf_req POST "/api/agents/$FB/message" "$(lf_msg_json 'hello')"
 t_eq "the fallback turn answers" "$LF_STATUS $(jb .response)" "200 from the spare"
 lf_req GET "/api/agents/$FB/traces"
 t_eq "its trace names the target that answered" "$(jb '.traces[0] | "\(.outcome) \(.provider)/\(.model)"')" "ok anthropic/m-spare"
@@ -164,20 +138,19 @@ lf_req GET "/api/agents/$FB/logs?level=warn"
 t_eq "one warning: the fallback" "$(jbc '[.logs[].event]')" '["provider_fallback"]'
 t_ok "naming who failed and who answered ($(jb '.logs[0].message' | head -c 100))" jq -e '.logs[0].message | startswith("provider openai/m-busy failed") and contains("answered by anthropic/m-spare")' <<<"$LF_BODY"
 
-lf_req POST /api/agents "$(spawn_json 'name = "slow"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "slow"
 [model]
 provider = "openai"
 model = "m-slow"')"
 S=$(jb .agent_id)
-script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
-curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(msg_json 'take your time')" "$LF_URL/api/agents/$S/message" &
-BG=$!
-wait_requests m-slow 1
+lf_fake_script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
+lf_bg turn curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(lf_msg_json 'take your time')" "$LF_URL/api/agents/$S/message"
+lf_fake_wait m-slow 1
 lf_req POST "/api/agents/$S/stop"
-wait "$BG"; BG=
+lf_wait turn
 t_eq "the stopped turn ended silently" "$(jq -r .silent "$LF_TMP/bg.out")" true
-script '{"model": "m-slow", "steps": [{"text": "NO_REPLY"}]}'
-lf_req POST "/api/agents/$S/message" "$(msg_json 'nothing to say')"
+lf_fake_script '{"model": "m-slow", "steps": [{"text": "NO_REPLY"}]}'
+lf_req POST "/api/agents/$S/message" "$(lf_msg_json 'nothing to say')"
 t_eq "a NO_REPLY turn is silent" "$LF_STATUS $(jb .silent)" "200 true"
 lf_req GET "/api/agents/$S/traces"
 t_eq "outcomes: silent, then interrupted" "$(jbc '[.traces[].outcome]')" '["silent","interrupted"]'
@@ -187,14 +160,14 @@ lf_req GET "/api/agents/$S/logs?level=warn"
 t_eq "the interrupt is a warning" "$(jbc '[.logs[].event]')" '["interrupt"]'
 
 # ---- incognito and oversized inputs ---------------------------------------------------------------
-lf_req POST /api/agents "$(spawn_json 'name = "private"
+lf_req POST /api/agents "$(lf_spawn_json 'name = "private"
 [model]
 provider = "openai"
 model = "m-priv"
 [capabilities]
 tools = ["file_write"]')"
 P=$(jb .agent_id)
-script '{"model": "m-priv", "steps": [
+lf_fake_script '{"model": "m-priv", "steps": [
   {"tool_calls": [{"name": "file_write", "arguments": {"path": "secret.txt", "content": "hush"}}]},
   {"text": "kept"}]}'
 lf_req POST "/api/agents/$P/message" '{"message": "keep this private", "incognito": true}'
@@ -205,8 +178,8 @@ t_eq "incognito: the call's name and outcome, not its input or output" \
 lf_req GET "/api/agents/$P/logs"
 t_ok "and its log lines do not carry the content" bash -c '! grep -q hush <<<"$0"' "$LF_BODY"
 BIG=$(head -c 6000 /dev/zero | tr '\0' 'x')
-script "$(jq -nc --arg c "$BIG" '{model: "m-priv", steps: [{tool_calls: [{name: "file_write", arguments: {path: "big.txt", content: $c}}]}, {text: "big"}]}')"
-lf_req POST "/api/agents/$P/message" "$(msg_json 'write a big file')"
+lf_fake_script "$(jq -nc --arg c "$BIG" '{model: "m-priv", steps: [{tool_calls: [{name: "file_write", arguments: {path: "big.txt", content: $c}}]}, {text: "big"}]}')"
+lf_req POST "/api/agents/$P/message" "$(lf_msg_json 'write a big file')"
 t_eq "a turn with a 6 KB tool input" "$LF_STATUS $(jb .response)" "200 big"
 lf_req GET "/api/agents/$P/traces?limit=1"
 t_ok "its stored input is a preview of at most 4096 bytes" jq -e '.traces[0].decision_traces[0].input | .truncated == true and (.preview | length) == 4096' <<<"$LF_BODY"
@@ -218,15 +191,15 @@ lf_wait_ok "/api/agents/$W/traces" || { echo "Bail out! agent-runtime did not co
 t_eq "after a restart: the same traces" "$(printf '%s' "$LF_BODY" | jq -c '[.traces[] | {turn_id, outcome, input_tokens, latency_ms}]')" "$(jq -c '[.traces[] | {turn_id, outcome, input_tokens, latency_ms}]' <<<"$TR")"
 
 # ---- pruning: the newest 1000 lines per agent --------------------------------------------------------
-psql_ >/dev/null "INSERT INTO runtime.agent_logs (agent_id, level, event, message) SELECT '$W', 'info', 'filler', 'line ' || g FROM generate_series(1, 1200) g"
-t_eq "1207 lines before the next turn" "$(psql_ "SELECT count(*) FROM runtime.agent_logs WHERE agent_id = '$W'")" 1207
-script '{"model": "m-obs", "steps": [{"text": "pruned"}]}'
-lf_req POST "/api/agents/$W/message" "$(msg_json 'prune')"
+lf_psql >/dev/null "INSERT INTO runtime.agent_logs (agent_id, level, event, message) SELECT '$W', 'info', 'filler', 'line ' || g FROM generate_series(1, 1200) g"
+t_eq "1207 lines before the next turn" "$(lf_psql "SELECT count(*) FROM runtime.agent_logs WHERE agent_id = '$W'")" 1207
+lf_fake_script '{"model": "m-obs", "steps": [{"text": "pruned"}]}'
+lf_req POST "/api/agents/$W/message" "$(lf_msg_json 'prune')"
 t_eq "a plain turn" "$LF_STATUS $(jb .response)" "200 pruned"
 t_eq "after it: exactly 1000 lines, the oldest gone" \
-    "$(psql_ "SELECT count(*) || ' ' || min(message) FILTER (WHERE event = 'filler') || ' ' || count(*) FILTER (WHERE event <> 'filler') FROM runtime.agent_logs WHERE agent_id = '$W'")" "1000 line 1000 2"
+    "$(lf_psql "SELECT count(*) || ' ' || min(message) FILTER (WHERE event = 'filler') || ' ' || count(*) FILTER (WHERE event <> 'filler') FROM runtime.agent_logs WHERE agent_id = '$W'")" "1000 line 1000 2"
 t_eq "the survivors are the newest fillers (203..1200)" \
-    "$(psql_ "SELECT min(substr(message, 6)::int) || '..' || max(substr(message, 6)::int) FROM runtime.agent_logs WHERE agent_id = '$W' AND event = 'filler'")" "203..1200"
+    "$(lf_psql "SELECT min(substr(message, 6)::int) || '..' || max(substr(message, 6)::int) FROM runtime.agent_logs WHERE agent_id = '$W' AND event = 'filler'")" "203..1200"
 lf_req GET "/api/agents/$W/logs?limit=1000"
 t_eq "GET .../logs?limit=1000 returns them all, the new turn first" "$(jbc '[(.logs | length), .logs[0].event, .logs[1].event]')" '[1000,"turn_end","turn_start"]'
 
@@ -255,6 +228,6 @@ lf_req DELETE "/api/agents/$W"
 t_eq "delete the agent" "$LF_STATUS" 200
 lf_req GET "/api/agents/$W/traces"
 t_eq "its traces are 404" "$LF_STATUS" 404
-t_eq "and its rows are gone" "$(psql_ "SELECT (SELECT count(*) FROM runtime.turn_records WHERE agent_id = '$W') + (SELECT count(*) FROM runtime.agent_logs WHERE agent_id = '$W')")" 0
+t_eq "and its rows are gone" "$(lf_psql "SELECT (SELECT count(*) FROM runtime.turn_records WHERE agent_id = '$W') + (SELECT count(*) FROM runtime.agent_logs WHERE agent_id = '$W')")" 0
 
 t_done

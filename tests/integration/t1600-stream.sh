@@ -9,22 +9,10 @@
 # with the RFC 6455 codes), then SIGTERM with sockets open.
 . "$(dirname "$0")/../lib.sh"
 
-FAKE=$LF_ROOT/tests/fakes/fake-llm.mjs
 export FAKE_KEY=sk-fake-stream-0123456789
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-
 # ---- the fake provider and the stack ---------------------------------------
-out=$LF_TMP/fake.out
-node "$FAKE" --port 0 >"$out" 2>>"$LF_TMP/log/fake-llm.log" &
-LF_PIDS[fake-llm]=$!
-for ((i = 0; i < 100; i++)); do
-	grep -q '^listening ' "$out" 2>/dev/null && break
-	sleep 0.05
-done
-F=http://127.0.0.1:$(awk '/^listening/{print $2; exit}' "$out")
-[ "$F" != "http://127.0.0.1:" ] || { echo "Bail out! the fake did not start"; exit 1; }
-script() { curl -s -X POST "$F/__fake/script" -d "$1" >/dev/null; }
+lf_fake_start
 
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
@@ -33,11 +21,11 @@ TOML="name = \"streamer\"
 [model]
 provider = \"openai\"
 model = \"m\"
-base_url = \"$F/v1\"
+base_url = \"$LF_FAKE_URL/v1\"
 api_key_env = \"FAKE_KEY\"
 [capabilities]
 tools = [\"file_write\", \"file_read\"]"
-lf_req POST /api/agents "$(jq -nc --arg t "$TOML" '{manifest_toml: $t}')"
+lf_req POST /api/agents "$(lf_spawn_json "$TOML")"
 t_eq "spawn the streaming agent" "$LF_STATUS" 201
 ID=$(jb .agent_id)
 NOPE=00000000-0000-4000-8000-000000000000
@@ -53,7 +41,7 @@ events() {
 }
 
 # ---- SSE: a text turn ---------------------------------------------------------
-script '{"model":"m","steps":[{"text":"Hello streaming world, in words","chunk_delay_ms":30,"usage":{"input_tokens":12,"output_tokens":7}}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"Hello streaming world, in words","chunk_delay_ms":30,"usage":{"input_tokens":12,"output_tokens":7}}]}'
 sse "/api/agents/$ID/message/stream" '{"message":"hi"}' "$LF_TMP/s1"
 E=$(events "$LF_TMP/s1")
 t_ok "SSE: 200 text/event-stream" grep -qi '^content-type: text/event-stream' "$LF_TMP/s1.h"
@@ -70,7 +58,7 @@ t_eq "SSE: done carries the usage" "$(printf '%s' "$E" | jq -c '.[-1].data')" \
     '{"done":true,"usage":{"input_tokens":12,"output_tokens":7}}'
 
 # ---- SSE: a tool turn ---------------------------------------------------------
-script '{"model":"m","steps":[{"tool_calls":[{"name":"file_write","arguments":{"path":"a.txt","content":"x"}}]},{"text":"Wrote a.txt."}]}'
+lf_fake_script '{"model":"m","steps":[{"tool_calls":[{"name":"file_write","arguments":{"path":"a.txt","content":"x"}}]},{"text":"Wrote a.txt."}]}'
 sse "/api/agents/$ID/message/stream" '{"message":"write it"}' "$LF_TMP/s2"
 E=$(events "$LF_TMP/s2")
 t_eq "SSE tool turn: tool_use, tool_result, chunk.., done" \
@@ -94,19 +82,19 @@ lf_req POST "/api/agents/$ID/message/stream" '["message"]'
 t_eq "SSE with a non-object body: 400" "$LF_STATUS" 400
 
 # ---- SSE: the client leaves mid-stream ----------------------------------------
-script '{"model":"m","steps":[{"text":"one two three four five six seven eight nine ten","chunk_delay_ms":150}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"one two three four five six seven eight nine ten","chunk_delay_ms":150}]}'
 sse "/api/agents/$ID/message/stream" '{"message":"slowly"}' "$LF_TMP/s4" --max-time 0.6
 t_ok "the first chunks arrived before the client left" grep -q '^event: chunk' "$LF_TMP/s4"
 t_ok "the stream had not ended" bash -c "! grep -q '^event: done' '$LF_TMP/s4'"
 sleep 2
 lf_req GET /api/health
 t_eq "the gateway is healthy after it" "$LF_STATUS" 200
-script '{"model":"m","steps":[{"text":"still here"}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"still here"}]}'
 sse "/api/agents/$ID/message/stream" '{"message":"again"}' "$LF_TMP/s5"
 t_eq "and the next stream works" "$(events "$LF_TMP/s5" | jq -r '([.[] | select(.event == "chunk") | .data.content] | join("")) + " " + .[-1].event')" "still here done"
 
 # ---- SSE: a keep-alive while the provider is silent -------------------------------
-script '{"model":"m","steps":[{"text":"late answer","delay_ms":15800}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"late answer","delay_ms":15800}]}'
 sse "/api/agents/$ID/message/stream" '{"message":"take your time"}' "$LF_TMP/s6"
 t_eq "SSE: a keep-alive comment after 15 s of silence, before the first event" \
     "$(grep -m1 -E '^(: keep-alive|event: )' "$LF_TMP/s6")" ": keep-alive"
@@ -350,7 +338,7 @@ t_eq "WS unknown agent: a JSON 404, no upgrade" "$(line 1 | jq -r .status) $(lin
 lf_req GET "$P"
 t_eq "WS route without an upgrade: 426 JSON" "$LF_STATUS $(jb 'keys | join(",")')" "426 error"
 
-script '{"model":"m","steps":[{"text":"Socket reply in pieces","chunk_delay_ms":20,"usage":{"input_tokens":5,"output_tokens":4}},{"text":"plain too"}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"Socket reply in pieces","chunk_delay_ms":20,"usage":{"input_tokens":5,"output_tokens":4}},{"text":"plain too"}]}'
 OUT=$(wsrun "$P" turn "hello there")
 t_eq "WS: ping -> pong" "$(line 2 | jq -c .ping)" '{"type":"pong"}'
 t_eq "WS: thinking, text_delta.., response" "$(line 3 | jq -r '.types | reduce .[] as $e ([]; if .[-1] == $e then . else . + [$e] end) | join(",")')" \
@@ -362,7 +350,7 @@ t_eq "WS: response with content, tokens and the message_id" \
 t_eq "WS: plain text is a message too" "$(line 4 | jq -r '.plain[-1]')" "response"
 t_eq "WS: a close frame is answered with 1000" "$(line 5 | jq -r .close)" 1000
 
-script '{"model":"m","steps":[{"tool_calls":[{"id":"call_w1","name":"file_write","arguments":{"path":"b.txt","content":"y"}}]},{"text":"Wrote b.txt."}]}'
+lf_fake_script '{"model":"m","steps":[{"tool_calls":[{"id":"call_w1","name":"file_write","arguments":{"path":"b.txt","content":"y"}}]},{"text":"Wrote b.txt."}]}'
 OUT=$(wsrun "$P" turn1 "write b")
 t_eq "WS tool turn: thinking, tool_start, tool_end, tool_result, text_delta, response" \
     "$(line 2 | jq -r '.types | reduce .[] as $e ([]; if .[-1] == $e then . else . + [$e] end) | join(",")')" \
@@ -388,7 +376,7 @@ t_ok "WS: agents_updated again within 6 s ($(line 2 | jq -r .gap) s apart)" \
 
 OUT=$(wsrun "$P" control)
 t_eq "WS: a ping frame gets its pong" "$(line 2 | jq -c '[.op, .data, .masked]')" '[10,"abc",false]'
-script '{"model":"m","steps":[{"text":"fragments joined"}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"fragments joined"}]}'
 OUT=$(wsrun "$P" fragments)
 t_eq "WS: a control frame between fragments" "$(line 2 | jq -r .pong)" true
 t_eq "WS: a fragmented message is one turn" "$(line 3 | jq -c '.last | [.type, .content, .message_id]')" '["response","fragments joined","frag"]'
@@ -399,7 +387,7 @@ for c in "unmasked 1002" "badutf8 1007" "surrogate 1007" "oversize 1009" "oversi
 done
 
 # A client that leaves mid-turn.
-script '{"model":"m","steps":[{"text":"a b c d e f g h","chunk_delay_ms":200}]}'
+lf_fake_script '{"model":"m","steps":[{"text":"a b c d e f g h","chunk_delay_ms":200}]}'
 OUT=$(wsrun "$P" leave "talk slowly")
 t_eq "WS: a client that leaves mid-turn got thinking" "$(line 2 | jq -r .first.type)" "thinking"
 sleep 2

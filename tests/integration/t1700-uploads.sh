@@ -6,12 +6,7 @@
 # helper) for every attachment class.
 . "$(dirname "$0")/../lib.sh"
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$1" 2>/dev/null; }
-# err_shape: the body is exactly {"error": "<non-empty string>"}.
-err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }
-hdr() { printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'; }
-spawn() { lf_req POST /api/agents "$(jq -nc --arg t "name = \"$1\"" '{manifest_toml: $t}')"; jb .agent_id; }
+spawn() { lf_req POST /api/agents "$(lf_spawn_json "name = \"$1\"")"; jb .agent_id; }
 # upload AGENT_ID FILE [TYPE] [NAME]: POST the file as the "file" field.
 upload() {
 	local spec="file=@$2"
@@ -89,15 +84,15 @@ t_eq "and the url to fetch it" "$(jb .url)" "/api/uploads/$PNG_ID"
 fetch "$PNG_ID" "$D/got.png"
 t_eq "GET /api/uploads/{id} is 200" "$LF_STATUS" 200
 t_ok "the same bytes come back" cmp "$D/img.png" "$D/got.png"
-t_eq "served as image/png" "$(hdr content-type)" "image/png"
-t_eq "inline, with its name" "$(hdr content-disposition)" 'inline; filename="img.png"'
-t_eq "the security headers are there" "$(hdr x-content-type-options)" "nosniff"
+t_eq "served as image/png" "$(lf_hdr content-type)" "image/png"
+t_eq "inline, with its name" "$(lf_hdr content-disposition)" 'inline; filename="img.png"'
+t_eq "the security headers are there" "$(lf_hdr x-content-type-options)" "nosniff"
 
 upload "$A" "$D/random.bin" application/octet-stream
 RND_ID=$(jb .file_id)
 fetch "$RND_ID" "$D/got.bin"
 t_ok "100 kB of random bytes round-trip exactly" cmp "$D/random.bin" "$D/got.bin"
-t_eq "an unknown type is served as an attachment" "$(hdr content-disposition)" 'attachment; filename="random.bin"'
+t_eq "an unknown type is served as an attachment" "$(lf_hdr content-disposition)" 'attachment; filename="random.bin"'
 
 upload "$A" "$D/hello.txt" text/plain
 TXT_ID=$(jb .file_id)
@@ -122,7 +117,7 @@ B_TXT_ID=$(jb .file_id)
 upload "$A" "$D/hello.txt" text/plain 'naïve résumé.txt'
 t_eq "a UTF-8 file name is kept" "$LF_STATUS $(jb .filename)" "201 naïve résumé.txt"
 lf_req GET "/api/uploads/$(jb .file_id)"
-t_eq "and made safe in Content-Disposition" "$(hdr content-disposition)" 'inline; filename="na__ve r__sum__.txt"'
+t_eq "and made safe in Content-Disposition" "$(lf_hdr content-disposition)" 'inline; filename="na__ve r__sum__.txt"'
 
 # ---- the size cap --------------------------------------------------------------
 upload "$A" "$D/exact.bin" application/octet-stream
@@ -131,24 +126,24 @@ fetch "$(jb .file_id)" "$D/got-exact.bin"
 t_ok "and served back whole" cmp "$D/exact.bin" "$D/got-exact.bin"
 upload "$A" "$D/over.bin" application/octet-stream
 t_eq "10 MiB + 1 byte is 413" "$LF_STATUS" 413
-t_ok "as JSON {\"error\"} ($(jb .error))" err_shape
+t_ok "as JSON {\"error\"} ($(jb .error))" lf_err_shape
 upload "$A" "$D/huge.bin" application/octet-stream
 t_eq "an 11 MiB body is 413 before it is read" "$LF_STATUS" 413
-t_ok "as JSON {\"error\"}" err_shape
+t_ok "as JSON {\"error\"}" lf_err_shape
 
 # ---- malformed uploads ---------------------------------------------------------
 lf_req POST "/api/agents/$A/upload" '{"filename":"x"}'
 t_eq "a JSON body is 415" "$LF_STATUS" 415
-t_ok "as JSON {\"error\"}" err_shape
+t_ok "as JSON {\"error\"}" lf_err_shape
 lf_req POST "/api/agents/$A/upload" '' -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary 'garbage without boundaries'
 t_eq "garbage under a multipart type is 400" "$LF_STATUS" 400
-t_ok "as JSON {\"error\"} ($(jb .error))" err_shape
+t_ok "as JSON {\"error\"} ($(jb .error))" lf_err_shape
 lf_req POST "/api/agents/$A/upload" '' -H 'Content-Type: multipart/form-data' --data-binary 'x'
 t_eq "multipart without a boundary is 400" "$LF_STATUS" 400
 lf_req POST "/api/agents/$A/upload" '' -H 'Content-Type: multipart/form-data; boundary=XyZ' \
     --data-binary $'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nno end'
 t_eq "a part that never ends is 400" "$LF_STATUS" 400
-t_ok "as JSON {\"error\"} ($(jb .error))" err_shape
+t_ok "as JSON {\"error\"} ($(jb .error))" lf_err_shape
 lf_req POST "/api/agents/$A/upload" '' -H 'Content-Type: multipart/form-data; boundary=XyZ'
 t_eq "an empty multipart body is 400" "$LF_STATUS" 400
 lf_req POST "/api/agents/$A/upload" '' -F 'note=just a field'
@@ -159,7 +154,7 @@ upload "$A" "$D/hello.txt" text/plain '..'
 t_eq "a file name of '..' is 400" "$LF_STATUS" 400
 upload "$A" "$D/hello.txt" text/plain 'a/b.txt'
 t_eq "a file name with '/' is 400" "$LF_STATUS" 400
-t_ok "as JSON {\"error\"} ($(jb .error))" err_shape
+t_ok "as JSON {\"error\"} ($(jb .error))" lf_err_shape
 printf -- '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\nContent-Type: text/pl\001ain\r\n\r\nhi\r\n--XyZ--\r\n' > "$D/ctl.form"
 lf_req POST "/api/agents/$A/upload" '' -H 'Content-Type: multipart/form-data; boundary=XyZ' --data-binary "@$D/ctl.form"
 t_eq "a content type with a control character is 400" "$LF_STATUS $(jb .error)" "400 Invalid content type: the content type must be printable ASCII"

@@ -9,8 +9,6 @@
 TSV=$LF_SHARED/spec/endpoints.tsv
 UUID_RE='^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'
 
-hdr() { printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'; }
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 
 lf_stack_start
 lf_wait_services agent-runtime scheduler memory audit channels ||
@@ -54,19 +52,19 @@ t_eq "GET /api/workflows: 501 JSON" "$LF_STATUS $(jb .error)" \
 lf_req GET /x
 t_eq "unknown path: 404" "$LF_STATUS" 404
 t_eq "404 body" "$LF_BODY" '{"error":"not found: /x"}'
-t_eq "404 is JSON" "$(hdr content-type)" application/json
+t_eq "404 is JSON" "$(lf_hdr content-type)" application/json
 for h in x-content-type-options x-frame-options x-xss-protection \
     referrer-policy cache-control strict-transport-security \
     content-security-policy x-api-version; do
-	t_ok "404 carries $h" test -n "$(hdr $h)"
+	t_ok "404 carries $h" test -n "$(lf_hdr $h)"
 done
-t_eq "x-frame-options is DENY" "$(hdr x-frame-options)" DENY
-t_eq "x-api-version is v1" "$(hdr x-api-version)" v1
-t_eq "cache-control" "$(hdr cache-control)" \
+t_eq "x-frame-options is DENY" "$(lf_hdr x-frame-options)" DENY
+t_eq "x-api-version is v1" "$(lf_hdr x-api-version)" v1
+t_eq "cache-control" "$(lf_hdr cache-control)" \
     "no-store, no-cache, must-revalidate"
-id1=$(hdr x-request-id)
+id1=$(lf_hdr x-request-id)
 lf_req GET /x "" -H 'X-Request-Id: 11111111-1111-4111-8111-111111111111'
-id2=$(hdr x-request-id)
+id2=$(lf_hdr x-request-id)
 t_ok "x-request-id is a UUID v4" grep -Eq "$UUID_RE" <<<"$id1"
 t_ok "x-request-id is fresh for each request" test "$id1" != "$id2"
 t_ok "a client's X-Request-Id is not honoured" \
@@ -74,11 +72,11 @@ t_ok "a client's X-Request-Id is not honoured" \
 
 lf_req DELETE /api/health
 t_eq "wrong method: 405" "$LF_STATUS" 405
-t_eq "405 Allow header" "$(hdr allow)" "GET, OPTIONS"
+t_eq "405 Allow header" "$(lf_hdr allow)" "GET, OPTIONS"
 t_ok "405 is JSON with an error" test -n "$(jb .error)"
 lf_req GET /api/agents/bulk
 t_eq "GET /api/agents/bulk is not /api/agents/{id}: 405" "$LF_STATUS" 405
-t_eq "its Allow header" "$(hdr allow)" "POST, DELETE, OPTIONS"
+t_eq "its Allow header" "$(lf_hdr allow)" "POST, DELETE, OPTIONS"
 
 # ---- normalisation ---------------------------------------------------------
 lf_req GET /api/v1/health
@@ -120,9 +118,9 @@ t_ok "version: git_sha and build_date present" \
 
 lf_req GET /
 t_eq "/: 200" "$LF_STATUS" 200
-t_ok "/: HTML" grep -q '^text/html' <<<"$(hdr content-type)"
+t_ok "/: HTML" grep -q '^text/html' <<<"$(lf_hdr content-type)"
 t_ok "/: links to /api/health" grep -q 'href="/api/health"' <<<"$LF_BODY"
-t_ok "/: carries the security headers" test -n "$(hdr content-security-policy)"
+t_ok "/: carries the security headers" test -n "$(lf_hdr content-security-policy)"
 
 # ---- relaying to agent-runtime ---------------------------------------------
 lf_req GET /api/agents
@@ -139,7 +137,7 @@ t_eq "POST /api/agents relayed: 201" "$LF_STATUS" 201
 aid=$(jb .agent_id)
 t_ok "spawn gave an agent id" grep -Eq '^[0-9a-f-]{36}$' <<<"$aid"
 t_ok "relayed replies carry the security headers" \
-    test -n "$(hdr x-content-type-options)"
+    test -n "$(lf_hdr x-content-type-options)"
 # The id percent-encoded: path parameters are decoded.
 enc=$(printf '%s' "$aid" | sed 's/-/%2D/g')
 lf_req GET "/api/agents/$enc"
@@ -157,24 +155,24 @@ t_ok "DELETE /api/agents/{id} relayed" test "$LF_STATUS" -lt 300
 # ---- CORS (no key: localhost origins only) ----------------------------------
 lf_req GET /api/health "" -H 'Origin: http://localhost:3000'
 t_eq "a localhost origin is echoed" \
-    "$(hdr access-control-allow-origin)" http://localhost:3000
+    "$(lf_hdr access-control-allow-origin)" http://localhost:3000
 lf_req GET /api/health "" -H 'Origin: http://127.0.0.1'
 t_eq "a 127.0.0.1 origin is echoed" \
-    "$(hdr access-control-allow-origin)" http://127.0.0.1
+    "$(lf_hdr access-control-allow-origin)" http://127.0.0.1
 lf_req GET /api/health "" -H 'Origin: http://evil.example'
-t_eq "another origin is not" "$(hdr access-control-allow-origin)" ""
+t_eq "another origin is not" "$(lf_hdr access-control-allow-origin)" ""
 lf_req OPTIONS /api/agents "" -H 'Origin: http://localhost:8080' \
     -H 'Access-Control-Request-Method: POST'
 t_eq "preflight: 204" "$LF_STATUS" 204
-t_eq "preflight: methods" "$(hdr access-control-allow-methods)" \
+t_eq "preflight: methods" "$(lf_hdr access-control-allow-methods)" \
     "GET, POST, OPTIONS"
 t_ok "preflight: headers" grep -qi authorization \
-    <<<"$(hdr access-control-allow-headers)"
+    <<<"$(lf_hdr access-control-allow-headers)"
 
 # ---- metrics ---------------------------------------------------------------
 lf_req GET /api/metrics
 t_eq "metrics: 200" "$LF_STATUS" 200
-t_ok "metrics: text format 0.0.4" grep -q 'version=0.0.4' <<<"$(hdr content-type)"
+t_ok "metrics: text format 0.0.4" grep -q 'version=0.0.4' <<<"$(lf_hdr content-type)"
 for m in 'librefang_requests_total{route="/api/health",method="GET",status="200"}' \
     'librefang_requests_total{route="unmatched",method="GET",status="404"}' \
     'librefang_request_duration_seconds_bucket{route="/api/health",le="+Inf"}' \
@@ -195,7 +193,7 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 t_eq "stopped agent-runtime: 503" "$LF_STATUS" 503
 t_eq "503 body" "$LF_BODY" "{\"error\":\"service 'agent-runtime' unavailable\"}"
 t_ok "answered quickly (${ms} ms)" test "$ms" -lt 1000
-t_ok "503 carries x-request-id" test -n "$(hdr x-request-id)"
+t_ok "503 carries x-request-id" test -n "$(lf_hdr x-request-id)"
 sleep 2.2
 lf_req GET /api/health
 t_eq "health degraded while a service is down" "$(jb .status)" degraded

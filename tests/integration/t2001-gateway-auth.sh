@@ -7,8 +7,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 KEY=s3cret-key-for-t2001
-hdr() { printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'; }
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 
 lf_config "api_key = \"$KEY\""
 lf_stack_start agent-runtime
@@ -24,13 +22,13 @@ for p in /api/status /api/version /api/metrics /api/health/detail \
 	t_eq "GET $p without a key: 401" "$LF_STATUS" 401
 done
 lf_req GET /api/status
-t_eq "401 WWW-Authenticate" "$(hdr www-authenticate)" Bearer
+t_eq "401 WWW-Authenticate" "$(lf_hdr www-authenticate)" Bearer
 t_ok "401 is JSON with an error" test -n "$(jb .error)"
-t_eq "401 content type" "$(hdr content-type)" application/json
-t_ok "401 carries x-request-id" test -n "$(hdr x-request-id)"
-t_eq "401 carries x-frame-options" "$(hdr x-frame-options)" DENY
+t_eq "401 content type" "$(lf_hdr content-type)" application/json
+t_ok "401 carries x-request-id" test -n "$(lf_hdr x-request-id)"
+t_eq "401 carries x-frame-options" "$(lf_hdr x-frame-options)" DENY
 t_ok "401 carries strict-transport-security" \
-    test -n "$(hdr strict-transport-security)"
+    test -n "$(lf_hdr strict-transport-security)"
 lf_req POST /api/health '{}'
 t_eq "POST /api/health is not public" "$LF_STATUS" 401
 
@@ -54,7 +52,7 @@ LF_AUTH=$KEY lf_req GET /api/health/detail
 t_eq "health/detail with the key" "$LF_STATUS" 200
 
 lf_req GET /api/health "" -H 'Origin: http://localhost:3000'
-t_eq "with a key no origin is echoed" "$(hdr access-control-allow-origin)" ""
+t_eq "with a key no origin is echoed" "$(lf_hdr access-control-allow-origin)" ""
 lf_req OPTIONS /api/agents "" -H 'Origin: http://localhost:3000'
 t_eq "a preflight needs no key" "$LF_STATUS" 204
 

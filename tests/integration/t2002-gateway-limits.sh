@@ -6,8 +6,6 @@
 # are served meanwhile.
 . "$(dirname "$0")/../lib.sh"
 
-hdr() { printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'; }
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 
 lf_config 'max_request_body_bytes = 2048
 [api]
@@ -70,7 +68,7 @@ big=$(python3 -c 'print("{\"manifest_toml\":\"" + "a" * 3000 + "\"}")')
 lf_req POST /api/agents "$big"
 t_eq "Content-Length over the limit: 413" "$LF_STATUS" 413
 t_ok "413 is JSON" test -n "$(jb .error)"
-t_ok "413 carries the security headers" test -n "$(hdr x-content-type-options)"
+t_ok "413 carries the security headers" test -n "$(lf_hdr x-content-type-options)"
 printf '%s' "$big" > "$LF_TMP/big.json"
 code=$(curl -s -o "$LF_TMP/out" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' \

@@ -5,8 +5,6 @@
 # (loopback exempt) a burst far past the quota is never limited.
 . "$(dirname "$0")/../lib.sh"
 
-hdr() { printf '%s\n' "$LF_HEADERS" | grep -i "^$1:" | head -1 | cut -d: -f2- | sed 's/^ //'; }
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 
 lf_config '[rate_limit]
 exempt_loopback = false
@@ -35,10 +33,10 @@ t_ok "the rest is limited ($limited)" test "$limited" -ge 5
 lf_req GET /api/version
 t_eq "over the quota: 429" "$LF_STATUS" 429
 t_eq "429 body" "$LF_BODY" '{"error":"Rate limit exceeded"}'
-t_eq "429 Retry-After from the config" "$(hdr retry-after)" 7
-t_eq "429 is JSON" "$(hdr content-type)" application/json
-t_eq "429 carries the security headers" "$(hdr x-frame-options)" DENY
-t_ok "429 carries x-request-id" test -n "$(hdr x-request-id)"
+t_eq "429 Retry-After from the config" "$(lf_hdr retry-after)" 7
+t_eq "429 is JSON" "$(lf_hdr content-type)" application/json
+t_eq "429 carries the security headers" "$(lf_hdr x-frame-options)" DENY
+t_ok "429 carries x-request-id" test -n "$(lf_hdr x-request-id)"
 lf_req GET /
 t_eq "GET / is exempt" "$LF_STATUS" 200
 lf_req POST /api/agents '{"manifest_toml":"x"}'

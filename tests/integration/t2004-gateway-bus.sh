@@ -5,7 +5,6 @@
 # exits 0.
 . "$(dirname "$0")/../lib.sh"
 
-jb() { printf '%s' "$LF_BODY" | jq -r "$1" 2>/dev/null; }
 
 lf_config '[bus]
 request_timeout_ms = 1500'
