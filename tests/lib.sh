@@ -16,6 +16,9 @@
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
 #   lf_wait NAME            wait for it to end; sets LF_EXIT
 #   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
+#   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
+#                           its results here; fails unless it reported at
+#                           least MIN results and exited 0
 #
 # The fake LLM provider (tests/fakes/fake-llm.mjs, tests/fakes/README.md):
 #
@@ -341,6 +344,38 @@ t_eq() {
 		echo "#   got:      $(printf '%s' "$2" | head -c 600)"
 		echo "#   expected: $3"
 		T_FAILED=$((T_FAILED + 1))
+	fi
+}
+
+t_node() {
+	local file=$1 min=$2 tap=$LF_TMP/node.tap line n=0 nfail=0 rc
+	if [ ! -d "$LF_ROOT/tests/e2e/node_modules" ]; then
+		t_ok "tests/e2e/node_modules is installed (deploy/deps.sh test)" false
+		return
+	fi
+	(cd "$LF_ROOT/tests/e2e" && node --test-reporter=tap "$file") \
+	    > "$tap" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not\ )?ok\ [0-9]+\ -\ (.*)$ ]]; then
+			T_N=$((T_N + 1))
+			n=$((n + 1))
+			if [ -n "${BASH_REMATCH[1]}" ]; then
+				echo "not ok $T_N - e2e: ${BASH_REMATCH[2]}"
+				T_FAILED=$((T_FAILED + 1))
+				nfail=$((nfail + 1))
+			else
+				echo "ok $T_N - e2e: ${BASH_REMATCH[2]}"
+			fi
+		elif [ "$nfail" -gt 0 ] && [[ $line =~ ^\ +(error|expected|actual|message|code|location): ]]; then
+			echo "#   $line"
+		fi
+	done < "$tap"
+	# Fewer results than tests means the script died part way.
+	t_ok "$file ran all its tests ($n results, exit $rc)" \
+	    test "$n" -ge "$min" -a "$rc" = 0
+	if [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
+		tail -n 30 "$tap" | sed 's/^/#   /'
 	fi
 }
 
