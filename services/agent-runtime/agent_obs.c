@@ -4,13 +4,17 @@
  * traces and timings and each agent's log lines, and the operations
  * agents.traces, agents.metrics and agents.logs.
  *
- * Writes happen on the turn's job thread with the job's connection: one
- * statement per log line (it also prunes the agent's lines to the newest
- * OBS_LOG_KEEP) and one per turn (the record and its last log line).  The
- * turn record is written after the session lock is released and before
- * the answer goes out, so a client that reads the traces after its answer
- * always finds its turn.  Reads compute everything in SQL and return one
- * JSON value each, so every replica answers alike.
+ * Writes happen on the turn's job thread with the job's connection.  A
+ * turn's log lines are kept in the turn (with the time each happened) and
+ * written in batches: after each tool round (obs_flush()), and at the end
+ * in the one statement that also writes the turn's final session save,
+ * its usage row, its record and its last line, and prunes the agent's
+ * lines to the newest OBS_LOG_KEEP (once per turn, not once per line).
+ * That statement is the turn's only commit after the provider answered.
+ * It runs before the session lock is released and the answer goes out,
+ * so a client that reads the traces after its answer always finds its
+ * turn.  Reads compute everything in SQL and return one JSON value each,
+ * so every replica answers alike.
  *
  * Incognito turns keep their timings and the names and outcomes of their
  * tool calls, not the calls' inputs or outputs.
@@ -32,21 +36,39 @@
 	"to_char(" col " AT TIME ZONE 'UTC', "				\
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
-/*
- * Both writes keep the newest OBS_LOG_KEEP lines of agent $1: the
- * subquery does not see the line the same statement inserts, so it
- * skips OBS_LOG_KEEP - 1 older ones (passed as the last parameter).
- */
-static const char SQL_LOG[] =
-	"WITH lg AS (INSERT INTO agent_logs "
-	"    (agent_id, session_id, level, event, message) "
-	"    VALUES ($1::uuid, $2::uuid, $3, $4, $5)) "
-	"DELETE FROM agent_logs WHERE agent_id = $1::uuid AND id <= "
-	"    (SELECT id FROM agent_logs WHERE agent_id = $1::uuid "
-	"     ORDER BY id DESC OFFSET $6::integer LIMIT 1)";
+/* A turn's buffered lines ($3: a JSON array of {level, event, message,
+ * at_ms}), in their order. */
+static const char SQL_LINES[] =
+	"INSERT INTO agent_logs "
+	"    (agent_id, session_id, level, event, message, at) "
+	"    SELECT $1::uuid, $2::uuid, l.v->>'level', l.v->>'event', "
+	"    l.v->>'message', coalesce(to_timestamp("
+	"    (l.v->>'at_ms')::bigint / 1000.0), clock_timestamp()) "
+	"    FROM jsonb_array_elements($3::jsonb) WITH ORDINALITY "
+	"    AS l(v, n) ORDER BY l.n";
 
-static const char SQL_TURN[] =
-	"WITH rec AS (INSERT INTO turn_records (agent_id, session_id, kind, "
+/*
+ * The end of a turn, one statement: the final session save (when $23,
+ * the fence, is not NULL; the count of saved rows is returned), the usage
+ * row (when $28), the turn record and the buffered lines ($21).  It keeps
+ * the newest OBS_LOG_KEEP lines of agent $1: the subquery does not see
+ * the lines the same statement inserts, so it skips OBS_LOG_KEEP - (lines
+ * inserted) older ones ($22).
+ */
+static const char SQL_END[] =
+	"WITH s AS (UPDATE sessions SET messages = $24::jsonb, "
+	"    context_window_tokens = $25::bigint, "
+	"    summary = CASE WHEN $26::boolean THEN $27 ELSE summary END, "
+	"    updated_at = clock_timestamp() "
+	"    WHERE $23::bigint IS NOT NULL AND id = $2::uuid "
+	"    AND fence = $23::bigint RETURNING 1), "
+	"u AS (INSERT INTO usage_records (agent_id, session_id, provider, "
+	"    model, input_tokens, output_tokens, cache_read_tokens, "
+	"    cache_creation_tokens, cost_usd, iterations) "
+	"    SELECT $1::uuid, $2::uuid, $7::text, $8::text, $10::bigint, "
+	"    $11::bigint, $12::bigint, $13::bigint, $14::double precision, "
+	"    $9::integer WHERE $28::boolean), "
+	"rec AS (INSERT INTO turn_records (agent_id, session_id, kind, "
 	"    outcome, status, error, provider, model, iterations, "
 	"    input_tokens, output_tokens, cache_read_tokens, "
 	"    cache_creation_tokens, cost_usd, latency_ms, llm_ms, llm_calls, "
@@ -57,11 +79,16 @@ static const char SQL_TURN[] =
 	"    $18::integer, $19::integer, $20::jsonb, "
 	"    clock_timestamp() - $15::bigint * interval '1 millisecond')), "
 	"lg AS (INSERT INTO agent_logs "
-	"    (agent_id, session_id, level, event, message) "
-	"    VALUES ($1::uuid, $2::uuid, $21, $22, $23)) "
-	"DELETE FROM agent_logs WHERE agent_id = $1::uuid AND id <= "
+	"    (agent_id, session_id, level, event, message, at) "
+	"    SELECT $1::uuid, $2::uuid, l.v->>'level', l.v->>'event', "
+	"    l.v->>'message', coalesce(to_timestamp("
+	"    (l.v->>'at_ms')::bigint / 1000.0), clock_timestamp()) "
+	"    FROM jsonb_array_elements($21::jsonb) WITH ORDINALITY "
+	"    AS l(v, n) ORDER BY l.n), "
+	"pr AS (DELETE FROM agent_logs WHERE agent_id = $1::uuid AND id <= "
 	"    (SELECT id FROM agent_logs WHERE agent_id = $1::uuid "
-	"     ORDER BY id DESC OFFSET $24::integer LIMIT 1)";
+	"     ORDER BY id DESC OFFSET $22::integer LIMIT 1)) "
+	"SELECT count(*) FROM s";
 
 static const char SQL_TRACES[] =
 	"SELECT json_build_object("
@@ -220,42 +247,72 @@ obs_sid(struct turn *t)
 
 /* ---- log lines -------------------------------------------------------- */
 
+/* Keeps one line of t, written with its next batch. */
 static void
-obs_vlog(struct db *db, const char *agent_id, const char *sid,
-    const char *level, const char *event, const char *fmt, va_list ap)
-{
-	char		 line[OBS_LINE_MAX + 1], keep[16];
-	const char	*p[6];
+obs_tlog(struct turn *t, const char *level, const char *event,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-	if (db == NULL || agent_id == NULL || !util_uuid_valid(agent_id))
+static void
+obs_tlog(struct turn *t, const char *level, const char *event,
+    const char *fmt, ...)
+{
+	char	 line[OBS_LINE_MAX + 1];
+	va_list	 ap;
+
+	if (!util_uuid_valid(t->t_agent_id))
 		return;
+	if (t->t_obs.ot_lines == NULL &&
+	    (t->t_obs.ot_lines = json_array()) == NULL)
+		return;
+	va_start(ap, fmt);
 	obs_vline(line, fmt, ap);
-	snprintf(keep, sizeof(keep), "%d", OBS_LOG_KEEP - 1);
-	p[0] = agent_id;
-	p[1] = sid;
-	p[2] = level;
-	p[3] = event;
-	p[4] = line;
-	p[5] = keep;
-	if (db_cmd(db, SQL_LOG, 6, p) != 0)
-		obs_write_failed(db, "log line", agent_id);
+	va_end(ap);
+	if (json_array_append_new(t->t_obs.ot_lines, json_pack("{s:s, s:s, "
+	    "s:s, s:I}", "level", level, "event", event, "message", line,
+	    "at_ms", (json_int_t)util_wall_ms())) != 0)
+		log_warnx("agent %s: out of memory: a log line was lost",
+		    t->t_agent_id);
+}
+
+/* The buffered lines as JSON text (new; "[]" when none), NULL on ENOMEM. */
+static char *
+obs_lines_json(struct turn *t)
+{
+	if (t->t_obs.ot_lines == NULL)
+		return (strdup("[]"));
+	return (json_dumps(t->t_obs.ot_lines, JSON_COMPACT));
 }
 
 void
-obs_log(struct db *db, const char *agent_id, const char *sid,
-    const char *level, const char *event, const char *fmt, ...)
+obs_flush(struct turn *t, struct db *db)
 {
-	va_list	ap;
+	const char	*p[3];
+	char		*js;
 
-	va_start(ap, fmt);
-	obs_vlog(db, agent_id, sid, level, event, fmt, ap);
-	va_end(ap);
+	if (db == NULL || json_array_size(t->t_obs.ot_lines) == 0)
+		return;
+	if ((js = obs_lines_json(t)) == NULL)
+		return;		/* kept for the next batch */
+	p[0] = t->t_agent_id;
+	p[1] = obs_sid(t);
+	p[2] = js;
+	if (db_cmd(db, SQL_LINES, 3, p) != 0)
+		obs_write_failed(db, "log lines", t->t_agent_id);
+	free(js);
+	json_array_clear(t->t_obs.ot_lines);
+}
+
+void
+obs_turn_release(struct turn *t)
+{
+	json_decref(t->t_obs.ot_lines);
+	t->t_obs.ot_lines = NULL;
 }
 
 /* ---- turn hooks --------------------------------------------------------- */
 
 void
-obs_turn_start(struct turn *t, struct db *db)
+obs_turn_start(struct turn *t)
 {
 	const char	*sid = obs_sid(t);
 
@@ -263,13 +320,13 @@ obs_turn_start(struct turn *t, struct db *db)
 		return;
 	t->t_obs.ot_started = 1;
 	if (t->t_kind == TURN_COMPACT)
-		obs_log(db, t->t_agent_id, sid, "info", "turn_start",
+		obs_tlog(t, "info", "turn_start",
 		    "compaction started on session %s", sid ? sid : "-");
 	else if (sid == NULL)
-		obs_log(db, t->t_agent_id, NULL, "info", "turn_start",
+		obs_tlog(t, "info", "turn_start",
 		    "ephemeral turn started");
 	else
-		obs_log(db, t->t_agent_id, sid, "info", "turn_start",
+		obs_tlog(t, "info", "turn_start",
 		    "turn started on session %s%s", sid, t->t_incognito ?
 		    " (incognito)" : "");
 }
@@ -294,7 +351,7 @@ obs_llm_done(struct turn *t)
 }
 
 void
-obs_llm_answer(struct turn *t, struct db *db, int err, json_t *resp)
+obs_llm_answer(struct turn *t, int err, json_t *resp)
 {
 	json_t		*a;
 	const char	*prov, *mod;
@@ -306,7 +363,7 @@ obs_llm_answer(struct turn *t, struct db *db, int err, json_t *resp)
 	mod = json_string_value(json_object_get(resp, "model"));
 	json_array_foreach(json_object_get(resp, "attempts"), i, a) {
 		if (err == 0)
-			obs_log(db, t->t_agent_id, obs_sid(t), "warn",
+			obs_tlog(t, "warn",
 			    "provider_fallback", "provider %s/%s failed (%s); "
 			    "answered by %s/%s", json_string_value(
 			    json_object_get(a, "provider")) ?: "?",
@@ -315,7 +372,7 @@ obs_llm_answer(struct turn *t, struct db *db, int err, json_t *resp)
 			    "error")) ?: "?", prov ? prov : "?", mod ? mod :
 			    "?");
 		else
-			obs_log(db, t->t_agent_id, obs_sid(t), "warn",
+			obs_tlog(t, "warn",
 			    "provider_error", "provider %s/%s failed: %s",
 			    json_string_value(json_object_get(a,
 			    "provider")) ?: "?", json_string_value(
@@ -326,7 +383,7 @@ obs_llm_answer(struct turn *t, struct db *db, int err, json_t *resp)
 }
 
 void
-obs_tool(struct turn *t, struct db *db, json_t *trace, const char *status)
+obs_tool(struct turn *t, json_t *trace, const char *status)
 {
 	const char	*name, *out;
 	long long	 ms;
@@ -339,20 +396,20 @@ obs_tool(struct turn *t, struct db *db, json_t *trace, const char *status)
 	ms = json_integer_value(json_object_get(trace, "execution_ms"));
 	ok = status != NULL && strcmp(status, "success") == 0;
 	if (ok || t->t_incognito || out == NULL)
-		obs_log(db, t->t_agent_id, obs_sid(t), ok ? "info" : "warn",
+		obs_tlog(t, ok ? "info" : "warn",
 		    "tool", "tool %s: %s in %lld ms (iteration %d)", name,
 		    status ? status : "?", ms, t->t_iter);
 	else
-		obs_log(db, t->t_agent_id, obs_sid(t), "warn", "tool",
+		obs_tlog(t, "warn", "tool",
 		    "tool %s: %s in %lld ms (iteration %d): %.200s", name,
 		    status ? status : "?", ms, t->t_iter, out);
 }
 
 void
-obs_interrupted(struct turn *t, struct db *db)
+obs_interrupted(struct turn *t)
 {
 	t->t_obs.ot_interrupted = 1;
-	obs_log(db, t->t_agent_id, obs_sid(t), "warn", "interrupt",
+	obs_tlog(t, "warn", "interrupt",
 	    "turn interrupted at iteration %d; the session keeps what was "
 	    "saved", t->t_iter);
 }
@@ -398,20 +455,47 @@ obs_traces(struct turn *t, int bare, int *nerr)
 	return (NULL);
 }
 
-void
-obs_turn_end(struct turn *t, struct db *db, int status, json_t *body)
+/* What obs_turn_end() writes when its one statement fails (the agent
+ * was deleted meanwhile: its record and lines have nowhere to go): the
+ * session save and the usage row on their own.  The save's result. */
+static int
+obs_end_apart(struct turn *t, struct db *db, const struct obs_save *sv)
 {
-	const char	*outcome, *errtext, *level, *p[24];
+	int	rv = 0;
+
+	if (sv != NULL)
+		rv = session_save_js(db, t->t_session_id, sv->os_fence,
+		    sv->os_messages, sv->os_tokens, sv->os_set_summary,
+		    sv->os_summary, NULL);
+	if (t->t_provider[0] != '\0' && session_usage_insert(db,
+	    t->t_agent_id, obs_sid(t), t->t_provider, t->t_model,
+	    t->t_usage.u_in, t->t_usage.u_out, t->t_usage.u_cache_read,
+	    t->t_usage.u_cache_create, t->t_usage.u_cost, t->t_iter) != 0)
+		log_warnx("agent %s: could not record usage: %s",
+		    t->t_agent_id, db_errmsg(db));
+	return (rv);
+}
+
+int
+obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
+    const struct obs_save *sv)
+{
+	PGresult	*res;
+	const char	*outcome, *errtext, *level, *p[28];
 	char		 st[16], it[16], in[24], ou[24], cr[24], cc[24];
 	char		 cost[40], lat[24], lms[24], lcalls[16], ncalls[16];
 	char		 nerrs[16], keep[16], line[OBS_LINE_MAX + 1];
-	char		 err[OBS_ERROR_MAX + 1], *js = NULL;
+	char		 fence[24], tokens[24];
+	char		 err[OBS_ERROR_MAX + 1], *js = NULL, *lines = NULL;
 	json_t		*traces;
 	long long	 latency;
-	int		 nerr = 0;
+	size_t		 nlines;
+	int		 nerr = 0, rv;
 
-	if (db == NULL || !util_uuid_valid(t->t_agent_id))
-		return;
+	if (db == NULL)
+		return (-1);
+	if (!util_uuid_valid(t->t_agent_id))
+		return (obs_end_apart(t, db, sv));
 	latency = (long long)(util_now_ms() - t->t_started_ms);
 	err[0] = '\0';
 	errtext = json_string_value(json_object_get(body, "error"));
@@ -478,7 +562,19 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	snprintf(lcalls, sizeof(lcalls), "%d", t->t_obs.ot_llm_calls);
 	snprintf(ncalls, sizeof(ncalls), "%zu", json_array_size(t->t_traces));
 	snprintf(nerrs, sizeof(nerrs), "%d", nerr);
-	snprintf(keep, sizeof(keep), "%d", OBS_LOG_KEEP - 1);
+	/* The last line joins the buffered ones, after them. */
+	if (t->t_obs.ot_lines == NULL)
+		t->t_obs.ot_lines = json_array();
+	(void)json_array_append_new(t->t_obs.ot_lines, json_pack("{s:s, s:s, "
+	    "s:s}", "level", level, "event", "turn_end", "message", line));
+	nlines = json_array_size(t->t_obs.ot_lines);
+	lines = obs_lines_json(t);
+	snprintf(keep, sizeof(keep), "%d", nlines >= OBS_LOG_KEEP ? 0 :
+	    OBS_LOG_KEEP - (int)nlines);
+	if (sv != NULL) {
+		snprintf(fence, sizeof(fence), "%lld", sv->os_fence);
+		snprintf(tokens, sizeof(tokens), "%lld", sv->os_tokens);
+	}
 	p[0] = t->t_agent_id;
 	p[1] = obs_sid(t);
 	p[2] = t->t_kind == TURN_COMPACT ? "compact" : "message";
@@ -499,13 +595,26 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	p[17] = ncalls;
 	p[18] = nerrs;
 	p[19] = js != NULL ? js : "[]";
-	p[20] = level;
-	p[21] = "turn_end";
-	p[22] = line;
-	p[23] = keep;
-	if (db_cmd(db, SQL_TURN, 24, p) != 0)
+	p[20] = lines != NULL ? lines : "[]";
+	p[21] = keep;
+	p[22] = sv != NULL ? fence : NULL;
+	p[23] = sv != NULL ? sv->os_messages : NULL;
+	p[24] = sv != NULL ? tokens : NULL;
+	p[25] = sv != NULL && sv->os_set_summary ? "true" : "false";
+	p[26] = sv != NULL ? sv->os_summary : NULL;
+	p[27] = t->t_provider[0] != '\0' ? "true" : "false";
+	if ((res = db_exec(db, SQL_END, 28, p)) != NULL) {
+		rv = sv == NULL || (PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 0), "1") == 0) ? 0 :
+		    SESSION_EFENCE;
+		PQclear(res);
+	} else {
 		obs_write_failed(db, "turn record", t->t_agent_id);
+		rv = obs_end_apart(t, db, sv);
+	}
 	free(js);
+	free(lines);
+	return (rv);
 }
 
 /* ---- operations ----------------------------------------------------------- */

@@ -106,6 +106,9 @@
 #define LLM_IDLE_TIMEOUT_MS	120000	/* no byte for this long: dropped */
 #define LLM_MAX_RESPONSE	(32 * 1024 * 1024)
 #define LLM_ERRLEN		1024
+#define LLM_RECV_BUFFER		4096L	/* curl's receive buffer per call
+					   (its default, 16 KiB, times
+					   1,000 waiting calls is 16 MB) */
 
 enum llm_style {
 	LLM_OPENAI = 0,		/* chat-completions */
@@ -142,8 +145,10 @@ void	 llm_engine_stop(struct llm_engine *e);
 long long llm_engine_active(struct llm_engine *e);
 
 /*
- * Starts a call: request is borrowed (copied), targets[0..ntargets) are
- * copied.  ev may be NULL.  Returns a handle valid until done has run,
+ * Starts a call: request is borrowed: its "messages" are copied, its other
+ * members are referenced, so the caller must never change them in place
+ * (the tool definitions and the system prompt are shared and read-only;
+ * see tool.c).  targets[0..ntargets) are copied.  ev may be NULL.  Returns a handle valid until done has run,
  * or NULL (ENOMEM, engine stopping: done is not called).
  */
 struct llm_call *llm_start(struct llm_engine *e, json_t *request,

@@ -296,7 +296,12 @@ llm_start(struct llm_engine *e, json_t *request,
 	buf_init(&c->c_body, LLM_MAX_RESPONSE);
 	llm_sse_init(&c->c_sse, 0, LLM_MAX_RESPONSE);
 	llm_acc_init(&c->c_acc, NULL, NULL);
-	if ((c->c_req = json_deep_copy(request)) == NULL ||
+	/* Only the messages are copied (llm.h): the tool definitions are
+	 * big, shared and never changed. */
+	if ((c->c_req = json_copy(request)) == NULL ||
+	    (json_object_get(request, "messages") != NULL &&
+	    json_object_set_new(c->c_req, "messages", json_deep_copy(
+	    json_object_get(request, "messages"))) != 0) ||
 	    (c->c_attempts = json_array()) == NULL ||
 	    (c->c_t = calloc(ntargets, sizeof(*c->c_t))) == NULL)
 		goto fail;
@@ -540,7 +545,9 @@ attempt_start(struct llm_engine *e, struct llm_call *c)
 	    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") !=
 	    CURLE_OK ||
-	    curl_easy_setopt(h, CURLOPT_USERAGENT, "librefang") != CURLE_OK)
+	    curl_easy_setopt(h, CURLOPT_USERAGENT, "librefang") != CURLE_OK ||
+	    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, LLM_RECV_BUFFER) !=
+	    CURLE_OK)
 		goto nomem;
 	if (t->t_timeout_ms > 0 && curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
 	    (long)t->t_timeout_ms) != CURLE_OK)

@@ -6,11 +6,14 @@
  * agents.traces, agents.metrics and agents.logs that read them back.
  * Everything lives in PostgreSQL, so any replica serves any agent.
  *
- * The turn hooks are called by turn.c.  obs_llm_start() and
- * obs_llm_done() only do arithmetic (the latter runs on the LLM engine
- * thread); the others run on a job thread and write with that job's
- * connection: one statement per log line, one per turn.  Recording is
- * best effort: a failed write is logged and never fails the turn.
+ * The turn hooks are called by turn.c on the turn's job thread (but
+ * obs_llm_done(), on the LLM engine thread under the turn's t_mtx).  They
+ * only keep what happened in the turn; obs_flush() writes the log lines
+ * kept so far (one statement), and obs_turn_end() writes the rest in one
+ * statement together with the turn's final session save and usage row,
+ * so a turn without tools commits once after its provider answered.
+ * Recording is best effort: a failed write is logged and never fails the
+ * turn, and never costs the session save.
  */
 #ifndef OBS_H
 #define OBS_H
@@ -35,37 +38,51 @@ struct obs_turn {
 	uint64_t	ot_llm_t0;	/* util_now_ms() when the call began */
 	long long	ot_llm_ms;	/* time in provider calls, summed */
 	int		ot_llm_calls;
-	int		ot_started;	/* "turn started" was written */
+	int		ot_started;	/* "turn started" was kept */
 	int		ot_interrupted;	/* the turn ends as interrupted */
+	json_t		*ot_lines;	/* log lines not yet written, or NULL */
+};
+
+/* A turn's final session save (obs_turn_end()); strings borrowed. */
+struct obs_save {
+	long long	 os_fence;
+	const char	*os_messages;	/* JSON text */
+	long long	 os_tokens;	/* context_window_tokens */
+	int		 os_set_summary;
+	const char	*os_summary;	/* NULL clears it (with set_summary) */
 };
 
 struct turn;
 
-/* The first job of a turn: writes "turn started" (once per turn). */
-void	 obs_turn_start(struct turn *t, struct db *db);
+/* The first job of a turn: keeps "turn started" (once per turn). */
+void	 obs_turn_start(struct turn *t);
 /* A provider call begins / ends (engine thread: no I/O). */
 void	 obs_llm_start(struct turn *t);
 void	 obs_llm_done(struct turn *t);
 /* The answer of a provider call (resp borrowed, may be NULL): one warn
  * line per target that failed before another answered, or per target
  * tried when none did. */
-void	 obs_llm_answer(struct turn *t, struct db *db, int err, json_t *resp);
+void	 obs_llm_answer(struct turn *t, int err, json_t *resp);
 /* One tool call ran: trace (borrowed, may be NULL) is its decision trace,
  * status "success", "error" or "skipped". */
-void	 obs_tool(struct turn *t, struct db *db, json_t *trace,
-	    const char *status);
+void	 obs_tool(struct turn *t, json_t *trace, const char *status);
 /* The turn was interrupted (stop, interrupt): it ends as "interrupted". */
-void	 obs_interrupted(struct turn *t, struct db *db);
-/* The turn answers status with body (borrowed, may be NULL): writes its
- * record and its last log line. */
-void	 obs_turn_end(struct turn *t, struct db *db, int status,
-	    json_t *body);
-
-/* Writes one log line for agent_id (sid may be NULL); level is "info",
- * "warn" or "error".  Prunes the agent's lines to OBS_LOG_KEEP. */
-void	 obs_log(struct db *db, const char *agent_id, const char *sid,
-	    const char *level, const char *event, const char *fmt, ...)
-	    __attribute__((format(printf, 6, 7)));
+void	 obs_interrupted(struct turn *t);
+/* Writes the log lines kept so far (one statement, no pruning). */
+void	 obs_flush(struct turn *t, struct db *db);
+/*
+ * The turn answers status with body (borrowed, may be NULL): writes, in
+ * one statement, its record, its kept log lines and its last one, its
+ * usage row (when a provider answered), the final session save when sv
+ * is not NULL, and prunes the agent's lines to OBS_LOG_KEEP.  If that
+ * fails (say the agent was deleted meanwhile), the save and the usage row
+ * are written on their own.  Returns the save's result: 0 (also without
+ * sv), SESSION_EFENCE or -1.
+ */
+int	 obs_turn_end(struct turn *t, struct db *db, int status,
+	    json_t *body, const struct obs_save *sv);
+/* Frees what the turn kept (turn_free()). */
+void	 obs_turn_release(struct turn *t);
 
 /* agents.traces, agents.metrics, agents.logs. */
 extern const struct svc_op obs_ops[];

@@ -49,7 +49,7 @@ static const char SQL_SAVE[] =
 	"    context_window_tokens = $4::bigint, "
 	"    summary = CASE WHEN $5::boolean THEN $6 ELSE summary END, "
 	"    updated_at = clock_timestamp() "
-	"WHERE id = $1::uuid AND fence = $2::bigint RETURNING 1";
+	"WHERE id = $1::uuid AND fence = $2::bigint RETURNING interrupt";
 static const char SQL_INTERRUPTED[] =
 	"SELECT interrupt OR fence <> $2::bigint FROM sessions "
 	"WHERE id = $1::uuid";
@@ -181,15 +181,31 @@ session_take_release(struct session_take *st)
 int
 session_save(struct db *db, const char *sid, long long fence,
     json_t *messages, long long ctx_tokens, int set_summary,
-    const char *summary)
+    const char *summary, int *interrupted)
 {
-	PGresult	*res;
-	char		 f[24], t[24], *js;
-	const char	*p[6];
-	int		 ret;
+	char	*js;
+	int	 ret;
 
 	if ((js = json_dumps(messages, JSON_COMPACT)) == NULL)
 		return (SH_ENOMEM);
+	ret = session_save_js(db, sid, fence, js, ctx_tokens, set_summary,
+	    summary, interrupted);
+	free(js);
+	return (ret);
+}
+
+int
+session_save_js(struct db *db, const char *sid, long long fence,
+    const char *js, long long ctx_tokens, int set_summary,
+    const char *summary, int *interrupted)
+{
+	PGresult	*res;
+	char		 f[24], t[24];
+	const char	*p[6];
+	int		 ret;
+
+	if (interrupted != NULL)
+		*interrupted = 0;
 	snprintf(f, sizeof(f), "%lld", fence);
 	snprintf(t, sizeof(t), "%lld", ctx_tokens);
 	p[0] = sid;
@@ -198,11 +214,11 @@ session_save(struct db *db, const char *sid, long long fence,
 	p[3] = t;
 	p[4] = set_summary ? "true" : "false";
 	p[5] = summary;
-	res = db_exec(db, SQL_SAVE, 6, p);
-	free(js);
-	if (res == NULL)
+	if ((res = db_exec(db, SQL_SAVE, 6, p)) == NULL)
 		return (-1);
 	ret = PQntuples(res) == 1 ? 0 : SESSION_EFENCE;
+	if (ret == 0 && interrupted != NULL)
+		*interrupted = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
 	return (ret);
 }

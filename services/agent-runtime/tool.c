@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,12 +159,38 @@ tool_find(const char *name)
 
 /* ---- definitions ------------------------------------------------------ */
 
+/*
+ * Every turn sends its tools' schemas: they are parsed once and shared,
+ * read-only (jansson's reference counts are atomic), by every definition
+ * handed out.  Nobody may change a definition's input_schema in place
+ * (the Gemini driver cleans a deep copy).
+ */
+static pthread_once_t	  tool_schema_once = PTHREAD_ONCE_INIT;
+static json_t		**tool_schemas;	/* by tool_table index, or NULL */
+
+static void
+tool_schema_init(void)
+{
+	size_t	i, n;
+
+	for (n = 0; tool_table[n].td_name != NULL; n++)
+		;
+	if ((tool_schemas = calloc(n, sizeof(*tool_schemas))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		tool_schemas[i] = json_loads(tool_table[i].td_schema, 0, NULL);
+}
+
 static json_t *
 tool_def_json(const struct tool_def *d)
 {
-	json_t	*schema;
+	json_t	*schema = NULL;
 
-	if ((schema = json_loads(d->td_schema, 0, NULL)) == NULL)
+	(void)pthread_once(&tool_schema_once, tool_schema_init);
+	if (tool_schemas != NULL)
+		schema = json_incref(tool_schemas[d - tool_table]);
+	if (schema == NULL &&
+	    (schema = json_loads(d->td_schema, 0, NULL)) == NULL)
 		return (NULL);
 	return (json_pack("{s:s, s:s, s:o}", "name", d->td_name,
 	    "description", d->td_desc, "input_schema", schema));

@@ -3,9 +3,13 @@
  * lock, the registry of running turns, turn.control, stream events, the
  * glue to the LLM engine, start and shutdown (docs/agent-turns.md).
  *
- * The pool keeps TURN_POOL_MIN threads and grows, when a job is queued
- * and no thread is idle, up to TURN_POOL_MAX (a tool such as agent_send
- * holds its thread for a whole sub-turn).  Each thread owns a database
+ * The pool keeps TURN_POOL_MIN threads and grows up to TURN_POOL_MAX only
+ * for threads held by tool calls (a tool such as agent_send holds its
+ * thread for a whole sub-turn): it keeps TURN_POOL_MIN threads that are
+ * not inside a tool.  Every other job is short (a few statements and
+ * some JSON), so a burst of them waits in the queue instead of growing
+ * the pool: more threads than cores would only add database connections,
+ * malloc arenas and lock contention.  Each thread owns a database
  * connection.  Delayed jobs (a busy session retried) wait in a list
  * sorted by due time; idle threads sleep until the earliest of them.
  *
@@ -46,6 +50,7 @@ static struct {
 	struct job		*delayed;	/* sorted by j_due */
 	int			 nthreads;
 	int			 nidle;
+	int			 nblocked;	/* inside a tool call */
 	int			 quit;
 	pthread_t		 threads[TURN_POOL_MAX];
 	char			 conninfo[1024];
@@ -156,6 +161,35 @@ pool_grow(void)
 	return (0);
 }
 
+/* Grows the pool when work waits, no thread is idle and fewer than
+ * TURN_POOL_MIN threads are free of tool calls; call with tp.mtx held. */
+static void
+pool_maybe_grow(void)
+{
+	if (tp.ready != NULL && tp.nidle == 0 &&
+	    tp.nthreads - tp.nblocked < TURN_POOL_MIN)
+		(void)pool_grow();
+}
+
+/* The calling job thread is about to run a tool, which may block for
+ * long (agent_send runs a whole sub-turn on this pool). */
+static void
+pool_block(void)
+{
+	pthread_mutex_lock(&tp.mtx);
+	tp.nblocked++;
+	pool_maybe_grow();
+	pthread_mutex_unlock(&tp.mtx);
+}
+
+static void
+pool_unblock(void)
+{
+	pthread_mutex_lock(&tp.mtx);
+	tp.nblocked--;
+	pthread_mutex_unlock(&tp.mtx);
+}
+
 int
 turn_queue(struct turn *t, turn_job_fn fn, unsigned int delay_ms)
 {
@@ -172,8 +206,7 @@ turn_queue(struct turn *t, turn_job_fn fn, unsigned int delay_ms)
 		else
 			tp.ready = j;
 		tp.ready_tail = j;
-		if (tp.nidle == 0)
-			(void)pool_grow();
+		pool_maybe_grow();
 	} else {
 		j->j_due = util_now_ms() + delay_ms;
 		for (pp = &tp.delayed; *pp != NULL && (*pp)->j_due <= j->j_due;
@@ -231,6 +264,11 @@ turn_free(struct turn *t)
 	json_decref(t->t_notices);
 	json_decref(t->t_text);
 	json_decref(t->t_llm_resp);
+	obs_turn_release(t);
+	if (t->t_chain != NULL)
+		explicit_bzero(t->t_chain, t->t_nchain * sizeof(*t->t_chain));
+	free(t->t_chain);
+	free(t->t_workspace);
 	loop_guard_free(t->t_guard);
 	free(t->t_summary);
 	free(t->t_model_override);
@@ -464,8 +502,8 @@ turn_llm_done(void *arg, int err, json_t *resp)
 {
 	struct turn	*t = arg;
 
-	obs_llm_done(t);	/* agent_obs.c: provider time */
 	pthread_mutex_lock(&t->t_mtx);
+	obs_llm_done(t);	/* agent_obs.c: provider time */
 	t->t_call = NULL;
 	t->t_llm_done = 1;
 	t->t_llm_err = err;
@@ -501,23 +539,25 @@ turn_llm(struct turn *t, json_t *request, int stream, turn_job_fn after)
 		tg[i].t_timeout_ms = timeout;
 	}
 	json_object_set_new(request, "stream", json_boolean(stream));
+	/*
+	 * t_mtx is held across llm_start(): done (engine thread) takes it
+	 * too, so the next step cannot run, end the turn and free t before
+	 * this thread is done with it.  llm_start() never waits for the
+	 * engine, and done never runs with an engine lock held.
+	 */
 	pthread_mutex_lock(&t->t_mtx);
 	t->t_llm_done = 0;
 	t->t_after_llm = after;
-	pthread_mutex_unlock(&t->t_mtx);
 	obs_llm_start(t);	/* agent_obs.c: provider time */
 	c = llm_start(tp.engine, request, tg, t->t_nchain,
 	    stream ? turn_llm_ev : NULL, turn_llm_done, t);
-	if (c == NULL)
-		return (-1);
-	pthread_mutex_lock(&t->t_mtx);
-	if (!t->t_llm_done) {
+	if (c != NULL && !t->t_llm_done) {
 		t->t_call = c;
 		if (t->t_interrupted)
 			llm_cancel(c);
 	}
 	pthread_mutex_unlock(&t->t_mtx);
-	return (0);
+	return (c != NULL ? 0 : -1);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
@@ -651,13 +691,13 @@ turn_append(struct turn *t, json_t *msg)
 	return (json_array_append_new(t->t_messages, msg));
 }
 
-/* Repairs and saves the session; 0, SESSION_EFENCE or -1. */
+/* Repairs the session's messages for a save; 1 ready, 0 nothing to
+ * save (ephemeral, incognito, not taken), -1. */
 static int
-turn_save(struct turn *t, struct db *db, int with_summary)
+turn_save_prepare(struct turn *t)
 {
 	struct repair_stats	 st;
 	json_t			*r;
-	int			 rv;
 
 	if (t->t_ephemeral || t->t_incognito || t->t_fence == 0 ||
 	    t->t_messages == NULL)
@@ -673,38 +713,67 @@ turn_save(struct turn *t, struct db *db, int with_summary)
 		    st.rs_leading);
 	json_decref(t->t_messages);
 	t->t_messages = r;
-	rv = session_save(db, t->t_session_id, t->t_fence, r,
-	    turn_estimate_tokens(r), with_summary, t->t_summary);
+	return (1);
+}
+
+static void
+turn_save_log(struct turn *t, struct db *db, int rv)
+{
 	if (rv == SESSION_EFENCE)
 		log_warnx("session %s: another turn took it; this turn's "
 		    "writes stop here", t->t_session_id);
 	else if (rv != 0)
 		log_warnx("session %s: could not save: %s", t->t_session_id,
 		    db_errmsg(db));
+}
+
+/* Repairs and saves the session, noting its interrupt flag; 0,
+ * SESSION_EFENCE or -1. */
+static int
+turn_save(struct turn *t, struct db *db, int with_summary)
+{
+	int	rv;
+
+	if ((rv = turn_save_prepare(t)) <= 0)
+		return (rv);
+	rv = session_save(db, t->t_session_id, t->t_fence, t->t_messages,
+	    turn_estimate_tokens(t->t_messages), with_summary, t->t_summary,
+	    &t->t_flag);
+	t->t_flag_known = rv == 0;
+	turn_save_log(t, db, rv);
 	return (rv);
 }
 
-static void
-turn_record_usage(struct turn *t, struct db *db)
-{
-	if (t->t_provider[0] == '\0')
-		return;
-	if (session_usage_insert(db, t->t_agent_id, t->t_ephemeral ? NULL :
-	    t->t_session_id, t->t_provider, t->t_model, t->t_usage.u_in,
-	    t->t_usage.u_out, t->t_usage.u_cache_read,
-	    t->t_usage.u_cache_create, t->t_usage.u_cost, t->t_iter) != 0)
-		log_warnx("agent %s: could not record usage: %s",
-		    t->t_agent_id, db_errmsg(db));
-}
-
-/* The end of every turn: usage, lock, answer, free. */
+/*
+ * The end of every turn: one statement writes the final save (when one
+ * is due), the usage row, the record and the log lines (agent_obs.c);
+ * then the lock, the answer, free.
+ */
 static void
 turn_end(struct turn *t, struct db *db, int status, json_t *body)
 {
-	turn_record_usage(t, db);
+	struct obs_save	 sv, *svp = NULL;
+	char		*js = NULL;
+	int		 rv;
+
+	if (t->t_save_at_end && (rv = turn_save_prepare(t)) != 0) {
+		if (rv > 0 && (js = json_dumps(t->t_messages,
+		    JSON_COMPACT)) != NULL) {
+			memset(&sv, 0, sizeof(sv));
+			sv.os_fence = t->t_fence;
+			sv.os_messages = js;
+			sv.os_tokens = turn_estimate_tokens(t->t_messages);
+			svp = &sv;
+		} else
+			log_warnx("session %s: could not save: out of memory",
+			    t->t_session_id);
+	}
+	rv = obs_turn_end(t, db, status, body, svp);
+	if (svp != NULL)
+		turn_save_log(t, db, rv);
+	free(js);
 	turn_unlock(t);
 	turn_unregister(t);
-	obs_turn_end(t, db, status, body);	/* agent_obs.c: the record */
 	turn_reply(t, status, body);
 	turn_free(t);
 }
@@ -720,7 +789,7 @@ turn_fail(struct turn *t, struct db *db, int status, const char *fmt, ...)
 	json_t	*body;
 
 	if (t->t_locked)
-		(void)turn_save(t, db, 0);
+		t->t_save_at_end = 1;
 	va_start(ap, fmt);
 	body = msg_error_vbody(fmt, ap);
 	va_end(ap);
@@ -777,7 +846,7 @@ turn_finish(struct turn *t, struct db *db, int silent)
 	char		*text = NULL, *thinking = NULL, *notice, empty[256];
 	const char	*raw;
 
-	(void)turn_save(t, db, 0);
+	t->t_save_at_end = 1;
 	if ((o = turn_body(t)) == NULL) {
 		turn_end(t, db, 500, NULL);
 		return;
@@ -824,11 +893,22 @@ turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 	struct catalog_target	 ct;
 	const char		*prov, *mod, *url, *env;
 	char			 e2[256];
-	size_t			 i, n = 0, missing = 0;
+	size_t			 i, n = 0, missing = 0, max;
 	int			 rv;
 
+	/* Sized to the manifest's chain: a struct turn stays small. */
+	max = 1 + json_array_size(json_object_get(t->t_manifest,
+	    "fallback_models"));
+	if (max > TURN_CHAIN_MAX)
+		max = TURN_CHAIN_MAX;
+	free(t->t_chain);
+	t->t_nchain = 0;
+	if ((t->t_chain = calloc(max, sizeof(*t->t_chain))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
 	for (i = 0; i <= json_array_size(json_object_get(t->t_manifest,
-	    "fallback_models")) && n < TURN_CHAIN_MAX; i++) {
+	    "fallback_models")) && n < max; i++) {
 		if (i == 0) {
 			e = m;
 			prov = json_string_value(json_object_get(e,
@@ -1077,7 +1157,7 @@ turn_job_compacted(struct turn *t, struct db *db)
 	size_t		 i, n;
 
 	resp = turn_take_answer(t, &err);
-	obs_llm_answer(t, db, err, resp);	/* agent_obs.c: fallbacks */
+	obs_llm_answer(t, err, resp);	/* agent_obs.c: fallbacks */
 	if (turn_stopping()) {
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down");
@@ -1166,7 +1246,7 @@ turn_job_start(struct turn *t, struct db *db)
 	int			 rv;
 
 	turn_register(t);
-	obs_turn_start(t, db);	/* agent_obs.c: once per turn */
+	obs_turn_start(t);	/* agent_obs.c: once per turn */
 	if (turn_stopping()) {
 		turn_fail(t, db, 503, "agent-runtime is shutting down");
 		return;
@@ -1301,9 +1381,18 @@ turn_job_prepare(struct turn *t, struct db *db)
 		}
 		json_decref(defs);
 	}
-	t->t_has_workspace = tool_workspace(tp.cfg, t->t_agent_name,
-	    t->t_workspace, sizeof(t->t_workspace)) == 0;
-	if (!t->t_has_workspace)
+	{
+		char	ws[PATH_MAX];
+
+		free(t->t_workspace);
+		t->t_workspace = NULL;
+		if (tool_workspace(tp.cfg, t->t_agent_name, ws, sizeof(ws))
+		    == 0 && (t->t_workspace = strdup(ws)) == NULL) {
+			turn_fail(t, db, 500, "out of memory");
+			return;
+		}
+	}
+	if (t->t_workspace == NULL)
 		log_warnx("agent %s: no workspace: %s", t->t_agent_name,
 		    strerror(errno));
 	t->t_max_iter = turn_max_iterations(t->t_manifest);
@@ -1388,18 +1477,21 @@ static void
 turn_iterate(struct turn *t, struct db *db)
 {
 	json_t	*req, *hist, *m = turn_model(t);
-	int	 rv;
+	int	 rv, flag;
 
 	if (turn_stopping()) {
 		turn_fail(t, db, 503, "agent-runtime is shutting down; the "
 		    "session was saved");
 		return;
 	}
-	if (t->t_interrupted || (!t->t_ephemeral &&
-	    session_interrupted(db, t->t_session_id, t->t_fence) == 1)) {
+	/* The save just before this iteration read the flag already. */
+	flag = t->t_flag_known ? t->t_flag : !t->t_ephemeral &&
+	    session_interrupted(db, t->t_session_id, t->t_fence) == 1;
+	t->t_flag_known = 0;
+	if (t->t_interrupted || flag) {
 		log_info("turn of agent %s on session %s interrupted",
 		    t->t_agent_id, t->t_session_id);
-		obs_interrupted(t, db);	/* agent_obs.c */
+		obs_interrupted(t);	/* agent_obs.c */
 		turn_finish(t, db, 1);
 		return;
 	}
@@ -1457,6 +1549,19 @@ turn_directives(char *text)
 	return (silent);
 }
 
+/* tool_run() on a thread the pool counts as held (see pool_block()). */
+static int
+turn_tool_run(struct tool_ctx *tc, const char *name, json_t *input,
+    struct tool_result *r)
+{
+	int	rv;
+
+	pool_block();
+	rv = tool_run(tc, name, input, r);
+	pool_unblock();
+	return (rv);
+}
+
 /* Runs the tool calls of one answer (notes 4.4.6 tool_use). */
 static void
 turn_tools(struct turn *t, struct db *db, json_t *content)
@@ -1486,7 +1591,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 	tc.tc_agent_name = t->t_agent_name;
 	tc.tc_session_id = t->t_session_id;
 	tc.tc_manifest = t->t_manifest;
-	tc.tc_workspace = t->t_has_workspace ? t->t_workspace : NULL;
+	tc.tc_workspace = t->t_workspace;
 	tc.tc_depth = t->t_depth;
 	tc.tc_notices = t->t_notices;
 	tc.tc_interrupted = &t->t_interrupted;
@@ -1544,7 +1649,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 		} else if (tc.tc_workspace == NULL) {
 			(void)tool_result_set(&r, 1, 0, "The agent's "
 			    "workspace is not available");
-		} else if (tool_run(&tc, name, input, &r) != 0 ||
+		} else if (turn_tool_run(&tc, name, input, &r) != 0 ||
 		    r.tr_content == NULL) {
 			tool_result_release(&r);
 			(void)tool_result_set(&r, 1, 1, "out of memory");
@@ -1599,7 +1704,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 
 			util_rfc3339(util_wall_ms(), ts);
 			json_object_set_new(trace, "timestamp", json_string(ts));
-			obs_tool(t, db, trace, status);	/* agent_obs.c */
+			obs_tool(t, trace, status);	/* agent_obs.c */
 			json_array_append_new(t->t_traces, trace);
 		}
 		if ((ev = json_pack("{s:s, s:s, s:s, s:O?, s:s, s:b}", "type",
@@ -1620,7 +1725,9 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 		turn_fail(t, db, 500, "out of memory");
 		return;
 	}
-	if ((rv = turn_save(t, db, 0)) == SESSION_EFENCE) {
+	rv = turn_save(t, db, 0);
+	obs_flush(t, db);	/* this round's log lines */
+	if (rv == SESSION_EFENCE) {
 		turn_fail(t, db, 409, "the session was taken by another turn");
 		return;
 	}
@@ -1663,7 +1770,7 @@ turn_job_answer(struct turn *t, struct db *db)
 	int		 err, silent;
 
 	resp = turn_take_answer(t, &err);
-	obs_llm_answer(t, db, err, resp);	/* agent_obs.c: fallbacks */
+	obs_llm_answer(t, err, resp);	/* agent_obs.c: fallbacks */
 	if (turn_stopping()) {
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down; the "
@@ -1674,7 +1781,7 @@ turn_job_answer(struct turn *t, struct db *db)
 		json_decref(resp);
 		log_info("turn of agent %s on session %s stopped",
 		    t->t_agent_id, t->t_session_id);
-		obs_interrupted(t, db);	/* agent_obs.c */
+		obs_interrupted(t);	/* agent_obs.c */
 		turn_finish(t, db, 1);
 		return;
 	}

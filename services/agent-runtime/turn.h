@@ -105,11 +105,16 @@ int	 session_take(struct db *db, const char *sid, const char *agent_id,
 	    struct session_take *out);
 void	 session_take_release(struct session_take *st);
 /* Writes messages (borrowed), the token estimate and, when set_summary,
- * the summary (NULL clears it) if the fence still holds.  0,
- * SESSION_EFENCE or -1. */
+ * the summary (NULL clears it) if the fence still holds, and reads the
+ * session's interrupt flag in the same statement (*interrupted, may be
+ * NULL).  0, SESSION_EFENCE or -1. */
 int	 session_save(struct db *db, const char *sid, long long fence,
 	    json_t *messages, long long ctx_tokens, int set_summary,
-	    const char *summary);
+	    const char *summary, int *interrupted);
+/* The same with the messages already as JSON text (borrowed). */
+int	 session_save_js(struct db *db, const char *sid, long long fence,
+	    const char *js, long long ctx_tokens, int set_summary,
+	    const char *summary, int *interrupted);
 /* 1 if the session's interrupt flag is set (or its fence moved on), 0,
  * or -1. */
 int	 session_interrupted(struct db *db, const char *sid, long long fence);
@@ -202,17 +207,19 @@ struct turn {
 	int			 t_registered;
 	int			 t_locked;
 	long long		 t_fence;
+	int			 t_save_at_end;	/* turn_end() saves */
+	int			 t_flag_known;	/* the last save read... */
+	int			 t_flag;	/* ...the interrupt flag */
 	json_t			*t_messages;
 	char			*t_summary;
 	char			*t_model_override;
 
 	/* The model chain and the request pieces. */
-	struct catalog_target	 t_chain[TURN_CHAIN_MAX];
+	struct catalog_target	*t_chain;	/* t_nchain, or NULL */
 	size_t			 t_nchain;
 	json_t			*t_system;	/* string */
 	json_t			*t_tools;	/* granted definitions */
-	char			 t_workspace[PATH_MAX];
-	int			 t_has_workspace;
+	char			*t_workspace;	/* or NULL */
 
 	/* Loop state. */
 	int			 t_iter;
