@@ -176,6 +176,25 @@ svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 	svc_reply_error(rp, 503, "database unavailable");
 }
 
+int
+svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
+    char id[UTIL_UUID_LEN])
+{
+	const char	*s = json_string_value(json_object_get(rq->mr_params,
+			    "id"));
+	size_t		 i;
+
+	if (s == NULL || !util_uuid_valid(s)) {
+		svc_reply_error(rp, 400, "Invalid agent ID");
+		return (-1);
+	}
+	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
+		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
+		    s[i];
+	id[UTIL_UUID_LEN - 1] = '\0';
+	return (0);
+}
+
 static void
 svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {

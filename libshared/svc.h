@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "msg.h"
+#include "util.h"
 
 struct svc_opts {
 	const char	*so_name;
@@ -103,6 +104,10 @@ void	 svc_reply_error(struct svc_reply *rp, int status, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
 /* The standard 503 for a database failure (logs db_errmsg once). */
 void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
+/* Copies params.id, lowercased, into id: 0, or -1 after a 400 ("Invalid
+ * agent ID") when it is no UUID. */
+int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
+	    char id[UTIL_UUID_LEN]);
 
 /* The service's numbered migrations, generated from its sql/ directory
  * by deploy/sql2c.sh (only services with a schema define it). */

@@ -74,9 +74,6 @@ void	 agent_publish(struct agent_state *as, const char *event,
  */
 /* 1 if s is one of the NULL-terminated list. */
 int	 agent_in_list(const char *s, const char *const *list);
-/* params.id as a canonical lowercase UUID ("Invalid agent ID"). */
-int	 agent_param_id(const struct msg_req *rq, struct svc_reply *rp,
-	    char id[UTIL_UUID_LEN]);
 /* body is an object whose keys are all in allowed ("unknown field"). */
 int	 agent_body_keys(json_t *body, const char *const *allowed,
 	    struct svc_reply *rp);
@@ -185,6 +182,9 @@ json_t	*agent_store_get(struct db *db, const char *id, int for_update,
 	    int *errp);
 /* Every agent, oldest first (new array), NULL on a database error. */
 json_t	*agent_store_list(struct db *db);
+/* Every row of res as db_row_json() objects (new array); clears res.  NULL
+ * on ENOMEM or a NULL res. */
+json_t	*agent_store_rows(PGresult *res);
 /* The names of at most limit agents other than except, oldest first (new
  * array of strings), NULL on a database error. */
 json_t	*agent_store_names(struct db *db, const char *except, int limit);

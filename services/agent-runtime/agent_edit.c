@@ -227,7 +227,7 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	int			 rv, in_tx = 0;
 
 	memset(&ed, 0, sizeof(ed));
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, allowed, rp) != 0 ||
 	    (check != NULL && check(c, body, rp) != 0))
 		return;

@@ -107,7 +107,7 @@ files_open_workspace(struct svc_ctx *c, const struct msg_req *rq,
 	char		 path[PATH_MAX];
 	int		 fd = -1;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (row = agent_fetch(c, id, 0, rp)) == NULL)
 		return (-1);
 	name = json_string_value(json_object_get(row, "name"));
@@ -343,23 +343,6 @@ done:
 
 static const char *const files_put_keys[] = { "content", "encoding", NULL };
 
-static int
-files_write_all(int fd, const unsigned char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return (-1);
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return (0);
-}
-
 static void
 op_files_put(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
@@ -412,7 +395,7 @@ op_files_put(struct svc_ctx *c, const struct msg_req *rq,
 		files_reply_errno(rp, errno, name, "write");
 		goto done;
 	}
-	rv = files_write_all(fd, data, len);
+	rv = upload_write_all(fd, data, len);
 	err = errno;
 	if (close(fd) != 0 && rv == 0) {
 		rv = -1;
@@ -475,7 +458,7 @@ op_upload_create(struct svc_ctx *c, const struct msg_req *rq,
 	size_t		 len;
 	int		 rv;
 
-	if (agent_param_id(rq, rp, aid) != 0 ||
+	if (svc_param_agent_id(rq, rp, aid) != 0 ||
 	    agent_body_keys(body, upload_create_keys, rp) != 0 ||
 	    agent_get_str(body, "filename", 0, UPLOAD_NAME_MAX, &fname,
 	    rp) != 0 ||

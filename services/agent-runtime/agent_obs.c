@@ -676,7 +676,7 @@ op_traces(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	long long	 limit;
 	size_t		 i;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    obs_query_limit(rq, OBS_TRACES_DEFAULT, &limit, rp) != 0)
 		return;
 	v = json_object_get(rq->mr_query, "session_id");
@@ -711,7 +711,7 @@ op_metrics(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*p[1];
 	char		 id[UTIL_UUID_LEN];
 
-	if (agent_param_id(rq, rp, id) != 0 || obs_agent(c, id, rp) != 0)
+	if (svc_param_agent_id(rq, rp, id) != 0 || obs_agent(c, id, rp) != 0)
 		return;
 	p[0] = id;
 	if ((out = obs_query_json(c->sc_db, SQL_METRICS, 1, p)) == NULL) {
@@ -730,7 +730,7 @@ op_logs(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char		 id[UTIL_UUID_LEN], lim[24];
 	long long	 limit;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    obs_query_limit(rq, OBS_LOGS_DEFAULT, &limit, rp) != 0)
 		return;
 	v = json_object_get(rq->mr_query, "level");

@@ -54,26 +54,6 @@ agent_in_list(const char *s, const char *const *list)
 	return (0);
 }
 
-/* Copies params.id, lowercased, into id; replies 400 if it is no UUID. */
-int
-agent_param_id(const struct msg_req *rq, struct svc_reply *rp,
-    char id[UTIL_UUID_LEN])
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    "id"));
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid agent ID");
-		return (-1);
-	}
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
-		    s[i];
-	id[UTIL_UUID_LEN - 1] = '\0';
-	return (0);
-}
-
 /* body must be an object whose keys are all in allowed. */
 int
 agent_body_keys(json_t *body, const char *const *allowed,
@@ -404,7 +384,7 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char	 id[UTIL_UUID_LEN];
 	json_t	*row;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
 	agent_reply(rp, 200, agent_view_full(c, row));
@@ -535,7 +515,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char	id[UTIL_UUID_LEN], name[AGENT_NAME_MAX + 1];
 	int	rv;
 
-	if (agent_param_id(rq, rp, id) != 0)
+	if (svc_param_agent_id(rq, rp, id) != 0)
 		return;
 	if ((rv = agent_store_delete(c->sc_db, id, name, sizeof(name))) ==
 	    SH_ENOTFOUND) {
@@ -566,7 +546,7 @@ op_clone(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*name;
 	int		 skills = 1, tools = 1, rv;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, clone_keys, rp) != 0 ||
 	    agent_get_bool(body, "include_skills", &skills, rp) != 0 ||
 	    agent_get_bool(body, "include_tools", &tools, rp) != 0 ||

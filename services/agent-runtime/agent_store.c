@@ -181,11 +181,16 @@ agent_store_get(struct db *db, const char *id, int for_update, int *errp)
 json_t *
 agent_store_list(struct db *db)
 {
-	PGresult	*res;
-	json_t		*arr, *row;
-	int		 i, n;
+	return (agent_store_rows(db_exec(db, SQL_LIST, 0, NULL)));
+}
 
-	if ((res = db_exec(db, SQL_LIST, 0, NULL)) == NULL)
+json_t *
+agent_store_rows(PGresult *res)
+{
+	json_t	*arr, *row;
+	int	 i, n;
+
+	if (res == NULL)
 		return (NULL);
 	if ((arr = json_array()) == NULL) {
 		PQclear(res);

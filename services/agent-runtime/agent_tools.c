@@ -129,7 +129,7 @@ list_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	char	 id[UTIL_UUID_LEN];
 	json_t	*row;
 
-	if (agent_param_id(rq, rp, id) != 0)
+	if (svc_param_agent_id(rq, rp, id) != 0)
 		return;
 	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
@@ -169,7 +169,7 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	const char	*name, *mode;
 	int		 rv, in_tx = 0;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, allowed, rp) != 0)
 		return;
 	/* Check the body fully before the database (apply on a dummy). */

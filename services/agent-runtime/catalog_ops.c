@@ -434,6 +434,17 @@ cat_opt_body(const struct msg_req *rq, const char *const *allowed,
 	return (agent_body_keys(rq->mr_body, allowed, rp));
 }
 
+/* The loaded catalog (catalog_release() it), or NULL after a 503. */
+static struct catalog_snap *
+cat_acquire(struct svc_reply *rp)
+{
+	struct catalog_snap	*s;
+
+	if ((s = catalog_acquire()) == NULL)
+		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	return (s);
+}
+
 /* ---- models.* ----------------------------------------------------------- */
 
 static void
@@ -469,10 +480,8 @@ cat_op_models_list(struct svc_ctx *c, const struct msg_req *rq,
 			return;
 		}
 	}
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (fprov != NULL && *fprov != '\0')
 		fp = catalog_provider_find(s, fprov);
 	if ((settings = cat_settings(c, rp)) == NULL ||
@@ -640,10 +649,8 @@ cat_op_models_get(struct svc_ctx *c, const struct msg_req *rq,
 
 	if ((id = cat_param(rq, "id", rp)) == NULL)
 		return;
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if ((r = cat_find_any(c, s, id, &m, &row, rp, 0)) == SH_ENOTFOUND)
 		svc_reply_error(rp, 404, "Model '%s' not found in catalog",
 		    id);
@@ -676,9 +683,8 @@ cat_op_models_aliases(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	if ((s = catalog_acquire()) == NULL) {
+	if ((s = cat_acquire(rp)) == NULL) {
 		PQclear(res);
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
 		return;
 	}
 	all = json_deep_copy(s->cs_aliases);
@@ -730,10 +736,8 @@ cat_op_alias_create(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	cat_lower(alias, low, sizeof(low));
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (catalog_alias_target(s, low) != NULL ||
 	    catalog_model_find(s, NULL, low) != NULL) {
 		svc_reply_error(rp, 409, "Alias '%s' already exists in the "
@@ -890,10 +894,8 @@ cat_op_custom_add(struct svc_ctx *c, const struct msg_req *rq,
 		    "'context_window'");
 		return;
 	}
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (prov == NULL || *prov == '\0')
 		prov = catalog_infer_provider(id);
 	if (prov == NULL) {
@@ -971,10 +973,8 @@ cat_op_providers_list(struct svc_ctx *c, const struct msg_req *rq,
 	size_t			 i;
 
 	(void)rq;
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if ((settings = cat_settings(c, rp)) == NULL ||
 	    (customs = cat_customs(c, rp)) == NULL)
 		goto done;
@@ -1030,10 +1030,8 @@ cat_op_providers_get(struct svc_ctx *c, const struct msg_req *rq,
 	size_t			 i;
 	int			 avail;
 
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (cat_param_provider(rq, s, &pv, rp) != 0 ||
 	    (settings = cat_settings(c, rp)) == NULL ||
 	    (customs = cat_customs(c, rp)) == NULL)
@@ -1067,10 +1065,8 @@ cat_op_key_set(struct svc_ctx *c, const struct msg_req *rq,
 	struct cat_pv		 pv;
 	const char		*key, *p[2];
 
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (cat_param_provider(rq, s, &pv, rp) != 0 ||
 	    agent_body_keys(rq->mr_body, allowed, rp) != 0 ||
 	    agent_get_str(rq->mr_body, "api_key", 0, CATALOG_KEY_MAX, &key,
@@ -1110,10 +1106,8 @@ cat_op_key_delete(struct svc_ctx *c, const struct msg_req *rq,
 	struct cat_pv		 pv;
 	const char		*p[1];
 
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (cat_param_provider(rq, s, &pv, rp) != 0)
 		goto done;
 	p[0] = pv.pv_id;
@@ -1156,10 +1150,8 @@ cat_op_url_set(struct svc_ctx *c, const struct msg_req *rq,
 	const char		*url, *p[2], *src;
 	json_t			*settings;
 
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (cat_param_provider(rq, s, &pv, rp) != 0 ||
 	    agent_body_keys(rq->mr_body, allowed, rp) != 0 ||
 	    agent_get_str(rq->mr_body, "base_url", 1, CATALOG_URL_MAX, &url,
@@ -1303,10 +1295,8 @@ cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
 	long			 status;
 	int			 r, from_env;
 
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	r = cat_param_provider(rq, s, &pv, rp);
 	catalog_release(s);
 	if (r != 0 || cat_opt_body(rq, allowed, rp) != 0 ||
@@ -1453,10 +1443,8 @@ cat_op_ollama_detect(struct svc_ctx *c, const struct msg_req *rq,
 	size_t			 n, i;
 
 	(void)rq;
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	if (cat_pv_find(s, "ollama", &pv) != 0) {
 		svc_reply_error(rp, 404, "Provider 'ollama' not found");
 		goto done;
@@ -1513,9 +1501,8 @@ cat_op_status(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	if ((s = catalog_acquire()) == NULL) {
+	if ((s = cat_acquire(rp)) == NULL) {
 		PQclear(res);
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
 		return;
 	}
 	util_rfc3339(s->cs_loaded_ms, ts);
@@ -1547,10 +1534,8 @@ cat_op_update(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 422, "catalog reload failed: %s", err);
 		return;
 	}
-	if ((s = catalog_acquire()) == NULL) {
-		svc_reply_error(rp, 503, "the model catalog is not loaded");
+	if ((s = cat_acquire(rp)) == NULL)
 		return;
-	}
 	util_rfc3339(s->cs_loaded_ms, ts);
 	agent_reply(rp, 200, json_pack("{s:s, s:i, s:i, s:I, s:I, s:s, s:s}",
 	    "status", "updated", "models_added", added, "models_updated",

@@ -21,27 +21,9 @@
 static json_t *
 anthropic_result(json_t *blk)
 {
-	json_t		*c = json_object_get(blk, "content");
-	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
-	json_t		*r;
-	char		*d = NULL;
+	json_t	*r;
 
-	if (json_is_string(c))
-		r = json_incref(c);
-	else if (json_is_array(c)) {
-		if (llm_content_text(c, &b) != 0)
-			return (NULL);
-		r = json_stringn(b.b_data ? b.b_data : "", b.b_len);
-		buf_release(&b);
-	} else if (c == NULL || json_is_null(c))
-		r = json_string("");
-	else {
-		if ((d = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-			return (NULL);
-		r = json_string(d);
-		free(d);
-	}
-	if (r == NULL)
+	if ((r = llm_result_text(blk)) == NULL)
 		return (NULL);
 	return (json_pack("{s:s, s:s, s:o, s:b}", "type", "tool_result",
 	    "tool_use_id", llm_str(blk, "tool_use_id"), "content", r,
@@ -95,7 +77,7 @@ llm_anthropic_body(const json_t *req, const struct llm_target *t, int stream,
 	json_t		*body = NULL, *msgs, *m, *c, *v, *x, *blocks, *wb;
 	json_t		*tl;
 	struct buf	 sys = BUF_INIT(LLM_MAX_RESPONSE);
-	const char	*role, *s;
+	const char	*role;
 	size_t		 i, j;
 	int		 nomem;
 
@@ -110,19 +92,11 @@ llm_anthropic_body(const json_t *req, const struct llm_target *t, int stream,
 	    (json_int_t)ANTHROPIC_MAX_TOKENS, "messages")) == NULL)
 		goto nomem;
 	m = json_object_get(body, "messages");
-	s = json_string_value(json_object_get(req, "system"));
-	if (s != NULL && buf_adds(&sys, s) != 0)
+	if (llm_system_text(req, &sys) != 0)
 		goto nomem;
 	json_array_foreach(msgs, i, v) {
 		role = llm_str(v, "role");
 		c = json_object_get(v, "content");
-		if (strcmp(role, "system") == 0) {
-			if (sys.b_len > 0 && buf_add(&sys, "\n\n", 2) != 0)
-				goto nomem;
-			if (llm_content_text(c, &sys) != 0)
-				goto nomem;
-			continue;
-		}
 		if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)
 			continue;
 		if (json_is_string(c)) {
@@ -165,12 +139,10 @@ llm_anthropic_body(const json_t *req, const struct llm_target *t, int stream,
 		    json_object_set_new(body, "tools", tl) != 0)
 			goto nomem;
 		json_array_foreach(v, i, x) {
-			c = json_object_get(x, "input_schema");
-			c = c != NULL ? json_incref(c) : json_pack("{s:s, s:{}}",
-			    "type", "object", "properties");
 			if (json_array_append_new(tl, json_pack("{s:s, s:s, "
 			    "s:o}", "name", llm_str(x, "name"), "description",
-			    llm_str(x, "description"), "input_schema", c)) != 0)
+			    llm_str(x, "description"), "input_schema",
+			    llm_tool_schema(x))) != 0)
 				goto nomem;
 		}
 	}

@@ -59,30 +59,12 @@ gemini_sig(json_t *part, json_t *blk)
 static json_t *
 gemini_result(json_t *blk, json_t *names)
 {
-	json_t		*c = json_object_get(blk, "content");
-	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
 	const char	*name = llm_str(blk, "tool_name");
 	json_t		*r;
-	char		*d;
 
 	if (*name == '\0')
 		name = llm_str(names, llm_str(blk, "tool_use_id"));
-	if (json_is_string(c))
-		r = json_incref(c);
-	else if (json_is_array(c)) {
-		if (llm_content_text(c, &b) != 0)
-			return (NULL);
-		r = json_stringn(b.b_data ? b.b_data : "", b.b_len);
-		buf_release(&b);
-	} else if (c == NULL || json_is_null(c))
-		r = json_string("");
-	else {
-		if ((d = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-			return (NULL);
-		r = json_string(d);
-		free(d);
-	}
-	if (r == NULL)
+	if ((r = llm_result_text(blk)) == NULL)
 		return (NULL);
 	return (json_pack("{s:{s:s, s:{s:o}}}", "functionResponse", "name",
 	    name, "response", json_is_true(json_object_get(blk, "is_error")) ?
@@ -150,7 +132,7 @@ llm_gemini_body(const json_t *req, const struct llm_target *t, int stream,
 	json_t		*body = NULL, *msgs, *contents, *names = NULL, *v, *c;
 	json_t		*blk, *parts, *decls, *x, *gc, *props;
 	struct buf	 sys = BUF_INIT(LLM_MAX_RESPONSE);
-	const char	*role, *s;
+	const char	*role;
 	size_t		 i, j;
 
 	(void)t;
@@ -173,19 +155,11 @@ llm_gemini_body(const json_t *req, const struct llm_target *t, int stream,
 	if ((body = json_pack("{s:[]}", "contents")) == NULL)
 		goto nomem;
 	contents = json_object_get(body, "contents");
-	s = json_string_value(json_object_get(req, "system"));
-	if (s != NULL && buf_adds(&sys, s) != 0)
+	if (llm_system_text(req, &sys) != 0)
 		goto nomem;
 	json_array_foreach(msgs, i, v) {
 		role = llm_str(v, "role");
 		c = json_object_get(v, "content");
-		if (strcmp(role, "system") == 0) {
-			if (sys.b_len > 0 && buf_add(&sys, "\n\n", 2) != 0)
-				goto nomem;
-			if (llm_content_text(c, &sys) != 0)
-				goto nomem;
-			continue;
-		}
 		if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0)
 			continue;
 		if ((parts = gemini_parts(c, names)) == NULL)

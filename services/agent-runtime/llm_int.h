@@ -185,6 +185,18 @@ int	 llm_ollama_read(struct llm_acc *a, const json_t *root);
 int	 llm_content_text(const json_t *content, struct buf *b);
 /* A block's field as a string, or "" (borrowed). */
 const char *llm_str(const json_t *o, const char *key);
+/* The request's system text into sys: req.system, then the text of each
+ * system message, joined by blank lines.  0 or an error. */
+int	 llm_system_text(const json_t *req, struct buf *sys);
+/* A tool result block's content as one JSON string: a string as is, text
+ * blocks joined, null as "", anything else as compact JSON (new reference,
+ * NULL when out of memory). */
+json_t	*llm_result_text(const json_t *blk);
+/* A tool's input schema, or an empty object schema (new reference). */
+json_t	*llm_tool_schema(const json_t *tool);
+/* The request's tools as function tools in body's "tools", the shape OpenAI
+ * and Ollama share; 0, or -1 when out of memory. */
+int	 llm_function_tools(json_t *body, const json_t *req);
 /* The canonical stop reasons. */
 #define LLM_STOP_END	"end_turn"
 #define LLM_STOP_TOOL	"tool_use"

@@ -92,7 +92,7 @@ json_t *
 llm_ollama_body(const json_t *req, const struct llm_target *t, int stream,
     char *err, size_t errlen)
 {
-	json_t		*body = NULL, *msgs, *m, *v, *x, *tl, *opt;
+	json_t		*body = NULL, *msgs, *m, *v, *opt;
 	const char	*sys, *role;
 	size_t		 i;
 
@@ -117,22 +117,8 @@ llm_ollama_body(const json_t *req, const struct llm_target *t, int stream,
 		if (ollama_message(m, role, json_object_get(v, "content")) != 0)
 			goto nomem;
 	}
-	v = json_object_get(req, "tools");
-	if (json_is_array(v) && json_array_size(v) > 0) {
-		if ((tl = json_array()) == NULL ||
-		    json_object_set_new(body, "tools", tl) != 0)
-			goto nomem;
-		json_array_foreach(v, i, x) {
-			opt = json_object_get(x, "input_schema");
-			opt = opt != NULL ? json_incref(opt) : json_pack("{s:s, "
-			    "s:{}}", "type", "object", "properties");
-			if (json_array_append_new(tl, json_pack("{s:s, s:{s:s, "
-			    "s:s, s:o}}", "type", "function", "function",
-			    "name", llm_str(x, "name"), "description",
-			    llm_str(x, "description"), "parameters", opt)) != 0)
-				goto nomem;
-		}
-	}
+	if (llm_function_tools(body, req) != 0)
+		goto nomem;
 	if ((opt = json_object()) == NULL ||
 	    json_object_set_new(body, "options", opt) != 0)
 		goto nomem;

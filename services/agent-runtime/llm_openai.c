@@ -181,7 +181,7 @@ json_t *
 llm_openai_body(const json_t *req, const struct llm_target *t, int stream,
     char *err, size_t errlen)
 {
-	json_t		*body = NULL, *msgs, *m, *c, *tools, *tl, *v, *x;
+	json_t		*body = NULL, *msgs, *m, *c, *v;
 	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
 	const char	*role, *sys;
 	size_t		 i;
@@ -222,22 +222,8 @@ llm_openai_body(const json_t *req, const struct llm_target *t, int stream,
 				goto nomem;
 		}
 	}
-	tools = json_object_get(req, "tools");
-	if (json_is_array(tools) && json_array_size(tools) > 0) {
-		if ((tl = json_array()) == NULL ||
-		    json_object_set_new(body, "tools", tl) != 0)
-			goto nomem;
-		json_array_foreach(tools, i, v) {
-			x = json_object_get(v, "input_schema");
-			x = x != NULL ? json_incref(x) : json_pack("{s:s, "
-			    "s:{}}", "type", "object", "properties");
-			if (json_array_append_new(tl, json_pack("{s:s, s:{s:s, "
-			    "s:s, s:o}}", "type", "function", "function",
-			    "name", llm_str(v, "name"), "description",
-			    llm_str(v, "description"), "parameters", x)) != 0)
-				goto nomem;
-		}
-	}
+	if (llm_function_tools(body, req) != 0)
+		goto nomem;
 	if ((v = json_object_get(req, "max_tokens")) != NULL &&
 	    json_is_integer(v) && json_object_set(body,
 	    openai_reasoning_model(t->t_model) ? "max_completion_tokens" :

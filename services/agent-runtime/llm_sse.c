@@ -715,6 +715,86 @@ llm_content_text(const json_t *content, struct buf *b)
 	return (0);
 }
 
+int
+llm_system_text(const json_t *req, struct buf *sys)
+{
+	const json_t	*msgs = json_object_get(req, "messages");
+	json_t		*v;
+	const char	*s;
+	size_t		 i;
+	int		 rc;
+
+	s = json_string_value(json_object_get(req, "system"));
+	if (s != NULL && (rc = buf_adds(sys, s)) != 0)
+		return (rc);
+	json_array_foreach(msgs, i, v) {
+		if (strcmp(llm_str(v, "role"), "system") != 0)
+			continue;
+		if (sys->b_len > 0 && (rc = buf_add(sys, "\n\n", 2)) != 0)
+			return (rc);
+		if ((rc = llm_content_text(json_object_get(v, "content"),
+		    sys)) != 0)
+			return (rc);
+	}
+	return (0);
+}
+
+json_t *
+llm_result_text(const json_t *blk)
+{
+	json_t		*c = json_object_get(blk, "content");
+	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
+	json_t		*r;
+	char		*d;
+
+	if (json_is_string(c))
+		return (json_incref(c));
+	if (json_is_array(c)) {
+		if (llm_content_text(c, &b) != 0)
+			return (NULL);
+		r = json_stringn(b.b_data ? b.b_data : "", b.b_len);
+		buf_release(&b);
+		return (r);
+	}
+	if (c == NULL || json_is_null(c))
+		return (json_string(""));
+	if ((d = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return (NULL);
+	r = json_string(d);
+	free(d);
+	return (r);
+}
+
+json_t *
+llm_tool_schema(const json_t *tool)
+{
+	json_t	*c = json_object_get(tool, "input_schema");
+
+	return (c != NULL ? json_incref(c) : json_pack("{s:s, s:{}}", "type",
+	    "object", "properties"));
+}
+
+int
+llm_function_tools(json_t *body, const json_t *req)
+{
+	json_t	*tools = json_object_get(req, "tools"), *tl, *v;
+	size_t	 i;
+
+	if (!json_is_array(tools) || json_array_size(tools) == 0)
+		return (0);
+	if ((tl = json_array()) == NULL ||
+	    json_object_set_new(body, "tools", tl) != 0)
+		return (-1);
+	json_array_foreach(tools, i, v) {
+		if (json_array_append_new(tl, json_pack("{s:s, s:{s:s, s:s, "
+		    "s:o}}", "type", "function", "function", "name",
+		    llm_str(v, "name"), "description", llm_str(v, "description"),
+		    "parameters", llm_tool_schema(v))) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
 char *
 llm_url_join(const char *base, const char *suffix)
 {

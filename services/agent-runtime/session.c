@@ -304,32 +304,6 @@ session_get(struct db *db, const char *sid, int with_messages, int *errp)
 	return (row);
 }
 
-/* Every row of res (new array), NULL on ENOMEM or a NULL res. */
-static json_t *
-session_rows(PGresult *res)
-{
-	json_t	*arr, *row;
-	int	 i, n;
-
-	if (res == NULL)
-		return (NULL);
-	if ((arr = json_array()) == NULL) {
-		PQclear(res);
-		return (NULL);
-	}
-	n = PQntuples(res);
-	for (i = 0; i < n; i++) {
-		if ((row = db_row_json(res, i)) == NULL ||
-		    json_array_append_new(arr, row) != 0) {
-			json_decref(arr);
-			arr = NULL;
-			break;
-		}
-	}
-	PQclear(res);
-	return (arr);
-}
-
 json_t *
 session_list(struct db *db, const char *agent_id, long long limit,
     long long offset)
@@ -339,7 +313,7 @@ session_list(struct db *db, const char *agent_id, long long limit,
 
 	snprintf(l, sizeof(l), "%lld", limit);
 	snprintf(o, sizeof(o), "%lld", offset);
-	return (session_rows(db_exec(db, SQL_LIST, 3, p)));
+	return (agent_store_rows(db_exec(db, SQL_LIST, 3, p)));
 }
 
 json_t *
@@ -449,7 +423,7 @@ session_search(struct db *db, const char *q, const char *agent_id,
 	const char	*p[3] = { q, agent_id, l };
 
 	snprintf(l, sizeof(l), "%lld", limit);
-	return (session_rows(db_exec(db, SQL_SEARCH, 3, p)));
+	return (agent_store_rows(db_exec(db, SQL_SEARCH, 3, p)));
 }
 
 int

@@ -164,7 +164,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	int		 show = 0, depth = 0;
 	size_t		 i, len;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, message_keys, rp) != 0)
 		return;
 	v = json_object_get(body, "message");
@@ -612,50 +612,41 @@ op_by_label(struct svc_ctx *c, const struct msg_req *rq,
 	json_decref(row);
 }
 
-/* Stops the agent's turns, deletes its sessions, points it at a new one.
- * Writes the new id; 0 or -1 (replied). */
-static int
-fresh_start(struct svc_ctx *c, const char *id, char sid[UTIL_UUID_LEN],
-    struct svc_reply *rp)
+/* Stops the agent's turns, deletes its sessions, points it at a new one
+ * and replies status with the new id. */
+static void
+fresh_start(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
+    const char *status)
 {
+	json_t	*row;
+	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
+
+	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+		return;
+	json_decref(row);
 	turn_control(c->sc_arg, id, NULL);
 	util_uuid4(sid);
 	if (session_delete_agent(c->sc_db, id) < 0 ||
 	    session_create(c->sc_db, sid, id, NULL) != 0 ||
 	    session_point(c->sc_db, id, sid) != 0) {
 		svc_reply_db_error(rp, c);
-		return (-1);
+		return;
 	}
-	return (0);
+	agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status", status,
+	    "agent_id", id, "new_session_id", sid));
 }
 
 static void
 op_clear_history(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	json_t	*row;
-	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
-
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
-		return;
-	json_decref(row);
-	if (fresh_start(c, id, sid, rp) == 0)
-		agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status",
-		    "cleared", "agent_id", id, "new_session_id", sid));
+	fresh_start(c, rq, rp, "cleared");
 }
 
 static void
 op_reset(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	json_t	*row;
-	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
-
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
-		return;
-	json_decref(row);
-	if (fresh_start(c, id, sid, rp) == 0)
-		agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status",
-		    "reset", "agent_id", id, "new_session_id", sid));
+	fresh_start(c, rq, rp, "reset");
 }
 
 /* ---- stop, interrupt ------------------------------------------------- */
@@ -715,7 +706,7 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*model, *prov;
 	int		 rv, in_tx = 0;
 
-	if (agent_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, set_model_keys, rp) != 0 ||
 	    agent_get_str(body, "model", 0, 256, &model, rp) != 0 ||
 	    agent_get_str(body, "provider", 1, 64, &prov, rp) != 0)

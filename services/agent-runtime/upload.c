@@ -399,7 +399,7 @@ done:
 
 /* ---- PDF ------------------------------------------------------------- */
 
-static int
+int
 upload_write_all(int fd, const unsigned char *p, size_t n)
 {
 	ssize_t	w;

@@ -76,4 +76,7 @@ char	*upload_b64_encode(const void *data, size_t len);
 int	 upload_b64_decode(const char *s, size_t len, unsigned char **outp,
 	    size_t *outlen);
 
+/* Writes all of p[0..n) to fd (restarts on EINTR).  0, or -1 (errno). */
+int	 upload_write_all(int fd, const unsigned char *p, size_t n);
+
 #endif /* UPLOAD_H */

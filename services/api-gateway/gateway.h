@@ -199,6 +199,9 @@ void		 gw_reply_bus_error(struct gw_req *gr, const char *svc, int err);
 int		 gw_call(struct gw_req *gr, const char *svc, const char *op,
 		    json_t *params, json_t *query, json_t *body,
 		    void (*done)(struct gw_req *, int, struct msg_rep *));
+/* gw_call() of gr's route with body (stolen), the route's path parameters
+ * and the query string; 0 with a 400 reply when those are malformed. */
+int		 gw_call_route(struct gw_req *gr, json_t *body);
 
 /*
  * For a local handler that waits on something other than gw_call(): the

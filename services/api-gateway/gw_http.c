@@ -534,7 +534,7 @@ gw_req_dispatch(struct gw_req *gr)
 {
 	const struct gw_route	*rt = gr->gr_route;
 	json_error_t		 je;
-	json_t			*body, *params, *query;
+	json_t			*body;
 
 	if (rt->rt_local != NULL)
 		return (rt->rt_local(gr));
@@ -554,6 +554,15 @@ gw_req_dispatch(struct gw_req *gr)
 		return (0);
 	}
 	buf_release(&gr->gr_body);
+	return (gw_call_route(gr, body));
+}
+
+int
+gw_call_route(struct gw_req *gr, json_t *body)
+{
+	const struct gw_route	*rt = gr->gr_route;
+	json_t			*params, *query;
+
 	if ((params = gw_route_params(rt, gr->gr_path)) == NULL) {
 		json_decref(body);
 		gw_reply_error(gr, 400, "malformed path parameter");

@@ -245,9 +245,8 @@ gw_mp_boundary(const char *ct, char *out, size_t outlen)
 int
 gw_upload_post(struct gw_req *gr)
 {
-	const struct gw_route	*rt = gr->gr_route;
 	struct gw_part		 file;
-	json_t			*body, *params, *query, *name;
+	json_t			*body, *name;
 	char			 boundary[GW_MP_BOUNDARY_MAX + 1], err[160];
 	char			*b64;
 	int			 nfiles, rv;
@@ -311,18 +310,7 @@ gw_upload_post(struct gw_req *gr)
 		    "UTF-8");
 		return (0);
 	}
-	if ((params = gw_route_params(rt, gr->gr_path)) == NULL) {
-		json_decref(body);
-		gw_reply_error(gr, 400, "malformed path parameter");
-		return (0);
-	}
-	if ((query = gw_query_parse(gr->gr_query)) == NULL) {
-		json_decref(body);
-		json_decref(params);
-		gw_reply_error(gr, 400, "malformed query string");
-		return (0);
-	}
-	return (gw_call(gr, rt->rt_svc, rt->rt_op, params, query, body, NULL));
+	return (gw_call_route(gr, body));
 }
 
 /* ---- serving --------------------------------------------------------- */

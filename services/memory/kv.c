@@ -42,26 +42,6 @@ static const char SQL_LIST[] =
 static const char SQL_COUNT[] =
 	"SELECT count(*) FROM kv WHERE agent_id = $1::uuid";
 
-/* params.id as a lowercase UUID; 0 or -1 (replied 400). */
-static int
-kv_param_id(const struct msg_req *rq, struct svc_reply *rp,
-    char id[UTIL_UUID_LEN])
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-	    "id"));
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid agent ID");
-		return (-1);
-	}
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (char)((s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
-		    s[i]);
-	id[UTIL_UUID_LEN - 1] = '\0';
-	return (0);
-}
-
 /* params.key: 1..KV_KEY_MAX bytes, no control characters. */
 static const char *
 kv_param_key(const struct msg_req *rq, struct svc_reply *rp)
@@ -85,26 +65,43 @@ kv_param_key(const struct msg_req *rq, struct svc_reply *rp)
 	return (s);
 }
 
-static void
-kv_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+/* Runs sql ($1 params.id, $2 params.key): its rows, with the key in *keyp,
+ * or NULL after a 400, a 503 or a 404 (no row). */
+static PGresult *
+kv_key_exec(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
+    const char *sql, const char **keyp)
 {
 	char		 id[UTIL_UUID_LEN];
 	const char	*key, *p[2];
 	PGresult	*res;
 
-	if (kv_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (key = kv_param_key(rq, rp)) == NULL)
-		return;
+		return (NULL);
 	p[0] = id;
 	p[1] = key;
-	if ((res = db_exec(c->sc_db, SQL_GET, 2, p)) == NULL) {
+	if ((res = db_exec(c->sc_db, sql, 2, p)) == NULL) {
 		svc_reply_db_error(rp, c);
-		return;
+		return (NULL);
 	}
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
 		svc_reply_error(rp, 404, "No value for key '%.200s'", key);
-	else
-		svc_reply_json(rp, 200, db_row_json(res, 0));
+		PQclear(res);
+		return (NULL);
+	}
+	*keyp = key;
+	return (res);
+}
+
+static void
+kv_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*key;
+	PGresult	*res;
+
+	if ((res = kv_key_exec(c, rq, rp, SQL_GET, &key)) == NULL)
+		return;
+	svc_reply_json(rp, 200, db_row_json(res, 0));
 	PQclear(res);
 }
 
@@ -115,7 +112,7 @@ kv_op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*key, *p[3], *k;
 	json_t		*v;
 
-	if (kv_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (key = kv_param_key(rq, rp)) == NULL)
 		return;
 	if (!json_is_object(rq->mr_body) ||
@@ -164,24 +161,13 @@ static void
 kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN];
-	const char	*key, *p[2];
+	const char	*key;
 	PGresult	*res;
 
-	if (kv_param_id(rq, rp, id) != 0 ||
-	    (key = kv_param_key(rq, rp)) == NULL)
+	if ((res = kv_key_exec(c, rq, rp, SQL_DELETE, &key)) == NULL)
 		return;
-	p[0] = id;
-	p[1] = key;
-	if ((res = db_exec(c->sc_db, SQL_DELETE, 2, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	if (PQntuples(res) == 0)
-		svc_reply_error(rp, 404, "No value for key '%.200s'", key);
-	else
-		svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
-		    "deleted", "key", key));
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
+	    "key", key));
 	PQclear(res);
 }
 
@@ -217,7 +203,7 @@ kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*keys;
 	int		 i;
 
-	if (kv_param_id(rq, rp, id) != 0 ||
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    kv_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
 	    kv_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
 		return;

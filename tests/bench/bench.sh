@@ -55,6 +55,8 @@ declare -A PIDS=()
 PG_UP=0
 STACK_OK=1
 WATCHDOG=
+STACK_TAG=bench
+. "$root/tests/bench/stack.sh"
 
 free_port() {
 	local p
@@ -77,35 +79,6 @@ HELLO=127.0.0.1:$HELLO_PORT
 
 have() { [ -x "$bin/$1" ]; }
 
-start() {	# start NAME [ARGS..]: one program in the background
-	local name=$1
-	shift
-	"$bin/$name" "$@" >>"$tmp/log/$name.log" 2>&1 &
-	PIDS[$name]=$!
-}
-
-stop() {	# stop NAME..: SIGTERM, SIGKILL after 5 s, reap
-	local n pid i
-	for n in "$@"; do
-		pid=${PIDS[$n]:-}
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-	done
-	for n in "$@"; do
-		pid=${PIDS[$n]:-}
-		[ -n "$pid" ] || continue
-		for ((i = 0; i < 500; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.01
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "bench: '$n' ignored SIGTERM for 5 s; killing" >&2
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid" 2>/dev/null
-		unset "PIDS[$n]"
-	done
-}
-
 stop_all() {
 	local order="api-gateway channels audit memory scheduler agent-runtime bus mhd_hello" n left=()
 	stop $order
@@ -115,37 +88,14 @@ stop_all() {
 
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$WATCHDOG" ]; then
-		kill -TERM "$WATCHDOG" 2>/dev/null
-		wait "$WATCHDOG" 2>/dev/null
-	fi
+	watchdog_stop
 	stop_all
-	[ $PG_UP = 0 ] || "$root/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
-	# The cluster lives under /var/lib/librefang when HOME was private.
-	if [ -L "$LIBREFANG_HOME/pg" ]; then
-		rm -rf "$(readlink "$LIBREFANG_HOME/pg")"
-	fi
+	pg_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 1' INT TERM
-
-# The watchdog's sleep is its own child so that cleanup ends both.
-(
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$MAXSECS" & s=$!
-	wait "$s" && { echo "bench: over ${MAXSECS}s; stopping" >&2; kill -TERM $$; }
-) &
-WATCHDOG=$!
-
-dump_logs() {
-	local f
-	for f in "$tmp"/log/*.log; do
-		[ -s "$f" ] || continue
-		echo "  --- $(basename "$f") (last lines)"
-		tail -n 8 "$f" | sed 's/^/  | /'
-	done
-}
+watchdog_start "$MAXSECS"
 
 median() {	# numbers on stdin -> "median (min..max)", or "n/a"
 	sort -n | awk '{ a[NR] = $1 }
@@ -167,15 +117,7 @@ verdict() {	# verdict VALUE OP TARGET -> "ok" / "MISS"
 hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
 
 # ---- header ---------------------------------------------------------------
-deploy_ok=1
-"$root/deploy/pg.sh" start "$LIBREFANG_HOME" test >"$tmp/log/pg.sh.log" 2>&1 || deploy_ok=0
-if [ $deploy_ok = 1 ]; then
-	PG_UP=1
-else
-	echo "bench: could not start PostgreSQL:" >&2
-	cat "$tmp/log/pg.sh.log" >&2
-	exit 1
-fi
+pg_start
 pgdata=$LIBREFANG_HOME/pg/data
 pgver=$(cat "$pgdata/PG_VERSION" 2>/dev/null)
 
@@ -238,17 +180,6 @@ fi
 # GET /api/agents, the first moment a request crosses bus, agent-runtime
 # and PostgreSQL; "ok" the first /api/health whose status is "ok", which
 # waits for the gateway's periodic poll of every service.
-stack_start() {
-	local p
-	start bus
-	for p in $SERVICES; do
-		have "$p" && start "$p"
-	done
-	start api-gateway
-}
-stack_stop() {
-	stop api-gateway channels audit memory scheduler agent-runtime bus
-}
 if have waithttp && [ $STACK_OK = 1 ]; then
 	stack_start
 	if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then

@@ -83,6 +83,8 @@ EOF
 declare -A PIDS=()
 PG_UP=0
 WATCHDOG=
+STACK_TAG=turns
+. "$root/tests/bench/stack.sh"
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -91,67 +93,17 @@ GW_PORT=$(free_port)
 export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
 GW=127.0.0.1:$GW_PORT
 
-start() {	# start NAME [ARGS..]
-	local name=$1
-	shift
-	"$bin/$name" "$@" >>"$tmp/log/$name.log" 2>&1 &
-	PIDS[$name]=$!
-}
-
-stop() {	# stop NAME..: SIGTERM, SIGKILL after 5 s, reap
-	local n pid i
-	for n in "$@"; do
-		pid=${PIDS[$n]:-}
-		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
-	done
-	for n in "$@"; do
-		pid=${PIDS[$n]:-}
-		[ -n "$pid" ] || continue
-		for ((i = 0; i < 500; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.01
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "turns: '$n' ignored SIGTERM for 5 s; killing" >&2
-			kill -KILL "$pid" 2>/dev/null
-		fi
-		wait "$pid" 2>/dev/null
-		unset "PIDS[$n]"
-	done
-}
-
 cleanup() {
 	trap - EXIT INT TERM
-	if [ -n "$WATCHDOG" ]; then
-		kill -TERM "$WATCHDOG" 2>/dev/null
-		wait "$WATCHDOG" 2>/dev/null
-	fi
+	watchdog_stop
 	stop api-gateway channels audit memory scheduler agent-runtime bus fake-instant fake-slow
-	[ $PG_UP = 0 ] || "$root/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
+	pg_stop
 	[ -z "${TURNS_LOGS:-}" ] || { mkdir -p "$TURNS_LOGS" && cp "$tmp"/log/*.log "$TURNS_LOGS"/; }
-	if [ -L "$LIBREFANG_HOME/pg" ]; then
-		rm -rf "$(readlink "$LIBREFANG_HOME/pg")"
-	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'echo "turns: interrupted" >&2; exit 1' INT TERM
-
-(
-	trap 'kill "$s" 2>/dev/null; exit 0' TERM
-	sleep "$MAXSECS" & s=$!
-	wait "$s" && { echo "turns: over ${MAXSECS}s; stopping" >&2; kill -TERM $$; }
-) &
-WATCHDOG=$!
-
-dump_logs() {
-	local f
-	for f in "$tmp"/log/*.log; do
-		[ -s "$f" ] || continue
-		echo "  --- $(basename "$f") (last lines)"
-		tail -n 8 "$f" | sed 's/^/  | /'
-	done
-}
+watchdog_start "$MAXSECS"
 
 fake_start() {	# fake_start NAME [ARGS..]: sets FAKE_PORT
 	local name=$1 i
@@ -215,21 +167,12 @@ cpu_since() {	# cpu_since [PER]: "name seconds, ..." of CPU since cpu_mark,
 }
 
 # ---- the stack ---------------------------------------------------------------
-if ! "$root/deploy/pg.sh" start "$LIBREFANG_HOME" test >"$tmp/log/pg.sh.log" 2>&1; then
-	echo "turns: could not start PostgreSQL:" >&2
-	cat "$tmp/log/pg.sh.log" >&2
-	exit 1
-fi
-PG_UP=1
+pg_start
 fake_start fake-instant --record-limit 1000 || exit 1
 INSTANT=127.0.0.1:$FAKE_PORT
 fake_start fake-slow --latency-ms 1000 --record-limit $((STORM + 200)) || exit 1
 SLOW=127.0.0.1:$FAKE_PORT
-start bus
-for p in $SERVICES; do
-	[ -x "$bin/$p" ] && start "$p"
-done
-start api-gateway
+stack_start
 if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
 	echo "turns: the stack did not come up: $(cat "$tmp/wait.err")"
 	dump_logs
