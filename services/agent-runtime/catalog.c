@@ -1089,9 +1089,12 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	}
 	if (strcmp(prov, "auto") == 0) {
 		if ((prov = cat_auto(s, &u)) == NULL) {
-			snprintf(err, errlen, "no LLM provider is configured: "
-			    "set an API key (e.g. OPENAI_API_KEY, "
-			    "ANTHROPIC_API_KEY) or name a provider");
+			snprintf(err, errlen, "No LLM provider is configured: "
+			    "set an API key in the environment (e.g. "
+			    "OPENAI_API_KEY, ANTHROPIC_API_KEY, GROQ_API_KEY) "
+			    "or with POST /api/providers/{name}/key, or name "
+			    "a provider in the agent's manifest.");
+			ret = CATALOG_ENOPROVIDER;
 			goto done;
 		}
 	}

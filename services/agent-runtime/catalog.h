@@ -66,10 +66,13 @@ void	 catalog_fini(void);
  * the catalog's figures (or the defaults above for an unknown model) and
  * the key from, in order: key_env's variable, a key set through the API,
  * the provider's own variable.  0, or SH_ENOTFOUND with err naming the
- * problem ("unknown provider 'x'"), or SH_EUNAVAIL when the database
- * cannot be read (err says so).  A missing key is not an error here:
- * ct_api_key is "" and ct_key_required says whether that matters.
+ * problem ("unknown provider 'x'"), CATALOG_ENOPROVIDER when provider
+ * "auto" finds no provider with a key (err says what to set), or
+ * SH_EUNAVAIL when the database cannot be read (err says so).  A missing
+ * key is not an error here: ct_api_key is "" and ct_key_required says
+ * whether that matters.
  */
+#define CATALOG_ENOPROVIDER	-200
 int	 catalog_resolve(struct db *db, const char *provider,
 	    const char *model, const char *base_url, const char *key_env,
 	    struct catalog_target *t, char *err, size_t errlen);

@@ -934,6 +934,13 @@ turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 		memset(&ct, 0, sizeof(ct));
 		rv = catalog_resolve(db, prov ? prov : "default",
 		    mod ? mod : "default", url, env, &ct, e2, sizeof(e2));
+		if (rv == CATALOG_ENOPROVIDER) {
+			/* Like a missing key: the provider_not_configured
+			 * answer (notes 4.6), not a failure. */
+			if (missing++ == 0)
+				snprintf(err, errlen, "%s", e2);
+			continue;
+		}
 		if (rv != 0) {
 			if (i == 0) {
 				snprintf(err, errlen, "%s", e2);

@@ -8,6 +8,11 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_KEY=sk-fake-tools-0123456789
+# No provider key at all, so provider "auto" finds none (the last check).
+for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
+	unset "$v"
+done
+unset GOOGLE_APPLICATION_CREDENTIALS
 lf_fake_start
 lf_stack_start agent-runtime memory
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
@@ -105,5 +110,14 @@ DEEP=$(results m-c3 1 | jq -r '.[-1]')
 t_ok "the agent at the depth limit gets an error result ($DEEP)" grep -qi 'depth' <<<"$DEEP"
 t_eq "so the agent past the limit was never called" "$(lf_fake_requests m-c4 | jq length)" "0"
 t_ok "the levels above got their callee's answer" grep -q 'chain-3 done' <<<"$(results m-c2 1 | jq -r '.[-1]')"
+
+# ---- no provider configured at all ---------------------------------------------
+lf_req POST /api/agents '{"template": "hello-world", "name": "unkeyed"}'
+U=$(jb .agent_id)
+lf_req POST "/api/agents/$U/message" "$(lf_msg_json 'hello?')"
+t_eq "no key anywhere: 200 with provider_not_configured" \
+    "$LF_STATUS $(jb .provider_not_configured)" "200 true"
+t_ok "and the answer says which variable to set ($(jb .response))" \
+    grep -q 'OPENAI_API_KEY' <<<"$(jb .response)"
 
 t_done
