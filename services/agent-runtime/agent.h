@@ -197,6 +197,11 @@ json_t	*agent_store_names(struct db *db, const char *except, int limit);
 int	 agent_store_update(struct db *db, json_t *row, const char *name,
 	    json_t *manifest, const char *source_toml, json_t *identity,
 	    const char *mode);
+/* Runs sql (n parameters p), which returns the row it touched or none,
+ * and copies that row's first column into name_out (may be NULL).  0,
+ * SH_ENOTFOUND or -1. */
+int	 agent_store_named(struct db *db, const char *sql, int n,
+	    const char **p, char *name_out, size_t namelen);
 /* Deletes one agent; copies its name into name_out.  0, SH_ENOTFOUND or
  * -1. */
 int	 agent_store_delete(struct db *db, const char *id, char *name_out,

@@ -271,8 +271,7 @@ agent_store_update(struct db *db, json_t *row, const char *name,
 	return (ret);
 }
 
-/* Runs a statement that returns the name of the one row it touched. */
-static int
+int
 agent_store_named(struct db *db, const char *sql, int n, const char **p,
     char *name_out, size_t namelen)
 {

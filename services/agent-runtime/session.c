@@ -340,22 +340,10 @@ session_create(struct db *db, const char *sid, const char *agent_id,
 int
 session_delete(struct db *db, const char *sid, char *agent_out)
 {
-	PGresult	*res;
 	const char	*p[1] = { sid };
-	int		 ret;
 
-	if ((res = db_exec(db, SQL_DELETE, 1, p)) == NULL)
-		return (-1);
-	if (PQntuples(res) == 0)
-		ret = SH_ENOTFOUND;
-	else {
-		if (agent_out != NULL)
-			snprintf(agent_out, UTIL_UUID_LEN, "%s",
-			    PQgetvalue(res, 0, 0));
-		ret = 0;
-	}
-	PQclear(res);
-	return (ret);
+	return (agent_store_named(db, SQL_DELETE, 1, p, agent_out,
+	    UTIL_UUID_LEN));
 }
 
 /* Runs a statement and returns the rows it touched, or -1. */

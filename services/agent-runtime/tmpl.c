@@ -24,6 +24,15 @@
 
 #define TMPL_CTYPE_TOML	"text/plain; charset=utf-8"
 
+/* Replies 200 {key: list, total: n} (list stolen). */
+static void
+tmpl_reply_list(struct svc_reply *rp, const char *key, json_t *list)
+{
+	json_int_t	n = (json_int_t)json_array_size(list);
+
+	agent_reply(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
+}
+
 /* ---- templates ------------------------------------------------------- */
 
 const struct embed_file *
@@ -141,7 +150,6 @@ op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
 {
 	const struct embed_file	*tf;
 	json_t			*list, *m, *e;
-	size_t			 n;
 
 	(void)c;
 	(void)rq;
@@ -162,9 +170,7 @@ op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
 			return;
 		}
 	}
-	n = json_array_size(list);
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", "templates", list,
-	    "total", (json_int_t)n));
+	tmpl_reply_list(rp, "templates", list);
 }
 
 static void
@@ -294,7 +300,6 @@ op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
 {
 	const struct tmpl_profile	*tp;
 	json_t				*list, *e;
-	size_t				 n;
 
 	(void)c;
 	(void)rq;
@@ -309,9 +314,7 @@ op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
 			svc_reply_error(rp, 500, "out of memory");
 			return;
 		}
-	n = json_array_size(list);
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", "profiles", list,
-	    "total", (json_int_t)n));
+	tmpl_reply_list(rp, "profiles", list);
 }
 
 static void
@@ -489,7 +492,6 @@ op_commands_list(struct svc_ctx *c, const struct msg_req *rq,
 {
 	const struct tmpl_command	*tc;
 	json_t				*list, *e;
-	size_t				 n;
 	int				 scope;
 
 	(void)c;
@@ -509,9 +511,7 @@ op_commands_list(struct svc_ctx *c, const struct msg_req *rq,
 			return;
 		}
 	}
-	n = json_array_size(list);
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", "commands", list,
-	    "total", (json_int_t)n));
+	tmpl_reply_list(rp, "commands", list);
 }
 
 /* GET /api/commands/{name}: with or without the slash, any case, aliases

@@ -94,6 +94,18 @@ turn_stopping(void)
 
 /* ---- the pool --------------------------------------------------------- */
 
+/* Appends j to the ready queue; call with tp.mtx held. */
+static void
+pool_ready(struct job *j)
+{
+	j->j_next = NULL;
+	if (tp.ready_tail != NULL)
+		tp.ready_tail->j_next = j;
+	else
+		tp.ready = j;
+	tp.ready_tail = j;
+}
+
 static void *
 pool_main(void *arg)
 {
@@ -110,12 +122,7 @@ pool_main(void *arg)
 		while (tp.delayed != NULL && tp.delayed->j_due <= now) {
 			j = tp.delayed;
 			tp.delayed = j->j_next;
-			j->j_next = NULL;
-			if (tp.ready_tail != NULL)
-				tp.ready_tail->j_next = j;
-			else
-				tp.ready = j;
-			tp.ready_tail = j;
+			pool_ready(j);
 		}
 		if ((j = tp.ready) != NULL) {
 			if ((tp.ready = j->j_next) == NULL)
@@ -201,11 +208,7 @@ turn_queue(struct turn *t, turn_job_fn fn, unsigned int delay_ms)
 	j->j_fn = fn;
 	pthread_mutex_lock(&tp.mtx);
 	if (delay_ms == 0) {
-		if (tp.ready_tail != NULL)
-			tp.ready_tail->j_next = j;
-		else
-			tp.ready = j;
-		tp.ready_tail = j;
+		pool_ready(j);
 		pool_maybe_grow();
 	} else {
 		j->j_due = util_now_ms() + delay_ms;
@@ -630,12 +633,7 @@ turn_shutdown(void)
 		struct job *j = tp.delayed;
 
 		tp.delayed = j->j_next;
-		j->j_next = NULL;
-		if (tp.ready_tail != NULL)
-			tp.ready_tail->j_next = j;
-		else
-			tp.ready = j;
-		tp.ready_tail = j;
+		pool_ready(j);
 	}
 	pthread_cond_broadcast(&tp.cv);
 	pthread_mutex_unlock(&tp.mtx);
