@@ -10,18 +10,18 @@
 
 #include <jansson.h>
 
-#include "agent.h"
+#include "agent/agent.h"
 #include "bus.h"
-#include "catalog.h"
+#include "catalog/catalog.h"
 #include "cfg.h"
 #include "log.h"
-#include "obs.h"
+#include "agent/obs.h"
 #include "services.h"
 #include "svc.h"
-#include "tmpl.h"
-#include "tool.h"
-#include "turn.h"
-#include "upload.h"
+#include "agent/templates.h"
+#include "tool/tool.h"
+#include "turn/turn.h"
+#include "files/upload.h"
 
 /* sys.health: how many agents the shared registry holds. */
 static void

@@ -1,26 +1,37 @@
-# agent-runtime
+# agent-runtime: main.c and one folder per module (README.md, "Code").
 PROGS			+= agent-runtime
-agent-runtime_SQL	:= $(sort $(wildcard services/agent-runtime/sql/*.sql))
-agent-runtime_TMPL	:= $(sort $(wildcard services/agent-runtime/templates/*.toml))
-agent-runtime_SRCS	:= $(wildcard services/agent-runtime/*.c) \
+AR_DIR			:= services/agent-runtime
+AR_MODULES		:= agent catalog files llm tool turn
+agent-runtime_SQL	:= $(sort $(wildcard $(AR_DIR)/sql/*.sql))
+agent-runtime_TMPL	:= $(sort $(wildcard $(AR_DIR)/agent/templates/*.toml))
+# The model catalog (catalog/registry/, MIT, LICENSE kept beside it).
+agent-runtime_CATALOG	:= $(sort $(wildcard $(AR_DIR)/catalog/registry/providers/*.toml)) \
+			   $(AR_DIR)/catalog/registry/aliases.toml
+# Everything but main.c: the service links it whole, its tests link the
+# archive below and take only the modules they use.
+AR_LIB_SRCS		:= $(foreach m,$(AR_MODULES),$(wildcard $(AR_DIR)/$(m)/*.c)) \
 			   $(BUILD)/gen/agent-runtime_sql.c \
-			   $(BUILD)/gen/agent-runtime_tmpl.c
+			   $(BUILD)/gen/agent-runtime_tmpl.c \
+			   $(BUILD)/gen/agent-runtime_catalog.c
+agent-runtime_SRCS	:= $(AR_DIR)/main.c $(AR_LIB_SRCS)
+AR_LIB			:= $(BUILD)/agent-runtime.a
 
-# The agent templates, embedded so the binary needs no data files.  A
-# pattern rule, so that it never becomes the default goal.
+# Includes name the module: #include "llm/llm.h".
+$(BUILD)/obj/$(AR_DIR)/%.o: ALL_CFLAGS += -I$(AR_DIR)
+
+# Pattern rules, so that none becomes the default goal.
+$(BUILD)/%-runtime.a: $(patsubst %.c,$(BUILD)/obj/%.o,$(AR_LIB_SRCS))
+	@mkdir -p $(dir $@)
+	$(Q_AR)rm -f $@ && $(AR) rcs $@ $^
+# The agent templates and the catalog, embedded so the binary needs no
+# data files.
 $(BUILD)/gen/%-runtime_tmpl.c: $(agent-runtime_TMPL) deploy/file2c.sh \
-    services/agent-runtime/service.mk
+    $(AR_DIR)/service.mk
 	@mkdir -p $(dir $@)
-	@deploy/file2c.sh -x tmpl_files services/agent-runtime/templates \
+	@deploy/file2c.sh -x tmpl_files $(AR_DIR)/agent/templates \
 	    $(agent-runtime_TMPL) > $@.tmp && mv $@.tmp $@
-# The model catalog (services/agent-runtime/catalog/, MIT, LICENSE kept
-# beside it) compiled in as catalog_builtin[] (catalog.h).
-agent-runtime_CATALOG	:= $(sort $(wildcard services/agent-runtime/catalog/providers/*.toml)) \
-			   services/agent-runtime/catalog/aliases.toml
-agent-runtime_SRCS	+= $(BUILD)/gen/agent-runtime_catalog.c
-# (A pattern rule, so that it never becomes the default goal.)
 $(BUILD)/gen/%-runtime_catalog.c: $(agent-runtime_CATALOG) deploy/file2c.sh \
-    services/agent-runtime/service.mk
+    $(AR_DIR)/service.mk
 	@mkdir -p $(dir $@)
-	@deploy/file2c.sh catalog_builtin services/agent-runtime/catalog \
+	@deploy/file2c.sh catalog_builtin $(AR_DIR)/catalog/registry \
 	    $(agent-runtime_CATALOG) > $@.tmp && mv $@.tmp $@

@@ -1,5 +1,5 @@
 /*
- * llmcall - drives the LLM engine (services/agent-runtime/llm.h) from the
+ * llmcall - drives the LLM engine (services/agent-runtime/llm/llm.h) from the
  * shell, for tests and by hand.
  *
  *   llmcall --style S --base URL --model M [--provider P] [--key K]
@@ -8,7 +8,7 @@
  *	     [--stream] [--cancel-after-ms N] [--parallel N] [--quiet]
  *	     request.json|-
  *
- * The request is the canonical one of llm.h; --stream sets its "stream".
+ * The request is the canonical one of llm/llm.h; --stream sets its "stream".
  * The key comes from --key, else from the variable --key-env names.
  * Output, one JSON object a line: each stream event with "t_ms" (ms since
  * the call started) added, then
@@ -32,7 +32,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "llm.h"
+#include "llm/llm.h"
 #include "log.h"
 #include "util.h"
 

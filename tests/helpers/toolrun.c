@@ -23,7 +23,7 @@
 #include "err.h"
 #include "log.h"
 #include "msg.h"
-#include "tool.h"
+#include "tool/tool.h"
 #include "util.h"
 
 static void

@@ -6,7 +6,7 @@
  *
  * It connects to the configured database (LIBREFANG_DATABASE_URL, or the
  * private cluster under $LIBREFANG_HOME) in schema "runtime", as
- * agent-runtime does.  It links services/agent-runtime/upload.c alone
+ * agent-runtime does.  It links services/agent-runtime/files/upload.c alone
  * (tests/tests.mk): that file reads only the uploads table and needs
  * nothing else of the service.
  */
@@ -18,7 +18,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
-#include "upload.h"
+#include "files/upload.h"
 
 int
 main(int argc, char **argv)

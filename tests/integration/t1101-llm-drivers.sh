@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t1101-llm-drivers.sh - the LLM drivers (services/agent-runtime/llm*.c)
+# t1101-llm-drivers.sh - the LLM drivers (services/agent-runtime/llm/)
 # against the fake provider, through the llmcall helper: the three wire
 # styles streaming and not, tool calls, reasoning, retries, Retry-After,
 # fallback, garbage, cancel, the wire bodies, and 200 calls at once on one

@@ -6,7 +6,7 @@
 # tools.
 . "$(dirname "$0")/../lib.sh"
 
-TDIR=$LF_ROOT/services/agent-runtime/templates
+TDIR=$LF_ROOT/services/agent-runtime/agent/templates
 TEMPLATES=$(cd "$TDIR" && ls *.toml | sed 's/\.toml$//' | sort | paste -sd, -)
 TOOLS='["file_read","file_write","file_list","web_fetch","shell_exec","kv_get","kv_set","agent_send","agent_list","notify_owner"]'
 

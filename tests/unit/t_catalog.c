@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
+#include "catalog/catalog.h"
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
@@ -61,11 +61,11 @@ t_dir_counts(void)
 {
 	struct catalog_snap	*s;
 
-	T_OK(catalog_init(&cfg, "services/agent-runtime/catalog") == 0);
+	T_OK(catalog_init(&cfg, "services/agent-runtime/catalog/registry") == 0);
 	T_OK((s = catalog_acquire()) != NULL);
 	T_EQ_INT(s->cs_nproviders, SHIPPED_PROVIDERS);
 	T_EQ_INT(s->cs_nmodels, SHIPPED_MODELS);
-	T_EQ_STR(s->cs_source, "services/agent-runtime/catalog");
+	T_EQ_STR(s->cs_source, "services/agent-runtime/catalog/registry");
 	catalog_release(s);
 	T_OK(catalog_init(&cfg, "/nonexistent/catalog") != 0);
 	T_OK(catalog_init(&cfg, NULL) == 0);

@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "llm_int.h"
+#include "llm/driver.h"
 #include "tap.h"
 
 /* ---- helpers ------------------------------------------------------------- */

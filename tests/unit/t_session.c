@@ -1,6 +1,6 @@
 /*
  * t_session.c - session repair (notes/agent-core.md 4.8), one case per
- * rule, and the pure pieces of the loop (turn_loop.c): the loop guard,
+ * rule, and the pure pieces of the loop (turn/loop.c): the loop guard,
  * cost, token estimate, <think> stripping and reply directives.
  */
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "tap.h"
-#include "turn.h"
+#include "turn/turn.h"
 
 /* Parses a JSON text (test fixtures are trusted). */
 static json_t *

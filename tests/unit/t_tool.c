@@ -21,7 +21,7 @@
 #include "cfg.h"
 #include "err.h"
 #include "tap.h"
-#include "tool.h"
+#include "tool/tool.h"
 #include "util.h"
 
 static char	ws[256];	/* the workspace */

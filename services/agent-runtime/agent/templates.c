@@ -1,0 +1,552 @@
+/*
+ * agent/templates.c - agent templates, tool profiles and chat slash commands: the
+ * templates.*, profiles.* and commands.* operations (GET /api/templates,
+ * /api/profiles, /api/commands and their {name} forms).
+ *
+ * Templates are the embedded manifests of templates/ (tmpl_files[], made
+ * by deploy/file2c.sh); each answer parses the text again with the
+ * manifest parser, so what is listed is exactly what a spawn would get.
+ * Profiles (notes 8.3) and commands (notes 9) are static tables.  Unknown
+ * names are 404 {"error": "..."}.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+#include "err.h"
+#include "log.h"
+#include "svc.h"
+#include "agent/templates.h"
+
+#define TMPL_CTYPE_TOML	"text/plain; charset=utf-8"
+
+/* Replies 200 {key: list, total: n} (list stolen). */
+static void
+tmpl_reply_list(struct svc_reply *rp, const char *key, json_t *list)
+{
+	json_int_t	n = (json_int_t)json_array_size(list);
+
+	agent_reply(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
+}
+
+/* ---- templates ------------------------------------------------------- */
+
+const struct embed_file *
+tmpl_find(const char *name)
+{
+	const struct embed_file	*tf;
+
+	if (name == NULL)
+		return (NULL);
+	for (tf = tmpl_files; tf->ef_name != NULL; tf++)
+		if (strcmp(tf->ef_name, name) == 0)
+			return (tf);
+	return (NULL);
+}
+
+/* 1 if name is short printable ASCII, safe to echo in an error. */
+static int
+tmpl_echoable(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; name[i] != '\0'; i++)
+		if (i >= AGENT_NAME_MAX || (unsigned char)name[i] < 0x20 ||
+		    (unsigned char)name[i] > 0x7e)
+			return (0);
+	return (1);
+}
+
+void
+tmpl_not_found(char *err, size_t errlen, const char *what, const char *name)
+{
+	if (tmpl_echoable(name))
+		snprintf(err, errlen, "%s '%s' not found", what, name);
+	else
+		snprintf(err, errlen, "%s not found", what);
+}
+
+/* params.name, or NULL after a 400 reply. */
+static const char *
+tmpl_param_name(const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*s = json_string_value(json_object_get(rq->mr_params,
+			    "name"));
+
+	if (s == NULL || *s == '\0') {
+		svc_reply_error(rp, 400, "a name is required");
+		return (NULL);
+	}
+	return (s);
+}
+
+/* The template named by params.name, or NULL after a 400/404 reply. */
+static const struct embed_file *
+tmpl_param(const struct msg_req *rq, struct svc_reply *rp)
+{
+	const struct embed_file	*tf;
+	const char		*name;
+	char			 err[AGENT_ERRLEN];
+
+	if ((name = tmpl_param_name(rq, rp)) == NULL)
+		return (NULL);
+	if ((tf = tmpl_find(name)) == NULL) {
+		tmpl_not_found(err, sizeof(err), "Template", name);
+		svc_reply_error(rp, 404, "%s", err);
+	}
+	return (tf);
+}
+
+/* The normalised manifest of a template (new), or NULL after a 500
+ * reply: an embedded template that does not parse is our bug. */
+static json_t *
+tmpl_manifest(const struct embed_file *tf, struct svc_reply *rp)
+{
+	json_t	*m;
+	char	 err[AGENT_ERRLEN];
+
+	if ((m = agent_manifest_parse(tf->ef_text, tf->ef_len, err,
+	    sizeof(err))) == NULL) {
+		log_warnx("template '%s': %s", tf->ef_name, err);
+		svc_reply_error(rp, 500, "template '%s' is broken: %s",
+		    tf->ef_name, err);
+	}
+	return (m);
+}
+
+static json_t *
+tmpl_list_or_empty(json_t *o, const char *key)
+{
+	json_t	*v = json_object_get(o, key);
+
+	return (json_is_array(v) ? json_incref(v) : json_array());
+}
+
+static json_t *
+tmpl_summary(const struct embed_file *tf, json_t *m)
+{
+	json_t	*model = json_object_get(m, "model");
+	char	 path[AGENT_NAME_MAX + 16];
+
+	snprintf(path, sizeof(path), "builtin:%s", tf->ef_name);
+	return (json_pack("{s:s, s:O?, s:s, s:O?, s:O?, s:o, s:o}",
+	    "name", tf->ef_name,
+	    "description", json_object_get(m, "description"),
+	    "path", path,
+	    "provider", json_object_get(model, "provider"),
+	    "model", json_object_get(model, "model"),
+	    "tags", tmpl_list_or_empty(m, "tags"),
+	    "tools", tmpl_list_or_empty(json_object_get(m, "capabilities"),
+	    "tools")));
+}
+
+static void
+op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct embed_file	*tf;
+	json_t			*list, *m, *e;
+
+	(void)c;
+	(void)rq;
+	if ((list = json_array()) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	for (tf = tmpl_files; tf->ef_name != NULL; tf++) {
+		if ((m = tmpl_manifest(tf, rp)) == NULL) {
+			json_decref(list);
+			return;
+		}
+		e = tmpl_summary(tf, m);
+		json_decref(m);
+		if (e == NULL || json_array_append_new(list, e) != 0) {
+			json_decref(list);
+			svc_reply_error(rp, 500, "out of memory");
+			return;
+		}
+	}
+	tmpl_reply_list(rp, "templates", list);
+}
+
+static void
+op_templates_get(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct embed_file	*tf;
+	json_t			*m;
+
+	(void)c;
+	if ((tf = tmpl_param(rq, rp)) == NULL ||
+	    (m = tmpl_manifest(tf, rp)) == NULL)
+		return;
+	agent_reply(rp, 200, json_pack("{s:s, s:o, s:s%}", "name",
+	    tf->ef_name, "manifest", m, "manifest_toml", tf->ef_text,
+	    tf->ef_len));
+}
+
+static void
+op_templates_toml(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct embed_file	*tf;
+
+	(void)c;
+	if ((tf = tmpl_param(rq, rp)) == NULL)
+		return;
+	agent_reply(rp, 200, json_stringn(tf->ef_text, tf->ef_len));
+	if (rp->sr_status == 200)
+		rp->sr_ctype = TMPL_CTYPE_TOML;
+}
+
+/* ---- tool profiles (notes 8.3) --------------------------------------- */
+
+struct tmpl_profile {
+	const char		*tp_name;
+	const char		*tp_desc;
+	const char *const	*tp_tools;
+	/* Implied capabilities, as TOML-like JSON (json_loads). */
+	const char		*tp_caps;
+};
+
+static const char *const tp_minimal[] = { "file_read", "file_list", NULL };
+static const char *const tp_coding[] = {
+	"file_read", "file_write", "file_list", "shell_exec", "web_fetch",
+	NULL
+};
+static const char *const tp_research[] = {
+	"web_fetch", "file_read", "file_write", "file_list", NULL
+};
+static const char *const tp_messaging[] = {
+	"agent_send", "agent_list", "notify_owner", "kv_get", "kv_set", NULL
+};
+static const char *const tp_automation[] = {
+	"file_read", "file_write", "file_list", "shell_exec", "web_fetch",
+	"agent_send", "agent_list", "notify_owner", "kv_get", "kv_set", NULL
+};
+static const char *const tp_all[] = { "*", NULL };
+
+static const struct tmpl_profile tmpl_profiles[] = {
+	{ "minimal", "Read-only look at the agent's own workspace.",
+	    tp_minimal,
+	    "{\"memory_read\": [\"self.*\"], \"memory_write\": [\"self.*\"]}" },
+	{ "coding", "Write and run code: workspace files, the shell and "
+	    "web pages.", tp_coding,
+	    "{\"network\": [\"*\"], \"shell\": [\"*\"]}" },
+	{ "research", "Read the web and keep notes in the workspace.",
+	    tp_research,
+	    "{\"network\": [\"*\"]}" },
+	{ "messaging", "Talk to other agents and the owner, and remember "
+	    "facts.", tp_messaging,
+	    "{\"agent_spawn\": true, \"agent_message\": [\"*\"], "
+	    "\"memory_read\": [\"*\"], \"memory_write\": [\"self.*\"]}" },
+	{ "automation", "Everything of coding, research and messaging "
+	    "together.", tp_automation,
+	    "{\"network\": [\"*\"], \"shell\": [\"*\"], \"agent_spawn\": true, "
+	    "\"agent_message\": [\"*\"], \"memory_read\": [\"*\"], "
+	    "\"memory_write\": [\"self.*\"]}" },
+	{ "full", "Every built-in tool.", tp_all,
+	    "{\"network\": [\"*\"], \"shell\": [\"*\"], \"agent_spawn\": true, "
+	    "\"agent_message\": [\"*\"], \"memory_read\": [\"*\"], "
+	    "\"memory_write\": [\"self.*\"]}" },
+	{ NULL, NULL, NULL, NULL }
+};
+
+const char *const *
+tmpl_profile_tools(const char *profile)
+{
+	const struct tmpl_profile	*tp;
+
+	if (profile == NULL)
+		return (NULL);
+	if (strcmp(profile, "custom") == 0)
+		return (tp_all);
+	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
+		if (strcmp(tp->tp_name, profile) == 0)
+			return (tp->tp_tools);
+	return (NULL);
+}
+
+static json_t *
+tmpl_strings(const char *const *l)
+{
+	json_t	*a;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	for (; *l != NULL; l++)
+		if (json_array_append_new(a, json_string(*l)) != 0) {
+			json_decref(a);
+			return (NULL);
+		}
+	return (a);
+}
+
+static json_t *
+tmpl_profile_view(const struct tmpl_profile *tp)
+{
+	return (json_pack("{s:s, s:s, s:o, s:o}", "name", tp->tp_name,
+	    "description", tp->tp_desc, "tools", tmpl_strings(tp->tp_tools),
+	    "capabilities", json_loads(tp->tp_caps, 0, NULL)));
+}
+
+static void
+op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct tmpl_profile	*tp;
+	json_t				*list, *e;
+
+	(void)c;
+	(void)rq;
+	if ((list = json_array()) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
+		if ((e = tmpl_profile_view(tp)) == NULL ||
+		    json_array_append_new(list, e) != 0) {
+			json_decref(list);
+			svc_reply_error(rp, 500, "out of memory");
+			return;
+		}
+	tmpl_reply_list(rp, "profiles", list);
+}
+
+static void
+op_profiles_get(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct tmpl_profile	*tp;
+	const char			*name;
+	char				 err[AGENT_ERRLEN];
+
+	(void)c;
+	if ((name = tmpl_param_name(rq, rp)) == NULL)
+		return;
+	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
+		if (strcmp(tp->tp_name, name) == 0) {
+			agent_reply(rp, 200, tmpl_profile_view(tp));
+			return;
+		}
+	tmpl_not_found(err, sizeof(err), "Profile", name);
+	svc_reply_error(rp, 404, "%s", err);
+}
+
+/* ---- slash commands (notes 9) ---------------------------------------- */
+
+/* Where a command is understood. */
+#define TC_WEB		0x1	/* web chat and the WebSocket */
+#define TC_CHANNEL	0x2	/* channel bots */
+
+struct tmpl_command {
+	const char	*tc_name;
+	const char	*tc_alias;	/* NULL: none */
+	const char	*tc_args;	/* NULL: takes no arguments */
+	const char	*tc_desc;
+	const char	*tc_exec;	/* web: "server" (a WebSocket command
+					   frame), "client", or NULL */
+	int		 tc_scope;
+};
+
+static const struct tmpl_command tmpl_commands[] = {
+	/* Session */
+	{ "help", NULL, NULL, "Show the available commands", "client",
+	    TC_WEB | TC_CHANNEL },
+	{ "new", NULL, NULL, "Start a new session (history kept aside)",
+	    "server", TC_WEB | TC_CHANNEL },
+	{ "reset", NULL, NULL, "Summarise and clear every session of the "
+	    "agent, then start afresh", "server", TC_WEB },
+	{ "reboot", NULL, NULL, "Clear the agent's context without a "
+	    "summary", "server", TC_WEB | TC_CHANNEL },
+	{ "compact", NULL, NULL, "Compact the session history with the "
+	    "model", "server", TC_WEB | TC_CHANNEL },
+	{ "model", NULL, "[name]", "Show the current model, or switch to "
+	    "another one", "server", TC_WEB | TC_CHANNEL },
+	{ "stop", NULL, NULL, "Cancel the agent's current run", "server",
+	    TC_WEB | TC_CHANNEL },
+	{ "usage", NULL, NULL, "Show the session's token usage and cost",
+	    "server", TC_WEB | TC_CHANNEL },
+	{ "think", NULL, "[on|off|stream]", "Turn extended thinking on or "
+	    "off", NULL, TC_WEB | TC_CHANNEL },
+	{ "context", NULL, NULL, "Show how full the context window is",
+	    "server", TC_WEB },
+	{ "verbose", NULL, "[off|on|full]", "Choose how much tool detail is "
+	    "shown", "server", TC_WEB },
+	{ "queue", NULL, NULL, "Show whether the agent is busy", "server",
+	    TC_WEB },
+	{ "status", NULL, NULL, "Show the system status", NULL,
+	    TC_WEB | TC_CHANNEL },
+	{ "budget", NULL, NULL, "Show spending limits and what is used",
+	    "server", TC_WEB | TC_CHANNEL },
+	{ "peers", NULL, NULL, "List the connected network peers", "server",
+	    TC_WEB | TC_CHANNEL },
+	{ "a2a", NULL, NULL, "List the known A2A agents", NULL,
+	    TC_WEB | TC_CHANNEL },
+	{ "agents", NULL, NULL, "List the agents", "client",
+	    TC_WEB | TC_CHANNEL },
+	{ "agent", NULL, "<name>", "Talk to another agent in this chat", NULL,
+	    TC_CHANNEL },
+	{ "clear", NULL, NULL, "Clear the chat window", "client", TC_WEB },
+	{ "info", NULL, NULL, "Show details of the current agent", "client",
+	    TC_WEB },
+	{ "exit", "quit", NULL, "Leave the chat", "client", TC_WEB },
+	/* Information (channels) */
+	{ "models", NULL, NULL, "List the available models", NULL,
+	    TC_CHANNEL },
+	{ "providers", NULL, NULL, "List the model providers and whether "
+	    "they have a key", NULL, TC_CHANNEL },
+	{ "skills", NULL, NULL, "List the installed skills", NULL,
+	    TC_CHANNEL },
+	{ "hands", NULL, NULL, "List the available hands", NULL, TC_CHANNEL },
+	/* Automation (channels) */
+	{ "workflows", NULL, NULL, "List the workflows", NULL, TC_CHANNEL },
+	{ "workflow", NULL, "run <name> [input]", "Run a workflow", NULL,
+	    TC_CHANNEL },
+	{ "triggers", NULL, NULL, "List the event triggers", NULL,
+	    TC_CHANNEL },
+	{ "trigger", NULL, "add <agent> <pattern> <prompt> | del <id>",
+	    "Add or delete an event trigger", NULL, TC_CHANNEL },
+	{ "schedules", NULL, NULL, "List the schedules", NULL, TC_CHANNEL },
+	{ "schedule", NULL, "add <agent> <cron> <message> | del <id> | "
+	    "run <id>", "Add, delete or run a schedule", NULL, TC_CHANNEL },
+	{ "approvals", NULL, NULL, "List the pending approvals", NULL,
+	    TC_CHANNEL },
+	{ "approve", NULL, "<id>", "Approve a pending action", NULL,
+	    TC_CHANNEL },
+	{ "reject", NULL, "<id>", "Reject a pending action", NULL,
+	    TC_CHANNEL },
+	/* Misc (channels) */
+	{ "btw", NULL, "<question>", "Ask a side question that is not kept "
+	    "in the history", NULL, TC_CHANNEL },
+	{ "start", NULL, NULL, "Say hello and show how to begin", NULL,
+	    TC_CHANNEL },
+	{ NULL, NULL, NULL, NULL, NULL, 0 }
+};
+
+static json_t *
+tmpl_command_view(const struct tmpl_command *tc)
+{
+	json_t	*o, *sc;
+	char	 cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "/%s", tc->tc_name);
+	sc = json_array();
+	if (sc != NULL && (tc->tc_scope & TC_WEB))
+		json_array_append_new(sc, json_string("web"));
+	if (sc != NULL && (tc->tc_scope & TC_CHANNEL))
+		json_array_append_new(sc, json_string("channel"));
+	o = json_pack("{s:s, s:s, s:s, s:b, s:o}", "cmd", cmd, "name",
+	    tc->tc_name, "desc", tc->tc_desc, "no_args", tc->tc_args == NULL,
+	    "scopes", sc);
+	if (o == NULL)
+		return (NULL);
+	if (tc->tc_args != NULL) {
+		snprintf(cmd, sizeof(cmd), "/%s %s", tc->tc_name, tc->tc_args);
+		if (json_object_set_new(o, "args_hint",
+		    json_string(tc->tc_args)) != 0 ||
+		    json_object_set_new(o, "usage", json_string(cmd)) != 0)
+			goto fail;
+	} else if (json_object_set_new(o, "usage", json_string(cmd)) != 0)
+		goto fail;
+	if (tc->tc_alias != NULL && json_object_set_new(o, "aliases",
+	    json_pack("[s]", tc->tc_alias)) != 0)
+		goto fail;
+	if (tc->tc_exec != NULL && (tc->tc_scope & TC_WEB) &&
+	    json_object_set_new(o, "exec", json_string(tc->tc_exec)) != 0)
+		goto fail;
+	return (o);
+ fail:
+	json_decref(o);
+	return (NULL);
+}
+
+/* query.scope: "web" (the default: the web chat's menu), "channel" or
+ * "all"; -1 after a 400 reply. */
+static int
+tmpl_command_scope(const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*v = json_object_get(rq->mr_query, "scope");
+	const char	*s;
+
+	if (v == NULL)
+		return (TC_WEB);
+	s = json_string_value(v);
+	if (s != NULL && strcmp(s, "web") == 0)
+		return (TC_WEB);
+	if (s != NULL && strcmp(s, "channel") == 0)
+		return (TC_CHANNEL);
+	if (s != NULL && strcmp(s, "all") == 0)
+		return (TC_WEB | TC_CHANNEL);
+	svc_reply_error(rp, 400, "'scope' must be web, channel or all");
+	return (-1);
+}
+
+static void
+op_commands_list(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct tmpl_command	*tc;
+	json_t				*list, *e;
+	int				 scope;
+
+	(void)c;
+	if ((scope = tmpl_command_scope(rq, rp)) < 0)
+		return;
+	if ((list = json_array()) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	for (tc = tmpl_commands; tc->tc_name != NULL; tc++) {
+		if ((tc->tc_scope & scope) == 0)
+			continue;
+		if ((e = tmpl_command_view(tc)) == NULL ||
+		    json_array_append_new(list, e) != 0) {
+			json_decref(list);
+			svc_reply_error(rp, 500, "out of memory");
+			return;
+		}
+	}
+	tmpl_reply_list(rp, "commands", list);
+}
+
+/* GET /api/commands/{name}: with or without the slash, any case, aliases
+ * too, on any surface. */
+static void
+op_commands_get(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const struct tmpl_command	*tc;
+	const char			*name;
+	char				 err[AGENT_ERRLEN];
+
+	(void)c;
+	if ((name = tmpl_param_name(rq, rp)) == NULL)
+		return;
+	if (*name == '/')
+		name++;
+	for (tc = tmpl_commands; tc->tc_name != NULL; tc++)
+		if (strcasecmp(tc->tc_name, name) == 0 ||
+		    (tc->tc_alias != NULL && strcasecmp(tc->tc_alias,
+		    name) == 0)) {
+			agent_reply(rp, 200, tmpl_command_view(tc));
+			return;
+		}
+	tmpl_not_found(err, sizeof(err), "Command", name);
+	svc_reply_error(rp, 404, "%s", err);
+}
+
+const struct svc_op tmpl_ops[] = {
+	{ "templates.list",	op_templates_list },
+	{ "templates.get",	op_templates_get },
+	{ "templates.toml",	op_templates_toml },
+	{ "profiles.list",	op_profiles_list },
+	{ "profiles.get",	op_profiles_get },
+	{ "commands.list",	op_commands_list },
+	{ "commands.get",	op_commands_get },
+	{ NULL,			NULL }
+};

@@ -1,0 +1,167 @@
+/*
+ * llm/llm.h - LLM drivers: one engine thread runs every provider call of the
+ * process on a libcurl multi handle, so any number of turns can wait on
+ * providers without a thread each.
+ *
+ * A call is described in our own canonical form (the persisted message
+ * format of notes/agent-core.md 4.5) and translated by the driver of the
+ * target's wire style:
+ *
+ *	request = {
+ *	  "system": "...",			(optional)
+ *	  "messages": [Message...],		(4.5: role user|assistant,
+ *						 content string or blocks
+ *						 text|image|tool_use|
+ *						 tool_result|thinking)
+ *	  "tools": [{"name","description","input_schema"}],	(optional)
+ *	  "max_tokens": 4096, "temperature": 0.7,		(optional)
+ *	  "thinking": {...},		(optional, Anthropic only, as is)
+ *	  "extra_body": {...},		(optional, merged into the wire body)
+ *	  "stream": true|false
+ *	}
+ *
+ * Wire translation (llm/openai.c, llm/anthropic.c, llm/gemini.c,
+ * llm/ollama.c): the system prompt (and any system-role message) becomes
+ * OpenAI's first "system" message, Anthropic's "system", Gemini's
+ * systemInstruction; tool_result blocks become OpenAI role "tool"
+ * messages, Anthropic tool_result blocks, Gemini functionResponse parts
+ * ({"name", "response": {"content"|"error": text}}); tool_use blocks
+ * become tool_calls / tool_use / functionCall.  Thinking blocks go back
+ * only to the provider that signed them (provider_metadata.signature for
+ * Anthropic, .thoughtSignature for Gemini); text and tool_use blocks carry
+ * Gemini's thoughtSignature back the same way.  OpenAI o1/o3/o4/gpt-5
+ * models get max_completion_tokens and no temperature.
+ *
+ * The chain is the primary target followed by the agent's fallbacks.  The
+ * engine walks it (notes 6.3 and the issue): 401/403 -> next target, with
+ * an error naming the key's environment variable; 429 -> wait Retry-After
+ * (bounded by LLM_RETRY_AFTER_MAX_MS) and retry the same target at most
+ * once, then the next target; 5xx, connection errors and dropped streams
+ * -> up to LLM_RETRIES retries with exponential backoff from
+ * LLM_BACKOFF_MS, then the next target; a 400 or a body it cannot parse
+ * -> the next target.  When every target failed, done gets an error whose
+ * text lists each target tried and why.
+ *
+ * The response handed to done (new reference, the callee owns it):
+ *	{
+ *	  "content": [Block...],	text / tool_use (input is an object) /
+ *					thinking blocks, in order
+ *	  "stop_reason": "end_turn"|"tool_use"|"max_tokens"|
+ *			 "stop_sequence"|"content_filtered",
+ *				(a missing or plain "stop" reason is
+ *				 tool_use when there are tool calls)
+ *	  "usage": {"input_tokens", "output_tokens",
+ *		    "cache_creation_input_tokens", "cache_read_input_tokens"},
+ *	  "provider": "<target provider that answered>",
+ *	  "model": "<target model that answered>",
+ *	  "attempts": [{"provider","model","error"}...]	(failed tries, if any)
+ *	}
+ * Tool-call arguments that are not a JSON object are kept as
+ * {"__args_invalid": "<raw text>"} so the loop can hand an error back to
+ * the model instead of failing the turn.
+ *
+ * Stream events (only when the request has "stream": true), each a new
+ * object passed to ev and released by the engine after ev returns:
+ *	{"type":"text_delta","text"}
+ *	{"type":"thinking_delta","text"}
+ *	{"type":"tool_use_start","id","name"}
+ *	{"type":"tool_input_delta","text"}
+ *	{"type":"tool_use_end","id","name","input"}
+ * A retry (same or next target) after some deltas were delivered emits
+ *	{"type":"restart"}
+ * as soon as the retry is decided, so a consumer can discard what it
+ * showed of the failed attempt.  Deltas are passed on as each piece
+ * arrives; tool_use_end comes when the provider ends the block (Anthropic,
+ * Gemini) or at the end of the response (OpenAI).
+ *
+ * A stream counts as dropped (retried like a 5xx) when the connection
+ * breaks, when no byte came for LLM_IDLE_TIMEOUT_MS, or when it ends
+ * without its end marker ([DONE] or a finish_reason; message_stop or a
+ * stop_reason; for Gemini, any content).  t_timeout_ms bounds each attempt;
+ * reaching it moves to the next target without retrying.  Provider error
+ * text quoted in errors never contains the key.
+ *
+ * Threads: llm_start(), llm_cancel() and llm_engine_stop() may be called
+ * from any thread.  ev and done always run on the engine thread, must not
+ * block, and must not call llm_cancel() on their own call.  done runs
+ * exactly once per started call (also after llm_cancel(), with
+ * SH_ECANCELED), after which the engine forgets the call.
+ *
+ * Cancelling from another thread races with done: keep the handle under
+ * a mutex of your own, clear it in done (under that mutex) and call
+ * llm_cancel() only while holding it and the handle is set.  (done may
+ * take such a short mutex; llm_cancel() never waits for the engine.)
+ */
+#ifndef LLM_H
+#define LLM_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define LLM_RETRIES		2	/* 5xx / transport retries per target */
+#define LLM_BACKOFF_MS		250	/* doubled per retry */
+#define LLM_RETRY_AFTER_MAX_MS	10000	/* longest Retry-After honoured */
+#define LLM_CONNECT_TIMEOUT_MS	10000
+#define LLM_IDLE_TIMEOUT_MS	120000	/* no byte for this long: dropped */
+#define LLM_MAX_RESPONSE	(32 * 1024 * 1024)
+#define LLM_ERRLEN		1024
+#define LLM_RECV_BUFFER		4096L	/* curl's receive buffer per call
+					   (its default, 16 KiB, times
+					   1,000 waiting calls is 16 MB) */
+
+enum llm_style {
+	LLM_OPENAI = 0,		/* chat-completions */
+	LLM_ANTHROPIC,		/* Messages */
+	LLM_GEMINI,		/* generateContent */
+	LLM_OLLAMA		/* native /api/chat (NDJSON) */
+};
+
+/* One slot of the chain.  Strings are copied by llm_start(). */
+struct llm_target {
+	const char	*t_provider;	/* "openai" */
+	const char	*t_model;	/* wire model id, prefix stripped */
+	const char	*t_base_url;	/* "https://api.openai.com/v1" */
+	const char	*t_api_key;	/* NULL or "" for keyless providers */
+	const char	*t_key_env;	/* "OPENAI_API_KEY", for messages */
+	enum llm_style	 t_style;
+	int		 t_timeout_ms;	/* whole call; 0: no limit */
+};
+
+struct llm_engine;
+struct llm_call;
+
+typedef void (*llm_event_fn)(void *arg, json_t *ev);
+/* err 0: resp is the response.  Otherwise resp is {"error": "...",
+ * "attempts": [...]} and err is SH_EUNAVAIL (every target failed),
+ * SH_ECANCELED or SH_ENOMEM. */
+typedef void (*llm_done_fn)(void *arg, int err, json_t *resp);
+
+/* Starts the engine thread.  NULL on failure. */
+struct llm_engine *llm_engine_start(void);
+/* Cancels every call (their done runs), joins, frees. */
+void	 llm_engine_stop(struct llm_engine *e);
+/* Calls in flight (for health and bench). */
+long long llm_engine_active(struct llm_engine *e);
+
+/*
+ * Starts a call: request is borrowed: its "messages" are copied, its other
+ * members are referenced, so the caller must never change them in place
+ * (the tool definitions and the system prompt are shared and read-only;
+ * see tool/tool.c).  targets[0..ntargets) are copied.  ev may be NULL.  Returns a handle valid until done has run,
+ * or NULL (ENOMEM, engine stopping: done is not called).
+ */
+struct llm_call *llm_start(struct llm_engine *e, json_t *request,
+	    const struct llm_target *targets, size_t ntargets,
+	    llm_event_fn ev, llm_done_fn done, void *arg);
+/* Asks the engine to abort the call; done follows with SH_ECANCELED
+ * unless it already ran. */
+void	 llm_cancel(struct llm_call *c);
+
+/* ---- pieces the drivers share, also used by tests ------------------- */
+
+/* The style named "openai" | "anthropic" | "gemini" | "ollama", or -1. */
+int	 llm_style_parse(const char *name);
+const char *llm_style_name(enum llm_style s);
+
+#endif /* LLM_H */

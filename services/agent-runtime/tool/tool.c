@@ -1,0 +1,763 @@
+/*
+ * tool/tool.c - the built-in tools: definitions and schemas, grants (notes
+ * 3.4, 3.9), dispatch, results, the workspace, and tools.list/tools.get.
+ *
+ * The runners live in tool/fs.c, tool/web.c, tool/shell.c and
+ * tool/agent.c; this file knows them only through the table below.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "err.h"
+#include "svc.h"
+#include "tool/tool.h"
+
+typedef int (*tool_fn)(struct tool_ctx *, json_t *, struct tool_result *);
+
+struct tool_def {
+	const char	*td_name;
+	const char	*td_alias;	/* the upstream name it also answers
+					   to in grants, or NULL */
+	int		 td_readonly;	/* offered in "assist" mode */
+	tool_fn		 td_fn;
+	const char	*td_desc;
+	const char	*td_schema;	/* JSON text */
+};
+
+static const struct tool_def tool_table[] = {
+	{ "file_read", NULL, 1, tool_file_read,
+	    "Read a file in the agent's workspace. The path is relative to "
+	    "the workspace; '..', absolute paths and symlinks are refused.",
+	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\","
+	    "\"description\":\"File path, relative to the workspace\"}},"
+	    "\"required\":[\"path\"]}" },
+	{ "file_write", NULL, 0, tool_file_write,
+	    "Write (create or overwrite) a file in the agent's workspace, "
+	    "creating parent directories.",
+	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\","
+	    "\"description\":\"File path, relative to the workspace\"},"
+	    "\"content\":{\"type\":\"string\",\"description\":\"The new "
+	    "content of the file\"}},\"required\":[\"path\",\"content\"]}" },
+	{ "file_list", NULL, 1, tool_file_list,
+	    "List a directory of the agent's workspace, one entry a line, "
+	    "directories suffixed with '/'.",
+	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\","
+	    "\"description\":\"Directory, relative to the workspace ('.' for "
+	    "its root)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
+	    "\"maximum\":1000},\"offset\":{\"type\":\"integer\",\"minimum\":0}},"
+	    "\"required\":[\"path\"]}" },
+	{ "web_fetch", NULL, 1, tool_web_fetch,
+	    "Fetch an http(s) URL and return its body as text (HTML is "
+	    "reduced to text). Private, loopback and metadata addresses are "
+	    "refused.",
+	    "{\"type\":\"object\",\"properties\":{\"url\":{\"type\":\"string\","
+	    "\"description\":\"http:// or https:// URL\"},\"method\":{\"type\":"
+	    "\"string\",\"enum\":[\"GET\",\"POST\",\"PUT\",\"PATCH\",\"DELETE\"]},"
+	    "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":"
+	    "\"string\"}},\"body\":{\"type\":\"string\"}},\"required\":[\"url\"]}" },
+	{ "shell_exec", NULL, 0, tool_shell_exec,
+	    "Run a shell command (sh -c) in the agent's workspace with a "
+	    "cleared environment, a timeout and an output cap.",
+	    "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":"
+	    "\"string\",\"description\":\"The command line\"},"
+	    "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,"
+	    "\"maximum\":600}},\"required\":[\"command\"]}" },
+	{ "kv_get", "memory_recall", 1, tool_kv_get,
+	    "Read a value from the agent's key-value memory.",
+	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
+	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"}},"
+	    "\"required\":[\"key\"]}" },
+	{ "kv_set", "memory_store", 0, tool_kv_set,
+	    "Store a JSON value under a key in the agent's key-value memory.",
+	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
+	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"},"
+	    "\"value\":{\"description\":\"Any JSON value\"}},"
+	    "\"required\":[\"key\",\"value\"]}" },
+	{ "agent_send", NULL, 0, tool_agent_send,
+	    "Send a message to another agent (by id or name) and return its "
+	    "answer.",
+	    "{\"type\":\"object\",\"properties\":{\"agent_id\":{\"type\":"
+	    "\"string\",\"description\":\"The target agent's id or name\"},"
+	    "\"message\":{\"type\":\"string\"}},"
+	    "\"required\":[\"agent_id\",\"message\"]}" },
+	{ "agent_list", NULL, 1, tool_agent_list,
+	    "List the agents: id, name, state, provider:model.",
+	    "{\"type\":\"object\",\"properties\":{}}" },
+	{ "notify_owner", NULL, 0, tool_notify_owner,
+	    "Send a private note to the agent's owner, out of band. The "
+	    "model only gets an acknowledgement.",
+	    "{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":"
+	    "\"string\"},\"summary\":{\"type\":\"string\"}},"
+	    "\"required\":[\"reason\",\"summary\"]}" },
+	{ NULL, NULL, 0, NULL, NULL, NULL }
+};
+
+/* Names models use for our tools (notes 3.7). */
+static const struct {
+	const char	*a_from;
+	const char	*a_to;
+} tool_aliases[] = {
+	{ "Read", "file_read" }, { "read", "file_read" },
+	{ "read_file", "file_read" }, { "fs_read", "file_read" },
+	{ "fs-read", "file_read" }, { "fsRead", "file_read" },
+	{ "readFile", "file_read" },
+	{ "Write", "file_write" }, { "write", "file_write" },
+	{ "write_file", "file_write" }, { "fs_write", "file_write" },
+	{ "fs-write", "file_write" }, { "fsWrite", "file_write" },
+	{ "writeFile", "file_write" },
+	{ "ls", "file_list" }, { "list_dir", "file_list" },
+	{ "list_files", "file_list" },
+	{ "Bash", "shell_exec" }, { "bash", "shell_exec" },
+	{ "exec", "shell_exec" }, { "execute_command", "shell_exec" },
+	{ "WebFetch", "web_fetch" }, { "fetch_url", "web_fetch" },
+	{ "memory_store", "kv_set" }, { "memory_save", "kv_set" },
+	{ "memory_recall", "kv_get" }, { "memory_search", "kv_get" },
+	{ "sessions_send", "agent_send" }, { "agent_message", "agent_send" },
+	{ "sessions_list", "agent_list" }, { "agents_list", "agent_list" },
+	{ NULL, NULL }
+};
+
+/* Profiles (notes 8.3), applied when capabilities.tools is empty. */
+static const struct {
+	const char	*p_name;
+	const char	*p_tools;	/* space-separated, space-ended */
+} tool_profiles[] = {
+	{ "minimal", "file_read file_list " },
+	{ "coding", "file_read file_write file_list shell_exec web_fetch " },
+	{ "research", "web_fetch file_read file_write " },
+	{ "messaging", "agent_send agent_list kv_set kv_get " },
+	{ "automation", "file_read file_write file_list shell_exec web_fetch "
+	    "agent_send agent_list kv_set kv_get " },
+	{ NULL, NULL }
+};
+
+static const struct tool_def *
+tool_find(const char *name)
+{
+	const struct tool_def	*d;
+	size_t			 i;
+
+	if (name == NULL)
+		return (NULL);
+	for (d = tool_table; d->td_name != NULL; d++)
+		if (strcmp(d->td_name, name) == 0)
+			return (d);
+	for (i = 0; tool_aliases[i].a_from != NULL; i++)
+		if (strcmp(tool_aliases[i].a_from, name) == 0)
+			return (tool_find(tool_aliases[i].a_to));
+	return (NULL);
+}
+
+/* ---- definitions ------------------------------------------------------ */
+
+/*
+ * Every turn sends its tools' schemas: they are parsed once and shared,
+ * read-only (jansson's reference counts are atomic), by every definition
+ * handed out.  Nobody may change a definition's input_schema in place
+ * (the Gemini driver cleans a deep copy).
+ */
+static pthread_once_t	  tool_schema_once = PTHREAD_ONCE_INIT;
+static json_t		**tool_schemas;	/* by tool_table index, or NULL */
+
+static void
+tool_schema_init(void)
+{
+	size_t	i, n;
+
+	for (n = 0; tool_table[n].td_name != NULL; n++)
+		;
+	if ((tool_schemas = calloc(n, sizeof(*tool_schemas))) == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		tool_schemas[i] = json_loads(tool_table[i].td_schema, 0, NULL);
+}
+
+static json_t *
+tool_def_json(const struct tool_def *d)
+{
+	json_t	*schema = NULL;
+
+	(void)pthread_once(&tool_schema_once, tool_schema_init);
+	if (tool_schemas != NULL)
+		schema = json_incref(tool_schemas[d - tool_table]);
+	if (schema == NULL &&
+	    (schema = json_loads(d->td_schema, 0, NULL)) == NULL)
+		return (NULL);
+	return (json_pack("{s:s, s:s, s:o}", "name", d->td_name,
+	    "description", d->td_desc, "input_schema", schema));
+}
+
+json_t *
+tool_defs(void)
+{
+	const struct tool_def	*d;
+	json_t			*a, *o;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	for (d = tool_table; d->td_name != NULL; d++) {
+		if ((o = tool_def_json(d)) == NULL ||
+		    json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			return (NULL);
+		}
+	}
+	return (a);
+}
+
+json_t *
+tool_def(const char *name)
+{
+	const struct tool_def	*d;
+
+	for (d = tool_table; name != NULL && d->td_name != NULL; d++)
+		if (strcmp(d->td_name, name) == 0)
+			return (tool_def_json(d));
+	return (NULL);
+}
+
+json_t *
+tool_defs_granted(json_t *manifest)
+{
+	const struct tool_def	*d;
+	json_t			*a, *o;
+
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	for (d = tool_table; d->td_name != NULL; d++) {
+		if (!tool_granted(manifest, d->td_name))
+			continue;
+		if ((o = tool_def_json(d)) == NULL ||
+		    json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			return (NULL);
+		}
+	}
+	return (a);
+}
+
+/* ---- globs (notes 3.9) ------------------------------------------------ */
+
+/* "*" matches any run of characters (no segment rules). */
+static int
+glob_simple(const char *p, size_t plen, const char *v, size_t vlen)
+{
+	size_t	i;
+
+	while (plen > 0 && *p != '*') {
+		if (vlen == 0 || *p != *v)
+			return (0);
+		p++, plen--, v++, vlen--;
+	}
+	if (plen == 0)
+		return (vlen == 0);
+	/* *p == '*' */
+	while (plen > 0 && *p == '*')
+		p++, plen--;
+	if (plen == 0)
+		return (1);
+	for (i = 0; i <= vlen; i++)
+		if (glob_simple(p, plen, v + i, vlen - i))
+			return (1);
+	return (0);
+}
+
+static int
+is_sep(char ch, const char *seps)
+{
+	return (ch != '\0' && strchr(seps, ch) != NULL);
+}
+
+/* Per-segment matching; "**" (when allowed) spans any number. */
+static int
+glob_segments(const char *p, const char *v, const char *seps, int dstar)
+{
+	size_t	pl, vl;
+
+	for (pl = 0; p[pl] != '\0' && !is_sep(p[pl], seps); pl++)
+		;
+	if (dstar && pl == 2 && p[0] == '*' && p[1] == '*') {
+		const char	*rest = p[pl] != '\0' ? p + pl + 1 : p + pl;
+
+		if (*rest == '\0')
+			return (1);
+		for (;;) {
+			if (glob_segments(rest, v, seps, dstar))
+				return (1);
+			for (vl = 0; v[vl] != '\0' && !is_sep(v[vl], seps);
+			    vl++)
+				;
+			if (v[vl] == '\0')
+				return (0);
+			v += vl + 1;
+		}
+	}
+	for (vl = 0; v[vl] != '\0' && !is_sep(v[vl], seps); vl++)
+		;
+	if (!glob_simple(p, pl, v, vl))
+		return (0);
+	if (p[pl] == '\0' || v[vl] == '\0')
+		return (p[pl] == '\0' && v[vl] == '\0');
+	return (glob_segments(p + pl + 1, v + vl + 1, seps, dstar));
+}
+
+/* 1 if v has a "." or ".." segment between "/" or "\". */
+static int
+has_dot_segment(const char *v)
+{
+	const char	*s = v, *e;
+	size_t		 n;
+
+	for (;;) {
+		for (e = s; *e != '\0' && *e != '/' && *e != '\\'; e++)
+			;
+		n = (size_t)(e - s);
+		if ((n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
+			return (1);
+		if (*e == '\0')
+			return (0);
+		s = e + 1;
+	}
+}
+
+int
+tool_glob_match(const char *pattern, const char *value)
+{
+	if (pattern == NULL || value == NULL)
+		return (0);
+	if (strcmp(pattern, value) == 0)
+		return (1);
+	if (strchr(pattern, '*') == NULL)
+		return (0);
+	if (has_dot_segment(value))
+		return (0);
+	if (strcmp(pattern, "*") == 0)
+		return (1);
+	if (strchr(pattern, '/') != NULL || strchr(pattern, '\\') != NULL)
+		return (glob_segments(pattern, value, "/\\", 1));
+	if (strchr(pattern, '.') != NULL && strchr(value, '.') != NULL)
+		return (glob_segments(pattern, value, ".", 0));
+	return (glob_simple(pattern, strlen(pattern), value, strlen(value)));
+}
+
+int
+tool_glob_any(json_t *patterns, const char *value)
+{
+	json_t	*e;
+	size_t	 i;
+
+	json_array_foreach(patterns, i, e)
+		if (tool_glob_match(json_string_value(e), value))
+			return (1);
+	return (0);
+}
+
+/* ---- grants (notes 3.4) ----------------------------------------------- */
+
+const char *
+tool_exec_mode(json_t *manifest)
+{
+	json_t		*p = json_object_get(manifest, "exec_policy");
+	const char	*s;
+
+	if (json_is_object(p))
+		p = json_object_get(p, "mode");
+	if ((s = json_string_value(p)) == NULL)
+		/* No policy of its own: declaring shell_exec (the only way
+		 * to get it) promotes to full (notes 3.6). */
+		return ("full");
+	if (strcasecmp(s, "deny") == 0 || strcasecmp(s, "none") == 0 ||
+	    strcasecmp(s, "disabled") == 0)
+		return ("deny");
+	if (strcasecmp(s, "full") == 0 || strcasecmp(s, "allow") == 0 ||
+	    strcasecmp(s, "all") == 0 || strcasecmp(s, "unrestricted") == 0)
+		return ("full");
+	return ("allowlist");
+}
+
+/* 1 if the glob list grants d by its name or its upstream alias. */
+static int
+tool_list_grants(json_t *list, const struct tool_def *d)
+{
+	return (tool_glob_any(list, d->td_name) ||
+	    (d->td_alias != NULL && tool_glob_any(list, d->td_alias)));
+}
+
+static int
+tool_has_star(json_t *list)
+{
+	json_t	*e;
+	size_t	 i;
+
+	json_array_foreach(list, i, e)
+		if (json_is_string(e) && strcmp(json_string_value(e), "*") == 0)
+			return (1);
+	return (0);
+}
+
+int
+tool_granted(json_t *manifest, const char *name)
+{
+	const struct tool_def	*d;
+	json_t			*caps, *list, *allow, *block;
+	const char		*profile;
+	char			 word[64];
+	size_t			 i;
+	int			 ok = 0, explicit = 0;
+
+	if (!json_is_object(manifest) || (d = tool_find(name)) == NULL ||
+	    strcmp(d->td_name, name) != 0)
+		return (0);
+	if (json_is_true(json_object_get(manifest, "tools_disabled")))
+		return (0);
+	caps = json_object_get(manifest, "capabilities");
+	list = json_object_get(caps, "tools");
+	profile = json_string_value(json_object_get(manifest, "profile"));
+	if (json_array_size(list) > 0) {
+		/* An explicit list; "*" in it grants everything, shell
+		 * included (notes 3.6: declaring "*" promotes the policy). */
+		ok = tool_has_star(list) || tool_list_grants(list, d);
+		explicit = ok;
+	} else if (profile != NULL && strcmp(profile, "full") != 0 &&
+	    strcmp(profile, "custom") != 0) {
+		snprintf(word, sizeof(word), "%s ", d->td_name);
+		for (i = 0; tool_profiles[i].p_name != NULL; i++)
+			if (strcmp(tool_profiles[i].p_name, profile) == 0 &&
+			    strstr(tool_profiles[i].p_tools, word) != NULL)
+				ok = explicit = 1;
+	} else
+		ok = 1;
+	if (!ok)
+		return (0);
+	allow = json_object_get(manifest, "tool_allowlist");
+	block = json_object_get(manifest, "tool_blocklist");
+	if (json_array_size(allow) > 0 && !tool_list_grants(allow, d))
+		return (0);
+	if (tool_list_grants(block, d))
+		return (0);
+	if (strcmp(d->td_name, "shell_exec") == 0 && (!explicit ||
+	    strcmp(tool_exec_mode(manifest), "deny") == 0))
+		return (0);
+	return (1);
+}
+
+int
+tool_mode_allows(const char *mode, const char *name)
+{
+	const struct tool_def	*d = tool_find(name);
+
+	if (d == NULL || mode == NULL)
+		return (0);
+	if (strcmp(mode, "observe") == 0)
+		return (0);
+	if (strcmp(mode, "assist") == 0)
+		return (d->td_readonly);
+	return (1);
+}
+
+/* ---- results ---------------------------------------------------------- */
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t		len, i;
+	unsigned int	cp;
+
+	if (s[0] < 0x80)
+		return (1);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return (0);
+	if (n < len)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return (0);
+	return (len);
+}
+
+int
+tool_result_take(struct tool_result *r, int is_error, int hard,
+    const char *text, size_t len)
+{
+	static const char	 note[] = "\n[truncated: result exceeded "
+	    "the size limit]";
+	struct buf		 b = BUF_INIT(TOOL_RESULT_MAX + 1);
+	const unsigned char	*s = (const unsigned char *)text;
+	size_t			 i = 0, n, room;
+	int			 cut = 0;
+
+	memset(r, 0, sizeof(*r));
+	room = TOOL_RESULT_MAX - (sizeof(note) - 1);
+	while (i < len) {
+		n = utf8_seq(s + i, len - i);
+		if (s[i] == '\0')
+			n = 0;
+		if (b.b_len + (n == 0 ? 3 : n) > room) {
+			cut = 1;
+			break;
+		}
+		if (n == 0) {
+			/* U+FFFD for a bad byte or a NUL. */
+			if (buf_add(&b, "\xef\xbf\xbd", 3) != 0)
+				return (SH_ENOMEM);
+			i++;
+			continue;
+		}
+		if (buf_add(&b, s + i, n) != 0)
+			return (SH_ENOMEM);
+		i += n;
+	}
+	if (cut && buf_add(&b, note, sizeof(note) - 1) != 0)
+		return (SH_ENOMEM);
+	if ((r->tr_content = buf_detach(&b)) == NULL)
+		return (SH_ENOMEM);
+	r->tr_is_error = is_error;
+	r->tr_hard = is_error && hard;
+	return (0);
+}
+
+int
+tool_result_set(struct tool_result *r, int is_error, int hard,
+    const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s = NULL;
+	int	 n, rv;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		memset(r, 0, sizeof(*r));
+		return (SH_ENOMEM);
+	}
+	rv = tool_result_take(r, is_error, hard, s, (size_t)n);
+	free(s);
+	return (rv);
+}
+
+void
+tool_result_release(struct tool_result *r)
+{
+	free(r->tr_content);
+	r->tr_content = NULL;
+}
+
+/* ---- arguments -------------------------------------------------------- */
+
+int
+tool_arg_str(json_t *in, const char *key, int required, const char **out,
+    size_t *lenp, struct tool_result *r)
+{
+	json_t	*v = json_object_get(in, key);
+
+	*out = NULL;
+	if (lenp != NULL)
+		*lenp = 0;
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return (0);
+		tool_result_set(r, 1, 0, "missing required parameter '%s'",
+		    key);
+		return (-1);
+	}
+	if (!json_is_string(v)) {
+		tool_result_set(r, 1, 0, "invalid parameter '%s': must be a "
+		    "string", key);
+		return (-1);
+	}
+	*out = json_string_value(v);
+	if (lenp != NULL)
+		*lenp = json_string_length(v);
+	return (0);
+}
+
+int
+tool_arg_int(json_t *in, const char *key, long long min, long long max,
+    long long *out, struct tool_result *r)
+{
+	json_t		*v = json_object_get(in, key);
+	json_int_t	 n;
+
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if (json_is_real(v) && json_real_value(v) == (double)(json_int_t)
+	    json_real_value(v))
+		n = (json_int_t)json_real_value(v);
+	else if (json_is_integer(v))
+		n = json_integer_value(v);
+	else {
+		tool_result_set(r, 1, 0, "invalid parameter '%s': must be an "
+		    "integer", key);
+		return (-1);
+	}
+	if (n < min || n > max) {
+		tool_result_set(r, 1, 0, "invalid parameter '%s': must be "
+		    "between %lld and %lld", key, min, max);
+		return (-1);
+	}
+	*out = n;
+	return (0);
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+int
+tool_run(struct tool_ctx *tc, const char *name, json_t *input,
+    struct tool_result *r)
+{
+	const struct tool_def	*d;
+	int			 rv;
+
+	memset(r, 0, sizeof(*r));
+	if ((d = tool_find(name)) == NULL)
+		rv = tool_result_set(r, 1, 1, "Unknown tool '%s'",
+		    name != NULL ? name : "");
+	else if (!tool_granted(tc->tc_manifest, d->td_name))
+		rv = tool_result_set(r, 1, 1, "Permission denied: agent does "
+		    "not have capability to use tool '%s'", d->td_name);
+	else if (!json_is_object(input))
+		rv = tool_result_set(r, 1, 0, "invalid parameter: the input of "
+		    "'%s' must be a JSON object", d->td_name);
+	else if (tc->tc_interrupted != NULL && *tc->tc_interrupted)
+		rv = tool_result_set(r, 1, 1, "interrupted: '%s' was not run",
+		    d->td_name);
+	else {
+		rv = d->td_fn(tc, input, r);
+		if (rv == 0 && r->tr_content == NULL)
+			rv = tool_result_set(r, 1, 1, "tool '%s' failed",
+			    d->td_name);
+	}
+	if (rv != 0) {
+		tool_result_release(r);
+		return (SH_ENOMEM);
+	}
+	return (0);
+}
+
+/* ---- the workspace ---------------------------------------------------- */
+
+static int
+tool_mkdir(const char *path)
+{
+	struct stat	st;
+
+	if (mkdir(path, 0700) == 0)
+		return (0);
+	if (errno != EEXIST)
+		return (-1);
+	if (lstat(path, &st) != 0)
+		return (-1);
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+tool_workspace(const struct sh_config *cfg, const char *agent_name,
+    char *out, size_t outlen)
+{
+	char	base[CFG_STR_MAX + 64], *p;
+	int	n;
+
+	if (agent_name == NULL || *agent_name == '\0' ||
+	    strchr(agent_name, '/') != NULL ||
+	    strcmp(agent_name, ".") == 0 || strcmp(agent_name, "..") == 0) {
+		errno = EINVAL;
+		return (-1);
+	}
+	if (cfg->data_dir[0] != '\0')
+		n = snprintf(base, sizeof(base), "%s", cfg->data_dir);
+	else
+		n = snprintf(base, sizeof(base), "%s/data", cfg->home_dir);
+	if (n < 0 || (size_t)n >= sizeof(base) - 16) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	/* mkdir -p of the data directory (its parents keep their modes). */
+	for (p = base + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(base, 0700) != 0 && errno != EEXIST)
+			return (-1);
+		*p = '/';
+	}
+	if (tool_mkdir(base) != 0)
+		return (-1);
+	n = snprintf(out, outlen, "%s/workspaces", base);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	if (tool_mkdir(out) != 0)
+		return (-1);
+	n = snprintf(out, outlen, "%s/workspaces/%s", base, agent_name);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	return (tool_mkdir(out));
+}
+
+/* ---- tools.list, tools.get -------------------------------------------- */
+
+void
+tool_op_list(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	json_t	*defs;
+
+	(void)c;
+	(void)rq;
+	if ((defs = tool_defs()) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	svc_reply_json(rp, 200, json_pack("{s:I, s:o}", "total",
+	    (json_int_t)json_array_size(defs), "tools", defs));
+}
+
+void
+tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const char	*name;
+	json_t		*d;
+
+	(void)c;
+	name = json_string_value(json_object_get(rq->mr_params, "name"));
+	if (name == NULL || *name == '\0') {
+		svc_reply_error(rp, 400, "missing tool name");
+		return;
+	}
+	if ((d = tool_def(name)) == NULL) {
+		svc_reply_error(rp, 404, "Tool '%.128s' not found", name);
+		return;
+	}
+	svc_reply_json(rp, 200, d);
+}
