@@ -70,7 +70,7 @@ main(int argc, char **argv)
 		log_warnx("could not open a bus client on '%s'; kv and "
 		    "agent tools are off", cfg.bus_url);
 	/* The job pool, the LLM engine, the session lock, turn.control. */
-	if (turn_init(&agent_st, &cfg) != 0)
+	if (turn_init(&cfg) != 0)
 		fatalx("could not start the agent loop");
 	if ((ss = svc_serve(&agent_def, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);

@@ -14,11 +14,12 @@
  * (and the whole rebuild runs again, since its results became orphans).
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
-#include "turn/turn.h"
+#include "turn/session.h"
 
 #define REPAIR_SYNTHETIC	"[tool call interrupted: no result was " \
 				"recorded]"

@@ -8,13 +8,16 @@
  * 64 bits of the session id, and PostgreSQL shows a bigint key as classid
  * (high half) and objid (low half) with objsubid 1.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent.h"
 #include "err.h"
 #include "log.h"
-#include "turn/turn.h"
+#include "turn/session.h"
+#include "util.h"
 
 #define SQLSTATE_UNIQUE	"23505"
 

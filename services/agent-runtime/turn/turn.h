@@ -1,16 +1,21 @@
 /*
- * turn/turn.h - the agent loop: message turns and sessions (docs/agent-turns.md,
+ * turn/turn.h - the agent loop: message turns (docs/agent-turns.md,
  * notes/agent-core.md 4 and 5).
  *
- * Modules:
- *	turn/repair.c  the pure history repair of notes 4.8
- *	turn/session.c	  the SQL of runtime.sessions and runtime.usage_records
- *	turn/turn.c		  the job pool, the session lock, the registry of
- *			  running turns, turn.control, start and shutdown
- *	turn/loop.c	  one turn as a state machine: load, prompt, provider
- *			  call, tools, loop guard, save, reply; compaction
- *	turn/prompt.c	  system prompt assembly (notes 4.2)
- *	turn/ops.c	  agents.message and the sessions.* operations
+ * The module, file by file:
+ *	turn/turn.c	 a turn's life, the registry of running turns, the
+ *			 session lock, turn.control, answers and stream
+ *			 events, the LLM engine glue, start and shutdown
+ *	turn/machine.c	 one turn as a state machine: load, prompt, provider
+ *			 call, tools, loop guard, save, answer; compaction
+ *	turn/pool.c	 the job pool the states run on (turn/pool.h)
+ *	turn/loop.c	 the pure pieces of an iteration: loop guard, cost,
+ *			 token estimate, <think> stripping
+ *	turn/prompt.c	 system prompt assembly (notes 4.2)
+ *	turn/ops.c	 agents.message, agents.stop, agents.set_model and
+ *			 the sessions.* operations
+ *	turn/session.c	 the SQL of sessions and usage (turn/session.h)
+ *	turn/repair.c	 the pure history repair of notes 4.8
  *
  * A turn never holds a thread while a provider thinks: its blocking steps
  * run as jobs on the pool (each pool thread owns a database connection)
@@ -28,18 +33,18 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/obs.h"
 #include "catalog/catalog.h"
 #include "llm/llm.h"
-#include "agent/obs.h"
 #include "services.h"
 #include "svc.h"
+#include "turn/pool.h"
+#include "turn/session.h"
 #include "util.h"
 
 #define TURN_MESSAGE_MAX	(1024 * 1024)	/* bytes of one user message */
 #define TURN_ITERATIONS_DEFAULT	50
 #define TURN_ITERATIONS_MAX	1000
-#define TURN_POOL_MIN		4		/* job threads kept */
-#define TURN_POOL_MAX		64		/* grown on demand up to */
 #define TURN_LOCK_RETRY_MS	25		/* busy session: retry after */
 #define TURN_CHAIN_MAX		8		/* primary + fallbacks */
 #define TURN_HISTORY_DEFAULT	60		/* max_history_messages */
@@ -48,122 +53,12 @@
 #define TURN_COMPACT_RATIO	0.7		/* token_threshold_ratio */
 #define TURN_SUMMARY_MAX	8000		/* chars of a stored summary */
 #define TURN_SUMMARY_TOKENS	1024		/* max_summary_tokens */
-#define TURN_CONTINUE_MAX	5		/* max_tokens continuations */
 #define TURN_STOP_GRACE_MS	15000		/* shutdown: wait for turns */
 #define TURN_EMPTY_TEXT		"[The agent completed processing but " \
 				"returned no text response. (%lld in / " \
 				"%lld out | %d iter)]"
 
-/* ---- turn/repair.c ---------------------------------------------- */
-
-#define REPAIR_RESULT_MAX	(64 * 1024)	/* bytes of one tool result */
-
-struct repair_stats {
-	int	rs_orphans;	/* 1: results without a tool_use */
-	int	rs_empty;	/* 2: empty messages dropped */
-	int	rs_moved;	/* 3, 4: results moved next to their call */
-	int	rs_synthetic;	/* 5: error results made up */
-	int	rs_duplicates;	/* 6: duplicate results (and calls) */
-	int	rs_merged;	/* 7: same-role messages merged */
-	int	rs_sanitized;	/* 8: results cut or defused */
-	int	rs_leading;	/* 9: leading non-user messages dropped */
-};
-
-/*
- * Repairs a history (notes 4.8; borrowed array of 4.5 messages) into a
- * new array in which every assistant tool_use is answered, in the very
- * next (user) message, by exactly one tool_result, roles alternate, no
- * message is empty and the first message is a user's.  System messages
- * are kept where they are.  NULL only on ENOMEM.  st may be NULL.
- */
-json_t	*session_repair(json_t *messages, struct repair_stats *st);
-/* The total of st's counters. */
-int	 session_repair_count(const struct repair_stats *st);
-/* The text of a message's content (string, or its text blocks joined by
- * newlines), new; "" when none.  NULL on ENOMEM. */
-char	*session_content_text(json_t *content);
-
-/* ---- turn/session.c ------------------------------------------------------ */
-
-#define SESSION_EFENCE		-110	/* another turn took the session */
-#define SESSION_EOTHER		-111	/* it belongs to another agent */
-#define SESSION_ELABEL		-112	/* label taken */
-
-/* What a turn reads when it takes a session. */
-struct session_take {
-	long long	 st_fence;
-	json_t		*st_messages;	/* new */
-	char		*st_summary;	/* new or NULL */
-	char		*st_model_override;	/* new or NULL */
-};
-
-/* The advisory-lock key of a session (its first 64 bits). */
-long long session_lock_key(const char *sid);
-/* Creates the session if missing, bumps its fence, clears its interrupt
- * flag and reads it.  0, SESSION_EOTHER or -1. */
-int	 session_take(struct db *db, const char *sid, const char *agent_id,
-	    struct session_take *out);
-void	 session_take_release(struct session_take *st);
-/* Writes messages (borrowed), the token estimate and, when set_summary,
- * the summary (NULL clears it) if the fence still holds, and reads the
- * session's interrupt flag in the same statement (*interrupted, may be
- * NULL).  0, SESSION_EFENCE or -1. */
-int	 session_save(struct db *db, const char *sid, long long fence,
-	    json_t *messages, long long ctx_tokens, int set_summary,
-	    const char *summary, int *interrupted);
-/* The same with the messages already as JSON text (borrowed). */
-int	 session_save_js(struct db *db, const char *sid, long long fence,
-	    const char *js, long long ctx_tokens, int set_summary,
-	    const char *summary, int *interrupted);
-/* 1 if the session's interrupt flag is set (or its fence moved on), 0,
- * or -1. */
-int	 session_interrupted(struct db *db, const char *sid, long long fence);
-/* Sets the interrupt flag of one session (sid) or of every session of
- * the agent (sid NULL).  Returns the rows touched, or -1. */
-int	 session_set_interrupt(struct db *db, const char *agent_id,
-	    const char *sid);
-/* Makes sure a session row exists for agent_id (no fence bump).  0,
- * SESSION_EOTHER or -1. */
-int	 session_ensure(struct db *db, const char *sid, const char *agent_id);
-/* One session (new object: session_id, agent_id, label, message_count,
- * context_window_tokens, model_override, created_at, updated_at, active,
- * and messages when with_messages), NULL with *errp SH_ENOTFOUND or -1. */
-json_t	*session_get(struct db *db, const char *sid, int with_messages,
-	    int *errp);
-/* The sessions of one agent (agent_id) or of all (NULL), newest first,
- * without messages (new array), NULL on a database error. */
-json_t	*session_list(struct db *db, const char *agent_id, long long limit,
-	    long long offset);
-/* The session of agent_id labelled label (new), NULL as session_get. */
-json_t	*session_by_label(struct db *db, const char *agent_id,
-	    const char *label, int *errp);
-/* Creates a session.  0, SESSION_ELABEL or -1. */
-int	 session_create(struct db *db, const char *sid, const char *agent_id,
-	    const char *label);
-/* Deletes one session (0, SH_ENOTFOUND, -1), or every session of an
- * agent (returns the count or -1). */
-int	 session_delete(struct db *db, const char *sid, char *agent_out);
-long long session_delete_agent(struct db *db, const char *agent_id);
-/* Sets or clears (NULL) a label.  0, SH_ENOTFOUND, SESSION_ELABEL, -1. */
-int	 session_set_label(struct db *db, const char *sid, const char *label);
-/* Moves agents.session_id.  0, SH_ENOTFOUND or -1. */
-int	 session_point(struct db *db, const char *agent_id, const char *sid);
-/* Deletes sessions whose agent is gone; the count or -1. */
-long long session_cleanup(struct db *db);
-/* Sessions whose messages contain q (case-insensitive), newest first
- * (new array of {session_id, agent_id, label, message_count, snippet}). */
-json_t	*session_search(struct db *db, const char *q, const char *agent_id,
-	    long long limit);
-/* Records one usage row.  0 or -1. */
-int	 session_usage_insert(struct db *db, const char *agent_id,
-	    const char *sid, const char *provider, const char *model,
-	    long long in, long long out, long long cache_read,
-	    long long cache_create, double cost, int iterations);
-
-/* ---- turn/turn.c: the pool, the lock, the registry ------------------------ */
-
-struct turn;
-typedef void (*turn_job_fn)(struct turn *t, struct db *db);
+/* ---- turn/turn.c: a turn, the registry, the lock ------------------ */
 
 enum turn_kind {
 	TURN_MESSAGE = 0,
@@ -224,7 +119,6 @@ struct turn {
 	/* Loop state. */
 	int			 t_iter;
 	int			 t_max_iter;
-	int			 t_continuations;
 	int			 t_empty_retry;
 	int			 t_fail_streak;
 	int			 t_stall;
@@ -253,7 +147,7 @@ struct turn {
 
 /* Starts the pool, the engine, the lock connection and the turn.control
  * listener.  0 or -1 (logged). */
-int	 turn_init(struct agent_state *as, const struct sh_config *cfg);
+int	 turn_init(const struct sh_config *cfg);
 /* Answers every turn still running with an error, then stops all of it;
  * call before svc_stop(). */
 void	 turn_shutdown(void);
@@ -264,8 +158,6 @@ int	 turn_stopping(void);
  * has been answered. */
 struct turn *turn_new(struct agent_state *as, enum turn_kind kind);
 void	 turn_free(struct turn *t);
-/* Queues fn(t, db) on the pool, after delay_ms.  0 or -1. */
-int	 turn_queue(struct turn *t, turn_job_fn fn, unsigned int delay_ms);
 /* Takes the session for t: no other turn of this process runs it and
  * this replica holds its advisory lock.  1 taken, 0 busy, -1 error. */
 int	 turn_lock(struct turn *t);
@@ -285,10 +177,7 @@ void	 turn_event(struct turn *t, json_t *ev);
  * runs on the pool with t_llm_err / t_llm_resp set.  0 or -1. */
 int	 turn_llm(struct turn *t, json_t *request, int stream,
 	    turn_job_fn after);
-/* The engine (for compaction and tests). */
-struct llm_engine *turn_engine(void);
-
-/* The first job of a message or compaction turn (turn/turn.c). */
+/* The first job of a message or compaction turn (turn/machine.c). */
 void	 turn_job_start(struct turn *t, struct db *db);
 
 /* ---- turn/loop.c ------------------------------------------------------ */
