@@ -39,18 +39,6 @@ log_init(const char *progname, int level, int json)
 	log_json = json;
 }
 
-void
-log_set_level(int level)
-{
-	log_level = level;
-}
-
-int
-log_get_level(void)
-{
-	return (log_level);
-}
-
 int
 log_parse_level(const char *s)
 {

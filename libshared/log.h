@@ -20,8 +20,6 @@ enum log_level {
 };
 
 void	log_init(const char *progname, int level, int json);
-void	log_set_level(int level);
-int	log_get_level(void);
 /* Parses "error"|"warn"|"info"|"debug"|"trace"; -1 if unknown. */
 int	log_parse_level(const char *s);
 /* Registers a secret (copied) to be redacted from every later line. */

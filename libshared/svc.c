@@ -155,6 +155,11 @@ void
 svc_reply_json(struct svc_reply *rp, int status, json_t *body)
 {
 	json_decref(rp->sr_body);
+	/* A body that could not be built is the caller's ENOMEM. */
+	if (body == NULL) {
+		status = 500;
+		body = msg_error_body("out of memory");
+	}
 	rp->sr_status = status;
 	rp->sr_body = body;
 }
@@ -193,6 +198,51 @@ svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 		    s[i];
 	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
+}
+
+const char *
+svc_param_name(const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*s = json_string_value(json_object_get(rq->mr_params,
+			    "name"));
+
+	if (s == NULL || *s == '\0') {
+		svc_reply_error(rp, 400, "a name is required");
+		return (NULL);
+	}
+	return (s);
+}
+
+/* 1 if name is short printable ASCII, safe to echo in an error. */
+static int
+svc_echoable(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; name[i] != '\0'; i++)
+		if (i >= SVC_ECHO_MAX || (unsigned char)name[i] < 0x20 ||
+		    (unsigned char)name[i] > 0x7e)
+			return (0);
+	return (1);
+}
+
+void
+svc_not_found_text(char *err, size_t errlen, const char *what,
+    const char *name)
+{
+	if (name != NULL && svc_echoable(name))
+		snprintf(err, errlen, "%s '%s' not found", what, name);
+	else
+		snprintf(err, errlen, "%s not found", what);
+}
+
+void
+svc_reply_not_found(struct svc_reply *rp, const char *what, const char *name)
+{
+	char	err[SVC_ECHO_MAX + 128];
+
+	svc_not_found_text(err, sizeof(err), what, name);
+	svc_reply_error(rp, 404, "%s", err);
 }
 
 static void

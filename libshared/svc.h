@@ -98,7 +98,8 @@ struct svc_pending;
 struct svc_pending *svc_defer(const struct msg_req *rq, struct svc_reply *rp);
 int	 svc_pending_reply(struct svc_pending *sp, int status, json_t *body);
 
-/* Reply helpers: set status and body (body stolen). */
+/* Reply helpers: set status and body (body stolen; NULL, a body that
+ * could not be built, makes the reply 500 "out of memory"). */
 void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);
 void	 svc_reply_error(struct svc_reply *rp, int status, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
@@ -108,6 +109,17 @@ void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
  * agent ID") when it is no UUID. */
 int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 	    char id[UTIL_UUID_LEN]);
+
+/* params.name (borrowed), or NULL after a 400 ("a name is required"). */
+const char *svc_param_name(const struct msg_req *rq, struct svc_reply *rp);
+/* "<what> '<name>' not found" into err, or "<what> not found" when name
+ * is longer than SVC_ECHO_MAX or not printable ASCII (never echoed). */
+#define SVC_ECHO_MAX	64
+void	 svc_not_found_text(char *err, size_t errlen, const char *what,
+	    const char *name);
+/* A 404 with that text. */
+void	 svc_reply_not_found(struct svc_reply *rp, const char *what,
+	    const char *name);
 
 /* The service's numbered migrations, generated from its sql/ directory
  * by deploy/sql2c.sh (only services with a schema define it). */

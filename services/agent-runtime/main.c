@@ -36,8 +36,8 @@ agent_health(struct svc_ctx *c, json_t *out)
 static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
-	agent_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops, upload_ops,
-	obs_ops,
+	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
+	upload_ops, obs_ops,
 	NULL
 };
 

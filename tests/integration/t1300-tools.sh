@@ -182,6 +182,27 @@ t_eq "kv_set outside memory_write is refused" "$(tr_get "$OUT" '.is_error')" tru
 mem memory.kv.get "{\"params\":{\"id\":\"$AG\",\"key\":\"shared.x\"}}"
 t_eq "and nothing was stored" "$M_STATUS" 404
 
+# A manifest with a profile and no lists of its own gets the profile's
+# tools and memory globs, as GET /api/profiles shows them: kv_get needs
+# the tool and memory_read, kv_set the tool and memory_write ("*" any
+# key, "self.*" the self. keys).
+for p in minimal coding messaging automation full; do
+	lf_req GET "/api/profiles/$p"
+	for k in self.p shared.p; do
+		for op in kv_get:memory_read kv_set:memory_write; do
+			want=$(jb --arg k "$k" --arg t "${op%%:*}" --arg c "${op#*:}" \
+			    'if (.tools | index($t) or index("*")) | not then "not granted"
+			     elif [.capabilities[$c] // [] | .[] | select(. == "*" or (. == "self.*" and ($k | startswith("self."))))] | length > 0 then "allowed"
+			     else "refused" end')
+			in="{\"key\":\"$k\"}"
+			[ "${op%%:*}" = kv_set ] && in="{\"key\":\"$k\",\"value\":1}"
+			OUT=$(toolrun -a "$AG" -m "{\"profile\":\"$p\"}" "${op%%:*}" "$in")
+			got=$(tr_get "$OUT" 'if .is_error | not then "allowed" elif .content | test("memory_(read|write) does not allow") then "refused" elif .content | startswith("Permission denied") then "not granted" else "failed: \(.content)" end')
+			t_eq "profile $p: ${op%%:*} $k is $want, as its tools and ${op#*:} show" "$got" "$want"
+		done
+	done
+done
+
 # ---- agent_list through the bus -------------------------------------------
 OUT=$(toolrun agent_list)
 t_ok "agent_list names the agent" grep -q "tooly" <<<"$(tr_get "$OUT" .content)"

@@ -12,6 +12,11 @@ TOOLS='["file_read","file_write","file_list","web_fetch","shell_exec","kv_get","
 
 declare -A TOOLS_OF=()
 
+# The fake provider shows which tools an agent of each profile is offered.
+lf_fake_start
+lf_config "[provider_urls]
+openai = \"$LF_FAKE_URL/v1\""
+export OPENAI_API_KEY=sk-test-openai
 lf_stack_start agent-runtime
 lf_wait_ok /api/templates || { echo "Bail out! GET /api/templates never answered 200"; lf_dump_logs; exit 1; }
 
@@ -129,6 +134,27 @@ t_eq "full is every tool" "$(jbc .tools)" '["*"]'
 lf_req GET /api/profiles/godmode
 t_eq "an unknown profile is 404" "$LF_STATUS $(jb .error)" "404 Profile 'godmode' not found"
 t_ok "as {\"error\": ...}" lf_err_shape
+lf_req GET /api/profiles/custom
+t_eq "custom (full's other name in a manifest) is not listed" "$LF_STATUS" 404
+
+# What a profile grants is what it shows: an agent of each profile is
+# offered exactly the tools of GET /api/profiles/<name> ("*": every tool).
+lf_req GET /api/tools
+ALL=$(jbc '[.tools[].name] | sort')
+for p in minimal coding research messaging automation full; do
+	lf_req GET "/api/profiles/$p"
+	WANT=$(jbc --argjson all "$ALL" 'if .tools == ["*"] then $all else .tools | sort end')
+	lf_req POST /api/agents "$(lf_spawn_json "name = \"prof-$p\"
+profile = \"$p\"
+[model]
+provider = \"openai\"
+model = \"m-prof-$p\"")"
+	A=$(jb .agent_id)
+	lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'which tools?')"
+	t_eq "profile $p: a turn is 200" "$LF_STATUS" 200
+	t_eq "profile $p: the agent is offered exactly the tools its profile shows" \
+	    "$(lf_fake_requests "m-prof-$p" | jq -c '[.[0].body.tools[]?.function.name] | sort')" "$WANT"
+done
 
 # ---- slash commands -----------------------------------------------------------
 lf_req GET /api/commands

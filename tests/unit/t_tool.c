@@ -635,6 +635,46 @@ t_grants(void)
 	return (0);
 }
 
+/* A profile grants exactly the tools it shows (tool/profile.c). */
+static int
+t_profiles_grant_what_they_show(void)
+{
+	static const char *const names[] = { "minimal", "coding", "research",
+	    "messaging", "automation", "full", "custom", NULL };
+	const struct tool_profile	*p;
+	json_t				*defs, *d, *shown, *m;
+	const char			*tool;
+	size_t				 i, j;
+	int				 listed, bad = 0;
+
+	defs = tool_defs();
+	T_OK(json_array_size(defs) >= 10);
+	for (i = 0; names[i] != NULL; i++) {
+		T_OK((p = tool_profile_find(names[i])) != NULL);
+		shown = tool_profile_tools(p);
+		m = json_pack("{s:s}", "profile", names[i]);
+		json_array_foreach(defs, j, d) {
+			tool = json_string_value(json_object_get(d, "name"));
+			listed = tool_glob_any(shown, tool);
+			if (tool_granted(m, tool) != listed) {
+				printf("# profile %s: %s granted %d, shown %d\n",
+				    names[i], tool, !listed, listed);
+				bad++;
+			}
+		}
+		json_decref(m);
+		json_decref(shown);
+	}
+	json_decref(defs);
+	T_EQ_INT(bad, 0);
+	T_OK(tool_profile_find("custom") == tool_profile_find("full"));
+	T_OK(tool_profile_find("godmode") == NULL);
+	m = json_loads("{\"profile\":\"godmode\"}", 0, NULL);
+	T_OK(!tool_granted(m, "file_read"));	/* unknown: nothing */
+	json_decref(m);
+	return (0);
+}
+
 static int
 t_defs(void)
 {
@@ -808,6 +848,7 @@ static const struct tap_case cases[] = {
 	{ "shell: interrupted before spawning", t_shell_interrupted },
 	{ "globs", t_globs },
 	{ "grants", t_grants },
+	{ "profiles grant what they show", t_profiles_grant_what_they_show },
 	{ "definitions", t_defs },
 	{ "permission denied and aliases", t_permission_denied },
 	{ "kv and agent_send without a bus", t_kv_and_agents_without_bus },

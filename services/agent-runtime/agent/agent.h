@@ -60,8 +60,11 @@ struct agent_state {
 
 /* ---- agent/ops.c ------------------------------------------------------ */
 
-/* The operation table (ends with a NULL name), for svc_def.sd_ops. */
+/* The operation tables (each ends with a NULL name), for svc_def.sd_ops:
+ * agents.* (agent/ops.c, agent/edit.c) and one agent's tool, skill and
+ * MCP server lists (agent/lists.c). */
 extern const struct svc_op agent_ops[];
+extern const struct svc_op agent_list_ops[];
 
 /* Publishes {"event", "agent_id", "name"} on TOPIC_LIFECYCLE; best effort,
  * never fails the caller.  Thread-safe. */
@@ -91,8 +94,6 @@ int	 agent_check_name(json_t *body, const char *key,
 /* The agent row with this id (new), or NULL after replying 404 or 503. */
 json_t	*agent_fetch(struct svc_ctx *c, const char *id, int for_update,
 	    struct svc_reply *rp);
-/* Replies status with body (stolen), or 500 if body is NULL (ENOMEM). */
-void	 agent_reply(struct svc_reply *rp, int status, json_t *body);
 /* The model a manifest runs, with the "default" sentinel shown as the
  * configured [default_model] (borrowed from manifest or config). */
 const char *agent_model_shown(struct svc_ctx *c, json_t *manifest);

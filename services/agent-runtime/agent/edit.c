@@ -279,7 +279,7 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	if (out != NULL && ed.ae_reply != NULL)
 		json_object_foreach(ed.ae_reply, k, v)
 			json_object_set(out, k, v);
-	agent_reply(rp, 200, out);
+	svc_reply_json(rp, 200, out);
  done:
 	if (in_tx)
 		agent_store_rollback(c->sc_db);

@@ -1,6 +1,5 @@
 /*
- * agent/lists.c - the operation table of the tools module: tools.list and
- * tools.get (tool/tool.c), and one agent's tool, skill and MCP server lists:
+ * agent/lists.c - one agent's tool, skill and MCP server lists:
  *
  *	agents.tools_get   GET /api/agents/{id}/tools
  *	agents.tools_set   PUT /api/agents/{id}/tools
@@ -18,7 +17,6 @@
 
 #include "agent/agent.h"
 #include "err.h"
-#include "tool/tool.h"
 
 #define LIST_MAX	256	/* entries of one list */
 #define LIST_ENTRY_MAX	256	/* bytes of one entry */
@@ -133,7 +131,7 @@ list_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		return;
 	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
-	agent_reply(rp, 200, view(json_object_get(row, "manifest")));
+	svc_reply_json(rp, 200, view(json_object_get(row, "manifest")));
 	json_decref(row);
 }
 
@@ -217,7 +215,7 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	}
 	in_tx = 0;
 	agent_publish(c->sc_arg, "agent_updated", id, name);
-	agent_reply(rp, 200, view(m));
+	svc_reply_json(rp, 200, view(m));
  done:
 	if (in_tx)
 		agent_store_rollback(c->sc_db);
@@ -340,9 +338,7 @@ op_mcp_set(struct svc_ctx *c, const struct msg_req *rq,
 	list_set(c, rq, rp, mcp_keys, apply_mcp, mcp_set_view);
 }
 
-const struct svc_op tool_ops[] = {
-	{ "tools.list", tool_op_list },
-	{ "tools.get", tool_op_get },
+const struct svc_op agent_list_ops[] = {
 	{ "agents.tools_get", op_tools_get },
 	{ "agents.tools_set", op_tools_set },
 	{ "agents.skills_get", op_skills_get },

@@ -701,7 +701,7 @@ op_traces(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	json_object_set_new(out, "agent_id", json_string(id));
-	agent_reply(rp, 200, out);
+	svc_reply_json(rp, 200, out);
 }
 
 static void
@@ -719,7 +719,7 @@ op_metrics(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	json_object_set_new(out, "agent_id", json_string(id));
-	agent_reply(rp, 200, out);
+	svc_reply_json(rp, 200, out);
 }
 
 static void
@@ -759,7 +759,7 @@ op_logs(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:s, s:o}", "agent_id", id, "logs",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:o}", "agent_id", id, "logs",
 	    logs));
 }
 

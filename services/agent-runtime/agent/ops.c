@@ -322,17 +322,6 @@ agent_view_full(struct svc_ctx *c, json_t *row)
 	return (o);
 }
 
-/* Replies with a status, a fresh body or a 500 when it could not be
- * built (it is only NULL on ENOMEM). */
-void
-agent_reply(struct svc_reply *rp, int status, json_t *body)
-{
-	if (body == NULL)
-		svc_reply_error(rp, 500, "out of memory");
-	else
-		svc_reply_json(rp, status, body);
-}
-
 /* ---- read ------------------------------------------------------------ */
 
 static void
@@ -357,7 +346,7 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		}
 	}
 	json_decref(rows);
-	agent_reply(rp, 200, out);
+	svc_reply_json(rp, 200, out);
 }
 
 /* Fetches the agent named by params.id; replies and returns NULL if it
@@ -387,7 +376,7 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
-	agent_reply(rp, 200, agent_view_full(c, row));
+	svc_reply_json(rp, 200, agent_view_full(c, row));
 	json_decref(row);
 }
 
@@ -443,7 +432,7 @@ agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
 			return (400);
 		}
 		if ((tf = tmpl_find(tmpl)) == NULL) {
-			tmpl_not_found(err, errlen, "Template", tmpl);
+			svc_not_found_text(err, errlen, "Template", tmpl);
 			return (404);
 		}
 		toml = tf->ef_text;
@@ -503,7 +492,7 @@ op_spawn(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	agent_publish(c->sc_arg, "agent_spawned", id, name);
-	agent_reply(rp, 201, json_pack("{s:s, s:s}", "agent_id", id, "name",
+	svc_reply_json(rp, 201, json_pack("{s:s, s:s}", "agent_id", id, "name",
 	    name));
 }
 
@@ -527,7 +516,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	agent_publish(c->sc_arg, "agent_killed", id, name);
-	agent_reply(rp, 200, json_pack("{s:s, s:s}", "status", "killed",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "killed",
 	    "agent_id", id));
 }
 
@@ -588,7 +577,7 @@ op_clone(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 	else {
 		agent_publish(c->sc_arg, "agent_spawned", nid, name);
-		agent_reply(rp, 201, json_pack("{s:s, s:s}", "agent_id", nid,
+		svc_reply_json(rp, 201, json_pack("{s:s, s:s}", "agent_id", nid,
 		    "name", name));
 	}
  done:
@@ -640,7 +629,7 @@ agent_bulk_reply(struct svc_reply *rp, json_t *results, int ok,
 	    "failed", (int)json_array_size(results) - ok);
 	if (out != NULL && okname != NULL)
 		json_object_set_new(out, okname, json_integer(ok));
-	agent_reply(rp, 200, out);
+	svc_reply_json(rp, 200, out);
 }
 
 static void

@@ -30,7 +30,7 @@ tmpl_reply_list(struct svc_reply *rp, const char *key, json_t *list)
 {
 	json_int_t	n = (json_int_t)json_array_size(list);
 
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
 }
 
 /* ---- templates ------------------------------------------------------- */
@@ -48,56 +48,17 @@ tmpl_find(const char *name)
 	return (NULL);
 }
 
-/* 1 if name is short printable ASCII, safe to echo in an error. */
-static int
-tmpl_echoable(const char *name)
-{
-	size_t	i;
-
-	for (i = 0; name[i] != '\0'; i++)
-		if (i >= AGENT_NAME_MAX || (unsigned char)name[i] < 0x20 ||
-		    (unsigned char)name[i] > 0x7e)
-			return (0);
-	return (1);
-}
-
-void
-tmpl_not_found(char *err, size_t errlen, const char *what, const char *name)
-{
-	if (tmpl_echoable(name))
-		snprintf(err, errlen, "%s '%s' not found", what, name);
-	else
-		snprintf(err, errlen, "%s not found", what);
-}
-
-/* params.name, or NULL after a 400 reply. */
-static const char *
-tmpl_param_name(const struct msg_req *rq, struct svc_reply *rp)
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    "name"));
-
-	if (s == NULL || *s == '\0') {
-		svc_reply_error(rp, 400, "a name is required");
-		return (NULL);
-	}
-	return (s);
-}
-
 /* The template named by params.name, or NULL after a 400/404 reply. */
 static const struct embed_file *
 tmpl_param(const struct msg_req *rq, struct svc_reply *rp)
 {
 	const struct embed_file	*tf;
 	const char		*name;
-	char			 err[AGENT_ERRLEN];
 
-	if ((name = tmpl_param_name(rq, rp)) == NULL)
+	if ((name = svc_param_name(rq, rp)) == NULL)
 		return (NULL);
-	if ((tf = tmpl_find(name)) == NULL) {
-		tmpl_not_found(err, sizeof(err), "Template", name);
-		svc_reply_error(rp, 404, "%s", err);
-	}
+	if ((tf = tmpl_find(name)) == NULL)
+		svc_reply_not_found(rp, "Template", name);
 	return (tf);
 }
 
@@ -184,7 +145,7 @@ op_templates_get(struct svc_ctx *c, const struct msg_req *rq,
 	if ((tf = tmpl_param(rq, rp)) == NULL ||
 	    (m = tmpl_manifest(tf, rp)) == NULL)
 		return;
-	agent_reply(rp, 200, json_pack("{s:s, s:o, s:s%}", "name",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:o, s:s%}", "name",
 	    tf->ef_name, "manifest", m, "manifest_toml", tf->ef_text,
 	    tf->ef_len));
 }
@@ -198,143 +159,9 @@ op_templates_toml(struct svc_ctx *c, const struct msg_req *rq,
 	(void)c;
 	if ((tf = tmpl_param(rq, rp)) == NULL)
 		return;
-	agent_reply(rp, 200, json_stringn(tf->ef_text, tf->ef_len));
+	svc_reply_json(rp, 200, json_stringn(tf->ef_text, tf->ef_len));
 	if (rp->sr_status == 200)
 		rp->sr_ctype = TMPL_CTYPE_TOML;
-}
-
-/* ---- tool profiles (notes 8.3) --------------------------------------- */
-
-struct tmpl_profile {
-	const char		*tp_name;
-	const char		*tp_desc;
-	const char *const	*tp_tools;
-	/* Implied capabilities, as TOML-like JSON (json_loads). */
-	const char		*tp_caps;
-};
-
-static const char *const tp_minimal[] = { "file_read", "file_list", NULL };
-static const char *const tp_coding[] = {
-	"file_read", "file_write", "file_list", "shell_exec", "web_fetch",
-	NULL
-};
-static const char *const tp_research[] = {
-	"web_fetch", "file_read", "file_write", "file_list", NULL
-};
-static const char *const tp_messaging[] = {
-	"agent_send", "agent_list", "notify_owner", "kv_get", "kv_set", NULL
-};
-static const char *const tp_automation[] = {
-	"file_read", "file_write", "file_list", "shell_exec", "web_fetch",
-	"agent_send", "agent_list", "notify_owner", "kv_get", "kv_set", NULL
-};
-static const char *const tp_all[] = { "*", NULL };
-
-static const struct tmpl_profile tmpl_profiles[] = {
-	{ "minimal", "Read-only look at the agent's own workspace.",
-	    tp_minimal,
-	    "{\"memory_read\": [\"self.*\"], \"memory_write\": [\"self.*\"]}" },
-	{ "coding", "Write and run code: workspace files, the shell and "
-	    "web pages.", tp_coding,
-	    "{\"network\": [\"*\"], \"shell\": [\"*\"]}" },
-	{ "research", "Read the web and keep notes in the workspace.",
-	    tp_research,
-	    "{\"network\": [\"*\"]}" },
-	{ "messaging", "Talk to other agents and the owner, and remember "
-	    "facts.", tp_messaging,
-	    "{\"agent_spawn\": true, \"agent_message\": [\"*\"], "
-	    "\"memory_read\": [\"*\"], \"memory_write\": [\"self.*\"]}" },
-	{ "automation", "Everything of coding, research and messaging "
-	    "together.", tp_automation,
-	    "{\"network\": [\"*\"], \"shell\": [\"*\"], \"agent_spawn\": true, "
-	    "\"agent_message\": [\"*\"], \"memory_read\": [\"*\"], "
-	    "\"memory_write\": [\"self.*\"]}" },
-	{ "full", "Every built-in tool.", tp_all,
-	    "{\"network\": [\"*\"], \"shell\": [\"*\"], \"agent_spawn\": true, "
-	    "\"agent_message\": [\"*\"], \"memory_read\": [\"*\"], "
-	    "\"memory_write\": [\"self.*\"]}" },
-	{ NULL, NULL, NULL, NULL }
-};
-
-const char *const *
-tmpl_profile_tools(const char *profile)
-{
-	const struct tmpl_profile	*tp;
-
-	if (profile == NULL)
-		return (NULL);
-	if (strcmp(profile, "custom") == 0)
-		return (tp_all);
-	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
-		if (strcmp(tp->tp_name, profile) == 0)
-			return (tp->tp_tools);
-	return (NULL);
-}
-
-static json_t *
-tmpl_strings(const char *const *l)
-{
-	json_t	*a;
-
-	if ((a = json_array()) == NULL)
-		return (NULL);
-	for (; *l != NULL; l++)
-		if (json_array_append_new(a, json_string(*l)) != 0) {
-			json_decref(a);
-			return (NULL);
-		}
-	return (a);
-}
-
-static json_t *
-tmpl_profile_view(const struct tmpl_profile *tp)
-{
-	return (json_pack("{s:s, s:s, s:o, s:o}", "name", tp->tp_name,
-	    "description", tp->tp_desc, "tools", tmpl_strings(tp->tp_tools),
-	    "capabilities", json_loads(tp->tp_caps, 0, NULL)));
-}
-
-static void
-op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
-    struct svc_reply *rp)
-{
-	const struct tmpl_profile	*tp;
-	json_t				*list, *e;
-
-	(void)c;
-	(void)rq;
-	if ((list = json_array()) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
-	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
-		if ((e = tmpl_profile_view(tp)) == NULL ||
-		    json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_error(rp, 500, "out of memory");
-			return;
-		}
-	tmpl_reply_list(rp, "profiles", list);
-}
-
-static void
-op_profiles_get(struct svc_ctx *c, const struct msg_req *rq,
-    struct svc_reply *rp)
-{
-	const struct tmpl_profile	*tp;
-	const char			*name;
-	char				 err[AGENT_ERRLEN];
-
-	(void)c;
-	if ((name = tmpl_param_name(rq, rp)) == NULL)
-		return;
-	for (tp = tmpl_profiles; tp->tp_name != NULL; tp++)
-		if (strcmp(tp->tp_name, name) == 0) {
-			agent_reply(rp, 200, tmpl_profile_view(tp));
-			return;
-		}
-	tmpl_not_found(err, sizeof(err), "Profile", name);
-	svc_reply_error(rp, 404, "%s", err);
 }
 
 /* ---- slash commands (notes 9) ---------------------------------------- */
@@ -522,10 +349,9 @@ op_commands_get(struct svc_ctx *c, const struct msg_req *rq,
 {
 	const struct tmpl_command	*tc;
 	const char			*name;
-	char				 err[AGENT_ERRLEN];
 
 	(void)c;
-	if ((name = tmpl_param_name(rq, rp)) == NULL)
+	if ((name = svc_param_name(rq, rp)) == NULL)
 		return;
 	if (*name == '/')
 		name++;
@@ -533,19 +359,16 @@ op_commands_get(struct svc_ctx *c, const struct msg_req *rq,
 		if (strcasecmp(tc->tc_name, name) == 0 ||
 		    (tc->tc_alias != NULL && strcasecmp(tc->tc_alias,
 		    name) == 0)) {
-			agent_reply(rp, 200, tmpl_command_view(tc));
+			svc_reply_json(rp, 200, tmpl_command_view(tc));
 			return;
 		}
-	tmpl_not_found(err, sizeof(err), "Command", name);
-	svc_reply_error(rp, 404, "%s", err);
+	svc_reply_not_found(rp, "Command", name);
 }
 
 const struct svc_op tmpl_ops[] = {
 	{ "templates.list",	op_templates_list },
 	{ "templates.get",	op_templates_get },
 	{ "templates.toml",	op_templates_toml },
-	{ "profiles.list",	op_profiles_list },
-	{ "profiles.get",	op_profiles_get },
 	{ "commands.list",	op_commands_list },
 	{ "commands.get",	op_commands_get },
 	{ NULL,			NULL }

@@ -775,6 +775,18 @@ catalog_style(const char *provider)
 	return (LLM_OPENAI);
 }
 
+void
+catalog_llm_target(const struct catalog_target *ct, struct llm_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->t_provider = ct->ct_provider;
+	t->t_model = ct->ct_model;
+	t->t_base_url = ct->ct_base_url;
+	t->t_api_key = ct->ct_api_key;
+	t->t_key_env = ct->ct_key_env;
+	t->t_style = ct->ct_style;
+}
+
 /* The [provider_api_keys] variable configured for id, or NULL. */
 static const char *
 cat_cfg_key_env(const char *id)

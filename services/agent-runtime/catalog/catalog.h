@@ -182,6 +182,10 @@ const struct catalog_model *catalog_default_model(
 	    const struct catalog_snap *s, const struct catalog_provider *p);
 /* The wire style a provider speaks (notes 6.2). */
 enum llm_style catalog_style(const char *provider);
+/* The LLM engine's view of a resolved target: t's strings are borrowed
+ * from ct; t_timeout_ms is 0. */
+void	 catalog_llm_target(const struct catalog_target *ct,
+	    struct llm_target *t);
 /* 1 if the provider's key is set in the environment: its catalog variable
  * or the one [provider_api_keys] names.  Writes the variable's name. */
 int	 catalog_env_key(const struct catalog_provider *p, const char *id,

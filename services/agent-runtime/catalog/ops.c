@@ -10,16 +10,15 @@
  * own error text is not passed on for an authentication failure, since
  * some echo part of the key).
  *
- * providers.test and providers.ollama_detect call out with a blocking
- * libcurl easy handle on the bus worker, bounded by short timeouts.
+ * providers.test and providers.ollama_detect call out through the LLM
+ * module's blocking calls (llm/probe.c) on the bus worker, bounded by
+ * short timeouts.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <curl/curl.h>
 
 #include "agent/agent.h"
 #include "buf.h"
@@ -28,11 +27,6 @@
 #include "log.h"
 #include "util.h"
 
-#define CAT_TEST_TIMEOUT_MS	30000
-#define CAT_TEST_CONNECT_MS	10000
-#define CAT_DETECT_TIMEOUT_MS	3000
-#define CAT_DETECT_CONNECT_MS	1500
-#define CAT_HTTP_MAX		(1024 * 1024)
 #define CAT_ALIAS_MAX		64
 #define CAT_DISPLAY_MAX		256
 #define CAT_CONTEXT_MAX		100000000LL
@@ -97,21 +91,6 @@ cat_lower(const char *s, char *out, size_t outlen)
 	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < outlen; i++)
 		out[i] = (char)tolower((unsigned char)s[i]);
 	out[i] = '\0';
-}
-
-static const char *
-cat_style_name(enum llm_style st)
-{
-	switch (st) {
-	case LLM_ANTHROPIC:
-		return ("anthropic");
-	case LLM_GEMINI:
-		return ("gemini");
-	case LLM_OLLAMA:
-		return ("ollama");
-	default:
-		return ("openai");
-	}
 }
 
 /* What the database says about providers: {"keys": {id: true},
@@ -296,7 +275,7 @@ cat_provider_json(const struct catalog_snap *s, const struct cat_pv *pv,
 	    "key_required", pv->pv_key_required,
 	    "key_source", key_src,
 	    "model_count", count,
-	    "api_style", cat_style_name(catalog_style(pv->pv_id))));
+	    "api_style", llm_style_name(catalog_style(pv->pv_id))));
 }
 
 static json_t *
@@ -537,7 +516,7 @@ cat_op_models_list(struct svc_ctx *c, const struct msg_req *rq,
 		json_array_append_new(list, cat_custom_json(row, avail));
 		navail += avail;
 	}
-	agent_reply(rp, 200, json_pack("{s:O, s:I, s:I}", "models", list,
+	svc_reply_json(rp, 200, json_pack("{s:O, s:I, s:I}", "models", list,
 	    "total", (json_int_t)json_array_size(list), "available", navail));
 done:
 	json_decref(list);
@@ -656,11 +635,11 @@ cat_op_models_get(struct svc_ctx *c, const struct msg_req *rq,
 		    id);
 	else if (r == 0 && (settings = cat_settings(c, rp)) != NULL) {
 		if (row != NULL)
-			agent_reply(rp, 200, cat_custom_json(row,
+			svc_reply_json(rp, 200, cat_custom_json(row,
 			    cat_custom_available(s, row, settings)));
 		else {
 			cat_pv_find(s, m->cm_provider, &pv);
-			agent_reply(rp, 200, cat_model_json(m,
+			svc_reply_json(rp, 200, cat_model_json(m,
 			    cat_pv_available(&pv, settings)));
 		}
 		json_decref(settings);
@@ -703,7 +682,7 @@ cat_op_models_aliases(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 500, "out of memory");
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:o, s:I, s:o}", "aliases", all,
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:o}", "aliases", all,
 	    "total", (json_int_t)json_object_size(all), "custom", user));
 }
 
@@ -764,7 +743,7 @@ cat_op_alias_create(struct svc_ctx *c, const struct msg_req *rq,
 			svc_reply_db_error(rp, c);
 		goto done;
 	}
-	agent_reply(rp, 201, json_pack("{s:s, s:s, s:s}", "status", "created",
+	svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s}", "status", "created",
 	    "alias", low, "model_id", target));
 done:
 	json_decref(row);
@@ -796,7 +775,7 @@ cat_op_alias_delete(struct svc_ctx *c, const struct msg_req *rq,
 	n = PQntuples(res);
 	PQclear(res);
 	if (n > 0) {
-		agent_reply(rp, 200, json_pack("{s:s, s:s}", "status",
+		svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
 		    "removed", "alias", low));
 		return;
 	}
@@ -929,7 +908,7 @@ cat_op_custom_add(struct svc_ctx *c, const struct msg_req *rq,
 			svc_reply_db_error(rp, c);
 		goto done;
 	}
-	agent_reply(rp, 201, json_pack("{s:s, s:s, s:s}", "status", "added",
+	svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s}", "status", "added",
 	    "model_id", id, "provider", pv.pv_id));
 done:
 	catalog_release(s);
@@ -954,7 +933,7 @@ cat_op_custom_delete(struct svc_ctx *c, const struct msg_req *rq,
 	else {
 		body = json_pack("{s:s, s:s}", "status", "removed",
 		    "model_id", PQgetvalue(res, 0, 0));
-		agent_reply(rp, 200, body);
+		svc_reply_json(rp, 200, body);
 	}
 	PQclear(res);
 }
@@ -994,7 +973,7 @@ cat_op_providers_list(struct svc_ctx *c, const struct msg_req *rq,
 		json_array_append_new(list, cat_provider_json(s, &pv,
 		    settings, customs));
 	}
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", "providers", list,
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "providers", list,
 	    "total", (json_int_t)json_array_size(list)));
 done:
 	json_decref(settings);
@@ -1049,7 +1028,7 @@ cat_op_providers_get(struct svc_ctx *c, const struct msg_req *rq,
 			    avail));
 	}
 	json_object_set_new(o, "models", models);
-	agent_reply(rp, 200, o);
+	svc_reply_json(rp, 200, o);
 done:
 	json_decref(settings);
 	json_decref(customs);
@@ -1092,7 +1071,7 @@ cat_op_key_set(struct svc_ctx *c, const struct msg_req *rq,
 		goto done;
 	}
 	log_info("providers: API key set for '%s'", pv.pv_id);
-	agent_reply(rp, 200, json_pack("{s:s, s:s}", "status", "configured",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "configured",
 	    "provider", pv.pv_id));
 done:
 	catalog_release(s);
@@ -1116,7 +1095,7 @@ cat_op_key_delete(struct svc_ctx *c, const struct msg_req *rq,
 		goto done;
 	}
 	log_info("providers: API key removed for '%s'", pv.pv_id);
-	agent_reply(rp, 200, json_pack("{s:s, s:s}", "status", "removed",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "removed",
 	    "provider", pv.pv_id));
 done:
 	catalog_release(s);
@@ -1183,7 +1162,7 @@ cat_op_url_set(struct svc_ctx *c, const struct msg_req *rq,
 	if ((settings = cat_settings(c, rp)) == NULL)
 		goto done;
 	log_info("providers: base URL of '%s' set", pv.pv_id);
-	agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s}", "status", "ok",
 	    "provider", pv.pv_id, "base_url", cat_pv_url(&pv, settings,
 	    &src)));
 	json_decref(settings);
@@ -1191,91 +1170,7 @@ done:
 	catalog_release(s);
 }
 
-/* ---- calling out -------------------------------------------------------- */
-
-static size_t
-cat_curl_write(char *ptr, size_t size, size_t n, void *arg)
-{
-	struct buf	*b = arg;
-
-	if (buf_add(b, ptr, size * n) != 0)
-		return (0);
-	return (size * n);
-}
-
-/*
- * One blocking request: body NULL for GET.  0 with *status and the reply
- * in out, or -1 with a transport error in err.
- */
-static int
-cat_http(const char *url, struct curl_slist *hdrs, const char *body,
-    long timeout_ms, long connect_ms, long *status, struct buf *out,
-    char *err, size_t errlen)
-{
-	CURL		*h;
-	CURLcode	 rc;
-	char		 cerr[CURL_ERROR_SIZE];
-
-	*status = 0;
-	if ((h = curl_easy_init()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return (-1);
-	}
-	cerr[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cat_curl_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "librefang");
-	if (hdrs != NULL)
-		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	if (body != NULL)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	rc = curl_easy_perform(h);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	else
-		snprintf(err, errlen, "%s", cerr[0] ? cerr :
-		    curl_easy_strerror(rc));
-	curl_easy_cleanup(h);
-	return (rc == CURLE_OK ? 0 : -1);
-}
-
-/* The provider's own error text, with the key (if it shows) masked. */
-static void
-cat_provider_error(const char *body, const char *key, char *out,
-    size_t outlen)
-{
-	json_t		*j, *e;
-	const char	*msg = NULL;
-	char		*p;
-	size_t		 kl = key ? strlen(key) : 0;
-
-	out[0] = '\0';
-	if ((j = json_loads(body ? body : "", 0, NULL)) != NULL) {
-		e = json_object_get(j, "error");
-		if (json_is_string(e))
-			msg = json_string_value(e);
-		else
-			msg = json_string_value(json_object_get(e,
-			    "message"));
-		if (msg == NULL)
-			msg = json_string_value(json_object_get(j,
-			    "message"));
-	}
-	snprintf(out, outlen, "%.300s", msg ? msg : body ? body : "");
-	json_decref(j);
-	if (kl >= 4)
-		while ((p = strstr(out, key)) != NULL)
-			memset(p, '*', kl);
-	for (p = out; *p != '\0'; p++)
-		if ((unsigned char)*p < ' ')
-			*p = ' ';
-}
+/* ---- calling out (llm/probe.c) ------------------------------------------ */
 
 static void
 cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
@@ -1285,14 +1180,10 @@ cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
 	struct catalog_snap	*s;
 	struct cat_pv		 pv;
 	struct catalog_target	 t;
-	struct curl_slist	*h = NULL;
-	struct buf		 out = BUF_INIT(CAT_HTTP_MAX);
-	json_t			*req = NULL;
-	char			 err[LLM_ERRLEN], url[1024], hdr[600];
-	char			 perr[400], *body = NULL;
+	struct llm_target	 lt;
+	struct llm_probe	 p;
+	char			 err[LLM_ERRLEN];
 	const char		*model = NULL, *env;
-	uint64_t		 t0;
-	long			 status;
 	int			 r, from_env;
 
 	if ((s = cat_acquire(rp)) == NULL)
@@ -1315,7 +1206,7 @@ cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	if (r != 0) {
-		agent_reply(rp, 400, json_pack("{s:s, s:s, s:s}", "status",
+		svc_reply_json(rp, 400, json_pack("{s:s, s:s, s:s}", "status",
 		    "failed", "provider", pv.pv_id, "error", err));
 		return;
 	}
@@ -1324,108 +1215,58 @@ cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
 		    "%s or POST /api/providers/%s/key", pv.pv_id,
 		    t.ct_key_env[0] ? t.ct_key_env : "its key variable",
 		    pv.pv_id);
-		agent_reply(rp, 401, json_pack("{s:s, s:s, s:s, s:s}",
+		svc_reply_json(rp, 401, json_pack("{s:s, s:s, s:s, s:s}",
 		    "status", "failed", "provider", pv.pv_id, "error", err,
 		    "env_var", t.ct_key_env));
-		return;
+		goto done;
 	}
 	env = t.ct_key_env[0] ? getenv(t.ct_key_env) : NULL;
 	from_env = env != NULL && strcmp(env, t.ct_api_key) == 0;
-
-	h = curl_slist_append(h, "Content-Type: application/json");
-	switch (t.ct_style) {
-	case LLM_ANTHROPIC:
-		snprintf(url, sizeof(url), "%s/v1/messages", t.ct_base_url);
-		snprintf(hdr, sizeof(hdr), "x-api-key: %s", t.ct_api_key);
-		h = curl_slist_append(h, hdr);
-		h = curl_slist_append(h, "anthropic-version: 2023-06-01");
-		req = json_pack("{s:s, s:i, s:[{s:s, s:s}]}", "model",
-		    t.ct_model, "max_tokens", 1, "messages", "role", "user",
-		    "content", "ping");
-		break;
-	case LLM_GEMINI:
-		snprintf(url, sizeof(url), "%s/v1beta/models/%s:"
-		    "generateContent", t.ct_base_url, t.ct_model);
-		snprintf(hdr, sizeof(hdr), "x-goog-api-key: %s",
-		    t.ct_api_key);
-		h = curl_slist_append(h, hdr);
-		req = json_pack("{s:[{s:s, s:[{s:s}]}], s:{s:i}}", "contents",
-		    "role", "user", "parts", "text", "ping",
-		    "generationConfig", "maxOutputTokens", 1);
-		break;
-	default:
-		snprintf(url, sizeof(url), "%s/chat/completions",
-		    t.ct_base_url);
-		if (t.ct_api_key[0] != '\0') {
-			snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s",
-			    t.ct_api_key);
-			h = curl_slist_append(h, hdr);
-		}
-		req = json_pack("{s:s, s:[{s:s, s:s}], s:i}", "model",
-		    t.ct_model, "messages", "role", "user", "content", "ping",
-		    strncmp(t.ct_model, "gpt-5", 5) == 0 ||
-		    (t.ct_model[0] == 'o' && isdigit((unsigned char)
-		    t.ct_model[1])) ? "max_completion_tokens" : "max_tokens",
-		    16);
-		break;
-	}
-	explicit_bzero(hdr, sizeof(hdr));
-	if (req == NULL || (body = json_dumps(req, JSON_COMPACT)) == NULL ||
-	    h == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
+	catalog_llm_target(&t, &lt);
+	if (llm_probe(&lt, &p) != 0) {
+		svc_reply_json(rp, 502, json_pack("{s:s, s:s, s:s, s:s}",
+		    "status", "failed", "provider", pv.pv_id, "error",
+		    p.lp_error, "model_tested", t.ct_model));
 		goto done;
 	}
-	t0 = util_now_ms();
-	r = cat_http(url, h, body, CAT_TEST_TIMEOUT_MS, CAT_TEST_CONNECT_MS,
-	    &status, &out, err, sizeof(err));
-	if (r != 0) {
-		agent_reply(rp, 502, json_pack("{s:s, s:s, s:s, s:s}",
-		    "status", "failed", "provider", pv.pv_id, "error", err,
-		    "model_tested", t.ct_model));
-		goto done;
-	}
-	if (status >= 200 && status < 300) {
-		agent_reply(rp, 200, json_pack("{s:s, s:s, s:I, s:s}",
+	if (p.lp_status >= 200 && p.lp_status < 300) {
+		svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:I, s:s}",
 		    "status", "ok", "provider", pv.pv_id, "latency_ms",
-		    (json_int_t)(util_now_ms() - t0), "model_tested",
-		    t.ct_model));
+		    (json_int_t)p.lp_ms, "model_tested", t.ct_model));
 		goto done;
 	}
-	if (status == 401 || status == 403) {
+	/* The provider's own text is not passed on for an authentication
+	 * failure: some echo part of the key. */
+	if (p.lp_status == 401 || p.lp_status == 403) {
 		if (t.ct_api_key[0] == '\0')
 			snprintf(err, sizeof(err), "Invalid API key: %s "
 			    "answered HTTP %ld and no key is set: set %s or "
-			    "POST /api/providers/%s/key", pv.pv_id, status,
-			    t.ct_key_env, pv.pv_id);
+			    "POST /api/providers/%s/key", pv.pv_id,
+			    p.lp_status, t.ct_key_env, pv.pv_id);
 		else if (from_env)
 			snprintf(err, sizeof(err), "Invalid API key: %s "
-			    "answered HTTP %ld: check %s", pv.pv_id, status,
-			    t.ct_key_env);
+			    "answered HTTP %ld: check %s", pv.pv_id,
+			    p.lp_status, t.ct_key_env);
 		else
 			snprintf(err, sizeof(err), "Invalid API key: %s "
 			    "answered HTTP %ld: check the key set with POST "
-			    "/api/providers/%s/key", pv.pv_id, status,
+			    "/api/providers/%s/key", pv.pv_id, p.lp_status,
 			    pv.pv_id);
-		agent_reply(rp, 401, json_pack("{s:s, s:s, s:s, s:s, s:I}",
+		svc_reply_json(rp, 401, json_pack("{s:s, s:s, s:s, s:s, s:I}",
 		    "status", "failed", "provider", pv.pv_id, "error", err,
 		    "env_var", t.ct_key_env, "http_status",
-		    (json_int_t)status));
+		    (json_int_t)p.lp_status));
 		goto done;
 	}
-	cat_provider_error(out.b_data, t.ct_api_key, perr, sizeof(perr));
-	snprintf(err, sizeof(err), "%s answered HTTP %ld%s%s", pv.pv_id,
-	    status, perr[0] ? ": " : "", perr);
-	agent_reply(rp, status == 429 ? 429 : 502, json_pack("{s:s, s:s, s:s, "
-	    "s:s, s:I}", "status", "failed", "provider", pv.pv_id, "error",
-	    err, "model_tested", t.ct_model, "http_status",
-	    (json_int_t)status));
-done:
+	snprintf(err, sizeof(err), "%s answered HTTP %ld%s%.400s", pv.pv_id,
+	    p.lp_status, p.lp_error[0] ? ": " : "", p.lp_error);
+	svc_reply_json(rp, p.lp_status == 429 ? 429 : 502, json_pack("{s:s, "
+	    "s:s, s:s, s:s, s:I}", "status", "failed", "provider", pv.pv_id,
+	    "error", err, "model_tested", t.ct_model, "http_status",
+	    (json_int_t)p.lp_status));
+ done:
 	explicit_bzero(&t, sizeof(t));
-	if (body != NULL)
-		free(body);
-	json_decref(req);
-	curl_slist_free_all(h);
-	buf_release(&out);
+	explicit_bzero(&lt, sizeof(lt));
 }
 
 static void
@@ -1434,13 +1275,9 @@ cat_op_ollama_detect(struct svc_ctx *c, const struct msg_req *rq,
 {
 	struct catalog_snap	*s;
 	struct cat_pv		 pv;
-	struct buf		 out = BUF_INIT(CAT_HTTP_MAX);
-	json_t			*settings = NULL, *j = NULL, *names, *e;
-	const char		*u, *src;
-	char			 base[CATALOG_URL_MAX + 1], url[600];
-	char			 err[CURL_ERROR_SIZE + 700];
-	long			 status;
-	size_t			 n, i;
+	json_t			*settings = NULL, *names;
+	const char		*src;
+	char			*base = NULL, err[LLM_ERRLEN];
 
 	(void)rq;
 	if ((s = cat_acquire(rp)) == NULL)
@@ -1451,38 +1288,22 @@ cat_op_ollama_detect(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	if ((settings = cat_settings(c, rp)) == NULL)
 		goto done;
-	u = cat_pv_url(&pv, settings, &src);
-	snprintf(base, sizeof(base), "%s", u);
-	n = strlen(base);
-	while (n > 0 && base[n - 1] == '/')
-		base[--n] = '\0';
-	if (n >= 3 && strcmp(base + n - 3, "/v1") == 0)
-		base[n - 3] = '\0';
-	snprintf(url, sizeof(url), "%s/api/tags", base);
-	names = json_array();
-	if (cat_http(url, NULL, NULL, CAT_DETECT_TIMEOUT_MS,
-	    CAT_DETECT_CONNECT_MS, &status, &out, err, sizeof(err)) == 0 &&
-	    status == 200 && (j = json_loads(out.b_data ? out.b_data : "", 0,
-	    NULL)) != NULL && json_is_array(json_object_get(j, "models"))) {
-		json_array_foreach(json_object_get(j, "models"), i, e)
-			if (json_is_string(json_object_get(e, "name")))
-				json_array_append(names,
-				    json_object_get(e, "name"));
-		agent_reply(rp, 200, json_pack("{s:b, s:s, s:o, s:I}",
+	if ((base = llm_ollama_native(cat_pv_url(&pv, settings, &src))) ==
+	    NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		goto done;
+	}
+	if ((names = llm_ollama_models(base, err, sizeof(err))) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:b, s:s, s:o, s:I}",
 		    "detected", 1, "base_url", base, "models", names,
 		    "model_count", (json_int_t)json_array_size(names)));
-	} else {
-		if (status != 0 && j == NULL)
-			snprintf(err, sizeof(err), "%s answered HTTP %ld "
-			    "without a model list", url, status);
-		agent_reply(rp, 200, json_pack("{s:b, s:s, s:o, s:i, s:s}",
-		    "detected", 0, "base_url", base, "models", names,
-		    "model_count", 0, "reason", err));
-	}
-done:
-	json_decref(j);
+	else
+		svc_reply_json(rp, 200, json_pack("{s:b, s:s, s:[], s:i, s:s}",
+		    "detected", 0, "base_url", base, "models", "model_count",
+		    0, "reason", err));
+ done:
+	free(base);
 	json_decref(settings);
-	buf_release(&out);
 	catalog_release(s);
 }
 
@@ -1506,7 +1327,7 @@ cat_op_status(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	util_rfc3339(s->cs_loaded_ms, ts);
-	agent_reply(rp, 200, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}",
 	    "last_sync", ts, "source", s->cs_source,
 	    "model_count", (json_int_t)s->cs_nmodels,
 	    "provider_count", (json_int_t)s->cs_nproviders,
@@ -1537,7 +1358,7 @@ cat_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	if ((s = cat_acquire(rp)) == NULL)
 		return;
 	util_rfc3339(s->cs_loaded_ms, ts);
-	agent_reply(rp, 200, json_pack("{s:s, s:i, s:i, s:I, s:I, s:s, s:s}",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:i, s:i, s:I, s:I, s:s, s:s}",
 	    "status", "updated", "models_added", added, "models_updated",
 	    updated, "model_count", (json_int_t)s->cs_nmodels,
 	    "provider_count", (json_int_t)s->cs_nproviders, "last_sync", ts,

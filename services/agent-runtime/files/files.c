@@ -256,7 +256,7 @@ op_files_list(struct svc_ctx *c, const struct msg_req *rq,
 	for (i = 0; i < n; i++)
 		free(ents[i].fe_name);
 	free(ents);
-	agent_reply(rp, 200, files == NULL ? NULL : json_pack("{s:s, s:o, "
+	svc_reply_json(rp, 200, files == NULL ? NULL : json_pack("{s:s, s:o, "
 	    "s:I, s:b}", "agent_id", id, "files", files, "total",
 	    (json_int_t)json_array_size(files), "truncated", more));
 }
@@ -335,7 +335,7 @@ op_files_get(struct svc_ctx *c, const struct msg_req *rq,
 		free(b64);
 	} else
 		o = NULL;
-	agent_reply(rp, 200, o);
+	svc_reply_json(rp, 200, o);
 done:
 	free(data);
 	close(fd);
@@ -411,7 +411,7 @@ op_files_put(struct svc_ctx *c, const struct msg_req *rq,
 		files_reply_errno(rp, err, name, "write");
 		goto done;
 	}
-	agent_reply(rp, 200, json_pack("{s:s, s:s, s:I}", "status", "saved",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:I}", "status", "saved",
 	    "name", name, "size_bytes", (json_int_t)len));
 done:
 	if (dfd != -1)
@@ -434,7 +434,7 @@ op_files_delete(struct svc_ctx *c, const struct msg_req *rq,
 	if (unlinkat(dfd, name, 0) != 0)
 		files_reply_errno(rp, errno, name, "delete");
 	else
-		agent_reply(rp, 200, json_pack("{s:s, s:s}", "status",
+		svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
 		    "deleted", "name", name));
 	close(dfd);
 }
@@ -523,7 +523,7 @@ op_upload_create(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	snprintf(url, sizeof(url), "/api/uploads/%s", fid);
-	agent_reply(rp, 201, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
+	svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
 	    "file_id", fid, "filename", fname, "content_type", ctype,
 	    "agent_id", aid, "size", (json_int_t)len, "url", url,
 	    "created_at", PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : ""));
@@ -549,7 +549,7 @@ op_upload_get(struct svc_ctx *c, const struct msg_req *rq,
 	if (PQntuples(res) != 1)
 		svc_reply_error(rp, 404, "File not found");
 	else
-		agent_reply(rp, 200, db_row_json(res, 0));
+		svc_reply_json(rp, 200, db_row_json(res, 0));
 	PQclear(res);
 }
 

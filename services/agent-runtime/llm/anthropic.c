@@ -199,8 +199,8 @@ anthropic_usage(struct llm_acc *a, const json_t *u)
 		a->a_cache_r = json_integer_value(v);
 }
 
-int
-llm_anthropic_read(struct llm_acc *a, const json_t *root)
+static int
+anthropic_read(struct llm_acc *a, const json_t *root)
 {
 	json_t		*content, *blk, *v;
 	struct llm_block *b;
@@ -243,8 +243,8 @@ llm_anthropic_read(struct llm_acc *a, const json_t *root)
 	return (0);
 }
 
-int
-llm_anthropic_event(struct llm_acc *a, const char *event, const json_t *data)
+static int
+anthropic_event(struct llm_acc *a, const char *event, const json_t *data)
 {
 	const char	*type = json_string_value(json_object_get(data, "type"));
 	json_t		*cb, *d, *v;
@@ -308,3 +308,28 @@ llm_anthropic_event(struct llm_acc *a, const char *event, const json_t *data)
 	}
 	return (0);
 }
+
+static int
+anthropic_endpoint(const struct llm_target *t, int stream, struct llm_wire *w)
+{
+	(void)stream;
+	if ((w->w_url = llm_url_join(t->t_base_url,
+	    llm_url_ends(t->t_base_url, "/v1") ? "/messages" :
+	    "/v1/messages")) == NULL)
+		return (SH_ENOMEM);
+	if (t->t_api_key != NULL && *t->t_api_key != '\0' &&
+	    llm_hdr_add(&w->w_hdrs, "x-api-key", t->t_api_key) != 0)
+		return (SH_ENOMEM);
+	return (llm_hdr_add(&w->w_hdrs, "anthropic-version",
+	    ANTHROPIC_VERSION));
+}
+
+const struct llm_driver llm_anthropic = {
+	.d_name = "anthropic",
+	.d_ping = "ping",
+	.d_body = llm_anthropic_body,
+	.d_endpoint = anthropic_endpoint,
+	.d_read = anthropic_read,
+	.d_event = anthropic_event,
+	.d_complete = llm_stream_done,
+};

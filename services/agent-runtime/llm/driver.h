@@ -1,16 +1,20 @@
 /*
- * llm/driver.h - what the LLM drivers (llm_*.c) share; private to them, the
+ * llm/driver.h - the provider drivers: one per wire style, one file each
+ * (llm/openai.c, llm/anthropic.c, llm/gemini.c, llm/ollama.c), one row
+ * each in llm_drivers[] (llm/driver.c).  Private to the drivers, the
  * engine and the unit tests.
  *
- * A driver is three pure functions per wire style: one builds the wire
- * request (URL, headers, body) from the canonical request, one reads a
- * whole (non-streaming) response, one reads one stream event.  Both
- * readers feed a struct llm_acc, which collects the blocks in order,
- * emits the stream events as the pieces arrive, and at the end builds the
- * canonical response.
+ * A driver is pure functions: one builds the wire body from the canonical
+ * request (llm/llm.h), one sets the URL and the authentication headers,
+ * one reads a whole (non-streaming) response, one reads one stream
+ * event, one says whether a stream that ended is complete.  Both readers
+ * feed a struct llm_acc (llm/acc.c), which collects the blocks in order,
+ * emits the stream events as the pieces arrive, and at the end builds
+ * the canonical response.  Nothing outside llm/driver.c looks at a style:
+ * adding a fifth is a file, a value of enum llm_style and a row.
  */
-#ifndef LLM_INT_H
-#define LLM_INT_H
+#ifndef LLM_DRIVER_H
+#define LLM_DRIVER_H
 
 #include <stddef.h>
 
@@ -24,7 +28,7 @@
 #define LLM_BLOCKS_MAX		512	/* content blocks in one response */
 #define LLM_PROVIDER_MSG_MAX	300	/* provider text quoted in errors */
 
-/* ---- the accumulator (llm/sse.c) ---------------------------------------- */
+/* ---- the accumulator (llm/acc.c) ---------------------------------- */
 
 enum llm_kind {
 	LLM_K_TEXT = 1,
@@ -97,7 +101,7 @@ json_t	*llm_acc_finish(struct llm_acc *a);
 int	 llm_acc_fail(struct llm_acc *a, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
-/* ---- SSE / NDJSON lines (llm/sse.c) -------------------------------------- */
+/* ---- SSE / NDJSON lines (llm/sse.c) -------------------------------- */
 
 /* Called once per complete event: event is the "event:" field or NULL,
  * data the joined "data:" lines (NUL-terminated).  Non-zero stops. */
@@ -121,9 +125,55 @@ int	 llm_sse_feed(struct llm_sse *s, const char *p, size_t n,
 /* Dispatches an unterminated last line / event. */
 int	 llm_sse_end(struct llm_sse *s, llm_sse_fn fn, void *arg);
 
+/* ---- the drivers (llm/driver.c) ------------------------------------ */
+
+struct llm_wire {
+	char		*w_url;		/* new */
+	struct curl_slist *w_hdrs;	/* new */
+	char		*w_body;	/* new */
+	size_t		 w_bodylen;
+};
+
+struct llm_driver {
+	const char	*d_name;	/* "openai": llm_style_name() */
+	int		 d_ndjson;	/* streams NDJSON lines, not SSE */
+	const char	*d_done;	/* a data line that ends the stream and
+					   is no JSON ("[DONE]"), or NULL */
+	const char	*d_ping;	/* an event to skip ("ping"), or NULL */
+	/* The wire body of a call (new), or NULL with err set. */
+	json_t		*(*d_body)(const json_t *req,
+			    const struct llm_target *t, int stream, char *err,
+			    size_t errlen);
+	/* Sets w_url and the authentication headers of a call to t; the
+	 * key in t_api_key may be "".  0 or SH_ENOMEM. */
+	int		 (*d_endpoint)(const struct llm_target *t, int stream,
+			    struct llm_wire *w);
+	/* Reads a whole response (root borrowed, an object that carries no
+	 * "error").  0, or an error with a_err set. */
+	int		 (*d_read)(struct llm_acc *a, const json_t *root);
+	/* Reads one stream event (data borrowed, likewise). */
+	int		 (*d_event)(struct llm_acc *a, const char *event,
+			    const json_t *data);
+	/* Whether a stream that ended without a transport error is
+	 * complete. */
+	int		 (*d_complete)(const struct llm_acc *a);
+};
+
+extern const struct llm_driver llm_openai, llm_anthropic, llm_gemini,
+	    llm_ollama;
+/* The driver of style, or NULL for a value out of range. */
+const struct llm_driver *llm_driver(enum llm_style style);
+
+void	 llm_wire_release(struct llm_wire *w);
+/* Builds URL, headers and body of a call to t.  0 or SH_EINVAL /
+ * SH_ENOMEM with err set. */
+int	 llm_wire_build(const json_t *req, const struct llm_target *t,
+	    int stream, struct llm_wire *w, char *err, size_t errlen);
+
 /*
- * Reads one stream event of style into a: handles "[DONE]", parses the
- * JSON and calls the style's reader.  0; SH_EPROTO (garbage, a_err says
+ * Reads one stream event of style into a: skips the driver's d_ping
+ * events, ends at its d_done line, parses the JSON and calls its
+ * d_event.  0; SH_EPROTO (garbage, a_err says
  * why); SH_EUNAVAIL (the provider reported an error in the stream,
  * a_err has its text: retry).
  */
@@ -140,27 +190,27 @@ int	 llm_stream_complete(const struct llm_acc *a, enum llm_style style);
 void	 llm_error_text(const char *body, size_t len, char *out,
 	    size_t outlen);
 
-/* ---- wire requests (llm/openai.c, llm/anthropic.c, llm/gemini.c) -------- */
+/* The provider's own text from an error body, one line, the key (when
+ * given) redacted wherever it shows; never more than outlen - 1 bytes. */
+void	 llm_provider_error(const char *body, size_t len, const char *key,
+	    char *out, size_t outlen);
 
-struct llm_wire {
-	char		*w_url;		/* new */
-	struct curl_slist *w_hdrs;	/* new */
-	char		*w_body;	/* new */
-	size_t		 w_bodylen;
-};
+/* ---- pieces the drivers share (llm/driver.c) ----------------------- */
 
-void	 llm_wire_release(struct llm_wire *w);
-/* Builds URL, headers and body of a call to t.  0 or SH_EINVAL /
- * SH_ENOMEM with err set. */
-int	 llm_wire_build(const json_t *req, const struct llm_target *t,
-	    int stream, struct llm_wire *w, char *err, size_t errlen);
+/* d_complete of the styles with an end marker: the marker or at least a
+ * stop reason was seen. */
+int	 llm_stream_done(const struct llm_acc *a);
 /* base without trailing slashes, then suffix (new). */
 char	*llm_url_join(const char *base, const char *suffix);
+/* 1 if url ends with suffix, trailing slashes aside. */
+int	 llm_url_ends(const char *url, const char *suffix);
+/* Adds "Authorization: Bearer <key>" unless key is "".  0 or SH_ENOMEM. */
+int	 llm_hdr_bearer(struct curl_slist **l, const char *key);
 /* Appends "Name: value" to *l.  0 or SH_ENOMEM. */
 int	 llm_hdr_add(struct curl_slist **l, const char *name,
 	    const char *value);
 
-/* Wire bodies (new), or NULL with err set.  Pure: used by unit tests. */
+/* The drivers' wire bodies (d_body), for the unit tests. */
 json_t	*llm_openai_body(const json_t *req, const struct llm_target *t,
 	    int stream, char *err, size_t errlen);
 json_t	*llm_anthropic_body(const json_t *req, const struct llm_target *t,
@@ -169,15 +219,6 @@ json_t	*llm_gemini_body(const json_t *req, const struct llm_target *t,
 	    int stream, char *err, size_t errlen);
 json_t	*llm_ollama_body(const json_t *req, const struct llm_target *t,
 	    int stream, char *err, size_t errlen);
-
-/* Readers: a whole response (root borrowed) and one stream event. */
-int	 llm_openai_read(struct llm_acc *a, const json_t *root);
-int	 llm_openai_chunk(struct llm_acc *a, const json_t *chunk);
-int	 llm_anthropic_read(struct llm_acc *a, const json_t *root);
-int	 llm_anthropic_event(struct llm_acc *a, const char *event,
-	    const json_t *data);
-int	 llm_gemini_read(struct llm_acc *a, const json_t *root);
-int	 llm_ollama_read(struct llm_acc *a, const json_t *root);
 
 /* Helpers for the translators. */
 /* The text of a message's content: a string, or its text blocks joined
@@ -204,4 +245,4 @@ int	 llm_function_tools(json_t *body, const json_t *req);
 #define LLM_STOP_SEQ	"stop_sequence"
 #define LLM_STOP_FILTER	"content_filtered"
 
-#endif /* LLM_INT_H */
+#endif /* LLM_DRIVER_H */

@@ -114,131 +114,6 @@ llm_curl_init(void)
 	llm_curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-/* ---- wire requests ------------------------------------------------------ */
-
-static int
-has_suffix(const char *s, const char *suf)
-{
-	size_t	 n = strlen(s), m = strlen(suf);
-
-	while (n > 0 && s[n - 1] == '/')
-		n--;
-	return (n >= m && strncmp(s + n - m, suf, m) == 0);
-}
-
-int
-llm_wire_build(const json_t *req, const struct llm_target *t, int stream,
-    struct llm_wire *w, char *err, size_t errlen)
-{
-	json_t		*body = NULL;
-	struct buf	 u = BUF_INIT(16384);
-	const char	*key = t->t_api_key != NULL ? t->t_api_key : "";
-	const char	*model;
-	char		*base = NULL;
-	size_t		 n;
-	int		 rc = SH_ENOMEM;
-
-	memset(w, 0, sizeof(*w));
-	if (t->t_base_url == NULL || *t->t_base_url == '\0') {
-		snprintf(err, errlen, "no base URL");
-		return (SH_EINVAL);
-	}
-	if (t->t_model == NULL || *t->t_model == '\0') {
-		snprintf(err, errlen, "no model");
-		return (SH_EINVAL);
-	}
-	switch (t->t_style) {
-	case LLM_OPENAI:
-		body = llm_openai_body(req, t, stream, err, errlen);
-		w->w_url = llm_url_join(t->t_base_url, "/chat/completions");
-		if (*key != '\0') {
-			if (buf_addf(&u, "Bearer %s", key) != 0 ||
-			    llm_hdr_add(&w->w_hdrs, "Authorization",
-			    u.b_data) != 0)
-				goto fail;
-		}
-		break;
-	case LLM_ANTHROPIC:
-		body = llm_anthropic_body(req, t, stream, err, errlen);
-		w->w_url = llm_url_join(t->t_base_url,
-		    has_suffix(t->t_base_url, "/v1") ? "/messages" :
-		    "/v1/messages");
-		if ((*key != '\0' && llm_hdr_add(&w->w_hdrs, "x-api-key",
-		    key) != 0) || llm_hdr_add(&w->w_hdrs, "anthropic-version",
-		    "2023-06-01") != 0)
-			goto fail;
-		break;
-	case LLM_GEMINI:
-		body = llm_gemini_body(req, t, stream, err, errlen);
-		model = t->t_model;
-		if (strncmp(model, "models/", 7) == 0)
-			model += 7;
-		if ((base = llm_url_join(t->t_base_url, "")) == NULL)
-			goto fail;
-		if (buf_addf(&u, "%s%s/models/%s:%s", base,
-		    has_suffix(base, "/v1beta") ? "" : "/v1beta", model,
-		    stream ? "streamGenerateContent?alt=sse" :
-		    "generateContent") != 0)
-			goto fail;
-		w->w_url = buf_detach(&u);
-		if (*key != '\0' && llm_hdr_add(&w->w_hdrs, "x-goog-api-key",
-		    key) != 0)
-			goto fail;
-		break;
-	case LLM_OLLAMA:
-		body = llm_ollama_body(req, t, stream, err, errlen);
-		if ((base = llm_url_join(t->t_base_url, "")) == NULL)
-			goto fail;
-		n = strlen(base);
-		if (has_suffix(base, "/v1"))
-			base[n - 3] = '\0';
-		w->w_url = llm_url_join(base, "/api/chat");
-		if (*key != '\0') {
-			if (buf_addf(&u, "Bearer %s", key) != 0 ||
-			    llm_hdr_add(&w->w_hdrs, "Authorization",
-			    u.b_data) != 0)
-				goto fail;
-		}
-		break;
-	default:
-		snprintf(err, errlen, "unknown wire style %d", t->t_style);
-		rc = SH_EINVAL;
-		goto fail;
-	}
-	if (body == NULL) {
-		rc = SH_EINVAL;
-		goto fail;
-	}
-	if (w->w_url == NULL ||
-	    llm_hdr_add(&w->w_hdrs, "Content-Type", "application/json") != 0 ||
-	    llm_hdr_add(&w->w_hdrs, "Accept", stream && t->t_style !=
-	    LLM_OLLAMA ? "text/event-stream" : "application/json") != 0 ||
-	    (w->w_hdrs = curl_slist_append(w->w_hdrs, "Expect:")) == NULL)
-		goto nomem;
-	if ((w->w_body = json_dumps(body, JSON_COMPACT)) == NULL)
-		goto nomem;
-	w->w_bodylen = strlen(w->w_body);
-	json_decref(body);
-	if (u.b_data != NULL)
-		explicit_bzero(u.b_data, u.b_len);
-	buf_release(&u);
-	free(base);
-	return (0);
- nomem:
-	snprintf(err, errlen, "out of memory building the request");
-	rc = SH_ENOMEM;
- fail:
-	if (rc == SH_ENOMEM && err[0] == '\0')
-		snprintf(err, errlen, "out of memory building the request");
-	json_decref(body);
-	if (u.b_data != NULL)
-		explicit_bzero(u.b_data, u.b_len);
-	buf_release(&u);
-	free(base);
-	llm_wire_release(w);
-	return (rc);
-}
-
 /* ---- calls -------------------------------------------------------------- */
 
 static void
@@ -501,7 +376,9 @@ attempt_start(struct llm_engine *e, struct llm_call *c)
 	llm_acc_release(&c->c_acc);
 	llm_acc_init(&c->c_acc, c->c_stream ? call_emit : NULL, c);
 	llm_sse_release(&c->c_sse);
-	llm_sse_init(&c->c_sse, t->t_style == LLM_OLLAMA, LLM_MAX_RESPONSE);
+	/* (An unknown style fails in llm_wire_build() below.) */
+	llm_sse_init(&c->c_sse, llm_driver(t->t_style) != NULL &&
+	    llm_driver(t->t_style)->d_ndjson, LLM_MAX_RESPONSE);
 	buf_release(&c->c_body);
 	llm_wire_release(&c->c_wire);
 	c->c_mode = BM_UNSET;
@@ -674,8 +551,8 @@ on_write(char *p, size_t sz, size_t nm, void *arg)
 		ok = c->c_status >= 200 && c->c_status < 300;
 		/* A server that answers a streaming request with one JSON
 		 * body is read as a whole (Ollama's NDJSON is a stream). */
-		if (ok && c->c_stream && (c->c_t[c->c_ti].t_style ==
-		    LLM_OLLAMA || ct == NULL ||
+		if (ok && c->c_stream && (llm_driver(c->c_t[c->c_ti].t_style)->
+		    d_ndjson || ct == NULL ||
 		    strcasestr(ct, "application/json") == NULL))
 			c->c_mode = BM_STREAM;
 		else
@@ -722,22 +599,6 @@ on_write(char *p, size_t sz, size_t nm, void *arg)
 }
 
 /* ---- attempt outcomes --------------------------------------------------- */
-
-/* Replaces every copy of the key in s (in place, shortening). */
-static void
-redact_key(char *s, const char *key)
-{
-	static const char	 mark[] = "[REDACTED]";
-	size_t			 kl, ml = sizeof(mark) - 1;
-	char			*p;
-
-	if (key == NULL || (kl = strlen(key)) < 4 || kl < ml)
-		return;
-	while ((p = strstr(s, key)) != NULL) {
-		memcpy(p, mark, ml);
-		memmove(p + ml, p + kl, strlen(p + kl) + 1);
-	}
-}
 
 static void
 call_success(struct llm_engine *e, struct llm_call *c)
@@ -812,9 +673,8 @@ attempt_done(struct llm_engine *e, struct llm_call *c, CURLcode res)
 			return;
 		}
 	} else {
-		llm_error_text(c->c_body.b_data, c->c_body.b_len, msg,
-		    sizeof(msg));
-		redact_key(msg, t->t_api_key);
+		llm_provider_error(c->c_body.b_data, c->c_body.b_len,
+		    t->t_api_key, msg, sizeof(msg));
 		sep = msg[0] != '\0' ? ": " : "";
 		env = *t->t_key_env != '\0' ? t->t_key_env : "the API key";
 		if (st == 401 || st == 403) {
@@ -983,31 +843,4 @@ llm_engine_stop(struct llm_engine *e)
 	curl_multi_cleanup(e->e_multi);
 	pthread_mutex_destroy(&e->e_mtx);
 	free(e);
-}
-
-int
-llm_style_parse(const char *name)
-{
-	static const char *const names[] = { "openai", "anthropic", "gemini",
-	    "ollama" };
-	size_t	i;
-
-	if (name == NULL)
-		return (-1);
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(name, names[i]) == 0)
-			return ((int)i);
-	return (-1);
-}
-
-const char *
-llm_style_name(enum llm_style s)
-{
-	switch (s) {
-	case LLM_OPENAI:	return ("openai");
-	case LLM_ANTHROPIC:	return ("anthropic");
-	case LLM_GEMINI:	return ("gemini");
-	case LLM_OLLAMA:	return ("ollama");
-	}
-	return ("unknown");
 }

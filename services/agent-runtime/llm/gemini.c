@@ -291,8 +291,8 @@ gemini_call(struct llm_acc *a, json_t *part)
 	return (0);
 }
 
-int
-llm_gemini_read(struct llm_acc *a, const json_t *root)
+static int
+gemini_read(struct llm_acc *a, const json_t *root)
 {
 	json_t		*cands, *cand, *parts, *part, *t, *sig, *u, *fb;
 	size_t		 i;
@@ -343,3 +343,65 @@ llm_gemini_read(struct llm_acc *a, const json_t *root)
 	    "finishReason")));
 	return (0);
 }
+
+/* A whole response must have something: a candidate or a stop. */
+static int
+gemini_read_whole(struct llm_acc *a, const json_t *root)
+{
+	int	rc;
+
+	if ((rc = gemini_read(a, root)) == 0 && !a->a_saw_stop && a->a_n == 0)
+		rc = llm_acc_fail(a, "no candidates in response");
+	return (rc);
+}
+
+/* Each streamed chunk is a response of its own. */
+static int
+gemini_event(struct llm_acc *a, const char *event, const json_t *data)
+{
+	(void)event;
+	return (gemini_read(a, data));
+}
+
+/* The stream simply ends; an empty one is not an answer. */
+static int
+gemini_complete(const struct llm_acc *a)
+{
+	return (a->a_saw_stop || a->a_n > 0);
+}
+
+static int
+gemini_endpoint(const struct llm_target *t, int stream, struct llm_wire *w)
+{
+	struct buf	 u = BUF_INIT(16384);
+	const char	*model = t->t_model;
+	char		*base;
+	int		 rc = SH_ENOMEM;
+
+	if (strncmp(model, "models/", 7) == 0)
+		model += 7;
+	if ((base = llm_url_join(t->t_base_url, "")) == NULL)
+		return (SH_ENOMEM);
+	if (buf_addf(&u, "%s%s/models/%s:%s", base,
+	    llm_url_ends(base, "/v1beta") ? "" : "/v1beta", model,
+	    stream ? "streamGenerateContent?alt=sse" : "generateContent") != 0)
+		goto done;
+	w->w_url = buf_detach(&u);
+	if (t->t_api_key != NULL && *t->t_api_key != '\0' &&
+	    llm_hdr_add(&w->w_hdrs, "x-goog-api-key", t->t_api_key) != 0)
+		goto done;
+	rc = 0;
+ done:
+	buf_release(&u);
+	free(base);
+	return (rc);
+}
+
+const struct llm_driver llm_gemini = {
+	.d_name = "gemini",
+	.d_body = llm_gemini_body,
+	.d_endpoint = gemini_endpoint,
+	.d_read = gemini_read_whole,
+	.d_event = gemini_event,
+	.d_complete = gemini_complete,
+};

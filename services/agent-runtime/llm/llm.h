@@ -1,7 +1,7 @@
 /*
- * llm/llm.h - LLM drivers: one engine thread runs every provider call of the
- * process on a libcurl multi handle, so any number of turns can wait on
- * providers without a thread each.
+ * llm/llm.h - the LLM module: one engine thread (llm/engine.c) runs every
+ * provider call of the process on a libcurl multi handle, so any number
+ * of turns can wait on providers without a thread each.
  *
  * A call is described in our own canonical form (the persisted message
  * format of notes/agent-core.md 4.5) and translated by the driver of the
@@ -20,8 +20,8 @@
  *	  "stream": true|false
  *	}
  *
- * Wire translation (llm/openai.c, llm/anthropic.c, llm/gemini.c,
- * llm/ollama.c): the system prompt (and any system-role message) becomes
+ * Wire translation (the drivers, llm/driver.h: llm/openai.c,
+ * llm/anthropic.c, llm/gemini.c, llm/ollama.c): the system prompt (and any system-role message) becomes
  * OpenAI's first "system" message, Anthropic's "system", Gemini's
  * systemInstruction; tool_result blocks become OpenAI role "tool"
  * messages, Anthropic tool_result blocks, Gemini functionResponse parts
@@ -148,8 +148,9 @@ long long llm_engine_active(struct llm_engine *e);
  * Starts a call: request is borrowed: its "messages" are copied, its other
  * members are referenced, so the caller must never change them in place
  * (the tool definitions and the system prompt are shared and read-only;
- * see tool/tool.c).  targets[0..ntargets) are copied.  ev may be NULL.  Returns a handle valid until done has run,
- * or NULL (ENOMEM, engine stopping: done is not called).
+ * see tool/tool.c).  targets[0..ntargets) are copied.  ev may be NULL.
+ * Returns a handle valid until done has run, or NULL (ENOMEM, engine
+ * stopping: done is not called).
  */
 struct llm_call *llm_start(struct llm_engine *e, json_t *request,
 	    const struct llm_target *targets, size_t ntargets,
@@ -158,10 +159,41 @@ struct llm_call *llm_start(struct llm_engine *e, json_t *request,
  * unless it already ran. */
 void	 llm_cancel(struct llm_call *c);
 
-/* ---- pieces the drivers share, also used by tests ------------------- */
-
-/* The style named "openai" | "anthropic" | "gemini" | "ollama", or -1. */
+/* The style named "openai" | "anthropic" | "gemini" | "ollama" (the
+ * drivers' names, llm/driver.c), or -1. */
 int	 llm_style_parse(const char *name);
+/* The driver's name of a style ("unknown" for a value out of range). */
 const char *llm_style_name(enum llm_style s);
+
+/* ---- blocking calls outside the engine (llm/probe.c) ---------------- */
+
+/*
+ * For providers.test and providers.ollama_detect, which answer one API
+ * request each: one request on the calling thread (libshared httpc.h),
+ * bounded by short timeouts, never through the engine, never retried.
+ */
+#define LLM_PROBE_TIMEOUT_MS	30000
+#define LLM_PROBE_CONNECT_MS	10000
+#define LLM_DETECT_TIMEOUT_MS	3000
+#define LLM_DETECT_CONNECT_MS	1500
+
+struct llm_probe {
+	long		 lp_status;	/* the provider's HTTP status, 0: none */
+	long long	 lp_ms;		/* how long the request took */
+	char		 lp_error[LLM_ERRLEN];	/* no answer: why; an error
+						   status: the provider's
+						   text, the key redacted */
+};
+
+/* One minimal request ("ping", a few output tokens) to t through the
+ * driver of its style.  0 when the provider answered, whatever the status
+ * (lp_status), -1 when it did not (lp_error). */
+int	 llm_probe(const struct llm_target *t, struct llm_probe *p);
+/* Ollama's native base: base_url without trailing slashes and "/v1"
+ * (new), NULL on ENOMEM. */
+char	*llm_ollama_native(const char *base_url);
+/* The names of the models an Ollama server has (GET <native
+ * base>/api/tags): a new array, or NULL with err set. */
+json_t	*llm_ollama_models(const char *base_url, char *err, size_t errlen);
 
 #endif /* LLM_H */

@@ -140,8 +140,8 @@ llm_ollama_body(const json_t *req, const struct llm_target *t, int stream,
 	return (NULL);
 }
 
-int
-llm_ollama_read(struct llm_acc *a, const json_t *root)
+static int
+ollama_read(struct llm_acc *a, const json_t *root)
 {
 	json_t		*m, *s, *calls, *tc, *fn, *args;
 	struct llm_block *b;
@@ -190,3 +190,42 @@ llm_ollama_read(struct llm_acc *a, const json_t *root)
 	}
 	return (0);
 }
+
+static int
+ollama_event(struct llm_acc *a, const char *event, const json_t *line)
+{
+	(void)event;
+	return (ollama_read(a, line));
+}
+
+/* The last line says "done": true. */
+static int
+ollama_complete(const struct llm_acc *a)
+{
+	return (a->a_finished);
+}
+
+static int
+ollama_endpoint(const struct llm_target *t, int stream, struct llm_wire *w)
+{
+	char	*base;
+
+	(void)stream;
+	if ((base = llm_ollama_native(t->t_base_url)) == NULL)
+		return (SH_ENOMEM);
+	w->w_url = llm_url_join(base, "/api/chat");
+	free(base);
+	if (w->w_url == NULL)
+		return (SH_ENOMEM);
+	return (llm_hdr_bearer(&w->w_hdrs, t->t_api_key));
+}
+
+const struct llm_driver llm_ollama = {
+	.d_name = "ollama",
+	.d_ndjson = 1,
+	.d_body = llm_ollama_body,
+	.d_endpoint = ollama_endpoint,
+	.d_read = ollama_read,
+	.d_event = ollama_event,
+	.d_complete = ollama_complete,
+};

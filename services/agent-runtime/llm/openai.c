@@ -28,33 +28,6 @@ openai_reasoning_model(const char *model)
 	    strncmp(m, "o4", 2) == 0 || strncmp(m, "gpt-5", 5) == 0);
 }
 
-/* A tool result's content as text (new reference). */
-static json_t *
-result_content(const json_t *blk)
-{
-	const json_t	*c = json_object_get(blk, "content");
-	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
-	json_t		*s;
-	char		*d;
-
-	if (json_is_string(c))
-		return (json_incref((json_t *)(uintptr_t)c));
-	if (json_is_array(c)) {
-		if (llm_content_text(c, &b) != 0)
-			return (NULL);
-		s = json_stringn(b.b_data ? b.b_data : "", b.b_len);
-		buf_release(&b);
-		return (s);
-	}
-	if (c == NULL || json_is_null(c))
-		return (json_string(""));
-	if ((d = json_dumps(c, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-		return (NULL);
-	s = json_string(d);
-	free(d);
-	return (s);
-}
-
 static int
 openai_user(json_t *msgs, const json_t *content)
 {
@@ -70,7 +43,7 @@ openai_user(json_t *msgs, const json_t *content)
 	json_array_foreach(content, i, blk) {
 		type = llm_str(blk, "type");
 		if (strcmp(type, "tool_result") == 0) {
-			if ((rc = result_content(blk)) == NULL)
+			if ((rc = llm_result_text(blk)) == NULL)
 				goto done;
 			if (json_array_append_new(msgs, json_pack("{s:s, s:s, "
 			    "s:o}", "role", "tool", "tool_call_id",
@@ -301,8 +274,8 @@ openai_reasoning(const json_t *m)
 	return (json_is_string(r) ? r : NULL);
 }
 
-int
-llm_openai_read(struct llm_acc *a, const json_t *root)
+static int
+openai_read(struct llm_acc *a, const json_t *root)
 {
 	const json_t	*choices, *ch, *m, *s, *calls, *tc, *fn, *args;
 	struct llm_block *b;
@@ -344,13 +317,14 @@ llm_openai_read(struct llm_acc *a, const json_t *root)
 	return (0);
 }
 
-int
-llm_openai_chunk(struct llm_acc *a, const json_t *chunk)
+static int
+openai_event(struct llm_acc *a, const char *event, const json_t *chunk)
 {
 	const json_t	*choices, *ch, *d, *s, *calls, *tc, *fn, *args, *idx;
 	size_t		 i;
 	int		 rc, key;
 
+	(void)event;
 	openai_usage(a, json_object_get(chunk, "usage"));
 	choices = json_object_get(chunk, "choices");
 	if (!json_is_array(choices) || json_array_size(choices) == 0)
@@ -384,3 +358,23 @@ llm_openai_chunk(struct llm_acc *a, const json_t *chunk)
 	}
 	return (openai_finish(a, ch));
 }
+
+static int
+openai_endpoint(const struct llm_target *t, int stream, struct llm_wire *w)
+{
+	(void)stream;
+	if ((w->w_url = llm_url_join(t->t_base_url, "/chat/completions")) ==
+	    NULL)
+		return (SH_ENOMEM);
+	return (llm_hdr_bearer(&w->w_hdrs, t->t_api_key));
+}
+
+const struct llm_driver llm_openai = {
+	.d_name = "openai",
+	.d_done = "[DONE]",
+	.d_body = llm_openai_body,
+	.d_endpoint = openai_endpoint,
+	.d_read = openai_read,
+	.d_event = openai_event,
+	.d_complete = llm_stream_done,
+};

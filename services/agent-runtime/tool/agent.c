@@ -5,7 +5,7 @@
  *
  * kv keys live in the calling agent's own namespace (agent id, key) and
  * must match the manifest's memory_read / memory_write globs (notes 3.8,
- * 3.9): deny by default, except what a profile implies (notes 8.3).
+ * 3.9): deny by default, except what a profile implies (tool/profile.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,28 +41,28 @@ kv_key_ok(const char *k, size_t len)
 	return (1);
 }
 
-/* 1 if the manifest lets the agent read (or write) key. */
+/* 1 if the manifest lets the agent read (or write) key: its own
+ * memory_read / memory_write globs, else its profile's (deny by
+ * default). */
 static int
 kv_allowed(json_t *manifest, const char *key, int write)
 {
-	json_t		*caps = json_object_get(manifest, "capabilities");
-	json_t		*l = json_object_get(caps, write ? "memory_write" :
-	    "memory_read");
-	const char	*profile;
+	const char		*which = write ? "memory_write" :
+				    "memory_read";
+	const struct tool_profile *p;
+	json_t			*l, *caps;
+	int			 ok;
 
+	l = json_object_get(json_object_get(manifest, "capabilities"), which);
 	if (json_array_size(l) > 0)
 		return (tool_glob_any(l, key));
-	profile = json_string_value(json_object_get(manifest, "profile"));
-	if (profile == NULL)
+	if ((p = tool_profile_find(json_string_value(json_object_get(
+	    manifest, "profile")))) == NULL ||
+	    (caps = tool_profile_caps(p)) == NULL)
 		return (0);
-	if (strcmp(profile, "full") == 0 || strcmp(profile, "custom") == 0 ||
-	    strcmp(profile, "automation") == 0 ||
-	    (!write && strcmp(profile, "messaging") == 0))
-		return (1);
-	if (strcmp(profile, "minimal") == 0 ||
-	    strcmp(profile, "messaging") == 0)
-		return (tool_glob_match("self.*", key));
-	return (0);
+	ok = tool_glob_any(json_object_get(caps, which), key);
+	json_decref(caps);
+	return (ok);
 }
 
 /* One bus call; 0 with rep filled, or -1 with r filled (hard). */

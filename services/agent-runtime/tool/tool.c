@@ -126,20 +126,6 @@ static const struct {
 	{ NULL, NULL }
 };
 
-/* Profiles (notes 8.3), applied when capabilities.tools is empty. */
-static const struct {
-	const char	*p_name;
-	const char	*p_tools;	/* space-separated, space-ended */
-} tool_profiles[] = {
-	{ "minimal", "file_read file_list " },
-	{ "coding", "file_read file_write file_list shell_exec web_fetch " },
-	{ "research", "web_fetch file_read file_write " },
-	{ "messaging", "agent_send agent_list kv_set kv_get " },
-	{ "automation", "file_read file_write file_list shell_exec web_fetch "
-	    "agent_send agent_list kv_set kv_get " },
-	{ NULL, NULL }
-};
-
 static const struct tool_def *
 tool_find(const char *name)
 {
@@ -409,10 +395,9 @@ int
 tool_granted(json_t *manifest, const char *name)
 {
 	const struct tool_def	*d;
-	json_t			*caps, *list, *allow, *block;
+	const struct tool_profile *p;
+	json_t			*caps, *list, *plist = NULL, *allow, *block;
 	const char		*profile;
-	char			 word[64];
-	size_t			 i;
 	int			 ok = 0, explicit = 0;
 
 	if (!json_is_object(manifest) || (d = tool_find(name)) == NULL ||
@@ -423,20 +408,22 @@ tool_granted(json_t *manifest, const char *name)
 	caps = json_object_get(manifest, "capabilities");
 	list = json_object_get(caps, "tools");
 	profile = json_string_value(json_object_get(manifest, "profile"));
+	if (json_array_size(list) == 0 && profile != NULL) {
+		/* A profile is its list of tools (tool/profile.c); an
+		 * unknown one grants nothing. */
+		if ((p = tool_profile_find(profile)) == NULL ||
+		    (plist = tool_profile_tools(p)) == NULL)
+			return (0);
+		list = plist;
+	}
 	if (json_array_size(list) > 0) {
 		/* An explicit list; "*" in it grants everything, shell
 		 * included (notes 3.6: declaring "*" promotes the policy). */
 		ok = tool_has_star(list) || tool_list_grants(list, d);
 		explicit = ok;
-	} else if (profile != NULL && strcmp(profile, "full") != 0 &&
-	    strcmp(profile, "custom") != 0) {
-		snprintf(word, sizeof(word), "%s ", d->td_name);
-		for (i = 0; tool_profiles[i].p_name != NULL; i++)
-			if (strcmp(tool_profiles[i].p_name, profile) == 0 &&
-			    strstr(tool_profiles[i].p_tools, word) != NULL)
-				ok = explicit = 1;
 	} else
 		ok = 1;
+	json_decref(plist);
 	if (!ok)
 		return (0);
 	allow = json_object_get(manifest, "tool_allowlist");
@@ -726,7 +713,7 @@ tool_workspace(const struct sh_config *cfg, const char *agent_name,
 
 /* ---- tools.list, tools.get -------------------------------------------- */
 
-void
+static void
 tool_op_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
@@ -742,7 +729,7 @@ tool_op_list(struct svc_ctx *c, const struct msg_req *rq,
 	    (json_int_t)json_array_size(defs), "tools", defs));
 }
 
-void
+static void
 tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
@@ -761,3 +748,11 @@ tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	svc_reply_json(rp, 200, d);
 }
+
+const struct svc_op tool_ops[] = {
+	{ "tools.list",		tool_op_list },
+	{ "tools.get",		tool_op_get },
+	{ "profiles.list",	tool_op_profiles_list },
+	{ "profiles.get",	tool_op_profiles_get },
+	{ NULL,			NULL }
+};

@@ -161,17 +161,34 @@ int	 tool_arg_int(json_t *in, const char *key, long long min,
  * a manifest declaring shell_exec without exec_policy is "full"). */
 const char *tool_exec_mode(json_t *manifest);
 
-/* tools.list and tools.get (GET /api/tools, /api/tools/{name}). */
-void	 tool_op_list(struct svc_ctx *c, const struct msg_req *rq,
+/* ---- profiles (tool/profile.c) --------------------------------------- */
+
+/* One tool profile: what a manifest's "profile" grants when its
+ * capabilities.tools is empty, and what GET /api/profiles shows. */
+struct tool_profile {
+	const char		*tp_name;
+	const char		*tp_desc;
+	const char *const	*tp_tools;	/* as capabilities.tools: names,
+						   or "*" (NULL-ended) */
+	const char		*tp_caps;	/* implied capabilities (JSON) */
+};
+
+/* The profile of that name ("custom" is "full"), or NULL. */
+const struct tool_profile *tool_profile_find(const char *name);
+/* Its tools and its implied capabilities (new), NULL on ENOMEM. */
+json_t	*tool_profile_tools(const struct tool_profile *p);
+json_t	*tool_profile_caps(const struct tool_profile *p);
+
+/* ---- operations ------------------------------------------------------ */
+
+/* profiles.list and profiles.get, in tool_ops[]. */
+void	 tool_op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);
-void	 tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
+void	 tool_op_profiles_get(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);
 
-/*
- * The operation table (agent/lists.c), NULL-ended: tools.list, tools.get
- * and the per-agent lists agents.tools_get/_set, agents.skills_get/_set,
- * agents.mcp_get/_set.
- */
+/* The module's operation table (tool/tool.c), NULL-ended: tools.list,
+ * tools.get, profiles.list, profiles.get. */
 extern const struct svc_op tool_ops[];
 
 #endif /* TOOL_H */

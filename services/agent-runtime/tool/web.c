@@ -17,7 +17,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "err.h"
+#include "httpc.h"
 #include "tool/tool.h"
 #include "util.h"
 
@@ -281,39 +281,14 @@ tool_host_allowed(const struct sh_config *cfg, const char *host, long port)
 
 /* ---- one fetch -------------------------------------------------------- */
 
-static pthread_once_t	web_once = PTHREAD_ONCE_INIT;
-
-static void
-web_global_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
+/* What one hop's checks leave for its transfer (httpc.h's hr_arg). */
 struct web_hop {
 	struct sockaddr_storage	 wh_pin;	/* the checked address */
-	struct buf		 wh_body;
-	int			 wh_truncated;
+	CURLU			*wh_url;	/* the parsed, checked URL */
+	struct curl_slist	*wh_resolve;	/* host:port:pinned address */
 	const atomic_int	*wh_interrupted;
 	int			 wh_refused;	/* the socket callback said no */
 };
-
-static size_t
-web_write(char *data, size_t size, size_t n, void *arg)
-{
-	struct web_hop	*h = arg;
-	size_t		 len = size * n, room;
-
-	room = TOOL_WEB_MAX_BYTES - h->wh_body.b_len;
-	if (len > room) {
-		if (room > 0)
-			buf_add(&h->wh_body, data, room);
-		h->wh_truncated = 1;
-		return (0);	/* stops the transfer */
-	}
-	if (buf_add(&h->wh_body, data, len) != 0)
-		return (0);
-	return (len);
-}
 
 static int
 web_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
@@ -552,43 +527,61 @@ web_check(struct tool_ctx *tc, CURLU *u, struct web_hop *h, char *resolve,
 	return (rv);
 }
 
+/* The pinning and the checks on the handle (httpc.h's hr_setup). */
+static int
+web_setup(CURL *c, void *arg)
+{
+	struct web_hop	*h = arg;
+
+	if (curl_easy_setopt(c, CURLOPT_CURLU, h->wh_url) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_RESOLVE, h->wh_resolve) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, web_opensocket) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, web_progress) !=
+	    CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_XFERINFODATA, h) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK ||
+	    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)TOOL_WEB_MAX_BYTES * 4) != CURLE_OK)
+		return (-1);
+	return (0);
+}
+
 /*
- * Runs one hop.  Returns 0 with *code and (for a redirect) *next set, or
- * -1 with r filled.
+ * Runs one hop.  Returns 0 with rs filled (its hs_location set for a
+ * redirect), or -1 with r filled, or SH_ENOMEM.
  */
 static int
 web_hop(struct tool_ctx *tc, struct web_req *wr, struct web_hop *h,
-    uint64_t deadline, long *code, char **next, char **ctype,
-    struct tool_result *r)
+    uint64_t deadline, struct httpc_resp *rs, struct tool_result *r)
 {
-	CURL			*c = NULL;
-	CURLU			*u = NULL;
-	struct curl_slist	*res = NULL, *hdrs = NULL, *l;
-	char			 resolve[512], *line = NULL, *loc = NULL;
-	char			*ct = NULL, errbuf[CURL_ERROR_SIZE];
+	struct httpc_req	 hr;
+	struct curl_slist	*hdrs = NULL, *l;
+	char			 resolve[512], *line = NULL;
 	const char		*k;
 	json_t			*v;
 	uint64_t		 now = util_now_ms();
-	CURLcode		 cc;
 	int			 rv = -1;
 
-	*next = NULL;
-	*ctype = NULL;
-	if ((u = curl_url()) == NULL)
-		return (-1);
-	if (curl_url_set(u, CURLUPART_URL, wr->wr_url, 0) != CURLUE_OK) {
+	memset(rs, 0, sizeof(*rs));
+	if ((h->wh_url = curl_url()) == NULL)
+		return (SH_ENOMEM);
+	if (curl_url_set(h->wh_url, CURLUPART_URL, wr->wr_url, 0) !=
+	    CURLUE_OK) {
 		tool_result_set(r, 1, 0, "invalid parameter 'url': not a "
 		    "valid URL");
 		goto done;
 	}
-	if (web_check(tc, u, h, resolve, sizeof(resolve), r) != 0)
+	if (web_check(tc, h->wh_url, h, resolve, sizeof(resolve), r) != 0)
 		goto done;
 	if (now >= deadline) {
 		tool_result_set(r, 1, 1, "web_fetch timed out");
 		goto done;
 	}
-	if ((c = curl_easy_init()) == NULL ||
-	    (res = curl_slist_append(NULL, resolve)) == NULL)
+	if ((h->wh_resolve = curl_slist_append(NULL, resolve)) == NULL)
 		goto nomem;
 	json_object_foreach(wr->wr_headers, k, v) {
 		if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)
@@ -599,58 +592,32 @@ web_hop(struct tool_ctx *tc, struct web_req *wr, struct web_hop *h,
 		free(line);
 		line = NULL;
 	}
-	errbuf[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_CURLU, u);
-	curl_easy_setopt(c, CURLOPT_RESOLVE, res);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(deadline - now));
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, web_opensocket);
-	curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, web_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, web_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "LibreFang-web_fetch/1");
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)TOOL_WEB_MAX_BYTES * 4);
-	if (hdrs != NULL)
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (strcmp(wr->wr_method, "GET") != 0)
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, wr->wr_method);
-	if (wr->wr_body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, wr->wr_body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)wr->wr_bodylen);
-	}
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_WRITE_ERROR && h->wh_truncated)
-		cc = CURLE_OK;
-	if (cc != CURLE_OK) {
+	memset(&hr, 0, sizeof(hr));
+	hr.hr_method = strcmp(wr->wr_method, "GET") != 0 ? wr->wr_method :
+	    NULL;
+	hr.hr_headers = hdrs;
+	hr.hr_body = wr->wr_body;
+	hr.hr_bodylen = wr->wr_bodylen;
+	hr.hr_timeout_ms = (long)(deadline - now);
+	hr.hr_connect_ms = 10000;
+	hr.hr_max = TOOL_WEB_MAX_BYTES;
+	hr.hr_truncate = 1;
+	hr.hr_agent = "LibreFang-web_fetch/1";
+	hr.hr_setup = web_setup;
+	hr.hr_arg = h;
+	if (httpc_do(&hr, rs) != 0) {
+		if (rs->hs_curlcode == CURLE_OUT_OF_MEMORY)
+			goto nomem;
 		if (h->wh_refused)
 			tool_result_set(r, 1, 0, "SSRF blocked: the connection "
 			    "went to an address that was not checked");
-		else if (cc == CURLE_ABORTED_BY_CALLBACK)
+		else if (rs->hs_curlcode == CURLE_ABORTED_BY_CALLBACK)
 			tool_result_set(r, 1, 1, "interrupted");
 		else
 			tool_result_set(r, 1, 1, "web_fetch failed: %s",
-			    errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			    rs->hs_err);
 		goto done;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
-	if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
-	    loc != NULL && *code >= 300 && *code < 400 &&
-	    (*next = strdup(loc)) == NULL)
-		goto nomem;
-	if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK &&
-	    ct != NULL && (*ctype = strdup(ct)) == NULL)
-		goto nomem;
 	rv = 0;
 	goto done;
  nomem:
@@ -658,10 +625,10 @@ web_hop(struct tool_ctx *tc, struct web_req *wr, struct web_hop *h,
  done:
 	free(line);
 	curl_slist_free_all(hdrs);
-	curl_slist_free_all(res);
-	if (c != NULL)
-		curl_easy_cleanup(c);
-	curl_url_cleanup(u);
+	curl_slist_free_all(h->wh_resolve);
+	h->wh_resolve = NULL;
+	curl_url_cleanup(h->wh_url);
+	h->wh_url = NULL;
 	return (rv);
 }
 
@@ -673,14 +640,13 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	};
 	struct web_req			 wr;
 	struct web_hop			 h;
+	struct httpc_resp		 rs;
 	struct buf			 out = BUF_INIT(TOOL_WEB_MAX_BYTES * 2);
-	const char			*url, *k;
-	char				*next = NULL, *ctype = NULL;
-	const char			*text;
+	const char			*url, *k, *text, *ctype;
 	size_t				 ulen, i, tlen;
 	json_t				*v;
 	uint64_t			 deadline;
-	long				 code = 0;
+	long				 code;
 	int				 hop, rv, isnote;
 
 	memset(&wr, 0, sizeof(wr));
@@ -718,19 +684,15 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 		}
 	} else
 		wr.wr_headers = NULL;
-	pthread_once(&web_once, web_global_init);
 	if ((wr.wr_url = strdup(url)) == NULL)
 		return (SH_ENOMEM);
 	deadline = util_now_ms() + TOOL_WEB_TIMEOUT_MS;
-	memset(&h, 0, sizeof(h));
+	memset(&rs, 0, sizeof(rs));
 	for (hop = 0; ; hop++) {
-		buf_release(&h.wh_body);
+		httpc_resp_release(&rs);
 		memset(&h, 0, sizeof(h));
-		buf_init(&h.wh_body, TOOL_WEB_MAX_BYTES + 1);
 		h.wh_interrupted = tc->tc_interrupted;
-		free(ctype);
-		ctype = NULL;
-		rv = web_hop(tc, &wr, &h, deadline, &code, &next, &ctype, r);
+		rv = web_hop(tc, &wr, &h, deadline, &rs, r);
 		if (rv != 0) {
 			if (rv == -1 && r->tr_content == NULL)
 				rv = SH_ENOMEM;
@@ -738,7 +700,7 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 				rv = 0;
 			goto done;
 		}
-		if (next == NULL)
+		if (rs.hs_location == NULL)
 			break;
 		if (hop + 1 > TOOL_WEB_REDIRECTS) {
 			rv = tool_result_set(r, 1, 1, "web_fetch: more than %d "
@@ -747,21 +709,23 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 		}
 		/* A redirect is a new GET without our body and headers. */
 		free(wr.wr_url);
-		wr.wr_url = next;
-		next = NULL;
+		wr.wr_url = rs.hs_location;
+		rs.hs_location = NULL;
 		wr.wr_method = "GET";
 		wr.wr_body = NULL;
 		wr.wr_bodylen = 0;
 		wr.wr_headers = NULL;
 	}
+	code = rs.hs_status;
+	ctype = rs.hs_ctype;
 	if (code >= 400 && buf_addf(&out, "HTTP %ld\n", code) != 0)
 		goto nomem;
 	if (ctype != NULL && strcasestr(ctype, "html") != NULL) {
-		if (h.wh_body.b_len > 0 && web_html_text(h.wh_body.b_data,
-		    h.wh_body.b_len, &out) != 0)
+		if (rs.hs_body.b_len > 0 && web_html_text(rs.hs_body.b_data,
+		    rs.hs_body.b_len, &out) != 0)
 			goto nomem;
-	} else if (h.wh_body.b_len > 0 &&
-	    buf_add(&out, h.wh_body.b_data, h.wh_body.b_len) != 0)
+	} else if (rs.hs_body.b_len > 0 &&
+	    buf_add(&out, rs.hs_body.b_data, rs.hs_body.b_len) != 0)
 		goto nomem;
 	text = out.b_data != NULL ? out.b_data : "";
 	tlen = out.b_len;
@@ -770,7 +734,7 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 		tlen = TOOL_WEB_MAX_CHARS;
 		isnote = 1;
 	}
-	if (isnote || h.wh_truncated) {
+	if (isnote || rs.hs_truncated) {
 		char	*t;
 
 		if (asprintf(&t, "%.*s\n[truncated: the response was longer "
@@ -785,10 +749,8 @@ tool_web_fetch(struct tool_ctx *tc, json_t *in, struct tool_result *r)
  nomem:
 	rv = SH_ENOMEM;
  done:
-	buf_release(&h.wh_body);
+	httpc_resp_release(&rs);
 	buf_release(&out);
 	free(wr.wr_url);
-	free(next);
-	free(ctype);
 	return (rv);
 }

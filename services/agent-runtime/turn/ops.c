@@ -240,7 +240,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		char	empty[256];
 
 		snprintf(empty, sizeof(empty), TURN_EMPTY_TEXT, 0LL, 0LL, 0);
-		agent_reply(rp, 200, json_pack("{s:s, s:i, s:i, s:i}",
+		svc_reply_json(rp, 200, json_pack("{s:s, s:i, s:i, s:i}",
 		    "response", empty, "input_tokens", 0, "output_tokens", 0,
 		    "iterations", 0));
 		goto done;
@@ -455,7 +455,7 @@ op_current(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	msgs = render_messages(json_object_get(s, "messages"));
-	agent_reply(rp, 200, msgs == NULL ? NULL : json_pack(
+	svc_reply_json(rp, 200, msgs == NULL ? NULL : json_pack(
 	    "{s:s, s:s, s:O, s:O, s:O?, s:o}", "session_id", sid,
 	    "agent_id", id, "message_count", json_object_get(s,
 	    "message_count"), "context_window_tokens", json_object_get(s,
@@ -520,7 +520,7 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	items = session_items(rows, current_session(row));
-	agent_reply(rp, 200, items ? json_pack("{s:o}", "sessions", items) :
+	svc_reply_json(rp, 200, items ? json_pack("{s:o}", "sessions", items) :
 	    NULL);
 	json_decref(rows);
 	json_decref(row);
@@ -557,7 +557,7 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:s, s:s?}", "session_id", sid,
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s?}", "session_id", sid,
 	    "label", l != NULL ? label : NULL));
 }
 
@@ -575,7 +575,7 @@ op_switch(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		    session_point(c->sc_db, id, sid) != 0)
 			svc_reply_db_error(rp, c);
 		else
-			agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}",
+			svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s}",
 			    "status", "switched", "agent_id", id,
 			    "session_id", sid));
 	}
@@ -606,7 +606,7 @@ op_by_label(struct svc_ctx *c, const struct msg_req *rq,
 		else
 			svc_reply_db_error(rp, c);
 	} else {
-		agent_reply(rp, 200, session_item(s, current_session(row)));
+		svc_reply_json(rp, 200, session_item(s, current_session(row)));
 		json_decref(s);
 	}
 	json_decref(row);
@@ -632,7 +632,7 @@ fresh_start(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status", status,
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s}", "status", status,
 	    "agent_id", id, "new_session_id", sid));
 }
 
@@ -665,7 +665,7 @@ op_stop(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	turn_control(c->sc_arg, id, NULL);
-	agent_reply(rp, 200, json_pack("{s:s, s:s}", "status", "stopped",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "stopped",
 	    "message", "Agent run cancelled"));
 }
 
@@ -750,7 +750,7 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 	in_tx = 0;
 	agent_publish(c->sc_arg, "agent_updated", id, json_string_value(
 	    json_object_get(row, "name")));
-	agent_reply(rp, 200, json_pack("{s:s, s:s, s:s}", "status", "updated",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s}", "status", "updated",
 	    "model", model, "provider", json_string_value(json_object_get(
 	    json_object_get(m, "model"), "provider")) ?: ""));
  done:
@@ -1016,7 +1016,7 @@ op_trajectory(struct svc_ctx *c, const struct msg_req *rq,
 		if (json_array_append_new(msgs, redact_message(m, wsp)) != 0)
 			goto oom;
 	if (fmt == NULL || strcmp(fmt, "json") == 0) {
-		agent_reply(rp, 200, json_pack("{s:i, s:O, s:O}",
+		svc_reply_json(rp, 200, json_pack("{s:i, s:O, s:O}",
 		    "schema_version", 1, "metadata", meta, "messages", msgs));
 		goto done;
 	}
@@ -1078,7 +1078,7 @@ op_list_all(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	items = session_items(rows, NULL);
 	json_decref(rows);
-	agent_reply(rp, 200, items ? json_pack("{s:o, s:I}", "sessions", items,
+	svc_reply_json(rp, 200, items ? json_pack("{s:o, s:I}", "sessions", items,
 	    "total", (json_int_t)json_array_size(items)) : NULL);
 }
 
@@ -1098,7 +1098,7 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, s);
+	svc_reply_json(rp, 200, s);
 }
 
 static void
@@ -1118,7 +1118,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	turn_control(c->sc_arg, aid, sid);
-	agent_reply(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
 	    "session_id", sid));
 }
 
@@ -1145,7 +1145,7 @@ op_label(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	else if (rv != 0)
 		svc_reply_db_error(rp, c);
 	else
-		agent_reply(rp, 200, json_pack("{s:s, s:s, s:s?}", "status",
+		svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s?}", "status",
 		    "updated", "session_id", sid, "label", l != NULL ? label :
 		    NULL));
 }
@@ -1161,7 +1161,7 @@ op_cleanup(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:s, s:I}", "status", "ok",
+	svc_reply_json(rp, 200, json_pack("{s:s, s:I}", "status", "ok",
 	    "deleted", (json_int_t)n));
 }
 
@@ -1188,7 +1188,7 @@ op_search(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_reply(rp, 200, json_pack("{s:o, s:I}", "results", rows, "total",
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "results", rows, "total",
 	    (json_int_t)json_array_size(rows)));
 }
 

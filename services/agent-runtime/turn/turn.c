@@ -363,12 +363,7 @@ turn_llm(struct turn *t, json_t *request, int stream, turn_job_fn after)
 		    (int)left;
 	}
 	for (i = 0; i < t->t_nchain; i++) {
-		tg[i].t_provider = t->t_chain[i].ct_provider;
-		tg[i].t_model = t->t_chain[i].ct_model;
-		tg[i].t_base_url = t->t_chain[i].ct_base_url;
-		tg[i].t_api_key = t->t_chain[i].ct_api_key;
-		tg[i].t_key_env = t->t_chain[i].ct_key_env;
-		tg[i].t_style = t->t_chain[i].ct_style;
+		catalog_llm_target(&t->t_chain[i], &tg[i]);
 		tg[i].t_timeout_ms = timeout;
 	}
 	json_object_set_new(request, "stream", json_boolean(stream));
