@@ -7,14 +7,23 @@
 #
 #   lf_config 'toml'        write $LIBREFANG_HOME/config.toml (before start)
 #   lf_stack_start [prog..] start PostgreSQL, bus and prog.. (default: all)
+#                           and wait until /api/ready reports them joined
 #   lf_start PROG / lf_stop PROG [SIGNAL]   one process by binary name
 #   lf_stack_stop           stop everything (also run on exit)
 #   lf_req METHOD PATH [JSON] [curl args..]  sets LF_STATUS LF_BODY LF_HEADERS
 #   lf_wait_health [secs]   until GET /api/health answers 200
+#   lf_wait_ready [secs] [prog..]  until /api/ready names none of prog..
+#                           (default: all; then until it answers 200)
 #   lf_wait_status STATUS   until /api/health says "status": STATUS
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
-#   lf_wait NAME            wait for it to end; sets LF_EXIT
+#   lf_wait NAME [SECS]     wait (120 s at most) for it to end; sets LF_EXIT
+#
+# No wait is unbounded.  A process told to stop that has not exited
+# LF_STOP_SECS (5) seconds later is killed with SIGKILL, named in the output
+# with its threads' stacks (gdb), and counted as a failed test; so is a
+# background job that outlives lf_wait's limit.  PostgreSQL is stopped
+# whatever happens (EXIT and INT traps).
 #   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
 #   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
 #                           its results here; fails unless it reported at
@@ -53,6 +62,8 @@ unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_API_LISTEN
 mkdir -p "$LIBREFANG_HOME/run" "$LF_TMP/log"
 LF_SERVICES="agent-runtime scheduler memory audit channels"
 LF_PG_UP=0
+LF_STOP_SECS=${LF_STOP_SECS:-5}
+LF_STACKS_SHOWN=0
 declare -A LF_PIDS=()
 T_N=0
 T_FAILED=0
@@ -76,7 +87,8 @@ lf_pg_start() {
 }
 
 lf_pg_stop() {
-	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME"
+	timeout 40 "$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" ||
+	    echo "# could not stop PostgreSQL in $LIBREFANG_HOME/pg"
 	LF_PG_UP=0
 }
 
@@ -86,15 +98,78 @@ lf_start() {
 	LF_PIDS[$prog]=$!
 }
 
-# Stops PROG with SIGNAL (default TERM) and waits; sets LF_EXIT to its status.
+# Milliseconds on the monotonic-enough wall clock, without a fork.
+lf_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# lf_hung NAME PID WHAT: NAME did not end in time: prints its threads'
+# stacks (the first two times in a script; all of them go to
+# log/NAME.stack), kills it with SIGKILL and counts a failed test.
+lf_hung() {
+	local name=$1 pid=$2 what=$3 st=$LF_TMP/log/$1.stack
+	echo "# $name (pid $pid) $what; killed"
+	if command -v gdb >/dev/null 2>&1; then
+		timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt' \
+		    >>"$st" 2>&1 </dev/null
+		if [ "$LF_STACKS_SHOWN" -lt 2 ] && [ -s "$st" ]; then
+			LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
+			echo "# its threads (full stacks in log/$name.stack):"
+			awk '/^Thread /{ print; next }
+			    /^#[0-9]+ / { i = $2 ~ /^0x/ ? 4 : 2; loc = ""
+				for (j = NF; j > i; j--)
+					if ($j == "at" || $j == "from") {
+						loc = $(j + 1); break }
+				sub(".*/", "", loc); print "  " $1, $i, loc }' \
+			    "$st" | head -n 40 | sed 's/^/#   /'
+		fi
+	fi
+	kill -KILL "$pid" 2>/dev/null
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $name (pid $pid) $what"
+}
+
+# lf_reap SECS WHAT NAME..: waits SECS at most (from now) until every
+# NAME (lf_start, lf_bg) has exited; one that has not is lf_hung.  Sets
+# LF_EXIT to the status of the last NAME, LF_HUNG to how many hung.
+lf_reap() {
+	local secs=$1 what=$2 p pid left end
+	shift 2
+	LF_HUNG=0
+	end=$(( $(lf_ms) + secs * 1000 ))
+	for (( ; ; )); do
+		left=0
+		for p in "$@"; do
+			pid=${LF_PIDS[$p]:-}
+			[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && left=1
+		done
+		[ $left = 0 ] || [ "$(lf_ms)" -ge "$end" ] && break
+		sleep 0.02
+	done
+	for p in "$@"; do
+		pid=${LF_PIDS[$p]:-}
+		[ -n "$pid" ] || continue
+		if kill -0 "$pid" 2>/dev/null; then
+			lf_hung "$p" "$pid" "$what"
+			LF_HUNG=$((LF_HUNG + 1))
+		fi
+		wait "$pid" 2>/dev/null
+		LF_EXIT=$?
+		unset "LF_PIDS[$p]"
+	done
+}
+
+# Stops PROG with SIGNAL (default TERM) and waits LF_STOP_SECS at most;
+# sets LF_EXIT to its status (137 when it had to be killed).
 lf_stop() {
 	local prog=$1 sig=${2:-TERM} pid=${LF_PIDS[$1]:-}
 	LF_EXIT=
 	[ -n "$pid" ] || return 0
 	kill -"$sig" "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	LF_EXIT=$?
-	unset "LF_PIDS[$prog]"
+	lf_reap "$LF_STOP_SECS" "did not exit $LF_STOP_SECS s after SIG$sig" \
+	    "$prog"
 }
 
 # lf_bg NAME CMD..: runs CMD in the background as NAME; if it still runs
@@ -106,14 +181,13 @@ lf_bg() {
 	LF_PIDS[$name]=$!
 }
 
-# lf_wait NAME: waits until NAME (lf_bg, lf_start) ends; sets LF_EXIT.
+# lf_wait NAME [SECS]: waits (120 s at most) until NAME (lf_bg, lf_start)
+# ends; sets LF_EXIT.
 lf_wait() {
-	local pid=${LF_PIDS[$1]:-}
+	local secs=${2:-120}
 	LF_EXIT=
-	[ -n "$pid" ] || return 0
-	wait "$pid" 2>/dev/null
-	LF_EXIT=$?
-	unset "LF_PIDS[$1]"
+	[ -n "${LF_PIDS[$1]:-}" ] || return 0
+	lf_reap "$secs" "did not end within $secs s" "$1"
 }
 
 lf_wait_health() {
@@ -177,6 +251,32 @@ lf_wait_services() {
 	return 1
 }
 
+# lf_wait_ready [SECS] [PROG..]: waits (SECS, default 15) until GET
+# /api/ready names neither PROG.. nor the bus nor the database among what
+# is missing; with no PROG, until it answers 200.  LF_READY_MISSING is
+# what it named last.
+lf_wait_ready() {
+	local secs=${1:-15} i limit p ok body
+	[ $# -gt 0 ] && shift
+	limit=$(( secs * 20 ))
+	LF_READY_MISSING=
+	for ((i = 0; i < limit; i++)); do
+		body=$(curl -s -m 2 -w '\n%{http_code}' "$LF_URL/api/ready")
+		[ "${body##*$'\n'}" = 200 ] && return 0
+		LF_READY_MISSING=$(printf '%s' "${body%$'\n'*}" |
+		    jq -r '(.missing // ["no answer"]) | join(" ")' 2>/dev/null)
+		if [ $# -gt 0 ] && [ -n "${body%$'\n'*}" ]; then
+			ok=1
+			for p in "$@" bus database; do
+				[[ " $LF_READY_MISSING " = *" $p "* ]] && ok=0
+			done
+			[ $ok = 1 ] && return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
 lf_stack_start() {
 	local p progs=${*:-$LF_SERVICES}
 	[ $LF_PG_UP = 1 ] || lf_pg_start
@@ -185,17 +285,20 @@ lf_stack_start() {
 		lf_start "$p"
 	done
 	lf_start api-gateway
-	lf_wait_health 10 || { echo "Bail out! gateway did not come up"; lf_dump_logs; exit 1; }
+	lf_wait_ready 15 $progs || {
+		echo "Bail out! the stack did not come up (/api/ready: missing ${LF_READY_MISSING:-?})"
+		lf_dump_logs; exit 1; }
 }
 
+# Stops every process started here (SIGTERM, then SIGKILL for any still
+# running LF_STOP_SECS later, each one a failed test) and PostgreSQL.
 lf_stack_stop() {
 	local p
 	for p in "${!LF_PIDS[@]}"; do
 		kill -TERM "${LF_PIDS[$p]}" 2>/dev/null
 	done
-	for p in "${!LF_PIDS[@]}"; do
-		wait "${LF_PIDS[$p]}" 2>/dev/null
-	done
+	lf_reap "$LF_STOP_SECS" "did not exit $LF_STOP_SECS s after SIGTERM" \
+	    "${!LF_PIDS[@]}"
 	LF_PIDS=()
 	[ $LF_PG_UP = 0 ] || lf_pg_stop
 }
@@ -209,10 +312,17 @@ lf_dump_logs() {
 	done
 }
 
-# lf_cleanup [STATUS]: STATUS defaults to the script's exit status.
+# lf_cleanup [STATUS]: STATUS defaults to the script's exit status.  A
+# second signal must not cut it short (every step in it is bounded, and
+# tests/run.sh kills a script that overstays).  Only the script itself
+# cleans up: a background job signalled before it has exec'd its program
+# is still a copy of this shell, EXIT trap included.
 lf_cleanup() {
 	local rc=${1:-$?} f
+	[ "$BASHPID" = "$$" ] || exit "$rc"
+	trap '' INT TERM HUP
 	lf_stack_stop
+	[ "$T_FAILED" = 0 ] || [ "$rc" != 0 ] || rc=1
 	# A sanitizer report in any process's log fails the script.
 	for f in "$LF_TMP"/log/*.log; do
 		[ -f "$f" ] || continue
@@ -224,7 +334,7 @@ lf_cleanup() {
 		fi
 	done
 	# Whatever started a cluster here (a test, librefangd), stop it.
-	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
+	timeout 40 "$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
 	if [ "$T_FAILED" != 0 ]; then
 		lf_dump_logs
 	fi
@@ -236,6 +346,10 @@ lf_cleanup() {
 	exit $rc
 }
 trap lf_cleanup EXIT
+# Background jobs of a script ignore SIGINT, but the script must not: a
+# Ctrl-C still stops the stack and PostgreSQL (SIGTERM and SIGHUP run the
+# EXIT trap by themselves).
+trap 'exit 130' INT
 
 # ---- the fake LLM provider ---------------------------------------------------
 
