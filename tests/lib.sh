@@ -104,31 +104,40 @@ lf_ms() {
 	echo $((t / 1000))
 }
 
+# lf_stacks NAME PID: appends PID's threads' stacks (gdb, when installed)
+# to log/NAME.stack and, the first two times in a script, prints each
+# thread's calls in one line, innermost first, leaving out libc and
+# unnamed frames.
+lf_stacks() {
+	local name=$1 pid=$2 st=$LF_TMP/log/$1.stack
+	command -v gdb >/dev/null 2>&1 || return 0
+	echo "--- pid $pid" >>"$st"
+	timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt' \
+	    >>"$st" 2>&1 </dev/null
+	[ "$LF_STACKS_SHOWN" -lt 2 ] || return 0
+	LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
+	echo "# $name's threads, innermost call first (all of it in log/$name.stack):"
+	sed -n "/^--- pid $pid\$/,\$p" "$st" |
+	    awk 'function flush() { if (f != "") print "thread " t ":" f
+		    else if (t != "") quiet++
+		    f = "" }
+		/^Thread / { flush(); t = $2; next }
+		/^#[0-9]+ / { fn = $2 ~ /^0x/ ? $4 : $2
+		    if (fn != "??" && fn !~ /^(__|_IO|clone|start_thread)/)
+			f = f " " fn }
+		END { flush(); if (quiet) print quiet " more in libraries only" }' |
+	    head -n 40 | sed 's/^/#   /'
+}
+
 # lf_hung NAME PID WHAT: NAME did not end in time: prints its threads'
-# stacks (the first two times in a script; all of them go to
-# log/NAME.stack), kills it with SIGKILL and counts a failed test.
+# stacks, kills it with SIGKILL and counts a failed test.
 lf_hung() {
-	local name=$1 pid=$2 what=$3 st=$LF_TMP/log/$1.stack
-	echo "# $name (pid $pid) $what; killed"
-	if command -v gdb >/dev/null 2>&1; then
-		timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt' \
-		    >>"$st" 2>&1 </dev/null
-		if [ "$LF_STACKS_SHOWN" -lt 2 ] && [ -s "$st" ]; then
-			LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
-			echo "# its threads (full stacks in log/$name.stack):"
-			awk '/^Thread /{ print; next }
-			    /^#[0-9]+ / { i = $2 ~ /^0x/ ? 4 : 2; loc = ""
-				for (j = NF; j > i; j--)
-					if ($j == "at" || $j == "from") {
-						loc = $(j + 1); break }
-				sub(".*/", "", loc); print "  " $1, $i, loc }' \
-			    "$st" | head -n 40 | sed 's/^/#   /'
-		fi
-	fi
-	kill -KILL "$pid" 2>/dev/null
+	echo "# $1 (pid $2) $3; killed"
+	lf_stacks "$1" "$2"
+	kill -KILL "$2" 2>/dev/null
 	T_N=$((T_N + 1))
 	T_FAILED=$((T_FAILED + 1))
-	echo "not ok $T_N - $name (pid $pid) $what"
+	echo "not ok $T_N - $1 (pid $2) $3"
 }
 
 # lf_reap SECS WHAT NAME..: waits SECS at most (from now) until every

@@ -449,8 +449,15 @@ gw_hs_ok(int *db_ok)
 	return (ok);
 }
 
-/* Restarts of the services and of this gateway (see the top of the file).
- * Called with gw_hs_mtx held. */
+/* Restarts of one service, and of all of them and this gateway (see the
+ * top of the file).  Called with gw_hs_mtx held. */
+static long long
+gw_hs_svc_restarts(const struct gw_svc_state *s)
+{
+	return (s->s_restarts_seen > s->s_restarts_said ?
+	    s->s_restarts_seen : s->s_restarts_said);
+}
+
 static long long
 gw_hs_restarts(void)
 {
@@ -458,8 +465,7 @@ gw_hs_restarts(void)
 	int		i;
 
 	for (i = 0; i < SVC_COUNT; i++)
-		n += gw_hs[i].s_restarts_seen > gw_hs[i].s_restarts_said ?
-		    gw_hs[i].s_restarts_seen : gw_hs[i].s_restarts_said;
+		n += gw_hs_svc_restarts(&gw_hs[i]);
 	return (n);
 }
 
@@ -506,10 +512,11 @@ gw_sys_health_detail(struct gw_req *gr)
 			if (s->s_rep[j].r_pid != 0 &&
 			    now - s->s_rep[j].r_seen <= GW_REPLICA_TTL_MS)
 				nrep++;
-		so = json_pack("{s:s, s:s, s:i}", "status", s->s_status,
+		so = json_pack("{s:s, s:s, s:i, s:I}", "status", s->s_status,
 		    "database", !s->s_up ? "unknown" : s->s_db < 0 ? "none" :
 		    s->s_db ? "connected" : "disconnected",
-		    "replicas_seen", nrep);
+		    "replicas_seen", nrep, "restart_count",
+		    (json_int_t)gw_hs_svc_restarts(s));
 		if (so != NULL && s->s_up) {
 			json_object_set_new(so, "version",
 			    json_string(s->s_version));
