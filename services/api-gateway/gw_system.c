@@ -288,17 +288,24 @@ gw_poll_once(void)
 	pthread_cond_destroy(&p.p_cv);
 }
 
-/* Whether every service answers and none reports its database down.
- * Called with gw_hs_mtx held. */
+/* Whether every service answers and every database is connected.  Called
+ * with gw_hs_mtx held. */
 static int
-gw_hs_all_up(void)
+gw_hs_ok(int *db_ok)
 {
-	int	i;
+	int	i, ok = 1;
 
-	for (i = 0; i < SVC_COUNT; i++)
-		if (!gw_hs[i].s_up || gw_hs[i].s_db == 0)
-			return (0);
-	return (1);
+	*db_ok = 1;
+	for (i = 0; i < SVC_COUNT; i++) {
+		if (!gw_hs[i].s_up) {
+			ok = 0;
+			*db_ok = 0;	/* cannot tell: say so */
+		} else if (gw_hs[i].s_db == 0) {
+			ok = 0;
+			*db_ok = 0;
+		}
+	}
+	return (ok);
 }
 
 /* Asks the poller for a round now.  Called with gw_hs_mtx held. */
@@ -316,7 +323,7 @@ gw_health_main(void *arg)
 {
 	struct timespec	ts;
 	uint64_t	t0, t_end, due, now, last_sweep = util_now_ms();
-	int		interval;
+	int		interval, db_ok;
 
 	(void)arg;
 	/* gw_health_start ran the first round. */
@@ -326,7 +333,7 @@ gw_health_main(void *arg)
 		 * starting reports "ok" soon after it is; sooner still when
 		 * /api/health or /api/ready asks. */
 		pthread_mutex_lock(&gw_hs_mtx);
-		interval = gw_hs_all_up() ? GW_POLL_MS : GW_POLL_FAST_MS;
+		interval = gw_hs_ok(&db_ok) ? GW_POLL_MS : GW_POLL_FAST_MS;
 		for (;;) {
 			if (gw_hs_stop)
 				break;
@@ -427,26 +434,6 @@ long long
 gw_uptime_seconds(void)
 {
 	return (svc_uptime());
-}
-
-/* Whether every service answers and every database is connected.  Called
- * with gw_hs_mtx held. */
-static int
-gw_hs_ok(int *db_ok)
-{
-	int	i, ok = 1;
-
-	*db_ok = 1;
-	for (i = 0; i < SVC_COUNT; i++) {
-		if (!gw_hs[i].s_up) {
-			ok = 0;
-			*db_ok = 0;	/* cannot tell: say so */
-		} else if (gw_hs[i].s_db == 0) {
-			ok = 0;
-			*db_ok = 0;
-		}
-	}
-	return (ok);
 }
 
 /* Restarts of one service, and of all of them and this gateway (see the
