@@ -11,6 +11,7 @@
 #   lf_start PROG / lf_stop PROG [SIGNAL]   one process by binary name
 #   lf_stack_stop           stop everything (also run on exit)
 #   lf_req METHOD PATH [JSON] [curl args..]  sets LF_STATUS LF_BODY LF_HEADERS
+#                           (120 s at most unless curl args say -m)
 #   lf_wait_health [secs]   until GET /api/health answers 200
 #   lf_wait_ready [secs] [prog..]  until /api/ready names none of prog..
 #                           (default: all; then until it answers 200)
@@ -202,7 +203,7 @@ lf_wait() {
 lf_wait_health() {
 	local i limit=$(( ${1:-10} * 20 ))
 	for ((i = 0; i < limit; i++)); do
-		if [ "$(curl -s -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]; then
+		if [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]; then
 			return 0
 		fi
 		sleep 0.05
@@ -237,7 +238,7 @@ lf_wait_status() {
 lf_worst_ms() {
 	local i t ms worst=0
 	for ((i = 0; i < $1; i++)); do
-		t=$(curl -s -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
+		t=$(curl -s -m 30 -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
 		ms=$(awk -v t="$t" 'BEGIN{printf "%d", t * 1000}')
 		[ "$ms" -gt "$worst" ] && worst=$ms
 		sleep "$2"
@@ -251,7 +252,7 @@ lf_wait_services() {
 	for ((i = 0; i < 200; i++)); do
 		up=1
 		for s in "$@"; do
-			curl -s "$LF_URL/api/metrics" ${LF_AUTH:+-H "Authorization: Bearer $LF_AUTH"} |
+			curl -s -m 5 "$LF_URL/api/metrics" ${LF_AUTH:+-H "Authorization: Bearer $LF_AUTH"} |
 			    grep -q "^librefang_service_up{service=\"$s\"} 1" || up=0
 		done
 		[ $up = 1 ] && return 0
@@ -391,12 +392,12 @@ lf_fake_start() {
 
 # lf_fake_script JSON: appends {"model", "steps"} to that model's queue.
 lf_fake_script() {
-	curl -s -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
+	curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
 }
 
 # lf_fake_requests MODEL: every request the fake got for MODEL, oldest first.
 lf_fake_requests() {
-	curl -s "$LF_FAKE_URL/__fake/requests?model=$1"
+	curl -s -m 10 "$LF_FAKE_URL/__fake/requests?model=$1"
 }
 
 # lf_fake_wait MODEL N: waits (10 s at most) until the fake has recorded
@@ -416,7 +417,8 @@ lf_req() {
 	local method=$1 path=$2 data=${3:-}
 	shift 2; [ $# -gt 0 ] && shift
 	local out=$LF_TMP/resp.$$ hdr=$LF_TMP/hdr.$$
-	local args=(-s -X "$method" -o "$out" -D "$hdr" -w '%{http_code}')
+	# 120 s at most, unless the caller gives its own -m.
+	local args=(-s -m 120 -X "$method" -o "$out" -D "$hdr" -w '%{http_code}')
 	[ -n "${LF_AUTH:-}" ] && args+=(-H "Authorization: Bearer $LF_AUTH")
 	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
 	LF_STATUS=$(curl "${args[@]}" "$@" "$LF_URL$path")
@@ -476,7 +478,8 @@ t_node() {
 		t_ok "tests/e2e/node_modules is installed (deploy/deps.sh test)" false
 		return
 	fi
-	(cd "$LF_ROOT/tests/e2e" && node --test-reporter=tap "$file") \
+	(cd "$LF_ROOT/tests/e2e" &&
+	    timeout -k 5 "${LF_NODE_SECS:-240}" node --test-reporter=tap "$file") \
 	    > "$tap" 2>&1
 	rc=$?
 	while IFS= read -r line; do

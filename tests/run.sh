@@ -143,6 +143,7 @@ tally() {
 	else
 		printf '%-44s ok   (%s passed%s, %s s)\n' "$name" "$p" \
 		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs"
+		grep -E '^# left running' "$out" | sed 's/^/    /'
 	fi
 }
 
