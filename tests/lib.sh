@@ -105,18 +105,18 @@ lf_ms() {
 	echo $((t / 1000))
 }
 
-# lf_stacks NAME PID: appends PID's threads' stacks (gdb, when installed)
-# to log/NAME.stack and, the first two times in a script, prints each
+# lf_stacks NAME PID: the first three times in a script, appends PID's
+# threads' stacks (gdb, when installed) to log/NAME.stack and prints each
 # thread's calls in one line, innermost first, leaving out libc and
 # unnamed frames.
 lf_stacks() {
 	local name=$1 pid=$2 st=$LF_TMP/log/$1.stack
 	command -v gdb >/dev/null 2>&1 || return 0
+	[ "$LF_STACKS_SHOWN" -lt 3 ] || return 0
+	LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
 	echo "--- pid $pid" >>"$st"
 	timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt' \
 	    >>"$st" 2>&1 </dev/null
-	[ "$LF_STACKS_SHOWN" -lt 2 ] || return 0
-	LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
 	echo "# $name's threads, innermost call first (all of it in log/$name.stack):"
 	sed -n "/^--- pid $pid\$/,\$p" "$st" |
 	    awk 'function flush() { if (f != "") print "thread " t ":" f

@@ -13,7 +13,9 @@ PROGS="bus $LF_SERVICES api-gateway"
 bt() { "$LF_BIN/bustool" "$@"; }
 
 declare -A HUNG=() BADEXIT=()
+NHUNG=0
 note_stop() {	# NAME: after lf_reap, remember how NAME ended
+	NHUNG=$((NHUNG + LF_HUNG))
 	[ "$LF_HUNG" = 0 ] || HUNG[$1]=$(( ${HUNG[$1]:-0} + 1 ))
 	[ "$LF_HUNG" != 0 ] || [ "$LF_EXIT" = 0 ] ||
 	    BADEXIT[$1]="${BADEXIT[$1]:-}${BADEXIT[$1]:+ }$LF_EXIT"
@@ -56,6 +58,11 @@ up=0
 late=0
 answered=0
 for ((r = 1; r <= STACK_ROUNDS; r++)); do
+	# Bounded however often something hangs (about 6 s each).
+	if [ "$NHUNG" -ge 5 ]; then
+		echo "# giving up after round $((r - 1)): 5 hangs"
+		break
+	fi
 	for p in $PROGS; do lf_start "$p"; done
 	if lf_wait_ready 15; then
 		up=$((up + 1))
@@ -92,6 +99,7 @@ stack_hung=$(summary)
 
 # ---- the broker alone -----------------------------------------------------------
 HUNG=() BADEXIT=()
+NHUNG=0
 t0=$(lf_ms)
 joined=0
 for ((r = 1; r <= BUS_ROUNDS; r++)); do
@@ -116,6 +124,10 @@ for ((r = 1; r <= BUS_ROUNDS; r++)); do
 	note_stop bus
 	lf_stop reqs
 	lf_stop sub
+	if [ "$NHUNG" -ge 5 ]; then
+		echo "# giving up after round $r: the broker hung 5 times"
+		break
+	fi
 done
 ms=$(( $(lf_ms) - t0 ))
 t_eq "the broker answered each of $BUS_ROUNDS times" "$joined" "$BUS_ROUNDS"
