@@ -19,16 +19,16 @@
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
 #   lf_wait NAME [SECS]     wait (120 s at most) for it to end; sets LF_EXIT
+#   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
+#   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
+#                           its results here; fails unless it reported at
+#                           least MIN results and exited 0
 #
 # No wait is unbounded.  A process told to stop that has not exited
 # LF_STOP_SECS (5) seconds later is killed with SIGKILL, named in the output
 # with its threads' stacks (gdb), and counted as a failed test; so is a
 # background job that outlives lf_wait's limit.  PostgreSQL is stopped
 # whatever happens (EXIT and INT traps).
-#   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
-#   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
-#                           its results here; fails unless it reported at
-#                           least MIN results and exited 0
 #
 # The fake LLM provider (tests/fakes/fake-llm.mjs, tests/fakes/README.md):
 #
@@ -99,7 +99,7 @@ lf_start() {
 	LF_PIDS[$prog]=$!
 }
 
-# Milliseconds on the monotonic-enough wall clock, without a fork.
+# Milliseconds since the epoch (bash's EPOCHREALTIME: no date process).
 lf_ms() {
 	local t=${EPOCHREALTIME/./}
 	echo $((t / 1000))
@@ -148,14 +148,15 @@ lf_reap() {
 	local secs=$1 what=$2 p pid left end
 	shift 2
 	LF_HUNG=0
-	end=$(( $(lf_ms) + secs * 1000 ))
+	end=$(( ${EPOCHREALTIME/./} / 1000 + secs * 1000 ))
 	for (( ; ; )); do
 		left=0
 		for p in "$@"; do
 			pid=${LF_PIDS[$p]:-}
 			[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && left=1
 		done
-		[ $left = 0 ] || [ "$(lf_ms)" -ge "$end" ] && break
+		[ $left = 0 ] && break
+		[ $(( ${EPOCHREALTIME/./} / 1000 )) -ge "$end" ] && break
 		sleep 0.02
 	done
 	for p in "$@"; do
