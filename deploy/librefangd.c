@@ -4,9 +4,14 @@
  * Unless LIBREFANG_DATABASE_URL names a database, it starts a private
  * PostgreSQL cluster under $LIBREFANG_HOME/pg (deploy/pg.sh), then the
  * broker, the five services and the gateway over ipc://, and supervises
- * them: a child that dies is restarted with exponential backoff.  SIGINT
- * or SIGTERM stops the children (SIGTERM, then SIGKILL after a grace
- * period) and PostgreSQL, within five seconds in all.
+ * them: a child that dies is restarted with exponential backoff, and told
+ * how many times it was (LIBREFANG_RESTART_COUNT, which sys.health and
+ * /api/health report).  It says the stack is up once the gateway's
+ * /api/ready answers 200 -- the broker reached, every service joined,
+ * PostgreSQL answering -- and, when that takes longer than
+ * LD_READY_WARN_MS, what is still missing.  SIGINT or SIGTERM stops the
+ * children (SIGTERM, then SIGKILL after a grace period) and PostgreSQL,
+ * within five seconds in all.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -24,6 +29,8 @@
 
 #include <curl/curl.h>
 
+#include <jansson.h>
+
 #include "cfg.h"
 #include "log.h"
 #include "svc.h"
@@ -33,6 +40,9 @@
 #define LD_BACKOFF_MAX_MS	10000
 #define LD_STABLE_MS		10000	/* a child up this long is healthy */
 #define LD_GRACE_MS		3500	/* SIGTERM to SIGKILL */
+#define LD_READY_POLL_MS	100	/* /api/ready until it says 200 */
+#define LD_READY_WARN_MS	30000	/* then say what is missing */
+#define LD_READY_BODY_MAX	4096
 
 struct ld_child {
 	const char	*lc_name;
@@ -113,11 +123,16 @@ ld_pg(const char *cmd, const char *home)
 static void
 ld_spawn(struct ld_child *lc)
 {
-	char		 path[PATH_MAX + 64];
+	char		 path[PATH_MAX + 64], n[16];
 	sigset_t	 none;
 	pid_t		 pid;
 
 	snprintf(path, sizeof(path), "%s/%s", ld_bindir, lc->lc_name);
+	/* Set here, not in the child: fork leaves only async-signal-safe
+	 * calls to it.  The next spawn overwrites it. */
+	snprintf(n, sizeof(n), "%u", lc->lc_restarts);
+	if (setenv("LIBREFANG_RESTART_COUNT", n, 1) != 0)
+		log_warn("could not pass '%s' its restart count", lc->lc_name);
 	if ((pid = fork()) == -1) {
 		log_warn("could not fork '%s'", lc->lc_name);
 		lc->lc_restart_at = util_now_ms() + LD_BACKOFF_MAX_MS;
@@ -230,33 +245,71 @@ ld_stop_all(void)
 	}
 }
 
-/* Polls GET /api/health until 200 or timeout_ms; 1 when up. */
+struct ld_body {
+	char	b_data[LD_READY_BODY_MAX];
+	size_t	b_len;
+};
+
+static size_t
+ld_body_write(char *p, size_t size, size_t n, void *arg)
+{
+	struct ld_body	*b = arg;
+	size_t		 len = size * n, room = sizeof(b->b_data) - 1 - b->b_len;
+
+	/* What does not fit is dropped: only "missing" is of interest. */
+	memcpy(b->b_data + b->b_len, p, len < room ? len : room);
+	b->b_len += len < room ? len : room;
+	return (len);
+}
+
+/*
+ * Asks the gateway at listen for GET /api/ready once (500 ms at most).
+ * Returns 1 when it says 200; otherwise 0 and, in missing, what it names
+ * (comma-separated) or why there is no answer.
+ */
 static int
-ld_wait_api(const char *listen, unsigned int timeout_ms)
+ld_ready(const char *listen, char *missing, size_t len)
 {
 	CURL		*c;
+	struct ld_body	 b;
+	json_t		*o, *v;
 	char		 url[512];
 	long		 code = 0;
-	uint64_t	 end = util_now_ms() + timeout_ms;
+	size_t		 i, off = 0;
+	CURLcode	 rv;
 
+	snprintf(missing, len, "the gateway does not answer");
 	if ((c = curl_easy_init()) == NULL)
 		return (0);
-	snprintf(url, sizeof(url), "http://%s/api/health", listen);
+	b.b_len = 0;
+	snprintf(url, sizeof(url), "http://%s/api/ready", listen);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 500L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	while (util_now_ms() < end) {
-		if (curl_easy_perform(c) == CURLE_OK &&
-		    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) ==
-		    CURLE_OK && code == 200)
-			break;
-		code = 0;
-		util_sleep_ms(50);
-		ld_reap(0);
-	}
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ld_body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	rv = curl_easy_perform(c);
+	if (rv == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);
-	return (code == 200);
+	if (code == 200)
+		return (1);
+	if (rv != CURLE_OK)
+		return (0);
+	b.b_data[b.b_len] = '\0';
+	o = json_loads(b.b_data, 0, NULL);
+	v = json_object_get(o, "missing");
+	if (json_array_size(v) > 0)
+		for (i = 0, missing[0] = '\0'; i < json_array_size(v) &&
+		    off < len; i++)
+			off += (size_t)snprintf(missing + off, len - off, "%s%s",
+			    i > 0 ? ", " : "", json_string_value(
+			    json_array_get(v, i)) ? json_string_value(
+			    json_array_get(v, i)) : "?");
+	else
+		snprintf(missing, len, "/api/ready answered %ld", code);
+	json_decref(o);
+	return (0);
 }
 
 static void
@@ -272,10 +325,12 @@ main(int argc, char **argv)
 	struct svc_opts		 so;
 	struct sh_config	 cfg;
 	struct timespec		 tick = { 0, 250 * 1000000L };
+	struct timespec		 fast = { 0, LD_READY_POLL_MS * 1000000L };
 	sigset_t		 set;
-	char			 path[PATH_MAX];
+	char			 path[PATH_MAX], missing[256];
+	uint64_t		 started;
 	size_t			 i;
-	int			 sig, embedded_pg;
+	int			 sig, embedded_pg, up = 0, warned = 0;
 
 	svc_init(argc, argv, "librefangd", &so);
 	svc_config(&so, &cfg);
@@ -301,19 +356,29 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < LD_NCHILDREN; i++)
 		ld_spawn(&ld_children[i]);
-	if (ld_wait_api(cfg.api_listen, 15000))
-		log_info("LibreFang is up: http://%s (home %s); Ctrl-C stops "
-		    "it", cfg.api_listen, cfg.home_dir);
-	else
-		log_warnx("the API at http://%s is not answering yet; still "
-		    "trying", cfg.api_listen);
 
+	/* Supervise from the start; until the stack is ready, ask the
+	 * gateway each LD_READY_POLL_MS whether it is. */
+	started = util_now_ms();
 	for (;;) {
-		sig = sigtimedwait(&set, NULL, &tick);
+		sig = sigtimedwait(&set, NULL, up ? &tick : &fast);
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
 		ld_reap(0);
 		ld_restart_due();
+		if (up)
+			continue;
+		if (ld_ready(cfg.api_listen, missing, sizeof(missing))) {
+			up = 1;
+			log_info("LibreFang is up: http://%s (home %s); Ctrl-C "
+			    "stops it", cfg.api_listen, cfg.home_dir);
+		} else if (!warned && util_now_ms() - started >=
+		    LD_READY_WARN_MS) {
+			warned = 1;
+			log_warnx("LibreFang is not ready after %d s (missing: "
+			    "%s); still trying", LD_READY_WARN_MS / 1000,
+			    missing);
+		}
 	}
 	log_info("stopping");
 	ld_stop_all();

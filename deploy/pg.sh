@@ -9,6 +9,7 @@
 # that user cannot reach HOME (say /root is 0700), HOME/pg is a symlink to
 # /var/lib/librefang/clusters/<hash of HOME>.
 # "test" trades durability for speed (fsync off) for throwaway clusters.
+# "stop" is bounded: about 16 s at most, then the postmaster is killed.
 set -eu
 
 cmd=${1:-}
@@ -67,8 +68,21 @@ start)
 	fi
 	;;
 stop)
+	# Bounded, and it stops: a fast shutdown (sessions rolled back, a
+	# checkpoint), then an immediate one, then SIGKILL of the postmaster.
 	[ -f "$data/PG_VERSION" ] || exit 0
-	as_pg "$pgbin/pg_ctl" -D "$data" -m fast -w -t 10 stop >/dev/null 2>&1 || true
+	as_pg "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1 || exit 0
+	as_pg "$pgbin/pg_ctl" -D "$data" -m fast -w -t 10 stop >/dev/null 2>&1 && exit 0
+	echo "pg.sh: PostgreSQL in $data did not stop in 10 s; stopping it immediately" >&2
+	as_pg "$pgbin/pg_ctl" -D "$data" -m immediate -w -t 5 stop >/dev/null 2>&1 && exit 0
+	pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
+	case $pid in
+	''|*[!0-9]*) exit 1 ;;
+	esac
+	echo "pg.sh: killing postmaster $pid" >&2
+	kill -KILL "$pid" 2>/dev/null || true
+	sleep 1
+	! kill -0 "$pid" 2>/dev/null
 	;;
 status)
 	as_pg "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1

@@ -27,6 +27,8 @@ struct svc_server {
 };
 
 static uint64_t		 svc_started_ms;
+static long long	 svc_restarts;
+static char		 svc_host[64];
 static sigset_t		 svc_sigs;
 
 static void
@@ -45,9 +47,19 @@ svc_usage(const char *name)
 void
 svc_init(int argc, char **argv, const char *name, struct svc_opts *so)
 {
-	int	ch;
+	const char	*env;
+	int		 ch;
 
 	svc_started_ms = util_now_ms();
+	/* Set by a supervisor (librefangd); junk counts as none. */
+	if ((env = getenv("LIBREFANG_RESTART_COUNT")) == NULL ||
+	    util_strtonum(env, 0, 1000000000LL, &svc_restarts) != 0)
+		svc_restarts = 0;
+	/* With pid, names this instance to the gateway: a container keeps
+	 * its host name and often its pid across a restart. */
+	if (gethostname(svc_host, sizeof(svc_host)) != 0)
+		svc_host[0] = '\0';
+	svc_host[sizeof(svc_host) - 1] = '\0';
 	memset(so, 0, sizeof(*so));
 	so->so_name = name;
 	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
@@ -149,6 +161,12 @@ long long
 svc_uptime(void)
 {
 	return ((long long)((util_now_ms() - svc_started_ms) / 1000));
+}
+
+long long
+svc_restart_count(void)
+{
+	return (svc_restarts);
 }
 
 void
@@ -255,12 +273,13 @@ svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	(void)rq;
 	if (ss->ss_def->sd_schema != NULL)
 		up = db_ping(c->sc_db);
-	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}",
+	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:I}",
 	    "service", ss->ss_def->sd_name, "status", up ? "ok" : "degraded",
 	    "database", ss->ss_def->sd_schema == NULL ? "none" :
 	    up ? "connected" : "disconnected",
 	    "uptime_seconds", (json_int_t)svc_uptime(), "pid", (int)getpid(),
-	    "version", LIBREFANG_VERSION);
+	    "host", svc_host, "version", LIBREFANG_VERSION,
+	    "restart_count", (json_int_t)svc_restarts);
 	if (o != NULL && up && ss->ss_def->sd_health != NULL)
 		ss->ss_def->sd_health(c, o);
 	svc_reply_json(rp, 200, o);

@@ -127,5 +127,9 @@ extern const struct db_migration svc_migrations[];
 
 /* Seconds since this process started. */
 long long svc_uptime(void);
+/* How many times this program's supervisor restarted it before this start:
+ * LIBREFANG_RESTART_COUNT as librefangd sets it, read by svc_init; 0 when
+ * unset.  sys.health reports it as restart_count. */
+long long svc_restart_count(void);
 
 #endif /* SH_SVC_H */

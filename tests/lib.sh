@@ -7,18 +7,28 @@
 #
 #   lf_config 'toml'        write $LIBREFANG_HOME/config.toml (before start)
 #   lf_stack_start [prog..] start PostgreSQL, bus and prog.. (default: all)
+#                           and wait until /api/ready reports them joined
 #   lf_start PROG / lf_stop PROG [SIGNAL]   one process by binary name
 #   lf_stack_stop           stop everything (also run on exit)
 #   lf_req METHOD PATH [JSON] [curl args..]  sets LF_STATUS LF_BODY LF_HEADERS
+#                           (120 s at most unless curl args say -m)
 #   lf_wait_health [secs]   until GET /api/health answers 200
+#   lf_wait_ready [secs] [prog..]  until /api/ready names none of prog..
+#                           (default: all; then until it answers 200)
 #   lf_wait_status STATUS   until /api/health says "status": STATUS
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
-#   lf_wait NAME            wait for it to end; sets LF_EXIT
+#   lf_wait NAME [SECS]     wait (120 s at most) for it to end; sets LF_EXIT
 #   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
 #   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
 #                           its results here; fails unless it reported at
 #                           least MIN results and exited 0
+#
+# No wait is unbounded.  A process told to stop that has not exited
+# LF_STOP_SECS (5) seconds later is killed with SIGKILL, named in the output
+# with its threads' stacks (gdb), and counted as a failed test; so is a
+# background job that outlives lf_wait's limit.  PostgreSQL is stopped
+# whatever happens (EXIT and INT traps).
 #
 # The fake LLM provider (tests/fakes/fake-llm.mjs, tests/fakes/README.md):
 #
@@ -53,6 +63,8 @@ unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_API_LISTEN
 mkdir -p "$LIBREFANG_HOME/run" "$LF_TMP/log"
 LF_SERVICES="agent-runtime scheduler memory audit channels"
 LF_PG_UP=0
+LF_STOP_SECS=${LF_STOP_SECS:-5}
+LF_STACKS_SHOWN=0
 declare -A LF_PIDS=()
 T_N=0
 T_FAILED=0
@@ -76,7 +88,8 @@ lf_pg_start() {
 }
 
 lf_pg_stop() {
-	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME"
+	timeout 40 "$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" ||
+	    echo "# could not stop PostgreSQL in $LIBREFANG_HOME/pg"
 	LF_PG_UP=0
 }
 
@@ -86,15 +99,88 @@ lf_start() {
 	LF_PIDS[$prog]=$!
 }
 
-# Stops PROG with SIGNAL (default TERM) and waits; sets LF_EXIT to its status.
+# Milliseconds since the epoch (bash's EPOCHREALTIME: no date process).
+lf_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
+}
+
+# lf_stacks NAME PID: the first three times in a script, appends PID's
+# threads' stacks (gdb, when installed) to log/NAME.stack and prints each
+# thread's calls in one line, innermost first, leaving out libc and
+# unnamed frames.
+lf_stacks() {
+	local name=$1 pid=$2 st=$LF_TMP/log/$1.stack
+	command -v gdb >/dev/null 2>&1 || return 0
+	[ "$LF_STACKS_SHOWN" -lt 3 ] || return 0
+	LF_STACKS_SHOWN=$((LF_STACKS_SHOWN + 1))
+	echo "--- pid $pid" >>"$st"
+	timeout 20 gdb -p "$pid" -batch -nx -ex 'thread apply all bt' \
+	    >>"$st" 2>&1 </dev/null
+	echo "# $name's threads, innermost call first (all of it in log/$name.stack):"
+	sed -n "/^--- pid $pid\$/,\$p" "$st" |
+	    awk 'function flush() { if (f != "") print "thread " t ":" f
+		    else if (t != "") quiet++
+		    f = "" }
+		/^Thread / { flush(); t = $2; next }
+		/^#[0-9]+ / { fn = $2 ~ /^0x/ ? $4 : $2
+		    if (fn != "??" && fn !~ /^(__|_IO|clone|start_thread)/)
+			f = f " " fn }
+		END { flush(); if (quiet) print quiet " more in libraries only" }' |
+	    head -n 40 | sed 's/^/#   /'
+}
+
+# lf_hung NAME PID WHAT: NAME did not end in time: prints its threads'
+# stacks, kills it with SIGKILL and counts a failed test.
+lf_hung() {
+	echo "# $1 (pid $2) $3; killed"
+	lf_stacks "$1" "$2"
+	kill -KILL "$2" 2>/dev/null
+	T_N=$((T_N + 1))
+	T_FAILED=$((T_FAILED + 1))
+	echo "not ok $T_N - $1 (pid $2) $3"
+}
+
+# lf_reap SECS WHAT NAME..: waits SECS at most (from now) until every
+# NAME (lf_start, lf_bg) has exited; one that has not is lf_hung.  Sets
+# LF_EXIT to the status of the last NAME, LF_HUNG to how many hung.
+lf_reap() {
+	local secs=$1 what=$2 p pid left end
+	shift 2
+	LF_HUNG=0
+	end=$(( ${EPOCHREALTIME/./} / 1000 + secs * 1000 ))
+	for (( ; ; )); do
+		left=0
+		for p in "$@"; do
+			pid=${LF_PIDS[$p]:-}
+			[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && left=1
+		done
+		[ $left = 0 ] && break
+		[ $(( ${EPOCHREALTIME/./} / 1000 )) -ge "$end" ] && break
+		sleep 0.02
+	done
+	for p in "$@"; do
+		pid=${LF_PIDS[$p]:-}
+		[ -n "$pid" ] || continue
+		if kill -0 "$pid" 2>/dev/null; then
+			lf_hung "$p" "$pid" "$what"
+			LF_HUNG=$((LF_HUNG + 1))
+		fi
+		wait "$pid" 2>/dev/null
+		LF_EXIT=$?
+		unset "LF_PIDS[$p]"
+	done
+}
+
+# Stops PROG with SIGNAL (default TERM) and waits LF_STOP_SECS at most;
+# sets LF_EXIT to its status (137 when it had to be killed).
 lf_stop() {
 	local prog=$1 sig=${2:-TERM} pid=${LF_PIDS[$1]:-}
 	LF_EXIT=
 	[ -n "$pid" ] || return 0
 	kill -"$sig" "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	LF_EXIT=$?
-	unset "LF_PIDS[$prog]"
+	lf_reap "$LF_STOP_SECS" "did not exit $LF_STOP_SECS s after SIG$sig" \
+	    "$prog"
 }
 
 # lf_bg NAME CMD..: runs CMD in the background as NAME; if it still runs
@@ -106,20 +192,19 @@ lf_bg() {
 	LF_PIDS[$name]=$!
 }
 
-# lf_wait NAME: waits until NAME (lf_bg, lf_start) ends; sets LF_EXIT.
+# lf_wait NAME [SECS]: waits (120 s at most) until NAME (lf_bg, lf_start)
+# ends; sets LF_EXIT.
 lf_wait() {
-	local pid=${LF_PIDS[$1]:-}
+	local secs=${2:-120}
 	LF_EXIT=
-	[ -n "$pid" ] || return 0
-	wait "$pid" 2>/dev/null
-	LF_EXIT=$?
-	unset "LF_PIDS[$1]"
+	[ -n "${LF_PIDS[$1]:-}" ] || return 0
+	lf_reap "$secs" "did not end within $secs s" "$1"
 }
 
 lf_wait_health() {
 	local i limit=$(( ${1:-10} * 20 ))
 	for ((i = 0; i < limit; i++)); do
-		if [ "$(curl -s -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]; then
+		if [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]; then
 			return 0
 		fi
 		sleep 0.05
@@ -154,7 +239,7 @@ lf_wait_status() {
 lf_worst_ms() {
 	local i t ms worst=0
 	for ((i = 0; i < $1; i++)); do
-		t=$(curl -s -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
+		t=$(curl -s -m 30 -o /dev/null -w '%{time_total}' "$LF_URL/api/health")
 		ms=$(awk -v t="$t" 'BEGIN{printf "%d", t * 1000}')
 		[ "$ms" -gt "$worst" ] && worst=$ms
 		sleep "$2"
@@ -168,10 +253,36 @@ lf_wait_services() {
 	for ((i = 0; i < 200; i++)); do
 		up=1
 		for s in "$@"; do
-			curl -s "$LF_URL/api/metrics" ${LF_AUTH:+-H "Authorization: Bearer $LF_AUTH"} |
+			curl -s -m 5 "$LF_URL/api/metrics" ${LF_AUTH:+-H "Authorization: Bearer $LF_AUTH"} |
 			    grep -q "^librefang_service_up{service=\"$s\"} 1" || up=0
 		done
 		[ $up = 1 ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# lf_wait_ready [SECS] [PROG..]: waits (SECS, default 15) until GET
+# /api/ready names neither PROG.. nor the bus nor the database among what
+# is missing; with no PROG, until it answers 200.  LF_READY_MISSING is
+# what it named last.
+lf_wait_ready() {
+	local secs=${1:-15} i limit p ok body
+	[ $# -gt 0 ] && shift
+	limit=$(( secs * 20 ))
+	LF_READY_MISSING=
+	for ((i = 0; i < limit; i++)); do
+		body=$(curl -s -m 2 -w '\n%{http_code}' "$LF_URL/api/ready")
+		[ "${body##*$'\n'}" = 200 ] && return 0
+		LF_READY_MISSING=$(printf '%s' "${body%$'\n'*}" |
+		    jq -r '(.missing // ["no answer"]) | join(" ")' 2>/dev/null)
+		if [ $# -gt 0 ] && [ -n "${body%$'\n'*}" ]; then
+			ok=1
+			for p in "$@" bus database; do
+				[[ " $LF_READY_MISSING " = *" $p "* ]] && ok=0
+			done
+			[ $ok = 1 ] && return 0
+		fi
 		sleep 0.05
 	done
 	return 1
@@ -185,17 +296,20 @@ lf_stack_start() {
 		lf_start "$p"
 	done
 	lf_start api-gateway
-	lf_wait_health 10 || { echo "Bail out! gateway did not come up"; lf_dump_logs; exit 1; }
+	lf_wait_ready 15 $progs || {
+		echo "Bail out! the stack did not come up (/api/ready: missing ${LF_READY_MISSING:-?})"
+		lf_dump_logs; exit 1; }
 }
 
+# Stops every process started here (SIGTERM, then SIGKILL for any still
+# running LF_STOP_SECS later, each one a failed test) and PostgreSQL.
 lf_stack_stop() {
 	local p
 	for p in "${!LF_PIDS[@]}"; do
 		kill -TERM "${LF_PIDS[$p]}" 2>/dev/null
 	done
-	for p in "${!LF_PIDS[@]}"; do
-		wait "${LF_PIDS[$p]}" 2>/dev/null
-	done
+	lf_reap "$LF_STOP_SECS" "did not exit $LF_STOP_SECS s after SIGTERM" \
+	    "${!LF_PIDS[@]}"
 	LF_PIDS=()
 	[ $LF_PG_UP = 0 ] || lf_pg_stop
 }
@@ -209,10 +323,17 @@ lf_dump_logs() {
 	done
 }
 
-# lf_cleanup [STATUS]: STATUS defaults to the script's exit status.
+# lf_cleanup [STATUS]: STATUS defaults to the script's exit status.  A
+# second signal must not cut it short (every step in it is bounded, and
+# tests/run.sh kills a script that overstays).  Only the script itself
+# cleans up: a background job signalled before it has exec'd its program
+# is still a copy of this shell, EXIT trap included.
 lf_cleanup() {
 	local rc=${1:-$?} f
+	[ "$BASHPID" = "$$" ] || exit "$rc"
+	trap '' INT TERM HUP
 	lf_stack_stop
+	[ "$T_FAILED" = 0 ] || [ "$rc" != 0 ] || rc=1
 	# A sanitizer report in any process's log fails the script.
 	for f in "$LF_TMP"/log/*.log; do
 		[ -f "$f" ] || continue
@@ -224,7 +345,7 @@ lf_cleanup() {
 		fi
 	done
 	# Whatever started a cluster here (a test, librefangd), stop it.
-	"$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
+	timeout 40 "$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
 	if [ "$T_FAILED" != 0 ]; then
 		lf_dump_logs
 	fi
@@ -236,6 +357,10 @@ lf_cleanup() {
 	exit $rc
 }
 trap lf_cleanup EXIT
+# Background jobs of a script ignore SIGINT, but the script must not: a
+# Ctrl-C still stops the stack and PostgreSQL (SIGTERM and SIGHUP run the
+# EXIT trap by themselves).
+trap 'exit 130' INT
 
 # ---- the fake LLM provider ---------------------------------------------------
 
@@ -268,12 +393,12 @@ lf_fake_start() {
 
 # lf_fake_script JSON: appends {"model", "steps"} to that model's queue.
 lf_fake_script() {
-	curl -s -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
+	curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
 }
 
 # lf_fake_requests MODEL: every request the fake got for MODEL, oldest first.
 lf_fake_requests() {
-	curl -s "$LF_FAKE_URL/__fake/requests?model=$1"
+	curl -s -m 10 "$LF_FAKE_URL/__fake/requests?model=$1"
 }
 
 # lf_fake_wait MODEL N: waits (10 s at most) until the fake has recorded
@@ -293,7 +418,8 @@ lf_req() {
 	local method=$1 path=$2 data=${3:-}
 	shift 2; [ $# -gt 0 ] && shift
 	local out=$LF_TMP/resp.$$ hdr=$LF_TMP/hdr.$$
-	local args=(-s -X "$method" -o "$out" -D "$hdr" -w '%{http_code}')
+	# 120 s at most, unless the caller gives its own -m.
+	local args=(-s -m 120 -X "$method" -o "$out" -D "$hdr" -w '%{http_code}')
 	[ -n "${LF_AUTH:-}" ] && args+=(-H "Authorization: Bearer $LF_AUTH")
 	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
 	LF_STATUS=$(curl "${args[@]}" "$@" "$LF_URL$path")
@@ -353,7 +479,8 @@ t_node() {
 		t_ok "tests/e2e/node_modules is installed (deploy/deps.sh test)" false
 		return
 	fi
-	(cd "$LF_ROOT/tests/e2e" && node --test-reporter=tap "$file") \
+	(cd "$LF_ROOT/tests/e2e" &&
+	    timeout -k 5 "${LF_NODE_SECS:-240}" node --test-reporter=tap "$file") \
 	    > "$tap" 2>&1
 	rc=$?
 	while IFS= read -r line; do

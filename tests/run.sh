@@ -2,6 +2,14 @@
 # run.sh BUILD SHARED [unit|integration] - runs the test tiers and ends with
 # one "N passed, N failed" line (", N skipped" when any were skipped).
 # Exit status is non-zero when anything failed.
+#
+# No script can hang the run.  Each one runs in a session of its own
+# (setsid) with a private TMPDIR, for LF_SCRIPT_LIMIT seconds at most
+# (default 300; unit binaries LF_UNIT_LIMIT, 120): then its whole process
+# group gets SIGTERM (its EXIT trap stops its stack and PostgreSQL) and,
+# 30 s later, SIGKILL, and it counts as failed.  Whatever a script leaves
+# behind, killed or not -- a process in its group or carrying its TMPDIR,
+# a PostgreSQL cluster under its TMPDIR -- is stopped and named.
 set -u
 build=$1
 shared=$2
@@ -14,10 +22,97 @@ export LF_SHARED=$(cd "$shared" 2>/dev/null && pwd || echo "$shared")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+limit=${LF_SCRIPT_LIMIT:-300}
+unit_limit=${LF_UNIT_LIMIT:-120}
+grace=30
 passed=0
 failed=0
 skipped=0
 failures=()
+rc=0
+secs=0
+cur_pid=
+cur_dir=
+
+# sweep PGID DIR: stops what a script left behind: processes still in its
+# process group, PostgreSQL clusters under DIR (pg.sh start detaches
+# them), and processes elsewhere that inherited TMPDIR=DIR.
+sweep() {
+	local pgid=$1 dir=$2 pids p home
+	pids=$(pgrep -g "$pgid" 2>/dev/null)
+	while IFS= read -r home; do
+		if "$root/deploy/pg.sh" status "$home" 2>/dev/null; then
+			echo "# left running: PostgreSQL in $home/pg; stopping it"
+			timeout 40 "$root/deploy/pg.sh" stop "$home" >/dev/null 2>&1
+		fi
+		if [ -L "$home/pg" ]; then
+			rm -rf "$(readlink "$home/pg")"
+		fi
+	done < <(find "$dir" -maxdepth 6 -name pg -prune \( -type d -o -type l \) \
+	    -printf '%h\n' 2>/dev/null)
+	pids="$pids $(grep -lzxF "TMPDIR=$dir" /proc/[0-9]*/environ 2>/dev/null |
+	    cut -d/ -f3)"
+	for p in $pids; do
+		[ "$p" != $$ ] && kill -0 "$p" 2>/dev/null || continue
+		[ "$(ps -o stat= -p "$p" 2>/dev/null | cut -c1)" != Z ] || continue
+		echo "# left running: $(ps -o comm= -p "$p") (pid $p); killed"
+		kill -KILL "$p" 2>/dev/null
+	done
+}
+
+# run_bounded LIMIT OUT CMD..: runs CMD as described above, output in OUT;
+# sets rc (124 when it was killed at the limit) and secs.
+run_bounded() {
+	local lim=$1 out=$2 dir pid end t0=$SECONDS killed=0
+	shift 2
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/lfrun.XXXXXX")
+	chmod 711 "$dir"	# the postgres user must reach clusters in it
+	TMPDIR=$dir setsid "$@" >"$out" 2>&1 </dev/null &
+	pid=$!
+	cur_pid=$pid cur_dir=$dir
+	end=$((SECONDS + lim))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ $SECONDS -ge $end ]; then
+			killed=1
+			kill -TERM -- "-$pid" 2>/dev/null
+			end=$((SECONDS + grace))
+			while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
+				sleep 0.2
+			done
+			kill -KILL -- "-$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.1
+	done
+	wait "$pid" 2>/dev/null
+	rc=$?
+	if [ $killed = 1 ]; then
+		echo "not ok - still running after its limit of $lim s: killed with its process group ($pid)" >>"$out"
+		rc=124
+	fi
+	sweep "$pid" "$dir" >>"$out"
+	rm -rf "$dir"
+	cur_pid= cur_dir=
+	secs=$((SECONDS - t0))
+}
+
+# Ctrl-C or SIGTERM: the script runs in a session of its own and does not
+# see it, so stop it (and what it started) here.
+on_signal() {
+	local end=$((SECONDS + grace))
+	trap '' INT TERM
+	if [ -n "$cur_pid" ]; then
+		echo "run.sh: interrupted; stopping $cur_pid" >&2
+		kill -TERM -- "-$cur_pid" 2>/dev/null
+		while kill -0 "$cur_pid" 2>/dev/null && [ $SECONDS -lt $end ]; do
+			sleep 0.2
+		done
+		kill -KILL -- "-$cur_pid" 2>/dev/null
+		sweep "$cur_pid" "$cur_dir" >&2
+		rm -rf "$cur_dir"
+	fi
+	exit 130
+}
 
 # Adds the counts of one TAP or "N passed, N failed" producer.
 tally() {
@@ -43,41 +138,41 @@ tally() {
 	skipped=$((skipped + s))
 	if [ "$f" != 0 ]; then
 		failures+=("$name")
-		printf '%-44s FAIL (%s passed, %s failed, exit %s)\n' "$name" "$p" "$f" "$rc"
+		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s)\n' "$name" "$p" "$f" "$rc" "$secs"
 		grep -E '^not ok|^#|Bail out' "$out" | head -n 60 | sed 's/^/    /'
 	else
-		printf '%-44s ok   (%s passed%s)\n' "$name" "$p" \
-		    "$([ "$s" != 0 ] && echo ", $s skipped")"
+		printf '%-44s ok   (%s passed%s, %s s)\n' "$name" "$p" \
+		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs"
+		grep -E '^# left running' "$out" | sed 's/^/    /'
 	fi
 }
 
 run_unit() {
-	local t out rc
+	local t out
 	for t in "$LF_BIN"/t_*; do
 		[ -x "$t" ] || continue
 		out=$(mktemp)
 		case $(basename "$t") in
-		t_toml)	"$t" "$LF_SHARED/data/toml-test" >"$out" 2>&1 ;;
-		*)	"$t" >"$out" 2>&1 ;;
+		t_toml)	run_bounded "$unit_limit" "$out" "$t" "$LF_SHARED/data/toml-test" ;;
+		*)	run_bounded "$unit_limit" "$out" "$t" ;;
 		esac
-		rc=$?
 		tally "unit/$(basename "$t")" "$out" $rc
 		rm -f "$out"
 	done
 }
 
 run_integration() {
-	local t out rc
+	local t out
 	for t in tests/integration/t[0-9]*.sh; do
 		[ -f "$t" ] || continue
 		out=$(mktemp)
-		timeout 600 bash "$t" >"$out" 2>&1
-		rc=$?
+		run_bounded "$limit" "$out" bash "$t"
 		tally "integration/$(basename "$t" .sh)" "$out" $rc
 		rm -f "$out"
 	done
 }
 
+trap on_signal INT TERM
 start=$(date +%s)
 case $tier in
 unit)		run_unit ;;

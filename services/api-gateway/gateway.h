@@ -310,7 +310,8 @@ int		 gw_metrics_render(struct buf *b);
 
 /* ---- health and system endpoints (gw_system.c) ---------------------- */
 
-/* Starts the background poller of every service's sys.health. */
+/* Runs a first round of every service's sys.health (bounded by the poll
+ * timeout), then starts the background poller. */
 int		 gw_health_start(const struct sh_config *cfg,
 		    struct bus_client *bc);
 void		 gw_health_stop(void);
@@ -322,6 +323,7 @@ long long	 gw_uptime_seconds(void);
 int		 gw_sys_root(struct gw_req *gr);
 int		 gw_sys_health(struct gw_req *gr);
 int		 gw_sys_health_detail(struct gw_req *gr);
+int		 gw_sys_ready(struct gw_req *gr);
 int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);

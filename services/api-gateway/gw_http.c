@@ -433,8 +433,7 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		return;
 	}
 
-	if (!(gr->gr_method == GW_GET && (strcmp(gr->gr_path, "/") == 0 ||
-	    strcmp(gr->gr_path, "/api/health") == 0)) &&
+	if (!(m.m_route != NULL && (m.m_route->rt_flags & GW_RT_PUBLIC)) &&
 	    gw_auth_check(gr) != 0) {
 		/* Browsers send a WebSocket's key as a sub-protocol. */
 		if (m.m_route == NULL || m.m_route->rt_local != gw_ws_agent ||

@@ -191,6 +191,7 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/health", NULL, NULL, 1, gw_sys_health, GW_RT_PUBLIC },
 	{ GW_GET, "/api/health/detail",
 	    NULL, NULL, 5, gw_sys_health_detail, 0 },
+	{ GW_GET, "/api/ready", NULL, NULL, 1, gw_sys_ready, GW_RT_PUBLIC },
 	{ GW_GET, "/api/status", NULL, NULL, 1, gw_sys_status, 0 },
 	{ GW_GET, "/api/version", NULL, NULL, 1, gw_sys_version, 0 },
 	{ GW_POST, "/api/shutdown", NULL, NULL, 5, NULL, 0 },

@@ -1,18 +1,33 @@
 /*
  * gw_system.c - the gateway's own endpoints (/, /api/health,
- * /api/health/detail, /api/status, /api/version, /api/metrics) and the
- * background health poller behind them.
+ * /api/health/detail, /api/ready, /api/status, /api/version, /api/metrics)
+ * and the background health poller behind them.
  *
  * A thread asks every service for sys.health once a second (five times a
  * second while one is down), all five in parallel with a short timeout,
- * and keeps the answers in a snapshot.
- * /api/health and /api/metrics only read the snapshot, so they never wait
- * on the bus and stay as cheap as a static page.  Only /api/status asks
- * the bus on the request path (agents.list), asynchronously.
+ * and keeps the answers in a snapshot.  The first round runs in
+ * gw_health_start, before the HTTP server answers anything, so a gateway
+ * started after its services says "ok" from its first answer.  While the
+ * snapshot is not all good, /api/health and /api/ready wake the poller
+ * for a round at once (at most one every GW_POLL_MIN_MS), so whoever polls
+ * them sees a service that joins within a few milliseconds.
+ * /api/health, /api/ready and /api/metrics only read the snapshot, so they
+ * never wait on the bus and stay as cheap as a static page.  Only
+ * /api/status asks the bus on the request path (agents.list),
+ * asynchronously.
  *
- * restart_count counts the times a service that had answered stopped
- * answering and came back.  A crash and restart between two polls (or
- * between polls that happen to reach other replicas) goes unseen.
+ * The bus counts as reached when the last round got any reply, a
+ * broker's 503 for a service with no replica included; a broker that is
+ * down fails every call at once, one that hangs times them all out.
+ *
+ * restart_count is, summed over the services, the larger of two counts:
+ * what the supervisor says (each replica reports its
+ * LIBREFANG_RESTART_COUNT, which librefangd sets; the largest seen counts)
+ * and what this gateway saw: a replica (host and pid) that answers again
+ * with a smaller uptime, or a service that stopped answering and came
+ * back as a replica it had not seen.  A service that comes back as the
+ * same process (after a broker restart, say) was not restarted.  The
+ * gateway adds its own supervisor's count.
  */
 #include <sys/utsname.h>
 
@@ -46,9 +61,18 @@
 
 #define GW_POLL_MS		1000
 #define GW_POLL_FAST_MS		200	/* while a service is down */
+#define GW_POLL_MIN_MS		20	/* between rounds asked for */
 #define GW_POLL_TIMEOUT_MS	800
 #define GW_REPLICAS_MAX		16
 #define GW_REPLICA_TTL_MS	10000
+
+/* A process that answered a service's health check. */
+struct gw_replica {
+	long long	 r_pid;		/* 0: free slot */
+	char		 r_host[64];
+	long long	 r_uptime;	/* s, at the last answer */
+	uint64_t	 r_seen;	/* ms */
+};
 
 struct gw_svc_state {
 	int		 s_up;
@@ -59,9 +83,10 @@ struct gw_svc_state {
 	long long	 s_uptime;
 	long long	 s_pid;
 	long long	 s_agents;	/* -1: not reported */
+	long long	 s_restarts_seen;	/* by this gateway */
+	long long	 s_restarts_said;	/* by a replica's supervisor */
 	uint64_t	 s_last_ok;	/* ms */
-	long long	 s_rpid[GW_REPLICAS_MAX];
-	uint64_t	 s_rseen[GW_REPLICAS_MAX];
+	struct gw_replica s_rep[GW_REPLICAS_MAX];
 };
 
 /* One poll round: the calls and what they brought back. */
@@ -84,7 +109,8 @@ static const char *const gw_svcs[] = SVC_LIST;
 static pthread_mutex_t	 gw_hs_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 gw_hs_cv = PTHREAD_COND_INITIALIZER;
 static struct gw_svc_state gw_hs[SVC_COUNT];
-static long long	 gw_hs_restarts;
+static int		 gw_hs_bus_ok;	/* the last round reached a broker */
+static int		 gw_hs_kick;	/* a round is wanted now */
 static int		 gw_hs_stop;
 static pthread_t	 gw_hs_thread;
 static int		 gw_hs_started;
@@ -111,35 +137,51 @@ gw_poll_cb(void *arg, int err, struct msg_rep *rep)
 	pthread_mutex_unlock(&p->p_mtx);
 }
 
-static void
-gw_hs_replica(struct gw_svc_state *s, long long pid, uint64_t now)
+/*
+ * Notes that replica host/pid answered with uptime and reports whether it
+ * is one seen before.  A known replica whose uptime went back is a new
+ * process in the old one's place (a container restarted keeps its host
+ * name and often its pid): a restart.  Slots of replicas gone quiet are
+ * kept until their room is needed, so a replica that comes back after a
+ * long outage is still recognised.
+ */
+static int
+gw_hs_replica(struct gw_svc_state *s, const char *host, long long pid,
+    long long uptime, uint64_t now)
 {
-	int	i, free_i = -1, oldest = 0;
+	struct gw_replica	*r;
+	int			 i, victim = 0;
 
 	for (i = 0; i < GW_REPLICAS_MAX; i++) {
-		if (s->s_rpid[i] == pid) {
-			s->s_rseen[i] = now;
-			return;
+		r = &s->s_rep[i];
+		if (r->r_pid == pid && strcmp(r->r_host, host) == 0) {
+			if (uptime < r->r_uptime)
+				s->s_restarts_seen++;
+			r->r_uptime = uptime;
+			r->r_seen = now;
+			return (1);
 		}
-		if (s->s_rpid[i] == 0 || now - s->s_rseen[i] >
-		    GW_REPLICA_TTL_MS) {
-			if (free_i < 0)
-				free_i = i;
-		} else if (s->s_rseen[i] < s->s_rseen[oldest])
-			oldest = i;
+		/* A free slot, else the replica seen longest ago. */
+		if (s->s_rep[victim].r_pid != 0 && (r->r_pid == 0 ||
+		    r->r_seen < s->s_rep[victim].r_seen))
+			victim = i;
 	}
-	i = free_i >= 0 ? free_i : oldest;
-	s->s_rpid[i] = pid;
-	s->s_rseen[i] = now;
+	r = &s->s_rep[victim];
+	r->r_pid = pid;
+	snprintf(r->r_host, sizeof(r->r_host), "%s", host);
+	r->r_uptime = uptime;
+	r->r_seen = now;
+	return (0);
 }
 
 static void
 gw_hs_update(int i, int err, int status, json_t *body, uint64_t now)
 {
 	struct gw_svc_state	*s = &gw_hs[i];
-	const char		*st, *db, *ver;
+	const char		*st, *db, *ver, *host;
 	json_t			*v;
-	long long		 uptime;
+	long long		 uptime, said;
+	int			 known;
 
 	if (err != 0 || status != 200 || !json_is_object(body)) {
 		if (s->s_up)
@@ -153,9 +195,19 @@ gw_hs_update(int i, int err, int status, json_t *body, uint64_t now)
 	st = json_string_value(json_object_get(body, "status"));
 	db = json_string_value(json_object_get(body, "database"));
 	ver = json_string_value(json_object_get(body, "version"));
+	host = json_string_value(json_object_get(body, "host"));
 	uptime = json_integer_value(json_object_get(body, "uptime_seconds"));
-	if (s->s_was_up && !s->s_up)
-		gw_hs_restarts++;
+	said = json_integer_value(json_object_get(body, "restart_count"));
+	s->s_pid = json_integer_value(json_object_get(body, "pid"));
+	known = gw_hs_replica(s, host != NULL ? host : "", s->s_pid, uptime,
+	    now);
+	/* Back after an outage as a process not seen before: the old one
+	 * was replaced.  (A new replica while the service answered all
+	 * along may as well be one more replica: not counted.) */
+	if (!s->s_up && s->s_was_up && !known)
+		s->s_restarts_seen++;
+	if (said > s->s_restarts_said)
+		s->s_restarts_said = said;
 	if (!s->s_up && s->s_was_up)
 		log_info("service '%s' is answering again", gw_svcs[i]);
 	s->s_up = 1;
@@ -166,10 +218,8 @@ gw_hs_update(int i, int err, int status, json_t *body, uint64_t now)
 	s->s_db = db == NULL || strcmp(db, "none") == 0 ? -1 :
 	    strcmp(db, "connected") == 0;
 	s->s_uptime = uptime;
-	s->s_pid = json_integer_value(json_object_get(body, "pid"));
 	v = json_object_get(body, "agent_count");
 	s->s_agents = json_is_integer(v) ? json_integer_value(v) : -1;
-	gw_hs_replica(s, s->s_pid, now);
 }
 
 static void
@@ -182,7 +232,7 @@ gw_poll_once(void)
 	json_t			*env, *caller;
 	char			 id[UTIL_UUID_LEN];
 	uint64_t		 now;
-	int			 i, timeout = GW_POLL_TIMEOUT_MS;
+	int			 i, err, timeout = GW_POLL_TIMEOUT_MS;
 
 	if (gw_hs_cfg->bus_timeout_ms < timeout)
 		timeout = (int)gw_hs_cfg->bus_timeout_ms;
@@ -198,12 +248,14 @@ gw_poll_once(void)
 		    "gateway", "request_id", id);
 		env = msg_request(OP_SYS_HEALTH, NULL, util_wall_ms() + timeout,
 		    caller, NULL, NULL, NULL);
+		/* Not started: no broker connected, or out of memory. */
+		err = env == NULL ? SH_ENOMEM : SH_EUNAVAIL;
 		calls[i] = env == NULL ? NULL : bus_call_start(gw_hs_bus,
 		    gw_svcs[i], env, timeout, gw_poll_cb, &slots[i]);
 		json_decref(env);
 		if (calls[i] == NULL) {
 			pthread_mutex_lock(&p.p_mtx);
-			p.p_err[i] = SH_ENOMEM;
+			p.p_err[i] = err;
 			p.p_pending--;
 			pthread_mutex_unlock(&p.p_mtx);
 		}
@@ -223,8 +275,12 @@ gw_poll_once(void)
 		bus_call_free(calls[i]);
 	now = util_now_ms();
 	pthread_mutex_lock(&gw_hs_mtx);
-	for (i = 0; i < SVC_COUNT; i++)
+	gw_hs_bus_ok = 0;
+	for (i = 0; i < SVC_COUNT; i++) {
+		if (p.p_err[i] == 0)
+			gw_hs_bus_ok = 1;
 		gw_hs_update(i, p.p_err[i], p.p_status[i], p.p_body[i], now);
+	}
 	pthread_mutex_unlock(&gw_hs_mtx);
 	for (i = 0; i < SVC_COUNT; i++)
 		json_decref(p.p_body[i]);
@@ -232,43 +288,80 @@ gw_poll_once(void)
 	pthread_cond_destroy(&p.p_cv);
 }
 
+/* Whether every service answers and every database is connected.  Called
+ * with gw_hs_mtx held. */
+static int
+gw_hs_ok(int *db_ok)
+{
+	int	i, ok = 1;
+
+	*db_ok = 1;
+	for (i = 0; i < SVC_COUNT; i++) {
+		if (!gw_hs[i].s_up) {
+			ok = 0;
+			*db_ok = 0;	/* cannot tell: say so */
+		} else if (gw_hs[i].s_db == 0) {
+			ok = 0;
+			*db_ok = 0;
+		}
+	}
+	return (ok);
+}
+
+/* Asks the poller for a round now.  Called with gw_hs_mtx held. */
+static void
+gw_hs_kick_locked(void)
+{
+	if (!gw_hs_kick) {
+		gw_hs_kick = 1;
+		pthread_cond_signal(&gw_hs_cv);
+	}
+}
+
 static void *
 gw_health_main(void *arg)
 {
 	struct timespec	ts;
-	uint64_t	t0, used, last_sweep = util_now_ms();
-	int		i, interval;
+	uint64_t	t0, t_end, due, now, last_sweep = util_now_ms();
+	int		interval, db_ok;
 
 	(void)arg;
+	/* gw_health_start ran the first round. */
+	t0 = t_end = util_now_ms();
 	for (;;) {
-		t0 = util_now_ms();
-		gw_poll_once();
-		if (t0 - last_sweep >= 60000) {
-			gw_rl_sweep();
-			last_sweep = t0;
-		}
 		/* Poll faster while something is down, so a stack that is
-		 * starting reports "ok" soon after it is. */
-		interval = GW_POLL_MS;
+		 * starting reports "ok" soon after it is; sooner still when
+		 * /api/health or /api/ready asks. */
 		pthread_mutex_lock(&gw_hs_mtx);
-		for (i = 0; i < SVC_COUNT; i++)
-			if (!gw_hs[i].s_up)
-				interval = GW_POLL_FAST_MS;
-		pthread_mutex_unlock(&gw_hs_mtx);
-		used = util_now_ms() - t0;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)((uint64_t)interval > used ?
-		    (uint64_t)interval - used : 0) * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		pthread_mutex_lock(&gw_hs_mtx);
-		if (!gw_hs_stop)
+		interval = gw_hs_ok(&db_ok) ? GW_POLL_MS : GW_POLL_FAST_MS;
+		for (;;) {
+			if (gw_hs_stop)
+				break;
+			now = util_now_ms();
+			due = t0 + (uint64_t)interval;
+			if (gw_hs_kick && t_end + GW_POLL_MIN_MS < due)
+				due = t_end + GW_POLL_MIN_MS;
+			if (now >= due)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(due - now) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
 			pthread_cond_timedwait(&gw_hs_cv, &gw_hs_mtx, &ts);
+		}
+		gw_hs_kick = 0;
 		if (gw_hs_stop) {
 			pthread_mutex_unlock(&gw_hs_mtx);
 			break;
 		}
 		pthread_mutex_unlock(&gw_hs_mtx);
+		t0 = util_now_ms();
+		gw_poll_once();
+		t_end = util_now_ms();
+		if (t0 - last_sweep >= 60000) {
+			gw_rl_sweep();
+			last_sweep = t0;
+		}
 	}
 	return (NULL);
 }
@@ -286,7 +379,11 @@ gw_health_start(const struct sh_config *cfg, struct bus_client *bc)
 		gw_hs[i].s_agents = -1;
 	}
 	gw_hs_stop = 0;
+	gw_hs_kick = 0;
 	SH_ASSERT(strcmp(gw_svcs[GW_AR], SVC_AGENT_RUNTIME) == 0);
+	/* The first round before the first answer: the snapshot says what
+	 * is, not "down" by default (bounded by the poll timeout). */
+	gw_poll_once();
 	if (pthread_create(&gw_hs_thread, NULL, gw_health_main, NULL) != 0) {
 		log_warnx("%s: could not start the health poller", __func__);
 		return (-1);
@@ -339,24 +436,24 @@ gw_uptime_seconds(void)
 	return (svc_uptime());
 }
 
-/* Whether every service answers and every database is connected.  Called
- * with gw_hs_mtx held. */
-static int
-gw_hs_ok(int *db_ok)
+/* Restarts of one service, and of all of them and this gateway (see the
+ * top of the file).  Called with gw_hs_mtx held. */
+static long long
+gw_hs_svc_restarts(const struct gw_svc_state *s)
 {
-	int	i, ok = 1;
+	return (s->s_restarts_seen > s->s_restarts_said ?
+	    s->s_restarts_seen : s->s_restarts_said);
+}
 
-	*db_ok = 1;
-	for (i = 0; i < SVC_COUNT; i++) {
-		if (!gw_hs[i].s_up) {
-			ok = 0;
-			*db_ok = 0;	/* cannot tell: say so */
-		} else if (gw_hs[i].s_db == 0) {
-			ok = 0;
-			*db_ok = 0;
-		}
-	}
-	return (ok);
+static long long
+gw_hs_restarts(void)
+{
+	long long	n = svc_restart_count();
+	int		i;
+
+	for (i = 0; i < SVC_COUNT; i++)
+		n += gw_hs_svc_restarts(&gw_hs[i]);
+	return (n);
 }
 
 /* ---- the endpoints --------------------------------------------------- */
@@ -370,7 +467,9 @@ gw_sys_health(struct gw_req *gr)
 
 	pthread_mutex_lock(&gw_hs_mtx);
 	ok = gw_hs_ok(&db_ok);
-	restarts = gw_hs_restarts;
+	if (!ok)
+		gw_hs_kick_locked();
+	restarts = gw_hs_restarts();
 	pthread_mutex_unlock(&gw_hs_mtx);
 	n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"version\":"
 	    "\"%s\",\"uptime_seconds\":%lld,\"panic_count\":0,"
@@ -397,13 +496,14 @@ gw_sys_health_detail(struct gw_req *gr)
 	for (i = 0; i < SVC_COUNT; i++) {
 		s = &gw_hs[i];
 		for (nrep = 0, j = 0; j < GW_REPLICAS_MAX; j++)
-			if (s->s_rpid[j] != 0 &&
-			    now - s->s_rseen[j] <= GW_REPLICA_TTL_MS)
+			if (s->s_rep[j].r_pid != 0 &&
+			    now - s->s_rep[j].r_seen <= GW_REPLICA_TTL_MS)
 				nrep++;
-		so = json_pack("{s:s, s:s, s:i}", "status", s->s_status,
+		so = json_pack("{s:s, s:s, s:i, s:I}", "status", s->s_status,
 		    "database", !s->s_up ? "unknown" : s->s_db < 0 ? "none" :
 		    s->s_db ? "connected" : "disconnected",
-		    "replicas_seen", nrep);
+		    "replicas_seen", nrep, "restart_count",
+		    (json_int_t)gw_hs_svc_restarts(s));
 		if (so != NULL && s->s_up) {
 			json_object_set_new(so, "version",
 			    json_string(s->s_version));
@@ -418,7 +518,7 @@ gw_sys_health_detail(struct gw_req *gr)
 	o = json_pack("{s:s, s:s, s:I, s:i, s:I, s:I, s:s, s:o, s:o}",
 	    "status", ok ? "ok" : "degraded", "version", LIBREFANG_VERSION,
 	    "uptime_seconds", (json_int_t)gw_uptime_seconds(),
-	    "panic_count", 0, "restart_count", (json_int_t)gw_hs_restarts,
+	    "panic_count", 0, "restart_count", (json_int_t)gw_hs_restarts(),
 	    "agent_count", (json_int_t)(gw_hs[GW_AR].s_up &&
 	    gw_hs[GW_AR].s_agents > 0 ? gw_hs[GW_AR].s_agents : 0),
 	    "database", db_ok ? "connected" : "disconnected",
@@ -426,6 +526,67 @@ gw_sys_health_detail(struct gw_req *gr)
 	    "services", svcs);
 	pthread_mutex_unlock(&gw_hs_mtx);
 	gw_reply_json(gr, 200, o);
+	return (0);
+}
+
+/* Appends {"name": name, "status": ok ? "ok" : bad} to checks and, when
+ * not ok, name to missing. */
+static void
+gw_ready_check(json_t *checks, json_t *missing, const char *name, int ok,
+    const char *bad)
+{
+	json_array_append_new(checks, json_pack("{s:s, s:s}", "name", name,
+	    "status", ok ? "ok" : bad));
+	if (!ok)
+		json_array_append_new(missing, json_string(name));
+}
+
+/*
+ * GET /api/ready: the readiness probe.  Ready when the last round reached
+ * the broker, every service answered (a live replica), and PostgreSQL
+ * answers: no service reports its database disconnected and at least one
+ * that uses it says connected.  Names and coarse states only, as
+ * /api/health: the detail is behind auth in /api/health/detail.
+ */
+int
+gw_sys_ready(struct gw_req *gr)
+{
+	json_t	*checks, *missing, *o;
+	int	 i, db_up = 0, db_down = 0;
+
+	checks = json_array();
+	missing = json_array();
+	if (checks == NULL || missing == NULL) {
+		json_decref(checks);
+		json_decref(missing);
+		gw_reply_error(gr, 500, "out of memory");
+		return (0);
+	}
+	pthread_mutex_lock(&gw_hs_mtx);
+	gw_ready_check(checks, missing, "bus", gw_hs_bus_ok, "unreachable");
+	for (i = 0; i < SVC_COUNT; i++) {
+		gw_ready_check(checks, missing, gw_svcs[i], gw_hs[i].s_up,
+		    "down");
+		if (gw_hs[i].s_up && gw_hs[i].s_db == 1)
+			db_up = 1;
+		if (gw_hs[i].s_up && gw_hs[i].s_db == 0)
+			db_down = 1;
+	}
+	gw_ready_check(checks, missing, "database", db_up && !db_down,
+	    db_down ? "down" : "unknown");
+	if (json_array_size(missing) > 0)
+		gw_hs_kick_locked();
+	pthread_mutex_unlock(&gw_hs_mtx);
+	if (json_array_size(missing) == 0) {
+		json_decref(missing);
+		o = json_pack("{s:s, s:o}", "status", "ready", "checks",
+		    checks);
+		gw_reply_json(gr, 200, o);
+	} else {
+		o = json_pack("{s:s, s:o, s:o}", "error", "not ready",
+		    "missing", missing, "checks", checks);
+		gw_reply_json(gr, 503, o);
+	}
 	return (0);
 }
 
