@@ -2,13 +2,17 @@
  * svc.h - what every service's main.c shares: flags, signals, the
  * operation table and its dispatch, the built-in sys.health operation.
  *
- * A service's main.c reads:
+ * A service's main.c is its table: a struct svc_def naming the service,
+ * its schema and its operation tables, and main() { return
+ * (svc_main(argc, argv, &def)); }.  svc_main() runs the steps every
+ * service takes, each of which is also callable alone:
  *	svc_init(argc, argv, "memory", &so);	flags, signals blocked
- *	cfg_load(...); log_init(...);		config, log
+ *	svc_config(&so, &cfg);			config, log
  *	svc_db_migrate(...);			schema
+ *	sd_start				the service's own start
  *	svc_serve(...);				bus workers
  *	svc_wait();				until SIGINT/SIGTERM
- *	svc_stop(...);				drain, close
+ *	sd_drain, svc_stop(...), sd_stop	drain, close
  */
 #ifndef SH_SVC_H
 #define SH_SVC_H
@@ -63,10 +67,25 @@ struct svc_def {
 	const struct db_migration	*sd_migrations;
 	const struct svc_op *const	*sd_ops;	/* tables, NULL-ended;
 							   each ends with a
-							   NULL name */
+							   NULL name; NULL:
+							   serves no ops */
 	svc_health_fn			 sd_health;
 	void				*sd_arg;
+	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
+	 * after the migrations, before the workers serve (cfg lives until
+	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).
+	 * sd_drain runs on SIGINT/SIGTERM while the workers still serve
+	 * (answer what was deferred); sd_stop after they stopped (free
+	 * what sd_start made). */
+	int				(*sd_start)(const struct sh_config *cfg,
+					    void *arg);
+	void				(*sd_drain)(void *arg);
+	void				(*sd_stop)(void *arg);
 };
+
+/* Runs the service sd from start to exit (see above); returns the exit
+ * status for main(). */
+int	 svc_main(int argc, char **argv, const struct svc_def *sd);
 
 /* Parses -f -n -d -v -h, blocks SIGINT/SIGTERM/SIGHUP/SIGPIPE for every
  * thread.  Exits on bad usage. */

@@ -1,13 +1,14 @@
 /*
- * agent/templates.c - agent templates, tool profiles and chat slash commands: the
- * templates.*, profiles.* and commands.* operations (GET /api/templates,
- * /api/profiles, /api/commands and their {name} forms).
+ * agent/templates.c - agent templates and chat slash commands: the
+ * templates.* and commands.* operations (GET /api/templates,
+ * /api/commands and their {name} forms).  Tool profiles are in
+ * tool/profile.c.
  *
- * Templates are the embedded manifests of templates/ (tmpl_files[], made
- * by deploy/file2c.sh); each answer parses the text again with the
+ * Templates are the embedded manifests of agent/templates/ (tmpl_files[],
+ * made by deploy/file2c.sh); each answer parses the text again with the
  * manifest parser, so what is listed is exactly what a spawn would get.
- * Profiles (notes 8.3) and commands (notes 9) are static tables.  Unknown
- * names are 404 {"error": "..."}.
+ * Commands (notes 9) are a static table.  Unknown names are 404
+ * {"error": "..."}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "agent/agent.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "svc.h"
 #include "agent/templates.h"
 
@@ -366,10 +368,10 @@ op_commands_get(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op tmpl_ops[] = {
-	{ "templates.list",	op_templates_list },
-	{ "templates.get",	op_templates_get },
-	{ "templates.toml",	op_templates_toml },
-	{ "commands.list",	op_commands_list },
-	{ "commands.get",	op_commands_get },
+	{ OP_TEMPLATES_LIST,	op_templates_list },
+	{ OP_TEMPLATES_GET,	op_templates_get },
+	{ OP_TEMPLATES_TOML,	op_templates_toml },
+	{ OP_COMMANDS_LIST,	op_commands_list },
+	{ OP_COMMANDS_GET,	op_commands_get },
 	{ NULL,			NULL }
 };
