@@ -175,6 +175,28 @@ svc_reply_error(struct svc_reply *rp, int status, const char *fmt, ...)
 }
 
 void
+svc_reply_list(struct svc_reply *rp, const char *key, json_t *list)
+{
+	json_int_t	n = (json_int_t)json_array_size(list);
+
+	svc_reply_json(rp, 200, list == NULL ? NULL : json_pack("{s:o, s:I}",
+	    key, list, "total", n));
+}
+
+void
+svc_list_add(json_t **list, json_t *item)
+{
+	if (*list != NULL && item != NULL &&
+	    json_array_append_new(*list, item) == 0)
+		return;
+	/* json_array_append_new() has freed item when it failed. */
+	if (*list == NULL)
+		json_decref(item);
+	json_decref(*list);
+	*list = NULL;
+}
+
+void
 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 {
 	log_warnx("database error: %s", db_errmsg(c->sc_db));
@@ -465,7 +487,7 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 		rv = 1;
 		goto done;
 	}
-	if (sd->sd_ops != NULL && (ss = svc_serve(sd, &cfg)) == NULL)
+	if (!sd->sd_broker && (ss = svc_serve(sd, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
 	svc_wait();
 	if (sd->sd_drain != NULL)

@@ -100,8 +100,4 @@ static const struct svc_def agent_def = {
 	.sd_stop = agent_stop,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &agent_def));
-}
+SVC_MAIN(agent_def)

@@ -8,23 +8,10 @@
 #include "svc.h"
 
 /* Only sys.health (libshared/svc.c) so far. */
-static const struct svc_op audit_ops[] = {
-	{ NULL, NULL }
-};
-
-static const struct svc_op *const audit_tables[] = {
-	audit_ops, NULL
-};
-
 static const struct svc_def audit_def = {
 	.sd_name = SVC_AUDIT,
 	.sd_schema = "audit",
 	.sd_migrations = svc_migrations,
-	.sd_ops = audit_tables,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &audit_def));
-}
+SVC_MAIN(audit_def)

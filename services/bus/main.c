@@ -40,12 +40,9 @@ bus_stop(void *arg)
 
 static const struct svc_def bus_def = {
 	.sd_name = "bus",
+	.sd_broker = 1,
 	.sd_start = bus_start,
 	.sd_stop = bus_stop,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &bus_def));
-}
+SVC_MAIN(bus_def)

@@ -9,23 +9,10 @@
 #include "svc.h"
 
 /* Only sys.health (libshared/svc.c) so far. */
-static const struct svc_op channels_ops[] = {
-	{ NULL, NULL }
-};
-
-static const struct svc_op *const channels_tables[] = {
-	channels_ops, NULL
-};
-
 static const struct svc_def channels_def = {
 	.sd_name = SVC_CHANNELS,
 	.sd_schema = "channels",
 	.sd_migrations = svc_migrations,
-	.sd_ops = channels_tables,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &channels_def));
-}
+SVC_MAIN(channels_def)

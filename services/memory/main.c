@@ -11,9 +11,7 @@
 /* kv.c */
 extern const struct svc_op kv_ops[];
 
-static const struct svc_op *const memory_tables[] = {
-	kv_ops, NULL
-};
+static const struct svc_op *const memory_tables[] = { kv_ops, NULL };
 
 static const struct svc_def memory_def = {
 	.sd_name = SVC_MEMORY,
@@ -22,8 +20,4 @@ static const struct svc_def memory_def = {
 	.sd_ops = memory_tables,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &memory_def));
-}
+SVC_MAIN(memory_def)

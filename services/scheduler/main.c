@@ -9,23 +9,10 @@
 #include "svc.h"
 
 /* Only sys.health (libshared/svc.c) so far. */
-static const struct svc_op scheduler_ops[] = {
-	{ NULL, NULL }
-};
-
-static const struct svc_op *const scheduler_tables[] = {
-	scheduler_ops, NULL
-};
-
 static const struct svc_def scheduler_def = {
 	.sd_name = SVC_SCHEDULER,
 	.sd_schema = "scheduler",
 	.sd_migrations = svc_migrations,
-	.sd_ops = scheduler_tables,
 };
 
-int
-main(int argc, char **argv)
-{
-	return (svc_main(argc, argv, &scheduler_def));
-}
+SVC_MAIN(scheduler_def)

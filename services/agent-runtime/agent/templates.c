@@ -26,15 +26,6 @@
 
 #define TMPL_CTYPE_TOML	"text/plain; charset=utf-8"
 
-/* Replies 200 {key: list, total: n} (list stolen). */
-static void
-tmpl_reply_list(struct svc_reply *rp, const char *key, json_t *list)
-{
-	json_int_t	n = (json_int_t)json_array_size(list);
-
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
-}
-
 /* ---- templates ------------------------------------------------------- */
 
 const struct embed_file *
@@ -112,28 +103,20 @@ op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	const struct embed_file	*tf;
-	json_t			*list, *m, *e;
+	json_t			*list, *m;
 
 	(void)c;
 	(void)rq;
-	if ((list = json_array()) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
+	list = json_array();
 	for (tf = tmpl_files; tf->ef_name != NULL; tf++) {
 		if ((m = tmpl_manifest(tf, rp)) == NULL) {
 			json_decref(list);
 			return;
 		}
-		e = tmpl_summary(tf, m);
+		svc_list_add(&list, tmpl_summary(tf, m));
 		json_decref(m);
-		if (e == NULL || json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_error(rp, 500, "out of memory");
-			return;
-		}
 	}
-	tmpl_reply_list(rp, "templates", list);
+	svc_reply_list(rp, "templates", list);
 }
 
 static void
@@ -320,27 +303,17 @@ op_commands_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	const struct tmpl_command	*tc;
-	json_t				*list, *e;
+	json_t				*list;
 	int				 scope;
 
 	(void)c;
 	if ((scope = tmpl_command_scope(rq, rp)) < 0)
 		return;
-	if ((list = json_array()) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
-	for (tc = tmpl_commands; tc->tc_name != NULL; tc++) {
-		if ((tc->tc_scope & scope) == 0)
-			continue;
-		if ((e = tmpl_command_view(tc)) == NULL ||
-		    json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_error(rp, 500, "out of memory");
-			return;
-		}
-	}
-	tmpl_reply_list(rp, "commands", list);
+	list = json_array();
+	for (tc = tmpl_commands; tc->tc_name != NULL; tc++)
+		if ((tc->tc_scope & scope) != 0)
+			svc_list_add(&list, tmpl_command_view(tc));
+	svc_reply_list(rp, "commands", list);
 }
 
 /* GET /api/commands/{name}: with or without the slash, any case, aliases

@@ -974,8 +974,7 @@ cat_op_providers_list(struct svc_ctx *c, const struct msg_req *rq,
 		json_array_append_new(list, cat_provider_json(s, &pv,
 		    settings, customs));
 	}
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "providers", list,
-	    "total", (json_int_t)json_array_size(list)));
+	svc_reply_list(rp, "providers", list);
 done:
 	json_decref(settings);
 	json_decref(customs);

@@ -1079,8 +1079,7 @@ op_list_all(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	items = session_items(rows, NULL);
 	json_decref(rows);
-	svc_reply_json(rp, 200, items ? json_pack("{s:o, s:I}", "sessions", items,
-	    "total", (json_int_t)json_array_size(items)) : NULL);
+	svc_reply_list(rp, "sessions", items);
 }
 
 static void
