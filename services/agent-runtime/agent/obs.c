@@ -25,9 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/obs.h"
 #include "err.h"
 #include "log.h"
-#include "agent/obs.h"
 #include "ops.h"
 #include "turn/turn.h"
 

@@ -16,11 +16,11 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/templates.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
 #include "services.h"
-#include "agent/templates.h"
 #include "util.h"
 
 /* ---- events ---------------------------------------------------------- */

@@ -18,11 +18,11 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/templates.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
 #include "svc.h"
-#include "agent/templates.h"
 
 #define TMPL_CTYPE_TOML	"text/plain; charset=utf-8"
 

@@ -36,10 +36,10 @@
 
 #include "agent/agent.h"
 #include "err.h"
+#include "files/upload.h"
 #include "log.h"
 #include "ops.h"
 #include "tool/tool.h"
-#include "files/upload.h"
 #include "util.h"
 
 #define FILES_MAX		UPLOAD_MAX	/* bytes of one workspace file */

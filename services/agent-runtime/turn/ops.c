@@ -17,11 +17,11 @@
 
 #include "buf.h"
 #include "err.h"
+#include "files/upload.h"
 #include "log.h"
 #include "ops.h"
 #include "tool/tool.h"
 #include "turn/turn.h"
-#include "files/upload.h"
 #include "version.h"
 
 #define LABEL_MAX	128
