@@ -487,7 +487,7 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 		rv = 1;
 		goto done;
 	}
-	if (!sd->sd_broker && (ss = svc_serve(sd, &cfg)) == NULL)
+	if (!sd->sd_no_service && (ss = svc_serve(sd, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
 	svc_wait();
 	if (sd->sd_drain != NULL)

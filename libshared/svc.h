@@ -71,8 +71,9 @@ struct svc_def {
 							   sys.health only */
 	svc_health_fn			 sd_health;
 	void				*sd_arg;
-	int				 sd_broker;	/* 1: the broker, which
-							   serves nothing */
+	int				 sd_no_service;	/* 1: answers no bus
+							   operation at all
+							   (the broker) */
 	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
 	 * after the migrations, before the workers serve (cfg lives until
 	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).

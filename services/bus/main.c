@@ -40,7 +40,7 @@ bus_stop(void *arg)
 
 static const struct svc_def bus_def = {
 	.sd_name = "bus",
-	.sd_broker = 1,
+	.sd_no_service = 1,
 	.sd_start = bus_start,
 	.sd_stop = bus_stop,
 };
