@@ -193,6 +193,28 @@ svc_reply_error(struct svc_reply *rp, int status, const char *fmt, ...)
 }
 
 void
+svc_reply_list(struct svc_reply *rp, const char *key, json_t *list)
+{
+	json_int_t	n = (json_int_t)json_array_size(list);
+
+	svc_reply_json(rp, 200, list == NULL ? NULL : json_pack("{s:o, s:I}",
+	    key, list, "total", n));
+}
+
+void
+svc_list_add(json_t **list, json_t *item)
+{
+	if (*list != NULL && item != NULL &&
+	    json_array_append_new(*list, item) == 0)
+		return;
+	/* json_array_append_new() has freed item when it failed. */
+	if (*list == NULL)
+		json_decref(item);
+	json_decref(*list);
+	*list = NULL;
+}
+
+void
 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 {
 	log_warnx("database error: %s", db_errmsg(c->sc_db));
@@ -204,7 +226,7 @@ svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
     char id[UTIL_UUID_LEN])
 {
 	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    "id"));
+			    PARAM_ID));
 	size_t		 i;
 
 	if (s == NULL || !util_uuid_valid(s)) {
@@ -222,7 +244,7 @@ const char *
 svc_param_name(const struct msg_req *rq, struct svc_reply *rp)
 {
 	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    "name"));
+			    PARAM_NAME));
 
 	if (s == NULL || *s == '\0') {
 		svc_reply_error(rp, 400, "a name is required");
@@ -465,4 +487,35 @@ svc_stop(struct svc_server *ss)
 	bus_server_close(ss->ss_bus);
 	explicit_bzero(ss->ss_conninfo, sizeof(ss->ss_conninfo));
 	free(ss);
+}
+
+int
+svc_main(int argc, char **argv, const struct svc_def *sd)
+{
+	struct svc_opts		 so;
+	struct sh_config	 cfg;
+	struct svc_server	*ss = NULL;
+	int			 rv = 0;
+
+	svc_init(argc, argv, sd->sd_name, &so);
+	svc_config(&so, &cfg);
+	if (svc_db_migrate(sd, &cfg) != 0)
+		goto done;		/* asked to stop while waiting */
+	if (sd->sd_start != NULL && sd->sd_start(&cfg, sd->sd_arg) != 0) {
+		log_warnx("%s: could not start", sd->sd_name);
+		rv = 1;
+		goto done;
+	}
+	if (!sd->sd_no_service && (ss = svc_serve(sd, &cfg)) == NULL)
+		fatalx("could not join the bus at '%s'", cfg.bus_url);
+	svc_wait();
+	if (sd->sd_drain != NULL)
+		sd->sd_drain(sd->sd_arg);
+	svc_stop(ss);
+	if (sd->sd_stop != NULL)
+		sd->sd_stop(sd->sd_arg);
+ done:
+	cfg_release(&cfg);
+	bus_fini();
+	return (rv);
 }

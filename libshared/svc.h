@@ -2,13 +2,17 @@
  * svc.h - what every service's main.c shares: flags, signals, the
  * operation table and its dispatch, the built-in sys.health operation.
  *
- * A service's main.c reads:
+ * A service's main.c is its table: a struct svc_def naming the service,
+ * its schema and its operation tables, and SVC_MAIN(def), a main() that
+ * calls svc_main().  svc_main() runs the steps every service takes, each
+ * of which is also callable alone:
  *	svc_init(argc, argv, "memory", &so);	flags, signals blocked
- *	cfg_load(...); log_init(...);		config, log
+ *	svc_config(&so, &cfg);			config, log
  *	svc_db_migrate(...);			schema
+ *	sd_start				the service's own start
  *	svc_serve(...);				bus workers
  *	svc_wait();				until SIGINT/SIGTERM
- *	svc_stop(...);				drain, close
+ *	sd_drain, svc_stop(...), sd_stop	drain, close
  */
 #ifndef SH_SVC_H
 #define SH_SVC_H
@@ -63,10 +67,36 @@ struct svc_def {
 	const struct db_migration	*sd_migrations;
 	const struct svc_op *const	*sd_ops;	/* tables, NULL-ended;
 							   each ends with a
-							   NULL name */
+							   NULL name; NULL:
+							   sys.health only */
 	svc_health_fn			 sd_health;
 	void				*sd_arg;
+	int				 sd_no_service;	/* 1: answers no bus
+							   operation at all
+							   (the broker) */
+	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
+	 * after the migrations, before the workers serve (cfg lives until
+	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).
+	 * sd_drain runs on SIGINT/SIGTERM while the workers still serve
+	 * (answer what was deferred); sd_stop after they stopped (free
+	 * what sd_start made). */
+	int				(*sd_start)(const struct sh_config *cfg,
+					    void *arg);
+	void				(*sd_drain)(void *arg);
+	void				(*sd_stop)(void *arg);
 };
+
+/* Runs the service sd from start to exit (see above); returns the exit
+ * status for main(). */
+int	 svc_main(int argc, char **argv, const struct svc_def *sd);
+/* A service's main(), written SVC_MAIN(memory_def) on a line of its
+ * own (no semicolon: it is a function definition). */
+#define SVC_MAIN(def)							\
+int									\
+main(int argc, char **argv)						\
+{									\
+	return (svc_main(argc, argv, &(def)));				\
+}
 
 /* Parses -f -n -d -v -h, blocks SIGINT/SIGTERM/SIGHUP/SIGPIPE for every
  * thread.  Exits on bad usage. */
@@ -103,6 +133,13 @@ int	 svc_pending_reply(struct svc_pending *sp, int status, json_t *body);
 void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);
 void	 svc_reply_error(struct svc_reply *rp, int status, const char *fmt,
 	    ...) __attribute__((format(printf, 3, 4)));
+/* 200 {key: list, total: <its length>} (list stolen); a NULL list (it
+ * could not be built) is 500 "out of memory". */
+void	 svc_reply_list(struct svc_reply *rp, const char *key, json_t *list);
+/* Appends item (stolen) to *list; when either is NULL or the append
+ * fails, frees both and leaves *list NULL, so a loop that builds a list
+ * checks once, at the end (svc_reply_list()). */
+void	 svc_list_add(json_t **list, json_t *item);
 /* The standard 503 for a database failure (logs db_errmsg once). */
 void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
 /* Copies params.id, lowercased, into id: 0, or -1 after a 400 ("Invalid

@@ -19,11 +19,14 @@
 			  SVC_AUDIT, SVC_CHANNELS, NULL }
 #define SVC_COUNT	5
 
-/* Operations every service answers (handled in libshared/svc.c). */
-#define OP_SYS_HEALTH	"sys.health"	/* -> {service,status,database,...} */
+/* The operations (OP_*) and route parameters (PARAM_*). */
+#include "ops.h"
 
 /* Published topics (the frame prefix; subscribers add the "\n"). */
 #define TOPIC_LIFECYCLE	"lifecycle"	/* agent spawned/killed/updated */
-#define TOPIC_TURN_CONTROL "turn.control"	/* stop a turn: {agent_id, session_id?} */
+#define TOPIC_TURN_CONTROL "turn.control"	/* stop a turn: {agent_id,
+						   session_id?} */
+/* A gateway's stream of turn events: this prefix and the gateway's id. */
+#define TOPIC_TURN_STREAM "turn."
 
 #endif /* PROTO_SERVICES_H */

@@ -1,27 +1,28 @@
 /*
- * agent-runtime - owns agents (and, in later issues, sessions, messages,
- * the model catalog, providers, tools, approvals and the budget ledger).
+ * agent-runtime - owns the agents, their sessions and turns, the model
+ * catalog and providers, the tools (and, in later issues, MCP links,
+ * approvals and the budget ledger).  One folder per module; README.md
+ * maps them.
  *
- * It applies its schema's migrations, opens the lifecycle publisher, then
- * answers its operations over the bus with a pool of workers until SIGINT
- * or SIGTERM.
+ * It applies its schema's migrations, loads the catalog, opens the
+ * lifecycle publisher and the tools' bus client, starts the agent loop,
+ * then answers its operations over the bus until SIGINT or SIGTERM.
  */
 #include <pthread.h>
 
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/obs.h"
+#include "agent/templates.h"
 #include "bus.h"
 #include "catalog/catalog.h"
-#include "cfg.h"
+#include "files/upload.h"
 #include "log.h"
-#include "agent/obs.h"
 #include "services.h"
 #include "svc.h"
-#include "agent/templates.h"
 #include "tool/tool.h"
 #include "turn/turn.h"
-#include "files/upload.h"
 
 /* sys.health: how many agents the shared registry holds. */
 static void
@@ -33,6 +34,52 @@ agent_health(struct svc_ctx *c, json_t *out)
 		json_object_set_new(out, "agent_count", json_integer(n));
 }
 
+static int
+agent_start(const struct sh_config *cfg, void *arg)
+{
+	struct agent_state	*as = arg;
+
+	as->as_cfg = cfg;
+	if (catalog_init(cfg, NULL) != 0) {
+		log_warnx("could not load the model catalog");
+		return (-1);
+	}
+	pthread_mutex_init(&as->as_pub_mtx, NULL);
+	/* Events are best effort: without a publisher we still serve. */
+	if ((as->as_pub = bus_pub_open(cfg->bus_url)) == NULL)
+		log_warnx("could not open the publisher on '%s'; lifecycle "
+		    "events are off", cfg->bus_url);
+	/* Tools' own bus calls (kv_*, agent_send). */
+	if ((as->as_bus = bus_client_open(cfg->bus_url)) == NULL)
+		log_warnx("could not open a bus client on '%s'; kv and "
+		    "agent tools are off", cfg->bus_url);
+	/* The job pool, the LLM engine, the session lock, turn.control. */
+	if (turn_init(cfg) != 0) {
+		log_warnx("could not start the agent loop");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Turns still running answer (503) before the bus closes. */
+static void
+agent_drain(void *arg)
+{
+	(void)arg;
+	turn_shutdown();
+}
+
+static void
+agent_stop(void *arg)
+{
+	struct agent_state	*as = arg;
+
+	bus_client_close(as->as_bus);
+	bus_pub_close(as->as_pub);
+	pthread_mutex_destroy(&as->as_pub_mtx);
+	catalog_fini();
+}
+
 static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
@@ -41,48 +88,16 @@ static const struct svc_op *const agent_tables[] = {
 	NULL
 };
 
-static struct svc_def agent_def = {
-	SVC_AGENT_RUNTIME, "runtime", svc_migrations, agent_tables,
-	agent_health, &agent_st
+static const struct svc_def agent_def = {
+	.sd_name = SVC_AGENT_RUNTIME,
+	.sd_schema = "runtime",
+	.sd_migrations = svc_migrations,
+	.sd_ops = agent_tables,
+	.sd_health = agent_health,
+	.sd_arg = &agent_st,
+	.sd_start = agent_start,
+	.sd_drain = agent_drain,
+	.sd_stop = agent_stop,
 };
 
-int
-main(int argc, char **argv)
-{
-	struct svc_opts		 so;
-	struct sh_config	 cfg;
-	struct svc_server	*ss;
-
-	svc_init(argc, argv, SVC_AGENT_RUNTIME, &so);
-	svc_config(&so, &cfg);
-	if (svc_db_migrate(&agent_def, &cfg) != 0)
-		return (0);
-	agent_st.as_cfg = &cfg;
-	if (catalog_init(&cfg, NULL) != 0)
-		fatalx("could not load the model catalog");
-	pthread_mutex_init(&agent_st.as_pub_mtx, NULL);
-	/* Events are best effort: without a publisher we still serve. */
-	if ((agent_st.as_pub = bus_pub_open(cfg.bus_url)) == NULL)
-		log_warnx("could not open the publisher on '%s'; lifecycle "
-		    "events are off", cfg.bus_url);
-	/* Tools' own bus calls (kv_*, agent_send). */
-	if ((agent_st.as_bus = bus_client_open(cfg.bus_url)) == NULL)
-		log_warnx("could not open a bus client on '%s'; kv and "
-		    "agent tools are off", cfg.bus_url);
-	/* The job pool, the LLM engine, the session lock, turn.control. */
-	if (turn_init(&cfg) != 0)
-		fatalx("could not start the agent loop");
-	if ((ss = svc_serve(&agent_def, &cfg)) == NULL)
-		fatalx("could not join the bus at '%s'", cfg.bus_url);
-	svc_wait();
-	/* Turns still running answer (503) before the bus closes. */
-	turn_shutdown();
-	svc_stop(ss);
-	bus_client_close(agent_st.as_bus);
-	bus_pub_close(agent_st.as_pub);
-	pthread_mutex_destroy(&agent_st.as_pub_mtx);
-	catalog_fini();
-	cfg_release(&cfg);
-	bus_fini();
-	return (0);
-}
+SVC_MAIN(agent_def)

@@ -1,35 +1,48 @@
 /*
  * bus - the message broker: forwards REQ/REP per service type and
  * PUB/SUB events.  Stateless; run two and list both in LIBREFANG_BUS_URL
- * for high availability.
+ * for high availability.  It serves no operations of its own: svc_main()
+ * runs its start and stop around the wait for SIGINT or SIGTERM.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "broker.h"
-#include "bus.h"
 #include "cfg.h"
 #include "log.h"
 #include "svc.h"
 
-int
-main(int argc, char **argv)
-{
-	struct svc_opts	 so;
-	struct sh_config cfg;
-	struct broker	*br;
-	char		 base[CFG_STR_MAX];
+static struct broker	*bus_broker;
 
-	svc_init(argc, argv, "bus", &so);
-	svc_config(&so, &cfg);
+static int
+bus_start(const struct sh_config *cfg, void *arg)
+{
+	char	base[CFG_STR_MAX];
+
+	(void)arg;
 	/* A broker serves the first address of the bus URL list. */
-	snprintf(base, sizeof(base), "%.*s", (int)strcspn(cfg.bus_url, ","),
-	    cfg.bus_url);
-	if ((br = broker_open(base)) == NULL)
-		fatalx("could not start the broker on '%s'", base);
-	svc_wait();
-	broker_close(br);
-	cfg_release(&cfg);
-	bus_fini();
+	snprintf(base, sizeof(base), "%.*s", (int)strcspn(cfg->bus_url, ","),
+	    cfg->bus_url);
+	if ((bus_broker = broker_open(base)) == NULL) {
+		log_warnx("could not start the broker on '%s'", base);
+		return (-1);
+	}
 	return (0);
 }
+
+static void
+bus_stop(void *arg)
+{
+	(void)arg;
+	broker_close(bus_broker);
+	bus_broker = NULL;
+}
+
+static const struct svc_def bus_def = {
+	.sd_name = "bus",
+	.sd_no_service = 1,
+	.sd_start = bus_start,
+	.sd_stop = bus_stop,
+};
+
+SVC_MAIN(bus_def)

@@ -1,44 +1,18 @@
 /*
- * channels - owns channel configs, bindings, adapters, deliveries, outbound webhooks and pairing.
+ * channels - owns channel configs, bindings, adapters, deliveries,
+ * outbound webhooks and pairing.
  *
  * It applies its schema's migrations, then answers its operations over
- * the bus with a pool of workers until SIGINT or SIGTERM.
+ * the bus with a pool of workers until SIGINT or SIGTERM (svc_main()).
  */
-#include "bus.h"
-#include "cfg.h"
-#include "log.h"
 #include "services.h"
 #include "svc.h"
 
-static const struct svc_op channels_ops[] = {
-	{ NULL, NULL }
-};
-
-static const struct svc_op *const channels_tables[] = {
-	channels_ops, NULL
-};
-
+/* Only sys.health (libshared/svc.c) so far. */
 static const struct svc_def channels_def = {
-	"channels", "channels", svc_migrations, channels_tables, NULL,
-	NULL
+	.sd_name = SVC_CHANNELS,
+	.sd_schema = "channels",
+	.sd_migrations = svc_migrations,
 };
 
-int
-main(int argc, char **argv)
-{
-	struct svc_opts		 so;
-	struct sh_config	 cfg;
-	struct svc_server	*ss;
-
-	svc_init(argc, argv, "channels", &so);
-	svc_config(&so, &cfg);
-	if (svc_db_migrate(&channels_def, &cfg) != 0)
-		return (0);
-	if ((ss = svc_serve(&channels_def, &cfg)) == NULL)
-		fatalx("could not join the bus at '%s'", cfg.bus_url);
-	svc_wait();
-	svc_stop(ss);
-	cfg_release(&cfg);
-	bus_fini();
-	return (0);
-}
+SVC_MAIN(channels_def)

@@ -16,6 +16,7 @@
 #include "db.h"
 #include "err.h"
 #include "msg.h"
+#include "ops.h"
 #include "svc.h"
 #include "util.h"
 
@@ -46,7 +47,7 @@ static const char SQL_COUNT[] =
 static const char *
 kv_param_key(const struct msg_req *rq, struct svc_reply *rp)
 {
-	json_t		*v = json_object_get(rq->mr_params, "key");
+	json_t		*v = json_object_get(rq->mr_params, PARAM_KEY);
 	const char	*s = json_string_value(v);
 	size_t		 i, n;
 
@@ -235,9 +236,9 @@ kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 }
 
 const struct svc_op kv_ops[] = {
-	{ "memory.kv.get", kv_op_get },
-	{ "memory.kv.set", kv_op_set },
-	{ "memory.kv.delete", kv_op_delete },
-	{ "memory.kv.list", kv_op_list },
+	{ OP_MEMORY_KV_GET, kv_op_get },
+	{ OP_MEMORY_KV_SET, kv_op_set },
+	{ OP_MEMORY_KV_DELETE, kv_op_delete },
+	{ OP_MEMORY_KV_LIST, kv_op_list },
 	{ NULL, NULL }
 };

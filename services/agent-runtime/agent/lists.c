@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "err.h"
+#include "ops.h"
 
 #define LIST_MAX	256	/* entries of one list */
 #define LIST_ENTRY_MAX	256	/* bytes of one entry */
@@ -339,11 +340,11 @@ op_mcp_set(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op agent_list_ops[] = {
-	{ "agents.tools_get", op_tools_get },
-	{ "agents.tools_set", op_tools_set },
-	{ "agents.skills_get", op_skills_get },
-	{ "agents.skills_set", op_skills_set },
-	{ "agents.mcp_get", op_mcp_get },
-	{ "agents.mcp_set", op_mcp_set },
+	{ OP_AGENTS_TOOLS_GET, op_tools_get },
+	{ OP_AGENTS_TOOLS_SET, op_tools_set },
+	{ OP_AGENTS_SKILLS_GET, op_skills_get },
+	{ OP_AGENTS_SKILLS_SET, op_skills_set },
+	{ OP_AGENTS_MCP_GET, op_mcp_get },
+	{ OP_AGENTS_MCP_SET, op_mcp_set },
 	{ NULL, NULL }
 };

@@ -25,9 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/obs.h"
 #include "err.h"
 #include "log.h"
-#include "agent/obs.h"
+#include "ops.h"
 #include "turn/turn.h"
 
 #define SQLSTATE_FOREIGN_KEY	"23503"	/* the agent is gone */
@@ -764,8 +765,8 @@ op_logs(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 }
 
 const struct svc_op obs_ops[] = {
-	{ "agents.traces",	op_traces },
-	{ "agents.metrics",	op_metrics },
-	{ "agents.logs",	op_logs },
+	{ OP_AGENTS_TRACES,	op_traces },
+	{ OP_AGENTS_METRICS,	op_metrics },
+	{ OP_AGENTS_LOGS,	op_logs },
 	{ NULL,			NULL }
 };

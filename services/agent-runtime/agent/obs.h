@@ -6,7 +6,7 @@
  * agents.traces, agents.metrics and agents.logs that read them back.
  * Everything lives in PostgreSQL, so any replica serves any agent.
  *
- * The turn hooks are called by turn/turn.c on the turn's job thread (but
+ * The turn hooks are called by turn/machine.c on the turn's job thread (but
  * obs_llm_done(), on the LLM engine thread under the turn's t_mtx).  They
  * only keep what happened in the turn; obs_flush() writes the log lines
  * kept so far (one statement), and obs_turn_end() writes the rest in one

@@ -16,10 +16,11 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/templates.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "services.h"
-#include "agent/templates.h"
 #include "util.h"
 
 /* ---- events ---------------------------------------------------------- */
@@ -752,19 +753,19 @@ op_bulk_stop(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op agent_ops[] = {
-	{ "agents.list",	op_list },
-	{ "agents.get",		op_get },
-	{ "agents.spawn",	op_spawn },
-	{ "agents.delete",	op_delete },
-	{ "agents.patch",	agent_op_patch },
-	{ "agents.update",	agent_op_update },
-	{ "agents.mode",	agent_op_mode },
-	{ "agents.identity",	agent_op_identity },
-	{ "agents.config",	agent_op_config },
-	{ "agents.clone",	op_clone },
-	{ "agents.bulk_create",	op_bulk_create },
-	{ "agents.bulk_delete",	op_bulk_delete },
-	{ "agents.bulk_start",	op_bulk_start },
-	{ "agents.bulk_stop",	op_bulk_stop },
+	{ OP_AGENTS_LIST,	op_list },
+	{ OP_AGENTS_GET,		op_get },
+	{ OP_AGENTS_SPAWN,	op_spawn },
+	{ OP_AGENTS_DELETE,	op_delete },
+	{ OP_AGENTS_PATCH,	agent_op_patch },
+	{ OP_AGENTS_UPDATE,	agent_op_update },
+	{ OP_AGENTS_MODE,	agent_op_mode },
+	{ OP_AGENTS_IDENTITY,	agent_op_identity },
+	{ OP_AGENTS_CONFIG,	agent_op_config },
+	{ OP_AGENTS_CLONE,	op_clone },
+	{ OP_AGENTS_BULK_CREATE,	op_bulk_create },
+	{ OP_AGENTS_BULK_DELETE,	op_bulk_delete },
+	{ OP_AGENTS_BULK_START,	op_bulk_start },
+	{ OP_AGENTS_BULK_STOP,	op_bulk_stop },
 	{ NULL,			NULL }
 };

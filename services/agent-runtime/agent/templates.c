@@ -1,13 +1,14 @@
 /*
- * agent/templates.c - agent templates, tool profiles and chat slash commands: the
- * templates.*, profiles.* and commands.* operations (GET /api/templates,
- * /api/profiles, /api/commands and their {name} forms).
+ * agent/templates.c - agent templates and chat slash commands: the
+ * templates.* and commands.* operations (GET /api/templates,
+ * /api/commands and their {name} forms).  Tool profiles are in
+ * tool/profile.c.
  *
- * Templates are the embedded manifests of templates/ (tmpl_files[], made
- * by deploy/file2c.sh); each answer parses the text again with the
+ * Templates are the embedded manifests of agent/templates/ (tmpl_files[],
+ * made by deploy/file2c.sh); each answer parses the text again with the
  * manifest parser, so what is listed is exactly what a spawn would get.
- * Profiles (notes 8.3) and commands (notes 9) are static tables.  Unknown
- * names are 404 {"error": "..."}.
+ * Commands (notes 9) are a static table.  Unknown names are 404
+ * {"error": "..."}.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,21 +18,13 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/templates.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "svc.h"
-#include "agent/templates.h"
 
 #define TMPL_CTYPE_TOML	"text/plain; charset=utf-8"
-
-/* Replies 200 {key: list, total: n} (list stolen). */
-static void
-tmpl_reply_list(struct svc_reply *rp, const char *key, json_t *list)
-{
-	json_int_t	n = (json_int_t)json_array_size(list);
-
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", key, list, "total", n));
-}
 
 /* ---- templates ------------------------------------------------------- */
 
@@ -110,28 +103,20 @@ op_templates_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	const struct embed_file	*tf;
-	json_t			*list, *m, *e;
+	json_t			*list, *m;
 
 	(void)c;
 	(void)rq;
-	if ((list = json_array()) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
+	list = json_array();
 	for (tf = tmpl_files; tf->ef_name != NULL; tf++) {
 		if ((m = tmpl_manifest(tf, rp)) == NULL) {
 			json_decref(list);
 			return;
 		}
-		e = tmpl_summary(tf, m);
+		svc_list_add(&list, tmpl_summary(tf, m));
 		json_decref(m);
-		if (e == NULL || json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_error(rp, 500, "out of memory");
-			return;
-		}
 	}
-	tmpl_reply_list(rp, "templates", list);
+	svc_reply_list(rp, "templates", list);
 }
 
 static void
@@ -318,27 +303,17 @@ op_commands_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	const struct tmpl_command	*tc;
-	json_t				*list, *e;
+	json_t				*list;
 	int				 scope;
 
 	(void)c;
 	if ((scope = tmpl_command_scope(rq, rp)) < 0)
 		return;
-	if ((list = json_array()) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
-	for (tc = tmpl_commands; tc->tc_name != NULL; tc++) {
-		if ((tc->tc_scope & scope) == 0)
-			continue;
-		if ((e = tmpl_command_view(tc)) == NULL ||
-		    json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_error(rp, 500, "out of memory");
-			return;
-		}
-	}
-	tmpl_reply_list(rp, "commands", list);
+	list = json_array();
+	for (tc = tmpl_commands; tc->tc_name != NULL; tc++)
+		if ((tc->tc_scope & scope) != 0)
+			svc_list_add(&list, tmpl_command_view(tc));
+	svc_reply_list(rp, "commands", list);
 }
 
 /* GET /api/commands/{name}: with or without the slash, any case, aliases
@@ -366,10 +341,10 @@ op_commands_get(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op tmpl_ops[] = {
-	{ "templates.list",	op_templates_list },
-	{ "templates.get",	op_templates_get },
-	{ "templates.toml",	op_templates_toml },
-	{ "commands.list",	op_commands_list },
-	{ "commands.get",	op_commands_get },
+	{ OP_TEMPLATES_LIST,	op_templates_list },
+	{ OP_TEMPLATES_GET,	op_templates_get },
+	{ OP_TEMPLATES_TOML,	op_templates_toml },
+	{ OP_COMMANDS_LIST,	op_commands_list },
+	{ OP_COMMANDS_GET,	op_commands_get },
 	{ NULL,			NULL }
 };

@@ -1,9 +1,9 @@
 /*
- * catalog/catalog.h - the model catalog and provider registry (notes/agent-core.md
- * 6.2, 6.4 and 7).
+ * catalog/catalog.h - the model catalog and provider registry
+ * (notes/agent-core.md 6.2, 6.4 and 7).
  *
- * The catalog is the reference registry's data (services/agent-runtime/
- * catalog/, MIT, its LICENSE kept beside it): one TOML file per provider
+ * The catalog is the reference registry's data (catalog/registry/, MIT,
+ * its LICENSE kept beside it): one TOML file per provider
  * and aliases.toml, parsed at start into an immutable snapshot.  A reload
  * (POST /api/catalog/update) builds a new snapshot and swaps it in; readers
  * hold a reference, so a reload never blocks a turn.  What users change
@@ -82,7 +82,7 @@ int	 catalog_resolve(struct db *db, const char *provider,
 
 extern const struct svc_op catalog_ops[];
 
-/* ---- the snapshot (catalog/catalog.c), for catalog/ops.c and the tests ------- */
+/* ---- the snapshot (catalog.c), for catalog/ops.c and the tests ----- */
 
 /*
  * Where the catalog comes from: the files under services/agent-runtime/

@@ -25,6 +25,7 @@
 #include "catalog/catalog.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "util.h"
 
 #define CAT_ALIAS_MAX		64
@@ -626,7 +627,7 @@ cat_op_models_get(struct svc_ctx *c, const struct msg_req *rq,
 	const char			*id;
 	int				 r;
 
-	if ((id = cat_param(rq, "id", rp)) == NULL)
+	if ((id = cat_param(rq, PARAM_ID, rp)) == NULL)
 		return;
 	if ((s = cat_acquire(rp)) == NULL)
 		return;
@@ -760,7 +761,7 @@ cat_op_alias_delete(struct svc_ctx *c, const struct msg_req *rq,
 	char			 low[CATALOG_ID_MAX + 1];
 	int			 n;
 
-	if ((alias = cat_param(rq, "alias", rp)) == NULL)
+	if ((alias = cat_param(rq, PARAM_NAME, rp)) == NULL)
 		return;
 	if (strlen(alias) > CATALOG_ID_MAX) {
 		svc_reply_error(rp, 404, "Alias not found");
@@ -922,7 +923,7 @@ cat_op_custom_delete(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*id;
 	json_t		*body;
 
-	if ((id = cat_param(rq, "id", rp)) == NULL)
+	if ((id = cat_param(rq, PARAM_ID, rp)) == NULL)
 		return;
 	if ((res = db_exec(c->sc_db, SQL_CUSTOM_DEL, 1, &id)) == NULL) {
 		svc_reply_db_error(rp, c);
@@ -973,8 +974,7 @@ cat_op_providers_list(struct svc_ctx *c, const struct msg_req *rq,
 		json_array_append_new(list, cat_provider_json(s, &pv,
 		    settings, customs));
 	}
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "providers", list,
-	    "total", (json_int_t)json_array_size(list)));
+	svc_reply_list(rp, "providers", list);
 done:
 	json_decref(settings);
 	json_decref(customs);
@@ -988,7 +988,7 @@ cat_param_provider(const struct msg_req *rq, const struct catalog_snap *s,
 {
 	const char	*name;
 
-	if ((name = cat_param(rq, "name", rp)) == NULL)
+	if ((name = cat_param(rq, PARAM_NAME, rp)) == NULL)
 		return (-1);
 	if (cat_pv_find(s, name, pv) != 0) {
 		svc_reply_error(rp, 404, "Provider '%s' not found", name);
@@ -1367,21 +1367,21 @@ cat_op_update(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op catalog_ops[] = {
-	{ "models.list", cat_op_models_list },
-	{ "models.get", cat_op_models_get },
-	{ "models.aliases", cat_op_models_aliases },
-	{ "models.alias_create", cat_op_alias_create },
-	{ "models.alias_delete", cat_op_alias_delete },
-	{ "models.custom_add", cat_op_custom_add },
-	{ "models.custom_delete", cat_op_custom_delete },
-	{ "providers.list", cat_op_providers_list },
-	{ "providers.get", cat_op_providers_get },
-	{ "providers.key_set", cat_op_key_set },
-	{ "providers.key_delete", cat_op_key_delete },
-	{ "providers.test", cat_op_test },
-	{ "providers.url_set", cat_op_url_set },
-	{ "providers.ollama_detect", cat_op_ollama_detect },
-	{ "catalog.update", cat_op_update },
-	{ "catalog.status", cat_op_status },
+	{ OP_MODELS_LIST, cat_op_models_list },
+	{ OP_MODELS_GET, cat_op_models_get },
+	{ OP_MODELS_ALIASES, cat_op_models_aliases },
+	{ OP_MODELS_ALIAS_CREATE, cat_op_alias_create },
+	{ OP_MODELS_ALIAS_DELETE, cat_op_alias_delete },
+	{ OP_MODELS_CUSTOM_ADD, cat_op_custom_add },
+	{ OP_MODELS_CUSTOM_DELETE, cat_op_custom_delete },
+	{ OP_PROVIDERS_LIST, cat_op_providers_list },
+	{ OP_PROVIDERS_GET, cat_op_providers_get },
+	{ OP_PROVIDERS_KEY_SET, cat_op_key_set },
+	{ OP_PROVIDERS_KEY_DELETE, cat_op_key_delete },
+	{ OP_PROVIDERS_TEST, cat_op_test },
+	{ OP_PROVIDERS_URL_SET, cat_op_url_set },
+	{ OP_PROVIDERS_OLLAMA_DETECT, cat_op_ollama_detect },
+	{ OP_CATALOG_UPDATE, cat_op_update },
+	{ OP_CATALOG_STATUS, cat_op_status },
 	{ NULL, NULL }
 };

@@ -36,9 +36,10 @@
 
 #include "agent/agent.h"
 #include "err.h"
-#include "log.h"
-#include "tool/tool.h"
 #include "files/upload.h"
+#include "log.h"
+#include "ops.h"
+#include "tool/tool.h"
 #include "util.h"
 
 #define FILES_MAX		UPLOAD_MAX	/* bytes of one workspace file */
@@ -71,16 +72,14 @@ files_plain(json_t *v)
 	    strlen(json_string_value(v)) == json_string_length(v));
 }
 
-/* params.name (params.filename on the DELETE route), a valid name. */
+/* params.name, a valid file name. */
 static int
 files_param_name(const struct msg_req *rq, struct svc_reply *rp,
     const char **out)
 {
-	json_t	*v = json_object_get(rq->mr_params, "name");
+	json_t	*v = json_object_get(rq->mr_params, PARAM_NAME);
 	char	 err[UPLOAD_ERRLEN];
 
-	if (v == NULL)
-		v = json_object_get(rq->mr_params, "filename");
 	if (!files_plain(v)) {
 		svc_reply_error(rp, 400, "Invalid file name");
 		return (-1);
@@ -536,7 +535,7 @@ op_upload_get(struct svc_ctx *c, const struct msg_req *rq,
 {
 	PGresult	*res;
 	const char	*fid = json_string_value(json_object_get(rq->mr_params,
-			    "file_id"));
+			    PARAM_ID));
 
 	if (fid == NULL || !util_uuid_valid(fid)) {
 		svc_reply_error(rp, 400, "Invalid file ID");
@@ -554,11 +553,11 @@ op_upload_get(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op upload_ops[] = {
-	{ "uploads.create",		op_upload_create },
-	{ "uploads.get",		op_upload_get },
-	{ "agents.files_list",		op_files_list },
-	{ "agents.files_get",		op_files_get },
-	{ "agents.files_put",		op_files_put },
-	{ "agents.files_delete",	op_files_delete },
+	{ OP_UPLOADS_CREATE,		op_upload_create },
+	{ OP_UPLOADS_GET,		op_upload_get },
+	{ OP_AGENTS_FILES_LIST,		op_files_list },
+	{ OP_AGENTS_FILES_GET,		op_files_get },
+	{ OP_AGENTS_FILES_PUT,		op_files_put },
+	{ OP_AGENTS_FILES_DELETE,	op_files_delete },
 	{ NULL,				NULL }
 };

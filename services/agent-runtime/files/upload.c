@@ -36,8 +36,8 @@
 
 #include "buf.h"
 #include "err.h"
-#include "log.h"
 #include "files/upload.h"
+#include "log.h"
 #include "util.h"
 
 #define UPLOAD_PDF_TIMEOUT_MS	30000

@@ -21,15 +21,16 @@
  *	}
  *
  * Wire translation (the drivers, llm/driver.h: llm/openai.c,
- * llm/anthropic.c, llm/gemini.c, llm/ollama.c): the system prompt (and any system-role message) becomes
- * OpenAI's first "system" message, Anthropic's "system", Gemini's
- * systemInstruction; tool_result blocks become OpenAI role "tool"
- * messages, Anthropic tool_result blocks, Gemini functionResponse parts
- * ({"name", "response": {"content"|"error": text}}); tool_use blocks
- * become tool_calls / tool_use / functionCall.  Thinking blocks go back
- * only to the provider that signed them (provider_metadata.signature for
- * Anthropic, .thoughtSignature for Gemini); text and tool_use blocks carry
- * Gemini's thoughtSignature back the same way.  OpenAI o1/o3/o4/gpt-5
+ * llm/anthropic.c, llm/gemini.c, llm/ollama.c): the system prompt (and
+ * any system-role message) becomes OpenAI's first "system" message,
+ * Anthropic's "system", Gemini's systemInstruction; tool_result blocks
+ * become OpenAI role "tool" messages, Anthropic tool_result blocks,
+ * Gemini functionResponse parts ({"name", "response": {"content"|"error":
+ * text}}); tool_use blocks become tool_calls / tool_use / functionCall.
+ * Thinking blocks go back only to the provider that signed them
+ * (provider_metadata.signature for Anthropic, .thoughtSignature for
+ * Gemini); text and tool_use blocks carry Gemini's thoughtSignature back
+ * the same way.  OpenAI o1/o3/o4/gpt-5
  * models get max_completion_tokens and no temperature.
  *
  * The chain is the primary target followed by the agent's fallbacks.  The
@@ -178,7 +179,7 @@ const char *llm_style_name(enum llm_style s);
 #define LLM_DETECT_CONNECT_MS	1500
 
 struct llm_probe {
-	long		 lp_status;	/* the provider's HTTP status, 0: none */
+	long		 lp_status;	/* the provider's status, 0: none */
 	long long	 lp_ms;		/* how long the request took */
 	char		 lp_error[LLM_ERRLEN];	/* no answer: why; an error
 						   status: the provider's

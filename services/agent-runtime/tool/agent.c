@@ -124,9 +124,9 @@ tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	if (!kv_allowed(tc->tc_manifest, key, 0))
 		return (tool_result_set(r, 1, 1, "Permission denied: "
 		    "memory_read does not allow key '%s'", key));
-	if (tool_call(tc, SVC_MEMORY, "memory.kv.get", json_pack("{s:s, s:s}",
-	    "id", tc->tc_agent_id ? tc->tc_agent_id : "", "key", key), NULL,
-	    NULL, KV_TIMEOUT_MS, &rep, r) != 0)
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_KV_GET, json_pack(
+	    "{s:s, s:s}", PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : "",
+	    PARAM_KEY, key), NULL, NULL, KV_TIMEOUT_MS, &rep, r) != 0)
 		return (0);
 	if (rep.mp_status == 404)
 		rv = tool_result_set(r, 0, 0, "No value found for key '%s'.",
@@ -174,8 +174,8 @@ tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	if (!kv_allowed(tc->tc_manifest, key, 1))
 		return (tool_result_set(r, 1, 1, "Permission denied: "
 		    "memory_write does not allow key '%s'", key));
-	if (tool_call(tc, SVC_MEMORY, "memory.kv.set", json_pack("{s:s, s:s}",
-	    "id", tc->tc_agent_id ? tc->tc_agent_id : "", "key", key),
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_KV_SET, json_pack("{s:s, s:s}",
+	    PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : "", PARAM_KEY, key),
 	    json_pack("{s:O}", "value", v), NULL, KV_TIMEOUT_MS, &rep, r) != 0)
 		return (0);
 	if (rep.mp_status == 200)
@@ -195,7 +195,7 @@ agents_list(struct tool_ctx *tc, struct tool_result *r)
 	struct msg_rep	 rep;
 	json_t		*a = NULL;
 
-	if (tool_call(tc, SVC_AGENT_RUNTIME, "agents.list", NULL, NULL, NULL,
+	if (tool_call(tc, SVC_AGENT_RUNTIME, OP_AGENTS_LIST, NULL, NULL, NULL,
 	    KV_TIMEOUT_MS, &rep, r) != 0)
 		return (NULL);
 	if (rep.mp_status != 200 || !json_is_array(rep.mp_body))
@@ -309,9 +309,9 @@ tool_agent_send(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	if (secs <= 0 || secs > 86400)
 		secs = 300;
 	timeout_ms = (int)(secs * 1000);
-	if (tool_call(tc, SVC_AGENT_RUNTIME, "agents.message",
-	    json_pack("{s:s}", "id", id), json_pack("{s:s%}", "message", msg,
-	    mlen), caller, timeout_ms, &rep, r) != 0)
+	if (tool_call(tc, SVC_AGENT_RUNTIME, OP_AGENTS_MESSAGE,
+	    json_pack("{s:s}", PARAM_ID, id), json_pack("{s:s%}", "message",
+	    msg, mlen), caller, timeout_ms, &rep, r) != 0)
 		return (0);
 	if (rep.mp_status != 200)
 		rv = tool_result_set(r, 1, 1, "agent_send failed (%d): %s",

@@ -106,23 +106,14 @@ tool_op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	const struct tool_profile	*p;
-	json_t				*list, *e;
+	json_t				*list;
 
 	(void)c;
 	(void)rq;
-	if ((list = json_array()) == NULL) {
-		svc_reply_json(rp, 500, NULL);
-		return;
-	}
+	list = json_array();
 	for (p = tool_profiles; p->tp_name != NULL; p++)
-		if ((e = tool_profile_view(p)) == NULL ||
-		    json_array_append_new(list, e) != 0) {
-			json_decref(list);
-			svc_reply_json(rp, 500, NULL);
-			return;
-		}
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "profiles", list,
-	    "total", (json_int_t)json_array_size(list)));
+		svc_list_add(&list, tool_profile_view(p));
+	svc_reply_list(rp, "profiles", list);
 }
 
 void

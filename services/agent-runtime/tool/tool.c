@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "err.h"
+#include "ops.h"
 #include "svc.h"
 #include "tool/tool.h"
 
@@ -737,7 +738,7 @@ tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*d;
 
 	(void)c;
-	name = json_string_value(json_object_get(rq->mr_params, "name"));
+	name = json_string_value(json_object_get(rq->mr_params, PARAM_NAME));
 	if (name == NULL || *name == '\0') {
 		svc_reply_error(rp, 400, "missing tool name");
 		return;
@@ -750,9 +751,9 @@ tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 const struct svc_op tool_ops[] = {
-	{ "tools.list",		tool_op_list },
-	{ "tools.get",		tool_op_get },
-	{ "profiles.list",	tool_op_profiles_list },
-	{ "profiles.get",	tool_op_profiles_get },
+	{ OP_TOOLS_LIST,		tool_op_list },
+	{ OP_TOOLS_GET,		tool_op_get },
+	{ OP_PROFILES_LIST,	tool_op_profiles_list },
+	{ OP_PROFILES_GET,	tool_op_profiles_get },
 	{ NULL,			NULL }
 };

@@ -1,7 +1,7 @@
 /*
  * turn/loop.c - the pure pieces of an iteration (no I/O, no globals):
  * the loop guard (notes 4.7), the cost of a turn (4.11), the token
- * estimate (4.9) and <think> stripping (4.12).  turn/turn.c drives the turn
+ * estimate (4.9) and <think> stripping (4.12).  turn/machine.c drives the turn
  * itself; tests/unit/t_session.c drives these directly.
  */
 #include <ctype.h>

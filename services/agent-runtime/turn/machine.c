@@ -763,8 +763,8 @@ turn_job_prepare(struct turn *t, struct db *db)
 
 		free(t->t_workspace);
 		t->t_workspace = NULL;
-		if (tool_workspace(t->t_as->as_cfg, t->t_agent_name, ws, sizeof(ws))
-		    == 0 && (t->t_workspace = strdup(ws)) == NULL) {
+		if (tool_workspace(t->t_as->as_cfg, t->t_agent_name, ws,
+		    sizeof(ws)) == 0 && (t->t_workspace = strdup(ws)) == NULL) {
 			turn_fail(t, db, 500, "out of memory");
 			return;
 		}

@@ -5,7 +5,7 @@
  *
  * agents.message and sessions.compact check their input here, on the bus
  * worker, then defer the reply (svc_defer) and hand a struct turn to the
- * job pool (turn/turn.c); everything else answers at once.
+ * job pool (turn/pool.c); everything else answers at once.
  */
 #include <ctype.h>
 #include <regex.h>
@@ -17,10 +17,11 @@
 
 #include "buf.h"
 #include "err.h"
+#include "files/upload.h"
 #include "log.h"
+#include "ops.h"
 #include "tool/tool.h"
 #include "turn/turn.h"
-#include "files/upload.h"
 #include "version.h"
 
 #define LABEL_MAX	128
@@ -98,10 +99,10 @@ check_label(const char *in, char *out, size_t outlen, struct svc_reply *rp)
 
 /* The agent row (new) by params.key, or NULL after replying. */
 static json_t *
-fetch_agent(struct svc_ctx *c, const struct msg_req *rq, const char *key,
+fetch_agent(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp, char id[UTIL_UUID_LEN])
 {
-	if (param_uuid(rq, key, "agent", rp, id) != 0)
+	if (param_uuid(rq, PARAM_ID, "agent", rp, id) != 0)
 		return (NULL);
 	return (agent_fetch(c, id, 0, rp));
 }
@@ -313,7 +314,7 @@ op_compact(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*row;
 	char		 id[UTIL_UUID_LEN];
 
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if ((row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if (turn_stopping()) {
 		json_decref(row);
@@ -445,7 +446,7 @@ op_current(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*sid;
 	int		 err;
 
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if ((row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	sid = current_session(row);
 	if (session_ensure(c->sc_db, sid, id) == -1 ||
@@ -511,7 +512,7 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 	if (query_num(rq, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT, &limit,
 	    rp) != 0 || query_num(rq, "offset", 0, INT32_MAX, 0, &offset,
-	    rp) != 0 || (row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	    rp) != 0 || (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if (session_ensure(c->sc_db, current_session(row), id) == -1 ||
 	    (rows = session_list(c->sc_db, id, limit, offset)) == NULL) {
@@ -543,7 +544,7 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    agent_get_str(body, "label", 1, 4096, &l, rp) != 0)) ||
 	    (l != NULL && check_label(l, label, sizeof(label), rp) != 0))
 		return;
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if ((row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	json_decref(row);
 	util_uuid4(sid);
@@ -567,8 +568,8 @@ op_switch(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t	*row;
 	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
 
-	if (param_uuid(rq, "sid", "session", rp, sid) != 0 ||
-	    (row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if (param_uuid(rq, PARAM_SESSION_ID, "session", rp, sid) != 0 ||
+	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if (check_session(c, row, id, sid, rp) == 0) {
 		if (session_ensure(c->sc_db, sid, id) != 0 ||
@@ -589,7 +590,7 @@ op_by_label(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*row, *s;
 	char		 id[UTIL_UUID_LEN], label[LABEL_MAX + 1];
 	const char	*l = json_string_value(json_object_get(rq->mr_params,
-			    "l"));
+			    PARAM_LABEL));
 	int		 err;
 
 	if (l == NULL) {
@@ -597,7 +598,7 @@ op_by_label(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	if (check_label(l, label, sizeof(label), rp) != 0 ||
-	    (row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if ((s = session_by_label(c->sc_db, id, label, &err)) == NULL) {
 		if (err == SH_ENOTFOUND)
@@ -621,7 +622,7 @@ fresh_start(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	json_t	*row;
 	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
 
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if ((row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	json_decref(row);
 	turn_control(c->sc_arg, id, NULL);
@@ -657,7 +658,7 @@ op_stop(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t	*row;
 	char	 id[UTIL_UUID_LEN];
 
-	if ((row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if ((row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	json_decref(row);
 	if (session_set_interrupt(c->sc_db, id, NULL) < 0) {
@@ -677,8 +678,8 @@ op_interrupt(struct svc_ctx *c, const struct msg_req *rq,
 	char	 id[UTIL_UUID_LEN], sid[UTIL_UUID_LEN];
 	int	 n;
 
-	if (param_uuid(rq, "session_id", "session", rp, sid) != 0 ||
-	    (row = fetch_agent(c, rq, "agent_id", rp, id)) == NULL)
+	if (param_uuid(rq, PARAM_SESSION_ID, "session", rp, sid) != 0 ||
+	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if (check_session(c, row, id, sid, rp) != 0) {
 		json_decref(row);
@@ -978,8 +979,8 @@ op_trajectory(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "format must be json or jsonl");
 		return;
 	}
-	if (param_uuid(rq, "session_id", "session", rp, sid) != 0 ||
-	    (row = fetch_agent(c, rq, "id", rp, id)) == NULL)
+	if (param_uuid(rq, PARAM_SESSION_ID, "session", rp, sid) != 0 ||
+	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
 	if ((s = session_get(c->sc_db, sid, 1, &err)) == NULL) {
 		if (err == SH_ENOTFOUND)
@@ -1078,8 +1079,7 @@ op_list_all(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	items = session_items(rows, NULL);
 	json_decref(rows);
-	svc_reply_json(rp, 200, items ? json_pack("{s:o, s:I}", "sessions", items,
-	    "total", (json_int_t)json_array_size(items)) : NULL);
+	svc_reply_list(rp, "sessions", items);
 }
 
 static void
@@ -1089,7 +1089,7 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char	 sid[UTIL_UUID_LEN];
 	int	 err;
 
-	if (param_uuid(rq, "id", "session", rp, sid) != 0)
+	if (param_uuid(rq, PARAM_ID, "session", rp, sid) != 0)
 		return;
 	if ((s = session_get(c->sc_db, sid, 1, &err)) == NULL) {
 		if (err == SH_ENOTFOUND)
@@ -1107,7 +1107,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char	sid[UTIL_UUID_LEN], aid[UTIL_UUID_LEN];
 	int	rv;
 
-	if (param_uuid(rq, "id", "session", rp, sid) != 0)
+	if (param_uuid(rq, PARAM_ID, "session", rp, sid) != 0)
 		return;
 	if ((rv = session_delete(c->sc_db, sid, aid)) == SH_ENOTFOUND) {
 		svc_reply_error(rp, 404, "Session not found");
@@ -1131,7 +1131,7 @@ op_label(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*l;
 	int		 rv;
 
-	if (param_uuid(rq, "id", "session", rp, sid) != 0 ||
+	if (param_uuid(rq, PARAM_ID, "session", rp, sid) != 0 ||
 	    agent_body_keys(rq->mr_body, label_keys, rp) != 0 ||
 	    agent_get_str(rq->mr_body, "label", 1, 4096, &l, rp) != 0 ||
 	    (l != NULL && check_label(l, label, sizeof(label), rp) != 0))
@@ -1193,24 +1193,24 @@ op_search(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 }
 
 const struct svc_op turn_ops[] = {
-	{ "agents.message",		op_message },
-	{ "agents.stop",		op_stop },
-	{ "agents.set_model",		op_set_model },
-	{ "sessions.current",		op_current },
-	{ "sessions.list",		op_list },
-	{ "sessions.create",		op_create },
-	{ "sessions.switch",		op_switch },
-	{ "sessions.by_label",		op_by_label },
-	{ "sessions.clear_history",	op_clear_history },
-	{ "sessions.reset",		op_reset },
-	{ "sessions.compact",		op_compact },
-	{ "sessions.interrupt",		op_interrupt },
-	{ "sessions.trajectory",	op_trajectory },
-	{ "sessions.list_all",		op_list_all },
-	{ "sessions.get",		op_get },
-	{ "sessions.delete",		op_delete },
-	{ "sessions.label",		op_label },
-	{ "sessions.cleanup",		op_cleanup },
-	{ "sessions.search",		op_search },
+	{ OP_AGENTS_MESSAGE,		op_message },
+	{ OP_AGENTS_STOP,		op_stop },
+	{ OP_AGENTS_SET_MODEL,		op_set_model },
+	{ OP_SESSIONS_CURRENT,		op_current },
+	{ OP_SESSIONS_LIST,		op_list },
+	{ OP_SESSIONS_CREATE,		op_create },
+	{ OP_SESSIONS_SWITCH,		op_switch },
+	{ OP_SESSIONS_BY_LABEL,		op_by_label },
+	{ OP_SESSIONS_CLEAR_HISTORY,	op_clear_history },
+	{ OP_SESSIONS_RESET,		op_reset },
+	{ OP_SESSIONS_COMPACT,		op_compact },
+	{ OP_SESSIONS_INTERRUPT,		op_interrupt },
+	{ OP_SESSIONS_TRAJECTORY,	op_trajectory },
+	{ OP_SESSIONS_LIST_ALL,		op_list_all },
+	{ OP_SESSIONS_GET,		op_get },
+	{ OP_SESSIONS_DELETE,		op_delete },
+	{ OP_SESSIONS_LABEL,		op_label },
+	{ OP_SESSIONS_CLEANUP,		op_cleanup },
+	{ OP_SESSIONS_SEARCH,		op_search },
 	{ NULL,				NULL }
 };

@@ -1,0 +1,119 @@
+/*
+ * ops.h - the name of every bus operation, one place (proto/messages.md
+ * documents each).  The gateway's route table and every service's
+ * operation table use these constants, so a name typed wrong fails the
+ * build instead of answering 501 at run time.  A new operation is one
+ * line here, one row in its service's table and one in messages.md.
+ */
+#ifndef PROTO_OPS_H
+#define PROTO_OPS_H
+
+/* Every service (libshared/svc.c). */
+#define OP_SYS_HEALTH		"sys.health"
+
+/* ---- agent-runtime: agents (agent/ops.c, agent/edit.c, agent/lists.c) --- */
+#define OP_AGENTS_LIST		"agents.list"
+#define OP_AGENTS_GET		"agents.get"
+#define OP_AGENTS_SPAWN		"agents.spawn"
+#define OP_AGENTS_DELETE	"agents.delete"
+#define OP_AGENTS_PATCH		"agents.patch"
+#define OP_AGENTS_UPDATE	"agents.update"
+#define OP_AGENTS_MODE		"agents.mode"
+#define OP_AGENTS_IDENTITY	"agents.identity"
+#define OP_AGENTS_CONFIG	"agents.config"
+#define OP_AGENTS_CLONE		"agents.clone"
+#define OP_AGENTS_BULK_CREATE	"agents.bulk_create"
+#define OP_AGENTS_BULK_DELETE	"agents.bulk_delete"
+#define OP_AGENTS_BULK_START	"agents.bulk_start"
+#define OP_AGENTS_BULK_STOP	"agents.bulk_stop"
+#define OP_AGENTS_TOOLS_GET	"agents.tools_get"
+#define OP_AGENTS_TOOLS_SET	"agents.tools_set"
+#define OP_AGENTS_SKILLS_GET	"agents.skills_get"
+#define OP_AGENTS_SKILLS_SET	"agents.skills_set"
+#define OP_AGENTS_MCP_GET	"agents.mcp_get"
+#define OP_AGENTS_MCP_SET	"agents.mcp_set"
+
+/* ---- agent-runtime: turns and sessions (turn/ops.c) -------------------- */
+#define OP_AGENTS_MESSAGE	"agents.message"
+#define OP_AGENTS_STOP		"agents.stop"
+#define OP_AGENTS_SET_MODEL	"agents.set_model"
+#define OP_SESSIONS_CURRENT	"sessions.current"
+#define OP_SESSIONS_LIST	"sessions.list"
+#define OP_SESSIONS_CREATE	"sessions.create"
+#define OP_SESSIONS_SWITCH	"sessions.switch"
+#define OP_SESSIONS_BY_LABEL	"sessions.by_label"
+#define OP_SESSIONS_CLEAR_HISTORY	"sessions.clear_history"
+#define OP_SESSIONS_RESET	"sessions.reset"
+#define OP_SESSIONS_COMPACT	"sessions.compact"
+#define OP_SESSIONS_INTERRUPT	"sessions.interrupt"
+#define OP_SESSIONS_TRAJECTORY	"sessions.trajectory"
+#define OP_SESSIONS_LIST_ALL	"sessions.list_all"
+#define OP_SESSIONS_GET		"sessions.get"
+#define OP_SESSIONS_DELETE	"sessions.delete"
+#define OP_SESSIONS_LABEL	"sessions.label"
+#define OP_SESSIONS_CLEANUP	"sessions.cleanup"
+#define OP_SESSIONS_SEARCH	"sessions.search"
+
+/* ---- agent-runtime: traces, metrics and logs (agent/obs.c) ------------- */
+#define OP_AGENTS_TRACES	"agents.traces"
+#define OP_AGENTS_METRICS	"agents.metrics"
+#define OP_AGENTS_LOGS		"agents.logs"
+
+/* ---- agent-runtime: models, providers and the catalog (catalog/ops.c) --- */
+#define OP_MODELS_LIST		"models.list"
+#define OP_MODELS_GET		"models.get"
+#define OP_MODELS_ALIASES	"models.aliases"
+#define OP_MODELS_ALIAS_CREATE	"models.alias_create"
+#define OP_MODELS_ALIAS_DELETE	"models.alias_delete"
+#define OP_MODELS_CUSTOM_ADD	"models.custom_add"
+#define OP_MODELS_CUSTOM_DELETE	"models.custom_delete"
+#define OP_PROVIDERS_LIST	"providers.list"
+#define OP_PROVIDERS_GET	"providers.get"
+#define OP_PROVIDERS_KEY_SET	"providers.key_set"
+#define OP_PROVIDERS_KEY_DELETE	"providers.key_delete"
+#define OP_PROVIDERS_TEST	"providers.test"
+#define OP_PROVIDERS_URL_SET	"providers.url_set"
+#define OP_PROVIDERS_OLLAMA_DETECT	"providers.ollama_detect"
+#define OP_CATALOG_STATUS	"catalog.status"
+#define OP_CATALOG_UPDATE	"catalog.update"
+
+/* ---- agent-runtime: tools and profiles (tool/tool.c, tool/profile.c) --- */
+#define OP_TOOLS_LIST		"tools.list"
+#define OP_TOOLS_GET		"tools.get"
+#define OP_PROFILES_LIST	"profiles.list"
+#define OP_PROFILES_GET		"profiles.get"
+
+/* ---- agent-runtime: templates and slash commands (agent/templates.c) --- */
+#define OP_TEMPLATES_LIST	"templates.list"
+#define OP_TEMPLATES_GET	"templates.get"
+#define OP_TEMPLATES_TOML	"templates.toml"
+#define OP_COMMANDS_LIST	"commands.list"
+#define OP_COMMANDS_GET		"commands.get"
+
+/* ---- agent-runtime: uploads and workspace files (files/files.c) -------- */
+#define OP_UPLOADS_CREATE	"uploads.create"
+#define OP_UPLOADS_GET		"uploads.get"
+#define OP_AGENTS_FILES_LIST	"agents.files_list"
+#define OP_AGENTS_FILES_GET	"agents.files_get"
+#define OP_AGENTS_FILES_PUT	"agents.files_put"
+#define OP_AGENTS_FILES_DELETE	"agents.files_delete"
+
+/* ---- memory: key-value memory (services/memory/kv.c) ------------------- */
+#define OP_MEMORY_KV_GET	"memory.kv.get"
+#define OP_MEMORY_KV_SET	"memory.kv.set"
+#define OP_MEMORY_KV_DELETE	"memory.kv.delete"
+#define OP_MEMORY_KV_LIST	"memory.kv.list"
+
+/* ---- route parameters ---------------------------------------------------- */
+
+/*
+ * What the gateway puts in a request's params, named after the {name} of
+ * the route's path (proto/messages.md, "Route parameters").
+ */
+#define PARAM_ID		"id"		/* the resource a path names */
+#define PARAM_NAME		"name"		/* a resource known by name */
+#define PARAM_SESSION_ID	"session_id"	/* a session under an agent */
+#define PARAM_LABEL		"label"		/* a session's label */
+#define PARAM_KEY		"key"		/* a memory key */
+
+#endif /* PROTO_OPS_H */
