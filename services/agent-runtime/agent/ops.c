@@ -155,15 +155,22 @@ agent_get_text(json_t *body, const char *key, int nullable,
 	return (0);
 }
 
+/* json_equal(), with two absent values equal too. */
+static int
+agent_same(json_t *a, json_t *b)
+{
+	return (a == NULL ? b == NULL : json_equal(a, b));
+}
+
 /* Whether entry (a [model] or a fallback) names the provider and
  * base_url old does. */
 static int
 agent_same_target(json_t *entry, json_t *old)
 {
 	return (old != NULL &&
-	    json_equal(json_object_get(entry, "provider"),
+	    agent_same(json_object_get(entry, "provider"),
 	    json_object_get(old, "provider")) &&
-	    json_equal(json_object_get(entry, "base_url"),
+	    agent_same(json_object_get(entry, "base_url"),
 	    json_object_get(old, "base_url")));
 }
 
