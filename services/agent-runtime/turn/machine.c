@@ -265,8 +265,9 @@ turn_finish(struct turn *t, struct db *db, int silent)
 
 /* ---- resolving the model chain ------------------------------------- */
 
-/* Fills t_chain; 0, 1 (no key anywhere: err says which variable to set)
- * or -1 (err says why). */
+/* Fills t_chain; 0, 1 (no key anywhere, or a primary model that cannot
+ * be resolved: err says what to set or change), -2 (the database is
+ * unavailable) or -1 (err says why). */
 static int
 turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 {
