@@ -115,6 +115,10 @@ agent_get_bool(json_t *body, const char *key, int *out, struct svc_reply *rp)
 	return (0);
 }
 
+/* What an agent stores must fit what the catalog resolves. */
+_Static_assert(AGENT_PROVIDER_MAX == CATALOG_PROVIDER_MAX &&
+    AGENT_MODEL_MAX == CATALOG_ID_MAX, "agent bounds are the catalog's");
+
 /* The text fields the JSON edits take: their bound in bytes, and
  * whether "" is refused (an empty provider or model would silently mean
  * "default"; a client that wants that says "default"). */
