@@ -11,6 +11,7 @@
 #define SH_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level {
 	LOG_LVL_ERROR = 0,
@@ -22,7 +23,14 @@ enum log_level {
 void	log_init(const char *progname, int level, int json);
 /* Parses "error"|"warn"|"info"|"debug"|"trace"; -1 if unknown. */
 int	log_parse_level(const char *s);
-/* Registers a secret (copied) to be redacted from every later line. */
+/*
+ * Registers a secret (copied) to be redacted from every later line and
+ * every later log_redact*() text.  A secret shorter than LOG_SECRET_MIN
+ * bytes is ignored (it would redact ordinary words): whoever accepts
+ * secrets refuses shorter ones.  At most LOG_SECRETS_MAX are kept.
+ */
+#define LOG_SECRET_MIN	4
+#define LOG_SECRETS_MAX	1024
 void	log_add_secret(const char *secret);
 
 void	log_warn(const char *fmt, ...)
@@ -39,9 +47,23 @@ void	fatalx(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
 /*
- * Redacts secrets in line into out (always NUL-terminated).  Exposed for
- * tests and for code that echoes text somewhere other than the log.
+ * Redacts secrets in line into out (always NUL-terminated): the whole line
+ * is redacted, then cut to outlen - 1 bytes at a character boundary.
+ * Exposed for tests and for code that echoes text somewhere other than
+ * the log.
  */
 void	log_redact(const char *line, char *out, size_t outlen);
+/*
+ * The same for text that leaves the process (replies, stored records):
+ * every registered secret, extra (one more secret matched by value,
+ * whatever its length, e.g. the key a provider call used; NULL or "" for
+ * none) and the token after "Bearer " become "[REDACTED]" in the whole
+ * text; then the result is cut to at most max bytes (0: no limit) at a
+ * character boundary.  New string (caller frees), NULL on ENOMEM.
+ */
+char	*log_redact_text(const char *text, const char *extra, size_t max);
+/* printf-style text, then log_redact_text(text, NULL, max).  New. */
+char	*log_redactf(size_t max, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 #endif /* SH_LOG_H */

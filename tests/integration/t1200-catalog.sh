@@ -146,9 +146,11 @@ t_eq "now configured, from the API" "$(jb .auth_status) $(jb .key_source)" "conf
 req GET '/api/models?available=true&provider=openai'
 t_eq "its models are available" "$(jb '.total > 0')" true
 for bad in '{}' '{"api_key":5}' '{"api_key":""}' '{"api_key":"a b"}' \
-    "{\"api_key\":\"x\",\"extra\":1}" '[]'; do
+    "{\"api_key\":\"x\",\"extra\":1}" '[]' '{"api_key":"abc"}' \
+    '{"api_key":"ab\"cd"}' '{"api_key":"ab\\cd"}' '{"api_key":"abc\u00e9"}' \
+    "{\"api_key\":\"$(printf 'k%.0s' $(seq 512))\"}"; do
 	req POST /api/providers/openai/key "$bad"
-	t_eq "bad key body $bad is 400" "$LF_STATUS" 400
+	t_eq "bad key body ${bad:0:60} is 400" "$LF_STATUS" 400
 done
 req PUT /api/providers/openai/url "{\"base_url\":\"$FAKE\"}"
 t_eq "PUT /api/providers/openai/url" "$LF_STATUS $(jb .status) $(jb .base_url)" "200 ok $FAKE"

@@ -309,6 +309,71 @@ t_reload(void)
 	return (0);
 }
 
+static int
+t_key_rules(void)
+{
+	struct catalog_target	t;
+	char			 err[256], big[CATALOG_KEY_MAX + 2];
+
+	T_OK(!catalog_key_ok(NULL));
+	T_OK(!catalog_key_ok(""));
+	T_OK(!catalog_key_ok("abc"));
+	T_OK(catalog_key_ok("abcd"));
+	T_OK(!catalog_key_ok("ab cd"));
+	T_OK(!catalog_key_ok("ab\"cd"));
+	T_OK(!catalog_key_ok("ab\\cd"));
+	T_OK(!catalog_key_ok("abcd\n"));
+	T_OK(!catalog_key_ok("ab\xc3\xa9" "cd"));
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	T_OK(!catalog_key_ok(big));
+	big[CATALOG_KEY_MAX] = '\0';
+	T_OK(catalog_key_ok(big));
+	/* A value too short to be a key is no key: auto finds nothing. */
+	unsetenv("OPENAI_API_KEY");
+	setenv("GROQ_API_KEY", "abc", 1);
+	T_EQ_INT(catalog_resolve(NULL, "default", "default", NULL, NULL, &t,
+	    err, sizeof(err)), CATALOG_ENOPROVIDER);
+	T_OK(resolve("groq", "llama-3.3-70b-versatile", &t) == 0);
+	T_EQ_STR(t.ct_api_key, "");
+	setenv("GROQ_API_KEY", "gsk-unit", 1);
+	T_OK(resolve("groq", "llama-3.3-70b-versatile", &t) == 0);
+	T_EQ_STR(t.ct_api_key, "gsk-unit");
+	unsetenv("GROQ_API_KEY");
+	return (0);
+}
+
+static int
+t_provider_check(void)
+{
+	char	err[512];
+
+	T_EQ_INT(catalog_provider_check(NULL, "default", NULL, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(catalog_provider_check(NULL, "auto", NULL, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(catalog_provider_check(NULL, "groq", NULL, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(catalog_provider_check(NULL, "google", NULL, err,
+	    sizeof(err)), 0);	/* a name of gemini */
+	T_EQ_INT(catalog_provider_check(NULL, "nosuch", NULL, err,
+	    sizeof(err)), SH_ENOTFOUND);
+	T_OK(strstr(err, "unknown provider 'nosuch'") != NULL);
+	T_EQ_INT(catalog_provider_check(NULL, "nosuch", "http://h/v1", err,
+	    sizeof(err)), 0);
+	T_EQ_INT(catalog_provider_check(NULL, "claude-code", NULL, err,
+	    sizeof(err)), SH_ENOTFOUND);
+	T_OK(strstr(err, "local CLI") != NULL);
+	json_object_set_new(cfg.cf_doc, "provider_urls", json_pack("{s:s}",
+	    "mylocal", "http://127.0.0.1:7/v1"));
+	T_EQ_INT(catalog_provider_check(NULL, "mylocal", NULL, err,
+	    sizeof(err)), 0);
+	json_object_del(cfg.cf_doc, "provider_urls");
+	T_EQ_INT(catalog_provider_check(NULL, "mylocal", NULL, err,
+	    sizeof(err)), SH_ENOTFOUND);
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "the built-in catalog: 57 providers, 267 models", t_builtin_counts },
 	{ "the same from the directory; a missing one fails", t_dir_counts },
@@ -317,6 +382,8 @@ static const struct tap_case cases[] = {
 	{ "provider inference and styles", t_inference },
 	{ "resolve: aliases, prefixes, defaults, errors", t_resolve },
 	{ "resolve: keys, auto-detection, URLs", t_keys_and_urls },
+	{ "keys: 4 to 511 printable characters, else none", t_key_rules },
+	{ "providers an agent may name", t_provider_check },
 	{ "reload swaps snapshots, old readers keep theirs", t_reload },
 	{ NULL, NULL }
 };

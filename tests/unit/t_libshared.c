@@ -154,6 +154,70 @@ t_log_redacts(void)
 	return (0);
 }
 
+/* 1 if any run of 8 characters of key shows in text. */
+static int
+leaks8(const char *text, const char *key)
+{
+	char	run[9];
+	size_t	i;
+
+	for (i = 0; i + 8 <= strlen(key); i++) {
+		memcpy(run, key + i, 8);
+		run[8] = '\0';
+		if (strstr(text, run) != NULL)
+			return (1);
+	}
+	return (0);
+}
+
+static int
+t_log_redacts_whole(void)
+{
+	static const char key40[] = "sk-Redact0123456789abcdefghijklmnopqrstu";
+	char	 out[64], line[400], *s;
+	size_t	 i;
+
+	/* A secret shorter than LOG_SECRET_MIN is not registered ... */
+	log_add_secret("abc");
+	log_redact("abc abc", out, sizeof(out));
+	T_EQ_STR(out, "abc abc");
+	/* ... but any known key is redacted by value as the extra. */
+	s = log_redact_text("a key xy and xy", "xy", 0);
+	T_EQ_STR(s, "a key [REDACTED] and [REDACTED]");
+	free(s);
+	/* Seven characters: shorter than the mark, still redacted. */
+	log_add_secret("Zq7xK9w");
+	s = log_redact_text("key Zq7xK9w.", NULL, 0);
+	T_EQ_STR(s, "key [REDACTED].");
+	free(s);
+	/* The longest secret at a place wins over one it begins with. */
+	log_add_secret("Zq7xK9w-and-more");
+	s = log_redact_text("(Zq7xK9w-and-more)", NULL, 0);
+	T_EQ_STR(s, "([REDACTED])");
+	free(s);
+	/* Redacted whole, then cut: a key straddling the cut leaves
+	 * nothing of itself, whichever way the cut falls. */
+	log_add_secret(key40);
+	for (i = 280; i <= 330; i++) {
+		memset(line, 'x', sizeof(line));
+		memcpy(line + 290, key40, strlen(key40));
+		line[sizeof(line) - 1] = '\0';
+		s = log_redact_text(line, NULL, i);
+		T_OK(s != NULL && strlen(s) <= i && !leaks8(s, key40));
+		free(s);
+		log_redact(line, out, sizeof(out));
+		T_OK(!leaks8(out, key40));
+	}
+	/* A cut never splits a character. */
+	s = log_redact_text("\xc3\xa9\xc3\xa9", NULL, 3);
+	T_EQ_STR(s, "\xc3\xa9");
+	free(s);
+	s = log_redactf(0, "%s=%d", "Zq7xK9w", 5);
+	T_EQ_STR(s, "[REDACTED]=5");
+	free(s);
+	return (0);
+}
+
 static int
 t_bus_addr(void)
 {
@@ -299,6 +363,7 @@ static const struct tap_case cases[] = {
 	{ "constant-time compare", t_ct_equal },
 	{ "rfc3339 timestamps", t_rfc3339 },
 	{ "log redacts secrets and bearer tokens", t_log_redacts },
+	{ "log redacts whole texts, then cuts them", t_log_redacts_whole },
 	{ "bus addresses for ipc and tcp", t_bus_addr },
 	{ "config layers: defaults, file, environment", t_cfg_layers },
 	{ "config errors name the line or key", t_cfg_errors },

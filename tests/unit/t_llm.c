@@ -851,6 +851,45 @@ t_error_text(void)
 }
 
 static int
+t_error_redacts(void)
+{
+	static const char key40[] = "sk-LlmKey40-0123456789abcdefghijklmnopqr";
+	char	 out[LLM_PROVIDER_MSG_MAX], body[1200], run[9];
+	size_t	 i;
+	int	 n;
+
+	/* A 7-character key quoted by a 401. */
+	snprintf(body, sizeof(body), "{\"error\": {\"message\": "
+	    "\"Incorrect API key provided: Ab3dE7g.\"}}");
+	llm_provider_error(body, strlen(body), "Ab3dE7g", out, sizeof(out));
+	T_EQ_STR(out, "Incorrect API key provided: [REDACTED].");
+	/* Even a 2-character one, when it is the call's key. */
+	llm_provider_error("bad key k9!", 11, "k9", out, sizeof(out));
+	T_EQ_STR(out, "bad key [REDACTED]!");
+	/* A 40-character key at offset 290 of a long text: the cut at 300
+	 * keeps no run of 8 of its characters. */
+	for (n = 280; n <= 300; n += 5) {
+		i = (size_t)snprintf(body, sizeof(body),
+		    "{\"error\": {\"message\": \"%.*s%s and more\"}}", n,
+		    "....................................................."
+		    "....................................................."
+		    "....................................................."
+		    "....................................................."
+		    "....................................................."
+		    "....................................................."
+		    "....................................................", key40);
+		llm_provider_error(body, i, key40, out, sizeof(out));
+		T_OK(strlen(out) < LLM_PROVIDER_MSG_MAX);
+		for (i = 0; i + 8 <= strlen(key40); i++) {
+			memcpy(run, key40 + i, 8);
+			run[8] = '\0';
+			T_OK(strstr(out, run) == NULL);
+		}
+	}
+	return (0);
+}
+
+static int
 t_style_names(void)
 {
 	T_EQ_INT(llm_style_parse("openai"), LLM_OPENAI);
@@ -883,6 +922,8 @@ main(void)
 		    t_gemini_stream },
 		{ "Ollama NDJSON stream", t_ollama_stream },
 		{ "provider error text", t_error_text },
+		{ "provider error text: keys redacted before the cut",
+		    t_error_redacts },
 		{ "style names", t_style_names },
 		{ NULL, NULL }
 	};

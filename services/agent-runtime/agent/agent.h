@@ -43,7 +43,18 @@
 #define AGENT_MANIFEST_MAX	(1024 * 1024)	/* bytes of manifest_toml */
 #define AGENT_MAX_TOKENS_MAX	10000000LL
 #define AGENT_ERRLEN		320
-#define AGENT_TEXT_MAX		(1024 * 1024)	/* any one string field */
+/* Bounds of the text fields (bytes), checked on every way in (the TOML
+ * manifest, the JSON edits).  Provider and model are the catalog's
+ * (CATALOG_PROVIDER_MAX, CATALOG_ID_MAX), so a stored model resolves. */
+#define AGENT_PROVIDER_MAX	63
+#define AGENT_MODEL_MAX		255
+#define AGENT_DESCRIPTION_MAX	4096
+#define AGENT_PROMPT_MAX	(64 * 1024)	/* system_prompt */
+#define AGENT_SHORT_MAX		256	/* version, author, module */
+#define AGENT_ENV_MAX		128	/* api_key_env */
+#define AGENT_URL_MAX		2048	/* base_url, avatar_url */
+#define AGENT_TAGS_MAX		100
+#define AGENT_TAG_MAX		256
 #define AGENT_REAL_DIGITS	15	/* significant digits of stored reals */
 
 /* Return codes beyond err.h's SH_E* set. */
@@ -84,12 +95,30 @@ int	 agent_body_keys(json_t *body, const char *const *allowed,
  * nullable); *out is it (borrowed) or NULL. */
 int	 agent_get_str(json_t *body, const char *key, int nullable,
 	    size_t max, const char **out, struct svc_reply *rp);
+/* body.key, when present, is one of the agent's text fields (provider,
+ * model, description, system_prompt) within its bound (AGENT_*_MAX),
+ * without NUL, and not "" for provider and model; null too if nullable.
+ * *out is it (borrowed) or NULL. */
+int	 agent_get_text(json_t *body, const char *key, int nullable,
+	    const char **out, struct svc_reply *rp);
 /* body.key, when present, is a boolean, stored in *out. */
 int	 agent_get_bool(json_t *body, const char *key, int *out,
 	    struct svc_reply *rp);
 /* body.key, when present, is a valid agent name (agent_name_check()). */
 int	 agent_check_name(json_t *body, const char *key,
 	    struct svc_reply *rp);
+
+/*
+ * Whether every provider manifest m names ([model] and each fallback, each
+ * with its own base_url) can be resolved (catalog_provider_check()), so
+ * that a turn never meets one that cannot.  With old (the stored
+ * manifest), only entries whose provider or base_url changed are checked:
+ * an agent whose provider the catalog has since lost can still be edited
+ * in other ways (its turns answer provider_not_configured).  0, or the
+ * HTTP status (400 naming the provider, 503) with err set.
+ */
+int	 agent_check_models(struct db *db, json_t *m, json_t *old, char *err,
+	    size_t errlen);
 
 /* The agent row with this id (new), or NULL after replying 404 or 503. */
 json_t	*agent_fetch(struct svc_ctx *c, const char *id, int for_update,

@@ -19,10 +19,7 @@
 #include "log.h"
 #include "util.h"
 
-#define AGENT_TAGS_MAX		100
-#define AGENT_TAG_MAX		256
 #define AGENT_FALLBACKS_MAX	16
-#define AGENT_URL_MAX		2048
 
 static const char *const agent_archetypes[] = {
 	"researcher", "coder", "assistant", "writer", "devops", "support",
@@ -85,7 +82,7 @@ agent_check_tags(json_t *body, struct svc_reply *rp)
 	return (0);
 }
 
-/* Each key a string (the text fields of update, patch and config). */
+/* Each key one of the text fields within its bound (agent_get_text()). */
 static int
 agent_check_strings(json_t *body, const char *const *keys,
     struct svc_reply *rp)
@@ -93,7 +90,7 @@ agent_check_strings(json_t *body, const char *const *keys,
 	const char	*s;
 
 	for (; *keys != NULL; keys++)
-		if (agent_get_str(body, *keys, 0, AGENT_TEXT_MAX, &s, rp) != 0)
+		if (agent_get_text(body, *keys, 0, &s, rp) != 0)
 			return (-1);
 	return (0);
 }
@@ -255,6 +252,11 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	json_object_set_new(ed.ae_manifest, "name", json_string(ed.ae_name));
 	if (agent_manifest_normalize(ed.ae_manifest, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
+		goto done;
+	}
+	if ((rv = agent_check_models(c->sc_db, ed.ae_manifest,
+	    json_object_get(ed.ae_row, "manifest"), err, sizeof(err))) != 0) {
+		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
 	rv = agent_store_update(c->sc_db, ed.ae_row, ed.ae_name,
@@ -555,7 +557,8 @@ agent_check_env_name(const char *s)
 {
 	const char	*p;
 
-	if (*s == '\0' || strlen(s) > 128 || (*s >= '0' && *s <= '9'))
+	if (*s == '\0' || strlen(s) > AGENT_ENV_MAX ||
+	    (*s >= '0' && *s <= '9'))
 		return (0);
 	for (p = s; *p != '\0'; p++)
 		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
@@ -576,7 +579,7 @@ agent_check_fallbacks(json_t *body, struct svc_reply *rp)
 {
 	json_t		*v = json_object_get(body, "fallback_models"), *e, *f;
 	const char	*k, *s;
-	size_t		 i;
+	size_t		 i, max;
 
 	if (v == NULL)
 		return (0);
@@ -607,10 +610,19 @@ agent_check_fallbacks(json_t *body, struct svc_reply *rp)
 				    ".%s' must be a string", i, k);
 				return (-1);
 			}
+			max = strcmp(k, "provider") == 0 ? AGENT_PROVIDER_MAX :
+			    strcmp(k, "model") == 0 ? AGENT_MODEL_MAX : 0;
+			if (max > 0 && (*s == '\0' ||
+			    json_string_length(f) > max)) {
+				svc_reply_error(rp, 400, "'fallback_models[%zu]"
+				    ".%s' must be 1 to %zu bytes", i, k, max);
+				return (-1);
+			}
 			if ((strcmp(k, "api_key_env") == 0 &&
 			    !agent_check_env_name(s)) ||
 			    (strcmp(k, "base_url") == 0 &&
-			    !agent_check_url(s))) {
+			    (!agent_check_url(s) ||
+			    json_string_length(f) > AGENT_URL_MAX))) {
 				svc_reply_error(rp, 400, "'fallback_models[%zu]"
 				    ".%s' is not valid", i, k);
 				return (-1);
@@ -636,7 +648,7 @@ check_config(struct svc_ctx *c, json_t *body, struct svc_reply *rp)
 	    agent_check_identity(body, rp) != 0 ||
 	    agent_check_fallbacks(body, rp) != 0)
 		return (-1);
-	if (agent_get_str(body, "api_key_env", 1, 128, &s, rp) != 0)
+	if (agent_get_str(body, "api_key_env", 1, AGENT_ENV_MAX, &s, rp) != 0)
 		return (-1);
 	if (s != NULL && *s != '\0' && !agent_check_env_name(s)) {
 		svc_reply_error(rp, 400, "'api_key_env' must be an environment "

@@ -28,8 +28,9 @@
 #define MF_PATH_MAX		160
 
 enum mf_kind {
-	MF_STR,		/* string; absent -> f_def */
-	MF_STR_OPT,	/* string or absent */
+	MF_STR,		/* string of at most f_max bytes (0: any); absent ->
+			 * f_def */
+	MF_STR_OPT,	/* the same, or absent */
 	MF_BOOL,	/* boolean; absent -> f_def ("true"/"false") */
 	MF_BOOL_OPT,
 	MF_INT,		/* integer in [f_min, f_max]; absent -> f_def */
@@ -40,7 +41,8 @@ enum mf_kind {
 	MF_NUM_CLAMP,	/* number, clamped; may be absent */
 	MF_ENUM,	/* one of f_choices; absent -> f_def */
 	MF_ENUM_OPT,
-	MF_LIST,	/* list of strings; anything else becomes [] */
+	MF_LIST,	/* list of strings; anything else becomes []; at most
+			 * f_max items (0: any) of at most f_min bytes each */
 	MF_ARRAY,	/* list of tables (f_sub rules each one); anything
 			 * else becomes []; absent: [] if f_def, else absent */
 	MF_MAP,		/* table; anything else becomes {} */
@@ -61,6 +63,8 @@ struct mf_field {
 
 #define F_STR(k, d)	{ k, MF_STR, d, NULL, 0, 0, NULL }
 #define F_STR_OPT(k)	{ k, MF_STR_OPT, NULL, NULL, 0, 0, NULL }
+#define F_STR_MAX(k, d, max)	{ k, MF_STR, d, NULL, 0, max, NULL }
+#define F_STR_OPT_MAX(k, max)	{ k, MF_STR_OPT, NULL, NULL, 0, max, NULL }
 #define F_BOOL(k, d)	{ k, MF_BOOL, d, NULL, 0, 0, NULL }
 #define F_BOOL_OPT(k)	{ k, MF_BOOL_OPT, NULL, NULL, 0, 0, NULL }
 #define F_INT(k, d, lo, hi)	{ k, MF_INT, d, NULL, lo, hi, NULL }
@@ -72,6 +76,7 @@ struct mf_field {
 #define F_ENUM(k, d, c)	{ k, MF_ENUM, d, c, 0, 0, NULL }
 #define F_ENUM_OPT(k, c)	{ k, MF_ENUM_OPT, NULL, c, 0, 0, NULL }
 #define F_LIST(k)	{ k, MF_LIST, NULL, NULL, 0, 0, NULL }
+#define F_LIST_MAX(k, n, len)	{ k, MF_LIST, NULL, NULL, len, n, NULL }
 #define F_ARRAY(k, d, s)	{ k, MF_ARRAY, d, NULL, 0, 0, s }
 #define F_MAP(k)	{ k, MF_MAP, NULL, NULL, 0, 0, NULL }
 #define F_TABLE_OPT(k)	{ k, MF_TABLE_OPT, NULL, NULL, 0, 0, NULL }
@@ -95,13 +100,13 @@ static const char *const mf_orphans[] = { "keep", "warn", "delete", NULL };
 
 /* [model]; any other key is kept (it is flattened into provider calls). */
 static const struct mf_field mf_model[] = {
-	F_STR("provider", "default"),
-	F_STR("model", "default"),
+	F_STR_MAX("provider", "default", AGENT_PROVIDER_MAX),
+	F_STR_MAX("model", "default", AGENT_MODEL_MAX),
 	F_INT("max_tokens", "4096", 1, (double)AGENT_MAX_TOKENS_MAX),
 	F_NUM("temperature", "0.7", 0, 2),
-	F_STR("system_prompt", MF_DEFAULT_PROMPT),
-	F_STR_OPT("api_key_env"),
-	F_STR_OPT("base_url"),
+	F_STR_MAX("system_prompt", MF_DEFAULT_PROMPT, AGENT_PROMPT_MAX),
+	F_STR_OPT_MAX("api_key_env", AGENT_ENV_MAX),
+	F_STR_OPT_MAX("base_url", AGENT_URL_MAX),
 	F_INT_OPT("context_window", 0, MF_INT_BIG),
 	F_INT_OPT("max_output_tokens", 0, MF_INT_BIG),
 	F_END
@@ -109,10 +114,10 @@ static const struct mf_field mf_model[] = {
 
 /* One [[fallback_models]] entry. */
 static const struct mf_field mf_fallback[] = {
-	F_STR("provider", "default"),
-	F_STR("model", "default"),
-	F_STR_OPT("api_key_env"),
-	F_STR_OPT("base_url"),
+	F_STR_MAX("provider", "default", AGENT_PROVIDER_MAX),
+	F_STR_MAX("model", "default", AGENT_MODEL_MAX),
+	F_STR_OPT_MAX("api_key_env", AGENT_ENV_MAX),
+	F_STR_OPT_MAX("base_url", AGENT_URL_MAX),
 	F_END
 };
 
@@ -144,10 +149,10 @@ static const struct mf_field mf_capabilities[] = {
 
 /* The top level (name and schedule have code of their own). */
 static const struct mf_field mf_top[] = {
-	F_STR("version", LIBREFANG_VERSION),
-	F_STR("description", ""),
-	F_STR("author", ""),
-	F_STR("module", "builtin:chat"),
+	F_STR_MAX("version", LIBREFANG_VERSION, AGENT_SHORT_MAX),
+	F_STR_MAX("description", "", AGENT_DESCRIPTION_MAX),
+	F_STR_MAX("author", "", AGENT_SHORT_MAX),
+	F_STR_MAX("module", "builtin:chat", AGENT_SHORT_MAX),
 	F_ENUM("session_mode", "persistent", mf_session_modes),
 	F_SUB("model", mf_model),
 	F_ARRAY("fallback_models", NULL, mf_fallback),
@@ -162,7 +167,7 @@ static const struct mf_field mf_top[] = {
 	F_BOOL("mcp_disabled", "false"),
 	F_LIST("channels"),
 	F_MAP("metadata"),
-	F_LIST("tags"),
+	F_LIST_MAX("tags", AGENT_TAGS_MAX, AGENT_TAG_MAX),
 	F_TABLE_OPT("routing"),
 	F_TABLE_OPT("autonomous"),
 	F_STR_OPT("pinned_model"),
@@ -372,6 +377,10 @@ mf_field(json_t *obj, const char *path, const struct mf_field *f,
 		} else if (!json_is_string(v))
 			return (mf_fail(err, errlen, "'%s' must be a string",
 			    path));
+		else if (f->f_max > 0 && (double)json_string_length(v) >
+		    f->f_max)
+			return (mf_fail(err, errlen, "'%s' is longer than "
+			    "%.0f bytes", path, f->f_max));
 		break;
 	case MF_BOOL:
 	case MF_BOOL_OPT:
@@ -453,8 +462,19 @@ mf_field(json_t *obj, const char *path, const struct mf_field *f,
 		}
 		break;
 	case MF_LIST:
-		if (!mf_is_string_list(v))
+		if (!mf_is_string_list(v)) {
 			json_object_set_new(obj, f->f_key, json_array());
+			break;
+		}
+		if (f->f_max > 0 && (double)json_array_size(v) > f->f_max)
+			return (mf_fail(err, errlen, "'%s' has more than %.0f "
+			    "items", path, f->f_max));
+		json_array_foreach(v, i, e)
+			if (f->f_min > 0 && (double)json_string_length(e) >
+			    f->f_min)
+				return (mf_fail(err, errlen, "'%s[%zu]' is "
+				    "longer than %.0f bytes", path, i,
+				    f->f_min));
 		break;
 	case MF_ARRAY:
 		if (v == NULL && f->f_def == NULL) {

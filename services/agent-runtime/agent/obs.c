@@ -197,18 +197,48 @@ obs_cut(char *s, size_t max)
 	obs_utf8_end(s);
 }
 
-/* Formats one short line into line[OBS_LINE_MAX + 1]: control
- * characters become spaces, a cut never splits a character. */
+/* Formats into out[max + 1]: secrets redacted in the whole text before
+ * it is cut at a character boundary (log.h). */
+static void
+obs_vformat(char *out, size_t max, const char *fmt, va_list ap)
+{
+	char	*raw = NULL, *red = NULL;
+
+	if (vasprintf(&raw, fmt, ap) < 0)
+		raw = NULL;
+	if (raw != NULL && (red = log_redact_text(raw, NULL, max)) != NULL)
+		snprintf(out, max + 1, "%s", red);
+	else
+		snprintf(out, max + 1, "(out of memory)");
+	free(raw);
+	free(red);
+}
+
+/* Formats one short line into line[OBS_LINE_MAX + 1] (obs_vformat()):
+ * control characters become spaces. */
 static void
 obs_vline(char *line, const char *fmt, va_list ap)
 {
 	char	*p;
 
-	(void)vsnprintf(line, OBS_LINE_MAX + 1, fmt, ap);
-	obs_utf8_end(line);
+	obs_vformat(line, OBS_LINE_MAX, fmt, ap);
 	for (p = line; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20)
 			*p = ' ';
+}
+
+/* Redacts the JSON text *js in place (log.h): a key in a tool's input or
+ * output never reaches turn_records.  Keys hold no character JSON
+ * escapes, so they show in the text as they are. */
+static void
+obs_redact_json(char **js)
+{
+	char	*red;
+
+	if (*js == NULL || (red = log_redact_text(*js, NULL, 0)) == NULL)
+		return;
+	free(*js);
+	*js = red;
 }
 
 static void
@@ -222,6 +252,22 @@ obs_line(char *line, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	obs_vline(line, fmt, ap);
+	va_end(ap);
+}
+
+/* Formats a turn's stored error into err[OBS_ERROR_MAX + 1]
+ * (obs_vformat()). */
+static void
+obs_redactf(char *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+obs_redactf(char *err, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	obs_vformat(err, OBS_ERROR_MAX, fmt, ap);
 	va_end(ap);
 }
 
@@ -503,14 +549,14 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 	if (status >= 400 || body == NULL || errtext != NULL) {
 		outcome = "error";
 		if (errtext != NULL)
-			snprintf(err, sizeof(err), "%s", errtext);
+			obs_redactf(err, "%s", errtext);
 		else
 			snprintf(err, sizeof(err), "%s", body == NULL ?
 			    "out of memory" : "the turn failed");
 	} else if (json_is_true(json_object_get(body,
 	    "provider_not_configured"))) {
 		outcome = "error";
-		snprintf(err, sizeof(err), "provider_not_configured: %s",
+		obs_redactf(err, "provider_not_configured: %s",
 		    json_string_value(json_object_get(body, "response")) ?:
 		    "");
 	} else if (t->t_obs.ot_interrupted)
@@ -519,7 +565,6 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 		outcome = "silent";
 	else
 		outcome = "ok";
-	obs_utf8_end(err);
 
 	traces = obs_traces(t, t->t_incognito, &nerr);
 	if (traces != NULL)
@@ -534,6 +579,7 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 		json_decref(traces);
 	}
 
+	obs_redact_json(&js);
 	if (strcmp(outcome, "error") == 0) {
 		level = "error";
 		obs_line(line, "%s failed (%d) after %lld ms: %s",

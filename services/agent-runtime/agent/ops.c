@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/templates.h"
+#include "catalog/catalog.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -115,13 +116,115 @@ agent_get_bool(json_t *body, const char *key, int *out, struct svc_reply *rp)
 	return (0);
 }
 
+/* What an agent stores must fit what the catalog resolves. */
+_Static_assert(AGENT_PROVIDER_MAX == CATALOG_PROVIDER_MAX &&
+    AGENT_MODEL_MAX == CATALOG_ID_MAX, "agent bounds are the catalog's");
+
+/* The text fields the JSON edits take: their bound in bytes, and
+ * whether "" is refused (an empty provider or model would silently mean
+ * "default"; a client that wants that says "default"). */
+static const struct agent_text_rule {
+	const char	*tr_key;
+	size_t		 tr_max;
+	int		 tr_nonempty;
+} agent_text_rules[] = {
+	{ "provider",		AGENT_PROVIDER_MAX,	1 },
+	{ "model",		AGENT_MODEL_MAX,	1 },
+	{ "description",	AGENT_DESCRIPTION_MAX,	0 },
+	{ "system_prompt",	AGENT_PROMPT_MAX,	0 },
+	{ NULL,			0,			0 }
+};
+
+int
+agent_get_text(json_t *body, const char *key, int nullable,
+    const char **out, struct svc_reply *rp)
+{
+	const struct agent_text_rule	*r;
+
+	for (r = agent_text_rules; r->tr_key != NULL; r++)
+		if (strcmp(r->tr_key, key) == 0)
+			break;
+	SH_ASSERT(r->tr_key != NULL);
+	if (agent_get_str(body, key, nullable, r->tr_max, out, rp) != 0)
+		return (-1);
+	if (*out != NULL && strlen(*out) != json_string_length(
+	    json_object_get(body, key))) {
+		svc_reply_error(rp, 400, "'%s' contains a NUL character", key);
+		return (-1);
+	}
+	if (r->tr_nonempty && *out != NULL && **out == '\0') {
+		svc_reply_error(rp, 400, "'%s' must not be empty (\"default\" "
+		    "means the configured default)", key);
+		return (-1);
+	}
+	return (0);
+}
+
+/* json_equal(), with two absent values equal too. */
+static int
+agent_same(json_t *a, json_t *b)
+{
+	return (a == NULL ? b == NULL : json_equal(a, b));
+}
+
+/* Whether entry (a [model] or a fallback) names the provider and
+ * base_url old does. */
+static int
+agent_same_target(json_t *entry, json_t *old)
+{
+	return (old != NULL &&
+	    agent_same(json_object_get(entry, "provider"),
+	    json_object_get(old, "provider")) &&
+	    agent_same(json_object_get(entry, "base_url"),
+	    json_object_get(old, "base_url")));
+}
+
+int
+agent_check_models(struct db *db, json_t *m, json_t *old, char *err,
+    size_t errlen)
+{
+	json_t		*e, *prev, *fb = json_object_get(m, "fallback_models");
+	char		 why[AGENT_ERRLEN];
+	size_t		 i;
+	int		 rv;
+
+	for (i = 0; i <= json_array_size(fb); i++) {
+		if (i == 0) {
+			e = json_object_get(m, "model");
+			prev = json_object_get(old, "model");
+		} else {
+			e = json_array_get(fb, i - 1);
+			prev = json_array_get(json_object_get(old,
+			    "fallback_models"), i - 1);
+		}
+		if (!json_is_object(e) || agent_same_target(e, prev))
+			continue;
+		rv = catalog_provider_check(db, json_string_value(
+		    json_object_get(e, "provider")), json_string_value(
+		    json_object_get(e, "base_url")), why, sizeof(why));
+		if (rv == SH_EUNAVAIL) {
+			snprintf(err, errlen, "database unavailable");
+			return (503);
+		}
+		if (rv != 0) {
+			if (i == 0)
+				snprintf(err, errlen, "%s", why);
+			else
+				snprintf(err, errlen, "fallback_models[%zu]: %s",
+				    i - 1, why);
+			return (400);
+		}
+	}
+	return (0);
+}
+
 int
 agent_check_name(json_t *body, const char *key, struct svc_reply *rp)
 {
 	const char	*name;
 	char		 err[AGENT_ERRLEN];
 
-	if (agent_get_str(body, key, 0, AGENT_TEXT_MAX, &name, rp) != 0)
+	if (agent_get_str(body, key, 0, AGENT_NAME_MAX, &name, rp) != 0)
 		return (-1);
 	if (name != NULL && agent_name_check(name, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
@@ -462,6 +565,10 @@ agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
 		goto done;
 	snprintf(name, namelen, "%s", json_string_value(json_object_get(m,
 	    "name")));
+	if ((rv = agent_check_models(c->sc_db, m, NULL, err, errlen)) != 0) {
+		status = rv;
+		goto done;
+	}
 	rv = agent_store_insert(c->sc_db, name, m, toml, NULL, "full", id);
 	if (rv == 0)
 		status = 201;
@@ -568,6 +675,12 @@ op_clone(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	}
 	if (agent_manifest_normalize(m, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
+		goto done;
+	}
+	/* A new agent: every provider it names must resolve now. */
+	if ((rv = agent_check_models(c->sc_db, m, NULL, err,
+	    sizeof(err))) != 0) {
+		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
 	rv = agent_store_insert(c->sc_db, name, m, NULL,

@@ -474,6 +474,8 @@ done:
 	return (s);
 }
 
+static void cat_learn_env_keys(const struct catalog_snap *s);
+
 int
 catalog_init(const struct sh_config *cfg, const char *dir)
 {
@@ -499,6 +501,7 @@ catalog_init(const struct sh_config *cfg, const char *dir)
 		catalog_release(cat_cur);
 	cat_cur = s;
 	pthread_mutex_unlock(&cat_mtx);
+	cat_learn_env_keys(s);
 	log_info("catalog: %zu providers, %zu models, %zu aliases (%s)",
 	    s->cs_nproviders, s->cs_nmodels, json_object_size(s->cs_aliases),
 	    s->cs_source);
@@ -592,6 +595,7 @@ catalog_reload(int *added, int *updated, char *err, size_t errlen)
 		catalog_release(cat_cur);	/* the current pointer's ref */
 	cat_cur = s;
 	pthread_mutex_unlock(&cat_mtx);
+	cat_learn_env_keys(s);	/* s is current while we hold the reload */
 	catalog_release(old);			/* ours */
 	pthread_mutex_unlock(&cat_reload_mtx);
 	log_info("catalog: reloaded, %zu providers, %zu models (%d new, %d "
@@ -807,13 +811,37 @@ cat_cfg_url(const char *id)
 	    cat_cfg->cf_doc, "provider_urls"), id)));
 }
 
-static int
-cat_env_set(const char *name)
+int
+catalog_key_ok(const char *key)
+{
+	size_t	n;
+
+	if (key == NULL)
+		return (0);
+	for (n = 0; key[n] != '\0'; n++)
+		if ((unsigned char)key[n] <= ' ' || key[n] == 0x7f ||
+		    (unsigned char)key[n] >= 0x80 || key[n] == '"' ||
+		    key[n] == '\\')
+			return (0);
+	return (n >= CATALOG_KEY_MIN && n <= CATALOG_KEY_MAX);
+}
+
+/* The key in variable name, or NULL when it is unset or not a key. */
+static const char *
+cat_env_key(const char *name)
 {
 	const char	*v;
 
-	return (name != NULL && *name != '\0' && (v = getenv(name)) != NULL &&
-	    *v != '\0');
+	if (name == NULL || *name == '\0' || (v = getenv(name)) == NULL ||
+	    !catalog_key_ok(v))
+		return (NULL);
+	return (v);
+}
+
+static int
+cat_env_set(const char *name)
+{
+	return (cat_env_key(name) != NULL);
 }
 
 int
@@ -844,6 +872,103 @@ catalog_env_key(const struct catalog_provider *p, const char *id,
 		return (1);
 	}
 	return (0);
+}
+
+/* Registers the key in variable name with the redactor; says (without
+ * the value) when it holds something that is not a key. */
+static void
+cat_learn_env(const char *name)
+{
+	const char	*v;
+
+	if (name == NULL || *name == '\0' || (v = getenv(name)) == NULL ||
+	    *v == '\0')
+		return;
+	if (catalog_key_ok(v))
+		log_add_secret(v);
+	else
+		log_warnx("catalog: '%s' holds no usable API key (%zu bytes; "
+		    "a key is %d to %d printable ASCII characters without "
+		    "spaces or quotes): ignored", name, strlen(v),
+		    CATALOG_KEY_MIN, CATALOG_KEY_MAX);
+}
+
+/* Every key the environment holds for the providers of s and the
+ * variables the configuration names, so the log never shows one. */
+static void
+cat_learn_env_keys(const struct catalog_snap *s)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 i;
+
+	for (i = 0; i < s->cs_nproviders; i++)
+		cat_learn_env(s->cs_providers[i].cp_key_env);
+	cat_learn_env("GOOGLE_API_KEY");
+	if (cat_cfg == NULL)
+		return;
+	cat_learn_env(cat_cfg->default_key_env);
+	json_object_foreach(json_object_get(cat_cfg->cf_doc,
+	    "provider_api_keys"), k, v)
+		cat_learn_env(json_string_value(v));
+}
+
+int
+catalog_provider_check(struct db *db, const char *provider,
+    const char *base_url, char *err, size_t errlen)
+{
+	struct catalog_snap		*s;
+	const struct catalog_provider	*p;
+	const char			*id, *pv[1];
+	PGresult			*res;
+	int				 ret = 0;
+
+	if (provider == NULL || *provider == '\0' ||
+	    strcmp(provider, "default") == 0 || strcmp(provider, "auto") == 0)
+		return (0);
+	if (strlen(provider) > CATALOG_PROVIDER_MAX) {
+		snprintf(err, errlen, "provider name longer than %d bytes",
+		    CATALOG_PROVIDER_MAX);
+		return (SH_ENOTFOUND);
+	}
+	if (base_url != NULL && *base_url != '\0')
+		return (0);	/* its own endpoint: OpenAI-compatible */
+	if ((s = catalog_acquire()) == NULL) {
+		snprintf(err, errlen, "the model catalog is not loaded");
+		return (SH_EUNAVAIL);
+	}
+	p = catalog_provider_find(s, provider);
+	id = p != NULL ? p->cp_id : provider;
+	if ((p != NULL && p->cp_base_url[0] != '\0') ||
+	    (cat_cfg_url(id) != NULL && *cat_cfg_url(id) != '\0'))
+		goto done;
+	if (p != NULL && db != NULL) {
+		/* A local CLI provider with a URL set through the API. */
+		pv[0] = id;
+		if ((res = db_exec(db, "SELECT 1 FROM provider_urls WHERE "
+		    "provider = $1", 1, pv)) == NULL) {
+			snprintf(err, errlen, "the database is unavailable: %s",
+			    db_errmsg(db));
+			ret = SH_EUNAVAIL;
+			goto done;
+		}
+		ret = PQntuples(res) > 0 ? 0 : SH_ENOTFOUND;
+		PQclear(res);
+		if (ret == 0)
+			goto done;
+	}
+	if (p != NULL)
+		snprintf(err, errlen, "provider '%s' is a local CLI and cannot "
+		    "be called here: give the agent a base_url", id);
+	else
+		snprintf(err, errlen, "unknown provider '%s': it is not in the "
+		    "catalog (GET /api/providers) and has no base URL "
+		    "([provider_urls] in config.toml, or the agent's "
+		    "base_url)", provider);
+	ret = SH_ENOTFOUND;
+ done:
+	catalog_release(s);
+	return (ret);
 }
 
 /* ---- resolve ------------------------------------------------------------ */
@@ -903,6 +1028,11 @@ cat_user_load(struct db *db, const char *model, struct cat_user *u)
 		return (SH_EUNAVAIL);
 	u->custom = json_object();
 	for (i = 0; i < PQntuples(u->res); i++) {
+		/* Keys set through the API, maybe on another replica: the
+		 * redactor learns each before it can be used. */
+		if (strcmp(PQgetvalue(u->res, i, 0), "k") == 0 &&
+		    catalog_key_ok(PQgetvalue(u->res, i, 2)))
+			log_add_secret(PQgetvalue(u->res, i, 2));
 		if (strcmp(PQgetvalue(u->res, i, 0), "a") == 0)
 			u->alias = PQgetvalue(u->res, i, 2);
 		if (strcmp(PQgetvalue(u->res, i, 0), "c") != 0)
@@ -961,7 +1091,7 @@ cat_auto(const struct catalog_snap *s, const struct cat_user *u)
 		if ((p = catalog_provider_find(s, cat_auto_order[i])) == NULL)
 			continue;
 		if (catalog_env_key(p, p->cp_id, env, sizeof(env)) ||
-		    cat_user_get(u, "k", p->cp_id, 2) != NULL)
+		    catalog_key_ok(cat_user_get(u, "k", p->cp_id, 2)))
 			return (p->cp_id);
 	}
 	for (i = 0; i < s->cs_nproviders; i++) {
@@ -969,7 +1099,7 @@ cat_auto(const struct catalog_snap *s, const struct cat_user *u)
 		if (!p->cp_key_required || p->cp_base_url[0] == '\0')
 			continue;
 		if (catalog_env_key(p, p->cp_id, env, sizeof(env)) ||
-		    cat_user_get(u, "k", p->cp_id, 2) != NULL)
+		    catalog_key_ok(cat_user_get(u, "k", p->cp_id, 2)))
 			return (p->cp_id);
 	}
 	return (NULL);
@@ -1234,28 +1364,30 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		    "/v1");
 	t->ct_key_required = p != NULL ? p->cp_key_required : 1;
 
-	/* Key: manifest variable, API key, [default_model], provider's. */
+	/* Key: manifest variable, API key, [default_model], provider's.
+	 * A value that is not a key (catalog_key_ok()) counts as none. */
 	key = NULL;
 	if (key_env != NULL && *key_env != '\0') {
 		cat_copy(t->ct_key_env, sizeof(t->ct_key_env), key_env);
-		key = getenv(key_env);
+		key = cat_env_key(key_env);
 	}
-	if (key == NULL || *key == '\0') {
+	if (key == NULL) {
 		if ((key = cat_user_get(&u, "k", pid, 2)) != NULL &&
 		    t->ct_key_env[0] == '\0')
 			catalog_env_key(p, pid, t->ct_key_env,
 			    sizeof(t->ct_key_env));
+		if (!catalog_key_ok(key))
+			key = NULL;
 	}
-	if ((key == NULL || *key == '\0') && dm != NULL &&
-	    dm->default_key_env[0] != '\0') {
+	if (key == NULL && dm != NULL && dm->default_key_env[0] != '\0') {
 		cat_copy(env, sizeof(env), dm->default_key_env);
 		if (t->ct_key_env[0] == '\0')
 			cat_copy(t->ct_key_env, sizeof(t->ct_key_env), env);
-		key = getenv(env);
+		key = cat_env_key(env);
 	}
-	if (key == NULL || *key == '\0') {
+	if (key == NULL) {
 		if (catalog_env_key(p, pid, env, sizeof(env)))
-			key = getenv(env);
+			key = cat_env_key(env);
 		if (t->ct_key_env[0] == '\0')
 			cat_copy(t->ct_key_env, sizeof(t->ct_key_env), env);
 	}
@@ -1266,10 +1398,14 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 			    (char)toupper((unsigned char)pid[n]) : '_';
 		snprintf(env + n, sizeof(env) - n, "_API_KEY");
 		cat_copy(t->ct_key_env, sizeof(t->ct_key_env), env);
-		key = getenv(env);
+		key = cat_env_key(env);
 	}
-	if (key != NULL && strlen(key) < sizeof(t->ct_api_key))
+	if (key != NULL) {
+		/* Whatever the source, the redactor knows the key before
+		 * anything can echo it. */
+		log_add_secret(key);
 		cat_copy(t->ct_api_key, sizeof(t->ct_api_key), key);
+	}
 	ret = 0;
 done:
 	cat_user_free(&u);

@@ -27,11 +27,23 @@
 #include <jansson.h>
 
 #include "embed.h"
+#include "log.h"
 #include "llm/llm.h"
 
 struct db;
 struct sh_config;
 
+/*
+ * An API key, from any source (the environment, POST /api/providers/
+ * {name}/key, the variables the config or a manifest names), is
+ * CATALOG_KEY_MIN to CATALOG_KEY_MAX bytes of printable ASCII without
+ * spaces, quotes or backslashes (catalog_key_ok()).  Shorter keys are
+ * refused because every key in use is redacted by value from whatever
+ * leaves the process (log.h), and a shorter one would redact ordinary
+ * words; a value that breaks these rules is treated as no key at all.
+ */
+#define CATALOG_KEY_MIN		LOG_SECRET_MIN
+#define CATALOG_KEY_MAX		511
 #define CATALOG_DEFAULT_CONTEXT	8192	/* unknown model (notes 4.1.7) */
 #define CATALOG_DEFAULT_IN_PER_M	1.0	/* unknown pricing (4.11) */
 #define CATALOG_DEFAULT_OUT_PER_M	3.0
@@ -42,7 +54,8 @@ struct catalog_target {
 	char		 ct_model[256];		/* wire id, prefix stripped */
 	char		 ct_base_url[512];
 	char		 ct_key_env[128];	/* "OPENAI_API_KEY" */
-	char		 ct_api_key[512];	/* "" when none is set */
+	char		 ct_api_key[CATALOG_KEY_MAX + 1]; /* "" when none
+							   is set */
 	enum llm_style	 ct_style;
 	int		 ct_key_required;
 	int		 ct_known;		/* the model is in the catalog */
@@ -77,6 +90,21 @@ int	 catalog_resolve(struct db *db, const char *provider,
 	    const char *model, const char *base_url, const char *key_env,
 	    struct catalog_target *t, char *err, size_t errlen);
 
+/* 1 if key is a usable API key (see CATALOG_KEY_MIN). */
+int	 catalog_key_ok(const char *key);
+
+/*
+ * Whether an agent may name provider (with base_url, the manifest's own
+ * endpoint override, NULL or "" for none): "default", "auto", a provider
+ * of the catalog (id or name) that can be called, one [provider_urls]
+ * configures, or any name when base_url is set (an OpenAI-compatible
+ * endpoint, notes 6.2).  0; SH_ENOTFOUND with err naming the provider and
+ * what would make it resolvable; SH_EUNAVAIL (err says why) when the
+ * database cannot be read.  db may be NULL (no API URL overrides).
+ */
+int	 catalog_provider_check(struct db *db, const char *provider,
+	    const char *base_url, char *err, size_t errlen);
+
 /* The operation table for models.*, providers.* and catalog.* (ends with
  * a NULL name); catalog/ops.c. */
 
@@ -99,7 +127,6 @@ extern const struct embed_file catalog_builtin[];	/* NULL-ended; names
 #define CATALOG_ID_MAX		255	/* longest model id */
 #define CATALOG_PROVIDER_MAX	63	/* longest provider id */
 #define CATALOG_URL_MAX		511	/* fits ct_base_url */
-#define CATALOG_KEY_MAX		4096	/* longest API key accepted */
 
 /* Every string is borrowed from the snapshot that holds it. */
 struct catalog_model {

@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "llm/driver.h"
+#include "log.h"
 
 void
 llm_acc_init(struct llm_acc *a, llm_emit_fn emit, void *arg)
@@ -41,10 +42,21 @@ int
 llm_acc_fail(struct llm_acc *a, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	*s = NULL, *red = NULL;
 
+	/* Parser messages quote what they choke on ("near '...'"), which
+	 * may be the provider echoing a key: redacted whole, then cut. */
 	va_start(ap, fmt);
-	vsnprintf(a->a_err, sizeof(a->a_err), fmt, ap);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
 	va_end(ap);
+	if (s != NULL &&
+	    (red = log_redact_text(s, NULL, sizeof(a->a_err) - 1)) != NULL)
+		snprintf(a->a_err, sizeof(a->a_err), "%s", red);
+	else
+		snprintf(a->a_err, sizeof(a->a_err), "out of memory");
+	free(s);
+	free(red);
 	return (SH_EPROTO);
 }
 

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "llm/driver.h"
+#include "log.h"
 
 /* The wire styles; enum llm_style (llm/llm.h) indexes this table. */
 static const struct llm_driver *const llm_drivers[] = {
@@ -210,34 +211,36 @@ llm_stream_complete(const struct llm_acc *a, enum llm_style style)
 
 /* ---- helpers the drivers share ----------------------------------------- */
 
-static void
-one_line(const char *s, size_t n, char *out, size_t outlen)
+/* s[0..n) as one line (new): stops at a NUL, line breaks and tabs
+ * become spaces.  NULL on ENOMEM. */
+static char *
+one_line(const char *s, size_t n)
 {
-	size_t	 i, j = 0;
+	char	*out;
+	size_t	 i;
 
-	if (outlen == 0)
-		return;
-	for (i = 0; i < n && j + 1 < outlen; i++) {
-		if (s[i] == '\0')
-			break;
-		out[j++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ?
+	if ((out = malloc(n + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < n && s[i] != '\0'; i++)
+		out[i] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ?
 		    ' ' : s[i];
-	}
-	out[j] = '\0';
+	out[i] = '\0';
+	return (out);
 }
 
-void
-llm_error_text(const char *body, size_t len, char *out, size_t outlen)
+/*
+ * The provider's own text from an error body, whole and on one line
+ * (new, NULL on ENOMEM or for an empty body): the error object's
+ * message, else the body.
+ */
+static char *
+error_text(const char *body, size_t len)
 {
 	json_t		*root, *e, *m = NULL;
-	size_t		 lim;
+	char		*out;
 
-	lim = outlen < LLM_PROVIDER_MSG_MAX ? outlen : LLM_PROVIDER_MSG_MAX;
-	if (outlen == 0)
-		return;
-	out[0] = '\0';
 	if (body == NULL || len == 0)
-		return;
+		return (NULL);
 	root = json_loadb(body, len, JSON_DECODE_ANY, NULL);
 	if (json_is_array(root) && json_array_size(root) > 0)
 		e = json_array_get(root, 0);	/* Gemini sometimes */
@@ -254,35 +257,37 @@ llm_error_text(const char *body, size_t len, char *out, size_t outlen)
 	} else if (json_is_string(e))
 		m = e;
 	if (json_is_string(m))
-		one_line(json_string_value(m), json_string_length(m), out,
-		    lim);
+		out = one_line(json_string_value(m), json_string_length(m));
 	else
-		one_line(body, len, out, lim);
+		out = one_line(body, len);
 	json_decref(root);
-}
-
-/* Replaces every copy of the key in s (in place, shortening). */
-static void
-redact_key(char *s, const char *key)
-{
-	static const char	 mark[] = "[REDACTED]";
-	size_t			 kl, ml = sizeof(mark) - 1;
-	char			*p;
-
-	if (key == NULL || (kl = strlen(key)) < 4 || kl < ml)
-		return;
-	while ((p = strstr(s, key)) != NULL) {
-		memcpy(p, mark, ml);
-		memmove(p + ml, p + kl, strlen(p + kl) + 1);
-	}
+	return (out);
 }
 
 void
 llm_provider_error(const char *body, size_t len, const char *key, char *out,
     size_t outlen)
 {
-	llm_error_text(body, len, out, outlen);
-	redact_key(out, key);
+	char	*line, *red = NULL;
+	size_t	 lim;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	lim = outlen < LLM_PROVIDER_MSG_MAX ? outlen : LLM_PROVIDER_MSG_MAX;
+	/* Redacted whole, then cut: a key that straddles the cut is never
+	 * half-kept.  The key is matched by value whatever its length. */
+	if ((line = error_text(body, len)) != NULL &&
+	    (red = log_redact_text(line, key, lim - 1)) != NULL)
+		snprintf(out, outlen, "%s", red);
+	free(line);
+	free(red);
+}
+
+void
+llm_error_text(const char *body, size_t len, char *out, size_t outlen)
+{
+	llm_provider_error(body, len, NULL, out, outlen);
 }
 
 const char *

@@ -97,7 +97,8 @@ void	 llm_acc_end(struct llm_acc *a, int key);
 /* Ends every block and builds {"content","stop_reason","usage"} (new),
  * or NULL on ENOMEM. */
 json_t	*llm_acc_finish(struct llm_acc *a);
-/* Sets a_err (printf-style) and returns SH_EPROTO. */
+/* Sets a_err (printf-style, redacted whole then cut, log.h) and returns
+ * SH_EPROTO. */
 int	 llm_acc_fail(struct llm_acc *a, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 
@@ -185,15 +186,18 @@ int	 llm_parse_body(struct llm_acc *a, enum llm_style style,
 /* Whether a stream that ended without a transport error is complete. */
 int	 llm_stream_complete(const struct llm_acc *a, enum llm_style style);
 
-/* The provider's own error text from an error body (any style), or the
- * start of the body; never more than outlen - 1 bytes, one line. */
-void	 llm_error_text(const char *body, size_t len, char *out,
-	    size_t outlen);
-
-/* The provider's own text from an error body, one line, the key (when
- * given) redacted wherever it shows; never more than outlen - 1 bytes. */
+/*
+ * The provider's own text from an error body (any style: the error
+ * object's message, else the body), on one line, with every secret the
+ * redactor knows and key (when not NULL, by value, whatever its length)
+ * redacted in the whole text before it is cut to at most outlen - 1 and
+ * LLM_PROVIDER_MSG_MAX - 1 bytes at a character boundary (log.h).
+ */
 void	 llm_provider_error(const char *body, size_t len, const char *key,
 	    char *out, size_t outlen);
+/* llm_provider_error() without a key of its own. */
+void	 llm_error_text(const char *body, size_t len, char *out,
+	    size_t outlen);
 
 /* ---- pieces the drivers share (llm/driver.c) ----------------------- */
 

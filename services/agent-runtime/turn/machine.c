@@ -155,14 +155,25 @@ turn_fail(struct turn *t, struct db *db, int status, const char *fmt, ...)
 static void
 turn_fail(struct turn *t, struct db *db, int status, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
 	json_t	*body;
+	char	*raw = NULL, *text = NULL;
 
 	if (t->t_locked)
 		t->t_save_at_end = 1;
+	/* The text quotes providers: every key redacted in the whole text,
+	 * then cut at a character boundary (log.h), before it is answered,
+	 * logged or stored. */
 	va_start(ap, fmt);
-	body = msg_error_vbody(fmt, ap);
+	if (vasprintf(&raw, fmt, ap) < 0)
+		raw = NULL;
 	va_end(ap);
+	if (raw != NULL)
+		text = log_redact_text(raw, NULL, TURN_ERROR_MAX);
+	body = json_pack("{s:s}", "error", text != NULL ? text :
+	    "out of memory");
+	free(raw);
+	free(text);
 	log_info("turn of agent %s on session %s: %d %s", t->t_agent_id,
 	    t->t_session_id, status, json_string_value(json_object_get(body,
 	    "error")));
@@ -254,8 +265,9 @@ turn_finish(struct turn *t, struct db *db, int silent)
 
 /* ---- resolving the model chain ------------------------------------- */
 
-/* Fills t_chain; 0, 1 (no key anywhere: err says which variable to set)
- * or -1 (err says why). */
+/* Fills t_chain; 0, 1 (no key anywhere, or a primary model that cannot
+ * be resolved: err says what to set or change), -2 (the database is
+ * unavailable) or -1 (err says why). */
 static int
 turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 {
@@ -311,11 +323,22 @@ turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 				snprintf(err, errlen, "%s", e2);
 			continue;
 		}
+		if (rv == SH_EUNAVAIL && i == 0) {
+			snprintf(err, errlen, "%s", e2);
+			return (-2);
+		}
+		if (rv != 0 && i == 0) {
+			/* A model that cannot be resolved (a provider the
+			 * catalog no longer knows, say; edits refuse them) is
+			 * like a missing key: the provider_not_configured
+			 * answer saying what to change, never a 500. */
+			if (missing++ == 0)
+				snprintf(err, errlen, "The agent's model cannot "
+				    "be used: %s. Choose another with PUT "
+				    "/api/agents/%s/model.", e2, t->t_agent_id);
+			continue;
+		}
 		if (rv != 0) {
-			if (i == 0) {
-				snprintf(err, errlen, "%s", e2);
-				return (rv == SH_EUNAVAIL ? -2 : -1);
-			}
 			log_info("agent %s: fallback %zu skipped: %s",
 			    t->t_agent_id, i, e2);
 			continue;

@@ -709,8 +709,8 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, set_model_keys, rp) != 0 ||
-	    agent_get_str(body, "model", 0, 256, &model, rp) != 0 ||
-	    agent_get_str(body, "provider", 1, 64, &prov, rp) != 0)
+	    agent_get_text(body, "model", 0, &model, rp) != 0 ||
+	    agent_get_text(body, "provider", 1, &prov, rp) != 0)
 		return;
 	if (model == NULL || *model == '\0') {
 		svc_reply_error(rp, 400, "'model' is required");
@@ -729,11 +729,16 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	json_object_set_new(json_object_get(m, "model"), "model",
 	    json_string(model));
-	if (prov != NULL && *prov != '\0')
+	if (prov != NULL)
 		json_object_set_new(json_object_get(m, "model"), "provider",
 		    json_string(prov));
 	if (agent_manifest_normalize(m, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
+		goto done;
+	}
+	if ((rv = agent_check_models(c->sc_db, m, json_object_get(row,
+	    "manifest"), err, sizeof(err))) != 0) {
+		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
 	rv = agent_store_update(c->sc_db, row, json_string_value(

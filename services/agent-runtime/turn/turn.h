@@ -47,6 +47,7 @@
 #define TURN_ITERATIONS_MAX	1000
 #define TURN_LOCK_RETRY_MS	25		/* busy session: retry after */
 #define TURN_CHAIN_MAX		8		/* primary + fallbacks */
+#define TURN_ERROR_MAX		1023		/* bytes of a failed turn's error */
 #define TURN_HISTORY_DEFAULT	60		/* max_history_messages */
 #define TURN_COMPACT_MESSAGES	30		/* threshold_messages */
 #define TURN_KEEP_RECENT	10		/* keep_recent */
