@@ -1,16 +1,44 @@
 /*
  * broker.c - the stateless bus broker.
  *
- * One thread reads the front (raw REP) socket and hands each request to
- * the backend (raw REQ) socket of the service its frame names; nng's raw
- * REQ load-balances over the replicas connected to that backend.  One
- * thread per backend returns replies to the front, where the raw REP
- * header routes each to its caller.  PUB/SUB is a plain nng_device.
- * When no replica of a service is connected, the broker answers 503 at
- * once rather than letting the caller wait out its deadline.
+ * Requests.  Clients send to the front (raw REP).  Every worker of every
+ * replica asks for work on its service's back socket (raw REP too) with a
+ * REQ context: READY, or its last reply and READY.  The broker holds each
+ * READY as an idle slot of that replica's pipe and answers it with the
+ * next request for the service, round robin over the replicas; requests
+ * that find no idle slot wait in a bounded queue.  So the broker always
+ * knows which pipe holds which request: each one in flight is kept by a
+ * tag (the front's header, to route the reply, and the pipe), and when a
+ * replica's pipe closes -- a crash, kill -9, a lost connection -- every
+ * request it held is answered 503 at once instead of waiting out its
+ * deadline.  The frame's first line gives the service, the timeout and the
+ * request id, so the hot path parses no JSON and copies no payload: a
+ * message changes its header and gains or loses the 8-byte tag.  Wire
+ * format: bus.h and proto/messages.md.
+ *
+ * Events.  A raw SUB socket (publishers dial) feeds a raw PUB socket
+ * (subscribers dial), one message at a time so order is kept.
+ *
+ * Threads.  None of our own: everything runs in nng aio and pipe
+ * callbacks, under br_mtx, and nothing in them blocks (sends are
+ * non-blocking).  The lookup of a pipe and the registration of a request
+ * happen under one lock with the pipe's removal, so a pipe that dies
+ * between "take a slot" and "send" still has the request in its list
+ * when its REM_POST callback answers them.  A pipe is known from its
+ * ADD_PRE callback, which runs before any of its messages can arrive, and
+ * forgotten at REM_POST; a message from a pipe we do not know comes from
+ * one already gone and is dropped.
+ *
+ * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
+ * waits for the callback), then nng_close(): no thread ever waits in a
+ * receive that only nng_close() could end (nanomsg/nng#1813).
  */
+#include <sys/queue.h>
+
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,161 +47,615 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/rep.h>
-#include <nng/protocol/reqrep0/req.h>
 
 #include "broker.h"
 #include "bus.h"
 #include "log.h"
 #include "msg.h"
 #include "services.h"
+#include "util.h"
 
-/* Messages a socket may queue: absorbs bursts while replicas are busy. */
-#define BROKER_QUEUE	1024
+#define BROKER_BUF	1024	/* messages a socket queues (bursts) */
+#define BROKER_QUEUE	1024	/* requests waiting per service */
+#define BROKER_RECVS	2	/* receives kept posted per request socket */
+#define BROKER_TICK_MS	100	/* deadline sweep */
+#define BROKER_GRACE_MS	1000	/* in flight past its deadline: forget */
+#define BROKER_TIMEOUT	60000	/* a frame that gives no timeout */
+#define BROKER_HDR_MAX	40	/* a backtrace: pipe id and 8 hops */
+#define BROKER_PIPES	64	/* pipe hash buckets */
+#define BROKER_TAGS	4096	/* tag hash buckets */
 
-struct broker_back {
-	struct broker	*bb_broker;
-	const char	*bb_name;
-	nng_socket	 bb_sock;
-	atomic_int	 bb_pipes;
-	pthread_t	 bb_thread;
+/* A READY held: the header routes the work to its REQ context. */
+struct broker_slot {
+	struct broker_slot	*sl_next;
+	size_t			 sl_hlen;
+	uint8_t			 sl_hdr[BROKER_HDR_MAX];
+};
+
+/* A request: queued (rq_pipe NULL, rq_msg set) or in flight at a pipe. */
+struct broker_req {
+	struct broker_req	*rq_hnext;	/* tag hash, in flight */
+	TAILQ_ENTRY(broker_req)	 rq_entry;	/* its pipe's, or the queue */
+	uint64_t		 rq_tag;
+	uint64_t		 rq_deadline;	/* monotonic ms */
+	struct broker_pipe	*rq_pipe;
+	nng_msg			*rq_msg;
+	size_t			 rq_hlen;
+	uint8_t			 rq_hdr[BROKER_HDR_MAX];	/* the front's */
+	char			 rq_id[BUS_ID_MAX];
+};
+TAILQ_HEAD(broker_reqs, broker_req);
+
+/* A replica's connection to one service's back socket. */
+struct broker_pipe {
+	struct broker_pipe	*bp_hnext;	/* pipe hash */
+	TAILQ_ENTRY(broker_pipe) bp_entry;	/* bs_ready, while bp_slots */
+	uint32_t		 bp_id;
+	struct broker_svc	*bp_svc;
+	struct broker_slot	*bp_slots;	/* idle workers */
+	struct broker_reqs	 bp_reqs;	/* in flight here */
+};
+TAILQ_HEAD(broker_pipes, broker_pipe);
+
+/* One posted receive: on the front (rx_svc NULL) or a back socket. */
+struct broker_recv {
+	struct broker		*rx_broker;
+	struct broker_svc	*rx_svc;
+	nng_aio			*rx_aio;
+};
+
+struct broker_svc {
+	struct broker		*bs_broker;
+	const char		*bs_name;
+	nng_socket		 bs_sock;
+	struct broker_recv	 bs_recv[BROKER_RECVS];
+	int			 bs_npipes;	/* replicas connected */
+	struct broker_pipes	 bs_ready;	/* with an idle slot, in turn */
+	struct broker_reqs	 bs_queue;	/* waiting for a slot */
+	int			 bs_queued;
 };
 
 struct broker {
+	pthread_mutex_t		 br_mtx;	/* everything below the sockets */
 	nng_socket		 br_front;
 	nng_socket		 br_pub_in;	/* SUB: publishers dial */
 	nng_socket		 br_pub_out;	/* PUB: subscribers dial */
-	struct broker_back	 br_back[SVC_COUNT];
-	pthread_t		 br_front_thread;
-	pthread_t		 br_pubsub_thread;
-	atomic_ullong		 br_forwarded;
-	atomic_ullong		 br_refused;
+	struct broker_recv	 br_recv[BROKER_RECVS];
+	nng_aio			*br_pub_aio;
+	nng_aio			*br_tick;
+	atomic_int		 br_stopping;
+	struct broker_svc	 br_svc[SVC_COUNT];
+	struct broker_pipe	*br_pipes[BROKER_PIPES];
+	struct broker_req	*br_tags[BROKER_TAGS];
+	uint64_t		 br_next_tag;
+	unsigned long long	 br_forwarded;
+	unsigned long long	 br_refused;
+	unsigned long long	 br_lost;
 };
 
+/* ---- tables (br_mtx held) ----------------------------------------------- */
+
+static struct broker_pipe **
+broker_pipe_slot(struct broker *br, uint32_t id)
+{
+	struct broker_pipe	**pp;
+
+	for (pp = &br->br_pipes[id % BROKER_PIPES]; *pp != NULL;
+	    pp = &(*pp)->bp_hnext)
+		if ((*pp)->bp_id == id)
+			break;
+	return (pp);
+}
+
+/* Registers rq as in flight at bp under a new tag. */
+static void
+broker_req_start(struct broker *br, struct broker_req *rq,
+    struct broker_pipe *bp)
+{
+	struct broker_req	**b;
+
+	rq->rq_tag = br->br_next_tag++;
+	rq->rq_pipe = bp;
+	b = &br->br_tags[rq->rq_tag % BROKER_TAGS];
+	rq->rq_hnext = *b;
+	*b = rq;
+	TAILQ_INSERT_TAIL(&bp->bp_reqs, rq, rq_entry);
+	br->br_forwarded++;
+}
+
+/* Removes and returns the request in flight under tag at bp, or NULL. */
+static struct broker_req *
+broker_req_take(struct broker *br, uint64_t tag, struct broker_pipe *bp)
+{
+	struct broker_req	**rp, *rq;
+
+	for (rp = &br->br_tags[tag % BROKER_TAGS]; *rp != NULL;
+	    rp = &(*rp)->rq_hnext)
+		if ((*rp)->rq_tag == tag)
+			break;
+	if ((rq = *rp) == NULL || (bp != NULL && rq->rq_pipe != bp))
+		return (NULL);
+	*rp = rq->rq_hnext;
+	TAILQ_REMOVE(&rq->rq_pipe->bp_reqs, rq, rq_entry);
+	rq->rq_pipe = NULL;
+	return (rq);
+}
+
+/* Takes an idle slot of bs, round robin over its replicas, or NULL. */
+static struct broker_slot *
+broker_slot_take(struct broker_svc *bs, struct broker_pipe **bpp)
+{
+	struct broker_pipe	*bp;
+	struct broker_slot	*sl;
+
+	if ((bp = TAILQ_FIRST(&bs->bs_ready)) == NULL)
+		return (NULL);
+	sl = bp->bp_slots;
+	bp->bp_slots = sl->sl_next;
+	TAILQ_REMOVE(&bs->bs_ready, bp, bp_entry);
+	if (bp->bp_slots != NULL)
+		TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
+	*bpp = bp;
+	return (sl);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+/*
+ * Answers a request on the front with status and a JSON error, routed by
+ * the front header hdr.  Error paths only: this is where JSON is built.
+ */
+static void
+broker_answer(struct broker *br, const void *hdr, size_t hlen,
+    const char *id, int status, const char *fmt, ...)
+{
+	va_list	 ap;
+	json_t	*rep;
+	char	*js = NULL;
+	nng_msg	*m = NULL;
+
+	va_start(ap, fmt);
+	rep = msg_reply(id, status, msg_error_vbody(fmt, ap));
+	va_end(ap);
+	if (rep == NULL || (js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL ||
+	    nng_msg_alloc(&m, 0) != 0)
+		goto done;
+	if (nng_msg_header_append(m, hdr, hlen) != 0 ||
+	    nng_msg_append(m, js, strlen(js)) != 0 ||
+	    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) != 0)
+		goto done;
+	m = NULL;
+ done:
+	nng_msg_free(m);
+	free(js);
+	json_decref(rep);
+}
+
+/* Sends work: m (stolen) routed by slot sl, with tag before the frame. */
+static int
+broker_send_work(struct broker_svc *bs, const struct broker_slot *sl,
+    uint64_t tag, nng_msg *m)
+{
+	nng_msg_header_clear(m);
+	if (nng_msg_header_append(m, sl->sl_hdr, sl->sl_hlen) != 0 ||
+	    nng_msg_insert_u64(m, tag) != 0 ||
+	    nng_sendmsg(bs->bs_sock, m, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(m);
+		return (-1);
+	}
+	return (0);
+}
+
+/* The work could not be sent: take the request back and say busy. */
+static void
+broker_unsend(struct broker *br, struct broker_svc *bs, uint64_t tag)
+{
+	struct broker_req	*rq;
+
+	pthread_mutex_lock(&br->br_mtx);
+	rq = broker_req_take(br, tag, NULL);
+	pthread_mutex_unlock(&br->br_mtx);
+	if (rq == NULL)
+		return;		/* its pipe went and answered it */
+	broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+	    "service '%s' busy", bs->bs_name);
+	free(rq);
+}
+
+/* ---- the front ---------------------------------------------------------- */
+
+static struct broker_svc *
+broker_svc_find(struct broker *br, const char *name)
+{
+	int	i;
+
+	for (i = 0; i < SVC_COUNT; i++)
+		if (strcmp(br->br_svc[i].bs_name, name) == 0)
+			return (&br->br_svc[i]);
+	return (NULL);
+}
+
+/* A client's request (m, stolen). */
+static void
+broker_front(struct broker *br, nng_msg *m)
+{
+	struct bus_route	 ro;
+	struct broker_svc	*bs;
+	struct broker_req	*rq;
+	struct broker_slot	*sl = NULL;
+	struct broker_pipe	*bp;
+	const char		*why = NULL;
+	uint64_t		 tag = 0;
+	size_t			 hlen = nng_msg_header_len(m);
+
+	if (bus_route_parse(nng_msg_body(m), nng_msg_len(m), &ro) != 0 ||
+	    hlen > BROKER_HDR_MAX) {
+		log_debug("%s: dropping a malformed request", __func__);
+		nng_msg_free(m);
+		return;
+	}
+	if ((bs = broker_svc_find(br, ro.ro_svc)) == NULL) {
+		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 404,
+		    "unknown service '%s'", ro.ro_svc);
+		nng_msg_free(m);
+		return;
+	}
+	if ((rq = malloc(sizeof(*rq))) == NULL) {
+		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 503,
+		    "out of memory");
+		nng_msg_free(m);
+		return;
+	}
+	rq->rq_msg = NULL;
+	rq->rq_pipe = NULL;
+	rq->rq_hlen = hlen;
+	memcpy(rq->rq_hdr, nng_msg_header(m), hlen);
+	memcpy(rq->rq_id, ro.ro_id, sizeof(rq->rq_id));
+	rq->rq_deadline = util_now_ms() + (uint64_t)(ro.ro_timeout_ms > 0 ?
+	    ro.ro_timeout_ms : BROKER_TIMEOUT);
+
+	pthread_mutex_lock(&br->br_mtx);
+	if (bs->bs_npipes == 0)
+		why = "unavailable";
+	else if ((sl = broker_slot_take(bs, &bp)) != NULL) {
+		broker_req_start(br, rq, bp);
+		tag = rq->rq_tag;
+		rq = NULL;	/* the tables own it now */
+	} else if (bs->bs_queued < BROKER_QUEUE) {
+		rq->rq_msg = m;
+		TAILQ_INSERT_TAIL(&bs->bs_queue, rq, rq_entry);
+		bs->bs_queued++;
+		rq = NULL;
+		m = NULL;
+	} else
+		why = "busy";
+	if (why != NULL)
+		br->br_refused++;
+	pthread_mutex_unlock(&br->br_mtx);
+
+	if (why != NULL) {
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		    "service '%s' %s", bs->bs_name, why);
+		free(rq);
+		nng_msg_free(m);
+		return;
+	}
+	if (sl != NULL && broker_send_work(bs, sl, tag, m) != 0)
+		broker_unsend(br, bs, tag);
+	free(sl);
+}
+
+/* ---- the back ----------------------------------------------------------- */
+
+static int
+broker_tag(nng_msg *m, uint64_t *tag)
+{
+	const uint8_t	*b = nng_msg_body(m);
+	int		 i;
+
+	if (nng_msg_len(m) < 1 + BUS_TAG_LEN)
+		return (-1);
+	*tag = 0;
+	for (i = 1; i <= BUS_TAG_LEN; i++)
+		*tag = *tag << 8 | b[i];
+	return (0);
+}
+
+/* A worker's message (m, stolen): its reply, and READY or not. */
+static void
+broker_back(struct broker_svc *bs, nng_msg *m)
+{
+	struct broker		*br = bs->bs_broker;
+	struct broker_pipe	*bp;
+	struct broker_req	*rq = NULL, *work;
+	struct broker_slot	 own, *sl;
+	nng_msg			*ack, *wm = NULL;
+	uint64_t		 tag = 0, wtag = 0;
+	uint32_t		 id = nng_pipe_id(nng_msg_get_pipe(m));
+	char			 kind;
+	int			 ready, late;
+
+	own.sl_hlen = nng_msg_header_len(m);
+	if (nng_msg_len(m) < 1 || own.sl_hlen > BROKER_HDR_MAX)
+		goto drop;
+	memcpy(own.sl_hdr, nng_msg_header(m), own.sl_hlen);
+	kind = *(const char *)nng_msg_body(m);
+	ready = kind == BUS_BK_READY || kind == BUS_BK_REPLY ||
+	    kind == BUS_BK_DROP;
+	late = kind == BUS_BK_LATE || kind == BUS_BK_FORGET;
+	if ((!ready && !late) ||
+	    (kind != BUS_BK_READY && broker_tag(m, &tag) != 0))
+		goto drop;
+
+	pthread_mutex_lock(&br->br_mtx);
+	if ((bp = *broker_pipe_slot(br, id)) == NULL) {
+		/* Left in the queue by a pipe already gone. */
+		pthread_mutex_unlock(&br->br_mtx);
+		goto drop;
+	}
+	if (kind != BUS_BK_READY)
+		rq = broker_req_take(br, tag, bp);
+	if (ready) {
+		if ((work = TAILQ_FIRST(&bs->bs_queue)) != NULL) {
+			/* A request waited: it goes at once.  The tables
+			 * keep it; only its message and tag are ours. */
+			TAILQ_REMOVE(&bs->bs_queue, work, rq_entry);
+			bs->bs_queued--;
+			broker_req_start(br, work, bp);
+			wm = work->rq_msg;
+			work->rq_msg = NULL;
+			wtag = work->rq_tag;
+		} else if ((sl = malloc(sizeof(*sl))) != NULL) {
+			*sl = own;
+			if ((sl->sl_next = bp->bp_slots) == NULL)
+				TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
+			bp->bp_slots = sl;
+		} else
+			log_warnx("%s: out of memory, a worker of '%s' lost",
+			    __func__, bs->bs_name);
+	}
+	pthread_mutex_unlock(&br->br_mtx);
+
+	if (wm != NULL && broker_send_work(bs, &own, wtag, wm) != 0)
+		broker_unsend(br, bs, wtag);
+	if (rq != NULL && (kind == BUS_BK_REPLY || kind == BUS_BK_LATE)) {
+		/* The reply goes out in the worker's message: new header,
+		 * kind and tag trimmed, the envelope untouched. */
+		nng_msg_header_clear(m);
+		if (nng_msg_header_append(m, rq->rq_hdr, rq->rq_hlen) == 0 &&
+		    nng_msg_trim(m, 1 + BUS_TAG_LEN) == 0 &&
+		    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) == 0)
+			m = NULL;
+	}
+	free(rq);
+	if (late) {
+		/* Acknowledge at once: the deferred sender waits for it. */
+		if (m != NULL) {
+			ack = m;
+			m = NULL;
+			nng_msg_clear(ack);
+		} else if (nng_msg_alloc(&ack, 0) != 0 ||
+		    nng_msg_header_append(ack, own.sl_hdr, own.sl_hlen) != 0) {
+			nng_msg_free(ack);
+			ack = NULL;
+		}
+		if (ack != NULL &&
+		    nng_sendmsg(bs->bs_sock, ack, NNG_FLAG_NONBLOCK) != 0)
+			nng_msg_free(ack);
+	}
+ drop:
+	nng_msg_free(m);
+}
+
+/* ---- replicas come and go ----------------------------------------------- */
+
+static void
+broker_pipe_add(struct broker_svc *bs, uint32_t id)
+{
+	struct broker		*br = bs->bs_broker;
+	struct broker_pipe	*bp, **pp;
+
+	if ((bp = calloc(1, sizeof(*bp))) == NULL) {
+		/* Unknown, its messages are dropped: better refuse it. */
+		log_warnx("%s: out of memory, refusing a replica of '%s'",
+		    __func__, bs->bs_name);
+		nng_pipe_close((nng_pipe){ .id = id });
+		return;
+	}
+	bp->bp_id = id;
+	bp->bp_svc = bs;
+	TAILQ_INIT(&bp->bp_reqs);
+	pthread_mutex_lock(&br->br_mtx);
+	pp = broker_pipe_slot(br, id);
+	if (*pp == NULL) {
+		*pp = bp;
+		bs->bs_npipes++;
+		bp = NULL;
+	}
+	pthread_mutex_unlock(&br->br_mtx);
+	free(bp);
+	log_info("replica of '%s' connected", bs->bs_name);
+}
+
+/* The pipe is gone: answer what it held, forget its slots. */
+static void
+broker_pipe_gone(struct broker_svc *bs, uint32_t id)
+{
+	struct broker		*br = bs->bs_broker;
+	struct broker_pipe	*bp, **pp;
+	struct broker_reqs	 lost, orphans;
+	struct broker_req	*rq;
+	struct broker_slot	*sl;
+	int			 nlost = 0;
+
+	TAILQ_INIT(&lost);
+	TAILQ_INIT(&orphans);
+	pthread_mutex_lock(&br->br_mtx);
+	pp = broker_pipe_slot(br, id);
+	if ((bp = *pp) == NULL) {
+		pthread_mutex_unlock(&br->br_mtx);
+		return;
+	}
+	*pp = bp->bp_hnext;
+	if (bp->bp_slots != NULL)
+		TAILQ_REMOVE(&bs->bs_ready, bp, bp_entry);
+	while ((rq = TAILQ_FIRST(&bp->bp_reqs)) != NULL) {
+		rq = broker_req_take(br, rq->rq_tag, bp);
+		TAILQ_INSERT_TAIL(&lost, rq, rq_entry);
+		nlost++;
+	}
+	/* With no replica left, waiting is pointless: say so now. */
+	if (--bs->bs_npipes == 0) {
+		TAILQ_CONCAT(&orphans, &bs->bs_queue, rq_entry);
+		bs->bs_queued = 0;
+	}
+	br->br_lost += (unsigned long long)nlost;
+	pthread_mutex_unlock(&br->br_mtx);
+
+	while ((sl = bp->bp_slots) != NULL) {
+		bp->bp_slots = sl->sl_next;
+		free(sl);
+	}
+	free(bp);
+	while ((rq = TAILQ_FIRST(&lost)) != NULL) {
+		TAILQ_REMOVE(&lost, rq, rq_entry);
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		    "replica of '%s' lost while handling the request",
+		    bs->bs_name);
+		free(rq);
+	}
+	while ((rq = TAILQ_FIRST(&orphans)) != NULL) {
+		TAILQ_REMOVE(&orphans, rq, rq_entry);
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		    "service '%s' unavailable", bs->bs_name);
+		nng_msg_free(rq->rq_msg);
+		free(rq);
+	}
+	if (nlost > 0)
+		log_warnx("replica of '%s' disconnected with %d requests in "
+		    "flight: answered 503", bs->bs_name, nlost);
+	else
+		log_info("replica of '%s' disconnected", bs->bs_name);
+}
+
+/* On an nng thread; ADD_PRE runs before any message of the pipe. */
 static void
 broker_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-	struct broker_back	*bb = arg;
+	struct broker_svc	*bs = arg;
 
-	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		atomic_fetch_add(&bb->bb_pipes, 1);
-		log_info("replica of '%s' connected", bb->bb_name);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		atomic_fetch_sub(&bb->bb_pipes, 1);
-		log_info("replica of '%s' disconnected", bb->bb_name);
-	}
+	if (atomic_load(&bs->bs_broker->br_stopping))
+		return;		/* broker_close() frees what is left */
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		broker_pipe_add(bs, (uint32_t)nng_pipe_id(p));
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		broker_pipe_gone(bs, (uint32_t)nng_pipe_id(p));
 }
 
-/* Answers a request directly with status and message, keeping its route. */
+/* ---- deadlines ---------------------------------------------------------- */
+
+/*
+ * Forgets what its caller no longer waits for: queued requests past their
+ * deadline (never started, so never answered), and requests in flight
+ * well past it (a late reply then finds no tag and is dropped).
+ */
 static void
-broker_refuse(struct broker *br, nng_msg *req, const char *payload,
-    size_t plen, int status, const char *why)
+broker_sweep(struct broker *br)
 {
-	json_error_t	 je;
-	json_t		*env, *rep;
-	const char	*id = NULL;
-	char		*js = NULL;
-	nng_msg		*m = NULL;
+	struct broker_reqs	 gone;
+	struct broker_req	*rq, *next;
+	struct broker_pipe	*bp;
+	uint64_t		 now = util_now_ms();
+	int			 i;
 
-	atomic_fetch_add(&br->br_refused, 1);
-	env = json_loadb(payload, plen, 0, &je);
-	if (env != NULL)
-		id = json_string_value(json_object_get(env, "id"));
-	if (id == NULL)
-		goto done;	/* the caller could not match it anyway */
-	rep = msg_reply(id, status, msg_error_body("%s", why));
-	js = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
-	json_decref(rep);
-	if (js == NULL || nng_msg_alloc(&m, 0) != 0)
-		goto done;
-	if (nng_msg_header_append(m, nng_msg_header(req),
-	    nng_msg_header_len(req)) != 0 ||
-	    nng_msg_append(m, js, strlen(js)) != 0 ||
-	    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) != 0) {
-		nng_msg_free(m);
-	}
- done:
-	free(js);
-	json_decref(env);
-}
-
-static void *
-broker_front_main(void *arg)
-{
-	struct broker		*br = arg;
-	struct broker_back	*bb;
-	nng_msg			*m;
-	const char		*payload;
-	char			 svc[64], why[128];
-	size_t			 plen;
-	int			 i, rv;
-
-	for (;;) {
-		if ((rv = nng_recvmsg(br->br_front, &m, 0)) != 0) {
-			if (rv == NNG_ECLOSED)
-				break;
-			continue;
+	TAILQ_INIT(&gone);
+	pthread_mutex_lock(&br->br_mtx);
+	for (i = 0; i < SVC_COUNT; i++)
+		for (rq = TAILQ_FIRST(&br->br_svc[i].bs_queue); rq != NULL;
+		    rq = next) {
+			next = TAILQ_NEXT(rq, rq_entry);
+			if (rq->rq_deadline > now)
+				continue;
+			TAILQ_REMOVE(&br->br_svc[i].bs_queue, rq, rq_entry);
+			br->br_svc[i].bs_queued--;
+			TAILQ_INSERT_TAIL(&gone, rq, rq_entry);
 		}
-		payload = msg_unframe(nng_msg_body(m), nng_msg_len(m), svc,
-		    sizeof(svc), &plen);
-		bb = NULL;
-		for (i = 0; payload != NULL && i < SVC_COUNT; i++)
-			if (strcmp(br->br_back[i].bb_name, svc) == 0)
-				bb = &br->br_back[i];
-		if (bb == NULL) {
-			if (payload != NULL) {
-				snprintf(why, sizeof(why), "unknown service "
-				    "'%s'", svc);
-				broker_refuse(br, m, payload, plen, 404, why);
+	for (i = 0; i < BROKER_PIPES; i++)
+		for (bp = br->br_pipes[i]; bp != NULL; bp = bp->bp_hnext)
+			for (rq = TAILQ_FIRST(&bp->bp_reqs); rq != NULL;
+			    rq = next) {
+				next = TAILQ_NEXT(rq, rq_entry);
+				if (rq->rq_deadline + BROKER_GRACE_MS > now)
+					continue;
+				rq = broker_req_take(br, rq->rq_tag, bp);
+				TAILQ_INSERT_TAIL(&gone, rq, rq_entry);
 			}
-			nng_msg_free(m);
-			continue;
-		}
-		if (atomic_load(&bb->bb_pipes) <= 0) {
-			snprintf(why, sizeof(why), "service '%s' unavailable",
-			    svc);
-			broker_refuse(br, m, payload, plen, 503, why);
-			nng_msg_free(m);
-			continue;
-		}
-		if (nng_sendmsg(bb->bb_sock, m, NNG_FLAG_NONBLOCK) != 0) {
-			snprintf(why, sizeof(why), "service '%s' busy", svc);
-			broker_refuse(br, m, payload, plen, 503, why);
-			nng_msg_free(m);
-			continue;
-		}
-		atomic_fetch_add(&br->br_forwarded, 1);
+	pthread_mutex_unlock(&br->br_mtx);
+	while ((rq = TAILQ_FIRST(&gone)) != NULL) {
+		TAILQ_REMOVE(&gone, rq, rq_entry);
+		nng_msg_free(rq->rq_msg);
+		free(rq);
 	}
-	return (NULL);
 }
 
-static void *
-broker_back_main(void *arg)
+/* ---- callbacks ---------------------------------------------------------- */
+
+static void
+broker_recv_cb(void *arg)
 {
-	struct broker_back	*bb = arg;
-	nng_msg			*m;
-	int			 rv;
+	struct broker_recv	*rx = arg;
+	struct broker		*br = rx->rx_broker;
+	int			 rv = nng_aio_result(rx->rx_aio);
 
-	for (;;) {
-		if ((rv = nng_recvmsg(bb->bb_sock, &m, 0)) != 0) {
-			if (rv == NNG_ECLOSED)
-				break;
-			continue;
-		}
-		if (nng_sendmsg(bb->bb_broker->br_front, m, 0) != 0)
-			nng_msg_free(m);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;		/* stopping */
+	if (rv == 0) {
+		if (rx->rx_svc == NULL)
+			broker_front(br, nng_aio_get_msg(rx->rx_aio));
+		else
+			broker_back(rx->rx_svc, nng_aio_get_msg(rx->rx_aio));
+		nng_aio_set_msg(rx->rx_aio, NULL);
 	}
-	return (NULL);
+	if (!atomic_load(&br->br_stopping))
+		nng_recv_aio(rx->rx_svc == NULL ? br->br_front :
+		    rx->rx_svc->bs_sock, rx->rx_aio);
 }
 
-static void *
-broker_pubsub_main(void *arg)
+/* Forwards one event at a time, so subscribers see publishing order. */
+static void
+broker_pub_cb(void *arg)
 {
 	struct broker	*br = arg;
+	nng_msg		*m;
+	int		 rv = nng_aio_result(br->br_pub_aio);
 
-	nng_device(br->br_pub_in, br->br_pub_out);	/* until closed */
-	return (NULL);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	if (rv == 0) {
+		m = nng_aio_get_msg(br->br_pub_aio);
+		nng_aio_set_msg(br->br_pub_aio, NULL);
+		/* PUB never blocks: a slow subscriber loses, not us. */
+		if (nng_sendmsg(br->br_pub_out, m, NNG_FLAG_NONBLOCK) != 0)
+			nng_msg_free(m);
+	}
+	if (!atomic_load(&br->br_stopping))
+		nng_recv_aio(br->br_pub_in, br->br_pub_aio);
 }
+
+static void
+broker_tick_cb(void *arg)
+{
+	struct broker	*br = arg;
+	int		 rv = nng_aio_result(br->br_tick);
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;
+	broker_sweep(br);
+	if (!atomic_load(&br->br_stopping))
+		nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
+}
+
+/* ---- open and close ----------------------------------------------------- */
 
 static int
 broker_listen(nng_socket s, const char *base, const char *role)
@@ -193,73 +675,155 @@ broker_listen(nng_socket s, const char *base, const char *role)
 	return (0);
 }
 
+static int
+broker_recv_init(struct broker_recv *rx, struct broker *br,
+    struct broker_svc *bs)
+{
+	rx->rx_broker = br;
+	rx->rx_svc = bs;
+	return (nng_aio_alloc(&rx->rx_aio, broker_recv_cb, rx));
+}
+
+static void
+broker_recv_start(struct broker_recv *rx)
+{
+	nng_recv_aio(rx->rx_svc == NULL ? rx->rx_broker->br_front :
+	    rx->rx_svc->bs_sock, rx->rx_aio);
+}
+
 struct broker *
 broker_open(const char *base)
 {
 	static const char *const names[] = SVC_LIST;
 	struct broker		*br;
-	struct broker_back	*bb;
-	int			 i;
+	struct broker_svc	*bs;
+	int			 i, j;
 
 	if ((br = calloc(1, sizeof(*br))) == NULL)
 		return (NULL);
+	pthread_mutex_init(&br->br_mtx, NULL);
+	/* Tags from a broker that ran before must not match ours. */
+	br->br_next_tag = ((uint64_t)util_now_ns() << 20) ^
+	    (uint64_t)arc4random() << 32 ^ arc4random();
+	for (i = 0; i < SVC_COUNT; i++) {
+		bs = &br->br_svc[i];
+		bs->bs_broker = br;
+		bs->bs_name = names[i];
+		TAILQ_INIT(&bs->bs_ready);
+		TAILQ_INIT(&bs->bs_queue);
+	}
 	if (nng_rep0_open_raw(&br->br_front) != 0 ||
 	    nng_sub0_open_raw(&br->br_pub_in) != 0 ||
 	    nng_pub0_open_raw(&br->br_pub_out) != 0)
-		fatalx("%s: could not open sockets", __func__);
-	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_QUEUE);
-	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_QUEUE);
+		goto fail;
+	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_BUF);
+	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_BUF);
+	for (i = 0; i < SVC_COUNT; i++) {
+		bs = &br->br_svc[i];
+		if (nng_rep0_open_raw(&bs->bs_sock) != 0)
+			goto fail;
+		nng_socket_set_int(bs->bs_sock, NNG_OPT_SENDBUF, BROKER_BUF);
+		nng_socket_set_int(bs->bs_sock, NNG_OPT_RECVBUF, BROKER_BUF);
+		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_ADD_PRE,
+		    broker_pipe_ev, bs);
+		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_REM_POST,
+		    broker_pipe_ev, bs);
+		for (j = 0; j < BROKER_RECVS; j++)
+			if (broker_recv_init(&bs->bs_recv[j], br, bs) != 0)
+				goto fail;
+	}
+	for (j = 0; j < BROKER_RECVS; j++)
+		if (broker_recv_init(&br->br_recv[j], br, NULL) != 0)
+			goto fail;
+	if (nng_aio_alloc(&br->br_pub_aio, broker_pub_cb, br) != 0 ||
+	    nng_aio_alloc(&br->br_tick, broker_tick_cb, br) != 0)
+		goto fail;
 	if (broker_listen(br->br_front, base, "front") != 0 ||
 	    broker_listen(br->br_pub_in, base, "pub") != 0 ||
 	    broker_listen(br->br_pub_out, base, "sub") != 0)
-		return (NULL);
-	for (i = 0; i < SVC_COUNT; i++) {
-		bb = &br->br_back[i];
-		bb->bb_broker = br;
-		bb->bb_name = names[i];
-		if (nng_req0_open_raw(&bb->bb_sock) != 0)
-			fatalx("%s: could not open sockets", __func__);
-		nng_socket_set_int(bb->bb_sock, NNG_OPT_SENDBUF,
-		    BROKER_QUEUE);
-		nng_socket_set_int(bb->bb_sock, NNG_OPT_RECVBUF,
-		    BROKER_QUEUE);
-		nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_POST,
-		    broker_pipe_ev, bb);
-		nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_REM_POST,
-		    broker_pipe_ev, bb);
-		if (broker_listen(bb->bb_sock, base, names[i]) != 0)
-			return (NULL);
-	}
+		goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
-		if (pthread_create(&br->br_back[i].bb_thread, NULL,
-		    broker_back_main, &br->br_back[i]) != 0)
-			fatalx("%s: could not start threads", __func__);
-	if (pthread_create(&br->br_front_thread, NULL, broker_front_main,
-	    br) != 0 || pthread_create(&br->br_pubsub_thread, NULL,
-	    broker_pubsub_main, br) != 0)
-		fatalx("%s: could not start threads", __func__);
+		if (broker_listen(br->br_svc[i].bs_sock, base, names[i]) != 0)
+			goto fail;
+	for (i = 0; i < SVC_COUNT; i++)
+		for (j = 0; j < BROKER_RECVS; j++)
+			broker_recv_start(&br->br_svc[i].bs_recv[j]);
+	for (j = 0; j < BROKER_RECVS; j++)
+		broker_recv_start(&br->br_recv[j]);
+	nng_recv_aio(br->br_pub_in, br->br_pub_aio);
+	nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
 	log_info("broker listening on %s", base);
 	return (br);
+ fail:
+	log_warnx("%s: could not start the broker on '%s'", __func__, base);
+	broker_close(br);
+	return (NULL);
+}
+
+/* Frees what the tables still hold (nothing runs any more). */
+static void
+broker_free_tables(struct broker *br)
+{
+	struct broker_pipe	*bp;
+	struct broker_req	*rq;
+	struct broker_slot	*sl;
+	int			 i;
+
+	for (i = 0; i < BROKER_PIPES; i++)
+		while ((bp = br->br_pipes[i]) != NULL) {
+			br->br_pipes[i] = bp->bp_hnext;
+			while ((rq = TAILQ_FIRST(&bp->bp_reqs)) != NULL) {
+				TAILQ_REMOVE(&bp->bp_reqs, rq, rq_entry);
+				free(rq);
+			}
+			while ((sl = bp->bp_slots) != NULL) {
+				bp->bp_slots = sl->sl_next;
+				free(sl);
+			}
+			free(bp);
+		}
+	for (i = 0; i < SVC_COUNT; i++)
+		while ((rq = TAILQ_FIRST(&br->br_svc[i].bs_queue)) != NULL) {
+			TAILQ_REMOVE(&br->br_svc[i].bs_queue, rq, rq_entry);
+			nng_msg_free(rq->rq_msg);
+			free(rq);
+		}
 }
 
 void
 broker_close(struct broker *br)
 {
-	int	i;
+	int	i, j;
 
 	if (br == NULL)
 		return;
+	atomic_store(&br->br_stopping, 1);
+	/* Cancel and wait: no callback runs after these. */
+	nng_aio_stop(br->br_tick);
+	nng_aio_stop(br->br_pub_aio);
+	for (j = 0; j < BROKER_RECVS; j++)
+		nng_aio_stop(br->br_recv[j].rx_aio);
+	for (i = 0; i < SVC_COUNT; i++)
+		for (j = 0; j < BROKER_RECVS; j++)
+			nng_aio_stop(br->br_svc[i].bs_recv[j].rx_aio);
+	/* Nothing waits on these sockets now; closing them only ends
+	 * pipes (whose callbacks see br_stopping). */
 	nng_close(br->br_front);
 	nng_close(br->br_pub_in);
 	nng_close(br->br_pub_out);
 	for (i = 0; i < SVC_COUNT; i++)
-		nng_close(br->br_back[i].bb_sock);
-	pthread_join(br->br_front_thread, NULL);
-	pthread_join(br->br_pubsub_thread, NULL);
+		nng_close(br->br_svc[i].bs_sock);
+	nng_aio_free(br->br_tick);
+	nng_aio_free(br->br_pub_aio);
+	for (j = 0; j < BROKER_RECVS; j++)
+		nng_aio_free(br->br_recv[j].rx_aio);
 	for (i = 0; i < SVC_COUNT; i++)
-		pthread_join(br->br_back[i].bb_thread, NULL);
-	log_info("broker stopped: %llu forwarded, %llu refused",
-	    (unsigned long long)atomic_load(&br->br_forwarded),
-	    (unsigned long long)atomic_load(&br->br_refused));
+		for (j = 0; j < BROKER_RECVS; j++)
+			nng_aio_free(br->br_svc[i].bs_recv[j].rx_aio);
+	log_info("broker stopped: %llu forwarded, %llu refused, %llu lost "
+	    "with their replica", br->br_forwarded, br->br_refused,
+	    br->br_lost);
+	broker_free_tables(br);
+	pthread_mutex_destroy(&br->br_mtx);
 	free(br);
 }
