@@ -57,7 +57,7 @@
 
 #define BROKER_BUF	1024	/* messages a socket queues (bursts) */
 #define BROKER_QUEUE	1024	/* requests waiting per service */
-#define BROKER_RECVS	2	/* receives kept posted per request socket */
+#define BROKER_RECVS	1	/* receives kept posted per request socket */
 #define BROKER_TICK_MS	100	/* deadline sweep */
 #define BROKER_GRACE_MS	1000	/* in flight past its deadline: forget */
 #define BROKER_TIMEOUT	60000	/* a frame that gives no timeout */
