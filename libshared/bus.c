@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -22,6 +23,7 @@
 #define BUS_URL_MAX	512
 #define BUS_MAX_BROKERS	4	/* in one bus URL */
 #define BUS_REPLY_MS	5000	/* a reply may wait this long for its broker */
+#define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
 
 static int
 bus_role_offset(const char *role)
@@ -146,11 +148,85 @@ bus_nng_err(int rv)
 	}
 }
 
+/*
+ * Refuses a pipe that connects while its socket closes (arg: the socket's
+ * closing flag).  nng 1.5.2 adds a pipe whose dial completes during
+ * nng_close() after it closed the others, then waits for it to go: without
+ * this, nng_close() can wait as long as the broker stays up.
+ */
+static void
+bus_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	atomic_int	*closing = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(closing))
+		nng_pipe_close(p);
+}
+
+/* ---- teardown ----------------------------------------------------------- */
+
+static pthread_once_t	bus_watchdog_once = PTHREAD_ONCE_INIT;
+static atomic_int	bus_teardown_active;
+static atomic_ullong	bus_teardown_deadline;	/* monotonic ms */
+
+static void *
+bus_watchdog_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		util_sleep_ms(100);
+		if (atomic_load(&bus_teardown_active) > 0 &&
+		    util_now_ms() > atomic_load(&bus_teardown_deadline))
+			break;
+	}
+	log_warnx("%s: nng's teardown still runs after %d ms "
+	    "(nanomsg/nng#1813, fixed in nng 1.8): exiting", __func__,
+	    BUS_TEARDOWN_MS);
+	_exit(0);
+}
+
+static void
+bus_watchdog_start(void)
+{
+	pthread_t	t;
+
+	if (pthread_create(&t, NULL, bus_watchdog_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		log_warnx("%s: could not start the teardown watchdog",
+		    __func__);
+}
+
+void
+bus_teardown_enter(void)
+{
+	atomic_store(&bus_teardown_deadline, util_now_ms() + BUS_TEARDOWN_MS);
+	atomic_fetch_add(&bus_teardown_active, 1);
+	pthread_once(&bus_watchdog_once, bus_watchdog_start);
+}
+
+void
+bus_teardown_leave(void)
+{
+	atomic_fetch_sub(&bus_teardown_active, 1);
+}
+
+/* Closes s, refusing pipes that still connect (closing: its flag). */
+static void
+bus_sock_close(nng_socket s, atomic_int *closing)
+{
+	atomic_store(closing, 1);
+	bus_teardown_enter();
+	nng_close(s);
+	bus_teardown_leave();
+}
+
 /* ---- clients ---------------------------------------------------------- */
 
 struct bus_client {
 	nng_socket	bc_sock;
 	atomic_int	bc_pipes;	/* brokers connected now */
+	atomic_int	bc_closing;
 };
 
 /* Counts connected brokers, so a call with none fails at once instead of
@@ -160,7 +236,7 @@ bus_client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct bus_client	*bc = arg;
 
-	(void)p;
+	bus_pipe_guard(p, ev, &bc->bc_closing);
 	if (ev == NNG_PIPE_EV_ADD_POST)
 		atomic_fetch_add(&bc->bc_pipes, 1);
 	else if (ev == NNG_PIPE_EV_REM_POST)
@@ -191,12 +267,14 @@ bus_client_open(const char *url)
 	/* Resends would repeat non-idempotent work; deadlines rule. */
 	nng_socket_set_ms(bc->bc_sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
+	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_PRE, bus_client_pipe_ev,
+	    bc);
 	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_POST, bus_client_pipe_ev,
 	    bc);
 	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_REM_POST, bus_client_pipe_ev,
 	    bc);
 	if (bus_dial_all(bc->bc_sock, url, "front") != 0) {
-		nng_close(bc->bc_sock);
+		bus_sock_close(bc->bc_sock, &bc->bc_closing);
 		free(bc);
 		return (NULL);
 	}
@@ -209,7 +287,7 @@ bus_client_close(struct bus_client *bc)
 {
 	if (bc == NULL)
 		return;
-	nng_close(bc->bc_sock);
+	bus_sock_close(bc->bc_sock, &bc->bc_closing);
 	free(bc);
 }
 
@@ -529,6 +607,7 @@ struct bus_server {
 	bus_worker_fini_fn	 bs_fini;
 	pthread_mutex_t		 bs_mtx;	/* link states, bs_stop */
 	int			 bs_stop;
+	atomic_int		 bs_closing;	/* bus_pipe_guard() */
 };
 
 /* The worker whose handler runs on this thread (for bus_defer()). */
@@ -866,6 +945,8 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 		 * lost broker fails the pending READY at once. */
 		nng_socket_set_ms(bs->bs_socks[j], NNG_OPT_REQ_RESENDTIME,
 		    NNG_DURATION_INFINITE);
+		nng_pipe_notify(bs->bs_socks[j], NNG_PIPE_EV_ADD_PRE,
+		    bus_pipe_guard, &bs->bs_closing);
 		if (bus_dial(bs->bs_socks[j], addrs[j]) != 0)
 			goto fail;
 	}
@@ -966,7 +1047,7 @@ bus_server_close(struct bus_server *bs)
 	}
 	/* The broker answers 503 for whatever it still had sent here. */
 	for (j = 0; j < bs->bs_nsocks; j++)
-		nng_close(bs->bs_socks[j]);
+		bus_sock_close(bs->bs_socks[j], &bs->bs_closing);
 	pthread_mutex_destroy(&bs->bs_mtx);
 	free(bs->bs_workers);
 	free(bs);
@@ -976,10 +1057,12 @@ bus_server_close(struct bus_server *bs)
 
 struct bus_pub {
 	nng_socket	bp_sock;
+	atomic_int	bp_closing;
 };
 
 struct bus_sub {
 	nng_socket	bb_sock;
+	atomic_int	bb_closing;
 };
 
 struct bus_pub *
@@ -993,8 +1076,10 @@ bus_pub_open(const char *url)
 		free(bp);
 		return (NULL);
 	}
+	nng_pipe_notify(bp->bp_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
+	    &bp->bp_closing);
 	if (bus_dial_all(bp->bp_sock, url, "pub") != 0) {
-		nng_close(bp->bp_sock);
+		bus_sock_close(bp->bp_sock, &bp->bp_closing);
 		free(bp);
 		return (NULL);
 	}
@@ -1006,7 +1091,7 @@ bus_pub_close(struct bus_pub *bp)
 {
 	if (bp == NULL)
 		return;
-	nng_close(bp->bp_sock);
+	bus_sock_close(bp->bp_sock, &bp->bp_closing);
 	free(bp);
 }
 
@@ -1035,8 +1120,10 @@ bus_sub_open(const char *url)
 		free(bb);
 		return (NULL);
 	}
+	nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
+	    &bb->bb_closing);
 	if (bus_dial_all(bb->bb_sock, url, "sub") != 0) {
-		nng_close(bb->bb_sock);
+		bus_sock_close(bb->bb_sock, &bb->bb_closing);
 		free(bb);
 		return (NULL);
 	}
@@ -1048,7 +1135,7 @@ bus_sub_close(struct bus_sub *bb)
 {
 	if (bb == NULL)
 		return;
-	nng_close(bb->bb_sock);
+	bus_sock_close(bb->bb_sock, &bb->bb_closing);
 	free(bb);
 }
 
@@ -1097,5 +1184,7 @@ bus_sub_recv(struct bus_sub *bb, int timeout_ms, char **topic, json_t **body)
 void
 bus_fini(void)
 {
+	bus_teardown_enter();
 	nng_fini();
+	bus_teardown_leave();
 }

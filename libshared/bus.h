@@ -153,6 +153,19 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
 #define BUS_BK_FORGET	'F'	/* no reply to deferred tag; no work */
 #define BUS_TAG_LEN	8
 
+/*
+ * nng 1.5.2 can hang in its own teardown: its reaper may wait forever on a
+ * pipe's receive that was prepared but never scheduled (nanomsg/nng#1813,
+ * fixed in nng 1.8), so nng_close() or nng_fini() may never return,
+ * whatever the application does.  Between bus_teardown_enter() and
+ * bus_teardown_leave() a watchdog thread ends the process (a warning, then
+ * status 0: nothing of ours is left to do) once 2 s have passed.  Every
+ * close function here and bus_fini() wrap nng's teardown in them; the
+ * broker wraps its own close.
+ */
+void	 bus_teardown_enter(void);
+void	 bus_teardown_leave(void);
+
 /* Closes whatever nng still holds and waits for its threads to finish
  * releasing it; the last call of a process's main(). */
 void	 bus_fini(void);

@@ -31,7 +31,8 @@
  *
  * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
  * waits for the callback), then nng_close(): no thread ever waits in a
- * receive that only nng_close() could end (nanomsg/nng#1813).
+ * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
+ * accepted while a socket closes is refused (broker_pipe_guard).
  */
 #include <sys/queue.h>
 
@@ -538,14 +539,31 @@ broker_pipe_gone(struct broker_svc *bs, uint32_t id)
 		log_info("replica of '%s' disconnected", bs->bs_name);
 }
 
+/*
+ * Refuses a pipe that arrives while we close: nng (1.5.2) adds a pipe whose
+ * accept completes during nng_close() after closing the others, and then
+ * waits for it -- forever, if its peer stays connected.  On an nng thread.
+ */
+static void
+broker_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct broker	*br = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(&br->br_stopping))
+		nng_pipe_close(p);
+}
+
 /* On an nng thread; ADD_PRE runs before any message of the pipe. */
 static void
 broker_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct broker_svc	*bs = arg;
 
-	if (atomic_load(&bs->bs_broker->br_stopping))
-		return;		/* broker_close() frees what is left */
+	if (atomic_load(&bs->bs_broker->br_stopping)) {
+		/* broker_close() frees what is left */
+		broker_pipe_guard(p, ev, bs->bs_broker);
+		return;
+	}
 	if (ev == NNG_PIPE_EV_ADD_PRE)
 		broker_pipe_add(bs, (uint32_t)nng_pipe_id(p));
 	else if (ev == NNG_PIPE_EV_REM_POST)
@@ -718,6 +736,12 @@ broker_open(const char *base)
 		goto fail;
 	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_BUF);
 	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_BUF);
+	nng_pipe_notify(br->br_front, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
+	    br);
+	nng_pipe_notify(br->br_pub_in, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
+	    br);
+	nng_pipe_notify(br->br_pub_out, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
+	    br);
 	for (i = 0; i < SVC_COUNT; i++) {
 		bs = &br->br_svc[i];
 		if (nng_rep0_open_raw(&bs->bs_sock) != 0)
@@ -807,7 +831,7 @@ broker_close(struct broker *br)
 		for (j = 0; j < BROKER_RECVS; j++)
 			nng_aio_stop(br->br_svc[i].bs_recv[j].rx_aio);
 	/* Nothing waits on these sockets now; closing them only ends
-	 * pipes (whose callbacks see br_stopping). */
+	 * pipes, and refuses new ones (broker_pipe_guard). */
 	nng_close(br->br_front);
 	nng_close(br->br_pub_in);
 	nng_close(br->br_pub_out);

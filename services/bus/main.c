@@ -28,7 +28,10 @@ main(int argc, char **argv)
 	if ((br = broker_open(base)) == NULL)
 		fatalx("could not start the broker on '%s'", base);
 	svc_wait();
+	/* Bounds nng's own teardown (nanomsg/nng#1813): a stop never hangs. */
+	bus_teardown_enter();
 	broker_close(br);
+	bus_teardown_leave();
 	cfg_release(&cfg);
 	bus_fini();
 	return (0);
