@@ -126,4 +126,33 @@ t_eq "with the JSON error naming the lost replica" "$(jbc .)" \
     "{\"error\":\"replica of 'agent-runtime' lost while handling the request\"}"
 lf_start agent-runtime
 t_ok "a restarted agent-runtime answers again" lf_wait_ok /api/agents
+
+# ---- the broker itself dies with requests in flight -----------------------------
+# Clients disable nng's resend, so their receive fails at once when the
+# broker's pipe closes: nothing waits for its deadline.
+t_ok "memory is back" joined memory
+kill -STOP "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+( curl -s -o "$LF_TMP/h.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/h.status"
+  date +%s%N > "$LF_TMP/h.t" ) &
+HPID=$!
+reqs 1 "$LF_TMP/c"
+sleep 1
+T0=$(date +%s%N)
+kill -KILL "${LF_PIDS[bus]}"
+wait "${LF_PIDS[bus]}" 2>/dev/null
+unset "LF_PIDS[bus]"
+wait "$HPID"
+t_ok "broker lost: the bus call ends" settled 1 "$LF_TMP/c"
+MS=$(( ($(latest 1 "$LF_TMP/c") - T0) / 1000000 ))
+t_ok "broker lost: at once (${MS} ms), as unavailable" \
+    test "$MS" -lt 2000 -a "$(cat "$LF_TMP/c.1")" = "bustool: unavailable"
+MS=$(( ($(cat "$LF_TMP/h.t") - T0) / 1000000 ))
+LF_BODY=$(cat "$LF_TMP/h.body")
+t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
+    "$(cat "$LF_TMP/h.status") $(jb .error) $([ "$MS" -lt 2000 ] && echo fast)" \
+    "503 service 'agent-runtime' unavailable fast"
+lf_start bus
+kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+t_ok "a restarted broker serves memory again" joined memory
+t_ok "and the gateway's agent-runtime routes" lf_wait_ok /api/agents
 t_done
