@@ -24,6 +24,7 @@
 #define BUS_MAX_BROKERS	4	/* in one bus URL */
 #define BUS_REPLY_MS	5000	/* a reply may wait this long for its broker */
 #define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
+#define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 
 static int
 bus_role_offset(const char *role)
@@ -323,7 +324,9 @@ bus_frame_msg(const char *svc, json_t *req, int timeout_ms)
 	int	 n;
 
 	bus_route_id(req, id);
-	n = snprintf(line, sizeof(line), "%s %d %s\n", svc, timeout_ms, id);
+	/* The broker reads at most a day (bus_route_parse). */
+	n = snprintf(line, sizeof(line), "%s %d %s\n", svc, timeout_ms < 0 ?
+	    0 : timeout_ms > BUS_TIMEOUT_MAX ? BUS_TIMEOUT_MAX : timeout_ms, id);
 	if (n < 0 || (size_t)n >= sizeof(line) || strlen(svc) >= BUS_SVC_MAX)
 		return (NULL);
 	if ((js = json_dumps(req, MSG_JSON_FLAGS)) == NULL)
@@ -374,7 +377,7 @@ bus_route_parse(const void *data, size_t len, struct bus_route *ro)
 		return (SH_EPROTO);
 	if (p < end) {
 		if (bus_route_token(&p, end, num, sizeof(num)) != 0 ||
-		    util_strtonum(num, 0, 86400000, &t) != 0)
+		    util_strtonum(num, 0, BUS_TIMEOUT_MAX, &t) != 0)
 			return (SH_EPROTO);
 		ro->ro_timeout_ms = t;
 	}
