@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -20,6 +21,10 @@
 #include "util.h"
 
 #define BUS_URL_MAX	512
+#define BUS_MAX_BROKERS	4	/* in one bus URL */
+#define BUS_REPLY_MS	5000	/* a reply may wait this long for its broker */
+#define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
+#define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 
 static int
 bus_role_offset(const char *role)
@@ -65,37 +70,69 @@ bus_addr(const char *base, const char *role, char *out, size_t outlen)
 }
 
 /*
- * Dials role at every broker listed in url (comma-separated).  Dials are
- * non-blocking: nng keeps redialing in the background, so a broker that
- * starts later, or restarts, is picked up.
+ * Splits url (comma-separated brokers) into at most max addresses of
+ * role, written to addrs.  Returns how many, or SH_EINVAL.
  */
 static int
-bus_dial_all(nng_socket s, const char *url, const char *role)
+bus_url_addrs(const char *url, const char *role,
+    char addrs[][BUS_URL_MAX], int max)
 {
-	char	 copy[BUS_URL_MAX], addr[BUS_URL_MAX], *tok, *save = NULL;
-	int	 rv, n = 0;
+	char	 copy[BUS_URL_MAX], *tok, *save = NULL;
+	int	 n = 0;
 
 	if (strlen(url) >= sizeof(copy))
 		return (SH_EINVAL);
 	memcpy(copy, url, strlen(url) + 1);
-	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20);
-	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 500);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
 		while (*tok == ' ')
 			tok++;
-		if (bus_addr(tok, role, addr, sizeof(addr)) != 0) {
+		if (n == max) {
+			log_warnx("%s: more than %d brokers in '%s'", __func__,
+			    max, url);
+			return (SH_EINVAL);
+		}
+		if (bus_addr(tok, role, addrs[n], BUS_URL_MAX) != 0) {
 			log_warnx("%s: bad bus url '%s'", __func__, tok);
 			return (SH_EINVAL);
 		}
-		if ((rv = nng_dial(s, addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-			log_warnx("%s: could not dial '%s': %s", __func__,
-			    addr, nng_strerror(rv));
-			return (SH_EIO);
-		}
 		n++;
 	}
-	return (n > 0 ? 0 : SH_EINVAL);
+	return (n > 0 ? n : SH_EINVAL);
+}
+
+/*
+ * Dials addr without blocking: nng keeps redialing in the background, so
+ * a broker that starts later, or restarts, is picked up.
+ */
+static int
+bus_dial(nng_socket s, const char *addr)
+{
+	int	rv;
+
+	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20);
+	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 500);
+	if ((rv = nng_dial(s, addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		log_warnx("%s: could not dial '%s': %s", __func__, addr,
+		    nng_strerror(rv));
+		return (SH_EIO);
+	}
+	return (0);
+}
+
+/* Dials role at every broker listed in url. */
+static int
+bus_dial_all(nng_socket s, const char *url, const char *role)
+{
+	char	addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
+	int	i, n;
+
+	if ((n = bus_url_addrs(url, role, addrs, BUS_MAX_BROKERS)) < 0)
+		return (n);
+	for (i = 0; i < n; i++)
+		if (bus_dial(s, addrs[i]) != 0)
+			return (SH_EIO);
+	return (0);
 }
 
 static int
@@ -106,9 +143,83 @@ bus_nng_err(int rv)
 	case NNG_ETIMEDOUT:	return (SH_ETIMEDOUT);
 	case NNG_ENOMEM:	return (SH_ENOMEM);
 	case NNG_ECLOSED:
-	case NNG_ECANCELED:	return (SH_EUNAVAIL);
+	case NNG_ECANCELED:
+	case NNG_ECONNRESET:	return (SH_EUNAVAIL);	/* broker lost */
 	default:		return (SH_EIO);
 	}
+}
+
+/*
+ * Refuses a pipe that connects while its socket closes (arg: the socket's
+ * closing flag).  nng 1.5.2 adds a pipe whose dial completes during
+ * nng_close() after it closed the others, then waits for it to go: without
+ * this, nng_close() can wait as long as the broker stays up.
+ */
+static void
+bus_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	atomic_int	*closing = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(closing))
+		nng_pipe_close(p);
+}
+
+/* ---- teardown ----------------------------------------------------------- */
+
+static pthread_once_t	bus_watchdog_once = PTHREAD_ONCE_INIT;
+static atomic_int	bus_teardown_active;
+static atomic_ullong	bus_teardown_deadline;	/* monotonic ms */
+
+static void *
+bus_watchdog_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		util_sleep_ms(100);
+		if (atomic_load(&bus_teardown_active) > 0 &&
+		    util_now_ms() > atomic_load(&bus_teardown_deadline))
+			break;
+	}
+	log_warnx("%s: nng's teardown still runs after %d ms "
+	    "(nanomsg/nng#1813, fixed in nng 1.8): exiting", __func__,
+	    BUS_TEARDOWN_MS);
+	_exit(0);
+}
+
+static void
+bus_watchdog_start(void)
+{
+	pthread_t	t;
+
+	if (pthread_create(&t, NULL, bus_watchdog_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		log_warnx("%s: could not start the teardown watchdog",
+		    __func__);
+}
+
+void
+bus_teardown_enter(void)
+{
+	atomic_store(&bus_teardown_deadline, util_now_ms() + BUS_TEARDOWN_MS);
+	atomic_fetch_add(&bus_teardown_active, 1);
+	pthread_once(&bus_watchdog_once, bus_watchdog_start);
+}
+
+void
+bus_teardown_leave(void)
+{
+	atomic_fetch_sub(&bus_teardown_active, 1);
+}
+
+/* Closes s, refusing pipes that still connect (closing: its flag). */
+static void
+bus_sock_close(nng_socket s, atomic_int *closing)
+{
+	atomic_store(closing, 1);
+	bus_teardown_enter();
+	nng_close(s);
+	bus_teardown_leave();
 }
 
 /* ---- clients ---------------------------------------------------------- */
@@ -116,6 +227,7 @@ bus_nng_err(int rv)
 struct bus_client {
 	nng_socket	bc_sock;
 	atomic_int	bc_pipes;	/* brokers connected now */
+	atomic_int	bc_closing;
 };
 
 /* Counts connected brokers, so a call with none fails at once instead of
@@ -125,7 +237,7 @@ bus_client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct bus_client	*bc = arg;
 
-	(void)p;
+	bus_pipe_guard(p, ev, &bc->bc_closing);
 	if (ev == NNG_PIPE_EV_ADD_POST)
 		atomic_fetch_add(&bc->bc_pipes, 1);
 	else if (ev == NNG_PIPE_EV_REM_POST)
@@ -156,12 +268,14 @@ bus_client_open(const char *url)
 	/* Resends would repeat non-idempotent work; deadlines rule. */
 	nng_socket_set_ms(bc->bc_sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
+	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_PRE, bus_client_pipe_ev,
+	    bc);
 	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_POST, bus_client_pipe_ev,
 	    bc);
 	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_REM_POST, bus_client_pipe_ev,
 	    bc);
 	if (bus_dial_all(bc->bc_sock, url, "front") != 0) {
-		nng_close(bc->bc_sock);
+		bus_sock_close(bc->bc_sock, &bc->bc_closing);
 		free(bc);
 		return (NULL);
 	}
@@ -174,25 +288,107 @@ bus_client_close(struct bus_client *bc)
 {
 	if (bc == NULL)
 		return;
-	nng_close(bc->bc_sock);
+	bus_sock_close(bc->bc_sock, &bc->bc_closing);
 	free(bc);
 }
 
+/* ---- frames ------------------------------------------------------------ */
+
+/* Copies the request id for the route line: printable, no blanks. */
+static void
+bus_route_id(json_t *req, char out[BUS_ID_MAX])
+{
+	const char	*id = json_string_value(json_object_get(req, "id"));
+	size_t		 i;
+
+	for (i = 0; id != NULL && id[i] != '\0' && i < BUS_ID_MAX - 1; i++) {
+		if (id[i] <= ' ' || id[i] > '~')
+			break;
+		out[i] = id[i];
+	}
+	if (id == NULL || id[i] != '\0' || i == 0)
+		i = snprintf(out, BUS_ID_MAX, "-");
+	out[i] = '\0';
+}
+
+/*
+ * Builds a request frame, "<svc> <timeout> <id>\n<envelope>", in one nng
+ * message (one copy of the JSON text).  NULL on failure.
+ */
 static nng_msg *
-bus_frame_msg(const char *svc, json_t *req)
+bus_frame_msg(const char *svc, json_t *req, int timeout_ms)
 {
 	nng_msg	*m = NULL;
-	char	*data;
-	size_t	 len;
+	char	 line[BUS_SVC_MAX + BUS_ID_MAX + 24], id[BUS_ID_MAX], *js;
+	size_t	 jlen;
+	int	 n;
 
-	if ((data = msg_frame(svc, req, &len)) == NULL)
+	bus_route_id(req, id);
+	/* The broker reads at most a day (bus_route_parse). */
+	n = snprintf(line, sizeof(line), "%s %d %s\n", svc, timeout_ms < 0 ?
+	    0 : timeout_ms > BUS_TIMEOUT_MAX ? BUS_TIMEOUT_MAX : timeout_ms, id);
+	if (n < 0 || (size_t)n >= sizeof(line) || strlen(svc) >= BUS_SVC_MAX)
 		return (NULL);
-	if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, data, len) != 0) {
-		nng_msg_free(m);
-		m = NULL;
+	if ((js = json_dumps(req, MSG_JSON_FLAGS)) == NULL)
+		return (NULL);
+	jlen = strlen(js);
+	if (nng_msg_alloc(&m, (size_t)n + jlen) == 0) {
+		memcpy(nng_msg_body(m), line, (size_t)n);
+		memcpy((char *)nng_msg_body(m) + n, js, jlen);
 	}
-	free(data);
+	free(js);
 	return (m);
+}
+
+/* Copies the token at *pp (up to a blank or the end) and moves past it. */
+static int
+bus_route_token(const char **pp, const char *end, char *out, size_t outlen)
+{
+	const char	*p = *pp;
+	size_t		 n = 0;
+
+	while (p < end && *p != ' ') {
+		if (*p < ' ' || *p > '~' || n + 1 >= outlen)
+			return (SH_EPROTO);
+		out[n++] = *p++;
+	}
+	out[n] = '\0';
+	if (p < end)
+		p++;		/* the blank */
+	*pp = p;
+	return (n > 0 ? 0 : SH_EPROTO);
+}
+
+int
+bus_route_parse(const void *data, size_t len, struct bus_route *ro)
+{
+	const char	*p = data, *nl, *end;
+	char		 num[16];
+	long long	 t;
+
+	memset(ro, 0, sizeof(*ro));
+	/* The line is short: look no further than it can be. */
+	if (len > BUS_SVC_MAX + BUS_ID_MAX + 16)
+		len = BUS_SVC_MAX + BUS_ID_MAX + 16;
+	if ((nl = memchr(p, '\n', len)) == NULL)
+		return (SH_EPROTO);
+	end = nl;
+	if (bus_route_token(&p, end, ro->ro_svc, sizeof(ro->ro_svc)) != 0)
+		return (SH_EPROTO);
+	if (p < end) {
+		if (bus_route_token(&p, end, num, sizeof(num)) != 0 ||
+		    util_strtonum(num, 0, BUS_TIMEOUT_MAX, &t) != 0)
+			return (SH_EPROTO);
+		ro->ro_timeout_ms = t;
+	}
+	if (p < end) {
+		if (bus_route_token(&p, end, ro->ro_id, sizeof(ro->ro_id)) != 0
+		    || p != end)
+			return (SH_EPROTO);
+	} else
+		snprintf(ro->ro_id, sizeof(ro->ro_id), "-");
+	ro->ro_len = (size_t)(nl - (const char *)data) + 1;
+	return (0);
 }
 
 static int
@@ -222,7 +418,7 @@ bus_call(struct bus_client *bc, const char *svc, json_t *req,
 	memset(rep, 0, sizeof(*rep));
 	if (atomic_load(&bc->bc_pipes) == 0)
 		return (SH_EUNAVAIL);
-	if ((m = bus_frame_msg(svc, req)) == NULL)
+	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL)
 		return (SH_ENOMEM);
 	if (nng_ctx_open(&ctx, bc->bc_sock) != 0) {
 		nng_msg_free(m);
@@ -333,7 +529,7 @@ bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
 		return (NULL);
 	}
 	if (nng_aio_alloc(&ca->ca_aio, bus_call_step, ca) != 0 ||
-	    (m = bus_frame_msg(svc, req)) == NULL) {
+	    (m = bus_frame_msg(svc, req, timeout_ms)) == NULL) {
 		nng_aio_free(ca->ca_aio);
 		nng_ctx_close(ca->ca_ctx);
 		free(ca);
@@ -359,11 +555,45 @@ bus_call_free(struct bus_call *ca)
 
 /* ---- servers ---------------------------------------------------------- */
 
+/*
+ * A server pulls its work.  Each worker keeps one link per broker: a REQ
+ * context that says READY (or sends its last reply and says READY), and
+ * whose reply is the next request.  The link's callback only moves
+ * messages and states; the worker thread waits on its condition variable
+ * for a link holding work, runs the handler, and answers on that link,
+ * so a reply always returns to the broker that sent the work.
+ *
+ *	IDLE --ready--> SEND --sent--> RECV --work--> WORK --taken--> BUSY
+ *	                 ^  \__ (stop) IDLE   \__ broker lost: SEND again  |
+ *	                 \_______________________ reply _____________________/
+ */
+enum bus_link_state {
+	BL_IDLE,	/* nothing pending: before start, or stopped */
+	BL_SEND,	/* READY (maybe with a reply) on its way */
+	BL_RECV,	/* waiting for work */
+	BL_WORK,	/* work arrived, for the worker to take */
+	BL_BUSY,	/* the worker runs it */
+};
+
+struct bus_link {
+	struct bus_worker	*bl_worker;
+	int			 bl_broker;	/* index in bs_socks */
+	int			 bl_open;	/* bl_ctx and bl_aio exist */
+	nng_ctx			 bl_ctx;
+	nng_aio			*bl_aio;
+	enum bus_link_state	 bl_state;	/* under bs_mtx */
+	int			 bl_reply;	/* the send carries a reply */
+	nng_msg			*bl_work;	/* in BL_WORK */
+};
+
 struct bus_worker {
 	struct bus_server	*bw_server;
-	nng_aio			*bw_recv;	/* set while a receive is pending */
-	nng_ctx			 bw_ctx;	/* the context being served */
-	int			 bw_deferred;	/* bus_defer() took bw_ctx */
+	pthread_cond_t		 bw_cv;		/* a link has work; stop */
+	struct bus_link		 bw_links[BUS_MAX_BROKERS];
+	int			 bw_next;	/* round robin over links */
+	struct bus_link		*bw_cur;	/* whose request runs */
+	uint64_t		 bw_tag;	/* its tag */
+	int			 bw_deferred;	/* bus_defer() took it */
 	pthread_t		 bw_thread;
 	void			*bw_state;
 	int			 bw_index;
@@ -371,60 +601,155 @@ struct bus_worker {
 };
 
 struct bus_server {
-	nng_socket		 bs_sock;
+	nng_socket		 bs_socks[BUS_MAX_BROKERS];	/* one each */
+	int			 bs_nsocks;
 	const char		*bs_svc;
 	int			 bs_n;
 	struct bus_worker	*bs_workers;
 	bus_handler_fn		 bs_fn;
 	bus_worker_fini_fn	 bs_fini;
-	pthread_mutex_t		 bs_mtx;	/* guards bs_stop, bw_recv */
+	pthread_mutex_t		 bs_mtx;	/* link states, bs_stop */
 	int			 bs_stop;
+	atomic_int		 bs_closing;	/* bus_pipe_guard() */
 };
 
 /* The worker whose handler runs on this thread (for bus_defer()). */
 static __thread struct bus_worker	*bus_current;
 
 struct bus_deferred {
-	nng_ctx		 bd_ctx;
-	nng_aio		*bd_aio;
+	nng_socket	 bd_sock;	/* the broker that sent the work */
+	uint64_t	 bd_tag;
 };
 
+/*
+ * Builds kind + tag + rep (borrowed; NULL for none) in one nng message.
+ * The JSON text is copied once.  NULL on failure.
+ */
 static nng_msg *
-bus_encode_reply(json_t *rep)
+bus_back_msg(char kind, uint64_t tag, json_t *rep)
 {
-	nng_msg	*out = NULL;
-	char	*js;
+	nng_msg		*m = NULL;
+	unsigned char	*b;
+	char		*js = NULL;
+	size_t		 jlen = 0;
+	int		 i;
 
-	if ((js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL)
-		return (NULL);
-	if (nng_msg_alloc(&out, 0) != 0 ||
-	    nng_msg_append(out, js, strlen(js)) != 0) {
-		nng_msg_free(out);
-		out = NULL;
+	if (rep != NULL) {
+		if ((js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL)
+			return (NULL);
+		jlen = strlen(js);
 	}
+	if (nng_msg_alloc(&m, 1 + (kind == BUS_BK_READY ? 0 : BUS_TAG_LEN) +
+	    jlen) != 0) {
+		free(js);
+		return (NULL);
+	}
+	b = nng_msg_body(m);
+	*b++ = (unsigned char)kind;
+	if (kind != BUS_BK_READY)
+		for (i = BUS_TAG_LEN - 1; i >= 0; i--)
+			*b++ = (unsigned char)(tag >> (8 * i));
+	if (jlen > 0)
+		memcpy(b, js, jlen);
 	free(js);
-	return (out);
+	return (m);
 }
 
-static nng_msg *
-bus_handle(struct bus_worker *bw, nng_msg *in)
+/* Starts a send on bl (state BL_SEND already set by the caller).  m is
+ * stolen; NULL (out of memory) leaves the link idle. */
+static void
+bus_link_send(struct bus_link *bl, nng_msg *m, int reply)
+{
+	struct bus_server	*bs = bl->bl_worker->bw_server;
+
+	if (m == NULL) {
+		log_warnx("%s: '%s' worker %d: out of memory, link idle",
+		    __func__, bs->bs_svc, bl->bl_worker->bw_index);
+		pthread_mutex_lock(&bs->bs_mtx);
+		bl->bl_state = BL_IDLE;
+		pthread_mutex_unlock(&bs->bs_mtx);
+		return;
+	}
+	nng_aio_set_msg(bl->bl_aio, m);
+	/* A reply waits a bounded time for its broker; READY waits until
+	 * a broker is there (or stop cancels it). */
+	nng_aio_set_timeout(bl->bl_aio, reply ? BUS_REPLY_MS :
+	    NNG_DURATION_INFINITE);
+	nng_ctx_send(bl->bl_ctx, bl->bl_aio);
+}
+
+/* Runs on an nng thread for each completed send or receive of a link. */
+static void
+bus_link_cb(void *arg)
+{
+	struct bus_link		*bl = arg;
+	struct bus_worker	*bw = bl->bl_worker;
+	struct bus_server	*bs = bw->bw_server;
+	int			 rv = nng_aio_result(bl->bl_aio);
+	int			 recv = 0, ready = 0;
+
+	pthread_mutex_lock(&bs->bs_mtx);
+	switch (bl->bl_state) {
+	case BL_SEND:
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(bl->bl_aio));
+			nng_aio_set_msg(bl->bl_aio, NULL);
+		}
+		bl->bl_reply = 0;
+		if (bs->bs_stop || rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			bl->bl_state = BL_IDLE;
+		else if (rv != 0)
+			ready = 1;	/* the reply is lost: ask again */
+		else {
+			bl->bl_state = BL_RECV;
+			recv = 1;
+		}
+		break;
+	case BL_RECV:
+		if (rv == 0) {
+			bl->bl_work = nng_aio_get_msg(bl->bl_aio);
+			nng_aio_set_msg(bl->bl_aio, NULL);
+			bl->bl_state = BL_WORK;
+			pthread_cond_signal(&bw->bw_cv);
+		} else if (bs->bs_stop || rv == NNG_ECLOSED ||
+		    rv == NNG_ECANCELED)
+			bl->bl_state = BL_IDLE;
+		else {
+			/* NNG_ECONNRESET: the broker went away (our resend
+			 * is off).  Ask again; nng redials. */
+			bl->bl_state = BL_SEND;
+			ready = 1;
+		}
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&bs->bs_mtx);
+	if (recv)
+		nng_ctx_recv(bl->bl_ctx, bl->bl_aio);
+	else if (ready)
+		bus_link_send(bl, bus_back_msg(BUS_BK_READY, 0, NULL), 0);
+}
+
+/* Runs one request (the work's frame, borrowed): the reply (new), or
+ * NULL for none. */
+static json_t *
+bus_handle(struct bus_worker *bw, const char *data, size_t len)
 {
 	struct bus_server	*bs = bw->bw_server;
+	struct bus_route	 ro;
 	struct msg_req		 req;
-	const char		*payload;
-	char			 pfx[64], err[256];
-	size_t			 plen;
-	json_t			*rep = NULL;
-	nng_msg			*out = NULL;
+	char			 err[256];
+	json_t			*rep;
 
-	payload = msg_unframe(nng_msg_body(in), nng_msg_len(in), pfx,
-	    sizeof(pfx), &plen);
-	if (payload == NULL || strcmp(pfx, bs->bs_svc) != 0) {
+	if (bus_route_parse(data, len, &ro) != 0 ||
+	    strcmp(ro.ro_svc, bs->bs_svc) != 0) {
 		log_warnx("%s: dropping unframed or misrouted request",
 		    __func__);
 		return (NULL);
 	}
-	if (msg_req_decode(payload, plen, &req, err, sizeof(err)) != 0) {
+	if (msg_req_decode(data + ro.ro_len, len - ro.ro_len, &req, err,
+	    sizeof(err)) != 0) {
 		/* Without an id the caller cannot match a reply: drop. */
 		log_warnx("%s: %s", __func__, err);
 		return (NULL);
@@ -439,11 +764,7 @@ bus_handle(struct bus_worker *bw, nng_msg *in)
 	rep = bs->bs_fn(bw->bw_state, &req);
 	bus_current = NULL;
 	msg_req_release(&req);
-	if (rep == NULL)
-		return (NULL);
-	out = bus_encode_reply(rep);
-	json_decref(rep);
-	return (out);
+	return (rep);
 }
 
 struct bus_deferred *
@@ -456,11 +777,8 @@ bus_defer(void)
 		return (NULL);
 	if ((bd = calloc(1, sizeof(*bd))) == NULL)
 		return (NULL);
-	if (nng_aio_alloc(&bd->bd_aio, NULL, NULL) != 0) {
-		free(bd);
-		return (NULL);
-	}
-	bd->bd_ctx = bw->bw_ctx;
+	bd->bd_sock = bw->bw_server->bs_socks[bw->bw_cur->bl_broker];
+	bd->bd_tag = bw->bw_tag;
 	bw->bw_deferred = 1;
 	return (bd);
 }
@@ -468,25 +786,72 @@ bus_defer(void)
 int
 bus_deferred_reply(struct bus_deferred *bd, json_t *rep)
 {
-	nng_msg	*out = NULL;
-	int	 rv = SH_ENOMEM;
+	nng_ctx		 ctx;
+	nng_aio		*aio = NULL;
+	nng_msg		*m;
+	uint64_t	 start = util_now_ms(), used;
+	int		 rv = SH_ENOMEM, open = 0;
 
 	if (bd == NULL)
 		return (SH_EINVAL);
-	if (rep != NULL && (out = bus_encode_reply(rep)) != NULL) {
-		nng_aio_set_msg(bd->bd_aio, out);
-		nng_aio_set_timeout(bd->bd_aio, 5000);
-		nng_ctx_send(bd->bd_ctx, bd->bd_aio);
-		nng_aio_wait(bd->bd_aio);
-		if ((rv = nng_aio_result(bd->bd_aio)) != 0) {
-			nng_msg_free(nng_aio_get_msg(bd->bd_aio));
-			rv = SH_EUNAVAIL;
-		}
+	m = rep != NULL ? bus_back_msg(BUS_BK_LATE, bd->bd_tag, rep) :
+	    bus_back_msg(BUS_BK_FORGET, bd->bd_tag, NULL);
+	if (m == NULL || nng_aio_alloc(&aio, NULL, NULL) != 0)
+		goto done;
+	if (nng_ctx_open(&ctx, bd->bd_sock) != 0) {
+		rv = SH_EUNAVAIL;	/* the server has closed */
+		goto done;
 	}
-	nng_ctx_close(bd->bd_ctx);
-	nng_aio_free(bd->bd_aio);
+	open = 1;
+	/* A fresh context on the socket of the broker that sent the work;
+	 * the broker acknowledges at once. */
+	nng_aio_set_msg(aio, m);
+	m = NULL;
+	nng_aio_set_timeout(aio, BUS_REPLY_MS);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if (nng_aio_result(aio) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		rv = SH_EUNAVAIL;
+		goto done;
+	}
+	used = util_now_ms() - start;
+	nng_aio_set_timeout(aio, used >= BUS_REPLY_MS ? 1 :
+	    BUS_REPLY_MS - (int)used);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if (nng_aio_result(aio) != 0) {
+		rv = SH_EUNAVAIL;
+		goto done;
+	}
+	nng_msg_free(nng_aio_get_msg(aio));
+	rv = 0;
+ done:
+	if (open)
+		nng_ctx_close(ctx);
+	nng_aio_free(aio);
+	nng_msg_free(m);
 	free(bd);
 	return (rv);
+}
+
+/* Takes the next link holding work, round robin.  bs_mtx held. */
+static struct bus_link *
+bus_worker_take(struct bus_worker *bw)
+{
+	struct bus_server	*bs = bw->bw_server;
+	struct bus_link		*bl;
+	int			 i;
+
+	for (i = 0; i < bs->bs_nsocks; i++) {
+		bl = &bw->bw_links[(bw->bw_next + i) % bs->bs_nsocks];
+		if (bl->bl_state == BL_WORK) {
+			bw->bw_next = (bl->bl_broker + 1) % bs->bs_nsocks;
+			bl->bl_state = BL_BUSY;
+			return (bl);
+		}
+	}
+	return (NULL);
 }
 
 static void *
@@ -494,68 +859,58 @@ bus_worker_main(void *arg)
 {
 	struct bus_worker	*bw = arg;
 	struct bus_server	*bs = bw->bw_server;
-	nng_ctx			 ctx;
-	nng_aio			*aio;
+	struct bus_link		*bl;
 	nng_msg			*in, *out;
-	int			 rv;
+	json_t			*rep;
+	uint64_t		 tag;
+	char			 kind;
+	int			 stop, ok;
 
-	if (nng_ctx_open(&ctx, bs->bs_sock) != 0)
-		return (NULL);
-	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
-		nng_ctx_close(ctx);
-		return (NULL);
-	}
+	pthread_mutex_lock(&bs->bs_mtx);
 	for (;;) {
-		if (bw->bw_deferred) {
-			/* The handler kept the context: take a new one. */
-			bw->bw_deferred = 0;
-			if (nng_ctx_open(&ctx, bs->bs_sock) != 0) {
-				nng_aio_free(aio);
-				return (NULL);
-			}
-		}
-		bw->bw_ctx = ctx;
-		/*
-		 * The receive starts under the lock, so bus_server_close()
-		 * either sees it pending and cancels it, or we see bs_stop
-		 * first: an idle worker sleeps without polling, and a busy
-		 * one still sends its reply before it stops.
-		 */
-		pthread_mutex_lock(&bs->bs_mtx);
-		if (bs->bs_stop) {
-			pthread_mutex_unlock(&bs->bs_mtx);
-			break;
-		}
-		nng_ctx_recv(ctx, aio);
-		bw->bw_recv = aio;
-		pthread_mutex_unlock(&bs->bs_mtx);
-		nng_aio_wait(aio);
-		pthread_mutex_lock(&bs->bs_mtx);
-		bw->bw_recv = NULL;
-		pthread_mutex_unlock(&bs->bs_mtx);
-		if ((rv = nng_aio_result(aio)) != 0) {
-			if (rv == NNG_ECANCELED || rv == NNG_ECLOSED)
+		/* Work already here still runs after stop: its broker
+		 * holds it, and nothing new comes once we stop asking. */
+		if ((bl = bus_worker_take(bw)) == NULL) {
+			if (bs->bs_stop)
 				break;
+			pthread_cond_wait(&bw->bw_cv, &bs->bs_mtx);
 			continue;
 		}
-		in = nng_aio_get_msg(aio);
-		out = bus_handle(bw, in);
+		in = bl->bl_work;
+		bl->bl_work = NULL;
+		pthread_mutex_unlock(&bs->bs_mtx);
+
+		ok = nng_msg_trim_u64(in, &tag) == 0;
+		bw->bw_cur = bl;
+		bw->bw_tag = tag;
+		bw->bw_deferred = 0;
+		rep = ok ? bus_handle(bw, nng_msg_body(in), nng_msg_len(in)) :
+		    NULL;
 		nng_msg_free(in);
-		if (out == NULL || bw->bw_deferred) {
-			nng_msg_free(out);
-			continue;
-		}
-		nng_aio_set_msg(aio, out);
-		nng_aio_set_timeout(aio, 5000);
-		nng_ctx_send(ctx, aio);
-		nng_aio_wait(aio);
-		nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
-		if (nng_aio_result(aio) != 0)
-			nng_msg_free(nng_aio_get_msg(aio));
+
+		pthread_mutex_lock(&bs->bs_mtx);
+		stop = bs->bs_stop;
+		pthread_mutex_unlock(&bs->bs_mtx);
+		/* Once stopping, answer without asking for more. */
+		if (!ok || bw->bw_deferred)
+			kind = stop ? 0 : BUS_BK_READY;
+		else if (rep != NULL)
+			kind = stop ? BUS_BK_LATE : BUS_BK_REPLY;
+		else
+			kind = stop ? BUS_BK_FORGET : BUS_BK_DROP;
+		out = kind == 0 ? NULL : bus_back_msg(kind, tag,
+		    bw->bw_deferred ? NULL : rep);
+		json_decref(rep);
+
+		pthread_mutex_lock(&bs->bs_mtx);
+		bl->bl_state = kind == 0 ? BL_IDLE : BL_SEND;
+		bl->bl_reply = kind != 0 && kind != BUS_BK_READY;
+		pthread_mutex_unlock(&bs->bs_mtx);
+		if (kind != 0)
+			bus_link_send(bl, out, bl->bl_reply);
+		pthread_mutex_lock(&bs->bs_mtx);
 	}
-	nng_aio_free(aio);
-	if (!bw->bw_deferred)
-		nng_ctx_close(ctx);
+	pthread_mutex_unlock(&bs->bs_mtx);
 	return (NULL);
 }
 
@@ -564,10 +919,14 @@ bus_server_open(const char *url, const char *svc, int nworkers,
     bus_handler_fn fn, bus_worker_init_fn init, bus_worker_fini_fn fini,
     void *arg)
 {
+	char			 addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
 	struct bus_server	*bs;
 	struct bus_worker	*bw;
-	int			 i;
+	struct bus_link		*bl;
+	int			 i, j, n;
 
+	if ((n = bus_url_addrs(url, svc, addrs, BUS_MAX_BROKERS)) < 0)
+		return (NULL);
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		return (NULL);
 	pthread_mutex_init(&bs->bs_mtx, NULL);
@@ -577,61 +936,121 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 	bs->bs_n = nworkers;
 	if ((bs->bs_workers = calloc((size_t)nworkers, sizeof(*bw))) == NULL)
 		goto fail;
-	if (nng_rep0_open(&bs->bs_sock) != 0) {
-		free(bs->bs_workers);
-		goto fail;
+	for (i = 0; i < nworkers; i++)
+		pthread_cond_init(&bs->bs_workers[i].bw_cv, NULL);
+	/* One socket per broker, so a deferred reply returns to the broker
+	 * that sent the work (a REQ socket picks any of its pipes). */
+	for (j = 0; j < n; j++) {
+		if (nng_req0_open(&bs->bs_socks[j]) != 0)
+			goto fail;
+		bs->bs_nsocks++;
+		/* A resend would run the request twice; with it off, a
+		 * lost broker fails the pending READY at once. */
+		nng_socket_set_ms(bs->bs_socks[j], NNG_OPT_REQ_RESENDTIME,
+		    NNG_DURATION_INFINITE);
+		nng_pipe_notify(bs->bs_socks[j], NNG_PIPE_EV_ADD_PRE,
+		    bus_pipe_guard, &bs->bs_closing);
+		if (bus_dial(bs->bs_socks[j], addrs[j]) != 0)
+			goto fail;
 	}
-	if (bus_dial_all(bs->bs_sock, url, svc) != 0)
-		goto fail_sock;
 	for (i = 0; i < nworkers; i++) {
 		bw = &bs->bs_workers[i];
 		bw->bw_server = bs;
 		bw->bw_index = i;
+		for (j = 0; j < bs->bs_nsocks; j++) {
+			bl = &bw->bw_links[j];
+			bl->bl_worker = bw;
+			bl->bl_broker = j;
+			if (nng_aio_alloc(&bl->bl_aio, bus_link_cb, bl) != 0)
+				goto fail;
+			if (nng_ctx_open(&bl->bl_ctx, bs->bs_socks[j]) != 0) {
+				nng_aio_free(bl->bl_aio);
+				goto fail;
+			}
+			bl->bl_open = 1;
+		}
 		bw->bw_state = init != NULL ? init(arg, i) : arg;
 		if (init != NULL && bw->bw_state == NULL)
-			goto fail_workers;
+			goto fail;
 		if (pthread_create(&bw->bw_thread, NULL, bus_worker_main,
 		    bw) != 0) {
 			if (fini != NULL)
 				fini(bw->bw_state);
-			goto fail_workers;
+			goto fail;
 		}
 		bw->bw_started = 1;
 	}
+	/* Every worker stands in line at every broker. */
+	for (i = 0; i < nworkers; i++)
+		for (j = 0; j < bs->bs_nsocks; j++) {
+			bl = &bs->bs_workers[i].bw_links[j];
+			pthread_mutex_lock(&bs->bs_mtx);
+			bl->bl_state = BL_SEND;
+			pthread_mutex_unlock(&bs->bs_mtx);
+			bus_link_send(bl, bus_back_msg(BUS_BK_READY, 0, NULL),
+			    0);
+		}
 	return (bs);
- fail_workers:
-	bus_server_close(bs);
-	return (NULL);
- fail_sock:
-	nng_close(bs->bs_sock);
-	free(bs->bs_workers);
  fail:
-	pthread_mutex_destroy(&bs->bs_mtx);
-	free(bs);
+	bus_server_close(bs);
 	return (NULL);
 }
 
 void
 bus_server_close(struct bus_server *bs)
 {
-	int	i;
+	struct bus_worker	*bw;
+	struct bus_link		*bl;
+	int			 i, j, wait;
 
 	if (bs == NULL)
 		return;
 	pthread_mutex_lock(&bs->bs_mtx);
 	bs->bs_stop = 1;
-	for (i = 0; i < bs->bs_n; i++)
-		if (bs->bs_workers[i].bw_recv != NULL)
-			nng_aio_cancel(bs->bs_workers[i].bw_recv);
+	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++)
+		pthread_cond_broadcast(&bs->bs_workers[i].bw_cv);
 	pthread_mutex_unlock(&bs->bs_mtx);
-	for (i = 0; i < bs->bs_n; i++) {
-		if (!bs->bs_workers[i].bw_started)
+	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++) {
+		bw = &bs->bs_workers[i];
+		if (!bw->bw_started)
 			continue;
-		pthread_join(bs->bs_workers[i].bw_thread, NULL);
+		pthread_join(bw->bw_thread, NULL);
 		if (bs->bs_fini != NULL)
-			bs->bs_fini(bs->bs_workers[i].bw_state);
+			bs->bs_fini(bw->bw_state);
 	}
-	nng_close(bs->bs_sock);
+	/*
+	 * Replies on their way get their bounded time (the callback, seeing
+	 * stop, starts nothing after them); then every other pending
+	 * operation -- a READY, a wait for work -- is cancelled and waited
+	 * for.  No receive is left for nng_close() to interrupt.
+	 */
+	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++)
+		for (j = 0; j < bs->bs_nsocks; j++) {
+			bl = &bs->bs_workers[i].bw_links[j];
+			if (!bl->bl_open)
+				continue;
+			pthread_mutex_lock(&bs->bs_mtx);
+			wait = bl->bl_state == BL_SEND && bl->bl_reply;
+			pthread_mutex_unlock(&bs->bs_mtx);
+			if (wait)
+				nng_aio_wait(bl->bl_aio);
+			nng_aio_stop(bl->bl_aio);
+		}
+	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++) {
+		bw = &bs->bs_workers[i];
+		for (j = 0; j < bs->bs_nsocks; j++) {
+			bl = &bw->bw_links[j];
+			if (!bl->bl_open)
+				continue;
+			nng_msg_free(bl->bl_work);
+			nng_ctx_close(bl->bl_ctx);
+			nng_aio_free(bl->bl_aio);
+		}
+		pthread_cond_destroy(&bw->bw_cv);
+	}
+	/* The broker answers 503 for whatever it still had sent here. */
+	for (j = 0; j < bs->bs_nsocks; j++)
+		bus_sock_close(bs->bs_socks[j], &bs->bs_closing);
 	pthread_mutex_destroy(&bs->bs_mtx);
 	free(bs->bs_workers);
 	free(bs);
@@ -641,10 +1060,12 @@ bus_server_close(struct bus_server *bs)
 
 struct bus_pub {
 	nng_socket	bp_sock;
+	atomic_int	bp_closing;
 };
 
 struct bus_sub {
 	nng_socket	bb_sock;
+	atomic_int	bb_closing;
 };
 
 struct bus_pub *
@@ -658,8 +1079,10 @@ bus_pub_open(const char *url)
 		free(bp);
 		return (NULL);
 	}
+	nng_pipe_notify(bp->bp_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
+	    &bp->bp_closing);
 	if (bus_dial_all(bp->bp_sock, url, "pub") != 0) {
-		nng_close(bp->bp_sock);
+		bus_sock_close(bp->bp_sock, &bp->bp_closing);
 		free(bp);
 		return (NULL);
 	}
@@ -671,7 +1094,7 @@ bus_pub_close(struct bus_pub *bp)
 {
 	if (bp == NULL)
 		return;
-	nng_close(bp->bp_sock);
+	bus_sock_close(bp->bp_sock, &bp->bp_closing);
 	free(bp);
 }
 
@@ -700,8 +1123,10 @@ bus_sub_open(const char *url)
 		free(bb);
 		return (NULL);
 	}
+	nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
+	    &bb->bb_closing);
 	if (bus_dial_all(bb->bb_sock, url, "sub") != 0) {
-		nng_close(bb->bb_sock);
+		bus_sock_close(bb->bb_sock, &bb->bb_closing);
 		free(bb);
 		return (NULL);
 	}
@@ -713,7 +1138,7 @@ bus_sub_close(struct bus_sub *bb)
 {
 	if (bb == NULL)
 		return;
-	nng_close(bb->bb_sock);
+	bus_sock_close(bb->bb_sock, &bb->bb_closing);
 	free(bb);
 }
 
@@ -762,5 +1187,7 @@ bus_sub_recv(struct bus_sub *bb, int timeout_ms, char **topic, json_t **body)
 void
 bus_fini(void)
 {
+	bus_teardown_enter();
 	nng_fini();
+	bus_teardown_leave();
 }

@@ -2,8 +2,9 @@
  * bus.h - the message bus over nng (see proto/messages.md).
  *
  * Topology: a stateless broker (services/bus) listens on
- *   <base>.front        REQ from any client (raw REP at the broker)
- *   <base>.<service>    one per service type (raw REQ at the broker)
+ *   <base>.front        REQ from any client (REP at the broker)
+ *   <base>.<service>    one per service type (REP at the broker, where
+ *                       each replica's workers ask for work with REQ)
  *   <base>.pub          publishers dial here (SUB at the broker)
  *   <base>.sub          subscribers dial here (PUB at the broker)
  * for ipc:// bases; for tcp://host:P the same five roles take ports
@@ -13,8 +14,15 @@
  *
  * Clients: bus_call() blocks; bus_call_start() is asynchronous and calls
  * back on an nng thread.  Servers: bus_server_open() runs a pool of worker
- * threads, each with its own nng context and its own worker state (for
- * example a database connection), and calls the handler for each request.
+ * threads, each with its own worker state (for example a database
+ * connection), and calls the handler for each request.  Servers pull:
+ * each worker asks every broker for work (a REQ context per broker), so
+ * a broker always knows which replica holds a request and answers it 503
+ * at once when that replica is lost (services/bus/README.md).
+ *
+ * No call here relies on nng_close() to wake a blocked receive (nng's
+ * close/receive race, nanomsg/nng#1813): receives have deadlines, or are
+ * cancelled with nng_aio_stop() before the socket closes.
  */
 #ifndef SH_BUS_H
 #define SH_BUS_H
@@ -74,17 +82,21 @@ typedef void (*bus_worker_fini_fn)(void *worker);
 struct bus_server *bus_server_open(const char *url, const char *svc,
 	    int nworkers, bus_handler_fn fn, bus_worker_init_fn init,
 	    bus_worker_fini_fn fini, void *arg);
-/* Stops receiving, lets in-flight handlers finish, joins, frees.  Replies
- * still deferred then fail (answer or drop them first). */
+/* Stops asking for work, lets running handlers send their replies (each
+ * waits at most 5 s for its broker), joins, frees.  Work that arrived but
+ * did not run is answered 503 by the broker when the sockets close, and
+ * so are replies still deferred (answer or drop them first). */
 void	 bus_server_close(struct bus_server *bs);
 
 /*
  * Deferred replies, for operations that take long (an agent turn): called
- * inside a handler, bus_defer() keeps the request's context for a later
- * answer and the handler returns NULL; the worker goes on with a new
- * context.  bus_deferred_reply() sends rep (borrowed; NULL just drops the
- * request) from any thread, may block up to 5 s on a full pipe, and frees
- * bd.  NULL outside a handler or on ENOMEM.
+ * inside a handler, bus_defer() notes the request (its broker and tag) for
+ * a later answer and the handler returns NULL; the worker goes on with new
+ * work.  bus_deferred_reply() sends rep (borrowed; NULL tells the broker
+ * to forget the request, whose caller then times out) from any thread,
+ * waits up to 5 s for the broker's acknowledgement, and frees bd.  It may
+ * run after bus_server_close() (it then fails with SH_EUNAVAIL).  NULL
+ * outside a handler or on ENOMEM.
  */
 struct bus_deferred;
 struct bus_deferred *bus_defer(void);
@@ -103,9 +115,57 @@ struct bus_sub *bus_sub_open(const char *url);
 void	 bus_sub_close(struct bus_sub *bs);
 /* Subscribes to topic (the "\n" delimiter is added here). */
 int	 bus_subscribe(struct bus_sub *bs, const char *topic);
-/* Waits up to timeout_ms; 0 and new *topic (free) and *body (decref). */
+/* Waits up to timeout_ms; 0 and new *topic (free) and *body (decref).
+ * One thread at a time; a thread that loops on it stops by a flag it
+ * checks between calls, never by bus_sub_close() from another thread. */
 int	 bus_sub_recv(struct bus_sub *bs, int timeout_ms, char **topic,
 	    json_t **body);
+
+/* ---- the wire, for the broker (proto/messages.md, "Frames") --------- */
+
+/*
+ * A request frame starts with one line, "<service> <timeout ms> <id>\n",
+ * then the envelope: the broker routes, sets a deadline and answers an
+ * error without parsing JSON.  bus_route_parse() reads that line from
+ * data (borrowed); 0, or SH_EPROTO for a malformed line.
+ */
+#define BUS_SVC_MAX	32
+#define BUS_ID_MAX	64
+struct bus_route {
+	char		 ro_svc[BUS_SVC_MAX];
+	char		 ro_id[BUS_ID_MAX];	/* "-" when the frame has none */
+	long long	 ro_timeout_ms;		/* 0 when the frame has none */
+	size_t		 ro_len;		/* the line, newline included */
+};
+int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
+
+/*
+ * Between a broker and a server's worker (a REQ context), each message a
+ * worker sends starts with one of these bytes; a tag (8 bytes, network
+ * order) follows all but READY, and the reply envelope follows REPLY and
+ * LATE.  The broker answers READY, REPLY and DROP with work -- the tag,
+ * then the client's frame as it came -- whenever it has some; LATE and
+ * FORGET with an empty acknowledgement at once.
+ */
+#define BUS_BK_READY	'R'	/* give me work */
+#define BUS_BK_REPLY	'P'	/* the reply to tag; give me work */
+#define BUS_BK_DROP	'D'	/* no reply to tag (the caller times out); work */
+#define BUS_BK_LATE	'L'	/* a deferred reply to tag; no work */
+#define BUS_BK_FORGET	'F'	/* no reply to deferred tag; no work */
+#define BUS_TAG_LEN	8
+
+/*
+ * nng 1.5.2 can hang in its own teardown: its reaper may wait forever on a
+ * pipe's receive that was prepared but never scheduled (nanomsg/nng#1813,
+ * fixed in nng 1.8), so nng_close() or nng_fini() may never return,
+ * whatever the application does.  Between bus_teardown_enter() and
+ * bus_teardown_leave() a watchdog thread ends the process (a warning, then
+ * status 0: nothing of ours is left to do) once 2 s have passed.  Every
+ * close function here and bus_fini() wrap nng's teardown in them; the
+ * broker wraps its own close.
+ */
+void	 bus_teardown_enter(void);
+void	 bus_teardown_leave(void);
 
 /* Closes whatever nng still holds and waits for its threads to finish
  * releasing it; the last call of a process's main(). */

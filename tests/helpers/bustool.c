@@ -6,10 +6,17 @@
  *   bustool [-u url] pub TOPIC JSON
  *   bustool [-u url] [-t ms] sub TOPIC [COUNT]
  *	prints "topic json" lines until COUNT messages or the timeout
+ *   bustool [-u url] [-t ms] [-c N] [-i ms] load SERVICE OP COUNT
+ *	sends COUNT requests, N at a time, each sender pausing ms between
+ *	two (and 10 ms after a failure); prints {"sent", "status": {code:
+ *	n}, "errors": {reason: n}, "ms"}; exit 0 if every request got a
+ *	reply
  *
  * The URL defaults to the configured bus_url (LIBREFANG_BUS_URL, or
  * ipc://$LIBREFANG_HOME/run/bus).
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +34,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: bustool [-u url] [-t ms] req SVC OP [JSON]\n"
 	    "       bustool [-u url] pub TOPIC JSON\n"
-	    "       bustool [-u url] [-t ms] sub TOPIC [COUNT]\n");
+	    "       bustool [-u url] [-t ms] sub TOPIC [COUNT]\n"
+	    "       bustool [-u url] [-t ms] [-c N] [-i ms] load SVC OP COUNT\n");
 	exit(2);
 }
 
@@ -126,6 +134,106 @@ do_sub(const char *url, int timeout, int argc, char **argv)
 	return (got == want ? 0 : 1);
 }
 
+/* ---- load: light, steady traffic for the stop and restart tests ---- */
+
+struct load {
+	struct bus_client	*ld_bus;
+	const char		*ld_svc;
+	const char		*ld_op;
+	int			 ld_timeout;
+	int			 ld_pause;
+	atomic_llong		 ld_left;
+	pthread_mutex_t		 ld_mtx;
+	long long		 ld_status[600];	/* under ld_mtx */
+	long long		 ld_errors[16];		/* by -SH_E* code */
+};
+
+static void *
+load_main(void *arg)
+{
+	struct load	*ld = arg;
+	struct msg_rep	 rep;
+	json_t		*req;
+	int		 rc;
+
+	while (atomic_fetch_sub(&ld->ld_left, 1) > 0) {
+		req = msg_request(ld->ld_op, NULL, util_wall_ms() +
+		    ld->ld_timeout, json_pack("{s:s}", "principal", "bustool"),
+		    NULL, NULL, NULL);
+		rc = req == NULL ? SH_ENOMEM :
+		    bus_call(ld->ld_bus, ld->ld_svc, req, ld->ld_timeout, &rep);
+		json_decref(req);
+		pthread_mutex_lock(&ld->ld_mtx);
+		if (rc == 0)
+			ld->ld_status[rep.mp_status]++;
+		else if (-rc > 0 && -rc < 16)
+			ld->ld_errors[-rc]++;
+		pthread_mutex_unlock(&ld->ld_mtx);
+		if (rc == 0)
+			msg_rep_release(&rep);
+		if (rc != 0 || ld->ld_pause > 0)
+			util_sleep_ms(rc != 0 ? 10 : (unsigned)ld->ld_pause);
+	}
+	return (NULL);
+}
+
+static int
+do_load(const char *url, int timeout, int conc, int pause, int argc,
+    char **argv)
+{
+	struct load	 ld;
+	pthread_t	 th[64];
+	json_t		*out, *st, *er;
+	char		 key[16], *js;
+	long long	 n, got = 0;
+	uint64_t	 t0 = util_now_ms();
+	int		 i, started = 0;
+
+	if (argc != 3 || util_strtonum(argv[2], 1, 100000000, &n) != 0)
+		usage();
+	memset(&ld, 0, sizeof(ld));
+	pthread_mutex_init(&ld.ld_mtx, NULL);
+	ld.ld_svc = argv[0];
+	ld.ld_op = argv[1];
+	ld.ld_timeout = timeout;
+	ld.ld_pause = pause;
+	atomic_store(&ld.ld_left, n);
+	if ((ld.ld_bus = bus_client_open(url)) == NULL) {
+		fprintf(stderr, "bustool: cannot open bus '%s'\n", url);
+		return (1);
+	}
+	for (i = 0; i < conc; i++)
+		if (pthread_create(&th[i], NULL, load_main, &ld) == 0)
+			started++;
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	bus_client_close(ld.ld_bus);
+	out = json_object();
+	st = json_object();
+	er = json_object();
+	for (i = 0; i < 600; i++)
+		if (ld.ld_status[i] > 0) {
+			snprintf(key, sizeof(key), "%d", i);
+			json_object_set_new(st, key, json_integer(ld.ld_status[i]));
+			got += ld.ld_status[i];
+		}
+	for (i = 1; i < 16; i++)
+		if (ld.ld_errors[i] > 0)
+			json_object_set_new(er, sh_strerror(-i),
+			    json_integer(ld.ld_errors[i]));
+	json_object_set_new(out, "sent", json_integer(n));
+	json_object_set_new(out, "status", st);
+	json_object_set_new(out, "errors", er);
+	json_object_set_new(out, "ms", json_integer((json_int_t)
+	    (util_now_ms() - t0)));
+	js = json_dumps(out, JSON_COMPACT);
+	printf("%s\n", js ? js : "");
+	free(js);
+	json_decref(out);
+	pthread_mutex_destroy(&ld.ld_mtx);
+	return (got == n ? 0 : 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -134,12 +242,20 @@ main(int argc, char **argv)
 	const char	*url = NULL;
 	int		 rc = 2;
 	char		 err[512];
-	long long	 t = 5000;
+	long long	 t = 5000, conc = 1, pause = 0;
 	int		 ch;
 
 	log_init("bustool", LOG_LVL_WARN, 0);
-	while ((ch = getopt(argc, argv, "u:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:i:u:t:")) != -1) {
 		switch (ch) {
+		case 'c':
+			if (util_strtonum(optarg, 1, 64, &conc) != 0)
+				usage();
+			break;
+		case 'i':
+			if (util_strtonum(optarg, 0, 60000, &pause) != 0)
+				usage();
+			break;
 		case 'u':
 			url = optarg;
 			break;
@@ -171,6 +287,9 @@ main(int argc, char **argv)
 		rc = do_pub(url, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "sub") == 0)
 		rc = do_sub(url, (int)t, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "load") == 0)
+		rc = do_load(url, (int)t, (int)conc, (int)pause, argc - 1,
+		    argv + 1);
 	else
 		usage();
 	free(owned);
