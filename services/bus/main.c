@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "bus.h"
 #include "cfg.h"
 #include "log.h"
 #include "svc.h"
