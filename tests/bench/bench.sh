@@ -17,6 +17,7 @@
 #   BENCH_CONNS=32        wrk connections; BENCH_WRK_THREADS=2 wrk threads
 #   BENCH_AGENTS=10       agents spawned before GET /api/agents is measured
 #   BENCH_MAX_SECS=170    watchdog
+#   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
 
 set -u
 
@@ -515,5 +516,6 @@ fi
 # providers, after this one is gone (and its watchdog with it).
 echo
 cleanup
+[ "${BENCH_TURNS:-1}" = 0 ] && exit 0
 "$root/tests/bench/turns.sh" "$build"
 exit $?
