@@ -149,6 +149,7 @@ struct gw_req {
 	int			 gr_body_expected;
 	int			 gr_body_ignored;
 	int			 gr_aborted;	/* raw error already sent */
+	int			 gr_close;	/* answer, then close */
 	struct buf		 gr_body;
 
 	/* the reply */
@@ -230,6 +231,29 @@ struct gw_header {
 };
 extern const struct gw_header	gw_sec_headers[];
 
+/* ---- request heads on the wire (gw_head.c) -------------------------- */
+
+/* The scan of one request head; zeroed by gw_head_reset(). */
+struct gw_head {
+	unsigned char	 gh_state;
+	unsigned char	 gh_cr;		/* a CR waits for its LF */
+	unsigned char	 gh_reqline;	/* before the request line's end */
+	unsigned char	 gh_match;	/* name bytes that match */
+	unsigned char	 gh_digits;
+	unsigned char	 gh_nondigit;
+	unsigned char	 gh_big;
+	uint64_t	 gh_val;
+	const char	*gh_why;	/* static: why it was refused */
+};
+
+void		 gw_head_reset(struct gw_head *h);
+/*
+ * Scans n more bytes of a connection's input.  0 while the head can be
+ * read (or is over), or the 4xx status that refuses it (gh_why says why).
+ */
+int		 gw_head_scan(struct gw_head *h, const unsigned char *p,
+		    size_t n);
+
 /* ---- connections (gw_conn.c) ---------------------------------------- */
 
 /*
@@ -266,6 +290,13 @@ const char	*gw_conn_ip(const struct gw_conn *gc);
 const unsigned char *gw_conn_key(const struct gw_conn *gc);	/* 16 bytes */
 long long	 gw_conn_count(void);
 long long	 gw_conn_reaped(void);
+/* The tracked connection on descriptor fd, or NULL.  From the thread
+ * that reads fd only. */
+struct gw_conn	*gw_conn_by_fd(int fd);
+/* recv() has n bytes for libmicrohttpd: 0 to hand them on, -1 when the
+ * connection's head was refused (answered here) and they are dropped. */
+int		 gw_conn_withheld(struct gw_conn *gc, const void *buf,
+		    size_t n);
 /* Formats a complete HTTP/1.1 error response (for raw writes). */
 int		 gw_raw_response(char *out, size_t outlen, int status,
 		    const char *message);
@@ -287,8 +318,6 @@ int		 gw_is_loopback_host(const char *host);
 
 int		 gw_rl_init(const struct sh_config *cfg);
 void		 gw_rl_fini(void);
-/* Cost of a request on the raw path (kernel.md 6.2, first match wins). */
-int		 gw_rl_cost(enum gw_method m, const char *path);
 /* Paths never limited ("/", "/favicon.ico", "/dashboard/..."). */
 int		 gw_rl_exempt_path(const char *path);
 /* Charges cost tokens to key (16 bytes).  0 allowed, 1 limited. */
