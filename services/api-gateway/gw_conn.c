@@ -50,11 +50,14 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "memtrim.h"
 
 #define GW_REAP_MS		200
 #define GW_LINGER_MS		1000	/* time to read a 408 before EOF */
 #define GW_IP_BUCKETS		1024
 #define GW_CONN_PER_IP_MIN	16
+#define GW_TRIM_MIN		(2 * 1024 * 1024)	/* free bytes worth
+							   giving back */
 
 enum gw_conn_state {
 	GC_NEW = 0,
@@ -340,8 +343,14 @@ gw_conn_reaper(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&gw_conn_cv, &gw_conn_mtx, &ts);
-		if (!gw_conn_stop)
-			gw_conn_reap(util_now_ms());
+		if (gw_conn_stop)
+			break;
+		gw_conn_reap(util_now_ms());
+		/* The reaper's timer also gives memory back after a burst
+		 * of large requests (at most once a second). */
+		pthread_mutex_unlock(&gw_conn_mtx);
+		memtrim_tick(util_now_ms(), GW_TRIM_MIN);
+		pthread_mutex_lock(&gw_conn_mtx);
 	}
 	pthread_mutex_unlock(&gw_conn_mtx);
 	return (NULL);
