@@ -401,7 +401,6 @@ struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 /* Cancels (the runtime's turn goes on) and frees; once it returns no
  * callback runs or will run.  Never from inside a callback. */
 void		 gw_turn_free(struct gw_turn *t);
-long long	 gw_turn_count(void);
 
 /* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
 int		 gw_stream_message(struct gw_req *gr);
@@ -410,8 +409,9 @@ int		 gw_stream_message(struct gw_req *gr);
 void		 gw_stream_shutdown(void);
 long long	 gw_stream_count(void);
 
-/* GET /api/agents/{id}/ws: the agent's WebSocket.  All sockets run on one
- * thread (epoll), started and stopped here. */
+/* GET /api/agents/{id}/ws: the agent's WebSocket (gw_ws.h: the RFC 6455
+ * codec, the sockets, the chat).  All sockets run on one thread (epoll),
+ * started and stopped here. */
 int		 gw_ws_start(const struct sh_config *cfg, struct bus_client *bc);
 /* Closes every socket (1001 going away) and joins the thread. */
 void		 gw_ws_stop(void);
@@ -419,7 +419,6 @@ int		 gw_ws_agent(struct gw_req *gr);
 /* 0 when gr (the WebSocket route) carries the API key the way browsers
  * can send it: the sub-protocol "bearer.<key>". */
 int		 gw_ws_auth(struct gw_req *gr);
-long long	 gw_ws_count(void);
 
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 
