@@ -1,14 +1,17 @@
 /*
  * gateway.h - the api-gateway's internal interfaces.
  *
- * The gateway owns nothing durable.  A request flows through gw_http.c
- * (libmicrohttpd callbacks, one struct gw_req per request), which applies
- * in order: request id, header count, rate limit (gw_ratelimit.c), CORS
- * preflight and auth (gw_auth.c), the route table (gw_route.c over the
- * rows of gw_routes.c), body limits and JSON checks; then either a local
- * handler (gw_system.c) answers, or the request becomes a bus operation
- * whose reply is relayed unchanged.  Every response carries the security
- * headers and a fresh x-request-id.
+ * The gateway owns nothing durable.  A request's head is read on the wire
+ * first (gw_head.c: framing libmicrohttpd would mishandle), then flows
+ * through gw_http.c (libmicrohttpd callbacks, one struct gw_req per
+ * request), which applies in order: request id, framing, header and query
+ * parameter counts, rate limit (gw_ratelimit.c, the route's cost), CORS
+ * preflight and auth (gw_auth.c, unless the route is GW_RT_PUBLIC), the
+ * route table (gw_route.c over the rows of gw_routes.c), body limits and
+ * JSON checks; then either a local handler (gw_system.c) answers, or the
+ * request becomes a bus operation whose reply body is relayed as the
+ * service's own bytes.  Every response carries the security headers and a
+ * fresh x-request-id.
  *
  * Threads: libmicrohttpd's worker threads run the handlers; bus replies
  * arrive on nng threads, which only fill the request's reply and resume

@@ -31,6 +31,14 @@
  * libmicrohttpd detects itself while parsing headers (400, 431), which
  * could in theory race with a reap of the same connection.
  *
+ * gw_head.c answers the same way, from inside libmicrohttpd's read, a
+ * request head libmicrohttpd would answer badly itself (a Content-Length
+ * it cannot read): gw_conn_withheld() claims the connection (from a
+ * keep-alive wait too), writes the 400 and withholds the bytes, so
+ * libmicrohttpd never parses them; the reaper then shuts the read side
+ * after the usual linger.  gw_conn_by_fd() finds the connection of a
+ * descriptor for it.
+ *
  * The request path takes no lock here (the benchmarks compare the
  * gateway with a bare libmicrohttpd server): only accepting and closing
  * a connection, and the reaper's scan, take gw_conn_mtx.
