@@ -423,10 +423,11 @@ wrk_run() {
 	W_ERR=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
 	    /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
 	    END { print e + 0 }' "$out")
+	W_ERRTXT=$(grep -E 'Non-2xx|Socket errors' "$out" | sed 's/^ *//' | tr '\n' ' ')
 	[ -n "$W_RPS" ] || { W_RPS=0; W_ERR="wrk failed: $(head -c 200 "$out")"; }
 }
 
-declare -A RPS=() P50=() P99=() ERR=() CPU=()
+declare -A RPS=() P50=() P99=() ERR=() CPU=() ERRTXT=()
 measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 	local k=$1
 	shift
@@ -434,6 +435,7 @@ measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 	set -- "$k"
 	if [ -z "${RPS[$1]:-}" ] || [ "$W_RPS" -gt "${RPS[$1]}" ]; then
 		RPS[$1]=$W_RPS P50[$1]=$W_P50 P99[$1]=$W_P99 ERR[$1]=$W_ERR CPU[$1]=$W_CPU
+		ERRTXT[$1]=$W_ERRTXT
 	fi
 }
 
@@ -481,6 +483,9 @@ row() {	# row KEY LABEL [TARGET_PCT]
 row floor "mhd_hello (floor)"
 row health "GET /api/health" "$T_HEALTH_PCT"
 row agents "GET /api/agents ($listed)" "$T_AGENTS_PCT"
+for k in floor health agents; do
+	[ -n "${ERRTXT[$k]:-}" ] && echo "   errors ($k): ${ERRTXT[$k]}"
+done
 echo "   server CPU per request, µs (best round):"
 for k in floor health agents; do
 	[ -n "${CPU[$k]:-}" ] && printf '     %-8s %s\n' "$k" "${CPU[$k]}"
