@@ -118,11 +118,11 @@ raw_cases(void)
 	/* Nesting: jansson's bound, and no recursion to exhaust. */
 	for (n = 2048; n <= 2049; n++) {
 		deep = malloc(2 * n + 64);
-		len = (size_t)sprintf(deep, "{\"v\":1,\"id\":\"a\",\"status\":"
-		    "200,\"body\":");
+		len = (size_t)snprintf(deep, 2 * n + 64, "{\"v\":1,\"id\":\"a\","
+		    "\"status\":200,\"body\":");
 		memset(deep + len, '[', n);
 		memset(deep + len + n, ']', n);
-		strcpy(deep + len + 2 * n, "}");
+		memcpy(deep + len + 2 * n, "}", 2);
 		rc = msg_rep_decode_raw(deep, strlen(deep), &r, err,
 		    sizeof(err));
 		ok = n == 2048 ? rc == 0 : rc == SH_EPROTO;
