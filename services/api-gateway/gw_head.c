@@ -144,10 +144,21 @@ gw_head_byte(struct gw_head *h, unsigned char c)
 int
 gw_head_scan(struct gw_head *h, const unsigned char *p, size_t n)
 {
-	size_t	i;
-	int	rv = 0;
+	const unsigned char	*lf;
+	size_t			 i;
+	int			 rv = 0;
 
 	for (i = 0; i < n && rv == 0 && h->gh_state != GH_DONE; i++) {
+		if (h->gh_state == GH_SKIP) {
+			/* Nothing to learn before the line's end (a CR in
+			 * it, lone or not, changes nothing). */
+			if ((lf = memchr(p + i, '\n', n - i)) == NULL)
+				break;
+			i = (size_t)(lf - p);
+			h->gh_cr = 0;
+			rv = gw_head_eol(h);
+			continue;
+		}
 		if (h->gh_cr) {
 			h->gh_cr = 0;
 			if (p[i] == '\n') {

@@ -344,41 +344,50 @@ gw_is_json_ctype(const char *ct)
 	return (ct[n] == '\0' || ct[n] == ';');
 }
 
-/* Whether the request asks for forwarding (then loopback is not exempt). */
-static int
-gw_forwarded(struct MHD_Connection *c)
-{
-	return (MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Forwarded-For") != NULL ||
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP") !=
-	    NULL || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "Forwarded") != NULL);
-}
-
-/* Counts the Content-Length and Transfer-Encoding headers. */
-struct gw_framing {
-	int		 f_ncl;
-	int		 f_nte;
-	const char	*f_cl;		/* the first of each */
-	const char	*f_te;
-	int		 f_cl_differ;
+/* What one pass over a request's headers learns. */
+struct gw_hdrs {
+	int		 h_n;		/* headers */
+	int		 h_ncl;		/* Content-Length, Transfer-Encoding */
+	int		 h_nte;
+	const char	*h_cl;		/* the first of each */
+	const char	*h_te;
+	int		 h_cl_differ;
+	int		 h_forwarded;	/* X-Forwarded-For, X-Real-IP, Forwarded */
 };
 
 static enum MHD_Result
-gw_framing_hdr(void *cls, enum MHD_ValueKind kind, const char *key,
+gw_hdrs_one(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct gw_framing	*f = cls;
+	struct gw_hdrs	*h = cls;
 
 	(void)kind;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-		if (f->f_ncl++ == 0)
-			f->f_cl = value;
-		else if (strcmp(f->f_cl, value) != 0)
-			f->f_cl_differ = 1;
-	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-		if (f->f_nte++ == 0)
-			f->f_te = value;
+	h->h_n++;
+	switch (key[0]) {
+	case 'C':
+	case 'c':
+		if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+			break;
+		if (h->h_ncl++ == 0)
+			h->h_cl = value;
+		else if (strcmp(h->h_cl, value) != 0)
+			h->h_cl_differ = 1;
+		break;
+	case 'T':
+	case 't':
+		if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0 &&
+		    h->h_nte++ == 0)
+			h->h_te = value;
+		break;
+	case 'X':
+	case 'x':
+	case 'F':
+	case 'f':
+		if (strcasecmp(key, "X-Forwarded-For") == 0 ||
+		    strcasecmp(key, "X-Real-IP") == 0 ||
+		    strcasecmp(key, "Forwarded") == 0)
+			h->h_forwarded = 1;
+		break;
 	}
 	return (MHD_YES);
 }
@@ -391,22 +400,18 @@ gw_framing_hdr(void *cls, enum MHD_ValueKind kind, const char *key,
  * here: gw_head.c answers it before.)
  */
 static int
-gw_framing(struct gw_req *gr, long long *lenp)
+gw_framing(struct gw_req *gr, const struct gw_hdrs *h, long long *lenp)
 {
-	struct gw_framing	f;
-	const char		*msg = NULL;
+	const char	*msg = NULL;
 
-	memset(&f, 0, sizeof(f));
-	MHD_get_connection_values(gr->gr_mhd, MHD_HEADER_KIND,
-	    gw_framing_hdr, &f);
-	if (f.f_cl_differ)
+	if (h->h_cl_differ)
 		msg = "conflicting Content-Length headers";
-	else if (f.f_nte > 0 && f.f_ncl > 0)
+	else if (h->h_nte > 0 && h->h_ncl > 0)
 		msg = "both Content-Length and Transfer-Encoding";
-	else if (f.f_nte > 1 || (f.f_nte == 1 &&
-	    strcasecmp(f.f_te, "chunked") != 0))
+	else if (h->h_nte > 1 || (h->h_nte == 1 &&
+	    strcasecmp(h->h_te, "chunked") != 0))
 		msg = "unsupported Transfer-Encoding: only 'chunked' is read";
-	else if (f.f_ncl > 0 && util_strtonum(f.f_cl, 0,
+	else if (h->h_ncl > 0 && util_strtonum(h->h_cl, 0,
 	    0x7fffffffffffffffLL, lenp) != 0)
 		msg = "invalid Content-Length";
 	if (msg != NULL) {
@@ -415,9 +420,9 @@ gw_framing(struct gw_req *gr, long long *lenp)
 		gw_reply_error(gr, 400, "%s", msg);
 		return (-1);
 	}
-	if (f.f_nte > 0)
+	if (h->h_nte > 0)
 		gr->gr_body_expected = 1;
-	else if (f.f_ncl > 0) {
+	else if (h->h_ncl > 0) {
 		gr->gr_body_len_known = 1;
 		gr->gr_body_expected = *lenp > 0;
 	}
@@ -447,10 +452,11 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	const struct sh_config	*cfg = gw_h.h_cfg;
 	struct MHD_Connection	*c = gr->gr_mhd;
 	struct gw_match		 m;
+	struct gw_hdrs		 h;
 	const char		*q, *rawpath = gr->gr_uri;
 	size_t			 plen;
 	long long		 len = 0;
-	int			 nh, nq, found;
+	int			 nq, found;
 
 	gr->gr_method = gw_method_parse(method, &gr->gr_head);
 	if ((q = strchr(gr->gr_uri, '?')) != NULL)
@@ -471,13 +477,14 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	 * first Content-Length, or as chunked; anything it would read
 	 * differently from a proxy in front is refused, and the connection
 	 * closed, since the body's end is unknown. */
-	if (gw_framing(gr, &len) != 0)
+	memset(&h, 0, sizeof(h));
+	MHD_get_connection_values(c, MHD_HEADER_KIND, gw_hdrs_one, &h);
+	if (gw_framing(gr, &h, &len) != 0)
 		return;
 
-	nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
-	if (nh > GW_MAX_HEADERS) {
+	if (h.h_n > GW_MAX_HEADERS) {
 		gw_reply_error(gr, 431, "too many request headers: %d (the "
-		    "limit is %d)", nh, GW_MAX_HEADERS);
+		    "limit is %d)", h.h_n, GW_MAX_HEADERS);
 		return;
 	}
 	if ((nq = gw_query_count(gr->gr_query)) > GW_MAX_QUERY_PARAMS) {
@@ -499,7 +506,7 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	 * method no route takes. */
 	if (!gw_rl_exempt_path(gr->gr_path) &&
 	    !(cfg->rl_exempt_loopback && gw_conn_loopback(gr->gr_conn) &&
-	    !gw_forwarded(c)) &&
+	    !h.h_forwarded) &&
 	    gw_rl_charge(gw_conn_key(gr->gr_conn), m.m_route != NULL ?
 	    m.m_route->rt_cost : GW_RL_DEFAULT_COST) != 0) {
 		gw_metrics_rate_limited();

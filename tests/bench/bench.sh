@@ -13,7 +13,7 @@
 #
 #   BENCH_RUNS=5          cold starts per figure (the median is printed)
 #   BENCH_DURATION=5      seconds per wrk run (after a 1 s warm-up)
-#   BENCH_ROUNDS=2        interleaved wrk rounds; the best one is printed
+#   BENCH_ROUNDS=3        interleaved wrk rounds; the best one is printed
 #   BENCH_CONNS=32        wrk connections; BENCH_WRK_THREADS=2 wrk threads
 #   BENCH_AGENTS=10       agents spawned before GET /api/agents is measured
 #   BENCH_BIG_CONNS=8     bad-input load: connections, and rounds of
@@ -439,7 +439,7 @@ measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 	fi
 }
 
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 hr
 echo "4. THROUGHPUT  wrk -t$WTHREADS -c$CONNS -d${DUR}s after a 1 s warm-up, best of $ROUNDS interleaved rounds"
 echo "   loopback; the rate limiter exempts loopback; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
