@@ -392,13 +392,13 @@ bus_route_parse(const void *data, size_t len, struct bus_route *ro)
 }
 
 static int
-bus_decode_reply(nng_msg *m, struct msg_rep *rep)
+bus_decode_reply(nng_msg *m, struct msg_rep *rep, int raw)
 {
 	char	err[256];
 	int	rc;
 
-	rc = msg_rep_decode(nng_msg_body(m), nng_msg_len(m), rep, err,
-	    sizeof(err));
+	rc = (raw ? msg_rep_decode_raw : msg_rep_decode)(nng_msg_body(m),
+	    nng_msg_len(m), rep, err, sizeof(err));
 	if (rc != 0)
 		log_warnx("%s: %s", __func__, err);
 	nng_msg_free(m);
@@ -446,7 +446,7 @@ bus_call(struct bus_client *bc, const char *svc, json_t *req,
 		rc = bus_nng_err(rv);
 		goto done;
 	}
-	rc = bus_decode_reply(nng_aio_get_msg(aio), rep);
+	rc = bus_decode_reply(nng_aio_get_msg(aio), rep, 0);
  done:
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
@@ -462,6 +462,7 @@ struct bus_call {
 	uint64_t		 ca_deadline;	/* monotonic ms */
 	bus_call_cb		 ca_cb;
 	void			*ca_arg;
+	int			 ca_raw;	/* body left as text */
 };
 
 static void
@@ -499,7 +500,8 @@ bus_call_step(void *arg)
 			bus_call_finish(ca, bus_nng_err(rv), NULL);
 			return;
 		}
-		if (bus_decode_reply(nng_aio_get_msg(ca->ca_aio), &rep) != 0) {
+		if (bus_decode_reply(nng_aio_get_msg(ca->ca_aio), &rep,
+		    ca->ca_raw) != 0) {
 			bus_call_finish(ca, SH_EPROTO, NULL);
 			return;
 		}
@@ -510,9 +512,9 @@ bus_call_step(void *arg)
 	}
 }
 
-struct bus_call *
-bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
-    int timeout_ms, bus_call_cb cb, void *arg)
+static struct bus_call *
+bus_call_begin(struct bus_client *bc, const char *svc, json_t *req,
+    int timeout_ms, int raw, bus_call_cb cb, void *arg)
 {
 	struct bus_call	*ca;
 	nng_msg		*m;
@@ -521,6 +523,7 @@ bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
 		return (NULL);
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return (NULL);
+	ca->ca_raw = raw;
 	ca->ca_cb = cb;
 	ca->ca_arg = arg;
 	ca->ca_deadline = util_now_ms() + (uint64_t)timeout_ms;
@@ -540,6 +543,20 @@ bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
 	nng_aio_set_timeout(ca->ca_aio, timeout_ms);
 	nng_ctx_send(ca->ca_ctx, ca->ca_aio);
 	return (ca);
+}
+
+struct bus_call *
+bus_call_start(struct bus_client *bc, const char *svc, json_t *req,
+    int timeout_ms, bus_call_cb cb, void *arg)
+{
+	return (bus_call_begin(bc, svc, req, timeout_ms, 0, cb, arg));
+}
+
+struct bus_call *
+bus_call_start_raw(struct bus_client *bc, const char *svc, json_t *req,
+    int timeout_ms, bus_call_cb cb, void *arg)
+{
+	return (bus_call_begin(bc, svc, req, timeout_ms, 1, cb, arg));
 }
 
 void

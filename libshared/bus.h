@@ -65,6 +65,10 @@ struct bus_call;
 typedef void (*bus_call_cb)(void *arg, int err, struct msg_rep *rep);
 struct bus_call *bus_call_start(struct bus_client *bc, const char *svc,
 	    json_t *req, int timeout_ms, bus_call_cb cb, void *arg);
+/* The same, but the reply is decoded with msg_rep_decode_raw(): its body
+ * stays text, for a relay that passes it on unchanged. */
+struct bus_call *bus_call_start_raw(struct bus_client *bc, const char *svc,
+	    json_t *req, int timeout_ms, bus_call_cb cb, void *arg);
 void	 bus_call_free(struct bus_call *call);
 
 /* ---- servers -------------------------------------------------------- */

@@ -69,7 +69,7 @@ static const struct cfg_opt cfg_opts[] = {
 	    NULL),
 	I("api.max_connections", http_max_connections, "1024", 1, 65536,
 	    NULL),
-	I("api.header_memory_bytes", http_header_memory, "262144", 8192,
+	I("api.header_memory_bytes", http_header_memory, "32768", 8192,
 	    16777216, NULL),
 	I("api.max_connections_per_ip", http_max_conn_per_ip, "0", 0, 65536,
 	    NULL),

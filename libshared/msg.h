@@ -43,9 +43,14 @@ struct msg_rep {
 	json_t		*mp_root;	/* owns everything below */
 	const char	*mp_id;
 	int		 mp_status;
-	json_t		*mp_body;	/* borrowed */
+	json_t		*mp_body;	/* borrowed; NULL until msg_rep_body()
+					   after msg_rep_decode_raw() */
 	const char	*mp_ctype;	/* NULL for JSON */
 	json_t		*mp_headers;	/* borrowed object or NULL */
+	char		*mp_raw;	/* msg_rep_decode_raw(): owns a copy
+					   of the envelope text */
+	const char	*mp_body_text;	/* the body's JSON text in mp_raw */
+	size_t		 mp_body_len;
 };
 
 /*
@@ -75,6 +80,25 @@ int	 msg_req_validate(json_t *root, struct msg_req *out, char *err,
 void	 msg_req_release(struct msg_req *r);
 int	 msg_rep_decode(const char *data, size_t len, struct msg_rep *out,
 	    char *err, size_t errlen);
+/*
+ * The same checks without building the body: the whole envelope is
+ * checked as JSON text (syntax, UTF-8, nesting) and its small members
+ * decoded, but the body stays text (mp_body_text, mp_body_len) for a
+ * relay that passes it on unchanged.  mp_body is NULL until
+ * msg_rep_body().  Unlike msg_rep_decode(), duplicate keys inside the
+ * body are not looked for (the body is never turned into an object).
+ */
+int	 msg_rep_decode_raw(const char *data, size_t len, struct msg_rep *out,
+	    char *err, size_t errlen);
+/* The body as JSON (borrowed, owned by r), decoding the text on first
+ * use; NULL when it cannot be decoded (out of memory). */
+json_t	*msg_rep_body(struct msg_rep *r);
+/*
+ * The body as compact JSON text (new, NUL-terminated; *lenp set): the
+ * envelope's own bytes after msg_rep_decode_raw() (r then no longer has
+ * the text), else the body written out.  NULL on ENOMEM.
+ */
+char	*msg_rep_body_text(struct msg_rep *r, size_t *lenp);
 void	 msg_rep_release(struct msg_rep *r);
 
 /*

@@ -1,14 +1,17 @@
 /*
  * gateway.h - the api-gateway's internal interfaces.
  *
- * The gateway owns nothing durable.  A request flows through gw_http.c
- * (libmicrohttpd callbacks, one struct gw_req per request), which applies
- * in order: request id, header count, rate limit (gw_ratelimit.c), CORS
- * preflight and auth (gw_auth.c), the route table (gw_route.c over the
- * rows of gw_routes.c), body limits and JSON checks; then either a local
- * handler (gw_system.c) answers, or the request becomes a bus operation
- * whose reply is relayed unchanged.  Every response carries the security
- * headers and a fresh x-request-id.
+ * The gateway owns nothing durable.  A request's head is read on the wire
+ * first (gw_head.c: framing libmicrohttpd would mishandle), then flows
+ * through gw_http.c (libmicrohttpd callbacks, one struct gw_req per
+ * request), which applies in order: request id, framing, header and query
+ * parameter counts, rate limit (gw_ratelimit.c, the route's cost), CORS
+ * preflight and auth (gw_auth.c, unless the route is GW_RT_PUBLIC), the
+ * route table (gw_route.c over the rows of gw_routes.c), body limits and
+ * JSON checks; then either a local handler (gw_system.c) answers, or the
+ * request becomes a bus operation whose reply body is relayed as the
+ * service's own bytes.  Every response carries the security headers and a
+ * fresh x-request-id.
  *
  * Threads: libmicrohttpd's worker threads run the handlers; bus replies
  * arrive on nng threads, which only fill the request's reply and resume
@@ -149,6 +152,7 @@ struct gw_req {
 	int			 gr_body_expected;
 	int			 gr_body_ignored;
 	int			 gr_aborted;	/* raw error already sent */
+	int			 gr_close;	/* answer, then close */
 	struct buf		 gr_body;
 
 	/* the reply */
@@ -230,6 +234,29 @@ struct gw_header {
 };
 extern const struct gw_header	gw_sec_headers[];
 
+/* ---- request heads on the wire (gw_head.c) -------------------------- */
+
+/* The scan of one request head; zeroed by gw_head_reset(). */
+struct gw_head {
+	unsigned char	 gh_state;
+	unsigned char	 gh_cr;		/* a CR waits for its LF */
+	unsigned char	 gh_reqline;	/* before the request line's end */
+	unsigned char	 gh_match;	/* name bytes that match */
+	unsigned char	 gh_digits;
+	unsigned char	 gh_nondigit;
+	unsigned char	 gh_big;
+	uint64_t	 gh_val;
+	const char	*gh_why;	/* static: why it was refused */
+};
+
+void		 gw_head_reset(struct gw_head *h);
+/*
+ * Scans n more bytes of a connection's input.  0 while the head can be
+ * read (or is over), or the 4xx status that refuses it (gh_why says why).
+ */
+int		 gw_head_scan(struct gw_head *h, const unsigned char *p,
+		    size_t n);
+
 /* ---- connections (gw_conn.c) ---------------------------------------- */
 
 /*
@@ -266,6 +293,13 @@ const char	*gw_conn_ip(const struct gw_conn *gc);
 const unsigned char *gw_conn_key(const struct gw_conn *gc);	/* 16 bytes */
 long long	 gw_conn_count(void);
 long long	 gw_conn_reaped(void);
+/* The tracked connection on descriptor fd, or NULL.  From the thread
+ * that reads fd only. */
+struct gw_conn	*gw_conn_by_fd(int fd);
+/* recv() has n bytes for libmicrohttpd: 0 to hand them on, -1 when the
+ * connection's head was refused (answered here) and they are dropped. */
+int		 gw_conn_withheld(struct gw_conn *gc, const void *buf,
+		    size_t n);
 /* Formats a complete HTTP/1.1 error response (for raw writes). */
 int		 gw_raw_response(char *out, size_t outlen, int status,
 		    const char *message);
@@ -287,8 +321,6 @@ int		 gw_is_loopback_host(const char *host);
 
 int		 gw_rl_init(const struct sh_config *cfg);
 void		 gw_rl_fini(void);
-/* Cost of a request on the raw path (kernel.md 6.2, first match wins). */
-int		 gw_rl_cost(enum gw_method m, const char *path);
 /* Paths never limited ("/", "/favicon.ico", "/dashboard/..."). */
 int		 gw_rl_exempt_path(const char *path);
 /* Charges cost tokens to key (16 bytes).  0 allowed, 1 limited. */
@@ -374,7 +406,6 @@ struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 /* Cancels (the runtime's turn goes on) and frees; once it returns no
  * callback runs or will run.  Never from inside a callback. */
 void		 gw_turn_free(struct gw_turn *t);
-long long	 gw_turn_count(void);
 
 /* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
 int		 gw_stream_message(struct gw_req *gr);
@@ -383,8 +414,9 @@ int		 gw_stream_message(struct gw_req *gr);
 void		 gw_stream_shutdown(void);
 long long	 gw_stream_count(void);
 
-/* GET /api/agents/{id}/ws: the agent's WebSocket.  All sockets run on one
- * thread (epoll), started and stopped here. */
+/* GET /api/agents/{id}/ws: the agent's WebSocket (gw_ws.h: the RFC 6455
+ * codec, the sockets, the chat).  All sockets run on one thread (epoll),
+ * started and stopped here. */
 int		 gw_ws_start(const struct sh_config *cfg, struct bus_client *bc);
 /* Closes every socket (1001 going away) and joins the thread. */
 void		 gw_ws_stop(void);
@@ -392,7 +424,6 @@ int		 gw_ws_agent(struct gw_req *gr);
 /* 0 when gr (the WebSocket route) carries the API key the way browsers
  * can send it: the sub-protocol "bearer.<key>". */
 int		 gw_ws_auth(struct gw_req *gr);
-long long	 gw_ws_count(void);
 
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 

@@ -31,10 +31,19 @@
  * libmicrohttpd detects itself while parsing headers (400, 431), which
  * could in theory race with a reap of the same connection.
  *
+ * gw_head.c answers the same way, from inside libmicrohttpd's read, a
+ * request head libmicrohttpd would answer badly itself (a Content-Length
+ * it cannot read): gw_conn_withheld() claims the connection (from a
+ * keep-alive wait too), writes the 400 and withholds the bytes, so
+ * libmicrohttpd never parses them; the reaper then shuts the read side
+ * after the usual linger.  gw_conn_by_fd() finds the connection of a
+ * descriptor for it.
+ *
  * The request path takes no lock here (the benchmarks compare the
  * gateway with a bare libmicrohttpd server): only accepting and closing
  * a connection, and the reaper's scan, take gw_conn_mtx.
  */
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -49,11 +58,14 @@
 
 #include "gateway.h"
 #include "log.h"
+#include "memtrim.h"
 
 #define GW_REAP_MS		200
 #define GW_LINGER_MS		1000	/* time to read a 408 before EOF */
 #define GW_IP_BUCKETS		1024
 #define GW_CONN_PER_IP_MIN	16
+#define GW_TRIM_MIN		(2 * 1024 * 1024)	/* free bytes worth
+							   giving back */
 
 enum gw_conn_state {
 	GC_NEW = 0,
@@ -79,6 +91,9 @@ struct gw_conn {
 	atomic_ullong		 gc_since;	/* ms, start of the deadline */
 	atomic_ullong		 gc_aborted;	/* ms */
 	int			 gc_rdshut;	/* reaper only */
+	struct gw_head		 gc_head;	/* the reading thread's */
+	int			 gc_withhold;	/* head refused: no more
+						   bytes to libmicrohttpd */
 	int			 gc_loopback;
 	int			 gc_over;
 	unsigned char		 gc_key[16];
@@ -97,6 +112,12 @@ static int		 gw_conn_per_ip;
 static int		 gw_conn_exempt_loopback;
 static atomic_llong	 gw_conn_n;
 static atomic_llong	 gw_conn_nreaped;
+/* Descriptor -> connection, for recv() (gw_head.c).  A slot is set and
+ * cleared by the thread that owns the connection, so a reader never
+ * sees its own connection change; a reused descriptor's new owner may
+ * set the slot before the old one clears it, hence the exchange. */
+static _Atomic(struct gw_conn *) *gw_conn_fds;
+static size_t			  gw_conn_nfds;
 
 /* ---- addresses ------------------------------------------------------- */
 
@@ -210,13 +231,15 @@ gw_conn_write_abort(struct gw_conn *gc, int status, const char *message)
 	shutdown(gc->gc_fd, SHUT_WR);
 }
 
-/* Moves gc from one of the receiving phases to ABORTED; 0 if it did. */
+/* Moves gc from one of the receiving phases (or, with idle, from a
+ * keep-alive wait) to ABORTED; 0 if it did. */
 static int
-gw_conn_claim(struct gw_conn *gc)
+gw_conn_claim(struct gw_conn *gc, int idle)
 {
 	int	s = atomic_load(&gc->gc_state);
 
-	while (s == GC_NEW || s == GC_REQUEST || s == GC_TAKEN) {
+	while (s == GC_NEW || s == GC_REQUEST || s == GC_TAKEN ||
+	    (idle && s == GC_IDLE)) {
 		atomic_store(&gc->gc_aborted, util_now_ms());
 		if (atomic_compare_exchange_weak(&gc->gc_state, &s,
 		    GC_ABORTED))
@@ -230,10 +253,38 @@ gw_conn_abort(struct gw_conn *gc, int status, const char *message)
 {
 	/* On the connection's MHD thread: its descriptor cannot close
 	 * under us, so no lock is needed. */
-	if (gc == NULL || gw_conn_claim(gc) != 0)
+	if (gc == NULL || gw_conn_claim(gc, 0) != 0)
 		return (-1);
 	gw_conn_write_abort(gc, status, message);
 	return (0);
+}
+
+int
+gw_conn_withheld(struct gw_conn *gc, const void *buf, size_t n)
+{
+	int	status;
+
+	if (gc->gc_withhold)
+		return (-1);
+	if ((status = gw_head_scan(&gc->gc_head, buf, n)) == 0)
+		return (0);
+	/* On the connection's thread, inside libmicrohttpd's read: the
+	 * descriptor cannot close under us. */
+	if (gw_conn_claim(gc, 1) != 0)
+		return (0);
+	log_info("request head from %s refused: %s", gc->gc_ip,
+	    gc->gc_head.gh_why);
+	gw_conn_write_abort(gc, status, gc->gc_head.gh_why);
+	gc->gc_withhold = 1;
+	return (-1);
+}
+
+struct gw_conn *
+gw_conn_by_fd(int fd)
+{
+	if (fd < 0 || (size_t)fd >= gw_conn_nfds)
+		return (NULL);
+	return (atomic_load_explicit(&gw_conn_fds[fd], memory_order_acquire));
 }
 
 /* ---- the reaper ------------------------------------------------------ */
@@ -256,7 +307,7 @@ gw_conn_reap(uint64_t now)
 		case GC_REQUEST:
 		case GC_TAKEN:
 			if (now - atomic_load(&gc->gc_since) <
-			    gw_conn_timeout_ms || gw_conn_claim(gc) != 0)
+			    gw_conn_timeout_ms || gw_conn_claim(gc, 0) != 0)
 				break;
 			log_info("request from %s not received in time, "
 			    "answering 408", gc->gc_ip);
@@ -300,8 +351,14 @@ gw_conn_reaper(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&gw_conn_cv, &gw_conn_mtx, &ts);
-		if (!gw_conn_stop)
-			gw_conn_reap(util_now_ms());
+		if (gw_conn_stop)
+			break;
+		gw_conn_reap(util_now_ms());
+		/* The reaper's timer also gives memory back after a burst
+		 * of large requests (at most once a second). */
+		pthread_mutex_unlock(&gw_conn_mtx);
+		memtrim_tick(util_now_ms(), GW_TRIM_MIN);
+		pthread_mutex_lock(&gw_conn_mtx);
 	}
 	pthread_mutex_unlock(&gw_conn_mtx);
 	return (NULL);
@@ -310,6 +367,19 @@ gw_conn_reaper(void *arg)
 int
 gw_conn_init(const struct sh_config *cfg)
 {
+	struct rlimit	rl;
+
+	/* Untouched pages cost nothing: size it for every descriptor. */
+	gw_conn_nfds = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > gw_conn_nfds &&
+	    rl.rlim_cur <= (1U << 22))
+		gw_conn_nfds = (size_t)rl.rlim_cur;
+	if ((gw_conn_fds = calloc(gw_conn_nfds, sizeof(*gw_conn_fds))) ==
+	    NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return (-1);
+	}
 	gw_conn_timeout_ms = (uint64_t)cfg->http_conn_timeout_secs * 1000;
 	if (cfg->http_max_conn_per_ip > 0)
 		gw_conn_per_ip = (int)cfg->http_max_conn_per_ip;
@@ -349,6 +419,9 @@ gw_conn_fini(void)
 		}
 		gw_ipc[i] = NULL;
 	}
+	free(gw_conn_fds);
+	gw_conn_fds = NULL;
+	gw_conn_nfds = 0;
 }
 
 /* ---- libmicrohttpd callbacks ----------------------------------------- */
@@ -395,6 +468,10 @@ gw_conn_started(struct MHD_Connection *c, void **socket_context)
 		snprintf(gc->gc_ip, sizeof(gc->gc_ip), "unknown");
 	atomic_store(&gc->gc_since, util_now_ms());
 	atomic_store(&gc->gc_state, GC_NEW);
+	gw_head_reset(&gc->gc_head);
+	if (gc->gc_fd >= 0 && (size_t)gc->gc_fd < gw_conn_nfds)
+		atomic_store_explicit(&gw_conn_fds[gc->gc_fd], gc,
+		    memory_order_release);
 	pthread_mutex_lock(&gw_conn_mtx);
 	slot = gw_ipc_slot(gc->gc_key);
 	if ((ic = *slot) == NULL && (ic = calloc(1, sizeof(*ic))) != NULL) {
@@ -417,6 +494,11 @@ static void
 gw_conn_closed(struct gw_conn *gc)
 {
 	struct gw_ipcount	**slot, *ic;
+	struct gw_conn		 *mine = gc;
+
+	if (gc->gc_fd >= 0 && (size_t)gc->gc_fd < gw_conn_nfds)
+		atomic_compare_exchange_strong(&gw_conn_fds[gc->gc_fd], &mine,
+		    NULL);
 
 	pthread_mutex_lock(&gw_conn_mtx);
 	if (gc->gc_prev != NULL)
@@ -512,6 +594,7 @@ gw_conn_idle(struct gw_conn *gc)
 
 	if (gc == NULL)
 		return;
+	gw_head_reset(&gc->gc_head);	/* the next request's head */
 	atomic_store(&gc->gc_since, util_now_ms());
 	s = atomic_load(&gc->gc_state);
 	if (s == GC_REPLYING || s == GC_TAKEN)

@@ -43,17 +43,27 @@
 #include "log.h"
 
 #define GW_MAX_HEADERS		100
+#define GW_MAX_QUERY_PARAMS	100
 #define GW_MAX_JSON_DEPTH	32
 #define GW_PATH_MAX		4096
+#define GW_RL_DEFAULT_COST	5	/* kernel.md 6.2: "anything else" */
+/*
+ * libmicrohttpd's idle timeout only backs up gw_conn.c's reaper, which
+ * answers a request still arriving after api.connection_timeout_secs
+ * with a 408 and closes an idle keep-alive connection.  Were the two
+ * equal, libmicrohttpd would usually close a client that stalled
+ * mid-body first, and silently: its timer runs from the last byte, which
+ * is about when the reaper's deadline started.
+ */
+#define GW_MHD_TIMEOUT_MARGIN	5	/* seconds */
 /*
  * libmicrohttpd keeps a request's line and headers in a per-connection
- * pool (api.header_memory_bytes) and resets it between keep-alive
- * requests, so its size is paid on every request.  The default, 256 KiB,
- * holds about 4000 short headers, so a flood of thousands still gets our
- * JSON 431 (more than GW_MAX_HEADERS) with every usual header; past the
- * pool libmicrohttpd answers a bare 431 itself and closes.  Measured side
- * by side with a bare server: 32 KiB keeps GET /api/health near 90 % of
- * the floor, 64 KiB and up about half of it (docs/benchmarks.md).
+ * pool (api.header_memory_bytes) and clears all of it between keep-alive
+ * requests, so its size is paid on every request: 32 KiB keeps
+ * GET /api/health near the bare server's rate, 256 KiB costs half of it
+ * (docs/benchmarks.md).  Past the pool (about 500 short headers, or a
+ * request line near 30 KB) libmicrohttpd answers a bare 431 or 414
+ * itself and closes; everyone else is still served.
  */
 
 #define GW_CSP	"default-src 'self'; script-src 'self'; style-src 'self' " \
@@ -144,26 +154,30 @@ gw_reply_data(struct gw_req *gr, int status, const char *ctype,
 void
 gw_reply_relay(struct gw_req *gr, struct msg_rep *rep)
 {
-	int	status = rep->mp_status;
+	int	 status = rep->mp_status;
+	json_t	*body;
+	char	*text;
+	size_t	 len;
 
 	if (status < 100 || status > 599) {
 		gw_reply_error(gr, 502, "service '%s' gave an invalid status "
 		    "%d", gr->gr_svc, status);
 		return;
 	}
-	if (rep->mp_ctype != NULL && json_is_string(rep->mp_body))
+	if (rep->mp_ctype != NULL && json_is_string(body = msg_rep_body(rep)))
 		gw_reply_data(gr, status, rep->mp_ctype,
-		    json_string_value(rep->mp_body),
-		    json_string_length(rep->mp_body));
-	else if (json_is_null(rep->mp_body) && (status == 204 ||
-	    status == 304))
+		    json_string_value(body), json_string_length(body));
+	else if ((status == 204 || status == 304) &&
+	    (rep->mp_body_text != NULL ? rep->mp_body_len == 4 &&
+	    memcmp(rep->mp_body_text, "null", 4) == 0 :
+	    json_is_null(rep->mp_body)))
 		gw_reply_set(gr, status, NULL, 0, NULL);
+	else if ((text = msg_rep_body_text(rep, &len)) == NULL)
+		gw_reply_json(gr, 500, NULL);
 	else {
-		gw_reply_json(gr, status, json_incref(rep->mp_body));
-		if (rep->mp_ctype != NULL && gr->gr_status == status) {
-			free(gr->gr_rctype);
-			gr->gr_rctype = strdup(rep->mp_ctype);
-		}
+		/* The service's own bytes when it sent text: the body is
+		 * relayed, never decoded and written again. */
+		gw_reply_set(gr, status, text, len, rep->mp_ctype);
 	}
 	if (json_is_object(rep->mp_headers)) {
 		json_decref(gr->gr_rheaders);
@@ -246,8 +260,9 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 	gr->gr_phase = GR_WAIT;
 	/* Suspend first: the callback may resume before we return. */
 	MHD_suspend_connection(gr->gr_mhd);
-	gr->gr_call = bus_call_start(gw_h.h_bus, svc, env, timeout,
-	    gw_http_bus_cb, gr);
+	/* A plain relay never looks inside the reply's body. */
+	gr->gr_call = (done == NULL ? bus_call_start_raw : bus_call_start)(
+	    gw_h.h_bus, svc, env, timeout, gw_http_bus_cb, gr);
 	json_decref(env);
 	if (gr->gr_call == NULL) {
 		gw_reply_bus_error(gr, svc, SH_EUNAVAIL);
@@ -329,15 +344,101 @@ gw_is_json_ctype(const char *ct)
 	return (ct[n] == '\0' || ct[n] == ';');
 }
 
-/* Whether the request asks for forwarding (then loopback is not exempt). */
-static int
-gw_forwarded(struct MHD_Connection *c)
+/* What one pass over a request's headers learns. */
+struct gw_hdrs {
+	int		 h_n;		/* headers */
+	int		 h_ncl;		/* Content-Length, Transfer-Encoding */
+	int		 h_nte;
+	const char	*h_cl;		/* the first of each */
+	const char	*h_te;
+	int		 h_cl_differ;
+	int		 h_forwarded;	/* X-Forwarded-For, X-Real-IP, Forwarded */
+};
+
+static enum MHD_Result
+gw_hdrs_one(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
 {
-	return (MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "X-Forwarded-For") != NULL ||
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP") !=
-	    NULL || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    "Forwarded") != NULL);
+	struct gw_hdrs	*h = cls;
+
+	(void)kind;
+	h->h_n++;
+	switch (key[0]) {
+	case 'C':
+	case 'c':
+		if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+			break;
+		if (h->h_ncl++ == 0)
+			h->h_cl = value;
+		else if (strcmp(h->h_cl, value) != 0)
+			h->h_cl_differ = 1;
+		break;
+	case 'T':
+	case 't':
+		if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0 &&
+		    h->h_nte++ == 0)
+			h->h_te = value;
+		break;
+	case 'X':
+	case 'x':
+	case 'F':
+	case 'f':
+		if (strcasecmp(key, "X-Forwarded-For") == 0 ||
+		    strcasecmp(key, "X-Real-IP") == 0 ||
+		    strcasecmp(key, "Forwarded") == 0)
+			h->h_forwarded = 1;
+		break;
+	}
+	return (MHD_YES);
+}
+
+/*
+ * The body's framing, as libmicrohttpd will read it: a Content-Length
+ * (the same value however often it is sent), or "Transfer-Encoding:
+ * chunked" alone.  0 with *lenp set, or -1 with a 400 that closes the
+ * connection.  (A Content-Length libmicrohttpd cannot read never gets
+ * here: gw_head.c answers it before.)
+ */
+static int
+gw_framing(struct gw_req *gr, const struct gw_hdrs *h, long long *lenp)
+{
+	const char	*msg = NULL;
+
+	if (h->h_cl_differ)
+		msg = "conflicting Content-Length headers";
+	else if (h->h_nte > 0 && h->h_ncl > 0)
+		msg = "both Content-Length and Transfer-Encoding";
+	else if (h->h_nte > 1 || (h->h_nte == 1 &&
+	    strcasecmp(h->h_te, "chunked") != 0))
+		msg = "unsupported Transfer-Encoding: only 'chunked' is read";
+	else if (h->h_ncl > 0 && util_strtonum(h->h_cl, 0,
+	    0x7fffffffffffffffLL, lenp) != 0)
+		msg = "invalid Content-Length";
+	if (msg != NULL) {
+		gr->gr_close = 1;
+		gr->gr_body_expected = 1;	/* queue now, then close */
+		gw_reply_error(gr, 400, "%s", msg);
+		return (-1);
+	}
+	if (h->h_nte > 0)
+		gr->gr_body_expected = 1;
+	else if (h->h_ncl > 0) {
+		gr->gr_body_len_known = 1;
+		gr->gr_body_expected = *lenp > 0;
+	}
+	return (0);
+}
+
+/* The number of parameters in a query string ("a=1&b&&c" has 3). */
+static int
+gw_query_count(const char *qs)
+{
+	int	n = 0;
+
+	for (; qs != NULL && *qs != '\0'; qs++)
+		if (*qs != '&' && (qs[1] == '&' || qs[1] == '\0'))
+			n++;
+	return (n);
 }
 
 /*
@@ -351,11 +452,11 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	const struct sh_config	*cfg = gw_h.h_cfg;
 	struct MHD_Connection	*c = gr->gr_mhd;
 	struct gw_match		 m;
-	const char		*q, *cl, *te, *rawpath = gr->gr_uri;
-	char			 raw[GW_PATH_MAX + 1];
+	struct gw_hdrs		 h;
+	const char		*q, *rawpath = gr->gr_uri;
 	size_t			 plen;
 	long long		 len = 0;
-	int			 nh, found, cost;
+	int			 nq, found;
 
 	gr->gr_method = gw_method_parse(method, &gr->gr_head);
 	if ((q = strchr(gr->gr_uri, '?')) != NULL)
@@ -372,25 +473,23 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		return;
 	}
 
-	te = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
-	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (te != NULL && strcasestr(te, "chunked") != NULL)
-		gr->gr_body_expected = 1;
-	else if (cl != NULL) {
-		if (util_strtonum(cl, 0, 0x7fffffffffffffffLL, &len) != 0) {
-			gw_reply_error(gr, 400, "invalid Content-Length");
-			return;
-		}
-		gr->gr_body_len_known = 1;
-		gr->gr_body_expected = len > 0;
-	}
+	/* Framing (RFC 9112 6.1, 6.3): libmicrohttpd reads the body by the
+	 * first Content-Length, or as chunked; anything it would read
+	 * differently from a proxy in front is refused, and the connection
+	 * closed, since the body's end is unknown. */
+	memset(&h, 0, sizeof(h));
+	MHD_get_connection_values(c, MHD_HEADER_KIND, gw_hdrs_one, &h);
+	if (gw_framing(gr, &h, &len) != 0)
+		return;
 
-	nh = MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL);
-	if (nh > GW_MAX_HEADERS) {
+	if (h.h_n > GW_MAX_HEADERS) {
 		gw_reply_error(gr, 431, "too many request headers: %d (the "
-		    "limit is %d)", nh, GW_MAX_HEADERS);
+		    "limit is %d)", h.h_n, GW_MAX_HEADERS);
+		return;
+	}
+	if ((nq = gw_query_count(gr->gr_query)) > GW_MAX_QUERY_PARAMS) {
+		gw_reply_error(gr, 400, "too many query parameters: %d (the "
+		    "limit is %d)", nq, GW_MAX_QUERY_PARAMS);
 		return;
 	}
 	if (gw_conn_over_limit(gr->gr_conn)) {
@@ -403,24 +502,17 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	gr->gr_route = m.m_route;
 	gr->gr_allow = m.m_allow;
 
-	/* The rate limit (costs match the raw path: an /api/v1 alias only
-	 * meets the catch-all rows). */
+	/* The rate limit: the route's cost, or the default for a path or
+	 * method no route takes. */
 	if (!gw_rl_exempt_path(gr->gr_path) &&
 	    !(cfg->rl_exempt_loopback && gw_conn_loopback(gr->gr_conn) &&
-	    !gw_forwarded(c))) {
-		if (m.m_route != NULL && strncmp(rawpath, "/api/v1/", 8) != 0)
-			cost = m.m_route->rt_cost;
-		else {
-			memcpy(raw, rawpath, plen);
-			raw[plen] = '\0';
-			cost = gw_rl_cost(gr->gr_method, raw);
-		}
-		if (gw_rl_charge(gw_conn_key(gr->gr_conn), cost) != 0) {
-			gw_metrics_rate_limited();
-			gr->gr_retry_after = (int)cfg->rl_retry_after_secs;
-			gw_reply_error(gr, 429, "Rate limit exceeded");
-			return;
-		}
+	    !h.h_forwarded) &&
+	    gw_rl_charge(gw_conn_key(gr->gr_conn), m.m_route != NULL ?
+	    m.m_route->rt_cost : GW_RL_DEFAULT_COST) != 0) {
+		gw_metrics_rate_limited();
+		gr->gr_retry_after = (int)cfg->rl_retry_after_secs;
+		gw_reply_error(gr, 429, "Rate limit exceeded");
+		return;
 	}
 
 	if (gr->gr_method == GW_OPTIONS) {
@@ -672,6 +764,9 @@ gw_http_queue(struct gw_req *gr)
 	if (gr->gr_www_auth)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		    "Bearer");
+	if (gr->gr_close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
 	json_object_foreach(gr->gr_rheaders, k, v) {
 		if (json_is_string(v) && !gw_header_reserved(k))
 			MHD_add_response_header(resp, k, json_string_value(v));
@@ -685,13 +780,27 @@ gw_http_queue(struct gw_req *gr)
 
 /* ---- libmicrohttpd callbacks ----------------------------------------- */
 
+/*
+ * The request line is in.  The gateway reads the query string from its
+ * own copy (gw_query_parse), never libmicrohttpd's argument table, and
+ * libmicrohttpd 0.9.75 fails badly filling that table: thousands of
+ * parameters overflow the connection's pool, and it then neither answers
+ * nor closes (the client waits for the timeout).  It looks for the '?'
+ * before calling us and parses what follows it after, in the same
+ * writable buffer, so ending the string just past the '?' leaves it
+ * nothing to parse; gw_req_headers() limits the parameters instead.
+ */
 static void *
 gw_http_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
 	struct gw_req	*gr;
+	char		*q;
 
 	(void)cls;
-	if ((gr = gw_req_new(c, uri)) == NULL)
+	gr = gw_req_new(c, uri);
+	if ((q = strchr(uri, '?')) != NULL)
+		q[1] = '\0';
+	if (gr == NULL)
 		return (NULL);
 	gw_conn_request(gr->gr_conn);
 	atomic_fetch_add(&gw_h.h_inflight, 1);
@@ -873,7 +982,8 @@ gw_http_start(const struct sh_config *cfg, struct bus_client *bc)
 	    MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)cfg->http_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)cfg->http_conn_timeout_secs,
+	    (unsigned int)(cfg->http_conn_timeout_secs +
+	    GW_MHD_TIMEOUT_MARGIN),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->http_header_memory,
 	    MHD_OPTION_URI_LOG_CALLBACK, gw_http_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, gw_http_completed, NULL,

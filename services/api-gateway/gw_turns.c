@@ -199,17 +199,6 @@ gw_turn_free(struct gw_turn *t)
 	free(t);
 }
 
-long long
-gw_turn_count(void)
-{
-	long long	n;
-
-	pthread_mutex_lock(&gw_turns_mtx);
-	n = gw_turns_n;
-	pthread_mutex_unlock(&gw_turns_mtx);
-	return (n);
-}
-
 /* ---- the subscriber thread ------------------------------------------ */
 
 /* Routes one published event.  gw_turns_mtx held. */

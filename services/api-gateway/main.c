@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "gateway.h"
 #include "log.h"
+#include "memtrim.h"
 #include "svc.h"
 
 int
@@ -24,6 +25,7 @@ main(int argc, char **argv)
 	struct bus_client	*bc;
 	char			 err[512];
 
+	memtrim_init();		/* large bodies mapped, unmapped when done */
 	svc_init(argc, argv, "api-gateway", &so);
 	svc_config(&so, &cfg);
 	if (gw_auth_init(&cfg, err, sizeof(err)) != 0) {

@@ -13,10 +13,13 @@
 #
 #   BENCH_RUNS=5          cold starts per figure (the median is printed)
 #   BENCH_DURATION=5      seconds per wrk run (after a 1 s warm-up)
-#   BENCH_ROUNDS=2        interleaved wrk rounds; the best one is printed
+#   BENCH_ROUNDS=3        interleaved wrk rounds; the best one is printed
 #   BENCH_CONNS=32        wrk connections; BENCH_WRK_THREADS=2 wrk threads
 #   BENCH_AGENTS=10       agents spawned before GET /api/agents is measured
-#   BENCH_MAX_SECS=170    watchdog
+#   BENCH_BIG_CONNS=8     bad-input load: connections, and rounds of
+#   BENCH_BIG_ROUNDS=2    five large requests each (tests/bench/bigload.py)
+#   BENCH_MAX_SECS=240    watchdog
+#   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
 
 set -u
 
@@ -31,14 +34,18 @@ DUR=${BENCH_DURATION:-5}
 CONNS=${BENCH_CONNS:-32}
 WTHREADS=${BENCH_WRK_THREADS:-2}
 NAGENTS=${BENCH_AGENTS:-10}
-MAXSECS=${BENCH_MAX_SECS:-170}
+MAXSECS=${BENCH_MAX_SECS:-240}
+BIGCONNS=${BENCH_BIG_CONNS:-8}
+BIGROUNDS=${BENCH_BIG_ROUNDS:-2}
 
 # Targets (docs: the issue behind make bench).
 T_COLD_GW=10		# ms, gateway exec -> first 200 from /api/health
 T_COLD_STACK=100	# ms, bus + services + gateway
 T_PSS_MB=20		# MB, PSS of all our processes, idle
 T_HEALTH_PCT=80		# % of the floor's requests/s
-T_AGENTS_PCT=25
+T_AGENTS_PCT=15
+T_GW_US=60		# µs of gateway CPU per relayed GET /api/agents
+T_BUS_US=20		# µs of broker CPU per relayed GET /api/agents
 
 SERVICES="agent-runtime scheduler memory audit channels"
 OURS="bus $SERVICES api-gateway"
@@ -416,10 +423,11 @@ wrk_run() {
 	W_ERR=$(awk '/Non-2xx or 3xx responses:/ { e += $NF }
 	    /Socket errors:/ { gsub(/,/, ""); e += $4 + $6 + $8 + $10 }
 	    END { print e + 0 }' "$out")
+	W_ERRTXT=$(grep -E 'Non-2xx|Socket errors' "$out" | sed 's/^ *//' | tr '\n' ' ')
 	[ -n "$W_RPS" ] || { W_RPS=0; W_ERR="wrk failed: $(head -c 200 "$out")"; }
 }
 
-declare -A RPS=() P50=() P99=() ERR=() CPU=()
+declare -A RPS=() P50=() P99=() ERR=() CPU=() ERRTXT=()
 measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 	local k=$1
 	shift
@@ -427,10 +435,11 @@ measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 	set -- "$k"
 	if [ -z "${RPS[$1]:-}" ] || [ "$W_RPS" -gt "${RPS[$1]}" ]; then
 		RPS[$1]=$W_RPS P50[$1]=$W_P50 P99[$1]=$W_P99 ERR[$1]=$W_ERR CPU[$1]=$W_CPU
+		ERRTXT[$1]=$W_ERRTXT
 	fi
 }
 
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 hr
 echo "4. THROUGHPUT  wrk -t$WTHREADS -c$CONNS -d${DUR}s after a 1 s warm-up, best of $ROUNDS interleaved rounds"
 echo "   loopback; the rate limiter exempts loopback; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -474,6 +483,9 @@ row() {	# row KEY LABEL [TARGET_PCT]
 row floor "mhd_hello (floor)"
 row health "GET /api/health" "$T_HEALTH_PCT"
 row agents "GET /api/agents ($listed)" "$T_AGENTS_PCT"
+for k in floor health agents; do
+	[ -n "${ERRTXT[$k]:-}" ] && echo "   errors ($k): ${ERRTXT[$k]}"
+done
 echo "   server CPU per request, µs (best round):"
 for k in floor health agents; do
 	[ -n "${CPU[$k]:-}" ] && printf '     %-8s %s\n' "$k" "${CPU[$k]}"
@@ -487,6 +499,43 @@ if [ $STACK_OK = 1 ]; then
 	echo "2b. MEMORY AFTER LOAD  (same processes, after the wrk runs and $spawned spawns)"
 	hr
 	print_memory
+	echo
+fi
+
+# ---- memory after a bad-input load ------------------------------------------
+# tests/bench/bigload.py: bodies just under the 8 MiB limit, 1 MiB fields
+# and files, bodies past the limit, from BIGCONNS connections at once;
+# then a few idle seconds, and the RSS of the gateway and the runtime
+# next to their idle RSS before the load (VmRSS also sampled during it).
+rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+declare -A RSS0=() RSSPEAK=() RSS1=()
+if [ $STACK_OK = 1 ]; then
+	hr
+	echo "5. MEMORY AFTER BAD INPUT  bigload.py: $BIGCONNS connections x $BIGROUNDS rounds of 8 MiB bodies, 1 MiB fields and files, bodies past the limit"
+	hr
+	for n in api-gateway agent-runtime; do RSS0[$n]=$(rss_of "${PIDS[$n]}"); RSSPEAK[$n]=0; done
+	(
+		while :; do
+			for n in api-gateway agent-runtime; do
+				printf '%s %s\n' "$n" "$(rss_of "${PIDS[$n]}")"
+			done
+			sleep 0.2
+		done
+	) > "$tmp/rss.samples" &
+	sampler=$!
+	bigout=$(timeout 120 python3 "$root/tests/bench/bigload.py" "$GW" "$BIGCONNS" "$BIGROUNDS" 2>&1 | tail -1)
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
+	for n in api-gateway agent-runtime; do
+		RSSPEAK[$n]=$(awk -v n="$n" '$1 == n && $2 > m { m = $2 } END { print m + 0 }' "$tmp/rss.samples")
+	done
+	sleep 3
+	for n in api-gateway agent-runtime; do RSS1[$n]=$(rss_of "${PIDS[$n]}"); done
+	echo "   load: ${bigout:-bigload.py did not finish}"
+	printf '   %-16s %14s %14s %18s\n' "process" "idle before kB" "peak kB" "idle 3 s after kB"
+	for n in api-gateway agent-runtime; do
+		printf '   %-16s %14s %14s %18s\n' "$n" "${RSS0[$n]}" "${RSSPEAK[$n]}" "${RSS1[$n]}"
+	done
 	echo
 fi
 
@@ -504,6 +553,19 @@ pc=$(pct "${RPS[health]:-}" "${RPS[floor]:-}")
 printf '   %-34s %14s %12s %s\n' "GET /api/health vs floor" "$pc %" ">= $T_HEALTH_PCT %" "$(verdict "$pc" '>=' $T_HEALTH_PCT)"
 pc=$(pct "${RPS[agents]:-}" "${RPS[floor]:-}")
 printf '   %-34s %14s %12s %s\n' "GET /api/agents vs floor" "$pc %" ">= $T_AGENTS_PCT %" "$(verdict "$pc" '>=' $T_AGENTS_PCT)"
+cpu_of() {	# KEY NAME -> the µs of NAME in CPU[KEY]
+	printf '%s\n' "${CPU[$1]:-}" | tr ',' '\n' | awk -v n="$2" '$1 == n { print $2 }'
+}
+us=$(cpu_of agents api-gateway)
+printf '   %-34s %14s %12s %s\n' "gateway CPU per GET /api/agents" "${us:-n/a} us" "<= $T_GW_US us" "$(verdict "$us" '<=' $T_GW_US)"
+us=$(cpu_of agents bus)
+printf '   %-34s %14s %12s %s\n' "broker CPU per GET /api/agents" "${us:-n/a} us" "<= $T_BUS_US us" "$(verdict "$us" '<=' $T_BUS_US)"
+for n in api-gateway agent-runtime; do
+	[ -n "${RSS1[$n]:-}" ] || continue
+	printf '   %-34s %14s %12s\n' "idle RSS after bad input, ${n%%-*}" \
+	    "$(awk -v k="${RSS1[$n]}" 'BEGIN { printf "%.1f", k / 1024 }') MB" \
+	    "(was $(awk -v k="${RSS0[$n]}" 'BEGIN { printf "%.1f", k / 1024 }'))"
+done
 
 if [ $STACK_OK = 0 ]; then
 	echo
@@ -515,5 +577,6 @@ fi
 # providers, after this one is gone (and its watchdog with it).
 echo
 cleanup
+[ "${BENCH_TURNS:-1}" = 0 ] && exit 0
 "$root/tests/bench/turns.sh" "$build"
 exit $?

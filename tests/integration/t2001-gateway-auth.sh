@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# api-gateway authentication: with an api_key only GET /api/health and
-# GET / are public; Bearer and X-API-Key are accepted; a 401 carries
+# api-gateway authentication: with an api_key only the routes flagged
+# GW_RT_PUBLIC in the route table (GET /api/health, GET /) are public; Bearer and X-API-Key are accepted; a 401 carries
 # WWW-Authenticate, JSON and the security headers; no CORS origin is
 # echoed.  Without a key the gateway refuses to listen on a non-loopback
 # address unless LIBREFANG_ALLOW_NO_AUTH=1.
@@ -31,6 +31,30 @@ t_ok "401 carries strict-transport-security" \
     test -n "$(lf_hdr strict-transport-security)"
 lf_req POST /api/health '{}'
 t_eq "POST /api/health is not public" "$LF_STATUS" 401
+lf_req GET /api/v1/health
+t_eq "GET /api/v1/health is public (the same row)" "$LF_STATUS" 200
+
+# Public is the route table's GW_RT_PUBLIC flag and nothing else: every
+# row of gw_routes.c asked without a key is a 401 unless it has the flag.
+python3 - "$LF_ROOT/services/api-gateway/gw_routes.c" > "$LF_TMP/rows" <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+for m in re.finditer(r'\{\s*GW_(GET|POST|PUT|PATCH|DELETE),\s*"([^"]+)",(.*?)\}', text, re.S):
+    path = re.sub(r'\{[a-z_]+(\.\.\.)?\}', 'x1', m.group(2))
+    print(m.group(1), path, "public" if "GW_RT_PUBLIC" in m.group(3) else "private")
+EOF
+bad=0 npub=0
+while read -r method path kind; do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X "$method" "$LF_URL$path")
+	if [ "$kind" = public ]; then
+		npub=$((npub + 1))
+		[ "$code" != 401 ] || { bad=$((bad + 1)); echo "# $method $path: 401 but public"; }
+	else
+		[ "$code" = 401 ] || { bad=$((bad + 1)); echo "# $method $path: $code without a key"; }
+	fi
+done < "$LF_TMP/rows"
+t_ok "every route row: public exactly when flagged ($(wc -l < "$LF_TMP/rows") rows, $npub public)" \
+    test "$bad" = 0 -a "$npub" -ge 2 -a "$(wc -l < "$LF_TMP/rows")" -gt 300
 
 lf_req GET /api/status "" -H "Authorization: Bearer wrong"
 t_eq "wrong key: 401" "$LF_STATUS" 401

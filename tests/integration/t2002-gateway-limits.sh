@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # api-gateway request limits: 413 (Content-Length and streamed), 415, 400
-# for malformed or too deeply nested JSON, 431 for too many headers, and
+# for malformed or too deeply nested JSON, 431 for too many headers (a
+# bare 4xx from libmicrohttpd past its header pool), and
 # slow clients: one sending a byte a second gets a 408 JSON answer at the
 # connection timeout (in the headers and in the body) while other clients
 # are served meanwhile.
@@ -115,18 +116,16 @@ t_eq "150 headers: 431" "$(sed -n 1p <<<"$out")" \
     "HTTP/1.1 431 Request Header Fields Too Large"
 t_eq "431 is JSON with the security headers" "$(sed -n 2,3p <<<"$out" | tr '\n' ' ')" \
     "json sec "
-out=$(raw headers 3000)
-t_eq "3000 headers: 431" "$(sed -n 1p <<<"$out")" \
-    "HTTP/1.1 431 Request Header Fields Too Large"
-t_eq "3000 headers: JSON with the security headers" \
-    "$(sed -n 2,3p <<<"$out" | tr '\n' ' ')" "json sec "
-# Far past the pool libmicrohttpd answers by itself: still a 4xx, and
-# everyone else is still served.
-out=$(raw headers 20000)
-t_ok "20000 headers: a 4xx ($(sed -n 1p <<<"$out"))" \
-    grep -q '^HTTP/1.1 4[0-9][0-9] ' <<<"$(sed -n 1p <<<"$out")"
-lf_req GET /api/health
-t_eq "and the gateway still serves" "$LF_STATUS" 200
+# Past the header pool (api.header_memory_bytes, 32 KiB: about 500 short
+# headers) libmicrohttpd answers by itself: still a 4xx, and everyone
+# else is still served.
+for n in 3000 20000; do
+	out=$(raw headers $n)
+	t_ok "$n headers: a 4xx ($(sed -n 1p <<<"$out"))" \
+	    grep -q '^HTTP/1.1 4[0-9][0-9] ' <<<"$(sed -n 1p <<<"$out")"
+	lf_req GET /api/health
+	t_eq "$n headers: the gateway still serves" "$LF_STATUS" 200
+done
 
 # ---- slow clients ----------------------------------------------------------------
 raw slowhead > "$LF_TMP/slow1" &

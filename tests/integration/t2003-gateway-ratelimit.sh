@@ -58,6 +58,33 @@ t_eq "POST /api/workflows/{id}/run (cost 100) is limited" "$LF_STATUS" 429
 
 lf_stack_stop
 
+# ---- costs come from the route table only ---------------------------------------
+# An /api/v1 alias is the same row, so it costs the same (1 token for
+# GET /api/version); a path no row takes costs the default 5.
+lf_stack_start agent-runtime
+read -r ok limited <<<"$(burst /api/v1/version 130)"
+t_ok "GET /api/v1/version costs its row's 1 token ($ok of 130 allowed)" \
+    test "$ok" -ge 110 -a "$ok" -le 125
+read -r ok limited <<<"$(burst /api/no-such-route 40)"
+t_ok "then a path no row takes: nothing left (429s: $limited of 40)" \
+    test "$limited" -ge 35
+lf_stack_stop
+lf_stack_start agent-runtime
+read -r ok limited <<<"$(python3 - "$LF_PORT" <<'EOF'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+ok = 0
+for _ in range(40):
+    c.request("GET", "/api/no-such-route")
+    r = c.getresponse(); r.read()
+    ok += r.status != 429
+print(ok, 40 - ok)
+EOF
+)"
+t_ok "a path no row takes costs 5 ($ok of 40 before the 429s)" \
+    test "$ok" -ge 22 -a "$ok" -le 26
+lf_stack_stop
+
 # ---- loopback exempt (the default) ------------------------------------------
 lf_config '[rate_limit]
 api_requests_per_minute = 60'
