@@ -21,6 +21,8 @@
 
 #define MEMTRIM_MMAP_MIN	(256 * 1024)
 #define MEMTRIM_PERIOD_MS	1000
+/* Free bytes worth a malloc_trim (the min_free every caller passes). */
+#define MEMTRIM_MIN_FREE	(2 * 1024 * 1024)
 
 /* Call once, early in main(), before threads allocate. */
 void	 memtrim_init(void);

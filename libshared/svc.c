@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "err.h"
 #include "log.h"
+#include "memtrim.h"
 #include "services.h"
 #include "svc.h"
 #include "util.h"
@@ -497,6 +498,7 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	struct svc_server	*ss = NULL;
 	int			 rv = 0;
 
+	memtrim_init();		/* before any thread allocates */
 	svc_init(argc, argv, sd->sd_name, &so);
 	svc_config(&so, &cfg);
 	if (svc_db_migrate(sd, &cfg) != 0)

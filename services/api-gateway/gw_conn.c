@@ -64,8 +64,6 @@
 #define GW_LINGER_MS		1000	/* time to read a 408 before EOF */
 #define GW_IP_BUCKETS		1024
 #define GW_CONN_PER_IP_MIN	16
-#define GW_TRIM_MIN		(2 * 1024 * 1024)	/* free bytes worth
-							   giving back */
 
 enum gw_conn_state {
 	GC_NEW = 0,
@@ -357,7 +355,7 @@ gw_conn_reaper(void *arg)
 		/* The reaper's timer also gives memory back after a burst
 		 * of large requests (at most once a second). */
 		pthread_mutex_unlock(&gw_conn_mtx);
-		memtrim_tick(util_now_ms(), GW_TRIM_MIN);
+		memtrim_tick(util_now_ms(), MEMTRIM_MIN_FREE);
 		pthread_mutex_lock(&gw_conn_mtx);
 	}
 	pthread_mutex_unlock(&gw_conn_mtx);

@@ -622,7 +622,7 @@ gw_sys_status_done(struct gw_req *gr, int err, struct msg_rep *rep)
 	if (o != NULL && (err != 0 || rep->mp_status != 200))
 		json_object_set_new(o, "agents_error", json_string(err != 0 ?
 		    "agent-runtime unavailable" : "agent-runtime refused "
-		    "agents.list"));
+		    OP_AGENTS_LIST));
 	gw_reply_json(gr, 200, o);
 	if (err == 0)
 		msg_rep_release(rep);
@@ -631,7 +631,7 @@ gw_sys_status_done(struct gw_req *gr, int err, struct msg_rep *rep)
 int
 gw_sys_status(struct gw_req *gr)
 {
-	return (gw_call(gr, SVC_AGENT_RUNTIME, "agents.list", json_object(),
+	return (gw_call(gr, SVC_AGENT_RUNTIME, OP_AGENTS_LIST, json_object(),
 	    json_object(), json_null(), gw_sys_status_done));
 }
 

@@ -145,7 +145,7 @@ gw_turn_start(const char *agent_id, json_t *body, const char *ip,
 	caller = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ip", ip, "principal",
 	    principal, "request_id", request_id, "stream", gw_turns_topic,
 	    "stream_id", t->t_id);
-	env = msg_request("agents.message", NULL, util_wall_ms() + timeout,
+	env = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
 	    caller, json_pack("{s:s}", "id", agent_id), json_object(), body);
 	if (caller == NULL || env == NULL) {
 		json_decref(env);
@@ -300,7 +300,7 @@ gw_turns_start(const struct sh_config *cfg, struct bus_client *bc)
 	gw_turns_cfg = cfg;
 	gw_turns_bus = bc;
 	util_uuid4(id);
-	snprintf(gw_turns_topic, sizeof(gw_turns_topic), "turn.%s", id);
+	snprintf(gw_turns_topic, sizeof(gw_turns_topic), TOPIC_TURN_STREAM "%s", id);
 	if ((gw_turns_sub = bus_sub_open(cfg->bus_url)) == NULL ||
 	    bus_subscribe(gw_turns_sub, gw_turns_topic) != 0) {
 		log_warnx("%s: could not subscribe to '%s'", __func__,

@@ -761,6 +761,6 @@ gw_ws_agent(struct gw_req *gr)
 	gr->gr_ctx = ws;
 	gr->gr_cleanup = gw_ws_req_cleanup;
 	gr->gr_queue = gw_ws_queue;
-	return (gw_call(gr, SVC_AGENT_RUNTIME, "agents.get", params, NULL,
+	return (gw_call(gr, SVC_AGENT_RUNTIME, OP_AGENTS_GET, params, NULL,
 	    NULL, gw_ws_got_agent));
 }

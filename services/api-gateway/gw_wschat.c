@@ -488,27 +488,27 @@ gw_chat_command(struct gw_chat *ch, const char *cmd, const char *args,
 	if (args != NULL && *args == '\0')
 		args = NULL;
 	if (strcmp(cmd, "new") == 0)
-		gw_chat_op_start(ch, cmd, args, msgid, "sessions.create",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_SESSIONS_CREATE,
 		    json_object(), 0);
 	else if (strcmp(cmd, "reset") == 0 || strcmp(cmd, "reboot") == 0)
 		/* Reset saves no summary to memory (yet), so a reboot is
 		 * the same operation. */
-		gw_chat_op_start(ch, cmd, args, msgid, "sessions.reset",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_SESSIONS_RESET,
 		    json_null(), 0);
 	else if (strcmp(cmd, "compact") == 0)
-		gw_chat_op_start(ch, cmd, args, msgid, "sessions.compact",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_SESSIONS_COMPACT,
 		    json_null(), 1);
 	else if (strcmp(cmd, "stop") == 0)
-		gw_chat_op_start(ch, cmd, args, msgid, "agents.stop",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_AGENTS_STOP,
 		    json_null(), 0);
 	else if (strcmp(cmd, "model") == 0 && args != NULL)
-		gw_chat_op_start(ch, cmd, args, msgid, "agents.set_model",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_AGENTS_SET_MODEL,
 		    json_pack("{s:s}", "model", args), 0);
 	else if (strcmp(cmd, "model") == 0)
-		gw_chat_op_start(ch, cmd, args, msgid, "agents.get",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_AGENTS_GET,
 		    json_null(), 0);
 	else if (strcmp(cmd, "usage") == 0)
-		gw_chat_op_start(ch, cmd, args, msgid, "agents.metrics",
+		gw_chat_op_start(ch, cmd, args, msgid, OP_AGENTS_METRICS,
 		    json_null(), 0);
 	else if (strcmp(cmd, "verbose") == 0) {
 		n = (ch->c_verbose + 1) % 3;
@@ -772,7 +772,7 @@ gw_chat_poll(uint64_t now, uint64_t *next, int open)
 	*next = now + GW_WS_POLL_MS;
 	if (!open)
 		return;
-	env = msg_request("agents.list", NULL, util_wall_ms() +
+	env = msg_request(OP_AGENTS_LIST, NULL, util_wall_ms() +
 	    gw_chat_cfg->bus_timeout_ms, json_pack("{s:s, s:s}", "ip",
 	    "gateway", "principal", "owner"), json_object(), json_object(),
 	    json_null());

@@ -27,6 +27,7 @@
 #include "err.h"
 #include "llm/driver.h"
 #include "log.h"
+#include "memtrim.h"
 #include "util.h"
 
 #ifndef TAILQ_FOREACH_SAFE
@@ -791,6 +792,9 @@ engine_main(void *arg)
 			timeout = next <= now ? 0 : (int)(next - now);
 		}
 		curl_multi_poll(e->e_multi, NULL, 0, timeout, NULL);
+		/* This thread wakes at least once a second: give back what a
+		 * burst of large turns left free (memtrim.h). */
+		memtrim_tick(util_now_ms(), MEMTRIM_MIN_FREE);
 	}
 	return (NULL);
 }
