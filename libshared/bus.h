@@ -2,9 +2,8 @@
  * bus.h - the message bus over nng (see proto/messages.md).
  *
  * Topology: a stateless broker (services/bus) listens on
- *   <base>.front        REQ from any client (REP at the broker)
- *   <base>.<service>    one per service type (REP at the broker, where
- *                       each replica's workers ask for work with REQ)
+ *   <base>.front        REQ from any client (raw REP at the broker)
+ *   <base>.<service>    one per service type (raw REP at the broker)
  *   <base>.pub          publishers dial here (SUB at the broker)
  *   <base>.sub          subscribers dial here (PUB at the broker)
  * for ipc:// bases; for tcp://host:P the same five roles take ports

@@ -1,39 +1,35 @@
 /*
  * broker.c - the stateless bus broker.
  *
- * Requests.  Clients send to the front (REP).  Every worker of every
- * replica asks for work on its service's back socket (REP too) with a REQ
- * context: READY, or its last reply and READY.  The broker holds each
- * READY -- the REP context that received it -- as an idle slot of that
- * replica's pipe and answers it with the next request for the service,
- * round robin over the replicas; requests that find no idle slot wait in
- * a bounded queue.  So the broker always knows which pipe holds which
- * request: each one in flight is kept by a tag with the front context
- * that answers its client and the pipe, and when a replica's pipe closes
- * -- a crash, kill -9, a lost connection -- every request it held is
- * answered 503 at once instead of waiting out its deadline.  The frame's
- * first line gives the service, the timeout and the request id, so the
- * hot path parses no JSON and copies no payload: a message only gains or
- * loses the 8-byte tag.  Wire format: bus.h and proto/messages.md.
- *
- * Cooked REP contexts rather than raw sockets: a received message reaches
- * us in the pipe's own callback and a send goes straight to its pipe, so
- * a message crosses the broker with fewer thread hand-offs than through a
- * raw socket's queues (about a quarter less CPU per request).
+ * Requests.  Clients send to the front (raw REP).  Every worker of every
+ * replica asks for work on its service's back socket (raw REP too) with a
+ * REQ context: READY, or its last reply and READY.  The broker holds each
+ * READY as an idle slot of that replica's pipe and answers it with the
+ * next request for the service, round robin over the replicas; requests
+ * that find no idle slot wait in a bounded queue.  So the broker always
+ * knows which pipe holds which request: each one in flight is kept by a
+ * tag (the front's header, to route the reply, and the pipe), and when a
+ * replica's pipe closes -- a crash, kill -9, a lost connection -- every
+ * request it held is answered 503 at once instead of waiting out its
+ * deadline.  The frame's first line gives the service, the timeout and the
+ * request id, so the hot path parses no JSON and copies no payload: a
+ * message changes its header and gains or loses the 8-byte tag.  Wire
+ * format: bus.h and proto/messages.md.
  *
  * Events.  A raw SUB socket (publishers dial) feeds a raw PUB socket
  * (subscribers dial), one message at a time so order is kept.
  *
  * Threads.  None of our own: everything runs in nng aio and pipe
- * callbacks, under br_mtx, and nothing in them blocks.  The lookup of a
- * pipe and the registration of a request happen under one lock with the
- * pipe's removal, so a pipe that dies between "take a slot" and "send"
- * still has the request in its list when its REM_POST callback answers
- * them.  A pipe is known from its ADD_PRE callback, which runs before any
- * of its messages can arrive, and forgotten at REM_POST; a message from a
- * pipe we do not know comes from one already gone and is dropped.
+ * callbacks, under br_mtx, and nothing in them blocks (sends are
+ * non-blocking).  The lookup of a pipe and the registration of a request
+ * happen under one lock with the pipe's removal, so a pipe that dies
+ * between "take a slot" and "send" still has the request in its list
+ * when its REM_POST callback answers them.  A pipe is known from its
+ * ADD_PRE callback, which runs before any of its messages can arrive, and
+ * forgotten at REM_POST; a message from a pipe we do not know comes from
+ * one already gone and is dropped.
  *
- * Stop.  nng_aio_stop() on every aio (it cancels the pending operation and
+ * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
  * waits for the callback), then nng_close(): no thread ever waits in a
  * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
  * accepted while a socket closes is refused (broker_pipe_guard).
@@ -60,33 +56,21 @@
 #include "services.h"
 #include "util.h"
 
+#define BROKER_BUF	1024	/* messages a socket queues (bursts) */
 #define BROKER_QUEUE	1024	/* requests waiting per service */
-#define BROKER_RECVS	4	/* contexts kept receiving per socket */
+#define BROKER_RECVS	1	/* receives kept posted per request socket */
 #define BROKER_TICK_MS	100	/* deadline sweep */
 #define BROKER_GRACE_MS	1000	/* in flight past its deadline: forget */
 #define BROKER_TIMEOUT	60000	/* a frame that gives no timeout */
+#define BROKER_HDR_MAX	40	/* a backtrace: pipe id and 8 hops */
 #define BROKER_PIPES	64	/* pipe hash buckets */
 #define BROKER_TAGS	4096	/* tag hash buckets */
 
-/*
- * A REP context of the front or of a back socket, with its aio.  It
- * receives; then it is held -- by a client's request until its reply, or
- * as a worker's idle slot until work goes out -- and sends; then it
- * receives again, or waits in the pool.  Cooked contexts hand a received
- * message to us in the pipe's own callback and send straight to the pipe,
- * so a message crosses the broker with fewer thread hand-offs than raw
- * sockets and their queues.
- */
-enum broker_ctx_state { CX_POOL, CX_RECV, CX_HELD, CX_SEND };
-
-struct broker_ctx {
-	struct broker		*cx_broker;
-	struct broker_svc	*cx_svc;	/* NULL: the front */
-	struct broker_ctx	*cx_all;	/* every context, for close */
-	struct broker_ctx	*cx_next;	/* pool, or its pipe's slots */
-	nng_ctx			 cx_ctx;
-	nng_aio			*cx_aio;
-	enum broker_ctx_state	 cx_state;
+/* A READY held: the header routes the work to its REQ context. */
+struct broker_slot {
+	struct broker_slot	*sl_next;
+	size_t			 sl_hlen;
+	uint8_t			 sl_hdr[BROKER_HDR_MAX];
 };
 
 /* A request: queued (rq_pipe NULL, rq_msg set) or in flight at a pipe. */
@@ -97,7 +81,8 @@ struct broker_req {
 	uint64_t		 rq_deadline;	/* monotonic ms */
 	struct broker_pipe	*rq_pipe;
 	nng_msg			*rq_msg;
-	struct broker_ctx	*rq_front;	/* held: answers the client */
+	size_t			 rq_hlen;
+	uint8_t			 rq_hdr[BROKER_HDR_MAX];	/* the front's */
 	char			 rq_id[BUS_ID_MAX];
 };
 TAILQ_HEAD(broker_reqs, broker_req);
@@ -108,22 +93,23 @@ struct broker_pipe {
 	TAILQ_ENTRY(broker_pipe) bp_entry;	/* bs_ready, while bp_slots */
 	uint32_t		 bp_id;
 	struct broker_svc	*bp_svc;
-	struct broker_ctx	*bp_slots;	/* idle workers (held) */
+	struct broker_slot	*bp_slots;	/* idle workers */
 	struct broker_reqs	 bp_reqs;	/* in flight here */
 };
 TAILQ_HEAD(broker_pipes, broker_pipe);
 
-/* A socket's contexts: how many receive, and the pool. */
-struct broker_sock {
-	nng_socket		 so_sock;
-	int			 so_recving;	/* under br_mtx */
-	struct broker_ctx	*so_pool;
+/* One posted receive: on the front (rx_svc NULL) or a back socket. */
+struct broker_recv {
+	struct broker		*rx_broker;
+	struct broker_svc	*rx_svc;
+	nng_aio			*rx_aio;
 };
 
 struct broker_svc {
 	struct broker		*bs_broker;
 	const char		*bs_name;
-	struct broker_sock	 bs_so;
+	nng_socket		 bs_sock;
+	struct broker_recv	 bs_recv[BROKER_RECVS];
 	int			 bs_npipes;	/* replicas connected */
 	struct broker_pipes	 bs_ready;	/* with an idle slot, in turn */
 	struct broker_reqs	 bs_queue;	/* waiting for a slot */
@@ -132,13 +118,13 @@ struct broker_svc {
 
 struct broker {
 	pthread_mutex_t		 br_mtx;	/* everything below the sockets */
-	struct broker_sock	 br_so;		/* the front */
+	nng_socket		 br_front;
 	nng_socket		 br_pub_in;	/* SUB: publishers dial */
 	nng_socket		 br_pub_out;	/* PUB: subscribers dial */
+	struct broker_recv	 br_recv[BROKER_RECVS];
 	nng_aio			*br_pub_aio;
 	nng_aio			*br_tick;
 	atomic_int		 br_stopping;
-	struct broker_ctx	*br_ctxs;	/* every context */
 	struct broker_svc	 br_svc[SVC_COUNT];
 	struct broker_pipe	*br_pipes[BROKER_PIPES];
 	struct broker_req	*br_tags[BROKER_TAGS];
@@ -147,8 +133,6 @@ struct broker {
 	unsigned long long	 br_refused;
 	unsigned long long	 br_lost;
 };
-
-static void broker_ctx_cb(void *);
 
 /* ---- tables (br_mtx held) ----------------------------------------------- */
 
@@ -199,126 +183,32 @@ broker_req_take(struct broker *br, uint64_t tag, struct broker_pipe *bp)
 }
 
 /* Takes an idle slot of bs, round robin over its replicas, or NULL. */
-static struct broker_ctx *
+static struct broker_slot *
 broker_slot_take(struct broker_svc *bs, struct broker_pipe **bpp)
 {
 	struct broker_pipe	*bp;
-	struct broker_ctx	*cx;
+	struct broker_slot	*sl;
 
 	if ((bp = TAILQ_FIRST(&bs->bs_ready)) == NULL)
 		return (NULL);
-	cx = bp->bp_slots;
-	bp->bp_slots = cx->cx_next;
+	sl = bp->bp_slots;
+	bp->bp_slots = sl->sl_next;
 	TAILQ_REMOVE(&bs->bs_ready, bp, bp_entry);
 	if (bp->bp_slots != NULL)
 		TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
 	*bpp = bp;
-	return (cx);
-}
-
-/* ---- contexts ------------------------------------------------------------ */
-
-static struct broker_sock *
-broker_ctx_sock(struct broker_ctx *cx)
-{
-	return (cx->cx_svc != NULL ? &cx->cx_svc->bs_so :
-	    &cx->cx_broker->br_so);
-}
-
-/* A new context on the socket of bs (NULL: the front); br_mtx held, as it
- * joins br_ctxs.  NULL on failure. */
-static struct broker_ctx *
-broker_ctx_new(struct broker *br, struct broker_svc *bs)
-{
-	struct broker_ctx	*cx;
-
-	if ((cx = calloc(1, sizeof(*cx))) == NULL)
-		return (NULL);
-	cx->cx_broker = br;
-	cx->cx_svc = bs;
-	if (nng_aio_alloc(&cx->cx_aio, broker_ctx_cb, cx) != 0) {
-		free(cx);
-		return (NULL);
-	}
-	if (nng_ctx_open(&cx->cx_ctx, bs != NULL ? bs->bs_so.so_sock :
-	    br->br_so.so_sock) != 0) {
-		nng_aio_free(cx->cx_aio);
-		free(cx);
-		return (NULL);
-	}
-	cx->cx_all = br->br_ctxs;
-	br->br_ctxs = cx;
-	return (cx);
-}
-
-/* Keeps BROKER_RECVS contexts receiving on the socket of bs (NULL: the
- * front), from the pool or new. */
-static void
-broker_refill(struct broker *br, struct broker_svc *bs)
-{
-	struct broker_sock	*so = bs != NULL ? &bs->bs_so : &br->br_so;
-	struct broker_ctx	*cx;
-
-	for (;;) {
-		pthread_mutex_lock(&br->br_mtx);
-		if (so->so_recving >= BROKER_RECVS ||
-		    atomic_load(&br->br_stopping)) {
-			pthread_mutex_unlock(&br->br_mtx);
-			return;
-		}
-		if ((cx = so->so_pool) != NULL)
-			so->so_pool = cx->cx_next;
-		else if ((cx = broker_ctx_new(br, bs)) == NULL) {
-			pthread_mutex_unlock(&br->br_mtx);
-			log_warnx("%s: could not open a context", __func__);
-			return;
-		}
-		cx->cx_state = CX_RECV;
-		so->so_recving++;
-		pthread_mutex_unlock(&br->br_mtx);
-		nng_ctx_recv(cx->cx_ctx, cx->cx_aio);
-	}
-}
-
-/* cx is free again: it receives if its socket needs it, else it pools. */
-static void
-broker_ctx_free(struct broker_ctx *cx)
-{
-	struct broker		*br = cx->cx_broker;
-	struct broker_sock	*so = broker_ctx_sock(cx);
-	int			 recv = 0;
-
-	pthread_mutex_lock(&br->br_mtx);
-	if (so->so_recving < BROKER_RECVS && !atomic_load(&br->br_stopping)) {
-		cx->cx_state = CX_RECV;
-		so->so_recving++;
-		recv = 1;
-	} else {
-		cx->cx_state = CX_POOL;
-		cx->cx_next = so->so_pool;
-		so->so_pool = cx;
-	}
-	pthread_mutex_unlock(&br->br_mtx);
-	if (recv)
-		nng_ctx_recv(cx->cx_ctx, cx->cx_aio);
-}
-
-/* Sends m (stolen) as the reply of held context cx. */
-static void
-broker_ctx_send(struct broker_ctx *cx, nng_msg *m)
-{
-	cx->cx_state = CX_SEND;		/* held: nobody else touches it */
-	nng_aio_set_msg(cx->cx_aio, m);
-	nng_ctx_send(cx->cx_ctx, cx->cx_aio);
+	return (sl);
 }
 
 /* ---- sending ------------------------------------------------------------ */
 
-/* Answers the client held by front context cx with status and a JSON
- * error.  Error paths only: this is where JSON is built. */
+/*
+ * Answers a request on the front with status and a JSON error, routed by
+ * the front header hdr.  Error paths only: this is where JSON is built.
+ */
 static void
-broker_answer(struct broker_ctx *cx, const char *id, int status,
-    const char *fmt, ...)
+broker_answer(struct broker *br, const void *hdr, size_t hlen,
+    const char *id, int status, const char *fmt, ...)
 {
 	va_list	 ap;
 	json_t	*rep;
@@ -328,30 +218,49 @@ broker_answer(struct broker_ctx *cx, const char *id, int status,
 	va_start(ap, fmt);
 	rep = msg_reply(id, status, msg_error_vbody(fmt, ap));
 	va_end(ap);
-	if (rep != NULL && (js = json_dumps(rep, MSG_JSON_FLAGS)) != NULL &&
-	    nng_msg_alloc(&m, 0) == 0 &&
-	    nng_msg_append(m, js, strlen(js)) == 0)
-		broker_ctx_send(cx, m);
-	else {
-		nng_msg_free(m);
-		broker_ctx_free(cx);	/* the client times out */
-	}
+	if (rep == NULL || (js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL ||
+	    nng_msg_alloc(&m, 0) != 0)
+		goto done;
+	if (nng_msg_header_append(m, hdr, hlen) != 0 ||
+	    nng_msg_append(m, js, strlen(js)) != 0 ||
+	    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) != 0)
+		goto done;
+	m = NULL;
+ done:
+	nng_msg_free(m);
 	free(js);
 	json_decref(rep);
 }
 
-/* Sends work: m (stolen) to worker slot sl, with tag before the frame.
- * On failure the request stays in flight: answered if its replica goes,
- * else forgotten at its deadline. */
-static void
-broker_send_work(struct broker_ctx *sl, uint64_t tag, nng_msg *m)
+/* Sends work: m (stolen) routed by slot sl, with tag before the frame. */
+static int
+broker_send_work(struct broker_svc *bs, const struct broker_slot *sl,
+    uint64_t tag, nng_msg *m)
 {
-	if (nng_msg_insert_u64(m, tag) != 0) {
+	nng_msg_header_clear(m);
+	if (nng_msg_header_append(m, sl->sl_hdr, sl->sl_hlen) != 0 ||
+	    nng_msg_insert_u64(m, tag) != 0 ||
+	    nng_sendmsg(bs->bs_sock, m, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(m);
-		broker_ctx_free(sl);
-		return;
+		return (-1);
 	}
-	broker_ctx_send(sl, m);
+	return (0);
+}
+
+/* The work could not be sent: take the request back and say busy. */
+static void
+broker_unsend(struct broker *br, struct broker_svc *bs, uint64_t tag)
+{
+	struct broker_req	*rq;
+
+	pthread_mutex_lock(&br->br_mtx);
+	rq = broker_req_take(br, tag, NULL);
+	pthread_mutex_unlock(&br->br_mtx);
+	if (rq == NULL)
+		return;		/* its pipe went and answered it */
+	broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+	    "service '%s' busy", bs->bs_name);
+	free(rq);
 }
 
 /* ---- the front ---------------------------------------------------------- */
@@ -367,38 +276,41 @@ broker_svc_find(struct broker *br, const char *name)
 	return (NULL);
 }
 
-/* A client's request (m, stolen), held by front context fc. */
+/* A client's request (m, stolen). */
 static void
-broker_front(struct broker *br, struct broker_ctx *fc, nng_msg *m)
+broker_front(struct broker *br, nng_msg *m)
 {
 	struct bus_route	 ro;
 	struct broker_svc	*bs;
 	struct broker_req	*rq;
-	struct broker_ctx	*sl = NULL;
+	struct broker_slot	*sl = NULL;
 	struct broker_pipe	*bp;
 	const char		*why = NULL;
 	uint64_t		 tag = 0;
+	size_t			 hlen = nng_msg_header_len(m);
 
-	if (bus_route_parse(nng_msg_body(m), nng_msg_len(m), &ro) != 0) {
+	if (bus_route_parse(nng_msg_body(m), nng_msg_len(m), &ro) != 0 ||
+	    hlen > BROKER_HDR_MAX) {
 		log_debug("%s: dropping a malformed request", __func__);
 		nng_msg_free(m);
-		broker_ctx_free(fc);
 		return;
 	}
 	if ((bs = broker_svc_find(br, ro.ro_svc)) == NULL) {
+		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 404,
+		    "unknown service '%s'", ro.ro_svc);
 		nng_msg_free(m);
-		broker_answer(fc, ro.ro_id, 404, "unknown service '%s'",
-		    ro.ro_svc);
 		return;
 	}
 	if ((rq = malloc(sizeof(*rq))) == NULL) {
+		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 503,
+		    "out of memory");
 		nng_msg_free(m);
-		broker_answer(fc, ro.ro_id, 503, "out of memory");
 		return;
 	}
 	rq->rq_msg = NULL;
 	rq->rq_pipe = NULL;
-	rq->rq_front = fc;
+	rq->rq_hlen = hlen;
+	memcpy(rq->rq_hdr, nng_msg_header(m), hlen);
 	memcpy(rq->rq_id, ro.ro_id, sizeof(rq->rq_id));
 	rq->rq_deadline = util_now_ms() + (uint64_t)(ro.ro_timeout_ms > 0 ?
 	    ro.ro_timeout_ms : BROKER_TIMEOUT);
@@ -423,14 +335,15 @@ broker_front(struct broker *br, struct broker_ctx *fc, nng_msg *m)
 	pthread_mutex_unlock(&br->br_mtx);
 
 	if (why != NULL) {
-		nng_msg_free(m);
-		broker_answer(fc, rq->rq_id, 503, "service '%s' %s",
-		    bs->bs_name, why);
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		    "service '%s' %s", bs->bs_name, why);
 		free(rq);
+		nng_msg_free(m);
 		return;
 	}
-	if (sl != NULL)
-		broker_send_work(sl, tag, m);
+	if (sl != NULL && broker_send_work(bs, sl, tag, m) != 0)
+		broker_unsend(br, bs, tag);
+	free(sl);
 }
 
 /* ---- the back ----------------------------------------------------------- */
@@ -449,22 +362,24 @@ broker_tag(nng_msg *m, uint64_t *tag)
 	return (0);
 }
 
-/* A worker's message (m, stolen), held by back context cx: its reply,
- * and READY or not. */
+/* A worker's message (m, stolen): its reply, and READY or not. */
 static void
-broker_back(struct broker_svc *bs, struct broker_ctx *cx, nng_msg *m)
+broker_back(struct broker_svc *bs, nng_msg *m)
 {
 	struct broker		*br = bs->bs_broker;
 	struct broker_pipe	*bp;
 	struct broker_req	*rq = NULL, *work;
-	nng_msg			*wm = NULL;
+	struct broker_slot	 own, *sl;
+	nng_msg			*ack, *wm = NULL;
 	uint64_t		 tag = 0, wtag = 0;
 	uint32_t		 id = nng_pipe_id(nng_msg_get_pipe(m));
 	char			 kind;
-	int			 ready, late, slot = 0;
+	int			 ready, late;
 
-	if (nng_msg_len(m) < 1)
+	own.sl_hlen = nng_msg_header_len(m);
+	if (nng_msg_len(m) < 1 || own.sl_hlen > BROKER_HDR_MAX)
 		goto drop;
+	memcpy(own.sl_hdr, nng_msg_header(m), own.sl_hlen);
 	kind = *(const char *)nng_msg_body(m);
 	ready = kind == BUS_BK_READY || kind == BUS_BK_REPLY ||
 	    kind == BUS_BK_DROP;
@@ -475,7 +390,7 @@ broker_back(struct broker_svc *bs, struct broker_ctx *cx, nng_msg *m)
 
 	pthread_mutex_lock(&br->br_mtx);
 	if ((bp = *broker_pipe_slot(br, id)) == NULL) {
-		/* Left behind by a pipe already gone. */
+		/* Left in the queue by a pipe already gone. */
 		pthread_mutex_unlock(&br->br_mtx);
 		goto drop;
 	}
@@ -491,44 +406,46 @@ broker_back(struct broker_svc *bs, struct broker_ctx *cx, nng_msg *m)
 			wm = work->rq_msg;
 			work->rq_msg = NULL;
 			wtag = work->rq_tag;
-		} else {
-			cx->cx_state = CX_HELD;
-			if ((cx->cx_next = bp->bp_slots) == NULL)
+		} else if ((sl = malloc(sizeof(*sl))) != NULL) {
+			*sl = own;
+			if ((sl->sl_next = bp->bp_slots) == NULL)
 				TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
-			bp->bp_slots = cx;
-			slot = 1;
-		}
+			bp->bp_slots = sl;
+		} else
+			log_warnx("%s: out of memory, a worker of '%s' lost",
+			    __func__, bs->bs_name);
 	}
 	pthread_mutex_unlock(&br->br_mtx);
 
-	if (rq != NULL && (kind == BUS_BK_REPLY || kind == BUS_BK_LATE) &&
-	    nng_msg_trim(m, 1 + BUS_TAG_LEN) == 0) {
-		/* The reply goes out in the worker's message, the envelope
-		 * untouched. */
-		broker_ctx_send(rq->rq_front, m);
-		m = NULL;
-	} else if (rq != NULL)
-		broker_ctx_free(rq->rq_front);	/* no reply: it times out */
+	if (wm != NULL && broker_send_work(bs, &own, wtag, wm) != 0)
+		broker_unsend(br, bs, wtag);
+	if (rq != NULL && (kind == BUS_BK_REPLY || kind == BUS_BK_LATE)) {
+		/* The reply goes out in the worker's message: new header,
+		 * kind and tag trimmed, the envelope untouched. */
+		nng_msg_header_clear(m);
+		if (nng_msg_header_append(m, rq->rq_hdr, rq->rq_hlen) == 0 &&
+		    nng_msg_trim(m, 1 + BUS_TAG_LEN) == 0 &&
+		    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) == 0)
+			m = NULL;
+	}
 	free(rq);
-	if (wm != NULL)
-		broker_send_work(cx, wtag, wm);
-	else if (late) {
+	if (late) {
 		/* Acknowledge at once: the deferred sender waits for it. */
-		if (m == NULL && nng_msg_alloc(&m, 0) != 0)
-			m = NULL;
 		if (m != NULL) {
-			nng_msg_clear(m);
-			broker_ctx_send(cx, m);
+			ack = m;
 			m = NULL;
-		} else
-			broker_ctx_free(cx);
-	} else if (!slot)
-		broker_ctx_free(cx);
-	nng_msg_free(m);
-	return;
+			nng_msg_clear(ack);
+		} else if (nng_msg_alloc(&ack, 0) != 0 ||
+		    nng_msg_header_append(ack, own.sl_hdr, own.sl_hlen) != 0) {
+			nng_msg_free(ack);
+			ack = NULL;
+		}
+		if (ack != NULL &&
+		    nng_sendmsg(bs->bs_sock, ack, NNG_FLAG_NONBLOCK) != 0)
+			nng_msg_free(ack);
+	}
  drop:
 	nng_msg_free(m);
-	broker_ctx_free(cx);
 }
 
 /* ---- replicas come and go ----------------------------------------------- */
@@ -569,7 +486,7 @@ broker_pipe_gone(struct broker_svc *bs, uint32_t id)
 	struct broker_pipe	*bp, **pp;
 	struct broker_reqs	 lost, orphans;
 	struct broker_req	*rq;
-	struct broker_ctx	*cx;
+	struct broker_slot	*sl;
 	int			 nlost = 0;
 
 	TAILQ_INIT(&lost);
@@ -596,22 +513,21 @@ broker_pipe_gone(struct broker_svc *bs, uint32_t id)
 	br->br_lost += (unsigned long long)nlost;
 	pthread_mutex_unlock(&br->br_mtx);
 
-	/* Its idle workers' contexts serve others now. */
-	while ((cx = bp->bp_slots) != NULL) {
-		bp->bp_slots = cx->cx_next;
-		broker_ctx_free(cx);
+	while ((sl = bp->bp_slots) != NULL) {
+		bp->bp_slots = sl->sl_next;
+		free(sl);
 	}
 	free(bp);
 	while ((rq = TAILQ_FIRST(&lost)) != NULL) {
 		TAILQ_REMOVE(&lost, rq, rq_entry);
-		broker_answer(rq->rq_front, rq->rq_id, 503,
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
 		    "replica of '%s' lost while handling the request",
 		    bs->bs_name);
 		free(rq);
 	}
 	while ((rq = TAILQ_FIRST(&orphans)) != NULL) {
 		TAILQ_REMOVE(&orphans, rq, rq_entry);
-		broker_answer(rq->rq_front, rq->rq_id, 503,
+		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
 		    "service '%s' unavailable", bs->bs_name);
 		nng_msg_free(rq->rq_msg);
 		free(rq);
@@ -696,49 +612,31 @@ broker_sweep(struct broker *br)
 	while ((rq = TAILQ_FIRST(&gone)) != NULL) {
 		TAILQ_REMOVE(&gone, rq, rq_entry);
 		nng_msg_free(rq->rq_msg);
-		broker_ctx_free(rq->rq_front);	/* unanswered */
 		free(rq);
 	}
 }
 
 /* ---- callbacks ---------------------------------------------------------- */
 
-/* Runs on an nng thread when a context's receive or send completes; a
- * receive may run inline in the pipe's callback. */
 static void
-broker_ctx_cb(void *arg)
+broker_recv_cb(void *arg)
 {
-	struct broker_ctx	*cx = arg;
-	struct broker		*br = cx->cx_broker;
-	nng_msg			*m;
-	int			 rv = nng_aio_result(cx->cx_aio), recv;
+	struct broker_recv	*rx = arg;
+	struct broker		*br = rx->rx_broker;
+	int			 rv = nng_aio_result(rx->rx_aio);
 
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-		/* Stopping; or a send cancelled: its message is ours. */
-		nng_msg_free(nng_aio_get_msg(cx->cx_aio));
-		nng_aio_set_msg(cx->cx_aio, NULL);
-		return;
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+		return;		/* stopping */
+	if (rv == 0) {
+		if (rx->rx_svc == NULL)
+			broker_front(br, nng_aio_get_msg(rx->rx_aio));
+		else
+			broker_back(rx->rx_svc, nng_aio_get_msg(rx->rx_aio));
+		nng_aio_set_msg(rx->rx_aio, NULL);
 	}
-	pthread_mutex_lock(&br->br_mtx);
-	if ((recv = cx->cx_state == CX_RECV))
-		broker_ctx_sock(cx)->so_recving--;
-	cx->cx_state = CX_HELD;
-	pthread_mutex_unlock(&br->br_mtx);
-	m = nng_aio_get_msg(cx->cx_aio);
-	nng_aio_set_msg(cx->cx_aio, NULL);
-	if (!recv) {
-		nng_msg_free(m);	/* a failed send: NULL after a good one */
-		broker_ctx_free(cx);
-		return;
-	}
-	/* Another context takes our place first, so receiving goes on. */
-	broker_refill(br, cx->cx_svc);
-	if (rv != 0)
-		broker_ctx_free(cx);
-	else if (cx->cx_svc == NULL)
-		broker_front(br, cx, m);
-	else
-		broker_back(cx->cx_svc, cx, m);
+	if (!atomic_load(&br->br_stopping))
+		nng_recv_aio(rx->rx_svc == NULL ? br->br_front :
+		    rx->rx_svc->bs_sock, rx->rx_aio);
 }
 
 /* Forwards one event at a time, so subscribers see publishing order. */
@@ -795,13 +693,29 @@ broker_listen(nng_socket s, const char *base, const char *role)
 	return (0);
 }
 
+static int
+broker_recv_init(struct broker_recv *rx, struct broker *br,
+    struct broker_svc *bs)
+{
+	rx->rx_broker = br;
+	rx->rx_svc = bs;
+	return (nng_aio_alloc(&rx->rx_aio, broker_recv_cb, rx));
+}
+
+static void
+broker_recv_start(struct broker_recv *rx)
+{
+	nng_recv_aio(rx->rx_svc == NULL ? rx->rx_broker->br_front :
+	    rx->rx_svc->bs_sock, rx->rx_aio);
+}
+
 struct broker *
 broker_open(const char *base)
 {
 	static const char *const names[] = SVC_LIST;
 	struct broker		*br;
 	struct broker_svc	*bs;
-	int			 i;
+	int			 i, j;
 
 	if ((br = calloc(1, sizeof(*br))) == NULL)
 		return (NULL);
@@ -816,39 +730,50 @@ broker_open(const char *base)
 		TAILQ_INIT(&bs->bs_ready);
 		TAILQ_INIT(&bs->bs_queue);
 	}
-	if (nng_rep0_open(&br->br_so.so_sock) != 0 ||
+	if (nng_rep0_open_raw(&br->br_front) != 0 ||
 	    nng_sub0_open_raw(&br->br_pub_in) != 0 ||
 	    nng_pub0_open_raw(&br->br_pub_out) != 0)
 		goto fail;
-	nng_pipe_notify(br->br_so.so_sock, NNG_PIPE_EV_ADD_PRE,
-	    broker_pipe_guard, br);
+	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_BUF);
+	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_BUF);
+	nng_pipe_notify(br->br_front, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
+	    br);
 	nng_pipe_notify(br->br_pub_in, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
 	    br);
 	nng_pipe_notify(br->br_pub_out, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
 	    br);
 	for (i = 0; i < SVC_COUNT; i++) {
 		bs = &br->br_svc[i];
-		if (nng_rep0_open(&bs->bs_so.so_sock) != 0)
+		if (nng_rep0_open_raw(&bs->bs_sock) != 0)
 			goto fail;
-		nng_pipe_notify(bs->bs_so.so_sock, NNG_PIPE_EV_ADD_PRE,
+		nng_socket_set_int(bs->bs_sock, NNG_OPT_SENDBUF, BROKER_BUF);
+		nng_socket_set_int(bs->bs_sock, NNG_OPT_RECVBUF, BROKER_BUF);
+		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_ADD_PRE,
 		    broker_pipe_ev, bs);
-		nng_pipe_notify(bs->bs_so.so_sock, NNG_PIPE_EV_REM_POST,
+		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_REM_POST,
 		    broker_pipe_ev, bs);
+		for (j = 0; j < BROKER_RECVS; j++)
+			if (broker_recv_init(&bs->bs_recv[j], br, bs) != 0)
+				goto fail;
 	}
+	for (j = 0; j < BROKER_RECVS; j++)
+		if (broker_recv_init(&br->br_recv[j], br, NULL) != 0)
+			goto fail;
 	if (nng_aio_alloc(&br->br_pub_aio, broker_pub_cb, br) != 0 ||
 	    nng_aio_alloc(&br->br_tick, broker_tick_cb, br) != 0)
 		goto fail;
-	if (broker_listen(br->br_so.so_sock, base, "front") != 0 ||
+	if (broker_listen(br->br_front, base, "front") != 0 ||
 	    broker_listen(br->br_pub_in, base, "pub") != 0 ||
 	    broker_listen(br->br_pub_out, base, "sub") != 0)
 		goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
-		if (broker_listen(br->br_svc[i].bs_so.so_sock, base,
-		    names[i]) != 0)
+		if (broker_listen(br->br_svc[i].bs_sock, base, names[i]) != 0)
 			goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
-		broker_refill(br, &br->br_svc[i]);
-	broker_refill(br, NULL);
+		for (j = 0; j < BROKER_RECVS; j++)
+			broker_recv_start(&br->br_svc[i].bs_recv[j]);
+	for (j = 0; j < BROKER_RECVS; j++)
+		broker_recv_start(&br->br_recv[j]);
 	nng_recv_aio(br->br_pub_in, br->br_pub_aio);
 	nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
 	log_info("broker listening on %s", base);
@@ -865,7 +790,7 @@ broker_free_tables(struct broker *br)
 {
 	struct broker_pipe	*bp;
 	struct broker_req	*rq;
-	struct broker_ctx	*cx;
+	struct broker_slot	*sl;
 	int			 i;
 
 	for (i = 0; i < BROKER_PIPES; i++)
@@ -875,6 +800,10 @@ broker_free_tables(struct broker *br)
 				TAILQ_REMOVE(&bp->bp_reqs, rq, rq_entry);
 				free(rq);
 			}
+			while ((sl = bp->bp_slots) != NULL) {
+				bp->bp_slots = sl->sl_next;
+				free(sl);
+			}
 			free(bp);
 		}
 	for (i = 0; i < SVC_COUNT; i++)
@@ -883,48 +812,38 @@ broker_free_tables(struct broker *br)
 			nng_msg_free(rq->rq_msg);
 			free(rq);
 		}
-	while ((cx = br->br_ctxs) != NULL) {
-		br->br_ctxs = cx->cx_all;
-		/* A send started as the aio stopped never took it. */
-		nng_msg_free(nng_aio_get_msg(cx->cx_aio));
-		nng_aio_free(cx->cx_aio);
-		free(cx);
-	}
 }
 
 void
 broker_close(struct broker *br)
 {
-	struct broker_ctx	*cx, *head, *seen = NULL;
-	int			 i;
+	int	i, j;
 
 	if (br == NULL)
 		return;
 	atomic_store(&br->br_stopping, 1);
-	/* Cancel and wait: no callback runs after these.  Contexts are added
-	 * at the head of br_ctxs, and none once br_stopping is set (under
-	 * br_mtx), so walking again until the head stays put stops all. */
+	/* Cancel and wait: no callback runs after these. */
 	nng_aio_stop(br->br_tick);
 	nng_aio_stop(br->br_pub_aio);
-	for (;;) {
-		pthread_mutex_lock(&br->br_mtx);
-		head = br->br_ctxs;
-		pthread_mutex_unlock(&br->br_mtx);
-		if (head == seen)
-			break;
-		for (cx = head; cx != seen; cx = cx->cx_all)
-			nng_aio_stop(cx->cx_aio);
-		seen = head;
-	}
+	for (j = 0; j < BROKER_RECVS; j++)
+		nng_aio_stop(br->br_recv[j].rx_aio);
+	for (i = 0; i < SVC_COUNT; i++)
+		for (j = 0; j < BROKER_RECVS; j++)
+			nng_aio_stop(br->br_svc[i].bs_recv[j].rx_aio);
 	/* Nothing waits on these sockets now; closing them only ends
 	 * pipes, and refuses new ones (broker_pipe_guard). */
-	nng_close(br->br_so.so_sock);
+	nng_close(br->br_front);
 	nng_close(br->br_pub_in);
 	nng_close(br->br_pub_out);
 	for (i = 0; i < SVC_COUNT; i++)
-		nng_close(br->br_svc[i].bs_so.so_sock);
+		nng_close(br->br_svc[i].bs_sock);
 	nng_aio_free(br->br_tick);
 	nng_aio_free(br->br_pub_aio);
+	for (j = 0; j < BROKER_RECVS; j++)
+		nng_aio_free(br->br_recv[j].rx_aio);
+	for (i = 0; i < SVC_COUNT; i++)
+		for (j = 0; j < BROKER_RECVS; j++)
+			nng_aio_free(br->br_svc[i].bs_recv[j].rx_aio);
 	log_info("broker stopped: %llu forwarded, %llu refused, %llu lost "
 	    "with their replica", br->br_forwarded, br->br_refused,
 	    br->br_lost);
