@@ -180,41 +180,11 @@ msg_rep_decode(const char *data, size_t len, struct msg_rep *out, char *err,
  */
 #define MSG_JSON_MAX_DEPTH	2048	/* jansson's JSON_PARSER_MAX_DEPTH */
 
-/* Past one UTF-8 sequence at p (a byte >= 0x80), or NULL if invalid. */
-static const unsigned char *
-msg_utf8_skip(const unsigned char *p, const unsigned char *end)
-{
-	uint32_t	c = *p;
-	size_t		n, k;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 1;
-		c &= 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 2;
-		c &= 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 3;
-		c &= 0x07;
-	} else
-		return (NULL);
-	if ((size_t)(end - p) <= n)
-		return (NULL);
-	for (k = 1; k <= n; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			return (NULL);
-		c = (c << 6) | (p[k] & 0x3f);
-	}
-	if ((n == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (n == 3 && (c < 0x10000 || c > 0x10ffff)))
-		return (NULL);
-	return (p + n + 1);
-}
-
 /* Past the string starting at p ('"'), or NULL if malformed. */
 static const unsigned char *
 msg_json_string(const unsigned char *p, const unsigned char *end)
 {
+	size_t	n8;
 	int	i;
 
 	for (p++; p < end; ) {
@@ -223,8 +193,9 @@ msg_json_string(const unsigned char *p, const unsigned char *end)
 		if (*p < 0x20)
 			return (NULL);
 		if (*p >= 0x80) {
-			if ((p = msg_utf8_skip(p, end)) == NULL)
+			if ((n8 = util_utf8_len(p, (size_t)(end - p))) == 0)
 				return (NULL);
+			p += n8;
 			continue;
 		}
 		if (*p++ != '\\')

@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "toml.h"
+#include "util.h"
 
 #define TOML_MAX_KEYPARTS	TOML_MAX_DEPTH
 
@@ -422,8 +423,7 @@ static int
 check_text(struct parser *p)
 {
 	const unsigned char	*s = (const unsigned char *)p->p_s;
-	size_t			 i = 0, n = p->p_len, k, need;
-	uint32_t		 cp, min;
+	size_t			 i = 0, n = p->p_len, k;
 
 	while (i < n) {
 		p->p_pos = i;
@@ -438,30 +438,9 @@ check_text(struct parser *p)
 			i++;
 			continue;
 		}
-		if (s[i] >= 0xc2 && s[i] <= 0xdf) {
-			need = 1;
-			cp = s[i] & 0x1f;
-			min = 0x80;
-		} else if (s[i] >= 0xe0 && s[i] <= 0xef) {
-			need = 2;
-			cp = s[i] & 0x0f;
-			min = 0x800;
-		} else if (s[i] >= 0xf0 && s[i] <= 0xf4) {
-			need = 3;
-			cp = s[i] & 0x07;
-			min = 0x10000;
-		} else
+		if ((k = util_utf8_len(s + i, n - i)) == 0)
 			return (perr(p, "invalid utf-8"));
-		if (n - i <= need)
-			return (perr(p, "invalid utf-8"));
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (perr(p, "invalid utf-8"));
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return (perr(p, "invalid utf-8"));
-		i += need + 1;
+		i += k;
 	}
 	p->p_pos = 0;
 	return (0);

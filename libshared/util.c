@@ -213,3 +213,43 @@ util_sleep_ms(unsigned int ms)
 	while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
 		ts = rem;
 }
+
+size_t
+util_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t		len, i;
+	unsigned int	cp;
+
+	if (s[0] < 0x80)
+		return (1);
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return (0);
+	if (n < len)
+		return (0);
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return (0);
+	return (len);
+}
+
+int
+util_utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t	i, n;
+
+	for (i = 0; i < len; i += n)
+		if ((n = util_utf8_len(s + i, len - i)) == 0)
+			return (0);
+	return (1);
+}

@@ -43,6 +43,12 @@ void		 util_rfc3339(int64_t ms, char out[32]);
 int		 util_ct_equal(const char *a, size_t alen, const char *b,
 		    size_t blen);
 
+/* Length (1-4) of the well-formed UTF-8 sequence at s, with n > 0 bytes
+ * left; 0 if it is not one (overlong, surrogate, past U+10FFFF, cut). */
+size_t		 util_utf8_len(const unsigned char *s, size_t n);
+/* Returns 1 if s[0..len) is well-formed UTF-8, else 0. */
+int		 util_utf8_valid(const unsigned char *s, size_t len);
+
 /* Reads a whole file into a new NUL-terminated buffer (caller frees). */
 char		*util_read_file(const char *path, size_t max, size_t *lenp);
 

@@ -66,8 +66,6 @@ int		 gw_wsc_has_token(const char *h, const char *token);
 /* The "bearer.<key>" entry of a Sec-WebSocket-Protocol value, written
  * whole into out; NULL when there is none (or it does not fit). */
 const char	*gw_wsc_bearer(const char *protocols, char *out, size_t outlen);
-/* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF. */
-int		 gw_wsc_utf8_valid(const unsigned char *s, size_t len);
 
 /* Appends one unmasked frame to b.  0 or SH_ETOOBIG / SH_ENOMEM. */
 int		 gw_wsc_frame(struct buf *b, int op, const void *data,

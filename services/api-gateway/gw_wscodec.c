@@ -19,6 +19,7 @@
 #include "err.h"
 #include "gw_ws.h"
 #include "msg.h"
+#include "util.h"
 
 #define GW_WS_GUID	"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -92,44 +93,6 @@ gw_wsc_handshake(const char *upgrade, const char *connection,
 }
 
 /* ---- UTF-8 ------------------------------------------------------------ */
-
-int
-gw_wsc_utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t		i = 0, n, k;
-	uint32_t	c;
-
-	while (i < len) {
-		c = s[i];
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			c &= 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			c &= 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			c &= 0x07;
-		} else
-			return (0);
-		if (len - i <= n)
-			return (0);
-		for (k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return (0);
-			c = (c << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-		    (n == 3 && (c < 0x10000 || c > 0x10ffff)))
-			return (0);
-		i += n + 1;
-	}
-	return (1);
-}
 
 /* ---- frames out -------------------------------------------------------- */
 
@@ -235,7 +198,7 @@ gw_wsc_peer_close(const unsigned char *pl, size_t len,
 			gw_wsc_fail(ev, 1002, "bad close code");
 			return;
 		}
-		if (!gw_wsc_utf8_valid(pl + 2, len - 2)) {
+		if (!util_utf8_valid(pl + 2, len - 2)) {
 			gw_wsc_fail(ev, 1007, "bad close reason");
 			return;
 		}
@@ -342,7 +305,7 @@ gw_wsc_next(struct gw_wsc *c, unsigned char *p, size_t avail,
 	c->c_msgop = 0;
 	if (op == WS_OP_BINARY)
 		gw_wsc_fail(ev, 1003, "binary messages are not supported");
-	else if (!gw_wsc_utf8_valid((unsigned char *)c->c_msg.b_data,
+	else if (!util_utf8_valid((unsigned char *)c->c_msg.b_data,
 	    c->c_msg.b_len))
 		gw_wsc_fail(ev, 1007, "invalid UTF-8");
 	else {

@@ -455,36 +455,6 @@ tool_mode_allows(const char *mode, const char *name)
 
 /* ---- results ---------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t		len, i;
-	unsigned int	cp;
-
-	if (s[0] < 0x80)
-		return (1);
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return (0);
-	if (n < len)
-		return (0);
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return (0);
-	return (len);
-}
-
 int
 tool_result_take(struct tool_result *r, int is_error, int hard,
     const char *text, size_t len)
@@ -499,7 +469,7 @@ tool_result_take(struct tool_result *r, int is_error, int hard,
 	memset(r, 0, sizeof(*r));
 	room = TOOL_RESULT_MAX - (sizeof(note) - 1);
 	while (i < len) {
-		n = utf8_seq(s + i, len - i);
+		n = util_utf8_len(s + i, len - i);
 		if (s[i] == '\0')
 			n = 0;
 		if (b.b_len + (n == 0 ? 3 : n) > room) {
