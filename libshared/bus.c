@@ -23,6 +23,7 @@
 #define BUS_URL_MAX	512
 #define BUS_MAX_BROKERS	4	/* in one bus URL */
 #define BUS_REPLY_MS	5000	/* a reply may wait this long for its broker */
+#define BUS_STOP_GRACE_MS 1000	/* ... but only this long once we stop */
 #define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
 #define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 
@@ -1018,6 +1019,7 @@ bus_server_close(struct bus_server *bs)
 {
 	struct bus_worker	*bw;
 	struct bus_link		*bl;
+	uint64_t		 grace;
 	int			 i, j, wait;
 
 	if (bs == NULL)
@@ -1036,21 +1038,27 @@ bus_server_close(struct bus_server *bs)
 			bs->bs_fini(bw->bw_state);
 	}
 	/*
-	 * Replies on their way get their bounded time (the callback, seeing
-	 * stop, starts nothing after them); then every other pending
-	 * operation -- a READY, a wait for work -- is cancelled and waited
-	 * for.  No receive is left for nng_close() to interrupt.
+	 * Replies on their way get BUS_STOP_GRACE_MS in all (the callback,
+	 * seeing stop, starts nothing after them): enough for a broker that
+	 * is there, and no reason to wait out BUS_REPLY_MS for one that
+	 * stopped with us.  Then every pending operation -- a late reply, a
+	 * READY, a wait for work -- is cancelled and waited for.  No receive
+	 * is left for nng_close() to interrupt.
 	 */
+	grace = util_now_ms() + BUS_STOP_GRACE_MS;
 	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++)
 		for (j = 0; j < bs->bs_nsocks; j++) {
 			bl = &bs->bs_workers[i].bw_links[j];
 			if (!bl->bl_open)
 				continue;
-			pthread_mutex_lock(&bs->bs_mtx);
-			wait = bl->bl_state == BL_SEND && bl->bl_reply;
-			pthread_mutex_unlock(&bs->bs_mtx);
-			if (wait)
-				nng_aio_wait(bl->bl_aio);
+			for (;;) {
+				pthread_mutex_lock(&bs->bs_mtx);
+				wait = bl->bl_state == BL_SEND && bl->bl_reply;
+				pthread_mutex_unlock(&bs->bs_mtx);
+				if (!wait || util_now_ms() >= grace)
+					break;
+				util_sleep_ms(10);
+			}
 			nng_aio_stop(bl->bl_aio);
 		}
 	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++) {
