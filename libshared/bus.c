@@ -225,10 +225,16 @@ bus_sock_close(nng_socket s, atomic_int *closing)
 
 /* ---- clients ---------------------------------------------------------- */
 
+struct bus_call;
+static void	bus_call_spare_free(struct bus_client *);
+
 struct bus_client {
-	nng_socket	bc_sock;
-	atomic_int	bc_pipes;	/* brokers connected now */
-	atomic_int	bc_closing;
+	nng_socket	 bc_sock;
+	atomic_int	 bc_pipes;	/* brokers connected now */
+	atomic_int	 bc_closing;
+	pthread_mutex_t	 bc_mtx;	/* guards bc_spare, bc_nspare */
+	struct bus_call	*bc_spare;	/* finished calls, for reuse */
+	int		 bc_nspare;
 };
 
 /* Counts connected brokers, so a call with none fails at once instead of
@@ -266,6 +272,7 @@ bus_client_open(const char *url)
 		free(bc);
 		return (NULL);
 	}
+	pthread_mutex_init(&bc->bc_mtx, NULL);
 	/* Resends would repeat non-idempotent work; deadlines rule. */
 	nng_socket_set_ms(bc->bc_sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
@@ -277,6 +284,7 @@ bus_client_open(const char *url)
 	    bc);
 	if (bus_dial_all(bc->bc_sock, url, "front") != 0) {
 		bus_sock_close(bc->bc_sock, &bc->bc_closing);
+		pthread_mutex_destroy(&bc->bc_mtx);
 		free(bc);
 		return (NULL);
 	}
@@ -289,7 +297,9 @@ bus_client_close(struct bus_client *bc)
 {
 	if (bc == NULL)
 		return;
+	bus_call_spare_free(bc);
 	bus_sock_close(bc->bc_sock, &bc->bc_closing);
+	pthread_mutex_destroy(&bc->bc_mtx);
 	free(bc);
 }
 
@@ -454,63 +464,132 @@ bus_call(struct bus_client *bc, const char *svc, json_t *req,
 	return (rc);
 }
 
-enum bus_call_state { BC_SEND, BC_RECV, BC_DONE };
+/*
+ * An asynchronous call owns a REQ context and two aios: the request's
+ * send, which has no callback (nng completes it in whichever thread
+ * takes it off the queue), and the reply's receive, which is posted
+ * right after the send is queued, not from the send's completion: that
+ * saves one hand-off to an nng task thread per call.  nng 1.5.2's req0
+ * context accepts a receive once a send is queued, and a send that fails
+ * after it left (its pipe closes) fails the pending receive with
+ * ECONNRESET.  A send still queued when the receive ends (its deadline
+ * passed while no broker pipe was free) is left pointing at a freed
+ * request: only closing the context completes it (cancelling it while
+ * the receive waits trips an assertion, and afterwards dereferences the
+ * freed request), so bus_call_free() closes the context of every call
+ * that got no reply, and never cancels the send.
+ *
+ * Calls that got their reply go back to their client (up to
+ * BUS_CALL_SPARE) with their context and aios, so a call costs no
+ * nng_ctx_open (the socket's lock and a getrandom) and no aio
+ * allocation.  Their aios are waited for, never nng_aio_stop()ped: a
+ * stopped aio cannot start again.
+ */
+#define BUS_CALL_SPARE	64
 
 struct bus_call {
-	nng_aio			*ca_aio;
+	struct bus_client	*ca_bc;
+	struct bus_call		*ca_next;	/* on bc_spare */
+	nng_aio			*ca_send;	/* no callback */
+	nng_aio			*ca_recv;	/* bus_call_done */
 	nng_ctx			 ca_ctx;
-	enum bus_call_state	 ca_state;
-	uint64_t		 ca_deadline;	/* monotonic ms */
+	int			 ca_ctx_open;
+	atomic_int		 ca_replied;	/* the receive got a reply */
 	bus_call_cb		 ca_cb;
 	void			*ca_arg;
 	int			 ca_raw;	/* body left as text */
 };
 
+/* Runs on an nng thread once the reply's receive ends. */
 static void
-bus_call_finish(struct bus_call *ca, int err, struct msg_rep *rep)
-{
-	ca->ca_state = BC_DONE;
-	ca->ca_cb(ca->ca_arg, err, rep);
-}
-
-/* Runs on an nng thread for each completed step. */
-static void
-bus_call_step(void *arg)
+bus_call_done(void *arg)
 {
 	struct bus_call	*ca = arg;
 	struct msg_rep	 rep;
-	uint64_t	 now;
+	nng_msg		*m;
 	int		 rv;
 
-	rv = nng_aio_result(ca->ca_aio);
-	switch (ca->ca_state) {
-	case BC_SEND:
-		if (rv != 0) {
-			nng_msg_free(nng_aio_get_msg(ca->ca_aio));
-			bus_call_finish(ca, bus_nng_err(rv), NULL);
-			return;
-		}
-		now = util_now_ms();
-		ca->ca_state = BC_RECV;
-		nng_aio_set_timeout(ca->ca_aio, now >= ca->ca_deadline ? 1 :
-		    (nng_duration)(ca->ca_deadline - now));
-		nng_ctx_recv(ca->ca_ctx, ca->ca_aio);
-		return;
-	case BC_RECV:
-		if (rv != 0) {
-			bus_call_finish(ca, bus_nng_err(rv), NULL);
-			return;
-		}
-		if (bus_decode_reply(nng_aio_get_msg(ca->ca_aio), &rep,
-		    ca->ca_raw) != 0) {
-			bus_call_finish(ca, SH_EPROTO, NULL);
-			return;
-		}
-		bus_call_finish(ca, 0, &rep);
-		return;
-	case BC_DONE:
-		return;
+	if ((rv = nng_aio_result(ca->ca_recv)) != 0)
+		ca->ca_cb(ca->ca_arg, bus_nng_err(rv), NULL);
+	else {
+		atomic_store(&ca->ca_replied, 1);
+		m = nng_aio_get_msg(ca->ca_recv);
+		nng_aio_set_msg(ca->ca_recv, NULL);	/* freed below */
+		if (bus_decode_reply(m, &rep, ca->ca_raw) != 0)
+			ca->ca_cb(ca->ca_arg, SH_EPROTO, NULL);
+		else
+			ca->ca_cb(ca->ca_arg, 0, &rep);
 	}
+}
+
+static void
+bus_call_destroy(struct bus_call *ca)
+{
+	nng_aio_free(ca->ca_recv);
+	nng_aio_free(ca->ca_send);
+	if (ca->ca_ctx_open)
+		nng_ctx_close(ca->ca_ctx);
+	free(ca);
+}
+
+/* Frees bc's spare calls, before its socket closes. */
+static void
+bus_call_spare_free(struct bus_client *bc)
+{
+	struct bus_call	*ca;
+
+	while ((ca = bc->bc_spare) != NULL) {
+		bc->bc_spare = ca->ca_next;
+		bus_call_destroy(ca);
+	}
+	bc->bc_nspare = 0;
+}
+
+/* A spare call of bc, or a new one; NULL on failure. */
+static struct bus_call *
+bus_call_get(struct bus_client *bc)
+{
+	struct bus_call	*ca;
+
+	pthread_mutex_lock(&bc->bc_mtx);
+	if ((ca = bc->bc_spare) != NULL) {
+		bc->bc_spare = ca->ca_next;
+		bc->bc_nspare--;
+	}
+	pthread_mutex_unlock(&bc->bc_mtx);
+	if (ca != NULL)
+		return (ca);
+	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+		return (NULL);
+	ca->ca_bc = bc;
+	if (nng_ctx_open(&ca->ca_ctx, bc->bc_sock) != 0 ||
+	    nng_aio_alloc(&ca->ca_send, NULL, NULL) != 0 ||
+	    nng_aio_alloc(&ca->ca_recv, bus_call_done, ca) != 0) {
+		log_warnx("%s: could not open a context", __func__);
+		bus_call_destroy(ca);
+		return (NULL);
+	}
+	ca->ca_ctx_open = 1;
+	return (ca);
+}
+
+/* Keeps a finished call (its aios idle) for reuse, or frees it. */
+static void
+bus_call_put(struct bus_call *ca, int reusable)
+{
+	struct bus_client	*bc = ca->ca_bc;
+
+	if (reusable) {
+		pthread_mutex_lock(&bc->bc_mtx);
+		if ((reusable = bc->bc_nspare < BUS_CALL_SPARE)) {
+			ca->ca_next = bc->bc_spare;
+			bc->bc_spare = ca;
+			bc->bc_nspare++;
+		}
+		pthread_mutex_unlock(&bc->bc_mtx);
+	}
+	if (!reusable)
+		bus_call_destroy(ca);
 }
 
 static struct bus_call *
@@ -522,27 +601,30 @@ bus_call_begin(struct bus_client *bc, const char *svc, json_t *req,
 
 	if (atomic_load(&bc->bc_pipes) == 0)
 		return (NULL);
-	if ((ca = calloc(1, sizeof(*ca))) == NULL)
+	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL)
 		return (NULL);
+	if ((ca = bus_call_get(bc)) == NULL) {
+		nng_msg_free(m);
+		return (NULL);
+	}
 	ca->ca_raw = raw;
 	ca->ca_cb = cb;
 	ca->ca_arg = arg;
-	ca->ca_deadline = util_now_ms() + (uint64_t)timeout_ms;
-	if (nng_ctx_open(&ca->ca_ctx, bc->bc_sock) != 0) {
-		free(ca);
+	/* The receive holds the deadline: see above. */
+	nng_aio_set_msg(ca->ca_send, m);
+	nng_aio_set_timeout(ca->ca_send, NNG_DURATION_INFINITE);
+	atomic_store(&ca->ca_replied, 0);
+	nng_ctx_send(ca->ca_ctx, ca->ca_send);
+	/* Without a callback, a send refused at once (socket closing) has
+	 * its error set on return; a queued one reads 0 until it fails. */
+	if (nng_aio_result(ca->ca_send) != 0) {
+		nng_msg_free(nng_aio_get_msg(ca->ca_send));
+		nng_aio_set_msg(ca->ca_send, NULL);
+		bus_call_put(ca, 0);
 		return (NULL);
 	}
-	if (nng_aio_alloc(&ca->ca_aio, bus_call_step, ca) != 0 ||
-	    (m = bus_frame_msg(svc, req, timeout_ms)) == NULL) {
-		nng_aio_free(ca->ca_aio);
-		nng_ctx_close(ca->ca_ctx);
-		free(ca);
-		return (NULL);
-	}
-	ca->ca_state = BC_SEND;
-	nng_aio_set_msg(ca->ca_aio, m);
-	nng_aio_set_timeout(ca->ca_aio, timeout_ms);
-	nng_ctx_send(ca->ca_ctx, ca->ca_aio);
+	nng_aio_set_timeout(ca->ca_recv, timeout_ms);
+	nng_ctx_recv(ca->ca_ctx, ca->ca_recv);
 	return (ca);
 }
 
@@ -563,12 +645,31 @@ bus_call_start_raw(struct bus_client *bc, const char *svc, json_t *req,
 void
 bus_call_free(struct bus_call *ca)
 {
+	nng_msg	*m;
+	int	 replied;
+
 	if (ca == NULL)
 		return;
-	nng_aio_stop(ca->ca_aio);	/* waits for a running callback */
-	nng_aio_free(ca->ca_aio);
-	nng_ctx_close(ca->ca_ctx);
-	free(ca);
+	/*
+	 * A reply matched only once the send left the queue, so its
+	 * completion is at most on its way (req0_send_cb) and the context
+	 * is clean.  Otherwise (running, failed, timed out) the send may
+	 * still be queued, which nng 1.5.2 has no call to tell: closing
+	 * the context ends both aios whatever their state (a callback that
+	 * has not run yet runs with SH_EUNAVAIL), and the call is not kept.
+	 */
+	if (!(replied = atomic_load(&ca->ca_replied))) {
+		nng_ctx_close(ca->ca_ctx);
+		ca->ca_ctx_open = 0;
+	}
+	nng_aio_wait(ca->ca_recv);	/* the callback has returned */
+	nng_aio_wait(ca->ca_send);
+	/* A closed context hands a queued request back to its aio. */
+	if ((m = nng_aio_get_msg(ca->ca_send)) != NULL) {
+		nng_aio_set_msg(ca->ca_send, NULL);
+		nng_msg_free(m);
+	}
+	bus_call_put(ca, replied);
 }
 
 /* ---- servers ---------------------------------------------------------- */

@@ -59,6 +59,7 @@ int	 bus_call(struct bus_client *bc, const char *svc, json_t *req,
  * The returned handle is freed with bus_call_free() -- never from inside
  * cb, and only after cb has run (or to cancel: bus_call_free cancels and
  * waits).  NULL if the call could not be started (cb is not called).
+ * Every call is freed before its client is closed.
  */
 struct bus_call;
 typedef void (*bus_call_cb)(void *arg, int err, struct msg_rep *rep);
