@@ -400,6 +400,22 @@ db_row_json(PGresult *res, int row)
 	return (o);
 }
 
+json_t *
+db_one_json(PGresult *res, int *errp)
+{
+	json_t	*row = NULL;
+
+	*errp = -1;
+	if (res == NULL)
+		return (NULL);
+	if (PQntuples(res) == 0)
+		*errp = SH_ENOTFOUND;
+	else if ((row = db_row_json(res, 0)) != NULL)
+		*errp = 0;
+	PQclear(res);
+	return (row);
+}
+
 void
 db_conninfo(const char *database_url, const char *home_dir, char *out,
     size_t outlen)

@@ -54,6 +54,9 @@ int		 db_migrate(struct db *db, const struct db_migration *migs);
  * as JSON, booleans (type bool) become true/false, int2/4/8 integers.
  * Returns a new reference. */
 json_t		*db_row_json(PGresult *res, int row);
+/* The first row of res as db_row_json() (new); clears res.  NULL with
+ * *errp SH_ENOTFOUND when res has no row, -1 on a NULL res or ENOMEM. */
+json_t		*db_one_json(PGresult *res, int *errp);
 
 /* Returns the PostgreSQL conninfo to use for cfg (borrowed static text
  * is never returned: writes into out). */

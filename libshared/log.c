@@ -303,7 +303,9 @@ log_emit(int level, int with_errno, const char *fmt, va_list ap)
 	errno = saved;
 }
 
-#define LOG_FN(name, lvl, err)						\
+/* The public entry points differ only in level, errno and, for fatal(),
+ * what follows: one definition, so they cannot drift apart. */
+#define LOG_FN(name, lvl, err, then)					\
 void									\
 name(const char *fmt, ...)						\
 {									\
@@ -312,31 +314,12 @@ name(const char *fmt, ...)						\
 	va_start(ap, fmt);						\
 	log_emit(lvl, err, fmt, ap);					\
 	va_end(ap);							\
+	then;								\
 }
 
-LOG_FN(log_warn, LOG_LVL_WARN, 1)
-LOG_FN(log_warnx, LOG_LVL_WARN, 0)
-LOG_FN(log_info, LOG_LVL_INFO, 0)
-LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
-
-void
-fatal(const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	log_emit(LOG_LVL_ERROR, 1, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
-
-void
-fatalx(const char *fmt, ...)
-{
-	va_list	ap;
-
-	va_start(ap, fmt);
-	log_emit(LOG_LVL_ERROR, 0, fmt, ap);
-	va_end(ap);
-	exit(1);
-}
+LOG_FN(log_warn, LOG_LVL_WARN, 1, (void)0)
+LOG_FN(log_warnx, LOG_LVL_WARN, 0, (void)0)
+LOG_FN(log_info, LOG_LVL_INFO, 0, (void)0)
+LOG_FN(log_debug, LOG_LVL_DEBUG, 0, (void)0)
+LOG_FN(fatal, LOG_LVL_ERROR, 1, exit(1))
+LOG_FN(fatalx, LOG_LVL_ERROR, 0, exit(1))

@@ -9,6 +9,7 @@
 #   lf_stack_start [prog..] start PostgreSQL, bus and prog.. (default: all)
 #                           and wait until /api/ready reports them joined
 #   lf_start PROG / lf_stop PROG [SIGNAL]   one process by binary name
+#                           (lf_stop sets LF_EXIT and LF_STOP_MS)
 #   lf_stack_stop           stop everything (also run on exit)
 #   lf_req METHOD PATH [JSON] [curl args..]  sets LF_STATUS LF_BODY LF_HEADERS
 #                           (120 s at most unless curl args say -m)
@@ -16,6 +17,8 @@
 #   lf_wait_ready [secs] [prog..]  until /api/ready names none of prog..
 #                           (default: all; then until it answers 200)
 #   lf_wait_status STATUS   until /api/health says "status": STATUS
+#   lf_bus_joined SVC       until SVC answers sys.health 200 (bustool)
+#   lf_poll TRIES CMD..     until CMD succeeds, every 0.05 s, TRIES times
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
 #   lf_wait NAME [SECS]     wait (120 s at most) for it to end; sets LF_EXIT
@@ -40,6 +43,8 @@
 #   lf_fake_script JSON     POST /__fake/script (append to a model's queue)
 #   lf_fake_requests MODEL  its recorded requests for MODEL (a JSON array)
 #   lf_fake_wait MODEL N    until it has recorded N requests for MODEL
+#   lf_fake_toml NAME MODEL [MORE]   a manifest on it (openai, FAKE_KEY);
+#                           lf_openai_toml: the same without base_url/key
 #
 # The last response (LF_BODY, LF_HEADERS) and the database:
 #
@@ -173,14 +178,20 @@ lf_reap() {
 }
 
 # Stops PROG with SIGNAL (default TERM) and waits LF_STOP_SECS at most;
-# sets LF_EXIT to its status (137 when it had to be killed).
+# sets LF_EXIT to its status (137 when it had to be killed) and LF_STOP_MS
+# to how long it took.
 lf_stop() {
-	local prog=$1 sig=${2:-TERM} pid=${LF_PIDS[$1]:-}
+	local prog=$1 sig=${2:-TERM} pid=${LF_PIDS[$1]:-} t0 rc
 	LF_EXIT=
+	LF_STOP_MS=0
 	[ -n "$pid" ] || return 0
+	t0=$(lf_ms)
 	kill -"$sig" "$pid" 2>/dev/null
 	lf_reap "$LF_STOP_SECS" "did not exit $LF_STOP_SECS s after SIG$sig" \
 	    "$prog"
+	rc=$?
+	LF_STOP_MS=$(( $(lf_ms) - t0 ))
+	return $rc
 }
 
 # lf_bg NAME CMD..: runs CMD in the background as NAME; if it still runs
@@ -201,38 +212,42 @@ lf_wait() {
 	lf_reap "$secs" "did not end within $secs s" "$1"
 }
 
-lf_wait_health() {
-	local i limit=$(( ${1:-10} * 20 ))
-	for ((i = 0; i < limit; i++)); do
-		if [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]; then
-			return 0
-		fi
+# lf_poll TRIES CMD [ARGS..]: runs CMD every 0.05 s until it succeeds,
+# TRIES times at most; 1 if it never did.  The waits below are all this
+# with a test of their own (lf_is_*).
+lf_poll() {
+	local i n=$1
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
 		sleep 0.05
 	done
 	return 1
 }
+
+# lf_wait_health [SECS]: waits (10 s) until GET /api/health answers 200.
+lf_is_healthy() {
+	[ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$LF_URL/api/health")" = 200 ]
+}
+lf_wait_health() { lf_poll $(( ${1:-10} * 20 )) lf_is_healthy; }
 
 # Waits until GET PATH answers 200 (a service behind it has joined the bus).
-lf_wait_ok() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		lf_req GET "$1"
-		[ "$LF_STATUS" = 200 ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lf_is_ok() { lf_req GET "$1"; [ "$LF_STATUS" = 200 ]; }
+lf_wait_ok() { lf_poll 200 lf_is_ok "$1"; }
 
 # Waits until /api/health reports "status": $1 ("ok", "degraded").
-lf_wait_status() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		lf_req GET /api/health
-		[ "$(printf '%s' "$LF_BODY" | jq -r .status)" = "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
+lf_is_status() {
+	lf_req GET /api/health
+	[ "$(printf '%s' "$LF_BODY" | jq -r .status)" = "$1" ]
 }
+lf_wait_status() { lf_poll 100 lf_is_status "$1"; }
+
+# lf_bus_joined SVC: waits (5 s at most) until service SVC answers
+# sys.health with 200 through the broker (bustool, its default bus).
+lf_is_joined() {
+	[ "$("$LF_BIN/bustool" -t 1000 req "$1" sys.health 2>/dev/null | jq -r .status)" = 200 ]
+}
+lf_bus_joined() { lf_poll 100 lf_is_joined "$1"; }
 
 # Prints the worst time (ms) of $1 GET /api/health requests, $2 s apart:
 # how long everyone else waits while something misbehaves.
@@ -391,6 +406,20 @@ lf_fake_start() {
 	LF_FAKE_URL=http://127.0.0.1:$port
 }
 
+# lf_openai_toml NAME MODEL [MORE]: the manifest of agent NAME on provider
+# openai with model MODEL; MORE (lines) follows "model = ...".
+lf_openai_toml() {
+	printf 'name = "%s"\n[model]\nprovider = "openai"\nmodel = "%s"' "$1" "$2"
+	[ $# -lt 3 ] || printf '\n%s' "$3"
+}
+# lf_fake_toml NAME MODEL [MORE]: the same, explicitly at the fake
+# provider ($LF_FAKE_URL, key in $FAKE_KEY).
+lf_fake_toml() {
+	lf_openai_toml "$1" "$2" "base_url = \"$LF_FAKE_URL/v1\"
+api_key_env = \"FAKE_KEY\"${3+
+$3}"
+}
+
 # lf_fake_script JSON: appends {"model", "steps"} to that model's queue.
 lf_fake_script() {
 	curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
@@ -403,14 +432,8 @@ lf_fake_requests() {
 
 # lf_fake_wait MODEL N: waits (10 s at most) until the fake has recorded
 # N requests for MODEL.
-lf_fake_wait() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		[ "$(lf_fake_requests "$1" | jq length)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lf_is_faked() { [ "$(lf_fake_requests "$1" | jq length)" -ge "$2" ]; }
+lf_fake_wait() { lf_poll 200 lf_is_faked "$1" "$2"; }
 
 # ---- requests and their answers ------------------------------------------------
 

@@ -10,17 +10,6 @@
 
 RUNS=50
 bt() { "$LF_BIN/bustool" "$@"; }
-status() { bt -t "${2:-1000}" req "$1" sys.health 2>/dev/null | jq -r .status; }
-
-# Waits (5 s at most) until service $1 answers 200 through the broker.
-joined() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(status "$1")" = 200 ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # Stops process $2 (named $1) with SIGTERM; waits 3 s at most, then kills
 # it and says so.  Sets LF_EXIT (137 when it had to be killed).
@@ -47,7 +36,7 @@ stop_bounded() {
 lf_pg_start
 lf_start memory
 lf_start bus
-t_ok "memory joins the broker" joined memory
+t_ok "memory joins the broker" lf_bus_joined memory
 
 # Light load for the whole loop: two senders, one request each 2 ms.
 lf_bg load sh -c "exec '$LF_BIN/bustool' -t 2000 -c 2 -i 2 load memory sys.health 1000000 >'$LF_TMP/load.out' 2>&1"
@@ -57,7 +46,7 @@ for ((run = 1; run <= RUNS; run++)); do
 	if [ "$run" -gt 1 ]; then
 		lf_start bus
 	fi
-	joined memory && served=$((served + 1))
+	lf_bus_joined memory && served=$((served + 1))
 	sleep 0.0$((RANDOM % 10))
 	T0=$(date +%s%N)
 	stop_bounded bus "${LF_PIDS[bus]}"
@@ -80,7 +69,7 @@ echo "# nng teardown watchdog fired in $(grep -c "nng's teardown still runs" "$L
 
 # The replica lived through all of it and still stops cleanly.
 lf_start bus
-t_ok "memory still answers after $RUNS broker restarts" joined memory
+t_ok "memory still answers after $RUNS broker restarts" lf_bus_joined memory
 stop_bounded memory "${LF_PIDS[memory]}"
 unset "LF_PIDS[memory]"
 t_eq "memory exits 0 on SIGTERM" "$LF_EXIT" 0

@@ -9,14 +9,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 bt() { "$LF_BIN/bustool" "$@"; }
-joined() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[ "$(bt -t 1000 req "$1" sys.health 2>/dev/null | jq -r .status)" = 200 ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 # reqs N FILE: N requests to memory in the background, 20 s deadline; each
 # reply (or error) line goes to FILE.N with its end time (ns) in FILE.N.t
 reqs() {
@@ -52,7 +44,7 @@ errors() {
 lf_pg_start
 lf_start bus
 lf_start memory
-t_ok "memory joins" joined memory
+t_ok "memory joins" lf_bus_joined memory
 
 # ---- one replica: 4 held (its 4 workers' slots), 4 queued ---------------------
 kill -STOP "${LF_PIDS[memory]}"
@@ -73,7 +65,7 @@ t_eq "the 4 it held say the replica was lost, the 4 queued that memory is unavai
 t_ok "the broker logs the loss" grep -q "replica of 'memory' disconnected with 4 requests in flight" "$LF_TMP/log/bus.log"
 
 lf_start memory
-t_ok "a restarted replica serves again" joined memory
+t_ok "a restarted replica serves again" lf_bus_joined memory
 
 # ---- two replicas: only the lost one's requests fail ---------------------------
 "$LF_BIN/memory" >>"$LF_TMP/log/memory2.log" 2>&1 &
@@ -82,7 +74,7 @@ for ((i = 0; i < 100; i++)); do
 	[ "$(grep -c "replica of 'memory' connected" "$LF_TMP/log/bus.log")" -ge 3 ] && break
 	sleep 0.05
 done
-joined memory
+lf_bus_joined memory
 sleep 0.3	# both replicas' workers stand in line
 kill -STOP "${LF_PIDS[memory2]}"
 reqs 8 "$LF_TMP/b"
@@ -130,7 +122,7 @@ t_ok "a restarted agent-runtime answers again" lf_wait_ok /api/agents
 # ---- the broker itself dies with requests in flight -----------------------------
 # Clients disable nng's resend, so their receive fails at once when the
 # broker's pipe closes: nothing waits for its deadline.
-t_ok "memory is back" joined memory
+t_ok "memory is back" lf_bus_joined memory
 kill -STOP "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
 ( curl -s -o "$LF_TMP/h.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/h.status"
   date +%s%N > "$LF_TMP/h.t" ) &
@@ -153,6 +145,6 @@ t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
     "503 service 'agent-runtime' unavailable fast"
 lf_start bus
 kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
-t_ok "a restarted broker serves memory again" joined memory
+t_ok "a restarted broker serves memory again" lf_bus_joined memory
 t_ok "and the gateway's agent-runtime routes" lf_wait_ok /api/agents
 t_done

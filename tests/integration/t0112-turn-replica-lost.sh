@@ -14,12 +14,7 @@ lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
 spawn() {
-	lf_req POST /api/agents "$(lf_spawn_json "name = \"$1\"
-[model]
-provider = \"openai\"
-model = \"$2\"
-base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"")"
+	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
 	jb .agent_id
 }
 for i in 1 2 3 4 5 6; do BLOCK[$i]=$(spawn "block-$i" m-block); done

@@ -21,11 +21,7 @@ lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
 
 # ---- a plain turn -------------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "plain"
-[model]
-provider = "openai"
-model = "m-plain"
-system_prompt = "You are the plain test agent."')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml plain m-plain 'system_prompt = "You are the plain test agent."')")"
 A=$(jb .agent_id)
 lf_fake_script '{"model": "m-plain", "steps": [{"text": "Hello there!"}]}'
 lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'hi')"
@@ -58,12 +54,8 @@ lf_req POST "/api/agents/$A/message" '{"message": "x", "attachments": [{"file_id
 t_eq "an unknown file_id is 400" "$LF_STATUS" 400
 
 # ---- a tool-using turn ----------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "coder"
-[model]
-provider = "openai"
-model = "m-tools"
-[capabilities]
-tools = ["file_read", "file_write", "file_list"]')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml coder m-tools '[capabilities]
+tools = ["file_read", "file_write", "file_list"]')")"
 C=$(jb .agent_id)
 lf_fake_script '{"model": "m-tools", "steps": [
   {"tool_calls": [{"name": "file_write", "arguments": {"path": "notes/a.txt", "content": "forty-two"}}]},
@@ -137,13 +129,9 @@ t_eq "the next turn on that session works" "$LF_STATUS $(jb .response)" "200 ok 
 t_ok "and its history is valid" bash -c "printf '%s' \"\$0\" | jq -e '.[-1].body.messages as \$m | ([\$m[] | .tool_calls[]?.id] - [\$m[] | select(.role == \"tool\") | .tool_call_id] | length == 0)'" "$(lf_fake_requests m-loop)"
 
 # ---- fallback after a 429 ---------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "falls"
-[model]
-provider = "openai"
-model = "m-busy"
-[[fallback_models]]
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml falls m-busy '[[fallback_models]]
 provider = "anthropic"
-model = "m-spare"')"
+model = "m-spare"')")"
 FB=$(jb .agent_id)
 lf_fake_script '{"model": "m-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
 lf_fake_script '{"model": "m-spare", "steps": [{"text": "from the spare"}]}'
@@ -152,10 +140,7 @@ t_eq "a 429 moves on to the fallback model" "$LF_STATUS $(jb .response)" "200 fr
 t_eq "the usage record names the model that answered" "$(lf_psql "SELECT provider || ' ' || model FROM runtime.usage_records WHERE agent_id = '$FB'")" "anthropic m-spare"
 
 # ---- a provider sending garbage: a clean turn error ---------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "garbled"
-[model]
-provider = "openai"
-model = "m-garbage"')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml garbled m-garbage)")"
 G=$(jb .agent_id)
 lf_fake_script '{"model": "m-garbage", "steps": [{"garbage": true}, {"garbage": true}, {"garbage": true}, {"garbage": true}]}'
 lf_req POST "/api/agents/$G/message" "$(lf_msg_json 'hello')"

@@ -21,10 +21,7 @@ export OPENAI_API_KEY=sk-test-openai
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
 
-lf_req POST /api/agents "$(lf_spawn_json 'name = "sess"
-[model]
-provider = "openai"
-model = "m-sess"')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml sess m-sess)")"
 A=$(jb .agent_id)
 
 # ---- the current session ------------------------------------------------------------
@@ -114,12 +111,8 @@ lf_req PUT "/api/agents/$A/model" '{}'
 t_eq "model missing: 400" "$LF_STATUS" 400
 
 # ---- an interrupt mid-turn --------------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "slow"
-[model]
-provider = "openai"
-model = "m-slow"
-[capabilities]
-tools = ["file_write"]')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml slow m-slow '[capabilities]
+tools = ["file_write"]')")"
 B=$(jb .agent_id)
 lf_req GET "/api/agents/$B/session"
 SB=$(jb .session_id)

@@ -18,12 +18,8 @@ export OPENAI_API_KEY=sk-test-openai ANTHROPIC_API_KEY=sk-test-anthropic
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
 
-lf_req POST /api/agents "$(lf_spawn_json 'name = "watched"
-[model]
-provider = "openai"
-model = "m-obs"
-[capabilities]
-tools = ["file_write", "file_read"]')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml watched m-obs '[capabilities]
+tools = ["file_write", "file_read"]')")"
 W=$(jb .agent_id)
 
 # ---- before any turn -----------------------------------------------------------------
@@ -120,13 +116,9 @@ lf_req GET "/api/agents/$W/logs?limit=2"
 t_eq "limit=2: the newest two" "$(jbc '[.logs[] | .event]')" '["turn_end","provider_error"]'
 
 # ---- a fallback, an interrupt, a silent turn -------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "falls"
-[model]
-provider = "openai"
-model = "m-busy"
-[[fallback_models]]
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml falls m-busy '[[fallback_models]]
 provider = "anthropic"
-model = "m-spare"')"
+model = "m-spare"')")"
 FB=$(jb .agent_id)
 lf_fake_script '{"model": "m-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
 lf_fake_script '{"model": "m-spare", "steps": [{"text": "from the spare"}]}'
@@ -138,10 +130,7 @@ lf_req GET "/api/agents/$FB/logs?level=warn"
 t_eq "one warning: the fallback" "$(jbc '[.logs[].event]')" '["provider_fallback"]'
 t_ok "naming who failed and who answered ($(jb '.logs[0].message' | head -c 100))" jq -e '.logs[0].message | startswith("provider openai/m-busy failed") and contains("answered by anthropic/m-spare")' <<<"$LF_BODY"
 
-lf_req POST /api/agents "$(lf_spawn_json 'name = "slow"
-[model]
-provider = "openai"
-model = "m-slow"')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml slow m-slow)")"
 S=$(jb .agent_id)
 lf_fake_script '{"model": "m-slow", "steps": [{"delay_ms": 20000, "text": "too late"}]}'
 lf_bg turn curl -s -o "$LF_TMP/bg.out" -H 'Content-Type: application/json' -d "$(lf_msg_json 'take your time')" "$LF_URL/api/agents/$S/message"
@@ -160,12 +149,8 @@ lf_req GET "/api/agents/$S/logs?level=warn"
 t_eq "the interrupt is a warning" "$(jbc '[.logs[].event]')" '["interrupt"]'
 
 # ---- incognito and oversized inputs ---------------------------------------------------------------
-lf_req POST /api/agents "$(lf_spawn_json 'name = "private"
-[model]
-provider = "openai"
-model = "m-priv"
-[capabilities]
-tools = ["file_write"]')"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml private m-priv '[capabilities]
+tools = ["file_write"]')")"
 P=$(jb .agent_id)
 lf_fake_script '{"model": "m-priv", "steps": [
   {"tool_calls": [{"name": "file_write", "arguments": {"path": "secret.txt", "content": "hush"}}]},

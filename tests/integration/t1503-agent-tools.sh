@@ -19,15 +19,9 @@ lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_du
 
 # agent NAME MODEL TOOLS [extra capabilities lines]: spawns, prints the id.
 agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "name = \"$1\"
-[model]
-provider = \"openai\"
-model = \"$2\"
-base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"
-[capabilities]
+	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "[capabilities]
 tools = $3
-${4:-}")"
+${4:-}")")"
 	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
 	jb .agent_id
 }

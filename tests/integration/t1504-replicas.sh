@@ -20,12 +20,7 @@ for i in $(seq 100); do
 done
 t_ok "a second replica joins" grep -q "serving 'agent-runtime'" "$LF_TMP/log/agent-runtime-2.log"
 
-lf_req POST /api/agents "$(lf_spawn_json "name = \"twin\"
-[model]
-provider = \"openai\"
-model = \"m-twin\"
-base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"")"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml twin m-twin)")"
 A=$(jb .agent_id)
 lf_req POST "/api/agents/$A/sessions" '{}'
 S=$(jb .session_id)
@@ -60,12 +55,7 @@ t_eq "the session holds both turns (4 messages)" \
 # Turns on different agents at once are not serialised, and both
 # replicas take some of them.
 for i in 1 2 3 4 5 6; do
-	lf_req POST /api/agents "$(lf_spawn_json "name = \"spread-$i\"
-[model]
-provider = \"openai\"
-model = \"m-spread\"
-base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"")"
+	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "spread-$i" m-spread)")"
 	B[$i]=$(jb .agent_id)
 done
 lf_fake_script '{"model":"m-spread","steps":[{"text":"s","delay_ms":600},{"text":"s","delay_ms":600},{"text":"s","delay_ms":600},{"text":"s","delay_ms":600},{"text":"s","delay_ms":600},{"text":"s","delay_ms":600}]}'

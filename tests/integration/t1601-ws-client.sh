@@ -11,12 +11,7 @@ lf_fake_start
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
-lf_req POST /api/agents "$(lf_spawn_json "name = \"socket\"
-[model]
-provider = \"openai\"
-model = \"ws-model\"
-base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"")"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml socket ws-model)")"
 t_eq "spawn the agent" "$LF_STATUS" 201
 
 export LF_URL LF_AGENT=$(jb .agent_id) FAKE_URL=$LF_FAKE_URL

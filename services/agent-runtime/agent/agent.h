@@ -133,6 +133,22 @@ const char *agent_model_shown(struct svc_ctx *c, json_t *manifest);
 extern const char *const agent_identity_keys[];
 /* All six identity fields, null where unset (new). */
 json_t	*agent_identity_view(json_t *identity);
+/*
+ * The start of every change to one agent: begins a transaction and locks
+ * agent id's row (FOR UPDATE).  0 with the transaction open, *rowp the row
+ * (new) and *mp a copy of its manifest (new) to change; or -1 after
+ * replying (404, 500, 503), with nothing held and no transaction open.
+ */
+int	 agent_edit_begin(struct svc_ctx *c, const char *id, json_t **rowp,
+	    json_t **mp, struct svc_reply *rp);
+/*
+ * The end: writes the changed agent back (agent_store_update(), all
+ * arguments borrowed) and commits.  0, or -1 after replying (409 on a name
+ * taken or a concurrent change, 404, 503); the caller then rolls back.
+ */
+int	 agent_edit_commit(struct svc_ctx *c, json_t *row, const char *name,
+	    json_t *m, const char *source, json_t *identity, const char *mode,
+	    struct svc_reply *rp);
 
 void	 agent_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);

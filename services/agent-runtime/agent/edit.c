@@ -207,6 +207,64 @@ agent_identity_view(json_t *identity)
 
 /* ---- read-modify-write ----------------------------------------------- */
 
+int
+agent_edit_begin(struct svc_ctx *c, const char *id, json_t **rowp,
+    json_t **mp, struct svc_reply *rp)
+{
+	json_t	*row = NULL, *m = NULL;
+	int	 ret = -1;
+
+	if (agent_store_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	if ((row = agent_fetch(c, id, 1, rp)) == NULL)
+		goto done;
+	if ((m = json_deep_copy(json_object_get(row, "manifest"))) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		goto done;
+	}
+	*rowp = row;
+	*mp = m;
+	row = m = NULL;
+	ret = 0;
+ done:
+	if (ret != 0)
+		agent_store_rollback(c->sc_db);
+	json_decref(row);
+	json_decref(m);
+	return (ret);
+}
+
+int
+agent_edit_commit(struct svc_ctx *c, json_t *row, const char *name,
+    json_t *m, const char *source, json_t *identity, const char *mode,
+    struct svc_reply *rp)
+{
+	int	 rv;
+
+	rv = agent_store_update(c->sc_db, row, name, m, source, identity,
+	    mode);
+	if (rv == AGENT_EEXIST) {
+		svc_reply_error(rp, 409, "Agent '%s' already exists", name);
+		return (-1);
+	}
+	if (rv == AGENT_ECONFLICT) {
+		svc_reply_error(rp, 409, "agent was changed concurrently; "
+		    "retry");
+		return (-1);
+	}
+	if (rv == SH_ENOTFOUND) {
+		svc_reply_error(rp, 404, "Agent not found");
+		return (-1);
+	}
+	if (rv != 0 || agent_store_commit(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	return (0);
+}
+
 /*
  * The shape of every change to one agent: check the id and the body,
  * lock the row, let apply change copies of the manifest and identity,
@@ -228,18 +286,11 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	    agent_body_keys(body, allowed, rp) != 0 ||
 	    (check != NULL && check(c, body, rp) != 0))
 		return;
-	if (agent_store_begin(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
+	if (agent_edit_begin(c, id, &ed.ae_row, &ed.ae_manifest, rp) != 0)
 		return;
-	}
 	in_tx = 1;
-	if ((ed.ae_row = agent_fetch(c, id, 1, rp)) == NULL)
-		goto done;
-	ed.ae_manifest = json_deep_copy(json_object_get(ed.ae_row,
-	    "manifest"));
-	ed.ae_identity = json_deep_copy(json_object_get(ed.ae_row,
-	    "identity"));
-	if (ed.ae_manifest == NULL || ed.ae_identity == NULL) {
+	if ((ed.ae_identity = json_deep_copy(json_object_get(ed.ae_row,
+	    "identity"))) == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
 		goto done;
 	}
@@ -259,22 +310,9 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
-	rv = agent_store_update(c->sc_db, ed.ae_row, ed.ae_name,
-	    ed.ae_manifest, ed.ae_source, ed.ae_identity, ed.ae_mode);
-	if (rv == AGENT_EEXIST) {
-		svc_reply_error(rp, 409, "Agent '%s' already exists",
-		    ed.ae_name);
+	if (agent_edit_commit(c, ed.ae_row, ed.ae_name, ed.ae_manifest,
+	    ed.ae_source, ed.ae_identity, ed.ae_mode, rp) != 0)
 		goto done;
-	}
-	if (rv == AGENT_ECONFLICT) {
-		svc_reply_error(rp, 409, "agent was changed concurrently; "
-		    "retry");
-		goto done;
-	}
-	if (rv != 0 || agent_store_commit(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
-		goto done;
-	}
 	in_tx = 0;
 	agent_publish(c->sc_arg, "agent_updated", id, ed.ae_name);
 	out = json_pack("{s:s, s:s}", "status", "updated", "agent_id", id);

@@ -166,7 +166,7 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	char		 id[UTIL_UUID_LEN], err[AGENT_ERRLEN];
 	json_t		*row = NULL, *m = NULL, *body = rq->mr_body;
 	const char	*name, *mode;
-	int		 rv, in_tx = 0;
+	int		 in_tx = 0;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    agent_body_keys(body, allowed, rp) != 0)
@@ -180,17 +180,9 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		goto done;
 	json_decref(m);
 	m = NULL;
-	if (agent_store_begin(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
+	if (agent_edit_begin(c, id, &row, &m, rp) != 0)
 		return;
-	}
 	in_tx = 1;
-	if ((row = agent_fetch(c, id, 1, rp)) == NULL)
-		goto done;
-	if ((m = json_deep_copy(json_object_get(row, "manifest"))) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		goto done;
-	}
 	if (apply(body, m, rp) != 0)
 		goto done;
 	if (agent_manifest_normalize(m, err, sizeof(err)) != 0) {
@@ -199,21 +191,9 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	}
 	name = json_string_value(json_object_get(row, "name"));
 	mode = json_string_value(json_object_get(row, "mode"));
-	rv = agent_store_update(c->sc_db, row, name, m, NULL,
-	    json_object_get(row, "identity"), mode);
-	if (rv == AGENT_ECONFLICT || rv == AGENT_EEXIST) {
-		svc_reply_error(rp, 409, "agent was changed concurrently; "
-		    "retry");
+	if (agent_edit_commit(c, row, name, m, NULL, json_object_get(row,
+	    "identity"), mode, rp) != 0)
 		goto done;
-	}
-	if (rv == SH_ENOTFOUND) {
-		svc_reply_error(rp, 404, "Agent not found");
-		goto done;
-	}
-	if (rv != 0 || agent_store_commit(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
-		goto done;
-	}
 	in_tx = 0;
 	agent_publish(c->sc_arg, "agent_updated", id, name);
 	svc_reply_json(rp, 200, view(m));

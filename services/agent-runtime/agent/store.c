@@ -162,20 +162,10 @@ agent_store_insert(struct db *db, const char *name, json_t *manifest,
 json_t *
 agent_store_get(struct db *db, const char *id, int for_update, int *errp)
 {
-	PGresult	*res;
-	json_t		*row = NULL;
 	const char	*p[1] = { id };
 
-	*errp = -1;
-	if ((res = db_exec(db, for_update ? SQL_GET_LOCKED : SQL_GET, 1,
-	    p)) == NULL)
-		return (NULL);
-	if (PQntuples(res) == 0)
-		*errp = SH_ENOTFOUND;
-	else if ((row = db_row_json(res, 0)) != NULL)
-		*errp = 0;
-	PQclear(res);
-	return (row);
+	return (db_one_json(db_exec(db, for_update ? SQL_GET_LOCKED : SQL_GET,
+	    1, p), errp));
 }
 
 json_t *

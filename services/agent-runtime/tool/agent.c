@@ -106,21 +106,34 @@ rep_error(struct msg_rep *rep)
 	return (s != NULL ? s : "unknown error");
 }
 
+/* The "key" argument of kv_get and kv_set, present and of kv_key_ok()'s
+ * form: 0, or -1 after filling r (soft), as tool_arg_str(). */
+static int
+kv_arg_key(json_t *in, const char **keyp, struct tool_result *r)
+{
+	size_t	 len;
+
+	if (tool_arg_str(in, "key", 1, keyp, &len, r) != 0)
+		return (-1);
+	if (!kv_key_ok(*keyp, len)) {
+		tool_result_set(r, 1, 0, "invalid parameter 'key': 1-%d "
+		    "characters of [A-Za-z0-9_.-]", KV_KEY_MAX);
+		return (-1);
+	}
+	return (0);
+}
+
 int
 tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 {
 	struct msg_rep	 rep;
 	const char	*key;
-	size_t		 len;
 	char		*text;
 	json_t		*v;
 	int		 rv;
 
-	if (tool_arg_str(in, "key", 1, &key, &len, r) != 0)
+	if (kv_arg_key(in, &key, r) != 0)
 		return (0);
-	if (!kv_key_ok(key, len))
-		return (tool_result_set(r, 1, 0, "invalid parameter 'key': "
-		    "1-%d characters of [A-Za-z0-9_.-]", KV_KEY_MAX));
 	if (!kv_allowed(tc->tc_manifest, key, 0))
 		return (tool_result_set(r, 1, 1, "Permission denied: "
 		    "memory_read does not allow key '%s'", key));
@@ -156,14 +169,11 @@ tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	json_t		*v;
 	int		 rv;
 
-	if (tool_arg_str(in, "key", 1, &key, &len, r) != 0)
+	if (kv_arg_key(in, &key, r) != 0)
 		return (0);
 	if ((v = json_object_get(in, "value")) == NULL)
 		return (tool_result_set(r, 1, 0, "missing required parameter "
 		    "'value'"));
-	if (!kv_key_ok(key, len))
-		return (tool_result_set(r, 1, 0, "invalid parameter 'key': "
-		    "1-%d characters of [A-Za-z0-9_.-]", KV_KEY_MAX));
 	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
 		return (SH_ENOMEM);
 	len = strlen(text);

@@ -716,17 +716,9 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "'model' is required");
 		return;
 	}
-	if (agent_store_begin(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
+	if (agent_edit_begin(c, id, &row, &m, rp) != 0)
 		return;
-	}
 	in_tx = 1;
-	if ((row = agent_fetch(c, id, 1, rp)) == NULL)
-		goto done;
-	if ((m = json_deep_copy(json_object_get(row, "manifest"))) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		goto done;
-	}
 	json_object_set_new(json_object_get(m, "model"), "model",
 	    json_string(model));
 	if (prov != NULL)
@@ -741,18 +733,10 @@ op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
-	rv = agent_store_update(c->sc_db, row, json_string_value(
-	    json_object_get(row, "name")), m, NULL, json_object_get(row,
-	    "identity"), json_string_value(json_object_get(row, "mode")));
-	if (rv == AGENT_ECONFLICT) {
-		svc_reply_error(rp, 409, "agent was changed concurrently; "
-		    "retry");
+	if (agent_edit_commit(c, row, json_string_value(json_object_get(row,
+	    "name")), m, NULL, json_object_get(row, "identity"),
+	    json_string_value(json_object_get(row, "mode")), rp) != 0)
 		goto done;
-	}
-	if (rv != 0 || agent_store_commit(c->sc_db) != 0) {
-		svc_reply_db_error(rp, c);
-		goto done;
-	}
 	in_tx = 0;
 	agent_publish(c->sc_arg, "agent_updated", id, json_string_value(
 	    json_object_get(row, "name")));

@@ -274,30 +274,13 @@ session_ensure(struct db *db, const char *sid, const char *agent_id)
 	return (ret);
 }
 
-/* The first row of res as JSON (new), NULL with *errp. */
-static json_t *
-session_one(PGresult *res, int *errp)
-{
-	json_t	*row = NULL;
-
-	*errp = -1;
-	if (res == NULL)
-		return (NULL);
-	if (PQntuples(res) == 0)
-		*errp = SH_ENOTFOUND;
-	else if ((row = db_row_json(res, 0)) != NULL)
-		*errp = 0;
-	PQclear(res);
-	return (row);
-}
-
 json_t *
 session_get(struct db *db, const char *sid, int with_messages, int *errp)
 {
 	const char	*p[1] = { sid };
 	json_t		*row;
 
-	row = session_one(db_exec(db, with_messages ? SQL_GET : SQL_GET_SHORT,
+	row = db_one_json(db_exec(db, with_messages ? SQL_GET : SQL_GET_SHORT,
 	    1, p), errp);
 	if (row != NULL && with_messages) {
 		json_object_set(row, "messages", json_object_get(row,
@@ -325,7 +308,7 @@ session_by_label(struct db *db, const char *agent_id, const char *label,
 {
 	const char	*p[2] = { agent_id, label };
 
-	return (session_one(db_exec(db, SQL_BY_LABEL, 2, p), errp));
+	return (db_one_json(db_exec(db, SQL_BY_LABEL, 2, p), errp));
 }
 
 int
