@@ -1161,6 +1161,10 @@ bus_server_close(struct bus_server *bs)
 				util_sleep_ms(10);
 			}
 			nng_aio_stop(bl->bl_aio);
+			/* A send cancelled by the stop hands its message back
+			 * without a callback to free it. */
+			nng_msg_free(nng_aio_get_msg(bl->bl_aio));
+			nng_aio_set_msg(bl->bl_aio, NULL);
 		}
 	for (i = 0; bs->bs_workers != NULL && i < bs->bs_n; i++) {
 		bw = &bs->bs_workers[i];

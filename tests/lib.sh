@@ -137,6 +137,22 @@ lf_stacks() {
 
 # lf_hung NAME PID WHAT: NAME did not end in time: prints its threads'
 # stacks, kills it with SIGKILL and counts a failed test.
+# lf_sanitizer_ours LOG: whether LOG holds a sanitizer report that is ours.
+# Every report counts, except a leak whose every allocation stack lies in
+# libnng, libc and the sanitizer's runtime: nng 1.5.2 leaks its own pipes
+# when a socket closes while peers still connect (the nanomsg/nng#1813
+# family, fixed upstream); any frame of our code makes it count.
+lf_sanitizer_ours() {
+	grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$1" || return 1
+	grep -qE 'ERROR: AddressSanitizer|ThreadSanitizer|runtime error:' "$1" && return 0
+	if awk '/^ *#[0-9]+ / && !/libnng\.so|libsanitizer|__interceptor|nptl\/|libc\.so|clone3?[ (]/ { found = 1 }
+	    END { exit !found }' "$1"; then
+		return 0
+	fi
+	echo "# $(basename "$1"): a leak inside libnng alone (nng 1.5.2), not counted"
+	return 1
+}
+
 lf_hung() {
 	echo "# $1 (pid $2) $3; killed"
 	lf_stacks "$1" "$2"
@@ -352,7 +368,7 @@ lf_cleanup() {
 	# A sanitizer report in any process's log fails the script.
 	for f in "$LF_TMP"/log/*.log; do
 		[ -f "$f" ] || continue
-		if grep -qE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$f"; then
+		if lf_sanitizer_ours "$f"; then
 			echo "not ok - sanitizer report in $(basename "$f")"
 			grep -E -A12 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' "$f" | head -40 | sed 's/^/#   /'
 			T_FAILED=$((T_FAILED + 1))
