@@ -87,7 +87,7 @@ HELLO=127.0.0.1:$HELLO_PORT
 have() { [ -x "$bin/$1" ]; }
 
 stop_all() {
-	local order="api-gateway channels audit memory scheduler agent-runtime bus mhd_hello" n left=()
+	local order="api-gateway channels audit memory scheduler agent-runtime bus mhd_hello nng_device nng_echo" n left=()
 	stop $order
 	for n in "${!PIDS[@]}"; do left+=("$n"); done
 	[ ${#left[@]} = 0 ] || stop "${left[@]}"
@@ -466,6 +466,10 @@ for ((r = 0; r < ROUNDS; r++)); do
 done
 stop mhd_hello
 
+cpu_of() {	# KEY NAME -> the µs of NAME in CPU[KEY]
+	printf '%s\n' "${CPU[$1]:-}" | tr ',' '\n' | awk -v n="$2" '$1 == n { print $2 }'
+}
+
 pct() {	# pct A B -> A/B in %
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.0f", 100 * a / b }'
 }
@@ -492,6 +496,46 @@ for k in floor health agents; do
 done
 [ $STACK_OK = 0 ] || echo "   agents spawned for the list: $spawned of $NAGENTS (POST /api/agents -> 201); list length $listed"
 echo
+
+# ---- 4b. the bus floor -----------------------------------------------------
+# What nng itself costs per request through a forwarder, with none of our
+# code: tests/helpers/nng_floor.c (nng_device between raw REP and raw REQ
+# sockets, an echo behind it, a REQ load in front), over ipc:// like the
+# stack.  nng's cost per message grows as the rate falls (its threads sleep
+# between messages and each message wakes several), so the device is
+# measured at the rate GET /api/agents reached, then flat out.
+FLOOR_BUS= FLOOR_BUS_MAX= FLOOR_RATE_MAX=
+floor_bus() {	# floor_bus RATE (0: flat out) -> "µs-per-request replies/s"
+	local n d0 d1
+	d0=$(cpu_ticks "${PIDS[nng_device]}")
+	n=$(timeout $((DUR + 10)) "$bin/nng_floor" load "ipc://$tmp/nf.front" "$CONNS" "$DUR" "$1" 2>/dev/null)
+	d1=$(cpu_ticks "${PIDS[nng_device]}")
+	[ "${n:-0}" -gt 0 ] 2>/dev/null || return 1
+	awk -v d="$((d1 - d0))" -v n="$n" -v hz="$CLK_TCK" -v t="$DUR" \
+	    'BEGIN { printf "%.0f %.0f\n", d * 1e6 / hz / n, n / t }'
+}
+if have nng_floor && [ -n "${RPS[agents]:-}" ]; then
+	hr
+	echo "4b. THE BUS FLOOR  nng_device (nng's own forwarder), $CONNS REQ contexts -> device -> echo, 64-byte messages"
+	hr
+	"$bin/nng_floor" device "ipc://$tmp/nf.front" "ipc://$tmp/nf.back" >>"$tmp/log/nng_floor.log" 2>&1 &
+	PIDS[nng_device]=$!
+	"$bin/nng_floor" echo "ipc://$tmp/nf.back" "$CONNS" >>"$tmp/log/nng_floor.log" 2>&1 &
+	PIDS[nng_echo]=$!
+	sleep 0.3
+	timeout 10 "$bin/nng_floor" load "ipc://$tmp/nf.front" "$CONNS" 1 >/dev/null 2>&1
+	if r=$(floor_bus "${RPS[agents]}"); then
+		FLOOR_BUS=${r%% *}
+		printf '   %-44s %6s us per request at %s req/s\n' "nng_device at GET /api/agents' rate" "$FLOOR_BUS" "${r##* }"
+	fi
+	if r=$(floor_bus 0); then
+		FLOOR_BUS_MAX=${r%% *} FLOOR_RATE_MAX=${r##* }
+		printf '   %-44s %6s us per request at %s req/s\n' "nng_device flat out" "$FLOOR_BUS_MAX" "$FLOOR_RATE_MAX"
+	fi
+	printf '   %-44s %6s us per request at %s req/s\n' "our broker, GET /api/agents (above)" "$(cpu_of agents bus)" "${RPS[agents]}"
+	stop nng_device nng_echo
+	echo
+fi
 
 # ---- memory again, after the load ------------------------------------------
 if [ $STACK_OK = 1 ]; then
@@ -553,13 +597,10 @@ pc=$(pct "${RPS[health]:-}" "${RPS[floor]:-}")
 printf '   %-34s %14s %12s %s\n' "GET /api/health vs floor" "$pc %" ">= $T_HEALTH_PCT %" "$(verdict "$pc" '>=' $T_HEALTH_PCT)"
 pc=$(pct "${RPS[agents]:-}" "${RPS[floor]:-}")
 printf '   %-34s %14s %12s %s\n' "GET /api/agents vs floor" "$pc %" ">= $T_AGENTS_PCT %" "$(verdict "$pc" '>=' $T_AGENTS_PCT)"
-cpu_of() {	# KEY NAME -> the µs of NAME in CPU[KEY]
-	printf '%s\n' "${CPU[$1]:-}" | tr ',' '\n' | awk -v n="$2" '$1 == n { print $2 }'
-}
 us=$(cpu_of agents api-gateway)
 printf '   %-34s %14s %12s %s\n' "gateway CPU per GET /api/agents" "${us:-n/a} us" "<= $T_GW_US us" "$(verdict "$us" '<=' $T_GW_US)"
 us=$(cpu_of agents bus)
-printf '   %-34s %14s %12s %s\n' "broker CPU per GET /api/agents" "${us:-n/a} us" "<= $T_BUS_US us" "$(verdict "$us" '<=' $T_BUS_US)"
+printf '   %-34s %14s %12s %s\n' "broker CPU per GET /api/agents" "${us:-n/a} us" "<= $T_BUS_US us" "$(verdict "$us" '<=' $T_BUS_US)${FLOOR_BUS:+ (nng_device at that rate: $FLOOR_BUS us; flat out: $FLOOR_BUS_MAX us)}"
 for n in api-gateway agent-runtime; do
 	[ -n "${RSS1[$n]:-}" ] || continue
 	printf '   %-34s %14s %12s\n' "idle RSS after bad input, ${n%%-*}" \
