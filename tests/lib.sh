@@ -45,7 +45,7 @@
 #   lf_fake_script JSON     POST /__fake/script (append to a model's queue)
 #   lf_fake_requests MODEL  its recorded requests for MODEL (a JSON array)
 #   lf_fake_wait MODEL N    until it has recorded N requests for MODEL
-#   lf_fake_toml NAME MODEL [MORE]   a manifest on it (openai, FAKE_KEY);
+#   lf_fake_toml NAME MODEL [MORE]   a manifest on it (openai, FAKE_API_KEY);
 #                           lf_openai_toml: the same without base_url/key
 #
 # The last response (LF_BODY, LF_HEADERS) and the database:
@@ -447,10 +447,10 @@ lf_openai_toml() {
 	[ $# -lt 3 ] || printf '\n%s' "$3"
 }
 # lf_fake_toml NAME MODEL [MORE]: the same, explicitly at the fake
-# provider ($LF_FAKE_URL, key in $FAKE_KEY).
+# provider ($LF_FAKE_URL, key in $FAKE_API_KEY).
 lf_fake_toml() {
 	lf_openai_toml "$1" "$2" "base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_KEY\"${3+
+api_key_env = \"FAKE_API_KEY\"${3+
 $3}"
 }
 

@@ -134,7 +134,7 @@ async function spawn() {
 		while (next < n && !failed) {
 			const i = next++;
 			const toml = `name = "${prefix}-${i + 1}"\n[model]\nprovider = "openai"\nmodel = "${model}"\n` +
-			    `base_url = "${base}"\napi_key_env = "BENCH_FAKE_KEY"\n`;
+			    `base_url = "${base}"\napi_key_env = "BENCH_FAKE_API_KEY"\n`;
 			const r = await request(ka, g, 'POST', '/api/agents', { manifest_toml: toml });
 			let id = null;
 			try { const b = JSON.parse(r.body); id = b.agent_id || b.id || (b.agent && b.agent.id); } catch { /* below */ }

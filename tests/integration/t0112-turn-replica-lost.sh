@@ -7,7 +7,7 @@
 # two replicas and one killed: only its turns fail, the others complete.
 . "$(dirname "$0")/../lib.sh"
 
-export FAKE_KEY=sk-fake-lost-0123456789
+export FAKE_API_KEY=sk-fake-lost-0123456789
 LOST="replica of 'agent-runtime' lost while handling the request"
 lf_fake_start
 lf_stack_start agent-runtime

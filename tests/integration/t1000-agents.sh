@@ -382,7 +382,7 @@ for bad in '{"color":"orange"}' '{"color":"#12345"}' '{"archetype":"wizard"}' '{
 done
 
 # ---- config -------------------------------------------------------------
-ar agents.config "$(on "$ID3" '{"max_tokens":8192,"temperature":0.3,"model":"m1","provider":"p1","api_key_env":"P1_KEY","base_url":"https://llm.example/v1","web_search_augmentation":"off","fallback_models":[{"provider":"groq","model":"llama"}],"system_prompt":"cfg prompt","description":"cfg","color":"#00ff00"}')"
+ar agents.config "$(on "$ID3" '{"max_tokens":8192,"temperature":0.3,"model":"m1","provider":"p1","api_key_env":"P1_API_KEY","base_url":"https://llm.example/v1","web_search_augmentation":"off","fallback_models":[{"provider":"groq","model":"llama"}],"system_prompt":"cfg prompt","description":"cfg","color":"#00ff00"}')"
 t_eq "config answers 200" "$AR_STATUS $(j .status) $(j .agent_id)" "200 updated $ID3"
 ar agents.get "$(on "$ID3" null)"
 t_eq "config changed the model" "$(j '.model | "\(.provider) \(.model) \(.max_tokens) \(.temperature)"')" "p1 m1 8192 0.3"
@@ -391,7 +391,7 @@ t_eq "config changed the rest" \
     "off groq/llama cfg prompt|cfg #00ff00"
 t_eq "config stored api_key_env and base_url" \
     "$(psql_q "SELECT manifest->'model'->>'api_key_env' || ' ' || (manifest->'model'->>'base_url') FROM runtime.agents WHERE id = '$ID3'")" \
-    "P1_KEY https://llm.example/v1"
+    "P1_API_KEY https://llm.example/v1"
 ar agents.config "$(on "$ID3" '{"api_key_env":null}')"
 t_eq "config api_key_env null clears it" \
     "$AR_STATUS $(psql_q "SELECT coalesce(manifest->'model'->>'api_key_env', 'none') FROM runtime.agents WHERE id = '$ID3'")" "200 none"

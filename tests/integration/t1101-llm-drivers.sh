@@ -8,10 +8,10 @@
 
 LC=$LF_BIN/llmcall
 LCLOG=$LF_TMP/log/llmcall.log
-export FAKE_KEY=sk-fake-0123456789
-export WRONG_KEY=sk-wrong-9876543210
+export FAKE_API_KEY=sk-fake-0123456789
+export WRONG_API_KEY=sk-wrong-9876543210
 
-lf_fake_start --key "$FAKE_KEY"
+lf_fake_start --key "$FAKE_API_KEY"
 F=$LF_FAKE_URL
 
 nreq() { lf_fake_requests "$1" | jq length; }
@@ -27,15 +27,15 @@ evs() { printf '%s\n' "$OUT" | jq -rs "[.[] | select(.type != \"result\")] | $1"
 
 target() {	# style model -> llmcall target options
 	case $1 in
-	openai)		echo "--style openai --base $F/v1 --model $2 --key-env FAKE_KEY" ;;
-	anthropic)	echo "--style anthropic --base $F --model $2 --key-env FAKE_KEY" ;;
-	gemini)		echo "--style gemini --base $F --model $2 --key-env FAKE_KEY" ;;
+	openai)		echo "--style openai --base $F/v1 --model $2 --key-env FAKE_API_KEY" ;;
+	anthropic)	echo "--style anthropic --base $F --model $2 --key-env FAKE_API_KEY" ;;
+	gemini)		echo "--style gemini --base $F --model $2 --key-env FAKE_API_KEY" ;;
 	esac
 }
 fb() {		# style model [key] -> a --fallback value
 	local base=$F
 	[ "$1" = openai ] && base=$F/v1
-	echo "$1,$base,$2,${3:-$FAKE_KEY},FAKE_KEY"
+	echo "$1,$base,$2,${3:-$FAKE_API_KEY},FAKE_API_KEY"
 }
 
 REQ=$LF_TMP/req.json
@@ -113,9 +113,9 @@ for style in openai anthropic gemini; do
 
 		# A wrong key: 401 naming the variable, never the key.
 		m=$style-auth-$mode
-		call $(target $style $m | sed 's/FAKE_KEY/WRONG_KEY/') $S "$REQ"
-		t_ok "$tag: 401 names WRONG_KEY" grep -q "HTTP 401.*WRONG_KEY" <<<"$(r .response.error)"
-		t_ok "$tag: the key is not in the output" test -z "$(grep -F -- "$WRONG_KEY" <<<"$OUT")"
+		call $(target $style $m | sed 's/FAKE_API_KEY/WRONG_API_KEY/') $S "$REQ"
+		t_ok "$tag: 401 names WRONG_API_KEY" grep -q "HTTP 401.*WRONG_API_KEY" <<<"$(r .response.error)"
+		t_ok "$tag: the key is not in the output" test -z "$(grep -F -- "$WRONG_API_KEY" <<<"$OUT")"
 	done
 done
 
@@ -126,14 +126,14 @@ t_eq "openai wire: system message first" "$(jq -r '.messages[0].role + ":" + .me
 t_eq "openai wire: assistant tool_calls, arguments a string" "$(jq -r '.messages[2].tool_calls[0] | .id + " " + .function.name + " " + (.function.arguments | type)' <<<"$B")" "call_7 file_write string"
 t_eq "openai wire: result as a role tool message" "$(jq -c '.messages[3]' <<<"$B")" '{"role":"tool","tool_call_id":"call_7","content":"wrote 2 bytes"}'
 t_eq "openai wire: tools, include_usage" "$(jq -r '.tools[0].function.name + " " + (.stream_options.include_usage|tostring)' <<<"$B")" "file_write true"
-t_eq "openai wire: bearer key" "$(lf_fake_requests wire-o | jq -r '.[0].headers.authorization')" "Bearer $FAKE_KEY"
+t_eq "openai wire: bearer key" "$(lf_fake_requests wire-o | jq -r '.[0].headers.authorization')" "Bearer $FAKE_API_KEY"
 
 call $(target anthropic wire-a) "$CONV"
 B=$(lf_fake_requests wire-a | jq -c '.[0].body')
 t_eq "anthropic wire: system field" "$(jq -r '.system + " " + .messages[0].role' <<<"$B")" "SYSTEM PROMPT user"
 t_eq "anthropic wire: tool_use block" "$(jq -c '.messages[1].content[1]' <<<"$B")" '{"type":"tool_use","id":"call_7","name":"file_write","input":{"path":"a.txt"}}'
 t_eq "anthropic wire: tool_result in a user message" "$(jq -c '.messages[2]' <<<"$B")" '{"role":"user","content":[{"type":"tool_result","tool_use_id":"call_7","content":"wrote 2 bytes","is_error":false}]}'
-t_eq "anthropic wire: headers" "$(lf_fake_requests wire-a | jq -r '.[0].headers["anthropic-version"] + " " + .[0].headers["x-api-key"]')" "2023-06-01 $FAKE_KEY"
+t_eq "anthropic wire: headers" "$(lf_fake_requests wire-a | jq -r '.[0].headers["anthropic-version"] + " " + .[0].headers["x-api-key"]')" "2023-06-01 $FAKE_API_KEY"
 
 call $(target gemini wire-g) --stream "$CONV"
 B=$(lf_fake_requests wire-g | jq -c '.[0].body')
@@ -141,7 +141,7 @@ t_eq "gemini wire: systemInstruction" "$(jq -r '.systemInstruction.parts[0].text
 t_eq "gemini wire: roles" "$(jq -r '[.contents[].role] | join(",")' <<<"$B")" "user,model,user"
 t_eq "gemini wire: functionCall" "$(jq -c '.contents[1].parts[1]' <<<"$B")" '{"functionCall":{"name":"file_write","args":{"path":"a.txt"}}}'
 t_eq "gemini wire: functionResponse" "$(jq -c '.contents[2].parts[0]' <<<"$B")" '{"functionResponse":{"name":"file_write","response":{"content":"wrote 2 bytes"}}}'
-t_eq "gemini wire: sse path and key header" "$(lf_fake_requests wire-g | jq -r '.[0].path + " " + .[0].query.alt + " " + .[0].headers["x-goog-api-key"]')" "/v1beta/models/wire-g:streamGenerateContent sse $FAKE_KEY"
+t_eq "gemini wire: sse path and key header" "$(lf_fake_requests wire-g | jq -r '.[0].path + " " + .[0].query.alt + " " + .[0].headers["x-goog-api-key"]')" "/v1beta/models/wire-g:streamGenerateContent sse $FAKE_API_KEY"
 
 # ---- retries -------------------------------------------------------------
 lf_fake_script '{"model": "ra", "steps": [{"status": 429, "retry_after": 1}, {"text": "after the wait"}]}'
@@ -181,11 +181,11 @@ t_ok "5xx: backoff 250 + 500 ms" test "$(r .elapsed_ms)" -ge 700
 # ---- everything exhausted ------------------------------------------------
 lf_fake_script '{"model": "x-dead", "steps": [{"status": 500}, {"status": 500}, {"status": 500}]}'
 lf_fake_script '{"model": "z-busy", "steps": [{"status": 429, "retry_after": 0}, {"status": 429, "retry_after": 0}]}'
-call $(target openai x-dead) --fallback "$(fb anthropic y-auth "$WRONG_KEY")" \
+call $(target openai x-dead) --fallback "$(fb anthropic y-auth "$WRONG_API_KEY")" \
     --fallback "$(fb gemini z-busy)" --fallback "openai,http://127.0.0.1:1/v1,w-gone,k" "$REQ"
 E=$(r .response.error)
 t_eq "exhausted: an error" "$(r '.status + " " + (.err|tostring)')" "error -9"
-t_ok "exhausted: names every target and why" grep -q "^all providers failed: openai/x-dead: HTTP 500.*; anthropic/y-auth: HTTP 401.*FAKE_KEY.*; gemini/z-busy: HTTP 429 rate limited (retried once).*; openai/w-gone: connection failed" <<<"$E"
+t_ok "exhausted: names every target and why" grep -q "^all providers failed: openai/x-dead: HTTP 500.*; anthropic/y-auth: HTTP 401.*FAKE_API_KEY.*; gemini/z-busy: HTTP 429 rate limited (retried once).*; openai/w-gone: connection failed" <<<"$E"
 t_eq "exhausted: attempts listed" "$(r '[.response.attempts[] | .provider + "/" + .model] | join(" ")')" "openai/x-dead anthropic/y-auth gemini/z-busy openai/w-gone"
 
 # ---- cancel, latency -----------------------------------------------------
@@ -200,8 +200,8 @@ call $(target anthropic firstbyte) --stream "$REQ"
 t_ok "deltas are delivered as they arrive" test "$(r '.elapsed_ms - .first_delta_ms')" -ge 400
 
 # ---- 200 streaming calls at once on one engine ---------------------------
-lf_fake_start --key "$FAKE_KEY" --latency-ms 500
-OUT=$("$LC" --style openai --base "$LF_FAKE_URL/v1" --model many --key-env FAKE_KEY --stream --parallel 200 "$REQ" 2>>"$LCLOG")
+lf_fake_start --key "$FAKE_API_KEY" --latency-ms 500
+OUT=$("$LC" --style openai --base "$LF_FAKE_URL/v1" --model many --key-env FAKE_API_KEY --stream --parallel 200 "$REQ" 2>>"$LCLOG")
 RES=$OUT
 t_eq "200 at once: all succeed" "$(r '.ok')" 200
 t_ok "200 at once: concurrent (well under 200 x 0.5 s)" test "$(r .elapsed_ms)" -lt 5000

@@ -7,12 +7,14 @@
 # stops a chain of agents asking each other) and agent_list.
 . "$(dirname "$0")/../lib.sh"
 
-export FAKE_KEY=sk-fake-tools-0123456789
-# No provider key at all, so provider "auto" finds none (the last check).
+# No provider key at all, so provider "auto" finds none (the last check);
+# the agents at the fake name their own (after the loop, which would
+# unset it too).
 for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
 	unset "$v"
 done
 unset GOOGLE_APPLICATION_CREDENTIALS
+export FAKE_API_KEY=sk-fake-tools-0123456789
 lf_fake_start
 lf_stack_start agent-runtime memory
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }

@@ -9,7 +9,7 @@
 # with the RFC 6455 codes), then SIGTERM with sockets open.
 . "$(dirname "$0")/../lib.sh"
 
-export FAKE_KEY=sk-fake-stream-0123456789
+export FAKE_API_KEY=sk-fake-stream-0123456789
 
 # ---- the fake provider and the stack ---------------------------------------
 lf_fake_start

@@ -6,7 +6,7 @@
 # covers the frame-level protocol with a raw client.
 . "$(dirname "$0")/../lib.sh"
 
-export FAKE_KEY=sk-fake-ws-0123456789
+export FAKE_API_KEY=sk-fake-ws-0123456789
 lf_fake_start
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }

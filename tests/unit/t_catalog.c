@@ -258,11 +258,12 @@ t_keys_and_urls(void)
 	T_EQ_STR(t.ct_api_key, "gsk-unit");
 	T_OK(t.ct_model[0] != '\0');
 	/* The manifest's own variable and URL come first. */
-	setenv("MY_KEY", "mine", 1);
+	setenv("MY_API_KEY", "mine", 1);
 	T_OK(catalog_resolve(NULL, "groq", "llama-3.3-70b-versatile",
-	    "http://127.0.0.1:9/v1", "MY_KEY", &t, err, sizeof(err)) == 0);
+	    "http://127.0.0.1:9/v1", "MY_API_KEY", &t, err,
+	    sizeof(err)) == 0);
 	T_EQ_STR(t.ct_api_key, "mine");
-	T_EQ_STR(t.ct_key_env, "MY_KEY");
+	T_EQ_STR(t.ct_key_env, "MY_API_KEY");
 	T_EQ_STR(t.ct_base_url, "http://127.0.0.1:9/v1");
 	/* [provider_urls] and [provider_api_keys]; a provider only the
 	 * config knows speaks OpenAI. */
@@ -270,7 +271,7 @@ t_keys_and_urls(void)
 	    "{s:s, s:s}", "groq", "http://127.0.0.1:8/v1", "mylocal",
 	    "http://127.0.0.1:7/v1/"));
 	json_object_set_new(cfg.cf_doc, "provider_api_keys", json_pack(
-	    "{s:s}", "groq", "MY_KEY"));
+	    "{s:s}", "groq", "MY_API_KEY"));
 	T_OK(resolve("groq", "llama-3.3-70b-versatile", &t) == 0);
 	T_EQ_STR(t.ct_base_url, "http://127.0.0.1:8/v1");
 	T_EQ_STR(t.ct_api_key, "mine");
@@ -284,7 +285,7 @@ t_keys_and_urls(void)
 	json_object_del(cfg.cf_doc, "provider_urls");
 	json_object_del(cfg.cf_doc, "provider_api_keys");
 	unsetenv("GROQ_API_KEY");
-	unsetenv("MY_KEY");
+	unsetenv("MY_API_KEY");
 	return (0);
 }
 
@@ -374,6 +375,130 @@ t_provider_check(void)
 	return (0);
 }
 
+/* 1 if an agent may name variable name (catalog_key_env_check()). */
+static int
+key_env_ok(const char *name)
+{
+	char	err[512];
+
+	return (catalog_key_env_check("api_key_env", name, err,
+	    sizeof(err)) == 0);
+}
+
+static int
+t_key_env(void)
+{
+	static const char *const	 refused[] = {
+		"LIBREFANG_DATABASE_URL", "LIBREFANG_API_KEY",
+		"LIBREFANG_VAULT_KEY", "HOME", "PATH", "DATABASE_URL",
+		"PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "FAKE_KEY",
+		"CORP_LLM_SECRET", "my_api_key", "1ABC_API_KEY", "_API_KEY",
+		"A B_API_KEY", "A-B_API_KEY", "API_KEY", "", NULL
+	};
+	static const char *const	 allowed[] = {
+		"OPENAI_API_KEY", "GITHUB_TOKEN", "REPLICATE_API_TOKEN",
+		"AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS",
+		"GOOGLE_API_KEY", "MY_LLM_API_KEY", "A_API_KEY",
+		"LLM2_API_KEY", NULL
+	};
+	const char *const		*n;
+	struct catalog_target		 t;
+	char				 err[512];
+	char				 big[CATALOG_KEY_ENV_MAX + 2];
+
+	for (n = refused; *n != NULL; n++)
+		if (key_env_ok(*n)) {
+			printf("# '%s' allowed\n", *n);
+			return (-1);
+		}
+	for (n = allowed; *n != NULL; n++)
+		if (!key_env_ok(*n)) {
+			printf("# '%s' refused\n", *n);
+			return (-1);
+		}
+	T_OK(!key_env_ok(NULL));
+	/* <NAME>_API_KEY up to the bound, and no further. */
+	memset(big, 'K', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	memcpy(big + sizeof(big) - 1 - 8, "_API_KEY", 8);
+	T_OK(!key_env_ok(big));
+	T_OK(key_env_ok(big + 1));
+	/* The error names the field and the variable, nothing else. */
+	T_EQ_INT(catalog_key_env_check("fallback_models[2].api_key_env",
+	    "HOME", err, sizeof(err)), SH_EINVAL);
+	T_OK(strstr(err, "'fallback_models[2].api_key_env' may not name "
+	    "'HOME'") != NULL);
+	T_EQ_INT(catalog_key_env_check("api_key_env", "A B", err,
+	    sizeof(err)), SH_EINVAL);
+	T_OK(strstr(err, "must be an environment variable name") != NULL);
+	/* A variable the configuration names as a key is one. */
+	snprintf(cfg.default_key_env, sizeof(cfg.default_key_env),
+	    "CORP_LLM_SECRET");
+	T_OK(key_env_ok("CORP_LLM_SECRET"));
+	cfg.default_key_env[0] = '\0';
+	T_OK(!key_env_ok("CORP_LLM_SECRET"));
+	json_object_set_new(cfg.cf_doc, "provider_api_keys", json_pack(
+	    "{s:s}", "groq", "CORP_LLM_SECRET"));
+	T_OK(key_env_ok("CORP_LLM_SECRET"));
+	/* ... but never a LIBREFANG_ one. */
+	json_object_set_new(cfg.cf_doc, "provider_api_keys", json_pack(
+	    "{s:s}", "groq", "LIBREFANG_DATABASE_URL"));
+	T_OK(!key_env_ok("LIBREFANG_DATABASE_URL"));
+	json_object_del(cfg.cf_doc, "provider_api_keys");
+	T_OK(!key_env_ok("CORP_LLM_SECRET"));
+	/* Resolve refuses one too, before it reads the variable. */
+	setenv("LIBREFANG_DATABASE_URL", "postgres://u:s3cr3t-pw@db/x", 1);
+	memset(&t, 0, sizeof(t));
+	T_EQ_INT(catalog_resolve(NULL, "my-own", "m", "http://127.0.0.1:9/v1",
+	    "LIBREFANG_DATABASE_URL", &t, err, sizeof(err)), CATALOG_EKEYENV);
+	T_EQ_STR(t.ct_api_key, "");
+	T_OK(strstr(err, "LIBREFANG_DATABASE_URL") != NULL);
+	T_OK(strstr(err, "s3cr3t") == NULL);
+	unsetenv("LIBREFANG_DATABASE_URL");
+	return (0);
+}
+
+/* The provider catalog_model_provider() finds for model ("" for none). */
+static const char *
+model_provider(const char *model)
+{
+	static char	out[CATALOG_PROVIDER_MAX + 1];
+	int		r;
+
+	r = catalog_model_provider(NULL, model, out, sizeof(out));
+	if (r != 0 && r != SH_ENOTFOUND)
+		return ("(error)");
+	return (r == 0 ? out : "");
+}
+
+static int
+t_model_provider(void)
+{
+	/* The catalog entry: id, alias. */
+	T_EQ_STR(model_provider("gpt-4o"), "openai");
+	T_EQ_STR(model_provider("llama-3.3-70b-versatile"), "groq");
+	T_EQ_STR(model_provider("LLAMA-3.3-70B-VERSATILE"), "groq");
+	T_EQ_STR(model_provider("sonnet"), "anthropic");
+	/* An explicit provider prefix, by id or name. */
+	T_EQ_STR(model_provider("openrouter/nosuch/model"), "openrouter");
+	T_EQ_STR(model_provider("copilot/nosuch"), "github-copilot");
+	T_EQ_STR(model_provider("groq:nosuch"), "groq");
+	/* The name prefix. */
+	T_EQ_STR(model_provider("claude-unreleased-9"), "anthropic");
+	T_EQ_STR(model_provider("gemini-9-ultra"), "gemini");
+	/* Nothing tells: ambiguous or unknown names. */
+	T_EQ_STR(model_provider("llama-unknown"), "");
+	T_EQ_STR(model_provider("my-finetune"), "");
+	T_EQ_STR(model_provider("nosuch/model"), "");
+	T_EQ_STR(model_provider(""), "");
+	/* A prefix only [provider_urls] configures. */
+	json_object_set_new(cfg.cf_doc, "provider_urls", json_pack("{s:s}",
+	    "mylocal", "http://127.0.0.1:7/v1"));
+	T_EQ_STR(model_provider("mylocal/some-model"), "mylocal");
+	json_object_del(cfg.cf_doc, "provider_urls");
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "the built-in catalog: 57 providers, 267 models", t_builtin_counts },
 	{ "the same from the directory; a missing one fails", t_dir_counts },
@@ -384,6 +509,8 @@ static const struct tap_case cases[] = {
 	{ "resolve: keys, auto-detection, URLs", t_keys_and_urls },
 	{ "keys: 4 to 511 printable characters, else none", t_key_rules },
 	{ "providers an agent may name", t_provider_check },
+	{ "key variables an agent may name", t_key_env },
+	{ "the provider a model name implies", t_model_provider },
 	{ "reload swaps snapshots, old readers keep theirs", t_reload },
 	{ NULL, NULL }
 };

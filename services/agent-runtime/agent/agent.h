@@ -15,7 +15,7 @@
  *	agent/ops.c	  the operation table, shared input checks, views,
  *			  spawn, delete, clone, bulk
  *	agent/edit.c	  the in-place changes: update, patch, mode, identity,
- *			  config
+ *			  config, model
  *
  * Ownership follows jansson's words: "new" (caller frees or decrefs),
  * "borrowed" (valid while its owner lives).  Everything here is thread-safe
@@ -44,14 +44,15 @@
 #define AGENT_MAX_TOKENS_MAX	10000000LL
 #define AGENT_ERRLEN		320
 /* Bounds of the text fields (bytes), checked on every way in (the TOML
- * manifest, the JSON edits).  Provider and model are the catalog's
- * (CATALOG_PROVIDER_MAX, CATALOG_ID_MAX), so a stored model resolves. */
+ * manifest, the JSON edits).  Provider, model and api_key_env are the
+ * catalog's (CATALOG_PROVIDER_MAX, CATALOG_ID_MAX, CATALOG_KEY_ENV_MAX),
+ * so a stored model resolves. */
 #define AGENT_PROVIDER_MAX	63
 #define AGENT_MODEL_MAX		255
 #define AGENT_DESCRIPTION_MAX	4096
 #define AGENT_PROMPT_MAX	(64 * 1024)	/* system_prompt */
 #define AGENT_SHORT_MAX		256	/* version, author, module */
-#define AGENT_ENV_MAX		128	/* api_key_env */
+#define AGENT_ENV_MAX		127	/* api_key_env */
 #define AGENT_URL_MAX		2048	/* base_url, avatar_url */
 #define AGENT_TAGS_MAX		100
 #define AGENT_TAG_MAX		256
@@ -111,11 +112,13 @@ int	 agent_check_name(json_t *body, const char *key,
 /*
  * Whether every provider manifest m names ([model] and each fallback, each
  * with its own base_url) can be resolved (catalog_provider_check()), so
- * that a turn never meets one that cannot.  With old (the stored
- * manifest), only entries whose provider or base_url changed are checked:
- * an agent whose provider the catalog has since lost can still be edited
- * in other ways (its turns answer provider_not_configured).  0, or the
- * HTTP status (400 naming the provider, 503) with err set.
+ * that a turn never meets one that cannot, and whether each api_key_env is
+ * one an agent may name (catalog_key_env_check()).  With old (the stored
+ * manifest), only entries whose provider or base_url changed are checked
+ * (and their api_key_env, also when only it changed): an agent whose
+ * provider the catalog has since lost can still be edited in other ways
+ * (its turns answer provider_not_configured).  0, or the HTTP status (400
+ * naming the provider or the variable, 503) with err set.
  */
 int	 agent_check_models(struct db *db, json_t *m, json_t *old, char *err,
 	    size_t errlen);
@@ -159,6 +162,8 @@ void	 agent_op_mode(struct svc_ctx *c, const struct msg_req *rq,
 void	 agent_op_identity(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);
 void	 agent_op_config(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp);
+void	 agent_op_set_model(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);
 
 /* ---- agent/manifest.c ---------------------------------------------- */

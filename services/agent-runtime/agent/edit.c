@@ -1,8 +1,8 @@
 /*
  * agent/edit.c - the operations that change one agent in place: update,
- * patch, mode, identity and config.
+ * patch, mode, identity, config and model.
  *
- * All five have one shape (agent_edit()): check the id and the body
+ * All six have one shape (agent_edit()): check the id and the body
  * without the database, then in one transaction lock the row (FOR UPDATE),
  * change copies of its manifest and identity, normalise the manifest, write
  * back only if the row's version is still the one read, commit, and
@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "agent/agent.h"
+#include "catalog/catalog.h"
 #include "err.h"
 #include "log.h"
 #include "util.h"
@@ -591,25 +592,58 @@ static const char *const config_keys[] = {
 };
 
 static int
-agent_check_env_name(const char *s)
-{
-	const char	*p;
-
-	if (*s == '\0' || strlen(s) > AGENT_ENV_MAX ||
-	    (*s >= '0' && *s <= '9'))
-		return (0);
-	for (p = s; *p != '\0'; p++)
-		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_'))
-			return (0);
-	return (1);
-}
-
-static int
 agent_check_url(const char *s)
 {
 	return (agent_is_printable(s) && (strncmp(s, "https://", 8) == 0 ||
 	    strncmp(s, "http://", 7) == 0));
+}
+
+/*
+ * The [model] endpoint overrides of config and PUT .../model: api_key_env
+ * (an allowed key variable, catalog_key_env_check()) and base_url
+ * (http(s)); null or "" clears either.
+ */
+static int
+agent_check_endpoint(json_t *body, struct svc_reply *rp)
+{
+	const char	*s;
+	char		 err[AGENT_ERRLEN];
+
+	if (agent_get_str(body, "api_key_env", 1, AGENT_ENV_MAX, &s, rp) != 0)
+		return (-1);
+	if (s != NULL && *s != '\0' && catalog_key_env_check("api_key_env", s,
+	    err, sizeof(err)) != 0) {
+		svc_reply_error(rp, 400, "%s", err);
+		return (-1);
+	}
+	if (agent_get_str(body, "base_url", 1, AGENT_URL_MAX, &s, rp) != 0)
+		return (-1);
+	if (s != NULL && *s != '\0' && !agent_check_url(s)) {
+		svc_reply_error(rp, 400, "'base_url' must be an http:// or "
+		    "https:// URL");
+		return (-1);
+	}
+	return (0);
+}
+
+/* Applies what agent_check_endpoint() let through to manifest m. */
+static void
+agent_apply_endpoint(json_t *body, json_t *m)
+{
+	static const char *const	keys[] = {
+		"api_key_env", "base_url", NULL
+	};
+	const char *const		*k;
+	json_t				*v;
+
+	for (k = keys; *k != NULL; k++) {
+		if ((v = json_object_get(body, *k)) == NULL)
+			continue;
+		if (json_is_null(v) || json_string_length(v) == 0)
+			json_object_del(json_object_get(m, "model"), *k);
+		else
+			agent_set_model_key(m, *k, v);
+	}
 }
 
 static int
@@ -617,6 +651,7 @@ agent_check_fallbacks(json_t *body, struct svc_reply *rp)
 {
 	json_t		*v = json_object_get(body, "fallback_models"), *e, *f;
 	const char	*k, *s;
+	char		 what[64], err[AGENT_ERRLEN];
 	size_t		 i, max;
 
 	if (v == NULL)
@@ -656,11 +691,18 @@ agent_check_fallbacks(json_t *body, struct svc_reply *rp)
 				    ".%s' must be 1 to %zu bytes", i, k, max);
 				return (-1);
 			}
-			if ((strcmp(k, "api_key_env") == 0 &&
-			    !agent_check_env_name(s)) ||
-			    (strcmp(k, "base_url") == 0 &&
+			if (strcmp(k, "api_key_env") == 0) {
+				snprintf(what, sizeof(what), "fallback_models"
+				    "[%zu].api_key_env", i);
+				if (catalog_key_env_check(what, s, err,
+				    sizeof(err)) != 0) {
+					svc_reply_error(rp, 400, "%s", err);
+					return (-1);
+				}
+			}
+			if (strcmp(k, "base_url") == 0 &&
 			    (!agent_check_url(s) ||
-			    json_string_length(f) > AGENT_URL_MAX))) {
+			    json_string_length(f) > AGENT_URL_MAX)) {
 				svc_reply_error(rp, 400, "'fallback_models[%zu]"
 				    ".%s' is not valid", i, k);
 				return (-1);
@@ -686,20 +728,8 @@ check_config(struct svc_ctx *c, json_t *body, struct svc_reply *rp)
 	    agent_check_identity(body, rp) != 0 ||
 	    agent_check_fallbacks(body, rp) != 0)
 		return (-1);
-	if (agent_get_str(body, "api_key_env", 1, AGENT_ENV_MAX, &s, rp) != 0)
+	if (agent_check_endpoint(body, rp) != 0)
 		return (-1);
-	if (s != NULL && *s != '\0' && !agent_check_env_name(s)) {
-		svc_reply_error(rp, 400, "'api_key_env' must be an environment "
-		    "variable name");
-		return (-1);
-	}
-	if (agent_get_str(body, "base_url", 1, AGENT_URL_MAX, &s, rp) != 0)
-		return (-1);
-	if (s != NULL && *s != '\0' && !agent_check_url(s)) {
-		svc_reply_error(rp, 400, "'base_url' must be an http:// or "
-		    "https:// URL");
-		return (-1);
-	}
 	if ((v = json_object_get(body, "max_tokens")) != NULL &&
 	    agent_check_max_tokens(v, "max_tokens", err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
@@ -733,9 +763,6 @@ apply_config(struct svc_ctx *c, json_t *body, struct agent_edit *ed,
 		"system_prompt", "model", "provider", "max_tokens",
 		"temperature", NULL
 	};
-	static const char *const	clearable[] = {
-		"api_key_env", "base_url", NULL
-	};
 	const char *const		*k;
 	json_t				*v;
 	const char			*s;
@@ -748,16 +775,7 @@ apply_config(struct svc_ctx *c, json_t *body, struct agent_edit *ed,
 	for (k = model_keys; *k != NULL; k++)
 		if ((v = json_object_get(body, *k)) != NULL)
 			agent_set_model_key(ed->ae_manifest, *k, v);
-	for (k = clearable; *k != NULL; k++) {
-		v = json_object_get(body, *k);
-		if (v == NULL)
-			continue;
-		if (json_is_null(v) || json_string_length(v) == 0)
-			json_object_del(json_object_get(ed->ae_manifest,
-			    "model"), *k);
-		else
-			agent_set_model_key(ed->ae_manifest, *k, v);
-	}
+	agent_apply_endpoint(body, ed->ae_manifest);
 	agent_apply_identity(body, ed->ae_identity);
 	return (0);
 }
@@ -767,4 +785,88 @@ agent_op_config(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	agent_edit(c, rq, rp, config_keys, check_config, apply_config);
+}
+
+/*
+ * agents.set_model: PUT /api/agents/{id}/model (notes 2.7).  Without a
+ * provider in the body, the provider is the one the catalog gives the
+ * model (catalog_model_provider()), unless the agent has an endpoint of
+ * its own (base_url) or nothing tells: then it keeps its provider, as the
+ * reference does, so a model only the agent's own server knows (Ollama,
+ * vLLM) can still be chosen.  A new provider drops the agent's
+ * api_key_env and base_url, which belonged to the old one (a key must not
+ * go to another provider's endpoint), unless the body sets them.
+ */
+
+static const char *const set_model_keys[] = {
+	"model", "provider", "api_key_env", "base_url", NULL
+};
+
+static int
+check_set_model(struct svc_ctx *c, json_t *body, struct svc_reply *rp)
+{
+	const char	*model, *prov;
+
+	(void)c;
+	if (agent_get_text(body, "model", 0, &model, rp) != 0 ||
+	    agent_get_text(body, "provider", 1, &prov, rp) != 0 ||
+	    agent_check_endpoint(body, rp) != 0)
+		return (-1);
+	if (model == NULL) {
+		svc_reply_error(rp, 400, "'model' is required");
+		return (-1);
+	}
+	return (0);
+}
+
+static int
+apply_set_model(struct svc_ctx *c, json_t *body, struct agent_edit *ed,
+    struct svc_reply *rp)
+{
+	json_t		*mm, *url;
+	const char	*model, *prov, *old;
+	char		 found[CATALOG_PROVIDER_MAX + 1];
+	int		 rv;
+
+	model = json_string_value(json_object_get(body, "model"));
+	prov = json_string_value(json_object_get(body, "provider"));
+	if (!json_is_object(mm = json_object_get(ed->ae_manifest, "model"))) {
+		svc_reply_error(rp, 500, "stored manifest has no [model]");
+		return (-1);
+	}
+	old = json_string_value(json_object_get(mm, "provider"));
+	/* The endpoint the agent will have: the body's, else its own. */
+	if ((url = json_object_get(body, "base_url")) == NULL)
+		url = json_object_get(mm, "base_url");
+	if (prov == NULL && json_string_length(url) == 0) {
+		rv = catalog_model_provider(c->sc_db, model, found,
+		    sizeof(found));
+		if (rv == SH_EUNAVAIL) {
+			svc_reply_db_error(rp, c);
+			return (-1);
+		}
+		if (rv == 0)
+			prov = found;
+	}
+	if (prov != NULL && (old == NULL || strcasecmp(prov, old) != 0)) {
+		/* A case-insensitive compare only: a provider named another
+		 * way ("google" for gemini) counts as new, the safe side. */
+		json_object_del(mm, "api_key_env");
+		json_object_del(mm, "base_url");
+	}
+	agent_set_model_key(ed->ae_manifest, "model", json_object_get(body,
+	    "model"));
+	if (prov != NULL)
+		json_object_set_new(mm, "provider", json_string(prov));
+	agent_apply_endpoint(body, ed->ae_manifest);
+	ed->ae_reply = json_pack("{s:s, s:s}", "model", model, "provider",
+	    json_string_value(json_object_get(mm, "provider")) ?: "");
+	return (0);
+}
+
+void
+agent_op_set_model(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	agent_edit(c, rq, rp, set_model_keys, check_set_model, apply_set_model);
 }

@@ -118,7 +118,8 @@ agent_get_bool(json_t *body, const char *key, int *out, struct svc_reply *rp)
 
 /* What an agent stores must fit what the catalog resolves. */
 _Static_assert(AGENT_PROVIDER_MAX == CATALOG_PROVIDER_MAX &&
-    AGENT_MODEL_MAX == CATALOG_ID_MAX, "agent bounds are the catalog's");
+    AGENT_MODEL_MAX == CATALOG_ID_MAX && AGENT_ENV_MAX == CATALOG_KEY_ENV_MAX,
+    "agent bounds are the catalog's");
 
 /* The text fields the JSON edits take: their bound in bytes, and
  * whether "" is refused (an empty provider or model would silently mean
@@ -184,9 +185,10 @@ agent_check_models(struct db *db, json_t *m, json_t *old, char *err,
     size_t errlen)
 {
 	json_t		*e, *prev, *fb = json_object_get(m, "fallback_models");
-	char		 why[AGENT_ERRLEN];
+	const char	*env;
+	char		 why[AGENT_ERRLEN], what[64];
 	size_t		 i;
-	int		 rv;
+	int		 rv, same;
 
 	for (i = 0; i <= json_array_size(fb); i++) {
 		if (i == 0) {
@@ -197,7 +199,24 @@ agent_check_models(struct db *db, json_t *m, json_t *old, char *err,
 			prev = json_array_get(json_object_get(old,
 			    "fallback_models"), i - 1);
 		}
-		if (!json_is_object(e) || agent_same_target(e, prev))
+		if (!json_is_object(e))
+			continue;
+		/* The key variable: checked when it or the endpoint it
+		 * would be sent to changes. */
+		env = json_string_value(json_object_get(e, "api_key_env"));
+		same = agent_same_target(e, prev);
+		if (env != NULL && *env != '\0' && (!same || !agent_same(
+		    json_object_get(e, "api_key_env"),
+		    json_object_get(prev, "api_key_env")))) {
+			if (i == 0)
+				snprintf(what, sizeof(what), "api_key_env");
+			else
+				snprintf(what, sizeof(what), "fallback_models"
+				    "[%zu].api_key_env", i - 1);
+			if (catalog_key_env_check(what, env, err, errlen) != 0)
+				return (400);
+		}
+		if (same)
 			continue;
 		rv = catalog_provider_check(db, json_string_value(
 		    json_object_get(e, "provider")), json_string_value(
@@ -875,6 +894,7 @@ const struct svc_op agent_ops[] = {
 	{ OP_AGENTS_MODE,	agent_op_mode },
 	{ OP_AGENTS_IDENTITY,	agent_op_identity },
 	{ OP_AGENTS_CONFIG,	agent_op_config },
+	{ OP_AGENTS_SET_MODEL,	agent_op_set_model },
 	{ OP_AGENTS_CLONE,	op_clone },
 	{ OP_AGENTS_BULK_CREATE,	op_bulk_create },
 	{ OP_AGENTS_BULK_DELETE,	op_bulk_delete },

@@ -105,6 +105,17 @@ static const char *const cat_qualify[] = {
 	NULL
 };
 
+/*
+ * Variables an agent's api_key_env never names, whatever else would allow
+ * them (catalog_key_env_check()): LibreFang's own settings and secrets
+ * (the database URL, the API key, the vault key) and the well-known
+ * variables that hold no provider key.  A row ending in '_' is a prefix.
+ */
+static const char *const cat_env_never[] = {
+	"LIBREFANG_", "DATABASE_URL", "PGPASSWORD", "PGPASSFILE", "HOME",
+	"PATH", "USER", "SHELL", NULL
+};
+
 static const char *const cat_tiers[] = {
 	"frontier", "smart", "balanced", "fast", "local", NULL
 };
@@ -874,6 +885,96 @@ catalog_env_key(const struct catalog_provider *p, const char *id,
 	return (0);
 }
 
+/* 1 if name matches a row of cat_env_never[]. */
+static int
+cat_env_reserved(const char *name)
+{
+	const char *const	*r;
+	size_t			 n;
+
+	for (r = cat_env_never; *r != NULL; r++) {
+		n = strlen(*r);
+		if ((*r)[n - 1] == '_' ? strncmp(name, *r, n) == 0 :
+		    strcmp(name, *r) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* 1 if name is <NAME>_API_KEY, NAME [A-Z][A-Z0-9_]*: the variable a
+ * provider the catalog does not know reads its key from (notes 6.2). */
+static int
+cat_env_conventional(const char *name)
+{
+	static const char	 suffix[] = "_API_KEY";
+	size_t			 i, n = strlen(name);
+
+	if (n <= sizeof(suffix) - 1 || name[0] < 'A' || name[0] > 'Z' ||
+	    strcmp(name + n - (sizeof(suffix) - 1), suffix) != 0)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((name[i] >= 'A' && name[i] <= 'Z') ||
+		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			return (0);
+	return (1);
+}
+
+/* 1 if the catalog or the configuration names name as a key variable. */
+static int
+cat_env_declared(const char *name)
+{
+	struct catalog_snap	*s;
+	const char		*k;
+	json_t			*v;
+	size_t			 i;
+	int			 found = 0;
+
+	if ((s = catalog_acquire()) != NULL) {
+		for (i = 0; i < s->cs_nproviders && !found; i++)
+			found = strcmp(s->cs_providers[i].cp_key_env,
+			    name) == 0;
+		catalog_release(s);
+	}
+	if (found || cat_cfg == NULL)
+		return (found);
+	if (strcmp(cat_cfg->default_key_env, name) == 0)
+		return (1);
+	json_object_foreach(json_object_get(cat_cfg->cf_doc,
+	    "provider_api_keys"), k, v)
+		if (strcmp(json_string_value(v) ?: "", name) == 0)
+			return (1);
+	return (0);
+}
+
+int
+catalog_key_env_check(const char *what, const char *name, char *err,
+    size_t errlen)
+{
+	size_t	i, n = name != NULL ? strlen(name) : 0;
+
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '_')
+			break;
+	if (n == 0 || n > CATALOG_KEY_ENV_MAX || i < n ||
+	    isdigit((unsigned char)name[0])) {
+		snprintf(err, errlen, "'%s' must be an environment variable "
+		    "name: 1 to %d letters, digits or '_', not starting with "
+		    "a digit", what, CATALOG_KEY_ENV_MAX);
+		return (SH_EINVAL);
+	}
+	if (cat_env_reserved(name)) {
+		snprintf(err, errlen, "'%s' may not name '%s': it is not a "
+		    "provider key variable", what, name);
+		return (SH_EINVAL);
+	}
+	if (cat_env_declared(name) || cat_env_conventional(name))
+		return (0);
+	snprintf(err, errlen, "'%s' may not name '%s': it is not a provider "
+	    "key variable (a provider's env_var in GET /api/providers, one "
+	    "the configuration names, or <NAME>_API_KEY)", what, name);
+	return (SH_EINVAL);
+}
+
 /* Registers the key in variable name with the redactor; says (without
  * the value) when it holds something that is not a key. */
 static void
@@ -1198,6 +1299,10 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	t->ct_context_window = CATALOG_DEFAULT_CONTEXT;
 	t->ct_in_per_m = CATALOG_DEFAULT_IN_PER_M;
 	t->ct_out_per_m = CATALOG_DEFAULT_OUT_PER_M;
+	/* Before anything reads it: a manifest may be older than the rule. */
+	if (key_env != NULL && *key_env != '\0' &&
+	    catalog_key_env_check("api_key_env", key_env, err, errlen) != 0)
+		return (CATALOG_EKEYENV);
 	if ((s = catalog_acquire()) == NULL) {
 		snprintf(err, errlen, "the model catalog is not loaded");
 		return (SH_EUNAVAIL);
@@ -1408,6 +1513,63 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	}
 	ret = 0;
 done:
+	cat_user_free(&u);
+	catalog_release(s);
+	return (ret);
+}
+
+int
+catalog_model_provider(struct db *db, const char *model, char *out,
+    size_t outlen)
+{
+	struct catalog_snap		*s;
+	struct cat_user			 u;
+	const struct catalog_provider	*p;
+	const struct catalog_model	*m = NULL;
+	json_t				*c = NULL;
+	const char			*prov = NULL;
+	char				 pre[CATALOG_PROVIDER_MAX + 1];
+	size_t				 n;
+	int				 ret = SH_ENOTFOUND;
+
+	out[0] = '\0';
+	if (model == NULL || *model == '\0' || strlen(model) > CATALOG_ID_MAX)
+		return (SH_ENOTFOUND);
+	if ((s = catalog_acquire()) == NULL)
+		return (SH_EUNAVAIL);
+	if (cat_user_load(db, model, &u) != 0) {
+		catalog_release(s);
+		return (SH_EUNAVAIL);
+	}
+	/* The catalog entry first (notes 2.7), as resolve looks it up. */
+	if ((c = cat_user_custom(&u, s, NULL, model)) == NULL &&
+	    u.alias != NULL && (c = cat_user_custom(&u, s, NULL,
+	    u.alias)) == NULL)
+		m = catalog_model_lookup(s, u.alias);
+	if (c == NULL && m == NULL)
+		m = catalog_model_lookup(s, model);
+	if (c != NULL)
+		prov = cat_str(c, "provider", NULL);
+	else if (m != NULL)
+		prov = m->cm_provider;
+	else if ((n = strcspn(model, "/:")) > 0 && model[n] != '\0' &&
+	    n <= CATALOG_PROVIDER_MAX) {
+		/* Then the name: an explicit provider prefix ... */
+		memcpy(pre, model, n);
+		pre[n] = '\0';
+		if ((p = catalog_provider_find(s, pre)) != NULL)
+			prov = p->cp_id;
+		else if (cat_cfg_url(pre) != NULL)
+			prov = pre;
+	}
+	if (prov == NULL || *prov == '\0')
+		prov = catalog_infer_provider(model);	/* ... its name */
+	if (prov != NULL && *prov != '\0') {
+		if ((p = catalog_provider_find(s, prov)) != NULL)
+			prov = p->cp_id;
+		cat_copy(out, outlen, prov);
+		ret = 0;
+	}
 	cat_user_free(&u);
 	catalog_release(s);
 	return (ret);

@@ -44,6 +44,7 @@ struct sh_config;
  */
 #define CATALOG_KEY_MIN		LOG_SECRET_MIN
 #define CATALOG_KEY_MAX		511
+#define CATALOG_KEY_ENV_MAX	127	/* a key variable's name */
 #define CATALOG_DEFAULT_CONTEXT	8192	/* unknown model (notes 4.1.7) */
 #define CATALOG_DEFAULT_IN_PER_M	1.0	/* unknown pricing (4.11) */
 #define CATALOG_DEFAULT_OUT_PER_M	3.0
@@ -53,7 +54,8 @@ struct catalog_target {
 	char		 ct_provider[64];
 	char		 ct_model[256];		/* wire id, prefix stripped */
 	char		 ct_base_url[512];
-	char		 ct_key_env[128];	/* "OPENAI_API_KEY" */
+	char		 ct_key_env[CATALOG_KEY_ENV_MAX + 1]; /* "OPENAI_
+							   API_KEY" */
 	char		 ct_api_key[CATALOG_KEY_MAX + 1]; /* "" when none
 							   is set */
 	enum llm_style	 ct_style;
@@ -80,18 +82,59 @@ void	 catalog_fini(void);
  * the key from, in order: key_env's variable, a key set through the API,
  * the provider's own variable.  0, or SH_ENOTFOUND with err naming the
  * problem ("unknown provider 'x'"), CATALOG_ENOPROVIDER when provider
- * "auto" finds no provider with a key (err says what to set), or
+ * "auto" finds no provider with a key (err says what to set),
+ * CATALOG_EKEYENV when key_env is not one an agent may name
+ * (catalog_key_env_check(); the variable is then never read), or
  * SH_EUNAVAIL when the database cannot be read (err says so).  A missing
  * key is not an error here: ct_api_key is "" and ct_key_required says
  * whether that matters.
  */
 #define CATALOG_ENOPROVIDER	-200
+#define CATALOG_EKEYENV		-201	/* key_env refused (err: why) */
 int	 catalog_resolve(struct db *db, const char *provider,
 	    const char *model, const char *base_url, const char *key_env,
 	    struct catalog_target *t, char *err, size_t errlen);
 
 /* 1 if key is a usable API key (see CATALOG_KEY_MIN). */
 int	 catalog_key_ok(const char *key);
+
+/*
+ * Whether name may be an agent's api_key_env ([model] or a fallback
+ * entry).  The runtime sends that variable's value as the bearer token to
+ * the agent's base_url, and both are chosen by whoever may create agents,
+ * so the name must be a provider key's, never another of the process's
+ * secrets or settings (LIBREFANG_DATABASE_URL, HOME, ...).  Allowed:
+ *	- the api_key_env of a provider of the current catalog (GITHUB_TOKEN
+ *	  for github-copilot, say, or a provider file's own);
+ *	- a variable the configuration names as a key ([default_model]
+ *	  api_key_env, a [provider_api_keys] value);
+ *	- <NAME>_API_KEY, NAME upper-case letters, digits and '_' starting
+ *	  with a letter: the convention a provider the catalog does not know
+ *	  reads its key by (notes 6.2);
+ * never a LIBREFANG_ variable, whatever names it (cat_env_never[]).  The
+ * name itself is 1 to CATALOG_KEY_ENV_MAX of [A-Za-z0-9_], not starting
+ * with a digit.  what names the field in err ("api_key_env",
+ * "fallback_models[1].api_key_env").  0, or SH_EINVAL with err set;
+ * err never holds anything but the name.  Every way in checks it when it
+ * is set (agent_check_models()) and catalog_resolve() again before it
+ * reads the variable, so an agent stored before the rule cannot use one.
+ * Thread-safe.
+ */
+int	 catalog_key_env_check(const char *what, const char *name, char *err,
+	    size_t errlen);
+
+/*
+ * The provider that serves model, when a request names none (PUT
+ * /api/agents/{id}/model, notes 2.7 and 6.4): the catalog entry's (a
+ * custom model, a user alias's target, a catalog id, display name or
+ * alias), else the model's "<provider>/" or "<provider>:" prefix when it
+ * names a catalog provider or one [provider_urls] configures, else its
+ * name prefix (claude -> anthropic, ...).  0 with the provider's id in
+ * out; SH_ENOTFOUND when nothing tells; SH_EUNAVAIL when the database
+ * (custom models, user aliases; db may be NULL for none) cannot be read.
+ */
+int	 catalog_model_provider(struct db *db, const char *model, char *out,
+	    size_t outlen);
 
 /*
  * Whether an agent may name provider (with base_url, the manifest's own

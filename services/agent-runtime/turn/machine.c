@@ -323,6 +323,18 @@ turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 				snprintf(err, errlen, "%s", e2);
 			continue;
 		}
+		if (rv == CATALOG_EKEYENV) {
+			/* A variable no agent may name (stored before the
+			 * rule, or since dropped from the catalog): like a
+			 * missing key, and the variable is never read. */
+			if (missing++ == 0)
+				snprintf(err, errlen, "The agent's %s cannot "
+				    "be used: %s. Set another (or none) with "
+				    "PATCH /api/agents/%s/config.", i == 0 ?
+				    "model" : "fallback model", e2,
+				    t->t_agent_id);
+			continue;
+		}
 		if (rv == SH_EUNAVAIL && i == 0) {
 			snprintf(err, errlen, "%s", e2);
 			return (-2);

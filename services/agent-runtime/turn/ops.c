@@ -1,7 +1,6 @@
 /*
- * turn/ops.c - agents.message, agents.stop, agents.set_model and the
- * sessions.* operations (notes/agent-core.md 4.12 and 5; wire shapes of
- * the spec files).
+ * turn/ops.c - agents.message, agents.stop and the sessions.* operations
+ * (notes/agent-core.md 4.12 and 5; wire shapes of the spec files).
  *
  * agents.message and sessions.compact check their input here, on the bus
  * worker, then defer the reply (svc_defer) and hand a struct turn to the
@@ -694,62 +693,6 @@ op_interrupt(struct svc_ctx *c, const struct msg_req *rq,
 	svc_reply_json(rp, 204, json_null());
 }
 
-/* ---- the model ----------------------------------------------------------- */
-
-static const char *const set_model_keys[] = { "model", "provider", NULL };
-
-static void
-op_set_model(struct svc_ctx *c, const struct msg_req *rq,
-    struct svc_reply *rp)
-{
-	json_t		*row = NULL, *m = NULL, *body = rq->mr_body;
-	char		 id[UTIL_UUID_LEN], err[AGENT_ERRLEN];
-	const char	*model, *prov;
-	int		 rv, in_tx = 0;
-
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    agent_body_keys(body, set_model_keys, rp) != 0 ||
-	    agent_get_text(body, "model", 0, &model, rp) != 0 ||
-	    agent_get_text(body, "provider", 1, &prov, rp) != 0)
-		return;
-	if (model == NULL || *model == '\0') {
-		svc_reply_error(rp, 400, "'model' is required");
-		return;
-	}
-	if (agent_edit_begin(c, id, &row, &m, rp) != 0)
-		return;
-	in_tx = 1;
-	json_object_set_new(json_object_get(m, "model"), "model",
-	    json_string(model));
-	if (prov != NULL)
-		json_object_set_new(json_object_get(m, "model"), "provider",
-		    json_string(prov));
-	if (agent_manifest_normalize(m, err, sizeof(err)) != 0) {
-		svc_reply_error(rp, 400, "%s", err);
-		goto done;
-	}
-	if ((rv = agent_check_models(c->sc_db, m, json_object_get(row,
-	    "manifest"), err, sizeof(err))) != 0) {
-		svc_reply_error(rp, rv, "%s", err);
-		goto done;
-	}
-	if (agent_edit_commit(c, row, json_string_value(json_object_get(row,
-	    "name")), m, NULL, json_object_get(row, "identity"),
-	    json_string_value(json_object_get(row, "mode")), rp) != 0)
-		goto done;
-	in_tx = 0;
-	agent_publish(c->sc_arg, "agent_updated", id, json_string_value(
-	    json_object_get(row, "name")));
-	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:s}", "status", "updated",
-	    "model", model, "provider", json_string_value(json_object_get(
-	    json_object_get(m, "model"), "provider")) ?: ""));
- done:
-	if (in_tx)
-		agent_store_rollback(c->sc_db);
-	json_decref(row);
-	json_decref(m);
-}
-
 /* ---- trajectory (notes 5.5) ------------------------------------------- */
 
 struct redactor {
@@ -1184,7 +1127,6 @@ op_search(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 const struct svc_op turn_ops[] = {
 	{ OP_AGENTS_MESSAGE,		op_message },
 	{ OP_AGENTS_STOP,		op_stop },
-	{ OP_AGENTS_SET_MODEL,		op_set_model },
 	{ OP_SESSIONS_CURRENT,		op_current },
 	{ OP_SESSIONS_LIST,		op_list },
 	{ OP_SESSIONS_CREATE,		op_create },

@@ -12,8 +12,8 @@
  *	turn/loop.c	 the pure pieces of an iteration: loop guard, cost,
  *			 token estimate, <think> stripping
  *	turn/prompt.c	 system prompt assembly (notes 4.2)
- *	turn/ops.c	 agents.message, agents.stop, agents.set_model and
- *			 the sessions.* operations
+ *	turn/ops.c	 agents.message, agents.stop and the sessions.*
+ *			 operations
  *	turn/session.c	 the SQL of sessions and usage (turn/session.h)
  *	turn/repair.c	 the pure history repair of notes 4.8
  *
