@@ -110,6 +110,13 @@ for ((r = 1; r <= BUS_ROUNDS; r++)); do
 		if [ "$(lf_ms)" -ge "$end" ]; then
 			echo "# round $r: the broker did not answer within 5 s"
 			lf_stacks bus "${LF_PIDS[bus]}"
+			# Seen about once in 300 rounds under the sanitizers:
+			# the broker idle in epoll_wait, no request ever
+			# received.  Whether its front still listens and
+			# what waits in its accept queue tells nng's
+			# listener apart from the client's dial.
+			echo "# the broker's unix sockets (ss -xlp; Recv-Q of a LISTEN line: connections not accepted):"
+			ss -xap 2>/dev/null | grep -F "$LF_TMP/home/run/bus" | sed 's/^/#   /' | head -20
 			break
 		fi
 		sleep 0.02
