@@ -17,7 +17,8 @@
 #   lf_wait_ready [secs] [prog..]  until /api/ready names none of prog..
 #                           (default: all; then until it answers 200)
 #   lf_wait_status STATUS   until /api/health says "status": STATUS
-#   lf_bus_joined SVC       until SVC answers sys.health 200 (bustool)
+#   lf_bus_joined SVC       until SVC answers sys.health 200 (bustool); else
+#                           prints the bus's unix sockets (lf_bus_sockets)
 #   lf_poll TRIES CMD..     until CMD succeeds, every 0.05 s, TRIES times
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
@@ -287,7 +288,19 @@ lf_wait_status() { lf_poll 100 lf_is_status "$1"; }
 lf_is_joined() {
 	[ "$("$LF_BIN/bustool" -t 1000 req "$1" sys.health 2>/dev/null | jq -r .status)" = 200 ]
 }
-lf_bus_joined() { lf_poll 100 lf_is_joined "$1"; }
+lf_bus_joined() {
+	lf_poll 100 lf_is_joined "$1" && return 0
+	lf_bus_sockets
+	return 1
+}
+
+# The bus's unix sockets as ss sees them, for a post-mortem of a client or
+# replica that cannot reach the broker: a LISTEN line's Recv-Q counts
+# connections the broker has not accepted.
+lf_bus_sockets() {
+	echo "# the bus's unix sockets (ss -xap):"
+	ss -xap 2>/dev/null | grep -F "$LF_TMP/home/run/bus" | sed 's/^/#   /' | head -30
+}
 
 # Prints the worst time (ms) of $1 GET /api/health requests, $2 s apart:
 # how long everyone else waits while something misbehaves.

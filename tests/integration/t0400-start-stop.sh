@@ -112,11 +112,9 @@ for ((r = 1; r <= BUS_ROUNDS; r++)); do
 			lf_stacks bus "${LF_PIDS[bus]}"
 			# Seen about once in 300 rounds under the sanitizers:
 			# the broker idle in epoll_wait, no request ever
-			# received.  Whether its front still listens and
-			# what waits in its accept queue tells nng's
-			# listener apart from the client's dial.
-			echo "# the broker's unix sockets (ss -xlp; Recv-Q of a LISTEN line: connections not accepted):"
-			ss -xap 2>/dev/null | grep -F "$LF_TMP/home/run/bus" | sed 's/^/#   /' | head -20
+			# received.  Its accept queue tells nng's listener
+			# apart from the client's dial.
+			lf_bus_sockets
 			break
 		fi
 		sleep 0.02
@@ -124,7 +122,9 @@ for ((r = 1; r <= BUS_ROUNDS; r++)); do
 	[ "$(lf_ms)" -lt "$end" ] && joined=$((joined + 1))
 	# Clients connected as it stops: a subscriber and a stream of requests.
 	lf_bg sub bt -t 2000 sub lifecycle 1 >>"$LF_TMP/log/clients.log" 2>&1
-	lf_bg reqs bash -c 'while :; do "$0" -t 200 req memory sys.health >/dev/null 2>>"$1"; done' \
+	# The loop takes its running bustool with it when it is stopped.
+	lf_bg reqs bash -c 'trap "kill \$c 2>/dev/null; exit 0" TERM
+	    while :; do "$0" -t 200 req memory sys.health >/dev/null 2>>"$1" & c=$!; wait $c; done' \
 	    "$LF_BIN/bustool" "$LF_TMP/log/clients.log"
 	sleep 0.0$((RANDOM % 5))
 	lf_stop bus
