@@ -625,14 +625,23 @@ broker_recv_cb(void *arg)
 	struct broker		*br = rx->rx_broker;
 	int			 rv = nng_aio_result(rx->rx_aio);
 
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
-		return;		/* stopping */
+	if (atomic_load(&br->br_stopping) && rv != 0)
+		return;
 	if (rv == 0) {
 		if (rx->rx_svc == NULL)
 			broker_front(br, nng_aio_get_msg(rx->rx_aio));
 		else
 			broker_back(rx->rx_svc, nng_aio_get_msg(rx->rx_aio));
 		nng_aio_set_msg(rx->rx_aio, NULL);
+	} else {
+		/* Only a stop cancels or closes a receive; anything else
+		 * must not leave the socket without one posted, or the
+		 * broker would stop hearing that socket while it runs. */
+		log_warnx("%s: a receive on the %s socket failed (%s); "
+		    "receiving again", __func__, rx->rx_svc == NULL ?
+		    "front" : rx->rx_svc->bs_name, nng_strerror(rv));
+		if (rv == NNG_ECLOSED)
+			return;
 	}
 	if (!atomic_load(&br->br_stopping))
 		nng_recv_aio(rx->rx_svc == NULL ? br->br_front :
