@@ -31,9 +31,9 @@
 # LF_KEEP=1 keeps $LF_TMP (logs, cluster) after the script, for a look.
 #
 # No wait is unbounded.  A process told to stop that has not exited
-# LF_STOP_SECS (5) seconds later is killed with SIGKILL, named in the output
-# with its threads' stacks (gdb), and counted as a failed test; so is a
-# background job that outlives lf_wait's limit.  PostgreSQL is stopped
+# LF_STOP_SECS (5; 15 in a sanitizer build) seconds later is killed with
+# SIGKILL, named in the output with its threads' stacks (gdb), and counted
+# as a failed test; so is a background job that outlives lf_wait's limit.  PostgreSQL is stopped
 # whatever happens (EXIT and INT traps).
 #
 # The fake LLM provider (tests/fakes/fake-llm.mjs, tests/fakes/README.md):
@@ -71,7 +71,14 @@ unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_API_LISTEN
 mkdir -p "$LIBREFANG_HOME/run" "$LF_TMP/log"
 LF_SERVICES="agent-runtime scheduler memory audit channels"
 LF_PG_UP=0
-LF_STOP_SECS=${LF_STOP_SECS:-5}
+# A sanitizer build exits slower: LeakSanitizer's scan at exit stops every
+# thread and walks the heap, which takes seconds on a loaded machine (and
+# a debugger cannot attach meanwhile, so a stack dump comes back empty).
+if ldd "$LF_BIN/bus" 2>/dev/null | grep -q libasan; then
+	LF_STOP_SECS=${LF_STOP_SECS:-15}
+else
+	LF_STOP_SECS=${LF_STOP_SECS:-5}
+fi
 LF_STACKS_SHOWN=0
 declare -A LF_PIDS=()
 T_N=0
