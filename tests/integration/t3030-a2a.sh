@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# A2A both ways (notes/protocols.md 4; gw_a2a.c, agent-runtime's a2a/).
+# Server: the cards (v0.3 at agent.json, v1.0 at agent-card.json), the
+# local agent list, the reference's REST task routes, JSON-RPC in every
+# dialect (message/send, tasks/get, tasks/cancel; SendMessage, GetTask,
+# CancelTask; the reference's tasks/send) with the turn's text from the
+# fake provider, JSON-RPC errors for bad requests, tasks kept across an
+# agent-runtime restart.  Client: discovery and sends to a peer built
+# with @a2a-js/sdk (tests/fakes/a2a-peer.mjs) in v1.0 and v0.3, and to
+# this same stack as a LibreFang peer; SSRF refusals without the
+# allowlist; a peer that answers garbage or never.  Then the SDK's own
+# client against our server (tests/e2e/a2a.test.mjs).
+. "$(dirname "$0")/../lib.sh"
+
+lf_fake_start
+P_PEER=$(lf_free_port)
+P_GARBAGE=$(lf_free_port)
+P_SILENT=$(lf_free_port)
+P_UNTRUSTED=$(lf_free_port)
+export FAKE_API_KEY=sk-fake
+lf_config "[a2a]
+timeout_secs = 2
+trusted_peers = [\"127.0.0.1:$P_PEER\", \"127.0.0.1:$P_GARBAGE\", \"127.0.0.1:$P_SILENT\", \"127.0.0.1:$LF_PORT\"]"
+lf_stack_start agent-runtime
+lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
+
+# ---- the cards and the agent list ------------------------------------------
+lf_req GET /.well-known/agent.json
+t_eq "GET /.well-known/agent.json is 200 before any agent exists" "$LF_STATUS" 200
+t_eq "the reference's card fields" "$(jbc '[.name, .description, .version, (.capabilities|has("streaming")), (.capabilities.pushNotifications)]')" \
+    '["LibreFang","LibreFang Agent Operating System","0.1.0",true,false]'
+t_eq "a v0.3 card: url is the JSON-RPC endpoint" "$(jbc '[.protocolVersion, .url, .preferredTransport, .defaultInputModes]')" \
+    "[\"0.3.0\",\"http://127.0.0.1:$LF_PORT/a2a\",\"JSONRPC\",[\"text\"]]"
+t_eq "with no agent, one chat skill (tags present)" "$(jbc '[.skills[] | [.id, (.tags|type)]]')" '[["chat","array"]]'
+
+lf_req POST /api/agents "$(lf_spawn_json "description = \"Helps with A2A\"
+tags = [\"help\", \"a2a\"]
+$(lf_fake_toml helper a2a-model)")"
+t_eq "spawn the agent" "$LF_STATUS" 201
+A=$(jb .agent_id)
+
+lf_req GET /.well-known/agent-card.json
+t_eq "GET /.well-known/agent-card.json is 200" "$LF_STATUS" 200
+t_eq "a v1.0 card: JSONRPC 1.0 and 0.3 interfaces, no top-level url" \
+    "$(jbc '[[.supportedInterfaces[] | "\(.protocolBinding) \(.protocolVersion) \(.url)"], has("url")]')" \
+    "[[\"JSONRPC 1.0 http://127.0.0.1:$LF_PORT/a2a\",\"JSONRPC 0.3 http://127.0.0.1:$LF_PORT/a2a\"],false]"
+t_eq "one skill per agent, with its description and tags" "$(jbc '[.skills[] | [.id, .description, .tags]]')" \
+    '[["helper","Helps with A2A",["help","a2a"]]]'
+lf_req GET /a2a/agents
+t_eq "GET /a2a/agents lists the agent" "$(jbc '[.total, .agents[0].id == "'$A'", .agents[0].name, .agents[0].description]')" \
+    '[1,true,"helper","Helps with A2A"]'
+
+# ---- the reference's REST task routes ---------------------------------------
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "REST reply"}]}'
+lf_req POST /a2a/tasks/send "{\"agent_id\": \"$A\", \"message\": {\"role\": \"user\", \"parts\": [{\"text\": \"review this\"}]}}"
+t_eq "POST /a2a/tasks/send runs the turn: 200" "$LF_STATUS" 200
+t_eq "the reference's shape: task_id, status, result" "$(jbc '[.status, .result.role, .result.parts[0].text, .agent_id == "'$A'"]')" \
+    '["completed","agent","REST reply",true]'
+T1=$(jb .task_id)
+t_eq "the provider got the message's text" "$(lf_fake_requests a2a-model | jq -r '.[-1].body.messages[-1].content')" "review this"
+lf_req GET "/a2a/tasks/$T1"
+t_eq "GET /a2a/tasks/{id}" "$(jbc '[.task_id == "'$T1'", .status, .result.parts[0].text, (.created_at|type), (.completed_at|type)]')" \
+    '[true,"completed","REST reply","string","string"]'
+lf_req POST "/a2a/tasks/$T1/cancel"
+t_eq "a completed task cannot be canceled: 409" "$LF_STATUS" 409
+lf_req GET /a2a/tasks/00000000-0000-4000-8000-000000000000
+t_eq "an unknown task: 404 JSON" "$LF_STATUS $(lf_err_shape && echo shaped)" "404 shaped"
+lf_req GET /a2a/tasks/not-a-uuid
+t_eq "a malformed task id: 404" "$LF_STATUS" 404
+lf_req POST /a2a/tasks/send '{"params": {"agentId": "'$A'", "message": {"role": "user", "parts": [{"type": "text", "text": "upstream shape"}]}}}'
+t_eq "the upstream body {params: {message, agentId}} works too" "$LF_STATUS $(jb .result.parts[0].text)" "200 echo: upstream shape"
+lf_req POST /a2a/tasks/send '{"message": {"role": "user", "parts": [{"file": {"uri": "x"}}]}}'
+t_eq "a message without text: 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
+lf_req POST /a2a/tasks/send '{"agent_id": "nobody", "message": "hi"}'
+t_eq "an unknown agent: 404" "$LF_STATUS" 404
+lf_req POST /a2a/tasks/send '{"message": '
+t_eq "malformed JSON: 400" "$LF_STATUS" 400
+lf_req POST /a2a/tasks/send '[1, 2]'
+t_eq "a body that is no object: 400" "$LF_STATUS" 400
+
+# ---- JSON-RPC ------------------------------------------------------------------
+rpc() { lf_req POST /a2a "$1"; }
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"kind": "message", "messageId": "m1", "role": "user", "parts": [{"kind": "text", "text": "v03 hello"}]}, "configuration": {"blocking": true}}}'
+t_eq "message/send: a v0.3 task" "$LF_STATUS $(jbc '[.jsonrpc, .id, .result.kind, .result.status.state, .result.artifacts[0].parts[0].kind, .result.artifacts[0].parts[0].text]')" \
+    '200 ["2.0",1,"task","completed","text","echo: v03 hello"]'
+t_eq "its history: the user's message (its messageId kept), then the agent's" \
+    "$(jbc '[.result.history[] | [.kind, .role, .parts[0].text]] + [.result.history[0].messageId]')" \
+    '[["message","user","v03 hello"],["message","agent","echo: v03 hello"],"m1"]'
+V03=$(jb .result.id)
+rpc '{"jsonrpc": "2.0", "id": "g", "method": "tasks/get", "params": {"id": "'$V03'", "historyLength": 1}}'
+t_eq "tasks/get: the same task, history cut to historyLength" "$(jbc '[.id, .result.id == "'$V03'", .result.status.state, (.result.history|length), .result.history[0].role]')" \
+    '["g",true,"completed",1,"agent"]'
+rpc '{"jsonrpc": "2.0", "id": 2, "method": "SendMessage", "params": {"message": {"messageId": "m2", "role": "ROLE_USER", "parts": [{"text": "v1 hello"}]}, "configuration": {}}}'
+t_eq "SendMessage: {task} in protobuf JSON" "$(jbc '[.result.task.status.state, .result.task.artifacts[0].parts[0].text, .result.task.history[1].role, (.result.task|has("kind"))]')" \
+    '["TASK_STATE_COMPLETED","echo: v1 hello","ROLE_AGENT",false]'
+V10=$(jb .result.task.id)
+rpc '{"jsonrpc": "2.0", "id": 3, "method": "GetTask", "params": {"id": "'$V10'"}}'
+t_eq "GetTask: the task itself" "$(jbc '[.result.id == "'$V10'", .result.status.state]')" '[true,"TASK_STATE_COMPLETED"]'
+rpc '{"jsonrpc": "2.0", "id": 4, "method": "tasks/send", "params": {"id": "x", "sessionId": "s-1", "message": {"role": "user", "parts": [{"type": "text", "text": "old dialect"}]}}}'
+t_eq "the reference's tasks/send: a task with sessionId and messages" "$(jbc '[.result.status.state, .result.sessionId, .result.messages[1].parts[0].text, .result.contextId]')" \
+    '["completed","s-1","echo: old dialect","s-1"]'
+rpc '{"jsonrpc": "2.0", "id": 5, "method": "tasks/cancel", "params": {"id": "'$V03'"}}'
+t_eq "tasks/cancel of a completed task: -32002" "$(jbc '[.id, .error.code]')" '[5,-32002]'
+rpc '{"jsonrpc": "2.0", "id": 6, "method": "tasks/get", "params": {"id": "00000000-0000-4000-8000-000000000000"}}'
+t_eq "tasks/get of an unknown task: -32001" "$(jbc '[.id, .error.code]')" '[6,-32001]'
+rpc '{"jsonrpc": "2.0", "id": 7, "method": "GetTask", "params": {"id": "nope"}}'
+t_eq "GetTask of a malformed id: -32001" "$(jbc .error.code)" -32001
+
+# Bad input: each a JSON-RPC error, HTTP 200, never a crash.
+rpc '{"jsonrpc": "2.0", "id": 1, "method": '
+t_eq "malformed JSON: -32700, id null" "$LF_STATUS $(jbc '[.error.code, .id]')" '200 [-32700,null]'
+rpc '[{"jsonrpc": "2.0", "id": 1, "method": "tasks/get"}]'
+t_eq "a batch: -32600" "$(jbc .error.code)" -32600
+rpc '{"jsonrpc": "1.0", "id": 1, "method": "tasks/get", "params": {}}'
+t_eq "jsonrpc not 2.0: -32600" "$(jbc .error.code)" -32600
+rpc '{"jsonrpc": "2.0", "id": {"x": 1}, "method": "tasks/get"}'
+t_eq "an object id: -32600" "$(jbc .error.code)" -32600
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "no/such"}'
+t_eq "an unknown method: -32601" "$(jbc .error.code)" -32601
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": []}'
+t_eq "params not an object: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": "x"}}}'
+t_eq "parts not an array: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": [{"kind": "data", "data": {}}]}}}'
+t_eq "only non-text parts: -32005" "$(jbc .error.code)" -32005
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "agent", "parts": [{"kind": "text", "text": "x"}]}}}'
+t_eq "a message from the agent role: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": [{"text": "x"}]}, "metadata": {"agent_id": "no-such-agent"}}}'
+t_eq "an unknown agent: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/stream", "params": {}}'
+t_eq "message/stream (not offered): -32004" "$(jbc .error.code)" -32004
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/pushNotificationConfig/set", "params": {}}'
+t_eq "push notification config: -32003" "$(jbc .error.code)" -32003
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": 5}}'
+t_eq "a task id that is no string: -32602" "$(jbc .error.code)" -32602
+
+# A failing turn is a failed task, with the provider's error on its status.
+lf_fake_script '{"model": "a2a-model", "steps": [{"status": 400, "body": {"error": {"message": "bad request upstream"}}}]}'
+rpc '{"jsonrpc": "2.0", "id": 8, "method": "message/send", "params": {"message": {"kind": "message", "messageId": "m3", "role": "user", "parts": [{"kind": "text", "text": "fail please"}]}}}'
+t_eq "a failed turn: state failed with a status message" "$(jbc '[.result.status.state, (.result.status.message.parts[0].text|length > 0), (.result.artifacts|length)]')" \
+    '["failed",true,0]'
+
+# ---- persistence -------------------------------------------------------------------
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 6
+lf_stop agent-runtime
+lf_start agent-runtime
+lf_wait_ok /api/agents || echo "# agent-runtime did not come back"
+lf_req GET "/a2a/tasks/$T1"
+t_eq "a task survives an agent-runtime restart" "$LF_STATUS $(jb .status) $(jb .result.parts[0].text)" "200 completed REST reply"
+rpc '{"jsonrpc": "2.0", "id": 9, "method": "GetTask", "params": {"id": "'$V10'"}}'
+t_eq "and is read through JSON-RPC" "$(jb .result.status.state)" TASK_STATE_COMPLETED
+
+t_done
