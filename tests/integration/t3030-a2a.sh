@@ -150,4 +150,157 @@ t_eq "a task survives an agent-runtime restart" "$LF_STATUS $(jb .status) $(jb .
 rpc '{"jsonrpc": "2.0", "id": 9, "method": "GetTask", "params": {"id": "'$V10'"}}'
 t_eq "and is read through JSON-RPC" "$(jb .result.status.state)" TASK_STATE_COMPLETED
 
+# ---- the client: peers ---------------------------------------------------------------
+# The SDK peer, a peer that answers garbage, one that never answers.
+(cd "$LF_ROOT/tests/e2e" && exec node "$LF_ROOT/tests/fakes/a2a-peer.mjs" --port "$P_PEER") \
+    >"$LF_TMP/peer.out" 2>>"$LF_TMP/log/a2a-peer.log" &
+LF_PIDS[a2a-peer]=$!
+cat > "$LF_TMP/garbage.py" <<'PYEOF'
+import http.server, json, sys
+port = int(sys.argv[1])
+untrusted = int(sys.argv[2])
+base = "http://127.0.0.1:%d" % port
+def card(name, rpc):
+    return {"name": name, "description": "garbage", "version": "1",
+            "supportedInterfaces": [{"url": rpc, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+            "capabilities": {}, "defaultInputModes": ["text"], "defaultOutputModes": ["text"], "skills": []}
+CARDS = {
+    "/.well-known/agent-card.json": card("garbage", base + "/rpc"),
+    "/wrongrpc/.well-known/agent-card.json": card("wrongrpc", base + "/rpc2"),
+    "/huge/.well-known/agent-card.json": card("huge", base + "/rpc3"),
+    "/evil/.well-known/agent-card.json": card("evil", "http://127.0.0.1:%d/rpc" % untrusted),
+    "/noname/.well-known/agent-card.json": {"url": base + "/rpc"},
+}
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def answer(self, code, body):
+        body = body.encode() if isinstance(body, str) else body
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path in CARDS:
+            self.answer(200, json.dumps(CARDS[self.path]))
+        elif self.path == "/notjson/.well-known/agent-card.json":
+            self.answer(200, "<html>not a card</html>")
+        else:
+            self.answer(404, "{}")
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path == "/rpc":
+            self.answer(200, "this is not JSON at all")
+        elif self.path == "/rpc2":
+            self.answer(200, json.dumps({"jsonrpc": "2.0", "id": 1, "result": "nope"}))
+        else:
+            self.answer(200, b"[" + b"1," * 700000 + b"1]")
+http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PYEOF
+lf_bg garbage-peer python3 "$LF_TMP/garbage.py" "$P_GARBAGE" "$P_UNTRUSTED"
+# Accepts connections (the kernel's backlog) and never answers.
+lf_bg silent-peer python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(600)' "$P_SILENT"
+lf_is_listening() { curl -s -m 1 -o /dev/null "http://127.0.0.1:$1/.well-known/agent-card.json"; }
+lf_poll 200 lf_is_listening "$P_PEER" || echo "# the SDK peer did not start: $(cat "$LF_TMP/log/a2a-peer.log")"
+lf_poll 200 lf_is_listening "$P_GARBAGE" || echo "# the garbage peer did not start"
+
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_PEER/\"}"
+t_eq "discover the SDK peer: 200" "$LF_STATUS" 200
+t_eq "its card: name, skills, base URL" "$(jbc '[.name, .skills, .url, (.card.supportedInterfaces|length)]')" \
+    "[\"sdk-peer\",[\"Echo\"],\"http://127.0.0.1:$P_PEER\",2]"
+PEER=$(jb .id)
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_PEER\"}"
+t_eq "discovering it again keeps its id" "$(jb .id)" "$PEER"
+lf_req GET /api/a2a/agents
+t_eq "GET /api/a2a/agents lists it" "$(jbc '[.total, .agents[0].id == "'$PEER'", .agents[0].name]')" '[1,true,"sdk-peer"]'
+lf_req GET "/api/a2a/agents/$PEER"
+t_eq "GET /api/a2a/agents/{id}" "$LF_STATUS $(jb .name) $(jb .description)" "200 sdk-peer A peer built with @a2a-js/sdk"
+lf_req GET /api/a2a/agents/00000000-0000-4000-8000-000000000000
+t_eq "an unknown external agent: 404" "$LF_STATUS" 404
+
+lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"hello peer\"}"
+t_eq "send to the SDK peer (A2A v1.0): 200 with its answer" "$LF_STATUS $(jbc '[.status, .response]')" \
+    '200 ["completed","peer says: hello peer"]'
+OUT=$(jb .task_id)
+t_ok "the peer's task id is kept ($(jb .remote_task_id))" test -n "$(jb .remote_task_id)"
+lf_req GET "/api/a2a/tasks/$OUT/status"
+t_eq "GET /api/a2a/tasks/{id}/status" "$LF_STATUS $(jbc '[.task_id == "'$OUT'", .status, .result]')" \
+    '200 [true,"completed","peer says: hello peer"]'
+lf_req GET "/api/a2a/tasks/$OUT"
+t_eq "GET /api/a2a/tasks/{id}" "$(jbc '[.agent_id == "'$PEER'", .message, .response]')" \
+    '[true,"hello peer","peer says: hello peer"]'
+lf_req GET "/api/a2a/tasks/$T1"
+t_eq "an inbound task is not an outbound one: 404" "$LF_STATUS" 404
+
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_PEER/legacy\"}"
+t_eq "the same peer announced as v0.3" "$LF_STATUS $(jbc '[.name, .card.protocolVersion]')" '200 ["sdk-peer-legacy","0.3.0"]'
+LEG=$(jb .id)
+lf_req POST /api/a2a/tasks/send "{\"agent_id\": \"$LEG\", \"message\": {\"role\": \"user\", \"parts\": [{\"text\": \"old school\"}]}}"
+t_eq "POST /api/a2a/tasks/send over v0.3 (message/send)" "$LF_STATUS $(jbc '[.status, .response]')" \
+    '200 ["completed","peer says: old school"]'
+
+# This same stack is a LibreFang peer: its card, SendMessage, a turn.
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$LF_PORT\", \"message\": \"through the loop\"}"
+# (The failed turn above left its message unanswered in the agent's
+# session, so the fake echoes both.)
+t_eq "send by URL to a LibreFang peer (discovered on the way)" "$LF_STATUS $(jbc '[.status, (.response|endswith("through the loop"))]')" \
+    '200 ["completed",true]'
+t_eq "the peer ran its agent's turn" "$(lf_fake_requests a2a-model | jq -r '.[-1].body.messages[-1].content | endswith("through the loop")')" true
+lf_req GET /api/a2a/agents
+t_eq "three external agents now" "$(jb .total)" 3
+
+# ---- the client: refusals and bad peers ---------------------------------------------------------
+for u in "http://127.0.0.1:$P_UNTRUSTED" "http://localhost:$P_PEER" "http://169.254.169.254/" \
+    "http://10.1.2.3/" "http://[::1]:$P_PEER/" "http://2130706433:$P_UNTRUSTED/" "http://user:pw@127.0.0.1:$P_PEER/" \
+    "file:///etc/passwd" "ftp://127.0.0.1/"; do
+	lf_req POST /api/a2a/discover "{\"url\": \"$u\"}"
+	t_eq "discover $u: refused (400, SSRF)" "$LF_STATUS $(jb .error | grep -c SSRF)" "400 1"
+done
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_UNTRUSTED\", \"message\": \"x\"}"
+t_eq "send to an untrusted loopback URL: 400" "$LF_STATUS" 400
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_GARBAGE/evil\"}"
+EVIL=$(jb .id)
+lf_req POST /api/a2a/send "{\"agent_id\": \"$EVIL\", \"message\": \"x\"}"
+t_eq "a trusted peer's card pointing at an untrusted address: refused" "$LF_STATUS $(jb .error | grep -c SSRF)" "400 1"
+
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_GARBAGE/notjson\"}"
+t_eq "a card that is not JSON: 502" "$LF_STATUS $(lf_err_shape && echo shaped)" "502 shaped"
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_GARBAGE/noname\"}"
+t_eq "a card without a name: 502" "$LF_STATUS" 502
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_GARBAGE/nothing\"}"
+t_eq "no card at all (404 twice): 502" "$LF_STATUS" 502
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_GARBAGE\", \"message\": \"x\"}"
+t_eq "a peer answering garbage: 502, clear error" "$LF_STATUS $(jb .error | grep -c 'not a JSON object')" "502 1"
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_GARBAGE/wrongrpc\", \"message\": \"x\"}"
+t_eq "a peer answering JSON that is no JSON-RPC result: 502" "$LF_STATUS $(jb .error | grep -c 'invalid A2A response')" "502 1"
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_GARBAGE/huge\", \"message\": \"x\"}"
+t_eq "a peer answering more than 1 MiB: 502" "$LF_STATUS $(jb .error | grep -c 'larger than')" "502 1"
+T0=$(lf_ms)
+lf_req POST /api/a2a/discover "{\"url\": \"http://127.0.0.1:$P_SILENT\"}" -m 30
+T=$(( $(lf_ms) - T0 ))
+t_eq "a peer that never answers: 504 after timeout_secs" "$LF_STATUS $(jb .error | grep -c 'did not answer within 2 s')" "504 1"
+t_ok "within the bound ($T ms)" test "$T" -ge 1900 -a "$T" -lt 8000
+lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"slow\"}" -m 30
+t_eq "a known peer that stops answering mid-task: 504" "$LF_STATUS" 504
+
+lf_req POST /api/a2a/discover '{}'
+t_eq "discover without url: 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
+lf_req POST /api/a2a/discover '{"url": 5}'
+t_eq "discover with a non-string url: 400" "$LF_STATUS" 400
+lf_req POST /api/a2a/discover '"x"'
+t_eq "discover with a body that is no object: 400" "$LF_STATUS" 400
+lf_req POST /api/a2a/send '{"message": "x"}'
+t_eq "send without agent_id or url: 400" "$LF_STATUS" 400
+lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"\"}"
+t_eq "send with an empty message: 400" "$LF_STATUS" 400
+lf_req POST /api/a2a/send '{"agent_id": "00000000-0000-4000-8000-000000000000", "message": "x"}'
+t_eq "send to an unknown external agent: 404" "$LF_STATUS" 404
+lf_req GET /api/a2a/tasks/nope/status
+t_eq "status of an unknown task: 404" "$LF_STATUS" 404
+
+# Nothing else was disturbed: the SDK peer still answers at once.
+lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"still here\"}"
+t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer says: still here"
+
 t_done
