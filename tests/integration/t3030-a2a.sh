@@ -303,4 +303,8 @@ t_eq "status of an unknown task: 404" "$LF_STATUS" 404
 lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"still here\"}"
 t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer says: still here"
 
+# ---- @a2a-js/sdk's client against our server (tests/e2e) -------------------------
+export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
+t_node a2a.test.mjs 7
+
 t_done
