@@ -15,14 +15,18 @@
  *					   tasks/get, tasks/cancel (v0.3),
  *					   SendMessage, GetTask, CancelTask
  *					   (v1.0, protobuf JSON), tasks/send
- *					   (the reference's pre-0.2 dialect)
+ *					   (the reference's pre-0.2 dialect);
+ *					   message/stream, tasks/resubscribe,
+ *					   SendStreamingMessage, SubscribeToTask
+ *					   as a stream of one final event
  *	POST /a2a/tasks/send, GET /a2a/tasks/{id},
  *	POST /a2a/tasks/{id}/cancel	   the reference's REST shapes
  *
  * One endpoint serves every dialect: the method name says which.  A
  * JSON-RPC error is an HTTP 200 carrying {"error": {code, message}}, as
  * the SDK clients expect; only the REST routes use HTTP statuses.
- * Streaming (message/stream) is not offered: the card says so.
+ * A stream carries the finished task as one event: the turn's text is not
+ * relayed as it is made (that would take gw_turns.c's streamed turns).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -65,7 +69,9 @@ enum a2a_verb {
 	VERB_SEND = 0,
 	VERB_GET,
 	VERB_CANCEL,
-	VERB_STREAM,		/* answered -32004 */
+	VERB_SEND_STREAM,	/* VERB_SEND answered as server-sent events */
+	VERB_GET_STREAM,	/* VERB_GET, the same */
+	VERB_UNSUPPORTED,	/* answered -32004 */
 	VERB_PUSH,		/* -32003 */
 	VERB_EXTENDED		/* -32007 */
 };
@@ -78,8 +84,8 @@ static const struct a2a_method {
 	{ "message/send", DIALECT_V03, VERB_SEND },
 	{ "tasks/get", DIALECT_V03, VERB_GET },
 	{ "tasks/cancel", DIALECT_V03, VERB_CANCEL },
-	{ "message/stream", DIALECT_V03, VERB_STREAM },
-	{ "tasks/resubscribe", DIALECT_V03, VERB_STREAM },
+	{ "message/stream", DIALECT_V03, VERB_SEND_STREAM },
+	{ "tasks/resubscribe", DIALECT_V03, VERB_GET_STREAM },
 	{ "tasks/pushNotificationConfig/set", DIALECT_V03, VERB_PUSH },
 	{ "tasks/pushNotificationConfig/get", DIALECT_V03, VERB_PUSH },
 	{ "tasks/pushNotificationConfig/list", DIALECT_V03, VERB_PUSH },
@@ -89,9 +95,9 @@ static const struct a2a_method {
 	{ "SendMessage", DIALECT_V10, VERB_SEND },
 	{ "GetTask", DIALECT_V10, VERB_GET },
 	{ "CancelTask", DIALECT_V10, VERB_CANCEL },
-	{ "SendStreamingMessage", DIALECT_V10, VERB_STREAM },
-	{ "SubscribeToTask", DIALECT_V10, VERB_STREAM },
-	{ "ListTasks", DIALECT_V10, VERB_STREAM },
+	{ "SendStreamingMessage", DIALECT_V10, VERB_SEND_STREAM },
+	{ "SubscribeToTask", DIALECT_V10, VERB_GET_STREAM },
+	{ "ListTasks", DIALECT_V10, VERB_UNSUPPORTED },
 	{ "CreateTaskPushNotificationConfig", DIALECT_V10, VERB_PUSH },
 	{ "GetTaskPushNotificationConfig", DIALECT_V10, VERB_PUSH },
 	{ "ListTaskPushNotificationConfigs", DIALECT_V10, VERB_PUSH },
@@ -105,6 +111,7 @@ struct gw_a2a {
 	enum a2a_dialect	 a_dialect;
 	enum a2a_verb		 a_verb;
 	json_t			*a_id;		/* the JSON-RPC id */
+	int			 a_stream;	/* answer as server-sent events */
 	long long		 a_history;	/* historyLength, -1: all */
 	int			 a_v1card;	/* the card: v1.0 */
 	char			 a_base[GW_A2A_HOST_MAX + 16];
@@ -332,6 +339,32 @@ rpc_error(struct gw_req *gr, json_t *id, int code, const char *fmt, ...)
 	    "error", "code", code, "message", msg));
 }
 
+/*
+ * A streamed answer (message/stream and friends): the task, final, as the
+ * one event of a server-sent event stream.  The turn's text is not
+ * streamed as it comes: the stream starts when the task has ended.
+ */
+static void
+rpc_stream(struct gw_req *gr, json_t *id, json_t *result)
+{
+	json_t	*ev;
+	char	*js, *sse;
+	int	 n;
+
+	ev = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
+	    id != NULL ? id : json_null(), "result", result);
+	js = ev != NULL ? json_dumps(ev, JSON_COMPACT) : NULL;
+	json_decref(ev);
+	if (js == NULL || (n = asprintf(&sse, "data: %s\n\n", js)) < 0) {
+		free(js);
+		rpc_error(gr, id, RPC_INTERNAL, "out of memory");
+		return;
+	}
+	gw_reply_data(gr, 200, "text/event-stream", sse, (size_t)n);
+	free(sse);
+	free(js);
+}
+
 /* The runtime's reply to a2a.tasks.*, in the request's dialect. */
 static void
 gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
@@ -359,10 +392,12 @@ gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
 	else if (st == 200) {
 		task = render_task(a->a_dialect, body, a->a_history);
 		if (task != NULL && a->a_dialect == DIALECT_V10 &&
-		    a->a_verb == VERB_SEND)
+		    (a->a_verb == VERB_SEND || a->a_stream))
 			task = json_pack("{s:o}", "task", task);
 		if (task == NULL)
 			rpc_error(gr, a->a_id, RPC_INTERNAL, "out of memory");
+		else if (a->a_stream)
+			rpc_stream(gr, a->a_id, task);
 		else
 			rpc_reply(gr, a->a_id, task);
 	} else if (st == 404 && a->a_verb != VERB_SEND)
@@ -435,7 +470,7 @@ gw_a2a_card_done(struct gw_req *gr, int err, struct msg_rep *rep)
 	    "name", "LibreFang",
 	    "description", "LibreFang Agent Operating System",
 	    "version", LIBREFANG_VERSION,
-	    "capabilities", "streaming", 0, "pushNotifications", 0,
+	    "capabilities", "streaming", 1, "pushNotifications", 0,
 	    "stateTransitionHistory", 0,
 	    "defaultInputModes", "text", "defaultOutputModes", "text",
 	    "skills", card_skills(agents));
@@ -711,9 +746,15 @@ gw_a2a_rpc(struct gw_req *gr)
 	a->a_verb = m->m_verb;
 	params = json_object_get(req, "params");
 	switch (m->m_verb) {
-	case VERB_STREAM:
+	case VERB_SEND_STREAM:
+	case VERB_GET_STREAM:
+		a->a_stream = 1;
+		a->a_verb = m->m_verb == VERB_SEND_STREAM ? VERB_SEND :
+		    VERB_GET;
+		break;
+	case VERB_UNSUPPORTED:
 		rpc_error(gr, a->a_id, A2A_UNSUPPORTED, "Unsupported "
-		    "operation: %s (this agent does not stream)", method);
+		    "operation: %.100s", method);
 		goto done;
 	case VERB_PUSH:
 		rpc_error(gr, a->a_id, A2A_NO_PUSH, "Push notifications are "
@@ -731,7 +772,7 @@ gw_a2a_rpc(struct gw_req *gr)
 		    "'params' must be an object");
 		goto done;
 	}
-	if (m->m_verb == VERB_SEND) {
+	if (a->a_verb == VERB_SEND) {
 		if ((body = send_body(params, json_object_get(params,
 		    "message"), &code, err, sizeof(err))) == NULL) {
 			rpc_error(gr, a->a_id, code, "Invalid params: %s", err);
@@ -759,7 +800,7 @@ gw_a2a_rpc(struct gw_req *gr)
 		rpc_error(gr, a->a_id, RPC_INTERNAL, "out of memory");
 		goto done;
 	}
-	rv = gw_call(gr, SVC_AGENT_RUNTIME, m->m_verb == VERB_GET ?
+	rv = gw_call(gr, SVC_AGENT_RUNTIME, a->a_verb == VERB_GET ?
 	    OP_A2A_TASKS_GET : OP_A2A_TASKS_CANCEL, p, NULL, NULL,
 	    gw_a2a_task_done);
  done:

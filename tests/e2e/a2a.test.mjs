@@ -53,6 +53,7 @@ function legacyFactory() {
 test('default client (v1.0): the card names a JSONRPC 1.0 interface', async () => {
 	const card = await new DefaultAgentCardResolver().resolve(base);
 	assert.equal(card.name, 'LibreFang');
+	assert.equal(card.capabilities.streaming, true, 'so sendMessageStream really streams');
 	const v1 = card.supportedInterfaces.find((i) => i.protocolVersion === '1.0');
 	assert.equal(v1.protocolBinding, 'JSONRPC');
 	assert.equal(v1.url, `${base}/a2a`);
@@ -74,6 +75,19 @@ test('default client (v1.0): send a message, read the task', async () => {
 	assert.equal(artifactText(got), 'Hello from LibreFang (v1.0)');
 	assert.equal(got.history[0].role, Role.ROLE_USER);
 	assert.equal(got.history.at(-1).role, Role.ROLE_AGENT);
+});
+
+test('default client (v1.0): a streamed send ends with the finished task', async () => {
+	await script('streamed reply');
+	const client = await new ClientFactory().createFromUrl(base);
+	const events = [];
+	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v1') }))
+		events.push(ev);
+	assert.ok(events.length >= 1);
+	const last = events.at(-1);
+	assert.equal(last.payload.$case, 'task');
+	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(last.payload.value), 'streamed reply');
 });
 
 test('default client (v1.0): an unknown task is an error', async () => {
@@ -108,6 +122,18 @@ test('legacy client (v0.3): the reference card location, message/send, tasks/get
 	assert.equal(got.id, task.id);
 	assert.equal(artifactText(got), 'Hello from LibreFang (v0.3)');
 	assert.deepEqual(requests, [`${base}/a2a`, `${base}/a2a`]);
+});
+
+test('legacy client (v0.3): a streamed send', async () => {
+	await script('legacy stream');
+	const client = await legacyFactory().createFromUrl(base, '.well-known/agent.json');
+	const events = [];
+	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v0.3') }))
+		events.push(ev);
+	const last = events.at(-1);
+	assert.equal(last.payload.$case, 'task');
+	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(last.payload.value), 'legacy stream');
 });
 
 test('legacy client (v0.3): a message without text is refused', async () => {

@@ -127,8 +127,14 @@ rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message":
 t_eq "a message from the agent role: -32602" "$(jbc .error.code)" -32602
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": [{"text": "x"}]}, "metadata": {"agent_id": "no-such-agent"}}}'
 t_eq "an unknown agent: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}}'
+t_eq "ListTasks (not offered): -32004" "$(jbc .error.code)" -32004
+rpc '{"jsonrpc": "2.0", "id": "s1", "method": "message/stream", "params": {"message": {"kind": "message", "messageId": "ms", "role": "user", "parts": [{"kind": "text", "text": "stream it"}]}}}'
+t_eq "message/stream: server-sent events" "$LF_STATUS $(lf_hdr content-type)" "200 text/event-stream"
+t_eq "one event: the finished task" "$(printf '%s' "$LF_BODY" | sed -n 's/^data: //p' | jq -c '[.id, .result.kind, .result.status.state, .result.artifacts[0].parts[0].text]')" \
+    '["s1","task","completed","echo: stream it"]'
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/stream", "params": {}}'
-t_eq "message/stream (not offered): -32004" "$(jbc .error.code)" -32004
+t_eq "message/stream without a message: a plain JSON-RPC error" "$(lf_hdr content-type) $(jbc .error.code)" "application/json -32602"
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/pushNotificationConfig/set", "params": {}}'
 t_eq "push notification config: -32003" "$(jbc .error.code)" -32003
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": 5}}'
@@ -140,8 +146,26 @@ rpc '{"jsonrpc": "2.0", "id": 8, "method": "message/send", "params": {"message":
 t_eq "a failed turn: state failed with a status message" "$(jbc '[.result.status.state, (.result.status.message.parts[0].text|length > 0), (.result.artifacts|length)]')" \
     '["failed",true,0]'
 
+# A cancel while the turn runs: canceled at once, and the turn's late
+# outcome does not revive the task.
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "too late", "delay_ms": 1500}]}'
+curl -s -m 30 -o "$LF_TMP/slow.json" -H 'Content-Type: application/json' \
+    -d '{"message": {"role": "user", "parts": [{"text": "take your time"}]}}' "$LF_URL/a2a/tasks/send" &
+SLOW=$!
+lf_is_working() { [ -n "$(lf_psql "SELECT id FROM runtime.a2a_tasks WHERE state = 'working'")" ]; }
+lf_poll 200 lf_is_working || echo "# the slow task never showed as working"
+TW=$(lf_psql "SELECT id FROM runtime.a2a_tasks WHERE state = 'working'")
+lf_req GET "/a2a/tasks/$TW"
+t_eq "a running task is working" "$(jb .status)" working
+lf_req POST "/a2a/tasks/$TW/cancel"
+t_eq "cancel it: 200 cancelled" "$LF_STATUS $(jbc '[.task_id == "'$TW'", .status]')" '200 [true,"cancelled"]'
+timeout 30 tail --pid=$SLOW -f /dev/null || echo "# the slow send did not end"
+t_eq "the sender gets the task, canceled" "$(jq -r .status "$LF_TMP/slow.json")" cancelled
+rpc '{"jsonrpc": "2.0", "id": 10, "method": "tasks/get", "params": {"id": "'$TW'"}}'
+t_eq "and it stays canceled, without the late answer" "$(jbc '[.result.status.state, (.result.artifacts|length)]')" '["canceled",0]'
+
 # ---- persistence -------------------------------------------------------------------
-t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 6
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 8
 lf_stop agent-runtime
 lf_start agent-runtime
 lf_wait_ok /api/agents || echo "# agent-runtime did not come back"
@@ -305,6 +329,6 @@ t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer
 
 # ---- @a2a-js/sdk's client against our server (tests/e2e) -------------------------
 export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
-t_node a2a.test.mjs 7
+t_node a2a.test.mjs 9
 
 t_done
