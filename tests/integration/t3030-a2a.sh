@@ -140,6 +140,19 @@ t_eq "push notification config: -32003" "$(jbc .error.code)" -32003
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": 5}}'
 t_eq "a task id that is no string: -32602" "$(jbc .error.code)" -32602
 
+# Hostile shapes: nesting past the parser's limit, deep metadata, a huge id.
+DEEP=$(printf '%0.s[' $(seq 3000))
+rpc "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"message/send\", \"params\": $DEEP}"
+t_eq "nesting 3000 deep: -32700" "$LF_STATUS $(jbc .error.code)" "200 -32700"
+NEST=$(printf '%0.s{"a":' $(seq 500))1$(printf '%0.s}' $(seq 500))
+rpc "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": \"message/send\", \"params\": {\"message\": {\"role\": \"user\", \"parts\": [{\"text\": \"deep\"}], \"metadata\": $NEST}}}"
+t_eq "metadata 500 deep: an answer, not a crash" "$LF_STATUS $(jbc '(.result.status.state // .error.code)')" "200 \"completed\""
+printf '{"jsonrpc": "2.0", "id": "%s", "method": "nope"}' "$(head -c 300000 /dev/zero | tr '\0' x)" > "$LF_TMP/bigid.json"
+LF_BODY=$(curl -s -m 30 -H 'Content-Type: application/json' --data-binary @"$LF_TMP/bigid.json" "$LF_URL/a2a")
+t_eq "a 300 KB id is echoed in its error" "$(jbc .error.code) $(jb .id | wc -c)" "-32601 300001"
+lf_req GET /api/health
+t_eq "the gateway is fine" "$LF_STATUS" 200
+
 # A failing turn is a failed task, with the provider's error on its status.
 lf_fake_script '{"model": "a2a-model", "steps": [{"status": 400, "body": {"error": {"message": "bad request upstream"}}}]}'
 rpc '{"jsonrpc": "2.0", "id": 8, "method": "message/send", "params": {"message": {"kind": "message", "messageId": "m3", "role": "user", "parts": [{"kind": "text", "text": "fail please"}]}}}'
@@ -165,7 +178,7 @@ rpc '{"jsonrpc": "2.0", "id": 10, "method": "tasks/get", "params": {"id": "'$TW'
 t_eq "and it stays canceled, without the late answer" "$(jbc '[.result.status.state, (.result.artifacts|length)]')" '["canceled",0]'
 
 # ---- persistence -------------------------------------------------------------------
-t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 8
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 9
 lf_stop agent-runtime
 lf_start agent-runtime
 lf_wait_ok /api/agents || echo "# agent-runtime did not come back"

@@ -202,8 +202,14 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 		util_uuid4(cid);
 		ctx = cid;
 	}
+	/* The request's message is kept for its ids (history shows the
+	 * client's messageId), not for bulk: a huge one is dropped. */
 	v = json_object_get(body, "message");
 	msg = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+	if (msg != NULL && strlen(msg) > A2A_TEXT_MAX) {
+		free(msg);
+		msg = NULL;
+	}
 	p[0] = id;
 	p[1] = ctx;
 	p[2] = json_string_value(json_object_get(row, "id"));
