@@ -344,4 +344,23 @@ t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer
 export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
 t_node a2a.test.mjs 9
 
+# ---- with an API key: the card and the agent list stay public ---------------------
+lf_stop api-gateway
+LIBREFANG_API_KEY=a2a-s3cret lf_start api-gateway
+lf_wait_health 10 || echo "# the gateway did not come back"
+lf_req GET /.well-known/agent-card.json
+t_eq "the card needs no key" "$LF_STATUS" 200
+lf_req GET /.well-known/agent.json
+t_eq "nor the reference's card" "$LF_STATUS" 200
+lf_req GET /a2a/agents
+t_eq "nor the agent list" "$LF_STATUS" 200
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "'$V10'"}}'
+t_eq "JSON-RPC without the key: 401" "$LF_STATUS" 401
+LF_AUTH=a2a-s3cret rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "'$V10'"}}'
+t_eq "with it: the task" "$LF_STATUS $(jb .result.status.state)" "200 completed"
+lf_req GET "/a2a/tasks/$T1"
+t_eq "the REST task routes need it too" "$LF_STATUS" 401
+lf_req POST /api/a2a/send "{\"agent_id\": \"$PEER\", \"message\": \"x\"}"
+t_eq "and sending to a peer" "$LF_STATUS" 401
+
 t_done

@@ -202,10 +202,11 @@ a2a_url_check(const struct sh_config *cfg, const char *url,
 		}
 	}
 	if (res->ai_family == AF_INET6) {
-		ip[0] = '[';
+		char	a6[INET6_ADDRSTRLEN];
+
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)
-		    res->ai_addr)->sin6_addr, ip + 1, INET6_ADDRSTRLEN);
-		strcat(ip, "]");
+		    res->ai_addr)->sin6_addr, a6, sizeof(a6));
+		snprintf(ip, sizeof(ip), "[%s]", a6);
 	} else
 		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)
 		    res->ai_addr)->sin_addr, ip, sizeof(ip));
