@@ -63,7 +63,14 @@ test('default client (v1.0): the card names a JSONRPC 1.0 interface', async () =
 
 test('default client (v1.0): send a message, read the task', async () => {
 	await script('Hello from LibreFang (v1.0)');
-	const client = await new ClientFactory().createFromUrl(base);
+	const methods = [];
+	const watch = async (url, init) => {
+		methods.push(JSON.parse(init.body).method);
+		return fetch(url, init);
+	};
+	const client = await new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+		transports: [new JsonRpcTransportFactory({ fetchImpl: watch })],
+	})).createFromUrl(base);
 	const task = await client.sendMessage({ message: userMessage('hi, v1') });
 	assert.ok(task.id, 'a task came back, not a message');
 	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
@@ -75,6 +82,7 @@ test('default client (v1.0): send a message, read the task', async () => {
 	assert.equal(artifactText(got), 'Hello from LibreFang (v1.0)');
 	assert.equal(got.history[0].role, Role.ROLE_USER);
 	assert.equal(got.history.at(-1).role, Role.ROLE_AGENT);
+	assert.deepEqual(methods, ['SendMessage', 'GetTask']);
 });
 
 test('default client (v1.0): a streamed send ends with the finished task', async () => {
@@ -105,10 +113,9 @@ test('default client (v1.0): canceling a finished task is refused', async () => 
 test('legacy client (v0.3): the reference card location, message/send, tasks/get', async () => {
 	await script('Hello from LibreFang (v0.3)');
 	const requests = [];
-	const watch = async (...args) => {
-		const r = await fetch(...args);
-		requests.push(r.url);
-		return r;
+	const watch = async (url, init) => {
+		requests.push(`${url} ${JSON.parse(init.body).method}`);
+		return fetch(url, init);
 	};
 	const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
 		transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true }, fetchImpl: watch })],
@@ -121,7 +128,7 @@ test('legacy client (v0.3): the reference card location, message/send, tasks/get
 	const got = await client.getTask({ id: task.id });
 	assert.equal(got.id, task.id);
 	assert.equal(artifactText(got), 'Hello from LibreFang (v0.3)');
-	assert.deepEqual(requests, [`${base}/a2a`, `${base}/a2a`]);
+	assert.deepEqual(requests, [`${base}/a2a message/send`, `${base}/a2a tasks/get`]);
 });
 
 test('legacy client (v0.3): a streamed send', async () => {
