@@ -6,10 +6,12 @@
 # CancelTask; the reference's tasks/send) with the turn's text from the
 # fake provider, JSON-RPC errors for bad requests, tasks kept across an
 # agent-runtime restart.  Client: discovery and sends to a peer built
-# with @a2a-js/sdk (tests/fakes/a2a-peer.mjs) in v1.0 and v0.3, and to
-# this same stack as a LibreFang peer; SSRF refusals without the
-# allowlist; a peer that answers garbage or never.  Then the SDK's own
-# client against our server (tests/e2e/a2a.test.mjs).
+# with @a2a-js/sdk (tests/fakes/a2a-peer.mjs) in v1.0 and v0.3, to this
+# same stack as a LibreFang peer, to scripted peers (a task still working,
+# then completed on GetTask; the reference's tasks/send dialect); SSRF
+# refusals without the allowlist; peers that answer garbage, too much or
+# never.  Then the SDK's own client against our server
+# (tests/e2e/a2a.test.mjs), and which routes an API key guards.
 . "$(dirname "$0")/../lib.sh"
 
 lf_fake_start
@@ -207,7 +209,23 @@ CARDS = {
     "/huge/.well-known/agent-card.json": card("huge", base + "/rpc3"),
     "/evil/.well-known/agent-card.json": card("evil", "http://127.0.0.1:%d/rpc" % untrusted),
     "/noname/.well-known/agent-card.json": {"url": base + "/rpc"},
+    "/pending/.well-known/agent-card.json": card("pending", base + "/rpc4"),
+    # The reference's pre-0.2 card: a url, no protocolVersion.
+    "/old/.well-known/agent.json": {"name": "old", "url": base + "/rpc5", "skills": []},
 }
+def rpc_answer(path, req):
+    m, rid = req.get("method"), req.get("id")
+    if path == "/rpc4" and m == "SendMessage":
+        return {"jsonrpc": "2.0", "id": rid, "result": {"task": {"id": "r-1", "contextId": "c-1",
+                "status": {"state": "TASK_STATE_WORKING"}}}}
+    if path == "/rpc4" and m == "GetTask" and req["params"].get("id") == "r-1":
+        return {"jsonrpc": "2.0", "id": rid, "result": {"id": "r-1", "contextId": "c-1",
+                "status": {"state": "TASK_STATE_COMPLETED"}, "artifacts": [{"parts": [{"text": "done later"}]}]}}
+    if path == "/rpc5" and m == "tasks/send" and req["params"]["message"]["parts"][0].get("type") == "text":
+        return {"jsonrpc": "2.0", "id": rid, "result": {"id": req["params"]["id"], "sessionId": "s-9",
+                "status": {"state": "completed"}, "messages": [req["params"]["message"],
+                {"role": "agent", "parts": [{"type": "text", "text": "old peer says hi"}]}]}}
+    return {"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "unexpected %s on %s" % (m, path)}}
 class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def answer(self, code, body):
@@ -225,8 +243,10 @@ class H(http.server.BaseHTTPRequestHandler):
         else:
             self.answer(404, "{}")
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.path == "/rpc":
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path in ("/rpc4", "/rpc5"):
+            self.answer(200, json.dumps(rpc_answer(self.path, json.loads(body))))
+        elif self.path == "/rpc":
             self.answer(200, "this is not JSON at all")
         elif self.path == "/rpc2":
             self.answer(200, json.dumps({"jsonrpc": "2.0", "id": 1, "result": "nope"}))
@@ -286,6 +306,21 @@ t_eq "send by URL to a LibreFang peer (discovered on the way)" "$LF_STATUS $(jbc
 t_eq "the peer ran its agent's turn" "$(lf_fake_requests a2a-model | jq -r '.[-1].body.messages[-1].content | endswith("through the loop")')" true
 lf_req GET /api/a2a/agents
 t_eq "three external agents now" "$(jb .total)" 3
+
+# A peer whose task is still working: the status route asks it again.
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_GARBAGE/pending\", \"message\": \"later\"}"
+t_eq "a task the peer is still working on" "$LF_STATUS $(jbc '[.status, .remote_task_id, .context_id, .response]')" \
+    '200 ["working","r-1","c-1",""]'
+PEND=$(jb .task_id)
+lf_req GET "/api/a2a/tasks/$PEND/status"
+t_eq "its status asks the peer (GetTask): completed, with the text" "$LF_STATUS $(jbc '[.status, .result]')" \
+    '200 ["completed","done later"]'
+lf_req GET "/api/a2a/tasks/$PEND"
+t_eq "and the new state is stored" "$(jbc '[.status, .response]')" '["completed","done later"]'
+# The reference's own dialect (tasks/send), found at agent.json.
+lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$P_GARBAGE/old\", \"message\": \"hello old\"}"
+t_eq "a pre-0.2 peer: tasks/send, the answer from its messages" "$LF_STATUS $(jbc '[.status, .response, .context_id]')" \
+    '200 ["completed","old peer says hi","s-9"]'
 
 # ---- the client: refusals and bad peers ---------------------------------------------------------
 for u in "http://127.0.0.1:$P_UNTRUSTED" "http://localhost:$P_PEER" "http://169.254.169.254/" \
