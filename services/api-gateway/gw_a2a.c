@@ -111,7 +111,7 @@ struct gw_a2a {
 	enum a2a_dialect	 a_dialect;
 	enum a2a_verb		 a_verb;
 	json_t			*a_id;		/* the JSON-RPC id */
-	int			 a_stream;	/* answer as server-sent events */
+	int			 a_stream;	/* answer as an SSE stream */
 	long long		 a_history;	/* historyLength, -1: all */
 	int			 a_v1card;	/* the card: v1.0 */
 	char			 a_base[GW_A2A_HOST_MAX + 16];
@@ -237,7 +237,8 @@ render_task(enum a2a_dialect d, json_t *t, long long history)
 {
 	json_t		*out, *status, *hist, *arts, *in, *um, *am;
 	const char	*id = str_of(t, "id"), *state = str_of(t, "state");
-	const char	*resp = str_of(t, "response"), *err = str_of(t, "error");
+	const char	*resp = str_of(t, "response");
+	const char	*err = str_of(t, "error");
 	const char	*ts;
 	char		 mid[UTIL_UUID_LEN + 8];
 	size_t		 n;
@@ -312,7 +313,7 @@ render_rest(json_t *t)
 	return (out);
 }
 
-/* ---- replies -------------------------------------------------------------- */
+/* ---- replies ------------------------------------------------------------ */
 
 static void
 rpc_reply(struct gw_req *gr, json_t *id, json_t *result)
@@ -415,7 +416,7 @@ gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
 		msg_rep_release(rep);
 }
 
-/* ---- the card and the agent list ------------------------------------------ */
+/* ---- the card and the agent list ---------------------------------------- */
 
 /* The skills of the local agents (a2a.agents' list, borrowed): one per
  * agent, as the reference's card unites them. */
@@ -558,7 +559,7 @@ gw_a2a_agents(struct gw_req *gr)
 	    NULL, NULL, gw_a2a_agents_done));
 }
 
-/* ---- sending a message ----------------------------------------------------- */
+/* ---- sending a message -------------------------------------------------- */
 
 /*
  * The text of an A2A message of any dialect (parts of {text}, {kind:
@@ -578,7 +579,8 @@ message_text(json_t *m, int *code, char *err, size_t errlen)
 		return (json_string_length(m) > 0 ? json_copy(m) : NULL);
 	*code = RPC_INVALID_PARAMS;
 	if (!json_is_object(m)) {
-		snprintf(err, errlen, "'message' must be an A2A message object");
+		snprintf(err, errlen, "'message' must be an A2A message "
+		    "object");
 		return (NULL);
 	}
 	role = str_of(m, "role");
@@ -678,7 +680,7 @@ send_body(json_t *params, json_t *m, int *code, char *err, size_t errlen)
 	return (body);
 }
 
-/* ---- POST /a2a: JSON-RPC ---------------------------------------------------- */
+/* ---- POST /a2a: JSON-RPC ------------------------------------------------ */
 
 static json_t *
 gw_a2a_load(struct gw_req *gr, json_error_t *je)
@@ -808,7 +810,7 @@ gw_a2a_rpc(struct gw_req *gr)
 	return (rv);
 }
 
-/* ---- the reference's REST routes ------------------------------------------- */
+/* ---- the reference's REST routes ---------------------------------------- */
 
 int
 gw_a2a_rest_send(struct gw_req *gr)

@@ -40,21 +40,28 @@
 #include "db.h"
 #include "svc.h"
 
-#define A2A_WORKERS		8		/* pool threads */
+#define A2A_WORKERS		8		/* pool threads per lane */
 #define A2A_QUEUE_MAX		256		/* jobs waiting: past it, 503 */
 #define A2A_TEXT_MAX		(1024 * 1024)	/* bytes of one message */
 #define A2A_BODY_MAX		(1024 * 1024)	/* bytes of a peer's answer */
-#define A2A_TIMEOUT_DEFAULT	30		/* seconds, [a2a] timeout_secs */
+#define A2A_TIMEOUT_DEFAULT	30		/* [a2a] timeout_secs */
 #define A2A_URL_MAX		2048
 
 extern const struct svc_op a2a_ops[];
 
-/* ---- a2a/pool.c ------------------------------------------------------- */
+/* ---- a2a/pool.c --------------------------------------------------------- */
 
 /* One job: runs on a pool thread with that thread's connection (which may
  * be broken: check the calls); must answer sp (svc_pending_reply). */
 typedef void (*a2a_job_fn)(struct agent_state *as, struct db *db,
 	    struct svc_pending *sp, json_t *arg);
+
+/* The pool's lanes, each with its own threads and queue. */
+enum a2a_lane_id {
+	A2A_LANE_IN = 0,	/* inbound tasks: a local turn */
+	A2A_LANE_OUT,		/* outbound calls: a peer */
+	A2A_NLANES
+};
 
 /* Starts the pool.  0 or -1 (logged). */
 int	 a2a_start(struct agent_state *as);
@@ -62,19 +69,19 @@ int	 a2a_start(struct agent_state *as);
  * workers stop, so the jobs' bus calls can be answered). */
 void	 a2a_stop(void);
 /*
- * Defers rq's reply and queues fn with arg (stolen, even on failure).
- * 0, or -1 with rp set to an error (503 when the queue is full or the pool
- * is stopping).
+ * Defers rq's reply and queues fn with arg (stolen, even on failure) on
+ * lane.  0 (a full queue or a stopping pool answers 503 at once), or -1
+ * with rp set to an error.
  */
 int	 a2a_queue(const struct msg_req *rq, struct svc_reply *rp,
-	    a2a_job_fn fn, json_t *arg);
+	    enum a2a_lane_id lane, a2a_job_fn fn, json_t *arg);
 
-/* ---- a2a/server.c ----------------------------------------------------- */
+/* ---- a2a/server.c ------------------------------------------------------- */
 
 /* The neutral task (new) by id, NULL with *errp SH_ENOTFOUND or -1. */
 json_t	*a2a_task_get(struct db *db, const char *id, int *errp);
 
-/* ---- a2a/client.c ----------------------------------------------------- */
+/* ---- a2a/client.c ------------------------------------------------------- */
 
 /* The client side's operations (listed in a2a_ops[]). */
 void	 a2a_op_discover(struct svc_ctx *c, const struct msg_req *rq,

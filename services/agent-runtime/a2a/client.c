@@ -74,7 +74,7 @@ static const char *const a2a_states[] = {
 	"input-required", "rejected", "auth-required", "unknown", NULL
 };
 
-/* ---- configuration ---------------------------------------------------- */
+/* ---- configuration ------------------------------------------------------ */
 
 static json_t *
 a2a_conf(const struct sh_config *cfg, const char *key)
@@ -112,7 +112,7 @@ a2a_trusted(const struct sh_config *cfg, const char *host, long port)
 	return (0);
 }
 
-/* ---- one outbound request ---------------------------------------------- */
+/* ---- one outbound request ----------------------------------------------- */
 
 struct a2a_pin {
 	struct curl_slist	*p_resolve;	/* host:port:address or NULL */
@@ -275,8 +275,9 @@ a2a_http(const struct sh_config *cfg, const char *url, json_t *body,
 	rq.hr_arg = &pin;
 	if (httpc_do(&rq, &rs) != 0) {
 		if (rs.hs_curlcode == CURLE_OPERATION_TIMEDOUT) {
-			snprintf(err, errlen, "the peer at %.300s did not answer "
-			    "within %ld s", url, rq.hr_timeout_ms / 1000);
+			snprintf(err, errlen, "the peer at %.300s did not "
+			    "answer within %ld s", url,
+			    rq.hr_timeout_ms / 1000);
 			*httperr = 504;
 		} else {
 			snprintf(err, errlen, "could not reach the peer at "
@@ -309,7 +310,7 @@ a2a_http(const struct sh_config *cfg, const char *url, json_t *body,
 	return (out);
 }
 
-/* ---- cards and peers --------------------------------------------------- */
+/* ---- cards and peers ---------------------------------------------------- */
 
 static const char *
 str_of(json_t *o, const char *key)
@@ -404,14 +405,14 @@ peer_discover(const struct sh_config *cfg, struct db *db, const char *base,
 		return (NULL);
 	name = str_of(card, "name");
 	if (name == NULL || *name == '\0' || strlen(name) > 256) {
-		snprintf(err, errlen, "the peer at %.300s sent an invalid agent "
-		    "card: no name", url);
+		snprintf(err, errlen, "the peer at %.300s sent an invalid "
+		    "agent card: no name", url);
 		*httperr = 502;
 		goto done;
 	}
 	if (card_endpoint(card, &d) == NULL) {
-		snprintf(err, errlen, "the peer at %.300s sent an invalid agent "
-		    "card: no JSON-RPC url", url);
+		snprintf(err, errlen, "the peer at %.300s sent an invalid "
+		    "agent card: no JSON-RPC url", url);
 		*httperr = 502;
 		goto done;
 	}
@@ -440,7 +441,7 @@ peer_discover(const struct sh_config *cfg, struct db *db, const char *base,
 	return (row);
 }
 
-/* ---- what a peer answers ----------------------------------------------- */
+/* ---- what a peer answers ------------------------------------------------ */
 
 /* A state of any dialect ("TASK_STATE_INPUT_REQUIRED", "cancelled",
  * "inputRequired") as the spec's v0.3 name; "unknown" otherwise. */
@@ -803,7 +804,7 @@ job_refresh(struct agent_state *as, struct db *db, struct svc_pending *sp,
 	json_decref(rt);
 }
 
-/* ---- the operations ------------------------------------------------------ */
+/* ---- the operations ----------------------------------------------------- */
 
 /* body.key: a URL string of at most A2A_URL_MAX bytes.  0 with *out, or
  * -1 after a 400. */
@@ -843,7 +844,8 @@ a2a_op_discover(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	if (body_url(rq->mr_body, "url", 1, &url, rp) != 0)
 		return;
-	(void)a2a_queue(rq, rp, job_discover, json_pack("{s:s}", "url", url));
+	(void)a2a_queue(rq, rp, A2A_LANE_OUT, job_discover,
+	    json_pack("{s:s}", "url", url));
 }
 
 void
@@ -936,7 +938,7 @@ a2a_op_send(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 500, "out of memory");
 		return;
 	}
-	(void)a2a_queue(rq, rp, job_send, arg);
+	(void)a2a_queue(rq, rp, A2A_LANE_OUT, job_send, arg);
 }
 
 static json_t *
@@ -986,8 +988,8 @@ a2a_op_out_status(struct svc_ctx *c, const struct msg_req *rq,
 	st = str_of(row, "state");
 	if (strcmp(st, "submitted") == 0 || strcmp(st, "working") == 0 ||
 	    strcmp(st, "unknown") == 0)
-		(void)a2a_queue(rq, rp, job_refresh, json_pack("{s:O}", "id",
-		    json_object_get(row, "id")));
+		(void)a2a_queue(rq, rp, A2A_LANE_OUT, job_refresh,
+		    json_pack("{s:O}", "id", json_object_get(row, "id")));
 	else
 		svc_reply_json(rp, 200, out_view(row));
 	json_decref(row);

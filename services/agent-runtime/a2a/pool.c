@@ -4,8 +4,14 @@
  * A bus worker must not wait for a turn or a remote peer: there are only
  * bus.workers of them, and one peer that never answers would take one
  * away for timeout_secs.  So an A2A operation checks its input on the bus
- * worker, defers its reply and queues a job here.  The queue is bounded
+ * worker, defers its reply and queues a job here.  Each queue is bounded
  * (A2A_QUEUE_MAX): past it the caller gets 503 at once.
+ *
+ * Two lanes, each with its own threads: inbound tasks (a local turn) and
+ * outbound calls (a peer).  An outbound call to a peer that is this very
+ * system waits for an inbound task; with one shared set of threads, a
+ * burst of such calls could hold every thread and leave the tasks they
+ * wait for queued behind them until the timeout.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,41 +28,49 @@ struct a2a_job {
 	struct svc_pending	*j_sp;
 };
 
+struct a2a_lane {
+	pthread_mutex_t		 l_mtx;
+	pthread_cond_t		 l_cv;
+	struct a2a_job		*l_head, *l_tail;
+	int			 l_queued;
+	int			 l_stopping;
+	int			 l_nthreads;
+	pthread_t		 l_threads[A2A_WORKERS];
+};
+
 static struct {
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cv;
-	struct a2a_job		*head, *tail;
-	int			 queued;
-	int			 stopping;
-	int			 nthreads;
-	pthread_t		 threads[A2A_WORKERS];
+	struct a2a_lane		 lanes[A2A_NLANES];
 	struct agent_state	*as;
 	char			 conninfo[1024];
 } ap = {
-	.mtx = PTHREAD_MUTEX_INITIALIZER,
-	.cv = PTHREAD_COND_INITIALIZER
+	.lanes = {
+		[A2A_LANE_IN] = { .l_mtx = PTHREAD_MUTEX_INITIALIZER,
+		    .l_cv = PTHREAD_COND_INITIALIZER },
+		[A2A_LANE_OUT] = { .l_mtx = PTHREAD_MUTEX_INITIALIZER,
+		    .l_cv = PTHREAD_COND_INITIALIZER }
+	}
 };
 
 static void *
 a2a_thread(void *arg)
 {
+	struct a2a_lane	*l = arg;
 	struct db	*db;
 	struct a2a_job	*j;
 
-	(void)arg;
 	db = db_open(ap.conninfo, "runtime");
 	for (;;) {
-		pthread_mutex_lock(&ap.mtx);
-		while (ap.head == NULL && !ap.stopping)
-			pthread_cond_wait(&ap.cv, &ap.mtx);
-		if ((j = ap.head) == NULL) {
-			pthread_mutex_unlock(&ap.mtx);
+		pthread_mutex_lock(&l->l_mtx);
+		while (l->l_head == NULL && !l->l_stopping)
+			pthread_cond_wait(&l->l_cv, &l->l_mtx);
+		if ((j = l->l_head) == NULL) {
+			pthread_mutex_unlock(&l->l_mtx);
 			break;
 		}
-		if ((ap.head = j->j_next) == NULL)
-			ap.tail = NULL;
-		ap.queued--;
-		pthread_mutex_unlock(&ap.mtx);
+		if ((l->l_head = j->j_next) == NULL)
+			l->l_tail = NULL;
+		l->l_queued--;
+		pthread_mutex_unlock(&l->l_mtx);
 		if (db == NULL)
 			svc_pending_reply(j->j_sp, 500,
 			    msg_error_body("out of memory"));
@@ -72,18 +86,23 @@ a2a_thread(void *arg)
 int
 a2a_start(struct agent_state *as)
 {
-	int	i;
+	struct a2a_lane	*l;
+	int		 i, k;
 
 	ap.as = as;
 	db_conninfo(as->as_cfg->database_url, as->as_cfg->home_dir,
 	    ap.conninfo, sizeof(ap.conninfo));
-	for (i = 0; i < A2A_WORKERS; i++) {
-		if (pthread_create(&ap.threads[i], NULL, a2a_thread,
-		    NULL) != 0) {
-			log_warnx("%s: could not start an A2A thread", __func__);
-			return (-1);
+	for (k = 0; k < A2A_NLANES; k++) {
+		l = &ap.lanes[k];
+		for (i = 0; i < A2A_WORKERS; i++) {
+			if (pthread_create(&l->l_threads[i], NULL, a2a_thread,
+			    l) != 0) {
+				log_warnx("%s: could not start an A2A thread",
+				    __func__);
+				return (-1);
+			}
+			l->l_nthreads++;
 		}
-		ap.nthreads++;
 	}
 	return (0);
 }
@@ -91,23 +110,29 @@ a2a_start(struct agent_state *as)
 void
 a2a_stop(void)
 {
-	int	i;
+	struct a2a_lane	*l;
+	int		 i, k;
 
-	pthread_mutex_lock(&ap.mtx);
-	ap.stopping = 1;
-	pthread_cond_broadcast(&ap.cv);
-	pthread_mutex_unlock(&ap.mtx);
-	/* The threads drain the queue first: every deferred request gets
-	 * its answer (a turn cut short by the shutdown answers 503). */
-	for (i = 0; i < ap.nthreads; i++)
-		pthread_join(ap.threads[i], NULL);
-	ap.nthreads = 0;
+	/* The threads drain their queue first: every deferred request gets
+	 * its answer (a turn cut short by the shutdown answers 503).  The
+	 * outbound lane goes first: its calls may wait for inbound tasks. */
+	for (k = A2A_NLANES - 1; k >= 0; k--) {
+		l = &ap.lanes[k];
+		pthread_mutex_lock(&l->l_mtx);
+		l->l_stopping = 1;
+		pthread_cond_broadcast(&l->l_cv);
+		pthread_mutex_unlock(&l->l_mtx);
+		for (i = 0; i < l->l_nthreads; i++)
+			pthread_join(l->l_threads[i], NULL);
+		l->l_nthreads = 0;
+	}
 }
 
 int
-a2a_queue(const struct msg_req *rq, struct svc_reply *rp, a2a_job_fn fn,
-    json_t *arg)
+a2a_queue(const struct msg_req *rq, struct svc_reply *rp,
+    enum a2a_lane_id lane, a2a_job_fn fn, json_t *arg)
 {
+	struct a2a_lane	*l = &ap.lanes[lane];
 	struct a2a_job	*j;
 	int		 full;
 
@@ -122,18 +147,19 @@ a2a_queue(const struct msg_req *rq, struct svc_reply *rp, a2a_job_fn fn,
 	j->j_arg = arg;
 	/* Checked and queued under one lock: a2a_stop() cannot slip in
 	 * between and leave the job with no thread to run it. */
-	pthread_mutex_lock(&ap.mtx);
-	full = ap.stopping || ap.nthreads == 0 || ap.queued >= A2A_QUEUE_MAX;
+	pthread_mutex_lock(&l->l_mtx);
+	full = l->l_stopping || l->l_nthreads == 0 ||
+	    l->l_queued >= A2A_QUEUE_MAX;
 	if (!full) {
-		if (ap.tail != NULL)
-			ap.tail->j_next = j;
+		if (l->l_tail != NULL)
+			l->l_tail->j_next = j;
 		else
-			ap.head = j;
-		ap.tail = j;
-		ap.queued++;
-		pthread_cond_signal(&ap.cv);
+			l->l_head = j;
+		l->l_tail = j;
+		l->l_queued++;
+		pthread_cond_signal(&l->l_cv);
 	}
-	pthread_mutex_unlock(&ap.mtx);
+	pthread_mutex_unlock(&l->l_mtx);
 	if (full) {
 		svc_pending_reply(j->j_sp, 503, msg_error_body("too many A2A "
 		    "requests in progress; retry later"));

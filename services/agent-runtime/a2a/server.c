@@ -75,7 +75,7 @@ a2a_task_get(struct db *db, const char *id, int *errp)
 	return (db_one_json(db_exec(db, SQL_GET, 1, p), errp));
 }
 
-/* ---- a2a.agents ------------------------------------------------------ */
+/* ---- a2a.agents --------------------------------------------------------- */
 
 static void
 op_agents(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
@@ -96,7 +96,7 @@ op_agents(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	svc_reply_list(rp, "agents", list);
 }
 
-/* ---- a2a.tasks.send -------------------------------------------------- */
+/* ---- a2a.tasks.send ----------------------------------------------------- */
 
 /* Runs on a pool thread: the turn, then its outcome on the task. */
 static void
@@ -180,7 +180,8 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	text = json_string_value(v);
 	if (strlen(text) != json_string_length(v)) {
-		svc_reply_error(rp, 400, "the message contains a NUL character");
+		svc_reply_error(rp, 400, "the message contains a NUL "
+		    "character");
 		return;
 	}
 	if (agent_get_str(body, "agent_id", 1, 256, &agent, rp) != 0 ||
@@ -235,10 +236,10 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 500, "out of memory");
 		return;
 	}
-	(void)a2a_queue(rq, rp, task_run, arg);
+	(void)a2a_queue(rq, rp, A2A_LANE_IN, task_run, arg);
 }
 
-/* ---- a2a.tasks.get, a2a.tasks.cancel --------------------------------- */
+/* ---- a2a.tasks.get, a2a.tasks.cancel ------------------------------------ */
 
 static void
 reply_task(struct svc_ctx *c, struct svc_reply *rp, const char *id)
