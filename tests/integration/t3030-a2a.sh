@@ -304,6 +304,19 @@ lf_req POST /api/a2a/send "{\"url\": \"http://127.0.0.1:$LF_PORT\", \"message\":
 t_eq "send by URL to a LibreFang peer (discovered on the way)" "$LF_STATUS $(jbc '[.status, (.response|endswith("through the loop"))]')" \
     '200 ["completed",true]'
 t_eq "the peer ran its agent's turn" "$(lf_fake_requests a2a-model | jq -r '.[-1].body.messages[-1].content | endswith("through the loop")')" true
+# More sends to ourselves at once than a lane has threads: the outbound
+# calls must not starve the inbound tasks they wait for.
+LOOP=$(jb .agent_id)
+PIDS=()
+for i in $(seq 12); do
+	curl -s -m 30 -o "$LF_TMP/loop.$i" -w '%{http_code}' -H 'Content-Type: application/json' \
+	    -d "{\"agent_id\": \"$LOOP\", \"message\": \"burst $i\"}" "$LF_URL/api/a2a/send" > "$LF_TMP/loop.$i.code" &
+	PIDS+=($!)
+done
+wait "${PIDS[@]}"
+t_eq "12 concurrent sends to this same stack: all completed" \
+    "$(for i in $(seq 12); do printf '%s %s,' "$(cat "$LF_TMP/loop.$i.code")" "$(jq -r .status "$LF_TMP/loop.$i")"; done)" \
+    "$(for i in $(seq 12); do printf '200 completed,'; done)"
 lf_req GET /api/a2a/agents
 t_eq "three external agents now" "$(jb .total)" 3
 
