@@ -22,9 +22,11 @@
  *	a2a/server.c	 a2a.agents, a2a.tasks.send, a2a.tasks.get,
  *			 a2a.tasks.cancel
  *	a2a/client.c	 a2a.discover, a2a.peers.list, a2a.peers.get,
- *			 a2a.send, a2a.out.get, a2a.out.status; the SSRF
- *			 rules every outbound URL passes ([a2a]
- *			 trusted_peers re-admits private hosts)
+ *			 a2a.send, a2a.out.get, a2a.out.status: the peers
+ *			 and the tasks given to them
+ *	a2a/peer.c	 talking to a peer: the SSRF rules every outbound
+ *			 URL passes ([a2a] trusted_peers re-admits private
+ *			 hosts), one bounded request, the dialects
  *
  * Configuration (config.toml, read from the document): [a2a]
  * trusted_peers = ["host", "host:port", ...], timeout_secs (1..600,
@@ -37,6 +39,7 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "buf.h"
 #include "db.h"
 #include "svc.h"
 
@@ -80,6 +83,46 @@ int	 a2a_queue(const struct msg_req *rq, struct svc_reply *rp,
 
 /* The neutral task (new) by id, NULL with *errp SH_ENOTFOUND or -1. */
 json_t	*a2a_task_get(struct db *db, const char *id, int *errp);
+
+/* ---- a2a/peer.c --------------------------------------------------------- */
+
+/* The JSON-RPC dialect a peer's card announces. */
+enum a2a_dialect {
+	A2A_V01 = 0,		/* the reference's tasks/send */
+	A2A_V03,		/* message/send */
+	A2A_V10			/* SendMessage */
+};
+
+/* The send and get methods of each dialect (index: enum a2a_dialect). */
+extern const char *const a2a_send_methods[];
+extern const char *const a2a_get_methods[];
+
+/*
+ * GET (body NULL) or POST body (borrowed) to url, after the SSRF rules,
+ * with the header A2A-Version: version.  The answer's JSON object (new)
+ * with its HTTP status in *status, or NULL with the reason in err and
+ * *httperr the status to answer with (400 refused URL, 502 no or bad
+ * answer, 504 none in time).  Blocks up to [a2a] timeout_secs.
+ */
+json_t	*a2a_http(const struct sh_config *cfg, const char *url, json_t *body,
+	    const char *version, long *status, int *httperr, char *err,
+	    size_t errlen);
+/* The JSON-RPC endpoint (borrowed from card) and dialect of a card, or
+ * NULL when it names none. */
+const char *a2a_card_endpoint(json_t *card, enum a2a_dialect *d);
+/* Appends the text parts of parts (any dialect) to b, one per line. */
+void	 a2a_parts_text(json_t *parts, struct buf *b);
+/* A peer's Task or Message (any dialect, borrowed) as {remote_id?,
+ * context_id?, state (v0.3 name), response} (new), or NULL if neither. */
+json_t	*a2a_remote_task(json_t *result);
+/* One JSON-RPC call (params borrowed): the result object (new), or NULL
+ * with err and *httperr as a2a_http() (a JSON-RPC error is 502). */
+json_t	*a2a_rpc_call(const struct sh_config *cfg, const char *url,
+	    enum a2a_dialect d, const char *method, json_t *params,
+	    int *httperr, char *err, size_t errlen);
+/* The send params for text in dialect d (new); ctx may be NULL. */
+json_t	*a2a_send_params(enum a2a_dialect d, const char *text,
+	    const char *ctx);
 
 /* ---- a2a/client.c ------------------------------------------------------- */
 
