@@ -3,7 +3,9 @@
 # B (its own PostgreSQL, broker, agent-runtime and gateway under a second
 # home) serves an agent; stack A discovers B by URL, sends it a task over
 # A2A v1.0, and reads the task's status back.  B records the task as
-# inbound, A as outbound.  t3030 covers the shapes and the bad peers.
+# inbound, A as outbound.  Then B's agent-runtime is killed mid-task: the
+# task reads failed once past the turn deadline.  t3030 covers the shapes
+# and the bad peers.
 . "$(dirname "$0")/../lib.sh"
 
 H2=$LF_TMP/home2
@@ -23,6 +25,8 @@ lf_wait_ok /api/agents || { echo "Bail out! stack A: agent-runtime did not join"
 
 # ---- stack B -------------------------------------------------------------------
 mkdir -p "$H2/run"
+# A short turn deadline, so a task lost with its runtime is reaped soon.
+printf '[bus]\nturn_timeout_secs = 4\n' > "$H2/config.toml"
 "$LF_ROOT/deploy/pg.sh" start "$H2" test >/dev/null || { echo "Bail out! stack B: no PostgreSQL"; exit 1; }
 for p in bus agent-runtime api-gateway; do
 	LIBREFANG_HOME=$H2 LIBREFANG_BUS_URL=ipc://$H2/run/bus LIBREFANG_API_LISTEN=127.0.0.1:$P2 \
@@ -58,6 +62,24 @@ t_eq "B keeps it as inbound, run by its agent" \
     "in $B_AGENT completed"
 STATUS=$(curl -s -m 10 "$URL2/a2a/tasks/$REMOTE" | jq -r '"\(.status) \(.result.parts[0].text)"')
 t_eq "B serves it on its REST route" "$STATUS" "completed B has done it"
+
+# A task whose agent-runtime dies mid-turn: once past the turn deadline,
+# reading it reports it failed instead of working forever.
+lf_fake_script '{"model": "b-model", "steps": [{"text": "never", "delay_ms": 60000}]}'
+curl -s -m 30 -o /dev/null -H 'Content-Type: application/json' \
+    -d '{"message": "a long one"}' "$URL2/a2a/tasks/send" &
+psql_b() { psql -h "$H2/pg" -U librefang -Atc "$1" librefang 2>/dev/null; }
+lf_b_working() { [ -n "$(psql_b "SELECT id FROM runtime.a2a_tasks WHERE state = 'working'")" ]; }
+lf_poll 200 lf_b_working || echo "# B's task never showed as working"
+LOST=$(psql_b "SELECT id FROM runtime.a2a_tasks WHERE state = 'working'")
+lf_stop agent-runtime-b KILL 2>/dev/null
+LIBREFANG_HOME=$H2 LIBREFANG_BUS_URL=ipc://$H2/run/bus LIBREFANG_API_LISTEN=127.0.0.1:$P2 \
+    "$LF_BIN/agent-runtime" >>"$LF_TMP/log/agent-runtime-b.log" 2>&1 &
+LF_PIDS[agent-runtime-b]=$!
+lf_b_says() { [ "$(curl -s -m 5 "$URL2/a2a/tasks/$LOST" | jq -r .status)" = "$1" ]; }
+t_ok "after the restart, the lost task still reads working" lf_poll 200 lf_b_says working
+t_ok "and failed once past the turn deadline (4 s + 5 s)" lf_poll 400 lf_b_says failed
+t_eq "with a reason" "$(curl -s -m 5 "$URL2/a2a/tasks/$LOST" | jq -r '.error | test("lost")')" true
 
 # A's own agents are not involved: A has none.
 lf_req GET /a2a/agents

@@ -49,6 +49,7 @@
 #define A2A_BODY_MAX		(1024 * 1024)	/* bytes of a peer's answer */
 #define A2A_TIMEOUT_DEFAULT	30		/* [a2a] timeout_secs */
 #define A2A_URL_MAX		2048
+#define A2A_REAP_GRACE		5		/* s past the turn deadline */
 
 extern const struct svc_op a2a_ops[];
 

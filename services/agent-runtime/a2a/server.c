@@ -58,6 +58,15 @@ static const char SQL_FINISH[] =
 static const char SQL_GET[] =
 	"SELECT " A2A_TASK_COLUMNS " FROM a2a_tasks WHERE id = $1";
 
+/* A task still working long after its turn must have ended (the replica
+ * running it died): failed, so no reader waits for it forever. */
+static const char SQL_REAP[] =
+	"UPDATE a2a_tasks SET state = 'failed', error = 'the task was lost: "
+	"its turn did not end in time (did its agent-runtime stop?)', "
+	"updated_at = now(), completed_at = now() WHERE id = $1 AND "
+	"direction = 'in' AND state IN ('submitted', 'working') AND "
+	"created_at < now() - make_interval(secs => $2::bigint)";
+
 static const char SQL_CANCEL[] =
 	"UPDATE a2a_tasks SET state = 'canceled', updated_at = now(), "
 	"completed_at = now() WHERE id = $1 AND direction = 'in' AND "
@@ -241,12 +250,34 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 
 /* ---- a2a.tasks.get, a2a.tasks.cancel ------------------------------------ */
 
+/* Fails id if it is still working A2A_REAP_GRACE seconds past the turn
+ * deadline (task_run's bus call gives up at that deadline and writes the
+ * outcome, so only a task whose replica died is still working). */
+static void
+task_reap(struct svc_ctx *c, const char *id)
+{
+	struct agent_state	*as = c->sc_arg;
+	const char		*p[2];
+	char			 secs[32];
+
+	if (!util_uuid_valid(id))
+		return;
+	snprintf(secs, sizeof(secs), "%lld",
+	    as->as_cfg->turn_timeout_secs + A2A_REAP_GRACE);
+	p[0] = id;
+	p[1] = secs;
+	if (db_cmd(c->sc_db, SQL_REAP, 2, p) != 0)
+		log_warnx("%s: could not check A2A task '%s': %s", __func__, id,
+		    db_errmsg(c->sc_db));
+}
+
 static void
 reply_task(struct svc_ctx *c, struct svc_reply *rp, const char *id)
 {
 	json_t	*task;
 	int	 err;
 
+	task_reap(c, id);
 	if ((task = a2a_task_get(c->sc_db, id, &err)) != NULL)
 		svc_reply_json(rp, 200, task);
 	else if (err == SH_ENOTFOUND)
