@@ -104,6 +104,18 @@
 #define OP_MEMORY_KV_DELETE	"memory.kv.delete"
 #define OP_MEMORY_KV_LIST	"memory.kv.list"
 
+/* ---- agent-runtime: A2A, both ways (a2a/; issue 8, part "a2a") ---------- */
+#define OP_A2A_AGENTS		"a2a.agents"		/* local agents */
+#define OP_A2A_TASKS_SEND	"a2a.tasks.send"	/* inbound task */
+#define OP_A2A_TASKS_GET	"a2a.tasks.get"
+#define OP_A2A_TASKS_CANCEL	"a2a.tasks.cancel"
+#define OP_A2A_DISCOVER		"a2a.discover"		/* fetch a peer's card */
+#define OP_A2A_PEERS_LIST	"a2a.peers.list"	/* known peers */
+#define OP_A2A_PEERS_GET	"a2a.peers.get"
+#define OP_A2A_SEND		"a2a.send"		/* outbound task */
+#define OP_A2A_OUT_GET		"a2a.out.get"
+#define OP_A2A_OUT_STATUS	"a2a.out.status"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

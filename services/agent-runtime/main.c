@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "a2a/a2a.h"
 #include "agent/agent.h"
 #include "agent/obs.h"
 #include "agent/templates.h"
@@ -58,6 +59,8 @@ agent_start(const struct sh_config *cfg, void *arg)
 		log_warnx("could not start the agent loop");
 		return (-1);
 	}
+	if (a2a_start(as) != 0)
+		return (-1);
 	return (0);
 }
 
@@ -67,6 +70,7 @@ agent_drain(void *arg)
 {
 	(void)arg;
 	turn_shutdown();
+	a2a_stop();
 }
 
 static void
@@ -84,7 +88,7 @@ static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
-	upload_ops, obs_ops,
+	upload_ops, obs_ops, a2a_ops,
 	NULL
 };
 

@@ -433,4 +433,17 @@ int		 gw_upload_post(struct gw_req *gr);
 /* GET /api/uploads/{file_id}: uploads.get, served as the file's bytes. */
 int		 gw_upload_get(struct gw_req *gr);
 
+/* ---- A2A (gw_a2a.c) --------------------------------------------------- */
+
+/* GET /.well-known/agent.json (v0.3 card) and agent-card.json (v1.0). */
+int		 gw_a2a_card(struct gw_req *gr);
+/* GET /a2a/agents. */
+int		 gw_a2a_agents(struct gw_req *gr);
+/* POST /a2a: JSON-RPC (v0.3, v1.0 and the reference's tasks/send). */
+int		 gw_a2a_rpc(struct gw_req *gr);
+/* POST /a2a/tasks/send, GET /a2a/tasks/{id}, POST .../cancel. */
+int		 gw_a2a_rest_send(struct gw_req *gr);
+int		 gw_a2a_rest_get(struct gw_req *gr);
+int		 gw_a2a_rest_cancel(struct gw_req *gr);
+
 #endif /* GW_GATEWAY_H */

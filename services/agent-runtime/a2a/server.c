@@ -1,0 +1,344 @@
+/*
+ * a2a/server.c - the tasks other agent systems give our agents
+ * (a2a/a2a.h): a2a.agents, a2a.tasks.send, a2a.tasks.get and
+ * a2a.tasks.cancel.
+ *
+ * A task is one turn of a local agent.  a2a.tasks.send stores the task
+ * (working) on the bus worker, then a pool thread (a2a/pool.c) asks for
+ * the turn with agents.message -- the operation the native message route
+ * uses, so the turn is load-balanced, locked, recorded and metered like
+ * any other -- and writes its outcome.  A cancel marks the task canceled
+ * at once; the turn's late outcome then leaves it canceled.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "a2a/a2a.h"
+#include "bus.h"
+#include "err.h"
+#include "log.h"
+#include "ops.h"
+#include "services.h"
+
+#define A2A_TS(col)							\
+	"to_char(" col " AT TIME ZONE 'UTC', "				\
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS " col
+
+#define A2A_TASK_COLUMNS						\
+	"id::text AS id, direction, context_id, agent_id::text AS agent_id, " \
+	"peer_id::text AS peer_id, remote_id, state, input, message, "	\
+	"response, error, " A2A_TS("created_at") ", "			\
+	A2A_TS("updated_at") ", " A2A_TS("completed_at")
+
+#define A2A_CONTEXT_MAX	256
+
+static const char SQL_AGENTS[] =
+	"SELECT id::text AS id, name, "
+	"coalesce(manifest->>'description', '') AS description, "
+	"coalesce(manifest->'tags', '[]'::jsonb) AS tags "
+	"FROM agents ORDER BY created_at, id";
+
+/* The named agent (by id or name), or the oldest one when none is named. */
+static const char SQL_AGENT_PICK[] =
+	"SELECT id::text FROM agents "
+	"WHERE $1::text IS NULL OR id::text = lower($1) OR name = $1 "
+	"ORDER BY (id::text = lower(coalesce($1, ''))) DESC, created_at, id "
+	"LIMIT 1";
+
+static const char SQL_INSERT[] =
+	"INSERT INTO a2a_tasks (id, direction, context_id, agent_id, state, "
+	"input, message) VALUES ($1, 'in', $2, $3, 'working', $4, $5::jsonb)";
+
+static const char SQL_FINISH[] =
+	"UPDATE a2a_tasks SET state = $2, response = $3, error = $4, "
+	"updated_at = now(), completed_at = now() "
+	"WHERE id = $1 AND state IN ('submitted', 'working')";
+
+static const char SQL_GET[] =
+	"SELECT " A2A_TASK_COLUMNS " FROM a2a_tasks WHERE id = $1";
+
+/* A task still working long after its turn must have ended (the replica
+ * running it died): failed, so no reader waits for it forever. */
+static const char SQL_REAP[] =
+	"UPDATE a2a_tasks SET state = 'failed', error = 'the task was lost: "
+	"its turn did not end in time (did its agent-runtime stop?)', "
+	"updated_at = now(), completed_at = now() WHERE id = $1 AND "
+	"direction = 'in' AND state IN ('submitted', 'working') AND "
+	"created_at < now() - make_interval(secs => $2::bigint)";
+
+static const char SQL_CANCEL[] =
+	"UPDATE a2a_tasks SET state = 'canceled', updated_at = now(), "
+	"completed_at = now() WHERE id = $1 AND direction = 'in' AND "
+	"state IN ('submitted', 'working') RETURNING id";
+
+json_t *
+a2a_task_get(struct db *db, const char *id, int *errp)
+{
+	const char	*p[1] = { id };
+
+	if (!util_uuid_valid(id)) {
+		*errp = SH_ENOTFOUND;
+		return (NULL);
+	}
+	return (db_one_json(db_exec(db, SQL_GET, 1, p), errp));
+}
+
+/* ---- a2a.agents --------------------------------------------------------- */
+
+static void
+op_agents(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	PGresult	*res;
+	json_t		*list = json_array();
+	int		 i;
+
+	(void)rq;
+	if ((res = db_exec(c->sc_db, SQL_AGENTS, 0, NULL)) == NULL) {
+		json_decref(list);
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		svc_list_add(&list, db_row_json(res, i));
+	PQclear(res);
+	svc_reply_list(rp, "agents", list);
+}
+
+/* ---- a2a.tasks.send ----------------------------------------------------- */
+
+/* Runs on a pool thread: the turn, then its outcome on the task. */
+static void
+task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
+    json_t *arg)
+{
+	struct msg_rep	 rep;
+	json_t		*req, *task = NULL;
+	const char	*id = json_string_value(json_object_get(arg, "id"));
+	const char	*state = "failed", *resp = NULL, *err = NULL;
+	const char	*p[4];
+	long long	 timeout;
+	int		 rv = SH_EUNAVAIL, e;
+	char		 why[160];
+
+	memset(&rep, 0, sizeof(rep));
+	timeout = json_integer_value(json_object_get(arg, "timeout_ms"));
+	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
+	    json_pack("{s:s}", "principal", "a2a"),
+	    json_pack("{s:O}", PARAM_ID, json_object_get(arg, "agent_id")),
+	    NULL, json_pack("{s:O}", "message", json_object_get(arg, "text")));
+	if (req != NULL && as->as_bus != NULL)
+		rv = bus_call(as->as_bus, SVC_AGENT_RUNTIME, req, (int)timeout,
+		    &rep);
+	json_decref(req);
+	if (rv != 0) {
+		snprintf(why, sizeof(why), "the agent's turn did not run (%s)",
+		    sh_strerror(rv));
+		err = why;
+	} else if (rep.mp_status == 200) {
+		state = "completed";
+		resp = json_string_value(json_object_get(rep.mp_body,
+		    "response"));
+	} else if ((err = json_string_value(json_object_get(rep.mp_body,
+	    "error"))) == NULL) {
+		snprintf(why, sizeof(why), "the agent's turn failed (%d)",
+		    rep.mp_status);
+		err = why;
+	}
+	p[0] = id;
+	p[1] = state;
+	p[2] = resp != NULL ? resp : (rv == 0 && rep.mp_status == 200 ? "" :
+	    NULL);
+	p[3] = err;
+	if (db_cmd(db, SQL_FINISH, 4, p) != 0)
+		log_warnx("%s: could not store the outcome of A2A task '%s': "
+		    "%s", __func__, id, db_errmsg(db));
+	if (rv == 0)
+		msg_rep_release(&rep);
+	if ((task = a2a_task_get(db, id, &e)) == NULL)
+		svc_pending_reply(sp, 503, msg_error_body("could not read A2A "
+		    "task '%s' back", id));
+	else
+		svc_pending_reply(sp, 200, task);
+}
+
+/*
+ * body: {text, agent_id?, context_id?, message?}.  The reply (200) is the
+ * task once the turn has ended, whatever its outcome.
+ */
+static void
+op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	struct agent_state	*as = c->sc_arg;
+	json_t		*body = rq->mr_body, *v, *arg, *row;
+	const char	*text, *agent = NULL, *ctx = NULL, *p[5];
+	char		 id[UTIL_UUID_LEN], cid[UTIL_UUID_LEN], *msg = NULL;
+	int		 err;
+	long long	 timeout;
+
+	v = json_object_get(body, "text");
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		svc_reply_error(rp, 400, "the message has no text part");
+		return;
+	}
+	if (json_string_length(v) > A2A_TEXT_MAX) {
+		svc_reply_error(rp, 413, "message too large (max %d bytes)",
+		    A2A_TEXT_MAX);
+		return;
+	}
+	text = json_string_value(v);
+	if (strlen(text) != json_string_length(v)) {
+		svc_reply_error(rp, 400, "the message contains a NUL "
+		    "character");
+		return;
+	}
+	if (agent_get_str(body, "agent_id", 1, 256, &agent, rp) != 0 ||
+	    agent_get_str(body, "context_id", 1, A2A_CONTEXT_MAX, &ctx,
+	    rp) != 0)
+		return;
+	p[0] = agent;
+	row = db_one_json(db_exec(c->sc_db, SQL_AGENT_PICK, 1, p), &err);
+	if (row == NULL) {
+		if (err == SH_ENOTFOUND)
+			svc_reply_error(rp, 404, agent != NULL ?
+			    "agent not found" : "no agent to run the task");
+		else
+			svc_reply_db_error(rp, c);
+		return;
+	}
+	util_uuid4(id);
+	if (ctx == NULL) {
+		util_uuid4(cid);
+		ctx = cid;
+	}
+	/* The request's message is kept for its ids (history shows the
+	 * client's messageId), not for bulk: a huge one is dropped. */
+	v = json_object_get(body, "message");
+	msg = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+	if (msg != NULL && strlen(msg) > A2A_TEXT_MAX) {
+		free(msg);
+		msg = NULL;
+	}
+	p[0] = id;
+	p[1] = ctx;
+	p[2] = json_string_value(json_object_get(row, "id"));
+	p[3] = text;
+	p[4] = msg;
+	if (db_cmd(c->sc_db, SQL_INSERT, 5, p) != 0) {
+		free(msg);
+		json_decref(row);
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	free(msg);
+	timeout = as->as_cfg->turn_timeout_secs * 1000;
+	if (rq->mr_deadline > 0 && rq->mr_deadline - util_wall_ms() < timeout)
+		timeout = rq->mr_deadline - util_wall_ms();
+	if (timeout < 1)
+		timeout = 1;
+	arg = json_pack("{s:s, s:O, s:O, s:I}", "id", id, "agent_id",
+	    json_object_get(row, "id"), "text", json_object_get(body, "text"),
+	    "timeout_ms", timeout);
+	json_decref(row);
+	if (arg == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	(void)a2a_queue(rq, rp, A2A_LANE_IN, task_run, arg);
+}
+
+/* ---- a2a.tasks.get, a2a.tasks.cancel ------------------------------------ */
+
+/* Fails id if it is still working A2A_REAP_GRACE seconds past the turn
+ * deadline (task_run's bus call gives up at that deadline and writes the
+ * outcome, so only a task whose replica died is still working). */
+static void
+task_reap(struct svc_ctx *c, const char *id)
+{
+	struct agent_state	*as = c->sc_arg;
+	const char		*p[2];
+	char			 secs[32];
+
+	if (!util_uuid_valid(id))
+		return;
+	snprintf(secs, sizeof(secs), "%lld",
+	    as->as_cfg->turn_timeout_secs + A2A_REAP_GRACE);
+	p[0] = id;
+	p[1] = secs;
+	if (db_cmd(c->sc_db, SQL_REAP, 2, p) != 0)
+		log_warnx("%s: could not check A2A task '%s': %s", __func__, id,
+		    db_errmsg(c->sc_db));
+}
+
+static void
+reply_task(struct svc_ctx *c, struct svc_reply *rp, const char *id)
+{
+	json_t	*task;
+	int	 err;
+
+	task_reap(c, id);
+	if ((task = a2a_task_get(c->sc_db, id, &err)) != NULL)
+		svc_reply_json(rp, 200, task);
+	else if (err == SH_ENOTFOUND)
+		svc_reply_error(rp, 404, "Task not found");
+	else
+		svc_reply_db_error(rp, c);
+}
+
+static void
+op_tasks_get(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	reply_task(c, rp, json_string_value(json_object_get(rq->mr_params,
+	    PARAM_ID)) ?: "");
+}
+
+static void
+op_tasks_cancel(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	const char	*id = json_string_value(json_object_get(rq->mr_params,
+			    PARAM_ID)) ?: "";
+	json_t		*task;
+	int		 err;
+
+	if (!util_uuid_valid(id)) {
+		svc_reply_error(rp, 404, "Task not found");
+		return;
+	}
+	task = db_one_json(db_exec(c->sc_db, SQL_CANCEL, 1, &id), &err);
+	if (task != NULL) {
+		json_decref(task);
+		reply_task(c, rp, id);
+		return;
+	}
+	if (err != SH_ENOTFOUND) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if ((task = a2a_task_get(c->sc_db, id, &err)) == NULL) {
+		if (err == SH_ENOTFOUND)
+			svc_reply_error(rp, 404, "Task not found");
+		else
+			svc_reply_db_error(rp, c);
+		return;
+	}
+	svc_reply_error(rp, 409, "Task cannot be canceled: it is %s",
+	    json_string_value(json_object_get(task, "state")));
+	json_decref(task);
+}
+
+const struct svc_op a2a_ops[] = {
+	{ OP_A2A_AGENTS, op_agents },
+	{ OP_A2A_TASKS_SEND, op_tasks_send },
+	{ OP_A2A_TASKS_GET, op_tasks_get },
+	{ OP_A2A_TASKS_CANCEL, op_tasks_cancel },
+	{ OP_A2A_DISCOVER, a2a_op_discover },
+	{ OP_A2A_PEERS_LIST, a2a_op_peers_list },
+	{ OP_A2A_PEERS_GET, a2a_op_peers_get },
+	{ OP_A2A_SEND, a2a_op_send },
+	{ OP_A2A_OUT_GET, a2a_op_out_get },
+	{ OP_A2A_OUT_STATUS, a2a_op_out_status },
+	{ NULL, NULL }
+};

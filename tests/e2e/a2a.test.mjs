@@ -1,0 +1,171 @@
+// Our A2A server (the gateway's gw_a2a.c) driven by @a2a-js/sdk's own
+// client, in its default mode (A2A v1.0: the card at
+// /.well-known/agent-card.json, SendMessage and GetTask) and in its
+// legacy mode (v0.3: the card at /.well-known/agent.json, message/send
+// and tasks/get).  The agent's answers come from the fake provider.
+//
+// Environment: LF_URL (http://127.0.0.1:PORT of the gateway), FAKE_URL
+// (the fake provider), FAKE_MODEL (the model of the stack's only agent
+// on it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Role, TaskState } from '@a2a-js/sdk';
+import {
+	ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver,
+	JsonRpcTransportFactory,
+} from '@a2a-js/sdk/client';
+
+const base = process.env.LF_URL;
+const fake = process.env.FAKE_URL;
+const model = process.env.FAKE_MODEL;
+
+async function script(text) {
+	const r = await fetch(`${fake}/__fake/script`, {
+		method: 'POST',
+		body: JSON.stringify({ model, steps: [{ text }] }),
+	});
+	assert.equal(r.status, 200);
+}
+
+function userMessage(text) {
+	return {
+		messageId: randomUUID(),
+		role: Role.ROLE_USER,
+		parts: [{ content: { $case: 'text', value: text } }],
+	};
+}
+
+// The text of a task's artifacts.
+function artifactText(task) {
+	return task.artifacts.flatMap((a) => a.parts)
+		.map((p) => (p.content?.$case === 'text' ? p.content.value : ''))
+		.join('');
+}
+
+function legacyFactory() {
+	return new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+		transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true } })],
+		cardResolver: new DefaultAgentCardResolver({ legacyCompat: { enabled: true } }),
+	}));
+}
+
+test('default client (v1.0): the card names a JSONRPC 1.0 interface', async () => {
+	const card = await new DefaultAgentCardResolver().resolve(base);
+	assert.equal(card.name, 'LibreFang');
+	assert.equal(card.capabilities.streaming, true, 'so sendMessageStream really streams');
+	const v1 = card.supportedInterfaces.find((i) => i.protocolVersion === '1.0');
+	assert.equal(v1.protocolBinding, 'JSONRPC');
+	assert.equal(v1.url, `${base}/a2a`);
+	assert.ok(card.skills.length >= 1);
+	assert.ok(Array.isArray(card.skills[0].tags));
+});
+
+test('default client (v1.0): send a message, read the task', async () => {
+	await script('Hello from LibreFang (v1.0)');
+	const methods = [];
+	const watch = async (url, init) => {
+		methods.push(JSON.parse(init.body).method);
+		return fetch(url, init);
+	};
+	const client = await new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+		transports: [new JsonRpcTransportFactory({ fetchImpl: watch })],
+	})).createFromUrl(base);
+	const task = await client.sendMessage({ message: userMessage('hi, v1') });
+	assert.ok(task.id, 'a task came back, not a message');
+	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(task), 'Hello from LibreFang (v1.0)');
+	const got = await client.getTask({ id: task.id });
+	assert.equal(got.id, task.id);
+	assert.equal(got.contextId, task.contextId);
+	assert.equal(got.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(got), 'Hello from LibreFang (v1.0)');
+	assert.equal(got.history[0].role, Role.ROLE_USER);
+	assert.equal(got.history.at(-1).role, Role.ROLE_AGENT);
+	assert.deepEqual(methods, ['SendMessage', 'GetTask']);
+});
+
+test('default client (v1.0): a streamed send ends with the finished task', async () => {
+	await script('streamed reply');
+	const client = await new ClientFactory().createFromUrl(base);
+	const events = [];
+	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v1') }))
+		events.push(ev);
+	assert.ok(events.length >= 1);
+	const last = events.at(-1);
+	assert.equal(last.payload.$case, 'task');
+	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(last.payload.value), 'streamed reply');
+});
+
+test('default client (v1.0): an unknown task is an error', async () => {
+	const client = await new ClientFactory().createFromUrl(base);
+	await assert.rejects(client.getTask({ id: randomUUID() }), /not found/i);
+});
+
+test('default client (v1.0): canceling a finished task is refused', async () => {
+	const client = await new ClientFactory().createFromUrl(base);
+	const task = await client.sendMessage({ message: userMessage('to cancel') });
+	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+	await assert.rejects(client.cancelTask({ id: task.id }), /cancel/i);
+});
+
+test('legacy client (v0.3): the reference card location, message/send, tasks/get', async () => {
+	await script('Hello from LibreFang (v0.3)');
+	const requests = [];
+	const watch = async (url, init) => {
+		requests.push(`${url} ${JSON.parse(init.body).method}`);
+		return fetch(url, init);
+	};
+	const factory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+		transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true }, fetchImpl: watch })],
+		cardResolver: new DefaultAgentCardResolver({ legacyCompat: { enabled: true } }),
+	}));
+	const client = await factory.createFromUrl(base, '.well-known/agent.json');
+	const task = await client.sendMessage({ message: userMessage('hi, v0.3'), configuration: { blocking: true } });
+	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(task), 'Hello from LibreFang (v0.3)');
+	const got = await client.getTask({ id: task.id });
+	assert.equal(got.id, task.id);
+	assert.equal(artifactText(got), 'Hello from LibreFang (v0.3)');
+	assert.deepEqual(requests, [`${base}/a2a message/send`, `${base}/a2a tasks/get`]);
+});
+
+test('legacy client (v0.3): a streamed send', async () => {
+	await script('legacy stream');
+	const client = await legacyFactory().createFromUrl(base, '.well-known/agent.json');
+	const events = [];
+	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v0.3') }))
+		events.push(ev);
+	const last = events.at(-1);
+	assert.equal(last.payload.$case, 'task');
+	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(last.payload.value), 'legacy stream');
+});
+
+test('legacy client (v0.3): a message without text is refused', async () => {
+	const client = await legacyFactory().createFromUrl(base, '.well-known/agent.json');
+	const message = {
+		messageId: randomUUID(), role: Role.ROLE_USER,
+		parts: [{ content: { $case: 'data', value: { x: 1 } } }],
+	};
+	await assert.rejects(client.sendMessage({ message }), /text/i);
+});
+
+test('the raw wire: message/send answers a v0.3 task', async () => {
+	await script('raw reply');
+	const r = await fetch(`${base}/a2a`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json', 'a2a-version': '0.3' },
+		body: JSON.stringify({
+			jsonrpc: '2.0', id: 'r1', method: 'message/send',
+			params: { message: { kind: 'message', messageId: 'm', role: 'user', parts: [{ kind: 'text', text: 'raw' }] } },
+		}),
+	});
+	assert.equal(r.status, 200);
+	const body = await r.json();
+	assert.equal(body.id, 'r1');
+	assert.equal(body.result.kind, 'task');
+	assert.equal(body.result.status.state, 'completed');
+	assert.equal(body.result.artifacts[0].parts[0].text, 'raw reply');
+});
