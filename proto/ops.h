@@ -104,6 +104,13 @@
 #define OP_MEMORY_KV_DELETE	"memory.kv.delete"
 #define OP_MEMORY_KV_LIST	"memory.kv.list"
 
+/* ---- agent-runtime: comms, inter-agent messages (comms/ops.c; issue 8,
+ * part "comms") ---------------------------------------------------------- */
+#define OP_COMMS_TOPOLOGY	"comms.topology"
+#define OP_COMMS_EVENTS		"comms.events"
+#define OP_COMMS_SEND		"comms.send"
+#define OP_COMMS_TASK		"comms.task"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

@@ -17,6 +17,7 @@
 #include "agent/templates.h"
 #include "bus.h"
 #include "catalog/catalog.h"
+#include "comms/comms.h"
 #include "files/upload.h"
 #include "log.h"
 #include "services.h"
@@ -58,6 +59,7 @@ agent_start(const struct sh_config *cfg, void *arg)
 		log_warnx("could not start the agent loop");
 		return (-1);
 	}
+	comms_start(as);
 	return (0);
 }
 
@@ -74,6 +76,7 @@ agent_stop(void *arg)
 {
 	struct agent_state	*as = arg;
 
+	comms_stop();
 	bus_client_close(as->as_bus);
 	bus_pub_close(as->as_pub);
 	pthread_mutex_destroy(&as->as_pub_mtx);
@@ -85,6 +88,7 @@ static struct agent_state	agent_st;
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops,
+	comms_ops,
 	NULL
 };
 
