@@ -74,4 +74,102 @@ t_eq "events: newest first, limit 2" "$(jb '[.events[].kind] | join(" ")') $(jb 
 t_eq "events: the task's answer is the completion's detail, from the target" \
     "$(jb '.events[0].detail') $(jb '.events[0].source_id')" "Analysis: all fine $B"
 
+# ---- agent_spawn: a ParentChild edge --------------------------------------------
+P=$(agent boss m-boss 'tools = ["agent_spawn", "file_read", "agent_send"]')
+lf_fake_script '{"model":"m-boss","steps":[
+  {"tool_calls":[{"name":"agent_spawn","arguments":{"name":"worker-1","system_prompt":"You \"work\".","tools":["file_read"]}}]},
+  {"tool_calls":[{"name":"agent_spawn","arguments":{"name":"worker-2","system_prompt":"x","tools":["shell_exec"]}}]},
+  {"text":"Spawned."}]}'
+lf_req POST "/api/agents/$P/message" "$(lf_msg_json 'make a worker')"
+t_eq "spawn: the parent's turn answers" "$LF_STATUS $(jb .response)" "200 Spawned."
+R1=$(lf_fake_requests m-boss | jq -r '[.[1].body.messages[] | select(.role == "tool") | .content][-1]')
+t_ok "spawn: the tool says so ($(head -1 <<<"$R1"))" grep -q 'Agent spawned successfully' <<<"$R1"
+R2=$(lf_fake_requests m-boss | jq -r '[.[2].body.messages[] | select(.role == "tool") | .content][-1]')
+t_ok "spawn: a tool the parent lacks is refused ($R2)" grep -q 'Privilege escalation denied' <<<"$R2"
+W=$(lf_psql "SELECT id FROM runtime.agents WHERE name = 'worker-1'")
+t_ok "spawn: the child exists ($W)" test -n "$W"
+t_eq "spawn: worker-2 does not" "$(lf_psql "SELECT count(*) FROM runtime.agents WHERE name = 'worker-2'")" 0
+lf_req GET "/api/agents/$W"
+t_eq "spawn: the child runs the parent's model, with the prompt and tools given" \
+    "$(jb '.model_name // .model.model // empty' | head -1) $(jb '.system_prompt // .manifest.model.system_prompt // empty' | head -1)" \
+    "m-boss You \"work\"."
+
+lf_req GET /api/comms/topology
+t_eq "topology: 200" "$LF_STATUS" 200
+t_eq "topology: a node per agent" "$(jb '.nodes | length')" \
+    "$(lf_psql 'SELECT count(*) FROM runtime.agents')"
+t_eq "topology: a node's fields" \
+    "$(jbc --arg a "$A" '.nodes[] | select(.id == $a) | [.name, .state, .model]')" \
+    '["coder","Running","m-coder"]'
+t_eq "topology: the ParentChild edge, and no other" "$(jbc '.edges')" \
+    "[{\"from\":\"$P\",\"to\":\"$W\",\"kind\":\"ParentChild\"}]"
+lf_req GET '/api/comms/events?limit=1'
+t_eq "events: AgentSpawned from the parent to the child" \
+    "$(jb '[.events[0].kind, .events[0].source_id, .events[0].target_id, .events[0].target_name] | join(" ")')" \
+    "AgentSpawned $P $W worker-1"
+
+# A default agent has no agent_spawn (it is never a default).
+lf_req GET "/api/agents/$A/tools"
+t_ok "a default agent is not offered agent_spawn" test "$(jb '[.. | strings | select(. == "agent_spawn")] | length')" = 0
+
+# ---- agent_send between agents is recorded --------------------------------------
+lf_fake_script '{"model":"m-reviewer","steps":[{"text":"ack"}]}'
+lf_fake_script '{"model":"m-boss","steps":[
+  {"tool_calls":[{"name":"agent_send","arguments":{"agent_id":"reviewer","message":"status?"}}]},
+  {"text":"Asked."}]}'
+lf_req POST "/api/agents/$P/message" "$(lf_msg_json 'ask the reviewer')"
+t_eq "agent_send: the turn answers" "$LF_STATUS $(jb .response)" "200 Asked."
+lf_req GET '/api/comms/events?limit=1'
+t_eq "agent_send: an AgentMessage event" \
+    "$(jb '[.events[0].kind, .events[0].source_name, .events[0].target_name, .events[0].detail] | join(" ")')" \
+    "AgentMessage boss reviewer status?"
+N=$(jb .total)
+
+# ---- bad input --------------------------------------------------------------------
+Z=00000000-0000-4000-8000-000000000000
+bad() {	# DESC STATUS PATH BODY
+	lf_req POST "$3" "$4"
+	t_eq "$1: $2" "$LF_STATUS" "$2"
+	t_ok "$1: a JSON error ($(jb .error))" lf_err_shape
+}
+bad "send: from == to" 400 /api/comms/send "$(cj "$A" "$A" message hi)"
+bad "send: unknown target" 404 /api/comms/send "$(cj "$A" "$Z" message hi)"
+bad "send: unknown sender" 404 /api/comms/send "$(cj "$Z" "$B" message hi)"
+bad "send: not a UUID" 400 /api/comms/send "$(cj coder "$B" message hi)"
+bad "send: empty message" 400 /api/comms/send "$(cj "$A" "$B" message '')"
+bad "send: message not a string" 400 /api/comms/send "{\"from\":\"$A\",\"to\":\"$B\",\"message\":5}"
+bad "send: missing to" 400 /api/comms/send "{\"from\":\"$A\",\"message\":\"x\"}"
+bad "send: unknown field" 400 /api/comms/send "{\"from\":\"$A\",\"to\":\"$B\",\"message\":\"x\",\"x\":1}"
+bad "send: not an object" 400 /api/comms/send '[1]'
+bad "send: malformed JSON" 400 /api/comms/send '{"from":'
+bad "task: missing prompt" 400 /api/comms/task "$(cj "$A" "$B" message hi)"
+bad "task: unknown target" 404 /api/comms/task "$(cj "$A" "$Z" prompt hi)"
+head -c 1048577 /dev/zero | tr '\0' a > "$LF_TMP/big"
+jq -nc --arg f "$A" --arg t "$B" --rawfile m "$LF_TMP/big" '{from: $f, to: $t, message: $m}' > "$LF_TMP/big.json"
+lf_req POST /api/comms/send "@$LF_TMP/big.json"
+t_ok "send: a message over 1 MiB is refused with a 4xx ($LF_STATUS)" test "$LF_STATUS" -ge 400 -a "$LF_STATUS" -lt 500
+lf_req GET /api/comms/events
+t_eq "refused input recorded nothing" "$(jb .total)" "$N"
+for q in 'limit=0' 'limit=-1' 'limit=x' 'limit=1.5'; do
+	lf_req GET "/api/comms/events?$q"
+	t_eq "events ?$q: 400" "$LF_STATUS" 400
+done
+lf_req GET '/api/comms/events?limit=999999'
+t_eq "events: a large limit is clamped, not refused" "$LF_STATUS $(jb '.events | length')" "200 $N"
+
+# The target of a failed turn: its error, as the turn gave it.
+lf_fake_script '{"model":"m-reviewer","steps":[{"status":500},{"status":500},{"status":500},{"status":500}]}'
+lf_req POST /api/comms/task "$(cj "$A" "$B" prompt 'fail please')"
+t_ok "task: a failed turn is not 200 completed ($LF_STATUS $(jb .status))" test "$(jb .status)" != completed
+curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
+
+# ---- the stream ends cleanly when the client goes away ----------------------------
+for i in 1 2 3; do
+	curl -sN --max-time 1 -o /dev/null "$LF_URL/api/comms/events/stream"
+done
+lf_req POST /api/comms/send "$(cj "$A" "$B" message 'after the clients left')"
+t_eq "send after clients left the stream: 200" "$LF_STATUS" 200
+lf_req GET /api/health
+t_eq "the gateway is still healthy" "$LF_STATUS" 200
+
 t_done
