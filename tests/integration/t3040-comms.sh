@@ -172,4 +172,27 @@ t_eq "send after clients left the stream: 200" "$LF_STATUS" 200
 lf_req GET /api/health
 t_eq "the gateway is still healthy" "$LF_STATUS" 200
 
+# ---- agent-runtime stops while a task waits on its turn ---------------------------
+lf_fake_script '{"model":"m-reviewer","steps":[{"text":"too late","delay_ms":8000}]}'
+curl -s -m 30 -o "$LF_TMP/task.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary "$(cj "$A" "$B" prompt 'slow one')" "$LF_URL/api/comms/task" >"$LF_TMP/task.code" &
+TP=$!
+lf_fake_wait m-reviewer 1 || echo "# the slow task's turn did not reach the provider within 10 s"
+lf_stop agent-runtime
+t_eq "agent-runtime stops with a task in flight: exit 0" "$LF_EXIT" 0
+t_ok "promptly (${LF_STOP_MS} ms)" test "$LF_STOP_MS" -lt 5000
+wait "$TP"
+t_eq "the task is answered 503 (shutting down)" "$(cat "$LF_TMP/task.code")" 503
+t_ok "with a JSON error ($(cat "$LF_TMP/task.out"))" jq -e '.error | type == "string"' "$LF_TMP/task.out"
+
+# ---- the gateway stops with a stream open -----------------------------------------
+curl -sN --max-time 20 -o "$LF_TMP/comms2.sse" "$LF_URL/api/comms/events/stream" &
+SP=$!
+lf_poll 200 test -s "$LF_TMP/comms2.sse" || echo "# the comms stream did not start within 10 s"
+lf_stop api-gateway
+t_eq "SIGTERM with a comms stream open: exit 0" "$LF_EXIT" 0
+t_ok "promptly (${LF_STOP_MS} ms)" test "$LF_STOP_MS" -lt 3000
+wait "$SP"
+t_eq "and the stream ended cleanly (curl exit 0, not its 20 s timeout)" "$?" 0
+
 t_done
