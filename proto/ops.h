@@ -116,6 +116,13 @@
 #define OP_A2A_OUT_GET		"a2a.out.get"
 #define OP_A2A_OUT_STATUS	"a2a.out.status"
 
+/* ---- agent-runtime: comms, inter-agent messages (comms/ops.c; issue 8,
+ * part "comms") ---------------------------------------------------------- */
+#define OP_COMMS_TOPOLOGY	"comms.topology"
+#define OP_COMMS_EVENTS		"comms.events"
+#define OP_COMMS_SEND		"comms.send"
+#define OP_COMMS_TASK		"comms.task"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

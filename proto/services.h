@@ -28,5 +28,6 @@
 						   session_id?} */
 /* A gateway's stream of turn events: this prefix and the gateway's id. */
 #define TOPIC_TURN_STREAM "turn."
+#define TOPIC_COMMS	"comms"		/* an inter-agent event (comms/) */
 
 #endif /* PROTO_SERVICES_H */

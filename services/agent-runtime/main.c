@@ -18,6 +18,7 @@
 #include "agent/templates.h"
 #include "bus.h"
 #include "catalog/catalog.h"
+#include "comms/comms.h"
 #include "files/upload.h"
 #include "log.h"
 #include "services.h"
@@ -61,6 +62,7 @@ agent_start(const struct sh_config *cfg, void *arg)
 	}
 	if (a2a_start(as) != 0)
 		return (-1);
+	comms_start(as);
 	return (0);
 }
 
@@ -78,6 +80,7 @@ agent_stop(void *arg)
 {
 	struct agent_state	*as = arg;
 
+	comms_stop();
 	bus_client_close(as->as_bus);
 	bus_pub_close(as->as_pub);
 	pthread_mutex_destroy(&as->as_pub_mtx);
@@ -88,7 +91,7 @@ static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
-	upload_ops, obs_ops, a2a_ops,
+	upload_ops, obs_ops, a2a_ops, comms_ops,
 	NULL
 };
 

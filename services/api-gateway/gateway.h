@@ -425,6 +425,18 @@ int		 gw_ws_agent(struct gw_req *gr);
  * can send it: the sub-protocol "bearer.<key>". */
 int		 gw_ws_auth(struct gw_req *gr);
 
+/* ---- comms events streamed to the client (gw_comms.c) ---------------- */
+
+/* Opens the subscriber of TOPIC_COMMS (and its thread).  0 or -1 (logged:
+ * the stream route then answers 503). */
+int		 gw_comms_start(const struct sh_config *cfg);
+void		 gw_comms_stop(void);
+/* GET /api/comms/events/stream. */
+int		 gw_comms_stream(struct gw_req *gr);
+/* Ends every stream at shutdown; gw_comms_count() then falls to 0. */
+void		 gw_comms_shutdown(void);
+long long	 gw_comms_count(void);
+
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 
 /* POST /api/agents/{id}/upload (a GW_RT_UPLOAD route): the multipart body

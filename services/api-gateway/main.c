@@ -42,6 +42,8 @@ main(int argc, char **argv)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
 		fatalx("could not start streamed turns");
+	if (gw_comms_start(&cfg) != 0)
+		log_warnx("the comms event stream is off");
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
@@ -51,6 +53,7 @@ main(int argc, char **argv)
 	gw_health_stop();
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
+	gw_comms_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
 	gw_rl_fini();

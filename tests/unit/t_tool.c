@@ -761,6 +761,59 @@ t_kv_and_agents_without_bus(void)
 	return (0);
 }
 
+/* agent_spawn: never a default, and every refusal comes before the bus
+ * (there is none here). */
+static int
+t_agent_spawn_refusals(void)
+{
+	static const char granted[] = "{\"capabilities\":{\"tools\":"
+	    "[\"agent_spawn\",\"file_read\"]}}";
+	static const struct {
+		const char	*manifest;
+		const char	*input;
+		const char	*want;
+	} cases[] = {
+		{ "{}", "{\"name\":\"c\",\"system_prompt\":\"p\"}",
+		    "Permission denied" },
+		{ "{\"capabilities\":{\"tools\":[\"file_read\"]}}",
+		    "{\"name\":\"c\",\"system_prompt\":\"p\"}",
+		    "Permission denied" },
+		{ granted, "{\"system_prompt\":\"p\"}", "'name'" },
+		{ granted, "{\"name\":\"c\"}", "'system_prompt'" },
+		{ granted, "{\"name\":\"\",\"system_prompt\":\"p\"}",
+		    "'name'" },
+		{ granted, "{\"name\":\"c\",\"system_prompt\":\"p\","
+		    "\"tools\":\"file_read\"}", "'tools'" },
+		{ granted, "{\"name\":\"c\",\"system_prompt\":\"p\","
+		    "\"tools\":[1]}", "'tools'" },
+		{ granted, "{\"name\":\"c\",\"system_prompt\":\"p\","
+		    "\"tools\":[\"file_read\",\"shell_exec\"]}",
+		    "Privilege escalation denied" },
+		{ granted, "{\"name\":\"c\",\"system_prompt\":\"p\","
+		    "\"network\":true}", "not supported" },
+	};
+	struct tool_result	r;
+	size_t			i;
+
+	T_OK(!tool_granted(json_object(), "agent_spawn"));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		T_EQ_INT(run(cases[i].manifest, "agent_spawn", cases[i].input,
+		    &r), 0);
+		if (!contains(r.tr_content, cases[i].want))
+			printf("# %s: %s\n", cases[i].input, r.tr_content);
+		T_EQ_INT(r.tr_is_error, 1);
+		T_OK(contains(r.tr_content, cases[i].want));
+		tool_result_release(&r);
+	}
+	/* Granted and well formed: it gets as far as the (missing) bus. */
+	T_EQ_INT(run(granted, "agent_spawn", "{\"name\":\"c\","
+	    "\"system_prompt\":\"say \\\"hi\\\"\",\"tools\":"
+	    "[\"file_read\"]}", &r), 0);
+	T_OK(contains(r.tr_content, "no bus"));
+	tool_result_release(&r);
+	return (0);
+}
+
 static int
 t_notify_owner(void)
 {
@@ -853,6 +906,7 @@ static const struct tap_case cases[] = {
 	{ "permission denied and aliases", t_permission_denied },
 	{ "kv and agent_send without a bus", t_kv_and_agents_without_bus },
 	{ "notify_owner", t_notify_owner },
+	{ "agent_spawn refusals", t_agent_spawn_refusals },
 	{ "results: UTF-8 and cap", t_results },
 	{ "workspace", t_workspace },
 	{ NULL, NULL }

@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "agent/templates.h"
 #include "catalog/catalog.h"
+#include "comms/comms.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -618,6 +619,7 @@ op_spawn(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_error(rp, status, "%s", err);
 		return;
 	}
+	comms_on_spawn(c, rq, id);	/* spawned by an agent: its parent */
 	agent_publish(c->sc_arg, "agent_spawned", id, name);
 	svc_reply_json(rp, 201, json_pack("{s:s, s:s}", "agent_id", id, "name",
 	    name));

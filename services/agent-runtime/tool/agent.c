@@ -1,7 +1,8 @@
 /*
  * tool/agent.c - the tools that talk to other services over the bus:
- * kv_get and kv_set (memory.kv.*), agent_send (agents.message) and
- * agent_list (agents.list); and notify_owner, which only records a note.
+ * kv_get and kv_set (memory.kv.*), agent_send (agents.message),
+ * agent_list (agents.list) and agent_spawn (agents.spawn, as the parent);
+ * and notify_owner, which only records a note.
  *
  * kv keys live in the calling agent's own namespace (agent id, key) and
  * must match the manifest's memory_read / memory_write globs (notes 3.8,
@@ -333,6 +334,181 @@ tool_agent_send(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	else
 		rv = tool_result_set(r, 0, 0, "(the agent gave no text "
 		    "answer)");
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* ---- agent_spawn ------------------------------------------------------ */
+
+#define SPAWN_TOOLS_MAX		64
+
+/* 1 if the manifest may spawn agents: capabilities.agent_spawn, or
+ * agent_spawn named in its own tool list, or its profile's capability
+ * (an agent without a tool list would otherwise get it by default). */
+static int
+spawn_allowed(json_t *manifest)
+{
+	const struct tool_profile *p;
+	json_t			*caps, *pc;
+	int			 ok;
+
+	caps = json_object_get(manifest, "capabilities");
+	if (json_is_true(json_object_get(caps, "agent_spawn")))
+		return (1);
+	if (json_array_size(json_object_get(caps, "tools")) > 0)
+		return (tool_glob_any(json_object_get(caps, "tools"),
+		    "agent_spawn"));
+	if ((p = tool_profile_find(json_string_value(json_object_get(
+	    manifest, "profile")))) == NULL || (pc = tool_profile_caps(p)) ==
+	    NULL)
+		return (0);
+	ok = json_is_true(json_object_get(pc, "agent_spawn"));
+	json_decref(pc);
+	return (ok);
+}
+
+/* s as a TOML basic string. */
+static void
+toml_quoted(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			fprintf(f, "\\u%04x", (unsigned char)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* key = "parent's [model] key", when it has one. */
+static void
+toml_model_key(FILE *f, json_t *model, const char *key)
+{
+	const char	*v = json_string_value(json_object_get(model, key));
+
+	if (v == NULL || *v == '\0')
+		return;
+	fprintf(f, "%s = ", key);
+	toml_quoted(f, v);
+	fputc('\n', f);
+}
+
+/*
+ * The child's manifest (new text) or NULL with r filled: the name and
+ * system prompt given, the parent's model, and the tools asked for, each
+ * of which the parent must hold itself (no privilege escalation).  No
+ * tools asked for means none: an empty list would grant every tool.
+ */
+static char *
+spawn_manifest(struct tool_ctx *tc, const char *name, const char *prompt,
+    json_t *tools, struct tool_result *r)
+{
+	json_t		*e, *model;
+	const char	*t;
+	char		*text = NULL, desc[128];
+	size_t		 i, size = 0;
+	FILE		*f;
+
+	json_array_foreach(tools, i, e) {
+		if ((t = json_string_value(e)) == NULL || *t == '\0') {
+			tool_result_set(r, 1, 0, "invalid parameter 'tools': "
+			    "an array of tool names");
+			return (NULL);
+		}
+		if (!tool_granted(tc->tc_manifest, t)) {
+			tool_result_set(r, 1, 0, "Privilege escalation denied: "
+			    "the child may not have tool '%s', which this "
+			    "agent does not have", t);
+			return (NULL);
+		}
+	}
+	if ((f = open_memstream(&text, &size)) == NULL)
+		return (NULL);
+	fputs("name = ", f);
+	toml_quoted(f, name);
+	snprintf(desc, sizeof(desc), "Spawned by %s", tc->tc_agent_name != NULL ?
+	    tc->tc_agent_name : "an agent");
+	fputs("\ndescription = ", f);
+	toml_quoted(f, desc);
+	fprintf(f, "\ntools_disabled = %s\n", json_array_size(tools) == 0 ?
+	    "true" : "false");
+	fputs("[model]\n", f);
+	model = json_object_get(tc->tc_manifest, "model");
+	toml_model_key(f, model, "provider");
+	toml_model_key(f, model, "model");
+	toml_model_key(f, model, "base_url");
+	toml_model_key(f, model, "api_key_env");
+	fputs("system_prompt = ", f);
+	toml_quoted(f, prompt);
+	fputs("\n[capabilities]\ntools = [", f);
+	json_array_foreach(tools, i, e) {
+		fputs(i > 0 ? ", " : "", f);
+		toml_quoted(f, json_string_value(e));
+	}
+	fputs("]\n", f);
+	if (fclose(f) != 0) {
+		free(text);
+		return (NULL);
+	}
+	return (text);
+}
+
+int
+tool_agent_spawn(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*name, *prompt, *id;
+	char		 principal[64], *toml;
+	size_t		 nlen, plen;
+	json_t		*tools, *caller;
+	int		 rv;
+
+	if (tool_arg_str(in, "name", 1, &name, &nlen, r) != 0 ||
+	    tool_arg_str(in, "system_prompt", 1, &prompt, &plen, r) != 0)
+		return (0);
+	if (nlen == 0 || strlen(name) != nlen)
+		return (tool_result_set(r, 1, 0, "invalid parameter 'name'"));
+	if (plen > 65536 || strlen(prompt) != plen)
+		return (tool_result_set(r, 1, 0, "invalid parameter "
+		    "'system_prompt': at most 65536 bytes"));
+	tools = json_object_get(in, "tools");
+	if (tools != NULL && !json_is_null(tools) && (!json_is_array(tools) ||
+	    json_array_size(tools) > SPAWN_TOOLS_MAX))
+		return (tool_result_set(r, 1, 0, "invalid parameter 'tools': "
+		    "an array of at most %d tool names", SPAWN_TOOLS_MAX));
+	if ((json_is_true(json_object_get(in, "network")) ||
+	    json_array_size(json_object_get(in, "shell")) > 0))
+		return (tool_result_set(r, 1, 0, "'network' and 'shell' are "
+		    "not supported here: grant web_fetch or shell_exec in "
+		    "'tools' (if this agent has them)"));
+	if (!spawn_allowed(tc->tc_manifest))
+		return (tool_result_set(r, 1, 1, "Permission denied: this "
+		    "agent may not spawn agents (capabilities.agent_spawn)"));
+	if ((toml = spawn_manifest(tc, name, prompt, tools, r)) == NULL)
+		return (r->tr_content != NULL ? 0 : SH_ENOMEM);
+	/* agents.spawn sees the agent as the caller and records it as the
+	 * child's parent (comms/store.c). */
+	snprintf(principal, sizeof(principal), "agent:%s",
+	    tc->tc_agent_id ? tc->tc_agent_id : "");
+	caller = json_pack("{s:s, s:i}", "principal", principal, "depth",
+	    tc->tc_depth);
+	rv = tool_call(tc, SVC_AGENT_RUNTIME, OP_AGENTS_SPAWN, NULL,
+	    json_pack("{s:s}", "manifest_toml", toml), caller, KV_TIMEOUT_MS,
+	    &rep, r);
+	free(toml);
+	if (rv != 0)
+		return (0);
+	if (rep.mp_status != 201 || (id = json_string_value(json_object_get(
+	    rep.mp_body, "agent_id"))) == NULL)
+		rv = tool_result_set(r, 1, 0, "agent_spawn failed (%d): %s",
+		    rep.mp_status, rep_error(&rep));
+	else
+		rv = tool_result_set(r, 0, 0, "Agent spawned successfully.\n"
+		    "  ID: %s\n  Name: %s", id, json_string_value(
+		    json_object_get(rep.mp_body, "name")) ?: name);
 	msg_rep_release(&rep);
 	return (rv);
 }

@@ -93,6 +93,16 @@ static const struct tool_def tool_table[] = {
 	{ "agent_list", NULL, 1, tool_agent_list,
 	    "List the agents: id, name, state, provider:model.",
 	    "{\"type\":\"object\",\"properties\":{}}" },
+	{ "agent_spawn", NULL, 0, tool_agent_spawn,
+	    "Spawn a new agent (a child of this one) with a name, a system "
+	    "prompt and tools this agent has itself; it runs this agent's "
+	    "model.",
+	    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":"
+	    "\"string\",\"description\":\"The new agent's name\"},"
+	    "\"system_prompt\":{\"type\":\"string\"},\"tools\":{\"type\":"
+	    "\"array\",\"items\":{\"type\":\"string\"},\"description\":"
+	    "\"Tools to grant (each one this agent has)\"}},"
+	    "\"required\":[\"name\",\"system_prompt\"]}" },
 	{ "notify_owner", NULL, 0, tool_notify_owner,
 	    "Send a private note to the agent's owner, out of band. The "
 	    "model only gets an acknowledgement.",
@@ -435,6 +445,10 @@ tool_granted(json_t *manifest, const char *name)
 		return (0);
 	if (strcmp(d->td_name, "shell_exec") == 0 && (!explicit ||
 	    strcmp(tool_exec_mode(manifest), "deny") == 0))
+		return (0);
+	/* Spawning, like the shell, is never a default (notes 2.5). */
+	if (strcmp(d->td_name, "agent_spawn") == 0 && !explicit &&
+	    !json_is_true(json_object_get(caps, "agent_spawn")))
 		return (0);
 	return (1);
 }

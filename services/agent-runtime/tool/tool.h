@@ -147,6 +147,8 @@ int	 tool_agent_send(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
 int	 tool_agent_list(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
+int	 tool_agent_spawn(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
 int	 tool_notify_owner(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
 

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "comms/comms.h"
 #include "err.h"
 #include "files/upload.h"
 #include "log.h"
@@ -234,6 +235,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	if (sid != NULL && check_session(c, row, id, psid, rp) != 0)
 		goto done;
+	comms_on_message(c, rq, id, msg);	/* an agent's message: recorded */
 	if (strcmp(json_string_value(json_object_get(row, "state")) ?: "",
 	    "suspended") == 0) {
 		/* Notes 4.1.1: an empty result, no provider call. */
