@@ -37,6 +37,8 @@
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "util.h"
+
 #define FLOOR_MSG_SIZE	64
 #define FLOOR_CTX_MAX	256
 
@@ -86,14 +88,15 @@ on_signal(int sig)
 	stopping = 1;
 }
 
+/* A whole number in [min, max] from the command line, or usage. */
 static int
-ctx_count(const char *s)
+arg_num(const char *s, long long min, long long max)
 {
-	int	n = atoi(s);
+	long long	n;
 
-	if (n < 1 || n > FLOOR_CTX_MAX)
+	if (util_strtonum(s, min, max, &n) != 0)
 		usage();
-	return (n);
+	return ((int)n);
 }
 
 /* echo: receive, send the same message back, receive again. */
@@ -296,11 +299,12 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "device") == 0)
 		return (run_device(argv[2], argv[3]));
 	if ((argc == 3 || argc == 4) && strcmp(argv[1], "echo") == 0)
-		return (run_echo(argv[2], argc == 4 ? ctx_count(argv[3]) : 8));
+		return (run_echo(argv[2], argc == 4 ?
+		    arg_num(argv[3], 1, FLOOR_CTX_MAX) : 8));
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "load") == 0)
-		return (run_load(argv[2], ctx_count(argv[3]),
-		    atoi(argv[4]) > 0 ? atoi(argv[4]) : 1,
-		    argc == 6 ? atoi(argv[5]) : 0));
+		return (run_load(argv[2], arg_num(argv[3], 1, FLOOR_CTX_MAX),
+		    arg_num(argv[4], 1, 3600),
+		    argc == 6 ? arg_num(argv[5], 0, 10000000) : 0));
 	usage();
 	return (2);
 }
