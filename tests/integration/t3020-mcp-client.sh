@@ -193,7 +193,9 @@ lf_req GET /api/mcp/servers/bad-hang-call
 t_ok "the server that timed out is shown with its failure ($(jb .last_error))" \
     grep -q 'timed out' <<<"$(jb .last_error)"
 t_ok "and is reconnected" wait_status bad-hang-call ready 20
-t_ok "a server the agent may not use is refused" true
+lf_req GET "/api/agents/$A/mcp_servers"
+t_eq "agents/{id}/mcp_servers: available names the configured servers" \
+    "$(jb -c .assigned) $(jb -c '.available | sort | map(select(startswith("bad") | not))')" '["filesystem"] ["everything","filesystem"]'
 N=$(agent nomcp m-none '[]')
 lf_fake_script '{"model": "m-none", "steps": [
   {"tool_calls": [{"name": "mcp_everything_echo", "arguments": {"message": "hi"}}]},
@@ -202,6 +204,35 @@ lf_req POST "/api/agents/$N/message" "$(lf_msg_json 'echo')"
 R=$(lf_fake_requests m-none | jq -r '[.[1].body.messages[] | select(.role == "tool") | .content] | last')
 t_ok "an agent with empty mcp_servers gets no MCP tool ($R)" grep -q 'Permission denied' <<<"$R"
 t_eq "and was offered none" "$(lf_fake_requests m-none | jq '[.[0].body.tools[]?.function.name | select(startswith("mcp_"))] | length')" 0
+
+# ---- Streamable HTTP: server-everything streamableHttp ----------------------------
+HP=$(lf_free_port)
+lf_bg everything-http env PORT=$HP "$BIN/mcp-server-everything" streamableHttp \
+    >>"$LF_TMP/log/everything-http.log" 2>&1
+lf_req POST /api/mcp/servers "{\"name\": \"ev-http\", \"transport\": {\"type\": \"http\", \"url\": \"http://127.0.0.1:$HP/mcp\", \"headers\": {\"X-Note\": \"hidden-value\"}}, \"timeout_secs\": 10}"
+t_eq "http: add is 201" "$LF_STATUS $(jb .transport) $(jb -c .headers)" '201 http ["X-Note"]'
+t_ok "http: header values are never shown" test "$(grep -c hidden-value <<<"$LF_BODY")" = 0
+t_ok "http: the server becomes ready" wait_status ev-http ready 60
+lf_req GET /api/mcp/servers/ev-http
+t_eq "http: its tools are listed" "$(jb '[.tools[].name] | index("mcp_ev_http_get_sum") != null')" true
+W=$(agent web-user m-http '["ev-http"]')
+lf_fake_script '{"model": "m-http", "steps": [
+  {"tool_calls": [{"name": "mcp_ev_http_get_sum", "arguments": {"a": 2, "b": 3}}]},
+  {"text": "five"}]}'
+lf_req POST "/api/agents/$W/message" "$(lf_msg_json 'add 2 and 3')"
+t_eq "http: a turn calls the tool" "$LF_STATUS $(jb .response)" "200 five"
+R=$(lf_fake_requests m-http | jq -r '[.[1].body.messages[] | select(.role == "tool") | .content] | last')
+t_ok "http: the model got the server's answer ($R)" grep -q 'The sum of 2 and 3 is 5' <<<"$R"
+lf_stop everything-http
+lf_fake_script '{"model": "m-http", "steps": [
+  {"tool_calls": [{"name": "mcp_ev_http_get_sum", "arguments": {"a": 1, "b": 1}}]},
+  {"text": "down"}]}'
+lf_req POST "/api/agents/$W/message" "$(lf_msg_json 'again')"
+R=$(lf_fake_requests m-http | jq -r '[.[3].body.messages[] | select(.role == "tool") | .content] | last')
+t_ok "http: a call to a server that went away is an error result ($R)" grep -q "MCP server 'ev-http' failed" <<<"$R"
+t_ok "http: and the server is shown unhealthy" wait_status ev-http error 20
+lf_req DELETE /api/mcp/servers/ev-http
+t_eq "http: delete" "$LF_STATUS" "200"
 
 # ---- integrations ---------------------------------------------------------------------
 lf_req POST /api/integrations/add '{"id": "time"}'

@@ -372,7 +372,7 @@ mcp_conn_request(struct mcp_conn *mc, const char *method, json_t *params,
 		goto done;
 	}
 	if (mc->mc_type == CONN_HTTP) {
-		if (mcp_http_send(mc, msg, deadline_ms, &answers, err,
+		if (mcp_http_send(mc->mc_http, msg, deadline_ms, &answers, err,
 		    errlen) != 0)
 			goto done;
 		if (notify) {
@@ -465,7 +465,7 @@ conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 		goto done;
 	}
 	if (mc->mc_type == CONN_HTTP)
-		mcp_http_set_version(mc, v);
+		mcp_http_set_version(mc->mc_http, v);
 	if (mcp_conn_request(mc, "notifications/initialized", NULL, deadline,
 	    NULL, NULL, err, errlen) != 0)
 		goto done;
@@ -530,7 +530,7 @@ mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
 	buf_init(&mc->mc_rbuf, MCP_LINE_MAX);
 	if (strcmp(type, "http") == 0) {
 		mc->mc_type = CONN_HTTP;
-		if (mcp_http_open(mc, spec, err, errlen) != 0)
+		if (mcp_http_open(&mc->mc_http, spec, err, errlen) != 0)
 			goto fail;
 	} else if (conn_spawn(mc, spec, err, errlen) != 0)
 		goto fail;
@@ -569,7 +569,7 @@ mcp_conn_close(struct mcp_conn *mc)
 	if (mc == NULL)
 		return;
 	if (mc->mc_type == CONN_HTTP)
-		mcp_http_close(mc);
+		mcp_http_close(mc->mc_http);
 	/* The spec's order: close stdin, wait, SIGTERM, then SIGKILL. */
 	if (mc->mc_in != -1)
 		close(mc->mc_in);

@@ -87,15 +87,15 @@ int	 mcp_conn_drain_stderr(struct mcp_conn *mc, char *tail);
 int	 mcp_conn_exited(struct mcp_conn *mc, char *why, size_t whylen);
 
 /* The http transport under mcp_conn (mcp/http.c), for conn.c only: open
- * checks the spec's url; send posts one message and returns every
- * JSON-RPC message of the answer (new array: a JSON body or SSE events);
- * set_version is sent as MCP-Protocol-Version after initialize. */
-int	 mcp_http_open(struct mcp_conn *mc, json_t *spec, char *err,
-	    size_t errlen);
-void	 mcp_http_close(struct mcp_conn *mc);
-int	 mcp_http_send(struct mcp_conn *mc, json_t *msg, int64_t deadline_ms,
+ * checks the spec's url and makes the state *hp (new, freed by close);
+ * send posts one message and returns every JSON-RPC message of the answer
+ * (new array: a JSON body or SSE events; empty for a 202); set_version
+ * is sent as MCP-Protocol-Version after initialize. */
+int	 mcp_http_open(void **hp, json_t *spec, char *err, size_t errlen);
+void	 mcp_http_close(void *h);
+int	 mcp_http_send(void *h, json_t *msg, int64_t deadline_ms,
 	    json_t **answersp, char *err, size_t errlen);
-void	 mcp_http_set_version(struct mcp_conn *mc, const char *v);
+void	 mcp_http_set_version(void *h, const char *v);
 
 /* ---- specs (mcp/spec.c) ---------------------------------------------- */
 
@@ -151,6 +151,9 @@ int	 mcp_sync(struct db *db);
 int	 mcp_reconnect(const char *name);
 /* Asks every server to reconnect; returns how many. */
 int	 mcp_reconnect_all(void);
+/* The names of the servers this replica runs (new array; NULL on
+ * ENOMEM). */
+json_t	*mcp_server_names(void);
 /* The runtime view of server name (new object: status, connected,
  * tools, last_ok, last_error, consecutive_failures, restarts,
  * reconnecting, stderr_tail) or NULL when this replica does not run it. */

@@ -242,8 +242,9 @@ srv_main(void *arg)
 			json_decref(s->ms_tools);
 			s->ms_tools = mapped;
 			s->ms_state = SRV_READY;
+			/* last_error stays: what went wrong last is worth
+			 * seeing after the recovery too (last_error_at). */
 			s->ms_failures = 0;
-			s->ms_error[0] = '\0';
 			s->ms_last_ok = util_wall_ms();
 			next_ping = (int64_t)util_now_ms() + MCP_PING_MS;
 			continue;
@@ -564,6 +565,22 @@ mcp_reconnect_all(void)
 		srv_kick(s);
 	pthread_mutex_unlock(&reg.mtx);
 	return (n);
+}
+
+json_t *
+mcp_server_names(void)
+{
+	struct mcp_server	*s;
+	json_t			*out = json_array();
+
+	pthread_mutex_lock(&reg.mtx);
+	for (s = reg.list; s != NULL && out != NULL; s = s->ms_next)
+		if (json_array_append_new(out, json_string(s->ms_name)) != 0) {
+			json_decref(out);
+			out = NULL;
+		}
+	pthread_mutex_unlock(&reg.mtx);
+	return (out);
 }
 
 static json_t *
