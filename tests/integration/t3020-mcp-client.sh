@@ -33,10 +33,11 @@ wait_status() {
 	echo "# $1 did not become $2 within ${3:-30} s: $(status "$1") $(jb .last_error)"
 	return 1
 }
-# The runtime's children whose command line matches $1.
+# The runtime's children whose command line matches $1 (of replica $2,
+# the first by default).
 child_pids() {
 	local p
-	for p in $(pgrep -P "${LF_PIDS[agent-runtime]}"); do
+	for p in $(pgrep -P "${2:-${LF_PIDS[agent-runtime]}}"); do
 		grep -qa -- "$1" "/proc/$p/cmdline" 2>/dev/null && echo "$p"
 	done
 }
@@ -93,6 +94,7 @@ bad "args not strings" 400 '{"name": "x", "command": "x", "args": [1]}'
 bad "a timeout of 0" 400 '{"name": "x", "command": "x", "timeout_secs": 0}'
 bad "not an object" 400 '[1, 2]'
 bad "a duplicate name" 409 "$(jq -nc --arg c "$BIN/mcp-server-everything" '{name: "everything", command: $c}')"
+bad "a name whose tools would collide" 409 "$(jq -nc --arg c "$BIN/mcp-server-everything" '{name: "EveryThing", command: $c}')"
 bad "an unknown template" 404 '{"template_id": "no-such-template"}'
 bad "a template without its credentials" 400 '{"template_id": "github"}'
 lf_req GET /api/mcp/servers/nope
@@ -261,8 +263,20 @@ t_eq "integrations: delete" "$LF_STATUS $(jb .status)" "200 removed"
 lf_req GET /api/mcp/catalog/time
 t_eq "the catalog entry stays" "$LF_STATUS" "200"
 
+# ---- a second replica runs the same servers ------------------------------------
+lf_bg agent-runtime-2 sh -c "exec '$LF_BIN/agent-runtime' >>'$LF_TMP/log/agent-runtime-2.log' 2>&1"
+R2=${LF_PIDS[agent-runtime-2]}
+has2() { [ -n "$(child_pids mcp-server-filesystem "$R2")" ] && [ -n "$(child_pids mcp-server-everything "$R2")" ] &&
+	[ -n "$(child_pids huge "$R2")" ]; }
+t_ok "a second replica starts every configured server" lf_poll 300 has2
+lf_req DELETE /api/mcp/servers/bad-huge
+gone2() { [ -z "$(child_pids huge "$R2")" ] && [ -z "$(child_pids huge)" ]; }
+t_ok "a delete through one replica stops the server on both" lf_poll 200 gone2
+lf_stop agent-runtime-2
+t_ok "the second replica stopped cleanly, its children with it ($LF_EXIT)" test "$LF_EXIT" = 0
+
 # ---- delete, reload, restart --------------------------------------------------------
-for m in silent garbage hang-call huge; do lf_req DELETE "/api/mcp/servers/bad-$m"; done
+for m in silent garbage hang-call; do lf_req DELETE "/api/mcp/servers/bad-$m"; done
 t_eq "delete: 200" "$LF_STATUS $(jb .status)" "200 removed"
 gone() { [ -z "$(child_pids mcp-hostile)" ]; }
 t_ok "deleted servers' children are gone" lf_poll 100 gone

@@ -204,7 +204,8 @@ spec_insert(struct svc_ctx *c, struct svc_reply *rp, json_t *spec,
 	if (rv == 0)
 		return (0);
 	if (strcmp(db_sqlstate(c->sc_db), MCP_SQLSTATE_UNIQUE) == 0)
-		svc_reply_error(rp, 409, "%s '%s' already exists", what, p[0]);
+		svc_reply_error(rp, 409, "%s '%s' already exists (or one "
+		    "whose tools would have the same names)", what, p[0]);
 	else
 		svc_reply_db_error(rp, c);
 	return (-1);

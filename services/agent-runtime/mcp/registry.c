@@ -114,9 +114,13 @@ srv_map_tools(const char *server, json_t *tools)
 		return (NULL);
 	json_array_foreach(tools, i, t) {
 		tn = json_string_value(json_object_get(t, "name"));
-		if (tn == NULL || mcp_tool_name(server, tn, name,
-		    sizeof(name)) != 0)
+		if (tn == NULL)
 			continue;
+		if (mcp_tool_name(server, tn, name, sizeof(name)) != 0) {
+			log_warnx("mcp %s: tool '%.64s': the name is too long "
+			    "for providers: left out", server, tn);
+			continue;
+		}
 		schema = json_object_get(t, "inputSchema");
 		if (!json_is_object(schema))
 			schema = NULL;

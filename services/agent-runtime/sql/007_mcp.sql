@@ -8,6 +8,10 @@ CREATE TABLE mcp_servers (
 	name		text PRIMARY KEY,
 	template_id	text,
 	spec		jsonb NOT NULL,
+	-- The mcp_<prefix>_ of its tools: two names that differ only in
+	-- case or '-' against '_' would offer the same tool names.
+	tool_prefix	text NOT NULL UNIQUE GENERATED ALWAYS AS
+			    (lower(replace(name, '-', '_'))) STORED,
 	version		bigint NOT NULL DEFAULT 1,
 	created_at	timestamptz NOT NULL DEFAULT clock_timestamp(),
 	updated_at	timestamptz NOT NULL DEFAULT clock_timestamp()
