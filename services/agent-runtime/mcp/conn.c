@@ -353,9 +353,12 @@ mcp_conn_request(struct mcp_conn *mc, const char *method, json_t *params,
 {
 	json_t		*msg, *m, *answers = NULL;
 	char		*line;
-	long long	 id = ++mc->mc_next_id;
+	long long	 id;
 	size_t		 i;
 	int		 ret = -1, notify = (resultp == NULL);
+
+	/* Notifications take no id. */
+	id = notify ? 0 : ++mc->mc_next_id;
 
 	*err = '\0';
 	if (resultp != NULL)
