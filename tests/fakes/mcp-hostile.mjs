@@ -6,9 +6,12 @@
 //   silent     reads everything, answers nothing
 //   garbage    answers every line with a line of garbage, forever
 //   huge       offers 600 tools, one of them with a 100 KB schema
+//   changing   offers "bump"; calling it says tools/list_changed (before
+//              its answer) and adds "v2" to the list
 import readline from 'node:readline';
 
 const mode = process.argv[2] || 'hang-call';
+let bumped = false;
 const send = (m) => process.stdout.write(JSON.stringify(m) + '\n');
 const rl = readline.createInterface({ input: process.stdin });
 rl.on('close', () => process.exit(0));
@@ -33,6 +36,9 @@ rl.on('line', (line) => {
 	else if (m.method === 'tools/list') {
 		let tools = [{ name: 'wait', description: 'never returns',
 		    inputSchema: { type: 'object', properties: {} } }];
+		if (mode === 'changing')
+			tools = [{ name: 'bump', inputSchema: { type: 'object' } }].concat(
+			    bumped ? [{ name: 'v2', inputSchema: { type: 'object' } }] : []);
 		if (mode === 'huge') {
 			tools = [];
 			for (let i = 0; i < 600; i++)
@@ -42,5 +48,10 @@ rl.on('line', (line) => {
 		send({ jsonrpc: '2.0', id: m.id, result: { tools } });
 	} else if (m.method === 'ping')
 		send({ jsonrpc: '2.0', id: m.id, result: {} });
-	// tools/call: never answered
+	else if (m.method === 'tools/call' && mode === 'changing') {
+		bumped = true;
+		send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
+		send({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text', text: 'bumped' }] } });
+	}
+	// tools/call otherwise: never answered
 });

@@ -198,6 +198,17 @@ t_ok "and is reconnected" wait_status bad-hang-call ready 20
 lf_req GET "/api/agents/$A/mcp_servers"
 t_eq "agents/{id}/mcp_servers: available names the configured servers" \
     "$(jb -c .assigned) $(jb -c '.available | sort | map(select(startswith("bad") | not))')" '["filesystem"] ["everything","filesystem"]'
+# A server whose tools change: listed again on its notification.
+lf_req POST /api/mcp/servers "$(jq -nc --arg h "$HOSTILE" '{name: "changing", command: "node", args: [$h, "changing"], timeout_secs: 5}')"
+t_ok "a server whose tools change becomes ready" wait_status changing ready 20
+lf_fake_script '{"model": "m-hang", "steps": [
+  {"tool_calls": [{"name": "mcp_changing_bump", "arguments": {}}]},
+  {"text": "bumped"}]}'
+lf_req POST "/api/agents/$H/message" "$(lf_msg_json 'bump it')"
+t_eq "its tool runs" "$LF_STATUS $(jb .response)" "200 bumped"
+has_v2() { lf_req GET /api/mcp/servers/changing; [ "$(jb '[.tools[].name] | index("mcp_changing_v2") != null')" = true ]; }
+t_ok "after tools/list_changed the new tool is listed" lf_poll 100 has_v2
+lf_req DELETE /api/mcp/servers/changing
 N=$(agent nomcp m-none '[]')
 lf_fake_script '{"model": "m-none", "steps": [
   {"tool_calls": [{"name": "mcp_everything_echo", "arguments": {"message": "hi"}}]},

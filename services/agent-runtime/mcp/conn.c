@@ -48,6 +48,7 @@ struct mcp_conn {
 	int		 mc_err;	/* child's stderr, non-blocking */
 	struct buf	 mc_rbuf;	/* stdout bytes not yet a line */
 	long long	 mc_next_id;
+	int		 mc_changed;	/* tools/list_changed seen */
 	/* http (mcp/http.c) */
 	void		*mc_http;
 };
@@ -329,6 +330,10 @@ conn_take(struct mcp_conn *mc, json_t *m, long long id, int64_t deadline,
 	if (!json_is_object(m))
 		return (0);
 	mid = json_object_get(m, "id");
+	if (json_is_string(json_object_get(m, "method")) &&
+	    strcmp(json_string_value(json_object_get(m, "method")),
+	    "notifications/tools/list_changed") == 0)
+		mc->mc_changed = 1;
 	if (json_is_string(json_object_get(m, "method"))) {
 		if (mid != NULL && !json_is_null(mid))
 			conn_answer(mc, m, deadline);
@@ -430,48 +435,21 @@ conn_version_known(const char *v)
 	return (0);
 }
 
-/* initialize, notifications/initialized, tools/list (every page). */
-static int
-conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
+int
+mcp_conn_list_tools(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
     char *err, size_t errlen)
 {
 	json_t		*params, *res = NULL, *rerr = NULL, *tools, *t;
-	const char	*v, *cursor;
+	const char	*cursor;
 	char		*ecopy = NULL;
 	size_t		 i;
 	int		 page, rv, ret = -1;
 
 	*toolsp = NULL;
-	if ((tools = json_array()) == NULL ||
-	    (params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion",
-	    MCP_PROTOCOL, "capabilities", "clientInfo", "name",
-	    LIBREFANG_NAME, "version", LIBREFANG_VERSION)) == NULL) {
-		json_decref(tools);
+	if ((tools = json_array()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	rv = mcp_conn_request(mc, "initialize", params, deadline, &res, &rerr,
-	    err, errlen);
-	json_decref(params);
-	if (rv == 1) {
-		snprintf(err, errlen, "initialize: %.200s",
-		    json_string_value(json_object_get(rerr, "message")) ?:
-		    "error");
-		goto done;
-	}
-	if (rv != 0)
-		goto done;
-	v = json_string_value(json_object_get(res, "protocolVersion"));
-	if (!conn_version_known(v)) {
-		snprintf(err, errlen, "initialize: unsupported protocol "
-		    "version '%.40s'", v ? v : "");
-		goto done;
-	}
-	if (mc->mc_type == CONN_HTTP)
-		mcp_http_set_version(mc->mc_http, v);
-	if (mcp_conn_request(mc, "notifications/initialized", NULL, deadline,
-	    NULL, NULL, err, errlen) != 0)
-		goto done;
 	cursor = NULL;
 	for (page = 0; page < CONN_PAGES_MAX; page++) {
 		json_decref(res);
@@ -503,6 +481,8 @@ conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 			break;
 		cursor = ecopy;
 	}
+	/* This listing is the current one. */
+	mc->mc_changed = 0;
 	*toolsp = tools;
 	tools = NULL;
 	ret = 0;
@@ -511,6 +491,62 @@ conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 	json_decref(res);
 	json_decref(rerr);
 	json_decref(tools);
+	return (ret);
+}
+
+int
+mcp_conn_take_changed(struct mcp_conn *mc)
+{
+	int	c = mc->mc_changed;
+
+	mc->mc_changed = 0;
+	return (c);
+}
+
+/* initialize, notifications/initialized, tools/list (every page). */
+static int
+conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
+    char *err, size_t errlen)
+{
+	json_t		*params, *res = NULL, *rerr = NULL;
+	const char	*v;
+	int		 rv, ret = -1;
+
+	*toolsp = NULL;
+	if ((params = json_pack("{s:s, s:{}, s:{s:s, s:s}}", "protocolVersion",
+	    MCP_PROTOCOL, "capabilities", "clientInfo", "name",
+	    LIBREFANG_NAME, "version", LIBREFANG_VERSION)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	rv = mcp_conn_request(mc, "initialize", params, deadline, &res, &rerr,
+	    err, errlen);
+	json_decref(params);
+	if (rv == 1) {
+		snprintf(err, errlen, "initialize: %.200s",
+		    json_string_value(json_object_get(rerr, "message")) ?:
+		    "error");
+		goto done;
+	}
+	if (rv != 0)
+		goto done;
+	v = json_string_value(json_object_get(res, "protocolVersion"));
+	if (!conn_version_known(v)) {
+		snprintf(err, errlen, "initialize: unsupported protocol "
+		    "version '%.40s'", v ? v : "");
+		goto done;
+	}
+	if (mc->mc_type == CONN_HTTP)
+		mcp_http_set_version(mc->mc_http, v);
+	if (mcp_conn_request(mc, "notifications/initialized", NULL, deadline,
+	    NULL, NULL, err, errlen) != 0)
+		goto done;
+	if (mcp_conn_list_tools(mc, deadline, toolsp, err, errlen) != 0)
+		goto done;
+	ret = 0;
+ done:
+	json_decref(res);
+	json_decref(rerr);
 	return (ret);
 }
 

@@ -75,6 +75,13 @@ void	 mcp_conn_close(struct mcp_conn *mc);
 int	 mcp_conn_request(struct mcp_conn *mc, const char *method,
 	    json_t *params, int64_t deadline_ms, json_t **resultp,
 	    json_t **errorp, char *err, size_t errlen);
+/* tools/list, every page (at most MCP_TOOLS_MAX tools): 0 with *toolsp
+ * (new array), or -1 with err (a JSON-RPC error or a transport failure). */
+int	 mcp_conn_list_tools(struct mcp_conn *mc, int64_t deadline_ms,
+	    json_t **toolsp, char *err, size_t errlen);
+/* 1 if the server said notifications/tools/list_changed since the last
+ * listing or the last call of this (which clears it). */
+int	 mcp_conn_take_changed(struct mcp_conn *mc);
 /* The child's stderr descriptor (-1 for http); drained by the
  * supervisor with mcp_conn_drain_stderr(). */
 int	 mcp_conn_stderr_fd(struct mcp_conn *mc);

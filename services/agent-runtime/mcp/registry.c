@@ -284,6 +284,35 @@ srv_main(void *arg)
 			}
 			continue;
 		}
+		/* The server said its tools changed: list them again. */
+		pthread_mutex_unlock(&s->ms_mtx);
+		mapped = NULL;
+		rv = 0;
+		if (pthread_mutex_trylock(&s->ms_io) == 0) {
+			if (mcp_conn_take_changed(s->ms_conn)) {
+				rv = mcp_conn_list_tools(s->ms_conn,
+				    (int64_t)util_now_ms() + s->ms_timeout_ms,
+				    &tools, err, sizeof(err));
+				if (rv == 0) {
+					mapped = srv_map_tools(s->ms_name,
+					    tools);
+					json_decref(tools);
+				}
+			}
+			pthread_mutex_unlock(&s->ms_io);
+		}
+		pthread_mutex_lock(&s->ms_mtx);
+		if (mapped != NULL) {
+			log_info("mcp %s: tools changed, %zu tools",
+			    s->ms_name, json_array_size(mapped));
+			json_decref(s->ms_tools);
+			s->ms_tools = mapped;
+		} else if (rv != 0) {
+			log_warnx("mcp %s: tools/list: %s", s->ms_name, err);
+			s->ms_broken = 1;
+			srv_failed(s, err);
+			continue;
+		}
 		if ((int64_t)util_now_ms() < next_ping)
 			continue;
 		next_ping = (int64_t)util_now_ms() + MCP_PING_MS;
