@@ -98,6 +98,25 @@
 #define OP_AGENTS_FILES_PUT	"agents.files_put"
 #define OP_AGENTS_FILES_DELETE	"agents.files_delete"
 
+/* ---- agent-runtime: the MCP client, issue 8 mcpclient (mcp/ops.c) ----- */
+#define OP_MCP_SERVERS_LIST		"mcp.servers.list"
+#define OP_MCP_SERVERS_ADD		"mcp.servers.add"
+#define OP_MCP_SERVERS_GET		"mcp.servers.get"
+#define OP_MCP_SERVERS_UPDATE		"mcp.servers.update"
+#define OP_MCP_SERVERS_DELETE		"mcp.servers.delete"
+#define OP_MCP_SERVERS_RECONNECT	"mcp.servers.reconnect"
+#define OP_MCP_CATALOG_LIST		"mcp.catalog.list"
+#define OP_MCP_CATALOG_GET		"mcp.catalog.get"
+#define OP_MCP_HEALTH			"mcp.health"
+#define OP_MCP_RELOAD			"mcp.reload"
+#define OP_INTEGRATIONS_LIST		"integrations.list"
+#define OP_INTEGRATIONS_AVAILABLE	"integrations.available"
+#define OP_INTEGRATIONS_ADD		"integrations.add"
+#define OP_INTEGRATIONS_DELETE		"integrations.delete"
+#define OP_INTEGRATIONS_RECONNECT	"integrations.reconnect"
+#define OP_INTEGRATIONS_HEALTH		"integrations.health"
+#define OP_INTEGRATIONS_RELOAD		"integrations.reload"
+
 /* ---- memory: key-value memory (services/memory/kv.c) ------------------- */
 #define OP_MEMORY_KV_GET	"memory.kv.get"
 #define OP_MEMORY_KV_SET	"memory.kv.set"

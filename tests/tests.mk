@@ -7,6 +7,7 @@ TEST_BINS	:= $(addprefix $(BIN)/,$(TEST_PROGS))
 
 # Tests and helpers of agent-runtime's modules link the service's archive
 # (services/agent-runtime/service.mk): each takes the modules it uses.
-AR_TESTS	:= t_catalog t_llm t_session t_tool llmcall toolrun uploadblocks
+AR_TESTS	:= t_catalog t_llm t_mcp t_session t_tool llmcall mcpcall toolrun \
+		   uploadblocks
 $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)

@@ -21,6 +21,7 @@
 #include "comms/comms.h"
 #include "files/upload.h"
 #include "log.h"
+#include "mcp/mcp.h"
 #include "services.h"
 #include "svc.h"
 #include "tool/tool.h"
@@ -55,6 +56,11 @@ agent_start(const struct sh_config *cfg, void *arg)
 	if ((as->as_bus = bus_client_open(cfg->bus_url)) == NULL)
 		log_warnx("could not open a bus client on '%s'; kv and "
 		    "agent tools are off", cfg->bus_url);
+	/* MCP servers: the catalog, the registry and its supervisors. */
+	if (mcp_init(cfg) != 0) {
+		log_warnx("could not start the MCP client");
+		return (-1);
+	}
 	/* The job pool, the LLM engine, the session lock, turn.control. */
 	if (turn_init(cfg) != 0) {
 		log_warnx("could not start the agent loop");
@@ -73,6 +79,7 @@ agent_drain(void *arg)
 	(void)arg;
 	turn_shutdown();
 	a2a_stop();
+	mcp_fini();
 }
 
 static void
@@ -84,6 +91,7 @@ agent_stop(void *arg)
 	bus_client_close(as->as_bus);
 	bus_pub_close(as->as_pub);
 	pthread_mutex_destroy(&as->as_pub_mtx);
+	mcp_catalog_fini();
 	catalog_fini();
 }
 
@@ -91,7 +99,7 @@ static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
-	upload_ops, obs_ops, a2a_ops, comms_ops,
+	upload_ops, obs_ops, a2a_ops, comms_ops, mcp_ops,
 	NULL
 };
 

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "err.h"
+#include "mcp/mcp.h"
 #include "ops.h"
 
 #define LIST_MAX	256	/* entries of one list */
@@ -113,10 +114,10 @@ mcp_mode(json_t *m)
 static json_t *
 mcp_view(json_t *m)
 {
-	/* No MCP connections yet: none are available. */
-	return (json_pack("{s:o, s:[], s:s}",
+	/* available: the servers configured (mcp/), by name. */
+	return (json_pack("{s:o, s:o, s:s}",
 	    "assigned", list_or_empty(m, "mcp_servers"), "available",
-	    "mode", mcp_mode(m)));
+	    mcp_server_names(), "mode", mcp_mode(m)));
 }
 
 /* ---- gets ------------------------------------------------------------- */

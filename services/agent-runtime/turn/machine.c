@@ -27,6 +27,7 @@
 #include "err.h"
 #include "files/upload.h"
 #include "log.h"
+#include "mcp/mcp.h"
 #include "tool/tool.h"
 #include "turn/pool.h"
 #include "turn/turn.h"
@@ -793,6 +794,13 @@ turn_job_prepare(struct turn *t, struct db *db)
 		}
 		json_decref(defs);
 	}
+	/* MCP servers' tools the agent's mcp_servers allows (mcp/). */
+	if (!json_is_true(json_object_get(t->t_manifest, "tools_disabled")) &&
+	    strcmp(mode, "full") == 0 &&
+	    (defs = mcp_tool_defs(t->t_manifest)) != NULL) {
+		json_array_extend(t->t_tools, defs);
+		json_decref(defs);
+	}
 	{
 		char	ws[PATH_MAX];
 
@@ -1051,6 +1059,16 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			    "the tool again with a JSON object that matches "
 			    "its schema.", name, json_string_value(
 			    json_object_get(input, "__args_invalid")) ?: "");
+		} else if (mcp_is_tool(name) && !json_is_true(json_object_get(
+		    t->t_manifest, "tools_disabled"))) {
+			turn_pool_block();
+			rv = mcp_tool_run(t->t_manifest, mode, name, input, &r);
+			turn_pool_unblock();
+			if (rv != 0 || r.tr_content == NULL) {
+				tool_result_release(&r);
+				(void)tool_result_set(&r, 1, 1,
+				    "out of memory");
+			}
 		} else if (!tool_granted(t->t_manifest, name) ||
 		    !tool_mode_allows(mode, name) ||
 		    json_is_true(json_object_get(t->t_manifest,
