@@ -11,8 +11,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 BIN=$LF_ROOT/tests/e2e/node_modules/.bin
+# make test installs them (deploy/deps.sh test): missing is a failure.
 [ -x "$BIN/mcp-server-everything" ] || {
-	echo "1..0 # SKIP tests/e2e/node_modules is not installed (deploy/deps.sh test)"; exit 0; }
+	echo "Bail out! tests/e2e/node_modules is not installed (deploy/deps.sh test)"; exit 1; }
 HOSTILE=$LF_ROOT/tests/fakes/mcp-hostile.mjs
 
 export FAKE_API_KEY=sk-fake-mcp-0123456789
