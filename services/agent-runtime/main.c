@@ -61,12 +61,14 @@ agent_start(const struct sh_config *cfg, void *arg)
 	return (0);
 }
 
-/* Turns still running answer (503) before the bus closes. */
+/* Turns and direct tool calls still running answer before the bus
+ * closes. */
 static void
 agent_drain(void *arg)
 {
 	(void)arg;
 	turn_shutdown();
+	tool_invoke_shutdown();
 }
 
 static void

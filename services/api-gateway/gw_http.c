@@ -44,7 +44,6 @@
 
 #define GW_MAX_HEADERS		100
 #define GW_MAX_QUERY_PARAMS	100
-#define GW_MAX_JSON_DEPTH	32
 #define GW_PATH_MAX		4096
 #define GW_RL_DEFAULT_COST	5	/* kernel.md 6.2: "anything else" */
 /*
@@ -595,8 +594,7 @@ gw_req_upload(struct gw_req *gr, const char *data, size_t len)
 	}
 }
 
-/* True when the JSON text nests deeper than max (strings skipped). */
-static int
+int
 gw_json_too_deep(const char *s, size_t len, int max)
 {
 	size_t	i;
