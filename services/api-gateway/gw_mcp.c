@@ -78,13 +78,31 @@ mcp_error(json_t *id, int code, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	 msg[512];
+	json_t	*m;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return (json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
+	/* The text may quote the client's bytes (a parse error's token):
+	 * never let them make the answer itself fail. */
+	if ((m = json_string(msg)) == NULL)
+		m = json_string("invalid request");
+	return (json_pack("{s:s, s:O, s:{s:i, s:o}}", "jsonrpc", "2.0", "id",
 	    id != NULL ? id : json_null(), "error", "code", code, "message",
-	    msg));
+	    m));
+}
+
+/* The length of s cut to at most max bytes on a UTF-8 boundary. */
+static int
+mcp_cut(const char *s, size_t max)
+{
+	size_t	n = strlen(s);
+
+	if (n <= max)
+		return ((int)n);
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return ((int)max);
 }
 
 /* {"jsonrpc":"2.0","id":id,"result":result} (new); result stolen. */
@@ -378,7 +396,7 @@ mcp_request(struct gw_req *gr, json_t *msg)
 		return (mcp_tools_call(gr, id, params));
 	else
 		gw_reply_json(gr, 200, mcp_error(id, JRPC_NO_METHOD, "Method "
-		    "not found: %.*s", MCP_ECHO_MAX, m));
+		    "not found: %.*s", mcp_cut(m, MCP_ECHO_MAX), m));
 	return (0);
 }
 

@@ -81,6 +81,9 @@ t_eq "a supported one passes" "$LF_STATUS" 200
 mcp '{"jsonrpc":"2.0","id":1,"method":'
 t_eq "malformed JSON is 400" "$LF_STATUS" 400
 t_eq "-32700 with a null id" "$(jbc '[.error.code, .id]')" '[-32700,null]'
+printf '{"jsonrpc":"2.0","id":1,"method":"p\xff\xfe"}' > "$LF_TMP/bad-utf8.json"
+lf_req POST /mcp "" -H "$ACC" -H 'Content-Type: application/json' --data-binary @"$LF_TMP/bad-utf8.json"
+t_eq "invalid UTF-8 is 400 -32700" "$LF_STATUS $(jbc '[.error.code]')" '400 [-32700]'
 lf_req POST /mcp "" -H "$ACC" -H 'Content-Type: application/json'
 t_eq "an empty body is -32700" "$(jbc '[.error.code]')" '[-32700]'
 mcp "[$(rpc 1 ping),$(rpc 2 ping)]"
@@ -104,6 +107,8 @@ mcp "$(rpc 9 resources/list)"
 t_eq "an unknown method is 200 with -32601" "$LF_STATUS $(jbc '[.error.code, .id]')" '200 [-32601,9]'
 mcp "$(rpc 10 "$(head -c 5000 /dev/zero | tr '\0' x)")"
 t_eq "a 5000-byte method name is not echoed whole" "$(jb '.error.message | length < 200')" true
+mcp "$(rpc 10 "$(head -c 63 /dev/zero | tr '\0' x)ééé")"
+t_eq "a name cut inside a UTF-8 character still gets its -32601" "$LF_STATUS $(jbc '[.error.code]')" '200 [-32601]'
 mcp '{"jsonrpc":"2.0","id":11,"method":"tools/list","params":[1]}'
 t_eq "array params are -32602" "$(jbc '[.error.code]')" '[-32602]'
 mcp "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"a\":$(printf '[%.0s' $(seq 1 40))$(printf ']%.0s' $(seq 1 40))}}"
