@@ -218,6 +218,32 @@ lf_req POST "/api/tools/file_read/invoke?agent_id=$AID" '{"path":"notes/a.txt"}'
 t_eq "an observing agent's call is 403" "$LF_STATUS" 403
 lf_req PUT "/api/agents/$AID/mode" '{"mode":"full"}'
 
+# ---- long calls hold no bus worker ------------------------------------------
+STOML='name = "shellagent"
+[capabilities]
+tools = ["shell_exec"]'
+lf_req POST /api/agents "$(lf_spawn_json "$STOML")"
+t_eq "spawn an agent granting shell_exec" "$LF_STATUS" 201
+SID=$(jb .agent_id)
+# slow N SECS: a tools/call of shell_exec sleeping SECS, its body to slow.N
+slow() {
+	curl -s -m 60 -o "$LF_TMP/slow.$1" -H "$ACC" -H 'Content-Type: application/json' \
+	    -H "X-LibreFang-Agent-Id: $SID" -H "Authorization: Bearer ${LIBREFANG_API_KEY:-x}" \
+	    --data-binary "$(rpc "$1" tools/call "{\"name\":\"shell_exec\",\"arguments\":{\"command\":\"sleep $2; echo slept $1\"}}")" \
+	    "$LF_URL/mcp"
+}
+for i in 1 2 3 4 5 6; do lf_bg "slow$i" slow "$i" 3; done
+sleep 0.5
+T0=$(lf_ms)
+mcp "$(rpc 60 tools/call '{"name":"agent_list","arguments":{}}')"
+T1=$(lf_ms)
+t_eq "with 6 calls sleeping (4 bus workers) agent_list still answers" "$(jbc '.result.isError')" false
+t_ok "within a second ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 1000
+for i in 1 2 3 4 5 6; do lf_wait "slow$i" 30; done
+t_eq "the six sleeping calls all answered" \
+    "$(for i in 1 2 3 4 5 6; do jq -r '.result.content[0].text | rtrimstr("\n")' "$LF_TMP/slow.$i"; done | sort | tr '\n' ' ')" \
+    "slept 1 slept 2 slept 3 slept 4 slept 5 slept 6 "
+
 # ---- the MCP SDK's client ---------------------------------------------------
 export LF_URL LF_AGENT=$AID
 t_node mcp-server.test.mjs 5
@@ -236,5 +262,14 @@ t_eq "and invoke too" "$LF_STATUS" 401
 mcp "$(rpc 51 ping)" -H "Authorization: Bearer $LIBREFANG_API_KEY"
 t_eq "with it: 200" "$(jbc '[.id, .result]')" '[51,{}]'
 LF_API_KEY=$LIBREFANG_API_KEY t_node mcp-server.test.mjs 5
+
+# ---- shutdown with a call running -------------------------------------------
+lf_bg slowstop slow 70 30
+sleep 1
+lf_stop agent-runtime
+t_eq "agent-runtime stops with a 30 s call running" "$LF_EXIT" 0
+t_ok "within 5 s ($LF_STOP_MS ms)" test "$LF_STOP_MS" -lt 5000
+lf_wait slowstop 10
+t_eq "the call was interrupted and answered" "$(jq -c '[.id, .result.isError]' "$LF_TMP/slow.70")" '[70,true]'
 
 t_done

@@ -246,7 +246,7 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 	pthread_t		 th;
 	const char		*name, *shown;
 	char			 id[UTIL_UUID_LEN], msg[256];
-	json_t			*input = rq->mr_body, *row = NULL;
+	json_t			*input = rq->mr_body, *row = NULL, *def;
 	int			 mcp, has_agent, p, counted = 0;
 
 	if ((name = svc_param_name(rq, rp)) == NULL)
@@ -273,10 +273,11 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 			    "'[tool_invoke] allowlist'");
 		return;
 	}
-	if (tool_def(name) == NULL) {
+	if ((def = tool_def(name)) == NULL) {
 		svc_reply_not_found(rp, "Tool", name);
 		return;
 	}
+	json_decref(def);
 	if (json_is_null(input))
 		input = NULL;		/* no body: no arguments */
 	else if (!json_is_object(input)) {
