@@ -40,7 +40,7 @@
 #include "version.h"
 
 #define MCP_LATEST		"2025-11-25"
-#define MCP_ECHO_MAX		64	/* bytes of a method name echoed */
+#define MCP_ECHO_MAX		64	/* bytes of a method name shown */
 #define MCP_AGENT_HEADER	"X-LibreFang-Agent-Id"
 
 /* JSON-RPC 2.0 error codes (notes 3.2). */
@@ -49,7 +49,7 @@
 #define JRPC_NO_METHOD		-32601
 #define JRPC_BAD_PARAMS		-32602
 #define JRPC_INTERNAL		-32603
-#define JRPC_TRANSPORT		-32000	/* the SDK's, for HTTP-level refusals */
+#define JRPC_TRANSPORT		-32000	/* HTTP-level refusals (the SDK) */
 
 /* The versions @modelcontextprotocol/sdk 1.32.2 speaks, newest first. */
 static const char *const mcp_versions[] = {

@@ -46,8 +46,8 @@ struct tool_call {
 	struct bus_client	*tl_bus;
 	char			*tl_name;
 	json_t			*tl_input;	/* object */
-	json_t			*tl_row;	/* the agent's row, or NULL */
-	json_t			*tl_manifest;	/* the row's manifest, or {} */
+	json_t			*tl_row;	/* the agent, or NULL */
+	json_t			*tl_manifest;	/* its manifest or {} */
 	int			 tl_mcp;	/* params.via = "mcp" */
 };
 
@@ -62,7 +62,8 @@ tool_name_shown(const char *name)
 	size_t	i;
 
 	for (i = 0; name[i] != '\0'; i++)
-		if (i >= TOOL_INVOKE_ECHO_MAX || !isprint((unsigned char)name[i]))
+		if (i >= TOOL_INVOKE_ECHO_MAX ||
+		    !isprint((unsigned char)name[i]))
 			return (NULL);
 	return (name);
 }
@@ -107,8 +108,9 @@ static int
 tool_agent_may(json_t *row, const char *name)
 {
 	json_t		*m = json_object_get(row, "manifest");
-	const char	*mode = json_string_value(json_object_get(row, "mode"));
+	const char	*mode;
 
+	mode = json_string_value(json_object_get(row, "mode"));
 	return (!json_is_true(json_object_get(m, "tools_disabled")) &&
 	    tool_granted(m, name) && tool_mode_allows(mode ? mode : "full",
 	    name));

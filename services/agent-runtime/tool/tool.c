@@ -61,7 +61,8 @@ static const struct tool_def tool_table[] = {
 	    "its root)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
 	    "\"maximum\":1000},\"offset\":{\"type\":\"integer\",\"minimum\":0}},"
 	    "\"required\":[\"path\"]}" },
-	{ "web_fetch", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS, tool_web_fetch,
+	{ "web_fetch", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS,
+	    tool_web_fetch,
 	    "Fetch an http(s) URL and return its body as text (HTML is "
 	    "reduced to text). Private, loopback and metadata addresses are "
 	    "refused.",
@@ -95,7 +96,8 @@ static const struct tool_def tool_table[] = {
 	    "\"string\",\"description\":\"The target agent's id or name\"},"
 	    "\"message\":{\"type\":\"string\"}},"
 	    "\"required\":[\"agent_id\",\"message\"]}" },
-	{ "agent_list", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS, tool_agent_list,
+	{ "agent_list", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS,
+	    tool_agent_list,
 	    "List the agents: id, name, state, provider:model.",
 	    "{\"type\":\"object\",\"properties\":{}}" },
 	{ "notify_owner", NULL, 0, tool_notify_owner,
