@@ -271,5 +271,9 @@ t_eq "agent-runtime stops with a 30 s call running" "$LF_EXIT" 0
 t_ok "within 5 s ($LF_STOP_MS ms)" test "$LF_STOP_MS" -lt 5000
 lf_wait slowstop 10
 t_eq "the call was interrupted and answered" "$(jq -c '[.id, .result.isError]' "$LF_TMP/slow.70")" '[70,true]'
+mcp "$(rpc 71 tools/list)" -H "Authorization: Bearer $LIBREFANG_API_KEY" -m 10
+t_eq "agent-runtime down: tools/list is -32603" "$LF_STATUS $(jbc '[.id, .error.code]')" '200 [71,-32603]'
+mcp "$(rpc 72 ping)" -H "Authorization: Bearer $LIBREFANG_API_KEY"
+t_eq "while initialize and ping still answer" "$(jbc '[.id, .result]')" '[72,{}]'
 
 t_done
