@@ -165,6 +165,13 @@ t_eq "an observing agent lists no tools" "$(jb '.result.tools | length')" 0
 mcp "$(rpc 42 tools/call '{"name":"file_read","arguments":{"path":"notes/a.txt"}}')" -H "X-LibreFang-Agent-Id: $AID"
 t_eq "and may run none" "$(jbc '.result.isError')" true
 lf_req PUT "/api/agents/$AID/mode" '{"mode":"full"}'
+lf_req POST /api/agents/bulk/stop "{\"agent_ids\":[\"$AID\"]}"
+t_eq "suspend the agent" "$LF_STATUS" 200
+mcp "$(rpc 43 tools/call '{"name":"file_read","arguments":{"path":"notes/a.txt"}}')" -H "X-LibreFang-Agent-Id: $AID"
+t_eq "a suspended agent runs no tool" "$(jbc '.result.isError')" true
+lf_req POST /api/agents/bulk/start "{\"agent_ids\":[\"$AID\"]}"
+mcp "$(rpc 44 tools/call '{"name":"file_read","arguments":{"path":"notes/a.txt"}}')" -H "X-LibreFang-Agent-Id: $AID"
+t_eq "started again, it does" "$(jbc '.result.isError')" false
 
 # ---- direct invocation: refused unless configured ---------------------------
 lf_req POST /api/tools/agent_list/invoke '{}'

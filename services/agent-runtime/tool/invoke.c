@@ -103,15 +103,20 @@ tool_query_agent(const struct msg_req *rq, struct svc_reply *rp,
 	return (1);
 }
 
-/* The agent loop's check of one call by this agent (turn_tools). */
+/*
+ * The agent loop's check of one call by this agent (turn_tools), and a
+ * suspended agent, which runs no turn at all (turn/ops.c), runs nothing.
+ */
 static int
 tool_agent_may(json_t *row, const char *name)
 {
 	json_t		*m = json_object_get(row, "manifest");
-	const char	*mode;
+	const char	*mode, *state;
 
 	mode = json_string_value(json_object_get(row, "mode"));
-	return (!json_is_true(json_object_get(m, "tools_disabled")) &&
+	state = json_string_value(json_object_get(row, "state"));
+	return (!(state != NULL && strcmp(state, "suspended") == 0) &&
+	    !json_is_true(json_object_get(m, "tools_disabled")) &&
 	    tool_granted(m, name) && tool_mode_allows(mode ? mode : "full",
 	    name));
 }
