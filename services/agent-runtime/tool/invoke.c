@@ -309,13 +309,19 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 		tool_refuse(rp, mcp, 400, name, msg);
 		goto done;
 	}
+	/* Counted before stopping is read again: tool_invoke_shutdown()
+	 * sets stopping, then waits for the count, so a call either sees
+	 * stopping or is waited for. */
+	counted = 1;
 	if (atomic_fetch_add(&tool_inflight, 1) >= TOOL_INVOKE_MAX) {
-		atomic_fetch_sub(&tool_inflight, 1);
 		svc_reply_error(rp, 503, "too many tool calls running; try "
 		    "again later");
 		goto done;
 	}
-	counted = 1;
+	if (atomic_load(&tool_stopping)) {
+		svc_reply_error(rp, 503, "agent-runtime is shutting down");
+		goto done;
+	}
 	if ((tl = calloc(1, sizeof(*tl))) == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
 		goto done;
