@@ -748,9 +748,13 @@ gw_http_queue(struct gw_req *gr)
 		if (gr->gr_status == 204) {
 			MHD_add_response_header(resp,
 			    "Access-Control-Allow-Methods", allow);
+			/* The MCP headers too, for an MCP client in a
+			 * page (gw_mcp.c). */
 			MHD_add_response_header(resp,
 			    "Access-Control-Allow-Headers",
-			    "authorization, content-type, x-api-key");
+			    "authorization, content-type, x-api-key, "
+			    "mcp-protocol-version, mcp-session-id, "
+			    "last-event-id, x-librefang-agent-id");
 			MHD_add_response_header(resp,
 			    "Access-Control-Max-Age", "600");
 		}

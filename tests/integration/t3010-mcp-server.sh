@@ -72,6 +72,12 @@ t_eq "a foreign Origin is 403" "$LF_STATUS" 403
 t_eq "with a JSON-RPC error" "$(jb '.error.message | test("Origin")')" true
 mcp "$(rpc 5 ping)" -H "Origin: http://127.0.0.1:$LF_PORT"
 t_eq "the server's own Origin passes" "$LF_STATUS" 200
+lf_req OPTIONS /mcp "" -H 'Origin: http://localhost:6274' \
+    -H 'Access-Control-Request-Method: POST' \
+    -H 'Access-Control-Request-Headers: content-type, mcp-protocol-version, x-librefang-agent-id'
+t_eq "a browser's preflight for /mcp is 204" "$LF_STATUS" 204
+t_eq "allowing the MCP headers" \
+    "$(lf_hdr access-control-allow-headers | tr ',' '\n' | tr -d ' ' | grep -cxE 'content-type|mcp-protocol-version|mcp-session-id|x-librefang-agent-id')" 4
 mcp "$(rpc 5 ping)" -H 'MCP-Protocol-Version: 1999-01-01'
 t_eq "an unsupported MCP-Protocol-Version is 400" "$LF_STATUS" 400
 mcp "$(rpc 5 ping)" -H 'MCP-Protocol-Version: 2025-11-25'
