@@ -873,6 +873,9 @@ t_invoke_permits(void)
 	T_OK(tool_agentless("web_fetch") && tool_agentless("agent_list"));
 	T_OK(!tool_agentless("file_read") && !tool_agentless("shell_exec"));
 	T_OK(!tool_agentless("kv_get") && !tool_agentless("nope"));
+	T_OK(tool_known("file_read") && tool_known("notify_owner"));
+	T_OK(!tool_known("read_file") && !tool_known("nope") &&
+	    !tool_known(NULL));
 	return (0);
 }
 

@@ -253,7 +253,7 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 	pthread_t		 th;
 	const char		*name, *shown;
 	char			 id[UTIL_UUID_LEN], msg[256];
-	json_t			*input = rq->mr_body, *row = NULL, *def;
+	json_t			*input = rq->mr_body, *row = NULL;
 	int			 mcp, has_agent, p, counted = 0;
 
 	if ((name = svc_param_name(rq, rp)) == NULL)
@@ -280,11 +280,10 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 			    "'[tool_invoke] allowlist'");
 		return;
 	}
-	if ((def = tool_def(name)) == NULL) {
+	if (!tool_known(name)) {
 		svc_reply_not_found(rp, "Tool", name);
 		return;
 	}
-	json_decref(def);
 	if (json_is_null(input))
 		input = NULL;		/* no body: no arguments */
 	else if (!json_is_object(input)) {

@@ -461,6 +461,17 @@ tool_mode_allows(const char *mode, const char *name)
 }
 
 int
+tool_known(const char *name)
+{
+	const struct tool_def	*d;
+
+	for (d = tool_table; name != NULL && d->td_name != NULL; d++)
+		if (strcmp(d->td_name, name) == 0)
+			return (1);
+	return (0);
+}
+
+int
 tool_agentless(const char *name)
 {
 	const struct tool_def	*d;

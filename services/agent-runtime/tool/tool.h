@@ -78,6 +78,11 @@ int	 tool_workspace(const struct sh_config *cfg, const char *agent_name,
  * name at all (notes 2.4: observe none, assist read-only tools). */
 int	 tool_mode_allows(const char *mode, const char *name);
 
+/* 1 if name is a built-in tool's own name (not an alias).  Builds no
+ * JSON, unlike tool_def(): the definitions share their parsed schemas,
+ * and jansson's json_incref() reads a shared count without an atomic
+ * load, which ThreadSanitizer reports when many threads take them. */
+int	 tool_known(const char *name);
 /* 1 if tool name needs no agent (web_fetch, agent_list): the only tools
  * a caller outside any agent may run (tool/invoke.c). */
 int	 tool_agentless(const char *name);
