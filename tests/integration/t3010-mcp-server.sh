@@ -140,6 +140,7 @@ t_eq "an unknown agent is -32602" "$(jbc '[.error.code, (.error.message | test("
 
 mcp "$(rpc 30 tools/call '{"name":"agent_list","arguments":{}}')"
 t_eq "tools/call agent_list (needs no agent)" "$(jbc '[.id, .result.isError, .result.content[0].type]')" '[30,false,"text"]'
+[ "$(jbc .result.isError)" = false ] || echo "# agent_list answered: $(jbc .)"
 t_eq "its text lists the agent" "$(jb '.result.content[0].text | contains("mcpagent")')" true
 mcp "$(rpc 31 tools/call '{"name":"file_read","arguments":{"path":"x"}}')"
 t_eq "file_read without an agent is an isError result" "$(jbc '.result.isError')" true
@@ -245,21 +246,21 @@ slow() {
 	    --data-binary "$(rpc "$1" tools/call "{\"name\":\"shell_exec\",\"arguments\":{\"command\":\"sleep $2; echo slept $1\"}}")" \
 	    "$LF_URL/mcp"
 }
-for i in 1 2 3 4 5 6; do lf_bg "slow$i" slow "$i" 3; done
+for i in 1 2 3 4 5 6; do lf_bg "slow$i" slow "$i" 8; done
 sleep 0.5
 T0=$(lf_ms)
 mcp "$(rpc 60 tools/call '{"name":"agent_list","arguments":{}}')"
 T1=$(lf_ms)
 t_eq "with 6 calls sleeping (4 bus workers) agent_list still answers" "$(jbc '.result.isError')" false
-t_ok "within a second ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 1000
-for i in 1 2 3 4 5 6; do lf_wait "slow$i" 30; done
+t_ok "within 4 s, before any sleep ends ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 4000
+for i in 1 2 3 4 5 6; do lf_wait "slow$i" 60; done
 t_eq "the six sleeping calls all answered" \
     "$(for i in 1 2 3 4 5 6; do jq -r '.result.content[0].text | rtrimstr("\n")' "$LF_TMP/slow.$i"; done | sort | tr '\n' ' ')" \
     "slept 1 slept 2 slept 3 slept 4 slept 5 slept 6 "
 
 # At most 32 calls run at once: 40 sleeping calls, 8 refused at once.
 for i in $(seq 101 140); do lf_bg "slow$i" slow "$i" 6; done
-for i in $(seq 101 140); do lf_wait "slow$i" 30; done
+for i in $(seq 101 140); do lf_wait "slow$i" 70; done
 t_eq "of 40 calls at once, 32 ran and 8 got -32603 (too many)" \
     "$(for i in $(seq 101 140); do jq -r 'if .result.isError == false then "ran" elif (.error.code == -32603 and (.error.message | test("too many"))) then "refused" else "other" end' "$LF_TMP/slow.$i"; done | sort | uniq -c | awk '{ printf "%s %s;", $1, $2 }')" \
     "32 ran;8 refused;"
