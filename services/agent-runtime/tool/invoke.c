@@ -35,7 +35,7 @@
 #include "tool/tool.h"
 #include "util.h"
 
-#define TOOL_INVOKE_MAX		32	/* calls running at once */
+#define TOOL_INVOKE_MAX		16	/* calls running at once */
 #define TOOL_INVOKE_DRAIN_MS	10000	/* shutdown: wait for them */
 #define TOOL_INVOKE_ECHO_MAX	64	/* bytes of a name echoed back */
 
