@@ -83,6 +83,12 @@
 #define OP_PROFILES_LIST	"profiles.list"
 #define OP_PROFILES_GET		"profiles.get"
 
+/* ---- agent-runtime: tools run outside the agent loop, for direct
+ * invocation and the gateway's MCP server (issue 8, mcpserver:
+ * tool/invoke.c) ---------------------------------------------------------- */
+#define OP_TOOLS_INVOKE		"tools.invoke"
+#define PARAM_VIA		"via"		/* "mcp": the MCP server */
+
 /* ---- agent-runtime: templates and slash commands (agent/templates.c) --- */
 #define OP_TEMPLATES_LIST	"templates.list"
 #define OP_TEMPLATES_GET	"templates.get"

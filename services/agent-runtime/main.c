@@ -72,7 +72,8 @@ agent_start(const struct sh_config *cfg, void *arg)
 	return (0);
 }
 
-/* Turns still running answer (503) before the bus closes. */
+/* Turns and direct tool calls still running answer before the bus
+ * closes. */
 static void
 agent_drain(void *arg)
 {
@@ -80,6 +81,7 @@ agent_drain(void *arg)
 	turn_shutdown();
 	a2a_stop();
 	mcp_fini();
+	tool_invoke_shutdown();
 }
 
 static void

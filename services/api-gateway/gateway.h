@@ -203,6 +203,10 @@ void		 gw_reply_bus_error(struct gw_req *gr, const char *svc, int err);
 int		 gw_call(struct gw_req *gr, const char *svc, const char *op,
 		    json_t *params, json_t *query, json_t *body,
 		    void (*done)(struct gw_req *, int, struct msg_rep *));
+/* 1 when the JSON text nests deeper than max (strings skipped): the
+ * gateway refuses bodies deeper than GW_MAX_JSON_DEPTH before parsing. */
+#define GW_MAX_JSON_DEPTH	32
+int		 gw_json_too_deep(const char *s, size_t len, int max);
 /* gw_call() of gr's route with body (stolen), the route's path parameters
  * and the query string; 0 with a 400 reply when those are malformed. */
 int		 gw_call_route(struct gw_req *gr, json_t *body);
@@ -436,6 +440,12 @@ int		 gw_comms_stream(struct gw_req *gr);
 /* Ends every stream at shutdown; gw_comms_count() then falls to 0. */
 void		 gw_comms_shutdown(void);
 long long	 gw_comms_count(void);
+/* ---- the MCP server (gw_mcp.c) -------------------------------------- */
+
+/* POST /mcp and POST /api/mcp (GW_RT_BODY): one JSON-RPC message over
+ * Streamable HTTP, stateless; tools/list and tools/call go to
+ * agent-runtime's tools.list and tools.invoke. */
+int		 gw_mcp(struct gw_req *gr);
 
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 

@@ -44,7 +44,6 @@
 
 #define GW_MAX_HEADERS		100
 #define GW_MAX_QUERY_PARAMS	100
-#define GW_MAX_JSON_DEPTH	32
 #define GW_PATH_MAX		4096
 #define GW_RL_DEFAULT_COST	5	/* kernel.md 6.2: "anything else" */
 /*
@@ -595,8 +594,7 @@ gw_req_upload(struct gw_req *gr, const char *data, size_t len)
 	}
 }
 
-/* True when the JSON text nests deeper than max (strings skipped). */
-static int
+int
 gw_json_too_deep(const char *s, size_t len, int max)
 {
 	size_t	i;
@@ -750,9 +748,13 @@ gw_http_queue(struct gw_req *gr)
 		if (gr->gr_status == 204) {
 			MHD_add_response_header(resp,
 			    "Access-Control-Allow-Methods", allow);
+			/* The MCP headers too, for an MCP client in a
+			 * page (gw_mcp.c). */
 			MHD_add_response_header(resp,
 			    "Access-Control-Allow-Headers",
-			    "authorization, content-type, x-api-key");
+			    "authorization, content-type, x-api-key, "
+			    "mcp-protocol-version, mcp-session-id, "
+			    "last-event-id, x-librefang-agent-id");
 			MHD_add_response_header(resp,
 			    "Access-Control-Max-Age", "600");
 		}

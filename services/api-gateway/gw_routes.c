@@ -313,7 +313,7 @@ const struct gw_route gw_routes[] = {
 	/* MCP & A2A Protocol */
 	{ GW_GET, "/api/mcp/servers",
 	    SVC_AGENT_RUNTIME, OP_MCP_SERVERS_LIST, 5, NULL, 0 },
-	{ GW_POST, "/mcp", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/mcp", NULL, NULL, 5, gw_mcp, GW_RT_BODY | GW_RT_TURN },
 	{ GW_GET, "/.well-known/agent.json",
 	    NULL, NULL, 5, gw_a2a_card, GW_RT_PUBLIC },
 	{ GW_GET, "/.well-known/agent-card.json",
@@ -490,7 +490,8 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/skills/registry", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/skills/reload", NULL, NULL, 5, NULL, 0 },
 	/* Tools (direct invocation) */
-	{ GW_POST, "/api/tools/{name}/invoke", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/tools/{name}/invoke",
+	    SVC_AGENT_RUNTIME, OP_TOOLS_INVOKE, 5, NULL, GW_RT_TURN },
 	/* Terminal */
 	{ GW_GET, "/api/terminal/health", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/terminal/ws", NULL, NULL, 5, NULL, 0 },
@@ -500,7 +501,8 @@ const struct gw_route gw_routes[] = {
 	{ GW_POST, "/api/a2a/tasks/send",
 	    SVC_AGENT_RUNTIME, OP_A2A_SEND, 30, NULL, GW_RT_TURN },
 	/* MCP (HTTP transport) */
-	{ GW_POST, "/api/mcp", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/mcp", NULL, NULL, 5, gw_mcp,
+	    GW_RT_BODY | GW_RT_TURN },
 	/* Config & Registry */
 	{ GW_GET, "/api/config/export", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/registry/schema", NULL, NULL, 5, NULL, 0 },

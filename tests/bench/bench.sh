@@ -408,12 +408,15 @@ to_ms() {
 }
 
 # wrk_run URL NAMES..: W_RPS W_P50 W_P99 (ms) W_ERR (non-2xx + socket
-# errors) W_CPU (CPU µs per request of NAMES and, for ours, PostgreSQL)
+# errors) W_CPU (CPU µs per request of NAMES and, for ours, PostgreSQL);
+# WRK_SCRIPT, when set, is a wrk Lua script (the request to send)
 wrk_run() {
 	local out=$tmp/wrk.out reqs
-	timeout 10 wrk -t"$WTHREADS" -c"$CONNS" -d1s "$1" >/dev/null 2>&1
+	local -a s=()
+	[ -n "${WRK_SCRIPT:-}" ] && s=(-s "$WRK_SCRIPT")
+	timeout 10 wrk -t"$WTHREADS" -c"$CONNS" -d1s "${s[@]}" "$1" >/dev/null 2>&1
 	cpu_mark
-	timeout $((DUR + 15)) wrk -t"$WTHREADS" -c"$CONNS" -d"${DUR}s" --latency "$1" >"$out" 2>&1
+	timeout $((DUR + 15)) wrk -t"$WTHREADS" -c"$CONNS" -d"${DUR}s" --latency "${s[@]}" "$1" >"$out" 2>&1
 	reqs=$(awk '/ requests in / { print $1 }' "$out")
 	shift
 	W_CPU=$(cpu_report "$reqs" "$@")
@@ -440,6 +443,12 @@ measure() {	# measure KEY URL NAMES..: keeps the round with the most req/s
 }
 
 ROUNDS=${BENCH_ROUNDS:-3}
+cat > "$tmp/mcp-list.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+EOF
 hr
 echo "4. THROUGHPUT  wrk -t$WTHREADS -c$CONNS -d${DUR}s after a 1 s warm-up, best of $ROUNDS interleaved rounds"
 echo "   loopback; the rate limiter exempts loopback; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -462,6 +471,9 @@ for ((r = 0; r < ROUNDS; r++)); do
 	if [ $STACK_OK = 1 ]; then
 		measure health "http://$GW/api/health" api-gateway bus
 		measure agents "http://$GW/api/agents" api-gateway bus agent-runtime
+		# issue 8: the MCP server's tools/list (gw_mcp.c -> tools.list)
+		WRK_SCRIPT=$tmp/mcp-list.lua measure mcp "http://$GW/mcp" \
+		    api-gateway bus agent-runtime
 	fi
 done
 stop mhd_hello
@@ -487,11 +499,12 @@ row() {	# row KEY LABEL [TARGET_PCT]
 row floor "mhd_hello (floor)"
 row health "GET /api/health" "$T_HEALTH_PCT"
 row agents "GET /api/agents ($listed)" "$T_AGENTS_PCT"
-for k in floor health agents; do
+row mcp "POST /mcp tools/list"
+for k in floor health agents mcp; do
 	[ -n "${ERRTXT[$k]:-}" ] && echo "   errors ($k): ${ERRTXT[$k]}"
 done
 echo "   server CPU per request, µs (best round):"
-for k in floor health agents; do
+for k in floor health agents mcp; do
 	[ -n "${CPU[$k]:-}" ] && printf '     %-8s %s\n' "$k" "${CPU[$k]}"
 done
 [ $STACK_OK = 0 ] || echo "   agents spawned for the list: $spawned of $NAGENTS (POST /api/agents -> 201); list length $listed"

@@ -882,6 +882,56 @@ t_workspace(void)
 	return (0);
 }
 
+/* [tool_invoke]: off unless enabled and allowlisted (tool/invoke.c). */
+static int
+t_invoke_permits(void)
+{
+	static const struct {
+		const char	*doc;
+		const char	*name;
+		int		 want;
+	} tc[] = {
+		{ "{}", "agent_list", 1 },
+		{ "{\"tool_invoke\":{\"allowlist\":[\"agent_list\"]}}",
+		    "agent_list", 1 },
+		{ "{\"tool_invoke\":{\"enabled\":\"true\",\"allowlist\":"
+		    "[\"agent_list\"]}}", "agent_list", 1 },
+		{ "{\"tool_invoke\":{\"enabled\":true}}", "agent_list", 2 },
+		{ "{\"tool_invoke\":{\"enabled\":true,\"allowlist\":"
+		    "[\"agent_list\"]}}", "agent_list", 0 },
+		{ "{\"tool_invoke\":{\"enabled\":true,\"allowlist\":"
+		    "[\"agent_list\"]}}", "web_fetch", 2 },
+		{ "{\"tool_invoke\":{\"enabled\":true,\"allowlist\":"
+		    "[\"file_*\"]}}", "file_read", 0 },
+		{ "{\"tool_invoke\":{\"enabled\":true,\"allowlist\":"
+		    "[\"file_*\"]}}", "shell_exec", 2 },
+		{ "{\"tool_invoke\":{\"enabled\":true,\"allowlist\":"
+		    "\"agent_list\"}}", "agent_list", 2 },
+	};
+	struct sh_config	cfg;
+	size_t			i;
+	int			got;
+
+	memset(&cfg, 0, sizeof(cfg));
+	for (i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		cfg.cf_doc = json_loads(tc[i].doc, 0, NULL);
+		T_OK(cfg.cf_doc != NULL);
+		got = tool_invoke_permits(&cfg, tc[i].name);
+		json_decref(cfg.cf_doc);
+		if (got != tc[i].want)
+			printf("# case %zu: %s %s\n", i, tc[i].doc, tc[i].name);
+		T_EQ_INT(got, tc[i].want);
+	}
+	/* Only the tools that need no agent run outside one. */
+	T_OK(tool_agentless("web_fetch") && tool_agentless("agent_list"));
+	T_OK(!tool_agentless("file_read") && !tool_agentless("shell_exec"));
+	T_OK(!tool_agentless("kv_get") && !tool_agentless("nope"));
+	T_OK(tool_known("file_read") && tool_known("notify_owner"));
+	T_OK(!tool_known("read_file") && !tool_known("nope") &&
+	    !tool_known(NULL));
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "path corpus refused", t_path_corpus_refused },
 	{ "symlinked dir: nothing created outside",
@@ -909,6 +959,7 @@ static const struct tap_case cases[] = {
 	{ "agent_spawn refusals", t_agent_spawn_refusals },
 	{ "results: UTF-8 and cap", t_results },
 	{ "workspace", t_workspace },
+	{ "[tool_invoke] and agentless tools", t_invoke_permits },
 	{ NULL, NULL }
 };
 

@@ -24,18 +24,23 @@
 
 typedef int (*tool_fn)(struct tool_ctx *, json_t *, struct tool_result *);
 
+#define TOOL_F_READONLY	0x01	/* offered in "assist" mode */
+#define TOOL_F_AGENTLESS 0x02	/* needs no agent (no workspace, memory
+				   namespace or sender): runs for a caller
+				   outside any agent (tool/invoke.c) */
+
 struct tool_def {
 	const char	*td_name;
 	const char	*td_alias;	/* the upstream name it also answers
 					   to in grants, or NULL */
-	int		 td_readonly;	/* offered in "assist" mode */
+	int		 td_flags;	/* TOOL_F_* */
 	tool_fn		 td_fn;
 	const char	*td_desc;
 	const char	*td_schema;	/* JSON text */
 };
 
 static const struct tool_def tool_table[] = {
-	{ "file_read", NULL, 1, tool_file_read,
+	{ "file_read", NULL, TOOL_F_READONLY, tool_file_read,
 	    "Read a file in the agent's workspace. The path is relative to "
 	    "the workspace; '..', absolute paths and symlinks are refused.",
 	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\","
@@ -48,7 +53,7 @@ static const struct tool_def tool_table[] = {
 	    "\"description\":\"File path, relative to the workspace\"},"
 	    "\"content\":{\"type\":\"string\",\"description\":\"The new "
 	    "content of the file\"}},\"required\":[\"path\",\"content\"]}" },
-	{ "file_list", NULL, 1, tool_file_list,
+	{ "file_list", NULL, TOOL_F_READONLY, tool_file_list,
 	    "List a directory of the agent's workspace, one entry a line, "
 	    "directories suffixed with '/'.",
 	    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\","
@@ -56,7 +61,8 @@ static const struct tool_def tool_table[] = {
 	    "its root)\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
 	    "\"maximum\":1000},\"offset\":{\"type\":\"integer\",\"minimum\":0}},"
 	    "\"required\":[\"path\"]}" },
-	{ "web_fetch", NULL, 1, tool_web_fetch,
+	{ "web_fetch", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS,
+	    tool_web_fetch,
 	    "Fetch an http(s) URL and return its body as text (HTML is "
 	    "reduced to text). Private, loopback and metadata addresses are "
 	    "refused.",
@@ -72,7 +78,7 @@ static const struct tool_def tool_table[] = {
 	    "\"string\",\"description\":\"The command line\"},"
 	    "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,"
 	    "\"maximum\":600}},\"required\":[\"command\"]}" },
-	{ "kv_get", "memory_recall", 1, tool_kv_get,
+	{ "kv_get", "memory_recall", TOOL_F_READONLY, tool_kv_get,
 	    "Read a value from the agent's key-value memory.",
 	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
 	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"}},"
@@ -90,7 +96,8 @@ static const struct tool_def tool_table[] = {
 	    "\"string\",\"description\":\"The target agent's id or name\"},"
 	    "\"message\":{\"type\":\"string\"}},"
 	    "\"required\":[\"agent_id\",\"message\"]}" },
-	{ "agent_list", NULL, 1, tool_agent_list,
+	{ "agent_list", NULL, TOOL_F_READONLY | TOOL_F_AGENTLESS,
+	    tool_agent_list,
 	    "List the agents: id, name, state, provider:model.",
 	    "{\"type\":\"object\",\"properties\":{}}" },
 	{ "agent_spawn", NULL, 0, tool_agent_spawn,
@@ -463,8 +470,30 @@ tool_mode_allows(const char *mode, const char *name)
 	if (strcmp(mode, "observe") == 0)
 		return (0);
 	if (strcmp(mode, "assist") == 0)
-		return (d->td_readonly);
+		return ((d->td_flags & TOOL_F_READONLY) != 0);
 	return (1);
+}
+
+int
+tool_known(const char *name)
+{
+	const struct tool_def	*d;
+
+	for (d = tool_table; name != NULL && d->td_name != NULL; d++)
+		if (strcmp(d->td_name, name) == 0)
+			return (1);
+	return (0);
+}
+
+int
+tool_agentless(const char *name)
+{
+	const struct tool_def	*d;
+
+	for (d = tool_table; name != NULL && d->td_name != NULL; d++)
+		if (strcmp(d->td_name, name) == 0)
+			return ((d->td_flags & TOOL_F_AGENTLESS) != 0);
+	return (0);
 }
 
 /* ---- results ---------------------------------------------------------- */
@@ -704,8 +733,10 @@ tool_op_list(struct svc_ctx *c, const struct msg_req *rq,
 {
 	json_t	*defs;
 
-	(void)c;
-	(void)rq;
+	if (json_object_get(rq->mr_query, "agent_id") != NULL) {
+		tool_op_list_agent(c, rq, rp);
+		return;
+	}
 	if ((defs = tool_defs()) == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
 		return;
@@ -737,6 +768,7 @@ tool_op_get(struct svc_ctx *c, const struct msg_req *rq,
 const struct svc_op tool_ops[] = {
 	{ OP_TOOLS_LIST,		tool_op_list },
 	{ OP_TOOLS_GET,		tool_op_get },
+	{ OP_TOOLS_INVOKE,	tool_op_invoke },
 	{ OP_PROFILES_LIST,	tool_op_profiles_list },
 	{ OP_PROFILES_GET,	tool_op_profiles_get },
 	{ NULL,			NULL }

@@ -78,6 +78,15 @@ int	 tool_workspace(const struct sh_config *cfg, const char *agent_name,
  * name at all (notes 2.4: observe none, assist read-only tools). */
 int	 tool_mode_allows(const char *mode, const char *name);
 
+/* 1 if name is a built-in tool's own name (not an alias).  Builds no
+ * JSON, unlike tool_def(): the definitions share their parsed schemas,
+ * and jansson's json_incref() reads a shared count without an atomic
+ * load, which ThreadSanitizer reports when many threads take them. */
+int	 tool_known(const char *name);
+/* 1 if tool name needs no agent (web_fetch, agent_list): the only tools
+ * a caller outside any agent may run (tool/invoke.c). */
+int	 tool_agentless(const char *name);
+
 /*
  * Glob matching of notes 3.9 (tools, memory keys, hosts, shell): "*"
  * alone matches everything; a value with a "." or ".." path segment never
@@ -189,8 +198,32 @@ void	 tool_op_profiles_list(struct svc_ctx *c, const struct msg_req *rq,
 void	 tool_op_profiles_get(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp);
 
+/* ---- calls from outside the agent loop (tool/invoke.c) ---------------- */
+
+/*
+ * tools.invoke: one built-in tool run for a REST client (POST
+ * /api/tools/{name}/invoke, gated by [tool_invoke]) or for the gateway's
+ * MCP server (params.via = "mcp": no allowlist, refusals are results).
+ * It runs as the agent query.agent_id names, with the agent loop's
+ * checks, or outside any agent (agentless tools only).  The call runs on
+ * a thread of its own; the reply is deferred.
+ */
+void	 tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp);
+/* tools.list with query.agent_id: the tools that agent may run now (its
+ * grants and mode, as a turn offers them).  Same shape as tools.list. */
+void	 tool_op_list_agent(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp);
+/* At shutdown: running calls are interrupted and waited for (bounded);
+ * new ones are refused (503). */
+void	 tool_invoke_shutdown(void);
+/* The [tool_invoke] check: 0 when cfg lets a REST client run name
+ * directly, else 1 when the endpoint is disabled, 2 when the tool is not
+ * on the allowlist. */
+int	 tool_invoke_permits(const struct sh_config *cfg, const char *name);
+
 /* The module's operation table (tool/tool.c), NULL-ended: tools.list,
- * tools.get, profiles.list, profiles.get. */
+ * tools.get, tools.invoke, profiles.list, profiles.get. */
 extern const struct svc_op tool_ops[];
 
 #endif /* TOOL_H */
