@@ -844,9 +844,18 @@ bus_link_cb(void *arg)
 		break;
 	}
 	pthread_mutex_unlock(&bs->bs_mtx);
-	if (recv)
+	if (recv) {
+		/*
+		 * The wait for work has no deadline: the aio still carries
+		 * the reply's send timeout, and a receive that timed out
+		 * would ask again with a new READY while the broker still
+		 * held the old one as an idle slot; work sent to that slot
+		 * later finds no request of ours and nng drops it -- a
+		 * lost request, found idle 5 s after a reply (t0113).
+		 */
+		nng_aio_set_timeout(bl->bl_aio, NNG_DURATION_INFINITE);
 		nng_ctx_recv(bl->bl_ctx, bl->bl_aio);
-	else if (ready)
+	} else if (ready)
 		bus_link_send(bl, bus_back_msg(BUS_BK_READY, 0, NULL), 0);
 }
 
