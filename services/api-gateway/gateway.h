@@ -425,6 +425,18 @@ int		 gw_ws_agent(struct gw_req *gr);
  * can send it: the sub-protocol "bearer.<key>". */
 int		 gw_ws_auth(struct gw_req *gr);
 
+/* ---- the OpenAI-compatible API (gw_openai.c) ------------------------- */
+
+/* POST /v1/chat/completions: a turn of the agent "model" names, answered
+ * as a chat.completion or streamed as chat.completion.chunk events. */
+int		 gw_openai_chat(struct gw_req *gr);
+/* GET /v1/models: the agents as OpenAI models (agents.list). */
+int		 gw_openai_models(struct gw_req *gr);
+/* Ends every streamed completion (an error chunk, [DONE]) at shutdown;
+ * gw_openai_count() then falls to 0 as their connections finish. */
+void		 gw_openai_shutdown(void);
+long long	 gw_openai_count(void);
+
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 
 /* POST /api/agents/{id}/upload (a GW_RT_UPLOAD route): the multipart body

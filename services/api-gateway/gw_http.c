@@ -1019,6 +1019,7 @@ gw_http_stop(void)
 	 * there aborts libmicrohttpd). */
 	gw_ws_stop();
 	gw_stream_shutdown();
+	gw_openai_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1032,6 +1033,7 @@ gw_http_stop(void)
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
 		if (waiting == 0 && gw_stream_count() == 0 &&
+		    gw_openai_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;
