@@ -436,6 +436,8 @@ int		 gw_openai_models(struct gw_req *gr);
  * gw_openai_count() then falls to 0 as their connections finish. */
 void		 gw_openai_shutdown(void);
 long long	 gw_openai_count(void);
+/* Frees what completions share (once the daemon has stopped). */
+void		 gw_openai_fini(void);
 
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 

@@ -1046,6 +1046,7 @@ gw_http_stop(void)
 	}
 	MHD_stop_daemon(gw_h.h_mhd);
 	gw_h.h_mhd = NULL;
+	gw_openai_fini();
 	log_info("HTTP stopped after %llu ms",
 	    (unsigned long long)(util_now_ms() - start));
 	return (0);

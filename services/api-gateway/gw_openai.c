@@ -88,6 +88,8 @@ struct gw_oai {
 	json_int_t		 o_created;
 	char			 o_agent_id[UTIL_UUID_LEN];
 	char			*o_agent_name;
+	int			 o_cached;	/* named by the cache */
+	int			 o_retried;	/* resolved afresh after */
 
 	/* the last bus reply (gw_call's callback keeps it here) */
 	int			 o_err;
@@ -107,6 +109,7 @@ struct gw_oai {
 	int			 o_suspended;	/* by the reader */
 	int			 o_finished;	/* nothing after o_out */
 	int			 o_closed;	/* request over */
+	int			 o_retry;	/* resolve again (oai_resume) */
 };
 
 static pthread_mutex_t	 gw_oai_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -185,52 +188,41 @@ oai_error_bus(int err, int *status)
 	}
 }
 
-/* Queues status and body (stolen) as JSON, from the connection's
- * thread (a gr_queue hook). */
+/* The reply gw_reply_json() left in gr, queued from the connection's
+ * thread (a gr_queue hook, which cannot return to gw_http.c's own). */
 static enum MHD_Result
-oai_queue_json(struct gw_req *gr, int status, json_t *body)
+oai_queue_reply(struct gw_req *gr)
 {
 	struct MHD_Response	*resp;
-	char			*js;
 
-	js = body != NULL ? json_dumps(body, MSG_JSON_FLAGS) : NULL;
-	json_decref(body);
-	if (js == NULL) {
-		status = 500;
-		if ((js = strdup("{\"error\":{\"message\":\"out of memory\","
-		    "\"type\":\"api_error\",\"param\":null,\"code\":null}}")) ==
-		    NULL)
-			return (MHD_NO);
-	}
-	resp = MHD_create_response_from_buffer(strlen(js), js,
+	if (gr->gr_status == 0)
+		gw_reply_json(gr, 500, oai_error(500, NULL, NULL, "no reply"));
+	resp = MHD_create_response_from_buffer(gr->gr_rlen, gr->gr_rdata,
 	    MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
-		free(js);
-		gr->gr_phase = GR_DONE;
+		gr->gr_phase = GR_DONE;	/* the connection closes */
 		return (MHD_NO);
 	}
+	gr->gr_rdata = NULL;		/* the response owns it now */
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/json");
-	return (gw_queue_response(gr, (unsigned int)status, resp));
+	return (gw_queue_response(gr, (unsigned int)gr->gr_status, resp));
 }
 
-/* gw_call() could not start and left its own error in gr's reply: the
- * same status and words, in OpenAI's shape. */
-static enum MHD_Result
-oai_queue_call_error(struct gw_req *gr)
+/* gw_call() or gw_suspend() could not start and left their own error in
+ * gr's reply: the same status and words, in OpenAI's shape.  0. */
+static int
+oai_call_error(struct gw_req *gr)
 {
 	json_t	*body, *err;
 	int	 status = gr->gr_status != 0 ? gr->gr_status : 500;
 
 	body = gr->gr_rdata != NULL ? json_loadb(gr->gr_rdata, gr->gr_rlen,
 	    0, NULL) : NULL;
-	free(gr->gr_rdata);
-	gr->gr_rdata = NULL;
-	gr->gr_status = 0;
-	gr->gr_queue = NULL;
 	err = oai_error_of(status, body, NULL);
 	json_decref(body);
-	return (oai_queue_json(gr, status, err));
+	gw_reply_json(gr, status, err);
+	return (0);
 }
 
 /* ---- the request ----------------------------------------------------- */
@@ -645,6 +637,14 @@ oai_done(void *arg, int err, struct msg_rep *rep)
 	pthread_mutex_lock(&o->o_mtx);
 	if (o->o_closed || o->o_finished)
 		goto out;
+	if (!o->o_started && err == 0 && rep->mp_status == 404 &&
+	    o->o_cached && !o->o_retried) {
+		/* The cache named an agent that is gone: oai_resume()
+		 * resolves the model afresh. */
+		o->o_retry = 1;
+		oai_wake(o);
+		goto out;
+	}
 	if (!o->o_started && (err != 0 || rep->mp_status >= 400)) {
 		/* Nothing streamed yet: an ordinary error reply. */
 		if (err != 0)
@@ -760,117 +760,50 @@ oai_stream_queue(struct gw_req *gr, struct gw_oai *o)
 	return (gw_queue_response(gr, 200, resp));
 }
 
-/* Starts the streamed turn: the connection sleeps until its first event
- * (oai_wake), and is listed for gw_openai_shutdown(). */
-static enum MHD_Result
-oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
-{
-	json_t	*body;
-	int	 err, rv, status;
+/* ---- which agent "model" names ------------------------------------- */
 
-	o->o_step = OAI_STREAM;
-	/* The role first, as OpenAI sends it; the response itself starts
-	 * with the first event. */
-	oai_emit(o, oai_chunk(o, json_pack("{s:s, s:s}", "role", "assistant",
-	    "content", ""), NULL, NULL));
-	pthread_mutex_lock(&gw_oai_mtx);
-	if ((rv = gw_suspend(gr)) == GW_ASYNC) {
-		if ((o->o_next = gw_oai_head) != NULL)
-			o->o_next->o_prev = o;
-		gw_oai_head = o;
-		gw_oai_n++;
-		o->o_listed = 1;
-	}
-	pthread_mutex_unlock(&gw_oai_mtx);
-	if (rv != GW_ASYNC) {
-		json_decref(msg);
-		return (oai_queue_call_error(gr));
-	}
-	o->o_turn = gw_turn_start(o->o_agent_id, msg, gw_conn_ip(gr->gr_conn),
-	    gr->gr_principal, gr->gr_id, &oai_turn_ops, o, &err);
-	if (o->o_turn == NULL) {
-		pthread_mutex_lock(&o->o_mtx);
-		if (!o->o_started) {
-			body = oai_error_bus(err, &status);
-			gw_reply_json(gr, status, body);
-			o->o_finished = 1;
-			oai_wake(o);
-		}
-		pthread_mutex_unlock(&o->o_mtx);
-	}
-	return (MHD_YES);
-}
+/*
+ * The last agents.list, for OAI_CACHE_MS: resolving a model costs a bus
+ * call and a listing of every agent, as much as a short turn, and clients
+ * name the same few models again and again.  A name the cache does not
+ * have (librefang:<name> or an id) is always looked up afresh, so a new
+ * agent answers at once; a deleted agent the cache still names makes its
+ * turn answer 404, and the completion is resolved once more afresh.  A
+ * renamed agent, or one whose name took over a fallback, shows within
+ * OAI_CACHE_MS.
+ */
+#define OAI_CACHE_MS	1000
 
-/* ---- the chain ------------------------------------------------------- */
+static pthread_mutex_t	 gw_oai_cache_mtx = PTHREAD_MUTEX_INITIALIZER;
+static json_t		*gw_oai_cache;		/* agents.list's array */
+static uint64_t		 gw_oai_cache_ms;	/* when it came */
 
-/* gw_call()'s callback, on an nng thread: keep the reply for
- * oai_resume(), which runs once the connection is resumed. */
+/* Keeps an agents.list reply (borrowed) for the next completions. */
 static void
-oai_got(struct gw_req *gr, int err, struct msg_rep *rep)
+oai_cache_put(json_t *agents)
 {
-	struct gw_oai	*o = gr->gr_ctx;
+	json_t	*old;
 
-	o->o_err = err;
-	if (err == 0) {
-		o->o_status = rep->mp_status;
-		o->o_body = json_incref(rep->mp_body);
-		msg_rep_release(rep);
-	}
+	if (!json_is_array(agents))
+		return;
+	pthread_mutex_lock(&gw_oai_cache_mtx);
+	old = gw_oai_cache;
+	gw_oai_cache = json_incref(agents);
+	gw_oai_cache_ms = util_now_ms();
+	pthread_mutex_unlock(&gw_oai_cache_mtx);
+	json_decref(old);
 }
 
-/* The next bus call of the chain from the connection's thread (body and
- * params stolen). */
-static enum MHD_Result
-oai_call(struct gw_req *gr, struct gw_oai *o, enum oai_step step,
-    const char *op, json_t *params, json_t *body)
+static void
+oai_cache_drop(void)
 {
-	/* The previous call is over: its callback has returned. */
-	bus_call_free(gr->gr_call);
-	gr->gr_call = NULL;
-	json_decref(o->o_body);
-	o->o_body = NULL;
-	o->o_err = 0;
-	o->o_status = 0;
-	o->o_step = step;
-	if (gw_call(gr, SVC_AGENT_RUNTIME, op, params, json_object(), body,
-	    oai_got) != GW_ASYNC)
-		return (oai_queue_call_error(gr));
-	return (MHD_YES);
-}
+	json_t	*old;
 
-/* The turn, once the agent is known and the images uploaded. */
-static enum MHD_Result
-oai_turn(struct gw_req *gr, struct gw_oai *o)
-{
-	json_t	*msg;
-
-	msg = json_pack("{s:s}", "message", o->o_text);
-	if (msg != NULL && json_array_size(o->o_attach) > 0)
-		json_object_set(msg, "attachments", o->o_attach);
-	if (msg == NULL)
-		return (oai_queue_json(gr, 500, oai_error(500, NULL, NULL,
-		    "out of memory")));
-	if (o->o_want_stream)
-		return (oai_stream_start(gr, o, msg));
-	return (oai_call(gr, o, OAI_TURN, OP_AGENTS_MESSAGE,
-	    json_pack("{s:s}", "id", o->o_agent_id), msg));
-}
-
-/* The next image's upload, or the turn when all are in. */
-static enum MHD_Result
-oai_upload_next(struct gw_req *gr, struct gw_oai *o)
-{
-	json_t	*img;
-	char	 name[32];
-
-	if (o->o_nup >= json_array_size(o->o_images))
-		return (oai_turn(gr, o));
-	img = json_array_get(o->o_images, o->o_nup);
-	snprintf(name, sizeof(name), "image-%zu.%s", o->o_nup + 1,
-	    json_string_value(json_object_get(img, "content_type")) + 6);
-	json_object_set_new(img, "filename", json_string(name));
-	return (oai_call(gr, o, OAI_UPLOAD, OP_UPLOADS_CREATE,
-	    json_pack("{s:s}", "id", o->o_agent_id), json_incref(img)));
+	pthread_mutex_lock(&gw_oai_cache_mtx);
+	old = gw_oai_cache;
+	gw_oai_cache = NULL;
+	pthread_mutex_unlock(&gw_oai_cache_mtx);
+	json_decref(old);
 }
 
 /*
@@ -907,29 +840,231 @@ oai_resolve(json_t *agents, const char *model)
 	return (explicit ? NULL : json_array_get(agents, 0));
 }
 
-static enum MHD_Result
-oai_resolved(struct gw_req *gr, struct gw_oai *o)
+/* Fills o's agent from a resolved entry (borrowed).  0, or -1 when it
+ * has no usable id (or out of memory). */
+static int
+oai_take_agent(struct gw_oai *o, json_t *a)
 {
-	json_t		*a;
 	const char	*id, *name;
 
-	if ((a = oai_resolve(o->o_body, o->o_model)) == NULL ||
-	    (id = json_string_value(json_object_get(a, "id"))) == NULL ||
-	    !util_uuid_valid(id)) {
-		if (json_array_size(o->o_body) == 0)
-			return (oai_queue_json(gr, 404, oai_error(404, "model",
-			    "model_not_found", "there is no agent to answer: "
-			    "spawn one first (POST /api/agents)")));
-		return (oai_queue_json(gr, 404, oai_error(404, "model",
-		    "model_not_found", "The model '%.200s' does not exist: "
-		    "GET /v1/models lists the agents", o->o_model)));
-	}
+	id = json_string_value(json_object_get(a, "id"));
 	name = json_string_value(json_object_get(a, "name"));
+	if (id == NULL || !util_uuid_valid(id))
+		return (-1);
 	snprintf(o->o_agent_id, sizeof(o->o_agent_id), "%s", id);
+	free(o->o_agent_name);
 	if ((o->o_agent_name = strdup(name != NULL ? name : id)) == NULL)
-		return (oai_queue_json(gr, 500, oai_error(500, NULL, NULL,
-		    "out of memory")));
+		return (-1);
+	return (0);
+}
+
+/* 1 when the cache named the agent (o filled), 0 when it must be looked
+ * up. */
+static int
+oai_cache_get(struct gw_oai *o)
+{
+	json_t	*a;
+	int	 hit = 0;
+
+	pthread_mutex_lock(&gw_oai_cache_mtx);
+	if (gw_oai_cache != NULL &&
+	    util_now_ms() - gw_oai_cache_ms < OAI_CACHE_MS &&
+	    (a = oai_resolve(gw_oai_cache, o->o_model)) != NULL)
+		hit = oai_take_agent(o, a) == 0;
+	pthread_mutex_unlock(&gw_oai_cache_mtx);
+	return (hit);
+}
+
+/* ---- the chain --------------------------------------------------------- */
+
+/*
+ * Each step below runs on the connection's thread and returns GW_ASYNC
+ * when it started a bus call or a streamed turn (the connection is
+ * suspended), or 0 with the answer in gr's reply.
+ */
+static int	oai_list(struct gw_req *, struct gw_oai *);
+
+/* Starts the streamed turn: the connection sleeps until its first event
+ * (oai_wake), and is listed for gw_openai_shutdown(). */
+static int
+oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
+{
+	json_t	*body;
+	int	 err, rv, status;
+
+	o->o_step = OAI_STREAM;
+	/* The role first, as OpenAI sends it; the response itself starts
+	 * with the first event. */
+	pthread_mutex_lock(&o->o_mtx);
+	oai_emit(o, oai_chunk(o, json_pack("{s:s, s:s}", "role", "assistant",
+	    "content", ""), NULL, NULL));
+	pthread_mutex_unlock(&o->o_mtx);
+	pthread_mutex_lock(&gw_oai_mtx);
+	if ((rv = gw_suspend(gr)) == GW_ASYNC) {
+		if ((o->o_next = gw_oai_head) != NULL)
+			o->o_next->o_prev = o;
+		o->o_prev = NULL;
+		gw_oai_head = o;
+		gw_oai_n++;
+		o->o_listed = 1;
+	}
+	pthread_mutex_unlock(&gw_oai_mtx);
+	if (rv != GW_ASYNC) {
+		json_decref(msg);
+		return (oai_call_error(gr));
+	}
+	o->o_turn = gw_turn_start(o->o_agent_id, msg, gw_conn_ip(gr->gr_conn),
+	    gr->gr_principal, gr->gr_id, &oai_turn_ops, o, &err);
+	if (o->o_turn == NULL) {
+		pthread_mutex_lock(&o->o_mtx);
+		if (!o->o_started) {
+			body = oai_error_bus(err, &status);
+			gw_reply_json(gr, status, body);
+			o->o_finished = 1;
+			oai_wake(o);
+		}
+		pthread_mutex_unlock(&o->o_mtx);
+	}
+	return (GW_ASYNC);
+}
+
+/* Forgets a streamed turn that never started (its agent was gone), so
+ * the completion can be resolved again. */
+static void
+oai_stream_reset(struct gw_oai *o)
+{
+	pthread_mutex_lock(&gw_oai_mtx);
+	if (o->o_listed) {
+		if (o->o_prev != NULL)
+			o->o_prev->o_next = o->o_next;
+		else
+			gw_oai_head = o->o_next;
+		if (o->o_next != NULL)
+			o->o_next->o_prev = o->o_prev;
+		gw_oai_n--;
+		o->o_listed = 0;
+	}
+	pthread_mutex_unlock(&gw_oai_mtx);
+	gw_turn_free(o->o_turn);	/* ended: no callback after this */
+	o->o_turn = NULL;
+	pthread_mutex_lock(&o->o_mtx);
+	buf_reset(&o->o_out);
+	buf_reset(&o->o_streamed);
+	o->o_off = 0;
+	o->o_streamed_off = o->o_ntools = 0;
+	o->o_started = o->o_suspended = o->o_finished = o->o_retry = 0;
+	pthread_mutex_unlock(&o->o_mtx);
+}
+
+/* gw_call()'s callback, on an nng thread: keep the reply for
+ * oai_resume(), which runs once the connection is resumed (gr's reply
+ * stays empty so that gw_http.c hands the connection to gr_queue). */
+static void
+oai_got(struct gw_req *gr, int err, struct msg_rep *rep)
+{
+	struct gw_oai	*o = gr->gr_ctx;
+
+	o->o_err = err;
+	if (err == 0) {
+		o->o_status = rep->mp_status;
+		o->o_body = json_incref(rep->mp_body);
+		msg_rep_release(rep);
+	}
+}
+
+/* The next bus call of the chain (body and params stolen). */
+static int
+oai_call(struct gw_req *gr, struct gw_oai *o, enum oai_step step,
+    const char *op, json_t *params, json_t *body)
+{
+	/* The previous call is over: its callback has returned. */
+	bus_call_free(gr->gr_call);
+	gr->gr_call = NULL;
+	json_decref(o->o_body);
+	o->o_body = NULL;
+	o->o_err = 0;
+	o->o_status = 0;
+	o->o_step = step;
+	if (gw_call(gr, SVC_AGENT_RUNTIME, op, params, json_object(), body,
+	    oai_got) != GW_ASYNC)
+		return (oai_call_error(gr));
+	return (GW_ASYNC);
+}
+
+/* The turn, once the agent is known and the images uploaded. */
+static int
+oai_turn(struct gw_req *gr, struct gw_oai *o)
+{
+	json_t	*msg;
+
+	msg = json_pack("{s:s}", "message", o->o_text);
+	if (msg != NULL && json_array_size(o->o_attach) > 0)
+		json_object_set(msg, "attachments", o->o_attach);
+	if (msg == NULL) {
+		gw_reply_json(gr, 500, oai_error(500, NULL, NULL, "out of "
+		    "memory"));
+		return (0);
+	}
+	if (o->o_want_stream)
+		return (oai_stream_start(gr, o, msg));
+	return (oai_call(gr, o, OAI_TURN, OP_AGENTS_MESSAGE,
+	    json_pack("{s:s}", "id", o->o_agent_id), msg));
+}
+
+/* The next image's upload, or the turn when all are in. */
+static int
+oai_upload_next(struct gw_req *gr, struct gw_oai *o)
+{
+	json_t	*img;
+	char	 name[32];
+
+	if (o->o_nup >= json_array_size(o->o_images))
+		return (oai_turn(gr, o));
+	img = json_array_get(o->o_images, o->o_nup);
+	snprintf(name, sizeof(name), "image-%zu.%s", o->o_nup + 1,
+	    json_string_value(json_object_get(img, "content_type")) + 6);
+	json_object_set_new(img, "filename", json_string(name));
+	return (oai_call(gr, o, OAI_UPLOAD, OP_UPLOADS_CREATE,
+	    json_pack("{s:s}", "id", o->o_agent_id), json_incref(img)));
+}
+
+/* The agent is known: the images, then the turn. */
+static int
+oai_start(struct gw_req *gr, struct gw_oai *o)
+{
+	o->o_nup = 0;
+	json_array_clear(o->o_attach);
 	return (oai_upload_next(gr, o));
+}
+
+/* Resolves the model afresh: agents.list, then oai_listed(). */
+static int
+oai_list(struct gw_req *gr, struct gw_oai *o)
+{
+	o->o_cached = 0;
+	return (oai_call(gr, o, OAI_LIST, OP_AGENTS_LIST, NULL, NULL));
+}
+
+static int
+oai_listed(struct gw_req *gr, struct gw_oai *o)
+{
+	json_t	*a;
+
+	oai_cache_put(o->o_body);
+	if ((a = oai_resolve(o->o_body, o->o_model)) == NULL ||
+	    oai_take_agent(o, a) != 0) {
+		if (json_array_size(o->o_body) == 0)
+			gw_reply_json(gr, 404, oai_error(404, "model",
+			    "model_not_found", "there is no agent to answer: "
+			    "spawn one first (POST /api/agents)"));
+		else
+			gw_reply_json(gr, 404, oai_error(404, "model",
+			    "model_not_found", "The model '%.200s' does not "
+			    "exist: GET /v1/models lists the agents",
+			    o->o_model));
+		return (0);
+	}
+	return (oai_start(gr, o));
 }
 
 /* A chat.completion from agents.message's reply body (borrowed). */
@@ -943,38 +1078,40 @@ oai_completion(struct gw_oai *o, json_t *body)
 	    "s:n}], s:o}", "id", o->o_id, "object", "chat.completion",
 	    "created", o->o_created, "model", o->o_agent_name, "choices",
 	    "index", 0, "message", "role", "assistant", "content", resp,
-	    "finish_reason",
-	    "stop", "logprobs", "usage", oai_usage(body)));
+	    "finish_reason", "stop", "logprobs", "usage", oai_usage(body)));
 }
 
-/*
- * gr_queue: the connection was resumed with no reply set.  The last
- * call's answer is in o; start the next one or answer.  On the
- * connection's thread.
- */
-static enum MHD_Result
-oai_resume(struct gw_req *gr)
+/* The last call's answer is in o: the next step, or the answer. */
+static int
+oai_next(struct gw_req *gr, struct gw_oai *o)
 {
-	struct gw_oai	*o = gr->gr_ctx;
-	json_t		*fid, *err;
-	int		 status;
+	json_t	*fid, *err;
+	int	 status;
 
-	if (o->o_step == OAI_STREAM)
-		return (oai_stream_queue(gr, o));
 	if (o->o_err != 0) {
 		err = oai_error_bus(o->o_err, &status);
-		return (oai_queue_json(gr, status, err));
+		gw_reply_json(gr, status, err);
+		return (0);
 	}
-	if (o->o_status >= 400 || o->o_body == NULL)
-		return (oai_queue_json(gr, o->o_status >= 400 ? o->o_status :
-		    502, oai_error_of(o->o_status, o->o_body,
-		    o->o_status == 404 && o->o_step != OAI_LIST ?
-		    "model_not_found" : NULL)));
+	if (o->o_status == 404 && o->o_cached && !o->o_retried &&
+	    o->o_step != OAI_LIST) {
+		/* The cache named an agent that is gone. */
+		o->o_retried = 1;
+		oai_cache_drop();
+		return (oai_list(gr, o));
+	}
+	if (o->o_status >= 400 || o->o_body == NULL) {
+		status = o->o_status >= 400 ? o->o_status : 502;
+		gw_reply_json(gr, status, oai_error_of(status, o->o_body,
+		    status == 404 && o->o_step != OAI_LIST ?
+		    "model_not_found" : NULL));
+		return (0);
+	}
 	switch (o->o_step) {
 	case OAI_LIST:
 		if (!json_is_array(o->o_body))
 			break;
-		return (oai_resolved(gr, o));
+		return (oai_listed(gr, o));
 	case OAI_UPLOAD:
 		fid = json_object_get(o->o_body, "file_id");
 		if (!json_is_string(fid) || json_array_append_new(o->o_attach,
@@ -983,12 +1120,38 @@ oai_resume(struct gw_req *gr)
 		o->o_nup++;
 		return (oai_upload_next(gr, o));
 	case OAI_TURN:
-		return (oai_queue_json(gr, 200, oai_completion(o, o->o_body)));
+		gw_reply_json(gr, 200, oai_completion(o, o->o_body));
+		return (0);
 	case OAI_STREAM:
 		break;
 	}
-	return (oai_queue_json(gr, 502, oai_error(502, NULL, NULL, "service "
-	    "'%s' sent a malformed reply", SVC_AGENT_RUNTIME)));
+	gw_reply_json(gr, 502, oai_error(502, NULL, NULL, "service '%s' sent "
+	    "a malformed reply", SVC_AGENT_RUNTIME));
+	return (0);
+}
+
+/*
+ * gr_queue: the connection was resumed with no reply set, after a bus
+ * call of the chain or at a streamed turn's first event.  On the
+ * connection's thread.
+ */
+static enum MHD_Result
+oai_resume(struct gw_req *gr)
+{
+	struct gw_oai	*o = gr->gr_ctx;
+	int		 rv;
+
+	if (o->o_step == OAI_STREAM && !o->o_retry)
+		return (oai_stream_queue(gr, o));
+	if (o->o_step == OAI_STREAM) {
+		/* The cache named an agent that is gone (oai_done). */
+		oai_stream_reset(o);
+		o->o_retried = 1;
+		oai_cache_drop();
+		rv = oai_list(gr, o);
+	} else
+		rv = oai_next(gr, o);
+	return (rv == GW_ASYNC ? MHD_YES : oai_queue_reply(gr));
 }
 
 /* gr_cleanup: the request is over (answered, client gone, shutdown). */
@@ -1079,12 +1242,14 @@ gw_openai_chat(struct gw_req *gr)
 		err = oai_error(500, NULL, NULL, "out of memory");
 	}
 	if (status != 0) {
-		gr->gr_queue = NULL;
 		gw_reply_json(gr, status, err);
 		return (0);
 	}
-	return (gw_call(gr, SVC_AGENT_RUNTIME, OP_AGENTS_LIST, NULL,
-	    json_object(), NULL, oai_got));
+	if (oai_cache_get(o)) {
+		o->o_cached = 1;
+		return (oai_start(gr, o));
+	}
+	return (oai_list(gr, o));
 }
 
 /* ---- GET /v1/models -------------------------------------------------- */
@@ -1126,6 +1291,7 @@ oai_models_got(struct gw_req *gr, int err, struct msg_rep *rep)
 		    rep->mp_body, NULL));
 		goto done;
 	}
+	oai_cache_put(rep->mp_body);
 	if ((data = json_array()) == NULL)
 		goto nomem;
 	json_array_foreach(rep->mp_body, i, a) {
@@ -1189,4 +1355,10 @@ gw_openai_count(void)
 	n = gw_oai_n;
 	pthread_mutex_unlock(&gw_oai_mtx);
 	return (n);
+}
+
+void
+gw_openai_fini(void)
+{
+	oai_cache_drop();
 }

@@ -6,10 +6,10 @@
 // on stdout (spawn: one agent id a line); problems go to stderr.
 //
 //   spawn     --gw H:P --base URL --model M --prefix P --n N [--conc 8]
-//   probe     --gw H:P --agent ID [--stream]
+//   probe     --gw H:P --agent ID [--stream | --openai]
 //   overhead  --gw H:P --agent ID --fake H:P --model M --n N [--warm W]
 //   rate      --gw H:P --agents ID,.. --fake H:P --model M --conns C
-//             --secs S [--warm S]
+//             --secs S [--warm S] [--only floor|turns|openai]
 //   storm     --gw H:P --agents-file F [--pids name:pid,..] [--timeout S]
 //   firstbyte --gw H:P --agent ID --fake H:P --model M --n N --delay MS
 //
@@ -97,6 +97,10 @@ function out(obj) {
 
 const gw = () => hostPort(need('gw'));
 const turnPath = (id, stream) => `/api/agents/${id}/message${stream ? '/stream' : ''}`;
+// The same turn through the OpenAI-compatible edge: the agent named by
+// its id as the model (resolved with agents.list), the message as the
+// one user message.
+const oaiBody = (id) => ({ model: id, messages: [{ role: 'user', content: 'ping' }] });
 
 // The last provider request the runtime made for MODEL, ready to replay
 // against the fake as MODEL-floor: {path, body, headers}.
@@ -157,8 +161,11 @@ async function spawn() {
 async function probe() {
 	const g = gw();
 	const ka = new http.Agent({ keepAlive: false });
-	const r = await request(ka, g, 'POST', turnPath(need('agent'), opt.stream), { message: 'probe' });
+	const r = opt.openai ?
+	    await request(ka, g, 'POST', '/v1/chat/completions', oaiBody(need('agent'))) :
+	    await request(ka, g, 'POST', turnPath(need('agent'), opt.stream), { message: 'probe' });
 	let ok = r.status === 200;
+	if (ok && opt.openai) ok = /"object":"chat\.completion"/.test(r.body);
 	if (ok && opt.stream) ok = /event: done/.test(r.body);
 	out({ status: r.status, ok, ms: Math.round(r.ms * 10) / 10, body: r.body.slice(0, 300) });
 }
@@ -271,6 +278,9 @@ async function rate() {
 			if (!rec) { res.floor = null; continue; }
 			res.floor = await closedLoop(conns, secs, warmSecs,
 			    (c) => request(kas[c], fake, 'POST', rec.path, rec.body, rec.headers));
+		} else if (w === 'openai') {
+			res.openai = await closedLoop(conns, secs, warmSecs,
+			    (c) => request(kas[c], g, 'POST', '/v1/chat/completions', oaiBody(ids[c])));
 		} else {
 			res.turns = await closedLoop(conns, secs, warmSecs,
 			    (c) => request(kas[c], g, 'POST', turnPath(ids[c]), { message: 'ping' }));

@@ -86,7 +86,7 @@ test('a streamed chat completion', async () => {
 	assert.ok(usage && usage.total_tokens === usage.prompt_tokens + usage.completion_tokens);
 
 	// The client's own accumulator checks the role and finish_reason.
-	await script([{ text: 'Rebuilt by the client' }]);
+	await script([{ text: 'Rebuilt by the client', chunk_delay_ms: 10 }]);
 	const runner = client.chat.completions.stream({
 		model: 'librefang:helper',
 		messages: [{ role: 'user', content: 'again' }],

@@ -24,6 +24,9 @@ oai_err() {
 }
 chat() { lf_req POST /v1/chat/completions "$1"; }
 # sse JSON FILE: a streamed completion into FILE (headers in FILE.h).
+# Streamed texts are scripted with a few ms between chunks: a burst of
+# turn events on the bus can lose one in the middle (the native SSE route
+# too), and these tests are about the shapes.
 sse() {
 	printf '%s' "$1" > "$2.req"
 	curl -sN -m 60 -X POST -H 'Content-Type: application/json' -D "$2.h" \
@@ -85,6 +88,29 @@ chat '{"model":"00000000-0000-4000-8000-000000000000","messages":[{"role":"user"
 t_ok "an unknown agent id: 404 model_not_found" oai_err 404 invalid_request_error
 t_eq "... code" "$(jb .error.code)" model_not_found
 
+# The gateway keeps the agents it listed for a second: a new agent answers
+# at once, and an agent deleted and spawned again under its name within
+# that second is found again (its old id answers 404, then the model is
+# resolved afresh), streamed or not.
+lf_fake_script '{"model":"m3","steps":[{"text":"fresh one"}]}'
+chat '{"model":"librefang:helper","messages":[{"role":"user","content":"warm"}]}'
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml fresh m3)")"
+FRESH=$(jb .agent_id)
+chat '{"model":"librefang:fresh","messages":[{"role":"user","content":"f"}]}'
+t_eq "an agent spawned a moment ago answers at once" "$(jbc '[.model, .choices[0].message.content]')" '["fresh","fresh one"]'
+lf_fake_script '{"model":"m4","steps":[{"text":"the new fresh"},{"text":"the newer fresh","chunk_delay_ms":10}]}'
+lf_req DELETE "/api/agents/$FRESH"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml fresh m4)")"
+FRESH=$(jb .agent_id)
+chat '{"model":"librefang:fresh","messages":[{"role":"user","content":"g"}]}'
+t_eq "deleted and spawned again: the new agent answers" "$(jbc '[.model, .choices[0].message.content]')" '["fresh","the new fresh"]'
+lf_req DELETE "/api/agents/$FRESH"
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml fresh m4)")"
+FRESH=$(jb .agent_id)
+sse '{"model":"librefang:fresh","stream":true,"messages":[{"role":"user","content":"h"}]}' "$LF_TMP/s0"
+t_eq "... streamed too" "$(chunks "$LF_TMP/s0" | jq -r '[.[] | .choices[0].delta.content // empty] | join("")')" "the newer fresh"
+lf_req DELETE "/api/agents/$FRESH"
+
 # ---- streaming ------------------------------------------------------------------
 lf_fake_script '{"model":"m2","steps":[{"text":"Streaming words from the helper","chunk_delay_ms":20,"usage":{"input_tokens":9,"output_tokens":5}}]}'
 sse '{"model":"librefang:helper","stream":true,"messages":[{"role":"user","content":"stream it"}]}' "$LF_TMP/s1"
@@ -107,14 +133,14 @@ t_eq "stream: the last chunk has finish_reason stop and the usage" \
     "$(printf '%s' "$C" | jq -c '.[-1] | [.choices[0].delta, .choices[0].finish_reason, .usage]')" \
     '[{},"stop",{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}]'
 
-lf_fake_script '{"model":"m2","steps":[{"text":"with usage"}]}'
+lf_fake_script '{"model":"m2","steps":[{"text":"with usage","chunk_delay_ms":10}]}'
 sse '{"model":"librefang:helper","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"u"}]}' "$LF_TMP/s2"
 t_eq "include_usage: a last chunk with no choices and the usage" \
     "$(chunks "$LF_TMP/s2" | jq -c '.[-1] | [.choices, (.usage | keys)]')" \
     '[[],["completion_tokens","prompt_tokens","total_tokens"]]'
 
 # The agent's own tool calls, as OpenAI streams tool calls.
-lf_fake_script '{"model":"m1","steps":[{"tool_calls":[{"name":"file_write","arguments":{"path":"a.txt","content":"x"}}]},{"text":"Wrote a.txt."}]}'
+lf_fake_script '{"model":"m1","steps":[{"tool_calls":[{"name":"file_write","arguments":{"path":"a.txt","content":"x"}}]},{"text":"Wrote a.txt.","chunk_delay_ms":10}]}'
 sse '{"model":"librefang:coder","stream":true,"messages":[{"role":"user","content":"write it"}]}' "$LF_TMP/s3"
 C=$(chunks "$LF_TMP/s3")
 t_eq "tool turn: a tool_calls delta with index, id, type, name" \
@@ -191,6 +217,34 @@ t_eq "a huge max_tokens is accepted (the agent's manifest decides)" "$(jbc '[.ch
 chat "{\"model\":\"coder\",$U,\"user\":\"u1\",\"top_p\":0.5,\"seed\":3,\"tools\":[],\"frequency_penalty\":0,\"unknown_field\":{\"a\":[1]}}"
 t_eq "unknown and unused fields are ignored" "$(jbc '[.choices[0].message.content]')" '["ok 2"]'
 t_ok "the gateway is still up" lf_is_ok /api/health
+
+# ---- clients that leave, a gateway that stops ---------------------------------------
+lf_fake_script '{"model":"m2","steps":[{"text":"one two three four five six seven eight","chunk_delay_ms":300}]}'
+curl -sN -m 1 -X POST -H 'Content-Type: application/json' -o "$LF_TMP/s5" \
+    --data-binary '{"model":"librefang:helper","stream":true,"messages":[{"role":"user","content":"leave"}]}' \
+    "$LF_URL/v1/chat/completions"
+t_ok "a client that leaves mid-stream got part of it" grep -q '"content":"one"' "$LF_TMP/s5"
+lf_fake_script '{"model":"m2","steps":[{"text":"after"}]}'
+sleep 2.5	# the left turn ends at the runtime
+chat '{"model":"librefang:helper","messages":[{"role":"user","content":"still there?"}]}'
+t_eq "... and the next completion is served" "$(jbc '[.choices[0].message.content]')" '["after"]'
+
+# SIGTERM with a stream open: an error chunk, [DONE], a clean exit.
+lf_fake_script '{"model":"m2","steps":[{"text":"a b c d e f g h i j","chunk_delay_ms":500}]}'
+curl -sN -m 20 -X POST -H 'Content-Type: application/json' -o "$LF_TMP/s6" \
+    --data-binary '{"model":"librefang:helper","stream":true,"messages":[{"role":"user","content":"stop"}]}' \
+    "$LF_URL/v1/chat/completions" &
+CURL=$!
+lf_poll 200 grep -qs '"content":"a"' "$LF_TMP/s6"
+lf_stop api-gateway
+t_eq "SIGTERM mid-stream: the gateway exits 0" "$LF_EXIT" 0
+t_ok "... within 3 s (${LF_STOP_MS} ms)" test "$LF_STOP_MS" -lt 3000
+timeout 10 tail --pid=$CURL -f /dev/null || kill $CURL
+t_eq "... the stream ends with an error chunk, then [DONE]" \
+    "$(sed -n 's/^data: //p' "$LF_TMP/s6" | tail -2 | head -1 | jq -r .error.message)|$(sed -n 's/^data: //p' "$LF_TMP/s6" | tail -1)" \
+    "the gateway is shutting down|[DONE]"
+lf_start api-gateway
+lf_wait_health || { echo "Bail out! the gateway did not come back"; exit 1; }
 
 # ---- the official client ----------------------------------------------------------
 export LF_URL FAKE_URL=$LF_FAKE_URL
