@@ -594,8 +594,8 @@ oai_event(void *arg, json_t *ev)
 		    tc), NULL, NULL));
 	} else if (strcmp(type, "tool_result") == 0) {
 		input = json_object_get(ev, "input");
-		if ((args = json_dumps(input != NULL ? input : json_object(),
-		    MSG_JSON_FLAGS)) == NULL)
+		if ((args = input != NULL ? json_dumps(input, MSG_JSON_FLAGS) :
+		    strdup("{}")) == NULL)
 			goto out;
 		if (o->o_ntools > 0 && id != NULL &&
 		    strcmp(id, o->o_tool_id) == 0)

@@ -9,7 +9,7 @@
 //   probe     --gw H:P --agent ID [--stream | --openai]
 //   overhead  --gw H:P --agent ID --fake H:P --model M --n N [--warm W]
 //   rate      --gw H:P --agents ID,.. --fake H:P --model M --conns C
-//             --secs S [--warm S] [--only floor|turns|openai]
+//             --secs S [--warm S] [--only floor|turns|openai] [--reset]
 //   storm     --gw H:P --agents-file F [--pids name:pid,..] [--timeout S]
 //   firstbyte --gw H:P --agent ID --fake H:P --model M --n N --delay MS
 //
@@ -272,6 +272,16 @@ async function rate() {
 	ctl.destroy();
 	const res = {};
 	const which = opt.only ? [opt.only] : ['floor', 'turns'];
+	// Each run from empty sessions: a turn's cost grows with the history
+	// it loads and saves, so two runs one after the other compare fairly.
+	if (opt.reset) {
+		const kr = new http.Agent({ keepAlive: true, maxSockets: 1 });
+		for (const id of ids.slice(0, conns)) {
+			const r = await request(kr, g, 'POST', `/api/agents/${id}/session/reset`);
+			if (r.status !== 200) die(`rate: session reset of ${id}: ${r.status} ${r.body.slice(0, 160)}`);
+		}
+		kr.destroy();
+	}
 	for (const w of which) {
 		const kas = Array.from({ length: conns }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
 		if (w === 'floor') {

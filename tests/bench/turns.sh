@@ -221,7 +221,7 @@ echo "   POST /v1/chat/completions:            $([ "$oai_ok" = true ] && echo wo
 echo
 
 S_OVER= S_STORM_N= S_STORM_WALL= S_STORM_FLOOR= S_STORM_MB= S_FB=
-declare -A S_RPS=() S_FLOOR=() CPU_LINE=() S_OAI=() OAI_LINE=()
+declare -A S_RPS=() S_FLOOR=() CPU_LINE=() S_OAI=() OAI_LINE=() OAI_CPU=()
 
 # ---- 5. overhead ---------------------------------------------------------------
 hr
@@ -261,6 +261,11 @@ hr
 if [[ $FIGS != *" 6 "* ]]; then
 	echo "   not selected (TURNS_FIGS)"
 elif [ "$msg_ok" = true ]; then
+	# With the /v1 rows, each run starts from empty sessions (--reset):
+	# a turn costs more the longer its history, and the runs follow one
+	# another on the same agents.
+	RESET=
+	[ "$oai_ok" = true ] && [ -n "${OAI_CONNS// /}" ] && RESET=--reset
 	printf '   %-6s %10s %9s %9s %8s   %12s %9s %8s\n' "conns" "turns/s" "p50 ms" "p99 ms" "errors" "floor req/s" "p50 ms" "turns %"
 	for c in $CONNS; do
 		ids=$(head -n "$c" "$tmp/agents" | paste -sd, -)
@@ -270,7 +275,7 @@ elif [ "$msg_ok" = true ]; then
 		    --conns "$c" --secs "$SECS" --only floor 2>"$tmp/rate.err")
 		cpu_mark
 		if r=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
-		    --conns "$c" --secs "$SECS" --only turns 2>>"$tmp/rate.err"); then
+		    --conns "$c" --secs "$SECS" --only turns $RESET 2>>"$tmp/rate.err"); then
 			CPU_LINE[$c]=$(cpu_since "$(printf '%s' "$r" | jq -r '.turns.total')")
 			r=$(printf '%s\n%s\n' "$r" "${fl:-{\}}" | jq -s '.[0] + {floor: (.[1].floor // null)}')
 			S_RPS[$c]=$(printf '%s' "$r" | jq -r '.turns.rps')
@@ -281,10 +286,12 @@ elif [ "$msg_ok" = true ]; then
 			e=$(printf '%s' "$r" | jq -r '.turns.last_error')
 			[ -z "$e" ] || echo "          last error: $e"
 			# The same turns through the OpenAI edge, right after.
+			[[ $OAI_CONNS == *" $c "* ]] && cpu_mark
 			if [[ $OAI_CONNS == *" $c "* ]] && [ "$oai_ok" = true ] &&
 			    o=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
-			    --conns "$c" --secs "$SECS" --only openai 2>>"$tmp/rate.err"); then
+			    --conns "$c" --secs "$SECS" --only openai --reset 2>>"$tmp/rate.err"); then
 				S_OAI[$c]=$(printf '%s' "$o" | jq -r '.openai.rps')
+				OAI_CPU[$c]=$(cpu_since "$(printf '%s' "$o" | jq -r '.openai.total')")
 				OAI_LINE[$c]=$(printf '%s' "$o" | jq -r '"\(.openai.rps) \(.openai.latency_ms.p50) \(.openai.latency_ms.p99) \(.openai.errors)"')
 				e=$(printf '%s' "$o" | jq -r '.openai.last_error')
 				[ -z "$e" ] || OAI_LINE[$c]+=" $e"
@@ -294,8 +301,11 @@ elif [ "$msg_ok" = true ]; then
 		fi
 	done
 	echo "   floor: the provider request of a turn (history included) replayed straight to the fake at the same concurrency"
-	if [ "$oai_ok" = true ]; then
-		echo "   the same turns through POST /v1/chat/completions (model: the agent's id), right after each native run:"
+	if [ -z "${OAI_CONNS// /}" ]; then
+		:
+	elif [ "$oai_ok" = true ]; then
+		echo "   the same turns through POST /v1/chat/completions (model: the agent's id), right after each native run;"
+		echo "   both runs from empty sessions (session/reset before each)"
 		printf '   %-6s %10s %9s %9s %8s   %12s\n' "conns" "req/s" "p50 ms" "p99 ms" "errors" "% of native"
 		for c in $CONNS; do
 			[ -n "${OAI_LINE[$c]:-}" ] || continue
@@ -310,6 +320,7 @@ elif [ "$msg_ok" = true ]; then
 	echo "   server CPU per turn, µs (warm-up included):"
 	for c in $CONNS; do
 		[ -n "${CPU_LINE[$c]:-}" ] && printf '     %-4s %s\n' "$c" "${CPU_LINE[$c]}"
+		[ -n "${OAI_CPU[$c]:-}" ] && printf '     %-4s %s  (/v1/chat/completions)\n' "$c" "${OAI_CPU[$c]}"
 	done
 else
 	echo "   skipped: POST /api/agents/{id}/message does not work yet"
