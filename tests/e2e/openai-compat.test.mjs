@@ -7,7 +7,8 @@
 //
 // Environment: LF_URL (the gateway), FAKE_URL (the fake provider, for
 // scripting), LF_API_KEY (optional).  The stack has an agent "helper"
-// whose model is "m2" on the fake (t3000-openai.sh).
+// whose model is "m2" on the fake, and "coder" (model "m1", with the
+// file tools) (t3000-openai.sh).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -20,10 +21,10 @@ const client = new OpenAI({
 	timeout: 30000,
 });
 
-async function script(steps) {
+async function script(steps, model = 'm2') {
 	const r = await fetch(`${fake}/__fake/script`, {
 		method: 'POST',
-		body: JSON.stringify({ model: 'm2', steps }),
+		body: JSON.stringify({ model, steps }),
 	});
 	assert.equal(r.status, 200);
 }
@@ -95,6 +96,25 @@ test('a streamed chat completion', async () => {
 	assert.equal(final.choices[0].message.role, 'assistant');
 	assert.equal(final.choices[0].message.content, 'Rebuilt by the client');
 	assert.equal(final.choices[0].finish_reason, 'stop');
+});
+
+test("the agent's own tool calls, rebuilt by the client", async () => {
+	await script([
+		{ tool_calls: [{ name: 'file_write', arguments: { path: 'e2e.txt', content: 'hi' } }] },
+		{ text: 'Wrote e2e.txt.', chunk_delay_ms: 10 },
+	], 'm1');
+	const runner = client.chat.completions.stream({
+		model: 'librefang:coder',
+		messages: [{ role: 'user', content: 'write e2e.txt' }],
+	});
+	const final = await runner.finalChatCompletion();
+	const msg = final.choices[0].message;
+	assert.equal(msg.content, 'Wrote e2e.txt.');
+	assert.equal(final.choices[0].finish_reason, 'stop');
+	assert.equal(msg.tool_calls?.length, 1, JSON.stringify(msg));
+	assert.equal(msg.tool_calls[0].type, 'function');
+	assert.equal(msg.tool_calls[0].function.name, 'file_write');
+	assert.equal(JSON.parse(msg.tool_calls[0].function.arguments).path, 'e2e.txt');
 });
 
 test('an unknown model is a NotFoundError', async () => {

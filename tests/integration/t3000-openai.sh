@@ -248,7 +248,7 @@ lf_wait_health || { echo "Bail out! the gateway did not come back"; exit 1; }
 
 # ---- the official client ----------------------------------------------------------
 export LF_URL FAKE_URL=$LF_FAKE_URL
-t_node openai-compat.test.mjs 4
+t_node openai-compat.test.mjs 5
 
 # ---- auth -------------------------------------------------------------------------
 lf_stop api-gateway
@@ -261,6 +261,6 @@ chat "{\"model\":\"coder\",$U}"
 t_eq "... POST /v1/chat/completions too" "$LF_STATUS" 401
 LF_AUTH=$LIBREFANG_API_KEY lf_req GET /v1/models
 t_eq "... with Authorization: Bearer <key>: 200" "$LF_STATUS" 200
-LF_API_KEY=$LIBREFANG_API_KEY t_node openai-compat.test.mjs 4
+LF_API_KEY=$LIBREFANG_API_KEY t_node openai-compat.test.mjs 5
 
 t_done
