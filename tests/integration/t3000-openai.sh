@@ -23,6 +23,14 @@ oai_err() {
 	[ "$(jb .error.type)" = "$2" ] && [ -n "$(jb .error.message)" ]
 }
 chat() { lf_req POST /v1/chat/completions "$1"; }
+# A long session is compacted, and the compaction's own provider call
+# would take a step scripted for a test: each part starts afresh.
+fresh_sessions() {
+	local id
+	for id in ${HELPER:-} ${CODER:-}; do
+		lf_req POST "/api/agents/$id/session/reset"
+	done
+}
 # sse JSON FILE: a streamed completion into FILE (headers in FILE.h).
 # Streamed texts are scripted with a few ms between chunks: a burst of
 # turn events on the bus can lose one in the middle (the native SSE route
@@ -112,6 +120,7 @@ t_eq "... streamed too" "$(chunks "$LF_TMP/s0" | jq -r '[.[] | .choices[0].delta
 lf_req DELETE "/api/agents/$FRESH"
 
 # ---- streaming ------------------------------------------------------------------
+fresh_sessions
 lf_fake_script '{"model":"m2","steps":[{"text":"Streaming words from the helper","chunk_delay_ms":20,"usage":{"input_tokens":9,"output_tokens":5}}]}'
 sse '{"model":"librefang:helper","stream":true,"messages":[{"role":"user","content":"stream it"}]}' "$LF_TMP/s1"
 C=$(chunks "$LF_TMP/s1")
@@ -163,6 +172,7 @@ t_eq "stream refused at once: its status, not a stream" "$(grep '^HTTP' "$LF_TMP
 t_eq "... as an OpenAI error" "$(jq -c '[.error.type, (.error.message | length > 0)]' "$LF_TMP/s4")" '["invalid_request_error",true]'
 
 # ---- images ---------------------------------------------------------------------
+fresh_sessions
 PNG=iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==
 lf_fake_script '{"model":"m2","steps":[{"text":"a red dot"}]}'
 chat "{\"model\":\"librefang:helper\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Describe this image\"},{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,$PNG\"}}]}]}"
@@ -172,6 +182,12 @@ t_eq "the provider got the text and the image" \
 t_eq "... the same bytes" \
     "$(lf_fake_requests m2 | jq -r '.[-1].body.messages[-1].content[] | select(.type == "image_url") | .image_url.url')" \
     "data:image/png;base64,$PNG"
+lf_fake_script '{"model":"m2","steps":[{"text":"streamed dot","chunk_delay_ms":10}]}'
+sse "{\"model\":\"librefang:helper\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\",\"image_url\":\"data:image/jpeg;base64,$PNG\"}]}]}" "$LF_TMP/s7"
+t_eq "an image streamed (image_url as a plain string): the text" \
+    "$(chunks "$LF_TMP/s7" | jq -r '[.[] | .choices[0].delta.content // empty] | join("")')" "streamed dot"
+t_eq "... the provider got its bytes" \
+    "$(lf_fake_requests m2 | jq -r '.[-1].body.messages[-1].content[0].image_url.url' | sed 's/^data:image\/[a-z]*;base64,//')" "$PNG"
 chat '{"model":"librefang:helper","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://169.254.169.254/latest"}}]}]}'
 t_ok "an image by URL: 400 (URLs are not fetched)" oai_err 400 invalid_request_error
 chat '{"model":"librefang:helper","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:text/html;base64,PGI+"}}]}]}'
@@ -180,6 +196,7 @@ chat '{"model":"librefang:helper","messages":[{"role":"user","content":[{"type":
 t_ok "an image that is not base64: 400" oai_err 400 invalid_request_error
 
 # ---- bad input ------------------------------------------------------------------
+fresh_sessions
 U='"messages":[{"role":"user","content":"x"}]'
 bad() {	# bad DESC STATUS JSON [PARAM]
 	chat "$3"
@@ -205,6 +222,7 @@ bad "max_tokens not an integer" 400 "{\"model\":\"coder\",$U,\"max_tokens\":1.5}
 bad "stream as a string" 400 "{\"model\":\"coder\",$U,\"stream\":\"yes\"}" stream
 bad "stream_options not an object" 400 "{\"model\":\"coder\",$U,\"stream_options\":1}" stream_options
 bad "n=3" 400 "{\"model\":\"coder\",$U,\"n\":3}" n
+bad "a NUL in the text" 400 '{"model":"coder","messages":[{"role":"user","content":"a\u0000b"}]}'
 chat '{"model":"coder","messages":[{"role":"system","content":"only a system message"}]}'
 t_ok "no user message: 400" oai_err 400 invalid_request_error
 t_eq "... code missing_message" "$(jb .error.code)" missing_message
@@ -247,6 +265,7 @@ lf_start api-gateway
 lf_wait_health || { echo "Bail out! the gateway did not come back"; exit 1; }
 
 # ---- the official client ----------------------------------------------------------
+fresh_sessions
 export LF_URL FAKE_URL=$LF_FAKE_URL
 t_node openai-compat.test.mjs 5
 
@@ -261,6 +280,7 @@ chat "{\"model\":\"coder\",$U}"
 t_eq "... POST /v1/chat/completions too" "$LF_STATUS" 401
 LF_AUTH=$LIBREFANG_API_KEY lf_req GET /v1/models
 t_eq "... with Authorization: Bearer <key>: 200" "$LF_STATUS" 200
+LF_AUTH=$LIBREFANG_API_KEY fresh_sessions
 LF_API_KEY=$LIBREFANG_API_KEY t_node openai-compat.test.mjs 5
 
 t_done
