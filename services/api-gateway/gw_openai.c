@@ -7,7 +7,9 @@
  * connection's own thread:
  *
  *	agents.list		resolve "model" to an agent (librefang:<name>,
- *				a UUID, a plain name, else the first agent)
+ *				a UUID, a plain name, else the first agent),
+ *				unless the last listing, kept for a second,
+ *				names it (OAI_CACHE_MS)
  *	uploads.create		once per image part (data: URIs), so the turn
  *				can name them as attachments like the native
  *				route does

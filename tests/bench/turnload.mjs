@@ -56,7 +56,11 @@ const wall = () => performance.timeOrigin + performance.now();	// ms, Unix
 // ---- HTTP -----------------------------------------------------------------
 
 // One request; resolves {status, body (string), ms} once the whole
-// response has arrived (an SSE response: once the server ends it).
+// response has arrived (an SSE response: once the server ends it), or
+// {status: 0} after --req-timeout ms (15000): a request the stack loses
+// is an error of its run, not a bench that never ends.
+const REQ_TIMEOUT_MS = Number(opt['req-timeout'] || 15000);
+
 function request(agent, hp, method, path, body, headers) {
 	return new Promise((resolve) => {
 		const data = body === undefined ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -73,6 +77,7 @@ function request(agent, hp, method, path, body, headers) {
 			res.on('error', (e) => resolve({ status: 0, body: String(e), ms: now() - t0 }));
 		});
 		req.on('error', (e) => resolve({ status: 0, body: String(e.message || e), ms: now() - t0 }));
+		req.setTimeout(REQ_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQ_TIMEOUT_MS} ms: ${method} ${path}`)));
 		if (data) req.write(data);
 		req.end();
 	});
