@@ -26,6 +26,7 @@
 #define BUS_STOP_GRACE_MS 1000	/* ... but only this long once we stop */
 #define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
 #define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
+#define BUS_EVENT_BUF	1024	/* events a pub/sub socket queues per pipe */
 
 static int
 bus_role_offset(const char *role)
@@ -1218,6 +1219,9 @@ bus_pub_open(const char *url)
 		free(bp);
 		return (NULL);
 	}
+	/* A turn's deltas come in bursts: nng's default queue (16 per
+	 * pipe) drops from the middle of a streamed answer. */
+	nng_socket_set_int(bp->bp_sock, NNG_OPT_SENDBUF, BUS_EVENT_BUF);
 	nng_pipe_notify(bp->bp_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
 	    &bp->bp_closing);
 	if (bus_dial_all(bp->bp_sock, url, "pub") != 0) {
@@ -1262,6 +1266,7 @@ bus_sub_open(const char *url)
 		free(bb);
 		return (NULL);
 	}
+	nng_socket_set_int(bb->bb_sock, NNG_OPT_RECVBUF, BUS_EVENT_BUF);
 	nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
 	    &bb->bb_closing);
 	if (bus_dial_all(bb->bb_sock, url, "sub") != 0) {

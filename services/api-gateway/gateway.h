@@ -440,12 +440,27 @@ int		 gw_comms_stream(struct gw_req *gr);
 /* Ends every stream at shutdown; gw_comms_count() then falls to 0. */
 void		 gw_comms_shutdown(void);
 long long	 gw_comms_count(void);
+
 /* ---- the MCP server (gw_mcp.c) -------------------------------------- */
 
 /* POST /mcp and POST /api/mcp (GW_RT_BODY): one JSON-RPC message over
  * Streamable HTTP, stateless; tools/list and tools/call go to
  * agent-runtime's tools.list and tools.invoke. */
 int		 gw_mcp(struct gw_req *gr);
+
+/* ---- the OpenAI-compatible API (gw_openai.c) ------------------------- */
+
+/* POST /v1/chat/completions: a turn of the agent "model" names, answered
+ * as a chat.completion or streamed as chat.completion.chunk events. */
+int		 gw_openai_chat(struct gw_req *gr);
+/* GET /v1/models: the agents as OpenAI models (agents.list). */
+int		 gw_openai_models(struct gw_req *gr);
+/* Ends every streamed completion (an error chunk, [DONE]) at shutdown;
+ * gw_openai_count() then falls to 0 as their connections finish. */
+void		 gw_openai_shutdown(void);
+long long	 gw_openai_count(void);
+/* Frees what completions share (once the daemon has stopped). */
+void		 gw_openai_fini(void);
 
 /* ---- uploads (gw_upload.c) ------------------------------------------ */
 

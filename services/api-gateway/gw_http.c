@@ -1022,6 +1022,7 @@ gw_http_stop(void)
 	gw_ws_stop();
 	gw_stream_shutdown();
 	gw_comms_shutdown();
+	gw_openai_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1035,7 +1036,7 @@ gw_http_stop(void)
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
 		if (waiting == 0 && gw_stream_count() == 0 &&
-		    gw_comms_count() == 0 &&
+		    gw_comms_count() == 0 && gw_openai_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;
@@ -1048,6 +1049,7 @@ gw_http_stop(void)
 	}
 	MHD_stop_daemon(gw_h.h_mhd);
 	gw_h.h_mhd = NULL;
+	gw_openai_fini();
 	log_info("HTTP stopped after %llu ms",
 	    (unsigned long long)(util_now_ms() - start));
 	return (0);

@@ -349,8 +349,9 @@ const struct gw_route gw_routes[] = {
 	{ GW_POST, "/api/migrate/scan", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/migrate", NULL, NULL, 100, NULL, 0 },
 	/* OpenAI Compatible */
-	{ GW_POST, "/v1/chat/completions", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/v1/models", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/v1/chat/completions",
+	    NULL, NULL, 5, gw_openai_chat, GW_RT_BODY | GW_RT_TURN },
+	{ GW_GET, "/v1/models", NULL, NULL, 5, gw_openai_models, 0 },
 	/* Sessions */
 	{ GW_GET, "/api/sessions",
 	    SVC_AGENT_RUNTIME, OP_SESSIONS_LIST_ALL, 5, NULL, 0 },

@@ -745,6 +745,8 @@ broker_open(const char *base)
 		goto fail;
 	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_BUF);
 	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_BUF);
+	nng_socket_set_int(br->br_pub_in, NNG_OPT_RECVBUF, BROKER_BUF);
+	nng_socket_set_int(br->br_pub_out, NNG_OPT_SENDBUF, BROKER_BUF);
 	nng_pipe_notify(br->br_front, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
 	    br);
 	nng_pipe_notify(br->br_pub_in, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,

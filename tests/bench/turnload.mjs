@@ -6,10 +6,10 @@
 // on stdout (spawn: one agent id a line); problems go to stderr.
 //
 //   spawn     --gw H:P --base URL --model M --prefix P --n N [--conc 8]
-//   probe     --gw H:P --agent ID [--stream]
+//   probe     --gw H:P --agent ID [--stream | --openai]
 //   overhead  --gw H:P --agent ID --fake H:P --model M --n N [--warm W]
 //   rate      --gw H:P --agents ID,.. --fake H:P --model M --conns C
-//             --secs S [--warm S]
+//             --secs S [--warm S] [--only floor|turns|openai] [--reset]
 //   storm     --gw H:P --agents-file F [--pids name:pid,..] [--timeout S]
 //   firstbyte --gw H:P --agent ID --fake H:P --model M --n N --delay MS
 //
@@ -56,7 +56,11 @@ const wall = () => performance.timeOrigin + performance.now();	// ms, Unix
 // ---- HTTP -----------------------------------------------------------------
 
 // One request; resolves {status, body (string), ms} once the whole
-// response has arrived (an SSE response: once the server ends it).
+// response has arrived (an SSE response: once the server ends it), or
+// {status: 0} after --req-timeout ms (15000): a request the stack loses
+// is an error of its run, not a bench that never ends.
+const REQ_TIMEOUT_MS = Number(opt['req-timeout'] || 15000);
+
 function request(agent, hp, method, path, body, headers) {
 	return new Promise((resolve) => {
 		const data = body === undefined ? null : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -73,6 +77,7 @@ function request(agent, hp, method, path, body, headers) {
 			res.on('error', (e) => resolve({ status: 0, body: String(e), ms: now() - t0 }));
 		});
 		req.on('error', (e) => resolve({ status: 0, body: String(e.message || e), ms: now() - t0 }));
+		req.setTimeout(REQ_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQ_TIMEOUT_MS} ms: ${method} ${path}`)));
 		if (data) req.write(data);
 		req.end();
 	});
@@ -97,6 +102,10 @@ function out(obj) {
 
 const gw = () => hostPort(need('gw'));
 const turnPath = (id, stream) => `/api/agents/${id}/message${stream ? '/stream' : ''}`;
+// The same turn through the OpenAI-compatible edge: the agent named by
+// its id as the model (resolved with agents.list), the message as the
+// one user message.
+const oaiBody = (id) => ({ model: id, messages: [{ role: 'user', content: 'ping' }] });
 
 // The last provider request the runtime made for MODEL, ready to replay
 // against the fake as MODEL-floor: {path, body, headers}.
@@ -157,8 +166,11 @@ async function spawn() {
 async function probe() {
 	const g = gw();
 	const ka = new http.Agent({ keepAlive: false });
-	const r = await request(ka, g, 'POST', turnPath(need('agent'), opt.stream), { message: 'probe' });
+	const r = opt.openai ?
+	    await request(ka, g, 'POST', '/v1/chat/completions', oaiBody(need('agent'))) :
+	    await request(ka, g, 'POST', turnPath(need('agent'), opt.stream), { message: 'probe' });
 	let ok = r.status === 200;
+	if (ok && opt.openai) ok = /"object":"chat\.completion"/.test(r.body);
 	if (ok && opt.stream) ok = /event: done/.test(r.body);
 	out({ status: r.status, ok, ms: Math.round(r.ms * 10) / 10, body: r.body.slice(0, 300) });
 }
@@ -265,12 +277,25 @@ async function rate() {
 	ctl.destroy();
 	const res = {};
 	const which = opt.only ? [opt.only] : ['floor', 'turns'];
+	// Each run from empty sessions: a turn's cost grows with the history
+	// it loads and saves, so two runs one after the other compare fairly.
+	if (opt.reset) {
+		const kr = new http.Agent({ keepAlive: true, maxSockets: 1 });
+		for (const id of ids.slice(0, conns)) {
+			const r = await request(kr, g, 'POST', `/api/agents/${id}/session/reset`);
+			if (r.status !== 200) die(`rate: session reset of ${id}: ${r.status} ${r.body.slice(0, 160)}`);
+		}
+		kr.destroy();
+	}
 	for (const w of which) {
 		const kas = Array.from({ length: conns }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
 		if (w === 'floor') {
 			if (!rec) { res.floor = null; continue; }
 			res.floor = await closedLoop(conns, secs, warmSecs,
 			    (c) => request(kas[c], fake, 'POST', rec.path, rec.body, rec.headers));
+		} else if (w === 'openai') {
+			res.openai = await closedLoop(conns, secs, warmSecs,
+			    (c) => request(kas[c], g, 'POST', '/v1/chat/completions', oaiBody(ids[c])));
 		} else {
 			res.turns = await closedLoop(conns, secs, warmSecs,
 			    (c) => request(kas[c], g, 'POST', turnPath(ids[c]), { message: 'ping' }));

@@ -11,6 +11,10 @@
 #      that takes 1 s: wall time, how many completed, agent-runtime RSS
 #   8. provider's first byte -> client's first SSE chunk
 #
+# With figure 6, on TURNS_OAI_CONNS connections, the same turns through
+# POST /v1/chat/completions (issue 8: >= 200 requests/s on one
+# connection, >= 90 % of the native route in the same run).
+#
 # Its own throwaway stack (like bench.sh: private PostgreSQL, bus over
 # ipc://, the five services, the gateway) plus two fake providers
 # (tests/fakes/fake-llm.mjs): "instant" (no latency) and "slow"
@@ -23,6 +27,7 @@
 #   TURNS_N=200           pairs for the overhead figure (after 20 warm-up)
 #   TURNS_SECS=4          seconds per turns/s run (after a 1 s warm-up)
 #   TURNS_CONNS="1 4 16"  connection counts
+#   TURNS_OAI_CONNS="1 4" of those, where /v1/chat/completions runs too
 #   TURNS_STORM=1000      concurrent streaming turns
 #   TURNS_FB_N=30         first-byte samples; TURNS_FB_DELAY=200 (ms)
 #   TURNS_MAX_SECS=300    watchdog
@@ -40,6 +45,7 @@ esac
 N=${TURNS_N:-200}
 SECS=${TURNS_SECS:-4}
 CONNS=${TURNS_CONNS:-1 4 16}
+OAI_CONNS=" ${TURNS_OAI_CONNS:-1 4} "
 STORM=${TURNS_STORM:-1000}
 FB_N=${TURNS_FB_N:-30}
 FB_DELAY=${TURNS_FB_DELAY:-200}
@@ -52,6 +58,8 @@ FAKE=$root/tests/fakes/fake-llm.mjs
 T_OVERHEAD_MS=3		# p50 of turn - provider
 T_STORM_SECS=3		# every storm turn done within
 T_STORM_MB=50		# agent-runtime growth during the storm
+T_OAI_RPS=200		# /v1/chat/completions on one connection (issue 8)
+T_OAI_PCT=90		# ... as a share of the native route
 
 SERVICES="agent-runtime scheduler memory audit channels"
 
@@ -200,6 +208,8 @@ AFB=$(head -n 1 "$tmp/agent-fb")
 
 probe_msg=$(node "$LOAD" probe --gw "$GW" --agent "$A1" 2>&1)
 probe_sse=$(node "$LOAD" probe --gw "$GW" --agent "$A1" --stream 2>&1)
+probe_oai=$(node "$LOAD" probe --gw "$GW" --agent "$A1" --openai 2>&1)
+oai_ok=$(printf '%s' "$probe_oai" | jq -r '.ok' 2>/dev/null)
 msg_ok=$(printf '%s' "$probe_msg" | jq -r '.ok' 2>/dev/null)
 sse_ok=$(printf '%s' "$probe_sse" | jq -r '.ok' 2>/dev/null)
 describe() {	# probe JSON -> one line
@@ -207,10 +217,11 @@ describe() {	# probe JSON -> one line
 }
 echo "   POST /api/agents/{id}/message:        $([ "$msg_ok" = true ] && echo works || echo "NOT WORKING ($(describe "$probe_msg"))")"
 echo "   POST /api/agents/{id}/message/stream: $([ "$sse_ok" = true ] && echo works || echo "NOT WORKING ($(describe "$probe_sse"))")"
+echo "   POST /v1/chat/completions:            $([ "$oai_ok" = true ] && echo works || echo "NOT WORKING ($(describe "$probe_oai"))")"
 echo
 
 S_OVER= S_STORM_N= S_STORM_WALL= S_STORM_FLOOR= S_STORM_MB= S_FB=
-declare -A S_RPS=() S_FLOOR=() CPU_LINE=()
+declare -A S_RPS=() S_FLOOR=() CPU_LINE=() S_OAI=() OAI_LINE=() OAI_CPU=()
 
 # ---- 5. overhead ---------------------------------------------------------------
 hr
@@ -250,6 +261,11 @@ hr
 if [[ $FIGS != *" 6 "* ]]; then
 	echo "   not selected (TURNS_FIGS)"
 elif [ "$msg_ok" = true ]; then
+	# With the /v1 rows, each run starts from empty sessions (--reset):
+	# a turn costs more the longer its history, and the runs follow one
+	# another on the same agents.
+	RESET=
+	[ "$oai_ok" = true ] && [ -n "${OAI_CONNS// /}" ] && RESET=--reset
 	printf '   %-6s %10s %9s %9s %8s   %12s %9s %8s\n' "conns" "turns/s" "p50 ms" "p99 ms" "errors" "floor req/s" "p50 ms" "turns %"
 	for c in $CONNS; do
 		ids=$(head -n "$c" "$tmp/agents" | paste -sd, -)
@@ -259,7 +275,7 @@ elif [ "$msg_ok" = true ]; then
 		    --conns "$c" --secs "$SECS" --only floor 2>"$tmp/rate.err")
 		cpu_mark
 		if r=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
-		    --conns "$c" --secs "$SECS" --only turns 2>>"$tmp/rate.err"); then
+		    --conns "$c" --secs "$SECS" --only turns $RESET 2>>"$tmp/rate.err"); then
 			CPU_LINE[$c]=$(cpu_since "$(printf '%s' "$r" | jq -r '.turns.total')")
 			r=$(printf '%s\n%s\n' "$r" "${fl:-{\}}" | jq -s '.[0] + {floor: (.[1].floor // null)}')
 			S_RPS[$c]=$(printf '%s' "$r" | jq -r '.turns.rps')
@@ -269,14 +285,42 @@ elif [ "$msg_ok" = true ]; then
 			    "$(awk -v a="${S_RPS[$c]}" -v b="${S_FLOOR[$c]:-}" 'BEGIN { if (b + 0 > 0) printf "%.1f%%", 100 * a / b; else print "-" }')"
 			e=$(printf '%s' "$r" | jq -r '.turns.last_error')
 			[ -z "$e" ] || echo "          last error: $e"
+			# The same turns through the OpenAI edge, right after.
+			[[ $OAI_CONNS == *" $c "* ]] && cpu_mark
+			if [[ $OAI_CONNS == *" $c "* ]] && [ "$oai_ok" = true ] &&
+			    o=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
+			    --conns "$c" --secs "$SECS" --only openai --reset 2>>"$tmp/rate.err"); then
+				S_OAI[$c]=$(printf '%s' "$o" | jq -r '.openai.rps')
+				OAI_CPU[$c]=$(cpu_since "$(printf '%s' "$o" | jq -r '.openai.total')")
+				OAI_LINE[$c]=$(printf '%s' "$o" | jq -r '"\(.openai.rps) \(.openai.latency_ms.p50) \(.openai.latency_ms.p99) \(.openai.errors)"')
+				e=$(printf '%s' "$o" | jq -r '.openai.last_error')
+				[ -z "$e" ] || OAI_LINE[$c]+=" $e"
+			fi
 		else
 			echo "   $c: failed: $(tail -n 3 "$tmp/rate.err")"
 		fi
 	done
 	echo "   floor: the provider request of a turn (history included) replayed straight to the fake at the same concurrency"
+	if [ -z "${OAI_CONNS// /}" ]; then
+		:
+	elif [ "$oai_ok" = true ]; then
+		echo "   the same turns through POST /v1/chat/completions (model: the agent's id), right after each native run;"
+		echo "   both runs from empty sessions (session/reset before each)"
+		printf '   %-6s %10s %9s %9s %8s   %12s\n' "conns" "req/s" "p50 ms" "p99 ms" "errors" "% of native"
+		for c in $CONNS; do
+			[ -n "${OAI_LINE[$c]:-}" ] || continue
+			set -- ${OAI_LINE[$c]}
+			printf '   %-6s %10s %9s %9s %8s   %12s\n' "$c" "$1" "$2" "$3" "$4" \
+			    "$(awk -v a="$1" -v b="${S_RPS[$c]}" 'BEGIN { if (b + 0 > 0) printf "%.1f%%", 100 * a / b; else print "-" }')"
+			[ $# -le 4 ] || echo "          last error: ${*:5}"
+		done
+	else
+		echo "   POST /v1/chat/completions: skipped, $(describe "$probe_oai")"
+	fi
 	echo "   server CPU per turn, µs (warm-up included):"
 	for c in $CONNS; do
 		[ -n "${CPU_LINE[$c]:-}" ] && printf '     %-4s %s\n' "$c" "${CPU_LINE[$c]}"
+		[ -n "${OAI_CPU[$c]:-}" ] && printf '     %-4s %s  (/v1/chat/completions)\n' "$c" "${OAI_CPU[$c]}"
 	done
 else
 	echo "   skipped: POST /api/agents/{id}/message does not work yet"
@@ -361,6 +405,14 @@ printf '   %-34s %14s %14s %s\n' "figure" "value" "target/floor" ""
 printf '   %-34s %14s %14s %s\n' "turn overhead p50" "$(fmt "$S_OVER") ms" "<= $T_OVERHEAD_MS ms" "$(verdict "$S_OVER" '<=' $T_OVERHEAD_MS)"
 for c in $CONNS; do
 	printf '   %-34s %14s %14s\n' "turns/s, $c conn" "$(fmt "${S_RPS[$c]:-}")" "floor $(fmt "${S_FLOOR[$c]:-}")"
+done
+for c in $CONNS; do
+	[ -n "${S_OAI[$c]:-}" ] || continue
+	pct=$(awk -v a="${S_OAI[$c]}" -v b="${S_RPS[$c]:-0}" 'BEGIN { if (b + 0 > 0) printf "%.1f", 100 * a / b }')
+	if [ "$c" = 1 ]; then
+		printf '   %-34s %14s %14s %s\n' "/v1/chat/completions req/s, 1 conn" "${S_OAI[$c]}" ">= $T_OAI_RPS" "$(verdict "${S_OAI[$c]}" '>=' $T_OAI_RPS)"
+	fi
+	printf '   %-34s %14s %14s %s\n' "/v1 as % of native, $c conn" "$(fmt "$pct")%" ">= $T_OAI_PCT%" "$(verdict "$pct" '>=' $T_OAI_PCT)"
 done
 printf '   %-34s %14s %14s %s\n' "storm: done within 3 s" "$(fmt "$S_STORM_N")/$STORM" "$STORM/$STORM" \
     "$([ -z "$S_STORM_N" ] && echo - || { [ "$S_STORM_N" = "$STORM" ] && echo ok || echo MISS; })"

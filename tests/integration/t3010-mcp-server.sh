@@ -126,8 +126,11 @@ mcp "$(rpc 12 ping)"
 t_eq "and the server still answers" "$(jbc '.result')" '{}'
 
 # ---- tools ------------------------------------------------------------------
+lf_req GET /api/tools
+NTOOLS=$(jb '.tools | length')
 mcp "$(rpc 20 tools/list)"
-t_eq "tools/list without an agent: every built-in tool" "$(jb '.result.tools | length')" 10
+t_eq "tools/list without an agent: every built-in tool (GET /api/tools: $NTOOLS)" \
+    "$(jb '.result.tools | length')" "$NTOOLS"
 t_eq "each with a name, a description and an object inputSchema" \
     "$(jb '[.result.tools[] | (.name|type) == "string" and (.description|type) == "string" and .inputSchema.type == "object"] | all')" true
 t_eq "file_read's schema requires path" "$(jb '.result.tools[] | select(.name == "file_read") | .inputSchema.required | join(",")')" path
