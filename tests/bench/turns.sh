@@ -78,7 +78,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfturns.XXXXXX") || exit 1
 chmod 711 "$tmp"
 export LIBREFANG_HOME=$tmp/home
 export LIBREFANG_BUS_URL=ipc://$LIBREFANG_HOME/run/bus
-export BENCH_FAKE_API_KEY=x		# the agents' api_key_env; the fakes take any key
+export BENCH_FAKE_API_KEY=bench-key	# the agents' api_key_env; the fakes take any key
 unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_ALLOW_NO_AUTH
 mkdir -p "$LIBREFANG_HOME/run" "$tmp/log"
 
@@ -189,7 +189,7 @@ fi
 
 hr
 echo "5-8. AGENT TURNS  fake OpenAI-style provider (tests/fakes/fake-llm.mjs) on loopback; client: tests/bench/turnload.mjs"
-echo "   bench config: api.max_connections = 4096 (default 1024); per-IP cap: loopback exempt; BENCH_FAKE_API_KEY=x"
+echo "   bench config: api.max_connections = 4096 (default 1024); per-IP cap: loopback exempt; BENCH_FAKE_API_KEY=bench-key"
 hr
 
 # One agent per connection for the rate runs (the first also serves the
