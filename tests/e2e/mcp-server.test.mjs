@@ -37,7 +37,10 @@ test('connect: initialize and the initialized notification', async () => {
 	await client.ping();
 	await client.close();
 	// The GET for a server stream got 405, which the SDK takes quietly.
-	assert.deepEqual(errors, []);
+	// close() aborts that GET when its answer is still on the way (a
+	// loaded machine): that AbortError is the client's own doing.
+	const ours = errors.filter((e) => !(e?.name === 'AbortError' || e?.code === 20));
+	assert.deepEqual(ours, []);
 });
 
 test('list the built-in tools with their schemas', async () => {
