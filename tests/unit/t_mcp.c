@@ -252,8 +252,9 @@ t_conn_hostile(void)
 		T_OK(mc == NULL);
 		printf("# %s: %s in %llu ms\n", scripts[i], err,
 		    (unsigned long long)(util_now_ms() - t0));
-		/* The deadline, plus the close (TERM after 300 ms). */
-		T_OK(util_now_ms() - t0 < 3000);
+		/* The deadline, plus the close (TERM after 300 ms), with
+		 * room for a loaded machine and a sanitizer build. */
+		T_OK(util_now_ms() - t0 < 5000);
 	}
 	return (0);
 }

@@ -235,6 +235,13 @@ conn_read_line(struct mcp_conn *mc, int64_t deadline, char *err,
 	int64_t		 left;
 
 	for (;;) {
+		/* Checked on every pass, not only when the pipe is empty:
+		 * a child that floods would otherwise never let us see the
+		 * deadline. */
+		if ((left = deadline - (int64_t)util_now_ms()) <= 0) {
+			snprintf(err, errlen, "timed out");
+			return (NULL);
+		}
 		if (mc->mc_rbuf.b_len > 0 && (nl = memchr(mc->mc_rbuf.b_data,
 		    '\n', mc->mc_rbuf.b_len)) != NULL) {
 			len = (size_t)(nl - mc->mc_rbuf.b_data);
@@ -264,10 +271,6 @@ conn_read_line(struct mcp_conn *mc, int64_t deadline, char *err,
 		}
 		if (errno != EAGAIN && errno != EINTR) {
 			snprintf(err, errlen, "read: %s", strerror(errno));
-			return (NULL);
-		}
-		if ((left = deadline - (int64_t)util_now_ms()) <= 0) {
-			snprintf(err, errlen, "timed out");
 			return (NULL);
 		}
 		p.fd = mc->mc_out;
