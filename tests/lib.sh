@@ -110,6 +110,12 @@ lf_pg_stop() {
 
 lf_start() {
 	local prog=$1
+	# One process per name: a second start would orphan the first,
+	# which then outlives the script (the stop only knows the last).
+	if [ -n "${LF_PIDS[$prog]:-}" ] && kill -0 "${LF_PIDS[$prog]}" 2>/dev/null; then
+		echo "Bail out! lf_start $prog: already running (pid ${LF_PIDS[$prog]})"
+		exit 1
+	fi
 	"$LF_BIN/$prog" >>"$LF_TMP/log/$prog.log" 2>&1 &
 	LF_PIDS[$prog]=$!
 }
