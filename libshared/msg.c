@@ -61,6 +61,21 @@ msg_error_body(const char *fmt, ...)
 	return (o);
 }
 
+json_t *
+msg_event(const char *source, const char *type, json_t *data, int depth)
+{
+	char	id[UTIL_UUID_LEN], ts[32];
+
+	util_uuid4(id);
+	util_rfc3339(util_wall_ms(), ts);
+	if (data == NULL)
+		data = json_object();
+	return (json_pack("{s:s, s:s, s:{s:s}, s:{s:s, s:o}, s:s, s:i}",
+	    "id", id, "source", source != NULL ? source : "", "target",
+	    "type", "Broadcast", "payload", "type", type, "data", data,
+	    "timestamp", ts, "depth", depth));
+}
+
 int
 msg_req_validate(json_t *root, struct msg_req *out, char *err, size_t errlen)
 {

@@ -61,6 +61,18 @@ json_t	*msg_request(const char *op, const char *id, int64_t deadline_ms,
 	    json_t *caller, json_t *params, json_t *query, json_t *body);
 /* Builds a reply envelope (new reference); body is stolen. */
 json_t	*msg_reply(const char *id, int status, json_t *body);
+/*
+ * Builds an event for TOPIC_EVENTS (new reference; NULL on ENOMEM):
+ * {id (a new uuid), source, target: {type: "Broadcast"}, payload:
+ * {type, data}, timestamp (RFC 3339), depth}.  source is the agent the
+ * event is about or "" for the system; type a payload kind of
+ * notes/kernel.md 2.1 ("Lifecycle", "MemoryUpdate", "System", "Custom",
+ * ...); data is stolen (NULL: {}).  depth counts the trigger fires that
+ * led to it (0 for an event nobody's trigger caused), for the chain
+ * limit.
+ */
+json_t	*msg_event(const char *source, const char *type, json_t *data,
+	    int depth);
 /* Builds {"error": "<fmt>"} (new reference; NULL only on ENOMEM).  The
  * one place error bodies are made, for services and the gateway alike. */
 json_t	*msg_error_body(const char *fmt, ...)

@@ -29,5 +29,8 @@
 /* A gateway's stream of turn events: this prefix and the gateway's id. */
 #define TOPIC_TURN_STREAM "turn."
 #define TOPIC_COMMS	"comms"		/* an inter-agent event (comms/) */
+/* What triggers match (notes/kernel.md 2.1): every service publishes its
+ * events here, built by msg_event(); proto/messages.md lists them. */
+#define TOPIC_EVENTS	"events"
 
 #endif /* PROTO_SERVICES_H */
