@@ -35,6 +35,7 @@ lf_fake_wait m-idem 1
 OUT=$(msg "$A" '{"idempotency_key": "fire-1"}')
 t_eq "the same key while the turn runs is 409" "$(jq -r .status <<<"$OUT")" 409
 t_ok "saying it still runs ($(jq -r .body.error <<<"$OUT"))" grep -q "still running" <<<"$(jq -r .body.error <<<"$OUT")"
+t_eq "with code turn_in_progress, told apart from a stored 409" "$(jq -r .body.code <<<"$OUT")" turn_in_progress
 timeout 30 tail --pid=$FIRST -f /dev/null
 t_eq "the first request got the turn's answer" "$(jq -r '"\(.status) \(.body.response)"' "$LF_TMP/first")" "200 slow answer"
 OUT=$(msg "$A" '{"idempotency_key": "fire-1"}')

@@ -101,8 +101,11 @@ turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
 			status = 500;
 		reply_stored(rp, (int)status, PQgetvalue(res, 0, 2));
 	} else if (strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
-		svc_reply_error(rp, 409, "a turn with idempotency key '%s' is "
-		    "still running", key);
+		/* Told apart from a stored 409 (a busy session) by its
+		 * code: the caller asks again later. */
+		svc_reply_json(rp, 409, json_pack("{s:s+, s:s}", "error",
+		    "a turn with this idempotency key is still running: ",
+		    key, "code", "turn_in_progress"));
 	} else {
 		PQclear(res);
 		if ((res = db_exec(c->sc_db, SQL_LOST, 1, p)) == NULL) {
