@@ -396,8 +396,8 @@ static const struct next_case slim_cases[] = {
 	    { "2026-10-25T00:30Z", "2026-10-26T01:30Z" } },
 	{ "0 9 * * *", "Slim_Kathmandu", "2026-06-01T00:00Z",
 	    { "2026-06-01T03:15Z" } },
-	/* J60 is March 1 (00:00 XST, 03:00Z), day 300 of 2027 is Oct 28
-	 * (01:00 XDT, 03:00Z). */
+	/* J60 is March 1 (00:00 XST, 03:00Z); day 300, counted from 0, of
+	 * 2027 is Oct 28 (01:00 XDT, 03:00Z), as glibc reads it. */
 	{ "30 0 * * *", "Slim_Julian", "2027-02-28T12:00Z",
 	    { "2027-03-02T02:30Z" } },
 	{ "30 0 * * *", "Slim_Julian", "2027-10-27T12:00Z",
