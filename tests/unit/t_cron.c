@@ -126,6 +126,10 @@ static const struct {
 	{ "0 0 * * 1#2",		"unexpected '#'" },
 	{ "0 0 L * *",			"expected a number" },
 	{ "@daily",			"got 1" },
+	/* Bytes that are not printable ASCII never reach the message. */
+	{ "\xff * * * *",		"minute field '?': expected a number" },
+	{ "1\xfe * * * *",		"minute field '1?': unexpected byte 0xfe" },
+	{ "* * * * mon\x01",		"field 'mon?': unexpected byte 0x01" },
 	{ "0 0 30 2 *",			"never fires" },
 	{ "0 0 31 4,6,9,11 *",		"never fires" },
 	{ "0 0 30,31 feb *",		"never fires" },
@@ -137,6 +141,7 @@ t_parse_bad(void)
 {
 	struct cron	*c = (struct cron *)1;
 	char		 err[256];
+	const char	*p;
 	int		 i;
 
 	for (i = 0; bad_exprs[i].expr != NULL; i++) {
@@ -148,6 +153,8 @@ t_parse_bad(void)
 			return (-1);
 		}
 		T_OK(c == NULL);
+		for (p = err; *p != '\0'; p++)
+			T_OK(*p >= ' ' && *p < 0x7f);
 		if (strstr(err, bad_exprs[i].why) == NULL) {
 			printf("# '%s': reason '%s', expected '%s'\n",
 			    bad_exprs[i].expr, err, bad_exprs[i].why);
@@ -471,6 +478,9 @@ t_zones(void)
 	T_EQ_INT(cron_parse("* * * * *", "../../etc/passwd", &c, err,
 	    sizeof(err)), -1);
 	T_OK(strstr(err, "malformed time zone name") != NULL);
+	T_EQ_INT(cron_parse("* * * * *", "Europe/\xff", &c, err,
+	    sizeof(err)), -1);
+	T_OK(strchr(err, '\xff') == NULL);
 	T_EQ_INT(cron_parse("* * * * *", "zone.tab", &c, err,
 	    sizeof(err)), -1);
 	T_OK(strstr(err, "malformed") != NULL);

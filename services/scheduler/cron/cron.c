@@ -60,16 +60,24 @@ static int	 cron_fail(char *, size_t, const struct cron_field *,
 		    const char *, size_t, const char *, ...)
 		    __attribute__((format(printf, 6, 7)));
 
-/* Writes "<field> field '<text>': <why>" into err; returns -1. */
+/*
+ * Writes "<field> field '<text>': <why>" into err; returns -1.  The text
+ * is user input bound for a JSON error body and the logs: bytes outside
+ * printable ASCII become '?', so the message is always valid UTF-8.
+ */
 static int
 cron_fail(char *err, size_t errlen, const struct cron_field *f,
     const char *s, size_t len, const char *fmt, ...)
 {
 	va_list	 ap;
+	char	 text[33];
+	size_t	 i;
 	int	 n;
 
-	n = snprintf(err, errlen, "%s field '%.*s': ", f->cf_name,
-	    (int)(len > 32 ? 32 : len), s);
+	for (i = 0; i < len && i < sizeof(text) - 1; i++)
+		text[i] = s[i] > ' ' && s[i] < 0x7f ? s[i] : '?';
+	text[i] = '\0';
+	n = snprintf(err, errlen, "%s field '%s': ", f->cf_name, text);
 	if (n >= 0 && (size_t)n < errlen) {
 		va_start(ap, fmt);
 		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
@@ -161,7 +169,8 @@ cron_elem(const struct cron_field *f, const char *s, const char *end,
 	}
 	if (p != end)
 		return (cron_fail(err, errlen, f, s, len,
-		    "unexpected '%c'", *p));
+		    *p > ' ' && *p < 0x7f ? "unexpected '%c'" :
+		    "unexpected byte 0x%02x", (unsigned char)*p));
 	if (a <= b) {
 		for (i = a; i <= b; i += n)
 			*bits |= UINT64_C(1) << i;

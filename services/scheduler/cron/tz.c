@@ -482,8 +482,10 @@ tz_get(const char *name, char *err, size_t errlen)
 	int		 n;
 
 	if (name == NULL || !tz_name_ok(name)) {
-		snprintf(err, errlen, "malformed time zone name '%.64s'",
-		    name == NULL ? "" : name);
+		/* Not echoed: it may hold anything, bytes that are not
+		 * UTF-8 included, and errors end up in JSON and logs. */
+		snprintf(err, errlen, "malformed time zone name (letters, "
+		    "digits and \"/_+-\" only, not starting with \"/\")");
 		return (NULL);
 	}
 	if ((dir = getenv("TZDIR")) == NULL || *dir == '\0')
