@@ -267,6 +267,10 @@ if [ ! -x "$LF_BIN/cronnext" ]; then
 	echo "1..0 # SKIP $LF_BIN/cronnext is not built"
 	exit 0
 fi
+if ! python3 -c 'import zoneinfo; zoneinfo.ZoneInfo("America/New_York")' 2>/dev/null; then
+	echo "1..0 # SKIP python3 with zoneinfo and /usr/share/zoneinfo (tzdata) are needed"
+	exit 0
+fi
 mkdir -p "$LF_TMP/zones"
 out=$(timeout 500 python3 "$REF" "$LF_BIN/cronnext" "$LF_TMP/zones" \
     "${CRON_SEED:-5000}" 2>&1)
