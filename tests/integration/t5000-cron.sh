@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# services/scheduler/cron against an independent reference: a few hundred
+# services/scheduler/cron against an independent reference: some 1800
 # generated expressions, in zones with DST (30-minute, southern, negative,
 # a whole day), odd offsets and footer-only rules, from random instants
-# and instants next to DST changes; tests/helpers/cronnext gives the next
+# and instants next to DST changes, then twice in every other zone of the
+# system; tests/helpers/cronnext gives the next
 # fire times, and a brute-force search in Python (zoneinfo, minute by
 # minute in UTC: a minute fires when its wall time matches the fields and
 # is the first occurrence of that wall time) gives its own.  Prints the
@@ -15,6 +16,7 @@ REF=$LF_TMP/cronref.py
 cat > "$REF" <<'PY'
 import os, random, struct, subprocess, sys
 from datetime import datetime, timedelta, timezone
+import zoneinfo
 from zoneinfo import ZoneInfo
 
 bin_, tzdir, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -37,10 +39,9 @@ SYN = {
     "Syn/LateHour": "EST5EDT,M3.2.0/-1,M11.1.0/26",
     "Syn/Dateline": "<-11>11<+13>-13,M9.5.0/3,M4.1.0/4",
 }
-for name in REAL:
-    path = os.path.join(tzdir, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    os.symlink(os.path.join("/usr/share/zoneinfo", name), path)
+SYSTZ = "/usr/share/zoneinfo"
+for entry in os.listdir(SYSTZ):
+    os.symlink(os.path.join(SYSTZ, entry), os.path.join(tzdir, entry))
 
 def tzif(utoff, footer):
     block = b"TZif2" + b"\0" * 15 + struct.pack(">6I", 0, 0, 0, 0, 1, 4)
@@ -57,6 +58,10 @@ def zone(name):
     with open(os.path.join(tzdir, name), "rb") as f:
         return ZoneInfo.from_file(f, key=name)
 ZONES = {n: zone(n) for n in REAL + list(SYN)}
+# Every other zone of the system once or twice: each file and footer read.
+OTHERS = sorted(n for n in zoneinfo.available_timezones()
+                if n not in ZONES and not n.startswith(("posix/", "right/"))
+                and n != "localtime")
 
 # ---- the reference: its own parser and a brute-force search
 MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
@@ -216,6 +221,12 @@ for name, z in ZONES.items():
             e = rng.choice(DST_EXPRS) if rng.random() < 0.6 else rand_expr()
             cases.append((tr + rng.randint(-4 * 3600, 3 * 3600), name, e))
 near = sum(1 for c in cases if c[2] in DST_EXPRS)
+for name in OTHERS:
+    ZONES[name] = zone(name)
+    for _ in range(2):
+        e = rng.choice(DST_EXPRS) if rng.random() < 0.5 else rand_expr()
+        cases.append((rng.randint(t2024, t2045), name, e))
+nothers = len(OTHERS)
 
 inp = "".join("%d\t%s\t%s\n" % c for c in cases)
 env = dict(os.environ, TZDIR=tzdir)
@@ -225,7 +236,7 @@ lines = res.stdout.splitlines()
 if res.returncode != 0 or len(lines) != len(cases):
     print("# cronnext exited %d with %d lines for %d cases: %s" %
           (res.returncode, len(lines), len(cases), res.stderr[:300]))
-    print("RESULT %d %d 0 0 0" % (len(cases), len(cases)))
+    print("RESULT %d %d 0 0 0 0" % (len(cases), len(cases)))
     sys.exit(0)
 
 def show(ts, z):
@@ -260,7 +271,8 @@ for (after, name, expr), line in zip(cases, lines):
                   datetime.fromtimestamp(after, timezone.utc).isoformat()))
             print("#   cronnext:  %s" % (line if got is None else show(got, z)))
             print("#   reference: %s" % show(want, z))
-print("RESULT %d %d %d %d %d" % (len(cases), bad, rejected, fires, near))
+print("RESULT %d %d %d %d %d %d" % (len(cases), bad, rejected, fires, near,
+                                    nothers))
 PY
 
 if [ ! -x "$LF_BIN/cronnext" ]; then
@@ -278,9 +290,10 @@ rc=$?
 printf '%s\n' "$out" | grep '^#'
 [ "$rc" = 0 ] || printf '%s\n' "$out" | tail -20 | sed 's/^/#   /'
 t_eq "the reference ran (exit 0; 124 is its 500 s bound)" "$rc" 0
-read -r _ ncases nbad nrej nfires nnear <<<"$(printf '%s\n' "$out" | grep '^RESULT')"
+read -r _ ncases nbad nrej nfires nnear nzones <<<"$(printf '%s\n' "$out" | grep '^RESULT')"
 t_ok "a few hundred cases (${ncases:-0})" test "${ncases:-0}" -ge 300
 t_ok "near DST changes (${nnear:-0})" test "${nnear:-0}" -ge 100
+t_ok "every other zone of the system (${nzones:-0})" test "${nzones:-0}" -ge 300
 t_ok "most fire (${nfires:-0} fires, ${nrej:-0} rejected)" \
     test "${nfires:-0}" -ge $((${ncases:-1} * 3))
 t_eq "cronnext and the reference agree on every case" "${nbad:-none}" 0
