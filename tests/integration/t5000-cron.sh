@@ -3,11 +3,11 @@
 # generated expressions, in zones with DST (30-minute, southern, negative,
 # a whole day), odd offsets and footer-only rules, from random instants
 # and instants next to DST changes, then twice in every other zone of the
-# system; tests/helpers/cronnext gives the next
-# fire times, and a brute-force search in Python (zoneinfo, minute by
-# minute in UTC: a minute fires when its wall time matches the fields and
-# is the first occurrence of that wall time) gives its own.  Prints the
-# first disagreements in full.  No stack is started.
+# system.  tests/helpers/cronnext gives the next fire times, and a
+# brute-force search in Python (zoneinfo, minute by minute in UTC: a minute
+# fires when its wall time matches the fields and is the first occurrence
+# of that wall time) gives its own.  Prints the first disagreements in
+# full.  No stack is started.
 #
 #   CRON_SEED=N   another sequence of cases (the default is fixed)
 . "$(dirname "$0")/../lib.sh"
