@@ -418,8 +418,10 @@ static const struct next_case slim_cases[] = {
 static int
 t_footer_only(void)
 {
+	static const char *const slim_files[] = { "Slim_Berlin",
+	    "Slim_Kathmandu", "Slim_Julian", "Slim_AllDst", "Slim_Bad", NULL };
 	char	 path[256];
-	int	 ret = -1;
+	int	 i, ret = -1;
 
 	snprintf(tzdir, sizeof(tzdir), "%s/t_cron.XXXXXX",
 	    getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -439,9 +441,12 @@ t_footer_only(void)
 	ret = 0;
  done:
 	unsetenv("TZDIR");
-	snprintf(path, sizeof(path), "rm -rf '%s'", tzdir);
-	if (system(path) != 0)
-		ret = -1;
+	for (i = 0; slim_files[i] != NULL; i++) {
+		snprintf(path, sizeof(path), "%s/%s", tzdir, slim_files[i]);
+		unlink(path);
+	}
+	if (rmdir(tzdir) != 0)
+		ret = -1;	/* something left behind */
 	return (ret);
 }
 
