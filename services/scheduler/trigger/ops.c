@@ -429,7 +429,7 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	else if (rv != 0)
 		svc_reply_db_error(rp, c);
 	else
-		svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s?, s:s?}",
+		svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s*, s:s*}",
 		    "trigger_id", id, "agent_id", owner, "target_agent_id",
 		    p[8], "workflow_id", p[9]));
  done:
