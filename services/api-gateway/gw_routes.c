@@ -126,9 +126,10 @@ const struct gw_route gw_routes[] = {
 	/* Memory */
 	{ GW_GET, "/api/memory/agents/{id}/kv", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/memory/agents/{id}/kv/{key}", NULL, NULL, 5, NULL, 0 },
-	{ GW_PUT, "/api/memory/agents/{id}/kv/{key}", NULL, NULL, 5, NULL, 0 },
+	{ GW_PUT, "/api/memory/agents/{id}/kv/{key}",
+	    SVC_MEMORY, OP_MEMORY_KV_SET, 5, NULL, 0 },
 	{ GW_DELETE, "/api/memory/agents/{id}/kv/{key}",
-	    NULL, NULL, 5, NULL, 0 },
+	    SVC_MEMORY, OP_MEMORY_KV_DELETE, 5, NULL, 0 },
 	/* Channels */
 	{ GW_GET, "/api/channels", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
