@@ -46,6 +46,8 @@
 #define FIRE_SWEEP_MS		5000	/* how often leases are looked at */
 #define FIRE_LEASE_SLACK_SECS	60	/* a lease: the turn's timeout + */
 #define FIRE_TAKEOVER_BATCH	20
+#define FIRE_RETRY_SECS		10	/* the first turn still runs: again
+					   in that long */
 /* The namespace of per-fire session ids (session_mode "new"). */
 #define FIRE_SESSION_NS		"3f1c6d9e-2b7a-4e55-9c1d-7a0b5e8f2c41"
 #define FIRE_DELIVERY		"none: the agent has no home channel " \
@@ -97,6 +99,11 @@ static const char SQL_FIRE_DONE[] =
 	"    completed_at = clock_timestamp(), lease_until = NULL "
 	"WHERE trigger_id = $1::uuid AND event_id = $2::uuid "
 	"    AND status = 'running'";
+static const char SQL_FIRE_LEASE[] =
+	"UPDATE trigger_fires SET lease_until = clock_timestamp() + "
+	"    make_interval(secs => $3::bigint) "
+	"WHERE trigger_id = $1::uuid AND event_id = $2::uuid "
+	"    AND status = 'running'";
 static const char SQL_TAKEOVER[] =
 	"UPDATE trigger_fires f SET claimed_by = $1, lease_until = "
 	"    clock_timestamp() + make_interval(secs => $2::bigint) "
@@ -134,15 +141,50 @@ struct fire_ref {
 	char	fr_event[UTIL_UUID_LEN];
 };
 
+/*
+ * The outcome is not known yet: the fire stays running and its lease is
+ * moved to secs from now, when a replica (maybe this one) asks again.
+ */
+static void
+fire_later(struct db *db, struct fire_ref *fr, int secs)
+{
+	const char	*p[3];
+	char		 s[16];
+
+	snprintf(s, sizeof(s), "%d", secs);
+	p[0] = fr->fr_trigger;
+	p[1] = fr->fr_event;
+	p[2] = s;
+	if (db == NULL || db_cmd(db, SQL_FIRE_LEASE, 3, p) != 0)
+		log_warnx("%s: could not move the lease of trigger '%s' for "
+		    "event '%s': %s", __func__, fr->fr_trigger, fr->fr_event,
+		    db != NULL ? db_errmsg(db) : "no database");
+}
+
 /* Runs on core's completion thread: the outcome onto the fire's row. */
 static void
 fire_done(void *arg, struct db *db, int status, json_t *body)
 {
 	struct fire_ref	*fr = arg;
-	const char	*p[7], *err;
+	const char	*p[7], *err, *code;
 	char		 in[24], out[24], ebuf[64];
 	json_t		*v;
 
+	code = json_string_value(json_object_get(body, "code"));
+	/* A takeover found the first turn under the key still running. */
+	if (status == 409 && code != NULL &&
+	    strcmp(code, "turn_in_progress") == 0) {
+		fire_later(db, fr, FIRE_RETRY_SECS);
+		free(fr);
+		return;
+	}
+	/* Cancelled as this replica stops (core's 503): whether the turn
+	 * ran is unknown, so another replica asks again under the key. */
+	if (atomic_load(&tf.stop) && status >= 503) {
+		fire_later(db, fr, 0);
+		free(fr);
+		return;
+	}
 	p[0] = fr->fr_trigger;
 	p[1] = fr->fr_event;
 	p[2] = status == 200 ? "completed" : "failed";
