@@ -5,7 +5,8 @@
 # substring; cooldown per subject and without one; max_fires disables;
 # target_agent_id gets the turn; agent_terminated on a kill;
 # memory_key_pattern from real KV writes over HTTP (created, updated,
-# deleted); session_mode "new" runs in a session of its own.
+# deleted); session_mode "new" runs in a session of its own; a killed
+# agent's triggers are deleted.
 #
 # Events are handled in order, one at a time, so "the next event's fire
 # arrived" proves the previous event was fully evaluated: that is how
@@ -134,5 +135,13 @@ lf_req PATCH "/api/triggers/$TM" '{"enabled": true, "max_fires": 0}'
 agent worker-m9 m-w >/dev/null
 lf_fake_wait m-max 3 || echo "# the re-enabled trigger did not fire within 10 s"
 t_eq "disabled: no turn for the watcher; re-enabled: the maxer fires again" "$(count m-watch) $(count m-max)" "9 3"
+
+# ---- a killed agent's triggers go with it --------------------------------------------------------
+lf_req DELETE "/api/agents/$K"
+gone() { lf_req GET "/api/triggers/$TK"; [ "$LF_STATUS" = 404 ]; }
+lf_poll 200 gone
+t_eq "killing the owner deletes its triggers" "$LF_STATUS" 404
+lf_req GET "/api/triggers/$TM"
+t_eq "other agents' triggers stay" "$LF_STATUS" 200
 
 t_done

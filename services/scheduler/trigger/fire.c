@@ -99,6 +99,8 @@ static const char SQL_FIRE_DONE[] =
 	"    completed_at = clock_timestamp(), lease_until = NULL "
 	"WHERE trigger_id = $1::uuid AND event_id = $2::uuid "
 	"    AND status = 'running'";
+static const char SQL_DROP_OWNER[] =
+	"DELETE FROM triggers WHERE agent_id = $1::uuid";
 static const char SQL_FIRE_LEASE[] =
 	"UPDATE trigger_fires SET lease_until = clock_timestamp() + "
 	"    make_interval(secs => $3::bigint) "
@@ -412,6 +414,31 @@ fire_event_parse(json_t *event, struct fire_event *fe)
 	return (0);
 }
 
+/*
+ * A killed agent's triggers go with it (notes/agent-core.md, kill step
+ * 3), once its Terminated event has been matched.  Every replica does it;
+ * the delete is idempotent.  A dropped event leaves them: their fires
+ * then fail at agent-runtime (404), recorded.
+ */
+static void
+fire_owner_gone(struct db *db, json_t *event)
+{
+	json_t		*d = json_object_get(json_object_get(event, "payload"),
+			    "data");
+	const char	*p[1];
+
+	if (strcmp(json_string_value(json_object_get(json_object_get(event,
+	    "payload"), "type")) ?: "", "Lifecycle") != 0 ||
+	    strcmp(json_string_value(json_object_get(d, "event")) ?: "",
+	    "Terminated") != 0 ||
+	    (p[0] = json_string_value(json_object_get(d, "agent_id"))) ==
+	    NULL || !util_uuid_valid(p[0]))
+		return;
+	if (db_cmd(db, SQL_DROP_OWNER, 1, p) != 0)
+		log_warnx("%s: could not delete the triggers of agent '%s': %s",
+		    __func__, p[0], db_errmsg(db));
+}
+
 static void
 fire_event(struct db *db, json_t *event)
 {
@@ -472,6 +499,7 @@ fire_event(struct db *db, json_t *event)
 	}
 	PQclear(res);
 	free(fe.fe_desc);
+	fire_owner_gone(db, event);
 }
 
 /* Fires whose replica died (lease out): asked for again, same key. */
