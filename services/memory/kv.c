@@ -192,13 +192,14 @@ static void
 kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
+	char		 id[UTIL_UUID_LEN];
 	const char	*key;
 	PGresult	*res;
 
 	if ((res = kv_key_exec(c, rq, rp, SQL_DELETE, &key)) == NULL)
 		return;
-	kv_publish(rq, json_string_value(json_object_get(rq->mr_params,
-	    PARAM_ID)), "deleted", key);
+	if (svc_param_agent_id(rq, rp, id) == 0)	/* checked above */
+		kv_publish(rq, id, "deleted", key);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
 	    "key", key));
 	PQclear(res);
