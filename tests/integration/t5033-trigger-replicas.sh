@@ -18,7 +18,6 @@ for i in $(seq 200); do
 	sleep 0.05
 done
 t_eq "two scheduler replicas on the bus" "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" 2
-sleep 0.5	# the second replica's subscription reaches the broker
 
 agent() {
 	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
@@ -30,6 +29,16 @@ trigger() {
 	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
 	jb .trigger_id
 }
+
+# Warm-up: spawns until both replicas have decided a fire, so both are
+# subscribed before the burst (20 at most; the check below then fails).
+WARM=$(agent warmer m-warm)
+TWARM=$(trigger "$WARM" '{pattern: {agent_spawned: {name_pattern: "warm"}}, cooldown_secs: 0}')
+for i in $(seq 20); do
+	agent "warm-$i" m-b >/dev/null
+	lf_fake_wait m-warm "$i" || echo "# warm-$i did not fire within 10 s"
+	[ "$(lf_psql "SELECT count(DISTINCT claimed_by) FROM scheduler.trigger_fires WHERE trigger_id = '$TWARM'")" = 2 ] && break
+done
 
 # Five watchers of every burst spawn, one capped at 3 fires, one with a
 # cooldown and no subject (lifecycle).
