@@ -24,7 +24,6 @@
  * which is the bus's contract (ARCHITECTURE.md 3), but nothing decided
  * is ever lost or doubled.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
