@@ -43,7 +43,9 @@
 
 #define FIRE_RECV_MS		250
 #define FIRE_SWEEP_MS		5000	/* how often leases are looked at */
-#define FIRE_LEASE_SLACK_SECS	60	/* a lease: the turn's timeout + */
+#define FIRE_LEASE_SLACK_SECS	15	/* a lease: the turn's timeout +
+					   this (the holder records a timeout
+					   by then) */
 #define FIRE_TAKEOVER_BATCH	20
 #define FIRE_RETRY_SECS		10	/* the first turn still runs: again
 					   in that long */
