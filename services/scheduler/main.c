@@ -9,6 +9,7 @@
  */
 #include "core/sched.h"
 #include "services.h"
+#include "trigger/trigger.h"
 #include "svc.h"
 
 /*
@@ -19,6 +20,7 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ trigger_start, trigger_stop },
 	{ NULL, NULL }
 };
 
@@ -52,6 +54,7 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	trigger_ops,
 	NULL
 };
 
