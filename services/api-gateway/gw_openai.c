@@ -80,6 +80,8 @@ struct gw_oai {
 	int			 o_want_stream;
 	int			 o_want_usage;	/* include_usage */
 	char			*o_text;	/* the last user message */
+	json_t			*o_temperature;	/* a number, or NULL */
+	json_int_t		 o_max_tokens;	/* 0: none asked */
 	json_t			*o_images;	/* [{content_type, data}] */
 	size_t			 o_nup;		/* uploaded so far */
 	json_t			*o_attach;	/* [{file_id, ...}] */
@@ -366,22 +368,29 @@ oai_parse(struct gw_oai *o, json_t *body, json_t **errp)
 		    "include_usage"));
 	}
 	if ((v = json_object_get(body, "temperature")) != NULL &&
-	    !json_is_null(v) && (!json_is_number(v) ||
-	    json_number_value(v) < 0 || json_number_value(v) > 2)) {
-		*errp = oai_error(400, "temperature", NULL, "'temperature' "
-		    "must be a number from 0 to 2");
-		return (400);
+	    !json_is_null(v)) {
+		if (!json_is_number(v) || json_number_value(v) < 0 ||
+		    json_number_value(v) > 2) {
+			*errp = oai_error(400, "temperature", NULL,
+			    "'temperature' must be a number from 0 to 2");
+			return (400);
+		}
+		o->o_temperature = json_incref(v);
 	}
+	/* max_completion_tokens replaced max_tokens: it wins when both
+	 * come.  The upper bound is the model's max output, which the
+	 * runtime knows (400 from the turn). */
 	for (i = 0; i < 2; i++) {
 		const char *k = i == 0 ? "max_tokens" : "max_completion_tokens";
 
-		if ((v = json_object_get(body, k)) != NULL &&
-		    !json_is_null(v) && (!json_is_integer(v) ||
-		    json_integer_value(v) < 1)) {
+		if ((v = json_object_get(body, k)) == NULL || json_is_null(v))
+			continue;
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
 			*errp = oai_error(400, k, NULL, "'%s' must be a "
 			    "positive integer", k);
 			return (400);
 		}
+		o->o_max_tokens = json_integer_value(v);
 	}
 	if ((v = json_object_get(body, "n")) != NULL && !json_is_null(v) &&
 	    (!json_is_integer(v) || json_integer_value(v) != 1)) {
@@ -876,7 +885,12 @@ oai_turn(struct gw_req *gr, struct gw_oai *o)
 {
 	json_t	*msg;
 
-	msg = json_pack("{s:s}", "message", o->o_text);
+	/* The client's sampling goes to this turn only. */
+	msg = json_pack("{s:s, s:O?}", "message", o->o_text, "temperature",
+	    o->o_temperature);
+	if (msg != NULL && o->o_max_tokens > 0)
+		json_object_set_new(msg, "max_tokens",
+		    json_integer(o->o_max_tokens));
 	if (msg != NULL && json_array_size(o->o_attach) > 0)
 		json_object_set(msg, "attachments", o->o_attach);
 	if (msg == NULL) {
@@ -1062,6 +1076,7 @@ oai_cleanup(struct gw_req *gr)
 	json_decref(o->o_body);
 	json_decref(o->o_images);
 	json_decref(o->o_attach);
+	json_decref(o->o_temperature);
 	free(o->o_agent_name);
 	free(o->o_text);
 	free(o->o_model);
