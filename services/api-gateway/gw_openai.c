@@ -25,20 +25,28 @@
  * Only the last user message goes to the agent (the agent keeps its own
  * session and system prompt, as upstream does); system, assistant and
  * tool messages are checked for shape and otherwise not used.
- * temperature and max_tokens are checked and ignored: the agent's
- * manifest decides them.
+ * temperature and max_tokens (or max_completion_tokens) go with the turn,
+ * whose provider calls use them instead of the manifest's; the runtime
+ * bounds max_tokens by the model's max output.
  *
- * Streaming follows gw_stream.c: the response starts with the first
- * event, so a turn the runtime refuses at once is still a plain JSON
- * error with its status.  Frames are OpenAI chunks ("data: {json}"): the
+ * Streaming follows gw_stream.c, through the same writer (gw_sse.c): the
+ * response starts with the first event, so a turn the runtime refuses at
+ * once is still a plain JSON error with its status.  Frames are OpenAI
+ * chunks ("data: {json}"): the
  * role, content deltas, the agent's own tool calls as tool_calls deltas
  * (keyed by index; their arguments when the tool ran), a last chunk with
  * finish_reason and usage, a usage-only chunk with
  * stream_options.include_usage, and "data: [DONE]".  A turn that fails
  * mid-stream sends {"error": {...}} and then [DONE].
  *
- * Every error this file writes has OpenAI's shape:
- * {"error": {"message", "type", "param", "code"}}.
+ * Not streamed, a turn in which the agent called tools is answered as the
+ * reference answers it: the final text, finish_reason "stop", no
+ * tool_calls (they were the agent's own, already run).
+ *
+ * Every error under /v1 has OpenAI's shape, {"error": {"message", "type",
+ * "param", "code"}}: this file's through oai_error(), and the gateway's
+ * own (auth, limits, routing, bus failures) through gw_error_body(),
+ * which calls gw_openai_error() for a /v1 path.
  */
 #include <pthread.h>
 #include <stdarg.h>
