@@ -32,12 +32,11 @@
  * Streaming follows gw_stream.c, through the same writer (gw_sse.c): the
  * response starts with the first event, so a turn the runtime refuses at
  * once is still a plain JSON error with its status.  Frames are OpenAI
- * chunks ("data: {json}"): the
- * role, content deltas, the agent's own tool calls as tool_calls deltas
- * (keyed by index; their arguments when the tool ran), a last chunk with
- * finish_reason and usage, a usage-only chunk with
- * stream_options.include_usage, and "data: [DONE]".  A turn that fails
- * mid-stream sends {"error": {...}} and then [DONE].
+ * chunks ("data: {json}"): the role, content deltas, the agent's own tool
+ * calls as tool_calls deltas (keyed by index; their arguments when the
+ * tool ran), a last chunk with finish_reason and usage, a usage-only
+ * chunk with stream_options.include_usage, and "data: [DONE]".  A turn
+ * that fails mid-stream sends {"error": {...}} and then [DONE].
  *
  * Not streamed, a turn in which the agent called tools is answered as the
  * reference answers it: the final text, finish_reason "stop", no
@@ -80,7 +79,6 @@ struct gw_oai {
 	struct gw_oai		*o_prev;
 	int			 o_listed;
 	struct gw_req		*o_gr;
-	struct MHD_Connection	*o_mhd;
 	enum oai_step		 o_step;
 
 	/* the request */
@@ -1122,7 +1120,6 @@ gw_openai_chat(struct gw_req *gr)
 	}
 	gw_sse_init(&o->o_sse, gr);
 	o->o_gr = gr;
-	o->o_mhd = gr->gr_mhd;
 	util_uuid4(uuid);
 	snprintf(o->o_id, sizeof(o->o_id), "chatcmpl-%s", uuid);
 	o->o_created = (json_int_t)(util_wall_ms() / 1000);
