@@ -423,8 +423,8 @@ struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 void		 gw_turn_free(struct gw_turn *t);
 
 /*
- * The server-sent events writer of a streamed turn (gw_sse.c), embedded
- * in the stream's own state (gw_stream.c, gw_openai.c).  Text waits in
+ * The server-sent events writer (gw_sse.c), embedded in each stream's own
+ * state (gw_stream.c, gw_openai.c, gw_comms.c).  Text waits in
  * ss_out until libmicrohttpd's content reader pulls it; the reader
  * suspends the connection when there is nothing, and gw_sse_wake()
  * resumes it.  The first wake ends the request's GR_WAIT (its gr_queue

@@ -1,7 +1,8 @@
 /*
- * gw_sse.c - the server-sent events writer of the streamed turns: the
- * native stream (gw_stream.c, "event: <name>" frames) and the OpenAI
- * stream (gw_openai.c, bare "data:" frames) write through it.
+ * gw_sse.c - the one server-sent events writer: the native turn stream
+ * (gw_stream.c, "event: <name>" frames), the OpenAI stream (gw_openai.c,
+ * bare "data:" frames) and the comms event stream (gw_comms.c) write
+ * through it.
  *
  * The text waits in ss_out until libmicrohttpd pulls it through
  * gw_sse_read(), the content reader, on the connection's thread.  With
@@ -12,7 +13,8 @@
  * answers first can still be a plain JSON reply.  Nothing polls.
  *
  * A client that does not read is given up on past GW_SSE_MAX_OUT unsent
- * bytes: the stream ends there.
+ * bytes (a user may lower ss_out.b_max after gw_sse_init()): the stream
+ * ends there.
  */
 #include <pthread.h>
 #include <stdlib.h>
