@@ -288,8 +288,8 @@ void		 gw_conn_notify(void *cls, struct MHD_Connection *c,
 		    enum MHD_ConnectionNotificationCode code);
 /* Borrowed; valid until the connection closes.  NULL if untracked. */
 struct gw_conn	*gw_conn_of(struct MHD_Connection *c);
-/* A request line arrived. */
-void		 gw_conn_request(struct gw_conn *gc);
+/* A request line arrived, for uri (the raw target, borrowed). */
+void		 gw_conn_request(struct gw_conn *gc, const char *uri);
 /* The handler took the request (first call) / is about to reply.  -1 if
  * the reaper answered it already: the caller must drop the connection. */
 int		 gw_conn_take(struct gw_conn *gc);

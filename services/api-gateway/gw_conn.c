@@ -88,6 +88,9 @@ struct gw_conn {
 	atomic_int		 gc_state;	/* enum gw_conn_state */
 	atomic_ullong		 gc_since;	/* ms, start of the deadline */
 	atomic_ullong		 gc_aborted;	/* ms */
+	atomic_int		 gc_openai;	/* the request is under /v1:
+						   the reaper's 408 in
+						   OpenAI's shape */
 	int			 gc_rdshut;	/* reaper only */
 	struct gw_head		 gc_head;	/* the reading thread's */
 	int			 gc_withhold;	/* head refused: no more
@@ -314,7 +317,9 @@ gw_conn_reap(uint64_t now)
 			log_info("request from %s not received in time, "
 			    "answering 408", gc->gc_ip);
 			atomic_fetch_add(&gw_conn_nreaped, 1);
-			gw_conn_write_abort(gc, NULL, 408, msg);
+			gw_conn_write_abort(gc,
+			    atomic_load(&gc->gc_openai) ? "/v1" : NULL, 408,
+			    msg);
 			break;
 		case GC_IDLE:
 			if (now - atomic_load(&gc->gc_since) <
@@ -545,12 +550,13 @@ gw_conn_of(struct MHD_Connection *c)
 /* ---- phase transitions (MHD threads) --------------------------------- */
 
 void
-gw_conn_request(struct gw_conn *gc)
+gw_conn_request(struct gw_conn *gc, const char *uri)
 {
 	int	s;
 
 	if (gc == NULL)
 		return;
+	atomic_store(&gc->gc_openai, gw_openai_path(uri));
 	s = atomic_load(&gc->gc_state);
 	if (s == GC_IDLE) {
 		/* The deadline of a keep-alive request starts at its

@@ -814,7 +814,7 @@ gw_http_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		q[1] = '\0';
 	if (gr == NULL)
 		return (NULL);
-	gw_conn_request(gr->gr_conn);
+	gw_conn_request(gr->gr_conn, gr->gr_uri);
 	atomic_fetch_add(&gw_h.h_inflight, 1);
 	return (gr);
 }
