@@ -125,6 +125,9 @@ t_ok "max_tokens past the model's max output: 400" oai_err 400 invalid_request_e
 t_eq "... naming the bound: $(jb .error.message)" "$(jb '.error.message | test("128000")')" true
 lf_req POST "/api/agents/$BOUNDED/message" '{"message":"t","max_tokens":200000}'
 t_eq "... the native route too" "$LF_STATUS" 400
+sse '{"model":"librefang:bounded","stream":true,"max_tokens":128001,"messages":[{"role":"user","content":"t"}]}' "$LF_TMP/sb"
+t_eq "... streamed: a plain 400 before any chunk, OpenAI-shaped" \
+    "$(grep '^HTTP' "$LF_TMP/sb.h" | tail -1 | awk '{print $2}') $(jq -r .error.type "$LF_TMP/sb")" "400 invalid_request_error"
 chat '{"model":"librefang:bounded","messages":[{"role":"user","content":"t"}],"max_tokens":128000,"temperature":1}'
 t_eq "max_tokens at the bound: the provider got it (as max_completion_tokens, no temperature)" \
     "$(jbc '[.choices[0].message.content]')|$(sampling gpt-5)" '["within bounds"]|[null,null,128000]'
