@@ -157,6 +157,18 @@
 #define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
 #define OP_TRIGGERS_DELETE	"triggers.delete"
 
+/* ---- agent-runtime: budgets and usage (budget/; issue 10, part
+ * "budget") ------------------------------------------------------------- */
+#define OP_BUDGET_GET		"budget.get"
+#define OP_BUDGET_PUT		"budget.put"
+#define OP_BUDGET_AGENTS	"budget.agents"
+#define OP_BUDGET_AGENT_GET	"budget.agent.get"
+#define OP_BUDGET_AGENT_PUT	"budget.agent.put"
+#define OP_USAGE_STATS		"usage.stats"
+#define OP_USAGE_SUMMARY	"usage.summary"
+#define OP_USAGE_BY_MODEL	"usage.by_model"
+#define OP_USAGE_DAILY		"usage.daily"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

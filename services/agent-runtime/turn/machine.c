@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget/budget.h"
 #include "buf.h"
 #include "err.h"
 #include "files/upload.h"
@@ -142,6 +143,8 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	rv = obs_turn_end(t, db, status, body, svp);
 	if (svp != NULL)
 		turn_save_log(t, db, rv);
+	/* After the usage row: for an instant both count, never neither. */
+	budget_turn_release(t, db);
 	if (t->t_idem_key[0] != '\0')
 		turn_idem_finish(db, t->t_idem_key, status, body);
 	free(js);
@@ -906,6 +909,7 @@ static void
 turn_iterate(struct turn *t, struct db *db)
 {
 	json_t	*req, *hist, *m = turn_model(t);
+	char	 why[256];
 	int	 rv, flag;
 
 	if (turn_stopping()) {
@@ -949,6 +953,15 @@ turn_iterate(struct turn *t, struct db *db)
 	if (!t->t_no_tools && json_array_size(t->t_tools) > 0)
 		json_object_set(req, "tools", t->t_tools);
 	t->t_no_tools = 0;
+	/* Every provider call reserves its worst case first (budget/). */
+	if ((rv = budget_turn_reserve(t, db, req, why, sizeof(why))) != 0) {
+		json_decref(req);
+		if (rv > 0)
+			turn_fail(t, db, 429, "budget_exceeded: %s", why);
+		else
+			turn_fail(t, db, 503, "database unavailable");
+		return;
+	}
 	rv = turn_llm(t, req, t->t_stream != NULL, turn_job_answer);
 	json_decref(req);
 	if (rv != 0)
