@@ -20,6 +20,7 @@
 #   BENCH_BIG_ROUNDS=2    five large requests each (tests/bench/bigload.py)
 #   BENCH_MAX_SECS=240    watchdog
 #   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
+#   (figure 11, the budget check per turn: tests/bench/budget.sh)
 
 set -u
 
@@ -637,6 +638,9 @@ fi
 # providers, after this one is gone (and its watchdog with it).
 echo
 cleanup
+# ---- 11. the budget check per turn (tests/bench/budget.sh): its own
+# stack, after this one is gone.
+"$root/tests/bench/budget.sh" "$build"
 [ "${BENCH_TURNS:-1}" = 0 ] && exit 0
 "$root/tests/bench/turns.sh" "$build"
 exit $?
