@@ -120,6 +120,22 @@ lf_req POST "/api/agents/$D/message" '{"message": "go"}'
 t_eq "the agent's own quota wins over the default: 200" "$LF_STATUS" 200
 lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 0}'
 
+# ---- compaction is a provider call too -----------------------------------------
+K=$(spawn compact m-compact)
+steps m-compact 7 10 10
+for i in 1 2 3 4 5 6; do
+	lf_req POST "/api/agents/$K/message" "{\"message\": \"fact $i\"}"
+done
+t_eq "six turns of history" "$LF_STATUS $(nreq m-compact)" "200 6"
+lf_req PUT "/api/budget/agents/$K" '{"max_cost_per_hour_usd": 0.001}'
+lf_req POST "/api/agents/$K/session/compact" '{}'
+t_ok "a compaction whose summary call would pass the limit is 429 ($(jb .error))" is_budget_429 "exceeded hourly cost quota"
+t_eq "  before the provider" "$(nreq m-compact)" 6
+lf_req PUT "/api/budget/agents/$K" '{"max_cost_per_hour_usd": 1}'
+lf_req POST "/api/agents/$K/session/compact" '{}'
+t_eq "under a limit it fits: 200" "$LF_STATUS" 200
+t_eq "  and the provider was asked" "$(nreq m-compact)" 7
+
 # ---- a streamed turn whose reservation runs out ---------------------------------
 # Call 1 (a tool call) spends $0.0055; call 2 would reserve 0.0055 +
 # 0.003 > $0.008: the turn stops before it.

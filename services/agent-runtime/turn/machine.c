@@ -452,9 +452,11 @@ turn_transcript(struct turn *t, int split)
 	return (NULL);
 }
 
-/* Starts summarising; 0 started (after() follows), 1 nothing to do, -1. */
+/* Starts summarising; 0 started (after() follows), 1 nothing to do, 2
+ * refused by a budget (why in why), -1. */
 static int
-turn_compact_start(struct turn *t, turn_job_fn after)
+turn_compact_start(struct turn *t, struct db *db, turn_job_fn after,
+    char *why, size_t whylen)
 {
 	json_t	*req;
 	char	*text;
@@ -474,6 +476,11 @@ turn_compact_start(struct turn *t, turn_job_fn after)
 	free(text);
 	if (req == NULL)
 		return (-1);
+	/* The summary is a provider call like any other: reserved first. */
+	if ((rv = budget_turn_reserve(t, db, req, why, whylen)) != 0) {
+		json_decref(req);
+		return (rv > 0 ? 2 : -1);
+	}
 	t->t_compact_split = split;
 	t->t_compact_kept = (int)json_array_size(t->t_messages) - split;
 	rv = turn_llm(t, req, 0, after);
@@ -762,10 +769,13 @@ turn_job_start(struct turn *t, struct db *db)
 		return;
 	}
 	if (t->t_kind == TURN_COMPACT) {
-		if ((rv = turn_compact_start(t, turn_job_compacted)) == 1)
+		if ((rv = turn_compact_start(t, db, turn_job_compacted, err,
+		    sizeof(err))) == 1)
 			turn_end(t, db, 200, json_pack("{s:s, s:s}", "status",
 			    "ok", "message", "Nothing to compact: the session "
 			    "is shorter than the messages it keeps."));
+		else if (rv == 2)
+			turn_fail(t, db, 429, "budget_exceeded: %s", err);
 		else if (rv < 0)
 			turn_fail(t, db, 500, "could not start the "
 			    "compaction");
@@ -778,8 +788,10 @@ turn_job_start(struct turn *t, struct db *db)
 	if (!t->t_ephemeral && !t->t_incognito &&
 	    (json_array_size(t->t_messages) > TURN_COMPACT_MESSAGES ||
 	    (double)est > TURN_COMPACT_RATIO * (double)window) &&
-	    turn_compact_start(t, turn_job_compacted) == 0)
-		return;
+	    turn_compact_start(t, db, turn_job_compacted, err,
+	    sizeof(err)) == 0)
+		return;	/* else (a budget refused it) the turn's own call
+			   decides */
 	turn_job_prepare(t, db);
 }
 
