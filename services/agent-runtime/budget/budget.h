@@ -16,8 +16,9 @@
  * worst case (the estimated input plus the request's max_tokens, at the
  * dearest price of the turn's model chain) on top of what the turn has
  * spent so far, or refuses it.  The reservation is one row per turn; the
- * turn's usage row replaces it when the turn ends (budget_turn_release()
- * after the final write, so for an instant both count: conservative).
+ * turn's final statement (agent/obs.c, obs_turn_end()) inserts its usage
+ * row and deletes it together, so spend is never counted twice or not at
+ * all; budget_turn_release() is the fallback when that statement failed.
  * Without any limit the statement reads two rows and takes no lock.
  */
 #ifndef BUDGET_H
@@ -49,7 +50,8 @@ int	 budget_init(const struct sh_config *cfg);
  */
 int	 budget_turn_reserve(struct turn *t, struct db *db, json_t *req,
 	    char *err, size_t errlen);
-/* Drops t's reservation, if it made one (after its usage row). */
+/* Drops t's reservation if it still holds one (obs_turn_end() failed;
+ * call after the usage row was written apart). */
 void	 budget_turn_release(struct turn *t, struct db *db);
 
 /* budget.* and usage.* (budget/ops.c, budget/usage.c). */

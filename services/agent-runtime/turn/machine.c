@@ -143,7 +143,8 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	rv = obs_turn_end(t, db, status, body, svp);
 	if (svp != NULL)
 		turn_save_log(t, db, rv);
-	/* After the usage row: for an instant both count, never neither. */
+	/* Its statement dropped the reservation with the usage row; when
+	 * it failed, drop it now (after the usage row written apart). */
 	budget_turn_release(t, db);
 	if (t->t_idem_key[0] != '\0')
 		turn_idem_finish(db, t->t_idem_key, status, body);
