@@ -39,8 +39,8 @@ CREATE TABLE budget_reservations (
 	expires_at	timestamptz NOT NULL
 );
 
-CREATE INDEX budget_reservations_agent_idx
-	ON budget_reservations (agent_id, expires_at);
+-- No index but the key: the table holds only the turns running now, and
+-- every call inserts and every turn deletes (an index would only bloat).
 -- The global windows sum every agent's spend by time.
 CREATE INDEX usage_records_at_idx ON usage_records (at);
 
@@ -177,6 +177,9 @@ BEGIN
 			END IF;
 		END IF;
 	END IF;
+	-- Other replicas see the row at commit, flushed or not; a database
+	-- crash that lost it also ends the turn holding it: no WAL flush.
+	PERFORM set_config('synchronous_commit', 'off', true);
 	INSERT INTO budget_reservations AS r (turn_key, agent_id, cost_usd,
 	    tokens, expires_at)
 	    VALUES (p_key, p_agent, want, wtok, clock_timestamp() +
