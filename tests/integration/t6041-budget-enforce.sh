@@ -46,6 +46,12 @@ done
 lf_req POST "/api/agents/$G/message" '{"message": "go"}'
 t_ok "turn 3 is 429 budget_exceeded ($(jb .error))" is_budget_429 "Global daily budget exceeded"
 t_eq "the provider saw two requests, not three" "$(nreq m-glob)" 2
+lf_req POST /v1/chat/completions '{"model":"librefang:glob","messages":[{"role":"user","content":"hi"}]}'
+t_eq "through /v1/chat/completions: 429 in the OpenAI shape" \
+    "$LF_STATUS $(jb '.error.type') $(jb '.error.message | startswith("budget_exceeded: Global daily")')" "429 rate_limit_error true"
+lf_req POST /v1/chat/completions '{"model":"librefang:glob","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+t_eq "  streaming too, before any chunk" "$LF_STATUS $(jb '.error.type')" "429 rate_limit_error"
+t_eq "  and the provider still saw two requests" "$(nreq m-glob)" 2
 lf_req POST "/api/agents/$O/message" '{"message": "go"}'
 t_ok "the global limit holds for another agent too" is_budget_429 "Global daily"
 t_eq "  whose provider saw nothing" "$(nreq m-other)" 0
@@ -96,6 +102,19 @@ lf_req PUT "/api/budget/agents/$H" '{"max_cost_per_day_usd": 0.01}'
 lf_req POST "/api/agents/$H/message" '{"message": "go"}'
 t_eq "a daily limit still counts it: 429" "$LF_STATUS" 429
 t_eq "the provider saw one request" "$(nreq m-hourly)" 1
+
+# ---- a reservation left by a replica that died ----------------------------------
+E=$(spawn orphan m-orphan)
+lf_req PUT "/api/budget/agents/$E" '{"max_cost_per_hour_usd": 0.01}'
+steps m-orphan 2 10 10
+lf_psql "INSERT INTO runtime.budget_reservations VALUES ('11111111-1111-4111-8111-111111111111', '$E', 0.009, 100, now() + interval '10 minutes')" >/dev/null
+lf_req POST "/api/agents/$E/message" '{"message": "go"}'
+t_ok "a live reservation of another turn counts: 429" is_budget_429 "hourly cost quota"
+lf_psql "UPDATE runtime.budget_reservations SET expires_at = now() - interval '1 second'" >/dev/null
+lf_req POST "/api/agents/$E/message" '{"message": "go"}'
+t_eq "once expired (its replica died) it does not: 200" "$LF_STATUS" 200
+t_eq "the provider saw one request" "$(nreq m-orphan)" 1
+lf_psql "DELETE FROM runtime.budget_reservations" >/dev/null
 
 # ---- token quotas ---------------------------------------------------------------
 T=$(spawn tokens m-tokens '[resources]
