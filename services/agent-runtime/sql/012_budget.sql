@@ -41,8 +41,16 @@ CREATE TABLE budget_reservations (
 
 -- No index but the key: the table holds only the turns running now, and
 -- every call inserts and every turn deletes (an index would only bloat).
--- The global windows sum every agent's spend by time.
+-- The global windows sum every agent's spend by time: the rolling hour
+-- from the rows, days and months from complete hours rolled up (by
+-- budget_reserve(), under the global lock) plus the rows since.  A row
+-- written later with a time before the roll-up's end is not counted
+-- there (turns write theirs at their end, minutes before it).
 CREATE INDEX usage_records_at_idx ON usage_records (at);
+CREATE TABLE budget_rollup (
+	hour		timestamptz PRIMARY KEY,	-- UTC hour start
+	cost_usd	double precision NOT NULL
+);
 
 -- One statement per provider call: reads the limits that apply (runtime
 -- value, else the caller's config / manifest value), and when any does,
@@ -76,7 +84,10 @@ DECLARE
 	mon0	timestamptz := date_trunc('month', now() AT TIME ZONE 'UTC')
 			    AT TIME ZONE 'UTC';
 	s	double precision;
+	r	double precision;
 	n	bigint;
+	rt	timestamptz;
+	rb	timestamptz;
 BEGIN
 	SELECT * INTO g FROM budget_global WHERE id;
 	SELECT * INTO a FROM budget_agents WHERE agent_id = p_agent;
@@ -92,6 +103,9 @@ BEGIN
 	    atok = 0 THEN
 		RETURN NULL;
 	END IF;
+	-- Other replicas see what this writes at commit, flushed or not; a
+	-- database crash that lost it also ends the turn holding it.
+	PERFORM set_config('synchronous_commit', 'off', true);
 	IF gh > 0 OR gd > 0 OR gm > 0 THEN
 		PERFORM pg_advisory_xact_lock(hashtext('budget.global'), 0);
 	END IF;
@@ -100,36 +114,62 @@ BEGIN
 		    hashtext(p_agent::text));
 	END IF;
 	IF gh > 0 OR gd > 0 OR gm > 0 THEN
-		SELECT coalesce(sum(cost_usd), 0) INTO s
+		SELECT coalesce(sum(cost_usd), 0) INTO r
 		    FROM budget_reservations
 		    WHERE expires_at > clock_timestamp() AND turn_key <> p_key;
 		IF gh > 0 THEN
-			SELECT s + coalesce(sum(cost_usd), 0) INTO s FROM
+			SELECT r + coalesce(sum(cost_usd), 0) INTO s FROM
 			    usage_records WHERE at > now() - interval '1 hour';
 			IF s + want > gh THEN
 				RETURN format('Global hourly budget exceeded: '
 				    '$%s / $%s', round((s + want)::numeric, 6),
 				    gh);
 			END IF;
-			SELECT coalesce(sum(cost_usd), 0) INTO s
-			    FROM budget_reservations WHERE expires_at >
-			    clock_timestamp() AND turn_key <> p_key;
+		END IF;
+	END IF;
+	IF gd > 0 OR gm > 0 THEN
+		-- Days and months sum the roll-up up to rt, then the rows
+		-- since: complete hours are rolled up here, under the global
+		-- lock, once each, 5 minutes after they end (so that a turn
+		-- still writing its row has committed).
+		rt := date_trunc('hour', (clock_timestamp() - interval
+		    '5 minutes') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+		SELECT max(hour) + interval '1 hour' INTO rb
+		    FROM budget_rollup;
+		IF rb IS NULL THEN
+			SELECT date_trunc('hour', min(at) AT TIME ZONE 'UTC')
+			    AT TIME ZONE 'UTC' INTO rb FROM usage_records;
+			rb := coalesce(rb, rt);
+		END IF;
+		IF rb < rt THEN
+			INSERT INTO budget_rollup (hour, cost_usd)
+			    SELECT date_trunc('hour', at AT TIME ZONE 'UTC')
+			    AT TIME ZONE 'UTC', sum(cost_usd)
+			    FROM usage_records WHERE at >= rb AND at < rt
+			    GROUP BY 1;
+			-- The mark of how far it went, even past quiet hours.
+			INSERT INTO budget_rollup (hour, cost_usd)
+			    VALUES (rt - interval '1 hour', 0)
+			    ON CONFLICT (hour) DO NOTHING;
+		ELSE
+			rt := rb;
 		END IF;
 		IF gd > 0 THEN
-			SELECT s + coalesce(sum(cost_usd), 0) INTO s FROM
-			    usage_records WHERE at >= day0;
+			SELECT coalesce(sum(cost_usd), 0) INTO s FROM
+			    budget_rollup WHERE hour >= day0 AND hour < rt;
+			SELECT r + s + coalesce(sum(cost_usd), 0) INTO s FROM
+			    usage_records WHERE at >= greatest(day0, rt);
 			IF s + want > gd THEN
 				RETURN format('Global daily budget exceeded: '
 				    '$%s / $%s', round((s + want)::numeric, 6),
 				    gd);
 			END IF;
-			SELECT coalesce(sum(cost_usd), 0) INTO s
-			    FROM budget_reservations WHERE expires_at >
-			    clock_timestamp() AND turn_key <> p_key;
 		END IF;
 		IF gm > 0 THEN
-			SELECT s + coalesce(sum(cost_usd), 0) INTO s FROM
-			    usage_records WHERE at >= mon0;
+			SELECT coalesce(sum(cost_usd), 0) INTO s FROM
+			    budget_rollup WHERE hour >= mon0 AND hour < rt;
+			SELECT r + s + coalesce(sum(cost_usd), 0) INTO s FROM
+			    usage_records WHERE at >= greatest(mon0, rt);
 			IF s + want > gm THEN
 				RETURN format('Global monthly budget exceeded: '
 				    '$%s / $%s', round((s + want)::numeric, 6),
@@ -177,9 +217,6 @@ BEGIN
 			END IF;
 		END IF;
 	END IF;
-	-- Other replicas see the row at commit, flushed or not; a database
-	-- crash that lost it also ends the turn holding it: no WAL flush.
-	PERFORM set_config('synchronous_commit', 'off', true);
 	INSERT INTO budget_reservations AS r (turn_key, agent_id, cost_usd,
 	    tokens, expires_at)
 	    VALUES (p_key, p_agent, want, wtok, clock_timestamp() +
