@@ -43,6 +43,7 @@ t_eq "hourly_limit is an alias of max_hourly_usd" "$(jb .hourly_limit)" 3
 for bad in '{"max_daily_usd": -1}' '{"max_daily_usd": "10"}' '{"max_daily_usd": 1e300}' \
     '{"max_daily_usd": null}' '{"alert_threshold": 1.5}' '{"default_max_llm_tokens_per_hour": 1.5}' \
     '{"default_max_llm_tokens_per_hour": -5}' '{"max_hourly_usd": 1, "max_daily_usd": -1}' \
+    '{"max_daily_usd": true}' '{"max_daily_usd": 1e400}' '{"max_daily_usd": [[[[1]]]]}' \
     '{}' '{"unknown": 1}' '[1]' '"x"'; do
 	lf_req PUT /api/budget "$bad"
 	t_eq "PUT /api/budget $bad is 400" "$LF_STATUS" 400
