@@ -22,14 +22,15 @@ t_ok "a second replica joins" grep -q "serving 'agent-runtime'" "$LF_TMP/log/age
 
 # Each call reserves ~$0.0035 (its prompt, ~500 tokens at $1/M, and
 # max_tokens 1000 at $3/M) and spends $0.0031 (100 in, 1000 out): under
-# $0.01 two fit, a third would reserve past it.
+# $0.01 two fit, a third would reserve past it.  The provider takes 3 s,
+# so all eight reserve (or are refused) while the first two still run.
 spawn() {
 	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "max_tokens = 1000")")"
 	jb .agent_id
 }
 steps() {
 	lf_fake_script "$(jq -nc --arg m "$1" --argjson n "$2" \
-	    '{model: $m, steps: [range($n) | {text: "ok", delay_ms: 1500, usage: {input_tokens: 100, output_tokens: 1000}}]}')"
+	    '{model: $m, steps: [range($n) | {text: "ok", delay_ms: 3000, usage: {input_tokens: 100, output_tokens: 1000}}]}')"
 }
 # fire OUTDIR URL... : one POST per URL (body in $BODY_i), all at once;
 # statuses in OUTDIR/status-i.
