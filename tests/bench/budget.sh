@@ -120,9 +120,9 @@ fi
 # ---- b. the statements alone ---------------------------------------------------
 if command -v pgbench >/dev/null 2>&1; then
 	K=00000000-0000-4000-8000-0000000000bb
-	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '0', '0', '0', NULL);\n" \
+	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '0', '0', '0', NULL, NULL, '0.2');\n" \
 	    "$K" "$A" >"$tmp/free.sql"
-	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '1000000', '0', '0', NULL);\n" \
+	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '1000000', '0', '0', NULL, NULL, '0.2');\n" \
 	    "$K" "$B" >"$tmp/held.sql"
 	pgb() {	# pgb FILE -> mean latency in ms
 		PGOPTIONS="-c search_path=runtime" pgbench -h "$LIBREFANG_HOME/pg" -U librefang -n -c 1 -t "$TX" -f "$1" librefang 2>"$tmp/pgbench.err" |

@@ -61,7 +61,8 @@ lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml use-a m-use-a)")"
 A=$(jb .agent_id)
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml use-b m-use-b '[resources]
 max_cost_per_day_usd = 3.5
-max_llm_tokens_per_hour = 7000')")"
+max_llm_tokens_per_hour = 7000
+burst_ratio = 1')")"
 B=$(jb .agent_id)
 t_ok "two agents ($A, $B)" test -n "$A" -a -n "$B"
 

@@ -118,7 +118,8 @@ lf_psql "DELETE FROM runtime.budget_reservations" >/dev/null
 
 # ---- token quotas ---------------------------------------------------------------
 T=$(spawn tokens m-tokens '[resources]
-max_llm_tokens_per_hour = 3000')
+max_llm_tokens_per_hour = 3000
+burst_ratio = 1')
 steps m-tokens 3 1000 1000
 lf_req POST "/api/agents/$T/message" '{"message": "go"}'
 t_eq "manifest quota 3000 tokens/hour: turn 1 (2000 tokens) is 200" "$LF_STATUS" 200
@@ -127,7 +128,8 @@ t_ok "turn 2 (2000 + ~1000 reserved) is 429 ($(jb .error))" is_budget_429 "Token
 t_eq "the provider saw one request" "$(nreq m-tokens)" 1
 lf_req GET "/api/budget/agents/$T"
 t_eq "its tokens: 2000 used of 3000" "$(jbc '[.tokens.used, .tokens.limit]')" "[2000,3000]"
-D=$(spawn deftok m-deftok)
+D=$(spawn deftok m-deftok '[resources]
+burst_ratio = 1')
 lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 1500}'
 steps m-deftok 3 1000 1000
 lf_req POST "/api/agents/$D/message" '{"message": "go"}'
@@ -138,6 +140,19 @@ lf_req PUT "/api/budget/agents/$D" '{"max_llm_tokens_per_hour": 100000}'
 lf_req POST "/api/agents/$D/message" '{"message": "go"}'
 t_eq "the agent's own quota wins over the default: 200" "$LF_STATUS" 200
 lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 0}'
+# The burst (notes 4.4): in any minute at most burst_ratio (default 0.2)
+# of the hourly quota: 2000 of 10000 here.
+U=$(spawn burst m-burst '[resources]
+max_llm_tokens_per_hour = 10000')
+steps m-burst 3 1000 1000
+lf_req POST "/api/agents/$U/message" '{"message": "go"}'
+t_eq "quota 10000/hour, burst 0.2: turn 1 (2000 tokens) is 200" "$LF_STATUS" 200
+lf_req POST "/api/agents/$U/message" '{"message": "go"}'
+t_ok "turn 2 in the same minute is 429 ($(jb .error))" is_budget_429 "Token burst limit exceeded"
+lf_psql "UPDATE runtime.usage_records SET at = at - interval '2 minutes' WHERE agent_id = '$U'" >/dev/null
+lf_req POST "/api/agents/$U/message" '{"message": "go"}'
+t_eq "once the minute has passed (the hour has room): 200" "$LF_STATUS" 200
+t_eq "the provider saw two requests" "$(nreq m-burst)" 2
 
 # ---- compaction is a provider call too -----------------------------------------
 K=$(spawn compact m-compact)

@@ -10,7 +10,8 @@ lf_fake_start
 lf_config '[budget]
 max_daily_usd = 0.005
 alert_threshold = 0.5
-default_max_llm_tokens_per_hour = 900000'
+default_max_llm_tokens_per_hour = 900000
+default_burst_ratio = 0.5'
 lf_stack_start agent-runtime
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
@@ -46,5 +47,10 @@ max_daily_usd = "ten"'
 timeout 20 "$LF_BIN/agent-runtime" > "$LF_TMP/bad2.log" 2>&1
 RC=$?
 t_ok "a string is refused too (rc $RC)" test "$RC" != 0 -a "$RC" != 124
+lf_config '[budget]
+default_burst_ratio = 2'
+timeout 20 "$LF_BIN/agent-runtime" > "$LF_TMP/bad3.log" 2>&1
+RC=$?
+t_ok "default_burst_ratio = 2 is refused (rc $RC)" test "$RC" != 0 -a "$RC" != 124
 
 t_done

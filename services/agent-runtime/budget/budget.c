@@ -14,6 +14,7 @@
  * serve, read-only after. */
 static char	 bc_hour[32] = "0", bc_day[32] = "0", bc_month[32] = "0";
 static char	 bc_alert[32] = "0.8", bc_tokens[32] = "0";
+static char	 bc_burst[32] = "0.2";
 static double	 bc_ttl_s = 3600;	/* a reservation outlives its turn */
 static const char *bc_params[5] = { bc_hour, bc_day, bc_month, bc_alert,
 	bc_tokens };
@@ -75,6 +76,8 @@ budget_init(const struct sh_config *cfg)
 	    sizeof(bc_alert));
 	rv |= budget_cfg_num(sec, "default_max_llm_tokens_per_hour",
 	    (double)BUDGET_TOKENS_MAX, 1, bc_tokens, sizeof(bc_tokens));
+	rv |= budget_cfg_num(sec, "default_burst_ratio", 1, 0, bc_burst,
+	    sizeof(bc_burst));
 	return (rv != 0 ? -1 : 0);
 }
 
@@ -93,7 +96,7 @@ budget_mf_param(json_t *res, const char *key, char *out, size_t outlen)
 
 #define SQL_RESERVE							\
 	"SELECT budget_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "	\
-	"$11, $12, $13, $14, $15)"
+	"$11, $12, $13, $14, $15, $16, $17)"
 
 int
 budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
@@ -101,9 +104,9 @@ budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
 {
 	PGresult	*res = NULL;
 	json_t		*resv;
-	const char	*p[15], *why;
+	const char	*p[17], *why;
 	char		 cost[32], tok[32], dcost[32], dtok[32], ttl[24];
-	char		 mh[32], md[32], mm[32], mt[32];
+	char		 mh[32], md[32], mm[32], mt[32], mb[32];
 	double		 in = 0, out = 0, c;
 	long long	 est_in, est_out;
 	size_t		 i;
@@ -162,7 +165,9 @@ budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
 	 * default token quota apply (notes 4.4, null = inherit). */
 	if (p[14] != NULL && strcmp(p[14], "0") == 0)
 		p[14] = NULL;
-	if ((res = db_exec(db, SQL_RESERVE, 15, p)) == NULL ||
+	p[15] = budget_mf_param(resv, "burst_ratio", mb, sizeof(mb));
+	p[16] = bc_burst;
+	if ((res = db_exec(db, SQL_RESERVE, 17, p)) == NULL ||
 	    PQntuples(res) != 1) {
 		log_warnx("%s: could not reserve for agent '%s': %s", __func__,
 		    t->t_agent_id, db_errmsg(db));

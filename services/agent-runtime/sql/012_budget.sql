@@ -65,7 +65,8 @@ CREATE FUNCTION budget_reserve(p_key uuid, p_agent uuid, p_cost double
     bigint, p_ttl_s integer, c_hour double precision, c_day double
     precision, c_month double precision, c_tokens bigint, m_hour double
     precision, m_day double precision, m_month double precision, m_tokens
-    bigint) RETURNS text
+    bigint, m_burst double precision, c_burst double precision)
+    RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
 	g	budget_global;
@@ -86,6 +87,9 @@ DECLARE
 	s	double precision;
 	r	double precision;
 	n	bigint;
+	nh	bigint;
+	nm	bigint;
+	b	double precision;
 	rt	timestamptz;
 	rb	timestamptz;
 BEGIN
@@ -183,12 +187,23 @@ BEGIN
 		    WHERE agent_id = p_agent AND expires_at > clock_timestamp()
 		    AND turn_key <> p_key;
 		IF atok > 0 THEN
-			SELECT n + coalesce(sum(input_tokens + output_tokens),
-			    0) INTO n FROM usage_records WHERE agent_id =
+			SELECT coalesce(sum(input_tokens + output_tokens), 0),
+			    coalesce(sum(input_tokens + output_tokens) FILTER
+			    (WHERE at > now() - interval '1 minute'), 0)
+			    INTO nh, nm FROM usage_records WHERE agent_id =
 			    p_agent AND at > now() - interval '1 hour';
-			IF n + wtok > atok THEN
+			IF n + nh + wtok > atok THEN
 				RETURN format('Token limit exceeded: %s / %s',
-				    n + wtok, atok);
+				    n + nh + wtok, atok);
+			END IF;
+			-- The burst: in any minute at most burst_ratio of the
+			-- hour's quota (manifest, else [budget], else 0.2).
+			b := least(greatest(coalesce(m_burst, c_burst, 0.2),
+			    0.01), 1);
+			IF n + nm + wtok > b * atok THEN
+				RETURN format('Token burst limit exceeded: %s / '
+				    '%s tokens per minute', n + nm + wtok,
+				    floor(b * atok));
 			END IF;
 		END IF;
 		IF ah > 0 OR ad > 0 OR am > 0 THEN
