@@ -207,13 +207,15 @@ BEGIN
 			END IF;
 		END IF;
 		IF ah > 0 OR ad > 0 OR am > 0 THEN
-			-- The month holds the day and the hour: one scan.
+			-- One scan from the earliest window that has a limit
+			-- (least() ignores the NULL of a window without one).
 			SELECT s + coalesce(sum(cost_usd) FILTER (WHERE at >
 			    now() - interval '1 hour'), 0),
 			    s + coalesce(sum(cost_usd) FILTER (WHERE at >=
 			    day0), 0), s + coalesce(sum(cost_usd), 0)
 			    INTO gh, gd, gm FROM usage_records
-			    WHERE agent_id = p_agent AND at >= least(mon0,
+			    WHERE agent_id = p_agent AND at >= least(CASE
+			    WHEN am > 0 THEN mon0 WHEN ad > 0 THEN day0 END,
 			    now() - interval '1 hour');
 			IF ah > 0 AND gh + want > ah THEN
 				RETURN format('Agent %s exceeded hourly cost '
