@@ -52,6 +52,10 @@ struct sched_turn {
 	const char	*st_principal;	/* caller.principal, e.g. "cron" */
 	int		 st_depth;	/* trigger chains: caller.depth */
 	int		 st_timeout_ms;	/* 0: [bus] turn_timeout_secs */
+	/* caller.idempotency_key: a re-request with the same key gets the
+	 * first turn's stored reply (409 while it runs) instead of a
+	 * second turn.  NULL: none. */
+	const char	*st_idem_key;
 };
 
 /*
