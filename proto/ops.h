@@ -148,6 +148,17 @@
 #define OP_COMMS_SEND		"comms.send"
 #define OP_COMMS_TASK		"comms.task"
 
+/* ---- scheduler: workflows and their runs (workflow/ops.c; issue 9, part
+ * "workflows") ------------------------------------------------------------ */
+#define OP_WORKFLOWS_LIST	"workflows.list"
+#define OP_WORKFLOWS_CREATE	"workflows.create"
+#define OP_WORKFLOWS_GET	"workflows.get"
+#define OP_WORKFLOWS_UPDATE	"workflows.update"
+#define OP_WORKFLOWS_DELETE	"workflows.delete"
+#define OP_WORKFLOWS_RUN	"workflows.run"		/* also for schedules
+							   and triggers */
+#define OP_WORKFLOWS_RUNS	"workflows.runs"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*
