@@ -132,6 +132,18 @@ lf_req POST "/api/workflows/$W/run" '{"input": "once", "idempotency_key": "fire-
 t_eq "the same idempotency_key answers the same run" "$LF_STATUS $(jb .run_id)" "200 $K1"
 t_eq "which ran once" "$(lf_psql "SELECT count(*) FROM scheduler.workflow_runs WHERE idem_key = 'fire-1'")" 1
 
+# ---- workflows.run on the bus, as a schedule or a trigger asks it ------------------
+busrun() { timeout 20 "$LF_BIN/bustool" -t 15000 req scheduler workflows.run "$1"; }
+OUT=$(busrun '{"body": {"workflow_id": "REVIEW", "input": "by name", "wait": false, "idempotency_key": "trigger-7"}}')
+t_eq "by name (case-insensitive), not waiting: 202 pending" "$(jq -c '[.status, .body.status]' <<<"$OUT")" '[202,"pending"]'
+BR=$(jq -r .body.run_id <<<"$OUT")
+OUT=$(busrun '{"body": {"workflow_id": "review", "input": "by name", "idempotency_key": "trigger-7"}}')
+t_eq "the same key again, waiting: that run's result" "$(jq -c '[.status, .body.run_id == "'"$BR"'", .body.status]' <<<"$OUT")" '[200,true,"completed"]'
+OUT=$(busrun '{"body": {"workflow_id": "no such workflow"}}')
+t_eq "an unknown name: 404" "$(jq -c '[.status, .body.error]' <<<"$OUT")" "[404,\"Workflow 'no such workflow' not found\"]"
+OUT=$(busrun '{"body": {"input": "x"}}')
+t_eq "no workflow named: 400" "$(jq -c .status <<<"$OUT")" 400
+
 # ---- update, delete ------------------------------------------------------------------
 lf_req PUT "/api/workflows/$W" '{"name": "review2", "steps": [{"agent_name": "writer", "mode": {"loop": {"max_iterations": 2, "until": "DONE"}}, "error_mode": {"retry": {"max_retries": 1, "backoff_ms": 10}}}]}'
 t_eq "update is 200" "$LF_STATUS" 200

@@ -66,6 +66,10 @@ static const char SQL_RUN_INSERT[] =
 	" NULLIF($6::bigint, 0))), $7, $8"
 	" FROM workflows w WHERE w.id = $2 RETURNING id";
 
+static const char SQL_BY_NAME[] =
+	"SELECT id::text AS id FROM workflows WHERE lower(name) = lower($1)"
+	" ORDER BY created_at, id LIMIT 1";
+
 static const char SQL_RUN_BY_KEY[] =
 	"SELECT id::text AS id FROM workflow_runs WHERE idem_key = $1";
 
@@ -272,6 +276,41 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    "workflow_id", id));
 }
 
+/*
+ * The workflow a run names: params.id (HTTP), or body.workflow_id, which
+ * a trigger may give as a name (kernel.md 2.2: case-insensitive, the
+ * oldest of that name).  0, or -1 after a reply.
+ */
+static int
+by_name(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
+    char id[UTIL_UUID_LEN])
+{
+	json_t		*w = json_object_get(rq->mr_body, "workflow_id"), *row;
+	const char	*name = json_string_value(w);
+	int		 err;
+
+	if (json_object_get(rq->mr_params, PARAM_ID) != NULL ||
+	    name == NULL || util_uuid_valid(name))
+		return (param_id(rq, rp, w, id));
+	if (*name == '\0' || strlen(name) > WF_MAX_NAME) {
+		svc_reply_error(rp, 400, "workflow_id must be a workflow's id "
+		    "or name");
+		return (-1);
+	}
+	if ((row = db_one_json(db_exec(c->sc_db, SQL_BY_NAME, 1, &name),
+	    &err)) == NULL) {
+		if (err == SH_ENOTFOUND)
+			svc_reply_not_found(rp, "Workflow", name);
+		else
+			svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	snprintf(id, UTIL_UUID_LEN, "%s", json_string_value(
+	    json_object_get(row, "id")));
+	json_decref(row);
+	return (0);
+}
+
 /* ?wait= / body.wait: 1 (the default) or 0. */
 static int
 wants_wait(const struct msg_req *rq)
@@ -300,12 +339,12 @@ op_run(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	int			 err, wait;
 	json_t			*v;
 
-	if (param_id(rq, rp, json_object_get(body, "workflow_id"), id) != 0)
-		return;
 	if (!json_is_null(body) && !json_is_object(body)) {
 		svc_reply_error(rp, 400, "the body must be a JSON object");
 		return;
 	}
+	if (by_name(c, rq, rp, id) != 0)
+		return;
 	in = json_object_get(body, "input");
 	if (json_is_string(in))
 		input = strdup(json_string_value(in));
