@@ -467,9 +467,12 @@ op_runs(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			 * enum does ("Completed"). */
 			for (k = 0; k < sizeof(run_states) /
 			    sizeof(run_states[0]); k++)
-				if (strcmp(st, run_states[k][0]) == 0)
+				if (strcmp(st, run_states[k][0]) == 0) {
+					/* st is freed by the set. */
 					json_object_set_new(row, "state",
 					    json_string(run_states[k][1]));
+					break;
+				}
 		svc_list_add(&list, row);
 	}
 	PQclear(res);
