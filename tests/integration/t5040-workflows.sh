@@ -13,6 +13,8 @@ for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); d
 done
 export FAKE_API_KEY=sk-fake-workflows-0123456789
 lf_fake_start
+lf_config "[scheduler]
+workflow_runs_kept = 10"
 lf_stack_start agent-runtime scheduler
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 lf_wait_ok /api/workflows || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
@@ -143,6 +145,22 @@ OUT=$(busrun '{"body": {"workflow_id": "no such workflow"}}')
 t_eq "an unknown name: 404" "$(jq -c '[.status, .body.error]' <<<"$OUT")" "[404,\"Workflow 'no such workflow' not found\"]"
 OUT=$(busrun '{"body": {"input": "x"}}')
 t_eq "no workflow named: 400" "$(jq -c .status <<<"$OUT")" 400
+
+# ---- a workflow keeps its newest workflow_runs_kept ended runs ------------------------
+for i in 1 2 3 4 5 6; do
+	lf_req POST "/api/workflows/$W/run" "{\"input\": \"more $i\"}"
+done
+t_eq "the last of many runs: 200" "$LF_STATUS" 200
+t_eq "ended runs beyond workflow_runs_kept are pruned" \
+    "$(lf_psql "SELECT count(*) FROM scheduler.workflow_runs WHERE workflow_id = '$W'")" 10
+lf_req GET "/api/workflows/$W/runs"
+t_eq "the newest stay, newest first" "$(jb '.[0].input')" "more 6"
+
+# ---- bad [scheduler] values stop a replica at start ------------------------------------
+printf '[scheduler]\nworkflow_threads = 0\n' > "$LF_TMP/bad.toml"
+timeout 30 "$LF_BIN/scheduler" -f "$LF_TMP/bad.toml" > "$LF_TMP/bad.log" 2>&1
+t_eq "workflow_threads = 0: the scheduler exits 1" "$?" 1
+t_ok "saying why" grep -q "scheduler.workflow_threads must be an integer from 1 to 64" "$LF_TMP/bad.log"
 
 # ---- update, delete ------------------------------------------------------------------
 lf_req PUT "/api/workflows/$W" '{"name": "review2", "steps": [{"agent_name": "writer", "mode": {"loop": {"max_iterations": 2, "until": "DONE"}}, "error_mode": {"retry": {"max_retries": 1, "backoff_ms": 10}}}]}'

@@ -73,6 +73,7 @@ static struct {
 	long long	 lease_secs;
 	long long	 max_takeovers;
 	long long	 default_total;
+	long long	 runs_kept;	/* per workflow, ended ones */
 	int		 resume;
 } wf = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
@@ -92,7 +93,8 @@ static const char SQL_CLAIM[] =
 	" lease_until = clock_timestamp() + make_interval(secs => $3::int),"
 	" takeovers = r.takeovers + (c.was = 'running')::int"
 	" FROM c WHERE r.id = c.id"
-	" RETURNING r.id::text AS id, c.was, r.input, r.def_json,"
+	" RETURNING r.id::text AS id, r.workflow_id::text AS workflow_id,"
+	" c.was, r.input, r.def_json,"
 	" r.step_index, r.ctx_json, r.step_results_json, r.takeovers,"
 	" r.depth, (extract(epoch FROM r.deadline) * 1000)::bigint"
 	" AS deadline_ms";
@@ -109,6 +111,13 @@ static const char SQL_FINISH[] =
 	" claimed_by = NULL, lease_until = NULL"
 	" WHERE id = $1 AND claimed_by = $2 AND state = 'running'"
 	" RETURNING id";
+
+/* A workflow keeps its newest runs_kept ended runs. */
+static const char SQL_PRUNE[] =
+	"DELETE FROM workflow_runs WHERE workflow_id = $1"
+	" AND state IN ('completed', 'failed', 'cancelled') AND id NOT IN"
+	" (SELECT id FROM workflow_runs WHERE workflow_id = $1"
+	" ORDER BY started_at DESC LIMIT $2::int)";
 
 static const char SQL_RENEW[] =
 	"UPDATE workflow_runs SET lease_until = clock_timestamp() +"
@@ -303,6 +312,15 @@ run_finish(struct wf_run *r, const char *state, const char *error)
 		    r->r_id, db_errmsg(r->r_db));
 	else if (PQntuples(res) == 1)
 		rv = 0;
+	if (rv == 0) {
+		snprintf(step, sizeof(step), "%lld", wf.runs_kept);
+		p[0] = r->r_workflow_id;
+		p[1] = step;
+		if (db_cmd(r->r_db, SQL_PRUNE, 2, p) != 0)
+			log_warnx("%s: could not prune the runs of workflow "
+			    "'%s': %s", __func__, r->r_workflow_id,
+			    db_errmsg(r->r_db));
+	}
  done:
 	PQclear(res);
 	json_decref(ctx);
@@ -332,6 +350,8 @@ run_load(struct wf_run *r, json_t *row)
 
 	snprintf(r->r_id, sizeof(r->r_id), "%s",
 	    json_string_value(json_object_get(row, "id")));
+	snprintf(r->r_workflow_id, sizeof(r->r_workflow_id), "%s",
+	    json_string_value(json_object_get(row, "workflow_id")));
 	r->r_def = json_incref(json_object_get(row, "def_json"));
 	r->r_steps = json_object_get(r->r_def, "steps");
 	r->r_input = strdup(json_string_value(json_object_get(row,
@@ -642,37 +662,52 @@ watch_main(void *arg)
 
 /* ---- start, stop, submit ------------------------------------------------ */
 
-/* [scheduler] key as an integer in [min, max], else dflt (logged). */
-static long long
-cfg_int(const char *key, long long dflt, long long min, long long max)
+/* [scheduler] key as an integer in [min, max] into *out (dflt when
+ * absent); 0, or -1 (logged) when it is something else. */
+static int
+cfg_int(const char *key, long long dflt, long long min, long long max,
+    long long *out)
 {
 	json_t	*v = json_object_get(json_object_get(sched.s_cfg->cf_doc,
 		    "scheduler"), key);
 
+	*out = dflt;
 	if (v == NULL)
-		return (dflt);
+		return (0);
 	if (!json_is_integer(v) || json_integer_value(v) < min ||
 	    json_integer_value(v) > max) {
 		log_warnx("config: scheduler.%s must be an integer from %lld "
-		    "to %lld; using %lld", key, min, max, dflt);
-		return (dflt);
+		    "to %lld", key, min, max);
+		return (-1);
 	}
-	return (json_integer_value(v));
+	*out = json_integer_value(v);
+	return (0);
 }
 
 int
 wf_start(void)
 {
-	json_t	*v;
-	int	 i, e;
+	json_t		*v;
+	long long	 n;
+	int		 i, e;
 
-	wf.nthreads = (int)cfg_int("workflow_threads", 4, 1, WF_MAX_THREADS);
-	wf.lease_secs = cfg_int("workflow_lease_secs", 30, 2, 3600);
-	wf.max_takeovers = cfg_int("workflow_max_takeovers", 3, 0, 100);
-	wf.default_total = cfg_int("workflow_default_total_timeout_secs", 0,
-	    0, WF_MAX_TIMEOUT_SECS);
+	if (cfg_int("workflow_threads", 4, 1, WF_MAX_THREADS, &n) != 0 ||
+	    cfg_int("workflow_lease_secs", 30, 2, 3600, &wf.lease_secs) != 0 ||
+	    cfg_int("workflow_max_takeovers", 3, 0, 100,
+	    &wf.max_takeovers) != 0 ||
+	    cfg_int("workflow_default_total_timeout_secs", 0, 0,
+	    WF_MAX_TIMEOUT_SECS, &wf.default_total) != 0 ||
+	    cfg_int("workflow_runs_kept", 1000, 10, 1000000,
+	    &wf.runs_kept) != 0)
+		return (-1);
+	wf.nthreads = (int)n;
 	v = json_object_get(json_object_get(sched.s_cfg->cf_doc,
 	    "scheduler"), "workflow_resume");
+	if (v != NULL && !json_is_boolean(v)) {
+		log_warnx("config: scheduler.workflow_resume must be true or "
+		    "false");
+		return (-1);
+	}
 	wf.resume = v == NULL || json_is_true(v);
 	wf.quit = wf.wquit = 0;
 	for (i = 0; i < wf.nthreads; i++)

@@ -112,6 +112,7 @@ json_t	*wf_run_reply(json_t *row, int *status);
 /* A run being executed, loaded from its row by run.c. */
 struct wf_run {
 	char		 r_id[UTIL_UUID_LEN];
+	char		 r_workflow_id[UTIL_UUID_LEN];
 	char		 r_token[128];	/* claimed_by: fences every write */
 	struct db	*r_db;		/* the pool thread's, borrowed */
 	json_t		*r_def;		/* the run's copy of the definition */
