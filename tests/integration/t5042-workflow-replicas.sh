@@ -4,7 +4,9 @@
 # reason -- never missing").  Two replicas; the one running a run is
 # killed with -9 in the middle of its second step: the other takes the
 # run over when its lease lapses and resumes it at that step (the first
-# is not run again), and the runs list shows it Completed and resumed.  A
+# is not run again, and the turn of the second, still running in
+# agent-runtime, answers the resumed step by its idempotency key instead
+# of running twice), and the runs list shows it Completed and resumed.  A
 # replica stopped with SIGTERM mid-run exits at once and hands its run
 # over without waiting for the lease.  With workflow_resume = false a
 # lost run ends Failed with the reason instead.
@@ -75,7 +77,7 @@ start() {
 
 # ---- kill -9 mid-run: the survivor resumes it ----------------------------------------
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
-lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 8000}, {"text": "TWO"}]}'
+lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 6000}, {"text": "NOT TWICE"}]}'
 lf_fake_script '{"model": "m-third", "steps": [{"text": "THREE"}]}'
 R=$(start alpha)
 O=$(owner "$R")
@@ -89,6 +91,8 @@ t_ok "after the lease lapsed ($((T1 - T0)) ms; lease ${LEASE}s)" test $((T1 - T0
 lf_req GET "/api/workflows/$W/runs"
 t_eq "resumed once, three steps completed" "$(jbc '.[] | select(.id == "'"$R"'") | [.resumed, .steps_completed, .output, .error]')" '[1,3,"THREE",null]'
 t_eq "the first step was not run again" "$(lf_fake_requests m-first | jq length)" 1
+t_eq "nor the second: the resumed step got the lost one's turn by its idempotency key" \
+    "$(lf_fake_requests m-second | jq length)" 1
 t_eq "the third got the second's output" "$(lf_fake_requests m-third | jq -r '.[-1].body.messages[-1].content')" "three: TWO"
 t_eq "its claim is cleared" \
     "$(lf_psql "SELECT count(*) FROM scheduler.workflow_runs WHERE id = '$R' AND claimed_by IS NULL AND state = 'completed'")" 1
@@ -97,8 +101,9 @@ t_ok "the survivor logged the resume" grep -q "workflow run $R: resumed at step 
 
 # ---- SIGTERM mid-run: handed over at once ----------------------------------------------
 replica scheduler-3
+curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
-lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 8000}, {"text": "TWO"}]}'
+lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 4000}]}'
 lf_fake_script '{"model": "m-third", "steps": [{"text": "THREE"}]}'
 R=$(start beta)
 O=$(owner "$R")
@@ -119,6 +124,7 @@ workflow_lease_secs = $LEASE
 workflow_resume = false"
 replica scheduler-4
 replica scheduler-5
+curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
 lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 3000}]}'
 R=$(start gamma)

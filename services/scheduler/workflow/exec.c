@@ -227,7 +227,9 @@ one_turn(struct wf_run *r, const struct agent_ref *ar, const char *prompt,
 		}
 		if ((status = wf_call_wait(c, &body)) < 0)
 			return (-1);
-		if (status != 409)
+		if (status != 409 || !json_is_string(json_object_get(body,
+		    "code")) || strcmp(json_string_value(json_object_get(body,
+		    "code")), "turn_in_progress") != 0)
 			break;
 		json_decref(body);
 		body = NULL;
