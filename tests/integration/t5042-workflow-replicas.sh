@@ -107,9 +107,12 @@ lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 4000
 lf_fake_script '{"model": "m-third", "steps": [{"text": "THREE"}]}'
 R=$(start beta)
 O=$(owner "$R")
+OPID=${LF_PIDS[$O]:-none}
 T0=$(lf_ms)
 lf_stop "$O" TERM
 t_eq "a replica stopped mid-run exits 0 at once ($LF_STOP_MS ms)" "$LF_EXIT $([ "$LF_STOP_MS" -lt 4000 ] && echo soon)" "0 soon"
+t_eq "and released the run at once (its lease is over, or another replica holds it)" \
+    "$(lf_psql "SELECT lease_until <= clock_timestamp() OR claimed_by NOT LIKE '%:$OPID#%' FROM scheduler.workflow_runs WHERE id = '$R'")" t
 t_ok "the other completes the run" lf_poll 400 run_is "$R" Completed
 T1=$(lf_ms)
 lf_req GET "/api/workflows/$W/runs"

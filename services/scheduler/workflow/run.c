@@ -124,11 +124,12 @@ static const char SQL_RENEW[] =
 	" make_interval(secs => $2::int) WHERE claimed_by = ANY($1::text[])"
 	" AND state = 'running'";
 
-/* Stopping: what we ran goes to whoever comes next, at once. */
+/* Stopping: what we claimed (host:pid, host:pid#n) goes to whoever
+ * comes next, at once. */
 static const char SQL_RELEASE[] =
 	"UPDATE workflow_runs SET lease_until = clock_timestamp()"
-	" WHERE claimed_by = ANY($1::text[]) AND state IN ('pending',"
-	" 'running')";
+	" WHERE (claimed_by = $1 OR left(claimed_by, length($1) + 1) ="
+	" $1 || '#') AND state IN ('pending', 'running')";
 
 static const char SQL_ENDED[] =
 	"SELECT id::text AS id, state, output, error, step_results_json"
@@ -509,7 +510,7 @@ tokens_literal(void)
 }
 
 static void
-renew_leases(struct db *db, const char *sql)
+renew_leases(struct db *db)
 {
 	char		*toks, lease[16];
 	const char	*p[2];
@@ -519,8 +520,7 @@ renew_leases(struct db *db, const char *sql)
 	snprintf(lease, sizeof(lease), "%lld", wf.lease_secs);
 	p[0] = toks;
 	p[1] = lease;
-	if (strcmp(toks, "{}") != 0 && db_cmd(db, sql, sql == SQL_RENEW ?
-	    2 : 1, p) != 0)
+	if (strcmp(toks, "{}") != 0 && db_cmd(db, SQL_RENEW, 2, p) != 0)
 		log_warnx("%s: could not renew the leases of workflow runs: "
 		    "%s", __func__, db_errmsg(db));
 	free(toks);
@@ -634,7 +634,7 @@ watch_main(void *arg)
 			break;
 		pthread_mutex_unlock(&wf.mtx);
 		if (util_now_ms() >= next_renew) {
-			renew_leases(db, SQL_RENEW);
+			renew_leases(db);
 			next_renew = util_now_ms() +
 			    (uint64_t)wf.lease_secs * 1000 / 3;
 		}
@@ -645,15 +645,11 @@ watch_main(void *arg)
 	/* The pool has stopped: the runs it left, and those claimed
 	 * before a thread took them, go to the next replica at once. */
 	if (db != NULL) {
-		char		 pre[80];
-		const char	*p[1];
+		const char	*p[1] = { sched.s_replica };
 
-		snprintf(pre, sizeof(pre), "{\"%s\"}", sched.s_replica);
-		p[0] = pre;
 		if (db_cmd(db, SQL_RELEASE, 1, p) != 0)
 			log_warnx("%s: could not release claimed workflow "
 			    "runs: %s", __func__, db_errmsg(db));
-		renew_leases(db, SQL_RELEASE);
 		check_waiters(db, 1);
 	}
 	db_close(db);
