@@ -167,7 +167,7 @@ turn_error(json_t *body)
 	return (e != NULL ? e : "the turn failed");
 }
 
-/* Milliseconds left before the run's deadline (LLONG_MAX: none). */
+/* Milliseconds left before the run's deadline (366 days: none). */
 static long long
 time_left(const struct wf_run *r)
 {
