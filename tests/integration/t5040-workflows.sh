@@ -71,7 +71,8 @@ bad "negative timeout" '{"steps": [{"agent_name": "analyst", "timeout_secs": -1}
 bad "absurd max_retries" '{"steps": [{"agent_name": "analyst", "error_mode": "retry", "max_retries": 100000}]}' "max_retries"
 bad "an unknown mode" '{"steps": [{"agent_name": "analyst", "mode": "teleport"}]}' "unknown mode"
 bad "a conditional without condition" '{"steps": [{"agent_name": "analyst", "mode": "conditional"}]}' "condition"
-bad "depends_on (DAG mode)" '{"steps": [{"name": "a", "agent_name": "analyst"}, {"name": "b", "agent_name": "analyst", "depends_on": ["a"]}]}' "depends_on"
+bad "cyclic depends_on" '{"steps": [{"name": "a", "agent_name": "analyst", "depends_on": ["b"]}, {"name": "b", "agent_name": "analyst", "depends_on": ["a"]}]}' "Cycle detected in workflow step dependencies"
+bad "an unknown dependency" '{"steps": [{"name": "a", "agent_name": "analyst", "depends_on": ["zz"]}]}' "unknown dependency 'zz'"
 bad "too many steps" "$(jq -nc '{steps: [range(101) | {agent_name: "analyst"}]}')" "too many steps"
 bad "steps not objects" '{"steps": [1]}' "JSON object"
 lf_req POST /api/workflows '[1]'

@@ -132,8 +132,35 @@ W=$(create '{"name": "total", "total_timeout_secs": 1, "steps": [{"name": "crawl
 lf_fake_script '{"model": "m-slow", "steps": [{"text": "too late", "delay_ms": 4000}]}'
 lf_req POST "/api/workflows/$W/run" '{"input": "x"}'
 t_eq "a run past total_timeout_secs: 422" "$LF_STATUS $(jb .detail)" "422 workflow exceeded total_timeout of 1s"
+SLOW_END=$(( $(lf_fake_requests m-slow | jq '.[-1].at_ms') + 4500 ))
 lf_req GET "/api/workflows/$W/runs"
 t_eq "recorded Failed" "$(jb '.[0].state')" Failed
+
+# ---- DAG mode: layers at once, every step on the run's input -------------------------
+W=$(create '{"name": "dag", "steps": [
+  {"name": "join", "agent_name": "merger", "prompt": "{{input}} | {{va}} | {{vb}}", "depends_on": ["left", "right"]},
+  {"name": "left", "agent_name": "fa", "prompt": "L {{input}}", "output_var": "va"},
+  {"name": "right", "agent_name": "fb", "prompt": "R {{input}}", "output_var": "vb"}]}')
+curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
+lf_fake_script '{"model": "m-fa", "steps": [{"text": "LEFT", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-fb", "steps": [{"text": "RIGHT", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-merger", "steps": [{"text": "JOINED"}]}'
+lf_req POST "/api/workflows/$W/run" '{"input": "base"}'
+t_eq "a DAG run: 200, the last step's output" "$LF_STATUS $(jb .output)" "200 JOINED"
+t_eq "steps ran by layer, in declaration order within one" "$(jbc '[.step_results[].step_name]')" '["left","right","join"]'
+GAP=$(jq -n --argjson a "$(lf_fake_requests m-fa)" --argjson b "$(lf_fake_requests m-fb)" '($a[0].at_ms - $b[0].at_ms) | fabs')
+t_ok "the first layer ran at once (${GAP} ms apart)" test "${GAP%.*}" -lt 2000
+t_eq "a dependent step gets the run's input and its dependencies' variables" "$(last m-merger)" "base | LEFT | RIGHT"
+
+W=$(create '{"name": "dagfail", "steps": [
+  {"name": "maybe", "agent_name": "skipper", "error_mode": "skip"},
+  {"name": "then", "agent_name": "shipper", "error_mode": "skip", "depends_on": ["maybe"]},
+  {"name": "must", "agent_name": "rejecter", "depends_on": ["then"]}]}')
+lf_fake_script "{\"model\": \"m-skipper\", \"steps\": $(failing 1)}"
+lf_req POST "/api/workflows/$W/run" '{"input": "x"}'
+t_eq "a failed dependency marks a skip step failed, and fails a fail step's run" \
+    "$LF_STATUS $(jb .detail)" "422 Step 'must' skipped: dependency failed"
+t_eq "without asking their agents" "$(lf_fake_requests m-shipper | jq length) $(lf_fake_requests m-rejecter | jq length)" "0 0"
 
 # ---- an agent gone at run time -------------------------------------------------------------
 G=$(agent ghost m-ghost)
@@ -145,7 +172,7 @@ t_eq "a step whose agent is gone fails the run, naming it" "$LF_STATUS $(jb .det
 
 # The slow turns abandoned at their timeouts still run in agent-runtime:
 # let the last one end before the stack stops.
-LEFT=$(( $(lf_fake_requests m-slow | jq '.[-1].at_ms') + 4500 - $(lf_ms) ))
+LEFT=$((SLOW_END - $(lf_ms)))
 [ "$LEFT" -le 0 ] || sleep "$(printf '%d.%03d' $((LEFT / 1000)) $((LEFT % 1000)))"
 lf_stack_stop
 t_done

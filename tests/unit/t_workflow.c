@@ -135,7 +135,21 @@ t_refused(void)
 		{ "{\"steps\":[{\"agent_name\":\"a\",\"output_var\":"
 		    "\"a b\"}]}", "output_var" },
 		{ "{\"steps\":[{\"agent_name\":\"a\",\"depends_on\":"
-		    "[\"x\"]}]}", "depends_on" },
+		    "[\"x\"]}]}", "unknown dependency 'x'" },
+		{ "{\"steps\":[{\"agent_name\":\"a\",\"depends_on\":"
+		    "\"x\"}]}", "depends_on must be an array" },
+		{ "{\"steps\":[{\"name\":\"a\",\"agent_name\":\"a\","
+		    "\"depends_on\":[\"b\"]},{\"name\":\"b\",\"agent_name\":"
+		    "\"a\",\"depends_on\":[\"a\"]}]}", "Cycle detected" },
+		{ "{\"steps\":[{\"name\":\"a\",\"agent_name\":\"a\","
+		    "\"depends_on\":[\"a\"]}]}", "Cycle detected" },
+		{ "{\"steps\":[{\"name\":\"a\",\"agent_name\":\"a\"},"
+		    "{\"name\":\"a\",\"agent_name\":\"a\",\"depends_on\":"
+		    "[\"a\"]}]}", "duplicate step name" },
+		{ "{\"steps\":[{\"name\":\"a\",\"agent_name\":\"a\","
+		    "\"mode\":\"fan_out\"},{\"name\":\"b\",\"agent_name\":"
+		    "\"a\",\"depends_on\":[\"a\"]}]}",
+		    "cannot be combined with depends_on" },
 		{ "{\"steps\":[{\"agent_name\":\"a\",\"session_mode\":"
 		    "\"new\"}]}", "session_mode" },
 		{ "{\"total_timeout_secs\":0,\"steps\":[{\"agent_name\":"
@@ -156,6 +170,43 @@ t_refused(void)
 			return (-1);
 		}
 	}
+	return (0);
+}
+
+static int
+t_dag(void)
+{
+	json_t	*b = J("{\"steps\":["
+		    "{\"name\":\"d\",\"agent_name\":\"x\",\"depends_on\":"
+		    "[\"b\",\"c\"]},"
+		    "{\"name\":\"a\",\"agent_name\":\"x\",\"depends_on\":[]},"
+		    "{\"name\":\"b\",\"agent_name\":\"x\",\"depends_on\":"
+		    "[\"a\"]},"
+		    "{\"name\":\"c\",\"agent_name\":\"x\"}]}");
+	json_t	*def;
+	int	 layer[4];
+	char	 err[256];
+
+	def = wf_def_parse(b, err, sizeof(err));
+	T_OK(def != NULL);
+	T_EQ_INT(wf_is_dag(json_object_get(def, "steps")), 1);
+	T_EQ_INT(wf_dag_layers(json_object_get(def, "steps"), layer, err,
+	    sizeof(err)), 3);
+	T_EQ_INT(layer[0], 2);
+	T_EQ_INT(layer[1], 0);
+	T_EQ_INT(layer[2], 1);
+	T_EQ_INT(layer[3], 0);
+	/* An empty depends_on is not kept: such a step is no DAG. */
+	T_OK(json_object_get(json_array_get(json_object_get(def, "steps"),
+	    1), "depends_on") == NULL);
+	json_decref(def);
+	json_decref(b);
+	b = J("{\"steps\":[{\"agent_name\":\"x\",\"depends_on\":[]}]}");
+	def = wf_def_parse(b, err, sizeof(err));
+	T_OK(def != NULL);
+	T_EQ_INT(wf_is_dag(json_object_get(def, "steps")), 0);
+	json_decref(def);
+	json_decref(b);
 	return (0);
 }
 
@@ -293,6 +344,7 @@ main(void)
 		{ "a step's defaults", t_defaults },
 		{ "flat and tagged forms made canonical", t_shapes },
 		{ "bad definitions refused with the reason", t_refused },
+		{ "DAG mode: layers by dependency", t_dag },
 		{ "every step's agent must exist", t_agents },
 		{ "the GET view names agents as objects", t_view },
 		{ "templates expand in one pass", t_expand },

@@ -317,11 +317,26 @@ parse_step(json_t *s, size_t index, char *err, size_t errlen)
 	if (ovar != NULL && *ovar != '\0')
 		json_object_set_new(out, "output_var", json_string(ovar));
 	dep = json_object_get(s, "depends_on");
-	if (dep != NULL && !json_is_null(dep) && (!json_is_array(dep) ||
-	    json_array_size(dep) > 0)) {
-		wf_fail(err, errlen, name, "depends_on (DAG mode) is not "
-		    "supported");
-		goto fail;
+	if (dep != NULL && !json_is_null(dep)) {
+		json_t	*d;
+		size_t	 k;
+
+		if (!json_is_array(dep) || json_array_size(dep) >
+		    WF_MAX_STEPS) {
+			wf_fail(err, errlen, name, "depends_on must be an "
+			    "array of step names");
+			goto fail;
+		}
+		json_array_foreach(dep, k, d)
+			if (!json_is_string(d) || *json_string_value(d) ==
+			    '\0' || strlen(json_string_value(d)) >
+			    WF_MAX_NAME) {
+				wf_fail(err, errlen, name, "depends_on must "
+				    "be an array of step names");
+				goto fail;
+			}
+		if (json_array_size(dep) > 0)
+			json_object_set(out, "depends_on", dep);
 	}
 	smode = str_member(s, "session_mode", &bad);
 	if (bad || (smode != NULL && strcmp(smode, "persistent") != 0)) {
@@ -333,6 +348,103 @@ parse_step(json_t *s, size_t index, char *err, size_t errlen)
  fail:
 	json_decref(out);
 	return (NULL);
+}
+
+int
+wf_is_dag(json_t *steps)
+{
+	json_t	*st;
+	size_t	 i;
+
+	json_array_foreach(steps, i, st)
+		if (json_array_size(json_object_get(st, "depends_on")) > 0)
+			return (1);
+	return (0);
+}
+
+/* The index of the step named name, or -1. */
+static int
+step_index(json_t *steps, const char *name)
+{
+	json_t	*st;
+	size_t	 i;
+
+	json_array_foreach(steps, i, st)
+		if (strcmp(json_string_value(json_object_get(st, "name")),
+		    name) == 0)
+			return ((int)i);
+	return (-1);
+}
+
+int
+wf_dag_layers(json_t *steps, int *layer, char *err, size_t errlen)
+{
+	json_t		*st, *d;
+	size_t		 n = json_array_size(steps), i, k;
+	size_t		 assigned = 0;
+	int		 changed = 1, top = -1, l, j;
+
+	for (i = 0; i < n; i++)
+		layer[i] = -1;
+	/* Kahn's layering, by passes: n <= WF_MAX_STEPS. */
+	while (changed) {
+		changed = 0;
+		json_array_foreach(steps, i, st) {
+			if (layer[i] >= 0)
+				continue;
+			l = 0;
+			json_array_foreach(json_object_get(st, "depends_on"),
+			    k, d) {
+				j = step_index(steps, json_string_value(d));
+				if (j < 0)
+					return (wf_fail(err, errlen,
+					    json_string_value(json_object_get(
+					    st, "name")), "unknown dependency "
+					    "'%.64s'", json_string_value(d)));
+				if (layer[j] < 0) {
+					l = -1;
+					break;
+				}
+				if (layer[j] + 1 > l)
+					l = layer[j] + 1;
+			}
+			if (l < 0)
+				continue;
+			layer[i] = l;
+			if (l > top)
+				top = l;
+			assigned++;
+			changed = 1;
+		}
+	}
+	if (assigned < n)
+		return (wf_fail(err, errlen, NULL, "Cycle detected in workflow "
+		    "step dependencies"));
+	return (top + 1);
+}
+
+/* DAG mode's own rules (1.6): sequential steps, unique names, known
+ * dependencies, no cycle.  0, or -1 with the reason. */
+static int
+check_dag(json_t *steps, char *err, size_t errlen)
+{
+	json_t		*st;
+	const char	*name;
+	int		 layer[WF_MAX_STEPS];
+	size_t		 i;
+
+	json_array_foreach(steps, i, st) {
+		name = json_string_value(json_object_get(st, "name"));
+		if (strcmp(json_string_value(json_object_get(st, "mode")),
+		    "sequential") != 0)
+			return (wf_fail(err, errlen, name, "mode '%s' cannot "
+			    "be combined with depends_on (DAG mode)",
+			    json_string_value(json_object_get(st, "mode"))));
+		if (step_index(steps, name) != (int)i)
+			return (wf_fail(err, errlen, name, "duplicate step "
+			    "name (names must be unique with depends_on)"));
+	}
+	return (wf_dag_layers(steps, layer, err, errlen) < 0 ? -1 : 0);
 }
 
 json_t *
@@ -393,6 +505,8 @@ wf_def_parse(json_t *body, char *err, size_t errlen)
 		if (json_array_append_new(list, st) != 0)
 			goto nomem;
 	}
+	if (wf_is_dag(list) && check_dag(list, err, errlen) != 0)
+		goto fail;
 	def = json_pack("{s:s, s:s, s:o}", "name", name != NULL ? name :
 	    "unnamed", "description", desc != NULL ? desc : "", "steps", list);
 	list = NULL;

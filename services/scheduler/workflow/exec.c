@@ -11,6 +11,7 @@
  * stored reply instead of a second turn.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,7 @@ time_left(const struct wf_run *r)
  * could not start.
  */
 static struct wf_call *
-start_turn(struct wf_run *r, const struct agent_ref *ar, const char *prompt,
+start_turn(const struct wf_run *r, const struct agent_ref *ar, const char *prompt,
     long long timeout_ms, int step, int iter, int attempt, char *key,
     size_t keylen)
 {
@@ -204,7 +205,7 @@ start_turn(struct wf_run *r, const struct agent_ref *ar, const char *prompt,
  * replica's): it is asked again until it answers or the time is up.
  */
 static int
-one_turn(struct wf_run *r, const struct agent_ref *ar, const char *prompt,
+one_turn(const struct wf_run *r, const struct agent_ref *ar, const char *prompt,
     long long timeout_ms, int step, int iter, int attempt, json_t **out,
     char *err, size_t errlen)
 {
@@ -281,11 +282,14 @@ set_var(struct wf_run *r, json_t *st, const char *s)
 
 /*
  * A step's turn under its error mode (1.4): attempts, timeouts, backoff.
- * STEP_OK sets *reply (new) and *ms, the last attempt's duration.
+ * STEP_OK sets *reply (new) and *ms, the last attempt's duration;
+ * STEP_FAILED writes why the run fails into why.  It only reads r, so
+ * the members of a DAG layer call it on threads of their own.
  */
 static enum step_rc
-call_step(struct wf_run *r, json_t *st, const struct agent_ref *ar,
-    const char *prompt, int iter, json_t **reply, long long *ms)
+call_step(const struct wf_run *r, json_t *st, int step,
+    const struct agent_ref *ar, const char *prompt, int iter, json_t **reply,
+    long long *ms, char *why, size_t whylen)
 {
 	const char	*name = step_str(st, "name"),
 			*mode = step_str(st, "error_mode");
@@ -306,7 +310,7 @@ call_step(struct wf_run *r, json_t *st, const struct agent_ref *ar,
 			goto total;
 		t0 = util_now_ms();
 		rc = one_turn(r, ar, prompt, left < timeout ? left : timeout,
-		    r->r_step, iter, a, reply, err, sizeof(err));
+		    step, iter, a, reply, err, sizeof(err));
 		*ms = (long long)(util_now_ms() - t0);
 		if (rc == 0)
 			return (STEP_OK);
@@ -337,16 +341,16 @@ call_step(struct wf_run *r, json_t *st, const struct agent_ref *ar,
 	if (strcmp(mode, "skip") == 0)
 		return (STEP_SKIPPED);
 	if (rc == 2 && attempts == 1)
-		run_fail(r, "Step '%s' timed out after %llds", name,
+		snprintf(why, whylen, "Step '%s' timed out after %llds", name,
 		    timeout / 1000);
 	else if (attempts > 1)
-		run_fail(r, "Step '%s' failed after %d retries: %s", name,
-		    attempts - 1, err);
+		snprintf(why, whylen, "Step '%s' failed after %d retries: %s",
+		    name, attempts - 1, err);
 	else
-		run_fail(r, "Step '%s' failed: %s", name, err);
+		snprintf(why, whylen, "Step '%s' failed: %s", name, err);
 	return (STEP_FAILED);
  total:
-	run_fail(r, "workflow exceeded total_timeout of %llds",
+	snprintf(why, whylen, "workflow exceeded total_timeout of %llds",
 	    r->r_total_secs);
 	return (STEP_FAILED);
 }
@@ -370,7 +374,7 @@ exec_sequential(struct wf_run *r, json_t *st)
 {
 	struct agent_ref	 ar;
 	json_t			*reply = NULL;
-	char			*prompt = NULL;
+	char			*prompt = NULL, why[1024];
 	const char		*out;
 	long long		 ms = 0;
 	enum step_rc		 rc;
@@ -383,7 +387,10 @@ exec_sequential(struct wf_run *r, json_t *st)
 		    step_str(st, "name"));
 		return (STEP_FAILED);
 	}
-	rc = call_step(r, st, &ar, prompt, 0, &reply, &ms);
+	rc = call_step(r, st, r->r_step, &ar, prompt, 0, &reply, &ms, why,
+	    sizeof(why));
+	if (rc == STEP_FAILED)
+		run_fail(r, "%s", why);
 	if (rc == STEP_OK) {
 		out = json_string_value(json_object_get(reply, "response"));
 		if (push_result(r, step_str(st, "name"), &ar, prompt, reply,
@@ -423,7 +430,7 @@ exec_loop(struct wf_run *r, json_t *st)
 {
 	struct agent_ref	 ar;
 	json_t			*reply = NULL;
-	char			*prompt, label[WF_MAX_NAME + 32];
+	char			*prompt, label[WF_MAX_NAME + 32], why[1024];
 	const char		*until = step_str(st, "until"), *out;
 	long long		 max = step_int(st, "max_iterations",
 				    WF_DEFAULT_ITERATIONS), ms = 0;
@@ -439,7 +446,10 @@ exec_loop(struct wf_run *r, json_t *st)
 			    "large", step_str(st, "name"));
 			return (STEP_FAILED);
 		}
-		rc = call_step(r, st, &ar, prompt, r->r_iter, &reply, &ms);
+		rc = call_step(r, st, r->r_step, &ar, prompt, r->r_iter,
+		    &reply, &ms, why, sizeof(why));
+		if (rc == STEP_FAILED)
+			run_fail(r, "%s", why);
 		if (rc == STEP_SKIPPED) {
 			free(prompt);
 			break;		/* a skip ends the loop */
@@ -626,6 +636,185 @@ exec_fan_out(struct wf_run *r, int *n)
 	return (rc);
 }
 
+/* ---- DAG mode (1.6) ------------------------------------------------------ */
+
+/* A member of a DAG layer, run on a thread of its own. */
+struct dag_member {
+	const struct wf_run	*d_run;
+	json_t			*d_step;
+	int			 d_index;
+	struct agent_ref	 d_agent;
+	char			*d_prompt;
+	pthread_t		 d_thread;
+	int			 d_started;	/* 1: d_thread runs it */
+	enum step_rc		 d_rc;
+	json_t			*d_reply;
+	long long		 d_ms;
+	char			 d_why[1024];
+};
+
+static void *
+dag_member_main(void *arg)
+{
+	struct dag_member	*d = arg;
+
+	d->d_rc = call_step(d->d_run, d->d_step, d->d_index, &d->d_agent,
+	    d->d_prompt, 0, &d->d_reply, &d->d_ms, d->d_why,
+	    sizeof(d->d_why));
+	return (NULL);
+}
+
+/* 1 if step index i failed or was skipped (r_failed). */
+static int
+dag_failed(const struct wf_run *r, int i)
+{
+	json_t	*v;
+	size_t	 k;
+
+	json_array_foreach(r->r_failed, k, v)
+		if (json_integer_value(v) == i)
+			return (1);
+	return (0);
+}
+
+/* 1 if one of st's dependencies failed. */
+static int
+dag_dep_failed(const struct wf_run *r, json_t *st)
+{
+	json_t	*d, *o;
+	size_t	 k, j;
+
+	json_array_foreach(json_object_get(st, "depends_on"), k, d)
+		json_array_foreach(r->r_steps, j, o)
+			if (strcmp(step_str(o, "name"),
+			    json_string_value(d)) == 0 &&
+			    dag_failed(r, (int)j))
+				return (1);
+	return (0);
+}
+
+/*
+ * One layer: every step in it at once, each on its own thread under its
+ * error mode, all on the run's original input; results in declaration
+ * order.  A failed dependency fails a fail-mode step's run and marks any
+ * other step failed.
+ */
+static enum step_rc
+dag_layer(struct wf_run *r, const int *layer, int which)
+{
+	struct dag_member	*m;
+	size_t			 n = json_array_size(r->r_steps), i;
+	int			 count = 0, k;
+	const char		*out;
+	enum step_rc		 rc = STEP_OK;
+
+	if ((m = calloc(n, sizeof(*m))) == NULL) {
+		run_fail(r, "out of memory");
+		return (STEP_FAILED);
+	}
+	for (i = 0; i < n && rc == STEP_OK; i++) {
+		if (layer[i] != which)
+			continue;
+		m[count].d_run = r;
+		m[count].d_index = (int)i;
+		m[count].d_step = json_array_get(r->r_steps, i);
+		m[count].d_rc = STEP_SKIPPED;
+		if (dag_dep_failed(r, m[count].d_step)) {
+			if (strcmp(step_str(m[count].d_step, "error_mode"),
+			    "fail") == 0) {
+				run_fail(r, "Step '%s' skipped: dependency "
+				    "failed", step_str(m[count].d_step,
+				    "name"));
+				rc = STEP_FAILED;
+			}
+			count++;
+			continue;
+		}
+		if ((rc = step_agent(r, m[count].d_step,
+		    &m[count].d_agent)) != STEP_OK)
+			break;
+		if ((m[count].d_prompt = wf_expand(step_str(m[count].d_step,
+		    "prompt_template"), r->r_cur, r->r_vars)) == NULL) {
+			run_fail(r, "Step '%s' failed: its prompt is too "
+			    "large", step_str(m[count].d_step, "name"));
+			rc = STEP_FAILED;
+			break;
+		}
+		if (pthread_create(&m[count].d_thread, NULL, dag_member_main,
+		    &m[count]) == 0)
+			m[count].d_started = 1;
+		else
+			dag_member_main(&m[count]);
+		count++;
+	}
+	/* Every started member is waited for, whatever happens. */
+	for (k = 0; k < count; k++)
+		if (m[k].d_started)
+			pthread_join(m[k].d_thread, NULL);
+	for (k = 0; k < count && rc == STEP_OK; k++) {
+		if (m[k].d_rc == STEP_LOST)
+			rc = STEP_LOST;
+		else if (m[k].d_rc == STEP_FAILED) {
+			run_fail(r, "%s", m[k].d_why);
+			rc = STEP_FAILED;
+		}
+	}
+	for (k = 0; k < count && rc == STEP_OK; k++) {
+		if (m[k].d_rc != STEP_OK) {
+			json_array_append_new(r->r_failed,
+			    json_integer(m[k].d_index));
+			continue;
+		}
+		out = json_string_value(json_object_get(m[k].d_reply,
+		    "response"));
+		free(r->r_last);
+		if ((r->r_last = strdup(out)) == NULL ||
+		    push_result(r, step_str(m[k].d_step, "name"),
+		    &m[k].d_agent, m[k].d_prompt, m[k].d_reply,
+		    m[k].d_ms) != 0 || set_var(r, m[k].d_step, out) != 0) {
+			run_fail(r, "out of memory");
+			rc = STEP_FAILED;
+		}
+	}
+	for (k = 0; k < count; k++) {
+		free(m[k].d_prompt);
+		json_decref(m[k].d_reply);
+	}
+	free(m);
+	return (rc);
+}
+
+static enum wf_outcome
+exec_dag(struct wf_run *r)
+{
+	int		 layer[WF_MAX_STEPS], nlayers;
+	char		 err[512];
+	enum step_rc	 rc;
+
+	if (json_array_size(r->r_steps) > WF_MAX_STEPS ||
+	    (nlayers = wf_dag_layers(r->r_steps, layer, err,
+	    sizeof(err))) < 0)
+		return (run_fail(r, "%s", err));
+	for (; r->r_step < nlayers; ) {
+		if (wf_stopping())
+			return (WF_LOST);
+		if (time_left(r) <= 0)
+			return (run_fail(r, "workflow exceeded total_timeout "
+			    "of %llds", r->r_total_secs));
+		if ((rc = dag_layer(r, layer, r->r_step)) == STEP_FAILED)
+			return (WF_FAILED);
+		if (rc == STEP_LOST)
+			return (WF_LOST);
+		r->r_step++;
+		if (r->r_step < nlayers && wf_run_save(r) != 0)
+			return (WF_LOST);
+	}
+	/* The output is the last step's that succeeded. */
+	if (set_cur(r, r->r_last != NULL ? r->r_last : "") != 0)
+		return (run_fail(r, "out of memory"));
+	return (WF_COMPLETED);
+}
+
 enum wf_outcome
 wf_exec(struct wf_run *r)
 {
@@ -647,6 +836,9 @@ wf_exec(struct wf_run *r)
 		}
 		json_decref(seed);
 	}
+	/* Every step's {{input}} is the run's input in DAG mode. */
+	if (wf_is_dag(r->r_steps))
+		return (exec_dag(r));
 	while ((size_t)r->r_step < json_array_size(r->r_steps)) {
 		if (wf_stopping())
 			return (WF_LOST);

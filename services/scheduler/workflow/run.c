@@ -245,9 +245,10 @@ wf_sleep(long long ms)
 static json_t *
 run_ctx(const struct wf_run *r)
 {
-	return (json_pack("{s:s?, s:O, s:i, s:i}", "current_input", r->r_cur,
-	    "variables", r->r_vars, "n_outputs", r->r_nout, "loop_iter",
-	    r->r_iter));
+	return (json_pack("{s:s?, s:O, s:i, s:i, s:O, s:s?}", "current_input",
+	    r->r_cur, "variables", r->r_vars, "n_outputs", r->r_nout,
+	    "loop_iter", r->r_iter, "failed", r->r_failed, "last_output",
+	    r->r_last));
 }
 
 int
@@ -338,6 +339,8 @@ run_release(struct wf_run *r)
 	free(r->r_cur);
 	json_decref(r->r_vars);
 	json_decref(r->r_results);
+	json_decref(r->r_failed);
+	free(r->r_last);
 	free(r->r_error);
 }
 
@@ -364,12 +367,17 @@ run_load(struct wf_run *r, json_t *row)
 	r->r_nout = (int)json_integer_value(json_object_get(ctx,
 	    "n_outputs"));
 	if ((cur = json_string_value(json_object_get(ctx,
-	    "current_input"))) != NULL)
-		r->r_cur = strdup(cur);
+	    "current_input"))) != NULL && (r->r_cur = strdup(cur)) == NULL)
+		return (-1);
 	v = json_object_get(ctx, "variables");
 	r->r_vars = json_is_object(v) ? json_deep_copy(v) : json_object();
 	v = json_object_get(row, "step_results_json");
 	r->r_results = json_is_array(v) ? json_deep_copy(v) : json_array();
+	v = json_object_get(ctx, "failed");
+	r->r_failed = json_is_array(v) ? json_deep_copy(v) : json_array();
+	if ((cur = json_string_value(json_object_get(ctx,
+	    "last_output"))) != NULL && (r->r_last = strdup(cur)) == NULL)
+		return (-1);
 	r->r_deadline = json_integer_value(json_object_get(row,
 	    "deadline_ms"));
 	r->r_total_secs = json_integer_value(json_object_get(r->r_def,
@@ -378,8 +386,7 @@ run_load(struct wf_run *r, json_t *row)
 		r->r_total_secs = wf.default_total;
 	r->r_depth = (int)json_integer_value(json_object_get(row, "depth"));
 	if (!json_is_array(r->r_steps) || r->r_input == NULL ||
-	    r->r_vars == NULL || r->r_results == NULL ||
-	    (cur != NULL && r->r_cur == NULL))
+	    r->r_vars == NULL || r->r_results == NULL || r->r_failed == NULL)
 		return (-1);
 	return (0);
 }
@@ -421,6 +428,13 @@ claim_and_run(struct db *db, int slot)
 	was = json_string_value(json_object_get(row, "was"));
 	takeovers = json_integer_value(json_object_get(row, "takeovers"));
 	if (run_load(&r, row) != 0) {
+		/* Ended as failed, with what could be read of it. */
+		if (r.r_vars == NULL)
+			r.r_vars = json_object();
+		if (r.r_results == NULL)
+			r.r_results = json_array();
+		if (r.r_failed == NULL)
+			r.r_failed = json_array();
 		o = WF_FAILED;
 		r.r_error = strdup("the run's stored state is unreadable");
 	} else if (strcmp(was, "running") == 0 && (!wf.resume ||

@@ -47,12 +47,23 @@
  * The canonical definition of a create or update body (borrowed): a new
  * {name, description, steps: [{name, agent_id | agent_name,
  * prompt_template, mode, timeout_secs, error_mode, max_retries,
- * backoff_ms?, output_var?, condition?, max_iterations?, until?}],
+ * backoff_ms?, output_var?, condition?, max_iterations?, until?,
+ * depends_on?}],
  * total_timeout_secs?, input_schema?, layout?}.  NULL with the reason in
  * err (for a 400) when the body is not a workflow we can run.  Agents are
  * not looked up here (wf_def_check_agents).
  */
 json_t	*wf_def_parse(json_t *body, char *err, size_t errlen);
+/* 1 if steps (a canonical definition's) run in DAG mode: a step has
+ * depends_on (kernel.md 1.6). */
+int	 wf_is_dag(json_t *steps);
+/*
+ * DAG mode's layers: layer[i] (an array of json_array_size(steps) ints)
+ * is step i's, 0 for steps without dependencies, else one more than its
+ * deepest dependency's.  Returns the number of layers, or -1 with the
+ * reason in err (an unknown dependency, a cycle).
+ */
+int	 wf_dag_layers(json_t *steps, int *layer, char *err, size_t errlen);
 /*
  * Checks that every step's agent is in agents (borrowed: agents.list's
  * array of {id, name, ...}).  0, or -1 with "step 'x': agent 'y' not
@@ -118,12 +129,16 @@ struct wf_run {
 	json_t		*r_def;		/* the run's copy of the definition */
 	json_t		*r_steps;	/* borrowed from r_def */
 	char		*r_input;	/* the run's raw input */
-	int		 r_step;	/* the next step to run */
+	int		 r_step;	/* the next step to run (DAG mode:
+					   the next layer) */
 	int		 r_iter;	/* loop iterations done in r_step */
 	char		*r_cur;		/* current_input; NULL: not seeded */
 	json_t		*r_vars;	/* {name: string} */
 	int		 r_nout;	/* outputs since the last collect */
 	json_t		*r_results;	/* StepResults */
+	json_t		*r_failed;	/* DAG mode: indices of the steps
+					   that failed or were skipped */
+	char		*r_last;	/* DAG mode: the last output */
 	int64_t		 r_deadline;	/* wall ms; 0: none */
 	long long	 r_total_secs;
 	int		 r_depth;	/* caller.depth of the run's turns */
