@@ -147,6 +147,18 @@ t_eq "an unknown name: 404" "$(jq -c '[.status, .body.error]' <<<"$OUT")" "[404,
 OUT=$(busrun '{"body": {"input": "x"}}')
 t_eq "no workflow named: 400" "$(jq -c .status <<<"$OUT")" 400
 
+# A caller whose deadline comes first is told the run goes on.
+lf_fake_script '{"model": "m-analyst", "steps": [{"text": "SLOW ONE", "delay_ms": 3000}]}'
+T0=$(lf_ms)
+OUT=$(timeout 20 "$LF_BIN/bustool" -t 2500 req scheduler workflows.run "{\"params\": {\"id\": \"$W\"}, \"body\": {\"input\": \"slow\"}}")
+T1=$(lf_ms)
+t_eq "a run outlasting its caller's deadline: 202 running, a second before it" \
+    "$(jq -c '[.status, .body.status, (.body.run_id | length)]' <<<"$OUT")" '[202,"running",36]'
+t_ok "answered in time ($((T1 - T0)) ms of 2500)" test $((T1 - T0)) -lt 2500
+SR=$(jq -r .body.run_id <<<"$OUT")
+sr_done() { lf_req GET "/api/workflows/$W/runs"; [ "$(jb '.[] | select(.id == "'"$SR"'") | .state')" = Completed ]; }
+t_ok "and the run completes" lf_poll 200 sr_done
+
 # ---- a workflow keeps its newest workflow_runs_kept ended runs ------------------------
 for i in 1 2 3 4 5 6; do
 	lf_req POST "/api/workflows/$W/run" "{\"input\": \"more $i\"}"
