@@ -174,5 +174,15 @@ t_eq "a step whose agent is gone fails the run, naming it" "$LF_STATUS $(jb .det
 # let the last one end before the stack stops.
 LEFT=$((SLOW_END - $(lf_ms)))
 [ "$LEFT" -le 0 ] || sleep "$(printf '%d.%03d' $((LEFT / 1000)) $((LEFT % 1000)))"
+
+# ---- agent-runtime gone: asked again a few times, then a recorded failure ------------
+W=$(create '{"name": "alone", "steps": [{"name": "s", "agent_name": "merger"}]}')
+lf_stop agent-runtime
+T0=$(lf_ms)
+lf_req POST "/api/workflows/$W/run" '{"input": "x"}'
+T1=$(lf_ms)
+t_eq "without agent-runtime the run fails: 422" "$LF_STATUS" 422
+t_ok "saying so ($(jb .detail))" bash -c '[[ "$0" == "could not list agents"* ]]' "$(jb .detail)"
+t_ok "after asking for about five seconds ($((T1 - T0)) ms)" test $((T1 - T0)) -ge 3500 -a $((T1 - T0)) -lt 30000
 lf_stack_stop
 t_done

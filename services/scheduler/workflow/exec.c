@@ -355,14 +355,21 @@ call_step(const struct wf_run *r, json_t *st, int step,
 	return (STEP_FAILED);
 }
 
-/* Resolves st's agent; a missing one fails the run. */
+/*
+ * Resolves st's agent; a missing one fails the run.  agent-runtime out
+ * of reach (a restart) is asked again, five times a second apart.
+ */
 static enum step_rc
 step_agent(struct wf_run *r, json_t *st, struct agent_ref *ar)
 {
 	char	 err[512];
-	int	 rc;
+	int	 rc, tries = 0;
 
-	if ((rc = resolve_agent(st, ar, err, sizeof(err))) == 0)
+	while ((rc = resolve_agent(st, ar, err, sizeof(err))) < 0 &&
+	    ++tries < 5 && time_left(r) > 1000)
+		if (wf_sleep(1000))
+			return (STEP_LOST);
+	if (rc == 0)
 		return (STEP_OK);
 	run_fail(r, "%s", err);
 	return (STEP_FAILED);
