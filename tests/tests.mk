@@ -12,8 +12,9 @@ AR_TESTS	:= t_catalog t_llm t_mcp t_session t_tool llmcall mcpcall toolrun \
 $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)
 
-# The scheduler's module tests link its archive (services/scheduler/
-# service.mk) the same way.
-SCH_TESTS	:= t_workflow
+# The same for the scheduler's modules (services/scheduler/service.mk).
+SCH_TESTS	:= t_cron cronnext cronbench t_trigger t_workflow
 $(foreach t,$(SCH_TESTS),$(eval $(t)_SRCS += $(SCH_LIB)))
-$(BUILD)/obj/tests/unit/t_workflow.o: ALL_CFLAGS += -I$(SCH_DIR)
+SCH_TEST_OBJS	:= $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach t,$(SCH_TESTS),\
+		   $(filter %/$(t).c,$(TEST_SRCS))))
+$(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)

@@ -8,9 +8,10 @@
  * operations over the bus until SIGINT or SIGTERM.
  */
 #include "core/sched.h"
-#include "workflow/workflow.h"
 #include "services.h"
 #include "svc.h"
+#include "trigger/trigger.h"
+#include "workflow/workflow.h"
 
 /*
  * The modules, in start order; they stop in the reverse order, before
@@ -20,6 +21,7 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ trigger_start, trigger_stop },
 	{ wf_start, wf_stop },
 	{ NULL, NULL }
 };
@@ -54,6 +56,7 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	trigger_ops,
 	wf_ops,
 	NULL
 };

@@ -193,9 +193,9 @@ start_turn(const struct wf_run *r, const struct agent_ref *ar, const char *promp
 	t.st_agent_id = ar->id;
 	t.st_message = prompt;
 	t.st_principal = "workflow";
-	t.st_depth = r->r_depth;
+	t.st_event_depth = r->r_depth;
 	t.st_timeout_ms = (int)timeout_ms;
-	t.st_idem_key = key;
+	t.st_idempotency_key = key;
 	return (wf_call_start(&t));
 }
 

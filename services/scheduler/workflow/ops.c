@@ -369,7 +369,8 @@ op_run(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		goto done;
 	}
 	key = json_string_value(v);
-	v = json_object_get(rq->mr_caller, "depth");
+	/* A trigger's workflow action carries its chain's event_depth. */
+	v = json_object_get(rq->mr_caller, "event_depth");
 	util_uuid4(run);
 	snprintf(lease, sizeof(lease), "%lld", wf_lease_secs());
 	snprintf(dtotal, sizeof(dtotal), "%lld", wf_default_total());

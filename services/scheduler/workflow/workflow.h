@@ -141,7 +141,8 @@ struct wf_run {
 	char		*r_last;	/* DAG mode: the last output */
 	int64_t		 r_deadline;	/* wall ms; 0: none */
 	long long	 r_total_secs;
-	int		 r_depth;	/* caller.depth of the run's turns */
+	int		 r_depth;	/* caller.event_depth of its turns:
+					   the trigger chain that ran it */
 	char		*r_error;	/* once failed */
 };
 
