@@ -162,6 +162,18 @@ t_eq "a failed dependency marks a skip step failed, and fails a fail step's run"
     "$LF_STATUS $(jb .detail)" "422 Step 'must' skipped: dependency failed"
 t_eq "without asking their agents" "$(lf_fake_requests m-shipper | jq length) $(lf_fake_requests m-rejecter | jq length)" "0 0"
 
+# ---- session_mode "new": a fresh session per step and run ------------------------------
+W=$(create '{"name": "fresh", "steps": [{"name": "f", "agent_name": "judge", "session_mode": "new", "prompt": "fresh {{input}}"}]}')
+lf_req POST "/api/workflows/$W/run" '{"input": "one"}'
+lf_req POST "/api/workflows/$W/run" '{"input": "two"}'
+t_eq "session_mode new: each run's turn starts without history" \
+    "$(lf_fake_requests m-judge | jq -c '[.[-2:][] | [.body.messages[] | select(.role == "user") | .content]]')" \
+    '[["fresh one"],["fresh two"]]'
+W=$(create '{"name": "kept", "steps": [{"name": "k", "agent_name": "judge", "prompt": "kept {{input}}"}]}')
+lf_req POST "/api/workflows/$W/run" '{"input": "three"}'
+t_ok "while a persistent step sees the agent's history" \
+    test "$(lf_fake_requests m-judge | jq '[.[-1].body.messages[] | select(.role == "user")] | length')" -gt 1
+
 # ---- an agent gone at run time -------------------------------------------------------------
 G=$(agent ghost m-ghost)
 W=$(create '{"name": "ghost", "steps": [{"name": "boo", "agent_name": "ghost"}]}')

@@ -151,7 +151,7 @@ t_refused(void)
 		    "\"a\",\"depends_on\":[\"a\"]}]}",
 		    "cannot be combined with depends_on" },
 		{ "{\"steps\":[{\"agent_name\":\"a\",\"session_mode\":"
-		    "\"new\"}]}", "session_mode" },
+		    "\"fresh\"}]}", "session_mode" },
 		{ "{\"total_timeout_secs\":0,\"steps\":[{\"agent_name\":"
 		    "\"a\"}]}", "total_timeout_secs" },
 		{ "{\"name\":5,\"steps\":[{\"agent_name\":\"a\"}]}", "name" },

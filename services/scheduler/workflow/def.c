@@ -339,11 +339,14 @@ parse_step(json_t *s, size_t index, char *err, size_t errlen)
 			json_object_set(out, "depends_on", dep);
 	}
 	smode = str_member(s, "session_mode", &bad);
-	if (bad || (smode != NULL && strcmp(smode, "persistent") != 0)) {
-		wf_fail(err, errlen, name, "session_mode: only 'persistent' "
-		    "is supported");
+	if (bad || (smode != NULL && strcmp(smode, "persistent") != 0 &&
+	    strcmp(smode, "new") != 0)) {
+		wf_fail(err, errlen, name, "session_mode must be 'persistent' "
+		    "or 'new'");
 		goto fail;
 	}
+	if (smode != NULL)
+		json_object_set_new(out, "session_mode", json_string(smode));
 	return (out);
  fail:
 	json_decref(out);

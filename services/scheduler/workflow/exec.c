@@ -30,6 +30,9 @@
 #include "util.h"
 #include "workflow/workflow.h"
 
+/* The namespace of the sessions of session_mode "new" steps. */
+#define WF_SESSION_NS	"9b0e3c57-4d1a-4f6e-8a2b-5c7d9e1f3a60"
+
 /* How a step's call ended. */
 enum step_rc {
 	STEP_OK,
@@ -187,9 +190,25 @@ start_turn(const struct wf_run *r, const struct agent_ref *ar, const char *promp
     size_t keylen)
 {
 	struct sched_turn	 t;
+	const char		*smode = step_str(json_array_get(r->r_steps,
+				    (size_t)step), "session_mode");
+	char			 name[128], session[UTIL_UUID_LEN];
 
 	snprintf(key, keylen, "%s/%d/%d/%d", r->r_id, step, iter, attempt);
 	memset(&t, 0, sizeof(t));
+	/*
+	 * session_mode "new": a session of its own for this step (and loop
+	 * iteration) of this run, the same on every replica, made by
+	 * agent-runtime on first use.  Otherwise the agent's own choice.
+	 */
+	if (smode != NULL && strcmp(smode, "new") == 0) {
+		snprintf(name, sizeof(name), "workflow:%s:%d:%d", r->r_id,
+		    step, iter);
+		if (util_uuid5(WF_SESSION_NS, name, session) == 0) {
+			t.st_session_id = session;
+			t.st_session_create = 1;
+		}
+	}
 	t.st_agent_id = ar->id;
 	t.st_message = prompt;
 	t.st_principal = "workflow";
