@@ -155,9 +155,12 @@ call_done(void *arg, struct db *db, int status, json_t *body)
 	struct wf_call	*c = arg;
 
 	(void)db;
+	/* A copy of its own: the run's thread must share no reference
+	 * count with core's, which jansson reads without a barrier. */
+	body = json_deep_copy(body);
 	pthread_mutex_lock(&wf.mtx);
 	c->c_status = status;
-	c->c_body = json_incref(body);
+	c->c_body = body;
 	c->c_done = 1;
 	pthread_cond_broadcast(&wf.calls);
 	call_unref(c);
@@ -190,7 +193,11 @@ wf_call_wait(struct wf_call *c, json_t **body)
 		pthread_cond_wait(&wf.calls, &wf.mtx);
 	if (c->c_done) {
 		status = c->c_status;
-		*body = json_incref(c->c_body);
+		/* Ours alone from here: the callback has let go. */
+		*body = c->c_body;
+		c->c_body = NULL;
+		if (*body == NULL)
+			*body = json_pack("{s:s}", "error", "out of memory");
 	}
 	/* Stopping, the callback frees it when the turn ends. */
 	call_unref(c);
@@ -749,7 +756,6 @@ wf_stop(void)
 	pthread_mutex_unlock(&wf.mtx);
 	for (i = 0; i < wf.nthreads; i++)
 		pthread_join(wf.threads[i], NULL);
-	wf.nthreads = 0;
 	if (wf.watching) {
 		pthread_mutex_lock(&wf.mtx);
 		wf.wquit = 1;
@@ -758,6 +764,8 @@ wf_stop(void)
 		pthread_join(wf.watcher, NULL);
 		wf.watching = 0;
 	}
+	/* Only now: the watch thread reads it. */
+	wf.nthreads = 0;
 }
 
 long long
