@@ -8,8 +8,10 @@
  * operations over the bus until SIGINT or SIGTERM.
  */
 #include "core/sched.h"
+#include "goal/goal.h"
 #include "services.h"
 #include "svc.h"
+#include "task/task.h"
 
 /*
  * The modules, in start order; they stop in the reverse order, before
@@ -19,6 +21,7 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ task_start, task_stop },	/* goals and the task queue */
 	{ NULL, NULL }
 };
 
@@ -52,6 +55,7 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	goal_ops, task_ops, task_board_ops,
 	NULL
 };
 
