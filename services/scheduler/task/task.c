@@ -238,7 +238,9 @@ static void
 task_op_claim(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	static const char *const ev_keys[] = { "created_by", NULL };
+	static const char *const ev_keys[] = {
+		"claimed_by", "created_by", NULL
+	};
 	const char	*p[2], *aid, *name;
 	json_t		*body, *row;
 	int		 err;
