@@ -130,7 +130,17 @@ t_eq "a message from the agent role: -32602" "$(jbc .error.code)" -32602
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": [{"text": "x"}]}, "metadata": {"agent_id": "no-such-agent"}}}'
 t_eq "an unknown agent: -32602" "$(jbc .error.code)" -32602
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}}'
-t_eq "ListTasks (not offered): -32004" "$(jbc .error.code)" -32004
+t_eq "ListTasks: every inbound task so far, newest first, in pages" "$(jbc '.result | [.totalSize > 0, .pageSize == (.tasks|length), (.tasks[0].status.state|startswith("TASK_STATE_")), (.nextPageToken|type)]')" '[true,true,true,"string"]'
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"status": "TASK_STATE_NO_SUCH"}}'
+t_eq "ListTasks with an unknown state: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 0}}'
+t_eq "ListTasks with pageSize 0: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageToken": "x1"}}'
+t_eq "ListTasks with a token we did not give: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"statusTimestampAfter": "yesterday"}}'
+t_eq "ListTasks with a bad time: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageToken": "1000000"}}'
+t_eq "ListTasks past the end: no task, the total still counted" "$(jbc '.result | [(.tasks|length), .totalSize > 0, .nextPageToken]')" '[0,true,""]'
 rpc '{"jsonrpc": "2.0", "id": "s1", "method": "message/stream", "params": {"message": {"kind": "message", "messageId": "ms", "role": "user", "parts": [{"kind": "text", "text": "stream it"}]}}}'
 t_eq "message/stream: server-sent events" "$LF_STATUS $(lf_hdr content-type)" "200 text/event-stream"
 t_eq "one event: the finished task" "$(printf '%s' "$LF_BODY" | sed -n 's/^data: //p' | jq -c '[.id, .result.kind, .result.status.state, .result.artifacts[0].parts[0].text]')" \
@@ -178,9 +188,24 @@ timeout 30 tail --pid=$SLOW -f /dev/null || echo "# the slow send did not end"
 t_eq "the sender gets the task, canceled" "$(jq -r .status "$LF_TMP/slow.json")" cancelled
 rpc '{"jsonrpc": "2.0", "id": 10, "method": "tasks/get", "params": {"id": "'$TW'"}}'
 t_eq "and it stays canceled, without the late answer" "$(jbc '[.result.status.state, (.result.artifacts|length)]')" '["canceled",0]'
+t_eq "its turn was stopped, not run to the end" "$(lf_psql "SELECT outcome FROM runtime.turn_records ORDER BY id DESC LIMIT 1")" interrupted
+
+# A context is a conversation of its own: its tasks share a session,
+# apart from the agent's current one.
+lf_req GET "/api/agents/$A"
+CUR=$(jb .session_id)
+CTX=$(cat /proc/sys/kernel/random/uuid)
+for w in first second; do
+	lf_req POST /a2a/tasks/send '{"message": {"role": "user", "contextId": "'$CTX'", "parts": [{"text": "'$w' in context"}]}}'
+done
+t_eq "the second task of a context sees the first in its history" "$(lf_fake_requests a2a-model | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["first in context","second in context"]'
+lf_req GET "/api/agents/$A"
+t_eq "the agent's current session is not the context's" "$(jb .session_id)" "$CUR"
+lf_req POST /a2a/tasks/send '{"message": {"role": "user", "parts": [{"text": "another context"}]}}'
+t_eq "a task of another context starts afresh" "$(lf_fake_requests a2a-model | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["another context"]'
 
 # ---- persistence -------------------------------------------------------------------
-t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 9
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 12
 lf_stop agent-runtime
 lf_start agent-runtime
 lf_wait_ok /api/agents || echo "# agent-runtime did not come back"
@@ -390,7 +415,7 @@ t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer
 
 # ---- @a2a-js/sdk's client against our server (tests/e2e) -------------------------
 export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
-t_node a2a.test.mjs 9
+t_node a2a.test.mjs 10
 
 # ---- with an API key: the card and the agent list stay public ---------------------
 lf_stop api-gateway
