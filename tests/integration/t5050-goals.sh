@@ -78,7 +78,7 @@ t_eq "PUT on an unknown goal: 404" "$LF_STATUS" 404
 # Concurrent opposite moves must not build a cycle between them: X under
 # Y and Y under X, twenty times at once; at most one of each pair wins.
 cyc=0
-for i in $(seq 10); do
+for _ in $(seq 10); do
 	lf_req POST /api/goals '{"title": "X"}'; X=$(jb .id)
 	lf_req POST /api/goals '{"title": "Y"}'; Y=$(jb .id)
 	curl -s -m 20 -o /dev/null -X PUT -H 'Content-Type: application/json' --data-binary "{\"parent_id\": \"$Y\"}" "$LF_URL/api/goals/$X" & p1=$!

@@ -235,5 +235,14 @@ t_ok "  as {\"error\"}" lf_err_shape
 lf_req GET /api/tasks/status
 t_eq "no bad request posted a task" "$(jb .total)" 5
 
+# An id in capitals claims the same tasks and is stored in one spelling.
+post "{\"title\": \"Caps\", \"description\": \"\", \"assigned_to\": \"$AG1\"}"
+T6=$(jb .id)
+for _ in $(seq 10); do	# older pending tasks come first
+	claim "${AG1^^}"
+	[ "$(jb .task.id)" = "$T6" ] || [ "$(jb .task)" = null ] && break
+done
+t_eq "claims by an id in capitals reach its task, assigned in lowercase" "$(jb '"\(.task.id) \(.task.assigned_to)"')" "$T6 $AG1"
+
 lf_stack_stop
 t_done

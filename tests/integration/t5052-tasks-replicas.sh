@@ -8,15 +8,20 @@
 
 bt() { "$LF_BIN/bustool" "$@"; }
 
-lf_config '[scheduler]
-task_claim_ttl_secs = 60
-task_sweep_interval_secs = 1'
+# Upstream's names for the keys (docs/configuration.md).
+lf_config '[task_board]
+claim_ttl_secs = 60
+sweep_interval_secs = 1
+max_retries = 4'
 export LIBREFANG_LOG_LEVEL=debug
 lf_stack_start scheduler
 lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
 two() { [ "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" -ge 2 ]; }
 lf_poll 200 two || { echo "Bail out! the second scheduler replica did not join in 10 s"; lf_dump_logs; exit 1; }
 sleep 0.3	# its workers stand in line at the broker
+
+lf_req GET /api/queue/status
+t_eq "the config is read from [task_board]" "$(jbc .config)" '{"claim_ttl_secs":60,"sweep_interval_secs":1,"max_retries":4,"retention_days":7}'
 
 lf_psql "INSERT INTO scheduler.tasks (id, title) SELECT gen_random_uuid(), 'job ' || g FROM generate_series(1, 60) g" >/dev/null
 lf_req GET /api/tasks/status

@@ -79,23 +79,30 @@ static struct {
 	.cond = PTHREAD_COND_INITIALIZER,
 };
 
-/* [scheduler] key: an integer in [min, max], def when absent.  0, or -1
- * (logged). */
+/*
+ * [scheduler] key, else upstream's name for it, up_key in [up_table]
+ * (notes 8.3), so an upstream config.toml keeps its meaning: an integer
+ * in [min, max], def when both are absent.  0, or -1 (logged).
+ */
 static int
-conf_num(const char *key, long long min, long long max, long long def,
-    long long *out)
+conf_num(const char *key, const char *up_table, const char *up_key,
+    long long min, long long max, long long def, long long *out)
 {
-	json_t	*v;
+	json_t		*doc = sched.s_cfg->cf_doc, *v;
+	const char	*table = "scheduler";
 
-	v = json_object_get(json_object_get(sched.s_cfg->cf_doc, "scheduler"),
-	    key);
 	*out = def;
+	if ((v = json_object_get(json_object_get(doc, table), key)) == NULL) {
+		table = up_table;
+		key = up_key;
+		v = json_object_get(json_object_get(doc, table), key);
+	}
 	if (v == NULL)
 		return (0);
 	if (!json_is_integer(v) || json_integer_value(v) < min ||
 	    json_integer_value(v) > max) {
-		log_warnx("config: [scheduler] %s must be an integer in "
-		    "%lld..%lld", key, min, max);
+		log_warnx("config: [%s] %s must be an integer in %lld..%lld",
+		    table, key, min, max);
 		return (-1);
 	}
 	*out = json_integer_value(v);
@@ -172,13 +179,14 @@ task_start(void)
 	pthread_condattr_t	ca;
 	int			e;
 
-	if (conf_num("task_claim_ttl_secs", 0, 86400 * 30, 600,
-	    &task_conf.tc_claim_ttl_secs) != 0 ||
-	    conf_num("task_sweep_interval_secs", 1, 3600, 30,
-	    &task_conf.tc_sweep_secs) != 0 ||
-	    conf_num("task_max_retries", 0, 1000, 0,
-	    &task_conf.tc_max_retries) != 0 ||
-	    conf_num("task_retention_days", 0, 3650, 7,
+	if (conf_num("task_claim_ttl_secs", "task_board", "claim_ttl_secs",
+	    0, 86400 * 30, 600, &task_conf.tc_claim_ttl_secs) != 0 ||
+	    conf_num("task_sweep_interval_secs", "task_board",
+	    "sweep_interval_secs", 1, 3600, 30, &task_conf.tc_sweep_secs) != 0 ||
+	    conf_num("task_max_retries", "task_board", "max_retries", 0, 1000,
+	    0, &task_conf.tc_max_retries) != 0 ||
+	    conf_num("task_retention_days", "queue",
+	    "task_queue_retention_days", 0, 3650, 7,
 	    &task_conf.tc_retention_days) != 0)
 		return (-1);
 	/* The wait is on the monotonic clock: a wall-clock step must not

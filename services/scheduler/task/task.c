@@ -11,6 +11,7 @@
  * pending or failed.  Each is one conditional UPDATE, so a transition
  * that lost a race answers 409 instead of overwriting the winner.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,13 +212,15 @@ task_op_post(struct svc_ctx *c, const struct msg_req *rq,
 	    "pending"));
 }
 
-/* body.agent_id (a UUID) and body.agent_name (optional text): 0, or -1
- * after a 400.  required: agent_id must be there. */
+/* body.agent_id (a UUID, lowercased into buf) and body.agent_name
+ * (optional text, borrowed): 0, or -1 after a 400.  required: agent_id
+ * must be there. */
 static int
-task_agent(json_t *body, int required, const char **idp, const char **namep,
-    struct svc_reply *rp)
+task_agent(json_t *body, int required, char buf[UTIL_UUID_LEN],
+    const char **idp, const char **namep, struct svc_reply *rp)
 {
 	const char	*id;
+	size_t		 i;
 
 	*idp = NULL;
 	if (goal_text(body, "agent_name", 0, TASK_WHO_MAX, namep, rp) != 0)
@@ -230,7 +233,11 @@ task_agent(json_t *body, int required, const char **idp, const char **namep,
 		svc_reply_error(rp, 400, "'agent_id' must be an agent's UUID");
 		return (-1);
 	}
-	*idp = id;
+	/* assigned_to compares text: one spelling of each id. */
+	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
+		buf[i] = (char)tolower((unsigned char)id[i]);
+	buf[UTIL_UUID_LEN - 1] = '\0';
+	*idp = buf;
 	return (0);
 }
 
@@ -241,12 +248,13 @@ task_op_claim(struct svc_ctx *c, const struct msg_req *rq,
 	static const char *const ev_keys[] = {
 		"claimed_by", "created_by", NULL
 	};
+	char		 abuf[UTIL_UUID_LEN];
 	const char	*p[2], *aid, *name;
 	json_t		*body, *row;
 	int		 err;
 
 	if ((body = goal_body(rq, task_claim_fields, rp)) == NULL ||
-	    task_agent(body, 1, &aid, &name, rp) != 0)
+	    task_agent(body, 1, abuf, &aid, &name, rp) != 0)
 		return;
 	p[0] = aid;
 	p[1] = name;
@@ -296,14 +304,14 @@ task_op_complete(struct svc_ctx *c, const struct msg_req *rq,
 	static const char *const ev_keys[] = {
 		"completed_by", "result", "created_by", NULL
 	};
-	char		 id[UTIL_UUID_LEN];
+	char		 id[UTIL_UUID_LEN], abuf[UTIL_UUID_LEN];
 	const char	*p[4], *aid, *name, *result;
 	json_t		*body, *row;
 	int		 err;
 
 	if (goal_param_uuid(rq, "task", rp, id) != 0 ||
 	    (body = goal_body(rq, task_complete_fields, rp)) == NULL ||
-	    task_agent(body, 0, &aid, &name, rp) != 0 ||
+	    task_agent(body, 0, abuf, &aid, &name, rp) != 0 ||
 	    goal_text(body, "result", 0, TASK_RESULT_MAX, &result, rp) != 0)
 		return;
 	if (result == NULL) {
