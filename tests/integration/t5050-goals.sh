@@ -6,11 +6,15 @@
 # each a 4xx with {"error"}.
 . "$(dirname "$0")/../lib.sh"
 
-lf_stack_start scheduler
+export OPENAI_API_KEY=sk-test-openai
+lf_stack_start agent-runtime scheduler
 lf_wait_ok /api/goals || { echo "Bail out! the scheduler did not answer /api/goals"; lf_dump_logs; exit 1; }
+lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
 NOID=00000000-0000-4000-8000-000000000000
-AG=11111111-2222-4333-8444-555555555555
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml goal-agent m-goal)")"
+AG=$(jb .agent_id)
+[ "$LF_STATUS" = 201 ] || { echo "Bail out! could not spawn an agent: $LF_STATUS $LF_BODY"; exit 1; }
 
 # ---- create and get -------------------------------------------------------------
 lf_req POST /api/goals "{\"title\": \"Migrate database to PostgreSQL\", \"description\": \"Complete migration with zero downtime\", \"agent_id\": \"$AG\", \"parent_id\": null, \"due_at\": \"2025-02-01T00:00:00Z\"}"
@@ -33,6 +37,8 @@ G=$(jb .id)
 lf_req POST /api/goals "{\"title\": \"Lost\", \"parent_id\": \"$NOID\"}"
 t_eq "a missing parent is 404" "$LF_STATUS $(jb .error)" "404 Parent goal '$NOID' not found"
 t_ok "  as {\"error\"}" lf_err_shape
+lf_req POST /api/goals "{\"title\": \"Nobody's\", \"agent_id\": \"$NOID\"}"
+t_eq "an agent agent-runtime does not know is 404" "$LF_STATUS $(jb .error)" "404 Agent '$NOID' not found"
 lf_req POST /api/goals '{"title": "Empty parent", "parent_id": ""}'
 t_eq "an empty parent_id string is absent" "$LF_STATUS $(jb .parent_id)" "201 null"
 LONE=$(jb .id)
@@ -72,6 +78,10 @@ lf_req PUT "/api/goals/$LONE" '{"parent_id": null}'
 t_eq "parent_id null detaches it" "$LF_STATUS $(jb .parent_id)" "200 null"
 lf_req PUT "/api/goals/$LONE" '{"due_at": null, "agent_id": null}'
 t_eq "due_at and agent_id may be cleared" "$LF_STATUS $(jb .due_at)" "200 null"
+lf_req PUT "/api/goals/$LONE" "{\"agent_id\": \"$NOID\"}"
+t_eq "PUT with an unknown agent: 404" "$LF_STATUS" 404
+lf_req PUT "/api/goals/$LONE" "{\"agent_id\": \"${AG^^}\"}"
+t_eq "PUT with a known agent (in capitals): stored lowercase" "$LF_STATUS $(jb .agent_id)" "200 $AG"
 lf_req PUT "/api/goals/$NOID" '{"title": "x"}'
 t_eq "PUT on an unknown goal: 404" "$LF_STATUS" 404
 
@@ -103,6 +113,7 @@ bad "an empty title" POST /api/goals '{"title": ""}' 400 "400"
 bad "a 257-character title" POST /api/goals "{\"title\": \"$(printf 'a%.0s' $(seq 257))\"}" 400 "400"
 bad "an unknown field" POST /api/goals '{"title": "x", "colour": "red"}' 400 "400"
 bad "a bad parent uuid" POST /api/goals '{"title": "x", "parent_id": "nope"}' 400 "400"
+bad "a bad agent uuid" POST /api/goals '{"title": "x", "agent_id": "agent-7"}' 400 "400"
 bad "a bad status" POST /api/goals '{"title": "x", "status": "done"}' 400 "400"
 bad "progress 101" POST /api/goals '{"title": "x", "progress": 101}' 400 "400"
 bad "progress as text" PUT "/api/goals/$A" '{"progress": "50"}' 400 "400"

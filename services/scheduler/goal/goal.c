@@ -5,7 +5,8 @@
  * A goal is {id, title, description, parent_id, status, progress,
  * agent_id, due_at, created_at, updated_at}.  An empty parent_id or
  * agent_id string is taken as absent (notes 4.1); on update, null or ""
- * clears it.
+ * clears it.  An agent_id must name an agent agent-runtime knows (asked
+ * over the bus: the scheduler never reads its tables).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,14 @@
 
 #include <jansson.h>
 
+#include "core/sched.h"
 #include "db.h"
 #include "err.h"
 #include "goal/goal.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
+#include "services.h"
 #include "svc.h"
 #include "util.h"
 
@@ -26,6 +29,7 @@
 #define GOAL_DESC_MAX		4096
 #define GOAL_LIST_MAX		1000	/* ?limit= */
 #define GOAL_ALL_MAX		10000	/* rows of one unpaged answer */
+#define GOAL_AGENT_MS		5000	/* agents.get, at most */
 
 #define GOAL_COLS							\
 	"id, title, description, parent_id, status, progress, agent_id, " \
@@ -352,6 +356,53 @@ goal_parse(json_t *body, int create, const char *vals[GF_N],
 	return (mask);
 }
 
+/*
+ * A goal's agent must exist: agent-runtime is asked (agents.get), within
+ * the request's own deadline.  0, or -1 after a 404 (no such agent) or a
+ * 503 (agent-runtime did not answer).
+ */
+static int
+goal_agent_check(const struct msg_req *rq, const char *agent,
+    struct svc_reply *rp)
+{
+	struct msg_rep	 rep;
+	json_t		*req;
+	int64_t		 left;
+	int		 rv, status;
+
+	left = rq->mr_deadline > 0 ? rq->mr_deadline - util_wall_ms() :
+	    GOAL_AGENT_MS;
+	if (left > GOAL_AGENT_MS)
+		left = GOAL_AGENT_MS;
+	if (left < 100)
+		left = 100;
+	if (sched.s_bus == NULL || (req = msg_request(OP_AGENTS_GET, NULL,
+	    util_wall_ms() + left, json_pack("{s:s}", "principal",
+	    "scheduler"), json_pack("{s:s}", PARAM_ID, agent), NULL,
+	    NULL)) == NULL) {
+		svc_reply_error(rp, 503, "could not ask agent-runtime about "
+		    "agent '%s'", agent);
+		return (-1);
+	}
+	rv = bus_call(sched.s_bus, SVC_AGENT_RUNTIME, req, (int)left, &rep);
+	json_decref(req);
+	if (rv != 0) {
+		svc_reply_error(rp, 503, "agent-runtime did not answer about "
+		    "agent '%s' (%s)", agent, sh_strerror(rv));
+		return (-1);
+	}
+	status = rep.mp_status;
+	msg_rep_release(&rep);
+	if (status == 200)
+		return (0);
+	if (status == 404 || status == 400)
+		svc_reply_error(rp, 404, "Agent '%s' not found", agent);
+	else
+		svc_reply_error(rp, 503, "agent-runtime answered %d about "
+		    "agent '%s'", status, agent);
+	return (-1);
+}
+
 /* A failed write: 404 for a missing parent, 400 for a time PostgreSQL
  * could not read, 503 otherwise. */
 static void
@@ -438,6 +489,9 @@ goal_op_create(struct svc_ctx *c, const struct msg_req *rq,
 
 	if ((body = goal_body(rq, goal_fields, rp)) == NULL ||
 	    goal_parse(body, 1, vals, parent, agent, prog, rp) < 0)
+		return;
+	if (vals[GF_AGENT] != NULL &&
+	    goal_agent_check(rq, vals[GF_AGENT], rp) != 0)
 		return;
 	util_uuid4(id);
 	p[0] = id;
@@ -530,6 +584,9 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	if (goal_param_uuid(rq, "goal", rp, id) != 0 ||
 	    (body = goal_body(rq, goal_fields, rp)) == NULL ||
 	    (m = goal_parse(body, 0, vals, parent, agent, prog, rp)) < 0)
+		return;
+	if (vals[GF_AGENT] != NULL &&
+	    goal_agent_check(rq, vals[GF_AGENT], rp) != 0)
 		return;
 	/* Only a new parent can close a cycle: the check and the write
 	 * share one transaction and the tree lock. */
