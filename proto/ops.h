@@ -149,6 +149,14 @@
 #define OP_COMMS_SEND		"comms.send"
 #define OP_COMMS_TASK		"comms.task"
 
+/* ---- scheduler: triggers (trigger/ops.c; issue 9, part "triggers") ------ */
+#define OP_TRIGGERS_LIST	"triggers.list"
+#define OP_TRIGGERS_CREATE	"triggers.create"
+#define OP_TRIGGERS_GET		"triggers.get"
+#define OP_TRIGGERS_PATCH	"triggers.patch"	/* PATCH: the trigger */
+#define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
+#define OP_TRIGGERS_DELETE	"triggers.delete"
+
 /* ---- scheduler: goals, the task queue and the inbox (goal/, task/;
  * issue 9, part "goals") -------------------------------------------------- */
 #define OP_GOALS_LIST		"goals.list"

@@ -704,9 +704,14 @@ t_agent_spawn_refusals(void)
 		    "\"network\":true}", "not supported" },
 	};
 	struct tool_result	r;
+	json_t			*none;
 	size_t			i;
+	int			granted_none;
 
-	T_OK(!tool_granted(json_object(), "agent_spawn"));
+	none = json_object();
+	granted_none = tool_granted(none, "agent_spawn");
+	json_decref(none);
+	T_OK(!granted_none);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		T_EQ_INT(run(cases[i].manifest, "agent_spawn", cases[i].input,
 		    &r), 0);

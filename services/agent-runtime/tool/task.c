@@ -4,9 +4,9 @@
  * to the scheduler, which owns the queue (tasks.*, proto/messages.md).
  *
  * The calling agent is the creator of what it posts and the claimant of
- * what it claims; the scheduler publishes TaskPosted and the rest, with
- * the turn's trigger depth, so a task_posted trigger can wake the
- * assignee without an endless chain.
+ * what it claims; the scheduler publishes TaskPosted and the rest at the
+ * turn's event_depth, so a task_posted trigger can wake the assignee
+ * without an endless chain.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,8 @@
 
 #define TASK_TIMEOUT_MS		10000
 
-/* The caller of a request made for tc's agent (new). */
+/* The caller of a request made for tc's agent (new); tool_bus_call()
+ * adds the turn's event_depth. */
 static json_t *
 task_caller(struct tool_ctx *tc)
 {
@@ -31,8 +32,7 @@ task_caller(struct tool_ctx *tc)
 
 	snprintf(principal, sizeof(principal), "agent:%s",
 	    tc->tc_agent_id != NULL ? tc->tc_agent_id : "");
-	return (json_pack("{s:s, s:i}", "principal", principal, "depth",
-	    tc->tc_depth));
+	return (json_pack("{s:s}", "principal", principal));
 }
 
 /* One tasks.* request (params, query, body stolen); 0 with rep filled,

@@ -39,6 +39,8 @@ struct tool_ctx {
 	json_t			*tc_manifest;	/* borrowed, normalised */
 	const char		*tc_workspace;	/* absolute, exists */
 	int			 tc_depth;	/* 0 for a user's turn */
+	int			 tc_event_depth; /* the turn's caller
+						   event_depth: sent on */
 	json_t			*tc_notices;	/* array: notify_owner appends
 						   strings here */
 	const atomic_int	*tc_interrupted;/* set by stop/interrupt */

@@ -50,8 +50,19 @@ struct sched_turn {
 	const char	*st_message;
 	const char	*st_session_id;	/* NULL: the agent's current one */
 	const char	*st_principal;	/* caller.principal, e.g. "cron" */
-	int		 st_depth;	/* trigger chains: caller.depth */
+	int		 st_depth;	/* caller.depth: agent_send nesting
+					   (0; agent-runtime refuses > 3) */
 	int		 st_timeout_ms;	/* 0: [bus] turn_timeout_secs */
+	/* caller.event_depth: the trigger chain this turn continues (the
+	 * depth of the event that fired it, plus one); agent-runtime
+	 * passes it on to what the turn's tools ask of other services,
+	 * whose events then carry it.  0: none. */
+	int		 st_event_depth;
+	const char	*st_idempotency_key;	/* caller.idempotency_key;
+						   NULL: none */
+	int		 st_session_create;	/* caller.session_create:
+						   st_session_id is made if
+						   it does not exist */
 };
 
 /*

@@ -114,13 +114,14 @@ task_status_ok(const char *s)
 	    strcmp(s, "cancelled") == 0);
 }
 
-/* The trigger chain depth of the caller (a tool in a triggered turn). */
+/* The trigger chain the caller continues (caller event_depth: a tool in
+ * a triggered turn), for the events this request causes. */
 static int
 task_depth(const struct msg_req *rq)
 {
 	json_int_t	d;
 
-	d = json_integer_value(json_object_get(rq->mr_caller, "depth"));
+	d = json_integer_value(json_object_get(rq->mr_caller, "event_depth"));
 	return (d > 0 && d < 1000 ? (int)d : 0);
 }
 
