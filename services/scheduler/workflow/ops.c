@@ -73,10 +73,13 @@ static const char SQL_BY_NAME[] =
 static const char SQL_RUN_BY_KEY[] =
 	"SELECT id::text AS id FROM workflow_runs WHERE idem_key = $1";
 
+/* Texts are cut at 64 KiB here: 200 runs of 1 MiB inputs would make a
+ * list no client wants (the whole output is in the run's own answer). */
 static const char SQL_RUNS[] =
 	"SELECT id::text AS id, workflow_name, state,"
-	" jsonb_array_length(step_results_json) AS steps_completed, input,"
-	" output, error, takeovers AS resumed,"
+	" jsonb_array_length(step_results_json) AS steps_completed,"
+	" left(input, 65536) AS input, left(output, 65536) AS output,"
+	" left(error, 65536) AS error, takeovers AS resumed,"
 	" " WF_TS("started_at") " AS started_at,"
 	" " WF_TS("completed_at") " AS completed_at"
 	" FROM workflow_runs WHERE workflow_id = $1"
