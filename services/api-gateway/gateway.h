@@ -378,7 +378,8 @@ int		 gw_sys_metrics(struct gw_req *gr);
 /* ---- turns streamed to the client (gw_turns.c, gw_stream.c, gw_ws.c) */
 
 /*
- * A streamed turn: agents.message sent to agent-runtime with
+ * A streamed turn: agents.message (or an operation that runs one, such
+ * as a2a.tasks.send) sent to agent-runtime with
  * caller.stream = "turn.<this gateway's instance id>" and caller.stream_id
  * = the turn's id; the runtime publishes the turn's events on that topic
  * ({"stream_id","seq","type",..}) and replies with the whole response
@@ -409,11 +410,22 @@ int		 gw_turns_start(const struct sh_config *cfg,
 		    struct bus_client *bc);
 void		 gw_turns_stop(void);
 /*
- * Starts a turn of agent_id (borrowed) with body (stolen: the client's
- * JSON object, as for POST /api/agents/{id}/message); ip, principal and
- * request_id (borrowed) go into the caller object.  NULL with *errp set
- * (SH_EUNAVAIL, SH_ENOMEM) when it could not start: no callback runs.
+ * Starts a streamed call of op (borrowed) to agent-runtime with params
+ * and body (both stolen; params NULL fails with SH_ENOMEM), waiting
+ * bus.turn_timeout_secs; ip, principal and request_id (borrowed) go into
+ * the caller object with "stream" and "stream_id".  op is agents.message
+ * or an operation that passes those on to the agents.message it sends
+ * and puts the turn's "events" count on its reply (a2a.tasks.send).
+ * NULL with *errp set (SH_EUNAVAIL, SH_ENOMEM) when it could not start:
+ * no callback runs.
  */
+struct gw_turn	*gw_turn_start_op(const char *op, json_t *params,
+		    json_t *body, const char *ip, const char *principal,
+		    const char *request_id, const struct gw_turn_ops *ops,
+		    void *arg, int *errp);
+/* gw_turn_start_op() of agents.message for agent_id (borrowed) with body
+ * (stolen: the client's JSON object, as for POST
+ * /api/agents/{id}/message). */
 struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 		    const char *ip, const char *principal,
 		    const char *request_id, const struct gw_turn_ops *ops,
