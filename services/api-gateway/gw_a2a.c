@@ -690,7 +690,8 @@ gw_a2a_stream_send(struct gw_req *gr, struct gw_a2a *a, json_t *body)
 	int		 err;
 
 	util_uuid4(id);
-	if (json_object_get(body, "context_id") == NULL) {
+	/* send_body() has a null context_id when the client gave none. */
+	if (!json_is_string(json_object_get(body, "context_id"))) {
 		util_uuid4(ctx);
 		json_object_set_new(body, "context_id", json_string(ctx));
 	}
