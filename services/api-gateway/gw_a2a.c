@@ -17,17 +17,33 @@
  *					   ListTasks (v1.0, protobuf JSON;
  *					   pageToken is an offset), tasks/send
  *					   (the reference's pre-0.2 dialect);
- *					   message/stream, tasks/resubscribe,
- *					   SendStreamingMessage, SubscribeToTask
- *					   as a stream of one final event
+ *					   message/stream and
+ *					   SendStreamingMessage as the turn runs;
+ *					   tasks/resubscribe, SubscribeToTask
+ *					   as a stream of one event
  *	POST /a2a/tasks/send, GET /a2a/tasks/{id},
  *	POST /a2a/tasks/{id}/cancel	   the reference's REST shapes
  *
  * One endpoint serves every dialect: the method name says which.  A
  * JSON-RPC error is an HTTP 200 carrying {"error": {code, message}}, as
  * the SDK clients expect; only the REST routes use HTTP statuses.
- * A stream carries the finished task as one event: the turn's text is not
- * relayed as it is made (that would take gw_turns.c's streamed turns).
+ *
+ * A streaming send is a2a.tasks.send as a streamed turn (gw_turns.c:
+ * the runtime passes the caller's stream on to the task's agents.message)
+ * with a task id and context id the gateway chose, so that its events
+ * are server-sent as the A2A spec has them, each a JSON-RPC response of
+ * the request's id: v0.3 the Task (working), {kind: "artifact-update",
+ * taskId, contextId, artifact: {artifactId: "<task>-out", name, parts},
+ * append, lastChunk} per text delta, and {kind: "status-update", taskId,
+ * contextId, status: {state, timestamp, message?}, final: true} last;
+ * v1.0 the same as {task}, {artifactUpdate}, {statusUpdate} in protobuf
+ * JSON (no "final": the stream's end says it).  A failed turn, a bus
+ * failure or gateway shutdown end it with a failed status and its
+ * message.  An error before anything went out (a bad agent) is a plain
+ * JSON-RPC error.  Keep-alives, a client that leaves and shutdown are
+ * handled as for every stream (gw_sse.c).  Resubscribing to a task is
+ * still answered with the task as it is, as one event: attaching to a
+ * turn another request started is not done.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -387,9 +403,8 @@ rpc_error(struct gw_req *gr, json_t *id, int code, const char *fmt, ...)
 }
 
 /*
- * A streamed answer (message/stream and friends): the task, final, as the
- * one event of a server-sent event stream.  The turn's text is not
- * streamed as it comes: the stream starts when the task has ended.
+ * A resubscription (tasks/resubscribe, SubscribeToTask): the task as it
+ * is, as the one event of a server-sent event stream.
  */
 static void
 rpc_stream(struct gw_req *gr, json_t *id, json_t *result)
