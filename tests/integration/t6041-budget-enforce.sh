@@ -58,11 +58,13 @@ t_eq "  whose provider saw nothing" "$(nreq m-other)" 0
 lf_req GET /api/budget
 t_eq "GET /api/budget: spend 0.008 of 0.01, status warning" \
     "$(jbc '[.daily_spend, .daily_limit, .status]')" '[0.008,0.01,"warning"]'
-lf_req PUT /api/budget '{"max_daily_usd": 0.012}'
+lf_req PUT /api/budget '{"max_daily_usd": 0.013}'
 lf_req POST "/api/agents/$G/message" '{"message": "go"}'
-t_eq "raised to \$0.012 (0.008 + 0.003 fits): 200" "$LF_STATUS" 200
+t_eq "raised to \$0.013 (0.008 + the call's ~0.0036 fits): 200" "$LF_STATUS" 200
 lf_req GET /api/budget
-t_eq "the spend may end past a limit only by what a call spent over its estimate: exceeded" "$(jb .status)" exceeded
+t_eq "spend 0.012 of 0.013: status warning (alert 0.8)" "$(jbc "[.daily_spend, .status]")" "[0.012,\"warning\"]"
+lf_req PUT /api/budget '{"max_daily_usd": 0.01}'
+t_eq "lowered under the spend: status exceeded, pct 1.2" "$(jbc '[.status, .daily_pct]')" '["exceeded",1.2]'
 lf_req PUT /api/budget '{"max_daily_usd": 0}'
 lf_req POST "/api/agents/$G/message" '{"message": "go"}'
 t_eq "limit 0 (unlimited): 200" "$LF_STATUS" 200
@@ -136,10 +138,10 @@ lf_req GET "/api/budget/agents/$T"
 t_eq "its tokens: 2000 used of 3000" "$(jbc '[.tokens.used, .tokens.limit]')" "[2000,3000]"
 D=$(spawn deftok m-deftok '[resources]
 burst_ratio = 1')
-lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 1500}'
+lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 2500}'
 steps m-deftok 3 1000 1000
 lf_req POST "/api/agents/$D/message" '{"message": "go"}'
-t_eq "global default 1500 tokens/hour: turn 1 is 200" "$LF_STATUS" 200
+t_eq "global default 2500 tokens/hour: turn 1 is 200" "$LF_STATUS" 200
 lf_req POST "/api/agents/$D/message" '{"message": "go"}'
 t_ok "turn 2 is 429" is_budget_429 "Token limit exceeded"
 lf_req PUT "/api/budget/agents/$D" '{"max_llm_tokens_per_hour": 100000}'
@@ -147,12 +149,12 @@ lf_req POST "/api/agents/$D/message" '{"message": "go"}'
 t_eq "the agent's own quota wins over the default: 200" "$LF_STATUS" 200
 lf_req PUT /api/budget '{"default_max_llm_tokens_per_hour": 0}'
 # The burst (notes 4.4): in any minute at most burst_ratio (default 0.2)
-# of the hourly quota: 2000 of 10000 here.
+# of the hourly quota: 3000 of 15000 here.
 U=$(spawn burst m-burst '[resources]
-max_llm_tokens_per_hour = 10000')
+max_llm_tokens_per_hour = 15000')
 steps m-burst 3 1000 1000
 lf_req POST "/api/agents/$U/message" '{"message": "go"}'
-t_eq "quota 10000/hour, burst 0.2: turn 1 (2000 tokens) is 200" "$LF_STATUS" 200
+t_eq "quota 15000/hour, burst 0.2: turn 1 (2000 tokens) is 200" "$LF_STATUS" 200
 lf_req POST "/api/agents/$U/message" '{"message": "go"}'
 t_ok "turn 2 in the same minute is 429 ($(jb .error))" is_budget_429 "Token burst limit exceeded"
 lf_psql "UPDATE runtime.usage_records SET at = at - interval '2 minutes' WHERE agent_id = '$U'" >/dev/null
