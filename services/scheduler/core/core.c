@@ -132,7 +132,7 @@ completion_main(void *arg)
 static json_t *
 turn_request(const struct sched_turn *t, int *timeout_ms)
 {
-	json_t		*body;
+	json_t		*body, *caller;
 	long long	 secs;
 
 	*timeout_ms = t->st_timeout_ms;
@@ -147,10 +147,19 @@ turn_request(const struct sched_turn *t, int *timeout_ms)
 	if (t->st_session_id != NULL)
 		json_object_set_new(body, "session_id",
 		    json_string(t->st_session_id));
+	if ((caller = json_pack("{s:s, s:i}", "principal",
+	    t->st_principal != NULL ? t->st_principal : "scheduler",
+	    "depth", t->st_depth)) == NULL) {
+		json_decref(body);
+		return (NULL);
+	}
+	if (t->st_idem_key != NULL)
+		json_object_set_new(caller, "idempotency_key",
+		    json_string(t->st_idem_key));
+	if (t->st_session_create && t->st_session_id != NULL)
+		json_object_set_new(caller, "session_create", json_true());
 	return (msg_request(OP_AGENTS_MESSAGE, NULL,
-	    util_wall_ms() + *timeout_ms, json_pack("{s:s, s:i}",
-	    "principal", t->st_principal != NULL ? t->st_principal :
-	    "scheduler", "depth", t->st_depth),
+	    util_wall_ms() + *timeout_ms, caller,
 	    json_pack("{s:s}", PARAM_ID, t->st_agent_id), NULL, body));
 }
 

@@ -49,6 +49,13 @@ struct sched_turn {
 	const char	*st_agent_id;	/* uuid */
 	const char	*st_message;
 	const char	*st_session_id;	/* NULL: the agent's current one */
+	int		 st_session_create; /* 1: create st_session_id if the
+					   agent has no such session (caller
+					   session_create) */
+	const char	*st_idem_key;	/* NULL, or caller idempotency_key:
+					   a re-request with the same key
+					   gets the first turn's outcome
+					   (or 409 while it runs) */
 	const char	*st_principal;	/* caller.principal, e.g. "cron" */
 	int		 st_depth;	/* trigger chains: caller.depth */
 	int		 st_timeout_ms;	/* 0: [bus] turn_timeout_secs */
