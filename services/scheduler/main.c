@@ -8,6 +8,7 @@
  * operations over the bus until SIGINT or SIGTERM.
  */
 #include "core/sched.h"
+#include "job/job.h"
 #include "services.h"
 #include "svc.h"
 
@@ -19,6 +20,7 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ job_start, job_stop },
 	{ NULL, NULL }
 };
 
@@ -52,6 +54,7 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	job_ops,
 	NULL
 };
 
