@@ -2,7 +2,9 @@
  * bustool - the bus from the shell, for tests and debugging.
  *
  *   bustool [-u url] [-t ms] req SERVICE OP ['{"params":..,"body":..}']
- *	prints the reply envelope as one JSON line; exit 0 if one arrived
+ *	prints the reply envelope as one JSON line; exit 0 if one arrived;
+ *	a "caller" object in the JSON adds to the caller (principal
+ *	"bustool")
  *   bustool [-u url] pub TOPIC JSON
  *   bustool [-u url] [-t ms] sub TOPIC [COUNT]
  *	prints "topic json" lines until COUNT messages or the timeout
@@ -45,7 +47,7 @@ do_req(const char *url, int timeout, int argc, char **argv)
 	struct bus_client	*bc;
 	struct msg_rep		 rep;
 	json_error_t		 je;
-	json_t			*extra = NULL, *req;
+	json_t			*extra = NULL, *req, *caller;
 	char			*out;
 	int			 rc;
 
@@ -55,8 +57,10 @@ do_req(const char *url, int timeout, int argc, char **argv)
 		fprintf(stderr, "bustool: bad JSON: %s\n", je.text);
 		return (2);
 	}
-	req = msg_request(argv[1], NULL, util_wall_ms() + timeout,
-	    json_pack("{s:s}", "principal", "bustool"),
+	caller = json_pack("{s:s}", "principal", "bustool");
+	if (caller != NULL && json_is_object(json_object_get(extra, "caller")))
+		json_object_update(caller, json_object_get(extra, "caller"));
+	req = msg_request(argv[1], NULL, util_wall_ms() + timeout, caller,
 	    json_incref(json_object_get(extra, "params")),
 	    json_incref(json_object_get(extra, "query")),
 	    json_incref(json_object_get(extra, "body")));

@@ -178,9 +178,24 @@ timeout 30 tail --pid=$SLOW -f /dev/null || echo "# the slow send did not end"
 t_eq "the sender gets the task, canceled" "$(jq -r .status "$LF_TMP/slow.json")" cancelled
 rpc '{"jsonrpc": "2.0", "id": 10, "method": "tasks/get", "params": {"id": "'$TW'"}}'
 t_eq "and it stays canceled, without the late answer" "$(jbc '[.result.status.state, (.result.artifacts|length)]')" '["canceled",0]'
+t_eq "its turn was stopped, not run to the end" "$(lf_psql "SELECT outcome FROM runtime.turn_records ORDER BY id DESC LIMIT 1")" interrupted
+
+# A context is a conversation of its own: its tasks share a session,
+# apart from the agent's current one.
+lf_req GET "/api/agents/$A"
+CUR=$(jb .session_id)
+CTX=$(cat /proc/sys/kernel/random/uuid)
+for w in first second; do
+	lf_req POST /a2a/tasks/send '{"message": {"role": "user", "contextId": "'$CTX'", "parts": [{"text": "'$w' in context"}]}}'
+done
+t_eq "the second task of a context sees the first in its history" "$(lf_fake_requests a2a-model | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["first in context","second in context"]'
+lf_req GET "/api/agents/$A"
+t_eq "the agent's current session is not the context's" "$(jb .session_id)" "$CUR"
+lf_req POST /a2a/tasks/send '{"message": {"role": "user", "parts": [{"text": "another context"}]}}'
+t_eq "a task of another context starts afresh" "$(lf_fake_requests a2a-model | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["another context"]'
 
 # ---- persistence -------------------------------------------------------------------
-t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 9
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 12
 lf_stop agent-runtime
 lf_start agent-runtime
 lf_wait_ok /api/agents || echo "# agent-runtime did not come back"

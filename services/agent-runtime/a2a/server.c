@@ -8,7 +8,8 @@
  * the turn with agents.message -- the operation the native message route
  * uses, so the turn is load-balanced, locked, recorded and metered like
  * any other -- and writes its outcome.  A cancel marks the task canceled
- * at once; the turn's late outcome then leaves it canceled.
+ * at once and stops its turn; the turn's late outcome then leaves it
+ * canceled.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "log.h"
 #include "ops.h"
 #include "services.h"
+#include "turn/turn.h"
 
 #define A2A_TS(col)							\
 	"to_char(" col " AT TIME ZONE 'UTC', "				\
@@ -70,7 +72,24 @@ static const char SQL_REAP[] =
 static const char SQL_CANCEL[] =
 	"UPDATE a2a_tasks SET state = 'canceled', updated_at = now(), "
 	"completed_at = now() WHERE id = $1 AND direction = 'in' AND "
-	"state IN ('submitted', 'working') RETURNING id";
+	"state IN ('submitted', 'working') "
+	"RETURNING agent_id::text AS agent_id, context_id";
+
+/*
+ * The session of an A2A context: each context a peer opens is a
+ * conversation of its own with the agent (its tasks share the history),
+ * kept apart from the agent's current session, and a cancel stops
+ * exactly its turn.  0, or -1 (agent_id is not a uuid).
+ */
+static int
+context_session(const char *agent_id, const char *ctx,
+    char sid[UTIL_UUID_LEN])
+{
+	char	name[A2A_CONTEXT_MAX + 8];
+
+	snprintf(name, sizeof(name), "a2a:%s", ctx);
+	return (util_uuid5(agent_id, name, sid) == 0 ? 0 : -1);
+}
 
 json_t *
 a2a_task_get(struct db *db, const char *id, int *errp)
@@ -124,9 +143,10 @@ task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
 	memset(&rep, 0, sizeof(rep));
 	timeout = json_integer_value(json_object_get(arg, "timeout_ms"));
 	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
-	    json_pack("{s:s}", "principal", "a2a"),
+	    json_pack("{s:s, s:b}", "principal", "a2a", "session_create", 1),
 	    json_pack("{s:O}", PARAM_ID, json_object_get(arg, "agent_id")),
-	    NULL, json_pack("{s:O}", "message", json_object_get(arg, "text")));
+	    NULL, json_pack("{s:O, s:O}", "message", json_object_get(arg,
+	    "text"), "session_id", json_object_get(arg, "session_id")));
 	if (req != NULL && as->as_bus != NULL)
 		rv = bus_call(as->as_bus, SVC_AGENT_RUNTIME, req, (int)timeout,
 		    &rep);
@@ -174,6 +194,7 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*body = rq->mr_body, *v, *arg, *row;
 	const char	*text, *agent = NULL, *ctx = NULL, *p[5];
 	char		 id[UTIL_UUID_LEN], cid[UTIL_UUID_LEN], *msg = NULL;
+	char		 sid[UTIL_UUID_LEN];
 	int		 err;
 	long long	 timeout;
 
@@ -237,9 +258,15 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 		timeout = rq->mr_deadline - util_wall_ms();
 	if (timeout < 1)
 		timeout = 1;
-	arg = json_pack("{s:s, s:O, s:O, s:I}", "id", id, "agent_id",
+	if (context_session(json_string_value(json_object_get(row, "id")),
+	    ctx, sid) != 0) {
+		json_decref(row);
+		svc_reply_error(rp, 500, "the agent's id is not a uuid");
+		return;
+	}
+	arg = json_pack("{s:s, s:O, s:O, s:I, s:s}", "id", id, "agent_id",
 	    json_object_get(row, "id"), "text", json_object_get(body, "text"),
-	    "timeout_ms", timeout);
+	    "timeout_ms", timeout, "session_id", sid);
 	json_decref(row);
 	if (arg == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
@@ -301,6 +328,7 @@ op_tasks_cancel(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*id = json_string_value(json_object_get(rq->mr_params,
 			    PARAM_ID)) ?: "";
 	json_t		*task;
+	char		 sid[UTIL_UUID_LEN];
 	int		 err;
 
 	if (!util_uuid_valid(id)) {
@@ -309,6 +337,13 @@ op_tasks_cancel(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	task = db_one_json(db_exec(c->sc_db, SQL_CANCEL, 1, &id), &err);
 	if (task != NULL) {
+		/* Its turn stops too, on whichever replica runs it; the
+		 * turn's late outcome leaves the task canceled. */
+		if (context_session(json_string_value(json_object_get(task,
+		    "agent_id")) ?: "", json_string_value(json_object_get(task,
+		    "context_id")) ?: "", sid) == 0)
+			turn_control(c->sc_arg, json_string_value(
+			    json_object_get(task, "agent_id")), sid);
 		json_decref(task);
 		reply_task(c, rp, id);
 		return;

@@ -142,6 +142,8 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	rv = obs_turn_end(t, db, status, body, svp);
 	if (svp != NULL)
 		turn_save_log(t, db, rv);
+	if (t->t_idem_key[0] != '\0')
+		turn_idem_finish(db, t->t_idem_key, status, body);
 	free(js);
 	turn_unlock(t);
 	turn_unregister(t);

@@ -123,10 +123,11 @@ current_session(json_t *row)
 }
 
 /* Checks a session named by a caller: it exists (or is the agent's
- * pointer) and is the agent's.  0, or -1 after replying. */
+ * pointer, or the caller asked to create it) and is the agent's.  0, or
+ * -1 after replying. */
 static int
 check_session(struct svc_ctx *c, json_t *row, const char *aid,
-    const char *sid, struct svc_reply *rp)
+    const char *sid, int create, struct svc_reply *rp)
 {
 	json_t		*s;
 	const char	*owner;
@@ -134,7 +135,9 @@ check_session(struct svc_ctx *c, json_t *row, const char *aid,
 
 	if ((s = session_get(c->sc_db, sid, 0, &err)) == NULL) {
 		if (err == SH_ENOTFOUND) {
-			if (strcmp(sid, current_session(row) ?: "") == 0)
+			/* The turn's session_take() inserts it. */
+			if (create ||
+			    strcmp(sid, current_session(row) ?: "") == 0)
 				return (0);
 			svc_reply_error(rp, 404, "Session not found");
 		} else
@@ -159,10 +162,10 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*body = rq->mr_body, *row = NULL, *v;
 	const char	*msg, *sid = NULL, *sender = NULL, *chan = NULL;
 	const char	*sender_id = NULL;
-	const char	*stream, *stream_id;
+	const char	*stream, *stream_id, *key = NULL;
 	char		 id[UTIL_UUID_LEN], psid[UTIL_UUID_LEN], *text;
 	int		 eph = 0, inc = 0, group = 0, ment = 0, think = 0;
-	int		 show = 0, depth = 0;
+	int		 show = 0, depth = 0, create = 0;
 	size_t		 i, len;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
@@ -227,13 +230,23 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		    TOOL_AGENT_DEPTH_MAX);
 		return;
 	}
+	/* Service callers: a turn run at most once per key, a session
+	 * made on first use (the scheduler's per-fire sessions). */
+	if (agent_get_str(rq->mr_caller, "idempotency_key", 1,
+	    TURN_IDEM_KEY_MAX, &key, rp) != 0 ||
+	    agent_get_bool(rq->mr_caller, "session_create", &create, rp) != 0)
+		return;
+	if (key != NULL && *key == '\0') {
+		svc_reply_error(rp, 400, "'idempotency_key' must not be empty");
+		return;
+	}
 	if (turn_stopping()) {
 		svc_reply_error(rp, 503, "agent-runtime is shutting down");
 		return;
 	}
 	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
-	if (sid != NULL && check_session(c, row, id, psid, rp) != 0)
+	if (sid != NULL && check_session(c, row, id, psid, create, rp) != 0)
 		goto done;
 	comms_on_message(c, rq, id, msg);	/* an agent's message: recorded */
 	if (strcmp(json_string_value(json_object_get(row, "state")) ?: "",
@@ -290,6 +303,11 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    t->t_stream_id == NULL))) {
 		svc_reply_error(rp, 500, "out of memory");
 		goto done;
+	}
+	if (key != NULL) {
+		if (turn_idem_claim(c, key, id, rq->mr_deadline, rp) != 1)
+			goto done;
+		snprintf(t->t_idem_key, sizeof(t->t_idem_key), "%s", key);
 	}
 	if ((t->t_pending = svc_defer(rq, rp)) == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
@@ -572,7 +590,7 @@ op_switch(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (param_uuid(rq, PARAM_SESSION_ID, "session", rp, sid) != 0 ||
 	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
-	if (check_session(c, row, id, sid, rp) == 0) {
+	if (check_session(c, row, id, sid, 0, rp) == 0) {
 		if (session_ensure(c->sc_db, sid, id) != 0 ||
 		    session_point(c->sc_db, id, sid) != 0)
 			svc_reply_db_error(rp, c);
@@ -682,7 +700,7 @@ op_interrupt(struct svc_ctx *c, const struct msg_req *rq,
 	if (param_uuid(rq, PARAM_SESSION_ID, "session", rp, sid) != 0 ||
 	    (row = fetch_agent(c, rq, rp, id)) == NULL)
 		return;
-	if (check_session(c, row, id, sid, rp) != 0) {
+	if (check_session(c, row, id, sid, 0, rp) != 0) {
 		json_decref(row);
 		return;
 	}

@@ -76,6 +76,9 @@ struct turn_usage {
 
 struct loop_guard;
 
+/* caller.idempotency_key of agents.message: at most this many bytes. */
+#define TURN_IDEM_KEY_MAX	128
+
 struct turn {
 	pthread_mutex_t		 t_mtx;		/* t_call, t_llm_* */
 	struct turn		*t_next;	/* registry */
@@ -92,6 +95,7 @@ struct turn {
 	int			 t_incognito;	/* nothing saved */
 	int			 t_show_thinking;
 	int			 t_depth;	/* agent_send nesting */
+	char			 t_idem_key[TURN_IDEM_KEY_MAX + 1]; /* "": none */
 	char			*t_stream;	/* topic or NULL */
 	char			*t_stream_id;
 	json_t			*t_row;		/* the agent row */
@@ -162,6 +166,20 @@ void	 turn_free(struct turn *t);
 /* Takes the session for t: no other turn of this process runs it and
  * this replica holds its advisory lock.  1 taken, 0 busy, -1 error. */
 int	 turn_lock(struct turn *t);
+
+/* ---- turn/idem.c: idempotent turns (caller.idempotency_key) -------- */
+
+/*
+ * Claims key for a turn of agent_id whose caller waits until deadline_ms
+ * (0: the turn timeout).  1: claimed, run the turn; 0: rp holds the
+ * answer (the first turn's, 409 while it runs, 503 once lost); -1: rp
+ * holds a database error.
+ */
+int	 turn_idem_claim(struct svc_ctx *c, const char *key,
+	    const char *agent_id, int64_t deadline_ms, struct svc_reply *rp);
+/* Stores the answer (body borrowed) of the turn that claimed key. */
+void	 turn_idem_finish(struct db *db, const char *key, int status,
+	    json_t *body);
 void	 turn_unlock(struct turn *t);
 /* Adds / removes t from the registry of running turns. */
 void	 turn_register(struct turn *t);

@@ -1,0 +1,142 @@
+/*
+ * turn/idem.c - idempotent turns: agents.message with caller
+ * idempotency_key runs at most once per key (sql/010_turn_keys.sql).
+ *
+ * The key is claimed by an insert before the turn starts, on the replica
+ * that takes the request; the turn's end stores its answer on the row in
+ * the statement after its record.  A later request with the key reads the
+ * row instead of running anything.  Keys older than a week are pruned by
+ * the claims themselves, a few at a time.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "msg.h"
+#include "turn/turn.h"
+#include "util.h"
+
+/* How long past its deadline a running key waits for the turn's answer
+ * before it counts as lost (the answer is stored as the turn ends). */
+#define TURN_KEY_GRACE_MS	5000
+
+static const char SQL_CLAIM[] =
+	"WITH old AS (DELETE FROM turn_keys WHERE key IN ("
+	"    SELECT key FROM turn_keys "
+	"    WHERE created_at < clock_timestamp() - interval '7 days' "
+	"    LIMIT 4)) "
+	"INSERT INTO turn_keys (key, agent_id, deadline) "
+	"VALUES ($1, $2::uuid, to_timestamp($3::bigint / 1000.0)) "
+	"ON CONFLICT (key) DO NOTHING RETURNING 1";
+static const char SQL_READ[] =
+	"SELECT state, status, reply::text, deadline < clock_timestamp(), "
+	"    agent_id::text FROM turn_keys WHERE key = $1";
+static const char SQL_LOST[] =
+	"UPDATE turn_keys SET state = 'done', status = 503, "
+	"    reply = jsonb_build_object('error', 'the turn under this "
+	"idempotency key was lost: no answer came before its deadline') "
+	"WHERE key = $1 AND state = 'running' RETURNING reply::text";
+static const char SQL_FINISH[] =
+	"UPDATE turn_keys SET state = 'done', status = $2::integer, "
+	"    reply = $3::jsonb WHERE key = $1";
+
+/* Answers rp with a stored reply (status, text). */
+static void
+reply_stored(struct svc_reply *rp, int status, const char *text)
+{
+	json_t	*body;
+
+	if ((body = json_loads(text, 0, NULL)) == NULL)
+		body = msg_error_body("the stored answer of this turn is "
+		    "unreadable");
+	svc_reply_json(rp, status, body);
+}
+
+int
+turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
+    int64_t deadline_ms, struct svc_reply *rp)
+{
+	PGresult	*res = NULL;
+	const char	*p[3];
+	char		 dl[24];
+	long long	 status;
+	int		 rv = -1;
+
+	if (deadline_ms <= 0)
+		deadline_ms = util_wall_ms() + (int64_t)c->sc_cfg->
+		    turn_timeout_secs * 1000;
+	snprintf(dl, sizeof(dl), "%lld", (long long)deadline_ms +
+	    TURN_KEY_GRACE_MS);
+	p[0] = key;
+	p[1] = agent_id;
+	p[2] = dl;
+	if ((res = db_exec(c->sc_db, SQL_CLAIM, 3, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	if (PQntuples(res) == 1) {
+		rv = 1;
+		goto done;
+	}
+	PQclear(res);
+	if ((res = db_exec(c->sc_db, SQL_READ, 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	rv = 0;
+	if (PQntuples(res) != 1) {
+		/* Pruned or its agent deleted between the two statements. */
+		svc_reply_error(rp, 409, "idempotency key '%s' changed while "
+		    "it was read; ask again", key);
+	} else if (strcmp(PQgetvalue(res, 0, 4), agent_id) != 0) {
+		svc_reply_error(rp, 409, "idempotency key '%s' belongs to a "
+		    "turn of another agent", key);
+	} else if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
+		if (util_strtonum(PQgetvalue(res, 0, 1), 100, 599,
+		    &status) != 0)
+			status = 500;
+		reply_stored(rp, (int)status, PQgetvalue(res, 0, 2));
+	} else if (strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
+		/* Told apart from a stored 409 (a busy session) by its
+		 * code: the caller asks again later. */
+		svc_reply_json(rp, 409, json_pack("{s:s+, s:s}", "error",
+		    "a turn with this idempotency key is still running: ",
+		    key, "code", "turn_in_progress"));
+	} else {
+		PQclear(res);
+		if ((res = db_exec(c->sc_db, SQL_LOST, 1, p)) == NULL) {
+			svc_reply_db_error(rp, c);
+			rv = -1;
+		} else if (PQntuples(res) == 1)
+			reply_stored(rp, 503, PQgetvalue(res, 0, 0));
+		else	/* answered just now */
+			svc_reply_error(rp, 409, "the turn with idempotency "
+			    "key '%s' has just ended; ask again", key);
+	}
+done:
+	PQclear(res);
+	return (rv);
+}
+
+void
+turn_idem_finish(struct db *db, const char *key, int status, json_t *body)
+{
+	const char	*p[3];
+	char		 st[8], *js;
+
+	snprintf(st, sizeof(st), "%d", status);
+	if ((js = json_dumps(body, JSON_COMPACT)) == NULL)
+		js = strdup("{\"error\":\"out of memory\"}");
+	p[0] = key;
+	p[1] = st;
+	p[2] = js;
+	if (js == NULL || db_cmd(db, SQL_FINISH, 3, p) != 0)
+		log_warnx("%s: could not store the answer of the turn under "
+		    "idempotency key '%s': %s", __func__, key, js == NULL ?
+		    "out of memory" : db_errmsg(db));
+	free(js);
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Idempotent turns (turn/idem.c): agents.message with caller
+# idempotency_key runs the turn once per key -- a second request while it
+# runs gets 409, after it the first answer again, with no second provider
+# call; a key whose deadline passed unanswered reads 503 "lost".  And
+# caller session_create: a turn in a session named by the caller that
+# does not exist yet (the scheduler's per-fire sessions).  Both are for
+# services on the bus; the gateway never sets them.
+. "$(dirname "$0")/../lib.sh"
+
+lf_fake_start
+export FAKE_API_KEY=sk-fake
+lf_stack_start agent-runtime
+lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not join"; lf_dump_logs; exit 1; }
+
+bustool() { "$LF_BIN/bustool" "$@"; }
+# msg AGENT JSON-CALLER [BODY]: agents.message over the bus; prints the
+# reply envelope.
+msg() {
+	bustool -t 20000 req agent-runtime agents.message "$(jq -nc \
+	    --arg a "$1" --argjson c "$2" --argjson b "${3:-{\"message\": \"do it\"\}}" \
+	    '{params: {id: $a}, caller: $c, body: $b}')" 2>/dev/null
+}
+
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml idem m-idem)")"
+A=$(jb .agent_id)
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml idem2 m-idem2)")"
+B=$(jb .agent_id)
+
+# ---- one turn per key ------------------------------------------------------------
+lf_fake_script '{"model": "m-idem", "steps": [{"text": "slow answer", "delay_ms": 2000}]}'
+msg "$A" '{"idempotency_key": "fire-1"}' > "$LF_TMP/first" &
+FIRST=$!
+lf_fake_wait m-idem 1
+OUT=$(msg "$A" '{"idempotency_key": "fire-1"}')
+t_eq "the same key while the turn runs is 409" "$(jq -r .status <<<"$OUT")" 409
+t_ok "saying it still runs ($(jq -r .body.error <<<"$OUT"))" grep -q "still running" <<<"$(jq -r .body.error <<<"$OUT")"
+t_eq "with code turn_in_progress, told apart from a stored 409" "$(jq -r .body.code <<<"$OUT")" turn_in_progress
+timeout 30 tail --pid=$FIRST -f /dev/null
+t_eq "the first request got the turn's answer" "$(jq -r '"\(.status) \(.body.response)"' "$LF_TMP/first")" "200 slow answer"
+OUT=$(msg "$A" '{"idempotency_key": "fire-1"}')
+t_eq "the same key afterwards gets the same answer" "$(jq -r '"\(.status) \(.body.response)"' <<<"$OUT")" "200 slow answer"
+t_eq "with the same usage" "$(jq -c '.body | [.input_tokens, .output_tokens]' <<<"$OUT")" "$(jq -c '.body | [.input_tokens, .output_tokens]' "$LF_TMP/first")"
+t_eq "and the provider was asked once" "$(lf_fake_requests m-idem | jq length)" 1
+t_eq "one turn was recorded" "$(lf_psql "SELECT count(*) FROM runtime.turn_records WHERE agent_id = '$A'")" 1
+OUT=$(msg "$B" '{"idempotency_key": "fire-1"}')
+t_eq "another agent's turn under a used key is 409" "$(jq -r .status <<<"$OUT")" 409
+t_eq "and runs nothing" "$(lf_fake_requests m-idem2 | jq length)" 0
+OUT=$(msg "$A" '{"idempotency_key": "fire-2"}')
+t_eq "a new key runs a new turn" "$(jq -r '"\(.status) \(.body.response)"' <<<"$OUT")" "200 echo: do it"
+OUT=$(msg "$A" '{}')
+t_eq "no key: every request is a turn" "$(jq -r .status <<<"$OUT") $(lf_fake_requests m-idem | jq length)" "200 3"
+
+# A failed turn's answer is kept too.
+lf_fake_script '{"model": "m-idem", "steps": [{"status": 400, "error": "bad request from the fake"}]}'
+OUT=$(msg "$A" '{"idempotency_key": "fire-3"}')
+S1=$(jq -r .status <<<"$OUT")
+OUT=$(msg "$A" '{"idempotency_key": "fire-3"}')
+t_eq "a failed turn's answer is given again ($S1)" "$(jq -r .status <<<"$OUT")" "$S1"
+t_ok "as a failure" test "$S1" -ge 400
+
+# ---- a lost key ------------------------------------------------------------------
+lf_psql "INSERT INTO runtime.turn_keys (key, agent_id, deadline) VALUES ('fire-lost', '$A', now() - interval '1 minute')" >/dev/null
+N=$(lf_fake_requests m-idem | jq length)
+OUT=$(msg "$A" '{"idempotency_key": "fire-lost"}')
+t_eq "a running key past its deadline is 503" "$(jq -r .status <<<"$OUT")" 503
+t_ok "lost ($(jq -r .body.error <<<"$OUT"))" grep -q "lost" <<<"$(jq -r .body.error <<<"$OUT")"
+OUT=$(msg "$A" '{"idempotency_key": "fire-lost"}')
+t_eq "and stays so" "$(jq -r .status <<<"$OUT")" 503
+t_eq "without a provider call" "$(lf_fake_requests m-idem | jq length)" "$N"
+
+# ---- bad keys --------------------------------------------------------------------
+t_eq "an empty key is 400" "$(msg "$A" '{"idempotency_key": ""}' | jq -r .status)" 400
+t_eq "a key of 129 bytes is 400" "$(msg "$A" "{\"idempotency_key\": \"$(printf 'k%.0s' $(seq 129))\"}" | jq -r .status)" 400
+t_eq "a key that is not a string is 400" "$(msg "$A" '{"idempotency_key": 7}' | jq -r .status)" 400
+t_eq "session_create that is not a boolean is 400" "$(msg "$A" '{"session_create": "yes"}' | jq -r .status)" 400
+
+# ---- session_create ---------------------------------------------------------------
+lf_req GET "/api/agents/$A"
+CUR=$(jb .session_id)
+NEW=$(cat /proc/sys/kernel/random/uuid)
+OUT=$(msg "$A" '{}' "{\"message\": \"x\", \"session_id\": \"$NEW\"}")
+t_eq "an unknown session without session_create is 404" "$(jq -r .status <<<"$OUT")" 404
+OUT=$(msg "$A" '{"session_create": true}' "{\"message\": \"in a new session\", \"session_id\": \"$NEW\"}")
+t_eq "with session_create the turn runs" "$(jq -r .status <<<"$OUT")" 200
+t_eq "with no history: the session is new" "$(lf_fake_requests m-idem | jq -c '[.[-1].body.messages[] | select(.role != "system") | .content]')" '["in a new session"]'
+t_eq "in a session that now exists for the agent" "$(lf_psql "SELECT agent_id FROM runtime.sessions WHERE id = '$NEW'")" "$A"
+lf_req GET "/api/agents/$A"
+t_eq "the agent did not switch to it" "$(jb .session_id)" "$CUR"
+OUT=$(msg "$B" '{"session_create": true}' "{\"message\": \"x\", \"session_id\": \"$NEW\"}")
+t_eq "another agent's session is refused even so" "$(jq -r .status <<<"$OUT")" 400
+
+lf_stack_stop
+t_done
