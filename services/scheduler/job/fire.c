@@ -284,6 +284,7 @@ fire_done(void *arg, struct db *db, int status, json_t *body)
 	struct fire	*f = arg;
 	const char	*p[2];
 	char		 secs[24];
+	const char	*s;
 	long long	 dur = (long long)(util_now_ms() - f->f_start_ms);
 	int		 stopping;
 
@@ -301,9 +302,11 @@ fire_done(void *arg, struct db *db, int status, json_t *body)
 		free(f);
 		return;
 	}
-	if (status == 409) {
+	if (status == 409 && (s = str_of(body, "code")) != NULL &&
+	    strcmp(s, "turn_in_progress") == 0) {
 		/* agent-runtime still runs the first turn of this key: let
-		 * the claim go for a later try. */
+		 * the claim go for a later try.  (Any other 409 is the
+		 * turn's own outcome, recorded below.) */
 		snprintf(secs, sizeof(secs), "%d", JOB_RETRY_SECS);
 		p[0] = f->f_id;
 		p[1] = secs;
