@@ -556,8 +556,9 @@ claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
 		}
 		*fire = nth;
 		*missed = skip;
-	} else if (strcmp(policy, "skip") == 0 &&
-	    now - latest > job_conf.jc_grace_secs) {
+	} else if (strcmp(policy, "skip") == 0 && (k > 1 ||
+	    now - latest > job_conf.jc_grace_secs)) {
+		/* Only a slot on time fires: none of a downtime's. */
 		*fire = -1;
 		*missed = k;
 	} else
