@@ -158,6 +158,74 @@ util_rfc3339(int64_t ms, char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* n decimal digits at *sp, advancing it; -1 if not. */
+static int
+digits(const char **sp, int n)
+{
+	int	v = 0;
+
+	for (; n > 0; n--, (*sp)++) {
+		if (**sp < '0' || **sp > '9')
+			return (-1);
+		v = v * 10 + (**sp - '0');
+	}
+	return (v);
+}
+
+int
+util_rfc3339_parse(const char *s, int64_t *ms)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	struct tm	 tm;
+	int		 y, mo, d, h, mi, sec, frac = 0, scale = 100, off = 0;
+	int		 oh, om, leap;
+	time_t		 t;
+
+	memset(&tm, 0, sizeof(tm));
+	if ((y = digits(&s, 4)) < 0 || *s++ != '-' ||
+	    (mo = digits(&s, 2)) < 1 || mo > 12 || *s++ != '-' ||
+	    (d = digits(&s, 2)) < 1 || d > mdays[mo - 1])
+		return (SH_EINVAL);
+	if (*s != 'T' && *s != 't' && *s != ' ')
+		return (SH_EINVAL);
+	s++;
+	if ((h = digits(&s, 2)) < 0 || h > 23 || *s++ != ':' ||
+	    (mi = digits(&s, 2)) < 0 || mi > 59 || *s++ != ':' ||
+	    (sec = digits(&s, 2)) < 0 || sec > 60)
+		return (SH_EINVAL);
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (mo == 2 && d == 29 && !leap)
+		return (SH_EINVAL);
+	if (*s == '.') {
+		if (*++s < '0' || *s > '9')
+			return (SH_EINVAL);
+		for (; *s >= '0' && *s <= '9'; s++, scale /= 10)
+			frac += (*s - '0') * scale;
+	}
+	if (*s == 'Z' || *s == 'z')
+		s++;
+	else if (*s == '+' || *s == '-') {
+		off = *s++ == '-' ? -1 : 1;
+		if ((oh = digits(&s, 2)) < 0 || oh > 23 || *s++ != ':' ||
+		    (om = digits(&s, 2)) < 0 || om > 59)
+			return (SH_EINVAL);
+		off *= oh * 3600 + om * 60;
+	} else
+		return (SH_EINVAL);
+	if (*s != '\0')
+		return (SH_EINVAL);
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	*ms = ((int64_t)t - off) * 1000 + frac;
+	return (0);
+}
+
 int
 util_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 {

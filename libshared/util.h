@@ -38,6 +38,12 @@ int		 util_strtonum(const char *s, long long min, long long max,
 
 /* Formats ms since the epoch as RFC 3339 UTC, "2025-01-15T10:30:00Z". */
 void		 util_rfc3339(int64_t ms, char out[32]);
+/*
+ * Parses an RFC 3339 time, "2025-01-15T10:30:00Z", with optional
+ * fraction (ms kept) and a "Z" or "+hh:mm" offset ("t", "z" and a space
+ * for "T" accepted).  Returns 0 and *ms since the epoch, or SH_EINVAL.
+ */
+int		 util_rfc3339_parse(const char *s, int64_t *ms);
 
 /* Constant-time equality of two byte strings (length leaks, content not). */
 int		 util_ct_equal(const char *a, size_t alen, const char *b,

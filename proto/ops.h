@@ -134,6 +134,7 @@
 #define OP_A2A_TASKS_SEND	"a2a.tasks.send"	/* inbound task */
 #define OP_A2A_TASKS_GET	"a2a.tasks.get"
 #define OP_A2A_TASKS_CANCEL	"a2a.tasks.cancel"
+#define OP_A2A_TASKS_LIST	"a2a.tasks.list"	/* inbound, filtered */
 #define OP_A2A_DISCOVER		"a2a.discover"		/* fetch a peer's card */
 #define OP_A2A_PEERS_LIST	"a2a.peers.list"	/* known peers */
 #define OP_A2A_PEERS_GET	"a2a.peers.get"

@@ -13,8 +13,9 @@
  *	GET  /a2a/agents		   the local agents
  *	POST /a2a			   JSON-RPC 2.0: message/send,
  *					   tasks/get, tasks/cancel (v0.3),
- *					   SendMessage, GetTask, CancelTask
- *					   (v1.0, protobuf JSON), tasks/send
+ *					   SendMessage, GetTask, CancelTask,
+ *					   ListTasks (v1.0, protobuf JSON;
+ *					   pageToken is an offset), tasks/send
  *					   (the reference's pre-0.2 dialect);
  *					   message/stream, tasks/resubscribe,
  *					   SendStreamingMessage, SubscribeToTask
@@ -69,6 +70,7 @@ enum a2a_verb {
 	VERB_SEND = 0,
 	VERB_GET,
 	VERB_CANCEL,
+	VERB_LIST,		/* ListTasks */
 	VERB_SEND_STREAM,	/* VERB_SEND answered as server-sent events */
 	VERB_GET_STREAM,	/* VERB_GET, the same */
 	VERB_UNSUPPORTED,	/* answered -32004 */
@@ -97,7 +99,7 @@ static const struct a2a_method {
 	{ "CancelTask", DIALECT_V10, VERB_CANCEL },
 	{ "SendStreamingMessage", DIALECT_V10, VERB_SEND_STREAM },
 	{ "SubscribeToTask", DIALECT_V10, VERB_GET_STREAM },
-	{ "ListTasks", DIALECT_V10, VERB_UNSUPPORTED },
+	{ "ListTasks", DIALECT_V10, VERB_LIST },
 	{ "CreateTaskPushNotificationConfig", DIALECT_V10, VERB_PUSH },
 	{ "GetTaskPushNotificationConfig", DIALECT_V10, VERB_PUSH },
 	{ "ListTaskPushNotificationConfigs", DIALECT_V10, VERB_PUSH },
@@ -113,6 +115,7 @@ struct gw_a2a {
 	json_t			*a_id;		/* the JSON-RPC id */
 	int			 a_stream;	/* answer as an SSE stream */
 	long long		 a_history;	/* historyLength, -1: all */
+	int			 a_artifacts;	/* ListTasks: includeArtifacts */
 	int			 a_v1card;	/* the card: v1.0 */
 	char			 a_base[GW_A2A_HOST_MAX + 16];
 };
@@ -313,6 +316,34 @@ render_rest(json_t *t)
 	return (out);
 }
 
+/* A page of a2a.tasks.list (borrowed) as a v1.0 ListTasksResponse. */
+static json_t *
+render_list(struct gw_a2a *a, json_t *page)
+{
+	json_t		*tasks, *t, *next;
+	size_t		 i;
+	char		 tok[24];
+
+	if ((tasks = json_array()) == NULL)
+		return (NULL);
+	json_array_foreach(json_object_get(page, "tasks"), i, t) {
+		if (json_array_append_new(tasks, render_task(DIALECT_V10, t,
+		    a->a_history)) != 0) {
+			json_decref(tasks);
+			return (NULL);
+		}
+		if (!a->a_artifacts)
+			json_object_del(json_array_get(tasks, i), "artifacts");
+	}
+	next = json_object_get(page, "next_offset");
+	snprintf(tok, sizeof(tok), "%lld", json_is_integer(next) ?
+	    (long long)json_integer_value(next) : 0LL);
+	return (json_pack("{s:o, s:s, s:I, s:O}", "tasks", tasks,
+	    "nextPageToken", json_is_integer(next) ? tok : "", "pageSize",
+	    (json_int_t)json_array_size(tasks), "totalSize",
+	    json_object_get(page, "total")));
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void
@@ -390,7 +421,12 @@ gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
 		rpc_error(gr, a->a_id, RPC_INTERNAL, "agent-runtime did not "
 		    "answer (%s)", err == SH_ETIMEDOUT ? "timeout" :
 		    "unavailable");
-	else if (st == 200) {
+	else if (st == 200 && a->a_verb == VERB_LIST) {
+		if ((task = render_list(a, body)) == NULL)
+			rpc_error(gr, a->a_id, RPC_INTERNAL, "out of memory");
+		else
+			rpc_reply(gr, a->a_id, task);
+	} else if (st == 200) {
 		task = render_task(a->a_dialect, body, a->a_history);
 		if (task != NULL && a->a_dialect == DIALECT_V10 &&
 		    (a->a_verb == VERB_SEND || a->a_stream))
@@ -680,6 +716,70 @@ send_body(json_t *params, json_t *m, int *code, char *err, size_t errlen)
 	return (body);
 }
 
+/*
+ * The a2a.tasks.list body for ListTasks params {contextId?, status?
+ * (TASK_STATE_*), pageSize?, pageToken?, statusTimestampAfter?,
+ * historyLength?, includeArtifacts?}; the last two shape the answer
+ * (a).  NULL with err.
+ */
+static json_t *
+list_body(struct gw_a2a *a, json_t *params, char *err, size_t errlen)
+{
+	json_t		*body, *v;
+	const char	*s;
+	char		 state[32];
+	long long	 off;
+	size_t		 i;
+
+	if ((body = json_object()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	if ((v = json_object_get(params, "contextId")) != NULL &&
+	    !json_is_null(v) && json_string_length(v) > 0)
+		json_object_set(body, "context_id", v);
+	/* No filter: unset, TASK_STATE_UNSPECIFIED, or UNRECOGNIZED
+	 * (what @a2a-js/sdk sends for a status it was not given). */
+	if ((s = str_of(params, "status")) != NULL && *s != '\0' &&
+	    strcmp(s, "TASK_STATE_UNSPECIFIED") != 0 &&
+	    strcmp(s, "UNRECOGNIZED") != 0) {
+		/* TASK_STATE_INPUT_REQUIRED is "input-required". */
+		if (strncmp(s, "TASK_STATE_", 11) != 0 ||
+		    strlen(s + 11) >= sizeof(state))
+			goto bad_state;
+		for (i = 0; s[11 + i] != '\0'; i++)
+			state[i] = s[11 + i] == '_' ? '-' :
+			    (char)tolower((unsigned char)s[11 + i]);
+		state[i] = '\0';
+		json_object_set_new(body, "state", json_string(state));
+	}
+	if ((v = json_object_get(params, "pageSize")) != NULL &&
+	    !json_is_null(v))
+		json_object_set(body, "page_size", v);
+	if ((s = str_of(params, "pageToken")) != NULL && *s != '\0') {
+		if (util_strtonum(s, 0, INT32_MAX, &off) != 0) {
+			snprintf(err, errlen, "'pageToken' is not a token this "
+			    "server gave");
+			json_decref(body);
+			return (NULL);
+		}
+		json_object_set_new(body, "offset", json_integer(off));
+	}
+	if ((v = json_object_get(params, "statusTimestampAfter")) != NULL &&
+	    !json_is_null(v))
+		json_object_set(body, "updated_after", v);
+	v = json_object_get(params, "historyLength");
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		a->a_history = json_integer_value(v);
+	a->a_artifacts = json_is_true(json_object_get(params,
+	    "includeArtifacts"));
+	return (body);
+bad_state:
+	snprintf(err, errlen, "unknown task state '%.40s'", s);
+	json_decref(body);
+	return (NULL);
+}
+
 /* ---- POST /a2a: JSON-RPC ------------------------------------------------ */
 
 static json_t *
@@ -781,6 +881,16 @@ gw_a2a_rpc(struct gw_req *gr)
 			goto done;
 		}
 		rv = gw_call(gr, SVC_AGENT_RUNTIME, OP_A2A_TASKS_SEND,
+		    json_object(), NULL, body, gw_a2a_task_done);
+		goto done;
+	}
+	if (a->a_verb == VERB_LIST) {
+		if ((body = list_body(a, params, err, sizeof(err))) == NULL) {
+			rpc_error(gr, a->a_id, RPC_INVALID_PARAMS, "Invalid "
+			    "params: %s", err);
+			goto done;
+		}
+		rv = gw_call(gr, SVC_AGENT_RUNTIME, OP_A2A_TASKS_LIST,
 		    json_object(), NULL, body, gw_a2a_task_done);
 		goto done;
 	}

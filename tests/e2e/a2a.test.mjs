@@ -110,6 +110,33 @@ test('default client (v1.0): canceling a finished task is refused', async () => 
 	await assert.rejects(client.cancelTask({ id: task.id }), /cancel/i);
 });
 
+test('default client (v1.0): ListTasks pages through a context, filtered by state', async () => {
+	const client = await new ClientFactory().createFromUrl(base);
+	const contextId = randomUUID();
+	const sent = [];
+	for (const text of ['listed one', 'listed two']) {
+		await script(`answer to ${text}`);
+		const m = { ...userMessage(text), contextId };
+		sent.push(await client.sendMessage({ message: m }));
+	}
+	const page1 = await client.listTasks({ contextId, pageSize: 1, includeArtifacts: true });
+	assert.equal(page1.totalSize, 2);
+	assert.equal(page1.pageSize, 1);
+	assert.equal(page1.tasks.length, 1);
+	assert.equal(page1.tasks[0].id, sent[1].id, 'newest first');
+	assert.equal(artifactText(page1.tasks[0]), 'answer to listed two');
+	assert.notEqual(page1.nextPageToken, '');
+	const page2 = await client.listTasks({ contextId, pageSize: 1, pageToken: page1.nextPageToken });
+	assert.equal(page2.tasks[0].id, sent[0].id);
+	assert.equal(page2.tasks[0].artifacts.length, 0, 'artifacts only when asked');
+	assert.equal(page2.nextPageToken, '');
+	const done = await client.listTasks({ contextId, status: TaskState.TASK_STATE_COMPLETED });
+	assert.equal(done.totalSize, 2);
+	const failed = await client.listTasks({ contextId, status: TaskState.TASK_STATE_FAILED });
+	assert.equal(failed.totalSize, 0);
+	await assert.rejects(client.listTasks({ contextId, pageSize: 1000 }), /page_size/i);
+});
+
 test('legacy client (v0.3): the reference card location, message/send, tasks/get', async () => {
 	await script('Hello from LibreFang (v0.3)');
 	const requests = [];

@@ -130,7 +130,17 @@ t_eq "a message from the agent role: -32602" "$(jbc .error.code)" -32602
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {"role": "user", "parts": [{"text": "x"}]}, "metadata": {"agent_id": "no-such-agent"}}}'
 t_eq "an unknown agent: -32602" "$(jbc .error.code)" -32602
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}}'
-t_eq "ListTasks (not offered): -32004" "$(jbc .error.code)" -32004
+t_eq "ListTasks: every inbound task so far, newest first, in pages" "$(jbc '.result | [.totalSize > 0, .pageSize == (.tasks|length), (.tasks[0].status.state|startswith("TASK_STATE_")), (.nextPageToken|type)]')" '[true,true,true,"string"]'
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"status": "TASK_STATE_NO_SUCH"}}'
+t_eq "ListTasks with an unknown state: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageSize": 0}}'
+t_eq "ListTasks with pageSize 0: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageToken": "x1"}}'
+t_eq "ListTasks with a token we did not give: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"statusTimestampAfter": "yesterday"}}'
+t_eq "ListTasks with a bad time: -32602" "$(jbc .error.code)" -32602
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageToken": "1000000"}}'
+t_eq "ListTasks past the end: no task, the total still counted" "$(jbc '.result | [(.tasks|length), .totalSize > 0, .nextPageToken]')" '[0,true,""]'
 rpc '{"jsonrpc": "2.0", "id": "s1", "method": "message/stream", "params": {"message": {"kind": "message", "messageId": "ms", "role": "user", "parts": [{"kind": "text", "text": "stream it"}]}}}'
 t_eq "message/stream: server-sent events" "$LF_STATUS $(lf_hdr content-type)" "200 text/event-stream"
 t_eq "one event: the finished task" "$(printf '%s' "$LF_BODY" | sed -n 's/^data: //p' | jq -c '[.id, .result.kind, .result.status.state, .result.artifacts[0].parts[0].text]')" \
@@ -405,7 +415,7 @@ t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer
 
 # ---- @a2a-js/sdk's client against our server (tests/e2e) -------------------------
 export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
-t_node a2a.test.mjs 9
+t_node a2a.test.mjs 10
 
 # ---- with an API key: the card and the agent list stay public ---------------------
 lf_stop api-gateway

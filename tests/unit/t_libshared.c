@@ -131,8 +131,27 @@ t_rfc3339(void)
 {
 	char	ts[32];
 
+	int64_t	ms;
+
 	util_rfc3339(1736937000000LL, ts);
 	T_EQ_STR(ts, "2025-01-15T10:30:00Z");
+	T_OK(util_rfc3339_parse("2025-01-15T10:30:00Z", &ms) == 0);
+	T_OK(ms == 1736937000000LL);
+	T_OK(util_rfc3339_parse("2025-01-15t10:30:00.250z", &ms) == 0);
+	T_OK(ms == 1736937000250LL);
+	T_OK(util_rfc3339_parse("2025-01-15 12:30:00.1+02:00", &ms) == 0);
+	T_OK(ms == 1736937000100LL);
+	T_OK(util_rfc3339_parse("2025-01-15T05:00:00-05:30", &ms) == 0);
+	T_OK(ms == 1736937000000LL);
+	T_OK(util_rfc3339_parse("2024-02-29T00:00:00Z", &ms) == 0);
+	T_OK(util_rfc3339_parse("2025-02-29T00:00:00Z", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-04-31T00:00:00Z", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-01-15T24:00:00Z", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-01-15T10:30:00", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-01-15T10:30:00Zjunk", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-01-15T10:30:00.Z", &ms) != 0);
+	T_OK(util_rfc3339_parse("2025-1-15T10:30:00Z", &ms) != 0);
+	T_OK(util_rfc3339_parse("", &ms) != 0);
 	return (0);
 }
 

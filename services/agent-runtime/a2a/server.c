@@ -275,6 +275,121 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	(void)a2a_queue(rq, rp, A2A_LANE_IN, task_run, arg);
 }
 
+/* ---- a2a.tasks.list -------------------------------------------------------- */
+
+#define A2A_PAGE_MAX	100
+#define A2A_PAGE_DEFAULT 50
+
+/* Inbound tasks, newest first, with the count of all that match. */
+static const char SQL_LIST[] =
+	"SELECT " A2A_TASK_COLUMNS ", count(*) OVER () AS total "
+	"FROM a2a_tasks WHERE direction = 'in' "
+	"AND ($1::text IS NULL OR context_id = $1) "
+	"AND ($2::text IS NULL OR state = $2) "
+	"AND ($3::timestamptz IS NULL OR updated_at >= $3::timestamptz) "
+	"ORDER BY created_at DESC, id LIMIT $4::integer OFFSET $5::bigint";
+/* The same count, for a page past the end (which has no row to carry
+ * it). */
+static const char SQL_LIST_COUNT[] =
+	"SELECT count(*) FROM a2a_tasks WHERE direction = 'in' "
+	"AND ($1::text IS NULL OR context_id = $1) "
+	"AND ($2::text IS NULL OR state = $2) "
+	"AND ($3::timestamptz IS NULL OR updated_at >= $3::timestamptz)";
+
+static const char *const list_states[] = {
+	"submitted", "working", "input-required", "completed", "canceled",
+	"failed", "rejected", "auth-required", NULL
+};
+
+static const char *const list_keys[] = {
+	"context_id", "state", "updated_after", "page_size", "offset", NULL
+};
+
+/*
+ * body: {context_id?, state? (a lowercase v0.3 state), updated_after?
+ * (RFC 3339), page_size? (1..100, default 50), offset?}.  200 {tasks,
+ * total, next_offset (null on the last page)}.
+ */
+static void
+op_tasks_list(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	json_t		*body = rq->mr_body, *v, *list = json_array(), *row;
+	const char	*ctx = NULL, *state = NULL, *after = NULL, *p[5];
+	char		 size[16], off[24];
+	long long	 n = A2A_PAGE_DEFAULT, o = 0, total = 0;
+	int64_t		 ms;
+	PGresult	*res;
+	int		 i;
+
+	if (agent_body_keys(body, list_keys, rp) != 0 ||
+	    agent_get_str(body, "context_id", 1, A2A_CONTEXT_MAX, &ctx,
+	    rp) != 0 ||
+	    agent_get_str(body, "state", 1, 32, &state, rp) != 0 ||
+	    agent_get_str(body, "updated_after", 1, 64, &after, rp) != 0)
+		goto fail;
+	if (state != NULL && !agent_in_list(state, list_states)) {
+		svc_reply_error(rp, 400, "unknown task state '%s'", state);
+		goto fail;
+	}
+	if (after != NULL && util_rfc3339_parse(after, &ms) != 0) {
+		svc_reply_error(rp, 400, "'updated_after' must be an RFC 3339 "
+		    "time");
+		goto fail;
+	}
+	if ((v = json_object_get(body, "page_size")) != NULL &&
+	    (!json_is_integer(v) || (n = json_integer_value(v)) < 1 ||
+	    n > A2A_PAGE_MAX)) {
+		svc_reply_error(rp, 400, "'page_size' must be 1..%d",
+		    A2A_PAGE_MAX);
+		goto fail;
+	}
+	if ((v = json_object_get(body, "offset")) != NULL &&
+	    (!json_is_integer(v) || (o = json_integer_value(v)) < 0 ||
+	    o > INT32_MAX)) {
+		svc_reply_error(rp, 400, "'offset' must be a non-negative "
+		    "integer");
+		goto fail;
+	}
+	snprintf(size, sizeof(size), "%lld", n);
+	snprintf(off, sizeof(off), "%lld", o);
+	p[0] = ctx;
+	p[1] = state;
+	p[2] = after;
+	p[3] = size;
+	p[4] = off;
+	if ((res = db_exec(c->sc_db, SQL_LIST, 5, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		goto fail;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		row = db_row_json(res, i);
+		total = json_integer_value(json_object_get(row, "total"));
+		json_object_del(row, "total");
+		svc_list_add(&list, row);
+	}
+	if (PQntuples(res) == 0 && o > 0) {
+		PQclear(res);
+		if ((res = db_exec(c->sc_db, SQL_LIST_COUNT, 3, p)) == NULL) {
+			svc_reply_db_error(rp, c);
+			goto fail;
+		}
+		(void)util_strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX,
+		    &total);
+	}
+	PQclear(res);
+	if (list == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:o}", "tasks", list,
+	    "total", (json_int_t)total, "next_offset", o + n < total ?
+	    json_integer(o + n) : json_null()));
+	return;
+fail:
+	json_decref(list);
+}
+
 /* ---- a2a.tasks.get, a2a.tasks.cancel ------------------------------------ */
 
 /* Fails id if it is still working A2A_REAP_GRACE seconds past the turn
@@ -369,6 +484,7 @@ const struct svc_op a2a_ops[] = {
 	{ OP_A2A_TASKS_SEND, op_tasks_send },
 	{ OP_A2A_TASKS_GET, op_tasks_get },
 	{ OP_A2A_TASKS_CANCEL, op_tasks_cancel },
+	{ OP_A2A_TASKS_LIST, op_tasks_list },
 	{ OP_A2A_DISCOVER, a2a_op_discover },
 	{ OP_A2A_PEERS_LIST, a2a_op_peers_list },
 	{ OP_A2A_PEERS_GET, a2a_op_peers_get },
