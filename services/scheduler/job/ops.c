@@ -105,33 +105,15 @@ str_of(json_t *o, const char *key)
 
 /* ---- time ------------------------------------------------------------ */
 
-/* RFC 3339 ("2026-01-02T03:04:05Z", fraction and offset allowed) to
- * epoch seconds; 0 or -1. */
+/* An RFC 3339 time to epoch seconds (rounded down); 0 or -1. */
 static int
 parse_rfc3339(const char *s, int64_t *out)
 {
-	struct tm	 tm;
-	const char	*p;
-	int		 oh, om, sign;
-	int64_t		 t;
+	int64_t	ms;
 
-	memset(&tm, 0, sizeof(tm));
-	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL &&
-	    (p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm)) == NULL)
+	if (util_rfc3339_parse(s, &ms) != 0)
 		return (-1);
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p); p++)
-			;
-	t = (int64_t)timegm(&tm);
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
-		*out = t;
-		return (0);
-	}
-	if ((*p != '+' && *p != '-') || strlen(p) != 6 || p[3] != ':' ||
-	    sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || oh > 23 || om > 59)
-		return (-1);
-	sign = *p == '+' ? 1 : -1;
-	*out = t - sign * (oh * 3600 + om * 60);
+	*out = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	return (0);
 }
 
