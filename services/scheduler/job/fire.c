@@ -370,7 +370,7 @@ fire_start(struct db *db, const char *fire_id, const struct fire_job *j,
 	json_t			*ev;
 
 	if (strcmp(j->fj_action, "system_event") == 0) {
-		ev = msg_event("", "Custom", json_pack("{s:s++, s:s, s:s}",
+		ev = msg_event("", "Custom", json_pack("{s:s+, s:s, s:s}",
 		    "type", "cron.", j->fj_name, "text", j->fj_message,
 		    "job_id", j->fj_id), 0);
 		if (ev != NULL)

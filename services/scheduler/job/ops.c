@@ -773,8 +773,8 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 	fmt_ll(mf, sizeof(mf), sp->sp_max_failures);
 	if (sp->sp_delivery != NULL && !json_is_null(sp->sp_delivery))
 		dj = json_dumps(sp->sp_delivery, MSG_JSON_FLAGS);
-	tj = json_dumps(sp->sp_targets != NULL ? sp->sp_targets :
-	    json_array(), MSG_JSON_FLAGS);
+	if (sp->sp_targets != NULL)
+		tj = json_dumps(sp->sp_targets, MSG_JSON_FLAGS);
 	p[0] = id;
 	p[1] = sp->sp_agent;
 	p[2] = sp->sp_name;
@@ -848,7 +848,7 @@ op_list(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 	}
 	p[0] = agent != NULL && *agent != '\0' ? agent : NULL;
 	res = db_exec(c->sc_db, "SELECT " JOB_COLS " FROM jobs WHERE "
-	    "$1::uuid IS NULL OR agent_id = $1::uuid ORDER BY created_at, id",
+	    "$1::uuid IS NULL OR agent_id = $1::uuid ORDER BY seq",
 	    1, p);
 	if (res == NULL) {
 		svc_reply_db_error(rp, c);

@@ -4,6 +4,7 @@
 -- it is inserted in the transaction that advances the job's next_run.
 CREATE TABLE jobs (
 	id			uuid PRIMARY KEY,
+	seq			bigint GENERATED ALWAYS AS IDENTITY,	-- list order
 	agent_id		uuid NOT NULL,
 	name			text NOT NULL,
 	enabled			boolean NOT NULL DEFAULT true,
