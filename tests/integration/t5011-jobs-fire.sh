@@ -82,9 +82,16 @@ t_eq "run now: a manual fire row, recorded" \
 t_eq "run now: counted on the job" "$(status "$J" .run_count)" "$((N + 1))"
 
 # ---- system_event -----------------------------------------------------------------
+timeout 20 "$LF_BIN/bustool" -t 15000 sub events 2 >"$LF_TMP/events" 2>/dev/null &
+SUB=$!
+sleep 0.3	# subscribed before the first fire
 E=$(job "$A" '{"name": "heartbeat", "schedule": {"kind": "every", "every_secs": 1}, "action": {"kind": "system_event", "text": "beat"}}')
 lf_poll 100 has_fires "$E" 2
 t_ok "a system_event job fires" has_fires "$E" 2
+timeout 20 tail --pid=$SUB -f /dev/null
+t_eq "it publishes a Custom event on 'events'" \
+    "$(head -n 1 "$LF_TMP/events" | sed 's/^events //' | jq -c '[.payload.type, .payload.data.type, .payload.data.text, .payload.data.job_id == "'"$E"'", .target.type]')" \
+    '["Custom","cron.heartbeat","beat",true,"Broadcast"]'
 t_eq "without a turn" "$(lf_fake_requests m-tick | jq length)" "$((N + 1))"
 lf_req DELETE "/api/cron/jobs/$E"
 

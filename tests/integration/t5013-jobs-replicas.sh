@@ -22,7 +22,7 @@ lease_secs = 3'
 lf_stack_start agent-runtime scheduler
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
-lf_poll 200 grep -q "serving 'scheduler'" "$LF_TMP/log/scheduler-2.log"
+lf_poll 200 grep -qs "serving 'scheduler'" "$LF_TMP/log/scheduler-2.log"
 t_ok "a second scheduler replica joins" grep -q "serving 'scheduler'" "$LF_TMP/log/scheduler-2.log"
 
 q() { lf_psql "$1"; }
