@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
-python3 poppler-utils"
+python3 poppler-utils tzdata"
 mode=${1:-run}
 case $mode in
 run|test) ;;

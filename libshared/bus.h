@@ -171,8 +171,9 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
 void	 bus_teardown_enter(void);
 void	 bus_teardown_leave(void);
 
-/* Closes whatever nng still holds and waits for its threads to finish
- * releasing it; the last call of a process's main(). */
+/* The last call of a process's main(): in sanitizer builds, closes
+ * whatever nng still holds and waits for its threads to release it (for
+ * LeakSanitizer); otherwise nothing (bus.c says why). */
 void	 bus_fini(void);
 
 #endif /* SH_BUS_H */

@@ -165,6 +165,14 @@
 #define OP_SCHEDULES_DELETE	"schedules.delete"
 #define OP_SCHEDULES_RUN	"schedules.run"		/* fires now */
 
+/* ---- scheduler: triggers (trigger/ops.c; issue 9, part "triggers") ------ */
+#define OP_TRIGGERS_LIST	"triggers.list"
+#define OP_TRIGGERS_CREATE	"triggers.create"
+#define OP_TRIGGERS_GET		"triggers.get"
+#define OP_TRIGGERS_PATCH	"triggers.patch"	/* PATCH: the trigger */
+#define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
+#define OP_TRIGGERS_DELETE	"triggers.delete"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

@@ -311,8 +311,13 @@ lf_bus_joined() {
 # replica that cannot reach the broker: a LISTEN line's Recv-Q counts
 # connections the broker has not accepted.
 lf_bus_sockets() {
+	local n
 	echo "# the bus's unix sockets (ss -xap):"
 	ss -xap 2>/dev/null | grep -F "$LF_TMP/home/run/bus" | sed 's/^/#   /' | head -30
+	echo "# the stack's processes (state, threads):"
+	for n in "${!LF_PIDS[@]}"; do
+		echo "#   $n: $(ps -o stat=,nlwp= -p "${LF_PIDS[$n]}" 2>/dev/null || echo gone)"
+	done
 }
 
 # Prints the worst time (ms) of $1 GET /api/health requests, $2 s apart:
@@ -543,16 +548,21 @@ lf_psql() {
 	psql -h "$LIBREFANG_HOME/pg" -U librefang -Atc "$1" librefang 2>/dev/null
 }
 
+# t_ok DESC CMD..: CMD's output is not shown, except, when it fails, the
+# lines it printed as TAP comments ("# ..."): a check's post-mortem, such
+# as lf_bus_joined's socket dump.
 t_ok() {
-	local desc=$1
+	local desc=$1 out=$LF_TMP/t_ok.out
 	shift
 	T_N=$((T_N + 1))
-	if "$@" >/dev/null 2>&1; then
+	if "$@" >"$out" 2>&1; then
 		echo "ok $T_N - $desc"
 	else
 		echo "not ok $T_N - $desc"
+		grep '^#' "$out" | head -40
 		T_FAILED=$((T_FAILED + 1))
 	fi
+	rm -f "$out"
 }
 
 t_eq() {

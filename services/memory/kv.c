@@ -6,6 +6,11 @@
  * body {"value": <any JSON>}.  Whether an agent may touch a key is the
  * caller's business (the runtime checks the manifest's memory globs);
  * here only the shapes are checked.
+ *
+ * Every write is published on TOPIC_EVENTS as MemoryUpdate {operation
+ * (created, updated, deleted), key, agent_id} (notes/kernel.md 2.1), at
+ * the depth of the caller's event_depth (a trigger's turn), for the
+ * triggers' memory patterns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,8 +20,10 @@
 
 #include "db.h"
 #include "err.h"
+#include "memory.h"
 #include "msg.h"
 #include "ops.h"
+#include "services.h"
 #include "svc.h"
 #include "util.h"
 
@@ -34,7 +41,8 @@ static const char SQL_GET[] =
 static const char SQL_SET[] =
 	"INSERT INTO kv (agent_id, key, value) VALUES ($1::uuid, $2, $3::jsonb) "
 	"ON CONFLICT (agent_id, key) DO UPDATE SET value = EXCLUDED.value, "
-	"    updated_at = clock_timestamp()";
+	"    updated_at = clock_timestamp() "
+	"RETURNING (xmax = 0)";		/* true: the row is new */
 static const char SQL_DELETE[] =
 	"DELETE FROM kv WHERE agent_id = $1::uuid AND key = $2 RETURNING key";
 static const char SQL_LIST[] =
@@ -42,6 +50,24 @@ static const char SQL_LIST[] =
 	"LIMIT $2::bigint OFFSET $3::bigint";
 static const char SQL_COUNT[] =
 	"SELECT count(*) FROM kv WHERE agent_id = $1::uuid";
+
+/* The MemoryUpdate event of a write, on TOPIC_EVENTS. */
+static void
+kv_publish(const struct msg_req *rq, const char *id, const char *op,
+    const char *key)
+{
+	json_t	*ev, *v = json_object_get(rq->mr_caller, "event_depth");
+	int	 depth = 0;
+
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= 1000)
+		depth = (int)json_integer_value(v);
+	if ((ev = msg_event(id, "MemoryUpdate", json_pack("{s:s, s:s, s:s}",
+	    "operation", op, "key", key, "agent_id", id), depth)) == NULL)
+		return;
+	memory_publish(TOPIC_EVENTS, ev);
+	json_decref(ev);
+}
 
 /* params.key: 1..KV_KEY_MAX bytes, no control characters. */
 static const char *
@@ -112,6 +138,7 @@ kv_op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char		 id[UTIL_UUID_LEN], *text;
 	const char	*key, *p[3], *k;
 	json_t		*v;
+	PGresult	*res;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    (key = kv_param_key(rq, rp)) == NULL)
@@ -148,12 +175,15 @@ kv_op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	p[0] = id;
 	p[1] = key;
 	p[2] = text;
-	if (db_cmd(c->sc_db, SQL_SET, 3, p) != 0) {
+	if ((res = db_exec(c->sc_db, SQL_SET, 3, p)) == NULL) {
 		free(text);
 		svc_reply_db_error(rp, c);
 		return;
 	}
 	free(text);
+	kv_publish(rq, id, PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] ==
+	    't' ? "created" : "updated", key);
+	PQclear(res);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "stored",
 	    "key", key));
 }
@@ -162,11 +192,14 @@ static void
 kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
+	char		 id[UTIL_UUID_LEN];
 	const char	*key;
 	PGresult	*res;
 
 	if ((res = kv_key_exec(c, rq, rp, SQL_DELETE, &key)) == NULL)
 		return;
+	if (svc_param_agent_id(rq, rp, id) == 0)	/* checked above */
+		kv_publish(rq, id, "deleted", key);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
 	    "key", key));
 	PQclear(res);

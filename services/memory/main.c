@@ -2,14 +2,56 @@
  * memory - owns KV memory (kv.c: memory.kv.*) and, later, proactive
  * memory.
  *
- * It applies its schema's migrations, then answers its operations over
- * the bus with a pool of workers until SIGINT or SIGTERM (svc_main()).
+ * It applies its schema's migrations, opens its publisher (the
+ * MemoryUpdate events that triggers match), then answers its operations
+ * over the bus with a pool of workers until SIGINT or SIGTERM
+ * (svc_main()).
  */
+#include <pthread.h>
+
+#include "bus.h"
+#include "log.h"
+#include "memory.h"
 #include "services.h"
 #include "svc.h"
 
-/* kv.c */
-extern const struct svc_op kv_ops[];
+static struct {
+	struct bus_pub		*pub;	/* NULL: events are not sent */
+	pthread_mutex_t		 mtx;
+} memory_pub = {
+	.mtx = PTHREAD_MUTEX_INITIALIZER,
+};
+
+void
+memory_publish(const char *topic, json_t *body)
+{
+	pthread_mutex_lock(&memory_pub.mtx);
+	if (memory_pub.pub != NULL &&
+	    bus_publish(memory_pub.pub, topic, body) != 0)
+		log_debug("%s: could not publish on '%s'", __func__, topic);
+	pthread_mutex_unlock(&memory_pub.mtx);
+}
+
+static int
+memory_start(const struct sh_config *cfg, void *arg)
+{
+	(void)arg;
+	/* Events are best effort: without a publisher we still serve. */
+	if ((memory_pub.pub = bus_pub_open(cfg->bus_url)) == NULL)
+		log_warnx("could not open the publisher on '%s'; memory "
+		    "events are off", cfg->bus_url);
+	return (0);
+}
+
+static void
+memory_stop(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&memory_pub.mtx);
+	bus_pub_close(memory_pub.pub);
+	memory_pub.pub = NULL;
+	pthread_mutex_unlock(&memory_pub.mtx);
+}
 
 static const struct svc_op *const memory_tables[] = { kv_ops, NULL };
 
@@ -18,6 +60,8 @@ static const struct svc_def memory_def = {
 	.sd_schema = "memory",
 	.sd_migrations = svc_migrations,
 	.sd_ops = memory_tables,
+	.sd_start = memory_start,
+	.sd_stop = memory_stop,
 };
 
 SVC_MAIN(memory_def)

@@ -10,6 +10,7 @@
 #include "core/sched.h"
 #include "job/job.h"
 #include "services.h"
+#include "trigger/trigger.h"
 #include "svc.h"
 
 /*
@@ -21,6 +22,7 @@ static const struct sched_module {
 	void	(*sm_stop)(void);
 } sched_modules[] = {
 	{ job_start, job_stop },
+	{ trigger_start, trigger_stop },
 	{ NULL, NULL }
 };
 
@@ -55,6 +57,7 @@ scheduler_drain(void *arg)
 
 static const struct svc_op *const scheduler_tables[] = {
 	job_ops,
+	trigger_ops,
 	NULL
 };
 

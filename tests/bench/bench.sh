@@ -632,6 +632,9 @@ fi
 # ---- 9. MCP tools/call round trip (tests/bench/mcp.sh): no stack.
 "$root/tests/bench/mcp.sh" "$build"
 
+# ---- 10. cron_next() (tests/bench/cron.sh): no stack.
+"$root/tests/bench/cron.sh" "$build"
+
 # ---- 5-8. agent turns (tests/bench/turns.sh): its own stack and fake
 # providers, after this one is gone (and its watchdog with it).
 echo

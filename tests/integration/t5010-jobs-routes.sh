@@ -40,6 +40,19 @@ lf_req POST /api/cron/jobs "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kin
 t_eq "cron create with prompt: 201" "$LF_STATUS" 201
 J2=$(jb .id)
 
+# Cron texts, with a zone.
+lf_req POST /api/cron/jobs "$(jq -nc --arg a "$A" '{agent_id: $a, cron_expr: "0 * * * *", prompt: "Top of the hour"}')"
+t_eq "cron create with cron_expr: 201" "$LF_STATUS $(jb .cron_expr) $(jbc .schedule)" \
+    '201 0 * * * * {"kind":"cron","expr":"0 * * * *","tz":null}'
+t_eq "its next_run is the next hour" "$(jb .next_run)" "$(date -u -d "$(date -u +%Y-%m-%dT%H:00:00Z) + 1 hour" +%FT%TZ)"
+JC=$(jb .id)
+lf_req POST /api/schedules "$(jq -nc --arg a "$A" '{agent_id: $a, cron: "30 9 * * 1-5", tz: "Asia/Kolkata", prompt: "Morning"}')"
+t_eq "schedules create with cron and tz: 201" "$LF_STATUS $(jb .cron) $(jb .tz)" "201 30 9 * * 1-5 Asia/Kolkata"
+t_eq "its next_run is 04:00 UTC on a weekday (09:30 in Kolkata)" \
+    "$(jb '.next_run | test("T04:00:00Z$")') $(date -u -d "$(jb .next_run)" +%u | awk '{print ($1 <= 5)}')" "true 1"
+lf_req DELETE "/api/schedules/$(jb .id)"
+lf_req DELETE "/api/cron/jobs/$JC"
+
 lf_req GET /api/cron/jobs
 t_eq "cron list: {jobs, total}" "$LF_STATUS $(jbc 'keys') $(jb .total)" '200 ["jobs","total"] 2'
 t_eq "cron list: the reference's fields" \
@@ -130,7 +143,7 @@ C=/api/cron/jobs
 every() { jq -nc --arg a "${2:-$A}" --argjson s "$1" '{agent_id: $a, schedule: $s, prompt: "p"}'; }
 bad "cron text with 4 fields" $C "$(every '"0 0 1 *"')" "cron"
 bad "cron text with a stray character" $C "$(every '"0 0 1 * x!"')" "cron"
-bad "impossible cron (0 0 30 2 *)" $C "$(every '"0 0 30 2 *"')" "cron"
+bad "impossible cron (0 0 30 2 *)" $C "$(every '"0 0 30 2 *"')" "never"
 bad "unknown time zone" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "cron", expr: "0 9 * * *", tz: "Mars/Olympus_Mons"}, prompt: "p"}')" "time zone"
 bad "unknown agent" $C "$(every '{"kind":"every","every_secs":60}' $NOAGENT)" "agent.*not found"
 bad "agent_id not a uuid" $C "$(every '{"kind":"every","every_secs":60}' "jobber")" "agent_id"

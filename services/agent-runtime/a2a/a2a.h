@@ -17,8 +17,8 @@
  *	a2a/pool.c	 the few threads that wait for what a bus worker must
  *			 not: an inbound task's turn (agents.message, the
  *			 same operation as the native message route) and
- *			 every outbound HTTP call; each thread owns a
- *			 database connection
+ *			 every outbound HTTP call: a libshared pool (pool.h)
+ *			 per lane; each thread owns a database connection
  *	a2a/server.c	 a2a.agents, a2a.tasks.send, a2a.tasks.get,
  *			 a2a.tasks.cancel
  *	a2a/client.c	 a2a.discover, a2a.peers.list, a2a.peers.get,

@@ -6,13 +6,13 @@
  *
  * Every request runs on a pool thread (a2a/pool.c) through
  * libshared/httpc.c: one total timeout ([a2a] timeout_secs), an answer
- * capped at A2A_BODY_MAX, no redirects.  Every URL passes the SSRF rules
- * of notes/kernel.md 6.6 first: http or https, no credentials, no
- * loopback, private, link-local or metadata address (every address a
- * name resolves to is checked, and the transfer is pinned to the checked
- * one, so a second resolution cannot swap it); [a2a] trusted_peers
- * re-admits named hosts ("host" or "host:port"), never a metadata
- * address.
+ * capped at A2A_BODY_MAX, no redirects.  Every URL passes libshared's
+ * SSRF rules (ssrf.h, notes/kernel.md 6.6) first: http or https, no
+ * credentials, no loopback, private, link-local or metadata address
+ * (every address a name resolves to is checked, and the transfer is
+ * pinned to the checked one, so a second resolution cannot swap it);
+ * [a2a] trusted_peers re-admits named hosts ("host" or "host:port"),
+ * never a metadata address.
  *
  * A peer is talked to in the dialect its card announces: A2A v1.0
  * (supportedInterfaces with a JSONRPC 1.0 interface: SendMessage,
@@ -21,11 +21,6 @@
  * the reference system (a url and no protocolVersion: tasks/send,
  * tasks/get).
  */
-#include <sys/socket.h>
-#include <netdb.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +31,7 @@
 #include "a2a/a2a.h"
 #include "httpc.h"
 #include "log.h"
-#include "tool/tool.h"
+#include "ssrf.h"
 
 static const char *const a2a_states[] = {
 	"submitted", "working", "completed", "failed", "canceled",
@@ -67,25 +62,6 @@ a2a_timeout_ms(const struct sh_config *cfg)
 	return (A2A_TIMEOUT_DEFAULT * 1000L);
 }
 
-/* 1 if host (as in the URL) or host:port is in [a2a] trusted_peers. */
-static int
-a2a_trusted(const struct sh_config *cfg, const char *host, long port)
-{
-	json_t		*e;
-	const char	*s;
-	char		 hp[320];
-	size_t		 i;
-
-	snprintf(hp, sizeof(hp), "%s:%ld", host, port);
-	json_array_foreach(a2a_conf(cfg, "trusted_peers"), i, e) {
-		if ((s = json_string_value(e)) == NULL)
-			continue;
-		if (strcasecmp(s, host) == 0 || strcasecmp(s, hp) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 /* ---- one outbound request ----------------------------------------------- */
 
 struct a2a_pin {
@@ -104,100 +80,42 @@ a2a_setup(CURL *h, void *arg)
 }
 
 /*
- * The SSRF rules for url.  0 with pin filled (a name is pinned to its
- * checked address), or -1 with why in err.
+ * The SSRF rules for url (libshared/ssrf.c), with [a2a] trusted_peers as
+ * the allowlist.  0 with pin filled (a name is pinned to its checked
+ * address), or -1 with why in err.
  */
 static int
 a2a_url_check(const struct sh_config *cfg, const char *url,
     struct a2a_pin *pin, char *err, size_t errlen)
 {
-	struct addrinfo	 hints, *res = NULL, *ai;
-	CURLU		*u = NULL;
-	char		*scheme = NULL, *host = NULL, *user = NULL, *pw = NULL;
-	char		*port = NULL, bare[256], ip[INET6_ADDRSTRLEN + 2];
-	char		 entry[sizeof(bare) + INET6_ADDRSTRLEN + 40];
-	const char	*why = NULL;
-	long		 portn;
-	int		 is_ip = 0, trusted, rv = -1;
-	size_t		 n;
+	struct ssrf_target	 t;
+	CURLU			*u = NULL;
+	char			 why[512];
+	int			 rv = -1;
 
 	if ((u = curl_url()) == NULL ||
 	    curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
 		snprintf(err, errlen, "invalid URL");
 		goto done;
 	}
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-		snprintf(err, errlen, "SSRF blocked: only http:// and https:// "
-		    "URLs are allowed");
+	switch (ssrf_check(u, a2a_conf(cfg, "trusted_peers"),
+	    "[a2a] trusted_peers", &t, why, sizeof(why))) {
+	case 0:
+		break;
+	case SSRF_EURL:
+		snprintf(err, errlen, "invalid URL: %s", why);
+		goto done;
+	default:
+		snprintf(err, errlen, "%s", why);
 		goto done;
 	}
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK) {
-		snprintf(err, errlen, "SSRF blocked: URLs with credentials "
-		    "(user@host) are refused");
-		goto done;
-	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK || (n = strlen(host)) >= sizeof(bare)) {
-		snprintf(err, errlen, "invalid URL: no host");
-		goto done;
-	}
-	portn = strtol(port, NULL, 10);
-	trusted = a2a_trusted(cfg, host, portn);
-	why = tool_host_blocked(host, &is_ip);
-	if (why != NULL && (!trusted || strcmp(why, "cloud metadata "
-	    "address") == 0)) {
-		snprintf(err, errlen, "SSRF blocked: %.200s is a %s (add it to "
-		    "[a2a] trusted_peers to allow it)", host, why);
-		goto done;
-	}
-	if (is_ip) {
-		rv = 0;
-		goto done;
-	}
-	memcpy(bare, host, n + 1);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(bare, port, &hints, &res) != 0 || res == NULL) {
-		snprintf(err, errlen, "could not resolve '%.200s'", bare);
-		goto done;
-	}
-	/* Every address must pass, not only the one used. */
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (tool_addr_metadata(ai->ai_addr) || (!trusted &&
-		    (why = tool_addr_blocked(ai->ai_addr)) != NULL)) {
-			snprintf(err, errlen, "SSRF blocked: %.200s resolves "
-			    "to a %s", bare, why != NULL && !tool_addr_metadata(
-			    ai->ai_addr) ? why : "cloud metadata address");
-			goto done;
-		}
-	}
-	if (res->ai_family == AF_INET6) {
-		char	a6[INET6_ADDRSTRLEN];
-
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)
-		    res->ai_addr)->sin6_addr, a6, sizeof(a6));
-		snprintf(ip, sizeof(ip), "[%s]", a6);
-	} else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)
-		    res->ai_addr)->sin_addr, ip, sizeof(ip));
-	snprintf(entry, sizeof(entry), "%s:%ld:%s", bare, portn, ip);
-	if ((pin->p_resolve = curl_slist_append(NULL, entry)) == NULL) {
+	if (t.st_resolve[0] != '\0' &&
+	    (pin->p_resolve = curl_slist_append(NULL, t.st_resolve)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
 	rv = 0;
  done:
-	if (res != NULL)
-		freeaddrinfo(res);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(pw);
-	curl_free(port);
 	curl_url_cleanup(u);
 	return (rv);
 }

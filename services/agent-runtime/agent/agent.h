@@ -79,9 +79,13 @@ extern const struct svc_op agent_ops[];
 extern const struct svc_op agent_list_ops[];
 
 /* Publishes {"event", "agent_id", "name"} on TOPIC_LIFECYCLE; best effort,
- * never fails the caller.  Thread-safe. */
-void	 agent_publish(struct agent_state *as, const char *event,
-	    const char *id, const char *name);
+ * never fails the caller.  Thread-safe.  "agent_spawned" and
+ * "agent_killed" also go on TOPIC_EVENTS as the Lifecycle events
+ * Spawned {agent_id, name} and Terminated {agent_id, reason} (what
+ * triggers match), at the depth of rq's caller event_depth (rq may be
+ * NULL: 0). */
+void	 agent_publish(struct agent_state *as, const struct msg_req *rq,
+	    const char *event, const char *id, const char *name);
 
 /*
  * Input checks shared by the operations.  Each returns 0, or -1 after

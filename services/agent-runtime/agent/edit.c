@@ -315,7 +315,7 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	    ed.ae_source, ed.ae_identity, ed.ae_mode, rp) != 0)
 		goto done;
 	in_tx = 0;
-	agent_publish(c->sc_arg, "agent_updated", id, ed.ae_name);
+	agent_publish(c->sc_arg, rq, "agent_updated", id, ed.ae_name);
 	out = json_pack("{s:s, s:s}", "status", "updated", "agent_id", id);
 	if (out != NULL && ed.ae_reply != NULL)
 		json_object_foreach(ed.ae_reply, k, v)

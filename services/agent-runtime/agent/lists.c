@@ -196,7 +196,7 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	    "identity"), mode, rp) != 0)
 		goto done;
 	in_tx = 0;
-	agent_publish(c->sc_arg, "agent_updated", id, name);
+	agent_publish(c->sc_arg, rq, "agent_updated", id, name);
 	svc_reply_json(rp, 200, view(m));
  done:
 	if (in_tx)

@@ -28,21 +28,37 @@
 /* ---- events ---------------------------------------------------------- */
 
 void
-agent_publish(struct agent_state *as, const char *event, const char *id,
-    const char *name)
+agent_publish(struct agent_state *as, const struct msg_req *rq,
+    const char *event, const char *id, const char *name)
 {
-	json_t	*ev;
+	json_t	*ev, *lc = NULL, *v;
+	int	 depth = 0;
 
 	if (as == NULL || as->as_pub == NULL)
 		return;
 	if ((ev = json_pack("{s:s, s:s, s:s}", "event", event, "agent_id", id,
 	    "name", name)) == NULL)
 		return;
+	if (rq != NULL && json_is_integer(v = json_object_get(rq->mr_caller,
+	    "event_depth")) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= 1000)
+		depth = (int)json_integer_value(v);
+	if (strcmp(event, "agent_spawned") == 0)
+		lc = msg_event(id, "Lifecycle", json_pack("{s:s, s:s, s:s}",
+		    "event", "Spawned", "agent_id", id, "name", name), depth);
+	else if (strcmp(event, "agent_killed") == 0)
+		lc = msg_event(id, "Lifecycle", json_pack("{s:s, s:s, s:s}",
+		    "event", "Terminated", "agent_id", id, "reason", "killed"),
+		    depth);
 	pthread_mutex_lock(&as->as_pub_mtx);
 	if (bus_publish(as->as_pub, TOPIC_LIFECYCLE, ev) != 0)
 		log_debug("%s: could not publish '%s' for '%s'", __func__,
 		    event, id);
+	if (lc != NULL && bus_publish(as->as_pub, TOPIC_EVENTS, lc) != 0)
+		log_debug("%s: could not publish the Lifecycle event for "
+		    "'%s'", __func__, id);
 	pthread_mutex_unlock(&as->as_pub_mtx);
+	json_decref(lc);
 	json_decref(ev);
 }
 
@@ -620,7 +636,7 @@ op_spawn(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		return;
 	}
 	comms_on_spawn(c, rq, id);	/* spawned by an agent: its parent */
-	agent_publish(c->sc_arg, "agent_spawned", id, name);
+	agent_publish(c->sc_arg, rq, "agent_spawned", id, name);
 	svc_reply_json(rp, 201, json_pack("{s:s, s:s}", "agent_id", id, "name",
 	    name));
 }
@@ -644,7 +660,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	agent_publish(c->sc_arg, "agent_killed", id, name);
+	agent_publish(c->sc_arg, rq, "agent_killed", id, name);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "killed",
 	    "agent_id", id));
 }
@@ -711,7 +727,7 @@ op_clone(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	else if (rv != 0)
 		svc_reply_db_error(rp, c);
 	else {
-		agent_publish(c->sc_arg, "agent_spawned", nid, name);
+		agent_publish(c->sc_arg, rq, "agent_spawned", nid, name);
 		svc_reply_json(rp, 201, json_pack("{s:s, s:s}", "agent_id", nid,
 		    "name", name));
 	}
@@ -788,7 +804,7 @@ op_bulk_create(struct svc_ctx *c, const struct msg_req *rq,
 		    sizeof(err));
 		if (status == 201) {
 			ok++;
-			agent_publish(c->sc_arg, "agent_spawned", id, name);
+			agent_publish(c->sc_arg, rq, "agent_spawned", id, name);
 			r = json_pack("{s:i, s:i, s:b, s:s, s:s}", "index",
 			    (int)i, "status", status, "success", 1,
 			    "agent_id", id, "name", name);
@@ -841,7 +857,7 @@ agent_bulk_ids(struct svc_ctx *c, const struct msg_req *rq,
 			    sizeof(name));
 		if (rv == 0) {
 			ok++;
-			agent_publish(c->sc_arg, event, id, name);
+			agent_publish(c->sc_arg, rq, event, id, name);
 			r = json_pack("{s:s, s:s, s:b}", "agent_id", id,
 			    "status", okstatus, "success", 1);
 		} else if (rv == SH_ENOTFOUND)

@@ -4,9 +4,10 @@
  * agents.message calls behind the last two.
  *
  * A call's reply arrives on an nng thread, which must not block: its
- * callback only moves the call to a queue.  One comms thread, with a
- * database connection of its own, answers the deferred request (which
- * may block briefly), records TaskCompleted and frees the call.
+ * callback only queues the call.  One comms thread (a libshared pool of
+ * one, pool.h), with a database connection of its own, answers the
+ * deferred request (which may block briefly), records TaskCompleted and
+ * frees the call.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include "err.h"
 #include "log.h"
 #include "msg.h"
+#include "pool.h"
 #include "services.h"
 #include "util.h"
 
@@ -45,8 +47,9 @@ static const char SQL_PAIR[] =
 
 /* One comms.send or comms.task waiting for its agents.message reply. */
 struct comms_call {
-	struct comms_call	*cc_next;	/* in flight, or queued */
-	struct comms_call	**cc_pprev;	/* in flight only */
+	struct pool_job		 cc_job;	/* first: the pool's */
+	struct comms_call	*cc_next;	/* in flight */
+	struct comms_call	**cc_pprev;
 	struct bus_call		*cc_call;	/* NULL once freed */
 	struct svc_pending	*cc_pending;
 	int			 cc_task;	/* comms.task, else send */
@@ -58,18 +61,12 @@ struct comms_call {
 };
 
 static struct {
-	pthread_mutex_t		 mtx;
-	pthread_cond_t		 cond;
+	pthread_mutex_t		 mtx;		/* inflight, quit */
 	struct agent_state	*as;
-	struct db		*db;		/* the comms thread's */
+	struct pool		*pool;		/* the comms thread */
 	struct comms_call	*inflight;
-	struct comms_call	*done;		/* queue, oldest first */
-	struct comms_call	**done_tail;
-	pthread_t		 thr;
-	int			 started;
 	int			 quit;
-} cm = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL,
-    NULL, NULL, &cm.done, 0, 0, 0 };
+} cm = { PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, 0 };
 
 /* ---- input ---------------------------------------------------------- */
 
@@ -171,6 +168,8 @@ comms_check(struct svc_ctx *c, const struct msg_req *rq, const char *textkey,
 
 /* ---- the calls ------------------------------------------------------ */
 
+static void comms_job(struct pool_job *pj, struct db *db);
+
 /* On an nng thread: hand the call to the comms thread. */
 static void
 comms_call_cb(void *arg, int err, struct msg_rep *rep)
@@ -185,9 +184,15 @@ comms_call_cb(void *arg, int err, struct msg_rep *rep)
 	cc->cc_err = err;
 	if (err == 0)
 		cc->cc_rep = *rep;	/* owned by cc from here */
-	*cm.done_tail = cc;
-	cm.done_tail = &cc->cc_next;
-	pthread_cond_signal(&cm.cond);
+	/*
+	 * Never refused: the queue has no bound, and comms_stop() closes
+	 * the pool only once no call is in flight.  Queued under the lock
+	 * that unlisted it, so comms_stop() cannot see the list empty and
+	 * close the pool between the two.
+	 */
+	cc->cc_job.pj_fn = comms_job;
+	if (pool_queue(cm.pool, &cc->cc_job) != 0)
+		fatalx("%s: the comms pool refused a call's answer", __func__);
 	pthread_mutex_unlock(&cm.mtx);
 }
 
@@ -238,26 +243,12 @@ comms_finish(struct comms_call *cc, struct db *db)
 	free(cc);
 }
 
-static void *
-comms_main(void *arg)
+/* On the comms thread.  Without a connection (out of memory), task
+ * answers are not recorded; the rest works. */
+static void
+comms_job(struct pool_job *pj, struct db *db)
 {
-	struct comms_call	*cc;
-
-	(void)arg;
-	pthread_mutex_lock(&cm.mtx);
-	for (;;) {
-		while (cm.done == NULL && !cm.quit)
-			pthread_cond_wait(&cm.cond, &cm.mtx);
-		if ((cc = cm.done) == NULL)
-			break;		/* quit, and nothing left */
-		if ((cm.done = cc->cc_next) == NULL)
-			cm.done_tail = &cm.done;
-		pthread_mutex_unlock(&cm.mtx);
-		comms_finish(cc, cm.db);
-		pthread_mutex_lock(&cm.mtx);
-	}
-	pthread_mutex_unlock(&cm.mtx);
-	return (NULL);
+	comms_finish((struct comms_call *)(void *)pj, db);
 }
 
 void
@@ -268,17 +259,11 @@ comms_start(struct agent_state *as)
 	cm.as = as;
 	db_conninfo(as->as_cfg->database_url, as->as_cfg->home_dir, conninfo,
 	    sizeof(conninfo));
-	/* Without it, task answers are not recorded; the rest works. */
-	if ((cm.db = db_open(conninfo, "runtime")) == NULL)
-		log_warnx("%s: no database connection: TaskCompleted events "
-		    "are off", __func__);
-	explicit_bzero(conninfo, sizeof(conninfo));
 	cm.quit = 0;
-	if (pthread_create(&cm.thr, NULL, comms_main, NULL) != 0)
+	if ((cm.pool = pool_open("comms", 1, 0, conninfo, "runtime")) == NULL)
 		log_warnx("%s: could not start the comms thread; comms.send "
 		    "and comms.task are off", __func__);
-	else
-		cm.started = 1;
+	explicit_bzero(conninfo, sizeof(conninfo));
 }
 
 void
@@ -287,16 +272,14 @@ comms_stop(void)
 	struct comms_call	*cc;
 	struct bus_call		*call;
 
-	if (!cm.started)
+	if (cm.pool == NULL)
 		return;
 	pthread_mutex_lock(&cm.mtx);
 	cm.quit = 1;
-	pthread_cond_signal(&cm.cond);
 	pthread_mutex_unlock(&cm.mtx);
-	pthread_join(cm.thr, NULL);
-	cm.started = 0;
-	/* Calls still running: cancelling runs their callbacks, which move
-	 * them to the queue; answered here (503). */
+	/* Calls still running: cancelling runs their callbacks, which queue
+	 * them; the comms thread answers them (503) before the pool
+	 * closes. */
 	for (;;) {
 		pthread_mutex_lock(&cm.mtx);
 		if ((cc = cm.inflight) != NULL) {
@@ -308,13 +291,8 @@ comms_stop(void)
 			break;
 		bus_call_free(call);
 	}
-	while ((cc = cm.done) != NULL) {
-		if ((cm.done = cc->cc_next) == NULL)
-			cm.done_tail = &cm.done;
-		comms_finish(cc, NULL);
-	}
-	db_close(cm.db);
-	cm.db = NULL;
+	pool_close(cm.pool);
+	cm.pool = NULL;
 }
 
 /*
@@ -348,7 +326,7 @@ comms_call_start(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 500, "out of memory");
 		goto done;
 	}
-	if (!cm.started || as->as_bus == NULL) {
+	if (cm.pool == NULL || as->as_bus == NULL) {
 		svc_reply_error(rp, 503, "agent-to-agent messages are "
 		    "unavailable (no bus client)");
 		goto done;

@@ -10,6 +10,10 @@
  * ignored; the server's own requests are answered (ping with {}, anything
  * else -32601: we declare no client capabilities, so server-filesystem
  * keeps the directories it was started with instead of asking for roots).
+ *
+ * The child is started by libshared/child.c (a process group of its own,
+ * PDEATHSIG, only its three pipes); what it may see of our environment
+ * is this file's rule (conn_env()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,17 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "log.h"
 #include "mcp/mcp.h"
+#include "child.h"
 #include "util.h"
 #include "version.h"
 
-#define CONN_ENV_MAX	80
+#define CONN_ENV_MAX	CHILD_ENV_MAX
 #define CONN_ARGV_MAX	66
 #define CONN_PAGES_MAX	32
 
@@ -58,49 +62,34 @@ static const char *const conn_versions[] = {
 	"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05", NULL
 };
 
-static void
-conn_env_free(char **env)
-{
-	size_t	i;
-
-	for (i = 0; env[i] != NULL; i++)
-		free(env[i]);
-}
-
 /*
- * The child's environment: PATH, HOME, LANG and TMPDIR of ours and the
- * spec's env, nothing else, so a server never sees the runtime's database
- * URL or provider keys it was not given.
+ * The child's environment: PATH, HOME, LANG, TMPDIR and USER of ours
+ * and the spec's env, nothing else, so a server never sees the runtime's
+ * database URL or provider keys it was not given.
  */
 static int
-conn_env(json_t *spec, char **env)
+conn_env(json_t *spec, struct child_env *env)
 {
 	static const char *const pass[] = { "PATH", "HOME", "LANG", "TMPDIR",
 	    "USER", NULL };
 	const char	*k, *v;
 	json_t		*e;
-	size_t		 n = 0, i;
+	size_t		 i;
 
-	memset(env, 0, sizeof(char *) * CONN_ENV_MAX);
+	child_env_init(env, CONN_ENV_MAX - 1);
 	for (i = 0; pass[i] != NULL; i++) {
 		if ((v = getenv(pass[i])) == NULL ||
 		    json_object_get(json_object_get(spec, "env"),
 		    pass[i]) != NULL)
 			continue;
-		if (asprintf(&env[n], "%s=%s", pass[i], v) < 0) {
-			env[n] = NULL;
+		if (child_env_add(env, pass[i], v) != 0)
 			return (-1);
-		}
-		n++;
 	}
 	json_object_foreach(json_object_get(spec, "env"), k, e) {
-		if (n + 1 >= CONN_ENV_MAX || (v = json_string_value(e)) == NULL)
+		if ((v = json_string_value(e)) == NULL)
 			continue;
-		if (asprintf(&env[n], "%s=%s", k, v) < 0) {
-			env[n] = NULL;
+		if (child_env_add(env, k, v) != 0)
 			return (-1);
-		}
-		n++;
 	}
 	return (0);
 }
@@ -110,14 +99,12 @@ conn_spawn(struct mcp_conn *mc, json_t *spec, char *err, size_t errlen)
 {
 	json_t		*tr = json_object_get(spec, "transport"), *a;
 	const char	*argv[CONN_ARGV_MAX];
-	char		*env[CONN_ENV_MAX];
-	int		 in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	int		 er[2] = { -1, -1 }, ret = -1;
-	sigset_t	 all;
+	struct child_env env;
+	struct child_req sr;
+	struct child	 sp;
 	size_t		 i, n = 0;
-	pid_t		 pid;
+	int		 ret = -1;
 
-	memset(env, 0, sizeof(env));
 	argv[n++] = json_string_value(json_object_get(tr, "command"));
 	json_array_foreach(json_object_get(tr, "args"), i, a)
 		if (n + 1 < CONN_ARGV_MAX && json_is_string(a))
@@ -128,63 +115,29 @@ conn_spawn(struct mcp_conn *mc, json_t *spec, char *err, size_t errlen)
 		return (-1);
 	}
 	/* Everything the child needs is built before fork(). */
-	if (conn_env(spec, env) != 0) {
+	if (conn_env(spec, &env) != 0) {
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(er, O_CLOEXEC) != 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	memset(&sr, 0, sizeof(sr));
+	sr.sr_path = argv[0];
+	sr.sr_argv = (char *const *)(uintptr_t)argv;
+	sr.sr_envp = env.se_v;
+	sr.sr_io[0] = sr.sr_io[1] = sr.sr_io[2] = CHILD_IO_PIPE;
+	/* Its own process group, so that closing kills what it started
+	 * (npx); and if the runtime dies, the server goes too. */
+	sr.sr_flags = CHILD_F_PATH | CHILD_F_PDEATHSIG;
+	if (child_start(&sr, &sp, err, errlen) != 0)
 		goto done;
-	}
-	sigfillset(&all);
-	switch ((pid = fork())) {
-	case -1:
-		snprintf(err, errlen, "fork: %s", strerror(errno));
-		goto done;
-	case 0:
-		/* Child: async-signal-safe calls only.  Its own process
-		 * group, so that closing kills what it started (npx). */
-		setsid();
-		if (dup2(in[0], 0) == -1 || dup2(out[1], 1) == -1 ||
-		    dup2(er[1], 2) == -1)
-			_exit(126);
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		{
-			struct sigaction	sa;
-			int			s;
-
-			memset(&sa, 0, sizeof(sa));
-			sa.sa_handler = SIG_DFL;
-			for (s = 1; s < NSIG; s++)
-				sigaction(s, &sa, NULL);
-		}
-		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		/* If the runtime dies, the server goes too. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execvpe(argv[0], (char *const *)(uintptr_t)argv, env);
-		_exit(127);
-	default:
-		break;
-	}
-	mc->mc_pid = mc->mc_pgid = pid;
-	mc->mc_in = in[1];
-	mc->mc_out = out[0];
-	mc->mc_err = er[0];
-	in[1] = out[0] = er[0] = -1;
+	mc->mc_pid = mc->mc_pgid = sp.sp_pid;
+	mc->mc_in = sp.sp_in;
+	mc->mc_out = sp.sp_out;
+	mc->mc_err = sp.sp_err;
 	(void)fcntl(mc->mc_out, F_SETFL, O_NONBLOCK);
 	(void)fcntl(mc->mc_err, F_SETFL, O_NONBLOCK);
 	ret = 0;
  done:
-	for (i = 0; i < 2; i++) {
-		if (in[i] != -1)
-			close(in[i]);
-		if (out[i] != -1)
-			close(out[i]);
-		if (er[i] != -1)
-			close(er[i]);
-	}
-	conn_env_free(env);
+	child_env_release(&env);
 	return (ret);
 }
 
@@ -588,21 +541,12 @@ mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
 static int
 conn_reap(struct mcp_conn *mc, int ms)
 {
-	int64_t	 until = (int64_t)util_now_ms() + ms;
-	pid_t	 w;
-	int	 status;
-
 	if (mc->mc_pid <= 0)
 		return (1);
-	do {
-		w = waitpid(mc->mc_pid, &status, WNOHANG);
-		if (w == mc->mc_pid || (w == -1 && errno == ECHILD)) {
-			mc->mc_pid = 0;
-			return (1);
-		}
-		util_sleep_ms(20);
-	} while ((int64_t)util_now_ms() < until);
-	return (0);
+	if (!child_reap(mc->mc_pid, ms, NULL))
+		return (0);
+	mc->mc_pid = 0;
+	return (1);
 }
 
 void
@@ -616,11 +560,9 @@ mcp_conn_close(struct mcp_conn *mc)
 	if (mc->mc_in != -1)
 		close(mc->mc_in);
 	if (mc->mc_pid > 0 && !conn_reap(mc, 300)) {
-		if (kill(-mc->mc_pid, SIGTERM) != 0)
-			(void)kill(mc->mc_pid, SIGTERM);
+		child_kill(mc->mc_pid, SIGTERM);
 		if (!conn_reap(mc, 1000)) {
-			if (kill(-mc->mc_pid, SIGKILL) != 0)
-				(void)kill(mc->mc_pid, SIGKILL);
+			child_kill(mc->mc_pid, SIGKILL);
 			(void)waitpid(mc->mc_pid, NULL, 0);
 		}
 	}

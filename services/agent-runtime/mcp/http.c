@@ -30,7 +30,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "mcp/mcp.h"
-#include "tool/tool.h"
+#include "ssrf.h"
 #include "util.h"
 
 #define HTTP_CONNECT_MS		5000
@@ -96,9 +96,9 @@ mcp_http_open(void **hp, json_t *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "invalid url");
 		return (-1);
 	}
-	why = tool_host_blocked(host, &is_ip);
-	if (why != NULL && (strcmp(why, "cloud metadata address") == 0 ||
-	    strcmp(why, "internal host name") == 0)) {
+	why = ssrf_host_blocked(host, &is_ip);
+	if (why != NULL && (strcmp(why, SSRF_WHY_METADATA) == 0 ||
+	    strcmp(why, SSRF_WHY_INTERNAL) == 0)) {
 		snprintf(err, errlen, "refused url: %s", why);
 		curl_free(host);
 		curl_url_cleanup(u);

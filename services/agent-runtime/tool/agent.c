@@ -77,6 +77,10 @@ tool_call(struct tool_ctx *tc, const char *svc, const char *op,
 
 	if (caller == NULL)
 		caller = json_pack("{s:s}", "principal", "agent-runtime");
+	/* What the call causes continues the turn's trigger chain. */
+	if (caller != NULL && tc->tc_event_depth > 0)
+		json_object_set_new(caller, "event_depth",
+		    json_integer(tc->tc_event_depth));
 	req = msg_request(op, NULL, util_wall_ms() + timeout_ms, caller,
 	    params, NULL, body);
 	if (req == NULL) {

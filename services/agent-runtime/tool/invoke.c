@@ -18,6 +18,10 @@
  * never runs on a bus worker.  The request is deferred (svc_defer) and the
  * call runs on a detached thread of its own, at most TOOL_INVOKE_MAX at
  * once; at shutdown the running ones are interrupted and waited for.
+ * Not a libshared pool (pool.h): a pool's close runs and waits for every
+ * job, while a tool call that ignores the interrupt is given up after
+ * TOOL_INVOKE_DRAIN_MS so that it cannot hold the shutdown; and these
+ * calls need no database connection nor idle threads between them.
  */
 #include <ctype.h>
 #include <limits.h>

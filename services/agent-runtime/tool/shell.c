@@ -2,9 +2,10 @@
  * tool/shell.c - shell_exec (notes 3.2, 3.6; kernel 6.8).
  *
  * The command runs as /bin/sh -c <command> (that is the tool's contract)
- * in a new session, so it and everything it starts share one process
- * group; the working directory is the workspace and the environment is
- * rebuilt from an allowlist.  Output (stdout and stderr together) is
+ * in a new session (libshared/child.c), so it and everything it starts
+ * share one process group; the working directory is the workspace and
+ * the environment is rebuilt from an allowlist (shell_env(), this
+ * tool's own rule).  Output (stdout and stderr together) is
  * capped; on timeout or interrupt, and also when the shell exits, the
  * whole group gets SIGKILL, so no process outlives the call.
  *
@@ -18,7 +19,6 @@
 #include <sys/wait.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "err.h"
+#include "child.h"
 #include "tool/tool.h"
 #include "util.h"
 
@@ -120,45 +121,27 @@ shell_allowlist_check(json_t *manifest, const char *cmd, char *why,
 	return (NULL);
 }
 
+/* The command's environment, rebuilt from nothing: a fixed PATH, the
+ * workspace as HOME and PWD, and what exec_policy.allowed_env_vars names
+ * of ours, never a reserved secret. */
 static int
-shell_env_add(char **env, size_t *n, const char *k, const char *v)
-{
-	if (*n >= SHELL_ENV_MAX - 1)
-		return (0);
-	if (asprintf(&env[*n], "%s=%s", k, v) < 0)
-		return (-1);
-	(*n)++;
-	return (0);
-}
-
-static void
-shell_env_free(char **env)
-{
-	size_t	i;
-
-	for (i = 0; env[i] != NULL; i++)
-		free(env[i]);
-}
-
-static int
-shell_env(struct tool_ctx *tc, char **env)
+shell_env(struct tool_ctx *tc, struct child_env *env)
 {
 	json_t		*extra = shell_policy(tc->tc_manifest,
 	    "allowed_env_vars"), *e;
 	const char	*k, *v;
-	size_t		 n = 0, i;
+	size_t		 i;
 
-	memset(env, 0, sizeof(char *) * SHELL_ENV_MAX);
-	if (shell_env_add(env, &n, "PATH",
-	    "/usr/local/bin:/usr/bin:/bin") != 0 ||
-	    shell_env_add(env, &n, "HOME", tc->tc_workspace) != 0 ||
-	    shell_env_add(env, &n, "PWD", tc->tc_workspace) != 0 ||
-	    shell_env_add(env, &n, "TMPDIR", "/tmp") != 0 ||
-	    shell_env_add(env, &n, "LANG", "C.UTF-8") != 0 ||
-	    shell_env_add(env, &n, "TERM", "dumb") != 0 ||
-	    (tc->tc_agent_id != NULL && shell_env_add(env, &n,
+	child_env_init(env, SHELL_ENV_MAX - 1);
+	if (child_env_add(env, "PATH", "/usr/local/bin:/usr/bin:/bin") != 0 ||
+	    child_env_add(env, "HOME", tc->tc_workspace) != 0 ||
+	    child_env_add(env, "PWD", tc->tc_workspace) != 0 ||
+	    child_env_add(env, "TMPDIR", "/tmp") != 0 ||
+	    child_env_add(env, "LANG", "C.UTF-8") != 0 ||
+	    child_env_add(env, "TERM", "dumb") != 0 ||
+	    (tc->tc_agent_id != NULL && child_env_add(env,
 	    "LIBREFANG_AGENT_ID", tc->tc_agent_id) != 0) ||
-	    shell_env_add(env, &n, "LIBREFANG_WORKDIR", tc->tc_workspace) != 0)
+	    child_env_add(env, "LIBREFANG_WORKDIR", tc->tc_workspace) != 0)
 		return (-1);
 	json_array_foreach(extra, i, e) {
 		if ((k = json_string_value(e)) == NULL || *k == '\0' ||
@@ -166,17 +149,10 @@ shell_env(struct tool_ctx *tc, char **env)
 		    shell_in(k, strlen(k), shell_reserved_env, NULL) ||
 		    (v = getenv(k)) == NULL)
 			continue;
-		if (shell_env_add(env, &n, k, v) != 0)
+		if (child_env_add(env, k, v) != 0)
 			return (-1);
 	}
 	return (0);
-}
-
-static void
-shell_kill_group(pid_t pid)
-{
-	if (kill(-pid, SIGKILL) != 0 && errno == ESRCH)
-		kill(pid, SIGKILL);
 }
 
 int
@@ -184,17 +160,19 @@ tool_shell_exec(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 {
 	struct buf	 out;
 	struct pollfd	 pfd;
+	struct child_env env;
+	struct child_req sr;
+	struct child	 sp;
 	const char	*cmd, *mode;
-	char		*env[SHELL_ENV_MAX], why[256], chunk[8192];
+	char		 why[256], chunk[8192], err[128];
 	char		*argv[4];
-	sigset_t	 all;
 	json_t		*v;
 	size_t		 clen, cap;
 	ssize_t		 n;
 	long long	 timeout = SHELL_TIMEOUT_DEF, maxout = SHELL_OUTPUT_DEF;
 	uint64_t	 deadline, exited_at = 0, now;
-	pid_t		 pid, w;
-	int		 p[2] = { -1, -1 }, devnull, status = 0, done = 0;
+	pid_t		 pid;
+	int		 status = 0, done = 0;
 	int		 eof = 0, timed_out = 0, interrupted = 0, truncated = 0;
 	int		 rv;
 
@@ -237,62 +215,32 @@ tool_shell_exec(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	buf_init(&out, cap + 512);	/* room for the notes */
 
 	/* Everything the child needs is built before fork(). */
-	if (shell_env(tc, env) != 0) {
-		shell_env_free(env);
+	if (shell_env(tc, &env) != 0) {
+		child_env_release(&env);
+		buf_release(&out);
 		return (SH_ENOMEM);
 	}
 	argv[0] = (char *)(uintptr_t)"sh";
 	argv[1] = (char *)(uintptr_t)"-c";
 	argv[2] = (char *)(uintptr_t)cmd;
 	argv[3] = NULL;
-	if ((devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) == -1 ||
-	    pipe2(p, O_CLOEXEC) != 0) {
-		rv = tool_result_set(r, 1, 1, "shell_exec: %s",
-		    strerror(errno));
-		if (devnull != -1)
-			close(devnull);
-		shell_env_free(env);
-		return (rv);
+	memset(&sr, 0, sizeof(sr));
+	sr.sr_path = "/bin/sh";
+	sr.sr_argv = argv;
+	sr.sr_envp = env.se_v;
+	sr.sr_dir = tc->tc_workspace;
+	sr.sr_io[0] = CHILD_IO_NULL;
+	sr.sr_io[1] = CHILD_IO_PIPE;
+	sr.sr_io[2] = CHILD_IO_STDOUT;	/* stdout and stderr together */
+	rv = child_start(&sr, &sp, err, sizeof(err));
+	child_env_release(&env);
+	if (rv != 0) {
+		buf_release(&out);
+		return (tool_result_set(r, 1, 1, "shell_exec: %s", err));
 	}
-	sigfillset(&all);
-	switch ((pid = fork())) {
-	case -1:
-		rv = tool_result_set(r, 1, 1, "shell_exec: fork: %s",
-		    strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		close(devnull);
-		shell_env_free(env);
-		return (rv);
-	case 0:
-		/* Child: async-signal-safe calls only. */
-		setsid();
-		if (dup2(devnull, 0) == -1 || dup2(p[1], 1) == -1 ||
-		    dup2(p[1], 2) == -1)
-			_exit(126);
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		{
-			struct sigaction	sa;
-			int			s;
-
-			memset(&sa, 0, sizeof(sa));
-			sa.sa_handler = SIG_DFL;
-			for (s = 1; s < NSIG; s++)
-				sigaction(s, &sa, NULL);
-		}
-		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		if (chdir(tc->tc_workspace) != 0)
-			_exit(126);
-		execve("/bin/sh", argv, env);
-		_exit(127);
-	default:
-		break;
-	}
-	close(p[1]);
-	close(devnull);
-	shell_env_free(env);
+	pid = sp.sp_pid;
 	deadline = util_now_ms() + (uint64_t)timeout * 1000;
-	pfd.fd = p[0];
+	pfd.fd = sp.sp_out;
 	while (!(done && eof)) {
 		now = util_now_ms();
 		if (tc->tc_interrupted != NULL && *tc->tc_interrupted) {
@@ -311,7 +259,7 @@ tool_shell_exec(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 			pfd.events = POLLIN;
 			pfd.revents = 0;
 			if (poll(&pfd, 1, 50) > 0) {
-				n = read(p[0], chunk, sizeof(chunk));
+				n = read(sp.sp_out, chunk, sizeof(chunk));
 				if (n > 0) {
 					size_t	room = cap - out.b_len;
 
@@ -328,19 +276,16 @@ tool_shell_exec(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 			}
 		} else
 			util_sleep_ms(20);
-		if (!done) {
-			w = waitpid(pid, &status, WNOHANG);
-			if (w == pid || (w == -1 && errno == ECHILD)) {
-				done = 1;
-				exited_at = util_now_ms();
-			}
+		if (!done && child_reap(pid, 0, &status)) {
+			done = 1;
+			exited_at = util_now_ms();
 		}
 	}
-	shell_kill_group(pid);
+	child_kill(pid, SIGKILL);
 	if (!done)
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
-	close(p[0]);
+	close(sp.sp_out);
 	if (timed_out || interrupted || (!eof && !done))
 		buf_addf(&out, "%s[%s; the process group was killed]",
 		    out.b_len > 0 ? "\n" : "", interrupted ? "interrupted" :

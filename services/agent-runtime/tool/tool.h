@@ -39,6 +39,8 @@ struct tool_ctx {
 	json_t			*tc_manifest;	/* borrowed, normalised */
 	const char		*tc_workspace;	/* absolute, exists */
 	int			 tc_depth;	/* 0 for a user's turn */
+	int			 tc_event_depth; /* the turn's caller
+						   event_depth: sent on */
 	json_t			*tc_notices;	/* array: notify_owner appends
 						   strings here */
 	const atomic_int	*tc_interrupted;/* set by stop/interrupt */
@@ -125,21 +127,6 @@ int	 tool_result_take(struct tool_result *r, int is_error, int hard,
  */
 int	 tool_path_open(const char *ws, const char *path, size_t pathlen,
 	    int flags, int mkdirs, char *err, size_t errlen);
-
-/* web_fetch: classification of one address.  NULL if a public address,
- * else why it is refused ("loopback", "private", ...). */
-struct sockaddr;
-const char *tool_addr_blocked(const struct sockaddr *sa);
-/* 1 for the cloud metadata addresses, which no allowlist admits. */
-int	 tool_addr_metadata(const struct sockaddr *sa);
-/* Classifies a URL host without DNS: an IP literal in any spelling
- * inet_aton() accepts (2130706433, 0x7f.1, 0177.0.0.1), a bracketed IPv6
- * literal, or a name.  Returns NULL when the host may be resolved and
- * fetched, else the reason.  *is_ip is set for literals. */
-const char *tool_host_blocked(const char *host, int *is_ip);
-/* 1 if host:port is in [web_fetch] allow_hosts ("host:port" or "host"). */
-int	 tool_host_allowed(const struct sh_config *cfg, const char *host,
-	    long port);
 
 /* The runners, one per tool (tool/fs.c, tool/web.c, tool/shell.c,
  * tool/agent.c).  input is an object; the runner checks its fields. */

@@ -3,19 +3,17 @@
  *
  * Each hop: the URL is parsed once by curl's own parser (and that same
  * parsed handle is what curl fetches, so no parser disagrees with the
- * check); http/https only, no userinfo; the host is classified (IP
- * literals in every spelling inet_aton() takes, names like localhost);
- * the name is resolved once and every address checked; the connection is
- * pinned to the checked address (CURLOPT_RESOLVE) and the socket callback
- * refuses to connect anywhere else.  Redirects are followed here, each
+ * check) and passes libshared's SSRF rules (ssrf.h: http/https only, no
+ * userinfo, no local or private host or address in any spelling, every
+ * address of a name checked); the connection is pinned to the checked
+ * address (CURLOPT_RESOLVE) and the socket callback refuses to connect
+ * anywhere else.  Redirects are followed here, each
  * one checked again, at most TOOL_WEB_REDIRECTS.  [web_fetch] allow_hosts
  * in config.toml admits chosen "host:port" or "host" entries (tests use
  * it for a local server); cloud metadata addresses are never admitted.
  */
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +26,7 @@
 #include "cfg.h"
 #include "err.h"
 #include "httpc.h"
+#include "ssrf.h"
 #include "tool/tool.h"
 #include "util.h"
 
@@ -38,252 +37,11 @@
 #define TOOL_WEB_URL_MAX	8192
 #define TOOL_WEB_BODY_MAX	(1024 * 1024)
 
-/* ---- address classification ------------------------------------------ */
-
-static const char *
-v4_blocked(uint32_t a)
-{
-	if ((a >> 24) == 0)
-		return ("unspecified address (0.0.0.0/8)");
-	if ((a >> 24) == 127)
-		return ("loopback address");
-	if ((a >> 24) == 10 || (a & 0xfff00000U) == 0xac100000U ||
-	    (a & 0xffff0000U) == 0xc0a80000U)
-		return ("private address");
-	if ((a & 0xffff0000U) == 0xa9fe0000U)
-		return ("link-local or metadata address");
-	if ((a & 0xffc00000U) == 0x64400000U)
-		return ("shared (CGNAT) address");
-	if ((a & 0xffffff00U) == 0xc0000000U)
-		return ("reserved address (192.0.0.0/24)");
-	if ((a & 0xfffe0000U) == 0xc6120000U)
-		return ("benchmarking address");
-	if ((a >> 28) == 0xe)
-		return ("multicast address");
-	if ((a >> 28) == 0xf)
-		return ("reserved or broadcast address");
-	return (NULL);
-}
-
-static int
-v4_metadata(uint32_t a)
-{
-	return (a == 0xa9fea9feU ||	/* 169.254.169.254 */
-	    a == 0x646464c8U ||		/* 100.100.100.200 */
-	    a == 0xc00000c0U);		/* 192.0.0.192 */
-}
-
-/* The IPv4 address embedded in a v6 one (mapped, compatible, NAT64,
- * 6to4), or 0 with *has cleared. */
-static uint32_t
-v6_embedded(const unsigned char *b, int *has)
-{
-	static const unsigned char	mapped[12] = {
-		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-	};
-	static const unsigned char	zero[12] = { 0 };
-	static const unsigned char	nat64[12] = {
-		0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0
-	};
-
-	*has = 1;
-	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 ||
-	    (memcmp(b, zero, 12) == 0 && (b[12] | b[13]) != 0))
-		return ((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-		    (uint32_t)b[14] << 8 | b[15]);
-	if (b[0] == 0x20 && b[1] == 0x02)	/* 2002::/16 */
-		return ((uint32_t)b[2] << 24 | (uint32_t)b[3] << 16 |
-		    (uint32_t)b[4] << 8 | b[5]);
-	*has = 0;
-	return (0);
-}
-
-static const char *
-v6_blocked(const unsigned char *b)
-{
-	static const unsigned char	zero[16] = { 0 };
-	uint32_t			v4;
-	int				has;
-
-	if (memcmp(b, zero, 15) == 0 && b[15] == 0)
-		return ("unspecified address (::)");
-	if (memcmp(b, zero, 15) == 0 && b[15] == 1)
-		return ("loopback address");
-	v4 = v6_embedded(b, &has);
-	if (has)
-		return (v4_blocked(v4));
-	if ((b[0] & 0xfe) == 0xfc)
-		return ("unique-local address (fc00::/7)");
-	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-		return ("link-local address (fe80::/10)");
-	if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-		return ("site-local address (fec0::/10)");
-	if (b[0] == 0xff)
-		return ("multicast address");
-	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-		return ("documentation address");
-	return (NULL);
-}
-
-const char *
-tool_addr_blocked(const struct sockaddr *sa)
-{
-	const struct sockaddr_in	*s4;
-	const struct sockaddr_in6	*s6;
-
-	if (sa == NULL)
-		return ("no address");
-	if (sa->sa_family == AF_INET) {
-		s4 = (const struct sockaddr_in *)(const void *)sa;
-		return (v4_blocked(ntohl(s4->sin_addr.s_addr)));
-	}
-	if (sa->sa_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)(const void *)sa;
-		return (v6_blocked(s6->sin6_addr.s6_addr));
-	}
-	return ("not an internet address");
-}
-
-int
-tool_addr_metadata(const struct sockaddr *sa)
-{
-	static const unsigned char	 ec2[16] = {
-		0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54
-	};
-	const struct sockaddr_in	*s4;
-	const struct sockaddr_in6	*s6;
-	uint32_t			 v4;
-	int				 has;
-
-	if (sa->sa_family == AF_INET) {
-		s4 = (const struct sockaddr_in *)(const void *)sa;
-		return (v4_metadata(ntohl(s4->sin_addr.s_addr)));
-	}
-	if (sa->sa_family == AF_INET6) {
-		s6 = (const struct sockaddr_in6 *)(const void *)sa;
-		if (memcmp(s6->sin6_addr.s6_addr, ec2, 16) == 0)
-			return (1);
-		v4 = v6_embedded(s6->sin6_addr.s6_addr, &has);
-		return (has && (v4_metadata(v4) ||
-		    (v4 & 0xffff0000U) == 0xa9fe0000U));
-	}
-	return (1);
-}
-
-/* Host names refused without asking DNS. */
-static const char *const web_bad_names[] = {
-	"localhost", "ip6-localhost", "ip6-loopback", "localhost6",
-	"metadata.google.internal", "metadata.aws.internal", "metadata",
-	"instance-data", "instance-data.ec2.internal", NULL
-};
-
-/* Fills ss from an IP literal host (brackets allowed); 1 if it is one. */
-static int
-web_literal(const char *host, struct sockaddr_storage *ss)
-{
-	struct sockaddr_in	*s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)ss;
-	char			 h[256];
-	size_t			 n = strlen(host);
-
-	memset(ss, 0, sizeof(*ss));
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		if (n - 2 >= sizeof(h))
-			return (0);
-		memcpy(h, host + 1, n - 2);
-		h[n - 2] = '\0';
-		if (inet_pton(AF_INET6, h, &s6->sin6_addr) != 1)
-			return (0);
-		s6->sin6_family = AF_INET6;
-		return (1);
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		return (1);
-	}
-	/* inet_aton takes every BSD spelling: 2130706433, 0x7f.1, 0177.1. */
-	if (inet_aton(host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		return (1);
-	}
-	return (0);
-}
-
-const char *
-tool_host_blocked(const char *host, int *is_ip)
-{
-	struct sockaddr_storage	 ss;
-	char			 h[256], *p;
-	const char		*last;
-	size_t			 i, n;
-
-	*is_ip = 0;
-	if (host == NULL || *host == '\0')
-		return ("empty host");
-	if (web_literal(host, &ss)) {
-		*is_ip = 1;
-		if (tool_addr_metadata((struct sockaddr *)&ss))
-			return ("cloud metadata address");
-		return (tool_addr_blocked((struct sockaddr *)&ss));
-	}
-	n = strlen(host);
-	if (n >= sizeof(h))
-		return ("host name too long");
-	for (i = 0; i <= n; i++)
-		h[i] = (host[i] >= 'A' && host[i] <= 'Z') ?
-		    (char)(host[i] - 'A' + 'a') : host[i];
-	while (n > 0 && h[n - 1] == '.')
-		h[--n] = '\0';
-	if (n == 0)
-		return ("empty host");
-	for (p = h; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-		    *p == '-' || *p == '.' || *p == '_'))
-			return ("invalid host name");
-	for (i = 0; web_bad_names[i] != NULL; i++)
-		if (strcmp(h, web_bad_names[i]) == 0)
-			return ("local host name");
-	if (n > 10 && strcmp(h + n - 10, ".localhost") == 0)
-		return ("local host name");
-	if (n > 9 && strcmp(h + n - 9, ".internal") == 0)
-		return ("internal host name");
-	/* A numeric last label that inet_aton refused (1.2.3.4.5, 0x1g):
-	 * some resolver might still read it as an address. */
-	last = strrchr(h, '.');
-	last = last != NULL ? last + 1 : h;
-	if (strspn(last, "0123456789") == strlen(last) ||
-	    strncmp(last, "0x", 2) == 0)
-		return ("unusual IP address spelling");
-	return (NULL);
-}
-
-int
-tool_host_allowed(const struct sh_config *cfg, const char *host, long port)
-{
-	json_t		*list, *e;
-	const char	*s;
-	char		 hp[320];
-	size_t		 i;
-
-	if (cfg == NULL || host == NULL)
-		return (0);
-	list = json_object_get(json_object_get(cfg->cf_doc, "web_fetch"),
-	    "allow_hosts");
-	snprintf(hp, sizeof(hp), "%s:%ld", host, port);
-	json_array_foreach(list, i, e) {
-		if ((s = json_string_value(e)) == NULL)
-			continue;
-		if (strcasecmp(s, host) == 0 || strcasecmp(s, hp) == 0)
-			return (1);
-	}
-	return (0);
-}
-
 /* ---- one fetch -------------------------------------------------------- */
 
 /* What one hop's checks leave for its transfer (httpc.h's hr_arg). */
 struct web_hop {
-	struct sockaddr_storage	 wh_pin;	/* the checked address */
+	struct ssrf_target	 wh_target;	/* the checked address */
 	CURLU			*wh_url;	/* the parsed, checked URL */
 	struct curl_slist	*wh_resolve;	/* host:port:pinned address */
 	const atomic_int	*wh_interrupted;
@@ -305,17 +63,18 @@ static curl_socket_t
 web_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
 	struct web_hop			*h = arg;
+	const struct sockaddr_storage	*pin = &h->wh_target.st_addr;
 	const struct sockaddr_in	*p4, *a4;
 	const struct sockaddr_in6	*p6, *a6;
 	int				 same = 0;
 
 	(void)purpose;
-	if (a->family == AF_INET && h->wh_pin.ss_family == AF_INET) {
-		p4 = (const struct sockaddr_in *)&h->wh_pin;
+	if (a->family == AF_INET && pin->ss_family == AF_INET) {
+		p4 = (const struct sockaddr_in *)pin;
 		a4 = (const struct sockaddr_in *)(void *)&a->addr;
 		same = p4->sin_addr.s_addr == a4->sin_addr.s_addr;
-	} else if (a->family == AF_INET6 && h->wh_pin.ss_family == AF_INET6) {
-		p6 = (const struct sockaddr_in6 *)&h->wh_pin;
+	} else if (a->family == AF_INET6 && pin->ss_family == AF_INET6) {
+		p6 = (const struct sockaddr_in6 *)pin;
 		a6 = (const struct sockaddr_in6 *)(void *)&a->addr;
 		same = memcmp(&p6->sin6_addr, &a6->sin6_addr, 16) == 0;
 	}
@@ -428,103 +187,34 @@ struct web_req {
 };
 
 /*
- * Checks and pins one URL.  0 and fills h->wh_pin and the resolve entry,
- * or -1 with the refusal (soft) in r.
+ * The SSRF rules for one hop (libshared/ssrf.c), with [web_fetch]
+ * allow_hosts as the allowlist.  0 with h->wh_target filled, or -1 with
+ * the refusal in r (soft; a name that does not resolve is hard).
  */
 static int
-web_check(struct tool_ctx *tc, CURLU *u, struct web_hop *h, char *resolve,
-    size_t rlen, struct tool_result *r)
+web_check(struct tool_ctx *tc, struct web_hop *h, struct tool_result *r)
 {
-	struct addrinfo		 hints, *res = NULL, *ai;
-	char			*scheme = NULL, *host = NULL, *user = NULL;
-	char			*pw = NULL, *port = NULL, bare[256], ip[64];
-	const char		*why;
-	long			 portn;
-	int			 is_ip, allowed, rv = -1;
-	size_t			 n;
+	const json_t	*allow = NULL;
+	char		 err[512];
 
-	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-		tool_result_set(r, 1, 0, "SSRF blocked: only http:// and "
-		    "https:// URLs may be fetched");
-		goto done;
+	if (tc->tc_cfg != NULL)
+		allow = json_object_get(json_object_get(tc->tc_cfg->cf_doc,
+		    "web_fetch"), "allow_hosts");
+	switch (ssrf_check(h->wh_url, allow, NULL, &h->wh_target, err,
+	    sizeof(err))) {
+	case 0:
+		return (0);
+	case SSRF_EURL:
+		tool_result_set(r, 1, 0, "invalid parameter 'url': %s", err);
+		break;
+	case SSRF_ERESOLVE:
+		tool_result_set(r, 1, 1, "%s", err);
+		break;
+	default:
+		tool_result_set(r, 1, 0, "%s", err);
+		break;
 	}
-	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK) {
-		tool_result_set(r, 1, 0, "SSRF blocked: URLs with credentials "
-		    "(user@host) are refused");
-		goto done;
-	}
-	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
-	    CURLUE_OK) {
-		tool_result_set(r, 1, 0, "invalid parameter 'url': no host");
-		goto done;
-	}
-	portn = strtol(port, NULL, 10);
-	allowed = tool_host_allowed(tc->tc_cfg, host, portn);
-	why = tool_host_blocked(host, &is_ip);
-	if (why != NULL && (!allowed || strcmp(why, "cloud metadata "
-	    "address") == 0)) {
-		tool_result_set(r, 1, 0, "SSRF blocked: %s is a %s", host, why);
-		goto done;
-	}
-	n = strlen(host);
-	if (n >= sizeof(bare)) {
-		tool_result_set(r, 1, 0, "SSRF blocked: host name too long");
-		goto done;
-	}
-	if (n >= 2 && host[0] == '[') {
-		memcpy(bare, host + 1, n - 2);
-		bare[n - 2] = '\0';
-	} else
-		memcpy(bare, host, n + 1);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if (is_ip) {
-		if (!web_literal(host, &h->wh_pin)) {
-			tool_result_set(r, 1, 0, "SSRF blocked: bad address");
-			goto done;
-		}
-	} else {
-		if (getaddrinfo(bare, port, &hints, &res) != 0 || res == NULL) {
-			tool_result_set(r, 1, 1, "could not resolve '%s'", bare);
-			goto done;
-		}
-		/* Every address must pass, not just the one used. */
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			if (tool_addr_metadata(ai->ai_addr) ||
-			    (!allowed && (why = tool_addr_blocked(
-			    ai->ai_addr)) != NULL)) {
-				tool_result_set(r, 1, 0, "SSRF blocked: %s "
-				    "resolves to a %s", bare, why != NULL ?
-				    why : "cloud metadata address");
-				goto done;
-			}
-		}
-		memcpy(&h->wh_pin, res->ai_addr, res->ai_addrlen);
-	}
-	if (h->wh_pin.ss_family == AF_INET6) {
-		char	a6[INET6_ADDRSTRLEN];
-
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&h->wh_pin)->
-		    sin6_addr, a6, sizeof(a6));
-		snprintf(ip, sizeof(ip), "[%s]", a6);
-	} else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&h->wh_pin)->
-		    sin_addr, ip, sizeof(ip));
-	snprintf(resolve, rlen, "%s:%ld:%s", bare, portn, ip);
-	rv = 0;
- done:
-	if (res != NULL)
-		freeaddrinfo(res);
-	curl_free(scheme);
-	curl_free(host);
-	curl_free(user);
-	curl_free(pw);
-	curl_free(port);
-	return (rv);
+	return (-1);
 }
 
 /* The pinning and the checks on the handle (httpc.h's hr_setup). */
@@ -560,7 +250,7 @@ web_hop(struct tool_ctx *tc, struct web_req *wr, struct web_hop *h,
 {
 	struct httpc_req	 hr;
 	struct curl_slist	*hdrs = NULL, *l;
-	char			 resolve[512], *line = NULL;
+	char			*line = NULL;
 	const char		*k;
 	json_t			*v;
 	uint64_t		 now = util_now_ms();
@@ -575,13 +265,14 @@ web_hop(struct tool_ctx *tc, struct web_req *wr, struct web_hop *h,
 		    "valid URL");
 		goto done;
 	}
-	if (web_check(tc, h->wh_url, h, resolve, sizeof(resolve), r) != 0)
+	if (web_check(tc, h, r) != 0)
 		goto done;
 	if (now >= deadline) {
 		tool_result_set(r, 1, 1, "web_fetch timed out");
 		goto done;
 	}
-	if ((h->wh_resolve = curl_slist_append(NULL, resolve)) == NULL)
+	if (h->wh_target.st_resolve[0] != '\0' && (h->wh_resolve =
+	    curl_slist_append(NULL, h->wh_target.st_resolve)) == NULL)
 		goto nomem;
 	json_object_foreach(wr->wr_headers, k, v) {
 		if (asprintf(&line, "%s: %s", k, json_string_value(v)) < 0)

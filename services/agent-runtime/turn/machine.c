@@ -1015,6 +1015,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 	tc.tc_manifest = t->t_manifest;
 	tc.tc_workspace = t->t_workspace;
 	tc.tc_depth = t->t_depth;
+	tc.tc_event_depth = t->t_event_depth;
 	tc.tc_notices = t->t_notices;
 	tc.tc_interrupted = &t->t_interrupted;
 	mode = json_string_value(json_object_get(t->t_row, "mode")) ?: "full";

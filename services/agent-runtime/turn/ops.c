@@ -274,6 +274,12 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	t->t_incognito = inc;
 	t->t_show_thinking = show;
 	t->t_depth = depth;
+	/* A trigger's turn (scheduler, trigger/fire.c): the events its tools
+	 * cause carry this depth, which bounds a chain of triggers. */
+	v = json_object_get(rq->mr_caller, "event_depth");
+	if (json_is_integer(v) && json_integer_value(v) > 0 &&
+	    json_integer_value(v) <= 1000)
+		t->t_event_depth = (int)json_integer_value(v);
 	t->t_deadline = rq->mr_deadline;
 	t->t_row = row;
 	row = NULL;

@@ -95,6 +95,9 @@ struct turn {
 	int			 t_incognito;	/* nothing saved */
 	int			 t_show_thinking;
 	int			 t_depth;	/* agent_send nesting */
+	int			 t_event_depth;	/* trigger chain: caller
+						   event_depth, passed on
+						   by the tools */
 	char			 t_idem_key[TURN_IDEM_KEY_MAX + 1]; /* "": none */
 	char			*t_stream;	/* topic or NULL */
 	char			*t_stream_id;

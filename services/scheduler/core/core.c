@@ -148,15 +148,18 @@ turn_request(const struct sched_turn *t, int *timeout_ms)
 		json_object_set_new(body, "session_id",
 		    json_string(t->st_session_id));
 	if ((caller = json_pack("{s:s, s:i}", "principal",
-	    t->st_principal != NULL ? t->st_principal : "scheduler",
-	    "depth", t->st_depth)) == NULL) {
+	    t->st_principal != NULL ? t->st_principal : "scheduler", "depth",
+	    t->st_depth)) == NULL) {
 		json_decref(body);
 		return (NULL);
 	}
-	if (t->st_idem_key != NULL)
+	if (t->st_event_depth > 0)
+		json_object_set_new(caller, "event_depth",
+		    json_integer(t->st_event_depth));
+	if (t->st_idempotency_key != NULL)
 		json_object_set_new(caller, "idempotency_key",
-		    json_string(t->st_idem_key));
-	if (t->st_session_create && t->st_session_id != NULL)
+		    json_string(t->st_idempotency_key));
+	if (t->st_session_create)
 		json_object_set_new(caller, "session_create", json_true());
 	return (msg_request(OP_AGENTS_MESSAGE, NULL,
 	    util_wall_ms() + *timeout_ms, caller,

@@ -49,16 +49,20 @@ struct sched_turn {
 	const char	*st_agent_id;	/* uuid */
 	const char	*st_message;
 	const char	*st_session_id;	/* NULL: the agent's current one */
-	int		 st_session_create; /* 1: create st_session_id if the
-					   agent has no such session (caller
-					   session_create) */
-	const char	*st_idem_key;	/* NULL, or caller idempotency_key:
-					   a re-request with the same key
-					   gets the first turn's outcome
-					   (or 409 while it runs) */
 	const char	*st_principal;	/* caller.principal, e.g. "cron" */
-	int		 st_depth;	/* trigger chains: caller.depth */
+	int		 st_depth;	/* caller.depth: agent_send nesting
+					   (0; agent-runtime refuses > 3) */
 	int		 st_timeout_ms;	/* 0: [bus] turn_timeout_secs */
+	/* caller.event_depth: the trigger chain this turn continues (the
+	 * depth of the event that fired it, plus one); agent-runtime
+	 * passes it on to what the turn's tools ask of other services,
+	 * whose events then carry it.  0: none. */
+	int		 st_event_depth;
+	const char	*st_idempotency_key;	/* caller.idempotency_key;
+						   NULL: none */
+	int		 st_session_create;	/* caller.session_create:
+						   st_session_id is made if
+						   it does not exist */
 };
 
 /*

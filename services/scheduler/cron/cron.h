@@ -7,7 +7,9 @@
  * list of those; month names jan-dec and day names sun-sat (any case);
  * day-of-week 0 or 7 is Sunday, ranges may wrap through Sunday; "?" is
  * "*" in the day fields.  When both day fields are restricted a day
- * matches if either does (POSIX cron).
+ * matches if either does (POSIX cron); a day field that starts with "*"
+ * or "?" ("*" "/2" too) is not restricted, and then a day must match both
+ * (Vixie cron).
  *
  * Time zones are read from the system's TZif files (/usr/share/zoneinfo,
  * or $TZDIR): no setenv("TZ"), so any thread may evaluate any zone.  DST:

@@ -396,7 +396,7 @@ fire_start(struct db *db, const char *fire_id, const struct fire_job *j,
 	t.st_session_id = j->fj_session;
 	t.st_session_create = j->fj_session != NULL;
 	t.st_principal = "cron";
-	t.st_idem_key = fire_id;
+	t.st_idempotency_key = fire_id;
 	t.st_timeout_ms = (int)(j->fj_timeout * 1000);
 	/* Listed first: the outcome may come before the call returns. */
 	inflight_add(f);

@@ -26,16 +26,6 @@
 #include "services.h"
 #include "util.h"
 
-/*
- * Until the cron module's cron.c is merged, its functions may be absent:
- * weak references, so that every and at schedules work meanwhile.
- * TODO(jobs): drop these once cron/cron.c is in main.
- */
-#pragma weak cron_parse
-#pragma weak cron_next
-#pragma weak cron_free
-#pragma weak cron_tz_valid
-
 enum job_view {
 	VIEW_CRON,		/* /api/cron/jobs */
 	VIEW_SCHED		/* /api/schedules */
@@ -139,16 +129,9 @@ job_next_slot(const struct job_sched *s, int64_t after, int64_t *next,
 		*next = s->js_at;
 		return (0);
 	}
-	if (cron_parse == NULL) {
-		if (err != NULL)
-			snprintf(err, errlen, "cron expressions arrive with "
-			    "the cron module");
-		return (-1);
-	}
 	if (cron_parse(s->js_expr, s->js_tz, &c, why, sizeof(why)) != 0) {
 		if (err != NULL)
-			snprintf(err, errlen, "invalid cron expression: %s",
-			    why);
+			snprintf(err, errlen, "%s", why);
 		return (-1);
 	}
 	if (cron_next(c, after, next) != 0) {
@@ -475,8 +458,7 @@ spec_parse(enum job_view v, json_t *body, struct job_spec *sp, char *err,
 		return (-1);
 	}
 	if (sp->sp_has_sched && sp->sp_sched.js_tz != NULL &&
-	    (cron_tz_valid == NULL ? strcmp(sp->sp_sched.js_tz, "UTC") != 0 :
-	    !cron_tz_valid(sp->sp_sched.js_tz))) {
+	    !cron_tz_valid(sp->sp_sched.js_tz)) {
 		snprintf(err, errlen, "unknown time zone '%.64s'",
 		    sp->sp_sched.js_tz);
 		return (-1);
