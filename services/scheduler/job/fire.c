@@ -506,35 +506,21 @@ struct claim {
 	json_t		*c_row;		/* the job's row, owned */
 };
 
-/*
- * Decides what a due job fires (notes/kernel.md 3.4 with the catch-up
- * policy): *fire the slot to fire (-1: none), *next the next_run after
- * it (-1: none), *missed the slots skipped.  now >= the job's next_run.
- */
-static void
-claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
+void
+job_decide(const struct job_sched *s, const char *policy, int one_shot,
+    int64_t first, int64_t now, int64_t *fire, int64_t *next,
     long long *missed)
 {
-	struct job_sched s;
-	const char	*policy = str_of(row, "catch_up");
-	int64_t		 first = json_integer_value(json_object_get(row,
-			    "due")), latest, t, nth = -1;
+	int64_t		 latest = first, t, nth;
 	long long	 k = 1, skip = 0, i;
 
-	memset(&s, 0, sizeof(s));
-	snprintf(s.js_kind, sizeof(s.js_kind), "%s", str_of(row, "kind"));
-	s.js_expr = str_of(row, "cron_expr");
-	s.js_tz = str_of(row, "tz");
-	s.js_every = json_integer_value(json_object_get(row, "every_secs"));
-	s.js_at = json_integer_value(json_object_get(row, "at_epoch"));
 	/* How many slots are due, and the latest. */
-	latest = first;
-	if (strcmp(s.js_kind, "every") == 0 && s.js_every > 0) {
-		k = (now - first) / s.js_every + 1;
-		latest = first + (k - 1) * s.js_every;
-	} else if (strcmp(s.js_kind, "cron") == 0) {
+	if (strcmp(s->js_kind, "every") == 0 && s->js_every > 0) {
+		k = (now - first) / s->js_every + 1;
+		latest = first + (k - 1) * s->js_every;
+	} else if (strcmp(s->js_kind, "cron") == 0) {
 		while (k < JOB_SLOTS_MAX &&
-		    job_next_slot(&s, latest, &t, NULL, 0) == 0 && t <= now) {
+		    job_next_slot(s, latest, &t, NULL, 0) == 0 && t <= now) {
 			latest = t;
 			k++;
 		}
@@ -549,9 +535,9 @@ claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
 			skip = k - job_conf.jc_max_catch_up;
 		nth = first;
 		for (i = 0; i < skip; i++) {
-			if (strcmp(s.js_kind, "every") == 0)
-				nth += s.js_every;
-			else if (job_next_slot(&s, nth, &nth, NULL, 0) != 0)
+			if (strcmp(s->js_kind, "every") == 0)
+				nth += s->js_every;
+			else if (job_next_slot(s, nth, &nth, NULL, 0) != 0)
 				break;
 		}
 		*fire = nth;
@@ -563,12 +549,30 @@ claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
 		*missed = k;
 	} else
 		*missed = k - 1;
-	if (json_is_true(json_object_get(row, "one_shot")) ||
-	    strcmp(s.js_kind, "at") == 0)
+	if (one_shot || strcmp(s->js_kind, "at") == 0)
 		*next = -1;
-	else if (job_next_slot(&s, *fire >= 0 ? *fire : latest, next,
+	else if (job_next_slot(s, *fire >= 0 ? *fire : latest, next,
 	    NULL, 0) != 0)
 		*next = -1;
+}
+
+/* job_decide() for a due job's row of claim_batch(). */
+static void
+claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
+    long long *missed)
+{
+	struct job_sched s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.js_kind, sizeof(s.js_kind), "%s", str_of(row, "kind"));
+	s.js_expr = str_of(row, "cron_expr");
+	s.js_tz = str_of(row, "tz");
+	s.js_every = json_integer_value(json_object_get(row, "every_secs"));
+	s.js_at = json_integer_value(json_object_get(row, "at_epoch"));
+	job_decide(&s, str_of(row, "catch_up"),
+	    json_is_true(json_object_get(row, "one_shot")),
+	    json_integer_value(json_object_get(row, "due")), now, fire, next,
+	    missed);
 }
 
 /*

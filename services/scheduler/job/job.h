@@ -73,6 +73,17 @@ struct job_sched {
 int	 job_next_slot(const struct job_sched *s, int64_t after, int64_t *next,
 	    char *err, size_t errlen);
 
+/*
+ * What a due job fires (the catch-up policy, with job_conf): s's slot
+ * first (the job's next_run) is due at now (epoch seconds, >= first);
+ * policy is "once", "skip" or "all".  Sets *fire to the slot to fire
+ * (-1: none), *next to the next_run after it (-1: none left) and
+ * *missed to the slots skipped for good.
+ */
+void	 job_decide(const struct job_sched *s, const char *policy,
+	    int one_shot, int64_t first, int64_t now, int64_t *fire,
+	    int64_t *next, long long *missed);
+
 /* The module's hooks for main.c: reads [scheduler], starts the ticker;
  * stops it (the turns still in flight are left to core). */
 int	 job_start(void);
