@@ -120,6 +120,7 @@ run() {
 	local label=$1 kill=$2 gw port i t0 w0 w1 fake_port s1 s2 pg0 d1 d2 dpg
 	local hz fires lag dup miss extra missed turns keys a
 	rm -rf "$tmp/home" "$tmp/log"
+	fake_port=
 	export LIBREFANG_HOME=$tmp/home
 	export LIBREFANG_BUS_URL=ipc://$LIBREFANG_HOME/run/bus
 	mkdir -p "$LIBREFANG_HOME/run" "$tmp/log"
@@ -134,6 +135,9 @@ EOF
 	export LIBREFANG_API_LISTEN=127.0.0.1:$port
 	gw=127.0.0.1:$port
 	pg_start
+	# Removed first: the child truncates it only once it runs, after
+	# the loop below may have read the last run's port.
+	rm -f "$tmp/fake.port"
 	node "$FAKE" --port 0 --record-limit 0 >"$tmp/fake.port" 2>>"$tmp/log/fake.log" &
 	PIDS[fake]=$!
 	for ((i = 0; i < 500; i++)); do
@@ -230,6 +234,8 @@ EOF
 	printf '   %-40s %14s %12s %s\n' "misses (window slots not fired)" "$(fmt "${1:-}")" "0" "$(verdict "${1:-}" '<=' 0)"
 	printf '   %-40s %14s\n' "  (jobs never fired; missed_fires)" "${2:-}; $missed"
 	printf '   %-40s %14s\n' "fires not ok" "$failed"
+	[ "$failed" = 0 ] || printf '   %-40s %s\n' "  the most common error" \
+	    "$(q "SELECT count(*) || ' x ' || left(error, 120) FROM scheduler.job_fires WHERE state <> 'ok' GROUP BY error ORDER BY count(*) DESC LIMIT 1")"
 	printf '   %-40s %14s\n' "scheduler CPU per fire (both replicas)" \
 	    "$(awk -v d="$((d1 + d2))" -v hz="$hz" -v p="$fires" 'BEGIN { printf "%.0f", (p > 0 ? d * 1e6 / hz / p : 0) }') us"
 	printf '   %-40s %14s\n' "  replica 1 / replica 2 CPU" \
