@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "core/sched.h"
 #include "job/job.h"
 #include "log.h"
@@ -502,8 +503,8 @@ job_run_now(struct svc_ctx *c, const struct msg_req *rq,
 /* A claimed slot, started after the COMMIT. */
 struct claim {
 	char		 c_fire[UTIL_UUID_LEN];
-	char		 c_session[UTIL_UUID_LEN];
 	json_t		*c_row;		/* the job's row, owned */
+	int		 c_inserted;	/* its fire row is new */
 };
 
 void
@@ -575,23 +576,48 @@ claim_decide(json_t *row, int64_t now, int64_t *fire, int64_t *next,
 	    missed);
 }
 
+/* Column arrays of one batch, as PostgreSQL array literals. */
+enum { A_JOB, A_NEXT, A_MISSED, A_FIRE, A_FJOB, A_SLOT, A_SESS, A_N };
+
+/* Appends v (NULL: SQL NULL) to array a. */
+static int
+arr_add(struct buf *a, const char *v)
+{
+	return (buf_adds(a, a->b_len == 0 ? "{" : ",") != 0 ||
+	    buf_adds(a, v != NULL ? v : "NULL") != 0 ? -1 : 0);
+}
+
+/* The literal of a (borrowed): "{}" when empty, closed otherwise. */
+static const char *
+arr_end(struct buf *a)
+{
+	if (a->b_len == 0 ? buf_adds(a, "{}") != 0 : buf_adds(a, "}") != 0)
+		return (NULL);
+	return (a->b_data);
+}
+
 /*
- * One batch: locks up to JOB_BATCH due jobs, inserts their fires and
- * advances them, commits; then starts the fires.  Returns the number of
- * jobs claimed (0: none due), or -1 on a database error.
+ * One batch: locks up to JOB_BATCH due jobs, advances them and inserts
+ * their fires (two statements over arrays, whatever the batch's size),
+ * commits; then starts the fires.  Returns the number of jobs claimed
+ * (0: none due), or -1 on a database error.
  */
 static int
 claim_batch(struct db *db)
 {
-	PGresult	*res = NULL, *ins;
+	PGresult	*res = NULL, *ins = NULL;
 	struct claim	 cl[JOB_BATCH];
+	struct buf	 a[A_N];
 	struct fire_job	 j;
-	char		 slot[24], nxt[24], miss[24], lease[24];
-	const char	*p[7];
+	char		 num[24], lease[24], sess[UTIL_UUID_LEN];
+	const char	*p[A_N + 2], *sid;
+	json_t		*row;
 	int64_t		 now, fire, next;
 	long long	 missed;
-	int		 n = 0, i, nc = 0, rv = -1;
+	int		 n = 0, i, k, nc = 0, rv = -1, err = 0;
 
+	for (i = 0; i < A_N; i++)
+		buf_init(&a[i], JOB_BATCH * 64 + 64);
 	if (db_cmd(db, "BEGIN", 0, NULL) != 0)
 		goto done;
 	res = db_exec(db, "SELECT id AS job_id, agent_id, name, kind, "
@@ -605,64 +631,75 @@ claim_batch(struct db *db)
 	if (res == NULL)
 		goto done;
 	n = PQntuples(res);
-	snprintf(lease, sizeof(lease), "%lld", job_conf.jc_lease_secs);
-	for (i = 0; i < n && i < JOB_BATCH; i++) {
-		json_t	*row = db_row_json(res, i);
-
-		if (row == NULL)
-			goto done;
+	for (i = 0; i < n && i < JOB_BATCH && !err; i++) {
+		if ((row = db_row_json(res, i)) == NULL) {
+			err = 1;
+			break;
+		}
 		now = json_integer_value(json_object_get(row, "now"));
 		claim_decide(row, now, &fire, &next, &missed);
-		snprintf(slot, sizeof(slot), "%lld", (long long)fire);
-		snprintf(nxt, sizeof(nxt), "%lld", (long long)next);
-		snprintf(miss, sizeof(miss), "%lld", missed);
-		p[0] = str_of(row, "job_id");
-		p[1] = next >= 0 ? nxt : NULL;
-		p[2] = miss;
-		if (db_cmd(db, "UPDATE jobs SET next_run = to_timestamp($2), "
-		    "missed_fires = missed_fires + $3 WHERE id = $1", 3,
-		    p) != 0) {
-			json_decref(row);
-			goto done;
-		}
+		err |= arr_add(&a[A_JOB], str_of(row, "job_id"));
+		snprintf(num, sizeof(num), "%lld", (long long)next);
+		err |= arr_add(&a[A_NEXT], next >= 0 ? num : NULL);
+		snprintf(num, sizeof(num), "%lld", missed);
+		err |= arr_add(&a[A_MISSED], num);
 		if (fire < 0) {
 			json_decref(row);
 			continue;
 		}
 		util_uuid4(cl[nc].c_fire);
-		p[0] = cl[nc].c_fire;
-		p[1] = str_of(row, "job_id");
-		p[2] = slot;
-		p[3] = sched.s_replica;
-		p[4] = lease;
-		p[5] = fire_session(p[1], str_of(row, "session_mode"), slot,
-		    cl[nc].c_session);
+		snprintf(num, sizeof(num), "%lld", (long long)fire);
+		sid = fire_session(str_of(row, "job_id"), str_of(row,
+		    "session_mode"), num, sess);
+		if (sid != NULL)
+			json_object_set_new(row, "session_id", json_string(sid));
+		err |= arr_add(&a[A_FIRE], cl[nc].c_fire);
+		err |= arr_add(&a[A_FJOB], str_of(row, "job_id"));
+		err |= arr_add(&a[A_SLOT], num);
+		err |= arr_add(&a[A_SESS], sid);
+		cl[nc].c_row = row;
+		cl[nc++].c_inserted = 0;
+	}
+	for (i = 0; i < A_N && !err; i++)
+		if ((p[i] = arr_end(&a[i])) == NULL)
+			err = 1;
+	if (err) {
+		log_warnx("%s: out of memory", __func__);
+		goto done;
+	}
+	if (n > 0 && db_cmd(db, "UPDATE jobs j SET next_run = "
+	    "to_timestamp(v.next), missed_fires = j.missed_fires + v.missed "
+	    "FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS "
+	    "v(id, next, missed) WHERE j.id = v.id", 3, p) != 0)
+		goto done;
+	if (nc > 0) {
+		snprintf(lease, sizeof(lease), "%lld", job_conf.jc_lease_secs);
+		/* $1..$6: the fire arrays, then these two. */
+		p[A_N] = sched.s_replica;
+		p[A_N + 1] = lease;
+		/* A slot already fired (a job edited back to a past slot)
+		 * inserts nothing and starts nothing. */
 		if ((ins = db_exec(db, "INSERT INTO job_fires (id, job_id, "
-		    "slot, state, claimed_by, lease_until, session_id) VALUES "
-		    "($1, $2, to_timestamp($3), 'running', $4, now() + "
-		    "make_interval(secs => $5::int), $6) ON CONFLICT (job_id, "
-		    "slot) DO NOTHING", 6, p)) == NULL) {
-			json_decref(row);
+		    "slot, state, claimed_by, lease_until, session_id) "
+		    "SELECT v.id, v.job_id, to_timestamp(v.slot), 'running', "
+		    "$5, now() + make_interval(secs => $6::int), v.sess "
+		    "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], "
+		    "$4::uuid[]) AS v(id, job_id, slot, sess) "
+		    "ON CONFLICT (job_id, slot) DO NOTHING RETURNING id::text",
+		    6, p + A_FIRE)) == NULL)
 			goto done;
-		}
-		/* No row: that slot has fired already (a job edited back
-		 * to a past slot); nothing to start. */
-		if (atoi(PQcmdTuples(ins)) == 1) {
-			if (p[5] != NULL)
-				json_object_set_new(row, "session_id",
-				    json_string(p[5]));
-			cl[nc++].c_row = row;
-			row = NULL;
-		}
-		PQclear(ins);
-		json_decref(row);
+		for (k = 0; k < PQntuples(ins); k++)
+			for (i = 0; i < nc; i++)
+				if (strcmp(cl[i].c_fire,
+				    PQgetvalue(ins, k, 0)) == 0)
+					cl[i].c_inserted = 1;
 	}
 	if (db_cmd(db, "COMMIT", 0, NULL) != 0)
 		goto done;
 	rv = n;
 	for (i = 0; i < nc; i++) {
-		char	sess[UTIL_UUID_LEN];
-
+		if (!cl[i].c_inserted)
+			continue;
 		fire_job_of(cl[i].c_row, &j, sess);
 		if (fire_start(db, cl[i].c_fire, &j, NULL) != 0)
 			log_warnx("%s: fire '%s' waits for its lease",
@@ -670,13 +707,17 @@ claim_batch(struct db *db)
 	}
 done:
 	if (rv < 0) {
-		log_warnx("%s: could not claim due jobs: %s", __func__,
-		    db_errmsg(db));
+		if (!err)
+			log_warnx("%s: could not claim due jobs: %s",
+			    __func__, db_errmsg(db));
 		(void)db_cmd(db, "ROLLBACK", 0, NULL);
 	}
 	for (i = 0; i < nc; i++)
 		json_decref(cl[i].c_row);
+	for (i = 0; i < A_N; i++)
+		buf_release(&a[i]);
 	PQclear(res);
+	PQclear(ins);
 	return (rv);
 }
 
