@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "svc.h"
+#include "util.h"
 
 #define JOB_NAME_MAX		128
 #define JOB_MESSAGE_MAX		16384	/* agent_turn message, bytes */
@@ -83,6 +84,47 @@ int	 job_next_slot(const struct job_sched *s, int64_t after, int64_t *next,
 void	 job_decide(const struct job_sched *s, const char *policy,
 	    int one_shot, int64_t first, int64_t now, int64_t *fire,
 	    int64_t *next, long long *missed);
+
+/* ---- inside the module: spec.c for ops.c ---------------------------- */
+
+/* Which HTTP view an operation answers. */
+enum job_view {
+	VIEW_CRON,		/* /api/cron/jobs */
+	VIEW_SCHED		/* /api/schedules */
+};
+
+/* A create or update body, parsed (strings and JSON borrowed from the
+ * body, or from the row of job_spec_of_row()).  Unset fields keep -1 or
+ * NULL. */
+struct job_spec {
+	char		 sp_agent[UTIL_UUID_LEN];	/* "" unset */
+	const char	*sp_name;
+	int		 sp_enabled;
+	int		 sp_has_sched;
+	struct job_sched sp_sched;
+	const char	*sp_action;	/* agent_turn, system_event */
+	const char	*sp_message;
+	long long	 sp_timeout;	/* -1 unset, 0 null */
+	const char	*sp_session_mode;
+	const char	*sp_catch_up;
+	long long	 sp_max_failures; /* -1 unset, 0 null */
+	int		 sp_one_shot;
+	json_t		*sp_delivery;	/* borrowed from the body */
+	json_t		*sp_targets;	/* borrowed from the body */
+	const char	*sp_peer_id;
+	int		 sp_has_peer;
+};
+
+void	 job_spec_init(struct job_spec *sp);
+/* Parses body for view v into sp (initialised): 0, or -1 with why in
+ * err.  Only v's keys are taken; a cron text is checked with the cron
+ * module, a zone against the system's. */
+int	 job_spec_parse(enum job_view v, json_t *body, struct job_spec *sp,
+	    char *err, size_t errlen);
+/* The stored job row (as ops.c selects it) as a complete spec. */
+void	 job_spec_of_row(json_t *row, struct job_spec *sp);
+/* An RFC 3339 time to epoch seconds, rounded down: 0, or -1. */
+int	 job_parse_time(const char *s, int64_t *out);
 
 /* The module's hooks for main.c: reads [scheduler], starts the ticker;
  * stops it (the turns still in flight are left to core). */
