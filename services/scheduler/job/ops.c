@@ -26,6 +26,10 @@
 #include "services.h"
 #include "util.h"
 
+/* How long a create waits for agent-runtime to say the agent exists:
+ * within the gateway's bus.request_timeout_ms (5 s by default). */
+#define JOB_CHECK_MS	4000
+
 static const char *
 str_of(json_t *o, const char *key)
 {
@@ -61,14 +65,14 @@ agent_check(const char *id, char *err, size_t errlen)
 		snprintf(err, errlen, "agent-runtime is unreachable");
 		return (503);
 	}
-	req = msg_request(OP_AGENTS_GET, NULL, util_wall_ms() + 10000,
+	req = msg_request(OP_AGENTS_GET, NULL, util_wall_ms() + JOB_CHECK_MS,
 	    json_pack("{s:s}", "principal", "scheduler"),
 	    json_pack("{s:s}", PARAM_ID, id), NULL, NULL);
 	if (req == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (503);
 	}
-	rv = bus_call(sched.s_bus, SVC_AGENT_RUNTIME, req, 10000, &rep);
+	rv = bus_call(sched.s_bus, SVC_AGENT_RUNTIME, req, JOB_CHECK_MS, &rep);
 	json_decref(req);
 	if (rv != 0) {
 		snprintf(err, errlen, "could not check the agent with "
