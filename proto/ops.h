@@ -173,6 +173,37 @@
 #define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
 #define OP_TRIGGERS_DELETE	"triggers.delete"
 
+/* ---- scheduler: goals, the task queue and the inbox (goal/, task/;
+ * issue 9, part "goals") -------------------------------------------------- */
+#define OP_GOALS_LIST		"goals.list"
+#define OP_GOALS_CREATE		"goals.create"
+#define OP_GOALS_GET		"goals.get"
+#define OP_GOALS_UPDATE		"goals.update"
+#define OP_GOALS_DELETE		"goals.delete"		/* and descendants */
+#define OP_GOALS_CHILDREN	"goals.children"
+#define OP_GOALS_TEMPLATES	"goals.templates"
+#define OP_TASKS_POST		"tasks.post"		/* task_post tool */
+#define OP_TASKS_CLAIM		"tasks.claim"		/* task_claim tool */
+#define OP_TASKS_COMPLETE	"tasks.complete"	/* task_complete tool */
+#define OP_TASKS_GET		"tasks.get"		/* task_status tool */
+#define OP_TASKS_LIST		"tasks.list"		/* and task_list */
+#define OP_TASKS_STATUS		"tasks.status"		/* counts */
+#define OP_TASKS_CANCEL		"tasks.cancel"
+#define OP_TASKS_RETRY		"tasks.retry"
+#define OP_QUEUE_STATUS		"queue.status"
+#define OP_INBOX_STATUS		"inbox.status"
+
+/* ---- scheduler: workflows and their runs (workflow/ops.c; issue 9, part
+ * "workflows") ------------------------------------------------------------ */
+#define OP_WORKFLOWS_LIST	"workflows.list"
+#define OP_WORKFLOWS_CREATE	"workflows.create"
+#define OP_WORKFLOWS_GET	"workflows.get"
+#define OP_WORKFLOWS_UPDATE	"workflows.update"
+#define OP_WORKFLOWS_DELETE	"workflows.delete"
+#define OP_WORKFLOWS_RUN	"workflows.run"		/* also for schedules
+							   and triggers */
+#define OP_WORKFLOWS_RUNS	"workflows.runs"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

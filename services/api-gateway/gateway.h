@@ -24,6 +24,7 @@
 
 #include <sys/socket.h>
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -181,7 +182,15 @@ struct gw_req {
 
 /* Sets the reply to status with body (stolen; NULL gives a 500). */
 void		 gw_reply_json(struct gw_req *gr, int status, json_t *body);
-/* Sets the reply to {"error": "<fmt>"}. */
+/*
+ * The one place an error body is shaped (new): {"error": "<msg>"}, or,
+ * for a path under /v1 (normalised, borrowed; NULL: unknown), OpenAI's
+ * {"error": {message, type, param, code}} (gw_openai_error()), which
+ * OpenAI clients need to surface any error, the gateway's own checks
+ * (401, 404, 405, 413, 415, 429, 503 ...) included.
+ */
+json_t		*gw_error_body(const char *path, int status, const char *msg);
+/* Sets the reply to gw_error_body() of gr's path and "<fmt>". */
 void		 gw_reply_error(struct gw_req *gr, int status, const char *fmt,
 		    ...) __attribute__((format(printf, 3, 4)));
 /* Sets a non-JSON reply; data is copied. */
@@ -279,17 +288,18 @@ void		 gw_conn_notify(void *cls, struct MHD_Connection *c,
 		    enum MHD_ConnectionNotificationCode code);
 /* Borrowed; valid until the connection closes.  NULL if untracked. */
 struct gw_conn	*gw_conn_of(struct MHD_Connection *c);
-/* A request line arrived. */
-void		 gw_conn_request(struct gw_conn *gc);
+/* A request line arrived, for uri (the raw target, borrowed). */
+void		 gw_conn_request(struct gw_conn *gc, const char *uri);
 /* The handler took the request (first call) / is about to reply.  -1 if
  * the reaper answered it already: the caller must drop the connection. */
 int		 gw_conn_take(struct gw_conn *gc);
 int		 gw_conn_reply(struct gw_conn *gc);
 /* The request finished; the connection idles (keep-alive). */
 void		 gw_conn_idle(struct gw_conn *gc);
-/* Answers now with a raw JSON error and half-closes (mid-body errors,
- * which libmicrohttpd 0.9.75 cannot queue).  0, or -1 if already done. */
-int		 gw_conn_abort(struct gw_conn *gc, int status,
+/* Answers now with a raw JSON error (gw_error_body() of path, borrowed,
+ * NULL when unknown) and half-closes (mid-body errors, which
+ * libmicrohttpd 0.9.75 cannot queue).  0, or -1 if already done. */
+int		 gw_conn_abort(struct gw_conn *gc, const char *path, int status,
 		    const char *message);
 int		 gw_conn_over_limit(const struct gw_conn *gc);
 int		 gw_conn_loopback(const struct gw_conn *gc);
@@ -304,9 +314,10 @@ struct gw_conn	*gw_conn_by_fd(int fd);
  * connection's head was refused (answered here) and they are dropped. */
 int		 gw_conn_withheld(struct gw_conn *gc, const void *buf,
 		    size_t n);
-/* Formats a complete HTTP/1.1 error response (for raw writes). */
-int		 gw_raw_response(char *out, size_t outlen, int status,
-		    const char *message);
+/* Formats a complete HTTP/1.1 error response (for raw writes) with
+ * gw_error_body(path, ...) (path NULL: not known). */
+int		 gw_raw_response(char *out, size_t outlen, const char *path,
+		    int status, const char *message);
 
 /* ---- auth and CORS (gw_auth.c) -------------------------------------- */
 
@@ -411,6 +422,61 @@ struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
  * callback runs or will run.  Never from inside a callback. */
 void		 gw_turn_free(struct gw_turn *t);
 
+/*
+ * The server-sent events writer (gw_sse.c), embedded in each stream's own
+ * state (gw_stream.c, gw_openai.c, gw_comms.c).  Text waits in
+ * ss_out until libmicrohttpd's content reader pulls it; the reader
+ * suspends the connection when there is nothing, and gw_sse_wake()
+ * resumes it.  The first wake ends the request's GR_WAIT (its gr_queue
+ * hook then calls gw_sse_respond(), unless a plain reply was set), so
+ * the response starts with the first event.
+ *
+ * Functions marked "held" are called with ss_mtx held: turn callbacks
+ * take it around their work.  Those that lock it themselves say so.
+ */
+struct gw_sse {
+	pthread_mutex_t		 ss_mtx;	/* everything below */
+	struct gw_req		*ss_gr;		/* borrowed */
+	struct MHD_Connection	*ss_mhd;
+	struct buf		 ss_out;	/* text not yet sent */
+	size_t			 ss_off;	/* sent from ss_out */
+	struct buf		 ss_text;	/* content streamed so far */
+	int			 ss_text_off;	/* ss_text is not the whole */
+	int			 ss_started;	/* left GR_WAIT */
+	int			 ss_suspended;	/* by the reader */
+	int			 ss_finished;	/* nothing after ss_out */
+	int			 ss_closed;	/* request over: never resume */
+};
+
+void		 gw_sse_init(struct gw_sse *s, struct gw_req *gr);
+void		 gw_sse_release(struct gw_sse *s);
+/* Back to the state of gw_sse_init() (a turn that never started is
+ * started again).  Locks. */
+void		 gw_sse_reset(struct gw_sse *s);
+/* The request is over: no wake resumes its connection.  Locks. */
+void		 gw_sse_close(struct gw_sse *s);
+/* Wakes the connection if it sleeps.  Held. */
+void		 gw_sse_wake(struct gw_sse *s);
+/* Appends "event: <event>\ndata: <json>\n\n", or "data: <json>\n\n"
+ * when event is NULL; data is stolen (NULL: nothing).  Held. */
+void		 gw_sse_frame(struct gw_sse *s, const char *event,
+		    json_t *data);
+/* Appends text as is ("data: [DONE]\n\n").  Held. */
+void		 gw_sse_raw(struct gw_sse *s, const char *text);
+/* Nothing follows what is queued: wake to send it and end.  Held. */
+void		 gw_sse_end(struct gw_sse *s);
+/* The to_idle of a turn: a ": keep-alive" comment.  Locks. */
+void		 gw_sse_idle(struct gw_sse *s);
+/* Records content text sent, for gw_sse_rest().  Held. */
+void		 gw_sse_text(struct gw_sse *s, const char *text);
+/* The part of the reply's response (a JSON string, borrowed) beyond the
+ * text streamed, when it extends it (events were lost at the end): a
+ * pointer into response with *lenp bytes, or NULL.  Held. */
+const char	*gw_sse_rest(struct gw_sse *s, json_t *response,
+		    size_t *lenp);
+/* Queues the event-stream response reading s; for gr_queue hooks. */
+enum MHD_Result	 gw_sse_respond(struct gw_req *gr, struct gw_sse *s);
+
 /* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
 int		 gw_stream_message(struct gw_req *gr);
 /* Ends every stream (an error event) at shutdown; gw_stream_count() then
@@ -450,6 +516,15 @@ int		 gw_mcp(struct gw_req *gr);
 
 /* ---- the OpenAI-compatible API (gw_openai.c) ------------------------- */
 
+/* 1 when a normalised path (borrowed, may be NULL) is the OpenAI API's:
+ * "/v1" or under "/v1/". */
+int		 gw_openai_path(const char *path);
+/* OpenAI's error object (new): {"error": {"message": msg, "type" (from
+ * status), "param" (NULL: null), "code"}}; code NULL is the code OpenAI
+ * gives status (invalid_api_key for 401, rate_limit_exceeded for 429)
+ * or null. */
+json_t		*gw_openai_error(int status, const char *param,
+		    const char *code, const char *msg);
 /* POST /v1/chat/completions: a turn of the agent "model" names, answered
  * as a chat.completion or streamed as chat.completion.chunk events. */
 int		 gw_openai_chat(struct gw_req *gr);

@@ -8,10 +8,11 @@
  *	: keep-alive	every GW_TURN_IDLE_MS without an event
  *
  * One subscriber thread receives every event and appends it to each open
- * stream.  As in gw_stream.c, libmicrohttpd pulls a stream's text through
- * a content reader that suspends the connection when there is nothing to
- * send, and whoever adds text resumes it.  A stream starts with a comment
- * so the client has its headers at once.
+ * stream.  The text goes out through the writer the streamed turns use
+ * (gw_sse.c): libmicrohttpd pulls it through a content reader that
+ * suspends the connection when there is nothing to send, and whoever adds
+ * text resumes it.  A stream starts with a comment so the client has its
+ * headers at once.
  *
  * A client that goes away is noticed at the next write (an event or the
  * keep-alive, so within GW_TURN_IDLE_MS): the request ends and
@@ -19,7 +20,7 @@
  * event under load; GET /api/comms/events is the record.
  *
  * Locking: gw_comms_mtx guards the list and is taken before a stream's
- * c_mtx.
+ * writer mutex.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -32,20 +33,15 @@
 #include "log.h"
 #include "services.h"
 
-#define GW_COMMS_BLOCK		8192
 #define GW_COMMS_MAX_OUT	(1024 * 1024)	/* unsent bytes */
 #define GW_COMMS_TICK_MS	250		/* how soon stop is seen */
 
 struct gw_cstream {
 	struct gw_cstream	*c_next;	/* under gw_comms_mtx */
 	struct gw_cstream	*c_prev;
-	struct MHD_Connection	*c_mhd;
-	pthread_mutex_t		 c_mtx;
-	struct buf		 c_out;		/* text not yet sent */
-	size_t			 c_off;		/* sent from c_out */
-	uint64_t		 c_active_ms;	/* last text added */
-	int			 c_suspended;	/* by the reader */
-	int			 c_finished;	/* nothing after c_out */
+	struct gw_sse		 c_sse;
+	uint64_t		 c_active_ms;	/* last text added (under
+						   c_sse's mutex) */
 };
 
 static pthread_mutex_t	 gw_comms_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -57,30 +53,15 @@ static pthread_t	 gw_comms_thr;
 static int		 gw_comms_started;
 static atomic_int	 gw_comms_quit;
 
-/* Wakes the connection if the reader put it to sleep.  c_mtx held. */
-static void
-gw_comms_wake(struct gw_cstream *s)
-{
-	if (s->c_suspended) {
-		s->c_suspended = 0;
-		MHD_resume_connection(s->c_mhd);
-	}
-}
-
-/* Appends text to s.  c_mtx held. */
+/* Appends text to s.  Its writer's mutex held. */
 static void
 gw_comms_add(struct gw_cstream *s, const char *text, uint64_t now)
 {
-	if (s->c_finished)
+	if (s->c_sse.ss_finished)
 		return;
-	if (buf_adds(&s->c_out, text) != 0) {
-		/* The client does not read: give up on it. */
-		log_warnx("%s: a comms stream does not read; ending it",
-		    __func__);
-		s->c_finished = 1;
-	}
+	gw_sse_raw(&s->c_sse, text);	/* ends a stream that does not read */
 	s->c_active_ms = now;
-	gw_comms_wake(s);
+	gw_sse_wake(&s->c_sse);
 }
 
 /* One event to every stream, keep-alives to the idle ones.
@@ -91,12 +72,12 @@ gw_comms_deliver(const char *frame, uint64_t now)
 	struct gw_cstream	*s;
 
 	for (s = gw_comms_head; s != NULL; s = s->c_next) {
-		pthread_mutex_lock(&s->c_mtx);
+		pthread_mutex_lock(&s->c_sse.ss_mtx);
 		if (frame != NULL)
 			gw_comms_add(s, frame, now);
 		else if (now - s->c_active_ms >= GW_TURN_IDLE_MS)
 			gw_comms_add(s, ": keep-alive\n\n", now);
-		pthread_mutex_unlock(&s->c_mtx);
+		pthread_mutex_unlock(&s->c_sse.ss_mtx);
 	}
 }
 
@@ -166,64 +147,19 @@ gw_comms_stop(void)
 	gw_comms_sub = NULL;
 }
 
-/* libmicrohttpd's content reader, on the connection's thread. */
-static ssize_t
-gw_comms_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct gw_cstream	*s = cls;
-	size_t			 n;
-
-	(void)pos;
-	pthread_mutex_lock(&s->c_mtx);
-	if ((n = s->c_out.b_len - s->c_off) > 0 && !s->c_finished) {
-		if (n > max)
-			n = max;
-		memcpy(out, s->c_out.b_data + s->c_off, n);
-		s->c_off += n;
-		if (s->c_off == s->c_out.b_len) {
-			buf_reset(&s->c_out);
-			s->c_off = 0;
-		}
-		pthread_mutex_unlock(&s->c_mtx);
-		return ((ssize_t)n);
-	}
-	if (s->c_finished) {
-		pthread_mutex_unlock(&s->c_mtx);
-		return (MHD_CONTENT_READER_END_OF_STREAM);
-	}
-	/* Nothing yet: sleep until gw_comms_wake(). */
-	s->c_suspended = 1;
-	MHD_suspend_connection(s->c_mhd);
-	pthread_mutex_unlock(&s->c_mtx);
-	return (0);
-}
-
 /* gr_queue: the SSE response. */
 static enum MHD_Result
 gw_comms_queue(struct gw_req *gr)
 {
 	struct gw_cstream	*s = gr->gr_ctx;
-	struct MHD_Response	*resp;
 
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-	    GW_COMMS_BLOCK, gw_comms_read, s, NULL);
-	if (resp == NULL) {
-		gr->gr_phase = GR_DONE;	/* the connection closes */
-		return (MHD_NO);
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/event-stream");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-cache");
-	MHD_add_response_header(resp, "x-accel-buffering", "no");
-	return (gw_queue_response(gr, 200, resp));
+	return (gw_sse_respond(gr, &s->c_sse));
 }
 
 static void
 gw_comms_free(struct gw_cstream *s)
 {
-	buf_release(&s->c_out);
-	pthread_mutex_destroy(&s->c_mtx);
+	gw_sse_release(&s->c_sse);
 	free(s);
 }
 
@@ -257,11 +193,13 @@ gw_comms_stream(struct gw_req *gr)
 		gw_reply_error(gr, 500, "out of memory");
 		return (0);
 	}
-	pthread_mutex_init(&s->c_mtx, NULL);
-	buf_init(&s->c_out, GW_COMMS_MAX_OUT);
-	s->c_mhd = gr->gr_mhd;
+	gw_sse_init(&s->c_sse, gr);
+	s->c_sse.ss_out.b_max = GW_COMMS_MAX_OUT;
+	/* The response is queued at once (gr_queue, no GR_WAIT): the
+	 * first wake has nothing to end. */
+	s->c_sse.ss_started = 1;
 	s->c_active_ms = util_now_ms();
-	if (buf_adds(&s->c_out, ": comms events\n\n") != 0) {
+	if (buf_adds(&s->c_sse.ss_out, ": comms events\n\n") != 0) {
 		gw_comms_free(s);
 		gw_reply_error(gr, 500, "out of memory");
 		return (0);
@@ -293,10 +231,9 @@ gw_comms_shutdown(void)
 	pthread_mutex_lock(&gw_comms_mtx);
 	gw_comms_stopping = 1;
 	for (s = gw_comms_head; s != NULL; s = s->c_next) {
-		pthread_mutex_lock(&s->c_mtx);
-		s->c_finished = 1;
-		gw_comms_wake(s);
-		pthread_mutex_unlock(&s->c_mtx);
+		pthread_mutex_lock(&s->c_sse.ss_mtx);
+		gw_sse_end(&s->c_sse);
+		pthread_mutex_unlock(&s->c_sse.ss_mtx);
 	}
 	pthread_mutex_unlock(&gw_comms_mtx);
 }

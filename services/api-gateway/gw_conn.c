@@ -88,6 +88,9 @@ struct gw_conn {
 	atomic_int		 gc_state;	/* enum gw_conn_state */
 	atomic_ullong		 gc_since;	/* ms, start of the deadline */
 	atomic_ullong		 gc_aborted;	/* ms */
+	atomic_int		 gc_openai;	/* the request is under /v1:
+						   the reaper's 408 in
+						   OpenAI's shape */
 	int			 gc_rdshut;	/* reaper only */
 	struct gw_head		 gc_head;	/* the reading thread's */
 	int			 gc_withhold;	/* head refused: no more
@@ -172,7 +175,8 @@ gw_ipc_slot(const unsigned char key[16])
 /* ---- raw responses --------------------------------------------------- */
 
 int
-gw_raw_response(char *out, size_t outlen, int status, const char *message)
+gw_raw_response(char *out, size_t outlen, const char *path, int status,
+    const char *message)
 {
 	const struct gw_header	*h;
 	json_t			*body;
@@ -182,7 +186,7 @@ gw_raw_response(char *out, size_t outlen, int status, const char *message)
 	size_t			 off;
 	int			 n;
 
-	body = msg_error_body("%s", message);
+	body = gw_error_body(path, status, message);
 	js = body != NULL ? json_dumps(body, MSG_JSON_FLAGS) : NULL;
 	json_decref(body);
 	if (js == NULL)
@@ -217,12 +221,14 @@ gw_raw_response(char *out, size_t outlen, int status, const char *message)
 /* Writes the response and half-closes.  The caller has moved the
  * connection to ABORTED. */
 static void
-gw_conn_write_abort(struct gw_conn *gc, int status, const char *message)
+gw_conn_write_abort(struct gw_conn *gc, const char *path, int status,
+    const char *message)
 {
 	char	resp[4096];
 	int	n;
 
-	if ((n = gw_raw_response(resp, sizeof(resp), status, message)) > 0 &&
+	if ((n = gw_raw_response(resp, sizeof(resp), path, status,
+	    message)) > 0 &&
 	    send(gc->gc_fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("%s: could not answer %s: %s", __func__, gc->gc_ip,
 		    strerror(errno));
@@ -247,13 +253,14 @@ gw_conn_claim(struct gw_conn *gc, int idle)
 }
 
 int
-gw_conn_abort(struct gw_conn *gc, int status, const char *message)
+gw_conn_abort(struct gw_conn *gc, const char *path, int status,
+    const char *message)
 {
 	/* On the connection's MHD thread: its descriptor cannot close
 	 * under us, so no lock is needed. */
 	if (gc == NULL || gw_conn_claim(gc, 0) != 0)
 		return (-1);
-	gw_conn_write_abort(gc, status, message);
+	gw_conn_write_abort(gc, path, status, message);
 	return (0);
 }
 
@@ -272,7 +279,7 @@ gw_conn_withheld(struct gw_conn *gc, const void *buf, size_t n)
 		return (0);
 	log_info("request head from %s refused: %s", gc->gc_ip,
 	    gc->gc_head.gh_why);
-	gw_conn_write_abort(gc, status, gc->gc_head.gh_why);
+	gw_conn_write_abort(gc, NULL, status, gc->gc_head.gh_why);
 	gc->gc_withhold = 1;
 	return (-1);
 }
@@ -310,7 +317,9 @@ gw_conn_reap(uint64_t now)
 			log_info("request from %s not received in time, "
 			    "answering 408", gc->gc_ip);
 			atomic_fetch_add(&gw_conn_nreaped, 1);
-			gw_conn_write_abort(gc, 408, msg);
+			gw_conn_write_abort(gc,
+			    atomic_load(&gc->gc_openai) ? "/v1" : NULL, 408,
+			    msg);
 			break;
 		case GC_IDLE:
 			if (now - atomic_load(&gc->gc_since) <
@@ -541,12 +550,13 @@ gw_conn_of(struct MHD_Connection *c)
 /* ---- phase transitions (MHD threads) --------------------------------- */
 
 void
-gw_conn_request(struct gw_conn *gc)
+gw_conn_request(struct gw_conn *gc, const char *uri)
 {
 	int	s;
 
 	if (gc == NULL)
 		return;
+	atomic_store(&gc->gc_openai, gw_openai_path(uri));
 	s = atomic_load(&gc->gc_state);
 	if (s == GC_IDLE) {
 		/* The deadline of a keep-alive request starts at its

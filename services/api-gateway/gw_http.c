@@ -125,14 +125,24 @@ gw_reply_json(struct gw_req *gr, int status, json_t *body)
 	gw_reply_set(gr, status, js, js != NULL ? strlen(js) : 0, NULL);
 }
 
+json_t *
+gw_error_body(const char *path, int status, const char *msg)
+{
+	if (gw_openai_path(path))
+		return (gw_openai_error(status, NULL, NULL, msg));
+	return (json_pack("{s:s}", "error", msg));
+}
+
 void
 gw_reply_error(struct gw_req *gr, int status, const char *fmt, ...)
 {
 	va_list	ap;
+	char	msg[1024];
 
 	va_start(ap, fmt);
-	gw_reply_json(gr, status, msg_error_vbody(fmt, ap));
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	gw_reply_json(gr, status, gw_error_body(gr->gr_path, status, msg));
 }
 
 void
@@ -590,7 +600,7 @@ gw_req_upload(struct gw_req *gr, const char *data, size_t len)
 		    "limit is %zu bytes)", gr->gr_body.b_max);
 		gr->gr_aborted = 1;
 		gr->gr_status = 413;
-		gw_conn_abort(gr->gr_conn, 413, msg);
+		gw_conn_abort(gr->gr_conn, gr->gr_path, 413, msg);
 	}
 }
 
@@ -804,7 +814,7 @@ gw_http_uri(void *cls, const char *uri, struct MHD_Connection *c)
 		q[1] = '\0';
 	if (gr == NULL)
 		return (NULL);
-	gw_conn_request(gr->gr_conn);
+	gw_conn_request(gr->gr_conn, gr->gr_uri);
 	atomic_fetch_add(&gw_h.h_inflight, 1);
 	return (gr);
 }

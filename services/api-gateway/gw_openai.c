@@ -25,20 +25,27 @@
  * Only the last user message goes to the agent (the agent keeps its own
  * session and system prompt, as upstream does); system, assistant and
  * tool messages are checked for shape and otherwise not used.
- * temperature and max_tokens are checked and ignored: the agent's
- * manifest decides them.
+ * temperature and max_tokens (or max_completion_tokens) go with the turn,
+ * whose provider calls use them instead of the manifest's; the runtime
+ * bounds max_tokens by the model's max output.
  *
- * Streaming follows gw_stream.c: the response starts with the first
- * event, so a turn the runtime refuses at once is still a plain JSON
- * error with its status.  Frames are OpenAI chunks ("data: {json}"): the
- * role, content deltas, the agent's own tool calls as tool_calls deltas
- * (keyed by index; their arguments when the tool ran), a last chunk with
- * finish_reason and usage, a usage-only chunk with
- * stream_options.include_usage, and "data: [DONE]".  A turn that fails
- * mid-stream sends {"error": {...}} and then [DONE].
+ * Streaming follows gw_stream.c, through the same writer (gw_sse.c): the
+ * response starts with the first event, so a turn the runtime refuses at
+ * once is still a plain JSON error with its status.  Frames are OpenAI
+ * chunks ("data: {json}"): the role, content deltas, the agent's own tool
+ * calls as tool_calls deltas (keyed by index; their arguments when the
+ * tool ran), a last chunk with finish_reason and usage, a usage-only
+ * chunk with stream_options.include_usage, and "data: [DONE]".  A turn
+ * that fails mid-stream sends {"error": {...}} and then [DONE].
  *
- * Every error this file writes has OpenAI's shape:
- * {"error": {"message", "type", "param", "code"}}.
+ * Not streamed, a turn in which the agent called tools is answered as the
+ * reference answers it: the final text, finish_reason "stop", no
+ * tool_calls (they were the agent's own, already run).
+ *
+ * Every error under /v1 has OpenAI's shape, {"error": {"message", "type",
+ * "param", "code"}}: this file's through oai_error(), and the gateway's
+ * own (auth, limits, routing, bus failures) through gw_error_body(),
+ * which calls gw_openai_error() for a /v1 path.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -54,9 +61,6 @@
 #include "log.h"
 #include "services.h"
 
-#define OAI_SSE_BLOCK		8192
-#define OAI_MAX_OUT		(8 * 1024 * 1024)	/* unsent bytes */
-#define OAI_MAX_TEXT		(1024 * 1024)	/* streamed text kept */
 #define OAI_IMAGES_MAX		20	/* the runtime's attachments cap */
 #define OAI_TEXT_MAX		(4 * 1024 * 1024)	/* the runtime says
 							   413 past its own */
@@ -75,7 +79,6 @@ struct gw_oai {
 	struct gw_oai		*o_prev;
 	int			 o_listed;
 	struct gw_req		*o_gr;
-	struct MHD_Connection	*o_mhd;
 	enum oai_step		 o_step;
 
 	/* the request */
@@ -83,6 +86,8 @@ struct gw_oai {
 	int			 o_want_stream;
 	int			 o_want_usage;	/* include_usage */
 	char			*o_text;	/* the last user message */
+	json_t			*o_temperature;	/* a number, or NULL */
+	json_int_t		 o_max_tokens;	/* 0: none asked */
 	json_t			*o_images;	/* [{content_type, data}] */
 	size_t			 o_nup;		/* uploaded so far */
 	json_t			*o_attach;	/* [{file_id, ...}] */
@@ -98,19 +103,11 @@ struct gw_oai {
 	int			 o_status;
 	json_t			*o_body;
 
-	/* the stream; everything below under o_mtx */
-	pthread_mutex_t		 o_mtx;
+	/* the stream; o_sse's mutex guards it and the rest below */
 	struct gw_turn		*o_turn;
-	struct buf		 o_out;		/* text not yet sent */
-	size_t			 o_off;
-	struct buf		 o_streamed;	/* the content so far */
-	int			 o_streamed_off; /* it overflowed */
+	struct gw_sse		 o_sse;
 	int			 o_ntools;	/* tool calls announced */
 	char			 o_tool_id[128]; /* the last one's id */
-	int			 o_started;	/* left GR_WAIT */
-	int			 o_suspended;	/* by the reader */
-	int			 o_finished;	/* nothing after o_out */
-	int			 o_closed;	/* request over */
 	int			 o_retry;	/* resolve again (oai_resume) */
 };
 
@@ -119,6 +116,13 @@ static struct gw_oai	*gw_oai_head;
 static long long	 gw_oai_n;
 
 /* ---- errors ---------------------------------------------------------- */
+
+int
+gw_openai_path(const char *path)
+{
+	return (path != NULL && strncmp(path, "/v1", 3) == 0 &&
+	    (path[3] == '\0' || path[3] == '/'));
+}
 
 static const char *
 oai_error_type(int status)
@@ -135,8 +139,20 @@ oai_error_type(int status)
 	}
 }
 
-/* {"error": {message, type, param, code}} (new); param and code may be
- * NULL (JSON null). */
+json_t *
+gw_openai_error(int status, const char *param, const char *code,
+    const char *msg)
+{
+	if (code == NULL && status == 401)
+		code = "invalid_api_key";
+	else if (code == NULL && status == 429)
+		code = "rate_limit_exceeded";
+	return (json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message",
+	    msg, "type", oai_error_type(status), "param", param, "code",
+	    code));
+}
+
+/* gw_openai_error() with a formatted message (new). */
 static json_t *
 oai_error(int status, const char *param, const char *code,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -151,9 +167,7 @@ oai_error(int status, const char *param, const char *code,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return (json_pack("{s:{s:s, s:s, s:s?, s:s?}}", "error", "message",
-	    msg, "type", oai_error_type(status), "param", param, "code",
-	    code));
+	return (gw_openai_error(status, param, code, msg));
 }
 
 /* An error reply of a service ({"error": "..."} and a status) in
@@ -168,26 +182,6 @@ oai_error_of(int status, json_t *body, const char *code)
 		msg = json_string_value(json_object_get(body, "message"));
 	return (oai_error(status, NULL, code, "%s", msg != NULL ? msg :
 	    "the request failed"));
-}
-
-/* A failed bus call (SH_E*) as gw_reply_bus_error() words it. */
-static json_t *
-oai_error_bus(int err, int *status)
-{
-	switch (err) {
-	case SH_ETIMEDOUT:
-		*status = 503;
-		return (oai_error(503, NULL, NULL, "service '%s' did not "
-		    "answer in time", SVC_AGENT_RUNTIME));
-	case SH_EPROTO:
-		*status = 502;
-		return (oai_error(502, NULL, NULL, "service '%s' sent a "
-		    "malformed reply", SVC_AGENT_RUNTIME));
-	default:
-		*status = 503;
-		return (oai_error(503, NULL, NULL, "service '%s' unavailable",
-		    SVC_AGENT_RUNTIME));
-	}
 }
 
 /* The reply gw_reply_json() left in gr, queued from the connection's
@@ -209,22 +203,6 @@ oai_queue_reply(struct gw_req *gr)
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	    "application/json");
 	return (gw_queue_response(gr, (unsigned int)gr->gr_status, resp));
-}
-
-/* gw_call() or gw_suspend() could not start and left their own error in
- * gr's reply: the same status and words, in OpenAI's shape.  0. */
-static int
-oai_call_error(struct gw_req *gr)
-{
-	json_t	*body, *err;
-	int	 status = gr->gr_status != 0 ? gr->gr_status : 500;
-
-	body = gr->gr_rdata != NULL ? json_loadb(gr->gr_rdata, gr->gr_rlen,
-	    0, NULL) : NULL;
-	err = oai_error_of(status, body, NULL);
-	json_decref(body);
-	gw_reply_json(gr, status, err);
-	return (0);
 }
 
 /* ---- the request ----------------------------------------------------- */
@@ -396,22 +374,29 @@ oai_parse(struct gw_oai *o, json_t *body, json_t **errp)
 		    "include_usage"));
 	}
 	if ((v = json_object_get(body, "temperature")) != NULL &&
-	    !json_is_null(v) && (!json_is_number(v) ||
-	    json_number_value(v) < 0 || json_number_value(v) > 2)) {
-		*errp = oai_error(400, "temperature", NULL, "'temperature' "
-		    "must be a number from 0 to 2");
-		return (400);
+	    !json_is_null(v)) {
+		if (!json_is_number(v) || json_number_value(v) < 0 ||
+		    json_number_value(v) > 2) {
+			*errp = oai_error(400, "temperature", NULL,
+			    "'temperature' must be a number from 0 to 2");
+			return (400);
+		}
+		o->o_temperature = json_incref(v);
 	}
+	/* max_completion_tokens replaced max_tokens: it wins when both
+	 * come.  The upper bound is the model's max output, which the
+	 * runtime knows (400 from the turn). */
 	for (i = 0; i < 2; i++) {
 		const char *k = i == 0 ? "max_tokens" : "max_completion_tokens";
 
-		if ((v = json_object_get(body, k)) != NULL &&
-		    !json_is_null(v) && (!json_is_integer(v) ||
-		    json_integer_value(v) < 1)) {
+		if ((v = json_object_get(body, k)) == NULL || json_is_null(v))
+			continue;
+		if (!json_is_integer(v) || json_integer_value(v) < 1) {
 			*errp = oai_error(400, k, NULL, "'%s' must be a "
 			    "positive integer", k);
 			return (400);
 		}
+		o->o_max_tokens = json_integer_value(v);
 	}
 	if ((v = json_object_get(body, "n")) != NULL && !json_is_null(v) &&
 	    (!json_is_integer(v) || json_integer_value(v) != 1)) {
@@ -481,43 +466,6 @@ oai_parse(struct gw_oai *o, json_t *body, json_t **errp)
 
 /* ---- the stream ------------------------------------------------------ */
 
-/* Wakes the connection if it sleeps.  o_mtx held. */
-static void
-oai_wake(struct gw_oai *o)
-{
-	if (o->o_closed)
-		return;
-	if (!o->o_started) {
-		o->o_started = 1;	/* GR_WAIT -> oai_resume() */
-		MHD_resume_connection(o->o_mhd);
-	} else if (o->o_suspended) {
-		o->o_suspended = 0;
-		MHD_resume_connection(o->o_mhd);
-	}
-}
-
-/* Appends "data: <json>" (frame stolen).  o_mtx held. */
-static void
-oai_emit(struct gw_oai *o, json_t *frame)
-{
-	char	*js;
-
-	if (frame == NULL || o->o_finished)
-		goto out;
-	if ((js = json_dumps(frame, MSG_JSON_FLAGS)) == NULL)
-		goto out;
-	if (buf_addf(&o->o_out, "data: %s\n\n", js) != 0) {
-		/* The client does not read: give up on it. */
-		log_warnx("%s: stream %s: too much unsent output", __func__,
-		    o->o_gr->gr_id);
-		o->o_finished = 1;
-		o->o_off = 0;
-	}
-	free(js);
- out:
-	json_decref(frame);
-}
-
 /* A chat.completion.chunk with one choice (delta stolen; finish NULL:
  * null) and usage (stolen, NULL: none).  New. */
 static json_t *
@@ -537,6 +485,13 @@ oai_chunk(struct gw_oai *o, json_t *delta, const char *finish,
 	return (c);
 }
 
+/* Appends "data: <chunk>" (stolen).  ss_mtx held. */
+static void
+oai_emit(struct gw_oai *o, json_t *chunk)
+{
+	gw_sse_frame(&o->o_sse, NULL, chunk);
+}
+
 static json_t *
 oai_usage(json_t *body)
 {
@@ -550,16 +505,21 @@ oai_usage(json_t *body)
 	    "completion_tokens", out, "total_tokens", in + out));
 }
 
+/* The stream's last frame and its end.  ss_mtx held. */
+static void
+oai_stream_end(struct gw_oai *o)
+{
+	gw_sse_raw(&o->o_sse, "data: [DONE]\n\n");
+	gw_sse_end(&o->o_sse);
+}
+
 /* A failure once the stream has started: an error frame, then [DONE].
- * o_mtx held. */
+ * ss_mtx held. */
 static void
 oai_stream_error(struct gw_oai *o, int status, const char *msg)
 {
 	oai_emit(o, oai_error(status, NULL, NULL, "%s", msg));
-	if (!o->o_finished)
-		buf_adds(&o->o_out, "data: [DONE]\n\n");
-	o->o_finished = 1;
-	oai_wake(o);
+	oai_stream_end(o);
 }
 
 /* One turn event (gw_turns.c), on the subscriber thread. */
@@ -575,13 +535,12 @@ oai_event(void *arg, json_t *ev)
 	type = json_string_value(json_object_get(ev, "type"));
 	id = json_string_value(json_object_get(ev, "id"));
 	name = json_string_value(json_object_get(ev, "name"));
-	pthread_mutex_lock(&o->o_mtx);
+	pthread_mutex_lock(&o->o_sse.ss_mtx);
 	if (strcmp(type, "text_delta") == 0) {
 		if ((text = json_string_value(json_object_get(ev, "text"))) ==
 		    NULL || *text == '\0')
 			goto out;
-		if (!o->o_streamed_off && buf_adds(&o->o_streamed, text) != 0)
-			o->o_streamed_off = 1;
+		gw_sse_text(&o->o_sse, text);
 		oai_emit(o, oai_chunk(o, json_pack("{s:s}", "content", text),
 		    NULL, NULL));
 	} else if (strcmp(type, "tool_use") == 0) {
@@ -617,12 +576,12 @@ oai_event(void *arg, json_t *ev)
 		/* A provider retry after deltas went out: the reply's text
 		 * no longer extends what was sent. */
 		if (strcmp(type, "restart") == 0)
-			o->o_streamed_off = 1;
+			o->o_sse.ss_text_off = 1;
 		goto out;	/* thinking, phases, notices: not here */
 	}
-	oai_wake(o);
+	gw_sse_wake(&o->o_sse);
  out:
-	pthread_mutex_unlock(&o->o_mtx);
+	pthread_mutex_unlock(&o->o_sse.ss_mtx);
 }
 
 /* The turn's end (gw_turns.c), on an nng or the subscriber thread. */
@@ -630,35 +589,35 @@ static void
 oai_done(void *arg, int err, struct msg_rep *rep)
 {
 	struct gw_oai	*o = arg;
+	struct gw_sse	*s = &o->o_sse;
 	struct gw_req	*gr = o->o_gr;
 	json_t		*body, *usage;
-	const char	*resp, *msg;
+	const char	*rest, *msg;
 	size_t		 rlen;
 	int		 status;
 
-	pthread_mutex_lock(&o->o_mtx);
-	if (o->o_closed || o->o_finished)
+	pthread_mutex_lock(&s->ss_mtx);
+	if (s->ss_closed || s->ss_finished)
 		goto out;
-	if (!o->o_started && err == 0 && rep->mp_status == 404 &&
+	if (!s->ss_started && err == 0 && rep->mp_status == 404 &&
 	    o->o_cached && !o->o_retried) {
 		/* The cache named an agent that is gone: oai_resume()
 		 * resolves the model afresh. */
 		o->o_retry = 1;
-		oai_wake(o);
+		gw_sse_wake(s);
 		goto out;
 	}
-	if (!o->o_started && (err != 0 || rep->mp_status >= 400)) {
+	if (!s->ss_started && (err != 0 || rep->mp_status >= 400)) {
 		/* Nothing streamed yet: an ordinary error reply. */
 		if (err != 0)
-			body = oai_error_bus(err, &status);
+			gw_reply_bus_error(gr, SVC_AGENT_RUNTIME, err);
 		else {
 			status = rep->mp_status;
-			body = oai_error_of(status, rep->mp_body,
-			    status == 404 ? "model_not_found" : NULL);
+			gw_reply_json(gr, status, oai_error_of(status,
+			    rep->mp_body, status == 404 ? "model_not_found" :
+			    NULL));
 		}
-		gw_reply_json(gr, status, body);
-		o->o_finished = 1;
-		oai_wake(o);
+		gw_sse_end(s);
 		goto out;
 	}
 	if (err != 0) {
@@ -674,14 +633,10 @@ oai_done(void *arg, int err, struct msg_rep *rep)
 		goto out;
 	}
 	/* Text whose events were lost: what the reply has beyond them. */
-	resp = json_string_value(json_object_get(body, "response"));
-	rlen = json_string_length(json_object_get(body, "response"));
-	if (resp != NULL && !o->o_streamed_off &&
-	    rlen > o->o_streamed.b_len && (o->o_streamed.b_len == 0 ||
-	    memcmp(resp, o->o_streamed.b_data, o->o_streamed.b_len) == 0))
-		oai_emit(o, oai_chunk(o, json_pack("{s:s%}", "content",
-		    resp + o->o_streamed.b_len, rlen - o->o_streamed.b_len),
-		    NULL, NULL));
+	if ((rest = gw_sse_rest(s, json_object_get(body, "response"),
+	    &rlen)) != NULL)
+		oai_emit(o, oai_chunk(o, json_pack("{s:s%}", "content", rest,
+		    rlen), NULL, NULL));
 	usage = oai_usage(body);
 	oai_emit(o, oai_chunk(o, json_object(), "stop", json_incref(usage)));
 	if (o->o_want_usage)
@@ -690,12 +645,9 @@ oai_done(void *arg, int err, struct msg_rep *rep)
 		    o->o_created, "model", o->o_agent_name, "choices", "usage",
 		    usage));
 	json_decref(usage);
-	if (!o->o_finished)
-		buf_adds(&o->o_out, "data: [DONE]\n\n");
-	o->o_finished = 1;
-	oai_wake(o);
+	oai_stream_end(o);
  out:
-	pthread_mutex_unlock(&o->o_mtx);
+	pthread_mutex_unlock(&s->ss_mtx);
 }
 
 static void
@@ -703,64 +655,12 @@ oai_idle(void *arg)
 {
 	struct gw_oai	*o = arg;
 
-	pthread_mutex_lock(&o->o_mtx);
-	if (!o->o_finished && buf_adds(&o->o_out, ": keep-alive\n\n") == 0)
-		oai_wake(o);
-	pthread_mutex_unlock(&o->o_mtx);
+	gw_sse_idle(&o->o_sse);
 }
 
 static const struct gw_turn_ops oai_turn_ops = {
 	oai_event, oai_done, oai_idle
 };
-
-/* libmicrohttpd's content reader, on the connection's thread. */
-static ssize_t
-oai_read(void *cls, uint64_t pos, char *out, size_t max)
-{
-	struct gw_oai	*o = cls;
-	size_t		 n;
-
-	(void)pos;
-	pthread_mutex_lock(&o->o_mtx);
-	if ((n = o->o_out.b_len - o->o_off) > 0) {
-		if (n > max)
-			n = max;
-		memcpy(out, o->o_out.b_data + o->o_off, n);
-		o->o_off += n;
-		if (o->o_off == o->o_out.b_len) {
-			buf_reset(&o->o_out);
-			o->o_off = 0;
-		}
-		pthread_mutex_unlock(&o->o_mtx);
-		return ((ssize_t)n);
-	}
-	if (o->o_finished) {
-		pthread_mutex_unlock(&o->o_mtx);
-		return (MHD_CONTENT_READER_END_OF_STREAM);
-	}
-	/* Nothing yet: sleep until oai_wake(). */
-	o->o_suspended = 1;
-	MHD_suspend_connection(o->o_mhd);
-	pthread_mutex_unlock(&o->o_mtx);
-	return (0);
-}
-
-static enum MHD_Result
-oai_stream_queue(struct gw_req *gr, struct gw_oai *o)
-{
-	struct MHD_Response	*resp;
-
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
-	    OAI_SSE_BLOCK, oai_read, o, NULL);
-	if (resp == NULL) {
-		gr->gr_phase = GR_DONE;	/* the connection closes */
-		return (MHD_NO);
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    "text/event-stream");
-	MHD_add_response_header(resp, "x-accel-buffering", "no");
-	return (gw_queue_response(gr, 200, resp));
-}
 
 /* ---- which agent "model" names ------------------------------------- */
 
@@ -887,20 +787,19 @@ oai_cache_get(struct gw_oai *o)
 static int	oai_list(struct gw_req *, struct gw_oai *);
 
 /* Starts the streamed turn: the connection sleeps until its first event
- * (oai_wake), and is listed for gw_openai_shutdown(). */
+ * (gw_sse_wake), and is listed for gw_openai_shutdown(). */
 static int
 oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 {
-	json_t	*body;
-	int	 err, rv, status;
+	int	 err, rv;
 
 	o->o_step = OAI_STREAM;
 	/* The role first, as OpenAI sends it; the response itself starts
 	 * with the first event. */
-	pthread_mutex_lock(&o->o_mtx);
+	pthread_mutex_lock(&o->o_sse.ss_mtx);
 	oai_emit(o, oai_chunk(o, json_pack("{s:s, s:s}", "role", "assistant",
 	    "content", ""), NULL, NULL));
-	pthread_mutex_unlock(&o->o_mtx);
+	pthread_mutex_unlock(&o->o_sse.ss_mtx);
 	pthread_mutex_lock(&gw_oai_mtx);
 	if ((rv = gw_suspend(gr)) == GW_ASYNC) {
 		if ((o->o_next = gw_oai_head) != NULL)
@@ -913,19 +812,17 @@ oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 	pthread_mutex_unlock(&gw_oai_mtx);
 	if (rv != GW_ASYNC) {
 		json_decref(msg);
-		return (oai_call_error(gr));
+		return (0);	/* gw_suspend() left an error reply */
 	}
 	o->o_turn = gw_turn_start(o->o_agent_id, msg, gw_conn_ip(gr->gr_conn),
 	    gr->gr_principal, gr->gr_id, &oai_turn_ops, o, &err);
 	if (o->o_turn == NULL) {
-		pthread_mutex_lock(&o->o_mtx);
-		if (!o->o_started) {
-			body = oai_error_bus(err, &status);
-			gw_reply_json(gr, status, body);
-			o->o_finished = 1;
-			oai_wake(o);
+		pthread_mutex_lock(&o->o_sse.ss_mtx);
+		if (!o->o_sse.ss_started) {
+			gw_reply_bus_error(gr, SVC_AGENT_RUNTIME, err);
+			gw_sse_end(&o->o_sse);
 		}
-		pthread_mutex_unlock(&o->o_mtx);
+		pthread_mutex_unlock(&o->o_sse.ss_mtx);
 	}
 	return (GW_ASYNC);
 }
@@ -949,13 +846,8 @@ oai_stream_reset(struct gw_oai *o)
 	pthread_mutex_unlock(&gw_oai_mtx);
 	gw_turn_free(o->o_turn);	/* ended: no callback after this */
 	o->o_turn = NULL;
-	pthread_mutex_lock(&o->o_mtx);
-	buf_reset(&o->o_out);
-	buf_reset(&o->o_streamed);
-	o->o_off = 0;
-	o->o_streamed_off = o->o_ntools = 0;
-	o->o_started = o->o_suspended = o->o_finished = o->o_retry = 0;
-	pthread_mutex_unlock(&o->o_mtx);
+	gw_sse_reset(&o->o_sse);
+	o->o_ntools = o->o_retry = 0;
 }
 
 /* gw_call()'s callback, on an nng thread: keep the reply for
@@ -987,10 +879,10 @@ oai_call(struct gw_req *gr, struct gw_oai *o, enum oai_step step,
 	o->o_err = 0;
 	o->o_status = 0;
 	o->o_step = step;
-	if (gw_call(gr, SVC_AGENT_RUNTIME, op, params, json_object(), body,
-	    oai_got) != GW_ASYNC)
-		return (oai_call_error(gr));
-	return (GW_ASYNC);
+	/* One that cannot start leaves its error reply (OpenAI-shaped on
+	 * this path: gw_error_body()). */
+	return (gw_call(gr, SVC_AGENT_RUNTIME, op, params, json_object(),
+	    body, oai_got));
 }
 
 /* The turn, once the agent is known and the images uploaded. */
@@ -999,7 +891,12 @@ oai_turn(struct gw_req *gr, struct gw_oai *o)
 {
 	json_t	*msg;
 
-	msg = json_pack("{s:s}", "message", o->o_text);
+	/* The client's sampling goes to this turn only. */
+	msg = json_pack("{s:s, s:O?}", "message", o->o_text, "temperature",
+	    o->o_temperature);
+	if (msg != NULL && o->o_max_tokens > 0)
+		json_object_set_new(msg, "max_tokens",
+		    json_integer(o->o_max_tokens));
 	if (msg != NULL && json_array_size(o->o_attach) > 0)
 		json_object_set(msg, "attachments", o->o_attach);
 	if (msg == NULL) {
@@ -1087,12 +984,11 @@ oai_completion(struct gw_oai *o, json_t *body)
 static int
 oai_next(struct gw_req *gr, struct gw_oai *o)
 {
-	json_t	*fid, *err;
+	json_t	*fid;
 	int	 status;
 
 	if (o->o_err != 0) {
-		err = oai_error_bus(o->o_err, &status);
-		gw_reply_json(gr, status, err);
+		gw_reply_bus_error(gr, SVC_AGENT_RUNTIME, o->o_err);
 		return (0);
 	}
 	if (o->o_status == 404 && o->o_cached && !o->o_retried &&
@@ -1144,7 +1040,7 @@ oai_resume(struct gw_req *gr)
 	int		 rv;
 
 	if (o->o_step == OAI_STREAM && !o->o_retry)
-		return (oai_stream_queue(gr, o));
+		return (gw_sse_respond(gr, &o->o_sse));
 	if (o->o_step == OAI_STREAM) {
 		/* The cache named an agent that is gone (oai_done). */
 		oai_stream_reset(o);
@@ -1176,20 +1072,17 @@ oai_cleanup(struct gw_req *gr)
 		gw_oai_n--;
 	}
 	pthread_mutex_unlock(&gw_oai_mtx);
-	pthread_mutex_lock(&o->o_mtx);
-	o->o_closed = 1;
-	pthread_mutex_unlock(&o->o_mtx);
+	gw_sse_close(&o->o_sse);
 	gw_turn_free(o->o_turn);	/* no callback after this */
 	/* gw_req_free() frees gr_call (and waits for its callback) after
 	 * this, and oai_got() uses o: finish it first. */
 	bus_call_free(gr->gr_call);
 	gr->gr_call = NULL;
-	buf_release(&o->o_out);
-	buf_release(&o->o_streamed);
-	pthread_mutex_destroy(&o->o_mtx);
+	gw_sse_release(&o->o_sse);
 	json_decref(o->o_body);
 	json_decref(o->o_images);
 	json_decref(o->o_attach);
+	json_decref(o->o_temperature);
 	free(o->o_agent_name);
 	free(o->o_text);
 	free(o->o_model);
@@ -1225,11 +1118,8 @@ gw_openai_chat(struct gw_req *gr)
 		    "memory"));
 		return (0);
 	}
-	pthread_mutex_init(&o->o_mtx, NULL);
-	buf_init(&o->o_out, OAI_MAX_OUT);
-	buf_init(&o->o_streamed, OAI_MAX_TEXT);
+	gw_sse_init(&o->o_sse, gr);
 	o->o_gr = gr;
-	o->o_mhd = gr->gr_mhd;
 	util_uuid4(uuid);
 	snprintf(o->o_id, sizeof(o->o_id), "chatcmpl-%s", uuid);
 	o->o_created = (json_int_t)(util_wall_ms() / 1000);
@@ -1280,11 +1170,9 @@ oai_models_got(struct gw_req *gr, int err, struct msg_rep *rep)
 	const char	*name;
 	char		 id[512];
 	size_t		 i;
-	int		 status;
 
 	if (err != 0) {
-		m = oai_error_bus(err, &status);
-		gw_reply_json(gr, status, m);
+		gw_reply_bus_error(gr, SVC_AGENT_RUNTIME, err);
 		return;
 	}
 	if (rep->mp_status >= 400 || !json_is_array(rep->mp_body)) {
@@ -1334,16 +1222,14 @@ gw_openai_shutdown(void)
 
 	pthread_mutex_lock(&gw_oai_mtx);
 	for (o = gw_oai_head; o != NULL; o = o->o_next) {
-		pthread_mutex_lock(&o->o_mtx);
-		if (!o->o_started && !o->o_finished) {
-			gw_reply_json(o->o_gr, 503, oai_error(503, NULL, NULL,
-			    "shutting down"));
-			o->o_finished = 1;
-			oai_wake(o);
-		} else if (!o->o_finished)
+		pthread_mutex_lock(&o->o_sse.ss_mtx);
+		if (!o->o_sse.ss_started && !o->o_sse.ss_finished) {
+			gw_reply_error(o->o_gr, 503, "shutting down");
+			gw_sse_end(&o->o_sse);
+		} else if (!o->o_sse.ss_finished)
 			oai_stream_error(o, 503, "the gateway is shutting "
 			    "down");
-		pthread_mutex_unlock(&o->o_mtx);
+		pthread_mutex_unlock(&o->o_sse.ss_mtx);
 	}
 	pthread_mutex_unlock(&gw_oai_mtx);
 }

@@ -8,6 +8,7 @@
 //   spawn     --gw H:P --base URL --model M --prefix P --n N [--conc 8]
 //   probe     --gw H:P --agent ID [--stream | --openai]
 //   overhead  --gw H:P --agent ID --fake H:P --model M --n N [--warm W]
+//   paired    --gw H:P --agent ID --n N [--warm W]
 //   rate      --gw H:P --agents ID,.. --fake H:P --model M --conns C
 //             --secs S [--warm S] [--only floor|turns|openai] [--reset]
 //   storm     --gw H:P --agents-file F [--pids name:pid,..] [--timeout S]
@@ -229,6 +230,49 @@ async function overhead() {
 	out({ turn: stats(turn), direct: stats(direct), overhead: stats(diff), errors, last_error: lastErr,
 		provider_body_bytes: bytes, provider_calls_per_turn: turn.length ? provCalls / turn.length : null,
 		stream_to_provider: stream });
+}
+
+// ---- paired: the same turn through both routes, request by request ------------
+
+// The native route and /v1/chat/completions alternately on one keep-alive
+// connection each, the same agent and message, the order swapped every
+// pair: whatever the machine's load does during the run, both see it, so
+// the difference per pair is the OpenAI edge's own cost.  The session is
+// reset every 50 pairs (a turn costs more the longer its history).
+async function paired() {
+	const g = gw();
+	const id = need('agent');
+	const n = Number(need('n'));
+	const warm = Number(opt.warm || 20);
+	const kn = new http.Agent({ keepAlive: true, maxSockets: 1 });
+	const ko = new http.Agent({ keepAlive: true, maxSockets: 1 });
+	const kr = new http.Agent({ keepAlive: true, maxSockets: 1 });
+	const nat = [], oai = [], diff = [];
+	let errors = 0, lastErr = '';
+	const one = async (w) => {
+		const r = w === 'native' ?
+		    await request(kn, g, 'POST', turnPath(id), { message: 'ping' }) :
+		    await request(ko, g, 'POST', '/v1/chat/completions', oaiBody(id));
+		if (r.status !== 200) {
+			errors++;
+			lastErr = `${w} ${r.status} ${r.body.slice(0, 200)}`;
+			return null;
+		}
+		return r.ms;
+	};
+	for (let i = 0; i < warm + n; i++) {
+		if (i % 50 === 0)
+			await request(kr, g, 'POST', `/api/agents/${id}/session/reset`);
+		const order = i % 2 ? ['openai', 'native'] : ['native', 'openai'];
+		const ms = {};
+		for (const w of order) ms[w] = await one(w);
+		if (i < warm || ms.native === null || ms.openai === null) continue;
+		nat.push(ms.native);
+		oai.push(ms.openai);
+		diff.push(ms.openai - ms.native);
+	}
+	for (const k of [kn, ko, kr]) k.destroy();
+	out({ native: stats(nat), openai: stats(oai), diff: stats(diff), errors, last_error: lastErr });
 }
 
 // ---- rate: closed loop, one connection per agent ------------------------------
@@ -522,6 +566,6 @@ async function firstbyte() {
 		chunk_delay_ms: delay, errors, last_error: lastErr, stream_to_provider: template ? template.stream : null });
 }
 
-const cmds = { spawn, probe, overhead, rate, storm, firstbyte };
+const cmds = { spawn, probe, overhead, paired, rate, storm, firstbyte };
 if (!cmds[cmd]) die(`usage: turnload.mjs ${Object.keys(cmds).join('|')} [--options]`);
 cmds[cmd]().catch((e) => { process.stderr.write(`turnload: ${e && e.stack || e}\n`); process.exit(1); });

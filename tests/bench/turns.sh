@@ -13,7 +13,13 @@
 #
 # With figure 6, on TURNS_OAI_CONNS connections, the same turns through
 # POST /v1/chat/completions (issue 8: >= 200 requests/s on one
-# connection, >= 90 % of the native route in the same run).
+# connection, >= 90 % of the native route in the same run): the same
+# agents, fake, model, key and message as the native runs, in
+# TURNS_OAI_ROUNDS pairs of runs interleaved in ABBA order (native, /v1,
+# /v1, native, ...) so that a machine whose load drifts during the bench
+# favours neither; the medians are compared.  Then TURNS_PAIRS pairs of
+# one turn through each route, alternately on one connection each: the
+# latency of each and the difference per pair (the edge's own cost).
 #
 # Its own throwaway stack (like bench.sh: private PostgreSQL, bus over
 # ipc://, the five services, the gateway) plus two fake providers
@@ -28,6 +34,8 @@
 #   TURNS_SECS=4          seconds per turns/s run (after a 1 s warm-up)
 #   TURNS_CONNS="1 4 16"  connection counts
 #   TURNS_OAI_CONNS="1 4" of those, where /v1/chat/completions runs too
+#   TURNS_OAI_ROUNDS=3    native and /v1 runs on each of those (pairs)
+#   TURNS_PAIRS=300       alternating native and /v1 turns (after 20 warm-up)
 #   TURNS_STORM=1000      concurrent streaming turns
 #   TURNS_FB_N=30         first-byte samples; TURNS_FB_DELAY=200 (ms)
 #   TURNS_MAX_SECS=300    watchdog
@@ -46,6 +54,8 @@ N=${TURNS_N:-200}
 SECS=${TURNS_SECS:-4}
 CONNS=${TURNS_CONNS:-1 4 16}
 OAI_CONNS=" ${TURNS_OAI_CONNS:-1 4} "
+OAI_ROUNDS=${TURNS_OAI_ROUNDS:-3}
+PAIRS=${TURNS_PAIRS:-300}
 STORM=${TURNS_STORM:-1000}
 FB_N=${TURNS_FB_N:-30}
 FB_DELAY=${TURNS_FB_DELAY:-200}
@@ -221,7 +231,8 @@ echo "   POST /v1/chat/completions:            $([ "$oai_ok" = true ] && echo wo
 echo
 
 S_OVER= S_STORM_N= S_STORM_WALL= S_STORM_FLOOR= S_STORM_MB= S_FB=
-declare -A S_RPS=() S_FLOOR=() CPU_LINE=() S_OAI=() OAI_LINE=() OAI_CPU=()
+declare -A S_RPS=() S_FLOOR=() CPU_LINE=() S_OAI=() OAI_LINE=() OAI_CPU=() S_NAT=()
+S_PAIR=
 
 # ---- 5. overhead ---------------------------------------------------------------
 hr
@@ -285,16 +296,38 @@ elif [ "$msg_ok" = true ]; then
 			    "$(awk -v a="${S_RPS[$c]}" -v b="${S_FLOOR[$c]:-}" 'BEGIN { if (b + 0 > 0) printf "%.1f%%", 100 * a / b; else print "-" }')"
 			e=$(printf '%s' "$r" | jq -r '.turns.last_error')
 			[ -z "$e" ] || echo "          last error: $e"
-			# The same turns through the OpenAI edge, right after.
-			[[ $OAI_CONNS == *" $c "* ]] && cpu_mark
-			if [[ $OAI_CONNS == *" $c "* ]] && [ "$oai_ok" = true ] &&
-			    o=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
-			    --conns "$c" --secs "$SECS" --only openai --reset 2>>"$tmp/rate.err"); then
-				S_OAI[$c]=$(printf '%s' "$o" | jq -r '.openai.rps')
-				OAI_CPU[$c]=$(cpu_since "$(printf '%s' "$o" | jq -r '.openai.total')")
-				OAI_LINE[$c]=$(printf '%s' "$o" | jq -r '"\(.openai.rps) \(.openai.latency_ms.p50) \(.openai.latency_ms.p99) \(.openai.errors)"')
-				e=$(printf '%s' "$o" | jq -r '.openai.last_error')
-				[ -z "$e" ] || OAI_LINE[$c]+=" $e"
+			# The same turns through the OpenAI edge: rounds of one
+			# native and one /v1 run, ABBA (the native run above
+			# is the first), each from empty sessions.
+			if [[ $OAI_CONNS == *" $c "* ]] && [ "$oai_ok" = true ]; then
+				nat="$r" oai= seq=
+				for ((i = 1; i <= OAI_ROUNDS; i++)); do
+					if ((i % 2)); then seq+=" turns openai"; else seq+=" openai turns"; fi
+				done
+				seq=${seq# turns}	# round 1's native run is the one above
+				first=1
+				for w in $seq; do
+					[ $w = openai ] && [ $first = 1 ] && cpu_mark
+					o=$(node "$LOAD" rate --gw "$GW" --agents "$ids" --fake "$INSTANT" --model bench-model \
+					    --conns "$c" --secs "$SECS" --only $w --reset 2>>"$tmp/rate.err") || continue
+					if [ $w = openai ]; then
+						[ $first = 1 ] && OAI_CPU[$c]=$(cpu_since "$(printf '%s' "$o" | jq -r '.openai.total')")
+						first=0
+						oai+="$o"$'\n'
+					else
+						nat+=$'\n'"$o"
+					fi
+				done
+				if [ -n "$oai" ]; then
+					# Medians of the runs (and the errors summed).
+					S_NAT[$c]=$(printf '%s\n' "$nat" | jq -s '[.[].turns.rps] | sort | .[length / 2 | floor]')
+					S_OAI[$c]=$(printf '%s' "$oai" | jq -s '[.[].openai.rps] | sort | .[length / 2 | floor]')
+					OAI_LINE[$c]=$(printf '%s' "$oai" | jq -rs --argjson n "$(printf '%s\n' "$nat" | jq -s length)" \
+					    'def med(f): [.[] | f] | sort | .[length / 2 | floor];
+					     "\(med(.openai.rps)) \(med(.openai.latency_ms.p50)) \(med(.openai.latency_ms.p99)) \([.[].openai.errors] | add) \(length)x\($n)"')
+					e=$(printf '%s' "$oai" | jq -rs '[.[].openai.last_error | select(. != "" and . != null)] | last // empty')
+					[ -z "$e" ] || OAI_LINE[$c]+=" $e"
+				fi
 			fi
 		else
 			echo "   $c: failed: $(tail -n 3 "$tmp/rate.err")"
@@ -304,16 +337,35 @@ elif [ "$msg_ok" = true ]; then
 	if [ -z "${OAI_CONNS// /}" ]; then
 		:
 	elif [ "$oai_ok" = true ]; then
-		echo "   the same turns through POST /v1/chat/completions (model: the agent's id), right after each native run;"
-		echo "   both runs from empty sessions (session/reset before each)"
-		printf '   %-6s %10s %9s %9s %8s   %12s\n' "conns" "req/s" "p50 ms" "p99 ms" "errors" "% of native"
+		echo "   the same turns through POST /v1/chat/completions (model: the agent's id; the same agents, fake, model,"
+		echo "   key and message), runs interleaved with native ones in ABBA order, every run from empty sessions"
+		echo "   (session/reset before each); medians of the runs, /v1 against the native median"
+		printf '   %-6s %10s %9s %9s %8s %8s %10s   %12s\n' "conns" "req/s" "p50 ms" "p99 ms" "errors" "runs" "native" "% of native"
 		for c in $CONNS; do
 			[ -n "${OAI_LINE[$c]:-}" ] || continue
 			set -- ${OAI_LINE[$c]}
-			printf '   %-6s %10s %9s %9s %8s   %12s\n' "$c" "$1" "$2" "$3" "$4" \
-			    "$(awk -v a="$1" -v b="${S_RPS[$c]}" 'BEGIN { if (b + 0 > 0) printf "%.1f%%", 100 * a / b; else print "-" }')"
-			[ $# -le 4 ] || echo "          last error: ${*:5}"
+			printf '   %-6s %10s %9s %9s %8s %8s %10s   %12s\n' "$c" "$1" "$2" "$3" "$4" "$5" "${S_NAT[$c]}" \
+			    "$(awk -v a="$1" -v b="${S_NAT[$c]}" 'BEGIN { if (b + 0 > 0) printf "%.1f%%", 100 * a / b; else print "-" }')"
+			[ $# -le 5 ] || echo "          last error: ${*:6}"
 		done
+		# Request by request: the edge's own cost, whatever the load.
+		if [ "$PAIRS" -gt 0 ] && r=$(node "$LOAD" paired --gw "$GW" --agent "$A1" --n "$PAIRS" 2>"$tmp/paired.err"); then
+			echo "   $PAIRS pairs, one turn through each route alternately (order swapped every pair), latency ms:"
+			printf '   %-38s %8s %8s %8s %8s\n' "" "p50" "p90" "p99" "max"
+			for k in native openai diff; do
+				case $k in
+				native)	label="POST .../message" ;;
+				openai)	label="POST /v1/chat/completions" ;;
+				diff)	label="/v1 - native, per pair" ;;
+				esac
+				printf '   %-38s %8s %8s %8s %8s\n' "$label" \
+				    $(printf '%s' "$r" | jq -r ".$k | \"\(.p50) \(.p90) \(.p99) \(.max)\"")
+			done
+			S_PAIR=$(printf '%s' "$r" | jq -r 'if .openai.p50 > 0 then (100 * .native.p50 / .openai.p50 * 10 | round / 10) else empty end')
+			printf '%s' "$r" | jq -r '"   at p50 /v1 runs at \(if .openai.p50 > 0 then (100 * .native.p50 / .openai.p50 * 10 | round / 10) else "-" end)% of the native rate; errors \(.errors) \(.last_error)"'
+		elif [ "$PAIRS" -gt 0 ]; then
+			echo "   pairs: failed: $(tail -n 3 "$tmp/paired.err")"
+		fi
 	else
 		echo "   POST /v1/chat/completions: skipped, $(describe "$probe_oai")"
 	fi
@@ -408,12 +460,13 @@ for c in $CONNS; do
 done
 for c in $CONNS; do
 	[ -n "${S_OAI[$c]:-}" ] || continue
-	pct=$(awk -v a="${S_OAI[$c]}" -v b="${S_RPS[$c]:-0}" 'BEGIN { if (b + 0 > 0) printf "%.1f", 100 * a / b }')
+	pct=$(awk -v a="${S_OAI[$c]}" -v b="${S_NAT[$c]:-0}" 'BEGIN { if (b + 0 > 0) printf "%.1f", 100 * a / b }')
 	if [ "$c" = 1 ]; then
 		printf '   %-34s %14s %14s %s\n' "/v1/chat/completions req/s, 1 conn" "${S_OAI[$c]}" ">= $T_OAI_RPS" "$(verdict "${S_OAI[$c]}" '>=' $T_OAI_RPS)"
 	fi
 	printf '   %-34s %14s %14s %s\n' "/v1 as % of native, $c conn" "$(fmt "$pct")%" ">= $T_OAI_PCT%" "$(verdict "$pct" '>=' $T_OAI_PCT)"
 done
+[ -z "$S_PAIR" ] || printf '   %-34s %14s %14s %s\n' "/v1 as % of native, paired p50" "$S_PAIR%" ">= $T_OAI_PCT%" "$(verdict "$S_PAIR" '>=' $T_OAI_PCT)"
 printf '   %-34s %14s %14s %s\n' "storm: done within 3 s" "$(fmt "$S_STORM_N")/$STORM" "$STORM/$STORM" \
     "$([ -z "$S_STORM_N" ] && echo - || { [ "$S_STORM_N" = "$STORM" ] && echo ok || echo MISS; })"
 printf '   %-34s %14s %14s\n' "storm: wall time" "$(fmt "$S_STORM_WALL") ms" "floor $(fmt "$S_STORM_FLOOR") ms"

@@ -3,7 +3,10 @@
 // WebUI or a script would use it: the models list, a plain call, a
 // streamed call (chunk by chunk, and rebuilt by the client's own
 // finalChatCompletion(), which throws on a missing role or
-// finish_reason), and an unknown model as the client's typed error.
+// finish_reason), and errors as the client's typed APIError: an unknown
+// model, a bad message, an unknown path and a wrong method (the gateway's
+// own 404 and 405), a max_tokens past the model's output, a wrong key
+// (with LF_API_KEY).
 //
 // Environment: LF_URL (the gateway), FAKE_URL (the fake provider, for
 // scripting), LF_API_KEY (optional).  The stack has an agent "helper"
@@ -55,6 +58,11 @@ test('a plain chat completion', async () => {
 	assert.equal(c.choices[0].message.content, 'Hello from the e2e test');
 	assert.equal(c.choices[0].finish_reason, 'stop');
 	assert.deepEqual(c.usage, { prompt_tokens: 11, completion_tokens: 6, total_tokens: 17 });
+	// temperature and max_tokens reached the provider for this turn.
+	const r = await fetch(`${fake}/__fake/requests?model=m2`);
+	const last = (await r.json()).at(-1).body;
+	assert.equal(last.temperature, 0.2);
+	assert.equal(last.max_tokens, 64);
 });
 
 test('a streamed chat completion', async () => {
@@ -134,4 +142,39 @@ test('an unknown model is a NotFoundError', async () => {
 	await assert.rejects(
 		client.chat.completions.create({ model: 'librefang:helper', messages: [] }),
 		(e) => e instanceof OpenAI.BadRequestError && e.param === 'messages');
+});
+
+test('the gateway\'s own errors are APIErrors with their status and message', async () => {
+	// 404 and 405 come from the gateway's router, before the OpenAI edge.
+	await assert.rejects(client.get('/nothing-here'), (e) => {
+		assert.ok(e instanceof OpenAI.NotFoundError, `got ${e?.constructor?.name}: ${e}`);
+		assert.equal(e.status, 404);
+		assert.equal(e.type, 'invalid_request_error');
+		assert.match(e.message, /not found: \/v1\/nothing-here/);
+		return true;
+	});
+	await assert.rejects(client.delete('/models'), (e) => {
+		assert.ok(e instanceof OpenAI.APIError, `got ${e?.constructor?.name}: ${e}`);
+		assert.equal(e.status, 405);
+		assert.match(e.message, /method not allowed/);
+		return true;
+	});
+	// A max_tokens the runtime refuses for the agent's model.
+	await assert.rejects(
+		client.chat.completions.create({
+			model: 'librefang:helper',
+			messages: [{ role: 'user', content: 'hi' }],
+			max_tokens: 2000000000,
+		}),
+		(e) => e instanceof OpenAI.BadRequestError && e.status === 400 && /max_tokens/.test(e.message));
+	if (!process.env.LF_API_KEY)
+		return;
+	const wrong = new OpenAI({ baseURL: `${process.env.LF_URL}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
+	await assert.rejects(wrong.models.list(), (e) => {
+		assert.ok(e instanceof OpenAI.AuthenticationError, `got ${e?.constructor?.name}: ${e}`);
+		assert.equal(e.status, 401);
+		assert.equal(e.code, 'invalid_api_key');
+		assert.match(e.message, /invalid API key/);
+		return true;
+	});
 });

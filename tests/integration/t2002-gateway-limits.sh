@@ -4,7 +4,7 @@
 # bare 4xx from libmicrohttpd past its header pool), and
 # slow clients: one sending a byte a second gets a 408 JSON answer at the
 # connection timeout (in the headers and in the body) while other clients
-# are served meanwhile.
+# are served meanwhile; under /v1 in OpenAI's error shape.
 . "$(dirname "$0")/../lib.sh"
 
 
@@ -14,7 +14,8 @@ connection_timeout_secs = 3'
 lf_stack_start agent-runtime
 
 # Raw HTTP over a socket: rawhttp MODE ARGS; prints the status line, then
-# "json"/"nojson", "sec"/"nosec" and the seconds it took.
+# "json"/"nojson", "sec"/"nosec", the seconds it took and "openai"/
+# "noopenai" (OpenAI's error object).
 cat > "$LF_TMP/rawhttp.py" <<'EOF'
 import socket, sys, time
 port = int(sys.argv[1]); mode = sys.argv[2]
@@ -27,9 +28,10 @@ if mode == "headers":		# N extra headers at once
     slow = b""
 elif mode == "slowhead":	# the request a byte a second
     slow = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 60 + b"\r\n\r\n"
-elif mode == "slowbody":	# headers at once, the body a byte a second
+elif mode in ("slowbody", "slowoai"):	# headers at once, the body a byte a second
     body = b'{"manifest_toml":"' + b"a" * 60 + b'"}'
-    s.sendall(b"POST /api/agents HTTP/1.1\r\nHost: x\r\n"
+    path = b"/api/agents" if mode == "slowbody" else b"/v1/chat/completions"
+    s.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n"
               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
     slow = body
 s.settimeout(0.05)
@@ -61,6 +63,7 @@ print(got.split(b"\r\n")[0].decode(errors="replace"))
 print("json" if b'{"error"' in got else "nojson")
 print("sec" if b"x-frame-options: DENY" in got else "nosec")
 print("%.1f" % (time.time() - t0))
+print("openai" if b'{"error":{"message":' in got and b'"type":"invalid_request_error"' in got else "noopenai")
 EOF
 raw() { python3 "$LF_TMP/rawhttp.py" "$LF_PORT" "$@"; }
 
@@ -132,11 +135,13 @@ raw slowhead > "$LF_TMP/slow1" &
 s1=$!
 raw slowbody > "$LF_TMP/slow2" &
 s2=$!
+raw slowoai > "$LF_TMP/slow3" &
+s3=$!
 sleep 0.5
 worst=$(lf_worst_ms 6 0.4)
 t_ok "others are served while slow clients trickle (worst ${worst} ms)" \
     test "$worst" -lt 500
-wait $s1 $s2
+wait $s1 $s2 $s3
 t_eq "slow headers: 408" "$(sed -n 1p "$LF_TMP/slow1")" \
     "HTTP/1.1 408 Request Timeout"
 t_eq "slow headers: JSON with the security headers" \
@@ -147,6 +152,10 @@ t_eq "slow body: 408" "$(sed -n 1p "$LF_TMP/slow2")" \
     "HTTP/1.1 408 Request Timeout"
 t_eq "slow body: JSON with the security headers" \
     "$(sed -n 2,3p "$LF_TMP/slow2" | tr '\n' ' ')" "json sec "
+t_eq "... the gateway's own error shape" "$(sed -n 5p "$LF_TMP/slow2")" noopenai
+t_eq "slow body under /v1: 408 in OpenAI's error shape" \
+    "$(sed -n 1p "$LF_TMP/slow3") $(sed -n 5p "$LF_TMP/slow3")" \
+    "HTTP/1.1 408 Request Timeout openai"
 lf_req GET /api/metrics
 t_ok "metrics count the timeouts" \
     grep -Eq '^librefang_request_timeouts_total [2-9]' <<<"$LF_BODY"

@@ -42,6 +42,16 @@ t_eq "429 Retry-After from the config" "$(lf_hdr retry-after)" 7
 t_eq "429 is JSON" "$(lf_hdr content-type)" application/json
 t_eq "429 carries the security headers" "$(lf_hdr x-frame-options)" DENY
 t_ok "429 carries x-request-id" test -n "$(lf_hdr x-request-id)"
+# Under /v1 the same 429 in OpenAI's error shape (gw_error_body()), so an
+# OpenAI client surfaces it as its RateLimitError.
+for i in 1 2 3 4 5; do
+	lf_req GET /v1/models
+	[ "$LF_STATUS" = 429 ] && break
+done
+t_eq "/v1 over the quota: 429 as OpenAI's error object" \
+    "$LF_STATUS $(jbc '[(.error | keys), .error.type, .error.code, .error.param, .error.message]')" \
+    '429 [["code","message","param","type"],"rate_limit_error","rate_limit_exceeded",null,"Rate limit exceeded"]'
+t_eq "... with its Retry-After" "$(lf_hdr retry-after)" 7
 lf_req GET /
 t_eq "GET / is exempt" "$LF_STATUS" 200
 lf_req POST /api/agents '{"manifest_toml":"x"}'

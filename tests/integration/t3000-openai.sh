@@ -5,8 +5,11 @@
 # first agent; 404 model_not_found), the chat.completion and
 # chat.completion.chunk shapes (role first, content deltas, the agent's
 # tool calls as tool_calls deltas, finish_reason and usage, the usage
-# chunk, [DONE]), image parts as attachments, OpenAI-shaped errors for bad
-# input, auth; then the official `openai` client
+# chunk, [DONE]), image parts as attachments, temperature and max_tokens
+# reaching the provider for that turn only (and through the native
+# route), a turn with tool calls answered as the reference does,
+# OpenAI-shaped errors for bad input and for the gateway's own checks
+# (404, 405, 413, 415, 401), auth; then the official `openai` client
 # (tests/e2e/openai-compat.test.mjs).
 . "$(dirname "$0")/../lib.sh"
 
@@ -79,6 +82,56 @@ t_eq "only the last user message reached the agent" \
     "$(lf_fake_requests m2 | jq -c '[.[0].body.messages[] | select(.role == "user") | .content]')" '["Hello!"]'
 t_eq "the client's system message did not replace the agent's" \
     "$(lf_fake_requests m2 | jq '[.[0].body.messages[] | tostring | select(contains("pirate"))] | length')" 0
+t_eq "its temperature and max_tokens reached the provider" \
+    "$(lf_fake_requests m2 | jq -c '.[0].body | [.temperature, .max_tokens]')" '[0.7,1024]'
+
+# ---- temperature and max_tokens: this turn only ------------------------------------
+# sampling: the provider's [temperature, max_tokens, max_completion_tokens]
+# in the last request for model $1.
+sampling() { lf_fake_requests "$1" | jq -c '.[-1].body | [.temperature, .max_tokens, .max_completion_tokens]'; }
+lf_fake_script '{"model":"m2","steps":[{"text":"s1"},{"text":"s2"},{"text":"s3"},{"text":"s4"},{"text":"s5","chunk_delay_ms":5},{"text":"s6"}]}'
+lf_req POST "/api/agents/$HELPER/message" '{"message":"plain"}'
+t_eq "native, no sampling asked: 200" "$LF_STATUS" 200
+MANIFEST=$(sampling m2)
+t_eq "... the manifest's sampling" "$MANIFEST" '[0.7,4096,null]'
+chat '{"model":"librefang:helper","messages":[{"role":"user","content":"t"}],"temperature":0.25,"max_completion_tokens":77}'
+t_eq "/v1 max_completion_tokens: the provider got it as this model's max_tokens" "$(jbc '[.choices[0].message.content]')|$(sampling m2)" '["s2"]|[0.25,77,null]'
+chat '{"model":"librefang:helper","messages":[{"role":"user","content":"t"}],"max_tokens":5,"max_completion_tokens":66}'
+t_eq "/v1 both: max_completion_tokens wins" "$(jbc '[.choices[0].message.content]')|$(sampling m2)" "[\"s3\"]|$(printf '%s' "$MANIFEST" | jq -c '.[1] = 66')"
+lf_req POST "/api/agents/$HELPER/message" '{"message":"plain again"}'
+t_eq "the next turn is back to the manifest's" "$(jb .response)|$(sampling m2)" "s4|$MANIFEST"
+sse '{"model":"librefang:helper","stream":true,"temperature":1.5,"max_tokens":33,"messages":[{"role":"user","content":"t"}]}' "$LF_TMP/sp"
+t_eq "/v1 streamed: the provider got them too" \
+    "$(chunks "$LF_TMP/sp" | jq -r '[.[] | .choices[0].delta.content // empty] | join("")')|$(sampling m2)" 's5|[1.5,33,null]'
+lf_req POST "/api/agents/$HELPER/message" '{"message":"native","temperature":0,"max_tokens":12}'
+t_eq "native POST .../message: the provider got them" "$(jb .response)|$(sampling m2)" 's6|[0,12,null]'
+NREQ=$(lf_fake_requests m2 | jq length)
+lf_req POST "/api/agents/$HELPER/message" '{"message":"x","temperature":2.5}'
+t_eq "native temperature out of range: 400" "$LF_STATUS $(jb .error)" "400 'temperature' must be a number from 0 to 2"
+lf_req POST "/api/agents/$HELPER/message" '{"message":"x","max_tokens":0}'
+t_eq "native max_tokens 0: 400" "$LF_STATUS" 400
+lf_req POST "/api/agents/$HELPER/message" '{"message":"x","max_tokens":"9"}'
+t_eq "native max_tokens not an integer: 400" "$LF_STATUS" 400
+t_eq "... no provider call for any of them" "$(lf_fake_requests m2 | jq length)" "$NREQ"
+
+# A model the catalog knows (gpt-5: max output 128000; a reasoning model,
+# so the driver sends max_completion_tokens and no temperature).
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml bounded gpt-5)")"
+t_eq "spawn bounded (gpt-5 at the fake)" "$LF_STATUS" 201
+BOUNDED=$(jb .agent_id)
+lf_fake_script '{"model":"gpt-5","steps":[{"text":"within bounds"}]}'
+chat '{"model":"librefang:bounded","messages":[{"role":"user","content":"t"}],"max_tokens":128001}'
+t_ok "max_tokens past the model's max output: 400" oai_err 400 invalid_request_error
+t_eq "... naming the bound: $(jb .error.message)" "$(jb '.error.message | test("128000")')" true
+lf_req POST "/api/agents/$BOUNDED/message" '{"message":"t","max_tokens":200000}'
+t_eq "... the native route too" "$LF_STATUS" 400
+sse '{"model":"librefang:bounded","stream":true,"max_tokens":128001,"messages":[{"role":"user","content":"t"}]}' "$LF_TMP/sb"
+t_eq "... streamed: a plain 400 before any chunk, OpenAI-shaped" \
+    "$(grep '^HTTP' "$LF_TMP/sb.h" | tail -1 | awk '{print $2}') $(jq -r .error.type "$LF_TMP/sb")" "400 invalid_request_error"
+chat '{"model":"librefang:bounded","messages":[{"role":"user","content":"t"}],"max_tokens":128000,"temperature":1}'
+t_eq "max_tokens at the bound: the provider got it (as max_completion_tokens, no temperature)" \
+    "$(jbc '[.choices[0].message.content]')|$(sampling gpt-5)" '["within bounds"]|[null,null,128000]'
+lf_req DELETE "/api/agents/$BOUNDED"
 
 # ---- model resolution -----------------------------------------------------------
 lf_fake_script '{"model":"m2","steps":[{"text":"by id"},{"text":"by name"}]}'
@@ -162,6 +215,17 @@ t_eq "tool turn: the text, then stop" \
     "$(printf '%s' "$C" | jq -c '[([.[] | .choices[0].delta.content // empty] | join("")), .[-1].choices[0].finish_reason]')" \
     '["Wrote a.txt.","stop"]'
 
+# Not streamed, a turn whose agent called tools answers as the reference
+# does (spec 000, notes protocols.md 5.1): the final text, finish_reason
+# "stop", and no tool_calls in the message, which a client would take as
+# calls for it to run: the agent ran them itself.
+lf_fake_script '{"model":"m1","steps":[{"tool_calls":[{"name":"file_write","arguments":{"path":"b.txt","content":"y"}}]},{"text":"Wrote b.txt."}]}'
+chat '{"model":"librefang:coder","messages":[{"role":"user","content":"write b"}]}'
+t_eq "tool turn, not streamed: the text, stop, no tool_calls" \
+    "$(jbc '[.choices[0].message, .choices[0].finish_reason]')" '[{"role":"assistant","content":"Wrote b.txt."},"stop"]'
+t_eq "... the tool ran (the provider saw its result)" \
+    "$(lf_fake_requests m1 | jq -r '.[-1].body.messages[-1].role')" tool
+
 # A turn the runtime refuses before anything streams (a message over its
 # 1 MiB): a plain JSON error.
 { printf '{"model":"librefang:helper","stream":true,"messages":[{"role":"user","content":"'
@@ -229,9 +293,42 @@ t_eq "... code missing_message" "$(jb .error.code)" missing_message
 t_eq "a body that is not JSON: 415" "$(curl -s -m 10 -o /dev/null -w '%{http_code}' \
     -H 'Content-Type: text/plain' --data-binary 'model=coder' "$LF_URL/v1/chat/completions")" 415
 
+# The gateway's own checks, made before gw_openai.c runs, answer /v1 in
+# OpenAI's shape too; other paths keep {"error": "..."}.
+# raw_post FILE CONTENT-TYPE [CURL ARGS]: POST /v1/chat/completions with
+# FILE as the body, into LF_STATUS and LF_BODY.
+raw_post() {
+	local f=$1 ct=$2
+	shift 2
+	LF_STATUS=$(curl -s -m 30 -o "$LF_TMP/raw" -w '%{http_code}' -H "Content-Type: $ct" \
+	    "$@" --data-binary "@$f" "$LF_URL/v1/chat/completions")
+	LF_BODY=$(cat "$LF_TMP/raw")
+}
+printf 'model=coder' > "$LF_TMP/form"
+raw_post "$LF_TMP/form" text/plain
+t_ok "415: OpenAI's error object" oai_err 415 invalid_request_error
+lf_req GET /v1/nothing-here
+t_ok "an unknown /v1 path: 404 invalid_request_error" oai_err 404 invalid_request_error
+t_eq "... naming the path" "$(jb .error.message)" "not found: /v1/nothing-here"
+lf_req DELETE /v1/models
+t_ok "a method /v1/models does not take: 405" oai_err 405 invalid_request_error
+t_eq "... with Allow" "$(lf_hdr allow)" "GET, OPTIONS"
+lf_req GET /api/nothing-here
+t_eq "outside /v1 the gateway's own shape stays" "$LF_STATUS $(jbc .)" '404 {"error":"not found: /api/nothing-here"}'
+head -c 8400000 /dev/zero | tr '\0' a > "$LF_TMP/big"
+raw_post "$LF_TMP/big" application/json
+t_ok "a body past max_request_body_bytes: 413 invalid_request_error" oai_err 413 invalid_request_error
+# A chunked body past the limit is answered on the socket mid-body
+# (gw_conn_abort), with the same shape.
+raw_post "$LF_TMP/big" application/json -H 'Transfer-Encoding: chunked'
+t_ok "... sent chunked: 413 invalid_request_error too" oai_err 413 invalid_request_error
+rm -f "$LF_TMP/big"
+
 lf_fake_script '{"model":"m1","steps":[{"text":"ok 1"},{"text":"ok 2"}]}'
 chat "{\"model\":\"coder\",$U,\"max_tokens\":9007199254740991,\"temperature\":0}"
-t_eq "a huge max_tokens is accepted (the agent's manifest decides)" "$(jbc '[.choices[0].message.content]')" '["ok 1"]'
+t_ok "a max_tokens past any model's output: 400 (it reaches the turn now)" oai_err 400 invalid_request_error
+chat "{\"model\":\"coder\",$U,\"max_tokens\":100,\"temperature\":0}"
+t_eq "... one within it is served" "$(jbc '[.choices[0].message.content]')" '["ok 1"]'
 chat "{\"model\":\"coder\",$U,\"user\":\"u1\",\"top_p\":0.5,\"seed\":3,\"tools\":[],\"frequency_penalty\":0,\"unknown_field\":{\"a\":[1]}}"
 t_eq "unknown and unused fields are ignored" "$(jbc '[.choices[0].message.content]')" '["ok 2"]'
 t_ok "the gateway is still up" lf_is_ok /api/health
@@ -267,7 +364,7 @@ lf_wait_health || { echo "Bail out! the gateway did not come back"; exit 1; }
 # ---- the official client ----------------------------------------------------------
 fresh_sessions
 export LF_URL FAKE_URL=$LF_FAKE_URL
-t_node openai-compat.test.mjs 5
+t_node openai-compat.test.mjs 6
 
 # ---- auth -------------------------------------------------------------------------
 lf_stop api-gateway
@@ -276,11 +373,15 @@ lf_start api-gateway
 lf_wait_health || { echo "Bail out! the gateway did not come back"; exit 1; }
 lf_req GET /v1/models
 t_eq "with an api_key: GET /v1/models without it is 401" "$LF_STATUS" 401
+t_ok "... OpenAI's error object, authentication_error" oai_err 401 authentication_error
+t_eq "... code invalid_api_key, and WWW-Authenticate" "$(jb .error.code) $(lf_hdr www-authenticate)" "invalid_api_key Bearer"
+LF_AUTH=wrong-key lf_req GET /v1/models
+t_eq "a wrong key: 401 invalid API key" "$LF_STATUS $(jb .error.type) $(jb .error.message)" "401 authentication_error invalid API key"
 chat "{\"model\":\"coder\",$U}"
 t_eq "... POST /v1/chat/completions too" "$LF_STATUS" 401
 LF_AUTH=$LIBREFANG_API_KEY lf_req GET /v1/models
 t_eq "... with Authorization: Bearer <key>: 200" "$LF_STATUS" 200
 LF_AUTH=$LIBREFANG_API_KEY fresh_sessions
-LF_API_KEY=$LIBREFANG_API_KEY t_node openai-compat.test.mjs 5
+LF_API_KEY=$LIBREFANG_API_KEY t_node openai-compat.test.mjs 6
 
 t_done

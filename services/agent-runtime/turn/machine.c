@@ -751,6 +751,13 @@ turn_job_start(struct turn *t, struct db *db)
 		turn_end(t, db, 200, body);
 		return;
 	}
+	if (t->t_max_tokens > 0 && t->t_chain[0].ct_max_output > 0 &&
+	    t->t_max_tokens > t->t_chain[0].ct_max_output) {
+		turn_fail(t, db, 400, "'max_tokens' must be from 1 to %lld, the "
+		    "max output of model '%s'", t->t_chain[0].ct_max_output,
+		    t->t_chain[0].ct_model);
+		return;
+	}
 	if (t->t_kind == TURN_COMPACT) {
 		if ((rv = turn_compact_start(t, turn_job_compacted)) == 1)
 			turn_end(t, db, 200, json_pack("{s:s, s:s}", "status",
@@ -927,9 +934,14 @@ turn_iterate(struct turn *t, struct db *db)
 		turn_fail(t, db, 500, "out of memory");
 		return;
 	}
+	/* The caller's sampling for this turn, else the manifest's. */
 	req = json_pack("{s:O, s:o, s:O?, s:O?}", "system", t->t_system,
 	    "messages", hist, "max_tokens", json_object_get(m, "max_tokens"),
-	    "temperature", json_object_get(m, "temperature"));
+	    "temperature", t->t_temperature != NULL ? t->t_temperature :
+	    json_object_get(m, "temperature"));
+	if (req != NULL && t->t_max_tokens > 0)
+		json_object_set_new(req, "max_tokens",
+		    json_integer(t->t_max_tokens));
 	if (req == NULL) {
 		turn_fail(t, db, 500, "out of memory");
 		return;

@@ -112,8 +112,44 @@ fetch_agent(struct svc_ctx *c, const struct msg_req *rq,
 static const char *const message_keys[] = {
 	"message", "attachments", "sender_id", "sender_name", "channel_type",
 	"is_group", "was_mentioned", "group_participants", "ephemeral",
-	"thinking", "show_thinking", "session_id", "incognito", NULL
+	"thinking", "show_thinking", "session_id", "incognito", "temperature",
+	"max_tokens", NULL
 };
+
+/*
+ * The sampling a caller may set for one turn (the OpenAI edge passes its
+ * client's): temperature 0..TURN_TEMPERATURE_MAX, max_tokens a positive
+ * integer (its bound is the model's max output, checked once the turn has
+ * resolved its model).  null is absent.  0, or -1 after replying.
+ */
+static int
+message_sampling(json_t *body, json_t **tempp, long long *maxp,
+    struct svc_reply *rp)
+{
+	json_t	*v;
+
+	v = json_object_get(body, "temperature");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_number(v) || json_number_value(v) < 0 ||
+		    json_number_value(v) > TURN_TEMPERATURE_MAX) {
+			svc_reply_error(rp, 400, "'temperature' must be a "
+			    "number from 0 to 2");
+			return (-1);
+		}
+		*tempp = v;
+	}
+	v = json_object_get(body, "max_tokens");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > TURN_MAX_TOKENS_MAX) {
+			svc_reply_error(rp, 400, "'max_tokens' must be an "
+			    "integer from 1 to the model's max output");
+			return (-1);
+		}
+		*maxp = json_integer_value(v);
+	}
+	return (0);
+}
 
 /* The agent's current session for a turn that did not pin one. */
 static const char *
@@ -163,6 +199,8 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*msg, *sid = NULL, *sender = NULL, *chan = NULL;
 	const char	*sender_id = NULL;
 	const char	*stream, *stream_id, *key = NULL;
+	json_t		*temp = NULL;
+	long long	 max_tokens = 0;
 	char		 id[UTIL_UUID_LEN], psid[UTIL_UUID_LEN], *text;
 	int		 eph = 0, inc = 0, group = 0, ment = 0, think = 0;
 	int		 show = 0, depth = 0, create = 0;
@@ -196,7 +234,8 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    agent_get_str(body, "sender_id", 1, 256, &sender_id, rp) != 0 ||
 	    agent_get_str(body, "sender_name", 1, 256, &sender, rp) != 0 ||
 	    agent_get_str(body, "channel_type", 1, 64, &chan, rp) != 0 ||
-	    agent_get_str(body, "session_id", 1, 64, &sid, rp) != 0)
+	    agent_get_str(body, "session_id", 1, 64, &sid, rp) != 0 ||
+	    message_sampling(body, &temp, &max_tokens, rp) != 0)
 		return;
 	v = json_object_get(body, "attachments");
 	if (v != NULL && !json_is_null(v) && !json_is_array(v)) {
@@ -280,6 +319,8 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (json_is_integer(v) && json_integer_value(v) > 0 &&
 	    json_integer_value(v) <= 1000)
 		t->t_event_depth = (int)json_integer_value(v);
+	t->t_temperature = json_incref(temp);
+	t->t_max_tokens = max_tokens;
 	t->t_deadline = rq->mr_deadline;
 	t->t_row = row;
 	row = NULL;

@@ -89,6 +89,7 @@ turn_free(struct turn *t)
 	turn_unregister(t);
 	json_decref(t->t_row);
 	json_decref(t->t_user);
+	json_decref(t->t_temperature);
 	json_decref(t->t_attachments);
 	json_decref(t->t_messages);
 	json_decref(t->t_system);

@@ -43,6 +43,9 @@
 #include "util.h"
 
 #define TURN_MESSAGE_MAX	(1024 * 1024)	/* bytes of one user message */
+#define TURN_TEMPERATURE_MAX	2.0		/* agents.message temperature */
+#define TURN_MAX_TOKENS_MAX	1000000000LL	/* max_tokens of a model whose
+						   max output is unknown */
 #define TURN_ITERATIONS_DEFAULT	50
 #define TURN_ITERATIONS_MAX	1000
 #define TURN_LOCK_RETRY_MS	25		/* busy session: retry after */
@@ -105,6 +108,10 @@ struct turn {
 	json_t			*t_manifest;	/* borrowed from t_row */
 	json_t			*t_user;	/* the user message */
 	json_t			*t_attachments;	/* to resolve, or NULL */
+	/* The caller's sampling for this turn's provider calls only
+	 * (agents.message temperature, max_tokens), over the manifest's. */
+	json_t			*t_temperature;	/* a number, or NULL */
+	long long		 t_max_tokens;	/* 0: the manifest's */
 
 	/* Session, once taken. */
 	int			 t_registered;
