@@ -160,7 +160,9 @@ bad "no schedule" $C "$(jq -nc --arg a "$A" '{agent_id: $a, prompt: "p"}')" "sch
 bad "no agent" $C '{"schedule": {"kind": "every", "every_secs": 60}, "prompt": "p"}' "agent_id"
 bad "no prompt" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}}')" "prompt"
 bad "an empty prompt" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, prompt: ""}')" "prompt"
-bad "a workflow action" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, action: {kind: "workflow", workflow_id: "w"}}')" "workflow module"
+bad "a workflow action without workflow_id" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, action: {kind: "workflow"}}')" "workflow_id"
+bad "a workflow input that is a number" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, action: {kind: "workflow", workflow_id: "w", input: 5}}')" "input"
+bad "a workflow timeout beyond 3600 s" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, action: {kind: "workflow", workflow_id: "w", timeout_secs: 7200}}')" "timeout_secs"
 bad "an unknown action kind" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, action: {kind: "dance"}}')" "action kind"
 bad "a bad session_mode" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, prompt: "p", session_mode: "sometimes"}')" "session_mode"
 bad "a bad catch_up" $C "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, prompt: "p", catch_up: "twice"}')" "catch_up"
@@ -170,7 +172,7 @@ bad "a name too long" $C "$(jq -nc --arg a "$A" --arg n "$(printf 'n%.0s' {1..20
 bad "a body that is no object" $C '[1,2]' "object"
 bad "schedules: a cron that is no text" /api/schedules "$(jq -nc --arg a "$A" '{agent_id: $a, cron: 5}')" "schedule|cron"
 bad "schedules: an unknown field" /api/schedules "$(jq -nc --arg a "$A" '{agent_id: $a, cron: "0 9 * * *", cron_expr: "x"}')" "unknown field"
-bad "schedules: a workflow" /api/schedules "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, workflow_id: "w"}')" "workflow module"
+bad "schedules: a workflow_id that is no text" /api/schedules "$(jq -nc --arg a "$A" '{agent_id: $a, schedule: {kind: "every", every_secs: 60}, workflow_id: 7}')" "workflow_id"
 lf_req POST $C '{"agent_id": '
 t_eq "bad input: invalid JSON is a 400" "$LF_STATUS" 400
 

@@ -123,6 +123,32 @@ lf_req GET "/api/agents/$C/session"
 t_eq "session_mode new: the agent's current session is unchanged" "$(jb .session_id)" "$CUR"
 t_eq "session_mode new: its current session got no fire's message" "$(jb '.messages | length')" 0
 
+# ---- a workflow action ------------------------------------------------------------------
+lf_req POST /api/workflows "$(jq -nc --arg a "$A" '{name: "wf-jobs", steps: [{name: "s1", agent_id: $a, prompt: "WF says {{input}}"}]}')"
+t_eq "a workflow to schedule" "$LF_STATUS" 201
+WF=$(jb .workflow_id)
+W=$(job "$A" '{"name": "flow", "schedule": {"kind": "every", "every_secs": 1}, "action": {"kind": "workflow", "workflow_id": "wf-jobs", "input": "hello"}}')
+lf_req GET "/api/cron/jobs/$W"
+t_eq "a workflow job shows its action" "$(jbc .action)" '{"kind":"workflow","workflow_id":"wf-jobs","input":"hello","timeout_secs":null}'
+lf_poll 200 has_fires "$W" 1 || echo "# the workflow job did not fire within 10 s"
+lf_req PUT "/api/cron/jobs/$W/enable" '{"enabled": false}'
+t_eq "a workflow fire runs the workflow and records its output" \
+    "$(lf_psql "SELECT state, result FROM scheduler.job_fires WHERE job_id = '$W' ORDER BY slot LIMIT 1")" "ok|echo: WF says hello"
+lf_req GET "/api/workflows/$WF/runs"
+t_ok "the workflow has the fire's run ($(jb length))" test "$(jb length)" -ge 1
+lf_req POST /api/schedules "$(jq -nc '{name: "flow-only", schedule: {kind: "every", every_secs: 3600}, workflow_id: "wf-jobs", message: "from a schedule"}')"
+t_eq "a workflow-only schedule belongs to the shared agent" \
+    "$LF_STATUS $(jb .agent_id) $(jb .workflow_id)" "201 00000000-0000-0000-0000-000000000001 wf-jobs"
+WS=$(jb .id)
+lf_req POST "/api/schedules/$WS/run"
+t_eq "run now of a workflow schedule: the run's output" "$LF_STATUS $(jb .status) $(jb .response)" \
+    "200 triggered echo: WF says from a schedule"
+NW=$(job "$A" '{"name": "noflow", "schedule": {"kind": "every", "every_secs": 3600}, "action": {"kind": "workflow", "workflow_id": "no-such-workflow"}}')
+lf_req POST "/api/schedules/$NW/run"
+t_eq "an unknown workflow: the fire fails" "$LF_STATUS $(jb .status)" "500 failed"
+status "$NW" . >/dev/null
+t_ok "and says so ($(jb .last_error))" grep -qi "not found\|unknown\|no workflow" <<<"$(jb .last_error)"
+
 # ---- consecutive failures disable the job ----------------------------------------------
 lf_fake_script '{"model": "m-fail", "steps": [{"status": 400}, {"status": 400}, {"status": 400}, {"status": 400}, {"status": 400}]}'
 F=$(job "$B" '{"name": "doomed", "schedule": {"kind": "every", "every_secs": 1}, "prompt": "Fail", "max_consecutive_failures": 3}')

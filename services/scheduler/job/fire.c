@@ -28,6 +28,7 @@
 #include "job/job.h"
 #include "log.h"
 #include "msg.h"
+#include "ops.h"
 #include "services.h"
 #include "util.h"
 
@@ -265,17 +266,22 @@ fire_record(struct db *db, const char *id, int ok, long long duration_ms,
 	return (rv);
 }
 
-/* The error text of a reply body (borrowed), or a default. */
-static const char *
-body_error(json_t *body)
+/* The error text of a reply body into out: its error (or
+ * error.message), and its detail when it has one (a failed run). */
+static void
+body_error(json_t *body, char *out, size_t len)
 {
-	json_t	*e = json_object_get(body, "error");
+	json_t		*e = json_object_get(body, "error");
+	const char	*msg = "the turn failed", *detail;
 
 	if (json_is_string(e))
-		return (json_string_value(e));
-	if (json_is_string(json_object_get(e, "message")))
-		return (str_of(e, "message"));
-	return ("the turn failed");
+		msg = json_string_value(e);
+	else if (json_is_string(json_object_get(e, "message")))
+		msg = str_of(e, "message");
+	if ((detail = str_of(body, "detail")) != NULL)
+		snprintf(out, len, "%s: %s", msg, detail);
+	else
+		snprintf(out, len, "%s", msg);
 }
 
 /* A turn ended (core's completion thread, with its connection). */
@@ -286,6 +292,8 @@ fire_done(void *arg, struct db *db, int status, json_t *body)
 	const char	*p[2];
 	char		 secs[24];
 	const char	*s;
+	json_t		*res;
+	char		 why[JOB_ERROR_MAX + 64];
 	long long	 dur = (long long)(util_now_ms() - f->f_start_ms);
 	int		 stopping;
 
@@ -322,23 +330,32 @@ fire_done(void *arg, struct db *db, int status, json_t *body)
 		free(f);
 		return;
 	}
+	/* A turn answers {response}; a workflow run {output} (202: still
+	 * running when its time was up). */
+	if ((res = json_object_get(body, "response")) == NULL)
+		res = json_object_get(body, "output");
+	if (status == 202)
+		snprintf(why, sizeof(why), "the workflow run '%s' was still "
+		    "running when the fire's time was up", str_of(body,
+		    "run_id") != NULL ? str_of(body, "run_id") : "?");
+	else
+		body_error(body, why, sizeof(why));
 	(void)fire_record(db, f->f_id, status == 200, dur,
-	    status == 200 ? str_of(body, "response") : NULL,
-	    status == 200 ? NULL : body_error(body));
+	    status == 200 ? json_string_value(res) : NULL,
+	    status == 200 ? NULL : why);
 	if (f->f_pending != NULL) {
 		if (status == 200)
 			(void)svc_pending_reply(f->f_pending, 200, json_pack(
-			    "{s:s, s:s, s:s, s:s, s:O?, s:O?, s:I}",
+			    "{s:s, s:s, s:s, s:s, s:O?, s:O?, s:O?, s:I}",
 			    "status", "triggered", "id", f->f_job,
 			    "schedule_id", f->f_job, "run_id", f->f_id,
-			    "response", json_object_get(body, "response"),
-			    "output", json_object_get(body, "response"),
+			    "response", res, "output", res, "workflow_run_id",
+			    json_object_get(body, "run_id"),
 			    "duration_ms", (json_int_t)dur));
 		else
 			(void)svc_pending_reply(f->f_pending, 500, json_pack(
 			    "{s:s, s:s, s:s, s:s}", "status", "failed",
-			    "id", f->f_job, "run_id", f->f_id,
-			    "error", body_error(body)));
+			    "id", f->f_job, "run_id", f->f_id, "error", why));
 	}
 	free(f);
 }
@@ -354,7 +371,31 @@ struct fire_job {
 	const char	*fj_message;
 	const char	*fj_session;	/* NULL: the agent's current one */
 	long long	 fj_timeout;	/* seconds, 0: default */
+	const char	*fj_workflow;	/* action workflow: id or name */
+	json_t		*fj_wf_input;	/* and its input, or NULL */
 };
+
+/* How long a workflow fire waits for its run by default (notes 3.2). */
+#define JOB_WORKFLOW_SECS	300
+
+/* The request of a workflow fire (new): workflows.run, waiting for the
+ * run's end, under the fire's id as idempotency key so that a fire asked
+ * again (a replica taking over) is one run. */
+static json_t *
+workflow_request(const char *fire_id, const struct fire_job *j,
+    int timeout_ms)
+{
+	json_t	*body;
+
+	if ((body = json_pack("{s:s, s:b, s:s}", "workflow_id",
+	    j->fj_workflow, "wait", 1, "idempotency_key", fire_id)) == NULL)
+		return (NULL);
+	if (j->fj_wf_input != NULL)
+		json_object_set(body, "input", j->fj_wf_input);
+	return (msg_request(OP_WORKFLOWS_RUN, NULL, util_wall_ms() +
+	    timeout_ms, json_pack("{s:s, s:s}", "principal", "cron",
+	    "idempotency_key", fire_id), json_object(), NULL, body));
+}
 
 /*
  * Starts fire fire_id of job j: a Custom event (recorded at once on db),
@@ -368,7 +409,8 @@ fire_start(struct db *db, const char *fire_id, const struct fire_job *j,
 {
 	struct sched_turn	 t;
 	struct fire		*f;
-	json_t			*ev;
+	json_t			*ev, *req;
+	int			 rv, ms;
 
 	if (strcmp(j->fj_action, "system_event") == 0) {
 		ev = msg_event("", "Custom", json_pack("{s:s+, s:s, s:s}",
@@ -401,7 +443,17 @@ fire_start(struct db *db, const char *fire_id, const struct fire_job *j,
 	t.st_timeout_ms = (int)(j->fj_timeout * 1000);
 	/* Listed first: the outcome may come before the call returns. */
 	inflight_add(f);
-	if (sched_turn_start(&t, fire_done, f) != 0) {
+	if (strcmp(j->fj_action, "workflow") == 0) {
+		ms = (int)((j->fj_timeout > 0 ? j->fj_timeout :
+		    JOB_WORKFLOW_SECS) * 1000);
+		rv = -1;
+		if ((req = workflow_request(fire_id, j, ms)) != NULL)
+			rv = sched_call_start(SVC_SCHEDULER, req, ms + 2000,
+			    fire_done, f);
+		json_decref(req);
+	} else
+		rv = sched_turn_start(&t, fire_done, f);
+	if (rv != 0) {
 		inflight_del(f);
 		free(f);
 		log_warnx("%s: could not start the turn of fire '%s' (job "
@@ -424,6 +476,10 @@ fire_job_of(json_t *row, struct fire_job *j, char session[UTIL_UUID_LEN])
 	j->fj_name = str_of(row, "name");
 	j->fj_action = str_of(row, "action");
 	j->fj_message = str_of(row, "message");
+	j->fj_workflow = str_of(row, "workflow_id");
+	if (json_is_object(x = json_object_get(row, "workflow_input_json")) ||
+	    json_is_string(x))
+		j->fj_wf_input = x;
 	x = json_object_get(row, "timeout_secs");
 	j->fj_timeout = json_is_integer(x) ? json_integer_value(x) : 0;
 	if (str_of(row, "session_id") != NULL) {
@@ -467,6 +523,10 @@ job_run_now(struct svc_ctx *c, const struct msg_req *rq,
 	j.fj_name = str_of(job, "name");
 	j.fj_action = str_of(job, "action");
 	j.fj_message = str_of(job, "message");
+	j.fj_workflow = str_of(job, "workflow_id");
+	if (json_is_object(json_object_get(job, "workflow_input_json")) ||
+	    json_is_string(json_object_get(job, "workflow_input_json")))
+		j.fj_wf_input = json_object_get(job, "workflow_input_json");
 	j.fj_timeout = json_integer_value(json_object_get(job,
 	    "timeout_secs"));
 	j.fj_session = fire_session(j.fj_id, str_of(job, "session_mode"),
@@ -623,7 +683,8 @@ claim_batch(struct db *db)
 	res = db_exec(db, "SELECT id AS job_id, agent_id, name, kind, "
 	    "cron_expr, tz, every_secs, "
 	    "floor(extract(epoch FROM at_time))::bigint AS at_epoch, "
-	    "one_shot, action, message, timeout_secs, session_mode, catch_up, "
+	    "one_shot, action, message, workflow_id, workflow_input_json, "
+	    "timeout_secs, session_mode, catch_up, "
 	    "floor(extract(epoch FROM next_run))::bigint AS due, "
 	    "floor(extract(epoch FROM now()))::bigint AS now "
 	    "FROM jobs WHERE enabled AND next_run <= now() ORDER BY next_run "
@@ -743,7 +804,8 @@ reclaim(struct db *db)
 	    "lease_until < now() ORDER BY lease_until LIMIT 32 "
 	    "FOR UPDATE SKIP LOCKED) RETURNING f.id AS fire_id, "
 	    "f.job_id, f.session_id, j.agent_id, j.name, j.action, "
-	    "j.message, j.timeout_secs", 2, p);
+	    "j.message, j.workflow_id, j.workflow_input_json, j.timeout_secs",
+	    2, p);
 	if (res == NULL) {
 		log_warnx("%s: could not take over expired fires: %s",
 		    __func__, db_errmsg(db));

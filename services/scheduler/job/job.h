@@ -40,6 +40,9 @@
 #define JOB_AT_MAX_SECS		(365LL * 86400)
 #define JOB_EVERY_MAX_SECS	86400
 #define JOB_RESULT_MAX		4096	/* bytes of a reply kept on a fire */
+#define JOB_WORKFLOW_MAX	256	/* a workflow's id or name, bytes */
+/* Who owns a schedule that only runs a workflow (notes/kernel.md). */
+#define JOB_SHARED_AGENT	"00000000-0000-0000-0000-000000000001"
 #define JOB_ERROR_MAX		256	/* bytes of an error kept on a job */
 
 /* [scheduler] in config.toml, read once by job_start() (fire.c). */
@@ -102,8 +105,11 @@ struct job_spec {
 	int		 sp_enabled;
 	int		 sp_has_sched;
 	struct job_sched sp_sched;
-	const char	*sp_action;	/* agent_turn, system_event */
-	const char	*sp_message;
+	const char	*sp_action;	/* agent_turn, system_event,
+					   workflow */
+	const char	*sp_message;	/* prompt, text, or "" */
+	const char	*sp_workflow;	/* workflow: its id or name */
+	json_t		*sp_wf_input;	/* workflow: string or object */
 	long long	 sp_timeout;	/* -1 unset, 0 null */
 	const char	*sp_session_mode;
 	const char	*sp_catch_up;

@@ -43,7 +43,8 @@ str_of(json_t *o, const char *key)
 	"id, agent_id, name, enabled, kind, cron_expr, tz, every_secs, " \
 	TS("at_time") " AS at_time, " \
 	"floor(extract(epoch FROM at_time))::bigint AS at_epoch, " \
-	"one_shot, action, message, timeout_secs, session_mode, catch_up, " \
+	"one_shot, action, message, workflow_id, workflow_input_json, " \
+	"timeout_secs, session_mode, catch_up, " \
 	"max_failures, delivery_json, delivery_targets_json, peer_id, " \
 	TS("created_at") " AS created_at, " TS("updated_at") " AS updated_at, " \
 	TS("next_run") " AS next_run, " TS("last_run") " AS last_run, " \
@@ -175,7 +176,8 @@ view(enum job_view v, json_t *row)
 		json_object_set_new(o, "prompt", jstr_or_null(row, "message"));
 		json_object_set_new(o, "message", jstr_or_null(row,
 		    "message"));
-		json_object_set_new(o, "workflow_id", json_null());
+		json_object_set_new(o, "workflow_id", jstr_or_null(row,
+		    "workflow_id"));
 		json_object_set_new(o, "action", json_string(str_of(row,
 		    "action")));
 		return (o);
@@ -187,6 +189,12 @@ view(enum job_view v, json_t *row)
 		json_object_set_new(o, "action", json_pack("{s:s, s:O, s:o}",
 		    "kind", "agent_turn", "message",
 		    json_object_get(row, "message"), "timeout_secs",
+		    jstr_or_null(row, "timeout_secs")));
+	else if (strcmp(str_of(row, "action"), "workflow") == 0)
+		json_object_set_new(o, "action", json_pack("{s:s, s:o, s:o, "
+		    "s:o}", "kind", "workflow", "workflow_id",
+		    jstr_or_null(row, "workflow_id"), "input",
+		    jstr_or_null(row, "workflow_input_json"), "timeout_secs",
 		    jstr_or_null(row, "timeout_secs")));
 	else
 		json_object_set_new(o, "action", json_pack("{s:s, s:O}",
@@ -251,8 +259,8 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
     int64_t next, int reset)
 {
 	char		 every[24], at[24], nxt[24], tmo[24], mf[24];
-	char		*dj = NULL, *tj = NULL;
-	const char	*p[22];
+	char		*dj = NULL, *tj = NULL, *wj = NULL;
+	const char	*p[24];
 	const struct job_sched *s = &sp->sp_sched;
 	int		 cron = strcmp(s->js_kind, "cron") == 0, rv;
 
@@ -265,6 +273,9 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 		dj = json_dumps(sp->sp_delivery, MSG_JSON_FLAGS);
 	if (sp->sp_targets != NULL)
 		tj = json_dumps(sp->sp_targets, MSG_JSON_FLAGS);
+	if (sp->sp_wf_input != NULL)
+		wj = json_dumps(sp->sp_wf_input, MSG_JSON_FLAGS);
+
 	p[0] = id;
 	p[1] = sp->sp_agent;
 	p[2] = sp->sp_name;
@@ -285,16 +296,18 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 	p[17] = tj != NULL ? tj : "[]";
 	p[18] = sp->sp_peer_id;
 	p[19] = next >= 0 ? nxt : NULL;
-	p[20] = reset ? "true" : "false";
+	p[20] = sp->sp_workflow;
+	p[21] = wj;
+	p[22] = reset ? "true" : "false";
 	if (insert)
 		rv = db_cmd(db, "INSERT INTO jobs (id, agent_id, name, "
 		    "enabled, kind, cron_expr, tz, every_secs, at_time, "
 		    "one_shot, action, message, timeout_secs, session_mode, "
 		    "catch_up, max_failures, delivery_json, "
-		    "delivery_targets_json, peer_id, next_run) VALUES ($1, $2, "
-		    "$3, $4, $5, $6, $7, $8, to_timestamp($9), $10, $11, $12, "
-		    "$13, $14, $15, $16, $17, $18, $19, to_timestamp($20)) ",
-		    20, p);
+		    "delivery_targets_json, peer_id, next_run, workflow_id, "
+		    "workflow_input_json) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+		    "$8, to_timestamp($9), $10, $11, $12, $13, $14, $15, $16, "
+		    "$17, $18, $19, to_timestamp($20), $21, $22)", 22, p);
 	else
 		rv = db_cmd(db, "UPDATE jobs SET agent_id = $2, name = $3, "
 		    "enabled = $4, kind = $5, cron_expr = $6, tz = $7, "
@@ -303,14 +316,16 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 		    "timeout_secs = $13, session_mode = $14, catch_up = $15, "
 		    "max_failures = $16, delivery_json = $17, "
 		    "delivery_targets_json = $18, peer_id = $19, "
-		    "next_run = to_timestamp($20), updated_at = now(), "
-		    "consecutive_errors = CASE WHEN $21 THEN 0 ELSE "
-		    "consecutive_errors END, auto_disabled = CASE WHEN $21 "
+		    "next_run = to_timestamp($20), workflow_id = $21, "
+		    "workflow_input_json = $22, updated_at = now(), "
+		    "consecutive_errors = CASE WHEN $23 THEN 0 ELSE "
+		    "consecutive_errors END, auto_disabled = CASE WHEN $23 "
 		    "THEN false ELSE auto_disabled END, disabled_reason = "
-		    "CASE WHEN $21 THEN NULL ELSE disabled_reason END "
-		    "WHERE id = $1", 21, p);
+		    "CASE WHEN $23 THEN NULL ELSE disabled_reason END "
+		    "WHERE id = $1", 23, p);
 	free(dj);
 	free(tj);
+	free(wj);
 	return (rv);
 }
 
@@ -402,8 +417,12 @@ op_create(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	if (sp.sp_agent[0] == '\0') {
-		svc_reply_error(rp, 400, "'agent_id' is required");
-		return;
+		if (sp.sp_action == NULL ||
+		    strcmp(sp.sp_action, "workflow") != 0) {
+			svc_reply_error(rp, 400, "'agent_id' is required");
+			return;
+		}
+		snprintf(sp.sp_agent, sizeof(sp.sp_agent), JOB_SHARED_AGENT);
 	}
 	if (!sp.sp_has_sched) {
 		svc_reply_error(rp, 400, v == VIEW_CRON ? "'schedule' is "
@@ -444,14 +463,15 @@ op_create(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 		sp.sp_session_mode = "persistent";
 	if (sp.sp_catch_up == NULL)
 		sp.sp_catch_up = "once";
-	if (sp.sp_delivery == NULL && v == VIEW_CRON)
-		sp.sp_delivery = NULL;	/* stored as null: last_channel */
 	if (job_next_slot(&sp.sp_sched, time(NULL), &next, err,
 	    sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
 		return;
 	}
-	if ((st = agent_check(sp.sp_agent, err, sizeof(err))) != 0) {
+	/* The workflow is looked up when it runs (a missing one is a
+	 * recorded failure); the shared owner is no agent to check. */
+	if (strcmp(sp.sp_agent, JOB_SHARED_AGENT) != 0 &&
+	    (st = agent_check(sp.sp_agent, err, sizeof(err))) != 0) {
 		svc_reply_error(rp, st, "%s", err);
 		return;
 	}
@@ -510,6 +530,8 @@ op_update(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 	if (up.sp_action != NULL) {
 		sp.sp_action = up.sp_action;
 		sp.sp_message = up.sp_message;
+		sp.sp_workflow = up.sp_workflow;
+		sp.sp_wf_input = up.sp_wf_input;
 		if (up.sp_timeout >= 0)
 			sp.sp_timeout = up.sp_timeout;
 	}

@@ -301,9 +301,26 @@ parse_action(json_t *v, struct job_spec *sp, char *err, size_t errlen)
 		}
 	}
 	if (strcmp(kind, "workflow") == 0) {
-		snprintf(err, errlen, "workflows arrive with the workflow "
-		    "module");
-		return (-1);
+		sp->sp_action = "workflow";
+		sp->sp_message = "";
+		if (get_str(v, "workflow_id", JOB_WORKFLOW_MAX, 0,
+		    &sp->sp_workflow, err, errlen) != 1) {
+			if (*err == '\0')
+				snprintf(err, errlen, "a workflow action needs "
+				    "'workflow_id' (an id or a name)");
+			return (-1);
+		}
+		if ((x = json_object_get(v, "input")) != NULL &&
+		    !json_is_null(x)) {
+			if (!json_is_string(x) && !json_is_object(x)) {
+				snprintf(err, errlen, "'action.input' must be "
+				    "a string or an object");
+				return (-1);
+			}
+			sp->sp_wf_input = x;
+		}
+		return (get_int(v, "timeout_secs", 1, 3600, 1, &sp->sp_timeout,
+		    err, errlen) < 0 ? -1 : 0);
 	}
 	if (strcmp(kind, "agent_turn") == 0) {
 		sp->sp_action = "agent_turn";
@@ -387,11 +404,6 @@ job_spec_parse(enum job_view v, json_t *body, struct job_spec *sp, char *err,
 		return (-1);
 	if (tz != NULL && *tz == '\0')
 		tz = NULL;
-	if (json_object_get(body, "workflow_id") != NULL) {
-		snprintf(err, errlen, "workflows arrive with the workflow "
-		    "module");
-		return (-1);
-	}
 	sch = json_object_get(body, v == VIEW_CRON ? "schedule" : "cron");
 	if (v == VIEW_CRON && sch == NULL)
 		sch = json_object_get(body, "cron_expr");
@@ -425,6 +437,19 @@ job_spec_parse(enum job_view v, json_t *body, struct job_spec *sp, char *err,
 	    (m == NULL && get_str(body, "message", JOB_MESSAGE_MAX, 1, &m, err,
 	    errlen) < 0))
 		return (-1);
+	if (v == VIEW_SCHED && json_object_get(body, "workflow_id") != NULL) {
+		/* The dashboard's workflow schedule: its message, if any,
+		 * is the run's input. */
+		if (get_str(body, "workflow_id", JOB_WORKFLOW_MAX, 0,
+		    &sp->sp_workflow, err, errlen) < 0)
+			return (-1);
+		sp->sp_action = "workflow";
+		sp->sp_message = "";
+		if (m != NULL && *m != '\0')
+			sp->sp_wf_input = json_object_get(body, json_object_get(
+			    body, "prompt") != NULL ? "prompt" : "message");
+		m = NULL;
+	}
 	if (m != NULL) {
 		if (sp->sp_action != NULL) {
 			snprintf(err, errlen, "give the prompt in 'action' or "
@@ -510,6 +535,9 @@ job_spec_of_row(json_t *row, struct job_spec *sp)
 	sched_of_row(row, &sp->sp_sched);
 	sp->sp_action = str_of(row, "action");
 	sp->sp_message = str_of(row, "message");
+	sp->sp_workflow = str_of(row, "workflow_id");
+	x = json_object_get(row, "workflow_input_json");
+	sp->sp_wf_input = json_is_null(x) ? NULL : x;
 	x = json_object_get(row, "timeout_secs");
 	sp->sp_timeout = json_is_integer(x) ? json_integer_value(x) : 0;
 	sp->sp_session_mode = str_of(row, "session_mode");

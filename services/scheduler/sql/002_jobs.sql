@@ -18,6 +18,8 @@ CREATE TABLE jobs (
 	action			text NOT NULL CHECK (action IN
 				    ('agent_turn', 'system_event', 'workflow')),
 	message			text NOT NULL DEFAULT '',
+	workflow_id		text,		-- action workflow: id or name
+	workflow_input_json	jsonb,		-- and its input
 	timeout_secs		integer,
 	session_mode		text NOT NULL DEFAULT 'persistent'
 				    CHECK (session_mode IN ('persistent', 'new')),
