@@ -1030,9 +1030,8 @@ gw_http_stop(void)
 	 * must be over before the daemon stops (a suspended connection
 	 * there aborts libmicrohttpd). */
 	gw_ws_stop();
-	gw_stream_shutdown();
+	gw_sse_shutdown();
 	gw_comms_shutdown();
-	gw_openai_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1045,8 +1044,8 @@ gw_http_stop(void)
 		pthread_mutex_lock(&gw_h.h_mtx);
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
-		if (waiting == 0 && gw_stream_count() == 0 &&
-		    gw_comms_count() == 0 && gw_openai_count() == 0 &&
+		if (waiting == 0 && gw_sse_count() == 0 &&
+		    gw_comms_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;
