@@ -4,6 +4,7 @@
  * downtime (job_decide()), as a table of cases.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "job/job.h"
@@ -15,7 +16,7 @@ every(long long secs)
 	struct job_sched s;
 
 	memset(&s, 0, sizeof(s));
-	strcpy(s.js_kind, "every");
+	snprintf(s.js_kind, sizeof(s.js_kind), "every");
 	s.js_every = secs;
 	return (s);
 }
@@ -26,7 +27,7 @@ at(int64_t t)
 	struct job_sched s;
 
 	memset(&s, 0, sizeof(s));
-	strcpy(s.js_kind, "at");
+	snprintf(s.js_kind, sizeof(s.js_kind), "at");
 	s.js_at = t;
 	return (s);
 }
@@ -37,7 +38,7 @@ cron(const char *expr, const char *tz)
 	struct job_sched s;
 
 	memset(&s, 0, sizeof(s));
-	strcpy(s.js_kind, "cron");
+	snprintf(s.js_kind, sizeof(s.js_kind), "cron");
 	s.js_expr = expr;
 	s.js_tz = tz;
 	return (s);

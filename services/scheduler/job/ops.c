@@ -614,7 +614,7 @@ op_delete(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	n = atoi(PQcmdTuples(res));
+	n = strcmp(PQcmdTuples(res), "0") != 0;
 	PQclear(res);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", n > 0 ?
 	    "deleted" : "already-deleted", "id", id));
