@@ -149,6 +149,22 @@
 #define OP_COMMS_SEND		"comms.send"
 #define OP_COMMS_TASK		"comms.task"
 
+/* ---- scheduler: schedules and cron jobs, one store (job/ops.c; issue 9,
+ * part "jobs") ----------------------------------------------------------- */
+#define OP_CRON_JOBS_LIST	"cron.jobs.list"
+#define OP_CRON_JOBS_CREATE	"cron.jobs.create"
+#define OP_CRON_JOBS_GET	"cron.jobs.get"
+#define OP_CRON_JOBS_UPDATE	"cron.jobs.update"
+#define OP_CRON_JOBS_DELETE	"cron.jobs.delete"
+#define OP_CRON_JOBS_ENABLE	"cron.jobs.enable"
+#define OP_CRON_JOBS_STATUS	"cron.jobs.status"
+#define OP_SCHEDULES_LIST	"schedules.list"
+#define OP_SCHEDULES_CREATE	"schedules.create"
+#define OP_SCHEDULES_GET	"schedules.get"
+#define OP_SCHEDULES_UPDATE	"schedules.update"
+#define OP_SCHEDULES_DELETE	"schedules.delete"
+#define OP_SCHEDULES_RUN	"schedules.run"		/* fires now */
+
 /* ---- scheduler: triggers (trigger/ops.c; issue 9, part "triggers") ------ */
 #define OP_TRIGGERS_LIST	"triggers.list"
 #define OP_TRIGGERS_CREATE	"triggers.create"

@@ -9,6 +9,7 @@
  */
 #include "core/sched.h"
 #include "goal/goal.h"
+#include "job/job.h"
 #include "services.h"
 #include "svc.h"
 #include "task/task.h"
@@ -23,6 +24,7 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ job_start, job_stop },
 	{ trigger_start, trigger_stop },
 	{ task_start, task_stop },	/* goals and the task queue */
 	{ wf_start, wf_stop },
@@ -59,6 +61,7 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	job_ops,
 	trigger_ops,
 	goal_ops, task_ops, task_board_ops,
 	wf_ops,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# budget.sh BUILD - figure 11 of `make bench` (issue 10): what the budget
+# budget.sh BUILD - figure 12 of `make bench` (issue 10): what the budget
 # check adds to a turn (target <= 0.3 ms p50), with and without a budget
 # set, in one run:
 #
@@ -35,7 +35,7 @@ T_ADDED_MS=0.3
 
 hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
 hr
-echo "11. BUDGET CHECK  added cost per turn, with and without a budget set (target <= $T_ADDED_MS ms p50)"
+echo "12. BUDGET CHECK  added cost per turn, with and without a budget set (target <= $T_ADDED_MS ms p50)"
 hr
 for p in bus api-gateway agent-runtime waithttp; do
 	if [ ! -x "$bin/$p" ]; then echo "   $p not built; skipped"; exit 0; fi
