@@ -90,5 +90,27 @@ t_eq "the agent did not switch to it" "$(jb .session_id)" "$CUR"
 OUT=$(msg "$B" '{"session_create": true}' "{\"message\": \"x\", \"session_id\": \"$NEW\"}")
 t_eq "another agent's session is refused even so" "$(jq -r .status <<<"$OUT")" 400
 
+# ---- session_key: the manifest's session_mode decides -------------------------------
+lf_req POST /api/agents "$(lf_spawn_json "session_mode = \"new\"
+$(lf_fake_toml fresh m-fresh)")"
+N=$(jb .agent_id)
+lf_req GET "/api/agents/$N"
+NCUR=$(jb .session_id)
+msg "$N" '{"session_key": "job-1:slot-1"}' '{"message": "first"}' >/dev/null
+msg "$N" '{"session_key": "job-1:slot-1"}' '{"message": "same key"}' >/dev/null
+t_eq "session_mode new: one key, one session of its own (the second turn sees the first)" \
+    "$(lf_fake_requests m-fresh | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["first","same key"]'
+msg "$N" '{"session_key": "job-1:slot-2"}' '{"message": "next slot"}' >/dev/null
+t_eq "another key, another fresh session" \
+    "$(lf_fake_requests m-fresh | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["next slot"]'
+lf_req GET "/api/agents/$N"
+t_eq "the agent's current session is untouched" "$(jb .session_id)" "$NCUR"
+t_eq "two keyed sessions exist for it" "$(lf_psql "SELECT count(*) FROM runtime.sessions WHERE agent_id = '$N' AND id <> '$NCUR'")" 2
+N0=$(lf_fake_requests m-idem | jq length)
+msg "$A" '{"session_key": "job-2:slot-1"}' '{"message": "persistent agent"}' >/dev/null
+t_eq "session_mode persistent: a keyed turn runs in the current session" \
+    "$(lf_fake_requests m-idem | jq -r '.[-1].body.messages | map(select(.role == "user")) | length > 1')" true
+t_eq "an empty session_key is 400" "$(msg "$A" '{"session_key": ""}' | jq -r .status)" 400
+
 lf_stack_stop
 t_done

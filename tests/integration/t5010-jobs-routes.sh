@@ -61,7 +61,7 @@ t_eq "cron list: values" "$(jb '.jobs[1] | [.id, .agent_id, .cron_expr, .prompt,
     "$J2 $A every 60s Check system health true"
 t_eq "cron list: the full job too" \
     "$(jbc '.jobs[0] | [.schedule, .action, .session_mode, .catch_up, .max_consecutive_failures]')" \
-    '[{"kind":"every","every_secs":3600},{"kind":"agent_turn","message":"Hourly check","timeout_secs":null},"persistent","once",5]'
+    '[{"kind":"every","every_secs":3600},{"kind":"agent_turn","message":"Hourly check","timeout_secs":null},null,"once",5]'
 
 lf_req GET "/api/cron/jobs?agent_id=$A"
 t_eq "cron list ?agent_id=: the agent's jobs" "$(jb .total)" 2

@@ -123,6 +123,28 @@ lf_req GET "/api/agents/$C/session"
 t_eq "session_mode new: the agent's current session is unchanged" "$(jb .session_id)" "$CUR"
 t_eq "session_mode new: its current session got no fire's message" "$(jb '.messages | length')" 0
 
+# ---- no session_mode: the agent's manifest decides -----------------------------------
+lf_req POST /api/agents "$(lf_spawn_json "session_mode = \"new\"
+$(lf_fake_toml manifest-new m-mnew)")"
+M=$(jb .agent_id)
+lf_req GET "/api/agents/$M/session"
+MCUR=$(jb .session_id)
+MJ=$(job "$M" '{"name": "follows", "schedule": {"kind": "every", "every_secs": 1}, "prompt": "Follow prompt"}')
+lf_poll 200 has_fires "$MJ" 2
+lf_req PUT "/api/cron/jobs/$MJ/enable" '{"enabled": false}'
+sleep 0.5
+t_eq "no session_mode, manifest new: each fire's turn starts afresh" \
+    "$(lf_fake_requests m-mnew | jq -c '[.[] | [.body.messages[] | select(.role == "user")] | length] | unique')" '[1]'
+lf_req GET "/api/agents/$M/session"
+t_eq "no session_mode, manifest new: the agent's current session got nothing" \
+    "$(jb .session_id) $(jb '.messages | length')" "$MCUR 0"
+PJ=$(job "$A" '{"name": "follows-persistent", "schedule": {"kind": "every", "every_secs": 1}, "prompt": "Kept prompt"}')
+lf_poll 200 has_fires "$PJ" 2
+lf_req PUT "/api/cron/jobs/$PJ/enable" '{"enabled": false}'
+sleep 0.5
+t_ok "no session_mode, manifest persistent: the fires share the agent's session" \
+    test "$(lf_fake_requests m-tick | jq '[.[-1].body.messages[] | select(.role == "user")] | length')" -ge 2
+
 # ---- a workflow action ------------------------------------------------------------------
 lf_req POST /api/workflows "$(jq -nc --arg a "$A" '{name: "wf-jobs", steps: [{name: "s1", agent_id: $a, prompt: "WF says {{input}}"}]}')"
 t_eq "a workflow to schedule" "$LF_STATUS" 201

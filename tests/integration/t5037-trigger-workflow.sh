@@ -4,7 +4,8 @@
 # the run's input, the fire records the run it started, a second replica
 # of the event does not start a second run (the fire's key), and a
 # workflow deleted since the trigger was made is a failed fire with the
-# reason.
+# reason.  And a trigger without session_mode follows its recipient's
+# manifest.
 . "$(dirname "$0")/../lib.sh"
 
 for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
@@ -52,6 +53,19 @@ KEYRUN=$("$LF_BIN/bustool" -t 10000 req scheduler workflows.run "$(jq -nc --arg 
 t_eq "workflows.run under the fire's key answers the fire's run" "$KEYRUN" "$RUN"
 lf_req GET "/api/workflows/$WF/runs"
 t_eq "and starts no other" "$(jbc length)" 1
+
+# A trigger without session_mode follows its recipient's manifest: "new"
+# gives each fire a session of its own.
+lf_req POST /api/agents "$(lf_spawn_json "session_mode = \"new\"
+$(lf_fake_toml fresh-owner m-fresh)")"
+F=$(jb .agent_id)
+lf_req POST /api/triggers "$(jq -nc --arg a "$F" '{agent_id: $a, pattern: {agent_spawned: {name_pattern: "pal"}}, cooldown_secs: 0}')"
+TF=$(jb .trigger_id)
+agent pal-1 m-x >/dev/null
+agent pal-2 m-x >/dev/null
+lf_poll 200 fire_done "$TF" 2 || echo "# the two fires did not finish within 10 s"
+t_eq "no session_mode, manifest new: each fire's turn starts afresh" \
+    "$(lf_fake_requests m-fresh | jq -c '[.[] | [.body.messages[] | select(.role == "user")] | length]')" '[1,1]'
 
 # A workflow deleted since: the fire fails, saying why.
 lf_req DELETE "/api/workflows/$WF"

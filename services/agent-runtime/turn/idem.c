@@ -1,6 +1,7 @@
 /*
  * turn/idem.c - idempotent turns: agents.message with caller
- * idempotency_key runs at most once per key (sql/010_turn_keys.sql).
+ * idempotency_key runs at most once per key (sql/010_turn_keys.sql), and
+ * the sessions named by caller session_key.
  *
  * The key is claimed by an insert before the turn starts, on the replica
  * that takes the request; the turn's end stores its answer on the row in
@@ -139,4 +140,14 @@ turn_idem_finish(struct db *db, const char *key, int status, json_t *body)
 		    "idempotency key '%s': %s", __func__, key, js == NULL ?
 		    "out of memory" : db_errmsg(db));
 	free(js);
+}
+
+int
+turn_key_session(const char *agent_id, const char *key,
+    char out[UTIL_UUID_LEN])
+{
+	char	name[TURN_IDEM_KEY_MAX + 16];
+
+	snprintf(name, sizeof(name), "session:%s", key);
+	return (util_uuid5(agent_id, name, out) == 0 ? 0 : -1);
 }

@@ -198,7 +198,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*body = rq->mr_body, *row = NULL, *v;
 	const char	*msg, *sid = NULL, *sender = NULL, *chan = NULL;
 	const char	*sender_id = NULL;
-	const char	*stream, *stream_id, *key = NULL;
+	const char	*stream, *stream_id, *key = NULL, *skey = NULL;
 	json_t		*temp = NULL;
 	long long	 max_tokens = 0;
 	char		 id[UTIL_UUID_LEN], psid[UTIL_UUID_LEN], *text;
@@ -273,10 +273,14 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	 * made on first use (the scheduler's per-fire sessions). */
 	if (agent_get_str(rq->mr_caller, "idempotency_key", 1,
 	    TURN_IDEM_KEY_MAX, &key, rp) != 0 ||
-	    agent_get_bool(rq->mr_caller, "session_create", &create, rp) != 0)
+	    agent_get_bool(rq->mr_caller, "session_create", &create, rp) != 0 ||
+	    agent_get_str(rq->mr_caller, "session_key", 1, TURN_IDEM_KEY_MAX,
+	    &skey, rp) != 0)
 		return;
-	if (key != NULL && *key == '\0') {
-		svc_reply_error(rp, 400, "'idempotency_key' must not be empty");
+	if ((key != NULL && *key == '\0') || (skey != NULL && *skey == '\0')) {
+		svc_reply_error(rp, 400, "'%s' must not be empty",
+		    key != NULL && *key == '\0' ? "idempotency_key" :
+		    "session_key");
 		return;
 	}
 	if (turn_stopping()) {
@@ -285,6 +289,19 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	}
 	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
+	/* A scheduled turn that names no session follows the manifest's
+	 * session_mode: "new" runs in the session of its key (made on
+	 * first use, the agent does not switch to it). */
+	if (sid == NULL && skey != NULL && strcmp(json_string_value(
+	    json_object_get(json_object_get(row, "manifest"),
+	    "session_mode")) ?: "", "new") == 0) {
+		if (turn_key_session(id, skey, psid) != 0) {
+			svc_reply_error(rp, 500, "the agent's id is not a uuid");
+			goto done;
+		}
+		sid = psid;
+		create = 1;
+	}
 	if (sid != NULL && check_session(c, row, id, psid, create, rp) != 0)
 		goto done;
 	comms_on_message(c, rq, id, msg);	/* an agent's message: recorded */

@@ -194,6 +194,10 @@ int	 turn_idem_claim(struct svc_ctx *c, const char *key,
 /* Stores the answer (body borrowed) of the turn that claimed key. */
 void	 turn_idem_finish(struct db *db, const char *key, int status,
 	    json_t *body);
+/* The session of caller.session_key key for agent_id (uuid5 in the
+ * agent's namespace): 0, or -1 (agent_id is not a uuid). */
+int	 turn_key_session(const char *agent_id, const char *key,
+	    char out[UTIL_UUID_LEN]);
 void	 turn_unlock(struct turn *t);
 /* Adds / removes t from the registry of running turns. */
 void	 turn_register(struct turn *t);

@@ -161,6 +161,9 @@ turn_request(const struct sched_turn *t, int *timeout_ms)
 		    json_string(t->st_idempotency_key));
 	if (t->st_session_create)
 		json_object_set_new(caller, "session_create", json_true());
+	if (t->st_session_key != NULL)
+		json_object_set_new(caller, "session_key",
+		    json_string(t->st_session_key));
 	return (msg_request(OP_AGENTS_MESSAGE, NULL,
 	    util_wall_ms() + *timeout_ms, caller,
 	    json_pack("{s:s}", PARAM_ID, t->st_agent_id), NULL, body));

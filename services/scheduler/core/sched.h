@@ -63,6 +63,11 @@ struct sched_turn {
 	int		 st_session_create;	/* caller.session_create:
 						   st_session_id is made if
 						   it does not exist */
+	const char	*st_session_key;	/* caller.session_key: with
+						   no st_session_id, the
+						   manifest's session_mode
+						   decides (new: this key's
+						   own session); NULL: none */
 };
 
 /*

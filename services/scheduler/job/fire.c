@@ -370,6 +370,8 @@ struct fire_job {
 	const char	*fj_action;
 	const char	*fj_message;
 	const char	*fj_session;	/* NULL: the agent's current one */
+	int		 fj_follow;	/* no session_mode of its own: the
+					   manifest's (caller session_key) */
 	long long	 fj_timeout;	/* seconds, 0: default */
 	const char	*fj_workflow;	/* action workflow: id or name */
 	json_t		*fj_wf_input;	/* and its input, or NULL */
@@ -438,6 +440,8 @@ fire_start(struct db *db, const char *fire_id, const struct fire_job *j,
 	t.st_message = j->fj_message;
 	t.st_session_id = j->fj_session;
 	t.st_session_create = j->fj_session != NULL;
+	if (j->fj_session == NULL && j->fj_follow)
+		t.st_session_key = fire_id;
 	t.st_principal = "cron";
 	t.st_idempotency_key = fire_id;
 	t.st_timeout_ms = (int)(j->fj_timeout * 1000);
@@ -487,16 +491,18 @@ fire_job_of(json_t *row, struct fire_job *j, char session[UTIL_UUID_LEN])
 		    "session_id"));
 		j->fj_session = session;
 	}
+	j->fj_follow = str_of(row, "session_mode") == NULL;
 }
 
-/* The session of a fire of job in mode (NULL: persistent). */
+/* The session of a fire of job in mode "new"; NULL for "persistent"
+ * and for none (the manifest's, decided by agent-runtime). */
 static const char *
 fire_session(const char *job, const char *mode, const char *slot,
     char out[UTIL_UUID_LEN])
 {
 	char	name[128];
 
-	if (strcmp(mode, "new") != 0)
+	if (mode == NULL || strcmp(mode, "new") != 0)
 		return (NULL);
 	snprintf(name, sizeof(name), "%s:%s", job, slot);
 	if (util_uuid5(JOB_SESSION_NS, name, out) != 0)
@@ -531,6 +537,7 @@ job_run_now(struct svc_ctx *c, const struct msg_req *rq,
 	    "timeout_secs"));
 	j.fj_session = fire_session(j.fj_id, str_of(job, "session_mode"),
 	    slot, sess);
+	j.fj_follow = str_of(job, "session_mode") == NULL;
 	p[0] = fid;
 	p[1] = j.fj_id;
 	p[2] = sched.s_replica;
@@ -804,7 +811,8 @@ reclaim(struct db *db)
 	    "lease_until < now() ORDER BY lease_until LIMIT 32 "
 	    "FOR UPDATE SKIP LOCKED) RETURNING f.id AS fire_id, "
 	    "f.job_id, f.session_id, j.agent_id, j.name, j.action, "
-	    "j.message, j.workflow_id, j.workflow_input_json, j.timeout_secs",
+	    "j.message, j.workflow_id, j.workflow_input_json, j.timeout_secs, "
+	    "j.session_mode",
 	    2, p);
 	if (res == NULL) {
 		log_warnx("%s: could not take over expired fires: %s",

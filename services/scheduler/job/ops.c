@@ -459,8 +459,7 @@ op_create(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 		sp.sp_one_shot = strcmp(sp.sp_sched.js_kind, "at") == 0;
 	if (strcmp(sp.sp_sched.js_kind, "at") == 0)
 		sp.sp_one_shot = 1;
-	if (sp.sp_session_mode == NULL)
-		sp.sp_session_mode = "persistent";
+	/* No session_mode: the agent's manifest decides at each fire. */
 	if (sp.sp_catch_up == NULL)
 		sp.sp_catch_up = "once";
 	if (job_next_slot(&sp.sp_sched, time(NULL), &next, err,

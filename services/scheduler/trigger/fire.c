@@ -117,11 +117,12 @@ static const char SQL_TAKEOVER[] =
 	"FROM (SELECT trigger_id, event_id FROM trigger_fires "
 	"    WHERE status = 'running' AND lease_until < clock_timestamp() "
 	"    ORDER BY lease_until LIMIT $3::integer "
-	"    FOR UPDATE SKIP LOCKED) d "
+	"    FOR UPDATE OF trigger_fires SKIP LOCKED) d, triggers t "
 	"WHERE f.trigger_id = d.trigger_id AND f.event_id = d.event_id "
+	"    AND t.id = f.trigger_id "
 	"RETURNING f.trigger_id::text, f.event_id::text, f.recipient::text, "
-	"    f.message, f.session_id::text, f.depth, "
-	"    (SELECT t.workflow_id FROM triggers t WHERE t.id = f.trigger_id)";
+	"    f.message, f.session_id::text, f.depth, t.workflow_id, "
+	"    t.session_mode IS NULL";
 
 long long
 trigger_conf(const struct sh_config *cfg, const char *key, long long min,
@@ -242,7 +243,7 @@ fire_not_asked(struct db *db, const char *trigger, const char *event)
 static void
 fire_ask(struct db *db, const char *trigger, const char *event,
     const char *recipient, const char *message, const char *session_id,
-    int depth)
+    int depth, int follow)
 {
 	struct sched_turn	 t;
 	struct fire_ref		*fr;
@@ -263,6 +264,10 @@ fire_ask(struct db *db, const char *trigger, const char *event,
 	t.st_principal = "trigger";
 	t.st_event_depth = depth + 1;
 	t.st_idempotency_key = key;
+	/* No session_mode of the trigger's own: the recipient's manifest
+	 * decides, "new" being this fire's own session. */
+	if (session_id == NULL && follow)
+		t.st_session_key = key;
 	if (sched_turn_start(&t, fire_done, fr) != 0) {
 		free(fr);
 		fire_not_asked(db, trigger, event);
@@ -329,13 +334,13 @@ fire_workflow(struct db *db, const char *trigger, const char *event,
 static void
 fire_start(struct db *db, const char *trigger, const char *event,
     const char *recipient, const char *message, const char *session_id,
-    int depth, const char *workflow)
+    int depth, const char *workflow, int follow)
 {
 	if (workflow != NULL)
 		fire_workflow(db, trigger, event, workflow, message, depth);
 	else
 		fire_ask(db, trigger, event, recipient, message, session_id,
-		    depth);
+		    depth, follow);
 }
 
 /* ---- deciding a fire ---------------------------------------------------- */
@@ -564,7 +569,7 @@ fire_event(struct db *db, json_t *event)
 			    !PQgetisnull(res, i, 6) ? PQgetvalue(res, i, 6) :
 			    owner, message, session[0] != '\0' ? session :
 			    NULL, fe.fe_depth, PQgetisnull(res, i, 7) ? NULL :
-			    PQgetvalue(res, i, 7));
+			    PQgetvalue(res, i, 7), PQgetisnull(res, i, 5));
 		else
 			log_info("trigger '%s' on event '%s': %s", PQgetvalue(res,
 			    i, 0), fe.fe_id, status);
@@ -602,7 +607,8 @@ fire_takeover(struct db *db)
 		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
 		    PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
 		    (int)strtol(PQgetvalue(res, i, 5), NULL, 10),
-		    PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
+		    PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6),
+		    strcmp(PQgetvalue(res, i, 7), "t") == 0);
 	}
 	PQclear(res);
 }
