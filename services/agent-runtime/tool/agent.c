@@ -1,6 +1,8 @@
 /*
  * tool/agent.c - the tools that talk to other services over the bus:
- * kv_get and kv_set (memory.kv.*), agent_send (agents.message),
+ * kv_get and kv_set (memory.kv.*; kv_get with a "query" instead of a key
+ * searches the agent's proactive memory, memory.search), memory_list and
+ * memory_forget (memory.kv.list, .delete), agent_send (agents.message),
  * agent_list (agents.list) and agent_spawn (agents.spawn, as the parent);
  * and notify_owner, which only records a note.
  *
@@ -66,11 +68,12 @@ kv_allowed(json_t *manifest, const char *key, int write)
 	return (ok);
 }
 
-/* One bus call; 0 with rep filled, or -1 with r filled (hard). */
+/* One bus call, with a query object (stolen, like params, body and
+ * caller); 0 with rep filled, or -1 with r filled (hard). */
 static int
-tool_call(struct tool_ctx *tc, const char *svc, const char *op,
-    json_t *params, json_t *body, json_t *caller, int timeout_ms,
-    struct msg_rep *rep, struct tool_result *r)
+tool_call_q(struct tool_ctx *tc, const char *svc, const char *op,
+    json_t *params, json_t *query, json_t *body, json_t *caller,
+    int timeout_ms, struct msg_rep *rep, struct tool_result *r)
 {
 	json_t	*req;
 	int	 rv;
@@ -82,7 +85,7 @@ tool_call(struct tool_ctx *tc, const char *svc, const char *op,
 		json_object_set_new(caller, "event_depth",
 		    json_integer(tc->tc_event_depth));
 	req = msg_request(op, NULL, util_wall_ms() + timeout_ms, caller,
-	    params, NULL, body);
+	    params, query, body);
 	if (req == NULL) {
 		tool_result_set(r, 1, 1, "out of memory");
 		return (-1);
@@ -100,6 +103,16 @@ tool_call(struct tool_ctx *tc, const char *svc, const char *op,
 		return (-1);
 	}
 	return (0);
+}
+
+/* tool_call_q() without a query. */
+static int
+tool_call(struct tool_ctx *tc, const char *svc, const char *op,
+    json_t *params, json_t *body, json_t *caller, int timeout_ms,
+    struct msg_rep *rep, struct tool_result *r)
+{
+	return (tool_call_q(tc, svc, op, params, NULL, body, caller,
+	    timeout_ms, rep, r));
 }
 
 static const char *
@@ -128,6 +141,90 @@ kv_arg_key(json_t *in, const char **keyp, struct tool_result *r)
 	return (0);
 }
 
+/* 1 if the manifest (or its profile) grants any memory_read pattern. */
+static int
+kv_any_read(json_t *manifest)
+{
+	const struct tool_profile *p;
+	json_t			*caps;
+	int			 ok;
+
+	if (json_array_size(json_object_get(json_object_get(manifest,
+	    "capabilities"), "memory_read")) > 0)
+		return (1);
+	if ((p = tool_profile_find(json_string_value(json_object_get(
+	    manifest, "profile")))) == NULL ||
+	    (caps = tool_profile_caps(p)) == NULL)
+		return (0);
+	ok = json_array_size(json_object_get(caps, "memory_read")) > 0;
+	json_decref(caps);
+	return (ok);
+}
+
+/*
+ * memory_recall {query, limit?}: the agent's own proactive memories that
+ * match (memory.search on its id: never another agent's), one a line
+ * with why each matched.  Proactive items have no key for a glob to
+ * match, so any memory_read grant allows the search; none denies it.
+ */
+static int
+memory_search(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*q;
+	char		*text = NULL, *terms, lim[16];
+	size_t		 len, i, size = 0;
+	long long	 limit = 5;
+	json_t		*list, *e;
+	FILE		*f;
+	int		 rv;
+
+	if (tool_arg_str(in, "query", 1, &q, &len, r) != 0 ||
+	    tool_arg_int(in, "limit", 1, 20, &limit, r) != 0)
+		return (0);
+	if (len > 1000)
+		return (tool_result_set(r, 1, 0, "invalid parameter 'query': "
+		    "longer than 1000 bytes"));
+	if (!kv_any_read(tc->tc_manifest))
+		return (tool_result_set(r, 1, 1, "Permission denied: no "
+		    "memory_read grant"));
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	if (tool_call_q(tc, SVC_MEMORY, OP_MEMORY_SEARCH, json_pack("{s:s}",
+	    PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : ""), json_pack(
+	    "{s:s, s:s}", "q", q, "limit", lim), NULL, NULL, KV_TIMEOUT_MS,
+	    &rep, r) != 0)
+		return (0);
+	if (rep.mp_status != 200 || !json_is_array(list =
+	    json_object_get(rep.mp_body, "memories"))) {
+		rv = tool_result_set(r, 1, 1, "memory search failed: %s",
+		    rep_error(&rep));
+		goto done;
+	}
+	if (json_array_size(list) == 0) {
+		rv = tool_result_set(r, 0, 0, "No memories match '%s'.", q);
+		goto done;
+	}
+	if ((f = open_memstream(&text, &size)) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(list, i, e) {
+		terms = json_dumps(json_object_get(json_object_get(e, "match"),
+		    "terms"), JSON_COMPACT);
+		fprintf(f, "- %s (score %.3f, matched terms %s)\n",
+		    json_string_value(json_object_get(e, "content")),
+		    json_number_value(json_object_get(e, "score")),
+		    terms != NULL ? terms : "[]");
+		free(terms);
+	}
+	fclose(f);
+	rv = tool_result_take(r, 0, 0, text, size);
+	free(text);
+ done:
+	msg_rep_release(&rep);
+	return (rv);
+}
+
 int
 tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 {
@@ -137,6 +234,9 @@ tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	json_t		*v;
 	int		 rv;
 
+	if (json_object_get(in, "key") == NULL &&
+	    json_object_get(in, "query") != NULL)
+		return (memory_search(tc, in, r));
 	if (kv_arg_key(in, &key, r) != 0)
 		return (0);
 	if (!kv_allowed(tc->tc_manifest, key, 0))
@@ -198,6 +298,87 @@ tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 		    key);
 	else
 		rv = tool_result_set(r, 1, 1, "kv_set failed: %s",
+		    rep_error(&rep));
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* memory_list {limit?: 100, offset?: 0}: the keys of the agent's KV
+ * memory that its memory_read globs let it see, as a JSON array, with a
+ * note on paging. */
+int
+tool_memory_list(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	long long	 limit = 100, offset = 0;
+	char		 lim[24], off[24], *text;
+	json_t		*keys, *k, *shown = NULL;
+	size_t		 i;
+	int		 rv;
+
+	if (tool_arg_int(in, "limit", 1, 1000, &limit, r) != 0 ||
+	    tool_arg_int(in, "offset", 0, 1000000000LL, &offset, r) != 0)
+		return (0);
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(off, sizeof(off), "%lld", offset);
+	if (tool_call_q(tc, SVC_MEMORY, OP_MEMORY_KV_LIST, json_pack("{s:s}",
+	    PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : ""), json_pack(
+	    "{s:s, s:s}", "limit", lim, "offset", off), NULL, NULL,
+	    KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	if (rep.mp_status != 200 || !json_is_array(keys =
+	    json_object_get(rep.mp_body, "keys"))) {
+		rv = tool_result_set(r, 1, 1, "memory_list failed: %s",
+		    rep_error(&rep));
+		goto done;
+	}
+	if ((shown = json_array()) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(keys, i, k)
+		if (kv_allowed(tc->tc_manifest, json_string_value(k), 0))
+			json_array_append(shown, k);
+	if ((text = json_dumps(shown, JSON_COMPACT)) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	rv = tool_result_set(r, 0, 0, "%s\n(%zu keys from offset %lld of "
+	    "%lld in all)", text, json_array_size(shown), offset,
+	    (long long)json_integer_value(json_object_get(rep.mp_body,
+	    "total")));
+	free(text);
+ done:
+	json_decref(shown);
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* memory_forget {key}: deletes a key of the agent's KV memory, when its
+ * memory_write globs allow the key. */
+int
+tool_memory_forget(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*key;
+	int		 rv;
+
+	if (kv_arg_key(in, &key, r) != 0)
+		return (0);
+	if (!kv_allowed(tc->tc_manifest, key, 1))
+		return (tool_result_set(r, 1, 1, "Permission denied: "
+		    "memory_write does not allow key '%s'", key));
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_KV_DELETE, json_pack(
+	    "{s:s, s:s}", PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : "",
+	    PARAM_KEY, key), NULL, NULL, KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	if (rep.mp_status == 200)
+		rv = tool_result_set(r, 0, 0, "Forgot key '%s'.", key);
+	else if (rep.mp_status == 404)
+		rv = tool_result_set(r, 0, 0, "No value found for key '%s'.",
+		    key);
+	else
+		rv = tool_result_set(r, 1, 1, "memory_forget failed: %s",
 		    rep_error(&rep));
 	msg_rep_release(&rep);
 	return (rv);
