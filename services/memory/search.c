@@ -6,9 +6,11 @@
  * through websearch_to_tsquery, which accepts any text (quotes, '-',
  * "or", stray operators) and never raises a syntax error, so a user's
  * string cannot break it.  Candidates are the FTS matches (GIN on the
- * generated tsvector) and the trigram word-similarity matches (GIN on
- * content, which finds typos and partial words FTS misses), each window
- * bounded; they are ranked by ts_rank + word_similarity, and each result
+ * generated tsvector) and, only when those are fewer than the limit, the
+ * trigram word-similarity matches (GIN on content, which finds typos and
+ * partial words FTS misses; the costlier scan, so skipped when FTS alone
+ * fills the answer), each window bounded; they are ranked by ts_rank +
+ * word_similarity, and each result
  * says why it matched: match {fts_rank, similarity, terms}, terms being
  * the query's lexemes the item contains.  Recall bumps accessed_at and
  * access_count (notes 7.2) in the same statement.
@@ -37,19 +39,19 @@
 static const char SQL_SEARCH[] =
 	"WITH q AS (SELECT websearch_to_tsquery('english', $1) AS tq, "
 	"    tsvector_to_array(to_tsvector('english', $1)) AS lex), "
-	"c AS ((SELECT i.id FROM items i, q WHERE i.deleted_at IS NULL "
-	"        AND i.tsv @@ q.tq "
+	"f AS (SELECT i.id FROM items i, q WHERE i.deleted_at IS NULL "
+	"    AND i.tsv @@ q.tq "
+	"    AND ($2::uuid IS NULL OR i.agent_id = $2::uuid) "
+	"    AND ($3::text IS NULL OR i.level = $3) "
+	"    AND i.confidence >= $4::float8 "
+	"    ORDER BY ts_rank(i.tsv, q.tq) DESC LIMIT " SEARCH_WINDOW "), "
+	"c AS (SELECT id FROM f UNION "
+	"    SELECT i.id FROM items i WHERE (SELECT count(*) FROM f) < "
+	"        $5::int AND i.deleted_at IS NULL AND $1 <% i.content "
 	"        AND ($2::uuid IS NULL OR i.agent_id = $2::uuid) "
 	"        AND ($3::text IS NULL OR i.level = $3) "
 	"        AND i.confidence >= $4::float8 "
-	"        ORDER BY ts_rank(i.tsv, q.tq) DESC LIMIT " SEARCH_WINDOW ") "
-	"    UNION "
-	"    (SELECT i.id FROM items i WHERE i.deleted_at IS NULL "
-	"        AND $1 <% i.content "
-	"        AND ($2::uuid IS NULL OR i.agent_id = $2::uuid) "
-	"        AND ($3::text IS NULL OR i.level = $3) "
-	"        AND i.confidence >= $4::float8 "
-	"        LIMIT " SEARCH_WINDOW ")), "
+	"        LIMIT " SEARCH_WINDOW "), "
 	"r AS (SELECT i.*, ts_rank(i.tsv, q.tq) AS fts, "
 	"    word_similarity($1, i.content) AS sim, "
 	"    ARRAY(SELECT unnest(q.lex) INTERSECT "

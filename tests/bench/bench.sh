@@ -20,6 +20,7 @@
 #   BENCH_BIG_ROUNDS=2    five large requests each (tests/bench/bigload.py)
 #   BENCH_MAX_SECS=240    watchdog
 #   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
+#   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
 
 set -u
 
@@ -634,9 +635,11 @@ fi
 "$root/tests/bench/cron.sh" "$build"
 
 # ---- 5-8. agent turns (tests/bench/turns.sh): its own stack and fake
-# providers, after this one is gone (and its watchdog with it).
+# providers, after this one is gone (and its watchdog with it).  Then 11,
+# memory search (tests/bench/memsearch.sh), its own stack too.
 echo
 cleanup
+[ "${BENCH_MEMSEARCH:-1}" = 0 ] || "$root/tests/bench/memsearch.sh" "$build"
 [ "${BENCH_TURNS:-1}" = 0 ] && exit 0
 "$root/tests/bench/turns.sh" "$build"
 exit $?
