@@ -26,10 +26,12 @@
  * one batch would make ON CONFLICT touch a row twice, an error; the last
  * one wins, as if stored one after the other. */
 static const char SQL_STORE[] =
-	"WITH x AS (SELECT DISTINCT ON (source, relation, target) * "
-	"    FROM jsonb_to_recordset($2::jsonb) WITH ORDINALITY AS x(source "
-	"    text, relation text, target text, confidence float8, metadata "
-	"    jsonb, n bigint) ORDER BY source, relation, target, n DESC), "
+	"WITH e AS (SELECT j->>'source' AS source, j->>'relation' AS "
+	"    relation, j->>'target' AS target, (j->>'confidence')::float8 "
+	"    AS confidence, nullif(j->'metadata', 'null') AS metadata, n "
+	"    FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS e(j, n)), "
+	"x AS (SELECT DISTINCT ON (source, relation, target) * FROM e "
+	"    ORDER BY source, relation, target, n DESC), "
 	"ins AS (INSERT INTO relations (id, agent_id, source, relation, "
 	"    target, confidence, metadata) SELECT gen_random_uuid(), "
 	"    $1::uuid, source, relation, target, coalesce(confidence, 1.0), "
