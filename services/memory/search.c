@@ -106,6 +106,12 @@ static const char SQL_MERGE[] =
 	"    FROM d, k) "
 	"SELECT count(*) FROM k";
 
+/* One consolidation of an agent at a time, across every replica: the
+ * second waits, then finds the pairs the first left. */
+static const char SQL_LOCK[] =
+	"SELECT pg_advisory_xact_lock(hashtext('memory.consolidate'), "
+	"hashtext($1))";
+
 /*
  * GET /api/memory/search and /api/memory/agents/{id}/search: query q
  * (required, 1-1000 bytes), limit (1-100, 10), level, min_confidence
@@ -248,7 +254,8 @@ seen(char (*v)[UTIL_UUID_LEN], int n, const char *s)
  * POST /api/memory/agents/{id}/consolidate {threshold?: 0.9} -> {agent_id,
  * merged, merges: [{kept, removed, similarity}]}.  Pairs are taken best
  * first; an item merged away (or already kept) in this run is not touched
- * again, so chains never drop both sides.  One transaction.
+ * again, so chains never drop both sides.  One transaction, under a lock
+ * per agent (SQL_LOCK).
  */
 static void
 consolidate_op(struct svc_ctx *c, const struct msg_req *rq,
@@ -279,6 +286,12 @@ consolidate_op(struct svc_ctx *c, const struct msg_req *rq,
 		goto done;
 	}
 	intx = 1;
+	p[0] = id;
+	if ((r2 = db_exec(c->sc_db, SQL_LOCK, 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	PQclear(r2);
 	if ((res = dup_pairs(c, id, t, rp)) == NULL)
 		goto done;
 	for (i = 0; i < PQntuples(res) && nt + 2 <= 2 * MERGES_MAX; i++) {
