@@ -14,13 +14,17 @@
  *
  * Gates: [auto_dream] enabled (default false) and the agent's opt-in
  * (PUT /api/auto-dream/agents/{id}/enabled, kept in memory.dream_agents).
- * The time and session gates apply to scheduled dreams only; those wait
- * for the scheduler (issue 9): a manual trigger ignores them, as upstream.
+ * On a schedule: every check_interval_secs each replica's tick claims,
+ * under one advisory lock, the opted-in agents with no dream running and
+ * none completed within min_hours, and dreams them; a manual trigger
+ * ignores the time gate, as upstream.  The min_sessions gate is not
+ * applied (sessions are agent-runtime's).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -55,12 +59,32 @@ static const char SQL_CONTEXT[] =
 	"accessed_at DESC LIMIT " DREAM_CONTEXT_ITEMS;
 static const char SQL_START[] =
 	"INSERT INTO dreams (task_id, agent_id, status, before_count) "
-	"VALUES ($1::uuid, $2::uuid, 'running', $3::bigint)";
+	"SELECT $1::uuid, $2::uuid, 'running', count(*) FROM items "
+	"WHERE agent_id = $2::uuid AND deleted_at IS NULL";
 static const char SQL_END[] =
 	"UPDATE dreams SET status = $2, ended_at = clock_timestamp(), "
 	"response = $3, error = $4, after_count = (SELECT count(*) FROM items "
 	"WHERE agent_id = dreams.agent_id AND deleted_at IS NULL) "
 	"WHERE task_id = $1::uuid AND status = 'running'";
+/* The scheduled pass (under SQL_TICK_LOCK, in a transaction): opted-in
+ * agents with no dream running and none completed in the last $1
+ * seconds (min_hours) get a running dream row each. */
+static const char SQL_TICK_LOCK[] =
+	"SELECT pg_advisory_xact_lock(hashtext('memory.dream'))";
+static const char SQL_CLAIM[] =
+	"INSERT INTO dreams (task_id, agent_id, status, before_count) "
+	"SELECT gen_random_uuid(), o.agent_id, 'running', (SELECT count(*) "
+	"    FROM items i WHERE i.agent_id = o.agent_id AND i.deleted_at IS "
+	"    NULL) FROM dream_agents o WHERE o.enabled AND NOT EXISTS "
+	"    (SELECT 1 FROM dreams d WHERE d.agent_id = o.agent_id AND "
+	"    (d.status = 'running' OR (d.status = 'completed' AND d.ended_at "
+	"    > clock_timestamp() - make_interval(secs => $1::float8)))) "
+	"LIMIT 16 RETURNING task_id, agent_id";
+/* An agent agent-runtime no longer knows is no longer opted in, so the
+ * schedule does not fail on it forever. */
+static const char SQL_FORGET[] =
+	"DELETE FROM dream_agents WHERE agent_id = (SELECT agent_id FROM "
+	"dreams WHERE task_id = $1::uuid)";
 static const char SQL_OPTED[] =
 	"SELECT enabled FROM dream_agents WHERE agent_id = $1::uuid";
 static const char SQL_ENABLE[] =
@@ -95,6 +119,11 @@ struct dream {
 static struct {
 	pthread_mutex_t	 mtx;
 	struct db	*db;		/* the callbacks' connection */
+	struct db	*tick_db;	/* the tick thread's */
+	pthread_t	 tick;
+	int		 ticking;	/* tick was started */
+	int		 stopping;	/* under mtx; tick_cv wakes it */
+	pthread_cond_t	 tick_cv;
 	struct dream	*run[DREAM_MAX_RUNNING];
 	int		 enabled;	/* [auto_dream] enabled */
 	double		 min_hours;
@@ -102,10 +131,13 @@ static struct {
 	long long	 check_interval;
 } dream = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
+	.tick_cv = PTHREAD_COND_INITIALIZER,
 	.min_hours = 24,
 	.min_sessions = 5,
 	.check_interval = 86400,
 };
+
+static void	*dream_tick(void *);
 
 void
 dream_start(const struct sh_config *cfg)
@@ -114,17 +146,28 @@ dream_start(const struct sh_config *cfg)
 	char	 conninfo[1024];
 
 	dream.enabled = json_is_true(json_object_get(sec, "enabled"));
-	if (json_is_number(v = json_object_get(sec, "min_hours")))
+	if (json_is_number(v = json_object_get(sec, "min_hours")) &&
+	    json_number_value(v) >= 0 && json_number_value(v) <= 24 * 3650)
 		dream.min_hours = json_number_value(v);
 	if (json_is_integer(v = json_object_get(sec, "min_sessions")))
 		dream.min_sessions = json_integer_value(v);
-	if (json_is_integer(v = json_object_get(sec, "check_interval_secs")))
+	if (json_is_integer(v = json_object_get(sec, "check_interval_secs")) &&
+	    json_integer_value(v) >= 0 && json_integer_value(v) <= 86400 * 365)
 		dream.check_interval = json_integer_value(v);
 	db_conninfo(cfg->database_url, cfg->home_dir, conninfo,
 	    sizeof(conninfo));
 	if ((dream.db = db_open(conninfo, "memory")) == NULL)
 		log_warnx("%s: could not open a database handle; dreams are "
 		    "not recorded when they end", __func__);
+	if (!dream.enabled || dream.check_interval <= 0)
+		return;
+	if ((dream.tick_db = db_open(conninfo, "memory")) == NULL ||
+	    pthread_create(&dream.tick, NULL, dream_tick, NULL) != 0) {
+		log_warnx("%s: could not start the schedule; only manual "
+		    "dreams run", __func__);
+		return;
+	}
+	dream.ticking = 1;
 }
 
 /* Frees the dreams whose callback ran (all of them, cancelling, when
@@ -152,6 +195,16 @@ dream_reap(int all)
 void
 dream_stop(void)
 {
+	if (dream.ticking) {
+		pthread_mutex_lock(&dream.mtx);
+		dream.stopping = 1;
+		pthread_cond_signal(&dream.tick_cv);
+		pthread_mutex_unlock(&dream.mtx);
+		pthread_join(dream.tick, NULL);
+		dream.ticking = 0;
+	}
+	db_close(dream.tick_db);
+	dream.tick_db = NULL;
 	dream_reap(1);
 	db_close(dream.db);
 	dream.db = NULL;
@@ -188,6 +241,8 @@ dream_done(void *arg, int err, struct msg_rep *rep)
 	if (dream.db != NULL && db_cmd(dream.db, SQL_END, 4, p) != 0)
 		log_warnx("%s: could not record dream '%s': %s", __func__,
 		    d->dr_task, db_errmsg(dream.db));
+	if (dream.db != NULL && err == 0 && rep->mp_status == 404)
+		(void)db_cmd(dream.db, SQL_FORGET, 1, p);
 	d->dr_done = 1;
 	pthread_mutex_unlock(&dream.mtx);
 	if (rep != NULL)
@@ -221,18 +276,99 @@ not_fired(struct svc_reply *rp, const char *id, const char *reason)
 	    "agent_id", id, "task_id", "reason", reason));
 }
 
+/* The dream's message for agent id (new), built from its memories on
+ * db; NULL on a database error or ENOMEM. */
+static char *
+dream_prompt(struct db *db, const char *id)
+{
+	const char	*p[1] = { id };
+	PGresult	*res;
+	char		*msg;
+
+	if ((res = db_exec(db, SQL_CONTEXT, 1, p)) == NULL)
+		return (NULL);
+	msg = dream_message(res);
+	PQclear(res);
+	return (msg);
+}
+
+/*
+ * Starts the turn of dream task (its row already running) for agent id:
+ * 0, or -1 when it could not start (the row is then failed, with why in
+ * err).  db is the caller's connection.
+ */
+static int
+dream_launch(struct db *db, const char *id, const char *task, char *err,
+    size_t errlen)
+{
+	struct dream	*d = NULL;
+	const char	*p[2];
+	char		*msg = NULL;
+	json_t		*req = NULL;
+	int		 i, slot = -1, ret = -1;
+
+	snprintf(err, errlen, "out of memory");
+	if ((msg = dream_prompt(db, id)) == NULL) {
+		snprintf(err, errlen, "could not read the agent's memories");
+		goto done;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		goto done;
+	snprintf(d->dr_task, sizeof(d->dr_task), "%s", task);
+	dream_reap(0);
+	pthread_mutex_lock(&dream.mtx);
+	for (i = 0; i < DREAM_MAX_RUNNING && slot < 0; i++)
+		if (dream.run[i] == NULL)
+			slot = i;
+	if (slot >= 0)
+		dream.run[slot] = d;	/* reserved; dr_call set below */
+	pthread_mutex_unlock(&dream.mtx);
+	if (slot < 0) {
+		snprintf(err, errlen, "too many dreams running");
+		goto done;
+	}
+	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() +
+	    DREAM_TIMEOUT_MS, json_pack("{s:s, s:s}", "principal",
+	    "auto-dream", "idempotency_key", task), json_pack("{s:s}",
+	    PARAM_ID, id), NULL, json_pack("{s:s}", "message", msg));
+	/* The lock keeps the callback (which marks dr_done) from racing
+	 * the store of dr_call. */
+	pthread_mutex_lock(&dream.mtx);
+	if (req != NULL && memory_bus() != NULL)
+		d->dr_call = bus_call_start(memory_bus(), SVC_AGENT_RUNTIME,
+		    req, DREAM_TIMEOUT_MS, dream_done, d);
+	if (d->dr_call == NULL)
+		dream.run[slot] = NULL;
+	pthread_mutex_unlock(&dream.mtx);
+	if (d->dr_call == NULL) {
+		snprintf(err, errlen, "could not reach agent-runtime");
+		goto done;
+	}
+	d = NULL;
+	ret = 0;
+ done:
+	if (ret != 0) {
+		p[0] = task;
+		p[1] = err;
+		(void)db_cmd(db, "UPDATE dreams SET status = 'failed', "
+		    "ended_at = clock_timestamp(), error = $2 WHERE task_id = "
+		    "$1::uuid AND status = 'running'", 2, p);
+	}
+	json_decref(req);
+	free(msg);
+	free(d);
+	return (ret);
+}
+
 /* POST /api/auto-dream/agents/{id}/trigger -> {fired, agent_id, task_id,
- * reason}. */
+ * reason}.  A manual dream ignores the time gate, as upstream. */
 static void
 dream_op_trigger(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN], task[UTIL_UUID_LEN], *msg = NULL;
-	const char	*p[3];
-	struct dream	*d = NULL;
-	PGresult	*res = NULL;
-	json_t		*req = NULL;
-	int		 i, slot = -1;
+	char		 id[UTIL_UUID_LEN], task[UTIL_UUID_LEN], err[128];
+	const char	*p[2];
+	PGresult	*res;
 
 	if (svc_param_agent_id(rq, rp, id) != 0)
 		return;
@@ -253,69 +389,72 @@ dream_op_trigger(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	PQclear(res);
-	dream_reap(0);
-	if ((res = db_exec(c->sc_db, SQL_CONTEXT, 1, p)) == NULL) {
+	util_uuid4(task);
+	p[0] = task;
+	p[1] = id;
+	if (db_cmd(c->sc_db, SQL_START, 2, p) != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	util_uuid4(task);
-	msg = dream_message(res);
-	p[0] = task;
-	p[1] = id;
-	p[2] = PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "0";
-	if (msg == NULL || (d = calloc(1, sizeof(*d))) == NULL) {
-		svc_reply_error(rp, 500, "out of memory");
-		goto done;
+	if (dream_launch(c->sc_db, id, task, err, sizeof(err)) != 0) {
+		svc_reply_error(rp, 503, "%s", err);
+		return;
 	}
-	snprintf(d->dr_task, sizeof(d->dr_task), "%s", task);
-	pthread_mutex_lock(&dream.mtx);
-	for (i = 0; i < DREAM_MAX_RUNNING && slot < 0; i++)
-		if (dream.run[i] == NULL)
-			slot = i;
-	if (slot >= 0)
-		dream.run[slot] = d;	/* reserved; dr_call set below */
-	pthread_mutex_unlock(&dream.mtx);
-	if (slot < 0) {
-		svc_reply_error(rp, 429, "too many dreams running");
-		goto done;
-	}
-	if (db_cmd(c->sc_db, SQL_START, 3, p) != 0) {
-		svc_reply_db_error(rp, c);
-		goto unreserve;
-	}
-	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() +
-	    DREAM_TIMEOUT_MS, json_pack("{s:s, s:s}", "principal",
-	    "auto-dream", "idempotency_key", task), json_pack("{s:s}",
-	    PARAM_ID, id), NULL, json_pack("{s:s}", "message", msg));
-	/* The lock keeps the callback (which marks dr_done) from racing
-	 * the store of dr_call. */
-	pthread_mutex_lock(&dream.mtx);
-	if (req != NULL && memory_bus() != NULL)
-		d->dr_call = bus_call_start(memory_bus(), SVC_AGENT_RUNTIME,
-		    req, DREAM_TIMEOUT_MS, dream_done, d);
-	pthread_mutex_unlock(&dream.mtx);
-	if (d->dr_call == NULL) {
-		p[1] = "failed";
-		p[2] = NULL;
-		(void)db_cmd(c->sc_db, "UPDATE dreams SET status = 'failed', "
-		    "ended_at = clock_timestamp(), error = 'could not reach "
-		    "agent-runtime' WHERE task_id = $1::uuid", 1, p);
-		svc_reply_error(rp, 503, "agent-runtime is unavailable");
-		goto unreserve;
-	}
-	d = NULL;
 	svc_reply_json(rp, 200, json_pack("{s:b, s:s, s:s, s:s}", "fired", 1,
 	    "agent_id", id, "task_id", task, "reason", "triggered manually"));
-	goto done;
- unreserve:
-	pthread_mutex_lock(&dream.mtx);
-	dream.run[slot] = NULL;
-	pthread_mutex_unlock(&dream.mtx);
- done:
+}
+
+/* One scheduled pass: claims the due dreams (one replica at a time, under
+ * the advisory lock, so two replicas never dream the same agent twice)
+ * and starts them. */
+static void
+dream_scheduled(void)
+{
+	struct db	*db = dream.tick_db;
+	char		 secs[32], err[128];
+	const char	*p[1];
+	PGresult	*res = NULL;
+	int		 i;
+
+	snprintf(secs, sizeof(secs), "%.3f", dream.min_hours * 3600);
+	p[0] = secs;
+	if (mem_begin(db) != 0 || db_cmd(db, SQL_TICK_LOCK, 0, NULL) != 0 ||
+	    (res = db_exec(db, SQL_CLAIM, 1, p)) == NULL ||
+	    mem_commit(db) != 0) {
+		log_warnx("%s: could not claim due dreams: %s", __func__,
+		    db_errmsg(db));
+		mem_rollback(db);
+		PQclear(res);
+		return;
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		if (dream_launch(db, PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 0), err, sizeof(err)) != 0)
+			log_warnx("%s: could not start dream '%s': %s",
+			    __func__, PQgetvalue(res, i, 0), err);
 	PQclear(res);
-	json_decref(req);
-	free(msg);
-	free(d);
+}
+
+/* The schedule: every check_interval_secs, until dream_stop(). */
+static void *
+dream_tick(void *arg)
+{
+	struct timespec	 ts;
+
+	(void)arg;
+	pthread_mutex_lock(&dream.mtx);
+	while (!dream.stopping) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += dream.check_interval;
+		(void)pthread_cond_timedwait(&dream.tick_cv, &dream.mtx, &ts);
+		if (dream.stopping)
+			break;
+		pthread_mutex_unlock(&dream.mtx);
+		dream_scheduled();
+		pthread_mutex_lock(&dream.mtx);
+	}
+	pthread_mutex_unlock(&dream.mtx);
+	return (NULL);
 }
 
 /* PUT /api/auto-dream/agents/{id}/enabled {enabled} -> {agent_id,
