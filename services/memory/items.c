@@ -461,6 +461,9 @@ items_op_list(struct svc_ctx *c, const struct msg_req *rq,
 		    "session, agent");
 		return;
 	}
+	if (json_object_get(rq->mr_params, PARAM_ID) != NULL &&
+	    mem_agent_known(agent, rp) != 0)
+		return;
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	snprintf(off, sizeof(off), "%lld", offset);
 	p[0] = agent[0] != '\0' ? agent : NULL;

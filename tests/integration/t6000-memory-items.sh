@@ -129,6 +129,8 @@ lf_req POST /api/memory "{\"agent_id\":\"$NOBODY\",\"content\":\"x\"}"
 t_eq "an unknown agent is 404" "$LF_STATUS $(jb .error)" "404 Agent not found"
 lf_req GET "/api/memory/agents/$NOBODY/count"
 t_eq "an unknown agent's count is 404" "$LF_STATUS" 404
+lf_req GET "/api/memory/agents/$NOBODY"
+t_eq "an unknown agent's list is 404" "$LF_STATUS" 404
 lf_req GET "/api/memory/agents/not-a-uuid"
 t_eq "a bad agent id is 400" "$LF_STATUS" 400
 lf_req PUT /api/memory/items/not-a-uuid '{"content":"x"}'
