@@ -149,6 +149,14 @@ t_eq "content over 64 KiB is 413" "$LF_STATUS" 413
 deep=$(printf '{"a":%.0s' $(seq 1 40))1$(printf '}%.0s' $(seq 1 40))
 lf_req POST /api/memory "{\"agent_id\":\"$A\",\"content\":\"x\",\"metadata\":$deep}"
 t_eq "deeply nested metadata is 400" "$LF_STATUS" 400
+deep=$(printf '{"a":%.0s' $(seq 1 5000))1$(printf '}%.0s' $(seq 1 5000))
+lf_req POST /api/memory "{\"agent_id\":\"$A\",\"content\":\"x\",\"metadata\":$deep}"
+t_eq "metadata nested 5000 deep is 400" "$LF_STATUS" 400
+printf '[%s{"content":"c"}]' "$(printf '{"content":"c"},%.0s' $(seq 1 10001))" > "$LF_TMP/import.json"
+lf_req POST "/api/memory/agents/$A/import" "@$LF_TMP/import.json"
+t_eq "an import of over 10000 items is 400" "$LF_STATUS" 400
+lf_req POST /api/memory/bulk-delete "{\"ids\":[$(printf '"%s",' $(seq 1 1001) | sed 's/[0-9]*/11111111-2222-4333-8444-555555555555/g')\"11111111-2222-4333-8444-555555555555\"]}"
+t_eq "a bulk delete of over 1000 ids is 400" "$LF_STATUS" 400
 lf_req POST /api/memory "{\"agent_id\":\"$A\",\"content\":\"x\",\"metadata\":[1]}"
 t_eq "metadata that is no object is 400" "$LF_STATUS" 400
 lf_req POST /api/memory "{\"agent_id\":\"$A\",\"messages\":[{\"role\":\"user\",\"content\":\"fine one\"},{\"role\":\"user\",\"content\":5}]}"
