@@ -768,17 +768,31 @@ items_op_cleanup(struct svc_ctx *c, const struct msg_req *rq,
 	PQclear(res);
 }
 
-/* POST /api/memory/decay {rate?: 0.01} -> {decayed}. */
+int
+items_decay(struct db *db, double rate, long long *n)
+{
+	char		 r[32];
+	const char	*p[1];
+	PGresult	*res;
+
+	snprintf(r, sizeof(r), "%.6f", rate);
+	p[0] = r;
+	if ((res = db_exec(db, SQL_DECAY, 1, p)) == NULL)
+		return (-1);
+	*n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return (0);
+}
+
+/* POST /api/memory/decay {rate?: 0.01} -> {decayed, rate}. */
 static void
 items_op_decay(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	static const char *const fields[] = { "rate", NULL };
 	double		 rate = 0.01;
-	char		 r[32];
-	const char	*p[1];
+	long long	 n;
 	json_t		*body = rq->mr_body;
-	PGresult	*res;
 
 	if (!json_is_null(body) && !json_is_object(body)) {
 		svc_reply_error(rp, 400, "body must be a JSON object");
@@ -787,16 +801,12 @@ items_op_decay(struct svc_ctx *c, const struct msg_req *rq,
 	if ((json_is_object(body) && only_fields(body, fields, rp) != 0) ||
 	    mem_obj_real(body, "rate", 0, 10, &rate, rp) != 0)
 		return;
-	snprintf(r, sizeof(r), "%.6f", rate);
-	p[0] = r;
-	if ((res = db_exec(c->sc_db, SQL_DECAY, 1, p)) == NULL) {
+	if (items_decay(c->sc_db, rate, &n) != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
 	svc_reply_json(rp, 200, json_pack("{s:I, s:f}", "decayed",
-	    (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "rate",
-	    rate));
-	PQclear(res);
+	    (json_int_t)n, "rate", rate));
 }
 
 /* GET /api/memory/agents/{id}/export -> {agent_id, count, memories}. */

@@ -55,6 +55,7 @@ memory_start(const struct sh_config *cfg, void *arg)
 		log_warnx("could not open a bus client on '%s'; per-agent "
 		    "memory answers 503", cfg->bus_url);
 	dream_start(cfg);
+	maint_start(cfg);
 	return (0);
 }
 
@@ -62,6 +63,7 @@ static void
 memory_stop(void *arg)
 {
 	(void)arg;
+	maint_stop();
 	dream_stop();
 	bus_client_close(memory_client);
 	memory_client = NULL;

@@ -36,6 +36,15 @@ extern const struct svc_op dream_ops[];
 	"to_char(" c " AT TIME ZONE 'UTC', "				\
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+/* items.c: confidence decay (notes 7.2, mechanism 1) at rate per day on
+ * db: 0 with the number of items decayed in *n, or -1 (db_errmsg). */
+int	 items_decay(struct db *db, double rate, long long *n);
+
+/* maint.c: the hourly decay, run by one replica per hour (cfg borrowed
+ * until maint_stop). */
+void	 maint_start(const struct sh_config *cfg);
+void	 maint_stop(void);
+
 /* dream.c: opens the dream's own database connection and reads
  * [auto_dream] (cfg borrowed until dream_stop); dream_stop waits for (or
  * cancels) the dreams still running and frees. */

@@ -88,3 +88,11 @@ CREATE TABLE dream_agents (
 	enabled		boolean NOT NULL,
 	updated_at	timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- Periodic jobs every replica may run: the one whose UPDATE moves
+-- last_run wins the period (maint.c).
+CREATE TABLE maintenance (
+	job		text PRIMARY KEY,
+	last_run	timestamptz NOT NULL
+);
+INSERT INTO maintenance (job, last_run) VALUES ('decay', '-infinity');
