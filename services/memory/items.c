@@ -95,10 +95,12 @@ static const char SQL_UPDATE[] =
 	"    new_content) SELECT id, 'UPDATE', old_content, content FROM up) "
 	"SELECT " ITEM_JSON("up") " AS item FROM up";
 
-/* Soft deletes with a history row: $1 the ids (uuid[] text). */
+/* Soft deletes with a history row: $1 the ids (uuid[] text), $2 the
+ * agent they must belong to, or NULL. */
 static const char SQL_DELETE_IDS[] =
 	"WITH d AS (UPDATE items SET deleted_at = clock_timestamp() "
 	"    WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL "
+	"    AND ($2::uuid IS NULL OR agent_id = $2::uuid) "
 	"    RETURNING id, content), "
 	"h AS (INSERT INTO item_history (item_id, event, old_content) "
 	"    SELECT id, 'DELETE', content FROM d) "
@@ -539,15 +541,17 @@ items_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	item_in_release(&ii);
 }
 
-/* Soft-deletes the ids in arr (text "{a,b}"): the count, or -1 (503). */
+/* Soft-deletes the ids in arr (text "{a,b}") of agent (NULL: any): the
+ * count, or -1 (503). */
 static long long
-delete_ids(struct svc_ctx *c, const char *arr, struct svc_reply *rp)
+delete_ids(struct svc_ctx *c, const char *arr, const char *agent,
+    struct svc_reply *rp)
 {
-	const char	*p[1] = { arr };
+	const char	*p[2] = { arr, agent };
 	PGresult	*res;
 	long long	 n;
 
-	if ((res = db_exec(c->sc_db, SQL_DELETE_IDS, 1, p)) == NULL) {
+	if ((res = db_exec(c->sc_db, SQL_DELETE_IDS, 2, p)) == NULL) {
 		svc_reply_db_error(rp, c);
 		return (-1);
 	}
@@ -556,18 +560,22 @@ delete_ids(struct svc_ctx *c, const char *arr, struct svc_reply *rp)
 	return (n);
 }
 
-/* DELETE /api/memory/items/{memory_id} -> {status: "deleted", id}. */
+/* DELETE /api/memory/items/{memory_id} -> {status: "deleted", id}.  With
+ * params.id (an agent's own tool) only that agent's item is deleted:
+ * another's is "not found". */
 static void
 items_op_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	char		 id[UTIL_UUID_LEN], arr[UTIL_UUID_LEN + 2];
+	char		 agent[UTIL_UUID_LEN];
 	long long	 n;
 
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
+	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0 ||
+	    req_agent(rq, NULL, agent, rp) != 0)
 		return;
 	snprintf(arr, sizeof(arr), "{%s}", id);
-	if ((n = delete_ids(c, arr, rp)) < 0)
+	if ((n = delete_ids(c, arr, agent[0] != '\0' ? agent : NULL, rp)) < 0)
 		return;
 	if (n == 0)
 		svc_reply_error(rp, 404, "Memory not found");
@@ -643,7 +651,7 @@ items_op_bulk_delete(struct svc_ctx *c, const struct msg_req *rq,
 		    i > 0 ? "," : "", json_string_value(v));
 	arr[off++] = '}';
 	arr[off] = '\0';
-	if ((del = delete_ids(c, arr, rp)) >= 0)
+	if ((del = delete_ids(c, arr, NULL, rp)) >= 0)
 		svc_reply_json(rp, 200, json_pack("{s:I, s:I}", "deleted",
 		    (json_int_t)del, "requested", (json_int_t)n));
 	free(arr);

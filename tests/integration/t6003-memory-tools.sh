@@ -2,9 +2,10 @@
 # t6003-memory-tools.sh - the agents' memory tools (issue 10, part
 # "memory"), run through toolrun against the real memory service:
 # memory_store / memory_recall (kv_set / kv_get) by key, memory_recall
-# with a query searching the agent's proactive memories, memory_list and
-# memory_forget; each obeys the manifest's memory_read / memory_write
-# globs; one agent's memory is never visible to another through them.
+# with a query searching the agent's proactive memories, memory_store with
+# content adding one, memory_list, memory_forget by key and by memory id;
+# each obeys the manifest's memory_read / memory_write globs; one agent's
+# memory is never visible to (nor deletable by) another through them.
 . "$(dirname "$0")/../lib.sh"
 
 toolrun() { "$LF_BIN/toolrun" "$@" 2>/dev/null; }
@@ -67,5 +68,26 @@ OUT=$(toolrun -a "$A" -m "$NONE" memory_recall '{"query":"deploy"}')
 t_eq "without any memory_read grant the search is refused" "$(tr_get "$OUT" .is_error) $(tr_get "$OUT" .content)" "true Permission denied: no memory_read grant"
 OUT=$(toolrun -a "$A" -m "$SELF" memory_recall '{"query":"\"(( <-> !! :* \u0027"}')
 t_eq "a query full of operators is no error" "$(tr_get "$OUT" .is_error)" false
+
+# ---- store and forget proactive memories ----------------------------------------
+OUT=$(toolrun -a "$A" -m "$SELF" memory_store '{"content":"The build server is named hal9000","category":"infra"}')
+t_eq "memory_store with content adds a memory" "$(tr_get "$OUT" .is_error) $(tr_get "$OUT" .content | cut -c1-13)" "false Stored memory"
+MID=$(tr_get "$OUT" .content | grep -oE '[0-9a-f-]{36}')
+t_eq "of the agent's own, level agent, from the tool"     "$(lf_psql "SELECT agent_id, level, category, source FROM memory.items WHERE id = '$MID'")" "$A|agent|infra|tool:memory_store"
+OUT=$(toolrun -a "$A" -m "$SELF" memory_store '{"content":"The build server is named hal9000!"}')
+t_eq "a near-duplicate is not stored twice" "$(tr_get "$OUT" .content)" "Already had a near-identical memory $MID."
+OUT=$(toolrun -a "$A" -m "$SELF" memory_recall '{"query":"build server"}')
+t_ok "recall finds it" grep -q hal9000 <<<"$(tr_get "$OUT" .content)"
+OUT=$(toolrun -a "$A" -m "$NONE" memory_store '{"content":"x"}')
+t_eq "without a memory_write grant it is refused" "$(tr_get "$OUT" .content)" "Permission denied: no memory_write grant"
+OUT=$(toolrun -a "$B" -m "$ALL" memory_forget "{\"memory_id\":\"$MID\"}")
+t_eq "agent B cannot forget A's memory" "$(tr_get "$OUT" .content)" "No memory $MID."
+t_eq "it is still there" "$(lf_psql "SELECT deleted_at IS NULL FROM memory.items WHERE id = '$MID'")" t
+OUT=$(toolrun -a "$A" -m "$SELF" memory_forget "{\"memory_id\":\"$MID\"}")
+t_eq "agent A forgets it" "$(tr_get "$OUT" .content)" "Forgot memory $MID."
+OUT=$(toolrun -a "$A" -m "$SELF" memory_recall '{"query":"build server"}')
+t_eq "then recall does not find it" "$(tr_get "$OUT" .content)" "No memories match 'build server'."
+OUT=$(toolrun -a "$A" -m "$SELF" memory_forget '{"memory_id":"nope"}')
+t_eq "a bad memory id is a soft error" "$(tr_get "$OUT" .is_error)" true
 
 t_done
