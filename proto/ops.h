@@ -128,6 +128,36 @@
 #define OP_MEMORY_KV_SET	"memory.kv.set"
 #define OP_MEMORY_KV_DELETE	"memory.kv.delete"
 #define OP_MEMORY_KV_LIST	"memory.kv.list"
+#define OP_MEMORY_KV_PAIRS	"memory.kv.pairs"	/* {kv_pairs} */
+#define OP_MEMORY_KV_EXPORT	"memory.kv.export"
+#define OP_MEMORY_KV_IMPORT	"memory.kv.import"
+
+/* ---- memory: proactive memory (services/memory/items.c, search.c,
+ * relations.c) and auto-dream (dream.c); issue 10, part "memory" -------- */
+#define OP_MEMORY_ITEMS_ADD		"memory.items.add"
+#define OP_MEMORY_ITEMS_LIST		"memory.items.list"	/* all, by
+								   user, by
+								   agent */
+#define OP_MEMORY_ITEMS_UPDATE		"memory.items.update"
+#define OP_MEMORY_ITEMS_DELETE		"memory.items.delete"
+#define OP_MEMORY_ITEMS_HISTORY		"memory.items.history"
+#define OP_MEMORY_ITEMS_BULK_DELETE	"memory.items.bulk_delete"
+#define OP_MEMORY_ITEMS_CLEAR		"memory.items.clear"	/* agent,
+								   level */
+#define OP_MEMORY_ITEMS_COUNT		"memory.items.count"
+#define OP_MEMORY_STATS			"memory.stats"
+#define OP_MEMORY_CLEANUP		"memory.cleanup"
+#define OP_MEMORY_DECAY			"memory.decay"
+#define OP_MEMORY_EXPORT		"memory.export"
+#define OP_MEMORY_IMPORT		"memory.import"
+#define OP_MEMORY_SEARCH		"memory.search"
+#define OP_MEMORY_DUPLICATES		"memory.duplicates"
+#define OP_MEMORY_CONSOLIDATE		"memory.consolidate"
+#define OP_MEMORY_RELATIONS_GET		"memory.relations.get"
+#define OP_MEMORY_RELATIONS_STORE	"memory.relations.store"
+#define OP_AUTODREAM_STATUS		"autodream.status"
+#define OP_AUTODREAM_TRIGGER		"autodream.trigger"
+#define OP_AUTODREAM_ENABLE		"autodream.enable"
 
 /* ---- agent-runtime: A2A, both ways (a2a/; issue 8, part "a2a") ---------- */
 #define OP_A2A_AGENTS		"a2a.agents"		/* local agents */

@@ -1,5 +1,6 @@
 /*
- * kv.c - per-agent key-value memory: memory.kv.get, .set, .delete, .list.
+ * kv.c - per-agent key-value memory: memory.kv.get, .set, .delete, .list,
+ * .pairs (the route's {kv_pairs}), .export and .import.
  *
  * Table memory.kv (sql/002_kv.sql): (agent_id, key) -> value jsonb.
  * params.id is the agent id (a UUID), params.key the key; set takes
@@ -50,6 +51,16 @@ static const char SQL_LIST[] =
 	"LIMIT $2::bigint OFFSET $3::bigint";
 static const char SQL_COUNT[] =
 	"SELECT count(*) FROM kv WHERE agent_id = $1::uuid";
+static const char SQL_PAIRS[] =
+	"SELECT coalesce(json_agg(json_build_object('key', key, "
+	"'value', value) ORDER BY key), '[]'::json) FROM (SELECT key, value "
+	"FROM kv WHERE agent_id = $1::uuid ORDER BY key "
+	"LIMIT $2::bigint OFFSET $3::bigint) k";
+static const char SQL_EXPORT[] =
+	"SELECT coalesce(json_object_agg(key, value ORDER BY key), "
+	"'{}'::json) FROM kv WHERE agent_id = $1::uuid";
+static const char SQL_CLEAR[] =
+	"DELETE FROM kv WHERE agent_id = $1::uuid";
 
 /* The MemoryUpdate event of a write, on TOPIC_EVENTS. */
 static void
@@ -112,7 +123,7 @@ kv_key_exec(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		return (NULL);
 	}
 	if (PQntuples(res) == 0) {
-		svc_reply_error(rp, 404, "No value for key '%.200s'", key);
+		svc_reply_error(rp, 404, "Key '%.200s' not found", key);
 		PQclear(res);
 		return (NULL);
 	}
@@ -205,28 +216,6 @@ kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	PQclear(res);
 }
 
-/* query.limit / query.offset: integers or decimal strings. */
-static int
-kv_query_num(const struct msg_req *rq, const char *k, long long min,
-    long long max, long long *out, struct svc_reply *rp)
-{
-	json_t	*v = json_object_get(rq->mr_query, k);
-
-	if (v == NULL)
-		return (0);
-	if (json_is_integer(v) && json_integer_value(v) >= min &&
-	    json_integer_value(v) <= max) {
-		*out = json_integer_value(v);
-		return (0);
-	}
-	if (json_is_string(v) && util_strtonum(json_string_value(v), min, max,
-	    out) == 0)
-		return (0);
-	svc_reply_error(rp, 400, "'%s' must be an integer in %lld..%lld", k,
-	    min, max);
-	return (-1);
-}
-
 static void
 kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
@@ -238,8 +227,8 @@ kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	int		 i;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    kv_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
-	    kv_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
+	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
+	    mem_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
 		return;
 	p[0] = id;
 	if ((res = db_exec(c->sc_db, SQL_COUNT, 1, p)) == NULL) {
@@ -268,10 +257,163 @@ kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    "total", (json_int_t)total));
 }
 
+/* GET /api/memory/agents/{id}/kv -> {kv_pairs: [{key, value}]} (query
+ * limit 1-1000, 1000; offset). */
+static void
+kv_op_pairs(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN], lim[24], off[24];
+	const char	*p[3];
+	long long	 limit = KV_LIST_MAX, offset = 0;
+	PGresult	*res;
+
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
+	    mem_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
+		return;
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(off, sizeof(off), "%lld", offset);
+	p[0] = id;
+	p[1] = lim;
+	p[2] = off;
+	if ((res = db_exec(c->sc_db, SQL_PAIRS, 3, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	svc_reply_json(rp, 200, json_pack("{s:o}", "kv_pairs",
+	    json_loads(PQgetvalue(res, 0, 0), 0, NULL)));
+	PQclear(res);
+}
+
+/* GET /api/agents/{id}/memory/export -> {agent_id, version: 1, kv}. */
+static void
+kv_op_export(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN];
+	const char	*p[1];
+	PGresult	*res;
+
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    mem_agent_known(id, rp) != 0)
+		return;
+	p[0] = id;
+	if ((res = db_exec(c->sc_db, SQL_EXPORT, 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	svc_reply_json(rp, 200, json_pack("{s:s, s:i, s:o}", "agent_id", id,
+	    "version", 1, "kv", json_loads(PQgetvalue(res, 0, 0), 0, NULL)));
+	PQclear(res);
+}
+
+/* 1 if key is a storable KV key (kv_param_key()'s rules). */
+static int
+kv_key_ok(const char *k)
+{
+	size_t	i, n = strlen(k);
+
+	if (n == 0 || n > KV_KEY_MAX)
+		return (0);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)k[i] < 0x20 || k[i] == 0x7f)
+			return (0);
+	return (1);
+}
+
+/*
+ * POST /api/agents/{id}/memory/import {kv: {key: value, ...},
+ * clear_existing?: false} -> {status: "imported"} or {status: "partial",
+ * failed_keys} when some keys or values were refused (the others are
+ * stored).  One transaction: the clear and the stores land together.
+ */
+static void
+kv_op_import(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	char		 id[UTIL_UUID_LEN], *text;
+	const char	*k, *p[3];
+	json_t		*kv, *v, *clear, *failed = NULL;
+	PGresult	*res;
+	int		 intx = 0, n = 0;
+
+	if (svc_param_agent_id(rq, rp, id) != 0)
+		return;
+	kv = json_object_get(rq->mr_body, "kv");
+	clear = json_object_get(rq->mr_body, "clear_existing");
+	if (!json_is_object(rq->mr_body) || !json_is_object(kv) ||
+	    (clear != NULL && !json_is_boolean(clear)) ||
+	    json_object_size(rq->mr_body) != 1u + (clear != NULL)) {
+		svc_reply_error(rp, 400, "body must be {\"kv\": {key: value, "
+		    "...}, \"clear_existing\": bool?}");
+		return;
+	}
+	if (json_object_size(kv) > 10000) {
+		svc_reply_error(rp, 413, "at most 10000 keys per import");
+		return;
+	}
+	if (mem_agent_known(id, rp) != 0)
+		return;
+	if ((failed = json_array()) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	if (mem_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	intx = 1;
+	p[0] = id;
+	if (json_is_true(clear) && db_cmd(c->sc_db, SQL_CLEAR, 1, p) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	json_object_foreach(kv, k, v) {
+		text = NULL;
+		if (!kv_key_ok(k) || mem_json_depth(v) > 64 ||
+		    (text = json_dumps(v, MSG_JSON_FLAGS | JSON_ENCODE_ANY)) ==
+		    NULL || strlen(text) > KV_VALUE_MAX ||
+		    strstr(text, "\\u0000") != NULL) {
+			free(text);
+			json_array_append_new(failed, json_string(k));
+			continue;
+		}
+		p[1] = k;
+		p[2] = text;
+		res = db_exec(c->sc_db, SQL_SET, 3, p);
+		free(text);
+		if (res == NULL) {
+			svc_reply_db_error(rp, c);
+			goto done;
+		}
+		PQclear(res);
+		n++;
+	}
+	if (mem_commit(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	intx = 0;
+	if (json_array_size(failed) == 0)
+		svc_reply_json(rp, 200, json_pack("{s:s, s:i}", "status",
+		    "imported", "imported", n));
+	else
+		svc_reply_json(rp, 200, json_pack("{s:s, s:i, s:O}", "status",
+		    "partial", "imported", n, "failed_keys", failed));
+ done:
+	if (intx)
+		mem_rollback(c->sc_db);
+	json_decref(failed);
+}
+
 const struct svc_op kv_ops[] = {
 	{ OP_MEMORY_KV_GET, kv_op_get },
 	{ OP_MEMORY_KV_SET, kv_op_set },
 	{ OP_MEMORY_KV_DELETE, kv_op_delete },
 	{ OP_MEMORY_KV_LIST, kv_op_list },
+	{ OP_MEMORY_KV_PAIRS, kv_op_pairs },
+	{ OP_MEMORY_KV_EXPORT, kv_op_export },
+	{ OP_MEMORY_KV_IMPORT, kv_op_import },
 	{ NULL, NULL }
 };

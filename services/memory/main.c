@@ -1,11 +1,12 @@
 /*
- * memory - owns KV memory (kv.c: memory.kv.*) and, later, proactive
- * memory.
+ * memory - owns KV memory (kv.c), proactive memory (items.c, search.c,
+ * relations.c) and auto-dream (dream.c).
  *
  * It applies its schema's migrations, opens its publisher (the
- * MemoryUpdate events that triggers match), then answers its operations
- * over the bus with a pool of workers until SIGINT or SIGTERM
- * (svc_main()).
+ * MemoryUpdate events that triggers match) and a bus client (to ask
+ * agent-runtime whether an agent exists, and to run dream turns), then
+ * answers its operations over the bus with a pool of workers until
+ * SIGINT or SIGTERM (svc_main()).
  */
 #include <pthread.h>
 
@@ -21,6 +22,16 @@ static struct {
 } memory_pub = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/* Opened before the workers serve and closed after they stopped, so a
+ * handler never sees it change (bus_call() is thread-safe). */
+static struct bus_client	*memory_client;
+
+struct bus_client *
+memory_bus(void)
+{
+	return (memory_client);
+}
 
 void
 memory_publish(const char *topic, json_t *body)
@@ -40,6 +51,11 @@ memory_start(const struct sh_config *cfg, void *arg)
 	if ((memory_pub.pub = bus_pub_open(cfg->bus_url)) == NULL)
 		log_warnx("could not open the publisher on '%s'; memory "
 		    "events are off", cfg->bus_url);
+	if ((memory_client = bus_client_open(cfg->bus_url)) == NULL)
+		log_warnx("could not open a bus client on '%s'; per-agent "
+		    "memory answers 503", cfg->bus_url);
+	dream_start(cfg);
+	maint_start(cfg);
 	return (0);
 }
 
@@ -47,13 +63,19 @@ static void
 memory_stop(void *arg)
 {
 	(void)arg;
+	maint_stop();
+	dream_stop();
+	bus_client_close(memory_client);
+	memory_client = NULL;
 	pthread_mutex_lock(&memory_pub.mtx);
 	bus_pub_close(memory_pub.pub);
 	memory_pub.pub = NULL;
 	pthread_mutex_unlock(&memory_pub.mtx);
 }
 
-static const struct svc_op *const memory_tables[] = { kv_ops, NULL };
+static const struct svc_op *const memory_tables[] = {
+	kv_ops, items_ops, search_ops, relations_ops, dream_ops, NULL
+};
 
 static const struct svc_def memory_def = {
 	.sd_name = SVC_MEMORY,

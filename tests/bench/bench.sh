@@ -23,6 +23,7 @@
 #   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
 #   (figure 12, the budget check per turn: tests/bench/budget.sh)
 #   BENCH_JOBS=1          0 skips the scheduler's figures (jobs.sh)
+#   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
 
 set -u
 
@@ -644,6 +645,10 @@ cleanup
 # stack, after this one is gone.
 rc=0
 "$root/tests/bench/budget.sh" "$build" || rc=$?
+# ---- 13. memory search (tests/bench/memsearch.sh): its own stack.
+if [ "${BENCH_MEMSEARCH:-1}" != 0 ]; then
+	"$root/tests/bench/memsearch.sh" "$build" || rc=$?
+fi
 if [ "${BENCH_TURNS:-1}" != 0 ]; then
 	"$root/tests/bench/turns.sh" "$build" || rc=$?
 fi

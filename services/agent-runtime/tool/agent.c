@@ -1,6 +1,11 @@
 /*
  * tool/agent.c - the tools that talk to other services over the bus:
- * kv_get and kv_set (memory.kv.*), agent_send (agents.message),
+ * kv_get and kv_set (memory.kv.*), memory_list and memory_forget
+ * (memory.kv.list, .delete); without a key they reach the agent's own
+ * proactive memory: kv_get (memory_recall) with a "query" searches it
+ * (memory.search), kv_set (memory_store) with "content" adds to it
+ * (memory.items.add), memory_forget with "memory_id" deletes from it
+ * (memory.items.delete); agent_send (agents.message),
  * agent_list (agents.list) and agent_spawn (agents.spawn, as the parent);
  * and notify_owner, which only records a note.
  *
@@ -137,6 +142,166 @@ kv_arg_key(json_t *in, const char **keyp, struct tool_result *r)
 	return (0);
 }
 
+/* 1 if the manifest (or its profile) grants any memory_read (or
+ * memory_write) pattern. */
+static int
+kv_any(json_t *manifest, int write)
+{
+	const char		*which = write ? "memory_write" :
+				    "memory_read";
+	const struct tool_profile *p;
+	json_t			*caps;
+	int			 ok;
+
+	if (json_array_size(json_object_get(json_object_get(manifest,
+	    "capabilities"), which)) > 0)
+		return (1);
+	if ((p = tool_profile_find(json_string_value(json_object_get(
+	    manifest, "profile")))) == NULL ||
+	    (caps = tool_profile_caps(p)) == NULL)
+		return (0);
+	ok = json_array_size(json_object_get(caps, which)) > 0;
+	json_decref(caps);
+	return (ok);
+}
+
+/*
+ * memory_recall {query, limit?}: the agent's own proactive memories that
+ * match (memory.search on its id: never another agent's), one a line
+ * with why each matched.  Proactive items have no key for a glob to
+ * match, so any memory_read grant allows the search; none denies it.
+ */
+static int
+memory_search(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*q;
+	char		*text = NULL, *terms, lim[16];
+	size_t		 len, i, size = 0;
+	long long	 limit = 5;
+	json_t		*list, *e;
+	FILE		*f;
+	int		 rv;
+
+	if (tool_arg_str(in, "query", 1, &q, &len, r) != 0 ||
+	    tool_arg_int(in, "limit", 1, 20, &limit, r) != 0)
+		return (0);
+	if (len > 1000)
+		return (tool_result_set(r, 1, 0, "invalid parameter 'query': "
+		    "longer than 1000 bytes"));
+	if (!kv_any(tc->tc_manifest, 0))
+		return (tool_result_set(r, 1, 1, "Permission denied: no "
+		    "memory_read grant"));
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	if (tool_bus_call(tc, SVC_MEMORY, OP_MEMORY_SEARCH, json_pack("{s:s}",
+	    PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : ""), json_pack(
+	    "{s:s, s:s}", "q", q, "limit", lim), NULL, NULL, KV_TIMEOUT_MS,
+	    &rep, r) != 0)
+		return (0);
+	if (rep.mp_status != 200 || !json_is_array(list =
+	    json_object_get(rep.mp_body, "memories"))) {
+		rv = tool_result_set(r, 1, 1, "memory search failed: %s",
+		    rep_error(&rep));
+		goto done;
+	}
+	if (json_array_size(list) == 0) {
+		rv = tool_result_set(r, 0, 0, "No memories match '%s'.", q);
+		goto done;
+	}
+	if ((f = open_memstream(&text, &size)) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(list, i, e) {
+		terms = json_dumps(json_object_get(json_object_get(e, "match"),
+		    "terms"), JSON_COMPACT);
+		fprintf(f, "- %s (score %.3f, matched terms %s)\n",
+		    json_string_value(json_object_get(e, "content")),
+		    json_number_value(json_object_get(e, "score")),
+		    terms != NULL ? terms : "[]");
+		free(terms);
+	}
+	fclose(f);
+	rv = tool_result_take(r, 0, 0, text, size);
+	free(text);
+ done:
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/*
+ * memory_store {content, category?}: a proactive memory of the agent's
+ * own (memory.items.add, level agent), which memory_recall's query finds
+ * later.  Like the search, any memory_write grant allows it.
+ */
+static int
+memory_add(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*content, *cat = NULL, *ev;
+	size_t		 len;
+	int		 rv;
+
+	if (tool_arg_str(in, "content", 1, &content, &len, r) != 0 ||
+	    tool_arg_str(in, "category", 0, &cat, &len, r) != 0)
+		return (0);
+	if (!kv_any(tc->tc_manifest, 1))
+		return (tool_result_set(r, 1, 1, "Permission denied: no "
+		    "memory_write grant"));
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_ITEMS_ADD, NULL, json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s?}", "agent_id", tc->tc_agent_id ?
+	    tc->tc_agent_id : "", "content", content, "level", "agent",
+	    "source", "tool:memory_store", "category", cat), NULL,
+	    KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	ev = json_string_value(json_object_get(json_array_get(
+	    json_object_get(rep.mp_body, "memories"), 0), "event"));
+	if (rep.mp_status != 200 || ev == NULL)
+		rv = tool_result_set(r, 1, rep.mp_status >= 500, "memory_store "
+		    "failed: %s", rep_error(&rep));
+	else
+		rv = tool_result_set(r, 0, 0, "%s memory %s.", strcmp(ev,
+		    "ADD") == 0 ? "Stored" : "Already had a near-identical",
+		    json_string_value(json_object_get(json_object_get(
+		    json_array_get(json_object_get(rep.mp_body, "memories"), 0),
+		    "item"), "id")));
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* memory_forget {memory_id}: deletes one of the agent's own proactive
+ * memories (another agent's is "not found"). */
+static int
+memory_forget_item(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*mid;
+	size_t		 len;
+	int		 rv;
+
+	if (tool_arg_str(in, "memory_id", 1, &mid, &len, r) != 0)
+		return (0);
+	if (!util_uuid_valid(mid))
+		return (tool_result_set(r, 1, 0, "invalid parameter "
+		    "'memory_id': not a memory ID"));
+	if (!kv_any(tc->tc_manifest, 1))
+		return (tool_result_set(r, 1, 1, "Permission denied: no "
+		    "memory_write grant"));
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_ITEMS_DELETE, json_pack(
+	    "{s:s, s:s}", "memory_id", mid, PARAM_ID, tc->tc_agent_id ?
+	    tc->tc_agent_id : ""), NULL, NULL, KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	if (rep.mp_status == 200)
+		rv = tool_result_set(r, 0, 0, "Forgot memory %s.", mid);
+	else if (rep.mp_status == 404)
+		rv = tool_result_set(r, 0, 0, "No memory %s.", mid);
+	else
+		rv = tool_result_set(r, 1, 1, "memory_forget failed: %s",
+		    rep_error(&rep));
+	msg_rep_release(&rep);
+	return (rv);
+}
+
 int
 tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 {
@@ -146,6 +311,9 @@ tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	json_t		*v;
 	int		 rv;
 
+	if (json_object_get(in, "key") == NULL &&
+	    json_object_get(in, "query") != NULL)
+		return (memory_search(tc, in, r));
 	if (kv_arg_key(in, &key, r) != 0)
 		return (0);
 	if (!kv_allowed(tc->tc_manifest, key, 0))
@@ -183,6 +351,9 @@ tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 	json_t		*v;
 	int		 rv;
 
+	if (json_object_get(in, "key") == NULL &&
+	    json_object_get(in, "content") != NULL)
+		return (memory_add(tc, in, r));
 	if (kv_arg_key(in, &key, r) != 0)
 		return (0);
 	if ((v = json_object_get(in, "value")) == NULL)
@@ -207,6 +378,90 @@ tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r)
 		    key);
 	else
 		rv = tool_result_set(r, 1, 1, "kv_set failed: %s",
+		    rep_error(&rep));
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* memory_list {limit?: 100, offset?: 0}: the keys of the agent's KV
+ * memory that its memory_read globs let it see, as a JSON array, with a
+ * note on paging. */
+int
+tool_memory_list(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	long long	 limit = 100, offset = 0;
+	char		 lim[24], off[24], *text;
+	json_t		*keys, *k, *shown = NULL;
+	size_t		 i;
+	int		 rv;
+
+	if (tool_arg_int(in, "limit", 1, 1000, &limit, r) != 0 ||
+	    tool_arg_int(in, "offset", 0, 1000000000LL, &offset, r) != 0)
+		return (0);
+	snprintf(lim, sizeof(lim), "%lld", limit);
+	snprintf(off, sizeof(off), "%lld", offset);
+	if (tool_bus_call(tc, SVC_MEMORY, OP_MEMORY_KV_LIST, json_pack("{s:s}",
+	    PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : ""), json_pack(
+	    "{s:s, s:s}", "limit", lim, "offset", off), NULL, NULL,
+	    KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	if (rep.mp_status != 200 || !json_is_array(keys =
+	    json_object_get(rep.mp_body, "keys"))) {
+		rv = tool_result_set(r, 1, 1, "memory_list failed: %s",
+		    rep_error(&rep));
+		goto done;
+	}
+	if ((shown = json_array()) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(keys, i, k)
+		if (kv_allowed(tc->tc_manifest, json_string_value(k), 0))
+			json_array_append(shown, k);
+	if ((text = json_dumps(shown, JSON_COMPACT)) == NULL) {
+		rv = SH_ENOMEM;
+		goto done;
+	}
+	rv = tool_result_set(r, 0, 0, "%s\n(%zu keys from offset %lld of "
+	    "%lld in all)", text, json_array_size(shown), offset,
+	    (long long)json_integer_value(json_object_get(rep.mp_body,
+	    "total")));
+	free(text);
+ done:
+	json_decref(shown);
+	msg_rep_release(&rep);
+	return (rv);
+}
+
+/* memory_forget {key}: deletes a key of the agent's KV memory, when its
+ * memory_write globs allow the key. */
+int
+tool_memory_forget(struct tool_ctx *tc, json_t *in, struct tool_result *r)
+{
+	struct msg_rep	 rep;
+	const char	*key;
+	int		 rv;
+
+	if (json_object_get(in, "key") == NULL &&
+	    json_object_get(in, "memory_id") != NULL)
+		return (memory_forget_item(tc, in, r));
+	if (kv_arg_key(in, &key, r) != 0)
+		return (0);
+	if (!kv_allowed(tc->tc_manifest, key, 1))
+		return (tool_result_set(r, 1, 1, "Permission denied: "
+		    "memory_write does not allow key '%s'", key));
+	if (tool_call(tc, SVC_MEMORY, OP_MEMORY_KV_DELETE, json_pack(
+	    "{s:s, s:s}", PARAM_ID, tc->tc_agent_id ? tc->tc_agent_id : "",
+	    PARAM_KEY, key), NULL, NULL, KV_TIMEOUT_MS, &rep, r) != 0)
+		return (0);
+	if (rep.mp_status == 200)
+		rv = tool_result_set(r, 0, 0, "Forgot key '%s'.", key);
+	else if (rep.mp_status == 404)
+		rv = tool_result_set(r, 0, 0, "No value found for key '%s'.",
+		    key);
+	else
+		rv = tool_result_set(r, 1, 1, "memory_forget failed: %s",
 		    rep_error(&rep));
 	msg_rep_release(&rep);
 	return (rv);

@@ -79,16 +79,34 @@ static const struct tool_def tool_table[] = {
 	    "\"timeout_seconds\":{\"type\":\"integer\",\"minimum\":1,"
 	    "\"maximum\":600}},\"required\":[\"command\"]}" },
 	{ "kv_get", "memory_recall", TOOL_F_READONLY, tool_kv_get,
-	    "Read a value from the agent's key-value memory.",
-	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
-	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"}},"
-	    "\"required\":[\"key\"]}" },
-	{ "kv_set", "memory_store", 0, tool_kv_set,
-	    "Store a JSON value under a key in the agent's key-value memory.",
+	    "Read a value from the agent's key-value memory by key, or "
+	    "search the agent's proactive memories with a query instead.",
 	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
 	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"},"
-	    "\"value\":{\"description\":\"Any JSON value\"}},"
-	    "\"required\":[\"key\",\"value\"]}" },
+	    "\"query\":{\"type\":\"string\",\"description\":\"Words to "
+	    "search memories for (instead of a key)\"},\"limit\":{\"type\":"
+	    "\"integer\",\"minimum\":1,\"maximum\":20}}}" },
+	{ "kv_set", "memory_store", 0, tool_kv_set,
+	    "Store a JSON value under a key in the agent's key-value memory, "
+	    "or (with content instead of a key) a searchable memory.",
+	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
+	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"},"
+	    "\"value\":{\"description\":\"Any JSON value\"},"
+	    "\"content\":{\"type\":\"string\",\"description\":\"A fact "
+	    "to remember and find later by query (instead of key and "
+	    "value)\"},\"category\":{\"type\":\"string\"}}}" },
+	{ "memory_list", NULL, TOOL_F_READONLY, tool_memory_list,
+	    "List the keys of the agent's key-value memory.",
+	    "{\"type\":\"object\",\"properties\":{\"limit\":{\"type\":"
+	    "\"integer\",\"minimum\":1,\"maximum\":1000},\"offset\":"
+	    "{\"type\":\"integer\",\"minimum\":0}}}" },
+	{ "memory_forget", NULL, 0, tool_memory_forget,
+	    "Delete a key from the agent's key-value memory, or a searchable "
+	    "memory by its memory_id.",
+	    "{\"type\":\"object\",\"properties\":{\"key\":{\"type\":\"string\","
+	    "\"description\":\"1-256 characters of [A-Za-z0-9_.-]\"},"
+	    "\"memory_id\":{\"type\":\"string\",\"description\":\"A "
+	    "memory's id (instead of a key)\"}}}" },
 	{ "agent_send", NULL, 0, tool_agent_send,
 	    "Send a message to another agent (by id or name) and return its "
 	    "answer.",
@@ -166,6 +184,7 @@ static const struct {
 	{ "WebFetch", "web_fetch" }, { "fetch_url", "web_fetch" },
 	{ "memory_store", "kv_set" }, { "memory_save", "kv_set" },
 	{ "memory_recall", "kv_get" }, { "memory_search", "kv_get" },
+	{ "memory_all", "memory_list" }, { "memory_delete", "memory_forget" },
 	{ "sessions_send", "agent_send" }, { "agent_message", "agent_send" },
 	{ "sessions_list", "agent_list" }, { "agents_list", "agent_list" },
 	{ NULL, NULL }

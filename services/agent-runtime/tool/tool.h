@@ -139,6 +139,10 @@ int	 tool_shell_exec(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
 int	 tool_kv_get(struct tool_ctx *tc, json_t *in, struct tool_result *r);
 int	 tool_kv_set(struct tool_ctx *tc, json_t *in, struct tool_result *r);
+int	 tool_memory_list(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
+int	 tool_memory_forget(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
 int	 tool_agent_send(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
 int	 tool_agent_list(struct tool_ctx *tc, json_t *in,
