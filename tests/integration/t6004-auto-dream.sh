@@ -45,9 +45,9 @@ t_eq "opt in" "$LF_STATUS $(jbc .)" "200 {\"agent_id\":\"$D\",\"enabled\":true}"
 lf_req PUT "/api/auto-dream/agents/$D/enabled" '{"enabled": "yes"}'
 t_eq "enabled that is no bool is 400" "$LF_STATUS" 400
 
-# The model calls the name the turn offers it: memory_store is offered as
-# kv_set (its upstream name is an alias of it, tool/tool.c).
-lf_fake_script '{"model":"m-dream","steps":[{"tool_calls":[{"name":"kv_set","arguments":{"key":"dream.summary","value":"concise answers; release 2.1 in June"}}]},{"text":"Consolidated: 2 memories into dream.summary."}]}'
+# The model calls memory_store, the upstream name: an alias of kv_set,
+# resolved before the grant is checked (notes/agent-core.md 3.7).
+lf_fake_script '{"model":"m-dream","steps":[{"tool_calls":[{"name":"memory_store","arguments":{"key":"dream.summary","value":"concise answers; release 2.1 in June"}}]},{"text":"Consolidated: 2 memories into dream.summary."}]}'
 lf_req POST "/api/auto-dream/agents/$D/trigger"
 t_eq "trigger: fired at once with a task id" "$LF_STATUS $(jb .fired) $(jb .agent_id)" "200 true $D"
 T=$(jb .task_id)

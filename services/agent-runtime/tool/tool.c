@@ -520,6 +520,14 @@ tool_mode_allows(const char *mode, const char *name)
 	return (1);
 }
 
+const char *
+tool_canonical(const char *name)
+{
+	const struct tool_def	*d = tool_find(name);
+
+	return (d != NULL ? d->td_name : name);
+}
+
 int
 tool_known(const char *name)
 {

@@ -85,6 +85,10 @@ int	 tool_mode_allows(const char *mode, const char *name);
  * and jansson's json_incref() reads a shared count without an atomic
  * load, which ThreadSanitizer reports when many threads take them. */
 int	 tool_known(const char *name);
+/* The built-in tool's own name for name, an alias the models use
+ * (notes/agent-core.md 3.7: "applied before dispatch"); name itself when
+ * it is no alias. */
+const char *tool_canonical(const char *name);
 /* 1 if tool name needs no agent (web_fetch, agent_list): the only tools
  * a caller outside any agent may run (tool/invoke.c). */
 int	 tool_agentless(const char *name);

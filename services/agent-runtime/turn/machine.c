@@ -1110,7 +1110,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 				(void)tool_result_set(&r, 1, 1,
 				    "out of memory");
 			}
-		} else if (!tool_granted(t->t_manifest, name) ||
+		} else if (!tool_granted(t->t_manifest, tool_canonical(name)) ||
 		    !tool_mode_allows(mode, name) ||
 		    json_is_true(json_object_get(t->t_manifest,
 		    "tools_disabled"))) {
