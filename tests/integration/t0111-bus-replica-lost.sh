@@ -145,6 +145,15 @@ t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
     "503 service 'agent-runtime' unavailable fast"
 lf_start bus
 kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+# routes_back: the gateway's agent-runtime routes answer again (10 s at
+# most); else the last answer and the sockets, for a post-mortem.
+routes_back() {
+	lf_wait_ok /api/agents && return 0
+	lf_req GET /api/agents
+	echo "# GET /api/agents still answers $LF_STATUS $LF_BODY"
+	lf_bus_sockets
+	return 1
+}
 t_ok "a restarted broker serves memory again" lf_bus_joined memory
-t_ok "and the gateway's agent-runtime routes" lf_wait_ok /api/agents
+t_ok "and the gateway's agent-runtime routes" routes_back
 t_done
