@@ -157,6 +157,11 @@
 #define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
 #define OP_TRIGGERS_DELETE	"triggers.delete"
 
+/* ---- audit: the chain (services/audit/chain.c; issue 10, part "audit") -- */
+#define OP_AUDIT_APPEND		"audit.append"	/* from the outbox relays */
+#define OP_AUDIT_RECENT		"audit.recent"
+#define OP_AUDIT_VERIFY		"audit.verify"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*
