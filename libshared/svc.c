@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "bus.h"
 #include "err.h"
 #include "log.h"
@@ -496,6 +497,7 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	struct svc_opts		 so;
 	struct sh_config	 cfg;
 	struct svc_server	*ss = NULL;
+	char			 ci[1024];
 	int			 rv = 0;
 
 	memtrim_init();		/* before any thread allocates */
@@ -510,10 +512,19 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	}
 	if (!sd->sd_no_service && (ss = svc_serve(sd, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
+	/* The outbox is durable: a relay that cannot start loses nothing,
+	 * another replica's or the next start's relay sends the rows. */
+	if (sd->sd_audit) {
+		db_conninfo(cfg.database_url, cfg.home_dir, ci, sizeof(ci));
+		(void)audit_relay_start(ci, sd->sd_schema, cfg.bus_url,
+		    sd->sd_name);
+		explicit_bzero(ci, sizeof(ci));
+	}
 	svc_wait();
 	if (sd->sd_drain != NULL)
 		sd->sd_drain(sd->sd_arg);
 	svc_stop(ss);
+	audit_relay_stop();
 	if (sd->sd_stop != NULL)
 		sd->sd_stop(sd->sd_arg);
  done:

@@ -343,8 +343,8 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/a2a/tasks/{id}/status",
 	    SVC_AGENT_RUNTIME, OP_A2A_OUT_STATUS, 5, NULL, GW_RT_TURN },
 	/* Audit & Security */
-	{ GW_GET, "/api/audit/recent", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/audit/verify", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/audit/recent", SVC_AUDIT, OP_AUDIT_RECENT, 5, NULL, 0 },
+	{ GW_GET, "/api/audit/verify", SVC_AUDIT, OP_AUDIT_VERIFY, 5, NULL, 0 },
 	{ GW_GET, "/api/security", NULL, NULL, 5, NULL, 0 },
 	/* Usage & Analytics */
 	{ GW_GET, "/api/usage", NULL, NULL, 3, NULL, 0 },

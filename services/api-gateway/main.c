@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "audit.h"
 #include "bus.h"
 #include "cfg.h"
 #include "gateway.h"
@@ -44,6 +45,9 @@ main(int argc, char **argv)
 		fatalx("could not start streamed turns");
 	if (gw_comms_start(&cfg) != 0)
 		log_warnx("the comms event stream is off");
+	/* Auth failures reach the audit chain through this relay. */
+	if (audit_relay_start(NULL, NULL, cfg.bus_url, "api-gateway") != 0)
+		log_warnx("auth failures are not audited");
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
@@ -54,6 +58,7 @@ main(int argc, char **argv)
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
 	gw_comms_stop();
+	audit_relay_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
 	gw_rl_fini();
