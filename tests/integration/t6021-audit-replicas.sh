@@ -41,8 +41,9 @@ for w in 1 2 3 4; do
 	writer "$w" > "$LF_TMP/writer-$w.out" 2>&1 &
 	pids+=($!)
 done
-# Half way (about 400 entries), one replica dies without a goodbye.
-lf_poll 400 test "$(lf_psql 'SELECT count(*) FROM audit.entries')" -ge 400 2>/dev/null
+# A quarter of the way in, one replica dies without a goodbye.
+chained_200() { [ "$(lf_psql 'SELECT count(*) FROM audit.entries')" -ge 200 ]; }
+t_ok "the writers are under way (200 entries within 30 s)" lf_poll 600 chained_200
 lf_stop audit KILL
 K=$(lf_psql 'SELECT count(*) FROM audit.entries')
 rc=0
