@@ -375,6 +375,11 @@ int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);
 
+/* ---- GET /api/security (gw_security.c) -------------------------------- */
+/* Notes what the configuration turns off (the rate limit). */
+void		 gw_security_init(const struct sh_config *cfg);
+int		 gw_security(struct gw_req *gr);
+
 /* ---- turns streamed to the client (gw_turns.c, gw_stream.c, gw_ws.c) */
 
 /*

@@ -345,7 +345,7 @@ const struct gw_route gw_routes[] = {
 	/* Audit & Security */
 	{ GW_GET, "/api/audit/recent", SVC_AUDIT, OP_AUDIT_RECENT, 5, NULL, 0 },
 	{ GW_GET, "/api/audit/verify", SVC_AUDIT, OP_AUDIT_VERIFY, 5, NULL, 0 },
-	{ GW_GET, "/api/security", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/security", NULL, NULL, 5, gw_security, 0 },
 	/* Usage & Analytics */
 	{ GW_GET, "/api/usage", NULL, NULL, 3, NULL, 0 },
 	{ GW_GET, "/api/usage/summary", NULL, NULL, 5, NULL, 0 },

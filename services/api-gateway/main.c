@@ -39,6 +39,7 @@ main(int argc, char **argv)
 	if (gw_route_init() != 0 || gw_metrics_init() != 0 ||
 	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
 		fatalx("could not initialise the gateway");
+	gw_security_init(&cfg);
 	if (gw_health_start(&cfg, bc) != 0)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)

@@ -149,5 +149,19 @@ t_eq "so the chain grew by one" "$(lf_psql 'SELECT count(*) FROM audit.entries')
 lf_req GET /api/audit/verify
 t_eq "and verifies" "$(jbc '[.status, .chain_length]')" "[\"valid\",$((N + 1))]"
 
+# GET /api/security: what we have is active, what we do not is absent.
+lf_req GET /api/security
+t_eq "security: 16 systems" "$(jbc '[.total_systems, (.security_systems | length)]')" '[16,16]'
+t_eq "the audit trail, headers, rate limit, SSRF, sandbox are active" \
+    "$(jbc '.security_systems | [.merkle_audit_trail, .security_headers, .gcra_rate_limiter, .ssrf_protection, .subprocess_sandbox, .path_traversal_prevention, .loop_guard, .session_repair]')" \
+    '["active","active","active","active","active","active","active","active"]'
+t_eq "what this port lacks is absent, never active" \
+    "$(jbc '.security_systems | [.wasm_dual_metering, .ofp_hmac_auth, .taint_tracking, .manifest_signing, .prompt_injection_scanning]')" \
+    '["absent","absent","absent","absent","absent"]'
+t_eq "so not all are active" "$(jbc '[.all_active, .active_systems]')" '[false,11]'
+lf_stop audit
+audit_degraded() { lf_req GET /api/security; [ "$(jb .security_systems.merkle_audit_trail)" = degraded ]; }
+t_ok "the audit service gone: the audit trail is degraded" lf_poll 400 audit_degraded
+
 lf_stack_stop
 t_done
