@@ -52,6 +52,7 @@ static struct {
 	struct bus_client *bc;
 	char		 source[64];
 	unsigned long long dropped;	/* under mtx */
+	int		 failing;	/* the relay thread's: last send failed */
 } ar = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER,
@@ -183,9 +184,11 @@ audit_send(json_t *entries)
 		return (-1);
 	}
 	rv = rep.mp_status == 200 ? 0 : rep.mp_status == 400 ? 1 : -1;
-	if (rv != 0)
-		log_warnx("%s: audit.append answered %d", __func__,
+	/* Once per outage, not once per retry. */
+	if (rv != 0 && !ar.failing)
+		log_warnx("%s: audit.append answered %d; retrying", __func__,
 		    rep.mp_status);
+	ar.failing = rv != 0;
 	msg_rep_release(&rep);
 	return (rv);
 }

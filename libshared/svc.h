@@ -165,6 +165,16 @@ void	 svc_reply_not_found(struct svc_reply *rp, const char *what,
  * by deploy/sql2c.sh (only services with a schema define it). */
 extern const struct db_migration svc_migrations[];
 
+/*
+ * Publishes every log line of this process on TOPIC_LOGS (best effort:
+ * PUB/SUB may drop) as {timestamp, level, service, target, pid, host,
+ * message}, for GET /api/logs/stream.  svc_main() calls it for every
+ * service; the gateway calls it itself.  0, or -1 (logged; lines still
+ * go to stderr).  svc_log_unpublish() stops and closes.
+ */
+int	 svc_log_publish(const char *bus_url, const char *service);
+void	 svc_log_unpublish(void);
+
 /* Seconds since this process started. */
 long long svc_uptime(void);
 /* How many times this program's supervisor restarted it before this start:

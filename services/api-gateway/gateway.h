@@ -512,6 +512,16 @@ int		 gw_comms_stream(struct gw_req *gr);
 void		 gw_comms_shutdown(void);
 long long	 gw_comms_count(void);
 
+/* ---- log lines streamed to the client (gw_logs.c) --------------------- */
+/* The subscriber to TOPIC_LOGS: 0, or -1 (the stream then answers 503). */
+int		 gw_logs_start(const struct sh_config *cfg);
+void		 gw_logs_stop(void);
+/* GET /api/logs/stream?level=&service= */
+int		 gw_logs_stream(struct gw_req *gr);
+/* Ends every stream at shutdown; gw_logs_count() then falls to 0. */
+void		 gw_logs_shutdown(void);
+long long	 gw_logs_count(void);
+
 /* ---- the MCP server (gw_mcp.c) -------------------------------------- */
 
 /* POST /mcp and POST /api/mcp (GW_RT_BODY): one JSON-RPC message over

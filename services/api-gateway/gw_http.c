@@ -1032,6 +1032,7 @@ gw_http_stop(void)
 	gw_ws_stop();
 	gw_stream_shutdown();
 	gw_comms_shutdown();
+	gw_logs_shutdown();
 	gw_openai_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
@@ -1046,7 +1047,8 @@ gw_http_stop(void)
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
 		if (waiting == 0 && gw_stream_count() == 0 &&
-		    gw_comms_count() == 0 && gw_openai_count() == 0 &&
+		    gw_comms_count() == 0 && gw_logs_count() == 0 &&
+		    gw_openai_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;

@@ -220,7 +220,7 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_TOOLS_LIST, 1, NULL, 0 },
 	{ GW_GET, "/api/config", NULL, NULL, 2, NULL, 0 },
 	{ GW_GET, "/api/metrics", NULL, NULL, 5, gw_sys_metrics, 0 },
-	{ GW_GET, "/api/logs/stream", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/logs/stream", NULL, NULL, 5, gw_logs_stream, 0 },
 	{ GW_GET, "/api/commands",
 	    SVC_AGENT_RUNTIME, OP_COMMANDS_LIST, 5, NULL, 0 },
 	{ GW_GET, "/api/peers", NULL, NULL, 2, NULL, 0 },

@@ -34,6 +34,7 @@ main(int argc, char **argv)
 		cfg_release(&cfg);
 		return (1);
 	}
+	(void)svc_log_publish(cfg.bus_url, "api-gateway");
 	if ((bc = bus_client_open(cfg.bus_url)) == NULL)
 		fatalx("could not open the bus at '%s'", cfg.bus_url);
 	if (gw_route_init() != 0 || gw_metrics_init() != 0 ||
@@ -46,6 +47,8 @@ main(int argc, char **argv)
 		fatalx("could not start streamed turns");
 	if (gw_comms_start(&cfg) != 0)
 		log_warnx("the comms event stream is off");
+	if (gw_logs_start(&cfg) != 0)
+		log_warnx("the log stream is off");
 	/* Auth failures reach the audit chain through this relay. */
 	if (audit_relay_start(NULL, NULL, cfg.bus_url, "api-gateway") != 0)
 		log_warnx("auth failures are not audited");
@@ -59,6 +62,7 @@ main(int argc, char **argv)
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
 	gw_comms_stop();
+	gw_logs_stop();
 	audit_relay_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
@@ -66,6 +70,7 @@ main(int argc, char **argv)
 	gw_metrics_fini();
 	gw_route_fini();
 	gw_auth_fini();
+	svc_log_unpublish();
 	cfg_release(&cfg);
 	bus_fini();
 	return (0);
