@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
+
 #include "svc.h"
 
 #define AUDIT_HASH_HEX	65		/* 64 lowercase hex digits and NUL */
@@ -33,9 +35,10 @@ struct audit_fields {
 	const char	*af_prev;
 };
 
-/* The v2 hash of kernel.md 5 into out (lowercase hex).  0, or -1 when
- * OpenSSL fails. */
-int	 audit_chain_hash(const struct audit_fields *f,
+/* The v2 hash of kernel.md 5 into out (lowercase hex), with ctx (reused
+ * between calls of one thread) or, NULL, a context of its own.  0, or -1
+ * when OpenSSL fails. */
+int	 audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
 	    char out[AUDIT_HASH_HEX]);
 
 /* audit.append, audit.recent, audit.verify. */

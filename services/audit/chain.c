@@ -13,6 +13,7 @@
  * (a 1,000,000-entry chain in about a second); it also checks head, so
  * that deleting the last entries is seen.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,16 +65,17 @@ static const char SQL_PAGE[] =
 	"ORDER BY seq LIMIT 50000";	/* AUDIT_VERIFY_PAGE */
 
 int
-audit_chain_hash(const struct audit_fields *f, char out[AUDIT_HASH_HEX])
+audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
+    char out[AUDIT_HASH_HEX])
 {
 	static const char	 hex[] = "0123456789abcdef";
-	EVP_MD_CTX		*md;
+	EVP_MD_CTX		*md = ctx;
 	unsigned char		 h[EVP_MAX_MD_SIZE];
 	unsigned int		 n = 0, i;
 	char			 seq[32];
 	int			 ok;
 
-	if ((md = EVP_MD_CTX_new()) == NULL)
+	if (md == NULL && (md = EVP_MD_CTX_new()) == NULL)
 		return (-1);
 	snprintf(seq, sizeof(seq), "%lld", f->af_seq);
 	/* kernel.md 5, v2: each field tagged and led by 0x1f; user_id and
@@ -93,7 +95,8 @@ audit_chain_hash(const struct audit_fields *f, char out[AUDIT_HASH_HEX])
 	    AUDIT_PART("prev_hash", f->af_prev) &&
 	    EVP_DigestFinal_ex(md, h, &n);
 #undef AUDIT_PART
-	EVP_MD_CTX_free(md);
+	if (ctx == NULL)
+		EVP_MD_CTX_free(md);
 	if (!ok || n != 32)
 		return (-1);
 	for (i = 0; i < n; i++) {
@@ -215,7 +218,7 @@ audit_append_one(struct db *db, json_t *e, const char *source,
 	f.af_user = json_string_value(json_object_get(e, "user_id"));
 	f.af_channel = json_string_value(json_object_get(e, "channel"));
 	f.af_prev = prev;
-	if (audit_chain_hash(&f, hash) != 0) {
+	if (audit_chain_hash(NULL, &f, hash) != 0) {
 		log_warnx("%s: could not hash entry %lld", __func__, *seq);
 		return (-1);
 	}
@@ -386,22 +389,43 @@ op_recent(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 }
 
 /*
- * The verify walk's state: what the next entry must be.  ve_err set
- * means broken at ve_break.
+ * Verify walks [aw_from, aw_to) of the chain.  The first range starts at
+ * the genesis; a later one learns its first prev_hash from its first row
+ * (aw_head_prev), and op_verify() checks it against the range before.
  */
 struct audit_walk {
-	long long	 aw_seq;		/* next expected seq */
+	struct db	*aw_db;			/* borrowed */
+	long long	 aw_from;
+	long long	 aw_to;
+	long long	 aw_seq;		/* the next expected seq */
+	int		 aw_known;		/* aw_prev is expected */
 	char		 aw_prev[AUDIT_HASH_HEX];
+	char		 aw_head_prev[AUDIT_HASH_HEX];
 	char		 aw_first[64];
 	char		 aw_last[64];
+	int		 aw_status;		/* 0 ok, 1 broken, -1 db */
 	long long	 aw_break;
 	char		 aw_err[160];
 };
 
-/* Checks one page; returns the number of rows, 0 when none, -1 when the
- * chain broke in it. */
+static void
+audit_walk_broken(struct audit_walk *w, long long at, const char *why)
+{
+	w->aw_status = 1;
+	w->aw_break = at;
+	/* The reference's two texts: a hash that does not match its entry,
+	 * or a link that does not hold. */
+	if (strcmp(why, "Hash mismatch") == 0)
+		snprintf(w->aw_err, sizeof(w->aw_err), "Hash mismatch at "
+		    "entry %lld", at);
+	else
+		snprintf(w->aw_err, sizeof(w->aw_err), "Chain break at entry "
+		    "%lld: %s", at, why);
+}
+
+/* Checks one page; the number of rows, or -1 when the chain broke. */
 static int
-audit_walk_page(struct audit_walk *w, PGresult *res)
+audit_walk_page(struct audit_walk *w, EVP_MD_CTX *md, PGresult *res)
 {
 	struct audit_fields	 f;
 	char			 hash[AUDIT_HASH_HEX];
@@ -410,12 +434,8 @@ audit_walk_page(struct audit_walk *w, PGresult *res)
 
 	for (i = 0; i < n; i++) {
 		if (util_strtonum(PQgetvalue(res, i, 0), 0, INT64_MAX,
-		    &seq) != 0)
-			seq = -1;
-		if (seq != w->aw_seq) {
-			w->aw_break = w->aw_seq;
-			snprintf(w->aw_err, sizeof(w->aw_err), "Chain break at "
-			    "entry %lld: the entry is missing", w->aw_seq);
+		    &seq) != 0 || seq != w->aw_seq) {
+			audit_walk_broken(w, w->aw_seq, "the entry is missing");
 			return (-1);
 		}
 		memset(&f, 0, sizeof(f));
@@ -430,84 +450,160 @@ audit_walk_page(struct audit_walk *w, PGresult *res)
 		f.af_channel = PQgetisnull(res, i, 7) ? NULL :
 		    PQgetvalue(res, i, 7);
 		f.af_prev = PQgetvalue(res, i, 8);
-		w->aw_break = seq;
+		if (!w->aw_known) {
+			snprintf(w->aw_head_prev, AUDIT_HASH_HEX, "%s",
+			    f.af_prev);
+			snprintf(w->aw_prev, AUDIT_HASH_HEX, "%s", f.af_prev);
+			w->aw_known = 1;
+		}
 		if (strcmp(f.af_prev, w->aw_prev) != 0) {
-			snprintf(w->aw_err, sizeof(w->aw_err), "Chain break at "
-			    "entry %lld: prev_hash does not match the entry "
-			    "before", seq);
+			audit_walk_broken(w, seq, "prev_hash does not match "
+			    "the entry before");
 			return (-1);
 		}
-		if (audit_chain_hash(&f, hash) != 0 ||
+		if (audit_chain_hash(md, &f, hash) != 0 ||
 		    strcmp(hash, PQgetvalue(res, i, 9)) != 0) {
-			snprintf(w->aw_err, sizeof(w->aw_err), "Hash mismatch "
-			    "at entry %lld", seq);
+			audit_walk_broken(w, seq, "Hash mismatch");
 			return (-1);
 		}
 		if (seq == 0)
 			snprintf(w->aw_first, sizeof(w->aw_first), "%s",
 			    f.af_ts);
-		snprintf(w->aw_last, sizeof(w->aw_last), "%s", f.af_ts);
+		if (seq == w->aw_to - 1)
+			snprintf(w->aw_last, sizeof(w->aw_last), "%s",
+			    f.af_ts);
 		memcpy(w->aw_prev, hash, AUDIT_HASH_HEX);
 		w->aw_seq++;
 	}
 	return (n);
 }
 
+static void *
+audit_walk_range(void *arg)
+{
+	struct audit_walk	*w = arg;
+	EVP_MD_CTX		*md;
+	PGresult		*res;
+	const char		*p[2];
+	char			 from[32], to[32];
+	int			 n;
+
+	if ((md = EVP_MD_CTX_new()) == NULL) {
+		w->aw_status = -1;
+		return (NULL);
+	}
+	w->aw_seq = w->aw_from;
+	snprintf(to, sizeof(to), "%lld", w->aw_to);
+	do {
+		snprintf(from, sizeof(from), "%lld", w->aw_seq);
+		p[0] = from;
+		p[1] = to;
+		if ((res = db_exec(w->aw_db, SQL_PAGE, 2, p)) == NULL) {
+			w->aw_status = -1;
+			break;
+		}
+		n = audit_walk_page(w, md, res);
+		PQclear(res);
+	} while (n == AUDIT_VERIFY_PAGE && w->aw_seq < w->aw_to);
+	/* A range cut short: rows missing at its end. */
+	if (w->aw_status == 0 && w->aw_seq < w->aw_to)
+		audit_walk_broken(w, w->aw_seq, "the entry is missing");
+	EVP_MD_CTX_free(md);
+	return (NULL);
+}
+
+/*
+ * A long chain is cut into AUDIT_VERIFY_WALKS ranges, each walked on a
+ * thread of its own with its own connection: fetching and hashing a
+ * million entries is the work of every core, and while one walk waits
+ * for its page another hashes.  Below AUDIT_VERIFY_SPLIT entries one walk
+ * on the worker's connection does.
+ */
+#define AUDIT_VERIFY_SPLIT	100000
+#define AUDIT_VERIFY_WALKS	4
+
 static void
 op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	struct audit_walk	 w;
-	PGresult		*res;
-	const char		*p[2];
-	char			 tip[AUDIT_HASH_HEX], from[32], to[32];
+	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
+	struct db		*dbs[AUDIT_VERIFY_WALKS];
+	pthread_t		 th[AUDIT_VERIFY_WALKS];
+	int			 started[AUDIT_VERIFY_WALKS];
+	char			 tip[AUDIT_HASH_HEX], ci[1024];
 	long long		 next;
-	int			 n;
+	int			 i, nw = 1, dberr = 0;
 
 	(void)rq;
-	memset(&w, 0, sizeof(w));
-	memset(w.aw_prev, '0', 64);
+	memset(w, 0, sizeof(w));
+	memset(dbs, 0, sizeof(dbs));
+	memset(started, 0, sizeof(started));
 	/* head first: entries appended during the walk are not judged. */
 	if (audit_head(c->sc_db, &next, tip) != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	do {
-		snprintf(from, sizeof(from), "%lld", w.aw_seq);
-		snprintf(to, sizeof(to), "%lld", next);
-		p[0] = from;
-		p[1] = to;
-		if ((res = db_exec(c->sc_db, SQL_PAGE, 2, p)) == NULL) {
-			svc_reply_db_error(rp, c);
-			return;
-		}
-		n = audit_walk_page(&w, res);
-		PQclear(res);
-	} while (n == AUDIT_VERIFY_PAGE && w.aw_seq < next);
-	if (n >= 0 && w.aw_seq < next) {
-		w.aw_break = w.aw_seq;
-		snprintf(w.aw_err, sizeof(w.aw_err), "Chain break at entry "
-		    "%lld: the entry is missing", w.aw_seq);
-		n = -1;
-	} else if (n >= 0 && w.aw_seq == next && strcmp(w.aw_prev, tip) != 0) {
-		w.aw_break = next > 0 ? next - 1 : 0;
-		snprintf(w.aw_err, sizeof(w.aw_err), "Chain break at entry "
-		    "%lld: the tip does not match", w.aw_break);
-		n = -1;
+	if (next >= AUDIT_VERIFY_SPLIT) {
+		db_conninfo(c->sc_cfg->database_url, c->sc_cfg->home_dir, ci,
+		    sizeof(ci));
+		for (nw = 1; nw < AUDIT_VERIFY_WALKS; nw++)
+			if ((dbs[nw] = db_open(ci, "audit")) == NULL)
+				break;
+		explicit_bzero(ci, sizeof(ci));
 	}
-	if (n < 0) {
+	for (i = 0; i < nw; i++) {
+		w[i].aw_db = i == 0 ? c->sc_db : dbs[i];
+		w[i].aw_from = next * i / nw;
+		w[i].aw_to = next * (i + 1) / nw;
+	}
+	w[0].aw_known = 1;
+	memset(w[0].aw_prev, '0', 64);
+	for (i = 1; i < nw; i++)
+		started[i] = pthread_create(&th[i], NULL, audit_walk_range,
+		    &w[i]) == 0;
+	audit_walk_range(&w[0]);
+	for (i = 1; i < nw; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			audit_walk_range(&w[i]);
+		db_close(dbs[i]);
+	}
+	for (i = 0; i < nw; i++)
+		dberr |= w[i].aw_status < 0;
+	if (dberr) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	/* The earliest break wins: in a range, then at its seam with the
+	 * next, then the tip. */
+	for (i = 0; i < nw && bw == NULL; i++) {
+		if (w[i].aw_status != 0)
+			bw = &w[i];
+		else if (i + 1 < nw && w[i + 1].aw_known &&
+		    strcmp(w[i + 1].aw_head_prev, w[i].aw_prev) != 0) {
+			bw = &w[i + 1];
+			audit_walk_broken(bw, w[i + 1].aw_from, "prev_hash does "
+			    "not match the entry before");
+		}
+	}
+	if (bw == NULL && strcmp(w[nw - 1].aw_prev, tip) != 0) {
+		bw = &w[nw - 1];
+		audit_walk_broken(bw, next > 0 ? next - 1 : 0,
+		    "the tip does not match");
+	}
+	if (bw != NULL) {
 		svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s, "
 		    "s:s}", "status", "broken", "valid", 0, "chain_length",
-		    (json_int_t)next, "break_at", (json_int_t)w.aw_break,
-		    "error", w.aw_err, "anchor_status", "none"));
+		    (json_int_t)next, "break_at", (json_int_t)bw->aw_break,
+		    "error", bw->aw_err, "anchor_status", "none"));
 		return;
 	}
 	svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s*, s:s*, "
 	    "s:s, s:b, s:s}", "status", "valid", "valid", 1, "chain_length",
-	    (json_int_t)w.aw_seq, "entries", (json_int_t)w.aw_seq,
-	    "first_entry", w.aw_seq > 0 ? w.aw_first : NULL,
-	    "last_entry", w.aw_seq > 0 ? w.aw_last : NULL,
-	    "tip_hash", w.aw_prev, "anchor_enabled", 0, "anchor_status",
-	    "none"));
+	    (json_int_t)next, "entries", (json_int_t)next,
+	    "first_entry", next > 0 ? w[0].aw_first : NULL,
+	    "last_entry", next > 0 ? w[nw - 1].aw_last : NULL,
+	    "tip_hash", tip, "anchor_enabled", 0, "anchor_status", "none"));
 }
 
 const struct svc_op chain_ops[] = {

@@ -637,6 +637,8 @@ fi
 # providers, after this one is gone (and its watchdog with it).
 echo
 cleanup
+# ---- 11-12. the audit chain (tests/bench/audit.sh): its own stack.
+"$root/tests/bench/audit.sh" "$build"
 [ "${BENCH_TURNS:-1}" = 0 ] && exit 0
 "$root/tests/bench/turns.sh" "$build"
 exit $?
