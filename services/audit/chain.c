@@ -43,13 +43,20 @@ static const char *const audit_actions[] = {
 
 static const char SQL_LOCK_HEAD[] =
 	"SELECT next_seq, tip_hash FROM head WHERE id = 1 FOR UPDATE";
+/* A batch is one query to find the ids already chained and one insert
+ * of the new rows, both as JSON (an array of ids, an array of rows). */
 static const char SQL_SEEN[] =
-	"SELECT 1 FROM entries WHERE entry_id = $1::uuid";
+	"SELECT entry_id::text FROM entries WHERE entry_id IN "
+	"    (SELECT json_array_elements_text($1::json)::uuid)";
 static const char SQL_INSERT[] =
 	"INSERT INTO entries (seq, entry_id, ts, agent_id, action, detail, "
 	"    outcome, user_id, channel, prev_hash, hash, source) "
-	"VALUES ($1::bigint, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-	"    $12)";
+	"SELECT seq, entry_id, ts, agent_id, action, detail, outcome, user_id, "
+	"    channel, prev_hash, hash, source "
+	"FROM json_to_recordset($1::json) AS x(seq bigint, entry_id uuid, "
+	"    ts text, agent_id text, action text, detail text, outcome text, "
+	"    user_id text, channel text, prev_hash text, hash text, "
+	"    source text)";
 static const char SQL_MOVE_HEAD[] =
 	"UPDATE head SET next_seq = $1::bigint, tip_hash = $2 WHERE id = 1";
 static const char SQL_HEAD[] =
@@ -188,70 +195,135 @@ audit_check(json_t *list, char *err, size_t errlen)
 	return (0);
 }
 
-/* Chains e after *seq / prev (both moved on).  0, 1 when e was chained
- * before (skipped), -1 on a database error. */
+/* The id of entry e, lowercased (ids are compared as PostgreSQL prints
+ * them). */
+static void
+audit_entry_id(json_t *e, char id[UTIL_UUID_LEN])
+{
+	const char	*s = json_string_value(json_object_get(e, "id"));
+	size_t		 i;
+
+	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
+		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' : s[i];
+	id[UTIL_UUID_LEN - 1] = '\0';
+}
+
+/* The ids of list already chained, as the keys of a new object; NULL on
+ * a database error or ENOMEM. */
+static json_t *
+audit_seen(struct db *db, json_t *list)
+{
+	PGresult	*res = NULL;
+	json_t		*ids = json_array(), *e, *seen = NULL;
+	char		 id[UTIL_UUID_LEN], *js = NULL;
+	const char	*p[1];
+	size_t		 i;
+	int		 r;
+
+	json_array_foreach(list, i, e) {
+		audit_entry_id(e, id);
+		if (json_array_append_new(ids, json_string(id)) != 0)
+			goto done;
+	}
+	if ((js = json_dumps(ids, JSON_COMPACT)) == NULL)
+		goto done;
+	p[0] = js;
+	if ((res = db_exec(db, SQL_SEEN, 1, p)) == NULL ||
+	    (seen = json_object()) == NULL)
+		goto done;
+	for (r = 0; r < PQntuples(res); r++)
+		if (json_object_set_new(seen, PQgetvalue(res, r, 0),
+		    json_true()) != 0) {
+			json_decref(seen);
+			seen = NULL;
+			goto done;
+		}
+ done:
+	PQclear(res);
+	free(js);
+	json_decref(ids);
+	return (seen);
+}
+
+/*
+ * Chains the entries of list not in seen after *seq / prev (both moved
+ * on): hashes them in order, then inserts them in one statement.  Adds
+ * each to seen (an id twice in one batch is chained once).  Returns the
+ * number chained, or -1 on a database error or ENOMEM.
+ */
 static int
-audit_append_one(struct db *db, json_t *e, const char *source,
+audit_chain(struct db *db, json_t *list, json_t *seen, const char *source,
     long long *seq, char prev[AUDIT_HASH_HEX])
 {
 	struct audit_fields	 f;
-	PGresult		*res;
-	const char		*p[12], *id;
-	char			 seqs[32], hash[AUDIT_HASH_HEX];
-	int			 seen;
+	EVP_MD_CTX		*md = NULL;
+	json_t			*rows = json_array(), *e, *row;
+	char			 id[UTIL_UUID_LEN], hash[AUDIT_HASH_HEX];
+	char			*js = NULL;
+	const char		*p[1];
+	size_t			 i;
+	int			 n = 0, ret = -1;
 
-	id = json_string_value(json_object_get(e, "id"));
-	p[0] = id;
-	if ((res = db_exec(db, SQL_SEEN, 1, p)) == NULL)
-		return (-1);
-	seen = PQntuples(res) > 0;
-	PQclear(res);
-	if (seen)
-		return (1);
-	memset(&f, 0, sizeof(f));
-	f.af_seq = *seq;
-	f.af_ts = json_string_value(json_object_get(e, "timestamp"));
-	f.af_agent = json_string_value(json_object_get(e, "agent_id"));
-	f.af_action = json_string_value(json_object_get(e, "action"));
-	f.af_detail = json_string_value(json_object_get(e, "detail"));
-	f.af_outcome = json_string_value(json_object_get(e, "outcome"));
-	f.af_user = json_string_value(json_object_get(e, "user_id"));
-	f.af_channel = json_string_value(json_object_get(e, "channel"));
-	f.af_prev = prev;
-	if (audit_chain_hash(NULL, &f, hash) != 0) {
-		log_warnx("%s: could not hash entry %lld", __func__, *seq);
-		return (-1);
+	if (rows == NULL || (md = EVP_MD_CTX_new()) == NULL)
+		goto done;
+	json_array_foreach(list, i, e) {
+		audit_entry_id(e, id);
+		if (json_object_get(seen, id) != NULL)
+			continue;
+		memset(&f, 0, sizeof(f));
+		f.af_seq = *seq;
+		f.af_ts = json_string_value(json_object_get(e, "timestamp"));
+		f.af_agent = json_string_value(json_object_get(e, "agent_id"));
+		f.af_action = json_string_value(json_object_get(e, "action"));
+		f.af_detail = json_string_value(json_object_get(e, "detail"));
+		f.af_outcome = json_string_value(json_object_get(e, "outcome"));
+		f.af_user = json_string_value(json_object_get(e, "user_id"));
+		f.af_channel = json_string_value(json_object_get(e, "channel"));
+		f.af_prev = prev;
+		if (audit_chain_hash(md, &f, hash) != 0) {
+			log_warnx("%s: could not hash entry %lld", __func__,
+			    *seq);
+			goto done;
+		}
+		row = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s?, "
+		    "s:s?, s:s, s:s, s:s}", "seq", (json_int_t)*seq,
+		    "entry_id", id, "ts", f.af_ts, "agent_id", f.af_agent,
+		    "action", f.af_action, "detail", f.af_detail, "outcome",
+		    f.af_outcome, "user_id", f.af_user, "channel",
+		    f.af_channel, "prev_hash", prev, "hash", hash, "source",
+		    source);
+		if (row == NULL || json_array_append_new(rows, row) != 0 ||
+		    json_object_set_new(seen, id, json_true()) != 0)
+			goto done;
+		(*seq)++;
+		memcpy(prev, hash, AUDIT_HASH_HEX);
+		n++;
 	}
-	snprintf(seqs, sizeof(seqs), "%lld", *seq);
-	p[0] = seqs;
-	p[1] = id;
-	p[2] = f.af_ts;
-	p[3] = f.af_agent;
-	p[4] = f.af_action;
-	p[5] = f.af_detail;
-	p[6] = f.af_outcome;
-	p[7] = f.af_user;
-	p[8] = f.af_channel;
-	p[9] = prev;
-	p[10] = hash;
-	p[11] = source;
-	if (db_cmd(db, SQL_INSERT, 12, p) != 0)
-		return (-1);
-	(*seq)++;
-	memcpy(prev, hash, AUDIT_HASH_HEX);
-	return (0);
+	if (n > 0) {
+		if ((js = json_dumps(rows, JSON_COMPACT)) == NULL)
+			goto done;
+		p[0] = js;
+		if (db_cmd(db, SQL_INSERT, 1, p) != 0)
+			goto done;
+	}
+	ret = n;
+ done:
+	EVP_MD_CTX_free(md);
+	json_decref(rows);
+	free(js);
+	return (ret);
 }
 
 static void
 op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	PGresult	*res = NULL;
-	json_t		*list = json_object_get(rq->mr_body, "entries"), *e;
+	json_t		*list = json_object_get(rq->mr_body, "entries");
+	json_t		*seen = NULL;
 	const char	*source, *p[2];
 	char		 err[256], prev[AUDIT_HASH_HEX], seqs[32];
 	long long	 seq;
-	size_t		 i;
-	int		 rv, added = 0, dups = 0, intx = 0;
+	int		 added, dups, intx = 0;
 
 	if (audit_check(list, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
@@ -270,27 +342,26 @@ op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	res = NULL;
-	json_array_foreach(list, i, e) {
-		if ((rv = audit_append_one(c->sc_db, e, source, &seq,
-		    prev)) < 0)
-			goto fail;
-		if (rv == 1)
-			dups++;
-		else
-			added++;
-	}
+	/* Under the lock: an id is either chained or not, for good. */
+	if ((seen = audit_seen(c->sc_db, list)) == NULL ||
+	    (added = audit_chain(c->sc_db, list, seen, source, &seq,
+	    prev)) < 0)
+		goto fail;
+	dups = (int)json_array_size(list) - added;
 	snprintf(seqs, sizeof(seqs), "%lld", seq);
 	p[0] = seqs;
 	p[1] = prev;
 	if ((added > 0 && db_cmd(c->sc_db, SQL_MOVE_HEAD, 2, p) != 0) ||
 	    db_cmd(c->sc_db, "COMMIT", 0, NULL) != 0)
 		goto fail;
+	json_decref(seen);
 	svc_reply_json(rp, 200, json_pack("{s:i, s:i, s:I, s:s}", "appended",
 	    added, "duplicates", dups, "next_seq", (json_int_t)seq, "tip_hash",
 	    prev));
 	return;
  fail:
 	PQclear(res);
+	json_decref(seen);
 	svc_reply_db_error(rp, c);
 	if (intx)
 		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);

@@ -146,8 +146,11 @@ t_eq "append: a good entry after a bad one refuses both" "$(call "{\"body\":{\"e
 t_eq "append: one entry" "$(call "{\"body\":{\"entries\":[$E]}}")" '[200,1]'
 t_eq "append: the same again is a duplicate, not chained" "$(call "{\"body\":{\"entries\":[$E]}}")" '[200,0]'
 t_eq "so the chain grew by one" "$(lf_psql 'SELECT count(*) FROM audit.entries')" $((N + 1))
+E2=$(jq -c '.id = "7D9C3C1E-8C3B-4C2F-9D1E-000000000002"' <<<"$E")
+t_eq "append: one id twice in a batch (and in capitals) is chained once" \
+    "$(call "{\"body\":{\"entries\":[$E2,$(jq -c '.id |= ascii_downcase' <<<"$E2"),$E]}}")" '[200,1]'
 lf_req GET /api/audit/verify
-t_eq "and verifies" "$(jbc '[.status, .chain_length]')" "[\"valid\",$((N + 1))]"
+t_eq "and verifies" "$(jbc '[.status, .chain_length]')" "[\"valid\",$((N + 2))]"
 
 # GET /api/security: what we have is active, what we do not is absent.
 lf_req GET /api/security
