@@ -59,6 +59,14 @@ lf_req POST "/api/tools/agent_list/invoke" '{}'
 t_eq "a direct invocation runs" "$LF_STATUS" 200
 t_ok "ToolInvoke is recorded for it" wait_entry ToolInvoke "direct invocation of tool 'agent_list' via REST"
 
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml noshell m-audit)
+[capabilities]
+tools = [\"file_read\"]")"
+B=$(jb .agent_id)
+lf_req POST "/api/tools/agent_list/invoke?agent_id=$B" '{}'
+t_eq "an agent without the tool is refused" "$LF_STATUS" 403
+t_ok "PermissionDenied is recorded" wait_entry PermissionDenied "agent does not have capability to use tool 'agent_list'"
+
 LF_AUTH=wrong-key-000000000000 lf_req GET /api/agents
 t_eq "a wrong key is 401" "$LF_STATUS" 401
 t_ok "AuthAttempt is recorded (through the gateway's queue)" wait_entry AuthAttempt "invalid API key from 127.0.0.1: GET /api/agents"
@@ -74,7 +82,7 @@ t_eq "a spawn that fails (409) ..." "$LF_STATUS" 409
 sleep 0.5
 lf_req GET '/api/audit/recent?limit=500'
 t_eq "... records nothing (its transaction rolled back)" \
-    "$(jb '[.entries[] | select(.action == "AgentSpawn")] | length')" 2
+    "$(jb '[.entries[] | select(.action == "AgentSpawn")] | length')" 3
 t_eq "the outbox is empty once sent" "$(lf_psql 'SELECT count(*) FROM runtime.audit_outbox')" 0
 
 # The entries in the reference's shape, oldest first, a gapless chain.
@@ -90,6 +98,17 @@ t_eq "the tip is the last hash" "$(jb '.tip_hash == .entries[-1].hash')" true
 lf_req GET '/api/audit/recent?limit=2'
 t_eq "limit=2: the last two" "$(jbc '[.entries[].seq]')" "[$((N - 2)),$((N - 1))]"
 t_eq "limit and total" "$(jbc '[.limit, .total]')" "[2,$N]"
+
+# The hash is kernel.md 5's v2 text, byte for byte (computed here apart).
+v2() {
+	local seq ts ag ac de ou pr
+	IFS=$'\t' read -r seq ts ag ac de ou pr < <(lf_psql "SELECT concat_ws(E'\t', seq, ts, agent_id, action, detail, outcome, prev_hash) FROM audit.entries WHERE seq = $1")
+	printf '\x1fseq=%s\x1ftimestamp=%s\x1fagent_id=%s\x1faction=%s\x1fdetail=%s\x1foutcome=%s\x1fprev_hash=%s' \
+	    "$seq" "$ts" "$ag" "$ac" "$de" "$ou" "$pr" | sha256sum | cut -d' ' -f1
+}
+for q in 0 3; do
+	t_eq "entry $q's hash is SHA-256 of its v2 text" "$(v2 $q)" "$(lf_psql "SELECT hash FROM audit.entries WHERE seq = $q")"
+done
 
 lf_req GET /api/audit/verify
 t_eq "verify: valid" "$(jbc '[.status, .valid, .chain_length]')" "[\"valid\",true,$N]"
