@@ -145,9 +145,11 @@ audit_post(const char *action, const char *agent_id, const char *detail,
 	if ((e = audit_entry(id, action, agent_id, detail, outcome)) == NULL)
 		return (-1);
 	pthread_mutex_lock(&ar.mtx);
-	if (!ar.running || ar.queue == NULL)
-		log_warnx("%s: no audit relay runs; '%s' not recorded",
-		    __func__, action);
+	if (!ar.running || ar.queue == NULL) {
+		if (ar.dropped++ % 1000 == 0)
+			log_warnx("%s: no audit relay runs; '%s' not recorded "
+			    "(%llu dropped)", __func__, action, ar.dropped);
+	}
 	else if (json_array_size(ar.queue) >= AUDIT_QUEUE_MAX) {
 		/* A flood (of auth failures, say) must not flood the log. */
 		if (ar.dropped++ % 1000 == 0)
