@@ -242,7 +242,8 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 	json_t	*env, *caller;
 	int	 timeout = (int)gw_h.h_cfg->bus_timeout_ms, stopping;
 
-	if (gr->gr_route != NULL && (gr->gr_route->rt_flags & GW_RT_TURN))
+	if (gr->gr_route != NULL &&
+	    (gr->gr_route->rt_flags & (GW_RT_TURN | GW_RT_LONG)))
 		timeout = (int)(gw_h.h_cfg->turn_timeout_secs * 1000);
 
 	caller = json_pack("{s:s, s:s, s:s}", "ip", gw_conn_ip(gr->gr_conn),

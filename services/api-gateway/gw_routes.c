@@ -344,7 +344,8 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_A2A_OUT_STATUS, 5, NULL, GW_RT_TURN },
 	/* Audit & Security */
 	{ GW_GET, "/api/audit/recent", SVC_AUDIT, OP_AUDIT_RECENT, 5, NULL, 0 },
-	{ GW_GET, "/api/audit/verify", SVC_AUDIT, OP_AUDIT_VERIFY, 5, NULL, 0 },
+	{ GW_GET, "/api/audit/verify",
+	    SVC_AUDIT, OP_AUDIT_VERIFY, 5, NULL, GW_RT_LONG },
 	{ GW_GET, "/api/security", NULL, NULL, 5, gw_security, 0 },
 	/* Usage & Analytics */
 	{ GW_GET, "/api/usage", NULL, NULL, 3, NULL, 0 },
