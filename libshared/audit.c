@@ -52,7 +52,8 @@ static struct {
 	struct bus_client *bc;
 	char		 source[64];
 	unsigned long long dropped;	/* under mtx */
-	int		 failing;	/* the relay thread's: last send failed */
+	int		 failing;	/* the relay thread's: the last send
+					   failed */
 } ar = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
 	.cv = PTHREAD_COND_INITIALIZER,

@@ -52,6 +52,7 @@
 #define AUDIT_CONFIG_CHANGE	"ConfigChange"
 #define AUDIT_PERMISSION_DENIED	"PermissionDenied"
 #define AUDIT_BUDGET_EXCEEDED	"BudgetExceeded"
+#define AUDIT_A2A_DISCOVERED	"A2aDiscovered"
 
 #define AUDIT_DETAIL_MAX	4096
 #define AUDIT_QUEUE_MAX		1024	/* audit_post() entries waiting */

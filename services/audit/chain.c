@@ -653,8 +653,8 @@ op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		else if (i + 1 < nw && w[i + 1].aw_known &&
 		    strcmp(w[i + 1].aw_head_prev, w[i].aw_prev) != 0) {
 			bw = &w[i + 1];
-			audit_walk_broken(bw, w[i + 1].aw_from, "prev_hash does "
-			    "not match the entry before");
+			audit_walk_broken(bw, w[i + 1].aw_from,
+			    "prev_hash does not match the entry before");
 		}
 	}
 	if (bw == NULL && strcmp(w[nw - 1].aw_prev, tip) != 0) {

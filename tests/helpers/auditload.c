@@ -108,7 +108,8 @@ main(int argc, char **argv)
 		ws[i].w_url = url;
 		ws[i].w_batch = b;
 		ws[i].w_until = until;
-		if (pthread_create(&ws[i].w_thr, NULL, writer_main, &ws[i]) != 0)
+		if (pthread_create(&ws[i].w_thr, NULL, writer_main,
+		    &ws[i]) != 0)
 			return (1);
 	}
 	for (i = 0; i < n; i++) {
