@@ -74,9 +74,9 @@ struct svc_def {
 	int				 sd_no_service;	/* 1: answers no bus
 							   operation at all
 							   (the broker) */
-	int				 sd_audit;	/* 1: has an audit_outbox
-							   table; svc_main runs
-							   its relay (audit.h) */
+	/* 1: the schema has an audit_outbox table, and svc_main() runs
+	 * its relay (audit.h). */
+	int				 sd_audit;
 	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
 	 * after the migrations, before the workers serve (cfg lives until
 	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).
