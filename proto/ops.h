@@ -149,6 +149,22 @@
 #define OP_COMMS_SEND		"comms.send"
 #define OP_COMMS_TASK		"comms.task"
 
+/* ---- scheduler: schedules and cron jobs, one store (job/ops.c; issue 9,
+ * part "jobs") ----------------------------------------------------------- */
+#define OP_CRON_JOBS_LIST	"cron.jobs.list"
+#define OP_CRON_JOBS_CREATE	"cron.jobs.create"
+#define OP_CRON_JOBS_GET	"cron.jobs.get"
+#define OP_CRON_JOBS_UPDATE	"cron.jobs.update"
+#define OP_CRON_JOBS_DELETE	"cron.jobs.delete"
+#define OP_CRON_JOBS_ENABLE	"cron.jobs.enable"
+#define OP_CRON_JOBS_STATUS	"cron.jobs.status"
+#define OP_SCHEDULES_LIST	"schedules.list"
+#define OP_SCHEDULES_CREATE	"schedules.create"
+#define OP_SCHEDULES_GET	"schedules.get"
+#define OP_SCHEDULES_UPDATE	"schedules.update"
+#define OP_SCHEDULES_DELETE	"schedules.delete"
+#define OP_SCHEDULES_RUN	"schedules.run"		/* fires now */
+
 /* ---- scheduler: triggers (trigger/ops.c; issue 9, part "triggers") ------ */
 #define OP_TRIGGERS_LIST	"triggers.list"
 #define OP_TRIGGERS_CREATE	"triggers.create"
@@ -156,6 +172,49 @@
 #define OP_TRIGGERS_PATCH	"triggers.patch"	/* PATCH: the trigger */
 #define OP_TRIGGERS_UPDATE	"triggers.update"	/* PUT: {status} */
 #define OP_TRIGGERS_DELETE	"triggers.delete"
+
+/* ---- agent-runtime: budgets and usage (budget/; issue 10, part
+ * "budget") ------------------------------------------------------------- */
+#define OP_BUDGET_GET		"budget.get"
+#define OP_BUDGET_PUT		"budget.put"
+#define OP_BUDGET_AGENTS	"budget.agents"
+#define OP_BUDGET_AGENT_GET	"budget.agent.get"
+#define OP_BUDGET_AGENT_PUT	"budget.agent.put"
+#define OP_USAGE_STATS		"usage.stats"
+#define OP_USAGE_SUMMARY	"usage.summary"
+#define OP_USAGE_BY_MODEL	"usage.by_model"
+#define OP_USAGE_DAILY		"usage.daily"
+
+/* ---- scheduler: goals, the task queue and the inbox (goal/, task/;
+ * issue 9, part "goals") -------------------------------------------------- */
+#define OP_GOALS_LIST		"goals.list"
+#define OP_GOALS_CREATE		"goals.create"
+#define OP_GOALS_GET		"goals.get"
+#define OP_GOALS_UPDATE		"goals.update"
+#define OP_GOALS_DELETE		"goals.delete"		/* and descendants */
+#define OP_GOALS_CHILDREN	"goals.children"
+#define OP_GOALS_TEMPLATES	"goals.templates"
+#define OP_TASKS_POST		"tasks.post"		/* task_post tool */
+#define OP_TASKS_CLAIM		"tasks.claim"		/* task_claim tool */
+#define OP_TASKS_COMPLETE	"tasks.complete"	/* task_complete tool */
+#define OP_TASKS_GET		"tasks.get"		/* task_status tool */
+#define OP_TASKS_LIST		"tasks.list"		/* and task_list */
+#define OP_TASKS_STATUS		"tasks.status"		/* counts */
+#define OP_TASKS_CANCEL		"tasks.cancel"
+#define OP_TASKS_RETRY		"tasks.retry"
+#define OP_QUEUE_STATUS		"queue.status"
+#define OP_INBOX_STATUS		"inbox.status"
+
+/* ---- scheduler: workflows and their runs (workflow/ops.c; issue 9, part
+ * "workflows") ------------------------------------------------------------ */
+#define OP_WORKFLOWS_LIST	"workflows.list"
+#define OP_WORKFLOWS_CREATE	"workflows.create"
+#define OP_WORKFLOWS_GET	"workflows.get"
+#define OP_WORKFLOWS_UPDATE	"workflows.update"
+#define OP_WORKFLOWS_DELETE	"workflows.delete"
+#define OP_WORKFLOWS_RUN	"workflows.run"		/* also for schedules
+							   and triggers */
+#define OP_WORKFLOWS_RUNS	"workflows.runs"
 
 /* ---- audit: the chain (services/audit/chain.c; issue 10, part "audit") -- */
 #define OP_AUDIT_APPEND		"audit.append"	/* from the outbox relays */

@@ -13,7 +13,7 @@ $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)
 
 # The same for the scheduler's modules (services/scheduler/service.mk).
-SCH_TESTS	:= t_cron cronnext cronbench t_trigger
+SCH_TESTS	:= t_cron cronnext cronbench t_trigger t_workflow t_job
 $(foreach t,$(SCH_TESTS),$(eval $(t)_SRCS += $(SCH_LIB)))
 SCH_TEST_OBJS	:= $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach t,$(SCH_TESTS),\
 		   $(filter %/$(t).c,$(TEST_SRCS))))

@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/obs.h"
 #include "agent/templates.h"
+#include "budget/budget.h"
 #include "bus.h"
 #include "catalog/catalog.h"
 #include "comms/comms.h"
@@ -43,6 +44,8 @@ agent_start(const struct sh_config *cfg, void *arg)
 	struct agent_state	*as = arg;
 
 	as->as_cfg = cfg;
+	if (budget_init(cfg) != 0)
+		return (-1);
 	if (catalog_init(cfg, NULL) != 0) {
 		log_warnx("could not load the model catalog");
 		return (-1);
@@ -102,6 +105,7 @@ static struct agent_state	agent_st;
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops, a2a_ops, comms_ops, mcp_ops,
+	budget_ops, usage_ops,
 	NULL
 };
 

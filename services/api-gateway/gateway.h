@@ -385,7 +385,8 @@ int		 gw_security(struct gw_req *gr);
 /* ---- turns streamed to the client (gw_turns.c, gw_stream.c, gw_ws.c) */
 
 /*
- * A streamed turn: agents.message sent to agent-runtime with
+ * A streamed turn: agents.message (or an operation that runs one, such
+ * as a2a.tasks.send) sent to agent-runtime with
  * caller.stream = "turn.<this gateway's instance id>" and caller.stream_id
  * = the turn's id; the runtime publishes the turn's events on that topic
  * ({"stream_id","seq","type",..}) and replies with the whole response
@@ -416,11 +417,22 @@ int		 gw_turns_start(const struct sh_config *cfg,
 		    struct bus_client *bc);
 void		 gw_turns_stop(void);
 /*
- * Starts a turn of agent_id (borrowed) with body (stolen: the client's
- * JSON object, as for POST /api/agents/{id}/message); ip, principal and
- * request_id (borrowed) go into the caller object.  NULL with *errp set
- * (SH_EUNAVAIL, SH_ENOMEM) when it could not start: no callback runs.
+ * Starts a streamed call of op (borrowed) to agent-runtime with params
+ * and body (both stolen; params NULL fails with SH_ENOMEM), waiting
+ * bus.turn_timeout_secs; ip, principal and request_id (borrowed) go into
+ * the caller object with "stream" and "stream_id".  op is agents.message
+ * or an operation that passes those on to the agents.message it sends
+ * and puts the turn's "events" count on its reply (a2a.tasks.send).
+ * NULL with *errp set (SH_EUNAVAIL, SH_ENOMEM) when it could not start:
+ * no callback runs.
  */
+struct gw_turn	*gw_turn_start_op(const char *op, json_t *params,
+		    json_t *body, const char *ip, const char *principal,
+		    const char *request_id, const struct gw_turn_ops *ops,
+		    void *arg, int *errp);
+/* gw_turn_start_op() of agents.message for agent_id (borrowed) with body
+ * (stolen: the client's JSON object, as for POST
+ * /api/agents/{id}/message). */
 struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 		    const char *ip, const char *principal,
 		    const char *request_id, const struct gw_turn_ops *ops,
@@ -453,15 +465,39 @@ struct gw_sse {
 	int			 ss_suspended;	/* by the reader */
 	int			 ss_finished;	/* nothing after ss_out */
 	int			 ss_closed;	/* request over: never resume */
+
+	/* the registry (gw_sse_suspend), under its own mutex */
+	struct gw_sse		*ss_next;
+	struct gw_sse		*ss_prev;
+	int			 ss_listed;
+	void			(*ss_stop)(void *);
+	void			*ss_stop_arg;
 };
 
 void		 gw_sse_init(struct gw_sse *s, struct gw_req *gr);
+/* Frees s's buffers (and takes it off the registry).  Locks. */
 void		 gw_sse_release(struct gw_sse *s);
-/* Back to the state of gw_sse_init() (a turn that never started is
- * started again).  Locks. */
+/* Back to the state of gw_sse_init(), off the registry (a turn that
+ * never started is started again).  Locks. */
 void		 gw_sse_reset(struct gw_sse *s);
-/* The request is over: no wake resumes its connection.  Locks. */
+/* The request is over: no wake resumes its connection, and s is off the
+ * registry.  Locks. */
 void		 gw_sse_close(struct gw_sse *s);
+/*
+ * gw_suspend() of s's request and, when that returns GW_ASYNC, s listed
+ * in the registry of live streams until gw_sse_close() (or
+ * gw_sse_reset(), gw_sse_release()).  stop(arg) is the stream's own end
+ * at shutdown (an error event or status, then gw_sse_end()): it runs with
+ * ss_mtx held, once the stream has started and while it is not finished.
+ * Returns what gw_suspend() returned.  Locks.
+ */
+int		 gw_sse_suspend(struct gw_sse *s, void (*stop)(void *),
+		    void *arg);
+/* Ends every listed stream at shutdown: a 503 JSON reply if it has not
+ * started, else its stop callback.  gw_sse_count() then falls to 0 as
+ * their connections finish. */
+void		 gw_sse_shutdown(void);
+long long	 gw_sse_count(void);
 /* Wakes the connection if it sleeps.  Held. */
 void		 gw_sse_wake(struct gw_sse *s);
 /* Appends "event: <event>\ndata: <json>\n\n", or "data: <json>\n\n"
@@ -484,12 +520,9 @@ const char	*gw_sse_rest(struct gw_sse *s, json_t *response,
 /* Queues the event-stream response reading s; for gr_queue hooks. */
 enum MHD_Result	 gw_sse_respond(struct gw_req *gr, struct gw_sse *s);
 
-/* POST /api/agents/{id}/message/stream: the turn as server-sent events. */
+/* POST /api/agents/{id}/message/stream: the turn as server-sent events
+ * (ended at shutdown by gw_sse_shutdown(): an error event). */
 int		 gw_stream_message(struct gw_req *gr);
-/* Ends every stream (an error event) at shutdown; gw_stream_count() then
- * falls to 0 as their connections finish. */
-void		 gw_stream_shutdown(void);
-long long	 gw_stream_count(void);
 
 /* GET /api/agents/{id}/ws: the agent's WebSocket (gw_ws.h: the RFC 6455
  * codec, the sockets, the chat).  All sockets run on one thread (epoll),
@@ -543,14 +576,12 @@ int		 gw_openai_path(const char *path);
 json_t		*gw_openai_error(int status, const char *param,
 		    const char *code, const char *msg);
 /* POST /v1/chat/completions: a turn of the agent "model" names, answered
- * as a chat.completion or streamed as chat.completion.chunk events. */
+ * as a chat.completion or streamed as chat.completion.chunk events (at
+ * shutdown, gw_sse_shutdown() ends a stream with an error chunk and
+ * [DONE]). */
 int		 gw_openai_chat(struct gw_req *gr);
 /* GET /v1/models: the agents as OpenAI models (agents.list). */
 int		 gw_openai_models(struct gw_req *gr);
-/* Ends every streamed completion (an error chunk, [DONE]) at shutdown;
- * gw_openai_count() then falls to 0 as their connections finish. */
-void		 gw_openai_shutdown(void);
-long long	 gw_openai_count(void);
 /* Frees what completions share (once the daemon has stopped). */
 void		 gw_openai_fini(void);
 

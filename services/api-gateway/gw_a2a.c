@@ -17,19 +17,36 @@
  *					   ListTasks (v1.0, protobuf JSON;
  *					   pageToken is an offset), tasks/send
  *					   (the reference's pre-0.2 dialect);
- *					   message/stream, tasks/resubscribe,
- *					   SendStreamingMessage, SubscribeToTask
- *					   as a stream of one final event
+ *					   message/stream and
+ *					   SendStreamingMessage as the turn runs;
+ *					   tasks/resubscribe, SubscribeToTask
+ *					   as a stream of one event
  *	POST /a2a/tasks/send, GET /a2a/tasks/{id},
  *	POST /a2a/tasks/{id}/cancel	   the reference's REST shapes
  *
  * One endpoint serves every dialect: the method name says which.  A
  * JSON-RPC error is an HTTP 200 carrying {"error": {code, message}}, as
  * the SDK clients expect; only the REST routes use HTTP statuses.
- * A stream carries the finished task as one event: the turn's text is not
- * relayed as it is made (that would take gw_turns.c's streamed turns).
+ *
+ * A streaming send is a2a.tasks.send as a streamed turn (gw_turns.c:
+ * the runtime passes the caller's stream on to the task's agents.message)
+ * with a task id and context id the gateway chose, so that its events
+ * are server-sent as the A2A spec has them, each a JSON-RPC response of
+ * the request's id: v0.3 the Task (working), {kind: "artifact-update",
+ * taskId, contextId, artifact: {artifactId: "<task>-out", name, parts},
+ * append, lastChunk} per text delta, and {kind: "status-update", taskId,
+ * contextId, status: {state, timestamp, message?}, final: true} last;
+ * v1.0 the same as {task}, {artifactUpdate}, {statusUpdate} in protobuf
+ * JSON (no "final": the stream's end says it).  A failed turn, a bus
+ * failure or gateway shutdown end it with a failed status and its
+ * message.  An error before anything went out (a bad agent) is a plain
+ * JSON-RPC error.  Keep-alives, a client that leaves and shutdown are
+ * handled as for every stream (gw_sse.c).  Resubscribing to a task is
+ * still answered with the task as it is, as one event: attaching to a
+ * turn another request started is not done.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +135,13 @@ struct gw_a2a {
 	int			 a_artifacts;	/* ListTasks: includeArtifacts */
 	int			 a_v1card;	/* the card: v1.0 */
 	char			 a_base[GW_A2A_HOST_MAX + 16];
+
+	/* a streamed send; a_sse's mutex guards a_chunks */
+	int			 a_sse_on;	/* a_sse initialised */
+	struct gw_sse		 a_sse;
+	struct gw_turn		*a_turn;
+	json_t			*a_task;	/* {id, context_id} */
+	int			 a_chunks;	/* artifact updates sent */
 };
 
 static void
@@ -125,10 +149,17 @@ gw_a2a_cleanup(struct gw_req *gr)
 {
 	struct gw_a2a	*a = gr->gr_ctx;
 
-	if (a != NULL)
-		json_decref(a->a_id);
-	free(a);
+	if (a == NULL)
+		return;
 	gr->gr_ctx = NULL;
+	if (a->a_sse_on) {
+		gw_sse_close(&a->a_sse);	/* and off the registry */
+		gw_turn_free(a->a_turn);	/* no callback after this */
+		gw_sse_release(&a->a_sse);
+	}
+	json_decref(a->a_task);
+	json_decref(a->a_id);
+	free(a);
 }
 
 static struct gw_a2a *
@@ -372,9 +403,8 @@ rpc_error(struct gw_req *gr, json_t *id, int code, const char *fmt, ...)
 }
 
 /*
- * A streamed answer (message/stream and friends): the task, final, as the
- * one event of a server-sent event stream.  The turn's text is not
- * streamed as it comes: the stream starts when the task has ended.
+ * A resubscription (tasks/resubscribe, SubscribeToTask): the task as it
+ * is, as the one event of a server-sent event stream.
  */
 static void
 rpc_stream(struct gw_req *gr, json_t *id, json_t *result)
@@ -397,9 +427,10 @@ rpc_stream(struct gw_req *gr, json_t *id, json_t *result)
 	free(js);
 }
 
-/* The runtime's reply to a2a.tasks.*, in the request's dialect. */
+/* The runtime's reply to a2a.tasks.* (rep borrowed), in the request's
+ * dialect. */
 static void
-gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
+task_answer(struct gw_req *gr, int err, struct msg_rep *rep)
 {
 	struct gw_a2a	*a = gr->gr_ctx;
 	json_t		*body = rep != NULL ? rep->mp_body : NULL, *task;
@@ -439,7 +470,7 @@ gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
 			rpc_reply(gr, a->a_id, task);
 	} else if (st == 404 && a->a_verb != VERB_SEND)
 		rpc_error(gr, a->a_id, A2A_TASK_NOT_FOUND, "Task not found");
-	else if (st == 409)
+	else if (st == 409 && a->a_verb == VERB_CANCEL)
 		rpc_error(gr, a->a_id, A2A_NOT_CANCELABLE, "%s",
 		    e != NULL ? e : "Task cannot be canceled");
 	else if (st >= 400 && st < 500)
@@ -448,8 +479,281 @@ gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
 	else
 		rpc_error(gr, a->a_id, RPC_INTERNAL, "Internal error: %s",
 		    e != NULL ? e : "agent-runtime failed");
+}
+
+static void
+gw_a2a_task_done(struct gw_req *gr, int err, struct msg_rep *rep)
+{
+	task_answer(gr, err, rep);
 	if (rep != NULL)
 		msg_rep_release(rep);
+}
+
+/* ---- a streamed send ---------------------------------------------------- */
+
+/*
+ * message/stream and SendStreamingMessage: a2a.tasks.send as a streamed
+ * turn (gw_turns.c).  The gateway names the task and its context up
+ * front, so the first item, the Task (working), waits in the writer while
+ * the runtime starts the turn; the response starts with the turn's first
+ * event, so a send the runtime refuses at once (an unknown agent) is
+ * still a plain JSON-RPC error.  Text deltas become artifact updates of
+ * the one artifact "<task>-out", and the task's end a final status
+ * update.  Each item is a JSON-RPC response of the request's id.
+ */
+
+/* One stream item (result stolen).  ss_mtx held. */
+static void
+stream_item(struct gw_a2a *a, json_t *result)
+{
+	if (result == NULL)
+		return;
+	gw_sse_frame(&a->a_sse, NULL, json_pack("{s:s, s:O, s:o}", "jsonrpc",
+	    "2.0", "id", a->a_id != NULL ? a->a_id : json_null(), "result",
+	    result));
+}
+
+/* An event of the task in the request's dialect: v0.3 {kind, taskId,
+ * contextId, ...} or v1.0 {<name>: {taskId, contextId, ...}}.  ev is
+ * stolen.  ss_mtx held. */
+static void
+stream_event(struct gw_a2a *a, const char *kind, const char *name,
+    json_t *ev)
+{
+	if (ev == NULL)
+		return;
+	json_object_set(ev, "taskId", json_object_get(a->a_task, "id"));
+	json_object_set(ev, "contextId", json_object_get(a->a_task,
+	    "context_id"));
+	if (a->a_dialect == DIALECT_V10)
+		stream_item(a, json_pack("{s:o}", name, ev));
+	else {
+		json_object_set_new(ev, "kind", json_string(kind));
+		stream_item(a, ev);
+	}
+}
+
+/* len bytes of the response's text as an artifact update.  ss_mtx
+ * held. */
+static void
+stream_artifact(struct gw_a2a *a, const char *text, size_t len, int last)
+{
+	json_t	*t;
+	char	 aid[UTIL_UUID_LEN + 8];
+
+	if ((t = json_stringn(text, len)) == NULL)
+		return;
+	snprintf(aid, sizeof(aid), "%s-out", json_string_value(
+	    json_object_get(a->a_task, "id")));
+	stream_event(a, "artifact-update", "artifactUpdate", json_pack(
+	    "{s:{s:s, s:s, s:[o]}, s:b, s:b}", "artifact", "artifactId", aid,
+	    "name", "response", "parts", text_part(a->a_dialect,
+	    json_string_value(t)), "append", a->a_chunks > 0, "lastChunk",
+	    last));
+	json_decref(t);
+	a->a_chunks++;
+}
+
+/* The final status (stolen), and the end.  ss_mtx held. */
+static void
+stream_status(struct gw_a2a *a, json_t *status)
+{
+	json_t	*ev;
+
+	ev = json_pack("{s:o}", "status", status);
+	/* v1.0 has no "final": the stream's end says it. */
+	if (ev != NULL && a->a_dialect != DIALECT_V10)
+		json_object_set_new(ev, "final", json_true());
+	stream_event(a, "status-update", "statusUpdate", ev);
+	gw_sse_end(&a->a_sse);
+}
+
+/* The task failed (msg) once the stream has started.  ss_mtx held. */
+static void
+stream_fail(struct gw_a2a *a, const char *msg)
+{
+	json_t	*t, *task;
+	char	 now[32];
+
+	util_rfc3339(util_wall_ms(), now);
+	t = json_pack("{s:O, s:O, s:s, s:s, s:s, s:s, s:n}", "id",
+	    json_object_get(a->a_task, "id"), "context_id",
+	    json_object_get(a->a_task, "context_id"), "state", "failed",
+	    "error", msg, "input", "", "updated_at", now, "agent_id");
+	task = t != NULL ? render_task(a->a_dialect, t, 0) : NULL;
+	json_decref(t);
+	if (task == NULL) {
+		gw_sse_end(&a->a_sse);
+		return;
+	}
+	stream_status(a, json_incref(json_object_get(task, "status")));
+	json_decref(task);
+}
+
+/* One turn event (gw_turns.c), on the subscriber thread. */
+static void
+a2a_event(void *arg, json_t *ev)
+{
+	struct gw_a2a	*a = arg;
+	struct gw_sse	*s = &a->a_sse;
+	const char	*type, *text;
+
+	type = json_string_value(json_object_get(ev, "type"));
+	pthread_mutex_lock(&s->ss_mtx);
+	if (strcmp(type, "text_delta") == 0) {
+		if ((text = json_string_value(json_object_get(ev, "text"))) ==
+		    NULL || *text == '\0')
+			goto out;
+		gw_sse_text(s, text);
+		stream_artifact(a, text, strlen(text), 0);
+		gw_sse_wake(s);
+	} else if (strcmp(type, "restart") == 0)
+		s->ss_text_off = 1;	/* a provider retry: see gw_sse_rest() */
+	/* Tools, phases and thinking have no A2A event: the task's text
+	 * is its artifact. */
+ out:
+	pthread_mutex_unlock(&s->ss_mtx);
+}
+
+/* The end of a2a.tasks.send (rep borrowed), on an nng or the subscriber
+ * thread. */
+static void
+a2a_done(void *arg, int err, struct msg_rep *rep)
+{
+	struct gw_a2a	*a = arg;
+	struct gw_sse	*s = &a->a_sse;
+	json_t		*task, *resp;
+	const char	*rest, *e;
+	size_t		 rlen = 0;
+
+	pthread_mutex_lock(&s->ss_mtx);
+	if (s->ss_closed || s->ss_finished)
+		goto out;
+	if (!s->ss_started && (err != 0 || rep->mp_status != 200)) {
+		/* Nothing streamed yet: a plain JSON-RPC error. */
+		task_answer(s->ss_gr, err, rep);
+		gw_sse_end(s);
+		goto out;
+	}
+	if (err != 0) {
+		stream_fail(a, err == SH_ETIMEDOUT ? "the task did not finish "
+		    "in time" : "agent-runtime unavailable");
+		goto out;
+	}
+	if (rep->mp_status != 200) {
+		e = str_of(rep->mp_body, "error");
+		stream_fail(a, e != NULL ? e : "the task failed");
+		goto out;
+	}
+	if ((task = render_task(a->a_dialect, rep->mp_body, 0)) == NULL) {
+		stream_fail(a, "out of memory");
+		goto out;
+	}
+	/* The text the events did not carry (lost, or not streamed by the
+	 * provider), and the artifact's last chunk.  After a provider
+	 * retry the streamed text is not the answer's start: the whole
+	 * answer replaces it (append false). */
+	resp = json_object_get(rep->mp_body, "response");
+	if (s->ss_text_off && json_is_string(resp)) {
+		a->a_chunks = 0;
+		stream_artifact(a, json_string_value(resp),
+		    json_string_length(resp), 1);
+	} else if ((rest = gw_sse_rest(s, resp, &rlen)) != NULL ||
+	    (a->a_chunks > 0 && json_is_string(resp)))
+		stream_artifact(a, rest != NULL ? rest : "", rlen, 1);
+	stream_status(a, json_incref(json_object_get(task, "status")));
+	json_decref(task);
+ out:
+	pthread_mutex_unlock(&s->ss_mtx);
+}
+
+static void
+a2a_idle(void *arg)
+{
+	struct gw_a2a	*a = arg;
+
+	gw_sse_idle(&a->a_sse);
+}
+
+/* gw_sse_shutdown(): the stream has started.  ss_mtx held. */
+static void
+a2a_stop(void *arg)
+{
+	stream_fail(arg, "the gateway is shutting down");
+}
+
+static const struct gw_turn_ops a2a_turn_ops = {
+	a2a_event, a2a_done, a2a_idle
+};
+
+/* gr_queue: the event stream, once it has its first event (an error
+ * reply set first never gets here). */
+static enum MHD_Result
+a2a_stream_queue(struct gw_req *gr)
+{
+	struct gw_a2a	*a = gr->gr_ctx;
+
+	return (gw_sse_respond(gr, &a->a_sse));
+}
+
+/* Starts a streamed send of body (stolen: a2a.tasks.send's). */
+static int
+gw_a2a_stream_send(struct gw_req *gr, struct gw_a2a *a, json_t *body)
+{
+	json_t		*t, *task;
+	char		 id[UTIL_UUID_LEN], ctx[UTIL_UUID_LEN], now[32];
+	int		 err;
+
+	util_uuid4(id);
+	/* send_body() has a null context_id when the client gave none. */
+	if (!json_is_string(json_object_get(body, "context_id"))) {
+		util_uuid4(ctx);
+		json_object_set_new(body, "context_id", json_string(ctx));
+	}
+	json_object_set_new(body, "task_id", json_string(id));
+	util_rfc3339(util_wall_ms(), now);
+	a->a_task = json_pack("{s:s, s:O}", "id", id, "context_id",
+	    json_object_get(body, "context_id"));
+	t = json_pack("{s:s, s:O, s:s, s:O, s:O, s:O, s:s}", "id", id,
+	    "context_id", json_object_get(body, "context_id"), "state",
+	    "working", "input", json_object_get(body, "text"), "message",
+	    json_object_get(body, "message") ?: json_null(), "agent_id",
+	    json_object_get(body, "agent_id") ?: json_null(), "updated_at",
+	    now);
+	task = t != NULL ? render_task(a->a_dialect, t, -1) : NULL;
+	json_decref(t);
+	if (a->a_task == NULL || task == NULL) {
+		json_decref(task);
+		json_decref(body);
+		rpc_error(gr, a->a_id, RPC_INTERNAL, "out of memory");
+		return (0);
+	}
+	gw_sse_init(&a->a_sse, gr);
+	a->a_sse_on = 1;
+	gr->gr_queue = a2a_stream_queue;
+	gr->gr_svc = SVC_AGENT_RUNTIME;
+	/* The Task first; it goes out with the first event. */
+	pthread_mutex_lock(&a->a_sse.ss_mtx);
+	stream_item(a, a->a_dialect == DIALECT_V10 ? json_pack("{s:o}",
+	    "task", task) : task);
+	pthread_mutex_unlock(&a->a_sse.ss_mtx);
+	if (gw_sse_suspend(&a->a_sse, a2a_stop, a) != GW_ASYNC) {
+		gr->gr_queue = NULL;	/* gw_suspend() left a 503 */
+		json_decref(body);
+		return (0);
+	}
+	a->a_turn = gw_turn_start_op(OP_A2A_TASKS_SEND, json_object(), body,
+	    gw_conn_ip(gr->gr_conn), gr->gr_principal, gr->gr_id,
+	    &a2a_turn_ops, a, &err);
+	if (a->a_turn == NULL) {
+		pthread_mutex_lock(&a->a_sse.ss_mtx);
+		if (!a->a_sse.ss_started) {
+			task_answer(gr, err, NULL);
+			gw_sse_end(&a->a_sse);
+		}
+		pthread_mutex_unlock(&a->a_sse.ss_mtx);
+	}
+	return (GW_ASYNC);
 }
 
 /* ---- the card and the agent list ---------------------------------------- */
@@ -878,6 +1182,10 @@ gw_a2a_rpc(struct gw_req *gr)
 		if ((body = send_body(params, json_object_get(params,
 		    "message"), &code, err, sizeof(err))) == NULL) {
 			rpc_error(gr, a->a_id, code, "Invalid params: %s", err);
+			goto done;
+		}
+		if (a->a_stream) {
+			rv = gw_a2a_stream_send(gr, a, body);
 			goto done;
 		}
 		rv = gw_call(gr, SVC_AGENT_RUNTIME, OP_A2A_TASKS_SEND,

@@ -1031,10 +1031,9 @@ gw_http_stop(void)
 	 * must be over before the daemon stops (a suspended connection
 	 * there aborts libmicrohttpd). */
 	gw_ws_stop();
-	gw_stream_shutdown();
+	gw_sse_shutdown();
 	gw_comms_shutdown();
 	gw_logs_shutdown();
-	gw_openai_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1047,9 +1046,8 @@ gw_http_stop(void)
 		pthread_mutex_lock(&gw_h.h_mtx);
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
-		if (waiting == 0 && gw_stream_count() == 0 &&
+		if (waiting == 0 && gw_sse_count() == 0 &&
 		    gw_comms_count() == 0 && gw_logs_count() == 0 &&
-		    gw_openai_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;

@@ -75,9 +75,6 @@ enum oai_step {
 };
 
 struct gw_oai {
-	struct gw_oai		*o_next;	/* streams, under gw_oai_mtx */
-	struct gw_oai		*o_prev;
-	int			 o_listed;
 	struct gw_req		*o_gr;
 	enum oai_step		 o_step;
 
@@ -110,10 +107,6 @@ struct gw_oai {
 	char			 o_tool_id[128]; /* the last one's id */
 	int			 o_retry;	/* resolve again (oai_resume) */
 };
-
-static pthread_mutex_t	 gw_oai_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct gw_oai	*gw_oai_head;
-static long long	 gw_oai_n;
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -650,6 +643,13 @@ oai_done(void *arg, int err, struct msg_rep *rep)
 	pthread_mutex_unlock(&s->ss_mtx);
 }
 
+/* gw_sse_shutdown(): the stream has started.  ss_mtx held. */
+static void
+oai_stop(void *arg)
+{
+	oai_stream_error(arg, 503, "the gateway is shutting down");
+}
+
 static void
 oai_idle(void *arg)
 {
@@ -787,7 +787,7 @@ oai_cache_get(struct gw_oai *o)
 static int	oai_list(struct gw_req *, struct gw_oai *);
 
 /* Starts the streamed turn: the connection sleeps until its first event
- * (gw_sse_wake), and is listed for gw_openai_shutdown(). */
+ * (gw_sse_wake), and is listed for gw_sse_shutdown(). */
 static int
 oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 {
@@ -800,17 +800,7 @@ oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 	oai_emit(o, oai_chunk(o, json_pack("{s:s, s:s}", "role", "assistant",
 	    "content", ""), NULL, NULL));
 	pthread_mutex_unlock(&o->o_sse.ss_mtx);
-	pthread_mutex_lock(&gw_oai_mtx);
-	if ((rv = gw_suspend(gr)) == GW_ASYNC) {
-		if ((o->o_next = gw_oai_head) != NULL)
-			o->o_next->o_prev = o;
-		o->o_prev = NULL;
-		gw_oai_head = o;
-		gw_oai_n++;
-		o->o_listed = 1;
-	}
-	pthread_mutex_unlock(&gw_oai_mtx);
-	if (rv != GW_ASYNC) {
+	if ((rv = gw_sse_suspend(&o->o_sse, oai_stop, o)) != GW_ASYNC) {
 		json_decref(msg);
 		return (0);	/* gw_suspend() left an error reply */
 	}
@@ -832,21 +822,9 @@ oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 static void
 oai_stream_reset(struct gw_oai *o)
 {
-	pthread_mutex_lock(&gw_oai_mtx);
-	if (o->o_listed) {
-		if (o->o_prev != NULL)
-			o->o_prev->o_next = o->o_next;
-		else
-			gw_oai_head = o->o_next;
-		if (o->o_next != NULL)
-			o->o_next->o_prev = o->o_prev;
-		gw_oai_n--;
-		o->o_listed = 0;
-	}
-	pthread_mutex_unlock(&gw_oai_mtx);
 	gw_turn_free(o->o_turn);	/* ended: no callback after this */
 	o->o_turn = NULL;
-	gw_sse_reset(&o->o_sse);
+	gw_sse_reset(&o->o_sse);	/* and off the registry */
 	o->o_ntools = o->o_retry = 0;
 }
 
@@ -1061,18 +1039,7 @@ oai_cleanup(struct gw_req *gr)
 	if (o == NULL)
 		return;
 	gr->gr_ctx = NULL;
-	pthread_mutex_lock(&gw_oai_mtx);
-	if (o->o_listed) {
-		if (o->o_prev != NULL)
-			o->o_prev->o_next = o->o_next;
-		else
-			gw_oai_head = o->o_next;
-		if (o->o_next != NULL)
-			o->o_next->o_prev = o->o_prev;
-		gw_oai_n--;
-	}
-	pthread_mutex_unlock(&gw_oai_mtx);
-	gw_sse_close(&o->o_sse);
+	gw_sse_close(&o->o_sse);	/* and off the registry */
 	gw_turn_free(o->o_turn);	/* no callback after this */
 	/* gw_req_free() frees gr_call (and waits for its callback) after
 	 * this, and oai_got() uses o: finish it first. */
@@ -1211,38 +1178,6 @@ gw_openai_models(struct gw_req *gr)
 {
 	return (gw_call(gr, SVC_AGENT_RUNTIME, OP_AGENTS_LIST, NULL,
 	    json_object(), NULL, oai_models_got));
-}
-
-/* ---- shutdown -------------------------------------------------------- */
-
-void
-gw_openai_shutdown(void)
-{
-	struct gw_oai	*o;
-
-	pthread_mutex_lock(&gw_oai_mtx);
-	for (o = gw_oai_head; o != NULL; o = o->o_next) {
-		pthread_mutex_lock(&o->o_sse.ss_mtx);
-		if (!o->o_sse.ss_started && !o->o_sse.ss_finished) {
-			gw_reply_error(o->o_gr, 503, "shutting down");
-			gw_sse_end(&o->o_sse);
-		} else if (!o->o_sse.ss_finished)
-			oai_stream_error(o, 503, "the gateway is shutting "
-			    "down");
-		pthread_mutex_unlock(&o->o_sse.ss_mtx);
-	}
-	pthread_mutex_unlock(&gw_oai_mtx);
-}
-
-long long
-gw_openai_count(void)
-{
-	long long	n;
-
-	pthread_mutex_lock(&gw_oai_mtx);
-	n = gw_oai_n;
-	pthread_mutex_unlock(&gw_oai_mtx);
-	return (n);
 }
 
 void

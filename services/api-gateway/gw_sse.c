@@ -15,6 +15,12 @@
  * A client that does not read is given up on past GW_SSE_MAX_OUT unsent
  * bytes (a user may lower ss_out.b_max after gw_sse_init()): the stream
  * ends there.
+ *
+ * The streamed turns (native, OpenAI, A2A) suspend through
+ * gw_sse_suspend(), which lists them in one registry until they close,
+ * so that gateway shutdown ends each the same way (gw_sse_shutdown()) and
+ * waits for the list to empty (gw_sse_count()).  Locking: gw_sse_mtx
+ * guards the list and is taken before a stream's ss_mtx.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +32,29 @@
 #define GW_SSE_BLOCK		8192
 #define GW_SSE_MAX_OUT		(8 * 1024 * 1024)	/* unsent bytes */
 #define GW_SSE_MAX_TEXT		(1024 * 1024)	/* streamed text kept */
+
+static pthread_mutex_t	 gw_sse_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct gw_sse	*gw_sse_head;		/* under gw_sse_mtx */
+static long long	 gw_sse_n;
+
+/* Takes s off the registry if it is on it.  gw_sse_mtx not held. */
+static void
+gw_sse_unlist(struct gw_sse *s)
+{
+	pthread_mutex_lock(&gw_sse_mtx);
+	if (s->ss_listed) {
+		if (s->ss_prev != NULL)
+			s->ss_prev->ss_next = s->ss_next;
+		else
+			gw_sse_head = s->ss_next;
+		if (s->ss_next != NULL)
+			s->ss_next->ss_prev = s->ss_prev;
+		s->ss_next = s->ss_prev = NULL;
+		s->ss_listed = 0;
+		gw_sse_n--;
+	}
+	pthread_mutex_unlock(&gw_sse_mtx);
+}
 
 void
 gw_sse_init(struct gw_sse *s, struct gw_req *gr)
@@ -41,6 +70,7 @@ gw_sse_init(struct gw_sse *s, struct gw_req *gr)
 void
 gw_sse_release(struct gw_sse *s)
 {
+	gw_sse_unlist(s);
 	buf_release(&s->ss_out);
 	buf_release(&s->ss_text);
 	pthread_mutex_destroy(&s->ss_mtx);
@@ -49,6 +79,7 @@ gw_sse_release(struct gw_sse *s)
 void
 gw_sse_reset(struct gw_sse *s)
 {
+	gw_sse_unlist(s);
 	pthread_mutex_lock(&s->ss_mtx);
 	buf_reset(&s->ss_out);
 	buf_reset(&s->ss_text);
@@ -61,6 +92,7 @@ gw_sse_reset(struct gw_sse *s)
 void
 gw_sse_close(struct gw_sse *s)
 {
+	gw_sse_unlist(s);
 	pthread_mutex_lock(&s->ss_mtx);
 	s->ss_closed = 1;
 	pthread_mutex_unlock(&s->ss_mtx);
@@ -206,4 +238,58 @@ gw_sse_respond(struct gw_req *gr, struct gw_sse *s)
 	    "text/event-stream");
 	MHD_add_response_header(resp, "x-accel-buffering", "no");
 	return (gw_queue_response(gr, 200, resp));
+}
+
+/* ---- the registry of live streams ----------------------------------- */
+
+int
+gw_sse_suspend(struct gw_sse *s, void (*stop)(void *), void *arg)
+{
+	int	rv;
+
+	/* Suspended and listed in one step, so gw_sse_shutdown() sees
+	 * every stream that got past gw_suspend()'s stopping check. */
+	pthread_mutex_lock(&gw_sse_mtx);
+	if ((rv = gw_suspend(s->ss_gr)) == GW_ASYNC) {
+		s->ss_stop = stop;
+		s->ss_stop_arg = arg;
+		s->ss_prev = NULL;
+		if ((s->ss_next = gw_sse_head) != NULL)
+			s->ss_next->ss_prev = s;
+		gw_sse_head = s;
+		s->ss_listed = 1;
+		gw_sse_n++;
+	}
+	pthread_mutex_unlock(&gw_sse_mtx);
+	return (rv);
+}
+
+void
+gw_sse_shutdown(void)
+{
+	struct gw_sse	*s;
+
+	pthread_mutex_lock(&gw_sse_mtx);
+	for (s = gw_sse_head; s != NULL; s = s->ss_next) {
+		pthread_mutex_lock(&s->ss_mtx);
+		if (!s->ss_started && !s->ss_finished) {
+			/* Nothing sent yet: a plain reply can still go. */
+			gw_reply_error(s->ss_gr, 503, "shutting down");
+			gw_sse_end(s);
+		} else if (!s->ss_finished)
+			s->ss_stop(s->ss_stop_arg);
+		pthread_mutex_unlock(&s->ss_mtx);
+	}
+	pthread_mutex_unlock(&gw_sse_mtx);
+}
+
+long long
+gw_sse_count(void)
+{
+	long long	n;
+
+	pthread_mutex_lock(&gw_sse_mtx);
+	n = gw_sse_n;
+	pthread_mutex_unlock(&gw_sse_mtx);
+	return (n);
 }

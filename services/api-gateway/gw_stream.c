@@ -32,16 +32,10 @@
 #include "services.h"
 
 struct gw_mstream {
-	struct gw_mstream	*m_next;	/* under gw_mstream_mtx */
-	struct gw_mstream	*m_prev;
 	struct gw_turn		*m_turn;
 	struct gw_sse		 m_sse;		/* m_notice under its mutex */
 	int			 m_notice;	/* owner_notice sent */
 };
-
-static pthread_mutex_t	 gw_mstream_mtx = PTHREAD_MUTEX_INITIALIZER;
-static struct gw_mstream *gw_mstream_head;
-static long long	 gw_mstream_n;
 
 /* The turn failed mid-stream: an error event, the end.  ss_mtx held. */
 static void
@@ -163,6 +157,13 @@ mstream_done(void *arg, int err, struct msg_rep *rep)
 	pthread_mutex_unlock(&s->ss_mtx);
 }
 
+/* gw_sse_shutdown(): the stream has started.  ss_mtx held. */
+static void
+mstream_stop(void *arg)
+{
+	mstream_error(arg, "the gateway is shutting down");
+}
+
 static void
 mstream_idle(void *arg)
 {
@@ -194,16 +195,7 @@ mstream_cleanup(struct gw_req *gr)
 	if (m == NULL)
 		return;
 	gr->gr_ctx = NULL;
-	pthread_mutex_lock(&gw_mstream_mtx);
-	if (m->m_prev != NULL)
-		m->m_prev->m_next = m->m_next;
-	else
-		gw_mstream_head = m->m_next;
-	if (m->m_next != NULL)
-		m->m_next->m_prev = m->m_prev;
-	gw_mstream_n--;
-	pthread_mutex_unlock(&gw_mstream_mtx);
-	gw_sse_close(&m->m_sse);
+	gw_sse_close(&m->m_sse);	/* and off the registry */
 	gw_turn_free(m->m_turn);	/* no callback after this */
 	gw_sse_release(&m->m_sse);
 	free(m);
@@ -256,17 +248,7 @@ gw_stream_message(struct gw_req *gr)
 	gr->gr_queue = mstream_queue;
 	gr->gr_svc = SVC_AGENT_RUNTIME;
 
-	/* Suspended and listed in one step, so gw_stream_shutdown() sees
-	 * every stream that got past the stopping check. */
-	pthread_mutex_lock(&gw_mstream_mtx);
-	if ((rv = gw_suspend(gr)) == GW_ASYNC) {
-		if ((m->m_next = gw_mstream_head) != NULL)
-			m->m_next->m_prev = m;
-		gw_mstream_head = m;
-		gw_mstream_n++;
-	}
-	pthread_mutex_unlock(&gw_mstream_mtx);
-	if (rv != GW_ASYNC) {
+	if ((rv = gw_sse_suspend(&m->m_sse, mstream_stop, m)) != GW_ASYNC) {
 		gr->gr_ctx = NULL;
 		gr->gr_cleanup = NULL;
 		gr->gr_queue = NULL;
@@ -288,33 +270,4 @@ gw_stream_message(struct gw_req *gr)
 		pthread_mutex_unlock(&m->m_sse.ss_mtx);
 	}
 	return (GW_ASYNC);
-}
-
-void
-gw_stream_shutdown(void)
-{
-	struct gw_mstream	*m;
-
-	pthread_mutex_lock(&gw_mstream_mtx);
-	for (m = gw_mstream_head; m != NULL; m = m->m_next) {
-		pthread_mutex_lock(&m->m_sse.ss_mtx);
-		if (!m->m_sse.ss_started) {
-			gw_reply_error(m->m_sse.ss_gr, 503, "shutting down");
-			gw_sse_end(&m->m_sse);
-		} else if (!m->m_sse.ss_finished)
-			mstream_error(m, "the gateway is shutting down");
-		pthread_mutex_unlock(&m->m_sse.ss_mtx);
-	}
-	pthread_mutex_unlock(&gw_mstream_mtx);
-}
-
-long long
-gw_stream_count(void)
-{
-	long long	n;
-
-	pthread_mutex_lock(&gw_mstream_mtx);
-	n = gw_mstream_n;
-	pthread_mutex_unlock(&gw_mstream_mtx);
-	return (n);
 }

@@ -4,8 +4,9 @@
  * to its turn by stream_id (docs/agent-turns.md, "Streaming over the
  * bus").
  *
- * A turn is registered before its agents.message call starts, so no
- * event can beat it.  Events are delivered in arrival order; one whose
+ * A turn is registered before its call (agents.message, or any operation
+ * that passes the caller's stream on to one, such as a2a.tasks.send)
+ * starts, so no event can beat it.  Events are delivered in arrival order; one whose
  * seq is not above the last one delivered is a duplicate (a second
  * broker, a retry) and is dropped.  The bus reply carries "events": N;
  * when the reply arrives before event N, the turn waits up to
@@ -118,8 +119,8 @@ gw_turn_reply(void *arg, int err, struct msg_rep *rep)
 }
 
 struct gw_turn *
-gw_turn_start(const char *agent_id, json_t *body, const char *ip,
-    const char *principal, const char *request_id,
+gw_turn_start_op(const char *op, json_t *params, json_t *body,
+    const char *ip, const char *principal, const char *request_id,
     const struct gw_turn_ops *ops, void *arg, int *errp)
 {
 	struct gw_turn	*t, **b;
@@ -127,12 +128,14 @@ gw_turn_start(const char *agent_id, json_t *body, const char *ip,
 	int		 timeout;
 
 	*errp = SH_ENOMEM;
-	if (gw_turns_sub == NULL) {
+	if (gw_turns_sub == NULL || params == NULL) {
+		json_decref(params);
 		json_decref(body);
-		*errp = SH_EUNAVAIL;
+		*errp = params == NULL ? SH_ENOMEM : SH_EUNAVAIL;
 		return (NULL);
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		json_decref(params);
 		json_decref(body);
 		return (NULL);
 	}
@@ -145,8 +148,8 @@ gw_turn_start(const char *agent_id, json_t *body, const char *ip,
 	caller = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ip", ip, "principal",
 	    principal, "request_id", request_id, "stream", gw_turns_topic,
 	    "stream_id", t->t_id);
-	env = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
-	    caller, json_pack("{s:s}", "id", agent_id), json_object(), body);
+	env = msg_request(op, NULL, util_wall_ms() + timeout, caller, params,
+	    json_object(), body);
 	if (caller == NULL || env == NULL) {
 		json_decref(env);
 		pthread_mutex_destroy(&t->t_mtx);
@@ -176,6 +179,15 @@ gw_turn_start(const char *agent_id, json_t *body, const char *ip,
 	}
 	*errp = 0;
 	return (t);
+}
+
+struct gw_turn *
+gw_turn_start(const char *agent_id, json_t *body, const char *ip,
+    const char *principal, const char *request_id,
+    const struct gw_turn_ops *ops, void *arg, int *errp)
+{
+	return (gw_turn_start_op(OP_AGENTS_MESSAGE, json_pack("{s:s}", "id",
+	    agent_id), body, ip, principal, request_id, ops, arg, errp));
 }
 
 void

@@ -8,9 +8,13 @@
  * operations over the bus until SIGINT or SIGTERM.
  */
 #include "core/sched.h"
+#include "goal/goal.h"
+#include "job/job.h"
 #include "services.h"
-#include "trigger/trigger.h"
 #include "svc.h"
+#include "task/task.h"
+#include "trigger/trigger.h"
+#include "workflow/workflow.h"
 
 /*
  * The modules, in start order; they stop in the reverse order, before
@@ -20,7 +24,10 @@ static const struct sched_module {
 	int	(*sm_start)(void);
 	void	(*sm_stop)(void);
 } sched_modules[] = {
+	{ job_start, job_stop },
 	{ trigger_start, trigger_stop },
+	{ task_start, task_stop },	/* goals and the task queue */
+	{ wf_start, wf_stop },
 	{ NULL, NULL }
 };
 
@@ -54,7 +61,10 @@ scheduler_drain(void *arg)
 }
 
 static const struct svc_op *const scheduler_tables[] = {
+	job_ops,
 	trigger_ops,
+	goal_ops, task_ops, task_board_ops,
+	wf_ops,
 	NULL
 };
 

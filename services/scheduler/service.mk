@@ -1,7 +1,7 @@
 # scheduler: main.c and one folder per module (README.md, "Code").
 PROGS			+= scheduler
 SCH_DIR			:= services/scheduler
-SCH_MODULES		:= core cron trigger
+SCH_MODULES		:= core cron job trigger goal task workflow
 scheduler_SQL		:= $(sort $(wildcard $(SCH_DIR)/sql/*.sql))
 # Everything but main.c: the service links it whole, its tests link the
 # archive below and take only the modules they use.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # audit.sh BUILD - the audit chain's figures of `make bench` (issue 10):
-#   11. audit.append with 4 concurrent writers (tests/helpers/auditload),
+#   13. audit.append with 4 concurrent writers (tests/helpers/auditload),
 #       one entry per call (what a relay sends after one action) and 50
 #       (a relay catching up), through one audit replica and then two;
-#   12. GET /api/audit/verify over 1,000,000 entries generated in SQL
+#   14. GET /api/audit/verify over 1,000,000 entries generated in SQL
 #       (the v2 hash computed by PostgreSQL's sha256(), so the figure also
 #       proves the C hash and the SQL one agree: the chain must verify).
 # Its own stack: PostgreSQL, the broker, audit and the gateway.  Figures,
@@ -26,7 +26,7 @@ T_VERIFY_S=2		# s, verify over 1,000,000 entries
 
 for p in bus audit api-gateway auditload; do
 	if [ ! -x "$bin/$p" ]; then
-		echo "== 11-12. AUDIT: $p not built; skipped"; exit 0
+		echo "== 13-14. AUDIT: $p not built; skipped"; exit 0
 	fi
 done
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfaudit.XXXXXX") || exit 1
@@ -63,7 +63,7 @@ for ((i = 0; i < 200; i++)); do
 	sleep 0.05
 done
 
-echo "== 11. audit.append, 4 concurrent writers (entries/s; figures, no target)"
+echo "== 13. audit.append, 4 concurrent writers (entries/s; figures, no target)"
 printf '   %-40s %10s %10s %s\n' "what" "entries/s" "calls/s" "failed"
 for b in 1 50; do
 	IFS=$'\t' read -r eps cps failed < <("$bin/auditload" 4 "$b" "$SECS")
@@ -79,7 +79,7 @@ done
 v=$(curl -s -m 60 "http://$LIBREFANG_API_LISTEN/api/audit/verify" | jq -c '[.status, .chain_length]')
 echo "   the chain after the runs: $v"
 
-echo "== 12. GET /api/audit/verify over $N entries, target <= ${T_VERIFY_S} s"
+echo "== 14. GET /api/audit/verify over $N entries, target <= ${T_VERIFY_S} s"
 t0=$(date +%s.%N)
 psql_ "TRUNCATE audit.entries; UPDATE audit.head SET next_seq = 0, tip_hash = repeat('0', 64);
 DO \$\$

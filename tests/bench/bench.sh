@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh BUILD - the figures behind `make bench`: cold start, idle memory,
 # binary sizes and HTTP throughput, each next to its target; then the
-# agent-turn figures (tests/bench/turns.sh, its own stack).
+# agent-turn figures (tests/bench/turns.sh, its own stack), then the
+# scheduler's (tests/bench/jobs.sh, its own stack).
 #
 # Everything runs in a throwaway home (mktemp -d, chmod 711 so the postgres
 # user reaches its cluster) on loopback: a private PostgreSQL (deploy/pg.sh,
@@ -20,6 +21,8 @@
 #   BENCH_BIG_ROUNDS=2    five large requests each (tests/bench/bigload.py)
 #   BENCH_MAX_SECS=240    watchdog
 #   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
+#   (figure 12, the budget check per turn: tests/bench/budget.sh)
+#   BENCH_JOBS=1          0 skips the scheduler's figures (jobs.sh)
 
 set -u
 
@@ -637,8 +640,17 @@ fi
 # providers, after this one is gone (and its watchdog with it).
 echo
 cleanup
-# ---- 11-12. the audit chain (tests/bench/audit.sh): its own stack.
-"$root/tests/bench/audit.sh" "$build"
-[ "${BENCH_TURNS:-1}" = 0 ] && exit 0
-"$root/tests/bench/turns.sh" "$build"
-exit $?
+# ---- 12. the budget check per turn (tests/bench/budget.sh): its own
+# stack, after this one is gone.
+rc=0
+"$root/tests/bench/budget.sh" "$build" || rc=$?
+if [ "${BENCH_TURNS:-1}" != 0 ]; then
+	"$root/tests/bench/turns.sh" "$build" || rc=$?
+fi
+# ---- 13-14. the audit chain (tests/bench/audit.sh): its own stack.
+"$root/tests/bench/audit.sh" "$build" || rc=$?
+# ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
+if [ "${BENCH_JOBS:-1}" != 0 ]; then
+	"$root/tests/bench/jobs.sh" "$build" || rc=$?
+fi
+exit $rc

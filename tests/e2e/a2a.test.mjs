@@ -2,7 +2,7 @@
 // client, in its default mode (A2A v1.0: the card at
 // /.well-known/agent-card.json, SendMessage and GetTask) and in its
 // legacy mode (v0.3: the card at /.well-known/agent.json, message/send
-// and tasks/get).  The agent's answers come from the fake provider.
+// and tasks/get); sendMessageStream in both yields the turn as it runs.  The agent's answers come from the fake provider.
 //
 // Environment: LF_URL (http://127.0.0.1:PORT of the gateway), FAKE_URL
 // (the fake provider), FAKE_MODEL (the model of the stack's only agent
@@ -20,10 +20,10 @@ const base = process.env.LF_URL;
 const fake = process.env.FAKE_URL;
 const model = process.env.FAKE_MODEL;
 
-async function script(text) {
+async function script(text, extra = {}) {
 	const r = await fetch(`${fake}/__fake/script`, {
 		method: 'POST',
-		body: JSON.stringify({ model, steps: [{ text }] }),
+		body: JSON.stringify({ model, steps: [{ text, ...extra }] }),
 	});
 	assert.equal(r.status, 200);
 }
@@ -41,6 +41,34 @@ function artifactText(task) {
 	return task.artifacts.flatMap((a) => a.parts)
 		.map((p) => (p.content?.$case === 'text' ? p.content.value : ''))
 		.join('');
+}
+
+// A streamed send of a multi-chunk reply, as the A2A spec has it: the
+// task first (working), the text as artifact updates while the turn runs,
+// a final completed status last.  Returns the task's id.
+async function checkStream(client, text, want) {
+	await script(want, { chunk_delay_ms: 60 });
+	const events = [];
+	for await (const ev of client.sendMessageStream({ message: userMessage(text) }))
+		events.push(ev);
+	assert.ok(events.length > 1, `more than one event (${events.length})`);
+	const first = events[0].payload;
+	assert.equal(first.$case, 'task');
+	assert.equal(first.value.status.state, TaskState.TASK_STATE_WORKING);
+	const updates = events.filter((e) => e.payload.$case === 'artifactUpdate')
+		.map((e) => e.payload.value);
+	assert.ok(updates.length >= 3, `one update per chunk (${updates.length})`);
+	assert.equal(updates.map((u) => u.artifact.parts
+		.map((p) => (p.content?.$case === 'text' ? p.content.value : '')).join('')).join(''),
+	want, 'the text reassembled from the updates');
+	assert.ok(updates.every((u) => u.taskId === first.value.id));
+	assert.equal(updates.at(-1).lastChunk, true);
+	const last = events.at(-1).payload;
+	assert.equal(last.$case, 'statusUpdate');
+	assert.equal(last.value.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(last.value.taskId, first.value.id);
+	assert.equal(last.value.contextId, first.value.contextId);
+	return first.value.id;
 }
 
 function legacyFactory() {
@@ -85,17 +113,13 @@ test('default client (v1.0): send a message, read the task', async () => {
 	assert.deepEqual(methods, ['SendMessage', 'GetTask']);
 });
 
-test('default client (v1.0): a streamed send ends with the finished task', async () => {
-	await script('streamed reply');
+test('default client (v1.0): a streamed send streams the turn', async () => {
 	const client = await new ClientFactory().createFromUrl(base);
-	const events = [];
-	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v1') }))
-		events.push(ev);
-	assert.ok(events.length >= 1);
-	const last = events.at(-1);
-	assert.equal(last.payload.$case, 'task');
-	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
-	assert.equal(artifactText(last.payload.value), 'streamed reply');
+	const want = 'a streamed reply in several chunks';
+	const id = await checkStream(client, 'stream, v1', want);
+	const task = await client.getTask({ id });
+	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(task), want);
 });
 
 test('default client (v1.0): an unknown task is an error', async () => {
@@ -158,16 +182,13 @@ test('legacy client (v0.3): the reference card location, message/send, tasks/get
 	assert.deepEqual(requests, [`${base}/a2a message/send`, `${base}/a2a tasks/get`]);
 });
 
-test('legacy client (v0.3): a streamed send', async () => {
-	await script('legacy stream');
+test('legacy client (v0.3): a streamed send streams the turn', async () => {
 	const client = await legacyFactory().createFromUrl(base, '.well-known/agent.json');
-	const events = [];
-	for await (const ev of client.sendMessageStream({ message: userMessage('stream, v0.3') }))
-		events.push(ev);
-	const last = events.at(-1);
-	assert.equal(last.payload.$case, 'task');
-	assert.equal(last.payload.value.status.state, TaskState.TASK_STATE_COMPLETED);
-	assert.equal(artifactText(last.payload.value), 'legacy stream');
+	const want = 'the legacy stream, word by word';
+	const id = await checkStream(client, 'stream, v0.3', want);
+	const task = await client.getTask({ id });
+	assert.equal(task.status.state, TaskState.TASK_STATE_COMPLETED);
+	assert.equal(artifactText(task), want);
 });
 
 test('legacy client (v0.3): a message without text is refused', async () => {

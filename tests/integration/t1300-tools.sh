@@ -75,7 +75,7 @@ t_eq "GET /api/tools is 200" "$LF_STATUS" 200
 t_eq "total matches the list" "$(jb '.total == (.tools | length)')" true
 t_eq "the built-in tools are listed" \
     "$(jb '[.tools[].name] | sort | join(",")')" \
-    "agent_list,agent_send,agent_spawn,file_list,file_read,file_write,kv_get,kv_set,notify_owner,shell_exec,web_fetch"
+    "agent_list,agent_send,agent_spawn,file_list,file_read,file_write,kv_get,kv_set,notify_owner,shell_exec,task_claim,task_complete,task_list,task_post,task_status,web_fetch"
 t_eq "each has name, description and an object input_schema" \
     "$(jb '[.tools[] | (.name|type) == "string" and (.description|type) == "string" and .input_schema.type == "object"] | all')" true
 lf_req GET /api/tools/file_write

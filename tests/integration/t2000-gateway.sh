@@ -48,13 +48,13 @@ t_eq "every endpoint accepts its method (no 405)" "$gateway405" 0
 t_eq "every operation the route table names is served" "$unserved" 0
 
 # ---- shapes of 501, 404, 405 ----------------------------------------------
-lf_req POST /api/workflows/abc/run '{"input":"hi"}'
+lf_req POST /api/hands/abc/activate '{"input":"hi"}'
 t_eq "not implemented route: 501" "$LF_STATUS" 501
 t_eq "501 names the pattern" "$(jb .error)" \
-    "not implemented: POST /api/workflows/{id}/run"
-lf_req GET /api/workflows
-t_eq "GET /api/workflows: 501 JSON" "$LF_STATUS $(jb .error)" \
-    "501 not implemented: GET /api/workflows"
+    "not implemented: POST /api/hands/{hand_id}/activate"
+lf_req GET /api/hands
+t_eq "GET /api/hands: 501 JSON" "$LF_STATUS $(jb .error)" \
+    "501 not implemented: GET /api/hands"
 
 lf_req GET /x
 t_eq "unknown path: 404" "$LF_STATUS" 404
@@ -91,9 +91,9 @@ t_eq "/api/v1/health is /api/health" "$LF_STATUS $(jb .status)" \
     "200 $(curl -s "$LF_URL/api/health" | jq -r .status)"
 lf_req GET /api/health/
 t_eq "a trailing slash is stripped" "$LF_STATUS" 200
-lf_req GET /api/v1/workflows/x1/runs
+lf_req GET /api/v1/hands/instances/x1/stats
 t_eq "/api/v1 alias of a 501 names the pattern" "$(jb .error)" \
-    "not implemented: GET /api/workflows/{id}/runs"
+    "not implemented: GET /api/hands/instances/{id}/stats"
 
 # ---- the gateway's own endpoints -------------------------------------------
 lf_req GET /api/health

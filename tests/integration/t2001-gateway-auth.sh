@@ -68,7 +68,7 @@ lf_req GET /api/status "" -H "X-API-Key: $KEY"
 t_eq "X-API-Key: 200" "$LF_STATUS" 200
 LF_AUTH=$KEY lf_req GET /api/agents
 t_eq "relayed route with the key: 200" "$LF_STATUS" 200
-LF_AUTH=$KEY lf_req GET /api/workflows
+LF_AUTH=$KEY lf_req GET /api/hands
 t_eq "with the key an unimplemented route is 501" "$LF_STATUS" 501
 LF_AUTH=$KEY lf_req GET /nope
 t_eq "with the key an unknown path is 404" "$LF_STATUS" 404

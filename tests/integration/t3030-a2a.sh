@@ -5,7 +5,9 @@
 # dialect (message/send, tasks/get, tasks/cancel; SendMessage, GetTask,
 # CancelTask; the reference's tasks/send) with the turn's text from the
 # fake provider, JSON-RPC errors for bad requests, tasks kept across an
-# agent-runtime restart.  Client: discovery and sends to a peer built
+# agent-runtime restart; message/stream and SendStreamingMessage on the
+# raw wire (the task, artifact updates as the provider streams, a final
+# status; a turn failing mid-stream, a client leaving, gateway shutdown).  Client: discovery and sends to a peer built
 # with @a2a-js/sdk (tests/fakes/a2a-peer.mjs) in v1.0 and v0.3, to this
 # same stack as a LibreFang peer, to scripted peers (a task still working,
 # then completed on GetTask; the reference's tasks/send dialect); SSRF
@@ -143,8 +145,73 @@ rpc '{"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {"pageToken": 
 t_eq "ListTasks past the end: no task, the total still counted" "$(jbc '.result | [(.tasks|length), .totalSize > 0, .nextPageToken]')" '[0,true,""]'
 rpc '{"jsonrpc": "2.0", "id": "s1", "method": "message/stream", "params": {"message": {"kind": "message", "messageId": "ms", "role": "user", "parts": [{"kind": "text", "text": "stream it"}]}}}'
 t_eq "message/stream: server-sent events" "$LF_STATUS $(lf_hdr content-type)" "200 text/event-stream"
-t_eq "one event: the finished task" "$(printf '%s' "$LF_BODY" | sed -n 's/^data: //p' | jq -c '[.id, .result.kind, .result.status.state, .result.artifacts[0].parts[0].text]')" \
-    '["s1","task","completed","echo: stream it"]'
+t_eq "the task first (working), the text, a final completed status last" \
+    "$(printf '%s' "$LF_BODY" | sed -n 's/^data: //p' | jq -sc '[.[0].id, .[0].result.kind, .[0].result.status.state, ([.[] | select(.result.kind == "artifact-update") | .result.artifact.parts[0].text] | join("")), .[-1].result.kind, .[-1].result.status.state, .[-1].result.final]')" \
+    '["s1","task","working","echo: stream it","status-update","completed",true]'
+
+# The wire, as the turn runs: a2a_stream JSON NAME keeps each line of the
+# stream with its arrival time (ms) in $LF_TMP/NAME.
+a2a_stream() {
+	curl -sN -m 30 -H 'Content-Type: application/json' -d "$1" "$LF_URL/a2a" |
+	    while IFS= read -r l; do printf '%s %s\n' "$(date +%s%3N)" "$l"; done > "$LF_TMP/$2"
+}
+a2a_events() { sed -n 's/^[0-9]* data: //p' "$LF_TMP/$1" | jq -sc "$2"; }
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "one two three four five", "chunk_delay_ms": 150}]}'
+a2a_stream '{"jsonrpc": "2.0", "id": "w1", "method": "message/stream", "params": {"message": {"kind": "message", "messageId": "mw", "role": "user", "parts": [{"kind": "text", "text": "count"}]}}}' w03
+t_eq "v0.3 stream: a working Task first, with its ids" \
+    "$(a2a_events w03 '.[0] | [.id, .result.kind, .result.status.state, (.result.id|length), (.result.contextId|length), .result.history[0].messageId]')" \
+    '["w1","task","working",36,36,"mw"]'
+t_ok "several artifact updates, one per delta ($(a2a_events w03 '[.[] | select(.result.kind == "artifact-update")] | length'))" \
+    test "$(a2a_events w03 '[.[] | select(.result.kind == "artifact-update")] | length')" -ge 3
+t_eq "their text is the answer; append after the first; the last chunk marked" \
+    "$(a2a_events w03 '[.[] | .result | select(.kind == "artifact-update")] | [(map(.artifact.parts[0].text) | join("")), .[0].append, .[1].append, .[-1].lastChunk, (map(.taskId) | unique | length), (map(.artifact.artifactId) | unique | length)]')" \
+    '["one two three four five",false,true,true,1,1]'
+t_eq "a final completed status-update ends it, for the same task and context" \
+    "$(a2a_events w03 '[.[-1].result.kind, .[-1].result.status.state, .[-1].result.final, .[-1].result.taskId == .[0].result.id, .[-1].result.contextId == .[0].result.contextId, (.[-1].result.status.timestamp|length > 0)]')" \
+    '["status-update","completed",true,true,true,true]'
+T_FIRST=$(grep -m1 'artifact-update' "$LF_TMP/w03" | cut -d' ' -f1)
+T_LAST=$(grep 'status-update' "$LF_TMP/w03" | cut -d' ' -f1)
+t_ok "streamed as it was made: the first text came $((T_LAST - T_FIRST)) ms before the end" \
+    test "$((T_LAST - T_FIRST))" -ge 300
+TS=$(a2a_events w03 '.[0].result.id' | tr -d '"')
+rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "'$TS'"}}'
+t_eq "tasks/get on the streamed task: completed, the same text" "$(jbc '[.result.status.state, .result.artifacts[0].parts[0].text]')" \
+    '["completed","one two three four five"]'
+
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "alpha beta gamma", "chunk_delay_ms": 50}]}'
+a2a_stream '{"jsonrpc": "2.0", "id": 7, "method": "SendStreamingMessage", "params": {"message": {"messageId": "mv", "role": "ROLE_USER", "parts": [{"text": "v1"}]}}}' w10
+t_eq "v1.0 stream: {task} working, {artifactUpdate}s with the text, {statusUpdate} completed" \
+    "$(a2a_events w10 '[.[0].id, .[0].result.task.status.state, ([.[] | .result.artifactUpdate | select(. != null) | .artifact.parts[0].text] | join("")), .[-1].result.statusUpdate.status.state, (.[-1].result.statusUpdate.taskId == .[0].result.task.id), (.[-1].result.statusUpdate | has("final"))]')" \
+    '[7,"TASK_STATE_WORKING","alpha beta gamma","TASK_STATE_COMPLETED",true,false]'
+
+# A turn that fails mid-stream (the provider drops the stream, then
+# refuses the retry): a final failed status with the error.
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "partial words before the drop", "chunk_delay_ms": 50, "break_after_chunks": 3}, {"status": 400}]}'
+a2a_stream '{"jsonrpc": "2.0", "id": "f1", "method": "message/stream", "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "fail midway"}]}}}' fail
+t_eq "a failed turn mid-stream: text went out, then a final failed status with a message" \
+    "$(a2a_events fail '[([.[] | select(.result.kind == "artifact-update")] | length > 0), .[-1].result.kind, .[-1].result.status.state, .[-1].result.final, (.[-1].result.status.message.parts[0].text | length > 0)]')" \
+    '[true,"status-update","failed",true,true]'
+t_eq "... and the task is failed" "$(lf_psql "SELECT state FROM runtime.a2a_tasks WHERE id = '$(a2a_events fail '.[0].result.id' | tr -d '"')'")" failed
+
+# A client that goes away mid-stream: the turn runs to its end, the
+# gateway carries on.
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "a b c d e f g h", "chunk_delay_ms": 250}]}'
+curl -sN -m 1 -H 'Content-Type: application/json' -o "$LF_TMP/gone" \
+    -d '{"jsonrpc": "2.0", "id": "g1", "method": "message/stream", "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "leave early"}]}}}' "$LF_URL/a2a"
+t_ok "the client left after some of the stream" grep -q 'artifact-update' "$LF_TMP/gone"
+TG=$(sed -n 's/^data: //p' "$LF_TMP/gone" | head -1 | jq -r .result.id)
+lf_gone_done() { [ "$(lf_psql "SELECT state FROM runtime.a2a_tasks WHERE id = '$TG'")" = completed ]; }
+lf_poll 200 lf_gone_done || echo "# the abandoned task never completed"
+t_eq "its task still completes" "$(lf_psql "SELECT state || ' ' || response FROM runtime.a2a_tasks WHERE id = '$TG'")" "completed a b c d e f g h"
+lf_req GET /api/health
+t_eq "the gateway is fine after the client left" "$LF_STATUS" 200
+
+# The runtime side of a streamed send: the gateway names the task.
+bt() { "$LF_BIN/bustool" "$@"; }
+t_eq "a2a.tasks.send with a task_id that is no uuid: 400" \
+    "$(bt -t 5000 req agent-runtime a2a.tasks.send '{"body": {"text": "x", "task_id": "nope"}}' | jq -r .status)" 400
+t_eq "a2a.tasks.send with a task_id that is taken: 409" \
+    "$(bt -t 5000 req agent-runtime a2a.tasks.send '{"body": {"text": "x", "task_id": "'$TS'"}}' | jq -r .status)" 409
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "message/stream", "params": {}}'
 t_eq "message/stream without a message: a plain JSON-RPC error" "$(lf_hdr content-type) $(jbc .error.code)" "application/json -32602"
 rpc '{"jsonrpc": "2.0", "id": 1, "method": "tasks/pushNotificationConfig/set", "params": {}}'
@@ -205,7 +272,7 @@ lf_req POST /a2a/tasks/send '{"message": {"role": "user", "parts": [{"text": "an
 t_eq "a task of another context starts afresh" "$(lf_fake_requests a2a-model | jq -c '[.[-1].body.messages[] | select(.role == "user") | .content]')" '["another context"]'
 
 # ---- persistence -------------------------------------------------------------------
-t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 12
+t_eq "tasks are rows in runtime.a2a_tasks" "$(lf_psql "SELECT count(*) FROM runtime.a2a_tasks WHERE direction = 'in'")" 16
 lf_stop agent-runtime
 lf_start agent-runtime
 lf_wait_ok /api/agents || echo "# agent-runtime did not come back"
@@ -417,8 +484,24 @@ t_eq "after all that, a send still works" "$LF_STATUS $(jb .response)" "200 peer
 export LF_URL FAKE_URL=$LF_FAKE_URL FAKE_MODEL=a2a-model
 t_node a2a.test.mjs 10
 
-# ---- with an API key: the card and the agent list stay public ---------------------
+# ---- gateway shutdown mid-stream: a final failed status ------------------------
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "w1 w2 w3 w4 w5 w6 w7 w8 w9", "chunk_delay_ms": 300}]}'
+curl -sN -m 30 -H 'Content-Type: application/json' -o "$LF_TMP/shut" \
+    -d '{"jsonrpc": "2.0", "id": "x1", "method": "message/stream", "params": {"message": {"role": "user", "parts": [{"kind": "text", "text": "stop now"}]}}}' "$LF_URL/a2a" &
+CURL=$!
+lf_poll 200 grep -qs 'artifact-update' "$LF_TMP/shut" || echo "# no artifact update before shutdown"
 lf_stop api-gateway
+t_eq "SIGTERM mid-stream: the gateway exits 0" "$LF_EXIT" 0
+timeout 10 tail --pid=$CURL -f /dev/null || kill $CURL
+t_eq "... the stream ends with a final failed status" \
+    "$(sed -n 's/^data: //p' "$LF_TMP/shut" | tail -1 | jq -c '[.result.kind, .result.status.state, .result.final, .result.status.message.parts[0].text]')" \
+    '["status-update","failed",true,"the gateway is shutting down"]'
+TX=$(sed -n 's/^data: //p' "$LF_TMP/shut" | head -1 | jq -r .result.id)
+lf_shut_done() { [ "$(lf_psql "SELECT state FROM runtime.a2a_tasks WHERE id = '$TX'")" = completed ]; }
+lf_poll 200 lf_shut_done || echo "# the task of the stream cut by shutdown never completed"
+t_eq "... while its task runs to the end in the runtime" "$(lf_psql "SELECT state FROM runtime.a2a_tasks WHERE id = '$TX'")" completed
+
+# ---- with an API key: the card and the agent list stay public ---------------------
 LIBREFANG_API_KEY=a2a-s3cret lf_start api-gateway
 lf_wait_health 10 || echo "# the gateway did not come back"
 lf_req GET /.well-known/agent-card.json

@@ -7,6 +7,7 @@
  * call's answer, stderr kept; a silent child and a flooding one cost a
  * timeout.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,6 +228,89 @@ t_conn_good(void)
 	return (0);
 }
 
+/* Answers "fast" at once and "slow" a second later, whatever their
+ * order: the two calls overlap. */
+static const char CONCURRENT[] =
+	"read l; echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":"
+	"{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{}}}'\n"
+	"read l\n"
+	"read l; echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":"
+	"[{\"name\":\"x\"}]}}'\n"
+	"for n in 1 2; do\n"
+	"  read l\n"
+	"  id=$(echo \"$l\" | sed 's/.*\"id\":\\([0-9]*\\).*/\\1/')\n"
+	"  case \"$l\" in\n"
+	"  *'\"method\":\"fast\"'*) echo \"{\\\"jsonrpc\\\":\\\"2.0\\\","
+	"\\\"id\\\":$id,\\\"result\\\":{\\\"t\\\":\\\"fast\\\"}}\";;\n"
+	"  *'\"method\":\"slow\"'*) (sleep 1; echo \"{\\\"jsonrpc\\\":"
+	"\\\"2.0\\\",\\\"id\\\":$id,\\\"result\\\":{\\\"t\\\":"
+	"\\\"slow\\\"}}\") & ;;\n"
+	"  esac\n"
+	"done\n"
+	"wait\n"
+	"read l\n";
+
+struct slow_call {
+	struct mcp_conn	*sc_mc;
+	json_t		*sc_res;
+	int		 sc_rv;
+	char		 sc_err[256];
+};
+
+static void *
+slow_main(void *arg)
+{
+	struct slow_call	*sc = arg;
+	json_t			*rerr = NULL;
+
+	sc->sc_rv = mcp_conn_request(sc->sc_mc, "slow", NULL,
+	    (int64_t)util_now_ms() + 5000, &sc->sc_res, &rerr, sc->sc_err,
+	    sizeof(sc->sc_err));
+	json_decref(rerr);
+	return (NULL);
+}
+
+static int
+t_conn_concurrent(void)
+{
+	struct slow_call	 sc;
+	pthread_t		 th;
+	json_t			*spec = sh_spec(CONCURRENT), *tools = NULL;
+	json_t			*res = NULL, *rerr = NULL;
+	char			 err[256];
+	uint64_t		 t0, fast_ms;
+	int			 rv;
+
+	memset(&sc, 0, sizeof(sc));
+	sc.sc_mc = mcp_conn_open("t", spec, (int64_t)util_now_ms() + 5000,
+	    &tools, err, sizeof(err));
+	json_decref(spec);
+	json_decref(tools);
+	if (sc.sc_mc == NULL)
+		printf("# %s\n", err);
+	T_OK(sc.sc_mc != NULL);
+	t0 = util_now_ms();
+	T_OK(pthread_create(&th, NULL, slow_main, &sc) == 0);
+	util_sleep_ms(100);	/* "slow" goes first */
+	rv = mcp_conn_request(sc.sc_mc, "fast", NULL,
+	    (int64_t)util_now_ms() + 5000, &res, &rerr, err, sizeof(err));
+	fast_ms = util_now_ms() - t0;
+	pthread_join(th, NULL);
+	printf("# fast answered after %llu ms, slow after %llu ms\n",
+	    (unsigned long long)fast_ms,
+	    (unsigned long long)(util_now_ms() - t0));
+	T_EQ_INT(rv, 0);
+	T_EQ_STR(json_string_value(json_object_get(res, "t")), "fast");
+	/* Not behind the slow call's second. */
+	T_OK(fast_ms < 900);
+	T_EQ_INT(sc.sc_rv, 0);
+	T_EQ_STR(json_string_value(json_object_get(sc.sc_res, "t")), "slow");
+	json_decref(res);
+	json_decref(sc.sc_res);
+	mcp_conn_close(sc.sc_mc);
+	return (0);
+}
+
 static int
 t_conn_hostile(void)
 {
@@ -267,6 +351,8 @@ static const struct tap_case cases[] = {
 	  t_conn_good },
 	{ "silent, flooding, oversized and exiting children time out",
 	  t_conn_hostile },
+	{ "two calls at once: the fast one is not behind the slow one",
+	  t_conn_concurrent },
 	{ NULL, NULL }
 };
 

@@ -132,7 +132,7 @@ task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
     json_t *arg)
 {
 	struct msg_rep	 rep;
-	json_t		*req, *task = NULL;
+	json_t		*req, *task = NULL, *events = NULL;
 	const char	*id = json_string_value(json_object_get(arg, "id"));
 	const char	*state = "failed", *resp = NULL, *err = NULL;
 	const char	*p[4];
@@ -142,8 +142,12 @@ task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
 
 	memset(&rep, 0, sizeof(rep));
 	timeout = json_integer_value(json_object_get(arg, "timeout_ms"));
+	/* A streamed send's caller (stream, stream_id) goes on to the turn,
+	 * which publishes its events there. */
 	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
-	    json_pack("{s:s, s:b}", "principal", "a2a", "session_create", 1),
+	    json_pack("{s:s, s:b, s:O?, s:O?}", "principal", "a2a",
+	    "session_create", 1, "stream", json_object_get(arg, "stream"),
+	    "stream_id", json_object_get(arg, "stream_id")),
 	    json_pack("{s:O}", PARAM_ID, json_object_get(arg, "agent_id")),
 	    NULL, json_pack("{s:O, s:O}", "message", json_object_get(arg,
 	    "text"), "session_id", json_object_get(arg, "session_id")));
@@ -173,18 +177,29 @@ task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
 	if (db_cmd(db, SQL_FINISH, 4, p) != 0)
 		log_warnx("%s: could not store the outcome of A2A task '%s': "
 		    "%s", __func__, id, db_errmsg(db));
-	if (rv == 0)
+	if (rv == 0) {
+		/* The events the turn published: a streamed caller waits
+		 * for them all (gw_turns.c). */
+		events = json_incref(json_object_get(rep.mp_body, "events"));
 		msg_rep_release(&rep);
+	}
 	if ((task = a2a_task_get(db, id, &e)) == NULL)
 		svc_pending_reply(sp, 503, msg_error_body("could not read A2A "
 		    "task '%s' back", id));
-	else
+	else {
+		if (json_is_integer(events))
+			json_object_set(task, "events", events);
 		svc_pending_reply(sp, 200, task);
+	}
+	json_decref(events);
 }
 
 /*
- * body: {text, agent_id?, context_id?, message?}.  The reply (200) is the
- * task once the turn has ended, whatever its outcome.
+ * body: {text, agent_id?, context_id?, message?, task_id?}.  task_id (a
+ * uuid, 409 when taken) lets a caller that streams know the task before
+ * the reply.  A caller with stream and stream_id has the turn's events
+ * published there.  The reply (200) is the task once the turn has ended,
+ * whatever its outcome, with "events": N when the turn counted them.
  */
 static void
 op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
@@ -192,7 +207,8 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 {
 	struct agent_state	*as = c->sc_arg;
 	json_t		*body = rq->mr_body, *v, *arg, *row;
-	const char	*text, *agent = NULL, *ctx = NULL, *p[5];
+	const char	*text, *agent = NULL, *ctx = NULL, *tid = NULL, *p[5];
+	const char	*stream, *stream_id;
 	char		 id[UTIL_UUID_LEN], cid[UTIL_UUID_LEN], *msg = NULL;
 	char		 sid[UTIL_UUID_LEN];
 	int		 err;
@@ -216,8 +232,13 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	if (agent_get_str(body, "agent_id", 1, 256, &agent, rp) != 0 ||
 	    agent_get_str(body, "context_id", 1, A2A_CONTEXT_MAX, &ctx,
-	    rp) != 0)
+	    rp) != 0 ||
+	    agent_get_str(body, "task_id", 1, 64, &tid, rp) != 0)
 		return;
+	if (tid != NULL && !util_uuid_valid(tid)) {
+		svc_reply_error(rp, 400, "'task_id' must be a uuid");
+		return;
+	}
 	p[0] = agent;
 	row = db_one_json(db_exec(c->sc_db, SQL_AGENT_PICK, 1, p), &err);
 	if (row == NULL) {
@@ -228,7 +249,10 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 			svc_reply_db_error(rp, c);
 		return;
 	}
-	util_uuid4(id);
+	if (tid != NULL)
+		snprintf(id, sizeof(id), "%s", tid);
+	else
+		util_uuid4(id);
 	if (ctx == NULL) {
 		util_uuid4(cid);
 		ctx = cid;
@@ -249,7 +273,10 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	if (db_cmd(c->sc_db, SQL_INSERT, 5, p) != 0) {
 		free(msg);
 		json_decref(row);
-		svc_reply_db_error(rp, c);
+		if (strcmp(db_sqlstate(c->sc_db), "23505") == 0)
+			svc_reply_error(rp, 409, "task '%s' exists", id);
+		else
+			svc_reply_db_error(rp, c);
 		return;
 	}
 	free(msg);
@@ -268,6 +295,16 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	    json_object_get(row, "id"), "text", json_object_get(body, "text"),
 	    "timeout_ms", timeout, "session_id", sid);
 	json_decref(row);
+	stream = json_string_value(json_object_get(rq->mr_caller, "stream"));
+	stream_id = json_string_value(json_object_get(rq->mr_caller,
+	    "stream_id"));
+	if (arg != NULL && stream != NULL && stream_id != NULL &&
+	    (json_object_set_new(arg, "stream", json_string(stream)) != 0 ||
+	    json_object_set_new(arg, "stream_id", json_string(stream_id)) !=
+	    0)) {
+		json_decref(arg);
+		arg = NULL;
+	}
 	if (arg == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
 		return;

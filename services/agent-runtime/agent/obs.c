@@ -88,7 +88,10 @@ static const char SQL_END[] =
 	"    AS l(v, n) ORDER BY l.n), "
 	"pr AS (DELETE FROM agent_logs WHERE agent_id = $1::uuid AND id <= "
 	"    (SELECT id FROM agent_logs WHERE agent_id = $1::uuid "
-	"     ORDER BY id DESC OFFSET $22::integer LIMIT 1)) "
+	"     ORDER BY id DESC OFFSET $22::integer LIMIT 1)), "
+	/* The usage row replaces the turn's budget reservation at once
+	 * (budget/budget.h). */
+	"br AS (DELETE FROM budget_reservations WHERE turn_key = $29::uuid) "
 	"SELECT count(*) FROM s";
 
 static const char SQL_TRACES[] =
@@ -528,7 +531,7 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
     const struct obs_save *sv)
 {
 	PGresult	*res;
-	const char	*outcome, *errtext, *level, *p[28];
+	const char	*outcome, *errtext, *level, *p[29];
 	char		 st[16], it[16], in[24], ou[24], cr[24], cc[24];
 	char		 cost[40], lat[24], lms[24], lcalls[16], ncalls[16];
 	char		 nerrs[16], keep[16], line[OBS_LINE_MAX + 1];
@@ -650,7 +653,9 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 	p[25] = sv != NULL && sv->os_set_summary ? "true" : "false";
 	p[26] = sv != NULL ? sv->os_summary : NULL;
 	p[27] = t->t_provider[0] != '\0' ? "true" : "false";
-	if ((res = db_exec(db, SQL_END, 28, p)) != NULL) {
+	p[28] = t->t_budget_held ? t->t_budget_key : NULL;
+	if ((res = db_exec(db, SQL_END, 29, p)) != NULL) {
+		t->t_budget_held = 0;
 		rv = sv == NULL || (PQntuples(res) == 1 &&
 		    strcmp(PQgetvalue(res, 0, 0), "1") == 0) ? 0 :
 		    SESSION_EFENCE;

@@ -14,16 +14,27 @@
  * The child is started by libshared/child.c (a process group of its own,
  * PDEATHSIG, only its three pipes); what it may see of our environment
  * is this file's rule (conn_env()).
+ *
+ * Any number of threads may call at once (JSON-RPC answers carry their
+ * request's id).  Writes take mc_wmtx, one message at a time.  Reading is
+ * a role, not a thread: a caller whose answer has not come, finding
+ * nobody reading, reads one line, hands it to whoever waits for it (the
+ * table mc_waits), and gives the role up again; the others sleep on
+ * mc_cv until their answer, a broken connection or their own deadline.
+ * So no thread exists only to read, and a slow call delays nobody's
+ * answer.  A transport failure seen by any reader fails every call.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -42,6 +53,15 @@ enum conn_type {
 	CONN_HTTP,
 };
 
+/* A call waiting for its answer (on its caller's stack). */
+struct conn_wait {
+	struct conn_wait	*cw_next;
+	long long		 cw_id;
+	json_t			*cw_result;	/* new, once answered */
+	json_t			*cw_error;	/* new, once answered */
+	int			 cw_done;
+};
+
 struct mcp_conn {
 	enum conn_type	 mc_type;
 	char		*mc_name;
@@ -50,7 +70,15 @@ struct mcp_conn {
 	int		 mc_in;		/* child's stdin */
 	int		 mc_out;	/* child's stdout, non-blocking */
 	int		 mc_err;	/* child's stderr, non-blocking */
-	struct buf	 mc_rbuf;	/* stdout bytes not yet a line */
+	pthread_mutex_t	 mc_wmtx;	/* one writer on mc_in */
+	pthread_mutex_t	 mc_mtx;	/* everything below */
+	pthread_cond_t	 mc_cv;		/* an answer, a reader left, broken */
+	struct buf	 mc_rbuf;	/* stdout bytes not yet a line: the
+					   reader's */
+	int		 mc_reading;	/* a caller holds the reader role */
+	int		 mc_broken;	/* the transport failed: mc_why */
+	char		 mc_why[160];
+	struct conn_wait *mc_waits;
 	long long	 mc_next_id;
 	int		 mc_changed;	/* tools/list_changed seen */
 	/* http (mcp/http.c) */
@@ -174,12 +202,12 @@ conn_write(struct mcp_conn *mc, const char *data, size_t len,
 
 /*
  * Reads one line (new, NUL-terminated, without the newline) before the
- * deadline.  NULL on timeout, EOF, I/O error or a line over MCP_LINE_MAX,
- * err saying which.
+ * deadline; the reader role's.  NULL on timeout (*timedout set), EOF, I/O
+ * error or a line over MCP_LINE_MAX, err saying which.
  */
 static char *
-conn_read_line(struct mcp_conn *mc, int64_t deadline, char *err,
-    size_t errlen)
+conn_read_line(struct mcp_conn *mc, int64_t deadline, int *timedout,
+    char *err, size_t errlen)
 {
 	struct pollfd	 p;
 	char		 chunk[16384], *nl, *line;
@@ -193,6 +221,7 @@ conn_read_line(struct mcp_conn *mc, int64_t deadline, char *err,
 		 * deadline. */
 		if ((left = deadline - (int64_t)util_now_ms()) <= 0) {
 			snprintf(err, errlen, "timed out");
+			*timedout = 1;
 			return (NULL);
 		}
 		if (mc->mc_rbuf.b_len > 0 && (nl = memchr(mc->mc_rbuf.b_data,
@@ -244,9 +273,11 @@ conn_send(struct mcp_conn *mc, json_t *msg, int64_t deadline, char *err,
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
+	pthread_mutex_lock(&mc->mc_wmtx);
 	rv = conn_write(mc, text, strlen(text), deadline, err, errlen);
 	if (rv == 0)
 		rv = conn_write(mc, "\n", 1, deadline, err, errlen);
+	pthread_mutex_unlock(&mc->mc_wmtx);
 	free(text);
 	return (rv);
 }
@@ -273,38 +304,132 @@ conn_answer(struct mcp_conn *mc, json_t *m, int64_t deadline)
 }
 
 /*
- * Looks at one message from the server: 1 when it is the answer to id
- * (*resultp or *errorp set, new), 0 otherwise (a request is answered, a
- * notification or a stray answer skipped).
+ * Hands one message from the server to the call waiting for it (mc_mtx
+ * held).  1 when it is a request of the server's, for the caller to
+ * answer once it let go of the lock; 0 otherwise (an answer delivered, a
+ * notification or a stray answer skipped: its caller gave up).
  */
 static int
-conn_take(struct mcp_conn *mc, json_t *m, long long id, int64_t deadline,
-    json_t **resultp, json_t **errorp)
+conn_dispatch(struct mcp_conn *mc, json_t *m)
 {
-	json_t	*mid;
+	struct conn_wait	*w;
+	const char		*method;
+	json_t			*mid;
 
 	if (!json_is_object(m))
 		return (0);
 	mid = json_object_get(m, "id");
-	if (json_is_string(json_object_get(m, "method")) &&
-	    strcmp(json_string_value(json_object_get(m, "method")),
-	    "notifications/tools/list_changed") == 0)
-		mc->mc_changed = 1;
-	if (json_is_string(json_object_get(m, "method"))) {
-		if (mid != NULL && !json_is_null(mid))
+	if ((method = json_string_value(json_object_get(m, "method"))) !=
+	    NULL) {
+		if (strcmp(method, "notifications/tools/list_changed") == 0)
+			mc->mc_changed = 1;
+		return (mid != NULL && !json_is_null(mid));
+	}
+	if (!json_is_integer(mid))
+		return (0);
+	for (w = mc->mc_waits; w != NULL; w = w->cw_next)
+		if (w->cw_id == json_integer_value(mid) && !w->cw_done)
+			break;
+	if (w == NULL)
+		return (0);
+	if (json_is_object(json_object_get(m, "error")))
+		w->cw_error = json_incref(json_object_get(m, "error"));
+	else if ((w->cw_result = json_incref(json_object_get(m,
+	    "result"))) == NULL)
+		w->cw_result = json_object();
+	w->cw_done = 1;
+	pthread_cond_broadcast(&mc->mc_cv);
+	return (0);
+}
+
+/* The transport failed: every call fails with why (mc_mtx not held). */
+static void
+conn_break(struct mcp_conn *mc, const char *why)
+{
+	pthread_mutex_lock(&mc->mc_mtx);
+	if (!mc->mc_broken) {
+		mc->mc_broken = 1;
+		snprintf(mc->mc_why, sizeof(mc->mc_why), "%s", why);
+	}
+	pthread_cond_broadcast(&mc->mc_cv);
+	pthread_mutex_unlock(&mc->mc_mtx);
+}
+
+/* Sleeps on mc_cv until deadline at the latest (mc_mtx held). */
+static void
+conn_sleep(struct mcp_conn *mc, int64_t deadline)
+{
+	struct timespec	ts;
+	int64_t		ms = deadline - (int64_t)util_now_ms();
+
+	if (ms <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)pthread_cond_timedwait(&mc->mc_cv, &mc->mc_mtx, &ts);
+}
+
+/*
+ * Waits until deadline for w's answer, taking the reader role whenever
+ * nobody holds it (the file's comment).  0 once answered, -1 with err (a
+ * timeout, or the transport failed).
+ */
+static int
+conn_wait(struct mcp_conn *mc, struct conn_wait *w, int64_t deadline,
+    char *err, size_t errlen)
+{
+	json_t	*m;
+	char	*line, why[160];
+	int	 timedout, request, rv = -1;
+
+	pthread_mutex_lock(&mc->mc_mtx);
+	for (;;) {
+		if (w->cw_done) {
+			rv = 0;
+			break;
+		}
+		if (mc->mc_broken) {
+			snprintf(err, errlen, "%s", mc->mc_why);
+			break;
+		}
+		if ((int64_t)util_now_ms() >= deadline) {
+			snprintf(err, errlen, "timed out");
+			break;
+		}
+		if (mc->mc_reading) {
+			conn_sleep(mc, deadline);
+			continue;
+		}
+		mc->mc_reading = 1;
+		pthread_mutex_unlock(&mc->mc_mtx);
+		timedout = 0;
+		line = conn_read_line(mc, deadline, &timedout, why,
+		    sizeof(why));
+		m = line != NULL ? json_loads(line, JSON_REJECT_DUPLICATES,
+		    NULL) : NULL;	/* garbage on stdout: skipped */
+		pthread_mutex_lock(&mc->mc_mtx);
+		mc->mc_reading = 0;
+		pthread_cond_broadcast(&mc->mc_cv);	/* another may read */
+		if (line == NULL && !timedout && !mc->mc_broken) {
+			mc->mc_broken = 1;
+			snprintf(mc->mc_why, sizeof(mc->mc_why), "%s", why);
+		}
+		free(line);
+		request = m != NULL && conn_dispatch(mc, m);
+		if (request) {
+			pthread_mutex_unlock(&mc->mc_mtx);
 			conn_answer(mc, m, deadline);
-		return (0);
+			pthread_mutex_lock(&mc->mc_mtx);
+		}
+		json_decref(m);
 	}
-	if (!json_is_integer(mid) || json_integer_value(mid) != id)
-		return (0);
-	if (json_is_object(json_object_get(m, "error"))) {
-		*errorp = json_incref(json_object_get(m, "error"));
-		return (1);
-	}
-	*resultp = json_incref(json_object_get(m, "result"));
-	if (*resultp == NULL)
-		*resultp = json_object();
-	return (1);
+	pthread_mutex_unlock(&mc->mc_mtx);
+	return (rv);
 }
 
 int
@@ -312,67 +437,82 @@ mcp_conn_request(struct mcp_conn *mc, const char *method, json_t *params,
     int64_t deadline_ms, json_t **resultp, json_t **errorp, char *err,
     size_t errlen)
 {
-	json_t		*msg, *m, *answers = NULL;
-	char		*line;
-	long long	 id;
-	size_t		 i;
-	int		 ret = -1, notify = (resultp == NULL);
-
-	/* Notifications take no id. */
-	id = notify ? 0 : ++mc->mc_next_id;
+	struct conn_wait	 w, **pp;
+	json_t			*msg = NULL, *m, *answers = NULL;
+	size_t			 i;
+	int			 ret = -1, listed = 0;
+	int			 notify = (resultp == NULL);
 
 	*err = '\0';
 	if (resultp != NULL)
 		*resultp = NULL;
 	if (errorp != NULL)
 		*errorp = NULL;
+	memset(&w, 0, sizeof(w));
+	/* Listed before it is sent: the answer may come at once. */
+	pthread_mutex_lock(&mc->mc_mtx);
+	if (mc->mc_broken) {
+		snprintf(err, errlen, "%s", mc->mc_why);
+		pthread_mutex_unlock(&mc->mc_mtx);
+		goto done;
+	}
+	if (!notify) {	/* notifications take no id */
+		w.cw_id = ++mc->mc_next_id;
+		w.cw_next = mc->mc_waits;
+		mc->mc_waits = &w;
+		listed = 1;
+	}
+	pthread_mutex_unlock(&mc->mc_mtx);
 	msg = notify ?
 	    json_pack("{s:s, s:s}", "jsonrpc", "2.0", "method", method) :
-	    json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id", id,
-	    "method", method);
+	    json_pack("{s:s, s:I, s:s}", "jsonrpc", "2.0", "id",
+	    (json_int_t)w.cw_id, "method", method);
 	if (msg == NULL || (params != NULL &&
 	    json_object_set(msg, "params", params) != 0)) {
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
 	if (mc->mc_type == CONN_HTTP) {
+		/* One POST each: its answer comes back on it. */
 		if (mcp_http_send(mc->mc_http, msg, deadline_ms, &answers, err,
 		    errlen) != 0)
 			goto done;
-		if (notify) {
-			ret = 0;
-			goto done;
-		}
+		pthread_mutex_lock(&mc->mc_mtx);
 		json_array_foreach(answers, i, m)
-			if (conn_take(mc, m, id, deadline_ms, resultp, errorp)) {
-				ret = *resultp != NULL ? 0 : 1;
-				goto done;
-			}
-		snprintf(err, errlen, "no answer to '%s'", method);
-		goto done;
-	}
-	if (conn_send(mc, msg, deadline_ms, err, errlen) != 0)
-		goto done;
-	if (notify) {
-		ret = 0;
-		goto done;
-	}
-	for (;;) {
-		if ((line = conn_read_line(mc, deadline_ms, err,
-		    errlen)) == NULL)
-			goto done;
-		m = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
-		free(line);
-		if (m == NULL)
-			continue;	/* garbage on stdout: skipped */
-		if (conn_take(mc, m, id, deadline_ms, resultp, errorp)) {
-			json_decref(m);
-			ret = *resultp != NULL ? 0 : 1;
+			(void)conn_dispatch(mc, m);
+		pthread_mutex_unlock(&mc->mc_mtx);
+		if (!notify && !w.cw_done) {
+			snprintf(err, errlen, "no answer to '%s'", method);
 			goto done;
 		}
-		json_decref(m);
+	} else if (conn_send(mc, msg, deadline_ms, err, errlen) != 0) {
+		/* A message cut short leaves the stream unreadable. */
+		conn_break(mc, err);
+		goto done;
+	} else if (!notify && conn_wait(mc, &w, deadline_ms, err,
+	    errlen) != 0)
+		goto done;
+	ret = 0;
+	if (w.cw_error != NULL) {
+		*errorp = w.cw_error;
+		w.cw_error = NULL;
+		ret = 1;
+	} else if (resultp != NULL) {
+		*resultp = w.cw_result;
+		w.cw_result = NULL;
 	}
  done:
+	if (listed) {
+		pthread_mutex_lock(&mc->mc_mtx);
+		for (pp = &mc->mc_waits; *pp != NULL; pp = &(*pp)->cw_next)
+			if (*pp == &w) {
+				*pp = w.cw_next;
+				break;
+			}
+		pthread_mutex_unlock(&mc->mc_mtx);
+	}
+	json_decref(w.cw_result);
+	json_decref(w.cw_error);
 	json_decref(answers);
 	json_decref(msg);
 	if (ret == -1 && *err == '\0')
@@ -438,7 +578,9 @@ mcp_conn_list_tools(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 		cursor = ecopy;
 	}
 	/* This listing is the current one. */
+	pthread_mutex_lock(&mc->mc_mtx);
 	mc->mc_changed = 0;
+	pthread_mutex_unlock(&mc->mc_mtx);
 	*toolsp = tools;
 	tools = NULL;
 	ret = 0;
@@ -453,9 +595,12 @@ mcp_conn_list_tools(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 int
 mcp_conn_take_changed(struct mcp_conn *mc)
 {
-	int	c = mc->mc_changed;
+	int	c;
 
+	pthread_mutex_lock(&mc->mc_mtx);
+	c = mc->mc_changed;
 	mc->mc_changed = 0;
+	pthread_mutex_unlock(&mc->mc_mtx);
 	return (c);
 }
 
@@ -510,8 +655,9 @@ struct mcp_conn *
 mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
     json_t **toolsp, char *err, size_t errlen)
 {
-	struct mcp_conn	*mc;
-	const char	*type = json_string_value(json_object_get(
+	struct mcp_conn		*mc;
+	pthread_condattr_t	 ca;
+	const char		*type = json_string_value(json_object_get(
 	    json_object_get(spec, "transport"), "type")) ?: "";
 
 	*toolsp = NULL;
@@ -523,6 +669,12 @@ mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
 	}
 	mc->mc_in = mc->mc_out = mc->mc_err = -1;
 	buf_init(&mc->mc_rbuf, MCP_LINE_MAX);
+	pthread_mutex_init(&mc->mc_wmtx, NULL);
+	pthread_mutex_init(&mc->mc_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&mc->mc_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (strcmp(type, "http") == 0) {
 		mc->mc_type = CONN_HTTP;
 		if (mcp_http_open(&mc->mc_http, spec, err, errlen) != 0)
@@ -574,6 +726,9 @@ mcp_conn_close(struct mcp_conn *mc)
 	if (mc->mc_err != -1)
 		close(mc->mc_err);
 	buf_release(&mc->mc_rbuf);
+	pthread_cond_destroy(&mc->mc_cv);
+	pthread_mutex_destroy(&mc->mc_mtx);
+	pthread_mutex_destroy(&mc->mc_wmtx);
 	free(mc->mc_name);
 	free(mc);
 }

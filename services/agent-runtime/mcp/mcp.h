@@ -53,8 +53,10 @@ struct tool_result;
 /* ---- one connection (mcp/conn.c) ------------------------------------- */
 
 /*
- * A connection to one server, used by one thread at a time (the
- * registry's io lock).  spec is the normalised spec (mcp_spec_normalise).
+ * A connection to one server.  Any number of threads may make requests
+ * at once (answers are matched to calls by id); opening and closing are
+ * one thread's (the registry's io lock, write-locked).  spec is the
+ * normalised spec (mcp_spec_normalise).
  */
 struct mcp_conn;
 

@@ -4,10 +4,14 @@
  * the agents' view of their tools (mcp.h).
  *
  * Locks, always taken in this order: reg.mtx (the list and the reference
- * counts), then a server's ms_io (its connection: one request at a time),
- * then its ms_mtx (its state).  Nobody holds ms_mtx across I/O, so a view
- * of the state never waits for a slow server; a tool call holds ms_io for
- * at most the server's timeout.
+ * counts), then a server's ms_io (its connection: read-locked by every
+ * call, which may run side by side -- mcp/conn.c matches answers to
+ * calls -- and write-locked by the supervisor alone, to swap the
+ * connection), then its ms_mtx (its state).  Nobody holds ms_mtx across
+ * I/O, so a view of the state never waits for a slow server; a call holds
+ * ms_io for at most the server's timeout, and a waiting writer goes
+ * before new readers, so a stream of calls cannot keep a broken
+ * connection from being replaced.
  *
  * The supervisor thread is the only one that opens or closes a server's
  * connection and reaps its child.  A caller whose request failed at the
@@ -18,6 +22,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,8 +54,9 @@ struct mcp_server {
 	int		 ms_refs;	/* reg.mtx */
 	int64_t		 ms_timeout_ms;
 
-	pthread_mutex_t	 ms_io;
+	pthread_rwlock_t ms_io;
 	struct mcp_conn	*ms_conn;	/* ms_io; set by the thread only */
+	atomic_int	 ms_calls;	/* tool calls in flight */
 
 	pthread_mutex_t	 ms_mtx;
 	pthread_cond_t	 ms_cond;
@@ -92,7 +98,7 @@ srv_unref(struct mcp_server *s)
 	pthread_mutex_unlock(&reg.mtx);
 	if (!last)
 		return;
-	pthread_mutex_destroy(&s->ms_io);
+	pthread_rwlock_destroy(&s->ms_io);
 	pthread_mutex_destroy(&s->ms_mtx);
 	pthread_cond_destroy(&s->ms_cond);
 	json_decref(s->ms_tools);
@@ -171,10 +177,10 @@ srv_drop(struct mcp_server *s)
 {
 	struct mcp_conn	*mc;
 
-	pthread_mutex_lock(&s->ms_io);
+	pthread_rwlock_wrlock(&s->ms_io);
 	mc = s->ms_conn;
 	s->ms_conn = NULL;
-	pthread_mutex_unlock(&s->ms_io);
+	pthread_rwlock_unlock(&s->ms_io);
 	mcp_conn_close(mc);
 }
 
@@ -230,9 +236,9 @@ srv_main(void *arg)
 			else
 				log_info("mcp %s: connected, %zu tools",
 				    s->ms_name, json_array_size(mapped));
-			pthread_mutex_lock(&s->ms_io);
+			pthread_rwlock_wrlock(&s->ms_io);
 			s->ms_conn = mc;
-			pthread_mutex_unlock(&s->ms_io);
+			pthread_rwlock_unlock(&s->ms_io);
 			pthread_mutex_lock(&s->ms_mtx);
 			err_eof = 0;
 			if (mc == NULL) {
@@ -288,7 +294,7 @@ srv_main(void *arg)
 		pthread_mutex_unlock(&s->ms_mtx);
 		mapped = NULL;
 		rv = 0;
-		if (pthread_mutex_trylock(&s->ms_io) == 0) {
+		if (pthread_rwlock_tryrdlock(&s->ms_io) == 0) {
 			if (mcp_conn_take_changed(s->ms_conn)) {
 				rv = mcp_conn_list_tools(s->ms_conn,
 				    (int64_t)util_now_ms() + s->ms_timeout_ms,
@@ -299,7 +305,7 @@ srv_main(void *arg)
 					json_decref(tools);
 				}
 			}
-			pthread_mutex_unlock(&s->ms_io);
+			pthread_rwlock_unlock(&s->ms_io);
 		}
 		pthread_mutex_lock(&s->ms_mtx);
 		if (mapped != NULL) {
@@ -317,15 +323,17 @@ srv_main(void *arg)
 			continue;
 		next_ping = (int64_t)util_now_ms() + MCP_PING_MS;
 		pthread_mutex_unlock(&s->ms_mtx);
-		/* A call in progress is liveness enough. */
+		/* A call in progress is liveness enough (and a server busy
+		 * with a long call may not answer a ping in time). */
 		rv = 0;
-		if (pthread_mutex_trylock(&s->ms_io) == 0) {
+		if (atomic_load(&s->ms_calls) == 0 &&
+		    pthread_rwlock_tryrdlock(&s->ms_io) == 0) {
 			json_t	*res = NULL, *rerr = NULL;
 
 			rv = mcp_conn_request(s->ms_conn, "ping", NULL,
 			    (int64_t)util_now_ms() + MCP_PING_TIMEOUT_MS,
 			    &res, &rerr, err, sizeof(err));
-			pthread_mutex_unlock(&s->ms_io);
+			pthread_rwlock_unlock(&s->ms_io);
 			json_decref(res);
 			json_decref(rerr);
 		}
@@ -355,6 +363,7 @@ srv_start(const char *name, json_t *spec, long long version)
 	struct mcp_server	*s;
 	pthread_attr_t		 attr;
 	pthread_t		 th;
+	pthread_rwlockattr_t	 rwa;
 	json_t			*t;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -369,7 +378,11 @@ srv_start(const char *name, json_t *spec, long long version)
 	s->ms_timeout_ms = (json_is_integer(t) ? json_integer_value(t) :
 	    MCP_TIMEOUT_DEF) * 1000;
 	s->ms_tools = json_array();
-	pthread_mutex_init(&s->ms_io, NULL);
+	pthread_rwlockattr_init(&rwa);
+	pthread_rwlockattr_setkind_np(&rwa,
+	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&s->ms_io, &rwa);
+	pthread_rwlockattr_destroy(&rwa);
 	pthread_mutex_init(&s->ms_mtx, NULL);
 	pthread_cond_init(&s->ms_cond, NULL);
 	pthread_attr_init(&attr);
@@ -378,7 +391,7 @@ srv_start(const char *name, json_t *spec, long long version)
 		pthread_attr_destroy(&attr);
 		log_warnx("%s: could not start a thread for '%s'", __func__,
 		    name);
-		pthread_mutex_destroy(&s->ms_io);
+		pthread_rwlock_destroy(&s->ms_io);
 		pthread_mutex_destroy(&s->ms_mtx);
 		pthread_cond_destroy(&s->ms_cond);
 		json_decref(s->ms_tools);
@@ -813,14 +826,16 @@ mcp_tool_run(json_t *manifest, const char *mode, const char *name,
 		ret = SH_ENOMEM;
 		goto done;
 	}
-	pthread_mutex_lock(&s->ms_io);
+	atomic_fetch_add(&s->ms_calls, 1);
+	pthread_rwlock_rdlock(&s->ms_io);
 	if (s->ms_conn == NULL)
 		snprintf(err, sizeof(err), "not connected");
 	else if ((connected = 1))
 		rv = mcp_conn_request(s->ms_conn, "tools/call", params,
 		    (int64_t)util_now_ms() + s->ms_timeout_ms, &res, &rerr,
 		    err, sizeof(err));
-	pthread_mutex_unlock(&s->ms_io);
+	pthread_rwlock_unlock(&s->ms_io);
+	atomic_fetch_sub(&s->ms_calls, 1);
 	pthread_mutex_lock(&s->ms_mtx);
 	if (rv == -1 && connected) {
 		/* The transport failed: unhealthy, and reconnected. */

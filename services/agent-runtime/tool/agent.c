@@ -66,11 +66,10 @@ kv_allowed(json_t *manifest, const char *key, int write)
 	return (ok);
 }
 
-/* One bus call; 0 with rep filled, or -1 with r filled (hard). */
-static int
-tool_call(struct tool_ctx *tc, const char *svc, const char *op,
-    json_t *params, json_t *body, json_t *caller, int timeout_ms,
-    struct msg_rep *rep, struct tool_result *r)
+int
+tool_bus_call(struct tool_ctx *tc, const char *svc, const char *op,
+    json_t *params, json_t *query, json_t *body, json_t *caller,
+    int timeout_ms, struct msg_rep *rep, struct tool_result *r)
 {
 	json_t	*req;
 	int	 rv;
@@ -82,7 +81,7 @@ tool_call(struct tool_ctx *tc, const char *svc, const char *op,
 		json_object_set_new(caller, "event_depth",
 		    json_integer(tc->tc_event_depth));
 	req = msg_request(op, NULL, util_wall_ms() + timeout_ms, caller,
-	    params, NULL, body);
+	    params, query, body);
 	if (req == NULL) {
 		tool_result_set(r, 1, 1, "out of memory");
 		return (-1);
@@ -100,6 +99,16 @@ tool_call(struct tool_ctx *tc, const char *svc, const char *op,
 		return (-1);
 	}
 	return (0);
+}
+
+/* tool_bus_call() without a query, for this file's tools. */
+static int
+tool_call(struct tool_ctx *tc, const char *svc, const char *op,
+    json_t *params, json_t *body, json_t *caller, int timeout_ms,
+    struct msg_rep *rep, struct tool_result *r)
+{
+	return (tool_bus_call(tc, svc, op, params, NULL, body, caller,
+	    timeout_ms, rep, r));
 }
 
 static const char *

@@ -116,6 +116,33 @@ static const struct tool_def tool_table[] = {
 	    "{\"type\":\"object\",\"properties\":{\"reason\":{\"type\":"
 	    "\"string\"},\"summary\":{\"type\":\"string\"}},"
 	    "\"required\":[\"reason\",\"summary\"]}" },
+	{ "task_post", NULL, 0, tool_task_post,
+	    "Post a task to the shared task queue, optionally for one agent "
+	    "(its id or name); it wakes that agent's task_posted triggers.",
+	    "{\"type\":\"object\",\"properties\":{\"title\":{\"type\":"
+	    "\"string\"},\"description\":{\"type\":\"string\"},"
+	    "\"assigned_to\":{\"type\":\"string\",\"description\":"
+	    "\"An agent id or name; absent: anyone\"}},"
+	    "\"required\":[\"title\",\"description\"]}" },
+	{ "task_claim", NULL, 0, tool_task_claim,
+	    "Claim the next pending task assigned to this agent or to "
+	    "anyone (highest priority, then oldest).",
+	    "{\"type\":\"object\",\"properties\":{}}" },
+	{ "task_complete", NULL, 0, tool_task_complete,
+	    "Complete a task this agent has claimed, with its result.",
+	    "{\"type\":\"object\",\"properties\":{\"task_id\":{\"type\":"
+	    "\"string\"},\"result\":{\"type\":\"string\"}},"
+	    "\"required\":[\"task_id\",\"result\"]}" },
+	{ "task_list", NULL, TOOL_F_READONLY, tool_task_list,
+	    "List tasks of the shared queue, newest first, optionally by "
+	    "status.",
+	    "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":"
+	    "\"string\",\"enum\":[\"pending\",\"in_progress\","
+	    "\"completed\",\"failed\",\"cancelled\"]}}}" },
+	{ "task_status", NULL, TOOL_F_READONLY, tool_task_status,
+	    "Look up one task of the shared queue.",
+	    "{\"type\":\"object\",\"properties\":{\"task_id\":{\"type\":"
+	    "\"string\"}},\"required\":[\"task_id\"]}" },
 	{ NULL, NULL, 0, NULL, NULL, NULL }
 };
 

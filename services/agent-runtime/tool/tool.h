@@ -147,6 +147,26 @@ int	 tool_agent_spawn(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
 int	 tool_notify_owner(struct tool_ctx *tc, json_t *in,
 	    struct tool_result *r);
+/* The task board tools (tool/task.c), asking the scheduler. */
+int	 tool_task_post(struct tool_ctx *tc, json_t *in, struct tool_result *r);
+int	 tool_task_claim(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
+int	 tool_task_complete(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
+int	 tool_task_list(struct tool_ctx *tc, json_t *in, struct tool_result *r);
+int	 tool_task_status(struct tool_ctx *tc, json_t *in,
+	    struct tool_result *r);
+
+/*
+ * One bus request for a tool (tool/agent.c): params, query, body and
+ * caller are stolen (caller NULL: principal "agent-runtime").  0 with rep
+ * filled (the caller releases it), or -1 with r filled as a hard error
+ * when the service did not answer.
+ */
+struct msg_rep;
+int	 tool_bus_call(struct tool_ctx *tc, const char *svc, const char *op,
+	    json_t *params, json_t *query, json_t *body, json_t *caller,
+	    int timeout_ms, struct msg_rep *rep, struct tool_result *r);
 
 /* Input helpers for the runners: 0, or -1 after filling r with a soft
  * "missing/invalid parameter" error.  *out is borrowed from in. */

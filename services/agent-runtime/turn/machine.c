@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "budget/budget.h"
 #include "buf.h"
 #include "err.h"
 #include "files/upload.h"
@@ -143,6 +144,9 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	rv = obs_turn_end(t, db, status, body, svp);
 	if (svp != NULL)
 		turn_save_log(t, db, rv);
+	/* Its statement dropped the reservation with the usage row; when
+	 * it failed, drop it now (after the usage row written apart). */
+	budget_turn_release(t, db);
 	if (t->t_idem_key[0] != '\0')
 		turn_idem_finish(db, t->t_idem_key, status, body);
 	free(js);
@@ -450,9 +454,11 @@ turn_transcript(struct turn *t, int split)
 	return (NULL);
 }
 
-/* Starts summarising; 0 started (after() follows), 1 nothing to do, -1. */
+/* Starts summarising; 0 started (after() follows), 1 nothing to do, 2
+ * refused by a budget (why in why), -1. */
 static int
-turn_compact_start(struct turn *t, turn_job_fn after)
+turn_compact_start(struct turn *t, struct db *db, turn_job_fn after,
+    char *why, size_t whylen)
 {
 	json_t	*req;
 	char	*text;
@@ -472,6 +478,11 @@ turn_compact_start(struct turn *t, turn_job_fn after)
 	free(text);
 	if (req == NULL)
 		return (-1);
+	/* The summary is a provider call like any other: reserved first. */
+	if ((rv = budget_turn_reserve(t, db, req, why, whylen)) != 0) {
+		json_decref(req);
+		return (rv > 0 ? 2 : -1);
+	}
 	t->t_compact_split = split;
 	t->t_compact_kept = (int)json_array_size(t->t_messages) - split;
 	rv = turn_llm(t, req, 0, after);
@@ -760,10 +771,13 @@ turn_job_start(struct turn *t, struct db *db)
 		return;
 	}
 	if (t->t_kind == TURN_COMPACT) {
-		if ((rv = turn_compact_start(t, turn_job_compacted)) == 1)
+		if ((rv = turn_compact_start(t, db, turn_job_compacted, err,
+		    sizeof(err))) == 1)
 			turn_end(t, db, 200, json_pack("{s:s, s:s}", "status",
 			    "ok", "message", "Nothing to compact: the session "
 			    "is shorter than the messages it keeps."));
+		else if (rv == 2)
+			turn_fail(t, db, 429, "budget_exceeded: %s", err);
 		else if (rv < 0)
 			turn_fail(t, db, 500, "could not start the "
 			    "compaction");
@@ -776,8 +790,10 @@ turn_job_start(struct turn *t, struct db *db)
 	if (!t->t_ephemeral && !t->t_incognito &&
 	    (json_array_size(t->t_messages) > TURN_COMPACT_MESSAGES ||
 	    (double)est > TURN_COMPACT_RATIO * (double)window) &&
-	    turn_compact_start(t, turn_job_compacted) == 0)
-		return;
+	    turn_compact_start(t, db, turn_job_compacted, err,
+	    sizeof(err)) == 0)
+		return;	/* else (a budget refused it) the turn's own call
+			   decides */
 	turn_job_prepare(t, db);
 }
 
@@ -907,6 +923,7 @@ static void
 turn_iterate(struct turn *t, struct db *db)
 {
 	json_t	*req, *hist, *m = turn_model(t);
+	char	 why[256];
 	int	 rv, flag;
 
 	if (turn_stopping()) {
@@ -950,6 +967,15 @@ turn_iterate(struct turn *t, struct db *db)
 	if (!t->t_no_tools && json_array_size(t->t_tools) > 0)
 		json_object_set(req, "tools", t->t_tools);
 	t->t_no_tools = 0;
+	/* Every provider call reserves its worst case first (budget/). */
+	if ((rv = budget_turn_reserve(t, db, req, why, sizeof(why))) != 0) {
+		json_decref(req);
+		if (rv > 0)
+			turn_fail(t, db, 429, "budget_exceeded: %s", why);
+		else
+			turn_fail(t, db, 503, "database unavailable");
+		return;
+	}
 	rv = turn_llm(t, req, t->t_stream != NULL, turn_job_answer);
 	json_decref(req);
 	if (rv != 0)

@@ -156,6 +156,10 @@ struct turn {
 	json_t			*t_llm_resp;
 	turn_job_fn		 t_after_llm;
 
+	/* budget/budget.c: the turn's reservation, once it made one. */
+	char			 t_budget_key[UTIL_UUID_LEN]; /* "": none */
+	int			 t_budget_held;
+
 	atomic_llong		 t_seq;		/* stream events sent */
 	struct obs_turn		 t_obs;		/* agent/obs.c: timings */
 };

@@ -169,14 +169,25 @@ turn_request(const struct sched_turn *t, int *timeout_ms)
 int
 sched_turn_start(const struct sched_turn *t, sched_turn_fn fn, void *arg)
 {
-	struct turn_call	*tc = NULL;
-	json_t			*req;
-	int			 timeout_ms, rv = -1;
+	json_t	*req;
+	int	 timeout_ms, rv;
 
-	if (sched.s_bus == NULL)
+	if (sched.s_bus == NULL ||
+	    (req = turn_request(t, &timeout_ms)) == NULL)
 		return (-1);
-	if ((req = turn_request(t, &timeout_ms)) == NULL ||
-	    (tc = calloc(1, sizeof(*tc))) == NULL)
+	rv = sched_call_start(SVC_AGENT_RUNTIME, req, timeout_ms, fn, arg);
+	json_decref(req);
+	return (rv);
+}
+
+int
+sched_call_start(const char *svc, json_t *req, int timeout_ms,
+    sched_turn_fn fn, void *arg)
+{
+	struct turn_call	*tc = NULL;
+	int			 rv = -1;
+
+	if (sched.s_bus == NULL || (tc = calloc(1, sizeof(*tc))) == NULL)
 		goto done;
 	tc->tc_fn = fn;
 	tc->tc_arg = arg;
@@ -189,8 +200,8 @@ sched_turn_start(const struct sched_turn *t, sched_turn_fn fn, void *arg)
 		pthread_mutex_unlock(&core.mtx);
 		goto done;
 	}
-	tc->tc_call = bus_call_start(sched.s_bus, SVC_AGENT_RUNTIME, req,
-	    timeout_ms, turn_cb, tc);
+	tc->tc_call = bus_call_start(sched.s_bus, svc, req, timeout_ms,
+	    turn_cb, tc);
 	if (tc->tc_call == NULL) {
 		pthread_mutex_unlock(&core.mtx);
 		goto done;
@@ -205,7 +216,6 @@ sched_turn_start(const struct sched_turn *t, sched_turn_fn fn, void *arg)
 	rv = 0;
 done:
 	free(tc);
-	json_decref(req);
 	return (rv);
 }
 

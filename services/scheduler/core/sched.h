@@ -78,6 +78,12 @@ typedef void (*sched_turn_fn)(void *arg, struct db *db, int status,
  * when it ends.  0, or -1 (fn is not called): no bus, out of memory. */
 int	 sched_turn_start(const struct sched_turn *t, sched_turn_fn fn,
 	    void *arg);
+/* Any operation as sched_turn_start() runs a turn: req (a request
+ * envelope, msg_request(); borrowed) to service svc, fn(arg, ...) once
+ * on the completion thread with the reply's status and body (503/504
+ * when the bus failed or timed out).  0, or -1 (fn is not called). */
+int	 sched_call_start(const char *svc, json_t *req, int timeout_ms,
+	    sched_turn_fn fn, void *arg);
 /* Runs t and waits for it.  Returns the status and sets *body (a new
  * reference, never NULL). */
 int	 sched_turn(const struct sched_turn *t, json_t **body);

@@ -14,7 +14,8 @@
  *	   moves a timestamp older than the cooldown.
  * Any step that finds the fire not allowed rolls the whole back.  The
  * committed row (status running, a lease) is the durable record; then the
- * turn is asked for, asynchronously, under the idempotency key
+ * turn is asked for (or, for a trigger naming a workflow, the workflow's
+ * run is started: fire_workflow(), a short call), asynchronously, under the idempotency key
  * "trigger:<trigger>:<event>", and core's completion thread writes its
  * outcome on the row.  A row whose lease ran out (its replica died) is
  * taken over by any replica, which asks for the turn again under the same
@@ -35,6 +36,7 @@
 #include "bus.h"
 #include "core/sched.h"
 #include "db.h"
+#include "err.h"
 #include "log.h"
 #include "msg.h"
 #include "services.h"
@@ -49,6 +51,8 @@
 #define FIRE_TAKEOVER_BATCH	20
 #define FIRE_RETRY_SECS		10	/* the first turn still runs: again
 					   in that long */
+#define FIRE_WORKFLOW_MS	10000	/* workflows.run, not waiting for the
+					   run: only its start */
 /* The namespace of per-fire session ids (session_mode "new"). */
 #define FIRE_SESSION_NS		"3f1c6d9e-2b7a-4e55-9c1d-7a0b5e8f2c41"
 #define FIRE_DELIVERY		"none: the agent has no home channel " \
@@ -116,7 +120,8 @@ static const char SQL_TAKEOVER[] =
 	"    FOR UPDATE SKIP LOCKED) d "
 	"WHERE f.trigger_id = d.trigger_id AND f.event_id = d.event_id "
 	"RETURNING f.trigger_id::text, f.event_id::text, f.recipient::text, "
-	"    f.message, f.session_id::text, f.depth";
+	"    f.message, f.session_id::text, f.depth, "
+	"    (SELECT t.workflow_id FROM triggers t WHERE t.id = f.trigger_id)";
 
 long long
 trigger_conf(const struct sh_config *cfg, const char *key, long long min,
@@ -264,6 +269,75 @@ fire_ask(struct db *db, const char *trigger, const char *event,
 	}
 }
 
+/*
+ * A workflow trigger's fire (notes/kernel.md 2.5): the rendered prompt
+ * is the input of a run of the workflow (workflows.run, not waiting for
+ * it), under the fire's key, so a fire asked twice is one run.  The fire
+ * is done once the run is started; the run's outcome is the run's
+ * (GET /api/workflows/{id}/runs).
+ */
+static void
+fire_workflow(struct db *db, const char *trigger, const char *event,
+    const char *workflow, const char *message, int depth)
+{
+	struct msg_rep	 rep;
+	json_t		*req;
+	const char	*p[7], *run, *e;
+	char		 key[128], text[160], why[256];
+	int		 rv = SH_ENOMEM, timeout = FIRE_WORKFLOW_MS;
+
+	snprintf(key, sizeof(key), "trigger:%s:%s", trigger, event);
+	req = msg_request(OP_WORKFLOWS_RUN, NULL, util_wall_ms() + timeout,
+	    json_pack("{s:s, s:i}", "principal", "trigger", "event_depth",
+	    depth + 1), json_object(), NULL, json_pack("{s:s, s:s, s:b, s:s}",
+	    "workflow_id", workflow, "input", message, "wait", 0,
+	    "idempotency_key", key));
+	memset(&rep, 0, sizeof(rep));
+	if (req != NULL && sched.s_bus != NULL)
+		rv = bus_call(sched.s_bus, SVC_SCHEDULER, req, timeout, &rep);
+	json_decref(req);
+	p[0] = trigger;
+	p[1] = event;
+	p[3] = p[4] = p[5] = p[6] = NULL;
+	if (rv != 0) {
+		/* Whether the run started is unknown: the lease runs out and
+		 * a replica asks again under the key. */
+		log_warnx("%s: trigger '%s' on event '%s': workflows.run: %s",
+		    __func__, trigger, event, sh_strerror(rv));
+		return;
+	}
+	run = json_string_value(json_object_get(rep.mp_body, "run_id"));
+	if (rep.mp_status >= 200 && rep.mp_status < 300 && run != NULL) {
+		snprintf(text, sizeof(text), "workflow run %s started", run);
+		p[2] = "completed";
+		p[3] = text;
+	} else {
+		e = json_string_value(json_object_get(rep.mp_body, "error"));
+		snprintf(why, sizeof(why), "workflow '%s' did not start: %s",
+		    workflow, e != NULL ? e : "no run id");
+		p[2] = "failed";
+		p[4] = why;
+	}
+	if (db_cmd(db, SQL_FIRE_DONE, 7, p) != 0)
+		log_warnx("%s: could not record the fire of trigger '%s': %s",
+		    __func__, trigger, db_errmsg(db));
+	msg_rep_release(&rep);
+}
+
+/* A decided fire: the workflow's run when the trigger names one, else
+ * the recipient's turn. */
+static void
+fire_start(struct db *db, const char *trigger, const char *event,
+    const char *recipient, const char *message, const char *session_id,
+    int depth, const char *workflow)
+{
+	if (workflow != NULL)
+		fire_workflow(db, trigger, event, workflow, message, depth);
+	else
+		fire_ask(db, trigger, event, recipient, message, session_id,
+		    depth);
+}
+
 /* ---- deciding a fire ---------------------------------------------------- */
 
 /* One event, as the thread evaluates it. */
@@ -307,9 +381,6 @@ fire_decide(struct db *db, PGresult *res, int i, const struct fire_event *fe,
 		status = "refused";
 		err = "the trigger chain reached its depth limit "
 		    "([scheduler] trigger_max_depth)";
-	} else if (!PQgetisnull(res, i, 7)) {
-		status = "failed";
-		err = "running a workflow from a trigger is not available yet";
 	} else
 		status = "running";
 	if ((message = trigger_render(PQgetvalue(res, i, 3), fe->fe_desc)) ==
@@ -489,10 +560,11 @@ fire_event(struct db *db, json_t *event)
 		if (rv <= 0 || message == NULL || status == NULL)
 			continue;
 		if (strcmp(status, "running") == 0)
-			fire_ask(db, PQgetvalue(res, i, 0), fe.fe_id,
+			fire_start(db, PQgetvalue(res, i, 0), fe.fe_id,
 			    !PQgetisnull(res, i, 6) ? PQgetvalue(res, i, 6) :
 			    owner, message, session[0] != '\0' ? session :
-			    NULL, fe.fe_depth);
+			    NULL, fe.fe_depth, PQgetisnull(res, i, 7) ? NULL :
+			    PQgetvalue(res, i, 7));
 		else
 			log_info("trigger '%s' on event '%s': %s", PQgetvalue(res,
 			    i, 0), fe.fe_id, status);
@@ -526,10 +598,11 @@ fire_takeover(struct db *db)
 		log_info("trigger '%s' on event '%s': taking over a fire "
 		    "whose lease ran out", PQgetvalue(res, i, 0),
 		    PQgetvalue(res, i, 1));
-		fire_ask(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		fire_start(db, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
 		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
 		    PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4),
-		    (int)strtol(PQgetvalue(res, i, 5), NULL, 10));
+		    (int)strtol(PQgetvalue(res, i, 5), NULL, 10),
+		    PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6));
 	}
 	PQclear(res);
 }

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# budget.sh BUILD - figure 12 of `make bench` (issue 10): what the budget
+# check adds to a turn (target <= 0.3 ms p50), with and without a budget
+# set, in one run:
+#
+#   a. blocking turns on two agents at the instant fake, alternately
+#      (tests/bench/budgetload.mjs): A with no limit anywhere (the check
+#      is one statement that reads two rows), B under a per-agent hourly
+#      limit too high to bite (the check takes its lock, sums the window,
+#      writes the reservation, which the turn's final statement deletes); the p50 of
+#      B - A per pair is what an enforced budget adds;
+#   b. the statement alone, as the runtime sends it (pgbench, one client,
+#      on the same cluster): budget_reserve() without a limit and with
+#      one: the database cost of the check per provider call (the
+#      release is one more CTE of the turn's final statement).
+#
+# Its own throwaway stack (as turns.sh).  Figures, not pass/fail.
+#
+#   BUDGET_N=300        pairs of turns (after 20 warm-up)
+#   BUDGET_TX=3000      pgbench transactions per statement set
+#   BUDGET_MAX_SECS=240 watchdog
+
+set -u
+
+build=${1:?usage: budget.sh BUILD}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+case $build in
+/*)	bin=$build/bin ;;
+*)	bin=$root/$build/bin ;;
+esac
+N=${BUDGET_N:-300}
+TX=${BUDGET_TX:-3000}
+MAXSECS=${BUDGET_MAX_SECS:-240}
+T_ADDED_MS=0.3
+
+hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
+hr
+echo "12. BUDGET CHECK  added cost per turn, with and without a budget set (target <= $T_ADDED_MS ms p50)"
+hr
+for p in bus api-gateway agent-runtime waithttp; do
+	if [ ! -x "$bin/$p" ]; then echo "   $p not built; skipped"; exit 0; fi
+done
+command -v node >/dev/null 2>&1 || { echo "   node is not installed; skipped"; exit 0; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfbudget.XXXXXX") || exit 1
+chmod 711 "$tmp"
+export LIBREFANG_HOME=$tmp/home
+export LIBREFANG_BUS_URL=ipc://$LIBREFANG_HOME/run/bus
+export BENCH_FAKE_API_KEY=bench-key
+unset LIBREFANG_API_KEY LIBREFANG_DATABASE_URL LIBREFANG_ALLOW_NO_AUTH
+mkdir -p "$LIBREFANG_HOME/run" "$tmp/log"
+
+declare -A PIDS=()
+PG_UP=0
+WATCHDOG=
+STACK_TAG=budget
+SERVICES="agent-runtime"
+. "$root/tests/bench/stack.sh"
+
+GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
+GW=127.0.0.1:$GW_PORT
+
+cleanup() {
+	trap - EXIT INT TERM
+	watchdog_stop
+	stop api-gateway agent-runtime bus fake
+	pg_stop
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo "budget: interrupted" >&2; exit 1' INT TERM
+watchdog_start "$MAXSECS"
+
+pg_start
+node "$root/tests/fakes/fake-llm.mjs" --port 0 --record-limit 1000 >"$tmp/fake.port" 2>>"$tmp/log/fake.log" &
+PIDS[fake]=$!
+FAKE_PORT=
+for ((i = 0; i < 500; i++)); do
+	FAKE_PORT=$(awk '$1 == "listening" { print $2 }' "$tmp/fake.port" 2>/dev/null)
+	[ -n "$FAKE_PORT" ] && break
+	sleep 0.01
+done
+[ -n "$FAKE_PORT" ] || { echo "   the fake provider did not start"; exit 0; }
+stack_start
+if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
+	echo "   the stack did not come up: $(cat "$tmp/wait.err")"
+	dump_logs
+	exit 0
+fi
+
+spawn() {	# spawn NAME [MORE]: an agent at the fake; prints its id
+	local toml
+	toml=$(printf 'name = "%s"\n[model]\nprovider = "openai"\nmodel = "bench-budget"\nbase_url = "http://127.0.0.1:%s/v1"\napi_key_env = "BENCH_FAKE_API_KEY"\n%s' \
+	    "$1" "$FAKE_PORT" "${2:-}")
+	curl -s -m 10 -X POST -H 'Content-Type: application/json' \
+	    -d "$(jq -nc --arg t "$toml" '{manifest_toml: $t}')" "http://$GW/api/agents" | jq -r .agent_id
+}
+A=$(spawn budget-free)
+B=$(spawn budget-held '[resources]
+max_cost_per_hour_usd = 1000000')
+if [ -z "$A" ] || [ "$A" = null ] || [ -z "$B" ] || [ "$B" = null ]; then
+	echo "   could not spawn the agents"
+	exit 0
+fi
+
+# ---- a. turns ------------------------------------------------------------------
+if r=$(node "$root/tests/bench/budgetload.mjs" --gw "$GW" --a "$A" --b "$B" --n "$N" --warm 20 2>"$tmp/load.err"); then
+	printf '   %-52s %8s %8s\n' "turns, $(jq -r .pairs <<<"$r") pairs, ms" p50 p99
+	printf '   %-52s %8s %8s\n' "without a budget (agent A)" $(jq -r '.without | "\(.p50) \(.p99)"' <<<"$r")
+	printf '   %-52s %8s %8s\n' "with a budget: limit checked and reserved (agent B)" $(jq -r '.with | "\(.p50) \(.p99)"' <<<"$r")
+	ADDED=$(jq -r .added.p50 <<<"$r")
+	V=$(awk -v v="$ADDED" -v t="$T_ADDED_MS" 'BEGIN { print (v + 0 <= t + 0) ? "ok" : "MISS" }')
+	printf '   %-52s %8s          target <= %s ms: %s\n' "added by an enforced budget, B - A per pair" "$ADDED" "$T_ADDED_MS" "$V"
+	jq -r 'select(.errors > 0) | "   errors \(.errors): \(.last_error)"' <<<"$r"
+else
+	echo "   turns failed: $(tail -n 3 "$tmp/load.err")"
+fi
+
+# ---- b. the statements alone ---------------------------------------------------
+if command -v pgbench >/dev/null 2>&1; then
+	K=00000000-0000-4000-8000-0000000000bb
+	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '0', '0', '0', NULL, NULL, '0.2');\n" \
+	    "$K" "$A" >"$tmp/free.sql"
+	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '1000000', '0', '0', NULL, NULL, '0.2');\n" \
+	    "$K" "$B" >"$tmp/held.sql"
+	pgb() {	# pgb FILE -> mean latency in ms
+		PGOPTIONS="-c search_path=runtime" pgbench -h "$LIBREFANG_HOME/pg" -U librefang -n -c 1 -t "$TX" -f "$1" librefang 2>"$tmp/pgbench.err" |
+		    awk -F' = ' '/^latency average/ { split($2, a, " "); print a[1] }'
+	}
+	F=$(pgb "$tmp/free.sql")
+	H=$(pgb "$tmp/held.sql")
+	printf '   %-52s %8s ms\n' "database, no limit: budget_reserve() (1 statement)" "${F:--}"
+	printf '   %-52s %8s ms\n' "database, a limit: lock, sums, reservation written" "${H:--}"
+	echo "   (the release rides on the turn's final statement: no round trip of its own)"
+	[ -n "$F" ] && [ -n "$H" ] || echo "   pgbench: $(tail -n 2 "$tmp/pgbench.err")"
+else
+	echo "   pgbench is not installed: the statement figures are skipped"
+fi
+exit 0
