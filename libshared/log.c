@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,8 @@ static size_t		 log_nsecrets;
 static size_t		 log_capsecrets;
 static int		 log_full_warned;
 static pthread_mutex_t	 log_mtx = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(log_hook_fn) log_hook;
+static _Thread_local int log_in_hook;	/* this thread runs the hook */
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 
@@ -53,6 +56,20 @@ log_init(const char *progname, int level, int json)
 	log_prog = progname;
 	log_level = level;
 	log_json = json;
+}
+
+void
+log_set_hook(log_hook_fn fn)
+{
+	atomic_store(&log_hook, fn);
+}
+
+const char *
+log_level_name(int level)
+{
+	if (level < LOG_LVL_ERROR || level > LOG_LVL_DEBUG)
+		return ("info");
+	return (log_names[level]);
 }
 
 int
@@ -267,6 +284,7 @@ log_emit(int level, int with_errno, const char *fmt, va_list ap)
 	int	 saved = errno, n;
 	va_list	 aq;
 	json_t	*o;
+	log_hook_fn hook;
 
 	if (level > log_level)
 		return;
@@ -300,6 +318,11 @@ log_emit(int level, int with_errno, const char *fmt, va_list ap)
 	} else
 		fprintf(stderr, "%s %s[%d] %s: %s\n", ts, log_prog,
 		    (int)getpid(), log_names[level], line);
+	if ((hook = atomic_load(&log_hook)) != NULL && !log_in_hook) {
+		log_in_hook = 1;
+		hook(level, ts, line);
+		log_in_hook = 0;
+	}
 	errno = saved;
 }
 

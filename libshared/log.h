@@ -21,6 +21,17 @@ enum log_level {
 };
 
 void	log_init(const char *progname, int level, int json);
+/*
+ * A hook called with every line written (after redaction; ts RFC 3339,
+ * level LOG_LVL_*), e.g. to publish it (svc_log_publish()).  It runs on
+ * the logging thread; a line logged from inside the hook is written but
+ * not handed to the hook again.  NULL removes it.  Set it before other
+ * threads log, or while they may miss a line.
+ */
+typedef void (*log_hook_fn)(int level, const char *ts, const char *line);
+void	log_set_hook(log_hook_fn fn);
+/* "error", "warn", "info", "debug" for a LOG_LVL_* (borrowed). */
+const char *log_level_name(int level);
 /* Parses "error"|"warn"|"info"|"debug"|"trace"; -1 if unknown. */
 int	log_parse_level(const char *s);
 /*

@@ -3,6 +3,7 @@
  * migrations, the worker pool and operation dispatch.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "bus.h"
 #include "err.h"
 #include "log.h"
@@ -25,6 +27,14 @@ struct svc_server {
 	const struct sh_config	*ss_cfg;
 	struct bus_server	*ss_bus;
 	char			 ss_conninfo[1024];
+};
+
+static struct {
+	pthread_mutex_t	 mtx;
+	struct bus_pub	*pub;		/* under mtx */
+	const char	*service;
+} svc_logpub = {
+	.mtx = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static uint64_t		 svc_started_ms;
@@ -156,6 +166,60 @@ svc_db_migrate(const struct svc_def *sd, const struct sh_config *cfg)
 	}
 	db_close(db);
 	return (0);
+}
+
+/* The log hook: one line out on TOPIC_LOGS.  Upper-case level names, as
+ * the reference's stream shows them. */
+static void
+svc_log_line(int level, const char *ts, const char *line)
+{
+	static const char *const up[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	json_t	*o;
+
+	if (level < LOG_LVL_ERROR || level > LOG_LVL_DEBUG)
+		return;
+	o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s}", "timestamp", ts,
+	    "level", up[level], "service", svc_logpub.service, "target",
+	    svc_logpub.service, "pid", (int)getpid(), "host", svc_host,
+	    "message", line);
+	if (o == NULL)
+		return;
+	pthread_mutex_lock(&svc_logpub.mtx);
+	if (svc_logpub.pub != NULL)
+		(void)bus_publish(svc_logpub.pub, TOPIC_LOGS, o);
+	pthread_mutex_unlock(&svc_logpub.mtx);
+	json_decref(o);
+}
+
+int
+svc_log_publish(const char *bus_url, const char *service)
+{
+	struct bus_pub	*bp;
+
+	if ((bp = bus_pub_open(bus_url)) == NULL) {
+		log_warnx("%s: could not open a publisher on '%s'; log lines "
+		    "are not streamed", __func__, bus_url);
+		return (-1);
+	}
+	pthread_mutex_lock(&svc_logpub.mtx);
+	svc_logpub.service = service;
+	svc_logpub.pub = bp;
+	pthread_mutex_unlock(&svc_logpub.mtx);
+	log_set_hook(svc_log_line);
+	return (0);
+}
+
+void
+svc_log_unpublish(void)
+{
+	struct bus_pub	*bp;
+
+	log_set_hook(NULL);
+	pthread_mutex_lock(&svc_logpub.mtx);
+	bp = svc_logpub.pub;
+	svc_logpub.pub = NULL;
+	pthread_mutex_unlock(&svc_logpub.mtx);
+	bus_pub_close(bp);
 }
 
 long long
@@ -496,11 +560,15 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	struct svc_opts		 so;
 	struct sh_config	 cfg;
 	struct svc_server	*ss = NULL;
+	char			 ci[1024];
 	int			 rv = 0;
 
 	memtrim_init();		/* before any thread allocates */
 	svc_init(argc, argv, sd->sd_name, &so);
 	svc_config(&so, &cfg);
+	/* Not the broker's own lines: it would publish to itself. */
+	if (!sd->sd_no_service)
+		(void)svc_log_publish(cfg.bus_url, sd->sd_name);
 	if (svc_db_migrate(sd, &cfg) != 0)
 		goto done;		/* asked to stop while waiting */
 	if (sd->sd_start != NULL && sd->sd_start(&cfg, sd->sd_arg) != 0) {
@@ -510,13 +578,23 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	}
 	if (!sd->sd_no_service && (ss = svc_serve(sd, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
+	/* The outbox is durable: a relay that cannot start loses nothing,
+	 * another replica's or the next start's relay sends the rows. */
+	if (sd->sd_audit) {
+		db_conninfo(cfg.database_url, cfg.home_dir, ci, sizeof(ci));
+		(void)audit_relay_start(ci, sd->sd_schema, cfg.bus_url,
+		    sd->sd_name);
+		explicit_bzero(ci, sizeof(ci));
+	}
 	svc_wait();
 	if (sd->sd_drain != NULL)
 		sd->sd_drain(sd->sd_arg);
 	svc_stop(ss);
+	audit_relay_stop();
 	if (sd->sd_stop != NULL)
 		sd->sd_stop(sd->sd_arg);
  done:
+	svc_log_unpublish();
 	cfg_release(&cfg);
 	bus_fini();
 	return (rv);

@@ -74,6 +74,9 @@ struct svc_def {
 	int				 sd_no_service;	/* 1: answers no bus
 							   operation at all
 							   (the broker) */
+	/* 1: the schema has an audit_outbox table, and svc_main() runs
+	 * its relay (audit.h). */
+	int				 sd_audit;
 	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
 	 * after the migrations, before the workers serve (cfg lives until
 	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).
@@ -161,6 +164,16 @@ void	 svc_reply_not_found(struct svc_reply *rp, const char *what,
 /* The service's numbered migrations, generated from its sql/ directory
  * by deploy/sql2c.sh (only services with a schema define it). */
 extern const struct db_migration svc_migrations[];
+
+/*
+ * Publishes every log line of this process on TOPIC_LOGS (best effort:
+ * PUB/SUB may drop) as {timestamp, level, service, target, pid, host,
+ * message}, for GET /api/logs/stream.  svc_main() calls it for every
+ * service; the gateway calls it itself.  0, or -1 (logged; lines still
+ * go to stderr).  svc_log_unpublish() stops and closes.
+ */
+int	 svc_log_publish(const char *bus_url, const char *service);
+void	 svc_log_unpublish(void);
 
 /* Seconds since this process started. */
 long long svc_uptime(void);

@@ -246,6 +246,11 @@
 							   and triggers */
 #define OP_WORKFLOWS_RUNS	"workflows.runs"
 
+/* ---- audit: the chain (services/audit/chain.c; issue 10, part "audit") -- */
+#define OP_AUDIT_APPEND		"audit.append"	/* from the outbox relays */
+#define OP_AUDIT_RECENT		"audit.recent"
+#define OP_AUDIT_VERIFY		"audit.verify"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

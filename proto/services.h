@@ -32,5 +32,8 @@
 /* What triggers match (notes/kernel.md 2.1): every service publishes its
  * events here, built by msg_event(); proto/messages.md lists them. */
 #define TOPIC_EVENTS	"events"
+/* Log lines of every service and replica (libshared/log.c, best effort):
+ * {timestamp, level, service, target, pid, host, message}. */
+#define TOPIC_LOGS	"logs"
 
 #endif /* PROTO_SERVICES_H */

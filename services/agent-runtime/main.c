@@ -119,6 +119,7 @@ static const struct svc_def agent_def = {
 	.sd_start = agent_start,
 	.sd_drain = agent_drain,
 	.sd_stop = agent_stop,
+	.sd_audit = 1,
 };
 
 SVC_MAIN(agent_def)

@@ -57,6 +57,8 @@ enum gw_method {
 #define GW_RT_PUBLIC	0x01		/* no credentials required */
 #define GW_RT_TURN	0x02		/* runs an agent turn: the bus call
 					   waits bus.turn_timeout_secs */
+#define GW_RT_LONG	0x10		/* a long read (verifying the audit
+					   chain): waits as long as a turn */
 #define GW_RT_UPLOAD	0x04		/* a multipart upload: any content
 					   type, up to GW_UPLOAD_BODY_MAX,
 					   read by gw_upload_post() */
@@ -375,6 +377,11 @@ int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);
 
+/* ---- GET /api/security (gw_security.c) -------------------------------- */
+/* Notes what the configuration turns off (the rate limit). */
+void		 gw_security_init(const struct sh_config *cfg);
+int		 gw_security(struct gw_req *gr);
+
 /* ---- turns streamed to the client (gw_turns.c, gw_stream.c, gw_ws.c) */
 
 /*
@@ -539,6 +546,16 @@ int		 gw_comms_stream(struct gw_req *gr);
 /* Ends every stream at shutdown; gw_comms_count() then falls to 0. */
 void		 gw_comms_shutdown(void);
 long long	 gw_comms_count(void);
+
+/* ---- log lines streamed to the client (gw_logs.c) --------------------- */
+/* The subscriber to TOPIC_LOGS: 0, or -1 (the stream then answers 503). */
+int		 gw_logs_start(const struct sh_config *cfg);
+void		 gw_logs_stop(void);
+/* GET /api/logs/stream?level=&service= */
+int		 gw_logs_stream(struct gw_req *gr);
+/* Ends every stream at shutdown; gw_logs_count() then falls to 0. */
+void		 gw_logs_shutdown(void);
+long long	 gw_logs_count(void);
 
 /* ---- the MCP server (gw_mcp.c) -------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit.h"
 #include "gateway.h"
 #include "log.h"
 
@@ -69,6 +70,19 @@ gw_auth_fini(void)
 	gw_keylen = 0;
 }
 
+/* An auth failure, for the audit chain: best effort through the
+ * in-memory queue (the gateway has no database; libshared/audit.h). */
+static void
+gw_auth_audit(struct gw_req *gr, const char *why)
+{
+	char	detail[512];
+
+	snprintf(detail, sizeof(detail), "%s from %s: %s %.256s", why,
+	    gw_conn_ip(gr->gr_conn), gw_method_name(gr->gr_method),
+	    gr->gr_path != NULL ? gr->gr_path : "");
+	(void)audit_post(AUDIT_AUTH_ATTEMPT, NULL, detail, "denied");
+}
+
 int
 gw_auth_check(struct gw_req *gr)
 {
@@ -81,6 +95,7 @@ gw_auth_check(struct gw_req *gr)
 		}
 		gw_reply_error(gr, 401, "authentication required: no api_key "
 		    "is configured and only loopback clients are served");
+		gw_auth_audit(gr, "remote client without an api_key");
 		gr->gr_www_auth = 1;
 		return (-1);
 	}
@@ -95,11 +110,13 @@ gw_auth_check(struct gw_req *gr)
 	if (tok == NULL || *tok == '\0') {
 		gw_reply_error(gr, 401, "missing API key: send "
 		    "'Authorization: Bearer <api_key>'");
+		gw_auth_audit(gr, "missing API key");
 		gr->gr_www_auth = 1;
 		return (-1);
 	}
 	if (!util_ct_equal(tok, strlen(tok), gw_key, gw_keylen)) {
 		gw_reply_error(gr, 401, "invalid API key");
+		gw_auth_audit(gr, "invalid API key");
 		gr->gr_www_auth = 1;
 		return (-1);
 	}

@@ -242,7 +242,8 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 	json_t	*env, *caller;
 	int	 timeout = (int)gw_h.h_cfg->bus_timeout_ms, stopping;
 
-	if (gr->gr_route != NULL && (gr->gr_route->rt_flags & GW_RT_TURN))
+	if (gr->gr_route != NULL &&
+	    (gr->gr_route->rt_flags & (GW_RT_TURN | GW_RT_LONG)))
 		timeout = (int)(gw_h.h_cfg->turn_timeout_secs * 1000);
 
 	caller = json_pack("{s:s, s:s, s:s}", "ip", gw_conn_ip(gr->gr_conn),
@@ -1032,6 +1033,7 @@ gw_http_stop(void)
 	gw_ws_stop();
 	gw_sse_shutdown();
 	gw_comms_shutdown();
+	gw_logs_shutdown();
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1045,7 +1047,7 @@ gw_http_stop(void)
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
 		if (waiting == 0 && gw_sse_count() == 0 &&
-		    gw_comms_count() == 0 &&
+		    gw_comms_count() == 0 && gw_logs_count() == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;

@@ -247,7 +247,7 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_TOOLS_LIST, 1, NULL, 0 },
 	{ GW_GET, "/api/config", NULL, NULL, 2, NULL, 0 },
 	{ GW_GET, "/api/metrics", NULL, NULL, 5, gw_sys_metrics, 0 },
-	{ GW_GET, "/api/logs/stream", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/logs/stream", NULL, NULL, 5, gw_logs_stream, 0 },
 	{ GW_GET, "/api/commands",
 	    SVC_AGENT_RUNTIME, OP_COMMANDS_LIST, 5, NULL, 0 },
 	{ GW_GET, "/api/peers", NULL, NULL, 2, NULL, 0 },
@@ -370,9 +370,10 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/a2a/tasks/{id}/status",
 	    SVC_AGENT_RUNTIME, OP_A2A_OUT_STATUS, 5, NULL, GW_RT_TURN },
 	/* Audit & Security */
-	{ GW_GET, "/api/audit/recent", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/audit/verify", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/security", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/audit/recent", SVC_AUDIT, OP_AUDIT_RECENT, 5, NULL, 0 },
+	{ GW_GET, "/api/audit/verify",
+	    SVC_AUDIT, OP_AUDIT_VERIFY, 5, NULL, GW_RT_LONG },
+	{ GW_GET, "/api/security", NULL, NULL, 5, gw_security, 0 },
 	/* Usage & Analytics */
 	{ GW_GET, "/api/usage",
 	    SVC_AGENT_RUNTIME, OP_USAGE_STATS, 3, NULL, 0 },

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "audit.h"
 #include "bus.h"
 #include "cfg.h"
 #include "gateway.h"
@@ -33,17 +34,24 @@ main(int argc, char **argv)
 		cfg_release(&cfg);
 		return (1);
 	}
+	(void)svc_log_publish(cfg.bus_url, "api-gateway");
 	if ((bc = bus_client_open(cfg.bus_url)) == NULL)
 		fatalx("could not open the bus at '%s'", cfg.bus_url);
 	if (gw_route_init() != 0 || gw_metrics_init() != 0 ||
 	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
 		fatalx("could not initialise the gateway");
+	gw_security_init(&cfg);
 	if (gw_health_start(&cfg, bc) != 0)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
 		fatalx("could not start streamed turns");
 	if (gw_comms_start(&cfg) != 0)
 		log_warnx("the comms event stream is off");
+	if (gw_logs_start(&cfg) != 0)
+		log_warnx("the log stream is off");
+	/* Auth failures reach the audit chain through this relay. */
+	if (audit_relay_start(NULL, NULL, cfg.bus_url, "api-gateway") != 0)
+		log_warnx("auth failures are not audited");
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
@@ -54,12 +62,15 @@ main(int argc, char **argv)
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
 	gw_comms_stop();
+	gw_logs_stop();
+	audit_relay_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
 	gw_rl_fini();
 	gw_metrics_fini();
 	gw_route_fini();
 	gw_auth_fini();
+	svc_log_unpublish();
 	cfg_release(&cfg);
 	bus_fini();
 	return (0);

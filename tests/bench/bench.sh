@@ -652,6 +652,8 @@ fi
 if [ "${BENCH_TURNS:-1}" != 0 ]; then
 	"$root/tests/bench/turns.sh" "$build" || rc=$?
 fi
+# ---- 13-14. the audit chain (tests/bench/audit.sh): its own stack.
+"$root/tests/bench/audit.sh" "$build" || rc=$?
 # ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
 if [ "${BENCH_JOBS:-1}" != 0 ]; then
 	"$root/tests/bench/jobs.sh" "$build" || rc=$?

@@ -173,6 +173,40 @@ t_log_redacts(void)
 	return (0);
 }
 
+/* log_set_hook(): each line written, redacted, once; a line logged from
+ * inside the hook is written but not handed back to it. */
+static int	t_hook_n;
+static int	t_hook_level;
+static char	t_hook_line[256];
+
+static void
+t_hook(int level, const char *ts, const char *line)
+{
+	t_hook_n++;
+	t_hook_level = level;
+	snprintf(t_hook_line, sizeof(t_hook_line), "%s", line);
+	(void)ts;
+	log_warnx("logged from inside the hook");
+}
+
+static int
+t_log_hook(void)
+{
+	log_init("t_libshared", LOG_LVL_WARN, 0);
+	log_add_secret("sk-very-secret-key");
+	log_set_hook(t_hook);
+	log_warnx("key %s here", "sk-very-secret-key");
+	log_info("below the level: neither written nor hooked");
+	log_set_hook(NULL);
+	log_warnx("after the hook is removed");
+	log_init("t_libshared", LOG_LVL_ERROR, 0);
+	T_EQ_INT(t_hook_n, 1);
+	T_EQ_INT(t_hook_level, LOG_LVL_WARN);
+	T_EQ_STR(t_hook_line, "key [REDACTED] here");
+	T_EQ_STR(log_level_name(LOG_LVL_WARN), "warn");
+	return (0);
+}
+
 /* 1 if any run of 8 characters of key shows in text. */
 static int
 leaks8(const char *text, const char *key)
@@ -383,6 +417,7 @@ static const struct tap_case cases[] = {
 	{ "rfc3339 timestamps", t_rfc3339 },
 	{ "log redacts secrets and bearer tokens", t_log_redacts },
 	{ "log redacts whole texts, then cuts them", t_log_redacts_whole },
+	{ "log hook: each line once, redacted, never re-entered", t_log_hook },
 	{ "bus addresses for ipc and tcp", t_bus_addr },
 	{ "config layers: defaults, file, environment", t_cfg_layers },
 	{ "config errors name the line or key", t_cfg_errors },

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "a2a/a2a.h"
+#include "audit.h"
 #include "buf.h"
 #include "err.h"
 #include "log.h"
@@ -84,6 +85,7 @@ peer_discover(const struct sh_config *cfg, struct db *db, const char *base,
 	json_t		*card = NULL, *row = NULL;
 	const char	*p[5], *name;
 	char		 url[A2A_URL_MAX + 64], id[UTIL_UUID_LEN], *text = NULL;
+	char		 detail[512];
 	size_t		 n = strlen(base);
 	long		 status;
 	int		 e;
@@ -133,8 +135,17 @@ peer_discover(const struct sh_config *cfg, struct db *db, const char *base,
 	p[3] = str_of(card, "description") != NULL ?
 	    str_of(card, "description") : "";
 	p[4] = text;
-	if ((row = db_one_json(db_exec(db, SQL_PEER_UPSERT, 5, p), &e)) ==
-	    NULL) {
+	/* The peer and its A2aDiscovered entry commit together. */
+	snprintf(detail, sizeof(detail), "A2A peer '%.128s' discovered at "
+	    "%.256s", name, url);
+	if (db_cmd(db, "BEGIN", 0, NULL) != 0 ||
+	    (row = db_one_json(db_exec(db, SQL_PEER_UPSERT, 5, p), &e)) ==
+	    NULL ||
+	    audit_record(db, AUDIT_A2A_DISCOVERED, NULL, detail, "ok") != 0 ||
+	    db_cmd(db, "COMMIT", 0, NULL) != 0) {
+		(void)db_cmd(db, "ROLLBACK", 0, NULL);
+		json_decref(row);
+		row = NULL;
 		snprintf(err, errlen, "could not store the peer");
 		*httperr = 503;
 	}

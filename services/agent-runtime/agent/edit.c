@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "agent/agent.h"
+#include "audit.h"
 #include "catalog/catalog.h"
 #include "err.h"
 #include "log.h"
@@ -278,7 +279,7 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	struct agent_edit	 ed;
 	char			 id[UTIL_UUID_LEN], err[AGENT_ERRLEN];
 	json_t			*body = rq->mr_body, *out;
-	const char		*k;
+	const char		*k, *m;
 	json_t			*v;
 	int			 rv, in_tx = 0;
 
@@ -309,6 +310,15 @@ agent_edit(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	if ((rv = agent_check_models(c->sc_db, ed.ae_manifest,
 	    json_object_get(ed.ae_row, "manifest"), err, sizeof(err))) != 0) {
 		svc_reply_error(rp, rv, "%s", err);
+		goto done;
+	}
+	/* Recorded in the change's own transaction (libshared/audit.h). */
+	m = json_string_value(json_object_get(ed.ae_reply, "model"));
+	snprintf(err, sizeof(err), "%s: agent '%s'%s%s%s", rq->mr_op,
+	    ed.ae_name, m != NULL ? " model '" : "", m != NULL ? m : "",
+	    m != NULL ? "'" : "");
+	if (audit_record(c->sc_db, AUDIT_CONFIG_CHANGE, id, err, "ok") != 0) {
+		svc_reply_db_error(rp, c);
 		goto done;
 	}
 	if (agent_edit_commit(c, ed.ae_row, ed.ae_name, ed.ae_manifest,

@@ -17,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/templates.h"
+#include "audit.h"
 #include "catalog/catalog.h"
 #include "comms/comms.h"
 #include "err.h"
@@ -526,6 +527,62 @@ static const char *const agent_spawn_keys[] = {
 	"manifest_toml", "template", "name", "signed_manifest", NULL
 };
 
+/* ---- audited writes --------------------------------------------------- */
+
+/*
+ * agent_store_insert() and its AgentSpawn entry in one transaction
+ * (libshared/audit.h): the agent and its audit entry commit together or
+ * not at all.  Returns as agent_store_insert().
+ */
+static int
+agent_insert_audited(struct svc_ctx *c, const char *name, json_t *m,
+    const char *toml, json_t *identity, char id[UTIL_UUID_LEN])
+{
+	char		 detail[AGENT_NAME_MAX + 160];
+	const char	*model;
+	int		 rv;
+
+	if (agent_store_begin(c->sc_db) != 0)
+		return (-1);
+	rv = agent_store_insert(c->sc_db, name, m, toml, identity, "full", id);
+	if (rv == 0) {
+		model = json_string_value(json_object_get(json_object_get(m,
+		    "model"), "model"));
+		snprintf(detail, sizeof(detail), "Agent '%s' spawned%s%.96s",
+		    name, model != NULL ? " with model " : "",
+		    model != NULL ? model : "");
+		if (audit_record(c->sc_db, AUDIT_AGENT_SPAWN, id, detail,
+		    "ok") != 0 || agent_store_commit(c->sc_db) != 0)
+			rv = -1;
+	}
+	if (rv != 0)
+		agent_store_rollback(c->sc_db);
+	return (rv);
+}
+
+/* agent_store_delete() and its AgentKill entry in one transaction. */
+static int
+agent_delete_audited(struct svc_ctx *c, const char *id, char *name,
+    size_t namelen)
+{
+	char	detail[AGENT_NAME_MAX + 64];
+	int	rv;
+
+	if (agent_store_begin(c->sc_db) != 0)
+		return (-1);
+	rv = agent_store_delete(c->sc_db, id, name, namelen);
+	if (rv == 0) {
+		snprintf(detail, sizeof(detail), "Agent '%s' killed", name);
+		if (audit_record(c->sc_db, AUDIT_AGENT_KILL, id, detail,
+		    "ok") != 0 || agent_store_commit(c->sc_db) != 0)
+			rv = -1;
+	}
+	if (rv != 0)
+		agent_store_rollback(c->sc_db);
+	return (rv);
+}
+
+
 /*
  * One spawn request (POST /api/agents, or one item of a bulk create).
  * Returns the HTTP status; on 201 fills id and name, otherwise err.
@@ -605,7 +662,7 @@ agent_spawn_one(struct svc_ctx *c, json_t *body, char id[UTIL_UUID_LEN],
 		status = rv;
 		goto done;
 	}
-	rv = agent_store_insert(c->sc_db, name, m, toml, NULL, "full", id);
+	rv = agent_insert_audited(c, name, m, toml, NULL, id);
 	if (rv == 0)
 		status = 201;
 	else if (rv == AGENT_EEXIST) {
@@ -651,7 +708,7 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 	if (svc_param_agent_id(rq, rp, id) != 0)
 		return;
-	if ((rv = agent_store_delete(c->sc_db, id, name, sizeof(name))) ==
+	if ((rv = agent_delete_audited(c, id, name, sizeof(name))) ==
 	    SH_ENOTFOUND) {
 		svc_reply_error(rp, 404, "Agent not found");
 		return;
@@ -720,8 +777,8 @@ op_clone(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_error(rp, rv, "%s", err);
 		goto done;
 	}
-	rv = agent_store_insert(c->sc_db, name, m, NULL,
-	    json_object_get(row, "identity"), "full", nid);
+	rv = agent_insert_audited(c, name, m, NULL,
+	    json_object_get(row, "identity"), nid);
 	if (rv == AGENT_EEXIST)
 		svc_reply_error(rp, 409, "Agent '%s' already exists", name);
 	else if (rv != 0)
@@ -850,7 +907,7 @@ agent_bulk_ids(struct svc_ctx *c, const struct msg_req *rq,
 			id[k] = (s[k] >= 'A' && s[k] <= 'F') ?
 			    s[k] - 'A' + 'a' : s[k];
 		if (state == NULL)
-			rv = agent_store_delete(c->sc_db, id, name,
+			rv = agent_delete_audited(c, id, name,
 			    sizeof(name));
 		else
 			rv = agent_store_set_state(c->sc_db, id, state, name,

@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include "agent/agent.h"
+#include "audit.h"
 #include "buf.h"
 #include "catalog/catalog.h"
 #include "err.h"
@@ -1043,6 +1044,7 @@ cat_op_key_set(struct svc_ctx *c, const struct msg_req *rq,
 	struct catalog_snap	*s;
 	struct cat_pv		 pv;
 	const char		*key, *p[2];
+	char			 detail[160];
 
 	if ((s = cat_acquire(rp)) == NULL)
 		return;
@@ -1067,7 +1069,10 @@ cat_op_key_set(struct svc_ctx *c, const struct msg_req *rq,
 	log_add_secret(key);
 	p[0] = pv.pv_id;
 	p[1] = key;
-	if (db_cmd(c->sc_db, SQL_KEY_SET, 2, p) != 0) {
+	snprintf(detail, sizeof(detail), "API key set for provider '%s'",
+	    pv.pv_id);
+	if (audit_cmd(c->sc_db, SQL_KEY_SET, 2, p, AUDIT_CONFIG_CHANGE, NULL,
+	    detail, "ok") != 0) {
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
@@ -1085,13 +1090,17 @@ cat_op_key_delete(struct svc_ctx *c, const struct msg_req *rq,
 	struct catalog_snap	*s;
 	struct cat_pv		 pv;
 	const char		*p[1];
+	char			 detail[160];
 
 	if ((s = cat_acquire(rp)) == NULL)
 		return;
 	if (cat_param_provider(rq, s, &pv, rp) != 0)
 		goto done;
 	p[0] = pv.pv_id;
-	if (db_cmd(c->sc_db, SQL_KEY_DEL, 1, p) != 0) {
+	snprintf(detail, sizeof(detail), "API key removed for provider '%s'",
+	    pv.pv_id);
+	if (audit_cmd(c->sc_db, SQL_KEY_DEL, 1, p, AUDIT_CONFIG_CHANGE, NULL,
+	    detail, "ok") != 0) {
 		svc_reply_db_error(rp, c);
 		goto done;
 	}

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "audit.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -302,6 +303,8 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 	if (row != NULL && !tool_agent_may(row, name)) {
 		snprintf(msg, sizeof(msg), "Permission denied: agent does not "
 		    "have capability to use tool '%s'", name);
+		(void)audit_record(c->sc_db, AUDIT_PERMISSION_DENIED, id, msg,
+		    "denied");
 		tool_refuse(rp, mcp, 403, name, msg);
 		goto done;
 	}
@@ -323,6 +326,15 @@ tool_op_invoke(struct svc_ctx *c, const struct msg_req *rq,
 	}
 	if (atomic_load(&tool_stopping)) {
 		svc_reply_error(rp, 503, "agent-runtime is shutting down");
+		goto done;
+	}
+	/* Recorded before it runs, durably (the call's thread has no
+	 * database): the entry says the call was made, not how it ended. */
+	snprintf(msg, sizeof(msg), "direct invocation of tool '%.128s' "
+	    "via %s", name, mcp ? "MCP" : "REST");
+	if (audit_record(c->sc_db, AUDIT_TOOL_INVOKE, has_agent ? id : NULL,
+	    msg, "invoked") != 0) {
+		svc_reply_db_error(rp, c);
 		goto done;
 	}
 	if ((tl = calloc(1, sizeof(*tl))) == NULL) {

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "budget/budget.h"
 #include "buf.h"
 #include "err.h"
@@ -1156,6 +1157,17 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			text = strdup("");
 		if (status == NULL)
 			status = is_error ? "error" : "success";
+		/* The call happened whatever becomes of the turn: its entry
+		 * is a statement of its own.  A failure is logged; the turn
+		 * goes on (the tool's effect cannot be undone). */
+		{
+			char	ad[320];
+
+			snprintf(ad, sizeof(ad), "tool '%.128s' (call %.64s)",
+			    name, id);
+			(void)audit_record(db, AUDIT_TOOL_INVOKE,
+			    t->t_agent_id, ad, status);
+		}
 		blk = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "type",
 		    "tool_result", "tool_use_id", id, "tool_name", name,
 		    "content", text ? text : "", "is_error", is_error,
