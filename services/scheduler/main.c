@@ -37,11 +37,19 @@ scheduler_start(const struct sh_config *cfg, void *arg)
 	const struct sched_module	*sm;
 
 	(void)arg;
-	if (sched_core_start(cfg) != 0)
+	if (sched_core_start(cfg) != 0) {
+		sched_core_stop();
 		return (-1);
+	}
 	for (sm = sched_modules; sm->sm_start != NULL; sm++)
-		if (sm->sm_start() != 0)
+		if (sm->sm_start() != 0) {
+			/* What started stops again: the process exits (1)
+			 * with none of its threads or sockets left. */
+			while (sm-- > sched_modules)
+				sm->sm_stop();
+			sched_core_stop();
 			return (-1);
+		}
 	return (0);
 }
 
