@@ -610,8 +610,11 @@ dream_min_hours(json_t *a)
 {
 	json_t	*v = json_object_get(a, "min_hours");
 
-	return (json_is_number(v) && json_number_value(v) >= 0 ?
-	    json_number_value(v) : dream.min_hours);
+	/* Bounded as the config's, so the window stays an interval
+	 * PostgreSQL can compute. */
+	return (json_is_number(v) && json_number_value(v) >= 0 &&
+	    json_number_value(v) <= 24 * 3650 ? json_number_value(v) :
+	    dream.min_hours);
 }
 
 static long long
