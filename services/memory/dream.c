@@ -867,6 +867,32 @@ not_aborted(struct svc_reply *rp, const char *id, const char *reason)
 	    0, "agent_id", id, "task_id", "reason", reason));
 }
 
+/* Stops the turn of dream task (agent id, session sid) on whichever
+ * agent-runtime replica runs it; logged when it cannot (the turn then
+ * ends by its deadline). */
+static void
+dream_interrupt(const char *id, const char *sid, const char *task)
+{
+	struct bus_client	*bc = memory_bus();
+	struct msg_rep		 rep;
+	json_t			*req;
+	int			 rv = SH_ENOMEM;
+
+	if (bc != NULL && (req = msg_request(OP_SESSIONS_INTERRUPT, NULL,
+	    util_wall_ms() + DREAM_CALL_MS, json_pack("{s:s}", "principal",
+	    "auto-dream"), json_pack("{s:s, s:s}", PARAM_ID, id,
+	    PARAM_SESSION_ID, sid), NULL, NULL)) != NULL) {
+		rv = bus_call(bc, SVC_AGENT_RUNTIME, req, DREAM_CALL_MS, &rep);
+		json_decref(req);
+	}
+	if (rv != 0 || rep.mp_status >= 300)
+		log_warnx("%s: could not stop the turn of dream '%s' (%s %d); "
+		    "it ends by its deadline", __func__, task, sh_strerror(rv),
+		    rv == 0 ? rep.mp_status : 0);
+	if (rv == 0)
+		msg_rep_release(&rep);
+}
+
 /*
  * POST /api/auto-dream/agents/{id}/abort -> {aborted, agent_id, task_id,
  * reason}: the agent's running manual dream is aborted (its row, with
@@ -879,13 +905,9 @@ static void
 dream_op_abort(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	struct bus_client	*bc = memory_bus();
-	struct msg_rep		 rep;
-	char			 id[UTIL_UUID_LEN];
-	const char		*p[1];
-	json_t			*req;
-	PGresult		*res;
-	int			 rv;
+	char		 id[UTIL_UUID_LEN];
+	const char	*p[1];
+	PGresult	*res = NULL;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
 	    mem_agent_known(id, rp) != 0)
@@ -893,37 +915,24 @@ dream_op_abort(struct svc_ctx *c, const struct msg_req *rq,
 	p[0] = id;
 	if (dream_end(c->sc_db, SQL_ABORT, 1, p, &res) != 0) {
 		svc_reply_db_error(rp, c);
-		return;
+		goto done;
 	}
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		if ((res = db_exec(c->sc_db, SQL_RUNNING, 1, p)) == NULL) {
-			svc_reply_db_error(rp, c);
-			return;
-		}
+	if (PQntuples(res) == 1) {
+		dream_interrupt(id, PQgetvalue(res, 0, 7),
+		    PQgetvalue(res, 0, 0));
+		svc_reply_json(rp, 200, json_pack("{s:b, s:s, s:s, s:s}",
+		    "aborted", 1, "agent_id", id, "task_id",
+		    PQgetvalue(res, 0, 0), "reason", "aborted"));
+		goto done;
+	}
+	PQclear(res);
+	if ((res = db_exec(c->sc_db, SQL_RUNNING, 1, p)) == NULL)
+		svc_reply_db_error(rp, c);
+	else
 		not_aborted(rp, id, PQntuples(res) > 0 ? "the running dream "
 		    "is scheduled: only manual dreams can be aborted" :
 		    "no dream is running for this agent");
-		PQclear(res);
-		return;
-	}
-	if (bc != NULL && (req = msg_request(OP_SESSIONS_INTERRUPT, NULL,
-	    util_wall_ms() + DREAM_CALL_MS, json_pack("{s:s}", "principal",
-	    "auto-dream"), json_pack("{s:s, s:s}", PARAM_ID, id,
-	    PARAM_SESSION_ID, PQgetvalue(res, 0, 7)), NULL, NULL)) != NULL) {
-		rv = bus_call(bc, SVC_AGENT_RUNTIME, req, DREAM_CALL_MS, &rep);
-		json_decref(req);
-		if (rv != 0 || rep.mp_status >= 300)
-			log_warnx("%s: could not stop the turn of dream '%s' "
-			    "(%s %d); it ends by its deadline", __func__,
-			    PQgetvalue(res, 0, 0), sh_strerror(rv),
-			    rv == 0 ? rep.mp_status : 0);
-		if (rv == 0)
-			msg_rep_release(&rep);
-	}
-	svc_reply_json(rp, 200, json_pack("{s:b, s:s, s:s, s:s}", "aborted",
-	    1, "agent_id", id, "task_id", PQgetvalue(res, 0, 0), "reason",
-	    "aborted"));
+ done:
 	PQclear(res);
 }
 
