@@ -5,7 +5,8 @@
 # no dream completed within min_hours, under one lock, so the agent gets
 # exactly one dream (a real turn with the fake provider) however many
 # replicas tick; an agent that did not opt in gets none; a manual trigger
-# still runs inside the window.
+# still runs inside the window.  (min_sessions = 0: the sessions gate has
+# its own test, t6007.)
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
@@ -13,7 +14,8 @@ lf_fake_start
 lf_config '[auto_dream]
 enabled = true
 check_interval_secs = 1
-min_hours = 1'
+min_hours = 1
+min_sessions = 0'
 lf_stack_start agent-runtime memory
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 lf_bg memory-2 sh -c "exec '$LF_BIN/memory' >>'$LF_TMP/log/memory-2.log' 2>&1"
@@ -46,6 +48,11 @@ t_eq "the agent that did not opt in never dreamed" "$(lf_psql "SELECT count(*) F
 lf_req GET /api/auto-dream/status
 t_eq "status shows it, with the last consolidation" \
     "$(jbc ".agents[] | select(.agent_id == \"$D\") | [.progress.status, (.last_consolidated_at_ms > 0), .effective_min_hours]")" '["completed",true,1]'
+t_eq "its effective gates and the optional fields" \
+    "$(jbc ".agents[] | select(.agent_id == \"$D\") | [.effective_min_sessions, (.next_eligible_at_ms - .last_consolidated_at_ms), (.hours_since_last < 0.1), .progress.usage.iterations > 0, .can_abort]")" \
+    '[0,3600000,true,true,false]'
+t_eq "not opted in: no optional fields" \
+    "$(jbc ".agents[] | select(.agent_id == \"$N\") | [has(\"next_eligible_at_ms\"), has(\"hours_since_last\"), .effective_min_hours]")" '[false,false,0]'
 
 lf_req POST "/api/auto-dream/agents/$D/trigger"
 t_eq "a manual trigger ignores the window" "$LF_STATUS $(jb .fired)" "200 true"

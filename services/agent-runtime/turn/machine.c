@@ -797,6 +797,23 @@ turn_job_start(struct turn *t, struct db *db)
 	turn_job_prepare(t, db);
 }
 
+/* 1 if the caller's tool_allow (if any) names tool name, by either of
+ * its names. */
+static int
+turn_tool_allowed(struct turn *t, const char *name)
+{
+	json_t	*v;
+	size_t	 i;
+
+	if (t->t_tool_allow == NULL)
+		return (1);
+	json_array_foreach(t->t_tool_allow, i, v)
+		if (json_is_string(v) && strcmp(tool_canonical(
+		    json_string_value(v)), tool_canonical(name)) == 0)
+			return (1);
+	return (0);
+}
+
 /* Tools, workspace, prompt; then the user's message is saved. */
 static void
 turn_job_prepare(struct turn *t, struct db *db)
@@ -815,14 +832,15 @@ turn_job_prepare(struct turn *t, struct db *db)
 	    (defs = tool_defs_granted(t->t_manifest)) != NULL) {
 		json_array_foreach(defs, i, d) {
 			name = json_string_value(json_object_get(d, "name"));
-			if (name != NULL && tool_mode_allows(mode, name))
+			if (name != NULL && tool_mode_allows(mode, name) &&
+			    turn_tool_allowed(t, name))
 				json_array_append(t->t_tools, d);
 		}
 		json_decref(defs);
 	}
 	/* MCP servers' tools the agent's mcp_servers allows (mcp/). */
 	if (!json_is_true(json_object_get(t->t_manifest, "tools_disabled")) &&
-	    strcmp(mode, "full") == 0 &&
+	    strcmp(mode, "full") == 0 && t->t_tool_allow == NULL &&
 	    (defs = mcp_tool_defs(t->t_manifest)) != NULL) {
 		json_array_extend(t->t_tools, defs);
 		json_decref(defs);
@@ -1101,8 +1119,9 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			    "the tool again with a JSON object that matches "
 			    "its schema.", name, json_string_value(
 			    json_object_get(input, "__args_invalid")) ?: "");
-		} else if (mcp_is_tool(name) && !json_is_true(json_object_get(
-		    t->t_manifest, "tools_disabled"))) {
+		} else if (mcp_is_tool(name) && t->t_tool_allow == NULL &&
+		    !json_is_true(json_object_get(t->t_manifest,
+		    "tools_disabled"))) {
 			turn_pool_block();
 			rv = mcp_tool_run(t->t_manifest, mode, name, input, &r);
 			turn_pool_unblock();
@@ -1113,6 +1132,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			}
 		} else if (!tool_granted(t->t_manifest, tool_canonical(name)) ||
 		    !tool_mode_allows(mode, name) ||
+		    !turn_tool_allowed(t, name) ||
 		    json_is_true(json_object_get(t->t_manifest,
 		    "tools_disabled"))) {
 			(void)tool_result_set(&r, 1, 0, "Permission denied: "

@@ -129,6 +129,9 @@ struct turn {
 	size_t			 t_nchain;
 	json_t			*t_system;	/* string */
 	json_t			*t_tools;	/* granted definitions */
+	json_t			*t_tool_allow;	/* caller tool_allow: only
+						   these tools (and no MCP),
+						   or NULL */
 	char			*t_workspace;	/* or NULL */
 
 	/* Loop state. */
