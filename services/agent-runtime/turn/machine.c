@@ -1263,6 +1263,55 @@ turn_has_tool_use(json_t *content)
 	return (0);
 }
 
+/*
+ * A streamed answer cut at its reservation (turn/turn.c): the text the
+ * client was shown becomes the assistant's message (so the history
+ * stays valid: no tool call without its result), the output counted so
+ * far is spent (the provider's own usage when the call ended before the
+ * cancel reached it), a BudgetExceeded entry is recorded, and the turn
+ * ends with 429 budget_exceeded: a streaming client gets it as its
+ * final error event.
+ */
+static void
+turn_budget_cut(struct turn *t, struct db *db, int err, json_t *resp)
+{
+	struct turn_usage	 one;
+	long long		 out = (long long)((t->t_stream_chars + 3) / 4);
+	char			*text, why[256];
+
+	if (err == 0)
+		turn_add_usage(t, resp);
+	else {
+		/* No usage event came: the reserved input and the counted
+		 * output, at the reserved prices. */
+		memset(&one, 0, sizeof(one));
+		one.u_in = t->t_budget_in;
+		one.u_out = out;
+		t->t_usage.u_in += one.u_in;
+		t->t_usage.u_out += one.u_out;
+		t->t_usage.u_cost += turn_cost(&one, t->t_budget_in_per_m,
+		    t->t_budget_out_per_m);
+		if (t->t_provider[0] == '\0' && t->t_nchain > 0) {
+			snprintf(t->t_provider, sizeof(t->t_provider), "%s",
+			    t->t_chain[0].ct_provider);
+			snprintf(t->t_model, sizeof(t->t_model), "%s",
+			    t->t_chain[0].ct_model);
+		}
+	}
+	if ((text = buf_detach(&t->t_stream_text)) != NULL && *text != '\0')
+		(void)turn_append(t, turn_msg("assistant", json_string(text)));
+	else
+		(void)turn_append(t, turn_msg("assistant", json_string(
+		    "[the answer was cut: the budget ran out]")));
+	free(text);
+	snprintf(why, sizeof(why), "Agent '%s': the streamed answer was cut "
+	    "at ~%lld output tokens, past the %lld its reservation allowed",
+	    t->t_agent_name, out, t->t_budget_out);
+	(void)audit_record(db, AUDIT_BUDGET_EXCEEDED, t->t_agent_id, why,
+	    "denied");
+	turn_fail(t, db, 429, "budget_exceeded: %s", why);
+}
+
 static void
 turn_job_answer(struct turn *t, struct db *db)
 {
@@ -1278,6 +1327,11 @@ turn_job_answer(struct turn *t, struct db *db)
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down; the "
 		    "session was saved");
+		return;
+	}
+	if (t->t_budget_cut) {
+		turn_budget_cut(t, db, err, resp);
+		json_decref(resp);
 		return;
 	}
 	if (err == SH_ECANCELED) {
