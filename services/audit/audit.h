@@ -35,6 +35,16 @@ struct audit_fields {
 	const char	*af_prev;
 };
 
+/* head's one row: the chain is [at_first, at_next), at_anchor the hash
+ * before at_first (genesis, or the last entry a retention trim dropped),
+ * at_tip the hash of at_next - 1. */
+struct audit_tip {
+	long long	 at_next;
+	long long	 at_first;
+	char		 at_tip[AUDIT_HASH_HEX];
+	char		 at_anchor[AUDIT_HASH_HEX];
+};
+
 /* The v2 hash of kernel.md 5 into out (lowercase hex), with ctx (reused
  * between calls of one thread) or, NULL, a context of its own.  0, or -1
  * when OpenSSL fails. */
