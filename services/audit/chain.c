@@ -41,7 +41,8 @@ static const char *const audit_actions[] = {
 };
 
 static const char SQL_LOCK_HEAD[] =
-	"SELECT next_seq, tip_hash FROM head WHERE id = 1 FOR UPDATE";
+	"SELECT next_seq, tip_hash, first_seq, anchor_hash FROM head "
+	"WHERE id = 1 FOR UPDATE";
 /* A batch is one query to find the ids already chained and one insert
  * of the new rows, both as JSON (an array of ids, an array of rows). */
 static const char SQL_SEEN[] =
@@ -181,8 +182,8 @@ audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
 	return (ret);
 }
 
-static int
-audit_action_known(const char *s)
+int
+chain_action_known(const char *s)
 {
 	size_t	i;
 
@@ -245,7 +246,7 @@ audit_check(json_t *list, char *err, size_t errlen)
 		}
 		if ((s = audit_field(e, "action", 0, err, errlen)) == NULL)
 			return (-1);
-		if (!audit_action_known(s)) {
+		if (!chain_action_known(s)) {
 			snprintf(err, errlen, "unknown audit action");
 			return (-1);
 		}
@@ -381,16 +382,58 @@ audit_chain(struct db *db, json_t *list, json_t *seen, const char *source,
 	return (ret);
 }
 
+int
+chain_lock_head(struct db *db, struct audit_tip *t)
+{
+	PGresult	*res;
+	int		 ret = -1;
+
+	if ((res = db_exec(db, SQL_LOCK_HEAD, 0, NULL)) == NULL)
+		return (-1);
+	if (PQntuples(res) == 1 && util_strtonum(PQgetvalue(res, 0, 0), 0,
+	    INT64_MAX, &t->at_next) == 0 && util_strtonum(PQgetvalue(res, 0,
+	    2), 0, INT64_MAX, &t->at_first) == 0) {
+		snprintf(t->at_tip, AUDIT_HASH_HEX, "%s", PQgetvalue(res, 0, 1));
+		snprintf(t->at_anchor, AUDIT_HASH_HEX, "%s",
+		    PQgetvalue(res, 0, 3));
+		ret = 0;
+	}
+	PQclear(res);
+	return (ret);
+}
+
+int
+chain_append_locked(struct db *db, json_t *list, const char *source,
+    struct audit_tip *t)
+{
+	json_t		*seen;
+	const char	*p[2];
+	char		 seqs[32];
+	int		 added = -1;
+
+	/* Under the lock: an id is either chained or not, for good. */
+	if ((seen = audit_seen(db, list)) == NULL ||
+	    (added = audit_chain(db, list, seen, source, &t->at_next,
+	    t->at_tip)) <= 0)
+		goto done;
+	snprintf(seqs, sizeof(seqs), "%lld", t->at_next);
+	p[0] = seqs;
+	p[1] = t->at_tip;
+	if (db_cmd(db, SQL_MOVE_HEAD, 2, p) != 0)
+		added = -1;
+ done:
+	json_decref(seen);
+	return (added);
+}
+
 static void
 op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	PGresult	*res = NULL;
+	struct audit_tip t;
 	json_t		*list = json_object_get(rq->mr_body, "entries");
-	json_t		*seen = NULL;
-	const char	*source, *p[2];
-	char		 err[256], prev[AUDIT_HASH_HEX], seqs[32];
-	long long	 seq;
-	int		 added, dups, intx = 0;
+	const char	*source;
+	char		 err[256];
+	int		 added, intx = 0;
 
 	if (audit_check(list, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
@@ -402,33 +445,17 @@ op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (db_cmd(c->sc_db, "BEGIN", 0, NULL) != 0)
 		goto fail;
 	intx = 1;
-	if ((res = db_exec(c->sc_db, SQL_LOCK_HEAD, 0, NULL)) == NULL ||
-	    PQntuples(res) != 1 ||
-	    util_strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX, &seq) != 0)
-		goto fail;
-	snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
-	res = NULL;
-	/* Under the lock: an id is either chained or not, for good. */
-	if ((seen = audit_seen(c->sc_db, list)) == NULL ||
-	    (added = audit_chain(c->sc_db, list, seen, source, &seq,
-	    prev)) < 0)
-		goto fail;
-	dups = (int)json_array_size(list) - added;
-	snprintf(seqs, sizeof(seqs), "%lld", seq);
-	p[0] = seqs;
-	p[1] = prev;
-	if ((added > 0 && db_cmd(c->sc_db, SQL_MOVE_HEAD, 2, p) != 0) ||
+	if (chain_lock_head(c->sc_db, &t) != 0 ||
+	    (added = chain_append_locked(c->sc_db, list, source, &t)) < 0 ||
 	    db_cmd(c->sc_db, "COMMIT", 0, NULL) != 0)
 		goto fail;
-	json_decref(seen);
+	if (added > 0)
+		anchor_write(t.at_next, t.at_tip);
 	svc_reply_json(rp, 200, json_pack("{s:i, s:i, s:I, s:s}", "appended",
-	    added, "duplicates", dups, "next_seq", (json_int_t)seq, "tip_hash",
-	    prev));
+	    added, "duplicates", (int)json_array_size(list) - added,
+	    "next_seq", (json_int_t)t.at_next, "tip_hash", t.at_tip));
 	return;
  fail:
-	PQclear(res);
-	json_decref(seen);
 	svc_reply_db_error(rp, c);
 	if (intx)
 		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
@@ -464,9 +491,8 @@ audit_row(PGresult *res, int i)
 	return (o);
 }
 
-/* head: 0 and its row in *t, or -1. */
-static int
-audit_head(struct db *db, struct audit_tip *t)
+int
+chain_head(struct db *db, struct audit_tip *t)
 {
 	PGresult	*res;
 	int		 ret = -1;
@@ -507,7 +533,7 @@ op_recent(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		    "%d", AUDIT_RECENT_MAX);
 		return;
 	}
-	if (audit_head(c->sc_db, &t) != 0) {
+	if (chain_head(c->sc_db, &t) != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
@@ -819,33 +845,50 @@ op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
 	struct audit_tip	 t;
-	int			 nw;
+	json_t			*o;
+	const char		*anchor = NULL, *err;
+	char			 aerr[256];
+	long long		 at = 0;
+	int			 nw, ar = 0;
 
 	(void)rq;
 	memset(w, 0, sizeof(w));
 	/* head first: entries appended during the walk are not judged. */
-	if (audit_head(c->sc_db, &t) != 0 ||
-	    (nw = audit_walk_chain(c, &t, w, &bw)) < 0) {
+	if (chain_head(c->sc_db, &t) != 0 ||
+	    (nw = audit_walk_chain(c, &t, w, &bw)) < 0 ||
+	    (ar = anchor_check(c->sc_db, &t, aerr, sizeof(aerr), &at)) < 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	if (bw != NULL) {
-		svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s, "
-		    "s:s, s:I}", "status", "broken", "valid", 0,
-		    "chain_length", (json_int_t)t.at_next, "break_at",
-		    (json_int_t)bw->aw_break, "error", bw->aw_err,
-		    "anchor_status", "none", "first_seq",
-		    (json_int_t)t.at_first));
-		return;
+	if (audit_conf.ac_anchor[0] != '\0')
+		anchor = ar == 0 ? "ok" : "error";
+	/* A break in the chain is reported before the anchor's. */
+	if (bw != NULL || ar != 0) {
+		err = bw != NULL ? bw->aw_err : aerr;
+		o = json_pack("{s:s, s:b, s:I, s:I, s:s, s:s, s:I}", "status",
+		    "broken", "valid", 0, "chain_length", (json_int_t)t.at_next,
+		    "break_at", (json_int_t)(bw != NULL ? bw->aw_break : at),
+		    "error", err, "anchor_status", anchor != NULL ? anchor :
+		    "none", "first_seq", (json_int_t)t.at_first);
+	} else
+		o = json_pack("{s:s, s:b, s:I, s:I, s:s*, s:s*, s:s, s:b, "
+		    "s:s, s:I}", "status", "valid", "valid", 1,
+		    "chain_length", (json_int_t)t.at_next, "entries",
+		    (json_int_t)(t.at_next - t.at_first),
+		    "first_entry", t.at_next > t.at_first ? w[0].aw_first :
+		    NULL, "last_entry", t.at_next > t.at_first ?
+		    w[nw - 1].aw_last : NULL, "tip_hash", t.at_tip,
+		    "anchor_enabled", anchor != NULL, "anchor_status",
+		    anchor != NULL ? anchor : "none", "first_seq",
+		    (json_int_t)t.at_first);
+	if (o != NULL && anchor != NULL) {
+		json_object_set_new(o, "anchor_enabled", json_true());
+		json_object_set_new(o, "anchor_path",
+		    json_string(audit_conf.ac_anchor));
 	}
-	svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s*, s:s*, "
-	    "s:s, s:b, s:s, s:I}", "status", "valid", "valid", 1,
-	    "chain_length", (json_int_t)t.at_next, "entries",
-	    (json_int_t)(t.at_next - t.at_first),
-	    "first_entry", t.at_next > t.at_first ? w[0].aw_first : NULL,
-	    "last_entry", t.at_next > t.at_first ? w[nw - 1].aw_last : NULL,
-	    "tip_hash", t.at_tip, "anchor_enabled", 0, "anchor_status", "none",
-	    "first_seq", (json_int_t)t.at_first));
+	if (o != NULL && bw != NULL && ar != 0)
+		json_object_set_new(o, "anchor_error", json_string(aerr));
+	svc_reply_json(rp, 200, o);
 }
 
 const struct svc_op chain_ops[] = {
