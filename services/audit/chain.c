@@ -9,9 +9,10 @@
  * COMMITTED reads the committed tip once the lock is granted: the chain
  * cannot fork, and a failed append rolls back whole, leaving no gap.
  *
- * Verify walks the chain in pages by seq and recomputes every hash in C
- * (a 1,000,000-entry chain in about a second); it also checks head, so
- * that deleting the last entries is seen.
+ * Verify streams the retained chain by seq (binary COPY) from its anchor
+ * and recomputes every hash in C; it also checks head, so that deleting
+ * the last entries is seen, and the anchor file (anchor.c), so that
+ * cutting them off with head is.
  */
 #include <pthread.h>
 #include <stdio.h>
