@@ -776,6 +776,7 @@ audit_walk_range(void *arg)
  */
 #define AUDIT_VERIFY_SPLIT	100000
 #define AUDIT_VERIFY_WALKS	4
+#define AUDIT_VERIFY_TRIES	3	/* walks, when trims race them */
 
 /*
  * Walks the retained chain [t->at_first, t->at_next) from its anchor.
@@ -845,19 +846,32 @@ static void
 op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
-	struct audit_tip	 t;
+	struct audit_tip	 t, now;
 	json_t			*o;
 	const char		*anchor = NULL, *err;
 	char			 aerr[256];
 	long long		 at = 0;
-	int			 nw, ar = 0;
+	int			 nw = 1, ar = 0, try;
 
 	(void)rq;
-	memset(w, 0, sizeof(w));
-	/* head first: entries appended during the walk are not judged. */
-	if (chain_head(c->sc_db, &t) != 0 ||
-	    (nw = audit_walk_chain(c, &t, w, &bw)) < 0 ||
-	    (ar = anchor_check(c->sc_db, &t, aerr, sizeof(aerr), &at)) < 0) {
+	/*
+	 * head first: entries appended during the walk are not judged.  A
+	 * retention trim that ran during the walk deleted entries it
+	 * expected: when head's first_seq moved, the walk is done again.
+	 */
+	for (try = 0; try < AUDIT_VERIFY_TRIES; try++) {
+		memset(w, 0, sizeof(w));
+		bw = NULL;
+		if (chain_head(c->sc_db, &t) != 0 ||
+		    (nw = audit_walk_chain(c, &t, w, &bw)) < 0 ||
+		    (bw != NULL && chain_head(c->sc_db, &now) != 0)) {
+			svc_reply_db_error(rp, c);
+			return;
+		}
+		if (bw == NULL || now.at_first == t.at_first)
+			break;
+	}
+	if ((ar = anchor_check(c->sc_db, &t, aerr, sizeof(aerr), &at)) < 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
