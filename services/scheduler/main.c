@@ -83,6 +83,7 @@ static const struct svc_def scheduler_def = {
 	.sd_ops = scheduler_tables,
 	.sd_start = scheduler_start,
 	.sd_drain = scheduler_drain,
+	.sd_audit = 1,	/* core/audit.c: changes are audited */
 };
 
 SVC_MAIN(scheduler_def)

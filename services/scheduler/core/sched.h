@@ -100,4 +100,22 @@ struct db *sched_db_open(void);
 /* Publishes body (borrowed) on topic; best effort, thread-safe. */
 void	 sched_publish(const char *topic, json_t *body);
 
+/*
+ * Audit (core/audit.c; libshared/audit.h).  Every change an operator or
+ * an agent makes to a schedule, trigger, workflow or goal is recorded as
+ * a ConfigChange entry in the transaction of the change, so the two
+ * commit together or not at all; a change refused (400, 404, 409) leaves
+ * none.  detail is "<op>: <what> '<name>' (<id>)"-like text, never a
+ * prompt or a secret.
+ *
+ * sched_tx_begin() opens the transaction (0, or -1: db error, none open).
+ * sched_tx_commit() records the entry (printf-style detail; agent_id
+ * NULL: "system") and commits: 0, or -1 (db error: rolled back, nothing
+ * done).  sched_tx_rollback() ends it with nothing done.
+ */
+int	 sched_tx_begin(struct db *db);
+int	 sched_tx_commit(struct db *db, const char *agent_id,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void	 sched_tx_rollback(struct db *db);
+
 #endif

@@ -101,7 +101,8 @@ static const char SQL_CYCLE[] =
 static const char SQL_TREE_LOCK[] =
 	"SELECT pg_advisory_xact_lock(hashtext('scheduler.goals.tree'))";
 static const char SQL_DELETE[] =
-	"DELETE FROM goals WHERE id = $1::uuid RETURNING id";
+	"DELETE FROM goals WHERE id = $1::uuid RETURNING title, "
+	"    agent_id::text";
 static const char SQL_CHILDREN[] =
 	"SELECT " GOAL_COLS " FROM goals WHERE parent_id = $1::uuid "
 	"ORDER BY created_at, id LIMIT 10000";
@@ -502,9 +503,21 @@ goal_op_create(struct svc_ctx *c, const struct msg_req *rq,
 	p[5] = vals[GF_PARENT];
 	p[6] = vals[GF_AGENT];
 	p[7] = vals[GF_DUE];
+	/* The goal and its audit entry commit together (core/sched.h). */
+	if (sched_tx_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
 	row = db_one_json(db_exec(c->sc_db, SQL_CREATE, 8, p), &err);
 	if (row == NULL) {
 		goal_write_error(c, rp, vals[GF_PARENT]);
+		sched_tx_rollback(c->sc_db);
+		return;
+	}
+	if (sched_tx_commit(c->sc_db, vals[GF_AGENT], "%s: goal '%s' (%s)",
+	    rq->mr_op, vals[GF_TITLE], id) != 0) {
+		json_decref(row);
+		svc_reply_db_error(rp, c);
 		return;
 	}
 	svc_reply_json(rp, 201, row);
@@ -577,6 +590,7 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 {
 	char		 id[UTIL_UUID_LEN], parent[UTIL_UUID_LEN];
 	char		 agent[UTIL_UUID_LEN], prog[16], mask[16];
+	char		 changed[128] = "";
 	const char	*vals[GF_N], *p[9];
 	json_t		*body, *row = NULL;
 	int		 m, i, err, intx = 0;
@@ -588,22 +602,26 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	if (vals[GF_AGENT] != NULL &&
 	    goal_agent_check(rq, vals[GF_AGENT], rp) != 0)
 		return;
-	/* Only a new parent can close a cycle: the check and the write
-	 * share one transaction and the tree lock. */
-	if (vals[GF_PARENT] != NULL) {
-		if (db_cmd(c->sc_db, "BEGIN", 0, NULL) != 0) {
-			svc_reply_db_error(rp, c);
-			return;
-		}
-		intx = 1;
-		if (goal_check_parent(c, id, vals[GF_PARENT], rp) != 0)
-			goto done;
+	/* The write and its audit entry share a transaction; only a new
+	 * parent can close a cycle: its check takes the tree lock in it. */
+	if (sched_tx_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		return;
 	}
+	intx = 1;
+	if (vals[GF_PARENT] != NULL &&
+	    goal_check_parent(c, id, vals[GF_PARENT], rp) != 0)
+		goto done;
 	snprintf(mask, sizeof(mask), "%d", m);
 	p[0] = id;
 	p[1] = mask;
-	for (i = 0; i < GF_N; i++)
+	for (i = 0; i < GF_N; i++) {
 		p[2 + i] = vals[i];
+		if (m & (1 << i))
+			(void)snprintf(changed + strlen(changed),
+			    sizeof(changed) - strlen(changed), "%s%s",
+			    *changed != '\0' ? ", " : "", goal_fields[i]);
+	}
 	row = db_one_json(db_exec(c->sc_db, SQL_UPDATE, 9, p), &err);
 	if (row == NULL) {
 		if (err == SH_ENOTFOUND)
@@ -612,17 +630,19 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 			goal_write_error(c, rp, vals[GF_PARENT]);
 		goto done;
 	}
-	if (intx && db_cmd(c->sc_db, "COMMIT", 0, NULL) != 0) {
-		intx = 0;	/* a failed COMMIT has ended it */
+	intx = 0;	/* committed, or rolled back on failure */
+	if (sched_tx_commit(c->sc_db, json_string_value(json_object_get(row,
+	    "agent_id")), "%s: goal '%s' (%s) %s", rq->mr_op,
+	    json_string_value(json_object_get(row, "title")), id,
+	    *changed != '\0' ? changed : "unchanged") != 0) {
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
-	intx = 0;
 	svc_reply_json(rp, 200, row);
 	row = NULL;
  done:
 	if (intx)
-		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
+		sched_tx_rollback(c->sc_db);
 	json_decref(row);
 }
 
@@ -637,13 +657,21 @@ goal_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	if (goal_param_uuid(rq, "goal", rp, id) != 0)
 		return;
 	p[0] = id;
-	/* The foreign key takes the descendants with it. */
-	if ((res = db_exec(c->sc_db, SQL_DELETE, 1, p)) == NULL) {
+	/* The foreign key takes the descendants with it; one entry
+	 * records the subtree's delete. */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, SQL_DELETE, 1, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	if (PQntuples(res) == 0)
+	if (PQntuples(res) == 0) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_error(rp, 404, "Goal '%s' not found", id);
+	} else if (sched_tx_commit(c->sc_db, PQgetisnull(res, 0, 1) ? NULL :
+	    PQgetvalue(res, 0, 1), "%s: goal '%s' (%s) and its subgoals",
+	    rq->mr_op, PQgetvalue(res, 0, 0), id) != 0)
+		svc_reply_db_error(rp, c);
 	else
 		svc_reply_json(rp, 204, json_null());
 	PQclear(res);

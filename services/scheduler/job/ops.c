@@ -252,7 +252,8 @@ fmt_ll(char *buf, size_t len, long long v)
 /*
  * Writes job id from sp, inserting when insert, else updating every
  * column from sp (complete by now).  next is the next slot, or -1 for
- * none; reset clears the failure state (an enable).  0, or -1 (db).
+ * none; reset clears the failure state (an enable).  0, -1 (db) or
+ * SH_ENOTFOUND (no such job to update: deleted meanwhile).
  */
 static int
 job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
@@ -262,6 +263,7 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 	char		*dj = NULL, *tj = NULL, *wj = NULL;
 	const char	*p[24];
 	const struct job_sched *s = &sp->sp_sched;
+	PGresult	*res;
 	int		 cron = strcmp(s->js_kind, "cron") == 0, rv;
 
 	fmt_ll(every, sizeof(every), s->js_every);
@@ -300,7 +302,7 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 	p[21] = wj;
 	p[22] = reset ? "true" : "false";
 	if (insert)
-		rv = db_cmd(db, "INSERT INTO jobs (id, agent_id, name, "
+		res = db_exec(db, "INSERT INTO jobs (id, agent_id, name, "
 		    "enabled, kind, cron_expr, tz, every_secs, at_time, "
 		    "one_shot, action, message, timeout_secs, session_mode, "
 		    "catch_up, max_failures, delivery_json, "
@@ -309,7 +311,7 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 		    "$8, to_timestamp($9), $10, $11, $12, $13, $14, $15, $16, "
 		    "$17, $18, $19, to_timestamp($20), $21, $22)", 22, p);
 	else
-		rv = db_cmd(db, "UPDATE jobs SET agent_id = $2, name = $3, "
+		res = db_exec(db, "UPDATE jobs SET agent_id = $2, name = $3, "
 		    "enabled = $4, kind = $5, cron_expr = $6, tz = $7, "
 		    "every_secs = $8, at_time = to_timestamp($9), "
 		    "one_shot = $10, action = $11, message = $12, "
@@ -323,6 +325,9 @@ job_write(struct db *db, int insert, const char *id, const struct job_spec *sp,
 		    "THEN false ELSE auto_disabled END, disabled_reason = "
 		    "CASE WHEN $23 THEN NULL ELSE disabled_reason END "
 		    "WHERE id = $1", 23, p);
+	rv = res == NULL ? -1 : strcmp(PQcmdTuples(res), "0") == 0 ?
+	    SH_ENOTFOUND : 0;
+	PQclear(res);
 	free(dj);
 	free(tj);
 	free(wj);
@@ -476,7 +481,12 @@ op_create(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 	}
 	if (check_caps(c, rp, sp.sp_agent) != 0)
 		return;
-	if (job_write(c->sc_db, 1, id, &sp, next, 0) != 0) {
+	/* The job and its audit entry commit together (core/sched.h). */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    job_write(c->sc_db, 1, id, &sp, next, 0) != 0 ||
+	    sched_tx_commit(c->sc_db, sp.sp_agent, "%s: %s '%s' (%s)",
+	    rq->mr_op, view_what(v), sp.sp_name, id) != 0) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		return;
 	}
@@ -568,9 +578,20 @@ op_update(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 	} else if (json_is_string(json_object_get(row, "next_run")) &&
 	    job_parse_time(str_of(row, "next_run"), &next) != 0)
 		next = -1;
-	if (job_write(c->sc_db, 0, id, &sp, next, sp.sp_enabled &&
-	    !was_enabled) != 0) {
+	if (sched_tx_begin(c->sc_db) != 0) {
 		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	if ((st = job_write(c->sc_db, 0, id, &sp, next, sp.sp_enabled &&
+	    !was_enabled)) != 0 || sched_tx_commit(c->sc_db, sp.sp_agent,
+	    "%s: %s '%s' (%s)%s", rq->mr_op, view_what(v), sp.sp_name, id,
+	    sp.sp_enabled == was_enabled ? "" : sp.sp_enabled ? " enabled" :
+	    " disabled") != 0) {
+		sched_tx_rollback(c->sc_db);
+		if (st == SH_ENOTFOUND)
+			svc_reply_not_found(rp, view_what(v), id);
+		else
+			svc_reply_db_error(rp, c);
 		goto done;
 	}
 	if ((row2 = job_fetch(c, rp, view_what(v), id)) == NULL)
@@ -604,16 +625,27 @@ op_delete(enum job_view v, struct svc_ctx *c, const struct msg_req *rq,
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { id };
 	PGresult	*res;
-	int		 n;
+	int		 n = 0;
 
 	if (param_id(rq, rp, view_what(v), id) != 0)
 		return;
-	if ((res = db_exec(c->sc_db, "DELETE FROM jobs WHERE id = $1", 1,
-	    p)) == NULL) {
+	/* A job already gone changed nothing: no entry. */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, "DELETE FROM jobs WHERE id = $1 "
+	    "RETURNING agent_id, name", 1, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	n = strcmp(PQcmdTuples(res), "0") != 0;
+	if ((n = PQntuples(res)) == 0)
+		sched_tx_rollback(c->sc_db);
+	else if (sched_tx_commit(c->sc_db, PQgetvalue(res, 0, 0),
+	    "%s: %s '%s' (%s)", rq->mr_op, view_what(v), PQgetvalue(res, 0, 1),
+	    id) != 0) {
+		PQclear(res);
+		svc_reply_db_error(rp, c);
+		return;
+	}
 	PQclear(res);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", n > 0 ?
 	    "deleted" : "already-deleted", "id", id));
@@ -680,9 +712,10 @@ cron_enable(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char		 id[UTIL_UUID_LEN], nxt[24];
 	const char	*p[2];
 	const char	*k;
+	PGresult	*res;
 	json_t		*row, *x;
 	int64_t		 next;
-	int		 on;
+	int		 on, n;
 
 	if (param_id(rq, rp, "cron job", id) != 0)
 		return;
@@ -709,16 +742,31 @@ cron_enable(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		fmt_ll(nxt, sizeof(nxt), next);
 		p[1] = nxt;
 	}
-	if (db_cmd(c->sc_db, on ? "UPDATE jobs SET enabled = true, "
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, on ? "UPDATE jobs SET enabled = true, "
 	    "auto_disabled = false, disabled_reason = NULL, "
 	    "consecutive_errors = 0, next_run = to_timestamp($2), "
 	    "updated_at = now() WHERE id = $1" : "UPDATE jobs SET "
 	    "enabled = false, updated_at = now() WHERE id = $1",
-	    on ? 2 : 1, p) != 0)
+	    on ? 2 : 1, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	n = strcmp(PQcmdTuples(res), "0") != 0;
+	PQclear(res);
+	if (n == 0) {
+		/* Deleted since the fetch: nothing changed, no entry. */
+		sched_tx_rollback(c->sc_db);
+		svc_reply_not_found(rp, "cron job", id);
+	} else if (sched_tx_commit(c->sc_db, sp.sp_agent, "%s: cron job "
+	    "'%s' (%s) %s", rq->mr_op, sp.sp_name, id, on ? "enabled" :
+	    "disabled") != 0)
 		svc_reply_db_error(rp, c);
 	else
 		svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:b}", "status",
 		    "ok", "id", id, "enabled", on));
+done:
 	json_decref(row);
 }
 

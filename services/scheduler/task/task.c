@@ -89,12 +89,12 @@ static const char SQL_CANCEL[] =
 	"UPDATE tasks SET status = 'cancelled', "
 	"    finished_at = clock_timestamp() "
 	"WHERE id = $1::uuid AND status NOT IN ('completed', 'cancelled') "
-	"RETURNING id";
+	"RETURNING title";
 static const char SQL_RETRY[] =
 	"UPDATE tasks SET status = 'pending', result = NULL, "
 	"    claimed_at = NULL, completed_at = NULL, finished_at = NULL "
 	"WHERE id = $1::uuid AND status IN ('completed', 'failed') "
-	"RETURNING id";
+	"RETURNING title";
 
 static const char *const task_post_fields[] = {
 	"title", "description", "assigned_to", "created_by", "priority", NULL
@@ -449,14 +449,25 @@ task_transition(struct svc_ctx *c, const struct msg_req *rq,
 	if (goal_param_uuid(rq, "task", rp, id) != 0)
 		return (-1);
 	p[0] = id;
-	if ((res = db_exec(c->sc_db, sql, 1, p)) == NULL) {
+	/* An operator overriding the board is audited, in the change's
+	 * transaction (README.md, "Audit"); a refused one leaves none. */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, sql, 1, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		return (-1);
 	}
-	n = PQntuples(res);
-	PQclear(res);
-	if (n == 0) {
+	if ((n = PQntuples(res)) == 0) {
+		PQclear(res);
+		sched_tx_rollback(c->sc_db);
 		task_conflict(c, id, what, rp);
+		return (-1);
+	}
+	n = sched_tx_commit(c->sc_db, NULL, "%s: task '%.200s' (%s) %s",
+	    rq->mr_op, PQgetvalue(res, 0, 0), id, what);
+	PQclear(res);
+	if (n != 0) {
+		svc_reply_db_error(rp, c);
 		return (-1);
 	}
 	return (0);

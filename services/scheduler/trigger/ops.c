@@ -56,7 +56,7 @@ static const char SQL_INSERT[] =
 	"VALUES ($1::uuid, $2::uuid, $3::jsonb, $4, $5::boolean, $6::bigint, "
 	"    $7::bigint, $8, $9::uuid, $10)";
 static const char SQL_DELETE[] =
-	"DELETE FROM triggers WHERE id = $1::uuid RETURNING id";
+	"DELETE FROM triggers WHERE id = $1::uuid RETURNING agent_id::text";
 
 /* What a body may set: create takes all but fire_count; PATCH and PUT
  * all but agent_id. */
@@ -340,10 +340,10 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 /* ---- create ------------------------------------------------------------- */
 
-/* Inserts the trigger unless its owner has the cap already: 0, 1 (the
- * cap), or -1 (database). */
+/* Inserts the trigger unless its owner has the cap already, with its
+ * audit entry (op the operation): 0, 1 (the cap), or -1 (database). */
 static int
-trigger_insert(struct db *db, const char *const p[10])
+trigger_insert(struct db *db, const char *const p[10], const char *op)
 {
 	PGresult	*res = NULL;
 	int		 rv = -1, began = 0;
@@ -359,10 +359,13 @@ trigger_insert(struct db *db, const char *const p[10])
 		rv = 1;
 		goto done;
 	}
-	if (db_cmd(db, SQL_INSERT, 10, p) != 0 ||
-	    db_cmd(db, "COMMIT", 0, NULL) != 0)
+	if (db_cmd(db, SQL_INSERT, 10, p) != 0)
 		goto done;
-	began = 0;
+	began = 0;	/* committed, or rolled back on failure */
+	if (sched_tx_commit(db, p[1], "%s: trigger (%s) on %.256s%s%s", op,
+	    p[0], p[2], p[9] != NULL ? " running workflow " : "",
+	    p[9] != NULL ? p[9] : "") != 0)
+		goto done;
 	rv = 0;
  done:
 	PQclear(res);
@@ -423,7 +426,7 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	p[8] = ti.ti_target != NULL && !json_is_null(ti.ti_target) ?
 	    ti.ti_target_id : NULL;
 	p[9] = text[4];
-	if ((rv = trigger_insert(c->sc_db, p)) == 1)
+	if ((rv = trigger_insert(c->sc_db, p, rq->mr_op)) == 1)
 		svc_reply_error(rp, 400, "Agent already has %d triggers (the "
 		    "limit)", TRIGGER_MAX_PER_AGENT);
 	else if (rv != 0)
@@ -449,8 +452,9 @@ static const char *const update_keys[] = {
 /*
  * Applies body to trigger id: only the fields it names change (a null
  * clears cooldown_secs, session_mode, target_agent_id, workflow_id), so
- * a fire counting at the same time loses nothing.  Returns the updated
- * row (new result) or NULL after an error in rp.
+ * a fire counting at the same time loses nothing; the change and its
+ * audit entry (naming the fields changed) commit together.  Returns the
+ * updated row (new result) or NULL after an error in rp.
  */
 static PGresult *
 trigger_update(struct svc_ctx *c, const struct msg_req *rq,
@@ -460,6 +464,7 @@ trigger_update(struct svc_ctx *c, const struct msg_req *rq,
 	struct buf		 sql = BUF_INIT(4096);
 	const char		*p[9], *k;
 	char			*text[9] = { NULL }, *s;
+	char			 changed[160] = "";
 	json_t			*v;
 	PGresult		*res = NULL;
 	int			 n = 0, i, bad = 0;
@@ -508,16 +513,28 @@ trigger_update(struct svc_ctx *c, const struct msg_req *rq,
 		n++;
 		(void)buf_addf(&sql, ", %s = $%d%s", cols[i].col, n,
 		    cols[i].cast);
+		(void)snprintf(changed + strlen(changed), sizeof(changed) -
+		    strlen(changed), "%s%s", *changed != '\0' ? ", " : "",
+		    cols[i].col);
 	}
 	if (buf_adds(&sql, " WHERE id = $1::uuid RETURNING " TRIGGER_COLS)
 	    != 0 || bad) {
 		svc_reply_error(rp, 500, "out of memory");
 		goto done;
 	}
-	if ((res = db_exec(c->sc_db, sql.b_data, n, p)) == NULL)
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, sql.b_data, n, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
-	else if (PQntuples(res) == 0) {
+	} else if (PQntuples(res) == 0) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_error(rp, 404, "Trigger not found");
+		PQclear(res);
+		res = NULL;
+	} else if (sched_tx_commit(c->sc_db, PQgetvalue(res, 0,
+	    PQfnumber(res, "agent_id")), "%s: trigger (%s) %s", rq->mr_op,
+	    id, *changed != '\0' ? changed : "unchanged") != 0) {
+		svc_reply_db_error(rp, c);
 		PQclear(res);
 		res = NULL;
 	}
@@ -567,17 +584,29 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { id };
 	PGresult	*res;
+	int		 n;
 
 	if (param_trigger_id(rq, rp, id) != 0)
 		return;
-	if ((res = db_exec(c->sc_db, SQL_DELETE, 1, p)) == NULL) {
+	/* A trigger already gone changed nothing: no entry. */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    (res = db_exec(c->sc_db, SQL_DELETE, 1, p)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
-	    PQntuples(res) > 0 ? "removed" : "already-deleted",
-	    "trigger_id", id));
+	n = PQntuples(res);
+	if (n == 0)
+		sched_tx_rollback(c->sc_db);
+	else if (sched_tx_commit(c->sc_db, PQgetvalue(res, 0, 0),
+	    "%s: trigger (%s)", rq->mr_op, id) != 0) {
+		PQclear(res);
+		svc_reply_db_error(rp, c);
+		return;
+	}
 	PQclear(res);
+	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status",
+	    n > 0 ? "removed" : "already-deleted", "trigger_id", id));
 }
 
 const struct svc_op trigger_ops[] = {

@@ -53,7 +53,7 @@ static const char SQL_UPDATE[] =
 	" RETURNING " WF_TS("created_at") " AS created_at";
 
 static const char SQL_DELETE[] =
-	"DELETE FROM workflows WHERE id = $1 RETURNING id";
+	"DELETE FROM workflows WHERE id = $1 RETURNING id, name";
 
 /* Pending and claimed by this replica for one lease (run.c). */
 static const char SQL_RUN_INSERT[] =
@@ -64,7 +64,7 @@ static const char SQL_RUN_INSERT[] =
 	" clock_timestamp() + make_interval(secs =>"
 	" COALESCE((w.def_json->>'total_timeout_secs')::bigint,"
 	" NULLIF($6::bigint, 0))), $7, $8"
-	" FROM workflows w WHERE w.id = $2 RETURNING id";
+	" FROM workflows w WHERE w.id = $2 RETURNING id, workflow_name";
 
 static const char SQL_BY_NAME[] =
 	"SELECT id::text AS id FROM workflows WHERE lower(name) = lower($1)"
@@ -173,7 +173,12 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	p[1] = json_string_value(json_object_get(def, "name"));
 	p[2] = json_string_value(json_object_get(def, "description"));
 	p[3] = text;
-	if (db_cmd(c->sc_db, SQL_INSERT, 4, p) != 0) {
+	/* The workflow and its audit entry commit together. */
+	if (sched_tx_begin(c->sc_db) != 0 ||
+	    db_cmd(c->sc_db, SQL_INSERT, 4, p) != 0 ||
+	    sched_tx_commit(c->sc_db, NULL, "%s: workflow '%s' (%s)",
+	    rq->mr_op, p[1], id) != 0) {
+		sched_tx_rollback(c->sc_db);
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
@@ -238,12 +243,23 @@ op_update(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	p[1] = json_string_value(json_object_get(def, "name"));
 	p[2] = json_string_value(json_object_get(def, "description"));
 	p[3] = text;
+	if (sched_tx_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
 	if ((row = db_one_json(db_exec(c->sc_db, SQL_UPDATE, 4, p),
 	    &err)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		if (err == SH_ENOTFOUND)
 			svc_reply_error(rp, 404, "Workflow not found");
 		else
 			svc_reply_db_error(rp, c);
+		goto done;
+	}
+	if (sched_tx_commit(c->sc_db, NULL, "%s: workflow '%s' (%s)",
+	    rq->mr_op, p[1], id) != 0) {
+		json_decref(row);
+		svc_reply_db_error(rp, c);
 		goto done;
 	}
 	/* Runs already started keep the definition they copied. */
@@ -261,19 +277,30 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { id };
 	json_t		*row;
-	int		 err;
+	int		 err, rv;
 
 	if (param_id(rq, rp, NULL, id) != 0)
 		return;
+	if (sched_tx_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
 	if ((row = db_one_json(db_exec(c->sc_db, SQL_DELETE, 1, p),
 	    &err)) == NULL) {
+		sched_tx_rollback(c->sc_db);
 		if (err == SH_ENOTFOUND)
 			svc_reply_error(rp, 404, "Workflow not found");
 		else
 			svc_reply_db_error(rp, c);
 		return;
 	}
+	rv = sched_tx_commit(c->sc_db, NULL, "%s: workflow '%s' (%s)",
+	    rq->mr_op, json_string_value(json_object_get(row, "name")), id);
 	json_decref(row);
+	if (rv != 0) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
 	/* Its runs stay (history); those still running finish. */
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
 	    "workflow_id", id));
@@ -314,6 +341,25 @@ by_name(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 	return (0);
 }
 
+/*
+ * Who starts a run by hand (over HTTP, or any caller but the scheduler's
+ * own fires): its principal, or "caller"; such a run is audited.  NULL
+ * for a schedule's or a trigger's run: that is recorded as the fire
+ * (job_fires, trigger_fires).
+ */
+static const char *
+by_hand(const struct msg_req *rq)
+{
+	const char	*who = json_string_value(json_object_get(rq->mr_caller,
+			    "principal"));
+
+	if (who == NULL)
+		return ("caller");
+	if (strcmp(who, "cron") == 0 || strcmp(who, "trigger") == 0)
+		return (NULL);
+	return (who);
+}
+
 /* ?wait= / body.wait: 1 (the default) or 0. */
 static int
 wants_wait(const struct msg_req *rq)
@@ -334,12 +380,12 @@ op_run(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	struct svc_pending	*sp;
 	json_t			*body = rq->mr_body, *in, *row;
-	const char		*key = NULL, *p[8];
+	const char		*key = NULL, *p[8], *hand = by_hand(rq);
 	char			 id[UTIL_UUID_LEN], run[UTIL_UUID_LEN],
 				 lease[16], dtotal[24], depth[16], *input =
 				 NULL;
 	int64_t			 deadline;
-	int			 err, wait;
+	int			 err, wait, unique;
 	json_t			*v;
 
 	if (!json_is_null(body) && !json_is_object(body)) {
@@ -388,15 +434,22 @@ op_run(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	p[5] = dtotal;
 	p[6] = depth;
 	p[7] = key;
+	if (hand != NULL && sched_tx_begin(c->sc_db) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
 	if ((row = db_one_json(db_exec(c->sc_db, SQL_RUN_INSERT, 8, p),
 	    &err)) == NULL) {
+		unique = strcmp(db_sqlstate(c->sc_db), SQLSTATE_UNIQUE) == 0;
+		if (hand != NULL)
+			sched_tx_rollback(c->sc_db);
 		if (err == SH_ENOTFOUND) {
 			svc_reply_error(rp, 404, "Workflow not found");
 			goto done;
 		}
-		/* The same key asked before: that run is the answer. */
-		if (key == NULL ||
-		    strcmp(db_sqlstate(c->sc_db), SQLSTATE_UNIQUE) != 0 ||
+		/* The same key asked before: that run is the answer (and
+		 * its entry is the first request's). */
+		if (key == NULL || !unique ||
 		    (row = db_one_json(db_exec(c->sc_db, SQL_RUN_BY_KEY, 1,
 		    &key), &err)) == NULL) {
 			svc_reply_db_error(rp, c);
@@ -404,6 +457,13 @@ op_run(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		}
 		snprintf(run, sizeof(run), "%s", json_string_value(
 		    json_object_get(row, "id")));
+	} else if (hand != NULL && sched_tx_commit(c->sc_db, NULL, "%s: "
+	    "workflow '%s' (%s) run %s started by %.64s", rq->mr_op,
+	    json_string_value(json_object_get(row, "workflow_name")), id, run,
+	    hand) != 0) {
+		json_decref(row);
+		svc_reply_db_error(rp, c);
+		goto done;
 	}
 	json_decref(row);
 	wait = wants_wait(rq);
