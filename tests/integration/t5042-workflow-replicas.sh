@@ -101,8 +101,8 @@ done
 lf_config "[scheduler]
 workflow_lease_secs = $LEASE
 workflow_resume = false"
-replica scheduler-4
-replica scheduler-5
+lf_replica scheduler-4 scheduler
+lf_replica scheduler-5 scheduler
 curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
 lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 3000}]}'
