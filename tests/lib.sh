@@ -294,17 +294,23 @@ lf_pid_name() {
 # 1, with a comment saying which is missing, if either did not come.
 lf_replica() {
 	local name=$1 prog=$2 log=$LF_TMP/log/$1.log n
-	n=$(grep -c "replica of '$prog' connected" "$LF_TMP/log/bus.log" 2>/dev/null)
+	n=$(lf_connected "$prog")
 	lf_bg "$name" sh -c "exec '$LF_BIN/$prog' >>'$log' 2>&1"
-	lf_poll 200 lf_is_replica "$name" "$prog" "${n:-0}" && return 0
+	lf_poll 200 lf_is_replica "$name" "$prog" "$n" && return 0
 	grep -qs "serving '$prog'" "$log" ||
 	    echo "# $name did not log serving '$prog' within 10 s"
-	echo "# the broker counts $(grep -c "replica of '$prog' connected" "$LF_TMP/log/bus.log" 2>/dev/null) replicas of '$prog' connected, $n before $name"
+	echo "# the broker logged $(lf_connected "$prog") replicas of '$prog' connected, $n before $name"
 	return 1
+}
+# How many times the broker has logged a replica of $1 connected.
+lf_connected() {
+	local n
+	n=$(grep -c "replica of '$1' connected" "$LF_TMP/log/bus.log" 2>/dev/null)
+	echo "${n:-0}"
 }
 lf_is_replica() {
 	grep -qs "serving '$2'" "$LF_TMP/log/$1.log" &&
-	    [ "$(grep -c "replica of '$2' connected" "$LF_TMP/log/bus.log" 2>/dev/null)" -gt "$3" ]
+	    [ "$(lf_connected "$2")" -gt "$3" ]
 }
 
 # lf_wait NAME [SECS]: waits (120 s at most) until NAME (lf_bg, lf_start)
