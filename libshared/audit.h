@@ -50,6 +50,7 @@
 #define AUDIT_AGENT_MESSAGE	"AgentMessage"
 #define AUDIT_AUTH_ATTEMPT	"AuthAttempt"
 #define AUDIT_CONFIG_CHANGE	"ConfigChange"
+#define AUDIT_DREAM_CONSOLIDATION "DreamConsolidation"
 #define AUDIT_PERMISSION_DENIED	"PermissionDenied"
 #define AUDIT_BUDGET_EXCEEDED	"BudgetExceeded"
 #define AUDIT_A2A_DISCOVERED	"A2aDiscovered"

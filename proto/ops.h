@@ -158,6 +158,10 @@
 #define OP_AUTODREAM_STATUS		"autodream.status"
 #define OP_AUTODREAM_TRIGGER		"autodream.trigger"
 #define OP_AUTODREAM_ENABLE		"autodream.enable"
+#define OP_AUTODREAM_ABORT		"autodream.abort"
+/* agent-runtime, for auto-dream only: each agent's manifest gates and
+ * the sessions it touched since a given instant (agent/ops.c). */
+#define OP_AGENTS_DREAM			"agents.dream"
 
 /* ---- agent-runtime: A2A, both ways (a2a/; issue 8, part "a2a") ---------- */
 #define OP_A2A_AGENTS		"a2a.agents"		/* local agents */

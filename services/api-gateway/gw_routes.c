@@ -598,6 +598,8 @@ const struct gw_route gw_routes[] = {
 	    SVC_MEMORY, OP_AUTODREAM_TRIGGER, 5, NULL, 0 },
 	{ GW_PUT, "/api/auto-dream/agents/{id}/enabled",
 	    SVC_MEMORY, OP_AUTODREAM_ENABLE, 5, NULL, 0 },
+	{ GW_POST, "/api/auto-dream/agents/{id}/abort",
+	    SVC_MEMORY, OP_AUTODREAM_ABORT, 5, NULL, 0 },
 	/* Hands (extended) */
 	{ GW_DELETE, "/api/hands/{hand_id}", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/hands/reload", NULL, NULL, 5, NULL, 0 },

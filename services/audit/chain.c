@@ -9,9 +9,10 @@
  * COMMITTED reads the committed tip once the lock is granted: the chain
  * cannot fork, and a failed append rolls back whole, leaving no gap.
  *
- * Verify walks the chain in pages by seq and recomputes every hash in C
- * (a 1,000,000-entry chain in about a second); it also checks head, so
- * that deleting the last entries is seen.
+ * Verify streams the retained chain by seq (binary COPY) from its anchor
+ * and recomputes every hash in C; it also checks head, so that deleting
+ * the last entries is seen, and the anchor file (anchor.c), so that
+ * cutting them off with head is.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +29,6 @@
 #include "services.h"
 #include "util.h"
 
-#define AUDIT_VERIFY_PAGE	50000
 #define AUDIT_FIELD_MAX		(16 * 1024)	/* bytes of one field */
 
 /* The action names of kernel.md 5, append-only (the name is hashed). */
@@ -42,7 +42,8 @@ static const char *const audit_actions[] = {
 };
 
 static const char SQL_LOCK_HEAD[] =
-	"SELECT next_seq, tip_hash FROM head WHERE id = 1 FOR UPDATE";
+	"SELECT next_seq, tip_hash, first_seq, anchor_hash FROM head "
+	"WHERE id = 1 FOR UPDATE";
 /* A batch is one query to find the ids already chained and one insert
  * of the new rows, both as JSON (an array of ids, an array of rows). */
 static const char SQL_SEEN[] =
@@ -60,62 +61,130 @@ static const char SQL_INSERT[] =
 static const char SQL_MOVE_HEAD[] =
 	"UPDATE head SET next_seq = $1::bigint, tip_hash = $2 WHERE id = 1";
 static const char SQL_HEAD[] =
-	"SELECT next_seq, tip_hash FROM head WHERE id = 1";
+	"SELECT next_seq, tip_hash, first_seq, anchor_hash FROM head "
+	"WHERE id = 1";
 static const char SQL_RECENT[] =
 	"SELECT seq, ts, agent_id, action, detail, outcome, user_id, channel, "
 	"    prev_hash, hash FROM entries "
 	"WHERE seq >= $1::bigint ORDER BY seq";
-static const char SQL_PAGE[] =
-	"SELECT seq, ts, agent_id, action, detail, outcome, user_id, channel, "
-	"    prev_hash, hash FROM entries "
-	"WHERE seq >= $1::bigint AND seq < $2::bigint "
-	"ORDER BY seq LIMIT 50000";	/* AUDIT_VERIFY_PAGE */
+/*
+ * SHA-256 fetched once: in OpenSSL 3, EVP_DigestInit_ex() with
+ * EVP_sha256() looks the implementation up by name at every call, under a
+ * lock, and that lookup cost verify more than the hashing itself.
+ */
+static pthread_once_t	 audit_md_once = PTHREAD_ONCE_INIT;
+static EVP_MD		*audit_md_fetched;
 
-int
-audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
-    char out[AUDIT_HASH_HEX])
+static void
+audit_md_init(void)
+{
+	audit_md_fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+audit_md(void)
+{
+	(void)pthread_once(&audit_md_once, audit_md_init);
+	return (audit_md_fetched != NULL ? audit_md_fetched : EVP_sha256());
+}
+
+/* The decimal text of v (>= 0) into buf; its length. */
+static size_t
+audit_utoa(long long v, char buf[24])
+{
+	char	tmp[24];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && n < sizeof(tmp));
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return (n);
+}
+
+/* The fields of one entry as spans (verify reads them unterminated from
+ * binary COPY); a NULL p is an absent user_id or channel. */
+enum { AS_TS, AS_AGENT, AS_ACTION, AS_DETAIL, AS_OUTCOME, AS_USER,
+	AS_CHANNEL, AS_PREV, AS_N };
+
+struct audit_span {
+	const char	*as_p;
+	size_t		 as_n;
+};
+
+/* The v2 hash of seq and sp into out (lowercase hex, not terminated);
+ * 0, or -1 when OpenSSL fails. */
+static int
+audit_hash_spans(EVP_MD_CTX *md, long long seq,
+    const struct audit_span sp[AS_N], char out[64])
 {
 	static const char	 hex[] = "0123456789abcdef";
-	EVP_MD_CTX		*md = ctx;
+	static const char *const tags[AS_N] = { "\x1ftimestamp=",
+	    "\x1f" "agent_id=", "\x1f" "action=", "\x1f" "detail=",
+	    "\x1f" "outcome=", "\x1fuser_id=", "\x1f" "channel=",
+	    "\x1fprev_hash=" };
 	unsigned char		 h[EVP_MAX_MD_SIZE];
 	unsigned int		 n = 0, i;
-	char			 seq[32];
-	int			 ok;
+	char			 num[24];
+	size_t			 nl;
+	int			 ok, k;
 
-	if (md == NULL && (md = EVP_MD_CTX_new()) == NULL)
-		return (-1);
-	snprintf(seq, sizeof(seq), "%lld", f->af_seq);
+	nl = audit_utoa(seq, num);
 	/* kernel.md 5, v2: each field tagged and led by 0x1f; user_id and
 	 * channel only when present. */
-#define AUDIT_PART(tag, v)						\
-	(EVP_DigestUpdate(md, "\x1f" tag "=", sizeof(tag) + 1) &&	\
-	    EVP_DigestUpdate(md, (v), strlen(v)))
-	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-	    AUDIT_PART("seq", seq) &&
-	    AUDIT_PART("timestamp", f->af_ts) &&
-	    AUDIT_PART("agent_id", f->af_agent) &&
-	    AUDIT_PART("action", f->af_action) &&
-	    AUDIT_PART("detail", f->af_detail) &&
-	    AUDIT_PART("outcome", f->af_outcome) &&
-	    (f->af_user == NULL || AUDIT_PART("user_id", f->af_user)) &&
-	    (f->af_channel == NULL || AUDIT_PART("channel", f->af_channel)) &&
-	    AUDIT_PART("prev_hash", f->af_prev) &&
-	    EVP_DigestFinal_ex(md, h, &n);
-#undef AUDIT_PART
-	if (ctx == NULL)
-		EVP_MD_CTX_free(md);
-	if (!ok || n != 32)
+	ok = EVP_DigestInit_ex(md, audit_md(), NULL) &&
+	    EVP_DigestUpdate(md, "\x1fseq=", 5) &&
+	    EVP_DigestUpdate(md, num, nl);
+	for (k = 0; ok && k < AS_N; k++) {
+		if (sp[k].as_p == NULL)
+			continue;
+		ok = EVP_DigestUpdate(md, tags[k], strlen(tags[k])) &&
+		    EVP_DigestUpdate(md, sp[k].as_p, sp[k].as_n);
+	}
+	if (!ok || !EVP_DigestFinal_ex(md, h, &n) || n != 32)
 		return (-1);
 	for (i = 0; i < n; i++) {
 		out[2 * i] = hex[h[i] >> 4];
 		out[2 * i + 1] = hex[h[i] & 15];
 	}
-	out[2 * n] = '\0';
 	return (0);
 }
 
-static int
-audit_action_known(const char *s)
+int
+audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
+    char out[AUDIT_HASH_HEX])
+{
+	struct audit_span	 sp[AS_N];
+	const char		*v[AS_N];
+	EVP_MD_CTX		*md = ctx;
+	int			 k, ret;
+
+	if (md == NULL && (md = EVP_MD_CTX_new()) == NULL)
+		return (-1);
+	v[AS_TS] = f->af_ts;
+	v[AS_AGENT] = f->af_agent;
+	v[AS_ACTION] = f->af_action;
+	v[AS_DETAIL] = f->af_detail;
+	v[AS_OUTCOME] = f->af_outcome;
+	v[AS_USER] = f->af_user;
+	v[AS_CHANNEL] = f->af_channel;
+	v[AS_PREV] = f->af_prev;
+	for (k = 0; k < AS_N; k++) {
+		sp[k].as_p = v[k];
+		sp[k].as_n = v[k] != NULL ? strlen(v[k]) : 0;
+	}
+	ret = audit_hash_spans(md, f->af_seq, sp, out);
+	out[64] = '\0';
+	if (ctx == NULL)
+		EVP_MD_CTX_free(md);
+	return (ret);
+}
+
+int
+chain_action_known(const char *s)
 {
 	size_t	i;
 
@@ -178,7 +247,7 @@ audit_check(json_t *list, char *err, size_t errlen)
 		}
 		if ((s = audit_field(e, "action", 0, err, errlen)) == NULL)
 			return (-1);
-		if (!audit_action_known(s)) {
+		if (!chain_action_known(s)) {
 			snprintf(err, errlen, "unknown audit action");
 			return (-1);
 		}
@@ -314,16 +383,58 @@ audit_chain(struct db *db, json_t *list, json_t *seen, const char *source,
 	return (ret);
 }
 
+int
+chain_lock_head(struct db *db, struct audit_tip *t)
+{
+	PGresult	*res;
+	int		 ret = -1;
+
+	if ((res = db_exec(db, SQL_LOCK_HEAD, 0, NULL)) == NULL)
+		return (-1);
+	if (PQntuples(res) == 1 && util_strtonum(PQgetvalue(res, 0, 0), 0,
+	    INT64_MAX, &t->at_next) == 0 && util_strtonum(PQgetvalue(res, 0,
+	    2), 0, INT64_MAX, &t->at_first) == 0) {
+		snprintf(t->at_tip, AUDIT_HASH_HEX, "%s", PQgetvalue(res, 0, 1));
+		snprintf(t->at_anchor, AUDIT_HASH_HEX, "%s",
+		    PQgetvalue(res, 0, 3));
+		ret = 0;
+	}
+	PQclear(res);
+	return (ret);
+}
+
+int
+chain_append_locked(struct db *db, json_t *list, const char *source,
+    struct audit_tip *t)
+{
+	json_t		*seen;
+	const char	*p[2];
+	char		 seqs[32];
+	int		 added = -1;
+
+	/* Under the lock: an id is either chained or not, for good. */
+	if ((seen = audit_seen(db, list)) == NULL ||
+	    (added = audit_chain(db, list, seen, source, &t->at_next,
+	    t->at_tip)) <= 0)
+		goto done;
+	snprintf(seqs, sizeof(seqs), "%lld", t->at_next);
+	p[0] = seqs;
+	p[1] = t->at_tip;
+	if (db_cmd(db, SQL_MOVE_HEAD, 2, p) != 0)
+		added = -1;
+ done:
+	json_decref(seen);
+	return (added);
+}
+
 static void
 op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	PGresult	*res = NULL;
+	struct audit_tip t;
 	json_t		*list = json_object_get(rq->mr_body, "entries");
-	json_t		*seen = NULL;
-	const char	*source, *p[2];
-	char		 err[256], prev[AUDIT_HASH_HEX], seqs[32];
-	long long	 seq;
-	int		 added, dups, intx = 0;
+	const char	*source;
+	char		 err[256];
+	int		 added, intx = 0;
 
 	if (audit_check(list, err, sizeof(err)) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
@@ -335,39 +446,23 @@ op_append(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (db_cmd(c->sc_db, "BEGIN", 0, NULL) != 0)
 		goto fail;
 	intx = 1;
-	if ((res = db_exec(c->sc_db, SQL_LOCK_HEAD, 0, NULL)) == NULL ||
-	    PQntuples(res) != 1 ||
-	    util_strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX, &seq) != 0)
-		goto fail;
-	snprintf(prev, sizeof(prev), "%s", PQgetvalue(res, 0, 1));
-	PQclear(res);
-	res = NULL;
-	/* Under the lock: an id is either chained or not, for good. */
-	if ((seen = audit_seen(c->sc_db, list)) == NULL ||
-	    (added = audit_chain(c->sc_db, list, seen, source, &seq,
-	    prev)) < 0)
-		goto fail;
-	dups = (int)json_array_size(list) - added;
-	snprintf(seqs, sizeof(seqs), "%lld", seq);
-	p[0] = seqs;
-	p[1] = prev;
-	if ((added > 0 && db_cmd(c->sc_db, SQL_MOVE_HEAD, 2, p) != 0) ||
+	if (chain_lock_head(c->sc_db, &t) != 0 ||
+	    (added = chain_append_locked(c->sc_db, list, source, &t)) < 0 ||
 	    db_cmd(c->sc_db, "COMMIT", 0, NULL) != 0)
 		goto fail;
-	json_decref(seen);
+	if (added > 0)
+		anchor_write(t.at_next, t.at_tip);
 	svc_reply_json(rp, 200, json_pack("{s:i, s:i, s:I, s:s}", "appended",
-	    added, "duplicates", dups, "next_seq", (json_int_t)seq, "tip_hash",
-	    prev));
+	    added, "duplicates", (int)json_array_size(list) - added,
+	    "next_seq", (json_int_t)t.at_next, "tip_hash", t.at_tip));
 	return;
  fail:
-	PQclear(res);
-	json_decref(seen);
 	svc_reply_db_error(rp, c);
 	if (intx)
 		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
 }
 
-/* One row of SQL_RECENT/SQL_PAGE as an entry of GET /api/audit/recent:
+/* One row of SQL_RECENT as an entry of GET /api/audit/recent:
  * the reference's fields and the chain's own (new). */
 static json_t *
 audit_row(PGresult *res, int i)
@@ -397,9 +492,8 @@ audit_row(PGresult *res, int i)
 	return (o);
 }
 
-/* head: 0 and its next_seq and tip, or -1. */
-static int
-audit_head(struct db *db, long long *next, char tip[AUDIT_HASH_HEX])
+int
+chain_head(struct db *db, struct audit_tip *t)
 {
 	PGresult	*res;
 	int		 ret = -1;
@@ -407,8 +501,11 @@ audit_head(struct db *db, long long *next, char tip[AUDIT_HASH_HEX])
 	if ((res = db_exec(db, SQL_HEAD, 0, NULL)) == NULL)
 		return (-1);
 	if (PQntuples(res) == 1 && util_strtonum(PQgetvalue(res, 0, 0), 0,
-	    INT64_MAX, next) == 0) {
-		snprintf(tip, AUDIT_HASH_HEX, "%s", PQgetvalue(res, 0, 1));
+	    INT64_MAX, &t->at_next) == 0 && util_strtonum(PQgetvalue(res, 0,
+	    2), 0, INT64_MAX, &t->at_first) == 0) {
+		snprintf(t->at_tip, AUDIT_HASH_HEX, "%s", PQgetvalue(res, 0, 1));
+		snprintf(t->at_anchor, AUDIT_HASH_HEX, "%s",
+		    PQgetvalue(res, 0, 3));
 		ret = 0;
 	}
 	PQclear(res);
@@ -419,12 +516,14 @@ audit_head(struct db *db, long long *next, char tip[AUDIT_HASH_HEX])
 static void
 op_recent(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	PGresult	*res = NULL;
-	json_t		*v = json_object_get(rq->mr_query, "limit"), *list;
-	const char	*p[1];
-	char		 tip[AUDIT_HASH_HEX], from[32];
-	long long	 limit = AUDIT_RECENT_DEFAULT, next;
-	int		 i;
+	struct audit_tip	 t;
+	PGresult		*res = NULL;
+	json_t			*v = json_object_get(rq->mr_query, "limit");
+	json_t			*list;
+	const char		*p[1];
+	char			 from[32];
+	long long		 limit = AUDIT_RECENT_DEFAULT, lo;
+	int			 i;
 
 	if (v == NULL)
 		v = json_object_get(rq->mr_query, "n");	/* the upstream name */
@@ -435,12 +534,16 @@ op_recent(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		    "%d", AUDIT_RECENT_MAX);
 		return;
 	}
-	if (audit_head(c->sc_db, &next, tip) != 0) {
+	if (chain_head(c->sc_db, &t) != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
-	/* By seq, not by LIMIT over a descending scan: seq has no gap. */
-	snprintf(from, sizeof(from), "%lld", next > limit ? next - limit : 0);
+	/* By seq, not by LIMIT over a descending scan: seq has no gap
+	 * from the first retained entry on. */
+	lo = t.at_next > limit ? t.at_next - limit : 0;
+	if (lo < t.at_first)
+		lo = t.at_first;
+	snprintf(from, sizeof(from), "%lld", lo);
 	p[0] = from;
 	if ((res = db_exec(c->sc_db, SQL_RECENT, 1, p)) == NULL) {
 		svc_reply_db_error(rp, c);
@@ -454,22 +557,28 @@ op_recent(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_json(rp, 500, NULL);
 		return;
 	}
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:I, s:I, s:s}",
-	    "entries", list, "total", (json_int_t)next, "offset",
-	    (json_int_t)0, "limit", (json_int_t)limit, "tip_hash", tip));
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:I, s:I, s:s, s:I}",
+	    "entries", list, "total", (json_int_t)t.at_next, "offset",
+	    (json_int_t)0, "limit", (json_int_t)limit, "tip_hash", t.at_tip,
+	    "first_seq", (json_int_t)t.at_first));
 }
 
 /*
- * Verify walks [aw_from, aw_to) of the chain.  The first range starts at
- * the genesis; a later one learns its first prev_hash from its first row
- * (aw_head_prev), and op_verify() checks it against the range before.
+ * Verify walks [aw_from, aw_to) of the chain, streamed by a COPY ...
+ * (FORMAT binary) on a connection of its own: no page of 50,000 rows
+ * allocated and freed (the page faults cost as much as the hashing), no
+ * seq parsed from text, no field measured with strlen().  The first
+ * range starts at the chain's anchor (genesis, or the last trimmed
+ * entry's hash); a later one learns its first prev_hash from its first
+ * row (aw_head_prev), and op_verify() checks it against the range before.
  */
 struct audit_walk {
-	struct db	*aw_db;			/* borrowed */
+	const char	*aw_conninfo;		/* borrowed */
 	long long	 aw_from;
 	long long	 aw_to;
 	long long	 aw_seq;		/* the next expected seq */
 	int		 aw_known;		/* aw_prev is expected */
+	int		 aw_header;		/* COPY's header was read */
 	char		 aw_prev[AUDIT_HASH_HEX];
 	char		 aw_head_prev[AUDIT_HASH_HEX];
 	char		 aw_first[64];
@@ -478,6 +587,9 @@ struct audit_walk {
 	long long	 aw_break;
 	char		 aw_err[160];
 };
+
+#define AUDIT_COPY_FIELDS	10
+static const char AUDIT_COPY_SIG[11] = "PGCOPY\n\377\r\n";	/* and NUL */
 
 static void
 audit_walk_broken(struct audit_walk *w, long long at, const char *why)
@@ -494,140 +606,206 @@ audit_walk_broken(struct audit_walk *w, long long at, const char *why)
 		    "%lld: %s", at, why);
 }
 
-/* Checks one page; the number of rows, or -1 when the chain broke. */
-static int
-audit_walk_page(struct audit_walk *w, EVP_MD_CTX *md, PGresult *res)
+static uint32_t
+audit_be32(const unsigned char *p)
 {
-	struct audit_fields	 f;
-	char			 hash[AUDIT_HASH_HEX];
-	long long		 seq;
-	int			 i, n = PQntuples(res);
+	return ((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3]);
+}
 
-	for (i = 0; i < n; i++) {
-		if (util_strtonum(PQgetvalue(res, i, 0), 0, INT64_MAX,
-		    &seq) != 0 || seq != w->aw_seq) {
-			audit_walk_broken(w, w->aw_seq, "the entry is missing");
-			return (-1);
-		}
-		memset(&f, 0, sizeof(f));
-		f.af_seq = seq;
-		f.af_ts = PQgetvalue(res, i, 1);
-		f.af_agent = PQgetvalue(res, i, 2);
-		f.af_action = PQgetvalue(res, i, 3);
-		f.af_detail = PQgetvalue(res, i, 4);
-		f.af_outcome = PQgetvalue(res, i, 5);
-		f.af_user = PQgetisnull(res, i, 6) ? NULL :
-		    PQgetvalue(res, i, 6);
-		f.af_channel = PQgetisnull(res, i, 7) ? NULL :
-		    PQgetvalue(res, i, 7);
-		f.af_prev = PQgetvalue(res, i, 8);
-		if (!w->aw_known) {
-			snprintf(w->aw_head_prev, AUDIT_HASH_HEX, "%s",
-			    f.af_prev);
-			snprintf(w->aw_prev, AUDIT_HASH_HEX, "%s", f.af_prev);
-			w->aw_known = 1;
-		}
-		if (strcmp(f.af_prev, w->aw_prev) != 0) {
-			audit_walk_broken(w, seq, "prev_hash does not match "
-			    "the entry before");
-			return (-1);
-		}
-		if (audit_chain_hash(md, &f, hash) != 0 ||
-		    strcmp(hash, PQgetvalue(res, i, 9)) != 0) {
-			audit_walk_broken(w, seq, "Hash mismatch");
-			return (-1);
-		}
-		if (seq == 0)
-			snprintf(w->aw_first, sizeof(w->aw_first), "%s",
-			    f.af_ts);
-		if (seq == w->aw_to - 1)
-			snprintf(w->aw_last, sizeof(w->aw_last), "%s",
-			    f.af_ts);
-		memcpy(w->aw_prev, hash, AUDIT_HASH_HEX);
-		w->aw_seq++;
+/*
+ * Checks one row of the binary COPY (buf, len: one CopyData message, the
+ * first also carrying the header).  0, 1 at the trailer, or -1 when the
+ * chain broke or the data is not what was asked for (aw_status says).
+ */
+static int
+audit_walk_row(struct audit_walk *w, EVP_MD_CTX *md, const char *buf,
+    size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)buf;
+	const unsigned char	*e = p + len;
+	struct audit_span	 sp[AS_N + 2];	/* and seq's, hash's */
+	char			 hash[64];
+	long long		 seq = 0;
+	uint32_t		 n;
+	int			 k, nf;
+
+	if (!w->aw_header) {
+		if (len < 19 || memcmp(p, AUDIT_COPY_SIG, 11) != 0)
+			goto bad;
+		n = audit_be32(p + 15);
+		if (n > len - 19)
+			goto bad;
+		p += 19 + n;
+		w->aw_header = 1;
+		if (p == e)
+			return (0);
 	}
-	return (n);
+	if (e - p < 2)
+		goto bad;
+	nf = (int16_t)(p[0] << 8 | p[1]);
+	p += 2;
+	if (nf == -1)
+		return (1);
+	if (nf != AUDIT_COPY_FIELDS)
+		goto bad;
+	/* sp[0] seq, sp[1..8] the hashed fields, sp[9] hash. */
+	for (k = 0; k < AUDIT_COPY_FIELDS; k++) {
+		if (e - p < 4)
+			goto bad;
+		n = audit_be32(p);
+		p += 4;
+		if (n == 0xffffffffU) {
+			sp[k].as_p = NULL;
+			sp[k].as_n = 0;
+			continue;
+		}
+		if (n > (size_t)(e - p))
+			goto bad;
+		sp[k].as_p = (const char *)p;
+		sp[k].as_n = n;
+		p += n;
+	}
+	if (sp[0].as_n != 8)
+		goto bad;
+	for (k = 0; k < 8; k++)
+		seq = (long long)((unsigned long long)seq << 8 |
+		    (unsigned char)sp[0].as_p[k]);
+	for (k = 1; k <= AS_N; k++)
+		if (sp[k].as_p == NULL && k - 1 != AS_USER &&
+		    k - 1 != AS_CHANNEL)
+			goto bad;
+	if (sp[9].as_p == NULL)
+		goto bad;
+	if (seq != w->aw_seq) {
+		audit_walk_broken(w, w->aw_seq, "the entry is missing");
+		return (-1);
+	}
+	if (!w->aw_known) {
+		snprintf(w->aw_head_prev, AUDIT_HASH_HEX, "%.*s",
+		    (int)sp[1 + AS_PREV].as_n, sp[1 + AS_PREV].as_p);
+		memcpy(w->aw_prev, w->aw_head_prev, AUDIT_HASH_HEX);
+		w->aw_known = 1;
+	}
+	if (sp[1 + AS_PREV].as_n != 64 ||
+	    memcmp(sp[1 + AS_PREV].as_p, w->aw_prev, 64) != 0) {
+		audit_walk_broken(w, seq, "prev_hash does not match the entry "
+		    "before");
+		return (-1);
+	}
+	if (audit_hash_spans(md, seq, sp + 1, hash) != 0 ||
+	    sp[9].as_n != 64 || memcmp(hash, sp[9].as_p, 64) != 0) {
+		audit_walk_broken(w, seq, "Hash mismatch");
+		return (-1);
+	}
+	if (seq == w->aw_from)
+		snprintf(w->aw_first, sizeof(w->aw_first), "%.*s",
+		    (int)sp[1 + AS_TS].as_n, sp[1 + AS_TS].as_p);
+	if (seq == w->aw_to - 1)
+		snprintf(w->aw_last, sizeof(w->aw_last), "%.*s",
+		    (int)sp[1 + AS_TS].as_n, sp[1 + AS_TS].as_p);
+	memcpy(w->aw_prev, hash, 64);
+	w->aw_seq++;
+	return (0);
+ bad:
+	log_warnx("%s: could not read the COPY of entry %lld", __func__,
+	    w->aw_seq);
+	w->aw_status = -1;
+	return (-1);
 }
 
 static void *
 audit_walk_range(void *arg)
 {
 	struct audit_walk	*w = arg;
-	EVP_MD_CTX		*md;
-	PGresult		*res;
-	const char		*p[2];
-	char			 from[32], to[32];
-	int			 n;
+	EVP_MD_CTX		*md = NULL;
+	PGconn			*conn = NULL;
+	PGresult		*res = NULL;
+	char			 q[512], *buf;
+	int			 n, r = 0;
 
-	if ((md = EVP_MD_CTX_new()) == NULL) {
-		w->aw_status = -1;
-		return (NULL);
-	}
 	w->aw_seq = w->aw_from;
-	snprintf(to, sizeof(to), "%lld", w->aw_to);
-	do {
-		snprintf(from, sizeof(from), "%lld", w->aw_seq);
-		p[0] = from;
-		p[1] = to;
-		if ((res = db_exec(w->aw_db, SQL_PAGE, 2, p)) == NULL) {
-			w->aw_status = -1;
-			break;
-		}
-		n = audit_walk_page(w, md, res);
-		PQclear(res);
-	} while (n == AUDIT_VERIFY_PAGE && w->aw_seq < w->aw_to);
+	if (w->aw_from >= w->aw_to)
+		return (NULL);
+	snprintf(q, sizeof(q), "COPY (SELECT seq, ts, agent_id, action, "
+	    "detail, outcome, user_id, channel, prev_hash, hash "
+	    "FROM audit.entries WHERE seq >= %lld AND seq < %lld "
+	    "ORDER BY seq) TO STDOUT (FORMAT binary)", w->aw_from, w->aw_to);
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    (conn = PQconnectdb(w->aw_conninfo)) == NULL ||
+	    PQstatus(conn) != CONNECTION_OK ||
+	    (res = PQexec(conn, q)) == NULL ||
+	    PQresultStatus(res) != PGRES_COPY_OUT) {
+		log_warnx("%s: could not read the chain (%s): %s", __func__,
+		    res != NULL ? PQresStatus(PQresultStatus(res)) : "-",
+		    conn != NULL ? PQerrorMessage(conn) : "out of memory");
+		w->aw_status = -1;
+		goto done;
+	}
+	/* Until the end of the COPY (-1), past the trailer. */
+	while (r >= 0 && (n = PQgetCopyData(conn, &buf, 0)) > 0) {
+		r = r == 0 ? audit_walk_row(w, md, buf, (size_t)n) : r;
+		PQfreemem(buf);
+	}
+	/* A break stops the walk; closing the connection ends the COPY. */
+	if (r < 0)
+		goto done;
+	PQclear(res);
+	if ((res = PQgetResult(conn)) == NULL ||
+	    PQresultStatus(res) != PGRES_COMMAND_OK || r != 1) {
+		log_warnx("%s: could not read the chain to its end: %s",
+		    __func__, PQerrorMessage(conn));
+		w->aw_status = -1;
+		goto done;
+	}
 	/* A range cut short: rows missing at its end. */
-	if (w->aw_status == 0 && w->aw_seq < w->aw_to)
+	if (w->aw_seq < w->aw_to)
 		audit_walk_broken(w, w->aw_seq, "the entry is missing");
+ done:
+	PQclear(res);
+	PQfinish(conn);
 	EVP_MD_CTX_free(md);
 	return (NULL);
 }
 
 /*
  * A long chain is cut into AUDIT_VERIFY_WALKS ranges, each walked on a
- * thread of its own with its own connection: fetching and hashing a
- * million entries is the work of every core, and while one walk waits
- * for its page another hashes.  Below AUDIT_VERIFY_SPLIT entries one walk
- * on the worker's connection does.
+ * thread of its own with its own connection: while one walk waits for
+ * its rows another hashes, and PostgreSQL reads the ranges on both
+ * cores.  Below AUDIT_VERIFY_SPLIT entries one walk does.
  */
 #define AUDIT_VERIFY_SPLIT	100000
 #define AUDIT_VERIFY_WALKS	4
+#define AUDIT_VERIFY_TRIES	3	/* walks, when trims race them */
 
-static void
-op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+/*
+ * Walks the retained chain [t->at_first, t->at_next) from its anchor.
+ * Returns 0 with *bw the walk that broke first (NULL: valid) and first
+ * and last the timestamps of its ends, or -1 when the database failed.
+ */
+static int
+audit_walk_chain(struct svc_ctx *c, const struct audit_tip *t,
+    struct audit_walk *w, struct audit_walk **bwp)
 {
-	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
-	struct db		*dbs[AUDIT_VERIFY_WALKS];
+	struct audit_walk	*bw = NULL;
 	pthread_t		 th[AUDIT_VERIFY_WALKS];
 	int			 started[AUDIT_VERIFY_WALKS];
-	char			 tip[AUDIT_HASH_HEX], ci[1024];
-	long long		 next;
+	char			 ci[1024];
+	long long		 n = t->at_next - t->at_first;
 	int			 i, nw = 1, dberr = 0;
 
-	(void)rq;
-	memset(w, 0, sizeof(w));
-	memset(dbs, 0, sizeof(dbs));
 	memset(started, 0, sizeof(started));
-	/* head first: entries appended during the walk are not judged. */
-	if (audit_head(c->sc_db, &next, tip) != 0) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	if (next >= AUDIT_VERIFY_SPLIT) {
-		db_conninfo(c->sc_cfg->database_url, c->sc_cfg->home_dir, ci,
-		    sizeof(ci));
-		for (nw = 1; nw < AUDIT_VERIFY_WALKS; nw++)
-			if ((dbs[nw] = db_open(ci, "audit")) == NULL)
-				break;
-		explicit_bzero(ci, sizeof(ci));
-	}
+	db_conninfo(c->sc_cfg->database_url, c->sc_cfg->home_dir, ci,
+	    sizeof(ci));
+	if (n >= AUDIT_VERIFY_SPLIT)
+		nw = AUDIT_VERIFY_WALKS;
 	for (i = 0; i < nw; i++) {
-		w[i].aw_db = i == 0 ? c->sc_db : dbs[i];
-		w[i].aw_from = next * i / nw;
-		w[i].aw_to = next * (i + 1) / nw;
+		w[i].aw_conninfo = ci;
+		w[i].aw_from = t->at_first + n * i / nw;
+		w[i].aw_to = t->at_first + n * (i + 1) / nw;
 	}
 	w[0].aw_known = 1;
-	memset(w[0].aw_prev, '0', 64);
+	memcpy(w[0].aw_prev, t->at_anchor, AUDIT_HASH_HEX);
 	for (i = 1; i < nw; i++)
 		started[i] = pthread_create(&th[i], NULL, audit_walk_range,
 		    &w[i]) == 0;
@@ -637,14 +815,12 @@ op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			pthread_join(th[i], NULL);
 		else
 			audit_walk_range(&w[i]);
-		db_close(dbs[i]);
 	}
+	explicit_bzero(ci, sizeof(ci));
 	for (i = 0; i < nw; i++)
 		dberr |= w[i].aw_status < 0;
-	if (dberr) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
+	if (dberr)
+		return (-1);
 	/* The earliest break wins: in a range, then at its seam with the
 	 * next, then the tip. */
 	for (i = 0; i < nw && bw == NULL; i++) {
@@ -657,24 +833,77 @@ op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			    "prev_hash does not match the entry before");
 		}
 	}
-	if (bw == NULL && strcmp(w[nw - 1].aw_prev, tip) != 0) {
+	if (bw == NULL && strcmp(w[nw - 1].aw_prev, t->at_tip) != 0) {
 		bw = &w[nw - 1];
-		audit_walk_broken(bw, next > 0 ? next - 1 : 0,
+		audit_walk_broken(bw, t->at_next > 0 ? t->at_next - 1 : 0,
 		    "the tip does not match");
 	}
-	if (bw != NULL) {
-		svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s, "
-		    "s:s}", "status", "broken", "valid", 0, "chain_length",
-		    (json_int_t)next, "break_at", (json_int_t)bw->aw_break,
-		    "error", bw->aw_err, "anchor_status", "none"));
+	*bwp = bw;
+	return (nw);
+}
+
+static void
+op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
+	struct audit_tip	 t, now;
+	json_t			*o;
+	const char		*anchor = NULL, *err;
+	char			 aerr[256];
+	long long		 at = 0;
+	int			 nw = 1, ar = 0, try;
+
+	(void)rq;
+	/*
+	 * head first: entries appended during the walk are not judged.  A
+	 * retention trim that ran during the walk deleted entries it
+	 * expected: when head's first_seq moved, the walk is done again.
+	 */
+	for (try = 0; try < AUDIT_VERIFY_TRIES; try++) {
+		memset(w, 0, sizeof(w));
+		bw = NULL;
+		if (chain_head(c->sc_db, &t) != 0 ||
+		    (nw = audit_walk_chain(c, &t, w, &bw)) < 0 ||
+		    (bw != NULL && chain_head(c->sc_db, &now) != 0)) {
+			svc_reply_db_error(rp, c);
+			return;
+		}
+		if (bw == NULL || now.at_first == t.at_first)
+			break;
+	}
+	if ((ar = anchor_check(c->sc_db, &t, aerr, sizeof(aerr), &at)) < 0) {
+		svc_reply_db_error(rp, c);
 		return;
 	}
-	svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:I, s:I, s:s*, s:s*, "
-	    "s:s, s:b, s:s}", "status", "valid", "valid", 1, "chain_length",
-	    (json_int_t)next, "entries", (json_int_t)next,
-	    "first_entry", next > 0 ? w[0].aw_first : NULL,
-	    "last_entry", next > 0 ? w[nw - 1].aw_last : NULL,
-	    "tip_hash", tip, "anchor_enabled", 0, "anchor_status", "none"));
+	if (audit_conf.ac_anchor[0] != '\0')
+		anchor = ar == 0 ? "ok" : "error";
+	/* A break in the chain is reported before the anchor's. */
+	if (bw != NULL || ar != 0) {
+		err = bw != NULL ? bw->aw_err : aerr;
+		o = json_pack("{s:s, s:b, s:I, s:I, s:s, s:s, s:I}", "status",
+		    "broken", "valid", 0, "chain_length", (json_int_t)t.at_next,
+		    "break_at", (json_int_t)(bw != NULL ? bw->aw_break : at),
+		    "error", err, "anchor_status", anchor != NULL ? anchor :
+		    "none", "first_seq", (json_int_t)t.at_first);
+	} else
+		o = json_pack("{s:s, s:b, s:I, s:I, s:s*, s:s*, s:s, s:b, "
+		    "s:s, s:I}", "status", "valid", "valid", 1,
+		    "chain_length", (json_int_t)t.at_next, "entries",
+		    (json_int_t)(t.at_next - t.at_first),
+		    "first_entry", t.at_next > t.at_first ? w[0].aw_first :
+		    NULL, "last_entry", t.at_next > t.at_first ?
+		    w[nw - 1].aw_last : NULL, "tip_hash", t.at_tip,
+		    "anchor_enabled", anchor != NULL, "anchor_status",
+		    anchor != NULL ? anchor : "none", "first_seq",
+		    (json_int_t)t.at_first);
+	if (o != NULL && anchor != NULL) {
+		json_object_set_new(o, "anchor_enabled", json_true());
+		json_object_set_new(o, "anchor_path",
+		    json_string(audit_conf.ac_anchor));
+	}
+	if (o != NULL && bw != NULL && ar != 0)
+		json_object_set_new(o, "anchor_error", json_string(aerr));
+	svc_reply_json(rp, 200, o);
 }
 
 const struct svc_op chain_ops[] = {

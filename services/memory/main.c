@@ -84,6 +84,7 @@ static const struct svc_def memory_def = {
 	.sd_ops = memory_tables,
 	.sd_start = memory_start,
 	.sd_stop = memory_stop,
+	.sd_audit = 1,			/* dreams: sql/004_dream.sql */
 };
 
 SVC_MAIN(memory_def)

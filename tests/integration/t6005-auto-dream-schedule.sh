@@ -5,14 +5,16 @@
 # no dream completed within min_hours, under one lock, so the agent gets
 # exactly one dream (a real turn with the fake provider) however many
 # replicas tick; an agent that did not opt in gets none; a manual trigger
-# still runs inside the window.
+# still runs inside the window.  (min_sessions = 0: the sessions gate has
+# its own test, t6007.)
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
 lf_config '[auto_dream]
 enabled = true
 check_interval_secs = 1
-min_hours = 1'
+min_hours = 1
+min_sessions = 0'
 lf_fake_stack agent-runtime memory
 t_ok "a second memory replica joins" lf_replica memory-2 memory
 
@@ -34,6 +36,11 @@ t_eq "the agent that did not opt in never dreamed" "$(lf_psql "SELECT count(*) F
 lf_req GET /api/auto-dream/status
 t_eq "status shows it, with the last consolidation" \
     "$(jbc ".agents[] | select(.agent_id == \"$D\") | [.progress.status, (.last_consolidated_at_ms > 0), .effective_min_hours]")" '["completed",true,1]'
+t_eq "its effective gates and the optional fields" \
+    "$(jbc ".agents[] | select(.agent_id == \"$D\") | [.effective_min_sessions, (.next_eligible_at_ms - .last_consolidated_at_ms), (.hours_since_last < 0.1), .progress.usage.iterations > 0, .can_abort]")" \
+    '[0,3600000,true,true,false]'
+t_eq "not opted in: no optional fields" \
+    "$(jbc ".agents[] | select(.agent_id == \"$N\") | [has(\"next_eligible_at_ms\"), has(\"hours_since_last\"), .effective_min_hours]")" '[false,false,0]'
 
 lf_req POST "/api/auto-dream/agents/$D/trigger"
 t_eq "a manual trigger ignores the window" "$LF_STATUS $(jb .fired)" "200 true"

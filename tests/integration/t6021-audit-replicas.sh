@@ -49,6 +49,8 @@ for p in "${pids[@]}"; do
 	timeout 120 tail --pid="$p" -f /dev/null || rc=1
 	wait "$p" || rc=1
 done
+# When a writer gave up: who held what in PostgreSQL then.
+[ $rc = 0 ] || lf_psql "SELECT pid, state, wait_event_type, wait_event, xact_start, left(query, 70) FROM pg_stat_activity WHERE datname = 'librefang'" | sed 's/^/# activity: /'
 t_eq "the 4 writers had every batch acknowledged" "$rc $(cat "$LF_TMP"/writer-*.out)" "0 "
 t_eq "one replica was killed" "$LF_EXIT" 137
 t_ok "mid-way ($K of 800 entries in)" test "$K" -lt 800

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "agent/obs.h"
+#include "audit.h"
 #include "err.h"
 #include "log.h"
 #include "ops.h"
@@ -91,7 +92,16 @@ static const char SQL_END[] =
 	"     ORDER BY id DESC OFFSET $22::integer LIMIT 1)), "
 	/* The usage row replaces the turn's budget reservation at once
 	 * (budget/budget.h). */
-	"br AS (DELETE FROM budget_reservations WHERE turn_key = $29::uuid) "
+	"br AS (DELETE FROM budget_reservations WHERE turn_key = $29::uuid), "
+	/* A message turn's AgentMessage entry ($30 its id, $31 its detail,
+	 * the turn's outcome) commits with the turn (libshared/audit.h):
+	 * the outbox row audit_record() would write, in the same statement
+	 * so that it costs the turn no round trip. */
+	"au AS (INSERT INTO audit_outbox (id, ts, agent_id, action, detail, "
+	"    outcome) SELECT $30::uuid, to_char(clock_timestamp() AT TIME "
+	"    ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+	"    $1::uuid::text, '" AUDIT_AGENT_MESSAGE "', $31, $4 "
+	"    WHERE $30::uuid IS NOT NULL) "
 	"SELECT count(*) FROM s";
 
 static const char SQL_TRACES[] =
@@ -507,9 +517,11 @@ obs_traces(struct turn *t, int bare, int *nerr)
 
 /* What obs_turn_end() writes when its one statement fails (the agent
  * was deleted meanwhile: its record and lines have nowhere to go): the
- * session save and the usage row on their own.  The save's result. */
+ * session save, the usage row and the AgentMessage entry (detail, NULL
+ * for none, with outcome) on their own.  The save's result. */
 static int
-obs_end_apart(struct turn *t, struct db *db, const struct obs_save *sv)
+obs_end_apart(struct turn *t, struct db *db, const struct obs_save *sv,
+    const char *detail, const char *outcome)
 {
 	int	rv = 0;
 
@@ -523,6 +535,9 @@ obs_end_apart(struct turn *t, struct db *db, const struct obs_save *sv)
 	    t->t_usage.u_cache_create, t->t_usage.u_cost, t->t_iter) != 0)
 		log_warnx("agent %s: could not record usage: %s",
 		    t->t_agent_id, db_errmsg(db));
+	if (detail != NULL)
+		(void)audit_record(db, AUDIT_AGENT_MESSAGE, t->t_agent_id,
+		    detail, outcome);
 	return (rv);
 }
 
@@ -531,11 +546,12 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
     const struct obs_save *sv)
 {
 	PGresult	*res;
-	const char	*outcome, *errtext, *level, *p[29];
+	const char	*outcome, *errtext, *level, *p[31];
 	char		 st[16], it[16], in[24], ou[24], cr[24], cc[24];
 	char		 cost[40], lat[24], lms[24], lcalls[16], ncalls[16];
 	char		 nerrs[16], keep[16], line[OBS_LINE_MAX + 1];
-	char		 fence[24], tokens[24];
+	char		 fence[24], tokens[24], entry[UTIL_UUID_LEN];
+	char		 detail[OBS_LINE_MAX + 1];
 	char		 err[OBS_ERROR_MAX + 1], *js = NULL, *lines = NULL;
 	json_t		*traces;
 	long long	 latency;
@@ -544,8 +560,6 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 
 	if (db == NULL)
 		return (-1);
-	if (!util_uuid_valid(t->t_agent_id))
-		return (obs_end_apart(t, db, sv));
 	latency = (long long)(util_now_ms() - t->t_started_ms);
 	err[0] = '\0';
 	errtext = json_string_value(json_object_get(body, "error"));
@@ -568,6 +582,24 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 		outcome = "silent";
 	else
 		outcome = "ok";
+
+	/* A message turn's AgentMessage entry (notes/kernel.md 5): who,
+	 * how it ended, what it cost; never the messages themselves. */
+	entry[0] = '\0';
+	if (t->t_kind == TURN_MESSAGE) {
+		util_uuid4(entry);
+		if (strcmp(outcome, "error") == 0)
+			obs_line(detail, "Agent '%s' message turn failed (%d): "
+			    "%.300s", t->t_agent_name, status, err);
+		else
+			obs_line(detail, "Agent '%s' message turn %s: %d "
+			    "iterations, %lld in / %lld out tokens, %zu tool "
+			    "calls", t->t_agent_name, outcome, t->t_iter,
+			    t->t_usage.u_in, t->t_usage.u_out,
+			    json_array_size(t->t_traces));
+	}
+	if (!util_uuid_valid(t->t_agent_id))
+		return (obs_end_apart(t, db, sv, NULL, NULL));
 
 	traces = obs_traces(t, t->t_incognito, &nerr);
 	if (traces != NULL)
@@ -654,7 +686,9 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 	p[26] = sv != NULL ? sv->os_summary : NULL;
 	p[27] = t->t_provider[0] != '\0' ? "true" : "false";
 	p[28] = t->t_budget_held ? t->t_budget_key : NULL;
-	if ((res = db_exec(db, SQL_END, 29, p)) != NULL) {
+	p[29] = entry[0] != '\0' ? entry : NULL;
+	p[30] = entry[0] != '\0' ? detail : NULL;
+	if ((res = db_exec(db, SQL_END, 31, p)) != NULL) {
 		t->t_budget_held = 0;
 		rv = sv == NULL || (PQntuples(res) == 1 &&
 		    strcmp(PQgetvalue(res, 0, 0), "1") == 0) ? 0 :
@@ -662,7 +696,8 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 		PQclear(res);
 	} else {
 		obs_write_failed(db, "turn record", t->t_agent_id);
-		rv = obs_end_apart(t, db, sv);
+		rv = obs_end_apart(t, db, sv, entry[0] != '\0' ? detail :
+		    NULL, outcome);
 	}
 	free(js);
 	free(lines);

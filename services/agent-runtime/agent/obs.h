@@ -74,9 +74,10 @@ void	 obs_flush(struct turn *t, struct db *db);
  * The turn answers status with body (borrowed, may be NULL): writes, in
  * one statement, its record, its kept log lines and its last one, its
  * usage row (when a provider answered), the final session save when sv
- * is not NULL, and prunes the agent's lines to OBS_LOG_KEEP.  If that
- * fails (say the agent was deleted meanwhile), the save and the usage row
- * are written on their own.  Returns the save's result: 0 (also without
+ * is not NULL, a message turn's AgentMessage audit entry (its outcome,
+ * iterations and tokens, or its error), and prunes the agent's lines to
+ * OBS_LOG_KEEP.  If that fails (say the agent was deleted meanwhile), the
+ * save, the usage row and the entry are written on their own.  Returns the save's result: 0 (also without
  * sv), SESSION_EFENCE or -1.
  */
 int	 obs_turn_end(struct turn *t, struct db *db, int status,

@@ -521,6 +521,72 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_decref(row);
 }
 
+/*
+ * agents.dream (memory's auto-dream, never routed): per agent, the
+ * manifest's auto_dream_* gates and how many of its sessions were touched
+ * after body.since[agent id] (ms since the epoch; absent: ever).  memory
+ * asks this instead of reading our tables.
+ */
+static const char SQL_DREAM[] =
+	"SELECT coalesce(json_agg(json_build_object('id', a.id, 'name', "
+	"    a.name, 'auto_dream_enabled', coalesce(a.manifest -> "
+	"    'auto_dream_enabled' = 'true'::jsonb, false), 'min_hours', "
+	"    a.manifest -> 'auto_dream_min_hours', 'min_sessions', "
+	"    a.manifest -> 'auto_dream_min_sessions', 'sessions_since', "
+	"    (SELECT count(*) FROM sessions s WHERE s.agent_id = a.id AND "
+	"    s.updated_at > coalesce(to_timestamp(($1::jsonb ->> a.id::text)"
+	"    ::float8 / 1000), '-infinity'::timestamptz))) "
+	"    ORDER BY a.created_at, a.id), '[]'::json) "
+	"FROM agents a WHERE $2::uuid IS NULL OR a.id = $2::uuid";
+
+static void
+op_dream(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*since = json_object_get(rq->mr_body, "since"), *v;
+	json_t		*list = NULL;
+	const char	*p[2], *k;
+	char		 id[UTIL_UUID_LEN], *text = NULL;
+	PGresult	*res;
+
+	p[1] = NULL;
+	if (json_object_get(rq->mr_params, PARAM_ID) != NULL) {
+		if (svc_param_agent_id(rq, rp, id) != 0)
+			return;
+		p[1] = id;
+	}
+	if (since != NULL && !json_is_object(since)) {
+		svc_reply_error(rp, 400, "'since' must be an object");
+		return;
+	}
+	json_object_foreach(since, k, v)
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			svc_reply_error(rp, 400, "'since' values must be "
+			    "instants in ms");
+			return;
+		}
+	if ((text = since != NULL ? json_dumps(since, JSON_COMPACT) :
+	    strdup("{}")) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	p[0] = text;
+	if ((res = db_exec(c->sc_db, SQL_DREAM, 2, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		goto done;
+	}
+	list = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	if (!json_is_array(list))
+		svc_reply_error(rp, 500, "out of memory");
+	else if (p[1] != NULL && json_array_size(list) == 0)
+		svc_reply_error(rp, 404, "Agent not found");
+	else
+		svc_reply_json(rp, 200, json_pack("{s:O}", "agents", list));
+ done:
+	json_decref(list);
+	free(text);
+}
+
 /* ---- spawn ----------------------------------------------------------- */
 
 static const char *const agent_spawn_keys[] = {
@@ -962,6 +1028,7 @@ op_bulk_stop(struct svc_ctx *c, const struct msg_req *rq,
 const struct svc_op agent_ops[] = {
 	{ OP_AGENTS_LIST,	op_list },
 	{ OP_AGENTS_GET,		op_get },
+	{ OP_AGENTS_DREAM,	op_dream },
 	{ OP_AGENTS_SPAWN,	op_spawn },
 	{ OP_AGENTS_DELETE,	op_delete },
 	{ OP_AGENTS_PATCH,	agent_op_patch },

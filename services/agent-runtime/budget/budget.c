@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "budget/budget.h"
 #include "log.h"
 #include "turn/turn.h"
@@ -135,6 +136,7 @@ budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
 	if (est_out <= 0)
 		est_out = 4096;
 	c = (double)est_in * in / 1e6 + (double)est_out * out / 1e6;
+	t->t_budget_out = 0;
 	if (t->t_budget_key[0] == '\0')
 		util_uuid4(t->t_budget_key);
 	resv = json_object_get(t->t_manifest, "resources");
@@ -180,9 +182,20 @@ budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
 	why = PQgetvalue(res, 0, 0);
 	if (strcmp(why, "ok") == 0) {
 		t->t_budget_held = 1;
+		/* What a streamed answer may spend before it is cut
+		 * (turn/turn.c). */
+		t->t_budget_out = est_out;
+		t->t_budget_in = est_in;
+		t->t_budget_in_per_m = in;
+		t->t_budget_out_per_m = out;
 		ret = 0;
 	} else {
 		snprintf(err, errlen, "%s", why);
+		/* The refusal writes nothing else: its BudgetExceeded entry
+		 * (notes/kernel.md 4.4) is a statement of its own.  A
+		 * failure is logged and does not change the refusal. */
+		(void)audit_record(db, AUDIT_BUDGET_EXCEEDED, t->t_agent_id,
+		    why, "denied");
 		ret = 1;
 	}
  done:

@@ -46,7 +46,8 @@ int	 budget_init(const struct sh_config *cfg);
  * Reserves t's next provider call, whose request is req (borrowed),
  * against every limit that applies.  0: go on (reserved, or no limit);
  * 1: refused, why in err ("Agent ... exceeded daily cost quota: $x /
- * $y"); -1: database error (logged).  Job thread.
+ * $y"), and a BudgetExceeded audit entry recorded (a statement of its
+ * own); -1: database error (logged).  Job thread.
  */
 int	 budget_turn_reserve(struct turn *t, struct db *db, json_t *req,
 	    char *err, size_t errlen);

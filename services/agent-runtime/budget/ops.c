@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "audit.h"
 #include "budget/budget.h"
 #include "log.h"
 #include "services.h"
@@ -211,6 +212,28 @@ budget_fields(const struct msg_req *rq, const struct budget_field *f,
 	return (given);
 }
 
+/*
+ * The ConfigChange entry's detail of a PUT: what (borrowed) followed by
+ * each field given, under its first name ("<what>: max_daily_usd=0.01,
+ * ...").  Only numbers the body gave: nothing secret.
+ */
+static void
+budget_detail(char *out, size_t outlen, const char *what,
+    const struct budget_field *f, size_t n, const char *const *p)
+{
+	size_t	i, len;
+	int	first = 1;
+
+	len = (size_t)snprintf(out, outlen, "%s:", what);
+	for (i = 0; i < n && len < outlen; i++) {
+		if (p[i] == NULL)
+			continue;
+		len += (size_t)snprintf(out + len, outlen - len, "%s %s=%s",
+		    first ? "" : ",", f[i].bf_names[0], p[i]);
+		first = 0;
+	}
+}
+
 /* Runs sql and replies its one JSON value (200), or a 404 with what
  * when it has no row, or 503. */
 static void
@@ -261,12 +284,17 @@ static void
 op_budget_put(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 vals[5][32];
+	char		 vals[5][32], detail[512];
 	const char	*p[5];
 
 	if (budget_fields(rq, budget_global_fields, 5, vals, p, rp) < 0)
 		return;
-	if (db_cmd(c->sc_db, SQL_PUT, 5, p) != 0) {
+	budget_detail(detail, sizeof(detail), "global budget updated",
+	    budget_global_fields, 5, p);
+	/* The change and its ConfigChange entry commit together
+	 * (libshared/audit.h). */
+	if (audit_cmd(c->sc_db, SQL_PUT, 5, p, AUDIT_CONFIG_CHANGE, NULL,
+	    detail, "ok") != 0) {
 		svc_reply_db_error(rp, c);
 		return;
 	}
@@ -334,8 +362,9 @@ static void
 op_budget_agent_put(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	PGresult	*res;
-	char		 id[UTIL_UUID_LEN], vals[4][32];
+	PGresult	*res = NULL;
+	char		 id[UTIL_UUID_LEN], vals[4][32], detail[512];
+	char		 what[64 + UTIL_UUID_LEN];
 	const char	*p[5];
 	int		 found;
 
@@ -343,14 +372,29 @@ op_budget_agent_put(struct svc_ctx *c, const struct msg_req *rq,
 	    budget_fields(rq, budget_agent_fields, 4, vals, p + 1, rp) < 0)
 		return;
 	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_AGENT_PUT, 5, p)) == NULL) {
+	snprintf(what, sizeof(what), "budget of agent %s updated", id);
+	budget_detail(detail, sizeof(detail), what, budget_agent_fields, 4,
+	    p + 1);
+	/* The change and its ConfigChange entry commit together
+	 * (libshared/audit.h); an unknown agent changes nothing and records
+	 * nothing. */
+	if (db_cmd(c->sc_db, "BEGIN", 0, NULL) != 0 ||
+	    (res = db_exec(c->sc_db, SQL_AGENT_PUT, 5, p)) == NULL) {
 		svc_reply_db_error(rp, c);
+		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
 		return;
 	}
 	found = PQntuples(res) == 1;
 	PQclear(res);
 	if (!found) {
+		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
 		svc_reply_not_found(rp, "Agent", id);
+		return;
+	}
+	if (audit_record(c->sc_db, AUDIT_CONFIG_CHANGE, id, detail,
+	    "ok") != 0 || db_cmd(c->sc_db, "COMMIT", 0, NULL) != 0) {
+		svc_reply_db_error(rp, c);
+		(void)db_cmd(c->sc_db, "ROLLBACK", 0, NULL);
 		return;
 	}
 	log_info("budget of agent %s updated", id);

@@ -83,8 +83,10 @@
  * text quoted in errors never contains the key.
  *
  * Threads: llm_start(), llm_cancel() and llm_engine_stop() may be called
- * from any thread.  ev and done always run on the engine thread, must not
- * block, and must not call llm_cancel() on their own call.  done runs
+ * from any thread.  ev and done always run on the engine thread and must
+ * not block; done must not call llm_cancel() on its own call (it is gone),
+ * ev may (the call ends once ev returns: done follows with SH_ECANCELED,
+ * or with the answer when the transfer completed first).  done runs
  * exactly once per started call (also after llm_cancel(), with
  * SH_ECANCELED), after which the engine forgets the call.
  *

@@ -797,6 +797,23 @@ turn_job_start(struct turn *t, struct db *db)
 	turn_job_prepare(t, db);
 }
 
+/* 1 if the caller's tool_allow (if any) names tool name, by either of
+ * its names. */
+static int
+turn_tool_allowed(struct turn *t, const char *name)
+{
+	json_t	*v;
+	size_t	 i;
+
+	if (t->t_tool_allow == NULL)
+		return (1);
+	json_array_foreach(t->t_tool_allow, i, v)
+		if (json_is_string(v) && strcmp(tool_canonical(
+		    json_string_value(v)), tool_canonical(name)) == 0)
+			return (1);
+	return (0);
+}
+
 /* Tools, workspace, prompt; then the user's message is saved. */
 static void
 turn_job_prepare(struct turn *t, struct db *db)
@@ -815,14 +832,15 @@ turn_job_prepare(struct turn *t, struct db *db)
 	    (defs = tool_defs_granted(t->t_manifest)) != NULL) {
 		json_array_foreach(defs, i, d) {
 			name = json_string_value(json_object_get(d, "name"));
-			if (name != NULL && tool_mode_allows(mode, name))
+			if (name != NULL && tool_mode_allows(mode, name) &&
+			    turn_tool_allowed(t, name))
 				json_array_append(t->t_tools, d);
 		}
 		json_decref(defs);
 	}
 	/* MCP servers' tools the agent's mcp_servers allows (mcp/). */
 	if (!json_is_true(json_object_get(t->t_manifest, "tools_disabled")) &&
-	    strcmp(mode, "full") == 0 &&
+	    strcmp(mode, "full") == 0 && t->t_tool_allow == NULL &&
 	    (defs = mcp_tool_defs(t->t_manifest)) != NULL) {
 		json_array_extend(t->t_tools, defs);
 		json_decref(defs);
@@ -1101,8 +1119,9 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			    "the tool again with a JSON object that matches "
 			    "its schema.", name, json_string_value(
 			    json_object_get(input, "__args_invalid")) ?: "");
-		} else if (mcp_is_tool(name) && !json_is_true(json_object_get(
-		    t->t_manifest, "tools_disabled"))) {
+		} else if (mcp_is_tool(name) && t->t_tool_allow == NULL &&
+		    !json_is_true(json_object_get(t->t_manifest,
+		    "tools_disabled"))) {
 			turn_pool_block();
 			rv = mcp_tool_run(t->t_manifest, mode, name, input, &r);
 			turn_pool_unblock();
@@ -1113,6 +1132,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 			}
 		} else if (!tool_granted(t->t_manifest, tool_canonical(name)) ||
 		    !tool_mode_allows(mode, name) ||
+		    !turn_tool_allowed(t, name) ||
 		    json_is_true(json_object_get(t->t_manifest,
 		    "tools_disabled"))) {
 			(void)tool_result_set(&r, 1, 0, "Permission denied: "
@@ -1243,6 +1263,55 @@ turn_has_tool_use(json_t *content)
 	return (0);
 }
 
+/*
+ * A streamed answer cut at its reservation (turn/turn.c): the text the
+ * client was shown becomes the assistant's message (so the history
+ * stays valid: no tool call without its result), the output counted so
+ * far is spent (the provider's own usage when the call ended before the
+ * cancel reached it), a BudgetExceeded entry is recorded, and the turn
+ * ends with 429 budget_exceeded: a streaming client gets it as its
+ * final error event.
+ */
+static void
+turn_budget_cut(struct turn *t, struct db *db, int err, json_t *resp)
+{
+	struct turn_usage	 one;
+	long long		 out = (long long)((t->t_stream_chars + 3) / 4);
+	char			*text, why[256];
+
+	if (err == 0)
+		turn_add_usage(t, resp);
+	else {
+		/* No usage event came: the reserved input and the counted
+		 * output, at the reserved prices. */
+		memset(&one, 0, sizeof(one));
+		one.u_in = t->t_budget_in;
+		one.u_out = out;
+		t->t_usage.u_in += one.u_in;
+		t->t_usage.u_out += one.u_out;
+		t->t_usage.u_cost += turn_cost(&one, t->t_budget_in_per_m,
+		    t->t_budget_out_per_m);
+		if (t->t_provider[0] == '\0' && t->t_nchain > 0) {
+			snprintf(t->t_provider, sizeof(t->t_provider), "%s",
+			    t->t_chain[0].ct_provider);
+			snprintf(t->t_model, sizeof(t->t_model), "%s",
+			    t->t_chain[0].ct_model);
+		}
+	}
+	if ((text = buf_detach(&t->t_stream_text)) != NULL && *text != '\0')
+		(void)turn_append(t, turn_msg("assistant", json_string(text)));
+	else
+		(void)turn_append(t, turn_msg("assistant", json_string(
+		    "[the answer was cut: the budget ran out]")));
+	free(text);
+	snprintf(why, sizeof(why), "Agent '%s': the streamed answer was cut "
+	    "at ~%lld output tokens, past the %lld its reservation allowed",
+	    t->t_agent_name, out, t->t_budget_out);
+	(void)audit_record(db, AUDIT_BUDGET_EXCEEDED, t->t_agent_id, why,
+	    "denied");
+	turn_fail(t, db, 429, "budget_exceeded: %s", why);
+}
+
 static void
 turn_job_answer(struct turn *t, struct db *db)
 {
@@ -1258,6 +1327,11 @@ turn_job_answer(struct turn *t, struct db *db)
 		json_decref(resp);
 		turn_fail(t, db, 503, "agent-runtime is shutting down; the "
 		    "session was saved");
+		return;
+	}
+	if (t->t_budget_cut) {
+		turn_budget_cut(t, db, err, resp);
+		json_decref(resp);
 		return;
 	}
 	if (err == SH_ECANCELED) {

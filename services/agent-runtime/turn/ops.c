@@ -336,6 +336,11 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (json_is_integer(v) && json_integer_value(v) > 0 &&
 	    json_integer_value(v) <= 1000)
 		t->t_event_depth = (int)json_integer_value(v);
+	/* A service caller may narrow the tools further (auto-dream's
+	 * memory tools only); the manifest's grants still apply. */
+	v = json_object_get(rq->mr_caller, "tool_allow");
+	if (json_is_array(v))
+		t->t_tool_allow = json_incref(v);
 	t->t_temperature = json_incref(temp);
 	t->t_max_tokens = max_tokens;
 	t->t_deadline = rq->mr_deadline;

@@ -94,6 +94,7 @@ turn_free(struct turn *t)
 	json_decref(t->t_messages);
 	json_decref(t->t_system);
 	json_decref(t->t_tools);
+	json_decref(t->t_tool_allow);
 	json_decref(t->t_traces);
 	json_decref(t->t_notices);
 	json_decref(t->t_text);
@@ -108,6 +109,7 @@ turn_free(struct turn *t)
 	free(t->t_model_override);
 	free(t->t_stream);
 	free(t->t_stream_id);
+	buf_release(&t->t_stream_text);
 	pthread_mutex_destroy(&t->t_mtx);
 	free(t);
 	pthread_mutex_lock(&tp.reg_mtx);
@@ -314,6 +316,49 @@ turn_event(struct turn *t, json_t *ev)
 
 /* ---- provider calls ----------------------------------------------------- */
 
+/*
+ * Engine thread: the streaming cut.  A call under a reservation counts
+ * the output it streams (text, thinking and tool input, ~4 characters a
+ * token: the provider's usage comes only at the end) and keeps the text
+ * the client is shown.  Once the count passes the output the call
+ * reserved, the provider streams past its max_tokens: nothing more is
+ * shown, the call is cancelled, and the turn ends with what was shown
+ * (turn/machine.c).  1 when ev is not to be shown.
+ */
+static int
+turn_stream_budget(struct turn *t, const char *type, json_t *ev)
+{
+	const char	*text;
+	size_t		 len;
+
+	if (t->t_budget_cut)
+		return (1);
+	if (strcmp(type, "restart") == 0) {
+		/* The client drops what it was shown; the count stays (the
+		 * failed attempt's output was spent too). */
+		buf_reset(&t->t_stream_text);
+		return (0);
+	}
+	if ((text = json_string_value(json_object_get(ev, "text"))) == NULL)
+		return (0);
+	len = strlen(text);
+	t->t_stream_chars += len;
+	if (strcmp(type, "text_delta") == 0 &&
+	    buf_add(&t->t_stream_text, text, len) != 0)
+		log_warnx("%s: the streamed text of turn %s is lost: %s",
+		    __func__, t->t_session_id, sh_strerror(SH_ENOMEM));
+	if ((long long)((t->t_stream_chars + 3) / 4) <= t->t_budget_out)
+		return (0);
+	/* This delta is shown (the cut is at most one delta late); the
+	 * call ends after this callback (llm.h). */
+	t->t_budget_cut = 1;
+	pthread_mutex_lock(&t->t_mtx);
+	if (t->t_call != NULL)
+		llm_cancel(t->t_call);
+	pthread_mutex_unlock(&t->t_mtx);
+	return (0);
+}
+
 /* Engine thread: stream events become turn events. */
 static void
 turn_llm_ev(void *arg, json_t *ev)
@@ -322,6 +367,12 @@ turn_llm_ev(void *arg, json_t *ev)
 	const char	*type = json_string_value(json_object_get(ev, "type"));
 
 	if (type == NULL)
+		return;
+	if (t->t_budget_out > 0 && (strcmp(type, "text_delta") == 0 ||
+	    strcmp(type, "thinking_delta") == 0 ||
+	    strcmp(type, "tool_input_delta") == 0 ||
+	    strcmp(type, "restart") == 0) &&
+	    turn_stream_budget(t, type, ev) != 0)
 		return;
 	/* tool_use is announced by the loop when the call runs. */
 	if (strcmp(type, "text_delta") == 0 ||
@@ -368,6 +419,14 @@ turn_llm(struct turn *t, json_t *request, int stream, turn_job_fn after)
 		tg[i].t_timeout_ms = timeout;
 	}
 	json_object_set_new(request, "stream", json_boolean(stream));
+	/* A new call's streaming cut starts from nothing (the engine
+	 * thread touches these only once the call runs). */
+	t->t_stream_chars = 0;
+	t->t_budget_cut = 0;
+	buf_release(&t->t_stream_text);
+	buf_init(&t->t_stream_text, LLM_MAX_RESPONSE);
+	if (!stream)
+		t->t_budget_out = 0;
 	/*
 	 * t_mtx is held across llm_start(): done (engine thread) takes it
 	 * too, so the next step cannot run, end the turn and free t before

@@ -34,6 +34,7 @@
 
 #include "agent/agent.h"
 #include "agent/obs.h"
+#include "buf.h"
 #include "catalog/catalog.h"
 #include "llm/llm.h"
 #include "services.h"
@@ -129,6 +130,9 @@ struct turn {
 	size_t			 t_nchain;
 	json_t			*t_system;	/* string */
 	json_t			*t_tools;	/* granted definitions */
+	json_t			*t_tool_allow;	/* caller tool_allow: only
+						   these tools (and no MCP),
+						   or NULL */
 	char			*t_workspace;	/* or NULL */
 
 	/* Loop state. */
@@ -159,6 +163,23 @@ struct turn {
 	/* budget/budget.c: the turn's reservation, once it made one. */
 	char			 t_budget_key[UTIL_UUID_LEN]; /* "": none */
 	int			 t_budget_held;
+	/* What the current call reserved (budget_turn_reserve()): its
+	 * output tokens (0: no limit applies, nothing to cut), its
+	 * estimated input and the prices it was reserved at. */
+	long long		 t_budget_out;
+	long long		 t_budget_in;
+	double			 t_budget_in_per_m;
+	double			 t_budget_out_per_m;
+	/*
+	 * The streaming cut (turn.c): a streamed call with a reservation
+	 * counts its output deltas (~4 characters a token) and the text
+	 * the client was shown; past the reserved output it stops
+	 * showing, cancels the call and sets t_budget_cut.  Engine thread
+	 * while the call runs, the job thread after its done.
+	 */
+	size_t			 t_stream_chars;
+	struct buf		 t_stream_text;
+	int			 t_budget_cut;
 
 	atomic_llong		 t_seq;		/* stream events sent */
 	struct obs_turn		 t_obs;		/* agent/obs.c: timings */
