@@ -79,7 +79,9 @@ struct svc_def {
 	int				 sd_audit;
 	/* svc_main()'s optional hooks, each given sd_arg.  sd_start runs
 	 * after the migrations, before the workers serve (cfg lives until
-	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why).
+	 * sd_stop has returned); 0, or -1 to exit 1 (it logged why, and
+	 * stopped what it had started: svc_main() then closes the bus,
+	 * and nng_fini() panics over a socket left open).
 	 * sd_drain runs on SIGINT/SIGTERM while the workers still serve
 	 * (answer what was deferred); sd_stop after they stopped (free
 	 * what sd_start made). */

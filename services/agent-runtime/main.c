@@ -38,19 +38,26 @@ agent_health(struct svc_ctx *c, json_t *out)
 		json_object_set_new(out, "agent_count", json_integer(n));
 }
 
+static void	agent_drain(void *);
+static void	agent_stop(void *);
+
+/* A step that fails stops what the steps before it started (agent_drain
+ * and agent_stop are safe after any of them): the process exits 1 with
+ * none of its threads or sockets left, where nng_fini() would panic over
+ * a bus socket still open. */
 static int
 agent_start(const struct sh_config *cfg, void *arg)
 {
 	struct agent_state	*as = arg;
 
 	as->as_cfg = cfg;
+	pthread_mutex_init(&as->as_pub_mtx, NULL);
 	if (budget_init(cfg) != 0)
-		return (-1);
+		goto fail;
 	if (catalog_init(cfg, NULL) != 0) {
 		log_warnx("could not load the model catalog");
-		return (-1);
+		goto fail;
 	}
-	pthread_mutex_init(&as->as_pub_mtx, NULL);
 	/* Events are best effort: without a publisher we still serve. */
 	if ((as->as_pub = bus_pub_open(cfg->bus_url)) == NULL)
 		log_warnx("could not open the publisher on '%s'; lifecycle "
@@ -62,21 +69,25 @@ agent_start(const struct sh_config *cfg, void *arg)
 	/* MCP servers: the catalog, the registry and its supervisors. */
 	if (mcp_init(cfg) != 0) {
 		log_warnx("could not start the MCP client");
-		return (-1);
+		goto fail;
 	}
 	/* The job pool, the LLM engine, the session lock, turn.control. */
 	if (turn_init(cfg) != 0) {
 		log_warnx("could not start the agent loop");
-		return (-1);
+		goto fail;
 	}
 	if (a2a_start(as) != 0)
-		return (-1);
+		goto fail;
 	comms_start(as);
 	return (0);
+ fail:
+	agent_drain(as);
+	agent_stop(as);
+	return (-1);
 }
 
 /* Turns and direct tool calls still running answer before the bus
- * closes. */
+ * closes.  Safe after a partial agent_start(). */
 static void
 agent_drain(void *arg)
 {
@@ -87,6 +98,7 @@ agent_drain(void *arg)
 	tool_invoke_shutdown();
 }
 
+/* Safe after a partial agent_start(). */
 static void
 agent_stop(void *arg)
 {
@@ -94,7 +106,9 @@ agent_stop(void *arg)
 
 	comms_stop();
 	bus_client_close(as->as_bus);
+	as->as_bus = NULL;
 	bus_pub_close(as->as_pub);
+	as->as_pub = NULL;
 	pthread_mutex_destroy(&as->as_pub_mtx);
 	mcp_catalog_fini();
 	catalog_fini();

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@
 #include "util.h"
 
 struct bus_client;
+struct bus_sub;
 struct bus_call;
 struct gw_conn;
 struct gw_req;
@@ -443,7 +445,7 @@ void		 gw_turn_free(struct gw_turn *t);
 
 /*
  * The server-sent events writer (gw_sse.c), embedded in each stream's own
- * state (gw_stream.c, gw_openai.c, gw_comms.c).  Text waits in
+ * state (gw_stream.c, gw_openai.c, gw_a2a.c, gw_topic.c).  Text waits in
  * ss_out until libmicrohttpd's content reader pulls it; the reader
  * suspends the connection when there is nothing, and gw_sse_wake()
  * resumes it.  The first wake ends the request's GR_WAIT (its gr_queue
@@ -510,8 +512,16 @@ void		 gw_sse_raw(struct gw_sse *s, const char *text);
 void		 gw_sse_end(struct gw_sse *s);
 /* The to_idle of a turn: a ": keep-alive" comment.  Locks. */
 void		 gw_sse_idle(struct gw_sse *s);
-/* Records content text sent, for gw_sse_rest().  Held. */
-void		 gw_sse_text(struct gw_sse *s, const char *text);
+/*
+ * The text of a turn's event (ev borrowed), shared by every stream that
+ * relays turns: a text_delta with text is recorded for gw_sse_rest() and
+ * its text (borrowed from ev) put in *textp: 1, for the caller to send.
+ * A restart (a provider retry after deltas went out: the reply's text no
+ * longer extends what was sent) and an empty delta are handled here, with
+ * nothing to send: 0.  Any other event is the caller's: -1.  Held.
+ */
+int		 gw_sse_delta(struct gw_sse *s, json_t *ev,
+		    const char **textp);
 /* The part of the reply's response (a JSON string, borrowed) beyond the
  * text streamed, when it extends it (events were lost at the end): a
  * pointer into response with *lenp bytes, or NULL.  Held. */
@@ -535,27 +545,60 @@ int		 gw_ws_agent(struct gw_req *gr);
  * can send it: the sub-protocol "bearer.<key>". */
 int		 gw_ws_auth(struct gw_req *gr);
 
-/* ---- comms events streamed to the client (gw_comms.c) ---------------- */
+/* ---- bus topics streamed to the client (gw_topic.c) ------------------ */
 
-/* Opens the subscriber of TOPIC_COMMS (and its thread).  0 or -1 (logged:
- * the stream route then answers 503). */
-int		 gw_comms_start(const struct sh_config *cfg);
-void		 gw_comms_stop(void);
-/* GET /api/comms/events/stream. */
+/*
+ * A topic's subscriber and its open streams: each message (a JSON
+ * object) goes out as "event: <tp_event>" to every stream whose filter
+ * wants it.  The route's module owns one, static, written
+ * GW_TOPIC_INIT(...); the fields after tp_want are gw_topic.c's.
+ */
+struct gw_tstream;
+struct gw_topic {
+	const char		*tp_topic;	/* TOPIC_* */
+	const char		*tp_event;	/* the SSE event name */
+	const char		*tp_hello;	/* the first comment, whole:
+						   ": ...\n\n" */
+	const char		*tp_what;	/* "the <what> is unavailable" */
+	/* 1 when a stream opened with filter wants ev (borrowed, an
+	 * object); NULL: every stream wants every message. */
+	int			(*tp_want)(const void *filter, json_t *ev);
+
+	pthread_mutex_t		 tp_mtx;	/* the list */
+	struct gw_tstream	*tp_head;
+	long long		 tp_n;
+	int			 tp_stopping;
+	struct bus_sub		*tp_sub;
+	pthread_t		 tp_thr;
+	int			 tp_started;
+	atomic_int		 tp_quit;
+};
+#define GW_TOPIC_INIT(topic, event, hello, what, want) {		\
+	.tp_topic = (topic), .tp_event = (event), .tp_hello = (hello),	\
+	.tp_what = (what), .tp_want = (want),				\
+	.tp_mtx = PTHREAD_MUTEX_INITIALIZER,				\
+}
+
+/* Opens the subscriber of tp's topic (and its thread).  0 or -1 (logged:
+ * its streams then answer 503). */
+int		 gw_topic_start(struct gw_topic *tp,
+		    const struct sh_config *cfg);
+void		 gw_topic_stop(struct gw_topic *tp);
+/* gr as a stream of tp; filter (size bytes, copied; NULL and 0: none)
+ * is what tp_want is given.  Returns 0 (an error reply set, or the
+ * stream queued). */
+int		 gw_topic_stream(struct gw_topic *tp, struct gw_req *gr,
+		    const void *filter, size_t size);
+/* Ends every stream at shutdown; gw_topic_count() then falls to 0. */
+void		 gw_topic_shutdown(struct gw_topic *tp);
+long long	 gw_topic_count(struct gw_topic *tp);
+
+/* GET /api/comms/events/stream (gw_comms.c): TOPIC_COMMS. */
+extern struct gw_topic	 gw_comms_topic;
 int		 gw_comms_stream(struct gw_req *gr);
-/* Ends every stream at shutdown; gw_comms_count() then falls to 0. */
-void		 gw_comms_shutdown(void);
-long long	 gw_comms_count(void);
-
-/* ---- log lines streamed to the client (gw_logs.c) --------------------- */
-/* The subscriber to TOPIC_LOGS: 0, or -1 (the stream then answers 503). */
-int		 gw_logs_start(const struct sh_config *cfg);
-void		 gw_logs_stop(void);
-/* GET /api/logs/stream?level=&service= */
+/* GET /api/logs/stream?level=&service= (gw_logs.c): TOPIC_LOGS. */
+extern struct gw_topic	 gw_logs_topic;
 int		 gw_logs_stream(struct gw_req *gr);
-/* Ends every stream at shutdown; gw_logs_count() then falls to 0. */
-void		 gw_logs_shutdown(void);
-long long	 gw_logs_count(void);
 
 /* ---- the MCP server (gw_mcp.c) -------------------------------------- */
 

@@ -596,22 +596,15 @@ a2a_event(void *arg, json_t *ev)
 {
 	struct gw_a2a	*a = arg;
 	struct gw_sse	*s = &a->a_sse;
-	const char	*type, *text;
+	const char	*text;
 
-	type = json_string_value(json_object_get(ev, "type"));
 	pthread_mutex_lock(&s->ss_mtx);
-	if (strcmp(type, "text_delta") == 0) {
-		if ((text = json_string_value(json_object_get(ev, "text"))) ==
-		    NULL || *text == '\0')
-			goto out;
-		gw_sse_text(s, text);
-		stream_artifact(a, text, strlen(text), 0);
-		gw_sse_wake(s);
-	} else if (strcmp(type, "restart") == 0)
-		s->ss_text_off = 1;	/* a provider retry: see gw_sse_rest() */
 	/* Tools, phases and thinking have no A2A event: the task's text
 	 * is its artifact. */
- out:
+	if (gw_sse_delta(s, ev, &text) == 1) {
+		stream_artifact(a, text, strlen(text), 0);
+		gw_sse_wake(s);
+	}
 	pthread_mutex_unlock(&s->ss_mtx);
 }
 

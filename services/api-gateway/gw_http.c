@@ -1032,8 +1032,8 @@ gw_http_stop(void)
 	 * there aborts libmicrohttpd). */
 	gw_ws_stop();
 	gw_sse_shutdown();
-	gw_comms_shutdown();
-	gw_logs_shutdown();
+	gw_topic_shutdown(&gw_comms_topic);
+	gw_topic_shutdown(&gw_logs_topic);
 	/*
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
@@ -1047,7 +1047,8 @@ gw_http_stop(void)
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
 		if (waiting == 0 && gw_sse_count() == 0 &&
-		    gw_comms_count() == 0 && gw_logs_count() == 0 &&
+		    gw_topic_count(&gw_comms_topic) == 0 &&
+		    gw_topic_count(&gw_logs_topic) == 0 &&
 		    (atomic_load(&gw_h.h_inflight) == 0 ||
 		    util_now_ms() >= drain))
 			break;

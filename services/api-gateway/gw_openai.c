@@ -523,20 +523,18 @@ oai_event(void *arg, json_t *ev)
 	const char	*type, *text, *id, *name;
 	json_t		*tc, *input;
 	char		*args;
-	int		 index;
+	int		 index, delta;
 
 	type = json_string_value(json_object_get(ev, "type"));
 	id = json_string_value(json_object_get(ev, "id"));
 	name = json_string_value(json_object_get(ev, "name"));
 	pthread_mutex_lock(&o->o_sse.ss_mtx);
-	if (strcmp(type, "text_delta") == 0) {
-		if ((text = json_string_value(json_object_get(ev, "text"))) ==
-		    NULL || *text == '\0')
-			goto out;
-		gw_sse_text(&o->o_sse, text);
+	if ((delta = gw_sse_delta(&o->o_sse, ev, &text)) == 0)
+		goto out;
+	if (delta == 1)
 		oai_emit(o, oai_chunk(o, json_pack("{s:s}", "content", text),
 		    NULL, NULL));
-	} else if (strcmp(type, "tool_use") == 0) {
+	else if (strcmp(type, "tool_use") == 0) {
 		/* The agent's own tool call, announced as OpenAI streams
 		 * one: index, id, name; its arguments follow. */
 		index = o->o_ntools++;
@@ -565,13 +563,8 @@ oai_event(void *arg, json_t *ev)
 		free(args);
 		oai_emit(o, oai_chunk(o, json_pack("{s:[o]}", "tool_calls",
 		    tc), NULL, NULL));
-	} else {
-		/* A provider retry after deltas went out: the reply's text
-		 * no longer extends what was sent. */
-		if (strcmp(type, "restart") == 0)
-			o->o_sse.ss_text_off = 1;
+	} else
 		goto out;	/* thinking, phases, notices: not here */
-	}
 	gw_sse_wake(&o->o_sse);
  out:
 	pthread_mutex_unlock(&o->o_sse.ss_mtx);

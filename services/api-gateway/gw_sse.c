@@ -167,11 +167,27 @@ gw_sse_idle(struct gw_sse *s)
 	pthread_mutex_unlock(&s->ss_mtx);
 }
 
-void
-gw_sse_text(struct gw_sse *s, const char *text)
+int
+gw_sse_delta(struct gw_sse *s, json_t *ev, const char **textp)
 {
+	const char	*type, *text;
+
+	type = json_string_value(json_object_get(ev, "type"));
+	if (type != NULL && strcmp(type, "restart") == 0) {
+		s->ss_text_off = 1;
+		return (0);
+	}
+	if (type == NULL || strcmp(type, "text_delta") != 0)
+		return (-1);
+	if ((text = json_string_value(json_object_get(ev, "text"))) == NULL ||
+	    *text == '\0')
+		return (0);
+	/* Past what ss_text holds, the reply can no longer be compared:
+	 * gw_sse_rest() then sends nothing. */
 	if (!s->ss_text_off && buf_adds(&s->ss_text, text) != 0)
 		s->ss_text_off = 1;
+	*textp = text;
+	return (1);
 }
 
 const char *

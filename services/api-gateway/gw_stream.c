@@ -52,17 +52,16 @@ mstream_event(void *arg, json_t *ev)
 	struct gw_sse		*s = &m->m_sse;
 	const char		*type, *text;
 	json_t			*name;
+	int			 delta;
 
 	type = json_string_value(json_object_get(ev, "type"));
 	pthread_mutex_lock(&s->ss_mtx);
-	if (strcmp(type, "text_delta") == 0) {
-		if ((text = json_string_value(json_object_get(ev, "text"))) ==
-		    NULL || *text == '\0')
-			goto out;
-		gw_sse_text(s, text);
+	if ((delta = gw_sse_delta(s, ev, &text)) == 0)
+		goto out;
+	if (delta == 1)
 		gw_sse_frame(s, "chunk", json_pack("{s:s, s:b}", "content",
 		    text, "done", 0));
-	} else if (strcmp(type, "tool_use") == 0) {
+	else if (strcmp(type, "tool_use") == 0) {
 		name = json_object_get(ev, "name");
 		gw_sse_frame(s, "tool_use", json_pack("{s:O}", "tool",
 		    json_is_string(name) ? name : json_null()));
@@ -85,13 +84,8 @@ mstream_event(void *arg, json_t *ev)
 		m->m_notice = 1;
 		gw_sse_frame(s, "owner_notice", json_pack("{s:s}", "text",
 		    text));
-	} else {
-		/* A provider retry after deltas went out: the reply's text
-		 * no longer extends what was sent. */
-		if (strcmp(type, "restart") == 0)
-			s->ss_text_off = 1;
+	} else
 		goto out;	/* thinking_delta and the unknown: not here */
-	}
 	gw_sse_wake(s);
  out:
 	pthread_mutex_unlock(&s->ss_mtx);

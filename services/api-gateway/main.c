@@ -45,9 +45,9 @@ main(int argc, char **argv)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
 		fatalx("could not start streamed turns");
-	if (gw_comms_start(&cfg) != 0)
+	if (gw_topic_start(&gw_comms_topic, &cfg) != 0)
 		log_warnx("the comms event stream is off");
-	if (gw_logs_start(&cfg) != 0)
+	if (gw_topic_start(&gw_logs_topic, &cfg) != 0)
 		log_warnx("the log stream is off");
 	/* Auth failures reach the audit chain through this relay. */
 	if (audit_relay_start(NULL, NULL, cfg.bus_url, "api-gateway") != 0)
@@ -61,8 +61,8 @@ main(int argc, char **argv)
 	gw_health_stop();
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
-	gw_comms_stop();
-	gw_logs_stop();
+	gw_topic_stop(&gw_comms_topic);
+	gw_topic_stop(&gw_logs_topic);
 	audit_relay_stop();
 	gw_conn_fini();
 	bus_client_close(bc);

@@ -43,6 +43,9 @@ memory_publish(const char *topic, json_t *body)
 	pthread_mutex_unlock(&memory_pub.mtx);
 }
 
+/* No step here fails: each logs and degrades.  One that comes to fail
+ * calls memory_stop() (safe after a partial start) before returning -1,
+ * so that no thread or bus socket outlives it (svc.h, sd_start). */
 static int
 memory_start(const struct sh_config *cfg, void *arg)
 {
@@ -59,6 +62,7 @@ memory_start(const struct sh_config *cfg, void *arg)
 	return (0);
 }
 
+/* Safe after a partial memory_start(). */
 static void
 memory_stop(void *arg)
 {
