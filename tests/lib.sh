@@ -23,6 +23,14 @@
 #   lf_worst_ms N SECS      worst of N GET /api/health times (ms), SECS apart
 #   lf_bg NAME CMD..        run CMD in the background, stopped on exit
 #   lf_wait NAME [SECS]     wait (120 s at most) for it to end; sets LF_EXIT
+#   lf_pid_name PID         the NAME (lf_start, lf_bg) PID runs as, if any
+#   lf_replica NAME PROG    start another replica of PROG as NAME (lf_bg,
+#                           log/NAME.log) and wait (10 s) until it says it
+#                           serves and the broker has counted one more
+#   lf_wait_agents          bail out unless GET /api/agents answers 200
+#   lf_unset_provider_keys  unset every *_API_KEY, *_API_TOKEN, *_TOKEN and
+#                           GOOGLE_APPLICATION_CREDENTIALS: no provider key
+#                           at all (export the fake's key after it)
 #   t_ok DESC CMD..  t_eq DESC ACTUAL EXPECTED  t_done
 #   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
 #                           its results here; fails unless it reported at
@@ -48,6 +56,16 @@
 #   lf_fake_wait MODEL N    until it has recorded N requests for MODEL
 #   lf_fake_toml NAME MODEL [MORE]   a manifest on it (openai, FAKE_API_KEY);
 #                           lf_openai_toml: the same without base_url/key
+#   lf_fake_stack PROG..    lf_fake_start, lf_stack_start PROG.. and
+#                           lf_wait_agents
+#   lf_agent NAME MODEL [MORE]   spawn lf_fake_toml's agent; prints its id
+#                           (a "# spawn" line on stderr unless 201)
+#
+# The scheduler:
+#
+#   lf_trigger AGENT JQ     POST /api/triggers {agent_id: AGENT} + JQ (a jq
+#                           object); prints the trigger's id
+#   lf_wait_fire TRIGGER N  until N fires of TRIGGER have ended (10 s)
 #
 # The last response (LF_BODY, LF_HEADERS) and the database:
 #
@@ -257,6 +275,44 @@ lf_bg() {
 	LF_PIDS[$name]=$!
 }
 
+# lf_pid_name PID: prints the name (lf_start, lf_bg, lf_replica) under
+# which process PID runs, nothing if none: which replica holds a lease
+# whose owner names its pid.
+lf_pid_name() {
+	local p
+	for p in "${!LF_PIDS[@]}"; do
+		[ "${LF_PIDS[$p]}" = "$1" ] && { echo "$p"; return 0; }
+	done
+	return 0
+}
+
+# lf_replica NAME PROG: starts one more replica of service PROG as NAME
+# (lf_bg, its output in log/NAME.log; the caller's environment, such as
+# LIBREFANG_LOG_LEVEL=debug before it, passes on) and waits (10 s at
+# most) until it logs that it serves and the broker has logged one more
+# replica of PROG connected: only then do requests and events reach it.
+# 1, with a comment saying which is missing, if either did not come.
+lf_replica() {
+	local name=$1 prog=$2 log=$LF_TMP/log/$1.log n
+	n=$(lf_connected "$prog")
+	lf_bg "$name" sh -c "exec '$LF_BIN/$prog' >>'$log' 2>&1"
+	lf_poll 200 lf_is_replica "$name" "$prog" "$n" && return 0
+	grep -qs "serving '$prog'" "$log" ||
+	    echo "# $name did not log serving '$prog' within 10 s"
+	echo "# the broker logged $(lf_connected "$prog") replicas of '$prog' connected, $n before $name"
+	return 1
+}
+# How many times the broker has logged a replica of $1 connected.
+lf_connected() {
+	local n
+	n=$(grep -c "replica of '$1' connected" "$LF_TMP/log/bus.log" 2>/dev/null)
+	echo "${n:-0}"
+}
+lf_is_replica() {
+	grep -qs "serving '$2'" "$LF_TMP/log/$1.log" &&
+	    [ "$(lf_connected "$2")" -gt "$3" ]
+}
+
 # lf_wait NAME [SECS]: waits (120 s at most) until NAME (lf_bg, lf_start)
 # ends; sets LF_EXIT.
 lf_wait() {
@@ -387,6 +443,26 @@ lf_stack_start() {
 		lf_dump_logs; exit 1; }
 }
 
+# lf_wait_agents: bails out (with the logs) unless GET /api/agents answers
+# 200 within 10 s: every script that spawns agents needs it.
+lf_wait_agents() {
+	lf_wait_ok /api/agents || {
+		echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+}
+
+# lf_unset_provider_keys: unsets every provider key in the environment
+# (whatever its provider: any *_API_KEY, *_API_TOKEN or *_TOKEN, and
+# Google's credentials file), so that no turn reaches a real provider and
+# provider "auto" finds none.  Agents at the fake name theirs: export
+# FAKE_API_KEY after this, which would unset it too.
+lf_unset_provider_keys() {
+	local v
+	for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
+		unset "$v"
+	done
+	unset GOOGLE_APPLICATION_CREDENTIALS
+}
+
 # Stops every process started here (SIGTERM, then SIGKILL for any still
 # running LF_STOP_SECS later, each one a failed test) and PostgreSQL.
 lf_stack_stop() {
@@ -496,6 +572,24 @@ api_key_env = \"FAKE_API_KEY\"${3+
 $3}"
 }
 
+# lf_fake_stack PROG..: the fake provider, then the stack with PROG..
+# (lf_stack_start), and agent-runtime answering (lf_wait_agents).
+lf_fake_stack() {
+	lf_fake_start
+	lf_stack_start "$@"
+	lf_wait_agents
+}
+
+# lf_agent NAME MODEL [MORE]: spawns agent NAME on the fake provider with
+# model MODEL (lf_fake_toml, MORE as there) and prints its id; when the
+# spawn is not 201, says so on stderr (the id is then empty, and the
+# checks that use it fail).
+lf_agent() {
+	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$@")")"
+	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
+	jb .agent_id
+}
+
 # lf_fake_script JSON: appends {"model", "steps"} to that model's queue.
 lf_fake_script() {
 	curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/script" -d "$1"
@@ -510,6 +604,24 @@ lf_fake_requests() {
 # N requests for MODEL.
 lf_is_faked() { [ "$(lf_fake_requests "$1" | jq length)" -ge "$2" ]; }
 lf_fake_wait() { lf_poll 200 lf_is_faked "$1" "$2"; }
+
+# ---- the scheduler -------------------------------------------------------------
+
+# lf_trigger AGENT JQ: creates a trigger owned by AGENT, JQ (a jq object
+# expression such as '{pattern: "lifecycle"}') merged over {agent_id};
+# prints its id, and says so on stderr when the answer is not 201.
+lf_trigger() {
+	lf_req POST /api/triggers "$(jq -nc --arg a "$1" "{agent_id: \$a} + $2")"
+	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
+	jb .trigger_id
+}
+
+# lf_wait_fire TRIGGER N: waits (10 s at most) until at least N fires of
+# TRIGGER are recorded and no longer running.
+lf_is_fired() {
+	[ "$(lf_psql "SELECT count(*) FROM scheduler.trigger_fires WHERE trigger_id = '$1' AND status <> 'running'")" -ge "$2" ]
+}
+lf_wait_fire() { lf_poll 200 lf_is_fired "$1" "$2"; }
 
 # ---- requests and their answers ------------------------------------------------
 

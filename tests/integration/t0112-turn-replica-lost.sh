@@ -9,16 +9,10 @@
 
 export FAKE_API_KEY=sk-fake-lost-0123456789
 LOST="replica of 'agent-runtime' lost while handling the request"
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
-spawn() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	jb .agent_id
-}
-for i in 1 2 3 4 5 6; do BLOCK[$i]=$(spawn "block-$i" m-block); done
-for i in 1 2 3 4; do STREAM[$i]=$(spawn "stream-$i" m-stream); done
+for i in 1 2 3 4 5 6; do BLOCK[$i]=$(lf_agent "block-$i" m-block); done
+for i in 1 2 3 4; do STREAM[$i]=$(lf_agent "stream-$i" m-stream); done
 t_ok "ten agents (${BLOCK[6]}, ${STREAM[4]})" test -n "${BLOCK[6]}" -a -n "${STREAM[4]}"
 
 # block I FILE / stream I FILE: a turn in the background; the status (and
@@ -109,12 +103,7 @@ lf_req POST "/api/agents/${BLOCK[1]}/message" '{"message": "again"}'
 t_eq "a turn after the restart works" "$LF_STATUS $(jb .response)" "200 back again"
 
 # ---- two replicas, one killed: only its turns fail --------------------------
-LIBREFANG_LOG_LEVEL=debug lf_bg agent-runtime-2 \
-    sh -c "exec '$LF_BIN/agent-runtime' >>'$LF_TMP/log/agent-runtime-2.log' 2>&1"
-for i in $(seq 100); do
-	[ "$(grep -c "replica of 'agent-runtime' connected" "$LF_TMP/log/bus.log")" -ge 3 ] && break
-	sleep 0.05
-done
+LIBREFANG_LOG_LEVEL=debug lf_replica agent-runtime-2 agent-runtime
 sleep 0.3	# the second replica's workers stand in line
 lf_fake_script '{"model":"m-block","steps":[{"text":"done","delay_ms":4000},{"text":"done","delay_ms":4000},{"text":"done","delay_ms":4000},{"text":"done","delay_ms":4000},{"text":"done","delay_ms":4000},{"text":"done","delay_ms":4000}]}'
 S="{\"text\":\"$(seq -f 'w%g' 40 | tr '\n' ' ')\",\"chunk_delay_ms\":100}"

@@ -10,22 +10,15 @@
 # No provider key at all, so provider "auto" finds none (the last check);
 # the agents at the fake name their own (after the loop, which would
 # unset it too).
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
-unset GOOGLE_APPLICATION_CREDENTIALS
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-tools-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
 # agent NAME MODEL TOOLS [extra capabilities lines]: spawns, prints the id.
 agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "[capabilities]
+	lf_agent "$1" "$2" "[capabilities]
 tools = $3
-${4:-}")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
+${4:-}"
 }
 # The tool results the provider saw in request N (0-based) for MODEL.
 results() {

@@ -8,17 +8,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-replicas-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 # The second replica logs every operation it runs.
-LIBREFANG_LOG_LEVEL=debug lf_bg agent-runtime-2 \
-    sh -c "exec '$LF_BIN/agent-runtime' >>'$LF_TMP/log/agent-runtime-2.log' 2>&1"
-for i in $(seq 100); do
-	grep -q "serving 'agent-runtime'" "$LF_TMP/log/agent-runtime-2.log" 2>/dev/null && break
-	sleep 0.05
-done
-t_ok "a second replica joins" grep -q "serving 'agent-runtime'" "$LF_TMP/log/agent-runtime-2.log"
+LIBREFANG_LOG_LEVEL=debug t_ok "a second replica joins" \
+    lf_replica agent-runtime-2 agent-runtime
 
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml twin m-twin)")"
 A=$(jb .agent_id)

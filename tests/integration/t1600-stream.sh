@@ -12,10 +12,7 @@
 export FAKE_API_KEY=sk-fake-stream-0123456789
 
 # ---- the fake provider and the stack ---------------------------------------
-lf_fake_start
-
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 TOML=$(lf_fake_toml streamer m '[capabilities]
 tools = ["file_write", "file_read"]')

@@ -7,9 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-ws-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml socket ws-model)")"
 t_eq "spawn the agent" "$LF_STATUS" 201

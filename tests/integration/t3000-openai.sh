@@ -14,9 +14,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-openai-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 # oai_err STATUS TYPE: the last answer is STATUS with exactly OpenAI's
 # error object {"error": {message, type, param, code}} of that type.

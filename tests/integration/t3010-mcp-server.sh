@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_wait_agents
 
 ACC='Accept: application/json, text/event-stream'
 # mcp [PATH] JSON [curl args..]: one POST with the MCP client's headers.

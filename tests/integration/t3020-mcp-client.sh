@@ -17,9 +17,7 @@ BIN=$LF_ROOT/tests/e2e/node_modules/.bin
 HOSTILE=$LF_ROOT/tests/fakes/mcp-hostile.mjs
 
 export FAKE_API_KEY=sk-fake-mcp-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 # status NAME: the server's status as this replica shows it.
 status() { lf_req GET "/api/mcp/servers/$1"; jb .status; }
@@ -276,7 +274,7 @@ lf_req GET /api/mcp/catalog/time
 t_eq "the catalog entry stays" "$LF_STATUS" "200"
 
 # ---- a second replica runs the same servers ------------------------------------
-lf_bg agent-runtime-2 sh -c "exec '$LF_BIN/agent-runtime' >>'$LF_TMP/log/agent-runtime-2.log' 2>&1"
+lf_replica agent-runtime-2 agent-runtime
 R2=${LF_PIDS[agent-runtime-2]}
 has2() { [ -n "$(child_pids mcp-server-filesystem "$R2")" ] && [ -n "$(child_pids mcp-server-everything "$R2")" ] &&
 	[ -n "$(child_pids huge "$R2")" ]; }

@@ -10,21 +10,14 @@
 # input is a 4xx JSON error.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
-unset GOOGLE_APPLICATION_CREDENTIALS
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-comms-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
 # agent NAME MODEL [capabilities lines]: spawns, prints the id.
 agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "${3:+[capabilities]
-$3}")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
+	lf_agent "$1" "$2" "${3:+[capabilities]
+$3}"
 }
 # JSON for send/task: FROM TO KEY TEXT.
 cj() { jq -nc --arg f "$1" --arg t "$2" --arg k "$3" --arg m "$4" '{from: $f, to: $t, ($k): $m}'; }

@@ -8,16 +8,12 @@
 # numbers, unknown fields and bad uuids.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-jobs-0123456789
-lf_fake_start
 lf_config '[scheduler]
 min_interval_secs = 5
 max_jobs_per_agent = 4'
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml jobber m-jobs)")"
 A=$(jb .agent_id)

@@ -9,24 +9,14 @@
 # delays another.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-jobs-0123456789
-lf_fake_start
 lf_config '[scheduler]
 min_interval_secs = 1
 tick_ms = 100
 lease_secs = 5'
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 
-# agent NAME MODEL: spawns, prints the id.
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
 # job AGENT JSON-EXTRA: a cron job; prints its id.
 job() {
 	lf_req POST /api/cron/jobs "$(jq -nc --arg a "$1" --argjson x "$2" '{agent_id: $a} + $x')"
@@ -40,10 +30,10 @@ has_fires() { [ "$(fires "$1")" -ge "$2" ]; }
 status() { lf_req GET "/api/cron/jobs/$1/status"; jb "$2"; }
 is_disabled() { [ "$(status "$1" .enabled)" = false ]; }
 
-A=$(agent ticker m-tick)
-B=$(agent failer m-fail)
-C=$(agent sessions m-sess)
-D=$(agent slowpoke m-slow)
+A=$(lf_agent ticker m-tick)
+B=$(lf_agent failer m-fail)
+C=$(lf_agent sessions m-sess)
+D=$(lf_agent slowpoke m-slow)
 
 # ---- an interval job fires, with its prompt -------------------------------------
 T0=$(lf_ms)

@@ -10,20 +10,14 @@
 # gap or a duplicate.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-jobs-0123456789
-lf_fake_start
 lf_config '[scheduler]
 min_interval_secs = 1
 tick_ms = 100
 lease_secs = 3'
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
-lf_poll 200 grep -qs "serving 'scheduler'" "$LF_TMP/log/scheduler-2.log"
-t_ok "a second scheduler replica joins" grep -q "serving 'scheduler'" "$LF_TMP/log/scheduler-2.log"
+lf_fake_stack agent-runtime scheduler
+t_ok "a second scheduler replica joins" lf_replica scheduler-2 scheduler
 
 q() { lf_psql "$1"; }
 none_running() { [ "$(q "SELECT count(*) FROM scheduler.job_fires WHERE state = 'running'")" = 0 ]; }

@@ -6,21 +6,12 @@
 # patterns, uuids, fields and absurd numbers 400, the cap of 50 per agent.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent owner m-owner)
-B=$(agent other m-other)
+A=$(lf_agent owner m-owner)
+B=$(lf_agent other m-other)
 NOAGENT=0b0e5c1e-1111-4222-8333-444455556666
 
 # ---- create ----------------------------------------------------------------------

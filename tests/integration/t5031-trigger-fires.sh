@@ -13,39 +13,24 @@
 # the "did not fire" checks are bounded without sleeping.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-trigger() {	# OWNER JSON-extra: prints the trigger id
-	lf_req POST /api/triggers "$(jq -nc --arg a "$1" "{agent_id: \$a} + $2")"
-	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
-	jb .trigger_id
-}
 # The user message of the fake's request N (0-based) for MODEL.
 prompt() { lf_fake_requests "$1" | jq -r ".[$2].body.messages | map(select(.role == \"user\")) | .[-1].content"; }
 count() { lf_fake_requests "$1" | jq length; }
 fires() { lf_psql "SELECT count(*) FROM scheduler.trigger_fires WHERE trigger_id = '$1'"; }
-fire_done() { [ "$(lf_psql "SELECT count(*) FROM scheduler.trigger_fires WHERE trigger_id = '$1' AND status <> 'running'")" -ge "$2" ]; }
 
-W=$(agent watcher m-watch)
-TW=$(trigger "$W" '{pattern: {agent_spawned: {name_pattern: "worker"}}, prompt_template: "Spawned: {{event}}", cooldown_secs: 3600}')
+W=$(lf_agent watcher m-watch)
+TW=$(lf_trigger "$W" '{pattern: {agent_spawned: {name_pattern: "worker"}}, prompt_template: "Spawned: {{event}}", cooldown_secs: 3600}')
 
 # ---- agent_spawned: the owner's turn with the rendered prompt -----------------------
-W1=$(agent worker-1 m-w)
+W1=$(lf_agent worker-1 m-w)
 lf_fake_wait m-watch 1 || echo "# no turn for worker-1 within 10 s"
 t_eq "agent_spawned: the owner's turn got the rendered prompt" "$(prompt m-watch 0)" \
     "Spawned: Agent 'worker-1' (id: $W1) was spawned"
-lf_poll 200 fire_done "$TW" 1 || echo "# the fire was not recorded as done within 10 s"
+lf_wait_fire "$TW" 1 || echo "# the fire was not recorded as done within 10 s"
 t_eq "the fire is recorded: event, description, recipient, depth, status, answer" \
     "$(lf_psql "SELECT event_type, description, recipient, depth, status, response FROM scheduler.trigger_fires WHERE trigger_id = '$TW'")" \
     "Lifecycle|Agent 'worker-1' (id: $W1) was spawned|$W|0|completed|echo: Spawned: Agent 'worker-1' (id: $W1) was spawned"
@@ -55,8 +40,8 @@ t_eq "the turn's usage is recorded" \
     "$(lf_psql "SELECT input_tokens > 0 AND output_tokens > 0 FROM scheduler.trigger_fires WHERE trigger_id = '$TW'")" t
 
 # ---- name_pattern is a substring; cooldown is per subject (the agent) --------------
-agent other-x m-w >/dev/null
-W2=$(agent worker-2 m-w)
+lf_agent other-x m-w >/dev/null
+W2=$(lf_agent worker-2 m-w)
 lf_fake_wait m-watch 2 || echo "# no turn for worker-2 within 10 s"
 t_eq "a name without 'worker' did not fire; worker-2 did, in cooldown's face (another subject)" \
     "$(count m-watch) $(prompt m-watch 1)" "2 Spawned: Agent 'worker-2' (id: $W2) was spawned"
@@ -64,11 +49,11 @@ lf_req GET "/api/triggers/$TW"
 t_eq "fire_count counts the fires" "$(jb .fire_count)" 2
 
 # ---- cooldown without a subject (lifecycle): the second event is held back -------------
-C=$(agent cooler m-cool)
-TC=$(trigger "$C" '{pattern: "lifecycle", cooldown_secs: 3600}')
-agent worker-c1 m-w >/dev/null
-agent worker-c2 m-w >/dev/null
-agent worker-c3 m-w >/dev/null
+C=$(lf_agent cooler m-cool)
+TC=$(lf_trigger "$C" '{pattern: "lifecycle", cooldown_secs: 3600}')
+lf_agent worker-c1 m-w >/dev/null
+lf_agent worker-c2 m-w >/dev/null
+lf_agent worker-c3 m-w >/dev/null
 lf_fake_wait m-watch 5 || echo "# worker-c3's fire did not come within 10 s"
 t_eq "cooldown: one lifecycle fire for three spawns" "$(count m-cool) $(fires "$TC")" "1 1"
 t_eq "cooldown: the fire was the first spawn" "$(prompt m-cool 0 | grep -o "worker-c[0-9]")" worker-c1
@@ -76,30 +61,30 @@ lf_req GET "/api/triggers/$TC"
 t_eq "cooldown: fire_count 1, still enabled" "$(jbc '[.fire_count, .enabled]')" '[1,true]'
 
 # ---- max_fires disables ----------------------------------------------------------------
-M=$(agent maxer m-max)
-TM=$(trigger "$M" '{pattern: {agent_spawned: {name_pattern: "worker-m"}}, max_fires: 2, cooldown_secs: 0}')
-for i in 1 2 3; do agent "worker-m$i" m-w >/dev/null; done
+M=$(lf_agent maxer m-max)
+TM=$(lf_trigger "$M" '{pattern: {agent_spawned: {name_pattern: "worker-m"}}, max_fires: 2, cooldown_secs: 0}')
+for i in 1 2 3; do lf_agent "worker-m$i" m-w >/dev/null; done
 lf_fake_wait m-watch 8 || echo "# worker-m3's fire did not come within 10 s"
 t_eq "max_fires 2: two turns for three spawns" "$(count m-max) $(fires "$TM")" "2 2"
 lf_req GET "/api/triggers/$TM"
 t_eq "max_fires reached: fire_count 2, disabled" "$(jbc '[.fire_count, .max_fires, .enabled]')" '[2,2,false]'
 
 # ---- target_agent_id, agent_terminated ----------------------------------------------------
-T=$(agent target m-target)
-TT=$(trigger "$W" "$(jq -nc --arg t "$T" '{pattern: "agent_terminated", target_agent_id: $t, cooldown_secs: 0}')")
+T=$(lf_agent target m-target)
+TT=$(lf_trigger "$W" "$(jq -nc --arg t "$T" '{pattern: "agent_terminated", target_agent_id: $t, cooldown_secs: 0}')")
 lf_req DELETE "/api/agents/$W2"
 t_eq "kill worker-2: 200" "$LF_STATUS" 200
 lf_fake_wait m-target 1 || echo "# no turn on the target within 10 s"
 t_eq "agent_terminated: the target's turn, the default template" "$(prompt m-target 0)" \
     "Event: Agent $W2 terminated: killed"
-lf_poll 200 fire_done "$TT" 1
+lf_wait_fire "$TT" 1
 t_eq "the fire's recipient is the target" \
     "$(lf_psql "SELECT recipient FROM scheduler.trigger_fires WHERE trigger_id = '$TT'")" "$T"
 t_eq "the owner got no turn for it" "$(count m-watch)" 8
 
 # ---- memory_key_pattern from real KV writes over HTTP ----------------------------------------
-K=$(agent keeper m-kv)
-TK=$(trigger "$K" '{pattern: {memory_key_pattern: {key_pattern: "todo"}}, prompt_template: "KV {{event}}!", cooldown_secs: 0}')
+K=$(lf_agent keeper m-kv)
+TK=$(lf_trigger "$K" '{pattern: {memory_key_pattern: {key_pattern: "todo"}}, prompt_template: "KV {{event}}!", cooldown_secs: 0}')
 lf_req PUT "/api/memory/agents/$K/kv/my.todo.list" '{"value": ["milk"]}'
 t_eq "PUT kv: 200 stored" "$LF_STATUS $(jbc .)" '200 {"status":"stored","key":"my.todo.list"}'
 lf_fake_wait m-kv 1 || echo "# no turn for the KV write within 10 s"
@@ -115,13 +100,13 @@ lf_fake_wait m-kv 3 || echo "# no turn for the delete within 10 s"
 t_eq "memory_key_pattern: deleted" "$(prompt m-kv 2)" "KV Memory Deleted on key 'my.todo.list' for agent $K!"
 
 # ---- session_mode "new": a session of the fire's own ------------------------------------------
-S=$(agent sessioned m-sess)
+S=$(lf_agent sessioned m-sess)
 lf_req GET "/api/agents/$S/session"
 S0=$(jb .session_id)
-TS=$(trigger "$S" '{pattern: {agent_spawned: {name_pattern: "worker-s"}}, session_mode: "new", cooldown_secs: 0}')
-agent worker-s1 m-w >/dev/null
+TS=$(lf_trigger "$S" '{pattern: {agent_spawned: {name_pattern: "worker-s"}}, session_mode: "new", cooldown_secs: 0}')
+lf_agent worker-s1 m-w >/dev/null
 lf_fake_wait m-sess 1 || echo "# no turn for session_mode new within 10 s"
-lf_poll 200 fire_done "$TS" 1
+lf_wait_fire "$TS" 1
 SID=$(lf_psql "SELECT session_id FROM scheduler.trigger_fires WHERE trigger_id = '$TS'")
 t_ok "session_mode new: the fire has a session of its own ($SID)" test -n "$SID" -a "$SID" != "$S0"
 t_eq "session_mode new: the turn completed" \
@@ -132,7 +117,7 @@ t_eq "session_mode new: the agent's current session is unchanged and empty" "$(j
 # ---- a disabled trigger does not fire; a deleted one neither -------------------------------------
 lf_req PATCH "/api/triggers/$TW" '{"enabled": false}'
 lf_req PATCH "/api/triggers/$TM" '{"enabled": true, "max_fires": 0}'
-agent worker-m9 m-w >/dev/null
+lf_agent worker-m9 m-w >/dev/null
 lf_fake_wait m-max 3 || echo "# the re-enabled trigger did not fire within 10 s"
 t_eq "disabled: no turn for the watcher; re-enabled: the maxer fires again" "$(count m-watch) $(count m-max)" "9 3"
 

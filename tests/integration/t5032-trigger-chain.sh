@@ -10,15 +10,11 @@
 # refused: recorded, no turn.  A fresh write over HTTP starts a new chain.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
 lf_config '[scheduler]
 trigger_max_depth = 3'
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler memory
 
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml looper m-loop '[capabilities]
 tools = ["kv_set"]

@@ -5,37 +5,18 @@
 # cooldown not passed twice, although both replicas race for each.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
-for i in $(seq 200); do
-	[ "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" -ge 2 ] && break
-	sleep 0.05
-done
+lf_fake_stack agent-runtime scheduler memory
+lf_replica scheduler-2 scheduler
 t_eq "two scheduler replicas on the bus" "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" 2
-
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-trigger() {
-	lf_req POST /api/triggers "$(jq -nc --arg a "$1" "{agent_id: \$a} + $2")"
-	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
-	jb .trigger_id
-}
 
 # Warm-up: spawns until both replicas have decided a fire, so both are
 # subscribed before the burst (20 at most; the check below then fails).
-WARM=$(agent warmer m-warm)
-TWARM=$(trigger "$WARM" '{pattern: {agent_spawned: {name_pattern: "warm"}}, cooldown_secs: 0}')
+WARM=$(lf_agent warmer m-warm)
+TWARM=$(lf_trigger "$WARM" '{pattern: {agent_spawned: {name_pattern: "warm"}}, cooldown_secs: 0}')
 for i in $(seq 20); do
-	agent "warm-$i" m-b >/dev/null
+	lf_agent "warm-$i" m-b >/dev/null
 	lf_fake_wait m-warm "$i" || echo "# warm-$i did not fire within 10 s"
 	[ "$(lf_psql "SELECT count(DISTINCT claimed_by) FROM scheduler.trigger_fires WHERE trigger_id = '$TWARM'")" = 2 ] && break
 done
@@ -43,22 +24,22 @@ done
 # Five watchers of every burst spawn, one capped at 3 fires, one with a
 # cooldown and no subject (lifecycle).
 for i in 1 2 3 4 5; do
-	O[$i]=$(agent "owner-$i" "m-o$i")
-	T[$i]=$(trigger "${O[$i]}" '{pattern: {agent_spawned: {name_pattern: "burst"}}, cooldown_secs: 0}')
+	O[$i]=$(lf_agent "owner-$i" "m-o$i")
+	T[$i]=$(lf_trigger "${O[$i]}" '{pattern: {agent_spawned: {name_pattern: "burst"}}, cooldown_secs: 0}')
 done
-CAP=$(agent capped m-cap)
-TCAP=$(trigger "$CAP" '{pattern: {agent_spawned: {name_pattern: "burst"}}, max_fires: 3, cooldown_secs: 0}')
-COOL=$(agent cooled m-cool)
-TCOOL=$(trigger "$COOL" '{pattern: "lifecycle", cooldown_secs: 3600}')
+CAP=$(lf_agent capped m-cap)
+TCAP=$(lf_trigger "$CAP" '{pattern: {agent_spawned: {name_pattern: "burst"}}, max_fires: 3, cooldown_secs: 0}')
+COOL=$(lf_agent cooled m-cool)
+TCOOL=$(lf_trigger "$COOL" '{pattern: "lifecycle", cooldown_secs: 3600}')
 
 N=12
-for i in $(seq $N); do agent "burst-$i" m-b >/dev/null; done
+for i in $(seq $N); do lf_agent "burst-$i" m-b >/dev/null; done
 # Bounded: every watcher's N turns, then a settling event whose turns prove
 # the burst's events were evaluated by both replicas.
 for i in 1 2 3 4 5; do
 	lf_fake_wait "m-o$i" $N || echo "# owner-$i got $(lf_fake_requests "m-o$i" | jq length) of $N turns within 10 s"
 done
-agent "burst-last" m-b >/dev/null
+lf_agent "burst-last" m-b >/dev/null
 lf_fake_wait m-o1 $((N + 1)) || echo "# the settling event did not fire within 10 s"
 sleep 0.5	# a duplicate turn, if any, would have been asked for by now
 

@@ -7,34 +7,20 @@
 # records that turn's answer.  The agent's turn ran once.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
-for i in $(seq 200); do
-	[ "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" -ge 2 ] && break
-	sleep 0.05
-done
+lf_fake_stack agent-runtime scheduler memory
+lf_replica scheduler-2 scheduler
 sleep 0.5	# the second replica's subscription reaches the broker
 
-lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml slowpoke m-slow)")"
-S=$(jb .agent_id)
-lf_req POST /api/triggers "$(jq -nc --arg a "$S" '{agent_id: $a, pattern: {agent_spawned: {name_pattern: "late"}}, cooldown_secs: 0}')"
-TR=$(jb .trigger_id)
+S=$(lf_agent slowpoke m-slow)
+TR=$(lf_trigger "$S" '{pattern: {agent_spawned: {name_pattern: "late"}}, cooldown_secs: 0}')
 lf_fake_script '{"model":"m-slow","steps":[{"text":"finally done","delay_ms":4000}]}'
 
-lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml late-1 m-x)")"
+lf_agent late-1 m-x >/dev/null
 lf_fake_wait m-slow 1 || echo "# the fire's turn did not start within 10 s"
 OWNER=$(lf_psql "SELECT claimed_by FROM scheduler.trigger_fires WHERE trigger_id = '$TR'")
-PID=${OWNER##*:}
-NAME=
-for n in scheduler scheduler-2; do
-	[ "${LF_PIDS[$n]:-}" = "$PID" ] && NAME=$n
-done
+NAME=$(lf_pid_name "${OWNER##*:}")
 t_ok "the fire is held by one of the two replicas ($OWNER: ${NAME:-?})" test -n "$NAME"
 t_eq "its status is running" "$(lf_psql "SELECT status FROM scheduler.trigger_fires WHERE trigger_id = '$TR'")" running
 lf_stop "$NAME"

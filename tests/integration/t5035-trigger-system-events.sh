@@ -8,26 +8,12 @@
 # [scheduler] trigger_max_per_event; malformed events change nothing.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-triggers-0123456789
 lf_config '[scheduler]
 trigger_max_per_event = 2'
-lf_fake_start
-lf_stack_start agent-runtime scheduler memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-trigger() {
-	lf_req POST /api/triggers "$(jq -nc --arg a "$1" "{agent_id: \$a} + $2")"
-	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
-	jb .trigger_id
-}
 prompt() { lf_fake_requests "$1" | jq -r ".[$2].body.messages | map(select(.role == \"user\")) | .[-1].content"; }
 count() { lf_fake_requests "$1" | jq length; }
 # pub TYPE DATA: an event as msg_event() builds it, on the events topic.
@@ -38,14 +24,14 @@ pub() {
 	    echo "# bustool pub failed"
 }
 
-P=$(agent planner m-p)
-Q=$(agent quinn m-q)
-trigger "$P" '{pattern: {task_posted: {assignee_match: "self"}}, prompt_template: "Task for me: {{event}}", cooldown_secs: 0}' >/dev/null
-trigger "$Q" '{pattern: {task_posted: {assignee_match: "unassigned"}}, cooldown_secs: 0}' >/dev/null
-trigger "$Q" '{pattern: {task_claimed: {creator_match: "self"}}, cooldown_secs: 0}' >/dev/null
-trigger "$P" '{pattern: {system_keyword: {keyword: "QUOTA"}}, cooldown_secs: 0}' >/dev/null
-trigger "$Q" '{pattern: {content_match: {substring: "DEPLOY"}}, cooldown_secs: 0}' >/dev/null
-TS=$(trigger "$P" '{pattern: "task_completed"}')	# the default cooldown, 5 s per task
+P=$(lf_agent planner m-p)
+Q=$(lf_agent quinn m-q)
+lf_trigger "$P" '{pattern: {task_posted: {assignee_match: "self"}}, prompt_template: "Task for me: {{event}}", cooldown_secs: 0}' >/dev/null
+lf_trigger "$Q" '{pattern: {task_posted: {assignee_match: "unassigned"}}, cooldown_secs: 0}' >/dev/null
+lf_trigger "$Q" '{pattern: {task_claimed: {creator_match: "self"}}, cooldown_secs: 0}' >/dev/null
+lf_trigger "$P" '{pattern: {system_keyword: {keyword: "QUOTA"}}, cooldown_secs: 0}' >/dev/null
+lf_trigger "$Q" '{pattern: {content_match: {substring: "DEPLOY"}}, cooldown_secs: 0}' >/dev/null
+TS=$(lf_trigger "$P" '{pattern: "task_completed"}')	# the default cooldown, 5 s per task
 
 # ---- task_posted ---------------------------------------------------------------------
 pub System "$(jq -nc --arg p "$P" '{event: "TaskPosted", task_id: "t1", title: "Write docs", assigned_to: $p, created_by: "quinn"}')"
@@ -86,8 +72,8 @@ t_eq "the fires of the completion trigger" "$(lf_psql "SELECT count(*) FROM sche
 "$LF_BIN/bustool" pub events "$(jq -nc --arg id "$(cat /proc/sys/kernel/random/uuid)" '{id: $id, payload: {type: "System", data: "QuotaWarning"}, depth: "deep"}')"
 
 # ---- trigger_max_per_event = 2: three matches, two fires -----------------------------------
-R=$(agent fanner m-r)
-for i in 1 2 3; do trigger "$R" '{pattern: {content_match: {substring: "fanout"}}, cooldown_secs: 0}' >/dev/null; done
+R=$(lf_agent fanner m-r)
+for i in 1 2 3; do lf_trigger "$R" '{pattern: {content_match: {substring: "fanout"}}, cooldown_secs: 0}' >/dev/null; done
 pub Custom '{"type": "fanout"}'
 lf_fake_wait m-r 2 || echo "# the fan-out did not fire within 10 s"
 pub Custom '{"type": "fanout"}'

@@ -8,25 +8,15 @@
 # manifest.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-trigger-workflow-0123
-lf_fake_start
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/workflows || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-fire_done() { [ "$(lf_psql "SELECT count(*) FROM scheduler.trigger_fires WHERE trigger_id = '$1' AND status <> 'running'")" -ge "$2" ]; }
 runs_done() { lf_req GET "/api/workflows/$1/runs"; [ "$(jbc "[.[] | select(.state == \"Completed\")] | length")" -ge "$2" ]; }
 
-O=$(agent owner m-owner)
-S=$(agent summarizer m-sum)
+O=$(lf_agent owner m-owner)
+S=$(lf_agent summarizer m-sum)
 lf_req POST /api/workflows "$(jq -nc '{name: "on-spawn", steps: [{name: "sum", agent_name: "summarizer", prompt: "Summarize: {{input}}"}]}')"
 t_eq "a workflow" "$LF_STATUS" 201
 WF=$(jb .workflow_id)
@@ -34,8 +24,8 @@ lf_req POST /api/triggers "$(jq -nc --arg a "$O" --arg w "$WF" '{agent_id: $a, p
 t_eq "a trigger naming it" "$LF_STATUS" 201
 T=$(jb .trigger_id)
 
-N=$(agent newbie-1 m-x)
-lf_poll 200 fire_done "$T" 1 || echo "# the fire did not finish within 10 s"
+N=$(lf_agent newbie-1 m-x)
+lf_wait_fire "$T" 1 || echo "# the fire did not finish within 10 s"
 t_eq "the fire completed, naming the run it started" \
     "$(lf_psql "SELECT status, response LIKE 'workflow run % started' FROM scheduler.trigger_fires WHERE trigger_id = '$T'")" "completed|t"
 RUN=$(lf_psql "SELECT substring(response from 'workflow run (.*) started') FROM scheduler.trigger_fires WHERE trigger_id = '$T'")
@@ -61,16 +51,16 @@ $(lf_fake_toml fresh-owner m-fresh)")"
 F=$(jb .agent_id)
 lf_req POST /api/triggers "$(jq -nc --arg a "$F" '{agent_id: $a, pattern: {agent_spawned: {name_pattern: "pal"}}, cooldown_secs: 0}')"
 TF=$(jb .trigger_id)
-agent pal-1 m-x >/dev/null
-agent pal-2 m-x >/dev/null
-lf_poll 200 fire_done "$TF" 2 || echo "# the two fires did not finish within 10 s"
+lf_agent pal-1 m-x >/dev/null
+lf_agent pal-2 m-x >/dev/null
+lf_wait_fire "$TF" 2 || echo "# the two fires did not finish within 10 s"
 t_eq "no session_mode, manifest new: each fire's turn starts afresh" \
     "$(lf_fake_requests m-fresh | jq -c '[.[] | [.body.messages[] | select(.role == "user")] | length]')" '[1,1]'
 
 # A workflow deleted since: the fire fails, saying why.
 lf_req DELETE "/api/workflows/$WF"
-agent newbie-2 m-x >/dev/null
-lf_poll 200 fire_done "$T" 2 || echo "# the second fire did not finish within 10 s"
+lf_agent newbie-2 m-x >/dev/null
+lf_wait_fire "$T" 2 || echo "# the second fire did not finish within 10 s"
 t_eq "a deleted workflow: a failed fire" \
     "$(lf_psql "SELECT status FROM scheduler.trigger_fires WHERE trigger_id = '$T' ORDER BY created_at DESC LIMIT 1")" failed
 t_ok "saying the workflow did not start" test -n "$(lf_psql "SELECT 1 FROM scheduler.trigger_fires WHERE trigger_id = '$T' AND error LIKE 'workflow % did not start%'")"

@@ -8,24 +8,15 @@
 # idempotency_key giving one run.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-workflows-0123456789
-lf_fake_start
 lf_config "[scheduler]
 workflow_runs_kept = 10"
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/workflows || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent analyst m-analyst)
-B=$(agent writer m-writer)
+A=$(lf_agent analyst m-analyst)
+B=$(lf_agent writer m-writer)
 
 # ---- create, list, get ---------------------------------------------------------
 WF=$(jq -nc --arg b "$B" '{name: "review", description: "two agents",

@@ -8,27 +8,18 @@
 # answered 422 and recorded in the runs list.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-workflows-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/workflows || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
 for n in fa fb merger judge shipper rejecter looper flaky skipper slow slow2; do
-	agent "$n" "m-$n" >/dev/null
+	lf_agent "$n" "m-$n" >/dev/null
 done
 
 # How many provider requests one failed turn takes (agent-runtime may
 # retry a provider error itself): FAILS failing steps per failed turn.
-P=$(agent probe m-probe)
+P=$(lf_agent probe m-probe)
 lf_fake_script "{\"model\": \"m-probe\", \"steps\": $(jq -nc '[range(10) | {status: 400}]')}"
 lf_req POST "/api/agents/$P/message" "$(lf_msg_json probe)"
 FAILS=$(lf_fake_requests m-probe | jq length)
@@ -176,7 +167,7 @@ t_ok "while a persistent step sees the agent's history" \
     test "$(lf_fake_requests m-judge | jq '[.[-1].body.messages[] | select(.role == "user")] | length')" -gt 1
 
 # ---- an agent gone at run time -------------------------------------------------------------
-G=$(agent ghost m-ghost)
+G=$(lf_agent ghost m-ghost)
 W=$(create '{"name": "ghost", "steps": [{"name": "boo", "agent_name": "ghost"}]}')
 lf_req DELETE "/api/agents/$G"
 lf_req POST "/api/workflows/$W/run" '{"input": "x"}'

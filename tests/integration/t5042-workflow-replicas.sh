@@ -12,40 +12,20 @@
 # lost run ends Failed with the reason instead.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-workflows-0123456789
-lf_fake_start
 LEASE=3
 lf_config "[scheduler]
 workflow_lease_secs = $LEASE
 workflow_threads = 2"
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/workflows || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
-# replica NAME: a further scheduler replica, waited for on the broker.
-replica() {
-	local n i
-	n=$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")
-	lf_bg "$1" sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/$1.log' 2>&1"
-	for ((i = 0; i < 200; i++)); do
-		[ "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" -gt "$n" ] && return
-		sleep 0.05
-	done
-	echo "# replica $1 did not connect within 10 s"
-}
-replica scheduler-2
+lf_replica scheduler-2 scheduler
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-agent first m-first >/dev/null
-agent second m-second >/dev/null
-agent third m-third >/dev/null
+lf_agent first m-first >/dev/null
+lf_agent second m-second >/dev/null
+lf_agent third m-third >/dev/null
 lf_req POST /api/workflows '{"name": "three", "steps": [
   {"name": "s1", "agent_name": "first", "prompt": "one: {{input}}"},
   {"name": "s2", "agent_name": "second", "prompt": "two: {{input}}"},
@@ -54,11 +34,7 @@ W=$(jb .workflow_id)
 
 # owner RUN: the LF_PIDS name of the replica whose pool runs RUN.
 owner() {
-	local pid p
-	pid=$(lf_psql "SELECT split_part(split_part(claimed_by, '#', 1), ':', 2) FROM scheduler.workflow_runs WHERE id = '$1' AND claimed_by LIKE '%#%'")
-	for p in "${!LF_PIDS[@]}"; do
-		[ "${LF_PIDS[$p]}" = "$pid" ] && { echo "$p"; return; }
-	done
+	lf_pid_name "$(lf_psql "SELECT split_part(split_part(claimed_by, '#', 1), ':', 2) FROM scheduler.workflow_runs WHERE id = '$1' AND claimed_by LIKE '%#%'")"
 }
 # run_is RUN STATE: the runs list shows RUN in STATE.
 run_is() {
@@ -100,7 +76,7 @@ t_eq "its claim is cleared" \
 t_ok "the survivor logged the resume" grep -q "workflow run $R: resumed at step 1" "$LF_TMP/log/$S.log"
 
 # ---- SIGTERM mid-run: handed over at once ----------------------------------------------
-replica scheduler-3
+lf_replica scheduler-3 scheduler
 curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
 lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 4000}]}'
@@ -125,8 +101,8 @@ done
 lf_config "[scheduler]
 workflow_lease_secs = $LEASE
 workflow_resume = false"
-replica scheduler-4
-replica scheduler-5
+lf_replica scheduler-4 scheduler
+lf_replica scheduler-5 scheduler
 curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
 lf_fake_script '{"model": "m-first", "steps": [{"text": "ONE"}]}'
 lf_fake_script '{"model": "m-second", "steps": [{"text": "TWO", "delay_ms": 3000}]}'

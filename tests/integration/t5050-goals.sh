@@ -9,7 +9,7 @@
 export OPENAI_API_KEY=sk-test-openai
 lf_stack_start agent-runtime scheduler
 lf_wait_ok /api/goals || { echo "Bail out! the scheduler did not answer /api/goals"; lf_dump_logs; exit 1; }
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_wait_agents
 
 NOID=00000000-0000-4000-8000-000000000000
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_openai_toml goal-agent m-goal)")"

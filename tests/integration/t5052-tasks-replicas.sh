@@ -16,9 +16,8 @@ sweep_interval_secs = 1
 max_retries = 4'
 export LIBREFANG_LOG_LEVEL=debug
 lf_stack_start scheduler
-lf_bg scheduler-2 sh -c "exec '$LF_BIN/scheduler' >>'$LF_TMP/log/scheduler-2.log' 2>&1"
-two() { [ "$(grep -c "replica of 'scheduler' connected" "$LF_TMP/log/bus.log")" -ge 2 ]; }
-lf_poll 200 two || { echo "Bail out! the second scheduler replica did not join in 10 s"; lf_dump_logs; exit 1; }
+lf_replica scheduler-2 scheduler ||
+    { echo "Bail out! the second scheduler replica did not join in 10 s"; lf_dump_logs; exit 1; }
 sleep 0.3	# its workers stand in line at the broker
 
 lf_req GET /api/queue/status

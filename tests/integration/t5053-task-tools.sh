@@ -5,20 +5,14 @@
 # the other claims and completes it, the first looks it up and lists it.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-tasks-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/tasks/status || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
 agent() {	# agent NAME MODEL TOOLS: spawns, prints the id
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "[capabilities]
-tools = $3")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
+	lf_agent "$1" "$2" "[capabilities]
+tools = $3"
 }
 # The tool results the provider saw in request N (0-based) for MODEL.
 results() {

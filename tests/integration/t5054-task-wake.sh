@@ -7,32 +7,21 @@
 # "self"), one step deeper in the trigger chain.
 . "$(dirname "$0")/../lib.sh"
 
-for v in $(env | grep -oE '^[A-Z0-9_]+_(API_KEY|API_TOKEN|TOKEN)=' | tr -d =); do
-	unset "$v"
-done
+lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-wake-0123456789
-lf_fake_start
-lf_stack_start agent-runtime scheduler
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime scheduler
 lf_wait_ok /api/tasks/status || { echo "Bail out! the scheduler did not answer"; lf_dump_logs; exit 1; }
 
 agent() {	# agent NAME MODEL TOOLS: spawns, prints the id
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "[capabilities]
-tools = $3")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-trigger() {	# trigger AGENT JQ-OBJECT
-	lf_req POST /api/triggers "$(jq -nc --arg a "$1" "{agent_id: \$a} + $2")"
-	[ "$LF_STATUS" = 201 ] || echo "# trigger: $LF_STATUS $LF_BODY" >&2
-	jb .trigger_id
+	lf_agent "$1" "$2" "[capabilities]
+tools = $3"
 }
 prompt() { lf_fake_requests "$1" | jq -r ".[$2].body.messages | map(select(.role == \"user\")) | .[-1].content"; }
 
 P=$(agent poster-a m-post '["task_post"]')
 W=$(agent worker-b m-work '["task_claim"]')
-trigger "$W" '{pattern: {task_posted: {assignee_match: "self"}}, prompt_template: "New task: {{event}}", cooldown_secs: 0}' >/dev/null
-trigger "$P" '{pattern: {task_claimed: {creator_match: "self"}}, prompt_template: "Picked up: {{event}}", cooldown_secs: 0}' >/dev/null
+lf_trigger "$W" '{pattern: {task_posted: {assignee_match: "self"}}, prompt_template: "New task: {{event}}", cooldown_secs: 0}' >/dev/null
+lf_trigger "$P" '{pattern: {task_claimed: {creator_match: "self"}}, prompt_template: "Picked up: {{event}}", cooldown_secs: 0}' >/dev/null
 
 lf_fake_script '{"model":"m-work","steps":[
   {"tool_calls":[{"name":"task_claim","arguments":{}}]},

@@ -8,17 +8,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent mem-a m-a)
-B=$(agent mem-b m-b)
+A=$(lf_agent mem-a m-a)
+B=$(lf_agent mem-b m-b)
 NOBODY=11111111-2222-4333-8444-555555555555
 
 # ---- add --------------------------------------------------------------------------

@@ -9,22 +9,15 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
 add() {	# AGENT CONTENT [CONFIDENCE]: prints the id
 	lf_req POST /api/memory "$(jq -nc --arg a "$1" --arg c "$2" --argjson k "${3:-1}" '{agent_id: $a, content: $c, confidence: $k}')"
 	[ "$LF_STATUS" = 200 ] || echo "# add: $LF_STATUS $LF_BODY" >&2
 	jb '.memories[0].item.id'
 }
-A=$(agent search-a m-a)
-B=$(agent search-b m-b)
+A=$(lf_agent search-a m-a)
+B=$(lf_agent search-b m-b)
 
 K1=$(add "$A" "Kubernetes clusters are deployed with Helm charts")
 K2=$(add "$A" "The database migrations run before deploying the service")

@@ -7,17 +7,10 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent kv-a m-a)
-B=$(agent kv-b m-b)
+A=$(lf_agent kv-a m-a)
+B=$(lf_agent kv-b m-b)
 
 lf_req PUT "/api/memory/agents/$A/kv/preferences" '{"value": {"theme": "dark"}}'
 t_eq "set" "$LF_STATUS $(jbc .)" '200 {"status":"stored","key":"preferences"}'

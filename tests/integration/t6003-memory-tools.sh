@@ -12,17 +12,10 @@ toolrun() { "$LF_BIN/toolrun" "$@" 2>/dev/null; }
 tr_get() { printf '%s' "$1" | jq -r "$2" 2>/dev/null; }
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent tools-a m-a)
-B=$(agent tools-b m-b)
+A=$(lf_agent tools-a m-a)
+B=$(lf_agent tools-b m-b)
 SELF='{"capabilities":{"memory_read":["self.*"],"memory_write":["self.*"]}}'
 ALL='{"capabilities":{"memory_read":["*"],"memory_write":["*"]}}'
 NONE='{"capabilities":{}}'

@@ -11,20 +11,16 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
 lf_config '[auto_dream]
 enabled = true
 min_hours = 12'
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
 agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" '[capabilities]
+	lf_agent "$1" "$2" '[capabilities]
 tools = ["memory_store", "memory_recall", "memory_list"]
 memory_read = ["*"]
-memory_write = ["dream.*"]')")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
+memory_write = ["dream.*"]'
 }
 D=$(agent dreamer m-dream)
 N=$(agent sleeper m-sleep)

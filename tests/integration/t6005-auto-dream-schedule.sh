@@ -10,28 +10,16 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
 lf_config '[auto_dream]
 enabled = true
 check_interval_secs = 1
 min_hours = 1
 min_sessions = 0'
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-lf_bg memory-2 sh -c "exec '$LF_BIN/memory' >>'$LF_TMP/log/memory-2.log' 2>&1"
-for i in $(seq 100); do
-	grep -q "serving 'memory'" "$LF_TMP/log/memory-2.log" 2>/dev/null && break
-	sleep 0.05
-done
-t_ok "a second memory replica joins" grep -q "serving 'memory'" "$LF_TMP/log/memory-2.log"
+lf_fake_stack agent-runtime memory
+t_ok "a second memory replica joins" lf_replica memory-2 memory
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-D=$(agent night-owl m-owl)
-N=$(agent early-bird m-bird)
+D=$(lf_agent night-owl m-owl)
+N=$(lf_agent early-bird m-bird)
 lf_req POST /api/memory "{\"agent_id\":\"$D\",\"content\":\"The owl hunts at midnight\"}"
 
 lf_req PUT "/api/auto-dream/agents/$D/enabled" '{"enabled": true}'

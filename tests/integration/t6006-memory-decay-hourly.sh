@@ -8,11 +8,9 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
 lf_config '[proactive_memory]
 confidence_decay_rate = 0.1'
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime memory
 
 lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml decayer m-d)")"
 A=$(jb .agent_id)
@@ -26,7 +24,7 @@ lf_psql "UPDATE memory.items SET accessed_at = now() - interval '10 days' WHERE 
 lf_psql "UPDATE memory.maintenance SET last_run = now() - interval '2 hours'" >/dev/null
 
 # A replica starting now finds the hour's decay due.
-lf_bg memory-2 sh -c "exec '$LF_BIN/memory' >>'$LF_TMP/log/memory-2.log' 2>&1"
+lf_replica memory-2 memory
 decayed() { [ "$(lf_psql "SELECT confidence < 1 FROM memory.items WHERE id = '$S'")" = t ]; }
 lf_poll 200 decayed || echo "# no decay within 10 s of the second replica's start"
 t_eq "the session item decayed by exp(-0.1 x 10)" "$(lf_psql "SELECT round(confidence::numeric, 3) FROM memory.items WHERE id = '$S'")" 0.368
@@ -34,9 +32,7 @@ t_eq "the user item did not" "$(lf_psql "SELECT confidence FROM memory.items WHE
 t_ok "the replica logged it" grep -q 'decay: 1 memories decayed' "$LF_TMP/log/memory-2.log"
 
 # A third replica within the hour: no second decay.
-lf_bg memory-3 sh -c "exec '$LF_BIN/memory' >>'$LF_TMP/log/memory-3.log' 2>&1"
-joined() { grep -q "serving 'memory'" "$LF_TMP/log/memory-3.log" 2>/dev/null; }
-lf_poll 200 joined || echo "# the third replica did not start within 10 s"
+lf_replica memory-3 memory
 # Its first attempt runs as it starts, beside serving: a second more bounds it.
 sleep 1
 t_eq "within the hour nothing decays again" "$(lf_psql "SELECT round(confidence::numeric, 3) FROM memory.items WHERE id = '$S'")" 0.368

@@ -11,12 +11,7 @@
 export FAKE_API_KEY=sk-fake-audit-0123456789abcdef
 lf_fake_start
 lf_stack_start agent-runtime audit
-lf_bg audit-2 sh -c "exec '$LF_BIN/audit' >>'$LF_TMP/log/audit-2.log' 2>&1"
-for i in $(seq 100); do
-	grep -q "serving 'audit'" "$LF_TMP/log/audit-2.log" 2>/dev/null && break
-	sleep 0.05
-done
-t_ok "a second audit replica joins" grep -q "serving 'audit'" "$LF_TMP/log/audit-2.log"
+t_ok "a second audit replica joins" lf_replica audit-2 audit
 
 # writer W: 40 batches of 5 entries with ids of its own; a batch is sent
 # until acknowledged (for 60 s at most), as a relay does.

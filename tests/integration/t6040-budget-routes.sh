@@ -8,9 +8,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-budget-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 near() { jq -e --argjson a "$1" --argjson b "$2" -n '($a - $b) | fabs < 1e-9' >/dev/null; }
 

@@ -12,15 +12,12 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-budget-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 # spawn NAME MODEL [MORE]: an agent at the fake with max_tokens 1000.
 spawn() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "max_tokens = 1000${3+
-$3}")")"
-	jb .agent_id
+	lf_agent "$1" "$2" "max_tokens = 1000${3+
+$3}"
 }
 # steps MODEL N IN OUT: N scripted answers of IN / OUT tokens.
 steps() {

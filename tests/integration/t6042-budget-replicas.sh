@@ -9,25 +9,15 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-budget-0123456789
-lf_fake_start
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-LIBREFANG_LOG_LEVEL=debug lf_bg agent-runtime-2 \
-    sh -c "exec '$LF_BIN/agent-runtime' >>'$LF_TMP/log/agent-runtime-2.log' 2>&1"
-for i in $(seq 100); do
-	grep -q "serving 'agent-runtime'" "$LF_TMP/log/agent-runtime-2.log" 2>/dev/null && break
-	sleep 0.05
-done
-t_ok "a second replica joins" grep -q "serving 'agent-runtime'" "$LF_TMP/log/agent-runtime-2.log"
+lf_fake_stack agent-runtime
+LIBREFANG_LOG_LEVEL=debug t_ok "a second replica joins" \
+    lf_replica agent-runtime-2 agent-runtime
 
 # Each call reserves ~$0.0035 (its prompt, ~500 tokens at $1/M, and
 # max_tokens 1000 at $3/M) and spends $0.0031 (100 in, 1000 out): under
 # $0.01 two fit, a third would reserve past it.  The provider takes 3 s,
 # so all eight reserve (or are refused) while the first two still run.
-spawn() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$1" "$2" "max_tokens = 1000")")"
-	jb .agent_id
-}
+spawn() { lf_agent "$1" "$2" "max_tokens = 1000"; }
 steps() {
 	lf_fake_script "$(jq -nc --arg m "$1" --argjson n "$2" \
 	    '{model: $m, steps: [range($n) | {text: "ok", delay_ms: 3000, usage: {input_tokens: 100, output_tokens: 1000}}]}')"

@@ -6,14 +6,12 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-budget-0123456789
-lf_fake_start
 lf_config '[budget]
 max_daily_usd = 0.005
 alert_threshold = 0.5
 default_max_llm_tokens_per_hour = 900000
 default_burst_ratio = 0.5'
-lf_stack_start agent-runtime
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
+lf_fake_stack agent-runtime
 
 lf_req GET /api/budget
 t_eq "GET /api/budget shows [budget]" \
