@@ -28,7 +28,10 @@
 
 #define AUDIT_BATCH		200
 #define AUDIT_POLL_MS		200
-#define AUDIT_CALL_MS		5000
+/* An append takes milliseconds; a call that waits longer is retried (the
+ * service drops repeats), and a stopping process must not wait long. */
+#define AUDIT_CALL_MS		2000
+#define AUDIT_LAST_CALL_MS	500	/* the queue's last send, at stop */
 #define AUDIT_BACKOFF_MAX_MS	5000
 
 static const char SQL_RECORD[] =
@@ -170,7 +173,7 @@ audit_post(const char *action, const char *agent_id, const char *detail,
 /* Sends entries (borrowed).  0 acknowledged, 1 refused as bad (400:
  * sending again would not help), -1 not delivered. */
 static int
-audit_send(json_t *entries)
+audit_send(json_t *entries, int call_ms)
 {
 	struct msg_rep	 rep;
 	json_t		*req;
@@ -180,7 +183,7 @@ audit_send(json_t *entries)
 	    json_pack("{s:O, s:s}", "entries", entries, "source", ar.source));
 	if (req == NULL)
 		return (-1);
-	rv = bus_call(ar.bc, SVC_AUDIT, req, AUDIT_CALL_MS, &rep);
+	rv = bus_call(ar.bc, SVC_AUDIT, req, call_ms, &rep);
 	json_decref(req);
 	if (rv != 0) {
 		log_debug("%s: audit.append: %s", __func__, sh_strerror(rv));
@@ -198,7 +201,7 @@ audit_send(json_t *entries)
 
 /* One round over the outbox: the number of rows sent, or -1. */
 static int
-audit_relay_outbox(void)
+audit_relay_outbox(int call_ms)
 {
 	PGresult	*res = NULL;
 	json_t		*list = NULL, *e;
@@ -237,7 +240,7 @@ audit_relay_outbox(void)
 	snprintf(ids + off, len - off, "}");
 	if (list == NULL || n == 0)
 		goto done;
-	if ((rv = audit_send(list)) < 0)
+	if ((rv = audit_send(list, call_ms)) < 0)
 		goto done;
 	if (rv == 1)
 		log_warnx("%s: the audit service refused %d outbox entries; "
@@ -258,7 +261,7 @@ audit_relay_outbox(void)
 
 /* One round over the audit_post() queue: the number sent, or -1. */
 static int
-audit_relay_queue(void)
+audit_relay_queue(int call_ms)
 {
 	json_t	*list;
 	size_t	 i, n;
@@ -279,7 +282,7 @@ audit_relay_queue(void)
 		json_decref(list);
 		return (n == 0 ? 0 : -1);
 	}
-	rv = audit_send(list);
+	rv = audit_send(list, call_ms);
 	json_decref(list);
 	if (rv < 0)
 		return (-1);
@@ -303,10 +306,18 @@ audit_relay_main(void *arg)
 		pthread_mutex_lock(&ar.mtx);
 		quit = ar.quit;
 		pthread_mutex_unlock(&ar.mtx);
-		a = ar.db != NULL ? audit_relay_outbox() : 0;
-		b = audit_relay_queue();
-		if (quit && (b <= 0 || backoff > 0))
+		/* Stopping: one short last try, none while the audit
+		 * service is away (the outbox's rows wait for the next
+		 * start or another replica; the queue's are lost). */
+		if (quit) {
+			if (backoff == 0 && ar.db != NULL)
+				(void)audit_relay_outbox(AUDIT_LAST_CALL_MS);
+			if (backoff == 0)
+				(void)audit_relay_queue(AUDIT_LAST_CALL_MS);
 			break;
+		}
+		a = ar.db != NULL ? audit_relay_outbox(AUDIT_CALL_MS) : 0;
+		b = audit_relay_queue(AUDIT_CALL_MS);
 		if (a < 0 || b < 0) {
 			backoff = backoff == 0 ? 100 : backoff * 2;
 			if (backoff > AUDIT_BACKOFF_MAX_MS)
@@ -325,9 +336,15 @@ audit_relay_main(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
+		/* A post wakes an idle relay early; one backing off waits
+		 * its time out whatever is queued (else: a busy loop of
+		 * refused calls while the audit service is away). */
 		pthread_mutex_lock(&ar.mtx);
-		if (!ar.quit && json_array_size(ar.queue) == 0)
-			(void)pthread_cond_timedwait(&ar.cv, &ar.mtx, &ts);
+		while (!ar.quit && (backoff > 0 ||
+		    json_array_size(ar.queue) == 0))
+			if (pthread_cond_timedwait(&ar.cv, &ar.mtx, &ts) != 0 ||
+			    backoff == 0)
+				break;
 		pthread_mutex_unlock(&ar.mtx);
 	}
 	return (NULL);

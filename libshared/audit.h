@@ -78,9 +78,9 @@ int	 audit_post(const char *action, const char *agent_id,
  * Starts the relay thread: for conninfo and schema (both copied; schema
  * NULL: only the audit_post() queue), over the bus at bus_url, naming
  * itself source (copied; "agent-runtime").  One per process.  0, or -1
- * (logged).  audit_relay_stop() sends what the queue holds (one try of up to
- * 5 s),
- * stops and joins; it is a no-op when none runs.
+ * (logged).  audit_relay_stop() gives the outbox and the queue one last
+ * short try (none while the audit service is unreachable), stops and
+ * joins: it returns within about 2.5 s; it is a no-op when none runs.
  */
 int	 audit_relay_start(const char *conninfo, const char *schema,
 	    const char *bus_url, const char *source);
