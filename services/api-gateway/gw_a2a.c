@@ -736,7 +736,7 @@ gw_a2a_stream_send(struct gw_req *gr, struct gw_a2a *a, json_t *body)
 		return (0);
 	}
 	a->a_turn = gw_turn_start_op(OP_A2A_TASKS_SEND, json_object(), body,
-	    gw_conn_ip(gr->gr_conn), gr->gr_principal, gr->gr_id,
+	    gw_conn_ip(gr->gr_conn), gr->gr_principal, gr->gr_id, NULL,
 	    &a2a_turn_ops, a, &err);
 	if (a->a_turn == NULL) {
 		pthread_mutex_lock(&a->a_sse.ss_mtx);
