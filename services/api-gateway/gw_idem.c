@@ -1,6 +1,6 @@
 /*
  * gw_idem.c - the Idempotency-Key request header on the routes that run
- * a turn or make agents (GW_RT_IDEM; docs/api.md, "Idempotency-Key").
+ * a turn or make agents (GW_RT_IDEM; README.md, "Idempotency-Key").
  *
  * The gateway keeps nothing: it checks the header, scopes it to the
  * route and the principal (one client's key never meets another's, and
@@ -16,6 +16,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 
@@ -58,12 +59,27 @@ gw_idem_hash(const char *const *parts, const size_t *lens, int n,
 	return (rv);
 }
 
+/* Counts the request's Idempotency-Key headers. */
+static enum MHD_Result
+gw_idem_count(void *arg, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	int	*n = arg;
+
+	(void)kind;
+	(void)value;
+	if (key != NULL && strcasecmp(key, "Idempotency-Key") == 0)
+		(*n)++;
+	return (MHD_YES);
+}
+
 int
 gw_idem_check(struct gw_req *gr)
 {
 	const char	*h, *parts[4];
 	size_t		 len, lens[4], i;
 	char		 hex[65];
+	int		 n = 0;
 
 	gr->gr_idem[0] = '\0';
 	if (gr->gr_route == NULL || !(gr->gr_route->rt_flags & GW_RT_IDEM))
@@ -72,6 +88,12 @@ gw_idem_check(struct gw_req *gr)
 	    "Idempotency-Key");
 	if (h == NULL)
 		return (0);
+	MHD_get_connection_values(gr->gr_mhd, MHD_HEADER_KIND, gw_idem_count,
+	    &n);
+	if (n > 1) {
+		gw_reply_error(gr, 400, "one Idempotency-Key header at most");
+		return (-1);
+	}
 	len = strlen(h);
 	if (len >= 2 && h[0] == '"' && h[len - 1] == '"') {
 		h++;

@@ -62,7 +62,7 @@ lf_req GET /api/agents
 t_eq "and two agents, not four" "$(jb '[.[] | select(.name | startswith("bulk"))] | length')" 2
 
 # ---- message -------------------------------------------------------------------------
-lf_fake_script '{"model": "m-keyed", "steps": [{"text": "slow answer", "delay_ms": 1500}]}'
+lf_fake_script '{"model": "m-keyed", "steps": [{"text": "slow answer", "delay_ms": 2500}]}'
 curl -s -m 30 -o "$LF_TMP/first" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Idempotency-Key: msg-1' \
     -d '{"message": "do it once"}' "$LF_URL/api/agents/$A/message" > "$LF_TMP/first-status" &
@@ -143,6 +143,8 @@ kreq $'bad\x01key' POST "/api/agents/$A/message" '{"message": "bad key"}'
 t_eq "a key with a control character is 400" "$LF_STATUS" 400
 kreq 'bad"key' POST /api/agents "$(lf_spawn_json "$(lf_fake_toml bad m-bad)")"
 t_eq "a key with a quote is 400" "$LF_STATUS" 400
+lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml bad m-bad)")" -H 'Idempotency-Key: k1' -H 'Idempotency-Key: k2'
+t_eq "two keys are 400" "$LF_STATUS" 400
 t_eq "none of them ran a turn" "$(lf_fake_requests m-keyed | jq length)" "$N"
 lf_req GET /api/agents
 t_eq "or made an agent" "$(jb '[.[] | select(.name == "bad")] | length')" 0

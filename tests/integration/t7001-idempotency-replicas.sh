@@ -31,7 +31,7 @@ lf_req GET /api/agents
 t_eq "one agent" "$(jb '[.[] | select(.name == "twin")] | length')" 1
 
 # ---- retries while the turn runs -------------------------------------------------------
-lf_fake_script '{"model": "m-twin", "steps": [{"text": "slow twin", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-twin", "steps": [{"text": "slow twin", "delay_ms": 4000}]}'
 curl -s -m 30 -o "$LF_TMP/first" -X POST -H 'Content-Type: application/json' \
     -H 'Idempotency-Key: run-1' -d '{"message": "once"}' \
     "$LF_URL/api/agents/$A/message" &

@@ -45,7 +45,7 @@ msg() {
 	"$LF_BIN/bustool" -t 20000 req agent-runtime agents.message "$(jq -nc \
 	    --arg a "$A" --argjson c "$1" '{params: {id: $a}, caller: $c, body: {message: "slow"}}')" 2>/dev/null
 }
-lf_fake_script '{"model": "m-ttl", "steps": [{"text": "slow", "delay_ms": 3000}]}'
+lf_fake_script '{"model": "m-ttl", "steps": [{"text": "slow", "delay_ms": 5000}]}'
 N=$(lf_fake_requests m-ttl | jq length)
 msg '{"idempotency_key": "svc-1", "idempotency_ttl_secs": 1}' > "$LF_TMP/slow" &
 SLOW=$!
