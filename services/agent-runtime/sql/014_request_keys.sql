@@ -4,8 +4,9 @@
 -- fingerprint (its path, query and body, hashed) and the key's time to
 -- live.  A spawn's key has no agent: its row holds the spawn's answer.
 -- A key reused with another fingerprint is refused (422); a key past
--- expires_at counts as unused and is claimed again.  Service callers'
--- keys (no fingerprint) keep their week.
+-- expires_at counts as unused and is claimed again, once its turn can no
+-- longer be running.  Service callers' keys (no fingerprint) keep their
+-- week.
 ALTER TABLE turn_keys ALTER COLUMN agent_id DROP NOT NULL;
 ALTER TABLE turn_keys ADD COLUMN fingerprint text;
 ALTER TABLE turn_keys ADD COLUMN expires_at timestamptz NOT NULL
