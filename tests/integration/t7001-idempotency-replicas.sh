@@ -4,7 +4,9 @@
 # the broker hands to the other replica gets the one run's answer (shown
 # for certain by stopping the replica that ran the turn before the
 # retry), retries while the turn runs are 409 from either replica, and
-# keyed spawns sent to both replicas make one agent.
+# keyed spawns sent to both replicas make one agent; and 50 concurrent
+# requests with one key (users.md acceptance 23) have exactly one side
+# effect, the others 409 or the stored reply.
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-idem-replicas-0123456789
@@ -47,6 +49,33 @@ t_eq "four retries while it runs: each 409 turn_in_progress" \
 t_ok "the first request ends (30 s at most)" timeout 35 tail --pid=$FIRST -f /dev/null
 t_eq "with the answer" "$(jq -r .response "$LF_TMP/first")" "slow twin"
 
+# ---- 50 at once with one key ---------------------------------------------------------------
+# crowd KIND PATH BODY: 50 requests at once, all with key crowd-KIND;
+# each answer in $LF_TMP/crowd-KIND.N and its status in .N.status
+# (curl -m 60 bounds the wait).
+crowd() {
+	local i pids=()
+	for i in $(seq 50); do
+		curl -s -m 60 -o "$LF_TMP/crowd-$1.$i" -w '%{http_code}\n' -X POST \
+		    -H 'Content-Type: application/json' -H "Idempotency-Key: crowd-$1" \
+		    -d "$3" "$LF_URL$2" > "$LF_TMP/crowd-$1.$i.status" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+lf_fake_script '{"model": "m-twin", "steps": [{"text": "crowd answer", "delay_ms": 300}]}'
+N=$(lf_fake_requests m-twin | jq length)
+crowd msg "/api/agents/$A/message" '{"message": "all at once"}'
+ST=$(cat "$LF_TMP"/crowd-msg.*.status | sort | uniq -c | awk '{print $2 " x" $1}' | tr '\n' ' ')
+t_ok "50 messages with one key: each 200 or 409 ($ST)" test -z "$(cat "$LF_TMP"/crowd-msg.*.status | grep -v -x -e 200 -e 409)"
+t_eq "every 200 is the one answer" "$(for f in "$LF_TMP"/crowd-msg.*.status; do [ "$(cat "$f")" = 200 ] && jq -r .response "${f%.status}"; done | sort -u)" "crowd answer"
+t_eq "the provider saw one request" "$(lf_fake_requests m-twin | jq length)" $((N + 1))
+crowd spawn /api/agents "$(lf_spawn_json "$(lf_fake_toml crowd m-crowd)")"
+t_ok "50 spawns with one key: each 201 or 409" test -z "$(cat "$LF_TMP"/crowd-spawn.*.status | grep -v -x -e 201 -e 409)"
+t_eq "every 201 names one agent" "$(for f in "$LF_TMP"/crowd-spawn.*.status; do [ "$(cat "$f")" = 201 ] && jq -r .agent_id "${f%.status}"; done | sort -u | wc -l)" 1
+lf_req GET /api/agents
+t_eq "one agent was made" "$(jb '[.[] | select(.name == "crowd")] | length')" 1
+
 # ---- a retry through the other replica ---------------------------------------------------
 N2=$(ran2)
 lf_fake_script '{"model": "m-twin", "steps": [{"text": "twin answer"}]}'
@@ -62,9 +91,9 @@ for i in 1 2 3; do
 	sleep 0.5
 done
 t_eq "the retry, answered by the other replica: the same answer" "$LF_STATUS $(jb .response)" "200 twin answer"
-t_eq "the provider saw two requests in all (one per key)" "$(lf_fake_requests m-twin | jq length)" 2
-t_eq "the session holds two exchanges" \
-    "$(lf_psql "SELECT coalesce(sum(message_count), 0) FROM runtime.sessions WHERE agent_id = '$A'")" 4
+t_eq "the provider saw three requests in all (one per key)" "$(lf_fake_requests m-twin | jq length)" 3
+t_eq "the session holds three exchanges" \
+    "$(lf_psql "SELECT coalesce(sum(message_count), 0) FROM runtime.sessions WHERE agent_id = '$A'")" 6
 
 lf_stack_stop
 t_done
