@@ -156,4 +156,40 @@ routes_back() {
 }
 t_ok "a restarted broker serves memory again" lf_bus_joined memory
 t_ok "and the gateway's agent-runtime routes" routes_back
+
+# ---- clients that hang up in the handshake ----------------------------------
+# nng 1.5.2 stops a listener for good when a peer hangs up during the SP
+# handshake (services/bus/broker.c, "Listeners"): without the broker's
+# watch, the front would accept and never read again, and no new replica
+# would join.  hangups PATH N: N connections to PATH, each closed as soon
+# as it is made.  With the broker stopped meanwhile, each waits in its
+# listen queue already closed, and the broker's handshake meets EPIPE.
+hangups() {
+	timeout 20 node -e '
+		const net = require("net");
+		let n = Number(process.argv[2]);
+		const next = () => {
+			if (n-- <= 0) return;
+			const s = net.connect(process.argv[1]);
+			s.on("error", () => {});
+			s.destroy();
+			setImmediate(next);
+		};
+		next();' "$1" "$2"
+}
+joined() { grep -c "replica of 'memory' connected" "$LF_TMP/log/bus.log"; }
+kill -STOP "${LF_PIDS[bus]}"
+hangups "$LIBREFANG_HOME/run/bus.front" 20
+hangups "$LIBREFANG_HOME/run/bus.memory" 20
+kill -CONT "${LF_PIDS[bus]}"
+t_ok "after 20 hang-ups at the front, it serves again" lf_bus_joined memory
+N=$(joined)
+"$LF_BIN/memory" >>"$LF_TMP/log/memory3.log" 2>&1 &
+LF_PIDS[memory3]=$!
+for ((i = 0; i < 100 && $(joined) == N; i++)); do
+	sleep 0.05
+done
+t_ok "and after 20 at memory's, a new replica joins (5 s at most)" \
+    test "$(joined)" -gt "$N"
+grep "stopped accepting" "$LF_TMP/log/bus.log" | sed 's/^/# /'
 t_done
