@@ -6,6 +6,8 @@
 # that the service is unavailable.  With two replicas only the lost one's
 # requests fail.  Through the gateway, a non-turn route (GET /api/agents)
 # held by a stopped, then killed, agent-runtime answers the 503 JSON.
+# A killed broker fails calls at once, and a restarted one serves again;
+# clients that hang up in the handshake do not leave it deaf.
 . "$(dirname "$0")/../lib.sh"
 
 bt() { "$LF_BIN/bustool" "$@"; }
