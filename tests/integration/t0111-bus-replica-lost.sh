@@ -11,6 +11,29 @@
 . "$(dirname "$0")/../lib.sh"
 
 bt() { "$LF_BIN/bustool" "$@"; }
+# stop PID..: SIGSTOP, then waits (2 s at most each) until every thread of
+# each process is stopped.  The signal stops a process once one of its
+# threads takes it; on a loaded machine another thread may first answer
+# a request sent just after kill(2) returned.
+stop() {
+	local p i
+	kill -STOP "$@"
+	for p in "$@"; do
+		for ((i = 0; i < 200; i++)); do
+			all_stopped "$p" && break
+			sleep 0.01
+		done
+		all_stopped "$p" || echo "# pid $p: not every thread stopped after 2 s"
+	done
+}
+all_stopped() {
+	local t s
+	for t in /proc/"$1"/task/*/stat; do
+		s=$(<"$t") || return 1
+		s=${s##*) }
+		[ "${s%% *}" = T ] || return 1
+	done
+}
 # reqs N FILE: N requests to memory in the background, 20 s deadline; each
 # reply (or error) line goes to FILE.N with its end time (ns) in FILE.N.t
 reqs() {
@@ -49,7 +72,7 @@ lf_start memory
 t_ok "memory joins" lf_bus_joined memory
 
 # ---- one replica: 4 held (its 4 workers' slots), 4 queued ---------------------
-kill -STOP "${LF_PIDS[memory]}"
+stop "${LF_PIDS[memory]}"
 reqs 8 "$LF_TMP/a"
 sleep 1
 # Nothing can have been answered: the replica sleeps.
@@ -78,7 +101,7 @@ for ((i = 0; i < 100; i++)); do
 done
 lf_bus_joined memory
 sleep 0.3	# both replicas' workers stand in line
-kill -STOP "${LF_PIDS[memory2]}"
+stop "${LF_PIDS[memory2]}"
 reqs 8 "$LF_TMP/b"
 sleep 1
 T0=$(date +%s%N)
@@ -101,7 +124,7 @@ lf_start agent-runtime
 lf_start api-gateway
 lf_wait_health 10 || { echo "Bail out! gateway did not come up"; lf_dump_logs; exit 1; }
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-kill -STOP "${LF_PIDS[agent-runtime]}"
+stop "${LF_PIDS[agent-runtime]}"
 ( curl -s -o "$LF_TMP/g.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/g.status"
   date +%s%N > "$LF_TMP/g.t" ) &
 GPID=$!
@@ -125,7 +148,7 @@ t_ok "a restarted agent-runtime answers again" lf_wait_ok /api/agents
 # Clients disable nng's resend, so their receive fails at once when the
 # broker's pipe closes: nothing waits for its deadline.
 t_ok "memory is back" lf_bus_joined memory
-kill -STOP "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+stop "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
 ( curl -s -o "$LF_TMP/h.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/h.status"
   date +%s%N > "$LF_TMP/h.t" ) &
 HPID=$!
@@ -180,7 +203,7 @@ hangups() {
 		next();' "$1" "$2"
 }
 joined() { grep -c "replica of 'memory' connected" "$LF_TMP/log/bus.log"; }
-kill -STOP "${LF_PIDS[bus]}"
+stop "${LF_PIDS[bus]}"
 hangups "$LIBREFANG_HOME/run/bus.front" 20
 hangups "$LIBREFANG_HOME/run/bus.memory" 20
 kill -CONT "${LF_PIDS[bus]}"
