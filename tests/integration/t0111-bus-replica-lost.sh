@@ -170,16 +170,40 @@ t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
     "503 service 'agent-runtime' unavailable fast"
 lf_start bus
 kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+# replica_sockets NAME..: each process's own unix sockets (ss -xap), whose
+# peer inodes match the broker's side in lf_bus_sockets, and its threads'
+# stacks in a file (lf_stacks): a replica that never rejoined (1 run in
+# 40) had no connection to its service's address, and nng's teardown then
+# hung at its exit.
+replica_sockets() {
+	local n
+	for n in "$@"; do
+		echo "# $n's unix sockets:"
+		ss -xap 2>/dev/null | grep -F "pid=${LF_PIDS[$n]}," |
+		    awk '{print "#   " $2, $3, $4, $6, $7, $8}' | head -8
+		lf_stacks "$n" "${LF_PIDS[$n]}" >/dev/null
+		echo "#   threads' stacks: $LF_TMP/log/$n.stack"
+	done
+}
+# joined_again: memory answers through the new broker (5 s at most); else
+# the sockets, for a post-mortem.
+joined_again() {
+	lf_poll 100 lf_is_joined memory && return 0
+	replica_sockets memory
+	lf_bus_sockets
+	return 1
+}
 # routes_back: the gateway's agent-runtime routes answer again (10 s at
 # most); else the last answer and the sockets, for a post-mortem.
 routes_back() {
 	lf_wait_ok /api/agents && return 0
 	lf_req GET /api/agents
 	echo "# GET /api/agents still answers $LF_STATUS $LF_BODY"
+	replica_sockets agent-runtime api-gateway
 	lf_bus_sockets
 	return 1
 }
-t_ok "a restarted broker serves memory again" lf_bus_joined memory
+t_ok "a restarted broker serves memory again" joined_again
 t_ok "and the gateway's agent-runtime routes" routes_back
 
 # ---- clients that hang up in the handshake ----------------------------------
