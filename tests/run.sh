@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh BUILD SHARED [unit|integration] - runs the test tiers and ends with
+# run.sh BUILD SHARED [unit|integration|deploy] - runs the test tiers and ends with
 # one "N passed, N failed" line (", N skipped" when any were skipped).
 # Exit status is non-zero when anything failed.
 #
@@ -166,6 +166,29 @@ run_unit() {
 	done
 }
 
+# The deploy tier (tests/deploy: images, compose, real containers) when
+# dockerd answers; otherwise it says why it did not run, and the skip
+# counts neither as passed nor as failed.  LF_DEPLOY_LIMIT (default 1800 s:
+# a cold run debootstraps and builds every image) bounds each script.
+run_deploy() {
+	local t out why
+	if ! command -v docker-compose >/dev/null 2>&1; then
+		echo "deploy tier skipped: docker-compose is not installed (deploy/deps.sh docker)"
+		return 0
+	fi
+	if ! why=$(timeout 20 docker info 2>&1 >/dev/null); then
+		echo "deploy tier skipped: 'docker info' failed: $(printf '%s' "$why" | grep -v '^$' | tail -n 1)"
+		return 0
+	fi
+	for t in tests/deploy/t[0-9]*.sh; do
+		[ -f "$t" ] || continue
+		out=$(mktemp)
+		run_bounded "${LF_DEPLOY_LIMIT:-1800}" "$out" bash "$t"
+		tally "deploy/$(basename "$t" .sh)" "$out" $rc
+		rm -f "$out"
+	done
+}
+
 run_integration() {
 	local t out
 	for t in tests/integration/t[0-9]*.sh; do
@@ -182,7 +205,8 @@ start=$(date +%s)
 case $tier in
 unit)		run_unit ;;
 integration)	run_integration ;;
-all)		run_unit; run_integration ;;
+deploy)		run_deploy ;;
+all)		run_unit; run_integration; run_deploy ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
