@@ -123,22 +123,11 @@ test-deploy:
 	@deploy/deps.sh docker
 	@tests/run.sh $(BUILD) $(SHARED) deploy
 
-# Images from docker/ on the local base (deploy/base-image.sh), tagged
-# DOCKER_TAG; the classic builder, whose layer cache docker-compose 1.29
-# shares.
+# Every image from docker/ on the local base image (deploy/images.sh:
+# cached; made by deploy/base-image.sh when missing), tagged DOCKER_TAG.
 DOCKER_TAG	?= latest
-DOCKER_TARGETS	:= bus api-gateway agent-runtime scheduler memory audit channels
 docker:
-	@deploy/base-image.sh
-	@set -e; for t in $(DOCKER_TARGETS); do \
-	    printf '  IMAGE   librefang-%s:%s\n' $$t $(DOCKER_TAG); \
-	    DOCKER_BUILDKIT=0 docker build -q -f docker/Dockerfile --target $$t \
-		--build-arg LF_GIT_SHA=$(LF_GIT_SHA) \
-		-t librefang-$$t:$(DOCKER_TAG) . >/dev/null; \
-	done
-	@printf '  IMAGE   librefang-postgres:%s\n' $(DOCKER_TAG)
-	@DOCKER_BUILDKIT=0 docker build -q -f docker/postgres/Dockerfile \
-	    -t librefang-postgres:$(DOCKER_TAG) . >/dev/null
+	@LF_GIT_SHA=$(LF_GIT_SHA) deploy/images.sh $(DOCKER_TAG)
 
 bench:
 	@deploy/deps.sh bench

@@ -32,6 +32,7 @@ passed=0
 failed=0
 skipped=0
 failures=()
+deploy_skip=
 rc=0
 secs=0
 cur_pid=
@@ -173,11 +174,19 @@ run_unit() {
 run_deploy() {
 	local t out why
 	if ! command -v docker-compose >/dev/null 2>&1; then
-		echo "deploy tier skipped: docker-compose is not installed (deploy/deps.sh docker)"
+		deploy_skip="docker-compose is not installed (deploy/deps.sh docker)"
+		echo "deploy tier skipped: $deploy_skip"
 		return 0
 	fi
 	if ! why=$(timeout 20 docker info 2>&1 >/dev/null); then
-		echo "deploy tier skipped: 'docker info' failed: $(printf '%s' "$why" | grep -v '^$' | tail -n 1)"
+		deploy_skip="'docker info' failed: $(printf '%s' "$why" | grep -v '^$' | tail -n 1)"
+		echo "deploy tier skipped: $deploy_skip"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ] && ! docker image inspect \
+	    "${LIBREFANG_BASE_IMAGE:-librefang-base:bookworm}" >/dev/null 2>&1; then
+		deploy_skip="no base image, and making one needs root (sudo deploy/base-image.sh)"
+		echo "deploy tier skipped: $deploy_skip"
 		return 0
 	fi
 	for t in tests/deploy/t[0-9]*.sh; do
@@ -214,6 +223,10 @@ echo
 echo "tests took $(( $(date +%s) - start ))s"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
+fi
+# Said again here, where it is read: the deploy tier did not run.
+if [ -n "$deploy_skip" ]; then
+	echo "deploy tier skipped (not counted): $deploy_skip"
 fi
 if [ "$skipped" != 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

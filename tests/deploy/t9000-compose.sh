@@ -88,8 +88,8 @@ t_ok "deploy/base-image.sh makes (or finds) the base image" \
 T1=$(lf_ms)
 t_ok "a second run finds it and does nothing (idempotent)" \
     bash -c "out=\$(timeout 20 '$LF_ROOT/deploy/base-image.sh' 2>&1) && [ -z \"\$out\" ]"
-if ! DC_SECS=1500 dc build >"$LF_TMP/build.log" 2>&1; then
-	echo "not ok - docker-compose build"
+if ! timeout 1500 "$LF_ROOT/deploy/images.sh" "$TAG" >"$LF_TMP/build.log" 2>&1; then
+	echo "not ok - deploy/images.sh $TAG"
 	tail -n 40 "$LF_TMP/build.log" | sed 's/^/#   /'
 	echo "Bail out! the images did not build"
 	exit 1
