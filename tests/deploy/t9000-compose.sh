@@ -27,6 +27,9 @@ export LIBREFANG_VERSION=$TAG
 export LIBREFANG_DB_PASSWORD=dbpw$RANDOM$RANDOM
 export LIBREFANG_API_KEY=key-$RANDOM$RANDOM$RANDOM
 export FAKE_API_KEY=sk-fake-deploy-0123456789
+# Every request of the test comes from one address (the published port's
+# proxy): well above what it sends, and checked to reach the gateway.
+export LIBREFANG_RATE_LIMIT_PER_MINUTE=100000
 export LF_GIT_SHA=$(git -C "$LF_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export LF_AUTH=$LIBREFANG_API_KEY
 # The image keeps writing its JSON log lines; text is easier to read in a
@@ -178,6 +181,19 @@ t_ok "only the gateway publishes a port" \
 	docker port \"\$id\" | grep -q . && echo \"\$id\"; done | wc -l | grep -qx 1"
 t_eq "PostgreSQL runs as postgres, not root" \
     "$(dc exec -T postgres id -un 2>/dev/null | tr -d '\r')" postgres
+
+# The configuration is the environment alone: what the gateway and a
+# service read (-n prints it, secrets redacted).
+GWCONF=$(dc exec -T api-gateway api-gateway -n 2>/dev/null)
+t_eq "the gateway's config: listen, bus and rate limit from the environment" \
+    "$(printf '%s' "$GWCONF" | jq -r '[.api_listen, .bus_url, ."rate_limit.api_requests_per_minute", .config_file] | join(" ")')" \
+    "0.0.0.0:4545 tcp://bus:7000 100000 "
+t_ok "its API key is set, and redacted in the dump" \
+    bash -c "printf '%s' '$GWCONF' | jq -e '.api_key != \"\" and .api_key != \"$LIBREFANG_API_KEY\"'"
+MEMCONF=$(dc exec -T memory memory -n 2>/dev/null)
+t_ok "a service's database URL is set, its password redacted" \
+    bash -c "printf '%s' '$MEMCONF' | jq -e '.database_url != \"\"' >/dev/null &&
+	! printf '%s' '$MEMCONF' | grep -qF '$LIBREFANG_DB_PASSWORD'"
 
 lf_req GET /api/health
 t_eq "GET /api/health: 200" "$LF_STATUS" 200
