@@ -192,10 +192,34 @@ run_deploy() {
 	for t in tests/deploy/t[0-9]*.sh; do
 		[ -f "$t" ] || continue
 		out=$(mktemp)
+		# The script names its compose project this; whatever of it
+		# is left (a script killed at its limit cannot run its down)
+		# is removed here.
+		export LF_DEPLOY_PROJECT=lfdeploy$$x$RANDOM
 		run_bounded "${LF_DEPLOY_LIMIT:-1800}" "$out" bash "$t"
+		deploy_sweep "$LF_DEPLOY_PROJECT" >>"$out"
+		unset LF_DEPLOY_PROJECT
 		tally "deploy/$(basename "$t" .sh)" "$out" $rc
 		rm -f "$out"
 	done
+}
+
+# deploy_sweep PROJECT: removes the containers, networks and volumes of
+# compose project PROJECT, naming them.
+deploy_sweep() {
+	local f="label=com.docker.compose.project=$1" ids
+	ids=$(timeout 20 docker ps -aq --filter "$f" 2>/dev/null)
+	if [ -n "$ids" ]; then
+		echo "# left running: the containers of compose project $1; removed"
+		# shellcheck disable=SC2086
+		timeout 60 docker rm -f -v $ids >/dev/null 2>&1
+	fi
+	ids=$(timeout 20 docker network ls -q --filter "$f" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || timeout 30 docker network rm $ids >/dev/null 2>&1
+	ids=$(timeout 20 docker volume ls -q --filter "$f" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || timeout 30 docker volume rm $ids >/dev/null 2>&1
 }
 
 run_integration() {

@@ -11,10 +11,12 @@
 #
 # The fake provider runs on the host, bound to the compose network's
 # gateway address, which the containers reach.  LF_DEPLOY_TAG (default
-# "test") tags the images; LF_DEPLOY_KEEP=1 leaves the stack up.
+# "test") tags the images; LF_DEPLOY_PROJECT (tests/run.sh sets it, to
+# sweep what a killed run leaves) names the project; LF_DEPLOY_KEEP=1
+# leaves the stack up.
 . "$(dirname "$0")/../lib.sh"
 
-PROJECT=lfdeploy$$
+PROJECT=${LF_DEPLOY_PROJECT:-lfdeploy$$}
 TAG=${LF_DEPLOY_TAG:-test}
 COMPOSE_FILE=$LF_ROOT/deploy/docker-compose.yml
 HEALTH_SECS=${LF_DEPLOY_HEALTH_SECS:-180}
