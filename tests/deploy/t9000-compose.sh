@@ -197,6 +197,16 @@ t_ok "a service's database URL is set, its password redacted" \
     bash -c "printf '%s' '$MEMCONF' | jq -e '.database_url != \"\"' >/dev/null &&
 	! printf '%s' '$MEMCONF' | grep -qF '$LIBREFANG_DB_PASSWORD'"
 
+# The probes are not vacuous: each fails where its program does not answer.
+t_eq "lf-healthcheck api-gateway fails where no gateway listens" \
+    "$(dc exec -T bus lf-healthcheck api-gateway 2>&1 | tr -d '\r\n'; echo " exit ${PIPESTATUS[0]}")" \
+    "GET /api/health on 127.0.0.1:4545: no answer exit 1"
+dc stop -t 5 channels >/dev/null 2>&1
+t_ok "lf-healthcheck channels fails while channels is stopped" \
+    bash -c "! docker-compose -p $PROJECT -f '$COMPOSE_FILE' exec -T bus lf-healthcheck channels >/dev/null"
+dc start channels >/dev/null 2>&1
+t_ok "and passes again once it is back" wait_healthy channels=1
+
 lf_req GET /api/health
 t_eq "GET /api/health: 200" "$LF_STATUS" 200
 t_ok "GET /api/ready: 200 (broker, every service, PostgreSQL) within 60 s" lf_wait_ready 60
