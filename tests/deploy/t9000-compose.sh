@@ -56,7 +56,9 @@ for _ in range(200):
         print("%d-%d" % (b, b + 3)); break')
 export LIBREFANG_API_PORTS
 
-dc() { timeout "${DC_SECS:-300}" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" --ansi never "$@"; }
+# --foreground: in the script's process group, so a SIGTERM to the group
+# (tests/run.sh at its limit) stops compose too, and the EXIT trap runs.
+dc() { timeout --foreground "${DC_SECS:-300}" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" --ansi never "$@"; }
 
 # deploy_down: the stack, its network and its volume, gone; bounded.  The
 # EXIT trap runs it whatever happened, then lib.sh's cleanup.
@@ -93,7 +95,7 @@ t_ok "deploy/base-image.sh makes (or finds) the base image" \
 T1=$(lf_ms)
 t_ok "a second run finds it and does nothing (idempotent)" \
     bash -c "out=\$(timeout 20 '$LF_ROOT/deploy/base-image.sh' 2>&1) && [ -z \"\$out\" ]"
-if ! timeout 1500 "$LF_ROOT/deploy/images.sh" "$TAG" >"$LF_TMP/build.log" 2>&1; then
+if ! timeout --foreground 1500 "$LF_ROOT/deploy/images.sh" "$TAG" >"$LF_TMP/build.log" 2>&1; then
 	echo "not ok - deploy/images.sh $TAG"
 	tail -n 40 "$LF_TMP/build.log" | sed 's/^/#   /'
 	echo "Bail out! the images did not build"
