@@ -211,6 +211,8 @@ t_ok "and passes again once it is back" wait_healthy channels=1
 
 lf_req GET /api/health
 t_eq "GET /api/health: 200" "$LF_STATUS" 200
+lf_req GET /api/version
+t_eq "/api/version names the commit the images were built from" "$(jb .git_sha)" "$LF_GIT_SHA"
 t_ok "GET /api/ready: 200 (broker, every service, PostgreSQL) within 60 s" lf_wait_ready 60
 LF_AUTH= lf_req GET /api/agents
 t_eq "the API key is required" "$LF_STATUS $(jb 'has("error")')" "401 true"
