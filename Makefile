@@ -4,6 +4,8 @@
 #   make run        install what is missing, build, start the whole stack
 #   make test       install what is missing, build, run every test tier
 #   make bench      figures: cold start, memory, sizes, throughput
+#   make docker     the local base image and every image (docker/, cached)
+#   make test-deploy  the compose stack in real containers (tests/deploy)
 #   make SANITIZE=address,undefined test    the same under sanitizers
 #   make V=1        show full compiler command lines
 #
@@ -69,7 +71,8 @@ ALL_SRCS	:= $(LIBSHARED_SRCS) $(foreach p,$(PROGS),$($(p)_SRCS)) \
 		   $(TEST_SRCS)
 OBJS		:= $(patsubst %.c,$(BUILD)/obj/%.o,$(ALL_SRCS))
 
-.PHONY: all deps run test test-unit test-integration bench fmt lint clean
+.PHONY: all deps run test test-unit test-integration test-deploy docker \
+	bench fmt lint clean
 all: $(PROG_BINS) $(TEST_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -114,6 +117,17 @@ test-unit: all
 
 test-integration: all
 	@tests/run.sh $(BUILD) $(SHARED) integration
+
+# The deploy tier needs dockerd; tests/run.sh says why when it skips it.
+test-deploy:
+	@deploy/deps.sh docker
+	@tests/run.sh $(BUILD) $(SHARED) deploy
+
+# Every image from docker/ on the local base image (deploy/images.sh:
+# cached; made by deploy/base-image.sh when missing), tagged DOCKER_TAG.
+DOCKER_TAG	?= latest
+docker:
+	@LF_GIT_SHA=$(LF_GIT_SHA) deploy/images.sh $(DOCKER_TAG)
 
 bench:
 	@deploy/deps.sh bench

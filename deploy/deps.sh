@@ -1,6 +1,8 @@
 #!/bin/sh
-# deps.sh [run|test|bench] - makes sure the Debian packages LibreFang
-# builds and runs with (and, for test and bench, tests with) are installed.
+# deps.sh [run|test|bench|docker] - makes sure the Debian packages LibreFang
+# builds and runs with (and, for test and bench, tests with) are installed;
+# docker adds what `make test-deploy` needs to those of test: docker.io
+# (dockerd), docker-compose and debootstrap (deploy/base-image.sh).
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact command and fails.  For test and bench it also needs Node (the fake
 # LLM provider, tests/e2e) and installs the npm packages of tests/e2e
@@ -16,7 +18,13 @@ mode=${1:-run}
 case $mode in
 run|test) ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
-*)	echo "usage: deps.sh [run|test|bench]" >&2; exit 2 ;;
+docker)	pkgs="$pkgs debootstrap docker-compose"
+	# Any docker client and daemon will do (a docker-ce install has no
+	# docker.io package); else Debian's.
+	if ! command -v dockerd >/dev/null 2>&1; then
+		pkgs="$pkgs docker.io"
+	fi ;;
+*)	echo "usage: deps.sh [run|test|bench|docker]" >&2; exit 2 ;;
 esac
 
 missing=

@@ -56,8 +56,11 @@ static const struct cfg_opt cfg_opts[] = {
 	S("default_model.api_key_env", default_key_env, "", NULL, 0),
 	I("max_request_body_bytes", max_request_body_bytes, "8388608",
 	    1024, 1073741824LL, NULL),
+	/* Behind compose's port publishing or a proxy every client can share
+	 * one address, so the per-IP limits must be settable there too, where
+	 * the environment is the whole configuration. */
 	I("rate_limit.api_requests_per_minute", rl_requests_per_minute, "500",
-	    0, 100000000LL, NULL),
+	    0, 100000000LL, "LIBREFANG_RATE_LIMIT_PER_MINUTE"),
 	I("rate_limit.retry_after_secs", rl_retry_after_secs, "60", 1, 86400,
 	    NULL),
 	B("rate_limit.exempt_loopback", rl_exempt_loopback, "true", NULL),
@@ -72,7 +75,7 @@ static const struct cfg_opt cfg_opts[] = {
 	I("api.header_memory_bytes", http_header_memory, "32768", 8192,
 	    16777216, NULL),
 	I("api.max_connections_per_ip", http_max_conn_per_ip, "0", 0, 65536,
-	    NULL),
+	    "LIBREFANG_API_MAX_CONNECTIONS_PER_IP"),
 	I("api.idempotency_key_ttl_secs", idem_ttl_secs, "86400", 1,
 	    30 * 86400, NULL),
 	B("allow_no_auth", allow_no_auth, "false", "LIBREFANG_ALLOW_NO_AUTH"),

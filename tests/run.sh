@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh BUILD SHARED [unit|integration] - runs the test tiers and ends with
+# run.sh BUILD SHARED [unit|integration|deploy] - runs the test tiers and ends with
 # one "N passed, N failed" line (", N skipped" when any were skipped).
 # Exit status is non-zero when anything failed.
 #
@@ -32,6 +32,7 @@ passed=0
 failed=0
 skipped=0
 failures=()
+deploy_skip=
 rc=0
 secs=0
 cur_pid=
@@ -166,6 +167,61 @@ run_unit() {
 	done
 }
 
+# The deploy tier (tests/deploy: images, compose, real containers) when
+# dockerd answers; otherwise it says why it did not run, and the skip
+# counts neither as passed nor as failed.  LF_DEPLOY_LIMIT (default 1800 s:
+# a cold run debootstraps and builds every image) bounds each script.
+run_deploy() {
+	local t out why
+	if ! command -v docker-compose >/dev/null 2>&1; then
+		deploy_skip="docker-compose is not installed (deploy/deps.sh docker)"
+		echo "deploy tier skipped: $deploy_skip"
+		return 0
+	fi
+	if ! why=$(timeout 20 docker info 2>&1 >/dev/null); then
+		deploy_skip="'docker info' failed: $(printf '%s' "$why" | grep -v '^$' | tail -n 1)"
+		echo "deploy tier skipped: $deploy_skip"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ] && ! docker image inspect \
+	    "${LIBREFANG_BASE_IMAGE:-librefang-base:bookworm}" >/dev/null 2>&1; then
+		deploy_skip="no base image, and making one needs root (sudo deploy/base-image.sh)"
+		echo "deploy tier skipped: $deploy_skip"
+		return 0
+	fi
+	for t in tests/deploy/t[0-9]*.sh; do
+		[ -f "$t" ] || continue
+		out=$(mktemp)
+		# The script names its compose project this; whatever of it
+		# is left (a script killed at its limit cannot run its down)
+		# is removed here.
+		export LF_DEPLOY_PROJECT=lfdeploy$$x$RANDOM
+		run_bounded "${LF_DEPLOY_LIMIT:-1800}" "$out" bash "$t"
+		deploy_sweep "$LF_DEPLOY_PROJECT" >>"$out"
+		unset LF_DEPLOY_PROJECT
+		tally "deploy/$(basename "$t" .sh)" "$out" $rc
+		rm -f "$out"
+	done
+}
+
+# deploy_sweep PROJECT: removes the containers, networks and volumes of
+# compose project PROJECT, naming them.
+deploy_sweep() {
+	local f="label=com.docker.compose.project=$1" ids
+	ids=$(timeout 20 docker ps -aq --filter "$f" 2>/dev/null)
+	if [ -n "$ids" ]; then
+		echo "# left running: the containers of compose project $1; removed"
+		# shellcheck disable=SC2086
+		timeout 60 docker rm -f -v $ids >/dev/null 2>&1
+	fi
+	ids=$(timeout 20 docker network ls -q --filter "$f" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || timeout 30 docker network rm $ids >/dev/null 2>&1
+	ids=$(timeout 20 docker volume ls -q --filter "$f" 2>/dev/null)
+	# shellcheck disable=SC2086
+	[ -z "$ids" ] || timeout 30 docker volume rm $ids >/dev/null 2>&1
+}
+
 run_integration() {
 	local t out
 	for t in tests/integration/t[0-9]*.sh; do
@@ -182,7 +238,8 @@ start=$(date +%s)
 case $tier in
 unit)		run_unit ;;
 integration)	run_integration ;;
-all)		run_unit; run_integration ;;
+deploy)		run_deploy ;;
+all)		run_unit; run_integration; run_deploy ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
@@ -190,6 +247,10 @@ echo
 echo "tests took $(( $(date +%s) - start ))s"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
+fi
+# Said again here, where it is read: the deploy tier did not run.
+if [ -n "$deploy_skip" ]; then
+	echo "deploy tier skipped (not counted): $deploy_skip"
 fi
 if [ "$skipped" != 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

@@ -4,7 +4,7 @@
 // Messages, Gemini generateContent), streaming and not.  No dependencies.
 //
 //   node tests/fakes/fake-llm.mjs --port 0 [--latency-ms N] [--key SECRET]
-//                                 [--record-limit N]
+//                                 [--record-limit N] [--host ADDR]
 //
 // The first line on stdout is "listening <port>"; nothing else is printed
 // there.  The contract (steps, control routes) is in tests/fakes/README.md.
@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 // ---- command line -----------------------------------------------------------
 
 function parseArgs(argv) {
-	const o = { port: 0, latencyMs: 0, key: null, recordLimit: 100000 };
+	const o = { port: 0, host: '127.0.0.1', latencyMs: 0, key: null, recordLimit: 100000 };
 	for (let i = 0; i < argv.length; i++) {
 		const a = argv[i];
 		const eq = a.indexOf('=');
@@ -23,11 +23,12 @@ function parseArgs(argv) {
 		const val = () => (eq > 0 ? a.slice(eq + 1) : argv[++i]);
 		switch (name) {
 		case '--port': o.port = Number(val()); break;
+		case '--host': o.host = val(); break;
 		case '--latency-ms': o.latencyMs = Number(val()); break;
 		case '--key': o.key = val(); break;
 		case '--record-limit': o.recordLimit = Number(val()); break;
 		case '-h': case '--help':
-			process.stderr.write('usage: fake-llm.mjs --port N [--latency-ms N] [--key SECRET] [--record-limit N]\n');
+			process.stderr.write('usage: fake-llm.mjs --port N [--latency-ms N] [--key SECRET] [--record-limit N] [--host ADDR]\n');
 			process.exit(0);
 			break;
 		default:
@@ -634,7 +635,7 @@ server.on('clientError', (err, socket) => {
 	else socket.destroy();
 });
 
-server.listen({ port: OPT.port, host: '127.0.0.1', backlog: 4096 }, () => {
+server.listen({ port: OPT.port, host: OPT.host, backlog: 4096 }, () => {
 	process.stdout.write(`listening ${server.address().port}\n`);
 });
 

@@ -343,6 +343,21 @@ t_cfg_layers(void)
 	T_EQ_INT(json_array_size(cfg.cf_warnings), 2);	/* mystery, bogus */
 	T_OK(json_object_get(cfg.cf_doc, "channels") != NULL);
 	cfg_release(&cfg);
+
+	/* The per-IP limits have variables too (compose: env only). */
+	p = write_conf("[rate_limit]\napi_requests_per_minute = 42\n"
+	    "[api]\nmax_connections_per_ip = 5\n");
+	T_OK(p != NULL);
+	setenv("LIBREFANG_RATE_LIMIT_PER_MINUTE", "100000", 1);
+	setenv("LIBREFANG_API_MAX_CONNECTIONS_PER_IP", "300", 1);
+	rc = cfg_load(&cfg, p, err, sizeof(err));
+	unsetenv("LIBREFANG_RATE_LIMIT_PER_MINUTE");
+	unsetenv("LIBREFANG_API_MAX_CONNECTIONS_PER_IP");
+	unlink(p);
+	T_EQ_INT(rc, 0);
+	T_EQ_INT(cfg.rl_requests_per_minute, 100000);	/* env wins */
+	T_EQ_INT(cfg.http_max_conn_per_ip, 300);
+	cfg_release(&cfg);
 	return (0);
 }
 
