@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "beat.h"
 #include "bus.h"
 #include "err.h"
 #include "log.h"
@@ -38,8 +39,10 @@ static struct {
 };
 
 static uint64_t		 svc_started_ms;
+static int64_t		 svc_started_wall;
 static long long	 svc_restarts;
 static char		 svc_host[64];
+static char		 svc_inst[64];
 static sigset_t		 svc_sigs;
 
 static void
@@ -62,6 +65,7 @@ svc_init(int argc, char **argv, const char *name, struct svc_opts *so)
 	int		 ch;
 
 	svc_started_ms = util_now_ms();
+	svc_started_wall = util_wall_ms();
 	/* Set by a supervisor (librefangd); junk counts as none. */
 	if ((env = getenv("LIBREFANG_RESTART_COUNT")) == NULL ||
 	    util_strtonum(env, 0, 1000000000LL, &svc_restarts) != 0)
@@ -71,6 +75,10 @@ svc_init(int argc, char **argv, const char *name, struct svc_opts *so)
 	if (gethostname(svc_host, sizeof(svc_host)) != 0)
 		svc_host[0] = '\0';
 	svc_host[sizeof(svc_host) - 1] = '\0';
+	/* The host cut as the scheduler's lease owner always was, so the
+	 * name in claimed_by and in the heartbeat is the same. */
+	snprintf(svc_inst, sizeof(svc_inst), "%.47s:%ld", svc_host,
+	    (long)getpid());
 	memset(so, 0, sizeof(*so));
 	so->so_name = name;
 	while ((ch = getopt(argc, argv, "df:hnv")) != -1) {
@@ -226,6 +234,24 @@ long long
 svc_uptime(void)
 {
 	return ((long long)((util_now_ms() - svc_started_ms) / 1000));
+}
+
+int64_t
+svc_started_at_ms(void)
+{
+	return (svc_started_wall);
+}
+
+const char *
+svc_instance(void)
+{
+	return (svc_inst);
+}
+
+const char *
+svc_host_name(void)
+{
+	return (svc_host);
 }
 
 long long
@@ -586,11 +612,17 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 		    sd->sd_name);
 		explicit_bzero(ci, sizeof(ci));
 	}
+	/* Once it serves (the broker: once it listens), the gateways list
+	 * it; the goodbye goes first when it stops, while it drains. */
+	(void)beat_start(cfg.bus_url, sd->sd_name);
 	svc_wait();
+	beat_leave();
 	if (sd->sd_drain != NULL)
 		sd->sd_drain(sd->sd_arg);
 	svc_stop(ss);
 	audit_relay_stop();
+	/* Before sd_stop: the broker forwards its own goodbye. */
+	beat_stop();
 	if (sd->sd_stop != NULL)
 		sd->sd_stop(sd->sd_arg);
  done:
