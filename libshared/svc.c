@@ -386,13 +386,13 @@ svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	(void)rq;
 	if (ss->ss_def->sd_schema != NULL)
 		up = db_ping(c->sc_db);
-	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:I}",
+	o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:I}",
 	    "service", ss->ss_def->sd_name, "status", up ? "ok" : "degraded",
 	    "database", ss->ss_def->sd_schema == NULL ? "none" :
 	    up ? "connected" : "disconnected",
 	    "uptime_seconds", (json_int_t)svc_uptime(), "pid", (int)getpid(),
-	    "host", svc_host, "version", LIBREFANG_VERSION,
-	    "restart_count", (json_int_t)svc_restarts);
+	    "host", svc_host, "instance", svc_inst, "version",
+	    LIBREFANG_VERSION, "restart_count", (json_int_t)svc_restarts);
 	if (o != NULL && up && ss->ss_def->sd_health != NULL)
 		ss->ss_def->sd_health(c, o);
 	svc_reply_json(rp, 200, o);

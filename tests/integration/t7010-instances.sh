@@ -80,6 +80,10 @@ t_eq "both gateways list the same processes" \
     "$(curl -s "$URL2/api/status" | jq -c '[.instances[] | .instance + " " + .service] | sort')" \
     "$(jbc '[.instances[] | .instance + " " + .service] | sort')"
 
+H=$("$LF_BIN/bustool" -t 3000 req memory sys.health | jq -r .body.instance)
+t_ok "sys.health names the replica that answered as its heartbeat does ($H)" \
+    test "$H" = "$(inst memory)" -o "$H" = "$(inst memory-2)"
+
 # A heartbeat that is none (a quote in its instance, a bad state) is not
 # listed, and the metrics stay valid.
 BAD='{"service":"ghost","instance":"a\"b","host":"h","pid":9,"version":"1","started_ms":1,"uptime_seconds":1,"interval_ms":2000,"seq":1,"state":"up"}'
