@@ -2,8 +2,9 @@
  * beat.h - heartbeats: every process on the bus says it is alive, and a
  * gateway keeps the table of the processes it heard.
  *
- * Each process that joins the bus (every service replica and the broker
- * through svc_main(), every gateway in its main) publishes a beat on
+ * Each process that serves on the bus (every service replica through
+ * svc_main(), every gateway in its main; not the broker, svc.c says
+ * why) publishes a beat on
  * TOPIC_HEARTBEAT every BEAT_INTERVAL_MS:
  *	{service, instance, host, pid, version, started_ms, uptime_seconds,
  *	 interval_ms, seq, state: "up"}

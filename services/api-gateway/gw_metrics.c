@@ -205,7 +205,7 @@ gw_mx_instances(struct buf *b)
 		    e[j].be_service, e[j].be_instance,
 		    (double)e[j].be_started_ms / 1000);
 	/* Every service of SVC_LIST, 0 when none is up, then the others
-	 * heard of (the gateways, the brokers) in the table's order. */
+	 * heard of (the gateways) in the table's order. */
 	rc |= buf_adds(b, "# HELP librefang_service_replicas Processes of "
 	    "the service up (heard from within 3 heartbeat intervals)\n"
 	    "# TYPE librefang_service_replicas gauge\n");

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # t7011-instances-two-brokers.sh - heartbeats with two brokers (every
 # process dials both, so every beat arrives twice): each process is
-# listed once, both brokers are listed, a goodbye is not undone by the
-# copy through the other broker, and a broker killed with SIGKILL is down
-# within 10 s while every other process stays up (its beats come through
-# the other broker); restarted, it is listed up under its new pid.
+# listed once, a goodbye is not undone by the copy through the other
+# broker, and with one broker killed (SIGKILL) every process stays up,
+# its beats coming through the other, past the 3 intervals that would
+# make it down.
 . "$(dirname "$0")/../lib.sh"
 
 B1=ipc://$LF_TMP/home/run/bus
@@ -31,12 +31,11 @@ listed() {
 }
 is_listed() { [ "$(listed "$1")" = "$2" ]; }
 
-t_ok "both brokers are listed up" lf_poll 200 is_listed bus 2
-t_ok "each memory replica is listed, up" lf_poll 100 is_listed memory 2
+t_ok "each memory replica is listed, up" lf_poll 200 is_listed memory 2
 lf_req GET /api/status
-t_eq "every process is listed once: 2 brokers, 2 memory, one of the others" \
+t_eq "every process is listed once" \
     "$(jbc '[.instances[] | .service] | group_by(.) | map([.[0], length])')" \
-    '[["agent-runtime",1],["api-gateway",1],["audit",1],["bus",2],["channels",1],["memory",2],["scheduler",1]]'
+    '[["agent-runtime",1],["api-gateway",1],["audit",1],["channels",1],["memory",2],["scheduler",1]]'
 
 # A clean stop: gone, and still gone after more beats of the others have
 # come through both brokers.
@@ -46,26 +45,21 @@ t_ok "a replica stopped cleanly is gone" lf_poll 60 is_st memory "$M2" gone
 sleep 2.5
 t_eq "and stays gone (no late copy revives it)" "$(st memory "$M2")" gone
 
-# SIGKILL the first broker: its heartbeat stops; the others' come through
-# the second.
-BUS1=$(inst bus)
-T0=$(lf_ms)
+# SIGKILL the first broker: the beats come through the second.
 kill -KILL "${LF_PIDS[bus]}"
 lf_wait bus 10
-until is_st bus "$BUS1" down || [ $(( $(lf_ms) - T0 )) -gt 12000 ]; do
-	sleep 0.1
-done
-MS=$(( $(lf_ms) - T0 ))
-t_ok "a broker killed with SIGKILL is down within 10 s (${MS} ms)" \
-    test "$MS" -lt 10000 -a "$(st bus "$BUS1")" = down
-t_eq "every other process is still up (through the second broker)" \
-    "$(listed agent-runtime) $(listed memory) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway) $(listed bus)" \
-    "1 1 1 1 1 1 1"
-
+sleep 7
+t_eq "7 s after one broker was killed, every process is still up" \
+    "$(listed agent-runtime) $(listed memory) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway)" \
+    "1 1 1 1 1 1"
 lf_start bus
-t_ok "restarted, the broker is listed up under its new pid" \
-    lf_poll 200 is_st bus "$(inst bus)" up
-t_eq "the killed one stays down" "$(st bus "$BUS1")" down
-t_eq "two brokers up again" "$(listed bus)" 2
+sleep 2.5
+t_eq "and with it back" \
+    "$(listed agent-runtime) $(listed memory) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway)" \
+    "1 1 1 1 1 1"
+lf_req GET /api/status
+t_eq "no process listed down or twice" \
+    "$(jbc '[.instances[] | select(.status != "gone") | .service + " " + .status] | sort')" \
+    '["agent-runtime up","api-gateway up","audit up","channels up","memory up","scheduler up"]'
 
 t_done
