@@ -27,6 +27,7 @@
 #define BUS_TEARDOWN_MS	2000	/* bus_teardown_enter() */
 #define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 #define BUS_EVENT_BUF	1024	/* events a pub/sub socket queues per pipe */
+#define BUS_SETTLE_MS	2000	/* bus_client_open() waits for a broker */
 
 static int
 bus_role_offset(const char *role)
@@ -252,14 +253,73 @@ bus_client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 		atomic_fetch_sub(&bc->bc_pipes, 1);
 }
 
-/* Gives a just-opened client a moment to finish its first dial. */
+nng_stat *
+bus_stat_scope(nng_stat *st, const char *scope, const char *key, int id)
+{
+	nng_stat	*c, *found;
+
+	if (nng_stat_type(st) != NNG_STAT_SCOPE)
+		return (NULL);
+	if (strcmp(nng_stat_name(st), scope) == 0)
+		for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+			if (strcmp(nng_stat_name(c), key) == 0 &&
+			    nng_stat_value(c) == (uint64_t)id)
+				return (st);
+	for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+		if ((found = bus_stat_scope(c, scope, key, id)) != NULL)
+			return (found);
+	return (NULL);
+}
+
+/*
+ * Whether every dialer of s has failed an attempt so far (a broker that
+ * refused, or no broker at the address): by their statistics' error
+ * counters, everything but "connect".
+ */
+static int
+bus_dials_failed(nng_socket s)
+{
+	nng_stat	*all, *st, *c;
+	int		 dialers = 0, failed = 0, err;
+
+	if (nng_stats_get(&all) != 0)
+		return (0);
+	for (st = nng_stat_child(all); st != NULL; st = nng_stat_next(st)) {
+		if (bus_stat_scope(st, "dialer", "socket", nng_socket_id(s)) !=
+		    st)
+			continue;
+		dialers++;
+		err = 0;
+		for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+			if (nng_stat_type(c) == NNG_STAT_COUNTER &&
+			    strcmp(nng_stat_name(c), "connect") != 0 &&
+			    nng_stat_value(c) > 0)
+				err = 1;
+		failed += err;
+	}
+	nng_stats_free(all);
+	return (dialers > 0 && failed == dialers);
+}
+
+/*
+ * Gives a just-opened client time to finish its first dial: until a
+ * broker is connected, every dial has failed once, or BUS_SETTLE_MS.
+ * Giving up sooner on a broker that is only slow (a loaded machine) made
+ * the client fail its calls as unavailable, and hang up in the middle of
+ * the handshake -- which stops nng 1.5.2's listener at the broker
+ * (services/bus/broker.c, "Listeners").
+ */
 static void
 bus_client_settle(struct bus_client *bc)
 {
 	int	i;
 
-	for (i = 0; i < 100 && atomic_load(&bc->bc_pipes) == 0; i++)
+	for (i = 0; i < BUS_SETTLE_MS && atomic_load(&bc->bc_pipes) == 0;
+	    i++) {
 		util_sleep_ms(1);
+		if (i % 10 == 9 && bus_dials_failed(bc->bc_sock))
+			break;
+	}
 }
 
 struct bus_client *

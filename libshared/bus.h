@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <jansson.h>
+#include <nng/nng.h>
 
 #include "msg.h"
 
@@ -38,9 +39,10 @@ int	 bus_addr(const char *base, const char *role, char *out, size_t outlen);
 /* ---- clients -------------------------------------------------------- */
 struct bus_client;
 
-/* Opens a REQ socket dialing every broker in url (waiting up to 100 ms
- * for a first connection).  NULL on failure.  While no broker is
- * connected, calls fail at once with SH_EUNAVAIL (bus_call_start: NULL). */
+/* Opens a REQ socket dialing every broker in url, waiting for a first
+ * connection until one is made, each dial has failed once (no broker
+ * there), or 2 s pass.  NULL on failure.  While no broker is connected,
+ * calls fail at once with SH_EUNAVAIL (bus_call_start: NULL). */
 struct bus_client *bus_client_open(const char *url);
 void	 bus_client_close(struct bus_client *bc);
 
@@ -170,6 +172,15 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
  */
 void	 bus_teardown_enter(void);
 void	 bus_teardown_leave(void);
+
+/*
+ * The statistics scope named scope (nng_stats_get()) under st whose child
+ * key has value id, or NULL: for "listener"/"id", "dialer"/"socket".
+ * nng 1.5.2's nng_stat_find_listener() and kin return the first scope of
+ * that name whatever its id.
+ */
+nng_stat *bus_stat_scope(nng_stat *st, const char *scope, const char *key,
+	    int id);
 
 /* The last call of a process's main(): in sanitizer builds, closes
  * whatever nng still holds and waits for its threads to release it (for

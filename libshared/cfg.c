@@ -73,6 +73,8 @@ static const struct cfg_opt cfg_opts[] = {
 	    16777216, NULL),
 	I("api.max_connections_per_ip", http_max_conn_per_ip, "0", 0, 65536,
 	    NULL),
+	I("api.idempotency_key_ttl_secs", idem_ttl_secs, "86400", 1,
+	    30 * 86400, NULL),
 	B("allow_no_auth", allow_no_auth, "false", "LIBREFANG_ALLOW_NO_AUTH"),
 	{ NULL, 0, 0, 0, NULL, 0, 0, NULL, 0 }
 };

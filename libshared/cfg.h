@@ -42,6 +42,7 @@ struct sh_config {
 	long long http_max_connections;		/* [api] max_connections */
 	long long http_max_conn_per_ip;		/* [api] 0 = max_connections/4 */
 	long long http_header_memory;		/* [api] header_memory_bytes */
+	long long idem_ttl_secs;		/* [api] idempotency_key_ttl_secs */
 	int	 allow_no_auth;			/* LIBREFANG_ALLOW_NO_AUTH=1 */
 
 	char	 cf_path[CFG_STR_MAX];		/* file read, "" if none */

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
+
 #include "audit.h"
 #include "beat.h"
 #include "bus.h"
@@ -66,6 +68,17 @@ svc_init(int argc, char **argv, const char *name, struct svc_opts *so)
 
 	svc_started_ms = util_now_ms();
 	svc_started_wall = util_wall_ms();
+#ifndef __SANITIZE_ADDRESS__
+	/*
+	 * Our environment and memory hold secrets (the database URL, provider
+	 * keys, the API key), and what agent-runtime runs (shell_exec, MCP
+	 * servers) runs as our user: not dumpable, /proc/<pid>/environ and
+	 * mem are root's, and no process of that user can ptrace us.
+	 * LeakSanitizer needs to ptrace its own process: not in its builds.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("%s: prctl(PR_SET_DUMPABLE)", __func__);
+#endif
 	/* Set by a supervisor (librefangd); junk counts as none. */
 	if ((env = getenv("LIBREFANG_RESTART_COUNT")) == NULL ||
 	    util_strtonum(env, 0, 1000000000LL, &svc_restarts) != 0)

@@ -67,11 +67,17 @@ enum gw_method {
 #define GW_RT_BODY	0x08		/* a local handler that reads the
 					   request's JSON body (others have
 					   it ignored) */
+#define GW_RT_IDEM	0x20		/* honours the Idempotency-Key
+					   header (gw_idem.c) */
 
 #define GW_UPLOAD_MAX		(10 * 1024 * 1024)	/* max_upload_size_bytes */
 #define GW_UPLOAD_BODY_MAX	(GW_UPLOAD_MAX + 64 * 1024)	/* + framing */
 
 #define GW_ASYNC	1		/* a handler started a bus call */
+
+#define GW_IDEM_HEADER_MAX	255	/* Idempotency-Key: bytes */
+#define GW_IDEM_KEY_LEN		(5 + 64 + 1)	/* "http:" sha-256 hex */
+#define GW_IDEM_FP_LEN		(64 + 1)	/* sha-256 hex */
 
 /*
  * A gateway-local handler.  Runs on an MHD thread.  Either fills gr's
@@ -159,6 +165,10 @@ struct gw_req {
 	int			 gr_aborted;	/* raw error already sent */
 	int			 gr_close;	/* answer, then close */
 	struct buf		 gr_body;
+	/* Idempotency-Key (gw_idem.c): the key scoped to the route and the
+	 * principal, and the request's fingerprint; "": no header */
+	char			 gr_idem[GW_IDEM_KEY_LEN];
+	char			 gr_idem_fp[GW_IDEM_FP_LEN];
 
 	/* the reply */
 	int			 gr_status;	/* 0: none yet */
@@ -323,6 +333,22 @@ int		 gw_conn_withheld(struct gw_conn *gc, const void *buf,
 int		 gw_raw_response(char *out, size_t outlen, const char *path,
 		    int status, const char *message);
 
+/* ---- the Idempotency-Key header (gw_idem.c) ------------------------- */
+
+/* Keeps cfg (borrowed, for as long as the gateway runs). */
+void		 gw_idem_init(const struct sh_config *cfg);
+/* On a GW_RT_IDEM route, checks the header and sets gr_idem: 0, or -1
+ * with a 400 in gr's reply (empty, over GW_IDEM_HEADER_MAX bytes, not
+ * printable ASCII).  After auth (the key is the principal's). */
+int		 gw_idem_check(struct gw_req *gr);
+/* Sets gr_idem_fp from the request's path, query and body (still in
+ * gr_body), when gr_idem is set. */
+void		 gw_idem_fingerprint(struct gw_req *gr);
+/* The caller fields that carry gr's key to the service (new; NULL with
+ * no key): idempotency_key, idempotency_fingerprint,
+ * idempotency_ttl_secs. */
+json_t		*gw_idem_caller(const struct gw_req *gr);
+
 /* ---- auth and CORS (gw_auth.c) -------------------------------------- */
 
 /* Checks the listen address against the auth settings.  0, or -1 with a
@@ -422,7 +448,8 @@ void		 gw_turns_stop(void);
  * Starts a streamed call of op (borrowed) to agent-runtime with params
  * and body (both stolen; params NULL fails with SH_ENOMEM), waiting
  * bus.turn_timeout_secs; ip, principal and request_id (borrowed) go into
- * the caller object with "stream" and "stream_id".  op is agents.message
+ * the caller object with "stream" and "stream_id", and the fields of idem
+ * (borrowed, NULL: none; gw_idem_caller()).  op is agents.message
  * or an operation that passes those on to the agents.message it sends
  * and puts the turn's "events" count on its reply (a2a.tasks.send).
  * NULL with *errp set (SH_EUNAVAIL, SH_ENOMEM) when it could not start:
@@ -430,14 +457,16 @@ void		 gw_turns_stop(void);
  */
 struct gw_turn	*gw_turn_start_op(const char *op, json_t *params,
 		    json_t *body, const char *ip, const char *principal,
-		    const char *request_id, const struct gw_turn_ops *ops,
+		    const char *request_id, json_t *idem,
+		    const struct gw_turn_ops *ops,
 		    void *arg, int *errp);
 /* gw_turn_start_op() of agents.message for agent_id (borrowed) with body
  * (stolen: the client's JSON object, as for POST
  * /api/agents/{id}/message). */
 struct gw_turn	*gw_turn_start(const char *agent_id, json_t *body,
 		    const char *ip, const char *principal,
-		    const char *request_id, const struct gw_turn_ops *ops,
+		    const char *request_id, json_t *idem,
+		    const struct gw_turn_ops *ops,
 		    void *arg, int *errp);
 /* Cancels (the runtime's turn goes on) and frees; once it returns no
  * callback runs or will run.  Never from inside a callback. */

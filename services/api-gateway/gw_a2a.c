@@ -693,7 +693,7 @@ a2a_stream_queue(struct gw_req *gr)
 static int
 gw_a2a_stream_send(struct gw_req *gr, struct gw_a2a *a, json_t *body)
 {
-	json_t		*t, *task;
+	json_t		*t, *task, *idem;
 	char		 id[UTIL_UUID_LEN], ctx[UTIL_UUID_LEN], now[32];
 	int		 err;
 
@@ -735,9 +735,11 @@ gw_a2a_stream_send(struct gw_req *gr, struct gw_a2a *a, json_t *body)
 		json_decref(body);
 		return (0);
 	}
+	idem = gw_idem_caller(gr);
 	a->a_turn = gw_turn_start_op(OP_A2A_TASKS_SEND, json_object(), body,
-	    gw_conn_ip(gr->gr_conn), gr->gr_principal, gr->gr_id,
+	    gw_conn_ip(gr->gr_conn), gr->gr_principal, gr->gr_id, idem,
 	    &a2a_turn_ops, a, &err);
+	json_decref(idem);
 	if (a->a_turn == NULL) {
 		pthread_mutex_lock(&a->a_sse.ss_mtx);
 		if (!a->a_sse.ss_started) {

@@ -239,7 +239,7 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
     json_t *query, json_t *body, void (*done)(struct gw_req *, int,
     struct msg_rep *))
 {
-	json_t	*env, *caller;
+	json_t	*env, *caller, *idem;
 	int	 timeout = (int)gw_h.h_cfg->bus_timeout_ms, stopping;
 
 	if (gr->gr_route != NULL &&
@@ -249,6 +249,10 @@ gw_call(struct gw_req *gr, const char *svc, const char *op, json_t *params,
 	caller = json_pack("{s:s, s:s, s:s}", "ip", gw_conn_ip(gr->gr_conn),
 	    "principal", gr->gr_principal != NULL ? gr->gr_principal :
 	    "anonymous", "request_id", gr->gr_id);
+	if (caller != NULL && (idem = gw_idem_caller(gr)) != NULL) {
+		json_object_update(caller, idem);
+		json_decref(idem);
+	}
 	env = msg_request(op, NULL, util_wall_ms() + timeout, caller, params,
 	    query, body);
 	if (env == NULL) {
@@ -557,6 +561,8 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		    (int)plen, rawpath);
 		return;
 	}
+	if (gw_idem_check(gr) != 0)
+		return;
 	/* An upload takes a larger body, of its own type (gw_upload.c). */
 	if (m.m_route->rt_flags & GW_RT_UPLOAD)
 		gr->gr_body.b_max = GW_UPLOAD_BODY_MAX;
@@ -636,6 +642,7 @@ gw_req_dispatch(struct gw_req *gr)
 	json_error_t		 je;
 	json_t			*body;
 
+	gw_idem_fingerprint(gr);	/* before the body is let go */
 	if (rt->rt_local != NULL)
 		return (rt->rt_local(gr));
 	if (rt->rt_flags & GW_RT_UPLOAD)
@@ -977,6 +984,7 @@ gw_http_start(const struct sh_config *cfg, struct bus_client *bc)
 
 	gw_h.h_cfg = cfg;
 	gw_h.h_bus = bc;
+	gw_idem_init(cfg);
 	if (gw_http_addr(cfg->api_listen, &ss, &sslen) != 0) {
 		log_warnx("%s: bad api_listen '%s'", __func__,
 		    cfg->api_listen);

@@ -784,6 +784,7 @@ static int	oai_list(struct gw_req *, struct gw_oai *);
 static int
 oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 {
+	json_t	*idem;
 	int	 err, rv;
 
 	o->o_step = OAI_STREAM;
@@ -797,8 +798,10 @@ oai_stream_start(struct gw_req *gr, struct gw_oai *o, json_t *msg)
 		json_decref(msg);
 		return (0);	/* gw_suspend() left an error reply */
 	}
+	idem = gw_idem_caller(gr);
 	o->o_turn = gw_turn_start(o->o_agent_id, msg, gw_conn_ip(gr->gr_conn),
-	    gr->gr_principal, gr->gr_id, &oai_turn_ops, o, &err);
+	    gr->gr_principal, gr->gr_id, idem, &oai_turn_ops, o, &err);
+	json_decref(idem);
 	if (o->o_turn == NULL) {
 		pthread_mutex_lock(&o->o_sse.ss_mtx);
 		if (!o->o_sse.ss_started) {

@@ -200,7 +200,7 @@ gw_stream_message(struct gw_req *gr)
 {
 	struct gw_mstream	*m;
 	json_error_t		 je;
-	json_t			*body, *params;
+	json_t			*body, *params, *idem;
 	const char		*id;
 	int			 err, rv;
 
@@ -252,8 +252,10 @@ gw_stream_message(struct gw_req *gr)
 		json_decref(body);
 		return (0);
 	}
+	idem = gw_idem_caller(gr);
 	m->m_turn = gw_turn_start(id, body, gw_conn_ip(gr->gr_conn),
-	    gr->gr_principal, gr->gr_id, &mstream_ops, m, &err);
+	    gr->gr_principal, gr->gr_id, idem, &mstream_ops, m, &err);
+	json_decref(idem);
 	json_decref(params);
 	if (m->m_turn == NULL) {
 		pthread_mutex_lock(&m->m_sse.ss_mtx);

@@ -121,7 +121,7 @@ gw_turn_reply(void *arg, int err, struct msg_rep *rep)
 struct gw_turn *
 gw_turn_start_op(const char *op, json_t *params, json_t *body,
     const char *ip, const char *principal, const char *request_id,
-    const struct gw_turn_ops *ops, void *arg, int *errp)
+    json_t *idem, const struct gw_turn_ops *ops, void *arg, int *errp)
 {
 	struct gw_turn	*t, **b;
 	json_t		*env, *caller;
@@ -148,6 +148,8 @@ gw_turn_start_op(const char *op, json_t *params, json_t *body,
 	caller = json_pack("{s:s, s:s, s:s, s:s, s:s}", "ip", ip, "principal",
 	    principal, "request_id", request_id, "stream", gw_turns_topic,
 	    "stream_id", t->t_id);
+	if (caller != NULL && idem != NULL)
+		json_object_update(caller, idem);
 	env = msg_request(op, NULL, util_wall_ms() + timeout, caller, params,
 	    json_object(), body);
 	if (caller == NULL || env == NULL) {
@@ -183,11 +185,12 @@ gw_turn_start_op(const char *op, json_t *params, json_t *body,
 
 struct gw_turn *
 gw_turn_start(const char *agent_id, json_t *body, const char *ip,
-    const char *principal, const char *request_id,
+    const char *principal, const char *request_id, json_t *idem,
     const struct gw_turn_ops *ops, void *arg, int *errp)
 {
 	return (gw_turn_start_op(OP_AGENTS_MESSAGE, json_pack("{s:s}", "id",
-	    agent_id), body, ip, principal, request_id, ops, arg, errp));
+	    agent_id), body, ip, principal, request_id, idem, ops, arg,
+	    errp));
 }
 
 void

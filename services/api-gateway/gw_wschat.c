@@ -257,7 +257,7 @@ gw_chat_turn_begin(struct gw_chat *ch, json_t *msg)
 	gw_ws_send(ch->c_ws, json_pack("{s:s}", "type", "thinking"));
 	util_uuid4(rid);
 	ch->c_turn = gw_turn_start(ch->c_agent_id, body, gw_ws_ip(ch->c_ws),
-	    "owner", rid, &gw_chat_turn_ops, ch, &err);
+	    "owner", rid, NULL, &gw_chat_turn_ops, ch, &err);
 	if (ch->c_turn == NULL)
 		gw_chat_error(ch, msgid, "%s", err == SH_EUNAVAIL ?
 		    "agent-runtime is unavailable" : "out of memory");

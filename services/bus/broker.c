@@ -29,13 +29,36 @@
  * forgotten at REM_POST; a message from a pipe we do not know comes from
  * one already gone and is dropped.
  *
+ * Listeners.  nng 1.5.2 can stop accepting on a listener for good, and
+ * say nothing: when a peer hangs up during the SP handshake, the broker's
+ * header write fails with EPIPE, which nng reports as NNG_ECLOSED to the
+ * listener's pending accept -- and its accept loop takes ECLOSED for "the
+ * socket closed" and never accepts again.  The transport below still
+ * accepts and handshakes, so clients connect and send, but no pipe reaches
+ * the socket: a front that forwards nothing, a replica that never joins.
+ * Clients do hang up there: one that gives up its connect wait under load,
+ * one that exits while nng redials during its close, one killed.  (Over
+ * tcp the hang-up is a reset, which the listener survives.)  The failure
+ * counts as an "other" error in the
+ * listener's statistics, as do harmless ones the listener survives, so a
+ * change of that count makes the broker connect to itself (a probe that
+ * speaks the handshake, its pipe refused at ADD_PRE); a probe whose pipe
+ * does not arrive within BROKER_PROBE_MS means the listener stopped, and
+ * the broker listens anew (broker_watch).
+ *
  * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
  * waits for the callback), then nng_close(): no thread ever waits in a
  * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
  * accepted while a socket closes is refused (broker_pipe_guard).
  */
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -43,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -65,6 +89,31 @@
 #define BROKER_HDR_MAX	40	/* a backtrace: pipe id and 8 hops */
 #define BROKER_PIPES	64	/* pipe hash buckets */
 #define BROKER_TAGS	4096	/* tag hash buckets */
+#define BROKER_NLSN	(3 + SVC_COUNT)	/* front, pub, sub, services */
+#define BROKER_WATCH_TICKS 2	/* listeners checked every 2 ticks */
+#define BROKER_PROBE_MS	1000	/* a probe not seen by then: stopped */
+#define BROKER_ADDR_MAX	512
+#define BROKER_PEER_REQ	0x30	/* SP protocol numbers, for a probe */
+#define BROKER_PEER_PUB	0x20
+#define BROKER_PEER_SUB	0x21
+
+/*
+ * One listener of ours, watched (see "Listeners" above).  ls_fd, ls_port
+ * and ls_seen are shared with the pipe callbacks under br_mtx; the rest
+ * belongs to the tick.
+ */
+struct broker_lsn {
+	nng_socket	 ls_sock;
+	nng_listener	 ls_lsn;
+	int		 ls_ok;		/* ls_lsn listens */
+	char		 ls_addr[BROKER_ADDR_MAX];
+	uint16_t	 ls_peer;	/* the protocol its peers speak */
+	uint64_t	 ls_errs;	/* its "other" errors, as last seen */
+	int		 ls_fd;		/* the probe's connection, or -1 */
+	uint16_t	 ls_port;	/* its local port (tcp), network order */
+	uint64_t	 ls_until;	/* monotonic ms: unseen by then, stopped */
+	int		 ls_seen;	/* the probe's pipe reached the socket */
+};
 
 /* A READY held: the header routes the work to its REQ context. */
 struct broker_slot {
@@ -132,6 +181,9 @@ struct broker {
 	unsigned long long	 br_forwarded;
 	unsigned long long	 br_refused;
 	unsigned long long	 br_lost;
+	struct broker_lsn	 br_lsn[BROKER_NLSN];
+	int			 br_nlsn;
+	int			 br_ticks;
 };
 
 /* ---- tables (br_mtx held) ----------------------------------------------- */
@@ -448,6 +500,245 @@ broker_back(struct broker_svc *bs, nng_msg *m)
 	nng_msg_free(m);
 }
 
+/* ---- listeners ---------------------------------------------------------- */
+
+/*
+ * Whether p is the pipe of a probe of ours (broker_probe): a pipe of a
+ * probed listener's socket whose peer is this process (ipc) or our
+ * probe's port (tcp).  Marks the probe seen.  On an nng thread.
+ */
+static int
+broker_is_probe(struct broker *br, nng_pipe p)
+{
+	struct broker_lsn	*ls;
+	nng_socket		 s = nng_pipe_socket(p);
+	nng_sockaddr		 sa;
+	uint64_t		 pid;
+	int			 i, hit = 0;
+
+	pthread_mutex_lock(&br->br_mtx);
+	for (i = 0; i < br->br_nlsn && !hit; i++) {
+		ls = &br->br_lsn[i];
+		if (ls->ls_fd < 0 || ls->ls_sock.id != s.id)
+			continue;
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0)
+			hit = pid == (uint64_t)getpid();
+		else if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
+			hit = (sa.s_family == NNG_AF_INET &&
+			    sa.s_in.sa_port == ls->ls_port) ||
+			    (sa.s_family == NNG_AF_INET6 &&
+			    sa.s_in6.sa_port == ls->ls_port);
+		if (hit)
+			ls->ls_seen = 1;
+	}
+	pthread_mutex_unlock(&br->br_mtx);
+	return (hit);
+}
+
+/* Publishes fd as ls's probe (-1: none), for broker_is_probe(). */
+static void
+broker_probe_set(struct broker *br, struct broker_lsn *ls, int fd,
+    uint16_t port)
+{
+	pthread_mutex_lock(&br->br_mtx);
+	ls->ls_fd = fd;
+	ls->ls_port = port;
+	ls->ls_seen = 0;
+	ls->ls_until = util_now_ms() + BROKER_PROBE_MS;
+	pthread_mutex_unlock(&br->br_mtx);
+}
+
+/*
+ * Connects to listener ls and starts the SP handshake as a peer would, so
+ * that its pipe reaches the socket if the listener still accepts.  The
+ * probe is published before it connects: its pipe may reach us before
+ * connect() returns here.  The connection is ours until broker_watch()
+ * closes it.  0, or -1 (tried again at the next check).
+ */
+static int
+broker_probe(struct broker *br, struct broker_lsn *ls)
+{
+	struct sockaddr_un	 sun;
+	struct sockaddr_storage	 ss;
+	struct addrinfo		 hints, *ai = NULL;
+	socklen_t		 slen = sizeof(ss);
+	const char		*a = ls->ls_addr, *colon;
+	char			 host[BROKER_ADDR_MAX];
+	unsigned char		 hdr[8] = { 0, 'S', 'P', 0, 0, 0, 0, 0 };
+	uint16_t		 port = 0;
+	int			 fd = -1, rc = -1, published = 0;
+
+	hdr[4] = (unsigned char)(ls->ls_peer >> 8);
+	hdr[5] = (unsigned char)(ls->ls_peer & 0xff);
+	if (strncmp(a, "ipc://", 6) == 0) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		if (strlen(a + 6) >= sizeof(sun.sun_path) ||
+		    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			goto done;
+		memcpy(sun.sun_path, a + 6, strlen(a + 6) + 1);
+		broker_probe_set(br, ls, fd, 0);
+		published = 1;
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+			goto done;
+	} else if (strncmp(a, "tcp://", 6) == 0 &&
+	    (colon = strrchr(a, ':')) != NULL && colon > a + 6) {
+		/* A wildcard listens on loopback too. */
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - a - 6),
+		    a + 6);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		if (strcmp(host, "*") == 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "127.0.0.1");
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV;
+		/* Our own address: no name to look up beyond the config's.
+		 * Bound first, so its port is known before it connects. */
+		memset(&ss, 0, sizeof(ss));
+		if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 ||
+		    (fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC,
+		    0)) < 0)
+			goto done;
+		ss.ss_family = (sa_family_t)ai->ai_family;
+		if (bind(fd, (struct sockaddr *)&ss, ai->ai_family ==
+		    AF_INET6 ? sizeof(struct sockaddr_in6) :
+		    sizeof(struct sockaddr_in)) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
+			goto done;
+		port = ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port;
+		broker_probe_set(br, ls, fd, port);
+		published = 1;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+			goto done;
+	} else
+		goto done;
+	/* Eight bytes into a new connection's empty buffer: never blocks. */
+	if (write(fd, hdr, sizeof(hdr)) != (ssize_t)sizeof(hdr))
+		goto done;
+	fd = -1;
+	rc = 0;
+ done:
+	if (rc != 0) {
+		log_debug("%s: could not probe '%s': %s", __func__, a,
+		    strerror(errno));
+		if (published)
+			broker_probe_set(br, ls, -1, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return (rc);
+}
+
+/* Its "other" errors so far (0 when the statistics do not say). */
+static uint64_t
+broker_lsn_errs(nng_stat *all, struct broker_lsn *ls)
+{
+	nng_stat	*st, *c;
+
+	if (all == NULL || !ls->ls_ok ||
+	    (st = bus_stat_scope(all, "listener", "id",
+	    nng_listener_id(ls->ls_lsn))) == NULL)
+		return (0);
+	for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+		if (strcmp(nng_stat_name(c), "other") == 0)
+			return (nng_stat_value(c));
+	return (0);
+}
+
+/* Listens on ls's address; closes the listener it replaces first. */
+static int
+broker_listen_at(struct broker_lsn *ls)
+{
+	int	rv;
+
+	if (ls->ls_ok)
+		nng_listener_close(ls->ls_lsn);
+	ls->ls_errs = 0;
+	if ((rv = nng_listen(ls->ls_sock, ls->ls_addr, &ls->ls_lsn, 0)) != 0)
+		log_warnx("%s: could not listen on '%s': %s", __func__,
+		    ls->ls_addr, nng_strerror(rv));
+	ls->ls_ok = rv == 0;
+	return (rv == 0 ? 0 : -1);
+}
+
+/*
+ * Every BROKER_WATCH_TICKS: ends the probes whose pipe arrived, listens
+ * anew where one did not in time (closing the old listener closes the
+ * pipes it made; their peers redial at once), and probes a listener whose
+ * error count moved.  On the tick's nng thread.
+ */
+static void
+broker_watch(struct broker *br)
+{
+	struct broker_lsn	*ls;
+	nng_stat		*all = NULL;
+	uint64_t		 now = util_now_ms(), errs;
+	int			 i, fd, seen, late;
+
+	if (nng_stats_get(&all) != 0)
+		all = NULL;
+	for (i = 0; i < br->br_nlsn; i++) {
+		ls = &br->br_lsn[i];
+		pthread_mutex_lock(&br->br_mtx);
+		fd = ls->ls_fd;
+		seen = ls->ls_seen;
+		late = fd >= 0 && !seen && now >= ls->ls_until;
+		if (fd >= 0 && (seen || late))
+			ls->ls_fd = -1;
+		pthread_mutex_unlock(&br->br_mtx);
+		if (fd >= 0 && !(seen || late))
+			continue;		/* still probing */
+		if (fd >= 0)
+			close(fd);
+		if (seen)
+			log_debug("%s: '%s' still accepts", __func__, ls->ls_addr);
+		if (late) {
+			log_warnx("the listener on '%s' stopped accepting "
+			    "(nng 1.5.2 after a peer hung up in the "
+			    "handshake): listening again", ls->ls_addr);
+			broker_listen_at(ls);
+			continue;
+		}
+		if (!ls->ls_ok) {
+			broker_listen_at(ls);
+			continue;
+		}
+		errs = broker_lsn_errs(all, ls);
+		if (errs != ls->ls_errs && broker_probe(br, ls) == 0)
+			ls->ls_errs = errs;
+	}
+	if (all != NULL)
+		nng_stats_free(all);
+}
+
+/* Listens for role on s, a socket whose peers speak protocol peer. */
+static int
+broker_listen(struct broker *br, nng_socket s, const char *base,
+    const char *role, uint16_t peer)
+{
+	struct broker_lsn	*ls;
+
+	if (br->br_nlsn == BROKER_NLSN)
+		return (-1);
+	ls = &br->br_lsn[br->br_nlsn];
+	if (bus_addr(base, role, ls->ls_addr, sizeof(ls->ls_addr)) != 0) {
+		log_warnx("%s: bad bus address '%s'", __func__, base);
+		return (-1);
+	}
+	ls->ls_sock = s;
+	ls->ls_peer = peer;
+	ls->ls_fd = -1;
+	br->br_nlsn++;
+	return (broker_listen_at(ls));
+}
+
 /* ---- replicas come and go ----------------------------------------------- */
 
 static void
@@ -549,7 +840,8 @@ broker_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct broker	*br = arg;
 
-	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(&br->br_stopping))
+	if (ev == NNG_PIPE_EV_ADD_PRE && (atomic_load(&br->br_stopping) ||
+	    broker_is_probe(br, p)))
 		nng_pipe_close(p);
 }
 
@@ -564,8 +856,13 @@ broker_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 		broker_pipe_guard(p, ev, bs->bs_broker);
 		return;
 	}
-	if (ev == NNG_PIPE_EV_ADD_PRE)
-		broker_pipe_add(bs, (uint32_t)nng_pipe_id(p));
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		/* Our own probe is no replica: refused, never counted. */
+		if (broker_is_probe(bs->bs_broker, p))
+			nng_pipe_close(p);
+		else
+			broker_pipe_add(bs, (uint32_t)nng_pipe_id(p));
+	}
 	else if (ev == NNG_PIPE_EV_REM_POST)
 		broker_pipe_gone(bs, (uint32_t)nng_pipe_id(p));
 }
@@ -678,29 +975,13 @@ broker_tick_cb(void *arg)
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
 	broker_sweep(br);
+	if (++br->br_ticks % BROKER_WATCH_TICKS == 0)
+		broker_watch(br);
 	if (!atomic_load(&br->br_stopping))
 		nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
 }
 
 /* ---- open and close ----------------------------------------------------- */
-
-static int
-broker_listen(nng_socket s, const char *base, const char *role)
-{
-	char	addr[512];
-	int	rv;
-
-	if (bus_addr(base, role, addr, sizeof(addr)) != 0) {
-		log_warnx("%s: bad bus address '%s'", __func__, base);
-		return (-1);
-	}
-	if ((rv = nng_listen(s, addr, NULL, 0)) != 0) {
-		log_warnx("%s: could not listen on '%s': %s", __func__, addr,
-		    nng_strerror(rv));
-		return (-1);
-	}
-	return (0);
-}
 
 static int
 broker_recv_init(struct broker_recv *rx, struct broker *br,
@@ -773,12 +1054,14 @@ broker_open(const char *base)
 	if (nng_aio_alloc(&br->br_pub_aio, broker_pub_cb, br) != 0 ||
 	    nng_aio_alloc(&br->br_tick, broker_tick_cb, br) != 0)
 		goto fail;
-	if (broker_listen(br->br_front, base, "front") != 0 ||
-	    broker_listen(br->br_pub_in, base, "pub") != 0 ||
-	    broker_listen(br->br_pub_out, base, "sub") != 0)
+	/* Peers: REQ at the front and back, PUB at pub, SUB at sub. */
+	if (broker_listen(br, br->br_front, base, "front", BROKER_PEER_REQ) ||
+	    broker_listen(br, br->br_pub_in, base, "pub", BROKER_PEER_PUB) ||
+	    broker_listen(br, br->br_pub_out, base, "sub", BROKER_PEER_SUB))
 		goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
-		if (broker_listen(br->br_svc[i].bs_sock, base, names[i]) != 0)
+		if (broker_listen(br, br->br_svc[i].bs_sock, base, names[i],
+		    BROKER_PEER_REQ) != 0)
 			goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
 		for (j = 0; j < BROKER_RECVS; j++)
@@ -843,6 +1126,9 @@ broker_close(struct broker *br)
 			nng_aio_stop(br->br_svc[i].bs_recv[j].rx_aio);
 	/* Nothing waits on these sockets now; closing them only ends
 	 * pipes, and refuses new ones (broker_pipe_guard). */
+	for (i = 0; i < br->br_nlsn; i++)
+		if (br->br_lsn[i].ls_fd >= 0)
+			close(br->br_lsn[i].ls_fd);
 	nng_close(br->br_front);
 	nng_close(br->br_pub_in);
 	nng_close(br->br_pub_out);

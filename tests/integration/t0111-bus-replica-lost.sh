@@ -6,9 +6,34 @@
 # that the service is unavailable.  With two replicas only the lost one's
 # requests fail.  Through the gateway, a non-turn route (GET /api/agents)
 # held by a stopped, then killed, agent-runtime answers the 503 JSON.
+# A killed broker fails calls at once, and a restarted one serves again;
+# clients that hang up in the handshake do not leave it deaf.
 . "$(dirname "$0")/../lib.sh"
 
 bt() { "$LF_BIN/bustool" "$@"; }
+# stop PID..: SIGSTOP, then waits (2 s at most each) until every thread of
+# each process is stopped.  The signal stops a process once one of its
+# threads takes it; on a loaded machine another thread may first answer
+# a request sent just after kill(2) returned.
+stop() {
+	local p i
+	kill -STOP "$@"
+	for p in "$@"; do
+		for ((i = 0; i < 200; i++)); do
+			all_stopped "$p" && break
+			sleep 0.01
+		done
+		all_stopped "$p" || echo "# pid $p: not every thread stopped after 2 s"
+	done
+}
+all_stopped() {
+	local t s
+	for t in /proc/"$1"/task/*/stat; do
+		s=$(<"$t") || return 1
+		s=${s##*) }
+		[ "${s%% *}" = T ] || return 1
+	done
+}
 # reqs N FILE: N requests to memory in the background, 20 s deadline; each
 # reply (or error) line goes to FILE.N with its end time (ns) in FILE.N.t
 reqs() {
@@ -47,7 +72,7 @@ lf_start memory
 t_ok "memory joins" lf_bus_joined memory
 
 # ---- one replica: 4 held (its 4 workers' slots), 4 queued ---------------------
-kill -STOP "${LF_PIDS[memory]}"
+stop "${LF_PIDS[memory]}"
 reqs 8 "$LF_TMP/a"
 sleep 1
 # Nothing can have been answered: the replica sleeps.
@@ -76,7 +101,7 @@ for ((i = 0; i < 100; i++)); do
 done
 lf_bus_joined memory
 sleep 0.3	# both replicas' workers stand in line
-kill -STOP "${LF_PIDS[memory2]}"
+stop "${LF_PIDS[memory2]}"
 reqs 8 "$LF_TMP/b"
 sleep 1
 T0=$(date +%s%N)
@@ -99,7 +124,7 @@ lf_start agent-runtime
 lf_start api-gateway
 lf_wait_health 10 || { echo "Bail out! gateway did not come up"; lf_dump_logs; exit 1; }
 lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
-kill -STOP "${LF_PIDS[agent-runtime]}"
+stop "${LF_PIDS[agent-runtime]}"
 ( curl -s -o "$LF_TMP/g.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/g.status"
   date +%s%N > "$LF_TMP/g.t" ) &
 GPID=$!
@@ -123,7 +148,7 @@ t_ok "a restarted agent-runtime answers again" lf_wait_ok /api/agents
 # Clients disable nng's resend, so their receive fails at once when the
 # broker's pipe closes: nothing waits for its deadline.
 t_ok "memory is back" lf_bus_joined memory
-kill -STOP "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+stop "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
 ( curl -s -o "$LF_TMP/h.body" -w '%{http_code}' --max-time 20 "$LF_URL/api/agents" > "$LF_TMP/h.status"
   date +%s%N > "$LF_TMP/h.t" ) &
 HPID=$!
@@ -145,15 +170,75 @@ t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
     "503 service 'agent-runtime' unavailable fast"
 lf_start bus
 kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"
+# replica_sockets NAME..: each process's own unix sockets (ss -xap), whose
+# peer inodes match the broker's side in lf_bus_sockets, and its threads'
+# stacks in a file (lf_stacks): a replica that never rejoined (1 run in
+# 40) had no connection to its service's address, and nng's teardown then
+# hung at its exit.
+replica_sockets() {
+	local n
+	for n in "$@"; do
+		echo "# $n's unix sockets:"
+		ss -xap 2>/dev/null | grep -F "pid=${LF_PIDS[$n]}," |
+		    awk '{print "#   " $2, $3, $4, $6, $7, $8}' | head -8
+		lf_stacks "$n" "${LF_PIDS[$n]}" >/dev/null
+		echo "#   threads' stacks: $LF_TMP/log/$n.stack"
+	done
+}
+# joined_again: memory answers through the new broker (5 s at most); else
+# the sockets, for a post-mortem.
+joined_again() {
+	lf_poll 100 lf_is_joined memory && return 0
+	replica_sockets memory
+	lf_bus_sockets
+	return 1
+}
 # routes_back: the gateway's agent-runtime routes answer again (10 s at
 # most); else the last answer and the sockets, for a post-mortem.
 routes_back() {
 	lf_wait_ok /api/agents && return 0
 	lf_req GET /api/agents
 	echo "# GET /api/agents still answers $LF_STATUS $LF_BODY"
+	replica_sockets agent-runtime api-gateway
 	lf_bus_sockets
 	return 1
 }
-t_ok "a restarted broker serves memory again" lf_bus_joined memory
+t_ok "a restarted broker serves memory again" joined_again
 t_ok "and the gateway's agent-runtime routes" routes_back
+
+# ---- clients that hang up in the handshake ----------------------------------
+# nng 1.5.2 stops a listener for good when a peer hangs up during the SP
+# handshake (services/bus/broker.c, "Listeners"): without the broker's
+# watch, the front would accept and never read again, and no new replica
+# would join.  hangups PATH N: N connections to PATH, each closed as soon
+# as it is made.  With the broker stopped meanwhile, each waits in its
+# listen queue already closed, and the broker's handshake meets EPIPE.
+hangups() {
+	timeout 20 node -e '
+		const net = require("net");
+		let n = Number(process.argv[2]);
+		const next = () => {
+			if (n-- <= 0) return;
+			const s = net.connect(process.argv[1]);
+			s.on("error", () => {});
+			s.destroy();
+			setImmediate(next);
+		};
+		next();' "$1" "$2"
+}
+joined() { grep -c "replica of 'memory' connected" "$LF_TMP/log/bus.log"; }
+stop "${LF_PIDS[bus]}"
+hangups "$LIBREFANG_HOME/run/bus.front" 20
+hangups "$LIBREFANG_HOME/run/bus.memory" 20
+kill -CONT "${LF_PIDS[bus]}"
+t_ok "after 20 hang-ups at the front, it serves again" lf_bus_joined memory
+N=$(joined)
+"$LF_BIN/memory" >>"$LF_TMP/log/memory3.log" 2>&1 &
+LF_PIDS[memory3]=$!
+for ((i = 0; i < 100 && $(joined) == N; i++)); do
+	sleep 0.05
+done
+t_ok "and after 20 at memory's, a new replica joins (5 s at most)" \
+    test "$(joined)" -gt "$N"
+grep "stopped accepting" "$LF_TMP/log/bus.log" | sed 's/^/# /'
 t_done

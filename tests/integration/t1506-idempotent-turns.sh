@@ -5,7 +5,8 @@
 # call; a key whose deadline passed unanswered reads 503 "lost".  And
 # caller session_create: a turn in a session named by the caller that
 # does not exist yet (the scheduler's per-fire sessions).  Both are for
-# services on the bus; the gateway never sets them.
+# services on the bus; the gateway sets idempotency_key from the HTTP
+# Idempotency-Key header (t7000).
 . "$(dirname "$0")/../lib.sh"
 
 lf_fake_start

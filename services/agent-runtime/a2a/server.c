@@ -144,10 +144,16 @@ task_run(struct agent_state *as, struct db *db, struct svc_pending *sp,
 	timeout = json_integer_value(json_object_get(arg, "timeout_ms"));
 	/* A streamed send's caller (stream, stream_id) goes on to the turn,
 	 * which publishes its events there. */
+	/* So is the Idempotency-Key of the client's request: a retried
+	 * send is a new task whose turn gives the first one's answer. */
 	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() + timeout,
-	    json_pack("{s:s, s:b, s:O?, s:O?}", "principal", "a2a",
-	    "session_create", 1, "stream", json_object_get(arg, "stream"),
-	    "stream_id", json_object_get(arg, "stream_id")),
+	    json_pack("{s:s, s:b, s:O?, s:O?, s:O?, s:O?, s:O?}", "principal",
+	    "a2a", "session_create", 1, "stream", json_object_get(arg,
+	    "stream"), "stream_id", json_object_get(arg, "stream_id"),
+	    "idempotency_key", json_object_get(arg, "idempotency_key"),
+	    "idempotency_fingerprint", json_object_get(arg,
+	    "idempotency_fingerprint"), "idempotency_ttl_secs",
+	    json_object_get(arg, "idempotency_ttl_secs")),
 	    json_pack("{s:O}", PARAM_ID, json_object_get(arg, "agent_id")),
 	    NULL, json_pack("{s:O, s:O}", "message", json_object_get(arg,
 	    "text"), "session_id", json_object_get(arg, "session_id")));
@@ -211,8 +217,10 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*stream, *stream_id;
 	char		 id[UTIL_UUID_LEN], cid[UTIL_UUID_LEN], *msg = NULL;
 	char		 sid[UTIL_UUID_LEN];
-	int		 err;
+	int		 err, i;
 	long long	 timeout;
+	static const char *const idem_fields[] = { "idempotency_key",
+	    "idempotency_fingerprint", "idempotency_ttl_secs", NULL };
 
 	v = json_object_get(body, "text");
 	if (!json_is_string(v) || json_string_length(v) == 0) {
@@ -305,6 +313,12 @@ op_tasks_send(struct svc_ctx *c, const struct msg_req *rq,
 		json_decref(arg);
 		arg = NULL;
 	}
+	for (i = 0; arg != NULL && idem_fields[i] != NULL; i++)
+		if ((v = json_object_get(rq->mr_caller, idem_fields[i])) !=
+		    NULL && json_object_set(arg, idem_fields[i], v) != 0) {
+			json_decref(arg);
+			arg = NULL;
+		}
 	if (arg == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
 		return;

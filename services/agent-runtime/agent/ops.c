@@ -24,6 +24,7 @@
 #include "log.h"
 #include "ops.h"
 #include "services.h"
+#include "turn/turn.h"
 #include "util.h"
 
 /* ---- events ---------------------------------------------------------- */
@@ -1025,11 +1026,36 @@ op_bulk_stop(struct svc_ctx *c, const struct msg_req *rq,
 	agent_bulk_ids(c, rq, rp, "suspended", "suspended", "agent_updated");
 }
 
+/* ---- idempotent spawns ------------------------------------------------ */
+
+/* A spawn retried under the same caller.idempotency_key (the HTTP
+ * Idempotency-Key header) gets the first one's answer: one agent. */
+static void
+op_spawn_keyed(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	turn_idem_op(c, rq, rp, op_spawn);
+}
+
+static void
+op_clone_keyed(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	turn_idem_op(c, rq, rp, op_clone);
+}
+
+static void
+op_bulk_create_keyed(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	turn_idem_op(c, rq, rp, op_bulk_create);
+}
+
 const struct svc_op agent_ops[] = {
 	{ OP_AGENTS_LIST,	op_list },
 	{ OP_AGENTS_GET,		op_get },
 	{ OP_AGENTS_DREAM,	op_dream },
-	{ OP_AGENTS_SPAWN,	op_spawn },
+	{ OP_AGENTS_SPAWN,	op_spawn_keyed },
 	{ OP_AGENTS_DELETE,	op_delete },
 	{ OP_AGENTS_PATCH,	agent_op_patch },
 	{ OP_AGENTS_UPDATE,	agent_op_update },
@@ -1037,8 +1063,8 @@ const struct svc_op agent_ops[] = {
 	{ OP_AGENTS_IDENTITY,	agent_op_identity },
 	{ OP_AGENTS_CONFIG,	agent_op_config },
 	{ OP_AGENTS_SET_MODEL,	agent_op_set_model },
-	{ OP_AGENTS_CLONE,	op_clone },
-	{ OP_AGENTS_BULK_CREATE,	op_bulk_create },
+	{ OP_AGENTS_CLONE,	op_clone_keyed },
+	{ OP_AGENTS_BULK_CREATE,	op_bulk_create_keyed },
 	{ OP_AGENTS_BULK_DELETE,	op_bulk_delete },
 	{ OP_AGENTS_BULK_START,	op_bulk_start },
 	{ OP_AGENTS_BULK_STOP,	op_bulk_stop },

@@ -6,8 +6,20 @@
  * The key is claimed by an insert before the turn starts, on the replica
  * that takes the request; the turn's end stores its answer on the row in
  * the statement after its record.  A later request with the key reads the
- * row instead of running anything.  Keys older than a week are pruned by
- * the claims themselves, a few at a time.
+ * row instead of running anything.
+ *
+ * The HTTP Idempotency-Key header comes the same way (the gateway's
+ * gw_idem.c): its key is scoped to the route and the principal, and
+ * carries caller.idempotency_fingerprint (the request, hashed), which a
+ * reuse must match (else 422), and caller.idempotency_ttl_secs, after
+ * which the key counts as unused.  Service callers' keys carry neither
+ * and live a week.  A key is never reclaimed while its turn may still
+ * run (before its deadline).  Expired keys are pruned by the claims
+ * themselves, a few at a time, so the table stays bounded with no timer.
+ *
+ * Spawn-like operations (agents.spawn, agents.clone, agents.bulk_create)
+ * take a key too (turn_idem_op()): its row has no agent, and holds the
+ * operation's answer, so a retried spawn names the agent made first.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +28,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "agent/agent.h"
 #include "log.h"
 #include "msg.h"
 #include "turn/turn.h"
@@ -24,23 +37,43 @@
 /* How long past its deadline a running key waits for the turn's answer
  * before it counts as lost (the answer is stored as the turn ends). */
 #define TURN_KEY_GRACE_MS	5000
+/* A service caller's key (no caller.idempotency_ttl_secs) lives a week;
+ * the caller's own ttl is bounded by 30 days. */
+#define TURN_KEY_TTL_SECS	(7 * 86400)
+#define TURN_KEY_TTL_MAX	(30 * 86400)
 
+/* The claim first prunes a few expired keys (not its own: one statement
+ * may not touch a row twice), then inserts, or takes over its own key
+ * once that expired and its turn can no longer be running. */
 static const char SQL_CLAIM[] =
 	"WITH old AS (DELETE FROM turn_keys WHERE key IN ("
 	"    SELECT key FROM turn_keys "
-	"    WHERE created_at < clock_timestamp() - interval '7 days' "
-	"    LIMIT 4)) "
-	"INSERT INTO turn_keys (key, agent_id, deadline) "
-	"VALUES ($1, $2::uuid, to_timestamp($3::bigint / 1000.0)) "
-	"ON CONFLICT (key) DO NOTHING RETURNING 1";
+	"    WHERE expires_at < clock_timestamp() AND key <> $1 "
+	"    AND (state = 'done' OR deadline < clock_timestamp()) "
+	"    LIMIT 8)) "
+	"INSERT INTO turn_keys (key, agent_id, deadline, fingerprint, "
+	"    expires_at) "
+	"VALUES ($1, $2::uuid, to_timestamp($3::bigint / 1000.0), $4, "
+	"    clock_timestamp() + make_interval(secs => $5::integer)) "
+	"ON CONFLICT (key) DO UPDATE SET agent_id = EXCLUDED.agent_id, "
+	"    state = 'running', status = NULL, reply = NULL, "
+	"    deadline = EXCLUDED.deadline, fingerprint = EXCLUDED.fingerprint, "
+	"    expires_at = EXCLUDED.expires_at, created_at = clock_timestamp() "
+	"WHERE turn_keys.expires_at < clock_timestamp() AND "
+	"    (turn_keys.state = 'done' OR turn_keys.deadline < "
+	"    clock_timestamp()) "
+	"RETURNING 1";
 static const char SQL_READ[] =
 	"SELECT state, status, reply::text, deadline < clock_timestamp(), "
-	"    agent_id::text FROM turn_keys WHERE key = $1";
+	"    coalesce(agent_id::text, ''), fingerprint "
+	"FROM turn_keys WHERE key = $1";
 static const char SQL_LOST[] =
 	"UPDATE turn_keys SET state = 'done', status = 503, "
 	"    reply = jsonb_build_object('error', 'the turn under this "
 	"idempotency key was lost: no answer came before its deadline') "
 	"WHERE key = $1 AND state = 'running' RETURNING reply::text";
+static const char SQL_RELEASE[] =
+	"DELETE FROM turn_keys WHERE key = $1 AND state = 'running'";
 static const char SQL_FINISH[] =
 	"UPDATE turn_keys SET state = 'done', status = $2::integer, "
 	"    reply = $3::jsonb WHERE key = $1";
@@ -58,13 +91,15 @@ reply_stored(struct svc_reply *rp, int status, const char *text)
 }
 
 int
-turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
-    int64_t deadline_ms, struct svc_reply *rp)
+turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
+    const char *agent_id, struct svc_reply *rp)
 {
 	PGresult	*res = NULL;
-	const char	*p[3];
-	char		 dl[24];
+	const char	*p[5], *fp;
+	char		 dl[24], ttl[24];
+	json_t		*v;
 	long long	 status;
+	int64_t		 deadline_ms = rq->mr_deadline;
 	int		 rv = -1;
 
 	if (deadline_ms <= 0)
@@ -72,10 +107,19 @@ turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
 		    turn_timeout_secs * 1000;
 	snprintf(dl, sizeof(dl), "%lld", (long long)deadline_ms +
 	    TURN_KEY_GRACE_MS);
+	v = json_object_get(rq->mr_caller, "idempotency_ttl_secs");
+	snprintf(ttl, sizeof(ttl), "%lld", json_is_integer(v) &&
+	    json_integer_value(v) > 0 && json_integer_value(v) <=
+	    TURN_KEY_TTL_MAX ? (long long)json_integer_value(v) :
+	    (long long)TURN_KEY_TTL_SECS);
+	fp = json_string_value(json_object_get(rq->mr_caller,
+	    "idempotency_fingerprint"));
 	p[0] = key;
 	p[1] = agent_id;
 	p[2] = dl;
-	if ((res = db_exec(c->sc_db, SQL_CLAIM, 3, p)) == NULL) {
+	p[3] = fp;
+	p[4] = ttl;
+	if ((res = db_exec(c->sc_db, SQL_CLAIM, 5, p)) == NULL) {
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
@@ -93,7 +137,15 @@ turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
 		/* Pruned or its agent deleted between the two statements. */
 		svc_reply_error(rp, 409, "idempotency key '%s' changed while "
 		    "it was read; ask again", key);
-	} else if (strcmp(PQgetvalue(res, 0, 4), agent_id) != 0) {
+	} else if (fp != NULL && !PQgetisnull(res, 0, 5) &&
+	    strcmp(PQgetvalue(res, 0, 5), fp) != 0) {
+		/* The IETF draft's answer to a key reused for another
+		 * request: 422, and the first request's answer kept. */
+		svc_reply_json(rp, 422, json_pack("{s:s, s:s}", "error",
+		    "this Idempotency-Key was already used for a different "
+		    "request (another path, agent or body): use a new key",
+		    "code", "idempotency_key_reused"));
+	} else if (strcmp(PQgetvalue(res, 0, 4), agent_id ?: "") != 0) {
 		svc_reply_error(rp, 409, "idempotency key '%s' belongs to a "
 		    "turn of another agent", key);
 	} else if (strcmp(PQgetvalue(res, 0, 0), "done") == 0) {
@@ -121,6 +173,35 @@ turn_idem_claim(struct svc_ctx *c, const char *key, const char *agent_id,
 done:
 	PQclear(res);
 	return (rv);
+}
+
+void
+turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp, svc_op_fn fn)
+{
+	const char	*key;
+
+	if (agent_get_str(rq->mr_caller, "idempotency_key", 1,
+	    TURN_IDEM_KEY_MAX, &key, rp) != 0)
+		return;
+	if (key == NULL) {
+		fn(c, rq, rp);
+		return;
+	}
+	if (*key == '\0') {
+		svc_reply_error(rp, 400, "'idempotency_key' must not be empty");
+		return;
+	}
+	if (turn_idem_claim(c, rq, key, NULL, rp) != 1)
+		return;
+	fn(c, rq, rp);
+	/* A 5xx (the database away) is not an answer to keep: the key is
+	 * let go, and a retry runs the operation again. */
+	if (rp->sr_status < 500)
+		turn_idem_finish(c->sc_db, key, rp->sr_status, rp->sr_body);
+	else if (db_cmd(c->sc_db, SQL_RELEASE, 1, &key) != 0)
+		log_warnx("%s: could not release idempotency key '%s': %s",
+		    __func__, key, db_errmsg(c->sc_db));
 }
 
 void

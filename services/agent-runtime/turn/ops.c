@@ -374,7 +374,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		goto done;
 	}
 	if (key != NULL) {
-		if (turn_idem_claim(c, key, id, rq->mr_deadline, rp) != 1)
+		if (turn_idem_claim(c, rq, key, id, rp) != 1)
 			goto done;
 		snprintf(t->t_idem_key, sizeof(t->t_idem_key), "%s", key);
 	}

@@ -205,13 +205,19 @@ int	 turn_lock(struct turn *t);
 /* ---- turn/idem.c: idempotent turns (caller.idempotency_key) -------- */
 
 /*
- * Claims key for a turn of agent_id whose caller waits until deadline_ms
- * (0: the turn timeout).  1: claimed, run the turn; 0: rp holds the
- * answer (the first turn's, 409 while it runs, 503 once lost); -1: rp
- * holds a database error.
+ * Claims key for a turn of agent_id (NULL: a spawn-like operation) whose
+ * caller (rq) waits until its deadline (none: the turn timeout); rq's
+ * caller.idempotency_fingerprint and idempotency_ttl_secs, when present,
+ * are kept with it.  1: claimed, run the turn; 0: rp holds the answer
+ * (the first request's, 409 while it runs, 503 once lost, 422 for
+ * another fingerprint); -1: rp holds a database error.
  */
-int	 turn_idem_claim(struct svc_ctx *c, const char *key,
-	    const char *agent_id, int64_t deadline_ms, struct svc_reply *rp);
+int	 turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq,
+	    const char *key, const char *agent_id, struct svc_reply *rp);
+/* Runs the synchronous operation fn once per caller.idempotency_key
+ * (none: every time), its answer kept under the key unless a 5xx. */
+void	 turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp, svc_op_fn fn);
 /* Stores the answer (body borrowed) of the turn that claimed key. */
 void	 turn_idem_finish(struct db *db, const char *key, int status,
 	    json_t *body);
