@@ -16,7 +16,9 @@ libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
 python3 poppler-utils tzdata"
 mode=${1:-run}
 case $mode in
-run|test) ;;
+run) ;;
+# promtool checks GET /api/metrics (t7010)
+test)	pkgs="$pkgs prometheus" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no

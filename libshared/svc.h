@@ -179,6 +179,14 @@ void	 svc_log_unpublish(void);
 
 /* Seconds since this process started. */
 long long svc_uptime(void);
+/* When it started (svc_init), wall clock ms. */
+int64_t	 svc_started_at_ms(void);
+/* This process's name among the replicas, "<host>:<pid>" (the host cut
+ * to 47 characters; set by svc_init, borrowed, static): the instance of
+ * its heartbeats (beat.h) and the owner of the scheduler's leases. */
+const char *svc_instance(void);
+/* The host name (gethostname(), set by svc_init; "" if it failed). */
+const char *svc_host_name(void);
 /* How many times this program's supervisor restarted it before this start:
  * LIBREFANG_RESTART_COUNT as librefangd sets it, read by svc_init; 0 when
  * unset.  sys.health reports it as restart_count. */

@@ -35,5 +35,9 @@
 /* Log lines of every service and replica (libshared/log.c, best effort):
  * {timestamp, level, service, target, pid, host, message}. */
 #define TOPIC_LOGS	"logs"
+/* Every process's heartbeat and goodbye (libshared/beat.h): {service,
+ * instance, host, pid, version, started_ms, uptime_seconds, interval_ms,
+ * seq, state: "up"/"leaving"}; each gateway keeps the table. */
+#define TOPIC_HEARTBEAT	"heartbeat"
 
 #endif /* PROTO_SERVICES_H */

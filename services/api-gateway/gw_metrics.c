@@ -6,13 +6,17 @@
  * status; they live in a fixed open-addressed table whose slots are
  * claimed with compare-and-swap, so counting takes no lock.  The latency
  * histogram is per route, in atomics.  Service and agent gauges
- * come from the health poller's snapshot (gw_system.c), so rendering
- * never waits on the bus.
+ * come from the health poller's snapshot (gw_system.c), the replicas from
+ * the heartbeat table (libshared/beat.h), so rendering never waits on the
+ * bus.  Every gateway has the same heartbeat table, so the librefang_
+ * instance_* and librefang_service_replicas series are the same whichever
+ * gateway is scraped; the request series are each gateway's own.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "beat.h"
 #include "err.h"
 #include "gateway.h"
 #include "services.h"
@@ -150,6 +154,84 @@ gw_mx_histograms(struct buf *b)
 	return (rc);
 }
 
+/*
+ * One series per process heard from (an "instance" label: its host:pid),
+ * and per service the number of its replicas up.  Label values were
+ * checked when the beat came in (no quote, backslash or space), so they
+ * go in as they are.  A process stays listed, up 0, until the table
+ * forgets it (beat.h).
+ */
+static int
+gw_mx_instances(struct buf *b)
+{
+	static const char *const svcs[] = SVC_LIST;
+	struct beat_entry	*e = NULL;
+	uint64_t		 now;
+	size_t			 i;
+	int			 n, j, k, up, rc = 0;
+
+	if ((n = beat_watch_list(&e, &now)) < 0)
+		return (SH_ENOMEM);
+	rc |= buf_adds(b, "# HELP librefang_instance_up Whether the process "
+	    "sent a heartbeat within its last 3 intervals (0: down, or gone "
+	    "after its goodbye)\n# TYPE librefang_instance_up gauge\n");
+	for (j = 0; j < n; j++)
+		rc |= buf_addf(b, "librefang_instance_up{service=\"%s\","
+		    "instance=\"%s\"} %d\n", e[j].be_service,
+		    e[j].be_instance, beat_entry_state(&e[j], now) == BEAT_UP);
+	rc |= buf_adds(b, "# HELP librefang_instance_info The process's "
+	    "host and version (always 1)\n"
+	    "# TYPE librefang_instance_info gauge\n");
+	for (j = 0; j < n; j++)
+		rc |= buf_addf(b, "librefang_instance_info{service=\"%s\","
+		    "instance=\"%s\",host=\"%s\",pid=\"%lld\","
+		    "version=\"%s\"} 1\n",
+		    e[j].be_service, e[j].be_instance, e[j].be_host,
+		    e[j].be_pid, e[j].be_version);
+	rc |= buf_adds(b, "# HELP librefang_instance_last_seen_seconds "
+	    "Seconds since the process's last heartbeat\n"
+	    "# TYPE librefang_instance_last_seen_seconds gauge\n");
+	for (j = 0; j < n; j++)
+		rc |= buf_addf(b, "librefang_instance_last_seen_seconds{"
+		    "service=\"%s\",instance=\"%s\"} %.3f\n",
+		    e[j].be_service, e[j].be_instance, now > e[j].be_seen ?
+		    (double)(now - e[j].be_seen) / 1000 : 0.0);
+	rc |= buf_adds(b, "# HELP librefang_instance_start_time_seconds "
+	    "When the process started (Unix time)\n"
+	    "# TYPE librefang_instance_start_time_seconds gauge\n");
+	for (j = 0; j < n; j++)
+		rc |= buf_addf(b, "librefang_instance_start_time_seconds{"
+		    "service=\"%s\",instance=\"%s\"} %.3f\n",
+		    e[j].be_service, e[j].be_instance,
+		    (double)e[j].be_started_ms / 1000);
+	/* Every service of SVC_LIST, 0 when none is up, then the others
+	 * heard of (the gateways) in the table's order. */
+	rc |= buf_adds(b, "# HELP librefang_service_replicas Processes of "
+	    "the service up (heard from within 3 heartbeat intervals)\n"
+	    "# TYPE librefang_service_replicas gauge\n");
+	for (i = 0; svcs[i] != NULL; i++) {
+		for (up = 0, j = 0; j < n; j++)
+			if (strcmp(e[j].be_service, svcs[i]) == 0 &&
+			    beat_entry_state(&e[j], now) == BEAT_UP)
+				up++;
+		rc |= buf_addf(b, "librefang_service_replicas{service=\"%s\"} "
+		    "%d\n", svcs[i], up);
+	}
+	for (j = 0; j < n; j = k) {
+		for (up = 0, k = j; k < n && strcmp(e[k].be_service,
+		    e[j].be_service) == 0; k++)
+			up += beat_entry_state(&e[k], now) == BEAT_UP;
+		for (i = 0; svcs[i] != NULL; i++)
+			if (strcmp(svcs[i], e[j].be_service) == 0)
+				break;
+		if (svcs[i] == NULL)
+			rc |= buf_addf(b, "librefang_service_replicas{"
+			    "service=\"%s\"} %d\n", e[j].be_service, up);
+	}
+	free(e);
+	return (rc);
+}
+
 int
 gw_metrics_render(struct buf *b)
 {
@@ -206,5 +288,6 @@ gw_metrics_render(struct buf *b)
 	    gw_health_agent_count(), gw_uptime_seconds(),
 	    (unsigned long long)atomic_load(&gw_mx_limited), gw_conn_count(),
 	    gw_conn_reaped(), gw_rl_entries());
+	rc |= gw_mx_instances(b);
 	return (rc);
 }

@@ -14,7 +14,10 @@
  * /api/health, /api/ready and /api/metrics only read the snapshot, so they
  * never wait on the bus and stay as cheap as a static page.  Only
  * /api/status asks the bus on the request path (agents.list),
- * asynchronously.
+ * asynchronously.  The replicas /api/status and /api/metrics list come
+ * from the heartbeat table (libshared/beat.h), not from this poller: a
+ * health check reaches one replica of a service, whichever the broker
+ * picks, and a heartbeat comes from every process.
  *
  * The bus counts as reached when the last round got any reply, a
  * broker's 503 for a service with no replica included; a broker that is
@@ -37,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "beat.h"
 #include "bus.h"
 #include "err.h"
 #include "gateway.h"
@@ -590,6 +594,41 @@ gw_sys_ready(struct gw_req *gr)
 	return (0);
 }
 
+/*
+ * Every process heard from (libshared/beat.h), for /api/status: service,
+ * instance (host:pid), host, pid, version, status (up, down or gone),
+ * started_at, uptime_seconds (as its last heartbeat said), last_seen and
+ * last_seen_ms_ago.  New array, or NULL on ENOMEM.
+ */
+static json_t *
+gw_sys_instances(void)
+{
+	struct beat_entry	*e;
+	json_t			*list;
+	char			 started[32], seen[32];
+	uint64_t		 now;
+	int			 i, n;
+
+	if ((n = beat_watch_list(&e, &now)) < 0)
+		return (NULL);
+	list = json_array();
+	for (i = 0; i < n; i++) {
+		util_rfc3339(e[i].be_started_ms, started);
+		util_rfc3339(e[i].be_seen_wall, seen);
+		svc_list_add(&list, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, "
+		    "s:s, s:I, s:s, s:I}", "service", e[i].be_service,
+		    "instance", e[i].be_instance, "host", e[i].be_host, "pid",
+		    (json_int_t)e[i].be_pid, "version", e[i].be_version,
+		    "status", beat_state_name(beat_entry_state(&e[i], now)),
+		    "started_at", started, "uptime_seconds",
+		    (json_int_t)e[i].be_uptime, "last_seen", seen,
+		    "last_seen_ms_ago", (json_int_t)(now > e[i].be_seen ?
+		    now - e[i].be_seen : 0)));
+	}
+	free(e);
+	return (list);
+}
+
 /* Runs on an nng thread with the answer to agents.list. */
 static void
 gw_sys_status_done(struct gw_req *gr, int err, struct msg_rep *rep)
@@ -623,6 +662,12 @@ gw_sys_status_done(struct gw_req *gr, int err, struct msg_rep *rep)
 		json_object_set_new(o, "agents_error", json_string(err != 0 ?
 		    "agent-runtime unavailable" : "agent-runtime refused "
 		    OP_AGENTS_LIST));
+	/* Beside the reference's fields: every replica of every service. */
+	if (o != NULL && json_object_set_new(o, "instances",
+	    gw_sys_instances()) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
 	gw_reply_json(gr, 200, o);
 	if (err == 0)
 		msg_rep_release(rep);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "audit.h"
+#include "beat.h"
 #include "bus.h"
 #include "cfg.h"
 #include "gateway.h"
@@ -41,6 +42,10 @@ main(int argc, char **argv)
 	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
 		fatalx("could not initialise the gateway");
 	gw_security_init(&cfg);
+	/* Every process's heartbeat, this one's included: /api/status and
+	 * /api/metrics list the replicas from it. */
+	if (beat_watch_start(cfg.bus_url) != 0)
+		log_warnx("the replicas are not listed");
 	if (gw_health_start(&cfg, bc) != 0)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
@@ -55,10 +60,13 @@ main(int argc, char **argv)
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
+	(void)beat_start(cfg.bus_url, "api-gateway");
 	svc_wait();
+	beat_stop();		/* the goodbye, before the wait for requests */
 	if (gw_http_stop() != 0)
 		exit(0);	/* requests still on the bus: do not free */
 	gw_health_stop();
+	beat_watch_stop();
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
 	gw_turns_stop();
 	gw_topic_stop(&gw_comms_topic);

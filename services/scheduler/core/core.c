@@ -21,6 +21,7 @@
 #include "msg.h"
 #include "ops.h"
 #include "services.h"
+#include "svc.h"
 #include "util.h"
 
 struct sched	sched;
@@ -269,15 +270,12 @@ sched_publish(const char *topic, json_t *body)
 int
 sched_core_start(const struct sh_config *cfg)
 {
-	char	host[48];
 	int	e;
 
 	sched.s_cfg = cfg;
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(sched.s_replica, sizeof(sched.s_replica), "%s:%ld", host,
-	    (long)getpid());
+	/* The name the gateways list this replica under (its heartbeat). */
+	snprintf(sched.s_replica, sizeof(sched.s_replica), "%s",
+	    svc_instance());
 	db_conninfo(cfg->database_url, cfg->home_dir, core.conninfo,
 	    sizeof(core.conninfo));
 	pthread_mutex_init(&sched.s_pub_mtx, NULL);
