@@ -243,4 +243,27 @@ lf_req POST "/api/agents/$N/message" '{"message": "go"}'
 t_eq "an agent daily limit reads the same totals: 200" "$LF_STATUS" 200
 t_eq "its provider saw two requests" "$(nreq m-amonth)" 2
 
+# ---- the totals across a day's and a month's end ---------------------------------
+# budget_totals_advance() takes the hour to sum up to and the day and
+# month it is in, so a scope of rows in 2020 walks over 1 February: the
+# totals start from this month's rows only, a new day and a new month
+# start from 0, an hour is summed once, expired reservations go.
+X=00000000-0000-4000-8000-00000000e001
+adv() {	# adv RT DAY0 MON0 -> upto|day_usd|month_usd (after psql's "SET")
+	lf_psql "SET search_path TO runtime; SELECT to_char(upto AT TIME ZONE 'UTC', 'MM-DD HH24'), day_usd, month_usd FROM budget_totals_advance('$X', '$X', '$1+00', '$2 00:00+00', '$3 00:00+00')" | tail -n 1
+}
+lf_psql "INSERT INTO runtime.usage_records (agent_id, provider, model, cost_usd, at) VALUES
+    ('$X', 'p', 'm', 16, '2019-12-31 12:00+00'), ('$X', 'p', 'm', 1, '2020-01-31 22:30+00'),
+    ('$X', 'p', 'm', 2, '2020-01-31 23:30+00'), ('$X', 'p', 'm', 4, '2020-02-01 00:30+00'),
+    ('$X', 'p', 'm', 8, '2020-02-01 01:30+00')" >/dev/null
+lf_psql "INSERT INTO runtime.budget_reservations VALUES ('00000000-0000-4000-8000-00000000e0e1', '$X', 1, 1, now() - interval '1 second'), ('00000000-0000-4000-8000-00000000e0e2', '$X', 1, 1, now() + interval '1 hour')" >/dev/null
+t_eq "first totals: this month's rows before 23:00 (not December's)" "$(adv '2020-01-31 23:00' 2020-01-31 2020-01-01)" "01-31 23|1|1"
+t_eq "  the expired reservation is gone, the live one stays" \
+    "$(lf_psql "SELECT string_agg(right(turn_key::text, 2), ',') FROM runtime.budget_reservations WHERE agent_id = '$X'")" e2
+t_eq "the same hour again: unchanged" "$(adv '2020-01-31 23:00' 2020-01-31 2020-01-01)" "01-31 23|1|1"
+t_eq "at 00:05 of a new day and month: both from 0 (23:30 was January's)" "$(adv '2020-02-01 00:00' 2020-02-01 2020-02-01)" "02-01 00|0|0"
+t_eq "two hours on: that day's and month's rows, each once" "$(adv '2020-02-01 02:00' 2020-02-01 2020-02-01)" "02-01 02|12|12"
+t_eq "a new day in the same month keeps the month" "$(adv '2020-02-02 01:00' 2020-02-02 2020-02-01)" "02-02 01|0|12"
+lf_psql "DELETE FROM runtime.budget_reservations WHERE agent_id = '$X'" >/dev/null
+
 t_done

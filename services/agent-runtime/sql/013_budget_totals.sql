@@ -78,9 +78,10 @@ END
 $$;
 
 -- As in 012 (same arguments, same answers), with fewer statements: the
--- limits in one read, the locks in one, the reservations in one scan,
--- and each scope's windows from its totals plus one scan of its rows
--- since the totals' end (or the rolling hour's start when earlier).
+-- limits in one read, the locks in one, each scope's totals read (and
+-- advanced once an hour), then one statement for the reservations and
+-- each scope's windows: its totals plus one scan of its rows since the
+-- totals' end (or the rolling hour's start when earlier).
 --
 -- Each statement is planned once per connection (plan_cache_mode): the
 -- custom plans PostgreSQL would otherwise keep making for the window
@@ -112,15 +113,19 @@ DECLARE
 			    AT TIME ZONE 'UTC';
 	mon0	timestamptz := date_trunc('month', now() AT TIME ZONE 'UTC')
 			    AT TIME ZONE 'UTC';
-	rt	timestamptz;
-	t	budget_totals;
-	r	double precision;	-- every running turn's reservations
-	ar	double precision;	-- this agent's
-	an	bigint;
-	sh	double precision;	-- spend in the rolling hour
-	sd	double precision;	-- today
-	sm	double precision;	-- this month
-	nh	bigint;			-- tokens in the rolling hour
+	rt	timestamptz;		-- the end of the hour to sum up to
+	tg	budget_totals;		-- global
+	ta	budget_totals;		-- the agent's
+	r	double precision;	-- every other running turn's reservations
+	ar	double precision;	-- the agent's, cost
+	an	bigint;			-- and tokens
+	gsh	double precision;	-- global spend: the rolling hour
+	gsd	double precision;	-- today
+	gsm	double precision;	-- this month
+	ash	double precision;	-- the agent's
+	asd	double precision;
+	asm	double precision;
+	nh	bigint;			-- its tokens in the rolling hour
 	nm	bigint;			-- in the last minute
 	b	double precision;
 	inf	timestamptz := 'infinity';
@@ -149,112 +154,104 @@ BEGIN
 	    CASE WHEN glob THEN pg_advisory_xact_lock(hashtext('budget.global'),
 	    0) END, CASE WHEN agent THEN pg_advisory_xact_lock(
 	    hashtext('budget.agent'), hashtext(p_agent::text)) END;
-	SELECT coalesce(sum(cost_usd), 0), coalesce(sum(cost_usd) FILTER
-	    (WHERE agent_id = p_agent), 0), coalesce(sum(tokens) FILTER
-	    (WHERE agent_id = p_agent), 0) INTO r, ar, an
-	    FROM budget_reservations
-	    WHERE expires_at > clock_timestamp() AND turn_key <> p_key;
 	IF gd > 0 OR ad > 0 OR gm > 0 OR am > 0 THEN
 		rt := date_trunc('hour', (clock_timestamp() - interval
 		    '5 minutes') AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
 	END IF;
-	IF glob THEN
-		IF gd > 0 OR gm > 0 THEN
-			SELECT * INTO t FROM budget_totals WHERE scope =
-			    '00000000-0000-0000-0000-000000000000';
-			IF NOT FOUND OR t.upto < rt THEN
-				t := budget_totals_advance(
-				    '00000000-0000-0000-0000-000000000000',
-				    NULL, rt, day0, mon0);
-			END IF;
-		ELSE
-			t := NULL;
-		END IF;
-		-- One scan from the earliest window that needs rows (least()
-		-- ignores the NULL of a window without a limit).
-		SELECT r + coalesce(sum(cost_usd) FILTER (WHERE at >
-		    now() - interval '1 hour'), 0),
-		    r + CASE WHEN t.day0 = day0 THEN t.day_usd ELSE 0 END +
-		    coalesce(sum(cost_usd) FILTER (WHERE at >=
-		    greatest(day0, t.upto)), 0),
-		    r + CASE WHEN t.month0 = mon0 THEN t.month_usd ELSE 0 END +
-		    coalesce(sum(cost_usd) FILTER (WHERE at >=
-		    greatest(mon0, t.upto)), 0)
-		    INTO sh, sd, sm FROM usage_records
-		    WHERE at < inf AND at >= least(CASE WHEN gh > 0 THEN now() -
-		    interval '1 hour' END, CASE WHEN gm > 0 THEN
-		    greatest(mon0, t.upto) WHEN gd > 0 THEN greatest(day0,
-		    t.upto) END);
-		IF gh > 0 AND sh + want > gh THEN
-			RETURN format('Global hourly budget exceeded: $%s / $%s',
-			    round((sh + want)::numeric, 6), gh);
-		END IF;
-		IF gd > 0 AND sd + want > gd THEN
-			RETURN format('Global daily budget exceeded: $%s / $%s',
-			    round((sd + want)::numeric, 6), gd);
-		END IF;
-		IF gm > 0 AND sm + want > gm THEN
-			RETURN format('Global monthly budget exceeded: $%s / '
-			    '$%s', round((sm + want)::numeric, 6), gm);
+	IF gd > 0 OR gm > 0 THEN
+		SELECT * INTO tg FROM budget_totals WHERE scope =
+		    '00000000-0000-0000-0000-000000000000';
+		IF NOT FOUND OR tg.upto < rt THEN
+			tg := budget_totals_advance(
+			    '00000000-0000-0000-0000-000000000000', NULL, rt,
+			    day0, mon0);
 		END IF;
 	END IF;
-	IF agent THEN
-		IF ad > 0 OR am > 0 THEN
-			SELECT * INTO t FROM budget_totals WHERE scope = p_agent;
-			IF NOT FOUND OR t.upto < rt THEN
-				t := budget_totals_advance(p_agent, p_agent, rt,
-				    day0, mon0);
-			END IF;
-		ELSE
-			t := NULL;
+	IF ad > 0 OR am > 0 THEN
+		SELECT * INTO ta FROM budget_totals WHERE scope = p_agent;
+		IF NOT FOUND OR ta.upto < rt THEN
+			ta := budget_totals_advance(p_agent, p_agent, rt, day0,
+			    mon0);
 		END IF;
-		SELECT coalesce(sum(input_tokens + output_tokens) FILTER
-		    (WHERE at > now() - interval '1 hour'), 0),
-		    coalesce(sum(input_tokens + output_tokens) FILTER
-		    (WHERE at > now() - interval '1 minute'), 0),
-		    ar + coalesce(sum(cost_usd) FILTER (WHERE at >
-		    now() - interval '1 hour'), 0),
-		    ar + CASE WHEN t.day0 = day0 THEN t.day_usd ELSE 0 END +
-		    coalesce(sum(cost_usd) FILTER (WHERE at >=
-		    greatest(day0, t.upto)), 0),
-		    ar + CASE WHEN t.month0 = mon0 THEN t.month_usd ELSE 0 END +
-		    coalesce(sum(cost_usd) FILTER (WHERE at >=
-		    greatest(mon0, t.upto)), 0)
-		    INTO nh, nm, sh, sd, sm FROM usage_records
-		    WHERE agent_id = p_agent AND at < inf AND at >= least(
-		    CASE WHEN ah > 0 OR atok > 0 THEN now() - interval '1 hour' END,
-		    CASE WHEN am > 0 THEN greatest(mon0, t.upto) WHEN ad > 0
-		    THEN greatest(day0, t.upto) END);
-		IF atok > 0 THEN
-			IF an + nh + wtok > atok THEN
-				RETURN format('Token limit exceeded: %s / %s',
-				    an + nh + wtok, atok);
-			END IF;
-			-- The burst: in any minute at most burst_ratio of the
-			-- hour's quota (manifest, else [budget], else 0.2).
-			b := least(greatest(coalesce(m_burst, c_burst, 0.2),
-			    0.01), 1);
-			IF an + nm + wtok > b * atok THEN
-				RETURN format('Token burst limit exceeded: %s / '
-				    '%s tokens per minute', an + nm + wtok,
-				    floor(b * atok));
-			END IF;
+	END IF;
+	-- One statement: the reservations of the other running turns, and
+	-- for each scope that has a limit one scan from the earliest of its
+	-- windows that needs rows (least() ignores the NULL of a window
+	-- without a limit).  A day or month is its totals (when of this
+	-- day or month) plus the rows since their end.
+	SELECT v.r, v.ar, v.an, g.sh, g.sd, g.sm, a.nh, a.nm, a.sh, a.sd,
+	    a.sm INTO r, ar, an, gsh, gsd, gsm, nh, nm, ash, asd, asm
+	    FROM (SELECT coalesce(sum(cost_usd), 0) AS r,
+		coalesce(sum(cost_usd) FILTER (WHERE agent_id = p_agent), 0)
+		AS ar, coalesce(sum(tokens) FILTER (WHERE agent_id = p_agent),
+		0) AS an FROM budget_reservations
+		WHERE expires_at > clock_timestamp() AND turn_key <> p_key) v,
+	    (SELECT coalesce(sum(cost_usd) FILTER (WHERE at > now() -
+		interval '1 hour'), 0) AS sh,
+		CASE WHEN tg.day0 = day0 THEN tg.day_usd ELSE 0 END +
+		coalesce(sum(cost_usd) FILTER (WHERE at >= greatest(day0,
+		tg.upto)), 0) AS sd,
+		CASE WHEN tg.month0 = mon0 THEN tg.month_usd ELSE 0 END +
+		coalesce(sum(cost_usd) FILTER (WHERE at >= greatest(mon0,
+		tg.upto)), 0) AS sm
+		FROM usage_records
+		WHERE glob AND at < inf AND at >= least(CASE WHEN gh > 0 THEN
+		now() - interval '1 hour' END, CASE WHEN gm > 0 THEN
+		greatest(mon0, tg.upto) WHEN gd > 0 THEN greatest(day0,
+		tg.upto) END)) g,
+	    (SELECT coalesce(sum(input_tokens + output_tokens) FILTER
+		(WHERE at > now() - interval '1 hour'), 0) AS nh,
+		coalesce(sum(input_tokens + output_tokens) FILTER
+		(WHERE at > now() - interval '1 minute'), 0) AS nm,
+		coalesce(sum(cost_usd) FILTER (WHERE at > now() -
+		interval '1 hour'), 0) AS sh,
+		CASE WHEN ta.day0 = day0 THEN ta.day_usd ELSE 0 END +
+		coalesce(sum(cost_usd) FILTER (WHERE at >= greatest(day0,
+		ta.upto)), 0) AS sd,
+		CASE WHEN ta.month0 = mon0 THEN ta.month_usd ELSE 0 END +
+		coalesce(sum(cost_usd) FILTER (WHERE at >= greatest(mon0,
+		ta.upto)), 0) AS sm
+		FROM usage_records
+		WHERE agent AND agent_id = p_agent AND at < inf AND at >=
+		least(CASE WHEN ah > 0 OR atok > 0 THEN now() -
+		interval '1 hour' END, CASE WHEN am > 0 THEN greatest(mon0,
+		ta.upto) WHEN ad > 0 THEN greatest(day0, ta.upto) END)) a;
+	IF gh > 0 AND r + gsh + want > gh THEN
+		RETURN format('Global hourly budget exceeded: $%s / $%s',
+		    round((r + gsh + want)::numeric, 6), gh);
+	END IF;
+	IF gd > 0 AND r + gsd + want > gd THEN
+		RETURN format('Global daily budget exceeded: $%s / $%s',
+		    round((r + gsd + want)::numeric, 6), gd);
+	END IF;
+	IF gm > 0 AND r + gsm + want > gm THEN
+		RETURN format('Global monthly budget exceeded: $%s / $%s',
+		    round((r + gsm + want)::numeric, 6), gm);
+	END IF;
+	IF atok > 0 THEN
+		IF an + nh + wtok > atok THEN
+			RETURN format('Token limit exceeded: %s / %s',
+			    an + nh + wtok, atok);
 		END IF;
-		IF ah > 0 AND sh + want > ah THEN
-			RETURN format('Agent %s exceeded hourly cost quota: '
-			    '$%s / $%s', p_agent, round((sh + want)::numeric,
-			    6), ah);
+		-- The burst: in any minute at most burst_ratio of the hour's
+		-- quota (manifest, else [budget], else 0.2).
+		b := least(greatest(coalesce(m_burst, c_burst, 0.2), 0.01), 1);
+		IF an + nm + wtok > b * atok THEN
+			RETURN format('Token burst limit exceeded: %s / %s tokens '
+			    'per minute', an + nm + wtok, floor(b * atok));
 		END IF;
-		IF ad > 0 AND sd + want > ad THEN
-			RETURN format('Agent %s exceeded daily cost quota: '
-			    '$%s / $%s', p_agent, round((sd + want)::numeric,
-			    6), ad);
-		END IF;
-		IF am > 0 AND sm + want > am THEN
-			RETURN format('Agent %s exceeded monthly cost quota: '
-			    '$%s / $%s', p_agent, round((sm + want)::numeric,
-			    6), am);
-		END IF;
+	END IF;
+	IF ah > 0 AND ar + ash + want > ah THEN
+		RETURN format('Agent %s exceeded hourly cost quota: $%s / $%s',
+		    p_agent, round((ar + ash + want)::numeric, 6), ah);
+	END IF;
+	IF ad > 0 AND ar + asd + want > ad THEN
+		RETURN format('Agent %s exceeded daily cost quota: $%s / $%s',
+		    p_agent, round((ar + asd + want)::numeric, 6), ad);
+	END IF;
+	IF am > 0 AND ar + asm + want > am THEN
+		RETURN format('Agent %s exceeded monthly cost quota: $%s / $%s',
+		    p_agent, round((ar + asm + want)::numeric, 6), am);
 	END IF;
 	-- A turn's first call inserts its row, the next ones update it.
 	UPDATE budget_reservations SET cost_usd = want, tokens = wtok,
