@@ -8,17 +8,30 @@
 #      is one statement that reads two rows), B under a per-agent hourly
 #      limit too high to bite (the check takes its lock, sums the window,
 #      writes the reservation, which the turn's final statement deletes); the p50 of
-#      B - A per pair is what an enforced budget adds;
+#      B - A per pair is what an enforced budget adds; then A beside C,
+#      under an hourly, a daily and a monthly limit, with 100,000 usage
+#      rows of its own this month (issue 17: the check stays flat as
+#      history grows);
 #   b. the statement alone, as the runtime sends it (pgbench, one client,
-#      on the same cluster): budget_reserve() without a limit and with
-#      one: the database cost of the check per provider call (the
-#      release is one more CTE of the turn's final statement).
+#      on the same cluster, a fresh turn key each time, deleted after as
+#      the turn's final statement does): budget_reserve() without a limit
+#      and with one, and with a limit on every window for B (small
+#      history) beside C (100,000 rows this month): the database cost of
+#      the check per provider call (the release is one more CTE of the
+#      turn's final statement).
+#
+# C's rows are spread over this month up to 65 minutes ago (all of them
+# before the last complete hour; in the first hours of a month, fewer
+# hours hold them).
 #
 # Its own throwaway stack (as turns.sh).  Figures, not pass/fail.
 #
 #   BUDGET_N=300        pairs of turns (after 20 warm-up)
+#   BUDGET_HISTORY=100000  C's usage rows this month
 #   BUDGET_TX=3000      pgbench transactions per statement set
-#   BUDGET_MAX_SECS=240 watchdog
+#   BUDGET_TX_HISTORY=500  the same for C (a check that reads the whole
+#                       month, as 012's did, takes ~0.1 s)
+#   BUDGET_MAX_SECS=300 watchdog
 
 set -u
 
@@ -30,7 +43,9 @@ case $build in
 esac
 N=${BUDGET_N:-300}
 TX=${BUDGET_TX:-3000}
-MAXSECS=${BUDGET_MAX_SECS:-240}
+HIST=${BUDGET_HISTORY:-100000}
+TXC=${BUDGET_TX_HISTORY:-500}
+MAXSECS=${BUDGET_MAX_SECS:-300}
 T_ADDED_MS=0.3
 
 hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
@@ -99,8 +114,24 @@ spawn() {	# spawn NAME [MORE]: an agent at the fake; prints its id
 A=$(spawn budget-free)
 B=$(spawn budget-held '[resources]
 max_cost_per_hour_usd = 1000000')
-if [ -z "$A" ] || [ "$A" = null ] || [ -z "$B" ] || [ "$B" = null ]; then
+C=$(spawn budget-history '[resources]
+max_cost_per_hour_usd = 1000000
+max_cost_per_day_usd = 1000000
+max_cost_per_month_usd = 1000000')
+if [ -z "$A" ] || [ "$A" = null ] || [ -z "$B" ] || [ "$B" = null ] ||
+    [ -z "$C" ] || [ "$C" = null ]; then
 	echo "   could not spawn the agents"
+	exit 0
+fi
+psql_lf() { PGOPTIONS="-c search_path=runtime" psql -h "$LIBREFANG_HOME/pg" -U librefang -d librefang -XAtq -v ON_ERROR_STOP=1 "$@"; }
+if ! psql_lf -c "INSERT INTO usage_records (agent_id, provider, model,
+    input_tokens, output_tokens, cost_usd, at)
+    SELECT '$C', 'openai', 'bench-budget', 1000, 200, 0.0001,
+    m + (i::double precision / $HIST) * greatest(now() - interval '65 minutes' - m, interval '0')
+    FROM generate_series(0, $HIST - 1) i,
+    (SELECT date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS m) x" \
+    -c "ANALYZE usage_records" 2>"$tmp/history.err"; then
+	echo "   could not write C's history: $(tail -n 2 "$tmp/history.err")"
 	exit 0
 fi
 
@@ -116,24 +147,44 @@ if r=$(node "$root/tests/bench/budgetload.mjs" --gw "$GW" --a "$A" --b "$B" --n 
 else
 	echo "   turns failed: $(tail -n 3 "$tmp/load.err")"
 fi
+if r=$(node "$root/tests/bench/budgetload.mjs" --gw "$GW" --a "$A" --b "$C" --n "$N" --warm 20 2>"$tmp/load.err"); then
+	printf '   %-52s %8s %8s\n' "with hour/day/month limits, $HIST rows this month (C)" $(jq -r '.with | "\(.p50) \(.p99)"' <<<"$r")
+	ADDED=$(jq -r .added.p50 <<<"$r")
+	V=$(awk -v v="$ADDED" -v t="$T_ADDED_MS" 'BEGIN { print (v + 0 <= t + 0) ? "ok" : "MISS" }')
+	printf '   %-52s %8s          target <= %s ms: %s\n' "added with that history, C - A per pair" "$ADDED" "$T_ADDED_MS" "$V"
+	jq -r 'select(.errors > 0) | "   errors \(.errors): \(.last_error)"' <<<"$r"
+else
+	echo "   turns of C failed: $(tail -n 3 "$tmp/load.err")"
+fi
 
 # ---- b. the statements alone ---------------------------------------------------
 if command -v pgbench >/dev/null 2>&1; then
-	K=00000000-0000-4000-8000-0000000000bb
-	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '0', '0', '0', NULL, NULL, '0.2');\n" \
-	    "$K" "$A" >"$tmp/free.sql"
-	printf "SELECT runtime.budget_reserve('%s', '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '1000000', '0', '0', NULL, NULL, '0.2');\n" \
-	    "$K" "$B" >"$tmp/held.sql"
-	pgb() {	# pgb FILE -> mean latency in ms
-		PGOPTIONS="-c search_path=runtime" pgbench -h "$LIBREFANG_HOME/pg" -U librefang -n -c 1 -t "$TX" -f "$1" librefang 2>"$tmp/pgbench.err" |
-		    awk -F' = ' '/^latency average/ { split($2, a, " "); print a[1] }'
+	stmt() {	# stmt FILE AGENT HOUR DAY MONTH: one turn's check and release
+		{
+			echo 'SELECT gen_random_uuid() AS k \gset'
+			printf "SELECT runtime.budget_reserve(:k, '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', '%s', '%s', '%s', NULL, NULL, '0.2');\n" \
+			    "$2" "$3" "$4" "$5"
+			echo 'DELETE FROM runtime.budget_reservations WHERE turn_key = :k;'
+		} >"$1"
+	}
+	stmt "$tmp/free.sql" "$A" 0 0 0
+	stmt "$tmp/held.sql" "$B" 1000000 0 0
+	stmt "$tmp/allb.sql" "$B" 1000000 1000000 1000000
+	stmt "$tmp/allc.sql" "$C" 1000000 1000000 1000000
+	pgb() {	# pgb FILE [TX] -> mean latency of budget_reserve() in ms
+		PGOPTIONS="-c search_path=runtime" pgbench -h "$LIBREFANG_HOME/pg" -U librefang -n -c 1 -t "${2:-$TX}" -M prepared -r -f "$1" librefang 2>"$tmp/pgbench.err" |
+		    awk '/budget_reserve/ { print $1 }'
 	}
 	F=$(pgb "$tmp/free.sql")
 	H=$(pgb "$tmp/held.sql")
+	HB=$(pgb "$tmp/allb.sql")
+	HC=$(pgb "$tmp/allc.sql" "$TXC")
 	printf '   %-52s %8s ms\n' "database, no limit: budget_reserve() (1 statement)" "${F:--}"
 	printf '   %-52s %8s ms\n' "database, a limit: lock, sums, reservation written" "${H:--}"
+	printf '   %-52s %8s ms\n' "database, hour/day/month limits, small history (B)" "${HB:--}"
+	printf '   %-52s %8s ms\n' "database, the same, $HIST rows this month (C)" "${HC:--}"
 	echo "   (the release rides on the turn's final statement: no round trip of its own)"
-	[ -n "$F" ] && [ -n "$H" ] || echo "   pgbench: $(tail -n 2 "$tmp/pgbench.err")"
+	[ -n "$F" ] && [ -n "$H" ] && [ -n "$HB" ] && [ -n "$HC" ] || echo "   pgbench: $(tail -n 2 "$tmp/pgbench.err")"
 else
 	echo "   pgbench is not installed: the statement figures are skipped"
 fi

@@ -197,26 +197,73 @@ t_eq "the spend of the first call is recorded (\$0.0055)" \
     "$(lf_psql "SELECT round(sum(cost_usd)::numeric, 6) FROM runtime.usage_records WHERE agent_id = '$S'")" "0.005500"
 t_eq "and no reservation is left" "$(lf_psql 'SELECT count(*) FROM runtime.budget_reservations')" 0
 
-# ---- days and months from the hourly roll-up ------------------------------------
-# A turn's row of two hours ago (within this month) is rolled up by the
-# first call that checks a global day or month; each call after sums the
-# roll-up and the rows since, never both.
+# ---- days and months from the totals ------------------------------------------
+# A turn's row of two hours ago (within this month) is summed into the
+# global totals by the first call that checks a global day or month; each
+# call after adds the totals and the rows since, never both.  The totals
+# the checks above made would not see a row stamped before their end (a
+# turn's row is stamped when written): start them again.
 M=$(spawn monthly m-month)
 steps m-month 3 10 10
+lf_psql "DELETE FROM runtime.budget_totals" >/dev/null
 lf_psql "INSERT INTO runtime.usage_records (agent_id, provider, model, cost_usd, at) VALUES ('$M', 'openai', 'm-month', 1.2, greatest(now() - interval '2 hours', date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' + interval '1 minute'))" >/dev/null
 SPENT=$(lf_psql "SELECT sum(cost_usd) FROM runtime.usage_records WHERE at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'")
 lf_req PUT /api/budget "{\"max_monthly_usd\": $(jq -n --argjson s "$SPENT" '$s + 0.001')}"
 lf_req POST "/api/agents/$M/message" '{"message": "go"}'
 t_ok "global monthly: the month's spend + this call is over: 429 ($(jb .error))" is_budget_429 "Global monthly budget exceeded"
-t_ok "  the complete hours were rolled up ($(lf_psql 'SELECT count(*), round(sum(cost_usd)::numeric, 4) FROM runtime.budget_rollup'))" \
-    test "$(lf_psql "SELECT count(*) > 0 FROM runtime.budget_rollup")" = t
+t_ok "  the complete hours were rolled up ($(lf_psql "SELECT upto, round(month_usd::numeric, 4) FROM runtime.budget_totals WHERE scope = '00000000-0000-0000-0000-000000000000'"))" \
+    test "$(lf_psql "SELECT count(*) > 0 FROM runtime.budget_totals WHERE scope = '00000000-0000-0000-0000-000000000000' AND (month_usd >= 1.2 OR upto <= (SELECT max(at) FROM runtime.usage_records WHERE agent_id = '$M'))")" = t
 lf_req PUT /api/budget "{\"max_monthly_usd\": $(jq -n --argjson s "$SPENT" '$s + 0.5')}"
 lf_req POST "/api/agents/$M/message" '{"message": "go"}'
 t_eq "with room for the call (counted once, not twice: 1.2 more would refuse it): 200" "$LF_STATUS" 200
 lf_req PUT /api/budget "{\"max_monthly_usd\": 0, \"max_daily_usd\": $(jq -n --argjson s "$SPENT" '$s + 0.5')}"
 lf_req POST "/api/agents/$M/message" '{"message": "go"}'
-t_eq "a global daily limit reads the same roll-up: 200" "$LF_STATUS" 200
+t_eq "a global daily limit reads the same totals: 200" "$LF_STATUS" 200
 t_eq "the provider saw two requests" "$(nreq m-month)" 2
 lf_req PUT /api/budget '{"max_daily_usd": 0}'
+
+# ---- an agent's days and months from its own totals ----------------------------
+# Its row of two hours ago is summed into the agent's totals by its first
+# check of a day or month; later checks add the totals and the rows
+# since, never both; a row of last month counts in no window.
+MON0="date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+N=$(spawn agentmonth m-amonth)
+steps m-amonth 3 10 10
+lf_psql "INSERT INTO runtime.usage_records (agent_id, provider, model, cost_usd, at) VALUES ('$N', 'openai', 'm-amonth', 1.2, greatest(now() - interval '2 hours', $MON0 + interval '1 minute')), ('$N', 'openai', 'm-amonth', 5, $MON0 - interval '1 day')" >/dev/null
+lf_req PUT "/api/budget/agents/$N" '{"max_cost_per_month_usd": 1.2}'
+lf_req POST "/api/agents/$N/message" '{"message": "go"}'
+t_ok "agent monthly: the month's 1.2 + this call is over: 429 ($(jb .error))" is_budget_429 "Agent $N exceeded monthly cost quota"
+t_ok "  its totals hold the complete hours ($(lf_psql "SELECT upto, round(month_usd::numeric, 4) FROM runtime.budget_totals WHERE scope = '$N'"))" \
+    test "$(lf_psql "SELECT count(*) > 0 FROM runtime.budget_totals WHERE scope = '$N' AND (month_usd = 1.2 OR upto <= now() - interval '2 hours')")" = t
+lf_req PUT "/api/budget/agents/$N" '{"max_cost_per_month_usd": 1.25}'
+lf_req POST "/api/agents/$N/message" '{"message": "go"}'
+t_eq "with room for the call (counted once, last month not at all): 200" "$LF_STATUS" 200
+lf_req PUT "/api/budget/agents/$N" '{"max_cost_per_month_usd": 0, "max_cost_per_day_usd": 1.25}'
+lf_req POST "/api/agents/$N/message" '{"message": "go"}'
+t_eq "an agent daily limit reads the same totals: 200" "$LF_STATUS" 200
+t_eq "its provider saw two requests" "$(nreq m-amonth)" 2
+
+# ---- the totals across a day's and a month's end ---------------------------------
+# budget_totals_advance() takes the hour to sum up to and the day and
+# month it is in, so a scope of rows in 2020 walks over 1 February: the
+# totals start from this month's rows only, a new day and a new month
+# start from 0, an hour is summed once, expired reservations go.
+X=00000000-0000-4000-8000-00000000e001
+adv() {	# adv RT DAY0 MON0 -> upto|day_usd|month_usd (after psql's "SET")
+	lf_psql "SET search_path TO runtime; SELECT to_char(upto AT TIME ZONE 'UTC', 'MM-DD HH24'), day_usd, month_usd FROM budget_totals_advance('$X', '$X', '$1+00', '$2 00:00+00', '$3 00:00+00')" | tail -n 1
+}
+lf_psql "INSERT INTO runtime.usage_records (agent_id, provider, model, cost_usd, at) VALUES
+    ('$X', 'p', 'm', 16, '2019-12-31 12:00+00'), ('$X', 'p', 'm', 1, '2020-01-31 22:30+00'),
+    ('$X', 'p', 'm', 2, '2020-01-31 23:30+00'), ('$X', 'p', 'm', 4, '2020-02-01 00:30+00'),
+    ('$X', 'p', 'm', 8, '2020-02-01 01:30+00')" >/dev/null
+lf_psql "INSERT INTO runtime.budget_reservations VALUES ('00000000-0000-4000-8000-00000000e0e1', '$X', 1, 1, now() - interval '1 second'), ('00000000-0000-4000-8000-00000000e0e2', '$X', 1, 1, now() + interval '1 hour')" >/dev/null
+t_eq "first totals: this month's rows before 23:00 (not December's)" "$(adv '2020-01-31 23:00' 2020-01-31 2020-01-01)" "01-31 23|1|1"
+t_eq "  the expired reservation is gone, the live one stays" \
+    "$(lf_psql "SELECT string_agg(right(turn_key::text, 2), ',') FROM runtime.budget_reservations WHERE agent_id = '$X'")" e2
+t_eq "the same hour again: unchanged" "$(adv '2020-01-31 23:00' 2020-01-31 2020-01-01)" "01-31 23|1|1"
+t_eq "at 00:05 of a new day and month: both from 0 (23:30 was January's)" "$(adv '2020-02-01 00:00' 2020-02-01 2020-02-01)" "02-01 00|0|0"
+t_eq "two hours on: that day's and month's rows, each once" "$(adv '2020-02-01 02:00' 2020-02-01 2020-02-01)" "02-01 02|12|12"
+t_eq "a new day in the same month keeps the month" "$(adv '2020-02-02 01:00' 2020-02-02 2020-02-01)" "02-02 01|0|12"
+lf_psql "DELETE FROM runtime.budget_reservations WHERE agent_id = '$X'" >/dev/null
 
 t_done

@@ -1,6 +1,7 @@
 /*
  * budget/budget.h - cost and token limits, and the usage they are
- * measured on (notes/kernel.md 4.4 and 4.5; sql/012_budget.sql).
+ * measured on (notes/kernel.md 4.4 and 4.5; sql/012_budget.sql,
+ * sql/013_budget_totals.sql).
  *
  * Limits come from three places, the first set wins: a value PUT at
  * runtime (runtime.budget_global, runtime.budget_agents), config.toml
