@@ -383,13 +383,14 @@ audit_chain(struct db *db, json_t *list, json_t *seen, const char *source,
 	return (ret);
 }
 
-int
-chain_lock_head(struct db *db, struct audit_tip *t)
+/* Reads head's row with sql (SQL_HEAD or SQL_LOCK_HEAD) into t. */
+static int
+chain_head_read(struct db *db, const char *sql, struct audit_tip *t)
 {
 	PGresult	*res;
 	int		 ret = -1;
 
-	if ((res = db_exec(db, SQL_LOCK_HEAD, 0, NULL)) == NULL)
+	if ((res = db_exec(db, sql, 0, NULL)) == NULL)
 		return (-1);
 	if (PQntuples(res) == 1 && util_strtonum(PQgetvalue(res, 0, 0), 0,
 	    INT64_MAX, &t->at_next) == 0 && util_strtonum(PQgetvalue(res, 0,
@@ -401,6 +402,12 @@ chain_lock_head(struct db *db, struct audit_tip *t)
 	}
 	PQclear(res);
 	return (ret);
+}
+
+int
+chain_lock_head(struct db *db, struct audit_tip *t)
+{
+	return (chain_head_read(db, SQL_LOCK_HEAD, t));
 }
 
 int
@@ -495,21 +502,7 @@ audit_row(PGresult *res, int i)
 int
 chain_head(struct db *db, struct audit_tip *t)
 {
-	PGresult	*res;
-	int		 ret = -1;
-
-	if ((res = db_exec(db, SQL_HEAD, 0, NULL)) == NULL)
-		return (-1);
-	if (PQntuples(res) == 1 && util_strtonum(PQgetvalue(res, 0, 0), 0,
-	    INT64_MAX, &t->at_next) == 0 && util_strtonum(PQgetvalue(res, 0,
-	    2), 0, INT64_MAX, &t->at_first) == 0) {
-		snprintf(t->at_tip, AUDIT_HASH_HEX, "%s", PQgetvalue(res, 0, 1));
-		snprintf(t->at_anchor, AUDIT_HASH_HEX, "%s",
-		    PQgetvalue(res, 0, 3));
-		ret = 0;
-	}
-	PQclear(res);
-	return (ret);
+	return (chain_head_read(db, SQL_HEAD, t));
 }
 
 /* GET /api/audit/recent?limit=: the last limit entries, oldest first. */
