@@ -172,6 +172,7 @@ bus_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
 static pthread_once_t	bus_watchdog_once = PTHREAD_ONCE_INIT;
 static atomic_int	bus_teardown_active;
 static atomic_ullong	bus_teardown_deadline;	/* monotonic ms */
+static atomic_int	bus_teardown_code;	/* the watchdog's exit status */
 
 static void *
 bus_watchdog_main(void *arg)
@@ -186,7 +187,7 @@ bus_watchdog_main(void *arg)
 	log_warnx("%s: nng's teardown still runs after %d ms "
 	    "(nanomsg/nng#1813, fixed in nng 1.8): exiting", __func__,
 	    BUS_TEARDOWN_MS);
-	_exit(0);
+	_exit(atomic_load(&bus_teardown_code));
 }
 
 static void
@@ -201,12 +202,29 @@ bus_watchdog_start(void)
 		    __func__);
 }
 
+/*
+ * Started with the process's first socket, not at its first teardown: a
+ * process whose start failed for want of threads (or memory) must still
+ * have its watchdog when it closes what it opened (t0401's stub).
+ */
+static void
+bus_watchdog_arm(void)
+{
+	pthread_once(&bus_watchdog_once, bus_watchdog_start);
+}
+
 void
 bus_teardown_enter(void)
 {
 	atomic_store(&bus_teardown_deadline, util_now_ms() + BUS_TEARDOWN_MS);
 	atomic_fetch_add(&bus_teardown_active, 1);
-	pthread_once(&bus_watchdog_once, bus_watchdog_start);
+	bus_watchdog_arm();
+}
+
+void
+bus_teardown_status(int code)
+{
+	atomic_store(&bus_teardown_code, code);
 }
 
 void
@@ -329,6 +347,7 @@ bus_client_open(const char *url)
 
 	if ((bc = calloc(1, sizeof(*bc))) == NULL)
 		return (NULL);
+	bus_watchdog_arm();
 	if (nng_req0_open(&bc->bc_sock) != 0) {
 		free(bc);
 		return (NULL);
@@ -1130,6 +1149,7 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 	/* One socket per broker, so a deferred reply returns to the broker
 	 * that sent the work (a REQ socket picks any of its pipes). */
 	for (j = 0; j < n; j++) {
+		bus_watchdog_arm();
 		if (nng_req0_open(&bs->bs_socks[j]) != 0)
 			goto fail;
 		bs->bs_nsocks++;
@@ -1275,6 +1295,7 @@ bus_pub_open(const char *url)
 
 	if ((bp = calloc(1, sizeof(*bp))) == NULL)
 		return (NULL);
+	bus_watchdog_arm();
 	if (nng_pub0_open(&bp->bp_sock) != 0) {
 		free(bp);
 		return (NULL);
@@ -1322,6 +1343,7 @@ bus_sub_open(const char *url)
 
 	if ((bb = calloc(1, sizeof(*bb))) == NULL)
 		return (NULL);
+	bus_watchdog_arm();
 	if (nng_sub0_open(&bb->bb_sock) != 0) {
 		free(bb);
 		return (NULL);

@@ -166,12 +166,16 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
  * fixed in nng 1.8), so nng_close() or nng_fini() may never return,
  * whatever the application does.  Between bus_teardown_enter() and
  * bus_teardown_leave() a watchdog thread ends the process (a warning, then
- * status 0: nothing of ours is left to do) once 2 s have passed.  Every
+ * status 0, or bus_teardown_status()'s: nothing of ours is left to do)
+ * once 2 s have passed; it runs from the process's first socket on.  Every
  * close function here and bus_fini() wrap nng's teardown in them; the
  * broker wraps its own close.
  */
 void	 bus_teardown_enter(void);
 void	 bus_teardown_leave(void);
+/* The watchdog's exit status (0 unless set): a process tearing down after
+ * a failed start sets 1, so that a cut teardown still says it failed. */
+void	 bus_teardown_status(int);
 
 /*
  * The statistics scope named scope (nng_stats_get()) under st whose child
