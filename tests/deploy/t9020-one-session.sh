@@ -223,6 +223,16 @@ for i in $(seq $N_MSG); do
 	fi
 done
 t_eq "all $N_MSG answered 200, each with its own echo" "$bad" 0
+# msg_count URL: the 200s that gateway answered on the message route (its
+# own counter, labelled by the route's pattern).
+msg_count() {
+	curl -s -m 10 -H "Authorization: Bearer $LF_AUTH" "$1/api/metrics" |
+	    awk '/^librefang_requests_total\{/ && /route="\/api\/agents\/\{id\}\/message"/ &&
+		/method="POST"/ && /status="200"/ { n += $NF } END { print n + 0 }'
+}
+t_eq "each gateway answered its half ($((N_MSG / 2)) each, by its own metrics)" \
+    "$(msg_count "$G1") $(msg_count "$G2")" "$((N_MSG / 2)) $((N_MSG / 2))"
+
 # The provider's requests are the record of what each turn saw: the
 # session itself keeps only its last messages (a session of more than 30
 # is compacted before a turn: a summary, then the last 10 messages), so
