@@ -26,6 +26,8 @@
 #   DEPLOY_CONNS=12        connections (one agent each) for turns/s
 #   DEPLOY_BURST=200       turns in flight at the kill
 #   DEPLOY_MAX_SECS=600    watchdog
+#   DEPLOY_FIGS="15 16 17 18"  which figures to run
+#   DEPLOY_KEEP=1          leave the stack up (and say how to take it down)
 
 set -u
 
@@ -35,6 +37,7 @@ SECS=${DEPLOY_SECS:-5}
 CONNS=${DEPLOY_CONNS:-12}
 BURST=${DEPLOY_BURST:-200}
 MAXSECS=${DEPLOY_MAX_SECS:-600}
+FIGS=" ${DEPLOY_FIGS:-15 16 17 18} "
 HEALTH_SECS=180
 LOAD=$root/tests/bench/deployload.mjs
 FAKE=$root/tests/fakes/fake-llm.mjs
@@ -89,6 +92,11 @@ cleanup() {
 	for n in "${!FAKES[@]}"; do
 		kill "${FAKES[$n]}" 2>/dev/null && wait "${FAKES[$n]}" 2>/dev/null
 	done
+	if [ -n "${DEPLOY_KEEP:-}" ]; then
+		echo "deploy: kept the stack: docker-compose -p $PROJECT -f $COMPOSE_FILE down -v"
+		rm -rf "$tmp"
+		return
+	fi
 	DC_SECS=120 dc down -v --remove-orphans -t 5 >"$tmp/down.log" 2>&1 ||
 	    { echo "deploy: docker-compose down failed:"; tail -n 10 "$tmp/down.log"; }
 	rm -rf "$tmp"
@@ -182,6 +190,7 @@ NETGW=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$
 BUSES=$(dc ps --services 2>/dev/null | grep -c '^bus')
 echo "   images $(secs "$t0" "$t1") s (cached layers), up to healthy $(secs "$t1" "$t2") s; gateway $GW;" \
     "$BUSES broker(s); fakes on $NETGW"
+echo "   host: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); $(docker ps -q | wc -l) containers running (all projects)"
 [ -n "$GW" ] && [ -n "$NETGW" ] || { echo "   no gateway port or network address; stopping"; exit 1; }
 poll 300 runtimes_up 1 || echo "   /api/status did not list the runtime within 30 s"
 fake_start fake-instant --record-limit 100 || exit 1
@@ -196,179 +205,194 @@ fi
 AGENTS=$(paste -sd, "$tmp/agents")
 echo
 
+declare -A RPS=() CPU=()
+KILL_LAST= KILL_LOST= BUS_FIRST= BUS_ALL= IDLE_PSS= IDLE_DS=
+
 # ---- 18. idle memory (first: the stack as it came up, 5 s idle) ------------------
-hr
-echo "18. IDLE MEMORY  every container but PostgreSQL, after 5 s idle: PSS of its processes, and docker stats"
-hr
-sleep 5
-docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(dc ps -q 2>/dev/null) >"$tmp/stats" 2>/dev/null
-printf '   %-16s %6s %10s %10s   %s\n' "container" "procs" "RSS kB" "PSS kB" "docker stats MEM USAGE"
-tr_=0 tp_=0 tdm=0
-for s in bus agent-runtime scheduler memory audit channels api-gateway; do
-	for id in $(dc ps -q "$s" 2>/dev/null); do
-		name=$(docker inspect -f '{{.Name}}' "$id" | tr -d /)
-		r=0 p=0 n=0
-		for pid in $(docker top "$id" -eo pid 2>/dev/null | tail -n +2); do
-			read -r a b <<<"$(awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r + 0, p + 0 }' "/proc/$pid/smaps_rollup" 2>/dev/null)"
-			r=$((r + ${a:-0})); p=$((p + ${b:-0})); n=$((n + 1))
+if [[ $FIGS == *" 18 "* ]]; then
+	hr
+	echo "18. IDLE MEMORY  every container but PostgreSQL, after 5 s idle: PSS of its processes, and docker stats"
+	hr
+	sleep 5
+	docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(dc ps -q 2>/dev/null) >"$tmp/stats" 2>/dev/null
+	printf '   %-16s %6s %10s %10s   %s\n' "container" "procs" "RSS kB" "PSS kB" "docker stats MEM USAGE"
+	tr_=0 tp_=0 tdm=0
+	for s in bus agent-runtime scheduler memory audit channels api-gateway; do
+		for id in $(dc ps -q "$s" 2>/dev/null); do
+			name=$(docker inspect -f '{{.Name}}' "$id" | tr -d /)
+			r=0 p=0 n=0
+			for pid in $(docker top "$id" -eo pid 2>/dev/null | tail -n +2); do
+				read -r a b <<<"$(awk '/^Rss:/ { r = $2 } /^Pss:/ { p = $2 } END { print r + 0, p + 0 }' "/proc/$pid/smaps_rollup" 2>/dev/null)"
+				r=$((r + ${a:-0})); p=$((p + ${b:-0})); n=$((n + 1))
+			done
+			du=$(awk -v n="$name" '$1 == n { print $2 }' "$tmp/stats")
+			printf '   %-16s %6s %10s %10s   %s\n' "$s" "$n" "$r" "$p" "${du:--}"
+			tr_=$((tr_ + r)); tp_=$((tp_ + p))
+			tdm=$(awk -v t="$tdm" -v u="$du" 'BEGIN {
+				v = u + 0; if (u ~ /GiB/) v *= 1024; else if (u ~ /KiB/) v /= 1024; else if (u ~ /B$/ && u !~ /MiB/) v /= 1048576
+				printf "%.1f", t + v }')
 		done
-		du=$(awk -v n="$name" '$1 == n { print $2 }' "$tmp/stats")
-		printf '   %-16s %6s %10s %10s   %s\n' "$s" "$n" "$r" "$p" "${du:--}"
-		tr_=$((tr_ + r)); tp_=$((tp_ + p))
-		tdm=$(awk -v t="$tdm" -v u="$du" 'BEGIN {
-			v = u + 0; if (u ~ /GiB/) v *= 1024; else if (u ~ /KiB/) v /= 1024; else if (u ~ /B$/ && u !~ /MiB/) v /= 1048576
-			printf "%.1f", t + v }')
 	done
-done
-IDLE_PSS=$(awk -v p="$tp_" 'BEGIN { printf "%.1f", p / 1024 }')
-IDLE_DS=$tdm
-printf '   %-16s %6s %10s %10s   %s MiB\n' "total" "" "$tr_" "$tp_" "$tdm"
-pgid=$(dc ps -q postgres 2>/dev/null)
-echo "   (not counted: postgres, docker stats $(awk -v n="$(docker inspect -f '{{.Name}}' "$pgid" | tr -d /)" '$1 == n { print $2 }' "$tmp/stats"))"
-echo "   PSS: each container's processes (its lf-healthcheck probe too, when one runs at that moment)"
-echo
+	IDLE_PSS=$(awk -v p="$tp_" 'BEGIN { printf "%.1f", p / 1024 }')
+	IDLE_DS=$tdm
+	printf '   %-16s %6s %10s %10s   %s MiB\n' "total" "" "$tr_" "$tp_" "$tdm"
+	pgid=$(dc ps -q postgres 2>/dev/null)
+	echo "   (not counted: postgres, docker stats $(awk -v n="$(docker inspect -f '{{.Name}}' "$pgid" | tr -d /)" '$1 == n { print $2 }' "$tmp/stats"))"
+	echo "   PSS: each container's processes (its lf-healthcheck probe too, when one runs at that moment)"
+	echo
+fi
 
 # ---- 15. turns/s against 1, 2, 3 runtimes --------------------------------------------
-hr
-echo "15. TURNS/S BY RUNTIME REPLICAS  $CONNS connections (one agent each), ${SECS}s closed loop after 2 s, one gateway"
-hr
-declare -A RPS=() CPU=()
-printf '   %-10s %10s %9s %9s %8s %8s\n' "runtimes" "turns/s" "p50 ms" "p99 ms" "errors" "ratio"
-for n in 1 2 3; do
-	if [ "$n" -gt 1 ]; then
-		dc up -d --no-recreate --scale agent-runtime="$n" agent-runtime >"$tmp/scale.log" 2>&1
-		if ! wait_healthy agent-runtime="$n" || ! poll 300 runtimes_up "$n"; then
-			echo "   $n: the replicas did not come up (or /api/status does not list $n up)"
-			continue
+if [[ $FIGS == *" 15 "* ]]; then
+	hr
+	echo "15. TURNS/S BY RUNTIME REPLICAS  $CONNS connections (one agent each), ${SECS}s closed loop after 2 s, one gateway"
+	hr
+	printf '   %-10s %10s %9s %9s %8s %8s\n' "runtimes" "turns/s" "p50 ms" "p99 ms" "errors" "ratio"
+	for n in 1 2 3; do
+		if [ "$n" -gt 1 ]; then
+			dc up -d --no-recreate --scale agent-runtime="$n" agent-runtime >"$tmp/scale.log" 2>&1
+			if ! wait_healthy agent-runtime="$n" || ! poll 300 runtimes_up "$n"; then
+				echo "   $n: the replicas did not come up (or /api/status does not list $n up)"
+				continue
+			fi
 		fi
-	fi
-	# docker stats (itself about 2 s) once, 1 s into the measured run:
-	# where the CPU goes.
-	node "$LOAD" rate --gw "$GW" --agents "$AGENTS" --conns "$CONNS" --secs "$SECS" --warm 2 \
-	    >"$tmp/rate.json" 2>"$tmp/rate.err" &
-	rpid=$!
-	sleep 3
-	CPU[$n]=$(docker stats --no-stream --format '{{.Name}} {{.CPUPerc}}' $(dc ps -q 2>/dev/null) 2>/dev/null |
-	    awk -v p="${PROJECT}_" '{ n = $1; sub("^" p, "", n); sub(/_[0-9]+$/, "", n); c[n] += $2 + 0 }
-		END { for (k in c) if (c[k] >= 1) printf "%s %.0f%%\n", k, c[k] }' | sort -k2 -rn | paste -sd, - | sed 's/,/, /g')
-	timeout $((SECS + 60)) tail --pid="$rpid" -f /dev/null
-	wait "$rpid" 2>/dev/null
-	if r=$(jq -ce . "$tmp/rate.json" 2>/dev/null); then
-		RPS[$n]=$(printf '%s' "$r" | jq -r .rps)
-		printf '   %-10s %10s %9s %9s %8s %8s\n' "$n" \
-		    $(printf '%s' "$r" | jq -r '"\(.rps) \(.p50) \(.p99) \(.errors)"') \
-		    "$(awk -v a="${RPS[$n]}" -v b="${RPS[1]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
-		e=$(printf '%s' "$r" | jq -r .last_error)
-		[ -z "$e" ] || echo "      last error: $e"
-	else
-		echo "   $n: failed: $(tail -n 2 "$tmp/rate.err")"
-	fi
-done
-echo "   CPU by service during each run (docker stats, sum of its replicas; 100% = one core):"
-for n in 1 2 3; do
-	[ -z "${CPU[$n]:-}" ] || echo "     $n: ${CPU[$n]}"
-done
-echo "   every container, PostgreSQL and the load generator share the host's $(nproc) CPUs"
-echo
+		# docker stats (itself about 2 s) once, 1 s into the measured run:
+		# where the CPU goes.
+		read -r _ u0 n0 s0 i0 w0 _ </proc/stat
+		node "$LOAD" rate --gw "$GW" --agents "$AGENTS" --conns "$CONNS" --secs "$SECS" --warm 2 \
+		    >"$tmp/rate.json" 2>"$tmp/rate.err" &
+		rpid=$!
+		sleep 3
+		CPU[$n]=$(docker stats --no-stream --format '{{.Name}} {{.CPUPerc}}' $(dc ps -q 2>/dev/null) 2>/dev/null |
+		    awk -v p="${PROJECT}_" '{ n = $1; sub("^" p, "", n); sub(/_[0-9]+$/, "", n); c[n] += $2 + 0 }
+			END { for (k in c) if (c[k] >= 1) printf "%s %.0f%%\n", k, c[k] }' | sort -k2 -rn | paste -sd, - | sed 's/,/, /g')
+		timeout $((SECS + 60)) tail --pid="$rpid" -f /dev/null
+		wait "$rpid" 2>/dev/null
+		read -r _ u1 n1 s1 i1 w1 _ </proc/stat
+		CPU[$n]+=" (host idle $(awk -v b=$((u1 + n1 + s1 - u0 - n0 - s0)) -v i=$((i1 + w1 - i0 - w0)) 'BEGIN { if (b + i > 0) printf "%.0f", 100 * i / (b + i) }')%)"
+		if r=$(jq -ce . "$tmp/rate.json" 2>/dev/null); then
+			RPS[$n]=$(printf '%s' "$r" | jq -r .rps)
+			printf '   %-10s %10s %9s %9s %8s %8s\n' "$n" \
+			    $(printf '%s' "$r" | jq -r '"\(.rps) \(.p50) \(.p99) \(.errors)"') \
+			    "$(awk -v a="${RPS[$n]}" -v b="${RPS[1]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+			e=$(printf '%s' "$r" | jq -r .last_error)
+			[ -z "$e" ] || echo "      last error: $e"
+		else
+			echo "   $n: failed: $(tail -n 2 "$tmp/rate.err")"
+		fi
+	done
+	echo "   CPU by service 1 s into each run (docker stats, sum of its replicas; 100% = one core), and the"
+	echo "   host's idle share over the whole run (/proc/stat; other work on the host included):"
+	for n in 1 2 3; do
+		[ -z "${CPU[$n]:-}" ] || echo "     $n: ${CPU[$n]}"
+	done
+	echo "   every container, PostgreSQL and the load generator share the host's $(nproc) CPUs"
+	echo
+fi
 
 # ---- 16. kill a runtime with turns in flight -------------------------------------------
-hr
-echo "16. KILL A RUNTIME UNDER LOAD  $BURST turns in flight (fake takes 2 s), docker kill one of two runtimes"
-hr
-KILL_LAST= KILL_LOST=
-dc up -d --no-recreate --scale agent-runtime=2 agent-runtime >"$tmp/scale.log" 2>&1
-sleep 3	# the third replica's goodbye
-if ! poll 300 runtimes_up 2; then
-	echo "   /api/status does not list two runtimes up; skipped"
-elif ! node "$LOAD" spawn --gw "$GW" --base "http://$SLOW/v1" --model bench-slow \
-    --prefix bench-burst --n "$BURST" >"$tmp/burst-agents" 2>"$tmp/spawn.err"; then
-	echo "   could not spawn $BURST agents: $(tail -n 2 "$tmp/spawn.err")"
-else
-	: >"$tmp/killmark"
-	rm -f "$tmp/sent"
-	node "$LOAD" burst --gw "$GW" --agents-file "$tmp/burst-agents" --mark "$tmp/killmark" \
-	    --sent "$tmp/sent" --timeout 60 >"$tmp/burst.json" 2>"$tmp/burst.err" &
-	bpid=$!
-	# Once every request is under way, 0.7 s more: all of them reach a
-	# runtime, none is answered yet (the fake takes 2 s).
-	sent() { [ -s "$tmp/sent" ]; }
-	poll 100 sent || echo "   (the burst had not sent its turns within 10 s; killing anyway)"
-	sleep 0.7
-	victim=$(dc ps -q agent-runtime | head -n 1)
-	ms >"$tmp/killmark"
-	docker kill "$victim" >/dev/null 2>&1 || echo "   docker kill failed"
-	if ! timeout 90 tail --pid="$bpid" -f /dev/null; then
-		echo "   the burst did not end within 90 s of the kill"
-		kill "$bpid" 2>/dev/null
-	fi
-	wait "$bpid" 2>/dev/null
-	if r=$(jq -ce . "$tmp/burst.json" 2>/dev/null); then
-		KILL_LAST=$(printf '%s' "$r" | jq -r .last_answer_after_kill_ms)
-		KILL_LOST=$(printf '%s' "$r" | jq -r '.by_status.lost // 0')
-		printf '%s' "$r" | jq -r '"   killed \(.kill_after_start_ms) ms after the burst started; answers by status: \(.by_status | to_entries | map("\(.key) x\(.value)") | join(", "))"'
-		printf '%s' "$r" | jq -r '"   \(.answered_after_kill) answered after the kill; the last \(.last_answer_after_kill_ms) ms after it; the last non-200 \(.last_error_after_kill_ms // "-") ms after it"'
-		e=$(printf '%s' "$r" | jq -r .last_error)
-		[ -z "$e" ] || echo "   last non-200: $e"
-		echo "   lost (no answer within 60 s): $KILL_LOST; the survivor's turns end about 2 s after they were sent (the fake)"
-	else
-		echo "   the burst failed: $(tail -n 2 "$tmp/burst.err")"
-	fi
-	# The killed replica comes back (restart: unless-stopped) or not;
-	# either way two are wanted for the next figure's count.
+if [[ $FIGS == *" 16 "* ]]; then
+	hr
+	echo "16. KILL A RUNTIME UNDER LOAD  $BURST turns in flight (fake takes 2 s), docker kill one of two runtimes"
+	hr
 	dc up -d --no-recreate --scale agent-runtime=2 agent-runtime >"$tmp/scale.log" 2>&1
-	wait_healthy agent-runtime=2 >/dev/null
+	sleep 3	# the third replica's goodbye
+	if ! poll 300 runtimes_up 2; then
+		echo "   /api/status does not list two runtimes up; skipped"
+	elif ! node "$LOAD" spawn --gw "$GW" --base "http://$SLOW/v1" --model bench-slow \
+	    --prefix bench-burst --n "$BURST" >"$tmp/burst-agents" 2>"$tmp/spawn.err"; then
+		echo "   could not spawn $BURST agents: $(tail -n 2 "$tmp/spawn.err")"
+	else
+		# Looked up first: docker-compose takes a second or two to answer.
+		victim=$(dc ps -q agent-runtime | head -n 1)
+		: >"$tmp/killmark"
+		rm -f "$tmp/sent"
+		node "$LOAD" burst --gw "$GW" --agents-file "$tmp/burst-agents" --mark "$tmp/killmark" \
+		    --sent "$tmp/sent" --timeout 60 >"$tmp/burst.json" 2>"$tmp/burst.err" &
+		bpid=$!
+		# Once every request is under way, 0.7 s more: all of them reach a
+		# runtime, none is answered yet (the fake takes 2 s).
+		sent() { [ -s "$tmp/sent" ]; }
+		poll 100 sent || echo "   (the burst had not sent its turns within 10 s; killing anyway)"
+		sleep 0.7
+		ms >"$tmp/killmark"
+		docker kill "$victim" >/dev/null 2>&1 || echo "   docker kill failed"
+		if ! timeout 90 tail --pid="$bpid" -f /dev/null; then
+			echo "   the burst did not end within 90 s of the kill"
+			kill "$bpid" 2>/dev/null
+		fi
+		wait "$bpid" 2>/dev/null
+		if r=$(jq -ce . "$tmp/burst.json" 2>/dev/null); then
+			KILL_LAST=$(printf '%s' "$r" | jq -r .last_answer_after_kill_ms)
+			KILL_LOST=$(printf '%s' "$r" | jq -r '.by_status.lost // 0')
+			printf '%s' "$r" | jq -r --argjson s "$(cat "$tmp/sent" 2>/dev/null || echo 0)" --argjson k "$(cat "$tmp/killmark")" \
+			    '"   docker kill \($k - $s) ms after every turn was sent (\(.kill_after_start_ms) ms after the burst started); answers by status: \(.by_status | to_entries | map("\(.key) x\(.value)") | join(", "))"'
+			printf '%s' "$r" | jq -r '"   \(.answered_after_kill) answered after the kill; the last \(.last_answer_after_kill_ms) ms after it; the last non-200 \(.last_error_after_kill_ms // "-") ms after it"'
+			e=$(printf '%s' "$r" | jq -r .last_error)
+			[ -z "$e" ] || echo "   last non-200: $e"
+			echo "   lost (no answer within 60 s): $KILL_LOST; the survivor's turns end about 2 s after they were sent (the fake)"
+			[ "$KILL_LOST" = 0 ] || printf '%s' "$r" | jq -r '"   lost: \(.lost_error) (the last \(.last_lost_after_kill_ms) ms after the kill)"'
+		else
+			echo "   the burst failed: $(tail -n 2 "$tmp/burst.err")"
+		fi
+		# The killed replica comes back (restart: unless-stopped) or not;
+		# either way two are wanted for the next figure's count.
+		dc up -d --no-recreate --scale agent-runtime=2 agent-runtime >"$tmp/scale.log" 2>&1
+		wait_healthy agent-runtime=2 >/dev/null
+	fi
+	echo
 fi
-echo
 
 # ---- 17. broker restart ---------------------------------------------------------------------
-hr
-echo "17. BROKER RESTART  docker stop the broker ($BUSES in the stack), then from docker start: first 200 turn, every process heard"
-hr
-BUS_FIRST= BUS_ALL=
-A1=$(head -n 1 "$tmp/agents")
-bus=$(dc ps -q bus | head -n 1)
-sleep 3
-ninst=$(api /api/status | jq '[.instances[]? | select(.status == "up")] | length' 2>/dev/null)
-if [ -z "$bus" ] || [ -z "$ninst" ]; then
-	echo "   no broker container or no /api/status; skipped"
-else
-	docker stop -t 2 "$bus" >/dev/null 2>&1
-	sleep 2
-	down_turn=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $LIBREFANG_API_KEY" \
-	    -H 'content-type: application/json' -d '{"message":"ping"}' "http://$GW/api/agents/$A1/message")
-	ts=$(ms)
-	docker start "$bus" >/dev/null 2>&1 || echo "   docker start failed"
-	tstarted=$(ms)
-	node "$LOAD" first --gw "$GW" --agent "$A1" --timeout 30 >"$tmp/first.json" 2>"$tmp/first.err" &
-	fpid=$!
-	# Every process heard from since the start: its last beat is younger
-	# than the time since (beats every 2 s).  HEARD: "service/instance
-	# seconds" at the first poll that heard it.
-	: >"$tmp/heard"
-	for ((i = 0; i < 300; i++)); do
-		since=$(( $(ms) - ts ))
-		api /api/status | jq -r --argjson s "$since" \
-		    '.instances[]? | select(.last_seen_ms_ago < $s) | "\(.service)/\(.instance)"' 2>/dev/null |
-		    while read -r k; do
-			grep -qF "$k " "$tmp/heard" || echo "$k $(secs 0 "$since")" >>"$tmp/heard"
-		    done
-		[ "$(wc -l <"$tmp/heard")" -ge "$ninst" ] && { BUS_ALL=$(secs "$ts" "$(ms)"); break; }
-		sleep 0.1
-	done
-	timeout 40 tail --pid="$fpid" -f /dev/null
-	wait "$fpid" 2>/dev/null
-	if [ "$(jq -r .ok "$tmp/first.json" 2>/dev/null)" = true ]; then
-		BUS_FIRST=$(secs "$ts" "$(jq -r .at "$tmp/first.json")")
-	fi
-	echo "   a turn while it was stopped: HTTP $down_turn; docker start itself took $(secs "$ts" "$tstarted") s"
-	echo "   from docker start: first 200 turn $(fmt "$BUS_FIRST") s$([ -z "$BUS_FIRST" ] && echo " ($(jq -r .last_error "$tmp/first.json" 2>/dev/null))")," \
-	    "all $ninst processes heard again $(fmt "$BUS_ALL") s (target: within 2 s)"
-	echo "   (heard: a beat every 2 s, so up to 2 s after a process's reconnect; polled every 0.1 s); by process, s:"
-	sort -k2 -n "$tmp/heard" | awk '{ sub(/\/.*/, "", $1); printf "%s %s\n", $1, $2 }' | paste -sd, - |
-	    sed 's/,/, /g; s/^/     /'
+if [[ $FIGS == *" 17 "* ]]; then
+	hr
+	echo "17. BROKER RESTART  docker stop the broker ($BUSES in the stack), then from docker start: first 200 turn, every process heard"
+	hr
+	A1=$(head -n 1 "$tmp/agents")
+	bus=$(dc ps -q bus | head -n 1)
+	sleep 3
+	ninst=$(api /api/status | jq '[.instances[]? | select(.status == "up")] | length' 2>/dev/null)
+	if [ -z "$bus" ] || [ -z "$ninst" ]; then
+		echo "   no broker container or no /api/status; skipped"
+	else
+		docker stop -t 2 "$bus" >/dev/null 2>&1
+		sleep 2
+		down_turn=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $LIBREFANG_API_KEY" \
+		    -H 'content-type: application/json' -d '{"message":"ping"}' "http://$GW/api/agents/$A1/message")
+		ts=$(ms)
+		docker start "$bus" >/dev/null 2>&1 || echo "   docker start failed"
+		tstarted=$(ms)
+		node "$LOAD" first --gw "$GW" --agent "$A1" --timeout 30 >"$tmp/first.json" 2>"$tmp/first.err" &
+		fpid=$!
+		# Every process heard from since the start: its last beat is younger
+		# than the time since (beats every 2 s).  HEARD: "service/instance
+		# seconds" at the first poll that heard it.
+		: >"$tmp/heard"
+		for ((i = 0; i < 300; i++)); do
+			since=$(( $(ms) - ts ))
+			api /api/status | jq -r --argjson s "$since" \
+			    '.instances[]? | select(.last_seen_ms_ago < $s) | "\(.service)/\(.instance)"' 2>/dev/null |
+			    while read -r k; do
+				grep -qF "$k " "$tmp/heard" || echo "$k $(secs 0 "$since")" >>"$tmp/heard"
+			    done
+			[ "$(wc -l <"$tmp/heard")" -ge "$ninst" ] && { BUS_ALL=$(secs "$ts" "$(ms)"); break; }
+			sleep 0.1
+		done
+		timeout 40 tail --pid="$fpid" -f /dev/null
+		wait "$fpid" 2>/dev/null
+		if [ "$(jq -r .ok "$tmp/first.json" 2>/dev/null)" = true ]; then
+			BUS_FIRST=$(secs "$ts" "$(jq -r .at "$tmp/first.json")")
+		fi
+		echo "   a turn while it was stopped: HTTP $down_turn; docker start itself took $(secs "$ts" "$tstarted") s"
+		echo "   from docker start: first 200 turn $(fmt "$BUS_FIRST") s$([ -z "$BUS_FIRST" ] && echo " ($(jq -r .last_error "$tmp/first.json" 2>/dev/null))")," \
+		    "all $ninst processes heard again $(fmt "$BUS_ALL") s (target: within 2 s)"
+		echo "   (heard: a beat every 2 s, so up to 2 s after a process's reconnect; polled every 0.1 s); by process, s:"
+		sort -k2 -n "$tmp/heard" | awk '{ sub(/\/.*/, "", $1); printf "%s %s\n", $1, $2 }' | paste -sd, - |
+		    sed 's/,/, /g; s/^/     /'
 
+	fi
+	echo
 fi
-echo
 
 # ---- summary ---------------------------------------------------------------------
 hr
@@ -382,6 +406,6 @@ printf '   %-40s %16s\n' "kill under load: last answer after kill" "$(fmt "$KILL
 printf '   %-40s %16s\n' "kill under load: lost turns" "$(fmt "$KILL_LOST")"
 printf '   %-40s %16s\n' "broker restart: first 200 turn" "$(fmt "$BUS_FIRST") s"
 printf '   %-40s %16s\n' "broker restart: every process heard" "$(fmt "$BUS_ALL") s"
-printf '   %-40s %16s\n' "idle PSS, stack without PostgreSQL" "$IDLE_PSS MB"
-printf '   %-40s %16s\n' "idle docker stats, same" "$IDLE_DS MiB"
+printf '   %-40s %16s\n' "idle PSS, stack without PostgreSQL" "$(fmt "$IDLE_PSS") MB"
+printf '   %-40s %16s\n' "idle docker stats, same" "$(fmt "$IDLE_DS") MiB"
 exit 0

@@ -182,11 +182,15 @@ async function burst() {
 	let kill = Number(fs.readFileSync(need('mark'), 'utf8').trim());
 	if (!(kill > 0)) kill = start;
 	const by = {};
-	let last = null, lastBad = null, after = 0, lastErr = '';
+	let last = null, lastBad = null, after = 0, lastErr = '', lostErr = '', lostAt = null;
 	for (const r of rs) {
 		const k = r.status === 0 ? 'lost' : String(r.status);
 		by[k] = (by[k] || 0) + 1;
-		if (r.status === 0) continue;
+		if (r.status === 0) {
+			lostErr = r.body.slice(0, 160);
+			lostAt = Math.max(lostAt ?? 0, r.end - kill);
+			continue;
+		}
 		if (r.end >= kill) {
 			after++;
 			last = Math.max(last ?? 0, r.end - kill);
@@ -199,7 +203,8 @@ async function burst() {
 	const r1 = (x) => (x === null ? null : Math.round(x));
 	out({ turns: ids.length, by_status: by, kill_after_start_ms: Math.round(kill - start),
 		answered_after_kill: after, last_answer_after_kill_ms: r1(last),
-		last_error_after_kill_ms: r1(lastBad), last_error: lastErr });
+		last_error_after_kill_ms: r1(lastBad), last_error: lastErr,
+		lost_error: lostErr, last_lost_after_kill_ms: r1(lostAt) });
 }
 
 async function first() {
