@@ -24,6 +24,7 @@
 #   (figure 12, the budget check per turn: tests/bench/budget.sh)
 #   BENCH_JOBS=1          0 skips the scheduler's figures (jobs.sh)
 #   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
+#   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
 
 set -u
 
@@ -657,5 +658,11 @@ fi
 # ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
 if [ "${BENCH_JOBS:-1}" != 0 ]; then
 	"$root/tests/bench/jobs.sh" "$build" || rc=$?
+fi
+# ---- 15-18. the compose stack in containers (tests/bench/deploy.sh):
+# replicas, a killed runtime, a broker restart, idle memory; skipped with
+# its reason where docker cannot run.
+if [ "${BENCH_DEPLOY:-1}" != 0 ]; then
+	"$root/tests/bench/deploy.sh" "$build" || rc=$?
 fi
 exit $rc
