@@ -14,14 +14,15 @@ lf_pg_start
 lf_start bus
 t_ok "the broker listens" lf_poll 100 test -S "$LIBREFANG_HOME/run/bus.front"
 
-# run_ar NAME [ENV..]: agent-runtime until it exits (60 s at most), its
-# output in $LF_TMP/NAME.log; sets RC.
+# run_ar NAME [ENV..]: agent-runtime until it exits (60 s at most; one
+# that ignores the SIGTERM then is SIGKILLed 5 s later, never left
+# behind), its output in $LF_TMP/NAME.log; sets RC.
 run_ar() {
 	local name=$1
 	shift
-	env "$@" timeout 60 "$LF_BIN/agent-runtime" >"$LF_TMP/$name.log" 2>&1
+	env "$@" timeout -k 5 60 "$LF_BIN/agent-runtime" >"$LF_TMP/$name.log" 2>&1
 	RC=$?
-	[ "$RC" = 124 ] && echo "# agent-runtime ($name) still ran after 60 s"
+	[ "$RC" = 124 ] || [ "$RC" = 137 ] && echo "# agent-runtime ($name) still ran after 60 s"
 	[ "$RC" = 1 ] || sed 's/^/# /' "$LF_TMP/$name.log" | tail -20
 }
 
