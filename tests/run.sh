@@ -32,6 +32,7 @@ passed=0
 failed=0
 skipped=0
 failures=()
+failnotes=()
 deploy_skip=
 rc=0
 secs=0
@@ -144,6 +145,8 @@ tally() {
 		failures+=("$name")
 		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s)\n' "$name" "$p" "$f" "$rc" "$secs"
 		grep -E '^not ok|^#|Bail out' "$out" | head -n 60 | sed 's/^/    /'
+		failnotes+=("$name: $(grep -E '^not ok|Bail out' "$out" | head -n 5 |
+		    sed 's/^not ok [0-9]* - //' | paste -sd '|' -)")
 	else
 		printf '%-44s ok   (%s passed%s, %s s)\n' "$name" "$p" \
 		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs"
@@ -247,6 +250,8 @@ echo
 echo "tests took $(( $(date +%s) - start ))s"
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "failed: ${failures[*]}"
+	# Said again here, where a log cut to its tail still shows it.
+	printf '  %s\n' "${failnotes[@]}"
 fi
 # Said again here, where it is read: the deploy tier did not run.
 if [ -n "$deploy_skip" ]; then

@@ -32,6 +32,12 @@ listed() {
 is_listed() { [ "$(listed "$1")" = "$2" ]; }
 
 t_ok "each memory replica is listed, up" lf_poll 200 is_listed memory 2
+# Each process is listed from its first beat; the runtime, loading its
+# catalog, can beat last.
+all_listed() {
+	[ "$(listed agent-runtime) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway)" = "1 1 1 1 1" ]
+}
+t_ok "every other process is listed, up" lf_poll 200 all_listed
 lf_req GET /api/status
 t_eq "every process is listed once" \
     "$(jbc '[.instances[] | .service] | group_by(.) | map([.[0], length])')" \
