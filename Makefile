@@ -91,11 +91,13 @@ $(BUILD)/gen/%_sql.c: $$($$*_SQL) deploy/sql2c.sh
 	@mkdir -p $(dir $@)
 	@deploy/sql2c.sh $($*_SQL) > $@
 
-# One link rule per program, generated from its _SRCS list.
+# One link rule per program, generated from its _SRCS list; a program that
+# needs a library of its own (a channel adapter's libmosquitto, say) names
+# it in <prog>_LIBS.
 define prog_rule
 $(BIN)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$($(1)_SRCS)) $(LIBSHARED)
 	@mkdir -p $(BIN)
-	$$(Q_LD)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+	$$(Q_LD)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$($(1)_LIBS) $$(LIBS)
 endef
 $(foreach p,$(PROGS) $(TEST_PROGS),$(eval $(call prog_rule,$(p))))
 
