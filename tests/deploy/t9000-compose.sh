@@ -157,7 +157,7 @@ wait_healthy() {
 		sleep 1
 	done
 }
-ALL1="postgres=1 bus=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1"
+ALL1="postgres=1 bus=1 bus2=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1"
 
 T3=$(lf_ms)
 if ! dc up -d >"$LF_TMP/up.log" 2>&1; then
@@ -191,7 +191,7 @@ t_eq "PostgreSQL runs as postgres, not root" \
 GWCONF=$(dc exec -T api-gateway api-gateway -n 2>/dev/null)
 t_eq "the gateway's config: listen, bus and rate limit from the environment" \
     "$(printf '%s' "$GWCONF" | jq -r '[.api_listen, .bus_url, ."rate_limit.api_requests_per_minute", .config_file] | join(" ")')" \
-    "0.0.0.0:4545 tcp://bus:7000 100000 "
+    "0.0.0.0:4545 tcp://bus:7000,tcp://bus2:7000 100000 "
 t_ok "its API key is set, and redacted in the dump" \
     bash -c "printf '%s' '$GWCONF' | jq -e '.api_key != \"\" and .api_key != \"$LIBREFANG_API_KEY\"'"
 MEMCONF=$(dc exec -T memory memory -n 2>/dev/null)
@@ -278,7 +278,7 @@ if ! dc up -d --no-recreate --scale agent-runtime=3 --scale api-gateway=2 \
 	tail -n 30 "$LF_TMP/scale.log" | sed 's/^/#   /'
 fi
 t_ok "scaled to agent-runtime=3, api-gateway=2, scheduler=2, all healthy" \
-    wait_healthy postgres=1 bus=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2
+    wait_healthy postgres=1 bus=1 bus2=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2
 T6=$(lf_ms)
 echo "# scale to healthy: $(( (T6 - T5) / 1000 )) s"
 t_ok "the first containers were kept, not recreated" \
