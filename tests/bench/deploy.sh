@@ -157,7 +157,7 @@ if [[ $FIGS == *" 18 "* ]]; then
 	docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(dc ps -q 2>/dev/null) >"$tmp/stats" 2>/dev/null
 	printf '   %-16s %6s %10s %10s   %s\n' "container" "procs" "RSS kB" "PSS kB" "docker stats MEM USAGE"
 	tr_=0 tp_=0 tdm=0
-	for s in bus agent-runtime scheduler memory audit channels api-gateway; do
+	for s in bus bus2 agent-runtime scheduler memory audit channels api-gateway; do
 		for id in $(dc ps -q "$s" 2>/dev/null); do
 			name=$(docker inspect -f '{{.Name}}' "$id" | tr -d /)
 			r=0 p=0 n=0
