@@ -41,7 +41,6 @@ FIGS=" ${DEPLOY_FIGS:-15 16 17 18} "
 HEALTH_SECS=180
 LOAD=$root/tests/bench/deployload.mjs
 FAKE=$root/tests/fakes/fake-llm.mjs
-COMPOSE_FILE=$root/deploy/docker-compose.yml
 PROJECT=lfbench$$
 
 hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
@@ -53,35 +52,13 @@ command -v node >/dev/null 2>&1 || skip "node is not installed"
 timeout 20 docker info >/dev/null 2>&1 || skip "dockerd does not answer (docker info failed)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lfdeploy.XXXXXX") || exit 1
-
-unset LIBREFANG_BUS_URL LIBREFANG_DATABASE_URL
-export LIBREFANG_VERSION=$TAG
-export LIBREFANG_DB_PASSWORD=dbpw$RANDOM$RANDOM
-export LIBREFANG_API_KEY=key-$RANDOM$RANDOM$RANDOM
+COMPOSE_TMP=$tmp
+COMPOSE_SAY="   "
+COMPOSE_KEEP=${DEPLOY_KEEP:-}
+. "$root/tests/deploy/compose.sh"
+compose_env "$TAG"
 export FAKE_API_KEY=sk-fake-bench-0123456789
-# Every request comes from the network's gateway address (the published
-# port's proxy): no per-IP limit may shape the figures.
 export LIBREFANG_RATE_LIMIT_PER_MINUTE=10000000
-export LIBREFANG_LOG_JSON=false
-export LF_GIT_SHA=$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-# Four free consecutive loopback ports for the gateways (as t9000).
-LIBREFANG_API_PORTS=$(python3 -c '
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 60000)
-    ok = True
-    for p in range(b, b + 4):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            ok = False
-        s.close()
-    if ok:
-        print("%d-%d" % (b, b + 3)); break')
-export LIBREFANG_API_PORTS
-
-dc() { timeout --foreground "${DC_SECS:-300}" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" --ansi never "$@"; }
 
 declare -A FAKES=()
 WATCHDOG=
@@ -92,13 +69,7 @@ cleanup() {
 	for n in "${!FAKES[@]}"; do
 		kill "${FAKES[$n]}" 2>/dev/null && wait "${FAKES[$n]}" 2>/dev/null
 	done
-	if [ -n "${DEPLOY_KEEP:-}" ]; then
-		echo "deploy: kept the stack: docker-compose -p $PROJECT -f $COMPOSE_FILE down -v"
-		rm -rf "$tmp"
-		return
-	fi
-	DC_SECS=120 dc down -v --remove-orphans -t 5 >"$tmp/down.log" 2>&1 ||
-	    { echo "deploy: docker-compose down failed:"; tail -n 10 "$tmp/down.log"; }
+	compose_down
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -111,34 +82,6 @@ ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }	# Unix ms, now
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1000 }'; }
 fmt() { if [ -z "$1" ] || [ "$1" = null ]; then echo "-"; else echo "$1"; fi; }
 
-# healthy SERVICE N: N containers of SERVICE run, every one healthy.
-healthy() {
-	local id n=0
-	for id in $(dc ps -q "$1" 2>/dev/null); do
-		[ "$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)" = healthy ] || return 1
-		n=$((n + 1))
-	done
-	[ "$n" = "$2" ]
-}
-# wait_healthy "SERVICE=N ..": bounded by HEALTH_SECS; says what was not.
-wait_healthy() {
-	local end=$((SECONDS + HEALTH_SECS)) sn ok
-	while :; do
-		ok=1
-		for sn in "$@"; do
-			healthy "${sn%=*}" "${sn#*=}" || { ok=0; break; }
-		done
-		[ $ok = 1 ] && return 0
-		if [ $SECONDS -ge $end ]; then
-			for sn in "$@"; do
-				healthy "${sn%=*}" "${sn#*=}" ||
-				    echo "   ${sn%=*}: not ${sn#*=} healthy containers after $HEALTH_SECS s"
-			done
-			return 1
-		fi
-		sleep 0.5
-	done
-}
 api() { curl -s -m 5 -H "Authorization: Bearer $LIBREFANG_API_KEY" "http://$GW$1"; }
 # runtimes_up N: /api/status lists N agent-runtime instances up.
 runtimes_up() {
@@ -173,20 +116,17 @@ hr
 echo "15-18. DEPLOY  the compose stack in containers (project $PROJECT, images :$TAG), host load generator"
 hr
 t0=$(ms)
-if ! timeout --foreground 1500 "$root/deploy/images.sh" "$TAG" >"$tmp/images.log" 2>&1; then
-	echo "   deploy/images.sh $TAG failed:"; tail -n 20 "$tmp/images.log" | sed 's/^/   /'
-	exit 1
-fi
+compose_images "$TAG" || exit 1
 t1=$(ms)
-if ! dc up -d >"$tmp/up.log" 2>&1 || ! wait_healthy postgres=1 bus=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1; then
-	echo "   the stack did not come up:"; tail -n 20 "$tmp/up.log" | sed 's/^/   /'
+if ! compose_up || ! wait_healthy postgres=1 bus=1 bus2=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1; then
+	echo "   the stack did not come up"
 	dc ps 2>&1 | sed 's/^/   /'
 	exit 1
 fi
 t2=$(ms)
-GW=$(dc port --index=1 api-gateway 4545 2>/dev/null)
-NET=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | head -1)
-NETGW=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$NET" 2>/dev/null)
+GW=$(gw_url 1)
+GW=${GW#http://}
+NETGW=$(compose_netgw)
 BUSES=$(dc ps --services 2>/dev/null | grep -c '^bus')
 echo "   images $(secs "$t0" "$t1") s (cached layers), up to healthy $(secs "$t1" "$t2") s; gateway $GW;" \
     "$BUSES broker(s); fakes on $NETGW"
@@ -217,7 +157,7 @@ if [[ $FIGS == *" 18 "* ]]; then
 	docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' $(dc ps -q 2>/dev/null) >"$tmp/stats" 2>/dev/null
 	printf '   %-16s %6s %10s %10s   %s\n' "container" "procs" "RSS kB" "PSS kB" "docker stats MEM USAGE"
 	tr_=0 tp_=0 tdm=0
-	for s in bus agent-runtime scheduler memory audit channels api-gateway; do
+	for s in bus bus2 agent-runtime scheduler memory audit channels api-gateway; do
 		for id in $(dc ps -q "$s" 2>/dev/null); do
 			name=$(docker inspect -f '{{.Name}}' "$id" | tr -d /)
 			r=0 p=0 n=0

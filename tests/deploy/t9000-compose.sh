@@ -18,75 +18,14 @@
 
 PROJECT=${LF_DEPLOY_PROJECT:-lfdeploy$$}
 TAG=${LF_DEPLOY_TAG:-test}
-COMPOSE_FILE=$LF_ROOT/deploy/docker-compose.yml
-HEALTH_SECS=${LF_DEPLOY_HEALTH_SECS:-180}
+COMPOSE_TMP=$LF_TMP
+COMPOSE_KEEP=${LF_DEPLOY_KEEP:-}
+. "$LF_ROOT/tests/deploy/compose.sh"
 
 lf_unset_provider_keys
-# lib.sh's ipc:// bus must not reach the compose file (it reads
-# LIBREFANG_BUS_URL to allow a second broker).
-unset LIBREFANG_BUS_URL
-export LIBREFANG_VERSION=$TAG
-export LIBREFANG_DB_PASSWORD=dbpw$RANDOM$RANDOM
-export LIBREFANG_API_KEY=key-$RANDOM$RANDOM$RANDOM
-export FAKE_API_KEY=sk-fake-deploy-0123456789
-# Every request of the test comes from one address (the published port's
-# proxy): well above what it sends, and checked to reach the gateway.
-export LIBREFANG_RATE_LIMIT_PER_MINUTE=100000
-export LF_GIT_SHA=$(git -C "$LF_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+compose_env "$TAG"
 export LF_AUTH=$LIBREFANG_API_KEY
-# The image keeps writing its JSON log lines; text is easier to read in a
-# failed run's dump.
-export LIBREFANG_LOG_JSON=false
-
-# Four free consecutive loopback ports for the gateways (docker picks one
-# of the range per replica).
-LIBREFANG_API_PORTS=$(python3 -c '
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 60000)
-    ok = True
-    for p in range(b, b + 4):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            ok = False
-        s.close()
-    if ok:
-        print("%d-%d" % (b, b + 3)); break')
-export LIBREFANG_API_PORTS
-
-# --foreground: in the script's process group, so a SIGTERM to the group
-# (tests/run.sh at its limit) stops compose too, and the EXIT trap runs.
-dc() { timeout --foreground "${DC_SECS:-300}" docker-compose -p "$PROJECT" -f "$COMPOSE_FILE" --ansi never "$@"; }
-
-# deploy_down: the stack, its network and its volume, gone; bounded.  The
-# EXIT trap runs it whatever happened, then lib.sh's cleanup.
-DOWN_DONE=0
-deploy_down() {
-	[ $DOWN_DONE = 0 ] || return 0
-	DOWN_DONE=1
-	if [ -n "${LF_DEPLOY_KEEP:-}" ]; then
-		echo "# kept the stack: docker-compose -p $PROJECT -f $COMPOSE_FILE down -v"
-		return 0
-	fi
-	DC_SECS=120 dc down -v --remove-orphans -t 10 >"$LF_TMP/down.log" 2>&1 ||
-	    { echo "# docker-compose down failed:"; tail -n 20 "$LF_TMP/down.log" | sed 's/^/#   /'; }
-}
-deploy_logs() {
-	echo "# --- docker-compose ps"
-	dc ps 2>&1 | sed 's/^/#   /'
-	echo "# --- the last log lines of each container"
-	dc logs --no-color --tail 15 2>&1 | sed 's/^/#   /' | tail -n 150
-}
-# deploy_end: the containers' logs when anything failed, then down.
-deploy_end() {
-	if [ $DOWN_DONE = 0 ] && { [ "$T_FAILED" != 0 ] || [ "$1" != 0 ]; }; then
-		deploy_logs
-	fi
-	deploy_down
-}
-trap 'rc=$?; deploy_end $rc; lf_cleanup $rc' EXIT
+trap 'rc=$?; compose_end $rc; lf_cleanup $rc' EXIT
 
 # ---- images ------------------------------------------------------------------
 T0=$(lf_ms)
@@ -95,9 +34,8 @@ t_ok "deploy/base-image.sh makes (or finds) the base image" \
 T1=$(lf_ms)
 t_ok "a second run finds it and does nothing (idempotent)" \
     bash -c "out=\$(timeout 20 '$LF_ROOT/deploy/base-image.sh' 2>&1) && [ -z \"\$out\" ]"
-if ! timeout --foreground 1500 "$LF_ROOT/deploy/images.sh" "$TAG" >"$LF_TMP/build.log" 2>&1; then
+if ! compose_images "$TAG"; then
 	echo "not ok - deploy/images.sh $TAG"
-	tail -n 40 "$LF_TMP/build.log" | sed 's/^/#   /'
 	echo "Bail out! the images did not build"
 	exit 1
 fi
@@ -119,50 +57,11 @@ for s in bus agent-runtime scheduler memory audit channels api-gateway; do
 done
 
 # ---- up -------------------------------------------------------------------------
-# healthy SERVICE N: N containers of SERVICE run and every one is healthy.
-healthy() {
-	local ids id n=0
-	ids=$(dc ps -q "$1" 2>/dev/null)
-	for id in $ids; do
-		[ "$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)" = healthy ] || return 1
-		n=$((n + 1))
-	done
-	[ "$n" = "$2" ]
-}
-# health_of SERVICE: each container's state, health and last probe output.
-health_of() {
-	local id
-	for id in $(dc ps -q "$1" 2>/dev/null); do
-		printf ' [%s]' "$(docker inspect "$id" | jq -r '.[0].State |
-		    .Status + "/" + (.Health.Status // "none") + " " +
-		    ((.Health.Log // [])[-1].Output // "" | .[0:200] | gsub("\n"; " "))')"
-	done
-}
-# wait_healthy "SERVICE=N ..": bounded (HEALTH_SECS); says what is not.
-wait_healthy() {
-	local end=$((SECONDS + HEALTH_SECS)) sn ok
-	while :; do
-		ok=1
-		for sn in "$@"; do
-			healthy "${sn%=*}" "${sn#*=}" || { ok=0; break; }
-		done
-		[ $ok = 1 ] && return 0
-		if [ $SECONDS -ge $end ]; then
-			for sn in "$@"; do
-				healthy "${sn%=*}" "${sn#*=}" ||
-				    echo "# ${sn%=*}: not ${sn#*=} healthy containers after $HEALTH_SECS s:$(health_of "${sn%=*}")"
-			done
-			return 1
-		fi
-		sleep 1
-	done
-}
-ALL1="postgres=1 bus=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1"
+ALL1="postgres=1 bus=1 bus2=1 agent-runtime=1 scheduler=1 memory=1 audit=1 channels=1 api-gateway=1"
 
 T3=$(lf_ms)
-if ! dc up -d >"$LF_TMP/up.log" 2>&1; then
+if ! compose_up; then
 	echo "not ok - docker-compose up"
-	tail -n 30 "$LF_TMP/up.log" | sed 's/^/#   /'
 	echo "Bail out! the stack did not start"
 	exit 1
 fi
@@ -170,12 +69,6 @@ t_ok "every container healthy (its own HEALTHCHECK) within $HEALTH_SECS s" wait_
 T4=$(lf_ms)
 echo "# up to healthy: $(( (T4 - T3) / 1000 )) s"
 
-# gw_url N: the URL of gateway replica N on the host.
-gw_url() {
-	local hp
-	hp=$(dc port --index="$1" api-gateway 4545 2>/dev/null)
-	[ -n "$hp" ] && echo "http://$hp"
-}
 LF_URL=$(gw_url 1)
 t_ok "the gateway is published on 127.0.0.1 only ($LF_URL)" \
     bash -c "[[ '$LF_URL' == http://127.0.0.1:* ]] &&
@@ -191,7 +84,7 @@ t_eq "PostgreSQL runs as postgres, not root" \
 GWCONF=$(dc exec -T api-gateway api-gateway -n 2>/dev/null)
 t_eq "the gateway's config: listen, bus and rate limit from the environment" \
     "$(printf '%s' "$GWCONF" | jq -r '[.api_listen, .bus_url, ."rate_limit.api_requests_per_minute", .config_file] | join(" ")')" \
-    "0.0.0.0:4545 tcp://bus:7000 100000 "
+    "0.0.0.0:4545 tcp://bus:7000,tcp://bus2:7000 100000 "
 t_ok "its API key is set, and redacted in the dump" \
     bash -c "printf '%s' '$GWCONF' | jq -e '.api_key != \"\" and .api_key != \"$LIBREFANG_API_KEY\"'"
 MEMCONF=$(dc exec -T memory memory -n 2>/dev/null)
@@ -220,9 +113,8 @@ LF_AUTH=wrong-key lf_req GET /api/agents
 t_eq "a wrong key is refused" "$LF_STATUS" 401
 
 # ---- the fake provider, reachable from the containers -------------------------------
-NET=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | head -1)
-GW=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$NET" 2>/dev/null)
-[ -n "$GW" ] || { echo "Bail out! no gateway address for the compose network ($NET)"; exit 1; }
+GW=$(compose_netgw)
+[ -n "$GW" ] || { echo "Bail out! no gateway address for the compose network"; exit 1; }
 lf_fake_start --host "$GW"
 LF_FAKE_URL=http://$GW:${LF_FAKE_URL##*:}
 
@@ -278,7 +170,7 @@ if ! dc up -d --no-recreate --scale agent-runtime=3 --scale api-gateway=2 \
 	tail -n 30 "$LF_TMP/scale.log" | sed 's/^/#   /'
 fi
 t_ok "scaled to agent-runtime=3, api-gateway=2, scheduler=2, all healthy" \
-    wait_healthy postgres=1 bus=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2
+    wait_healthy postgres=1 bus=1 bus2=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2
 T6=$(lf_ms)
 echo "# scale to healthy: $(( (T6 - T5) / 1000 )) s"
 t_ok "the first containers were kept, not recreated" \
@@ -312,7 +204,7 @@ t_eq "the audit chain still verifies after scaling" "$LF_STATUS $(jb .valid)" "2
 
 # ---- down -------------------------------------------------------------------------------------
 T7=$(lf_ms)
-deploy_end 0
+compose_end 0
 t_eq "down -v leaves no container, network or volume of the project" \
     "$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | wc -l) $(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | wc -l) $(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | wc -l)" \
     "0 0 0"

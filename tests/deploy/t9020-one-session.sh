@@ -24,9 +24,11 @@
 
 PROJECT=${LF_DEPLOY_PROJECT:-lfdeploy$$}
 TAG=${LF_DEPLOY_TAG:-test}
-COMPOSE_FILE=$LF_ROOT/deploy/docker-compose.yml
-OVERRIDE=$LF_ROOT/tests/deploy/t9020-override.yml
-HEALTH_SECS=${LF_DEPLOY_HEALTH_SECS:-180}
+COMPOSE_TMP=$LF_TMP
+COMPOSE_KEEP=${LF_DEPLOY_KEEP:-}
+COMPOSE_OVERRIDE=$LF_ROOT/tests/deploy/t9020-override.yml
+. "$LF_ROOT/tests/deploy/compose.sh"
+
 N_MSG=50
 N_JOBS=4
 # A job's status lists its last 20 fires, all of which are checked: at
@@ -34,19 +36,10 @@ N_JOBS=4
 EVERY=3
 
 lf_unset_provider_keys
-# lib.sh's ipc:// bus must not reach the compose file.
-unset LIBREFANG_BUS_URL
-export LIBREFANG_VERSION=$TAG
-export LIBREFANG_DB_PASSWORD=dbpw$RANDOM$RANDOM
-export LIBREFANG_API_KEY=key-$RANDOM$RANDOM$RANDOM
-export FAKE_API_KEY=sk-fake-deploy-0123456789
-# Every request comes from one address (the published port's proxy), 50
-# of them at once.
-export LIBREFANG_RATE_LIMIT_PER_MINUTE=100000
+compose_env "$TAG"
+# 50 requests at once, all from one address.
 export LIBREFANG_API_MAX_CONNECTIONS_PER_IP=200
-export LF_GIT_SHA=$(git -C "$LF_ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export LF_AUTH=$LIBREFANG_API_KEY
-export LIBREFANG_LOG_JSON=false
 
 # The schedulers' config (mounted by the override): fast slots, a short
 # lease so a fire held by the killed replica is taken over within seconds.
@@ -54,121 +47,28 @@ export LF_T9020_SCHED_TOML=$LF_TMP/scheduler.toml
 printf '[scheduler]\nmin_interval_secs = 1\ntick_ms = 100\nlease_secs = 3\n' >"$LF_T9020_SCHED_TOML"
 chmod 644 "$LF_T9020_SCHED_TOML"
 
-# Four free consecutive loopback ports for the gateways.
-LIBREFANG_API_PORTS=$(python3 -c '
-import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 60000)
-    ok = True
-    for p in range(b, b + 4):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            ok = False
-        s.close()
-    if ok:
-        print("%d-%d" % (b, b + 3)); break')
-export LIBREFANG_API_PORTS
-
-# --foreground: in the script's process group, so a SIGTERM to the group
-# stops compose too, and the EXIT trap runs.
-dc() {
-	timeout --foreground "${DC_SECS:-300}" docker-compose -p "$PROJECT" \
-	    -f "$COMPOSE_FILE" -f "$OVERRIDE" --ansi never "$@"
-}
-
-DOWN_DONE=0
-deploy_down() {
-	[ $DOWN_DONE = 0 ] || return 0
-	DOWN_DONE=1
-	if [ -n "${LF_DEPLOY_KEEP:-}" ]; then
-		echo "# kept the stack: docker-compose -p $PROJECT -f $COMPOSE_FILE -f $OVERRIDE down -v"
-		return 0
-	fi
-	DC_SECS=120 dc down -v --remove-orphans -t 10 >"$LF_TMP/down.log" 2>&1 ||
-	    { echo "# docker-compose down failed:"; tail -n 20 "$LF_TMP/down.log" | sed 's/^/#   /'; }
-}
-deploy_logs() {
-	echo "# --- docker-compose ps"
-	dc ps 2>&1 | sed 's/^/#   /'
-	echo "# --- the last log lines of each container"
-	dc logs --no-color --tail 15 2>&1 | sed 's/^/#   /' | tail -n 200
-}
-deploy_end() {
-	if [ $DOWN_DONE = 0 ] && { [ "$T_FAILED" != 0 ] || [ "$1" != 0 ]; }; then
-		deploy_logs
-	fi
-	deploy_down
-}
-trap 'rc=$?; deploy_end $rc; lf_cleanup $rc' EXIT
+trap 'rc=$?; compose_end $rc; lf_cleanup $rc' EXIT
 
 # ---- images (cached) and up, scaled ---------------------------------------------
 T0=$(lf_ms)
-if ! timeout --foreground 1500 "$LF_ROOT/deploy/images.sh" "$TAG" >"$LF_TMP/build.log" 2>&1; then
+if ! compose_images "$TAG"; then
 	echo "not ok - deploy/images.sh $TAG"
-	tail -n 40 "$LF_TMP/build.log" | sed 's/^/#   /'
 	echo "Bail out! the images did not build"
 	exit 1
 fi
 
-# healthy SERVICE N: N containers of SERVICE run and every one is healthy.
-healthy() {
-	local ids id n=0
-	ids=$(dc ps -q "$1" 2>/dev/null)
-	for id in $ids; do
-		[ "$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)" = healthy ] || return 1
-		n=$((n + 1))
-	done
-	[ "$n" = "$2" ]
-}
-health_of() {
-	local id
-	for id in $(dc ps -q "$1" 2>/dev/null); do
-		printf ' [%s]' "$(docker inspect "$id" | jq -r '.[0].State |
-		    .Status + "/" + (.Health.Status // "none") + " " +
-		    ((.Health.Log // [])[-1].Output // "" | .[0:200] | gsub("\n"; " "))')"
-	done
-}
-# wait_healthy "SERVICE=N ..": bounded (HEALTH_SECS); says what is not.
-wait_healthy() {
-	local end=$((SECONDS + HEALTH_SECS)) sn ok
-	while :; do
-		ok=1
-		for sn in "$@"; do
-			healthy "${sn%=*}" "${sn#*=}" || { ok=0; break; }
-		done
-		[ $ok = 1 ] && return 0
-		if [ $SECONDS -ge $end ]; then
-			for sn in "$@"; do
-				healthy "${sn%=*}" "${sn#*=}" ||
-				    echo "# ${sn%=*}: not ${sn#*=} healthy containers after $HEALTH_SECS s:$(health_of "${sn%=*}")"
-			done
-			return 1
-		fi
-		sleep 1
-	done
-}
-
 T1=$(lf_ms)
-if ! dc up -d --scale agent-runtime=3 --scale api-gateway=2 --scale scheduler=2 \
-    >"$LF_TMP/up.log" 2>&1; then
+if ! compose_up --scale agent-runtime=3 --scale api-gateway=2 --scale scheduler=2; then
 	echo "not ok - docker-compose up --scale"
-	tail -n 30 "$LF_TMP/up.log" | sed 's/^/#   /'
 	echo "Bail out! the stack did not start"
 	exit 1
 fi
 t_ok "agent-runtime=3, api-gateway=2, scheduler=2 and the rest, all healthy within $HEALTH_SECS s" \
-    wait_healthy postgres=1 bus=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2 ||
+    wait_healthy postgres=1 bus=1 bus2=1 agent-runtime=3 scheduler=2 memory=1 audit=1 channels=1 api-gateway=2 ||
     { echo "Bail out! the scaled stack is not healthy"; exit 1; }
 T2=$(lf_ms)
 echo "# images $(( (T1 - T0) / 1000 )) s, up to healthy $(( (T2 - T1) / 1000 )) s"
 
-gw_url() {
-	local hp
-	hp=$(dc port --index="$1" api-gateway 4545 2>/dev/null)
-	[ -n "$hp" ] && echo "http://$hp"
-}
 G1=$(gw_url 1)
 G2=$(gw_url 2)
 t_ok "two gateways, each on its own port of 127.0.0.1 ($G1 $G2)" \
@@ -183,9 +83,8 @@ for i in 1 2; do
 done
 
 # ---- the fake provider, reachable from the containers -----------------------------
-NET=$(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | head -1)
-GW=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$NET" 2>/dev/null)
-[ -n "$GW" ] || { echo "Bail out! no gateway address for the compose network ($NET)"; exit 1; }
+GW=$(compose_netgw)
+[ -n "$GW" ] || { echo "Bail out! no gateway address for the compose network"; exit 1; }
 lf_fake_start --host "$GW"
 LF_FAKE_URL=http://$GW:${LF_FAKE_URL##*:}
 
@@ -407,7 +306,7 @@ t_eq "the audit chain verifies, with entries" \
 
 # ---- down ------------------------------------------------------------------------------
 T5=$(lf_ms)
-deploy_end 0
+compose_end 0
 t_eq "down -v leaves no container, network or volume of the project" \
     "$(docker ps -aq --filter "label=com.docker.compose.project=$PROJECT" | wc -l) $(docker network ls -q --filter "label=com.docker.compose.project=$PROJECT" | wc -l) $(docker volume ls -q --filter "label=com.docker.compose.project=$PROJECT" | wc -l)" \
     "0 0 0"
