@@ -206,7 +206,7 @@ irc_queue_clear(struct irc *ic)
 static int
 irc_say(struct irc *ic, const char *target, const char *text)
 {
-	size_t	 prefix, overhead, room, n, k;
+	size_t	 prefix, overhead, room, n, k, skip;
 	const char *line, *end;
 
 	prefix = ic->ic_prefix_len ? ic->ic_prefix_len :
@@ -222,9 +222,10 @@ irc_say(struct irc *ic, const char *target, const char *text)
 	for (line = text; *line != '\0'; line = *end ? end + 1 : end) {
 		end = line + strcspn(line, "\r\n");
 		for (n = (size_t)(end - line); n > 0; n -= k, line += k) {
-			k = irc_split(line, n, room);
+			k = irc_split(line, n, room, &skip);
 			if (irc_queue(ic, target, line, k) != 0)
 				return (-1);
+			k += skip;
 		}
 	}
 	irc_pump(ic);

@@ -31,11 +31,14 @@ int	 irc_parse(char *line, struct irc_line *l);
 /*
  * The length of the next piece of text (n bytes) to send in one line
  * that leaves room bytes for it: at most room, never inside a UTF-8
- * sequence, after the last space in its second half when there is one
- * (so words stay whole), and at least 1 when n > 0.  Pieces taken in turn
- * add up to the text exactly.
+ * sequence, and at least 1 when n > 0.  When the text goes on past the
+ * piece and a space lies in the piece's second half, the piece ends
+ * before the last such space and *skip is 1: that space is the line
+ * break, not sent (a server strips trailing spaces anyway), so words
+ * stay whole.  Else *skip is 0.  Pieces taken in turn, each followed by
+ * *skip bytes left out, cover the text exactly.
  */
-size_t	 irc_split(const char *text, size_t n, size_t room);
+size_t	 irc_split(const char *text, size_t n, size_t room, size_t *skip);
 
 /* Removes mIRC formatting (bold, colour with its digits, italics,
  * underline, reverse, reset, monospace, strike) from s in place. */

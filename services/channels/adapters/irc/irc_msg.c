@@ -82,11 +82,12 @@ irc_parse(char *line, struct irc_line *l)
 }
 
 size_t
-irc_split(const char *text, size_t n, size_t room)
+irc_split(const char *text, size_t n, size_t room, size_t *skip)
 {
 	const unsigned char	*s = (const unsigned char *)text;
 	size_t			 cut, k, i;
 
+	*skip = 0;
 	if (n <= room)
 		return (n);
 	if (room == 0)
@@ -100,10 +101,13 @@ irc_split(const char *text, size_t n, size_t room)
 	}
 	if (cut == 0)	/* room smaller than one character */
 		return (util_utf8_len(s, n) ? util_utf8_len(s, n) : 1);
-	/* Keep words whole when a space lies in the second half. */
+	/* Keep words whole when a space lies in the second half (the one
+	 * just past the piece counts: the piece then ends a word). */
 	for (i = cut; i > cut / 2; i--)
-		if (s[i - 1] == ' ')
+		if (s[i] == ' ') {
+			*skip = 1;
 			return (i);
+		}
 	return (cut);
 }
 
