@@ -62,10 +62,21 @@ signal.signal(signal.SIGINT, cleanup)
 # ---- ngircd ---------------------------------------------------------------
 
 PORT = free_port()
+TLS_PORT = free_port()
 CONF = os.path.join(WORK, "ngircd.conf")
+CERT = os.path.join(WORK, "cert.pem")
+KEY = os.path.join(WORK, "key.pem")
 
 
 def ngircd_conf():
+    # A self-signed certificate for localhost, for the TLS listener.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", KEY, "-out", CERT, "-days", "2",
+                    "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60)
+    os.chmod(KEY, 0o644)        # read by ngircd, whoever it runs as
     uid = ""
     if os.getuid() == 0:
         # Root starts it; it runs as nobody once the port is bound.
@@ -87,6 +98,10 @@ PingTimeout = 300
 PAM = no
 DNS = no
 Ident = no
+[SSL]
+CertFile = {CERT}
+KeyFile = {KEY}
+Ports = {TLS_PORT}
 """)
 
 
@@ -162,6 +177,28 @@ class User:
             if time.monotonic() >= end:
                 raise TimeoutError(f"{self.nick} waited {secs} s for {what}")
             self.poll()
+
+    def names(self, chan, secs, want):
+        """Polls NAMES chan until a nick for which want(nick) is true is
+        in it; that nick."""
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            self.send(f"NAMES {chan}")
+            nicks = []
+            while True:
+                l = self.wait(lambda l: (b" 353 " in l or b" 366 " in l)
+                              and f" {chan} ".encode() in l, 10,
+                              f"the NAMES of {chan}")
+                if b" 366 " in l:
+                    break
+                nicks += [n.lstrip("@+%~&") for n in
+                          l.split(b" :", 1)[1].decode().split()]
+            for n in nicks:
+                if want(n):
+                    return n
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.nick}: no wanted nick in {chan} "
+                           f"within {secs} s")
 
     def collect(self, pred, n, secs, what):
         return [self.wait(pred, secs, what) for _ in range(n)]
@@ -417,15 +454,12 @@ def main():
         u = User("alice")
         st["alice"] = u
         u.send("JOIN #test")
-        # The adapter is back under its own nick (the squatter is gone).
-        j = u.wait(lambda l: b" JOIN " in l and l.startswith(b":fang"),
-                   30, "the adapter's JOIN after the restart")
-        st["nick2"] = j[1:].split(b"!", 1)[0].decode()
-        u.send("NAMES #ops")
-        names = u.wait(lambda l: b" 353 " in l or b" 366 " in l, 10,
-                       "the NAMES of #ops")
-        return st["nick2"].encode() in names.split(b" :", 1)[-1].split() \
-            or names
+        # The adapter is back under its own nick (the squatter is gone),
+        # in both its channels.
+        n1 = u.names("#test", 30, lambda n: n.startswith("fang"))
+        n2 = u.names("#ops", 10, lambda n: n == n1)
+        st["nick2"] = n1
+        return n1 == n2 or (n1, n2)
     check("ngircd killed and restarted: the adapter reconnects and rejoins "
           "#test and #ops", rejoin)
     alice = st.get("alice")
@@ -484,6 +518,41 @@ def main():
         return ("refused" in e.get("message", "") and rc == 0) or (e, rc)
     check("a loopback server without IRC_ALLOW_LOOPBACK: refused with an "
           "error event, and EOF still ends it cleanly", refused)
+
+    # TLS, the certificate verified against the test's own CA file.
+    t = Adapter("irc-tls", base_env("tlsfang", IRC_SERVER="localhost",
+                                    IRC_PORT=str(TLS_PORT), IRC_TLS="1",
+                                    IRC_TLS_CA_FILE=CERT,
+                                    IRC_CHANNELS="#ops"))
+
+    def tls():
+        t.event("ready", 10)
+        t.send({"method": "ready_ack"})
+        alice.wait(lambda l: l.startswith(b":tlsfang!") and b" JOIN " in l,
+                   20, "tlsfang's JOIN of #ops over TLS")
+        alice.send("PRIVMSG tlsfang :over tls")
+        m = t.event("message", 10, "a DM over TLS")["params"]
+        send_cmd(t, "alice", "secure reply")
+        alice.wait(lambda l: l.endswith(b"PRIVMSG alice :secure reply"), 10,
+                   "the reply over TLS")
+        t.send({"method": "shutdown"})
+        rc, _ = t.exit_within(5)
+        return (m.get("text") == "over tls" and rc == 0) or (m, rc)
+    check("TLS with the certificate verified: DM in, reply out", tls)
+
+    # The same certificate, not trusted: a clear error, no session.
+    u = Adapter("irc-tls-untrusted", base_env(
+        "tlsfang2", IRC_SERVER="localhost", IRC_PORT=str(TLS_PORT),
+        IRC_TLS="1", IRC_CHANNELS="#ops"))
+
+    def untrusted():
+        e = u.event("error", 15, "the certificate error")["params"]
+        u.p.stdin.close()
+        rc, _ = u.exit_within(5)
+        return ("certificate verify failed" in e.get("message", "") and
+                rc == 0) or (e, rc)
+    check("TLS with an untrusted certificate: an error event naming it",
+          untrusted)
 
     # A configuration it cannot run with: an error event, exit 1.
     d = Adapter("irc-badconf", {"IRC_SERVER": "127.0.0.1",

@@ -56,6 +56,7 @@ struct irc {
 	char		**ic_channels;
 	int		 ic_tls;
 	int		 ic_tls_verify;
+	const char	*ic_ca_file;
 	enum irc_group_policy ic_group;
 	long long	 ic_burst;
 	long long	 ic_interval_ms;
@@ -94,6 +95,8 @@ static const struct ad_field irc_fields[] = {
 	{ "IRC_TLS", "TLS", AD_FIELD_BOOL, 0, NULL, 0, NULL, "0" },
 	{ "IRC_TLS_VERIFY", "Verify the server's certificate", AD_FIELD_BOOL,
 	    0, NULL, 1, NULL, "1" },
+	{ "IRC_TLS_CA_FILE", "CA certificates (PEM file)", AD_FIELD_TEXT, 0,
+	    "/etc/ssl/certs/ca-certificates.crt", 1, NULL, NULL },
 	{ "IRC_SASL_USER", "SASL PLAIN account", AD_FIELD_TEXT, 0, NULL, 1,
 	    NULL, NULL },
 	{ "IRC_SASL_PASSWORD", "SASL PLAIN password", AD_FIELD_SECRET, 0,
@@ -463,7 +466,7 @@ irc_connect(struct ad *a)
 	if (ad_allow_loopback(a))
 		flags |= AD_CONN_ALLOW_PRIVATE;
 	if (ad_conn_open(&ic->ic_conn, ic->ic_server, (int)ic->ic_port,
-	    flags, err, sizeof(err)) != 0) {
+	    flags, ic->ic_ca_file, err, sizeof(err)) != 0) {
 		ad_error(a, "irc: %s", err);
 		return (-1);
 	}
@@ -592,6 +595,7 @@ irc_init(struct ad *a)
 	}
 	ic->ic_tls = ad_conf_bool("IRC_TLS");
 	ic->ic_tls_verify = ad_conf_bool("IRC_TLS_VERIFY");
+	ic->ic_ca_file = ad_conf("IRC_TLS_CA_FILE");
 	ic->ic_port = ic->ic_tls ? 6697 : 6667;
 	if (ad_conf("IRC_PORT") != NULL &&
 	    ad_conf_num("IRC_PORT", 1, 65535, &ic->ic_port) != 0)

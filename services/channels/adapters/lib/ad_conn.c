@@ -14,6 +14,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "ad_conn.h"
 #include "err.h"
@@ -78,10 +79,12 @@ ad_conn_sslerr(char *err, size_t errlen, const char *what)
 
 /* Makes the TLS session for the connected socket. */
 static int
-ad_conn_tls(struct ad_conn *c, int flags, char *err, size_t errlen)
+ad_conn_tls(struct ad_conn *c, int flags, const char *ca_file, char *err,
+    size_t errlen)
 {
-	SSL_CTX	*ctx;
-	SSL	*ssl;
+	struct sockaddr_storage	 ss;
+	SSL_CTX			*ctx;
+	SSL			*ssl;
 
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		ad_conn_sslerr(err, errlen, "could not make a TLS context");
@@ -93,7 +96,14 @@ ad_conn_tls(struct ad_conn *c, int flags, char *err, size_t errlen)
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-		SSL_CTX_set_default_verify_paths(ctx);
+		if (ca_file == NULL)
+			SSL_CTX_set_default_verify_paths(ctx);
+		else if (SSL_CTX_load_verify_locations(ctx, ca_file,
+		    NULL) != 1) {
+			ad_conn_sslerr(err, errlen, "could not load the CA "
+			    "file");
+			return (-1);
+		}
 	}
 	if ((ssl = SSL_new(ctx)) == NULL) {
 		ad_conn_sslerr(err, errlen, "could not make a TLS session");
@@ -101,23 +111,65 @@ ad_conn_tls(struct ad_conn *c, int flags, char *err, size_t errlen)
 	}
 	c->co_ssl = ssl;
 	SSL_set_fd(ssl, c->co_fd);
-	SSL_set_tlsext_host_name(ssl, c->co_host);
-	if (!(flags & AD_CONN_NOVERIFY))
-		SSL_set1_host(ssl, c->co_host);
+	if (ssrf_literal(c->co_host, &ss)) {
+		/* An address: no SNI (RFC 6066 3), the certificate must
+		 * name the address. */
+		if (!(flags & AD_CONN_NOVERIFY))
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+			    c->co_host);
+	} else {
+		SSL_set_tlsext_host_name(ssl, c->co_host);
+		if (!(flags & AD_CONN_NOVERIFY))
+			SSL_set1_host(ssl, c->co_host);
+	}
 	return (0);
+}
+
+/* Starts a connect to the next resolved address.  0, or -1 (err) when
+ * none is left. */
+static int
+ad_conn_dial(struct ad_conn *c, char *err, size_t errlen)
+{
+	int	i, fd;
+
+	if (c->co_fd >= 0) {
+		close(c->co_fd);
+		c->co_fd = -1;
+	}
+	while ((i = c->co_next) < c->co_naddr) {
+		c->co_next++;
+		if ((fd = socket(c->co_addr[i].ss_family, SOCK_STREAM |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+			snprintf(err, errlen, "could not make a socket: %s",
+			    strerror(errno));
+			continue;
+		}
+		if (connect(fd, (struct sockaddr *)&c->co_addr[i],
+		    c->co_addrlen[i]) != 0 && errno != EINPROGRESS) {
+			snprintf(err, errlen, "could not connect to '%s:%d': "
+			    "%s", c->co_host, c->co_port, strerror(errno));
+			close(fd);
+			continue;
+		}
+		c->co_fd = fd;
+		c->co_state = AD_CONN_CONNECTING;
+		return (0);
+	}
+	return (-1);
 }
 
 int
 ad_conn_open(struct ad_conn *c, const char *host, int port, int flags,
-    char *err, size_t errlen)
+    const char *ca_file, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *res = NULL, *ai;
 	const char	*why;
 	char		 svc[16];
-	int		 fd = -1, rv, ret = -1;
+	int		 rv, ret = -1;
 
 	ad_conn_close(c);
 	snprintf(c->co_host, sizeof(c->co_host), "%s", host);
+	c->co_port = port;
 	snprintf(svc, sizeof(svc), "%d", port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -141,29 +193,21 @@ ad_conn_open(struct ad_conn *c, const char *host, int port, int flags,
 			    "the allow-loopback switch", host, why);
 			goto done;
 		}
+		if (c->co_naddr < AD_CONN_ADDRS &&
+		    ai->ai_addrlen <= sizeof(c->co_addr[0])) {
+			memcpy(&c->co_addr[c->co_naddr], ai->ai_addr,
+			    ai->ai_addrlen);
+			c->co_addrlen[c->co_naddr++] = ai->ai_addrlen;
+		}
 	}
-	ai = res;
-	if ((fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, ai->ai_protocol)) < 0) {
-		snprintf(err, errlen, "could not make a socket: %s",
-		    strerror(errno));
+	snprintf(err, errlen, "no address for '%s'", host);
+	if (ad_conn_dial(c, err, errlen) != 0)
 		goto done;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 &&
-	    errno != EINPROGRESS) {
-		snprintf(err, errlen, "could not connect to '%s:%d': %s", host,
-		    port, strerror(errno));
-		goto done;
-	}
-	c->co_fd = fd;
-	fd = -1;
-	c->co_state = AD_CONN_CONNECTING;
-	if ((flags & AD_CONN_TLS) && ad_conn_tls(c, flags, err, errlen) != 0)
+	if ((flags & AD_CONN_TLS) && ad_conn_tls(c, flags, ca_file, err,
+	    errlen) != 0)
 		goto done;
 	ret = 0;
  done:
-	if (fd >= 0)
-		close(fd);
 	if (res != NULL)
 		freeaddrinfo(res);
 	if (ret != 0)
@@ -293,9 +337,15 @@ ad_conn_io(struct ad_conn *c, int revents, ad_line_fn fn, void *arg,
 	case AD_CONN_CONNECTING:
 		if (getsockopt(c->co_fd, SOL_SOCKET, SO_ERROR, &soerr,
 		    &len) != 0 || soerr != 0) {
-			snprintf(err, errlen, "could not connect to '%s': %s",
-			    c->co_host, strerror(soerr ? soerr : errno));
-			return (-1);
+			snprintf(err, errlen, "could not connect to '%s:%d': "
+			    "%s", c->co_host, c->co_port,
+			    strerror(soerr ? soerr : errno));
+			/* The next address, if the name has one. */
+			if (ad_conn_dial(c, err, errlen) != 0)
+				return (-1);
+			if (c->co_ssl != NULL)
+				SSL_set_fd(c->co_ssl, c->co_fd);
+			return (0);
 		}
 		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
 			return (0);

@@ -17,12 +17,15 @@
 #ifndef AD_CONN_H
 #define AD_CONN_H
 
+#include <sys/socket.h>
+
 #include <stddef.h>
 
 #include "adapter.h"
 
 #define AD_CONN_OUT_MAX		(256 * 1024)	/* queued output, bytes */
 #define AD_CONN_LINE_MAX	8192		/* an input line, bytes */
+#define AD_CONN_ADDRS		8		/* addresses tried in turn */
 
 enum ad_conn_state {
 	AD_CONN_CLOSED = 0,
@@ -42,6 +45,11 @@ struct ad_conn {
 	size_t			 co_outcap;
 	struct ad_lines		 co_in;
 	char			 co_host[256];
+	int			 co_port;
+	struct sockaddr_storage	 co_addr[AD_CONN_ADDRS];	/* resolved */
+	socklen_t		 co_addrlen[AD_CONN_ADDRS];
+	int			 co_naddr;
+	int			 co_next;	/* the next one to try */
 };
 
 /* Options of ad_conn_open(). */
@@ -51,12 +59,14 @@ struct ad_conn {
 
 void	 ad_conn_init(struct ad_conn *c);
 /*
- * Starts connecting to host:port.  0 (in progress: poll ad_conn_events()
- * and call ad_conn_io()), or -1 with why in err (the name did not
- * resolve, an address is refused, no socket).
+ * Starts connecting to host:port (each address the name resolves to in
+ * turn, until one accepts).  ca_file (PEM, or NULL for the
+ * system's) is what a TLS certificate is verified against.  0 (in
+ * progress: poll ad_conn_events() and call ad_conn_io()), or -1 with why
+ * in err (the name did not resolve, an address is refused, no socket).
  */
 int	 ad_conn_open(struct ad_conn *c, const char *host, int port,
-	    int flags, char *err, size_t errlen);
+	    int flags, const char *ca_file, char *err, size_t errlen);
 /* The fd to poll (-1 when closed) and the events to poll it for. */
 int	 ad_conn_fd(const struct ad_conn *c);
 short	 ad_conn_events(const struct ad_conn *c);

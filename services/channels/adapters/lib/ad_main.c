@@ -317,8 +317,10 @@ ad_platform_up(struct ad *a)
 	a->a_failures = 0;
 }
 
-void
-ad_platform_down(struct ad *a, const char *why)
+/* Schedules the next ad_connect after the backoff; tell: say why in an
+ * `error` event too (the channel's status shows it), else only log it. */
+static void
+ad_retry(struct ad *a, const char *why, int tell)
 {
 	uint64_t	delay = ad_backoff_ms(a->a_failures);
 
@@ -326,8 +328,18 @@ ad_platform_down(struct ad *a, const char *why)
 	a->a_fd = -1;
 	a->a_events = 0;
 	a->a_connect_at = util_now_ms() + delay;
-	log_warnx("%s: %s; reconnecting in %llu ms", __func__, why,
-	    (unsigned long long)delay);
+	if (tell)
+		ad_error(a, "%s: %s; reconnecting in %llu ms",
+		    a->a_def->ad_name, why, (unsigned long long)delay);
+	else
+		log_info("%s: %s; trying again in %llu ms", __func__, why,
+		    (unsigned long long)delay);
+}
+
+void
+ad_platform_down(struct ad *a, const char *why)
+{
+	ad_retry(a, why, 1);
 }
 
 static void
@@ -439,7 +451,7 @@ ad_loop(struct ad *a)
 		if (a->a_connect_at != 0 && now >= a->a_connect_at) {
 			a->a_connect_at = 0;
 			if (a->a_def->ad_connect(a) != 0)
-				ad_platform_down(a, "could not connect");
+				ad_retry(a, "could not connect", 0);
 		}
 		if (a->a_timer != 0 && now >= a->a_timer) {
 			a->a_timer = 0;

@@ -226,7 +226,8 @@ struct ad_def {
 	 * ad_main() then sends an `error` event and exits 1. */
 	int	(*ad_init)(struct ad *a);
 	/* Start connecting to the platform: 0 after ad_watch() of the new
-	 * socket, or -1 (logged), retried after the backoff. */
+	 * socket, or -1 (told with ad_error()), retried after the
+	 * backoff. */
 	int	(*ad_connect)(struct ad *a);
 	/* The watched fd is ready (poll revents). */
 	void	(*ad_io)(struct ad *a, int revents);
@@ -262,7 +263,8 @@ void	 ad_error(struct ad *a, const char *fmt, ...)
 /* The platform session is up (registered): the backoff starts over. */
 void	 ad_platform_up(struct ad *a);
 /* The platform connection is gone (the adapter has closed its socket):
- * stop watching it and call ad_connect again after the backoff. */
+ * stop watching it, say why in an `error` event and call ad_connect
+ * again after the backoff. */
 void	 ad_platform_down(struct ad *a, const char *why);
 /* Whether <PREFIX>_ALLOW_LOOPBACK is set. */
 int	 ad_allow_loopback(struct ad *a);
