@@ -8,7 +8,8 @@ caller, t8050) and "# ..." diagnostics.  Every wait is bounded and says
 what it waited for; every process it starts is stopped when it ends,
 however it ends.
 
-usage: irc_drive.py ADAPTER_BIN WORKDIR
+usage: irc_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
+(LOGDIR, default WORKDIR, gets irc-*.log: each adapter's stderr, ngircd's)
 """
 import json
 import os
@@ -21,6 +22,7 @@ import threading
 import time
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
+LOGS = sys.argv[3] if len(sys.argv) > 3 else WORK
 NGIRCD = os.environ.get("NGIRCD", "/usr/sbin/ngircd")
 procs = []
 failed = 0
@@ -106,7 +108,7 @@ Ports = {TLS_PORT}
 
 
 def ngircd_start():
-    log = open(os.path.join(WORK, "ngircd.log"), "ab")
+    log = open(os.path.join(LOGS, "irc-ngircd.log"), "ab")
     p = subprocess.Popen([NGIRCD, "-n", "-f", CONF], stdout=log,
                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     procs.append(p)
@@ -120,7 +122,7 @@ def ngircd_start():
                 break
             time.sleep(0.05)
     raise SystemExit(f"Bail out! ngircd did not listen on {PORT} within 15 s "
-                     f"(see {WORK}/ngircd.log)")
+                     f"(see {LOGS}/irc-ngircd.log)")
 
 
 def ngircd_stop(p):
@@ -221,7 +223,7 @@ class Adapter:
                 del e[k]
         e.update(env)
         self.name = name
-        self.err = open(os.path.join(WORK, name + ".log"), "ab")
+        self.err = open(os.path.join(LOGS, name + ".log"), "ab")
         self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=self.err,
                                   env=e)
@@ -503,7 +505,7 @@ def main():
     check("EOF on stdin: exit 0 within a second", eof)
 
     def no_secret_in_log():
-        with open(os.path.join(WORK, "irc-eof.log"), "rb") as f:
+        with open(os.path.join(LOGS, "irc-eof.log"), "rb") as f:
             return b"s3cret-pass" not in f.read()
     check("the SASL password is not in the adapter's log", no_secret_in_log)
 
