@@ -446,6 +446,20 @@ def main():
     check("garbage, unknown methods and a 2 MiB line on stdin are ignored; "
           "it still works", garbage)
 
+    def bad_target():
+        send_cmd(a, "alice\r\nQUIT :injected", "x")
+        e = a.event("error", 10, "the bad target's error")["params"]
+        send_cmd(a, "nobody_here", "hello?")
+        e2 = a.event("error", 10, "the undeliverable send's error")["params"]
+        send_cmd(a, "alice", "still here")
+        alice.wait(lambda l: l.endswith(b"PRIVMSG alice :still here"), 10,
+                   "a send after the bad ones")
+        return ("not a nick" in e.get("message", "") and
+                "nobody_here" in e2.get("message", "") and
+                a.p.poll() is None) or (e, e2)
+    check("a send to a target with CRLF is refused (no injection); one to "
+          "a missing nick is an error event naming it; it goes on", bad_target)
+
     # The server goes away and comes back: reconnect, rejoin both channels.
     alice.s.close()
     ngircd_stop(ng)

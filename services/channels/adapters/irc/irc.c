@@ -437,6 +437,12 @@ irc_on_line(void *arg, const char *line, size_t len)
 		log_warnx("irc: the server says: %s", l.il_nparams > 0 ?
 		    l.il_param[0] : "");
 		ic->ic_dead = 1;
+	} else if ((strcmp(cmd, "401") == 0 || strcmp(cmd, "403") == 0 ||
+	    strcmp(cmd, "404") == 0) && l.il_nparams >= 2) {
+		/* What we sent did not arrive: say so, as a delivery error
+		 * the daemon can record. */
+		ad_error(ic->ic_ad, "irc: could not deliver to '%s': %s",
+		    l.il_param[1], l.il_nparams >= 3 ? l.il_param[2] : cmd);
 	} else if (strcmp(cmd, "464") == 0) {
 		ad_error(ic->ic_ad, "irc: the server refused the password");
 	}
@@ -544,6 +550,13 @@ irc_command(struct ad *a, const struct ad_cmd *c)
 
 	switch (c->ac_type) {
 	case AD_CMD_SEND:
+		/* A target is one word: anything else would smuggle a
+		 * second command into the line. */
+		if (!irc_valid_target(c->ac_channel_id)) {
+			ad_error(a, "irc: cannot send to '%.64s': not a nick "
+			    "or channel", c->ac_channel_id);
+			break;
+		}
 		if (irc_say(ic, c->ac_channel_id, c->ac_text) != 0)
 			ad_error(a, "irc: could not queue a message to '%s': "
 			    "%zu lines wait already", c->ac_channel_id,

@@ -44,6 +44,9 @@ size_t	 irc_split(const char *text, size_t n, size_t room, size_t *skip);
  * underline, reverse, reset, monospace, strike) from s in place. */
 void	 irc_strip_format(char *s);
 
+/* 1 if target can be a PRIVMSG target (a nick or a channel: one word
+ * without control characters, ',' or a leading ':'), else 0. */
+int	 irc_valid_target(const char *target);
 /* 1 if target names a channel (#, &, +, !), else 0. */
 int	 irc_is_channel(const char *target);
 

@@ -144,6 +144,20 @@ irc_strip_format(char *s)
 }
 
 int
+irc_valid_target(const char *target)
+{
+	const unsigned char	*p = (const unsigned char *)target;
+	size_t			 n = strlen(target);
+
+	if (n == 0 || n > 200 || p[0] == ':')
+		return (0);
+	for (; *p != '\0'; p++)
+		if (*p <= ' ' || *p == ',' || *p == 0x7f)
+			return (0);
+	return (1);
+}
+
+int
 irc_is_channel(const char *target)
 {
 	return (target[0] != '\0' && strchr("#&+!", target[0]) != NULL);
