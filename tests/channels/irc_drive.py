@@ -498,7 +498,9 @@ def main():
     # Another adapter: SASL asked of a server without it; then EOF.
     b = Adapter("irc-eof", base_env("fang2", IRC_SASL_USER="fang2",
                                     IRC_SASL_PASSWORD="s3cret-pass",
-                                    IRC_CHANNELS="#ops"))
+                                    IRC_CHANNELS="#ops",
+                                    IRC_FLOOD_BURST="2",
+                                    IRC_FLOOD_INTERVAL_MS="400"))
 
     def sasl_nak():
         b.event("ready", 10)
@@ -510,6 +512,22 @@ def main():
         return "SASL" in e.get("message", "") or e
     check("SASL asked of a server without it: an error event, then it "
           "registers all the same", sasl_nak)
+
+    def flood():
+        t0 = time.monotonic()
+        send_cmd(b, "alice", "\n".join(f"f{i}" for i in range(1, 7)))
+        got = [alice.wait(lambda l: l.startswith(b":fang2!") and
+                          b" PRIVMSG alice :f" in l, 15,
+                          f"fang2's line {i}").split(b" :", 1)[1]
+               for i in range(1, 7)]
+        st["flood"] = time.monotonic() - t0
+        # 2 at once, then one per 400 ms: 1.6 s at least for the rest.
+        return (got == [f"f{i}".encode() for i in range(1, 7)] and
+                st["flood"] >= 1.5) or (got, st["flood"])
+    check("flood control: a burst of 2, then one line per 400 ms, in order",
+          flood)
+    print(f"# six lines at burst 2, 400 ms: {st.get('flood', 0):.2f} s",
+          flush=True)
 
     def eof():
         b.p.stdin.close()

@@ -140,6 +140,11 @@ irc_pump(struct irc *ic)
 		ic->ic_queued--;
 		free(o);
 	}
+	/* Lines still wait: come back when the next token is due, not only
+	 * at the next tick. */
+	if (ic->ic_head != NULL && ic->ic_registered && ic->ic_tokens < 1.0)
+		ad_timer(ic->ic_ad, now + (uint64_t)((1.0 - ic->ic_tokens) *
+		    (double)ic->ic_interval_ms) + 1);
 }
 
 /* Sends a protocol line now, outside the bucket (registration, PONG,
@@ -538,9 +543,9 @@ irc_tick(struct ad *a)
 		irc_drop(ic, "no answer to our PING");
 		return;
 	}
-	irc_pump(ic);
-	ad_watch(a, ad_conn_fd(&ic->ic_conn), ad_conn_events(&ic->ic_conn));
 	ad_timer(a, now + IRC_TICK_MS);
+	irc_pump(ic);		/* may want an earlier tick */
+	ad_watch(a, ad_conn_fd(&ic->ic_conn), ad_conn_events(&ic->ic_conn));
 }
 
 static void
