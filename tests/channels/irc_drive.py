@@ -305,6 +305,57 @@ def send_cmd(a, to, text):
         "user": {"platform_id": to, "display_name": to,
                  "librefang_user": None}}})
 
+# ---- a server with SASL (ngircd has none) ----------------------------------
+
+
+class SaslServer:
+    """A minimal IRCv3 server on loopback: CAP REQ :sasl, AUTHENTICATE
+    PLAIN, 903 or 904, then the welcome after CAP END.  Records what the
+    client sent."""
+
+    def __init__(self, user, password):
+        self.want = f"{user}\0{user}\0{password}".encode()
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(4)
+        self.ls.settimeout(15)
+        self.port = self.ls.getsockname()[1]
+        self.got = []
+        self.creds = None
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import base64
+        try:
+            c, _ = self.ls.accept()
+        except OSError:
+            return
+        c.settimeout(15)
+        f = c.makefile("rb")
+        nick = "?"
+        for raw in f:
+            line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+            self.got.append(line)
+            out = []
+            if line == "CAP REQ :sasl":
+                out.append(":fake CAP * ACK :sasl")
+            elif line == "AUTHENTICATE PLAIN":
+                out.append("AUTHENTICATE +")
+            elif line.startswith("AUTHENTICATE "):
+                self.creds = base64.b64decode(line.split(" ", 1)[1])
+                out.append(":fake 903 * :SASL authentication successful"
+                           if self.creds == self.want else
+                           ":fake 904 * :SASL authentication failed")
+            elif line.startswith("NICK "):
+                nick = line.split(" ", 1)[1]
+            elif line == "CAP END":
+                out.append(f":fake 001 {nick} :Welcome")
+            elif line.startswith("QUIT"):
+                break
+            for o in out:
+                c.sendall(o.encode() + b"\r\n")
+        c.close()
+
 # ---- the scenario -----------------------------------------------------------
 
 
@@ -587,6 +638,41 @@ def main():
                 rc == 0) or (e, rc)
     check("TLS with an untrusted certificate: an error event naming it",
           untrusted)
+
+    def sasl(password, want_ok):
+        srv = SaslServer("fangbot", "right-pass")
+        x = Adapter("irc-sasl", base_env(
+            "saslfang", IRC_PORT=str(srv.port), IRC_SASL_USER="fangbot",
+            IRC_SASL_PASSWORD=password, IRC_CHANNELS=""))
+        x.event("ready", 10)
+        x.send({"method": "ready_ack"})
+        end = time.monotonic() + 15
+        while not any(g.startswith("JOIN") or g == "CAP END"
+                      for g in srv.got) and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        errors = []
+        while not x.q.empty():
+            f = x.q.get()
+            if f and f["method"] == "error":
+                errors.append(f["params"]["message"])
+        x.send({"method": "shutdown"})
+        x.exit_within(5)
+        order = [g.split(" ")[0] + (" " + g.split(" ")[1]
+                                    if g.startswith(("CAP", "AUTH")) else "")
+                 for g in srv.got if not g.startswith("QUIT")]
+        if want_ok:
+            return (srv.creds == b"fangbot\0fangbot\0right-pass" and
+                    not errors and order[:2] == ["CAP REQ", "NICK"] and
+                    "CAP END" in order and
+                    order.index("AUTHENTICATE PLAIN") <
+                    order.index("CAP END")) or (order, errors, srv.creds)
+        return any("SASL login failed" in e for e in errors) or \
+            (order, errors)
+    check("SASL PLAIN: the credentials sent as authzid NUL authcid NUL "
+          "password, CAP END after 903", lambda: sasl("right-pass", True))
+    check("SASL PLAIN refused (904): an error event",
+          lambda: sasl("wrong-pass", False))
 
     # A configuration it cannot run with: an error event, exit 1.
     d = Adapter("irc-badconf", {"IRC_SERVER": "127.0.0.1",

@@ -347,7 +347,7 @@ irc_sasl_plain(struct irc *ic)
 	unsigned char	 raw[512], b64[700];
 	size_t		 u = strlen(ic->ic_sasl_user);
 	size_t		 p = strlen(ic->ic_sasl_password);
-	int		 n;
+	int		 n, i;
 
 	if (2 * u + p + 2 > sizeof(raw)) {
 		irc_raw(ic, "AUTHENTICATE *");
@@ -360,8 +360,13 @@ irc_sasl_plain(struct irc *ic)
 	raw[2 * u + 1] = '\0';
 	memcpy(raw + 2 * u + 2, ic->ic_sasl_password, p);
 	n = EVP_EncodeBlock(b64, raw, (int)(2 * u + p + 2));
-	/* 400 bytes of base64 fit in one AUTHENTICATE; ours always do. */
-	irc_raw(ic, "AUTHENTICATE %.*s", n, (const char *)b64);
+	/* In pieces of 400 bytes; one of exactly 400 is followed by "+"
+	 * (IRCv3 SASL 3.1). */
+	for (i = 0; i < n; i += 400)
+		irc_raw(ic, "AUTHENTICATE %.*s", n - i < 400 ? n - i : 400,
+		    (const char *)b64 + i);
+	if (n % 400 == 0)
+		irc_raw(ic, "AUTHENTICATE +");
 	explicit_bzero(raw, sizeof(raw));
 	explicit_bzero(b64, sizeof(b64));
 }

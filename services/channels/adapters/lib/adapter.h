@@ -189,7 +189,8 @@ char	*ad_frame_line(const json_t *frame);
 /* ---- configuration ---------------------------------------------------- */
 
 /*
- * The value of field key from the environment, or its af_default.  NULL
+ * The value of field key from the environment (empty counts as unset),
+ * or its af_default.  NULL
  * when unset without a default (or key is not a field of the adapter's).
  * Borrowed: valid until the environment changes.
  */
