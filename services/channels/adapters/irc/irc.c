@@ -63,6 +63,7 @@ struct irc {
 	/* the session */
 	struct ad	*ic_ad;
 	struct ad_conn	 ic_conn;
+	int		 ic_watched;	/* the fd the loop polls, or -1 */
 	int		 ic_registered;
 	int		 ic_dead;	/* a line said to drop the link */
 	char		 ic_cur_nick[IRC_NICK_MAX + 16];
@@ -460,9 +461,25 @@ irc_on_line(void *arg, const char *line, size_t len)
 
 /* ---- the adapter's callbacks ------------------------------------------ */
 
+/* Tells the loop what to poll the connection for (its fd may have changed:
+ * the next address of the name was tried). */
+static void
+irc_rewatch(struct irc *ic)
+{
+	int	fd = ad_conn_fd(&ic->ic_conn);
+
+	if (ic->ic_watched != fd) {
+		ad_watch(ic->ic_ad, ic->ic_watched, 0);
+		ic->ic_watched = fd;
+	}
+	ad_watch(ic->ic_ad, fd, ad_conn_events(&ic->ic_conn));
+}
+
 static void
 irc_drop(struct irc *ic, const char *why)
 {
+	ad_watch(ic->ic_ad, ic->ic_watched, 0);
+	ic->ic_watched = -1;
 	ad_conn_close(&ic->ic_conn);
 	ic->ic_registered = 0;
 	ic->ic_dead = 0;
@@ -500,7 +517,7 @@ irc_connect(struct ad *a)
 		irc_raw(ic, "CAP REQ :sasl");
 	irc_raw(ic, "NICK %s", ic->ic_cur_nick);
 	irc_raw(ic, "USER %s 0 * :%s", ic->ic_nick, ic->ic_realname);
-	ad_watch(a, ad_conn_fd(&ic->ic_conn), ad_conn_events(&ic->ic_conn));
+	irc_rewatch(ic);
 	ad_timer(a, util_now_ms() + IRC_TICK_MS);
 	log_info("irc: connecting to '%s:%lld'%s", ic->ic_server, ic->ic_port,
 	    ic->ic_tls ? " with TLS" : "");
@@ -508,11 +525,12 @@ irc_connect(struct ad *a)
 }
 
 static void
-irc_io(struct ad *a, int revents)
+irc_io(struct ad *a, int fd, int revents)
 {
 	struct irc	*ic = ad_arg(a);
 	char		 err[256];
 
+	(void)fd;		/* one socket: always the connection's */
 	if (ad_conn_io(&ic->ic_conn, revents, irc_on_line, ic, err,
 	    sizeof(err)) != 0) {
 		irc_drop(ic, err);
@@ -523,7 +541,7 @@ irc_io(struct ad *a, int revents)
 		return;
 	}
 	irc_pump(ic);
-	ad_watch(a, ad_conn_fd(&ic->ic_conn), ad_conn_events(&ic->ic_conn));
+	irc_rewatch(ic);
 }
 
 static void
@@ -550,7 +568,7 @@ irc_tick(struct ad *a)
 	}
 	ad_timer(a, now + IRC_TICK_MS);
 	irc_pump(ic);		/* may want an earlier tick */
-	ad_watch(a, ad_conn_fd(&ic->ic_conn), ad_conn_events(&ic->ic_conn));
+	irc_rewatch(ic);
 }
 
 static void
@@ -571,8 +589,7 @@ irc_command(struct ad *a, const struct ad_cmd *c)
 			ad_error(a, "irc: could not queue a message to '%s': "
 			    "%zu lines wait already", c->ac_channel_id,
 			    ic->ic_queued);
-		ad_watch(a, ad_conn_fd(&ic->ic_conn),
-		    ad_conn_events(&ic->ic_conn));
+		irc_rewatch(ic);
 		break;
 	default:
 		/* Not among our capabilities: the daemon should not send
@@ -688,6 +705,7 @@ main(int argc, char **argv)
 
 	memset(&ic, 0, sizeof(ic));
 	ic.ic_tail = &ic.ic_head;
+	ic.ic_watched = -1;
 	ad_conn_init(&ic.ic_conn);
 	rv = ad_main(&irc_def, &ic, argc, argv);
 	ad_conn_close(&ic.ic_conn);

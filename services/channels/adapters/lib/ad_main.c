@@ -27,8 +27,8 @@ struct ad {
 	const struct ad_def	*a_def;
 	void			*a_arg;
 	struct ad_lines		 a_in;
-	int			 a_fd;		/* the platform's, or -1 */
-	short			 a_events;
+	struct pollfd		 a_watch[AD_WATCH_MAX];	/* the platform's */
+	int			 a_nwatch;
 	uint64_t		 a_timer;	/* ms, 0 = none */
 	uint64_t		 a_connect_at;	/* ms, 0 = connected/-ing */
 	unsigned int		 a_failures;	/* since the last ad_platform_up */
@@ -276,11 +276,37 @@ ad_arg(struct ad *a)
 	return (a->a_arg);
 }
 
-void
+int
 ad_watch(struct ad *a, int fd, short events)
 {
-	a->a_fd = fd;
-	a->a_events = events;
+	int	i;
+
+	if (fd < 0)
+		return (0);
+	for (i = 0; i < a->a_nwatch && a->a_watch[i].fd != fd; i++)
+		;
+	if (events == 0) {
+		if (i < a->a_nwatch)
+			a->a_watch[i] = a->a_watch[--a->a_nwatch];
+		return (0);
+	}
+	if (i == a->a_nwatch) {
+		if (a->a_nwatch == AD_WATCH_MAX) {
+			log_warnx("%s: more than %d sockets to watch", __func__,
+			    AD_WATCH_MAX);
+			return (-1);
+		}
+		a->a_nwatch++;
+	}
+	a->a_watch[i].fd = fd;
+	a->a_watch[i].events = events;
+	return (0);
+}
+
+void
+ad_unwatch_all(struct ad *a)
+{
+	a->a_nwatch = 0;
 }
 
 void
@@ -325,8 +351,7 @@ ad_retry(struct ad *a, const char *why, int tell)
 	uint64_t	delay = ad_backoff_ms(a->a_failures);
 
 	a->a_failures++;
-	a->a_fd = -1;
-	a->a_events = 0;
+	ad_unwatch_all(a);
 	a->a_connect_at = util_now_ms() + delay;
 	if (tell)
 		ad_error(a, "%s: %s; reconnecting in %llu ms",
@@ -437,12 +462,24 @@ ad_poll_timeout(const struct ad *a, uint64_t now)
 	return (min - now > 60000 ? 60000 : (int)(min - now));
 }
 
+/* Whether fd is still watched (a callback may have dropped it). */
+static int
+ad_watched(const struct ad *a, int fd)
+{
+	int	i;
+
+	for (i = 0; i < a->a_nwatch; i++)
+		if (a->a_watch[i].fd == fd)
+			return (1);
+	return (0);
+}
+
 static void
 ad_loop(struct ad *a)
 {
-	struct pollfd	pfd[2];
+	struct pollfd	pfd[1 + AD_WATCH_MAX];
 	uint64_t	now;
-	int		n, rv;
+	int		i, n, rv;
 
 	while (!a->a_done) {
 		now = util_now_ms();
@@ -463,13 +500,11 @@ ad_loop(struct ad *a)
 		pfd[0].fd = STDIN_FILENO;
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
-		n = 1;
-		if (a->a_fd >= 0) {
-			pfd[1].fd = a->a_fd;
-			pfd[1].events = a->a_events;
-			pfd[1].revents = 0;
-			n = 2;
+		for (i = 0; i < a->a_nwatch; i++) {
+			pfd[1 + i] = a->a_watch[i];
+			pfd[1 + i].revents = 0;
 		}
+		n = 1 + a->a_nwatch;
 		rv = poll(pfd, (nfds_t)n, ad_poll_timeout(a, util_now_ms()));
 		if (rv < 0) {
 			if (errno == EINTR)
@@ -482,9 +517,9 @@ ad_loop(struct ad *a)
 		 * platform's traffic. */
 		if (pfd[0].revents != 0)
 			ad_read_stdin(a);
-		if (!a->a_done && n == 2 && pfd[1].revents != 0 &&
-		    a->a_fd == pfd[1].fd)
-			a->a_def->ad_io(a, pfd[1].revents);
+		for (i = 1; i < n && !a->a_done; i++)
+			if (pfd[i].revents != 0 && ad_watched(a, pfd[i].fd))
+				a->a_def->ad_io(a, pfd[i].fd, pfd[i].revents);
 	}
 }
 
@@ -530,7 +565,6 @@ ad_main(const struct ad_def *def, void *arg, int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.a_def = def;
 	a.a_arg = arg;
-	a.a_fd = -1;
 	snprintf(a.a_loopback_key, sizeof(a.a_loopback_key),
 	    "%s_ALLOW_LOOPBACK", def->ad_env);
 	ad_lines_init(&a.a_in, AD_LINE_MAX);

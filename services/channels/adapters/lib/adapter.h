@@ -2,12 +2,13 @@
  * adapter.h - what every channel adapter program is built on: the
  * upstream sidecar protocol (spec/notes/protocols.md 1.3) on stdin and
  * stdout, the handshake, --describe, the configuration from the
- * environment, one poll() loop over stdin, the platform's socket and one
+ * environment, one poll() loop over stdin, the platform's sockets and one
  * timer, and the reconnect to the platform with backoff.
  *
  * An adapter is a struct ad_def (its description, its capabilities and
  * its callbacks) and a main() that calls ad_main().  The library owns the
- * process: it answers --describe, reads commands and writes events, sends
+ * process: it answers --describe, reads commands and writes events, polls
+ * the sockets the adapter asks it to (ad_watch()) and one timer, sends
  * `ready` (again every 2 s until `ready_ack`, 5 times at most), calls the
  * adapter's ad_connect when the platform is to be (re)connected, and
  * returns from ad_main() with 0 on `shutdown` or EOF on stdin.
@@ -35,6 +36,7 @@
 #define AD_BACKOFF_INITIAL_MS	500
 #define AD_BACKOFF_MAX_MS	30000
 #define AD_PROTOCOL_VERSION	1
+#define AD_WATCH_MAX		16	/* platform sockets polled at once */
 
 /* ---- self-description (--describe) ---------------------------------- */
 
@@ -230,8 +232,8 @@ struct ad_def {
 	 * socket, or -1 (told with ad_error()), retried after the
 	 * backoff. */
 	int	(*ad_connect)(struct ad *a);
-	/* The watched fd is ready (poll revents). */
-	void	(*ad_io)(struct ad *a, int revents);
+	/* A watched fd is ready (poll revents). */
+	void	(*ad_io)(struct ad *a, int fd, int revents);
 	/* The timer set with ad_timer() is due. */
 	void	(*ad_tick)(struct ad *a);
 	/* A command from the daemon (never ready_ack: the library's). */
@@ -251,8 +253,16 @@ json_t	*ad_describe(const struct ad_def *def);
 
 /* The adapter's own state, as given to ad_main() (borrowed). */
 void	*ad_arg(struct ad *a);
-/* Polls fd for events (POLLIN, POLLOUT) from now on; -1 stops. */
-void	 ad_watch(struct ad *a, int fd, short events);
+/*
+ * Polls fd for events (POLLIN, POLLOUT) from now on, replacing what was
+ * asked for it; events 0 stops watching it (do that before closing it).
+ * Up to AD_WATCH_MAX fds (a curl multi's sockets, a listener and its
+ * clients).  0, or -1 when the table is full (logged).  A negative fd is
+ * ignored.
+ */
+int	 ad_watch(struct ad *a, int fd, short events);
+/* Stops watching every fd. */
+void	 ad_unwatch_all(struct ad *a);
 /* Calls ad_tick at util_now_ms() >= at_ms; 0 cancels. */
 void	 ad_timer(struct ad *a, uint64_t at_ms);
 /* Sends one event (steals frame, also on failure).  0, or -1 when stdout
