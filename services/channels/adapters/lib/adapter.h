@@ -238,17 +238,22 @@ struct ad_def {
 	void	(*ad_tick)(struct ad *a);
 	/* A command from the daemon (never ready_ack: the library's). */
 	void	(*ad_command)(struct ad *a, const struct ad_cmd *c);
-	/* Leaving: close the platform politely, without blocking long. */
+	/* Leaving (shutdown, EOF, stdout gone): close the platform
+	 * politely, without blocking long. */
 	void	(*ad_stop)(struct ad *a);
 };
 
 /*
  * Runs the adapter: --describe (prints the description, returns 0), else
  * the loop until shutdown or EOF (0) or a fatal error (1).  The return
- * value is main()'s.
+ * value is main()'s.  One adapter per process: ad_conf() looks fields up
+ * in def from here on.  arg is borrowed (ad_arg()).
  */
 int	 ad_main(const struct ad_def *def, void *arg, int argc, char **argv);
-/* Prints def's self-description JSON on out's fd. */
+/* def's self-description, as --describe prints it (new; NULL out of
+ * memory): {name, display_name, description, fields: [{key, label, type,
+ * required, placeholder, advanced, options?}]}, the library's
+ * <PREFIX>_ALLOW_LOOPBACK last. */
 json_t	*ad_describe(const struct ad_def *def);
 
 /* The adapter's own state, as given to ad_main() (borrowed). */
@@ -265,17 +270,19 @@ int	 ad_watch(struct ad *a, int fd, short events);
 void	 ad_unwatch_all(struct ad *a);
 /* Calls ad_tick at util_now_ms() >= at_ms; 0 cancels. */
 void	 ad_timer(struct ad *a, uint64_t at_ms);
-/* Sends one event (steals frame, also on failure).  0, or -1 when stdout
- * is gone (the loop then ends). */
+/* Sends one event (steals frame, also on failure; a NULL frame, an
+ * event builder's out of memory, is logged and dropped).  0, or -1 when
+ * it was not sent; stdout gone ends the loop.  Blocks while the daemon
+ * does not read. */
 int	 ad_emit(struct ad *a, json_t *frame);
 /* Sends an `error` event with a printf-style message, and logs it. */
 void	 ad_error(struct ad *a, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 /* The platform session is up (registered): the backoff starts over. */
 void	 ad_platform_up(struct ad *a);
-/* The platform connection is gone (the adapter has closed its socket):
- * stop watching it, say why in an `error` event and call ad_connect
- * again after the backoff. */
+/* The platform connection is gone (the adapter has closed its sockets):
+ * stop watching every fd, say why in an `error` event and call
+ * ad_connect again after the backoff. */
 void	 ad_platform_down(struct ad *a, const char *why);
 /* Whether <PREFIX>_ALLOW_LOOPBACK is set. */
 int	 ad_allow_loopback(struct ad *a);
