@@ -425,14 +425,15 @@ def main():
 
     def group():
         alice.send("PRIVMSG #test :just chatting, nobody in particular")
-        alice.send(f"PRIVMSG #test :{nick}: what time is it?")
+        alice.send(f"PRIVMSG #test :\x02{nick}\x02: what time is it?")
         m = a.event("message", 10, "the channel mention")["params"]
         return (m.get("is_group") is True and m.get("channel_id") == "#test"
                 and m.get("text") == "what time is it?" and
                 m["metadata"]["was_mentioned"] is True and
                 m.get("user_id") == "alice") or m
-    check("a channel message that names the bot arrives as is_group, "
-          "addressed text stripped; one that does not is not forwarded",
+    check("a channel message that names the bot (in bold) arrives as "
+          "is_group, addressed text stripped; one that does not is not "
+          "forwarded",
           group)
 
     def latin1():

@@ -253,13 +253,14 @@ irc_emit_message(struct irc *ic, const struct irc_line *l, const char *to,
 	char		*clean = NULL;
 	int		 group = irc_is_channel(to), mentioned = 0;
 
+	/* Formatting out first: "\002fang\002: hi" names us too. */
+	irc_strip_format(text);
 	if (group) {
 		mentioned = irc_mentions(text, ic->ic_cur_nick, &rest);
 		if (ic->ic_group == IRC_GROUP_IGNORE ||
 		    (ic->ic_group == IRC_GROUP_MENTION && !mentioned))
 			return;
 	}
-	irc_strip_format(text);
 	if ((clean = ad_utf8_clean(rest, strlen(rest))) == NULL ||
 	    (content = ad_content_from_text(clean)) == NULL ||
 	    (meta = json_pack("{s:s, s:s?, s:b}", "irc_target", to,
