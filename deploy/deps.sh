@@ -19,8 +19,8 @@ case $mode in
 run) ;;
 # promtool checks GET /api/metrics (t7010)
 test)	pkgs="$pkgs prometheus"
-	# the IRC adapter's real peer (t8050)
-	pkgs="$pkgs ngircd" ;;
+	# the IRC adapter's real peer, and its TLS certificate (t8050)
+	pkgs="$pkgs ngircd openssl" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no
