@@ -309,9 +309,9 @@ def send_cmd(a, to, text):
 
 
 class SaslServer:
-    """A minimal IRCv3 server on loopback: CAP REQ :sasl, AUTHENTICATE
-    PLAIN, 903 or 904, then the welcome after CAP END.  Records what the
-    client sent."""
+    """A minimal IRCv3 server on loopback: CAP LS (sasl, message-tags),
+    CAP REQ acked, AUTHENTICATE PLAIN, 903 or 904, the welcome after CAP
+    END and a message with a msgid tag.  Records what the client sent."""
 
     def __init__(self, user, password):
         self.want = f"{user}\0{user}\0{password}".encode()
@@ -337,8 +337,12 @@ class SaslServer:
             line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
             self.got.append(line)
             out = []
-            if line == "CAP REQ :sasl":
-                out.append(":fake CAP * ACK :sasl")
+            if line.startswith("CAP LS"):
+                # Two lines, the first saying more follow.
+                out.append(":fake CAP * LS * :multi-prefix sasl=PLAIN")
+                out.append(":fake CAP * LS :message-tags server-time")
+            elif line.startswith("CAP REQ :"):
+                out.append(":fake CAP * ACK :" + line[9:])
             elif line == "AUTHENTICATE PLAIN":
                 out.append("AUTHENTICATE +")
             elif line.startswith("AUTHENTICATE "):
@@ -350,6 +354,9 @@ class SaslServer:
                 nick = line.split(" ", 1)[1]
             elif line == "CAP END":
                 out.append(f":fake 001 {nick} :Welcome")
+                # With message-tags, a message carries its msgid.
+                out.append("@msgid=m-42;time=2026-01-01T00:00:00.000Z "
+                           f":bob!b@h PRIVMSG {nick} :tagged")
             elif line.startswith("QUIT"):
                 break
             for o in out:
@@ -651,27 +658,27 @@ def main():
         while not any(g.startswith("JOIN") or g == "CAP END"
                       for g in srv.got) and time.monotonic() < end:
             time.sleep(0.05)
-        time.sleep(0.3)
-        errors = []
-        while not x.q.empty():
-            f = x.q.get()
-            if f and f["method"] == "error":
-                errors.append(f["params"]["message"])
+        msg = x.event("message", 10, "the tagged message")["params"]
+        errors = [f["params"]["message"] for f in x.skipped
+                  if f["method"] == "error"]
         x.send({"method": "shutdown"})
         x.exit_within(5)
         order = [g.split(" ")[0] + (" " + g.split(" ")[1]
                                     if g.startswith(("CAP", "AUTH")) else "")
                  for g in srv.got if not g.startswith("QUIT")]
+        if msg.get("message_id") != "m-42" or msg.get("text") != "tagged":
+            return ("message", msg)
         if want_ok:
             return (srv.creds == b"fangbot\0fangbot\0right-pass" and
-                    not errors and order[:2] == ["CAP REQ", "NICK"] and
-                    "CAP END" in order and
+                    not errors and order[:2] == ["CAP LS", "NICK"] and
+                    "CAP REQ" in order and "CAP END" in order and
                     order.index("AUTHENTICATE PLAIN") <
                     order.index("CAP END")) or (order, errors, srv.creds)
         return any("SASL login failed" in e for e in errors) or \
             (order, errors)
-    check("SASL PLAIN: the credentials sent as authzid NUL authcid NUL "
-          "password, CAP END after 903", lambda: sasl("right-pass", True))
+    check("SASL PLAIN: CAP LS over two lines, the credentials sent as "
+          "authzid NUL authcid NUL password, CAP END after 903; a msgid "
+          "tag becomes message_id", lambda: sasl("right-pass", True))
     check("SASL PLAIN refused (904): an error event",
           lambda: sasl("wrong-pass", False))
 

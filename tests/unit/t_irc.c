@@ -133,6 +133,11 @@ t_mentions(void)
 	T_EQ_INT(irc_mentions("nothing", "fang", &rest), 0);
 	T_EQ_INT(irc_is_channel("#x") && irc_is_channel("&x") &&
 	    !irc_is_channel("alice"), 1);
+	T_EQ_INT(irc_cap_has("multi-prefix sasl=PLAIN,EXTERNAL", "sasl"), 1);
+	T_EQ_INT(irc_cap_has(" message-tags ", "message-tags"), 1);
+	T_EQ_INT(irc_cap_has("saslx message-tagsy", "sasl") ||
+	    irc_cap_has("", "sasl") ||
+	    irc_cap_has("message-tags", "message"), 0);
 	T_EQ_INT(irc_valid_target("alice") && irc_valid_target("#c-1") &&
 	    irc_valid_target("[x]|y"), 1);
 	T_EQ_INT(irc_valid_target("") || irc_valid_target("a b") ||
@@ -145,7 +150,8 @@ static const struct tap_case cases[] = {
 	{ "lines parsed: tags, prefix, params, trailing", t_parse },
 	{ "texts split within room, on characters, words whole", t_split },
 	{ "formatting codes removed", t_strip },
-	{ "mentions of the nick found, the address stripped; targets checked",
+	{ "mentions of the nick found, the address stripped; targets and "
+	    "capabilities checked",
 	    t_mentions },
 	{ NULL, NULL }
 };

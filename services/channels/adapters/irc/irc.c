@@ -68,6 +68,8 @@ struct irc {
 	int		 ic_dead;	/* a line said to drop the link */
 	char		 ic_cur_nick[IRC_NICK_MAX + 16];
 	unsigned int	 ic_nick_tries;
+	int		 ic_cap_sasl;	/* offered by the server */
+	int		 ic_cap_tags;
 	size_t		 ic_prefix_len;	/* ":nick!user@host", 0 unknown */
 	uint64_t	 ic_connected_at;
 	uint64_t	 ic_last_rx;
@@ -373,6 +375,52 @@ irc_sasl_plain(struct irc *ic)
 	explicit_bzero(b64, sizeof(b64));
 }
 
+/*
+ * Capability negotiation (IRCv3): we ask for sasl when configured and
+ * message-tags when offered (a message's msgid becomes its message_id).
+ * A server without CAP never answers, and registers us all the same.
+ */
+static void
+irc_on_cap(struct irc *ic, const struct irc_line *l)
+{
+	const char	*sub = l->il_param[1], *list;
+	char		 req[64];
+	int		 more, sasl = ic->ic_sasl_user != NULL &&
+			    ic->ic_sasl_password != NULL;
+
+	list = l->il_param[l->il_nparams - 1];
+	if (strcmp(sub, "LS") == 0) {
+		/* "CAP * LS * :..." says more lines follow. */
+		more = l->il_nparams >= 4 && strcmp(l->il_param[2], "*") == 0;
+		ic->ic_cap_sasl |= irc_cap_has(list, "sasl");
+		ic->ic_cap_tags |= irc_cap_has(list, "message-tags");
+		if (more)
+			return;
+		snprintf(req, sizeof(req), "%s%s%s",
+		    sasl && ic->ic_cap_sasl ? "sasl" : "",
+		    sasl && ic->ic_cap_sasl && ic->ic_cap_tags ? " " : "",
+		    ic->ic_cap_tags ? "message-tags" : "");
+		if (sasl && !ic->ic_cap_sasl)
+			ad_error(ic->ic_ad, "irc: the server has no SASL; "
+			    "going on without it");
+		if (req[0] != '\0')
+			irc_raw(ic, "CAP REQ :%s", req);
+		else
+			irc_raw(ic, "CAP END");
+	} else if (strcmp(sub, "ACK") == 0) {
+		/* With sasl, CAP END waits for the login's outcome. */
+		if (sasl && irc_cap_has(list, "sasl"))
+			irc_raw(ic, "AUTHENTICATE PLAIN");
+		else
+			irc_raw(ic, "CAP END");
+	} else if (strcmp(sub, "NAK") == 0) {
+		if (sasl)
+			ad_error(ic->ic_ad, "irc: the server refused SASL; "
+			    "going on without it");
+		irc_raw(ic, "CAP END");
+	}
+}
+
 static void
 irc_on_line(void *arg, const char *line, size_t len)
 {
@@ -427,14 +475,7 @@ irc_on_line(void *arg, const char *line, size_t len)
 		    l.il_param[0]);
 		irc_raw(ic, "JOIN %s", l.il_param[0]);
 	} else if (strcmp(cmd, "CAP") == 0 && l.il_nparams >= 3) {
-		if (strcmp(l.il_param[1], "ACK") == 0 &&
-		    strstr(l.il_param[2], "sasl") != NULL)
-			irc_raw(ic, "AUTHENTICATE PLAIN");
-		else if (strcmp(l.il_param[1], "NAK") == 0) {
-			ad_error(ic->ic_ad, "irc: the server has no SASL; "
-			    "going on without it");
-			irc_raw(ic, "CAP END");
-		}
+		irc_on_cap(ic, &l);
 	} else if (strcmp(cmd, "AUTHENTICATE") == 0 && l.il_nparams > 0 &&
 	    strcmp(l.il_param[0], "+") == 0) {
 		irc_sasl_plain(ic);
@@ -514,8 +555,9 @@ irc_connect(struct ad *a)
 	/* Queued now, sent once the connection (and TLS) is up. */
 	if (ic->ic_password != NULL)
 		irc_raw(ic, "PASS %s", ic->ic_password);
-	if (ic->ic_sasl_user != NULL && ic->ic_sasl_password != NULL)
-		irc_raw(ic, "CAP REQ :sasl");
+	/* Registration waits for CAP END once CAP LS is sent. */
+	irc_raw(ic, "CAP LS 302");
+	ic->ic_cap_sasl = ic->ic_cap_tags = 0;
 	irc_raw(ic, "NICK %s", ic->ic_cur_nick);
 	irc_raw(ic, "USER %s 0 * :%s", ic->ic_nick, ic->ic_realname);
 	irc_rewatch(ic);

@@ -47,6 +47,9 @@ void	 irc_strip_format(char *s);
 /* 1 if target can be a PRIVMSG target (a nick or a channel: one word
  * without control characters, ',' or a leading ':'), else 0. */
 int	 irc_valid_target(const char *target);
+/* 1 if the space-separated capability list (IRCv3 CAP LS/ACK: "name" or
+ * "name=value" each) has cap, else 0. */
+int	 irc_cap_has(const char *list, const char *cap);
 /* 1 if target names a channel (#, &, +, !), else 0. */
 int	 irc_is_channel(const char *target);
 

@@ -158,6 +158,24 @@ irc_valid_target(const char *target)
 }
 
 int
+irc_cap_has(const char *list, const char *cap)
+{
+	size_t		 n = strlen(cap), k;
+	const char	*p;
+
+	for (p = list; *p != '\0'; p += k) {
+		p += strspn(p, " ");
+		k = strcspn(p, " ");
+		if (k >= n && strncmp(p, cap, n) == 0 &&
+		    (k == n || p[n] == '='))
+			return (1);
+		if (k == 0)
+			break;
+	}
+	return (0);
+}
+
+int
 irc_is_channel(const char *target)
 {
 	return (target[0] != '\0' && strchr("#&+!", target[0]) != NULL);
