@@ -284,7 +284,7 @@ def base_env(nick, **kw):
     env = {"IRC_SERVER": "127.0.0.1", "IRC_PORT": str(PORT),
            "IRC_NICK": nick, "IRC_CHANNELS": "#test, #ops",
            "IRC_ALLOW_LOOPBACK": "1", "IRC_FLOOD_INTERVAL_MS": "100",
-           "IRC_FLOOD_BURST": "5"}
+           "IRC_FLOOD_BURST": "5", "IRC_NICK_RECLAIM_SECS": "1"}
     env.update(kw)
     return env
 
@@ -397,8 +397,15 @@ def main():
         return st["nick"] == "fang_" or st["nick"]
     check("nick taken: the adapter registers as fang_ and joins #test",
           collision)
-    nick = st.get("nick", "fang_")
     squatter.close()
+
+    def reclaim():
+        l = alice.wait(lambda l: l.startswith(b":fang_!") and b" NICK " in l,
+                       10, "the adapter taking its own nick back")
+        return l.split(b" ", 2)[2].lstrip(b":") == b"fang" or l
+    check("the nick's holder gone: the adapter takes it back "
+          "(IRC_NICK_RECLAIM_SECS)", reclaim)
+    nick = "fang"
     # Figures, not a check: the adapter's memory, idle and connected
     # (issue 13: 2 MB PSS per adapter process at most).
     try:

@@ -3,7 +3,8 @@
 # (tests/channels/adapter_conform.py, the checks every adapter passes),
 # then against a real ngircd (tests/channels/irc_drive.py, playing the
 # daemon's side of the protocol and an IRC user): DMs and channel messages
-# in, sends out (split at the line limit, paced), nick collision, ngircd
+# in, sends out (split at the line limit, paced), nick collision and
+# reclaim, ngircd
 # restarted (reconnect, rejoin), garbage on stdin, shutdown and EOF, TLS,
 # SASL, the loopback switch.  No stack is started; the end to end through
 # the channels service comes with its supervisor (extend this script then).
@@ -58,7 +59,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # Against ngircd.  The adapters' and ngircd's logs go to log/irc-*.log,
 # where lf_cleanup looks for sanitizer reports.
 mkdir -p "$LF_TMP/irc"
-t_py irc_drive.py 26 python3 "$LF_ROOT/tests/channels/irc_drive.py" "$irc" \
+t_py irc_drive.py 27 python3 "$LF_ROOT/tests/channels/irc_drive.py" "$irc" \
     "$LF_TMP/irc" "$LF_TMP/log"
 if [ "$T_FAILED" != 0 ]; then
 	for f in "$LF_TMP"/log/irc-*.log; do

@@ -68,6 +68,8 @@ struct irc {
 	int		 ic_dead;	/* a line said to drop the link */
 	char		 ic_cur_nick[IRC_NICK_MAX + 16];
 	unsigned int	 ic_nick_tries;
+	uint64_t	 ic_reclaim_at;	/* next NICK for our own nick */
+	long long	 ic_reclaim_ms;
 	int		 ic_cap_sasl;	/* offered by the server */
 	int		 ic_cap_tags;
 	size_t		 ic_prefix_len;	/* ":nick!user@host", 0 unknown */
@@ -108,6 +110,8 @@ static const struct ad_field irc_fields[] = {
 	    NULL, "LibreFang" },
 	{ "IRC_GROUP_POLICY", "Channel messages", AD_FIELD_SELECT, 0, NULL, 1,
 	    irc_group_opts, "mention" },
+	{ "IRC_NICK_RECLAIM_SECS", "Ask for the nick again every (s)",
+	    AD_FIELD_NUMBER, 0, "60", 1, NULL, "60" },
 	{ "IRC_FLOOD_BURST", "Lines sent at once", AD_FIELD_NUMBER, 0, "5", 1,
 	    NULL, "5" },
 	{ "IRC_FLOOD_INTERVAL_MS", "Then one line per (ms)", AD_FIELD_NUMBER,
@@ -447,6 +451,7 @@ irc_on_line(void *arg, const char *line, size_t len)
 			snprintf(ic->ic_cur_nick, sizeof(ic->ic_cur_nick), "%s",
 			    l.il_param[0]);
 		ic->ic_registered = 1;
+		ic->ic_reclaim_at = util_now_ms() + ic->ic_reclaim_ms;
 		log_info("irc: registered as '%s' on '%s'", ic->ic_cur_nick,
 		    ic->ic_server);
 		ad_platform_up(ic->ic_ad);
@@ -462,8 +467,13 @@ irc_on_line(void *arg, const char *line, size_t len)
 		    l.il_param[0] : "");
 	} else if (strcmp(cmd, "NICK") == 0 && l.il_nick != NULL &&
 	    l.il_nparams > 0 && strcasecmp(l.il_nick, ic->ic_cur_nick) == 0) {
+		/* Our prefix grows or shrinks with the nick. */
+		if (ic->ic_prefix_len != 0)
+			ic->ic_prefix_len = ic->ic_prefix_len -
+			    strlen(ic->ic_cur_nick) + strlen(l.il_param[0]);
 		snprintf(ic->ic_cur_nick, sizeof(ic->ic_cur_nick), "%s",
 		    l.il_param[0]);
+		log_info("irc: now known as '%s'", ic->ic_cur_nick);
 	} else if ((strcmp(cmd, "433") == 0 || strcmp(cmd, "436") == 0 ||
 	    strcmp(cmd, "432") == 0) && !ic->ic_registered) {
 		log_info("irc: nick '%s' refused (%s); trying another",
@@ -600,6 +610,14 @@ irc_tick(struct ad *a)
 		irc_drop(ic, "no welcome from the server in time");
 		return;
 	}
+	/* Registered under another nick: ask for ours now and then (its
+	 * holder may have gone; a refusal, 433, is ignored once
+	 * registered). */
+	if (ic->ic_registered && strcasecmp(ic->ic_cur_nick, ic->ic_nick) != 0 &&
+	    now >= ic->ic_reclaim_at) {
+		irc_raw(ic, "NICK %s", ic->ic_nick);
+		ic->ic_reclaim_at = now + ic->ic_reclaim_ms;
+	}
 	/* A link that went silent may be dead without a FIN: ask. */
 	if (ic->ic_ping_sent == 0 && now - ic->ic_last_rx > IRC_IDLE_PING_MS) {
 		irc_raw(ic, "PING :librefang");
@@ -687,6 +705,10 @@ irc_init(struct ad *a)
 	    ad_conf_num("IRC_FLOOD_INTERVAL_MS", 0, 60000,
 	    &ic->ic_interval_ms) != 0)
 		return (-1);
+	if (ad_conf_num("IRC_NICK_RECLAIM_SECS", 1, 86400,
+	    &ic->ic_reclaim_ms) != 0)
+		return (-1);
+	ic->ic_reclaim_ms *= 1000;
 	if (ic->ic_interval_ms == 0)
 		ic->ic_interval_ms = 1;
 	ic->ic_realname = ad_conf("IRC_REALNAME");
