@@ -4,9 +4,8 @@
 # then against a real ngircd (tests/channels/irc_drive.py, playing the
 # daemon's side of the protocol and an IRC user): DMs and channel messages
 # in, sends out (split at the line limit, paced), nick collision and
-# reclaim, ngircd
-# restarted (reconnect, rejoin), garbage on stdin, shutdown and EOF, TLS,
-# SASL, the loopback switch.  No stack is started; the end to end through
+# reclaim, ngircd restarted (reconnect, rejoin), garbage on stdin,
+# shutdown and EOF, TLS, SASL, the loopback switch.  No stack is started; the end to end through
 # the channels service comes with its supervisor (extend this script then).
 . "$(dirname "$0")/../lib.sh"
 
