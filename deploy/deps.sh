@@ -18,7 +18,9 @@ mode=${1:-run}
 case $mode in
 run) ;;
 # promtool checks GET /api/metrics (t7010)
-test)	pkgs="$pkgs prometheus" ;;
+test)	pkgs="$pkgs prometheus"
+	# the IRC adapter's real peer, and its TLS certificate (t8050)
+	pkgs="$pkgs ngircd openssl" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no

@@ -73,6 +73,9 @@ int	 ssrf_addr_metadata(const struct sockaddr *sa);
  * strings, compared case-insensitively; NULL or not an array: none). */
 int	 ssrf_allowed(const json_t *allow, const char *host, long port);
 
+/* 1 and *ss filled if host is an IP literal in any spelling inet_aton()
+ * takes, or an IPv6 one (brackets allowed); else 0.  For ssrf_url.c. */
+int	 ssrf_literal(const char *host, struct sockaddr_storage *ss);
 /* Two of the classifier's reasons, for callers that weigh them (a
  * metadata address is never admitted; mcp/http.c refuses internal names
  * even though it admits loopback and private servers). */

@@ -18,3 +18,9 @@ $(foreach t,$(SCH_TESTS),$(eval $(t)_SRCS += $(SCH_LIB)))
 SCH_TEST_OBJS	:= $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach t,$(SCH_TESTS),\
 		   $(filter %/$(t).c,$(TEST_SRCS))))
 $(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)
+
+# The channel adapters' library (services/channels/adapters/lib/adapter.mk).
+t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
+t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
+$(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc

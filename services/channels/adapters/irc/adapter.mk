@@ -1,0 +1,6 @@
+# channel-irc: the IRC adapter (README.md).  --as-needed: it links only
+# the libraries it calls, not every one in $(LIBS) (PSS per adapter).
+PROGS			+= channel-irc
+channel-irc_SRCS	:= $(wildcard services/channels/adapters/irc/*.c) \
+			   $(wildcard services/channels/adapters/lib/*.c)
+channel-irc_LIBS	:= -Wl,--as-needed
