@@ -2,5 +2,5 @@
 # the libraries it calls, not every one in $(LIBS) (PSS per adapter).
 PROGS			+= channel-irc
 channel-irc_SRCS	:= $(wildcard services/channels/adapters/irc/*.c) \
-			   $(wildcard services/channels/adapters/lib/*.c)
+			   $(ADAPTER_LIB_SRCS)
 channel-irc_LIBS	:= -Wl,--as-needed
