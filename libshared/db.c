@@ -266,15 +266,30 @@ db_collect(struct db *db, int wait_ms)
 	return (NULL);
 }
 
-/* Makes sure a usable connection exists; honours the backoff window. */
-static int
-db_connect(struct db *db)
+PGconn *
+db_connect_plain(const char *conninfo)
 {
 	/* Ours first: the conninfo, expanded last, overrides any of them. */
 	const char *const keys[] = { "connect_timeout", "keepalives",
 	    "keepalives_idle", "keepalives_interval", "keepalives_count",
 	    "tcp_user_timeout", "dbname", NULL };
 	const char	*vals[8];
+
+	vals[0] = DB_CONNECT_TIMEOUT;
+	vals[1] = "1";
+	vals[2] = "10";
+	vals[3] = "3";
+	vals[4] = "3";
+	vals[5] = DB_TCP_USER_TIMEOUT;
+	vals[6] = conninfo;
+	vals[7] = NULL;
+	return (PQconnectdbParams(keys, vals, 1));
+}
+
+/* Makes sure a usable connection exists; honours the backoff window. */
+static int
+db_connect(struct db *db)
+{
 	char		 sql[200];
 	PGresult	*res = NULL;
 	uint64_t	 now;
@@ -291,15 +306,7 @@ db_connect(struct db *db)
 	}
 	db_forget_stmts(db);
 	PQfinish(db->db_conn);
-	vals[0] = DB_CONNECT_TIMEOUT;
-	vals[1] = "1";
-	vals[2] = "10";
-	vals[3] = "3";
-	vals[4] = "3";
-	vals[5] = DB_TCP_USER_TIMEOUT;
-	vals[6] = db->db_conninfo;
-	vals[7] = NULL;
-	db->db_conn = PQconnectdbParams(keys, vals, 1);
+	db->db_conn = db_connect_plain(db->db_conninfo);
 	if (db->db_conn == NULL || PQstatus(db->db_conn) != CONNECTION_OK) {
 		db_set_err(db, db->db_conn ? PQerrorMessage(db->db_conn) :
 		    "out of memory");

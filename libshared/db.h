@@ -46,6 +46,11 @@ void		 db_set_timeout(struct db *db, int ms);
 int		 db_unavailable(struct db *db);
 /* 1 if the last operation left a healthy connection (tries to connect). */
 int		 db_ping(struct db *db);
+/* A plain libpq connection (new: PQfinish) with db.c's bounds on
+ * connecting and on TCP (not on statements, which block as long as the
+ * server lets them), for what needs libpq itself (a COPY).  Never NULL
+ * but on ENOMEM; check PQstatus(). */
+PGconn		*db_connect_plain(const char *conninfo);
 /* The last error, for logs (borrowed, valid until the next call). */
 const char	*db_errmsg(struct db *db);
 
