@@ -49,6 +49,11 @@ t_eq "without a second run" "$(lf_fake_requests m-saved | jq length)" 1
 lf_req GET "/api/agents/$A/session"
 t_eq "the session holds the one exchange" "$(jbc '[.messages[] | [.role, .content]]')" \
     '[["User","once"],["Assistant","the one answer"]]'
+SID=$(jb .session_id)
+t_eq "its user message names the key, for a retry after a dead run" \
+    "$(lf_psql "SELECT count(*) FROM runtime.sessions s, jsonb_array_elements(s.messages) m WHERE s.id = '$SID' AND m ? 'turn_key'")" 1
+lf_req GET "/api/sessions/$SID"
+t_eq "which GET /api/sessions/{id} does not show" "$LF_STATUS $(jbc '[.messages[] | has("turn_key")] | any')" "200 false"
 
 lf_stack_stop
 t_done

@@ -1108,8 +1108,9 @@ op_list_all(struct svc_ctx *c, const struct msg_req *rq,
 static void
 op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	json_t	*s;
+	json_t	*s, *m;
 	char	 sid[UTIL_UUID_LEN];
+	size_t	 i;
 	int	 err;
 
 	if (param_uuid(rq, PARAM_ID, "session", rp, sid) != 0)
@@ -1121,6 +1122,9 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			svc_reply_db_error(rp, c);
 		return;
 	}
+	/* The idempotency key a message names (turn/machine.c) is ours. */
+	json_array_foreach(json_object_get(s, "messages"), i, m)
+		json_object_del(m, "turn_key");
 	svc_reply_json(rp, 200, s);
 }
 
