@@ -5,7 +5,14 @@
  * worker owns one).  Queries are parameterised only (PQexecParams), with
  * search_path set to the owning service's schema.  A broken connection is
  * re-established on the next call, with exponential backoff (100 ms to
- * 5 s) so a database outage answers fast instead of piling up.
+ * 2 s; at once when another connection of the process got through) so a database outage answers fast instead of piling up.
+ *
+ * Every call is bounded (db.c says how): connecting takes 3 s at most, a
+ * statement db_set_timeout()'s time (the server cancels it) and 2 s more
+ * at most when the server does not answer at all (stopped, or a host
+ * gone): the connection is then dropped and the call fails as if the
+ * database were down.  The conninfo may override the connection's
+ * settings (connect_timeout, keepalives*, tcp_user_timeout).
  */
 #ifndef SH_DB_H
 #define SH_DB_H
@@ -21,11 +28,29 @@ struct db_migration {
 	const char	*dm_sql;
 };
 
+/* A statement's time unless db_set_timeout() says otherwise (ms). */
+#define DB_TIMEOUT_MS	15000
+
 /* Opens lazily: never fails for a down database (NULL only on ENOMEM). */
 struct db	*db_open(const char *conninfo, const char *schema);
 void		 db_close(struct db *db);
+/* The statement timeout of db's next connections (ms; 0: none, the
+ * client then waits 30 minutes at most).  Call it before the first
+ * query: a bus worker's statements fit the bus deadline. */
+void		 db_set_timeout(struct db *db, int ms);
+/* 1 when the last call failed because the database could not be
+ * reached (down, the connection lost, no answer in time), 0 when it
+ * succeeded or the statement itself failed.  The outage is logged once
+ * per process by db.c: a caller logs its own failure only when this
+ * is 0, so a loop does not log a line per tick while it is down. */
+int		 db_unavailable(struct db *db);
 /* 1 if the last operation left a healthy connection (tries to connect). */
 int		 db_ping(struct db *db);
+/* A plain libpq connection (new: PQfinish) with db.c's bounds on
+ * connecting and on TCP (not on statements, which block as long as the
+ * server lets them), for what needs libpq itself (a COPY).  Never NULL
+ * but on ENOMEM; check PQstatus(). */
+PGconn		*db_connect_plain(const char *conninfo);
 /* The last error, for logs (borrowed, valid until the next call). */
 const char	*db_errmsg(struct db *db);
 

@@ -321,7 +321,9 @@ svc_list_add(json_t **list, json_t *item)
 void
 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 {
-	log_warnx("database error: %s", db_errmsg(c->sc_db));
+	/* An outage is logged once by db.c, not once per request. */
+	if (!db_unavailable(c->sc_db))
+		log_warnx("database error: %s", db_errmsg(c->sc_db));
 	svc_reply_error(rp, 503, "database unavailable");
 }
 
@@ -526,6 +528,11 @@ svc_worker_init(void *arg, int index)
 		free(c);
 		return (NULL);
 	}
+	/* A request's statements fit its deadline: past it nobody waits
+	 * for the answer (the gateway has said 503 already). */
+	if (c->sc_db != NULL)
+		db_set_timeout(c->sc_db, ss->ss_cfg->bus_timeout_ms < 1000 ?
+		    1000 : (int)ss->ss_cfg->bus_timeout_ms);
 	return (c);
 }
 

@@ -725,7 +725,7 @@ audit_walk_range(void *arg)
 	    "FROM audit.entries WHERE seq >= %lld AND seq < %lld "
 	    "ORDER BY seq) TO STDOUT (FORMAT binary)", w->aw_from, w->aw_to);
 	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    (conn = PQconnectdb(w->aw_conninfo)) == NULL ||
+	    (conn = db_connect_plain(w->aw_conninfo)) == NULL ||
 	    PQstatus(conn) != CONNECTION_OK ||
 	    (res = PQexec(conn, q)) == NULL ||
 	    PQresultStatus(res) != PGRES_COPY_OUT) {

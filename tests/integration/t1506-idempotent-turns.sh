@@ -2,7 +2,8 @@
 # Idempotent turns (turn/idem.c): agents.message with caller
 # idempotency_key runs the turn once per key -- a second request while it
 # runs gets 409, after it the first answer again, with no second provider
-# call; a key whose deadline passed unanswered reads 503 "lost".  And
+# call; a key whose deadline passed unanswered while its owner lives
+# reads 503 "lost"; one whose owner is gone runs afresh, once.  And
 # caller session_create: a turn in a session named by the caller that
 # does not exist yet (the scheduler's per-fire sessions).  Both are for
 # services on the bus; the gateway sets idempotency_key from the HTTP
@@ -61,7 +62,16 @@ t_eq "a failed turn's answer is given again ($S1)" "$(jq -r .status <<<"$OUT")" 
 t_ok "as a failure" test "$S1" -ge 400
 
 # ---- a lost key ------------------------------------------------------------------
+# Its owner alive (another replica, here a psql session, holds the key's
+# advisory lock, as turn/turn.c's turn_key_lock() does) but past its
+# deadline: lost.
 lf_psql "INSERT INTO runtime.turn_keys (key, agent_id, deadline) VALUES ('fire-lost', '$A', now() - interval '1 minute')" >/dev/null
+mkfifo "$LF_TMP/owner"
+timeout 120 psql -h "$LIBREFANG_HOME/pg" -U librefang -q librefang <"$LF_TMP/owner" >"$LF_TMP/owner.out" 2>&1 &
+exec 7>"$LF_TMP/owner"
+echo "SELECT 'held', pg_advisory_lock(7011, hashtext('fire-lost'));" >&7
+held() { grep -q held "$LF_TMP/owner.out"; }
+t_ok "a live owner holds the key's lock" lf_poll 200 held
 N=$(lf_fake_requests m-idem | jq length)
 OUT=$(msg "$A" '{"idempotency_key": "fire-lost"}')
 t_eq "a running key past its deadline is 503" "$(jq -r .status <<<"$OUT")" 503
@@ -69,6 +79,14 @@ t_ok "lost ($(jq -r .body.error <<<"$OUT"))" grep -q "lost" <<<"$(jq -r .body.er
 OUT=$(msg "$A" '{"idempotency_key": "fire-lost"}')
 t_eq "and stays so" "$(jq -r .status <<<"$OUT")" 503
 t_eq "without a provider call" "$(lf_fake_requests m-idem | jq length)" "$N"
+exec 7>&-
+# Its owner dead (no lock held): the turn runs afresh, once.
+lf_psql "INSERT INTO runtime.turn_keys (key, agent_id, deadline) VALUES ('fire-dead', '$A', now() + interval '1 minute')" >/dev/null
+OUT=$(msg "$A" '{"idempotency_key": "fire-dead"}')
+t_eq "a running key whose owner is gone runs afresh, before its deadline" "$(jq -r .status <<<"$OUT")" 200
+OUT2=$(msg "$A" '{"idempotency_key": "fire-dead"}')
+t_eq "then gives that answer again" "$(jq -c .body <<<"$OUT2")" "$(jq -c .body <<<"$OUT")"
+t_eq "with one provider call in all" "$(lf_fake_requests m-idem | jq length)" "$((N + 1))"
 
 # ---- bad keys --------------------------------------------------------------------
 t_eq "an empty key is 400" "$(msg "$A" '{"idempotency_key": ""}' | jq -r .status)" 400

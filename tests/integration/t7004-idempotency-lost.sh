@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # t7004-idempotency-lost.sh - failover with an Idempotency-Key: the
-# agent-runtime replica running a keyed turn is killed (SIGKILL); the
-# client's request fails with a 503, its retries through the surviving
-# replica are 409 turn_in_progress until the turn's deadline (here
-# bus.turn_timeout_secs = 4, plus 5 s) has passed, then 503 "lost", and
-# the provider never sees a second run.
+# agent-runtime replica running a keyed turn is killed (SIGKILL) while
+# the provider holds it, after it saved the user's message; the client's
+# request fails with a 503.  Its owner gone (its advisory lock freed with
+# its connection), a retry through the surviving replica runs the turn
+# afresh, at once, not after the deadline: 200, the session holds one
+# exchange (the dead run's message dropped, not doubled), and later
+# retries get that answer without another run.  A replica that is stuck
+# (SIGSTOP: alive, its lock held) keeps the key: 409 turn_in_progress
+# until the turn's deadline (bus.turn_timeout_secs = 4, plus 5 s), then
+# 503 "lost", and the provider never sees a second run.
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-idem-lost-0123456789
@@ -32,21 +37,70 @@ lf_stop "$RUNNER" KILL
 t_ok "the replica running it ($RUNNER) is killed" test -n "$LF_EXIT"
 t_ok "the first request ends (10 s at most)" timeout 10 tail --pid=$FIRST -f /dev/null
 t_eq "with a 503" "$(cat "$LF_TMP/first-status")" 503
+lf_fake_script '{"model": "m-lost", "steps": [{"text": "second run"}]}'
 lf_req POST "/api/agents/$A/message" '{"message": "die"}' -H 'Idempotency-Key: lost-1'
-if [ $(( $(date +%s) - T0 )) -lt 8 ]; then
-	t_eq "a retry before the deadline: 409 turn_in_progress" "$LF_STATUS $(jb .code)" "409 turn_in_progress"
+t_eq "a retry runs it afresh on the survivor, before the deadline" "$LF_STATUS $(jb .response)" "200 second run"
+t_ok "within the deadline ($(( $(date +%s) - T0 )) s)" test $(( $(date +%s) - T0 )) -lt 9
+t_eq "the provider saw two runs: the dead one and this" "$(lf_fake_requests m-lost | jq length)" 2
+lf_req POST "/api/agents/$A/message" '{"message": "die"}' -H 'Idempotency-Key: lost-1'
+t_eq "a later retry gets that answer" "$LF_STATUS $(jb .response)" "200 second run"
+t_eq "without a third run" "$(lf_fake_requests m-lost | jq length)" 2
+lf_req GET "/api/agents/$A/session"
+t_eq "the session holds one exchange, the dead run's message not doubled" \
+    "$(jbc '[.messages[] | [.role, .content]]')" '[["User","die"],["Assistant","second run"]]'
+
+# ---- stuck, not dead: the key stays its owner's until the deadline -----------------------
+if [ "$RUNNER" = agent-runtime ]; then
+	lf_start agent-runtime
+	t_ok "the killed replica is back" lf_bus_joined agent-runtime
+else
+	LIBREFANG_LOG_LEVEL=debug t_ok "the killed replica is back" \
+	    lf_replica agent-runtime-2 agent-runtime
+fi
+B=$(lf_agent stuck m-stuck)
+N2=$(ran2)
+lf_fake_script '{"model": "m-stuck", "steps": [{"text": "too late", "delay_ms": 30000}]}'
+curl -s -m 30 -o /dev/null -X POST -H 'Content-Type: application/json' -H 'Idempotency-Key: stuck-1' \
+    -d '{"message": "hang"}' "$LF_URL/api/agents/$B/message" &
+t_ok "the turn reached the provider" lf_fake_wait m-stuck 1
+if [ "$(ran2)" -gt "$N2" ]; then STUCK=agent-runtime-2; else STUCK=agent-runtime; fi
+STUCK_PID=${LF_PIDS[$STUCK]}
+T0=$(date +%s)
+kill -STOP "$STUCK_PID"
+trap 'kill -CONT $STUCK_PID 2>/dev/null; lf_cleanup' EXIT
+# live: the retry, answered by a live replica: the broker may hand it to
+# the stopped one, and the gateway then says 503 "did not answer in time"
+# at the turn's deadline (4 s); so 5 tries at most.
+live() {
+	local i
+	for i in 1 2 3 4 5; do
+		lf_req POST "/api/agents/$B/message" '{"message": "hang"}' -H 'Idempotency-Key: stuck-1' -m 20
+		case "$LF_STATUS $(jb .error)" in
+		"503 service 'agent-runtime' did not answer in time") ;;
+		*) return 0 ;;
+		esac
+	done
+	return 1
+}
+if live && [ $(( $(date +%s) - T0 )) -lt 8 ]; then
+	t_eq "a retry before the deadline: 409 turn_in_progress ($STUCK stopped)" "$LF_STATUS $(jb .code)" "409 turn_in_progress"
 else
 	t_ok "# SKIP the machine took over 8 s to get here" true
 fi
 lost() {
-	lf_req POST "/api/agents/$A/message" '{"message": "die"}' -H 'Idempotency-Key: lost-1'
-	[ "$LF_STATUS" = 503 ]
+	local end=$((SECONDS + 30))
+	while [ $SECONDS -lt $end ]; do
+		live && [ "$LF_STATUS" = 503 ] && return 0
+		sleep 0.2
+	done
+	return 1
 }
-t_ok "after the deadline and 5 s, a retry is 503 (20 s at most)" lf_poll 400 lost
+t_ok "after the deadline and 5 s, a retry is 503 (30 s at most)" lost
 t_ok "saying the turn was lost ($(jb .error))" grep -q "lost" <<<"$(jb .error)"
-lf_req POST "/api/agents/$A/message" '{"message": "die"}' -H 'Idempotency-Key: lost-1'
-t_eq "and stays so" "$LF_STATUS" 503
-t_eq "the provider saw one run" "$(lf_fake_requests m-lost | jq length)" 1
+live
+t_eq "and stays so" "$LF_STATUS $(jb '.error | test("lost")')" "503 true"
+t_eq "the provider saw one run" "$(lf_fake_requests m-stuck | jq length)" 1
+kill -CONT "$STUCK_PID"
 lf_fake_script '{"model": "m-lost", "steps": [{"text": "alive"}]}'
 lf_req POST "/api/agents/$A/message" '{"message": "again"}' -H 'Idempotency-Key: lost-2'
 t_eq "a new key runs on the survivor" "$LF_STATUS $(jb .response)" "200 alive"

@@ -101,8 +101,16 @@ static const char SQL_END[] =
 	"    outcome) SELECT $30::uuid, to_char(clock_timestamp() AT TIME "
 	"    ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
 	"    $1::uuid::text, '" AUDIT_AGENT_MESSAGE "', $31, $4 "
-	"    WHERE $30::uuid IS NOT NULL) "
-	"SELECT count(*) FROM s";
+	"    WHERE $30::uuid IS NOT NULL), "
+	/* The answer under the turn's idempotency key ($32, its text $33)
+	 * commits with the exchange it answers (turn/idem.c), unless the
+	 * save due ($23) was fenced out: then another turn has the
+	 * session, and a retry runs afresh. */
+	"ik AS (UPDATE turn_keys SET state = 'done', status = $5::integer, "
+	"    reply = $33::jsonb WHERE $32::text IS NOT NULL AND key = $32 "
+	"    AND ($23::bigint IS NULL OR EXISTS (SELECT 1 FROM s)) "
+	"    RETURNING 1) "
+	"SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM ik)";
 
 static const char SQL_TRACES[] =
 	"SELECT json_build_object("
@@ -546,13 +554,14 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
     const struct obs_save *sv)
 {
 	PGresult	*res;
-	const char	*outcome, *errtext, *level, *p[31];
+	const char	*outcome, *errtext, *level, *p[33];
 	char		 st[16], it[16], in[24], ou[24], cr[24], cc[24];
 	char		 cost[40], lat[24], lms[24], lcalls[16], ncalls[16];
 	char		 nerrs[16], keep[16], line[OBS_LINE_MAX + 1];
 	char		 fence[24], tokens[24], entry[UTIL_UUID_LEN];
 	char		 detail[OBS_LINE_MAX + 1];
 	char		 err[OBS_ERROR_MAX + 1], *js = NULL, *lines = NULL;
+	char		*reply = NULL;
 	json_t		*traces;
 	long long	 latency;
 	size_t		 nlines;
@@ -688,8 +697,15 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 	p[28] = t->t_budget_held ? t->t_budget_key : NULL;
 	p[29] = entry[0] != '\0' ? entry : NULL;
 	p[30] = entry[0] != '\0' ? detail : NULL;
-	if ((res = db_exec(db, SQL_END, 31, p)) != NULL) {
+	if (t->t_idem_key[0] != '\0' && (reply = json_dumps(body,
+	    JSON_COMPACT)) == NULL)
+		reply = strdup("{\"error\":\"out of memory\"}");
+	p[31] = reply != NULL ? t->t_idem_key : NULL;
+	p[32] = reply;
+	if ((res = db_exec(db, SQL_END, 33, p)) != NULL) {
 		t->t_budget_held = 0;
+		t->t_idem_stored = PQntuples(res) == 1 &&
+		    strcmp(PQgetvalue(res, 0, 1), "1") == 0;
 		rv = sv == NULL || (PQntuples(res) == 1 &&
 		    strcmp(PQgetvalue(res, 0, 0), "1") == 0) ? 0 :
 		    SESSION_EFENCE;
@@ -701,6 +717,7 @@ obs_turn_end(struct turn *t, struct db *db, int status, json_t *body,
 	}
 	free(js);
 	free(lines);
+	free(reply);
 	return (rv);
 }
 

@@ -4,9 +4,15 @@
  * the sessions named by caller session_key.
  *
  * The key is claimed by an insert before the turn starts, on the replica
- * that takes the request; the turn's end stores its answer on the row in
- * the statement after its record.  A later request with the key reads the
- * row instead of running anything.
+ * that takes the request, which holds the key's advisory lock on its lock
+ * connection (turn_key_lock()) until the turn has ended.  The turn's end
+ * stores its answer on the row in the one statement that saves its
+ * exchange (agent/obs.c), so the two never diverge.  A later request with
+ * the key reads the row instead of running anything; if the row still
+ * says running but the lock is free, the replica that ran it died before
+ * its end, nothing of it was answered or saved as an answer, and the
+ * request takes the key over and runs the turn afresh (turn/machine.c
+ * drops the dead run's part of the exchange): one answer, never two.
  *
  * The HTTP Idempotency-Key header comes the same way (the gateway's
  * gw_idem.c): its key is scoped to the route and the principal, and
@@ -74,6 +80,11 @@ static const char SQL_LOST[] =
 	"WHERE key = $1 AND state = 'running' RETURNING reply::text";
 static const char SQL_RELEASE[] =
 	"DELETE FROM turn_keys WHERE key = $1 AND state = 'running'";
+/* A running key whose owner died (its lock free): the retry owns it. */
+static const char SQL_TAKEOVER[] =
+	"UPDATE turn_keys SET deadline = to_timestamp($2::bigint / 1000.0), "
+	"    created_at = clock_timestamp() "
+	"WHERE key = $1 AND state = 'running' RETURNING 1";
 static const char SQL_FINISH[] =
 	"UPDATE turn_keys SET state = 'done', status = $2::integer, "
 	"    reply = $3::jsonb WHERE key = $1";
@@ -100,7 +111,7 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 	json_t		*v;
 	long long	 status;
 	int64_t		 deadline_ms = rq->mr_deadline;
-	int		 rv = -1;
+	int		 rv = -1, locked;
 
 	if (deadline_ms <= 0)
 		deadline_ms = util_wall_ms() + (int64_t)c->sc_cfg->
@@ -119,15 +130,23 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 	p[2] = dl;
 	p[3] = fp;
 	p[4] = ttl;
-	if ((res = db_exec(c->sc_db, SQL_CLAIM, 5, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		goto done;
+	/* The lock first: a key claimed is always locked by its owner, so
+	 * a free lock on a running key means a dead owner. */
+	if ((locked = turn_key_lock(key)) < 0) {
+		svc_reply_error(rp, 503, "database unavailable");
+		return (-1);
 	}
-	if (PQntuples(res) == 1) {
-		rv = 1;
-		goto done;
+	if (locked) {
+		if ((res = db_exec(c->sc_db, SQL_CLAIM, 5, p)) == NULL) {
+			svc_reply_db_error(rp, c);
+			goto done;
+		}
+		if (PQntuples(res) == 1) {
+			rv = 1;
+			goto done;
+		}
+		PQclear(res);
 	}
-	PQclear(res);
 	if ((res = db_exec(c->sc_db, SQL_READ, 1, p)) == NULL) {
 		svc_reply_db_error(rp, c);
 		goto done;
@@ -153,6 +172,23 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 		    &status) != 0)
 			status = 500;
 		reply_stored(rp, (int)status, PQgetvalue(res, 0, 2));
+	} else if (locked && agent_id != NULL) {
+		/* Running, and its owner's lock was free: the replica that
+		 * ran it died before the turn's end stored anything.  (A
+		 * spawn-like operation is not run again: it may have made
+		 * its agent before its owner died.) */
+		PQclear(res);
+		if ((res = db_exec(c->sc_db, SQL_TAKEOVER, 2, (const char *[])
+		    { key, dl })) == NULL) {
+			svc_reply_db_error(rp, c);
+			rv = -1;
+		} else if (PQntuples(res) == 1) {
+			log_info("idempotency key '%s': its first run's replica "
+			    "died before its end; running it again", key);
+			rv = 2;
+		} else
+			svc_reply_error(rp, 409, "the turn with idempotency "
+			    "key '%s' has just ended; ask again", key);
 	} else if (strcmp(PQgetvalue(res, 0, 3), "t") != 0) {
 		/* Told apart from a stored 409 (a busy session) by its
 		 * code: the caller asks again later. */
@@ -160,6 +196,8 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 		    "a turn with this idempotency key is still running: ",
 		    key, "code", "turn_in_progress"));
 	} else {
+		/* Past its deadline with its owner's lock still held: the
+		 * owner is alive but cut off (or stuck).  Lost. */
 		PQclear(res);
 		if ((res = db_exec(c->sc_db, SQL_LOST, 1, p)) == NULL) {
 			svc_reply_db_error(rp, c);
@@ -172,6 +210,8 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 	}
 done:
 	PQclear(res);
+	if (rv < 1 && locked)
+		turn_key_unlock(key);
 	return (rv);
 }
 
@@ -192,7 +232,7 @@ turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "'idempotency_key' must not be empty");
 		return;
 	}
-	if (turn_idem_claim(c, rq, key, NULL, rp) != 1)
+	if (turn_idem_claim(c, rq, key, NULL, rp) < 1)
 		return;
 	fn(c, rq, rp);
 	/* A 5xx (the database away) is not an answer to keep: the key is
@@ -202,6 +242,7 @@ turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
 	else if (db_cmd(c->sc_db, SQL_RELEASE, 1, &key) != 0)
 		log_warnx("%s: could not release idempotency key '%s': %s",
 		    __func__, key, db_errmsg(c->sc_db));
+	turn_key_unlock(key);
 }
 
 void

@@ -147,7 +147,12 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	/* Its statement dropped the reservation with the usage row; when
 	 * it failed, drop it now (after the usage row written apart). */
 	budget_turn_release(t, db);
-	if (t->t_idem_key[0] != '\0')
+	/* The statement stored the key's answer with the exchange; when it
+	 * failed (the agent deleted meanwhile, so the key's row is gone
+	 * too, or the database away), the answer is stored apart, or the
+	 * key stays running and a retry runs afresh once we let go. */
+	if (t->t_idem_key[0] != '\0' && !t->t_idem_stored &&
+	    rv != SESSION_EFENCE)
 		turn_idem_finish(db, t->t_idem_key, status, body);
 	free(js);
 	turn_unlock(t);
@@ -662,6 +667,53 @@ turn_max_iterations(json_t *m)
 	return ((int)n);
 }
 
+/*
+ * A retry that took its key over from a run whose replica died (turn/
+ * idem.c): that run may have saved its user message and tool rounds, but
+ * never its answer.  They are dropped, so the session holds the one
+ * exchange this run makes: from the message that names the key to the
+ * end, unless a later turn's message follows (then the history is left
+ * as it is).
+ */
+static void
+turn_drop_dead_run(struct turn *t)
+{
+	json_t		*m, *c, *b;
+	const char	*k;
+	size_t		 i, j, n = json_array_size(t->t_messages), at = n;
+	int		 own;
+
+	for (i = n; i-- > 0;) {
+		m = json_array_get(t->t_messages, i);
+		k = json_string_value(json_object_get(m, "turn_key"));
+		if (k != NULL && strcmp(k, t->t_idem_key) == 0) {
+			at = i;
+			break;
+		}
+	}
+	if (at == n)
+		return;
+	for (i = at + 1; i < n; i++) {
+		m = json_array_get(t->t_messages, i);
+		if (strcmp(json_string_value(json_object_get(m, "role")) ?: "",
+		    "user") != 0)
+			continue;
+		/* A user message of that run carries tool results only. */
+		c = json_object_get(m, "content");
+		own = json_is_array(c) && json_array_size(c) > 0;
+		json_array_foreach(c, j, b)
+			if (strcmp(json_string_value(json_object_get(b,
+			    "type")) ?: "", "tool_result") != 0)
+				own = 0;
+		if (!own)
+			return;
+	}
+	log_info("session %s: dropped %zu messages of the dead first run of "
+	    "idempotency key '%s'", t->t_session_id, n - at, t->t_idem_key);
+	while (json_array_size(t->t_messages) > at)
+		json_array_remove(t->t_messages, at);
+}
+
 void
 turn_job_start(struct turn *t, struct db *db)
 {
@@ -738,6 +790,8 @@ turn_job_start(struct turn *t, struct db *db)
 			    "results, %d orphans, %d leading)",
 			    t->t_session_id, rs.rs_synthetic, rs.rs_orphans,
 			    rs.rs_leading);
+		if (t->t_idem_takeover && t->t_messages != NULL)
+			turn_drop_dead_run(t);
 		t->t_summary = st.st_summary;
 		t->t_model_override = st.st_model_override;
 		st.st_summary = st.st_model_override = NULL;
@@ -818,7 +872,7 @@ turn_tool_allowed(struct turn *t, const char *name)
 static void
 turn_job_prepare(struct turn *t, struct db *db)
 {
-	json_t		*defs, *d;
+	json_t		*defs, *d, *m;
 	const char	*mode, *name;
 	size_t		 i;
 	int		 rv;
@@ -874,7 +928,13 @@ turn_job_prepare(struct turn *t, struct db *db)
 		}
 		free(p);
 	}
-	if (turn_append(t, turn_msg("user", json_incref(t->t_user))) != 0) {
+	if ((m = turn_msg("user", json_incref(t->t_user))) != NULL &&
+	    t->t_idem_key[0] != '\0')
+		/* Names its run, for a retry that takes the key over after
+		 * this replica died (turn_drop_dead_run()). */
+		json_object_set_new(m, "turn_key",
+		    json_string(t->t_idem_key));
+	if (turn_append(t, m) != 0) {
 		turn_fail(t, db, 500, "out of memory");
 		return;
 	}
@@ -930,6 +990,7 @@ turn_history(struct turn *t)
 		}
 		json_object_del(m, "timestamp");
 		json_object_del(m, "pinned");
+		json_object_del(m, "turn_key");
 		json_array_append_new(h, m);
 	}
 	r = session_repair(h, NULL);

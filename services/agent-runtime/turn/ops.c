@@ -203,7 +203,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	long long	 max_tokens = 0;
 	char		 id[UTIL_UUID_LEN], psid[UTIL_UUID_LEN], *text;
 	int		 eph = 0, inc = 0, group = 0, ment = 0, think = 0;
-	int		 show = 0, depth = 0, create = 0;
+	int		 show = 0, depth = 0, create = 0, rv;
 	size_t		 i, len;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
@@ -374,9 +374,11 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		goto done;
 	}
 	if (key != NULL) {
-		if (turn_idem_claim(c, rq, key, id, rp) != 1)
+		if ((rv = turn_idem_claim(c, rq, key, id, rp)) < 1)
 			goto done;
 		snprintf(t->t_idem_key, sizeof(t->t_idem_key), "%s", key);
+		t->t_idem_locked = 1;	/* turn_free() lets go */
+		t->t_idem_takeover = rv == 2;
 	}
 	if ((t->t_pending = svc_defer(rq, rp)) == NULL) {
 		svc_reply_error(rp, 500, "out of memory");
@@ -1106,8 +1108,9 @@ op_list_all(struct svc_ctx *c, const struct msg_req *rq,
 static void
 op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	json_t	*s;
+	json_t	*s, *m;
 	char	 sid[UTIL_UUID_LEN];
+	size_t	 i;
 	int	 err;
 
 	if (param_uuid(rq, PARAM_ID, "session", rp, sid) != 0)
@@ -1119,6 +1122,9 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			svc_reply_db_error(rp, c);
 		return;
 	}
+	/* The idempotency key a message names (turn/machine.c) is ours. */
+	json_array_foreach(json_object_get(s, "messages"), i, m)
+		json_object_del(m, "turn_key");
 	svc_reply_json(rp, 200, s);
 }
 

@@ -25,6 +25,16 @@
 #include "turn/pool.h"
 #include "turn/turn.h"
 
+/* A key this process's turns hold (turn_key_lock()). */
+struct turn_key_held {
+	struct turn_key_held	*kh_next;
+	char			 kh_key[TURN_IDEM_KEY_MAX + 1];
+};
+
+/* The advisory lock class of keys: the two-int form, apart from the
+ * sessions' bigint locks. */
+#define TURN_KEY_LOCK_CLASS	"7011"
+
 static struct {
 	struct llm_engine	*engine;
 
@@ -36,6 +46,8 @@ static struct {
 	struct turn		*turns;
 	int			 nturns;	/* alive (not freed) */
 	atomic_int		 stopping;
+
+	struct turn_key_held	*keys;		/* reg_mtx */
 
 	struct bus_sub		*ctl;
 	pthread_t		 ctl_thread;
@@ -87,6 +99,8 @@ turn_free(struct turn *t)
 		svc_pending_reply(t->t_pending, 500, msg_error_body("the turn "
 		    "ended without an answer"));
 	turn_unregister(t);
+	if (t->t_idem_locked)
+		turn_key_unlock(t->t_idem_key);
 	json_decref(t->t_row);
 	json_decref(t->t_user);
 	json_decref(t->t_temperature);
@@ -276,6 +290,82 @@ turn_unlock(struct turn *t)
 	pthread_mutex_lock(&tp.reg_mtx);
 	t->t_locked = 0;
 	pthread_mutex_unlock(&tp.reg_mtx);
+}
+
+/* ---- the lock of an idempotency key ------------------------------------ */
+
+/* Removes key from the registry; 1 if it was there.  reg_mtx held. */
+static int
+turn_key_forget(const char *key)
+{
+	struct turn_key_held	**kp, *k;
+
+	for (kp = &tp.keys; (k = *kp) != NULL; kp = &k->kh_next)
+		if (strcmp(k->kh_key, key) == 0) {
+			*kp = k->kh_next;
+			free(k);
+			return (1);
+		}
+	return (0);
+}
+
+int
+turn_key_lock(const char *key)
+{
+	struct turn_key_held	*k;
+	PGresult		*res;
+	int			 got;
+
+	/* Advisory locks are re-entrant per connection: two requests of
+	 * this process with one key are told apart here. */
+	pthread_mutex_lock(&tp.reg_mtx);
+	for (k = tp.keys; k != NULL; k = k->kh_next)
+		if (strcmp(k->kh_key, key) == 0)
+			break;
+	if (k == NULL && (k = calloc(1, sizeof(*k))) != NULL) {
+		snprintf(k->kh_key, sizeof(k->kh_key), "%s", key);
+		k->kh_next = tp.keys;
+		tp.keys = k;
+		k = NULL;
+		got = 1;
+	} else
+		got = k != NULL ? 0 : -1;
+	pthread_mutex_unlock(&tp.reg_mtx);
+	if (got != 1)
+		return (got);
+	pthread_mutex_lock(&tp.lock_mtx);
+	res = db_exec(tp.lockdb, "SELECT pg_try_advisory_lock("
+	    TURN_KEY_LOCK_CLASS ", hashtext($1))", 1, &key);
+	pthread_mutex_unlock(&tp.lock_mtx);
+	got = res == NULL ? -1 : PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (got != 1) {
+		pthread_mutex_lock(&tp.reg_mtx);
+		(void)turn_key_forget(key);
+		pthread_mutex_unlock(&tp.reg_mtx);
+	}
+	return (got);
+}
+
+void
+turn_key_unlock(const char *key)
+{
+	PGresult	*res;
+	int		 held;
+
+	pthread_mutex_lock(&tp.reg_mtx);
+	held = turn_key_forget(key);
+	pthread_mutex_unlock(&tp.reg_mtx);
+	if (!held)
+		return;
+	/* A lock connection that died meanwhile took the lock with it:
+	 * the unlock then only warns (a NOTICE). */
+	pthread_mutex_lock(&tp.lock_mtx);
+	res = db_exec(tp.lockdb, "SELECT pg_advisory_unlock("
+	    TURN_KEY_LOCK_CLASS ", hashtext($1))", 1, &key);
+	pthread_mutex_unlock(&tp.lock_mtx);
+	PQclear(res);
 }
 
 /* ---- replies and events --------------------------------------------- */

@@ -103,6 +103,13 @@ struct turn {
 						   event_depth, passed on
 						   by the tools */
 	char			 t_idem_key[TURN_IDEM_KEY_MAX + 1]; /* "": none */
+	int			 t_idem_locked;	/* turn_key_lock() held:
+						   turn_free() lets go */
+	int			 t_idem_takeover; /* the key's first run
+						   died: its partial
+						   exchange is dropped */
+	int			 t_idem_stored;	/* the end's statement
+						   stored the answer */
 	char			*t_stream;	/* topic or NULL */
 	char			*t_stream_id;
 	json_t			*t_row;		/* the agent row */
@@ -208,9 +215,12 @@ int	 turn_lock(struct turn *t);
  * Claims key for a turn of agent_id (NULL: a spawn-like operation) whose
  * caller (rq) waits until its deadline (none: the turn timeout); rq's
  * caller.idempotency_fingerprint and idempotency_ttl_secs, when present,
- * are kept with it.  1: claimed, run the turn; 0: rp holds the answer
- * (the first request's, 409 while it runs, 503 once lost, 422 for
- * another fingerprint); -1: rp holds a database error.
+ * are kept with it.  1: claimed, run the turn; 2: claimed from a first
+ * run whose replica died before it ended (nothing of it was answered:
+ * run it afresh); then the caller holds turn_key_lock(key) and lets go
+ * once the answer is stored.  0: rp holds the answer (the first
+ * request's, 409 while it runs, 503 once lost, 422 for another
+ * fingerprint); -1: rp holds a database error.
  */
 int	 turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq,
 	    const char *key, const char *agent_id, struct svc_reply *rp);
@@ -218,6 +228,16 @@ int	 turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq,
  * (none: every time), its answer kept under the key unless a 5xx. */
 void	 turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
 	    struct svc_reply *rp, svc_op_fn fn);
+/*
+ * The owner's lock on a key while its turn runs: an in-process registry
+ * and pg_try_advisory_lock on the replica's lock connection, which
+ * PostgreSQL releases when the replica dies, so a retry can tell a dead
+ * run from a live one.  turn_key_lock(): 1 taken, 0 held by a live
+ * turn (here or elsewhere), -1 database error.  turn_key_unlock() lets
+ * go of a key taken here (no-op otherwise).
+ */
+int	 turn_key_lock(const char *key);
+void	 turn_key_unlock(const char *key);
 /* Stores the answer (body borrowed) of the turn that claimed key. */
 void	 turn_idem_finish(struct db *db, const char *key, int status,
 	    json_t *body);

@@ -775,7 +775,8 @@ claim_batch(struct db *db)
 	}
 done:
 	if (rv < 0) {
-		if (!err)
+		/* An outage is logged once (db.h), not once a tick. */
+		if (!err && !db_unavailable(db))
 			log_warnx("%s: could not claim due jobs: %s",
 			    __func__, db_errmsg(db));
 		(void)db_cmd(db, "ROLLBACK", 0, NULL);
@@ -815,8 +816,9 @@ reclaim(struct db *db)
 	    "j.session_mode",
 	    2, p);
 	if (res == NULL) {
-		log_warnx("%s: could not take over expired fires: %s",
-		    __func__, db_errmsg(db));
+		if (!db_unavailable(db))
+			log_warnx("%s: could not take over expired fires: %s",
+			    __func__, db_errmsg(db));
 		return;
 	}
 	for (i = 0; i < PQntuples(res); i++) {
