@@ -5,7 +5,8 @@
  * worker owns one).  Queries are parameterised only (PQexecParams), with
  * search_path set to the owning service's schema.  A broken connection is
  * re-established on the next call, with exponential backoff (100 ms to
- * 2 s; at once when another connection of the process got through) so a database outage answers fast instead of piling up.
+ * 2 s; at once when another connection of the process got through) so a
+ * database outage answers fast instead of piling up.
  *
  * Every call is bounded (db.c says how): connecting takes 3 s at most, a
  * statement db_set_timeout()'s time (the server cancels it) and 2 s more
