@@ -318,6 +318,56 @@ svc_list_add(json_t **list, json_t *item)
 	*list = NULL;
 }
 
+json_t *
+svc_rows(struct svc_ctx *c, const char *sql, int n,
+    const char *const *params, svc_row_fn row, struct svc_reply *rp)
+{
+	PGresult	*res;
+	json_t		*list;
+	int		 i;
+
+	if ((res = db_exec(c->sc_db, sql, n, params)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return (NULL);
+	}
+	if (row == NULL)
+		row = db_row_json;
+	list = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		svc_list_add(&list, row(res, i));
+	PQclear(res);
+	if (list == NULL)
+		svc_reply_error(rp, 500, "out of memory");
+	return (list);
+}
+
+json_t *
+svc_page(struct svc_ctx *c, const struct svc_page *pg, long long *total,
+    struct svc_reply *rp)
+{
+	char		 lim[24], off[24];
+	const char	*p[SVC_PAGE_FILTERS + 2];
+	PGresult	*res;
+	int		 i;
+
+	SH_ASSERT(pg->pg_n >= 0 && pg->pg_n <= SVC_PAGE_FILTERS);
+	for (i = 0; i < pg->pg_n; i++)
+		p[i] = pg->pg_filters[i];
+	if ((res = db_exec(c->sc_db, pg->pg_count, pg->pg_n, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return (NULL);
+	}
+	*total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	/* The total and the page are two snapshots: a row written between
+	 * them shows in one only, as it would across two pages anyway. */
+	snprintf(lim, sizeof(lim), "%lld", pg->pg_limit);
+	snprintf(off, sizeof(off), "%lld", pg->pg_offset);
+	p[pg->pg_n] = lim;
+	p[pg->pg_n + 1] = off;
+	return (svc_rows(c, pg->pg_list, pg->pg_n + 2, p, pg->pg_row, rp));
+}
+
 void
 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 {

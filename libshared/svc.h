@@ -145,6 +145,39 @@ void	 svc_reply_list(struct svc_reply *rp, const char *key, json_t *list);
  * fails, frees both and leaves *list NULL, so a loop that builds a list
  * checks once, at the end (svc_reply_list()). */
 void	 svc_list_add(json_t **list, json_t *item);
+/* A row of res as JSON (new; NULL when it could not be built). */
+typedef json_t *(*svc_row_fn)(PGresult *res, int row);
+
+/*
+ * Runs sql with n text parameters (NULL entries are SQL NULL) on the
+ * worker's connection: its rows, each made JSON by row (NULL:
+ * db_row_json()), as an array (new), or NULL after a 503 (the database,
+ * logged) or a 500 (out of memory).
+ */
+json_t	*svc_rows(struct svc_ctx *c, const char *sql, int n,
+	    const char *const *params, svc_row_fn row, struct svc_reply *rp);
+
+/*
+ * One page of a list and the size of the whole list, in two statements
+ * over the same filters: pg_count ($1..$n the filters) returns one row,
+ * the count; pg_list takes the filters, then $n+1 the limit and $n+2 the
+ * offset.  All borrowed.
+ */
+#define SVC_PAGE_FILTERS	4
+struct svc_page {
+	const char	*pg_count;
+	const char	*pg_list;
+	const char	*pg_filters[SVC_PAGE_FILTERS];	/* NULL: SQL NULL */
+	int		 pg_n;				/* filters used */
+	long long	 pg_limit;
+	long long	 pg_offset;
+	svc_row_fn	 pg_row;			/* NULL: db_row_json() */
+};
+/* The page's rows (new) with the list's size in *total, or NULL after
+ * a 503 or a 500 (svc_rows()). */
+json_t	*svc_page(struct svc_ctx *c, const struct svc_page *pg,
+	    long long *total, struct svc_reply *rp);
+
 /* The standard 503 for a database failure (logs db_errmsg once). */
 void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
 /* Copies params.id, lowercased, into id: 0, or -1 after a 400 ("Invalid

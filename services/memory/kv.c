@@ -216,45 +216,31 @@ kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	PQclear(res);
 }
 
+/* A row of SQL_LIST as its key. */
+static json_t *
+kv_row_key(PGresult *res, int row)
+{
+	return (json_string(PQgetvalue(res, row, 0)));
+}
+
 static void
 kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN], lim[24], off[24];
-	const char	*p[3];
-	long long	 limit = 100, offset = 0, total;
-	PGresult	*res;
+	char		 id[UTIL_UUID_LEN];
+	struct svc_page	 pg = { .pg_count = SQL_COUNT, .pg_list = SQL_LIST,
+			    .pg_filters = { id }, .pg_n = 1, .pg_limit = 100,
+			    .pg_row = kv_row_key };
+	long long	 total;
 	json_t		*keys;
-	int		 i;
 
 	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
-	    mem_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
+	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &pg.pg_limit, rp) != 0 ||
+	    mem_query_num(rq, "offset", 0, 1000000000LL, &pg.pg_offset,
+	    rp) != 0)
 		return;
-	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[1] = lim;
-	p[2] = off;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 3, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	if ((keys = json_array()) == NULL) {
-		PQclear(res);
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
-	for (i = 0; i < PQntuples(res); i++)
-		json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
-	PQclear(res);
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "keys", keys,
-	    "total", (json_int_t)total));
+	if ((keys = svc_page(c, &pg, &total, rp)) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "keys", keys,
+		    "total", (json_int_t)total));
 }
 
 /* GET /api/memory/agents/{id}/kv -> {kv_pairs: [{key, value}]} (query

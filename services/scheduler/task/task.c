@@ -70,15 +70,15 @@ static const char SQL_GET[] =
 	"SELECT " TASK_COLS " FROM tasks WHERE id = $1::uuid";
 static const char SQL_STATUS_OF[] =
 	"SELECT status, assigned_to FROM tasks WHERE id = $1::uuid";
+/* $1 status, $2 assignee (svc_page()), $3 limit, $4 offset. */
+#define TASK_WHERE							\
+	"WHERE ($1::text IS NULL OR status = $1) "			\
+	"  AND ($2::text IS NULL OR assigned_to = $2) "
 static const char SQL_LIST[] =
-	"SELECT " TASK_COLS " FROM tasks "
-	"WHERE ($3::text IS NULL OR status = $3) "
-	"  AND ($4::text IS NULL OR assigned_to = $4) "
-	"ORDER BY created_at DESC, id LIMIT $1::bigint OFFSET $2::bigint";
+	"SELECT " TASK_COLS " FROM tasks " TASK_WHERE
+	"ORDER BY created_at DESC, id LIMIT $3::bigint OFFSET $4::bigint";
 static const char SQL_COUNT[] =
-	"SELECT count(*) FROM tasks "
-	"WHERE ($1::text IS NULL OR status = $1) "
-	"  AND ($2::text IS NULL OR assigned_to = $2)";
+	"SELECT count(*) FROM tasks " TASK_WHERE;
 static const char SQL_COUNTS[] =
 	"SELECT count(*), "
 	"    count(*) FILTER (WHERE status = 'pending'), "
@@ -364,16 +364,15 @@ static void
 task_op_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 lim[24], off[24];
-	const char	*p[4], *status, *to;
-	long long	 limit, offset, total;
-	PGresult	*res;
-	json_t		*items, *v;
-	int		 i;
+	struct svc_page	 pg = { .pg_count = SQL_COUNT, .pg_list = SQL_LIST,
+			    .pg_n = 2 };
+	const char	*status, *to;
+	long long	 total;
+	json_t		*items;
 
-	if (goal_query_num(rq, "limit", 1, TASK_LIST_MAX, 100, &limit,
+	if (goal_query_num(rq, "limit", 1, TASK_LIST_MAX, 100, &pg.pg_limit,
 	    rp) != 0 || goal_query_num(rq, "offset", 0, 1000000000LL, 0,
-	    &offset, rp) != 0)
+	    &pg.pg_offset, rp) != 0)
 		return;
 	status = json_string_value(json_object_get(rq->mr_query, "status"));
 	if (status != NULL && !task_status_ok(status)) {
@@ -381,37 +380,17 @@ task_op_list(struct svc_ctx *c, const struct msg_req *rq,
 		    "in_progress, completed, failed, cancelled");
 		return;
 	}
-	v = json_object_get(rq->mr_query, "assigned_to");
-	to = json_string_value(v);
+	to = json_string_value(json_object_get(rq->mr_query, "assigned_to"));
 	if (to != NULL && strlen(to) > TASK_WHO_MAX) {
 		svc_reply_error(rp, 400, "'assigned_to' must be at most %d "
 		    "bytes", TASK_WHO_MAX);
 		return;
 	}
-	p[0] = status;
-	p[1] = to;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 2, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[0] = lim;
-	p[1] = off;
-	p[2] = status;
-	p[3] = to;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 4, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	items = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&items, db_row_json(res, i));
-	PQclear(res);
-	svc_reply_json(rp, 200, items == NULL ? NULL : json_pack("{s:o, s:I}",
-	    "tasks", items, "total", (json_int_t)total));
+	pg.pg_filters[0] = status;
+	pg.pg_filters[1] = to;
+	if ((items = svc_page(c, &pg, &total, rp)) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "tasks",
+		    items, "total", (json_int_t)total));
 }
 
 static void

@@ -299,8 +299,6 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*v = json_object_get(rq->mr_query, "agent_id"), *list;
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { NULL };
-	PGresult	*res;
-	int		 i;
 
 	if (v != NULL) {
 		if (uuid_lower(json_string_value(v), id) != 0) {
@@ -309,16 +307,9 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		}
 		p[0] = id;
 	}
-	if ((res = db_exec(c->sc_db, SQL_LIST, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	list = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&list, db_row_json(res, i));
-	PQclear(res);
 	/* The spec's shape: a bare array. */
-	svc_reply_json(rp, 200, list);
+	if ((list = svc_rows(c, SQL_LIST, 1, p, NULL, rp)) != NULL)
+		svc_reply_json(rp, 200, list);
 }
 
 static void

@@ -110,20 +110,11 @@ param_id(const struct msg_req *rq, struct svc_reply *rp, json_t *alt,
 static void
 op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	PGresult	*res;
-	json_t		*list;
-	int		 i;
+	json_t	*list;
 
 	(void)rq;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 0, NULL)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	list = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&list, db_row_json(res, i));
-	PQclear(res);
-	svc_reply_json(rp, 200, list);
+	if ((list = svc_rows(c, SQL_LIST, 0, NULL, NULL, rp)) != NULL)
+		svc_reply_json(rp, 200, list);
 }
 
 /*
