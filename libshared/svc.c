@@ -353,12 +353,15 @@ svc_page(struct svc_ctx *c, const struct svc_page *pg, long long *total,
 	SH_ASSERT(pg->pg_n >= 0 && pg->pg_n <= SVC_PAGE_FILTERS);
 	for (i = 0; i < pg->pg_n; i++)
 		p[i] = pg->pg_filters[i];
-	if ((res = db_exec(c->sc_db, pg->pg_count, pg->pg_n, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return (NULL);
+	if (pg->pg_count != NULL) {
+		if ((res = db_exec(c->sc_db, pg->pg_count, pg->pg_n, p)) ==
+		    NULL) {
+			svc_reply_db_error(rp, c);
+			return (NULL);
+		}
+		*total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
 	}
-	*total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
 	/* The total and the page are two snapshots: a row written between
 	 * them shows in one only, as it would across two pages anyway. */
 	snprintf(lim, sizeof(lim), "%lld", pg->pg_limit);

@@ -160,8 +160,8 @@ json_t	*svc_rows(struct svc_ctx *c, const char *sql, int n,
 /*
  * One page of a list and the size of the whole list, in two statements
  * over the same filters: pg_count ($1..$n the filters) returns one row,
- * the count; pg_list takes the filters, then $n+1 the limit and $n+2 the
- * offset.  All borrowed.
+ * the count (NULL: not asked); pg_list takes the filters, then $n+1 the
+ * limit and $n+2 the offset.  All borrowed.
  */
 #define SVC_PAGE_FILTERS	4
 struct svc_page {
@@ -173,8 +173,8 @@ struct svc_page {
 	long long	 pg_offset;
 	svc_row_fn	 pg_row;			/* NULL: db_row_json() */
 };
-/* The page's rows (new) with the list's size in *total, or NULL after
- * a 503 or a 500 (svc_rows()). */
+/* The page's rows (new) with the list's size in *total (untouched when
+ * pg_count is NULL), or NULL after a 503 or a 500 (svc_rows()). */
 json_t	*svc_page(struct svc_ctx *c, const struct svc_page *pg,
 	    long long *total, struct svc_reply *rp);
 

@@ -270,6 +270,21 @@ mem_agent_known(const char *id, struct svc_reply *rp)
 	return (ret);
 }
 
+PGresult *
+mem_agent_exec(struct svc_ctx *c, const struct msg_req *rq, const char *sql,
+    char id[UTIL_UUID_LEN], struct svc_reply *rp)
+{
+	const char	*p[1] = { id };
+	PGresult	*res;
+
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    mem_agent_known(id, rp) != 0)
+		return (NULL);
+	if ((res = db_exec(c->sc_db, sql, 1, p)) == NULL)
+		svc_reply_db_error(rp, c);
+	return (res);
+}
+
 int
 mem_begin(struct db *db)
 {

@@ -95,6 +95,15 @@ int	 mem_metadata_text(json_t *metadata, char **text, struct svc_reply *rp);
  */
 int	 mem_agent_known(const char *id, struct svc_reply *rp);
 
+/*
+ * A per-agent read: params.id checked (400 "Invalid agent ID") into id,
+ * the agent asked of agent-runtime (mem_agent_known()), then sql run with
+ * $1 the id.  Its result (the caller PQclear's), or NULL after a reply
+ * (400, 404, 503).
+ */
+PGresult *mem_agent_exec(struct svc_ctx *c, const struct msg_req *rq,
+	    const char *sql, char id[UTIL_UUID_LEN], struct svc_reply *rp);
+
 /* Runs BEGIN / COMMIT / ROLLBACK on this worker's connection. */
 int	 mem_begin(struct db *db);
 int	 mem_commit(struct db *db);
