@@ -379,22 +379,37 @@ svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 }
 
 int
-svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
-    char id[UTIL_UUID_LEN])
+svc_uuid_lower(const char *s, char id[UTIL_UUID_LEN])
 {
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    PARAM_ID));
-	size_t		 i;
+	size_t	i;
 
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid agent ID");
+	if (s == NULL || !util_uuid_valid(s))
 		return (-1);
-	}
+	/* One spelling of each id: they are compared as text. */
 	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
 		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
 		    s[i];
 	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
+}
+
+int
+svc_param_uuid(const struct msg_req *rq, const char *key, const char *what,
+    char id[UTIL_UUID_LEN], struct svc_reply *rp)
+{
+	if (svc_uuid_lower(json_string_value(json_object_get(rq->mr_params,
+	    key)), id) != 0) {
+		svc_reply_error(rp, 400, "Invalid %s", what);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
+    char id[UTIL_UUID_LEN])
+{
+	return (svc_param_uuid(rq, PARAM_ID, "agent ID", id, rp));
 }
 
 const char *

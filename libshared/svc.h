@@ -180,8 +180,14 @@ json_t	*svc_page(struct svc_ctx *c, const struct svc_page *pg,
 
 /* The standard 503 for a database failure (logs db_errmsg once). */
 void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
-/* Copies params.id, lowercased, into id: 0, or -1 after a 400 ("Invalid
- * agent ID") when it is no UUID. */
+/* Copies s, lowercased, into id when it is a UUID: 0, or -1 (s NULL or
+ * no UUID; id untouched). */
+int	 svc_uuid_lower(const char *s, char id[UTIL_UUID_LEN]);
+/* params[key] as a UUID, lowercased into id: 0, or -1 after a 400
+ * ("Invalid <what>"). */
+int	 svc_param_uuid(const struct msg_req *rq, const char *key,
+	    const char *what, char id[UTIL_UUID_LEN], struct svc_reply *rp);
+/* svc_param_uuid() of params.id, "agent ID". */
 int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 	    char id[UTIL_UUID_LEN]);
 

@@ -506,7 +506,7 @@ items_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*item;
 
 	memset(&ii, 0, sizeof(ii));
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
 		return;
 	if (!json_is_object(rq->mr_body) || json_object_size(rq->mr_body) ==
 	    0) {
@@ -571,7 +571,7 @@ items_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	char		 agent[UTIL_UUID_LEN];
 	long long	 n;
 
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0 ||
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0 ||
 	    req_agent(rq, NULL, agent, rp) != 0)
 		return;
 	snprintf(arr, sizeof(arr), "{%s}", id);
@@ -595,7 +595,7 @@ items_op_history(struct svc_ctx *c, const struct msg_req *rq,
 	PGresult	*res;
 	json_t		*o;
 
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	if ((res = db_exec(c->sc_db, SQL_HISTORY, 1, p)) == NULL) {

@@ -147,24 +147,6 @@ mem_obj_str(json_t *o, const char *k, size_t max, const char **out,
 }
 
 int
-mem_param_uuid(const struct msg_req *rq, const char *k, const char *what,
-    char id[UTIL_UUID_LEN], struct svc_reply *rp)
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-	    k));
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid %s", what);
-		return (-1);
-	}
-	for (i = 0; i < UTIL_UUID_LEN - 1 && s[i] != '\0'; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] + 32 : s[i];
-	id[i] = '\0';
-	return (0);
-}
-
-int
 mem_level_ok(const char *level)
 {
 	return (level != NULL && (strcmp(level, "user") == 0 ||

@@ -77,9 +77,6 @@ int	 mem_obj_str(json_t *o, const char *k, size_t max, const char **out,
 /* o[k] as a number in min..max. */
 int	 mem_obj_real(json_t *o, const char *k, double min, double max,
 	    double *out, struct svc_reply *rp);
-/* params[k] as a UUID, lowercased into id; what names it in the error. */
-int	 mem_param_uuid(const struct msg_req *rq, const char *k,
-	    const char *what, char id[UTIL_UUID_LEN], struct svc_reply *rp);
 /* 1 if level is one of user, session, agent. */
 int	 mem_level_ok(const char *level);
 /* The nesting depth of v (0 for a scalar). */

@@ -160,30 +160,24 @@ goal_query_num(const struct msg_req *rq, const char *key, long long min,
 	return (-1);
 }
 
-/* Lowercases the UUID s into id. */
-static void
-uuid_copy(const char *s, char id[UTIL_UUID_LEN])
+void
+goal_reply_row(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp, const char *sql, const char *what, const char *noun)
 {
-	size_t	i;
+	char		 id[UTIL_UUID_LEN];
+	const char	*p[1] = { id };
+	json_t		*row;
+	int		 err;
 
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' : s[i];
-	id[UTIL_UUID_LEN - 1] = '\0';
-}
-
-int
-goal_param_uuid(const struct msg_req *rq, const char *what,
-    struct svc_reply *rp, char id[UTIL_UUID_LEN])
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    PARAM_ID));
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid %s ID", what);
-		return (-1);
-	}
-	uuid_copy(s, id);
-	return (0);
+	if (svc_param_uuid(rq, PARAM_ID, what, id, rp) != 0)
+		return;
+	row = db_one_json(db_exec(c->sc_db, sql, 1, p), &err);
+	if (row != NULL)
+		svc_reply_json(rp, 200, row);
+	else if (err == SH_ENOTFOUND)
+		svc_reply_error(rp, 404, "%s '%s' not found", noun, id);
+	else
+		svc_reply_db_error(rp, c);
 }
 
 json_t *
@@ -263,11 +257,10 @@ goal_ref(json_t *body, const char *key, char id[UTIL_UUID_LEN], int *set,
 		return (0);
 	if ((s = json_string_value(v)) != NULL && *s == '\0')
 		return (0);
-	if (s == NULL || !util_uuid_valid(s)) {
+	if (svc_uuid_lower(s, id) != 0) {
 		svc_reply_error(rp, 400, "'%s' must be a UUID", key);
 		return (-1);
 	}
-	uuid_copy(s, id);
 	return (0);
 }
 
@@ -506,21 +499,7 @@ goal_op_create(struct svc_ctx *c, const struct msg_req *rq,
 static void
 goal_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
-	json_t		*row;
-	int		 err;
-
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
-		return;
-	p[0] = id;
-	row = db_one_json(db_exec(c->sc_db, SQL_GET, 1, p), &err);
-	if (row != NULL)
-		svc_reply_json(rp, 200, row);
-	else if (err == SH_ENOTFOUND)
-		svc_reply_error(rp, 404, "Goal '%s' not found", id);
-	else
-		svc_reply_db_error(rp, c);
+	goal_reply_row(c, rq, rp, SQL_GET, "goal ID", "Goal");
 }
 
 /*
@@ -575,7 +554,7 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*body, *row = NULL;
 	int		 m, i, err, intx = 0;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0 ||
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0 ||
 	    (body = goal_body(rq, goal_fields, rp)) == NULL ||
 	    (m = goal_parse(body, 0, vals, parent, agent, prog, rp)) < 0)
 		return;
@@ -634,7 +613,7 @@ goal_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*p[1];
 	PGresult	*res;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	/* The foreign key takes the descendants with it; one entry
@@ -667,7 +646,7 @@ goal_op_children(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*items;
 	int		 n;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	if ((res = db_exec(c->sc_db, SQL_EXISTS, 1, p)) == NULL) {

@@ -9,7 +9,6 @@
  * dashboard's flat shape (cron, prompt).  A body may name only the keys
  * its view knows: anything else is a 400, so a typo never goes unseen.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,16 +209,10 @@ static int
 param_id(const struct msg_req *rq, struct svc_reply *rp, const char *what,
     char id[UTIL_UUID_LEN])
 {
-	const char	*s = str_of(rq->mr_params, PARAM_ID);
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
+	if (svc_uuid_lower(str_of(rq->mr_params, PARAM_ID), id) != 0) {
 		svc_reply_error(rp, 400, "Invalid %s ID", what);
 		return (-1);
 	}
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (char)tolower((unsigned char)s[i]);
-	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
 }
 

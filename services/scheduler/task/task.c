@@ -11,7 +11,6 @@
  * pending or failed.  Each is one conditional UPDATE, so a transition
  * that lost a race answers 409 instead of overwriting the winner.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +220,6 @@ task_agent(json_t *body, int required, char buf[UTIL_UUID_LEN],
     const char **idp, const char **namep, struct svc_reply *rp)
 {
 	const char	*id;
-	size_t		 i;
 
 	*idp = NULL;
 	if (goal_text(body, "agent_name", 0, TASK_WHO_MAX, namep, rp) != 0)
@@ -230,14 +228,11 @@ task_agent(json_t *body, int required, char buf[UTIL_UUID_LEN],
 	if (id == NULL && !required &&
 	    json_object_get(body, "agent_id") == NULL)
 		return (0);
-	if (id == NULL || !util_uuid_valid(id)) {
+	/* assigned_to compares text: one spelling of each id. */
+	if (svc_uuid_lower(id, buf) != 0) {
 		svc_reply_error(rp, 400, "'agent_id' must be an agent's UUID");
 		return (-1);
 	}
-	/* assigned_to compares text: one spelling of each id. */
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		buf[i] = (char)tolower((unsigned char)id[i]);
-	buf[UTIL_UUID_LEN - 1] = '\0';
 	*idp = buf;
 	return (0);
 }
@@ -310,7 +305,7 @@ task_op_complete(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*body, *row;
 	int		 err;
 
-	if (goal_param_uuid(rq, "task", rp, id) != 0 ||
+	if (svc_param_uuid(rq, PARAM_ID, "task ID", id, rp) != 0 ||
 	    (body = goal_body(rq, task_complete_fields, rp)) == NULL ||
 	    task_agent(body, 0, abuf, &aid, &name, rp) != 0 ||
 	    goal_text(body, "result", 0, TASK_RESULT_MAX, &result, rp) != 0)
@@ -343,21 +338,7 @@ task_op_complete(struct svc_ctx *c, const struct msg_req *rq,
 static void
 task_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
-	json_t		*row;
-	int		 err;
-
-	if (goal_param_uuid(rq, "task", rp, id) != 0)
-		return;
-	p[0] = id;
-	row = db_one_json(db_exec(c->sc_db, SQL_GET, 1, p), &err);
-	if (row != NULL)
-		svc_reply_json(rp, 200, row);
-	else if (err == SH_ENOTFOUND)
-		svc_reply_error(rp, 404, "Task '%s' not found", id);
-	else
-		svc_reply_db_error(rp, c);
+	goal_reply_row(c, rq, rp, SQL_GET, "task ID", "Task");
 }
 
 static void
@@ -425,7 +406,7 @@ task_transition(struct svc_ctx *c, const struct msg_req *rq,
 	PGresult	*res;
 	int		 n;
 
-	if (goal_param_uuid(rq, "task", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "task ID", id, rp) != 0)
 		return (-1);
 	p[0] = id;
 	/* An operator overriding the board is audited, in the change's
