@@ -1,9 +1,9 @@
 /*
  * mem.c - the request helpers the memory service's operations share:
- * bounded numbers and strings from the query or the body, UUID path
- * parameters, metadata checks, transactions, and whether an agent exists
- * (asked of agent-runtime over the bus: a service never reads another's
- * tables).
+ * bounded numbers and strings from the query or the body, metadata
+ * checks, transactions, and whether an agent exists (asked of
+ * agent-runtime over the bus: a service never reads another's tables),
+ * with the per-agent read built on it.
  */
 #include <math.h>
 #include <stdlib.h>
