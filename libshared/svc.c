@@ -318,6 +318,97 @@ svc_list_add(json_t **list, json_t *item)
 	*list = NULL;
 }
 
+struct svc_tick {
+	pthread_mutex_t	 st_mtx;
+	pthread_cond_t	 st_cond;	/* on CLOCK_MONOTONIC */
+	pthread_t	 st_thread;
+	void		(*st_fn)(void *);
+	void		*st_arg;
+	long long	 st_ms;
+	int		 st_at_once;
+	int		 st_quit;	/* under st_mtx */
+};
+
+static void *
+svc_tick_main(void *arg)
+{
+	struct svc_tick	*t = arg;
+	struct timespec	 ts;
+	int		 run = t->st_at_once;
+
+	pthread_mutex_lock(&t->st_mtx);
+	while (!t->st_quit) {
+		if (run) {
+			pthread_mutex_unlock(&t->st_mtx);
+			t->st_fn(t->st_arg);
+			pthread_mutex_lock(&t->st_mtx);
+		}
+		run = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(t->st_ms / 1000);
+		ts.tv_nsec += (long)(t->st_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		/* A spurious wakeup does not run the job early. */
+		while (!t->st_quit && pthread_cond_timedwait(&t->st_cond,
+		    &t->st_mtx, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&t->st_mtx);
+	return (NULL);
+}
+
+struct svc_tick *
+svc_tick_start(const char *what, long long ms, int at_once,
+    void (*fn)(void *), void *arg)
+{
+	struct svc_tick		*t;
+	pthread_condattr_t	 ca;
+	int			 e;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		log_warnx("%s: could not start %s: %s", __func__, what,
+		    strerror(ENOMEM));
+		return (NULL);
+	}
+	t->st_fn = fn;
+	t->st_arg = arg;
+	t->st_ms = ms;
+	t->st_at_once = at_once;
+	pthread_mutex_init(&t->st_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->st_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((e = pthread_create(&t->st_thread, NULL, svc_tick_main, t)) !=
+	    0) {
+		log_warnx("%s: could not start %s: %s", __func__, what,
+		    strerror(e));
+		pthread_cond_destroy(&t->st_cond);
+		pthread_mutex_destroy(&t->st_mtx);
+		free(t);
+		return (NULL);
+	}
+	return (t);
+}
+
+void
+svc_tick_stop(struct svc_tick *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->st_mtx);
+	t->st_quit = 1;
+	pthread_cond_signal(&t->st_cond);
+	pthread_mutex_unlock(&t->st_mtx);
+	pthread_join(t->st_thread, NULL);
+	pthread_cond_destroy(&t->st_cond);
+	pthread_mutex_destroy(&t->st_mtx);
+	free(t);
+}
+
 json_t *
 svc_rows(struct svc_ctx *c, const char *sql, int n,
     const char *const *params, svc_row_fn row, struct svc_reply *rp)

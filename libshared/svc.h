@@ -133,6 +133,21 @@ struct svc_pending;
 struct svc_pending *svc_defer(const struct msg_req *rq, struct svc_reply *rp);
 int	 svc_pending_reply(struct svc_pending *sp, int status, json_t *body);
 
+/*
+ * A periodic job on a thread of its own: fn(arg) runs every ms
+ * milliseconds (the first run at once when at_once is set, else after
+ * one interval) until svc_tick_stop().  The wait is on the monotonic
+ * clock (a wall-clock step neither stalls nor hurries it) and ends at
+ * once on stop; a run in progress is waited for.  svc_tick_start()
+ * returns the job (new; svc_tick_stop() frees it), or NULL when the
+ * thread could not start (logged, naming what).
+ */
+struct svc_tick;
+struct svc_tick *svc_tick_start(const char *what, long long ms, int at_once,
+	    void (*fn)(void *arg), void *arg);
+/* NULL is a no-op. */
+void	 svc_tick_stop(struct svc_tick *t);
+
 /* Reply helpers: set status and body (body stolen; NULL, a body that
  * could not be built, makes the reply 500 "out of memory"). */
 void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);
