@@ -318,6 +318,150 @@ svc_list_add(json_t **list, json_t *item)
 	*list = NULL;
 }
 
+struct svc_tick {
+	pthread_mutex_t	 st_mtx;
+	pthread_cond_t	 st_cond;	/* on CLOCK_MONOTONIC */
+	pthread_t	 st_thread;
+	void		(*st_fn)(void *);
+	void		*st_arg;
+	long long	 st_ms;
+	int		 st_at_once;
+	int		 st_quit;	/* under st_mtx */
+};
+
+static void *
+svc_tick_main(void *arg)
+{
+	struct svc_tick	*t = arg;
+	struct timespec	 ts;
+	int		 run = t->st_at_once;
+
+	pthread_mutex_lock(&t->st_mtx);
+	while (!t->st_quit) {
+		if (run) {
+			pthread_mutex_unlock(&t->st_mtx);
+			t->st_fn(t->st_arg);
+			pthread_mutex_lock(&t->st_mtx);
+		}
+		run = 1;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(t->st_ms / 1000);
+		ts.tv_nsec += (long)(t->st_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		/* A spurious wakeup does not run the job early. */
+		while (!t->st_quit && pthread_cond_timedwait(&t->st_cond,
+		    &t->st_mtx, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&t->st_mtx);
+	return (NULL);
+}
+
+struct svc_tick *
+svc_tick_start(const char *what, long long ms, int at_once,
+    void (*fn)(void *), void *arg)
+{
+	struct svc_tick		*t;
+	pthread_condattr_t	 ca;
+	int			 e;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		log_warnx("%s: could not start %s: %s", __func__, what,
+		    strerror(ENOMEM));
+		return (NULL);
+	}
+	t->st_fn = fn;
+	t->st_arg = arg;
+	t->st_ms = ms;
+	t->st_at_once = at_once;
+	pthread_mutex_init(&t->st_mtx, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->st_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((e = pthread_create(&t->st_thread, NULL, svc_tick_main, t)) !=
+	    0) {
+		log_warnx("%s: could not start %s: %s", __func__, what,
+		    strerror(e));
+		pthread_cond_destroy(&t->st_cond);
+		pthread_mutex_destroy(&t->st_mtx);
+		free(t);
+		return (NULL);
+	}
+	return (t);
+}
+
+void
+svc_tick_stop(struct svc_tick *t)
+{
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&t->st_mtx);
+	t->st_quit = 1;
+	pthread_cond_signal(&t->st_cond);
+	pthread_mutex_unlock(&t->st_mtx);
+	pthread_join(t->st_thread, NULL);
+	pthread_cond_destroy(&t->st_cond);
+	pthread_mutex_destroy(&t->st_mtx);
+	free(t);
+}
+
+json_t *
+svc_rows(struct svc_ctx *c, const char *sql, int n,
+    const char *const *params, svc_row_fn row, struct svc_reply *rp)
+{
+	PGresult	*res;
+	json_t		*list;
+	int		 i;
+
+	if ((res = db_exec(c->sc_db, sql, n, params)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return (NULL);
+	}
+	if (row == NULL)
+		row = db_row_json;
+	list = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		svc_list_add(&list, row(res, i));
+	PQclear(res);
+	if (list == NULL)
+		svc_reply_error(rp, 500, "out of memory");
+	return (list);
+}
+
+json_t *
+svc_page(struct svc_ctx *c, const struct svc_page *pg, long long *total,
+    struct svc_reply *rp)
+{
+	char		 lim[24], off[24];
+	const char	*p[SVC_PAGE_FILTERS + 2];
+	PGresult	*res;
+	int		 i;
+
+	SH_ASSERT(pg->pg_n >= 0 && pg->pg_n <= SVC_PAGE_FILTERS);
+	for (i = 0; i < pg->pg_n; i++)
+		p[i] = pg->pg_filters[i];
+	if (pg->pg_count != NULL) {
+		if ((res = db_exec(c->sc_db, pg->pg_count, pg->pg_n, p)) ==
+		    NULL) {
+			svc_reply_db_error(rp, c);
+			return (NULL);
+		}
+		*total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+	}
+	/* The total and the page are two snapshots: a row written between
+	 * them shows in one only, as it would across two pages anyway. */
+	snprintf(lim, sizeof(lim), "%lld", pg->pg_limit);
+	snprintf(off, sizeof(off), "%lld", pg->pg_offset);
+	p[pg->pg_n] = lim;
+	p[pg->pg_n + 1] = off;
+	return (svc_rows(c, pg->pg_list, pg->pg_n + 2, p, pg->pg_row, rp));
+}
+
 void
 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 {
@@ -328,22 +472,37 @@ svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c)
 }
 
 int
-svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
-    char id[UTIL_UUID_LEN])
+svc_uuid_lower(const char *s, char id[UTIL_UUID_LEN])
 {
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    PARAM_ID));
-	size_t		 i;
+	size_t	i;
 
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid agent ID");
+	if (s == NULL || !util_uuid_valid(s))
 		return (-1);
-	}
+	/* One spelling of each id: they are compared as text. */
 	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
 		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
 		    s[i];
 	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
+}
+
+int
+svc_param_uuid(const struct msg_req *rq, const char *key, const char *what,
+    char id[UTIL_UUID_LEN], struct svc_reply *rp)
+{
+	if (svc_uuid_lower(json_string_value(json_object_get(rq->mr_params,
+	    key)), id) != 0) {
+		svc_reply_error(rp, 400, "Invalid %s", what);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
+    char id[UTIL_UUID_LEN])
+{
+	return (svc_param_uuid(rq, PARAM_ID, "agent ID", id, rp));
 }
 
 const char *

@@ -133,6 +133,21 @@ struct svc_pending;
 struct svc_pending *svc_defer(const struct msg_req *rq, struct svc_reply *rp);
 int	 svc_pending_reply(struct svc_pending *sp, int status, json_t *body);
 
+/*
+ * A periodic job on a thread of its own: fn(arg) runs every ms
+ * milliseconds (the first run at once when at_once is set, else after
+ * one interval) until svc_tick_stop().  The wait is on the monotonic
+ * clock (a wall-clock step neither stalls nor hurries it) and ends at
+ * once on stop; a run in progress is waited for.  svc_tick_start()
+ * returns the job (new; svc_tick_stop() frees it), or NULL when the
+ * thread could not start (logged, naming what).
+ */
+struct svc_tick;
+struct svc_tick *svc_tick_start(const char *what, long long ms, int at_once,
+	    void (*fn)(void *arg), void *arg);
+/* NULL is a no-op. */
+void	 svc_tick_stop(struct svc_tick *t);
+
 /* Reply helpers: set status and body (body stolen; NULL, a body that
  * could not be built, makes the reply 500 "out of memory"). */
 void	 svc_reply_json(struct svc_reply *rp, int status, json_t *body);
@@ -145,10 +160,49 @@ void	 svc_reply_list(struct svc_reply *rp, const char *key, json_t *list);
  * fails, frees both and leaves *list NULL, so a loop that builds a list
  * checks once, at the end (svc_reply_list()). */
 void	 svc_list_add(json_t **list, json_t *item);
+/* A row of res as JSON (new; NULL when it could not be built). */
+typedef json_t *(*svc_row_fn)(PGresult *res, int row);
+
+/*
+ * Runs sql with n text parameters (NULL entries are SQL NULL) on the
+ * worker's connection: its rows, each made JSON by row (NULL:
+ * db_row_json()), as an array (new), or NULL after a 503 (the database,
+ * logged) or a 500 (out of memory).
+ */
+json_t	*svc_rows(struct svc_ctx *c, const char *sql, int n,
+	    const char *const *params, svc_row_fn row, struct svc_reply *rp);
+
+/*
+ * One page of a list and the size of the whole list, in two statements
+ * over the same filters: pg_count ($1..$n the filters) returns one row,
+ * the count (NULL: not asked); pg_list takes the filters, then $n+1 the
+ * limit and $n+2 the offset.  All borrowed.
+ */
+#define SVC_PAGE_FILTERS	4
+struct svc_page {
+	const char	*pg_count;
+	const char	*pg_list;
+	const char	*pg_filters[SVC_PAGE_FILTERS];	/* NULL: SQL NULL */
+	int		 pg_n;				/* filters used */
+	long long	 pg_limit;
+	long long	 pg_offset;
+	svc_row_fn	 pg_row;			/* NULL: db_row_json() */
+};
+/* The page's rows (new) with the list's size in *total (untouched when
+ * pg_count is NULL), or NULL after a 503 or a 500 (svc_rows()). */
+json_t	*svc_page(struct svc_ctx *c, const struct svc_page *pg,
+	    long long *total, struct svc_reply *rp);
+
 /* The standard 503 for a database failure (logs db_errmsg once). */
 void	 svc_reply_db_error(struct svc_reply *rp, struct svc_ctx *c);
-/* Copies params.id, lowercased, into id: 0, or -1 after a 400 ("Invalid
- * agent ID") when it is no UUID. */
+/* Copies s, lowercased, into id when it is a UUID: 0, or -1 (s NULL or
+ * no UUID; id untouched). */
+int	 svc_uuid_lower(const char *s, char id[UTIL_UUID_LEN]);
+/* params[key] as a UUID, lowercased into id: 0, or -1 after a 400
+ * ("Invalid <what>"). */
+int	 svc_param_uuid(const struct msg_req *rq, const char *key,
+	    const char *what, char id[UTIL_UUID_LEN], struct svc_reply *rp);
+/* svc_param_uuid() of params.id, "agent ID". */
 int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 	    char id[UTIL_UUID_LEN]);
 

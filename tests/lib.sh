@@ -60,6 +60,15 @@
 #                           lf_wait_agents
 #   lf_agent NAME MODEL [MORE]   spawn lf_fake_toml's agent; prints its id
 #                           (a "# spawn" line on stderr unless 201)
+#   lf_agent_top TOP NAME MODEL [MORE]   the same, with TOP (manifest lines
+#                           outside any table) first in the manifest
+#
+# Memory:
+#
+#   lf_dream_stack [LINES]  lf_fake_stack agent-runtime memory, with
+#                           [auto_dream] enabled (and LINES) in config.toml
+#   lf_dream_entry AGENT JQ  jq -c JQ over AGENT's entry in the last
+#                           GET /api/auto-dream/status answer
 #
 # The scheduler:
 #
@@ -584,8 +593,16 @@ lf_fake_stack() {
 # model MODEL (lf_fake_toml, MORE as there) and prints its id; when the
 # spawn is not 201, says so on stderr (the id is then empty, and the
 # checks that use it fail).
-lf_agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "$@")")"
+lf_agent() { lf_agent_top "" "$@"; }
+
+# lf_agent_top TOP NAME MODEL [MORE]: lf_agent NAME MODEL [MORE] with TOP,
+# manifest lines outside any table (auto_dream_enabled = true, ...), first
+# in the manifest ("": none).
+lf_agent_top() {
+	local top=$1
+	shift
+	lf_req POST /api/agents "$(lf_spawn_json "${top:+$top
+}$(lf_fake_toml "$@")")"
 	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
 	jb .agent_id
 }
@@ -604,6 +621,21 @@ lf_fake_requests() {
 # N requests for MODEL.
 lf_is_faked() { [ "$(lf_fake_requests "$1" | jq length)" -ge "$2" ]; }
 lf_fake_wait() { lf_poll 200 lf_is_faked "$1" "$2"; }
+
+# ---- memory --------------------------------------------------------------------
+
+# lf_dream_stack [LINES]: config.toml's [auto_dream] enabled, with LINES
+# (more keys of that table), then lf_fake_stack agent-runtime memory.
+lf_dream_stack() {
+	lf_config "[auto_dream]
+enabled = true${1:+
+$1}"
+	lf_fake_stack agent-runtime memory
+}
+
+# lf_dream_entry AGENT JQ: JQ (jq -c) over AGENT's entry in the agents of
+# the last GET /api/auto-dream/status answer.
+lf_dream_entry() { jbc ".agents[] | select(.agent_id == \"$1\") | $2"; }
 
 # ---- the scheduler -------------------------------------------------------------
 

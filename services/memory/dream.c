@@ -201,10 +201,7 @@ static struct {
 	pthread_mutex_t	 mtx;
 	struct db	*db;		/* the callbacks' connection */
 	struct db	*tick_db;	/* the tick thread's */
-	pthread_t	 tick;
-	int		 ticking;	/* tick was started */
-	int		 stopping;	/* under mtx; tick_cv wakes it */
-	pthread_cond_t	 tick_cv;
+	struct svc_tick	*tick;		/* the schedule */
 	struct dream	*run[DREAM_MAX_RUNNING];
 	int		 enabled;	/* [auto_dream] enabled */
 	double		 min_hours;
@@ -213,14 +210,13 @@ static struct {
 	long long	 timeout_secs;
 } dream = {
 	.mtx = PTHREAD_MUTEX_INITIALIZER,
-	.tick_cv = PTHREAD_COND_INITIALIZER,
 	.min_hours = 24,
 	.min_sessions = 5,
 	.check_interval = 86400,
 	.timeout_secs = 600,
 };
 
-static void	*dream_tick(void *);
+static void	 dream_tick(void *);
 
 void
 dream_start(const struct sh_config *cfg)
@@ -249,12 +245,10 @@ dream_start(const struct sh_config *cfg)
 	if (!dream.enabled || dream.check_interval <= 0)
 		return;
 	if ((dream.tick_db = db_open(conninfo, "memory")) == NULL ||
-	    pthread_create(&dream.tick, NULL, dream_tick, NULL) != 0) {
+	    (dream.tick = svc_tick_start("the dream schedule",
+	    dream.check_interval * 1000, 0, dream_tick, NULL)) == NULL)
 		log_warnx("%s: could not start the schedule; only manual "
 		    "dreams run", __func__);
-		return;
-	}
-	dream.ticking = 1;
 }
 
 /* Frees the dreams whose callback ran (all of them, cancelling, when
@@ -282,14 +276,8 @@ dream_reap(int all)
 void
 dream_stop(void)
 {
-	if (dream.ticking) {
-		pthread_mutex_lock(&dream.mtx);
-		dream.stopping = 1;
-		pthread_cond_signal(&dream.tick_cv);
-		pthread_mutex_unlock(&dream.mtx);
-		pthread_join(dream.tick, NULL);
-		dream.ticking = 0;
-	}
+	svc_tick_stop(dream.tick);
+	dream.tick = NULL;
 	db_close(dream.tick_db);
 	dream.tick_db = NULL;
 	dream_reap(1);
@@ -805,25 +793,11 @@ dream_scheduled(void)
 }
 
 /* The schedule: every check_interval_secs, until dream_stop(). */
-static void *
+static void
 dream_tick(void *arg)
 {
-	struct timespec	 ts;
-
 	(void)arg;
-	pthread_mutex_lock(&dream.mtx);
-	while (!dream.stopping) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += dream.check_interval;
-		(void)pthread_cond_timedwait(&dream.tick_cv, &dream.mtx, &ts);
-		if (dream.stopping)
-			break;
-		pthread_mutex_unlock(&dream.mtx);
-		dream_scheduled();
-		pthread_mutex_lock(&dream.mtx);
-	}
-	pthread_mutex_unlock(&dream.mtx);
-	return (NULL);
+	dream_scheduled();
 }
 
 /* PUT /api/auto-dream/agents/{id}/enabled {enabled} -> {agent_id,

@@ -506,7 +506,7 @@ items_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*item;
 
 	memset(&ii, 0, sizeof(ii));
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
 		return;
 	if (!json_is_object(rq->mr_body) || json_object_size(rq->mr_body) ==
 	    0) {
@@ -571,7 +571,7 @@ items_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	char		 agent[UTIL_UUID_LEN];
 	long long	 n;
 
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0 ||
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0 ||
 	    req_agent(rq, NULL, agent, rp) != 0)
 		return;
 	snprintf(arr, sizeof(arr), "{%s}", id);
@@ -595,7 +595,7 @@ items_op_history(struct svc_ctx *c, const struct msg_req *rq,
 	PGresult	*res;
 	json_t		*o;
 
-	if (mem_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
+	if (svc_param_uuid(rq, "memory_id", "memory ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	if ((res = db_exec(c->sc_db, SQL_HISTORY, 1, p)) == NULL) {
@@ -701,17 +701,10 @@ items_op_count(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
 	PGresult	*res;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_agent_known(id, rp) != 0)
+	if ((res = mem_agent_exec(c, rq, SQL_COUNT, id, rp)) == NULL)
 		return;
-	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
 	svc_reply_json(rp, 200, json_pack("{s:s, s:I}", "agent_id", id,
 	    "count", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
 	PQclear(res);
@@ -823,18 +816,11 @@ items_op_export(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
 	PGresult	*res;
 	json_t		*o;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_agent_known(id, rp) != 0)
+	if ((res = mem_agent_exec(c, rq, SQL_EXPORT, id, rp)) == NULL)
 		return;
-	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_EXPORT, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
 	o = db_row_json(res, 0);
 	PQclear(res);
 	if (o != NULL)

@@ -52,10 +52,8 @@ static const char SQL_LIST[] =
 static const char SQL_COUNT[] =
 	"SELECT count(*) FROM kv WHERE agent_id = $1::uuid";
 static const char SQL_PAIRS[] =
-	"SELECT coalesce(json_agg(json_build_object('key', key, "
-	"'value', value) ORDER BY key), '[]'::json) FROM (SELECT key, value "
-	"FROM kv WHERE agent_id = $1::uuid ORDER BY key "
-	"LIMIT $2::bigint OFFSET $3::bigint) k";
+	"SELECT key, value FROM kv WHERE agent_id = $1::uuid ORDER BY key "
+	"LIMIT $2::bigint OFFSET $3::bigint";
 static const char SQL_EXPORT[] =
 	"SELECT coalesce(json_object_agg(key, value ORDER BY key), "
 	"'{}'::json) FROM kv WHERE agent_id = $1::uuid";
@@ -103,18 +101,28 @@ kv_param_key(const struct msg_req *rq, struct svc_reply *rp)
 	return (s);
 }
 
-/* Runs sql ($1 params.id, $2 params.key): its rows, with the key in *keyp,
- * or NULL after a 400, a 503 or a 404 (no row). */
+/* params.id into id and params.key (borrowed) into *keyp: 0, or -1 after
+ * a 400. */
+static int
+kv_params(const struct msg_req *rq, char id[UTIL_UUID_LEN], const char **keyp,
+    struct svc_reply *rp)
+{
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    (*keyp = kv_param_key(rq, rp)) == NULL)
+		return (-1);
+	return (0);
+}
+
+/* Runs sql ($1 params.id, $2 params.key): its rows, with the agent in id
+ * and the key in *keyp, or NULL after a 400, a 503 or a 404 (no row). */
 static PGresult *
 kv_key_exec(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
-    const char *sql, const char **keyp)
+    const char *sql, char id[UTIL_UUID_LEN], const char **keyp)
 {
-	char		 id[UTIL_UUID_LEN];
 	const char	*key, *p[2];
 	PGresult	*res;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    (key = kv_param_key(rq, rp)) == NULL)
+	if (kv_params(rq, id, &key, rp) != 0)
 		return (NULL);
 	p[0] = id;
 	p[1] = key;
@@ -134,10 +142,11 @@ kv_key_exec(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 static void
 kv_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
+	char		 id[UTIL_UUID_LEN];
 	const char	*key;
 	PGresult	*res;
 
-	if ((res = kv_key_exec(c, rq, rp, SQL_GET, &key)) == NULL)
+	if ((res = kv_key_exec(c, rq, rp, SQL_GET, id, &key)) == NULL)
 		return;
 	svc_reply_json(rp, 200, db_row_json(res, 0));
 	PQclear(res);
@@ -151,8 +160,7 @@ kv_op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*v;
 	PGresult	*res;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    (key = kv_param_key(rq, rp)) == NULL)
+	if (kv_params(rq, id, &key, rp) != 0)
 		return;
 	if (!json_is_object(rq->mr_body) ||
 	    (v = json_object_get(rq->mr_body, "value")) == NULL) {
@@ -207,54 +215,61 @@ kv_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*key;
 	PGresult	*res;
 
-	if ((res = kv_key_exec(c, rq, rp, SQL_DELETE, &key)) == NULL)
+	if ((res = kv_key_exec(c, rq, rp, SQL_DELETE, id, &key)) == NULL)
 		return;
-	if (svc_param_agent_id(rq, rp, id) == 0)	/* checked above */
-		kv_publish(rq, id, "deleted", key);
+	kv_publish(rq, id, "deleted", key);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s}", "status", "deleted",
 	    "key", key));
 	PQclear(res);
 }
 
+/* A row of SQL_LIST as its key. */
+static json_t *
+kv_row_key(PGresult *res, int row)
+{
+	return (json_string(PQgetvalue(res, row, 0)));
+}
+
+/* A row of SQL_PAIRS as {key, value}. */
+static json_t *
+kv_row_pair(PGresult *res, int row)
+{
+	return (json_pack("{s:s, s:o}", "key", PQgetvalue(res, row, 0),
+	    "value", json_loads(PQgetvalue(res, row, 1), JSON_DECODE_ANY,
+	    NULL)));
+}
+
+/* params.id into id, query limit (1-KV_LIST_MAX; pg's as the default)
+ * and offset into pg: 0, or -1 after a 400. */
+static int
+kv_page_params(const struct msg_req *rq, char id[UTIL_UUID_LEN],
+    struct svc_page *pg, struct svc_reply *rp)
+{
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &pg->pg_limit,
+	    rp) != 0 ||
+	    mem_query_num(rq, "offset", 0, 1000000000LL, &pg->pg_offset,
+	    rp) != 0)
+		return (-1);
+	return (0);
+}
+
+/* memory.kv.list (the agent tool memory_list) -> {keys, total} (query
+ * limit 1-1000, 100; offset). */
 static void
 kv_op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN], lim[24], off[24];
-	const char	*p[3];
-	long long	 limit = 100, offset = 0, total;
-	PGresult	*res;
+	char		 id[UTIL_UUID_LEN];
+	struct svc_page	 pg = { .pg_count = SQL_COUNT, .pg_list = SQL_LIST,
+			    .pg_filters = { id }, .pg_n = 1, .pg_limit = 100,
+			    .pg_row = kv_row_key };
+	long long	 total;
 	json_t		*keys;
-	int		 i;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
-	    mem_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
-		return;
-	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[1] = lim;
-	p[2] = off;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 3, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	if ((keys = json_array()) == NULL) {
-		PQclear(res);
-		svc_reply_error(rp, 500, "out of memory");
-		return;
-	}
-	for (i = 0; i < PQntuples(res); i++)
-		json_array_append_new(keys, json_string(PQgetvalue(res, i, 0)));
-	PQclear(res);
-	svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "keys", keys,
-	    "total", (json_int_t)total));
+	if (kv_page_params(rq, id, &pg, rp) == 0 &&
+	    (keys = svc_page(c, &pg, &total, rp)) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "keys", keys,
+		    "total", (json_int_t)total));
 }
 
 /* GET /api/memory/agents/{id}/kv -> {kv_pairs: [{key, value}]} (query
@@ -263,27 +278,15 @@ static void
 kv_op_pairs(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN], lim[24], off[24];
-	const char	*p[3];
-	long long	 limit = KV_LIST_MAX, offset = 0;
-	PGresult	*res;
+	char		 id[UTIL_UUID_LEN];
+	struct svc_page	 pg = { .pg_list = SQL_PAIRS, .pg_filters = { id },
+			    .pg_n = 1, .pg_limit = KV_LIST_MAX,
+			    .pg_row = kv_row_pair };
+	json_t		*pairs;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_query_num(rq, "limit", 1, KV_LIST_MAX, &limit, rp) != 0 ||
-	    mem_query_num(rq, "offset", 0, 1000000000LL, &offset, rp) != 0)
-		return;
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[0] = id;
-	p[1] = lim;
-	p[2] = off;
-	if ((res = db_exec(c->sc_db, SQL_PAIRS, 3, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	svc_reply_json(rp, 200, json_pack("{s:o}", "kv_pairs",
-	    json_loads(PQgetvalue(res, 0, 0), 0, NULL)));
-	PQclear(res);
+	if (kv_page_params(rq, id, &pg, rp) == 0 &&
+	    (pairs = svc_page(c, &pg, NULL, rp)) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:o}", "kv_pairs", pairs));
 }
 
 /* GET /api/agents/{id}/memory/export -> {agent_id, version: 1, kv}. */
@@ -292,17 +295,10 @@ kv_op_export(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
 	PGresult	*res;
 
-	if (svc_param_agent_id(rq, rp, id) != 0 ||
-	    mem_agent_known(id, rp) != 0)
+	if ((res = mem_agent_exec(c, rq, SQL_EXPORT, id, rp)) == NULL)
 		return;
-	p[0] = id;
-	if ((res = db_exec(c->sc_db, SQL_EXPORT, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
 	svc_reply_json(rp, 200, json_pack("{s:s, s:i, s:o}", "agent_id", id,
 	    "version", 1, "kv", json_loads(PQgetvalue(res, 0, 0), 0, NULL)));
 	PQclear(res);

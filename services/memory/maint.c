@@ -10,15 +10,13 @@
  * back.  The rate is [proactive_memory] confidence_decay_rate (0.01 a
  * day).  Cleanup (session TTL, purge) runs only on request.
  */
-#include <pthread.h>
-#include <time.h>
-
 #include <jansson.h>
 
 #include "cfg.h"
 #include "db.h"
 #include "log.h"
 #include "memory.h"
+#include "svc.h"
 
 #define MAINT_TICK_SECS	60
 
@@ -28,26 +26,21 @@ static const char SQL_CLAIM[] =
 	"interval '1 hour' RETURNING 1";
 
 static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cv;
-	pthread_t	 thread;
-	struct db	*db;
+	struct svc_tick	*tick;
+	struct db	*db;		/* the tick's */
 	double		 rate;
-	int		 running;
-	int		 stopping;	/* under mtx */
 } maint = {
-	.mtx = PTHREAD_MUTEX_INITIALIZER,
-	.cv = PTHREAD_COND_INITIALIZER,
 	.rate = 0.01,
 };
 
 /* One attempt: decays when this replica wins the hour. */
 static void
-maint_decay(void)
+maint_decay(void *arg)
 {
 	PGresult	*res = NULL;
 	long long	 n = 0;
 
+	(void)arg;
 	if (mem_begin(maint.db) != 0)
 		return;		/* the database is down: next minute */
 	if ((res = db_exec(maint.db, SQL_CLAIM, 0, NULL)) == NULL ||
@@ -60,27 +53,6 @@ maint_decay(void)
 		log_info("decay: %lld memories decayed at %.4f a day", n,
 		    maint.rate);
 	PQclear(res);
-}
-
-static void *
-maint_main(void *arg)
-{
-	struct timespec	 ts;
-
-	(void)arg;
-	pthread_mutex_lock(&maint.mtx);
-	while (!maint.stopping) {
-		pthread_mutex_unlock(&maint.mtx);
-		maint_decay();
-		pthread_mutex_lock(&maint.mtx);
-		if (maint.stopping)
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += MAINT_TICK_SECS;
-		(void)pthread_cond_timedwait(&maint.cv, &maint.mtx, &ts);
-	}
-	pthread_mutex_unlock(&maint.mtx);
-	return (NULL);
 }
 
 void
@@ -96,25 +68,17 @@ maint_start(const struct sh_config *cfg)
 	db_conninfo(cfg->database_url, cfg->home_dir, conninfo,
 	    sizeof(conninfo));
 	if ((maint.db = db_open(conninfo, "memory")) == NULL ||
-	    pthread_create(&maint.thread, NULL, maint_main, NULL) != 0) {
+	    (maint.tick = svc_tick_start("the hourly decay",
+	    MAINT_TICK_SECS * 1000LL, 1, maint_decay, NULL)) == NULL)
 		log_warnx("%s: could not start; memories decay only on "
 		    "request", __func__);
-		return;
-	}
-	maint.running = 1;
 }
 
 void
 maint_stop(void)
 {
-	if (maint.running) {
-		pthread_mutex_lock(&maint.mtx);
-		maint.stopping = 1;
-		pthread_cond_signal(&maint.cv);
-		pthread_mutex_unlock(&maint.mtx);
-		pthread_join(maint.thread, NULL);
-		maint.running = 0;
-	}
+	svc_tick_stop(maint.tick);
+	maint.tick = NULL;
 	db_close(maint.db);
 	maint.db = NULL;
 }

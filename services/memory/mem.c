@@ -1,9 +1,9 @@
 /*
  * mem.c - the request helpers the memory service's operations share:
- * bounded numbers and strings from the query or the body, UUID path
- * parameters, metadata checks, transactions, and whether an agent exists
- * (asked of agent-runtime over the bus: a service never reads another's
- * tables).
+ * bounded numbers and strings from the query or the body, metadata
+ * checks, transactions, and whether an agent exists (asked of
+ * agent-runtime over the bus: a service never reads another's tables),
+ * with the per-agent read built on it.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -147,24 +147,6 @@ mem_obj_str(json_t *o, const char *k, size_t max, const char **out,
 }
 
 int
-mem_param_uuid(const struct msg_req *rq, const char *k, const char *what,
-    char id[UTIL_UUID_LEN], struct svc_reply *rp)
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-	    k));
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid %s", what);
-		return (-1);
-	}
-	for (i = 0; i < UTIL_UUID_LEN - 1 && s[i] != '\0'; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] + 32 : s[i];
-	id[i] = '\0';
-	return (0);
-}
-
-int
 mem_level_ok(const char *level)
 {
 	return (level != NULL && (strcmp(level, "user") == 0 ||
@@ -268,6 +250,21 @@ mem_agent_known(const char *id, struct svc_reply *rp)
 		    rep.mp_status);
 	msg_rep_release(&rep);
 	return (ret);
+}
+
+PGresult *
+mem_agent_exec(struct svc_ctx *c, const struct msg_req *rq, const char *sql,
+    char id[UTIL_UUID_LEN], struct svc_reply *rp)
+{
+	const char	*p[1] = { id };
+	PGresult	*res;
+
+	if (svc_param_agent_id(rq, rp, id) != 0 ||
+	    mem_agent_known(id, rp) != 0)
+		return (NULL);
+	if ((res = db_exec(c->sc_db, sql, 1, p)) == NULL)
+		svc_reply_db_error(rp, c);
+	return (res);
 }
 
 int

@@ -77,9 +77,6 @@ int	 mem_obj_str(json_t *o, const char *k, size_t max, const char **out,
 /* o[k] as a number in min..max. */
 int	 mem_obj_real(json_t *o, const char *k, double min, double max,
 	    double *out, struct svc_reply *rp);
-/* params[k] as a UUID, lowercased into id; what names it in the error. */
-int	 mem_param_uuid(const struct msg_req *rq, const char *k,
-	    const char *what, char id[UTIL_UUID_LEN], struct svc_reply *rp);
 /* 1 if level is one of user, session, agent. */
 int	 mem_level_ok(const char *level);
 /* The nesting depth of v (0 for a scalar). */
@@ -94,6 +91,15 @@ int	 mem_metadata_text(json_t *metadata, char **text, struct svc_reply *rp);
  * did not answer).  Blocks for at most a few seconds.
  */
 int	 mem_agent_known(const char *id, struct svc_reply *rp);
+
+/*
+ * A per-agent read: params.id checked (400 "Invalid agent ID") into id,
+ * the agent asked of agent-runtime (mem_agent_known()), then sql run with
+ * $1 the id.  Its result (the caller PQclear's), or NULL after a reply
+ * (400, 404, 503).
+ */
+PGresult *mem_agent_exec(struct svc_ctx *c, const struct msg_req *rq,
+	    const char *sql, char id[UTIL_UUID_LEN], struct svc_reply *rp);
 
 /* Runs BEGIN / COMMIT / ROLLBACK on this worker's connection. */
 int	 mem_begin(struct db *db);

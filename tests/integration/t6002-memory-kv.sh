@@ -50,6 +50,11 @@ lf_req GET "/api/memory/agents/$A/kv?limit=0"
 t_eq "list with limit 0 is 400" "$LF_STATUS" 400
 lf_req GET "/api/memory/agents/$A/kv?limit=1"
 t_eq "list with limit 1" "$(jbc '[.kv_pairs[].key]')" '["preferences"]'
+lf_req GET "/api/memory/agents/$B/kv?limit=1"
+t_eq "list: a number value" "$(jbc .kv_pairs)" '[{"key":"ok.key","value":1}]'
+lf_req PUT "/api/memory/agents/$B/kv/zz" '{"value": "text"}'
+lf_req GET "/api/memory/agents/$B/kv?limit=2&offset=2"
+t_eq "list: limit, offset and a string value" "$(jbc .kv_pairs)" '[{"key":"state","value":{"step":3}},{"key":"zz","value":"text"}]'
 lf_req DELETE "/api/memory/agents/$A/kv/state"
 t_eq "delete" "$LF_STATUS $(jbc .)" '200 {"status":"deleted","key":"state"}'
 lf_req DELETE "/api/memory/agents/$A/kv/state"

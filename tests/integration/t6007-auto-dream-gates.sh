@@ -10,41 +10,28 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_config '[auto_dream]
-enabled = true
-check_interval_secs = 1
+lf_dream_stack 'check_interval_secs = 1
 min_hours = 24
 min_sessions = 5'
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
-# agent NAME MODEL [TOP-LEVEL MANIFEST LINES]
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "${3:+$3
-}$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
-A=$(agent gated m-gated 'auto_dream_enabled = true
+A=$(lf_agent_top 'auto_dream_enabled = true
 auto_dream_min_hours = 0
-auto_dream_min_sessions = 2')
-B=$(agent plain m-plain)
-C=$(agent vetoed m-vetoed 'auto_dream_enabled = true')
+auto_dream_min_sessions = 2' gated m-gated)
+B=$(lf_agent plain m-plain)
+C=$(lf_agent_top 'auto_dream_enabled = true' vetoed m-vetoed)
 
-entry() { jbc ".agents[] | select(.agent_id == \"$1\") | $2"; }
 lf_req GET /api/auto-dream/status
 t_eq "the manifest opts A in, with its own gates" \
-    "$(entry "$A" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions]')" '[true,0,2]'
+    "$(lf_dream_entry "$A" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions]')" '[true,0,2]'
 t_eq "B's manifest does not opt in: runtime fields are 0" \
-    "$(entry "$B" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions, .sessions_since_last, .last_consolidated_at_ms]')" \
+    "$(lf_dream_entry "$B" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions, .sessions_since_last, .last_consolidated_at_ms]')" \
     '[false,0,0,0,0]'
 t_eq "C is opted in by its manifest, with the config's gates" \
-    "$(entry "$C" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions]')" '[true,24,5]'
+    "$(lf_dream_entry "$C" '[.auto_dream_enabled, .effective_min_hours, .effective_min_sessions]')" '[true,24,5]'
 lf_req PUT "/api/auto-dream/agents/$C/enabled" '{"enabled": false}'
 t_eq "our opt-out overrides C's manifest" "$LF_STATUS" 200
 lf_req GET /api/auto-dream/status
-t_eq "C is no longer opted in" "$(entry "$C" .auto_dream_enabled)" false
+t_eq "C is no longer opted in" "$(lf_dream_entry "$C" .auto_dream_enabled)" false
 lf_req POST "/api/auto-dream/agents/$C/trigger"
 t_eq "and a trigger does not fire, with the reason" "$(jbc '[.fired, .reason]')" \
     '[false,"agent has not opted in to auto-dream"]'
@@ -55,17 +42,17 @@ t_eq "nor for B (manifest off)" "$(jbc '[.fired, .reason]')" \
 # A's sessions: the one it was spawned with (fewer than its 2).
 sleep 3
 lf_req GET /api/auto-dream/status
-S0=$(entry "$A" .sessions_since_last)
+S0=$(lf_dream_entry "$A" .sessions_since_last)
 t_ok "A has fewer sessions than its min_sessions ($S0)" test "$S0" -lt 2
 t_eq "so after three ticks it has not dreamed" \
     "$(lf_psql "SELECT count(*) FROM memory.dreams")" 0
-t_eq "B and C never dream on the schedule" "$(entry "$C" .progress)" null
+t_eq "B and C never dream on the schedule" "$(lf_dream_entry "$C" .progress)" null
 
 lf_req POST "/api/agents/$A/sessions" '{}'
 t_eq "a session for A" "$LF_STATUS" 200
 lf_req POST "/api/agents/$A/sessions" '{}'
 lf_req GET /api/auto-dream/status
-t_ok "A now has at least 2 sessions since ever" test "$(entry "$A" .sessions_since_last)" -ge 2
+t_ok "A now has at least 2 sessions since ever" test "$(lf_dream_entry "$A" .sessions_since_last)" -ge 2
 dreamed() { [ "$(lf_psql "SELECT count(*) FROM memory.dreams WHERE agent_id = '$A' AND status = 'completed'")" -ge 1 ]; }
 lf_poll 300 dreamed || echo "# A's scheduled dream did not complete within 15 s"
 t_eq "the sessions gate met: A dreamed on the schedule" \
@@ -75,7 +62,7 @@ t_eq "its min_hours is 0, but no session since: not due again" \
     "$(lf_psql "SELECT count(*) FROM memory.dreams")" 1
 lf_req GET /api/auto-dream/status
 t_eq "status: no session since the consolidation" \
-    "$(entry "$A" '[.sessions_since_last, .last_consolidated_at_ms > 0, .progress.status]')" '[0,true,"completed"]'
+    "$(lf_dream_entry "$A" '[.sessions_since_last, .last_consolidated_at_ms > 0, .progress.status]')" '[0,true,"completed"]'
 lf_req POST "/api/agents/$A/sessions" '{}'
 lf_req POST "/api/agents/$A/sessions" '{}'
 two() { [ "$(lf_psql "SELECT count(*) FROM memory.dreams WHERE agent_id = '$A' AND status = 'completed'")" -ge 2 ]; }

@@ -8,26 +8,14 @@
 . "$(dirname "$0")/../lib.sh"
 
 export FAKE_API_KEY=sk-fake-memory-0123456789
-lf_fake_start
-lf_config '[auto_dream]
-enabled = true
-check_interval_secs = 1
+lf_dream_stack 'check_interval_secs = 1
 min_hours = 24
 min_sessions = 0'
-lf_stack_start agent-runtime memory
-lf_wait_ok /api/agents || { echo "Bail out! agent-runtime did not answer"; lf_dump_logs; exit 1; }
 
-agent() {
-	lf_req POST /api/agents "$(lf_spawn_json "${3:+$3
-}$(lf_fake_toml "$1" "$2")")"
-	[ "$LF_STATUS" = 201 ] || echo "# spawn $1: $LF_STATUS $LF_BODY" >&2
-	jb .agent_id
-}
 # M dreams only when triggered (the schedule's sessions gate is 100).
-M=$(agent manual m-manual 'auto_dream_enabled = true
-auto_dream_min_sessions = 100')
-S=$(agent sched m-sched)
-entry() { jbc ".agents[] | select(.agent_id == \"$1\") | $2"; }
+M=$(lf_agent_top 'auto_dream_enabled = true
+auto_dream_min_sessions = 100' manual m-manual)
+S=$(lf_agent sched m-sched)
 
 lf_req POST "/api/auto-dream/agents/$M/abort"
 t_eq "nothing running: not aborted, with the reason" "$LF_STATUS $(jbc '[.aborted, .task_id, .reason]')" \
@@ -39,7 +27,7 @@ lf_req PUT "/api/auto-dream/agents/$S/enabled" '{"enabled": true}'
 running() { [ "$(lf_psql "SELECT count(*) FROM memory.dreams WHERE agent_id = '$1' AND status = 'running'")" = 1 ]; }
 lf_poll 100 running "$S" || echo "# no scheduled dream of S within 5 s"
 lf_req GET /api/auto-dream/status
-t_eq "a scheduled dream runs and cannot be aborted" "$(entry "$S" '[.progress.status, .can_abort]')" '["running",false]'
+t_eq "a scheduled dream runs and cannot be aborted" "$(lf_dream_entry "$S" '[.progress.status, .can_abort]')" '["running",false]'
 lf_req POST "/api/auto-dream/agents/$S/abort"
 t_eq "abort says so" "$(jbc '[.aborted, .reason]')" \
     '[false,"the running dream is scheduled: only manual dreams can be aborted"]'
@@ -54,7 +42,7 @@ lf_req POST "/api/auto-dream/agents/$M/trigger"
 t_eq "while it runs a second trigger does not fire" "$(jbc '[.fired, .reason]')" \
     '[false,"a dream is already running for this agent"]'
 lf_req GET /api/auto-dream/status
-t_eq "status: running, can_abort" "$(entry "$M" '[.progress.task_id, .progress.status, .can_abort]')" \
+t_eq "status: running, can_abort" "$(lf_dream_entry "$M" '[.progress.task_id, .progress.status, .can_abort]')" \
     "[\"$T\",\"running\",true]"
 lf_req POST "/api/auto-dream/agents/$M/abort"
 t_eq "abort answers" "$LF_STATUS $(jbc '[.aborted, .agent_id, .task_id]')" "200 [true,\"$M\",\"$T\"]"
@@ -62,7 +50,7 @@ t_eq "the dream is aborted at once" \
     "$(lf_psql "SELECT status, ended_at IS NOT NULL FROM memory.dreams WHERE task_id = '$T'")" "aborted|t"
 lf_req GET /api/auto-dream/status
 t_eq "status: aborted, no longer abortable, not a consolidation" \
-    "$(entry "$M" '[.progress.status, .can_abort, .last_consolidated_at_ms]')" '["aborted",false,0]'
+    "$(lf_dream_entry "$M" '[.progress.status, .can_abort, .last_consolidated_at_ms]')" '["aborted",false,0]'
 SID=$(lf_psql "SELECT session_id FROM memory.dreams WHERE task_id = '$T'")
 t_eq "its session was interrupted" \
     "$(lf_psql "SELECT count(*) FROM runtime.sessions WHERE id = '$SID' AND interrupt")" 1

@@ -1,7 +1,8 @@
 /*
- * t_libshared.c - unit tests for buf, util, log redaction, cfg and
- * bus address derivation.
+ * t_libshared.c - unit tests for buf, util, log redaction, cfg, bus
+ * address derivation and svc's UUID and periodic-job helpers.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cfg.h"
 #include "err.h"
 #include "log.h"
+#include "svc.h"
 #include "tap.h"
 #include "util.h"
 
@@ -423,6 +425,84 @@ t_cfg_redacts(void)
 	return (0);
 }
 
+static int
+t_uuid_lower(void)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;	/* NULL: refused */
+	} cases[] = {
+		{ "0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D",
+		    "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" },
+		{ "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+		    "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" },
+		{ "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4", NULL },
+		{ "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4dx", NULL },
+		{ "not-a-uuid", NULL },
+		{ "", NULL },
+		{ NULL, NULL },
+	};
+	char	 id[UTIL_UUID_LEN];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(id, sizeof(id), "untouched");
+		if (cases[i].out == NULL) {
+			T_EQ_INT(svc_uuid_lower(cases[i].in, id), -1);
+			T_EQ_STR(id, "untouched");
+		} else {
+			T_EQ_INT(svc_uuid_lower(cases[i].in, id), 0);
+			T_EQ_STR(id, cases[i].out);
+		}
+	}
+	return (0);
+}
+
+static atomic_int	 ticks;
+
+static void
+t_tick_fn(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ticks, 1);
+}
+
+/* Up to 5 s for n ticks; how many there were. */
+static int
+wait_ticks(int n)
+{
+	int	i;
+
+	for (i = 0; i < 500 && atomic_load(&ticks) < n; i++)
+		util_sleep_ms(10);
+	return (atomic_load(&ticks));
+}
+
+static int
+t_svc_tick(void)
+{
+	struct svc_tick	*t;
+	uint64_t	 t0;
+
+	/* At once, then every 20 ms. */
+	atomic_store(&ticks, 0);
+	T_OK((t = svc_tick_start("t-fast", 20, 1, t_tick_fn, NULL)) != NULL);
+	T_OK(wait_ticks(3) >= 3);
+	svc_tick_stop(t);
+	/* Not at once: nothing before the first interval (an hour), and
+	 * the stop does not wait it out. */
+	atomic_store(&ticks, 0);
+	T_OK((t = svc_tick_start("t-slow", 3600 * 1000LL, 0, t_tick_fn,
+	    NULL)) != NULL);
+	util_sleep_ms(100);
+	t0 = util_now_ms();
+	svc_tick_stop(t);
+	T_OK(util_now_ms() - t0 < 2000);
+	T_EQ_INT(atomic_load(&ticks), 0);
+	svc_tick_stop(NULL);
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "buf grows to its ceiling and resets on overflow", t_buf_grows_and_caps },
 	{ "buf_addf formats past the small buffer", t_buf_addf_long },
@@ -437,6 +517,10 @@ static const struct tap_case cases[] = {
 	{ "config layers: defaults, file, environment", t_cfg_layers },
 	{ "config errors name the line or key", t_cfg_errors },
 	{ "config dump redacts secrets", t_cfg_redacts },
+	{ "svc_uuid_lower: UUIDs lowercased, the rest refused",
+	    t_uuid_lower },
+	{ "svc_tick: at once or after an interval, stopped at once",
+	    t_svc_tick },
 	{ NULL, NULL }
 };
 

@@ -75,6 +75,30 @@ jis(json_t *v, const char *path, const char *want)
 	return (ok);
 }
 
+/* A path in a JSON value and the JSON it must be there (NULL: absent). */
+struct jwant {
+	const char	*jw_path;
+	const char	*jw_want;
+};
+
+/* 1 when every path of want (ended by a NULL path) is as it says; each
+ * one that is not is printed. */
+static int
+jis_all(json_t *v, const struct jwant *want)
+{
+	int	ok = 1;
+
+	for (; want->jw_path != NULL; want++)
+		if (want->jw_want == NULL ? jget(v, want->jw_path) != NULL :
+		    !jis(v, want->jw_path, want->jw_want)) {
+			if (want->jw_want == NULL)
+				printf("# %s: present, expected absent\n",
+				    want->jw_path);
+			ok = 0;
+		}
+	return (ok);
+}
+
 static struct llm_target
 target(enum llm_style st, const char *model)
 {
@@ -123,6 +147,22 @@ static const char *CONV =
     "    \"additionalProperties\": false,"
     "    \"properties\": {\"path\": {\"type\": \"string\"}}}}],"
     " \"max_tokens\": 100, \"temperature\": 0.5}";
+
+/* CONV as style st's wire body to model (streaming or not), built by the
+ * style's driver: new, or NULL (the error printed). */
+static json_t *
+conv_body(enum llm_style st, const char *model, int stream)
+{
+	struct llm_target	 t = target(st, model);
+	json_t			*req = J(CONV), *b = NULL;
+	char			 err[256] = "";
+
+	if (req != NULL && (b = llm_driver(st)->d_body(req, &t, stream, err,
+	    sizeof(err))) == NULL)
+		printf("# %s body: %s\n", llm_style_name(st), err);
+	json_decref(req);
+	return (b);
+}
 
 /* ---- SSE ------------------------------------------------------------------ */
 
@@ -192,56 +232,65 @@ t_sse_ndjson_and_limit(void)
 
 /* ---- canonical -> wire ------------------------------------------------------ */
 
+static const struct jwant openai_body_conv[] = {
+	{ ".model", "\"gpt-x\"" },
+	{ ".messages[0]", "{\"role\": \"system\", \"content\": "
+	    "\"You are terse.\"}" },
+	{ ".messages[1]", "{\"role\": \"user\", \"content\": "
+	    "\"write a file\"}" },
+	{ ".messages[2].role", "\"assistant\"" },
+	{ ".messages[2].content", "\"Sure.\"" },
+	{ ".messages[2].tool_calls", "[{\"id\": \"call_1\", "
+	    "\"type\": \"function\", \"function\": {\"name\": \"file_write\", "
+	    "\"arguments\": \"{\\\"path\\\":\\\"a.txt\\\"}\"}}]" },
+	{ ".messages[3]", "{\"role\": \"tool\", \"tool_call_id\": "
+	    "\"call_1\", \"content\": \"ok\"}" },
+	{ ".messages[4].role", "\"user\"" },
+	{ ".messages[4].content[0]", "{\"type\": \"text\", "
+	    "\"text\": \"and now?\"}" },
+	{ ".messages[4].content[1].image_url.url",
+	    "\"data:image/png;base64,AAA=\"" },
+	{ NULL, NULL }
+};
+
+static const struct jwant openai_body_opts[] = {
+	{ ".tools[0].type", "\"function\"" },
+	{ ".tools[0].function.name", "\"file_write\"" },
+	{ ".tools[0].function.parameters.properties.path.type", "\"string\"" },
+	{ ".stream", "true" },
+	{ ".stream_options", "{\"include_usage\": true}" },
+	{ ".max_tokens", "100" },
+	{ ".temperature", "0.5" },
+	{ NULL, NULL }
+};
+
+static const struct jwant openai_body_reasoning[] = {
+	{ ".max_completion_tokens", "100" },
+	{ ".max_tokens", NULL },
+	{ ".temperature", NULL },
+	{ ".stream", NULL },
+	{ ".stream_options", NULL },
+	{ NULL, NULL }
+};
+
 static int
 t_openai_body(void)
 {
-	json_t			*req = J(CONV), *b;
-	struct llm_target	 t = target(LLM_OPENAI, "gpt-x");
+	json_t			*req, *b;
+	struct llm_target	 t = target(LLM_OPENAI, "o3-mini");
 	char			 err[256] = "";
 
-	T_OK(req != NULL);
-	b = llm_openai_body(req, &t, 1, err, sizeof(err));
-	T_OK(b != NULL);
-	T_OK(jis(b, ".model", "\"gpt-x\""));
-	T_OK(jis(b, ".messages[0]", "{\"role\": \"system\", \"content\": "
-	    "\"You are terse.\"}"));
-	T_OK(jis(b, ".messages[1]", "{\"role\": \"user\", \"content\": "
-	    "\"write a file\"}"));
-	T_OK(jis(b, ".messages[2].role", "\"assistant\""));
-	T_OK(jis(b, ".messages[2].content", "\"Sure.\""));
-	T_OK(jis(b, ".messages[2].tool_calls", "[{\"id\": \"call_1\", "
-	    "\"type\": \"function\", \"function\": {\"name\": \"file_write\", "
-	    "\"arguments\": \"{\\\"path\\\":\\\"a.txt\\\"}\"}}]"));
-	T_OK(jis(b, ".messages[3]", "{\"role\": \"tool\", \"tool_call_id\": "
-	    "\"call_1\", \"content\": \"ok\"}"));
-	T_OK(jis(b, ".messages[4].role", "\"user\""));
-	T_OK(jis(b, ".messages[4].content[0]", "{\"type\": \"text\", "
-	    "\"text\": \"and now?\"}"));
-	T_OK(jis(b, ".messages[4].content[1].image_url.url",
-	    "\"data:image/png;base64,AAA=\""));
+	T_OK((b = conv_body(LLM_OPENAI, "gpt-x", 1)) != NULL);
+	T_OK(jis_all(b, openai_body_conv));
 	T_EQ_INT(json_array_size(json_object_get(b, "messages")), 5);
-	T_OK(jis(b, ".tools[0].type", "\"function\""));
-	T_OK(jis(b, ".tools[0].function.name", "\"file_write\""));
-	T_OK(jis(b, ".tools[0].function.parameters.properties.path.type",
-	    "\"string\""));
-	T_OK(jis(b, ".stream", "true"));
-	T_OK(jis(b, ".stream_options", "{\"include_usage\": true}"));
-	T_OK(jis(b, ".max_tokens", "100"));
-	T_OK(jis(b, ".temperature", "0.5"));
+	T_OK(jis_all(b, openai_body_opts));
 	json_decref(b);
 
 	/* Reasoning models: max_completion_tokens, no temperature; no
 	 * stream fields when not streaming. */
-	t.t_model = "o3-mini";
-	b = llm_openai_body(req, &t, 0, err, sizeof(err));
-	T_OK(b != NULL);
-	T_OK(jis(b, ".max_completion_tokens", "100"));
-	T_OK(json_object_get(b, "max_tokens") == NULL);
-	T_OK(json_object_get(b, "temperature") == NULL);
-	T_OK(json_object_get(b, "stream") == NULL);
-	T_OK(json_object_get(b, "stream_options") == NULL);
+	T_OK((b = conv_body(LLM_OPENAI, "o3-mini", 0)) != NULL);
+	T_OK(jis_all(b, openai_body_reasoning));
 	json_decref(b);
-	json_decref(req);
 
 	/* No messages: a clear error. */
 	req = J("{\"system\": \"x\"}");
@@ -251,38 +300,49 @@ t_openai_body(void)
 	return (0);
 }
 
+static const struct jwant anthropic_body_conv[] = {
+	{ ".system", "\"You are terse.\"" },
+	{ ".model", "\"claude-y\"" },
+	{ ".max_tokens", "100" },
+	{ ".stream", "true" },
+	{ ".messages[0]", "{\"role\": \"user\", \"content\": "
+	    "\"write a file\"}" },
+	{ ".messages[1].content[0]", "{\"type\": \"thinking\", "
+	    "\"thinking\": \"hmm\", \"signature\": \"sig1\"}" },
+	{ ".messages[1].content[2]", "{\"type\": \"tool_use\", "
+	    "\"id\": \"call_1\", \"name\": \"file_write\", \"input\": "
+	    "{\"path\": \"a.txt\"}}" },
+	{ ".messages[2].role", "\"user\"" },
+	{ ".messages[2].content[0]", "{\"type\": \"tool_result\", "
+	    "\"tool_use_id\": \"call_1\", \"content\": \"ok\", "
+	    "\"is_error\": false}" },
+	{ ".messages[2].content[2].source", "{\"type\": \"base64\", "
+	    "\"media_type\": \"image/png\", \"data\": \"AAA=\"}" },
+	{ ".tools[0].input_schema.properties.path.type", "\"string\"" },
+	{ NULL, NULL }
+};
+
+static const struct jwant anthropic_body_bare[] = {
+	{ ".max_tokens", "4096" },
+	{ ".messages[1].content", "[{\"type\": \"text\", "
+	    "\"text\": \"yo\"}]" },
+	{ ".system", NULL },
+	{ ".stream", NULL },
+	{ NULL, NULL }
+};
+
 static int
 t_anthropic_body(void)
 {
-	json_t			*req = J(CONV), *b;
+	json_t			*req, *b;
 	struct llm_target	 t = target(LLM_ANTHROPIC, "claude-y");
 	char			 err[256] = "";
 
-	b = llm_anthropic_body(req, &t, 1, err, sizeof(err));
-	T_OK(b != NULL);
-	T_OK(jis(b, ".system", "\"You are terse.\""));
-	T_OK(jis(b, ".model", "\"claude-y\""));
-	T_OK(jis(b, ".max_tokens", "100"));
-	T_OK(jis(b, ".stream", "true"));
-	T_OK(jis(b, ".messages[0]", "{\"role\": \"user\", \"content\": "
-	    "\"write a file\"}"));
-	T_OK(jis(b, ".messages[1].content[0]", "{\"type\": \"thinking\", "
-	    "\"thinking\": \"hmm\", \"signature\": \"sig1\"}"));
-	T_OK(jis(b, ".messages[1].content[2]", "{\"type\": \"tool_use\", "
-	    "\"id\": \"call_1\", \"name\": \"file_write\", \"input\": "
-	    "{\"path\": \"a.txt\"}}"));
-	T_OK(jis(b, ".messages[2].role", "\"user\""));
-	T_OK(jis(b, ".messages[2].content[0]", "{\"type\": \"tool_result\", "
-	    "\"tool_use_id\": \"call_1\", \"content\": \"ok\", "
-	    "\"is_error\": false}"));
-	T_OK(jis(b, ".messages[2].content[2].source", "{\"type\": \"base64\", "
-	    "\"media_type\": \"image/png\", \"data\": \"AAA=\"}"));
-	T_OK(jis(b, ".tools[0].input_schema.properties.path.type",
-	    "\"string\""));
+	T_OK((b = conv_body(LLM_ANTHROPIC, "claude-y", 1)) != NULL);
+	T_OK(jis_all(b, anthropic_body_conv));
 	T_OK(json_object_get(json_array_get(json_object_get(b, "tools"), 0),
 	    "type") == NULL);
 	json_decref(b);
-	json_decref(req);
 
 	/* max_tokens is required on the wire; a thinking block without its
 	 * signature is not sent back; empty text is dropped. */
@@ -292,77 +352,73 @@ t_anthropic_body(void)
 	    "{\"type\": \"text\", \"text\": \"yo\"}]}]}");
 	b = llm_anthropic_body(req, &t, 0, err, sizeof(err));
 	T_OK(b != NULL);
-	T_OK(jis(b, ".max_tokens", "4096"));
-	T_OK(jis(b, ".messages[1].content", "[{\"type\": \"text\", "
-	    "\"text\": \"yo\"}]"));
-	T_OK(json_object_get(b, "system") == NULL);
-	T_OK(json_object_get(b, "stream") == NULL);
+	T_OK(jis_all(b, anthropic_body_bare));
 	json_decref(b);
 	json_decref(req);
 	return (0);
 }
+
+static const struct jwant gemini_body_conv[] = {
+	{ ".systemInstruction", "{\"parts\": [{\"text\": "
+	    "\"You are terse.\"}]}" },
+	{ ".contents[0]", "{\"role\": \"user\", \"parts\": "
+	    "[{\"text\": \"write a file\"}]}" },
+	{ ".contents[1].role", "\"model\"" },
+	{ ".contents[1].parts[0]", "{\"text\": \"hmm\", "
+	    "\"thought\": true, \"thoughtSignature\": \"ts1\"}" },
+	{ ".contents[1].parts[1]", "{\"text\": \"Sure.\"}" },
+	{ ".contents[1].parts[2]", "{\"functionCall\": {\"name\": "
+	    "\"file_write\", \"args\": {\"path\": \"a.txt\"}}, "
+	    "\"thoughtSignature\": \"ts2\"}" },
+	/* The result's name comes from the call (tool_name was empty). */
+	{ ".contents[2].role", "\"user\"" },
+	{ ".contents[2].parts[0]", "{\"functionResponse\": "
+	    "{\"name\": \"file_write\", \"response\": "
+	    "{\"content\": \"ok\"}}}" },
+	{ ".contents[2].parts[1]", "{\"text\": \"and now?\"}" },
+	{ ".contents[2].parts[2]", "{\"inlineData\": {\"mimeType\": "
+	    "\"image/png\", \"data\": \"AAA=\"}}" },
+	{ ".tools[0].functionDeclarations[0].name", "\"file_write\"" },
+	{ ".tools[0].functionDeclarations[0].parameters",
+	    "{\"type\": \"object\", \"properties\": {\"path\": {\"type\": "
+	    "\"string\"}}}" },
+	{ ".generationConfig", "{\"maxOutputTokens\": 100, "
+	    "\"temperature\": 0.5}" },
+	{ ".messages", NULL },
+	{ NULL, NULL }
+};
 
 static int
 t_gemini_body(void)
 {
-	json_t			*req = J(CONV), *b;
-	struct llm_target	 t = target(LLM_GEMINI, "gemini-z");
-	char			 err[256] = "";
+	json_t	*b;
 
-	b = llm_gemini_body(req, &t, 1, err, sizeof(err));
-	if (b == NULL)
-		printf("# %s\n", err);
-	T_OK(b != NULL);
-	T_OK(jis(b, ".systemInstruction", "{\"parts\": [{\"text\": "
-	    "\"You are terse.\"}]}"));
-	T_OK(jis(b, ".contents[0]", "{\"role\": \"user\", \"parts\": "
-	    "[{\"text\": \"write a file\"}]}"));
-	T_OK(jis(b, ".contents[1].role", "\"model\""));
-	T_OK(jis(b, ".contents[1].parts[0]", "{\"text\": \"hmm\", "
-	    "\"thought\": true, \"thoughtSignature\": \"ts1\"}"));
-	T_OK(jis(b, ".contents[1].parts[1]", "{\"text\": \"Sure.\"}"));
-	T_OK(jis(b, ".contents[1].parts[2]", "{\"functionCall\": {\"name\": "
-	    "\"file_write\", \"args\": {\"path\": \"a.txt\"}}, "
-	    "\"thoughtSignature\": \"ts2\"}"));
-	/* The result's name comes from the call (tool_name was empty). */
-	T_OK(jis(b, ".contents[2].role", "\"user\""));
-	T_OK(jis(b, ".contents[2].parts[0]", "{\"functionResponse\": "
-	    "{\"name\": \"file_write\", \"response\": {\"content\": \"ok\"}}}"));
-	T_OK(jis(b, ".contents[2].parts[1]", "{\"text\": \"and now?\"}"));
-	T_OK(jis(b, ".contents[2].parts[2]", "{\"inlineData\": {\"mimeType\": "
-	    "\"image/png\", \"data\": \"AAA=\"}}"));
-	T_OK(jis(b, ".tools[0].functionDeclarations[0].name",
-	    "\"file_write\""));
-	T_OK(jis(b, ".tools[0].functionDeclarations[0].parameters",
-	    "{\"type\": \"object\", \"properties\": {\"path\": {\"type\": "
-	    "\"string\"}}}"));
-	T_OK(jis(b, ".generationConfig", "{\"maxOutputTokens\": 100, "
-	    "\"temperature\": 0.5}"));
-	T_OK(json_object_get(b, "messages") == NULL);
+	T_OK((b = conv_body(LLM_GEMINI, "gemini-z", 1)) != NULL);
+	T_OK(jis_all(b, gemini_body_conv));
 	json_decref(b);
-	json_decref(req);
 	return (0);
 }
+
+static const struct jwant ollama_body_conv[] = {
+	{ ".stream", "true" },
+	{ ".messages[0].role", "\"system\"" },
+	{ ".messages[2].tool_calls[0].function.arguments",
+	    "{\"path\": \"a.txt\"}" },
+	{ ".messages[3]", "{\"role\": \"tool\", \"content\": \"ok\","
+	    " \"tool_name\": \"\"}" },
+	{ ".messages[4].images", "[\"AAA=\"]" },
+	{ ".options.num_predict", "100" },
+	{ NULL, NULL }
+};
 
 static int
 t_ollama_body(void)
 {
-	json_t			*req = J(CONV), *b;
-	struct llm_target	 t = target(LLM_OLLAMA, "llama3");
-	char			 err[256] = "";
+	json_t	*b;
 
-	b = llm_ollama_body(req, &t, 1, err, sizeof(err));
-	T_OK(b != NULL);
-	T_OK(jis(b, ".stream", "true"));
-	T_OK(jis(b, ".messages[0].role", "\"system\""));
-	T_OK(jis(b, ".messages[2].tool_calls[0].function.arguments",
-	    "{\"path\": \"a.txt\"}"));
-	T_OK(jis(b, ".messages[3]", "{\"role\": \"tool\", \"content\": \"ok\","
-	    " \"tool_name\": \"\"}"));
-	T_OK(jis(b, ".messages[4].images", "[\"AAA=\"]"));
-	T_OK(jis(b, ".options.num_predict", "100"));
+	T_OK((b = conv_body(LLM_OLLAMA, "llama3", 1)) != NULL);
+	T_OK(jis_all(b, ollama_body_conv));
 	json_decref(b);
-	json_decref(req);
 	return (0);
 }
 
@@ -446,6 +502,20 @@ parse_whole(enum llm_style st, const char *body, int *rc)
 	return (r);
 }
 
+static const struct jwant openai_read_tools[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"think\"}" },
+	{ ".content[1]", "{\"type\": \"tool_use\", \"id\": \"c1\", "
+	    "\"name\": \"f\", \"input\": {\"x\": 1}}" },
+	{ ".content[2].input", "{\"__args_invalid\": "
+	    "\"{not json\"}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage", "{\"input_tokens\": 11, \"output_tokens\": 7, "
+	    "\"cache_creation_input_tokens\": 0, "
+	    "\"cache_read_input_tokens\": 3}" },
+	{ NULL, NULL }
+};
+
 static int
 t_openai_read(void)
 {
@@ -461,16 +531,7 @@ t_openai_read(void)
 	    "\"usage\": {\"prompt_tokens\": 11, \"completion_tokens\": 7,"
 	    "\"prompt_tokens_details\": {\"cached_tokens\": 3}}}", &rc);
 	T_EQ_INT(rc, 0);
-	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
-	    "\"think\"}"));
-	T_OK(jis(r, ".content[1]", "{\"type\": \"tool_use\", \"id\": \"c1\", "
-	    "\"name\": \"f\", \"input\": {\"x\": 1}}"));
-	T_OK(jis(r, ".content[2].input", "{\"__args_invalid\": "
-	    "\"{not json\"}"));
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage", "{\"input_tokens\": 11, \"output_tokens\": 7, "
-	    "\"cache_creation_input_tokens\": 0, "
-	    "\"cache_read_input_tokens\": 3}"));
+	T_OK(jis_all(r, openai_read_tools));
 	json_decref(r);
 
 	/* No finish_reason: decided by the tool calls; length -> max. */
@@ -494,6 +555,18 @@ t_openai_read(void)
 	return (0);
 }
 
+static const struct jwant anthropic_read_blocks[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"t\", \"provider_metadata\": {\"signature\": \"s\"}}" },
+	{ ".content[1]", "{\"type\": \"text\", \"text\": \"ok\"}" },
+	{ ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"toolu_1\", \"name\": \"f\", \"input\": {\"a\": [1]}}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.cache_read_input_tokens", "2" },
+	{ ".usage.output_tokens", "6" },
+	{ NULL, NULL }
+};
+
 static int
 t_anthropic_read(void)
 {
@@ -508,14 +581,7 @@ t_anthropic_read(void)
 	    "\"stop_reason\": \"tool_use\", \"usage\": {\"input_tokens\": 5,"
 	    "\"output_tokens\": 6, \"cache_read_input_tokens\": 2}}", &rc);
 	T_EQ_INT(rc, 0);
-	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
-	    "\"t\", \"provider_metadata\": {\"signature\": \"s\"}}"));
-	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"ok\"}"));
-	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
-	    "\"toolu_1\", \"name\": \"f\", \"input\": {\"a\": [1]}}"));
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage.cache_read_input_tokens", "2"));
-	T_OK(jis(r, ".usage.output_tokens", "6"));
+	T_OK(jis_all(r, anthropic_read_blocks));
 	json_decref(r);
 	r = parse_whole(LLM_ANTHROPIC, "{\"type\": \"message\", \"content\": "
 	    "[{\"type\": \"text\", \"text\": \"no\"}], \"stop_reason\": "
@@ -526,6 +592,24 @@ t_anthropic_read(void)
 	T_OK(r == NULL && rc == SH_EPROTO);
 	return (0);
 }
+
+static const struct jwant gemini_read_parts[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"th\"}" },
+	{ ".content[1]", "{\"type\": \"text\", \"text\": \"Hi\"}" },
+	{ ".content[2].name", "\"f\"" },
+	{ ".content[2].input", "{\"q\": 2}" },
+	{ ".content[2].provider_metadata", "{\"thoughtSignature\": "
+	    "\"SIG\"}" },
+	{ NULL, NULL }
+};
+
+static const struct jwant gemini_read_stop[] = {
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.input_tokens", "4" },
+	{ ".usage.output_tokens", "6" },
+	{ NULL, NULL }
+};
 
 static int
 t_gemini_read(void)
@@ -541,19 +625,11 @@ t_gemini_read(void)
 	    "\"promptTokenCount\": 4, \"candidatesTokenCount\": 5,"
 	    "\"thoughtsTokenCount\": 1}}", &rc);
 	T_EQ_INT(rc, 0);
-	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
-	    "\"th\"}"));
-	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"Hi\"}"));
-	T_OK(jis(r, ".content[2].name", "\"f\""));
-	T_OK(jis(r, ".content[2].input", "{\"q\": 2}"));
-	T_OK(jis(r, ".content[2].provider_metadata", "{\"thoughtSignature\": "
-	    "\"SIG\"}"));
+	T_OK(jis_all(r, gemini_read_parts));
 	T_OK(strncmp(json_string_value(jget(r, ".content[2].id")), "call_",
 	    5) == 0 && json_string_length(jget(r, ".content[2].id")) == 37);
 	/* STOP with a function call is tool use. */
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage.input_tokens", "4"));
-	T_OK(jis(r, ".usage.output_tokens", "6"));
+	T_OK(jis_all(r, gemini_read_stop));
 	json_decref(r);
 	r = parse_whole(LLM_GEMINI, "{\"candidates\": [{\"content\": {"
 	    "\"parts\": [{\"text\": \"x\"}]}, \"finishReason\": \"SAFETY\"}]}",
@@ -598,6 +674,34 @@ feed_stream(struct llm_acc *a, enum llm_style st, const char *text,
 	return (rc);
 }
 
+/*
+ * Streams text (style st) in pieces of step into a fresh accumulator,
+ * whose events go to events (a new array, the caller's to free): the
+ * answer (new), or NULL when the stream failed or was not complete
+ * (printed).  *finished and *saw_stop get the accumulator's flags.
+ */
+static json_t *
+stream_whole(enum llm_style st, const char *text, size_t step,
+    int *finished, int *saw_stop)
+{
+	struct llm_acc	 a;
+	json_t		*r = NULL;
+	int		 rc;
+
+	events = json_array();
+	llm_acc_init(&a, collect, NULL);
+	if ((rc = feed_stream(&a, st, text, step)) != 0)
+		printf("# stream: %d (%s)\n", rc, a.a_err);
+	else if (!llm_stream_complete(&a, st))
+		printf("# stream: not complete\n");
+	else
+		r = llm_acc_finish(&a);
+	*finished = a.a_finished;
+	*saw_stop = a.a_saw_stop;
+	llm_acc_release(&a);
+	return (r);
+}
+
 static const char *OPENAI_STREAM =
     "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
     "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Let me\"}}]}\n\n"
@@ -616,46 +720,53 @@ static const char *OPENAI_STREAM =
     "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":8}}\n\n"
     "data: [DONE]\n\n";
 
+static const struct jwant openai_stream_answer[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", "
+	    "\"thinking\": \"Let me\"}" },
+	{ ".content[1]", "{\"type\": \"text\", \"text\": "
+	    "\"Hello\"}" },
+	{ ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}" },
+	{ ".content[3]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.input_tokens", "9" },
+	{ ".usage.output_tokens", "8" },
+	{ NULL, NULL }
+};
+
+static const struct jwant openai_stream_events[] = {
+	{ "[0]", "{\"type\": \"thinking_delta\", "
+	    "\"text\": \"Let me\"}" },
+	{ "[1]", "{\"type\": \"text_delta\", \"text\": "
+	    "\"Hel\"}" },
+	{ "[3]", "{\"type\": \"tool_use_start\", "
+	    "\"id\": \"c0\", \"name\": \"f\"}" },
+	{ "[4]", "{\"type\": \"tool_use_start\", "
+	    "\"id\": \"c1\", \"name\": \"g\"}" },
+	{ "[9]", "{\"type\": \"tool_use_end\", "
+	    "\"id\": \"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}" },
+	{ "[10]", "{\"type\": \"tool_use_end\", "
+	    "\"id\": \"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}" },
+	{ NULL, NULL }
+};
+
 static int
 t_openai_stream(void)
 {
 	struct llm_acc	 a;
 	json_t		*r;
 	size_t		 step;
+	int		 fin, stop;
 
 	for (step = 1; step < 64; step += 7) {
-		events = json_array();
-		llm_acc_init(&a, collect, NULL);
-		T_EQ_INT(feed_stream(&a, LLM_OPENAI, OPENAI_STREAM, step), 0);
-		T_OK(a.a_finished);
+		r = stream_whole(LLM_OPENAI, OPENAI_STREAM, step, &fin, &stop);
+		T_OK(r != NULL);
+		T_OK(fin);
 		/* No finish_reason anywhere: complete thanks to [DONE]. */
-		T_OK(!a.a_saw_stop);
-		T_OK(llm_stream_complete(&a, LLM_OPENAI));
-		r = llm_acc_finish(&a);
-		llm_acc_release(&a);
-		T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", "
-		    "\"thinking\": \"Let me\"}"));
-		T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": "
-		    "\"Hello\"}"));
-		T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
-		    "\"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}"));
-		T_OK(jis(r, ".content[3]", "{\"type\": \"tool_use\", \"id\": "
-		    "\"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}"));
-		T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-		T_OK(jis(r, ".usage.input_tokens", "9"));
-		T_OK(jis(r, ".usage.output_tokens", "8"));
-		T_OK(jis(events, "[0]", "{\"type\": \"thinking_delta\", "
-		    "\"text\": \"Let me\"}"));
-		T_OK(jis(events, "[1]", "{\"type\": \"text_delta\", \"text\": "
-		    "\"Hel\"}"));
-		T_OK(jis(events, "[3]", "{\"type\": \"tool_use_start\", "
-		    "\"id\": \"c0\", \"name\": \"f\"}"));
-		T_OK(jis(events, "[4]", "{\"type\": \"tool_use_start\", "
-		    "\"id\": \"c1\", \"name\": \"g\"}"));
-		T_OK(jis(events, "[9]", "{\"type\": \"tool_use_end\", "
-		    "\"id\": \"c0\", \"name\": \"f\", \"input\": {\"a\": 1}}"));
-		T_OK(jis(events, "[10]", "{\"type\": \"tool_use_end\", "
-		    "\"id\": \"c1\", \"name\": \"g\", \"input\": {\"b\": 2}}"));
+		T_OK(!stop);
+		T_OK(jis_all(r, openai_stream_answer));
+		T_OK(jis_all(events, openai_stream_events));
 		T_EQ_INT(json_array_size(events), 11);
 		json_decref(r);
 		json_decref(events);
@@ -704,26 +815,28 @@ static const char *ANTHROPIC_STREAM =
     "{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":30}}\n\n"
     "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
+static const struct jwant anthropic_stream_answer[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"hm\", \"provider_metadata\": {\"signature\": \"S1\"}}" },
+	{ ".content[1]", "{\"type\": \"text\", \"text\": \"Yes\"}" },
+	{ ".content[2]", "{\"type\": \"tool_use\", \"id\": "
+	    "\"toolu_9\", \"name\": \"f\", \"input\": {\"k\": 3}}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.input_tokens", "12" },
+	{ ".usage.output_tokens", "30" },
+	{ NULL, NULL }
+};
+
 static int
 t_anthropic_stream(void)
 {
 	struct llm_acc	 a;
 	json_t		*r;
+	int		 fin, stop;
 
-	events = json_array();
-	llm_acc_init(&a, collect, NULL);
-	T_EQ_INT(feed_stream(&a, LLM_ANTHROPIC, ANTHROPIC_STREAM, 13), 0);
-	T_OK(a.a_finished && llm_stream_complete(&a, LLM_ANTHROPIC));
-	r = llm_acc_finish(&a);
-	llm_acc_release(&a);
-	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
-	    "\"hm\", \"provider_metadata\": {\"signature\": \"S1\"}}"));
-	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"Yes\"}"));
-	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": "
-	    "\"toolu_9\", \"name\": \"f\", \"input\": {\"k\": 3}}"));
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage.input_tokens", "12"));
-	T_OK(jis(r, ".usage.output_tokens", "30"));
+	r = stream_whole(LLM_ANTHROPIC, ANTHROPIC_STREAM, 13, &fin, &stop);
+	T_OK(r != NULL && fin);
+	T_OK(jis_all(r, anthropic_stream_answer));
 	T_OK(jis(events, "", "[{\"type\": \"thinking_delta\", \"text\": \"hm\"},"
 	    "{\"type\": \"text_delta\", \"text\": \"Yes\"},"
 	    "{\"type\": \"tool_use_start\", \"id\": \"toolu_9\", \"name\": \"f\"},"
@@ -747,11 +860,35 @@ t_anthropic_stream(void)
 	return (0);
 }
 
+static const struct jwant gemini_stream_answer[] = {
+	{ ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
+	    "\"plan\"}" },
+	{ ".content[1]", "{\"type\": \"text\", \"text\": \"AB\", "
+	    "\"provider_metadata\": {\"thoughtSignature\": \"TS\"}}" },
+	{ ".content[2]", "{\"type\": \"tool_use\", \"id\": \"g1\", "
+	    "\"name\": \"f\", \"input\": {\"z\": true}}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.output_tokens", "4" },
+	{ NULL, NULL }
+};
+
+static const struct jwant gemini_stream_events[] = {
+	{ "[0]", "{\"type\": \"thinking_delta\", \"text\": "
+	    "\"plan\"}" },
+	{ "[2]", "{\"type\": \"text_delta\", \"text\": \"B\"}" },
+	{ "[3]", "{\"type\": \"tool_use_start\", \"id\": "
+	    "\"g1\", \"name\": \"f\"}" },
+	{ "[5]", "{\"type\": \"tool_use_end\", \"id\": \"g1\", "
+	    "\"name\": \"f\", \"input\": {\"z\": true}}" },
+	{ NULL, NULL }
+};
+
 static int
 t_gemini_stream(void)
 {
 	struct llm_acc	 a;
 	json_t		*r;
+	int		 fin, stop;
 	const char	*s =
 	    "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":"
 	    "[{\"text\":\"plan\",\"thought\":true}]}}]}\r\n\r\n"
@@ -763,27 +900,9 @@ t_gemini_stream(void)
 	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":{\"promptTokenCount\":3,"
 	    "\"candidatesTokenCount\":4}}\r\n\r\n";
 
-	events = json_array();
-	llm_acc_init(&a, collect, NULL);
-	T_EQ_INT(feed_stream(&a, LLM_GEMINI, s, 11), 0);
-	T_OK(llm_stream_complete(&a, LLM_GEMINI));
-	r = llm_acc_finish(&a);
-	llm_acc_release(&a);
-	T_OK(jis(r, ".content[0]", "{\"type\": \"thinking\", \"thinking\": "
-	    "\"plan\"}"));
-	T_OK(jis(r, ".content[1]", "{\"type\": \"text\", \"text\": \"AB\", "
-	    "\"provider_metadata\": {\"thoughtSignature\": \"TS\"}}"));
-	T_OK(jis(r, ".content[2]", "{\"type\": \"tool_use\", \"id\": \"g1\", "
-	    "\"name\": \"f\", \"input\": {\"z\": true}}"));
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage.output_tokens", "4"));
-	T_OK(jis(events, "[0]", "{\"type\": \"thinking_delta\", \"text\": "
-	    "\"plan\"}"));
-	T_OK(jis(events, "[2]", "{\"type\": \"text_delta\", \"text\": \"B\"}"));
-	T_OK(jis(events, "[3]", "{\"type\": \"tool_use_start\", \"id\": "
-	    "\"g1\", \"name\": \"f\"}"));
-	T_OK(jis(events, "[5]", "{\"type\": \"tool_use_end\", \"id\": \"g1\", "
-	    "\"name\": \"f\", \"input\": {\"z\": true}}"));
+	T_OK((r = stream_whole(LLM_GEMINI, s, 11, &fin, &stop)) != NULL);
+	T_OK(jis_all(r, gemini_stream_answer));
+	T_OK(jis_all(events, gemini_stream_events));
 	T_EQ_INT(json_array_size(events), 6);
 	json_decref(r);
 	json_decref(events);
@@ -796,27 +915,30 @@ t_gemini_stream(void)
 	return (0);
 }
 
+static const struct jwant ollama_stream_answer[] = {
+	{ ".content[0].text", "\"Hi\"" },
+	{ ".content[1].input", "{\"a\": 1}" },
+	{ ".stop_reason", "\"tool_use\"" },
+	{ ".usage.input_tokens", "7" },
+	{ NULL, NULL }
+};
+
 static int
 t_ollama_stream(void)
 {
-	struct llm_acc	 a;
 	json_t		*r;
+	int		 fin, stop;
 
-	llm_acc_init(&a, NULL, NULL);
-	T_EQ_INT(feed_stream(&a, LLM_OLLAMA,
+	r = stream_whole(LLM_OLLAMA,
 	    "{\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"done\":false}\n"
 	    "{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":"
 	    "[{\"function\":{\"name\":\"f\",\"arguments\":{\"a\":1}}}]},\"done\":false}\n"
 	    "{\"message\":{\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\","
-	    "\"prompt_eval_count\":7,\"eval_count\":2}\n", 5), 0);
-	T_OK(llm_stream_complete(&a, LLM_OLLAMA));
-	r = llm_acc_finish(&a);
-	llm_acc_release(&a);
-	T_OK(jis(r, ".content[0].text", "\"Hi\""));
-	T_OK(jis(r, ".content[1].input", "{\"a\": 1}"));
-	T_OK(jis(r, ".stop_reason", "\"tool_use\""));
-	T_OK(jis(r, ".usage.input_tokens", "7"));
+	    "\"prompt_eval_count\":7,\"eval_count\":2}\n", 5, &fin, &stop);
+	T_OK(r != NULL);
+	T_OK(jis_all(r, ollama_stream_answer));
 	json_decref(r);
+	json_decref(events);
 	return (0);
 }
 

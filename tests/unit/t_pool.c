@@ -46,22 +46,48 @@ job_run(struct pool_job *pj, struct db *db)
 	atomic_fetch_sub(&running, 1);
 }
 
-/* Fresh jobs 0..n-1 logging to log, with the gate closed. */
-static void
-jobs_init(struct job *jobs, int n, int *log, atomic_int *at)
+#define RUN_JOBS	20
+
+/* One test's pool and its jobs, each logging its number when it runs. */
+struct run {
+	struct pool	*r_pool;
+	struct job	 r_jobs[RUN_JOBS];
+	int		 r_log[RUN_JOBS];
+	atomic_int	 r_at;		/* jobs that ran */
+};
+
+/* Opens pool name (threads, bound) with n fresh jobs 0..n-1, the gate
+ * closed: 0, or -1. */
+static int
+run_open(struct run *r, const char *name, int threads, int bound, int n)
 {
 	int	i;
 
 	atomic_store(&gate, 0);
 	atomic_store(&running, 0);
 	atomic_store(&most, 0);
-	memset(jobs, 0, sizeof(*jobs) * (size_t)n);
-	for (i = 0; i < n; i++) {
-		jobs[i].j_pj.pj_fn = job_run;
-		jobs[i].j_n = i;
-		jobs[i].j_log = log;
-		jobs[i].j_at = at;
+	memset(r, 0, sizeof(*r));
+	atomic_init(&r->r_at, 0);
+	for (i = 0; i < n && i < RUN_JOBS; i++) {
+		r->r_jobs[i].j_pj.pj_fn = job_run;
+		r->r_jobs[i].j_n = i;
+		r->r_jobs[i].j_log = r->r_log;
+		r->r_jobs[i].j_at = &r->r_at;
 	}
+	r->r_pool = pool_open(name, threads, bound, NULL, NULL);
+	return (r->r_pool != NULL ? 0 : -1);
+}
+
+/* Queues jobs from..to-1: how many of them the pool took. */
+static int
+run_queue(struct run *r, int from, int to)
+{
+	int	i, n = 0;
+
+	for (i = from; i < to; i++)
+		if (pool_queue(r->r_pool, &r->r_jobs[i].j_pj) == 0)
+			n++;
+	return (n);
 }
 
 /* Up to 5 s for n jobs to be running; how many are. */
@@ -75,34 +101,31 @@ wait_running(int n)
 	return (atomic_load(&running));
 }
 
-/* Opens the gate, closes p (which runs what is queued first) and says
- * how many jobs ran. */
+/* Opens the gate, closes the pool (which runs what is queued first) and
+ * says how many jobs ran. */
 static int
-open_and_close(struct pool *p, atomic_int *at)
+open_and_close(struct run *r)
 {
 	atomic_store(&gate, 1);
-	pool_close(p);
-	return (atomic_load(at));
+	pool_close(r->r_pool);
+	r->r_pool = NULL;
+	return (atomic_load(&r->r_at));
 }
 
 /* One thread: in order, each job once, on a pool thread, no db. */
 static int
 t_order_and_close(void)
 {
-	struct pool	*p;
-	struct job	 jobs[20];
-	int		 log[20], i;
-	atomic_int	 at = 0;
+	struct run	 r;
+	int		 i;
 
-	jobs_init(jobs, 20, log, &at);
-	T_OK((p = pool_open("t-order", 1, 0, NULL, NULL)) != NULL);
-	for (i = 0; i < 20; i++)
-		T_EQ_INT(pool_queue(p, &jobs[i].j_pj), 0);
-	T_EQ_INT(open_and_close(p, &at), 20);
+	T_EQ_INT(run_open(&r, "t-order", 1, 0, 20), 0);
+	T_EQ_INT(run_queue(&r, 0, 20), 20);
+	T_EQ_INT(open_and_close(&r), 20);
 	for (i = 0; i < 20; i++) {
-		T_EQ_INT(log[i], i);
-		T_OK(jobs[i].j_db_null);
-		T_OK(!pthread_equal(jobs[i].j_thread, pthread_self()));
+		T_EQ_INT(r.r_log[i], i);
+		T_OK(r.r_jobs[i].j_db_null);
+		T_OK(!pthread_equal(r.r_jobs[i].j_thread, pthread_self()));
 	}
 	return (0);
 }
@@ -112,20 +135,15 @@ t_order_and_close(void)
 static int
 t_bound(void)
 {
-	struct pool	*p;
-	struct job	 jobs[5];
-	int		 log[5], i;
-	atomic_int	 at = 0;
+	struct run	 r;
 
-	jobs_init(jobs, 5, log, &at);
-	T_OK((p = pool_open("t-bound", 1, 3, NULL, NULL)) != NULL);
-	T_EQ_INT(pool_queue(p, &jobs[0].j_pj), 0);
+	T_EQ_INT(run_open(&r, "t-bound", 1, 3, 5), 0);
+	T_EQ_INT(run_queue(&r, 0, 1), 1);
 	T_EQ_INT(wait_running(1), 1);
-	for (i = 1; i < 4; i++)
-		T_EQ_INT(pool_queue(p, &jobs[i].j_pj), 0);
-	T_EQ_INT(pool_queue(p, &jobs[4].j_pj), -1);
-	T_EQ_INT(open_and_close(p, &at), 4);
-	T_EQ_INT(pool_queue(NULL, &jobs[4].j_pj), -1);
+	T_EQ_INT(run_queue(&r, 1, 4), 3);
+	T_EQ_INT(pool_queue(r.r_pool, &r.r_jobs[4].j_pj), -1);
+	T_EQ_INT(open_and_close(&r), 4);
+	T_EQ_INT(pool_queue(NULL, &r.r_jobs[4].j_pj), -1);
 	return (0);
 }
 
@@ -133,17 +151,12 @@ t_bound(void)
 static int
 t_threads(void)
 {
-	struct pool	*p;
-	struct job	 jobs[8];
-	int		 log[8], i;
-	atomic_int	 at = 0;
+	struct run	 r;
 
-	jobs_init(jobs, 8, log, &at);
-	T_OK((p = pool_open("t-threads", 4, 0, NULL, NULL)) != NULL);
-	for (i = 0; i < 8; i++)
-		T_EQ_INT(pool_queue(p, &jobs[i].j_pj), 0);
+	T_EQ_INT(run_open(&r, "t-threads", 4, 0, 8), 0);
+	T_EQ_INT(run_queue(&r, 0, 8), 8);
 	T_EQ_INT(wait_running(4), 4);
-	T_EQ_INT(open_and_close(p, &at), 8);
+	T_EQ_INT(open_and_close(&r), 8);
 	T_EQ_INT(atomic_load(&most), 4);
 	T_OK(pool_open("t-none", 0, 0, NULL, NULL) == NULL);
 	T_OK(pool_open("t-many", POOL_THREADS_MAX + 1, 0, NULL, NULL) == NULL);

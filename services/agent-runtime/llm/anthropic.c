@@ -81,11 +81,8 @@ llm_anthropic_body(const json_t *req, const struct llm_target *t, int stream,
 	size_t		 i, j;
 	int		 nomem;
 
-	msgs = json_object_get(req, "messages");
-	if (!json_is_array(msgs)) {
-		snprintf(err, errlen, "request has no messages array");
+	if ((msgs = llm_req_messages(req, err, errlen)) == NULL)
 		return (NULL);
-	}
 	v = json_object_get(req, "max_tokens");
 	if ((body = json_pack("{s:s, s:I, s:[]}", "model", t->t_model,
 	    "max_tokens", json_is_integer(v) ? json_integer_value(v) :

@@ -380,6 +380,37 @@ llm_tool_schema(const json_t *tool)
 	    "object", "properties"));
 }
 
+json_t *
+llm_req_messages(const json_t *req, char *err, size_t errlen)
+{
+	json_t	*msgs = json_object_get(req, "messages");
+
+	if (!json_is_array(msgs)) {
+		snprintf(err, errlen, "request has no messages array");
+		return (NULL);
+	}
+	return (msgs);
+}
+
+json_t *
+llm_chat_body(const json_t *req, const struct llm_target *t, json_t **msgs)
+{
+	json_t		*body;
+	const char	*sys;
+
+	if ((body = json_pack("{s:s, s:[]}", "model", t->t_model,
+	    "messages")) == NULL)
+		return (NULL);
+	*msgs = json_object_get(body, "messages");
+	sys = json_string_value(json_object_get(req, "system"));
+	if (sys != NULL && *sys != '\0' && json_array_append_new(*msgs,
+	    json_pack("{s:s, s:s}", "role", "system", "content", sys)) != 0) {
+		json_decref(body);
+		return (NULL);
+	}
+	return (body);
+}
+
 int
 llm_function_tools(json_t *body, const json_t *req)
 {

@@ -242,6 +242,15 @@ json_t	*llm_tool_schema(const json_t *tool);
 /* The request's tools as function tools in body's "tools", the shape OpenAI
  * and Ollama share; 0, or -1 when out of memory. */
 int	 llm_function_tools(json_t *body, const json_t *req);
+/* The request's messages (borrowed from req), or NULL with err set when
+ * it has no messages array (every d_body's first check). */
+json_t	*llm_req_messages(const json_t *req, char *err, size_t errlen);
+/* The start of a body whose system prompt is its first message, the shape
+ * OpenAI and Ollama share: {model, messages: [{role: "system", content:
+ * req.system}, when it is not empty]} (new), with *msgs its messages
+ * (borrowed from it); NULL when out of memory. */
+json_t	*llm_chat_body(const json_t *req, const struct llm_target *t,
+	    json_t **msgs);
 /* The canonical stop reasons. */
 #define LLM_STOP_END	"end_turn"
 #define LLM_STOP_TOOL	"tool_use"

@@ -137,11 +137,8 @@ llm_gemini_body(const json_t *req, const struct llm_target *t, int stream,
 
 	(void)t;
 	(void)stream;
-	msgs = json_object_get(req, "messages");
-	if (!json_is_array(msgs)) {
-		snprintf(err, errlen, "request has no messages array");
+	if ((msgs = llm_req_messages(req, err, errlen)) == NULL)
 		return (NULL);
-	}
 	/* Tool names by call id, for results that lack tool_name. */
 	if ((names = json_object()) == NULL)
 		goto nomem;

@@ -93,21 +93,13 @@ llm_ollama_body(const json_t *req, const struct llm_target *t, int stream,
     char *err, size_t errlen)
 {
 	json_t		*body = NULL, *msgs, *m, *v, *opt;
-	const char	*sys, *role;
+	const char	*role;
 	size_t		 i;
 
-	msgs = json_object_get(req, "messages");
-	if (!json_is_array(msgs)) {
-		snprintf(err, errlen, "request has no messages array");
+	if ((msgs = llm_req_messages(req, err, errlen)) == NULL)
 		return (NULL);
-	}
-	if ((body = json_pack("{s:s, s:[], s:b}", "model", t->t_model,
-	    "messages", "stream", stream)) == NULL)
-		goto nomem;
-	m = json_object_get(body, "messages");
-	sys = json_string_value(json_object_get(req, "system"));
-	if (sys != NULL && *sys != '\0' && json_array_append_new(m,
-	    json_pack("{s:s, s:s}", "role", "system", "content", sys)) != 0)
+	if ((body = llm_chat_body(req, t, &m)) == NULL ||
+	    json_object_set_new(body, "stream", json_boolean(stream)) != 0)
 		goto nomem;
 	json_array_foreach(msgs, i, v) {
 		role = llm_str(v, "role");

@@ -156,21 +156,12 @@ llm_openai_body(const json_t *req, const struct llm_target *t, int stream,
 {
 	json_t		*body = NULL, *msgs, *m, *c, *v;
 	struct buf	 b = BUF_INIT(LLM_MAX_RESPONSE);
-	const char	*role, *sys;
+	const char	*role;
 	size_t		 i;
 
-	msgs = json_object_get(req, "messages");
-	if (!json_is_array(msgs)) {
-		snprintf(err, errlen, "request has no messages array");
+	if ((msgs = llm_req_messages(req, err, errlen)) == NULL)
 		return (NULL);
-	}
-	if ((body = json_pack("{s:s, s:[]}", "model", t->t_model,
-	    "messages")) == NULL)
-		goto nomem;
-	m = json_object_get(body, "messages");
-	sys = json_string_value(json_object_get(req, "system"));
-	if (sys != NULL && *sys != '\0' && json_array_append_new(m,
-	    json_pack("{s:s, s:s}", "role", "system", "content", sys)) != 0)
+	if ((body = llm_chat_body(req, t, &m)) == NULL)
 		goto nomem;
 	json_array_foreach(msgs, i, v) {
 		role = llm_str(v, "role");

@@ -48,15 +48,15 @@ static const char *const goal_fields[] = {
 	"agent_id", "due_at", NULL
 };
 
+/* $1 status, $2 agent (svc_page()), $3 limit, $4 offset. */
+#define GOAL_WHERE							\
+	"WHERE ($1::text IS NULL OR status = $1) "			\
+	"  AND ($2::uuid IS NULL OR agent_id = $2::uuid) "
 static const char SQL_LIST[] =
-	"SELECT " GOAL_COLS " FROM goals "
-	"WHERE ($3::text IS NULL OR status = $3) "
-	"  AND ($4::uuid IS NULL OR agent_id = $4::uuid) "
-	"ORDER BY created_at, id LIMIT $1::bigint OFFSET $2::bigint";
+	"SELECT " GOAL_COLS " FROM goals " GOAL_WHERE
+	"ORDER BY created_at, id LIMIT $3::bigint OFFSET $4::bigint";
 static const char SQL_COUNT[] =
-	"SELECT count(*) FROM goals "
-	"WHERE ($1::text IS NULL OR status = $1) "
-	"  AND ($2::uuid IS NULL OR agent_id = $2::uuid)";
+	"SELECT count(*) FROM goals " GOAL_WHERE;
 static const char SQL_CREATE[] =
 	"INSERT INTO goals (id, title, description, status, progress, "
 	"    parent_id, agent_id, due_at) "
@@ -160,30 +160,24 @@ goal_query_num(const struct msg_req *rq, const char *key, long long min,
 	return (-1);
 }
 
-/* Lowercases the UUID s into id. */
-static void
-uuid_copy(const char *s, char id[UTIL_UUID_LEN])
+void
+goal_reply_row(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp, const char *sql, const char *what, const char *noun)
 {
-	size_t	i;
+	char		 id[UTIL_UUID_LEN];
+	const char	*p[1] = { id };
+	json_t		*row;
+	int		 err;
 
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' : s[i];
-	id[UTIL_UUID_LEN - 1] = '\0';
-}
-
-int
-goal_param_uuid(const struct msg_req *rq, const char *what,
-    struct svc_reply *rp, char id[UTIL_UUID_LEN])
-{
-	const char	*s = json_string_value(json_object_get(rq->mr_params,
-			    PARAM_ID));
-
-	if (s == NULL || !util_uuid_valid(s)) {
-		svc_reply_error(rp, 400, "Invalid %s ID", what);
-		return (-1);
-	}
-	uuid_copy(s, id);
-	return (0);
+	if (svc_param_uuid(rq, PARAM_ID, what, id, rp) != 0)
+		return;
+	row = db_one_json(db_exec(c->sc_db, sql, 1, p), &err);
+	if (row != NULL)
+		svc_reply_json(rp, 200, row);
+	else if (err == SH_ENOTFOUND)
+		svc_reply_error(rp, 404, "%s '%s' not found", noun, id);
+	else
+		svc_reply_db_error(rp, c);
 }
 
 json_t *
@@ -263,11 +257,10 @@ goal_ref(json_t *body, const char *key, char id[UTIL_UUID_LEN], int *set,
 		return (0);
 	if ((s = json_string_value(v)) != NULL && *s == '\0')
 		return (0);
-	if (s == NULL || !util_uuid_valid(s)) {
+	if (svc_uuid_lower(s, id) != 0) {
 		svc_reply_error(rp, 400, "'%s' must be a UUID", key);
 		return (-1);
 	}
-	uuid_copy(s, id);
 	return (0);
 }
 
@@ -425,16 +418,15 @@ static void
 goal_op_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 lim[24], off[24];
-	const char	*p[4], *status, *agent;
-	long long	 limit, offset, total;
-	PGresult	*res;
-	json_t		*items = NULL, *jlimit;
-	int		 i;
+	struct svc_page	 pg = { .pg_count = SQL_COUNT, .pg_list = SQL_LIST,
+			    .pg_n = 2 };
+	const char	*status, *agent;
+	long long	 total;
+	json_t		*items, *jlimit;
 
 	if (goal_query_num(rq, "limit", 1, GOAL_LIST_MAX, GOAL_ALL_MAX,
-	    &limit, rp) != 0 || goal_query_num(rq, "offset", 0, 1000000000LL,
-	    0, &offset, rp) != 0)
+	    &pg.pg_limit, rp) != 0 || goal_query_num(rq, "offset", 0,
+	    1000000000LL, 0, &pg.pg_offset, rp) != 0)
 		return;
 	status = json_string_value(json_object_get(rq->mr_query, "status"));
 	agent = json_string_value(json_object_get(rq->mr_query, "agent_id"));
@@ -447,35 +439,16 @@ goal_op_list(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "Invalid agent ID");
 		return;
 	}
-	p[0] = status;
-	p[1] = agent;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 2, p)) == NULL) {
-		svc_reply_db_error(rp, c);
+	pg.pg_filters[0] = status;
+	pg.pg_filters[1] = agent;
+	if ((items = svc_page(c, &pg, &total, rp)) == NULL)
 		return;
-	}
-	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[0] = lim;
-	p[1] = off;
-	p[2] = status;
-	p[3] = agent;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 4, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	items = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&items, db_row_json(res, i));
-	PQclear(res);
 	/* limit is null unless the caller paged (notes 4.1). */
 	jlimit = json_object_get(rq->mr_query, "limit") != NULL ?
-	    json_integer(limit) : json_null();
-	svc_reply_json(rp, 200, items == NULL ? NULL : json_pack(
-	    "{s:o, s:I, s:I, s:o}", "items", items, "total",
-	    (json_int_t)total, "offset", (json_int_t)offset, "limit",
-	    jlimit));
+	    json_integer(pg.pg_limit) : json_null();
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:I, s:o}", "items",
+	    items, "total", (json_int_t)total, "offset",
+	    (json_int_t)pg.pg_offset, "limit", jlimit));
 }
 
 static void
@@ -526,21 +499,7 @@ goal_op_create(struct svc_ctx *c, const struct msg_req *rq,
 static void
 goal_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
-	json_t		*row;
-	int		 err;
-
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
-		return;
-	p[0] = id;
-	row = db_one_json(db_exec(c->sc_db, SQL_GET, 1, p), &err);
-	if (row != NULL)
-		svc_reply_json(rp, 200, row);
-	else if (err == SH_ENOTFOUND)
-		svc_reply_error(rp, 404, "Goal '%s' not found", id);
-	else
-		svc_reply_db_error(rp, c);
+	goal_reply_row(c, rq, rp, SQL_GET, "goal ID", "Goal");
 }
 
 /*
@@ -595,7 +554,7 @@ goal_op_update(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*body, *row = NULL;
 	int		 m, i, err, intx = 0;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0 ||
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0 ||
 	    (body = goal_body(rq, goal_fields, rp)) == NULL ||
 	    (m = goal_parse(body, 0, vals, parent, agent, prog, rp)) < 0)
 		return;
@@ -654,7 +613,7 @@ goal_op_delete(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*p[1];
 	PGresult	*res;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	/* The foreign key takes the descendants with it; one entry
@@ -685,9 +644,9 @@ goal_op_children(struct svc_ctx *c, const struct msg_req *rq,
 	const char	*p[1];
 	PGresult	*res;
 	json_t		*items;
-	int		 i, n;
+	int		 n;
 
-	if (goal_param_uuid(rq, "goal", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "goal ID", id, rp) != 0)
 		return;
 	p[0] = id;
 	if ((res = db_exec(c->sc_db, SQL_EXISTS, 1, p)) == NULL) {
@@ -700,15 +659,8 @@ goal_op_children(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 404, "Goal '%s' not found", id);
 		return;
 	}
-	if ((res = db_exec(c->sc_db, SQL_CHILDREN, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	items = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&items, db_row_json(res, i));
-	PQclear(res);
-	svc_reply_list(rp, "children", items);
+	if ((items = svc_rows(c, SQL_CHILDREN, 1, p, NULL, rp)) != NULL)
+		svc_reply_list(rp, "children", items);
 }
 
 static void

@@ -30,10 +30,12 @@ extern const struct svc_op goal_ops[];
 int	 goal_query_num(const struct msg_req *rq, const char *key,
 	    long long min, long long max, long long def, long long *out,
 	    struct svc_reply *rp);
-/* params.id as a lowercase UUID in id: 0, or -1 after a 400 ("Invalid
- * <what> ID"). */
-int	 goal_param_uuid(const struct msg_req *rq, const char *what,
-	    struct svc_reply *rp, char id[UTIL_UUID_LEN]);
+/* Answers the row sql ($1 params.id, a lowercase UUID) returns: 200 with
+ * it, 404 "<Noun> '<id>' not found" when there is none, 503 when the
+ * database failed, 400 ("Invalid <what>") for a bad id. */
+void	 goal_reply_row(struct svc_ctx *c, const struct msg_req *rq,
+	    struct svc_reply *rp, const char *sql, const char *what,
+	    const char *noun);
 /* The body as an object whose every key is in known (NULL-ended), or
  * NULL after a 400.  Borrowed from rq. */
 json_t	*goal_body(const struct msg_req *rq, const char *const *known,

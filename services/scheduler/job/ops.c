@@ -9,7 +9,6 @@
  * dashboard's flat shape (cron, prompt).  A body may name only the keys
  * its view knows: anything else is a 400, so a typo never goes unseen.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,16 +209,10 @@ static int
 param_id(const struct msg_req *rq, struct svc_reply *rp, const char *what,
     char id[UTIL_UUID_LEN])
 {
-	const char	*s = str_of(rq->mr_params, PARAM_ID);
-	size_t		 i;
-
-	if (s == NULL || !util_uuid_valid(s)) {
+	if (svc_uuid_lower(str_of(rq->mr_params, PARAM_ID), id) != 0) {
 		svc_reply_error(rp, 400, "Invalid %s ID", what);
 		return (-1);
 	}
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (char)tolower((unsigned char)s[i]);
-	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
 }
 
@@ -776,7 +769,6 @@ cron_status(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { id };
-	PGresult	*res;
 	json_t		*row, *out, *fires;
 	const char	*keys[] = { "id", "name", "enabled", "last_run",
 			    "next_run", "run_count", "last_error",
@@ -784,7 +776,6 @@ cron_status(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 			    "auto_disabled", "disabled_reason",
 			    "missed_fires", NULL };
 	const char	**k;
-	int		 i;
 
 	if (param_id(rq, rp, "cron job", id) != 0 ||
 	    (row = job_fetch(c, rp, "cron job", id)) == NULL)
@@ -793,27 +784,19 @@ cron_status(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	for (k = keys; *k != NULL; k++)
 		json_object_set_new(out, *k, jstr_or_null(row, *k));
 	json_decref(row);
-	res = db_exec(c->sc_db, "SELECT id, " TS("slot") " AS slot, manual, "
+	fires = svc_rows(c, "SELECT id, " TS("slot") " AS slot, manual, "
 	    "state, attempts, claimed_by, " TS("fired_at") " AS fired_at, "
 	    TS("finished_at") " AS finished_at, duration_ms, error "
 	    "FROM job_fires WHERE job_id = $1 ORDER BY fired_at DESC "
-	    "LIMIT 20", 1, p);
-	if (res == NULL) {
+	    "LIMIT 20", 1, p, NULL, rp);
+	if (fires == NULL) {
 		json_decref(out);
-		svc_reply_db_error(rp, c);
 		return;
 	}
-	fires = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&fires, db_row_json(res, i));
-	PQclear(res);
-	if (out != NULL && fires != NULL)
+	if (out != NULL)
 		json_object_set_new(out, "recent_fires", fires);
-	else {
+	else
 		json_decref(fires);
-		json_decref(out);
-		out = NULL;
-	}
 	svc_reply_json(rp, 200, out);
 }
 

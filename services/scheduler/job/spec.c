@@ -16,6 +16,7 @@
 
 #include "cron/cron.h"
 #include "job/job.h"
+#include "svc.h"
 #include "util.h"
 
 static const char *const cron_keys[] = {
@@ -371,7 +372,6 @@ job_spec_parse(enum job_view v, json_t *body, struct job_spec *sp, char *err,
 {
 	const char	*k, *s = NULL, *tz = NULL, *m = NULL;
 	json_t		*x, *sch;
-	size_t		 i;
 
 	*err = '\0';
 	if (!json_is_object(body)) {
@@ -386,15 +386,9 @@ job_spec_parse(enum job_view v, json_t *body, struct job_spec *sp, char *err,
 	}
 	if (get_str(body, "agent_id", 64, 0, &s, err, errlen) < 0)
 		return (-1);
-	if (s != NULL) {
-		if (!util_uuid_valid(s)) {
-			snprintf(err, errlen, "'agent_id' must be an agent's "
-			    "UUID");
-			return (-1);
-		}
-		for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-			sp->sp_agent[i] = (char)tolower((unsigned char)s[i]);
-		sp->sp_agent[i] = '\0';
+	if (s != NULL && svc_uuid_lower(s, sp->sp_agent) != 0) {
+		snprintf(err, errlen, "'agent_id' must be an agent's UUID");
+		return (-1);
 	}
 	if (get_str(body, "name", JOB_NAME_MAX, 0, &sp->sp_name, err,
 	    errlen) < 0 || (sp->sp_name != NULL &&

@@ -3,12 +3,9 @@
  * [scheduler] task_* config, the stuck-task sweeper thread that every
  * replica runs, queue.status and inbox.status.
  */
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -69,15 +66,9 @@ static const char SQL_INBOX[] =
 	"  (SELECT count(*) FROM goals WHERE status = 'pending')";
 
 static struct {
-	pthread_mutex_t	 mtx;
-	pthread_cond_t	 cond;
-	pthread_t	 thread;
-	int		 started;
-	int		 quit;
-} board = {
-	.mtx = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
-};
+	struct svc_tick	*tick;		/* the sweeper */
+	struct db	*db;		/* its connection */
+} board;
 
 /*
  * [scheduler] key, else upstream's name for it, up_key in [up_table]
@@ -145,40 +136,16 @@ board_sweep(struct db *db)
 	}
 }
 
-static void *
-board_main(void *arg)
+static void
+board_tick(void *arg)
 {
-	struct db	*db;
-	struct timespec	 ts;
-
 	(void)arg;
-	if ((db = sched_db_open()) == NULL) {
-		log_warnx("%s: could not open a database connection; the "
-		    "task sweeper is off", __func__);
-		return (NULL);
-	}
-	pthread_mutex_lock(&board.mtx);
-	while (!board.quit) {
-		pthread_mutex_unlock(&board.mtx);
-		board_sweep(db);
-		pthread_mutex_lock(&board.mtx);
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)task_conf.tc_sweep_secs;
-		while (!board.quit && pthread_cond_timedwait(&board.cond,
-		    &board.mtx, &ts) != ETIMEDOUT)
-			;
-	}
-	pthread_mutex_unlock(&board.mtx);
-	db_close(db);
-	return (NULL);
+	board_sweep(board.db);
 }
 
 int
 task_start(void)
 {
-	pthread_condattr_t	ca;
-	int			e;
-
 	if (conf_num("task_claim_ttl_secs", "task_board", "claim_ttl_secs",
 	    0, 86400 * 30, 600, &task_conf.tc_claim_ttl_secs) != 0 ||
 	    conf_num("task_sweep_interval_secs", "task_board",
@@ -189,34 +156,29 @@ task_start(void)
 	    "task_queue_retention_days", 0, 3650, 7,
 	    &task_conf.tc_retention_days) != 0)
 		return (-1);
-	/* The wait is on the monotonic clock: a wall-clock step must not
-	 * stall the sweeper. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_destroy(&board.cond);
-	pthread_cond_init(&board.cond, &ca);
-	pthread_condattr_destroy(&ca);
-	board.quit = 0;
-	if ((e = pthread_create(&board.thread, NULL, board_main, NULL)) != 0) {
-		log_warnx("%s: could not start the task sweeper: %s",
-		    __func__, strerror(e));
+	if ((board.db = sched_db_open()) == NULL) {
+		log_warnx("%s: could not open a database connection; the "
+		    "task sweeper is off", __func__);
+		return (0);
+	}
+	/* svc_tick waits on the monotonic clock: a wall-clock step does
+	 * not stall the sweeper. */
+	if ((board.tick = svc_tick_start("the task sweeper",
+	    task_conf.tc_sweep_secs * 1000, 1, board_tick, NULL)) == NULL) {
+		db_close(board.db);
+		board.db = NULL;
 		return (-1);
 	}
-	board.started = 1;
 	return (0);
 }
 
 void
 task_stop(void)
 {
-	if (!board.started)
-		return;
-	pthread_mutex_lock(&board.mtx);
-	board.quit = 1;
-	pthread_cond_signal(&board.cond);
-	pthread_mutex_unlock(&board.mtx);
-	pthread_join(board.thread, NULL);
-	board.started = 0;
+	svc_tick_stop(board.tick);
+	board.tick = NULL;
+	db_close(board.db);
+	board.db = NULL;
 }
 
 static json_int_t

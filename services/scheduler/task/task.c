@@ -11,7 +11,6 @@
  * pending or failed.  Each is one conditional UPDATE, so a transition
  * that lost a race answers 409 instead of overwriting the winner.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +69,15 @@ static const char SQL_GET[] =
 	"SELECT " TASK_COLS " FROM tasks WHERE id = $1::uuid";
 static const char SQL_STATUS_OF[] =
 	"SELECT status, assigned_to FROM tasks WHERE id = $1::uuid";
+/* $1 status, $2 assignee (svc_page()), $3 limit, $4 offset. */
+#define TASK_WHERE							\
+	"WHERE ($1::text IS NULL OR status = $1) "			\
+	"  AND ($2::text IS NULL OR assigned_to = $2) "
 static const char SQL_LIST[] =
-	"SELECT " TASK_COLS " FROM tasks "
-	"WHERE ($3::text IS NULL OR status = $3) "
-	"  AND ($4::text IS NULL OR assigned_to = $4) "
-	"ORDER BY created_at DESC, id LIMIT $1::bigint OFFSET $2::bigint";
+	"SELECT " TASK_COLS " FROM tasks " TASK_WHERE
+	"ORDER BY created_at DESC, id LIMIT $3::bigint OFFSET $4::bigint";
 static const char SQL_COUNT[] =
-	"SELECT count(*) FROM tasks "
-	"WHERE ($1::text IS NULL OR status = $1) "
-	"  AND ($2::text IS NULL OR assigned_to = $2)";
+	"SELECT count(*) FROM tasks " TASK_WHERE;
 static const char SQL_COUNTS[] =
 	"SELECT count(*), "
 	"    count(*) FILTER (WHERE status = 'pending'), "
@@ -221,7 +220,6 @@ task_agent(json_t *body, int required, char buf[UTIL_UUID_LEN],
     const char **idp, const char **namep, struct svc_reply *rp)
 {
 	const char	*id;
-	size_t		 i;
 
 	*idp = NULL;
 	if (goal_text(body, "agent_name", 0, TASK_WHO_MAX, namep, rp) != 0)
@@ -230,14 +228,11 @@ task_agent(json_t *body, int required, char buf[UTIL_UUID_LEN],
 	if (id == NULL && !required &&
 	    json_object_get(body, "agent_id") == NULL)
 		return (0);
-	if (id == NULL || !util_uuid_valid(id)) {
+	/* assigned_to compares text: one spelling of each id. */
+	if (svc_uuid_lower(id, buf) != 0) {
 		svc_reply_error(rp, 400, "'agent_id' must be an agent's UUID");
 		return (-1);
 	}
-	/* assigned_to compares text: one spelling of each id. */
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		buf[i] = (char)tolower((unsigned char)id[i]);
-	buf[UTIL_UUID_LEN - 1] = '\0';
 	*idp = buf;
 	return (0);
 }
@@ -310,7 +305,7 @@ task_op_complete(struct svc_ctx *c, const struct msg_req *rq,
 	json_t		*body, *row;
 	int		 err;
 
-	if (goal_param_uuid(rq, "task", rp, id) != 0 ||
+	if (svc_param_uuid(rq, PARAM_ID, "task ID", id, rp) != 0 ||
 	    (body = goal_body(rq, task_complete_fields, rp)) == NULL ||
 	    task_agent(body, 0, abuf, &aid, &name, rp) != 0 ||
 	    goal_text(body, "result", 0, TASK_RESULT_MAX, &result, rp) != 0)
@@ -343,37 +338,22 @@ task_op_complete(struct svc_ctx *c, const struct msg_req *rq,
 static void
 task_op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	char		 id[UTIL_UUID_LEN];
-	const char	*p[1];
-	json_t		*row;
-	int		 err;
-
-	if (goal_param_uuid(rq, "task", rp, id) != 0)
-		return;
-	p[0] = id;
-	row = db_one_json(db_exec(c->sc_db, SQL_GET, 1, p), &err);
-	if (row != NULL)
-		svc_reply_json(rp, 200, row);
-	else if (err == SH_ENOTFOUND)
-		svc_reply_error(rp, 404, "Task '%s' not found", id);
-	else
-		svc_reply_db_error(rp, c);
+	goal_reply_row(c, rq, rp, SQL_GET, "task ID", "Task");
 }
 
 static void
 task_op_list(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
-	char		 lim[24], off[24];
-	const char	*p[4], *status, *to;
-	long long	 limit, offset, total;
-	PGresult	*res;
-	json_t		*items, *v;
-	int		 i;
+	struct svc_page	 pg = { .pg_count = SQL_COUNT, .pg_list = SQL_LIST,
+			    .pg_n = 2 };
+	const char	*status, *to;
+	long long	 total;
+	json_t		*items;
 
-	if (goal_query_num(rq, "limit", 1, TASK_LIST_MAX, 100, &limit,
+	if (goal_query_num(rq, "limit", 1, TASK_LIST_MAX, 100, &pg.pg_limit,
 	    rp) != 0 || goal_query_num(rq, "offset", 0, 1000000000LL, 0,
-	    &offset, rp) != 0)
+	    &pg.pg_offset, rp) != 0)
 		return;
 	status = json_string_value(json_object_get(rq->mr_query, "status"));
 	if (status != NULL && !task_status_ok(status)) {
@@ -381,37 +361,17 @@ task_op_list(struct svc_ctx *c, const struct msg_req *rq,
 		    "in_progress, completed, failed, cancelled");
 		return;
 	}
-	v = json_object_get(rq->mr_query, "assigned_to");
-	to = json_string_value(v);
+	to = json_string_value(json_object_get(rq->mr_query, "assigned_to"));
 	if (to != NULL && strlen(to) > TASK_WHO_MAX) {
 		svc_reply_error(rp, 400, "'assigned_to' must be at most %d "
 		    "bytes", TASK_WHO_MAX);
 		return;
 	}
-	p[0] = status;
-	p[1] = to;
-	if ((res = db_exec(c->sc_db, SQL_COUNT, 2, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	snprintf(lim, sizeof(lim), "%lld", limit);
-	snprintf(off, sizeof(off), "%lld", offset);
-	p[0] = lim;
-	p[1] = off;
-	p[2] = status;
-	p[3] = to;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 4, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	items = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&items, db_row_json(res, i));
-	PQclear(res);
-	svc_reply_json(rp, 200, items == NULL ? NULL : json_pack("{s:o, s:I}",
-	    "tasks", items, "total", (json_int_t)total));
+	pg.pg_filters[0] = status;
+	pg.pg_filters[1] = to;
+	if ((items = svc_page(c, &pg, &total, rp)) != NULL)
+		svc_reply_json(rp, 200, json_pack("{s:o, s:I}", "tasks",
+		    items, "total", (json_int_t)total));
 }
 
 static void
@@ -446,7 +406,7 @@ task_transition(struct svc_ctx *c, const struct msg_req *rq,
 	PGresult	*res;
 	int		 n;
 
-	if (goal_param_uuid(rq, "task", rp, id) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "task ID", id, rp) != 0)
 		return (-1);
 	p[0] = id;
 	/* An operator overriding the board is audited, in the change's

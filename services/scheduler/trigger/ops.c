@@ -112,26 +112,12 @@ trigger_agent_lookup(const char *id, char *name, size_t namelen)
 	return (status == 200 || status == 404 ? status : 503);
 }
 
-/* A uuid string lowercased into out: 0, or -1 when it is none. */
-static int
-uuid_lower(const char *s, char out[UTIL_UUID_LEN])
-{
-	size_t	i;
-
-	if (s == NULL || !util_uuid_valid(s))
-		return (-1);
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		out[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' : s[i];
-	out[UTIL_UUID_LEN - 1] = '\0';
-	return (0);
-}
-
 /* params.id as a trigger id: 0, or -1 after a 400. */
 static int
 param_trigger_id(const struct msg_req *rq, struct svc_reply *rp,
     char id[UTIL_UUID_LEN])
 {
-	if (uuid_lower(json_string_value(json_object_get(rq->mr_params,
+	if (svc_uuid_lower(json_string_value(json_object_get(rq->mr_params,
 	    PARAM_ID)), id) != 0) {
 		svc_reply_error(rp, 400, "Invalid trigger ID");
 		return (-1);
@@ -239,7 +225,7 @@ trigger_in_parse(json_t *body, const char *const *keys, struct trigger_in *ti,
 	ti->ti_workflow = v;
 	if ((v = json_object_get(body, "target_agent_id")) != NULL &&
 	    !json_is_null(v)) {
-		if (uuid_lower(json_string_value(v), ti->ti_target_id) != 0) {
+		if (svc_uuid_lower(json_string_value(v), ti->ti_target_id) != 0) {
 			svc_reply_error(rp, 400, "'target_agent_id' must be an "
 			    "agent UUID or null");
 			goto fail;
@@ -299,26 +285,17 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_t		*v = json_object_get(rq->mr_query, "agent_id"), *list;
 	char		 id[UTIL_UUID_LEN];
 	const char	*p[1] = { NULL };
-	PGresult	*res;
-	int		 i;
 
 	if (v != NULL) {
-		if (uuid_lower(json_string_value(v), id) != 0) {
+		if (svc_uuid_lower(json_string_value(v), id) != 0) {
 			svc_reply_error(rp, 400, "Invalid agent ID");
 			return;
 		}
 		p[0] = id;
 	}
-	if ((res = db_exec(c->sc_db, SQL_LIST, 1, p)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	list = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&list, db_row_json(res, i));
-	PQclear(res);
 	/* The spec's shape: a bare array. */
-	svc_reply_json(rp, 200, list);
+	if ((list = svc_rows(c, SQL_LIST, 1, p, NULL, rp)) != NULL)
+		svc_reply_json(rp, 200, list);
 }
 
 static void
@@ -392,7 +369,7 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		    "required");
 		goto done;
 	}
-	if (uuid_lower(json_string_value(v), owner) != 0) {
+	if (svc_uuid_lower(json_string_value(v), owner) != 0) {
 		svc_reply_error(rp, 400, "Invalid agent ID");
 		goto done;
 	}

@@ -92,38 +92,24 @@ param_id(const struct msg_req *rq, struct svc_reply *rp, json_t *alt,
 {
 	const char	*s = json_string_value(json_object_get(rq->mr_params,
 			    PARAM_ID));
-	size_t		 i;
 
 	if (s == NULL)
 		s = json_string_value(alt);
-	if (s == NULL || !util_uuid_valid(s)) {
+	if (svc_uuid_lower(s, id) != 0) {
 		svc_reply_error(rp, 400, "Invalid workflow ID");
 		return (-1);
 	}
-	for (i = 0; i < UTIL_UUID_LEN - 1; i++)
-		id[i] = (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 'a' :
-		    s[i];
-	id[UTIL_UUID_LEN - 1] = '\0';
 	return (0);
 }
 
 static void
 op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	PGresult	*res;
-	json_t		*list;
-	int		 i;
+	json_t	*list;
 
 	(void)rq;
-	if ((res = db_exec(c->sc_db, SQL_LIST, 0, NULL)) == NULL) {
-		svc_reply_db_error(rp, c);
-		return;
-	}
-	list = json_array();
-	for (i = 0; i < PQntuples(res); i++)
-		svc_list_add(&list, db_row_json(res, i));
-	PQclear(res);
-	svc_reply_json(rp, 200, list);
+	if ((list = svc_rows(c, SQL_LIST, 0, NULL, NULL, rp)) != NULL)
+		svc_reply_json(rp, 200, list);
 }
 
 /*

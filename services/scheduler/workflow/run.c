@@ -258,25 +258,53 @@ run_ctx(const struct wf_run *r)
 	    r->r_last));
 }
 
+/* A run's state as SQL_SAVE and SQL_FINISH write it: its step, and its
+ * context and step results as JSON text. */
+struct run_text {
+	char	 rt_step[16];
+	char	*rt_ctx;	/* new */
+	char	*rt_results;	/* new */
+};
+
+/* 0, or -1 (out of memory); run_text_release() either way. */
+static int
+run_text_init(struct run_text *rt, const struct wf_run *r)
+{
+	json_t	*ctx;
+
+	snprintf(rt->rt_step, sizeof(rt->rt_step), "%d", r->r_step);
+	rt->rt_ctx = rt->rt_results = NULL;
+	if ((ctx = run_ctx(r)) != NULL)
+		rt->rt_ctx = json_dumps(ctx, MSG_JSON_FLAGS);
+	json_decref(ctx);
+	if (rt->rt_ctx != NULL)
+		rt->rt_results = json_dumps(r->r_results, MSG_JSON_FLAGS);
+	return (rt->rt_results != NULL ? 0 : -1);
+}
+
+static void
+run_text_release(struct run_text *rt)
+{
+	free(rt->rt_ctx);
+	free(rt->rt_results);
+	rt->rt_ctx = rt->rt_results = NULL;
+}
+
 int
 wf_run_save(struct wf_run *r)
 {
+	struct run_text	 rt;
 	PGresult	*res = NULL;
-	json_t		*ctx;
-	char		*ctxs = NULL, *results = NULL, step[16];
 	const char	*p[5];
 	int		 rv = -1;
 
-	snprintf(step, sizeof(step), "%d", r->r_step);
-	if ((ctx = run_ctx(r)) == NULL ||
-	    (ctxs = json_dumps(ctx, MSG_JSON_FLAGS)) == NULL ||
-	    (results = json_dumps(r->r_results, MSG_JSON_FLAGS)) == NULL)
+	if (run_text_init(&rt, r) != 0)
 		goto done;
 	p[0] = r->r_id;
 	p[1] = r->r_token;
-	p[2] = step;
-	p[3] = ctxs;
-	p[4] = results;
+	p[2] = rt.rt_step;
+	p[3] = rt.rt_ctx;
+	p[4] = rt.rt_results;
 	if ((res = db_exec(r->r_db, SQL_SAVE, 5, p)) == NULL)
 		log_warnx("%s: could not save run '%s': %s", __func__,
 		    r->r_id, db_errmsg(r->r_db));
@@ -287,9 +315,7 @@ wf_run_save(struct wf_run *r)
 		rv = 0;
  done:
 	PQclear(res);
-	json_decref(ctx);
-	free(ctxs);
-	free(results);
+	run_text_release(&rt);
 	return (rv);
 }
 
@@ -297,34 +323,31 @@ wf_run_save(struct wf_run *r)
 static int
 run_finish(struct wf_run *r, const char *state, const char *error)
 {
+	struct run_text	 rt;
 	PGresult	*res = NULL;
-	json_t		*ctx;
-	char		*ctxs = NULL, *results = NULL, step[16];
+	char		 kept[24];
 	const char	*p[8];
 	int		 rv = -1;
 
-	snprintf(step, sizeof(step), "%d", r->r_step);
-	if ((ctx = run_ctx(r)) == NULL ||
-	    (ctxs = json_dumps(ctx, MSG_JSON_FLAGS)) == NULL ||
-	    (results = json_dumps(r->r_results, MSG_JSON_FLAGS)) == NULL)
+	if (run_text_init(&rt, r) != 0)
 		goto done;
 	p[0] = r->r_id;
 	p[1] = r->r_token;
 	p[2] = state;
 	p[3] = error == NULL ? r->r_cur : NULL;
 	p[4] = error;
-	p[5] = step;
-	p[6] = ctxs;
-	p[7] = results;
+	p[5] = rt.rt_step;
+	p[6] = rt.rt_ctx;
+	p[7] = rt.rt_results;
 	if ((res = db_exec(r->r_db, SQL_FINISH, 8, p)) == NULL)
 		log_warnx("%s: could not end run '%s': %s", __func__,
 		    r->r_id, db_errmsg(r->r_db));
 	else if (PQntuples(res) == 1)
 		rv = 0;
 	if (rv == 0) {
-		snprintf(step, sizeof(step), "%lld", wf.runs_kept);
+		snprintf(kept, sizeof(kept), "%lld", wf.runs_kept);
 		p[0] = r->r_workflow_id;
-		p[1] = step;
+		p[1] = kept;
 		if (db_cmd(r->r_db, SQL_PRUNE, 2, p) != 0)
 			log_warnx("%s: could not prune the runs of workflow "
 			    "'%s': %s", __func__, r->r_workflow_id,
@@ -332,9 +355,7 @@ run_finish(struct wf_run *r, const char *state, const char *error)
 	}
  done:
 	PQclear(res);
-	json_decref(ctx);
-	free(ctxs);
-	free(results);
+	run_text_release(&rt);
 	return (rv);
 }
 
