@@ -43,6 +43,7 @@
 #define MQTT_OUT_MAX		1000	/* publishes waiting for PUBACK */
 #define MQTT_ROUTES		256	/* users with a response topic */
 #define MQTT_STOP_FLUSH_MS	500	/* for PUBACKs at shutdown */
+#define MQTT_SYSTEM_CA_DIR	"/etc/ssl/certs"
 
 /* Where the replies to one user go: the response topic and correlation
  * data of the user's last message (MQTT 5 request/response). */
@@ -339,7 +340,7 @@ mqtt_on_message(struct mosquitto *m, void *arg,
 		pval = NULL;
 	}
 	if ((content = ad_content_from_text(p.mp_text)) == NULL ||
-	    (meta = json_pack("{s:s, s:i, s:s?}", "mqtt_topic", msg->topic,
+	    (meta = json_pack("{s:s, s:i, s:s*}", "mqtt_topic", msg->topic,
 	    "mqtt_qos", msg->qos, "mqtt_response_topic", rtopic)) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		goto done;
@@ -483,7 +484,7 @@ mqtt_publish(struct mqtt *mq, const char *topic, const struct ad_cmd *c,
 	int			 rc, ret = -1;
 
 	if (mq->mq_reply_json) {
-		o = json_pack("{s:s, s:s%, s:s?}", "user_id", c->ac_channel_id,
+		o = json_pack("{s:s, s:s%, s:s*}", "user_id", c->ac_channel_id,
 		    "text", text, n, "thread_id", c->ac_thread_id);
 		if (o != NULL && parts > 1 && (json_object_set_new(o, "part",
 		    json_integer(part)) != 0 || json_object_set_new(o,
@@ -894,10 +895,15 @@ mqtt_init(struct ad *a)
 		goto done;
 	}
 	if (mq->mq_tls) {
+		/* The system's CAs without a file; libmosquitto's
+		 * tls_set wants a CA file or directory, so a client
+		 * certificate alone names the system's directory. */
 		if (mq->mq_ca_file == NULL)
 			mosquitto_int_option(mq->mq_m,
 			    MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-		if (mosquitto_tls_set(mq->mq_m, mq->mq_ca_file, NULL,
+		if ((mq->mq_ca_file != NULL || mq->mq_cert_file != NULL) &&
+		    mosquitto_tls_set(mq->mq_m, mq->mq_ca_file,
+		    mq->mq_ca_file == NULL ? MQTT_SYSTEM_CA_DIR : NULL,
 		    mq->mq_cert_file, mq->mq_key_file, NULL) !=
 		    MOSQ_ERR_SUCCESS) {
 			log_warnx("%s: could not use the TLS files (CA '%s', "
