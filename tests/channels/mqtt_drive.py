@@ -612,6 +612,31 @@ def main():
     check("TLS with the certificate verified and the right password: "
           "connected, a message arrives", tls)
 
+    # A broker that stops answering without closing the link (SIGSTOP):
+    # the keepalive finds it out.
+    k = Adapter("mqtt-keepalive", base_env(
+        "lf-test-ka", MQTT_PORT=str(AUTH_PORT), MQTT_USERNAME="fang",
+        MQTT_PASSWORD="right-pass", MQTT_KEEPALIVE_SECS="5"))
+
+    def keepalive():
+        k.start()
+        k.subscribed(1, 15)
+        t0 = time.monotonic()
+        ab.send_signal(signal.SIGSTOP)
+        try:
+            e = k.event("error", 25, "the dead link's error")["params"]
+        finally:
+            ab.send_signal(signal.SIGCONT)
+        st["ka"] = time.monotonic() - t0
+        k.subscribed(2, 20)
+        k.p.stdin.close()
+        rc, _ = k.exit_within(5)
+        return ("keepalive" in e["message"] and rc == 0) or (e, rc)
+    check("a broker gone silent: the keepalive drops the link (an error "
+          "event) and it connects again once the broker answers", keepalive)
+    print(f"# the silent broker was noticed after {st.get('ka', 0):.1f} s "
+          "(keepalive 5 s)", flush=True)
+
     u = Adapter("mqtt-tls-untrusted", base_env(
         "lf-test-tls2", MQTT_HOST="localhost", MQTT_PORT=str(TLS_PORT),
         MQTT_TLS="1", MQTT_USERNAME="fang", MQTT_PASSWORD="right-pass"))

@@ -63,7 +63,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # Against mosquitto.  The adapters' and the brokers' logs go to
 # log/mqtt-*.log, where lf_cleanup looks for sanitizer reports.
 mkdir -p "$LF_TMP/mqtt"
-t_py mqtt_drive.py 23 python3 "$LF_ROOT/tests/channels/mqtt_drive.py" "$mqtt" \
+t_py mqtt_drive.py 24 python3 "$LF_ROOT/tests/channels/mqtt_drive.py" "$mqtt" \
     "$LF_TMP/mqtt" "$LF_TMP/log"
 if [ "$T_FAILED" != 0 ]; then
 	for f in "$LF_TMP"/log/mqtt-*.log; do

@@ -449,12 +449,15 @@ mqtt_on_disconnect(struct mosquitto *m, void *arg, int rc,
 
 	(void)m;
 	(void)props;
-	/* rc 0 is ours (mosquitto_disconnect()); anything else: the broker
-	 * or the network ended it. */
+	/* rc 0 is ours (mosquitto_disconnect()); a reason code (0x80 and
+	 * up) the broker's DISCONNECT (MQTT 5); else a MOSQ_ERR_* of the
+	 * network or the keepalive. */
 	if (rc != 0 && !mq->mq_dead) {
-		snprintf(mq->mq_why, sizeof(mq->mq_why), "the broker closed "
-		    "the connection: %s", mq->mq_v5 && rc > 0 && rc < 256 ?
-		    mosquitto_reason_string(rc) : mosquitto_strerror(rc));
+		snprintf(mq->mq_why, sizeof(mq->mq_why), "the connection "
+		    "ended: %s", rc == MOSQ_ERR_KEEPALIVE ? "no answer to "
+		    "the keepalive ping" : mq->mq_v5 && rc >= 0x80 &&
+		    rc < 0x100 ? mosquitto_reason_string(rc) :
+		    mosquitto_strerror(rc));
 		mq->mq_dead = 1;
 	}
 }
