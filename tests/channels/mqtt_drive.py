@@ -300,11 +300,12 @@ def base_env(client_id, **kw):
 
 
 def check(desc, fn):
-    """Runs one step; an exception is its failure, with why."""
+    """Runs one step: it passes when fn returns True (or None); anything
+    else it returns is why it failed, as is an exception."""
     try:
         r = fn()
-        ok(r is None or bool(r), desc, "" if r is None or r else
-           f"returned {r!r}")
+        ok(r is None or r is True, desc, "" if r is None or r is True
+           else f"returned {r!r}")
     except Exception as e:       # noqa: BLE001 - reported as TAP
         ok(False, desc, f"{type(e).__name__}: {e}")
 
@@ -511,7 +512,7 @@ def main():
         send_cmd(a, "alice", "queued while the broker was down")
         e2 = a.event("error", 15, "a failed reconnect")["params"]
         return ("reconnecting" in e["message"] and
-                "reconnecting" in e2["message"]) or (e, e2)
+                "could not connect" in e2["message"]) or (e, e2)
     check("broker killed: error events, reconnects with backoff", broker_gone)
     time.sleep(1.0)
     br = broker_start("plain.conf", "broker", PORT)
@@ -542,7 +543,8 @@ def main():
         return (rc == 0 and secs < 1.0) or f"exit {rc} after {secs:.2f} s"
     check("EOF on stdin: exit 0 within a second", eof)
 
-    # MQTT 3.1.1, text replies.
+    # MQTT 3.1.1, text replies; an old retained message on its topics.
+    pub("dev/attic/say", "stale retained", retain=True, v5=False)
     v3 = Adapter("mqtt-v311", base_env("lf-test-v3", MQTT_PROTOCOL="3.1.1",
                                        MQTT_REPLY_FORMAT="text",
                                        MQTT_TOPICS="dev/+/say",
@@ -564,7 +566,6 @@ def main():
         return (m.get("user_id") == "kitchen" and m.get("text") ==
                 "lights?" and r["payload"] == "lights on" and not stale
                 and rc == 0) or (m, r, stale, rc)
-    pub("dev/attic/say", "stale retained", retain=True, v5=False)
     check("MQTT 3.1.1: the user from a '+' level, a plain-text reply on "
           "its reply topic; a retained message not answered", v311)
 
@@ -586,7 +587,7 @@ def main():
         x.p.stdin.close()
         rc, _ = x.exit_within(5)
         return (all("refused" in m and "reconnecting" in m for m in msgs)
-                and 0.3 <= g1 and g2 >= 1.4 * g1 and rc == 0) or \
+                and 0.3 <= g1 and g2 >= g1 + 0.15 and rc == 0) or \
             (msgs, g1, g2, rc)
     check("a wrong password: the broker's refusal as an error event, "
           "retried with a growing backoff", refused)

@@ -40,7 +40,7 @@
 #define MQTT_CONNACK_MS		30000	/* for CONNACK after connecting */
 #define MQTT_CONNECT_MS		10000	/* for the TCP connect itself */
 #define MQTT_IN_MAX		(1024 * 1024)	/* an inbound payload */
-#define MQTT_OUT_MAX		1000	/* publishes waiting for PUBACK */
+#define MQTT_OUT_MAX		1000	/* replies not yet acked by the broker */
 #define MQTT_ROUTES		256	/* users with a response topic */
 #define MQTT_STOP_FLUSH_MS	500	/* for PUBACKs at shutdown */
 #define MQTT_SYSTEM_CA_DIR	"/etc/ssl/certs"
@@ -53,6 +53,17 @@ struct mqtt_route {
 	void		*mr_corr;	/* or NULL */
 	uint16_t	 mr_corrlen;
 	uint64_t	 mr_used;	/* the oldest is replaced */
+};
+
+/* A reply waiting to be published: while the broker is away, and for
+ * the moment between a `send` and mqtt_flush(). */
+struct mqtt_out {
+	struct mqtt_out	*mo_next;
+	char		*mo_topic;
+	void		*mo_corr;	/* correlation data, or NULL */
+	uint16_t	 mo_corrlen;
+	size_t		 mo_len;
+	char		 mo_payload[];
 };
 
 struct mqtt {
@@ -83,6 +94,9 @@ struct mqtt {
 	char		 mq_why[256];	/* why, for ad_platform_down() */
 	uint64_t	 mq_connected_at;
 	unsigned int	 mq_outstanding;	/* publishes not yet acked */
+	struct mqtt_out	*mq_head;	/* not yet published */
+	struct mqtt_out	**mq_tail;
+	unsigned int	 mq_pending;
 	struct mqtt_route mq_routes[MQTT_ROUTES];
 };
 
@@ -128,6 +142,31 @@ static const struct ad_field mqtt_fields[] = {
 
 /* thread: a `send` carries the thread_id the message came with. */
 static const char *const mqtt_caps[] = { "thread", NULL };
+
+static void
+mqtt_out_free(struct mqtt_out *o)
+{
+	if (o == NULL)
+		return;
+	free(o->mo_topic);
+	free(o->mo_corr);
+	free(o);
+}
+
+static void
+mqtt_out_clear(struct mqtt *mq)
+{
+	struct mqtt_out	*o;
+
+	while ((o = mq->mq_head) != NULL) {
+		mq->mq_head = o->mo_next;
+		mqtt_out_free(o);
+	}
+	mq->mq_tail = &mq->mq_head;
+	mq->mq_pending = 0;
+}
+
+static void	 mqtt_flush(struct mqtt *);
 
 /* ---- the loop: libmosquitto threadless -------------------------------- */
 
@@ -178,6 +217,9 @@ mqtt_after(struct mqtt *mq, int rc)
 		    mosquitto_strerror(rc));
 		return;
 	}
+	/* After a CONNACK: what waited goes out (not from inside the
+	 * callback, where libmosquitto only queues). */
+	mqtt_flush(mq);
 	mqtt_rewatch(mq);
 }
 
@@ -473,54 +515,91 @@ mqtt_on_log(struct mosquitto *m, void *arg, int level, const char *str)
 
 /* ---- output ----------------------------------------------------------- */
 
-/* Publishes one piece of a reply.  0, or -1 (told with an error). */
+/* Publishes what waits, in order, while the broker takes it. */
+static void
+mqtt_flush(struct mqtt *mq)
+{
+	struct mqtt_out		*o;
+	mosquitto_property	*props;
+	int			 rc;
+
+	while (mq->mq_up && (o = mq->mq_head) != NULL) {
+		props = NULL;
+		if (o->mo_corr != NULL && mosquitto_property_add_binary(&props,
+		    MQTT_PROP_CORRELATION_DATA, o->mo_corr, o->mo_corrlen) !=
+		    MOSQ_ERR_SUCCESS) {
+			log_warnx("%s: out of memory", __func__);
+			break;
+		}
+		rc = mosquitto_publish_v5(mq->mq_m, NULL, o->mo_topic,
+		    (int)o->mo_len, o->mo_payload, 1, false, props);
+		mosquitto_property_free_all(&props);
+		if (rc == MOSQ_ERR_NO_CONN)
+			break;		/* after the next CONNACK */
+		if (rc != MOSQ_ERR_SUCCESS)
+			ad_error(mq->mq_ad, "mqtt: could not publish to "
+			    "'%.128s': %s", o->mo_topic, mosquitto_strerror(rc));
+		else
+			mq->mq_outstanding++;
+		mq->mq_head = o->mo_next;
+		if (mq->mq_head == NULL)
+			mq->mq_tail = &mq->mq_head;
+		mq->mq_pending--;
+		mqtt_out_free(o);
+	}
+}
+
+/* Queues one piece of a reply for mqtt_flush().  0, or -1 (told with an
+ * error). */
 static int
-mqtt_publish(struct mqtt *mq, const char *topic, const struct ad_cmd *c,
+mqtt_queue(struct mqtt *mq, const char *topic, const struct ad_cmd *c,
     const char *text, size_t n, int part, int parts,
     const struct mqtt_route *r)
 {
-	mosquitto_property	*props = NULL;
-	json_t			*o = NULL;
-	char			*payload = NULL;
-	const char		*data = text;
-	size_t			 len = n;
-	int			 rc, ret = -1;
+	struct mqtt_out	*o = NULL;
+	json_t		*j = NULL;
+	char		*payload = NULL;
+	const char	*data = text;
+	size_t		 len = n;
+	int		 ret = -1;
 
 	if (mq->mq_reply_json) {
-		o = json_pack("{s:s, s:s%, s:s*}", "user_id", c->ac_channel_id,
+		j = json_pack("{s:s, s:s%, s:s*}", "user_id", c->ac_channel_id,
 		    "text", text, n, "thread_id", c->ac_thread_id);
-		if (o != NULL && parts > 1 && (json_object_set_new(o, "part",
-		    json_integer(part)) != 0 || json_object_set_new(o,
+		if (j != NULL && parts > 1 && (json_object_set_new(j, "part",
+		    json_integer(part)) != 0 || json_object_set_new(j,
 		    "parts", json_integer(parts)) != 0)) {
-			json_decref(o);
-			o = NULL;
+			json_decref(j);
+			j = NULL;
 		}
-		if (o == NULL || (payload = json_dumps(o, JSON_COMPACT)) ==
-		    NULL) {
-			ad_error(mq->mq_ad, "mqtt: out of memory");
+		if (j == NULL || (payload = json_dumps(j, JSON_COMPACT)) ==
+		    NULL)
 			goto done;
-		}
 		data = payload;
 		len = strlen(payload);
 	}
-	if (r != NULL && r->mr_corr != NULL && mq->mq_v5 &&
-	    mosquitto_property_add_binary(&props, MQTT_PROP_CORRELATION_DATA,
-	    r->mr_corr, r->mr_corrlen) != MOSQ_ERR_SUCCESS) {
-		ad_error(mq->mq_ad, "mqtt: out of memory");
+	if ((o = calloc(1, sizeof(*o) + len)) == NULL ||
+	    (o->mo_topic = strdup(topic)) == NULL)
 		goto done;
+	/* Correlation data is MQTT 5's; 3.1.1 has no properties. */
+	if (r != NULL && r->mr_corr != NULL && mq->mq_v5) {
+		if ((o->mo_corr = malloc(r->mr_corrlen)) == NULL)
+			goto done;
+		memcpy(o->mo_corr, r->mr_corr, r->mr_corrlen);
+		o->mo_corrlen = r->mr_corrlen;
 	}
-	rc = mosquitto_publish_v5(mq->mq_m, NULL, topic, (int)len, data, 1,
-	    false, props);
-	if (rc != MOSQ_ERR_SUCCESS) {
-		ad_error(mq->mq_ad, "mqtt: could not publish to '%.128s': %s",
-		    topic, mosquitto_strerror(rc));
-		goto done;
-	}
-	mq->mq_outstanding++;
+	memcpy(o->mo_payload, data, len);
+	o->mo_len = len;
+	*mq->mq_tail = o;
+	mq->mq_tail = &o->mo_next;
+	mq->mq_pending++;
+	o = NULL;
 	ret = 0;
  done:
-	mosquitto_property_free_all(&props);
-	json_decref(o);
+	if (ret != 0)
+		ad_error(mq->mq_ad, "mqtt: out of memory");
+	mqtt_out_free(o);
+	json_decref(j);
 	free(payload);
 	return (ret);
 }
@@ -529,8 +608,10 @@ mqtt_publish(struct mqtt *mq, const char *topic, const struct ad_cmd *c,
  * A `send`: published to the user's response topic (MQTT 5, when its
  * last message named one) or reply topic, split into pieces of at most
  * MQTT_MAX_MESSAGE_BYTES of text.  While the broker is away the pieces
- * wait in libmosquitto (up to MQTT_OUT_MAX) and go out after the
- * reconnect.
+ * wait here and go out after the next CONNACK (libmosquitto refuses a
+ * publish without a connection); those published but not yet acked wait
+ * in libmosquitto, which sends them again after a reconnect.
+ * MQTT_OUT_MAX of both at most.
  */
 static void
 mqtt_send(struct mqtt *mq, const struct ad_cmd *c)
@@ -559,18 +640,20 @@ mqtt_send(struct mqtt *mq, const struct ad_cmd *c)
 	for (parts = 0, off = 0; off < n || parts == 0; parts++)
 		off += mqtt_split(text + off, n - off,
 		    (size_t)mq->mq_max_bytes);
-	if (mq->mq_outstanding + (unsigned int)parts > MQTT_OUT_MAX) {
+	if (mq->mq_outstanding + mq->mq_pending + (unsigned int)parts >
+	    MQTT_OUT_MAX) {
 		ad_error(mq->mq_ad, "mqtt: could not send to '%s': %u messages "
 		    "wait for the broker already", c->ac_channel_id,
-		    mq->mq_outstanding);
+		    mq->mq_outstanding + mq->mq_pending);
 		goto done;
 	}
 	for (part = 1, off = 0; part <= parts; part++, off += k) {
 		k = mqtt_split(text + off, n - off, (size_t)mq->mq_max_bytes);
-		if (mqtt_publish(mq, topic, c, text + off, k, part, parts,
+		if (mqtt_queue(mq, topic, c, text + off, k, part, parts,
 		    r) != 0)
 			break;
 	}
+	mqtt_flush(mq);
  done:
 	free(own);
 	if (mq->mq_watched >= 0)
@@ -776,6 +859,9 @@ mqtt_stop(struct ad *a)
 		    mosquitto_loop_read(mq->mq_m, 1) != MOSQ_ERR_SUCCESS)
 			break;
 	}
+	if (mq->mq_pending > 0)
+		log_warnx("%s: %u reply messages never reached the broker",
+		    __func__, mq->mq_pending);
 	if (mq->mq_m != NULL && mosquitto_socket(mq->mq_m) >= 0) {
 		/* A DISCONNECT keeps the session (no will, expiry as set
 		 * at connect). */
@@ -954,12 +1040,14 @@ main(int argc, char **argv)
 
 	memset(&mq, 0, sizeof(mq));
 	mq.mq_watched = -1;
+	mq.mq_tail = &mq.mq_head;
 	mosquitto_lib_init();
 	rv = ad_main(&mqtt_def, &mq, argc, argv);
 	mosquitto_destroy(mq.mq_m);
 	mosquitto_lib_cleanup();
 	for (i = 0; i < MQTT_ROUTES; i++)
 		mqtt_route_clear(&mq.mq_routes[i]);
+	mqtt_out_clear(&mq);
 	ad_list_free(mq.mq_topics);
 	return (rv);
 }
