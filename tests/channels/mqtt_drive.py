@@ -599,7 +599,7 @@ def main():
     y = Adapter("mqtt-auth-tls", base_env(
         "lf-test-tls", MQTT_HOST="localhost", MQTT_PORT=str(TLS_PORT),
         MQTT_TLS="1", MQTT_TLS_CA_FILE=CERT, MQTT_USERNAME="fang",
-        MQTT_PASSWORD="right-pass"))
+        MQTT_PASSWORD="right-pass", MQTT_TOPICS="$share/lf/librefang/in/#"))
 
     def tls():
         y.start()
@@ -609,9 +609,10 @@ def main():
         m = y.event("message", 10, "a message over TLS")["params"]
         y.send({"method": "shutdown"})
         rc, _ = y.exit_within(5)
-        return (m.get("text") == "over tls" and rc == 0) or (m, rc)
-    check("TLS with the certificate verified and the right password: "
-          "connected, a message arrives", tls)
+        return (m.get("text") == "over tls" and m.get("user_id") == "tina"
+                and rc == 0) or (m, rc)
+    check("TLS with the certificate verified and the right password, a "
+          "shared subscription: connected, a message arrives", tls)
 
     # A broker that stops answering without closing the link (SIGSTOP):
     # the keepalive finds it out.

@@ -26,6 +26,8 @@ t_topic_ids(void)
 		{ "#", "dev42/kitchen", "dev42", "kitchen" },
 		{ "a/b", "a/b", "", "" },
 		{ "+/x/#", "carol/x/y", "carol", "x" },
+		/* A shared subscription's group is not a level. */
+		{ "$share/lf/librefang/in/#", "librefang/in/al/t", "al", "t" },
 		/* A level that cannot be an id is left out. */
 		{ "in/#", "in/\x01" "bad/t", "", "t" },
 	};

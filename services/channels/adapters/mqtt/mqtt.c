@@ -194,8 +194,9 @@ mqtt_drop(struct mqtt *mq, const char *why)
 	snprintf(buf, sizeof(buf), "%s", why);
 	ad_watch(mq->mq_ad, mq->mq_watched, 0);
 	mq->mq_watched = -1;
-	/* Closes the socket; the session and the unacked publishes stay
-	 * in libmosquitto, resent after the next CONNACK. */
+	/* A DISCONNECT if the socket still stands (the next connect
+	 * closes it); the session and the unacked publishes stay in
+	 * libmosquitto, resent after the next CONNACK. */
 	mosquitto_disconnect(mq->mq_m);
 	mq->mq_up = 0;
 	mq->mq_dead = 0;
@@ -292,8 +293,9 @@ mqtt_filter_of(struct mqtt *mq, const char *topic)
 	size_t	i;
 
 	for (i = 0; mq->mq_topics[i] != NULL; i++)
-		if (mosquitto_topic_matches_sub(mq->mq_topics[i], topic,
-		    &match) == MOSQ_ERR_SUCCESS && match)
+		if (mosquitto_topic_matches_sub(
+		    mqtt_filter_body(mq->mq_topics[i]), topic, &match) ==
+		    MOSQ_ERR_SUCCESS && match)
 			return (mq->mq_topics[i]);
 	return (NULL);
 }

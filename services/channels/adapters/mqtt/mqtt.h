@@ -13,6 +13,10 @@
 
 #define MQTT_LEVEL_MAX	128	/* a user or thread id, bytes */
 
+/* The filter without a shared subscription's "$share/<group>/" (MQTT 5),
+ * which topics are matched against.  Borrowed: points into filter. */
+const char *mqtt_filter_body(const char *filter);
+
 /*
  * Where the topic's levels after filter's literal ones (those before
  * its first wildcard) name the sender: the first is the user id, the

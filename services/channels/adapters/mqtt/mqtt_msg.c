@@ -47,11 +47,22 @@ mqtt_take_level(const char **p, char *out)
 		(*p)++;
 }
 
+const char *
+mqtt_filter_body(const char *filter)
+{
+	const char	*g;
+
+	if (strncmp(filter, "$share/", 7) != 0 ||
+	    (g = strchr(filter + 7, '/')) == NULL)
+		return (filter);
+	return (g + 1);
+}
+
 void
 mqtt_topic_ids(const char *filter, const char *topic, char *user,
     char *thread)
 {
-	const char	*f = filter, *t = topic;
+	const char	*f = mqtt_filter_body(filter), *t = topic;
 	size_t		 n;
 
 	user[0] = thread[0] = '\0';
