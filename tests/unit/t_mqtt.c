@@ -71,9 +71,9 @@ static int
 t_payload(void)
 {
 	struct mqtt_payload	p;
-	const char		*j = "{\"user_id\":\"bob\",\"user_name\":\"Bob\","
-				    "\"text\":\"hi\",\"message_id\":77,"
-				    "\"thread_id\":\"t9\"}";
+	const char		*j = "{\"user_id\":\"bob\","
+				    "\"user_name\":\"Bob\",\"text\":\"hi\","
+				    "\"message_id\":77,\"thread_id\":\"t9\"}";
 	const char		*plain = "caf\xe9 au lait";
 	const char		*odd = "{\"text\":5,\"message_id\":\"m1\"}";
 

@@ -40,7 +40,7 @@
 #define MQTT_CONNACK_MS		30000	/* for CONNACK after connecting */
 #define MQTT_CONNECT_MS		10000	/* for the TCP connect itself */
 #define MQTT_IN_MAX		(1024 * 1024)	/* an inbound payload */
-#define MQTT_OUT_MAX		1000	/* replies not yet acked by the broker */
+#define MQTT_OUT_MAX		1000	/* replies not yet acked */
 #define MQTT_ROUTES		256	/* users with a response topic */
 #define MQTT_STOP_FLUSH_MS	500	/* for PUBACKs at shutdown */
 #define MQTT_SYSTEM_CA_DIR	"/etc/ssl/certs"
@@ -314,6 +314,7 @@ mqtt_on_message(struct mosquitto *m, void *arg,
 	char			*msgid = NULL;
 	void			*corr = NULL;
 	uint16_t		 corrlen = 0;
+	const mosquitto_property *pr;
 	json_t			*content = NULL, *meta = NULL;
 
 	(void)m;
@@ -369,10 +370,8 @@ mqtt_on_message(struct mosquitto *m, void *arg,
 	/* An id to deduplicate on: JSON's message_id, else a user property
 	 * "message_id" (a QoS 1 message can come twice). */
 	if (p.mp_message_id == NULL &&
-	    mosquitto_property_read_string_pair(props,
-	    MQTT_PROP_USER_PROPERTY, &pname, &pval, false) != NULL) {
-		const mosquitto_property *pr = props;
-
+	    (pr = mosquitto_property_read_string_pair(props,
+	    MQTT_PROP_USER_PROPERTY, &pname, &pval, false)) != NULL) {
 		while (pname != NULL && strcmp(pname, "message_id") != 0) {
 			free(pname);
 			free(pval);
@@ -540,7 +539,8 @@ mqtt_flush(struct mqtt *mq)
 			break;		/* after the next CONNACK */
 		if (rc != MOSQ_ERR_SUCCESS)
 			ad_error(mq->mq_ad, "mqtt: could not publish to "
-			    "'%.128s': %s", o->mo_topic, mosquitto_strerror(rc));
+			    "'%.128s': %s", o->mo_topic,
+			    mosquitto_strerror(rc));
 		else
 			mq->mq_outstanding++;
 		mq->mq_head = o->mo_next;
