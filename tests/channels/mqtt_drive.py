@@ -137,8 +137,15 @@ def broker_log(name):
 
 def pub(topic, payload, port=None, retain=False, props=(), v5=True,
         auth=None):
-    cmd = ["mosquitto_pub", "-p", str(port or PORT), "-q", "1", "-t", topic,
-           "-m", payload]
+    cmd = ["mosquitto_pub", "-p", str(port or PORT), "-q", "1", "-t", topic]
+    if isinstance(payload, bytes):
+        # Past what an argument takes: from a file.
+        path = os.path.join(WORK, "payload.bin")
+        with open(path, "wb") as f:
+            f.write(payload)
+        cmd += ["-f", path]
+    else:
+        cmd += ["-m", payload]
     if auth:
         cmd += ["-u", auth[0], "-P", auth[1]]
     if v5:
@@ -555,19 +562,26 @@ def main():
         v3.subscribed(1, 15)
         pub("dev/kitchen/say", "lights?", v5=False)
         m = v3.event("message", 10, "the 3.1.1 message")["params"]
+        stale = [f for f in v3.skipped if f["method"] == "message"]
+        # Over 1 MiB: dropped with an error (MQTT 5 would have told the
+        # broker not to send it).
+        pub("dev/big/say", b"x" * (1100 * 1024), v5=False)
+        e = v3.event("error", 10, "the oversized message's error")
+        if "is over" not in e["params"]["message"]:
+            return e
         ww = Watcher(("dev/+/hear",))
         send_cmd(v3, "kitchen", "lights on")
         r = ww.get(lambda m: m["topic"] == "dev/kitchen/hear", 10,
                    "the 3.1.1 text reply")
         ww.stop()
-        stale = [f for f in v3.skipped if f["method"] == "message"]
         v3.send({"method": "shutdown"})
         rc, _ = v3.exit_within(5)
         return (m.get("user_id") == "kitchen" and m.get("text") ==
                 "lights?" and r["payload"] == "lights on" and not stale
                 and rc == 0) or (m, r, stale, rc)
     check("MQTT 3.1.1: the user from a '+' level, a plain-text reply on "
-          "its reply topic; a retained message not answered", v311)
+          "its reply topic; a retained message not answered; one over "
+          "1 MiB dropped with an error event", v311)
 
     # The broker with a password file: refused, then the backoff.
     ab = broker_start("auth.conf", "auth", AUTH_PORT)

@@ -91,6 +91,12 @@ t_payload(void)
 	T_EQ_STR(p.mp_text, "café au lait");
 	T_OK(p.mp_user_id == NULL && p.mp_message_id == NULL);
 	mqtt_payload_release(&p);
+	/* Numeric ids are written out. */
+	T_OK(mqtt_payload_read("{\"user_id\":42,\"text\":\"x\"}", 25,
+	    &p) == 0);
+	T_EQ_STR(p.mp_user_id, "42");
+	T_OK(p.mp_message_id == NULL);
+	mqtt_payload_release(&p);
 	/* JSON of the wrong types: no text. */
 	T_OK(mqtt_payload_read(odd, strlen(odd), &p) == 0);
 	T_EQ_INT(p.mp_json, 1);

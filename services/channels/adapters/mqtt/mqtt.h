@@ -38,8 +38,9 @@ int	 mqtt_valid_id(const char *s);
 
 /*
  * A payload as the adapter reads it.  A JSON object is read for its
- * members user_id, user_name, text, message_id (a string or an integer)
- * and thread_id, each NULL when absent or of the wrong type; any other
+ * members user_id and message_id (each a string or an integer),
+ * user_name, text and thread_id (strings), each NULL when absent or of
+ * the wrong type; any other
  * payload is plain text, made UTF-8 (ad_utf8_clean()), in mp_text.
  * Pointers are owned by the struct until mqtt_payload_release().
  */
@@ -52,6 +53,7 @@ struct mqtt_payload {
 	const char	*mp_thread_id;
 	json_t		*mp_root;	/* owned, or NULL */
 	char		*mp_buf;	/* owned: plain text, or an id */
+	char		*mp_ubuf;	/* owned: a numeric user id */
 };
 
 /* Reads n bytes of payload into p.  0, or SH_ENOMEM (p is then empty;

@@ -104,7 +104,7 @@ mqtt_member(json_t *o, const char *key, char *num, size_t numlen)
 int
 mqtt_payload_read(const void *data, size_t n, struct mqtt_payload *p)
 {
-	char	 num[32];
+	char	 num[32], uid[32];
 
 	memset(p, 0, sizeof(p[0]));
 	/* Only what starts like an object is tried as JSON: "42" or
@@ -113,7 +113,8 @@ mqtt_payload_read(const void *data, size_t n, struct mqtt_payload *p)
 	    (p->mp_root = json_loadb(data, n, JSON_REJECT_DUPLICATES,
 	    NULL)) != NULL && json_is_object(p->mp_root)) {
 		p->mp_json = 1;
-		p->mp_user_id = mqtt_member(p->mp_root, "user_id", NULL, 0);
+		p->mp_user_id = mqtt_member(p->mp_root, "user_id", uid,
+		    sizeof(uid));
 		p->mp_user_name = mqtt_member(p->mp_root, "user_name", NULL,
 		    0);
 		p->mp_text = mqtt_member(p->mp_root, "text", NULL, 0);
@@ -121,12 +122,13 @@ mqtt_payload_read(const void *data, size_t n, struct mqtt_payload *p)
 		    0);
 		p->mp_message_id = mqtt_member(p->mp_root, "message_id", num,
 		    sizeof(num));
-		if (p->mp_message_id == num) {
-			if ((p->mp_buf = strdup(num)) == NULL) {
-				mqtt_payload_release(p);
-				return (SH_ENOMEM);
-			}
-			p->mp_message_id = p->mp_buf;
+		/* Numbers written out live in the struct's buffers. */
+		if ((p->mp_message_id == num &&
+		    (p->mp_message_id = p->mp_buf = strdup(num)) == NULL) ||
+		    (p->mp_user_id == uid &&
+		    (p->mp_user_id = p->mp_ubuf = strdup(uid)) == NULL)) {
+			mqtt_payload_release(p);
+			return (SH_ENOMEM);
 		}
 		return (0);
 	}
@@ -143,6 +145,7 @@ mqtt_payload_release(struct mqtt_payload *p)
 {
 	json_decref(p->mp_root);
 	free(p->mp_buf);
+	free(p->mp_ubuf);
 	memset(p, 0, sizeof(p[0]));
 }
 
