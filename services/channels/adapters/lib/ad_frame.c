@@ -12,6 +12,8 @@
 #include "log.h"
 #include "util.h"
 
+#define AD_LINES_KEEP	(64 * 1024)	/* a line buffer kept between lines */
+
 static const struct {
 	const char		*name;
 	enum ad_cmd_type	 type;
@@ -223,6 +225,14 @@ ad_lines_feed(struct ad_lines *lr, const char *data, size_t n,
 		}
 		lr->lr_skipping = 0;
 		lr->lr_len = 0;
+		/* One long line (up to lr_max) must not keep its buffer
+		 * for the life of the process: adapters count their memory
+		 * (2 MB PSS each). */
+		if (lr->lr_cap > AD_LINES_KEEP) {
+			free(lr->lr_buf);
+			lr->lr_buf = NULL;
+			lr->lr_cap = 0;
+		}
 		n -= (size_t)(nl - data) + 1;
 		data = nl + 1;
 	}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# channel-mqtt: the sidecar protocol's rules without a platform
+# (tests/channels/adapter_conform.py, the checks every adapter passes),
+# then against a real mosquitto (tests/channels/mqtt_drive.py, playing the
+# daemon's side of the protocol and the platform's users with
+# mosquitto_pub/mosquitto_sub): plain and JSON messages in, retained ones
+# not answered, replies published at QoS 1 on the reply topic or the MQTT 5
+# response topic with its correlation data, long replies split, the
+# persistent session (a message sent while the adapter was stopped), the
+# broker killed and restarted (reconnect, subscribe again, the queued
+# reply published), MQTT 3.1.1, a refused password with backoff, TLS, the
+# loopback switch, bad configurations.  No stack is started; the end to
+# end through the channels service comes with its supervisor.
+. "$(dirname "$0")/../lib.sh"
+
+mqtt=$LF_BIN/channel-mqtt
+if [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_pub >/dev/null 2>&1; then
+	t_ok "mosquitto and mosquitto-clients are installed (deploy/deps.sh test)" false
+	t_done
+	exit 1
+fi
+
+# t_py NAME MIN CMD..: runs a Python checker (bounded: 200 s) that prints
+# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
+# at least MIN results and exited 0.
+t_py() {
+	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
+	shift 2
+	timeout -k 5 200 "$@" >"$out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
+				echo "ok $T_N - ${line#ok - }" ;;
+		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
+				T_FAILED=$((T_FAILED + 1))
+				echo "not ok $T_N - ${line#not ok - }" ;;
+		*)		echo "# ${line#\# }" ;;
+		esac
+	done <"$out"
+	[ "$rc" = 124 ] && echo "# $name still ran after 200 s: killed"
+	t_ok "$name ran all its checks ($n results, exit $rc)" \
+	    test "$n" -ge "$min" -a "$rc" = 0
+}
+
+# --describe: the fields the dashboard's form needs.
+desc=$("$mqtt" --describe)
+t_eq "--describe names the adapter" "$(printf '%s' "$desc" | jq -r .name)" mqtt
+t_eq "--describe lists host, port, username, password, topics, reply topic, tls" \
+    "$(printf '%s' "$desc" | jq -c '[.fields[].key | select(IN("MQTT_HOST",
+	"MQTT_PORT", "MQTT_USERNAME", "MQTT_PASSWORD", "MQTT_TOPICS",
+	"MQTT_REPLY_TOPIC", "MQTT_TLS"))]')" \
+    '["MQTT_HOST","MQTT_PORT","MQTT_USERNAME","MQTT_PASSWORD","MQTT_TOPICS","MQTT_REPLY_TOPIC","MQTT_TLS"]'
+t_eq "--describe: the password is a secret, the topics a list" \
+    "$(printf '%s' "$desc" | jq -c '[.fields[] | select(.key == "MQTT_PASSWORD" or .key == "MQTT_TOPICS") | .type]')" \
+    '["secret","list"]'
+
+# The protocol alone: a broker port where nothing listens.
+t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" \
+    "$mqtt" "$LF_TMP/log/mqtt-conform.log" MQTT_HOST=127.0.0.1 \
+    MQTT_PORT="$(lf_free_port)" MQTT_ALLOW_LOOPBACK=1
+
+# Against mosquitto.  The adapters' and the brokers' logs go to
+# log/mqtt-*.log, where lf_cleanup looks for sanitizer reports.
+mkdir -p "$LF_TMP/mqtt"
+t_py mqtt_drive.py 24 python3 "$LF_ROOT/tests/channels/mqtt_drive.py" "$mqtt" \
+    "$LF_TMP/mqtt" "$LF_TMP/log"
+if [ "$T_FAILED" != 0 ]; then
+	for f in "$LF_TMP"/log/mqtt-*.log; do
+		echo "# --- $(basename "$f") (tail)"
+		tail -n 8 "$f" | sed 's/^/#   /'
+	done
+fi
+t_done
