@@ -293,8 +293,10 @@ def check(desc, fn):
     """Runs one step; an exception is its failure, with why."""
     try:
         r = fn()
-        ok(r is None or bool(r), desc, "" if r is None or r else
-           f"returned {r!r}")
+        # Only None or True passes: a step that returns why it failed
+        # (a string, a tuple) must not count as done.
+        good = r is None or r is True
+        ok(good, desc, "" if good else f"returned {r!r}")
     except Exception as e:       # noqa: BLE001 - reported as TAP
         ok(False, desc, f"{type(e).__name__}: {e}")
 
