@@ -24,3 +24,5 @@ t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
 t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
 $(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc
+t_xmpp_SRCS	+= services/channels/adapters/xmpp/xmpp_msg.c
+$(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmpp
