@@ -14,13 +14,17 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
 python3 poppler-utils tzdata"
+# channel-xmpp's XMPP library
+pkgs="$pkgs libstrophe-dev"
 mode=${1:-run}
 case $mode in
 run) ;;
 # promtool checks GET /api/metrics (t7010)
 test)	pkgs="$pkgs prometheus"
 	# the IRC adapter's real peer, and its TLS certificate (t8050)
-	pkgs="$pkgs ngircd openssl" ;;
+	pkgs="$pkgs ngircd openssl"
+	# the XMPP adapter's real peer and its test user (t8070)
+	pkgs="$pkgs prosody python3-slixmpp" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no
