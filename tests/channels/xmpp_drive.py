@@ -79,6 +79,7 @@ signal.signal(signal.SIGINT, cleanup)
 # ---- prosody ----------------------------------------------------------------
 
 PORT = free_port()
+DPORT = free_port()         # direct TLS (XEP-0368)
 CONF = os.path.join(WORK, "prosody.cfg.lua")
 CERT = os.path.join(WORK, "cert.pem")
 KEY = os.path.join(WORK, "key.pem")
@@ -102,7 +103,7 @@ data_path = "{DATA}"
 certificates = "{WORK}"
 interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {PORT} }}
-c2s_direct_tls_ports = {{}}
+c2s_direct_tls_ports = {{ {DPORT} }}
 s2s_ports = {{}}
 component_ports = {{}}
 http_ports = {{}}
@@ -567,6 +568,27 @@ def main():
           plain)
     c.send({"method": "shutdown"})
     c.exit_within(5)
+
+    t = Adapter("xmpp-direct", base_env(XMPP_TLS="direct",
+                                        XMPP_PORT=str(DPORT),
+                                        XMPP_ROOMS=""))
+
+    def direct():
+        t.event("ready", 10)
+        t.send({"method": "ready_ack"})
+        end = time.monotonic() + 20
+        while True:
+            alice.chat("fang@localhost", "direct?")
+            try:
+                m = t.event("message", 2, "the chat over direct TLS")
+                break
+            except TimeoutError:
+                if time.monotonic() > end:
+                    raise
+        return m["params"].get("text") == "direct?" or m
+    check("XMPP_TLS=direct: TLS on connect (XEP-0368), verified", direct)
+    t.send({"method": "shutdown"})
+    t.exit_within(5)
 
     d = Adapter("xmpp-insecure", base_env(XMPP_TLS="off"))
 

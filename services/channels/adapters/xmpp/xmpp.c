@@ -119,7 +119,8 @@ static const struct ad_field xa_fields[] = {
 	    NULL },
 	{ "XMPP_SERVER", "Server (host)", AD_FIELD_TEXT, 0,
 	    "the JID's domain", 0, NULL, NULL },
-	{ "XMPP_PORT", "Port", AD_FIELD_NUMBER, 0, "5222", 0, NULL, "5222" },
+	{ "XMPP_PORT", "Port", AD_FIELD_NUMBER, 0,
+	    "5222 (5223 with XMPP_TLS direct)", 0, NULL, NULL },
 	{ "XMPP_ROOMS", "Rooms (MUC) to join", AD_FIELD_LIST, 0,
 	    "ops@conference.example.org", 0, NULL, NULL },
 	{ "XMPP_NICK", "Nick in rooms", AD_FIELD_TEXT, 0, "the JID's local part",
@@ -659,7 +660,9 @@ xa_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int error,
 		x->x_ping_sent = 0;
 		return;
 	}
-	if (ev != XMPP_CONN_DISCONNECT && ev != XMPP_CONN_FAIL)
+	/* Already dead: we dropped it (a ping unanswered, no session in
+	 * time) and are releasing it, which calls us; our why stands. */
+	if ((ev != XMPP_CONN_DISCONNECT && ev != XMPP_CONN_FAIL) || x->x_dead)
 		return;
 	x->x_dead = 1;
 	if (se != NULL)
@@ -1049,8 +1052,7 @@ xa_init(struct ad *a)
 	    '@') + 1);
 	x->x_server = ad_conf("XMPP_SERVER") != NULL ? ad_conf("XMPP_SERVER") :
 	    x->x_domain;
-	if (ad_conf_num("XMPP_PORT", 1, 65535, &x->x_port) != 0 ||
-	    ad_conf_num("XMPP_MAX_CHARS", 16, 1000000, &x->x_max_chars) != 0)
+	if (ad_conf_num("XMPP_MAX_CHARS", 16, 1000000, &x->x_max_chars) != 0)
 		return (-1);
 	t = ad_conf("XMPP_TLS");
 	if (strcmp(t, "required") == 0)
@@ -1064,6 +1066,10 @@ xa_init(struct ad *a)
 		    "off (off needs XMPP_ALLOW_INSECURE)", __func__, t);
 		return (-1);
 	}
+	x->x_port = x->x_tls == XA_TLS_DIRECT ? 5223 : 5222;
+	if (ad_conf("XMPP_PORT") != NULL &&
+	    ad_conf_num("XMPP_PORT", 1, 65535, &x->x_port) != 0)
+		return (-1);
 	x->x_tls_verify = ad_conf_bool("XMPP_TLS_VERIFY");
 	x->x_ca_file = ad_conf("XMPP_TLS_CA_FILE");
 	x->x_nick = ad_conf("XMPP_NICK");
