@@ -110,7 +110,8 @@ http_ports = {{}}
 https_ports = {{}}
 c2s_require_encryption = false
 authentication = "internal_hashed"
-modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "ping",
+                    "offline" }}
 modules_disabled = {{ "s2s" }}
 log = {{ {{ levels = {{ min = "info" }}, to = "file",
          filename = "{LOGS}/xmpp-prosody.log" }} }}
@@ -160,6 +161,7 @@ class User:
 
     def __init__(self, jid, password, room=None, nick=None):
         self.q = queue.Queue()
+        self.seen = []
         self.started = threading.Event()
         self.room, self.nick = room, nick
         self.jid = jid
@@ -214,8 +216,12 @@ class User:
                                               mtype="groupchat"))
 
     def wait(self, pred, secs, what):
-        """The next item for which pred(kind, stanza) holds (others are
-        dropped)."""
+        """The first item, already seen or new, for which pred(kind,
+        stanza) holds, consumed; the others stay for later waits."""
+        for i, (kind, st) in enumerate(self.seen):
+            if pred(kind, st):
+                del self.seen[i]
+                return st
         end = time.monotonic() + secs
         while True:
             left = end - time.monotonic()
@@ -227,6 +233,7 @@ class User:
                 continue
             if pred(kind, st):
                 return st
+            self.seen.append((kind, st))
 
     def close(self):
         if self.c is not None:
@@ -489,6 +496,9 @@ def main():
 
     def reconnect():
         e = a.event("error", 20, "the connection's loss")["params"]
+        # Queued while the link is down, sent once it is back (alice
+        # gets it live or from prosody's offline store).
+        send_cmd(a, "alice@localhost", "sent while down")
         u = User("alice@localhost", "alicepass", ROOM, "alice")
         st["alice"] = u
         u.wait(in_room, 40, "fang back in the room")
@@ -500,11 +510,15 @@ def main():
     def after_restart():
         alice.chat("fang@localhost", "back?")
         m = a.event("message", 10, "a chat after the restart")["params"]
+        alice.wait(lambda k, s: from_bot(k, s) and
+                   s["body"] == "sent while down", 10,
+                   "the message sent while the link was down")
         send_cmd(a, ROOM, "back")
         alice.wait(lambda k, s: k == "group" and s["body"] == "back", 10,
                    "the room reply after the restart")
         return m.get("text") == "back?" or m
-    check("after the restart chats arrive and room sends go out", after_restart)
+    check("after the restart chats arrive, the send queued while down "
+          "arrives, room sends go out", after_restart)
 
     def shutdown():
         a.send({"method": "shutdown"})
