@@ -178,6 +178,7 @@ class User:
         c = slixmpp.ClientXMPP(jid, password)
         c.register_plugin("xep_0045")
         c.register_plugin("xep_0085")
+        c.register_plugin("xep_0199")
         c.ssl_context.load_verify_locations(CERT)
         c.add_event_handler("session_start", self._start)
         c.add_event_handler("message", lambda m: self.q.put(("chat", m)))
@@ -210,6 +211,13 @@ class User:
                 m.append(extra)
             m.send()
         self.call(go)
+
+    def run(self, fn, secs):
+        """Awaits what fn() returns (a coroutine or a future of the
+        client's) on its loop; its result."""
+        async def go():
+            return await fn()
+        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(secs)
 
     def group(self, body):
         self.call(lambda: self.c.send_message(mto=self.room, mbody=body,
@@ -348,7 +356,8 @@ def main():
     prosody_conf()
     pr = prosody_start()
     alice = User("alice@localhost", "alicepass", ROOM, "alice")
-    a = Adapter("xmpp-main", base_env(XMPP_NICK="fang"))
+    a = Adapter("xmpp-main", base_env(XMPP_NICK="fang",
+                                      XMPP_JID="fang@localhost/bot"))
     st = {}
 
     def ready():
@@ -469,6 +478,19 @@ def main():
                 m2["body"] == "still up") or (m1["body"], m2["body"])
     check("characters XML cannot carry are left out (the stream "
           "survives)", controls)
+
+    def iqs():
+        from slixmpp.exceptions import IqError
+        alice.run(lambda: alice.c.plugin["xep_0199"].send_ping(
+            "fang@localhost/bot", timeout=5), 10)
+        try:
+            alice.run(lambda: alice.c.plugin["xep_0030"].get_info(
+                jid="fang@localhost/bot", timeout=5), 10)
+        except IqError as e:
+            return e.condition == "service-unavailable" or e.condition
+        return "disco#info was answered"
+    check("an iq ping to the bot is answered; any other iq request gets "
+          "service-unavailable", iqs)
 
     def garbage():
         a.send(b"\x00\xff\xfe garbage\n")

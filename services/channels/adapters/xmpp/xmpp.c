@@ -577,20 +577,23 @@ xa_on_iq(xmpp_conn_t *conn, xmpp_stanza_t *s, void *arg)
 	struct xa	*x = arg;
 	xmpp_stanza_t	*r;
 	const char	*type = xmpp_stanza_get_type(s);
+	int		 ping;
 
 	(void)conn;
 	if (type == NULL || (strcmp(type, "get") != 0 &&
 	    strcmp(type, "set") != 0))
 		return (1);
-	if (strcmp(type, "get") == 0 &&
-	    xmpp_stanza_get_child_by_name_and_ns(s, "ping", NS_PING) != NULL)
-		r = xmpp_stanza_reply(s);
-	else
+	ping = strcmp(type, "get") == 0 &&
+	    xmpp_stanza_get_child_by_name_and_ns(s, "ping", NS_PING) != NULL;
+	if (ping) {
+		if ((r = xmpp_stanza_reply(s)) != NULL &&
+		    xmpp_stanza_set_type(r, "result") != 0) {
+			xmpp_stanza_release(r);
+			r = NULL;
+		}
+	} else
 		r = xmpp_stanza_reply_error(s, "cancel",
 		    "service-unavailable", NULL);
-	if (r != NULL && strcmp(type, "get") == 0 &&
-	    xmpp_stanza_get_child_by_name_and_ns(s, "ping", NS_PING) != NULL)
-		xmpp_stanza_set_type(r, "result");
 	xa_send_stanza(x, r);
 	return (1);
 }
