@@ -607,7 +607,8 @@ def main():
 
     t = Adapter("xmpp-direct", base_env(XMPP_TLS="direct",
                                         XMPP_PORT=str(DPORT),
-                                        XMPP_ROOMS=""))
+                                        XMPP_NICK="fang2",
+                                        XMPP_GROUP_POLICY="all"))
 
     def direct():
         t.event("ready", 10)
@@ -623,6 +624,17 @@ def main():
                     raise
         return m["params"].get("text") == "direct?" or m
     check("XMPP_TLS=direct: TLS on connect (XEP-0368), verified", direct)
+
+    def group_all():
+        alice.wait(lambda k, s: in_room(k, s, "fang2"), 20,
+                   "fang2's presence in the room")
+        alice.group("no names here")
+        m = t.event("message", 10, "the room message, policy all")
+        p = m["params"]
+        return (p.get("text") == "no names here" and p.get("is_group") and
+                p["metadata"]["was_mentioned"] is False) or p
+    check("XMPP_GROUP_POLICY=all: a room message that names nobody "
+          "arrives too", group_all)
     t.send({"method": "shutdown"})
     t.exit_within(5)
 

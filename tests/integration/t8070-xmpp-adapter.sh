@@ -70,7 +70,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # Against prosody.  The adapters' and prosody's logs go to log/xmpp-*,
 # where lf_cleanup looks for sanitizer reports.
 mkdir -p "$LF_TMP/xmpp"
-t_py xmpp_drive.py 24 /usr/bin/python3 "$LF_ROOT/tests/channels/xmpp_drive.py" \
+t_py xmpp_drive.py 25 /usr/bin/python3 "$LF_ROOT/tests/channels/xmpp_drive.py" \
     "$xmpp" "$LF_TMP/xmpp" "$LF_TMP/log"
 if [ "$T_FAILED" != 0 ]; then
 	for f in "$LF_TMP"/log/xmpp-*.log; do
