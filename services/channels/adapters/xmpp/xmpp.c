@@ -273,32 +273,33 @@ static int
 xa_say_piece(struct xa *x, const char *to, int group, const char *p,
     size_t n)
 {
-	struct xa_out	*o;
+	struct xa_out	*o = NULL;
 	char		*body;
+	int		 ret = -1;
 
 	if ((body = strndup(p, n)) == NULL)
-		return (-1);
+		goto done;
 	if (x->x_online && x->x_head == NULL) {
 		xa_send_body(x, to, group, body);
-		free(body);
-		return (0);
+		ret = 0;
+		goto done;
 	}
 	if (x->x_queued >= XA_QUEUE_MAX ||
-	    (o = calloc(1, sizeof(*o))) == NULL) {
-		free(body);
-		return (-1);
-	}
-	if ((o->xo_to = strdup(to)) == NULL) {
-		free(o);
-		free(body);
-		return (-1);
-	}
+	    (o = calloc(1, sizeof(*o))) == NULL ||
+	    (o->xo_to = strdup(to)) == NULL)
+		goto done;
 	o->xo_group = group;
 	o->xo_body = body;
+	body = NULL;
 	*x->x_tail = o;
 	x->x_tail = &o->xo_next;
 	x->x_queued++;
-	return (0);
+	o = NULL;
+	ret = 0;
+ done:
+	free(o);
+	free(body);
+	return (ret);
 }
 
 /* text to `to`, split at x_max_chars characters.  0 or -1. */
