@@ -355,7 +355,7 @@ def from_bot(kind, st):
 def main():
     prosody_conf()
     pr = prosody_start()
-    alice = User("alice@localhost", "alicepass", ROOM, "alice")
+    alice = User("alice@localhost", "alicepass", ROOM, "alice l")
     a = Adapter("xmpp-main", base_env(XMPP_NICK="fang",
                                       XMPP_JID="fang@localhost/bot"))
     st = {}
@@ -423,12 +423,13 @@ def main():
         alice.group("fang: what time is it?")
         m = a.event("message", 10, "the room mention")["params"]
         return (m.get("is_group") is True and m.get("channel_id") == ROOM
-                and m.get("user_id") == ROOM + "/alice" and
-                m.get("user_name") == "alice" and
+                and m.get("user_id") == ROOM + "/alice l" and
+                m.get("user_name") == "alice l" and
                 m.get("text") == "what time is it?" and
                 m["metadata"]["was_mentioned"] is True) or m
     check("a room message naming the nick arrives as is_group (address "
-          "removed); one that does not is not forwarded", group)
+          "removed; the sender's nick has a space); one that does not is "
+          "not forwarded", group)
 
     def say_chat():
         send_cmd(a, "alice@localhost", "hi alice")
@@ -521,7 +522,7 @@ def main():
         # Queued while the link is down, sent once it is back (alice
         # gets it live or from prosody's offline store).
         send_cmd(a, "alice@localhost", "sent while down")
-        u = User("alice@localhost", "alicepass", ROOM, "alice")
+        u = User("alice@localhost", "alicepass", ROOM, "alice l")
         st["alice"] = u
         u.wait(in_room, 40, "fang back in the room")
         return "reconnecting" in e.get("message", "") or e

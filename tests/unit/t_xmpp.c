@@ -140,14 +140,15 @@ t_jid(void)
 
 	T_EQ_INT(xmpp_valid_jid("alice@example.org") &&
 	    xmpp_valid_jid("example.org") &&
-	    xmpp_valid_jid("room@conference.example.org/Nick With Space") == 0 &&
+	    xmpp_valid_jid("room@conference.example.org/Nick With Space") &&
 	    xmpp_valid_jid("room@conference.example.org/nick") &&
 	    xmpp_valid_jid("a@b/c@d/e"), 1);
 	T_EQ_INT(xmpp_valid_jid("") || xmpp_valid_jid("@example.org") ||
 	    xmpp_valid_jid("alice@") || xmpp_valid_jid("a b@c") ||
 	    xmpp_valid_jid("a@b@c") || xmpp_valid_jid("alice@x/") ||
 	    xmpp_valid_jid("al'ice@x") || xmpp_valid_jid("a<b@x") ||
-	    xmpp_valid_jid("a@x\r\n") || xmpp_valid_jid("/res"), 0);
+	    xmpp_valid_jid("a@x\r\n") || xmpp_valid_jid("/res") ||
+	    xmpp_valid_jid("a@x/nick\tx"), 0);
 	T_OK(xmpp_bare("Alice@Example.ORG/Res", b, sizeof(b)) == 0);
 	T_EQ_STR(b, "alice@example.org");
 	T_OK(xmpp_bare("room@conf", b, 4) != 0);

@@ -40,8 +40,9 @@ char	*xmpp_xml_clean(const char *s);
 
 /*
  * 1 if s can be a JID to send to ("[local@]domain[/resource]", at most
- * XMPP_JID_MAX bytes, a domain, no whitespace, controls or any of
- * "&'<>\"" before the resource), else 0.
+ * XMPP_JID_MAX bytes, a domain, no control characters; no space or any
+ * of "&'<>\"" before the resource, which may hold spaces: a room
+ * nick), else 0.
  */
 int	 xmpp_valid_jid(const char *s);
 

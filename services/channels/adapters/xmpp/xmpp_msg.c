@@ -133,8 +133,10 @@ xmpp_valid_jid(const char *s)
 		return (0);
 	slash = strchr(s, '/');
 	bare = slash != NULL ? (size_t)(slash - s) : n;
+	/* A resource may hold spaces (a room nick), never a control. */
 	for (i = 0; i < n; i++) {
-		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f ||
+		    (i < bare && s[i] == ' '))
 			return (0);
 		if (i < bare && strchr("&'<>\"", s[i]) != NULL)
 			return (0);
