@@ -14,8 +14,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
 python3 poppler-utils tzdata"
-# channel-mqtt links libmosquitto (services/channels/adapters/mqtt)
-pkgs="$pkgs libmosquitto-dev"
+# the channel adapters' libraries: libmosquitto (channel-mqtt),
+# libstrophe (channel-xmpp)
+pkgs="$pkgs libmosquitto-dev libstrophe-dev"
 mode=${1:-run}
 case $mode in
 run) ;;
@@ -24,7 +25,9 @@ test)	pkgs="$pkgs prometheus"
 	# the IRC adapter's real peer, and its TLS certificate (t8050)
 	pkgs="$pkgs ngircd openssl"
 	# the MQTT adapter's real broker and its test clients (t8060)
-	pkgs="$pkgs mosquitto mosquitto-clients" ;;
+	pkgs="$pkgs mosquitto mosquitto-clients"
+	# the XMPP adapter's real peer and its test user (t8070)
+	pkgs="$pkgs prosody python3-slixmpp" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no

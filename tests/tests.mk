@@ -26,3 +26,5 @@ t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
 $(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc
 t_mqtt_SRCS	+= services/channels/adapters/mqtt/mqtt_msg.c $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_mqtt.o: ALL_CFLAGS += -Iservices/channels/adapters/mqtt -I$(ADAPTER_LIB_DIR)
+t_xmpp_SRCS	+= services/channels/adapters/xmpp/xmpp_msg.c
+$(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmpp
