@@ -18,3 +18,7 @@ $(foreach t,$(SCH_TESTS),$(eval $(t)_SRCS += $(SCH_LIB)))
 SCH_TEST_OBJS	:= $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach t,$(SCH_TESTS),\
 		   $(filter %/$(t).c,$(TEST_SRCS))))
 $(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)
+
+# The channels service's protocol codec (services/channels/chan_proto.c).
+t_sidecar_SRCS	+= services/channels/chan_proto.c
+$(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels
