@@ -232,5 +232,11 @@ void	 chan_router_stop(struct chan_router *r);
 
 /* The service's router, for the supervisor to wake (NULL before start). */
 struct chan_router *chan_router(void);
+/* The configured channels (borrowed, unchanged while workers serve). */
+const struct chan_conf *chan_confs(size_t *n);
+
+/* ---- chan_ops.c --------------------------------------------------- */
+
+extern const struct svc_op chan_ops[];
 
 #endif /* CHANNELS_H */
