@@ -12,7 +12,8 @@ What it does:
     ready_ack, at most 5 times (as the upstream SDK does);
   - appends every command it reads to SIDECAR_DIR/received.jsonl as
     {"pid": P, "frame": F} (a line it cannot parse as {"pid", "raw"});
-  - writes its pid to SIDECAR_DIR/pid and a line to stderr at start;
+  - writes its pid to SIDECAR_DIR/pid, appends it to SIDECAR_DIR/pids,
+    and writes a line to stderr at start;
   - takes each file of SIDECAR_DIR/inbox/ (renaming it to claim it, in
     name order), by the part of its name after the first '-':
       emit   its lines are written to stdout as they are
@@ -79,6 +80,8 @@ def take_inbox():
 def main():
     with open(os.path.join(D, "pid"), "w") as f:
         f.write(str(os.getpid()))
+    with open(os.path.join(D, "pids"), "a") as f:
+        f.write("%d\n" % os.getpid())
     sys.stderr.write("sidecar: started pid %d\n" % os.getpid())
     sys.stderr.flush()
     acked = False

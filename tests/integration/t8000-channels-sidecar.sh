@@ -10,8 +10,9 @@
 # /api/channels; a SIGTERM'd service -> the adapter got shutdown then EOF.
 . "$(dirname "$0")/../lib.sh"
 
+. "$(dirname "$0")/../channels/chanlib.sh"
+
 command -v python3 >/dev/null || { echo "1..0 # SKIP python3 is not installed"; exit 0; }
-SIDECAR=$LF_ROOT/tests/channels/sidecar.py
 mkdir -p "$LF_TMP/demo/inbox" "$LF_TMP/other/inbox"
 lf_config "
 [[sidecar_channels]]
@@ -45,36 +46,6 @@ lf_stack_start agent-runtime channels
 lf_wait_agents
 A=$(lf_agent chan-agent m-chan)
 
-# chan_state NAME: the channel's status.state in GET /api/channels.
-chan_state() {
-	lf_req GET /api/channels
-	jb ".channels[] | select(.name == \"$1\") | .status.state"
-}
-chan_is() { [ "$(chan_state "$1")" = "$2" ]; }
-chan_wait() { lf_poll 300 chan_is "$1" "$2"; }
-# emit CH ID FRAME-LINE..: has CH's adapter write the lines.
-N=0
-emit() {
-	local ch=$1
-	shift
-	N=$((N + 1))
-	printf '%s\n' "$@" > "$LF_TMP/$ch/inbox/.tmp"
-	mv "$LF_TMP/$ch/inbox/.tmp" "$LF_TMP/$ch/inbox/$(printf %04d $N)-emit"
-}
-ctl() { N=$((N + 1)); : > "$LF_TMP/$1/inbox/$(printf %04d $N)-$2"; }
-# msg USER TEXT MSGID: a message frame.
-msg() {
-	jq -nc --arg t "$2" --arg m "$3" --arg u "$1" \
-	    '{method: "message", params: {user_id: $u, user_name: "Alice", text: $t, content: {Text: $t}, channel_id: "c-\($u)", platform: "demo", message_id: $m}}'
-}
-# sends CH TEXT: how many send frames with TEXT CH's adapters received.
-sends() {
-	[ -f "$LF_TMP/$1/received.jsonl" ] || { echo 0; return; }
-	jq -s --arg t "$2" '[.[] | select(.frame.method == "send" and .frame.params.text == $t)] | length' "$LF_TMP/$1/received.jsonl"
-}
-has_sends() { [ "$(sends "$1" "$2")" -ge "$3" ]; }
-send_wait() { lf_poll 300 has_sends "$@"; }
-pidof_ch() { cat "$LF_TMP/$1/pid" 2>/dev/null; }
 
 t_ok "demo's adapter is ready" chan_wait demo running
 t_ok "other's adapter is ready" chan_wait other running
