@@ -68,7 +68,7 @@ t_eq "as §1.3's send frame" "$R" '{"method":"send","params":{"channel_id":"c-u1
 t_eq "the message is stored once" "$(lf_psql "SELECT count(*) || ' ' || min(state) FROM channels.inbound WHERE platform_msg_id = 'm1'")" "1 done"
 # Marked sent once the frame is wholly written: just after the adapter may
 # have read it.
-out_state() { [ "$(lf_psql "SELECT state FROM channels.outbox o JOIN channels.inbound i ON i.id = o.inbound_id WHERE i.platform_msg_id = '$1'")" = "$2" ]; }
+out_state() { [ "$(lf_psql "SELECT o.state FROM channels.outbox o JOIN channels.inbound i ON i.id = o.inbound_id WHERE i.platform_msg_id = '$1'")" = "$2" ]; }
 t_ok "the outbox row is marked sent" lf_poll 100 out_state m1 sent
 
 # ---- the same platform message twice: one turn, one send --------------------------
