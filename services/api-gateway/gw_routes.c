@@ -287,9 +287,10 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/catalog/status",
 	    SVC_AGENT_RUNTIME, OP_CATALOG_STATUS, 5, NULL, 0 },
 	/* Bindings */
-	{ GW_GET, "/api/bindings", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/bindings", NULL, NULL, 5, NULL, 0 },
-	{ GW_DELETE, "/api/bindings/{index}", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/bindings", SVC_CHANNELS, OP_BINDINGS_LIST, 5, NULL, 0 },
+	{ GW_POST, "/api/bindings", SVC_CHANNELS, OP_BINDINGS_ADD, 5, NULL, 0 },
+	{ GW_DELETE, "/api/bindings/{index}",
+	    SVC_CHANNELS, OP_BINDINGS_REMOVE, 5, NULL, 0 },
 	/* Webhooks */
 	{ GW_POST, "/hooks/wake", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/hooks/agent", NULL, NULL, 5, NULL, 0 },

@@ -72,7 +72,7 @@ static const char SQL_CLAIM[] =
 	"    (state = 'running' AND lease_until < clock_timestamp()) "
 	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "
-	"    channel_id, is_group, text, attempts";
+	"    channel_id, is_group, text, attempts, thread_id";
 
 /* The answer, and the row done, at once.  claimed_by fences a claimer
  * whose lease another took: its answer still lands once (inbound_id is
@@ -156,7 +156,7 @@ router_agent(struct chan_router *r, const char *agent, char *id, size_t len)
 	int	 status, rv = 1;
 
 	if (util_uuid_valid(agent)) {
-		snprintf(id, len, "%s", agent);
+		snprintf(id, len, "%.36s", agent);
 		return (0);
 	}
 	if ((req = msg_request(OP_AGENTS_LIST, NULL, util_wall_ms() +
@@ -211,11 +211,17 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	const char	*channel = PQgetvalue(res, 0, 1);
 	const char	*agent = PQgetvalue(res, 0, 2);
 	const char	*reply, *p[4];
-	char		 id[UTIL_UUID_LEN + 8], key[64], why[256];
+	char		 id[UTIL_UUID_LEN + 8], key[64], why[256], bound[260];
 	json_t		*req, *body = NULL, *caller, *b;
 	int		 status, attempts, rv;
 
 	attempts = atoi(PQgetvalue(res, 0, 8));
+	/* A binding that matches beats the channel's own agent. */
+	if (chan_bind_match(db, channel, PQgetvalue(res, 0, 3),
+	    PQgetvalue(res, 0, 5), PQgetisnull(res, 0, 9) ? NULL :
+	    PQgetvalue(res, 0, 9), *PQgetvalue(res, 0, 6) == 't', bound,
+	    sizeof(bound)) == 1)
+		agent = bound;
 	if (*agent == '\0') {
 		router_mark(db, SQL_FAIL, row, "no agent is bound to the "
 		    "channel");
@@ -225,11 +231,11 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	}
 	if ((rv = router_agent(r, agent, id, sizeof(id))) != 0) {
 		if (rv > 0)
-			snprintf(why, sizeof(why), "no agent is named '%s'",
+			snprintf(why, sizeof(why), "no agent is named '%.128s'",
 			    agent);
 		else
 			snprintf(why, sizeof(why), "agent-runtime did not "
-			    "answer (looking up '%s')", agent);
+			    "answer (looking up '%.128s')", agent);
 		log_warnx("channel '%s': message %s: %s", channel, row, why);
 		router_mark(db, attempts >= ROUTER_ATTEMPTS_MAX ? SQL_FAIL :
 		    SQL_RETRY, row, why);

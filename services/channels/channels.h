@@ -239,4 +239,13 @@ const struct chan_conf *chan_confs(size_t *n);
 
 extern const struct svc_op chan_ops[];
 
+/* ---- chan_bind.c -------------------------------------------------- */
+
+extern const struct svc_op chan_bind_ops[];
+/* The agent of the binding that matches a message best, into agent: 1,
+ * 0 when none matches, -1 on a database error (logged). */
+int	 chan_bind_match(struct db *db, const char *channel,
+	    const char *user_id, const char *channel_id,
+	    const char *thread_id, int is_group, char *agent, size_t len);
+
 #endif /* CHANNELS_H */

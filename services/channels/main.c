@@ -83,6 +83,7 @@ channels_stop(void *arg)
 
 static const struct svc_op *const channels_ops[] = {
 	chan_ops,
+	chan_bind_ops,
 	NULL
 };
 
