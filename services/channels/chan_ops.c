@@ -49,11 +49,89 @@ chan_program_exists(const char *cmd)
 	return (0);
 }
 
+/* 1 if channel-<name>, our adapter program for that platform, is
+ * installed: beside this program, or in PATH. */
+static int
+chan_adapter_here(const char *name)
+{
+	char	self[1024], path[1200], *slash;
+	ssize_t	n;
+
+	snprintf(path, sizeof(path), "channel-%s", name);
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			snprintf(path, sizeof(path), "%s/channel-%s", self,
+			    name);
+			if (access(path, X_OK) == 0)
+				return (1);
+		}
+	}
+	snprintf(path, sizeof(path), "channel-%s", name);
+	return (chan_program_exists(path));
+}
+
+/* The catalogue's fields of ct: [{key, label, type, required}]. */
+static json_t *
+chan_fields(const struct chan_catalog *ct)
+{
+	json_t		*a = json_array();
+	const char	*lists[2] = { ct->ct_required, ct->ct_optional };
+	char		 key[128];
+	const char	*p, *e;
+	int		 i;
+
+	for (i = 0; i < 2 && a != NULL; i++) {
+		for (p = lists[i]; *p != '\0'; p = *e != '\0' ? e + 1 : e) {
+			if ((e = strchr(p, ' ')) == NULL)
+				e = p + strlen(p);
+			if (e == p || (size_t)(e - p) >= sizeof(key))
+				continue;
+			snprintf(key, sizeof(key), "%.*s", (int)(e - p), p);
+			svc_list_add(&a, json_pack("{s:s, s:s, s:s, s:b}",
+			    "key", key, "label", key, "type",
+			    chan_secret_key(key) ? "secret" : "text",
+			    "required", i == 0));
+		}
+	}
+	return (a);
+}
+
+/* An adapter of the catalogue that no channel configures. */
+static json_t *
+chan_unconfigured(const struct chan_catalog *ct)
+{
+	char	prog[128];
+
+	snprintf(prog, sizeof(prog), "channel-%s", ct->ct_name);
+	return (json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:s, s:b, s:o, "
+	    "s:n}", "name", ct->ct_name, "display_name", ct->ct_display,
+	    "channel_type", ct->ct_name, "enabled", 0, "configured", 0,
+	    "has_token", 0, "command", prog, "adapter_installed",
+	    chan_adapter_here(ct->ct_name), "fields", chan_fields(ct),
+	    "status"));
+}
+
+/* The catalogue entry a configured channel is an instance of, or NULL. */
+static const struct chan_catalog *
+chan_catalog_of(const struct chan_conf *cc)
+{
+	const struct chan_catalog	*ct;
+
+	for (ct = chan_catalog; ct->ct_name != NULL; ct++)
+		if (strcmp(ct->ct_name, cc->cc_channel_type) == 0 ||
+		    strcmp(ct->ct_name, cc->cc_name) == 0)
+			return (ct);
+	return (NULL);
+}
+
 /* The view of one configured channel, with its recorded status (status
  * row res, row i, or i < 0 when none). */
 static json_t *
 chan_view(const struct chan_conf *cc, PGresult *res, int i)
 {
+	const struct chan_catalog *ct;
 	json_t		*o, *env, *st, *jv, *args;
 	const char	*k;
 	int		 has_token = 0;
@@ -82,6 +160,11 @@ chan_view(const struct chan_conf *cc, PGresult *res, int i)
 	    "command", cc->cc_command, "args", args,
 	    "adapter_installed", chan_program_exists(cc->cc_command),
 	    "agent", cc->cc_agent, "env", env, "status", st);
+	if (o != NULL && (ct = chan_catalog_of(cc)) != NULL) {
+		json_object_set_new(o, "display_name",
+		    json_string(ct->ct_display));
+		json_object_set_new(o, "fields", chan_fields(ct));
+	}
 	return (o);
 }
 
@@ -110,9 +193,11 @@ static void
 op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	const struct chan_conf	*conf;
+	const struct chan_catalog *ct;
 	PGresult		*res;
 	json_t			*list;
 	size_t			 i, n;
+	int			 found;
 
 	(void)rq;
 	conf = chan_confs(&n);
@@ -120,10 +205,25 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		return;
 	}
+	/* The catalogue in its order, each adapter as its configured
+	 * instances or else unconfigured; then the channels of no
+	 * catalogued type (custom sidecars). */
 	list = json_array();
+	for (ct = chan_catalog; ct->ct_name != NULL; ct++) {
+		found = 0;
+		for (i = 0; i < n; i++)
+			if (chan_catalog_of(&conf[i]) == ct) {
+				found = 1;
+				svc_list_add(&list, chan_view(&conf[i], res,
+				    chan_status_find(res, conf[i].cc_name)));
+			}
+		if (!found)
+			svc_list_add(&list, chan_unconfigured(ct));
+	}
 	for (i = 0; i < n; i++)
-		svc_list_add(&list, chan_view(&conf[i], res,
-		    chan_status_find(res, conf[i].cc_name)));
+		if (chan_catalog_of(&conf[i]) == NULL)
+			svc_list_add(&list, chan_view(&conf[i], res,
+			    chan_status_find(res, conf[i].cc_name)));
 	PQclear(res);
 	svc_reply_list(rp, "channels", list);
 }
@@ -132,6 +232,7 @@ static void
 op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	const struct chan_conf	*conf;
+	const struct chan_catalog *ct;
 	const char		*name;
 	PGresult		*res;
 	size_t			 i, n;
@@ -143,6 +244,11 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		if (strcmp(conf[i].cc_name, name) == 0)
 			break;
 	if (i == n) {
+		for (ct = chan_catalog; ct->ct_name != NULL; ct++)
+			if (strcmp(ct->ct_name, name) == 0) {
+				svc_reply_json(rp, 200, chan_unconfigured(ct));
+				return;
+			}
 		svc_reply_not_found(rp, "Channel", name);
 		return;
 	}

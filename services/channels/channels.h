@@ -239,6 +239,17 @@ const struct chan_conf *chan_confs(size_t *n);
 
 extern const struct svc_op chan_ops[];
 
+/* ---- chan_catalog.c ---------------------------------------------- */
+
+/* One adapter of the reference; keys space-separated. */
+struct chan_catalog {
+	const char	*ct_name;
+	const char	*ct_display;
+	const char	*ct_required;
+	const char	*ct_optional;
+};
+extern const struct chan_catalog chan_catalog[];	/* NULL-ended */
+
 /* ---- chan_bind.c -------------------------------------------------- */
 
 extern const struct svc_op chan_bind_ops[];

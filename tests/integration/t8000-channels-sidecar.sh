@@ -57,6 +57,12 @@ lf_req GET /api/channels/other
 t_eq "other's capabilities" "$(jbc .status.capabilities)" '["typing","thread"]'
 lf_req GET /api/channels/nope
 t_eq "an unknown channel is 404" "$LF_STATUS $(lf_err_shape && echo shaped)" "404 shaped"
+lf_req GET /api/channels
+t_eq "GET /api/channels: the reference's 44 adapters, then the 3 custom channels" "$(jbc '[.total, (.channels | length), ([.channels[] | select(.configured)] | length)]')" '[47,47,3]'
+t_eq "each adapter with its fields, secrets typed so" "$(jbc '.channels[] | select(.name == "telegram") | [.display_name, .configured, .has_token, .fields[0]]')" '["Telegram",false,false,{"key":"TELEGRAM_BOT_TOKEN","label":"TELEGRAM_BOT_TOKEN","type":"secret","required":true}]'
+t_eq "and whether its program is here" "$(jbc '[.channels[] | select(.configured | not) | .adapter_installed | type] | unique')" '["boolean"]'
+lf_req GET /api/channels/matrix
+t_eq "GET /api/channels/{name} of an unconfigured adapter" "$LF_STATUS $(jbc '[.name, .configured, .status]')" '200 ["matrix",false,null]'
 t_ok "the adapter's stderr is in our log" grep -q "channel 'demo': sidecar: started pid" "$LF_TMP/log/channels.log"
 t_eq "each ready was acknowledged once" "$(jq -s '[.[] | select(.frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl")" 1
 
