@@ -56,6 +56,8 @@
 #define CHAN_ERRLINE_MAX	2048	/* a stderr line logged, at most */
 #define CHAN_OUTBOX_MS		1000	/* outbox poll without a wake */
 #define CHAN_SENDS_MAX		64	/* send frames in flight per child */
+#define CHAN_HELD_MAX		256	/* messages waiting for the database */
+#define CHAN_HELD_RETRY_MS	500
 
 enum chan_state {
 	CH_IDLE,		/* no lease here */
@@ -120,6 +122,15 @@ struct chan_sup {
 	struct chan_child	*s_ch;
 	size_t			 s_n;
 	int			 s_outbox_due;
+	/* Message frames the database refused (it is down): stored again
+	 * every CHAN_HELD_RETRY_MS, oldest first (upstream's bounded
+	 * message_buffer, 256). */
+	struct {
+		struct chan_child	*h_ch;
+		json_t			*h_frame;
+	}			 s_held[CHAN_HELD_MAX];
+	size_t			 s_nheld;
+	uint64_t		 s_held_at;
 };
 
 static void	chan_fault(struct chan_child *, const char *, ...)
@@ -482,12 +493,77 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 	chan_write(s, ch);
 }
 
+/* Stores a message event; one the database refuses waits in s_held. */
+static void
+chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	int			 rv;
+
+	/* Order is kept: nothing overtakes a held message. */
+	rv = s->s_nheld > 0 ? -1 : chan_store_inbound(s->s_db, cc->cc_name,
+	    cc->cc_agent, ev);
+	if (rv == 1 && chan_router() != NULL)
+		chan_router_wake(chan_router());
+	else if (rv == 0)
+		log_info("channel '%s': message '%s' seen before; ignored",
+		    cc->cc_name, ev->ce_message_id);
+	else if (rv < 0 && s->s_nheld < CHAN_HELD_MAX) {
+		s->s_held[s->s_nheld].h_ch = ch;
+		s->s_held[s->s_nheld].h_frame = json_incref(ev->ce_root);
+		if (s->s_nheld++ == 0)
+			log_warnx("channel '%s': messages wait for the "
+			    "database (at most %d)", cc->cc_name,
+			    CHAN_HELD_MAX);
+	} else if (rv < 0)
+		log_warnx("channel '%s': message '%s' dropped: the database "
+		    "is down and %d messages wait already", cc->cc_name,
+		    ev->ce_message_id != NULL ? ev->ce_message_id : "?",
+		    CHAN_HELD_MAX);
+}
+
+/* Stores held messages, oldest first, until one is refused again. */
+static void
+chan_held(struct chan_sup *s)
+{
+	struct chan_event	 ev;
+	struct chan_conf	*cc;
+	char			*line, err[256];
+	size_t			 i = 0;
+	int			 rv = 1;
+
+	for (; i < s->s_nheld; i++) {
+		cc = s->s_held[i].h_ch->ch_conf;
+		line = json_dumps(s->s_held[i].h_frame, JSON_COMPACT);
+		if (line == NULL)
+			break;
+		rv = chan_event_parse(line, strlen(line), &ev, err,
+		    sizeof(err));
+		free(line);
+		if (rv != 0)
+			break;
+		rv = chan_store_inbound(s->s_db, cc->cc_name, cc->cc_agent,
+		    &ev);
+		chan_event_release(&ev);
+		if (rv < 0)
+			break;
+		json_decref(s->s_held[i].h_frame);
+	}
+	if (i > 0) {
+		log_info("%zu held message(s) stored", i);
+		memmove(s->s_held, s->s_held + i, (s->s_nheld - i) *
+		    sizeof(s->s_held[0]));
+		s->s_nheld -= i;
+		if (chan_router() != NULL)
+			chan_router_wake(chan_router());
+	}
+}
+
 static void
 chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 {
 	struct chan_conf	*cc = ch->ch_conf;
 	json_t			*params;
-	int			 rv;
 
 	ch->ch_last_frame = util_now_ms();
 	ch->ch_hb_sent = 0;
@@ -507,12 +583,7 @@ chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 		ch->ch_dirty = 1;
 		break;
 	case CHAN_EV_MESSAGE:
-		rv = chan_store_inbound(s->s_db, cc->cc_name, cc->cc_agent, ev);
-		if (rv == 1 && chan_router() != NULL)
-			chan_router_wake(chan_router());
-		else if (rv == 0)
-			log_info("channel '%s': message '%s' seen before; "
-			    "ignored", cc->cc_name, ev->ce_message_id);
+		chan_message(s, ch, ev);
 		break;
 	case CHAN_EV_TYPING:
 		log_debug("channel '%s': '%s' is typing", cc->cc_name,
@@ -804,6 +875,10 @@ chan_sup_main(void *arg)
 					stop_by = t;
 			}
 		}
+		if (s->s_nheld > 0 && now >= s->s_held_at) {
+			chan_held(s);
+			s->s_held_at = now + CHAN_HELD_RETRY_MS;
+		}
 		if (!quit && now >= next_lease) {
 			chan_leases(s);
 			next_lease = now + CHAN_RENEW_MS;
@@ -957,6 +1032,11 @@ chan_sup_stop(struct chan_sup *s)
 		chan_sup_wake(s);
 		pthread_join(s->s_thread, NULL);
 	}
+	if (s->s_nheld > 0)
+		log_warnx("%s: %zu message(s) never reached the database",
+		    __func__, s->s_nheld);
+	for (i = 0; i < s->s_nheld; i++)
+		json_decref(s->s_held[i].h_frame);
 	for (i = 0; i < s->s_n; i++) {
 		buf_release(&s->s_ch[i].ch_rbuf);
 		buf_release(&s->s_ch[i].ch_ebuf);
