@@ -72,7 +72,8 @@ static const char SQL_CLAIM[] =
 	"    (state = 'running' AND lease_until < clock_timestamp()) "
 	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "
-	"    channel_id, is_group, text, attempts, thread_id";
+	"    channel_id, is_group, text, attempts, thread_id, "
+	"    frame->'params'->>'message_id'";
 
 /* The answer, and the row done, at once.  claimed_by fences a claimer
  * whose lease another took: its answer still lands once (inbound_id is
@@ -203,6 +204,31 @@ router_why(char *why, size_t len, int status, json_t *body)
 	    e != NULL ? e : "");
 }
 
+/* The agent's lifecycle as reactions on the platform's message (when it
+ * has an id): an adapter without the "reaction" capability gets none. */
+static void
+router_react(struct chan_router *r, PGresult *res, const char *phase)
+{
+	static const struct {
+		const char	*phase;
+		const char	*emoji;
+	} phases[] = {
+		{ "thinking",	"\xf0\x9f\xa4\x94" },	/* thinking face */
+		{ "done",	"\xe2\x9c\x85" },		/* check mark */
+		{ "error",	"\xe2\x9d\x8c" },		/* cross mark */
+	};
+	size_t	i;
+
+	if (PQgetisnull(res, 0, 10))
+		return;
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+		if (strcmp(phases[i].phase, phase) == 0)
+			chan_sup_notify(r->r_sup, PQgetvalue(res, 0, 1),
+			    "reaction", chan_cmd_reaction(PQgetvalue(res, 0,
+			    5), PQgetvalue(res, 0, 10), phases[i].emoji,
+			    phase, NULL));
+}
+
 /* Runs the turn of the claimed row res (row 0). */
 static void
 router_turn(struct chan_router *r, struct db *db, PGresult *res)
@@ -241,6 +267,10 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 		    SQL_RETRY, row, why);
 		return;
 	}
+	/* "typing" while the turn runs, for an adapter that takes it. */
+	chan_sup_notify(r->r_sup, channel, "typing",
+	    chan_cmd_typing(PQgetvalue(res, 0, 5)));
+	router_react(r, res, "thinking");
 	snprintf(key, sizeof(key), "channels:inbound:%s", row);
 	caller = json_pack("{s:s, s:s}", "principal", "channels",
 	    "idempotency_key", key);
@@ -271,8 +301,10 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 			 * runs out and the next claim reads it. */
 			log_warnx("%s: could not queue the reply to message "
 			    "%s: %s", __func__, row, db_errmsg(db));
-		else
+		else {
+			router_react(r, res, "done");
 			chan_sup_wake(r->r_sup);
+		}
 	} else if (status < 0 || status == 409 || status >= 500) {
 		if (status < 0)
 			snprintf(why, sizeof(why), "the turn did not "
@@ -289,6 +321,7 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 		router_why(why, sizeof(why), status, body);
 		log_warnx("channel '%s': message %s: %s", channel, row, why);
 		router_mark(db, SQL_FAIL, row, why);
+		router_react(r, res, "error");
 	}
 	json_decref(body);
 }

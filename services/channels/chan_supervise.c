@@ -58,6 +58,7 @@
 #define CHAN_SENDS_MAX		64	/* send frames in flight per child */
 #define CHAN_HELD_MAX		256	/* messages waiting for the database */
 #define CHAN_HELD_RETRY_MS	500
+#define CHAN_NOTES_MAX		256	/* typing, reactions waiting */
 
 enum chan_state {
 	CH_IDLE,		/* no lease here */
@@ -131,8 +132,18 @@ struct chan_sup {
 	}			 s_held[CHAN_HELD_MAX];
 	size_t			 s_nheld;
 	uint64_t		 s_held_at;
+	/* Frames other threads ask to pass on (chan_sup_notify()), under
+	 * s_mtx; best effort: dropped when full. */
+	struct {
+		char			 n_channel[CHAN_NAME_MAX];
+		char			 n_cap[16];
+		json_t			*n_frame;
+	}			 s_notes[CHAN_NOTES_MAX];
+	size_t			 s_nnotes;
 };
 
+static int	chan_has_cap(json_t *, const char *);
+static void	chan_write(struct chan_sup *, struct chan_child *);
 static void	chan_fault(struct chan_child *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
@@ -491,6 +502,70 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 	}
 	PQclear(res);
 	chan_write(s, ch);
+}
+
+void
+chan_sup_notify(struct chan_sup *s, const char *channel, const char *cap,
+    json_t *frame)
+{
+	int	queued = 0;
+
+	if (s == NULL || frame == NULL) {
+		json_decref(frame);
+		return;
+	}
+	pthread_mutex_lock(&s->s_mtx);
+	if (s->s_nnotes < CHAN_NOTES_MAX) {
+		snprintf(s->s_notes[s->s_nnotes].n_channel, CHAN_NAME_MAX, "%s",
+		    channel);
+		snprintf(s->s_notes[s->s_nnotes].n_cap, sizeof(s->s_notes[0].
+		    n_cap), "%s", cap);
+		s->s_notes[s->s_nnotes++].n_frame = frame;
+		queued = 1;
+	}
+	pthread_mutex_unlock(&s->s_mtx);
+	if (queued)
+		chan_sup_wake(s);
+	else
+		json_decref(frame);
+}
+
+/* Passes the notes on to the ready adapters that declared their
+ * capability; the others' are dropped (§1.3: without the capability, an
+ * adapter gets plain-text send only). */
+static void
+chan_notes(struct chan_sup *s)
+{
+	struct chan_child	*ch;
+	size_t			 i, j, n;
+	json_t			*frames[CHAN_NOTES_MAX];
+	char			 names[CHAN_NOTES_MAX][CHAN_NAME_MAX];
+	char			 caps[CHAN_NOTES_MAX][16];
+
+	pthread_mutex_lock(&s->s_mtx);
+	n = s->s_nnotes;
+	for (i = 0; i < n; i++) {
+		frames[i] = s->s_notes[i].n_frame;
+		memcpy(names[i], s->s_notes[i].n_channel, CHAN_NAME_MAX);
+		memcpy(caps[i], s->s_notes[i].n_cap, sizeof(caps[i]));
+	}
+	s->s_nnotes = 0;
+	pthread_mutex_unlock(&s->s_mtx);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < s->s_n; j++) {
+			ch = &s->s_ch[j];
+			if (strcmp(ch->ch_conf->cc_name, names[i]) != 0)
+				continue;
+			if (ch->ch_state == CH_READY &&
+			    chan_has_cap(ch->ch_caps, caps[i])) {
+				(void)chan_queue(ch, frames[i]);
+				frames[i] = NULL;
+				chan_write(s, ch);
+			}
+			break;
+		}
+		json_decref(frames[i]);
+	}
 }
 
 /* Stores a message event; one the database refuses waits in s_held. */
@@ -932,6 +1007,7 @@ chan_sup_main(void *arg)
 				;
 			s->s_outbox_due = 1;
 		}
+		chan_notes(s);
 		for (i = 0; i < s->s_n; i++) {
 			ch = &s->s_ch[i];
 			k = 1 + 3 * i;
@@ -1037,6 +1113,8 @@ chan_sup_stop(struct chan_sup *s)
 		    __func__, s->s_nheld);
 	for (i = 0; i < s->s_nheld; i++)
 		json_decref(s->s_held[i].h_frame);
+	for (i = 0; i < s->s_nnotes; i++)
+		json_decref(s->s_notes[i].n_frame);
 	for (i = 0; i < s->s_n; i++) {
 		buf_release(&s->s_ch[i].ch_rbuf);
 		buf_release(&s->s_ch[i].ch_ebuf);

@@ -208,6 +208,11 @@ struct chan_sup;
  * chan_sup_stop() returns).  NULL on failure (logged). */
 struct chan_sup *chan_sup_start(const struct sh_config *cfg,
 	    struct chan_conf *conf, size_t n);
+/* Passes frame (stolen) to channel's adapter if it is ready and declared
+ * capability cap ("typing", "reaction"); else drops it.  Best effort,
+ * for what may be lost.  Thread-safe. */
+void	 chan_sup_notify(struct chan_sup *s, const char *channel,
+	    const char *cap, json_t *frame);
 /* Wakes the supervisor: the outbox has rows to send. Thread-safe. */
 void	 chan_sup_wake(struct chan_sup *s);
 /* Stops every adapter (shutdown, EOF, kill after the grace), gives up

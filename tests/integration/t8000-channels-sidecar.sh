@@ -30,7 +30,7 @@ name = \"other\"
 command = \"python3\"
 args = [\"$SIDECAR\"]
 agent = \"chan-agent\"
-env = { SIDECAR_DIR = \"$LF_TMP/other\", SIDECAR_CAPS = \"typing,thread\" }
+env = { SIDECAR_DIR = \"$LF_TMP/other\", SIDECAR_CAPS = \"typing,thread,reaction\" }
 
 [[sidecar_channels]]
 name = \"loop\"
@@ -54,7 +54,7 @@ t_eq "GET /api/channels/demo: type, agent, has_token" "$(jbc '[.channel_type, .a
 t_ok "the secret itself is shown nowhere" sh -c "! printf '%s' '$LF_BODY' | grep -q s3cret-value"
 t_eq "the ready's capabilities are recorded" "$(jbc .status.capabilities)" '[]'
 lf_req GET /api/channels/other
-t_eq "other's capabilities" "$(jbc .status.capabilities)" '["typing","thread"]'
+t_eq "other's capabilities" "$(jbc .status.capabilities)" '["typing","thread","reaction"]'
 lf_req GET /api/channels/nope
 t_eq "an unknown channel is 404" "$LF_STATUS $(lf_err_shape && echo shaped)" "404 shaped"
 lf_req GET /api/channels
@@ -122,6 +122,18 @@ t_eq "the other channel's adapter was never restarted" "$(pidof_ch other)" "$OTH
 emit other "$(msg u9 "from other" o1)"
 t_ok "and works" send_wait other "echo: [Alice]: from other" 1
 
+# ---- capabilities: typing, reactions, threads ------------------------------------------
+# frames CH METHOD: CH's adapters' frames of METHOD, compact, one a line.
+frames() { jq -c --arg m "$2" 'select(.frame.method == $m) | .frame' "$LF_TMP/$1/received.jsonl"; }
+t_eq "an adapter that declared typing is told while the turn runs" "$(frames other typing)" '{"method":"typing","params":{"channel_id":"c-u9"}}'
+has_done() { frames other reaction | grep -q '"phase":"done"'; }
+t_ok "one that declared reaction gets the lifecycle" lf_poll 100 has_done
+t_eq "on the platform's message: thinking, then done" "$(frames other reaction | jq -c '[.params.channel_id, .params.message_id, .params.phase]' | tr -d '\n')" '["c-u9","o1","thinking"]["c-u9","o1","done"]'
+t_eq "one that declared neither gets neither" "$(frames demo typing; frames demo reaction)" ""
+emit other "$(jq -nc '{method: "message", params: {user_id: "u9", user_name: "Alice", text: "threaded", channel_id: "c-u9", message_id: "o2", thread_id: "th1"}}')"
+t_ok "a threaded message is answered" send_wait other "echo: [Alice]: threaded" 1
+t_eq "in its thread, to an adapter that declared thread" "$(frames other send | jq -r 'select(.params.text == "echo: [Alice]: threaded") | .params.thread_id')" th1
+
 # ---- a crash loop opens the circuit -----------------------------------------------
 t_ok "a program that exits at once ends with its circuit open" chan_wait loop circuit_open
 lf_req GET /api/channels/loop
@@ -130,8 +142,8 @@ t_ok "the last error is shown ($(jb .status.last_error))" grep -q "exited with s
 
 # ---- deliveries --------------------------------------------------------------------
 lf_req GET "/api/agents/$A/deliveries"
-t_eq "GET /api/agents/{id}/deliveries lists every reply" "$LF_STATUS $(jb .total)" "200 6"
-t_eq "newest first, sent" "$(jbc '[.deliveries[0] | .channel, .message, .status, .in_reply_to]')" '["other","echo: [Alice]: from other","sent","o1"]'
+t_eq "GET /api/agents/{id}/deliveries lists every reply" "$LF_STATUS $(jb .total)" "200 7"
+t_eq "newest first, sent" "$(jbc '[.deliveries[0] | .channel, .message, .status, .in_reply_to, .thread_id]')" '["other","echo: [Alice]: threaded","sent","o2","th1"]'
 lf_req GET "/api/agents/not-a-uuid/deliveries"
 t_eq "a bad agent id is 400" "$LF_STATUS" 400
 
