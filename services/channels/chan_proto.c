@@ -429,3 +429,54 @@ chan_frame_line(json_t *frame, struct buf *b)
 	free(s);
 	return (rv);
 }
+
+/* Platforms' longest message, in characters (protocols.md §1.2). */
+static const struct {
+	const char	*type;
+	size_t		 limit;
+} chan_limits[] = {
+	{ "telegram", 4096 }, { "discord", 2000 }, { "mastodon", 500 },
+	{ "twitch", 500 }, { "bluesky", 300 }, { "line", 5000 },
+	{ "ntfy", 4096 }, { "slack", 40000 },
+};
+
+size_t
+chan_text_limit(const char *channel_type)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(chan_limits) / sizeof(chan_limits[0]); i++)
+		if (strcmp(chan_limits[i].type, channel_type) == 0)
+			return (chan_limits[i].limit);
+	return (0);
+}
+
+size_t
+chan_text_chunk(const char *s, size_t len, size_t limit)
+{
+	size_t	i, chars = 0, nl = 0, sp = 0;
+
+	if (limit == 0)
+		return (len);
+	for (i = 0; i < len; i++) {
+		/* Count characters: a UTF-8 continuation byte is none. */
+		if (((unsigned char)s[i] & 0xc0) != 0x80) {
+			if (chars == limit)
+				break;
+			chars++;
+		}
+		if (s[i] == '\n')
+			nl = i + 1;
+		else if (s[i] == ' ')
+			sp = i + 1;
+	}
+	if (i == len)
+		return (len);
+	/* Cut after the last newline, else the last space, in the chunk;
+	 * else mid-word, at a character's start (i). */
+	if (nl > 0)
+		return (nl);
+	if (sp > 0)
+		return (sp);
+	return (i);
+}

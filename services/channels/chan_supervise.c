@@ -469,8 +469,10 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 {
 	PGresult	*res;
 	char		 after[32];
-	const char	*p[2];
+	const char	*p[2], *text;
+	char		*chunk;
 	json_t		*f;
+	size_t		 limit, len, take;
 	int		 i, n;
 
 	if (ch->ch_state != CH_READY || ch->ch_nsends >= CHAN_SENDS_MAX)
@@ -487,19 +489,34 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 		return;
 	}
 	n = PQntuples(res);
+	limit = chan_text_limit(ch->ch_conf->cc_channel_type);
 	for (i = 0; i < n && ch->ch_nsends < CHAN_SENDS_MAX; i++) {
-		/* thread_id only to an adapter that declared "thread". */
-		f = chan_cmd_send(PQgetvalue(res, i, 1), PQgetvalue(res, i, 4),
-		    PQgetvalue(res, i, 2), NULL, NULL,
-		    !PQgetisnull(res, i, 3) && chan_has_cap(ch->ch_caps,
-		    "thread") ? PQgetvalue(res, i, 3) : NULL);
-		if (f == NULL || chan_queue(ch, f) != 0)
-			break;
+		/* A reply longer than the platform takes goes as several
+		 * sends; the row is sent when the last one is written. */
+		text = PQgetvalue(res, i, 4);
+		len = strlen(text);
+		do {
+			take = chan_text_chunk(text, len, limit);
+			if ((chunk = strndup(text, take)) == NULL)
+				goto out;
+			/* thread_id only to an adapter that declared
+			 * "thread". */
+			f = chan_cmd_send(PQgetvalue(res, i, 1), chunk,
+			    PQgetvalue(res, i, 2), NULL, NULL,
+			    !PQgetisnull(res, i, 3) && chan_has_cap(ch->ch_caps,
+			    "thread") ? PQgetvalue(res, i, 3) : NULL);
+			free(chunk);
+			if (f == NULL || chan_queue(ch, f) != 0)
+				goto out;
+			text += take;
+			len -= take;
+		} while (len > 0);
 		ch->ch_last_sent = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		ch->ch_sends[ch->ch_nsends].se_id = ch->ch_last_sent;
 		ch->ch_sends[ch->ch_nsends].se_end = ch->ch_wtotal;
 		ch->ch_nsends++;
 	}
+ out:
 	PQclear(res);
 	chan_write(s, ch);
 }

@@ -140,6 +140,14 @@ json_t	*chan_cmd_stream_start(const char *channel_id, const char *stream_id,
 	    const char *thread_id);
 json_t	*chan_cmd_stream_delta(const char *stream_id, const char *text);
 json_t	*chan_cmd_stream_end(const char *stream_id);
+/* The longest message channel_type's platform takes, in characters; 0:
+ * no limit known (the adapter splits, if it must). */
+size_t	 chan_text_limit(const char *channel_type);
+/* How many bytes of s (len bytes of UTF-8) the first message of at most
+ * limit characters takes: up to a newline or space where there is one,
+ * never inside a character.  len when it all fits or limit is 0.  The
+ * chunks of a text concatenate back to it. */
+size_t	 chan_text_chunk(const char *s, size_t len, size_t limit);
 /* A frame as one line, newline included, into b (appended): 0 or -1. */
 int	 chan_frame_line(json_t *frame, struct buf *b);
 

@@ -47,7 +47,16 @@ command = \"python3\"
 args = [\"$SIDECAR\"]
 agent = \"chan-agent\"
 env = { SIDECAR_DIR = \"$LF_TMP/demo\" }
+
+[[sidecar_channels]]
+name = \"sky\"
+channel_type = \"bluesky\"
+command = \"python3\"
+args = [\"$SIDECAR\"]
+agent = \"chan-agent\"
+env = { SIDECAR_DIR = \"$LF_TMP/sky\" }
 "
+mkdir -p "$LF_TMP/sky/inbox"
 lf_fake_start
 export FAKE_API_KEY=sk-fake
 lf_stack_start agent-runtime channels
@@ -63,8 +72,22 @@ held() { grep -q "messages wait for the database" "$LF_TMP/log/channels.log"; }
 t_ok "with the database down, messages wait" lf_poll 200 held
 lf_pg_start
 t_ok "once it is back they are stored" lf_poll 400 grep -q "held message(s) stored" "$LF_TMP/log/channels.log"
+# Two turn threads: either may finish first.
 t_ok "and answered" send_wait demo "echo: [Alice]: during two" 1
+t_ok "both" send_wait demo "echo: [Alice]: during one" 1
 t_eq "each once" "$(sends demo "echo: [Alice]: during one") $(sends demo "echo: [Alice]: during two")" "1 1"
 t_eq "in order" "$(lf_psql "SELECT string_agg(platform_msg_id, ',' ORDER BY id) FROM channels.inbound")" "f1,f2,f3"
+
+# ---- a reply longer than the platform takes ------------------------------------------
+t_ok "a bluesky-type channel is ready" chan_wait sky running
+LONG=$(for i in $(seq 1 70); do printf 'word%03d ' "$i"; done)
+LONG=${LONG% }
+lf_fake_script "$(jq -nc --arg t "$LONG" '{model: "m-f", steps: [{text: $t}]}')"
+emit sky "$(msg u1 "say much" s1)"
+n_sends() { [ "$(jq -s '[.[] | select(.frame.method == "send")] | length' "$LF_TMP/sky/received.jsonl" 2>/dev/null)" -ge 2 ]; }
+t_ok "a 559-character reply is sent" lf_poll 300 n_sends
+sleep 0.5
+t_eq "as two sends of at most 300 characters" "$(jq -sc '[.[] | select(.frame.method == "send") | .frame.params.text | length]' "$LF_TMP/sky/received.jsonl")" '[296,263]'
+t_eq "cut between words, whole again when joined" "$(jq -sj '.[] | select(.frame.method == "send") | .frame.params.text' "$LF_TMP/sky/received.jsonl")" "$LONG"
 
 t_done

@@ -285,6 +285,47 @@ t_frame_line(void)
 	return (0);
 }
 
+/* Long replies split at a platform's limit: where, and back together. */
+static int
+t_chunks(void)
+{
+	static const struct {
+		const char	*text;
+		size_t		 limit;
+		const char	*want;	/* the chunks, joined by '|' */
+	} c[] = {
+		{ "short", 10, "short" },
+		{ "aaa bbb ccc", 5, "aaa |bbb |ccc" },
+		{ "one two\nthree four", 12, "one two\n|three four" },
+		{ "abcdefgh", 3, "abc|def|gh" },
+		/* 2-byte characters: never cut inside one */
+		{ "\xc3\xa9\xc3\xa9\xc3\xa9", 2,
+		    "\xc3\xa9\xc3\xa9|\xc3\xa9" },
+		{ "no limit at all", 0, "no limit at all" },
+	};
+	char	got[256];
+	size_t	i, off, len, take, g;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		len = strlen(c[i].text);
+		g = 0;
+		for (off = 0; off < len; off += take) {
+			take = chan_text_chunk(c[i].text + off, len - off,
+			    c[i].limit);
+			T_OK(take > 0);
+			if (g > 0)
+				got[g++] = '|';
+			memcpy(got + g, c[i].text + off, take);
+			g += take;
+		}
+		got[g] = '\0';
+		T_EQ_STR(got, c[i].want);
+	}
+	T_EQ_INT(chan_text_limit("discord"), 2000);
+	T_EQ_INT(chan_text_limit("custom"), 0);
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "every corpus event parses and re-encodes equal", t_events },
 	{ "every corpus command equals the frame we emit", t_commands },
@@ -292,6 +333,8 @@ static const struct tap_case cases[] = {
 	    t_event_fields },
 	{ "garbage lines are refused with a reason", t_garbage },
 	{ "a frame is one line", t_frame_line },
+	{ "long replies split at the limit, on words, whole characters",
+	    t_chunks },
 	{ NULL, NULL },
 };
 
