@@ -153,6 +153,10 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/channels/whatsapp/qr/status", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/channels/{name}",
 	    SVC_CHANNELS, OP_CHANNELS_GET, 5, NULL, 0 },
+	/* Not in endpoints.tsv: protocols.md §1.3 (qr_ready is cached for
+	 * it). */
+	{ GW_GET, "/api/channels/{name}/qr",
+	    SVC_CHANNELS, OP_CHANNELS_QR, 5, NULL, 0 },
 	/* Templates */
 	{ GW_GET, "/api/templates",
 	    SVC_AGENT_RUNTIME, OP_TEMPLATES_LIST, 5, NULL, 0 },

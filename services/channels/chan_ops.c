@@ -302,9 +302,39 @@ op_deliveries(struct svc_ctx *c, const struct msg_req *rq,
 	svc_reply_list(rp, "deliveries", list);
 }
 
+/* The QR login state an adapter last sent (qr_ready, then qr_status
+ * merged over it), cached in adapter_status.qr. */
+static void
+op_qr(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*name, *p[1];
+	PGresult	*res;
+	json_t		*qr;
+
+	if ((name = svc_param_name(rq, rp)) == NULL)
+		return;
+	p[0] = name;
+	if ((res = db_exec(c->sc_db, "SELECT qr FROM adapter_status WHERE "
+	    "channel = $1 AND qr IS NOT NULL", 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		svc_reply_not_found(rp, "QR code of channel", name);
+		return;
+	}
+	qr = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+	PQclear(res);
+	if (qr != NULL)
+		json_object_set_new(qr, "channel", json_string(name));
+	svc_reply_json(rp, 200, qr);
+}
+
 const struct svc_op chan_ops[] = {
 	{ OP_CHANNELS_LIST,		op_list },
 	{ OP_CHANNELS_GET,		op_get },
 	{ OP_CHANNELS_DELIVERIES,	op_deliveries },
+	{ OP_CHANNELS_QR,		op_qr },
 	{ NULL, NULL },
 };

@@ -66,6 +66,23 @@ t_eq "GET /api/channels/{name} of an unconfigured adapter" "$LF_STATUS $(jbc '[.
 t_ok "the adapter's stderr is in our log" grep -q "channel 'demo': sidecar: started pid" "$LF_TMP/log/channels.log"
 t_eq "each ready was acknowledged once" "$(jq -s '[.[] | select(.frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl")" 1
 
+# ---- repeated ready, QR login events ----------------------------------------------
+emit demo '{"method":"ready","params":{"capabilities":["typing"]}}'
+caps_typing() { lf_req GET /api/channels/demo; [ "$(jbc .status.capabilities)" = '["typing"]' ]; }
+t_ok "a second ready replaces the capabilities" lf_poll 100 caps_typing
+t_eq "and is acknowledged too" "$(jq -s '[.[] | select(.frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl")" 2
+emit demo '{"method":"ready","params":{"capabilities":[]}}'
+caps_none() { lf_req GET /api/channels/demo; [ "$(jbc .status.capabilities)" = '[]' ]; }
+t_ok "(and back)" lf_poll 100 caps_none
+lf_req GET /api/channels/demo/qr
+t_eq "no QR code yet: 404" "$LF_STATUS $(lf_err_shape && echo shaped)" "404 shaped"
+emit demo '{"method":"qr_ready","params":{"qr_code":"wxp://abc","qr_url":"https://login.example/qr","expires_at":"2026-05-28T20:00:00Z"}}'
+qr_is() { lf_req GET /api/channels/demo/qr; [ "$LF_STATUS" = 200 ] && [ "$(jb "$1")" = "$2" ]; }
+t_ok "qr_ready is cached for GET /api/channels/{name}/qr" lf_poll 100 qr_is .qr_code wxp://abc
+emit demo '{"method":"qr_status","params":{"status":"confirmed","message":"Login confirmed"}}'
+t_ok "qr_status merges over it" lf_poll 100 qr_is .status confirmed
+t_eq "keeping the code" "$(jbc '[.channel, .qr_code, .qr_url, .message]')" '["demo","wxp://abc","https://login.example/qr","Login confirmed"]'
+
 # ---- a message in, the answer out -------------------------------------------------
 emit demo "$(msg u1 hello m1)"
 t_ok "the agent's answer is sent back" send_wait demo "echo: [Alice]: hello" 1
