@@ -241,7 +241,7 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	json_t		*req, *body = NULL, *caller, *b;
 	int		 status, attempts, rv;
 
-	attempts = atoi(PQgetvalue(res, 0, 8));
+	attempts = (int)strtol(PQgetvalue(res, 0, 8), NULL, 10);
 	/* A binding that matches beats the channel's own agent. */
 	if (chan_bind_match(db, channel, PQgetvalue(res, 0, 3),
 	    PQgetvalue(res, 0, 5), PQgetisnull(res, 0, 9) ? NULL :
