@@ -22,7 +22,7 @@ args = [\"$SIDECAR\"]
 agent = \"chan-agent\"
 restart_initial_backoff_ms = 100
 restart_max_backoff_ms = 400
-heartbeat_timeout_secs = 3
+heartbeat_timeout_secs = 6
 env = { SIDECAR_DIR = \"$LF_TMP/demo\", SIDECAR_HEARTBEAT = \"1\", DEMO_TOKEN = \"s3cret-value\" }
 
 [[sidecar_channels]]
@@ -64,13 +64,16 @@ t_eq "and whether its program is here" "$(jbc '[.channels[] | select(.configured
 lf_req GET /api/channels/matrix
 t_eq "GET /api/channels/{name} of an unconfigured adapter" "$LF_STATUS $(jbc '[.name, .configured, .status]')" '200 ["matrix",false,null]'
 t_ok "the adapter's stderr is in our log" grep -q "channel 'demo': sidecar: started pid" "$LF_TMP/log/channels.log"
-t_eq "each ready was acknowledged once" "$(jq -s '[.[] | select(.frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl")" 1
+# acks PID: how many ready_ack frames demo's adapter PID got.
+acks() { jq -s --argjson p "$1" '[.[] | select(.pid == $p and .frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl"; }
+D1=$(pidof_ch demo)
+t_eq "each ready was acknowledged once" "$(acks "$D1")" 1
 
 # ---- repeated ready, QR login events ----------------------------------------------
 emit demo '{"method":"ready","params":{"capabilities":["typing"]}}'
 caps_typing() { lf_req GET /api/channels/demo; [ "$(jbc .status.capabilities)" = '["typing"]' ]; }
 t_ok "a second ready replaces the capabilities" lf_poll 100 caps_typing
-t_eq "and is acknowledged too" "$(jq -s '[.[] | select(.frame.method == "ready_ack")] | length' "$LF_TMP/demo/received.jsonl")" 2
+t_eq "and is acknowledged too" "$(acks "$D1")" 2
 emit demo '{"method":"ready","params":{"capabilities":[]}}'
 caps_none() { lf_req GET /api/channels/demo; [ "$(jbc .status.capabilities)" = '[]' ]; }
 t_ok "(and back)" lf_poll 100 caps_none
