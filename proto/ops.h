@@ -255,6 +255,16 @@
 #define OP_AUDIT_RECENT		"audit.recent"
 #define OP_AUDIT_VERIFY		"audit.verify"
 
+/* ---- channels: adapters, messages, deliveries (services/channels/
+ * chan_ops.c; issue 13) ---------------------------------------------------- */
+#define OP_CHANNELS_LIST	"channels.list"
+#define OP_CHANNELS_GET		"channels.get"
+#define OP_CHANNELS_DELIVERIES	"channels.deliveries"
+#define OP_CHANNELS_QR		"channels.qr"
+#define OP_BINDINGS_LIST	"bindings.list"
+#define OP_BINDINGS_ADD		"bindings.add"
+#define OP_BINDINGS_REMOVE	"bindings.remove"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

@@ -28,3 +28,6 @@ t_mqtt_SRCS	+= services/channels/adapters/mqtt/mqtt_msg.c $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_mqtt.o: ALL_CFLAGS += -Iservices/channels/adapters/mqtt -I$(ADAPTER_LIB_DIR)
 t_xmpp_SRCS	+= services/channels/adapters/xmpp/xmpp_msg.c
 $(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmpp
+# The channels service's protocol codec (services/channels/chan_proto.c).
+t_sidecar_SRCS	+= services/channels/chan_proto.c
+$(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels

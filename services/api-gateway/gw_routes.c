@@ -74,7 +74,8 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_AGENTS_FILES_GET, 5, NULL, 0 },
 	{ GW_PUT, "/api/agents/{id}/files/{name}",
 	    SVC_AGENT_RUNTIME, OP_AGENTS_FILES_PUT, 5, NULL, 0 },
-	{ GW_GET, "/api/agents/{id}/deliveries", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/agents/{id}/deliveries",
+	    SVC_CHANNELS, OP_CHANNELS_DELIVERIES, 5, NULL, 0 },
 	{ GW_GET, "/api/agents/{id}/sessions",
 	    SVC_AGENT_RUNTIME, OP_SESSIONS_LIST, 5, NULL, 0 },
 	{ GW_POST, "/api/agents/{id}/sessions",
@@ -143,14 +144,19 @@ const struct gw_route gw_routes[] = {
 	{ GW_DELETE, "/api/memory/agents/{id}/kv/{key}",
 	    SVC_MEMORY, OP_MEMORY_KV_DELETE, 5, NULL, 0 },
 	/* Channels */
-	{ GW_GET, "/api/channels", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/channels", SVC_CHANNELS, OP_CHANNELS_LIST, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
 	{ GW_DELETE, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/{name}/test", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/reload", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/whatsapp/qr/start", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/channels/whatsapp/qr/status", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/channels/{name}", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/channels/{name}",
+	    SVC_CHANNELS, OP_CHANNELS_GET, 5, NULL, 0 },
+	/* Not in endpoints.tsv: protocols.md §1.3 (qr_ready is cached for
+	 * it). */
+	{ GW_GET, "/api/channels/{name}/qr",
+	    SVC_CHANNELS, OP_CHANNELS_QR, 5, NULL, 0 },
 	/* Templates */
 	{ GW_GET, "/api/templates",
 	    SVC_AGENT_RUNTIME, OP_TEMPLATES_LIST, 5, NULL, 0 },
@@ -285,9 +291,10 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/catalog/status",
 	    SVC_AGENT_RUNTIME, OP_CATALOG_STATUS, 5, NULL, 0 },
 	/* Bindings */
-	{ GW_GET, "/api/bindings", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/bindings", NULL, NULL, 5, NULL, 0 },
-	{ GW_DELETE, "/api/bindings/{index}", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/bindings", SVC_CHANNELS, OP_BINDINGS_LIST, 5, NULL, 0 },
+	{ GW_POST, "/api/bindings", SVC_CHANNELS, OP_BINDINGS_ADD, 5, NULL, 0 },
+	{ GW_DELETE, "/api/bindings/{index}",
+	    SVC_CHANNELS, OP_BINDINGS_REMOVE, 5, NULL, 0 },
 	/* Webhooks */
 	{ GW_POST, "/hooks/wake", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/hooks/agent", NULL, NULL, 5, NULL, 0 },

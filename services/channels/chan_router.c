@@ -1,0 +1,442 @@
+/*
+ * chan_router.c - turns for committed inbound messages.
+ *
+ * A few threads, each with its own database connection, claim inbound
+ * rows (FOR UPDATE SKIP LOCKED, a lease renewed by the supervisor every
+ * CHAN_RENEW_MS) and ask agent-runtime for the bound agent's turn with
+ * agents.message -- the gateway's blocking turn -- under caller
+ * idempotency_key "channels:inbound:<row id>".  A turn asked again (the
+ * claimer died, the service was killed, the reply was lost) is therefore
+ * answered from agent-runtime's key instead of running twice, and 409
+ * turn_in_progress means "still running": asked again a little later.
+ * The answer goes into the outbox in the statement that marks the row
+ * done; the outbox's unique inbound_id makes a second answer a no-op.
+ *
+ * Any replica's threads take any channel's rows; the outbox row is sent
+ * by the replica that holds the channel's lease.  The turn is waited for
+ * on this thread (an asynchronous call and a condition variable, so a
+ * stop does not wait for the turn), never on a bus worker.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "bus.h"
+#include "channels.h"
+#include "err.h"
+#include "log.h"
+#include "ops.h"
+#include "services.h"
+#include "util.h"
+
+#define ROUTER_THREADS_MAX	8
+#define ROUTER_IDLE_MS		1000	/* look for rows without a wake */
+#define ROUTER_RETRY_SECS	"3"	/* a turn that did not complete */
+#define ROUTER_ATTEMPTS_MAX	20	/* then the row fails */
+#define ROUTER_LIST_MS		10000
+
+struct chan_router {
+	pthread_t		 r_threads[ROUTER_THREADS_MAX];
+	int			 r_n;
+	pthread_mutex_t		 r_mtx;
+	pthread_cond_t		 r_cond;	/* wakes, call completions */
+	int			 r_quit;	/* under r_mtx */
+	unsigned int		 r_wakes;	/* under r_mtx */
+	struct bus_client	*r_bus;
+	struct chan_sup		*r_sup;
+	char			 r_conninfo[1024];
+	int			 r_turn_ms;
+};
+
+/* One call under way: filled by the callback, waited for by a thread. */
+struct router_call {
+	struct chan_router	*rc_r;
+	int			 rc_done;	/* under r_mtx */
+	int			 rc_err;
+	int			 rc_status;
+	json_t			*rc_body;
+};
+
+static const char SQL_CLAIM[] =
+	"UPDATE inbound SET state = 'running', claimed_by = $1, "
+	"    lease_until = clock_timestamp() + interval '10 seconds', "
+	"    attempts = attempts + 1 "
+	"WHERE id = (SELECT id FROM inbound WHERE "
+	"    (state = 'pending' AND next_at <= clock_timestamp()) OR "
+	"    (state = 'running' AND lease_until < clock_timestamp()) "
+	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "
+	"    channel_id, is_group, text, attempts, thread_id, "
+	"    frame->'params'->>'message_id'";
+
+/* The answer, and the row done, at once.  claimed_by fences a claimer
+ * whose lease another took: its answer still lands once (inbound_id is
+ * unique), but it does not mark a row it no longer holds. */
+static const char SQL_ANSWER[] =
+	"WITH o AS (INSERT INTO outbox (inbound_id, idem_key, channel, "
+	"    agent_id, channel_id, recipient, thread_id, text) "
+	"    SELECT id, 'channels:outbox:' || id, channel, $2::uuid, "
+	"    channel_id, user_name, thread_id, $3 FROM inbound "
+	"    WHERE id = $1::bigint AND $3::text IS NOT NULL "
+	"    ON CONFLICT (inbound_id) DO NOTHING RETURNING 1) "
+	"UPDATE inbound SET state = 'done', claimed_by = NULL, error = NULL "
+	"WHERE id = $1::bigint AND claimed_by = $4";
+
+static const char SQL_RETRY[] =
+	"UPDATE inbound SET state = 'pending', claimed_by = NULL, "
+	"    next_at = clock_timestamp() + interval '" ROUTER_RETRY_SECS
+	"    seconds', error = $3 "
+	"WHERE id = $1::bigint AND claimed_by = $2";
+
+static const char SQL_FAIL[] =
+	"UPDATE inbound SET state = 'failed', claimed_by = NULL, error = $3 "
+	"WHERE id = $1::bigint AND claimed_by = $2";
+
+static void
+router_cb(void *arg, int err, struct msg_rep *rep)
+{
+	struct router_call	*rc = arg;
+
+	pthread_mutex_lock(&rc->rc_r->r_mtx);
+	rc->rc_err = err;
+	if (err == 0) {
+		rc->rc_status = rep->mp_status;
+		rc->rc_body = json_incref(rep->mp_body);
+		msg_rep_release(rep);
+	}
+	rc->rc_done = 1;
+	pthread_cond_broadcast(&rc->rc_r->r_cond);
+	pthread_mutex_unlock(&rc->rc_r->r_mtx);
+}
+
+/*
+ * Calls op on agent-runtime and waits for the answer or a stop.  Returns
+ * the status (body in *body, new) or -1 (*body NULL): the call failed or
+ * the router stops.
+ */
+static int
+router_call(struct chan_router *r, json_t *req, int timeout_ms, json_t **body)
+{
+	struct router_call	 rc;
+	struct bus_call		*call;
+	int			 status = -1;
+
+	*body = NULL;
+	memset(&rc, 0, sizeof(rc));
+	rc.rc_r = r;
+	if ((call = bus_call_start(r->r_bus, SVC_AGENT_RUNTIME, req,
+	    timeout_ms, router_cb, &rc)) == NULL)
+		return (-1);
+	pthread_mutex_lock(&r->r_mtx);
+	while (!rc.rc_done && !r->r_quit)
+		pthread_cond_wait(&r->r_cond, &r->r_mtx);
+	pthread_mutex_unlock(&r->r_mtx);
+	/* Cancels a call still under way and waits for its callback. */
+	bus_call_free(call);
+	if (rc.rc_done && rc.rc_err == 0) {
+		status = rc.rc_status;
+		*body = rc.rc_body;
+	} else
+		json_decref(rc.rc_body);
+	return (status);
+}
+
+/* The id of agent (a UUID, or a name looked up), into id; 0, 1 when no
+ * agent has that name, -1 when agent-runtime did not answer. */
+static int
+router_agent(struct chan_router *r, const char *agent, char *id, size_t len)
+{
+	json_t	*req, *body = NULL, *a;
+	size_t	 i;
+	int	 status, rv = 1;
+
+	if (util_uuid_valid(agent)) {
+		snprintf(id, len, "%.36s", agent);
+		return (0);
+	}
+	if ((req = msg_request(OP_AGENTS_LIST, NULL, util_wall_ms() +
+	    ROUTER_LIST_MS, NULL, NULL, NULL, NULL)) == NULL)
+		return (-1);
+	status = router_call(r, req, ROUTER_LIST_MS, &body);
+	json_decref(req);
+	if (status != 200 || !json_is_array(body)) {
+		json_decref(body);
+		return (-1);
+	}
+	json_array_foreach(body, i, a) {
+		if (json_string_value(json_object_get(a, "name")) != NULL &&
+		    strcmp(json_string_value(json_object_get(a, "name")),
+		    agent) == 0 && json_string_value(json_object_get(a,
+		    "id")) != NULL) {
+			snprintf(id, len, "%s", json_string_value(
+			    json_object_get(a, "id")));
+			rv = 0;
+			break;
+		}
+	}
+	json_decref(body);
+	return (rv);
+}
+
+static void
+router_mark(struct db *db, const char *sql, const char *row,
+    const char *why)
+{
+	const char	*p[3] = { row, svc_instance(), why };
+
+	if (db_cmd(db, sql, 3, p) != 0)
+		log_warnx("%s: could not update message %s: %s", __func__,
+		    row, db_errmsg(db));
+}
+
+static void
+router_why(char *why, size_t len, int status, json_t *body)
+{
+	const char	*e = json_string_value(json_object_get(body, "error"));
+
+	snprintf(why, len, "the turn answered %d: %s", status,
+	    e != NULL ? e : "");
+}
+
+/* The agent's lifecycle as reactions on the platform's message (when it
+ * has an id): an adapter without the "reaction" capability gets none. */
+static void
+router_react(struct chan_router *r, PGresult *res, const char *phase)
+{
+	static const struct {
+		const char	*phase;
+		const char	*emoji;
+	} phases[] = {
+		{ "thinking",	"\xf0\x9f\xa4\x94" },	/* thinking face */
+		{ "done",	"\xe2\x9c\x85" },		/* check mark */
+		{ "error",	"\xe2\x9d\x8c" },		/* cross mark */
+	};
+	size_t	i;
+
+	if (PQgetisnull(res, 0, 10))
+		return;
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+		if (strcmp(phases[i].phase, phase) == 0)
+			chan_sup_notify(r->r_sup, PQgetvalue(res, 0, 1),
+			    "reaction", chan_cmd_reaction(PQgetvalue(res, 0,
+			    5), PQgetvalue(res, 0, 10), phases[i].emoji,
+			    phase, NULL));
+}
+
+/* Runs the turn of the claimed row res (row 0). */
+static void
+router_turn(struct chan_router *r, struct db *db, PGresult *res)
+{
+	const char	*row = PQgetvalue(res, 0, 0);
+	const char	*channel = PQgetvalue(res, 0, 1);
+	const char	*agent = PQgetvalue(res, 0, 2);
+	const char	*reply, *p[4];
+	char		 id[UTIL_UUID_LEN + 8], key[64], why[256], bound[260];
+	json_t		*req, *body = NULL, *caller, *b;
+	int		 status, attempts, rv;
+
+	attempts = (int)strtol(PQgetvalue(res, 0, 8), NULL, 10);
+	/* A binding that matches beats the channel's own agent. */
+	if (chan_bind_match(db, channel, PQgetvalue(res, 0, 3),
+	    PQgetvalue(res, 0, 5), PQgetisnull(res, 0, 9) ? NULL :
+	    PQgetvalue(res, 0, 9), *PQgetvalue(res, 0, 6) == 't', bound,
+	    sizeof(bound)) == 1)
+		agent = bound;
+	if (*agent == '\0') {
+		router_mark(db, SQL_FAIL, row, "no agent is bound to the "
+		    "channel");
+		log_warnx("channel '%s': message %s dropped: no agent is bound "
+		    "to the channel", channel, row);
+		return;
+	}
+	if ((rv = router_agent(r, agent, id, sizeof(id))) != 0) {
+		if (rv > 0)
+			snprintf(why, sizeof(why), "no agent is named '%.128s'",
+			    agent);
+		else
+			snprintf(why, sizeof(why), "agent-runtime did not "
+			    "answer (looking up '%.128s')", agent);
+		log_warnx("channel '%s': message %s: %s", channel, row, why);
+		router_mark(db, attempts >= ROUTER_ATTEMPTS_MAX ? SQL_FAIL :
+		    SQL_RETRY, row, why);
+		return;
+	}
+	/* "typing" while the turn runs, for an adapter that takes it. */
+	chan_sup_notify(r->r_sup, channel, "typing",
+	    chan_cmd_typing(PQgetvalue(res, 0, 5)));
+	router_react(r, res, "thinking");
+	snprintf(key, sizeof(key), "channels:inbound:%s", row);
+	caller = json_pack("{s:s, s:s}", "principal", "channels",
+	    "idempotency_key", key);
+	b = json_pack("{s:s, s:s, s:s, s:s, s:b}", "message",
+	    PQgetvalue(res, 0, 7), "sender_id", PQgetvalue(res, 0, 3),
+	    "sender_name", PQgetvalue(res, 0, 4), "channel_type", channel,
+	    "is_group", *PQgetvalue(res, 0, 6) == 't');
+	req = msg_request(OP_AGENTS_MESSAGE, NULL, util_wall_ms() +
+	    r->r_turn_ms, caller, json_pack("{s:s}", PARAM_ID, id), NULL, b);
+	if (req == NULL) {
+		router_mark(db, SQL_RETRY, row, "out of memory");
+		return;
+	}
+	status = router_call(r, req, r->r_turn_ms, &body);
+	json_decref(req);
+	if (status == 200) {
+		/* A silent turn (or an empty answer) sends nothing. */
+		reply = json_string_value(json_object_get(body, "response"));
+		if (json_is_true(json_object_get(body, "silent")) ||
+		    (reply != NULL && *reply == '\0'))
+			reply = NULL;
+		p[0] = row;
+		p[1] = id;
+		p[2] = reply;
+		p[3] = svc_instance();
+		if (db_cmd(db, SQL_ANSWER, 4, p) != 0)
+			/* The turn's key keeps the answer: the row's lease
+			 * runs out and the next claim reads it. */
+			log_warnx("%s: could not queue the reply to message "
+			    "%s: %s", __func__, row, db_errmsg(db));
+		else {
+			router_react(r, res, "done");
+			chan_sup_wake(r->r_sup);
+		}
+	} else if (status < 0 || status == 409 || status >= 500) {
+		if (status < 0)
+			snprintf(why, sizeof(why), "the turn did not "
+			    "complete");
+		else
+			router_why(why, sizeof(why), status, body);
+		if (status != 409)
+			log_warnx("channel '%s': message %s: %s", channel, row,
+			    why);
+		/* 409 is the key's turn still running: not an attempt. */
+		router_mark(db, attempts >= ROUTER_ATTEMPTS_MAX &&
+		    status != 409 ? SQL_FAIL : SQL_RETRY, row, why);
+	} else {
+		router_why(why, sizeof(why), status, body);
+		log_warnx("channel '%s': message %s: %s", channel, row, why);
+		router_mark(db, SQL_FAIL, row, why);
+		router_react(r, res, "error");
+	}
+	json_decref(body);
+}
+
+static void *
+router_main(void *arg)
+{
+	struct chan_router	*r = arg;
+	struct db		*db;
+	PGresult		*res;
+	struct timespec		 ts;
+	const char		*p[1] = { svc_instance() };
+	unsigned int		 seen;
+	int			 quit;
+
+	if ((db = db_open(r->r_conninfo, "channels")) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return (NULL);
+	}
+	for (;;) {
+		pthread_mutex_lock(&r->r_mtx);
+		quit = r->r_quit;
+		seen = r->r_wakes;
+		pthread_mutex_unlock(&r->r_mtx);
+		if (quit)
+			break;
+		res = db_exec(db, SQL_CLAIM, 1, p);
+		if (res != NULL && PQntuples(res) == 1) {
+			router_turn(r, db, res);
+			PQclear(res);
+			continue;
+		}
+		if (res == NULL)
+			log_debug("%s: could not claim a message: %s",
+			    __func__, db_errmsg(db));
+		PQclear(res);
+		/* Nothing to do: wait for a wake or the idle poll. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += (long)ROUTER_IDLE_MS * 1000000L;
+		ts.tv_sec += ts.tv_nsec / 1000000000L;
+		ts.tv_nsec %= 1000000000L;
+		pthread_mutex_lock(&r->r_mtx);
+		while (!r->r_quit && r->r_wakes == seen)
+			if (pthread_cond_timedwait(&r->r_cond, &r->r_mtx,
+			    &ts) == ETIMEDOUT)
+				break;
+		pthread_mutex_unlock(&r->r_mtx);
+	}
+	db_close(db);
+	return (NULL);
+}
+
+struct chan_router *
+chan_router_start(const struct sh_config *cfg, struct chan_sup *sup,
+    int nthreads)
+{
+	struct chan_router	*r;
+	long long		 secs;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warnx("%s: out of memory", __func__);
+		return (NULL);
+	}
+	pthread_mutex_init(&r->r_mtx, NULL);
+	pthread_cond_init(&r->r_cond, NULL);
+	r->r_sup = sup;
+	secs = cfg->turn_timeout_secs;
+	if (secs <= 0 || secs > 86400)
+		secs = 300;
+	r->r_turn_ms = (int)(secs * 1000);
+	db_conninfo(cfg->database_url, cfg->home_dir, r->r_conninfo,
+	    sizeof(r->r_conninfo));
+	if ((r->r_bus = bus_client_open(cfg->bus_url)) == NULL) {
+		log_warnx("%s: could not open a bus client on '%s'", __func__,
+		    cfg->bus_url);
+		chan_router_stop(r);
+		return (NULL);
+	}
+	if (nthreads > ROUTER_THREADS_MAX)
+		nthreads = ROUTER_THREADS_MAX;
+	for (r->r_n = 0; r->r_n < nthreads; r->r_n++)
+		if (pthread_create(&r->r_threads[r->r_n], NULL, router_main,
+		    r) != 0) {
+			log_warnx("%s: could not start a turn thread",
+			    __func__);
+			chan_router_stop(r);
+			return (NULL);
+		}
+	return (r);
+}
+
+void
+chan_router_wake(struct chan_router *r)
+{
+	pthread_mutex_lock(&r->r_mtx);
+	r->r_wakes++;
+	pthread_cond_broadcast(&r->r_cond);
+	pthread_mutex_unlock(&r->r_mtx);
+}
+
+void
+chan_router_stop(struct chan_router *r)
+{
+	int	i;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->r_mtx);
+	r->r_quit = 1;
+	pthread_cond_broadcast(&r->r_cond);
+	pthread_mutex_unlock(&r->r_mtx);
+	for (i = 0; i < r->r_n; i++)
+		pthread_join(r->r_threads[i], NULL);
+	bus_client_close(r->r_bus);
+	pthread_cond_destroy(&r->r_cond);
+	pthread_mutex_destroy(&r->r_mtx);
+	free(r);
+}

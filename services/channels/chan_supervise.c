@@ -1,0 +1,1149 @@
+/*
+ * chan_supervise.c - one thread that runs the adapter of every channel
+ * whose lease this replica holds (protocols.md §1.3).
+ *
+ * The thread owns every child, every pipe and its own database
+ * connection; nothing else touches them, so there is no lock.  It loops on
+ * poll() over the children's stdout, stderr and (when a command waits)
+ * stdin, and a wake pipe (chan_sup_wake(): the outbox has rows), with a
+ * timeout no longer than the next timer.  All fds are non-blocking: a
+ * child that does not read, write or exit can delay nothing but itself.
+ *
+ * A child is restarted alone, with upstream's backoff, when it:
+ *	exits without being asked to;
+ *	sends no ready within ready_timeout_secs;
+ *	leaves CHAN_STALL_MS without reading a command we wrote, or lets
+ *	CHAN_WBUF_MAX bytes of commands pile up (it hangs);
+ *	with heartbeat_timeout_secs (ours, 0 = off: upstream's adapters do
+ *	not answer heartbeats) sends no frame for that long although we sent
+ *	a heartbeat half-way (it hangs);
+ *	writes more than CHAN_GARBAGE_MAX lines that are no frame within
+ *	CHAN_GARBAGE_WINDOW_MS (it floods garbage).
+ * Fewer garbage lines are counted and logged and skipped.
+ *
+ * Outbound: pending outbox rows of a ready channel are written as send
+ * frames; a row is marked sent once its frame is wholly in the child's
+ * stdin pipe.  A child that dies before that leaves the row pending, and
+ * it goes to the next child.  (A frame the child read but did not pass on
+ * before dying is lost: §1.3 has no acknowledgement.)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/wait.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "buf.h"
+#include "channels.h"
+#include "child.h"
+#include "log.h"
+#include "util.h"
+
+#define CHAN_WBUF_MAX		(4 * 1024 * 1024)
+#define CHAN_STALL_MS		10000
+#define CHAN_GARBAGE_MAX	64
+#define CHAN_GARBAGE_WINDOW_MS	10000
+#define CHAN_ERRLINE_MAX	2048	/* a stderr line logged, at most */
+#define CHAN_OUTBOX_MS		1000	/* outbox poll without a wake */
+#define CHAN_SENDS_MAX		64	/* send frames in flight per child */
+#define CHAN_HELD_MAX		256	/* messages waiting for the database */
+#define CHAN_HELD_RETRY_MS	500
+#define CHAN_NOTES_MAX		256	/* typing, reactions waiting */
+
+enum chan_state {
+	CH_IDLE,		/* no lease here */
+	CH_STARTING,		/* waiting for ready */
+	CH_READY,
+	CH_STOPPING,		/* asked to stop, or killed for a fault */
+	CH_BACKOFF,		/* waiting to restart */
+	CH_FAILED,		/* the circuit is open */
+	CH_DISABLED,		/* exited with restart = false */
+};
+
+static const char *const chan_state_names[] = {
+	"standby", "starting", "running", "stopping", "backoff",
+	"circuit_open", "stopped",
+};
+
+/* A send frame in flight: marked sent when ch_wdone passes se_end. */
+struct chan_send {
+	long long	se_id;
+	uint64_t	se_end;
+};
+
+struct chan_child {
+	struct chan_conf	*ch_conf;
+	enum chan_state		 ch_state;
+	int			 ch_leased;
+	pid_t			 ch_pid;
+	int			 ch_in, ch_out, ch_err;
+	struct buf		 ch_rbuf;	/* stdout's partial line */
+	int			 ch_skipping;	/* in a line too long */
+	struct buf		 ch_ebuf;	/* stderr's partial line */
+	struct buf		 ch_wbuf;	/* commands to write */
+	size_t			 ch_woff;	/* of ch_wbuf, written */
+	uint64_t		 ch_wtotal;	/* bytes ever queued */
+	uint64_t		 ch_wdone;	/* bytes ever written */
+	uint64_t		 ch_wprogress;	/* last write progress, ms */
+	struct chan_send	 ch_sends[CHAN_SENDS_MAX];
+	size_t			 ch_nsends;
+	long long		 ch_last_sent;	/* highest outbox id queued */
+	uint64_t		 ch_started;
+	uint64_t		 ch_deadline;	/* ready or stop deadline */
+	uint64_t		 ch_restart_at;
+	uint64_t		 ch_last_frame;
+	uint64_t		 ch_hb_sent;	/* 0: none outstanding */
+	const char		*ch_kill_why;	/* set: a fault, not a stop */
+	char			 ch_error[256];
+	long long		 ch_failures;	/* consecutive */
+	long long		 ch_restarts;
+	json_t			*ch_caps;
+	int			 ch_garbage;
+	uint64_t		 ch_garbage_since;
+	int			 ch_dirty;	/* status to record */
+};
+
+struct chan_sup {
+	pthread_t		 s_thread;
+	int			 s_started;
+	int			 s_wake[2];
+	int			 s_quit;	/* under s_mtx */
+	pthread_mutex_t		 s_mtx;
+	struct db		*s_db;
+	struct chan_child	*s_ch;
+	size_t			 s_n;
+	int			 s_outbox_due;
+	/* Message frames the database refused (it is down): stored again
+	 * every CHAN_HELD_RETRY_MS, oldest first (upstream's bounded
+	 * message_buffer, 256). */
+	struct {
+		struct chan_child	*h_ch;
+		json_t			*h_frame;
+	}			 s_held[CHAN_HELD_MAX];
+	size_t			 s_nheld;
+	uint64_t		 s_held_at;
+	/* Frames other threads ask to pass on (chan_sup_notify()), under
+	 * s_mtx; best effort: dropped when full. */
+	struct {
+		char			 n_channel[CHAN_NAME_MAX];
+		char			 n_cap[16];
+		json_t			*n_frame;
+	}			 s_notes[CHAN_NOTES_MAX];
+	size_t			 s_nnotes;
+};
+
+static int	chan_has_cap(json_t *, const char *);
+static void	chan_write(struct chan_sup *, struct chan_child *);
+static void	chan_fault(struct chan_child *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
+
+static void
+chan_set_state(struct chan_child *ch, enum chan_state st)
+{
+	if (ch->ch_state != st)
+		ch->ch_dirty = 1;
+	ch->ch_state = st;
+}
+
+/* Queues a command; a child whose queue overflows hangs (chan_fault). */
+static int
+chan_queue(struct chan_child *ch, json_t *frame)
+{
+	size_t	before = ch->ch_wbuf.b_len;
+	int	rv;
+
+	if (ch->ch_in < 0) {
+		json_decref(frame);
+		return (-1);
+	}
+	rv = chan_frame_line(frame, &ch->ch_wbuf);
+	json_decref(frame);
+	if (rv != 0) {
+		/* buf resets on a failed append: what was queued is lost
+		 * with the child, which is now restarted. */
+		chan_fault(ch, "does not read its stdin (%d bytes of "
+		    "commands wait)", CHAN_WBUF_MAX);
+		return (-1);
+	}
+	if (before == ch->ch_woff)
+		ch->ch_wprogress = util_now_ms();
+	ch->ch_wtotal += ch->ch_wbuf.b_len - before;
+	return (0);
+}
+
+/* The child's environment: a few variables of ours that programs need,
+ * then the channel's env table.  Never the rest of ours: it holds the
+ * database URL and the provider keys. */
+static int
+chan_env(struct chan_child *ch, struct child_env *e)
+{
+	static const char *const pass[] = { "PATH", "HOME", "LANG",
+		"LC_ALL", "TZ", "TMPDIR", NULL };
+	const char	*k, *v;
+	json_t		*jv;
+	size_t		 i;
+
+	child_env_init(e, CHILD_ENV_MAX);
+	for (i = 0; pass[i] != NULL; i++)
+		if ((v = getenv(pass[i])) != NULL &&
+		    child_env_add(e, pass[i], v) != 0)
+			return (-1);
+	json_object_foreach(ch->ch_conf->cc_env, k, jv)
+		if (child_env_add(e, k, json_string_value(jv)) != 0)
+			return (-1);
+	return (0);
+}
+
+static void
+chan_nonblock(int fd)
+{
+	int	fl;
+
+	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* A child exited or never started: backoff, the circuit, or stop. */
+static void
+chan_failed(struct chan_child *ch, uint64_t now)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	long long		 delay;
+	int			 i;
+
+	ch->ch_restarts++;
+	ch->ch_dirty = 1;
+	/* Long enough up: it was working; the count starts over. */
+	if (ch->ch_started != 0 && now - ch->ch_started >=
+	    (uint64_t)cc->cc_reset_after_secs * 1000)
+		ch->ch_failures = 0;
+	ch->ch_failures++;
+	if (!cc->cc_restart) {
+		log_warnx("channel '%s': adapter stopped (%s); restart = "
+		    "false", cc->cc_name, ch->ch_error);
+		chan_set_state(ch, CH_DISABLED);
+		return;
+	}
+	if (ch->ch_failures >= cc->cc_max_retries) {
+		log_warnx("channel '%s': adapter failed %lld times in a row "
+		    "(last: %s); circuit open, not restarted", cc->cc_name,
+		    ch->ch_failures, ch->ch_error);
+		chan_set_state(ch, CH_FAILED);
+		return;
+	}
+	delay = cc->cc_backoff_initial_ms;
+	for (i = 1; i < ch->ch_failures && delay < cc->cc_backoff_max_ms; i++)
+		delay *= 2;
+	if (delay > cc->cc_backoff_max_ms)
+		delay = cc->cc_backoff_max_ms;
+	/* Up to 20 % more, so adapters failing together spread out. */
+	delay += (long long)((double)delay * 0.2 * (random() / (double)
+	    RAND_MAX));
+	log_warnx("channel '%s': adapter failed (%s); restart %lld in %lld ms",
+	    cc->cc_name, ch->ch_error, ch->ch_failures, delay);
+	ch->ch_restart_at = now + (uint64_t)delay;
+	chan_set_state(ch, CH_BACKOFF);
+}
+
+static void
+chan_spawn(struct chan_sup *s, struct chan_child *ch)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	struct child_req	 rq;
+	struct child		 c;
+	struct child_env	 e;
+	char			 err[256];
+	uint64_t		 now = util_now_ms();
+
+	(void)s;
+	memset(&rq, 0, sizeof(rq));
+	if (chan_env(ch, &e) != 0) {
+		child_env_release(&e);
+		snprintf(ch->ch_error, sizeof(ch->ch_error), "out of memory");
+		ch->ch_started = 0;
+		chan_failed(ch, now);
+		return;
+	}
+	rq.sr_path = cc->cc_command;
+	rq.sr_argv = cc->cc_argv;
+	rq.sr_envp = e.se_v;
+	rq.sr_io[0] = rq.sr_io[1] = rq.sr_io[2] = CHILD_IO_PIPE;
+	/* PDEATHSIG: a channels service killed with -9 takes its adapters
+	 * along, so a channel never runs twice once another replica takes
+	 * its lease. */
+	rq.sr_flags = CHILD_F_PATH | CHILD_F_PDEATHSIG;
+	if (child_start(&rq, &c, err, sizeof(err)) != 0) {
+		child_env_release(&e);
+		snprintf(ch->ch_error, sizeof(ch->ch_error), "could not start "
+		    "'%.64s': %.160s", cc->cc_command, err);
+		ch->ch_started = 0;
+		chan_failed(ch, now);
+		return;
+	}
+	child_env_release(&e);
+	ch->ch_pid = c.sp_pid;
+	ch->ch_in = c.sp_in;
+	ch->ch_out = c.sp_out;
+	ch->ch_err = c.sp_err;
+	chan_nonblock(ch->ch_in);
+	chan_nonblock(ch->ch_out);
+	chan_nonblock(ch->ch_err);
+	ch->ch_started = ch->ch_last_frame = now;
+	ch->ch_deadline = now + (uint64_t)cc->cc_ready_timeout_secs * 1000;
+	ch->ch_hb_sent = 0;
+	ch->ch_kill_why = NULL;
+	ch->ch_garbage = 0;
+	ch->ch_garbage_since = now;
+	ch->ch_last_sent = 0;
+	ch->ch_nsends = 0;
+	log_info("channel '%s': adapter '%s' started (pid %ld)", cc->cc_name,
+	    cc->cc_command, (long)ch->ch_pid);
+	chan_set_state(ch, CH_STARTING);
+}
+
+/* Kills a faulty child at once; the exit then counts as a failure. */
+static void
+chan_fault(struct chan_child *ch, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (ch->ch_pid <= 0 || ch->ch_kill_why != NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(ch->ch_error, sizeof(ch->ch_error), fmt, ap);
+	va_end(ap);
+	ch->ch_kill_why = ch->ch_error;
+	log_warnx("channel '%s': adapter %s; killing it", ch->ch_conf->cc_name,
+	    ch->ch_error);
+	child_kill(ch->ch_pid, SIGKILL);
+	chan_set_state(ch, CH_STOPPING);
+	ch->ch_deadline = util_now_ms();
+}
+
+/* Asks a child to stop: shutdown, then EOF; killed after the grace. */
+static void
+chan_stop_child(struct chan_child *ch)
+{
+	if (ch->ch_pid <= 0 || ch->ch_state == CH_STOPPING)
+		return;
+	(void)chan_queue(ch, chan_cmd_bare("shutdown"));
+	/* The shutdown frame is small: one try to write it before EOF. */
+	if (ch->ch_in >= 0 && ch->ch_woff < ch->ch_wbuf.b_len)
+		(void)!write(ch->ch_in, ch->ch_wbuf.b_data + ch->ch_woff,
+		    ch->ch_wbuf.b_len - ch->ch_woff);
+	if (ch->ch_in >= 0)
+		close(ch->ch_in);
+	ch->ch_in = -1;
+	buf_reset(&ch->ch_wbuf);
+	ch->ch_woff = 0;
+	ch->ch_deadline = util_now_ms() +
+	    (uint64_t)ch->ch_conf->cc_shutdown_grace_secs * 1000;
+	chan_set_state(ch, CH_STOPPING);
+}
+
+/* The child exited (reaped): close up and decide what comes next. */
+static void
+chan_exited(struct chan_child *ch, int status)
+{
+	uint64_t	now = util_now_ms();
+	int		fault;
+
+	if (ch->ch_in >= 0)
+		close(ch->ch_in);
+	if (ch->ch_out >= 0)
+		close(ch->ch_out);
+	if (ch->ch_err >= 0)
+		close(ch->ch_err);
+	ch->ch_in = ch->ch_out = ch->ch_err = -1;
+	buf_reset(&ch->ch_rbuf);
+	buf_reset(&ch->ch_ebuf);
+	buf_reset(&ch->ch_wbuf);
+	ch->ch_woff = 0;
+	ch->ch_skipping = 0;
+	/* Sends in flight stay pending in the outbox, for the next child. */
+	ch->ch_nsends = 0;
+	ch->ch_last_sent = 0;
+	ch->ch_pid = 0;
+	fault = ch->ch_kill_why != NULL || ch->ch_state != CH_STOPPING;
+	if (!fault) {
+		log_info("channel '%s': adapter stopped", ch->ch_conf->cc_name);
+		chan_set_state(ch, ch->ch_leased ? CH_DISABLED : CH_IDLE);
+		return;
+	}
+	if (ch->ch_kill_why == NULL) {
+		if (WIFEXITED(status))
+			snprintf(ch->ch_error, sizeof(ch->ch_error),
+			    "exited with status %d", WEXITSTATUS(status));
+		else if (WIFSIGNALED(status))
+			snprintf(ch->ch_error, sizeof(ch->ch_error),
+			    "killed by signal %d", WTERMSIG(status));
+		else
+			snprintf(ch->ch_error, sizeof(ch->ch_error), "exited");
+	}
+	ch->ch_kill_why = NULL;
+	chan_failed(ch, now);
+}
+
+/* Marks the outbox rows whose frames are wholly written. */
+static void
+chan_sends_done(struct chan_sup *s, struct chan_child *ch)
+{
+	char		 id[32];
+	const char	*p[1] = { id };
+	size_t		 i = 0;
+
+	while (i < ch->ch_nsends && ch->ch_sends[i].se_end <= ch->ch_wdone) {
+		snprintf(id, sizeof(id), "%lld", ch->ch_sends[i].se_id);
+		if (db_cmd(s->s_db, "UPDATE outbox SET state = 'sent', "
+		    "sent_at = now(), attempts = attempts + 1 WHERE id = "
+		    "$1::bigint AND state = 'pending'", 1, p) != 0)
+			/* Left pending: sent again to the next child, the
+			 * only way to be sure it is sent at all. */
+			log_warnx("%s: could not mark reply %s of '%s' sent: "
+			    "%s", __func__, id, ch->ch_conf->cc_name,
+			    db_errmsg(s->s_db));
+		i++;
+	}
+	if (i > 0) {
+		memmove(ch->ch_sends, ch->ch_sends + i,
+		    (ch->ch_nsends - i) * sizeof(ch->ch_sends[0]));
+		ch->ch_nsends -= i;
+	}
+}
+
+static void
+chan_write(struct chan_sup *s, struct chan_child *ch)
+{
+	ssize_t	n;
+
+	while (ch->ch_in >= 0 && ch->ch_woff < ch->ch_wbuf.b_len) {
+		n = write(ch->ch_in, ch->ch_wbuf.b_data + ch->ch_woff,
+		    ch->ch_wbuf.b_len - ch->ch_woff);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			/* EPIPE: it closed stdin; its exit tells the rest. */
+			close(ch->ch_in);
+			ch->ch_in = -1;
+			break;
+		}
+		ch->ch_woff += (size_t)n;
+		ch->ch_wdone += (uint64_t)n;
+		ch->ch_wprogress = util_now_ms();
+	}
+	if (ch->ch_woff == ch->ch_wbuf.b_len) {
+		buf_reset(&ch->ch_wbuf);
+		ch->ch_woff = 0;
+	}
+	chan_sends_done(s, ch);
+}
+
+static int
+chan_has_cap(json_t *caps, const char *name)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(caps, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v),
+		    name) == 0)
+			return (1);
+	return (0);
+}
+
+/* Queues the channel's pending outbox rows as send frames. */
+static void
+chan_outbox(struct chan_sup *s, struct chan_child *ch)
+{
+	PGresult	*res;
+	char		 after[32];
+	const char	*p[2], *text;
+	char		*chunk;
+	json_t		*f;
+	size_t		 limit, len, take;
+	int		 i, n;
+
+	if (ch->ch_state != CH_READY || ch->ch_nsends >= CHAN_SENDS_MAX)
+		return;
+	snprintf(after, sizeof(after), "%lld", ch->ch_last_sent);
+	p[0] = ch->ch_conf->cc_name;
+	p[1] = after;
+	res = db_exec(s->s_db, "SELECT id, channel_id, recipient, thread_id, "
+	    "text FROM outbox WHERE channel = $1 AND state = 'pending' AND "
+	    "id > $2::bigint ORDER BY id LIMIT 16", 2, p);
+	if (res == NULL) {
+		log_warnx("%s: could not read the outbox of '%s': %s",
+		    __func__, p[0], db_errmsg(s->s_db));
+		return;
+	}
+	n = PQntuples(res);
+	limit = chan_text_limit(ch->ch_conf->cc_channel_type);
+	for (i = 0; i < n && ch->ch_nsends < CHAN_SENDS_MAX; i++) {
+		/* A reply longer than the platform takes goes as several
+		 * sends; the row is sent when the last one is written. */
+		text = PQgetvalue(res, i, 4);
+		len = strlen(text);
+		do {
+			take = chan_text_chunk(text, len, limit);
+			if ((chunk = strndup(text, take)) == NULL)
+				goto out;
+			/* thread_id only to an adapter that declared
+			 * "thread". */
+			f = chan_cmd_send(PQgetvalue(res, i, 1), chunk,
+			    PQgetvalue(res, i, 2), NULL, NULL,
+			    !PQgetisnull(res, i, 3) && chan_has_cap(ch->ch_caps,
+			    "thread") ? PQgetvalue(res, i, 3) : NULL);
+			free(chunk);
+			if (f == NULL || chan_queue(ch, f) != 0)
+				goto out;
+			text += take;
+			len -= take;
+		} while (len > 0);
+		ch->ch_last_sent = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		ch->ch_sends[ch->ch_nsends].se_id = ch->ch_last_sent;
+		ch->ch_sends[ch->ch_nsends].se_end = ch->ch_wtotal;
+		ch->ch_nsends++;
+	}
+ out:
+	PQclear(res);
+	chan_write(s, ch);
+}
+
+void
+chan_sup_notify(struct chan_sup *s, const char *channel, const char *cap,
+    json_t *frame)
+{
+	int	queued = 0;
+
+	if (s == NULL || frame == NULL) {
+		json_decref(frame);
+		return;
+	}
+	pthread_mutex_lock(&s->s_mtx);
+	if (s->s_nnotes < CHAN_NOTES_MAX) {
+		snprintf(s->s_notes[s->s_nnotes].n_channel, CHAN_NAME_MAX, "%s",
+		    channel);
+		snprintf(s->s_notes[s->s_nnotes].n_cap, sizeof(s->s_notes[0].
+		    n_cap), "%s", cap);
+		s->s_notes[s->s_nnotes++].n_frame = frame;
+		queued = 1;
+	}
+	pthread_mutex_unlock(&s->s_mtx);
+	if (queued)
+		chan_sup_wake(s);
+	else
+		json_decref(frame);
+}
+
+/* Passes the notes on to the ready adapters that declared their
+ * capability; the others' are dropped (§1.3: without the capability, an
+ * adapter gets plain-text send only). */
+static void
+chan_notes(struct chan_sup *s)
+{
+	struct chan_child	*ch;
+	size_t			 i, j, n;
+	json_t			*frames[CHAN_NOTES_MAX];
+	char			 names[CHAN_NOTES_MAX][CHAN_NAME_MAX];
+	char			 caps[CHAN_NOTES_MAX][16];
+
+	pthread_mutex_lock(&s->s_mtx);
+	n = s->s_nnotes;
+	for (i = 0; i < n; i++) {
+		frames[i] = s->s_notes[i].n_frame;
+		memcpy(names[i], s->s_notes[i].n_channel, CHAN_NAME_MAX);
+		memcpy(caps[i], s->s_notes[i].n_cap, sizeof(caps[i]));
+	}
+	s->s_nnotes = 0;
+	pthread_mutex_unlock(&s->s_mtx);
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < s->s_n; j++) {
+			ch = &s->s_ch[j];
+			if (strcmp(ch->ch_conf->cc_name, names[i]) != 0)
+				continue;
+			if (ch->ch_state == CH_READY &&
+			    chan_has_cap(ch->ch_caps, caps[i])) {
+				(void)chan_queue(ch, frames[i]);
+				frames[i] = NULL;
+				chan_write(s, ch);
+			}
+			break;
+		}
+		json_decref(frames[i]);
+	}
+}
+
+/* Stores a message event; one the database refuses waits in s_held. */
+static void
+chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	int			 rv;
+
+	/* Order is kept: nothing overtakes a held message. */
+	rv = s->s_nheld > 0 ? -1 : chan_store_inbound(s->s_db, cc->cc_name,
+	    cc->cc_agent, ev);
+	if (rv == 1 && chan_router() != NULL)
+		chan_router_wake(chan_router());
+	else if (rv == 0)
+		log_info("channel '%s': message '%s' seen before; ignored",
+		    cc->cc_name, ev->ce_message_id);
+	else if (rv < 0 && s->s_nheld < CHAN_HELD_MAX) {
+		s->s_held[s->s_nheld].h_ch = ch;
+		s->s_held[s->s_nheld].h_frame = json_incref(ev->ce_root);
+		if (s->s_nheld++ == 0)
+			log_warnx("channel '%s': messages wait for the "
+			    "database (at most %d)", cc->cc_name,
+			    CHAN_HELD_MAX);
+	} else if (rv < 0)
+		log_warnx("channel '%s': message '%s' dropped: the database "
+		    "is down and %d messages wait already", cc->cc_name,
+		    ev->ce_message_id != NULL ? ev->ce_message_id : "?",
+		    CHAN_HELD_MAX);
+}
+
+/* Stores held messages, oldest first, until one is refused again. */
+static void
+chan_held(struct chan_sup *s)
+{
+	struct chan_event	 ev;
+	struct chan_conf	*cc;
+	char			*line, err[256];
+	size_t			 i = 0;
+	int			 rv = 1;
+
+	for (; i < s->s_nheld; i++) {
+		cc = s->s_held[i].h_ch->ch_conf;
+		line = json_dumps(s->s_held[i].h_frame, JSON_COMPACT);
+		if (line == NULL)
+			break;
+		rv = chan_event_parse(line, strlen(line), &ev, err,
+		    sizeof(err));
+		free(line);
+		if (rv != 0)
+			break;
+		rv = chan_store_inbound(s->s_db, cc->cc_name, cc->cc_agent,
+		    &ev);
+		chan_event_release(&ev);
+		if (rv < 0)
+			break;
+		json_decref(s->s_held[i].h_frame);
+	}
+	if (i > 0) {
+		log_info("%zu held message(s) stored", i);
+		memmove(s->s_held, s->s_held + i, (s->s_nheld - i) *
+		    sizeof(s->s_held[0]));
+		s->s_nheld -= i;
+		if (chan_router() != NULL)
+			chan_router_wake(chan_router());
+	}
+}
+
+static void
+chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	json_t			*params;
+
+	ch->ch_last_frame = util_now_ms();
+	ch->ch_hb_sent = 0;
+	switch (ev->ce_type) {
+	case CHAN_EV_READY:
+		/* Every ready is answered and replaces the capabilities;
+		 * the SDK repeats it until acknowledged. */
+		json_decref(ch->ch_caps);
+		ch->ch_caps = ev->ce_capabilities != NULL ?
+		    json_incref(ev->ce_capabilities) : json_array();
+		(void)chan_queue(ch, chan_cmd_bare("ready_ack"));
+		if (ch->ch_state == CH_STARTING) {
+			log_info("channel '%s': adapter ready", cc->cc_name);
+			chan_set_state(ch, CH_READY);
+			s->s_outbox_due = 1;
+		}
+		ch->ch_dirty = 1;
+		break;
+	case CHAN_EV_MESSAGE:
+		chan_message(s, ch, ev);
+		break;
+	case CHAN_EV_TYPING:
+		log_debug("channel '%s': '%s' is typing", cc->cc_name,
+		    ev->ce_user_id != NULL ? ev->ce_user_id : "?");
+		break;
+	case CHAN_EV_ERROR:
+		log_warnx("channel '%s': adapter reports: %s", cc->cc_name,
+		    ev->ce_message != NULL ? ev->ce_message : "(no message)");
+		snprintf(ch->ch_error, sizeof(ch->ch_error), "%s",
+		    ev->ce_message != NULL ? ev->ce_message : "error");
+		ch->ch_dirty = 1;
+		break;
+	case CHAN_EV_QR_READY:
+	case CHAN_EV_QR_STATUS:
+		params = json_object_get(ev->ce_root, "params");
+		chan_store_qr(s->s_db, cc->cc_name, params);
+		break;
+	case CHAN_EV_HEARTBEAT:
+		break;
+	case CHAN_EV_UNKNOWN:
+		log_debug("channel '%s': unknown event '%s' ignored",
+		    cc->cc_name, ev->ce_method);
+		break;
+	}
+}
+
+static void
+chan_garbage(struct chan_child *ch, const char *why)
+{
+	uint64_t	now = util_now_ms();
+
+	if (now - ch->ch_garbage_since > CHAN_GARBAGE_WINDOW_MS) {
+		ch->ch_garbage = 0;
+		ch->ch_garbage_since = now;
+	}
+	ch->ch_garbage++;
+	if (ch->ch_garbage <= 3 || ch->ch_garbage % 100 == 0)
+		log_warnx("channel '%s': adapter wrote a line that is no "
+		    "frame (%d in %d s): %s", ch->ch_conf->cc_name,
+		    ch->ch_garbage, CHAN_GARBAGE_WINDOW_MS / 1000, why);
+	if (ch->ch_garbage > CHAN_GARBAGE_MAX)
+		chan_fault(ch, "floods garbage (%d lines that are no frame "
+		    "in %d s)", ch->ch_garbage, CHAN_GARBAGE_WINDOW_MS / 1000);
+}
+
+static void
+chan_line(struct chan_sup *s, struct chan_child *ch, const char *line,
+    size_t len)
+{
+	struct chan_event	ev;
+	char			err[256];
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return;		/* a blank line is no frame, and harmless */
+	if (chan_event_parse(line, len, &ev, err, sizeof(err)) != 0) {
+		chan_garbage(ch, err);
+		return;
+	}
+	chan_event(s, ch, &ev);
+	chan_event_release(&ev);
+}
+
+/* Reads what stdout has; splits lines.  0, or -1 at EOF. */
+static int
+chan_read_out(struct chan_sup *s, struct chan_child *ch)
+{
+	char	 chunk[16384], *nl;
+	ssize_t	 n;
+	size_t	 off, take;
+
+	for (;;) {
+		n = read(ch->ch_out, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return (0);
+		if (n <= 0)
+			return (-1);
+		for (off = 0; off < (size_t)n; off += take) {
+			nl = memchr(chunk + off, '\n', (size_t)n - off);
+			take = nl != NULL ? (size_t)(nl - (chunk + off)) + 1 :
+			    (size_t)n - off;
+			if (ch->ch_skipping) {
+				if (nl != NULL)
+					ch->ch_skipping = 0;
+				continue;
+			}
+			if (buf_add(&ch->ch_rbuf, chunk + off,
+			    nl != NULL ? take - 1 : take) != 0) {
+				/* Longer than a frame may be: skip to its
+				 * end (buf_add reset the buffer). */
+				chan_garbage(ch, "a line longer than the "
+				    "largest frame");
+				ch->ch_skipping = nl == NULL;
+				continue;
+			}
+			if (nl == NULL)
+				continue;
+			chan_line(s, ch, ch->ch_rbuf.b_data != NULL ?
+			    ch->ch_rbuf.b_data : "", ch->ch_rbuf.b_len);
+			buf_reset(&ch->ch_rbuf);
+			if (ch->ch_out < 0)
+				return (-1);
+		}
+	}
+}
+
+/* Copies stderr into our log, line by line, control characters as '?'. */
+static int
+chan_read_err(struct chan_child *ch)
+{
+	char	 chunk[4096];
+	ssize_t	 n, i;
+
+	for (;;) {
+		n = read(ch->ch_err, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return (0);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (chunk[i] == '\n' || ch->ch_ebuf.b_len >=
+			    CHAN_ERRLINE_MAX) {
+				if (ch->ch_ebuf.b_len > 0)
+					log_info("channel '%s': %s",
+					    ch->ch_conf->cc_name,
+					    ch->ch_ebuf.b_data);
+				buf_reset(&ch->ch_ebuf);
+				if (chunk[i] == '\n')
+					continue;
+			}
+			if ((unsigned char)chunk[i] < 0x20 && chunk[i] != '\t')
+				chunk[i] = '?';
+			(void)buf_add(&ch->ch_ebuf, chunk + i, 1);
+		}
+	}
+	if (ch->ch_ebuf.b_len > 0)
+		log_info("channel '%s': %s", ch->ch_conf->cc_name,
+		    ch->ch_ebuf.b_data);
+	buf_reset(&ch->ch_ebuf);
+	return (-1);
+}
+
+/* Timers of one child; returns ms until its next one (or a long time). */
+static uint64_t
+chan_timers(struct chan_sup *s, struct chan_child *ch, uint64_t now)
+{
+	struct chan_conf	*cc = ch->ch_conf;
+	uint64_t		 next = 1000, hb;
+
+	switch (ch->ch_state) {
+	case CH_STARTING:
+		if (now >= ch->ch_deadline)
+			chan_fault(ch, "sent no ready within %lld s",
+			    cc->cc_ready_timeout_secs);
+		else
+			next = ch->ch_deadline - now;
+		break;
+	case CH_READY:
+		if (cc->cc_heartbeat_secs <= 0)
+			break;
+		hb = (uint64_t)cc->cc_heartbeat_secs * 1000;
+		if (ch->ch_hb_sent == 0 && now - ch->ch_last_frame >= hb / 2) {
+			(void)chan_queue(ch, chan_cmd_bare("heartbeat"));
+			ch->ch_hb_sent = now;
+			chan_write(s, ch);
+		} else if (ch->ch_hb_sent != 0 && now - ch->ch_last_frame >=
+		    hb)
+			chan_fault(ch, "sent no frame for %lld s, not even "
+			    "after a heartbeat", cc->cc_heartbeat_secs);
+		next = 250;
+		break;
+	case CH_STOPPING:
+		if (ch->ch_pid > 0 && now >= ch->ch_deadline) {
+			if (ch->ch_kill_why == NULL)
+				log_warnx("channel '%s': adapter still runs "
+				    "%lld s after shutdown; killing it",
+				    cc->cc_name, cc->cc_shutdown_grace_secs);
+			child_kill(ch->ch_pid, SIGKILL);
+			ch->ch_deadline = now + 1000;
+		}
+		next = 50;
+		break;
+	case CH_BACKOFF:
+		if (!ch->ch_leased)
+			chan_set_state(ch, CH_IDLE);
+		else if (now >= ch->ch_restart_at)
+			chan_spawn(s, ch);
+		else
+			next = ch->ch_restart_at - now;
+		break;
+	case CH_IDLE:
+	case CH_FAILED:
+	case CH_DISABLED:
+		break;
+	}
+	/* A child that does not read its stdin hangs. */
+	if (ch->ch_pid > 0 && ch->ch_in >= 0 && ch->ch_woff <
+	    ch->ch_wbuf.b_len && now - ch->ch_wprogress > CHAN_STALL_MS)
+		chan_fault(ch, "read no command for %d s", CHAN_STALL_MS /
+		    1000);
+	return (next);
+}
+
+/* Takes or renews each lease; starts or stops children to match. */
+static void
+chan_leases(struct chan_sup *s)
+{
+	struct chan_child	*ch;
+	size_t			 i;
+	int			 held;
+
+	for (i = 0; i < s->s_n; i++) {
+		ch = &s->s_ch[i];
+		held = chan_store_lease(s->s_db, ch->ch_conf->cc_name,
+		    svc_instance());
+		if (held < 0)
+			continue;	/* unknown: keep what we do */
+		if (held && !ch->ch_leased) {
+			log_info("channel '%s': lease taken", ch->ch_conf->cc_name);
+			ch->ch_failures = 0;
+			ch->ch_leased = 1;
+			ch->ch_dirty = 1;
+			if (ch->ch_state == CH_IDLE)
+				chan_spawn(s, ch);
+		} else if (!held && ch->ch_leased) {
+			log_warnx("channel '%s': lease lost to another replica",
+			    ch->ch_conf->cc_name);
+			ch->ch_leased = 0;
+			chan_stop_child(ch);
+			if (ch->ch_pid <= 0)
+				chan_set_state(ch, CH_IDLE);
+		}
+	}
+	chan_store_renew_turns(s->s_db, svc_instance());
+}
+
+static void
+chan_status(struct chan_sup *s, struct chan_child *ch)
+{
+	/* A channel another replica holds is that replica's to record. */
+	if (!ch->ch_dirty || (!ch->ch_leased && ch->ch_state == CH_IDLE))
+		return;
+	ch->ch_dirty = 0;
+	chan_store_status(s->s_db, ch->ch_conf->cc_name, svc_instance(),
+	    chan_state_names[ch->ch_state], ch->ch_restarts,
+	    ch->ch_error[0] != '\0' ? ch->ch_error : NULL, ch->ch_caps,
+	    ch->ch_pid);
+}
+
+static void *
+chan_sup_main(void *arg)
+{
+	struct chan_sup		*s = arg;
+	struct chan_child	*ch;
+	struct pollfd		*pfd;
+	size_t			 i, k, npfd = 1 + 3 * s->s_n;
+	uint64_t		 now, next_lease = 0, next_outbox = 0, wait,
+				 t, stop_by = 0;
+	int			 quit, status, alive;
+	char			 drain[64];
+
+	if ((pfd = calloc(npfd, sizeof(*pfd))) == NULL) {
+		log_warnx("%s: out of memory; no adapter runs", __func__);
+		return (NULL);
+	}
+	for (;;) {
+		now = util_now_ms();
+		pthread_mutex_lock(&s->s_mtx);
+		quit = s->s_quit;
+		pthread_mutex_unlock(&s->s_mtx);
+		if (quit && stop_by == 0) {
+			/* Every adapter is asked at once; the longest grace
+			 * bounds the wait. */
+			stop_by = now + 1000;
+			for (i = 0; i < s->s_n; i++) {
+				ch = &s->s_ch[i];
+				ch->ch_leased = 0;
+				if (ch->ch_state == CH_BACKOFF)
+					chan_set_state(ch, CH_IDLE);
+				chan_stop_child(ch);
+				t = now + 1000 + (uint64_t)
+				    ch->ch_conf->cc_shutdown_grace_secs * 1000;
+				if (t > stop_by)
+					stop_by = t;
+			}
+		}
+		if (s->s_nheld > 0 && now >= s->s_held_at) {
+			chan_held(s);
+			s->s_held_at = now + CHAN_HELD_RETRY_MS;
+		}
+		if (!quit && now >= next_lease) {
+			chan_leases(s);
+			next_lease = now + CHAN_RENEW_MS;
+		}
+		/* Reap first: a dead child's fds must not be polled. */
+		alive = 0;
+		for (i = 0; i < s->s_n; i++) {
+			ch = &s->s_ch[i];
+			if (ch->ch_pid > 0 && child_reap(ch->ch_pid, 0,
+			    &status) == 1)
+				chan_exited(ch, status);
+			alive += ch->ch_pid > 0;
+		}
+		if (quit && (alive == 0 || now >= stop_by + 2000))
+			break;
+		wait = next_lease > now ? next_lease - now : 0;
+		if (!quit && (s->s_outbox_due || now >= next_outbox)) {
+			s->s_outbox_due = 0;
+			for (i = 0; i < s->s_n; i++)
+				chan_outbox(s, &s->s_ch[i]);
+			next_outbox = now + CHAN_OUTBOX_MS;
+		}
+		for (i = 0; i < s->s_n; i++) {
+			t = chan_timers(s, &s->s_ch[i], now);
+			if (t < wait)
+				wait = t;
+			chan_status(s, &s->s_ch[i]);
+		}
+		if (wait > 250)
+			wait = 250;
+		pfd[0].fd = s->s_wake[0];
+		pfd[0].events = POLLIN;
+		for (i = 0; i < s->s_n; i++) {
+			ch = &s->s_ch[i];
+			k = 1 + 3 * i;
+			pfd[k].fd = ch->ch_out;
+			pfd[k].events = POLLIN;
+			pfd[k + 1].fd = ch->ch_err;
+			pfd[k + 1].events = POLLIN;
+			pfd[k + 2].fd = ch->ch_woff < ch->ch_wbuf.b_len ?
+			    ch->ch_in : -1;
+			pfd[k + 2].events = POLLOUT;
+		}
+		if (poll(pfd, npfd, (int)wait) < 0 && errno != EINTR) {
+			log_warn("%s: poll", __func__);
+			util_sleep_ms(100);
+			continue;
+		}
+		if (pfd[0].revents & POLLIN) {
+			while (read(s->s_wake[0], drain, sizeof(drain)) > 0)
+				;
+			s->s_outbox_due = 1;
+		}
+		chan_notes(s);
+		for (i = 0; i < s->s_n; i++) {
+			ch = &s->s_ch[i];
+			k = 1 + 3 * i;
+			if (pfd[k].fd >= 0 && pfd[k].revents != 0 &&
+			    ch->ch_out >= 0 && chan_read_out(s, ch) != 0) {
+				close(ch->ch_out);
+				ch->ch_out = -1;
+			}
+			if (pfd[k + 1].fd >= 0 && pfd[k + 1].revents != 0 &&
+			    ch->ch_err >= 0 && chan_read_err(ch) != 0) {
+				close(ch->ch_err);
+				ch->ch_err = -1;
+			}
+			if (ch->ch_in >= 0 && ch->ch_woff < ch->ch_wbuf.b_len)
+				chan_write(s, ch);
+		}
+	}
+	/* Whatever outlived its grace and the kill (a zombie we could not
+	 * reap is impossible: SIGKILL was sent) is reaped here, bounded. */
+	for (i = 0; i < s->s_n; i++) {
+		ch = &s->s_ch[i];
+		if (ch->ch_pid > 0) {
+			child_kill(ch->ch_pid, SIGKILL);
+			if (child_reap(ch->ch_pid, 2000, &status) == 1)
+				chan_exited(ch, status);
+		}
+		chan_set_state(ch, CH_IDLE);
+		chan_store_status(s->s_db, ch->ch_conf->cc_name,
+		    svc_instance(), "stopped", ch->ch_restarts,
+		    ch->ch_error[0] != '\0' ? ch->ch_error : NULL, ch->ch_caps, 0);
+	}
+	chan_store_unlease(s->s_db, svc_instance());
+	free(pfd);
+	return (NULL);
+}
+
+struct chan_sup *
+chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
+{
+	struct chan_sup	*s;
+	char		 ci[1024];
+	size_t		 i;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		goto enomem;
+	s->s_wake[0] = s->s_wake[1] = -1;
+	pthread_mutex_init(&s->s_mtx, NULL);
+	if (n > 0 && (s->s_ch = calloc(n, sizeof(*s->s_ch))) == NULL)
+		goto enomem;
+	s->s_n = n;
+	for (i = 0; i < n; i++) {
+		s->s_ch[i].ch_conf = &conf[i];
+		s->s_ch[i].ch_in = s->s_ch[i].ch_out = s->s_ch[i].ch_err = -1;
+		buf_init(&s->s_ch[i].ch_rbuf, CHAN_FRAME_MAX);
+		buf_init(&s->s_ch[i].ch_ebuf, CHAN_ERRLINE_MAX + 1);
+		buf_init(&s->s_ch[i].ch_wbuf, CHAN_WBUF_MAX);
+	}
+	db_conninfo(cfg->database_url, cfg->home_dir, ci, sizeof(ci));
+	if ((s->s_db = db_open(ci, "channels")) == NULL)
+		goto enomem;
+	if (pipe2(s->s_wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+		log_warn("%s: pipe", __func__);
+		goto fail;
+	}
+	srandom((unsigned int)(util_now_ns() ^ (uint64_t)getpid()));
+	if (pthread_create(&s->s_thread, NULL, chan_sup_main, s) != 0) {
+		log_warnx("%s: could not start the supervisor thread",
+		    __func__);
+		goto fail;
+	}
+	s->s_started = 1;
+	return (s);
+ enomem:
+	log_warnx("%s: out of memory", __func__);
+ fail:
+	chan_sup_stop(s);
+	return (NULL);
+}
+
+void
+chan_sup_wake(struct chan_sup *s)
+{
+	if (s != NULL && s->s_wake[1] >= 0)
+		(void)!write(s->s_wake[1], "w", 1);
+}
+
+void
+chan_sup_stop(struct chan_sup *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return;
+	if (s->s_started) {
+		pthread_mutex_lock(&s->s_mtx);
+		s->s_quit = 1;
+		pthread_mutex_unlock(&s->s_mtx);
+		chan_sup_wake(s);
+		pthread_join(s->s_thread, NULL);
+	}
+	if (s->s_nheld > 0)
+		log_warnx("%s: %zu message(s) never reached the database",
+		    __func__, s->s_nheld);
+	for (i = 0; i < s->s_nheld; i++)
+		json_decref(s->s_held[i].h_frame);
+	for (i = 0; i < s->s_nnotes; i++)
+		json_decref(s->s_notes[i].n_frame);
+	for (i = 0; i < s->s_n; i++) {
+		buf_release(&s->s_ch[i].ch_rbuf);
+		buf_release(&s->s_ch[i].ch_ebuf);
+		buf_release(&s->s_ch[i].ch_wbuf);
+		json_decref(s->s_ch[i].ch_caps);
+	}
+	free(s->s_ch);
+	if (s->s_wake[0] >= 0)
+		close(s->s_wake[0]);
+	if (s->s_wake[1] >= 0)
+		close(s->s_wake[1]);
+	db_close(s->s_db);
+	pthread_mutex_destroy(&s->s_mtx);
+	free(s);
+}

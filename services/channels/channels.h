@@ -1,0 +1,275 @@
+/*
+ * channels.h - the channels service's modules and their contracts.
+ *
+ *	chan_proto.c	the sidecar protocol (spec/notes/protocols.md §1.3):
+ *			events parsed into struct chan_event, commands built
+ *			as JSON values.  Pure: no I/O, thread-safe.
+ *	chan_conf.c	[[sidecar_channels]] from config.toml.
+ *	chan_store.c	PostgreSQL: inbound messages, the outbox, leases,
+ *			adapter status (sql/002_core.sql).
+ *	chan_supervise.c one thread that runs every adapter child this
+ *			replica holds the lease of: frames in and out,
+ *			restarts with backoff, the outbox's sends.
+ *	chan_router.c	a few threads that run the turns of committed
+ *			inbound messages on agent-runtime and put the
+ *			replies in the outbox.
+ *
+ * Durability (ARCHITECTURE.md §4): an inbound message is a row before
+ * anything else happens to it; its turn is keyed by the row, so a turn that
+ * is retried after a crash is answered from agent-runtime's idempotency key
+ * instead of running twice; the reply is an outbox row, one per inbound
+ * message, marked sent once its frame is wholly written to the adapter's
+ * stdin.  No bus worker ever waits on an adapter or a turn.
+ */
+#ifndef CHANNELS_H
+#define CHANNELS_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "db.h"
+#include "svc.h"
+
+/* ---- chan_proto.c ------------------------------------------------- */
+
+/* The longest frame (one line) an adapter may write; longer is garbage. */
+#define CHAN_FRAME_MAX		(1024 * 1024)
+
+enum chan_ev_type {
+	CHAN_EV_UNKNOWN,	/* a method we do not know: ignored */
+	CHAN_EV_READY,
+	CHAN_EV_MESSAGE,
+	CHAN_EV_TYPING,
+	CHAN_EV_ERROR,
+	CHAN_EV_QR_READY,
+	CHAN_EV_QR_STATUS,
+	CHAN_EV_HEARTBEAT,	/* not in §1.3's events: our adapters answer
+				   a heartbeat command with it (README) */
+};
+
+/* Capabilities a ready frame declares (bits of ce_caps). */
+#define CHAN_CAP_TYPING		0x01
+#define CHAN_CAP_REACTION	0x02
+#define CHAN_CAP_INTERACTIVE	0x04
+#define CHAN_CAP_THREAD		0x08
+#define CHAN_CAP_STREAMING	0x10
+#define CHAN_CAP_TYPING_EVENTS	0x20
+
+/*
+ * One event.  Every pointer borrows from ce_root, which chan_event_parse()
+ * owns and chan_event_release() frees.  A string field that the frame
+ * leaves out is NULL; a JSON field left out is NULL; an int left out is
+ * -1 where the comment says so.
+ */
+struct chan_event {
+	json_t		*ce_root;
+	const char	*ce_method;
+	enum chan_ev_type ce_type;
+
+	/* ready */
+	json_t		*ce_capabilities;	/* array of strings */
+	unsigned int	 ce_caps;		/* CHAN_CAP_* known among them */
+	const char	*ce_account_id;
+	int		 ce_suppress_errors;	/* -1 left out */
+	json_t		*ce_recipients;		/* notification_recipients */
+	json_t		*ce_header_rules;
+	json_t		*ce_protocol_version;	/* integer */
+
+	/* message (user_id, user_name also typing) */
+	const char	*ce_user_id;
+	const char	*ce_user_name;
+	const char	*ce_text;		/* the text field as given */
+	json_t		*ce_content;		/* ChannelContent */
+	const char	*ce_channel_id;
+	const char	*ce_platform;
+	const char	*ce_message_id;
+	const char	*ce_username;
+	const char	*ce_librefang_user;
+	int		 ce_is_group;		/* -1 left out (false) */
+	const char	*ce_thread_id;
+	json_t		*ce_group_members;
+	json_t		*ce_group_participants;
+	json_t		*ce_metadata;
+
+	/* typing */
+	int		 ce_is_typing;		/* -1 left out */
+
+	/* error, qr_ready, qr_status: message */
+	const char	*ce_message;
+	const char	*ce_qr_code;
+	const char	*ce_qr_url;
+	const char	*ce_expires_at;
+	const char	*ce_status;		/* qr_status */
+};
+
+/*
+ * Parses one line (without its newline).  0 and *ev filled; or -1 with why
+ * in err when the line is no frame: not JSON, not an object, no string
+ * method, params neither an object nor null, or a known event without its
+ * required fields or with a field of the wrong type (garbage).  An unknown
+ * method parses (CHAN_EV_UNKNOWN).  Thread-safe.
+ */
+int	 chan_event_parse(const char *line, size_t len, struct chan_event *ev,
+	    char *err, size_t errlen);
+void	 chan_event_release(struct chan_event *ev);
+/* The event back as a frame (new reference; NULL on ENOMEM), from the
+ * struct's fields alone: what the conformance test compares. */
+json_t	*chan_event_encode(const struct chan_event *ev);
+/* The text a message event carries: content's Text when it is one, else
+ * text, else "" (borrowed from ev). */
+const char *chan_event_text(const struct chan_event *ev);
+
+/* Commands (daemon -> adapter), each a new reference or NULL on ENOMEM.
+ * Optional arguments are NULL to leave the field out. */
+json_t	*chan_cmd_bare(const char *method);	/* ready_ack, shutdown,
+						   heartbeat */
+json_t	*chan_cmd_send(const char *channel_id, const char *text,
+	    const char *display_name, const char *librefang_user,
+	    json_t *content, const char *thread_id);	/* content borrowed */
+json_t	*chan_cmd_typing(const char *channel_id);
+json_t	*chan_cmd_reaction(const char *channel_id, const char *message_id,
+	    const char *reaction, const char *phase, const char *tool_name);
+json_t	*chan_cmd_interactive(const char *channel_id, const char *text,
+	    json_t *buttons);				/* buttons borrowed */
+json_t	*chan_cmd_stream_start(const char *channel_id, const char *stream_id,
+	    const char *thread_id);
+json_t	*chan_cmd_stream_delta(const char *stream_id, const char *text);
+json_t	*chan_cmd_stream_end(const char *stream_id);
+/* The longest message channel_type's platform takes, in characters; 0:
+ * no limit known (the adapter splits, if it must). */
+size_t	 chan_text_limit(const char *channel_type);
+/* How many bytes of s (len bytes of UTF-8) the first message of at most
+ * limit characters takes: up to a newline or space where there is one,
+ * never inside a character.  len when it all fits or limit is 0.  The
+ * chunks of a text concatenate back to it. */
+size_t	 chan_text_chunk(const char *s, size_t len, size_t limit);
+/* A frame as one line, newline included, into b (appended): 0 or -1. */
+int	 chan_frame_line(json_t *frame, struct buf *b);
+
+/* ---- chan_conf.c -------------------------------------------------- */
+
+#define CHAN_NAME_MAX	64
+
+/* One [[sidecar_channels]] entry; strings owned. */
+struct chan_conf {
+	char		 cc_name[CHAN_NAME_MAX];
+	char		*cc_command;
+	char		**cc_argv;		/* command, args..., NULL */
+	json_t		*cc_env;		/* object of strings (owned) */
+	char		*cc_channel_type;
+	char		*cc_agent;		/* name or id; NULL: none */
+	int		 cc_restart;
+	long long	 cc_ready_timeout_secs;
+	long long	 cc_shutdown_grace_secs;
+	long long	 cc_backoff_initial_ms;
+	long long	 cc_backoff_max_ms;
+	long long	 cc_max_retries;
+	long long	 cc_reset_after_secs;
+	long long	 cc_heartbeat_secs;	/* ours: 0 off */
+};
+
+/*
+ * Reads every [[sidecar_channels]] entry of doc (the parsed config.toml).
+ * 0 and *out (free with chan_conf_free_all), *n entries; -1 with why in
+ * err for a bad entry (missing name or command, a duplicate name, a field
+ * of the wrong type or out of bounds).
+ */
+int	 chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n,
+	    char *err, size_t errlen);
+void	 chan_conf_free_all(struct chan_conf *cc, size_t n);
+
+/* ---- chan_store.c ------------------------------------------------- */
+
+/* How long a channel's or a turn's lease lasts unless renewed, and how
+ * often the holder renews it. */
+#define CHAN_LEASE_SECS		10
+#define CHAN_RENEW_MS		3000
+
+/* Stores a message event of channel name.  1 new, 0 a duplicate of a
+ * stored one (same channel and message_id), -1 database error (logged). */
+int	 chan_store_inbound(struct db *db, const char *channel,
+	    const char *agent, const struct chan_event *ev);
+/* Takes or renews the lease of channel for owner: 1 held, 0 someone else
+ * holds it, -1 error. */
+int	 chan_store_lease(struct db *db, const char *channel, const char *owner);
+/* Gives up every lease of owner (a clean stop). */
+void	 chan_store_unlease(struct db *db, const char *owner);
+/* Renews the leases of owner's running turns. */
+void	 chan_store_renew_turns(struct db *db, const char *owner);
+/* Records a channel's supervision state for GET /api/channels. */
+void	 chan_store_status(struct db *db, const char *channel,
+	    const char *owner, const char *state, long long restarts,
+	    const char *last_error, json_t *capabilities, long long pid);
+/* Caches a qr_ready / qr_status event of channel (params borrowed). */
+void	 chan_store_qr(struct db *db, const char *channel, json_t *params);
+
+/* ---- chan_supervise.c --------------------------------------------- */
+
+struct chan_sup;
+
+/* Starts the supervisor thread over conf (borrowed until
+ * chan_sup_stop() returns).  NULL on failure (logged). */
+struct chan_sup *chan_sup_start(const struct sh_config *cfg,
+	    struct chan_conf *conf, size_t n);
+/* Passes frame (stolen) to channel's adapter if it is ready and declared
+ * capability cap ("typing", "reaction"); else drops it.  Best effort,
+ * for what may be lost.  Thread-safe. */
+void	 chan_sup_notify(struct chan_sup *s, const char *channel,
+	    const char *cap, json_t *frame);
+/* Wakes the supervisor: the outbox has rows to send. Thread-safe. */
+void	 chan_sup_wake(struct chan_sup *s);
+/* Stops every adapter (shutdown, EOF, kill after the grace), gives up
+ * the leases, joins and frees. */
+void	 chan_sup_stop(struct chan_sup *s);
+
+/* ---- chan_router.c ------------------------------------------------ */
+
+struct chan_router;
+
+/* Starts nthreads turn threads; NULL on failure (logged). sup is woken
+ * when a reply is in the outbox. */
+struct chan_router *chan_router_start(const struct sh_config *cfg,
+	    struct chan_sup *sup, int nthreads);
+/* Wakes a turn thread: a new inbound row. Thread-safe. */
+void	 chan_router_wake(struct chan_router *r);
+/* Stops: a turn under way is abandoned (its row's lease runs out and the
+ * turn is re-asked, idempotently, by whoever takes it); joins, frees. */
+void	 chan_router_stop(struct chan_router *r);
+
+/* ---- main.c ------------------------------------------------------- */
+
+/* The service's router, for the supervisor to wake (NULL before start). */
+struct chan_router *chan_router(void);
+/* The configured channels (borrowed, unchanged while workers serve). */
+const struct chan_conf *chan_confs(size_t *n);
+
+/* ---- chan_ops.c --------------------------------------------------- */
+
+extern const struct svc_op chan_ops[];
+
+/* ---- chan_catalog.c ---------------------------------------------- */
+
+/* One adapter of the reference; keys space-separated. */
+struct chan_catalog {
+	const char	*ct_name;
+	const char	*ct_display;
+	const char	*ct_required;
+	const char	*ct_optional;
+};
+extern const struct chan_catalog chan_catalog[];	/* NULL-ended */
+
+/* ---- chan_bind.c -------------------------------------------------- */
+
+extern const struct svc_op chan_bind_ops[];
+/* The agent of the binding that matches a message best, into agent: 1,
+ * 0 when none matches, -1 on a database error (logged). */
+int	 chan_bind_match(struct db *db, const char *channel,
+	    const char *user_id, const char *channel_id,
+	    const char *thread_id, int is_group, char *agent, size_t len);
+
+#endif /* CHANNELS_H */

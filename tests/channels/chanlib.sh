@@ -1,0 +1,53 @@
+# chanlib.sh - shell helpers for the channels tests (t80xx), sourced after
+# tests/lib.sh.  Each channel's adapter is tests/channels/sidecar.py with
+# SIDECAR_DIR=$LF_TMP/<channel> (see its header for the files it uses).
+
+SIDECAR=$LF_ROOT/tests/channels/sidecar.py
+
+# chan_state NAME: the channel's status.state in GET /api/channels.
+chan_state() {
+	lf_req GET /api/channels
+	jb ".channels[] | select(.name == \"$1\") | .status.state"
+}
+chan_is() { [ "$(chan_state "$1")" = "$2" ]; }
+# chan_wait NAME STATE: waits (about 20 s at most) for that state.
+chan_wait() { lf_poll 300 chan_is "$1" "$2"; }
+
+# emit CH FRAME-LINE..: has CH's adapter write the lines on its stdout.
+CHAN_N=0
+emit() {
+	local ch=$1
+	shift
+	CHAN_N=$((CHAN_N + 1))
+	mkdir -p "$LF_TMP/$ch/inbox"
+	printf '%s\n' "$@" > "$LF_TMP/$ch/inbox/.tmp"
+	mv "$LF_TMP/$ch/inbox/.tmp" "$LF_TMP/$ch/inbox/$(printf %04d $CHAN_N)-emit"
+}
+# ctl CH crash|hang|flood: tells CH's adapter to misbehave so.
+ctl() {
+	CHAN_N=$((CHAN_N + 1))
+	: > "$LF_TMP/$1/inbox/$(printf %04d $CHAN_N)-$2"
+}
+# msg USER TEXT MSGID: a message frame from USER (named Alice).
+msg() {
+	jq -nc --arg t "$2" --arg m "$3" --arg u "$1" \
+	    '{method: "message", params: {user_id: $u, user_name: "Alice", text: $t, content: {Text: $t}, channel_id: "c-\($u)", platform: "demo", message_id: $m}}'
+}
+# sends CH TEXT: how many send frames with TEXT CH's adapters received.
+sends() {
+	[ -f "$LF_TMP/$1/received.jsonl" ] || { echo 0; return; }
+	jq -s --arg t "$2" '[.[] | select(.frame.method == "send" and .frame.params.text == $t)] | length' "$LF_TMP/$1/received.jsonl"
+}
+has_sends() { [ "$(sends "$1" "$2")" -ge "$3" ]; }
+# send_wait CH TEXT N: waits (about 30 s at most) for N such sends.
+send_wait() { lf_poll 500 has_sends "$@"; }
+# pidof_ch CH: the pid of CH's adapter that started last.
+pidof_ch() { cat "$LF_TMP/$1/pid" 2>/dev/null; }
+# alive_ch CH: how many of CH's adapters ever started still run.
+alive_ch() {
+	local p n=0
+	for p in $(cat "$LF_TMP/$1/pids" 2>/dev/null); do
+		kill -0 "$p" 2>/dev/null && n=$((n + 1))
+	done
+	echo $n
+}
