@@ -20,7 +20,9 @@ run) ;;
 # promtool checks GET /api/metrics (t7010)
 test)	pkgs="$pkgs prometheus"
 	# the IRC adapter's real peer, and its TLS certificate (t8050)
-	pkgs="$pkgs ngircd openssl" ;;
+	pkgs="$pkgs ngircd openssl"
+	# the email adapter's real IMAP and SMTP peers (t8080)
+	pkgs="$pkgs dovecot-imapd python3-aiosmtpd" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no
