@@ -24,3 +24,7 @@ t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
 t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
 $(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc
+t_email_SRCS	+= services/channels/adapters/email/email_mime.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)
