@@ -670,6 +670,9 @@ em_imap_tagged(struct em *e, const char *status, const char *text)
 			e->em_dead = 1;
 			break;
 		}
+		if (!e->em_cap_idle)
+			log_info("email: '%s' has no IDLE: polling every "
+			    "%lld s", e->em_imap_host, e->em_poll_ms / 1000);
 		em_imap_search(e);
 		break;
 	case IM_SEARCH:
@@ -1102,6 +1105,7 @@ em_smtp_on_line(void *arg, const char *line, size_t len)
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	code = atoi(buf);
+	log_debug("email: smtp< %s", buf);
 	if (e->em_sm == SM_EHLO && len > 4) {
 		if (strncasecmp(buf + 4, "STARTTLS", 8) == 0)
 			e->em_sm_cap_tls = 1;
