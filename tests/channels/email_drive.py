@@ -336,14 +336,18 @@ class Adapter:
             return None
 
     def pss_kb(self):
+        """PSS and private memory (kB) from smaps_rollup, as "P (priv Q)"."""
+        pss = priv = -1
         try:
             with open(f"/proc/{self.p.pid}/smaps_rollup") as f:
                 for line in f:
                     if line.startswith("Pss:"):
-                        return int(line.split()[1])
+                        pss = int(line.split()[1])
+                    elif line.startswith("Private_"):
+                        priv = max(priv, 0) + int(line.split()[1])
         except OSError:
-            return -1
-        return -1
+            pass
+        return f"{pss} (private {priv})"
 
 
 STATE = os.path.join(WORK, "state")
@@ -449,6 +453,8 @@ def main():
     check("the delivered mail is marked \\Seen in the Maildir", seen)
     time.sleep(0.5)
     pss_idle = a.pss_kb()
+    print(f"# PSS channel-email connected, idle in IMAP IDLE: {pss_idle} kB",
+          flush=True)
 
     # Mail arriving while connected (IDLE): multipart + encoded-words.
     deliver(MULTI)
@@ -509,8 +515,8 @@ def main():
           lambda: "not an address" in a.event("error", 5)["params"]
           ["message"])
     pss_conn = a.pss_kb()
-    print(f"# PSS channel-email: idle {pss_idle} kB, after a send "
-          f"{pss_conn} kB", flush=True)
+    print(f"# PSS channel-email after a send over SMTP: {pss_conn} kB",
+          flush=True)
 
     # Restart: nothing re-delivered, what came meanwhile delivered.
     a.send({"method": "shutdown"})
@@ -524,6 +530,9 @@ back soon
 """
     deliver(meanwhile)
     b = Adapter("email-b", base_env(EMAIL_POLL_INTERVAL_SECS="1"))
+    time.sleep(0.3)
+    print(f"# PSS channel-email before its first login: {b.pss_kb()} kB",
+          flush=True)
     check("restarted: ready", lambda: b.ready())
     mb = {}
 

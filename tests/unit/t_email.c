@@ -42,6 +42,7 @@ t_simple(void)
 	T_EQ_STR(m.em_message_id, "<m2@example.org>");
 	T_EQ_STR(m.em_references, "<m0@example.org> <m1@example.com>");
 	T_EQ_STR(m.em_text, "caf\xc3\xa9 au lait, a long line that goes on");
+	T_EQ_INT(m.em_auto, 0);
 	root = em_thread_root(m.em_references, m.em_in_reply_to,
 	    m.em_message_id);
 	T_EQ_STR(root, "<m0@example.org>");
@@ -85,6 +86,7 @@ t_multipart(void)
 	    "--outer--\n";
 	static const char html[] =
 	    "From: Carol <carol@example.net>\n"
+	    "Auto-Submitted: auto-replied\n"
 	    "Content-Type: multipart/alternative; boundary=b\n"
 	    "\n"
 	    "--b\n"
@@ -103,6 +105,7 @@ t_multipart(void)
 	em_mail_free(&m);
 	T_OK(em_parse(html, strlen(html), &m) == 0);
 	T_EQ_STR(m.em_text, "Hi & bye\ntwo \xc3\xa9");
+	T_EQ_INT(m.em_auto, 1);		/* not answered: no mail loops */
 	em_mail_free(&m);
 	/* Truncated in the middle of a part (a bounded fetch). */
 	T_OK(em_parse(raw, 260, &m) == 0);
@@ -160,6 +163,16 @@ t_build(void)
 	    "\r\n") != NULL);
 	T_OK(strstr(msg, "\r\n\r\n=C3=A9t=C3=A9 =3D summer=20\r\n=2Ehidden "
 	    "dot\r\n=46rom here\r\n") != NULL);
+	/* An id with a bare CR (a hostile mail's) is left out. */
+	o.eo_references = "<ok@x> <bad\rRCPT@x> <ok2@x>";
+	free(msg);
+	T_OK((msg = em_build(&o)) != NULL);
+	T_OK(strstr(msg, "References: <ok@x>\r\n <ok2@x>\r\n") != NULL);
+	/* A subject with a line break in it is encoded, never raw. */
+	o.eo_subject = "hi\r\nBcc: x@y";
+	free(msg);
+	T_OK((msg = em_build(&o)) != NULL);
+	T_OK(strstr(msg, "Bcc:") == NULL);
 	st = em_dot_stuff("a\r\n.b\r\n");
 	T_EQ_STR(st, "a\r\n..b\r\n.\r\n");
 	free(st);

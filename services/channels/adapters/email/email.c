@@ -357,8 +357,9 @@ em_deliver(struct em *e, const char *raw, size_t n)
 		    e->em_fetch_uid);
 		goto done;
 	}
-	/* Our own mail (a copy of a reply) would start a loop. */
-	if (strcasecmp(m.em_from_addr, e->em_from) == 0 ||
+	/* Our own mail (a copy of a reply), and an auto-reply (RFC 3834),
+	 * would start a loop. */
+	if (strcasecmp(m.em_from_addr, e->em_from) == 0 || m.em_auto ||
 	    !em_sender_allowed(e, m.em_from_addr)) {
 		log_info("email: mail %llu from '%s' skipped", e->em_fetch_uid,
 		    m.em_from_addr);
@@ -429,6 +430,17 @@ em_imap_raw(struct em *e, const char *s)
 {
 	if (ad_conn_write(&e->em_imap, s, strlen(s)) != 0)
 		e->em_dead = 1;
+}
+
+/* Ends IDLE; the server's tagged answer is due from now. */
+static void
+em_imap_done(struct em *e)
+{
+	if (e->em_done_sent)
+		return;
+	em_imap_raw(e, "DONE\r\n");
+	e->em_done_sent = 1;
+	e->em_cmd_at = util_now_ms();
 }
 
 static void
@@ -598,10 +610,8 @@ em_imap_untagged(struct em *e, const char *l)
 	} else if (n > 7 && strcasecmp(l + n - 7, " EXISTS") == 0) {
 		/* New mail.  In IDLE: leave it to look; else look again
 		 * once this cycle is done. */
-		if (e->em_cmd == IM_IDLE && e->em_idling && !e->em_done_sent) {
-			em_imap_raw(e, "DONE\r\n");
-			e->em_done_sent = 1;
-		}
+		if (e->em_cmd == IM_IDLE && e->em_idling)
+			em_imap_done(e);
 		e->em_more = 1;
 	} else if (strstr(l, " FETCH ") != NULL && e->em_cmd == IM_FETCH &&
 	    (lit = em_imap_literal(l, n)) >= 0 &&
@@ -742,10 +752,8 @@ em_imap_on_line(void *arg, const char *line, size_t len)
 		else if (e->em_cmd == IM_IDLE) {
 			e->em_idling = 1;
 			/* Mail that came between the search and now. */
-			if (e->em_more && !e->em_done_sent) {
-				em_imap_raw(e, "DONE\r\n");
-				e->em_done_sent = 1;
-			}
+			if (e->em_more)
+				em_imap_done(e);
 		}
 		return;
 	}
@@ -1311,9 +1319,7 @@ em_tick(struct ad *a)
 		else if (e->em_cmd == IM_IDLE && e->em_idling &&
 		    !e->em_done_sent &&
 		    now - e->em_cmd_at > EM_IDLE_RENEW_MS) {
-			em_imap_raw(e, "DONE\r\n");
-			e->em_done_sent = 1;
-			e->em_cmd_at = now;
+			em_imap_done(e);
 		} else if (e->em_cmd != IM_WAIT && (e->em_cmd != IM_IDLE ||
 		    e->em_done_sent || !e->em_idling) &&
 		    now - e->em_cmd_at > EM_CMD_TIMEOUT_MS) {

@@ -23,6 +23,7 @@ struct em_mail {
 	char	*em_in_reply_to;
 	char	*em_references;	/* unfolded */
 	char	*em_text;	/* the body as UTF-8 text */
+	int	 em_auto;	/* Auto-Submitted, not "no" (RFC 3834) */
 };
 
 /* Reads n bytes of a message.  0, or -1 out of memory (m then empty). */

@@ -242,13 +242,11 @@ em_decode_words(const char *s)
 	struct em_buf	 b = { 0 };
 	const char	*p = s, *q, *ws;
 	size_t		 k;
-	int		 after_word = 0;
 	char		*plain;
 
 	while (*p != '\0') {
 		if ((k = em_word(p, &b)) > 0) {
 			p += k;
-			after_word = 1;
 			/* Blanks between two encoded-words are not text
 			 * (RFC 2047 6.2). */
 			ws = p;
@@ -262,7 +260,6 @@ em_decode_words(const char *s)
 			}
 			continue;
 		}
-		after_word = 0;
 		q = p + 1;
 		while (*q != '\0' && strncmp(q, "=?", 2) != 0)
 			q++;
@@ -273,7 +270,6 @@ em_decode_words(const char *s)
 		free(plain);
 		p = q;
 	}
-	(void)after_word;
 	return (em_done(&b));
 }
 
@@ -500,7 +496,7 @@ em_parse(const char *raw, size_t n, struct em_mail *m)
 	struct em_found	 f = { NULL, NULL, 0 };
 	const char	*body;
 	size_t		 hlen, blen;
-	char		*from = NULL, *subj = NULL;
+	char		*from = NULL, *subj = NULL, *subj2;
 	int		 rv = -1;
 
 	memset(m, 0, sizeof(*m));
@@ -510,6 +506,9 @@ em_parse(const char *raw, size_t n, struct em_mail *m)
 	if ((subj = em_header(raw, hlen, "Subject")) != NULL &&
 	    (m->em_subject = em_decode_words(subj)) == NULL)
 		goto done;
+	if ((subj2 = em_header(raw, hlen, "Auto-Submitted")) != NULL)
+		m->em_auto = strncasecmp(subj2, "no", 2) != 0;
+	free(subj2);
 	m->em_message_id = em_header(raw, hlen, "Message-ID");
 	m->em_in_reply_to = em_header(raw, hlen, "In-Reply-To");
 	m->em_references = em_header(raw, hlen, "References");
@@ -857,7 +856,20 @@ em_put_qp(struct em_buf *b, const char *s)
 	em_puts(b, "\r\n");
 }
 
-/* References, one id per folded line past the first. */
+/* 1 if s..e ("<...>") has only printable ASCII without blanks: an id
+ * that cannot break the header it goes into. */
+static int
+em_id_ok(const char *s, const char *e)
+{
+	for (s++; s < e; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
+		    *s == '<')
+			return (0);
+	return (1);
+}
+
+/* References, one id per folded line past the first; ids that are not
+ * well-formed (a bare CR in them, from a hostile mail) are left out. */
 static void
 em_put_refs(struct em_buf *b, const char *refs)
 {
@@ -865,11 +877,13 @@ em_put_refs(struct em_buf *b, const char *refs)
 	int		 first = 1;
 
 	while ((s = strchr(p, '<')) != NULL && (e = strchr(s, '>')) != NULL) {
+		p = e + 1;
+		if (!em_id_ok(s, e))
+			continue;
 		if (!first)
 			em_puts(b, "\r\n ");
 		em_put(b, s, (size_t)(e - s) + 1);
 		first = 0;
-		p = e + 1;
 	}
 }
 
