@@ -230,6 +230,13 @@ class Capture:
         self.mails = queue.Queue()
         self.auths = []
 
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        if address.endswith("@refused.example"):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         self.mails.put({"from": envelope.mail_from,
                         "to": list(envelope.rcpt_tos),
@@ -514,6 +521,23 @@ def main():
     check("a send to a non-address is an error event",
           lambda: "not an address" in a.event("error", 5)["params"]
           ["message"])
+    # A recipient the server refuses (5xx): said, and the next mail goes.
+    for to in ("nobody@refused.example", "alice@example.org"):
+        a.send({"method": "send", "params": {
+            "channel_id": to, "text": "to " + to,
+            "user": {"platform_id": to, "display_name": to,
+                     "librefang_user": None}}})
+    check("a recipient refused with 550: an error event naming it",
+          lambda: "nobody@refused.example" in a.event(
+              "error", 20, "the refused recipient",
+              lambda f: "refused the mail" in f["params"]["message"])
+          ["params"]["message"])
+    nxt = {}
+
+    def next_mail():
+        nxt.update(CAP.mails.get(timeout=20))
+        return nxt["to"] == ["alice@example.org"]
+    check("... and the mail queued after it is delivered", next_mail)
     pss_conn = a.pss_kb()
     print(f"# PSS channel-email after a send over SMTP: {pss_conn} kB",
           flush=True)

@@ -67,7 +67,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 
 # Against dovecot and aiosmtpd (the system python3: Debian's aiosmtpd).
 # Logs go to log/email-*.log, where lf_cleanup looks for sanitizer reports.
-t_py email_drive.py 32 /usr/bin/python3 "$LF_ROOT/tests/channels/email_drive.py" \
+t_py email_drive.py 34 /usr/bin/python3 "$LF_ROOT/tests/channels/email_drive.py" \
     "$em" "$LF_TMP/email" "$LF_TMP/log"
 if [ "$T_FAILED" != 0 ]; then
 	for f in "$LF_TMP"/log/email-*.log; do
