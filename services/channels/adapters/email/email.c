@@ -43,7 +43,7 @@
 #define EM_IDLE_RENEW_MS	(9 * 60 * 1000)
 #define EM_FETCH_MAX		(4 * 1024 * 1024) /* bytes of a mail read */
 #define EM_SEARCH_MAX		50	/* mails fetched per cycle */
-#define EM_RECENT		64	/* inbound mails remembered for replies */
+#define EM_RECENT		64	/* inbound mails kept for replies */
 #define EM_SEND_QUEUE_MAX	100
 #define EM_SEND_TRIES		3
 #define EM_TEXT_MAX		(1024 * 1024)	/* bytes of a send's text */
@@ -494,7 +494,8 @@ static void
 em_imap_plain(struct em *e)
 {
 	unsigned char	 raw[1100], b64[1500];
-	size_t		 u = strlen(e->em_imap_user), p = strlen(e->em_imap_pass);
+	size_t		 u = strlen(e->em_imap_user);
+	size_t		 p = strlen(e->em_imap_pass);
 	int		 n;
 
 	if (u + p + 2 > sizeof(raw)) {
@@ -536,8 +537,9 @@ em_imap_next(struct em *e)
 		free(e->em_body);
 		e->em_body = NULL;
 		e->em_body_len = 0;
-		em_imap_cmd(e, IM_FETCH, "UID FETCH %llu (UID BODY.PEEK[]<0.%d>)",
-		    e->em_fetch_uid, EM_FETCH_MAX);
+		em_imap_cmd(e, IM_FETCH,
+		    "UID FETCH %llu (UID BODY.PEEK[]<0.%d>)", e->em_fetch_uid,
+		    EM_FETCH_MAX);
 		return;
 	}
 	if (e->em_more || e->em_nuids == EM_SEARCH_MAX) {
@@ -1044,7 +1046,8 @@ em_smtp_reply(struct em *e, int code, const char *text)
 	case SM_AUTH_PASS:
 		if (code != 235) {
 			ad_error(e->em_ad, "email: the SMTP server refused the "
-			    "login of '%s': %d %s", e->em_smtp_user, code, text);
+			    "login of '%s': %d %s", e->em_smtp_user, code,
+			    text);
 			e->em_sm_fail = 1;
 			break;
 		}

@@ -98,7 +98,7 @@ em_qp_decode(char *s, size_t n)
 			i = j;
 			continue;
 		}
-		if (i + 2 < n + 0 && (h = em_hex((unsigned char)s[i + 1])) >= 0 &&
+		if (i + 2 < n && (h = em_hex((unsigned char)s[i + 1])) >= 0 &&
 		    (l = em_hex((unsigned char)s[i + 2])) >= 0) {
 			s[o++] = (char)(h * 16 + l);
 			i += 2;
@@ -641,6 +641,46 @@ em_addr_ok(const char *s)
 
 /* ---- outbound -------------------------------------------------------- */
 
+/* 1 if the tag ("br", "/p") breaks the line. */
+static int
+em_html_block(const char *tag)
+{
+	static const char *const tags[] = { "br", "p", "/p", "/div", "/li",
+	    "/tr", "/h1", "/h2", "/h3", "/h4", "/blockquote", NULL };
+	size_t	i;
+
+	for (i = 0; tags[i] != NULL; i++)
+		if (strcmp(tag, tags[i]) == 0)
+			return (1);
+	return (0);
+}
+
+/* Code point cp (< 0x110000) as UTF-8 into u (4 bytes); its length. */
+static size_t
+em_utf8_enc(unsigned long cp, char *u)
+{
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		return (1);
+	}
+	if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		return (2);
+	}
+	if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		return (3);
+	}
+	u[0] = (char)(0xf0 | (cp >> 18));
+	u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	u[3] = (char)(0x80 | (cp & 0x3f));
+	return (4);
+}
+
 char *
 em_html_text(const char *s, size_t n)
 {
@@ -681,11 +721,7 @@ em_html_text(const char *s, size_t n)
 				p = c;
 				continue;
 			}
-			if (strcmp(tag, "br") == 0 || strcmp(tag, "/p") == 0 ||
-			    strcmp(tag, "/div") == 0 || strcmp(tag, "p") == 0 ||
-			    strcmp(tag, "/li") == 0 || strcmp(tag, "/tr") == 0 ||
-			    strcmp(tag, "/h1") == 0 || strcmp(tag, "/h2") == 0 ||
-			    strcmp(tag, "/h3") == 0) {
+			if (em_html_block(tag)) {
 				if (b.len > 0 && b.b[b.len - 1] != '\n') {
 					while (b.len > 0 && b.b[b.len - 1] ==
 					    ' ')
@@ -716,22 +752,7 @@ em_html_text(const char *s, size_t n)
 				    strtoul(p + 2, &ep, 10);
 				if (ep < end && *ep == ';' && cp > 0 &&
 				    cp < 0x110000) {
-					k = 0;
-					if (cp < 0x80)
-						u[k++] = (char)cp;
-					else if (cp < 0x800) {
-						u[k++] = (char)(0xc0 | (cp >> 6));
-						u[k++] = (char)(0x80 | (cp & 0x3f));
-					} else if (cp < 0x10000) {
-						u[k++] = (char)(0xe0 | (cp >> 12));
-						u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-						u[k++] = (char)(0x80 | (cp & 0x3f));
-					} else {
-						u[k++] = (char)(0xf0 | (cp >> 18));
-						u[k++] = (char)(0x80 | ((cp >> 12) & 0x3f));
-						u[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-						u[k++] = (char)(0x80 | (cp & 0x3f));
-					}
+					k = em_utf8_enc(cp, u);
 					em_put(&b, u, k);
 					p = ep + 1;
 					space = 0;
