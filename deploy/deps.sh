@@ -27,7 +27,9 @@ test)	pkgs="$pkgs prometheus"
 	# the MQTT adapter's real broker and its test clients (t8060)
 	pkgs="$pkgs mosquitto mosquitto-clients"
 	# the XMPP adapter's real peer and its test user (t8070)
-	pkgs="$pkgs prosody python3-slixmpp" ;;
+	pkgs="$pkgs prosody python3-slixmpp"
+	# the email adapter's real IMAP and SMTP peers (t8080)
+	pkgs="$pkgs dovecot-imapd python3-aiosmtpd" ;;
 bench)	pkgs="$pkgs wrk binutils" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no

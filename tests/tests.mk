@@ -31,3 +31,7 @@ $(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmp
 # The channels service's protocol codec (services/channels/chan_proto.c).
 t_sidecar_SRCS	+= services/channels/chan_proto.c
 $(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels
+t_email_SRCS	+= services/channels/adapters/email/email_mime.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)

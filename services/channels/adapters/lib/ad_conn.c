@@ -273,6 +273,34 @@ ad_conn_send(struct ad_conn *c, char *err, size_t errlen)
 	return (0);
 }
 
+int
+ad_conn_starttls(struct ad_conn *c, int flags, const char *ca_file,
+    char *err, size_t errlen)
+{
+	if (c->co_state != AD_CONN_UP || c->co_ssl != NULL ||
+	    c->co_outlen > 0) {
+		snprintf(err, errlen, "cannot start TLS now");
+		return (-1);
+	}
+	if (ad_conn_tls(c, flags, ca_file, err, errlen) != 0)
+		return (-1);
+	/* What the server sent before the handshake is not to be trusted
+	 * after it. */
+	c->co_in.lr_len = 0;
+	c->co_in.lr_skipping = 0;
+	c->co_in.lr_raw = 0;
+	c->co_state = AD_CONN_HANDSHAKE;
+	/* The ClientHello is ours to send: poll for writing first. */
+	c->co_want_write = 1;
+	return (0);
+}
+
+void
+ad_conn_raw(struct ad_conn *c, size_t n)
+{
+	ad_lines_raw(&c->co_in, n);
+}
+
 void
 ad_conn_flush(struct ad_conn *c)
 {

@@ -85,6 +85,18 @@ int	 ad_conn_io(struct ad_conn *c, int revents, ad_line_fn fn, void *arg,
  * (nothing queued).
  */
 int	 ad_conn_write(struct ad_conn *c, const char *data, size_t n);
+/*
+ * Upgrades a connection that is up and without TLS to TLS (STARTTLS in
+ * IMAP, SMTP, XMPP): called once the server has said to go ahead, with
+ * nothing queued to write.  Input buffered but not yet handed out is
+ * discarded (it came before the handshake: an attacker's, RFC 3207 4.2).
+ * The handshake then progresses in ad_conn_io() like one on connect.
+ * 0, or -1 (why in err; the caller closes).
+ */
+int	 ad_conn_starttls(struct ad_conn *c, int flags, const char *ca_file,
+	    char *err, size_t errlen);
+/* The next n bytes read are handed to fn as they are (ad_lines_raw()). */
+void	 ad_conn_raw(struct ad_conn *c, size_t n);
 /* Tries to send what is queued now, without waiting (best effort, for a
  * QUIT before close). */
 void	 ad_conn_flush(struct ad_conn *c);

@@ -211,6 +211,14 @@ ad_lines_feed(struct ad_lines *lr, const char *data, size_t n,
 	int		 rv;
 
 	while (n > 0) {
+		if (lr->lr_raw > 0) {
+			k = n < lr->lr_raw ? n : lr->lr_raw;
+			lr->lr_raw -= k;
+			fn(arg, data, k);
+			n -= k;
+			data += k;
+			continue;
+		}
 		nl = memchr(data, '\n', n);
 		k = nl != NULL ? (size_t)(nl - data) : n;
 		if ((rv = ad_lines_add(lr, data, k)) != 0)
@@ -237,6 +245,12 @@ ad_lines_feed(struct ad_lines *lr, const char *data, size_t n,
 		data = nl + 1;
 	}
 	return (0);
+}
+
+void
+ad_lines_raw(struct ad_lines *lr, size_t n)
+{
+	lr->lr_raw = n;
 }
 
 /* ---- events ----------------------------------------------------------- */

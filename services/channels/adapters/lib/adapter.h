@@ -125,14 +125,21 @@ struct ad_lines {
 	size_t	 lr_max;
 	int	 lr_skipping;	/* inside an oversized line */
 	uint64_t lr_dropped;
+	size_t	 lr_raw;	/* bytes still to hand out as they are */
 };
 typedef void (*ad_line_fn)(void *arg, const char *line, size_t len);
 void	 ad_lines_init(struct ad_lines *lr, size_t max);
 /* Calls fn for each complete line in data (the "\n" and a "\r" before it
- * removed).  0, or SH_ENOMEM (lines so far were handed out). */
+ * removed).  0, or SH_ENOMEM (lines so far were handed out).  While
+ * lr_raw is not 0 (ad_lines_raw()), the bytes are handed out as they
+ * come, in pieces of any size, lr_raw counted down: fn tells them apart
+ * by the count it asked for. */
 int	 ad_lines_feed(struct ad_lines *lr, const char *data, size_t n,
 	    ad_line_fn fn, void *arg);
 void	 ad_lines_release(struct ad_lines *lr);
+/* The next n bytes are raw (an IMAP literal, a length-counted body):
+ * called from fn, after the line that announced them. */
+void	 ad_lines_raw(struct ad_lines *lr, size_t n);
 
 /* ---- events (adapter -> daemon) --------------------------------------- */
 
