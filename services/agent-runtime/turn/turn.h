@@ -121,6 +121,9 @@ struct turn {
 	int			 t_save_at_end;	/* turn_end() saves */
 	int			 t_flag_known;	/* the last save read... */
 	int			 t_flag;	/* ...the interrupt flag */
+	int			 t_save_due;	/* the user's message: saved
+						   with the first call's
+						   reservation */
 	json_t			*t_messages;
 	char			*t_summary;
 	char			*t_model_override;
