@@ -1037,8 +1037,11 @@ turn_iterate(struct turn *t, struct db *db)
 			turn_interrupted(t, db);
 			return;
 		}
-	} else
+		t->t_iter++;
+	} else {
+		t->t_iter++;
 		rv = budget_turn_reserve(t, db, req, why, sizeof(why));
+	}
 	if (rv != 0) {
 		json_decref(req);
 		if (rv > 0)
@@ -1047,7 +1050,6 @@ turn_iterate(struct turn *t, struct db *db)
 			turn_fail(t, db, 503, "database unavailable");
 		return;
 	}
-	t->t_iter++;
 	rv = turn_llm(t, req, t->t_stream != NULL, turn_job_answer);
 	json_decref(req);
 	if (rv != 0)
