@@ -752,7 +752,7 @@ turn_job_start(struct turn *t, struct db *db)
 			return;
 		}
 		if ((rv = session_take(db, t->t_session_id, t->t_agent_id,
-		    &st)) != 0) {
+		    t->t_agent_name, PROMPT_PEERS_MAX + 1, &st)) != 0) {
 			if (rv == SESSION_EOTHER)
 				turn_fail(t, db, 400, "session_agent_mismatch: "
 				    "session %s belongs to another agent",
@@ -770,7 +770,9 @@ turn_job_start(struct turn *t, struct db *db)
 			    rs.rs_leading);
 		t->t_summary = st.st_summary;
 		t->t_model_override = st.st_model_override;
+		t->t_peers = st.st_peers;
 		st.st_summary = st.st_model_override = NULL;
+		st.st_peers = NULL;
 		session_take_release(&st);
 	} else
 		t->t_messages = json_array();

@@ -88,6 +88,7 @@ turn_free(struct turn *t)
 		    "ended without an answer"));
 	turn_unregister(t);
 	json_decref(t->t_row);
+	json_decref(t->t_peers);
 	json_decref(t->t_user);
 	json_decref(t->t_temperature);
 	json_decref(t->t_attachments);
