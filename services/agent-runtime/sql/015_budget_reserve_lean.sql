@@ -13,7 +13,9 @@
 --   * every window bound is a variable, computed once, and a window
 --     without a limit is not summed (its filter is false before any
 --     column is read);
---   * the reservation is one INSERT ... ON CONFLICT.
+--   * the reservation is one INSERT ... ON CONFLICT;
+--   * an agent's hourly cost limit alone (the commonest) is checked by
+--     a statement of two sums instead of the general one.
 -- The windows are still read after the locks, by a statement of their
 -- own (a new snapshot), so two replicas cannot both miss each other's
 -- reservation (t6042).
@@ -102,6 +104,28 @@ BEGIN
 	wtok := p_done_tokens + p_tokens;
 	h1 := now() - interval '1 hour';
 	m1 := now() - interval '1 minute';
+	-- The commonest limit alone, an agent's hourly cost: two sums, not
+	-- the eleven of the statement below (whose start-up every call pays).
+	IF NOT glob AND atok = 0 AND ad = 0 AND am = 0 THEN
+		SELECT (SELECT coalesce(sum(cost_usd), 0) FROM budget_reservations
+		    WHERE agent_id = p_agent AND expires_at > clock_timestamp()
+		    AND turn_key <> p_key),
+		    (SELECT coalesce(sum(cost_usd), 0) FROM usage_records
+		    WHERE agent_id = p_agent AND at < inf AND at > h1)
+		    INTO ar, ash;
+		IF ar + ash + want > ah THEN
+			RETURN format('Agent %s exceeded hourly cost quota: $%s / $%s',
+			    p_agent, round((ar + ash + want)::numeric, 6), ah);
+		END IF;
+		INSERT INTO budget_reservations AS br (turn_key, agent_id,
+		    cost_usd, tokens, expires_at)
+		    VALUES (p_key, p_agent, want, wtok, clock_timestamp() +
+		    make_interval(secs => p_ttl_s))
+		    ON CONFLICT (turn_key) DO UPDATE SET cost_usd =
+		    EXCLUDED.cost_usd, tokens = EXCLUDED.tokens,
+		    expires_at = EXCLUDED.expires_at;
+		RETURN 'ok';
+	END IF;
 	IF gd > 0 OR ad > 0 OR gm > 0 OR am > 0 THEN
 		day0 := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE
 		    'UTC';
