@@ -18,7 +18,10 @@
 #      and with one, and with a limit on every window for B (small
 #      history) beside C (100,000 rows this month): the database cost of
 #      the check per provider call (the release is one more CTE of the
-#      turn's final statement).
+#      turn's final statement); then the statement a turn's first call
+#      sends (budget/budget.c SQL_SAVE_RESERVE: the user message's save,
+#      the limits read, budget_reserve() only under one) for A and B,
+#      beside the save alone.
 #
 # C's rows are spread over this month up to 65 minutes ago (all of them
 # before the last complete hour; in the first hours of a month, fewer
@@ -179,11 +182,46 @@ if command -v pgbench >/dev/null 2>&1; then
 	H=$(pgb "$tmp/held.sql")
 	HB=$(pgb "$tmp/allb.sql")
 	HC=$(pgb "$tmp/allc.sql" "$TXC")
+	# Before a turn's first provider call the check rides on the save
+	# of the user's message (budget/budget.c, SQL_SAVE_RESERVE): that
+	# statement as sent, against the save alone, on a session of A's
+	# and one of B's.
+	save() {	# save FILE AGENT SESSION [MANIFEST_HOURLY]: with the check when given
+		local m='[{"role":"user","content":"How much does one turn cost?"}]'
+		{
+			echo 'SELECT gen_random_uuid() AS k \gset'
+			if [ -z "${4:-}" ]; then
+				printf "UPDATE runtime.sessions SET messages = '%s'::jsonb, context_window_tokens = 20, updated_at = clock_timestamp() WHERE id = '%s' AND fence = 1 RETURNING interrupt;\n" "$m" "$3"
+			else
+				printf "WITH s AS (UPDATE runtime.sessions SET messages = '%s'::jsonb, context_window_tokens = 20, updated_at = clock_timestamp() WHERE id = '%s' AND fence = 1 RETURNING interrupt) SELECT s.interrupt, CASE WHEN NOT s.interrupt AND (SELECT coalesce(g.max_hourly_usd, 0::float8, 0) > 0 OR coalesce(g.max_daily_usd, 0::float8, 0) > 0 OR coalesce(g.max_monthly_usd, 0::float8, 0) > 0 OR coalesce(a.max_cost_per_hour_usd, %s::float8, 0) > 0 OR coalesce(a.max_cost_per_day_usd, NULL::float8, 0) > 0 OR coalesce(a.max_cost_per_month_usd, NULL::float8, 0) > 0 OR coalesce(a.max_llm_tokens_per_hour, NULL::bigint, g.default_max_llm_tokens_per_hour, 0::bigint, 0) > 0 FROM (SELECT) x LEFT JOIN runtime.budget_global g ON g.id LEFT JOIN runtime.budget_agents a ON a.agent_id = '%s') THEN runtime.budget_reserve(:k, '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', %s, NULL, NULL, NULL, NULL, '0.2') END FROM s;\n" "$m" "$3" "$4" "$2" "$2" "$4"
+			fi
+			echo 'DELETE FROM runtime.budget_reservations WHERE turn_key = :k;'
+		} >"$1"
+	}
+	SA=$(psql_lf -c "INSERT INTO sessions (id, agent_id, fence) VALUES (gen_random_uuid(), '$A', 1) RETURNING id" 2>/dev/null | head -n 1)
+	SB=$(psql_lf -c "INSERT INTO sessions (id, agent_id, fence) VALUES (gen_random_uuid(), '$B', 1) RETURNING id" 2>/dev/null | head -n 1)
+	if [ -n "$SA" ] && [ -n "$SB" ]; then
+		save "$tmp/save.sql" "$A" "$SA"
+		save "$tmp/savea.sql" "$A" "$SA" NULL
+		save "$tmp/saveb.sql" "$B" "$SB" "'1000000'"
+		pgs() {	# pgs FILE -> mean latency of the save (with or without the check) in ms
+			PGOPTIONS="-c search_path=runtime" pgbench -h "$LIBREFANG_HOME/pg" -U librefang -n -c 1 -t "$TX" -M prepared -r -f "$1" librefang 2>"$tmp/pgbench.err" |
+			    awk '/UPDATE runtime.sessions/ { print $1 }'
+		}
+		S0=$(pgs "$tmp/save.sql")
+		SCA=$(pgs "$tmp/savea.sql")
+		SCB=$(pgs "$tmp/saveb.sql")
+		S1=$(pgs "$tmp/save.sql")
+	fi
 	printf '   %-52s %8s ms\n' "database, no limit: budget_reserve() (1 statement)" "${F:--}"
 	printf '   %-52s %8s ms\n' "database, a limit: lock, sums, reservation written" "${H:--}"
 	printf '   %-52s %8s ms\n' "database, hour/day/month limits, small history (B)" "${HB:--}"
 	printf '   %-52s %8s ms\n' "database, the same, $HIST rows this month (C)" "${HC:--}"
-	echo "   (the release rides on the turn's final statement: no round trip of its own)"
+	printf '   %-52s %8s ms\n' "the user message's save alone (as before 015)" "${S0:--} / ${S1:--}"
+	printf '   %-52s %8s ms\n' "the save with the check, no limit (A)" "${SCA:--}"
+	printf '   %-52s %8s ms\n' "the save with the check, a limit (B)" "${SCB:--}"
+	echo "   (the check rides on the save before a turn's first call, the release on the turn's final"
+	echo "   statement: neither has a round trip of its own)"
 	[ -n "$F" ] && [ -n "$H" ] && [ -n "$HB" ] && [ -n "$HC" ] || echo "   pgbench: $(tail -n 2 "$tmp/pgbench.err")"
 else
 	echo "   pgbench is not installed: the statement figures are skipped"

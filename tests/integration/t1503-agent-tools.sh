@@ -80,6 +80,10 @@ SYS=$(lf_fake_requests m-send | jq -r '.[0].body.messages[0] | select(.role == "
 t_ok "the system prompt lists the peers agent_send can reach" \
     grep -qz '## Peer Agents.*- helper-b' <<<"$SYS"
 t_ok "but not the agent itself" test "$(grep -c '^- sender-a$' <<<"$SYS")" = 0
+# The names come with the session's take (turn/session.c), oldest first.
+t_eq "  every other agent, oldest first" \
+    "$(sed -n '/^## Peer Agents/,/^$/p' <<<"$SYS" | sed -n 's/^- //p' | paste -sd, -)" \
+    "$(lf_psql "SELECT string_agg(name, ',' ORDER BY created_at, id) FROM runtime.agents WHERE name <> 'sender-a'")"
 t_eq "B's provider got the message" "$(lf_fake_requests m-b | jq -r '.[0].body.messages[-1].content')" "ping"
 
 # A chain: c0 asks c1 asks c2 ... each with agent_send; the depth limit

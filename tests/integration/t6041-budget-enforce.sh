@@ -43,6 +43,12 @@ done
 lf_req POST "/api/agents/$G/message" '{"message": "go"}'
 t_ok "turn 3 is 429 budget_exceeded ($(jb .error))" is_budget_429 "Global daily budget exceeded"
 t_eq "the provider saw two requests, not three" "$(nreq m-glob)" 2
+# The check rides on the statement that saves the user's message
+# (budget/budget.c): a refused first call still leaves it saved, last,
+# with no answer after it, and no reservation.
+t_eq "  the refused turn's message is saved, last in its session" \
+    "$(lf_psql "SELECT jsonb_array_length(s.messages) || ' ' || (s.messages->-1->>'role') || ' ' || (s.messages->-1->>'content') FROM runtime.sessions s JOIN runtime.agents a ON a.session_id = s.id WHERE a.id = '$G'")" "5 user go"
+t_eq "  and it holds no reservation" "$(lf_psql "SELECT count(*) FROM runtime.budget_reservations WHERE agent_id = '$G'")" 0
 lf_req POST /v1/chat/completions '{"model":"librefang:glob","messages":[{"role":"user","content":"hi"}]}'
 t_eq "through /v1/chat/completions: 429 in the OpenAI shape" \
     "$LF_STATUS $(jb '.error.type') $(jb '.error.message | startswith("budget_exceeded: Global daily")')" "429 rate_limit_error true"

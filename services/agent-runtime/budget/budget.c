@@ -9,6 +9,7 @@
 #include "audit.h"
 #include "budget/budget.h"
 #include "log.h"
+#include "turn/session.h"
 #include "turn/turn.h"
 
 /* config.toml [budget]: set once by budget_init() before the workers
@@ -99,19 +100,62 @@ budget_mf_param(json_t *res, const char *key, char *out, size_t outlen)
 	"SELECT budget_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "	\
 	"$11, $12, $13, $14, $15, $16, $17)"
 
-int
-budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
-    size_t errlen)
+/*
+ * The user's message saved and the turn's first call reserved in one
+ * statement (budget_turn_save_reserve()): $1-$17 as SQL_RESERVE, then
+ * the save's session, fence, messages and tokens.  No row: the fence
+ * moved.  Its columns: the interrupt flag, and budget_reserve()'s answer
+ * when the session was not interrupted and some limit applies -- the
+ * limits are read here first (two rows, as budget_reserve() starts), so
+ * a turn without any limit pays no plpgsql call.  Under a limit the
+ * reservation commits with the save: one write transaction, whose
+ * commit budget_reserve() makes asynchronous (a database crash that
+ * loses it also ends the turn; the end statement saves again).
+ */
+#define BUDGET_LIMITED							\
+	"(SELECT coalesce(g.max_hourly_usd, $8::float8, 0) > 0 "	\
+	"    OR coalesce(g.max_daily_usd, $9::float8, 0) > 0 "		\
+	"    OR coalesce(g.max_monthly_usd, $10::float8, 0) > 0 "	\
+	"    OR coalesce(a.max_cost_per_hour_usd, $12::float8, 0) > 0 "	\
+	"    OR coalesce(a.max_cost_per_day_usd, $13::float8, 0) > 0 "	\
+	"    OR coalesce(a.max_cost_per_month_usd, $14::float8, 0) > 0 " \
+	"    OR coalesce(a.max_llm_tokens_per_hour, $15::bigint, "	\
+	"    g.default_max_llm_tokens_per_hour, $11::bigint, 0) > 0 "	\
+	"    FROM (SELECT) x LEFT JOIN budget_global g ON g.id "	\
+	"    LEFT JOIN budget_agents a ON a.agent_id = $2::uuid)"
+#define SQL_SAVE_RESERVE						\
+	"WITH s AS (UPDATE sessions SET messages = $20::jsonb, "	\
+	"    context_window_tokens = $21::bigint, "			\
+	"    updated_at = clock_timestamp() "				\
+	"    WHERE id = $18::uuid AND fence = $19::bigint "		\
+	"    RETURNING interrupt) "					\
+	"SELECT s.interrupt, CASE WHEN NOT s.interrupt AND "		\
+	BUDGET_LIMITED " THEN budget_reserve($1::uuid, $2::uuid, "	\
+	"$3::float8, $4::bigint, $5::float8, $6::bigint, $7::integer, "	\
+	"$8::float8, $9::float8, $10::float8, $11::bigint, $12::float8, " \
+	"$13::float8, $14::float8, $15::bigint, $16::float8, $17::float8) " \
+	"END FROM s"
+
+/* The parameters of one reservation: budget_reserve()'s 17 and the
+ * buffers they point into. */
+struct budget_call {
+	const char	*bc_p[21];
+	char		 bc_cost[32], bc_tok[32], bc_dcost[32], bc_dtok[32];
+	char		 bc_ttl[24], bc_mh[32], bc_md[32], bc_mm[32];
+	char		 bc_mt[32], bc_mb[32];
+	long long	 bc_est_in, bc_est_out;
+	double		 bc_in, bc_out;
+};
+
+/* Prices t's next call, whose request is req (borrowed), into bc. */
+static void
+budget_call_params(struct turn *t, json_t *req, struct budget_call *bc)
 {
-	PGresult	*res = NULL;
 	json_t		*resv;
-	const char	*p[17], *why;
-	char		 cost[32], tok[32], dcost[32], dtok[32], ttl[24];
-	char		 mh[32], md[32], mm[32], mt[32], mb[32];
+	const char	**p = bc->bc_p;
 	double		 in = 0, out = 0, c;
 	long long	 est_in, est_out;
 	size_t		 i;
-	int		 ret = -1;
 
 	/* The dearest target of the chain prices the worst case, as
 	 * turn_add_usage() prices what was spent. */
@@ -136,68 +180,130 @@ budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
 	if (est_out <= 0)
 		est_out = 4096;
 	c = (double)est_in * in / 1e6 + (double)est_out * out / 1e6;
-	t->t_budget_out = 0;
+	bc->bc_est_in = est_in;
+	bc->bc_est_out = est_out;
+	bc->bc_in = in;
+	bc->bc_out = out;
 	if (t->t_budget_key[0] == '\0')
 		util_uuid4(t->t_budget_key);
 	resv = json_object_get(t->t_manifest, "resources");
-	snprintf(cost, sizeof(cost), "%.17g", c);
-	snprintf(tok, sizeof(tok), "%lld", est_in + est_out);
-	snprintf(dcost, sizeof(dcost), "%.17g", t->t_usage.u_cost);
-	snprintf(dtok, sizeof(dtok), "%lld", t->t_usage.u_in +
+	snprintf(bc->bc_cost, sizeof(bc->bc_cost), "%.17g", c);
+	snprintf(bc->bc_tok, sizeof(bc->bc_tok), "%lld", est_in + est_out);
+	snprintf(bc->bc_dcost, sizeof(bc->bc_dcost), "%.17g",
+	    t->t_usage.u_cost);
+	snprintf(bc->bc_dtok, sizeof(bc->bc_dtok), "%lld", t->t_usage.u_in +
 	    t->t_usage.u_out);
-	snprintf(ttl, sizeof(ttl), "%.0f", bc_ttl_s);
+	snprintf(bc->bc_ttl, sizeof(bc->bc_ttl), "%.0f", bc_ttl_s);
 	p[0] = t->t_budget_key;
 	p[1] = t->t_agent_id;
-	p[2] = cost;
-	p[3] = tok;
-	p[4] = dcost;
-	p[5] = dtok;
-	p[6] = ttl;
+	p[2] = bc->bc_cost;
+	p[3] = bc->bc_tok;
+	p[4] = bc->bc_dcost;
+	p[5] = bc->bc_dtok;
+	p[6] = bc->bc_ttl;
 	p[7] = bc_hour;
 	p[8] = bc_day;
 	p[9] = bc_month;
 	p[10] = bc_tokens;
-	p[11] = budget_mf_param(resv, "max_cost_per_hour_usd", mh, sizeof(mh));
-	p[12] = budget_mf_param(resv, "max_cost_per_day_usd", md, sizeof(md));
-	p[13] = budget_mf_param(resv, "max_cost_per_month_usd", mm,
-	    sizeof(mm));
-	p[14] = budget_mf_param(resv, "max_llm_tokens_per_hour", mt,
-	    sizeof(mt));
+	p[11] = budget_mf_param(resv, "max_cost_per_hour_usd", bc->bc_mh,
+	    sizeof(bc->bc_mh));
+	p[12] = budget_mf_param(resv, "max_cost_per_day_usd", bc->bc_md,
+	    sizeof(bc->bc_md));
+	p[13] = budget_mf_param(resv, "max_cost_per_month_usd", bc->bc_mm,
+	    sizeof(bc->bc_mm));
+	p[14] = budget_mf_param(resv, "max_llm_tokens_per_hour", bc->bc_mt,
+	    sizeof(bc->bc_mt));
 	/* The manifest's 0 means "no limit of its own": let the global
 	 * default token quota apply (notes 4.4, null = inherit). */
 	if (p[14] != NULL && strcmp(p[14], "0") == 0)
 		p[14] = NULL;
-	p[15] = budget_mf_param(resv, "burst_ratio", mb, sizeof(mb));
+	p[15] = budget_mf_param(resv, "burst_ratio", bc->bc_mb,
+	    sizeof(bc->bc_mb));
 	p[16] = bc_burst;
-	if ((res = db_exec(db, SQL_RESERVE, 17, p)) == NULL ||
+}
+
+/* budget_reserve()'s answer why (NULL: no limit applies) for the call
+ * bc priced: 0 go on, 1 refused (why in err, its audit entry recorded). */
+static int
+budget_call_verdict(struct turn *t, struct db *db,
+    const struct budget_call *bc, const char *why, char *err, size_t errlen)
+{
+	if (why == NULL)
+		return (0);
+	if (strcmp(why, "ok") == 0) {
+		t->t_budget_held = 1;
+		/* What a streamed answer may spend before it is cut
+		 * (turn/turn.c). */
+		t->t_budget_out = bc->bc_est_out;
+		t->t_budget_in = bc->bc_est_in;
+		t->t_budget_in_per_m = bc->bc_in;
+		t->t_budget_out_per_m = bc->bc_out;
+		return (0);
+	}
+	snprintf(err, errlen, "%s", why);
+	/* The refusal writes nothing else: its BudgetExceeded entry
+	 * (notes/kernel.md 4.4) is a statement of its own.  A failure is
+	 * logged and does not change the refusal. */
+	(void)audit_record(db, AUDIT_BUDGET_EXCEEDED, t->t_agent_id, why,
+	    "denied");
+	return (1);
+}
+
+int
+budget_turn_reserve(struct turn *t, struct db *db, json_t *req, char *err,
+    size_t errlen)
+{
+	struct budget_call	 bc;
+	PGresult		*res;
+	int			 ret = -1;
+
+	budget_call_params(t, req, &bc);
+	t->t_budget_out = 0;
+	if ((res = db_exec(db, SQL_RESERVE, 17, bc.bc_p)) == NULL ||
 	    PQntuples(res) != 1) {
 		log_warnx("%s: could not reserve for agent '%s': %s", __func__,
 		    t->t_agent_id, db_errmsg(db));
 		goto done;
 	}
-	if (PQgetisnull(res, 0, 0)) {
+	ret = budget_call_verdict(t, db, &bc, PQgetisnull(res, 0, 0) ? NULL :
+	    PQgetvalue(res, 0, 0), err, errlen);
+ done:
+	PQclear(res);
+	return (ret);
+}
+
+int
+budget_turn_save_reserve(struct turn *t, struct db *db, json_t *req,
+    const char *messages, long long ctx_tokens, int *interrupted,
+    char *err, size_t errlen)
+{
+	struct budget_call	 bc;
+	PGresult		*res;
+	char			 fence[24], tokens[24];
+	int			 ret = -1;
+
+	*interrupted = 0;
+	budget_call_params(t, req, &bc);
+	t->t_budget_out = 0;
+	snprintf(fence, sizeof(fence), "%lld", t->t_fence);
+	snprintf(tokens, sizeof(tokens), "%lld", ctx_tokens);
+	bc.bc_p[17] = t->t_session_id;
+	bc.bc_p[18] = fence;
+	bc.bc_p[19] = messages;
+	bc.bc_p[20] = tokens;
+	if ((res = db_exec(db, SQL_SAVE_RESERVE, 21, bc.bc_p)) == NULL)
+		goto done;
+	if (PQntuples(res) != 1) {
+		ret = SESSION_EFENCE;
+		goto done;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
+		*interrupted = 1;
 		ret = 0;
 		goto done;
 	}
-	why = PQgetvalue(res, 0, 0);
-	if (strcmp(why, "ok") == 0) {
-		t->t_budget_held = 1;
-		/* What a streamed answer may spend before it is cut
-		 * (turn/turn.c). */
-		t->t_budget_out = est_out;
-		t->t_budget_in = est_in;
-		t->t_budget_in_per_m = in;
-		t->t_budget_out_per_m = out;
-		ret = 0;
-	} else {
-		snprintf(err, errlen, "%s", why);
-		/* The refusal writes nothing else: its BudgetExceeded entry
-		 * (notes/kernel.md 4.4) is a statement of its own.  A
-		 * failure is logged and does not change the refusal. */
-		(void)audit_record(db, AUDIT_BUDGET_EXCEEDED, t->t_agent_id,
-		    why, "denied");
-		ret = 1;
-	}
+	ret = budget_call_verdict(t, db, &bc, PQgetisnull(res, 0, 1) ? NULL :
+	    PQgetvalue(res, 0, 1), err, errlen);
  done:
 	PQclear(res);
 	return (ret);

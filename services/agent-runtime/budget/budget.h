@@ -12,7 +12,9 @@
  *
  * Enforcement lives in PostgreSQL so that it holds across replicas:
  * before every provider call of a message turn, budget_turn_reserve()
- * runs one statement (runtime.budget_reserve) which, when some limit
+ * runs one statement (runtime.budget_reserve; before a turn's first call
+ * it rides on the user message's save, budget_turn_save_reserve()) which,
+ * when some limit
  * applies, takes the budget's advisory locks and reserves the call's
  * worst case (the estimated input plus the request's max_tokens, at the
  * dearest price of the turn's model chain) on top of what the turn has
@@ -51,6 +53,17 @@ int	 budget_init(const struct sh_config *cfg);
  * own); -1: database error (logged).  Job thread.
  */
 int	 budget_turn_reserve(struct turn *t, struct db *db, json_t *req,
+	    char *err, size_t errlen);
+/*
+ * The same for t's first call, in one statement with the save of the
+ * session's messages (JSON text, borrowed) that comes just before it
+ * (turn/machine.c): the save is fence-checked as session_save()'s; when
+ * the session is interrupted nothing is reserved.  0 (saved; reserved
+ * or no limit, or *interrupted), 1 (refused, as above), SESSION_EFENCE,
+ * or -1 (database error).  Job thread.
+ */
+int	 budget_turn_save_reserve(struct turn *t, struct db *db, json_t *req,
+	    const char *messages, long long ctx_tokens, int *interrupted,
 	    char *err, size_t errlen);
 /* Drops t's reservation if it still holds one (obs_turn_end() failed;
  * call after the usage row was written apart). */

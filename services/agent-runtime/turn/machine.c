@@ -100,6 +100,36 @@ turn_save_log(struct turn *t, struct db *db, int rv)
 		    db_errmsg(db));
 }
 
+/* The user's message saved and the first call reserved in one statement
+ * (budget/budget.h), or apart when there is nothing to save (ephemeral,
+ * incognito); sets t_flag.  0, 1 (refused, why in err), SESSION_EFENCE
+ * or -1. */
+static int
+turn_save_reserve(struct turn *t, struct db *db, json_t *req, char *err,
+    size_t errlen)
+{
+	char	*js;
+	int	 rv;
+
+	t->t_flag = 0;
+	if ((rv = turn_save_prepare(t)) < 0)
+		return (-1);
+	if (rv == 0) {
+		t->t_flag = !t->t_ephemeral && session_interrupted(db,
+		    t->t_session_id, t->t_fence) == 1;
+		return (t->t_flag ? 0 : budget_turn_reserve(t, db, req, err,
+		    errlen));
+	}
+	if ((js = json_dumps(t->t_messages, JSON_COMPACT)) == NULL)
+		return (-1);
+	rv = budget_turn_save_reserve(t, db, req, js,
+	    turn_estimate_tokens(t->t_messages), &t->t_flag, err, errlen);
+	free(js);
+	if (rv == SESSION_EFENCE || rv < 0)
+		turn_save_log(t, db, rv);
+	return (rv);
+}
+
 /* Repairs and saves the session, noting its interrupt flag; 0,
  * SESSION_EFENCE or -1. */
 static int
@@ -774,7 +804,7 @@ turn_job_start(struct turn *t, struct db *db)
 			return;
 		}
 		if ((rv = session_take(db, t->t_session_id, t->t_agent_id,
-		    &st)) != 0) {
+		    t->t_agent_name, PROMPT_PEERS_MAX + 1, &st)) != 0) {
 			if (rv == SESSION_EOTHER)
 				turn_fail(t, db, 400, "session_agent_mismatch: "
 				    "session %s belongs to another agent",
@@ -794,7 +824,9 @@ turn_job_start(struct turn *t, struct db *db)
 			turn_drop_dead_run(t);
 		t->t_summary = st.st_summary;
 		t->t_model_override = st.st_model_override;
+		t->t_peers = st.st_peers;
 		st.st_summary = st.st_model_override = NULL;
+		st.st_peers = NULL;
 		session_take_release(&st);
 	} else
 		t->t_messages = json_array();
@@ -868,14 +900,14 @@ turn_tool_allowed(struct turn *t, const char *name)
 	return (0);
 }
 
-/* Tools, workspace, prompt; then the user's message is saved. */
+/* Tools, workspace, prompt; then the first iteration saves the user's
+ * message. */
 static void
 turn_job_prepare(struct turn *t, struct db *db)
 {
 	json_t		*defs, *d, *m;
 	const char	*mode, *name;
 	size_t		 i;
-	int		 rv;
 
 	mode = json_string_value(json_object_get(t->t_row, "mode")) ?: "full";
 	if ((t->t_tools = json_array()) == NULL) {
@@ -938,12 +970,8 @@ turn_job_prepare(struct turn *t, struct db *db)
 		turn_fail(t, db, 500, "out of memory");
 		return;
 	}
-	if ((rv = turn_save(t, db, 0)) != 0) {
-		turn_fail(t, db, rv == SESSION_EFENCE ? 409 : 503, "%s",
-		    rv == SESSION_EFENCE ? "the session was taken by another "
-		    "turn" : "database unavailable");
-		return;
-	}
+	/* Saved by the statement that reserves the first call. */
+	t->t_save_due = 1;
 	turn_iterate(t, db);
 }
 
@@ -999,6 +1027,15 @@ turn_history(struct turn *t)
 }
 
 static void
+turn_interrupted(struct turn *t, struct db *db)
+{
+	log_info("turn of agent %s on session %s interrupted", t->t_agent_id,
+	    t->t_session_id);
+	obs_interrupted(t);	/* agent/obs.c */
+	turn_finish(t, db, 1);
+}
+
+static void
 turn_iterate(struct turn *t, struct db *db)
 {
 	json_t	*req, *hist, *m = turn_model(t);
@@ -1010,23 +1047,23 @@ turn_iterate(struct turn *t, struct db *db)
 		    "session was saved");
 		return;
 	}
-	/* The save just before this iteration read the flag already. */
-	flag = t->t_flag_known ? t->t_flag : !t->t_ephemeral &&
-	    session_interrupted(db, t->t_session_id, t->t_fence) == 1;
-	t->t_flag_known = 0;
-	if (t->t_interrupted || flag) {
-		log_info("turn of agent %s on session %s interrupted",
-		    t->t_agent_id, t->t_session_id);
-		obs_interrupted(t);	/* agent/obs.c */
-		turn_finish(t, db, 1);
-		return;
+	/* The save just before this iteration read the flag already; a
+	 * save still due reads it below. */
+	if (!t->t_save_due) {
+		flag = t->t_flag_known ? t->t_flag : !t->t_ephemeral &&
+		    session_interrupted(db, t->t_session_id, t->t_fence) == 1;
+		t->t_flag_known = 0;
+		if (t->t_interrupted || flag) {
+			turn_interrupted(t, db);
+			return;
+		}
+		if (t->t_iter >= t->t_max_iter) {
+			turn_fail(t, db, 500, "MaxIterationsExceeded: the "
+			    "agent did not finish within %d iterations",
+			    t->t_max_iter);
+			return;
+		}
 	}
-	if (t->t_iter >= t->t_max_iter) {
-		turn_fail(t, db, 500, "MaxIterationsExceeded: the agent did "
-		    "not finish within %d iterations", t->t_max_iter);
-		return;
-	}
-	t->t_iter++;
 	if ((hist = turn_history(t)) == NULL) {
 		turn_fail(t, db, 500, "out of memory");
 		return;
@@ -1046,8 +1083,29 @@ turn_iterate(struct turn *t, struct db *db)
 	if (!t->t_no_tools && json_array_size(t->t_tools) > 0)
 		json_object_set(req, "tools", t->t_tools);
 	t->t_no_tools = 0;
-	/* Every provider call reserves its worst case first (budget/). */
-	if ((rv = budget_turn_reserve(t, db, req, why, sizeof(why))) != 0) {
+	/* Every provider call reserves its worst case first (budget/); the
+	 * first one with the save of the user's message. */
+	if (t->t_save_due) {
+		t->t_save_due = 0;
+		rv = turn_save_reserve(t, db, req, why, sizeof(why));
+		if (rv == SESSION_EFENCE || rv < 0) {
+			json_decref(req);
+			turn_fail(t, db, rv == SESSION_EFENCE ? 409 : 503,
+			    "%s", rv == SESSION_EFENCE ? "the session was "
+			    "taken by another turn" : "database unavailable");
+			return;
+		}
+		if (t->t_interrupted || t->t_flag) {
+			json_decref(req);
+			turn_interrupted(t, db);
+			return;
+		}
+		t->t_iter++;
+	} else {
+		t->t_iter++;
+		rv = budget_turn_reserve(t, db, req, why, sizeof(why));
+	}
+	if (rv != 0) {
 		json_decref(req);
 		if (rv > 0)
 			turn_fail(t, db, 429, "budget_exceeded: %s", why);

@@ -19,7 +19,6 @@
 #include "turn/turn.h"
 
 #define PROMPT_MAX		(256 * 1024)
-#define PROMPT_PEERS_MAX	20
 
 static void
 section(struct buf *b, const char *text)
@@ -54,8 +53,11 @@ peers(struct buf *b, struct turn *t, struct db *db)
 	json_t	*names, *name;
 	size_t	 i;
 
-	/* One more than shown tells whether there are more. */
-	if ((names = agent_store_names(db, t->t_agent_name,
+	/* One more than shown tells whether there are more; the session's
+	 * take read them (turn/machine.c), else they are read here. */
+	if (t->t_peers != NULL)
+		names = json_incref(t->t_peers);
+	else if ((names = agent_store_names(db, t->t_agent_name,
 	    PROMPT_PEERS_MAX + 1)) == NULL)
 		return;
 	json_array_foreach(names, i, name) {

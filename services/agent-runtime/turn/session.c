@@ -46,7 +46,11 @@ static const char SQL_TAKE[] =
 	"ON CONFLICT (id) DO UPDATE SET fence = sessions.fence + 1, "
 	"    interrupt = false, updated_at = clock_timestamp() "
 	"    WHERE sessions.agent_id = $2::uuid "
-	"RETURNING fence, messages::text, summary, model_override";
+	"RETURNING fence, messages::text, summary, model_override, "
+	/* As agent/store.c's agent_store_names(). */
+	"    (SELECT coalesce(json_agg(p.name ORDER BY p.created_at, p.id), "
+	"     '[]')::text FROM (SELECT name, created_at, id FROM agents "
+	"     WHERE name <> $3 ORDER BY created_at, id LIMIT $4::integer) p)";
 static const char SQL_SAVE[] =
 	"UPDATE sessions SET messages = $3::jsonb, "
 	"    context_window_tokens = $4::bigint, "
@@ -134,16 +138,19 @@ session_lock_key(const char *sid)
 
 int
 session_take(struct db *db, const char *sid, const char *agent_id,
-    struct session_take *out)
+    const char *self, int peers_max, struct session_take *out)
 {
 	PGresult	*res;
-	const char	*p[2] = { sid, agent_id };
+	const char	*p[4] = { sid, agent_id, self, NULL };
 	json_error_t	 e;
 	long long	 fence;
+	char		 lim[16];
 	int		 ret = -1;
 
 	memset(out, 0, sizeof(*out));
-	if ((res = db_exec(db, SQL_TAKE, 2, p)) == NULL)
+	snprintf(lim, sizeof(lim), "%d", peers_max);
+	p[3] = lim;
+	if ((res = db_exec(db, SQL_TAKE, 4, p)) == NULL)
 		return (-1);
 	if (PQntuples(res) != 1) {
 		ret = SESSION_EOTHER;
@@ -164,6 +171,12 @@ session_take(struct db *db, const char *sid, const char *agent_id,
 		out->st_summary = strdup(PQgetvalue(res, 0, 2));
 	if (!PQgetisnull(res, 0, 3))
 		out->st_model_override = strdup(PQgetvalue(res, 0, 3));
+	/* Unreadable peers only cost the prompt's reading them apart. */
+	out->st_peers = json_loads(PQgetvalue(res, 0, 4), 0, &e);
+	if (!json_is_array(out->st_peers)) {
+		json_decref(out->st_peers);
+		out->st_peers = NULL;
+	}
 	ret = out->st_messages != NULL ? 0 : SH_ENOMEM;
  done:
 	PQclear(res);
@@ -178,6 +191,7 @@ session_take_release(struct session_take *st)
 	json_decref(st->st_messages);
 	free(st->st_summary);
 	free(st->st_model_override);
+	json_decref(st->st_peers);
 	memset(st, 0, sizeof(*st));
 }
 

@@ -53,14 +53,18 @@ struct session_take {
 	json_t		*st_messages;	/* new */
 	char		*st_summary;	/* new or NULL */
 	char		*st_model_override;	/* new or NULL */
+	json_t		*st_peers;	/* new: up to peers_max names of the
+					   other agents, oldest first */
 };
 
 /* The advisory-lock key of a session (its first 64 bits). */
 long long session_lock_key(const char *sid);
 /* Creates the session if missing, bumps its fence, clears its interrupt
- * flag and reads it.  0, SESSION_EOTHER or -1. */
+ * flag and reads it, and in the same statement the names of up to
+ * peers_max agents other than self (the prompt's peers, which would
+ * otherwise cost the turn a round trip).  0, SESSION_EOTHER or -1. */
 int	 session_take(struct db *db, const char *sid, const char *agent_id,
-	    struct session_take *out);
+	    const char *self, int peers_max, struct session_take *out);
 void	 session_take_release(struct session_take *st);
 /* Writes messages (borrowed), the token estimate and, when set_summary,
  * the summary (NULL clears it) if the fence still holds, and reads the

@@ -102,6 +102,7 @@ turn_free(struct turn *t)
 	if (t->t_idem_locked)
 		turn_key_unlock(t->t_idem_key);
 	json_decref(t->t_row);
+	json_decref(t->t_peers);
 	json_decref(t->t_user);
 	json_decref(t->t_temperature);
 	json_decref(t->t_attachments);

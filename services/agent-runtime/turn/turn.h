@@ -128,9 +128,14 @@ struct turn {
 	int			 t_save_at_end;	/* turn_end() saves */
 	int			 t_flag_known;	/* the last save read... */
 	int			 t_flag;	/* ...the interrupt flag */
+	int			 t_save_due;	/* the user's message: saved
+						   with the first call's
+						   reservation */
 	json_t			*t_messages;
 	char			*t_summary;
 	char			*t_model_override;
+	json_t			*t_peers;	/* read by the take, for the
+						   prompt; or NULL */
 
 	/* The model chain and the request pieces. */
 	struct catalog_target	*t_chain;	/* t_nchain, or NULL */
@@ -295,6 +300,7 @@ enum guard_verdict loop_guard_outcome(struct loop_guard *g, const char *name,
 /* ---- turn/prompt.c ---------------------------------------------------- */
 
 /* The system prompt for t (new string), notes 4.2. */
+#define PROMPT_PEERS_MAX	20	/* peer agents the prompt names */
 char	*turn_prompt(struct turn *t, struct db *db);
 
 /* ---- turn/ops.c ------------------------------------------------------- */
