@@ -637,10 +637,12 @@ still there?
     dovecot_stop(dv)
 
 
-try:
-    main()
-except Exception as e:        # noqa: BLE001
-    ok(False, "the driver ran to its end", f"{type(e).__name__}: {e}")
-finally:
-    cleanup()
-sys.exit(1 if failed else 0)
+if __name__ == "__main__":
+    # Imported (tests/channels/e2e_peer.py), only the servers' setup runs.
+    try:
+        main()
+    except Exception as e:        # noqa: BLE001
+        ok(False, "the driver ran to its end", f"{type(e).__name__}: {e}")
+    finally:
+        cleanup()
+    sys.exit(1 if failed else 0)

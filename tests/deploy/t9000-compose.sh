@@ -45,9 +45,17 @@ t_eq "the runtime runs as the non-root user librefang" \
     "$(docker run --rm --entrypoint id "librefang-agent-runtime:$TAG" -un)" librefang
 t_ok "every program is in the image, stripped" \
     docker run --rm --entrypoint sh "librefang-bus:$TAG" -c \
-    'for p in bus api-gateway agent-runtime scheduler memory audit channels bustool; do
+    'for p in bus api-gateway agent-runtime scheduler memory audit channels bustool \
+	    channel-irc channel-mqtt channel-xmpp channel-email; do
 	 [ -x /usr/local/bin/$p ] || exit 1; done
      ! grep -q debug_info /usr/local/bin/agent-runtime'
+# A missing runtime library (libmosquitto1, libstrophe0) stops a program
+# before its main: --describe of each adapter proves they load.
+t_eq "every channel adapter in the channels image loads its libraries (--describe)" \
+    "$(docker run --rm --entrypoint sh "librefang-channels:$TAG" -c \
+	'for p in /usr/local/bin/channel-*; do
+	     "$p" --describe >/dev/null 2>&1 || echo "$p failed"; done; echo done')" \
+    done
 t_eq "the runtime image has no compiler" \
     "$(docker run --rm --entrypoint sh "librefang-bus:$TAG" -c 'command -v gcc cc make || echo none')" none
 for s in bus agent-runtime scheduler memory audit channels api-gateway; do

@@ -5,8 +5,8 @@
 # daemon's side of the protocol and an IRC user): DMs and channel messages
 # in, sends out (split at the line limit, paced), nick collision and
 # reclaim, ngircd restarted (reconnect, rejoin), garbage on stdin,
-# shutdown and EOF, TLS, SASL, the loopback switch.  No stack is started; the end to end through
-# the channels service comes with its supervisor (extend this script then).
+# shutdown and EOF, TLS, SASL, the loopback switch.  No stack is started:
+# the end to end through the channels service is t8090.
 . "$(dirname "$0")/../lib.sh"
 
 irc=$LF_BIN/channel-irc

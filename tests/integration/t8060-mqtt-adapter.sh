@@ -9,8 +9,8 @@
 # persistent session (a message sent while the adapter was stopped), the
 # broker killed and restarted (reconnect, subscribe again, the queued
 # reply published), MQTT 3.1.1, a refused password with backoff, TLS, the
-# loopback switch, bad configurations.  No stack is started; the end to
-# end through the channels service comes with its supervisor.
+# loopback switch, bad configurations.  No stack is started: the end to
+# end through the channels service is t8091 (and t8094, its durability).
 . "$(dirname "$0")/../lib.sh"
 
 mqtt=$LF_BIN/channel-mqtt

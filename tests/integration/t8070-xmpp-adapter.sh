@@ -8,8 +8,8 @@
 # cannot carry), prosody restarted (reconnect, rejoin), a wrong password
 # (error events, backoff), garbage on stdin, shutdown and EOF, STARTTLS
 # verified against a CA file, plain XMPP only with its switch, the
-# loopback switch.  No stack is started; the end to end through the
-# channels service comes with its supervisor (extend this script then).
+# loopback switch.  No stack is started: the end to end through the
+# channels service is t8092.
 . "$(dirname "$0")/../lib.sh"
 
 xmpp=$LF_BIN/channel-xmpp
