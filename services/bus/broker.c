@@ -16,12 +16,30 @@
  * message changes its header and gains or loses the 8-byte tag.  Wire
  * format: bus.h and proto/messages.md.
  *
+ * Replies are never dropped.  Both the front and the back are cooked REP
+ * sockets used through contexts: every message received holds its
+ * context until its answer is sent on it (a request's reply or 503, a
+ * worker's next work, an acknowledgement).  nng's REP context queues a
+ * send while its pipe is busy and completes it once written, so a burst
+ * of answers to one pipe waits its turn.  The raw REP socket we had
+ * before routed by header through a queue of 64 messages per pipe, fixed
+ * in nng 1.5.2 (xrep.c: nni_msgq_init(&p->sendq, 64)), and freed what did
+ * not fit, silently: a killed replica's 89 requests answered 503 at once
+ * reached their gateway as 77.  A larger NNG_OPT_SENDBUF only grows the
+ * socket's queue in front of those, and a queue of our own could not know
+ * when the pipe's had room: a raw send says nothing of it.  What bounds
+ * the contexts: one per request queued (BROKER_QUEUE per service) or in
+ * flight (at most what clients have in flight: libshared/bus.c bounds
+ * each client), one per idle worker, one per acknowledgement on its way.
+ * An answer whose peer reads nothing for BROKER_SEND_MS is given up, and
+ * logged: that peer is stuck, and must not hold the broker's memory.
+ *
  * Events.  A raw SUB socket (publishers dial) feeds a raw PUB socket
  * (subscribers dial), one message at a time so order is kept.
  *
  * Threads.  None of our own: everything runs in nng aio and pipe
  * callbacks, under br_mtx, and nothing in them blocks (sends are
- * non-blocking).  The lookup of a pipe and the registration of a request
+ * asynchronous, on a context's aio).  The lookup of a pipe and the registration of a request
  * happen under one lock with the pipe's removal, so a pipe that dies
  * between "take a slot" and "send" still has the request in its list
  * when its REM_POST callback answers them.  A pipe is known from its
@@ -46,8 +64,9 @@
  * does not arrive within BROKER_PROBE_MS means the listener stopped, and
  * the broker listens anew (broker_watch).
  *
- * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
- * waits for the callback), then nng_close(): no thread ever waits in a
+ * Stop.  nng_aio_stop() on every aio, every context's included (it
+ * cancels the pending receive or send and waits for the callback), then
+ * nng_close(): no thread ever waits in a
  * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
  * accepted while a socket closes is refused (broker_pipe_guard).
  */
