@@ -133,7 +133,7 @@ bus_url_addrs(const char *url, const char *role,
 #define BUS_RECONN_MIN_MS 20	/* nng's redial backoff, first */
 #define BUS_RECONN_MAX_MS 500	/* ... and largest */
 #define BUS_REDIAL_MS	1000	/* tcp: no connection this long: dial anew */
-#define BUS_REDIAL_IPC_MS 5000	/* ipc: the same */
+#define BUS_REDIAL_IPC_MS 2000	/* ipc: the same */
 #define BUS_REDIAL_TICK_MS 100
 
 struct bus_redial {
