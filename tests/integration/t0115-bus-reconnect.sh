@@ -8,8 +8,8 @@
 # connected" line must be in A's log within 2 s (nng's redial backoff
 # and a stuck connect made that 0.3-3.6 s); and requests sent from its
 # first moment, when A answers "service unavailable" until the replicas
-# are back, still all succeed: the client tries B before that answer
-# counts.
+# are back, still all succeed, through bustool and through the gateway:
+# the client tries B before that answer counts.
 . "$(dirname "$0")/../lib.sh"
 
 A=ipc://$LF_TMP/home/run/busa
@@ -31,7 +31,7 @@ sleep 1
 N=$(replicas "$LF_TMP/log/bus.log")
 t_ok "every replica joined A ($N) and B" test "$N" -ge 5 -a "$(replicas "$LF_TMP/log/bus-b.log")" -eq "$N"
 
-worst=0 times= down_bad= up_bad= gw_bad= late=
+worst=0 times= down_bad= up_bad= gw_bad= gwup_bad= late=
 for ((r = 1; r <= RUNS; r++)); do
 	if ((r % 2)); then
 		lf_stop bus
@@ -55,6 +55,10 @@ for ((r = 1; r <= RUNS; r++)); do
 	lf_start bus
 	timeout 30 "$LF_BIN/bustool" -u "$A,$B" -t 5000 -c 4 load memory sys.health 100 >"$LF_TMP/up.$r" 2>&1 &
 	UP=$!
+	( for ((i = 0; i < 20; i++)); do
+		curl -s -m 10 -o /dev/null -w '%{http_code}\n' "$LF_URL/api/agents"
+	  done >"$LF_TMP/gwup.$r" ) &
+	GWUP=$!
 	ms=
 	for ((i = 0; i < 500; i++)); do
 		if [ "$(replicas "$LF_TMP/log/bus.log")" -ge $((base + N)) ]; then
@@ -63,8 +67,10 @@ for ((r = 1; r <= RUNS; r++)); do
 		fi
 		sleep 0.02
 	done
-	wait "$UP"
+	wait "$UP" "$GWUP"
 	all200 "$(cat "$LF_TMP/up.$r")" 100 || up_bad="$up_bad run $r: $(cat "$LF_TMP/up.$r");"
+	[ "$(grep -c '^200$' "$LF_TMP/gwup.$r")" = 20 ] ||
+	    gwup_bad="$gwup_bad run $r: $(sort "$LF_TMP/gwup.$r" | uniq -c | tr '\n' ' ');"
 	if [ -z "$ms" ]; then
 		late="$late run $r: $(( $(replicas "$LF_TMP/log/bus.log") - base )) of $N after 10 s;"
 		ms=10000
@@ -78,5 +84,6 @@ t_ok "within 2 s of the start each time (worst $worst ms)" test "$worst" -lt 200
 t_eq "while A was down, 40 requests through A,B each time: all 200" "${down_bad:-none}" none
 t_eq "while A was down, the gateway answered 200 each time" "${gw_bad:-none}" none
 t_eq "from A's start, 100 requests through A,B each time: all 200" "${up_bad:-none}" none
+t_eq "from A's start, 20 through the gateway each time: all 200" "${gwup_bad:-none}" none
 echo "# A refused $(grep -o '[0-9]* refused' "$LF_TMP/log/bus.log" | awk '{n += $1} END {print n + 0}') requests (its SIGTERM stops' counts), each sent on to B"
 t_done
