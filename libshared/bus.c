@@ -28,6 +28,7 @@
 #define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 #define BUS_EVENT_BUF	1024	/* events a pub/sub socket queues per pipe */
 #define BUS_SETTLE_MS	2000	/* bus_client_open() waits for a broker */
+#define BUS_SETTLE_MORE_MS 250	/* ... and then for the other brokers */
 #define BUS_RETRY_MIN_MS 50	/* a second broker only with this much left */
 
 static int
@@ -594,8 +595,10 @@ bus_dials_failed(nng_socket s)
 }
 
 /*
- * Gives a just-opened client time to finish its first dials: until every
- * broker is connected or its dial has failed once, or BUS_SETTLE_MS.
+ * Gives a just-opened client time to finish its first dials: until a
+ * broker is connected or every dial has failed once, or BUS_SETTLE_MS;
+ * then, with several brokers, until every one is connected or has failed
+ * once, or BUS_SETTLE_MORE_MS more.
  * Giving up sooner on a broker that is only slow (a loaded machine) made
  * the client fail its calls as unavailable, and hang up in the middle of
  * the handshake -- which stops nng 1.5.2's listener at the broker
@@ -609,7 +612,16 @@ bus_client_settle(struct bus_client *bc)
 {
 	int	i, j, settled;
 
-	for (i = 0; i < BUS_SETTLE_MS; i++) {
+	for (i = 0; i < BUS_SETTLE_MS && atomic_load(&bc->bc_pipes) == 0; i++) {
+		util_sleep_ms(1);
+		for (j = 0, settled = 0; i % 10 == 9 && j < bc->bc_n; j++)
+			settled += bus_dials_failed(bc->bc_socks[j]);
+		if (settled == bc->bc_n)
+			break;
+	}
+	/* One broker is there: the others get BUS_SETTLE_MORE_MS more. */
+	for (i = 0; bc->bc_n > 1 && atomic_load(&bc->bc_pipes) > 0 &&
+	    i < BUS_SETTLE_MORE_MS; i++) {
 		for (j = 0, settled = 0; j < bc->bc_n; j++)
 			if (atomic_load(&bc->bc_up[j]) > 0 ||
 			    (i % 10 == 9 && bus_dials_failed(bc->bc_socks[j])))

@@ -40,8 +40,9 @@ int	 bus_addr(const char *base, const char *role, char *out, size_t outlen);
 /* ---- clients -------------------------------------------------------- */
 struct bus_client;
 
-/* Opens one REQ socket per broker in url, waiting until each is
- * connected or its dial has failed once (no broker there), or 2 s pass.
+/* Opens one REQ socket per broker in url, waiting until one is connected
+ * or every dial has failed once (no broker there), or 2 s pass; then up
+ * to 250 ms more until every broker is connected or has failed once.
  * NULL on failure.  Calls go to the connected brokers in turn; one that a
  * broker answers "service 'x' unavailable" goes once more through another
  * connected broker, time permitting.  While no broker is connected, or
