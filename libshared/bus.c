@@ -28,6 +28,8 @@
 #define BUS_TIMEOUT_MAX	86400000	/* ms, in a route line */
 #define BUS_EVENT_BUF	1024	/* events a pub/sub socket queues per pipe */
 #define BUS_SETTLE_MS	2000	/* bus_client_open() waits for a broker */
+#define BUS_SETTLE_MORE_MS 250	/* ... and then for the other brokers */
+#define BUS_RETRY_MIN_MS 50	/* a second broker only with this much left */
 
 static int
 bus_role_offset(const char *role)
@@ -104,21 +106,215 @@ bus_url_addrs(const char *url, const char *role,
 	return (n > 0 ? n : SH_EINVAL);
 }
 
+/* ---- dialing ------------------------------------------------------------ */
+
+/*
+ * Dials are watched, so that every process is back within 2 s of a
+ * broker's restart (issue 11).  nng redials by itself after a failed
+ * attempt, with a backoff we keep short (BUS_RECONN_MIN_MS doubling up to
+ * BUS_RECONN_MAX_MS, a random part of it each time); but one attempt can
+ * last far longer than that: over tcp, a connect to the address of a
+ * stopped container waits for ARP to give up (about 3 s), and only then
+ * does nng try again, with the broker long back.  So a dialer that has had
+ * no connection for BUS_REDIAL_MS is closed and made anew, which starts
+ * an attempt at once (one thread for the process, bus_redial_main).  An
+ * ipc dial fails at once when no broker listens, so nng's own backoff
+ * suffices there; its dialers are renewed only after BUS_REDIAL_IPC_MS,
+ * for a dialer stuck for whatever reason.  A connection only ends its
+ * handshake mid-way when a renewal falls inside that handshake's few
+ * microseconds: the broker's watch (services/bus/broker.c, "Listeners")
+ * covers that.
+ *
+ * A dialer's state lives in bus_redials under bus_redial_mtx; its pipes
+ * are counted from their ADD_POST and REM_POST events (bus_redial_note),
+ * found by dialer id -- which is why a dialer is created, registered,
+ * and only then started.  rd_busy marks one being renewed outside the
+ * lock; bus_sock_close() waits for it before the socket closes.
+ */
+#define BUS_RECONN_MIN_MS 20	/* nng's redial backoff, first */
+#define BUS_RECONN_MAX_MS 500	/* ... and largest */
+#define BUS_REDIAL_MS	1000	/* tcp: no connection this long: dial anew */
+#define BUS_REDIAL_IPC_MS 2000	/* ipc: the same */
+#define BUS_REDIAL_TICK_MS 100
+
+struct bus_redial {
+	struct bus_redial	*rd_next;
+	nng_socket		 rd_sock;
+	nng_dialer		 rd_dialer;
+	int			 rd_tcp;
+	int			 rd_up;		/* its pipes connected now */
+	int			 rd_busy;	/* being renewed, unlocked */
+	uint64_t		 rd_since;	/* monotonic ms: dialed, or lost */
+	char			 rd_addr[BUS_URL_MAX];
+};
+
+static pthread_mutex_t	 bus_redial_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	 bus_redial_cv = PTHREAD_COND_INITIALIZER;
+static struct bus_redial *bus_redials;
+static pthread_once_t	 bus_redial_once = PTHREAD_ONCE_INIT;
+
+/* A new dialer of s to addr, its backoff set, not started.  0 or -1. */
+static int
+bus_dialer_new(nng_socket s, const char *addr, nng_dialer *d)
+{
+	int	rv;
+
+	if ((rv = nng_dialer_create(d, s, addr)) != 0) {
+		log_warnx("%s: could not dial '%s': %s", __func__, addr,
+		    nng_strerror(rv));
+		return (-1);
+	}
+	nng_dialer_set_ms(*d, NNG_OPT_RECONNMINT, BUS_RECONN_MIN_MS);
+	nng_dialer_set_ms(*d, NNG_OPT_RECONNMAXT, BUS_RECONN_MAX_MS);
+	return (0);
+}
+
+/* Renews one dialer that has had no connection for its time, if any; 1
+ * if it did (the list may have changed: look again), else 0. */
+static int
+bus_redial_one(void)
+{
+	struct bus_redial	*rd;
+	nng_dialer		 nd;
+	uint64_t		 now = util_now_ms();
+	int			 ok;
+
+	pthread_mutex_lock(&bus_redial_mtx);
+	for (rd = bus_redials; rd != NULL; rd = rd->rd_next)
+		if (!rd->rd_up && !rd->rd_busy && now - rd->rd_since >=
+		    (uint64_t)(rd->rd_tcp ? BUS_REDIAL_MS : BUS_REDIAL_IPC_MS))
+			break;
+	if (rd == NULL) {
+		pthread_mutex_unlock(&bus_redial_mtx);
+		return (0);
+	}
+	rd->rd_busy = 1;
+	pthread_mutex_unlock(&bus_redial_mtx);
+
+	log_debug("%s: no connection to '%s' for %llu ms: dialing anew",
+	    __func__, rd->rd_addr, (unsigned long long)(now - rd->rd_since));
+	nng_dialer_close(rd->rd_dialer);
+	ok = bus_dialer_new(rd->rd_sock, rd->rd_addr, &nd) == 0;
+	pthread_mutex_lock(&bus_redial_mtx);
+	if (ok)
+		rd->rd_dialer = nd;
+	rd->rd_up = 0;
+	rd->rd_since = util_now_ms();
+	pthread_mutex_unlock(&bus_redial_mtx);
+	/* Registered first: its pipes' events find it by its id. */
+	if (ok)
+		nng_dialer_start(nd, NNG_FLAG_NONBLOCK);
+	pthread_mutex_lock(&bus_redial_mtx);
+	rd->rd_busy = 0;
+	pthread_cond_broadcast(&bus_redial_cv);
+	pthread_mutex_unlock(&bus_redial_mtx);
+	return (1);
+}
+
+static void *
+bus_redial_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		util_sleep_ms(BUS_REDIAL_TICK_MS);
+		while (bus_redial_one())
+			;
+	}
+	return (NULL);
+}
+
+static void
+bus_redial_start(void)
+{
+	pthread_t	t;
+
+	if (pthread_create(&t, NULL, bus_redial_main, NULL) == 0)
+		pthread_detach(t);
+	else
+		log_warnx("%s: could not start the redial thread: nng's "
+		    "backoff alone redials", __func__);
+}
+
+/* Counts the pipes of the watched dialer p came from.  On an nng thread. */
+static void
+bus_redial_note(nng_pipe p, nng_pipe_ev ev)
+{
+	struct bus_redial	*rd;
+	nng_dialer		 d = nng_pipe_dialer(p);
+
+	if (nng_dialer_id(d) <= 0 ||
+	    (ev != NNG_PIPE_EV_ADD_POST && ev != NNG_PIPE_EV_REM_POST))
+		return;
+	pthread_mutex_lock(&bus_redial_mtx);
+	for (rd = bus_redials; rd != NULL; rd = rd->rd_next)
+		if (nng_dialer_id(rd->rd_dialer) == nng_dialer_id(d))
+			break;
+	if (rd != NULL && ev == NNG_PIPE_EV_ADD_POST)
+		rd->rd_up++;
+	else if (rd != NULL && rd->rd_up > 0 && --rd->rd_up == 0)
+		rd->rd_since = util_now_ms();
+	pthread_mutex_unlock(&bus_redial_mtx);
+}
+
+/* Forgets s's dialers, waiting for one being renewed.  Before nng_close. */
+static void
+bus_redial_forget(nng_socket s)
+{
+	struct bus_redial	**rp, *rd;
+
+	pthread_mutex_lock(&bus_redial_mtx);
+	rp = &bus_redials;
+	while ((rd = *rp) != NULL) {
+		if (nng_socket_id(rd->rd_sock) != nng_socket_id(s)) {
+			rp = &rd->rd_next;
+			continue;
+		}
+		if (rd->rd_busy) {
+			pthread_cond_wait(&bus_redial_cv, &bus_redial_mtx);
+			rp = &bus_redials;	/* the list may have changed */
+			continue;
+		}
+		*rp = rd->rd_next;
+		free(rd);
+	}
+	pthread_mutex_unlock(&bus_redial_mtx);
+}
+
 /*
  * Dials addr without blocking: nng keeps redialing in the background, so
- * a broker that starts later, or restarts, is picked up.
+ * a broker that starts later, or restarts, is picked up; and the dialer is
+ * watched (above).  The socket's pipe events must call bus_redial_note().
  */
 static int
 bus_dial(nng_socket s, const char *addr)
 {
-	int	rv;
+	struct bus_redial	*rd;
+	nng_dialer		 d;
+	int			 rv;
 
-	nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 20);
-	nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 500);
-	if ((rv = nng_dial(s, addr, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	pthread_once(&bus_redial_once, bus_redial_start);
+	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
+	    strlen(addr) >= sizeof(rd->rd_addr)) {
+		free(rd);
+		return (SH_ENOMEM);
+	}
+	if (bus_dialer_new(s, addr, &d) != 0) {
+		free(rd);
+		return (SH_EIO);
+	}
+	rd->rd_sock = s;
+	rd->rd_dialer = d;
+	rd->rd_tcp = strncmp(addr, "tcp", 3) == 0;
+	rd->rd_since = util_now_ms();
+	memcpy(rd->rd_addr, addr, strlen(addr) + 1);
+	pthread_mutex_lock(&bus_redial_mtx);
+	rd->rd_next = bus_redials;
+	bus_redials = rd;
+	pthread_mutex_unlock(&bus_redial_mtx);
+	if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
 		log_warnx("%s: could not dial '%s': %s", __func__, addr,
 		    nng_strerror(rv));
-		return (SH_EIO);
+		return (SH_EIO);	/* forgotten when s closes */
 	}
 	return (0);
 }
@@ -165,6 +361,16 @@ bus_pipe_guard(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(closing))
 		nng_pipe_close(p);
+	bus_redial_note(p, ev);
+}
+
+/* Registers bus_pipe_guard for every pipe event of s. */
+static void
+bus_pipe_notify(nng_socket s, atomic_int *closing)
+{
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard, closing);
+	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, bus_pipe_guard, closing);
+	nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, bus_pipe_guard, closing);
 }
 
 /* ---- teardown ----------------------------------------------------------- */
@@ -239,6 +445,7 @@ bus_sock_close(nng_socket s, atomic_int *closing)
 {
 	atomic_store(closing, 1);
 	bus_teardown_enter();
+	bus_redial_forget(s);
 	nng_close(s);
 	bus_teardown_leave();
 }
@@ -248,8 +455,31 @@ bus_sock_close(nng_socket s, atomic_int *closing)
 struct bus_call;
 static void	bus_call_spare_free(struct bus_client *);
 
+/*
+ * A client has at most BUS_CALLS_MAX calls in flight: the broker holds a
+ * context for each (services/bus/broker.c, "Replies"), and a gateway with
+ * thousands of waiting connections must not make that unbounded.  Past
+ * it a call fails at once with SH_EUNAVAIL (the gateway's 503).
+ */
+#define BUS_CALLS_MAX	2048
+
+/*
+ * One REQ socket per broker, so that a call can choose its broker: a
+ * call goes to the next connected one in turn, and a call that a broker
+ * answers "service 'x' unavailable" (its replicas have not joined it yet:
+ * it has just restarted) is sent once more through another connected
+ * broker, if there is one and time is left, before that answer counts
+ * (issue 11: the other broker carries the traffic meanwhile).  Only the
+ * broker says that of the very service called (a replica never answers
+ * it about itself), and it says it before forwarding anything, so the
+ * second send never runs a request twice.
+ */
 struct bus_client {
-	nng_socket	 bc_sock;
+	nng_socket	 bc_socks[BUS_MAX_BROKERS];
+	int		 bc_n;
+	atomic_int	 bc_up[BUS_MAX_BROKERS];	/* pipes of each */
+	atomic_uint	 bc_next;	/* round robin over the brokers */
+	atomic_int	 bc_calls;	/* in flight now */
 	atomic_int	 bc_pipes;	/* brokers connected now */
 	atomic_int	 bc_closing;
 	pthread_mutex_t	 bc_mtx;	/* guards bc_spare, bc_nspare */
@@ -263,12 +493,57 @@ static void
 bus_client_pipe_ev(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct bus_client	*bc = arg;
+	int			 i, d;
 
 	bus_pipe_guard(p, ev, &bc->bc_closing);
 	if (ev == NNG_PIPE_EV_ADD_POST)
-		atomic_fetch_add(&bc->bc_pipes, 1);
+		d = 1;
 	else if (ev == NNG_PIPE_EV_REM_POST)
-		atomic_fetch_sub(&bc->bc_pipes, 1);
+		d = -1;
+	else
+		return;
+	for (i = 0; i < bc->bc_n; i++)
+		if (nng_socket_id(bc->bc_socks[i]) ==
+		    nng_socket_id(nng_pipe_socket(p)))
+			atomic_fetch_add(&bc->bc_up[i], d);
+	atomic_fetch_add(&bc->bc_pipes, d);
+}
+
+/* The next connected broker in turn, other than not (-1: any); -1 if
+ * none. */
+static int
+bus_client_pick(struct bus_client *bc, int not)
+{
+	unsigned	start = atomic_fetch_add(&bc->bc_next, 1);
+	int		i, j;
+
+	for (i = 0; i < bc->bc_n; i++) {
+		j = (int)((start + (unsigned)i) % (unsigned)bc->bc_n);
+		if (j != not && atomic_load(&bc->bc_up[j]) > 0)
+			return (j);
+	}
+	return (-1);
+}
+
+/*
+ * Whether m is a broker's "service 'svc' unavailable" (services/bus):
+ * a short reply, status 503, that error.  Read as bytes: the text is the
+ * broker's own (msg_reply and MSG_JSON_FLAGS), and most replies are not
+ * 503s.
+ */
+static int
+bus_unavailable(nng_msg *m, const char *svc)
+{
+	char	want[BUS_SVC_MAX + 48];
+	int	n;
+
+	if (nng_msg_len(m) > 256 || memmem(nng_msg_body(m), nng_msg_len(m),
+	    "\"status\":503", 12) == NULL)
+		return (0);
+	n = snprintf(want, sizeof(want), "\"error\":\"service '%s' "
+	    "unavailable\"", svc);
+	return (n > 0 && (size_t)n < sizeof(want) &&
+	    memmem(nng_msg_body(m), nng_msg_len(m), want, (size_t)n) != NULL);
 }
 
 nng_stat *
@@ -320,65 +595,89 @@ bus_dials_failed(nng_socket s)
 }
 
 /*
- * Gives a just-opened client time to finish its first dial: until a
- * broker is connected, every dial has failed once, or BUS_SETTLE_MS.
+ * Gives a just-opened client time to finish its first dials: until a
+ * broker is connected or every dial has failed once, or BUS_SETTLE_MS;
+ * then, with several brokers, until every one is connected or has failed
+ * once, or BUS_SETTLE_MORE_MS more.
  * Giving up sooner on a broker that is only slow (a loaded machine) made
  * the client fail its calls as unavailable, and hang up in the middle of
  * the handshake -- which stops nng 1.5.2's listener at the broker
- * (services/bus/broker.c, "Listeners").
+ * (services/bus/broker.c, "Listeners").  Settling on the first broker
+ * alone sent every call of a short-lived client to it while the other's
+ * connection was still on its way (t0110's "the second broker forwarded
+ * some of them", failed on a loaded CI machine).
  */
 static void
 bus_client_settle(struct bus_client *bc)
 {
-	int	i;
+	int	i, j, settled;
 
-	for (i = 0; i < BUS_SETTLE_MS && atomic_load(&bc->bc_pipes) == 0;
-	    i++) {
+	for (i = 0; i < BUS_SETTLE_MS && atomic_load(&bc->bc_pipes) == 0; i++) {
 		util_sleep_ms(1);
-		if (i % 10 == 9 && bus_dials_failed(bc->bc_sock))
+		for (j = 0, settled = 0; i % 10 == 9 && j < bc->bc_n; j++)
+			settled += bus_dials_failed(bc->bc_socks[j]);
+		if (settled == bc->bc_n)
 			break;
+	}
+	/* One broker is there: the others get BUS_SETTLE_MORE_MS more. */
+	for (i = 0; bc->bc_n > 1 && atomic_load(&bc->bc_pipes) > 0 &&
+	    i < BUS_SETTLE_MORE_MS; i++) {
+		for (j = 0, settled = 0; j < bc->bc_n; j++)
+			if (atomic_load(&bc->bc_up[j]) > 0 ||
+			    (i % 10 == 9 && bus_dials_failed(bc->bc_socks[j])))
+				settled++;
+		if (settled == bc->bc_n)
+			break;
+		util_sleep_ms(1);
 	}
 }
 
 struct bus_client *
 bus_client_open(const char *url)
 {
+	char			 addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
 	struct bus_client	*bc;
+	int			 i, n;
 
+	if ((n = bus_url_addrs(url, "front", addrs, BUS_MAX_BROKERS)) < 0)
+		return (NULL);
 	if ((bc = calloc(1, sizeof(*bc))) == NULL)
 		return (NULL);
-	bus_watchdog_arm();
-	if (nng_req0_open(&bc->bc_sock) != 0) {
-		free(bc);
-		return (NULL);
-	}
 	pthread_mutex_init(&bc->bc_mtx, NULL);
-	/* Resends would repeat non-idempotent work; deadlines rule. */
-	nng_socket_set_ms(bc->bc_sock, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE);
-	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_PRE, bus_client_pipe_ev,
-	    bc);
-	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_ADD_POST, bus_client_pipe_ev,
-	    bc);
-	nng_pipe_notify(bc->bc_sock, NNG_PIPE_EV_REM_POST, bus_client_pipe_ev,
-	    bc);
-	if (bus_dial_all(bc->bc_sock, url, "front") != 0) {
-		bus_sock_close(bc->bc_sock, &bc->bc_closing);
-		pthread_mutex_destroy(&bc->bc_mtx);
-		free(bc);
-		return (NULL);
+	for (i = 0; i < n; i++) {
+		bus_watchdog_arm();
+		if (nng_req0_open(&bc->bc_socks[i]) != 0)
+			goto fail;
+		bc->bc_n++;
+		/* Resends would repeat non-idempotent work; deadlines rule. */
+		nng_socket_set_ms(bc->bc_socks[i], NNG_OPT_REQ_RESENDTIME,
+		    NNG_DURATION_INFINITE);
+		nng_pipe_notify(bc->bc_socks[i], NNG_PIPE_EV_ADD_PRE,
+		    bus_client_pipe_ev, bc);
+		nng_pipe_notify(bc->bc_socks[i], NNG_PIPE_EV_ADD_POST,
+		    bus_client_pipe_ev, bc);
+		nng_pipe_notify(bc->bc_socks[i], NNG_PIPE_EV_REM_POST,
+		    bus_client_pipe_ev, bc);
+		if (bus_dial(bc->bc_socks[i], addrs[i]) != 0)
+			goto fail;
 	}
 	bus_client_settle(bc);
 	return (bc);
+ fail:
+	bus_client_close(bc);
+	return (NULL);
 }
 
 void
 bus_client_close(struct bus_client *bc)
 {
+	int	i;
+
 	if (bc == NULL)
 		return;
 	bus_call_spare_free(bc);
-	bus_sock_close(bc->bc_sock, &bc->bc_closing);
+	for (i = 0; i < bc->bc_n; i++)
+		bus_sock_close(bc->bc_socks[i], &bc->bc_closing);
 	pthread_mutex_destroy(&bc->bc_mtx);
 	free(bc);
 }
@@ -496,27 +795,24 @@ bus_decode_reply(nng_msg *m, struct msg_rep *rep, int raw)
 	return (rc);
 }
 
-int
-bus_call(struct bus_client *bc, const char *svc, json_t *req,
-    int timeout_ms, struct msg_rep *rep)
+/* One send and receive of m (stolen) on socket s, within timeout_ms;
+ * 0 and *out (new), or an SH_E* code. */
+static int
+bus_call_once(nng_socket s, nng_msg *m, int timeout_ms, nng_msg **out)
 {
 	nng_ctx		 ctx;
 	nng_aio		*aio = NULL;
-	nng_msg		*m;
 	uint64_t	 start = util_now_ms(), used;
-	int		 rv, rc = SH_EIO;
+	int		 rv, rc;
 
-	memset(rep, 0, sizeof(*rep));
-	if (atomic_load(&bc->bc_pipes) == 0)
-		return (SH_EUNAVAIL);
-	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL)
-		return (SH_ENOMEM);
-	if (nng_ctx_open(&ctx, bc->bc_sock) != 0) {
+	*out = NULL;
+	if (nng_ctx_open(&ctx, s) != 0) {
 		nng_msg_free(m);
 		return (SH_EIO);
 	}
 	if (nng_aio_alloc(&aio, NULL, NULL) != 0) {
 		nng_msg_free(m);
+		rc = SH_ENOMEM;
 		goto done;
 	}
 	nng_aio_set_msg(aio, m);
@@ -537,10 +833,51 @@ bus_call(struct bus_client *bc, const char *svc, json_t *req,
 		rc = bus_nng_err(rv);
 		goto done;
 	}
-	rc = bus_decode_reply(nng_aio_get_msg(aio), rep, 0);
+	*out = nng_aio_get_msg(aio);
+	rc = 0;
  done:
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
+	return (rc);
+}
+
+int
+bus_call(struct bus_client *bc, const char *svc, json_t *req,
+    int timeout_ms, struct msg_rep *rep)
+{
+	nng_msg		*m = NULL, *copy = NULL, *out = NULL;
+	uint64_t	 start = util_now_ms(), used;
+	int		 i, rc;
+
+	memset(rep, 0, sizeof(*rep));
+	if ((i = bus_client_pick(bc, -1)) < 0)
+		return (SH_EUNAVAIL);
+	if (atomic_fetch_add(&bc->bc_calls, 1) >= BUS_CALLS_MAX) {
+		rc = SH_EUNAVAIL;
+		goto done;
+	}
+	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL) {
+		rc = SH_ENOMEM;
+		goto done;
+	}
+	/* Kept for a second broker (see struct bus_client). */
+	if (bc->bc_n > 1 && nng_msg_dup(&copy, m) != 0)
+		copy = NULL;
+	rc = bus_call_once(bc->bc_socks[i], m, timeout_ms, &out);
+	used = util_now_ms() - start;
+	if (rc == 0 && copy != NULL && bus_unavailable(out, svc) &&
+	    used + BUS_RETRY_MIN_MS < (uint64_t)timeout_ms &&
+	    (i = bus_client_pick(bc, i)) >= 0) {
+		nng_msg_free(out);
+		rc = bus_call_once(bc->bc_socks[i], copy, timeout_ms -
+		    (int)used, &out);
+		copy = NULL;
+	}
+	if (rc == 0)
+		rc = bus_decode_reply(out, rep, 0);
+ done:
+	nng_msg_free(copy);
+	atomic_fetch_sub(&bc->bc_calls, 1);
 	return (rc);
 }
 
@@ -572,13 +909,93 @@ struct bus_call {
 	struct bus_call		*ca_next;	/* on bc_spare */
 	nng_aio			*ca_send;	/* no callback */
 	nng_aio			*ca_recv;	/* bus_call_done */
-	nng_ctx			 ca_ctx;
-	int			 ca_ctx_open;
+	nng_ctx			 ca_ctx[BUS_MAX_BROKERS];	/* one each */
+	int			 ca_ctx_open[BUS_MAX_BROKERS];
+	int			 ca_sock;	/* the broker it went to */
+	nng_msg			*ca_copy;	/* the frame, for a second */
+	uint64_t		 ca_deadline;	/* monotonic ms */
+	char			 ca_svc[BUS_SVC_MAX];
+	int			 ca_freeing;	/* under bc_mtx */
 	atomic_int		 ca_replied;	/* the receive got a reply */
 	bus_call_cb		 ca_cb;
 	void			*ca_arg;
 	int			 ca_raw;	/* body left as text */
 };
+
+/* ca's context on broker i, opened on first use; 0 or -1. */
+static int
+bus_call_ctx(struct bus_call *ca, int i)
+{
+	if (!ca->ca_ctx_open[i]) {
+		if (nng_ctx_open(&ca->ca_ctx[i], ca->ca_bc->bc_socks[i]) != 0)
+			return (-1);
+		ca->ca_ctx_open[i] = 1;
+	}
+	return (0);
+}
+
+/*
+ * Sends the frame on the aios (the send's idle) through broker i and
+ * posts the receive, which ends at ca_deadline.  m is stolen.  0, or -1
+ * when the send was refused at once.
+ */
+static int
+bus_call_send(struct bus_call *ca, int i, nng_msg *m)
+{
+	uint64_t	now = util_now_ms();
+
+	if (bus_call_ctx(ca, i) != 0) {
+		nng_msg_free(m);
+		return (-1);
+	}
+	ca->ca_sock = i;
+	/* The receive holds the deadline: see above. */
+	nng_aio_set_msg(ca->ca_send, m);
+	nng_aio_set_timeout(ca->ca_send, NNG_DURATION_INFINITE);
+	atomic_store(&ca->ca_replied, 0);
+	nng_ctx_send(ca->ca_ctx[i], ca->ca_send);
+	/* Without a callback, a send refused at once (socket closing) has
+	 * its error set on return; a queued one reads 0 until it fails. */
+	if (nng_aio_result(ca->ca_send) != 0) {
+		nng_msg_free(nng_aio_get_msg(ca->ca_send));
+		nng_aio_set_msg(ca->ca_send, NULL);
+		return (-1);
+	}
+	nng_aio_set_timeout(ca->ca_recv, ca->ca_deadline > now ?
+	    (nng_duration)(ca->ca_deadline - now) : 1);
+	nng_ctx_recv(ca->ca_ctx[i], ca->ca_recv);
+	return (0);
+}
+
+/*
+ * The broker ca went to said the service is unavailable: sends the frame
+ * once more through another connected broker, if time is left.  1 if it
+ * did (the reply will come to bus_call_done again), else 0.  On the
+ * receive's callback: the first send completed before its reply matched
+ * (nng_aio_wait() only waits for its completion's bookkeeping).
+ */
+static int
+bus_call_again(struct bus_call *ca)
+{
+	struct bus_client	*bc = ca->ca_bc;
+	nng_msg			*m = ca->ca_copy;
+	int			 i, ok;
+
+	if (m == NULL || util_now_ms() + BUS_RETRY_MIN_MS >= ca->ca_deadline ||
+	    (i = bus_client_pick(bc, ca->ca_sock)) < 0)
+		return (0);
+	/* A bus_call_free() that cancels meanwhile closes the context in
+	 * ca_sock: it must be the one the second send uses, or none. */
+	pthread_mutex_lock(&bc->bc_mtx);
+	if ((ok = !ca->ca_freeing && bus_call_ctx(ca, i) == 0))
+		ca->ca_sock = i;
+	pthread_mutex_unlock(&bc->bc_mtx);
+	if (!ok)
+		return (0);
+	ca->ca_copy = NULL;
+	nng_aio_wait(ca->ca_send);
+	return (bus_call_send(ca, i, m) == 0);
+}
 
 /* Runs on an nng thread once the reply's receive ends. */
 static void
@@ -589,7 +1006,20 @@ bus_call_done(void *arg)
 	nng_msg		*m;
 	int		 rv;
 
-	if ((rv = nng_aio_result(ca->ca_recv)) != 0)
+	if ((rv = nng_aio_result(ca->ca_recv)) == 0 && ca->ca_copy != NULL &&
+	    bus_unavailable(nng_aio_get_msg(ca->ca_recv), ca->ca_svc)) {
+		m = nng_aio_get_msg(ca->ca_recv);
+		nng_aio_set_msg(ca->ca_recv, NULL);
+		if (bus_call_again(ca)) {
+			nng_msg_free(m);
+			return;
+		}
+		nng_aio_set_msg(ca->ca_recv, m);	/* that answer stands */
+	}
+	nng_msg_free(ca->ca_copy);
+	ca->ca_copy = NULL;
+	atomic_fetch_sub(&ca->ca_bc->bc_calls, 1);
+	if (rv != 0)
 		ca->ca_cb(ca->ca_arg, bus_nng_err(rv), NULL);
 	else {
 		atomic_store(&ca->ca_replied, 1);
@@ -605,10 +1035,14 @@ bus_call_done(void *arg)
 static void
 bus_call_destroy(struct bus_call *ca)
 {
+	int	i;
+
 	nng_aio_free(ca->ca_recv);
 	nng_aio_free(ca->ca_send);
-	if (ca->ca_ctx_open)
-		nng_ctx_close(ca->ca_ctx);
+	for (i = 0; i < BUS_MAX_BROKERS; i++)
+		if (ca->ca_ctx_open[i])
+			nng_ctx_close(ca->ca_ctx[i]);
+	nng_msg_free(ca->ca_copy);
 	free(ca);
 }
 
@@ -642,14 +1076,12 @@ bus_call_get(struct bus_client *bc)
 	if ((ca = calloc(1, sizeof(*ca))) == NULL)
 		return (NULL);
 	ca->ca_bc = bc;
-	if (nng_ctx_open(&ca->ca_ctx, bc->bc_sock) != 0 ||
-	    nng_aio_alloc(&ca->ca_send, NULL, NULL) != 0 ||
+	if (nng_aio_alloc(&ca->ca_send, NULL, NULL) != 0 ||
 	    nng_aio_alloc(&ca->ca_recv, bus_call_done, ca) != 0) {
-		log_warnx("%s: could not open a context", __func__);
+		log_warnx("%s: could not allocate a call", __func__);
 		bus_call_destroy(ca);
 		return (NULL);
 	}
-	ca->ca_ctx_open = 1;
 	return (ca);
 }
 
@@ -677,34 +1109,41 @@ bus_call_begin(struct bus_client *bc, const char *svc, json_t *req,
     int timeout_ms, int raw, bus_call_cb cb, void *arg)
 {
 	struct bus_call	*ca;
-	nng_msg		*m;
+	nng_msg		*m, *copy = NULL;
+	int		 i;
 
-	if (atomic_load(&bc->bc_pipes) == 0)
+	if ((i = bus_client_pick(bc, -1)) < 0 || strlen(svc) >= BUS_SVC_MAX)
 		return (NULL);
-	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL)
-		return (NULL);
-	if ((ca = bus_call_get(bc)) == NULL) {
-		nng_msg_free(m);
+	if (atomic_fetch_add(&bc->bc_calls, 1) >= BUS_CALLS_MAX) {
+		atomic_fetch_sub(&bc->bc_calls, 1);
+		log_debug("%s: %d calls in flight: refused", __func__,
+		    BUS_CALLS_MAX);
 		return (NULL);
 	}
+	if ((m = bus_frame_msg(svc, req, timeout_ms)) == NULL ||
+	    (ca = bus_call_get(bc)) == NULL) {
+		nng_msg_free(m);
+		atomic_fetch_sub(&bc->bc_calls, 1);
+		return (NULL);
+	}
+	/* Kept for a second broker (see struct bus_client). */
+	if (bc->bc_n > 1 && nng_msg_dup(&copy, m) != 0)
+		copy = NULL;
+	ca->ca_copy = copy;
 	ca->ca_raw = raw;
 	ca->ca_cb = cb;
 	ca->ca_arg = arg;
-	/* The receive holds the deadline: see above. */
-	nng_aio_set_msg(ca->ca_send, m);
-	nng_aio_set_timeout(ca->ca_send, NNG_DURATION_INFINITE);
-	atomic_store(&ca->ca_replied, 0);
-	nng_ctx_send(ca->ca_ctx, ca->ca_send);
-	/* Without a callback, a send refused at once (socket closing) has
-	 * its error set on return; a queued one reads 0 until it fails. */
-	if (nng_aio_result(ca->ca_send) != 0) {
-		nng_msg_free(nng_aio_get_msg(ca->ca_send));
-		nng_aio_set_msg(ca->ca_send, NULL);
+	ca->ca_deadline = util_now_ms() + (uint64_t)(timeout_ms > 0 ?
+	    timeout_ms : 1);
+	memcpy(ca->ca_svc, svc, strlen(svc) + 1);
+	ca->ca_freeing = 0;
+	if (bus_call_send(ca, i, m) != 0) {
+		nng_msg_free(ca->ca_copy);
+		ca->ca_copy = NULL;
+		atomic_fetch_sub(&bc->bc_calls, 1);
 		bus_call_put(ca, 0);
 		return (NULL);
 	}
-	nng_aio_set_timeout(ca->ca_recv, timeout_ms);
-	nng_ctx_recv(ca->ca_ctx, ca->ca_recv);
 	return (ca);
 }
 
@@ -726,7 +1165,7 @@ void
 bus_call_free(struct bus_call *ca)
 {
 	nng_msg	*m;
-	int	 replied;
+	int	 replied, i;
 
 	if (ca == NULL)
 		return;
@@ -739,8 +1178,14 @@ bus_call_free(struct bus_call *ca)
 	 * has not run yet runs with SH_EUNAVAIL), and the call is not kept.
 	 */
 	if (!(replied = atomic_load(&ca->ca_replied))) {
-		nng_ctx_close(ca->ca_ctx);
-		ca->ca_ctx_open = 0;
+		pthread_mutex_lock(&ca->ca_bc->bc_mtx);
+		ca->ca_freeing = 1;	/* no second broker now */
+		i = ca->ca_sock;
+		pthread_mutex_unlock(&ca->ca_bc->bc_mtx);
+		if (ca->ca_ctx_open[i]) {
+			nng_ctx_close(ca->ca_ctx[i]);
+			ca->ca_ctx_open[i] = 0;
+		}
 	}
 	nng_aio_wait(ca->ca_recv);	/* the callback has returned */
 	nng_aio_wait(ca->ca_send);
@@ -1157,8 +1602,7 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 		 * lost broker fails the pending READY at once. */
 		nng_socket_set_ms(bs->bs_socks[j], NNG_OPT_REQ_RESENDTIME,
 		    NNG_DURATION_INFINITE);
-		nng_pipe_notify(bs->bs_socks[j], NNG_PIPE_EV_ADD_PRE,
-		    bus_pipe_guard, &bs->bs_closing);
+		bus_pipe_notify(bs->bs_socks[j], &bs->bs_closing);
 		if (bus_dial(bs->bs_socks[j], addrs[j]) != 0)
 			goto fail;
 	}
@@ -1303,8 +1747,7 @@ bus_pub_open(const char *url)
 	/* A turn's deltas come in bursts: nng's default queue (16 per
 	 * pipe) drops from the middle of a streamed answer. */
 	nng_socket_set_int(bp->bp_sock, NNG_OPT_SENDBUF, BUS_EVENT_BUF);
-	nng_pipe_notify(bp->bp_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
-	    &bp->bp_closing);
+	bus_pipe_notify(bp->bp_sock, &bp->bp_closing);
 	if (bus_dial_all(bp->bp_sock, url, "pub") != 0) {
 		bus_sock_close(bp->bp_sock, &bp->bp_closing);
 		free(bp);
@@ -1349,8 +1792,7 @@ bus_sub_open(const char *url)
 		return (NULL);
 	}
 	nng_socket_set_int(bb->bb_sock, NNG_OPT_RECVBUF, BUS_EVENT_BUF);
-	nng_pipe_notify(bb->bb_sock, NNG_PIPE_EV_ADD_PRE, bus_pipe_guard,
-	    &bb->bb_closing);
+	bus_pipe_notify(bb->bb_sock, &bb->bb_closing);
 	if (bus_dial_all(bb->bb_sock, url, "sub") != 0) {
 		bus_sock_close(bb->bb_sock, &bb->bb_closing);
 		free(bb);

@@ -9,7 +9,8 @@
  * for ipc:// bases; for tcp://host:P the same five roles take ports
  * P, P+1 (pub), P+2 (sub), P+3.. (services in SVC_LIST order).
  * A bus URL may list several brokers, comma-separated; every socket dials
- * all of them (HA), and nng redials after a broker restarts.
+ * all of them (HA), and redials at once after a broker restarts (a dialer
+ * without a connection for 1 s over tcp is made anew: bus.c says why).
  *
  * Clients: bus_call() blocks; bus_call_start() is asynchronous and calls
  * back on an nng thread.  Servers: bus_server_open() runs a pool of worker
@@ -39,10 +40,14 @@ int	 bus_addr(const char *base, const char *role, char *out, size_t outlen);
 /* ---- clients -------------------------------------------------------- */
 struct bus_client;
 
-/* Opens a REQ socket dialing every broker in url, waiting for a first
- * connection until one is made, each dial has failed once (no broker
- * there), or 2 s pass.  NULL on failure.  While no broker is connected,
- * calls fail at once with SH_EUNAVAIL (bus_call_start: NULL). */
+/* Opens one REQ socket per broker in url, waiting until one is connected
+ * or every dial has failed once (no broker there), or 2 s pass; then up
+ * to 250 ms more until every broker is connected or has failed once.
+ * NULL on failure.  Calls go to the connected brokers in turn; one that a
+ * broker answers "service 'x' unavailable" goes once more through another
+ * connected broker, time permitting.  While no broker is connected, or
+ * 2048 calls of the client are in flight, calls fail at once with
+ * SH_EUNAVAIL (bus_call_start: NULL). */
 struct bus_client *bus_client_open(const char *url);
 void	 bus_client_close(struct bus_client *bc);
 

@@ -16,12 +16,30 @@
  * message changes its header and gains or loses the 8-byte tag.  Wire
  * format: bus.h and proto/messages.md.
  *
+ * Replies are never dropped.  Both the front and the back are cooked REP
+ * sockets used through contexts: every message received holds its
+ * context until its answer is sent on it (a request's reply or 503, a
+ * worker's next work, an acknowledgement).  nng's REP context queues a
+ * send while its pipe is busy and completes it once written, so a burst
+ * of answers to one pipe waits its turn.  The raw REP socket we had
+ * before routed by header through a queue of 64 messages per pipe, fixed
+ * in nng 1.5.2 (xrep.c: nni_msgq_init(&p->sendq, 64)), and freed what did
+ * not fit, silently: a killed replica's 89 requests answered 503 at once
+ * reached their gateway as 77.  A larger NNG_OPT_SENDBUF only grows the
+ * socket's queue in front of those, and a queue of our own could not know
+ * when the pipe's had room: a raw send says nothing of it.  What bounds
+ * the contexts: one per request queued (BROKER_QUEUE per service) or in
+ * flight (at most what clients have in flight: libshared/bus.c bounds
+ * each client), one per idle worker, one per acknowledgement on its way.
+ * An answer whose peer reads nothing for BROKER_SEND_MS is given up, and
+ * logged: that peer is stuck, and must not hold the broker's memory.
+ *
  * Events.  A raw SUB socket (publishers dial) feeds a raw PUB socket
  * (subscribers dial), one message at a time so order is kept.
  *
  * Threads.  None of our own: everything runs in nng aio and pipe
  * callbacks, under br_mtx, and nothing in them blocks (sends are
- * non-blocking).  The lookup of a pipe and the registration of a request
+ * asynchronous, on a context's aio).  The lookup of a pipe and the registration of a request
  * happen under one lock with the pipe's removal, so a pipe that dies
  * between "take a slot" and "send" still has the request in its list
  * when its REM_POST callback answers them.  A pipe is known from its
@@ -46,8 +64,9 @@
  * does not arrive within BROKER_PROBE_MS means the listener stopped, and
  * the broker listens anew (broker_watch).
  *
- * Stop.  nng_aio_stop() on every aio (it cancels the pending receive and
- * waits for the callback), then nng_close(): no thread ever waits in a
+ * Stop.  nng_aio_stop() on every aio, every context's included (it
+ * cancels the pending receive or send and waits for the callback), then
+ * nng_close(): no thread ever waits in a
  * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
  * accepted while a socket closes is refused (broker_pipe_guard).
  */
@@ -82,11 +101,11 @@
 
 #define BROKER_BUF	1024	/* messages a socket queues (bursts) */
 #define BROKER_QUEUE	1024	/* requests waiting per service */
-#define BROKER_RECVS	1	/* receives kept posted per request socket */
+#define BROKER_RECVS	2	/* receives kept posted per request socket */
+#define BROKER_SEND_MS	10000	/* an answer waits this long for its peer */
 #define BROKER_TICK_MS	100	/* deadline sweep */
 #define BROKER_GRACE_MS	1000	/* in flight past its deadline: forget */
 #define BROKER_TIMEOUT	60000	/* a frame that gives no timeout */
-#define BROKER_HDR_MAX	40	/* a backtrace: pipe id and 8 hops */
 #define BROKER_PIPES	64	/* pipe hash buckets */
 #define BROKER_TAGS	4096	/* tag hash buckets */
 #define BROKER_NLSN	(3 + SVC_COUNT)	/* front, pub, sub, services */
@@ -115,11 +134,30 @@ struct broker_lsn {
 	int		 ls_seen;	/* the probe's pipe reached the socket */
 };
 
-/* A READY held: the header routes the work to its REQ context. */
-struct broker_slot {
-	struct broker_slot	*sl_next;
-	size_t			 sl_hlen;
-	uint8_t			 sl_hdr[BROKER_HDR_MAX];
+/*
+ * A REP context of ours with its aio.  It receives one message (a client's
+ * request at the front; a worker's READY, reply or LATE at the back), is
+ * held while that message waits for its answer -- by a request at the
+ * front, as an idle slot or until its acknowledgement at the back -- sends
+ * the answer, and goes back to its socket's spares.  cx_state is written
+ * by whoever holds the context before it hands it to nng, and read by the
+ * callback nng hands it back to.
+ */
+enum broker_cx_state {
+	CX_SPARE,	/* on its socket's spares */
+	CX_RECV,	/* a receive posted */
+	CX_HELD,	/* holds a message's route, answer not sent yet */
+	CX_SEND,	/* its answer on its way */
+};
+
+struct broker_cx {
+	struct broker_cx	*cx_next;	/* spares, or a pipe's slots */
+	struct broker_cx	*cx_all;	/* every context, for the stop */
+	struct broker		*cx_broker;
+	struct broker_svc	*cx_svc;	/* NULL: the front */
+	nng_ctx			 cx_ctx;
+	nng_aio			*cx_aio;
+	enum broker_cx_state	 cx_state;
 };
 
 /* A request: queued (rq_pipe NULL, rq_msg set) or in flight at a pipe. */
@@ -130,8 +168,7 @@ struct broker_req {
 	uint64_t		 rq_deadline;	/* monotonic ms */
 	struct broker_pipe	*rq_pipe;
 	nng_msg			*rq_msg;
-	size_t			 rq_hlen;
-	uint8_t			 rq_hdr[BROKER_HDR_MAX];	/* the front's */
+	struct broker_cx	*rq_cx;		/* the front's: its answer */
 	char			 rq_id[BUS_ID_MAX];
 };
 TAILQ_HEAD(broker_reqs, broker_req);
@@ -142,23 +179,16 @@ struct broker_pipe {
 	TAILQ_ENTRY(broker_pipe) bp_entry;	/* bs_ready, while bp_slots */
 	uint32_t		 bp_id;
 	struct broker_svc	*bp_svc;
-	struct broker_slot	*bp_slots;	/* idle workers */
+	struct broker_cx	*bp_slots;	/* idle workers' READYs */
 	struct broker_reqs	 bp_reqs;	/* in flight here */
 };
 TAILQ_HEAD(broker_pipes, broker_pipe);
-
-/* One posted receive: on the front (rx_svc NULL) or a back socket. */
-struct broker_recv {
-	struct broker		*rx_broker;
-	struct broker_svc	*rx_svc;
-	nng_aio			*rx_aio;
-};
 
 struct broker_svc {
 	struct broker		*bs_broker;
 	const char		*bs_name;
 	nng_socket		 bs_sock;
-	struct broker_recv	 bs_recv[BROKER_RECVS];
+	struct broker_cx	*bs_spare;	/* its contexts not in use */
 	int			 bs_npipes;	/* replicas connected */
 	struct broker_pipes	 bs_ready;	/* with an idle slot, in turn */
 	struct broker_reqs	 bs_queue;	/* waiting for a slot */
@@ -170,7 +200,9 @@ struct broker {
 	nng_socket		 br_front;
 	nng_socket		 br_pub_in;	/* SUB: publishers dial */
 	nng_socket		 br_pub_out;	/* PUB: subscribers dial */
-	struct broker_recv	 br_recv[BROKER_RECVS];
+	struct broker_cx	*br_spare;	/* the front's contexts not in use */
+	struct broker_cx	*br_cxs;	/* every context (cx_all) */
+	unsigned long long	 br_unsent;	/* answers a client did not read */
 	nng_aio			*br_pub_aio;
 	nng_aio			*br_tick;
 	atomic_int		 br_stopping;
@@ -235,32 +267,121 @@ broker_req_take(struct broker *br, uint64_t tag, struct broker_pipe *bp)
 }
 
 /* Takes an idle slot of bs, round robin over its replicas, or NULL. */
-static struct broker_slot *
+static struct broker_cx *
 broker_slot_take(struct broker_svc *bs, struct broker_pipe **bpp)
 {
 	struct broker_pipe	*bp;
-	struct broker_slot	*sl;
+	struct broker_cx	*sl;
 
 	if ((bp = TAILQ_FIRST(&bs->bs_ready)) == NULL)
 		return (NULL);
 	sl = bp->bp_slots;
-	bp->bp_slots = sl->sl_next;
+	bp->bp_slots = sl->cx_next;
 	TAILQ_REMOVE(&bs->bs_ready, bp, bp_entry);
 	if (bp->bp_slots != NULL)
 		TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
+	sl->cx_next = NULL;
 	*bpp = bp;
 	return (sl);
+}
+
+/* ---- contexts ----------------------------------------------------------- */
+
+static void	broker_cx_cb(void *);
+
+static nng_socket
+broker_cx_sock(struct broker_cx *cx)
+{
+	return (cx->cx_svc == NULL ? cx->cx_broker->br_front :
+	    cx->cx_svc->bs_sock);
+}
+
+/*
+ * A spare context of the front (bs NULL) or of bs's back socket, or a new
+ * one; NULL when none can be made.  Contexts are freed only at the stop
+ * (an aio cannot be freed from its own callback), so there are at most as
+ * many as messages ever held at once.
+ */
+static struct broker_cx *
+broker_cx_get(struct broker *br, struct broker_svc *bs)
+{
+	struct broker_cx	**spare, *cx;
+
+	spare = bs == NULL ? &br->br_spare : &bs->bs_spare;
+	pthread_mutex_lock(&br->br_mtx);
+	if ((cx = *spare) != NULL)
+		*spare = cx->cx_next;
+	pthread_mutex_unlock(&br->br_mtx);
+	if (cx != NULL) {
+		cx->cx_next = NULL;
+		return (cx);
+	}
+	if ((cx = calloc(1, sizeof(*cx))) == NULL)
+		return (NULL);
+	cx->cx_broker = br;
+	cx->cx_svc = bs;
+	if (nng_aio_alloc(&cx->cx_aio, broker_cx_cb, cx) != 0) {
+		free(cx);
+		return (NULL);
+	}
+	if (nng_ctx_open(&cx->cx_ctx, broker_cx_sock(cx)) != 0) {
+		nng_aio_free(cx->cx_aio);
+		free(cx);
+		return (NULL);
+	}
+	pthread_mutex_lock(&br->br_mtx);
+	cx->cx_all = br->br_cxs;
+	br->br_cxs = cx;
+	pthread_mutex_unlock(&br->br_mtx);
+	return (cx);
+}
+
+/* Back to the spares: a context whose message gets no answer, or sent. */
+static void
+broker_cx_put(struct broker_cx *cx)
+{
+	struct broker		*br = cx->cx_broker;
+	struct broker_cx	**spare;
+
+	spare = cx->cx_svc == NULL ? &br->br_spare : &cx->cx_svc->bs_spare;
+	pthread_mutex_lock(&br->br_mtx);
+	cx->cx_state = CX_SPARE;
+	cx->cx_next = *spare;
+	*spare = cx;
+	pthread_mutex_unlock(&br->br_mtx);
+}
+
+static void
+broker_cx_recv(struct broker_cx *cx)
+{
+	cx->cx_state = CX_RECV;
+	nng_aio_set_timeout(cx->cx_aio, NNG_DURATION_INFINITE);
+	nng_ctx_recv(cx->cx_ctx, cx->cx_aio);
+}
+
+/*
+ * Sends m (stolen) on cx, the answer to the message cx received.  nng
+ * queues it while the pipe is busy, and never drops it (see the head
+ * comment); only a peer that reads nothing for BROKER_SEND_MS loses it.
+ */
+static void
+broker_cx_send(struct broker_cx *cx, nng_msg *m)
+{
+	cx->cx_state = CX_SEND;
+	nng_aio_set_msg(cx->cx_aio, m);
+	nng_aio_set_timeout(cx->cx_aio, BROKER_SEND_MS);
+	nng_ctx_send(cx->cx_ctx, cx->cx_aio);
 }
 
 /* ---- sending ------------------------------------------------------------ */
 
 /*
- * Answers a request on the front with status and a JSON error, routed by
- * the front header hdr.  Error paths only: this is where JSON is built.
+ * Answers a request on the front with status and a JSON error, on its
+ * context cx.  Error paths only: this is where JSON is built.
  */
 static void
-broker_answer(struct broker *br, const void *hdr, size_t hlen,
-    const char *id, int status, const char *fmt, ...)
+broker_answer(struct broker *br, struct broker_cx *cx, const char *id,
+    int status, const char *fmt, ...)
 {
 	va_list	 ap;
 	json_t	*rep;
@@ -271,48 +392,35 @@ broker_answer(struct broker *br, const void *hdr, size_t hlen,
 	rep = msg_reply(id, status, msg_error_vbody(fmt, ap));
 	va_end(ap);
 	if (rep == NULL || (js = json_dumps(rep, MSG_JSON_FLAGS)) == NULL ||
-	    nng_msg_alloc(&m, 0) != 0)
-		goto done;
-	if (nng_msg_header_append(m, hdr, hlen) != 0 ||
-	    nng_msg_append(m, js, strlen(js)) != 0 ||
-	    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) != 0)
-		goto done;
-	m = NULL;
- done:
-	nng_msg_free(m);
+	    nng_msg_alloc(&m, 0) != 0 ||
+	    nng_msg_append(m, js, strlen(js)) != 0) {
+		log_warnx("%s: could not answer '%s' (%d): out of memory",
+		    __func__, id, status);
+		nng_msg_free(m);
+		broker_cx_put(cx);
+	} else
+		broker_cx_send(cx, m);
+	(void)br;
 	free(js);
 	json_decref(rep);
 }
 
-/* Sends work: m (stolen) routed by slot sl, with tag before the frame. */
-static int
-broker_send_work(struct broker_svc *bs, const struct broker_slot *sl,
-    uint64_t tag, nng_msg *m)
+/* Sends work: m (stolen) to the worker whose READY slot sl holds, with
+ * tag before the frame. */
+static void
+broker_send_work(struct broker_cx *sl, uint64_t tag, nng_msg *m)
 {
 	nng_msg_header_clear(m);
-	if (nng_msg_header_append(m, sl->sl_hdr, sl->sl_hlen) != 0 ||
-	    nng_msg_insert_u64(m, tag) != 0 ||
-	    nng_sendmsg(bs->bs_sock, m, NNG_FLAG_NONBLOCK) != 0) {
+	if (nng_msg_insert_u64(m, tag) != 0) {
+		/* Out of memory: the request stays in flight at the pipe
+		 * and is forgotten at its deadline; the worker waits for
+		 * its next work with a slot the broker no longer holds. */
+		log_warnx("%s: out of memory, a request lost", __func__);
 		nng_msg_free(m);
-		return (-1);
+		broker_cx_put(sl);
+		return;
 	}
-	return (0);
-}
-
-/* The work could not be sent: take the request back and say busy. */
-static void
-broker_unsend(struct broker *br, struct broker_svc *bs, uint64_t tag)
-{
-	struct broker_req	*rq;
-
-	pthread_mutex_lock(&br->br_mtx);
-	rq = broker_req_take(br, tag, NULL);
-	pthread_mutex_unlock(&br->br_mtx);
-	if (rq == NULL)
-		return;		/* its pipe went and answered it */
-	broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
-	    "service '%s' busy", bs->bs_name);
-	free(rq);
+	broker_cx_send(sl, m);
 }
 
 /* ---- the front ---------------------------------------------------------- */
@@ -328,41 +436,38 @@ broker_svc_find(struct broker *br, const char *name)
 	return (NULL);
 }
 
-/* A client's request (m, stolen). */
+/* A client's request (m, stolen), received on cx (held until answered). */
 static void
-broker_front(struct broker *br, nng_msg *m)
+broker_front(struct broker *br, struct broker_cx *cx, nng_msg *m)
 {
 	struct bus_route	 ro;
 	struct broker_svc	*bs;
 	struct broker_req	*rq;
-	struct broker_slot	*sl = NULL;
+	struct broker_cx	*sl = NULL;
 	struct broker_pipe	*bp;
 	const char		*why = NULL;
 	uint64_t		 tag = 0;
-	size_t			 hlen = nng_msg_header_len(m);
 
-	if (bus_route_parse(nng_msg_body(m), nng_msg_len(m), &ro) != 0 ||
-	    hlen > BROKER_HDR_MAX) {
+	if (bus_route_parse(nng_msg_body(m), nng_msg_len(m), &ro) != 0) {
 		log_debug("%s: dropping a malformed request", __func__);
 		nng_msg_free(m);
+		broker_cx_put(cx);
 		return;
 	}
 	if ((bs = broker_svc_find(br, ro.ro_svc)) == NULL) {
-		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 404,
-		    "unknown service '%s'", ro.ro_svc);
+		broker_answer(br, cx, ro.ro_id, 404, "unknown service '%s'",
+		    ro.ro_svc);
 		nng_msg_free(m);
 		return;
 	}
 	if ((rq = malloc(sizeof(*rq))) == NULL) {
-		broker_answer(br, nng_msg_header(m), hlen, ro.ro_id, 503,
-		    "out of memory");
+		broker_answer(br, cx, ro.ro_id, 503, "out of memory");
 		nng_msg_free(m);
 		return;
 	}
 	rq->rq_msg = NULL;
 	rq->rq_pipe = NULL;
-	rq->rq_hlen = hlen;
-	memcpy(rq->rq_hdr, nng_msg_header(m), hlen);
+	rq->rq_cx = cx;
 	memcpy(rq->rq_id, ro.ro_id, sizeof(rq->rq_id));
 	rq->rq_deadline = util_now_ms() + (uint64_t)(ro.ro_timeout_ms > 0 ?
 	    ro.ro_timeout_ms : BROKER_TIMEOUT);
@@ -387,15 +492,14 @@ broker_front(struct broker *br, nng_msg *m)
 	pthread_mutex_unlock(&br->br_mtx);
 
 	if (why != NULL) {
-		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
-		    "service '%s' %s", bs->bs_name, why);
+		broker_answer(br, cx, rq->rq_id, 503, "service '%s' %s",
+		    bs->bs_name, why);
 		free(rq);
 		nng_msg_free(m);
 		return;
 	}
-	if (sl != NULL && broker_send_work(bs, sl, tag, m) != 0)
-		broker_unsend(br, bs, tag);
-	free(sl);
+	if (sl != NULL)
+		broker_send_work(sl, tag, m);
 }
 
 /* ---- the back ----------------------------------------------------------- */
@@ -414,24 +518,22 @@ broker_tag(nng_msg *m, uint64_t *tag)
 	return (0);
 }
 
-/* A worker's message (m, stolen): its reply, and READY or not. */
+/* A worker's message (m, stolen) received on cx: its reply, and READY or
+ * not.  cx becomes an idle slot, carries work, or an acknowledgement. */
 static void
-broker_back(struct broker_svc *bs, nng_msg *m)
+broker_back(struct broker_svc *bs, struct broker_cx *cx, nng_msg *m)
 {
 	struct broker		*br = bs->bs_broker;
 	struct broker_pipe	*bp;
 	struct broker_req	*rq = NULL, *work;
-	struct broker_slot	 own, *sl;
-	nng_msg			*ack, *wm = NULL;
+	nng_msg			*ack = NULL, *wm = NULL;
 	uint64_t		 tag = 0, wtag = 0;
 	uint32_t		 id = nng_pipe_id(nng_msg_get_pipe(m));
 	char			 kind;
-	int			 ready, late;
+	int			 ready, late, held = 0;
 
-	own.sl_hlen = nng_msg_header_len(m);
-	if (nng_msg_len(m) < 1 || own.sl_hlen > BROKER_HDR_MAX)
+	if (nng_msg_len(m) < 1)
 		goto drop;
-	memcpy(own.sl_hdr, nng_msg_header(m), own.sl_hlen);
 	kind = *(const char *)nng_msg_body(m);
 	ready = kind == BUS_BK_READY || kind == BUS_BK_REPLY ||
 	    kind == BUS_BK_DROP;
@@ -439,6 +541,10 @@ broker_back(struct broker_svc *bs, nng_msg *m)
 	if ((!ready && !late) ||
 	    (kind != BUS_BK_READY && broker_tag(m, &tag) != 0))
 		goto drop;
+	/* Made before the lock: an acknowledgement that cannot be made
+	 * leaves the deferred sender to time out, and changes nothing. */
+	if (late && nng_msg_alloc(&ack, 0) != 0)
+		ack = NULL;
 
 	pthread_mutex_lock(&br->br_mtx);
 	if ((bp = *broker_pipe_slot(br, id)) == NULL) {
@@ -449,6 +555,7 @@ broker_back(struct broker_svc *bs, nng_msg *m)
 	if (kind != BUS_BK_READY)
 		rq = broker_req_take(br, tag, bp);
 	if (ready) {
+		held = 1;
 		if ((work = TAILQ_FIRST(&bs->bs_queue)) != NULL) {
 			/* A request waited: it goes at once.  The tables
 			 * keep it; only its message and tag are ours. */
@@ -458,45 +565,41 @@ broker_back(struct broker_svc *bs, nng_msg *m)
 			wm = work->rq_msg;
 			work->rq_msg = NULL;
 			wtag = work->rq_tag;
-		} else if ((sl = malloc(sizeof(*sl))) != NULL) {
-			*sl = own;
-			if ((sl->sl_next = bp->bp_slots) == NULL)
+		} else {
+			cx->cx_state = CX_HELD;
+			if ((cx->cx_next = bp->bp_slots) == NULL)
 				TAILQ_INSERT_TAIL(&bs->bs_ready, bp, bp_entry);
-			bp->bp_slots = sl;
-		} else
-			log_warnx("%s: out of memory, a worker of '%s' lost",
-			    __func__, bs->bs_name);
+			bp->bp_slots = cx;
+		}
 	}
 	pthread_mutex_unlock(&br->br_mtx);
 
-	if (wm != NULL && broker_send_work(bs, &own, wtag, wm) != 0)
-		broker_unsend(br, bs, wtag);
+	if (wm != NULL)
+		broker_send_work(cx, wtag, wm);
 	if (rq != NULL && (kind == BUS_BK_REPLY || kind == BUS_BK_LATE)) {
-		/* The reply goes out in the worker's message: new header,
-		 * kind and tag trimmed, the envelope untouched. */
-		nng_msg_header_clear(m);
-		if (nng_msg_header_append(m, rq->rq_hdr, rq->rq_hlen) == 0 &&
-		    nng_msg_trim(m, 1 + BUS_TAG_LEN) == 0 &&
-		    nng_sendmsg(br->br_front, m, NNG_FLAG_NONBLOCK) == 0)
+		/* The reply goes out in the worker's message: kind and tag
+		 * trimmed, the envelope untouched. */
+		if (nng_msg_trim(m, 1 + BUS_TAG_LEN) == 0) {
+			broker_cx_send(rq->rq_cx, m);
 			m = NULL;
-	}
+		} else
+			broker_cx_put(rq->rq_cx);
+	} else if (rq != NULL)
+		broker_cx_put(rq->rq_cx);	/* DROP, FORGET: no answer */
 	free(rq);
 	if (late) {
 		/* Acknowledge at once: the deferred sender waits for it. */
-		if (m != NULL) {
-			ack = m;
-			m = NULL;
-			nng_msg_clear(ack);
-		} else if (nng_msg_alloc(&ack, 0) != 0 ||
-		    nng_msg_header_append(ack, own.sl_hdr, own.sl_hlen) != 0) {
-			nng_msg_free(ack);
+		if (ack != NULL) {
+			broker_cx_send(cx, ack);
 			ack = NULL;
-		}
-		if (ack != NULL &&
-		    nng_sendmsg(bs->bs_sock, ack, NNG_FLAG_NONBLOCK) != 0)
-			nng_msg_free(ack);
+		} else
+			broker_cx_put(cx);
+		held = 1;
 	}
  drop:
+	if (!held)
+		broker_cx_put(cx);
+	nng_msg_free(ack);
 	nng_msg_free(m);
 }
 
@@ -777,7 +880,7 @@ broker_pipe_gone(struct broker_svc *bs, uint32_t id)
 	struct broker_pipe	*bp, **pp;
 	struct broker_reqs	 lost, orphans;
 	struct broker_req	*rq;
-	struct broker_slot	*sl;
+	struct broker_cx	*sl;
 	int			 nlost = 0;
 
 	TAILQ_INIT(&lost);
@@ -804,21 +907,22 @@ broker_pipe_gone(struct broker_svc *bs, uint32_t id)
 	br->br_lost += (unsigned long long)nlost;
 	pthread_mutex_unlock(&br->br_mtx);
 
+	/* Its workers' READYs: nothing to answer, the pipe is gone. */
 	while ((sl = bp->bp_slots) != NULL) {
-		bp->bp_slots = sl->sl_next;
-		free(sl);
+		bp->bp_slots = sl->cx_next;
+		broker_cx_put(sl);
 	}
 	free(bp);
 	while ((rq = TAILQ_FIRST(&lost)) != NULL) {
 		TAILQ_REMOVE(&lost, rq, rq_entry);
-		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		broker_answer(br, rq->rq_cx, rq->rq_id, 503,
 		    "replica of '%s' lost while handling the request",
 		    bs->bs_name);
 		free(rq);
 	}
 	while ((rq = TAILQ_FIRST(&orphans)) != NULL) {
 		TAILQ_REMOVE(&orphans, rq, rq_entry);
-		broker_answer(br, rq->rq_hdr, rq->rq_hlen, rq->rq_id, 503,
+		broker_answer(br, rq->rq_cx, rq->rq_id, 503,
 		    "service '%s' unavailable", bs->bs_name);
 		nng_msg_free(rq->rq_msg);
 		free(rq);
@@ -909,40 +1013,77 @@ broker_sweep(struct broker *br)
 	while ((rq = TAILQ_FIRST(&gone)) != NULL) {
 		TAILQ_REMOVE(&gone, rq, rq_entry);
 		nng_msg_free(rq->rq_msg);
+		broker_cx_put(rq->rq_cx);
 		free(rq);
 	}
 }
 
 /* ---- callbacks ---------------------------------------------------------- */
 
+/*
+ * A context's receive or send ended.  A receive hands its message on and
+ * puts another context in its place, so every request socket keeps
+ * BROKER_RECVS receives posted; a send gives the context back.
+ */
 static void
-broker_recv_cb(void *arg)
+broker_cx_cb(void *arg)
 {
-	struct broker_recv	*rx = arg;
-	struct broker		*br = rx->rx_broker;
-	int			 rv = nng_aio_result(rx->rx_aio);
+	struct broker_cx	*cx = arg;
+	struct broker		*br = cx->cx_broker;
+	struct broker_cx	*nx;
+	nng_msg			*m;
+	int			 rv = nng_aio_result(cx->cx_aio);
 
-	if (atomic_load(&br->br_stopping) && rv != 0)
+	if (cx->cx_state == CX_SEND) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(cx->cx_aio));
+			nng_aio_set_msg(cx->cx_aio, NULL);
+			if (rv == NNG_ETIMEDOUT) {
+				log_warnx("%s: an answer on the %s socket "
+				    "waited %d ms for its peer to read: "
+				    "dropped", __func__, cx->cx_svc == NULL ?
+				    "front" : cx->cx_svc->bs_name,
+				    BROKER_SEND_MS);
+				pthread_mutex_lock(&br->br_mtx);
+				br->br_unsent++;
+				pthread_mutex_unlock(&br->br_mtx);
+			}
+		}
+		broker_cx_put(cx);
 		return;
-	if (rv == 0) {
-		if (rx->rx_svc == NULL)
-			broker_front(br, nng_aio_get_msg(rx->rx_aio));
-		else
-			broker_back(rx->rx_svc, nng_aio_get_msg(rx->rx_aio));
-		nng_aio_set_msg(rx->rx_aio, NULL);
-	} else {
+	}
+	if (rv != 0) {
+		if (atomic_load(&br->br_stopping) || rv == NNG_ECLOSED)
+			return;
 		/* Only a stop cancels or closes a receive; anything else
-		 * must not leave the socket without one posted, or the
+		 * must not leave the socket with one fewer posted, or the
 		 * broker would stop hearing that socket while it runs. */
 		log_warnx("%s: a receive on the %s socket failed (%s); "
-		    "receiving again", __func__, rx->rx_svc == NULL ?
-		    "front" : rx->rx_svc->bs_name, nng_strerror(rv));
-		if (rv == NNG_ECLOSED)
-			return;
+		    "receiving again", __func__, cx->cx_svc == NULL ?
+		    "front" : cx->cx_svc->bs_name, nng_strerror(rv));
+		broker_cx_recv(cx);
+		return;
+	}
+	m = nng_aio_get_msg(cx->cx_aio);
+	nng_aio_set_msg(cx->cx_aio, NULL);
+	if ((nx = broker_cx_get(br, cx->cx_svc)) == NULL) {
+		/* Out of memory: drop this one, keep receiving. */
+		log_warnx("%s: out of memory, a message on the %s socket "
+		    "dropped", __func__, cx->cx_svc == NULL ? "front" :
+		    cx->cx_svc->bs_name);
+		nng_msg_free(m);
+		broker_cx_recv(cx);
+		return;
 	}
 	if (!atomic_load(&br->br_stopping))
-		nng_recv_aio(rx->rx_svc == NULL ? br->br_front :
-		    rx->rx_svc->bs_sock, rx->rx_aio);
+		broker_cx_recv(nx);
+	else
+		broker_cx_put(nx);
+	cx->cx_state = CX_HELD;
+	if (cx->cx_svc == NULL)
+		broker_front(br, cx, m);
+	else
+		broker_back(cx->cx_svc, cx, m);
 }
 
 /* Forwards one event at a time, so subscribers see publishing order. */
@@ -983,20 +1124,19 @@ broker_tick_cb(void *arg)
 
 /* ---- open and close ----------------------------------------------------- */
 
+/* Posts BROKER_RECVS receives on the front (bs NULL) or bs's socket. */
 static int
-broker_recv_init(struct broker_recv *rx, struct broker *br,
-    struct broker_svc *bs)
+broker_recv_start(struct broker *br, struct broker_svc *bs)
 {
-	rx->rx_broker = br;
-	rx->rx_svc = bs;
-	return (nng_aio_alloc(&rx->rx_aio, broker_recv_cb, rx));
-}
+	struct broker_cx	*cx;
+	int			 i;
 
-static void
-broker_recv_start(struct broker_recv *rx)
-{
-	nng_recv_aio(rx->rx_svc == NULL ? rx->rx_broker->br_front :
-	    rx->rx_svc->bs_sock, rx->rx_aio);
+	for (i = 0; i < BROKER_RECVS; i++) {
+		if ((cx = broker_cx_get(br, bs)) == NULL)
+			return (-1);
+		broker_cx_recv(cx);
+	}
+	return (0);
 }
 
 struct broker *
@@ -1005,7 +1145,7 @@ broker_open(const char *base)
 	static const char *const names[] = SVC_LIST;
 	struct broker		*br;
 	struct broker_svc	*bs;
-	int			 i, j;
+	int			 i;
 
 	if ((br = calloc(1, sizeof(*br))) == NULL)
 		return (NULL);
@@ -1020,12 +1160,12 @@ broker_open(const char *base)
 		TAILQ_INIT(&bs->bs_ready);
 		TAILQ_INIT(&bs->bs_queue);
 	}
-	if (nng_rep0_open_raw(&br->br_front) != 0 ||
+	/* Cooked REP at the front and the back: contexts (see the head
+	 * comment); raw SUB and PUB for events. */
+	if (nng_rep0_open(&br->br_front) != 0 ||
 	    nng_sub0_open_raw(&br->br_pub_in) != 0 ||
 	    nng_pub0_open_raw(&br->br_pub_out) != 0)
 		goto fail;
-	nng_socket_set_int(br->br_front, NNG_OPT_RECVBUF, BROKER_BUF);
-	nng_socket_set_int(br->br_front, NNG_OPT_SENDBUF, BROKER_BUF);
 	nng_socket_set_int(br->br_pub_in, NNG_OPT_RECVBUF, BROKER_BUF);
 	nng_socket_set_int(br->br_pub_out, NNG_OPT_SENDBUF, BROKER_BUF);
 	nng_pipe_notify(br->br_front, NNG_PIPE_EV_ADD_PRE, broker_pipe_guard,
@@ -1036,21 +1176,13 @@ broker_open(const char *base)
 	    br);
 	for (i = 0; i < SVC_COUNT; i++) {
 		bs = &br->br_svc[i];
-		if (nng_rep0_open_raw(&bs->bs_sock) != 0)
+		if (nng_rep0_open(&bs->bs_sock) != 0)
 			goto fail;
-		nng_socket_set_int(bs->bs_sock, NNG_OPT_SENDBUF, BROKER_BUF);
-		nng_socket_set_int(bs->bs_sock, NNG_OPT_RECVBUF, BROKER_BUF);
 		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_ADD_PRE,
 		    broker_pipe_ev, bs);
 		nng_pipe_notify(bs->bs_sock, NNG_PIPE_EV_REM_POST,
 		    broker_pipe_ev, bs);
-		for (j = 0; j < BROKER_RECVS; j++)
-			if (broker_recv_init(&bs->bs_recv[j], br, bs) != 0)
-				goto fail;
 	}
-	for (j = 0; j < BROKER_RECVS; j++)
-		if (broker_recv_init(&br->br_recv[j], br, NULL) != 0)
-			goto fail;
 	if (nng_aio_alloc(&br->br_pub_aio, broker_pub_cb, br) != 0 ||
 	    nng_aio_alloc(&br->br_tick, broker_tick_cb, br) != 0)
 		goto fail;
@@ -1064,10 +1196,10 @@ broker_open(const char *base)
 		    BROKER_PEER_REQ) != 0)
 			goto fail;
 	for (i = 0; i < SVC_COUNT; i++)
-		for (j = 0; j < BROKER_RECVS; j++)
-			broker_recv_start(&br->br_svc[i].bs_recv[j]);
-	for (j = 0; j < BROKER_RECVS; j++)
-		broker_recv_start(&br->br_recv[j]);
+		if (broker_recv_start(br, &br->br_svc[i]) != 0)
+			goto fail;
+	if (broker_recv_start(br, NULL) != 0)
+		goto fail;
 	nng_recv_aio(br->br_pub_in, br->br_pub_aio);
 	nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
 	log_info("broker listening on %s", base);
@@ -1084,7 +1216,7 @@ broker_free_tables(struct broker *br)
 {
 	struct broker_pipe	*bp;
 	struct broker_req	*rq;
-	struct broker_slot	*sl;
+	struct broker_cx	*cx;
 	int			 i;
 
 	for (i = 0; i < BROKER_PIPES; i++)
@@ -1094,11 +1226,7 @@ broker_free_tables(struct broker *br)
 				TAILQ_REMOVE(&bp->bp_reqs, rq, rq_entry);
 				free(rq);
 			}
-			while ((sl = bp->bp_slots) != NULL) {
-				bp->bp_slots = sl->sl_next;
-				free(sl);
-			}
-			free(bp);
+			free(bp);	/* its slots: in br_cxs */
 		}
 	for (i = 0; i < SVC_COUNT; i++)
 		while ((rq = TAILQ_FIRST(&br->br_svc[i].bs_queue)) != NULL) {
@@ -1106,12 +1234,41 @@ broker_free_tables(struct broker *br)
 			nng_msg_free(rq->rq_msg);
 			free(rq);
 		}
+	while ((cx = br->br_cxs) != NULL) {
+		br->br_cxs = cx->cx_all;
+		/* A send the stop cancelled, or one posted after it. */
+		nng_msg_free(nng_aio_get_msg(cx->cx_aio));
+		nng_aio_free(cx->cx_aio);
+		free(cx);
+	}
+}
+
+/*
+ * Stops every context's aio.  A receive that ends meanwhile may add a
+ * context (broker_cx_cb), at the head of br_cxs: pass again until a pass
+ * finds none new.  Once every aio is stopped, none can be added.
+ */
+static void
+broker_cx_stop(struct broker *br)
+{
+	struct broker_cx	*cx, *head, *done = NULL;
+
+	for (;;) {
+		pthread_mutex_lock(&br->br_mtx);
+		head = br->br_cxs;
+		pthread_mutex_unlock(&br->br_mtx);
+		if (head == done)
+			break;
+		for (cx = head; cx != done; cx = cx->cx_all)
+			nng_aio_stop(cx->cx_aio);
+		done = head;
+	}
 }
 
 void
 broker_close(struct broker *br)
 {
-	int	i, j;
+	int	i;
 
 	if (br == NULL)
 		return;
@@ -1119,11 +1276,7 @@ broker_close(struct broker *br)
 	/* Cancel and wait: no callback runs after these. */
 	nng_aio_stop(br->br_tick);
 	nng_aio_stop(br->br_pub_aio);
-	for (j = 0; j < BROKER_RECVS; j++)
-		nng_aio_stop(br->br_recv[j].rx_aio);
-	for (i = 0; i < SVC_COUNT; i++)
-		for (j = 0; j < BROKER_RECVS; j++)
-			nng_aio_stop(br->br_svc[i].bs_recv[j].rx_aio);
+	broker_cx_stop(br);
 	/* Nothing waits on these sockets now; closing them only ends
 	 * pipes, and refuses new ones (broker_pipe_guard). */
 	for (i = 0; i < br->br_nlsn; i++)
@@ -1136,14 +1289,9 @@ broker_close(struct broker *br)
 		nng_close(br->br_svc[i].bs_sock);
 	nng_aio_free(br->br_tick);
 	nng_aio_free(br->br_pub_aio);
-	for (j = 0; j < BROKER_RECVS; j++)
-		nng_aio_free(br->br_recv[j].rx_aio);
-	for (i = 0; i < SVC_COUNT; i++)
-		for (j = 0; j < BROKER_RECVS; j++)
-			nng_aio_free(br->br_svc[i].bs_recv[j].rx_aio);
 	log_info("broker stopped: %llu forwarded, %llu refused, %llu lost "
-	    "with their replica", br->br_forwarded, br->br_refused,
-	    br->br_lost);
+	    "with their replica, %llu answers not read by their peer",
+	    br->br_forwarded, br->br_refused, br->br_lost, br->br_unsent);
 	broker_free_tables(br);
 	pthread_mutex_destroy(&br->br_mtx);
 	free(br);

@@ -13,15 +13,23 @@
  *	two (and 10 ms after a failure); prints {"sent", "status": {code:
  *	n}, "errors": {reason: n}, "ms"}; exit 0 if every request got a
  *	reply
+ *   bustool [-u url] [-t ms] serve SERVICE WORKERS HOLD
+ *	a replica of SERVICE with WORKERS workers: each request waits until
+ *	HOLD requests are held at once (or -t ms pass), then all are
+ *	answered 200 {"held": n} together -- a burst of replies; HOLD 0
+ *	holds until -t ms and prints "held N" as each arrives.  Prints
+ *	"serving 'SERVICE'" once open; runs until SIGTERM or SIGINT
  *
  * The URL defaults to the configured bus_url (LIBREFANG_BUS_URL, or
  * ipc://$LIBREFANG_HOME/run/bus).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
@@ -37,7 +45,8 @@ usage(void)
 	fprintf(stderr, "usage: bustool [-u url] [-t ms] req SVC OP [JSON]\n"
 	    "       bustool [-u url] pub TOPIC JSON\n"
 	    "       bustool [-u url] [-t ms] sub TOPIC [COUNT]\n"
-	    "       bustool [-u url] [-t ms] [-c N] [-i ms] load SVC OP COUNT\n");
+	    "       bustool [-u url] [-t ms] [-c N] [-i ms] load SVC OP COUNT\n"
+	    "       bustool [-u url] [-t ms] serve SVC WORKERS HOLD\n");
 	exit(2);
 }
 
@@ -186,7 +195,7 @@ do_load(const char *url, int timeout, int conc, int pause, int argc,
     char **argv)
 {
 	struct load	 ld;
-	pthread_t	 th[64];
+	pthread_t	*th;
 	json_t		*out, *st, *er;
 	char		 key[16], *js;
 	long long	 n, got = 0;
@@ -195,6 +204,8 @@ do_load(const char *url, int timeout, int conc, int pause, int argc,
 
 	if (argc != 3 || util_strtonum(argv[2], 1, 100000000, &n) != 0)
 		usage();
+	if ((th = calloc((size_t)conc, sizeof(*th))) == NULL)
+		return (1);
 	memset(&ld, 0, sizeof(ld));
 	pthread_mutex_init(&ld.ld_mtx, NULL);
 	ld.ld_svc = argv[0];
@@ -204,6 +215,7 @@ do_load(const char *url, int timeout, int conc, int pause, int argc,
 	atomic_store(&ld.ld_left, n);
 	if ((ld.ld_bus = bus_client_open(url)) == NULL) {
 		fprintf(stderr, "bustool: cannot open bus '%s'\n", url);
+		free(th);
 		return (1);
 	}
 	for (i = 0; i < conc; i++)
@@ -235,7 +247,97 @@ do_load(const char *url, int timeout, int conc, int pause, int argc,
 	free(js);
 	json_decref(out);
 	pthread_mutex_destroy(&ld.ld_mtx);
+	free(th);
 	return (got == n ? 0 : 1);
+}
+
+/* ---- serve: a replica that answers in bursts ----------------------- */
+
+struct hold {
+	pthread_mutex_t	 ho_mtx;
+	pthread_cond_t	 ho_cv;
+	int		 ho_want;	/* 0: until the timeout */
+	int		 ho_held;	/* waiting now */
+	int		 ho_release;	/* the current batch may go */
+	int		 ho_stop;
+	int		 ho_timeout;
+};
+
+static json_t *
+hold_handle(void *worker, const struct msg_req *req)
+{
+	struct hold	*ho = worker;
+	struct timespec	 until;
+	int		 held;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ho->ho_timeout / 1000;
+	until.tv_nsec += (long)(ho->ho_timeout % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ho->ho_mtx);
+	ho->ho_held++;
+	if (ho->ho_want == 0) {
+		/* For a test that waits until every request is held. */
+		printf("held %d\n", ho->ho_held);
+		fflush(stdout);
+	}
+	if (ho->ho_want > 0 && ho->ho_held >= ho->ho_want) {
+		ho->ho_release = 1;
+		pthread_cond_broadcast(&ho->ho_cv);
+	}
+	while (!ho->ho_release && !ho->ho_stop)
+		if (pthread_cond_timedwait(&ho->ho_cv, &ho->ho_mtx,
+		    &until) != 0)
+			break;
+	held = ho->ho_held;
+	/* The last of a batch to leave opens the next one. */
+	if (--ho->ho_held == 0)
+		ho->ho_release = 0;
+	pthread_mutex_unlock(&ho->ho_mtx);
+	return (msg_reply(req->mr_id, 200, json_pack("{s:i}", "held", held)));
+}
+
+static int
+do_serve(const char *url, int timeout, int argc, char **argv)
+{
+	struct bus_server	*bs;
+	struct hold		 ho;
+	sigset_t		 set;
+	long long		 workers, want;
+	int			 sig;
+
+	if (argc != 3 || util_strtonum(argv[1], 1, 1024, &workers) != 0 ||
+	    util_strtonum(argv[2], 0, 1024, &want) != 0)
+		usage();
+	memset(&ho, 0, sizeof(ho));
+	pthread_mutex_init(&ho.ho_mtx, NULL);
+	pthread_cond_init(&ho.ho_cv, NULL);
+	ho.ho_want = (int)want;
+	ho.ho_timeout = timeout;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((bs = bus_server_open(url, argv[0], (int)workers, hold_handle,
+	    NULL, NULL, &ho)) == NULL) {
+		fprintf(stderr, "bustool: cannot serve '%s' on '%s'\n",
+		    argv[0], url);
+		return (1);
+	}
+	printf("serving '%s'\n", argv[0]);
+	fflush(stdout);
+	sigwait(&set, &sig);
+	pthread_mutex_lock(&ho.ho_mtx);
+	ho.ho_stop = 1;
+	pthread_cond_broadcast(&ho.ho_cv);
+	pthread_mutex_unlock(&ho.ho_mtx);
+	bus_server_close(bs);
+	pthread_cond_destroy(&ho.ho_cv);
+	pthread_mutex_destroy(&ho.ho_mtx);
+	return (0);
 }
 
 int
@@ -253,7 +355,7 @@ main(int argc, char **argv)
 	while ((ch = getopt(argc, argv, "c:i:u:t:")) != -1) {
 		switch (ch) {
 		case 'c':
-			if (util_strtonum(optarg, 1, 64, &conc) != 0)
+			if (util_strtonum(optarg, 1, 1024, &conc) != 0)
 				usage();
 			break;
 		case 'i':
@@ -291,6 +393,8 @@ main(int argc, char **argv)
 		rc = do_pub(url, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "sub") == 0)
 		rc = do_sub(url, (int)t, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "serve") == 0)
+		rc = do_serve(url, (int)t, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "load") == 0)
 		rc = do_load(url, (int)t, (int)conc, (int)pause, argc - 1,
 		    argv + 1);
