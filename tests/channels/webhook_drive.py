@@ -336,6 +336,11 @@ def main():
     a.send({"method": "ready_ack"})
     wait_listening(port, 10)
     st = {}
+    time.sleep(0.2)
+    pss, priv = a.pss_kb()
+    print(f"# PSS channel-webhook idle, listening: {pss} kB "
+          f"(private {priv} kB)", flush=True)
+    ok(0 < pss <= 2048, "PSS idle within 2 MB (issue 13)", f"{pss} kB")
 
     good = {"user_id": "u-42", "user_name": "Alice", "text": "hello there",
             "message_id": "m-1", "thread_id": "t-9"}
@@ -537,7 +542,8 @@ def main():
     pss, priv = a.pss_kb()
     print(f"# PSS channel-webhook after the run: {pss} kB "
           f"(private {priv} kB)", flush=True)
-    ok(0 < pss <= 2048, "PSS within 2 MB (issue 13)", f"{pss} kB")
+    ok(0 < pss <= 2048, "PSS after the traffic within 2 MB (issue 13)",
+       f"{pss} kB")
 
     def shutdown():
         a.send({"method": "shutdown"})
