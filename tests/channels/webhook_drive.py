@@ -561,9 +561,11 @@ def main():
     # A callback that does not listen: connection errors, retried.
     dead = free_port()
     port2 = free_port()
-    b = Adapter("webhook-dead", dict(env, WEBHOOK_LISTEN=f"127.0.0.1:{port2}",
-                                     WEBHOOK_CALLBACK_URL=f"http://127.0.0.1:"
-                                     f"{dead}/cb", WEBHOOK_ATTEMPTS="2"))
+    env_b = dict(env, WEBHOOK_LISTEN=f"127.0.0.1:{port2}",
+                 WEBHOOK_CALLBACK_URL=f"http://127.0.0.1:{dead}/cb",
+                 WEBHOOK_ATTEMPTS="2")
+    del env_b["WEBHOOK_MAX_BODY"]
+    b = Adapter("webhook-dead", env_b)
 
     def conn_refused():
         b.event("ready", 10)
@@ -573,6 +575,36 @@ def main():
         return "after 2 attempts" in e["params"]["message"] or e
     check("a callback that refuses connections: retried, then an error "
           "event", conn_refused)
+
+    def big():
+        # WEBHOOK_MAX_BODY's default (1 MiB) here.
+        base = {"user_id": "u", "user_name": "n"}
+        status, _, raw = http_raw(port2, request(port2, json.dumps(
+            dict(base, text="a" * 400000))), secs=15)
+        if status != 202:
+            return ("400 kB", status, raw[:200])
+        m = b.event("message", 10, "the 400 kB message")["params"]
+        if len(m.get("text", "")) != 400000:
+            return ("400 kB text", len(m.get("text", "")))
+        # Under the body limit, but its frame (the text twice) would be
+        # past the protocol's 1 MiB line.
+        status, j, raw = http_raw(port2, request(port2, json.dumps(
+            dict(base, text="a" * 600000))), secs=15)
+        if status != 413:
+            return ("600 kB", status, raw[:200])
+        status, j, raw = http_raw(port2, request(port2, json.dumps(
+            dict(base, text="a" * (1 << 20)))), secs=15)
+        if status != 413 or "too large" not in j.get("error", ""):
+            return ("1 MiB", status, raw[:200])
+        extra = b.quiet(0.3)
+        return not [e for e in extra if e["method"] == "message"] or extra
+    check("the 1 MiB default: a 400 kB text in; a 600 kB one (its frame "
+          "past 1 MiB) and a body past 1 MiB are 413", big)
+    time.sleep(1.2)     # memtrim's once a second
+    pss, priv = b.pss_kb()
+    print(f"# PSS channel-webhook after 1 MiB bodies: {pss} kB "
+          f"(private {priv} kB)", flush=True)
+    ok(0 < pss <= 2048, "PSS after 1 MiB bodies within 2 MB", f"{pss} kB")
 
     def eof():
         b.p.stdin.close()

@@ -28,6 +28,7 @@
 #include "ad_conn.h"
 #include "adapter.h"
 #include "log.h"
+#include "memtrim.h"
 #include "ssrf.h"
 #include "util.h"
 #include "webhook.h"
@@ -146,6 +147,8 @@ wh_client_close(struct webhook *wh, struct wh_client *c)
 	free(c->wc_buf);
 	memset(c, 0, sizeof(*c));
 	c->wc_fd = -1;
+	/* A large body's pages go back (memtrim.h; at most once a second). */
+	memtrim_tick(util_now_ms(), MEMTRIM_MIN_FREE);
 	/* A slot is free: take the connections waiting in the backlog. */
 	if (wh->wh_lfd >= 0 && !wh->wh_lwatched) {
 		ad_watch(wh->wh_ad, wh->wh_lfd, POLLIN);
@@ -291,7 +294,8 @@ wh_on_request(struct webhook *wh, struct wh_client *c)
 {
 	struct wh_in	 in;
 	struct ad_msg	 m;
-	json_t		*content = NULL;
+	json_t		*content = NULL, *ev = NULL;
+	char		*line = NULL;
 	const char	*body = c->wc_buf + c->wc_head, *why;
 	size_t		 n = c->wc_need - (size_t)c->wc_head;
 	int		 rv;
@@ -333,13 +337,31 @@ wh_on_request(struct webhook *wh, struct wh_client *c)
 	m.am_platform = "webhook";
 	m.am_message_id = in.wi_message_id;
 	m.am_thread_id = in.wi_thread_id;
+	if ((ev = ad_ev_message(&m)) == NULL) {
+		wh_reply(wh, c, 503, "out of memory");
+		goto done;
+	}
+	/* The text goes in the frame twice (text, content) and escaped: a
+	 * body under WEBHOOK_MAX_BODY can still make a frame past the
+	 * protocol's line limit, which the daemon would drop after our
+	 * 202.  Measured only when it can be so. */
+	if (n > AD_LINE_MAX / 2 - 4096 && ((line = ad_frame_line(ev)) ==
+	    NULL || strlen(line) >= AD_LINE_MAX)) {
+		wh_reply(wh, c, 413, "the message is over the sidecar "
+		    "protocol's 1 MiB frame");
+		goto done;
+	}
 	/* 202 only once the daemon has the event: a sender that sees it
 	 * may forget the message. */
-	if (ad_emit(wh->wh_ad, ad_ev_message(&m)) != 0)
+	rv = ad_emit(wh->wh_ad, ev);
+	ev = NULL;
+	if (rv != 0)
 		wh_reply(wh, c, 503, "the message could not be handed on");
 	else
 		wh_reply(wh, c, 202, NULL);
  done:
+	free(line);
+	json_decref(ev);
 	json_decref(content);
 	wh_in_release(&in);
 }
@@ -952,6 +974,9 @@ main(int argc, char **argv)
 	for (i = 0; i < WH_CLIENTS_MAX; i++)
 		wh.wh_cl[i].wc_fd = -1;
 	ad_conn_init(&wh.wh_conn);
+	/* Request buffers of 256 KiB and more are mapped and unmapped, not
+	 * kept in the heap after a burst (PSS, issue 13). */
+	memtrim_init();
 	rv = ad_main(&wh_def, &wh, argc, argv);
 	ad_conn_close(&wh.wh_conn);
 	while (wh.wh_head != NULL)
