@@ -95,7 +95,8 @@ t_head(void)
 	struct wh_head	 h;
 	char		*k = NULL;
 	const char	*ok = "POST /hook?x=1 HTTP/1.1\r\nHost: a\r\n"
-			    "content-length:  12 \r\nX-Webhook-Timestamp: 17\r\n"
+			    "content-length:  12 \r\n"
+			    "X-Webhook-Timestamp: 17\r\n"
 			    "x-webhook-signature:sha256=ab\r\n"
 			    "Expect: 100-continue\r\n\r\n{\"body\": 1}";
 	int		 rv = -1;
@@ -162,8 +163,12 @@ t_in(void)
 			    "\"other\":[1]}";
 	const char	*nul = "{\"user_id\":\"u\",\"user_name\":\"n\","
 			    "\"text\":\"t\",\"message_id\":null}";
+	const char	*empty = "{\"user_id\":\"u\",\"user_name\":\"n\","
+			    "\"text\":\"t\",\"channel_id\":\"\","
+			    "\"thread_id\":\"\"}";
 	const char	*bad[] = {
-		"", "[]", "\"s\"", "{", "{\"user_id\":\"u\",\"user_name\":\"n\"}",
+		"", "[]", "\"s\"", "{",
+		"{\"user_id\":\"u\",\"user_name\":\"n\"}",
 		"{\"user_id\":\"\",\"user_name\":\"n\",\"text\":\"t\"}",
 		"{\"user_id\":1,\"user_name\":\"n\",\"text\":\"t\"}",
 		"{\"user_id\":\"u\",\"user_name\":\"n\",\"text\":\"t\","
@@ -185,6 +190,9 @@ t_in(void)
 	T_OK(wh_in_parse(nul, strlen(nul), &in, &why) == 0);
 	T_OK(in.wi_message_id == NULL && in.wi_channel_id == NULL);
 	wh_in_release(&in);
+	T_OK(wh_in_parse(empty, strlen(empty), &in, &why) == 0);
+	T_OK(in.wi_channel_id == NULL && in.wi_thread_id == NULL);
+	wh_in_release(&in);
 	for (i = 0; bad[i] != NULL; i++) {
 		why = NULL;
 		if (wh_in_parse(bad[i], strlen(bad[i]), &in, &why) != -1 ||
@@ -202,8 +210,9 @@ t_url(void)
 	struct wh_url	 u;
 	const char	*why;
 	const char	*bad[] = {
-		"ftp://h/", "h/x", "http://", "http://:80/", "http://u:p@h/",
-		"http://u@h/", "http://h/#frag", "http://h:0/", "http://h:65536/",
+		"ftp://h/", "h/x", "http://", "http://:80/",
+		"http://u:p@h/", "http://u@h/", "http://h/#frag",
+		"http://h:0/", "http://h:65536/",
 		"http://h:8x/", "http://[::1/", "http://[::1]x/", "http://h /",
 		"http://h/\r\nX: y", NULL };
 	int		 i;

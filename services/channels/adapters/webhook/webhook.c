@@ -33,8 +33,10 @@
 #include "util.h"
 #include "webhook.h"
 
-#define WH_CLIENTS_MAX		12	/* + listener + callback <= AD_WATCH_MAX */
-#define WH_DRAIN_MS		3000	/* reading what follows an early answer */
+/* Clients at once: with the listener and the callback, within
+ * AD_WATCH_MAX. */
+#define WH_CLIENTS_MAX		12
+#define WH_DRAIN_MS		3000	/* reading after an early answer */
 #define WH_QUEUE_MAX		1000	/* deliveries waiting */
 #define WH_BACKOFF_MAX_MS	60000
 /* What a delivery's body may be: its head must fit ad_conn's queue too. */
@@ -666,10 +668,11 @@ static void
 wh_on_resp_line(void *arg, const char *line, size_t len)
 {
 	struct webhook	*wh = arg;
+	int		 st;
 
+	/* 0: the first line is not a status line. */
 	if (wh->wh_status == -1)
-		wh->wh_status = wh_status_parse(line, len) > 0 ?
-		    wh_status_parse(line, len) : 0;
+		wh->wh_status = (st = wh_status_parse(line, len)) > 0 ? st : 0;
 }
 
 static void

@@ -72,7 +72,8 @@ struct wh_in {
 
 /*
  * Reads a body: a JSON object with non-empty strings user_id, user_name
- * and text, and optional strings message_id, thread_id, channel_id.  0
+ * and text, and optional strings message_id, thread_id, channel_id (an
+ * empty one read as absent).  0
  * with in filled (wh_in_release()), or -1 with why (a static string) in
  * *why; in is then empty.
  */

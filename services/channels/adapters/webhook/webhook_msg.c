@@ -175,8 +175,11 @@ wh_str(json_t *o, const char *key, int required, const char **out)
 	if (!json_is_string(v))
 		return (-1);
 	*out = json_string_value(v);
-	if (required && **out == '\0')
-		return (-1);
+	if (**out == '\0') {
+		/* An empty optional member is as good as absent. */
+		*out = NULL;
+		return (required ? -1 : 0);
+	}
 	return (0);
 }
 
