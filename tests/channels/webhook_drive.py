@@ -201,6 +201,15 @@ class Adapter:
                 got.append(f)
         return got
 
+    def sanitized(self):
+        """Whether it runs with a sanitizer's runtime (its PSS is not the
+        adapter's)."""
+        try:
+            with open(f"/proc/{self.p.pid}/maps") as f:
+                return any("libasan" in l or "libtsan" in l for l in f)
+        except OSError:
+            return False
+
     def exit_within(self, secs):
         t0 = time.monotonic()
         try:
@@ -310,6 +319,13 @@ def wait_listening(port, secs):
     raise TimeoutError(f"nothing listened on {port} within {secs} s")
 
 
+def pss_ok(a, pss, desc):
+    if a.sanitized():
+        ok(pss > 0, desc + " (a sanitizer build: measured, not bounded)")
+    else:
+        ok(0 < pss <= 2048, desc, f"{pss} kB")
+
+
 def send_cmd(a, to, text, thread=None):
     p = {"channel_id": to, "text": text,
          "user": {"platform_id": to, "display_name": "Bob",
@@ -330,7 +346,7 @@ def main():
            "WEBHOOK_MAX_BODY": "4096",
            "WEBHOOK_RETRY_MS": "100",
            "WEBHOOK_ATTEMPTS": "3",
-           "WEBHOOK_TIMEOUT_MS": "1500"}
+           "WEBHOOK_TIMEOUT_MS": "3000"}
     a = Adapter("webhook-main", env)
     a.event("ready", 10, "the first ready")
     a.send({"method": "ready_ack"})
@@ -340,7 +356,7 @@ def main():
     pss, priv = a.pss_kb()
     print(f"# PSS channel-webhook idle, listening: {pss} kB "
           f"(private {priv} kB)", flush=True)
-    ok(0 < pss <= 2048, "PSS idle within 2 MB (issue 13)", f"{pss} kB")
+    pss_ok(a, pss, "PSS idle within 2 MB (issue 13)")
 
     good = {"user_id": "u-42", "user_name": "Alice", "text": "hello there",
             "message_id": "m-1", "thread_id": "t-9"}
@@ -446,11 +462,13 @@ def main():
                                                       message_id="m-3")))
             took = time.monotonic() - t0
             a.event("message", 5, "the message beside the slow client")
-            if status != 202 or took > 1.0:
+            # Well under the slow client's 3 s deadline, which a loop
+            # blocked on it would wait for.
+            if status != 202 or took > 2.0:
                 return ("the other request", status, took)
-            # Its deadline (WEBHOOK_TIMEOUT_MS 1.5 s): a 408, then closed.
-            slow.settimeout(6)
-            got, end = b"", time.monotonic() + 6
+            # Its deadline (WEBHOOK_TIMEOUT_MS 3 s): a 408, then closed.
+            slow.settimeout(8)
+            got, end = b"", time.monotonic() + 8
             while time.monotonic() < end:
                 c = slow.recv(4096)
                 if not c:
@@ -471,7 +489,7 @@ def main():
             for s in socks:
                 s.sendall(b"POST /hook HTTP/1.1\r\n")
             status, _, _ = http_raw(port, request(port, json.dumps(
-                dict(good, message_id="m-4"))), secs=10)
+                dict(good, message_id="m-4"))), secs=15)
             a.event("message", 5, "the message after 14 slow clients")
             return status == 202 or status
         finally:
@@ -542,8 +560,7 @@ def main():
     pss, priv = a.pss_kb()
     print(f"# PSS channel-webhook after the run: {pss} kB "
           f"(private {priv} kB)", flush=True)
-    ok(0 < pss <= 2048, "PSS after the traffic within 2 MB (issue 13)",
-       f"{pss} kB")
+    pss_ok(a, pss, "PSS after the traffic within 2 MB (issue 13)")
 
     def shutdown():
         a.send({"method": "shutdown"})
@@ -604,7 +621,7 @@ def main():
     pss, priv = b.pss_kb()
     print(f"# PSS channel-webhook after 1 MiB bodies: {pss} kB "
           f"(private {priv} kB)", flush=True)
-    ok(0 < pss <= 2048, "PSS after 1 MiB bodies within 2 MB", f"{pss} kB")
+    pss_ok(b, pss, "PSS after 1 MiB bodies within 2 MB")
 
     def eof():
         b.p.stdin.close()
