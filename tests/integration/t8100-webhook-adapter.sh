@@ -41,18 +41,20 @@ t_eq "--describe names the adapter" "$(printf '%s' "$desc" | jq -r .name)" \
 t_eq "--describe: the secret is a secret, required" \
     "$(printf '%s' "$desc" | jq -c '.fields[] | select(.key == "WEBHOOK_SECRET") | [.type, .required]')" \
     '["secret",true]'
-t_eq "--describe lists listen, path, callback, max body (1 MiB), loopback" \
-    "$(printf '%s' "$desc" | jq -c '[.fields[] | select(.key | IN("WEBHOOK_LISTEN",
-	"WEBHOOK_PATH", "WEBHOOK_CALLBACK_URL", "WEBHOOK_ALLOW_LOOPBACK")) | .key],
+# Upstream's keys (spec/notes/protocols.md 1.2, the channels catalog).
+t_eq "--describe lists upstream's keys, max body (1 MiB), loopback" \
+    "$(printf '%s' "$desc" | jq -c '[.fields[] | select(.key | IN(
+	"WEBHOOK_BIND_HOST", "WEBHOOK_LISTEN_PORT", "WEBHOOK_LISTEN_PATH",
+	"WEBHOOK_CALLBACK_URL", "WEBHOOK_ALLOW_LOOPBACK")) | .key],
 	(.fields[] | select(.key == "WEBHOOK_MAX_BODY") | .placeholder)')" \
-    '["WEBHOOK_LISTEN","WEBHOOK_PATH","WEBHOOK_CALLBACK_URL","WEBHOOK_ALLOW_LOOPBACK"]
+    '["WEBHOOK_BIND_HOST","WEBHOOK_LISTEN_PORT","WEBHOOK_LISTEN_PATH","WEBHOOK_CALLBACK_URL","WEBHOOK_ALLOW_LOOPBACK"]
 "1048576"'
 
 # The protocol alone: a callback where nothing listens.
 t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" \
     "$wh" "$LF_TMP/log/webhook-conform.log" \
     WEBHOOK_SECRET=conform-secret-0123456789 \
-    WEBHOOK_LISTEN="127.0.0.1:$(lf_free_port)" \
+    WEBHOOK_LISTEN_PORT="$(lf_free_port)" \
     WEBHOOK_CALLBACK_URL="http://127.0.0.1:$(lf_free_port)/cb" \
     WEBHOOK_ALLOW_LOOPBACK=1
 

@@ -38,6 +38,10 @@
 #define WH_CLIENTS_MAX		12
 #define WH_DRAIN_MS		3000	/* reading after an early answer */
 #define WH_QUEUE_MAX		1000	/* deliveries waiting */
+/* Free heap worth giving back: the 2 MB PSS target is what counts here,
+ * not a server's megabytes (memtrim.h). */
+#define WH_TRIM_MIN		(128 * 1024)
+#define WH_TRIM_AFTER		(64 * 1024)	/* a request this large */
 #define WH_BACKOFF_MAX_MS	60000
 /* What a delivery's body may be: its head must fit ad_conn's queue too. */
 #define WH_OUT_BODY_MAX		(AD_CONN_OUT_MAX - 4096)
@@ -78,8 +82,9 @@ struct wh_out {
 };
 
 struct webhook {
-	/* configuration */
-	const char	*wh_listen;
+	/* configuration (upstream's keys: spec/notes/protocols.md 1.2) */
+	const char	*wh_host;
+	long long	 wh_port;
 	const char	*wh_path;
 	const char	*wh_secret;
 	const char	*wh_callback;
@@ -95,6 +100,7 @@ struct webhook {
 	struct ad	*wh_ad;
 	int		 wh_lfd;
 	int		 wh_lwatched;	/* the listener is polled */
+	uint64_t	 wh_trim_at;	/* memtrim after a large request, or 0 */
 	struct wh_client wh_cl[WH_CLIENTS_MAX];
 	/* out */
 	struct ad_conn	 wh_conn;
@@ -111,10 +117,12 @@ struct webhook {
 static const struct ad_field wh_fields[] = {
 	{ "WEBHOOK_SECRET", "Shared secret (HMAC-SHA256)", AD_FIELD_SECRET, 1,
 	    NULL, 0, NULL, NULL },
-	{ "WEBHOOK_LISTEN", "Listen on (address:port)", AD_FIELD_TEXT, 0,
-	    "127.0.0.1:8460", 0, NULL, "127.0.0.1:8460" },
-	{ "WEBHOOK_PATH", "Path of the inbound POST", AD_FIELD_TEXT, 0, "/", 0,
-	    NULL, "/" },
+	{ "WEBHOOK_BIND_HOST", "Listen on address", AD_FIELD_TEXT, 0,
+	    "127.0.0.1", 0, NULL, "127.0.0.1" },
+	{ "WEBHOOK_LISTEN_PORT", "Listen on port", AD_FIELD_NUMBER, 0, "8461",
+	    0, NULL, "8461" },
+	{ "WEBHOOK_LISTEN_PATH", "Path of the inbound POST", AD_FIELD_TEXT, 0,
+	    "/", 0, NULL, "/" },
 	{ "WEBHOOK_CALLBACK_URL", "Callback URL for replies", AD_FIELD_TEXT, 0,
 	    "https://example.com/hooks/librefang", 0, NULL, NULL },
 	{ "WEBHOOK_MAX_BODY", "Largest inbound body (bytes)", AD_FIELD_NUMBER,
@@ -141,6 +149,15 @@ static void	wh_arm(struct webhook *wh);
 
 /* ---- in: the listener and its clients --------------------------------- */
 
+/* What a large request left in the heap goes back (memtrim.h: at most
+ * once a second, so the timer comes back for it). */
+static void
+wh_trim_later(struct webhook *wh)
+{
+	if (wh->wh_trim_at == 0)
+		wh->wh_trim_at = util_now_ms() + MEMTRIM_PERIOD_MS + 50;
+}
+
 static void
 wh_client_close(struct webhook *wh, struct wh_client *c)
 {
@@ -149,8 +166,6 @@ wh_client_close(struct webhook *wh, struct wh_client *c)
 	free(c->wc_buf);
 	memset(c, 0, sizeof(*c));
 	c->wc_fd = -1;
-	/* A large body's pages go back (memtrim.h; at most once a second). */
-	memtrim_tick(util_now_ms(), MEMTRIM_MIN_FREE);
 	/* A slot is free: take the connections waiting in the backlog. */
 	if (wh->wh_lfd >= 0 && !wh->wh_lwatched) {
 		ad_watch(wh->wh_ad, wh->wh_lfd, POLLIN);
@@ -184,6 +199,8 @@ wh_client_write(struct webhook *wh, struct wh_client *c)
 	shutdown(c->wc_fd, SHUT_WR);
 	c->wc_state = WH_C_DRAIN;
 	c->wc_deadline = util_now_ms() + WH_DRAIN_MS;
+	if (c->wc_cap > WH_TRIM_AFTER)
+		wh_trim_later(wh);
 	free(c->wc_buf);
 	c->wc_buf = NULL;
 	c->wc_len = c->wc_cap = 0;
@@ -355,6 +372,8 @@ wh_on_request(struct webhook *wh, struct wh_client *c)
 	}
 	/* 202 only once the daemon has the event: a sender that sees it
 	 * may forget the message. */
+	if (n > WH_TRIM_AFTER)
+		wh_trim_later(wh);
 	rv = ad_emit(wh->wh_ad, ev);
 	ev = NULL;
 	if (rv != 0)
@@ -368,15 +387,20 @@ wh_on_request(struct webhook *wh, struct wh_client *c)
 	wh_in_release(&in);
 }
 
+/* Room for want bytes: doubling while the head comes, then the body's
+ * exact size at once (one block, mapped when large, not a trail of
+ * freed ones left in the heap). */
 static int
 wh_client_grow(struct wh_client *c, size_t want)
 {
 	char	*nb;
 	size_t	 cap = c->wc_cap ? c->wc_cap : 4096;
 
+	if (c->wc_head != 0)
+		cap = c->wc_need + 1;
 	while (cap < want)
 		cap *= 2;
-	if (cap == c->wc_cap)
+	if (cap <= c->wc_cap)
 		return (0);
 	if ((nb = realloc(c->wc_buf, cap)) == NULL)
 		return (-1);
@@ -476,34 +500,23 @@ wh_accept(struct webhook *wh)
 	}
 }
 
-/* Opens the listener on WEBHOOK_LISTEN ("host:port", "[v6]:port").  0, or
+/* Opens the listener on WEBHOOK_BIND_HOST, WEBHOOK_LISTEN_PORT.  0, or
  * -1 with why in err. */
 static int
 wh_listen(struct webhook *wh, char *err, size_t errlen)
 {
 	struct addrinfo	 hints, *res = NULL;
-	char		 host[256], *port;
-	const char	*l = wh->wh_listen;
+	char		 port[8];
+	const char	*host = wh->wh_host;
 	int		 fd = -1, one = 1, rv, ret = -1;
 
-	if (l[0] == '[') {
-		snprintf(host, sizeof(host), "%s", l + 1);
-		if ((port = strstr(host, "]:")) == NULL)
-			goto bad;
-		*port = '\0';
-		port += 2;
-	} else {
-		snprintf(host, sizeof(host), "%s", l);
-		if ((port = strrchr(host, ':')) == NULL)
-			goto bad;
-		*port++ = '\0';
-	}
+	snprintf(port, sizeof(port), "%lld", wh->wh_port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	if ((rv = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "could not resolve '%s': %s", l,
+		snprintf(err, errlen, "could not resolve '%s': %s", host,
 		    gai_strerror(rv));
 		goto done;
 	}
@@ -512,16 +525,13 @@ wh_listen(struct webhook *wh, char *err, size_t errlen)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
 	    listen(fd, 64) != 0) {
-		snprintf(err, errlen, "could not listen on '%s': %s", l,
-		    strerror(errno));
+		snprintf(err, errlen, "could not listen on '%s' port %s: %s",
+		    host, port, strerror(errno));
 		goto done;
 	}
 	wh->wh_lfd = fd;
 	fd = -1;
 	ret = 0;
-	goto done;
- bad:
-	snprintf(err, errlen, "WEBHOOK_LISTEN '%s' is not address:port", l);
  done:
 	if (fd >= 0)
 		close(fd);
@@ -771,6 +781,8 @@ wh_arm(struct webhook *wh)
 		if (at == 0 || t < at)
 			at = t;
 	}
+	if (wh->wh_trim_at != 0 && (at == 0 || wh->wh_trim_at < at))
+		at = wh->wh_trim_at;
 	ad_timer(wh->wh_ad, at);
 }
 
@@ -788,8 +800,8 @@ wh_connect(struct ad *a)
 	}
 	ad_watch(a, wh->wh_lfd, POLLIN);
 	wh->wh_lwatched = 1;
-	log_info("webhook: listening on '%s', path '%s'", wh->wh_listen,
-	    wh->wh_path);
+	log_info("webhook: listening on '%s' port %lld, path '%s'",
+	    wh->wh_host, wh->wh_port, wh->wh_path);
 	ad_platform_up(a);
 	return (0);
 }
@@ -838,6 +850,10 @@ wh_tick(struct ad *a)
 			wh_reply(wh, c, 408, "the request took too long");
 		else
 			wh_client_close(wh, c);
+	}
+	if (wh->wh_trim_at != 0 && now >= wh->wh_trim_at) {
+		wh->wh_trim_at = 0;
+		memtrim_tick(now, WH_TRIM_MIN);
 	}
 	if (wh->wh_inflight && now >= wh->wh_req_deadline) {
 		snprintf(wh->wh_why, sizeof(wh->wh_why), "no answer within "
@@ -895,8 +911,8 @@ wh_init(struct ad *a)
 	int		 is_ip;
 
 	wh->wh_ad = a;
-	wh->wh_listen = ad_conf("WEBHOOK_LISTEN");
-	wh->wh_path = ad_conf("WEBHOOK_PATH");
+	wh->wh_host = ad_conf("WEBHOOK_BIND_HOST");
+	wh->wh_path = ad_conf("WEBHOOK_LISTEN_PATH");
 	wh->wh_secret = ad_conf("WEBHOOK_SECRET");
 	wh->wh_callback = ad_conf("WEBHOOK_CALLBACK_URL");
 	wh->wh_ca_file = ad_conf("WEBHOOK_TLS_CA_FILE");
@@ -908,11 +924,12 @@ wh_init(struct ad *a)
 	}
 	log_add_secret(wh->wh_secret);
 	if (wh->wh_path[0] != '/' || strpbrk(wh->wh_path, " ?#\r\n") != NULL) {
-		log_warnx("%s: WEBHOOK_PATH '%s' is not a path", __func__,
+		log_warnx("%s: WEBHOOK_LISTEN_PATH '%s' is not a path", __func__,
 		    wh->wh_path);
 		return (-1);
 	}
-	if (ad_conf_num("WEBHOOK_MAX_BODY", 1, 64LL * 1024 * 1024,
+	if (ad_conf_num("WEBHOOK_LISTEN_PORT", 1, 65535, &wh->wh_port) != 0 ||
+	    ad_conf_num("WEBHOOK_MAX_BODY", 1, 64LL * 1024 * 1024,
 	    &wh->wh_max_body) != 0 ||
 	    ad_conf_num("WEBHOOK_REPLAY_WINDOW_SECS", 1, 86400,
 	    &wh->wh_window) != 0 ||
