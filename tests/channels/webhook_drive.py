@@ -21,6 +21,7 @@ import os
 import queue
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -80,9 +81,14 @@ def sign(ts, body, secret=SECRET):
 class Receiver(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self):
+    def __init__(self, tls=None):
         super().__init__(("127.0.0.1", 0), ReceiverHandler)
         self.port = self.server_address[1]
+        if tls is not None:
+            # (cert, key): the receiver speaks HTTPS.
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.socket = ctx.wrap_socket(self.socket, server_side=True)
         self.script = []          # statuses to answer, in turn; then 200
         self.got = []             # one dict per request
         self.lock = threading.Lock()
@@ -121,18 +127,22 @@ class ReceiverHandler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         with srv.cond:
             status = srv.script.pop(0) if srv.script else 200
-            srv.got.append({"path": self.path, "body": body,
-                            "verified": good, "status": status,
-                            "delivery": self.headers.get(
-                                "X-Webhook-Delivery"),
-                            "ctype": self.headers.get("Content-Type")})
-            srv.cond.notify_all()
         out = b'{"ok":true}'
         self.send_response(status)
         self.send_header("Content-Length", str(len(out)))
         self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(out)
+        self.wfile.flush()
+        # Counted once answered: a test that stops the adapter next does
+        # not cut the answer off.
+        with srv.cond:
+            srv.got.append({"path": self.path, "body": body,
+                            "verified": good, "status": status,
+                            "delivery": self.headers.get(
+                                "X-Webhook-Delivery"),
+                            "ctype": self.headers.get("Content-Type")})
+            srv.cond.notify_all()
 
 # ---- the adapter, with us as its daemon -------------------------------------
 
@@ -641,6 +651,44 @@ def main():
         st["eof"] = took
         return (rc == 0 and took < 2) or (rc, took)
     check("EOF on stdin: exit 0 within 2 s", eof)
+
+    # An https callback: its certificate verified against a CA file.
+    cert = os.path.join(LOGS, "webhook-cert.pem")
+    key = os.path.join(LOGS, "webhook-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                    "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=60)
+    trcv = Receiver(tls=(cert, key))
+
+    def tls(ca, want_ok):
+        e3 = dict(env, WEBHOOK_LISTEN_PORT=str(free_port()),
+                  WEBHOOK_CALLBACK_URL=f"https://localhost:{trcv.port}/cb",
+                  WEBHOOK_ATTEMPTS="2")
+        if ca:
+            e3["WEBHOOK_TLS_CA_FILE"] = cert
+        c = Adapter("webhook-tls", e3)
+        try:
+            c.event("ready", 10)
+            c.send({"method": "ready_ack"})
+            trcv.reset([])
+            send_cmd(c, "room-1", "over TLS")
+            if want_ok:
+                got = trcv.wait(1, 10, "the delivery over TLS")[0]
+                return (got["verified"] and json.loads(got["body"])["text"]
+                        == "over TLS") or got
+            e = c.event("error", 10, "the untrusted certificate")
+            return (not trcv.got and "after 2 attempts" in
+                    e["params"]["message"]) or (trcv.got, e)
+        finally:
+            c.send({"method": "shutdown"})
+            c.exit_within(5)
+    check("an https callback with WEBHOOK_TLS_CA_FILE: delivered, the "
+          "signature verifies", lambda: tls(True, True))
+    check("an https callback whose certificate is not trusted: nothing "
+          "delivered, an error event", lambda: tls(False, False))
 
     # The SSRF rules: loopback needs the switch, metadata never passes.
     def refused_conf(name, extra, what):

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -110,6 +111,10 @@ struct webhook {
 	size_t		 wh_queued;
 	int		 wh_inflight;
 	int		 wh_status;	/* of the response, -1 none yet */
+	long long	 wh_resp_len;	/* its Content-Length, -1 unknown */
+	long long	 wh_resp_left;	/* body bytes still to read */
+	int		 wh_resp_head;	/* in its header lines */
+	int		 wh_resp_done;	/* read whole */
 	uint64_t	 wh_req_deadline;
 	char		 wh_why[256];	/* the last attempt's failure */
 };
@@ -653,6 +658,10 @@ wh_pump(struct webhook *wh)
 			continue;
 		}
 		wh->wh_status = -1;
+		wh->wh_resp_len = -1;
+		wh->wh_resp_left = 0;
+		wh->wh_resp_head = 1;
+		wh->wh_resp_done = 0;
 		wh->wh_inflight = 1;
 		wh->wh_req_deadline = util_now_ms() +
 		    (uint64_t)wh->wh_timeout_ms;
@@ -673,16 +682,51 @@ wh_pump(struct webhook *wh)
 	}
 }
 
-/* A line of the callback's response: only the status line counts. */
+/*
+ * The callback's response, a line at a time, then its body raw: the
+ * status decides; the rest is read (and dropped) so that the receiver's
+ * last write is not met by a reset.  Content-Length says where it ends;
+ * without one, the close does (Connection: close).
+ */
 static void
 wh_on_resp_line(void *arg, const char *line, size_t len)
 {
 	struct webhook	*wh = arg;
+	long long	 n;
+	char		 num[24];
 	int		 st;
 
-	/* 0: the first line is not a status line. */
-	if (wh->wh_status == -1)
+	if (wh->wh_resp_left > 0) {		/* a piece of the body */
+		wh->wh_resp_left -= (long long)len;
+		if (wh->wh_resp_left <= 0)
+			wh->wh_resp_done = 1;
+		return;
+	}
+	if (wh->wh_status == -1) {
+		/* 0: the first line is not a status line. */
 		wh->wh_status = (st = wh_status_parse(line, len)) > 0 ? st : 0;
+		return;
+	}
+	if (!wh->wh_resp_head || wh->wh_resp_done)
+		return;
+	if (len == 0) {
+		wh->wh_resp_head = 0;
+		if (wh->wh_resp_len == 0)
+			wh->wh_resp_done = 1;
+		else if (wh->wh_resp_len > 0) {
+			wh->wh_resp_left = wh->wh_resp_len;
+			ad_conn_raw(&wh->wh_conn, (size_t)wh->wh_resp_len);
+		}
+		return;
+	}
+	if (len > 15 && len < 15 + sizeof(num) &&
+	    strncasecmp(line, "Content-Length:", 15) == 0) {
+		memcpy(num, line + 15, len - 15);
+		num[len - 15] = '\0';
+		if (util_strtonum(num + strspn(num, " \t"), 0, 1LL << 40,
+		    &n) == 0)
+			wh->wh_resp_len = n;
+	}
 }
 
 static void
@@ -696,9 +740,9 @@ wh_conn_io(struct webhook *wh, int revents)
 		snprintf(wh->wh_why, sizeof(wh->wh_why),
 		    "the callback's answer is not HTTP");
 		wh_attempt_done(wh, -1);
-	} else if (wh->wh_status > 0) {
-		/* The status is all we wait for: the rest of the answer
-		 * (Connection: close) is not needed. */
+	} else if (wh->wh_status > 0 && (wh->wh_resp_done || rv != 0)) {
+		/* Read whole, or closed after the status: the status it
+		 * is. */
 		wh_attempt_done(wh, wh->wh_status);
 	} else if (rv != 0)
 		wh_attempt_done(wh, -1);
@@ -856,9 +900,11 @@ wh_tick(struct ad *a)
 		memtrim_tick(now, WH_TRIM_MIN);
 	}
 	if (wh->wh_inflight && now >= wh->wh_req_deadline) {
+		/* A status had come: the body that did not is no reason to
+		 * send it again. */
 		snprintf(wh->wh_why, sizeof(wh->wh_why), "no answer within "
 		    "%lld ms", wh->wh_timeout_ms);
-		wh_attempt_done(wh, -1);
+		wh_attempt_done(wh, wh->wh_status > 0 ? wh->wh_status : -1);
 	}
 	wh_pump(wh);
 	wh_arm(wh);
