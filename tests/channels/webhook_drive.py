@@ -690,6 +690,24 @@ def main():
     check("an https callback whose certificate is not trusted: nothing "
           "delivered, an error event", lambda: tls(False, False))
 
+    def port_taken():
+        hold = socket.socket()
+        hold.bind(("127.0.0.1", 0))
+        hold.listen(1)
+        c = Adapter("webhook-taken", dict(
+            env, WEBHOOK_LISTEN_PORT=str(hold.getsockname()[1])))
+        try:
+            e = c.event("error", 10, "the port in use")
+            alive = c.p.poll() is None
+            return ("could not listen" in e["params"]["message"] and
+                    alive) or (e, alive)
+        finally:
+            c.send({"method": "shutdown"})
+            c.exit_within(5)
+            hold.close()
+    check("a listen port in use: an error event, and it keeps trying "
+          "(no exit)", port_taken)
+
     # The SSRF rules: loopback needs the switch, metadata never passes.
     def refused_conf(name, extra, what):
         e2 = dict(env, WEBHOOK_LISTEN_PORT=str(free_port()))

@@ -60,7 +60,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 
 # The adapters' logs go to log/webhook-*.log, where lf_cleanup looks for
 # sanitizer reports.
-t_py webhook_drive.py 44 python3 "$LF_ROOT/tests/channels/webhook_drive.py" \
+t_py webhook_drive.py 45 python3 "$LF_ROOT/tests/channels/webhook_drive.py" \
     "$wh" "$LF_TMP/log"
 if [ "$T_FAILED" != 0 ]; then
 	for f in "$LF_TMP"/log/webhook-*.log; do
