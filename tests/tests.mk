@@ -35,3 +35,5 @@ t_email_SRCS	+= services/channels/adapters/email/email_mime.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)
+t_webhook_SRCS	+= services/channels/adapters/webhook/webhook_msg.c
+$(BUILD)/obj/tests/unit/t_webhook.o: ALL_CFLAGS += -Iservices/channels/adapters/webhook
