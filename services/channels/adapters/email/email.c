@@ -14,6 +14,7 @@
  */
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1133,7 +1134,11 @@ em_smtp_on_line(void *arg, const char *line, size_t len)
 		return;
 	memcpy(buf, line, len);
 	buf[len] = '\0';
-	code = atoi(buf);
+	/* A reply code is three digits; anything else reads as 0. */
+	code = 0;
+	if (isdigit((unsigned char)buf[0]) && isdigit((unsigned char)buf[1]) &&
+	    isdigit((unsigned char)buf[2]))
+		code = (buf[0] - '0') * 100 + (buf[1] - '0') * 10 + (buf[2] - '0');
 	log_debug("email: smtp< %s", buf);
 	if (e->em_sm == SM_EHLO && len > 4) {
 		if (strncasecmp(buf + 4, "STARTTLS", 8) == 0)
