@@ -155,6 +155,20 @@ int	 chan_frame_line(json_t *frame, struct buf *b);
 
 #define CHAN_NAME_MAX	64
 
+/* Upstream's dm_policy and group_policy values (protocols.md §1.3). */
+enum chan_dm_policy {
+	CHAN_DM_RESPOND,		/* every direct message */
+	CHAN_DM_ALLOWED_ONLY,		/* those of allowed_users */
+	CHAN_DM_IGNORE,
+};
+
+enum chan_group_policy {
+	CHAN_GROUP_ALL,
+	CHAN_GROUP_MENTION_ONLY,	/* metadata.was_mentioned true */
+	CHAN_GROUP_COMMANDS_ONLY,	/* a leading '/' or a Command */
+	CHAN_GROUP_IGNORE,
+};
+
 /* One [[sidecar_channels]] entry; strings owned. */
 struct chan_conf {
 	char		 cc_name[CHAN_NAME_MAX];
@@ -171,6 +185,10 @@ struct chan_conf {
 	long long	 cc_max_retries;
 	long long	 cc_reset_after_secs;
 	long long	 cc_heartbeat_secs;	/* ours: 0 off */
+	enum chan_dm_policy cc_dm_policy;
+	enum chan_group_policy cc_group_policy;
+	json_t		*cc_allowed_users;	/* ours: array of strings
+						   (owned), ids or names */
 };
 
 /*
@@ -182,6 +200,15 @@ struct chan_conf {
 int	 chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n,
 	    char *err, size_t errlen);
 void	 chan_conf_free_all(struct chan_conf *cc, size_t n);
+/*
+ * Whether cc's dm_policy or group_policy lets a message through: NULL
+ * when it does, else why not (a constant string).  mentioned: the
+ * adapter's metadata.was_mentioned; command: the message is a command
+ * (a leading '/' or a Command content).
+ */
+const char *chan_policy_drop(const struct chan_conf *cc, int is_group,
+	    const char *user_id, const char *user_name, int mentioned,
+	    int command);
 
 /* ---- chan_store.c ------------------------------------------------- */
 
