@@ -261,6 +261,8 @@
 #define OP_CHANNELS_GET		"channels.get"
 #define OP_CHANNELS_DELIVERIES	"channels.deliveries"
 #define OP_CHANNELS_QR		"channels.qr"
+#define OP_CHANNELS_WA_QR_START	"channels.whatsapp_qr_start"
+#define OP_CHANNELS_WA_QR_STATUS "channels.whatsapp_qr_status"
 #define OP_BINDINGS_LIST	"bindings.list"
 #define OP_BINDINGS_ADD		"bindings.add"
 #define OP_BINDINGS_REMOVE	"bindings.remove"

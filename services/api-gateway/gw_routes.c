@@ -149,8 +149,10 @@ const struct gw_route gw_routes[] = {
 	{ GW_DELETE, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/{name}/test", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/reload", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/channels/whatsapp/qr/start", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/channels/whatsapp/qr/status", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/channels/whatsapp/qr/start",
+	    SVC_CHANNELS, OP_CHANNELS_WA_QR_START, 5, NULL, 0 },
+	{ GW_GET, "/api/channels/whatsapp/qr/status",
+	    SVC_CHANNELS, OP_CHANNELS_WA_QR_STATUS, 5, NULL, 0 },
 	{ GW_GET, "/api/channels/{name}",
 	    SVC_CHANNELS, OP_CHANNELS_GET, 5, NULL, 0 },
 	/* Not in endpoints.tsv: protocols.md §1.3 (qr_ready is cached for

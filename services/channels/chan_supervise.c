@@ -691,7 +691,8 @@ chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 	case CHAN_EV_QR_READY:
 	case CHAN_EV_QR_STATUS:
 		params = json_object_get(ev->ce_root, "params");
-		chan_store_qr(s->s_db, cc->cc_name, params);
+		chan_store_qr(s->s_db, cc->cc_name, params,
+		    ev->ce_type == CHAN_EV_QR_READY);
 		break;
 	case CHAN_EV_HEARTBEAT:
 		break;

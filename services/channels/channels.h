@@ -232,8 +232,11 @@ void	 chan_store_renew_turns(struct db *db, const char *owner);
 void	 chan_store_status(struct db *db, const char *channel,
 	    const char *owner, const char *state, long long restarts,
 	    const char *last_error, json_t *capabilities, long long pid);
-/* Caches a qr_ready / qr_status event of channel (params borrowed). */
-void	 chan_store_qr(struct db *db, const char *channel, json_t *params);
+/* Caches a qr_ready / qr_status event of channel (params borrowed): a
+ * qr_ready (fresh: 1) starts a new login and replaces what was cached, a
+ * qr_status is merged over it. */
+void	 chan_store_qr(struct db *db, const char *channel, json_t *params,
+	    int fresh);
 
 /* ---- chan_supervise.c --------------------------------------------- */
 
