@@ -147,7 +147,9 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/channels", SVC_CHANNELS, OP_CHANNELS_LIST, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
 	{ GW_DELETE, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/channels/{name}/test", NULL, NULL, 5, NULL, 0 },
+	/* Waits for a copy of the adapter (CHAN_TEST_SECS at most). */
+	{ GW_POST, "/api/channels/{name}/test",
+	    SVC_CHANNELS, OP_CHANNELS_TEST, 5, NULL, GW_RT_LONG },
 	{ GW_POST, "/api/channels/reload", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/whatsapp/qr/start",
 	    SVC_CHANNELS, OP_CHANNELS_WA_QR_START, 5, NULL, 0 },

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "channels.h"
+#include "child.h"
 
 /* Keys upstream defines that this service does not act on yet. */
 static const char *const chan_conf_later[] = {
@@ -361,4 +362,27 @@ chan_policy_drop(const struct chan_conf *cc, int is_group,
 		break;
 	}
 	return ("dm_policy ignore");
+}
+
+/* A few variables of ours that programs need, then the channel's env
+ * table.  Never the rest of ours: it holds the database URL and the
+ * provider keys. */
+int
+chan_conf_env(const struct chan_conf *cc, struct child_env *e)
+{
+	static const char *const pass[] = { "PATH", "HOME", "LANG",
+		"LC_ALL", "TZ", "TMPDIR", NULL };
+	const char	*k, *v;
+	json_t		*jv;
+	size_t		 i;
+
+	child_env_init(e, CHILD_ENV_MAX);
+	for (i = 0; pass[i] != NULL; i++)
+		if ((v = getenv(pass[i])) != NULL &&
+		    child_env_add(e, pass[i], v) != 0)
+			return (-1);
+	json_object_foreach(cc->cc_env, k, jv)
+		if (child_env_add(e, k, json_string_value(jv)) != 0)
+			return (-1);
+	return (0);
 }

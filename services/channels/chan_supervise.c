@@ -181,29 +181,6 @@ chan_queue(struct chan_child *ch, json_t *frame)
 	return (0);
 }
 
-/* The child's environment: a few variables of ours that programs need,
- * then the channel's env table.  Never the rest of ours: it holds the
- * database URL and the provider keys. */
-static int
-chan_env(struct chan_child *ch, struct child_env *e)
-{
-	static const char *const pass[] = { "PATH", "HOME", "LANG",
-		"LC_ALL", "TZ", "TMPDIR", NULL };
-	const char	*k, *v;
-	json_t		*jv;
-	size_t		 i;
-
-	child_env_init(e, CHILD_ENV_MAX);
-	for (i = 0; pass[i] != NULL; i++)
-		if ((v = getenv(pass[i])) != NULL &&
-		    child_env_add(e, pass[i], v) != 0)
-			return (-1);
-	json_object_foreach(ch->ch_conf->cc_env, k, jv)
-		if (child_env_add(e, k, json_string_value(jv)) != 0)
-			return (-1);
-	return (0);
-}
-
 static void
 chan_nonblock(int fd)
 {
@@ -267,7 +244,7 @@ chan_spawn(struct chan_sup *s, struct chan_child *ch)
 
 	(void)s;
 	memset(&rq, 0, sizeof(rq));
-	if (chan_env(ch, &e) != 0) {
+	if (chan_conf_env(cc, &e) != 0) {
 		child_env_release(&e);
 		snprintf(ch->ch_error, sizeof(ch->ch_error), "out of memory");
 		ch->ch_started = 0;

@@ -200,6 +200,10 @@ struct chan_conf {
 int	 chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n,
 	    char *err, size_t errlen);
 void	 chan_conf_free_all(struct chan_conf *cc, size_t n);
+struct child_env;
+/* The adapter's environment into e (release it with child_env_release(),
+ * also on failure): 0, or -1 out of memory. */
+int	 chan_conf_env(const struct chan_conf *cc, struct child_env *e);
 /*
  * Whether cc's dm_policy or group_policy lets a message through: NULL
  * when it does, else why not (a constant string).  mentioned: the
@@ -281,6 +285,13 @@ const struct chan_conf *chan_confs(size_t *n);
 /* ---- chan_ops.c --------------------------------------------------- */
 
 extern const struct svc_op chan_ops[];
+
+/* ---- chan_test.c -------------------------------------------------- */
+
+/* The longest POST /api/channels/{name}/test waits for the adapter. */
+#define CHAN_TEST_SECS	15
+
+extern const struct svc_op chan_test_ops[];
 
 /* ---- chan_catalog.c ---------------------------------------------- */
 

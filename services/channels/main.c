@@ -84,6 +84,7 @@ channels_stop(void *arg)
 static const struct svc_op *const channels_ops[] = {
 	chan_ops,
 	chan_bind_ops,
+	chan_test_ops,
 	NULL
 };
 
