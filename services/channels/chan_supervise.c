@@ -563,6 +563,37 @@ chan_notes(struct chan_sup *s)
 }
 
 /* Stores a message event; one the database refuses waits in s_held. */
+/*
+ * The first phase of the agent's lifecycle (§1.3): "queued" on the
+ * platform's message once it is committed, for an adapter that declared
+ * "reaction" -- unless the channel's policies leave the message alone
+ * (the router then runs no turn, and nothing follows the reaction).
+ */
+static void
+chan_queued(struct chan_child *ch, const struct chan_event *ev)
+{
+	const char	*text = chan_event_text(ev);
+	json_t		*w;
+	int		 command;
+
+	if (ch->ch_state != CH_READY || ev->ce_message_id == NULL ||
+	    !chan_has_cap(ch->ch_caps, "reaction"))
+		return;
+	w = json_object_get(ev->ce_metadata, "was_mentioned");
+	command = (text != NULL && text[0] == '/') ||
+	    json_object_get(ev->ce_content, "Command") != NULL;
+	if (chan_policy_drop(ch->ch_conf, ev->ce_is_group == 1,
+	    ev->ce_user_id != NULL ? ev->ce_user_id : "",
+	    ev->ce_user_name != NULL ? ev->ce_user_name : "", json_is_true(w),
+	    command) != NULL)
+		return;
+	/* channel_id as stored: a DM may leave it out and mean the user.
+	 * U+23F3 is an hourglass with flowing sand. */
+	(void)chan_queue(ch, chan_cmd_reaction(ev->ce_channel_id != NULL ?
+	    ev->ce_channel_id : ev->ce_user_id, ev->ce_message_id,
+	    "\xe2\x8f\xb3", "queued", NULL));
+}
+
 static void
 chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 {
@@ -572,6 +603,8 @@ chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 	/* Order is kept: nothing overtakes a held message. */
 	rv = s->s_nheld > 0 ? -1 : chan_store_inbound(s->s_db, cc->cc_name,
 	    cc->cc_agent, ev);
+	if (rv == 1)
+		chan_queued(ch, ev);
 	if (rv == 1 && chan_router() != NULL)
 		chan_router_wake(chan_router());
 	else if (rv == 0)

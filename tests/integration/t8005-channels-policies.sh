@@ -46,7 +46,7 @@ agent = \"pol-agent\"
 dm_policy = \"allowed_only\"
 allowed_users = [\"u1\", \"Carol\"]
 group_policy = \"mention-only\"
-env = { SIDECAR_DIR = \"$LF_TMP/strict\" }
+env = { SIDECAR_DIR = \"$LF_TMP/strict\", SIDECAR_CAPS = \"reaction\" }
 
 [[sidecar_channels]]
 name = \"cmds\"
@@ -107,6 +107,12 @@ t_eq "dm_policy ignore" "$(row cmds k1)" "ignored dm_policy ignore"
 t_eq "commands_only: chatter is ignored" "$(row cmds k2)" "ignored group_policy commands_only: the message is no command"
 t_eq "ignored messages get no send" "$(sends strict "echo: [Bob]: dm from bob") $(sends strict "echo: [Bob]: group plain") $(sends cmds "echo: [Alice]: chatter")" "0 0 0"
 t_eq "nor a turn: the provider was asked 6 times" "$(lf_fake_requests m-pol | jq length)" 6
+# phases MSGID: the reaction phases strict's adapter got on that message.
+phases() { jq -r --arg m "$1" 'select(.frame.method == "reaction" and .frame.params.message_id == $m) | .frame.params.phase' "$LF_TMP/strict/received.jsonl" | tr '\n' ' '; }
+has_done() { phases "$1" | grep -q done; }
+t_ok "an answered message's lifecycle ends" lf_poll 100 has_done s2
+t_eq "an answered message: queued, thinking, done" "$(phases s2)" "queued thinking done "
+t_eq "an ignored message gets no reaction at all" "$(phases s1)$(phases s4)" ""
 t_eq "nor an outbox row" "$(lf_psql "SELECT count(*) FROM channels.outbox o JOIN channels.inbound i ON i.id = o.inbound_id WHERE i.state = 'ignored'")" 0
 
 t_done
