@@ -562,7 +562,6 @@ chan_notes(struct chan_sup *s)
 	}
 }
 
-/* Stores a message event; one the database refuses waits in s_held. */
 /*
  * The first phase of the agent's lifecycle (§1.3): "queued" on the
  * platform's message once it is committed, for an adapter that declared
@@ -594,6 +593,7 @@ chan_queued(struct chan_child *ch, const struct chan_event *ev)
 	    "\xe2\x8f\xb3", "queued", NULL));
 }
 
+/* Stores a message event; one the database refuses waits in s_held. */
 static void
 chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 {
