@@ -261,6 +261,7 @@
 #define OP_CHANNELS_GET		"channels.get"
 #define OP_CHANNELS_DELIVERIES	"channels.deliveries"
 #define OP_CHANNELS_QR		"channels.qr"
+#define OP_CHANNELS_RELOAD	"channels.reload"
 #define OP_CHANNELS_TEST	"channels.test"
 #define OP_CHANNELS_WA_QR_START	"channels.whatsapp_qr_start"
 #define OP_CHANNELS_WA_QR_STATUS "channels.whatsapp_qr_status"

@@ -150,7 +150,8 @@ const struct gw_route gw_routes[] = {
 	/* Waits for a copy of the adapter (CHAN_TEST_SECS at most). */
 	{ GW_POST, "/api/channels/{name}/test",
 	    SVC_CHANNELS, OP_CHANNELS_TEST, 5, NULL, GW_RT_LONG },
-	{ GW_POST, "/api/channels/reload", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/channels/reload",
+	    SVC_CHANNELS, OP_CHANNELS_RELOAD, 5, NULL, 0 },
 	{ GW_POST, "/api/channels/whatsapp/qr/start",
 	    SVC_CHANNELS, OP_CHANNELS_WA_QR_START, 5, NULL, 0 },
 	{ GW_GET, "/api/channels/whatsapp/qr/status",

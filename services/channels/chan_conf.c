@@ -82,6 +82,7 @@ chan_conf_release(struct chan_conf *cc)
 	free(cc->cc_channel_type);
 	free(cc->cc_agent);
 	json_decref(cc->cc_allowed_users);
+	json_decref(cc->cc_src);
 	memset(cc, 0, sizeof(*cc));
 }
 
@@ -147,6 +148,8 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 		return (-1);
 	}
 	snprintf(cc->cc_name, sizeof(cc->cc_name), "%s", name);
+	if ((cc->cc_src = json_deep_copy(t)) == NULL)
+		goto enomem;
 	json_object_foreach(t, k, v) {
 		known = 0;
 		for (i = 0; chan_conf_later[i] != NULL; i++)

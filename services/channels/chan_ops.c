@@ -1,8 +1,8 @@
 /*
  * chan_ops.c - the channels service's bus operations (proto/messages.md,
- * "channels").  Each answers from the configuration (read at start, the
- * same file in every replica) and the tables the lease holders write, so
- * any replica answers alike.
+ * "channels").  Each answers from the configuration (read at start or
+ * at a reload, the same file in every replica) and the tables the lease
+ * holders write, so any replica answers alike.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -455,11 +455,40 @@ op_wa_qr_status(struct svc_ctx *c, const struct msg_req *rq,
 	chan_wa_qr(c, rq, rp, 0);
 }
 
+/*
+ * Reads config.toml's channels again here, then has every other replica
+ * do so (a config_reloads row; each one's supervisor sees it within a
+ * lease tick).  Every replica reads its own file: on several hosts, the
+ * files are the operator's to keep alike.
+ */
+static void
+op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*p[1] = { svc_instance() };
+	json_t		*diff;
+	char		 err[600];
+
+	(void)rq;
+	if (chan_reload(err, sizeof(err), &diff) != 0) {
+		svc_reply_error(rp, 400, "%s", err);
+		return;
+	}
+	if (db_cmd(c->sc_db, "INSERT INTO config_reloads (instance) VALUES "
+	    "($1)", 1, p) != 0) {
+		json_decref(diff);
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	json_object_set_new(diff, "status", json_string("reloaded"));
+	svc_reply_json(rp, 200, diff);
+}
+
 const struct svc_op chan_ops[] = {
 	{ OP_CHANNELS_LIST,		op_list },
 	{ OP_CHANNELS_GET,		op_get },
 	{ OP_CHANNELS_DELIVERIES,	op_deliveries },
 	{ OP_CHANNELS_QR,		op_qr },
+	{ OP_CHANNELS_RELOAD,		op_reload },
 	{ OP_CHANNELS_WA_QR_START,	op_wa_qr_start },
 	{ OP_CHANNELS_WA_QR_STATUS,	op_wa_qr_status },
 	{ NULL, NULL },

@@ -189,6 +189,8 @@ struct chan_conf {
 	enum chan_group_policy cc_group_policy;
 	json_t		*cc_allowed_users;	/* ours: array of strings
 						   (owned), ids or names */
+	json_t		*cc_src;		/* the entry as read (owned):
+						   a reload compares it */
 };
 
 /*
@@ -255,6 +257,15 @@ struct chan_sup *chan_sup_start(const struct sh_config *cfg,
  * for what may be lost.  Thread-safe. */
 void	 chan_sup_notify(struct chan_sup *s, const char *channel,
 	    const char *cap, json_t *frame);
+/*
+ * Hands the supervisor a new set of channels (conf borrowed until
+ * chan_sup_stop(): never freed before).  It applies it in its thread: a
+ * channel whose entry is unchanged keeps its adapter; a changed one's
+ * adapter is stopped and the new one started once the old has exited; a
+ * removed one's is stopped and its lease given up; a new one is started.
+ * Thread-safe.
+ */
+void	 chan_sup_reload(struct chan_sup *s, struct chan_conf *conf, size_t n);
 /* Wakes the supervisor: the outbox has rows to send. Thread-safe. */
 void	 chan_sup_wake(struct chan_sup *s);
 /* Stops every adapter (shutdown, EOF, kill after the grace), gives up
@@ -279,8 +290,16 @@ void	 chan_router_stop(struct chan_router *r);
 
 /* The service's router, for the supervisor to wake (NULL before start). */
 struct chan_router *chan_router(void);
-/* The configured channels (borrowed, unchanged while workers serve). */
+/* The configured channels now: borrowed, valid until the service stops
+ * (a reload's new set replaces them, the old ones are kept). */
 const struct chan_conf *chan_confs(size_t *n);
+/*
+ * Reads config.toml's [[sidecar_channels]] again and, when they are
+ * valid, makes them the service's (the supervisor applies them).  0 and,
+ * when out is not NULL, {added, changed, removed, unchanged} (names; new)
+ * in *out; -1 with why in err, nothing changed.  Thread-safe.
+ */
+int	 chan_reload(char *err, size_t errlen, json_t **out);
 
 /* ---- chan_ops.c --------------------------------------------------- */
 
