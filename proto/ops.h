@@ -261,6 +261,8 @@
 #define OP_CHANNELS_GET		"channels.get"
 #define OP_CHANNELS_DELIVERIES	"channels.deliveries"
 #define OP_CHANNELS_QR		"channels.qr"
+#define OP_CHANNELS_CONFIGURE	"channels.configure"
+#define OP_CHANNELS_UNCONFIGURE	"channels.unconfigure"
 #define OP_CHANNELS_RELOAD	"channels.reload"
 #define OP_CHANNELS_TEST	"channels.test"
 #define OP_CHANNELS_WA_QR_START	"channels.whatsapp_qr_start"

@@ -145,8 +145,10 @@ const struct gw_route gw_routes[] = {
 	    SVC_MEMORY, OP_MEMORY_KV_DELETE, 5, NULL, 0 },
 	/* Channels */
 	{ GW_GET, "/api/channels", SVC_CHANNELS, OP_CHANNELS_LIST, 5, NULL, 0 },
-	{ GW_POST, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
-	{ GW_DELETE, "/api/channels/{name}/configure", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/channels/{name}/configure",
+	    SVC_CHANNELS, OP_CHANNELS_CONFIGURE, 5, NULL, 0 },
+	{ GW_DELETE, "/api/channels/{name}/configure",
+	    SVC_CHANNELS, OP_CHANNELS_UNCONFIGURE, 5, NULL, 0 },
 	/* Waits for a copy of the adapter (CHAN_TEST_SECS at most). */
 	{ GW_POST, "/api/channels/{name}/test",
 	    SVC_CHANNELS, OP_CHANNELS_TEST, 5, NULL, GW_RT_LONG },

@@ -56,7 +56,7 @@ static const struct {
 
 #define NNUMS	(sizeof(chan_conf_nums) / sizeof(chan_conf_nums[0]))
 
-static int
+int
 chan_conf_name_ok(const char *s)
 {
 	size_t	i;
@@ -65,6 +65,19 @@ chan_conf_name_ok(const char *s)
 		if (i >= CHAN_NAME_MAX - 1 || !((s[i] >= 'a' && s[i] <= 'z') ||
 		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' &&
 		    s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return (0);
+	return (i > 0);
+}
+
+int
+chan_env_name_ok(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' &&
+		    s[i] <= 'z') || s[i] == '_' || (i > 0 && s[i] >= '0' &&
+		    s[i] <= '9')) || i >= 127)
 			return (0);
 	return (i > 0);
 }
@@ -83,6 +96,7 @@ chan_conf_release(struct chan_conf *cc)
 	free(cc->cc_agent);
 	json_decref(cc->cc_allowed_users);
 	json_decref(cc->cc_src);
+	json_decref(cc->cc_env_from);
 	memset(cc, 0, sizeof(*cc));
 }
 
@@ -162,7 +176,8 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 		    strcmp(k, "agent") != 0 && strcmp(k, "restart") != 0 &&
 		    strcmp(k, "dm_policy") != 0 &&
 		    strcmp(k, "group_policy") != 0 &&
-		    strcmp(k, "allowed_users") != 0) {
+		    strcmp(k, "allowed_users") != 0 &&
+		    strcmp(k, "env_from") != 0) {
 			snprintf(err, errlen, "'%s': unknown key '%s'", name, k);
 			return (-1);
 		}
@@ -205,6 +220,24 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 	}
 	if ((cc->cc_env = v != NULL ? json_deep_copy(v) : json_object()) ==
 	    NULL)
+		goto enomem;
+	/* Ours: a child variable taken from one of ours, by name, so that a
+	 * secret is named in the file and never written there. */
+	v = json_object_get(t, "env_from");
+	if (v != NULL && !json_is_object(v)) {
+		snprintf(err, errlen, "'%s': 'env_from' is not a table", name);
+		return (-1);
+	}
+	json_object_foreach(v, k, args) {
+		if (!json_is_string(args) || *k == '\0' || strchr(k, '=') ||
+		    !chan_env_name_ok(json_string_value(args))) {
+			snprintf(err, errlen, "'%s': env_from '%s' is not the "
+			    "name of an environment variable", name, k);
+			return (-1);
+		}
+	}
+	if ((cc->cc_env_from = v != NULL ? json_deep_copy(v) :
+	    json_object()) == NULL)
 		goto enomem;
 	s = json_string_value(json_object_get(t, "channel_type"));
 	if (json_object_get(t, "channel_type") != NULL && s == NULL) {
@@ -383,6 +416,10 @@ chan_conf_env(const struct chan_conf *cc, struct child_env *e)
 	for (i = 0; pass[i] != NULL; i++)
 		if ((v = getenv(pass[i])) != NULL &&
 		    child_env_add(e, pass[i], v) != 0)
+			return (-1);
+	json_object_foreach(cc->cc_env_from, k, jv)
+		if ((v = getenv(json_string_value(jv))) != NULL &&
+		    child_env_add(e, k, v) != 0)
 			return (-1);
 	json_object_foreach(cc->cc_env, k, jv)
 		if (child_env_add(e, k, json_string_value(jv)) != 0)

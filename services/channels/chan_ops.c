@@ -19,8 +19,8 @@
 
 #define DELIVERIES_MAX	500
 
-/* 1 if an env key names a secret (has_token, and never shown). */
-static int
+/* has_token, and never shown. */
+int
 chan_secret_key(const char *k)
 {
 	return (strstr(k, "TOKEN") != NULL || strstr(k, "SECRET") != NULL ||

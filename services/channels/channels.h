@@ -191,6 +191,8 @@ struct chan_conf {
 						   (owned), ids or names */
 	json_t		*cc_src;		/* the entry as read (owned):
 						   a reload compares it */
+	json_t		*cc_env_from;		/* ours: child variable ->
+						   the name of one of ours */
 };
 
 /*
@@ -202,6 +204,10 @@ struct chan_conf {
 int	 chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n,
 	    char *err, size_t errlen);
 void	 chan_conf_free_all(struct chan_conf *cc, size_t n);
+/* 1 if s is a valid channel name (1-63 of A-Z a-z 0-9 - _ .). */
+int	 chan_conf_name_ok(const char *s);
+/* 1 if s is an environment variable's name ([A-Za-z_][A-Za-z0-9_]*). */
+int	 chan_env_name_ok(const char *s);
 struct child_env;
 /* The adapter's environment into e (release it with child_env_release(),
  * also on failure): 0, or -1 out of memory. */
@@ -311,6 +317,23 @@ extern const struct svc_op chan_ops[];
 #define CHAN_TEST_SECS	15
 
 extern const struct svc_op chan_test_ops[];
+
+/* ---- chan_file.c, chan_configure.c -------------------------------- */
+
+/*
+ * Replaces the [[sidecar_channels]] entry of name in the TOML file path
+ * by entry (text; NULL removes it; appended when there is none), keeping
+ * the rest of the file as it is; written atomically.  0 (*found: there
+ * was one), or -1 with why in err.
+ */
+int	 chan_file_set(const char *path, const char *name, const char *entry,
+	    int *found, char *err, size_t errlen);
+/* The config file the service was started with ("" none). */
+const char *chan_config_path(void);
+/* 1 if an env key names a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*). */
+int	 chan_secret_key(const char *k);
+
+extern const struct svc_op chan_configure_ops[];
 
 /* ---- chan_catalog.c ---------------------------------------------- */
 

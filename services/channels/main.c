@@ -61,6 +61,12 @@ chan_confs(size_t *n)
 	return (c);
 }
 
+const char *
+chan_config_path(void)
+{
+	return (chan.cfg != NULL ? chan.cfg->cf_path : "");
+}
+
 /* name's entry in conf, or NULL. */
 static const struct chan_conf *
 chan_find(const struct chan_conf *conf, size_t n, const char *name)
@@ -205,6 +211,7 @@ static const struct svc_op *const channels_ops[] = {
 	chan_ops,
 	chan_bind_ops,
 	chan_test_ops,
+	chan_configure_ops,
 	NULL
 };
 
