@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +73,19 @@ static int
 chan_file_write(const char *path, const char *text, size_t len, char *err,
     size_t errlen)
 {
-	char	tmp[1100];
-	size_t	off = 0;
-	ssize_t	n;
-	int	fd, rv = -1;
+	struct stat	st;
+	char		tmp[1100];
+	size_t		off = 0;
+	ssize_t		n;
+	int		fd, rv = -1;
+	mode_t		mode = 0600;
 
+	/* The file keeps its permissions. */
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 0777;
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) < 0) {
+	    mode)) < 0) {
 		snprintf(err, errlen, "could not create %s: %s", tmp,
 		    strerror(errno));
 		return (-1);
@@ -94,7 +100,7 @@ chan_file_write(const char *path, const char *text, size_t len, char *err,
 		}
 		off += (size_t)n;
 	}
-	if (fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
 		snprintf(err, errlen, "could not sync %s: %s", tmp,
 		    strerror(errno));
 		goto done;
@@ -123,7 +129,7 @@ chan_file_set(const char *path, const char *name, const char *entry,
 	int		 own, sub, rv = -1;
 
 	*found = 0;
-	buf_init(&out, CHAN_FILE_MAX + 65536);
+	buf_init(&out, 2 * CHAN_FILE_MAX);
 	pthread_mutex_lock(&chan_file_mtx);
 	if ((text = util_read_file(path, CHAN_FILE_MAX, &len)) == NULL &&
 	    errno != ENOENT) {
