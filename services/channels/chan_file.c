@@ -6,8 +6,8 @@
  * The file is edited as text, so everything else in it (comments, other
  * tables, their order and spelling) is kept byte for byte: an entry is
  * its [[sidecar_channels]] header up to the next header that is not one
- * of its own sub-tables ([sidecar_channels.env]); each is parsed alone
- * to learn its name.  The new text is written to a temporary file in
+ * of its own sub-tables ([sidecar_channels.env]), less the blank and
+ * comment lines at its end; each is parsed alone to learn its name.  The new text is written to a temporary file in
  * the same directory, synced, and renamed over the old one: a reader
  * sees the old file or the new, never half of one.  One edit at a time
  * (a mutex): two configures must not both start from the old text.
@@ -48,6 +48,27 @@ chan_file_header(const char *p, const char *e, int *own, int *sub)
 	    "[sidecar_channels.", 18) == 0 || strncmp(p,
 	    "[[sidecar_channels.", 19) == 0));
 	return (1);
+}
+
+/* Where the entry start..end ends once the blank and comment lines at
+ * its end are left to what follows (a comment there is most often about
+ * the next table). */
+static const char *
+chan_file_trim(const char *start, const char *end)
+{
+	const char	*p = start, *q, *last = NULL, *c;
+
+	while (p < end) {
+		if ((q = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			q = end;
+		for (c = p; c < q && (*c == ' ' || *c == '\t' ||
+		    *c == '\r'); c++)
+			;
+		if (c < q && *c != '#')
+			last = q < end ? q + 1 : end;
+		p = q < end ? q + 1 : end;
+	}
+	return (last != NULL ? last : end);
 }
 
 /* The name of the entry text[0..len), or "" when it has none. */
@@ -158,6 +179,7 @@ chan_file_set(const char *path, const char *name, const char *entry,
 				break;
 			end = qe < e ? qe + 1 : e;
 		}
+		end = chan_file_trim(start, end);
 		chan_file_name(start, (size_t)(end - start), ename,
 		    sizeof(ename));
 		if (strcmp(ename, name) == 0) {
