@@ -4,7 +4,7 @@
 # kept as it was, written atomically) and applied at once; a secret is
 # never written (env_from names the variable that holds it); an unknown
 # channel is 404, missing required fields, a secret in clear, a bad URL
-# or a bad field are 400.
+# or a bad field are 400.  A second replica applies it too.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 
@@ -25,6 +25,7 @@ CONF=$LIBREFANG_HOME/config.toml
 cp "$CONF" "$LF_TMP/orig.toml"
 export TEST_IRC_PW=pw-from-env
 lf_stack_start channels
+t_ok "a second replica joins" lf_replica channels2 channels
 t_ok "keep's adapter is ready" chan_wait keep running
 KEEP=$(pidof_ch keep)
 
@@ -60,6 +61,10 @@ t_ok "never its value" test -z "$(grep pw-from-env "$CONF")"
 t_ok "which the adapter got from the service's environment" grep -qz '^IRC_PASSWORD=pw-from-env$' "/proc/$(pidof_ch irc)/environ"
 lf_req GET /api/channels/irc
 t_eq "GET /api/channels/irc: configured, agent_name as agent" "$(jbc '[.configured, .agent, .env.IRC_NICK]')" '[true,"bot","lf"]'
+reloaded() { grep -qs "channels reloaded" "$LF_TMP/log/$1.log"; }
+t_ok "both replicas reloaded" lf_poll 200 eval 'reloaded channels && reloaded channels2'
+sleep 4
+t_eq "and the new channel runs once" "$(alive_ch irc) $(wc -l < "$LF_TMP/irc/pids")" "1 1"
 ls "$(dirname "$CONF")" | grep -q 'config.toml.tmp' && t_ok "no temporary file is left" false || t_ok "no temporary file is left" true
 
 IRC1=$(pidof_ch irc)
