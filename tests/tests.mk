@@ -31,6 +31,9 @@ $(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmp
 # The channels service's protocol codec (services/channels/chan_proto.c).
 t_sidecar_SRCS	+= services/channels/chan_proto.c
 $(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels
+# Its policies and config.toml editing (chan_conf.c, chan_file.c).
+t_chanconf_SRCS	+= services/channels/chan_conf.c services/channels/chan_file.c
+$(BUILD)/obj/tests/unit/t_chanconf.o: ALL_CFLAGS += -Iservices/channels
 t_email_SRCS	+= services/channels/adapters/email/email_mime.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \

@@ -2,10 +2,11 @@
  * chan_conf.c - [[sidecar_channels]] entries of config.toml, with
  * upstream's keys and defaults (protocols.md §1.3, "Config").
  *
- * Routing and policy keys upstream knows (available_agents,
- * command_policy, dm_policy, ...) are accepted and not used yet; a key
- * nobody knows is an error, as a typo in a supervision bound would
- * otherwise pass unseen.
+ * dm_policy and group_policy decide which messages get a turn
+ * (chan_policy_drop(), asked by the router); the other routing and
+ * policy keys upstream knows (available_agents, command_policy, ...) are
+ * accepted and not used yet.  A key nobody knows is an error, as a typo
+ * in a supervision bound would otherwise pass unseen.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -15,13 +16,21 @@
 #include <jansson.h>
 
 #include "channels.h"
+#include "child.h"
 
 /* Keys upstream defines that this service does not act on yet. */
 static const char *const chan_conf_later[] = {
 	"available_agents", "default_conversation", "command_policy",
 	"allowed_commands", "blocked_commands", "message_coalesce_window_ms",
-	"dm_policy", "group_policy", "threading", "output_format",
-	"message_buffer", "overflow", NULL
+	"threading", "output_format", "message_buffer", "overflow", NULL
+};
+
+/* Upstream's values, in the order of the enums. */
+static const char *const chan_dm_values[] = {
+	"respond", "allowed_only", "ignore", NULL
+};
+static const char *const chan_group_values[] = {
+	"all", "mention_only", "commands_only", "ignore", NULL
 };
 
 static const struct {
@@ -47,7 +56,7 @@ static const struct {
 
 #define NNUMS	(sizeof(chan_conf_nums) / sizeof(chan_conf_nums[0]))
 
-static int
+int
 chan_conf_name_ok(const char *s)
 {
 	size_t	i;
@@ -56,6 +65,19 @@ chan_conf_name_ok(const char *s)
 		if (i >= CHAN_NAME_MAX - 1 || !((s[i] >= 'a' && s[i] <= 'z') ||
 		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' &&
 		    s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+			return (0);
+	return (i > 0);
+}
+
+int
+chan_env_name_ok(const char *s)
+{
+	size_t	i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' &&
+		    s[i] <= 'z') || s[i] == '_' || (i > 0 && s[i] >= '0' &&
+		    s[i] <= '9')) || i >= 127)
 			return (0);
 	return (i > 0);
 }
@@ -72,6 +94,9 @@ chan_conf_release(struct chan_conf *cc)
 	json_decref(cc->cc_env);
 	free(cc->cc_channel_type);
 	free(cc->cc_agent);
+	json_decref(cc->cc_allowed_users);
+	json_decref(cc->cc_src);
+	json_decref(cc->cc_env_from);
 	memset(cc, 0, sizeof(*cc));
 }
 
@@ -85,6 +110,37 @@ chan_conf_free_all(struct chan_conf *cc, size_t n)
 	free(cc);
 }
 
+/*
+ * The index in values of t's key (a string; '-' taken for '_', as in
+ * "mention-only"), def when t has no such key, -1 with why in err.
+ */
+static int
+chan_conf_enum(json_t *t, const char *name, const char *key,
+    const char *const *values, int def, char *err, size_t errlen)
+{
+	json_t		*v = json_object_get(t, key);
+	const char	*s = json_string_value(v);
+	char		 word[32];
+	size_t		 i;
+	int		 j;
+
+	if (v == NULL)
+		return (def);
+	for (i = 0; s != NULL && s[i] != '\0' && i < sizeof(word) - 1; i++)
+		word[i] = s[i] == '-' ? '_' : s[i];
+	word[i] = '\0';
+	for (j = 0; s != NULL && s[i] == '\0' && values[j] != NULL; j++)
+		if (strcmp(word, values[j]) == 0)
+			return (j);
+	snprintf(err, errlen, "'%s': '%s' is not one of", name, key);
+	for (j = 0; values[j] != NULL; j++) {
+		i = strlen(err);
+		snprintf(err + i, errlen - i, "%s %s", j > 0 ? "," : "",
+		    values[j]);
+	}
+	return (-1);
+}
+
 /* One entry t into cc; -1 with why in err. */
 static int
 chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
@@ -93,7 +149,7 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 	json_t		*v, *args;
 	size_t		 i, j, nargs;
 	long long	*num;
-	int		 known;
+	int		 known, e;
 
 	if (!json_is_object(t)) {
 		snprintf(err, errlen, "an entry is not a table");
@@ -106,6 +162,8 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 		return (-1);
 	}
 	snprintf(cc->cc_name, sizeof(cc->cc_name), "%s", name);
+	if ((cc->cc_src = json_deep_copy(t)) == NULL)
+		goto enomem;
 	json_object_foreach(t, k, v) {
 		known = 0;
 		for (i = 0; chan_conf_later[i] != NULL; i++)
@@ -115,7 +173,11 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 		if (!known && strcmp(k, "name") != 0 &&
 		    strcmp(k, "command") != 0 && strcmp(k, "args") != 0 &&
 		    strcmp(k, "env") != 0 && strcmp(k, "channel_type") != 0 &&
-		    strcmp(k, "agent") != 0 && strcmp(k, "restart") != 0) {
+		    strcmp(k, "agent") != 0 && strcmp(k, "restart") != 0 &&
+		    strcmp(k, "dm_policy") != 0 &&
+		    strcmp(k, "group_policy") != 0 &&
+		    strcmp(k, "allowed_users") != 0 &&
+		    strcmp(k, "env_from") != 0) {
 			snprintf(err, errlen, "'%s': unknown key '%s'", name, k);
 			return (-1);
 		}
@@ -159,6 +221,24 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 	if ((cc->cc_env = v != NULL ? json_deep_copy(v) : json_object()) ==
 	    NULL)
 		goto enomem;
+	/* Ours: a child variable taken from one of ours, by name, so that a
+	 * secret is named in the file and never written there. */
+	v = json_object_get(t, "env_from");
+	if (v != NULL && !json_is_object(v)) {
+		snprintf(err, errlen, "'%s': 'env_from' is not a table", name);
+		return (-1);
+	}
+	json_object_foreach(v, k, args) {
+		if (!json_is_string(args) || *k == '\0' || strchr(k, '=') ||
+		    !chan_env_name_ok(json_string_value(args))) {
+			snprintf(err, errlen, "'%s': env_from '%s' is not the "
+			    "name of an environment variable", name, k);
+			return (-1);
+		}
+	}
+	if ((cc->cc_env_from = v != NULL ? json_deep_copy(v) :
+	    json_object()) == NULL)
+		goto enomem;
 	s = json_string_value(json_object_get(t, "channel_type"));
 	if (json_object_get(t, "channel_type") != NULL && s == NULL) {
 		snprintf(err, errlen, "'%s': 'channel_type' is not a string",
@@ -196,6 +276,39 @@ chan_conf_one(json_t *t, struct chan_conf *cc, char *err, size_t errlen)
 		}
 		*num = json_integer_value(v);
 	}
+	if ((e = chan_conf_enum(t, name, "dm_policy", chan_dm_values,
+	    CHAN_DM_RESPOND, err, errlen)) < 0)
+		return (-1);
+	cc->cc_dm_policy = (enum chan_dm_policy)e;
+	/* all, not upstream's mention_only: an adapter that reports no
+	 * was_mentioned (most) would otherwise silence every group. */
+	if ((e = chan_conf_enum(t, name, "group_policy", chan_group_values,
+	    CHAN_GROUP_ALL, err, errlen)) < 0)
+		return (-1);
+	cc->cc_group_policy = (enum chan_group_policy)e;
+	v = json_object_get(t, "allowed_users");
+	if (v != NULL && !json_is_array(v)) {
+		snprintf(err, errlen, "'%s': 'allowed_users' is not an array",
+		    name);
+		return (-1);
+	}
+	json_array_foreach(v, i, args) {
+		if (json_string_value(args) == NULL ||
+		    *json_string_value(args) == '\0') {
+			snprintf(err, errlen, "'%s': 'allowed_users' holds "
+			    "something that is no user", name);
+			return (-1);
+		}
+	}
+	if (cc->cc_dm_policy == CHAN_DM_ALLOWED_ONLY && json_array_size(v) ==
+	    0) {
+		snprintf(err, errlen, "'%s': dm_policy 'allowed_only' needs "
+		    "'allowed_users'", name);
+		return (-1);
+	}
+	if ((cc->cc_allowed_users = v != NULL ? json_deep_copy(v) :
+	    json_array()) == NULL)
+		goto enomem;
 	return (0);
  enomem:
 	snprintf(err, errlen, "out of memory");
@@ -246,4 +359,70 @@ chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n, char *err,
 	if (cc != NULL)
 		chan_conf_free_all(cc, len);
 	return (rv);
+}
+
+const char *
+chan_policy_drop(const struct chan_conf *cc, int is_group,
+    const char *user_id, const char *user_name, int mentioned, int command)
+{
+	json_t	*u;
+	size_t	 i;
+
+	if (is_group) {
+		switch (cc->cc_group_policy) {
+		case CHAN_GROUP_ALL:
+			return (NULL);
+		case CHAN_GROUP_MENTION_ONLY:
+			return (mentioned ? NULL : "group_policy mention_only: "
+			    "the message does not mention the bot");
+		case CHAN_GROUP_COMMANDS_ONLY:
+			return (command ? NULL : "group_policy commands_only: "
+			    "the message is no command");
+		case CHAN_GROUP_IGNORE:
+			break;
+		}
+		return ("group_policy ignore");
+	}
+	switch (cc->cc_dm_policy) {
+	case CHAN_DM_RESPOND:
+		return (NULL);
+	case CHAN_DM_ALLOWED_ONLY:
+		/* The platform's id, or the name the adapter gave. */
+		json_array_foreach(cc->cc_allowed_users, i, u)
+			if (strcmp(json_string_value(u), user_id) == 0 ||
+			    strcmp(json_string_value(u), user_name) == 0)
+				return (NULL);
+		return ("dm_policy allowed_only: the sender is not in "
+		    "allowed_users");
+	case CHAN_DM_IGNORE:
+		break;
+	}
+	return ("dm_policy ignore");
+}
+
+/* A few variables of ours that programs need, then the channel's env
+ * table.  Never the rest of ours: it holds the database URL and the
+ * provider keys. */
+int
+chan_conf_env(const struct chan_conf *cc, struct child_env *e)
+{
+	static const char *const pass[] = { "PATH", "HOME", "LANG",
+		"LC_ALL", "TZ", "TMPDIR", NULL };
+	const char	*k, *v;
+	json_t		*jv;
+	size_t		 i;
+
+	child_env_init(e, CHILD_ENV_MAX);
+	for (i = 0; pass[i] != NULL; i++)
+		if ((v = getenv(pass[i])) != NULL &&
+		    child_env_add(e, pass[i], v) != 0)
+			return (-1);
+	json_object_foreach(cc->cc_env_from, k, jv)
+		if ((v = getenv(json_string_value(jv))) != NULL &&
+		    child_env_add(e, k, v) != 0)
+			return (-1);
+	json_object_foreach(cc->cc_env, k, jv)
+		if (child_env_add(e, k, json_string_value(jv)) != 0)
+			return (-1);
+	return (0);
 }

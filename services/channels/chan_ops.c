@@ -1,8 +1,8 @@
 /*
  * chan_ops.c - the channels service's bus operations (proto/messages.md,
- * "channels").  Each answers from the configuration (read at start, the
- * same file in every replica) and the tables the lease holders write, so
- * any replica answers alike.
+ * "channels").  Each answers from the configuration (read at start or
+ * at a reload, the same file in every replica) and the tables the lease
+ * holders write, so any replica answers alike.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +19,8 @@
 
 #define DELIVERIES_MAX	500
 
-/* 1 if an env key names a secret (has_token, and never shown). */
-static int
+/* has_token, and never shown. */
+int
 chan_secret_key(const char *k)
 {
 	return (strstr(k, "TOKEN") != NULL || strstr(k, "SECRET") != NULL ||
@@ -331,10 +331,165 @@ op_qr(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	svc_reply_json(rp, 200, qr);
 }
 
+/*
+ * The WhatsApp channel a QR route is about: the one named by the query's
+ * session_id, else the first of channel_type "whatsapp" (or so named).
+ * 0 and *out (NULL when no channel is WhatsApp's); -1 with 404 in rp
+ * for a session_id that names none.
+ */
+static int
+chan_whatsapp(const struct msg_req *rq, struct svc_reply *rp,
+    const struct chan_conf **out)
+{
+	const struct chan_conf	*conf;
+	const char		*sid;
+	size_t			 i, n;
+
+	conf = chan_confs(&n);
+	sid = json_string_value(json_object_get(rq->mr_query, "session_id"));
+	for (i = 0; i < n; i++) {
+		if (sid != NULL && *sid != '\0' ?
+		    strcmp(conf[i].cc_name, sid) == 0 :
+		    strcmp(conf[i].cc_channel_type, "whatsapp") == 0 ||
+		    strcmp(conf[i].cc_name, "whatsapp") == 0) {
+			*out = &conf[i];
+			return (0);
+		}
+	}
+	*out = NULL;
+	if (sid == NULL || *sid == '\0')
+		return (0);
+	svc_reply_not_found(rp, "WhatsApp session", sid);
+	return (-1);
+}
+
+/*
+ * The QR login of the WhatsApp channel, from what its adapter sent
+ * (qr_ready, then qr_status; cached in adapter_status.qr by the lease
+ * holder, so any replica answers alike).  §1.3 has no command that
+ * starts a login: an adapter in QR mode starts one as it starts, and a
+ * new qr_ready replaces an expired code.  No WhatsApp channel: 200
+ * {available: false, ...}, as upstream answers without its gateway.
+ */
+static void
+chan_wa_qr(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
+    int start)
+{
+	const struct chan_conf	*cc;
+	const char		*p[1], *st, *url, *status, *msg;
+	PGresult		*res;
+	json_t			*qr = NULL, *o;
+
+	if (chan_whatsapp(rq, rp, &cc) != 0)
+		return;
+	if (cc == NULL) {
+		svc_reply_json(rp, 200, json_pack("{s:b, s:b, s:b, s:s, s:n, "
+		    "s:n, s:s, s:s}", "available", 0, "connected", 0,
+		    "expired", 0, "status", "unavailable", "session_id",
+		    "qr_data_url", "message", "No WhatsApp channel is "
+		    "configured", "help", "Configure a [[sidecar_channels]] "
+		    "entry with channel_type = \"whatsapp\" whose adapter "
+		    "logs in by QR code (it sends qr_ready)"));
+		return;
+	}
+	p[0] = cc->cc_name;
+	if ((res = db_exec(c->sc_db, "SELECT state, qr FROM adapter_status "
+	    "WHERE channel = $1", 1, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1))
+		qr = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	st = json_string_value(json_object_get(qr, "status"));
+	/* The adapter's statuses (§1.3) as the spec's session states. */
+	if (qr == NULL || st == NULL)
+		status = "pending";
+	else if (strcmp(st, "scanning") == 0)
+		status = "scanned";
+	else if (strcmp(st, "confirmed") == 0)
+		status = "authenticated";
+	else if (strcmp(st, "expired") == 0)
+		status = "expired";
+	else
+		status = "failed";
+	msg = json_string_value(json_object_get(qr, "message"));
+	if (msg == NULL)
+		msg = qr == NULL ? "Waiting for the adapter's QR code" :
+		    strcmp(status, "authenticated") == 0 ? "Connected" :
+		    "Scan the QR code with WhatsApp (Linked devices)";
+	o = json_pack("{s:b, s:s, s:s, s:b, s:b, s:s, s:s}", "available", 1,
+	    "session_id", cc->cc_name, "status", status, "connected",
+	    strcmp(status, "authenticated") == 0, "expired",
+	    strcmp(status, "expired") == 0, "message", msg, "adapter_state",
+	    PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "pending");
+	PQclear(res);
+	if (o != NULL && start) {
+		/* A data: URL is the image itself; any other URL is a page. */
+		url = json_string_value(json_object_get(qr, "qr_url"));
+		json_object_set_new(o, "qr_data_url", url != NULL &&
+		    strncmp(url, "data:", 5) == 0 ? json_string(url) :
+		    json_null());
+		json_object_set(o, "qr_code", json_object_get(qr, "qr_code") !=
+		    NULL ? json_object_get(qr, "qr_code") : json_null());
+		json_object_set(o, "qr_url", url != NULL ?
+		    json_object_get(qr, "qr_url") : json_null());
+		json_object_set(o, "expires_at", json_object_get(qr,
+		    "expires_at") != NULL ? json_object_get(qr, "expires_at") :
+		    json_null());
+	}
+	json_decref(qr);
+	svc_reply_json(rp, 200, o);
+}
+
+static void
+op_wa_qr_start(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	chan_wa_qr(c, rq, rp, 1);
+}
+
+static void
+op_wa_qr_status(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	chan_wa_qr(c, rq, rp, 0);
+}
+
+/*
+ * Reads config.toml's channels again here, then has every other replica
+ * do so (a config_reloads row; each one's supervisor sees it within a
+ * lease tick).  Every replica reads its own file: on several hosts, the
+ * files are the operator's to keep alike.
+ */
+static void
+op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	const char	*p[1] = { svc_instance() };
+	json_t		*diff;
+	char		 err[600];
+
+	(void)rq;
+	if (chan_reload(err, sizeof(err), &diff) != 0) {
+		svc_reply_error(rp, 400, "%s", err);
+		return;
+	}
+	if (db_cmd(c->sc_db, "INSERT INTO config_reloads (instance) VALUES "
+	    "($1)", 1, p) != 0) {
+		json_decref(diff);
+		svc_reply_db_error(rp, c);
+		return;
+	}
+	json_object_set_new(diff, "status", json_string("reloaded"));
+	svc_reply_json(rp, 200, diff);
+}
+
 const struct svc_op chan_ops[] = {
 	{ OP_CHANNELS_LIST,		op_list },
 	{ OP_CHANNELS_GET,		op_get },
 	{ OP_CHANNELS_DELIVERIES,	op_deliveries },
 	{ OP_CHANNELS_QR,		op_qr },
+	{ OP_CHANNELS_RELOAD,		op_reload },
+	{ OP_CHANNELS_WA_QR_START,	op_wa_qr_start },
+	{ OP_CHANNELS_WA_QR_STATUS,	op_wa_qr_status },
 	{ NULL, NULL },
 };

@@ -73,7 +73,11 @@ static const char SQL_CLAIM[] =
 	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "
 	"    channel_id, is_group, text, attempts, thread_id, "
-	"    frame->'params'->>'message_id'";
+	"    frame->'params'->>'message_id', "
+	"    coalesce(frame->'params'->'metadata'->'was_mentioned' = "
+	"    'true'::jsonb, false), "
+	"    left(text, 1) = '/' OR "
+	"    coalesce(frame->'params'->'content' ? 'Command', false)";
 
 /* The answer, and the row done, at once.  claimed_by fences a claimer
  * whose lease another took: its answer still lands once (inbound_id is
@@ -92,6 +96,11 @@ static const char SQL_RETRY[] =
 	"UPDATE inbound SET state = 'pending', claimed_by = NULL, "
 	"    next_at = clock_timestamp() + interval '" ROUTER_RETRY_SECS
 	"    seconds', error = $3 "
+	"WHERE id = $1::bigint AND claimed_by = $2";
+
+/* A message the channel's dm_policy or group_policy leaves alone. */
+static const char SQL_IGNORE[] =
+	"UPDATE inbound SET state = 'ignored', claimed_by = NULL, error = $3 "
 	"WHERE id = $1::bigint AND claimed_by = $2";
 
 static const char SQL_FAIL[] =
@@ -229,6 +238,25 @@ router_react(struct chan_router *r, PGresult *res, const char *phase)
 			    phase, NULL));
 }
 
+/* Why the channel's policies leave the claimed row res alone, or NULL.
+ * A channel this replica is not configured with passes: the replica that
+ * runs its adapter filtered nothing, and the row is answered. */
+static const char *
+router_policy(PGresult *res)
+{
+	const struct chan_conf	*conf;
+	size_t			 i, n;
+
+	conf = chan_confs(&n);
+	for (i = 0; i < n; i++)
+		if (strcmp(conf[i].cc_name, PQgetvalue(res, 0, 1)) == 0)
+			return (chan_policy_drop(&conf[i],
+			    *PQgetvalue(res, 0, 6) == 't', PQgetvalue(res, 0,
+			    3), PQgetvalue(res, 0, 4), *PQgetvalue(res, 0,
+			    11) == 't', *PQgetvalue(res, 0, 12) == 't'));
+	return (NULL);
+}
+
 /* Runs the turn of the claimed row res (row 0). */
 static void
 router_turn(struct chan_router *r, struct db *db, PGresult *res)
@@ -236,12 +264,18 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	const char	*row = PQgetvalue(res, 0, 0);
 	const char	*channel = PQgetvalue(res, 0, 1);
 	const char	*agent = PQgetvalue(res, 0, 2);
-	const char	*reply, *p[4];
+	const char	*reply, *p[4], *drop;
 	char		 id[UTIL_UUID_LEN + 8], key[64], why[256], bound[260];
 	json_t		*req, *body = NULL, *caller, *b;
 	int		 status, attempts, rv;
 
 	attempts = (int)strtol(PQgetvalue(res, 0, 8), NULL, 10);
+	if ((drop = router_policy(res)) != NULL) {
+		log_info("channel '%s': message %s not answered: %s", channel,
+		    row, drop);
+		router_mark(db, SQL_IGNORE, row, drop);
+		return;
+	}
 	/* A binding that matches beats the channel's own agent. */
 	if (chan_bind_match(db, channel, PQgetvalue(res, 0, 3),
 	    PQgetvalue(res, 0, 5), PQgetisnull(res, 0, 9) ? NULL :

@@ -143,7 +143,8 @@ chan_store_status(struct db *db, const char *channel, const char *owner,
 }
 
 void
-chan_store_qr(struct db *db, const char *channel, json_t *params)
+chan_store_qr(struct db *db, const char *channel, json_t *params,
+    int fresh)
 {
 	char		*s;
 	const char	*p[2];
@@ -152,8 +153,12 @@ chan_store_qr(struct db *db, const char *channel, json_t *params)
 		return;
 	p[0] = channel;
 	p[1] = s;
-	if (db_cmd(db, "UPDATE adapter_status SET qr = coalesce(qr, '{}') || "
-	    "$2::jsonb, updated_at = now() WHERE channel = $1", 2, p) != 0)
+	/* A new code's login has no status yet: an old "expired" must not
+	 * stick to it. */
+	if (db_cmd(db, fresh ? "UPDATE adapter_status SET qr = $2::jsonb, "
+	    "updated_at = now() WHERE channel = $1" : "UPDATE adapter_status "
+	    "SET qr = coalesce(qr, '{}') || $2::jsonb, updated_at = now() "
+	    "WHERE channel = $1", 2, p) != 0)
 		log_warnx("%s: could not cache the QR state of '%s': %s",
 		    __func__, channel, db_errmsg(db));
 	free(s);

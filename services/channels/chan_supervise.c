@@ -111,6 +111,10 @@ struct chan_child {
 	int			 ch_garbage;
 	uint64_t		 ch_garbage_since;
 	int			 ch_dirty;	/* status to record */
+	int			 ch_retired;	/* a reload removed or changed
+					   its entry: stopped for good */
+	struct chan_child	*ch_prev;	/* the retired child of the same
+					   name: started once it exited */
 };
 
 struct chan_sup {
@@ -120,8 +124,14 @@ struct chan_sup {
 	int			 s_quit;	/* under s_mtx */
 	pthread_mutex_t		 s_mtx;
 	struct db		*s_db;
-	struct chan_child	*s_ch;
+	struct chan_child	**s_ch;		/* each allocated: held
+						   messages point at them */
 	size_t			 s_n;
+	long long		 s_gen;		/* last config_reloads id */
+	/* A set of channels from chan_sup_reload(), under s_mtx. */
+	struct chan_conf	*s_next;
+	size_t			 s_nnext;
+	int			 s_reload;
 	int			 s_outbox_due;
 	/* Message frames the database refused (it is down): stored again
 	 * every CHAN_HELD_RETRY_MS, oldest first (upstream's bounded
@@ -181,29 +191,6 @@ chan_queue(struct chan_child *ch, json_t *frame)
 	return (0);
 }
 
-/* The child's environment: a few variables of ours that programs need,
- * then the channel's env table.  Never the rest of ours: it holds the
- * database URL and the provider keys. */
-static int
-chan_env(struct chan_child *ch, struct child_env *e)
-{
-	static const char *const pass[] = { "PATH", "HOME", "LANG",
-		"LC_ALL", "TZ", "TMPDIR", NULL };
-	const char	*k, *v;
-	json_t		*jv;
-	size_t		 i;
-
-	child_env_init(e, CHILD_ENV_MAX);
-	for (i = 0; pass[i] != NULL; i++)
-		if ((v = getenv(pass[i])) != NULL &&
-		    child_env_add(e, pass[i], v) != 0)
-			return (-1);
-	json_object_foreach(ch->ch_conf->cc_env, k, jv)
-		if (child_env_add(e, k, json_string_value(jv)) != 0)
-			return (-1);
-	return (0);
-}
-
 static void
 chan_nonblock(int fd)
 {
@@ -221,6 +208,10 @@ chan_failed(struct chan_child *ch, uint64_t now)
 	long long		 delay;
 	int			 i;
 
+	if (ch->ch_retired) {
+		chan_set_state(ch, CH_IDLE);
+		return;
+	}
 	ch->ch_restarts++;
 	ch->ch_dirty = 1;
 	/* Long enough up: it was working; the count starts over. */
@@ -267,7 +258,7 @@ chan_spawn(struct chan_sup *s, struct chan_child *ch)
 
 	(void)s;
 	memset(&rq, 0, sizeof(rq));
-	if (chan_env(ch, &e) != 0) {
+	if (chan_conf_env(cc, &e) != 0) {
 		child_env_release(&e);
 		snprintf(ch->ch_error, sizeof(ch->ch_error), "out of memory");
 		ch->ch_started = 0;
@@ -570,8 +561,9 @@ chan_notes(struct chan_sup *s)
 	pthread_mutex_unlock(&s->s_mtx);
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < s->s_n; j++) {
-			ch = &s->s_ch[j];
-			if (strcmp(ch->ch_conf->cc_name, names[i]) != 0)
+			ch = s->s_ch[j];
+			if (ch->ch_retired || strcmp(ch->ch_conf->cc_name,
+			    names[i]) != 0)
 				continue;
 			if (ch->ch_state == CH_READY &&
 			    chan_has_cap(ch->ch_caps, caps[i])) {
@@ -585,6 +577,37 @@ chan_notes(struct chan_sup *s)
 	}
 }
 
+/*
+ * The first phase of the agent's lifecycle (§1.3): "queued" on the
+ * platform's message once it is committed, for an adapter that declared
+ * "reaction" -- unless the channel's policies leave the message alone
+ * (the router then runs no turn, and nothing follows the reaction).
+ */
+static void
+chan_queued(struct chan_child *ch, const struct chan_event *ev)
+{
+	const char	*text = chan_event_text(ev);
+	json_t		*w;
+	int		 command;
+
+	if (ch->ch_state != CH_READY || ev->ce_message_id == NULL ||
+	    !chan_has_cap(ch->ch_caps, "reaction"))
+		return;
+	w = json_object_get(ev->ce_metadata, "was_mentioned");
+	command = (text != NULL && text[0] == '/') ||
+	    json_object_get(ev->ce_content, "Command") != NULL;
+	if (chan_policy_drop(ch->ch_conf, ev->ce_is_group == 1,
+	    ev->ce_user_id != NULL ? ev->ce_user_id : "",
+	    ev->ce_user_name != NULL ? ev->ce_user_name : "", json_is_true(w),
+	    command) != NULL)
+		return;
+	/* channel_id as stored: a DM may leave it out and mean the user.
+	 * U+23F3 is an hourglass with flowing sand. */
+	(void)chan_queue(ch, chan_cmd_reaction(ev->ce_channel_id != NULL ?
+	    ev->ce_channel_id : ev->ce_user_id, ev->ce_message_id,
+	    "\xe2\x8f\xb3", "queued", NULL));
+}
+
 /* Stores a message event; one the database refuses waits in s_held. */
 static void
 chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
@@ -595,6 +618,8 @@ chan_message(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 	/* Order is kept: nothing overtakes a held message. */
 	rv = s->s_nheld > 0 ? -1 : chan_store_inbound(s->s_db, cc->cc_name,
 	    cc->cc_agent, ev);
+	if (rv == 1)
+		chan_queued(ch, ev);
 	if (rv == 1 && chan_router() != NULL)
 		chan_router_wake(chan_router());
 	else if (rv == 0)
@@ -691,7 +716,8 @@ chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 	case CHAN_EV_QR_READY:
 	case CHAN_EV_QR_STATUS:
 		params = json_object_get(ev->ce_root, "params");
-		chan_store_qr(s->s_db, cc->cc_name, params);
+		chan_store_qr(s->s_db, cc->cc_name, params,
+		    ev->ce_type == CHAN_EV_QR_READY);
 		break;
 	case CHAN_EV_HEARTBEAT:
 		break;
@@ -884,6 +910,165 @@ chan_timers(struct chan_sup *s, struct chan_child *ch, uint64_t now)
 	return (next);
 }
 
+/* Starts a leased, idle child, unless the retired child it replaces
+ * still runs (then the next lease tick does): one adapter per channel. */
+static void
+chan_start_after(struct chan_sup *s, struct chan_child *ch)
+{
+	if (!ch->ch_leased || ch->ch_state != CH_IDLE || ch->ch_retired)
+		return;
+	if (ch->ch_prev != NULL && ch->ch_prev->ch_pid > 0)
+		return;
+	ch->ch_prev = NULL;
+	chan_spawn(s, ch);
+}
+
+static struct chan_child *
+chan_child_new(struct chan_conf *cc)
+{
+	struct chan_child	*ch;
+
+	if ((ch = calloc(1, sizeof(*ch))) == NULL)
+		return (NULL);
+	ch->ch_conf = cc;
+	ch->ch_in = ch->ch_out = ch->ch_err = -1;
+	buf_init(&ch->ch_rbuf, CHAN_FRAME_MAX);
+	buf_init(&ch->ch_ebuf, CHAN_ERRLINE_MAX + 1);
+	buf_init(&ch->ch_wbuf, CHAN_WBUF_MAX);
+	return (ch);
+}
+
+static void
+chan_child_free(struct chan_child *ch)
+{
+	if (ch == NULL)
+		return;
+	buf_release(&ch->ch_rbuf);
+	buf_release(&ch->ch_ebuf);
+	buf_release(&ch->ch_wbuf);
+	json_decref(ch->ch_caps);
+	free(ch);
+}
+
+/*
+ * Stops ch for good: a reload removed its entry.  Its lease is not given
+ * up but left to expire (CHAN_LEASE_SECS): by then every replica has
+ * reloaded too (each looks every CHAN_RENEW_MS), so none that still has
+ * the old entry takes it up meanwhile.
+ */
+static void
+chan_retire(struct chan_child *ch)
+{
+	ch->ch_retired = 1;
+	ch->ch_leased = 0;
+	if (ch->ch_state == CH_BACKOFF)
+		chan_set_state(ch, CH_IDLE);
+	chan_stop_child(ch);
+}
+
+/*
+ * Applies the set chan_sup_reload() handed over.  The children array
+ * grows by the new ones; retired children stay in it (stopped, skipped)
+ * until the service stops, as held messages may point at them.
+ */
+static void
+chan_apply(struct chan_sup *s)
+{
+	struct chan_conf	*conf;
+	struct chan_child	**grown, *ch, *old;
+	size_t			 n, i, j, m;
+	int			 keep;
+
+	pthread_mutex_lock(&s->s_mtx);
+	conf = s->s_next;
+	n = s->s_nnext;
+	s->s_reload = 0;
+	pthread_mutex_unlock(&s->s_mtx);
+	if (n > 0) {
+		if ((grown = reallocarray(s->s_ch, s->s_n + n,
+		    sizeof(*grown))) == NULL) {
+			log_warnx("%s: out of memory; the reload is not "
+			    "applied", __func__);
+			return;
+		}
+		s->s_ch = grown;
+	}
+	m = s->s_n;
+	/* Removed: every live child whose name the new set lacks. */
+	for (i = 0; i < m; i++) {
+		ch = s->s_ch[i];
+		if (ch->ch_retired)
+			continue;
+		for (j = 0; j < n; j++)
+			if (strcmp(conf[j].cc_name, ch->ch_conf->cc_name) == 0)
+				break;
+		if (j == n) {
+			log_info("channel '%s': removed by a reload",
+			    ch->ch_conf->cc_name);
+			chan_retire(ch);
+		}
+	}
+	for (j = 0; j < n; j++) {
+		old = NULL;
+		for (i = 0; i < m; i++)
+			if (!s->s_ch[i]->ch_retired && strcmp(s->s_ch[i]->
+			    ch_conf->cc_name, conf[j].cc_name) == 0)
+				old = s->s_ch[i];
+		keep = old != NULL && json_equal(old->ch_conf->cc_src,
+		    conf[j].cc_src);
+		if (keep) {
+			/* The same entry: the running adapter stays. */
+			old->ch_conf = &conf[j];
+			continue;
+		}
+		if ((ch = chan_child_new(&conf[j])) == NULL) {
+			log_warnx("%s: out of memory; channel '%s' is not "
+			    "started", __func__, conf[j].cc_name);
+			continue;
+		}
+		if (old != NULL) {
+			log_info("channel '%s': changed by a reload; its "
+			    "adapter restarts", conf[j].cc_name);
+			ch->ch_restarts = old->ch_restarts;
+			/* The lease stays ours: the new child takes it over
+			 * at the next tick, once the old one has exited. */
+			ch->ch_leased = old->ch_leased;
+			chan_retire(old);
+			ch->ch_prev = old;
+			ch->ch_dirty = 1;
+		} else
+			log_info("channel '%s': added by a reload",
+			    conf[j].cc_name);
+		s->s_ch[s->s_n++] = ch;
+	}
+}
+
+/* Another replica (or this one's worker) reloaded: reads the file again
+ * when config_reloads has a row past the last one seen. */
+static void
+chan_reloads(struct chan_sup *s)
+{
+	PGresult	*res;
+	long long	 gen;
+	char		 err[512];
+
+	if ((res = db_exec(s->s_db, "SELECT coalesce(max(id), 0) FROM "
+	    "config_reloads", 0, NULL)) == NULL)
+		return;
+	gen = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (s->s_gen < 0)
+		s->s_gen = gen;		/* at start: what we read is current */
+	if (gen <= s->s_gen)
+		return;
+	s->s_gen = gen;
+	if (chan_reload(err, sizeof(err), NULL) != 0)
+		log_warnx("channels: a reload was asked, but %s; the "
+		    "channels are left as they were", err);
+	else
+		chan_apply(s);	/* before this tick's leases */
+}
+
 /* Takes or renews each lease; starts or stops children to match. */
 static void
 chan_leases(struct chan_sup *s)
@@ -893,7 +1078,9 @@ chan_leases(struct chan_sup *s)
 	int			 held;
 
 	for (i = 0; i < s->s_n; i++) {
-		ch = &s->s_ch[i];
+		ch = s->s_ch[i];
+		if (ch->ch_retired)
+			continue;
 		held = chan_store_lease(s->s_db, ch->ch_conf->cc_name,
 		    svc_instance());
 		if (held < 0)
@@ -903,8 +1090,7 @@ chan_leases(struct chan_sup *s)
 			ch->ch_failures = 0;
 			ch->ch_leased = 1;
 			ch->ch_dirty = 1;
-			if (ch->ch_state == CH_IDLE)
-				chan_spawn(s, ch);
+			chan_start_after(s, ch);
 		} else if (!held && ch->ch_leased) {
 			log_warnx("channel '%s': lease lost to another replica",
 			    ch->ch_conf->cc_name);
@@ -914,6 +1100,8 @@ chan_leases(struct chan_sup *s)
 				chan_set_state(ch, CH_IDLE);
 		}
 	}
+	for (i = 0; i < s->s_n; i++)
+		chan_start_after(s, s->s_ch[i]);
 	chan_store_renew_turns(s->s_db, svc_instance());
 }
 
@@ -921,7 +1109,8 @@ static void
 chan_status(struct chan_sup *s, struct chan_child *ch)
 {
 	/* A channel another replica holds is that replica's to record. */
-	if (!ch->ch_dirty || (!ch->ch_leased && ch->ch_state == CH_IDLE))
+	if (!ch->ch_dirty || ch->ch_retired || (!ch->ch_leased &&
+	    ch->ch_state == CH_IDLE))
 		return;
 	ch->ch_dirty = 0;
 	chan_store_status(s->s_db, ch->ch_conf->cc_name, svc_instance(),
@@ -935,28 +1124,29 @@ chan_sup_main(void *arg)
 {
 	struct chan_sup		*s = arg;
 	struct chan_child	*ch;
-	struct pollfd		*pfd;
-	size_t			 i, k, npfd = 1 + 3 * s->s_n;
+	struct pollfd		*pfd = NULL, *grown;
+	size_t			 i, k, npfd = 0;
 	uint64_t		 now, next_lease = 0, next_outbox = 0, wait,
 				 t, stop_by = 0;
-	int			 quit, status, alive;
+	int			 quit, status, alive, reload;
 	char			 drain[64];
 
-	if ((pfd = calloc(npfd, sizeof(*pfd))) == NULL) {
-		log_warnx("%s: out of memory; no adapter runs", __func__);
-		return (NULL);
-	}
 	for (;;) {
 		now = util_now_ms();
 		pthread_mutex_lock(&s->s_mtx);
 		quit = s->s_quit;
+		reload = s->s_reload;
 		pthread_mutex_unlock(&s->s_mtx);
+		if (reload && !quit) {
+			chan_apply(s);
+			next_lease = now;	/* new children start now */
+		}
 		if (quit && stop_by == 0) {
 			/* Every adapter is asked at once; the longest grace
 			 * bounds the wait. */
 			stop_by = now + 1000;
 			for (i = 0; i < s->s_n; i++) {
-				ch = &s->s_ch[i];
+				ch = s->s_ch[i];
 				ch->ch_leased = 0;
 				if (ch->ch_state == CH_BACKOFF)
 					chan_set_state(ch, CH_IDLE);
@@ -972,13 +1162,14 @@ chan_sup_main(void *arg)
 			s->s_held_at = now + CHAN_HELD_RETRY_MS;
 		}
 		if (!quit && now >= next_lease) {
+			chan_reloads(s);
 			chan_leases(s);
 			next_lease = now + CHAN_RENEW_MS;
 		}
 		/* Reap first: a dead child's fds must not be polled. */
 		alive = 0;
 		for (i = 0; i < s->s_n; i++) {
-			ch = &s->s_ch[i];
+			ch = s->s_ch[i];
 			if (ch->ch_pid > 0 && child_reap(ch->ch_pid, 0,
 			    &status) == 1)
 				chan_exited(ch, status);
@@ -990,21 +1181,33 @@ chan_sup_main(void *arg)
 		if (!quit && (s->s_outbox_due || now >= next_outbox)) {
 			s->s_outbox_due = 0;
 			for (i = 0; i < s->s_n; i++)
-				chan_outbox(s, &s->s_ch[i]);
+				chan_outbox(s, s->s_ch[i]);
 			next_outbox = now + CHAN_OUTBOX_MS;
 		}
 		for (i = 0; i < s->s_n; i++) {
-			t = chan_timers(s, &s->s_ch[i], now);
+			t = chan_timers(s, s->s_ch[i], now);
 			if (t < wait)
 				wait = t;
-			chan_status(s, &s->s_ch[i]);
+			chan_status(s, s->s_ch[i]);
 		}
 		if (wait > 250)
 			wait = 250;
+		/* A reload (chan_apply(), above or in chan_reloads() at a tick)
+		 * adds children: room for each one's three fds. */
+		if (npfd < 1 + 3 * s->s_n) {
+			if ((grown = reallocarray(pfd, 1 + 3 * s->s_n,
+			    sizeof(*pfd))) == NULL) {
+				log_warnx("%s: out of memory", __func__);
+				util_sleep_ms(100);
+				continue;
+			}
+			pfd = grown;
+			npfd = 1 + 3 * s->s_n;
+		}
 		pfd[0].fd = s->s_wake[0];
 		pfd[0].events = POLLIN;
 		for (i = 0; i < s->s_n; i++) {
-			ch = &s->s_ch[i];
+			ch = s->s_ch[i];
 			k = 1 + 3 * i;
 			pfd[k].fd = ch->ch_out;
 			pfd[k].events = POLLIN;
@@ -1014,7 +1217,8 @@ chan_sup_main(void *arg)
 			    ch->ch_in : -1;
 			pfd[k + 2].events = POLLOUT;
 		}
-		if (poll(pfd, npfd, (int)wait) < 0 && errno != EINTR) {
+		if (poll(pfd, 1 + 3 * s->s_n, (int)wait) < 0 &&
+		    errno != EINTR) {
 			log_warn("%s: poll", __func__);
 			util_sleep_ms(100);
 			continue;
@@ -1026,7 +1230,7 @@ chan_sup_main(void *arg)
 		}
 		chan_notes(s);
 		for (i = 0; i < s->s_n; i++) {
-			ch = &s->s_ch[i];
+			ch = s->s_ch[i];
 			k = 1 + 3 * i;
 			if (pfd[k].fd >= 0 && pfd[k].revents != 0 &&
 			    ch->ch_out >= 0 && chan_read_out(s, ch) != 0) {
@@ -1045,16 +1249,18 @@ chan_sup_main(void *arg)
 	/* Whatever outlived its grace and the kill (a zombie we could not
 	 * reap is impossible: SIGKILL was sent) is reaped here, bounded. */
 	for (i = 0; i < s->s_n; i++) {
-		ch = &s->s_ch[i];
+		ch = s->s_ch[i];
 		if (ch->ch_pid > 0) {
 			child_kill(ch->ch_pid, SIGKILL);
 			if (child_reap(ch->ch_pid, 2000, &status) == 1)
 				chan_exited(ch, status);
 		}
 		chan_set_state(ch, CH_IDLE);
-		chan_store_status(s->s_db, ch->ch_conf->cc_name,
-		    svc_instance(), "stopped", ch->ch_restarts,
-		    ch->ch_error[0] != '\0' ? ch->ch_error : NULL, ch->ch_caps, 0);
+		if (!ch->ch_retired)
+			chan_store_status(s->s_db, ch->ch_conf->cc_name,
+			    svc_instance(), "stopped", ch->ch_restarts,
+			    ch->ch_error[0] != '\0' ? ch->ch_error : NULL,
+			    ch->ch_caps, 0);
 	}
 	chan_store_unlease(s->s_db, svc_instance());
 	free(pfd);
@@ -1072,15 +1278,13 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
 		goto enomem;
 	s->s_wake[0] = s->s_wake[1] = -1;
 	pthread_mutex_init(&s->s_mtx, NULL);
+	s->s_gen = -1;
 	if (n > 0 && (s->s_ch = calloc(n, sizeof(*s->s_ch))) == NULL)
 		goto enomem;
-	s->s_n = n;
 	for (i = 0; i < n; i++) {
-		s->s_ch[i].ch_conf = &conf[i];
-		s->s_ch[i].ch_in = s->s_ch[i].ch_out = s->s_ch[i].ch_err = -1;
-		buf_init(&s->s_ch[i].ch_rbuf, CHAN_FRAME_MAX);
-		buf_init(&s->s_ch[i].ch_ebuf, CHAN_ERRLINE_MAX + 1);
-		buf_init(&s->s_ch[i].ch_wbuf, CHAN_WBUF_MAX);
+		if ((s->s_ch[i] = chan_child_new(&conf[i])) == NULL)
+			goto enomem;
+		s->s_n++;
 	}
 	db_conninfo(cfg->database_url, cfg->home_dir, ci, sizeof(ci));
 	if ((s->s_db = db_open(ci, "channels")) == NULL)
@@ -1102,6 +1306,17 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
  fail:
 	chan_sup_stop(s);
 	return (NULL);
+}
+
+void
+chan_sup_reload(struct chan_sup *s, struct chan_conf *conf, size_t n)
+{
+	pthread_mutex_lock(&s->s_mtx);
+	s->s_next = conf;
+	s->s_nnext = n;
+	s->s_reload = 1;
+	pthread_mutex_unlock(&s->s_mtx);
+	chan_sup_wake(s);
 }
 
 void
@@ -1132,12 +1347,8 @@ chan_sup_stop(struct chan_sup *s)
 		json_decref(s->s_held[i].h_frame);
 	for (i = 0; i < s->s_nnotes; i++)
 		json_decref(s->s_notes[i].n_frame);
-	for (i = 0; i < s->s_n; i++) {
-		buf_release(&s->s_ch[i].ch_rbuf);
-		buf_release(&s->s_ch[i].ch_ebuf);
-		buf_release(&s->s_ch[i].ch_wbuf);
-		json_decref(s->s_ch[i].ch_caps);
-	}
+	for (i = 0; i < s->s_n; i++)
+		chan_child_free(s->s_ch[i]);
 	free(s->s_ch);
 	if (s->s_wake[0] >= 0)
 		close(s->s_wake[0]);

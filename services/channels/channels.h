@@ -155,6 +155,20 @@ int	 chan_frame_line(json_t *frame, struct buf *b);
 
 #define CHAN_NAME_MAX	64
 
+/* Upstream's dm_policy and group_policy values (protocols.md §1.3). */
+enum chan_dm_policy {
+	CHAN_DM_RESPOND,		/* every direct message */
+	CHAN_DM_ALLOWED_ONLY,		/* those of allowed_users */
+	CHAN_DM_IGNORE,
+};
+
+enum chan_group_policy {
+	CHAN_GROUP_ALL,
+	CHAN_GROUP_MENTION_ONLY,	/* metadata.was_mentioned true */
+	CHAN_GROUP_COMMANDS_ONLY,	/* a leading '/' or a Command */
+	CHAN_GROUP_IGNORE,
+};
+
 /* One [[sidecar_channels]] entry; strings owned. */
 struct chan_conf {
 	char		 cc_name[CHAN_NAME_MAX];
@@ -171,6 +185,14 @@ struct chan_conf {
 	long long	 cc_max_retries;
 	long long	 cc_reset_after_secs;
 	long long	 cc_heartbeat_secs;	/* ours: 0 off */
+	enum chan_dm_policy cc_dm_policy;
+	enum chan_group_policy cc_group_policy;
+	json_t		*cc_allowed_users;	/* ours: array of strings
+						   (owned), ids or names */
+	json_t		*cc_src;		/* the entry as read (owned):
+						   a reload compares it */
+	json_t		*cc_env_from;		/* ours: child variable ->
+						   the name of one of ours */
 };
 
 /*
@@ -182,6 +204,23 @@ struct chan_conf {
 int	 chan_conf_load(json_t *doc, struct chan_conf **out, size_t *n,
 	    char *err, size_t errlen);
 void	 chan_conf_free_all(struct chan_conf *cc, size_t n);
+/* 1 if s is a valid channel name (1-63 of A-Z a-z 0-9 - _ .). */
+int	 chan_conf_name_ok(const char *s);
+/* 1 if s is an environment variable's name ([A-Za-z_][A-Za-z0-9_]*). */
+int	 chan_env_name_ok(const char *s);
+struct child_env;
+/* The adapter's environment into e (release it with child_env_release(),
+ * also on failure): 0, or -1 out of memory. */
+int	 chan_conf_env(const struct chan_conf *cc, struct child_env *e);
+/*
+ * Whether cc's dm_policy or group_policy lets a message through: NULL
+ * when it does, else why not (a constant string).  mentioned: the
+ * adapter's metadata.was_mentioned; command: the message is a command
+ * (a leading '/' or a Command content).
+ */
+const char *chan_policy_drop(const struct chan_conf *cc, int is_group,
+	    const char *user_id, const char *user_name, int mentioned,
+	    int command);
 
 /* ---- chan_store.c ------------------------------------------------- */
 
@@ -205,8 +244,11 @@ void	 chan_store_renew_turns(struct db *db, const char *owner);
 void	 chan_store_status(struct db *db, const char *channel,
 	    const char *owner, const char *state, long long restarts,
 	    const char *last_error, json_t *capabilities, long long pid);
-/* Caches a qr_ready / qr_status event of channel (params borrowed). */
-void	 chan_store_qr(struct db *db, const char *channel, json_t *params);
+/* Caches a qr_ready / qr_status event of channel (params borrowed): a
+ * qr_ready (fresh: 1) starts a new login and replaces what was cached, a
+ * qr_status is merged over it. */
+void	 chan_store_qr(struct db *db, const char *channel, json_t *params,
+	    int fresh);
 
 /* ---- chan_supervise.c --------------------------------------------- */
 
@@ -221,6 +263,15 @@ struct chan_sup *chan_sup_start(const struct sh_config *cfg,
  * for what may be lost.  Thread-safe. */
 void	 chan_sup_notify(struct chan_sup *s, const char *channel,
 	    const char *cap, json_t *frame);
+/*
+ * Hands the supervisor a new set of channels (conf borrowed until
+ * chan_sup_stop(): never freed before).  It applies it in its thread: a
+ * channel whose entry is unchanged keeps its adapter; a changed one's
+ * adapter is stopped and the new one started once the old has exited; a
+ * removed one's is stopped and its lease given up; a new one is started.
+ * Thread-safe.
+ */
+void	 chan_sup_reload(struct chan_sup *s, struct chan_conf *conf, size_t n);
 /* Wakes the supervisor: the outbox has rows to send. Thread-safe. */
 void	 chan_sup_wake(struct chan_sup *s);
 /* Stops every adapter (shutdown, EOF, kill after the grace), gives up
@@ -245,12 +296,44 @@ void	 chan_router_stop(struct chan_router *r);
 
 /* The service's router, for the supervisor to wake (NULL before start). */
 struct chan_router *chan_router(void);
-/* The configured channels (borrowed, unchanged while workers serve). */
+/* The configured channels now: borrowed, valid until the service stops
+ * (a reload's new set replaces them, the old ones are kept). */
 const struct chan_conf *chan_confs(size_t *n);
+/*
+ * Reads config.toml's [[sidecar_channels]] again and, when they are
+ * valid, makes them the service's (the supervisor applies them).  0 and,
+ * when out is not NULL, {added, changed, removed, unchanged} (names; new)
+ * in *out; -1 with why in err, nothing changed.  Thread-safe.
+ */
+int	 chan_reload(char *err, size_t errlen, json_t **out);
 
 /* ---- chan_ops.c --------------------------------------------------- */
 
 extern const struct svc_op chan_ops[];
+
+/* ---- chan_test.c -------------------------------------------------- */
+
+/* The longest POST /api/channels/{name}/test waits for the adapter. */
+#define CHAN_TEST_SECS	15
+
+extern const struct svc_op chan_test_ops[];
+
+/* ---- chan_file.c, chan_configure.c -------------------------------- */
+
+/*
+ * Replaces the [[sidecar_channels]] entry of name in the TOML file path
+ * by entry (text; NULL removes it; appended when there is none), keeping
+ * the rest of the file as it is; written atomically.  0 (*found: there
+ * was one), or -1 with why in err.
+ */
+int	 chan_file_set(const char *path, const char *name, const char *entry,
+	    int *found, char *err, size_t errlen);
+/* The config file the service was started with ("" none). */
+const char *chan_config_path(void);
+/* 1 if an env key names a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*). */
+int	 chan_secret_key(const char *k);
+
+extern const struct svc_op chan_configure_ops[];
 
 /* ---- chan_catalog.c ---------------------------------------------- */
 

@@ -8,22 +8,40 @@
  * operations over the bus with a pool of workers until SIGINT or SIGTERM
  * (svc_main()).
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "channels.h"
 #include "log.h"
 #include "ops.h"
 #include "services.h"
 #include "svc.h"
+#include "toml.h"
+#include "util.h"
+
+#define CHAN_CONFIG_MAX		(4 * 1024 * 1024)	/* config.toml */
 
 #define CHAN_TURN_THREADS	2
 
+/* A set of channels a reload replaced: kept until the service stops, as
+ * workers, turn threads and the supervisor may still hold its entries. */
+struct chan_gen {
+	struct chan_gen		*g_next;
+	struct chan_conf	*g_conf;
+	size_t			 g_n;
+};
+
 static struct {
+	pthread_mutex_t		 mtx;		/* conf, nconf, old, reload */
 	struct chan_conf	*conf;
 	size_t			 nconf;
+	struct chan_gen		*old;
+	const struct sh_config	*cfg;
 	struct chan_sup		*sup;
 	struct chan_router	*router;
-} chan;
+} chan = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
 struct chan_router *
 chan_router(void)
@@ -34,8 +52,108 @@ chan_router(void)
 const struct chan_conf *
 chan_confs(size_t *n)
 {
+	const struct chan_conf	*c;
+
+	pthread_mutex_lock(&chan.mtx);
 	*n = chan.nconf;
-	return (chan.conf);
+	c = chan.conf;
+	pthread_mutex_unlock(&chan.mtx);
+	return (c);
+}
+
+const char *
+chan_config_path(void)
+{
+	return (chan.cfg != NULL ? chan.cfg->cf_path : "");
+}
+
+/* name's entry in conf, or NULL. */
+static const struct chan_conf *
+chan_find(const struct chan_conf *conf, size_t n, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(conf[i].cc_name, name) == 0)
+			return (&conf[i]);
+	return (NULL);
+}
+
+int
+chan_reload(char *err, size_t errlen, json_t **out)
+{
+	struct chan_conf	*conf = NULL;
+	struct chan_gen		*g = NULL;
+	const struct chan_conf	*o;
+	json_t			*doc = NULL, *diff = NULL;
+	struct toml_err		 te;
+	char			*text = NULL, why[512];
+	size_t			 n = 0, i, len;
+	int			 rv = -1;
+
+	if (out != NULL)
+		*out = NULL;
+	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
+		snprintf(err, errlen, "the service was started without a "
+		    "config file");
+		return (-1);
+	}
+	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
+	    &len)) == NULL) {
+		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
+		return (-1);
+	}
+	if ((doc = toml_parse(text, len, 0, &te)) == NULL) {
+		snprintf(err, errlen, "%s: %s", chan.cfg->cf_path, te.te_msg);
+		goto done;
+	}
+	if (chan_conf_load(doc, &conf, &n, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "sidecar_channels: %s", why);
+		goto done;
+	}
+	if ((g = calloc(1, sizeof(*g))) == NULL || (diff = json_pack("{s:[], "
+	    "s:[], s:[], s:[]}", "added", "changed", "removed",
+	    "unchanged")) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto done;
+	}
+	/* One reload at a time: the supervisor gets the sets in order. */
+	pthread_mutex_lock(&chan.mtx);
+	for (i = 0; i < n; i++) {
+		o = chan_find(chan.conf, chan.nconf, conf[i].cc_name);
+		json_array_append_new(json_object_get(diff, o == NULL ?
+		    "added" : json_equal(o->cc_src, conf[i].cc_src) ?
+		    "unchanged" : "changed"), json_string(conf[i].cc_name));
+	}
+	for (i = 0; i < chan.nconf; i++)
+		if (chan_find(conf, n, chan.conf[i].cc_name) == NULL)
+			json_array_append_new(json_object_get(diff, "removed"),
+			    json_string(chan.conf[i].cc_name));
+	g->g_conf = chan.conf;
+	g->g_n = chan.nconf;
+	g->g_next = chan.old;
+	chan.old = g;
+	g = NULL;
+	chan.conf = conf;
+	chan.nconf = n;
+	if (chan.sup != NULL)
+		chan_sup_reload(chan.sup, conf, n);
+	pthread_mutex_unlock(&chan.mtx);
+	conf = NULL;
+	log_info("channels reloaded: %zu configured", n);
+	if (out != NULL) {
+		*out = diff;
+		diff = NULL;
+	}
+	rv = 0;
+ done:
+	if (conf != NULL)
+		chan_conf_free_all(conf, n);
+	free(g);
+	json_decref(diff);
+	json_decref(doc);
+	free(text);
+	return (rv);
 }
 
 static int
@@ -44,6 +162,7 @@ channels_start(const struct sh_config *cfg, void *arg)
 	char	err[512];
 
 	(void)arg;
+	chan.cfg = cfg;
 	if (chan_conf_load(cfg->cf_doc, &chan.conf, &chan.nconf, err,
 	    sizeof(err)) != 0) {
 		log_warnx("config: sidecar_channels: %s", err);
@@ -70,6 +189,8 @@ channels_start(const struct sh_config *cfg, void *arg)
 static void
 channels_stop(void *arg)
 {
+	struct chan_gen	*g;
+
 	(void)arg;
 	/* Turns first: an abandoned one is put back for whoever runs next,
 	 * and the adapters then get their shutdown. */
@@ -79,11 +200,18 @@ channels_stop(void *arg)
 	chan.sup = NULL;
 	chan_conf_free_all(chan.conf, chan.nconf);
 	chan.conf = NULL;
+	while ((g = chan.old) != NULL) {
+		chan.old = g->g_next;
+		chan_conf_free_all(g->g_conf, g->g_n);
+		free(g);
+	}
 }
 
 static const struct svc_op *const channels_ops[] = {
 	chan_ops,
 	chan_bind_ops,
+	chan_test_ops,
+	chan_configure_ops,
 	NULL
 };
 

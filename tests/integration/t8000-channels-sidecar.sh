@@ -148,7 +148,7 @@ frames() { jq -c --arg m "$2" 'select(.frame.method == $m) | .frame' "$LF_TMP/$1
 t_eq "an adapter that declared typing is told while the turn runs" "$(frames other typing)" '{"method":"typing","params":{"channel_id":"c-u9"}}'
 has_done() { frames other reaction | grep -q '"phase":"done"'; }
 t_ok "one that declared reaction gets the lifecycle" lf_poll 100 has_done
-t_eq "on the platform's message: thinking, then done" "$(frames other reaction | jq -c '[.params.channel_id, .params.message_id, .params.phase]' | tr -d '\n')" '["c-u9","o1","thinking"]["c-u9","o1","done"]'
+t_eq "on the platform's message: queued, thinking, then done" "$(frames other reaction | jq -c '[.params.channel_id, .params.message_id, .params.phase]' | tr -d '\n')" '["c-u9","o1","queued"]["c-u9","o1","thinking"]["c-u9","o1","done"]'
 t_eq "one that declared neither gets neither" "$(frames demo typing; frames demo reaction)" ""
 emit other "$(jq -nc '{method: "message", params: {user_id: "u9", user_name: "Alice", text: "threaded", channel_id: "c-u9", message_id: "o2", thread_id: "th1"}}')"
 t_ok "a threaded message is answered" send_wait other "echo: [Alice]: threaded" 1
