@@ -145,6 +145,11 @@ tally() {
 		failures+=("$name")
 		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s)\n' "$name" "$p" "$f" "$rc" "$secs"
 		grep -E '^not ok|^#|Bail out' "$out" | head -n 60 | sed 's/^/    /'
+		# Failed by its exit status alone: its last words say why.
+		if ! grep -qE '^not ok|Bail out' "$out"; then
+			echo "    (no check failed: exit $rc; its last lines)"
+			tail -n 20 "$out" | sed 's/^/    | /'
+		fi
 		failnotes+=("$name: $(grep -E '^not ok|Bail out' "$out" | head -n 5 |
 		    sed 's/^not ok [0-9]* - //' | paste -sd '|' -)")
 	else
