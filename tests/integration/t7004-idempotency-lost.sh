@@ -67,7 +67,7 @@ if [ "$(ran2)" -gt "$N2" ]; then STUCK=agent-runtime-2; else STUCK=agent-runtime
 STUCK_PID=${LF_PIDS[$STUCK]}
 T0=$(date +%s)
 kill -STOP "$STUCK_PID"
-trap 'kill -CONT $STUCK_PID 2>/dev/null; lf_cleanup' EXIT
+trap 'rc=$?; kill -CONT $STUCK_PID 2>/dev/null; lf_cleanup $rc' EXIT
 # live: the retry, answered by a live replica: the broker may hand it to
 # the stopped one, and the gateway then says 503 "did not answer in time"
 # at the turn's deadline (4 s); so 5 tries at most.

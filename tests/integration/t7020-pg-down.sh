@@ -120,7 +120,7 @@ back "restarted"
 PM=$(head -1 "$LIBREFANG_HOME/pg/data/postmaster.pid")
 FROZEN=
 thaw() { [ -n "$FROZEN" ] && kill -CONT $FROZEN 2>/dev/null; FROZEN=; }
-trap 'thaw; lf_cleanup' EXIT
+trap 'rc=$?; thaw; lf_cleanup $rc' EXIT
 FROZEN="$PM $(ps -o pid= --ppid "$PM" | tr '\n' ' ')"
 kill -STOP $FROZEN
 all_503 6000 "frozen"
