@@ -39,8 +39,9 @@
  *
  * Threads.  None of our own: everything runs in nng aio and pipe
  * callbacks, under br_mtx, and nothing in them blocks (sends are
- * asynchronous, on a context's aio).  The lookup of a pipe and the registration of a request
- * happen under one lock with the pipe's removal, so a pipe that dies
+ * asynchronous, on a context's aio).  The lookup of a pipe and the
+ * registration of a request happen under one lock with the pipe's
+ * removal, so a pipe that dies
  * between "take a slot" and "send" still has the request in its list
  * when its REM_POST callback answers them.  A pipe is known from its
  * ADD_PRE callback, which runs before any of its messages can arrive, and
@@ -66,8 +67,8 @@
  *
  * Stop.  nng_aio_stop() on every aio, every context's included (it
  * cancels the pending receive or send and waits for the callback), then
- * nng_close(): no thread ever waits in a
- * receive that only nng_close() could end (nanomsg/nng#1813), and a pipe
+ * nng_close(): no thread ever waits in a receive that only nng_close()
+ * could end (nanomsg/nng#1813), and a pipe
  * accepted while a socket closes is refused (broker_pipe_guard).
  */
 #include <sys/queue.h>
