@@ -41,9 +41,8 @@
  * callbacks, under br_mtx, and nothing in them blocks (sends are
  * asynchronous, on a context's aio).  The lookup of a pipe and the
  * registration of a request happen under one lock with the pipe's
- * removal, so a pipe that dies
- * between "take a slot" and "send" still has the request in its list
- * when its REM_POST callback answers them.  A pipe is known from its
+ * removal, so a pipe that dies between "take a slot" and "send" still
+ * has the request in its list when its REM_POST callback answers them.  A pipe is known from its
  * ADD_PRE callback, which runs before any of its messages can arrive, and
  * forgotten at REM_POST; a message from a pipe we do not know comes from
  * one already gone and is dropped.
