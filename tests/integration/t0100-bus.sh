@@ -63,7 +63,7 @@ lf_stop channels2
 t_eq "the second replica exits 0 on SIGTERM" "$LF_EXIT" "0"
 
 # Pub/sub: topic framing with a delimiter.
-bt -t 3000 sub lifecycle 2 > "$LF_TMP/sub.out" &
+"$LF_BIN/bustool" -t 3000 sub lifecycle 2 > "$LF_TMP/sub.out" &
 subpid=$!
 sleep 0.3
 bt pub lifecycle '{"n":1}'

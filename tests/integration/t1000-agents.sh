@@ -45,8 +45,10 @@ t_eq "migration created runtime.agents" \
     "$(psql_q "SELECT count(*) FROM information_schema.tables WHERE table_schema='runtime' AND table_name='agents'")" 1
 
 # Lifecycle events, collected in the background from here on.
-bustool -t 60000 sub lifecycle 100000 >"$LF_TMP/events" 2>/dev/null &
-SUBPID=$!
+# The program itself, not the shell function: a background function is a
+# subshell, and killing it left bustool running after the test.
+lf_bg events "$LF_BIN/bustool" -t 60000 sub lifecycle 100000 \
+    >"$LF_TMP/events" 2>/dev/null
 sleep 0.3
 
 # ---- spawn ------------------------------------------------------------
@@ -540,7 +542,7 @@ t_eq "the second replica exits 0 (no leaks under SANITIZE)" "$?" 0
 
 # ---- events ---------------------------------------------------------------
 sleep 0.3
-kill "$SUBPID" 2>/dev/null; wait "$SUBPID" 2>/dev/null
+lf_stop events
 t_ok "agent_spawned was published" grep -q "\"event\":\"agent_spawned\".*\"agent_id\":\"$ID1\"\|\"agent_id\":\"$ID1\".*\"event\":\"agent_spawned\"" "$LF_TMP/events"
 t_ok "agent_updated was published" grep -q "agent_updated" "$LF_TMP/events"
 t_ok "agent_killed was published for the deleted agent" bash -c "grep agent_killed '$LF_TMP/events' | grep -q '$IDL'"

@@ -32,7 +32,7 @@ complete() {	# complete TASK-ID BODY
 # sub_start FILE COUNT: subscribes to TOPIC_EVENTS for COUNT events (12 s
 # at most), after the subscription has had time to join.
 sub_start() {
-	bt -t 12000 sub events "$2" > "$1" 2>&1 &
+	"$LF_BIN/bustool" -t 12000 sub events "$2" > "$1" 2>&1 &
 	SUB_PID=$!
 	sleep 0.5
 }
