@@ -200,6 +200,7 @@ op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	int			 found;
 
 	(void)rq;
+	chan_sync(c->sc_db);
 	conf = chan_confs(&n);
 	if ((res = chan_status_rows(c)) == NULL) {
 		svc_reply_db_error(rp, c);
@@ -239,6 +240,7 @@ op_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 	if ((name = svc_param_name(rq, rp)) == NULL)
 		return;
+	chan_sync(c->sc_db);
 	conf = chan_confs(&n);
 	for (i = 0; i < n; i++)
 		if (strcmp(conf[i].cc_name, name) == 0)

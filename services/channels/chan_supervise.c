@@ -127,7 +127,6 @@ struct chan_sup {
 	struct chan_child	**s_ch;		/* each allocated: held
 						   messages point at them */
 	size_t			 s_n;
-	long long		 s_gen;		/* last config_reloads id */
 	/* A set of channels from chan_sup_reload(), under s_mtx. */
 	struct chan_conf	*s_next;
 	size_t			 s_nnext;
@@ -1043,32 +1042,6 @@ chan_apply(struct chan_sup *s)
 	}
 }
 
-/* Another replica (or this one's worker) reloaded: reads the file again
- * when config_reloads has a row past the last one seen. */
-static void
-chan_reloads(struct chan_sup *s)
-{
-	PGresult	*res;
-	long long	 gen;
-	char		 err[512];
-
-	if ((res = db_exec(s->s_db, "SELECT coalesce(max(id), 0) FROM "
-	    "config_reloads", 0, NULL)) == NULL)
-		return;
-	gen = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	if (s->s_gen < 0)
-		s->s_gen = gen;		/* at start: what we read is current */
-	if (gen <= s->s_gen)
-		return;
-	s->s_gen = gen;
-	if (chan_reload(err, sizeof(err), NULL) != 0)
-		log_warnx("channels: a reload was asked, but %s; the "
-		    "channels are left as they were", err);
-	else
-		chan_apply(s);	/* before this tick's leases */
-}
-
 /* Takes or renews each lease; starts or stops children to match. */
 static void
 chan_leases(struct chan_sup *s)
@@ -1162,7 +1135,8 @@ chan_sup_main(void *arg)
 			s->s_held_at = now + CHAN_HELD_RETRY_MS;
 		}
 		if (!quit && now >= next_lease) {
-			chan_reloads(s);
+			if (chan_sync(s->s_db))
+				chan_apply(s);	/* before this tick's leases */
 			chan_leases(s);
 			next_lease = now + CHAN_RENEW_MS;
 		}
@@ -1192,7 +1166,7 @@ chan_sup_main(void *arg)
 		}
 		if (wait > 250)
 			wait = 250;
-		/* A reload (chan_apply(), above or in chan_reloads() at a tick)
+		/* A reload (chan_apply(), above or in chan_sync() at a tick)
 		 * adds children: room for each one's three fds. */
 		if (npfd < 1 + 3 * s->s_n) {
 			if ((grown = reallocarray(pfd, 1 + 3 * s->s_n,
@@ -1278,7 +1252,6 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
 		goto enomem;
 	s->s_wake[0] = s->s_wake[1] = -1;
 	pthread_mutex_init(&s->s_mtx, NULL);
-	s->s_gen = -1;
 	if (n > 0 && (s->s_ch = calloc(n, sizeof(*s->s_ch))) == NULL)
 		goto enomem;
 	for (i = 0; i < n; i++) {

@@ -306,6 +306,14 @@ const struct chan_conf *chan_confs(size_t *n);
  * in *out; -1 with why in err, nothing changed.  Thread-safe.
  */
 int	 chan_reload(char *err, size_t errlen, json_t **out);
+/*
+ * Catches up with a reload another replica (or worker) announced in
+ * config_reloads: reads the file again when a row is past the last one
+ * seen.  1 when it reloaded, else 0.  Called at each lease tick and
+ * before answering what is configured, so a replica never answers from
+ * a file older than a configure another one has acknowledged.
+ */
+int	 chan_sync(struct db *db);
 
 /* ---- chan_ops.c --------------------------------------------------- */
 

@@ -41,7 +41,10 @@ static struct {
 	const struct sh_config	*cfg;
 	struct chan_sup		*sup;
 	struct chan_router	*router;
-} chan = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+	pthread_mutex_t		 sync_mtx;	/* gen */
+	long long		 gen;		/* last config_reloads id read */
+} chan = { .mtx = PTHREAD_MUTEX_INITIALIZER,
+    .sync_mtx = PTHREAD_MUTEX_INITIALIZER, .gen = -1 };
 
 struct chan_router *
 chan_router(void)
@@ -153,6 +156,34 @@ chan_reload(char *err, size_t errlen, json_t **out)
 	json_decref(diff);
 	json_decref(doc);
 	free(text);
+	return (rv);
+}
+
+int
+chan_sync(struct db *db)
+{
+	PGresult	*res;
+	long long	 gen;
+	char		 err[512];
+	int		 rv = 0;
+
+	if ((res = db_exec(db, "SELECT coalesce(max(id), 0) FROM "
+	    "config_reloads", 0, NULL)) == NULL)
+		return (0);
+	gen = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	pthread_mutex_lock(&chan.sync_mtx);
+	if (chan.gen < 0)
+		chan.gen = gen;		/* at start: what we read is current */
+	else if (gen > chan.gen) {
+		chan.gen = gen;
+		if (chan_reload(err, sizeof(err), NULL) != 0)
+			log_warnx("channels: a reload was asked, but %s; the "
+			    "channels are left as they were", err);
+		else
+			rv = 1;
+	}
+	pthread_mutex_unlock(&chan.sync_mtx);
 	return (rv);
 }
 
