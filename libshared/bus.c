@@ -1442,7 +1442,6 @@ bus_deferred_reply(struct bus_deferred *bd, json_t *rep)
 	nng_ctx		 ctx;
 	nng_aio		*aio = NULL;
 	nng_msg		*m;
-	uint64_t	 start = util_now_ms(), used;
 	int		 rv = SH_ENOMEM, open = 0;
 
 	if (bd == NULL)
@@ -1456,8 +1455,14 @@ bus_deferred_reply(struct bus_deferred *bd, json_t *rep)
 		goto done;
 	}
 	open = 1;
-	/* A fresh context on the socket of the broker that sent the work;
-	 * the broker acknowledges at once. */
+	/*
+	 * A fresh context on the socket of the broker that sent the work
+	 * (its only pipe).  The send completes once the message is handed
+	 * to that pipe, and the broker answers nothing: closing the context
+	 * then leaves the message on its way.  Should the pipe die first,
+	 * the broker answers the request 503 itself, as for any request a
+	 * lost replica held.
+	 */
 	nng_aio_set_msg(aio, m);
 	m = NULL;
 	nng_aio_set_timeout(aio, BUS_REPLY_MS);
@@ -1468,16 +1473,6 @@ bus_deferred_reply(struct bus_deferred *bd, json_t *rep)
 		rv = SH_EUNAVAIL;
 		goto done;
 	}
-	used = util_now_ms() - start;
-	nng_aio_set_timeout(aio, used >= BUS_REPLY_MS ? 1 :
-	    BUS_REPLY_MS - (int)used);
-	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if (nng_aio_result(aio) != 0) {
-		rv = SH_EUNAVAIL;
-		goto done;
-	}
-	nng_msg_free(nng_aio_get_msg(aio));
 	rv = 0;
  done:
 	if (open)

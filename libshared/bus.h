@@ -105,7 +105,8 @@ void	 bus_server_close(struct bus_server *bs);
  * a later answer and the handler returns NULL; the worker goes on with new
  * work.  bus_deferred_reply() sends rep (borrowed; NULL tells the broker
  * to forget the request, whose caller then times out) from any thread,
- * waits up to 5 s for the broker's acknowledgement, and frees bd.  It may
+ * waits up to 5 s for the broker's connection to take it (the broker
+ * answers nothing), and frees bd.  It may
  * run after bus_server_close() (it then fails with SH_EUNAVAIL).  NULL
  * outside a handler or on ENOMEM.
  */
@@ -156,7 +157,7 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
  * order) follows all but READY, and the reply envelope follows REPLY and
  * LATE.  The broker answers READY, REPLY and DROP with work -- the tag,
  * then the client's frame as it came -- whenever it has some; LATE and
- * FORGET with an empty acknowledgement at once.
+ * FORGET get no answer (their sender does not wait for one).
  */
 #define BUS_BK_READY	'R'	/* give me work */
 #define BUS_BK_REPLY	'P'	/* the reply to tag; give me work */

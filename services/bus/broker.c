@@ -19,7 +19,7 @@
  * Replies are never dropped.  Both the front and the back are cooked REP
  * sockets used through contexts: every message received holds its
  * context until its answer is sent on it (a request's reply or 503, a
- * worker's next work, an acknowledgement).  nng's REP context queues a
+ * worker's next work).  nng's REP context queues a
  * send while its pipe is busy and completes it once written, so a burst
  * of answers to one pipe waits its turn.  The raw REP socket we had
  * before routed by header through a queue of 64 messages per pipe, fixed
@@ -30,7 +30,7 @@
  * when the pipe's had room: a raw send says nothing of it.  What bounds
  * the contexts: one per request queued (BROKER_QUEUE per service) or in
  * flight (at most what clients have in flight: libshared/bus.c bounds
- * each client), one per idle worker, one per acknowledgement on its way.
+ * each client), one per idle worker.
  * An answer whose peer reads nothing for BROKER_SEND_MS is given up, and
  * logged: that peer is stuck, and must not hold the broker's memory.
  *
@@ -138,10 +138,10 @@ struct broker_lsn {
  * A REP context of ours with its aio.  It receives one message (a client's
  * request at the front; a worker's READY, reply or LATE at the back), is
  * held while that message waits for its answer -- by a request at the
- * front, as an idle slot or until its acknowledgement at the back -- sends
- * the answer, and goes back to its socket's spares.  cx_state is written
- * by whoever holds the context before it hands it to nng, and read by the
- * callback nng hands it back to.
+ * front, as an idle slot at the back -- sends the answer (a LATE or a
+ * FORGET gets none), and goes back to its socket's spares.  cx_state is
+ * written by whoever holds the context before it hands it to nng, and
+ * read by the callback nng hands it back to.
  */
 enum broker_cx_state {
 	CX_SPARE,	/* on its socket's spares */
@@ -519,14 +519,15 @@ broker_tag(nng_msg *m, uint64_t *tag)
 }
 
 /* A worker's message (m, stolen) received on cx: its reply, and READY or
- * not.  cx becomes an idle slot, carries work, or an acknowledgement. */
+ * not.  cx becomes an idle slot, carries work, or goes back to the
+ * spares. */
 static void
 broker_back(struct broker_svc *bs, struct broker_cx *cx, nng_msg *m)
 {
 	struct broker		*br = bs->bs_broker;
 	struct broker_pipe	*bp;
 	struct broker_req	*rq = NULL, *work;
-	nng_msg			*ack = NULL, *wm = NULL;
+	nng_msg			*wm = NULL;
 	uint64_t		 tag = 0, wtag = 0;
 	uint32_t		 id = nng_pipe_id(nng_msg_get_pipe(m));
 	char			 kind;
@@ -541,11 +542,6 @@ broker_back(struct broker_svc *bs, struct broker_cx *cx, nng_msg *m)
 	if ((!ready && !late) ||
 	    (kind != BUS_BK_READY && broker_tag(m, &tag) != 0))
 		goto drop;
-	/* Made before the lock: an acknowledgement that cannot be made
-	 * leaves the deferred sender to time out, and changes nothing. */
-	if (late && nng_msg_alloc(&ack, 0) != 0)
-		ack = NULL;
-
 	pthread_mutex_lock(&br->br_mtx);
 	if ((bp = *broker_pipe_slot(br, id)) == NULL) {
 		/* Left in the queue by a pipe already gone. */
@@ -587,19 +583,10 @@ broker_back(struct broker_svc *bs, struct broker_cx *cx, nng_msg *m)
 	} else if (rq != NULL)
 		broker_cx_put(rq->rq_cx);	/* DROP, FORGET: no answer */
 	free(rq);
-	if (late) {
-		/* Acknowledge at once: the deferred sender waits for it. */
-		if (ack != NULL) {
-			broker_cx_send(cx, ack);
-			ack = NULL;
-		} else
-			broker_cx_put(cx);
-		held = 1;
-	}
  drop:
+	/* LATE and FORGET get no answer: their sender does not wait. */
 	if (!held)
 		broker_cx_put(cx);
-	nng_msg_free(ack);
 	nng_msg_free(m);
 }
 
