@@ -494,6 +494,28 @@ lf_dump_logs() {
 	done
 }
 
+# Stops whatever still runs with a home under LF_TMP, as tests/run.sh's
+# sweep does: a background function's children (a subshell killed leaves
+# them), a client started by one.  SIGTERM, then SIGKILL 2 s later.
+lf_sweep() {
+	local p pids= n
+	for n in 1 2 3 4 5 6 7 8 9 10 11; do
+		pids=
+		for p in $(grep -lzE "^LIBREFANG_HOME=$LF_TMP(/|\$)" \
+		    /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do
+			# Not this shell; not the grep and its subshell,
+			# gone by now.
+			[ "$p" = $$ ] || [ ! -d "/proc/$p" ] ||
+			    pids="$pids $p"
+		done
+		[ -n "$pids" ] || return 0
+		# shellcheck disable=SC2086
+		kill -"$([ $n = 11 ] && echo KILL || echo TERM)" $pids \
+		    2>/dev/null
+		[ $n = 11 ] || sleep 0.2
+	done
+}
+
 # lf_cleanup [STATUS]: STATUS defaults to the script's exit status.  A
 # second signal must not cut it short (every step in it is bounded, and
 # tests/run.sh kills a script that overstays).  Only the script itself
@@ -517,6 +539,7 @@ lf_cleanup() {
 	done
 	# Whatever started a cluster here (a test, librefangd), stop it.
 	timeout 40 "$LF_ROOT/deploy/pg.sh" stop "$LIBREFANG_HOME" >/dev/null 2>&1
+	lf_sweep
 	if [ "$T_FAILED" != 0 ]; then
 		lf_dump_logs
 	fi
