@@ -35,6 +35,9 @@
 #   t_node FILE MIN         run tests/e2e/FILE (node:test) and count each of
 #                           its results here; fails unless it reported at
 #                           least MIN results and exited 0
+#   t_py NAME MIN CMD..     the same for a checker printing "ok - ..." and
+#                           "not ok - ..." lines (tests/channels/*_drive.py)
+#   lf_tail_failed GLOB..   after a failure, the tail of those logs
 #
 # LF_KEEP=1 keeps $LF_TMP (logs, cluster) after the script, for a look.
 #
@@ -775,6 +778,45 @@ t_node() {
 	if [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
 		tail -n 30 "$tap" | sed 's/^/#   /'
 	fi
+}
+
+# t_py NAME MIN CMD..: runs a checker (a program that prints "ok - ..."
+# and "not ok - ..." lines, numbered here, and "# ..." notes), bounded by
+# LF_PY_SECS (default 200) seconds; then fails unless it gave at least MIN
+# results and exited 0.  Its output stays in $LF_TMP/NAME.tap.
+t_py() {
+	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
+	local secs=${LF_PY_SECS:-200}
+	shift 2
+	timeout -k 5 "$secs" "$@" >"$out" 2>&1
+	rc=$?
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
+				echo "ok $T_N - ${line#ok - }" ;;
+		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
+				T_FAILED=$((T_FAILED + 1))
+				echo "not ok $T_N - ${line#not ok - }" ;;
+		*)		echo "# ${line#\# }" ;;
+		esac
+	done <"$out"
+	[ "$rc" = 124 ] && echo "# $name still ran after $secs s: killed"
+	t_ok "$name ran all its checks ($n results, exit $rc)" \
+	    test "$n" -ge "$min" -a "$rc" = 0
+}
+
+# lf_tail_failed GLOB..: once a test has failed, the last lines of each
+# log of $LF_TMP/log matching GLOB (lf_cleanup shows every log's last 30).
+lf_tail_failed() {
+	local g f
+	[ "$T_FAILED" != 0 ] || return 0
+	for g in "$@"; do
+		for f in "$LF_TMP"/log/$g; do
+			[ -f "$f" ] || continue
+			echo "# --- $(basename "$f") (tail)"
+			tail -n 8 "$f" | sed 's/^/#   /'
+		done
+	done
 }
 
 t_done() {

@@ -20,29 +20,6 @@ if [ ! -x /usr/sbin/mosquitto ] || ! command -v mosquitto_pub >/dev/null 2>&1; t
 	exit 1
 fi
 
-# t_py NAME MIN CMD..: runs a Python checker (bounded: 200 s) that prints
-# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
-# at least MIN results and exited 0.
-t_py() {
-	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
-	shift 2
-	timeout -k 5 200 "$@" >"$out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				echo "ok $T_N - ${line#ok - }" ;;
-		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				T_FAILED=$((T_FAILED + 1))
-				echo "not ok $T_N - ${line#not ok - }" ;;
-		*)		echo "# ${line#\# }" ;;
-		esac
-	done <"$out"
-	[ "$rc" = 124 ] && echo "# $name still ran after 200 s: killed"
-	t_ok "$name ran all its checks ($n results, exit $rc)" \
-	    test "$n" -ge "$min" -a "$rc" = 0
-}
-
 # --describe: the fields the dashboard's form needs.
 desc=$("$mqtt" --describe)
 t_eq "--describe names the adapter" "$(printf '%s' "$desc" | jq -r .name)" mqtt
@@ -65,10 +42,5 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 mkdir -p "$LF_TMP/mqtt"
 t_py mqtt_drive.py 24 python3 "$LF_ROOT/tests/channels/mqtt_drive.py" "$mqtt" \
     "$LF_TMP/mqtt" "$LF_TMP/log"
-if [ "$T_FAILED" != 0 ]; then
-	for f in "$LF_TMP"/log/mqtt-*.log; do
-		echo "# --- $(basename "$f") (tail)"
-		tail -n 8 "$f" | sed 's/^/#   /'
-	done
-fi
+lf_tail_failed "mqtt-*.log"
 t_done

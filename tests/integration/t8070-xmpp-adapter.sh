@@ -11,6 +11,7 @@
 # loopback switch.  No stack is started: the end to end through the
 # channels service is t8092.
 . "$(dirname "$0")/../lib.sh"
+LF_PY_SECS=240	# t_py's bound
 
 xmpp=$LF_BIN/channel-xmpp
 if [ ! -x /usr/bin/prosody ] || ! /usr/bin/python3 -c 'import slixmpp' \
@@ -19,29 +20,6 @@ if [ ! -x /usr/bin/prosody ] || ! /usr/bin/python3 -c 'import slixmpp' \
 	t_done
 	exit 1
 fi
-
-# t_py NAME MIN CMD..: runs a Python checker (bounded: 240 s) that prints
-# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
-# at least MIN results and exited 0.
-t_py() {
-	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
-	shift 2
-	timeout -k 5 240 "$@" >"$out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				echo "ok $T_N - ${line#ok - }" ;;
-		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				T_FAILED=$((T_FAILED + 1))
-				echo "not ok $T_N - ${line#not ok - }" ;;
-		*)		echo "# ${line#\# }" ;;
-		esac
-	done <"$out"
-	[ "$rc" = 124 ] && echo "# $name still ran after 240 s: killed"
-	t_ok "$name ran all its checks ($n results, exit $rc)" \
-	    test "$n" -ge "$min" -a "$rc" = 0
-}
 
 # --describe: the fields the dashboard's form needs.
 desc=$("$xmpp" --describe)
@@ -72,10 +50,5 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 mkdir -p "$LF_TMP/xmpp"
 t_py xmpp_drive.py 25 /usr/bin/python3 "$LF_ROOT/tests/channels/xmpp_drive.py" \
     "$xmpp" "$LF_TMP/xmpp" "$LF_TMP/log"
-if [ "$T_FAILED" != 0 ]; then
-	for f in "$LF_TMP"/log/xmpp-*.log; do
-		echo "# --- $(basename "$f") (tail)"
-		tail -n 8 "$f" | sed 's/^/#   /'
-	done
-fi
+lf_tail_failed "xmpp-*.log"
 t_done

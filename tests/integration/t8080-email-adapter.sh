@@ -9,6 +9,7 @@
 # nothing lost), dovecot restarted (reconnect), a wrong password (error
 # events, backoff), shutdown and EOF.  No stack is started.
 . "$(dirname "$0")/../lib.sh"
+LF_PY_SECS=240	# t_py's bound
 
 em=$LF_BIN/channel-email
 if [ ! -x /usr/sbin/dovecot ] || ! /usr/bin/python3 -c 'import aiosmtpd' \
@@ -17,29 +18,6 @@ if [ ! -x /usr/sbin/dovecot ] || ! /usr/bin/python3 -c 'import aiosmtpd' \
 	t_done
 	exit 1
 fi
-
-# t_py NAME MIN CMD..: runs a Python checker (bounded: 240 s) that prints
-# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
-# at least MIN results and exited 0.
-t_py() {
-	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
-	shift 2
-	timeout -k 5 240 "$@" >"$out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				echo "ok $T_N - ${line#ok - }" ;;
-		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				T_FAILED=$((T_FAILED + 1))
-				echo "not ok $T_N - ${line#not ok - }" ;;
-		*)		echo "# ${line#\# }" ;;
-		esac
-	done <"$out"
-	[ "$rc" = 124 ] && echo "# $name still ran after 240 s: killed"
-	t_ok "$name ran all its checks ($n results, exit $rc)" \
-	    test "$n" -ge "$min" -a "$rc" = 0
-}
 
 # --describe: the fields the dashboard's form needs.
 desc=$("$em" --describe)
@@ -69,10 +47,5 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # Logs go to log/email-*.log, where lf_cleanup looks for sanitizer reports.
 t_py email_drive.py 34 /usr/bin/python3 "$LF_ROOT/tests/channels/email_drive.py" \
     "$em" "$LF_TMP/email" "$LF_TMP/log"
-if [ "$T_FAILED" != 0 ]; then
-	for f in "$LF_TMP"/log/email-*.log; do
-		echo "# --- $(basename "$f") (tail)"
-		tail -n 8 "$f" | sed 's/^/#   /'
-	done
-fi
+lf_tail_failed "email-*.log"
 t_done

@@ -8,31 +8,9 @@
 # slowloris beside a good request, the SSRF switch, PSS, shutdown and EOF.
 # No stack is started.
 . "$(dirname "$0")/../lib.sh"
+LF_PY_SECS=120	# t_py's bound
 
 wh=$LF_BIN/channel-webhook
-
-# t_py NAME MIN CMD..: runs a Python checker (bounded: 120 s) that prints
-# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
-# at least MIN results and exited 0.
-t_py() {
-	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
-	shift 2
-	timeout -k 5 120 "$@" >"$out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				echo "ok $T_N - ${line#ok - }" ;;
-		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				T_FAILED=$((T_FAILED + 1))
-				echo "not ok $T_N - ${line#not ok - }" ;;
-		*)		echo "# ${line#\# }" ;;
-		esac
-	done <"$out"
-	[ "$rc" = 124 ] && echo "# $name still ran after 120 s: killed"
-	t_ok "$name ran all its checks ($n results, exit $rc)" \
-	    test "$n" -ge "$min" -a "$rc" = 0
-}
 
 # --describe: the fields the dashboard's form needs.
 desc=$("$wh" --describe)
@@ -62,10 +40,5 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # sanitizer reports.
 t_py webhook_drive.py 45 python3 "$LF_ROOT/tests/channels/webhook_drive.py" \
     "$wh" "$LF_TMP/log"
-if [ "$T_FAILED" != 0 ]; then
-	for f in "$LF_TMP"/log/webhook-*.log; do
-		echo "# --- $(basename "$f") (tail)"
-		tail -n 8 "$f" | sed 's/^/#   /'
-	done
-fi
+lf_tail_failed "webhook-*.log"
 t_done
