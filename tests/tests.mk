@@ -22,6 +22,8 @@ $(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)
 # The channel adapters' library (services/channels/adapters/lib/adapter.mk).
 t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
+t_ad_http_SRCS	+= $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_ad_http.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
 t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
 $(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc
 t_mqtt_SRCS	+= services/channels/adapters/mqtt/mqtt_msg.c $(ADAPTER_LIB_SRCS)
