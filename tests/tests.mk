@@ -42,3 +42,7 @@ $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)
 t_webhook_SRCS	+= services/channels/adapters/webhook/webhook_msg.c
 $(BUILD)/obj/tests/unit/t_webhook.o: ALL_CFLAGS += -Iservices/channels/adapters/webhook
+t_telegram_SRCS	+= services/channels/adapters/telegram/telegram_msg.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_telegram.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/telegram -I$(ADAPTER_LIB_DIR)
