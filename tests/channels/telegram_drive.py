@@ -442,6 +442,20 @@ def main():
         return [m.get("text") for m in got] == ["after a 502"] or (cs, got)
     check("a 5xx: sent again after the backoff, once", server_error)
 
+    def dropped():
+        # The kept connection dropped as the request went: sent again at
+        # once on a new one (ad_http), not after the retry backoff.
+        n0 = srv.last_n()
+        srv.fault("sendMessage", 0, 1, close=True)
+        send_cmd(a, "1", "after a drop")
+        cs = srv.wait_calls("sendMessage", 2, 10, since=n0)
+        got = srv.user_updates(1)
+        dt = cs[1]["t"] - cs[0]["t"]
+        return ([m.get("text") for m in got] == ["after a drop"] and
+                cs[0]["conn"] != cs[1]["conn"] and dt < 800) or (cs, got)
+    check("a kept connection dropped under a send: sent again at once on "
+          "a new one, received once", dropped)
+
     def refused():
         n0 = srv.last_n()
         srv.fault("sendMessage", 400, 1,

@@ -11,7 +11,8 @@
 //     "result": true} (the emulator answers 500 "not supported");
 //   - faults on demand: POST /__fault {method, status, count,
 //     retry_after?, description?} answers the next count calls of method
-//     with status (and parameters.retry_after and Retry-After);
+//     with status (and parameters.retry_after and Retry-After), or with
+//     close: true drops their connection without an answer;
 //   - a record: GET /__calls lists every Bot API call as {n, method,
 //     body, conn, t} (conn: the TCP connection's number, so a test sees
 //     keep-alive), GET /__stats {connections, calls}.
@@ -107,6 +108,12 @@ const server = http.createServer(async (req, res) => {
     const f = faults.find((x) => x.method === method && x.count > 0);
     if (f) {
       f.count -= 1;
+      if (f.close) {
+        // The connection dropped under the request, no byte answered
+        // (a server closing an idle kept-alive connection as it came).
+        req.socket.destroy();
+        return;
+      }
       const out = { ok: false, error_code: f.status,
         description: f.description || `Fault ${f.status}` };
       const hdr = {};
