@@ -6,7 +6,8 @@
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact command and fails.  For test and bench it also needs Node (the fake
 # LLM provider, tests/e2e) and installs the npm packages of tests/e2e
-# (npm ci) when they are missing or older than their lockfile.
+# (npm ci) when they are missing or older than their lockfile (among them
+# telegram-test-api, the Telegram adapter's Bot API peer: t8110, t8095).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -22,6 +22,8 @@ $(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)
 # The channel adapters' library (services/channels/adapters/lib/adapter.mk).
 t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
+t_ad_http_SRCS	+= $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_ad_http.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)
 t_irc_SRCS	+= services/channels/adapters/irc/irc_msg.c
 $(BUILD)/obj/tests/unit/t_irc.o: ALL_CFLAGS += -Iservices/channels/adapters/irc
 t_mqtt_SRCS	+= services/channels/adapters/mqtt/mqtt_msg.c $(ADAPTER_LIB_SRCS)
@@ -40,3 +42,7 @@ $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)
 t_webhook_SRCS	+= services/channels/adapters/webhook/webhook_msg.c
 $(BUILD)/obj/tests/unit/t_webhook.o: ALL_CFLAGS += -Iservices/channels/adapters/webhook
+t_telegram_SRCS	+= services/channels/adapters/telegram/telegram_msg.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_telegram.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/telegram -I$(ADAPTER_LIB_DIR)

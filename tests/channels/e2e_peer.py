@@ -6,7 +6,8 @@ The server's setup and the user's side are the adapter drivers' own
 (tests/channels/PLATFORM_drive.py, imported: their checks do not run):
 ngircd and an IRC user, mosquitto and mosquitto_pub/_sub, prosody and a
 slixmpp user, dovecot (mail delivered into its Maildir) and aiosmtpd
-(the replies captured).  Here the channels service runs the adapter, not
+(the replies captured), telegram-test-api and its client API (a user in
+a private chat with the bot).  Here the channels service runs the adapter, not
 us; we only play the platform and its user, driven by files:
 
   WORK/env.json      written once the server and user are up: the
@@ -22,7 +23,7 @@ Runs until SIGTERM (or SIGINT), then stops every server it started.  A
 step that fails is logged on stderr and leaves no line in heard.jsonl:
 the caller's bounded wait for it says what did not come.
 
-usage: e2e_peer.py irc|mqtt|xmpp|email WORKDIR LOGDIR
+usage: e2e_peer.py irc|mqtt|xmpp|email|telegram WORKDIR LOGDIR
 """
 import email
 import email.policy
@@ -199,8 +200,28 @@ Content-Type: text/plain; charset=utf-8
         return out
 
 
+class Telegram:
+    """telegram-test-api; alice (user 1) writes to the bot in chat 1 and
+    reads what the bot sent there."""
+
+    def start(self):
+        self.srv = d.Server()
+        return {"TELEGRAM_BOT_TOKEN": d.TOKEN,
+                "TELEGRAM_API_BASE": self.srv.base,
+                "TELEGRAM_ALLOW_LOOPBACK": "1",
+                "TELEGRAM_POLL_TIMEOUT_SECS": "1"}
+
+    def say(self, c):
+        self.srv.say(c["text"], first="alice")
+
+    def heard(self):
+        return [{"text": m.get("text"), "chat_id": m.get("chat_id")}
+                for m in self.srv.user_updates(1)]
+
+
 def main():
-    p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email}[PLATFORM]()
+    p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email,
+         "telegram": Telegram}[PLATFORM]()
     env = p.start()
     with open(os.path.join(WORK, ".env.json"), "w") as f:
         json.dump(env, f)

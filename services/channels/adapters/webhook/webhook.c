@@ -5,8 +5,8 @@
  * deadline per connection so a slow client holds only its own slot); a
  * signed POST of {user_id, user_name, text, ...} is a `message` event,
  * answered 202 once the event is written.  Out: a `send` is a signed
- * POST to the callback URL over the library's ad_conn (TLS optional,
- * SSRF-checked), one at a time in order, tried again with backoff on
+ * POST to the callback URL over the library's HTTP client (ad_http: TLS
+ * optional, SSRF-checked, kept alive), one at a time in order, tried again with backoff on
  * 429, 5xx and connection errors, then an `error` event.
  */
 #include <sys/socket.h>
@@ -27,6 +27,7 @@
 #include <jansson.h>
 
 #include "ad_conn.h"
+#include "ad_http.h"
 #include "adapter.h"
 #include "log.h"
 #include "memtrim.h"
@@ -44,6 +45,9 @@
 #define WH_TRIM_MIN		(128 * 1024)
 #define WH_TRIM_AFTER		(64 * 1024)	/* a request this large */
 #define WH_BACKOFF_MAX_MS	60000
+/* The callback's answer read (a larger one fails the attempt, its status
+ * still counted). */
+#define WH_ANSWER_MAX		(64 * 1024)
 /* What a delivery's body may be: its head must fit ad_conn's queue too. */
 #define WH_OUT_BODY_MAX		(AD_CONN_OUT_MAX - 4096)
 
@@ -89,7 +93,7 @@ struct webhook {
 	const char	*wh_path;
 	const char	*wh_secret;
 	const char	*wh_callback;
-	struct wh_url	 wh_url;
+	struct ad_url	 wh_url;
 	long long	 wh_max_body;
 	long long	 wh_window;
 	long long	 wh_attempts;
@@ -104,18 +108,11 @@ struct webhook {
 	uint64_t	 wh_trim_at;	/* memtrim after a large request, or 0 */
 	struct wh_client wh_cl[WH_CLIENTS_MAX];
 	/* out */
-	struct ad_conn	 wh_conn;
-	int		 wh_cwatched;	/* the fd polled for wh_conn, or -1 */
+	struct ad_http	 wh_http;	/* the callback's origin */
 	struct wh_out	*wh_head;
 	struct wh_out	**wh_tail;
 	size_t		 wh_queued;
 	int		 wh_inflight;
-	int		 wh_status;	/* of the response, -1 none yet */
-	long long	 wh_resp_len;	/* its Content-Length, -1 unknown */
-	long long	 wh_resp_left;	/* body bytes still to read */
-	int		 wh_resp_head;	/* in its header lines */
-	int		 wh_resp_done;	/* read whole */
-	uint64_t	 wh_req_deadline;
 	char		 wh_why[256];	/* the last attempt's failure */
 };
 
@@ -548,18 +545,6 @@ wh_listen(struct webhook *wh, char *err, size_t errlen)
 /* ---- out: deliveries to the callback ---------------------------------- */
 
 static void
-wh_conn_rewatch(struct webhook *wh)
-{
-	int	fd = ad_conn_fd(&wh->wh_conn);
-
-	if (wh->wh_cwatched != fd) {
-		ad_watch(wh->wh_ad, wh->wh_cwatched, 0);
-		wh->wh_cwatched = fd;
-	}
-	ad_watch(wh->wh_ad, fd, ad_conn_events(&wh->wh_conn));
-}
-
-static void
 wh_out_pop(struct webhook *wh)
 {
 	struct wh_out	*o = wh->wh_head;
@@ -582,9 +567,6 @@ wh_attempt_done(struct webhook *wh, int status)
 	uint64_t	 delay;
 	unsigned int	 i;
 
-	ad_watch(wh->wh_ad, wh->wh_cwatched, 0);
-	wh->wh_cwatched = -1;
-	ad_conn_close(&wh->wh_conn);
 	wh->wh_inflight = 0;
 	o->wo_attempts++;
 	if (status >= 200 && status <= 299) {
@@ -618,22 +600,34 @@ wh_attempt_done(struct webhook *wh, int status)
 	    (unsigned long long)delay);
 }
 
+static void	wh_pump(struct webhook *wh);
+
+/*
+ * The callback's answer (ad_http): its status decides.  The body was
+ * read to its end, so the receiver's last write is not met by a reset;
+ * a status that came before a close or the time limit still counts.
+ */
+static void
+wh_on_answer(void *arg, const struct ad_http_resp *r)
+{
+	struct webhook	*wh = arg;
+
+	if (r->ar_err != NULL)
+		snprintf(wh->wh_why, sizeof(wh->wh_why), "%s", r->ar_err);
+	wh_attempt_done(wh, r->ar_status > 0 ? r->ar_status : -1);
+	wh_pump(wh);
+}
+
 /* Starts the head delivery if it is due and none is in flight. */
 static void
 wh_pump(struct webhook *wh)
 {
 	struct wh_out	*o;
-	char		 ts[24], sig[WH_SIG_LEN + 1], head[2048];
-	int		 flags, n;
+	char		 ts[24], sig[WH_SIG_LEN + 1], head[512];
+	int		 n;
 
 	while (!wh->wh_inflight && (o = wh->wh_head) != NULL &&
 	    util_now_ms() >= o->wo_next_at) {
-		flags = 0;
-		if (wh->wh_url.wu_tls)
-			flags |= AD_CONN_TLS | (wh->wh_tls_verify ? 0 :
-			    AD_CONN_NOVERIFY);
-		if (ad_allow_loopback(wh->wh_ad))
-			flags |= AD_CONN_ALLOW_PRIVATE;
 		/* Signed at each attempt: a retry minutes later is still
 		 * inside the receiver's replay window. */
 		snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
@@ -644,111 +638,26 @@ wh_pump(struct webhook *wh)
 			wh_out_pop(wh);
 			continue;
 		}
-		n = snprintf(head, sizeof(head), "POST %s HTTP/1.1\r\n"
-		    "Host: %s\r\nUser-Agent: librefang-channel-webhook\r\n"
-		    "Content-Type: application/json\r\n"
-		    "Content-Length: %zu\r\nX-Webhook-Timestamp: %s\r\n"
-		    "X-Webhook-Signature: %s\r\nX-Webhook-Delivery: %s\r\n"
-		    "Connection: close\r\n\r\n", wh->wh_url.wu_path,
-		    wh->wh_url.wu_hosthdr, o->wo_len, ts, sig, o->wo_id);
+		n = snprintf(head, sizeof(head), "Content-Type: "
+		    "application/json\r\nX-Webhook-Timestamp: %s\r\n"
+		    "X-Webhook-Signature: %s\r\nX-Webhook-Delivery: %s\r\n",
+		    ts, sig, o->wo_id);
 		if (n < 0 || (size_t)n >= sizeof(head)) {
 			ad_error(wh->wh_ad, "webhook: the request head of %s "
 			    "is too long", o->wo_id);
 			wh_out_pop(wh);
 			continue;
 		}
-		wh->wh_status = -1;
-		wh->wh_resp_len = -1;
-		wh->wh_resp_left = 0;
-		wh->wh_resp_head = 1;
-		wh->wh_resp_done = 0;
+		if (ad_http_request(&wh->wh_http, "POST", wh->wh_url.au_path,
+		    head, o->wo_body, o->wo_len, (uint64_t)wh->wh_timeout_ms,
+		    wh_on_answer, wh) != 0) {
+			ad_error(wh->wh_ad, "webhook: out of memory; delivery "
+			    "%s dropped", o->wo_id);
+			wh_out_pop(wh);
+			continue;
+		}
 		wh->wh_inflight = 1;
-		wh->wh_req_deadline = util_now_ms() +
-		    (uint64_t)wh->wh_timeout_ms;
-		if (ad_conn_open(&wh->wh_conn, wh->wh_url.wu_host,
-		    wh->wh_url.wu_port, flags, wh->wh_ca_file, wh->wh_why,
-		    sizeof(wh->wh_why)) != 0) {
-			wh_attempt_done(wh, -1);
-			continue;
-		}
-		if (ad_conn_write(&wh->wh_conn, head, (size_t)n) != 0 ||
-		    ad_conn_write(&wh->wh_conn, o->wo_body, o->wo_len) != 0) {
-			snprintf(wh->wh_why, sizeof(wh->wh_why),
-			    "could not queue the request");
-			wh_attempt_done(wh, -1);
-			continue;
-		}
-		wh_conn_rewatch(wh);
 	}
-}
-
-/*
- * The callback's response, a line at a time, then its body raw: the
- * status decides; the rest is read (and dropped) so that the receiver's
- * last write is not met by a reset.  Content-Length says where it ends;
- * without one, the close does (Connection: close).
- */
-static void
-wh_on_resp_line(void *arg, const char *line, size_t len)
-{
-	struct webhook	*wh = arg;
-	long long	 n;
-	char		 num[24];
-	int		 st;
-
-	if (wh->wh_resp_left > 0) {		/* a piece of the body */
-		wh->wh_resp_left -= (long long)len;
-		if (wh->wh_resp_left <= 0)
-			wh->wh_resp_done = 1;
-		return;
-	}
-	if (wh->wh_status == -1) {
-		/* 0: the first line is not a status line. */
-		wh->wh_status = (st = wh_status_parse(line, len)) > 0 ? st : 0;
-		return;
-	}
-	if (!wh->wh_resp_head || wh->wh_resp_done)
-		return;
-	if (len == 0) {
-		wh->wh_resp_head = 0;
-		if (wh->wh_resp_len == 0)
-			wh->wh_resp_done = 1;
-		else if (wh->wh_resp_len > 0) {
-			wh->wh_resp_left = wh->wh_resp_len;
-			ad_conn_raw(&wh->wh_conn, (size_t)wh->wh_resp_len);
-		}
-		return;
-	}
-	if (len > 15 && len < 15 + sizeof(num) &&
-	    strncasecmp(line, "Content-Length:", 15) == 0) {
-		memcpy(num, line + 15, len - 15);
-		num[len - 15] = '\0';
-		if (util_strtonum(num + strspn(num, " \t"), 0, 1LL << 40,
-		    &n) == 0)
-			wh->wh_resp_len = n;
-	}
-}
-
-static void
-wh_conn_io(struct webhook *wh, int revents)
-{
-	int	rv;
-
-	rv = ad_conn_io(&wh->wh_conn, revents, wh_on_resp_line, wh,
-	    wh->wh_why, sizeof(wh->wh_why));
-	if (wh->wh_status == 0) {
-		snprintf(wh->wh_why, sizeof(wh->wh_why),
-		    "the callback's answer is not HTTP");
-		wh_attempt_done(wh, -1);
-	} else if (wh->wh_status > 0 && (wh->wh_resp_done || rv != 0)) {
-		/* Read whole, or closed after the status: the status it
-		 * is. */
-		wh_attempt_done(wh, wh->wh_status);
-	} else if (rv != 0)
-		wh_attempt_done(wh, -1);
-	else
-		wh_conn_rewatch(wh);
-	wh_pump(wh);
 }
 
 static void
@@ -818,7 +727,7 @@ wh_arm(struct webhook *wh)
 		    (at == 0 || wh->wh_cl[i].wc_deadline < at))
 			at = wh->wh_cl[i].wc_deadline;
 	if (wh->wh_inflight || wh->wh_head != NULL) {
-		t = wh->wh_inflight ? wh->wh_req_deadline :
+		t = wh->wh_inflight ? ad_http_deadline(&wh->wh_http) :
 		    wh->wh_head->wo_next_at;
 		if (t == 0)
 			t = 1;
@@ -858,8 +767,9 @@ wh_io(struct ad *a, int fd, int revents)
 
 	if (fd == wh->wh_lfd) {
 		wh_accept(wh);
-	} else if (fd == wh->wh_cwatched) {
-		wh_conn_io(wh, revents);
+	} else if (ad_http_owns(&wh->wh_http, fd)) {
+		ad_http_io(&wh->wh_http, revents);
+		wh_pump(wh);
 	} else {
 		for (i = 0; i < WH_CLIENTS_MAX; i++) {
 			struct wh_client *c = &wh->wh_cl[i];
@@ -899,13 +809,9 @@ wh_tick(struct ad *a)
 		wh->wh_trim_at = 0;
 		memtrim_tick(now, WH_TRIM_MIN);
 	}
-	if (wh->wh_inflight && now >= wh->wh_req_deadline) {
-		/* A status had come: the body that did not is no reason to
-		 * send it again. */
-		snprintf(wh->wh_why, sizeof(wh->wh_why), "no answer within "
-		    "%lld ms", wh->wh_timeout_ms);
-		wh_attempt_done(wh, wh->wh_status > 0 ? wh->wh_status : -1);
-	}
+	/* The callback's time limit (ad_http: its answer then says so,
+	 * with the status if one had come). */
+	ad_http_tick(&wh->wh_http);
 	wh_pump(wh);
 	wh_arm(wh);
 }
@@ -940,7 +846,7 @@ wh_stop(struct ad *a)
 		close(wh->wh_lfd);
 		wh->wh_lfd = -1;
 	}
-	ad_conn_close(&wh->wh_conn);
+	ad_http_close(&wh->wh_http);
 	if (wh->wh_queued > 0)
 		log_warnx("webhook: %zu deliveries not made at exit",
 		    wh->wh_queued);
@@ -986,7 +892,7 @@ wh_init(struct ad *a)
 	    &wh->wh_timeout_ms) != 0)
 		return (-1);
 	if (wh->wh_callback != NULL) {
-		if (wh_url_parse(wh->wh_callback, &wh->wh_url, &why) != 0) {
+		if (ad_url_parse(wh->wh_callback, &wh->wh_url, &why) != 0) {
 			log_warnx("%s: WEBHOOK_CALLBACK_URL: %s", __func__,
 			    why);
 			return (-1);
@@ -994,17 +900,21 @@ wh_init(struct ad *a)
 		/* An address or a local name refused now, not at the first
 		 * send; a name's addresses are checked at each connect
 		 * (ad_conn). */
-		snprintf(host, sizeof(host), strchr(wh->wh_url.wu_host, ':') ?
-		    "[%s]" : "%s", wh->wh_url.wu_host);
+		snprintf(host, sizeof(host), strchr(wh->wh_url.au_host, ':') ?
+		    "[%s]" : "%s", wh->wh_url.au_host);
 		if ((why = ssrf_host_blocked(host, &is_ip)) != NULL &&
 		    (!ad_allow_loopback(a) ||
 		    strcmp(why, SSRF_WHY_METADATA) == 0)) {
 			log_warnx("%s: WEBHOOK_CALLBACK_URL's host '%s' is a "
-			    "%s; refused%s", __func__, wh->wh_url.wu_host, why,
+			    "%s; refused%s", __func__, wh->wh_url.au_host, why,
 			    strcmp(why, SSRF_WHY_METADATA) == 0 ? "" :
 			    " without WEBHOOK_ALLOW_LOOPBACK");
 			return (-1);
 		}
+		ad_http_init(&wh->wh_http, a, &wh->wh_url,
+		    (wh->wh_tls_verify ? 0 : AD_CONN_NOVERIFY) |
+		    (ad_allow_loopback(a) ? AD_CONN_ALLOW_PRIVATE : 0),
+		    wh->wh_ca_file, WH_ANSWER_MAX);
 	}
 	return (0);
 }
@@ -1035,16 +945,16 @@ main(int argc, char **argv)
 
 	memset(&wh, 0, sizeof(wh));
 	wh.wh_lfd = -1;
-	wh.wh_cwatched = -1;
 	wh.wh_tail = &wh.wh_head;
 	for (i = 0; i < WH_CLIENTS_MAX; i++)
 		wh.wh_cl[i].wc_fd = -1;
-	ad_conn_init(&wh.wh_conn);
+	/* Closed and harmless until wh_init() points it at the callback. */
+	ad_http_init(&wh.wh_http, NULL, &wh.wh_url, 0, NULL, 0);
 	/* Request buffers of 256 KiB and more are mapped and unmapped, not
 	 * kept in the heap after a burst (PSS, issue 13). */
 	memtrim_init();
 	rv = ad_main(&wh_def, &wh, argc, argv);
-	ad_conn_close(&wh.wh_conn);
+	ad_http_close(&wh.wh_http);
 	while (wh.wh_head != NULL)
 		wh_out_pop(&wh);
 	return (rv);

@@ -1,9 +1,10 @@
 /*
  * webhook.h - the generic webhook adapter's helpers: the HMAC signature
  * both ways ("sha256=" hex of HMAC-SHA256 over "<timestamp>.<body>"), an
- * HTTP/1.1 request head parsed, the inbound JSON body read, a callback
- * URL split, a response's status line read.  No state, no I/O; the
- * adapter itself is webhook.c.
+ * HTTP/1.1 request head parsed, the inbound JSON body read, which
+ * answers are retried.  No state, no I/O; the adapter itself is
+ * webhook.c (its callback URL and HTTP client are the library's,
+ * ad_http.h).
  */
 #ifndef WEBHOOK_H
 #define WEBHOOK_H
@@ -81,23 +82,6 @@ int	 wh_in_parse(const char *body, size_t n, struct wh_in *in,
 	    const char **why);
 void	 wh_in_release(struct wh_in *in);
 
-/* A callback URL split. */
-struct wh_url {
-	int	wu_tls;			/* https */
-	char	wu_host[256];		/* without brackets */
-	int	wu_port;
-	char	wu_hosthdr[272];	/* the Host header: brackets, port */
-	char	wu_path[1024];		/* "/" at least, the query on */
-};
-
-/* Splits http[s]://host[:port][/path] (no user or password, no
- * fragment, no control character or space).  0, or -1 with why (a
- * static string). */
-int	 wh_url_parse(const char *url, struct wh_url *u, const char **why);
-
-/* The status of a response's first line ("HTTP/1.1 503 ..."), or -1 when
- * it is not one. */
-int	 wh_status_parse(const char *line, size_t n);
 /* 1 if a delivery answered with status is to be tried again (429, 5xx),
  * else 0. */
 int	 wh_status_retry(int status);

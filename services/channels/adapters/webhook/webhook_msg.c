@@ -1,6 +1,6 @@
 /*
  * webhook_msg.c - the webhook adapter's helpers (webhook.h): signing,
- * the request head, the inbound body, the callback URL, the status line.
+ * the request head, the inbound body, the retry rule.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -222,116 +222,6 @@ wh_in_release(struct wh_in *in)
 {
 	json_decref(in->wi_root);
 	memset(in, 0, sizeof(in[0]));
-}
-
-int
-wh_url_parse(const char *url, struct wh_url *u, const char **why)
-{
-	const char	*p, *hs, *he, *ps;
-	long long	 port;
-	char		 num[8];
-	size_t		 hl, i;
-
-	memset(u, 0, sizeof(*u));
-	for (i = 0; url[i] != '\0'; i++)
-		if ((unsigned char)url[i] <= ' ' || url[i] == 0x7f) {
-			*why = "a blank or control character in the URL";
-			return (-1);
-		}
-	if (strncasecmp(url, "https://", 8) == 0) {
-		u->wu_tls = 1;
-		p = url + 8;
-	} else if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else {
-		*why = "the URL is not http:// or https://";
-		return (-1);
-	}
-	u->wu_port = u->wu_tls ? 443 : 80;
-	hs = p;
-	he = p + strcspn(p, "/?#");
-	if (memchr(hs, '@', (size_t)(he - hs)) != NULL) {
-		*why = "a user or password in the URL";
-		return (-1);
-	}
-	if (strchr(p, '#') != NULL) {
-		*why = "a fragment in the URL";
-		return (-1);
-	}
-	ps = NULL;
-	if (*hs == '[') {
-		const char *rb = memchr(hs, ']', (size_t)(he - hs));
-
-		if (rb == NULL) {
-			*why = "an unclosed '[' in the URL";
-			return (-1);
-		}
-		hl = (size_t)(rb - hs - 1);
-		if (hl == 0 || hl >= sizeof(u->wu_host)) {
-			*why = "a bad host in the URL";
-			return (-1);
-		}
-		memcpy(u->wu_host, hs + 1, hl);
-		if (rb + 1 < he) {
-			if (rb[1] != ':') {
-				*why = "a bad host in the URL";
-				return (-1);
-			}
-			ps = rb + 2;
-		}
-	} else {
-		const char *c = memchr(hs, ':', (size_t)(he - hs));
-
-		hl = (size_t)((c != NULL ? c : he) - hs);
-		if (hl == 0 || hl >= sizeof(u->wu_host)) {
-			*why = "a bad host in the URL";
-			return (-1);
-		}
-		memcpy(u->wu_host, hs, hl);
-		if (c != NULL)
-			ps = c + 1;
-	}
-	if (ps != NULL) {
-		if (he - ps < 1 || he - ps > 5) {
-			*why = "a bad port in the URL";
-			return (-1);
-		}
-		memcpy(num, ps, (size_t)(he - ps));
-		num[he - ps] = '\0';
-		if (strspn(num, "0123456789") != strlen(num) ||
-		    util_strtonum(num, 1, 65535, &port) != 0) {
-			*why = "a bad port in the URL";
-			return (-1);
-		}
-		u->wu_port = (int)port;
-	}
-	if (strchr(u->wu_host, ':') != NULL)
-		snprintf(u->wu_hosthdr, sizeof(u->wu_hosthdr), "[%s]:%d",
-		    u->wu_host, u->wu_port);
-	else
-		snprintf(u->wu_hosthdr, sizeof(u->wu_hosthdr), "%s:%d",
-		    u->wu_host, u->wu_port);
-	if (snprintf(u->wu_path, sizeof(u->wu_path), "%s%s",
-	    *he == '/' ? "" : "/", he) >= (int)sizeof(u->wu_path)) {
-		*why = "the URL's path is too long";
-		return (-1);
-	}
-	return (0);
-}
-
-int
-wh_status_parse(const char *line, size_t n)
-{
-	int	s;
-
-	if (n < 12 || strncmp(line, "HTTP/1.", 7) != 0 ||
-	    (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
-	    !isdigit((unsigned char)line[9]) ||
-	    !isdigit((unsigned char)line[10]) ||
-	    !isdigit((unsigned char)line[11]) || (n > 12 && line[12] != ' '))
-		return (-1);
-	s = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-	return (s >= 100 ? s : -1);
 }
 
 int
