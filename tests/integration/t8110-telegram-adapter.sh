@@ -10,31 +10,9 @@
 # the server killed and started again, PSS, shutdown and EOF.  No stack
 # is started.
 . "$(dirname "$0")/../lib.sh"
+LF_PY_SECS=120	# t_py's bound
 
 tg=$LF_BIN/channel-telegram
-
-# t_py NAME MIN CMD..: runs a Python checker (bounded: 120 s) that prints
-# "ok - ..." / "not ok - ..." lines, numbered here; fails unless it gave
-# at least MIN results and exited 0.
-t_py() {
-	local name=$1 min=$2 out=$LF_TMP/$1.tap line n=0 rc
-	shift 2
-	timeout -k 5 120 "$@" >"$out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				echo "ok $T_N - ${line#ok - }" ;;
-		"not ok - "*)	T_N=$((T_N + 1)); n=$((n + 1))
-				T_FAILED=$((T_FAILED + 1))
-				echo "not ok $T_N - ${line#not ok - }" ;;
-		*)		echo "# ${line#\# }" ;;
-		esac
-	done <"$out"
-	[ "$rc" = 124 ] && echo "# $name still ran after 120 s: killed"
-	t_ok "$name ran all its checks ($n results, exit $rc)" \
-	    test "$n" -ge "$min" -a "$rc" = 0
-}
 
 if [ ! -d "$LF_ROOT/tests/e2e/node_modules/telegram-test-api" ]; then
 	t_ok "telegram-test-api is installed (deploy/deps.sh test)" false
@@ -67,10 +45,5 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 # sanitizer reports.
 t_py telegram_drive.py 20 python3 "$LF_ROOT/tests/channels/telegram_drive.py" \
     "$tg" "$LF_TMP" "$LF_TMP/log"
-if [ "$T_FAILED" != 0 ]; then
-	for f in "$LF_TMP"/log/telegram-*.log; do
-		echo "# --- $(basename "$f") (tail)"
-		tail -n 8 "$f" | sed 's/^/#   /'
-	done
-fi
+lf_tail_failed "telegram-*.log"
 t_done
