@@ -28,6 +28,10 @@
 						   session_id?} */
 /* A gateway's stream of turn events: this prefix and the gateway's id. */
 #define TOPIC_TURN_STREAM "turn."
+/* The channels service's stream of turn events (every replica subscribes;
+ * the one running the channel's adapter acts): the caller's stream of the
+ * agents.message a channel's message asks, stream_id "<channel>:<row>". */
+#define TOPIC_CHAN_STREAM "turn.channels"
 #define TOPIC_COMMS	"comms"		/* an inter-agent event (comms/) */
 /* What triggers match (notes/kernel.md 2.1): every service publishes its
  * events here, built by msg_event(); proto/messages.md lists them. */

@@ -31,7 +31,8 @@ $(BUILD)/obj/tests/unit/t_mqtt.o: ALL_CFLAGS += -Iservices/channels/adapters/mqt
 t_xmpp_SRCS	+= services/channels/adapters/xmpp/xmpp_msg.c
 $(BUILD)/obj/tests/unit/t_xmpp.o: ALL_CFLAGS += -Iservices/channels/adapters/xmpp
 # The channels service's protocol codec (services/channels/chan_proto.c).
-t_sidecar_SRCS	+= services/channels/chan_proto.c
+t_sidecar_SRCS	+= services/channels/chan_proto.c services/channels/chan_stream.c \
+		   services/channels/chan_conf.c
 $(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels
 # Its policies and config.toml editing (chan_conf.c, chan_file.c).
 t_chanconf_SRCS	+= services/channels/chan_conf.c services/channels/chan_file.c

@@ -286,7 +286,8 @@ op_deliveries(struct svc_ctx *c, const struct msg_req *rq,
 	snprintf(lim, sizeof(lim), "%lld", limit);
 	if ((res = db_exec(c->sc_db, "SELECT o.id, o.idem_key, o.channel, "
 	    "o.channel_id, o.recipient, o.thread_id, o.text AS message, "
-	    "o.state AS status, o.attempts, i.platform_msg_id AS "
+	    "o.state AS status, o.attempts, o.kind, o.parts, o.streamed, "
+	    "i.platform_msg_id AS "
 	    "in_reply_to, to_char(o.created_at AT TIME ZONE 'UTC', "
 	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS created_at, "
 	    "to_char(o.sent_at AT TIME ZONE 'UTC', "

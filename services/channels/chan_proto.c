@@ -430,53 +430,152 @@ chan_frame_line(json_t *frame, struct buf *b)
 	return (rv);
 }
 
-/* Platforms' longest message, in characters (protocols.md §1.2). */
+/*
+ * Platforms' longest message, in the unit the platform counts: the
+ * reference's notes (protocols.md §1.2: Telegram, Discord, Mastodon,
+ * Twitch, ntfy, Bluesky, LINE), else the platform's API documentation
+ * (Slack's chat.postMessage, Mattermost's post size, WhatsApp's text
+ * body, Google Chat, Zulip, Rocket.Chat's default).  Telegram counts
+ * UTF-16 code units (a character past U+FFFF is two), ntfy bytes.  IRC
+ * is not here: its adapter splits each line to fit 512 bytes with its
+ * own prefix, which only it knows (adapters/irc).  Matrix, XMPP, email,
+ * MQTT and webhooks take any length.
+ */
 static const struct {
-	const char	*type;
-	size_t		 limit;
+	const char		*type;
+	size_t			 limit;
+	enum chan_text_unit	 unit;
 } chan_limits[] = {
-	{ "telegram", 4096 }, { "discord", 2000 }, { "mastodon", 500 },
-	{ "twitch", 500 }, { "bluesky", 300 }, { "line", 5000 },
-	{ "ntfy", 4096 }, { "slack", 40000 },
+	{ "telegram",	4096,	CHAN_UNIT_UTF16 },
+	{ "discord",	2000,	CHAN_UNIT_CHAR },
+	{ "mastodon",	500,	CHAN_UNIT_CHAR },
+	{ "twitch",	500,	CHAN_UNIT_CHAR },
+	{ "bluesky",	300,	CHAN_UNIT_CHAR },
+	{ "line",	5000,	CHAN_UNIT_CHAR },
+	{ "ntfy",	4096,	CHAN_UNIT_BYTE },
+	{ "slack",	40000,	CHAN_UNIT_CHAR },
+	{ "mattermost",	16383,	CHAN_UNIT_CHAR },
+	{ "whatsapp",	4096,	CHAN_UNIT_CHAR },
+	{ "google_chat", 4096,	CHAN_UNIT_CHAR },
+	{ "zulip",	10000,	CHAN_UNIT_CHAR },
+	{ "rocketchat",	5000,	CHAN_UNIT_CHAR },
 };
 
 size_t
-chan_text_limit(const char *channel_type)
+chan_text_limit(const char *channel_type, enum chan_text_unit *unit)
 {
 	size_t	i;
 
 	for (i = 0; i < sizeof(chan_limits) / sizeof(chan_limits[0]); i++)
-		if (strcmp(chan_limits[i].type, channel_type) == 0)
+		if (strcmp(chan_limits[i].type, channel_type) == 0) {
+			if (unit != NULL)
+				*unit = chan_limits[i].unit;
 			return (chan_limits[i].limit);
+		}
+	if (unit != NULL)
+		*unit = CHAN_UNIT_CHAR;
 	return (0);
 }
 
-size_t
-chan_text_chunk(const char *s, size_t len, size_t limit)
+/* What the character starting at s[0] counts in unit. */
+static size_t
+chan_unit_of(const char *s, enum chan_text_unit unit)
 {
-	size_t	i, chars = 0, nl = 0, sp = 0;
+	unsigned char	c = (unsigned char)s[0];
+
+	switch (unit) {
+	case CHAN_UNIT_BYTE:
+		/* A character's bytes: counted at its start byte. */
+		if (c < 0x80)
+			return (1);
+		if (c >= 0xf0)
+			return (4);
+		if (c >= 0xe0)
+			return (3);
+		return (2);
+	case CHAN_UNIT_UTF16:
+		return (c >= 0xf0 ? 2 : 1);
+	case CHAN_UNIT_CHAR:
+		break;
+	}
+	return (1);
+}
+
+size_t
+chan_text_units(const char *s, size_t len, enum chan_text_unit unit)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < len; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n += chan_unit_of(s + i, unit);
+	return (n);
+}
+
+size_t
+chan_text_chunk(const char *s, size_t len, size_t limit,
+    enum chan_text_unit unit)
+{
+	size_t	i, u, units = 0, para = 0, nl = 0, sp = 0;
 
 	if (limit == 0)
 		return (len);
 	for (i = 0; i < len; i++) {
-		/* Count characters: a UTF-8 continuation byte is none. */
+		/* Count at a character's first byte; a UTF-8 continuation
+		 * byte is none. */
 		if (((unsigned char)s[i] & 0xc0) != 0x80) {
-			if (chars == limit)
+			u = chan_unit_of(s + i, unit);
+			if (units + u > limit)
 				break;
-			chars++;
+			units += u;
 		}
-		if (s[i] == '\n')
+		if (s[i] == '\n') {
+			if (i > 0 && s[i - 1] == '\n')
+				para = i + 1;
 			nl = i + 1;
-		else if (s[i] == ' ')
+		} else if (s[i] == ' ')
 			sp = i + 1;
 	}
 	if (i == len)
 		return (len);
-	/* Cut after the last newline, else the last space, in the chunk;
-	 * else mid-word, at a character's start (i). */
+	/* Cut after a paragraph (a blank line) in the chunk's second half,
+	 * else after its last newline, else its last space; else mid-word,
+	 * at a character's start (i), or after the first character when
+	 * not even one fits the limit. */
+	if (para > 0 && para >= i / 2)
+		return (para);
 	if (nl > 0)
 		return (nl);
 	if (sp > 0)
 		return (sp);
+	if (i == 0) {
+		for (i = 1; i < len && ((unsigned char)s[i] & 0xc0) == 0x80;
+		    i++)
+			;
+	}
 	return (i);
+}
+
+/* The reaction of each phase of the agent's lifecycle (§1.3). */
+static const struct {
+	const char	*phase;
+	const char	*emoji;
+} chan_phases[] = {
+	{ "queued",	"\xe2\x8f\xb3" },		/* hourglass, flowing */
+	{ "thinking",	"\xf0\x9f\xa4\x94" },		/* thinking face */
+	{ "tool_use",	"\xe2\x9a\x99\xef\xb8\x8f" },	/* gear */
+	{ "streaming",	"\xe2\x9c\x8d\xef\xb8\x8f" },	/* writing hand */
+	{ "done",	"\xe2\x9c\x85" },		/* check mark */
+	{ "error",	"\xe2\x9d\x8c" },		/* cross mark */
+};
+
+const char *
+chan_phase_emoji(const char *phase)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(chan_phases) / sizeof(chan_phases[0]); i++)
+		if (strcmp(chan_phases[i].phase, phase) == 0)
+			return (chan_phases[i].emoji);
+	return (NULL);
 }

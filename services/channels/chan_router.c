@@ -77,18 +77,36 @@ static const char SQL_CLAIM[] =
 	"    coalesce(frame->'params'->'metadata'->'was_mentioned' = "
 	"    'true'::jsonb, false), "
 	"    left(text, 1) = '/' OR "
-	"    coalesce(frame->'params'->'content' ? 'Command', false)";
+	"    coalesce(frame->'params'->'content' ? 'Command', false), "
+	"    coalesce((SELECT a.capabilities ?| "
+	"    array['streaming', 'reaction'] FROM adapter_status a "
+	"    WHERE a.channel = inbound.channel), false)";
 
-/* The answer, and the row done, at once.  claimed_by fences a claimer
- * whose lease another took: its answer still lands once (inbound_id is
- * unique), but it does not mark a row it no longer holds. */
+/*
+ * The answer, the agent's notices to the owner ($5: notify_owner's, one
+ * row for each of the channel's notification_recipients, keyed by the
+ * inbound row and the recipient's place) and the row done, at once.
+ * claimed_by fences a claimer whose lease another took: its answer still
+ * lands once (inbound_id and idem_key are unique), but it does not mark a
+ * row it no longer holds.
+ */
 static const char SQL_ANSWER[] =
 	"WITH o AS (INSERT INTO outbox (inbound_id, idem_key, channel, "
 	"    agent_id, channel_id, recipient, thread_id, text) "
 	"    SELECT id, 'channels:outbox:' || id, channel, $2::uuid, "
 	"    channel_id, user_name, thread_id, $3 FROM inbound "
 	"    WHERE id = $1::bigint AND $3::text IS NOT NULL "
-	"    ON CONFLICT (inbound_id) DO NOTHING RETURNING 1) "
+	"    ON CONFLICT (inbound_id) DO NOTHING RETURNING 1), "
+	"n AS (INSERT INTO outbox (idem_key, channel, agent_id, channel_id, "
+	"    recipient, text, kind) "
+	"    SELECT 'channels:notice:' || i.id || ':' || r.ord, i.channel, "
+	"    $2::uuid, r.u->>'platform_id', "
+	"    coalesce(r.u->>'display_name', ''), $5, 'notice' "
+	"    FROM inbound i JOIN adapter_status a ON a.channel = i.channel, "
+	"    jsonb_array_elements(a.recipients) WITH ORDINALITY r(u, ord) "
+	"    WHERE i.id = $1::bigint AND $5::text IS NOT NULL "
+	"    AND jsonb_typeof(r.u->'platform_id') = 'string' "
+	"    ON CONFLICT (idem_key) DO NOTHING RETURNING 1) "
 	"UPDATE inbound SET state = 'done', claimed_by = NULL, error = NULL "
 	"WHERE id = $1::bigint AND claimed_by = $4";
 
@@ -218,24 +236,11 @@ router_why(char *why, size_t len, int status, json_t *body)
 static void
 router_react(struct chan_router *r, PGresult *res, const char *phase)
 {
-	static const struct {
-		const char	*phase;
-		const char	*emoji;
-	} phases[] = {
-		{ "thinking",	"\xf0\x9f\xa4\x94" },	/* thinking face */
-		{ "done",	"\xe2\x9c\x85" },		/* check mark */
-		{ "error",	"\xe2\x9d\x8c" },		/* cross mark */
-	};
-	size_t	i;
-
 	if (PQgetisnull(res, 0, 10))
 		return;
-	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
-		if (strcmp(phases[i].phase, phase) == 0)
-			chan_sup_notify(r->r_sup, PQgetvalue(res, 0, 1),
-			    "reaction", chan_cmd_reaction(PQgetvalue(res, 0,
-			    5), PQgetvalue(res, 0, 10), phases[i].emoji,
-			    phase, NULL));
+	chan_sup_notify(r->r_sup, PQgetvalue(res, 0, 1), "reaction",
+	    chan_cmd_reaction(PQgetvalue(res, 0, 5), PQgetvalue(res, 0, 10),
+	    chan_phase_emoji(phase), phase, NULL));
 }
 
 /* Why the channel's policies leave the claimed row res alone, or NULL.
@@ -264,8 +269,9 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	const char	*row = PQgetvalue(res, 0, 0);
 	const char	*channel = PQgetvalue(res, 0, 1);
 	const char	*agent = PQgetvalue(res, 0, 2);
-	const char	*reply, *p[4], *drop;
+	const char	*reply, *notice, *p[5], *drop;
 	char		 id[UTIL_UUID_LEN + 8], key[64], why[256], bound[260];
+	char		 sid[CHAN_NAME_MAX + 24];
 	json_t		*req, *body = NULL, *caller, *b;
 	int		 status, attempts, rv;
 
@@ -308,6 +314,16 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	snprintf(key, sizeof(key), "channels:inbound:%s", row);
 	caller = json_pack("{s:s, s:s}", "principal", "channels",
 	    "idempotency_key", key);
+	/* The turn's events go to whichever replica runs the adapter, when
+	 * it streams or reacts to them (chan_stream.c); the same stream_id
+	 * however often the turn is asked. */
+	if (caller != NULL && *PQgetvalue(res, 0, 13) == 't') {
+		chan_stream_id(sid, sizeof(sid), channel, strtoll(row, NULL,
+		    10));
+		json_object_set_new(caller, "stream",
+		    json_string(TOPIC_CHAN_STREAM));
+		json_object_set_new(caller, "stream_id", json_string(sid));
+	}
 	b = json_pack("{s:s, s:s, s:s, s:s, s:b}", "message",
 	    PQgetvalue(res, 0, 7), "sender_id", PQgetvalue(res, 0, 3),
 	    "sender_name", PQgetvalue(res, 0, 4), "channel_type", channel,
@@ -326,17 +342,30 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 		if (json_is_true(json_object_get(body, "silent")) ||
 		    (reply != NULL && *reply == '\0'))
 			reply = NULL;
+		/* notify_owner's notices, to the channel's recipients. */
+		notice = json_string_value(json_object_get(body,
+		    "owner_notice"));
+		if (notice != NULL && *notice == '\0')
+			notice = NULL;
 		p[0] = row;
 		p[1] = id;
 		p[2] = reply;
 		p[3] = svc_instance();
-		if (db_cmd(db, SQL_ANSWER, 4, p) != 0)
+		p[4] = notice;
+		if (notice != NULL)
+			log_info("channel '%s': message %s: the agent notifies "
+			    "the owner (the channel's notification_recipients)",
+			    channel, row);
+		if (db_cmd(db, SQL_ANSWER, 5, p) != 0)
 			/* The turn's key keeps the answer: the row's lease
 			 * runs out and the next claim reads it. */
 			log_warnx("%s: could not queue the reply to message "
 			    "%s: %s", __func__, row, db_errmsg(db));
 		else {
-			router_react(r, res, "done");
+			/* The supervisor reacts "done" with the reply it
+			 * sends; a silent turn sends none. */
+			if (reply == NULL)
+				router_react(r, res, "done");
 			chan_sup_wake(r->r_sup);
 		}
 	} else if (status < 0 || status == 409 || status >= 500) {

@@ -114,15 +114,17 @@ chan_store_renew_turns(struct db *db, const char *owner)
 void
 chan_store_status(struct db *db, const char *channel, const char *owner,
     const char *state, long long restarts, const char *last_error,
-    json_t *capabilities, long long pid)
+    json_t *capabilities, json_t *recipients, long long pid)
 {
-	char		 nrest[32], npid[32], *caps;
-	const char	*p[7];
+	char		 nrest[32], npid[32], *caps, *rcpt;
+	const char	*p[8];
 
 	snprintf(nrest, sizeof(nrest), "%lld", restarts);
 	snprintf(npid, sizeof(npid), "%lld", pid);
 	caps = capabilities != NULL ? json_dumps(capabilities,
 	    JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+	rcpt = json_is_array(recipients) ? json_dumps(recipients,
+	    JSON_COMPACT) : NULL;
 	p[0] = channel;
 	p[1] = owner;
 	p[2] = state;
@@ -130,16 +132,20 @@ chan_store_status(struct db *db, const char *channel, const char *owner,
 	p[4] = last_error;
 	p[5] = caps != NULL ? caps : "[]";
 	p[6] = pid > 0 ? npid : NULL;
+	p[7] = rcpt != NULL ? rcpt : "[]";
 	if (db_cmd(db, "INSERT INTO adapter_status (channel, owner, state, "
-	    "restarts, last_error, capabilities, pid) VALUES ($1, $2, $3, "
-	    "$4::bigint, $5, $6::jsonb, $7::bigint) ON CONFLICT (channel) "
+	    "restarts, last_error, capabilities, pid, recipients) VALUES "
+	    "($1, $2, $3, $4::bigint, $5, $6::jsonb, $7::bigint, $8::jsonb) "
+	    "ON CONFLICT (channel) "
 	    "DO UPDATE SET owner = EXCLUDED.owner, state = EXCLUDED.state, "
 	    "restarts = EXCLUDED.restarts, last_error = EXCLUDED.last_error, "
 	    "capabilities = EXCLUDED.capabilities, pid = EXCLUDED.pid, "
-	    "updated_at = now()", 7, p) != 0)
+	    "recipients = EXCLUDED.recipients, updated_at = now()", 8,
+	    p) != 0)
 		log_warnx("%s: could not record the state of '%s': %s",
 		    __func__, channel, db_errmsg(db));
 	free(caps);
+	free(rcpt);
 }
 
 void

@@ -59,6 +59,9 @@
 #define CHAN_HELD_MAX		256	/* messages waiting for the database */
 #define CHAN_HELD_RETRY_MS	500
 #define CHAN_NOTES_MAX		256	/* typing, reactions waiting */
+#define CHAN_STREAMS_MAX	64	/* replies tracked per child */
+#define CHAN_ENDED_MAX		32	/* replies ended, remembered */
+#define CHAN_STREAM_IDLE_MS	5000	/* then whether its turn still runs */
 
 enum chan_state {
 	CH_IDLE,		/* no lease here */
@@ -75,10 +78,17 @@ static const char *const chan_state_names[] = {
 	"circuit_open", "stopped",
 };
 
-/* A send frame in flight: marked sent when ch_wdone passes se_end. */
+/*
+ * A part of an outbox row in flight: once ch_wdone passes se_end, the row
+ * has reached the adapter up to byte se_upto of its text, and is sent when
+ * se_last.  se_stream: the part is a stream's end.
+ */
 struct chan_send {
 	long long	se_id;
 	uint64_t	se_end;
+	long long	se_upto;
+	int		se_last;
+	int		se_stream;
 };
 
 struct chan_child {
@@ -95,8 +105,12 @@ struct chan_child {
 	uint64_t		 ch_wtotal;	/* bytes ever queued */
 	uint64_t		 ch_wdone;	/* bytes ever written */
 	uint64_t		 ch_wprogress;	/* last write progress, ms */
-	struct chan_send	 ch_sends[CHAN_SENDS_MAX];
-	size_t			 ch_nsends;
+	struct chan_send	*ch_sends;	/* in write order */
+	size_t			 ch_nsends, ch_sendcap;
+	struct chan_stream	*ch_streams[CHAN_STREAMS_MAX];
+	size_t			 ch_nstreams;
+	long long		 ch_ended[CHAN_ENDED_MAX];	/* a ring */
+	size_t			 ch_nended;
 	long long		 ch_last_sent;	/* highest outbox id queued */
 	uint64_t		 ch_started;
 	uint64_t		 ch_deadline;	/* ready or stop deadline */
@@ -108,6 +122,7 @@ struct chan_child {
 	long long		 ch_failures;	/* consecutive */
 	long long		 ch_restarts;
 	json_t			*ch_caps;
+	json_t			*ch_recipients;	/* notification_recipients */
 	int			 ch_garbage;
 	uint64_t		 ch_garbage_since;
 	int			 ch_dirty;	/* status to record */
@@ -126,6 +141,7 @@ struct chan_sup {
 	struct db		*s_db;
 	struct chan_child	**s_ch;		/* each allocated: held
 						   messages point at them */
+	struct chan_sub		*s_sub;		/* turn events; NULL: none */
 	size_t			 s_n;
 	/* A set of channels from chan_sup_reload(), under s_mtx. */
 	struct chan_conf	*s_next;
@@ -152,6 +168,7 @@ struct chan_sup {
 };
 
 static int	chan_has_cap(json_t *, const char *);
+static void	chan_sup_wake_cb(void *);
 static void	chan_write(struct chan_sup *, struct chan_child *);
 static void	chan_fault(struct chan_child *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -171,6 +188,8 @@ chan_queue(struct chan_child *ch, json_t *frame)
 	size_t	before = ch->ch_wbuf.b_len;
 	int	rv;
 
+	if (frame == NULL)
+		return (-1);	/* not built (ENOMEM): nothing queued */
 	if (ch->ch_in < 0) {
 		json_decref(frame);
 		return (-1);
@@ -346,6 +365,7 @@ static void
 chan_exited(struct chan_child *ch, int status)
 {
 	uint64_t	now = util_now_ms();
+	size_t		i;
 	int		fault;
 
 	if (ch->ch_in >= 0)
@@ -364,6 +384,12 @@ chan_exited(struct chan_child *ch, int status)
 	ch->ch_nsends = 0;
 	ch->ch_last_sent = 0;
 	ch->ch_pid = 0;
+	/* A stream dies with the child that showed it: the next child never
+	 * saw its start, so the reply reaches it as plain sends. */
+	for (i = 0; i < ch->ch_nstreams; i++) {
+		ch->ch_streams[i]->st_nostream = 1;
+		ch->ch_streams[i]->st_started = 0;
+	}
 	fault = ch->ch_kill_why != NULL || ch->ch_state != CH_STOPPING;
 	if (!fault) {
 		log_info("channel '%s': adapter stopped", ch->ch_conf->cc_name);
@@ -384,21 +410,33 @@ chan_exited(struct chan_child *ch, int status)
 	chan_failed(ch, now);
 }
 
-/* Marks the outbox rows whose frames are wholly written. */
+/* Records the parts of outbox rows whose frames are wholly written. */
 static void
 chan_sends_done(struct chan_sup *s, struct chan_child *ch)
 {
-	char		 id[32];
-	const char	*p[1] = { id };
-	size_t		 i = 0;
+	struct chan_send	*se;
+	char			 id[32], upto[32];
+	const char		*p[4];
+	size_t			 i = 0;
 
+	p[0] = id;
+	p[1] = upto;
 	while (i < ch->ch_nsends && ch->ch_sends[i].se_end <= ch->ch_wdone) {
-		snprintf(id, sizeof(id), "%lld", ch->ch_sends[i].se_id);
-		if (db_cmd(s->s_db, "UPDATE outbox SET state = 'sent', "
-		    "sent_at = now(), attempts = attempts + 1 WHERE id = "
-		    "$1::bigint AND state = 'pending'", 1, p) != 0)
-			/* Left pending: sent again to the next child, the
-			 * only way to be sure it is sent at all. */
+		se = &ch->ch_sends[i];
+		snprintf(id, sizeof(id), "%lld", se->se_id);
+		snprintf(upto, sizeof(upto), "%lld", se->se_upto);
+		p[2] = se->se_last ? "true" : "false";
+		p[3] = se->se_stream ? "true" : "false";
+		if (db_cmd(s->s_db, "UPDATE outbox SET sent_upto = "
+		    "greatest(sent_upto, $2::integer), parts = parts + 1, "
+		    "streamed = streamed OR $4::boolean, "
+		    "state = CASE WHEN $3::boolean THEN 'sent' ELSE state END, "
+		    "sent_at = CASE WHEN $3::boolean THEN now() ELSE sent_at "
+		    "END, attempts = attempts + CASE WHEN $3::boolean THEN 1 "
+		    "ELSE 0 END WHERE id = $1::bigint AND state = 'pending'",
+		    4, p) != 0)
+			/* Left where it was: sent again (from there) to the
+			 * next child, the only way to be sure it is sent. */
 			log_warnx("%s: could not mark reply %s of '%s' sent: "
 			    "%s", __func__, id, ch->ch_conf->cc_name,
 			    db_errmsg(s->s_db));
@@ -409,6 +447,31 @@ chan_sends_done(struct chan_sup *s, struct chan_child *ch)
 		    (ch->ch_nsends - i) * sizeof(ch->ch_sends[0]));
 		ch->ch_nsends -= i;
 	}
+}
+
+/* A part queued up to here: recorded once it is written.  -1 ENOMEM. */
+static int
+chan_send_add(struct chan_child *ch, long long id, long long upto, int last,
+    int stream)
+{
+	struct chan_send	*grown;
+	size_t			 cap;
+
+	if (ch->ch_nsends == ch->ch_sendcap) {
+		cap = ch->ch_sendcap == 0 ? 16 : ch->ch_sendcap * 2;
+		if ((grown = reallocarray(ch->ch_sends, cap,
+		    sizeof(*grown))) == NULL)
+			return (-1);
+		ch->ch_sends = grown;
+		ch->ch_sendcap = cap;
+	}
+	ch->ch_sends[ch->ch_nsends].se_id = id;
+	ch->ch_sends[ch->ch_nsends].se_end = ch->ch_wtotal;
+	ch->ch_sends[ch->ch_nsends].se_upto = upto;
+	ch->ch_sends[ch->ch_nsends].se_last = last;
+	ch->ch_sends[ch->ch_nsends].se_stream = stream;
+	ch->ch_nsends++;
+	return (0);
 }
 
 static void
@@ -453,17 +516,332 @@ chan_has_cap(json_t *caps, const char *name)
 	return (0);
 }
 
-/* Queues the channel's pending outbox rows as send frames. */
+/* ---- replies that stream (chan_stream.c) -------------------------- */
+
+static struct chan_stream *
+chan_stream_find(struct chan_child *ch, long long row)
+{
+	size_t	i;
+
+	for (i = 0; i < ch->ch_nstreams; i++)
+		if (ch->ch_streams[i]->st_row == row)
+			return (ch->ch_streams[i]);
+	return (NULL);
+}
+
+static int
+chan_ended(struct chan_child *ch, long long row)
+{
+	size_t	i;
+
+	for (i = 0; i < CHAN_ENDED_MAX && i < ch->ch_nended; i++)
+		if (ch->ch_ended[i] == row)
+			return (1);
+	return (0);
+}
+
+static void
+chan_end_row(struct chan_child *ch, long long row)
+{
+	ch->ch_ended[ch->ch_nended++ % CHAN_ENDED_MAX] = row;
+}
+
+/* Forgets st: its reply ended (later events of its turn are dropped). */
+static void
+chan_stream_drop(struct chan_child *ch, struct chan_stream *st)
+{
+	size_t	i;
+
+	for (i = 0; i < ch->ch_nstreams; i++)
+		if (ch->ch_streams[i] == st) {
+			ch->ch_streams[i] = ch->ch_streams[--ch->ch_nstreams];
+			break;
+		}
+	chan_end_row(ch, st->st_row);
+	chan_stream_free(st);
+}
+
+/* A lifecycle reaction on the platform's message (message_id NULL: it
+ * has none), for an adapter that declared "reaction". */
+static void
+chan_react(struct chan_child *ch, const char *channel_id,
+    const char *message_id, const char *phase, const char *tool_name)
+{
+	if (message_id == NULL || !chan_has_cap(ch->ch_caps, "reaction"))
+		return;
+	(void)chan_queue(ch, chan_cmd_reaction(channel_id, message_id,
+	    chan_phase_emoji(phase), phase, tool_name));
+}
+
+/*
+ * The tracker of row's reply on ch, made at its turn's first event that
+ * reaches us; NULL when the row is no running turn of ch's (or it ended,
+ * or too many run).  A turn joined after its first event (seq 1) -- this
+ * replica started meanwhile, or the event was dropped -- gets reactions
+ * only: a stream must show the reply from its start.
+ */
+static struct chan_stream *
+chan_stream_get(struct chan_sup *s, struct chan_child *ch, long long row,
+    const char *id, long long seq)
+{
+	struct chan_stream	*st;
+	PGresult		*res;
+	char			 r[32];
+	const char		*p[2] = { r, ch->ch_conf->cc_name };
+
+	if ((st = chan_stream_find(ch, row)) != NULL)
+		return (st);
+	if (chan_ended(ch, row) || ch->ch_nstreams == CHAN_STREAMS_MAX)
+		return (NULL);
+	snprintf(r, sizeof(r), "%lld", row);
+	res = db_exec(s->s_db, "SELECT channel_id, thread_id, "
+	    "frame->'params'->>'message_id', state IN ('pending', 'running') "
+	    "FROM inbound WHERE id = $1::bigint AND channel = $2", 2, p);
+	if (res == NULL || PQntuples(res) != 1 ||
+	    *PQgetvalue(res, 0, 3) != 't') {
+		if (res != NULL && PQntuples(res) == 1)
+			chan_end_row(ch, row);
+		PQclear(res);
+		return (NULL);
+	}
+	if ((st = chan_stream_new(row, id)) == NULL ||
+	    (st->st_channel_id = strdup(PQgetvalue(res, 0, 0))) == NULL ||
+	    (!PQgetisnull(res, 0, 1) && (st->st_thread_id =
+	    strdup(PQgetvalue(res, 0, 1))) == NULL) ||
+	    (!PQgetisnull(res, 0, 2) && (st->st_message_id =
+	    strdup(PQgetvalue(res, 0, 2))) == NULL)) {
+		PQclear(res);
+		chan_stream_free(st);
+		return (NULL);
+	}
+	PQclear(res);
+	st->st_nostream = seq != 1 || !chan_has_cap(ch->ch_caps, "streaming");
+	ch->ch_streams[ch->ch_nstreams++] = st;
+	return (st);
+}
+
+/* One event of a turn (TOPIC_CHAN_STREAM), for the channel's adapter if
+ * it runs here, is ready and declared "streaming" or "reaction". */
+static void
+chan_turn_event(struct chan_sup *s, json_t *ev)
+{
+	struct chan_child	*ch = NULL;
+	struct chan_stream	*st;
+	enum chan_text_unit	 unit;
+	const char		*id, *type, *text, *show;
+	char			 name[CHAN_NAME_MAX], *piece;
+	long long		 row, seq;
+	size_t			 i, n, limit;
+
+	id = json_string_value(json_object_get(ev, "stream_id"));
+	type = json_string_value(json_object_get(ev, "type"));
+	if (type == NULL || chan_stream_parse(id, name, sizeof(name),
+	    &row) != 0)
+		return;
+	for (i = 0; i < s->s_n; i++)
+		if (!s->s_ch[i]->ch_retired && strcmp(s->s_ch[i]->ch_conf->
+		    cc_name, name) == 0) {
+			ch = s->s_ch[i];
+			break;
+		}
+	if (ch == NULL || !ch->ch_leased || ch->ch_state != CH_READY ||
+	    (!chan_has_cap(ch->ch_caps, "streaming") &&
+	    !chan_has_cap(ch->ch_caps, "reaction")))
+		return;
+	seq = json_integer_value(json_object_get(ev, "seq"));
+	if ((st = chan_stream_get(s, ch, row, id, seq)) == NULL)
+		return;
+	st->st_last_ms = util_now_ms();
+	/* A seq that does not grow: the turn runs again from its start. */
+	if (seq > 0 && seq <= st->st_seq)
+		chan_stream_restart(st);
+	st->st_seq = seq;
+	if (strcmp(type, "restart") == 0)
+		chan_stream_restart(st);
+	else if (strcmp(type, "tool_use") == 0) {
+		chan_stream_segment(st);
+		chan_react(ch, st->st_channel_id, st->st_message_id,
+		    "tool_use", json_string_value(json_object_get(ev,
+		    "name")));
+	} else if (strcmp(type, "text_delta") == 0 &&
+	    (text = json_string_value(json_object_get(ev, "text"))) != NULL &&
+	    *text != '\0') {
+		if (st->st_nostream)
+			goto out;
+		limit = chan_text_limit(ch->ch_conf->cc_channel_type, &unit);
+		if ((n = chan_stream_delta(st, text, strlen(text), limit, unit,
+		    &show)) == 0)
+			goto out;
+		if (!st->st_started) {
+			/* The "streaming" phase is the stream's start. */
+			st->st_started = 1;
+			chan_react(ch, st->st_channel_id, st->st_message_id,
+			    "streaming", NULL);
+			(void)chan_queue(ch, chan_cmd_stream_start(
+			    st->st_channel_id, st->st_id, chan_has_cap(
+			    ch->ch_caps, "thread") ? st->st_thread_id : NULL));
+		}
+		if ((piece = strndup(show, n)) != NULL)
+			(void)chan_queue(ch, chan_cmd_stream_delta(st->st_id,
+			    piece));
+		free(piece);
+	}
+ out:
+	chan_write(s, ch);
+}
+
+static void
+chan_turn_events(struct chan_sup *s)
+{
+	json_t	*q, *ev;
+	size_t	 i;
+
+	if ((q = chan_sub_take(s->s_sub)) == NULL)
+		return;
+	json_array_foreach(q, i, ev)
+		chan_turn_event(s, ev);
+	json_decref(q);
+}
+
+/*
+ * Replies whose turn fell silent: a stream whose row is no longer running
+ * and has no reply waiting (a silent or failed turn, or one whose reply
+ * another replica's adapter took) is ended, and forgotten.
+ */
+static void
+chan_streams_idle(struct chan_sup *s, struct chan_child *ch, uint64_t now)
+{
+	struct chan_stream	*st;
+	PGresult		*res;
+	char			 r[32];
+	const char		*p[1] = { r };
+	size_t			 i;
+	int			 live;
+
+	for (i = 0; i < ch->ch_nstreams; i++) {
+		st = ch->ch_streams[i];
+		if (now - st->st_last_ms < CHAN_STREAM_IDLE_MS)
+			continue;
+		snprintf(r, sizeof(r), "%lld", st->st_row);
+		res = db_exec(s->s_db, "SELECT state IN ('pending', "
+		    "'running') OR EXISTS (SELECT 1 FROM outbox o WHERE "
+		    "o.inbound_id = i.id AND o.state = 'pending') "
+		    "FROM inbound i WHERE i.id = $1::bigint", 1, p);
+		if (res == NULL) {
+			PQclear(res);
+			return;		/* the database: next time */
+		}
+		live = PQntuples(res) == 1 && *PQgetvalue(res, 0, 0) == 't';
+		PQclear(res);
+		st->st_last_ms = now;
+		if (live)
+			continue;
+		if (st->st_started && ch->ch_state == CH_READY)
+			(void)chan_queue(ch, chan_cmd_stream_end(st->st_id));
+		chan_stream_drop(ch, st);
+		i--;
+	}
+}
+
+/*
+ * Queues text[from..] of outbox row id as send frames, split at the
+ * platform's limit; each part is recorded once written.  0, or -1 (the
+ * child is gone or out of memory).
+ */
+static int
+chan_send_parts(struct chan_child *ch, PGresult *res, int i, long long id,
+    const char *text, size_t len, size_t from)
+{
+	enum chan_text_unit	 unit;
+	size_t			 limit, take;
+	char			*chunk;
+	json_t			*f;
+
+	limit = chan_text_limit(ch->ch_conf->cc_channel_type, &unit);
+	if (from >= len)	/* all written, the mark was lost: mark it */
+		return (chan_send_add(ch, id, (long long)len, 1, 0));
+	while (from < len) {
+		take = chan_text_chunk(text + from, len - from, limit, unit);
+		if ((chunk = strndup(text + from, take)) == NULL)
+			return (-1);
+		/* thread_id only to an adapter that declared "thread". */
+		f = chan_cmd_send(PQgetvalue(res, i, 1), chunk,
+		    PQgetvalue(res, i, 2), NULL, NULL, !PQgetisnull(res, i,
+		    3) && chan_has_cap(ch->ch_caps, "thread") ?
+		    PQgetvalue(res, i, 3) : NULL);
+		free(chunk);
+		if (f == NULL || chan_queue(ch, f) != 0)
+			return (-1);
+		from += take;
+		if (chan_send_add(ch, id, (long long)from, from == len, 0) != 0)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Ends the stream st of outbox row id (text): what the stream has not
+ * shown of the reply goes as its last delta (as much as the platform's
+ * message takes) and stream_end; the rest, or all of it when the stream
+ * showed something else, as plain sends.  Returns the byte of text the
+ * sends start from, or -1 (the child is gone or out of memory).
+ */
+static long long
+chan_stream_finish(struct chan_child *ch, struct chan_stream *st,
+    long long id, const char *text, size_t len)
+{
+	enum chan_text_unit	 unit;
+	size_t			 limit, rlen, take;
+	long long		 cov;
+	char			*piece;
+
+	cov = chan_stream_covered(st, text, len);
+	if (cov < 0) {
+		log_info("channel '%s': reply %lld streamed text it does not "
+		    "end with; sent whole after the stream", ch->ch_conf->
+		    cc_name, id);
+		return (chan_queue(ch, chan_cmd_stream_end(st->st_id)) != 0 ?
+		    -1 : 0);
+	}
+	limit = chan_text_limit(ch->ch_conf->cc_channel_type, &unit);
+	rlen = len - (size_t)cov;
+	if (limit == 0 || st->st_units + chan_text_units(text + cov, rlen,
+	    unit) <= limit)
+		take = rlen;
+	else if (st->st_units < limit)
+		take = chan_text_chunk(text + cov, rlen, limit - st->st_units,
+		    unit);
+	else
+		take = 0;
+	if (take > 0) {
+		if ((piece = strndup(text + cov, take)) == NULL)
+			return (-1);
+		if (chan_queue(ch, chan_cmd_stream_delta(st->st_id,
+		    piece)) != 0) {
+			free(piece);
+			return (-1);
+		}
+		free(piece);
+	}
+	if (chan_queue(ch, chan_cmd_stream_end(st->st_id)) != 0 ||
+	    chan_send_add(ch, id, cov + (long long)take, (size_t)cov + take ==
+	    len, 1) != 0)
+		return (-1);
+	return (cov + (long long)take);
+}
+
+/* Queues the channel's pending outbox rows: a streamed reply's end, or
+ * send frames. */
 static void
 chan_outbox(struct chan_sup *s, struct chan_child *ch)
 {
-	PGresult	*res;
-	char		 after[32];
-	const char	*p[2], *text;
-	char		*chunk;
-	json_t		*f;
-	size_t		 limit, len, take;
-	int		 i, n;
+	struct chan_stream	*st;
+	PGresult		*res;
+	char			 after[32];
+	const char		*p[2], *text;
+	long long		 id, from;
+	size_t			 len;
+	int			 i, n, streamed;
 
 	if (ch->ch_state != CH_READY || ch->ch_nsends >= CHAN_SENDS_MAX)
 		return;
@@ -471,7 +849,9 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 	p[0] = ch->ch_conf->cc_name;
 	p[1] = after;
 	res = db_exec(s->s_db, "SELECT id, channel_id, recipient, thread_id, "
-	    "text FROM outbox WHERE channel = $1 AND state = 'pending' AND "
+	    "text, sent_upto, inbound_id, (SELECT i.frame->'params'->>"
+	    "'message_id' FROM inbound i WHERE i.id = outbox.inbound_id) "
+	    "FROM outbox WHERE channel = $1 AND state = 'pending' AND "
 	    "id > $2::bigint ORDER BY id LIMIT 16", 2, p);
 	if (res == NULL) {
 		log_warnx("%s: could not read the outbox of '%s': %s",
@@ -479,34 +859,36 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 		return;
 	}
 	n = PQntuples(res);
-	limit = chan_text_limit(ch->ch_conf->cc_channel_type);
 	for (i = 0; i < n && ch->ch_nsends < CHAN_SENDS_MAX; i++) {
-		/* A reply longer than the platform takes goes as several
-		 * sends; the row is sent when the last one is written. */
+		id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		text = PQgetvalue(res, i, 4);
 		len = strlen(text);
-		do {
-			take = chan_text_chunk(text, len, limit);
-			if ((chunk = strndup(text, take)) == NULL)
-				goto out;
-			/* thread_id only to an adapter that declared
-			 * "thread". */
-			f = chan_cmd_send(PQgetvalue(res, i, 1), chunk,
-			    PQgetvalue(res, i, 2), NULL, NULL,
-			    !PQgetisnull(res, i, 3) && chan_has_cap(ch->ch_caps,
-			    "thread") ? PQgetvalue(res, i, 3) : NULL);
-			free(chunk);
-			if (f == NULL || chan_queue(ch, f) != 0)
-				goto out;
-			text += take;
-			len -= take;
-		} while (len > 0);
-		ch->ch_last_sent = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-		ch->ch_sends[ch->ch_nsends].se_id = ch->ch_last_sent;
-		ch->ch_sends[ch->ch_nsends].se_end = ch->ch_wtotal;
-		ch->ch_nsends++;
+		from = strtoll(PQgetvalue(res, i, 5), NULL, 10);
+		if (from < 0 || (size_t)from > len)
+			from = (long long)len;
+		st = PQgetisnull(res, i, 6) ? NULL : chan_stream_find(ch,
+		    strtoll(PQgetvalue(res, i, 6), NULL, 10));
+		/* A stream of this child that showed its start ends the
+		 * reply; what it did not carry (or any other reply) is
+		 * sent, from where a previous child left it. */
+		streamed = 0;
+		if (st != NULL && st->st_started && !st->st_nostream &&
+		    from == 0) {
+			from = chan_stream_finish(ch, st, id, text, len);
+			streamed = 1;
+		}
+		if (st != NULL)
+			chan_stream_drop(ch, st);
+		if (from < 0)
+			break;
+		ch->ch_last_sent = id;
+		if ((!streamed || (size_t)from < len) && chan_send_parts(ch,
+		    res, i, id, text, len, (size_t)from) != 0)
+			break;
+		/* The last phase, once the whole reply is on its way. */
+		chan_react(ch, PQgetvalue(res, i, 1), PQgetisnull(res, i, 7) ?
+		    NULL : PQgetvalue(res, i, 7), "done", NULL);
 	}
- out:
 	PQclear(res);
 	chan_write(s, ch);
 }
@@ -600,11 +982,10 @@ chan_queued(struct chan_child *ch, const struct chan_event *ev)
 	    ev->ce_user_name != NULL ? ev->ce_user_name : "", json_is_true(w),
 	    command) != NULL)
 		return;
-	/* channel_id as stored: a DM may leave it out and mean the user.
-	 * U+23F3 is an hourglass with flowing sand. */
+	/* channel_id as stored: a DM may leave it out and mean the user. */
 	(void)chan_queue(ch, chan_cmd_reaction(ev->ce_channel_id != NULL ?
 	    ev->ce_channel_id : ev->ce_user_id, ev->ce_message_id,
-	    "\xe2\x8f\xb3", "queued", NULL));
+	    chan_phase_emoji("queued"), "queued", NULL));
 }
 
 /* Stores a message event; one the database refuses waits in s_held. */
@@ -690,6 +1071,9 @@ chan_event(struct chan_sup *s, struct chan_child *ch, struct chan_event *ev)
 		json_decref(ch->ch_caps);
 		ch->ch_caps = ev->ce_capabilities != NULL ?
 		    json_incref(ev->ce_capabilities) : json_array();
+		json_decref(ch->ch_recipients);
+		ch->ch_recipients = json_is_array(ev->ce_recipients) ?
+		    json_incref(ev->ce_recipients) : NULL;
 		(void)chan_queue(ch, chan_cmd_bare("ready_ack"));
 		if (ch->ch_state == CH_STARTING) {
 			log_info("channel '%s': adapter ready", cc->cc_name);
@@ -946,6 +1330,10 @@ chan_child_free(struct chan_child *ch)
 	buf_release(&ch->ch_ebuf);
 	buf_release(&ch->ch_wbuf);
 	json_decref(ch->ch_caps);
+	json_decref(ch->ch_recipients);
+	free(ch->ch_sends);
+	while (ch->ch_nstreams > 0)
+		chan_stream_free(ch->ch_streams[--ch->ch_nstreams]);
 	free(ch);
 }
 
@@ -1089,7 +1477,7 @@ chan_status(struct chan_sup *s, struct chan_child *ch)
 	chan_store_status(s->s_db, ch->ch_conf->cc_name, svc_instance(),
 	    chan_state_names[ch->ch_state], ch->ch_restarts,
 	    ch->ch_error[0] != '\0' ? ch->ch_error : NULL, ch->ch_caps,
-	    ch->ch_pid);
+	    ch->ch_recipients, ch->ch_pid);
 }
 
 static void *
@@ -1154,8 +1542,13 @@ chan_sup_main(void *arg)
 		wait = next_lease > now ? next_lease - now : 0;
 		if (!quit && (s->s_outbox_due || now >= next_outbox)) {
 			s->s_outbox_due = 0;
-			for (i = 0; i < s->s_n; i++)
+			/* Turn events first: a reply's last deltas before
+			 * its end. */
+			chan_turn_events(s);
+			for (i = 0; i < s->s_n; i++) {
 				chan_outbox(s, s->s_ch[i]);
+				chan_streams_idle(s, s->s_ch[i], now);
+			}
 			next_outbox = now + CHAN_OUTBOX_MS;
 		}
 		for (i = 0; i < s->s_n; i++) {
@@ -1203,6 +1596,7 @@ chan_sup_main(void *arg)
 			s->s_outbox_due = 1;
 		}
 		chan_notes(s);
+		chan_turn_events(s);
 		for (i = 0; i < s->s_n; i++) {
 			ch = s->s_ch[i];
 			k = 1 + 3 * i;
@@ -1234,7 +1628,7 @@ chan_sup_main(void *arg)
 			chan_store_status(s->s_db, ch->ch_conf->cc_name,
 			    svc_instance(), "stopped", ch->ch_restarts,
 			    ch->ch_error[0] != '\0' ? ch->ch_error : NULL,
-			    ch->ch_caps, 0);
+			    ch->ch_caps, ch->ch_recipients, 0);
 	}
 	chan_store_unlease(s->s_db, svc_instance());
 	free(pfd);
@@ -1266,6 +1660,10 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
 		log_warn("%s: pipe", __func__);
 		goto fail;
 	}
+	/* Without it nothing streams: every reply goes as sends. */
+	if ((s->s_sub = chan_sub_open(cfg->bus_url, chan_sup_wake_cb,
+	    s)) == NULL)
+		log_warnx("%s: replies will not stream", __func__);
 	srandom((unsigned int)(util_now_ns() ^ (uint64_t)getpid()));
 	if (pthread_create(&s->s_thread, NULL, chan_sup_main, s) != 0) {
 		log_warnx("%s: could not start the supervisor thread",
@@ -1299,6 +1697,13 @@ chan_sup_wake(struct chan_sup *s)
 		(void)!write(s->s_wake[1], "w", 1);
 }
 
+/* The subscriber's thread: turn events wait. */
+static void
+chan_sup_wake_cb(void *arg)
+{
+	chan_sup_wake(arg);
+}
+
 void
 chan_sup_stop(struct chan_sup *s)
 {
@@ -1313,6 +1718,7 @@ chan_sup_stop(struct chan_sup *s)
 		chan_sup_wake(s);
 		pthread_join(s->s_thread, NULL);
 	}
+	chan_sub_close(s->s_sub);
 	if (s->s_nheld > 0)
 		log_warnx("%s: %zu message(s) never reached the database",
 		    __func__, s->s_nheld);

@@ -140,14 +140,27 @@ json_t	*chan_cmd_stream_start(const char *channel_id, const char *stream_id,
 	    const char *thread_id);
 json_t	*chan_cmd_stream_delta(const char *stream_id, const char *text);
 json_t	*chan_cmd_stream_end(const char *stream_id);
-/* The longest message channel_type's platform takes, in characters; 0:
- * no limit known (the adapter splits, if it must). */
-size_t	 chan_text_limit(const char *channel_type);
+/* How a platform counts a message's length. */
+enum chan_text_unit {
+	CHAN_UNIT_CHAR,		/* Unicode characters (code points) */
+	CHAN_UNIT_UTF16,	/* UTF-16 code units (Telegram) */
+	CHAN_UNIT_BYTE,		/* UTF-8 bytes */
+};
+/* The longest message channel_type's platform takes, in *unit (may be
+ * NULL); 0: no limit known (the adapter splits, if it must). */
+size_t	 chan_text_limit(const char *channel_type, enum chan_text_unit *unit);
+/* The length of s (len bytes of UTF-8) in unit. */
+size_t	 chan_text_units(const char *s, size_t len, enum chan_text_unit unit);
 /* How many bytes of s (len bytes of UTF-8) the first message of at most
- * limit characters takes: up to a newline or space where there is one,
- * never inside a character.  len when it all fits or limit is 0.  The
+ * limit units takes: up to a paragraph break in its second half, else a
+ * newline, else a space where there is one, never inside a character;
+ * at least one character.  len when it all fits or limit is 0.  The
  * chunks of a text concatenate back to it. */
-size_t	 chan_text_chunk(const char *s, size_t len, size_t limit);
+size_t	 chan_text_chunk(const char *s, size_t len, size_t limit,
+	    enum chan_text_unit unit);
+/* The reaction (emoji) of a lifecycle phase of §1.3 (queued, thinking,
+ * tool_use, streaming, done, error), NULL for another (a constant). */
+const char *chan_phase_emoji(const char *phase);
 /* A frame as one line, newline included, into b (appended): 0 or -1. */
 int	 chan_frame_line(json_t *frame, struct buf *b);
 
@@ -240,10 +253,13 @@ int	 chan_store_lease(struct db *db, const char *channel, const char *owner);
 void	 chan_store_unlease(struct db *db, const char *owner);
 /* Renews the leases of owner's running turns. */
 void	 chan_store_renew_turns(struct db *db, const char *owner);
-/* Records a channel's supervision state for GET /api/channels. */
+/* Records a channel's supervision state for GET /api/channels, with the
+ * capabilities and notification_recipients of its last ready (borrowed;
+ * NULL: none) for the router (streaming, notify_owner). */
 void	 chan_store_status(struct db *db, const char *channel,
 	    const char *owner, const char *state, long long restarts,
-	    const char *last_error, json_t *capabilities, long long pid);
+	    const char *last_error, json_t *capabilities, json_t *recipients,
+	    long long pid);
 /* Caches a qr_ready / qr_status event of channel (params borrowed): a
  * qr_ready (fresh: 1) starts a new login and replaces what was cached, a
  * qr_status is merged over it. */
@@ -291,6 +307,82 @@ void	 chan_router_wake(struct chan_router *r);
 /* Stops: a turn under way is abandoned (its row's lease runs out and the
  * turn is re-asked, idempotently, by whoever takes it); joins, frees. */
 void	 chan_router_stop(struct chan_router *r);
+
+/* ---- chan_stream.c ------------------------------------------------ */
+
+/* The most text one reply streams; past it, the end sends the rest. */
+#define CHAN_STREAM_MAX		(1024 * 1024)
+
+struct chan_sub;
+
+/*
+ * Subscribes to TOPIC_CHAN_STREAM on bus_url and starts a thread that
+ * queues each event and calls wake(arg) when the queue was empty.  NULL
+ * on failure (logged).
+ */
+struct chan_sub *chan_sub_open(const char *bus_url, void (*wake)(void *),
+	    void *arg);
+/* The events received since the last call, oldest first: a new array, or
+ * NULL when none.  Past 4096 waiting, new ones are dropped (as a full SUB
+ * queue drops).  Thread-safe. */
+json_t	*chan_sub_take(struct chan_sub *cs);
+/* Stops the thread (within 250 ms), unsubscribes, frees; NULL is a no-op. */
+void	 chan_sub_close(struct chan_sub *cs);
+
+/* The stream_id of channel's inbound row: "<channel>:<row>". */
+void	 chan_stream_id(char *buf, size_t len, const char *channel,
+	    long long row);
+/* Its parts back: 0 (channel into buf, *row), or -1 when id is none. */
+int	 chan_stream_parse(const char *id, char *channel, size_t len,
+	    long long *row);
+
+/*
+ * What one reply (inbound row st_row) streamed to an adapter.  Owned by
+ * the supervisor's thread.  st_shown is every byte shown (deltas
+ * written); st_seg where the current segment -- the text after the last
+ * tool call -- starts in it; st_att the segment's text as the current
+ * provider attempt sends it.
+ */
+struct chan_stream {
+	long long	 st_row;
+	char		 st_id[CHAN_NAME_MAX + 24];	/* stream_id */
+	char		*st_channel_id;		/* the row's (owned) */
+	char		*st_thread_id;		/* NULL: none */
+	char		*st_message_id;		/* NULL: no reactions */
+	int		 st_nostream;	/* reactions only: no streaming
+					   capability, joined late, or the
+					   adapter it began on died */
+	int		 st_started;	/* stream_start written */
+	int		 st_bad;	/* the segment diverged */
+	int		 st_capped;	/* the platform's message is full */
+	long long	 st_seq;	/* the last event's seq */
+	uint64_t	 st_last_ms;	/* the last event, monotonic */
+	struct buf	 st_shown;
+	size_t		 st_seg;
+	size_t		 st_units;	/* st_shown in the platform's unit */
+	struct buf	 st_att;
+};
+
+/* NULL on ENOMEM; free with chan_stream_free() (NULL is a no-op). */
+struct chan_stream *chan_stream_new(long long row, const char *id);
+void	 chan_stream_free(struct chan_stream *st);
+/*
+ * A text_delta of the turn.  Returns how many bytes are newly to show
+ * (*show borrowed from st until its next call), 0 when none: the text is
+ * one a retried call sends again, diverges from what was shown, opens
+ * with a directive, or would pass limit (units of unit; 0 none).
+ */
+size_t	 chan_stream_delta(struct chan_stream *st, const char *text,
+	    size_t len, size_t limit, enum chan_text_unit unit,
+	    const char **show);
+/* The provider call is retried: its text comes again from the start. */
+void	 chan_stream_restart(struct chan_stream *st);
+/* A tool runs: the text after it starts a new segment. */
+void	 chan_stream_segment(struct chan_stream *st);
+/* How many bytes at the start of the reply text the stream showed (in its
+ * last segment), or -1 when that is not the text's start. */
+long long chan_stream_covered(const struct chan_stream *st, const char *text,
+	    size_t len);
 
 /* ---- main.c ------------------------------------------------------- */
 

@@ -51,3 +51,21 @@ alive_ch() {
 	done
 	echo $n
 }
+# inbound_row MSGID: the inbound row id of platform message MSGID ("" none).
+inbound_row() { lf_psql "SELECT id FROM channels.inbound WHERE platform_msg_id = '$1'"; }
+# sframes CH SID: the stream frames of stream SID that CH's adapters got,
+# compact, one a line, in the order read.
+sframes() {
+	jq -c --arg s "$2" 'select(.frame.params.stream_id == $s) | .frame' "$LF_TMP/$1/received.jsonl"
+}
+# stext CH SID: the text of stream SID's deltas, joined.
+stext() {
+	jq -j --arg s "$2" 'select(.frame.method == "stream_delta" and .frame.params.stream_id == $s) | .frame.params.text' "$LF_TMP/$1/received.jsonl"
+}
+# stream_ended CH SID: CH's adapters got stream_end for SID.
+stream_ended() { sframes "$1" "$2" | grep -q '"stream_end"'; }
+# reactions CH MSGID: the reaction phases (and tool names) on message MSGID,
+# in order, as a compact JSON array of [phase, tool_name] pairs.
+reactions() {
+	jq -sc --arg m "$2" '[.[] | select(.frame.method == "reaction" and .frame.params.message_id == $m) | [.frame.params.phase, .frame.params.tool_name]]' "$LF_TMP/$1/received.jsonl"
+}

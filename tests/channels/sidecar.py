@@ -6,12 +6,16 @@ Environment (from the channel's env table):
   SIDECAR_DIR        its directory (required)
   SIDECAR_CAPS       capabilities for ready, comma-separated (default none)
   SIDECAR_HEARTBEAT  1: answer a heartbeat command with a heartbeat frame
+  SIDECAR_RECIPIENTS ready's notification_recipients, as JSON (default
+                     none)
 
 What it does:
   - writes {"method":"ready",...} and repeats it every 2 s until a
     ready_ack, at most 5 times (as the upstream SDK does);
   - appends every command it reads to SIDECAR_DIR/received.jsonl as
-    {"pid": P, "frame": F} (a line it cannot parse as {"pid", "raw"});
+    {"pid": P, "frame": F} (a line it cannot parse as {"pid", "raw"}),
+    in the order read: send, typing, reaction, stream_start,
+    stream_delta, stream_end, interactive and unknown methods alike;
   - writes its pid to SIDECAR_DIR/pid, appends it to SIDECAR_DIR/pids,
     and writes a line to stderr at start;
   - takes each file of SIDECAR_DIR/inbox/ (renaming it to claim it, in
@@ -31,6 +35,7 @@ import time
 D = os.environ["SIDECAR_DIR"]
 CAPS = [c for c in os.environ.get("SIDECAR_CAPS", "").split(",") if c]
 HEARTBEAT = os.environ.get("SIDECAR_HEARTBEAT") == "1"
+RECIPIENTS = json.loads(os.environ.get("SIDECAR_RECIPIENTS", "null"))
 INBOX = os.path.join(D, "inbox")
 os.makedirs(INBOX, exist_ok=True)
 
@@ -49,6 +54,8 @@ def ready():
     params = {"protocol_version": 1}
     if CAPS:
         params["capabilities"] = CAPS
+    if RECIPIENTS is not None:
+        params["notification_recipients"] = RECIPIENTS
     out(json.dumps({"method": "ready", "params": params}))
 
 

@@ -290,19 +290,35 @@ static int
 t_chunks(void)
 {
 	static const struct {
-		const char	*text;
-		size_t		 limit;
-		const char	*want;	/* the chunks, joined by '|' */
+		const char		*text;
+		size_t			 limit;
+		enum chan_text_unit	 unit;
+		const char		*want;	/* the chunks, joined by '|' */
 	} c[] = {
-		{ "short", 10, "short" },
-		{ "aaa bbb ccc", 5, "aaa |bbb |ccc" },
-		{ "one two\nthree four", 12, "one two\n|three four" },
-		{ "abcdefgh", 3, "abc|def|gh" },
+		{ "short", 10, CHAN_UNIT_CHAR, "short" },
+		{ "aaa bbb ccc", 5, CHAN_UNIT_CHAR, "aaa |bbb |ccc" },
+		{ "one two\nthree four", 12, CHAN_UNIT_CHAR,
+		    "one two\n|three four" },
+		{ "abcdefgh", 3, CHAN_UNIT_CHAR, "abc|def|gh" },
 		/* 2-byte characters: never cut inside one */
-		{ "\xc3\xa9\xc3\xa9\xc3\xa9", 2,
+		{ "\xc3\xa9\xc3\xa9\xc3\xa9", 2, CHAN_UNIT_CHAR,
 		    "\xc3\xa9\xc3\xa9|\xc3\xa9" },
-		{ "no limit at all", 0, "no limit at all" },
+		{ "no limit at all", 0, CHAN_UNIT_CHAR, "no limit at all" },
+		/* a paragraph break in the chunk's second half wins over a
+		 * later newline; one in its first half does not */
+		{ "aaaaa\n\nbbb\ncc dd", 14, CHAN_UNIT_CHAR,
+		    "aaaaa\n\n|bbb\ncc dd" },
+		{ "aa\n\nbb\ncc dd", 10, CHAN_UNIT_CHAR, "aa\n\nbb\n|cc dd" },
+		/* UTF-16 units (Telegram): a character past U+FFFF is two */
+		{ "a\xf0\x9f\x98\x80" "bc", 3, CHAN_UNIT_UTF16,
+		    "a\xf0\x9f\x98\x80|bc" },
+		{ "\xf0\x9f\x98\x80x", 1, CHAN_UNIT_UTF16,
+		    "\xf0\x9f\x98\x80|x" },
+		/* bytes (ntfy): whole characters still */
+		{ "\xc3\xa9\xc3\xa9", 3, CHAN_UNIT_BYTE, "\xc3\xa9|\xc3\xa9" },
+		{ "ab cd", 4, CHAN_UNIT_BYTE, "ab |cd" },
 	};
+	enum chan_text_unit	unit;
 	char	got[256];
 	size_t	i, off, len, take, g;
 
@@ -311,8 +327,11 @@ t_chunks(void)
 		g = 0;
 		for (off = 0; off < len; off += take) {
 			take = chan_text_chunk(c[i].text + off, len - off,
-			    c[i].limit);
+			    c[i].limit, c[i].unit);
 			T_OK(take > 0);
+			if (c[i].limit > 0)
+				T_OK(chan_text_units(c[i].text + off, take,
+				    c[i].unit) <= c[i].limit || take <= 4);
 			if (g > 0)
 				got[g++] = '|';
 			memcpy(got + g, c[i].text + off, take);
@@ -321,8 +340,90 @@ t_chunks(void)
 		got[g] = '\0';
 		T_EQ_STR(got, c[i].want);
 	}
-	T_EQ_INT(chan_text_limit("discord"), 2000);
-	T_EQ_INT(chan_text_limit("custom"), 0);
+	T_EQ_INT(chan_text_limit("discord", &unit), 2000);
+	T_EQ_INT(unit, CHAN_UNIT_CHAR);
+	T_EQ_INT(chan_text_limit("telegram", &unit), 4096);
+	T_EQ_INT(unit, CHAN_UNIT_UTF16);
+	T_EQ_INT(chan_text_limit("custom", NULL), 0);
+	T_EQ_INT(chan_text_units("a\xf0\x9f\x98\x80\xc3\xa9", 7,
+	    CHAN_UNIT_UTF16), 4);
+	T_EQ_INT(chan_text_units("a\xf0\x9f\x98\x80\xc3\xa9", 7,
+	    CHAN_UNIT_CHAR), 3);
+	T_EQ_STR(chan_phase_emoji("done"), "\xe2\x9c\x85");
+	T_OK(chan_phase_emoji("tool_use") != NULL &&
+	    chan_phase_emoji("streaming") != NULL &&
+	    chan_phase_emoji("nope") == NULL);
+	return (0);
+}
+
+/* Feeds delta d to st; returns what it shows, as a string ("" none). */
+static const char *
+t_show(struct chan_stream *st, const char *d, size_t limit)
+{
+	static char	 out[256];
+	const char	*show;
+	size_t		 n;
+
+	n = chan_stream_delta(st, d, strlen(d), limit, CHAN_UNIT_CHAR, &show);
+	snprintf(out, sizeof(out), "%.*s", (int)n, n > 0 ? show : "");
+	return (out);
+}
+
+/* What a stream shows of a turn's deltas, and how its end is found. */
+static int
+t_stream(void)
+{
+	struct chan_stream	*st;
+	char			 ch[CHAN_NAME_MAX];
+	long long		 row;
+
+	T_OK((st = chan_stream_new(7, "demo:7")) != NULL);
+	T_EQ_STR(t_show(st, "Hel", 0), "Hel");
+	T_EQ_STR(t_show(st, "lo", 0), "lo");
+	/* a retried provider call sends its text again: only what is new */
+	chan_stream_restart(st);
+	T_EQ_STR(t_show(st, "He", 0), "");
+	T_EQ_STR(t_show(st, "llo w", 0), " w");
+	T_EQ_INT(chan_stream_covered(st, "Hello world", 11), 7);
+	T_EQ_INT(chan_stream_covered(st, "Goodbye", 7), -1);
+	/* a retry that says something else shows nothing more */
+	chan_stream_restart(st);
+	T_EQ_STR(t_show(st, "Hi there, friend", 0), "");
+	T_EQ_INT(chan_stream_covered(st, "Hi there, friend", 16), -1);
+	/* the text after a tool call is the answer's */
+	chan_stream_segment(st);
+	T_EQ_STR(t_show(st, "The answer", 0), "The answer");
+	T_EQ_INT(chan_stream_covered(st, "The answer is 4", 15), 10);
+	chan_stream_free(st);
+
+	/* a directive opening the text is not shown; "[" waits to see */
+	T_OK((st = chan_stream_new(8, "demo:8")) != NULL);
+	T_EQ_STR(t_show(st, "[", 0), "");
+	T_EQ_STR(t_show(st, "[silent]] x", 0), "");
+	chan_stream_segment(st);
+	T_EQ_STR(t_show(st, "[", 0), "");
+	T_EQ_STR(t_show(st, "1] ok", 0), "[1] ok");
+	chan_stream_free(st);
+
+	/* the platform's limit: nothing past it is shown */
+	T_OK((st = chan_stream_new(9, "demo:9")) != NULL);
+	T_EQ_STR(t_show(st, "Hello", 5), "Hello");
+	T_EQ_STR(t_show(st, " world", 5), "");
+	T_EQ_INT(chan_stream_covered(st, "Hello world", 11), 5);
+	T_EQ_INT(st->st_units, 5);
+	chan_stream_free(st);
+
+	chan_stream_id(ch, sizeof(ch), "my.chan-1", 42);
+	T_EQ_STR(ch, "my.chan-1:42");
+	T_EQ_INT(chan_stream_parse("my.chan-1:42", ch, sizeof(ch), &row), 0);
+	T_EQ_STR(ch, "my.chan-1");
+	T_EQ_INT(row, 42);
+	T_EQ_INT(chan_stream_parse("demo:", ch, sizeof(ch), &row), -1);
+	T_EQ_INT(chan_stream_parse("demo:0", ch, sizeof(ch), &row), -1);
+	T_EQ_INT(chan_stream_parse(":5", ch, sizeof(ch), &row), -1);
+	T_EQ_INT(chan_stream_parse("a b:5", ch, sizeof(ch), &row), -1);
+	T_EQ_INT(chan_stream_parse("demo:5x", ch, sizeof(ch), &row), -1);
+	T_EQ_INT(chan_stream_parse(NULL, ch, sizeof(ch), &row), -1);
 	return (0);
 }
 
@@ -335,6 +436,7 @@ static const struct tap_case cases[] = {
 	{ "a frame is one line", t_frame_line },
 	{ "long replies split at the limit, on words, whole characters",
 	    t_chunks },
+	{ "a stream shows only text consistent with the reply", t_stream },
 	{ NULL, NULL },
 };
 
