@@ -62,6 +62,11 @@ sframes() {
 stext() {
 	jq -j --arg s "$2" 'select(.frame.method == "stream_delta" and .frame.params.stream_id == $s) | .frame.params.text' "$LF_TMP/$1/received.jsonl"
 }
+# sframes_t CH SID METHOD: when (unix time) CH's adapters read SID's
+# frames of METHOD, one a line.
+sframes_t() {
+	jq -r --arg s "$2" --arg m "$3" 'select(.frame.params.stream_id == $s and .frame.method == $m) | .t' "$LF_TMP/$1/received.jsonl"
+}
 # stream_ended CH SID: CH's adapters got stream_end for SID.
 stream_ended() { sframes "$1" "$2" | grep -q '"stream_end"'; }
 # reactions CH MSGID: the reaction phases (and tool names) on message MSGID,

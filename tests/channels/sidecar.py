@@ -13,7 +13,8 @@ What it does:
   - writes {"method":"ready",...} and repeats it every 2 s until a
     ready_ack, at most 5 times (as the upstream SDK does);
   - appends every command it reads to SIDECAR_DIR/received.jsonl as
-    {"pid": P, "frame": F} (a line it cannot parse as {"pid", "raw"}),
+    {"pid": P, "t": UNIX-TIME, "frame": F} (a line it cannot parse as
+    {"pid", "t", "raw"}),
     in the order read: send, typing, reaction, stream_start,
     stream_delta, stream_end, interactive and unknown methods alike;
   - writes its pid to SIDECAR_DIR/pid, appends it to SIDECAR_DIR/pids,
@@ -46,6 +47,7 @@ def out(line):
 
 def note(obj):
     obj["pid"] = os.getpid()
+    obj["t"] = time.time()
     with open(os.path.join(D, "received.jsonl"), "a") as f:
         f.write(json.dumps(obj) + "\n")
 

@@ -69,6 +69,7 @@ row_is() { [ "$(inbound_row "$1")" != "" ]; }
 # ---- 1. a reply streams ---------------------------------------------------------
 T1="Streaming works: the words of this answer arrive one by one, as the provider makes them."
 fake "$T1" '{"chunk_delay_ms": 40}'
+T0=$(date +%s.%N)
 emit st "$(msg u1 "stream please" s1)"
 t_ok "1: the message is stored" lf_poll 200 row_is s1
 S1=$(sid_of st s1)
@@ -77,6 +78,8 @@ t_eq "1: stream_start first, to the message's channel" "$(sframes st "$S1" | hea
 t_eq "1: stream_end last" "$(sframes st "$S1" | tail -1)" "{\"method\":\"stream_end\",\"params\":{\"stream_id\":\"$S1\"}}"
 t_eq "1: one start, one end" "$(sframes st "$S1" | jq -sc '[(map(select(.method == "stream_start")) | length), (map(select(.method == "stream_end")) | length)]')" "[1,1]"
 t_eq "1: the deltas are the reply" "$(stext st "$S1")" "$T1"
+# A figure, not a check: how soon the user sees text, and the whole.
+echo "# 1: first delta $(sframes_t st "$S1" stream_delta | head -1 | awk -v t0="$T0" '{printf "%d", ($1 - t0) * 1000}') ms after the message, stream_end $(sframes_t st "$S1" stream_end | awk -v t0="$T0" '{printf "%d", ($1 - t0) * 1000}') ms (16 words, 40 ms apart)"
 N1=$(sframes st "$S1" | grep -c '"stream_delta"')
 t_ok "1: in many deltas, as streamed ($N1)" test "$N1" -ge 10
 t_eq "1: and no send of it" "$(sends st "$T1")" 0
