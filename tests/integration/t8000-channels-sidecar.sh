@@ -40,10 +40,8 @@ restart_max_backoff_ms = 100
 restart_max_retries = 3
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent chan-agent m-chan)
 
 

@@ -23,10 +23,8 @@ agent = \"chan-agent\"
 env = { SIDECAR_DIR = \"$LF_TMP/demo\" }
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent chan-agent m-k9)
 t_ok "the adapter is ready" chan_wait demo running
 

@@ -18,10 +18,8 @@ agent = \"agent-a\"
 env = { SIDECAR_DIR = \"$LF_TMP/demo\" }
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 lf_agent agent-a m-a >/dev/null
 lf_agent agent-b m-b >/dev/null
 lf_agent agent-c m-c >/dev/null

@@ -57,10 +57,8 @@ agent = \"chan-agent\"
 env = { SIDECAR_DIR = \"$LF_TMP/sky\" }
 "
 mkdir -p "$LF_TMP/sky/inbox"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 lf_agent chan-agent m-f >/dev/null
 t_ok "the adapter is ready" chan_wait demo running
 emit demo "$(msg u1 before f1)"

@@ -64,10 +64,8 @@ args = [\"$SIDECAR\"]
 agent = \"pol-agent\"
 env = { SIDECAR_DIR = \"$LF_TMP/open\" }
 "
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 lf_agent pol-agent m-pol >/dev/null
 for c in strict cmds open; do
 	t_ok "$c's adapter is ready" chan_wait $c running

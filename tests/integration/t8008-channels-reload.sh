@@ -17,10 +17,8 @@ entry() {	# NAME [EXTRA-LINE]
 }
 lf_config "$(entry keep; entry demo; entry gone)"
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 t_ok "a second replica joins" lf_replica channels2 channels
 lf_agent rl-agent m-rl >/dev/null
 for c in keep demo gone; do

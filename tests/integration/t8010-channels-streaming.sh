@@ -49,10 +49,8 @@ channel_type = \"bluesky\"
 env = { SIDECAR_DIR = \"$LF_TMP/sky\", SIDECAR_CAPS = \"streaming\" }
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent chan-agent m-st "[capabilities]
 tools = [\"notify_owner\"]")
 t_ok "st's adapter is ready" chan_wait st running

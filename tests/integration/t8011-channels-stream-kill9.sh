@@ -24,10 +24,8 @@ restart_initial_backoff_ms = 100
 env = { SIDECAR_DIR = \"$LF_TMP/st\", SIDECAR_CAPS = \"streaming,reaction\" }
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent chan-agent m-k9)
 t_ok "the adapter is ready" chan_wait st running
 

@@ -19,10 +19,8 @@ agent = \"chan-agent\"
 env = { SIDECAR_DIR = \"$LF_TMP/st\", SIDECAR_CAPS = \"streaming\" }
 "
 
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 t_ok "a second replica joins" lf_replica channels2 channels
 lf_agent chan-agent m-rep >/dev/null
 t_ok "the adapter is ready" chan_wait st running

@@ -18,10 +18,8 @@ fi
 
 e2e_peer irc
 lf_config "$(e2e_channel irc e2e-irc)"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-irc m-irc)
 t_ok "the channel is running" chan_wait irc running
 lf_req GET /api/channels/irc

@@ -18,10 +18,8 @@ fi
 
 e2e_peer mqtt
 lf_config "$(e2e_channel mqtt e2e-mqtt)"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-mqtt m-mqtt)
 t_ok "the channel is running" chan_wait mqtt running
 lf_req GET /api/channels

@@ -19,10 +19,8 @@ fi
 
 e2e_peer xmpp
 lf_config "$(e2e_channel xmpp e2e-xmpp)"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-xmpp m-xmpp)
 t_ok "the channel is running" chan_wait xmpp running
 lf_req GET /api/channels

@@ -19,10 +19,8 @@ fi
 
 e2e_peer email
 lf_config "$(e2e_channel email e2e-mail)"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-mail m-mail)
 t_ok "the channel is running" chan_wait email running
 

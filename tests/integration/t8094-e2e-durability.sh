@@ -26,10 +26,8 @@ fi
 
 e2e_peer mqtt
 lf_config "$(e2e_channel mqtt e2e-dur "restart_initial_backoff_ms = 200")"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-dur m-dur)
 t_ok "the channel is running" chan_wait mqtt running
 

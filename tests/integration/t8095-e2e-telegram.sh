@@ -25,10 +25,8 @@ tg_calls() { curl -s -m 10 "$api/__calls" | jq -c --arg m "$1" '[.[] | select(.m
 tg_has() { [ "$(tg_calls "$1" | jq length)" -ge "$2" ]; }
 
 lf_config "$(e2e_channel telegram e2e-telegram)"
-lf_fake_start
 export FAKE_API_KEY=sk-fake
-lf_stack_start agent-runtime channels
-lf_wait_agents
+lf_fake_stack agent-runtime channels
 A=$(lf_agent e2e-telegram m-telegram)
 t_ok "the channel is running" chan_wait telegram running
 lf_req GET /api/channels/telegram
