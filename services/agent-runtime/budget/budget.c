@@ -238,7 +238,7 @@ budget_call_params(struct turn *t, json_t *req, struct budget_call *bc)
 	p[16] = bc_burst;
 }
 
-/* budget_reserve()'s answer why (NULL: no limit applies) for the call
+/* The reserving function's answer why (NULL: no limit applies) for the call
  * bc priced: 0 go on, 1 refused (why in err, its audit entry recorded). */
 static int
 budget_call_verdict(struct turn *t, struct db *db,
