@@ -7,21 +7,23 @@
 #      (tests/bench/budgetload.mjs): A with no limit anywhere (the check
 #      is one statement that reads two rows), B under a per-agent hourly
 #      limit too high to bite (the check takes its lock, sums the window,
-#      writes the reservation, which the turn's final statement deletes); the p50 of
-#      B - A per pair is what an enforced budget adds; then A beside C,
-#      under an hourly, a daily and a monthly limit, with 100,000 usage
-#      rows of its own this month (issue 17: the check stays flat as
-#      history grows);
+#      writes the reservation, which the turn's final statement
+#      deletes); the p50 of B - A per pair is what an enforced budget
+#      adds; then A beside C, under an hourly, a daily and a monthly
+#      limit, with 100,000 usage rows of its own this month (issue 17:
+#      the check stays flat as history grows);
 #   b. the statement alone, as the runtime sends it (pgbench, one client,
 #      on the same cluster, a fresh turn key each time, deleted after as
-#      the turn's final statement does): budget_reserve() without a limit
-#      and with one, and with a limit on every window for B (small
-#      history) beside C (100,000 rows this month): the database cost of
-#      the check per provider call (the release is one more CTE of the
-#      turn's final statement); then the statement a turn's first call
-#      sends (budget/budget.c SQL_SAVE_RESERVE: the user message's save,
-#      the limits read, budget_reserve() only under one) for A and B,
-#      beside the save alone.
+#      the turn's final statement does): budget_reserve() without a
+#      limit, budget_reserve_hour() under B's hourly limit (sql/016: what
+#      the runtime calls for it), and budget_reserve() with a limit on
+#      every window for B (small history) beside C (100,000 rows this
+#      month): the database cost of the check per provider call (the
+#      release is one more CTE of the turn's final statement); then the
+#      statement a turn's first call sends (budget/budget.c
+#      SQL_SAVE_RESERVE: the user message's save, the limits read, a
+#      reserving function only under one) for A and B, beside the save
+#      alone.
 #
 # C's rows are spread over this month up to 65 minutes ago (all of them
 # before the last complete hour; in the first hours of a month, fewer
@@ -171,7 +173,13 @@ if command -v pgbench >/dev/null 2>&1; then
 		} >"$1"
 	}
 	stmt "$tmp/free.sql" "$A" 0 0 0
-	stmt "$tmp/held.sql" "$B" 1000000 0 0
+	# B's limit alone goes to budget_reserve_hour() (sql/016), as the
+	# runtime sends it.
+	{
+		echo 'SELECT gen_random_uuid() AS k \gset'
+		printf "SELECT runtime.budget_reserve_hour(:k, '%s', 0.004, 1500, 3600, 1000000);\n" "$B"
+		echo 'DELETE FROM runtime.budget_reservations WHERE turn_key = :k;'
+	} >"$tmp/held.sql"
 	stmt "$tmp/allb.sql" "$B" 1000000 1000000 1000000
 	stmt "$tmp/allc.sql" "$C" 1000000 1000000 1000000
 	pgb() {	# pgb FILE [TX] -> mean latency of budget_reserve() in ms
@@ -193,7 +201,7 @@ if command -v pgbench >/dev/null 2>&1; then
 			if [ -z "${4:-}" ]; then
 				printf "UPDATE runtime.sessions SET messages = '%s'::jsonb, context_window_tokens = 20, updated_at = clock_timestamp() WHERE id = '%s' AND fence = 1 RETURNING interrupt;\n" "$m" "$3"
 			else
-				printf "WITH s AS (UPDATE runtime.sessions SET messages = '%s'::jsonb, context_window_tokens = 20, updated_at = clock_timestamp() WHERE id = '%s' AND fence = 1 RETURNING interrupt) SELECT s.interrupt, CASE WHEN NOT s.interrupt AND (SELECT coalesce(g.max_hourly_usd, 0::float8, 0) > 0 OR coalesce(g.max_daily_usd, 0::float8, 0) > 0 OR coalesce(g.max_monthly_usd, 0::float8, 0) > 0 OR coalesce(a.max_cost_per_hour_usd, %s::float8, 0) > 0 OR coalesce(a.max_cost_per_day_usd, NULL::float8, 0) > 0 OR coalesce(a.max_cost_per_month_usd, NULL::float8, 0) > 0 OR coalesce(a.max_llm_tokens_per_hour, NULL::bigint, g.default_max_llm_tokens_per_hour, 0::bigint, 0) > 0 FROM (SELECT) x LEFT JOIN runtime.budget_global g ON g.id LEFT JOIN runtime.budget_agents a ON a.agent_id = '%s') THEN runtime.budget_reserve(:k, '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', %s, NULL, NULL, NULL, NULL, '0.2') END FROM s;\n" "$m" "$3" "$4" "$2" "$2" "$4"
+				printf "WITH s AS (UPDATE runtime.sessions SET messages = '%s'::jsonb, context_window_tokens = 20, updated_at = clock_timestamp() WHERE id = '%s' AND fence = 1 RETURNING interrupt) SELECT s.interrupt, CASE WHEN NOT s.interrupt THEN CASE WHEN l.gh = 0 AND l.gd = 0 AND l.gm = 0 AND l.ad = 0 AND l.am = 0 AND l.atok = 0 THEN CASE WHEN l.ah > 0 THEN runtime.budget_reserve_hour(:k, '%s', 0::float8 + 0.004::float8, 0::bigint + 1500::bigint, 3600, l.ah) END ELSE runtime.budget_reserve(:k, '%s', 0.004, 1500, 0, 0, 3600, '0', '0', '0', '0', %s, NULL, NULL, NULL, NULL, '0.2') END END FROM s, (SELECT coalesce(g.max_hourly_usd, 0::float8, 0) AS gh, coalesce(g.max_daily_usd, 0::float8, 0) AS gd, coalesce(g.max_monthly_usd, 0::float8, 0) AS gm, coalesce(a.max_cost_per_hour_usd, %s::float8, 0) AS ah, coalesce(a.max_cost_per_day_usd, NULL::float8, 0) AS ad, coalesce(a.max_cost_per_month_usd, NULL::float8, 0) AS am, coalesce(a.max_llm_tokens_per_hour, NULL::bigint, g.default_max_llm_tokens_per_hour, 0::bigint, 0) AS atok FROM (SELECT) x LEFT JOIN runtime.budget_global g ON g.id LEFT JOIN runtime.budget_agents a ON a.agent_id = '%s') l;\n" "$m" "$3" "$2" "$2" "$4" "$4" "$2"
 			fi
 			echo 'DELETE FROM runtime.budget_reservations WHERE turn_key = :k;'
 		} >"$1"
@@ -214,7 +222,7 @@ if command -v pgbench >/dev/null 2>&1; then
 		S1=$(pgs "$tmp/save.sql")
 	fi
 	printf '   %-52s %8s ms\n' "database, no limit: budget_reserve() (1 statement)" "${F:--}"
-	printf '   %-52s %8s ms\n' "database, a limit: lock, sums, reservation written" "${H:--}"
+	printf '   %-52s %8s ms\n' "database, a limit: budget_reserve_hour() (B)" "${H:--}"
 	printf '   %-52s %8s ms\n' "database, hour/day/month limits, small history (B)" "${HB:--}"
 	printf '   %-52s %8s ms\n' "database, the same, $HIST rows this month (C)" "${HC:--}"
 	printf '   %-52s %8s ms\n' "the user message's save alone (as before 015)" "${S0:--} / ${S1:--}"

@@ -96,45 +96,61 @@ budget_mf_param(json_t *res, const char *key, char *out, size_t outlen)
 	return (out);
 }
 
+/*
+ * The limits that apply to a call ($2 the agent, $8-$15 the config and
+ * manifest values as budget_reserve() takes them): the runtime value,
+ * else the caller's, else 0 -- two primary-key reads.
+ */
+#define BUDGET_LIMITS							\
+	"(SELECT coalesce(g.max_hourly_usd, $8::float8, 0) AS gh, "	\
+	"    coalesce(g.max_daily_usd, $9::float8, 0) AS gd, "		\
+	"    coalesce(g.max_monthly_usd, $10::float8, 0) AS gm, "	\
+	"    coalesce(a.max_cost_per_hour_usd, $12::float8, 0) AS ah, "	\
+	"    coalesce(a.max_cost_per_day_usd, $13::float8, 0) AS ad, "	\
+	"    coalesce(a.max_cost_per_month_usd, $14::float8, 0) AS am, " \
+	"    coalesce(a.max_llm_tokens_per_hour, $15::bigint, "		\
+	"    g.default_max_llm_tokens_per_hour, $11::bigint, 0) AS atok " \
+	"    FROM (SELECT) x LEFT JOIN budget_global g ON g.id "	\
+	"    LEFT JOIN budget_agents a ON a.agent_id = $2::uuid) l"
+/*
+ * The verdict on those limits (l): NULL when none applies (no call, no
+ * lock, nothing written); an agent's hourly cost limit alone, the
+ * commonest, by budget_reserve_hour() (sql/016: one statement after the
+ * lock); anything else by budget_reserve(), which reads the limits again
+ * under its locks.
+ */
+#define BUDGET_VERDICT							\
+	"CASE WHEN l.gh = 0 AND l.gd = 0 AND l.gm = 0 AND l.ad = 0 "	\
+	"    AND l.am = 0 AND l.atok = 0 THEN CASE WHEN l.ah > 0 THEN "	\
+	"    budget_reserve_hour($1::uuid, $2::uuid, "			\
+	"    $5::float8 + $3::float8, $6::bigint + $4::bigint, "		\
+	"    $7::integer, l.ah) END "					\
+	"ELSE budget_reserve($1::uuid, $2::uuid, "			\
+	"$3::float8, $4::bigint, $5::float8, $6::bigint, $7::integer, "	\
+	"$8::float8, $9::float8, $10::float8, $11::bigint, $12::float8, " \
+	"$13::float8, $14::float8, $15::bigint, $16::float8, $17::float8) " \
+	"END"
 #define SQL_RESERVE							\
-	"SELECT budget_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "	\
-	"$11, $12, $13, $14, $15, $16, $17)"
+	"SELECT " BUDGET_VERDICT " FROM " BUDGET_LIMITS
 
 /*
  * The user's message saved and the turn's first call reserved in one
  * statement (budget_turn_save_reserve()): $1-$17 as SQL_RESERVE, then
  * the save's session, fence, messages and tokens.  No row: the fence
- * moved.  Its columns: the interrupt flag, and budget_reserve()'s answer
- * when the session was not interrupted and some limit applies -- the
- * limits are read here first (two rows, as budget_reserve() starts), so
- * a turn without any limit pays no plpgsql call.  Under a limit the
- * reservation commits with the save: one write transaction, whose
- * commit budget_reserve() makes asynchronous (a database crash that
- * loses it also ends the turn; the end statement saves again).
+ * moved.  Its columns: the interrupt flag, and the verdict when the
+ * session was not interrupted.  Under a limit the reservation commits
+ * with the save: one write transaction, whose commit the reserving
+ * function makes asynchronous (a database crash that loses it also ends
+ * the turn; the end statement saves again).
  */
-#define BUDGET_LIMITED							\
-	"(SELECT coalesce(g.max_hourly_usd, $8::float8, 0) > 0 "	\
-	"    OR coalesce(g.max_daily_usd, $9::float8, 0) > 0 "		\
-	"    OR coalesce(g.max_monthly_usd, $10::float8, 0) > 0 "	\
-	"    OR coalesce(a.max_cost_per_hour_usd, $12::float8, 0) > 0 "	\
-	"    OR coalesce(a.max_cost_per_day_usd, $13::float8, 0) > 0 "	\
-	"    OR coalesce(a.max_cost_per_month_usd, $14::float8, 0) > 0 " \
-	"    OR coalesce(a.max_llm_tokens_per_hour, $15::bigint, "	\
-	"    g.default_max_llm_tokens_per_hour, $11::bigint, 0) > 0 "	\
-	"    FROM (SELECT) x LEFT JOIN budget_global g ON g.id "	\
-	"    LEFT JOIN budget_agents a ON a.agent_id = $2::uuid)"
 #define SQL_SAVE_RESERVE						\
 	"WITH s AS (UPDATE sessions SET messages = $20::jsonb, "	\
 	"    context_window_tokens = $21::bigint, "			\
 	"    updated_at = clock_timestamp() "				\
 	"    WHERE id = $18::uuid AND fence = $19::bigint "		\
 	"    RETURNING interrupt) "					\
-	"SELECT s.interrupt, CASE WHEN NOT s.interrupt AND "		\
-	BUDGET_LIMITED " THEN budget_reserve($1::uuid, $2::uuid, "	\
-	"$3::float8, $4::bigint, $5::float8, $6::bigint, $7::integer, "	\
-	"$8::float8, $9::float8, $10::float8, $11::bigint, $12::float8, " \
-	"$13::float8, $14::float8, $15::bigint, $16::float8, $17::float8) " \
-	"END FROM s"
+	"SELECT s.interrupt, CASE WHEN NOT s.interrupt THEN "		\
+	BUDGET_VERDICT " END FROM s, " BUDGET_LIMITS
 
 /* The parameters of one reservation: budget_reserve()'s 17 and the
  * buffers they point into. */
@@ -222,7 +238,7 @@ budget_call_params(struct turn *t, json_t *req, struct budget_call *bc)
 	p[16] = bc_burst;
 }
 
-/* budget_reserve()'s answer why (NULL: no limit applies) for the call
+/* The reserving function's answer why (NULL: no limit applies) for the call
  * bc priced: 0 go on, 1 refused (why in err, its audit entry recorded). */
 static int
 budget_call_verdict(struct turn *t, struct db *db,

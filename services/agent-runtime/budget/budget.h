@@ -1,7 +1,7 @@
 /*
  * budget/budget.h - cost and token limits, and the usage they are
  * measured on (notes/kernel.md 4.4 and 4.5; sql/012_budget.sql,
- * sql/013_budget_totals.sql).
+ * sql/013_budget_totals.sql to sql/016_budget_reserve_hour.sql).
  *
  * Limits come from three places, the first set wins: a value PUT at
  * runtime (runtime.budget_global, runtime.budget_agents), config.toml
@@ -12,10 +12,11 @@
  *
  * Enforcement lives in PostgreSQL so that it holds across replicas:
  * before every provider call of a message turn, budget_turn_reserve()
- * runs one statement (runtime.budget_reserve; before a turn's first call
- * it rides on the user message's save, budget_turn_save_reserve()) which,
- * when some limit
- * applies, takes the budget's advisory locks and reserves the call's
+ * runs one statement (before a turn's first call it rides on the user
+ * message's save, budget_turn_save_reserve()) which reads the limits
+ * and, when some limit applies, calls runtime.budget_reserve_hour() (an
+ * agent's hourly cost limit alone) or runtime.budget_reserve() (any
+ * other): it takes the budget's advisory locks and reserves the call's
  * worst case (the estimated input plus the request's max_tokens, at the
  * dearest price of the turn's model chain) on top of what the turn has
  * spent so far, or refuses it.  The reservation is one row per turn; the
