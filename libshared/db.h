@@ -2,8 +2,10 @@
  * db.h - PostgreSQL access over libpq.
  *
  * A struct db is one connection, used by one thread at a time (each bus
- * worker owns one).  Queries are parameterised only (PQexecParams), with
- * search_path set to the owning service's schema.  A broken connection is
+ * worker owns one).  Queries are parameterised only; a plain statement
+ * (SELECT, INSERT, UPDATE, DELETE, WITH) is prepared on the connection at
+ * its first use and run prepared from then on.  search_path is set to the
+ * owning service's schema.  A broken connection is
  * re-established on the next call, with exponential backoff (100 ms to
  * 2 s; at once when another connection of the process got through) so a
  * database outage answers fast instead of piling up.
