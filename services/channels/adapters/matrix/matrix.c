@@ -196,10 +196,10 @@ mx_on_whoami(void *arg, const struct ad_http_resp *r)
 
 	mx_why(r, j, why, sizeof(why), &ra);
 	if (r->ar_status == 401)
-		mx_down(m, "matrix: the homeserver refused the access token "
+		mx_down(m, "the homeserver refused the access token "
 		    "(%s)", why);
 	else if (r->ar_status != 200 || !mx_user_id_ok(uid))
-		mx_down(m, "matrix: whoami: %s", why);
+		mx_down(m, "whoami: %s", why);
 	else {
 		if (strcmp(uid, m->m_conf_user) != 0)
 			ad_error(m->m_ad, "matrix: the access token is %s's, "
@@ -419,9 +419,9 @@ mx_on_sync(void *arg, const struct ad_http_resp *r)
 	mx_why(r, j, why, sizeof(why), &ra);
 	nb = json_object_get(j, "next_batch");
 	if (r->ar_status < 0)
-		mx_down(m, "matrix: sync: %s", why);
+		mx_down(m, "sync: %s", why);
 	else if (r->ar_status == 401)
-		mx_down(m, "matrix: the homeserver refused the access token "
+		mx_down(m, "the homeserver refused the access token "
 		    "(%s)", why);
 	else if (r->ar_status == 429) {
 		if (ra < 0 || ra > 3600000)
@@ -430,10 +430,10 @@ mx_on_sync(void *arg, const struct ad_http_resp *r)
 		m->m_sync_at = now + (uint64_t)ra;
 	} else if (r->ar_status != 200 || !json_is_string(nb) ||
 	    json_string_length(nb) == 0 || json_string_length(nb) > 4096)
-		mx_down(m, "matrix: sync: %s", r->ar_status == 200 ?
+		mx_down(m, "sync: %s", r->ar_status == 200 ?
 		    "no next_batch" : why);
 	else if ((since = strdup(json_string_value(nb))) == NULL)
-		mx_down(m, "matrix: sync: out of memory");
+		mx_down(m, "sync: out of memory");
 	else {
 		free(m->m_since);
 		m->m_since = since;
@@ -491,7 +491,7 @@ mx_sync(struct mx *m)
 		    m->m_prefix, secs * 1000);
 		if (mx_path_escape(m->m_since, path + strlen(path),
 		    sizeof(path) - strlen(path)) != 0) {
-			mx_down(m, "matrix: a next_batch too long");
+			mx_down(m, "a next_batch too long");
 			return;
 		}
 	}
@@ -545,7 +545,7 @@ mx_on_sent(void *arg, const struct ad_http_resp *r)
 		 * once whoami succeeds. */
 		json_decref(j);
 		o->o_attempts--;
-		mx_down(m, "matrix: %s: the homeserver refused the access "
+		mx_down(m, "%s: the homeserver refused the access "
 		    "token (%s)", o->o_what, why);
 		return;
 	} else if (r->ar_status == 429 && o->o_attempts < MX_ATTEMPTS) {
