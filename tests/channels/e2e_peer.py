@@ -7,7 +7,8 @@ The server's setup and the user's side are the adapter drivers' own
 ngircd and an IRC user, mosquitto and mosquitto_pub/_sub, prosody and a
 slixmpp user, dovecot (mail delivered into its Maildir) and aiosmtpd
 (the replies captured), telegram-test-api and its client API (a user in
-a private chat with the bot).  Here the channels service runs the adapter, not
+a private chat with the bot), matrix_server.py (a user in a direct room
+with the bot).  Here the channels service runs the adapter, not
 us; we only play the platform and its user, driven by files:
 
   WORK/env.json      written once the server and user are up: the
@@ -23,7 +24,7 @@ Runs until SIGTERM (or SIGINT), then stops every server it started.  A
 step that fails is logged on stderr and leaves no line in heard.jsonl:
 the caller's bounded wait for it says what did not come.
 
-usage: e2e_peer.py irc|mqtt|xmpp|email|telegram WORKDIR LOGDIR
+usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix WORKDIR LOGDIR
 """
 import email
 import email.policy
@@ -219,9 +220,37 @@ class Telegram:
                 for m in self.srv.user_updates(1)]
 
 
+class Matrix:
+    """matrix_server.py; alice writes to the bot in a direct room of the
+    two of them and reads what the bot sent there."""
+
+    def start(self):
+        state = os.path.join(WORK, "matrix-state.json")
+        if os.path.exists(state):
+            os.unlink(state)
+        self.srv = d.Server()
+        self.srv.room(d.DM, {d.ALICE: "alice"}, direct=True)
+        self.seen = 0
+        return {"MATRIX_ACCESS_TOKEN": d.TOKEN,
+                "MATRIX_USER_ID": d.BOT,
+                "MATRIX_HOMESERVER_URL": self.srv.base,
+                "MATRIX_ALLOW_LOOPBACK": "1",
+                "MATRIX_SYNC_TIMEOUT_SECS": "2"}
+
+    def say(self, c):
+        self.srv.say(c["text"], room=d.DM, sender=d.ALICE)
+
+    def heard(self):
+        s = self.srv.sent()
+        new, self.seen = s[self.seen:], len(s)
+        return [{"text": x["content"].get("body"), "room_id": x["room_id"],
+                 "txn": x["txn"]} for x in new
+                if x["type"] == "m.room.message"]
+
+
 def main():
     p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email,
-         "telegram": Telegram}[PLATFORM]()
+         "telegram": Telegram, "matrix": Matrix}[PLATFORM]()
     env = p.start()
     with open(os.path.join(WORK, ".env.json"), "w") as f:
         json.dump(env, f)
