@@ -290,8 +290,10 @@ def main():
         p = r.get("params") or {}
         a.send({"method": "ready_ack"})
         return (p.get("protocol_version") == 1 and
-                p.get("capabilities") == ["typing", "reaction"]) or r
-    check("ready: protocol_version 1, capabilities typing, reaction", ready)
+                p.get("capabilities") == ["typing", "reaction",
+                                          "thread"]) or r
+    check("ready: protocol_version 1, capabilities typing, reaction, "
+          "thread", ready)
 
     def connected():
         w = srv.wait_calls("whoami", 1, 10)[0]
@@ -345,6 +347,14 @@ def main():
                 [False, True, True, False, True]) or (m1, m2, m3, m4, m5)
     check("group messages: is_group (3 members), was_mentioned by display "
           "name, m.mentions (alone when there) or the user id", group)
+
+    def in_thread():
+        srv.say("in a thread", room=GROUP,
+                relates_to={"rel_type": "m.thread",
+                            "event_id": st["dm_eid"]})
+        m = a.event("message", 10, "the thread's message")["params"]
+        return m.get("thread_id") == st["dm_eid"] or m
+    check("a message in a thread carries its root as thread_id", in_thread)
 
     def others_skipped():
         srv.say("a notice", msgtype="m.notice")

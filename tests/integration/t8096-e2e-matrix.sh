@@ -31,7 +31,7 @@ t_ok "the channel is running" chan_wait matrix running
 lf_req GET /api/channels/matrix
 t_eq "GET /api/channels/matrix: the adapter's pid, no error, its capabilities" \
     "$(jb '.status.pid > 0') $(jb '.status.last_error // "none"') $(jbc '.status.capabilities // []')" \
-    'true none ["typing","reaction"]'
+    'true none ["typing","reaction","thread"]'
 t_ok "the adapter synced (whoami, then /sync long polls)" \
     lf_poll 200 mx_has sync 2
 

@@ -133,7 +133,8 @@ static const struct ad_field mx_fields[] = {
 };
 
 /* What is done (README.md): no buttons, no streaming. */
-static const char *const mx_caps[] = { "typing", "reaction", NULL };
+static const char *const mx_caps[] = { "typing", "reaction", "thread",
+    NULL };
 
 static void	mx_sync(struct mx *m);
 static void	mx_pump(struct mx *m);
