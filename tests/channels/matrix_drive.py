@@ -119,9 +119,10 @@ class Server:
         m.update(extra)
         return self.req("POST", "/__say", m)["event_id"]
 
-    def invite(self, room, sender):
+    def invite(self, room, sender, is_direct=False):
         return self.req("POST", "/__invite", {"room_id": room,
-                                              "sender": sender})
+                                              "sender": sender,
+                                              "is_direct": is_direct})
 
     def sent(self, room=None, since=0):
         s = self.req("GET", "/__sent") or []
@@ -514,18 +515,29 @@ def main():
 
     def invite():
         n0 = srv.last_n()
-        srv.invite("!inv:localhost", CAROL)
+        srv.invite("!inv:localhost", CAROL, is_direct=True)
         j = srv.wait_calls("join", 1, 10, since=n0,
                            pred=lambda x: x["status"] != 0)[0]
+        ad = srv.wait_calls("account_data", 1, 10, since=n0,
+                            pred=lambda x: x["status"] != 0)[0]
         srv.say("thanks for joining", room="!inv:localhost", sender=CAROL)
         m = a.event("message", 10, "a message in the joined room")["params"]
         return (j["path"] == "/_matrix/client/v3/join/%21inv%3Alocalhost"
                 and j["status"] == 200 and
                 m.get("channel_id") == "!inv:localhost" and
                 m.get("user_id") == CAROL and
-                not m.get("is_group")) or (j, m)
-    check("an invite is joined (POST /join/{roomId}); the room's messages "
-          "then arrive (two members: not a group)", invite)
+                ad["body"] == {ALICE: [DM], CAROL: ["!inv:localhost"]} and
+                not m.get("is_group")) or (j, ad, m)
+    check("an invite is joined (POST /join/{roomId}); one to a direct chat "
+          "goes into the bot's m.direct; the room's messages then arrive, "
+          "not as a group's", invite)
+
+    def pair():
+        srv.room("!pair:localhost", {BOB: "Bob"})
+        srv.say("just the two of us", room="!pair:localhost", sender=BOB)
+        m = a.event("message", 10, "the two-member room's message")
+        return m["params"].get("is_group") is True or m
+    check("a room of two that is not a direct chat is a group", pair)
 
     def unknown_token():
         n0 = srv.last_n()

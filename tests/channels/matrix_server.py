@@ -16,6 +16,8 @@ channel-matrix calls, as the spec says it behaves:
        first event's id again and sends nothing (the spec's idempotency)
   PUT  /_matrix/client/v3/rooms/{roomId}/typing/{userId}
   POST /_matrix/client/v3/join/{roomIdOrAlias}, .../rooms/{roomId}/join
+  PUT  /_matrix/client/v3/user/{userId}/account_data/{type}
+       in the next syncs' account_data (the initial one has it all)
 
 Errors are the spec's JSON bodies: {"errcode": "M_...", "error": "..."};
 no or another token: 401 M_MISSING_TOKEN / M_UNKNOWN_TOKEN; 429
@@ -27,7 +29,8 @@ Test control (not Matrix):
 
   POST /__room   {"room_id", "members": {user: name}, "direct": bool}
                  a room the bot has joined, with these others in it
-  POST /__invite {"room_id", "sender"}: the sender invites the bot
+  POST /__invite {"room_id", "sender", "is_direct"?}: the sender invites
+                 the bot (to a direct chat)
   POST /__say    {"room_id", "sender", "body", "msgtype"?, "mentions"?,
                   "formatted_body"?, "relates_to"?} -> {"event_id"}
   POST /__fault  {"endpoint": whoami|sync|send|typing|join, "status",
@@ -68,7 +71,7 @@ BOT = args.user
 lock = threading.Condition()
 conns = itertools.count(1)
 st = {"seq": 0, "stream": [], "rooms": {}, "invites": {}, "txns": {},
-      "sent": [], "direct": {}}
+      "sent": [], "account_data": {}}
 calls = []
 faults = []
 T0 = time.time()
@@ -99,6 +102,14 @@ def push(room, ev):
     return ev["event_id"]
 
 
+def set_account(atype, content):
+    """The bot's account data of atype, into the stream (lock held)."""
+    st["account_data"][atype] = content
+    st["seq"] += 1
+    st["stream"].append([st["seq"], "account", atype, None])
+    lock.notify_all()
+
+
 def member_ev(room, user, name, membership="join"):
     return {"type": "m.room.member", "sender": user, "state_key": user,
             "content": {"membership": membership, "displayname": name}}
@@ -127,14 +138,18 @@ def sync_body(since, limit):
                 room, evs[-limit:] if limit else [], len(evs) > limit)
         for room, inv in st["invites"].items():
             out["rooms"]["invite"][room] = inv
-        direct = {}
-        for room, who in st["direct"].items():
-            direct.setdefault(who, []).append(room)
-        out["account_data"] = {"events": [{"type": "m.direct",
-                                           "content": direct}]}
+        out["account_data"] = {"events": [
+            {"type": t, "content": c}
+            for t, c in st["account_data"].items()]}
         return out
     for seq, kind, room, ev in st["stream"]:
         if seq <= since:
+            continue
+        if kind == "account":
+            # The latest content of that type, once.
+            evs = out.setdefault("account_data", {"events": []})["events"]
+            evs[:] = [e for e in evs if e["type"] != room]
+            evs.append({"type": room, "content": st["account_data"][room]})
             continue
         if kind == "invite":
             if room in st["invites"]:
@@ -259,6 +274,7 @@ class H(http.server.BaseHTTPRequestHandler):
         ("PUT", r"/rooms/([^/]+)/typing/([^/]+)", "typing"),
         ("POST", r"/join/([^/]+)", "join"),
         ("POST", r"/rooms/([^/]+)/join", "join"),
+        ("PUT", r"/user/([^/]+)/account_data/([^/]+)", "account_data"),
     ]
 
     def endpoint(self, method, path):
@@ -345,6 +361,18 @@ class H(http.server.BaseHTTPRequestHandler):
             save()
         return self.answer(200, {"room_id": room})
 
+    def ep_account_data(self, m, q, body, rec):
+        user, atype = m
+        if user != BOT:
+            return self.error(403, "M_FORBIDDEN", "Cannot add account "
+                              "data for other users.")
+        if not isinstance(body, dict):
+            return self.error(400, "M_BAD_JSON", "not an object")
+        with lock:
+            set_account(atype, body)
+            save()
+        return self.answer(200, {})
+
     # ---- test control ---------------------------------------------------
 
     def control(self, method, path, b):
@@ -363,7 +391,10 @@ class H(http.server.BaseHTTPRequestHandler):
                 members[BOT] = "LF Bot"
                 st["rooms"][room] = {"members": members}
                 if b.get("direct"):
-                    st["direct"][room] = next(iter(b["members"]))
+                    d = dict(st["account_data"].get("m.direct", {}))
+                    who = next(iter(b["members"]))
+                    d[who] = d.get(who, []) + [room]
+                    set_account("m.direct", d)
                 for u, n in members.items():
                     push(room, member_ev(room, u, n))
                 save()
@@ -374,7 +405,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 st["invites"][room] = {"invite_state": {"events": [
                     {"type": "m.room.member", "sender": who,
                      "state_key": BOT,
-                     "content": {"membership": "invite"}}]}}
+                     "content": {"membership": "invite",
+                                 "is_direct": bool(b.get("is_direct"))}}]}}
                 st["seq"] += 1
                 st["stream"].append([st["seq"], "invite", room, None])
                 lock.notify_all()

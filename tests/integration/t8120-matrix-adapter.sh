@@ -41,7 +41,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 
 # The adapters' logs go to log/matrix-*.log, where lf_cleanup looks for
 # sanitizer reports.
-t_py matrix_drive.py 28 python3 "$LF_ROOT/tests/channels/matrix_drive.py" \
+t_py matrix_drive.py 29 python3 "$LF_ROOT/tests/channels/matrix_drive.py" \
     "$mx" "$LF_TMP" "$LF_TMP/log"
 lf_tail_failed "matrix-*.log"
 t_done

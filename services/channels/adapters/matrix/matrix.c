@@ -95,6 +95,7 @@ struct mx {
 	json_t		*m_members;	/* room -> joined member count */
 	json_t		*m_names;	/* room -> {user -> display name} */
 	json_t		*m_direct;	/* room -> true: m.direct's */
+	json_t		*m_direct_acct;	/* m.direct's content: {user: [room]} */
 	json_t		*m_joining;	/* room -> true: join queued */
 	/* the calls */
 	struct ad_http	 m_out;
@@ -270,11 +271,68 @@ mx_enqueue(struct mx *m, const char *what, const char *method,
 	return (-1);
 }
 
+/*
+ * An invite to a direct chat (is_direct in the bot's invite member
+ * event): the room goes into the bot's m.direct account data, as a
+ * client does (spec: direct messaging), so that it is still known as one
+ * after a restart.
+ */
+static void
+mx_direct_add(struct mx *m, const char *room, const char *inviter)
+{
+	json_t	*rooms;
+	char	 esc[3 * MX_ID_MAX + 1], path[4096];
+
+	json_object_set_new(m->m_direct, room, json_true());
+	if (m->m_direct_acct == NULL &&
+	    (m->m_direct_acct = json_object()) == NULL)
+		return;
+	if ((rooms = json_object_get(m->m_direct_acct, inviter)) == NULL) {
+		rooms = json_array();
+		json_object_set_new(m->m_direct_acct, inviter, rooms);
+	}
+	if (!json_is_array(rooms) || json_array_size(rooms) > 1000 ||
+	    json_array_append_new(rooms, json_string(room)) != 0 ||
+	    mx_path_escape(m->m_self.ms_user_id, esc, sizeof(esc)) != 0)
+		return;
+	snprintf(path, sizeof(path), "%s/user/%s/account_data/m.direct",
+	    m->m_prefix, esc);
+	mx_enqueue(m, "m.direct", "PUT", path, json_deep_copy(
+	    m->m_direct_acct), 1);
+}
+
+/* The bot's own member event in an invite's stripped state: who invited
+ * it, and whether to a direct chat. */
+static void
+mx_invite_of(const struct mx *m, const json_t *jr, const char **inviter,
+    int *is_direct)
+{
+	const json_t	*ev, *c;
+	const char	*type, *who;
+	size_t		 i;
+
+	*inviter = NULL;
+	*is_direct = 0;
+	json_array_foreach(json_object_get(json_object_get(jr,
+	    "invite_state"), "events"), i, ev) {
+		type = json_string_value(json_object_get(ev, "type"));
+		who = json_string_value(json_object_get(ev, "state_key"));
+		if (type == NULL || strcmp(type, "m.room.member") != 0 ||
+		    who == NULL || strcmp(who, m->m_self.ms_user_id) != 0)
+			continue;
+		c = json_object_get(ev, "content");
+		*inviter = json_string_value(json_object_get(ev, "sender"));
+		*is_direct = json_is_true(json_object_get(c, "is_direct"));
+	}
+}
+
 /* A join of an invited room, once per invite. */
 static void
-mx_join(struct mx *m, const char *room)
+mx_join(struct mx *m, const char *room, const json_t *jr)
 {
-	char	esc[3 * MX_ID_MAX + 1], path[4096];
+	char		 esc[3 * MX_ID_MAX + 1], path[4096];
+	const char	*inviter;
+	int		 is_direct;
 
 	if (json_object_get(m->m_joining, room) != NULL)
 		return;
@@ -288,10 +346,14 @@ mx_join(struct mx *m, const char *room)
 	if (mx_path_escape(room, esc, sizeof(esc)) != 0)
 		return;
 	snprintf(path, sizeof(path), "%s/join/%s", m->m_prefix, esc);
-	log_info("matrix: invited to %s; joining", room);
+	mx_invite_of(m, jr, &inviter, &is_direct);
+	log_info("matrix: invited to %s%s by %s; joining", room,
+	    is_direct ? " (direct)" : "", inviter != NULL ? inviter : "?");
 	if (json_object_size(m->m_joining) < MX_ROOMS_MAX)
 		json_object_set_new(m->m_joining, room, json_true());
 	mx_enqueue(m, "join", "POST", path, json_object(), 1);
+	if (is_direct && inviter != NULL && mx_user_id_ok(inviter))
+		mx_direct_add(m, room, inviter);
 }
 
 /* m.room.member events of a room's state or timeline: display names
@@ -359,12 +421,11 @@ mx_room(struct mx *m, const char *room, const json_t *jr, int first)
 			    room);
 		return;
 	}
-	/* A group: more than two members, or (the count not known) a room
-	 * that m.direct does not name. */
+	/* A group: more than two members, or a room that is not a direct
+	 * chat (m.direct does not name it). */
 	cnt = json_object_get(m->m_members, room);
 	members = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
-	is_group = members > 2 || (members < 0 &&
-	    json_object_get(m->m_direct, room) == NULL);
+	is_group = members > 2 || json_object_get(m->m_direct, room) == NULL;
 	json_array_foreach(tl, i, ev) {
 		sender = json_string_value(json_object_get(ev, "sender"));
 		name = sender == NULL ? NULL : json_string_value(
@@ -394,6 +455,10 @@ mx_direct(struct mx *m, const json_t *account_data)
 		if (type == NULL || strcmp(type, "m.direct") != 0)
 			continue;
 		json_object_clear(m->m_direct);
+		json_decref(m->m_direct_acct);
+		m->m_direct_acct = json_is_object(json_object_get(ev,
+		    "content")) ? json_deep_copy(json_object_get(ev,
+		    "content")) : NULL;
 		json_object_foreach((json_t *)(uintptr_t)json_object_get(ev,
 		    "content"), user, rooms)
 			json_array_foreach(rooms, k, r)
@@ -442,7 +507,7 @@ mx_on_sync(void *arg, const struct ad_http_resp *r)
 		rooms = json_object_get(j, "rooms");
 		json_object_foreach((json_t *)(uintptr_t)json_object_get(rooms,
 		    "invite"), room, jr)
-			mx_join(m, room);
+			mx_join(m, room, jr);
 		json_object_foreach((json_t *)(uintptr_t)json_object_get(rooms,
 		    "join"), room, jr) {
 			json_object_del(m->m_joining, room);
@@ -933,6 +998,7 @@ main(int argc, char **argv)
 	json_decref(m.m_members);
 	json_decref(m.m_names);
 	json_decref(m.m_direct);
+	json_decref(m.m_direct_acct);
 	json_decref(m.m_joining);
 	return (rv);
 }
