@@ -375,7 +375,8 @@ def main():
         return (m.get("text") == "after the skipped ones" and
                 not [f for f in a.skipped if f["method"] == "message"]) or \
             (m, a.skipped)
-    check("m.notice and edits (m.replace) are not message events", others_skipped)
+    check("m.notice and edits (m.replace) are not message events",
+          others_skipped)
 
     def say_dm():
         n0 = srv.last_n()
@@ -461,7 +462,8 @@ def main():
                                      "event_id": st["dm_eid"],
                                      "key": "\u2705"}}) or (t, r)
     check("typing is PUT .../typing/{userId}; a reaction is an m.reaction "
-          "event with an m.annotation relation to the message", typing_reaction)
+          "event with an m.annotation relation to the message",
+          typing_reaction)
 
     def flood_429():
         n0 = srv.last_n()
