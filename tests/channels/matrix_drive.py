@@ -450,20 +450,29 @@ def main():
         a.send({"method": "typing", "params": {"channel_id": DM}})
         a.send({"method": "reaction", "params": {
             "channel_id": DM, "message_id": st["dm_eid"],
+            "reaction": "\U0001F914", "phase": "thinking"}})
+        a.send({"method": "reaction", "params": {
+            "channel_id": DM, "message_id": st["dm_eid"],
             "reaction": "\u2705", "phase": "done"}})
         t = srv.wait_calls("typing", 1, 10, since=n0,
                            pred=lambda x: x["status"] != 0)[0]
-        r = srv.wait_sent(1, 10, since=s0)[0]
+        ev = srv.wait_sent(3, 10, since=s0, what="two reactions and a "
+                           "redaction")
+        r0, r = ev[0], ev[1]
+        red = ev[2]
         return (t["status"] == 200 and t["path"].endswith(
                     "/rooms/%21dm%3Alocalhost/typing/%40lfbot%3Alocalhost")
                 and t["body"] == {"typing": True, "timeout": 30000} and
-                r["type"] == "m.reaction" and r["content"] == {
+                r0["type"] == r["type"] == "m.reaction" and
+                r["content"] == {
                     "m.relates_to": {"rel_type": "m.annotation",
                                      "event_id": st["dm_eid"],
-                                     "key": "\u2705"}}) or (t, r)
+                                     "key": "\u2705"}} and
+                red["type"] == "m.room.redaction" and
+                red["content"]["redacts"] == r0["event_id"]) or (t, ev)
     check("typing is PUT .../typing/{userId}; a reaction is an m.reaction "
-          "event with an m.annotation relation to the message",
-          typing_reaction)
+          "event with an m.annotation relation to the message; the next "
+          "phase's redacts the one before", typing_reaction)
 
     def flood_429():
         n0 = srv.last_n()

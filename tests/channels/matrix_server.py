@@ -16,6 +16,8 @@ channel-matrix calls, as the spec says it behaves:
        first event's id again and sends nothing (the spec's idempotency)
   PUT  /_matrix/client/v3/rooms/{roomId}/typing/{userId}
   POST /_matrix/client/v3/join/{roomIdOrAlias}, .../rooms/{roomId}/join
+  PUT  /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}
+       the same transaction rule; the event must be in the room
   PUT  /_matrix/client/v3/user/{userId}/account_data/{type}
        in the next syncs' account_data (the initial one has it all)
 
@@ -272,6 +274,7 @@ class H(http.server.BaseHTTPRequestHandler):
         ("GET", r"/sync", "sync"),
         ("PUT", r"/rooms/([^/]+)/send/([^/]+)/([^/]+)", "send"),
         ("PUT", r"/rooms/([^/]+)/typing/([^/]+)", "typing"),
+        ("PUT", r"/rooms/([^/]+)/redact/([^/]+)/([^/]+)", "redact"),
         ("POST", r"/join/([^/]+)", "join"),
         ("POST", r"/rooms/([^/]+)/join", "join"),
         ("PUT", r"/user/([^/]+)/account_data/([^/]+)", "account_data"),
@@ -334,6 +337,35 @@ class H(http.server.BaseHTTPRequestHandler):
             st["sent"].append({"room_id": room, "type": etype,
                                "txn": txn, "event_id": eid,
                                "content": body, "conn": self.conn,
+                               "t": rec["t"]})
+            save()
+        return self.answer(200, {"event_id": eid})
+
+    def ep_redact(self, m, q, body, rec):
+        room, target, txn = m
+        rec["txn"] = txn
+        with lock:
+            r = st["rooms"].get(room)
+            if r is None or BOT not in r["members"]:
+                return self.error(403, "M_FORBIDDEN", "You are not in "
+                                  "this room.")
+            if not any(k == "event" and rm == room and
+                       e["event_id"] == target
+                       for _, k, rm, e in st["stream"]):
+                return self.error(404, "M_NOT_FOUND", "Event not found.")
+            key = args.token + "|" + txn
+            if key in st["txns"]:
+                rec["dup"] = True
+                return self.answer(200, {"event_id": st["txns"][key]})
+            content = {"redacts": target}
+            if isinstance(body.get("reason"), str):
+                content["reason"] = body["reason"]
+            eid = push(room, {"type": "m.room.redaction", "sender": BOT,
+                              "redacts": target, "content": content})
+            st["txns"][key] = eid
+            st["sent"].append({"room_id": room, "type": "m.room.redaction",
+                               "txn": txn, "event_id": eid,
+                               "content": content, "conn": self.conn,
                                "t": rec["t"]})
             save()
         return self.answer(200, {"event_id": eid})

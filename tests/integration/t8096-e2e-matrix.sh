@@ -6,7 +6,7 @@
 # reaches the bound agent (the fake provider is asked it), the agent's
 # answer comes back to her room, once; the adapter's capabilities
 # (typing, reaction) bring a typing notice and m.reaction events on her
-# message; GET /api/channels shows the channel running, and
+# message, each phase's redacting the one before; GET /api/channels shows the channel running, and
 # GET /api/agents/{id}/deliveries lists the reply.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
@@ -20,6 +20,15 @@ mx_calls() { curl -s -m 10 "$hs/__calls" | jq -c --arg e "$1" '[.[] | select(.en
 mx_sent() { curl -s -m 10 "$hs/__sent" | jq -c --arg t "$1" '[.[] | select(.type == $t)]'; }
 mx_has() { [ "$(mx_calls "$1" | jq length)" -ge "$2" ]; }
 mx_has_sent() { [ "$(mx_sent "$1" | jq length)" -ge "$2" ]; }
+# mx_one_left: every reaction of the bot but the last on each message is
+# redacted (a phase's reaction replaces the one before).
+mx_one_left() {
+	local r d
+	r=$(mx_sent m.reaction | jq -c '[.[] | {e: .event_id, on: .content."m.relates_to".event_id}]')
+	d=$(mx_sent m.room.redaction | jq -c '[.[].content.redacts]')
+	[ "$(jq -n --argjson r "$r" --argjson d "$d" \
+	    '[$r[] | select(.e as $e | $d | index($e) | not)] | group_by(.on) | map(length) | all(. == 1) and length >= 1')" = true ]
+}
 
 lf_config "$(e2e_channel matrix e2e-matrix)"
 lf_fake_start
@@ -52,6 +61,8 @@ t_ok "and as reactions on her message (m.reaction events)" \
 t_eq "the reactions are m.annotation relations to her message's event id" \
     "$(mx_sent m.reaction | jq -c '[.[].content."m.relates_to" | [.rel_type, (.event_id | startswith("$"))]] | unique')" \
     '[["m.annotation",true]]'
+t_ok "an earlier phase's reaction is redacted: one is left on her message" \
+    lf_poll 200 mx_one_left
 
 # A second message, then the first is checked not answered again.
 e2e_say matrix "and a second one"

@@ -10,12 +10,13 @@
  * the calls, one at a time and in order: messages and reactions (PUT
  * .../send/{type}/{txnId}, the txn id fixed when the call is queued, so
  * a retry of it is the same transaction, which the homeserver dedupes),
- * typing, and joins of rooms the bot is invited to.  A 429
- * (M_LIMIT_EXCEEDED) is retried after its retry_after_ms, a 5xx or a
- * lost connection after a doubling delay; a 401 (M_UNKNOWN_TOKEN,
- * M_MISSING_TOKEN) anywhere, a lost sync connection and a sync refused
- * are an `error` event and a reconnect after the library's backoff (a
- * call waiting then goes when whoami succeeds again).
+ * typing, redactions of our earlier reactions, and joins of rooms the
+ * bot is invited to.  A 429 (M_LIMIT_EXCEEDED) is retried after its
+ * retry_after_ms, a 5xx or a lost connection after a doubling delay; a
+ * 401 (M_UNKNOWN_TOKEN, M_MISSING_TOKEN) anywhere, a lost sync
+ * connection and a sync refused are an `error` event and a reconnect
+ * after the library's backoff (a call waiting then goes when whoami
+ * succeeds again).
  */
 #include <poll.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@
 #define MX_RESP_MAX		(8 * 1024 * 1024)	/* a sync's body */
 #define MX_ROOMS_MAX		10000	/* rooms whose counts are kept */
 #define MX_TYPING_MS		30000	/* how long a typing notice lasts */
+#define MX_REACTED_MAX		1000	/* messages whose reaction is kept */
 /* An empty sync answered sooner than this is not a long poll: the next
  * one waits MX_EMPTY_PAUSE_MS instead of spinning. */
 #define MX_EMPTY_FAST_MS	500
@@ -68,6 +70,9 @@ struct mx_out {
 	size_t		 o_len;
 	int		 o_best_effort;	/* typing, reactions, joins: no
 					   error event */
+	char		*o_target;	/* a reaction's: the event reacted
+					   to, or NULL */
+	char		*o_room;	/* and its room */
 	unsigned int	 o_attempts;
 	uint64_t	 o_next_at;
 };
@@ -97,10 +102,13 @@ struct mx {
 	json_t		*m_direct;	/* room -> true: m.direct's */
 	json_t		*m_direct_acct;	/* m.direct's content: {user: [room]} */
 	json_t		*m_joining;	/* room -> true: join queued */
+	json_t		*m_reacted;	/* event -> {room, ours}: the last
+					   reaction of ours on it */
 	/* the calls */
 	struct ad_http	 m_out;
 	struct mx_out	*m_head;
 	struct mx_out	**m_tail;
+	struct mx_out	*m_last;	/* the last queued (a borrow) */
 	size_t		 m_queued;
 	int		 m_inflight;
 	uint64_t	 m_boot;	/* of the txn ids */
@@ -137,8 +145,12 @@ static const struct ad_field mx_fields[] = {
 static const char *const mx_caps[] = { "typing", "reaction", "thread",
     NULL };
 
+struct mx_out;
+
 static void	mx_sync(struct mx *m);
 static void	mx_pump(struct mx *m);
+static void	mx_reacted(struct mx *m, const struct mx_out *o,
+		    const char *eid);
 
 /* ---- the session: whoami, sync ----------------------------------------- */
 
@@ -260,6 +272,7 @@ mx_enqueue(struct mx *m, const char *what, const char *method,
 	o->o_best_effort = best_effort;
 	*m->m_tail = o;
 	m->m_tail = &o->o_next;
+	m->m_last = o;
 	m->m_queued++;
 	json_decref(body);
 	return (0);
@@ -579,7 +592,11 @@ mx_out_pop(struct mx *m)
 	m->m_head = o->o_next;
 	if (m->m_head == NULL)
 		m->m_tail = &m->m_head;
+	if (m->m_last == o)
+		m->m_last = NULL;
 	m->m_queued--;
+	free(o->o_target);
+	free(o->o_room);
 	free(o->o_path);
 	free(o->o_body);
 	free(o);
@@ -605,6 +622,9 @@ mx_on_sent(void *arg, const struct ad_http_resp *r)
 	if (r->ar_err == NULL && r->ar_status == 200) {
 		log_debug("matrix: %s done (attempt %u)", o->o_what,
 		    o->o_attempts);
+		if (o->o_target != NULL)
+			mx_reacted(m, o, json_string_value(json_object_get(j,
+			    "event_id")));
 		mx_out_pop(m);
 	} else if (r->ar_status == 401) {
 		/* The call stays first: it goes again (the same txn id)
@@ -645,6 +665,40 @@ mx_on_sent(void *arg, const struct ad_http_resp *r)
 	mx_pump(m);
 }
 
+/*
+ * A reaction of ours is on o_target now: the one before it on the same
+ * message (the turn's earlier phase) is redacted, so the message shows
+ * the turn's state, not its history (Matrix keeps every annotation).
+ */
+static void
+mx_reacted(struct mx *m, const struct mx_out *o, const char *eid)
+{
+	json_t		*prev;
+	const char	*room, *old;
+	char		 resc[3 * MX_ID_MAX + 1], eesc[3 * MX_ID_MAX + 1];
+	char		 txn[64], path[4096];
+
+	if (eid == NULL)
+		return;
+	prev = json_object_get(m->m_reacted, o->o_target);
+	room = json_string_value(json_object_get(prev, "room"));
+	old = json_string_value(json_object_get(prev, "ours"));
+	if (room != NULL && old != NULL && strcmp(old, eid) != 0 &&
+	    mx_path_escape(room, resc, sizeof(resc)) == 0 &&
+	    mx_path_escape(old, eesc, sizeof(eesc)) == 0) {
+		mx_txn_id(txn, sizeof(txn), m->m_boot, ++m->m_txn);
+		snprintf(path, sizeof(path), "%s/rooms/%s/redact/%s/%s",
+		    m->m_prefix, resc, eesc, txn);
+		mx_enqueue(m, "redaction", "PUT", path, json_pack("{s:s}",
+		    "reason", "the turn moved on"), 1);
+	}
+	if (json_object_size(m->m_reacted) >= MX_REACTED_MAX &&
+	    prev == NULL)
+		json_object_clear(m->m_reacted);
+	json_object_set_new(m->m_reacted, o->o_target, json_pack("{s:s, "
+	    "s:s}", "room", o->o_room, "ours", eid));
+}
+
 /* Makes the head call if it is due, none is in flight and the session
  * is up (whoami answered). */
 static void
@@ -672,8 +726,8 @@ mx_pump(struct mx *m)
 }
 
 /* PUT .../rooms/{room}/send/{type}/{txn} of body (stolen), its txn id
- * taken now. */
-static void
+ * taken now.  0 when queued (m_last), else -1. */
+static int
 mx_send_event(struct mx *m, const char *what, const char *room,
     const char *type, json_t *body, int best_effort)
 {
@@ -685,12 +739,12 @@ mx_send_event(struct mx *m, const char *what, const char *room,
 			ad_error(m->m_ad, "matrix: a %s to '%.64s': not a room "
 			    "id; dropped", what, room);
 		json_decref(body);
-		return;
+		return (-1);
 	}
 	mx_txn_id(txn, sizeof(txn), m->m_boot, ++m->m_txn);
 	snprintf(path, sizeof(path), "%s/rooms/%s/send/%s/%s", m->m_prefix,
 	    esc, type, txn);
-	mx_enqueue(m, what, "PUT", path, body, best_effort);
+	return (mx_enqueue(m, what, "PUT", path, body, best_effort));
 }
 
 static void
@@ -746,10 +800,19 @@ mx_cmd_reaction(struct mx *m, const struct ad_cmd *c)
 		    "a key; dropped");
 		return;
 	}
-	mx_send_event(m, "reaction", c->ac_channel_id, "m.reaction",
+	if (mx_send_event(m, "reaction", c->ac_channel_id, "m.reaction",
 	    json_pack("{s:{s:s, s:s, s:s}}", "m.relates_to", "rel_type",
 	    "m.annotation", "event_id", c->ac_message_id, "key",
-	    c->ac_reaction), 1);
+	    c->ac_reaction), 1) != 0 || m->m_last == NULL)
+		return;
+	/* Remembered, to redact it when the next phase's comes. */
+	m->m_last->o_target = strdup(c->ac_message_id);
+	m->m_last->o_room = strdup(c->ac_channel_id);
+	if (m->m_last->o_target == NULL || m->m_last->o_room == NULL) {
+		free(m->m_last->o_target);
+		free(m->m_last->o_room);
+		m->m_last->o_target = m->m_last->o_room = NULL;
+	}
 }
 
 static void
@@ -941,7 +1004,8 @@ mx_init(struct ad *a)
 	    (m->m_members = json_object()) == NULL ||
 	    (m->m_names = json_object()) == NULL ||
 	    (m->m_direct = json_object()) == NULL ||
-	    (m->m_joining = json_object()) == NULL) {
+	    (m->m_joining = json_object()) == NULL ||
+	    (m->m_reacted = json_object()) == NULL) {
 		log_warnx("%s: out of memory", __func__);
 		return (-1);
 	}
@@ -1000,5 +1064,6 @@ main(int argc, char **argv)
 	json_decref(m.m_direct);
 	json_decref(m.m_direct_acct);
 	json_decref(m.m_joining);
+	json_decref(m.m_reacted);
 	return (rv);
 }
