@@ -438,8 +438,9 @@ chan_frame_line(json_t *frame, struct buf *b)
  * body, Google Chat, Zulip, Rocket.Chat's default).  Telegram counts
  * UTF-16 code units (a character past U+FFFF is two), ntfy bytes.  IRC
  * is not here: its adapter splits each line to fit 512 bytes with its
- * own prefix, which only it knows (adapters/irc).  Matrix, XMPP, email,
- * MQTT and webhooks take any length.
+ * own prefix, which only it knows (adapters/irc).  XMPP, email, MQTT
+ * and webhooks take any length; Matrix events are cut at 16 KiB, as
+ * channel-matrix does (an event may not pass 64 KiB).
  */
 static const struct {
 	const char		*type;
@@ -459,6 +460,7 @@ static const struct {
 	{ "google_chat", 4096,	CHAN_UNIT_CHAR },
 	{ "zulip",	10000,	CHAN_UNIT_CHAR },
 	{ "rocketchat",	5000,	CHAN_UNIT_CHAR },
+	{ "matrix",	16384,	CHAN_UNIT_BYTE },
 };
 
 size_t
