@@ -203,7 +203,7 @@ ad_hp_status_line(struct ad_http_parser *p, const char *l, size_t n)
 	    (l[11] - '0');
 	if (p->hp_status < 100)
 		return (ad_hp_fail(p, "a bad status"));
-	if (p->hp_status == 101)
+	if (p->hp_status == 101 && !p->hp_upgrade)
 		return (ad_hp_fail(p, "an unasked protocol switch (101)"));
 	p->hp_minor = l[7] - '0';
 	/* HTTP/1.0 closes unless it says keep-alive. */
@@ -216,10 +216,19 @@ ad_hp_status_line(struct ad_http_parser *p, const char *l, size_t n)
 static int
 ad_hp_head_end(struct ad_http_parser *p)
 {
+	if (p->hp_status == 101) {
+		/* The switch asked for: what follows is the new
+		 * protocol's. */
+		p->hp_state = AD_HP_DONE;
+		return (0);
+	}
 	if (p->hp_status < 200) {
 		/* An interim response (100 Continue): the real one
 		 * follows. */
+		int up = p->hp_upgrade;
+
 		ad_http_parser_init(p, p->hp_max, p->hp_nobody);
+		p->hp_upgrade = up;
 		return (0);
 	}
 	if (p->hp_nobody || p->hp_status == 204 || p->hp_status == 304) {
@@ -285,10 +294,16 @@ ad_hp_header(struct ad_http_parser *p, char *l, size_t n)
 			    "Transfer-Encoding"));
 		p->hp_chunked = 1;
 	} else if (strcasecmp(l, "Connection") == 0) {
+		if (ad_hp_has_token(v, "upgrade"))
+			p->hp_conn_up = 1;
 		if (ad_hp_has_token(v, "close"))
 			p->hp_close = 1;
 		else if (ad_hp_has_token(v, "keep-alive"))
 			p->hp_close = 0;
+	} else if (strcasecmp(l, "Upgrade") == 0) {
+		p->hp_up_ws = ad_hp_has_token(v, "websocket");
+	} else if (strcasecmp(l, "Sec-WebSocket-Accept") == 0) {
+		snprintf(p->hp_ws_accept, sizeof(p->hp_ws_accept), "%s", v);
 	} else if (strcasecmp(l, "Retry-After") == 0) {
 		/* The delta form only; a date is left for the caller's own
 		 * backoff. */

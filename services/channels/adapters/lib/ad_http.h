@@ -101,6 +101,13 @@ struct ad_http_parser {
 	size_t			 hp_len;
 	size_t			 hp_cap;
 	const char		*hp_err;	/* why AD_HP_ERROR (static) */
+	/* A WebSocket handshake's answer (ad_ws.c): hp_upgrade set after
+	 * init lets a 101 end the response at its head; these say what
+	 * its head held. */
+	int			 hp_upgrade;
+	int			 hp_up_ws;	/* Upgrade: websocket */
+	int			 hp_conn_up;	/* Connection: upgrade */
+	char			 hp_ws_accept[64];	/* Sec-WebSocket-Accept */
 };
 
 /* Ready for a response whose body may be max bytes (nobody: to HEAD). */
