@@ -45,6 +45,10 @@ $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/email -I$(ADAPTER_LIB_DIR)
 t_webhook_SRCS	+= services/channels/adapters/webhook/webhook_msg.c
 $(BUILD)/obj/tests/unit/t_webhook.o: ALL_CFLAGS += -Iservices/channels/adapters/webhook
+t_discord_SRCS	+= services/channels/adapters/discord/discord_msg.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_discord.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/discord -I$(ADAPTER_LIB_DIR)
 t_telegram_SRCS	+= services/channels/adapters/telegram/telegram_msg.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_telegram.o: ALL_CFLAGS += \
