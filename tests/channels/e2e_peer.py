@@ -8,6 +8,7 @@ ngircd and an IRC user, mosquitto and mosquitto_pub/_sub, prosody and a
 slixmpp user, dovecot (mail delivered into its Maildir) and aiosmtpd
 (the replies captured), telegram-test-api and its client API (a user in
 a private chat with the bot), matrix_server.py (a user in a direct room
+with the bot), discord_server.mjs (the Gateway and REST; a user in a DM
 with the bot).  Here the channels service runs the adapter, not
 us; we only play the platform and its user, driven by files:
 
@@ -24,7 +25,7 @@ Runs until SIGTERM (or SIGINT), then stops every server it started.  A
 step that fails is logged on stderr and leaves no line in heard.jsonl:
 the caller's bounded wait for it says what did not come.
 
-usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix WORKDIR LOGDIR
+usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix|discord WORKDIR LOGDIR
 """
 import email
 import email.policy
@@ -248,9 +249,42 @@ class Matrix:
                 if x["type"] == "m.room.message"]
 
 
+class Discord:
+    """discord_server.mjs; alice (user 300) writes to the bot in DM
+    channel 200 and reads what the bot posted there."""
+
+    def start(self):
+        self.srv = d.Server()
+        self.seen = 0
+        return {"DISCORD_BOT_TOKEN": d.TOKEN,
+                "DISCORD_API_BASE": self.srv.base + "/api/v10",
+                "DISCORD_ALLOW_LOOPBACK": "1"}
+
+    def say(self, c):
+        # No Gateway session yet (the adapter is not READY): a message
+        # would have no one to go to; wait for one.
+        end = time.monotonic() + 30
+        while "id" not in (self.srv.say(c["text"], channel="200",
+                                        uid="300", username="alice",
+                                        global_name="alice") or {}):
+            if time.monotonic() > end:
+                raise TimeoutError("no Gateway session within 30 s")
+            time.sleep(0.2)
+
+    def heard(self):
+        out = []
+        for x in self.srv.calls(self.seen):
+            self.seen = max(self.seen, x["n"])
+            if x["method"] == "POST" and x["path"].endswith("/messages"):
+                out.append({"text": json.loads(x["body"]).get("content"),
+                            "channel_id": x["path"].split("/")[2]})
+        return out
+
+
 def main():
     p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email,
-         "telegram": Telegram, "matrix": Matrix}[PLATFORM]()
+         "telegram": Telegram, "matrix": Matrix,
+         "discord": Discord}[PLATFORM]()
     env = p.start()
     with open(os.path.join(WORK, ".env.json"), "w") as f:
         json.dump(env, f)
