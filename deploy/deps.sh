@@ -7,7 +7,9 @@
 # exact command and fails.  For test and bench it also needs Node (the fake
 # LLM provider, tests/e2e) and installs the npm packages of tests/e2e
 # (npm ci) when they are missing or older than their lockfile (among them
-# telegram-test-api, the Telegram adapter's Bot API peer: t8110, t8095).
+# telegram-test-api, the Telegram adapter's Bot API peer: t8110, t8095;
+# ws, on which discord_server.mjs is the Discord adapter's Gateway peer:
+# t8130, t8097).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
