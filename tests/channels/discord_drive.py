@@ -7,8 +7,9 @@ tests/channels/discord_server.mjs (the Gateway v10 over a WebSocket and
 the REST calls, as Discord documents them, with faults on demand and a
 record of both): GET /gateway/bot, HELLO, heartbeats and their ACKs,
 IDENTIFY -> READY, guild and DM messages as message events, sends cut at
-2000 characters, typing, reactions, a 429's retry_after, op 7, a dropped
-connection and a missed ACK each resumed with the last sequence (what
+2000 characters, typing, reactions, a 429's retry_after, a ping, a
+fragmented dispatch, a refused handshake, op 7, a dropped connection and
+a missed ACK each resumed with the last sequence (what
 was said meanwhile replayed, delivered once), op 9, close 4004 backed
 off, the server restarted, a bad token, PSS, shutdown and EOF.  Prints
 TAP ("ok - desc" / "not ok - desc", numbered by the caller, t8130) and
@@ -524,6 +525,36 @@ def main():
           "new sessions tried after a growing backoff, not in a loop",
           auth_failed)
     print(f"# IDENTIFYs after 4004 {st.get('4004')} ms apart", flush=True)
+
+    def websocket_frames():
+        g0 = srv.last_gw()
+        srv.fault("ping", data="are you there")
+        pong = srv.wait_gw("pong", 1, 5, since=g0)[0]
+        srv.fault("fragment", count=1)
+        srv.say("in three frames " + "x" * 300)
+        m = a.event("message", 10, "the fragmented dispatch")["params"]
+        return (pong["data"] == "are you there" and
+                m.get("text") == "in three frames " + "x" * 300) or \
+            (pong, m)
+    check("the WebSocket: a ping answered with its pong; a dispatch in "
+          "three frames (text, continuation, continuation) joined",
+          websocket_frames)
+
+    def refused_upgrade():
+        g0 = srv.last_gw()
+        srv.fault("refuse_upgrade", status=503, count=1)
+        srv.fault("drop")
+        e1 = a.event("error", 10, "the drop's error")["params"]["message"]
+        e2 = a.event("error", 10, "the refused handshake's error")
+        e2 = e2["params"]["message"]
+        srv.wait(lambda: srv.ready_since(g0), 1, 15, "RESUMED after it")
+        srv.say("after a refused handshake")
+        m = a.event("message", 10, "a message after it")["params"]
+        return ("refused the WebSocket (HTTP 503" in e2 and
+                srv.gw("resume", g0) and
+                m.get("text") == "after a refused handshake") or (e1, e2, m)
+    check("a WebSocket handshake answered 503, not 101: an error event "
+          "saying so, tried again, resumed", refused_upgrade)
 
     def garbage():
         a.send(b"\x00\xff garbage\n")

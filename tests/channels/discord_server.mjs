@@ -32,11 +32,14 @@
 //     "rest" {match, status, count, retry_after?, close?} (the next count
 //     REST calls whose "METHOD path" contains match answered status, a
 //     429 with Discord's body and Retry-After; close: the connection
-//     cut without an answer).
+//     cut without an answer), "refuse_upgrade" {status, count} (the next
+//     count WebSocket handshakes answered status, not 101), "fragment"
+//     {count} (the next count dispatches sent as three frames), "ping"
+//     {data} (a ping to each connection; its pong is recorded).
 //   GET /__calls: every REST call {n, method, path, body, auth, conn, t}.
 //   GET /__gw: every Gateway event {n, t, conn, path, what, ...}: what is
 //     connect, identify {intents}, resume {session_id, seq}, heartbeat
-//     {d}, closed {code}, sent {op, t, s}.
+//     {d}, closed {code}, sent {op, t, s}, pong {data}, refused {status}.
 //
 // usage: discord_server.mjs [--port N] [--token T] [--heartbeat MS]
 // Prints {"port": N, "bot_id": ID} once listening; runs until SIGTERM.
@@ -69,6 +72,8 @@ const sessions = new Map();   // session_id -> {seq, events: [payload], ws}
 let newest = null;
 let noack = 0;
 let identifyClose = null;     // {code, count}
+let refuseUpgrade = null;     // {status, count}
+let fragmentNext = 0;
 
 const t0 = Date.now();
 const now = () => Date.now() - t0;
@@ -97,7 +102,16 @@ function readBody(req) {
 
 function send(ws, payload) {
   if (ws.readyState !== 1) return;
-  ws.send(JSON.stringify(payload));
+  const text = JSON.stringify(payload);
+  if (fragmentNext > 0 && payload.op === 0 && text.length >= 3) {
+    // One text message in three frames: text, continuation, continuation.
+    fragmentNext--;
+    const k = Math.floor(text.length / 3);
+    ws.send(text.slice(0, k), { fin: false });
+    ws.send(text.slice(k, 2 * k), { fin: false });
+    ws.send(text.slice(2 * k), { fin: true });
+  } else
+    ws.send(text);
   record('sent', ws, { op: payload.op, t_: payload.t || null,
     s: payload.s ?? null });
 }
@@ -191,6 +205,7 @@ wss.on('connection', (ws, req) => {
     if (ws.session && ws.session.ws === ws) ws.session.ws = null;
   });
   ws.on('error', () => {});
+  ws.on('pong', (data) => record('pong', ws, { data: data.toString('utf8') }));
   send(ws, { op: 10, d: { heartbeat_interval: HB } });
 });
 
@@ -203,6 +218,9 @@ function gatewayFault(f) {
     case 'drop': for (const w of live) w.terminate(); break;
     case 'noack': noack = f.count || 1; break;
     case 'identify_close': identifyClose = { code: f.code, count: f.count || 1 }; break;
+    case 'refuse_upgrade': refuseUpgrade = { status: f.status || 503, count: f.count || 1 }; break;
+    case 'fragment': fragmentNext = f.count || 1; break;
+    case 'ping': for (const w of live) w.ping(f.data || 'are you there'); break;
     default: return false;
   }
   return live.length;
@@ -313,6 +331,14 @@ srv.on('upgrade', (req, sock, head) => {
       url.searchParams.get('v') !== '10' ||
       url.searchParams.get('encoding') !== 'json') {
     sock.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  if (refuseUpgrade && refuseUpgrade.count > 0) {
+    refuseUpgrade.count--;
+    record('refused', null, { status: refuseUpgrade.status });
+    const b = '{"message": "Service Unavailable"}';
+    sock.end(`HTTP/1.1 ${refuseUpgrade.status} Refused\r\nContent-Type: ` +
+      `application/json\r\nContent-Length: ${b.length}\r\n\r\n${b}`);
     return;
   }
   wss.handleUpgrade(req, sock, head, (ws) => wss.emit('connection', ws, req));

@@ -5,7 +5,8 @@
 # Gateway v10 and REST as Discord documents them), the Discord side:
 # GET /gateway/bot, HELLO and heartbeats, IDENTIFY/READY, guild and DM
 # messages, sends cut at 2000 characters, typing, reactions, 429 and 5xx
-# retried, a 403 reported, op 7, a drop and a missed ACK resumed with the
+# retried, a 403 reported, a ping, a fragmented dispatch, a refused
+# handshake, op 7, a drop and a missed ACK resumed with the
 # last sequence, op 9, close 4004 backed off, the server restarted, a bad
 # token, PSS, shutdown and EOF.  No stack is started.
 . "$(dirname "$0")/../lib.sh"
