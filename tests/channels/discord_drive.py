@@ -395,16 +395,24 @@ def main():
         a.send({"method": "typing", "params": {"channel_id": "200"}})
         a.send({"method": "reaction", "params": {
             "channel_id": "200", "message_id": st["dm_id"],
-            "reaction": "\U0001F44D", "phase": "done"}})
+            "reaction": "\U0001F44D", "phase": "thinking"}})
         t = srv.wait_calls(1, 10, since=n0, sub="/typing")[0]
         r = srv.wait_calls(1, 10, since=n0, method="PUT")[0]
+        # The next phase's reaction takes the last one's place.
+        a.send({"method": "reaction", "params": {
+            "channel_id": "200", "message_id": st["dm_id"],
+            "reaction": "\u2705", "phase": "done"}})
+        r2 = srv.wait_calls(3, 10, since=n0, sub="/reactions/")
+        base = f"/channels/200/messages/{st['dm_id']}/reactions/"
         return (t["method"] == "POST" and
                 t["path"] == "/channels/200/typing" and
-                r["path"] == f"/channels/200/messages/{st['dm_id']}"
-                "/reactions/%F0%9F%91%8D/@me") or (t, r)
+                r["path"] == base + "%F0%9F%91%8D/@me" and
+                [(x["method"], x["path"]) for x in r2[1:3]] == [
+                    ("DELETE", base + "%F0%9F%91%8D/@me"),
+                    ("PUT", base + "%E2%9C%85/@me")]) or (t, r, r2)
     check("typing is POST /channels/{id}/typing; a reaction is PUT "
-          ".../messages/{mid}/reactions/{emoji, percent-encoded}/@me",
-          typing_reaction)
+          ".../messages/{mid}/reactions/{emoji, percent-encoded}/@me, the "
+          "next one DELETEs it first", typing_reaction)
 
     def rate_limited():
         n0 = srv.last_call()

@@ -17,8 +17,9 @@
 //     per session; a session's dispatches while it has no connection
 //     are kept for its RESUME;
 //   - REST: POST /channels/{id}/messages (the message answered),
-//     POST /channels/{id}/typing and PUT /channels/{id}/messages/{mid}/
-//     reactions/{emoji}/@me (204), each token-checked and recorded.
+//     POST /channels/{id}/typing and PUT and DELETE /channels/{id}/
+//     messages/{mid}/reactions/{emoji}/@me (204), each token-checked and
+//     recorded.
 //
 // Control (not Discord's):
 //   POST /__say {channel_id, guild_id?, author: {id, username,
@@ -282,7 +283,7 @@ async function rest(req, res, path, body) {
   }
   if (req.method === 'POST' && /^\/channels\/\d+\/typing$/.test(path))
     return json(res, 204);
-  if (req.method === 'PUT' &&
+  if ((req.method === 'PUT' || req.method === 'DELETE') &&
       /^\/channels\/\d+\/messages\/\d+\/reactions\/[^/]+\/@me$/.test(path))
     return json(res, 204);
   return json(res, 404, { message: '404: Not Found', code: 0 });

@@ -47,6 +47,7 @@
 #define DC_RESP_MAX		(1024 * 1024)	/* a REST answer's body */
 #define DC_WS_MAX		(8 * 1024 * 1024)	/* a Gateway payload */
 #define DC_HB_MIN_MS		100	/* a heartbeat_interval's floor */
+#define DC_REACTS		32	/* messages whose reaction we know */
 
 enum dc_state {
 	DC_DOWN = 0,		/* waiting for the library's reconnect */
@@ -69,6 +70,13 @@ struct dc_out {
 					   no retry but a 429's */
 	unsigned int	 o_attempts;
 	uint64_t	 o_next_at;
+};
+
+/* Our reaction on a message, to take back when the next one comes (a
+ * turn's phases: one reaction at a time, as on Telegram). */
+struct dc_react {
+	char	r_mid[24];
+	char	r_emoji[256];	/* percent-encoded */
 };
 
 struct dc {
@@ -107,6 +115,8 @@ struct dc {
 	struct dc_out	**d_tail;
 	size_t		 d_queued;
 	int		 d_inflight;
+	struct dc_react	 d_reacts[DC_REACTS];
+	unsigned int	 d_react_next;
 };
 
 static const struct ad_field dc_fields[] = {
@@ -637,7 +647,8 @@ dc_cmd_send(struct dc *d, const struct ad_cmd *c)
 static void
 dc_cmd_reaction(struct dc *d, const struct ad_cmd *c)
 {
-	char	emoji[256], path[512];
+	char		emoji[256], path[512];
+	unsigned int	i;
 
 	if (!dc_snowflake_ok(c->ac_channel_id) ||
 	    !dc_snowflake_ok(c->ac_message_id) ||
@@ -647,6 +658,23 @@ dc_cmd_reaction(struct dc *d, const struct ad_cmd *c)
 		    c->ac_channel_id);
 		return;
 	}
+	for (i = 0; i < DC_REACTS; i++)
+		if (strcmp(d->d_reacts[i].r_mid, c->ac_message_id) == 0)
+			break;
+	if (i < DC_REACTS && strcmp(d->d_reacts[i].r_emoji, emoji) == 0)
+		return;		/* there already */
+	if (i < DC_REACTS) {
+		snprintf(path, sizeof(path), "/channels/%s/messages/%s/"
+		    "reactions/%s/@me", c->ac_channel_id, c->ac_message_id,
+		    d->d_reacts[i].r_emoji);
+		dc_enqueue(d, "DELETE", path, NULL, 1);
+	} else {
+		i = d->d_react_next++ % DC_REACTS;
+		snprintf(d->d_reacts[i].r_mid, sizeof(d->d_reacts[i].r_mid),
+		    "%s", c->ac_message_id);
+	}
+	snprintf(d->d_reacts[i].r_emoji, sizeof(d->d_reacts[i].r_emoji),
+	    "%s", emoji);
 	snprintf(path, sizeof(path), "/channels/%s/messages/%s/reactions/%s/"
 	    "@me", c->ac_channel_id, c->ac_message_id, emoji);
 	dc_enqueue(d, "PUT", path, NULL, 1);
