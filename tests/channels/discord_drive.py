@@ -501,6 +501,27 @@ def main():
     print(f"# resumed {st.get('zombie')} ms after the unACKed heartbeat",
           flush=True)
 
+    def invalid_resumable():
+        g0 = srv.last_gw()
+        seq = seq_of_last()
+        srv.fault("invalid", resumable=True)
+        r = srv.wait_gw("resume", 1, 10, since=g0)[0]
+        srv.wait(lambda: srv.ready_since(g0), 1, 10, "RESUMED")
+        return (r["seq"] == seq and not srv.gw("identify", g0)) or r
+    check("op 9 INVALID_SESSION (resumable): reconnected and RESUMEd, no "
+          "IDENTIFY", invalid_resumable)
+
+    def timed_out():
+        g0 = srv.last_gw()
+        srv.fault("close", code=4009, reason="Session timed out.")
+        e = a.event("error", 10, "4009's error")["params"]["message"]
+        i = srv.wait_gw("identify", 1, 10, since=g0)
+        srv.wait(lambda: srv.ready_since(g0), 1, 10, "READY")
+        return ("4009" in e and "session timed out" in e and i and
+                not srv.gw("resume", g0)) or (e, i)
+    check("close 4009 (session timed out): an error event, a new session "
+          "(IDENTIFY, not RESUME)", timed_out)
+
     def invalid_session():
         g0 = srv.last_gw()
         srv.fault("invalid", resumable=False)
