@@ -20,6 +20,8 @@
  * retry_after, and after a 5xx or a connection error with a doubling
  * delay.
  */
+#include <sys/random.h>
+
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -28,8 +30,6 @@
 #include <string.h>
 
 #include <jansson.h>
-
-#include <openssl/rand.h>
 
 #include "ad_http.h"
 #include "ad_ws.h"
@@ -156,7 +156,7 @@ dc_jitter(uint64_t max)
 {
 	uint32_t	r;
 
-	if (max == 0 || RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+	if (max == 0 || getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
 		return (0);
 	return ((uint64_t)r % max);
 }
