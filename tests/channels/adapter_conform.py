@@ -14,92 +14,39 @@ and must still speak the protocol.
 
 Prints "ok - desc" / "not ok - desc" lines (numbered by the caller) and
 "# ..." diagnostics; exits 1 if any check failed.  Every wait is bounded.
+The plumbing (TAP, the adapter's pipes and frames) is drivelib.py's.
 
 usage: adapter_conform.py ADAPTER_BIN LOGFILE [KEY=VALUE..]
 """
 import json
 import os
-import queue
 import subprocess
 import sys
-import threading
 import time
 
+from drivelib import Adapter, check, ok, run
+
 BIN, LOG = sys.argv[1], sys.argv[2]
-ENV = dict(os.environ)
-ENV.update(a.split("=", 1) for a in sys.argv[3:])
+ARGS = dict(a.split("=", 1) for a in sys.argv[3:])
 TYPES = {"text", "secret", "number", "list", "bool", "select"}
-failed = 0
-procs = []
 
 
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600], flush=True)
+class Conform(Adapter):
+    """The adapter configured by the arguments, its stderr in LOG."""
+    BIN = BIN
 
 
-class Run:
-    """The adapter with pipes; its frames read on a thread."""
-
-    def __init__(self):
-        self.log = open(LOG, "ab")
-        self.p = subprocess.Popen([BIN], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.log,
-                                  env=ENV)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or \
-                        not isinstance(f.get("method"), str):
-                    raise ValueError
-                self.q.put((time.monotonic(), f))
-            except ValueError:
-                self.bad.append(raw[:200])
-        self.q.put((time.monotonic(), None))
-
-    def frame(self, method, secs):
-        """(time, frame) of the next frame of method within secs, or
-        (None, None)."""
-        end = time.monotonic() + secs
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return None, None
-            try:
-                t, f = self.q.get(timeout=left)
-            except queue.Empty:
-                return None, None
-            if f is None:
-                return None, None
-            if f["method"] == method:
-                return t, f
-
-    def send(self, data):
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            return self.p.wait(secs), time.monotonic() - t0
-        except subprocess.TimeoutExpired:
-            return None, secs
+def frame(a, method, secs):
+    """(time, frame) of the next frame of method within secs, or
+    (None, None)."""
+    f = a.none_within(method, secs)
+    return (None, None) if f is None else (a.when, f)
 
 
 def describe():
     try:
         r = subprocess.run([BIN, "--describe"], capture_output=True,
-                           timeout=10, env=ENV)
+                           timeout=10, env=dict(os.environ, **ARGS))
         d = json.loads(r.stdout)
     except (ValueError, subprocess.TimeoutExpired) as e:
         ok(False, "--describe prints one JSON object and exits 0", e)
@@ -125,45 +72,29 @@ def describe():
 
 def main():
     describe()
-    a = Run()
-    t1, r1 = a.frame("ready", 5)
+    a = Conform("conform", ARGS, log=LOG)
+    t1, r1 = frame(a, "ready", 5)
     ok(r1 is not None and (r1.get("params") or {}).get(
         "protocol_version") == 1, "ready within 5 s, protocol_version 1", r1)
-    t2, r2 = a.frame("ready", 5)
-    ok(t2 is not None and 1.0 <= t2 - t1 <= 4.5,
+    t2, r2 = frame(a, "ready", 5)
+    ok(t1 is not None and t2 is not None and 1.0 <= t2 - t1 <= 4.5,
        "ready again about 2 s later while not acked",
-       t2 and f"{t2 - t1:.2f} s")
-    a.send(b'{"method":"ready_ack"}\n')
-    t3, _ = a.frame("ready", 3)
-    ok(t3 is None, "no ready after ready_ack")
+       t2 and t1 and f"{t2 - t1:.2f} s")
+    a.send({"method": "ready_ack"})
+    check("no ready after ready_ack", lambda: a.none_within("ready", 3))
     a.send(b"\x00\xff garbage\n[1]\n{}\n{\"method\":7}\n")
     a.send(b'{"method":"send"}\n{"method":"no_such","params":{"a":1}}\n')
     a.send(b'{"method":"heartbeat"}\n{"x":"' + b"y" * (2 << 20) + b'"}\n')
     time.sleep(0.5)
     ok(a.p.poll() is None, "garbage, unknown methods and a 2 MiB line "
        "are ignored", a.p.poll())
-    a.send(b'{"method":"shutdown"}\n')
-    rc, secs = a.exit_within(5)
-    ok(rc == 0 and secs < 1.0, "shutdown: exit 0 within a second",
-       f"exit {rc} after {secs:.2f} s")
+    check("shutdown: exit 0 within a second", lambda: a.end("shutdown"))
     ok(not a.bad, "stdout carried frames only", a.bad[:3])
 
-    b = Run()
-    b.frame("ready", 5)
-    b.p.stdin.close()
-    rc, secs = b.exit_within(5)
-    ok(rc == 0 and secs < 1.0, "EOF on stdin: exit 0 within a second",
-       f"exit {rc} after {secs:.2f} s")
+    b = Conform("conform-eof", ARGS, log=LOG)
+    b.none_within("ready", 5)
+    check("EOF on stdin: exit 0 within a second", lambda: b.end("eof"))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, "the checks ran to their end", f"{type(e).__name__}: {e}")
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(5)
-    sys.exit(1 if failed else 0)
+    run(main)

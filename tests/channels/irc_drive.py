@@ -8,58 +8,27 @@ caller, t8050) and "# ..." diagnostics.  Every wait is bounded and says
 what it waited for; every process it starts is stopped when it ends,
 however it ends.
 
+The plumbing (TAP, the adapter's pipes and frames, processes, ports)
+is drivelib.py's; the IRC user, ngircd and the scenario are here.
+
 usage: irc_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
 (LOGDIR, default WORKDIR, gets irc-*.log: each adapter's stderr, ngircd's)
 """
-import json
 import os
-import queue
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
+import drivelib
+from drivelib import (check, free_port, ok, run, self_signed, send_cmd,
+                      start_server, stop_server)
+from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
+
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
 LOGS = sys.argv[3] if len(sys.argv) > 3 else WORK
 NGIRCD = os.environ.get("NGIRCD", "/usr/sbin/ngircd")
-procs = []
-failed = 0
 
-
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600].replace("\n", "\n#   "), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cleanup(*_):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    if _:
-        sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, cleanup)
-signal.signal(signal.SIGINT, cleanup)
 
 # ---- ngircd ---------------------------------------------------------------
 
@@ -71,14 +40,9 @@ KEY = os.path.join(WORK, "key.pem")
 
 
 def ngircd_conf():
-    # A self-signed certificate for localhost, for the TLS listener.
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", KEY, "-out", CERT, "-days", "2",
-                    "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60)
-    os.chmod(KEY, 0o644)        # read by ngircd, whoever it runs as
+    # A self-signed certificate for localhost, for the TLS listener,
+    # its key read by ngircd whoever it runs as.
+    self_signed(CERT, KEY)
     uid = ""
     if os.getuid() == 0:
         # Root starts it; it runs as nobody once the port is bound.
@@ -108,30 +72,12 @@ Ports = {TLS_PORT}
 
 
 def ngircd_start():
-    log = open(os.path.join(LOGS, "irc-ngircd.log"), "ab")
-    p = subprocess.Popen([NGIRCD, "-n", "-f", CONF], stdout=log,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    procs.append(p)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), 0.5).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise SystemExit(f"Bail out! ngircd did not listen on {PORT} within 15 s "
-                     f"(see {LOGS}/irc-ngircd.log)")
+    return start_server("ngircd", [NGIRCD, "-n", "-f", CONF], PORT, 15,
+                        os.path.join(LOGS, "irc-ngircd.log"))
 
 
 def ngircd_stop(p):
-    p.terminate()
-    try:
-        p.wait(10)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait(5)
+    stop_server(p, 10)
 
 # ---- an IRC user ----------------------------------------------------------
 
@@ -215,69 +161,8 @@ class User:
 # ---- the adapter, with us as its daemon -------------------------------------
 
 
-class Adapter:
-    def __init__(self, name, env):
-        e = dict(os.environ)
-        for k in list(e):
-            if k.startswith("IRC_"):
-                del e[k]
-        e.update(env)
-        self.name = name
-        self.err = open(os.path.join(LOGS, name + ".log"), "ab")
-        self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=e)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []         # stdout lines that are not frames
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or "method" not in f:
-                    raise ValueError("not a frame")
-            except ValueError:
-                self.bad.append(raw)
-                continue
-            self.q.put(f)
-        self.q.put(None)      # EOF
-
-    def send(self, obj):
-        data = obj if isinstance(obj, bytes) else \
-            (json.dumps(obj) + "\n").encode()
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def event(self, method, secs, what=None, pred=None):
-        """The next event of method (others before it are skipped and
-        returned in self.skipped)."""
-        end = time.monotonic() + secs
-        self.skipped = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no '{method}' event "
-                                   f"within {secs} s ({what or method})")
-            try:
-                f = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if f is None:
-                raise TimeoutError(f"{self.name}: stdout closed while "
-                                   f"waiting for '{method}'")
-            if f["method"] == method and (pred is None or pred(f)):
-                return f
-            self.skipped.append(f)
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            rc = self.p.wait(secs)
-        except subprocess.TimeoutExpired:
-            return None, secs
-        return rc, time.monotonic() - t0
+class Adapter(drivelib.Adapter):
+    BIN, LOGS, PREFIX = ADAPTER, LOGS, "IRC_"
 
 
 def base_env(nick, **kw):
@@ -288,24 +173,6 @@ def base_env(nick, **kw):
     env.update(kw)
     return env
 
-
-def check(desc, fn):
-    """Runs one step; an exception is its failure, with why."""
-    try:
-        r = fn()
-        # Only None or True passes: a step that returns why it failed
-        # (a string, a tuple) must not count as done.
-        good = r is None or r is True
-        ok(good, desc, "" if good else f"returned {r!r}")
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, desc, f"{type(e).__name__}: {e}")
-
-
-def send_cmd(a, to, text):
-    a.send({"method": "send", "params": {
-        "channel_id": to, "text": text,
-        "user": {"platform_id": to, "display_name": to,
-                 "librefang_user": None}}})
 
 # ---- a server with SASL (ngircd has none) ----------------------------------
 
@@ -410,14 +277,7 @@ def main():
     nick = "fang"
     # Figures, not a check: the adapter's memory, idle and connected
     # (issue 13: 2 MB PSS per adapter process at most).
-    try:
-        with open(f"/proc/{a.p.pid}/smaps_rollup") as f:
-            kb = {l.split(":")[0]: l.split()[1] for l in f if ":" in l}
-        print(f"# channel-irc idle and connected: Pss {kb['Pss']} kB, "
-              f"Rss {kb['Rss']} kB, Private_Dirty {kb['Private_Dirty']} kB",
-              flush=True)
-    except OSError as e:
-        print(f"# no smaps_rollup: {e}", flush=True)
+    print(f"# channel-irc idle and connected: {a.pss()}", flush=True)
 
     def dm():
         alice.send(f"PRIVMSG {nick} :hello there")
@@ -555,12 +415,7 @@ def main():
         return m.get("text") == "back?" or m
     check("after the restart a DM arrives again", after_restart)
 
-    def shutdown():
-        a.send({"method": "shutdown"})
-        rc, secs = a.exit_within(5)
-        st["shutdown"] = secs
-        return (rc == 0 and secs < 1.0) or f"exit {rc} after {secs:.2f} s"
-    check("shutdown: exit 0 within a second", shutdown)
+    check("shutdown: exit 0 within a second", lambda: a.end("shutdown"))
     ok(not a.bad, "stdout carried frames only", a.bad[:3])
 
     # Another adapter: SASL asked of a server without it; then EOF.
@@ -571,8 +426,7 @@ def main():
                                     IRC_FLOOD_INTERVAL_MS="400"))
 
     def sasl_nak():
-        b.event("ready", 10)
-        b.send({"method": "ready_ack"})
+        b.ready()
         e = b.event("error", 10, "the SASL error")["params"]
         alice.send("JOIN #ops")
         alice.wait(lambda l: l.startswith(b":fang2!") and b" JOIN " in l,
@@ -597,16 +451,10 @@ def main():
     print(f"# six lines at burst 2, 400 ms: {st.get('flood', 0):.2f} s",
           flush=True)
 
-    def eof():
-        b.p.stdin.close()
-        rc, secs = b.exit_within(5)
-        st["eof"] = secs
-        return (rc == 0 and secs < 1.0) or f"exit {rc} after {secs:.2f} s"
-    check("EOF on stdin: exit 0 within a second", eof)
+    check("EOF on stdin: exit 0 within a second", lambda: b.end("eof"))
 
     def no_secret_in_log():
-        with open(os.path.join(LOGS, "irc-eof.log"), "rb") as f:
-            return b"s3cret-pass" not in f.read()
+        return "s3cret-pass" not in b.log() or "it is in irc-eof.log"
     check("the SASL password is not in the adapter's log", no_secret_in_log)
 
     # No allow-loopback switch: the loopback server is refused.
@@ -628,8 +476,7 @@ def main():
                                     IRC_CHANNELS="#ops"))
 
     def tls():
-        t.event("ready", 10)
-        t.send({"method": "ready_ack"})
+        t.ready()
         alice.wait(lambda l: l.startswith(b":tlsfang!") and b" JOIN " in l,
                    20, "tlsfang's JOIN of #ops over TLS")
         alice.send("PRIVMSG tlsfang :over tls")
@@ -661,8 +508,7 @@ def main():
         x = Adapter("irc-sasl", base_env(
             "saslfang", IRC_PORT=str(srv.port), IRC_SASL_USER="fangbot",
             IRC_SASL_PASSWORD=password, IRC_CHANNELS=""))
-        x.event("ready", 10)
-        x.send({"method": "ready_ack"})
+        x.ready()
         end = time.monotonic() + 15
         while not any(g.startswith("JOIN") or g == "CAP END"
                       for g in srv.got) and time.monotonic() < end:
@@ -703,15 +549,9 @@ def main():
 
     alice.close()
     ngircd_stop(ng)
-    print(f"# shutdown took {st.get('shutdown', 0):.3f} s, "
-          f"EOF {st.get('eof', 0):.3f} s", flush=True)
+    print(f"# shutdown took {a.took or 0:.3f} s, EOF {b.took or 0:.3f} s",
+          flush=True)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001
-        ok(False, "the scenario ran to its end", f"{type(e).__name__}: {e}")
-    finally:
-        cleanup()
-    sys.exit(1 if failed else 0)
+    run(main)

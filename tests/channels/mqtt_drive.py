@@ -11,67 +11,28 @@ process it starts is stopped when it ends, however it ends.
 usage: mqtt_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
 (LOGDIR, default WORKDIR, gets mqtt-*.log: each adapter's stderr, each
 broker's log)
+
+The plumbing (TAP, the adapter's pipes and frames, processes, ports)
+is drivelib.py's; the brokers, the watcher and the scenario are here.
 """
 import json
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
+import drivelib
+from drivelib import (check, free_port, ok, run, self_signed, send_cmd,
+                      spawn, start_server, stop_server, take, wait_for)
+from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
+
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
 LOGS = sys.argv[3] if len(sys.argv) > 3 else WORK
 MOSQUITTO = os.environ.get("MOSQUITTO", "/usr/sbin/mosquitto")
-procs = []
-failed = 0
 
-
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600].replace("\n", "\n#   "), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cleanup(*_):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    if _:
-        sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, cleanup)
-signal.signal(signal.SIGINT, cleanup)
-
-
-def wait_for(pred, secs, what, step=0.05):
-    end = time.monotonic() + secs
-    while True:
-        r = pred()
-        if r:
-            return r
-        if time.monotonic() >= end:
-            raise TimeoutError(f"waited {secs} s for {what}")
-        time.sleep(step)
 
 # ---- brokers ----------------------------------------------------------------
 
@@ -87,12 +48,7 @@ USER = "user root\n" if os.getuid() == 0 else ""
 
 
 def broker_confs():
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", KEY, "-out", CERT, "-days", "2",
-                    "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60)
+    self_signed(CERT, KEY)
     subprocess.run(["mosquitto_passwd", "-c", "-b", PASSWD, "fang",
                     "right-pass"], check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, timeout=30)
@@ -112,22 +68,9 @@ def broker_confs():
 
 
 def broker_start(conf, name, port):
-    log = open(os.path.join(LOGS, f"mqtt-{name}.log"), "ab")
-    p = subprocess.Popen([MOSQUITTO, "-c", os.path.join(WORK, conf)],
-                         stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL)
-    procs.append(p)
-    end = time.monotonic() + 15
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return p
-        except OSError:
-            if p.poll() is not None:
-                break
-            time.sleep(0.05)
-    raise SystemExit(f"Bail out! mosquitto did not listen on {port} within "
-                     f"15 s (see {LOGS}/mqtt-{name}.log)")
+    return start_server("mosquitto", [MOSQUITTO, "-c",
+                                      os.path.join(WORK, conf)], port, 15,
+                        os.path.join(LOGS, f"mqtt-{name}.log"))
 
 
 def broker_log(name):
@@ -167,10 +110,8 @@ class Watcher:
                "-F", "%j"]
         for t in topics + ("probe/#",):
             cmd += ["-t", t]
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL,
-                                  stdin=subprocess.DEVNULL)
-        procs.append(self.p)
+        self.p = spawn(cmd, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         self.q = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         # Subscribed once a probe comes back.
@@ -193,17 +134,9 @@ class Watcher:
                 pass
 
     def get(self, pred, secs, what):
-        end = time.monotonic() + secs
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"the watcher waited {secs} s for {what}")
-            try:
-                m = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if pred(m):
-                return m
+        """The next message for which pred holds; those before it are
+        dropped."""
+        return take(self.q, pred, secs, what, "the watcher")
 
     def stop(self):
         self.p.kill()
@@ -212,90 +145,13 @@ class Watcher:
 # ---- the adapter, with us as its daemon -------------------------------------
 
 
-class Adapter:
-    def __init__(self, name, env):
-        e = {k: v for k, v in os.environ.items() if not k.startswith("MQTT_")}
-        e.update(env)
-        self.name = name
-        self.logpath = os.path.join(LOGS, name + ".log")
-        self.err = open(self.logpath, "ab")
-        self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=e)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []         # stdout lines that are not frames
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or "method" not in f:
-                    raise ValueError("not a frame")
-            except ValueError:
-                self.bad.append(raw)
-                continue
-            self.q.put((time.monotonic(), f))
-        self.q.put((time.monotonic(), None))      # EOF
-
-    def send(self, obj):
-        data = obj if isinstance(obj, bytes) else \
-            (json.dumps(obj) + "\n").encode()
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def event(self, method, secs, what=None, pred=None):
-        """The next event of method (others before it are skipped and
-        kept in self.skipped); self.when is when it came."""
-        end = time.monotonic() + secs
-        self.skipped = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no '{method}' event "
-                                   f"within {secs} s ({what or method})")
-            try:
-                t, f = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if f is None:
-                raise TimeoutError(f"{self.name}: stdout closed while "
-                                   f"waiting for '{method}'")
-            if f["method"] == method and (pred is None or pred(f)):
-                self.when = t
-                return f
-            self.skipped.append(f)
-
-    def log(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+class Adapter(drivelib.Adapter):
+    BIN, LOGS, PREFIX = ADAPTER, LOGS, "MQTT_"
 
     def subscribed(self, count, secs):
         """Waits until its log says it subscribed count times."""
         wait_for(lambda: self.log().count("subscribed to") >= count, secs,
                  f"{self.name}'s subscription #{count}")
-
-    def start(self):
-        self.event("ready", 10)
-        self.send({"method": "ready_ack"})
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            rc = self.p.wait(secs)
-        except subprocess.TimeoutExpired:
-            return None, secs
-        return rc, time.monotonic() - t0
-
-    def pss(self):
-        try:
-            with open(f"/proc/{self.p.pid}/smaps_rollup") as f:
-                kb = {l.split(":")[0]: l.split()[1] for l in f if ":" in l}
-            return (f"Pss {kb['Pss']} kB, Rss {kb['Rss']} kB, "
-                    f"Private_Dirty {kb['Private_Dirty']} kB")
-        except OSError as e:
-            return f"no smaps_rollup: {e}"
 
 
 def base_env(client_id, **kw):
@@ -305,25 +161,6 @@ def base_env(client_id, **kw):
     env.update(kw)
     return env
 
-
-def check(desc, fn):
-    """Runs one step: it passes when fn returns True (or None); anything
-    else it returns is why it failed, as is an exception."""
-    try:
-        r = fn()
-        ok(r is None or r is True, desc, "" if r is None or r is True
-           else f"returned {r!r}")
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, desc, f"{type(e).__name__}: {e}")
-
-
-def send_cmd(a, to, text, thread=None):
-    p = {"channel_id": to, "text": text,
-         "user": {"platform_id": to, "display_name": to,
-                  "librefang_user": None}}
-    if thread is not None:
-        p["thread_id"] = thread
-    a.send({"method": "send", "params": p})
 
 # ---- the scenario -----------------------------------------------------------
 
@@ -487,12 +324,8 @@ def main():
     print(f"# channel-mqtt after a 2 MiB line on stdin: {a.pss()}",
           flush=True)
 
-    def shutdown():
-        a.send({"method": "shutdown"})
-        rc, secs = a.exit_within(5)
-        st["shutdown"] = secs
-        return (rc == 0 and secs < 1.0) or f"exit {rc} after {secs:.2f} s"
-    check("shutdown: exit 0 within a second", shutdown)
+    check("shutdown: exit 0 within a second", lambda: a.end("shutdown"))
+    st["shutdown"] = a.took
     ok(not a.bad, "stdout carried frames only", a.bad[:3])
 
     # Away: what is published now waits in the broker's session.
@@ -500,7 +333,7 @@ def main():
     a = Adapter("mqtt-main2", base_env("lf-test-main"))
 
     def persistent():
-        a.start()
+        a.ready()
         m = a.event("message", 15, "the message sent while away")["params"]
         return (m.get("text") == "sent while you were away" and
                 "a kept session" in a.log()) or m
@@ -543,12 +376,8 @@ def main():
           "meanwhile is published", back)
     w = st.get("w", w)
 
-    def eof():
-        a.p.stdin.close()
-        rc, secs = a.exit_within(5)
-        st["eof"] = secs
-        return (rc == 0 and secs < 1.0) or f"exit {rc} after {secs:.2f} s"
-    check("EOF on stdin: exit 0 within a second", eof)
+    check("EOF on stdin: exit 0 within a second", lambda: a.end("eof"))
+    st["eof"] = a.took
 
     # MQTT 3.1.1, text replies; an old retained message on its topics.
     pub("dev/attic/say", "stale retained", retain=True, v5=False)
@@ -558,7 +387,7 @@ def main():
                                        MQTT_REPLY_TOPIC="dev/{user_id}/hear"))
 
     def v311():
-        v3.start()
+        v3.ready()
         v3.subscribed(1, 15)
         pub("dev/kitchen/say", "lights?", v5=False)
         m = v3.event("message", 10, "the 3.1.1 message")["params"]
@@ -590,7 +419,7 @@ def main():
         MQTT_PASSWORD="wrong-s3cret"))
 
     def refused():
-        x.start()
+        x.ready()
         times, msgs = [], []
         for i in range(3):
             e = x.event("error", 15, f"refusal #{i + 1}")["params"]
@@ -616,7 +445,7 @@ def main():
         MQTT_PASSWORD="right-pass", MQTT_TOPICS="$share/lf/librefang/in/#"))
 
     def tls():
-        y.start()
+        y.ready()
         y.subscribed(1, 15)
         pub("librefang/in/tina", "over tls", port=AUTH_PORT,
             auth=("fang", "right-pass"))
@@ -635,7 +464,7 @@ def main():
         MQTT_PASSWORD="right-pass", MQTT_KEEPALIVE_SECS="5"))
 
     def keepalive():
-        k.start()
+        k.ready()
         k.subscribed(1, 15)
         t0 = time.monotonic()
         ab.send_signal(signal.SIGSTOP)
@@ -658,7 +487,7 @@ def main():
         MQTT_TLS="1", MQTT_USERNAME="fang", MQTT_PASSWORD="right-pass"))
 
     def untrusted():
-        u.start()
+        u.ready()
         e = u.event("error", 15, "the certificate error")["params"]
         u.p.stdin.close()
         rc, _ = u.exit_within(5)
@@ -694,20 +523,10 @@ def main():
 
     w.stop()
     for p in (br, ab):
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    print(f"# shutdown took {st.get('shutdown', 0):.3f} s, "
-          f"EOF {st.get('eof', 0):.3f} s", flush=True)
+        stop_server(p, 10)
+    print(f"# shutdown took {st.get('shutdown') or 0:.3f} s, "
+          f"EOF {st.get('eof') or 0:.3f} s", flush=True)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001
-        ok(False, "the scenario ran to its end", f"{type(e).__name__}: {e}")
-    finally:
-        cleanup()
-    sys.exit(1 if failed else 0)
+    run(main)

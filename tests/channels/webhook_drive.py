@@ -12,63 +12,27 @@ is stopped when it ends, however it ends.
 
 usage: webhook_drive.py ADAPTER_BIN LOGDIR
 (LOGDIR gets webhook-*.log: each adapter's stderr)
+
+The plumbing (TAP, the adapter's pipes and frames, processes, ports)
+is drivelib.py's; the sender, the callback and the scenario are here.
 """
 import hashlib
 import hmac
 import http.server
 import json
 import os
-import queue
-import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
 
+import drivelib
+from drivelib import (check, free_port, ok, on_cleanup, run, self_signed,
+                      send_cmd, wait_listening)
+
 ADAPTER, LOGS = sys.argv[1], sys.argv[2]
 SECRET = "s3cret-webhook-key-0123456789"
-procs = []
-servers = []
-failed = 0
-
-
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600].replace("\n", "\n#   "), flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def cleanup(*_):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    for s in servers:
-        s.shutdown()
-        s.server_close()
-    if _:
-        sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, cleanup)
-signal.signal(signal.SIGINT, cleanup)
 
 
 def sign(ts, body, secret=SECRET):
@@ -93,8 +57,12 @@ class Receiver(http.server.ThreadingHTTPServer):
         self.got = []             # one dict per request
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
-        servers.append(self)
+        on_cleanup(self.stop)
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
 
     def reset(self, script):
         with self.lock:
@@ -147,103 +115,8 @@ class ReceiverHandler(http.server.BaseHTTPRequestHandler):
 # ---- the adapter, with us as its daemon -------------------------------------
 
 
-class Adapter:
-    def __init__(self, name, env):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith("WEBHOOK_")}
-        e.update(env)
-        self.name = name
-        self.log = os.path.join(LOGS, name + ".log")
-        self.err = open(self.log, "ab")
-        self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=e)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or "method" not in f:
-                    raise ValueError("not a frame")
-            except ValueError:
-                self.bad.append(raw)
-                continue
-            self.q.put(f)
-        self.q.put(None)
-
-    def send(self, obj):
-        self.p.stdin.write((json.dumps(obj) + "\n").encode())
-        self.p.stdin.flush()
-
-    def event(self, method, secs, what=None):
-        """The next event of method; others before it in self.skipped."""
-        end = time.monotonic() + secs
-        self.skipped = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no '{method}' event "
-                                   f"within {secs} s ({what or method})")
-            try:
-                f = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if f is None:
-                raise TimeoutError(f"{self.name}: stdout closed while "
-                                   f"waiting for '{method}'")
-            if f["method"] == method:
-                return f
-            self.skipped.append(f)
-
-    def quiet(self, secs):
-        """The events that come within secs (none expected)."""
-        got, end = [], time.monotonic() + secs
-        while time.monotonic() < end:
-            try:
-                f = self.q.get(timeout=max(0.01, end - time.monotonic()))
-            except queue.Empty:
-                continue
-            if f is not None:
-                got.append(f)
-        return got
-
-    def sanitized(self):
-        """Whether it runs with a sanitizer's runtime (its PSS is not the
-        adapter's)."""
-        try:
-            with open(f"/proc/{self.p.pid}/maps") as f:
-                return any("libasan" in l or "libtsan" in l for l in f)
-        except OSError:
-            return False
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            rc = self.p.wait(secs)
-        except subprocess.TimeoutExpired:
-            return None, secs
-        return rc, time.monotonic() - t0
-
-    def pss_kb(self):
-        """PSS and Private_Dirty (kB): PSS counts a shared library's
-        pages in part, by how many processes map them now, so it moves
-        with what else runs; the dirty private pages are the adapter's
-        own, whatever runs beside it."""
-        pss = dirty = -1
-        try:
-            with open(f"/proc/{self.p.pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        pss = int(line.split()[1])
-                    elif line.startswith("Private_Dirty:"):
-                        dirty = int(line.split()[1])
-        except OSError:
-            pass
-        return pss, dirty
+class Adapter(drivelib.Adapter):
+    BIN, LOGS, PREFIX = ADAPTER, LOGS, "WEBHOOK_"
 
 # ---- a sender ---------------------------------------------------------------
 
@@ -313,44 +186,20 @@ def post(port, body, **kw):
     return http_raw(port, request(port, body, **kw))
 
 
-def check(desc, fn):
-    try:
-        r = fn()
-        good = r is None or r is True
-        ok(good, desc, "" if good else f"returned {r!r}")
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, desc, f"{type(e).__name__}: {e}")
-
-
-def wait_listening(port, secs):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on {port} within {secs} s")
-
-
-def pss_ok(a, pss, dirty, desc):
+def pss_ok(a, when, desc):
     """Issue 13's 2 MB PSS, told apart from the machine: the adapter's
     own pages (Private_Dirty) within 1.25 MB leave the shared libraries
     (libc, libcrypto, libssl, jansson: about 0.5 MB of them touched)
-    room under 2 MB even with nothing else mapping them."""
+    room under 2 MB even with nothing else mapping them.  PSS counts a
+    shared library's pages in part, by how many processes map them now,
+    so it moves with what else runs: printed, not bounded."""
+    print(f"# channel-webhook {when}: {a.pss()}", flush=True)
+    kb = a.memory()
+    pss, dirty = kb.get("Pss", -1), kb.get("Private_Dirty", -1)
     if a.sanitized():
         ok(pss > 0, desc + " (a sanitizer build: measured, not bounded)")
     else:
         ok(0 < dirty <= 1280, desc, f"PSS {pss} kB, dirty {dirty} kB")
-
-
-def send_cmd(a, to, text, thread=None):
-    p = {"channel_id": to, "text": text,
-         "user": {"platform_id": to, "display_name": "Bob",
-                  "librefang_user": None}}
-    if thread:
-        p["thread_id"] = thread
-    a.send({"method": "send", "params": p})
 
 
 def main():
@@ -367,15 +216,10 @@ def main():
            "WEBHOOK_ATTEMPTS": "3",
            "WEBHOOK_TIMEOUT_MS": "3000"}
     a = Adapter("webhook-main", env)
-    a.event("ready", 10, "the first ready")
-    a.send({"method": "ready_ack"})
+    a.ready()
     wait_listening(port, 10)
-    st = {}
     time.sleep(0.2)
-    pss, priv = a.pss_kb()
-    print(f"# PSS channel-webhook idle, listening: {pss} kB "
-          f"(private dirty {priv} kB)", flush=True)
-    pss_ok(a, pss, priv, "memory idle: private dirty within 1.25 MB "
+    pss_ok(a, "idle, listening", "memory idle: private dirty within 1.25 MB "
            "(PSS 2 MB, issue 13)")
 
     good = {"user_id": "u-42", "user_name": "Alice", "text": "hello there",
@@ -577,23 +421,13 @@ def main():
         return texts == [f"n{i}" for i in range(5)] or texts
     check("five sends are delivered in order", in_order)
 
-    pss, priv = a.pss_kb()
-    print(f"# PSS channel-webhook after the run: {pss} kB "
-          f"(private dirty {priv} kB)", flush=True)
-    pss_ok(a, pss, priv, "memory after the traffic: private dirty within "
-           "1.25 MB")
+    pss_ok(a, "after the run", "memory after the traffic: private dirty "
+           "within 1.25 MB")
 
-    def shutdown():
-        a.send({"method": "shutdown"})
-        rc, took = a.exit_within(5)
-        st["shutdown"] = took
-        return (rc == 0 and took < 2) or (rc, took)
-    check("shutdown: exit 0 within 2 s", shutdown)
+    check("shutdown: exit 0 within 2 s", lambda: a.end("shutdown", 2))
 
     def secret_not_logged():
-        with open(a.log, "rb") as f:
-            log = f.read()
-        return SECRET.encode() not in log or "the secret is in the log"
+        return SECRET not in a.log() or "the secret is in the log"
     check("the secret is never logged", secret_not_logged)
 
     # A callback that does not listen: connection errors, retried.
@@ -606,8 +440,7 @@ def main():
     b = Adapter("webhook-dead", env_b)
 
     def conn_refused():
-        b.event("ready", 10)
-        b.send({"method": "ready_ack"})
+        b.ready()
         send_cmd(b, "x", "to nowhere")
         e = b.event("error", 10, "the undeliverable send")
         return "after 2 attempts" in e["params"]["message"] or e
@@ -639,28 +472,15 @@ def main():
     check("the 1 MiB default: a 400 kB text in; a 600 kB one (its frame "
           "past 1 MiB) and a body past 1 MiB are 413", big)
     time.sleep(1.5)     # the trim comes 1.05 s after a large request
-    pss, priv = b.pss_kb()
-    print(f"# PSS channel-webhook after 1 MiB bodies: {pss} kB "
-          f"(private dirty {priv} kB)", flush=True)
-    pss_ok(b, pss, priv, "memory after 1 MiB bodies: private dirty within "
-           "1.25 MB")
+    pss_ok(b, "after 1 MiB bodies", "memory after 1 MiB bodies: private "
+           "dirty within 1.25 MB")
 
-    def eof():
-        b.p.stdin.close()
-        rc, took = b.exit_within(5)
-        st["eof"] = took
-        return (rc == 0 and took < 2) or (rc, took)
-    check("EOF on stdin: exit 0 within 2 s", eof)
+    check("EOF on stdin: exit 0 within 2 s", lambda: b.end("eof", 2))
 
     # An https callback: its certificate verified against a CA file.
     cert = os.path.join(LOGS, "webhook-cert.pem")
     key = os.path.join(LOGS, "webhook-key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                    "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=60)
+    self_signed(cert, key)
     trcv = Receiver(tls=(cert, key))
 
     def tls(ca, want_ok):
@@ -671,8 +491,7 @@ def main():
             e3["WEBHOOK_TLS_CA_FILE"] = cert
         c = Adapter("webhook-tls", e3)
         try:
-            c.event("ready", 10)
-            c.send({"method": "ready_ack"})
+            c.ready()
             trcv.reset([])
             send_cmd(c, "room-1", "over TLS")
             if want_ok:
@@ -683,8 +502,7 @@ def main():
             return (not trcv.got and "after 2 attempts" in
                     e["params"]["message"]) or (trcv.got, e)
         finally:
-            c.send({"method": "shutdown"})
-            c.exit_within(5)
+            c.end()
     check("an https callback with WEBHOOK_TLS_CA_FILE: delivered, the "
           "signature verifies", lambda: tls(True, True))
     check("an https callback whose certificate is not trusted: nothing "
@@ -702,8 +520,7 @@ def main():
             return ("could not listen" in e["params"]["message"] and
                     alive) or (e, alive)
         finally:
-            c.send({"method": "shutdown"})
-            c.exit_within(5)
+            c.end()
             hold.close()
     check("a listen port in use: an error event, and it keeps trying "
           "(no exit)", port_taken)
@@ -732,17 +549,11 @@ def main():
           lambda: refused_conf("webhook-userinfo", {
               "WEBHOOK_CALLBACK_URL": "http://u:p@127.0.0.1/x"},
               "userinfo"))
-    print(f"# shutdown took {st.get('shutdown', 0):.3f} s, "
-          f"EOF {st.get('eof', 0):.3f} s", flush=True)
+    print(f"# shutdown took {a.took or 0:.3f} s, EOF {b.took or 0:.3f} s",
+          flush=True)
     bad_lines = a.bad + b.bad
     ok(not bad_lines, "stdout carried frames only", bad_lines[:3])
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001
-        ok(False, "the scenario ran to its end", f"{type(e).__name__}: {e}")
-    finally:
-        cleanup()
-    sys.exit(1 if failed else 0)
+    run(main)
