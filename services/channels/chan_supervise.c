@@ -22,10 +22,11 @@
  * Fewer garbage lines are counted and logged and skipped.
  *
  * Outbound: pending outbox rows of a ready channel are written as send
- * frames; a row is marked sent once its frame is wholly in the child's
- * stdin pipe.  A child that dies before that leaves the row pending, and
- * it goes to the next child.  (A frame the child read but did not pass on
- * before dying is lost: §1.3 has no acknowledgement.)
+ * frames; a row is marked sent once the child has read its frame whole
+ * from its stdin pipe (what it has not read yet is the pipe's FIONREAD).
+ * A child that dies before that leaves the row pending, and it goes to
+ * the next child.  (A frame the child read but did not pass on before
+ * dying is lost: §1.3 has no acknowledgement.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include <jansson.h>
@@ -55,6 +57,7 @@
 #define CHAN_GARBAGE_WINDOW_MS	10000
 #define CHAN_ERRLINE_MAX	2048	/* a stderr line logged, at most */
 #define CHAN_OUTBOX_MS		1000	/* outbox poll without a wake */
+#define CHAN_SENDS_POLL_MS	10	/* sends read yet? while some wait */
 #define CHAN_SENDS_MAX		64	/* send frames in flight per child */
 #define CHAN_HELD_MAX		256	/* messages waiting for the database */
 #define CHAN_HELD_RETRY_MS	500
@@ -79,7 +82,8 @@ static const char *const chan_state_names[] = {
 };
 
 /*
- * A part of an outbox row in flight: once ch_wdone passes se_end, the row
+ * A part of an outbox row in flight: once the child has read past se_end
+ * (ch_wdone less what its pipe still holds), the row
  * has reached the adapter up to byte se_upto of its text, and is sent when
  * se_last.  se_stream: the part is a stream's end.
  */
@@ -339,12 +343,16 @@ chan_fault(struct chan_child *ch, const char *fmt, ...)
 	ch->ch_deadline = util_now_ms();
 }
 
-/* Asks a child to stop: shutdown, then EOF; killed after the grace. */
+static void	chan_sends_done(struct chan_sup *, struct chan_child *);
+
+/* Asks a child to stop: shutdown, then EOF; killed after the grace.
+ * The sends it has read are recorded first: the rest go to the next. */
 static void
-chan_stop_child(struct chan_child *ch)
+chan_stop_child(struct chan_sup *s, struct chan_child *ch)
 {
 	if (ch->ch_pid <= 0 || ch->ch_state == CH_STOPPING)
 		return;
+	chan_sends_done(s, ch);
 	(void)chan_queue(ch, chan_cmd_bare("shutdown"));
 	/* The shutdown frame is small: one try to write it before EOF. */
 	if (ch->ch_in >= 0 && ch->ch_woff < ch->ch_wbuf.b_len)
@@ -362,12 +370,14 @@ chan_stop_child(struct chan_child *ch)
 
 /* The child exited (reaped): close up and decide what comes next. */
 static void
-chan_exited(struct chan_child *ch, int status)
+chan_exited(struct chan_sup *s, struct chan_child *ch, int status)
 {
 	uint64_t	now = util_now_ms();
 	size_t		i;
 	int		fault;
 
+	/* Its pipe still holds what it never read: the rest it did. */
+	chan_sends_done(s, ch);
 	if (ch->ch_in >= 0)
 		close(ch->ch_in);
 	if (ch->ch_out >= 0)
@@ -379,6 +389,11 @@ chan_exited(struct chan_child *ch, int status)
 	buf_reset(&ch->ch_ebuf);
 	buf_reset(&ch->ch_wbuf);
 	ch->ch_woff = 0;
+	/* What was queued and never written is gone with the buffer: the
+	 * counts start level again, or every later send would be marked
+	 * only once as many bytes more were written -- a reply delivered
+	 * but still pending, sent again after a restart. */
+	ch->ch_wtotal = ch->ch_wdone;
 	ch->ch_skipping = 0;
 	/* Sends in flight stay pending in the outbox, for the next child. */
 	ch->ch_nsends = 0;
@@ -410,18 +425,26 @@ chan_exited(struct chan_child *ch, int status)
 	chan_failed(ch, now);
 }
 
-/* Records the parts of outbox rows whose frames are wholly written. */
+/* Records the parts of outbox rows whose frames the child has read. */
 static void
 chan_sends_done(struct chan_sup *s, struct chan_child *ch)
 {
 	struct chan_send	*se;
 	char			 id[32], upto[32];
 	const char		*p[4];
+	uint64_t		 read;
 	size_t			 i = 0;
+	int			 unread = 0;
 
+	if (ch->ch_nsends == 0)
+		return;
+	/* Not readable (the pipe closed): nothing more was read. */
+	if (ch->ch_in < 0 || ioctl(ch->ch_in, FIONREAD, &unread) != 0)
+		return;
+	read = ch->ch_wdone - (uint64_t)unread;
 	p[0] = id;
 	p[1] = upto;
-	while (i < ch->ch_nsends && ch->ch_sends[i].se_end <= ch->ch_wdone) {
+	while (i < ch->ch_nsends && ch->ch_sends[i].se_end <= read) {
 		se = &ch->ch_sends[i];
 		snprintf(id, sizeof(id), "%lld", se->se_id);
 		snprintf(upto, sizeof(upto), "%lld", se->se_upto);
@@ -1344,13 +1367,13 @@ chan_child_free(struct chan_child *ch)
  * the old entry takes it up meanwhile.
  */
 static void
-chan_retire(struct chan_child *ch)
+chan_retire(struct chan_sup *s, struct chan_child *ch)
 {
 	ch->ch_retired = 1;
 	ch->ch_leased = 0;
 	if (ch->ch_state == CH_BACKOFF)
 		chan_set_state(ch, CH_IDLE);
-	chan_stop_child(ch);
+	chan_stop_child(s, ch);
 }
 
 /*
@@ -1392,7 +1415,7 @@ chan_apply(struct chan_sup *s)
 		if (j == n) {
 			log_info("channel '%s': removed by a reload",
 			    ch->ch_conf->cc_name);
-			chan_retire(ch);
+			chan_retire(s, ch);
 		}
 	}
 	for (j = 0; j < n; j++) {
@@ -1420,7 +1443,7 @@ chan_apply(struct chan_sup *s)
 			/* The lease stays ours: the new child takes it over
 			 * at the next tick, once the old one has exited. */
 			ch->ch_leased = old->ch_leased;
-			chan_retire(old);
+			chan_retire(s, old);
 			ch->ch_prev = old;
 			ch->ch_dirty = 1;
 		} else
@@ -1456,7 +1479,7 @@ chan_leases(struct chan_sup *s)
 			log_warnx("channel '%s': lease lost to another replica",
 			    ch->ch_conf->cc_name);
 			ch->ch_leased = 0;
-			chan_stop_child(ch);
+			chan_stop_child(s, ch);
 			if (ch->ch_pid <= 0)
 				chan_set_state(ch, CH_IDLE);
 		}
@@ -1511,7 +1534,7 @@ chan_sup_main(void *arg)
 				ch->ch_leased = 0;
 				if (ch->ch_state == CH_BACKOFF)
 					chan_set_state(ch, CH_IDLE);
-				chan_stop_child(ch);
+				chan_stop_child(s, ch);
 				t = now + 1000 + (uint64_t)
 				    ch->ch_conf->cc_shutdown_grace_secs * 1000;
 				if (t > stop_by)
@@ -1534,7 +1557,7 @@ chan_sup_main(void *arg)
 			ch = s->s_ch[i];
 			if (ch->ch_pid > 0 && child_reap(ch->ch_pid, 0,
 			    &status) == 1)
-				chan_exited(ch, status);
+				chan_exited(s, ch, status);
 			alive += ch->ch_pid > 0;
 		}
 		if (quit && (alive == 0 || now >= stop_by + 2000))
@@ -1552,7 +1575,15 @@ chan_sup_main(void *arg)
 			next_outbox = now + CHAN_OUTBOX_MS;
 		}
 		for (i = 0; i < s->s_n; i++) {
+			/* Sends the child has read since: it reads as it
+			 * likes, so while some wait, a pass every
+			 * CHAN_SENDS_POLL_MS looks (a kill -9 of the service
+			 * sends again what was read since the last look). */
+			chan_sends_done(s, s->s_ch[i]);
 			t = chan_timers(s, s->s_ch[i], now);
+			if (s->s_ch[i]->ch_nsends > 0 &&
+			    t > CHAN_SENDS_POLL_MS)
+				t = CHAN_SENDS_POLL_MS;
 			if (t < wait)
 				wait = t;
 			chan_status(s, s->s_ch[i]);
@@ -1621,7 +1652,7 @@ chan_sup_main(void *arg)
 		if (ch->ch_pid > 0) {
 			child_kill(ch->ch_pid, SIGKILL);
 			if (child_reap(ch->ch_pid, 2000, &status) == 1)
-				chan_exited(ch, status);
+				chan_exited(s, ch, status);
 		}
 		chan_set_state(ch, CH_IDLE);
 		if (!ch->ch_retired)

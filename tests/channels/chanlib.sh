@@ -74,3 +74,13 @@ stream_ended() { sframes "$1" "$2" | grep -q '"stream_end"'; }
 reactions() {
 	jq -sc --arg m "$2" '[.[] | select(.frame.method == "reaction" and .frame.params.message_id == $m) | [.frame.params.phase, .frame.params.tool_name]]' "$LF_TMP/$1/received.jsonl"
 }
+# chan_sent AGENT: waits (5 s at most) until none of AGENT's deliveries is
+# pending: a reply is marked sent once its adapter has read it, which may
+# come a moment after the platform's user has it.  The check that follows
+# says what was not so.
+chan_no_pending() {
+	lf_req GET "/api/agents/$1/deliveries"
+	[ "$LF_STATUS" = 200 ] &&
+	    [ "$(jb '[.deliveries[] | select(.status == "pending")] | length')" = 0 ]
+}
+chan_sent() { lf_poll 100 chan_no_pending "$1" || true; }

@@ -159,6 +159,7 @@ t_eq "after restart_max_retries failures" "$(jb .status.restarts)" 3
 t_ok "the last error is shown ($(jb .status.last_error))" grep -q "exited with status 1" <<<"$(jb .status.last_error)"
 
 # ---- deliveries --------------------------------------------------------------------
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries lists every reply" "$LF_STATUS $(jb .total)" "200 7"
 t_eq "newest first, sent" "$(jbc '[.deliveries[0] | .channel, .message, .status, .in_reply_to, .thread_id]')" '["other","echo: [Alice]: threaded","sent","o2","th1"]'

@@ -79,6 +79,7 @@ emit demo "$(msg u1 "question D" mD)"
 t_ok "C: and carries messages" send_wait demo "echo: [Alice]: question D" 1
 t_eq "C: the queued reply was not sent again" "$(sends demo "reply C")" 1
 t_eq "one adapter runs" "$(alive_ch demo)" 1
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "every reply is one delivery" "$(jbc '[.deliveries[].message] | sort')" '["echo: [Alice]: question D","reply A","reply B","reply C"]'
 

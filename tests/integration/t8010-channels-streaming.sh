@@ -104,6 +104,7 @@ t_eq "2: the answer is not sent again" "$(sends st "Done: I told them.")" 0
 t_ok "2: the owner's notice is sent to the recipient" send_wait st "Alice needs a human." 1
 t_eq "2: as a send to the recipient the ready named" "$(jq -c 'select(.frame.method == "send" and .frame.params.text == "Alice needs a human.") | .frame' "$LF_TMP/st/received.jsonl")" '{"method":"send","params":{"channel_id":"owner-1","text":"Alice needs a human.","user":{"platform_id":"owner-1","display_name":"Boss","librefang_user":null}}}'
 t_eq "2: an outbox row of kind notice, keyed by the message" "$(lf_psql "SELECT o.kind || ' ' || (o.idem_key = 'channels:notice:' || i.id || ':1') FROM channels.outbox o, channels.inbound i WHERE i.platform_msg_id = 's2' AND o.text = 'Alice needs a human.'")" "notice true"
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "2: the deliveries show it" "$(jbc '[.deliveries[] | select(.kind == "notice") | [.recipient, .channel_id, .message, .status]]')" '[["Boss","owner-1","Alice needs a human.","sent"]]'
 

@@ -84,6 +84,7 @@ t_eq "B: the new one was shown no piece of the old stream" "$(by_pid "$P4" "$SB"
 t_ok "B: the outbox row is sent once" lf_poll 100 sent_once mB
 t_eq "B: from one more provider call" "$(lf_fake_requests m-k9 | jq length)" 2
 t_eq "one adapter runs" "$(alive_ch st)" 1
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "each reply is one delivery" "$(jbc '[.deliveries[] | [.message, .status, .streamed]] | sort')" "$(jq -nc --arg a "$TA" --arg b "$TB" '[[$a, "sent", false], [$b, "sent", false]]')"
 t_done

@@ -44,6 +44,7 @@ t_eq "its platform message id was committed" \
 t_eq "each answered once" \
     "$(e2e_heard mqtt "hello over mqtt") $(e2e_heard mqtt "json with an id")" "1 1"
 
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries: both replies, on mqtt, sent" \
     "$LF_STATUS $(jb .total) $(jbc '[.deliveries[] | [.channel, .channel_id, .status]] | unique')" \

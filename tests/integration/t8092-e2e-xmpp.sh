@@ -45,6 +45,7 @@ t_eq "committed under the stanza ids, from her bare JID" \
     "$(lf_psql "SELECT string_agg(platform_msg_id || ' ' || user_id, ',' ORDER BY id) FROM channels.inbound WHERE channel = 'xmpp'")" \
     "x-1 alice@localhost,x-2 alice@localhost"
 
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries: both replies, on xmpp, to her JID, sent" \
     "$LF_STATUS $(jb .total) $(jbc '[.deliveries[] | [.channel, .channel_id, .status]] | unique')" \

@@ -40,6 +40,7 @@ t_ok "a second mail is answered" e2e_wait email "A second question"
 t_eq "each answered once" \
     "$(e2e_heard email "meet at noon") $(e2e_heard email "A second question")" "1 1"
 
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries: both replies, by email, to her, sent" \
     "$LF_STATUS $(jb .total) $(jbc '[.deliveries[] | [.channel, .channel_id, .status]] | unique')" \

@@ -93,6 +93,7 @@ ours() {
 	echo $n
 }
 t_eq "one adapter process runs" "$(ours)" 1
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "every reply is one delivery, sent" \
     "$(jbc '[.deliveries[] | [.in_reply_to, .status]] | sort')" \

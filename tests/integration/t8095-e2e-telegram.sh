@@ -58,6 +58,7 @@ t_ok "a second message is answered" e2e_wait telegram "and a second one"
 t_eq "each answered once" \
     "$(e2e_heard telegram "hello from alice") $(e2e_heard telegram "a second one")" "1 1"
 
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries: both replies, on telegram, to alice, sent" \
     "$LF_STATUS $(jbc '[.deliveries[] | [.channel, .recipient, .status]] | unique')" \

@@ -72,6 +72,7 @@ t_eq "each answered once" \
 t_eq "each reply had a txn id of its own" \
     "$(jq -rs '[.[].txn] | unique | length' "$LF_TMP/matrix/heard.jsonl")" 2
 
+chan_sent "$A"
 lf_req GET "/api/agents/$A/deliveries"
 t_eq "GET /api/agents/{id}/deliveries: both replies, on matrix, to alice, sent" \
     "$LF_STATUS $(jbc '[.deliveries[] | [.channel, .recipient, .status]] | unique')" \
