@@ -1,5 +1,6 @@
 """drivelib.py - what every channel adapter driver shares (irc, mqtt, xmpp,
-email, webhook _drive.py, adapter_conform.py; e2e_peer.py through them).
+email, webhook, telegram, matrix, discord _drive.py, adapter_conform.py;
+e2e_peer.py through them).
 
 A driver plays the daemon's side of the sidecar protocol
 (spec/notes/protocols.md 1.3) on an adapter's stdin/stdout and prints TAP
@@ -23,6 +24,12 @@ calling script) and "# ..." diagnostics.  Here:
   start_server(what, cmd, port, secs, logpath), stop_server(p, secs)
                            a platform server: started, registered for
                            cleanup, returned once it accepts on port
+  start_announced(what, cmd, secs, logpath)
+                           a platform server that says its port: started,
+                           registered for cleanup; its Popen and the JSON
+                           object of its first stdout line
+  http_json(base, method, path, obj)   one JSON request to a server's
+                           test API; the JSON answer, an error's too
   spawn(cmd, **popen)      Popen, registered for cleanup
   on_cleanup(fn)           fn() runs at cleanup, after the processes die
   cleanup()                kills what is registered (idempotent)
@@ -41,6 +48,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 _failed = 0
 _procs = []             # every process started, killed by cleanup()
@@ -189,6 +198,42 @@ def start_server(what, cmd, port, secs, logpath):
     return p
 
 
+def start_announced(what, cmd, secs, logpath):
+    """A platform server that picks its port and says it: cmd with its
+    stderr appended to logpath, no stdin, registered for cleanup.
+    Returns its Popen and the JSON object of the first line it writes
+    on stdout ({"port": n, ...}); a SystemExit bail-out when no such
+    line comes within secs."""
+    log = open(logpath, "ab")
+    p = spawn(cmd, stdout=subprocess.PIPE, stderr=log,
+              stdin=subprocess.DEVNULL)
+    log.close()
+    q = queue.Queue()
+    threading.Thread(target=lambda: q.put(p.stdout.readline()),
+                     daemon=True).start()
+    try:
+        hello = json.loads(q.get(timeout=secs))
+        if not isinstance(hello, dict) or "port" not in hello:
+            raise ValueError("no port")
+    except (queue.Empty, ValueError) as e:
+        raise SystemExit(f"Bail out! {what} did not say its port within "
+                         f"{secs} s: {type(e).__name__} (see {logpath})")
+    return p, hello
+
+
+def http_json(base, method, path, obj=None, secs=10):
+    """method base+path with obj as its JSON body (none if None); the
+    answer's JSON (None if empty), a 4xx's or 5xx's as well."""
+    data = None if obj is None else json.dumps(obj).encode()
+    r = urllib.request.Request(base + path, data=data, method=method,
+                               headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(r, timeout=secs) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"null")
+
+
 def stop_server(p, secs=15):
     """SIGTERM, then SIGKILL when it is still up after secs."""
     p.terminate()
@@ -226,8 +271,9 @@ def run(main):
 class Adapter:
     """An adapter with us as its daemon.  A driver subclasses it with
     BIN (the program), LOGS (the directory for NAME.log, its stderr) and
-    PREFIX (the environment variables of the platform: the ones
-    inherited are dropped, so only env configures it).
+    PREFIX (the prefix of the platform's environment variables, or a
+    tuple of them: the ones inherited are dropped, so only env
+    configures it).
 
     A thread reads its stdout: each frame (a JSON object with a string
     "method") is queued with the time it came; any other line is kept in
