@@ -30,8 +30,7 @@ import sys
 import time
 
 import drivelib
-from drivelib import (check, http_json, ok, run, send_cmd,
-                      start_announced, stop_server)
+from drivelib import check, ok, run, send_cmd, wait_count
 from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
@@ -46,23 +45,16 @@ HB_MS = 600                 # the fake's heartbeat_interval
 # ---- the Discord side -------------------------------------------------------
 
 
-class Server:
-    """discord_server.mjs on 127.0.0.1 (port 0: any free one)."""
+class Server(drivelib.FakeServer):
+    """discord_server.mjs on 127.0.0.1 (port 0: any free one); the bot's
+    user id is the one it says with its port."""
 
     def __init__(self, port=0):
-        self.p, hello = start_announced(
-            "discord_server.mjs", [NODE, SERVER_JS, "--port", str(port),
-                                   "--token", TOKEN, "--heartbeat",
-                                   str(HB_MS)], 20,
-            os.path.join(LOGS, "discord-server.log"))
-        self.port, self.bot_id = hello["port"], hello["bot_id"]
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        stop_server(self.p, 10)
-
-    def req(self, method, path, obj=None):
-        return http_json(self.base, method, path, obj)
+        super().__init__("discord_server.mjs",
+                         [NODE, SERVER_JS, "--port", str(port), "--token",
+                          TOKEN, "--heartbeat", str(HB_MS)], 20,
+                         os.path.join(LOGS, "discord-server.log"))
+        self.bot_id = self.hello["bot_id"]
 
     def say(self, text, channel="200", guild=None, uid="300",
             username="alice", global_name="Alice", bot=False, mentions=()):
@@ -96,15 +88,7 @@ class Server:
         return g[-1]["n"] if g else 0
 
     def wait(self, fn, n, secs, what):
-        end = time.monotonic() + secs
-        while True:
-            got = fn()
-            if len(got) >= n:
-                return got
-            if time.monotonic() >= end:
-                raise TimeoutError(f"the server saw {len(got)} of {n} "
-                                   f"{what} within {secs} s")
-            time.sleep(0.05)
+        return wait_count(fn, n, secs, what)
 
     def wait_gw(self, what, n, secs, since=0):
         return self.wait(lambda: self.gw(what, since), n, secs, what)
@@ -460,14 +444,7 @@ def main():
 
     def memory():
         time.sleep(0.5)
-        kb = a.memory()
-        print(f"# channel-discord after the traffic above: {a.pss()}",
-              flush=True)
-        if a.sanitized():
-            print("# a sanitizer build: PSS measured, not bounded",
-                  flush=True)
-            return kb["Pss"] > 0 or kb
-        return kb["Pss"] <= 2048 or kb
+        return a.pss_at_most(2048, "after the traffic above")
     check("PSS at most 2 MB", memory)
 
     def restart():

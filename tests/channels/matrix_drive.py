@@ -22,8 +22,7 @@ import sys
 import time
 
 import drivelib
-from drivelib import (check, http_json, ok, run, send_cmd,
-                      start_announced, stop_server)
+from drivelib import check, ok, run, send_cmd, wait_count
 from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
@@ -39,25 +38,16 @@ DM, GROUP = "!dm:localhost", "!group:localhost"
 # ---- the Matrix side --------------------------------------------------------
 
 
-class Server:
+class Server(drivelib.FakeServer):
     """matrix_server.py on 127.0.0.1 (port 0: any free one), its state in
     WORK, so that a restart carries on."""
 
     def __init__(self, port=0):
-        self.p, hello = start_announced(
-            "matrix_server.py", [sys.executable, SERVER_PY, "--port",
-                                 str(port), "--token", TOKEN, "--user", BOT,
-                                 "--state",
-                                 os.path.join(WORK, "matrix-state.json")],
-            20, os.path.join(LOGS, "matrix-server.log"))
-        self.port = hello["port"]
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        stop_server(self.p, 10)
-
-    def req(self, method, path, obj=None):
-        return http_json(self.base, method, path, obj)
+        super().__init__("matrix_server.py",
+                         [sys.executable, SERVER_PY, "--port", str(port),
+                          "--token", TOKEN, "--user", BOT, "--state",
+                          os.path.join(WORK, "matrix-state.json")], 20,
+                         os.path.join(LOGS, "matrix-server.log"))
 
     def room(self, room_id, members, direct=False):
         return self.req("POST", "/__room", {"room_id": room_id,
@@ -97,27 +87,12 @@ class Server:
                                           count=count, **kw))
 
     def wait_calls(self, endpoint, n, secs, since=0, what=None, pred=None):
-        end = time.monotonic() + secs
-        while True:
-            c = [x for x in self.calls(endpoint, since)
-                 if pred is None or pred(x)]
-            if len(c) >= n:
-                return c
-            if time.monotonic() >= end:
-                raise TimeoutError(f"the server saw {len(c)} of {n} "
-                                   f"{endpoint} calls within {secs} s "
-                                   f"({what or endpoint})")
-            time.sleep(0.05)
+        return wait_count(lambda: [x for x in self.calls(endpoint, since)
+                                   if pred is None or pred(x)], n, secs,
+                          f"{endpoint} calls ({what or endpoint})")
 
     def wait_sent(self, n, secs, since=0, what="sent events"):
-        end = time.monotonic() + secs
-        while True:
-            s = self.sent(since=since)
-            if len(s) >= n:
-                return s
-            if time.monotonic() >= end:
-                raise TimeoutError(f"{len(s)} of {n} {what} within {secs} s")
-            time.sleep(0.05)
+        return wait_count(lambda: self.sent(since=since), n, secs, what)
 
 # ---- the adapter, with us as its daemon -------------------------------------
 
@@ -462,14 +437,7 @@ def main():
 
     def memory():
         time.sleep(0.5)
-        kb = a.memory()
-        print(f"# channel-matrix after the traffic above: {a.pss()}",
-              flush=True)
-        if a.sanitized():
-            print("# a sanitizer build: PSS measured, not bounded",
-                  flush=True)
-            return kb["Pss"] > 0 or kb
-        return kb["Pss"] <= 2048 or kb
+        return a.pss_at_most(2048, "after the traffic above")
     check("PSS at most 2 MB", memory)
 
     def restart():

@@ -23,8 +23,7 @@ import sys
 import time
 
 import drivelib
-from drivelib import (check, http_json, ok, run, send_cmd,
-                      start_announced, stop_server)
+from drivelib import check, ok, run, send_cmd, wait_count
 from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
@@ -39,22 +38,14 @@ BOT_ID, BOT_NAME = 666, "TestNameBot"       # the emulator's getMe
 # ---- the Telegram side ------------------------------------------------------
 
 
-class Server:
+class Server(drivelib.FakeServer):
     """telegram_server.mjs on 127.0.0.1 (port 0: any free one)."""
 
     def __init__(self, port=0):
-        self.p, hello = start_announced(
-            "telegram_server.mjs", [NODE, SERVER_JS, "--port", str(port),
-                                    "--tokens", TOKEN], 20,
-            os.path.join(LOGS, "telegram-server.log"))
-        self.port = hello["port"]
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        stop_server(self.p, 10)
-
-    def req(self, method, path, obj=None):
-        return http_json(self.base, method, path, obj)
+        super().__init__("telegram_server.mjs",
+                         [NODE, SERVER_JS, "--port", str(port),
+                          "--tokens", TOKEN], 20,
+                         os.path.join(LOGS, "telegram-server.log"))
 
     def _from(self, user_id, first, username):
         return {"id": user_id, "is_bot": False, "first_name": first,
@@ -101,16 +92,8 @@ class Server:
                                           count=count, **kw))
 
     def wait_calls(self, method, n, secs, since=0, what=None):
-        end = time.monotonic() + secs
-        while True:
-            c = self.calls(method, since)
-            if len(c) >= n:
-                return c
-            if time.monotonic() >= end:
-                raise TimeoutError(f"the server saw {len(c)} of {n} "
-                                   f"{method} calls within {secs} s "
-                                   f"({what or method})")
-            time.sleep(0.05)
+        return wait_count(lambda: self.calls(method, since), n, secs,
+                          f"{method} calls ({what or method})")
 
 # ---- the adapter, with us as its daemon -------------------------------------
 
@@ -356,11 +339,7 @@ def main():
     # Memory, idle and connected (issue 13: 2 MB PSS per adapter).
     def memory():
         time.sleep(0.5)
-        kb = a.memory()
-        st["mem"] = kb
-        print(f"# channel-telegram after the traffic above: {a.pss()}",
-              flush=True)
-        return kb["Pss"] <= 2048 or kb
+        return a.pss_at_most(2048, "after the traffic above")
     check("PSS at most 2 MB", memory)
 
     def restart():
