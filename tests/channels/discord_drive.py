@@ -19,17 +19,19 @@ every process it starts is stopped when it ends, however it ends.
 usage: discord_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
 (LOGDIR, default WORKDIR, gets discord-*.log: each adapter's stderr, the
 server's)
+
+The plumbing (TAP, the adapter's pipes and frames, processes) is
+drivelib.py's; the Gateway and REST server, its user and the scenario
+are here.
 """
 import json
 import os
-import queue
-import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
+
+import drivelib
+from drivelib import check, ok, run, send_cmd, wait_count
+from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
 LOGS = sys.argv[3] if len(sys.argv) > 3 else WORK
@@ -38,79 +40,21 @@ SERVER_JS = os.path.join(HERE, "discord_server.mjs")
 NODE = os.environ.get("NODE", "node")
 TOKEN = "MTA0.lf-test.token_0123456789"
 HB_MS = 600                 # the fake's heartbeat_interval
-procs = []
-failed = 0
-
-
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600].replace("\n", "\n#   "), flush=True)
-    return cond
-
-
-def cleanup(*_):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    if _:
-        sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, cleanup)
-signal.signal(signal.SIGINT, cleanup)
 
 
 # ---- the Discord side -------------------------------------------------------
 
 
-class Server:
-    """discord_server.mjs on 127.0.0.1 (port 0: any free one)."""
+class Server(drivelib.FakeServer):
+    """discord_server.mjs on 127.0.0.1 (port 0: any free one); the bot's
+    user id is the one it says with its port."""
 
     def __init__(self, port=0):
-        self.log = open(os.path.join(LOGS, "discord-server.log"), "ab")
-        self.p = subprocess.Popen([NODE, SERVER_JS, "--port", str(port),
-                                   "--token", TOKEN, "--heartbeat",
-                                   str(HB_MS)],
-                                  stdout=subprocess.PIPE, stderr=self.log,
-                                  stdin=subprocess.DEVNULL)
-        procs.append(self.p)
-        q = queue.Queue()
-        threading.Thread(target=lambda: q.put(self.p.stdout.readline()),
-                         daemon=True).start()
-        try:
-            hello = json.loads(q.get(timeout=20))
-            self.port, self.bot_id = hello["port"], hello["bot_id"]
-        except (queue.Empty, ValueError, KeyError):
-            raise SystemExit("Bail out! discord_server.mjs did not listen "
-                             f"within 20 s (see {LOGS}/discord-server.log)")
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(5)
-
-    def req(self, method, path, obj=None):
-        data = None if obj is None else json.dumps(obj).encode()
-        r = urllib.request.Request(self.base + path, data=data,
-                                   method=method, headers={
-                                       "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(r, timeout=10) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read() or b"null")
+        super().__init__("discord_server.mjs",
+                         [NODE, SERVER_JS, "--port", str(port), "--token",
+                          TOKEN, "--heartbeat", str(HB_MS)], 20,
+                         os.path.join(LOGS, "discord-server.log"))
+        self.bot_id = self.hello["bot_id"]
 
     def say(self, text, channel="200", guild=None, uid="300",
             username="alice", global_name="Alice", bot=False, mentions=()):
@@ -144,15 +88,7 @@ class Server:
         return g[-1]["n"] if g else 0
 
     def wait(self, fn, n, secs, what):
-        end = time.monotonic() + secs
-        while True:
-            got = fn()
-            if len(got) >= n:
-                return got
-            if time.monotonic() >= end:
-                raise TimeoutError(f"the server saw {len(got)} of {n} "
-                                   f"{what} within {secs} s")
-            time.sleep(0.05)
+        return wait_count(fn, n, secs, what)
 
     def wait_gw(self, what, n, secs, since=0):
         return self.wait(lambda: self.gw(what, since), n, secs, what)
@@ -169,108 +105,8 @@ class Server:
 # ---- the adapter, with us as its daemon -------------------------------------
 
 
-class Adapter:
-    def __init__(self, name, env):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith("DISCORD_")}
-        e.update(env)
-        self.name = name
-        self.err = open(os.path.join(LOGS, name + ".log"), "ab")
-        self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=e)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or "method" not in f:
-                    raise ValueError("not a frame")
-            except ValueError:
-                self.bad.append(raw)
-                continue
-            self.q.put(f)
-        self.q.put(None)
-
-    def send(self, obj):
-        data = obj if isinstance(obj, bytes) else \
-            (json.dumps(obj) + "\n").encode()
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def event(self, method, secs, what=None, pred=None):
-        """The next event of method (others before it are skipped and
-        kept in self.skipped)."""
-        end = time.monotonic() + secs
-        self.skipped = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no '{method}' event "
-                                   f"within {secs} s ({what or method})")
-            try:
-                f = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if f is None:
-                raise TimeoutError(f"{self.name}: stdout closed while "
-                                   f"waiting for '{method}'")
-            if f["method"] == method and (pred is None or pred(f)):
-                return f
-            self.skipped.append(f)
-
-    def none_within(self, method, secs):
-        """No event of method within secs (others are dropped)."""
-        try:
-            f = self.event(method, secs)
-            return f
-        except TimeoutError:
-            return None
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            rc = self.p.wait(secs)
-        except subprocess.TimeoutExpired:
-            return None, secs
-        return rc, time.monotonic() - t0
-
-    def sanitized(self):
-        """Whether it runs with a sanitizer's runtime (its PSS is not the
-        adapter's)."""
-        try:
-            with open(f"/proc/{self.p.pid}/maps") as f:
-                return any("libasan" in l or "libtsan" in l for l in f)
-        except OSError:
-            return False
-
-    def smaps(self):
-        with open(f"/proc/{self.p.pid}/smaps_rollup") as f:
-            return {l.split(":")[0]: int(l.split()[1]) for l in f
-                    if ":" in l and l.split()[1].isdigit()}
-
-
-
-def check(desc, fn):
-    """Runs one step; an exception is its failure, with why."""
-    try:
-        r = fn()
-        good = r is None or r is True
-        ok(good, desc, "" if good else f"returned {r!r}")
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, desc, f"{type(e).__name__}: {e}")
-
-
-def send_cmd(a, to, text):
-    a.send({"method": "send", "params": {
-        "channel_id": to, "text": text,
-        "user": {"platform_id": to, "display_name": to,
-                 "librefang_user": None}}})
-
+class Adapter(drivelib.Adapter):
+    BIN, LOGS, PREFIX = ADAPTER, LOGS, "DISCORD_"
 
 
 def base_env(port, **kw):
@@ -290,9 +126,8 @@ def main():
     st = {}
 
     def ready():
-        r = a.event("ready", 10)
+        r = a.ready()
         p = r.get("params") or {}
-        a.send({"method": "ready_ack"})
         return (p.get("protocol_version") == 1 and
                 p.get("capabilities") == ["typing", "reaction"]) or r
     check("ready: protocol_version 1, capabilities typing, reaction", ready)
@@ -609,15 +444,7 @@ def main():
 
     def memory():
         time.sleep(0.5)
-        kb = a.smaps()
-        print(f"# channel-discord after the traffic above: Pss "
-              f"{kb['Pss']} kB, Rss {kb['Rss']} kB, Private_Dirty "
-              f"{kb['Private_Dirty']} kB", flush=True)
-        if a.sanitized():
-            print("# a sanitizer build: PSS measured, not bounded",
-                  flush=True)
-            return kb["Pss"] > 0 or kb
-        return kb["Pss"] <= 2048 or kb
+        return a.pss_at_most(2048, "after the traffic above")
     check("PSS at most 2 MB", memory)
 
     def restart():
@@ -643,11 +470,9 @@ def main():
 
     def shutdown():
         g0 = srv.last_gw()
-        a.send({"method": "shutdown"})
-        rc, dt = a.exit_within(5)
+        why = a.end("shutdown", within=1.5)
         cl = srv.wait_gw("closed", 1, 5, since=g0)
-        return (rc == 0 and dt < 1.5 and cl[0]["code"] == 1000) or \
-            (rc, dt, cl)
+        return (why is None and cl[0]["code"] == 1000) or (why, cl)
     check("shutdown: the Gateway closed with 1000, exit 0 within a second",
           shutdown)
 
@@ -680,9 +505,7 @@ def main():
 
     def eof():
         d.event("ready", 10)
-        d.p.stdin.close()
-        rc, dt = d.exit_within(5)
-        return (rc == 0 and dt < 1.5) or (rc, dt)
+        return d.end("eof", within=1.5)
     check("EOF on stdin: exit 0 within a second", eof)
     ok(not a.bad and not b.bad and not d.bad,
        "stdout carried frames only", a.bad + b.bad + d.bad)
@@ -690,10 +513,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001
-        ok(False, "the scenario ran to its end", f"{type(e).__name__}: {e}")
-    finally:
-        cleanup()
-    sys.exit(1 if failed else 0)
+    run(main)

@@ -1,5 +1,6 @@
 """drivelib.py - what every channel adapter driver shares (irc, mqtt, xmpp,
-email, webhook _drive.py, adapter_conform.py; e2e_peer.py through them).
+email, webhook, telegram, matrix, discord _drive.py, adapter_conform.py;
+e2e_peer.py through them).
 
 A driver plays the daemon's side of the sidecar protocol
 (spec/notes/protocols.md 1.3) on an adapter's stdin/stdout and prints TAP
@@ -16,6 +17,7 @@ calling script) and "# ..." diagnostics.  Here:
                            process started, exits 1 if anything failed
   free_port()              a loopback TCP port free now
   wait_for(pred, secs, what)       polls until pred() is truthy
+  wait_count(fn, n, secs, what)    polls until fn()'s list holds n
   take(q, pred, secs, what)        the first item of a queue for which
                            pred holds
   wait_listening(port, secs)       until 127.0.0.1:port accepts
@@ -23,6 +25,12 @@ calling script) and "# ..." diagnostics.  Here:
   start_server(what, cmd, port, secs, logpath), stop_server(p, secs)
                            a platform server: started, registered for
                            cleanup, returned once it accepts on port
+  FakeServer(what, cmd, secs, logpath)
+                           a fake platform server that picks its port and
+                           says it: started, registered for cleanup; its
+                           test API's req(), stop()
+  http_json(base, method, path, obj)   one JSON request; the JSON answer,
+                           an error's too
   spawn(cmd, **popen)      Popen, registered for cleanup
   on_cleanup(fn)           fn() runs at cleanup, after the processes die
   cleanup()                kills what is registered (idempotent)
@@ -41,6 +49,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 _failed = 0
 _procs = []             # every process started, killed by cleanup()
@@ -91,6 +101,21 @@ def wait_for(pred, secs, what, step=0.05):
             return r
         if time.monotonic() >= end:
             raise TimeoutError(f"waited {secs} s for {what}")
+        time.sleep(step)
+
+
+def wait_count(fn, n, secs, what, step=0.05):
+    """fn()'s list once it holds n items or more, polled every step (a
+    fake server's record of calls); TimeoutError saying how many of n
+    came within secs."""
+    end = time.monotonic() + secs
+    while True:
+        got = fn()
+        if len(got) >= n:
+            return got
+        if time.monotonic() >= end:
+            raise TimeoutError(f"the server saw {len(got)} of {n} {what} "
+                               f"within {secs} s")
         time.sleep(step)
 
 
@@ -189,6 +214,19 @@ def start_server(what, cmd, port, secs, logpath):
     return p
 
 
+def http_json(base, method, path, obj=None, secs=10):
+    """method base+path with obj as its JSON body (none if None); the
+    answer's JSON (None if empty), a 4xx's or 5xx's as well."""
+    data = None if obj is None else json.dumps(obj).encode()
+    r = urllib.request.Request(base + path, data=data, method=method,
+                               headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(r, timeout=secs) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"null")
+
+
 def stop_server(p, secs=15):
     """SIGTERM, then SIGKILL when it is still up after secs."""
     p.terminate()
@@ -197,6 +235,42 @@ def stop_server(p, secs=15):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait(5)
+
+
+class FakeServer:
+    """A fake platform server (telegram_server.mjs, matrix_server.py,
+    discord_server.mjs) that picks its port and says it: cmd with its
+    stderr appended to logpath, no stdin, registered for cleanup.  Up
+    once the first line it writes on stdout, a JSON object, names the
+    port: .hello is that object, .port and .base (http://127.0.0.1:PORT)
+    follow from it; a SystemExit bail-out when no such line comes within
+    secs.  A driver subclasses it with its platform's test API on req();
+    calling __init__ again starts it anew (a restart)."""
+
+    def __init__(self, what, cmd, secs, logpath):
+        log = open(logpath, "ab")
+        self.p = spawn(cmd, stdout=subprocess.PIPE, stderr=log,
+                       stdin=subprocess.DEVNULL)
+        log.close()
+        q = queue.Queue()
+        threading.Thread(target=lambda: q.put(self.p.stdout.readline()),
+                         daemon=True).start()
+        try:
+            self.hello = json.loads(q.get(timeout=secs))
+            self.port = self.hello["port"]
+        except (queue.Empty, ValueError, TypeError, KeyError) as e:
+            rc = self.p.poll()
+            why = type(e).__name__ if rc is None else f"exited {rc}"
+            raise SystemExit(f"Bail out! {what} did not say its port "
+                             f"within {secs} s: {why} (see {logpath})")
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def stop(self, secs=10):
+        stop_server(self.p, secs)
+
+    def req(self, method, path, obj=None):
+        """One request to it; the JSON answer, an error's too."""
+        return http_json(self.base, method, path, obj)
 
 
 def _on_signal(signum, _frame):
@@ -226,8 +300,9 @@ def run(main):
 class Adapter:
     """An adapter with us as its daemon.  A driver subclasses it with
     BIN (the program), LOGS (the directory for NAME.log, its stderr) and
-    PREFIX (the environment variables of the platform: the ones
-    inherited are dropped, so only env configures it).
+    PREFIX (the prefix of the platform's environment variables, or a
+    tuple of them: the ones inherited are dropped, so only env
+    configures it).
 
     A thread reads its stdout: each frame (a JSON object with a string
     "method") is queued with the time it came; any other line is kept in
@@ -368,6 +443,20 @@ class Adapter:
             return f"no smaps_rollup for pid {self.p.pid}"
         return (f"Pss {kb['Pss']} kB, Rss {kb['Rss']} kB, "
                 f"Private_Dirty {kb['Private_Dirty']} kB")
+
+    def pss_at_most(self, limit, when):
+        """A step: prints its memory (channel-X when) and returns None
+        when its PSS is at most limit kB, else its smaps_rollup (why).
+        Under a sanitizer (sanitized()) the PSS is measured, not
+        bounded: None when there is one."""
+        kb = self.memory()
+        print(f"# {os.path.basename(self.BIN)} {when}: {self.pss()}",
+              flush=True)
+        if self.sanitized():
+            print("# a sanitizer build: PSS measured, not bounded",
+                  flush=True)
+            return kb.get("Pss", 0) > 0 or kb
+        return kb.get("Pss", limit + 1) <= limit or kb
 
     def sanitized(self):
         """Whether it runs with a sanitizer's runtime (its memory is then

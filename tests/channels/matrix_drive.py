@@ -13,17 +13,17 @@ when it ends, however it ends.
 usage: matrix_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
 (LOGDIR, default WORKDIR, gets matrix-*.log: each adapter's stderr, the
 server's)
+
+The plumbing (TAP, the adapter's pipes and frames, processes) is
+drivelib.py's; the homeserver, its users and the scenario are here.
 """
-import json
 import os
-import queue
-import signal
-import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
+
+import drivelib
+from drivelib import check, ok, run, send_cmd, wait_count
+from drivelib import cleanup  # noqa: F401 - e2e_peer.py calls d.cleanup()
 
 ADAPTER, WORK = sys.argv[1], sys.argv[2]
 LOGS = sys.argv[3] if len(sys.argv) > 3 else WORK
@@ -33,80 +33,21 @@ TOKEN = "syt_bGZib3Q_lf-test-token_0123"
 BOT = "@lfbot:localhost"
 ALICE, BOB, CAROL = "@alice:localhost", "@bob:localhost", "@carol:localhost"
 DM, GROUP = "!dm:localhost", "!group:localhost"
-procs = []
-failed = 0
 
-
-def ok(cond, desc, why=""):
-    global failed
-    print(("ok - " if cond else "not ok - ") + desc, flush=True)
-    if not cond:
-        failed += 1
-        if why:
-            print("#   " + str(why)[:600].replace("\n", "\n#   "), flush=True)
-    return cond
-
-
-def cleanup(*_):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                pass
-    if _:
-        sys.exit(1)
-
-
-signal.signal(signal.SIGTERM, cleanup)
-signal.signal(signal.SIGINT, cleanup)
 
 # ---- the Matrix side --------------------------------------------------------
 
 
-class Server:
+class Server(drivelib.FakeServer):
     """matrix_server.py on 127.0.0.1 (port 0: any free one), its state in
     WORK, so that a restart carries on."""
 
     def __init__(self, port=0):
-        self.log = open(os.path.join(LOGS, "matrix-server.log"), "ab")
-        self.p = subprocess.Popen([sys.executable, SERVER_PY, "--port",
-                                   str(port), "--token", TOKEN, "--user",
-                                   BOT, "--state",
-                                   os.path.join(WORK, "matrix-state.json")],
-                                  stdout=subprocess.PIPE, stderr=self.log,
-                                  stdin=subprocess.DEVNULL)
-        procs.append(self.p)
-        q = queue.Queue()
-        threading.Thread(target=lambda: q.put(self.p.stdout.readline()),
-                         daemon=True).start()
-        try:
-            line = q.get(timeout=20)
-            self.port = json.loads(line)["port"]
-        except (queue.Empty, ValueError, KeyError):
-            raise SystemExit("Bail out! matrix_server.py did not listen "
-                             f"within 20 s (see {LOGS}/matrix-server.log)")
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait(5)
-
-    def req(self, method, path, obj=None):
-        data = None if obj is None else json.dumps(obj).encode()
-        r = urllib.request.Request(self.base + path, data=data,
-                                   method=method, headers={
-                                       "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(r, timeout=10) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return json.loads(e.read() or b"null")
+        super().__init__("matrix_server.py",
+                         [sys.executable, SERVER_PY, "--port", str(port),
+                          "--token", TOKEN, "--user", BOT, "--state",
+                          os.path.join(WORK, "matrix-state.json")], 20,
+                         os.path.join(LOGS, "matrix-server.log"))
 
     def room(self, room_id, members, direct=False):
         return self.req("POST", "/__room", {"room_id": room_id,
@@ -146,106 +87,18 @@ class Server:
                                           count=count, **kw))
 
     def wait_calls(self, endpoint, n, secs, since=0, what=None, pred=None):
-        end = time.monotonic() + secs
-        while True:
-            c = [x for x in self.calls(endpoint, since)
-                 if pred is None or pred(x)]
-            if len(c) >= n:
-                return c
-            if time.monotonic() >= end:
-                raise TimeoutError(f"the server saw {len(c)} of {n} "
-                                   f"{endpoint} calls within {secs} s "
-                                   f"({what or endpoint})")
-            time.sleep(0.05)
+        return wait_count(lambda: [x for x in self.calls(endpoint, since)
+                                   if pred is None or pred(x)], n, secs,
+                          f"{endpoint} calls ({what or endpoint})")
 
     def wait_sent(self, n, secs, since=0, what="sent events"):
-        end = time.monotonic() + secs
-        while True:
-            s = self.sent(since=since)
-            if len(s) >= n:
-                return s
-            if time.monotonic() >= end:
-                raise TimeoutError(f"{len(s)} of {n} {what} within {secs} s")
-            time.sleep(0.05)
+        return wait_count(lambda: self.sent(since=since), n, secs, what)
 
 # ---- the adapter, with us as its daemon -------------------------------------
 
 
-class Adapter:
-    def __init__(self, name, env):
-        e = {k: v for k, v in os.environ.items()
-             if not k.startswith("MATRIX_")}
-        e.update(env)
-        self.name = name
-        self.err = open(os.path.join(LOGS, name + ".log"), "ab")
-        self.p = subprocess.Popen([ADAPTER], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=self.err,
-                                  env=e)
-        procs.append(self.p)
-        self.q = queue.Queue()
-        self.bad = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for raw in self.p.stdout:
-            try:
-                f = json.loads(raw)
-                if not isinstance(f, dict) or "method" not in f:
-                    raise ValueError("not a frame")
-            except ValueError:
-                self.bad.append(raw)
-                continue
-            self.q.put(f)
-        self.q.put(None)
-
-    def send(self, obj):
-        data = obj if isinstance(obj, bytes) else \
-            (json.dumps(obj) + "\n").encode()
-        self.p.stdin.write(data)
-        self.p.stdin.flush()
-
-    def event(self, method, secs, what=None, pred=None):
-        """The next event of method (others before it are skipped and
-        kept in self.skipped)."""
-        end = time.monotonic() + secs
-        self.skipped = []
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.name}: no '{method}' event "
-                                   f"within {secs} s ({what or method})")
-            try:
-                f = self.q.get(timeout=left)
-            except queue.Empty:
-                continue
-            if f is None:
-                raise TimeoutError(f"{self.name}: stdout closed while "
-                                   f"waiting for '{method}'")
-            if f["method"] == method and (pred is None or pred(f)):
-                return f
-            self.skipped.append(f)
-
-    def exit_within(self, secs):
-        t0 = time.monotonic()
-        try:
-            rc = self.p.wait(secs)
-        except subprocess.TimeoutExpired:
-            return None, secs
-        return rc, time.monotonic() - t0
-
-    def sanitized(self):
-        """Whether it runs with a sanitizer's runtime (its PSS is not the
-        adapter's)."""
-        try:
-            with open(f"/proc/{self.p.pid}/maps") as f:
-                return any("libasan" in l or "libtsan" in l for l in f)
-        except OSError:
-            return False
-
-    def smaps(self):
-        with open(f"/proc/{self.p.pid}/smaps_rollup") as f:
-            return {l.split(":")[0]: int(l.split()[1]) for l in f
-                    if ":" in l and l.split()[1].isdigit()}
+class Adapter(drivelib.Adapter):
+    BIN, LOGS, PREFIX = ADAPTER, LOGS, "MATRIX_"
 
 
 def base_env(port, **kw):
@@ -257,25 +110,6 @@ def base_env(port, **kw):
            "MATRIX_SYNC_TIMEOUT_SECS": "2"}
     env.update(kw)
     return env
-
-
-def check(desc, fn):
-    """Runs one step; an exception is its failure, with why."""
-    try:
-        r = fn()
-        good = r is None or r is True
-        ok(good, desc, "" if good else f"returned {r!r}")
-    except Exception as e:       # noqa: BLE001 - reported as TAP
-        ok(False, desc, f"{type(e).__name__}: {e}")
-
-
-def send_cmd(a, to, text, thread=None):
-    p = {"channel_id": to, "text": text,
-         "user": {"platform_id": to, "display_name": to,
-                  "librefang_user": None}}
-    if thread:
-        p["thread_id"] = thread
-    a.send({"method": "send", "params": p})
 
 
 def txn(c):
@@ -296,9 +130,8 @@ def main():
     st = {}
 
     def ready():
-        r = a.event("ready", 10)
+        r = a.ready()
         p = r.get("params") or {}
-        a.send({"method": "ready_ack"})
         return (p.get("protocol_version") == 1 and
                 p.get("capabilities") == ["typing", "reaction",
                                           "thread"]) or r
@@ -387,7 +220,7 @@ def main():
         st["txn1"] = txn(c)
         # The bot's own message comes back in the sync: not an event.
         time.sleep(1)
-        own = [f for f in list(a.q.queue) if f and
+        own = [f for _, f in list(a.q.queue) if f and
                f["method"] == "message"]
         return (c["method"] == "PUT" and
                 c["path"].startswith(
@@ -604,15 +437,7 @@ def main():
 
     def memory():
         time.sleep(0.5)
-        kb = a.smaps()
-        print(f"# channel-matrix after the traffic above: Pss "
-              f"{kb['Pss']} kB, Rss {kb['Rss']} kB, Private_Dirty "
-              f"{kb['Private_Dirty']} kB", flush=True)
-        if a.sanitized():
-            print("# a sanitizer build: PSS measured, not bounded",
-                  flush=True)
-            return kb["Pss"] > 0 or kb
-        return kb["Pss"] <= 2048 or kb
+        return a.pss_at_most(2048, "after the traffic above")
     check("PSS at most 2 MB", memory)
 
     def restart():
@@ -632,11 +457,8 @@ def main():
     print(f"# reconnected {st.get('reconnect', -1):.1f} s after the server "
           "came back", flush=True)
 
-    def shutdown():
-        a.send({"method": "shutdown"})
-        rc, dt = a.exit_within(5)
-        return (rc == 0 and dt < 1.5) or (rc, dt)
-    check("shutdown: exit 0 within a second", shutdown)
+    check("shutdown: exit 0 within a second",
+          lambda: a.end("shutdown", within=1.5))
 
     b = Adapter("matrix-badtoken", base_env(
         srv.port, MATRIX_ACCESS_TOKEN="syt_wrong"))
@@ -668,9 +490,7 @@ def main():
 
     def eof():
         d.event("ready", 10)
-        d.p.stdin.close()
-        rc, dt = d.exit_within(5)
-        return (rc == 0 and dt < 1.5) or (rc, dt)
+        return d.end("eof", within=1.5)
     check("EOF on stdin: exit 0 within a second", eof)
     ok(not a.bad and not b.bad and not d.bad,
        "stdout carried frames only", a.bad + b.bad + d.bad)
@@ -678,10 +498,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:       # noqa: BLE001
-        ok(False, "the scenario ran to its end", f"{type(e).__name__}: {e}")
-    finally:
-        cleanup()
-    sys.exit(1 if failed else 0)
+    run(main)
