@@ -185,8 +185,10 @@ bus_state() {
 # ("<Unix ms> <instances>" a line), so when it showed what is timed
 # apart from the docker commands, which take a second or more here.
 watch_status() {
+	local st
 	while [ ! -e "$LF_TMP/stop" ]; do
-		echo "$(lf_ms) $(status)"
+		st=$(status)
+		echo "$(lf_ms) $st"	# the time its answer was in
 		sleep 0.1
 	done >"$LF_TMP/watch"
 }
