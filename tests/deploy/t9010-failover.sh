@@ -248,10 +248,13 @@ SHOWN_LOST=$(shown false "$T_KILL0")
 SHOWN_BACK=$(shown true "$STARTED")
 echo "# every process lost 'bus' by $((LOST - T_KILL0)) ms after docker kill was run; gateway 1's /api/status showed it $(( ${SHOWN_LOST:-0} - LOST )) ms after the last"
 echo "# every process was back by $RECONN ms after the broker's start; gateway 1's /api/status showed it $(( ${SHOWN_BACK:-0} - STARTED - RECONN )) ms after the last"
-t_ok "/api/status showed the loss within 0.5 s of the last process's (a beat on the change, not at the interval)" \
-    test -n "$SHOWN_LOST" -a $(( ${SHOWN_LOST:-0} - LOST )) -le 500
-t_ok "and the reconnect within 0.5 s of the last one's" \
-    test -n "$SHOWN_BACK" -a $(( ${SHOWN_BACK:-0} - STARTED - RECONN )) -le 500
+# 1 s: the watcher's own period under load (a curl, jq, 0.1 s) is up to
+# half that; without the beat on the change, the last of 9 processes
+# would wait for its next beat, up to 2 s (all 9 within 1 s: 1 in 500).
+t_ok "/api/status showed the loss within 1 s of the last process's (a beat on the change, not at the interval)" \
+    test -n "$SHOWN_LOST" -a $(( ${SHOWN_LOST:-0} - LOST )) -le 1000
+t_ok "and the reconnect within 1 s of the last one's" \
+    test -n "$SHOWN_BACK" -a $(( ${SHOWN_BACK:-0} - STARTED - RECONN )) -le 1000
 echo "# steady: $(cat "$LF_TMP/steady.out")"
 S=$(cat "$LF_TMP/steady.json" 2>/dev/null || echo '[]')
 t_ok "the other broker carried the traffic while 'bus' was down (200s then)" \
