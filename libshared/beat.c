@@ -20,10 +20,17 @@
 #include "util.h"
 #include "version.h"
 
-/* The second beat comes soon after the first: a publisher's dial is not
- * waited for, and the first beat of a process is often sent before its
- * broker is connected. */
-#define BEAT_SECOND_MS		250
+/*
+ * After the first beat, and after each change of the process's uplinks
+ * (a broker lost or connected: bus_uplinks_watch), two more come soon,
+ * BEAT_SOON_MS apart, before the interval resumes: a publisher's dial is
+ * not waited for, so the first beat of a process is often sent before its
+ * broker is connected, and the beat that says a broker is back may reach
+ * it before a gateway's subscriber has redialled it too.  Beats are at
+ * least BEAT_GAP_MS apart, however often the uplinks change.
+ */
+static const unsigned int beat_soon_ms[] = { 250, 750 };
+#define BEAT_GAP_MS		20
 #define BEAT_LINGER_MS		50
 #define BEAT_INTERVAL_MIN	100
 #define BEAT_INTERVAL_MAX	60000
@@ -34,6 +41,7 @@ static struct {
 	pthread_mutex_t	 mtx;
 	pthread_cond_t	 cv;
 	int		 stop;		/* under mtx */
+	int		 kick;		/* under mtx: an uplink changed */
 	struct bus_pub	*pub;
 	const char	*service;
 	long long	 started_ms;
@@ -47,44 +55,98 @@ static struct {
 	.cv = PTHREAD_COND_INITIALIZER,
 };
 
+/* The process's uplinks (bus.h) as the beat's "brokers": [{url,
+ * connected, since_ms}]; NULL on ENOMEM.  A character of a URL that a
+ * beat may not carry (an ipc path with a space) is sent as '_'. */
+static json_t *
+beat_brokers(void)
+{
+	struct bus_uplink	ul[BEAT_BROKERS_MAX];
+	json_t			*a;
+	char			*c;
+	int			 i, n;
+
+	n = bus_uplinks(ul, BEAT_BROKERS_MAX);
+	if ((a = json_array()) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++) {
+		for (c = ul[i].ul_url; *c != '\0'; c++)
+			if (*c <= ' ' || *c > '~' || *c == '"' || *c == '\\')
+				*c = '_';
+		if (json_array_append_new(a, json_pack("{s:s, s:b, s:I}",
+		    "url", ul[i].ul_url, "connected", ul[i].ul_connected,
+		    "since_ms", (json_int_t)ul[i].ul_since_ms)) != 0) {
+			json_decref(a);
+			return (NULL);
+		}
+	}
+	return (a);
+}
+
 static void
 beat_send(const char *state)
 {
 	json_t	*o;
 
-	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:i, s:I, s:s}",
-	    "service", beat_pub.service, "instance", svc_instance(), "host",
-	    svc_host_name(), "pid", (int)getpid(), "version",
+	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:I, s:I, s:i, s:I, s:s, "
+	    "s:o*}", "service", beat_pub.service, "instance", svc_instance(),
+	    "host", svc_host_name(), "pid", (int)getpid(), "version",
 	    LIBREFANG_VERSION, "started_ms", (json_int_t)beat_pub.started_ms,
 	    "uptime_seconds", (json_int_t)svc_uptime(), "interval_ms",
 	    BEAT_INTERVAL_MS, "seq", (json_int_t)++beat_pub.seq, "state",
-	    state);
+	    state, "brokers", beat_brokers());
 	/* Best effort: a beat lost is made up for by the next. */
 	if (o != NULL)
 		(void)bus_publish(beat_pub.pub, TOPIC_HEARTBEAT, o);
 	json_decref(o);
 }
 
+/* bus_uplinks_watch()'s: a beat at once.  On an nng thread. */
+static void
+beat_kick(void)
+{
+	pthread_mutex_lock(&beat_pub.mtx);
+	beat_pub.kick = 1;
+	pthread_cond_signal(&beat_pub.cv);
+	pthread_mutex_unlock(&beat_pub.mtx);
+}
+
+/* Waits under beat_pub.mtx until ms have passed, or stop, or (when
+ * kickable) a kick. */
+static void
+beat_wait(unsigned int ms, int kickable)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	while (!beat_pub.stop && !(kickable && beat_pub.kick) &&
+	    pthread_cond_timedwait(&beat_pub.cv, &beat_pub.mtx, &ts) !=
+	    ETIMEDOUT)
+		;
+}
+
 static void *
 beat_main(void *arg)
 {
-	struct timespec	ts;
-	unsigned int	wait_ms = BEAT_SECOND_MS;
+	size_t	soon = 0;	/* beats of beat_soon_ms[] sent */
 
 	(void)arg;
 	pthread_mutex_lock(&beat_pub.mtx);
 	while (!beat_pub.stop) {
+		if (beat_pub.kick)
+			soon = 0;
+		beat_pub.kick = 0;
 		pthread_mutex_unlock(&beat_pub.mtx);
 		beat_send("up");
 		pthread_mutex_lock(&beat_pub.mtx);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)wait_ms * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		while (!beat_pub.stop && pthread_cond_timedwait(&beat_pub.cv,
-		    &beat_pub.mtx, &ts) != ETIMEDOUT)
-			;
-		wait_ms = BEAT_INTERVAL_MS;
+		beat_wait(BEAT_GAP_MS, 0);
+		if (soon < sizeof(beat_soon_ms) / sizeof(beat_soon_ms[0]))
+			beat_wait(beat_soon_ms[soon++] - BEAT_GAP_MS, 1);
+		else
+			beat_wait(BEAT_INTERVAL_MS - BEAT_GAP_MS, 1);
 	}
 	pthread_mutex_unlock(&beat_pub.mtx);
 	return (NULL);
@@ -103,6 +165,7 @@ beat_start(const char *bus_url, const char *service)
 	beat_pub.service = service;
 	beat_pub.started_ms = svc_started_at_ms();
 	beat_pub.stop = 0;
+	beat_pub.kick = 0;
 	beat_pub.left = 0;
 	if ((e = pthread_create(&beat_pub.thread, NULL, beat_main,
 	    NULL)) != 0) {
@@ -113,6 +176,7 @@ beat_start(const char *bus_url, const char *service)
 		return (-1);
 	}
 	beat_pub.running = 1;
+	bus_uplinks_watch(beat_kick);
 	return (0);
 }
 
@@ -121,6 +185,7 @@ beat_leave(void)
 {
 	if (!beat_pub.running)
 		return;
+	bus_uplinks_watch(NULL);
 	pthread_mutex_lock(&beat_pub.mtx);
 	beat_pub.stop = 1;
 	pthread_cond_signal(&beat_pub.cv);
@@ -223,11 +288,41 @@ beat_table_slot(struct beat_table *bt, uint64_t now)
 	return (victim);
 }
 
+/* Reads a beat's "brokers" (borrowed; NULL: absent) into be; 0, or
+ * SH_EINVAL when it is not an array of at most BEAT_BROKERS_MAX {url,
+ * connected, since_ms}. */
+static int
+beat_brokers_read(json_t *a, struct beat_entry *be)
+{
+	json_t		*o;
+	const char	*url;
+	json_int_t	 since;
+	int		 conn;
+	size_t		 i;
+
+	be->be_nbrokers = 0;
+	if (a == NULL)
+		return (0);
+	if (!json_is_array(a) || json_array_size(a) > BEAT_BROKERS_MAX)
+		return (SH_EINVAL);
+	json_array_foreach(a, i, o) {
+		if (json_unpack(o, "{s:s, s:b, s:I}", "url", &url,
+		    "connected", &conn, "since_ms", &since) != 0 ||
+		    !beat_word(url, 1, BEAT_URL_MAX) || since < 0)
+			return (SH_EINVAL);
+		snprintf(be->be_brokers[i].bb_url, BEAT_URL_MAX, "%s", url);
+		be->be_brokers[i].bb_connected = conn;
+		be->be_brokers[i].bb_since_ms = since;
+	}
+	be->be_nbrokers = (int)json_array_size(a);
+	return (0);
+}
+
 int
 beat_table_note(struct beat_table *bt, json_t *body, uint64_t now,
     long long wall)
 {
-	struct beat_entry	*be = NULL;
+	struct beat_entry	*be = NULL, br;
 	json_error_t		 je;
 	const char		*svc, *inst, *host, *ver, *state;
 	json_int_t		 pid, started, uptime, interval, seq;
@@ -246,6 +341,8 @@ beat_table_note(struct beat_table *bt, json_t *body, uint64_t now,
 	    !beat_word(ver, 0, sizeof(be->be_version)) || pid <= 0 ||
 	    interval < BEAT_INTERVAL_MIN || interval > BEAT_INTERVAL_MAX ||
 	    seq < 0 || started < 0 || uptime < 0)
+		return (SH_EINVAL);
+	if (beat_brokers_read(json_object_get(body, "brokers"), &br) != 0)
 		return (SH_EINVAL);
 	if (strcmp(state, "up") == 0)
 		gone = 0;
@@ -280,6 +377,8 @@ beat_table_note(struct beat_table *bt, json_t *body, uint64_t now,
 	be->be_seen = now;
 	be->be_seen_wall = wall;
 	be->be_gone = gone;
+	be->be_nbrokers = br.be_nbrokers;
+	memcpy(be->be_brokers, br.be_brokers, sizeof(be->be_brokers));
 	return (0);
 }
 

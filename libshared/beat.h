@@ -7,9 +7,13 @@
  * why) publishes a beat on
  * TOPIC_HEARTBEAT every BEAT_INTERVAL_MS:
  *	{service, instance, host, pid, version, started_ms, uptime_seconds,
- *	 interval_ms, seq, state: "up"}
+ *	 interval_ms, seq, state: "up", brokers: [{url, connected, since_ms}]}
  * and one with state "leaving" when it stops cleanly.  instance is
  * svc_instance() ("<host>:<pid>", the name the scheduler's leases carry).
+ * brokers are the process's uplinks (bus.h): whether it is connected to
+ * each broker, and since when (wall clock ms); a change of one sends a
+ * beat at once, and two more soon after (beat.c), so a gateway knows
+ * within milliseconds that a process has redialled a restarted broker.
  * A gateway has no database, so each one subscribes and keeps the table
  * in memory (beat_watch_*): any gateway answers the same after one
  * interval.  PUB/SUB may drop a beat: an entry is "down" only after
@@ -35,6 +39,8 @@
 #define BEAT_FORGET_GONE_MS	(60 * 1000)
 #define BEAT_FORGET_DOWN_MS	(10 * 60 * 1000)
 #define BEAT_MAX		256
+#define BEAT_BROKERS_MAX	4	/* in one beat */
+#define BEAT_URL_MAX		128	/* a broker's URL, its NUL included */
 
 /* ---- the publisher ------------------------------------------------- */
 
@@ -64,6 +70,12 @@ enum beat_state {
 /* What the table knows of one process.  Strings are validated on
  * receipt: printable ASCII without quotes, backslashes or spaces, so
  * they go into JSON and Prometheus labels as they are. */
+struct beat_broker {
+	char		 bb_url[BEAT_URL_MAX];
+	int		 bb_connected;
+	long long	 bb_since_ms;	/* wall clock: its last change */
+};
+
 struct beat_entry {
 	char		 be_service[32];
 	char		 be_instance[80];
@@ -77,6 +89,8 @@ struct beat_entry {
 	uint64_t	 be_seen;	/* monotonic ms of the last beat */
 	long long	 be_seen_wall;	/* wall clock ms of the same */
 	int		 be_gone;
+	int		 be_nbrokers;	/* 0: the beat had no "brokers" */
+	struct beat_broker be_brokers[BEAT_BROKERS_MAX];
 };
 
 struct beat_table;

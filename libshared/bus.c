@@ -76,11 +76,12 @@ bus_addr(const char *base, const char *role, char *out, size_t outlen)
 
 /*
  * Splits url (comma-separated brokers) into at most max addresses of
- * role, written to addrs.  Returns how many, or SH_EINVAL.
+ * role, written to addrs, and each broker's own URL to bases (when not
+ * NULL).  Returns how many, or SH_EINVAL.
  */
 static int
 bus_url_addrs(const char *url, const char *role,
-    char addrs[][BUS_URL_MAX], int max)
+    char addrs[][BUS_URL_MAX], char bases[][BUS_URL_MAX], int max)
 {
 	char	 copy[BUS_URL_MAX], *tok, *save = NULL;
 	int	 n = 0;
@@ -101,6 +102,8 @@ bus_url_addrs(const char *url, const char *role,
 			log_warnx("%s: bad bus url '%s'", __func__, tok);
 			return (SH_EINVAL);
 		}
+		if (bases != NULL)
+			snprintf(bases[n], BUS_URL_MAX, "%s", tok);
 		n++;
 	}
 	return (n > 0 ? n : SH_EINVAL);
@@ -144,6 +147,7 @@ struct bus_redial {
 	int			 rd_tcp;
 	int			 rd_up;		/* its pipes connected now */
 	int			 rd_busy;	/* being renewed, unlocked */
+	int			 rd_link;	/* its broker in bus_link_st, or -1 */
 	uint64_t		 rd_since;	/* monotonic ms: dialed, or lost */
 	char			 rd_addr[BUS_URL_MAX];
 };
@@ -152,6 +156,100 @@ static pthread_mutex_t	 bus_redial_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 bus_redial_cv = PTHREAD_COND_INITIALIZER;
 static struct bus_redial *bus_redials;
 static pthread_once_t	 bus_redial_once = PTHREAD_ONCE_INIT;
+
+/*
+ * Uplinks (bus.h): the process's state towards each broker it dialled, for
+ * its heartbeat.  A broker is connected when every dialer to it, of every
+ * socket, has a pipe: then anything the process does can go through it.
+ * Recomputed from the dialers on each of their pipe events, under
+ * bus_redial_mtx; a change calls bus_links_fn once the lock is released,
+ * so the heartbeat says it at once instead of at its next interval.
+ */
+#define BUS_LINKS_MAX	8
+static struct {
+	char		 ls_url[BUS_UPLINK_URL_MAX];
+	int		 ls_up;
+	int64_t		 ls_since;	/* wall clock ms of the last change */
+} bus_link_st[BUS_LINKS_MAX];
+static int		 bus_nlink;
+static void		(*bus_links_fn)(void);
+
+/* The index of broker base's link, made when new; -1 when the table is
+ * full.  Under bus_redial_mtx. */
+static int
+bus_link_find(const char *base)
+{
+	int	i;
+
+	for (i = 0; i < bus_nlink; i++)
+		if (strcmp(bus_link_st[i].ls_url, base) == 0)
+			return (i);
+	if (bus_nlink == BUS_LINKS_MAX)
+		return (-1);
+	snprintf(bus_link_st[i].ls_url, sizeof(bus_link_st[i].ls_url), "%s",
+	    base);
+	bus_link_st[i].ls_up = 0;
+	bus_link_st[i].ls_since = util_wall_ms();
+	bus_nlink++;
+	return (i);
+}
+
+/* Recomputes link i from its dialers; 1 when its state changed.  Under
+ * bus_redial_mtx. */
+static int
+bus_link_update(int i)
+{
+	struct bus_redial	*rd;
+	int			 n = 0, up = 1;
+
+	if (i < 0)
+		return (0);
+	for (rd = bus_redials; rd != NULL; rd = rd->rd_next)
+		if (rd->rd_link == i) {
+			n++;
+			if (rd->rd_up == 0)
+				up = 0;
+		}
+	if (n == 0)
+		up = 0;
+	if (up == bus_link_st[i].ls_up)
+		return (0);
+	bus_link_st[i].ls_up = up;
+	bus_link_st[i].ls_since = util_wall_ms();
+	return (1);
+}
+
+/* Calls the watcher after a change, outside bus_redial_mtx. */
+static void
+bus_links_changed(void (*fn)(void), int changed)
+{
+	if (changed && fn != NULL)
+		fn();
+}
+
+int
+bus_uplinks(struct bus_uplink *out, int max)
+{
+	int	i;
+
+	pthread_mutex_lock(&bus_redial_mtx);
+	for (i = 0; i < bus_nlink && i < max; i++) {
+		memcpy(out[i].ul_url, bus_link_st[i].ls_url,
+		    sizeof(out[i].ul_url));
+		out[i].ul_connected = bus_link_st[i].ls_up;
+		out[i].ul_since_ms = bus_link_st[i].ls_since;
+	}
+	pthread_mutex_unlock(&bus_redial_mtx);
+	return (i);
+}
+
+void
+bus_uplinks_watch(void (*fn)(void))
+{
+	pthread_mutex_lock(&bus_redial_mtx);
+	bus_links_fn = fn;
+	pthread_mutex_unlock(&bus_redial_mtx);
+}
 
 /* A new dialer of s to addr, its backoff set, not started.  0 or -1. */
 static int
@@ -241,6 +339,8 @@ bus_redial_note(nng_pipe p, nng_pipe_ev ev)
 {
 	struct bus_redial	*rd;
 	nng_dialer		 d = nng_pipe_dialer(p);
+	void			(*fn)(void);
+	int			 changed;
 
 	if (nng_dialer_id(d) <= 0 ||
 	    (ev != NNG_PIPE_EV_ADD_POST && ev != NNG_PIPE_EV_REM_POST))
@@ -253,7 +353,10 @@ bus_redial_note(nng_pipe p, nng_pipe_ev ev)
 		rd->rd_up++;
 	else if (rd != NULL && rd->rd_up > 0 && --rd->rd_up == 0)
 		rd->rd_since = util_now_ms();
+	changed = rd != NULL && bus_link_update(rd->rd_link);
+	fn = bus_links_fn;
 	pthread_mutex_unlock(&bus_redial_mtx);
+	bus_links_changed(fn, changed);
 }
 
 /* Forgets s's dialers, waiting for one being renewed.  Before nng_close. */
@@ -261,6 +364,8 @@ static void
 bus_redial_forget(nng_socket s)
 {
 	struct bus_redial	**rp, *rd;
+	void			(*fn)(void);
+	int			 changed = 0, i;
 
 	pthread_mutex_lock(&bus_redial_mtx);
 	rp = &bus_redials;
@@ -277,20 +382,25 @@ bus_redial_forget(nng_socket s)
 		*rp = rd->rd_next;
 		free(rd);
 	}
+	for (i = 0; i < bus_nlink; i++)
+		changed |= bus_link_update(i);
+	fn = bus_links_fn;
 	pthread_mutex_unlock(&bus_redial_mtx);
+	bus_links_changed(fn, changed);
 }
 
 /*
- * Dials addr without blocking: nng keeps redialing in the background, so
- * a broker that starts later, or restarts, is picked up; and the dialer is
- * watched (above).  The socket's pipe events must call bus_redial_note().
+ * Dials addr, a role of broker base, without blocking: nng keeps
+ * redialing in the background, so a broker that starts later, or
+ * restarts, is picked up; and the dialer is watched (above).  The socket's pipe events must call bus_redial_note().
  */
 static int
-bus_dial(nng_socket s, const char *addr)
+bus_dial(nng_socket s, const char *addr, const char *base)
 {
 	struct bus_redial	*rd;
 	nng_dialer		 d;
-	int			 rv;
+	void			(*fn)(void);
+	int			 rv, changed;
 
 	pthread_once(&bus_redial_once, bus_redial_start);
 	if ((rd = calloc(1, sizeof(*rd))) == NULL ||
@@ -308,9 +418,13 @@ bus_dial(nng_socket s, const char *addr)
 	rd->rd_since = util_now_ms();
 	memcpy(rd->rd_addr, addr, strlen(addr) + 1);
 	pthread_mutex_lock(&bus_redial_mtx);
+	rd->rd_link = bus_link_find(base);
 	rd->rd_next = bus_redials;
 	bus_redials = rd;
+	changed = bus_link_update(rd->rd_link);
+	fn = bus_links_fn;
 	pthread_mutex_unlock(&bus_redial_mtx);
+	bus_links_changed(fn, changed);
 	if ((rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
 		log_warnx("%s: could not dial '%s': %s", __func__, addr,
 		    nng_strerror(rv));
@@ -324,12 +438,13 @@ static int
 bus_dial_all(nng_socket s, const char *url, const char *role)
 {
 	char	addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
+	char	bases[BUS_MAX_BROKERS][BUS_URL_MAX];
 	int	i, n;
 
-	if ((n = bus_url_addrs(url, role, addrs, BUS_MAX_BROKERS)) < 0)
+	if ((n = bus_url_addrs(url, role, addrs, bases, BUS_MAX_BROKERS)) < 0)
 		return (n);
 	for (i = 0; i < n; i++)
-		if (bus_dial(s, addrs[i]) != 0)
+		if (bus_dial(s, addrs[i], bases[i]) != 0)
 			return (SH_EIO);
 	return (0);
 }
@@ -636,10 +751,12 @@ struct bus_client *
 bus_client_open(const char *url)
 {
 	char			 addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
+	char			 bases[BUS_MAX_BROKERS][BUS_URL_MAX];
 	struct bus_client	*bc;
 	int			 i, n;
 
-	if ((n = bus_url_addrs(url, "front", addrs, BUS_MAX_BROKERS)) < 0)
+	if ((n = bus_url_addrs(url, "front", addrs, bases,
+	    BUS_MAX_BROKERS)) < 0)
 		return (NULL);
 	if ((bc = calloc(1, sizeof(*bc))) == NULL)
 		return (NULL);
@@ -658,7 +775,7 @@ bus_client_open(const char *url)
 		    bus_client_pipe_ev, bc);
 		nng_pipe_notify(bc->bc_socks[i], NNG_PIPE_EV_REM_POST,
 		    bus_client_pipe_ev, bc);
-		if (bus_dial(bc->bc_socks[i], addrs[i]) != 0)
+		if (bus_dial(bc->bc_socks[i], addrs[i], bases[i]) != 0)
 			goto fail;
 	}
 	bus_client_settle(bc);
@@ -1568,12 +1685,13 @@ bus_server_open(const char *url, const char *svc, int nworkers,
     void *arg)
 {
 	char			 addrs[BUS_MAX_BROKERS][BUS_URL_MAX];
+	char			 bases[BUS_MAX_BROKERS][BUS_URL_MAX];
 	struct bus_server	*bs;
 	struct bus_worker	*bw;
 	struct bus_link		*bl;
 	int			 i, j, n;
 
-	if ((n = bus_url_addrs(url, svc, addrs, BUS_MAX_BROKERS)) < 0)
+	if ((n = bus_url_addrs(url, svc, addrs, bases, BUS_MAX_BROKERS)) < 0)
 		return (NULL);
 	if ((bs = calloc(1, sizeof(*bs))) == NULL)
 		return (NULL);
@@ -1598,7 +1716,7 @@ bus_server_open(const char *url, const char *svc, int nworkers,
 		nng_socket_set_ms(bs->bs_socks[j], NNG_OPT_REQ_RESENDTIME,
 		    NNG_DURATION_INFINITE);
 		bus_pipe_notify(bs->bs_socks[j], &bs->bs_closing);
-		if (bus_dial(bs->bs_socks[j], addrs[j]) != 0)
+		if (bus_dial(bs->bs_socks[j], addrs[j], bases[j]) != 0)
 			goto fail;
 	}
 	for (i = 0; i < nworkers; i++) {

@@ -28,6 +28,7 @@
 #define SH_BUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <nng/nng.h>
 
@@ -132,6 +133,28 @@ int	 bus_subscribe(struct bus_sub *bs, const char *topic);
  * checks between calls, never by bus_sub_close() from another thread. */
 int	 bus_sub_recv(struct bus_sub *bs, int timeout_ms, char **topic,
 	    json_t **body);
+
+/* ---- uplinks: this process's brokers --------------------------------- */
+
+/*
+ * What a process tells of its own connections (its heartbeat carries
+ * them: beat.h).  One uplink per broker of the bus URL, in the order the
+ * process first dialled them; connected when every socket of the process
+ * that dials that broker has a connection to it, so whatever the process
+ * does may go through it.
+ */
+#define BUS_UPLINK_URL_MAX	128
+struct bus_uplink {
+	char		 ul_url[BUS_UPLINK_URL_MAX];	/* as in the bus URL */
+	int		 ul_connected;
+	int64_t		 ul_since_ms;	/* wall clock: the last change */
+};
+/* Copies at most max uplinks to out; returns how many.  Thread-safe. */
+int	 bus_uplinks(struct bus_uplink *out, int max);
+/* fn (static; NULL: none) runs after each change of an uplink's state,
+ * on whatever thread saw it (an nng one, mostly), with no lock of
+ * bus.c held; it must not block or call into bus.c. */
+void	 bus_uplinks_watch(void (*fn)(void));
 
 /* ---- the wire, for the broker (proto/messages.md, "Frames") --------- */
 

@@ -594,11 +594,32 @@ gw_sys_ready(struct gw_req *gr)
 	return (0);
 }
 
+/* An instance's brokers, as its last heartbeat said: [{url, connected,
+ * since, since_ms}]; NULL on ENOMEM. */
+static json_t *
+gw_sys_brokers(const struct beat_entry *be)
+{
+	json_t	*list;
+	char	 since[32];
+	int	 i;
+
+	list = json_array();
+	for (i = 0; i < be->be_nbrokers; i++) {
+		util_rfc3339(be->be_brokers[i].bb_since_ms, since);
+		svc_list_add(&list, json_pack("{s:s, s:b, s:s, s:I}", "url",
+		    be->be_brokers[i].bb_url, "connected",
+		    be->be_brokers[i].bb_connected, "since", since, "since_ms",
+		    (json_int_t)be->be_brokers[i].bb_since_ms));
+	}
+	return (list);
+}
+
 /*
  * Every process heard from (libshared/beat.h), for /api/status: service,
  * instance (host:pid), host, pid, version, status (up, down or gone),
- * started_at, uptime_seconds (as its last heartbeat said), last_seen and
- * last_seen_ms_ago.  New array, or NULL on ENOMEM.
+ * started_at, uptime_seconds (as its last heartbeat said), last_seen,
+ * last_seen_ms_ago and brokers (its connection to each broker).  New
+ * array, or NULL on ENOMEM.
  */
 static json_t *
 gw_sys_instances(void)
@@ -616,14 +637,14 @@ gw_sys_instances(void)
 		util_rfc3339(e[i].be_started_ms, started);
 		util_rfc3339(e[i].be_seen_wall, seen);
 		svc_list_add(&list, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, "
-		    "s:s, s:I, s:s, s:I}", "service", e[i].be_service,
+		    "s:s, s:I, s:s, s:I, s:o*}", "service", e[i].be_service,
 		    "instance", e[i].be_instance, "host", e[i].be_host, "pid",
 		    (json_int_t)e[i].be_pid, "version", e[i].be_version,
 		    "status", beat_state_name(beat_entry_state(&e[i], now)),
 		    "started_at", started, "uptime_seconds",
 		    (json_int_t)e[i].be_uptime, "last_seen", seen,
 		    "last_seen_ms_ago", (json_int_t)(now > e[i].be_seen ?
-		    now - e[i].be_seen : 0)));
+		    now - e[i].be_seen : 0), "brokers", gw_sys_brokers(&e[i])));
 	}
 	free(e);
 	return (list);

@@ -12,6 +12,10 @@
 //   rate   --gw H:P --agents ID,.. --conns C --secs S [--warm S]
 //   burst  --gw H:P --agents-file F --mark FILE [--sent FILE] [--timeout S]
 //   first  --gw H:P --agent ID [--timeout S]
+//   keyed  --gw H:P[,H:P..] --agents-file F --per N --out FILE
+//          [--kill-after N --kill-cmd CMD] [--timeout S] [--retry-secs S]
+//   steady --gw H:P[,H:P..] --agents ID,.. --stop-file F --out FILE
+//          [--timeout S]
 //
 // burst: one turn per agent, all at once; when every one has ended (or
 // timed out: status 0, "lost"), reads a Unix time in ms from FILE (the
@@ -19,9 +23,27 @@
 // answer (200 or not) came; --sent FILE is written once every request
 // is under way.  first: one turn after another (20 ms apart,
 // 2 s each at most) until one answers 200; prints the Unix ms it did.
+//
+// keyed (tests/deploy/t9010-failover.sh, deploy.sh figure 16): N turns
+// per agent ("<agent index>-<n>", so the fake's echo names its turn), all
+// at once, each with its own Idempotency-Key, over the gateways in turn.
+// After --kill-after answers it runs CMD (sh -c) once and notes when.
+// Then every turn answered 503 is retried with its key and body until
+// it answers anything but 503 or 409 (409: still running), 200 ms apart,
+// for --retry-secs; and every turn answered 200 is asked once more with
+// its key, which must give the same answer without a run.  FILE gets one
+// JSON object per turn {agent, text, key, first, first_ms, first_end,
+// retries, final, final_end, final_body, again, again_body}; stdout the
+// summary (all_200_after_kill_ms: from the kill until every turn had its
+// 200, retries included).
+//
+// steady (t9010): a closed loop per agent (one connection each, over
+// the gateways in turn) until FILE exists; FILE gets every request
+// {gw, start, end, status, body} (Unix ms), stdout the counts.
 
 import http from 'node:http';
 import fs from 'node:fs';
+import { exec } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
 const argv = process.argv.slice(2);
@@ -58,10 +80,10 @@ const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 // One request with the key; resolves {status, body, ms, end (Unix ms)},
 // status 0 on a transport error or after timeoutMs: a request the stack
 // loses ends the run, it does not hang it.
-function request(agent, hp, method, path, body, timeoutMs) {
+function request(agent, hp, method, path, body, timeoutMs, extra) {
 	return new Promise((resolve) => {
 		const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
-		const h = { authorization: `Bearer ${KEY}` };
+		const h = { authorization: `Bearer ${KEY}`, ...(extra || {}) };
 		if (data) {
 			h['content-type'] = 'application/json';
 			h['content-length'] = data.length;
@@ -225,6 +247,122 @@ async function first() {
 	out({ ok: false, tries, last_error: lastErr });
 }
 
-const cmds = { spawn, rate, burst, first };
+const gws = () => need('gw').split(',').map(hostPort);
+const reply = (r) => {
+	try { return JSON.parse(r.body); } catch { return null; }
+};
+
+async function keyed() {
+	const g = gws();
+	const ids = fs.readFileSync(need('agents-file'), 'utf8').split('\n').filter(Boolean);
+	const per = Number(need('per'));
+	const outFile = need('out');
+	const timeoutMs = Number(opt.timeout || 60) * 1000;
+	const retryMs = Number(opt['retry-secs'] || 30) * 1000;
+	const killAfter = opt['kill-after'] === undefined ? -1 : Number(opt['kill-after']);
+	const run = Math.random().toString(36).slice(2, 10);
+	const turns = [];
+	ids.forEach((id, a) => {
+		for (let k = 1; k <= per; k++)
+			turns.push({ agent: id, text: `${a + 1}-${k}`, key: `t9010-${run}-${a + 1}-${k}` });
+	});
+	let answered = 0, killAt = null, killDone = null, killErr = '';
+	const kill = () => {
+		killAt = wall();
+		exec(need('kill-cmd'), { timeout: 20000 }, (e, so, se) => {
+			killDone = wall();
+			if (e) killErr = `${e.message} ${se}`.slice(0, 300);
+		});
+	};
+	const start = wall();
+	const send = (t, i, body) => request(new http.Agent({ keepAlive: false }), g[i % g.length], 'POST',
+	    `/api/agents/${t.agent}/message`, body, timeoutMs, { 'idempotency-key': t.key });
+	await Promise.all(turns.map(async (t, i) => {
+		const r = await send(t, i, { message: t.text });
+		t.first = r.status;
+		t.first_ms = Math.round(r.ms);
+		t.first_end = Math.round(r.end);
+		t.first_body = r.body.slice(0, 300);
+		const b = reply(r);
+		t.response = b && typeof b.response === 'string' ? b.response : null;
+		if (++answered === killAfter) kill();
+	}));
+	const firstDone = wall();
+	// Retries of each 503 (and what follows it: 409 while the turn runs
+	// elsewhere), until an answer that is neither or the time is up.
+	const until = now() + retryMs;
+	await Promise.all(turns.filter((t) => t.first === 503).map(async (t, i) => {
+		t.retries = [];
+		for (;;) {
+			const r = await send(t, i + 1, { message: t.text });
+			t.retries.push(r.status);
+			t.final = r.status;
+			t.final_end = Math.round(r.end);
+			t.final_body = r.body.slice(0, 300);
+			if ((r.status !== 503 && r.status !== 409) || now() > until) break;
+			await sleep(200);
+		}
+		const b = reply({ body: t.final_body });
+		t.response = b && typeof b.response === 'string' ? b.response : null;
+	}));
+	// Every 200 asked again: the same answer, from the stored key.
+	await Promise.all(turns.filter((t) => t.first === 200).map(async (t, i) => {
+		const r = await send(t, i + 1, { message: t.text });
+		t.again = r.status;
+		const b = reply(r);
+		t.again_body = b && typeof b.response === 'string' ? b.response : r.body.slice(0, 300);
+	}));
+	fs.writeFileSync(outFile, turns.map((t) => JSON.stringify(t)).join('\n') + '\n');
+	const by = {};
+	for (const t of turns) by[t.first === 0 ? 'lost' : String(t.first)] = (by[t.first === 0 ? 'lost' : String(t.first)] || 0) + 1;
+	let lastAfterKill = null;
+	if (killAt !== null)
+		for (const t of turns)
+			if (t.first !== 0 && t.first_end >= killAt)
+				lastAfterKill = Math.max(lastAfterKill ?? 0, t.first_end - killAt);
+	const dead = turns.filter((t) => t.first === 503);
+	const deadEnd = dead.length ? Math.max(...dead.map((t) => t.first_end)) : null;
+	out({ turns: turns.length, by_status: by, answered_before_kill: killAfter,
+		kill_after_start_ms: killAt === null ? null : Math.round(killAt - start),
+		kill_cmd_ms: killDone === null || killAt === null ? null : Math.round(killDone - killAt),
+		kill_error: killErr, kill_at: killAt === null ? null : Math.round(killAt),
+		last_answer_after_kill_ms: lastAfterKill === null ? null : Math.round(lastAfterKill),
+		last_503_after_kill_ms: deadEnd === null || killAt === null ? null : Math.round(deadEnd - killAt),
+		first_round_ms: Math.round(firstDone - start),
+		retried: dead.length, retried_200: dead.filter((t) => t.final === 200).length,
+		all_200_after_kill_ms: killAt === null || turns.some((t) => (t.final ?? t.first) !== 200) ? null :
+		    Math.round(Math.max(...turns.map((t) => t.final_end ?? t.first_end)) - killAt) });
+}
+
+async function steady() {
+	const g = gws();
+	const ids = need('agents').split(',');
+	const stopFile = need('stop-file');
+	const timeoutMs = Number(opt.timeout || 30) * 1000;
+	const recs = [];
+	let stop = false;
+	const watch = setInterval(() => { if (fs.existsSync(stopFile)) stop = true; }, 50);
+	await Promise.all(ids.map(async (id, c) => {
+		const ka = new http.Agent({ keepAlive: true, maxSockets: 1 });
+		const hp = g[c % g.length];
+		let n = 0;
+		while (!stop) {
+			const t0 = wall();
+			const r = await turn(ka, hp, id, timeoutMs);
+			recs.push({ gw: c % g.length + 1, start: Math.round(t0), end: Math.round(r.end),
+				status: r.status, body: r.status === 200 ? '' : r.body.slice(0, 200) });
+			if (r.status !== 200) await sleep(10);
+			n++;
+		}
+		ka.destroy();
+	}));
+	clearInterval(watch);
+	fs.writeFileSync(need('out'), JSON.stringify(recs) + '\n');
+	const by = {};
+	for (const r of recs) by[String(r.status)] = (by[String(r.status)] || 0) + 1;
+	out({ requests: recs.length, by_status: by });
+}
+
+const cmds = { spawn, rate, burst, first, keyed, steady };
 if (!cmds[cmd]) die(`unknown command ${cmd}; one of ${Object.keys(cmds).join(' ')}`);
 await cmds[cmd]();

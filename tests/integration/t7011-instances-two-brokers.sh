@@ -4,7 +4,9 @@
 # listed once, a goodbye is not undone by the copy through the other
 # broker, and with one broker killed (SIGKILL) every process stays up,
 # its beats coming through the other, past the 3 intervals that would
-# make it down.
+# make it down.  Each process's beat says it lost that broker at once,
+# and that it is connected to it again within 2 s of its restart
+# (brokers in /api/status).
 . "$(dirname "$0")/../lib.sh"
 
 B1=ipc://$LF_TMP/home/run/bus
@@ -51,14 +53,34 @@ t_ok "a replica stopped cleanly is gone" lf_poll 60 is_st memory "$M2" gone
 sleep 2.5
 t_eq "and stays gone (no late copy revives it)" "$(st memory "$M2")" gone
 
+# b1_is CONNECTED [SINCE]: every process up (6) says, in its beat's
+# brokers, that it is (true) or is not (false) connected to the first
+# broker, since SINCE (Unix ms) or later.
+b1_is() {
+	curl -s -m 5 "$LF_URL/api/status" | jq -e --arg u "$B1" --argjson c "$1" --argjson s "${2:-0}" '
+	    [.instances[]? | select(.status == "up")] | length == 6 and
+	    all(.[]; [(.brokers // [])[] | select(.url == $u and .connected == $c and .since_ms >= $s)] |
+		length == 1)' >/dev/null
+}
+t_ok "every process says it is connected to both brokers" b1_is true
+
 # SIGKILL the first broker: the beats come through the second.
+T=$(lf_ms)
 kill -KILL "${LF_PIDS[bus]}"
 lf_wait bus 10
+t_ok "every process says at once that it lost the killed broker (1 s)" lf_poll 20 b1_is false "$T"
 sleep 7
 t_eq "7 s after one broker was killed, every process is still up" \
     "$(listed agent-runtime) $(listed memory) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway)" \
     "1 1 1 1 1 1"
+T=$(lf_ms)
 lf_start bus
+t_ok "every process says it is connected to it again (2 s)" lf_poll 40 b1_is true "$T"
+SEEN=$(( $(lf_ms) - T ))
+LAST=$(curl -s -m 5 "$LF_URL/api/status" | jq --arg u "$B1" --argjson t "$T" \
+    '[.instances[] | select(.status == "up") | .brokers[] | select(.url == $u) | .since_ms - $t] | max')
+echo "# every process reconnected within $LAST ms of the broker's start; /api/status showed it after $SEEN ms"
+t_ok "within 2 s of its start, each by its own clock ($LAST ms)" test "$LAST" -le 2000
 sleep 2.5
 t_eq "and with it back" \
     "$(listed agent-runtime) $(listed memory) $(listed scheduler) $(listed audit) $(listed channels) $(listed api-gateway)" \

@@ -248,6 +248,62 @@ t_full(void)
 	return (0);
 }
 
+/* A beat's brokers: kept as said, replaced by the next beat, and a
+ * malformed list refuses the beat. */
+static int
+t_brokers(void)
+{
+	static const char *const bad[] = {
+		"{}",
+		"[{\"url\":\"tcp://bus:7000\",\"connected\":1,"
+		"\"since_ms\":5}]",
+		"[{\"url\":\"tcp://b us:7000\",\"connected\":true,"
+		"\"since_ms\":5}]",
+		"[{\"url\":\"\",\"connected\":true,\"since_ms\":5}]",
+		"[{\"url\":\"tcp://bus:7000\",\"connected\":true,"
+		"\"since_ms\":-5}]",
+		"[{\"url\":\"tcp://bus:7000\",\"connected\":true}]",
+		"[1, 2, 3, 4, 5]",
+		NULL
+	};
+	struct beat_table	*bt = beat_table_new();
+	struct beat_entry	*e;
+	json_t			*b;
+	int			 i;
+
+	T_OK(bt != NULL);
+	b = beat("h:1", 1, 1, "up");
+	json_object_set_new(b, "brokers", json_pack("[{s:s, s:b, s:I}, "
+	    "{s:s, s:b, s:I}]", "url", "tcp://bus:7000", "connected", 1,
+	    "since_ms", (json_int_t)1700000000123LL, "url", "tcp://bus2:7000",
+	    "connected", 0, "since_ms", (json_int_t)1700000000456LL));
+	T_EQ_INT(note(bt, b, 1000), 0);
+	T_EQ_INT(beat_table_list(bt, 1000, &e), 1);
+	T_EQ_INT(e[0].be_nbrokers, 2);
+	T_OK(strcmp(e[0].be_brokers[0].bb_url, "tcp://bus:7000") == 0);
+	T_EQ_INT(e[0].be_brokers[0].bb_connected, 1);
+	T_OK(e[0].be_brokers[0].bb_since_ms == 1700000000123LL);
+	T_OK(strcmp(e[0].be_brokers[1].bb_url, "tcp://bus2:7000") == 0);
+	T_EQ_INT(e[0].be_brokers[1].bb_connected, 0);
+	free(e);
+	/* The next beat says nothing of brokers (an older process): none. */
+	T_EQ_INT(note(bt, beat("h:1", 1, 2, "up"), 1100), 0);
+	T_EQ_INT(beat_table_list(bt, 1100, &e), 1);
+	T_EQ_INT(e[0].be_nbrokers, 0);
+	free(e);
+	for (i = 0; bad[i] != NULL; i++) {
+		b = beat("h:1", 1, 3 + i, "up");
+		json_object_set_new(b, "brokers", json_loads(bad[i],
+		    JSON_DECODE_ANY, NULL));
+		if (note(bt, b, 1200) != SH_EINVAL) {
+			printf("# accepted brokers: %s\n", bad[i]);
+			return (-1);
+		}
+	}
+	beat_table_free(bt);
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "a beat is noted: up, down after 3 intervals, gone after its "
 	  "goodbye", t_note_and_states },
@@ -257,6 +313,8 @@ static const struct tap_case cases[] = {
 	  t_forget },
 	{ "bodies that are no beat are refused", t_bad },
 	{ "a full table makes room only from processes not up", t_full },
+	{ "a beat's brokers are kept as said; a malformed list is refused",
+	  t_brokers },
 	{ NULL, NULL }
 };
 

@@ -85,6 +85,8 @@ static const char SQL_TAKEOVER[] =
 	"UPDATE turn_keys SET deadline = to_timestamp($2::bigint / 1000.0), "
 	"    created_at = clock_timestamp() "
 	"WHERE key = $1 AND state = 'running' RETURNING 1";
+static const char SQL_STATE[] =
+	"SELECT state = 'running' FROM turn_keys WHERE key = $1";
 static const char SQL_FINISH[] =
 	"UPDATE turn_keys SET state = 'done', status = $2::integer, "
 	"    reply = $3::jsonb WHERE key = $1";
@@ -243,6 +245,19 @@ turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
 		log_warnx("%s: could not release idempotency key '%s': %s",
 		    __func__, key, db_errmsg(c->sc_db));
 	turn_key_unlock(key);
+}
+
+int
+turn_key_running(struct db *db, const char *key)
+{
+	PGresult	*res;
+	int		 rv;
+
+	if ((res = db_exec(db, SQL_STATE, 1, &key)) == NULL)
+		return (-1);
+	rv = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return (rv);
 }
 
 void

@@ -697,27 +697,61 @@ turn_max_iterations(json_t *m)
 	return ((int)n);
 }
 
+/* 1 when m is a user message that carries tool results only (one of a
+ * run's tool rounds, not a turn's question). */
+static int
+turn_msg_results(json_t *m)
+{
+	json_t	*c, *b;
+	size_t	 j;
+	int	 own;
+
+	c = json_object_get(m, "content");
+	own = json_is_array(c) && json_array_size(c) > 0;
+	json_array_foreach(c, j, b)
+		if (strcmp(json_string_value(json_object_get(b, "type")) ?: "",
+		    "tool_result") != 0)
+			own = 0;
+	return (own);
+}
+
 /*
- * A retry that took its key over from a run whose replica died (turn/
- * idem.c): that run may have saved its user message and tool rounds, but
- * never its answer.  They are dropped, so the session holds the one
- * exchange this run makes: from the message that names the key to the
- * end, unless a later turn's message follows (then the history is left
- * as it is).
+ * A run under idempotency key whose replica died (turn/idem.c) may have
+ * saved its user message and tool rounds, but never its answer.  They are
+ * dropped, from the message that names the key to the end, unless a
+ * later turn's message follows (then the history is left as it is):
+ * - by the retry that took the key over, so the session holds the one
+ *   exchange it makes;
+ * - by any other turn that finds such a run at the session's end (its
+ *   key still running while this turn holds the session, so its run is
+ *   over), before this turn's message follows it: else the two questions
+ *   would merge into one (turn/repair.c), this turn would answer both and
+ *   the retry, running afresh, would ask the dead one again
+ *   (tests/deploy/t9010-failover.sh found it).
  */
 static void
-turn_drop_dead_run(struct turn *t)
+turn_drop_dead_run(struct turn *t, struct db *db)
 {
-	json_t		*m, *c, *b;
-	const char	*k;
-	size_t		 i, j, n = json_array_size(t->t_messages), at = n;
-	int		 own;
+	json_t		*m;
+	const char	*k = NULL;
+	size_t		 i, n = json_array_size(t->t_messages), at = n;
 
 	for (i = n; i-- > 0;) {
 		m = json_array_get(t->t_messages, i);
-		k = json_string_value(json_object_get(m, "turn_key"));
-		if (k != NULL && strcmp(k, t->t_idem_key) == 0) {
-			at = i;
+		if (t->t_idem_takeover) {
+			k = json_string_value(json_object_get(m, "turn_key"));
+			if (k != NULL && strcmp(k, t->t_idem_key) == 0) {
+				at = i;
+				break;
+			}
+			k = NULL;
+		} else if (strcmp(json_string_value(json_object_get(m,
+		    "role")) ?: "", "user") == 0 && !turn_msg_results(m)) {
+			/* The last question: a dead run's, or none. */
+			k = json_string_value(json_object_get(m, "turn_key"));
+			if (k != NULL && strcmp(k, t->t_idem_key) != 0 &&
+			    turn_key_running(db, k) == 1)
+				at = i;
 			break;
 		}
 	}
@@ -726,20 +760,11 @@ turn_drop_dead_run(struct turn *t)
 	for (i = at + 1; i < n; i++) {
 		m = json_array_get(t->t_messages, i);
 		if (strcmp(json_string_value(json_object_get(m, "role")) ?: "",
-		    "user") != 0)
-			continue;
-		/* A user message of that run carries tool results only. */
-		c = json_object_get(m, "content");
-		own = json_is_array(c) && json_array_size(c) > 0;
-		json_array_foreach(c, j, b)
-			if (strcmp(json_string_value(json_object_get(b,
-			    "type")) ?: "", "tool_result") != 0)
-				own = 0;
-		if (!own)
+		    "user") == 0 && !turn_msg_results(m))
 			return;
 	}
-	log_info("session %s: dropped %zu messages of the dead first run of "
-	    "idempotency key '%s'", t->t_session_id, n - at, t->t_idem_key);
+	log_info("session %s: dropped %zu messages of the dead run of "
+	    "idempotency key '%s'", t->t_session_id, n - at, k);
 	while (json_array_size(t->t_messages) > at)
 		json_array_remove(t->t_messages, at);
 }
@@ -820,8 +845,8 @@ turn_job_start(struct turn *t, struct db *db)
 			    "results, %d orphans, %d leading)",
 			    t->t_session_id, rs.rs_synthetic, rs.rs_orphans,
 			    rs.rs_leading);
-		if (t->t_idem_takeover && t->t_messages != NULL)
-			turn_drop_dead_run(t);
+		if (t->t_messages != NULL)
+			turn_drop_dead_run(t, db);
 		t->t_summary = st.st_summary;
 		t->t_model_override = st.st_model_override;
 		t->t_peers = st.st_peers;

@@ -243,6 +243,9 @@ void	 turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
  */
 int	 turn_key_lock(const char *key);
 void	 turn_key_unlock(const char *key);
+/* 1 when key's turn has not ended (its row is running), 0 when it has or
+ * the key is unknown, -1 on a database error. */
+int	 turn_key_running(struct db *db, const char *key);
 /* Stores the answer (body borrowed) of the turn that claimed key. */
 void	 turn_idem_finish(struct db *db, const char *key, int status,
 	    json_t *body);
