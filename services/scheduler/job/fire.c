@@ -842,6 +842,7 @@ ticker_main(void *arg)
 {
 	struct timespec	 ts;
 	uint64_t	 renewed = 0, pruned = 0, now;
+	long long	 wait;
 	int		 n, passes;
 
 	(void)arg;
@@ -871,9 +872,18 @@ ticker_main(void *arg)
 		pthread_mutex_lock(&fe.mtx);
 		if (fe.quit)
 			break;
+		/*
+		 * tick_ms, less up to a fifth at random: replicas that
+		 * started together would otherwise keep their phase, and
+		 * the one whose tick comes first after each slot would
+		 * claim every due job (a batch holds 64) while the others
+		 * find none.
+		 */
+		wait = job_conf.jc_tick_ms - (long long)arc4random_uniform(
+		    (uint32_t)(job_conf.jc_tick_ms / 5 + 1));
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)(job_conf.jc_tick_ms % 1000) * 1000000L;
-		ts.tv_sec += (time_t)(job_conf.jc_tick_ms / 1000) +
+		ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+		ts.tv_sec += (time_t)(wait / 1000) +
 		    ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;
 		(void)pthread_cond_timedwait(&fe.cond, &fe.mtx, &ts);
