@@ -52,7 +52,11 @@ for i in $(seq 20); do
 done
 t_eq "twenty jobs" "$(q "SELECT count(*) FROM scheduler.jobs")" 20
 sleep 6
-t_ok "both replicas fired some" test "$(q "SELECT count(DISTINCT claimed_by) FROM scheduler.job_fires")" = 2
+# Whichever replica ticks first after a slot claims all its due jobs
+# (a batch holds 64); the ticks' jitter has each take some sooner or
+# later (the chance that one took every slot halves with each second).
+both() { [ "$(q "SELECT count(DISTINCT claimed_by) FROM scheduler.job_fires")" = 2 ]; }
+t_ok "both replicas fired some" lf_poll 200 both
 t_ok "about 20 fires a second ($(q "SELECT count(*) FROM scheduler.job_fires"))" \
     test "$(q "SELECT count(*) FROM scheduler.job_fires")" -ge 80
 t_eq "each on time (within 2 s of its slot, under the test machine's load)" \
