@@ -159,12 +159,16 @@ KILL_LAST=$(jq -r .last_answer_after_kill_ms <<<"$K")
 
 # The killed runtime back, for what follows.  Its container keeps its
 # hostname but its program may get another pid, so another instance:
-# the dead one's entry stays up until 3 beats are missed (6 s).
+# the dead one's entry stays up until 3 beats are missed (6 s).  Back
+# means one entry of that host up, and a new one (up no longer than
+# since the start): not the dead one's before the new one has beaten.
 VHOST=$(docker inspect -f '{{.Config.Hostname}}' "$VICTIM")
 victim_back() {
-	status | jq -e --arg h "$VHOST:" '[.[] | select(.service == "agent-runtime" and .status == "up")] |
-	    length == 3 and (map(select(.instance | startswith($h))) | length == 1)' >/dev/null
+	local up=$(( $(date +%s) - T_VSTART + 2 ))
+	status | jq -e --arg h "$VHOST:" --argjson up "$up" '[.[] | select(.service == "agent-runtime" and .status == "up")] |
+	    length == 3 and (map(select(.instance | startswith($h))) | length == 1 and .[0].uptime_seconds <= $up)' >/dev/null
 }
+T_VSTART=$(date +%s)
 t_ok "the killed runtime started again" docker start "$VICTIM"
 t_ok "/api/status lists 3 agent-runtimes up again, the dead one's entry down (within 30 s)" \
     poll_secs 30 victim_back

@@ -28,8 +28,11 @@ exec 7>"$LF_TMP/sql"
 echo "BEGIN; SELECT 'locked' FROM runtime.turn_keys WHERE agent_id = '$A' FOR UPDATE;" >&7
 locked() { grep -q locked "$LF_TMP/psql.out"; }
 t_ok "the key's row is locked from psql" lf_poll 200 locked
+# Any statement waiting on a lock: pg_stat_activity shows a statement's
+# first 1024 bytes only (track_activity_query_size), and the end
+# statement names turn_keys well past that.
 waiting() {
-	[ "$(lf_psql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%turn_keys%'")" -ge 1 ]
+	[ "$(lf_psql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")" -ge 1 ]
 }
 t_ok "the turn's end statement waits on it (10 s)" lf_poll 200 waiting
 lf_stop agent-runtime KILL
