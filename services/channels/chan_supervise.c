@@ -343,7 +343,7 @@ chan_fault(struct chan_child *ch, const char *fmt, ...)
 	ch->ch_deadline = util_now_ms();
 }
 
-static void	chan_sends_done(struct chan_sup *, struct chan_child *);
+static void	chan_sends_done(struct chan_sup *, struct chan_child *, int);
 
 /* Asks a child to stop: shutdown, then EOF; killed after the grace.
  * The sends it has read are recorded first: the rest go to the next. */
@@ -352,7 +352,7 @@ chan_stop_child(struct chan_sup *s, struct chan_child *ch)
 {
 	if (ch->ch_pid <= 0 || ch->ch_state == CH_STOPPING)
 		return;
-	chan_sends_done(s, ch);
+	chan_sends_done(s, ch, 0);
 	(void)chan_queue(ch, chan_cmd_bare("shutdown"));
 	/* The shutdown frame is small: one try to write it before EOF. */
 	if (ch->ch_in >= 0 && ch->ch_woff < ch->ch_wbuf.b_len)
@@ -376,8 +376,14 @@ chan_exited(struct chan_sup *s, struct chan_child *ch, int status)
 	size_t		i;
 	int		fault;
 
-	/* Its pipe still holds what it never read: the rest it did. */
-	chan_sends_done(s, ch);
+	/*
+	 * Its pipe still holds what it never read: the rest it did.  One
+	 * that exited 0 when asked to stop read all it was sent (up to the
+	 * shutdown and EOF that came after it): though its pipe is closed
+	 * on our side, nothing it read is sent again.
+	 */
+	chan_sends_done(s, ch, ch->ch_state == CH_STOPPING &&
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	if (ch->ch_in >= 0)
 		close(ch->ch_in);
 	if (ch->ch_out >= 0)
@@ -425,9 +431,10 @@ chan_exited(struct chan_sup *s, struct chan_child *ch, int status)
 	chan_failed(ch, now);
 }
 
-/* Records the parts of outbox rows whose frames the child has read. */
+/* Records the parts of outbox rows whose frames the child has read (all
+ * it was written, when all). */
 static void
-chan_sends_done(struct chan_sup *s, struct chan_child *ch)
+chan_sends_done(struct chan_sup *s, struct chan_child *ch, int all)
 {
 	struct chan_send	*se;
 	char			 id[32], upto[32];
@@ -439,7 +446,8 @@ chan_sends_done(struct chan_sup *s, struct chan_child *ch)
 	if (ch->ch_nsends == 0)
 		return;
 	/* Not readable (the pipe closed): nothing more was read. */
-	if (ch->ch_in < 0 || ioctl(ch->ch_in, FIONREAD, &unread) != 0)
+	if (!all && (ch->ch_in < 0 ||
+	    ioctl(ch->ch_in, FIONREAD, &unread) != 0))
 		return;
 	read = ch->ch_wdone - (uint64_t)unread;
 	p[0] = id;
@@ -523,7 +531,7 @@ chan_write(struct chan_sup *s, struct chan_child *ch)
 		buf_reset(&ch->ch_wbuf);
 		ch->ch_woff = 0;
 	}
-	chan_sends_done(s, ch);
+	chan_sends_done(s, ch, 0);
 }
 
 static int
@@ -1579,7 +1587,7 @@ chan_sup_main(void *arg)
 			 * likes, so while some wait, a pass every
 			 * CHAN_SENDS_POLL_MS looks (a kill -9 of the service
 			 * sends again what was read since the last look). */
-			chan_sends_done(s, s->s_ch[i]);
+			chan_sends_done(s, s->s_ch[i], 0);
 			t = chan_timers(s, s->s_ch[i], now);
 			if (s->s_ch[i]->ch_nsends > 0 &&
 			    t > CHAN_SENDS_POLL_MS)
