@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "adapter.h"
 #include "discord.h"
 #include "tap.h"
 
@@ -91,26 +92,26 @@ t_split(void)
 	size_t	 i, k, n, off, units;
 
 	T_OK(s != NULL);
-	T_EQ_INT(dc_split("short", 5, 2000), 5);
+	T_EQ_INT(ad_text_cut("short", 5, 2000, AD_UNIT_UTF16), 5);
 	/* 4500 'a' without a break: cut at 2000 exactly. */
 	memset(s, 'a', 4500);
-	T_EQ_INT(dc_split(s, 4500, 2000), 2000);
+	T_EQ_INT(ad_text_cut(s, 4500, 2000, AD_UNIT_UTF16), 2000);
 	/* Lines: cut after the last newline that fits. */
 	for (i = 0; i < 4500; i++)
 		s[i] = i % 100 == 99 ? '\n' : 'b';
-	T_EQ_INT(dc_split(s, 4500, 2000), 2000);
+	T_EQ_INT(ad_text_cut(s, 4500, 2000, AD_UNIT_UTF16), 2000);
 	s[1999] = 'b';
-	T_EQ_INT(dc_split(s, 4500, 2000), 1900);
+	T_EQ_INT(ad_text_cut(s, 4500, 2000, AD_UNIT_UTF16), 1900);
 	/* Astral characters count two units; never cut inside one. */
 	for (i = 0; i + 4 <= 4400; i += 4)
 		memcpy(s + i, "\xf0\x9f\x98\x80", 4);
 	n = 4400;
 	for (off = 0; off < n; off += k) {
-		k = dc_split(s + off, n - off, 2000);
-		units = dc_utf16_len(s + off, k);
+		k = ad_text_cut(s + off, n - off, 2000, AD_UNIT_UTF16);
+		units = ad_utf16_len(s + off, k);
 		T_OK(units <= 2000 && k % 4 == 0 && k > 0);
 	}
-	T_EQ_INT(dc_utf16_len("\xe2\x82\xac", 3), 1);
+	T_EQ_INT(ad_utf16_len("\xe2\x82\xac", 3), 1);
 	free(s);
 	return (0);
 }

@@ -92,19 +92,19 @@ t_split(void)
 	const char	*s;
 	size_t		 k;
 
-	T_EQ_INT(mx_split("short", 5, 10), 5);
-	T_EQ_INT(mx_split("", 0, 10), 0);
+	T_EQ_INT(ad_text_cut("short", 5, 10, AD_UNIT_BYTE), 5);
+	T_EQ_INT(ad_text_cut("", 0, 10, AD_UNIT_BYTE), 0);
 	s = "line one\nline two\nline three";
-	T_EQ_INT(mx_split(s, strlen(s), 20), 18);	/* after "two\n" */
+	T_EQ_INT(ad_text_cut(s, strlen(s), 20, AD_UNIT_BYTE), 18);	/* after "two\n" */
 	s = "word word word word";
-	T_EQ_INT(mx_split(s, strlen(s), 12), 10);	/* after "word " */
+	T_EQ_INT(ad_text_cut(s, strlen(s), 12, AD_UNIT_BYTE), 10);	/* after "word " */
 	s = "abcdefghijkl";
-	T_EQ_INT(mx_split(s, strlen(s), 5), 5);
+	T_EQ_INT(ad_text_cut(s, strlen(s), 5, AD_UNIT_BYTE), 5);
 	/* Never inside a character: "ééé" is 6 bytes. */
 	s = "ééé";
-	k = mx_split(s, strlen(s), 5);
+	k = ad_text_cut(s, strlen(s), 5, AD_UNIT_BYTE);
 	T_EQ_INT(k, 4);
-	k = mx_split("😀x", strlen("😀x"), 2);	/* the limit under one */
+	k = ad_text_cut("😀x", strlen("😀x"), 2, AD_UNIT_BYTE);	/* the limit under one */
 	T_EQ_INT(k, 4);
 	return (0);
 }

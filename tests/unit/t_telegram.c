@@ -31,11 +31,11 @@ t_token(void)
 static int
 t_utf16(void)
 {
-	T_EQ_INT(tg_utf16_len("abc", 3), 3);
-	T_EQ_INT(tg_utf16_len("é", strlen("é")), 1);		/* 2 bytes */
-	T_EQ_INT(tg_utf16_len("€", strlen("€")), 1);		/* 3 bytes */
-	T_EQ_INT(tg_utf16_len("😀", strlen("😀")), 2);		/* a pair */
-	T_EQ_INT(tg_utf16_len("\xff\xfe", 2), 2);		/* not UTF-8 */
+	T_EQ_INT(ad_utf16_len("abc", 3), 3);
+	T_EQ_INT(ad_utf16_len("é", strlen("é")), 1);		/* 2 bytes */
+	T_EQ_INT(ad_utf16_len("€", strlen("€")), 1);		/* 3 bytes */
+	T_EQ_INT(ad_utf16_len("😀", strlen("😀")), 2);		/* a pair */
+	T_EQ_INT(ad_utf16_len("\xff\xfe", 2), 2);		/* not UTF-8 */
 	return (0);
 }
 
@@ -48,10 +48,10 @@ pieces(const char *s, size_t limit, size_t *count, size_t first[8])
 
 	*count = 0;
 	while (n > 0) {
-		k = tg_split(s, n, limit);
+		k = ad_text_cut(s, n, limit, AD_UNIT_UTF16);
 		if (k == 0 || k > n)
 			return (-1);
-		if (tg_utf16_len(s, k) > limit && k > 4)
+		if (ad_utf16_len(s, k) > limit && k > 4)
 			return (-1);
 		/* A piece ends on a character's end. */
 		if (k < n && ((unsigned char)s[k] & 0xc0) == 0x80)
@@ -73,17 +73,17 @@ t_split(void)
 	int	i;
 
 	/* Fits: one piece. */
-	T_EQ_INT(tg_split("hello", 5, 10), 5);
+	T_EQ_INT(ad_text_cut("hello", 5, 10, AD_UNIT_UTF16), 5);
 	/* After the last newline that fits, else the last space. */
-	T_EQ_INT(tg_split("ab\ncd ef gh", 11, 7), 3);
-	T_EQ_INT(tg_split("ab cd ef gh", 11, 7), 6);
+	T_EQ_INT(ad_text_cut("ab\ncd ef gh", 11, 7, AD_UNIT_UTF16), 3);
+	T_EQ_INT(ad_text_cut("ab cd ef gh", 11, 7, AD_UNIT_UTF16), 6);
 	/* No break at all: at the limit, a whole character. */
-	T_EQ_INT(tg_split("abcdefgh", 8, 3), 3);
+	T_EQ_INT(ad_text_cut("abcdefgh", 8, 3, AD_UNIT_UTF16), 3);
 	/* An emoji is two units: "a😀" is 3, a fourth unit does not fit
 	 * the emoji, so the cut comes before it. */
-	T_EQ_INT(tg_split("a😀b", strlen("a😀b"), 2), 1);
-	T_EQ_INT(tg_split("a😀b", strlen("a😀b"), 3), 5);
-	T_EQ_INT(tg_split("😀😀", 8, 1), 4);	/* at least one char */
+	T_EQ_INT(ad_text_cut("a😀b", strlen("a😀b"), 2, AD_UNIT_UTF16), 1);
+	T_EQ_INT(ad_text_cut("a😀b", strlen("a😀b"), 3, AD_UNIT_UTF16), 5);
+	T_EQ_INT(ad_text_cut("😀😀", 8, 1, AD_UNIT_UTF16), 4);	/* at least one char */
 	/* 3000 emoji: 6000 units, 12000 bytes: two pieces, the first at
 	 * 4096 units (2048 emoji, 8192 bytes). */
 	T_OK((big = malloc(3000 * 4 + 1)) != NULL);

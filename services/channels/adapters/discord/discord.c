@@ -619,7 +619,7 @@ dc_cmd_send(struct dc *d, const struct ad_cmd *c)
 	snprintf(path, sizeof(path), "/channels/%s/messages",
 	    c->ac_channel_id);
 	while (n > 0) {
-		k = dc_split(text, n, DC_TEXT_LIMIT);
+		k = ad_text_cut(text, n, DC_TEXT_LIMIT, AD_UNIT_UTF16);
 		for (blank = 1, i = 0; i < k && blank; i++)
 			blank = text[i] == ' ' || text[i] == '\n' ||
 			    text[i] == '\t' || text[i] == '\r';

@@ -63,14 +63,6 @@ char	*dc_identify(const char *token, long long intents);
 char	*dc_resume(const char *token, const char *session, long long seq);
 char	*dc_heartbeat(long long seq);
 
-/* UTF-16 units of n bytes of UTF-8 (a stray byte counts 1). */
-size_t	 dc_utf16_len(const char *s, size_t n);
-/* How many of the n bytes go into the next message: all when they fit
- * limit UTF-16 units (so never more characters than limit), else a cut
- * after the last newline that fits, else the last space, else before
- * the first character that does not fit.  At least one character when
- * n > 0. */
-size_t	 dc_split(const char *s, size_t n, size_t limit);
 /* emoji (UTF-8, or "name:id" of a custom one) percent-encoded for a
  * path into out.  0, or -1 when empty or it does not fit. */
 int	 dc_emoji_path(const char *emoji, char *out, size_t outlen);

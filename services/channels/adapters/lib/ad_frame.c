@@ -474,3 +474,74 @@ ad_utf8_clean(const char *s, size_t n)
 	*o = '\0';
 	return (out);
 }
+
+/* The length of the UTF-8 sequence at s (at most n bytes) and its UTF-16
+ * units; a byte that starts none is one byte, one unit. */
+static size_t
+ad_char(const unsigned char *s, size_t n, size_t *units)
+{
+	size_t	k, i;
+
+	*units = 1;
+	if (s[0] < 0x80)
+		return (1);
+	if ((s[0] & 0xe0) == 0xc0)
+		k = 2;
+	else if ((s[0] & 0xf0) == 0xe0)
+		k = 3;
+	else if ((s[0] & 0xf8) == 0xf0)
+		k = 4;
+	else
+		return (1);
+	if (k > n)
+		return (1);
+	for (i = 1; i < k; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return (1);
+	/* Past the BMP: a surrogate pair, two units. */
+	if (k == 4)
+		*units = 2;
+	return (k);
+}
+
+size_t
+ad_utf16_len(const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, units = 0, u;
+
+	while (i < n) {
+		i += ad_char(p + i, n - i, &u);
+		units += u;
+	}
+	return (units);
+}
+
+size_t
+ad_text_cut(const char *s, size_t n, size_t limit, enum ad_text_unit unit)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, used = 0, u, k, j;
+
+	while (i < n) {
+		k = ad_char(p + i, n - i, &u);
+		if (unit == AD_UNIT_BYTE)
+			u = k;
+		if (used + u > limit)
+			break;
+		used += u;
+		i += k;
+	}
+	if (i == n)
+		return (n);
+	/* A line break, else a space, that leaves something before it. */
+	for (j = i; j > 0; j--)
+		if (s[j - 1] == '\n')
+			return (j);
+	for (j = i; j > 0; j--)
+		if (s[j - 1] == ' ')
+			return (j);
+	if (i == 0)
+		i = ad_char(p, n, &u);	/* a limit under one character */
+	return (i);
+}

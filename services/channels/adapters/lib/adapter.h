@@ -192,6 +192,22 @@ json_t	*ad_content_from_text(const char *text);
  * NUL as U+FFFD.  New (free()), or NULL out of memory.
  */
 char	*ad_utf8_clean(const char *s, size_t n);
+/* How a platform counts a message's length. */
+enum ad_text_unit {
+	AD_UNIT_BYTE,		/* UTF-8 bytes (Matrix) */
+	AD_UNIT_UTF16,		/* UTF-16 code units (Telegram, Discord) */
+};
+/* n bytes of text in UTF-16 code units (a byte that starts no UTF-8
+ * sequence counts one). */
+size_t	 ad_utf16_len(const char *s, size_t n);
+/*
+ * How many bytes of s (n bytes) the next message takes, at most limit
+ * units: all of it when it fits, else up to its last line break, else
+ * its last space, within the limit, else as many whole characters as
+ * fit (one at least); never inside a character.
+ */
+size_t	 ad_text_cut(const char *s, size_t n, size_t limit,
+	    enum ad_text_unit unit);
 /* One frame as the line written for it (no newline).  New (free()). */
 char	*ad_frame_line(const json_t *frame);
 

@@ -766,7 +766,7 @@ mx_cmd_send(struct mx *m, const struct ad_cmd *c)
 		return;
 	}
 	while (n > 0) {
-		k = mx_split(text, n, MX_TEXT_LIMIT);
+		k = ad_text_cut(text, n, MX_TEXT_LIMIT, AD_UNIT_BYTE);
 		if ((piece = strndup(text, k)) == NULL)
 			body = NULL;
 		else

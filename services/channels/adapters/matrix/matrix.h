@@ -44,14 +44,6 @@ int	 mx_path_escape(const char *s, char *buf, size_t n);
 /* A transaction id unique to this process (boot) and call (seq):
  * "lf<boot>.<seq>", where boot is the process's own (start time, pid). */
 void	 mx_txn_id(char *buf, size_t n, uint64_t boot, uint64_t seq);
-/*
- * How many of the n bytes of s go into the next message: all of them
- * when n <= limit, else a cut after the last newline that fits, else
- * after the last space, else before the first character that does not
- * fit (never inside a UTF-8 sequence).  At least one character when
- * n > 0.
- */
-size_t	 mx_split(const char *s, size_t n, size_t limit);
 
 /*
  * A homeserver's JSON error body ({"errcode", "error", "retry_after_ms"})

@@ -92,56 +92,6 @@ mx_txn_id(char *buf, size_t n, uint64_t boot, uint64_t seq)
 	    (unsigned long long)seq);
 }
 
-/* The length of the UTF-8 sequence at s (of at most n bytes); a byte
- * that starts none is one. */
-static size_t
-mx_char(const unsigned char *s, size_t n)
-{
-	size_t	k, i;
-
-	if (s[0] < 0x80)
-		return (1);
-	if ((s[0] & 0xe0) == 0xc0)
-		k = 2;
-	else if ((s[0] & 0xf0) == 0xe0)
-		k = 3;
-	else if ((s[0] & 0xf8) == 0xf0)
-		k = 4;
-	else
-		return (1);
-	if (k > n)
-		return (1);
-	for (i = 1; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return (1);
-	return (k);
-}
-
-size_t
-mx_split(const char *s, size_t n, size_t limit)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, k, j;
-
-	if (n <= limit)
-		return (n);
-	while (i < n) {
-		k = mx_char(p + i, n - i);
-		if (i + k > limit)
-			break;
-		i += k;
-	}
-	for (j = i; j > 0; j--)
-		if (s[j - 1] == '\n')
-			return (j);
-	for (j = i; j > 0; j--)
-		if (s[j - 1] == ' ')
-			return (j);
-	if (i == 0)
-		i = mx_char(p, n);	/* a limit under one character */
-	return (i);
-}
-
 void
 mx_error_body(const json_t *body, const char **errcode, const char **error,
     long long *retry_ms)

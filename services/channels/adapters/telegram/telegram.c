@@ -439,11 +439,11 @@ tg_send_text(struct tg *t, const json_t *chat, const char *text, size_t n,
     const json_t *markup)
 {
 	json_t	*body;
-	size_t	 k, parts = 0, units = tg_utf16_len(text, n);
+	size_t	 k, parts = 0, units = ad_utf16_len(text, n);
 	char	*piece;
 
 	while (n > 0) {
-		k = tg_split(text, n, TG_TEXT_LIMIT);
+		k = ad_text_cut(text, n, TG_TEXT_LIMIT, AD_UNIT_UTF16);
 		if (!tg_blank(text, k) || (k == n && markup != NULL)) {
 			if ((piece = strndup(text, k)) == NULL)
 				body = NULL;

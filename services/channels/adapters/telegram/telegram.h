@@ -30,17 +30,6 @@ struct tg_filter {
 /* Whether token can be a Bot API token (it goes into a URL path: only
  * A-Z a-z 0-9 : _ -, and not empty). */
 int	 tg_token_ok(const char *token);
-/* The UTF-16 units of n bytes of UTF-8 (a byte that is no sequence's
- * counts 1). */
-size_t	 tg_utf16_len(const char *s, size_t n);
-/*
- * How many of the n bytes of s go into the next message: all of them
- * when they fit limit UTF-16 units, else a cut after the last newline
- * that fits, else after the last space, else before the first
- * character that does not fit (never inside one).  At least one
- * character when n > 0.
- */
-size_t	 tg_split(const char *s, size_t n, size_t limit);
 /* Whether n bytes of s are blanks only (Telegram refuses such a text). */
 int	 tg_blank(const char *s, size_t n);
 /* A channel_id as the Bot API's chat_id: an integer when it is one,
