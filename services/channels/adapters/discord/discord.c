@@ -36,7 +36,6 @@
 #include "adapter.h"
 #include "discord.h"
 #include "log.h"
-#include "ssrf.h"
 #include "util.h"
 
 #define DC_QUEUE_MAX		1000	/* REST calls waiting */
@@ -819,10 +818,8 @@ static int
 dc_init(struct ad *a)
 {
 	struct dc	*d = ad_arg(a);
-	const char	*base, *why;
-	char		 host[272];
+	const char	*base;
 	size_t		 pl;
-	int		 is_ip;
 
 	d->d_ad = a;
 	d->d_token = ad_conf("DISCORD_BOT_TOKEN");
@@ -834,25 +831,8 @@ dc_init(struct ad *a)
 	}
 	log_add_secret(d->d_token);
 	base = ad_conf("DISCORD_API_BASE");
-	if (ad_url_parse(base, &d->d_base, &why) != 0 ||
-	    (why = strchr(d->d_base.au_path, '?') != NULL ?
-	    "a query in the URL" : NULL) != NULL) {
-		log_warnx("%s: DISCORD_API_BASE: %s", __func__, why);
+	if (ad_api_base(a, "DISCORD_API_BASE", base, &d->d_base, &pl) != 0)
 		return (-1);
-	}
-	snprintf(host, sizeof(host), strchr(d->d_base.au_host, ':') ?
-	    "[%s]" : "%s", d->d_base.au_host);
-	if ((why = ssrf_host_blocked(host, &is_ip)) != NULL &&
-	    (!ad_allow_loopback(a) || strcmp(why, SSRF_WHY_METADATA) == 0)) {
-		log_warnx("%s: DISCORD_API_BASE's host '%s' is a %s; "
-		    "refused%s", __func__, d->d_base.au_host, why,
-		    strcmp(why, SSRF_WHY_METADATA) == 0 ? "" :
-		    " without DISCORD_ALLOW_LOOPBACK");
-		return (-1);
-	}
-	pl = strlen(d->d_base.au_path);
-	while (pl > 0 && d->d_base.au_path[pl - 1] == '/')
-		pl--;
 	snprintf(d->d_prefix, sizeof(d->d_prefix), "%.*s", (int)pl,
 	    d->d_base.au_path);
 	snprintf(d->d_auth, sizeof(d->d_auth), "Authorization: Bot %s\r\n",

@@ -15,6 +15,7 @@
 
 #include "ad_http.h"
 #include "log.h"
+#include "ssrf.h"
 #include "util.h"
 
 /* ---- URLs --------------------------------------------------------------- */
@@ -772,4 +773,35 @@ ad_http_tick(struct ad_http *h)
 	    h->ht_host, (unsigned long long)h->ht_timeout_ms);
 	ad_http_drop_conn(h);
 	ad_http_finish(h, why);
+}
+
+int
+ad_api_base(struct ad *a, const char *what, const char *url,
+    struct ad_url *u, size_t *plen)
+{
+	const char	*why;
+	char		 host[272];
+	size_t		 pl;
+	int		 is_ip;
+
+	if (ad_url_parse(url, u, &why) != 0 ||
+	    (why = strchr(u->au_path, '?') != NULL ?
+	    "a query in the URL" : NULL) != NULL) {
+		log_warnx("%s: %s", what, why);
+		return (-1);
+	}
+	snprintf(host, sizeof(host), strchr(u->au_host, ':') ? "[%s]" : "%s",
+	    u->au_host);
+	if ((why = ssrf_host_blocked(host, &is_ip)) != NULL &&
+	    (!ad_allow_loopback(a) || strcmp(why, SSRF_WHY_METADATA) == 0)) {
+		log_warnx("%s: its host '%s' is a %s; refused%s", what,
+		    u->au_host, why, strcmp(why, SSRF_WHY_METADATA) == 0 ?
+		    "" : " without the adapter's _ALLOW_LOOPBACK switch");
+		return (-1);
+	}
+	pl = strlen(u->au_path);
+	while (pl > 0 && u->au_path[pl - 1] == '/')
+		pl--;
+	*plen = pl;
+	return (0);
 }

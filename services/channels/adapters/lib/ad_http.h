@@ -61,6 +61,15 @@ struct ad_url {
  * fragment, no control character or space).  0, or -1 with why (a
  * static string). */
 int	 ad_url_parse(const char *url, struct ad_url *u, const char **why);
+/*
+ * An HTTP platform's API base (url, from the variable named what): split
+ * into u, no query, its host checked as ad_conn checks an address (a
+ * loopback or private one needs <PREFIX>_ALLOW_LOOPBACK, a metadata one
+ * is refused); *plen is its path's length without trailing slashes, for
+ * the adapter's prefix.  0, or -1 (logged).
+ */
+int	 ad_api_base(struct ad *a, const char *what, const char *url,
+	    struct ad_url *u, size_t *plen);
 
 /* ---- the response parser ------------------------------------------------- */
 

@@ -32,7 +32,6 @@
 #include "adapter.h"
 #include "log.h"
 #include "matrix.h"
-#include "ssrf.h"
 #include "util.h"
 
 #define MX_QUEUE_MAX		1000	/* calls waiting */
@@ -936,11 +935,10 @@ static int
 mx_init(struct ad *a)
 {
 	struct mx	*m = ad_arg(a);
-	const char	*base, *why, *disp;
-	char		 host[272];
+	const char	*base, *disp;
 	long long	 v;
 	size_t		 pl;
-	int		 is_ip, flags;
+	int		 flags;
 
 	m->m_ad = a;
 	m->m_token = ad_conf("MATRIX_ACCESS_TOKEN");
@@ -971,25 +969,8 @@ mx_init(struct ad *a)
 		log_warnx("%s: MATRIX_HOMESERVER_URL is required", __func__);
 		return (-1);
 	}
-	if (ad_url_parse(base, &m->m_base, &why) != 0 ||
-	    (why = strchr(m->m_base.au_path, '?') != NULL ?
-	    "a query in the URL" : NULL) != NULL) {
-		log_warnx("%s: the homeserver URL: %s", __func__, why);
+	if (ad_api_base(a, "the homeserver URL", base, &m->m_base, &pl) != 0)
 		return (-1);
-	}
-	snprintf(host, sizeof(host), strchr(m->m_base.au_host, ':') ?
-	    "[%s]" : "%s", m->m_base.au_host);
-	if ((why = ssrf_host_blocked(host, &is_ip)) != NULL &&
-	    (!ad_allow_loopback(a) || strcmp(why, SSRF_WHY_METADATA) == 0)) {
-		log_warnx("%s: the homeserver's host '%s' is a %s; refused%s",
-		    __func__, m->m_base.au_host, why,
-		    strcmp(why, SSRF_WHY_METADATA) == 0 ? "" :
-		    " without MATRIX_ALLOW_LOOPBACK");
-		return (-1);
-	}
-	pl = strlen(m->m_base.au_path);
-	while (pl > 0 && m->m_base.au_path[pl - 1] == '/')
-		pl--;
 	snprintf(m->m_prefix, sizeof(m->m_prefix), "%.*s/_matrix/client/v3",
 	    (int)pl, m->m_base.au_path);
 	if (ad_conf_num("MATRIX_SYNC_TIMEOUT_SECS", 0, 120,

@@ -25,7 +25,6 @@
 #include "ad_http.h"
 #include "adapter.h"
 #include "log.h"
-#include "ssrf.h"
 #include "telegram.h"
 #include "util.h"
 
@@ -654,10 +653,9 @@ static int
 tg_init(struct ad *a)
 {
 	struct tg	*t = ad_arg(a);
-	const char	*base, *why;
-	char		 host[272];
+	const char	*base;
 	size_t		 pl;
-	int		 is_ip, flags;
+	int		 flags;
 
 	t->t_ad = a;
 	t->t_token = ad_conf("TELEGRAM_BOT_TOKEN");
@@ -669,26 +667,8 @@ tg_init(struct ad *a)
 	}
 	log_add_secret(t->t_token);
 	base = ad_conf("TELEGRAM_API_BASE");
-	if (ad_url_parse(base, &t->t_base, &why) != 0 ||
-	    (why = strchr(t->t_base.au_path, '?') != NULL ?
-	    "a query in the URL" : NULL) != NULL) {
-		log_warnx("%s: TELEGRAM_API_BASE: %s", __func__, why);
+	if (ad_api_base(a, "TELEGRAM_API_BASE", base, &t->t_base, &pl) != 0)
 		return (-1);
-	}
-	snprintf(host, sizeof(host), strchr(t->t_base.au_host, ':') ?
-	    "[%s]" : "%s", t->t_base.au_host);
-	if ((why = ssrf_host_blocked(host, &is_ip)) != NULL &&
-	    (!ad_allow_loopback(a) || strcmp(why, SSRF_WHY_METADATA) == 0)) {
-		log_warnx("%s: TELEGRAM_API_BASE's host '%s' is a %s; "
-		    "refused%s", __func__, t->t_base.au_host, why,
-		    strcmp(why, SSRF_WHY_METADATA) == 0 ? "" :
-		    " without TELEGRAM_ALLOW_LOOPBACK");
-		return (-1);
-	}
-	/* "https://host/prefix/" -> "/prefix/bot<token>" */
-	pl = strlen(t->t_base.au_path);
-	while (pl > 0 && t->t_base.au_path[pl - 1] == '/')
-		pl--;
 	snprintf(t->t_prefix, sizeof(t->t_prefix), "%.*s/bot%s", (int)pl,
 	    t->t_base.au_path, t->t_token);
 	if (ad_conf_num("TELEGRAM_POLL_TIMEOUT_SECS", 0, 50,
