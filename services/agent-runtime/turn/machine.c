@@ -89,6 +89,22 @@ turn_save_prepare(struct turn *t)
 	return (1);
 }
 
+/*
+ * A turn whose session another turn took (its replica's lock connection
+ * was lost, so its lock with it: the fence refused its writes) saved
+ * nothing more of its exchange, and is never answered as done.  A keyed
+ * turn answers 503: its key stays running, so the retry takes it over
+ * and runs the turn afresh; any other turn 409.
+ */
+#define TURN_FENCED_ERROR	"the session was taken by another turn; " \
+				"this turn's exchange was not saved"
+
+static int
+turn_fenced_status(const struct turn *t)
+{
+	return (t->t_idem_key[0] != '\0' ? 503 : 409);
+}
+
 static void
 turn_save_log(struct turn *t, struct db *db, int rv)
 {
@@ -174,6 +190,13 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 	rv = obs_turn_end(t, db, status, body, svp);
 	if (svp != NULL)
 		turn_save_log(t, db, rv);
+	if (rv == SESSION_EFENCE && status < 300) {
+		json_decref(body);
+		status = turn_fenced_status(t);
+		body = json_pack("{s:s}", "error", TURN_FENCED_ERROR);
+		log_info("turn of agent %s on session %s: %d %s",
+		    t->t_agent_id, t->t_session_id, status, TURN_FENCED_ERROR);
+	}
 	/* Its statement dropped the reservation with the usage row; when
 	 * it failed, drop it now (after the usage row written apart). */
 	budget_turn_release(t, db);
@@ -657,9 +680,9 @@ turn_job_compacted(struct turn *t, struct db *db)
 	free(t->t_summary);
 	t->t_summary = summary;
 	if ((rv = turn_save(t, db, 1)) != 0) {
-		turn_fail(t, db, rv == SESSION_EFENCE ? 409 : 503, "%s",
-		    rv == SESSION_EFENCE ? "the session was taken by another "
-		    "turn" : "database unavailable");
+		turn_fail(t, db, rv == SESSION_EFENCE ? turn_fenced_status(t) :
+		    503, "%s", rv == SESSION_EFENCE ? TURN_FENCED_ERROR :
+		    "database unavailable");
 		return;
 	}
 	log_info("session %s: compacted %d messages into %zu chars, kept %d",
@@ -722,9 +745,11 @@ turn_msg_results(json_t *m)
  * later turn's message follows (then the history is left as it is):
  * - by the retry that took the key over, so the session holds the one
  *   exchange it makes;
- * - by any other turn that finds such a run at the session's end (its
- *   key still running while this turn holds the session, so its run is
- *   over), before this turn's message follows it: else the two questions
+ * - by any other turn, a retry whose own run saved nothing included,
+ *   that finds such a run at the session's end (its key still running
+ *   while this turn holds the session, so its run is over, though its
+ *   own retry may wait for the session), before this turn's message
+ *   follows it: else the two questions
  *   would merge into one (turn/repair.c), this turn would answer both and
  *   the retry, running afresh, would ask the dead one again
  *   (tests/deploy/t9010-failover.sh found it).
@@ -736,24 +761,31 @@ turn_drop_dead_run(struct turn *t, struct db *db)
 	const char	*k = NULL;
 	size_t		 i, n = json_array_size(t->t_messages), at = n;
 
-	for (i = n; i-- > 0;) {
+	/* The retry's own dead run, from its question on. */
+	for (i = n; t->t_idem_takeover && i-- > 0;) {
 		m = json_array_get(t->t_messages, i);
-		if (t->t_idem_takeover) {
-			k = json_string_value(json_object_get(m, "turn_key"));
-			if (k != NULL && strcmp(k, t->t_idem_key) == 0) {
-				at = i;
-				break;
-			}
-			k = NULL;
-		} else if (strcmp(json_string_value(json_object_get(m,
-		    "role")) ?: "", "user") == 0 && !turn_msg_results(m)) {
-			/* The last question: a dead run's, or none. */
-			k = json_string_value(json_object_get(m, "turn_key"));
-			if (k != NULL && strcmp(k, t->t_idem_key) != 0 &&
-			    turn_key_running(db, k) == 1)
-				at = i;
+		k = json_string_value(json_object_get(m, "turn_key"));
+		if (k != NULL && strcmp(k, t->t_idem_key) == 0) {
+			at = i;
 			break;
 		}
+		k = NULL;
+	}
+	/* Else the last question: another key's dead run, or none (a
+	 * retry whose own run died before it saved anything finds the
+	 * other's there too). */
+	for (i = n; at == n && i-- > 0;) {
+		m = json_array_get(t->t_messages, i);
+		if (strcmp(json_string_value(json_object_get(m, "role")) ?: "",
+		    "user") != 0 || turn_msg_results(m))
+			continue;
+		k = json_string_value(json_object_get(m, "turn_key"));
+		if (k != NULL && strcmp(k, t->t_idem_key) != 0 &&
+		    turn_key_running(db, k) == 1)
+			at = i;
+		else
+			k = NULL;
+		break;
 	}
 	if (at == n)
 		return;
@@ -1115,9 +1147,10 @@ turn_iterate(struct turn *t, struct db *db)
 		rv = turn_save_reserve(t, db, req, why, sizeof(why));
 		if (rv == SESSION_EFENCE || rv < 0) {
 			json_decref(req);
-			turn_fail(t, db, rv == SESSION_EFENCE ? 409 : 503,
-			    "%s", rv == SESSION_EFENCE ? "the session was "
-			    "taken by another turn" : "database unavailable");
+			turn_fail(t, db, rv == SESSION_EFENCE ?
+			    turn_fenced_status(t) : 503, "%s",
+			    rv == SESSION_EFENCE ? TURN_FENCED_ERROR :
+			    "database unavailable");
 			return;
 		}
 		if (t->t_interrupted || t->t_flag) {
@@ -1375,7 +1408,8 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 	rv = turn_save(t, db, 0);
 	obs_flush(t, db);	/* this round's log lines */
 	if (rv == SESSION_EFENCE) {
-		turn_fail(t, db, 409, "the session was taken by another turn");
+		turn_fail(t, db, turn_fenced_status(t), "%s",
+		    TURN_FENCED_ERROR);
 		return;
 	}
 	if (nok == 0 && nhard > 0) {
