@@ -45,6 +45,7 @@
 #include "db.h"
 
 #define AUDIT_TOOL_INVOKE	"ToolInvoke"
+#define AUDIT_CAPABILITY_CHECK	"CapabilityCheck"
 #define AUDIT_AGENT_SPAWN	"AgentSpawn"
 #define AUDIT_AGENT_KILL	"AgentKill"
 #define AUDIT_AGENT_MESSAGE	"AgentMessage"

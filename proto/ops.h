@@ -219,6 +219,19 @@
 #define OP_USAGE_BY_MODEL	"usage.by_model"
 #define OP_USAGE_DAILY		"usage.daily"
 
+/* ---- agent-runtime: approvals (approval/; issue 12, part
+ * "approvals") ------------------------------------------------------------ */
+#define OP_APPROVALS_LIST	"approvals.list"
+#define OP_APPROVALS_CREATE	"approvals.create"
+#define OP_APPROVALS_GET	"approvals.get"
+#define OP_APPROVALS_APPROVE	"approvals.approve"
+#define OP_APPROVALS_REJECT	"approvals.reject"
+#define OP_APPROVALS_MODIFY	"approvals.modify"
+#define OP_APPROVALS_BATCH	"approvals.batch"
+#define OP_APPROVALS_COUNT	"approvals.count"
+#define OP_APPROVALS_AUDIT	"approvals.audit"
+#define OP_APPROVALS_SESSION	"approvals.session"
+
 /* ---- scheduler: goals, the task queue and the inbox (goal/, task/;
  * issue 9, part "goals") -------------------------------------------------- */
 #define OP_GOALS_LIST		"goals.list"

@@ -33,6 +33,9 @@
  * agents.message a channel's message asks, stream_id "<channel>:<row>". */
 #define TOPIC_CHAN_STREAM "turn.channels"
 #define TOPIC_COMMS	"comms"		/* an inter-agent event (comms/) */
+/* A decided approval (approval/): {id, agent_id, status}; wakes the
+ * replica whose turn waits on it. */
+#define TOPIC_APPROVALS	"approvals"
 /* What triggers match (notes/kernel.md 2.1): every service publishes its
  * events here, built by msg_event(); proto/messages.md lists them. */
 #define TOPIC_EVENTS	"events"

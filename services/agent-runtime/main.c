@@ -1,7 +1,7 @@
 /*
  * agent-runtime - owns the agents, their sessions and turns, the model
- * catalog and providers, the tools (and, in later issues, MCP links,
- * approvals and the budget ledger).  One folder per module; README.md
+ * catalog and providers, the tools, MCP links, approvals and the budget
+ * ledger.  One folder per module; README.md
  * maps them.
  *
  * It applies its schema's migrations, loads the catalog, opens the
@@ -16,6 +16,7 @@
 #include "agent/agent.h"
 #include "agent/obs.h"
 #include "agent/templates.h"
+#include "approval/approval.h"
 #include "budget/budget.h"
 #include "bus.h"
 #include "catalog/catalog.h"
@@ -52,7 +53,7 @@ agent_start(const struct sh_config *cfg, void *arg)
 
 	as->as_cfg = cfg;
 	pthread_mutex_init(&as->as_pub_mtx, NULL);
-	if (budget_init(cfg) != 0)
+	if (budget_init(cfg) != 0 || approval_init(cfg) != 0)
 		goto fail;
 	if (catalog_init(cfg, NULL) != 0) {
 		log_warnx("could not load the model catalog");
@@ -76,6 +77,9 @@ agent_start(const struct sh_config *cfg, void *arg)
 		log_warnx("could not start the agent loop");
 		goto fail;
 	}
+	/* Paused turns wait for decisions (after the pool they resume on). */
+	if (approval_start(cfg) != 0)
+		goto fail;
 	if (a2a_start(as) != 0)
 		goto fail;
 	comms_start(as);
@@ -106,6 +110,7 @@ agent_stop(void *arg)
 	struct agent_state	*as = arg;
 
 	comms_stop();
+	approval_stop();
 	bus_client_close(as->as_bus);
 	as->as_bus = NULL;
 	bus_pub_close(as->as_pub);
@@ -120,7 +125,7 @@ static struct agent_state	agent_st;
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops, a2a_ops, comms_ops, mcp_ops,
-	budget_ops, usage_ops,
+	budget_ops, usage_ops, approval_ops,
 	NULL
 };
 

@@ -1,7 +1,7 @@
 # agent-runtime: main.c and one folder per module (README.md, "Code").
 PROGS			+= agent-runtime
 AR_DIR			:= services/agent-runtime
-AR_MODULES		:= a2a agent budget catalog comms files llm mcp tool turn
+AR_MODULES		:= a2a agent approval budget catalog comms files llm mcp tool turn
 agent-runtime_SQL	:= $(sort $(wildcard $(AR_DIR)/sql/*.sql))
 agent-runtime_TMPL	:= $(sort $(wildcard $(AR_DIR)/agent/templates/*.toml))
 # The model catalog (catalog/registry/, MIT, LICENSE kept beside it).

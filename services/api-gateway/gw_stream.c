@@ -7,6 +7,10 @@
  *	event: tool_result	{"tool":"..","input":{..}}
  *	event: phase		{"phase":"..","detail":".."}
  *	event: owner_notice	{"text":".."}
+ *	event: approval_requested {"approval_id":"..","tool_name":"..",
+ *				 "risk_level":"..","description":"..",
+ *				 "timeout_secs":N}  (the turn waits)
+ *	event: approval_resolved {"approval_id":"..","decision":".."}
  *	event: done		{"done":true,"usage":{"input_tokens":N,
  *				 "output_tokens":N}}
  *	event: error		{"error":".."}	(the turn failed mid-stream)
@@ -43,6 +47,21 @@ mstream_error(struct gw_mstream *m, const char *msg)
 {
 	gw_sse_frame(&m->m_sse, "error", json_pack("{s:s}", "error", msg));
 	gw_sse_end(&m->m_sse);
+}
+
+/* An approval event as the client sees it: the runtime's fields but its
+ * stream bookkeeping (new). */
+static json_t *
+mstream_approval(json_t *ev)
+{
+	json_t	*o = json_copy(ev);
+
+	if (o != NULL) {
+		json_object_del(o, "type");
+		json_object_del(o, "stream_id");
+		json_object_del(o, "seq");
+	}
+	return (o);
 }
 
 static void
@@ -84,6 +103,9 @@ mstream_event(void *arg, json_t *ev)
 		m->m_notice = 1;
 		gw_sse_frame(s, "owner_notice", json_pack("{s:s}", "text",
 		    text));
+	} else if (strcmp(type, "approval_requested") == 0 ||
+	    strcmp(type, "approval_resolved") == 0) {
+		gw_sse_frame(s, type, mstream_approval(ev));
 	} else
 		goto out;	/* thinking_delta and the unknown: not here */
 	gw_sse_wake(s);

@@ -12,7 +12,9 @@
  *	connected {agent_id, agent_name}, thinking, text_delta {content},
  *	thinking_delta {content}, tool_start {tool, id}, tool_end {tool, id,
  *	input}, tool_result {tool, id, input, result, is_error}, phase
- *	{phase, detail}, response {content, input_tokens, output_tokens,
+ *	{phase, detail}, approval_requested {approval_id, tool_name,
+ *	risk_level, description, timeout_secs}, approval_resolved
+ *	{approval_id, decision}, response {content, input_tokens, output_tokens,
  *	iterations, cost_usd, ..} or silent_complete, error {content},
  *	command_result {command, message}, pong, agents_updated {agents}.
  *	response, silent_complete, error and command_result echo the
@@ -152,6 +154,12 @@ gw_chat_turn_event(void *arg, json_t *ev)
 		    json_object_get(ev, "phase") : json_null(), "detail",
 		    json_object_get(ev, "detail") != NULL ?
 		    json_object_get(ev, "detail") : json_null());
+	} else if (strcmp(type, "approval_requested") == 0 ||
+	    strcmp(type, "approval_resolved") == 0) {
+		if ((out = json_copy(ev)) != NULL) {
+			json_object_del(out, "stream_id");
+			json_object_del(out, "seq");
+		}
 	}
 	/* A socket that cannot take more is closed by its thread. */
 	if (end != NULL)

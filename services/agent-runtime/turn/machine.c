@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "approval/approval.h"
 #include "audit.h"
 #include "budget/budget.h"
 #include "buf.h"
@@ -1218,189 +1219,310 @@ turn_tool_run(struct tool_ctx *tc, const char *name, json_t *input,
 	return (rv);
 }
 
-/* Runs the tool calls of one answer (notes 4.4.6 tool_use). */
+/* The tools' context for t's calls. */
 static void
-turn_tools(struct turn *t, struct db *db, json_t *content)
+turn_tool_ctx(struct turn *t, struct tool_ctx *tc)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->tc_cfg = t->t_as->as_cfg;
+	tc->tc_bus = t->t_as ? t->t_as->as_bus : NULL;
+	tc->tc_agent_id = t->t_agent_id;
+	tc->tc_agent_name = t->t_agent_name;
+	tc->tc_session_id = t->t_session_id;
+	tc->tc_manifest = t->t_manifest;
+	tc->tc_workspace = t->t_workspace;
+	tc->tc_depth = t->t_depth;
+	tc->tc_event_depth = t->t_event_depth;
+	tc->tc_notices = t->t_notices;
+	tc->tc_interrupted = &t->t_interrupted;
+}
+
+static void	turn_tools_next(struct turn *, struct db *);
+static void	turn_tools_end(struct turn *, struct db *);
+
+/* How one call of a round went. */
+enum turn_call_rv {
+	TURN_CALL_DONE = 0,	/* its result is in t_results */
+	TURN_CALL_PAUSED,	/* the turn waits for an approval */
+	TURN_CALL_FAILED	/* the turn failed (answered) */
+};
+
+/* What the gate already said about the call (a resumed one). */
+enum turn_gate {
+	TURN_GATE_ASK = 0,	/* not asked yet */
+	TURN_GATE_APPROVED,	/* run it */
+	TURN_GATE_DECIDED	/* r holds the result */
+};
+
+static enum turn_call_rv turn_tool_call(struct turn *, struct db *, json_t *,
+	    enum turn_gate, struct tool_result *);
+
+/* Resume job: the approval t waited on may have been decided. */
+static void
+turn_job_approval(struct turn *t, struct db *db)
+{
+	struct tool_result	 r;
+	enum approval_verdict	 v;
+	enum turn_call_rv	 rv;
+	json_t			*b;
+
+	memset(&r, 0, sizeof(r));
+	v = approval_resume(t, db, &r, turn_job_approval);
+	if (v == APPROVAL_PAUSED)
+		return;		/* queued again: t is not ours any more */
+	if (v == APPROVAL_ERROR) {
+		tool_result_release(&r);
+		turn_fail(t, db, 503, "database unavailable");
+		return;
+	}
+	b = json_array_get(t->t_round, t->t_round_i);
+	rv = turn_tool_call(t, db, b, v == APPROVAL_RUN ? TURN_GATE_APPROVED :
+	    TURN_GATE_DECIDED, &r);
+	if (rv != TURN_CALL_DONE)
+		return;
+	t->t_round_i++;
+	turn_tools_next(t, db);
+}
+
+/* Runs one tool_use block b of the round (notes 4.4.6 tool_use); with
+ * gate TURN_GATE_DECIDED, r (stolen) is its result. */
+static enum turn_call_rv
+turn_tool_call(struct turn *t, struct db *db, json_t *b, enum turn_gate gate,
+    struct tool_result *rg)
 {
 	struct tool_ctx		 tc;
 	struct tool_result	 r;
-	json_t			*results, *b, *input, *ev, *blk, *trace;
+	json_t			*input, *ev, *blk, *trace;
 	const char		*id, *name, *mode, *status;
 	char			 msg[512], *text;
 	struct buf		 out;
 	enum guard_verdict	 v;
+	enum approval_verdict	 av;
 	uint64_t		 t0;
-	size_t			 i, slen;
-	int			 ncalls = 0, nok = 0, nhard = 0, nsoft = 0;
-	int			 skip = 0, wrote = 0, is_error, rv;
+	size_t			 slen;
+	int			 is_error, rv;
 
-	if ((results = json_array()) == NULL ||
-	    turn_append(t, turn_msg("assistant", json_incref(content))) != 0) {
-		json_decref(results);
-		turn_fail(t, db, 500, "out of memory");
-		return;
-	}
-	memset(&tc, 0, sizeof(tc));
-	tc.tc_cfg = t->t_as->as_cfg;
-	tc.tc_bus = t->t_as ? t->t_as->as_bus : NULL;
-	tc.tc_agent_id = t->t_agent_id;
-	tc.tc_agent_name = t->t_agent_name;
-	tc.tc_session_id = t->t_session_id;
-	tc.tc_manifest = t->t_manifest;
-	tc.tc_workspace = t->t_workspace;
-	tc.tc_depth = t->t_depth;
-	tc.tc_event_depth = t->t_event_depth;
-	tc.tc_notices = t->t_notices;
-	tc.tc_interrupted = &t->t_interrupted;
+	turn_tool_ctx(t, &tc);
 	mode = json_string_value(json_object_get(t->t_row, "mode")) ?: "full";
-	json_array_foreach(content, i, b) {
-		if (strcmp(json_string_value(json_object_get(b, "type")) ?: "",
-		    "text") == 0 && json_string_length(json_object_get(b,
-		    "text")) > 0)
-			wrote = 1;
-		if (strcmp(json_string_value(json_object_get(b, "type")) ?: "",
-		    "tool_use") != 0)
-			continue;
-		id = json_string_value(json_object_get(b, "id")) ?: "";
-		name = json_string_value(json_object_get(b, "name")) ?: "";
-		input = json_object_get(b, "input");
-		ncalls++;
-		t0 = util_now_ms();
+	id = json_string_value(json_object_get(b, "id")) ?: "";
+	name = json_string_value(json_object_get(b, "name")) ?: "";
+	input = json_object_get(b, "input");
+	t0 = util_now_ms();
+	if (gate == TURN_GATE_ASK) {
+		t->t_round_calls++;
 		if ((ev = json_pack("{s:s, s:s, s:s}", "type", "tool_use",
 		    "id", id, "name", name)) != NULL) {
 			turn_event(t, ev);
 			json_decref(ev);
 		}
-		memset(&r, 0, sizeof(r));
-		status = NULL;
-		v = GUARD_ALLOW;
-		msg[0] = '\0';
-		if (skip || t->t_interrupted) {
-			(void)tool_result_set(&r, 1, 0, "Skipped: %s",
-			    skip ? "an earlier call in this batch failed" :
-			    "the turn was interrupted");
-			status = "skipped";
-		} else if ((v = loop_guard_check(t->t_guard, name, input, msg,
-		    sizeof(msg))) == GUARD_BREAK) {
-			json_decref(results);
-			/* Repair answers the calls left without results. */
-			turn_fail(t, db, 500, "%s", msg);
-			return;
-		} else if (v == GUARD_BLOCK) {
-			(void)tool_result_set(&r, 1, 0, "%s", msg);
-			status = "skipped";
-			nsoft++;
-		} else if (json_object_get(input, "__args_invalid") != NULL) {
-			(void)tool_result_set(&r, 1, 0, "Invalid arguments for "
-			    "'%s': they are not a JSON object (%.200s). Call "
-			    "the tool again with a JSON object that matches "
-			    "its schema.", name, json_string_value(
-			    json_object_get(input, "__args_invalid")) ?: "");
-		} else if (mcp_is_tool(name) && t->t_tool_allow == NULL &&
-		    !json_is_true(json_object_get(t->t_manifest,
-		    "tools_disabled"))) {
-			turn_pool_block();
-			rv = mcp_tool_run(t->t_manifest, mode, name, input, &r);
-			turn_pool_unblock();
-			if (rv != 0 || r.tr_content == NULL) {
-				tool_result_release(&r);
-				(void)tool_result_set(&r, 1, 1,
-				    "out of memory");
-			}
-		} else if (!tool_granted(t->t_manifest, tool_canonical(name)) ||
-		    !tool_mode_allows(mode, name) ||
-		    !turn_tool_allowed(t, name) ||
-		    json_is_true(json_object_get(t->t_manifest,
-		    "tools_disabled"))) {
-			(void)tool_result_set(&r, 1, 0, "Permission denied: "
-			    "agent does not have capability to use tool '%s'",
-			    name);
-		} else if (tc.tc_workspace == NULL) {
-			(void)tool_result_set(&r, 1, 0, "The agent's "
-			    "workspace is not available");
-		} else if (turn_tool_run(&tc, name, input, &r) != 0 ||
-		    r.tr_content == NULL) {
+	}
+	memset(&r, 0, sizeof(r));
+	status = NULL;
+	v = GUARD_ALLOW;
+	msg[0] = '\0';
+	if (gate == TURN_GATE_DECIDED) {
+		r = *rg;
+		memset(rg, 0, sizeof(*rg));
+		status = r.tr_is_error ? "denied" : NULL;
+	} else if (gate == TURN_GATE_ASK && (t->t_round_skip ||
+	    t->t_interrupted)) {
+		(void)tool_result_set(&r, 1, 0, "Skipped: %s",
+		    t->t_round_skip ? "an earlier call in this batch failed" :
+		    "the turn was interrupted");
+		status = "skipped";
+	} else if (gate == TURN_GATE_ASK && (v = loop_guard_check(t->t_guard,
+	    name, input, msg, sizeof(msg))) == GUARD_BREAK) {
+		/* Repair answers the calls left without results. */
+		turn_fail(t, db, 500, "%s", msg);
+		return (TURN_CALL_FAILED);
+	} else if (v == GUARD_BLOCK) {
+		(void)tool_result_set(&r, 1, 0, "%s", msg);
+		status = "skipped";
+		t->t_round_soft++;
+	} else if (json_object_get(input, "__args_invalid") != NULL) {
+		(void)tool_result_set(&r, 1, 0, "Invalid arguments for "
+		    "'%s': they are not a JSON object (%.200s). Call "
+		    "the tool again with a JSON object that matches "
+		    "its schema.", name, json_string_value(
+		    json_object_get(input, "__args_invalid")) ?: "");
+	} else if (mcp_is_tool(name) && t->t_tool_allow == NULL &&
+	    !json_is_true(json_object_get(t->t_manifest,
+	    "tools_disabled"))) {
+		if (gate == TURN_GATE_ASK && (av = approval_gate(t, db, id,
+		    name, input, &r, turn_job_approval)) != APPROVAL_RUN)
+			goto gated;
+		turn_pool_block();
+		rv = mcp_tool_run(t->t_manifest, mode, name, input, &r);
+		turn_pool_unblock();
+		if (rv != 0 || r.tr_content == NULL) {
 			tool_result_release(&r);
-			(void)tool_result_set(&r, 1, 1, "out of memory");
-		} else {
-			char	om[256];
-
-			if (v != GUARD_WARN)
-				msg[0] = '\0';
-			if (loop_guard_outcome(t->t_guard, name, input,
-			    r.tr_content, om, sizeof(om)) == GUARD_WARN)
-				snprintf(msg + strlen(msg), sizeof(msg) -
-				    strlen(msg), "%s%s", msg[0] ? " " : "", om);
+			(void)tool_result_set(&r, 1, 1,
+			    "out of memory");
 		}
-		if (r.tr_content == NULL) {
-			json_decref(results);
-			turn_fail(t, db, 500, "out of memory");
-			return;
-		}
-		is_error = r.tr_is_error;
-		if (r.tr_hard) {
-			nhard++;
-			skip = 1;
-		} else if (!is_error)
-			nok++;
-		buf_init(&out, TOOL_RESULT_MAX + sizeof(msg) + 8);
-		if (status == NULL && msg[0] != '\0')
-			(void)buf_addf(&out, "%s\n\n[%s]", r.tr_content, msg);
-		else
-			(void)buf_adds(&out, r.tr_content);
-		text = buf_detach(&out);
+	} else if (!tool_granted(t->t_manifest, tool_canonical(name)) ||
+	    !tool_mode_allows(mode, name) ||
+	    !turn_tool_allowed(t, name) ||
+	    json_is_true(json_object_get(t->t_manifest,
+	    "tools_disabled"))) {
+		(void)tool_result_set(&r, 1, 0, "Permission denied: "
+		    "agent does not have capability to use tool '%s'",
+		    name);
+	} else if (tc.tc_workspace == NULL) {
+		(void)tool_result_set(&r, 1, 0, "The agent's "
+		    "workspace is not available");
+	} else if (gate == TURN_GATE_ASK && (av = approval_gate(t, db, id,
+	    name, input, &r, turn_job_approval)) != APPROVAL_RUN) {
+		goto gated;
+	} else if (turn_tool_run(&tc, name, input, &r) != 0 ||
+	    r.tr_content == NULL) {
 		tool_result_release(&r);
-		if (text == NULL)
-			text = strdup("");
-		if (status == NULL)
-			status = is_error ? "error" : "success";
-		/* The call happened whatever becomes of the turn: its entry
-		 * is a statement of its own.  A failure is logged; the turn
-		 * goes on (the tool's effect cannot be undone). */
-		{
-			char	ad[320];
+		(void)tool_result_set(&r, 1, 1, "out of memory");
+	} else {
+		char	om[256];
 
-			snprintf(ad, sizeof(ad), "tool '%.128s' (call %.64s)",
-			    name, id);
-			(void)audit_record(db, AUDIT_TOOL_INVOKE,
-			    t->t_agent_id, ad, status);
+		if (v != GUARD_WARN)
+			msg[0] = '\0';
+		if (loop_guard_outcome(t->t_guard, name, input,
+		    r.tr_content, om, sizeof(om)) == GUARD_WARN)
+			snprintf(msg + strlen(msg), sizeof(msg) -
+			    strlen(msg), "%s%s", msg[0] ? " " : "", om);
+	}
+	if (0) {
+ gated:
+		if (av == APPROVAL_PAUSED)
+			return (TURN_CALL_PAUSED);
+		if (av == APPROVAL_ERROR) {
+			tool_result_release(&r);
+			turn_fail(t, db, 503, "database unavailable");
+			return (TURN_CALL_FAILED);
 		}
-		blk = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "type",
-		    "tool_result", "tool_use_id", id, "tool_name", name,
-		    "content", text ? text : "", "is_error", is_error,
-		    "status", status);
-		slen = text ? strnlen(text, 200) : 0;
-		/* Cut on a UTF-8 character boundary. */
-		while (slen > 0 && slen < strlen(text) &&
-		    ((unsigned char)text[slen] & 0xc0) == 0x80)
-			slen--;
-		trace = json_pack("{s:s, s:s, s:O?, s:b, s:b, s:s%, s:I, s:i}",
-		    "tool_use_id", id, "tool_name", name, "input", input,
-		    "is_error", is_error, "recovered_from_text", 0,
-		    "output_summary", text ? text : "", slen, "execution_ms",
-		    (json_int_t)(util_now_ms() - t0), "iteration", t->t_iter);
-		if (trace != NULL) {
-			char	ts[32];
+		status = "denied";
+	}
+	if (r.tr_content == NULL) {
+		turn_fail(t, db, 500, "out of memory");
+		return (TURN_CALL_FAILED);
+	}
+	is_error = r.tr_is_error;
+	if (r.tr_hard) {
+		t->t_round_hard++;
+		t->t_round_skip = 1;
+	} else if (!is_error)
+		t->t_round_ok++;
+	buf_init(&out, TOOL_RESULT_MAX + sizeof(msg) + 8);
+	if (status == NULL && msg[0] != '\0')
+		(void)buf_addf(&out, "%s\n\n[%s]", r.tr_content, msg);
+	else
+		(void)buf_adds(&out, r.tr_content);
+	text = buf_detach(&out);
+	tool_result_release(&r);
+	if (text == NULL)
+		text = strdup("");
+	if (status == NULL)
+		status = is_error ? "error" : "success";
+	/* The call happened whatever becomes of the turn: its entry
+	 * is a statement of its own.  A failure is logged; the turn
+	 * goes on (the tool's effect cannot be undone). */
+	{
+		char	ad[320];
 
-			util_rfc3339(util_wall_ms(), ts);
-			json_object_set_new(trace, "timestamp", json_string(ts));
-			obs_tool(t, trace, status);	/* agent/obs.c */
-			json_array_append_new(t->t_traces, trace);
-		}
-		if ((ev = json_pack("{s:s, s:s, s:s, s:O?, s:s, s:b}", "type",
-		    "tool_result", "id", id, "name", name, "input", input,
-		    "content", text ? text : "", "is_error", is_error)) !=
-		    NULL) {
-			turn_event(t, ev);
-			json_decref(ev);
-		}
-		free(text);
-		if (blk == NULL || json_array_append_new(results, blk) != 0) {
-			json_decref(results);
-			turn_fail(t, db, 500, "out of memory");
+		snprintf(ad, sizeof(ad), "tool '%.128s' (call %.64s)",
+		    name, id);
+		(void)audit_record(db, AUDIT_TOOL_INVOKE,
+		    t->t_agent_id, ad, status);
+	}
+	blk = json_pack("{s:s, s:s, s:s, s:s, s:b, s:s}", "type",
+	    "tool_result", "tool_use_id", id, "tool_name", name,
+	    "content", text ? text : "", "is_error", is_error,
+	    "status", status);
+	slen = text ? strnlen(text, 200) : 0;
+	/* Cut on a UTF-8 character boundary. */
+	while (slen > 0 && slen < strlen(text) &&
+	    ((unsigned char)text[slen] & 0xc0) == 0x80)
+		slen--;
+	trace = json_pack("{s:s, s:s, s:O?, s:b, s:b, s:s%, s:I, s:i}",
+	    "tool_use_id", id, "tool_name", name, "input", input,
+	    "is_error", is_error, "recovered_from_text", 0,
+	    "output_summary", text ? text : "", slen, "execution_ms",
+	    (json_int_t)(util_now_ms() - t0), "iteration", t->t_iter);
+	if (trace != NULL) {
+		char	ts[32];
+
+		util_rfc3339(util_wall_ms(), ts);
+		json_object_set_new(trace, "timestamp", json_string(ts));
+		obs_tool(t, trace, status);	/* agent/obs.c */
+		json_array_append_new(t->t_traces, trace);
+	}
+	if ((ev = json_pack("{s:s, s:s, s:s, s:O?, s:s, s:b}", "type",
+	    "tool_result", "id", id, "name", name, "input", input,
+	    "content", text ? text : "", "is_error", is_error)) !=
+	    NULL) {
+		turn_event(t, ev);
+		json_decref(ev);
+	}
+	free(text);
+	if (blk == NULL || json_array_append_new(t->t_results, blk) != 0) {
+		turn_fail(t, db, 500, "out of memory");
+		return (TURN_CALL_FAILED);
+	}
+	return (TURN_CALL_DONE);
+}
+
+/* Runs the tool calls of one answer (notes 4.4.6 tool_use): the round's
+ * state lives on t, so that a call waiting for an approval pauses the
+ * round (no thread held) and turn_job_approval() goes on from it. */
+static void
+turn_tools(struct turn *t, struct db *db, json_t *content)
+{
+	json_decref(t->t_results);
+	json_decref(t->t_round);
+	t->t_round = NULL;
+	if ((t->t_results = json_array()) == NULL ||
+	    turn_append(t, turn_msg("assistant", json_incref(content))) != 0) {
+		turn_fail(t, db, 500, "out of memory");
+		return;
+	}
+	t->t_round = json_incref(content);
+	t->t_round_i = 0;
+	t->t_round_calls = t->t_round_ok = t->t_round_hard = 0;
+	t->t_round_soft = t->t_round_skip = t->t_round_wrote = 0;
+	turn_tools_next(t, db);
+}
+
+static void
+turn_tools_next(struct turn *t, struct db *db)
+{
+	json_t		*b;
+	const char	*type;
+
+	for (; t->t_round_i < json_array_size(t->t_round); t->t_round_i++) {
+		b = json_array_get(t->t_round, t->t_round_i);
+		type = json_string_value(json_object_get(b, "type")) ?: "";
+		if (strcmp(type, "text") == 0 && json_string_length(
+		    json_object_get(b, "text")) > 0)
+			t->t_round_wrote = 1;
+		if (strcmp(type, "tool_use") != 0)
+			continue;
+		switch (turn_tool_call(t, db, b, TURN_GATE_ASK, NULL)) {
+		case TURN_CALL_DONE:
+			break;
+		case TURN_CALL_PAUSED:	/* t is the waiters' now */
+		case TURN_CALL_FAILED:
 			return;
 		}
 	}
+	turn_tools_end(t, db);
+}
+
+/* The round is done: its results join the history, saved. */
+static void
+turn_tools_end(struct turn *t, struct db *db)
+{
+	json_t	*results = t->t_results;
+	int	 rv;
+
+	t->t_results = NULL;
+	json_decref(t->t_round);
+	t->t_round = NULL;
 	if (turn_append(t, turn_msg("user", results)) != 0) {
 		turn_fail(t, db, 500, "out of memory");
 		return;
@@ -1412,7 +1534,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 		    TURN_FENCED_ERROR);
 		return;
 	}
-	if (nok == 0 && nhard > 0) {
+	if (t->t_round_ok == 0 && t->t_round_hard > 0) {
 		if (++t->t_fail_streak >= 3) {
 			turn_fail(t, db, 500, "RepeatedToolFailures: 3 tool "
 			    "rounds in a row failed");
@@ -1420,7 +1542,7 @@ turn_tools(struct turn *t, struct db *db, json_t *content)
 		}
 	} else
 		t->t_fail_streak = 0;
-	if (nsoft == ncalls && !wrote) {
+	if (t->t_round_soft == t->t_round_calls && !t->t_round_wrote) {
 		if (++t->t_stall >= 2)
 			t->t_no_tools = 1;	/* force a prose answer */
 	} else

@@ -114,6 +114,8 @@ turn_free(struct turn *t)
 	json_decref(t->t_notices);
 	json_decref(t->t_text);
 	json_decref(t->t_llm_resp);
+	json_decref(t->t_round);
+	json_decref(t->t_results);
 	obs_turn_release(t);
 	if (t->t_chain != NULL)
 		explicit_bzero(t->t_chain, t->t_nchain * sizeof(*t->t_chain));

@@ -193,6 +193,27 @@ struct turn {
 	struct buf		 t_stream_text;
 	int			 t_budget_cut;
 
+	/*
+	 * The tool round under way (turn/machine.c), kept on the turn so
+	 * that it survives a pause for an approval: the answer's content,
+	 * the results so far, the next block and the round's counts.
+	 */
+	json_t			*t_round;
+	json_t			*t_results;
+	size_t			 t_round_i;
+	int			 t_round_calls;
+	int			 t_round_ok;
+	int			 t_round_hard;
+	int			 t_round_soft;
+	int			 t_round_skip;
+	int			 t_round_wrote;
+	/* approval/gate.c: the request the turn waits on ("": none), when
+	 * it expires (epoch ms) and what its timeout does. */
+	char			 t_appr_id[UTIL_UUID_LEN];
+	int64_t			 t_appr_expires;
+	int			 t_appr_timeout;
+	int			 t_appr_skip;
+
 	atomic_llong		 t_seq;		/* stream events sent */
 	struct obs_turn		 t_obs;		/* agent/obs.c: timings */
 };
