@@ -25,6 +25,7 @@
 #   BENCH_JOBS=1          0 skips the scheduler's figures (jobs.sh)
 #   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
 #   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
+#   BENCH_CHANNELS=1      0 skips the channel figures (channels.sh)
 
 set -u
 
@@ -655,6 +656,11 @@ if [ "${BENCH_TURNS:-1}" != 0 ]; then
 fi
 # ---- 13-14. the audit chain (tests/bench/audit.sh): its own stack.
 "$root/tests/bench/audit.sh" "$build" || rc=$?
+# ---- 19. a turn through a channel, messages/s, adapter memory
+# (tests/bench/channels.sh): its own stack.
+if [ "${BENCH_CHANNELS:-1}" != 0 ]; then
+	"$root/tests/bench/channels.sh" "$build" || rc=$?
+fi
 # ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
 if [ "${BENCH_JOBS:-1}" != 0 ]; then
 	"$root/tests/bench/jobs.sh" "$build" || rc=$?

@@ -15,7 +15,9 @@ usage: irc_drive.py ADAPTER_BIN WORKDIR [LOGDIR]
 (LOGDIR, default WORKDIR, gets irc-*.log: each adapter's stderr, ngircd's)
 """
 import os
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -502,6 +504,28 @@ def main():
                 rc == 0) or (e, rc)
     check("TLS with an untrusted certificate: an error event naming it",
           untrusted)
+
+    # No CA file: the system's trust anchors, read from the hashed
+    # directory (ad_conn.c loads only the issuer a handshake asks for);
+    # here a directory of the test's own, named by SSL_CERT_DIR.
+    cadir = os.path.join(WORK, "cadir")
+    os.makedirs(cadir, exist_ok=True)
+    h = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", CERT],
+                       capture_output=True, text=True).stdout.strip()
+    shutil.copy(CERT, os.path.join(cadir, h + ".0"))
+    v = Adapter("irc-tls-dir", base_env(
+        "tlsfang3", IRC_SERVER="localhost", IRC_PORT=str(TLS_PORT),
+        IRC_TLS="1", IRC_CHANNELS="#ops", SSL_CERT_DIR=cadir))
+
+    def tls_dir():
+        v.ready()
+        alice.wait(lambda l: l.startswith(b":tlsfang3!") and b" JOIN " in l,
+                   20, "tlsfang3's JOIN of #ops over TLS")
+        v.send({"method": "shutdown"})
+        rc, _ = v.exit_within(5)
+        return rc == 0 or rc
+    check("TLS verified against the system's hashed CA directory "
+          "(SSL_CERT_DIR), no CA file", tls_dir)
 
     def sasl(password, want_ok):
         srv = SaslServer("fangbot", "right-pass")

@@ -3,6 +3,7 @@
  */
 #include <sys/socket.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -77,6 +78,45 @@ ad_conn_sslerr(char *err, size_t errlen, const char *what)
 	ERR_clear_error();
 }
 
+/*
+ * The system's trust anchors.  The bundle file (what
+ * SSL_CTX_set_default_verify_paths() loads) is some 140 certificates
+ * parsed into every context: over a megabyte of an adapter's 2 MB.  The
+ * hashed directory (Debian's /etc/ssl/certs, made by
+ * update-ca-certificates) is read lazily instead: only the issuer a
+ * handshake asks for is loaded.  SSL_CERT_FILE set, or a directory
+ * without hashed names, keeps the bundle.
+ */
+static void
+ad_conn_default_cas(SSL_CTX *ctx)
+{
+	static int	 hashed = -1;	/* the one thread's */
+	const char	*dir;
+	DIR		*d;
+	struct dirent	*e;
+	size_t		 n;
+
+	if (hashed < 0) {
+		hashed = 0;
+		dir = getenv(X509_get_default_cert_dir_env());
+		if (dir == NULL)
+			dir = X509_get_default_cert_dir();
+		if (getenv(X509_get_default_cert_file_env()) == NULL &&
+		    (d = opendir(dir)) != NULL) {
+			while (!hashed && (e = readdir(d)) != NULL) {
+				n = strlen(e->d_name);
+				hashed = n == 10 && e->d_name[8] == '.' &&
+				    strspn(e->d_name, "0123456789abcdef") == 8;
+			}
+			closedir(d);
+		}
+	}
+	if (hashed)
+		SSL_CTX_set_default_verify_dir(ctx);
+	else
+		SSL_CTX_set_default_verify_paths(ctx);
+}
+
 /* Makes the TLS session for the connected socket. */
 static int
 ad_conn_tls(struct ad_conn *c, int flags, const char *ca_file, char *err,
@@ -97,7 +137,7 @@ ad_conn_tls(struct ad_conn *c, int flags, const char *ca_file, char *err,
 	else {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 		if (ca_file == NULL)
-			SSL_CTX_set_default_verify_paths(ctx);
+			ad_conn_default_cas(ctx);
 		else if (SSL_CTX_load_verify_locations(ctx, ca_file,
 		    NULL) != 1) {
 			ad_conn_sslerr(err, errlen, "could not load the CA "
