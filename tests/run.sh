@@ -10,6 +10,10 @@
 # 30 s later, SIGKILL, and it counts as failed.  Whatever a script leaves
 # behind, killed or not -- a process in its group or carrying its TMPDIR,
 # a PostgreSQL cluster under its TMPDIR -- is stopped and named.
+#
+# All tiers: the unit tier, then the deploy tier in the background beside
+# the integration tier (LF_DEPLOY_BESIDE=0: after it), its lines printed
+# once the integration tier is done.
 set -u
 build=$1
 shared=$2
@@ -106,6 +110,11 @@ run_bounded() {
 on_signal() {
 	local end=$((SECONDS + grace))
 	trap '' INT TERM
+	if [ -n "$deploy_pid" ]; then
+		echo "run.sh: interrupted; stopping the deploy tier" >&2
+		kill -TERM "$deploy_pid" 2>/dev/null
+		wait "$deploy_pid" 2>/dev/null
+	fi
 	if [ -n "$cur_pid" ]; then
 		echo "run.sh: interrupted; stopping $cur_pid" >&2
 		kill -TERM -- "-$cur_pid" 2>/dev/null
@@ -241,13 +250,64 @@ run_integration() {
 	done
 }
 
+# run_deploy_beside: the deploy tier in the background, beside the
+# integration tier (its containers wait on docker and PostgreSQL far more
+# than on the CPU, and its first script builds the images), its lines and
+# counts kept in $deploy_out until deploy_join prints and adds them.
+# LF_DEPLOY_BESIDE=0 runs it after the integration tier instead.
+deploy_pid=
+deploy_out=
+run_deploy_beside() {
+	deploy_out=$(mktemp)
+	(
+		passed=0 failed=0 skipped=0 failures=() failnotes=()
+		trap 'kill -TERM -- "-$cur_pid" 2>/dev/null; sweep "$cur_pid" "$cur_dir" >/dev/null 2>&1
+		    [ -z "${LF_DEPLOY_PROJECT:-}" ] || deploy_sweep "$LF_DEPLOY_PROJECT" >/dev/null 2>&1
+		    exit 130' TERM
+		run_deploy
+		printf 'DEPLOY_COUNTS %s %s %s\n' "$passed" "$failed" "$skipped"
+		printf 'DEPLOY_SKIP %s\n' "$deploy_skip"
+		printf 'DEPLOY_FAILURE %s\n' "${failures[@]}"
+		printf 'DEPLOY_NOTE %s\n' "${failnotes[@]}"
+	) >"$deploy_out" 2>&1 &
+	deploy_pid=$!
+}
+deploy_join() {
+	local l
+	[ -n "$deploy_pid" ] || return 0
+	wait "$deploy_pid"
+	deploy_pid=
+	grep -v '^DEPLOY_' "$deploy_out"
+	while IFS= read -r l; do
+		case $l in
+		"DEPLOY_COUNTS "*)
+			set -- ${l#DEPLOY_COUNTS }
+			passed=$((passed + $1)); failed=$((failed + $2))
+			skipped=$((skipped + $3)) ;;
+		"DEPLOY_SKIP "?*) deploy_skip=${l#DEPLOY_SKIP } ;;
+		"DEPLOY_FAILURE "?*) failures+=("${l#DEPLOY_FAILURE }") ;;
+		"DEPLOY_NOTE "?*) failnotes+=("${l#DEPLOY_NOTE }") ;;
+		esac
+	done < "$deploy_out"
+	rm -f "$deploy_out"
+}
+
 trap on_signal INT TERM
 start=$(date +%s)
 case $tier in
 unit)		run_unit ;;
 integration)	run_integration ;;
 deploy)		run_deploy ;;
-all)		run_unit; run_integration; run_deploy ;;
+all)		run_unit
+		if [ "${LF_DEPLOY_BESIDE:-1}" = 1 ]; then
+			run_deploy_beside
+			run_integration
+			echo "# integration tier done; the deploy tier's results:"
+			deploy_join
+		else
+			run_integration
+			run_deploy
+		fi ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
