@@ -17,6 +17,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 pkgs="gcc make pkg-config libc6-dev libnng-dev libmicrohttpd-dev libjansson-dev
 libpq-dev libcurl4-openssl-dev libssl-dev uuid-dev postgresql curl jq
 python3 poppler-utils tzdata"
+# the audit service's backups run pg_dump, pg_restore, psql and tar
+pkgs="$pkgs postgresql-client tar"
 # the channel adapters' libraries: libmosquitto (channel-mqtt),
 # libstrophe (channel-xmpp)
 pkgs="$pkgs libmosquitto-dev libstrophe-dev"

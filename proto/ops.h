@@ -267,6 +267,11 @@
 #define OP_AUDIT_APPEND		"audit.append"	/* from the outbox relays */
 #define OP_AUDIT_RECENT		"audit.recent"
 #define OP_AUDIT_VERIFY		"audit.verify"
+/* Backup and restore (the audit service: services/audit/README.md). */
+#define OP_BACKUP_CREATE	"backup.create"
+#define OP_BACKUP_LIST		"backup.list"
+#define OP_BACKUP_DELETE	"backup.delete"
+#define OP_BACKUP_RESTORE	"backup.restore"
 
 /* ---- channels: adapters, messages, deliveries (services/channels/
  * chan_ops.c; issue 13) ---------------------------------------------------- */

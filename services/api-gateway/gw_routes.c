@@ -524,10 +524,14 @@ const struct gw_route gw_routes[] = {
 	{ GW_PUT, "/api/cron/jobs/{id}",
 	    SVC_SCHEDULER, OP_CRON_JOBS_UPDATE, 5, NULL, 0 },
 	/* Backup & Restore */
-	{ GW_POST, "/api/backup", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/backups", NULL, NULL, 5, NULL, 0 },
-	{ GW_DELETE, "/api/backups/{filename}", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/restore", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/backup",
+	    SVC_AUDIT, OP_BACKUP_CREATE, 5, NULL, GW_RT_LONG },
+	{ GW_GET, "/api/backups",
+	    SVC_AUDIT, OP_BACKUP_LIST, 5, NULL, 0 },
+	{ GW_DELETE, "/api/backups/{name}",
+	    SVC_AUDIT, OP_BACKUP_DELETE, 5, NULL, 0 },
+	{ GW_POST, "/api/restore",
+	    SVC_AUDIT, OP_BACKUP_RESTORE, 5, NULL, GW_RT_LONG },
 	/* MCP servers */
 	{ GW_POST, "/api/mcp/servers/{id}/reconnect",
 	    SVC_AGENT_RUNTIME, OP_MCP_SERVERS_RECONNECT, 5, NULL, 0 },

@@ -56,8 +56,8 @@ anchor_read(const char *path, long long *next, char tip[AUDIT_HASH_HEX],
 	return (0);
 }
 
-void
-anchor_write(long long next, const char *tip)
+static void
+anchor_put(long long next, const char *tip, int force)
 {
 	const char	*path = audit_conf.ac_anchor;
 	char		 lock[sizeof(audit_conf.ac_anchor) + 8];
@@ -77,7 +77,7 @@ anchor_write(long long next, const char *tip)
 		goto done;
 	}
 	/* Another append committed after ours wrote first: keep its line. */
-	if (anchor_read(path, &have, cur, err, sizeof(err)) == 0 &&
+	if (!force && anchor_read(path, &have, cur, err, sizeof(err)) == 0 &&
 	    have > next)
 		goto done;
 	n = snprintf(line, sizeof(line), "%lld %s\n", next, tip);
@@ -91,6 +91,18 @@ anchor_write(long long next, const char *tip)
  done:
 	if (lfd != -1)
 		close(lfd);	/* and the lock with it */
+}
+
+void
+anchor_write(long long next, const char *tip)
+{
+	anchor_put(next, tip, 0);
+}
+
+void
+anchor_reset(long long next, const char *tip)
+{
+	anchor_put(next, tip, 1);
 }
 
 int

@@ -57,6 +57,9 @@ int	 audit_chain_hash(EVP_MD_CTX *ctx, const struct audit_fields *f,
 /* audit.append, audit.recent, audit.verify. */
 extern const struct svc_op	chain_ops[];
 
+/* audit.verify's walk and answer into rp (backup.c asks it after a
+ * restore). */
+void	 chain_verify(struct svc_ctx *c, struct svc_reply *rp);
 /* 1 if s is an action name of kernel.md 5, else 0. */
 int	 chain_action_known(const char *s);
 /* Reads head's row into *t; 0, or -1 on a database error. */
@@ -94,6 +97,8 @@ extern struct audit_conf	audit_conf;
  * committed append, never backwards.  Both do nothing when it is off.
  */
 void	 anchor_write(long long next, const char *tip);
+/* The same, backwards too: after a restore put an older chain back. */
+void	 anchor_reset(long long next, const char *tip);
 /* Checks the file against head (re-read when appends raced the walk):
  * 0 it agrees, 1 it does not or cannot be read (err says why, *at the
  * first entry in doubt), -1 a database error. */
@@ -106,5 +111,13 @@ void	 retention_start(const struct sh_config *cfg);
 void	 retention_stop(void);
 /* One trim in its own transaction; the entries dropped, or -1. */
 long long retention_trim(struct db *db, int64_t now_ms);
+
+/*
+ * Backup and restore (backup.c): backup.create, backup.list,
+ * backup.delete, backup.restore.  backup_start() notes the config (the
+ * database URL, the home and data directories); 0, or -1 (logged).
+ */
+extern const struct svc_op	backup_ops[];
+int	 backup_start(const struct sh_config *cfg);
 
 #endif /* AUDIT_AUDIT_H */

@@ -838,6 +838,13 @@ audit_walk_chain(struct svc_ctx *c, const struct audit_tip *t,
 static void
 op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
+	(void)rq;
+	chain_verify(c, rp);
+}
+
+void
+chain_verify(struct svc_ctx *c, struct svc_reply *rp)
+{
 	struct audit_walk	 w[AUDIT_VERIFY_WALKS], *bw = NULL;
 	struct audit_tip	 t, now;
 	json_t			*o;
@@ -846,7 +853,6 @@ op_verify(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	long long		 at = 0;
 	int			 nw = 1, ar = 0, try;
 
-	(void)rq;
 	/*
 	 * head first: entries appended during the walk are not judged.  A
 	 * retention trim that ran during the walk deleted entries it

@@ -124,6 +124,8 @@ audit_start(const struct sh_config *cfg, void *arg)
 		}
 		log_info("anchor file %s", audit_conf.ac_anchor);
 	}
+	if (backup_start(cfg) != 0)
+		return (-1);
 	retention_start(cfg);
 	return (0);
 }
@@ -137,7 +139,8 @@ audit_stop(void *arg)
 	audit_conf.ac_by_action = NULL;
 }
 
-static const struct svc_op *const audit_tables[] = { chain_ops, NULL };
+static const struct svc_op *const audit_tables[] = { chain_ops, backup_ops,
+	NULL };
 
 static const struct svc_def audit_def = {
 	.sd_name = SVC_AUDIT,
