@@ -27,17 +27,10 @@
 # Torn down by project name, volumes too, whatever happened (EXIT trap).
 # LF_DEPLOY_TAG (default "test"), LF_DEPLOY_PROJECT, LF_DEPLOY_KEEP=1 as
 # in t9000.
-# Not in make test for now: part 1 fails about one run in six (CI,
-# 2026-12-07): a runtime killed under keyed turns, a 503'd turn retried
-# with its key was answered 200 ("echo: 9-6\n\n9-4": the question of
-# another dead run merged into it) while its session kept neither
-# exchange -- a save fenced out, yet answered.  Until that is mended
-# (issue 11), LF_FAILOVER=1 runs it; else it says it was skipped.
-if [ "${LF_FAILOVER:-}" != 1 ]; then
-	echo "ok 1 - failover under load # SKIP a known failure in part 1 (issue 11): LF_FAILOVER=1 runs it"
-	echo "1..1"
-	exit 0
-fi
+# Part 1 once failed about one run in six (CI, 2026-12-07): a 503'd
+# turn retried with its key was answered 200 ("echo: 9-6\n\n9-4") while
+# its session kept neither exchange; mended in 526b954 (t7006 holds both
+# halves of it).
 . "$(dirname "$0")/../lib.sh"
 
 PROJECT=${LF_DEPLOY_PROJECT:-lfdeploy$$}
