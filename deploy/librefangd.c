@@ -11,7 +11,8 @@
  * PostgreSQL answering -- and, when that takes longer than
  * LD_READY_WARN_MS, what is still missing.  SIGINT or SIGTERM stops the
  * children (SIGTERM, then SIGKILL after a grace period) and PostgreSQL,
- * within five seconds in all.
+ * within five seconds in all; so does POST /api/shutdown, whose child
+ * signals us (LIBREFANG_SUPERVISOR_PID).
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -354,6 +355,12 @@ main(int argc, char **argv)
 			fatalx("could not start PostgreSQL (see %s/pg/"
 			    "postgresql.log)", cfg.home_dir);
 	}
+	/* POST /api/shutdown reaches us through our children: one that
+	 * hears it signals this pid (libshared/cfgsync.h), and the stack
+	 * stops as on Ctrl-C. */
+	snprintf(path, sizeof(path), "%ld", (long)getpid());
+	if (setenv("LIBREFANG_SUPERVISOR_PID", path, 1) != 0)
+		log_warn("POST /api/shutdown cannot reach librefangd");
 	for (i = 0; i < LD_NCHILDREN; i++)
 		ld_spawn(&ld_children[i]);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "beat.h"
+#include "cfgsync.h"
 #include "bus.h"
 #include "err.h"
 #include "log.h"
@@ -95,6 +96,9 @@ beat_send(const char *state)
 	    "uptime_seconds", (json_int_t)svc_uptime(), "interval_ms",
 	    BEAT_INTERVAL_MS, "seq", (json_int_t)++beat_pub.seq, "state",
 	    state, "brokers", beat_brokers());
+	if (o != NULL)
+		json_object_set_new(o, "config_version",
+		    json_integer(cfgsync_version()));
 	/* Best effort: a beat lost is made up for by the next. */
 	if (o != NULL)
 		(void)bus_publish(beat_pub.pub, TOPIC_HEARTBEAT, o);
@@ -378,6 +382,8 @@ beat_table_note(struct beat_table *bt, json_t *body, uint64_t now,
 	be->be_seen_wall = wall;
 	be->be_gone = gone;
 	be->be_nbrokers = br.be_nbrokers;
+	be->be_config_version = json_integer_value(json_object_get(body,
+	    "config_version"));
 	memcpy(be->be_brokers, br.be_brokers, sizeof(be->be_brokers));
 	return (0);
 }

@@ -89,6 +89,7 @@ struct beat_entry {
 	uint64_t	 be_seen;	/* monotonic ms of the last beat */
 	long long	 be_seen_wall;	/* wall clock ms of the same */
 	int		 be_gone;
+	long long	 be_config_version;	/* cfgsync.h; 0: none */
 	int		 be_nbrokers;	/* 0: the beat had no "brokers" */
 	struct beat_broker be_brokers[BEAT_BROKERS_MAX];
 };

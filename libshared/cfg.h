@@ -12,7 +12,11 @@
 #ifndef SH_CFG_H
 #define SH_CFG_H
 
+#include <stddef.h>
+
 #include <jansson.h>
+
+struct buf;
 
 #define CFG_STR_MAX	1024
 
@@ -48,6 +52,8 @@ struct sh_config {
 	char	 cf_path[CFG_STR_MAX];		/* file read, "" if none */
 	json_t	*cf_warnings;			/* array of strings */
 	json_t	*cf_doc;			/* parsed file, {} if none */
+	json_t	*cf_old;			/* documents replaced by a
+						   reload, kept (read) */
 };
 
 /*
@@ -64,5 +70,60 @@ json_t	*cfg_to_json(const struct sh_config *cfg);
 void	 cfg_print(const struct sh_config *cfg);
 /* Registers the configured secrets with the log redactor. */
 void	 cfg_register_secrets(const struct sh_config *cfg);
+
+/* cfg_load() of text (the file's contents, from elsewhere) instead of
+ * the file; path (NULL: the default) is only named in cf_path. */
+int	 cfg_load_text(struct sh_config *cfg, const char *path,
+	    const char *text, size_t len, char *err, size_t errlen);
+
+/*
+ * Live configuration.  A running process keeps one struct sh_config;
+ * a reload (cfgsync.h) writes its hot keys in place under a lock
+ * (cfg_apply_hot()) and swaps cf_doc (the old one kept until the
+ * release).  Strings a worker reads while a reload may run are copied
+ * under the lock: cfg_default_model(), or cfg_rdlock()/cfg_unlock().
+ * The other keys need a restart and never change in place.
+ */
+struct cfg_model {
+	char	cm_provider[128];
+	char	cm_model[256];
+	char	cm_base_url[512];
+	char	cm_key_env[128];
+};
+void	 cfg_default_model(const struct sh_config *cfg, struct cfg_model *m);
+void	 cfg_rdlock(void);
+void	 cfg_unlock(void);
+/*
+ * The plan of going from old to nc (kernel.md 8.4), from the key table's
+ * reload column and the file's own sections (new): {restart_required,
+ * restart_reasons[], hot_actions[], noop_changes[], changed[]}.
+ */
+json_t	*cfg_plan(const struct sh_config *old, const struct sh_config *nc);
+/* Copies nc's hot and no-op keys into live, and its document. */
+void	 cfg_apply_hot(struct sh_config *live, struct sh_config *nc);
+
+/* The JSON Schema (draft-07) generated from the key table, with
+ * x-sections, x-ui-options and x-non-writable (kernel.md 8.5); new. */
+json_t	*cfg_schema(void);
+/* The effective configuration as TOML text (new, *lenp its length):
+ * every key of the table, then the file's other sections; secrets left
+ * out.  NULL on ENOMEM. */
+char	*cfg_export(const struct sh_config *cfg, size_t *lenp);
+/* 1 if a key of that name holds a secret (api_key, token, password..,
+ * not the name of a variable that holds one: *_env). */
+int	 cfg_secret_name(const char *name);
+/*
+ * Checks /api/config/set's path and value against the key table: the
+ * path's segments are [A-Za-z0-9_], at most two; it names a key of the
+ * table that is writable and no secret; value has its type and bounds.
+ * 0 with its table ("" for the root) and key, and value as a TOML
+ * literal appended to literal; -1 with a message in err.
+ */
+int	 cfg_set_check(const char *path, json_t *value, char *table,
+	    size_t tlen, char *key, size_t klen, struct buf *literal,
+	    char *err, size_t errlen);
+/* 1 if the table knows key; the table's i-th key, NULL past the end. */
+int	 cfg_key_known(const char *key);
+const char *cfg_key_at(size_t i);
 
 #endif /* SH_CFG_H */

@@ -38,7 +38,7 @@ struct log_secret {
 };
 
 static const char	*log_prog = "librefang";
-static int		 log_level = LOG_LVL_INFO;
+static _Atomic int	 log_level = LOG_LVL_INFO;
 static int		 log_json;
 static struct log_secret *log_secrets;
 static size_t		 log_nsecrets;
@@ -56,6 +56,12 @@ log_init(const char *progname, int level, int json)
 	log_prog = progname;
 	log_level = level;
 	log_json = json;
+}
+
+void
+log_set_level(int level)
+{
+	log_level = level;
 }
 
 void

@@ -21,6 +21,8 @@ enum log_level {
 };
 
 void	log_init(const char *progname, int level, int json);
+/* Changes the level at run time (a config reload); thread-safe. */
+void	log_set_level(int level);
 /*
  * A hook called with every line written (after redaction; ts RFC 3339,
  * level LOG_LVL_*), e.g. to publish it (svc_log_publish()).  It runs on

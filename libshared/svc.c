@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "beat.h"
 #include "bus.h"
+#include "cfgsync.h"
 #include "err.h"
 #include "log.h"
 #include "memtrim.h"
@@ -567,6 +568,9 @@ svc_health(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    "uptime_seconds", (json_int_t)svc_uptime(), "pid", (int)getpid(),
 	    "host", svc_host, "instance", svc_inst, "version",
 	    LIBREFANG_VERSION, "restart_count", (json_int_t)svc_restarts);
+	if (o != NULL)
+		json_object_set_new(o, "config_version",
+		    json_integer(cfgsync_version()));
 	if (o != NULL && up && ss->ss_def->sd_health != NULL)
 		ss->ss_def->sd_health(c, o);
 	svc_reply_json(rp, 200, o);
@@ -796,10 +800,14 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 	 * its own process's listener makes nng 1.5.2's teardown hang
 	 * (nanomsg/nng#1813) at one stop in 25 instead of one in 150
 	 * (t0110); /api/ready says whether the bus answers. */
-	if (!sd->sd_no_service)
+	if (!sd->sd_no_service) {
+		(void)cfgsync_start(&cfg, sd->sd_name, sd->sd_reload,
+		    sd->sd_arg);
 		(void)beat_start(cfg.bus_url, sd->sd_name);
+	}
 	svc_wait();
 	beat_leave();
+	cfgsync_stop();
 	if (sd->sd_drain != NULL)
 		sd->sd_drain(sd->sd_arg);
 	svc_stop(ss);

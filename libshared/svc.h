@@ -89,6 +89,11 @@ struct svc_def {
 					    void *arg);
 	void				(*sd_drain)(void *arg);
 	void				(*sd_stop)(void *arg);
+	/* The service's part of a live config change (cfgsync.h): runs
+	 * with the live config once its hot keys changed, and the plan;
+	 * NULL: log_level is all it applies. */
+	void				(*sd_reload)(struct sh_config *cfg,
+					    json_t *plan, void *arg);
 };
 
 /* Runs the service sd from start to exit (see above); returns the exit

@@ -60,4 +60,27 @@ struct toml_err {
 json_t	*toml_parse(const char *text, size_t len, int flags,
 	    struct toml_err *err);
 
+/* ---- writing (toml_edit.c) ----------------------------------------- */
+
+struct buf;
+
+/* Appends s as a TOML basic string ("...", escaped).  0 or -1. */
+int	 toml_quote(struct buf *b, const char *s);
+/* Appends v as a TOML value (inline tables and arrays; null is "").  0
+ * or -1. */
+int	 toml_write_value(struct buf *b, json_t *v);
+/* Appends the document doc: scalars, then [tables] and [[arrays]]. */
+int	 toml_write_doc(struct buf *b, json_t *doc);
+/*
+ * Appends to out the document text[0..len) with table's (""
+ * for the root) key set to literal (a TOML value, written as given):
+ * the key's value replaced on its line (a comment after it kept), or a
+ * new line after the table's last pair, or a new [table] at the end.
+ * Everything else is kept byte for byte.  The caller parses the result
+ * to check it (a table defined with dotted keys or inline is not found
+ * here and would be defined twice).  0, or -1 (out of memory).
+ */
+int	 toml_edit_set(const char *text, size_t len, const char *table,
+	    const char *key, const char *literal, struct buf *out);
+
 #endif /* TOML_H */

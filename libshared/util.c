@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,4 +321,67 @@ util_utf8_valid(const unsigned char *s, size_t len)
 		if ((n = util_utf8_len(s + i, len - i)) == 0)
 			return (0);
 	return (1);
+}
+
+int
+util_write_atomic(const char *path, const char *text, size_t len, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+	char		tmp[PATH_MAX + 32], dir[PATH_MAX];
+	const char	*slash;
+	size_t		off = 0;
+	ssize_t		n;
+	int		fd, dfd, rv = -1;
+	mode_t		mode = 0600;
+
+	if (strlen(path) >= PATH_MAX) {
+		snprintf(err, errlen, "path too long");
+		return (-1);
+	}
+	if (stat(path, &st) == 0)
+		mode = st.st_mode & 0777;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    mode)) < 0) {
+		snprintf(err, errlen, "could not create %s: %s", tmp,
+		    strerror(errno));
+		return (-1);
+	}
+	while (off < len) {
+		if ((n = write(fd, text + off, len - off)) < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "could not write %s: %s", tmp,
+			    strerror(errno));
+			goto done;
+		}
+		off += (size_t)n;
+	}
+	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
+		snprintf(err, errlen, "could not sync %s: %s", tmp,
+		    strerror(errno));
+		goto done;
+	}
+	if (rename(tmp, path) != 0) {
+		snprintf(err, errlen, "could not rename %s: %s", tmp,
+		    strerror(errno));
+		goto done;
+	}
+	rv = 0;
+	/* The rename itself is durable once the directory is synced. */
+	if ((slash = strrchr(path, '/')) != NULL) {
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) > 0 ?
+		    (int)(slash - path) : 1, path);
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >=
+		    0) {
+			(void)fsync(dfd);
+			close(dfd);
+		}
+	}
+ done:
+	close(fd);
+	if (rv != 0)
+		(void)unlink(tmp);
+	return (rv);
 }

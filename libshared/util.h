@@ -57,6 +57,15 @@ int		 util_utf8_valid(const unsigned char *s, size_t len);
 
 /* Reads a whole file into a new NUL-terminated buffer (caller frees). */
 char		*util_read_file(const char *path, size_t max, size_t *lenp);
+/*
+ * Replaces path with text[0..len) atomically: a temporary file in the
+ * same directory, written, synced, renamed over path, and the directory
+ * synced; a reader sees the old file or the new one, never half of one.
+ * The file keeps its permissions (0600 when new).  0, or -1 with a
+ * message in err (path untouched).
+ */
+int		 util_write_atomic(const char *path, const char *text,
+		    size_t len, char *err, size_t errlen);
 
 /* Sleeps for ms milliseconds (restarts on EINTR). */
 void		 util_sleep_ms(unsigned int ms);

@@ -11,6 +11,11 @@
 /* Every service (libshared/svc.c). */
 #define OP_SYS_HEALTH		"sys.health"
 
+/* ---- live configuration (libshared/cfgsync.c, served by channels) ---- */
+#define OP_CONFIG_SET		"config.set"
+#define OP_CONFIG_RELOAD	"config.reload"
+#define OP_CONFIG_CURRENT	"config.current"
+
 /* ---- agent-runtime: agents (agent/ops.c, agent/edit.c, agent/lists.c) --- */
 #define OP_AGENTS_LIST		"agents.list"
 #define OP_AGENTS_GET		"agents.get"

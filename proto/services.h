@@ -46,5 +46,14 @@
  * instance, host, pid, version, started_ms, uptime_seconds, interval_ms,
  * seq, state: "up"/"leaving"}; each gateway keeps the table. */
 #define TOPIC_HEARTBEAT	"heartbeat"
+/* A new config version was stored (libshared/cfgsync.h): {version,
+ * instance}; every process fetches it with config.current and applies
+ * its hot part. */
+#define TOPIC_CONFIG	"config"
+/* POST /api/shutdown: {instance, reason}; every process stops (exit 0),
+ * or, under librefangd, has librefangd stop the stack in order. */
+#define TOPIC_SHUTDOWN	"shutdown"
+/* The service that stores the config versions (its schema). */
+#define SVC_CONFIG_OWNER	SVC_CHANNELS
 
 #endif /* PROTO_SERVICES_H */

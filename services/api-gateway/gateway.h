@@ -294,6 +294,8 @@ int		 gw_head_scan(struct gw_head *h, const unsigned char *p,
  * request itself with a raw 408 and half-closes the socket.
  */
 int		 gw_conn_init(const struct sh_config *cfg);
+/* Takes rate_limit.exempt_loopback from cfg again. */
+void		 gw_conn_configure(const struct sh_config *cfg);
 void		 gw_conn_fini(void);
 enum MHD_Result	 gw_conn_accept(void *cls, const struct sockaddr *sa,
 		    socklen_t salen);
@@ -365,6 +367,8 @@ int		 gw_is_loopback_host(const char *host);
 /* ---- rate limit (gw_ratelimit.c) ------------------------------------ */
 
 int		 gw_rl_init(const struct sh_config *cfg);
+/* Takes [rate_limit] from cfg again (a live config change). */
+void		 gw_rl_configure(const struct sh_config *cfg);
 void		 gw_rl_fini(void);
 /* Paths never limited ("/", "/favicon.ico", "/dashboard/..."). */
 int		 gw_rl_exempt_path(const char *path);
@@ -404,6 +408,23 @@ int		 gw_sys_ready(struct gw_req *gr);
 int		 gw_sys_status(struct gw_req *gr);
 int		 gw_sys_version(struct gw_req *gr);
 int		 gw_sys_metrics(struct gw_req *gr);
+
+/* ---- live configuration and shutdown (gw_config.c) ----------------- */
+
+/*
+ * GET /api/config (the effective config, secrets redacted), GET
+ * /api/config/schema and /api/registry/schema (generated from the key
+ * table), GET /api/config/export (TOML), POST /api/shutdown.  set and
+ * reload are bus operations (libshared/cfgsync.c).  gw_config_start()
+ * keeps cfg (the live one) and follows config changes: the gateway's own
+ * hot part is [rate_limit].
+ */
+int		 gw_config_start(struct sh_config *cfg);
+void		 gw_config_stop(void);
+int		 gw_config_get(struct gw_req *gr);
+int		 gw_config_schema(struct gw_req *gr);
+int		 gw_config_export(struct gw_req *gr);
+int		 gw_shutdown(struct gw_req *gr);
 
 /* ---- GET /api/security (gw_security.c) -------------------------------- */
 /* Notes what the configuration turns off (the rate limit). */

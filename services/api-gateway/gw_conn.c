@@ -110,7 +110,7 @@ static int		 gw_reaper_started;
 static int		 gw_conn_stop;
 static uint64_t		 gw_conn_timeout_ms;
 static int		 gw_conn_per_ip;
-static int		 gw_conn_exempt_loopback;
+static _Atomic int	 gw_conn_exempt_loopback;
 static atomic_llong	 gw_conn_n;
 static atomic_llong	 gw_conn_nreaped;
 /* Descriptor -> connection, for recv() (gw_head.c).  A slot is set and
@@ -369,6 +369,12 @@ gw_conn_reaper(void *arg)
 	}
 	pthread_mutex_unlock(&gw_conn_mtx);
 	return (NULL);
+}
+
+void
+gw_conn_configure(const struct sh_config *cfg)
+{
+	gw_conn_exempt_loopback = cfg->rl_exempt_loopback;
 }
 
 int

@@ -35,8 +35,8 @@ struct gw_rl_shard {
 };
 
 static struct gw_rl_shard	gw_rl_shards[GW_RL_SHARDS];
-static uint64_t			gw_rl_t;	/* ns per token */
-static uint64_t			gw_rl_tau;	/* burst * T */
+static _Atomic uint64_t		gw_rl_t;	/* ns per token */
+static _Atomic uint64_t		gw_rl_tau;	/* burst * T */
 static atomic_llong		gw_rl_count;
 
 int
@@ -46,12 +46,23 @@ gw_rl_init(const struct sh_config *cfg)
 
 	for (i = 0; i < GW_RL_SHARDS; i++)
 		pthread_mutex_init(&gw_rl_shards[i].s_mtx, NULL);
-	if (cfg->rl_requests_per_minute > 0) {
-		gw_rl_t = 60ULL * 1000000000ULL /
-		    (uint64_t)cfg->rl_requests_per_minute;
-		gw_rl_tau = gw_rl_t * (uint64_t)cfg->rl_requests_per_minute;
-	}
+	gw_rl_configure(cfg);
 	return (0);
+}
+
+void
+gw_rl_configure(const struct sh_config *cfg)
+{
+	uint64_t	t = 0;
+
+	/* A request between the two stores is judged by one old value:
+	 * harmless.  Clients' arrival times carry over. */
+	if (cfg->rl_requests_per_minute > 0) {
+		t = 60ULL * 1000000000ULL /
+		    (uint64_t)cfg->rl_requests_per_minute;
+		gw_rl_tau = t * (uint64_t)cfg->rl_requests_per_minute;
+	}
+	gw_rl_t = t;
 }
 
 void
@@ -92,11 +103,11 @@ gw_rl_charge(const unsigned char *key, int cost)
 {
 	struct gw_rl_shard	*s;
 	struct gw_rl_entry	*e;
-	uint64_t		 now, tat, ntat;
+	uint64_t		 now, tat, ntat, t = gw_rl_t, tau = gw_rl_tau;
 	uint32_t		 h;
 	int			 limited = 0;
 
-	if (gw_rl_t == 0)
+	if (t == 0)
 		return (0);
 	h = gw_rl_hash(key);
 	s = &gw_rl_shards[h % GW_RL_SHARDS];
@@ -107,8 +118,8 @@ gw_rl_charge(const unsigned char *key, int cost)
 		if (memcmp(e->e_key, key, 16) == 0)
 			break;
 	tat = e != NULL && e->e_tat > now ? e->e_tat : now;
-	ntat = tat + (uint64_t)cost * gw_rl_t;
-	if (ntat - now > gw_rl_tau)
+	ntat = tat + (uint64_t)cost * t;
+	if (ntat - now > tau)
 		limited = 1;
 	else if (e != NULL)
 		e->e_tat = ntat;

@@ -618,7 +618,7 @@ gw_sys_brokers(const struct beat_entry *be)
  * Every process heard from (libshared/beat.h), for /api/status: service,
  * instance (host:pid), host, pid, version, status (up, down or gone),
  * started_at, uptime_seconds (as its last heartbeat said), last_seen,
- * last_seen_ms_ago and brokers (its connection to each broker).  New
+ * last_seen_ms_ago, config_version (cfgsync.h) and brokers (its connection to each broker).  New
  * array, or NULL on ENOMEM.
  */
 static json_t *
@@ -637,14 +637,17 @@ gw_sys_instances(void)
 		util_rfc3339(e[i].be_started_ms, started);
 		util_rfc3339(e[i].be_seen_wall, seen);
 		svc_list_add(&list, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s, "
-		    "s:s, s:I, s:s, s:I, s:o*}", "service", e[i].be_service,
+		    "s:s, s:I, s:s, s:I, s:I, s:o*}", "service",
+		    e[i].be_service,
 		    "instance", e[i].be_instance, "host", e[i].be_host, "pid",
 		    (json_int_t)e[i].be_pid, "version", e[i].be_version,
 		    "status", beat_state_name(beat_entry_state(&e[i], now)),
 		    "started_at", started, "uptime_seconds",
 		    (json_int_t)e[i].be_uptime, "last_seen", seen,
 		    "last_seen_ms_ago", (json_int_t)(now > e[i].be_seen ?
-		    now - e[i].be_seen : 0), "brokers", gw_sys_brokers(&e[i])));
+		    now - e[i].be_seen : 0), "config_version",
+		    (json_int_t)e[i].be_config_version, "brokers",
+		    gw_sys_brokers(&e[i])));
 	}
 	free(e);
 	return (list);

@@ -57,12 +57,16 @@ main(int argc, char **argv)
 	/* Auth failures reach the audit chain through this relay. */
 	if (audit_relay_start(NULL, NULL, cfg.bus_url, "api-gateway") != 0)
 		log_warnx("auth failures are not audited");
+	/* Live config changes and /api/shutdown (libshared/cfgsync.h). */
+	if (gw_config_start(&cfg) != 0)
+		log_warnx("config changes are not applied here");
 	if (gw_http_start(&cfg, bc) != 0)
 		fatalx("could not start the HTTP server on '%s'",
 		    cfg.api_listen);
 	(void)beat_start(cfg.bus_url, "api-gateway");
 	svc_wait();
 	beat_stop();		/* the goodbye, before the wait for requests */
+	gw_config_stop();
 	if (gw_http_stop() != 0)
 		exit(0);	/* requests still on the bus: do not free */
 	gw_health_stop();

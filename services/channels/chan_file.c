@@ -1,15 +1,16 @@
 /*
  * chan_file.c - edits config.toml's [[sidecar_channels]] entries for
- * POST and DELETE /api/channels/{name}/configure.  Nothing in the tree
- * writes config.toml yet, hence this small module.
+ * POST and DELETE /api/channels/{name}/configure (one key of any table is
+ * set by libshared/toml_edit.c for /api/config/set).
  *
  * The file is edited as text, so everything else in it (comments, other
  * tables, their order and spelling) is kept byte for byte: an entry is
  * its [[sidecar_channels]] header up to the next header that is not one
  * of its own sub-tables ([sidecar_channels.env]), less the blank and
- * comment lines at its end; each is parsed alone to learn its name.  The new text is written to a temporary file in
- * the same directory, synced, and renamed over the old one: a reader
- * sees the old file or the new, never half of one.  One edit at a time
+ * comment lines at its end; each is parsed alone to learn its name.  The
+ * new text replaces the file atomically (util_write_atomic(), which
+ * /api/config/set uses too): a reader sees the old file or the new,
+ * never half of one.  One edit at a time
  * (a mutex): two configures must not both start from the old text.
  */
 #include <errno.h>
@@ -24,13 +25,12 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "cfgsync.h"
 #include "channels.h"
 #include "toml.h"
 #include "util.h"
 
 #define CHAN_FILE_MAX	(4 * 1024 * 1024)
-
-static pthread_mutex_t	chan_file_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* 1 if the line at p (up to e) is a table header, *own set when it is
  * [[sidecar_channels]] itself, *sub when one of its sub-tables. */
@@ -89,56 +89,6 @@ chan_file_name(const char *text, size_t len, char *name, size_t namelen)
 	json_decref(doc);
 }
 
-/* Writes text to path by a synced temporary file and a rename. */
-static int
-chan_file_write(const char *path, const char *text, size_t len, char *err,
-    size_t errlen)
-{
-	struct stat	st;
-	char		tmp[1100];
-	size_t		off = 0;
-	ssize_t		n;
-	int		fd, rv = -1;
-	mode_t		mode = 0600;
-
-	/* The file keeps its permissions. */
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 0777;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    mode)) < 0) {
-		snprintf(err, errlen, "could not create %s: %s", tmp,
-		    strerror(errno));
-		return (-1);
-	}
-	while (off < len) {
-		if ((n = write(fd, text + off, len - off)) < 0) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "could not write %s: %s", tmp,
-			    strerror(errno));
-			goto done;
-		}
-		off += (size_t)n;
-	}
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0) {
-		snprintf(err, errlen, "could not sync %s: %s", tmp,
-		    strerror(errno));
-		goto done;
-	}
-	if (rename(tmp, path) != 0) {
-		snprintf(err, errlen, "could not rename %s: %s", tmp,
-		    strerror(errno));
-		goto done;
-	}
-	rv = 0;
- done:
-	close(fd);
-	if (rv != 0)
-		(void)unlink(tmp);
-	return (rv);
-}
-
 int
 chan_file_set(const char *path, const char *name, const char *entry,
     int *found, char *err, size_t errlen)
@@ -151,7 +101,7 @@ chan_file_set(const char *path, const char *name, const char *entry,
 
 	*found = 0;
 	buf_init(&out, 2 * CHAN_FILE_MAX);
-	pthread_mutex_lock(&chan_file_mtx);
+	cfg_file_lock(path);	/* /api/config/set edits it too */
 	if ((text = util_read_file(path, CHAN_FILE_MAX, &len)) == NULL &&
 	    errno != ENOENT) {
 		snprintf(err, errlen, "could not read %s", path);
@@ -197,13 +147,13 @@ chan_file_set(const char *path, const char *name, const char *entry,
 		    buf_adds(&out, "\n") != 0) || buf_adds(&out, entry) != 0)
 			goto enomem;
 	}
-	rv = chan_file_write(path, out.b_len > 0 ? out.b_data : "",
+	rv = util_write_atomic(path, out.b_len > 0 ? out.b_data : "",
 	    out.b_len, err, errlen);
 	goto done;
  enomem:
 	snprintf(err, errlen, "out of memory");
  done:
-	pthread_mutex_unlock(&chan_file_mtx);
+	cfg_file_unlock();
 	free(text);
 	buf_release(&out);
 	return (rv);

@@ -2,6 +2,9 @@
  * channels - owns channel configs, bindings, adapters, deliveries,
  * outbound webhooks and pairing.
  *
+ * It also stores the live config's versions (config.set, config.reload,
+ * config.current: libshared/cfgsync.c).
+ *
  * It applies its schema's migrations, then runs the adapter of every
  * [[sidecar_channels]] entry whose lease it takes (chan_supervise.c) and
  * the turns of their inbound messages (chan_router.c), and answers its
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfgsync.h"
 #include "channels.h"
 #include "log.h"
 #include "ops.h"
@@ -82,34 +86,20 @@ chan_find(const struct chan_conf *conf, size_t n, const char *name)
 	return (NULL);
 }
 
-int
-chan_reload(char *err, size_t errlen, json_t **out)
+/* Makes doc's channels (borrowed) the running set; *out the diff. */
+static int
+chan_reload_doc(json_t *doc, char *err, size_t errlen, json_t **out)
 {
 	struct chan_conf	*conf = NULL;
 	struct chan_gen		*g = NULL;
 	const struct chan_conf	*o;
-	json_t			*doc = NULL, *diff = NULL;
-	struct toml_err		 te;
-	char			*text = NULL, why[512];
-	size_t			 n = 0, i, len;
+	json_t			*diff = NULL;
+	char			 why[512];
+	size_t			 n = 0, i;
 	int			 rv = -1;
 
 	if (out != NULL)
 		*out = NULL;
-	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
-		snprintf(err, errlen, "the service was started without a "
-		    "config file");
-		return (-1);
-	}
-	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
-	    &len)) == NULL) {
-		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
-		return (-1);
-	}
-	if ((doc = toml_parse(text, len, 0, &te)) == NULL) {
-		snprintf(err, errlen, "%s: %s", chan.cfg->cf_path, te.te_msg);
-		goto done;
-	}
 	if (chan_conf_load(doc, &conf, &n, why, sizeof(why)) != 0) {
 		snprintf(err, errlen, "sidecar_channels: %s", why);
 		goto done;
@@ -154,9 +144,63 @@ chan_reload(char *err, size_t errlen, json_t **out)
 		chan_conf_free_all(conf, n);
 	free(g);
 	json_decref(diff);
-	json_decref(doc);
-	free(text);
 	return (rv);
+}
+
+int
+chan_reload(char *err, size_t errlen, json_t **out)
+{
+	json_t		*doc;
+	struct toml_err	 te;
+	char		*text;
+	size_t		 len;
+	int		 rv;
+
+	if (out != NULL)
+		*out = NULL;
+	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
+		snprintf(err, errlen, "the service was started without a "
+		    "config file");
+		return (-1);
+	}
+	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
+	    &len)) == NULL) {
+		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
+		return (-1);
+	}
+	if ((doc = toml_parse(text, len, 0, &te)) == NULL) {
+		snprintf(err, errlen, "%s: %s", chan.cfg->cf_path, te.te_msg);
+		free(text);
+		return (-1);
+	}
+	free(text);
+	rv = chan_reload_doc(doc, err, errlen, out);
+	json_decref(doc);
+	return (rv);
+}
+
+/*
+ * A live config change (cfgsync.h) that touches the channels: the new
+ * document's set runs here.  Each replica applies the version itself, so
+ * no config_reloads row is written.
+ */
+static void
+channels_reload_cfg(struct sh_config *cfg, json_t *plan, void *arg)
+{
+	json_t	*hot = json_object_get(plan, "hot_actions");
+	char	 err[600];
+	size_t	 i;
+
+	(void)arg;
+	for (i = 0; i < json_array_size(hot); i++)
+		if (strcmp(json_string_value(json_array_get(hot, i)),
+		    "ReloadChannels") == 0)
+			break;
+	if (i == json_array_size(hot))
+		return;
+	if (chan_reload_doc(cfg->cf_doc, err, sizeof(err), NULL) != 0)
+		log_warnx("channels: the new config's channels do not load: "
+		    "%s; left as they were", err);
 }
 
 int
@@ -243,6 +287,7 @@ static const struct svc_op *const channels_ops[] = {
 	chan_bind_ops,
 	chan_test_ops,
 	chan_configure_ops,
+	cfgsync_ops,
 	NULL
 };
 
@@ -251,8 +296,10 @@ static const struct svc_def channels_def = {
 	.sd_schema = "channels",
 	.sd_migrations = svc_migrations,
 	.sd_ops = channels_ops,
+	.sd_audit = 1,		/* config changes (cfgsync.c) */
 	.sd_start = channels_start,
 	.sd_stop = channels_stop,
+	.sd_reload = channels_reload_cfg,
 };
 
 SVC_MAIN(channels_def)

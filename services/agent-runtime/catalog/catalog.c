@@ -1287,7 +1287,8 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	const struct catalog_provider	*p = NULL;
 	const struct catalog_model	*m = NULL;
 	json_t				*c = NULL;
-	const struct sh_config		*dm;
+	const struct cfg_model		*dm;
+	struct cfg_model		 dmc;	/* [default_model], now */
 	const char			*prov, *name, *target, *url, *key;
 	const char			*hint, *rest;
 	char				 pid[CATALOG_PROVIDER_MAX + 1];
@@ -1296,6 +1297,12 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	size_t				 n;
 
 	memset(t, 0, sizeof(*t));
+	/* A live config change may rewrite it (cfgsync.h): one copy per
+	 * resolution, so a new turn takes the new default whole. */
+	memset(&dmc, 0, sizeof(dmc));
+	snprintf(dmc.cm_provider, sizeof(dmc.cm_provider), "auto");
+	if (cat_cfg != NULL)
+		cfg_default_model(cat_cfg, &dmc);
 	t->ct_context_window = CATALOG_DEFAULT_CONTEXT;
 	t->ct_in_per_m = CATALOG_DEFAULT_IN_PER_M;
 	t->ct_out_per_m = CATALOG_DEFAULT_OUT_PER_M;
@@ -1311,14 +1318,13 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	name = model != NULL ? model : "";
 	if (strcmp(prov, "default") == 0 ||
 	    (*prov == '\0' && cat_is_default(name))) {
-		prov = cat_cfg ? cat_cfg->default_provider : "auto";
+		prov = dmc.cm_provider;
 		use_default = 1;
 		if (cat_is_default(name))
-			name = cat_cfg ? cat_cfg->default_model : "";
+			name = dmc.cm_model;
 	} else if (strcmp(name, "default") == 0) {
-		if (cat_cfg != NULL &&
-		    strcmp(prov, cat_cfg->default_provider) == 0)
-			name = cat_cfg->default_model;
+		if (cat_cfg != NULL && strcmp(prov, dmc.cm_provider) == 0)
+			name = dmc.cm_model;
 		else
 			name = "";
 	}
@@ -1438,14 +1444,14 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		cat_fill_model(t, m);
 
 	/* Base URL: manifest, API override, [provider_urls], catalog. */
-	dm = use_default ? cat_cfg : NULL;	/* [default_model] applies */
+	dm = use_default ? &dmc : NULL;	/* [default_model] applies */
 	url = base_url;
 	if (url == NULL || *url == '\0')
 		url = cat_user_get(&u, "u", pid, 2);
 	if (url == NULL || *url == '\0')
 		url = cat_cfg_url(pid);
 	if ((url == NULL || *url == '\0') && dm != NULL)
-		url = dm->default_base_url;
+		url = dm->cm_base_url;
 	if ((url == NULL || *url == '\0') && p != NULL)
 		url = p->cp_base_url;
 	if (url == NULL || *url == '\0') {
@@ -1484,8 +1490,8 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		if (!catalog_key_ok(key))
 			key = NULL;
 	}
-	if (key == NULL && dm != NULL && dm->default_key_env[0] != '\0') {
-		cat_copy(env, sizeof(env), dm->default_key_env);
+	if (key == NULL && dm != NULL && dm->cm_key_env[0] != '\0') {
+		cat_copy(env, sizeof(env), dm->cm_key_env);
 		if (t->ct_key_env[0] == '\0')
 			cat_copy(t->ct_key_env, sizeof(t->ct_key_env), env);
 		key = cat_env_key(env);
