@@ -22,6 +22,8 @@ total=0
 while IFS=$'\t' read -r method path _; do
 	[ "$method" = method ] && continue
 	total=$((total + 1))
+	# It would stop the stack under the test (t2102 asks it).
+	[ "$method $path" = "POST /api/shutdown" ] && continue
 	url=$(printf '%s' "$path" | sed 's/{[^}]*}/x1/g')
 	args=(-s -o "$LF_TMP/ep" -w '%{http_code}' -X "$method" --max-time 10)
 	case $method in
