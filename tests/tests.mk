@@ -49,6 +49,10 @@ t_discord_SRCS	+= services/channels/adapters/discord/discord_msg.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_discord.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/discord -I$(ADAPTER_LIB_DIR)
+t_mattermost_SRCS	+= services/channels/adapters/mattermost/mattermost_msg.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_mattermost.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/mattermost -I$(ADAPTER_LIB_DIR)
 t_telegram_SRCS	+= services/channels/adapters/telegram/telegram_msg.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_telegram.o: ALL_CFLAGS += \

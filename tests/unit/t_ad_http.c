@@ -191,8 +191,40 @@ t_retry_after(void)
 	T_EQ_INT(p.hp_status, 429);
 	T_EQ_INT(p.hp_retry_after, 7);
 	ad_http_parser_release(&p);
+	T_EQ_INT(p.hp_ratelimit_reset, -1);
+	ad_http_parser_release(&p);
 	T_EQ_INT(feed(&p, d, strlen(d), 3, MAX, 0, &used), 1);
 	T_EQ_INT(p.hp_retry_after, -1);
+	ad_http_parser_release(&p);
+	return (0);
+}
+
+/* X-RateLimit-Reset (Mattermost: seconds to wait) as a whole number; a
+ * value that is none is not read. */
+static int
+t_ratelimit_reset(void)
+{
+	struct ad_http_parser	p;
+	const char		*r = "HTTP/1.1 429 Too Many Requests\r\n"
+				    "X-Ratelimit-Limit: 10\r\n"
+				    "x-ratelimit-reset: 3\r\n"
+				    "Content-Length: 0\r\n\r\n";
+	const char		*e = "HTTP/1.1 200 OK\r\nX-RateLimit-Reset: "
+				    "1796140800\r\nContent-Length: 0\r\n"
+				    "\r\n";
+	const char		*b = "HTTP/1.1 429 x\r\nX-RateLimit-Reset: "
+				    "-4\r\nContent-Length: 0\r\n\r\n";
+	size_t			 used;
+
+	T_EQ_INT(feed(&p, r, strlen(r), 4, MAX, 0, &used), 1);
+	T_EQ_INT(p.hp_ratelimit_reset, 3);
+	T_EQ_INT(p.hp_retry_after, -1);
+	ad_http_parser_release(&p);
+	T_EQ_INT(feed(&p, e, strlen(e), 7, MAX, 0, &used), 1);
+	T_EQ_INT(p.hp_ratelimit_reset, 1796140800LL);
+	ad_http_parser_release(&p);
+	T_EQ_INT(feed(&p, b, strlen(b), 2, MAX, 0, &used), 1);
+	T_EQ_INT(p.hp_ratelimit_reset, -1);
 	ad_http_parser_release(&p);
 	return (0);
 }
@@ -374,6 +406,7 @@ main(void)
 		{ "100 Continue skipped; 204 has no body", t_interim },
 		{ "a HEAD's answer has no body", t_head_request },
 		{ "Retry-After in seconds; a date is not read", t_retry_after },
+		{ "X-RateLimit-Reset as a whole number", t_ratelimit_reset },
 		{ "bytes after the response are not its", t_extra },
 		{ "bad lengths and chunk sizes refused at every split",
 		    t_bad_lengths },

@@ -125,6 +125,7 @@ ad_http_parser_init(struct ad_http_parser *p, size_t max, int nobody)
 	p->hp_nobody = nobody;
 	p->hp_clen = -1;
 	p->hp_retry_after = -1;
+	p->hp_ratelimit_reset = -1;
 }
 
 void
@@ -312,6 +313,13 @@ ad_hp_header(struct ad_http_parser *p, char *l, size_t n)
 		    strlen(v) <= 9 && util_strtonum(v, 0, 999999999,
 		    &num) == 0)
 			p->hp_retry_after = num;
+	} else if (strcasecmp(l, "X-RateLimit-Reset") == 0) {
+		/* A whole number as it is: seconds to wait (Mattermost) or
+		 * an epoch time (elsewhere); the adapter knows which. */
+		if (*v != '\0' && strspn(v, "0123456789") == strlen(v) &&
+		    strlen(v) <= 12 && util_strtonum(v, 0, 999999999999LL,
+		    &num) == 0)
+			p->hp_ratelimit_reset = num;
 	}
 	return (0);
 }
@@ -659,6 +667,7 @@ ad_http_finish(struct ad_http *h, const char *err)
 	memset(&r, 0, sizeof(r));
 	r.ar_status = h->ht_p.hp_status > 0 ? h->ht_p.hp_status : -1;
 	r.ar_retry_after = h->ht_p.hp_retry_after;
+	r.ar_ratelimit_reset = h->ht_p.hp_ratelimit_reset;
 	if (err != NULL) {
 		snprintf(why, sizeof(why), "%s", err);
 		r.ar_err = why;

@@ -105,6 +105,8 @@ struct ad_http_parser {
 	int			 hp_chunked;
 	int			 hp_close;	/* the connection ends after */
 	long long		 hp_retry_after;	/* seconds, -1 none */
+	long long		 hp_ratelimit_reset;	/* X-RateLimit-Reset,
+						   a whole number, -1 none */
 	unsigned long long	 hp_left;	/* of the body or chunk */
 	char			*hp_body;
 	size_t			 hp_len;
@@ -151,6 +153,7 @@ struct ad_http_resp {
 	const char	*ar_body;
 	size_t		 ar_len;
 	long long	 ar_retry_after;
+	long long	 ar_ratelimit_reset;
 };
 
 typedef void (*ad_http_fn)(void *arg, const struct ad_http_resp *r);
