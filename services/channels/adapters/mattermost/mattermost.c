@@ -26,6 +26,7 @@
  * connection error with a doubling delay.  Typing is the WebSocket's
  * user_typing action.
  */
+#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -52,6 +53,7 @@
 #define MM_WS_MAX		(4 * 1024 * 1024)	/* an event */
 #define MM_REACTS		32	/* posts whose reaction we know */
 #define MM_CLOSE_AGAIN		4000	/* ours, to come back at once */
+#define MM_TRIM_AFTER		(8 * 1024)	/* a body that big: trim */
 
 enum mm_state {
 	MM_DOWN = 0,		/* waiting for the library's reconnect */
@@ -116,6 +118,7 @@ struct mm {
 	struct mm_out	**m_tail;
 	size_t		 m_queued;
 	int		 m_inflight;
+	int		 m_trim;		/* malloc_trim() once empty */
 	struct mm_react	 m_reacts[MM_REACTS];
 	unsigned int	 m_react_next;
 };
@@ -265,11 +268,9 @@ mm_on_reply(struct mm *m, const json_t *j, long long seq)
 	if (seq == m->m_auth_seq) {
 		if (ok)
 			log_debug("mattermost: authenticated; hello awaited");
-		else {
-			m->m_conn_id[0] = '\0';
+		else
 			mm_down(m, "the token was refused on the WebSocket "
 			    "(%s)", why);
-		}
 	} else if (seq == m->m_ping_seq)
 		m->m_ping_seq = 0;
 	else if (!ok)
@@ -464,8 +465,17 @@ mm_out_pop(struct mm *m)
 	if (m->m_head == NULL)
 		m->m_tail = &m->m_head;
 	m->m_queued--;
+	if (o->o_len > MM_TRIM_AFTER)
+		m->m_trim = 1;
 	free(o->o_body);
 	free(o);
+	/* A long post's parts, bodies and echoes (tens of KiB each) leave
+	 * the heap in pieces: the free pages given back once they are all
+	 * gone (PSS). */
+	if (m->m_head == NULL && m->m_trim) {
+		m->m_trim = 0;
+		malloc_trim(0);
+	}
 }
 
 /* A 429's wait in ms: Retry-After, else X-RateLimit-Reset (Mattermost:
