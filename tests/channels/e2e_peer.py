@@ -9,7 +9,8 @@ slixmpp user, dovecot (mail delivered into its Maildir) and aiosmtpd
 (the replies captured), telegram-test-api and its client API (a user in
 a private chat with the bot), matrix_server.py (a user in a direct room
 with the bot), discord_server.mjs (the Gateway and REST; a user in a DM
-with the bot).  Here the channels service runs the adapter, not
+with the bot), mattermost_server.mjs (the WebSocket and REST v4; a user
+in a DM with the bot).  Here the channels service runs the adapter, not
 us; we only play the platform and its user, driven by files:
 
   WORK/env.json      written once the server and user are up: the
@@ -25,7 +26,8 @@ Runs until SIGTERM (or SIGINT), then stops every server it started.  A
 step that fails is logged on stderr and leaves no line in heard.jsonl:
 the caller's bounded wait for it says what did not come.
 
-usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix|discord WORKDIR LOGDIR
+usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix|discord|mattermost
+       WORKDIR LOGDIR
 """
 import email
 import email.policy
@@ -281,10 +283,39 @@ class Discord:
         return out
 
 
+class Mattermost:
+    """mattermost_server.mjs; alice writes to the bot in their DM channel
+    and reads what the bot posted there."""
+
+    def start(self):
+        self.srv = d.Server()
+        self.seen = 0
+        return {"MATTERMOST_TOKEN": d.TOKEN,
+                "MATTERMOST_SERVER_URL": self.srv.base,
+                "MATTERMOST_ALLOW_LOOPBACK": "1"}
+
+    def say(self, c):
+        # No WebSocket connection yet (the adapter is not up): a post
+        # would have no one to go to; wait for one.
+        self.srv.say_when_up(c["text"], channel=d.DM, ctype="D",
+                             uid=d.ALICE, username="alice")
+
+    def heard(self):
+        out = []
+        for x in self.srv.calls(self.seen):
+            self.seen = max(self.seen, x["n"])
+            if x["method"] == "POST" and x["path"] == "/posts":
+                b = json.loads(x["body"])
+                out.append({"text": b.get("message"),
+                            "channel_id": b.get("channel_id"),
+                            "root_id": b.get("root_id")})
+        return out
+
+
 def main():
     p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email,
          "telegram": Telegram, "matrix": Matrix,
-         "discord": Discord}[PLATFORM]()
+         "discord": Discord, "mattermost": Mattermost}[PLATFORM]()
     env = p.start()
     with open(os.path.join(WORK, ".env.json"), "w") as f:
         json.dump(env, f)
