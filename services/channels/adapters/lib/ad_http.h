@@ -1,8 +1,8 @@
 /*
  * ad_http.h - the one HTTP/1.1 client of the adapters that speak to an
- * HTTP platform (the webhook's callback, Telegram's Bot API; Discord,
- * Slack, Matrix and Mattermost later), inside the library's poll loop and
- * without libcurl (issue 13: 2 MB PSS per adapter).
+ * HTTP platform (the webhook's callback, Telegram's Bot API, Matrix,
+ * Discord's and Mattermost's REST; Slack later), inside the library's
+ * poll loop and without libcurl (issue 13: 2 MB PSS per adapter).
  *
  * A struct ad_http is one connection to one origin (scheme, host, port)
  * over ad_conn (TLS optional, every address SSRF-checked, loopback and

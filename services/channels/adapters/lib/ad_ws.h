@@ -1,8 +1,8 @@
 /*
  * ad_ws.h - the adapters' WebSocket client (RFC 6455), for the platforms
- * whose events come over one (Discord's Gateway; Slack's Socket Mode,
- * Mattermost next), inside the library's poll loop, without a
- * third-party library.
+ * whose events come over one (Discord's Gateway, Mattermost's WebSocket
+ * API; Slack's Socket Mode next), inside the library's poll loop,
+ * without a third-party library.
  *
  * A struct ad_ws is one connection over ad_conn (TLS optional, every
  * address SSRF-checked, loopback and private addresses only with the
