@@ -7,15 +7,17 @@ Plays the daemon's side of the sidecar protocol (spec/notes/protocols.md
 tests/channels/mattermost_server.mjs (the REST API v4 and the WebSocket
 API, as Mattermost documents them, with faults on demand and a record of
 both): GET /users/me with the token, the WebSocket's
-authentication_challenge and hello, DM, channel and thread posts and a
+authentication_challenge (with the token on the upgrade too) and hello,
+DM, channel and thread posts and a
 /command as message events with Mattermost's ids, the bot's own posts
 and system messages skipped, posts (in a thread: root_id) cut at 16383
 characters, typing (user_typing), reactions by emoji name, 429 (Retry-After,
 X-Ratelimit-Reset), 5xx retried, a 403 reported, the ping action and a
 ping unanswered, a drop and a missed event resumed with
 connection_id/sequence_number (what was said meanwhile arrives once), a
-connection the server forgot, the token refused on the WebSocket, a
-refused handshake, the server restarted, a bad token, PSS, shutdown and
+connection the server forgot, the token refused on the WebSocket, an
+upgrade without its Authorization (the challenge alone), a refused
+handshake, the server restarted, a bad token, PSS, shutdown and
 EOF.  Prints TAP ("ok - desc" / "not ok - desc", numbered by the
 caller, t8150) and "# ..." diagnostics.  Every wait is bounded and says
 what it waited for; every process it starts is stopped when it ends,
@@ -167,15 +169,17 @@ def main():
         me = srv.wait_calls(1, 10, method="GET", sub="/users/me")[0]
         h = srv.wait_ws("hello", 1, 10)[0]
         c = srv.ws("connect")[0]
-        first = srv.ws("action", 0)[0]
+        first = srv.wait_ws("action", 1, 10)[0]
         return (me["auth"] == "Bearer " + TOKEN and
                 me["path"] == "/users/me" and c["query"] == {} and
+                c["auth"] == "Bearer " + TOKEN and
                 first["action"] == "authentication_challenge" and
                 first["seq"] == 1 and first["data"] == {"token": TOKEN} and
-                h["seq"] == 0 and not h["resumed"]) or (me, c, first, h)
+                h["seq"] == 0) or (me, c, first, h)
     check("GET /api/v4/users/me with the token as Bearer; the WebSocket "
-          "/api/v4/websocket, its first frame the authentication_challenge "
-          "with the token; hello (seq 0)", connect)
+          "/api/v4/websocket with it on the upgrade, its first frame the "
+          "authentication_challenge with the token; hello (seq 0)",
+          connect)
 
     def dm():
         r = srv.say_when_up("hello bot")
@@ -366,11 +370,12 @@ def main():
         cid = conn_id()
         srv.fault("noping", count=1)
         c = srv.wait_ws("connect", 1, 10, since=g0)[0]
-        h = srv.wait_ws("hello", 1, 10, since=g0)[0]
+        h = srv.wait_ws("registered", 1, 10, since=g0)[0]
         cl = srv.ws("closed", g0)
         srv.say("after the silent ping")
         m = a.event("message", 10, "a message after it")["params"]
         return (c["query"].get("connection_id") == cid and h["resumed"] and
+                not srv.ws("hello", g0) and
                 cl and cl[0]["code"] == 4000 and
                 m.get("text") == "after the silent ping") or (c, h, cl, m)
     check("a ping unanswered by the next: the connection closed (4000) "
@@ -383,7 +388,7 @@ def main():
         r = srv.say("said while the link was down")
         e = a.event("error", 10, "the drop's error")["params"]["message"]
         c = srv.wait_ws("connect", 1, 10, since=g0)[0]
-        h = srv.wait_ws("hello", 1, 10, since=g0)[0]
+        h = srv.wait_ws("registered", 1, 10, since=g0)[0]
         m = a.event("message", 10, "the post replayed")["params"]
         dup = a.none_within("message", 1.0)
         return (c["query"] == {"connection_id": cid,
@@ -421,9 +426,10 @@ def main():
         srv.fault("drop")
         a.event("error", 10, "the drop's error")
         h = srv.wait_ws("hello", 1, 10, since=g0)[0]
+        r = srv.wait_ws("registered", 1, 10, since=g0)[0]
         srv.say_when_up("on the new connection")
         m = a.event("message", 10, "a message on it")["params"]
-        return (not h["resumed"] and h["connection_id"] != cid and
+        return (not r["resumed"] and h["connection_id"] != cid and
                 h["seq"] == 0 and
                 m.get("text") == "on the new connection") or (h, m)
     check("a connection the server forgot: a new connection id (hello seq "
@@ -436,15 +442,32 @@ def main():
         e1 = a.event("error", 10, "the drop's error")["params"]["message"]
         e2 = a.event("error", 10, "the challenge's error")
         e2 = e2["params"]["message"]
-        srv.wait(lambda: [h for h in srv.ws("hello", g0)], 1, 15,
-                 "hello after it")
+        r = srv.wait_ws("registered", 1, 15, since=g0)[0]
         srv.say_when_up("after the refused challenge")
         m = a.event("message", 10, "a message after it")["params"]
-        return ("refused on the WebSocket" in e2 and
+        return ("refused on the WebSocket" in e2 and r["resumed"] and
                 m.get("text") == "after the refused challenge") or \
-            (e1, e2, m)
+            (e1, e2, r, m)
     check("the challenge answered FAIL: an error event saying the token "
-          "was refused, tried again after the backoff", auth_refused)
+          "was refused, tried again after the backoff, resumed", auth_refused)
+
+    def challenge_only():
+        g0 = srv.last_ws()
+        cid = conn_id()
+        srv.fault("no_header", count=1)
+        srv.fault("drop")
+        a.event("error", 10, "the drop's error")
+        au = srv.wait_ws("auth", 1, 10, since=g0)[0]
+        h = srv.wait_ws("hello", 1, 10, since=g0)[0]
+        srv.say_when_up("after the challenge alone")
+        m = a.event("message", 10, "a message after it")["params"]
+        dup = a.none_within("message", 0.5)
+        return (au["ok"] and h["connection_id"] != cid and h["seq"] == 0 and
+                m.get("text") == "after the challenge alone" and
+                dup is None) or (au, h, m, dup)
+    check("an upgrade whose Authorization is dropped (a proxy): the "
+          "authentication_challenge authenticates, hello on a new "
+          "connection, events taken from 0", challenge_only)
 
     def websocket_frames():
         g0 = srv.last_ws()
@@ -461,7 +484,8 @@ def main():
         a.event("error", 10, "the drop's error")
         e2 = a.event("error", 10, "the refused handshake's error")
         e2 = e2["params"]["message"]
-        srv.wait(lambda: srv.ws("hello", g0), 1, 15, "hello after it")
+        srv.wait(lambda: srv.ws("registered", g0), 1, 15,
+                 "a connection after it")
         srv.say_when_up("after a refused handshake")
         m = a.event("message", 10, "a message after it")["params"]
         return ("503" in e2 and
@@ -503,7 +527,7 @@ def main():
         m = a.event("message", 10, "a message after the restart")["params"]
         return (m.get("text") == "after the restart" and
                 c[0]["query"].get("connection_id") and
-                not srv.ws("hello")[0]["resumed"]) or (e, c, m)
+                not srv.ws("registered")[0]["resumed"]) or (e, c, m)
     check("the server killed and started again: an error event, a resume "
           "the new server does not know, a new connection, messages",
           restart)

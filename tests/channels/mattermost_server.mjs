@@ -14,17 +14,23 @@
 //     own post: the adapter must skip it);
 //   - POST /api/v4/reactions {user_id, post_id, emoji_name}: 200, and
 //     DELETE /api/v4/users/{uid}/posts/{pid}/reactions/{name}: 200;
-//   - the WebSocket /api/v4/websocket: nothing before the client's
-//     authentication_challenge {seq, action, data: {token}} (answered
-//     {status: "OK", seq_reply} or {status: "FAIL", seq_reply, error});
-//     then `hello` {connection_id}; every event numbered by seq from 0
-//     per connection id; a connection that comes back with
-//     ?connection_id=&sequence_number= of one known gets the events from
-//     sequence_number on (replayed), then `hello` with the same id; an
-//     unknown id gets a new connection (a new id, seq from 0); the
-//     `ping` action answered {status: "OK", seq_reply, data: {text:
-//     "pong"}}; user_typing answered OK.  Events meanwhile are kept for
-//     the connection id while its socket is gone (the dead queue).
+//   - the WebSocket /api/v4/websocket, as the server's api4/websocket.go,
+//     platform/hub.go and web_conn.go do it: an upgrade with
+//     "Authorization: Bearer <token>" is authenticated at once; with
+//     ?connection_id=&sequence_number= of a connection it knows, whose
+//     dead queue still holds that seq, it is that connection again: the
+//     events from sequence_number on are sent (replayed) and no `hello`;
+//     else a new connection (a new id) and `hello` {connection_id}, seq
+//     0.  Its authentication_challenge is then ignored (no answer).  An
+//     upgrade without the header is a new connection whatever its query
+//     (no session to look the id up with): its
+//     authentication_challenge {seq, action, data: {token}} is answered
+//     {status: "OK", seq_reply} then `hello`, or {status: "FAIL",
+//     seq_reply, error}.  Every event numbered by seq from 0 per
+//     connection id; the `ping` action answered {status: "OK",
+//     seq_reply, data: {text: "pong"}}; user_typing answered OK.  Events
+//     meanwhile are kept for the connection id while its socket is gone
+//     (the dead queue, 128 events).
 //
 // Control (not Mattermost's):
 //   POST /__say {channel_id, channel_type (D, O, P, G), user_id,
@@ -36,14 +42,18 @@
 //     ping actions not answered), "forget" (every connection id
 //     forgotten: the next resume is a new connection), "ping" {data} (a
 //     protocol ping; its pong recorded), "auth_fail" {count} (the next
-//     count challenges answered FAIL), "refuse_upgrade" {status,
+//     count upgrades' Authorization ignored and their challenges answered
+//     FAIL), "no_header" {count} (the next count upgrades' Authorization
+//     ignored, as a proxy that drops it: the challenge authenticates),
+//     "refuse_upgrade" {status,
 //     count}, "rest" {match, status, count, retry_after?, reset?,
 //     close?} (the next count REST calls whose "METHOD path" contains
 //     match answered status; a 429 with X-Ratelimit-Reset: reset and,
 //     when given, Retry-After; close: cut without an answer).
 //   GET /__calls: every REST call {n, method, path, body, auth, t}.
 //   GET /__ws: every WebSocket event {n, t, conn, what, ...}: what is
-//     connect {query}, auth {ok}, hello {connection_id, resumed, seq},
+//     connect {query, auth}, auth {ok}, registered {connection_id,
+//     resumed, from}, hello {connection_id, seq},
 //     action {action, seq, data}, sent {event, seq}, closed {code}, pong
 //     {data}, refused {status}.
 //
@@ -78,6 +88,7 @@ let gapNext = 0;
 let noping = 0;
 let refuseUpgrade = null;
 let authFail = 0;
+let noHeader = 0;
 
 const t0 = Date.now();
 const now = () => Date.now() - t0;
@@ -141,39 +152,43 @@ function emit(c, event, data, broadcast) {
   return e;
 }
 
-function hello(ws, c, resumed) {
+function hello(ws, c) {
   ws.ready = true;
   const e = emit(c, 'hello', { server_version: '9.11.0.fake',
     connection_id: c.id }, { user_id: BOT.id });
-  record('hello', ws, { connection_id: c.id, resumed, seq: e.seq });
+  record('hello', ws, { connection_id: c.id, seq: e.seq });
 }
 
-function onAuthed(ws) {
+// An authenticated connection joins the hub: the one its query names
+// again (resumable: at the upgrade only), else a new one.
+function register(ws, resumable) {
   const q = ws.query;
-  const cid = q.get('connection_id');
+  const cid = resumable ? q.get('connection_id') : null;
   const sn = Number(q.get('sequence_number'));
   const old = cid ? conns.get(cid) : null;
   const first = old && old.events.length ? old.events[0].seq : 0;
   if (old && Number.isInteger(sn) && sn >= first && sn <= old.seq) {
-    // The dead queue: what the connection missed, then hello.
+    // The dead queue: what the connection missed; no hello.
     if (old.ws && old.ws !== ws && old.ws.readyState === 1) old.ws.terminate();
     old.ws = ws;
     ws.mm = old;
     newest = old;
     ws.ready = true;
+    record('registered', ws, { connection_id: old.id, resumed: true,
+      from: sn });
     for (const e of old.events)
       if (e.seq >= sn) {
         wsSend(ws, e);
         record('sent', ws, { event: e.event, seq: e.seq, replay: true });
       }
-    hello(ws, old, true);
     return;
   }
   const c = { id: newId(), seq: 0, events: [], ws };
   conns.set(c.id, c);
   ws.mm = c;
   newest = c;
-  hello(ws, c, false);
+  record('registered', ws, { connection_id: c.id, resumed: false });
+  hello(ws, c);
 }
 
 function onWsMessage(ws, raw) {
@@ -187,11 +202,9 @@ function onWsMessage(ws, raw) {
   const seq = m.seq;
   record('action', ws, { action: m.action, seq, data: m.data });
   if (m.action === 'authentication_challenge') {
-    let ok = m.data && m.data.token === TOKEN;
-    if (ok && authFail > 0) {
-      authFail--;
-      ok = false;
-    }
+    // Authenticated at the upgrade already: ignored, not answered.
+    if (ws.authed) return;
+    const ok = m.data && m.data.token === TOKEN && !ws.failAuth;
     record('auth', ws, { ok });
     if (!ok) {
       wsSend(ws, { status: 'FAIL', seq_reply: seq, error: {
@@ -201,7 +214,7 @@ function onWsMessage(ws, raw) {
     }
     ws.authed = true;
     wsSend(ws, { status: 'OK', seq_reply: seq });
-    onAuthed(ws);
+    register(ws, false);
     return;
   }
   if (!ws.authed) {
@@ -232,7 +245,15 @@ const wss = new WebSocketServer({ noServer: true });
 wss.on('connection', (ws, req) => {
   ws.connNo = ++wsconns;
   ws.query = new URL(req.url, 'http://x').searchParams;
-  record('connect', ws, { query: Object.fromEntries(ws.query) });
+  const auth = req.headers.authorization || '';
+  record('connect', ws, { query: Object.fromEntries(ws.query), auth });
+  if (authFail > 0) {
+    authFail--;
+    ws.failAuth = true;
+  } else if (noHeader > 0)
+    noHeader--;
+  else if (/^bearer /i.test(auth) && auth.slice(7) === TOKEN)
+    ws.authed = true;
   ws.on('message', (raw) => onWsMessage(ws, raw));
   ws.on('close', (code) => {
     record('closed', ws, { code });
@@ -240,6 +261,7 @@ wss.on('connection', (ws, req) => {
   });
   ws.on('error', () => {});
   ws.on('pong', (data) => record('pong', ws, { data: data.toString('utf8') }));
+  if (ws.authed) register(ws, true);
 });
 
 function wsFault(f) {
@@ -250,6 +272,7 @@ function wsFault(f) {
     case 'gap': gapNext = f.count || 1; break;
     case 'noping': noping = f.count || 1; break;
     case 'auth_fail': authFail = f.count || 1; break;
+    case 'no_header': noHeader = f.count || 1; break;
     case 'forget': conns.clear(); newest = null;
       for (const w of live) w.mm = null;
       break;

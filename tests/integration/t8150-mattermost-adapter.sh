@@ -66,7 +66,7 @@ t_py adapter_conform.py 10 python3 "$LF_ROOT/tests/channels/adapter_conform.py" 
 
 # The adapters' logs go to log/mattermost-*.log, where lf_cleanup looks for
 # sanitizer reports.
-t_py mattermost_drive.py 28 python3 "$LF_ROOT/tests/channels/mattermost_drive.py" \
+t_py mattermost_drive.py 29 python3 "$LF_ROOT/tests/channels/mattermost_drive.py" \
     "$mm" "$LF_TMP" "$LF_TMP/log"
 lf_tail_failed "mattermost-*.log"
 t_done

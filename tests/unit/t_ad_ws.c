@@ -332,11 +332,40 @@ t_close_without_code(void)
 	return (0);
 }
 
+/* The handshake's request: its lines, extra header lines before the
+ * blank line; one that does not fit refused. */
+static int
+t_handshake(void)
+{
+	char	out[512];
+	int	n;
+
+	n = ad_ws_handshake(out, sizeof(out), "/api/v4/websocket?a=1",
+	    "example.com:8065", "dGhlIHNhbXBsZSBub25jZQ==", NULL);
+	T_EQ_STR(out, "GET /api/v4/websocket?a=1 HTTP/1.1\r\n"
+	    "Host: example.com:8065\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	    "Sec-WebSocket-Version: 13\r\nUser-Agent: librefang-adapter\r\n"
+	    "\r\n");
+	T_EQ_INT(n, strlen(out));
+	n = ad_ws_handshake(out, sizeof(out), "/", "h", "k",
+	    "Authorization: Bearer tok\r\nX-A: b\r\n");
+	T_OK(n > 0);
+	T_OK(strstr(out, "User-Agent: librefang-adapter\r\n"
+	    "Authorization: Bearer tok\r\nX-A: b\r\n\r\n") != NULL);
+	T_EQ_INT(strlen(out) - 4, strstr(out, "\r\n\r\n") - out);
+	T_EQ_INT(ad_ws_handshake(out, 100, "/", "h", "k", NULL), -1);
+	return (0);
+}
+
 int
 main(void)
 {
 	static const struct tap_case cases[] = {
 		{ "Sec-WebSocket-Accept of RFC 6455's example key", t_accept },
+		{ "the handshake's request, extra header lines in it",
+		    t_handshake },
 		{ "the 101 read by ad_http's parser at every split, the "
 		    "frame after it left over", t_handshake_head },
 		{ "our frames masked, every length form, read back",

@@ -483,6 +483,28 @@ ad_ws_put_close(struct ad_ws *w, int code, const char *reason)
 }
 
 int
+ad_ws_handshake(char *out, size_t outlen, const char *path,
+    const char *hosthdr, const char *key, const char *extra)
+{
+	int	n;
+
+	n = snprintf(out, outlen, "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	    "User-Agent: librefang-adapter\r\n%s\r\n", path, hosthdr, key,
+	    extra != NULL ? extra : "");
+	if (n < 0 || (size_t)n >= outlen)
+		return (-1);
+	return (n);
+}
+
+void
+ad_ws_set_headers(struct ad_ws *w, const char *extra)
+{
+	w->ws_extra = extra;
+}
+
+int
 ad_ws_open(struct ad_ws *w, const char *url, int flags, const char *ca_file,
     size_t max, const struct ad_ws_cb *cb, void *arg, char *err,
     size_t errlen)
@@ -515,12 +537,9 @@ ad_ws_open(struct ad_ws *w, const char *url, int flags, const char *ca_file,
 		return (-1);
 	}
 	EVP_EncodeBlock((unsigned char *)w->ws_key, raw, sizeof(raw));
-	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
-	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-	    "User-Agent: librefang-adapter\r\n\r\n", u.au_path, u.au_hosthdr,
-	    w->ws_key);
-	if (n < 0 || (size_t)n >= sizeof(req)) {
+	n = ad_ws_handshake(req, sizeof(req), u.au_path, u.au_hosthdr,
+	    w->ws_key, w->ws_extra);
+	if (n < 0) {
 		snprintf(err, errlen, "the URL is too long");
 		return (-1);
 	}

@@ -108,6 +108,13 @@ size_t	 ad_ws_frame(char *out, int opcode, const char *data, size_t n,
 	    const unsigned char *mask);
 /* The Sec-WebSocket-Accept that key (base64, NUL-ended) asks for, into
  * out (29 bytes room).  0, or -1. */
+/*
+ * The handshake's request for path on hosthdr with key, plus extra (more
+ * header lines, each ending "\r\n", or NULL) into out.  Its length, or
+ * -1 when it does not fit.
+ */
+int	 ad_ws_handshake(char *out, size_t outlen, const char *path,
+	    const char *hosthdr, const char *key, const char *extra);
 int	 ad_ws_accept_for(const char *key, char *out, size_t outlen);
 
 /* ---- the client ------------------------------------------------------------ */
@@ -144,11 +151,18 @@ struct ad_ws {
 	int			 ws_close_code;
 	char			 ws_why[256];
 	int			 ws_in_io;	/* inside a callback */
+	const char		*ws_extra;	/* more handshake header
+						   lines, borrowed */
 	uint64_t		 ws_msgs_in;
 	uint64_t		 ws_msgs_out;
 };
 
 void	 ad_ws_init(struct ad_ws *w, struct ad *a);
+/* More header lines for every handshake from now on (each ending
+ * "\r\n"; borrowed for the client's life; NULL for none): an
+ * Authorization of a platform that takes its token on the upgrade
+ * (Mattermost, so that a connection it knows can be resumed). */
+void	 ad_ws_set_headers(struct ad_ws *w, const char *extra);
 /*
  * Connects to url (ws:// or wss://; its path and query are the
  * request's), flags AD_CONN_NOVERIFY and AD_CONN_ALLOW_PRIVATE as

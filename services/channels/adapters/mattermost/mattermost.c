@@ -5,14 +5,17 @@
  *
  * The session: GET /api/v4/users/me with the personal access token as
  * Bearer (the token checked, the bot's own id and username), then the
- * WebSocket /api/v4/websocket: the first frame ours, the
- * authentication_challenge action with the token; its reply, then the
- * `hello` event with the connection's id.  The server numbers its events
- * (seq, from 0 on a new connection); we expect each next one.  A
- * connection lost comes back with ?connection_id=&sequence_number= (the
- * next seq we expect), and the server sends what we missed, then `hello`
- * with the same id; a `hello` with another id is a new connection (what
- * was said meanwhile is lost: logged).  An event past the one expected
+ * WebSocket /api/v4/websocket, the token as Bearer on the upgrade too
+ * (as Mattermost's Go driver does: only an upgrade with a session can
+ * take up a connection again), the first frame ours, the
+ * authentication_challenge action with the token (answered when the
+ * upgrade was not authenticated, ignored when it was), then the `hello`
+ * event with the connection's id.  The server numbers its events (seq,
+ * from 0 on a new connection); we expect each next one.  A connection
+ * lost comes back with ?connection_id=&sequence_number= (the next seq we
+ * expect): a server that still has it sends what we missed, and no
+ * `hello`; a `hello` with another id is a new connection (what was said
+ * meanwhile is lost: logged).  An event past the one expected
  * (one missed) closes the connection to come back that way at once, as
  * Mattermost's own client does; one before it (a replay) is dropped.  A
  * `ping` action every MATTERMOST_PING_SECS; one unanswered by the next
@@ -59,7 +62,7 @@ enum mm_state {
 	MM_DOWN = 0,		/* waiting for the library's reconnect */
 	MM_ME,			/* GET /users/me asked */
 	MM_OPENING,		/* the WebSocket's handshake */
-	MM_AUTH,		/* the challenge sent, hello awaited */
+	MM_AUTH,		/* open, the challenge sent: no sign of life yet */
 	MM_READY,
 };
 
@@ -206,6 +209,18 @@ mm_reconnect_soon(struct mm *m, const char *why)
 	ad_ws_close(&m->m_ws, MM_CLOSE_AGAIN, "reconnecting");
 }
 
+/* A sign the connection is authenticated and live (the challenge's OK,
+ * hello, a ping's answer, an event in order; a connection taken up again
+ * has no hello): the library's backoff starts over. */
+static void
+mm_up(struct mm *m)
+{
+	if (m->m_state == MM_READY)
+		return;
+	m->m_state = MM_READY;
+	ad_platform_up(m->m_ad);
+}
+
 static void
 mm_on_open(void *arg)
 {
@@ -214,7 +229,12 @@ mm_on_open(void *arg)
 	m->m_state = MM_AUTH;
 	m->m_act_seq = 1;
 	m->m_auth_seq = m->m_act_seq++;
-	log_debug("mattermost: the WebSocket is open; authenticating");
+	m->m_ping_seq = 0;
+	m->m_ping_at = util_now_ms() + m->m_ping_every;
+	if (m->m_conn_id[0] != '\0')
+		log_info("mattermost: the WebSocket is open again; connection "
+		    "%s asked for from event %lld", m->m_conn_id,
+		    m->m_next_seq);
 	if (mm_ws_send(m, mm_auth_challenge(m->m_auth_seq, m->m_token),
 	    "the authentication challenge") != 0)
 		mm_down(m, "could not send the authentication challenge");
@@ -230,7 +250,7 @@ mm_on_hello(struct mm *m, const json_t *data, long long seq)
 		cid = "";
 	if (m->m_conn_id[0] != '\0' && strcmp(cid, m->m_conn_id) == 0) {
 		m->m_resumes++;
-		log_info("mattermost: connection %s resumed at event %lld",
+		log_info("mattermost: hello on connection %s at event %lld",
 		    cid, seq);
 	} else {
 		if (m->m_conn_id[0] != '\0')
@@ -245,10 +265,7 @@ mm_on_hello(struct mm *m, const json_t *data, long long seq)
 	}
 	if (seq >= 0)
 		m->m_next_seq = seq + 1;
-	m->m_state = MM_READY;
-	m->m_ping_seq = 0;
-	m->m_ping_at = util_now_ms() + m->m_ping_every;
-	ad_platform_up(m->m_ad);
+	mm_up(m);
 }
 
 static void
@@ -266,14 +283,17 @@ mm_on_reply(struct mm *m, const json_t *j, long long seq)
 	if (why == NULL)
 		why = status != NULL ? status : "no status";
 	if (seq == m->m_auth_seq) {
-		if (ok)
+		if (ok) {
 			log_debug("mattermost: authenticated; hello awaited");
-		else
+			mm_up(m);
+		} else
 			mm_down(m, "the token was refused on the WebSocket "
 			    "(%s)", why);
-	} else if (seq == m->m_ping_seq)
+	} else if (seq == m->m_ping_seq) {
 		m->m_ping_seq = 0;
-	else if (!ok)
+		if (ok)
+			mm_up(m);
+	} else if (!ok)
 		log_info("mattermost: action %lld failed: %s", seq, why);
 }
 
@@ -305,6 +325,7 @@ mm_on_event(struct mm *m, const char *ev, const json_t *j)
 			return;
 		}
 		m->m_next_seq = seq + 1;
+		mm_up(m);
 	}
 	if (strcmp(ev, "posted") != 0)
 		return;
@@ -666,7 +687,7 @@ mm_cmd_reaction(struct mm *m, const struct ad_cmd *c)
 static void
 mm_cmd_typing(struct mm *m, const struct ad_cmd *c)
 {
-	if (!mm_id_ok(c->ac_channel_id) || m->m_state != MM_READY)
+	if (!mm_id_ok(c->ac_channel_id) || m->m_state < MM_AUTH)
 		return;
 	mm_ws_send(m, mm_action(m->m_act_seq++, "user_typing",
 	    c->ac_channel_id, ""), "user_typing");
@@ -740,7 +761,7 @@ mm_tick(struct ad *a)
 	if (m->m_reconnect_at != 0 && now >= m->m_reconnect_at)
 		mm_open_ws(m);
 	if (m->m_ping_at != 0 && now >= m->m_ping_at &&
-	    m->m_state == MM_READY && ad_ws_is_open(&m->m_ws)) {
+	    m->m_state >= MM_AUTH && ad_ws_is_open(&m->m_ws)) {
 		if (m->m_ping_seq != 0)
 			mm_reconnect_soon(m, "no answer to the last ping");
 		else {
@@ -875,6 +896,7 @@ mm_init(struct ad *a)
 	ad_http_init(&m->m_out, a, &m->m_base, m->m_flags, m->m_ca_file,
 	    MM_RESP_MAX);
 	ad_ws_init(&m->m_ws, a);
+	ad_ws_set_headers(&m->m_ws, m->m_auth);
 	log_info("mattermost: server at %s:%d%s%s, ping every %lld s",
 	    m->m_base.au_host, m->m_base.au_port, m->m_prefix,
 	    m->m_base.au_tls ? " (TLS)" : "", ping);
