@@ -128,6 +128,11 @@ static const struct cfg_opt cfg_opts[] = {
 	    30 * 86400, NULL, RST, "How long an Idempotency-Key is kept"),
 	B("allow_no_auth", allow_no_auth, "false", "LIBREFANG_ALLOW_NO_AUTH",
 	    RST, "Serve a non-loopback address without an API key"),
+	/* The inbound webhooks' bearer token (the hooks routes): from
+	 * the environment only, as upstream keeps it out of the file. */
+	S("webhook_triggers.token", webhook_token, "",
+	    "LIBREFANG_WEBHOOK_TOKEN", 1, RST, 1,
+	    "Bearer token of the inbound webhooks (secret; environment only)"),
 	{ NULL, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL }
 };
 

@@ -48,6 +48,7 @@ struct sh_config {
 	long long http_header_memory;		/* [api] header_memory_bytes */
 	long long idem_ttl_secs;		/* [api] idempotency_key_ttl_secs */
 	int	 allow_no_auth;			/* LIBREFANG_ALLOW_NO_AUTH=1 */
+	char	 webhook_token[512];		/* LIBREFANG_WEBHOOK_TOKEN, secret */
 
 	char	 cf_path[CFG_STR_MAX];		/* file read, "" if none */
 	json_t	*cf_warnings;			/* array of strings */

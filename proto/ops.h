@@ -294,6 +294,24 @@
 #define OP_BINDINGS_ADD		"bindings.add"
 #define OP_BINDINGS_REMOVE	"bindings.remove"
 
+/* ---- channels: outbound webhooks (chan_webhook.c, chan_hookout.c; issue
+ * 12, part "webhooks") ----------------------------------------------------- */
+#define OP_WEBHOOKS_LIST	"webhooks.list"
+#define OP_WEBHOOKS_CREATE	"webhooks.create"
+#define OP_WEBHOOKS_GET		"webhooks.get"
+#define OP_WEBHOOKS_UPDATE	"webhooks.update"
+#define OP_WEBHOOKS_DELETE	"webhooks.delete"
+#define OP_WEBHOOKS_TEST	"webhooks.test"
+#define OP_WEBHOOK_EVENTS_LIST	"webhooks.events.list"
+#define OP_WEBHOOK_EVENTS_CREATE "webhooks.events.create"
+#define OP_WEBHOOK_EVENTS_UPDATE "webhooks.events.update"
+#define OP_WEBHOOK_EVENTS_DELETE "webhooks.events.delete"
+
+/* ---- agent-runtime: inbound webhooks (a2a/hook.c; issue 12, part
+ * "webhooks"): the gateway has checked LIBREFANG_WEBHOOK_TOKEN ------------ */
+#define OP_HOOKS_WAKE		"hooks.wake"
+#define OP_HOOKS_AGENT		"hooks.agent"
+
 /* ---- route parameters ---------------------------------------------------- */
 
 /*

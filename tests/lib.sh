@@ -87,6 +87,14 @@
 #   lf_spawn_json TOML      {"manifest_toml": TOML}
 #   lf_msg_json TEXT        {"message": TEXT}
 #   lf_psql SQL             one query as librefang on the test cluster
+#
+# Outbound webhooks (tests/helpers/hook_receiver.py, a receiver that
+# verifies each delivery's signature and timestamp):
+#
+#   lf_rcv_start            start it; sets LF_RCV (http://127.0.0.1:PORT)
+#   lf_rcv_ctl NAME SECRET [SCRIPT] [DELAY_MS]  what /hook/NAME checks and
+#                           answers (SCRIPT: a JSON array of statuses)
+#   lf_rcv_count NAME       {requests, unique, ok} received for NAME
 
 set -u
 
@@ -818,6 +826,19 @@ lf_tail_failed() {
 		done
 	done
 }
+
+lf_rcv_start() {
+	local pf=$LF_TMP/receiver.port
+	lf_bg hook_receiver python3 "$LF_ROOT/tests/helpers/hook_receiver.py" "$pf"
+	lf_poll 200 test -s "$pf" || { echo "Bail out! the webhook receiver did not start"; exit 1; }
+	LF_RCV=http://127.0.0.1:$(cat "$pf")
+}
+lf_rcv_ctl() {
+	curl -s -m 5 -o /dev/null -X POST "$LF_RCV/__ctl" -d "$(jq -nc \
+	    --arg n "$1" --arg s "$2" --argjson sc "${3:-[]}" \
+	    --argjson d "${4:-0}" '{name: $n, secret: $s, script: $sc, delay_ms: $d}')"
+}
+lf_rcv_count() { curl -s -m 5 "$LF_RCV/__count?name=$1"; }
 
 t_done() {
 	echo "1..$T_N"

@@ -124,7 +124,7 @@ static struct agent_state	agent_st;
 
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
-	upload_ops, obs_ops, a2a_ops, comms_ops, mcp_ops,
+	upload_ops, obs_ops, a2a_ops, a2a_hook_ops, comms_ops, mcp_ops,
 	budget_ops, usage_ops, approval_ops,
 	NULL
 };

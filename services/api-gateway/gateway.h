@@ -364,6 +364,15 @@ int		 gw_auth_check(struct gw_req *gr);
 const char	*gw_cors_origin(struct MHD_Connection *c);
 int		 gw_is_loopback_host(const char *host);
 
+/* ---- inbound webhooks (gw_hooks.c) ---------------------------------- */
+
+/* Takes LIBREFANG_WEBHOOK_TOKEN from cfg (borrowed, lives in main). */
+void		 gw_hooks_init(const struct sh_config *cfg);
+/* POST /hooks/wake, /hooks/agent (and under /api): the token, an
+ * optional signature, then hooks.wake or hooks.agent. */
+int		 gw_hook_wake(struct gw_req *gr);
+int		 gw_hook_agent(struct gw_req *gr);
+
 /* ---- rate limit (gw_ratelimit.c) ------------------------------------ */
 
 int		 gw_rl_init(const struct sh_config *cfg);

@@ -42,6 +42,7 @@ main(int argc, char **argv)
 	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
 		fatalx("could not initialise the gateway");
 	gw_security_init(&cfg);
+	gw_hooks_init(&cfg);
 	/* Every process's heartbeat, this one's included: /api/status and
 	 * /api/metrics list the replicas from it. */
 	if (beat_watch_start(cfg.bus_url) != 0)

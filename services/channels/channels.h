@@ -455,4 +455,60 @@ int	 chan_bind_match(struct db *db, const char *channel,
 	    const char *user_id, const char *channel_id,
 	    const char *thread_id, int is_group, char *agent, size_t len);
 
+/* ---- chan_webhook.c, chan_hookout.c: outbound webhooks ---------------- */
+
+#define HOOK_ATTEMPTS_DEFAULT	6	/* [webhooks] max_attempts */
+#define HOOK_BACKOFF_MS_DEFAULT	1000	/* [webhooks] backoff_base_ms */
+#define HOOK_BACKOFF_MAX_DEFAULT 600	/* [webhooks] backoff_max_secs */
+#define HOOK_TIMEOUT_DEFAULT	10	/* [webhooks] timeout_secs */
+#define HOOK_WORKERS_DEFAULT	2	/* [webhooks] workers */
+#define HOOK_WORKERS_MAX	16
+#define CHAN_HOOK_SIG_LEN	(7 + 64)	/* "sha256=" and hex */
+
+/* [webhooks], read once at start (chan_hook_conf_load()). */
+struct chan_hook_conf {
+	json_t		*hc_allow;	/* allowed_hosts (borrowed) or NULL */
+	long long	 hc_attempts;	/* attempts before a delivery fails */
+	long long	 hc_backoff_ms;	/* first retry delay, then doubled */
+	long long	 hc_backoff_max_ms;
+	long long	 hc_timeout_ms;	/* one POST */
+	int		 hc_workers;	/* delivery threads per replica */
+};
+
+/* What one POST came to. */
+struct chan_hook_result {
+	long	 hr_status;	/* HTTP status, 0 when no answer came */
+	long	 hr_ms;		/* how long it took */
+	int	 hr_final;	/* not worth retrying (refused URL, 4xx) */
+	char	 hr_err[512];	/* why it failed, "" when it did not */
+};
+
+extern const struct svc_op chan_webhook_ops[];
+/* Reads [webhooks] of cfg's document (which must outlive the service):
+ * 0, or -1 with why in err. */
+int	 chan_hook_conf_load(const struct sh_config *cfg, char *err,
+	    size_t errlen);
+const struct chan_hook_conf *chan_hook_conf(void);
+/* The create/update rules for a URL, without DNS: 0, or -1 with why. */
+int	 chan_hook_url_check(const char *url, char *err, size_t errlen);
+/* "sha256=<hex HMAC-SHA256>" of "<ts>.<body>" (ts NULL: of body) keyed
+ * with secret, into out: 0 or -1. */
+int	 chan_hook_sign(const char *secret, const char *ts, const char *body,
+	    char out[CHAN_HOOK_SIG_LEN + 1]);
+/* POSTs body, signed, to url (SSRF-checked, pinned): 0 on a 2xx answer,
+ * else -1; r says what happened either way.  Blocks up to timeout_secs. */
+int	 chan_hook_post(const char *url, const char *secret,
+	    const char *delivery, const char *event, const char *body,
+	    struct chan_hook_result *r);
+/* The delivery's JSON body (new): {id, event, webhook_id, timestamp,
+ * data}, data the payload's JSON text. */
+char	*chan_hook_body(const char *delivery, const char *webhook,
+	    const char *event, const char *created_at, const char *payload);
+
+/* The event subscriber and the delivery threads (chan_hookout.c). */
+int	 chan_hookout_start(const struct sh_config *cfg);
+void	 chan_hookout_stop(void);
+/* Something was queued: the delivery threads look now. */
+void	 chan_hookout_wake(void);
+
 #endif /* CHANNELS_H */

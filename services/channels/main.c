@@ -243,6 +243,10 @@ channels_start(const struct sh_config *cfg, void *arg)
 		log_warnx("config: sidecar_channels: %s", err);
 		return (-1);
 	}
+	if (chan_hook_conf_load(cfg, err, sizeof(err)) != 0) {
+		log_warnx("config: %s", err);
+		goto fail;
+	}
 	if ((chan.sup = chan_sup_start(cfg, chan.conf, chan.nconf)) == NULL)
 		goto fail;
 	if ((chan.router = chan_router_start(cfg, chan.sup,
@@ -251,9 +255,13 @@ channels_start(const struct sh_config *cfg, void *arg)
 	/* A message stored before the router existed is found by its idle
 	 * poll; wake it once anyway. */
 	chan_router_wake(chan.router);
+	if (chan_hookout_start(cfg) != 0)
+		goto fail;
 	log_info("%zu channel(s) configured", chan.nconf);
 	return (0);
  fail:
+	chan_router_stop(chan.router);
+	chan.router = NULL;
 	chan_sup_stop(chan.sup);
 	chan.sup = NULL;
 	chan_conf_free_all(chan.conf, chan.nconf);
@@ -267,6 +275,7 @@ channels_stop(void *arg)
 	struct chan_gen	*g;
 
 	(void)arg;
+	chan_hookout_stop();
 	/* Turns first: an abandoned one is put back for whoever runs next,
 	 * and the adapters then get their shutdown. */
 	chan_router_stop(chan.router);
@@ -288,6 +297,7 @@ static const struct svc_op *const channels_ops[] = {
 	chan_test_ops,
 	chan_configure_ops,
 	cfgsync_ops,
+	chan_webhook_ops,
 	NULL
 };
 

@@ -24,6 +24,8 @@
  *	a2a/client.c	 a2a.discover, a2a.peers.list, a2a.peers.get,
  *			 a2a.send, a2a.out.get, a2a.out.status: the peers
  *			 and the tasks given to them
+ *	a2a/hook.c	 hooks.wake, hooks.agent: POST /hooks/wake and
+ *			 /hooks/agent (the gateway checked the token)
  *	a2a/peer.c	 talking to a peer: the SSRF rules every outbound
  *			 URL passes ([a2a] trusted_peers re-admits private
  *			 hosts), one bounded request, the dialects
@@ -52,6 +54,8 @@
 #define A2A_REAP_GRACE		5		/* s past the turn deadline */
 
 extern const struct svc_op a2a_ops[];
+/* hooks.wake and hooks.agent (a2a/hook.c): the inbound webhooks. */
+extern const struct svc_op a2a_hook_ops[];
 
 /* ---- a2a/pool.c --------------------------------------------------------- */
 
