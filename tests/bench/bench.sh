@@ -26,6 +26,7 @@
 #   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
 #   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
 #   BENCH_CHANNELS=1      0 skips the channel figures (channels.sh)
+#   BENCH_WEBHOOKS=1      0 skips the outbound webhook figure (webhooks.sh)
 
 set -u
 
@@ -664,6 +665,11 @@ fi
 # ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
 if [ "${BENCH_JOBS:-1}" != 0 ]; then
 	"$root/tests/bench/jobs.sh" "$build" || rc=$?
+fi
+# ---- 20. outbound webhook deliveries (tests/bench/webhooks.sh): its own
+# stack.
+if [ "${BENCH_WEBHOOKS:-1}" != 0 ]; then
+	"$root/tests/bench/webhooks.sh" "$build" || rc=$?
 fi
 # ---- 15-18. the compose stack in containers (tests/bench/deploy.sh):
 # replicas, a killed runtime, a broker restart, idle memory; skipped with
