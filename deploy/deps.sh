@@ -28,7 +28,8 @@ case $mode in
 run) ;;
 # promtool checks GET /api/metrics (t7010)
 test)	pkgs="$pkgs prometheus"
-	# the IRC adapter's real peer, and its TLS certificate (t8050)
+	# the IRC adapter's real peer, and its TLS certificate (t8050);
+	# openssl also signs t8201's inbound webhooks
 	pkgs="$pkgs ngircd openssl"
 	# the MQTT adapter's real broker and its test clients (t8060)
 	pkgs="$pkgs mosquitto mosquitto-clients"
