@@ -21,7 +21,8 @@
 #   BENCH_BIG_ROUNDS=2    five large requests each (tests/bench/bigload.py)
 #   BENCH_MAX_SECS=240    watchdog
 #   BENCH_TURNS=1         0 skips the agent-turn figures (turns.sh)
-#   (figure 12, the budget check per turn: tests/bench/budget.sh)
+#   (figure 12, the budget check per turn: tests/bench/budget.sh;
+#   figure 20, an approval granted at once: tests/bench/approvals.sh)
 #   BENCH_JOBS=1          0 skips the scheduler's figures (jobs.sh)
 #   BENCH_MEMSEARCH=1     0 skips the memory search figure (memsearch.sh)
 #   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
@@ -662,6 +663,9 @@ fi
 if [ "${BENCH_CHANNELS:-1}" != 0 ]; then
 	"$root/tests/bench/channels.sh" "$build" || rc=$?
 fi
+# ---- 20. an approval granted at once (tests/bench/approvals.sh): its
+# own stack.
+"$root/tests/bench/approvals.sh" "$build" || rc=$?
 # ---- 10-11. the scheduler's fires (tests/bench/jobs.sh): its own stack.
 if [ "${BENCH_JOBS:-1}" != 0 ]; then
 	"$root/tests/bench/jobs.sh" "$build" || rc=$?
