@@ -57,6 +57,10 @@ t_telegram_SRCS	+= services/channels/adapters/telegram/telegram_msg.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_telegram.o: ALL_CFLAGS += \
 		   -Iservices/channels/adapters/telegram -I$(ADAPTER_LIB_DIR)
+t_slack_SRCS	+= services/channels/adapters/slack/slack_msg.c \
+		   $(ADAPTER_LIB_SRCS)
+$(BUILD)/obj/tests/unit/t_slack.o: ALL_CFLAGS += \
+		   -Iservices/channels/adapters/slack -I$(ADAPTER_LIB_DIR)
 t_matrix_SRCS	+= services/channels/adapters/matrix/matrix_msg.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_matrix.o: ALL_CFLAGS += \
