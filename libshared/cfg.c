@@ -77,6 +77,10 @@ static const struct cfg_opt cfg_opts[] = {
 	    "Bearer token the API requires (secret)"),
 	S("database_url", database_url, "", "LIBREFANG_DATABASE_URL", 1, RST,
 	    1, "PostgreSQL URL (secret; empty: the private cluster)"),
+	/* The key sealing secrets at rest (the TOTP secret); empty: the
+	 * file $LIBREFANG_HOME/vault.key, made on first use. */
+	S("vault_key", vault_key, "", "LIBREFANG_VAULT_KEY", 1, RST, 1,
+	    "Key sealing secrets at rest (secret; empty: <home>/vault.key)"),
 	S("bus_url", bus_url, "", "LIBREFANG_BUS_URL", 0, RST, 0,
 	    "Message bus URL(s) (default ipc://<home>/run/bus)"),
 	S("log_level", log_level, "info", "LIBREFANG_LOG_LEVEL", 0,

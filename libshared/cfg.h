@@ -26,6 +26,7 @@ struct sh_config {
 	char	 api_listen[256];		/* LIBREFANG_API_LISTEN */
 	char	 api_key[512];			/* LIBREFANG_API_KEY, secret */
 	char	 database_url[CFG_STR_MAX];	/* LIBREFANG_DATABASE_URL */
+	char	 vault_key[512];		/* LIBREFANG_VAULT_KEY, secret */
 	char	 bus_url[CFG_STR_MAX];		/* LIBREFANG_BUS_URL */
 	char	 log_level[16];
 	int	 log_json;

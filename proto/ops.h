@@ -237,6 +237,13 @@
 #define OP_APPROVALS_AUDIT	"approvals.audit"
 #define OP_APPROVALS_SESSION	"approvals.session"
 
+/* ---- agent-runtime: the TOTP second factor of approvals
+ * (approval/totp_ops.c; issue 12, part "totp") ----------------------------- */
+#define OP_APPROVALS_TOTP_SETUP		"approvals.totp.setup"
+#define OP_APPROVALS_TOTP_CONFIRM	"approvals.totp.confirm"
+#define OP_APPROVALS_TOTP_STATUS	"approvals.totp.status"
+#define OP_APPROVALS_TOTP_REVOKE	"approvals.totp.revoke"
+
 /* ---- scheduler: goals, the task queue and the inbox (goal/, task/;
  * issue 9, part "goals") -------------------------------------------------- */
 #define OP_GOALS_LIST		"goals.list"

@@ -9,6 +9,8 @@ TEST_BINS	:= $(addprefix $(BIN)/,$(TEST_PROGS))
 # (services/agent-runtime/service.mk): each takes the modules it uses.
 AR_TESTS	:= t_catalog t_llm t_mcp t_session t_tool llmcall mcpcall toolrun \
 		   uploadblocks
+# The TOTP second factor (approval/totp.c; issue 12, part "totp").
+AR_TESTS	+= t_totp totpgate
 $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)
 

@@ -17,6 +17,7 @@
 #include "agent/obs.h"
 #include "agent/templates.h"
 #include "approval/approval.h"
+#include "approval/totp.h"
 #include "budget/budget.h"
 #include "bus.h"
 #include "catalog/catalog.h"
@@ -55,6 +56,7 @@ agent_start(const struct sh_config *cfg, void *arg)
 	pthread_mutex_init(&as->as_pub_mtx, NULL);
 	if (budget_init(cfg) != 0 || approval_init(cfg) != 0)
 		goto fail;
+	(void)totp_init(cfg);
 	if (catalog_init(cfg, NULL) != 0) {
 		log_warnx("could not load the model catalog");
 		goto fail;
@@ -126,6 +128,7 @@ static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops, a2a_ops, a2a_hook_ops, comms_ops, mcp_ops,
 	budget_ops, usage_ops, approval_ops,
+	totp_ops,
 	NULL
 };
 
