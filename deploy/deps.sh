@@ -9,8 +9,9 @@
 # (npm ci) when they are missing or older than their lockfile (among them
 # telegram-test-api, the Telegram adapter's Bot API peer: t8110, t8095;
 # ws, on which discord_server.mjs is the Discord adapter's Gateway peer:
-# t8130, t8097, and mattermost_server.mjs the Mattermost adapter's
-# WebSocket peer: t8150, t8099).
+# t8130, t8097, mattermost_server.mjs the Mattermost adapter's
+# WebSocket peer: t8150, t8099, and slack_server.mjs the Slack adapter's
+# Socket Mode peer: t8140, t8098).
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)

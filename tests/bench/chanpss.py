@@ -56,7 +56,11 @@ def env_for(desc, port):
         if not f.get("required"):
             continue
         if t == "secret":
-            env[k] = "bench-secret-0123456789abcdef"
+            # A token's kind by its placeholder's start ("xoxb-...":
+            # channel-slack refuses a token of another kind).
+            ph = f.get("placeholder") or ""
+            env[k] = (ph[:-3] if ph.endswith("...") else "") + \
+                "bench-secret-0123456789abcdef"
         elif t == "number":
             env[k] = str(port)
         elif k.endswith(("_URL", "_BASE")) or "HOMESERVER" in k:

@@ -10,7 +10,8 @@ slixmpp user, dovecot (mail delivered into its Maildir) and aiosmtpd
 a private chat with the bot), matrix_server.py (a user in a direct room
 with the bot), discord_server.mjs (the Gateway and REST; a user in a DM
 with the bot), mattermost_server.mjs (the WebSocket and REST v4; a user
-in a DM with the bot).  Here the channels service runs the adapter, not
+in a DM with the bot), slack_server.mjs (Socket Mode and the Web API; a
+user in a DM with the bot).  Here the channels service runs the adapter, not
 us; we only play the platform and its user, driven by files:
 
   WORK/env.json      written once the server and user are up: the
@@ -27,7 +28,7 @@ step that fails is logged on stderr and leaves no line in heard.jsonl:
 the caller's bounded wait for it says what did not come.
 
 usage: e2e_peer.py irc|mqtt|xmpp|email|telegram|matrix|discord|mattermost
-       WORKDIR LOGDIR
+       |slack WORKDIR LOGDIR
 """
 import email
 import email.policy
@@ -312,10 +313,43 @@ class Mattermost:
         return out
 
 
+class Slack:
+    """slack_server.mjs; alice writes to the bot in DM D0ALICE001 and
+    reads what the bot posted there.  A message said before the adapter
+    has a connection waits for one, as Slack keeps it.  ID, when given,
+    is the message's ts: the same ts again is Slack delivering the same
+    message again."""
+
+    def start(self):
+        self.srv = d.Server()
+        self.seen = 0
+        return {"SLACK_APP_TOKEN": d.APP_TOKEN,
+                "SLACK_BOT_TOKEN": d.BOT_TOKEN,
+                "SLACK_API_BASE": self.srv.api,
+                "SLACK_ALLOW_LOOPBACK": "1"}
+
+    def say(self, c):
+        kw = {"ts": c["id"]} if c.get("id") else {}
+        r = self.srv.say(c["text"], channel=d.DM, **kw)
+        if "ts" not in (r or {}):
+            raise RuntimeError(f"the server did not take it: {r!r}")
+
+    def heard(self):
+        out = []
+        for x in self.srv.calls(self.seen):
+            self.seen = max(self.seen, x["n"])
+            if x["api"] == "chat.postMessage":
+                out.append({"text": d.unescape(x["body"]["text"]),
+                            "channel_id": x["body"]["channel"],
+                            "thread_ts": x["body"].get("thread_ts")})
+        return out
+
+
 def main():
     p = {"irc": Irc, "mqtt": Mqtt, "xmpp": Xmpp, "email": Email,
          "telegram": Telegram, "matrix": Matrix,
-         "discord": Discord, "mattermost": Mattermost}[PLATFORM]()
+         "discord": Discord, "mattermost": Mattermost,
+         "slack": Slack}[PLATFORM]()
     env = p.start()
     with open(os.path.join(WORK, ".env.json"), "w") as f:
         json.dump(env, f)
