@@ -6,7 +6,7 @@
 # goes on; reject -> the model gets a denied result with the reason and
 # the command did not run; no decision -> the manifest's timeout (10 s)
 # and the deny fallback; a stream client sees approval_requested and
-# approval_resolved; a manifest with require_approval = false runs the
+# approval_resolved, and so does a WebSocket client; a manifest with require_approval = false runs the
 # tool at once; a stopped turn's request is skipped.
 . "$(dirname "$0")/../lib.sh"
 
@@ -113,6 +113,11 @@ t_ok "SSE: approval_requested, approval_resolved, tool_result, chunk, done ($EV)
     grep -q 'tool_use approval_requested approval_resolved tool_result .*chunk done $' <<<"$EV"
 t_ok "SSE: approval_resolved says approved" grep -q '"decision":"approved"' "$LF_TMP/sse"
 t_eq "the streamed command ran" "$(cat "$LF_TMP/ran-4" 2>/dev/null)" streamed
+
+# ---- the WebSocket: the same events as messages (tests/e2e/ws-approval.test.mjs) ----
+W=$(lf_agent socket-gated ws-appr "$CAPS")
+export LF_URL LF_AGENT=$W FAKE_URL=$LF_FAKE_URL LF_MARK=$LF_TMP/ran-ws
+t_node ws-approval.test.mjs 1
 
 # ---- policy: a manifest that gates nothing --------------------------------------------
 F=$(lf_agent free m-f "$CAPS
