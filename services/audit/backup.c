@@ -708,6 +708,8 @@ bk_errfile(void)
 	char	path[BK_PATH_MAX];
 	int	fd;
 
+	if (mkdir(bk.dir, 0700) != 0 && errno != EEXIST)
+		return (-1);
 	bk_fmt(path, sizeof(path), "%s/.stderr.XXXXXX", bk.dir);
 	if ((fd = mkostemp(path, O_CLOEXEC)) == -1)
 		return (-1);

@@ -28,6 +28,7 @@
 #   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
 #   BENCH_CHANNELS=1      0 skips the channel figures (channels.sh)
 #   BENCH_WEBHOOKS=1      0 skips the outbound webhook figure (webhooks.sh)
+#   (figure 22, backup and restore: tests/bench/backup.sh)
 
 set -u
 
@@ -658,6 +659,8 @@ if [ "${BENCH_TURNS:-1}" != 0 ]; then
 fi
 # ---- 13-14. the audit chain (tests/bench/audit.sh): its own stack.
 "$root/tests/bench/audit.sh" "$build" || rc=$?
+# ---- 22. backup and restore (tests/bench/backup.sh): its own stack.
+"$root/tests/bench/backup.sh" "$build" || rc=$?
 # ---- 19. a turn through a channel, messages/s, adapter memory
 # (tests/bench/channels.sh): its own stack.
 if [ "${BENCH_CHANNELS:-1}" != 0 ]; then
