@@ -27,13 +27,22 @@ child_env_init(struct child_env *e, size_t max)
 int
 child_env_add(struct child_env *e, const char *k, const char *v)
 {
-	if (e->se_n >= e->se_max)
-		return (0);
-	if (asprintf(&e->se_v[e->se_n], "%s=%s", k, v) < 0) {
-		e->se_v[e->se_n] = NULL;
+	char	*kv;
+	size_t	 i, kl = strlen(k);
+
+	if (asprintf(&kv, "%s=%s", k, v) < 0)
 		return (-1);
+	for (i = 0; i < e->se_n; i++)
+		if (strncmp(e->se_v[i], k, kl) == 0 && e->se_v[i][kl] == '=') {
+			free(e->se_v[i]);
+			e->se_v[i] = kv;
+			return (0);
+		}
+	if (e->se_n >= e->se_max) {
+		free(kv);
+		return (0);
 	}
-	e->se_n++;
+	e->se_v[e->se_n++] = kv;
 	return (0);
 }
 

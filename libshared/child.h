@@ -41,8 +41,8 @@ struct child_env {
 
 /* Empties e, keeping at most max (<= CHILD_ENV_MAX) entries. */
 void	 child_env_init(struct child_env *e, size_t max);
-/* Appends "k=v" (copied).  0, also when e is full (then dropped), or -1
- * out of memory. */
+/* Sets k to v (copied): replaces k's entry, else appends "k=v".  0, also
+ * when e is full (then dropped), or -1 out of memory. */
 int	 child_env_add(struct child_env *e, const char *k, const char *v);
 void	 child_env_release(struct child_env *e);
 

@@ -8,6 +8,8 @@
  * accepted and not used yet.  A key nobody knows is an error, as a typo
  * in a supervision bound would otherwise pass unseen.
  */
+#include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "channels.h"
 #include "child.h"
+#include "util.h"
 
 /* Keys upstream defines that this service does not act on yet. */
 static const char *const chan_conf_later[] = {
@@ -400,11 +403,78 @@ chan_policy_drop(const struct chan_conf *cc, int is_group,
 	return ("dm_policy ignore");
 }
 
-/* A few variables of ours that programs need, then the channel's env
- * table.  Never the rest of ours: it holds the database URL and the
- * provider keys. */
+/*
+ * $LIBREFANG_HOME/secrets.env (protocols.md 1.3, "Child environment"):
+ * KEY=VALUE lines ("export " before, '#' comments and blank lines
+ * skipped, a value in matching single or double quotes taken inside
+ * them).  A key without "__" goes to every channel; NAME__KEY only to
+ * the channel whose name, upper case with anything not alphanumeric as
+ * '_', is NAME, as KEY; other channels' keys are withheld.  Read at each
+ * start of an adapter, so an edited file applies at its next start.
+ * 0 (no file is none), or -1 out of memory.
+ */
+#define CHAN_SECRETS_MAX	(256 * 1024)
+
+static int
+chan_conf_secrets(const struct chan_conf *cc, const char *home,
+    struct child_env *e)
+{
+	char	 path[PATH_MAX], inst[CHAN_NAME_MAX + 3], *text, *line, *save;
+	char	*eq, *k, *v, *end;
+	size_t	 len, i;
+	int	 rv = 0;
+
+	if (home == NULL || home[0] == '\0' || snprintf(path, sizeof(path),
+	    "%s/secrets.env", home) >= (int)sizeof(path) ||
+	    (text = util_read_file(path, CHAN_SECRETS_MAX, &len)) == NULL)
+		return (0);
+	for (i = 0; cc->cc_name[i] != '\0' && i < CHAN_NAME_MAX; i++)
+		inst[i] = isalnum((unsigned char)cc->cc_name[i]) ?
+		    (char)toupper((unsigned char)cc->cc_name[i]) : '_';
+	inst[i++] = '_';
+	inst[i++] = '_';
+	inst[i] = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL && rv == 0;
+	    line = strtok_r(NULL, "\n", &save)) {
+		line += strspn(line, " \t");
+		if (strncmp(line, "export ", 7) == 0)
+			line += 7 + strspn(line + 7, " \t");
+		if (*line == '#' || (eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		k = line;
+		for (end = eq; end > k && (end[-1] == ' ' || end[-1] == '\t');)
+			*--end = '\0';
+		v = eq + 1;
+		v += strspn(v, " \t");
+		end = v + strlen(v);
+		while (end > v && strchr(" \t\r", end[-1]) != NULL)
+			*--end = '\0';
+		if (end - v >= 2 && (*v == '"' || *v == '\'') && end[-1] == *v) {
+			end[-1] = '\0';
+			v++;
+		}
+		if (*k == '\0' || strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(k))
+			continue;
+		if (strstr(k, "__") == NULL)
+			rv = child_env_add(e, k, v);
+		else if (strncmp(k, inst, strlen(inst)) == 0 &&
+		    k[strlen(inst)] != '\0')
+			rv = child_env_add(e, k + strlen(inst), v);
+	}
+	explicit_bzero(text, len);
+	free(text);
+	return (rv);
+}
+
+/* A few variables of ours that programs need, then home's secrets.env,
+ * then the channel's env_from and env tables, a later one winning.
+ * Never the rest of ours: it holds the database URL and the provider
+ * keys. */
 int
-chan_conf_env(const struct chan_conf *cc, struct child_env *e)
+chan_conf_env(const struct chan_conf *cc, const char *home,
+    struct child_env *e)
 {
 	static const char *const pass[] = { "PATH", "HOME", "LANG",
 		"LC_ALL", "TZ", "TMPDIR", NULL };
@@ -417,6 +487,8 @@ chan_conf_env(const struct chan_conf *cc, struct child_env *e)
 		if ((v = getenv(pass[i])) != NULL &&
 		    child_env_add(e, pass[i], v) != 0)
 			return (-1);
+	if (chan_conf_secrets(cc, home, e) != 0)
+		return (-1);
 	json_object_foreach(cc->cc_env_from, k, jv)
 		if ((v = getenv(json_string_value(jv))) != NULL &&
 		    child_env_add(e, k, v) != 0)

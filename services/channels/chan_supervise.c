@@ -280,7 +280,7 @@ chan_spawn(struct chan_sup *s, struct chan_child *ch)
 
 	(void)s;
 	memset(&rq, 0, sizeof(rq));
-	if (chan_conf_env(cc, &e) != 0) {
+	if (chan_conf_env(cc, chan_home_dir(), &e) != 0) {
 		child_env_release(&e);
 		snprintf(ch->ch_error, sizeof(ch->ch_error), "out of memory");
 		ch->ch_started = 0;

@@ -125,7 +125,7 @@ chan_test_run(const struct chan_conf *cc, int ms, struct chan_test *t)
 	char			 err[256];
 
 	memset(&rq, 0, sizeof(rq));
-	if (chan_conf_env(cc, &e) != 0) {
+	if (chan_conf_env(cc, chan_home_dir(), &e) != 0) {
 		child_env_release(&e);
 		t->t_done = -1;
 		snprintf(t->t_why, sizeof(t->t_why), "out of memory");

@@ -222,9 +222,10 @@ int	 chan_conf_name_ok(const char *s);
 /* 1 if s is an environment variable's name ([A-Za-z_][A-Za-z0-9_]*). */
 int	 chan_env_name_ok(const char *s);
 struct child_env;
-/* The adapter's environment into e (release it with child_env_release(),
- * also on failure): 0, or -1 out of memory. */
-int	 chan_conf_env(const struct chan_conf *cc, struct child_env *e);
+/* The adapter's environment into e, with home's secrets.env (release it
+ * with child_env_release(), also on failure): 0, or -1 out of memory. */
+int	 chan_conf_env(const struct chan_conf *cc, const char *home,
+	    struct child_env *e);
 /*
  * Whether cc's dm_policy or group_policy lets a message through: NULL
  * when it does, else why not (a constant string).  mentioned: the
@@ -430,6 +431,8 @@ int	 chan_file_set(const char *path, const char *name, const char *entry,
 	    int *found, char *err, size_t errlen);
 /* The config file the service was started with ("" none). */
 const char *chan_config_path(void);
+/* $LIBREFANG_HOME, where secrets.env lives ("" before the start). */
+const char *chan_home_dir(void);
 /* 1 if an env key names a secret (*TOKEN*, *SECRET*, *PASSWORD*, *KEY*). */
 int	 chan_secret_key(const char *k);
 

@@ -74,6 +74,12 @@ chan_config_path(void)
 	return (chan.cfg != NULL ? chan.cfg->cf_path : "");
 }
 
+const char *
+chan_home_dir(void)
+{
+	return (chan.cfg != NULL ? chan.cfg->home_dir : "");
+}
+
 /* name's entry in conf, or NULL. */
 static const struct chan_conf *
 chan_find(const struct chan_conf *conf, size_t n, const char *name)

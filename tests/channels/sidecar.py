@@ -18,7 +18,8 @@ What it does:
     in the order read: send, typing, reaction, stream_start,
     stream_delta, stream_end, interactive and unknown methods alike;
   - writes its pid to SIDECAR_DIR/pid, appends it to SIDECAR_DIR/pids,
-    and writes a line to stderr at start;
+    its environment to SIDECAR_DIR/env.json, and a line to stderr at
+    start;
   - takes each file of SIDECAR_DIR/inbox/ (renaming it to claim it, in
     name order), by the part of its name after the first '-':
       emit   its lines are written to stdout as they are
@@ -91,6 +92,9 @@ def main():
         f.write(str(os.getpid()))
     with open(os.path.join(D, "pids"), "a") as f:
         f.write("%d\n" % os.getpid())
+    with open(os.path.join(D, ".env.json"), "w") as f:
+        json.dump(dict(os.environ), f)
+    os.rename(os.path.join(D, ".env.json"), os.path.join(D, "env.json"))
     sys.stderr.write("sidecar: started pid %d\n" % os.getpid())
     sys.stderr.flush()
     acked = False
