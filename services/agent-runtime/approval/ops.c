@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "approval/approval.h"
+#include "approval/totp.h"
 #include "audit.h"
 #include "buf.h"
 #include "err.h"
@@ -358,24 +359,85 @@ op_approvals_get(struct svc_ctx *c, const struct msg_req *rq,
 	approval_reply_row(c, rp, id);
 }
 
-/* Decides params.id as status; answers {id, status, decided_at, ...}. */
+/*
+ * 1 when approving request id needs the second factor (approval/totp.h):
+ * its agent's policy says second_factor totp|both and names its tool in
+ * totp_tools.  0 when not, or no such request (the decision answers
+ * 404); -1 with rp answered.
+ */
+static int
+approval_totp_needed(struct svc_ctx *c, const char *id, struct svc_reply *rp)
+{
+	struct approval_policy	 pol;
+	PGresult		*res;
+	json_t			*agent;
+	char			 tool[APPROVAL_TOOL_MAX + 1];
+	int			 rv, e;
+
+	if ((res = db_exec(c->sc_db, "SELECT agent_id::text, tool_name FROM "
+	    "approvals WHERE id = $1", 1, &id)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return (0);
+	}
+	snprintf(tool, sizeof(tool), "%s", PQgetvalue(res, 0, 1));
+	agent = agent_store_get(c->sc_db, PQgetvalue(res, 0, 0), 0, &e);
+	PQclear(res);
+	if (agent == NULL && e != SH_ENOTFOUND) {
+		svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	approval_policy(json_object_get(agent, "manifest"), &pol);
+	rv = approval_needs_totp(&pol, tool);
+	json_decref(agent);
+	return (rv);
+}
+
+/* The second factor of approving request id, when it needs one: code
+ * checked and spent under "approval:<id>".  0 (go on; *used when a code
+ * was checked), or -1 with rp answered. */
+static int
+approval_second_factor(struct svc_ctx *c, const char *id, const char *code,
+    struct svc_reply *rp, int *used)
+{
+	char	bind[64], err[256];
+	int	rv;
+
+	*used = 0;
+	if ((rv = approval_totp_needed(c, id, rp)) <= 0)
+		return (rv);
+	snprintf(bind, sizeof(bind), "approval:%s", id);
+	if ((rv = totp_gate(c->sc_db, bind, code, err, sizeof(err))) != 0) {
+		svc_reply_error(rp, rv, "%s", err);
+		return (-1);
+	}
+	*used = code != NULL && *code != '\0';
+	return (0);
+}
+
+/* Decides params.id as status (approved: after its second factor, code);
+ * answers {id, status, decided_at, ...}. */
 static void
 approval_decide_op(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp, const char *status, const char *reason,
-    const char *feedback)
+    const char *feedback, const char *code)
 {
 	char		 id[UTIL_UUID_LEN];
 	json_t		*row = NULL;
 	const char	*st;
-	int		 rv;
+	int		 rv, used = 0;
 
 	if (svc_param_uuid(rq, PARAM_ID, "approval ID", id, rp) != 0)
 		return;
-	/* The second factor (approval/totp.h) is asked for here once it
-	 * exists: second_factor totp|both and a tool in totp_tools. */
+	if (strcmp(status, "approved") == 0 &&
+	    approval_second_factor(c, id, code, rp, &used) != 0)
+		return;
 	(void)approval_sweep(c->sc_db);
-	rv = approval_decide(c->sc_db, id, status, "api", reason, feedback, 0,
-	    &row);
+	rv = approval_decide(c->sc_db, id, status, "api", reason, feedback,
+	    used, &row);
 	switch (rv) {
 	case 0:
 		log_info("approval %s %s", id, status);
@@ -410,7 +472,7 @@ op_approvals_approve(struct svc_ctx *c, const struct msg_req *rq,
 	if (approval_body(rq, keys, rp) != 0 ||
 	    approval_str(rq->mr_body, "totp_code", 16, &code, rp) != 0)
 		return;
-	approval_decide_op(c, rq, rp, "approved", NULL, NULL);
+	approval_decide_op(c, rq, rp, "approved", NULL, NULL, code);
 }
 
 static void
@@ -424,7 +486,7 @@ op_approvals_reject(struct svc_ctx *c, const struct msg_req *rq,
 	    approval_str(rq->mr_body, "reason", APPROVAL_REASON_MAX, &reason,
 	    rp) != 0)
 		return;
-	approval_decide_op(c, rq, rp, "rejected", reason, NULL);
+	approval_decide_op(c, rq, rp, "rejected", reason, NULL, NULL);
 }
 
 static void
@@ -442,7 +504,7 @@ op_approvals_modify(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "'feedback' is required");
 		return;
 	}
-	approval_decide_op(c, rq, rp, "modified", NULL, fb);
+	approval_decide_op(c, rq, rp, "modified", NULL, fb, NULL);
 }
 
 /* POST /api/approvals/batch {ids, decision: approve|reject, reason?}:
@@ -501,6 +563,21 @@ op_approvals_batch(struct svc_ctx *c, const struct msg_req *rq,
 		buf_release(&arr);
 		svc_reply_error(rp, 500, "out of memory");
 		return;
+	}
+	/* A request whose approval needs a TOTP code is approved alone,
+	 * with its code (notes 4.3: no batch approval under TOTP). */
+	json_array_foreach(ids, i, v) {
+		if (strcmp(status, "approved") != 0)
+			break;
+		(void)svc_uuid_lower(json_string_value(v), id);
+		if ((k = approval_totp_needed(c, id, rp)) != 0) {
+			buf_release(&arr);
+			if (k > 0)
+				svc_reply_error(rp, 403, "approval %s needs a "
+				    "TOTP code: approve it alone with "
+				    "'totp_code'; none was decided", id);
+			return;
+		}
 	}
 	p[0] = arr.b_data;
 	p[1] = status;
