@@ -46,9 +46,11 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
+#include "bus.h"
 #include "channels.h"
 #include "child.h"
 #include "log.h"
+#include "services.h"
 #include "util.h"
 
 #define CHAN_WBUF_MAX		(4 * 1024 * 1024)
@@ -146,6 +148,10 @@ struct chan_sup {
 	struct chan_child	**s_ch;		/* each allocated: held
 						   messages point at them */
 	struct chan_sub		*s_sub;		/* turn events; NULL: none */
+	/* Notes for the replica that runs the channel (chan_sup_notify()),
+	 * on TOPIC_CHAN_STREAM; NULL: kept here. */
+	struct bus_pub		*s_pub;
+	pthread_mutex_t		 s_pub_mtx;
 	size_t			 s_n;
 	/* A set of channels from chan_sup_reload(), under s_mtx. */
 	struct chan_conf	*s_next;
@@ -173,6 +179,8 @@ struct chan_sup {
 
 static int	chan_has_cap(json_t *, const char *);
 static void	chan_sup_wake_cb(void *);
+static void	chan_sup_note(struct chan_sup *, const char *, const char *,
+		    json_t *);
 static void	chan_write(struct chan_sup *, struct chan_child *);
 static void	chan_fault(struct chan_child *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -666,6 +674,16 @@ chan_turn_event(struct chan_sup *s, json_t *ev)
 
 	id = json_string_value(json_object_get(ev, "stream_id"));
 	type = json_string_value(json_object_get(ev, "type"));
+	if (type != NULL && strcmp(type, "chan_note") == 0) {
+		/* chan_sup_notify()'s, from any replica: chan_notes() passes
+		 * it on if this one runs the channel. */
+		if (json_is_object(json_object_get(ev, "frame")))
+			chan_sup_note(s, json_string_value(json_object_get(ev,
+			    "channel")) ?: "", json_string_value(
+			    json_object_get(ev, "cap")) ?: "", json_incref(
+			    json_object_get(ev, "frame")));
+		return;
+	}
 	if (type == NULL || chan_stream_parse(id, name, sizeof(name),
 	    &row) != 0)
 		return;
@@ -924,16 +942,13 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 	chan_write(s, ch);
 }
 
-void
-chan_sup_notify(struct chan_sup *s, const char *channel, const char *cap,
+/* Queues a note for this replica's adapters (steals frame). */
+static void
+chan_sup_note(struct chan_sup *s, const char *channel, const char *cap,
     json_t *frame)
 {
 	int	queued = 0;
 
-	if (s == NULL || frame == NULL) {
-		json_decref(frame);
-		return;
-	}
 	pthread_mutex_lock(&s->s_mtx);
 	if (s->s_nnotes < CHAN_NOTES_MAX) {
 		snprintf(s->s_notes[s->s_nnotes].n_channel, CHAN_NAME_MAX, "%s",
@@ -948,6 +963,40 @@ chan_sup_notify(struct chan_sup *s, const char *channel, const char *cap,
 		chan_sup_wake(s);
 	else
 		json_decref(frame);
+}
+
+/*
+ * A note goes to whichever replica runs the channel's adapter, which may
+ * not be the one whose router ran the turn: it is published on
+ * TOPIC_CHAN_STREAM with the turn's events, which every replica takes
+ * (chan_turn_event()) and acts on for the channels it holds.  Best
+ * effort, as the notes are.  Without a publisher it is kept here.
+ */
+void
+chan_sup_notify(struct chan_sup *s, const char *channel, const char *cap,
+    json_t *frame)
+{
+	json_t	*ev;
+	int	 rv = -1;
+
+	if (s == NULL || frame == NULL) {
+		json_decref(frame);
+		return;
+	}
+	if (s->s_pub == NULL) {
+		chan_sup_note(s, channel, cap, frame);
+		return;
+	}
+	if ((ev = json_pack("{s:s, s:s, s:s, s:o}", "type", "chan_note",
+	    "channel", channel, "cap", cap, "frame", frame)) != NULL) {
+		pthread_mutex_lock(&s->s_pub_mtx);
+		rv = bus_publish(s->s_pub, TOPIC_CHAN_STREAM, ev);
+		pthread_mutex_unlock(&s->s_pub_mtx);
+		json_decref(ev);
+	}
+	if (rv != 0)
+		log_debug("%s: a '%s' note for channel '%s' was dropped",
+		    __func__, cap, channel);
 }
 
 /* Passes the notes on to the ready adapters that declared their
@@ -1685,6 +1734,7 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
 		goto enomem;
 	s->s_wake[0] = s->s_wake[1] = -1;
 	pthread_mutex_init(&s->s_mtx, NULL);
+	pthread_mutex_init(&s->s_pub_mtx, NULL);
 	if (n > 0 && (s->s_ch = calloc(n, sizeof(*s->s_ch))) == NULL)
 		goto enomem;
 	for (i = 0; i < n; i++) {
@@ -1703,6 +1753,9 @@ chan_sup_start(const struct sh_config *cfg, struct chan_conf *conf, size_t n)
 	if ((s->s_sub = chan_sub_open(cfg->bus_url, chan_sup_wake_cb,
 	    s)) == NULL)
 		log_warnx("%s: replies will not stream", __func__);
+	else if ((s->s_pub = bus_pub_open(cfg->bus_url)) == NULL)
+		log_warnx("%s: typing and reactions reach only this replica's "
+		    "adapters", __func__);
 	srandom((unsigned int)(util_now_ns() ^ (uint64_t)getpid()));
 	if (pthread_create(&s->s_thread, NULL, chan_sup_main, s) != 0) {
 		log_warnx("%s: could not start the supervisor thread",
@@ -1758,6 +1811,8 @@ chan_sup_stop(struct chan_sup *s)
 		pthread_join(s->s_thread, NULL);
 	}
 	chan_sub_close(s->s_sub);
+	bus_pub_close(s->s_pub);
+	pthread_mutex_destroy(&s->s_pub_mtx);
 	if (s->s_nheld > 0)
 		log_warnx("%s: %zu message(s) never reached the database",
 		    __func__, s->s_nheld);

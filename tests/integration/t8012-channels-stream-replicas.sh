@@ -4,7 +4,9 @@
 # holding the channel's lease and running its adapter; four messages at
 # once with slow turns, so both replicas' turn threads claim some; every
 # reply reaches the one adapter as a whole stream (start, the reply's
-# text, end) and no send, each once.
+# text, end) and no send, each once; and the typing indicator and the
+# "thinking" reaction the turn's router sends reach it too, whichever
+# replica's router that was (published with the turn's events).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 
@@ -16,7 +18,7 @@ name = \"st\"
 command = \"python3\"
 args = [\"$SIDECAR\"]
 agent = \"chan-agent\"
-env = { SIDECAR_DIR = \"$LF_TMP/st\", SIDECAR_CAPS = \"streaming\" }
+env = { SIDECAR_DIR = \"$LF_TMP/st\", SIDECAR_CAPS = \"streaming,typing,reaction\" }
 "
 
 export FAKE_API_KEY=sk-fake
@@ -45,6 +47,12 @@ for i in 1 2 3 4; do
 	R=$(lf_psql "SELECT o.text FROM channels.outbox o JOIN channels.inbound i ON i.id = o.inbound_id WHERE i.platform_msg_id = 'r$i'")
 	S="st:$(inbound_row "r$i")"
 	t_eq "r$i: the stream is the reply, once" "$(stext st "$S")|$(sframes st "$S" | grep -c stream_start)|$(sends st "$R")" "$R|1|0"
+done
+# typed CH U: the typing frames CH's adapter got for user U's chat.
+typed() { jq -s --arg c "c-$2" '[.[] | select(.frame.method == "typing" and .frame.params.channel_id == $c)] | length' "$LF_TMP/$1/received.jsonl"; }
+for i in 1 2 3 4; do
+	t_eq "r$i: the adapter got its typing indicator and its thinking reaction" \
+	    "$(typed st u$i) $(reactions st "r$i" | jq -c '[.[][0]] | index("thinking") != null')" "1 true"
 done
 t_eq "one adapter ran, ever" "$(wc -l < "$LF_TMP/st/pids")" 1
 t_done
