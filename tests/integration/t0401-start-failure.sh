@@ -45,9 +45,10 @@ rm -rf "$LIBREFANG_HOME/providers"
 # ---- later steps, with the bus sockets open -----------------------------------
 # Failures no config causes, made by a stub preloaded into agent-runtime
 # (built here): curl_multi_init() refused fails the LLM engine; with
-# LF_STUB_THREADS set, every thread but the first started once the one
-# SUB socket (turn.control's) is open fails, i.e. the A2A lanes fail with
-# turn.control's subscriber running (that one aborted in nng_fini()).  A
+# LF_STUB_THREADS set, every thread but the first started once the first
+# SUB socket is open fails, i.e. the next step that starts a thread (the
+# approvals listener since issue 12; the A2A lanes before) fails with a
+# subscriber running (that once aborted in nng_fini()).  A
 # sanitizer build wants its runtime first in the library list; the stub
 # has none, so that check is off.
 if command -v cc >/dev/null 2>&1; then
@@ -103,15 +104,15 @@ STUB
 	bad=
 	for i in 1 2 3 4 5 6 7 8; do
 		run_ar "lanes$i" "${STUB_ENV[@]}" LF_STUB_THREADS=1
-		grep -q "could not start a 'a2a" "$LF_TMP/lanes$i.log" ||
-		    bad+="run $i: not the lanes; "
+		grep -q "could not start" "$LF_TMP/lanes$i.log" ||
+		    bad+="run $i: no 'could not start'; "
 		[ "$RC" = 1 ] || bad+="run $i: exit $RC; "
 		! grep -q panic "$LF_TMP/lanes$i.log" || bad+="run $i: a panic; "
 	done
-	t_eq "the A2A lanes fail to start, 8 times: exit 1, saying why, no abort" \
+	t_eq "a step after the first subscriber fails to start, 8 times: exit 1, saying why, no abort" \
 	    "${bad:-none}" none
 else
-	for d in "the LLM engine fails" "the A2A lanes fail"; do
+	for d in "the LLM engine fails" "a step after the first subscriber fails"; do
 		T_N=$((T_N + 1))
 		echo "ok $T_N # SKIP $d: no C compiler for the stub"
 	done
