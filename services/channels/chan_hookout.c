@@ -6,7 +6,7 @@
  * Queueing.  Every replica subscribes to TOPIC_EVENTS.  An event that
  * names a webhook event (hook_event_of(): agent spawned or stopped, a
  * cron job's system event, a wake from POST /hooks/wake, a memory write,
- * the task queue's events) becomes one row per enabled subscription that
+ * the task queue's events, an approval requested or decided) becomes one row per enabled subscription that
  * names it (or "all"), in one INSERT keyed by (webhook, event id): the
  * replicas that all saw the event queue it once.  The bus is the feed, so
  * an event published while no channels replica listens, or dropped by a
@@ -147,6 +147,11 @@ hook_event_of(json_t *ev)
 	}
 	if (strcmp(type, "MemoryUpdate") == 0)
 		return ("memory_updated");
+	/* agent-runtime's approval/store.c */
+	if (strcmp(type, "ApprovalRequested") == 0)
+		return ("approval_requested");
+	if (strcmp(type, "ApprovalResolved") == 0)
+		return ("approval_resolved");
 	if (strcmp(type, "System") == 0) {
 		if ((v = ev_str(data, "event")) == NULL)
 			return (NULL);

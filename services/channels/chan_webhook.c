@@ -50,7 +50,8 @@ static const char *const hook_event_names[] = {
 	"agent_spawned", "agent_stopped", "agent_error", "message_received",
 	"message_completed", "cron_fired", "trigger_fired", "webhook_wake",
 	"memory_updated", "task_posted", "task_claimed", "task_completed",
-	"workflow_completed", "workflow_failed", "all", NULL
+	"workflow_completed", "workflow_failed", "approval_requested",
+	"approval_resolved", "all", NULL
 };
 
 static struct chan_hook_conf	hook_conf = {
@@ -449,7 +450,8 @@ hook_events(json_t *body, int event_type_ok, struct svc_reply *rp)
 			    "message_received, message_completed, cron_fired, "
 			    "trigger_fired, webhook_wake, memory_updated, "
 			    "task_posted, task_claimed, task_completed, "
-			    "workflow_completed, workflow_failed or all",
+			    "workflow_completed, workflow_failed, "
+			    "approval_requested, approval_resolved or all",
 			    json_is_string(e) ? json_string_value(e) :
 			    "(not a string)");
 			return (NULL);
