@@ -48,7 +48,7 @@ STACK_TAG=approvals
 SERVICES="agent-runtime"
 . "$root/tests/bench/stack.sh"
 
-GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+GW_PORT=$(free_port)
 export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
 GW=127.0.0.1:$GW_PORT
 
@@ -64,15 +64,7 @@ trap 'echo "approvals: interrupted" >&2; exit 1' INT TERM
 watchdog_start "$MAXSECS"
 
 pg_start
-node "$root/tests/fakes/fake-llm.mjs" --port 0 --record-limit 1000 >"$tmp/fake.port" 2>>"$tmp/log/fake.log" &
-PIDS[fake]=$!
-FAKE_PORT=
-for ((i = 0; i < 500; i++)); do
-	FAKE_PORT=$(awk '$1 == "listening" { print $2 }' "$tmp/fake.port" 2>/dev/null)
-	[ -n "$FAKE_PORT" ] && break
-	sleep 0.01
-done
-[ -n "$FAKE_PORT" ] || { echo "   the fake provider did not start"; exit 0; }
+fake_start 1000 || exit 0
 stack_start
 if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
 	echo "   the stack did not come up: $(cat "$tmp/wait.err")"

@@ -41,7 +41,7 @@ WATCHDOG=
 STACK_TAG=audit
 SERVICES=audit
 . "$root/tests/bench/stack.sh"
-GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+GW_PORT=$(free_port)
 export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
 
 cleanup() {

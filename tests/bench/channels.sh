@@ -62,7 +62,7 @@ STACK_TAG=channels
 SERVICES="agent-runtime channels"
 . "$root/tests/bench/stack.sh"
 
-GW_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+GW_PORT=$(free_port)
 export LIBREFANG_API_LISTEN=127.0.0.1:$GW_PORT
 GW=127.0.0.1:$GW_PORT
 
@@ -87,15 +87,7 @@ env = { CHB_DIR = "$tmp/chb", CHB_GW = "$GW", CHB_TRACE = "${CHB_TRACE:-0}" }
 EOF
 
 pg_start
-node "$root/tests/fakes/fake-llm.mjs" --port 0 --record-limit 100 >"$tmp/fake.port" 2>>"$tmp/log/fake.log" &
-PIDS[fake]=$!
-FAKE_PORT=
-for ((i = 0; i < 500; i++)); do
-	FAKE_PORT=$(awk '$1 == "listening" { print $2 }' "$tmp/fake.port" 2>/dev/null)
-	[ -n "$FAKE_PORT" ] && break
-	sleep 0.01
-done
-[ -n "$FAKE_PORT" ] || { echo "   the fake provider did not start"; exit 0; }
+fake_start 100 || exit 0
 stack_start
 if ! "$bin/waithttp" -t 30000 "$GW" /api/agents >/dev/null 2>"$tmp/wait.err"; then
 	echo "   the stack did not come up: $(cat "$tmp/wait.err")"

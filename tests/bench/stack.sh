@@ -45,6 +45,27 @@ stack_stop() {
 	stop api-gateway channels audit memory scheduler agent-runtime bus
 }
 
+free_port() {	# a free loopback TCP port
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+fake_start() {	# fake_start [RECORDS]: the instant fake provider
+	# (tests/fakes/fake-llm.mjs) in the background as PIDS[fake]; sets
+	# FAKE_PORT, or says so and returns 1 when it did not start in 5 s
+	local i
+	node "$root/tests/fakes/fake-llm.mjs" --port 0 --record-limit "${1:-1000}" \
+	    >"$tmp/fake.port" 2>>"$tmp/log/fake.log" &
+	PIDS[fake]=$!
+	FAKE_PORT=
+	for ((i = 0; i < 500; i++)); do
+		FAKE_PORT=$(awk '$1 == "listening" { print $2 }' "$tmp/fake.port" 2>/dev/null)
+		[ -n "$FAKE_PORT" ] && return 0
+		sleep 0.01
+	done
+	echo "   the fake provider did not start"
+	return 1
+}
+
 pg_start() {	# the private PostgreSQL (test mode); exits 1 if it fails
 	if ! "$root/deploy/pg.sh" start "$LIBREFANG_HOME" test >"$tmp/log/pg.sh.log" 2>&1; then
 		echo "$STACK_TAG: could not start PostgreSQL:" >&2
