@@ -275,8 +275,20 @@ run_deploy_beside() {
 deploy_join() {
 	local l
 	[ -n "$deploy_pid" ] || return 0
-	wait "$deploy_pid"
+	# Done long ago, it may be gone from bash's list of children (it
+	# keeps so many, and every script run adds some): then wait says
+	# so at once, and its counts line says it ended.
+	wait "$deploy_pid" 2>/dev/null
+	while kill -0 "$deploy_pid" 2>/dev/null; do
+		sleep 1
+	done
 	deploy_pid=
+	if ! grep -q '^DEPLOY_COUNTS ' "$deploy_out"; then
+		echo "deploy tier: ended without its counts; counted as failed"
+		failed=$((failed + 1))
+		failures+=("deploy tier")
+		failnotes+=("deploy tier: ended without its counts")
+	fi
 	grep -v '^DEPLOY_' "$deploy_out"
 	while IFS= read -r l; do
 		case $l in
