@@ -24,6 +24,7 @@
 #include "tool/tool.h"
 #include "turn/pool.h"
 #include "turn/turn.h"
+#include "util.h"
 
 struct approval_waiter {
 	struct approval_waiter	*w_next;
@@ -281,6 +282,19 @@ approval_pause(struct turn *t, const char *name, const char *risk,
 	return (APPROVAL_PAUSED);
 }
 
+/* A request's stored timeout_secs, checked (the column is validated on
+ * the way in; a value out of bounds reads as the longest allowed). */
+static int
+gate_secs(const char *s)
+{
+	long long	v;
+
+	if (util_strtonum(s, APPROVAL_TIMEOUT_MIN, APPROVAL_TIMEOUT_MAX,
+	    &v) != 0)
+		v = APPROVAL_TIMEOUT_MAX;
+	return ((int)v);
+}
+
 enum approval_verdict
 approval_gate(struct turn *t, struct db *db, const char *id,
     const char *name, json_t *input, struct tool_result *r,
@@ -320,7 +334,7 @@ approval_gate(struct turn *t, struct db *db, const char *id,
 		if (PQntuples(res) == 1) {
 			snprintf(t->t_appr_id, sizeof(t->t_appr_id), "%s",
 			    PQgetvalue(res, 0, 0));
-			t->t_appr_timeout = atoi(PQgetvalue(res, 0, 2));
+			t->t_appr_timeout = gate_secs(PQgetvalue(res, 0, 2));
 			t->t_appr_skip = strcmp(PQgetvalue(res, 0, 3),
 			    "skip") == 0;
 			t->t_appr_expires = strtoll(PQgetvalue(res, 0, 4),
@@ -398,7 +412,7 @@ approval_resume(struct turn *t, struct db *db, struct tool_result *r,
 		}
 		snprintf(status, sizeof(status), "%s", PQgetvalue(res, 0, 0));
 		expired = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
-		t->t_appr_timeout = atoi(PQgetvalue(res, 0, 4));
+		t->t_appr_timeout = gate_secs(PQgetvalue(res, 0, 4));
 		t->t_appr_skip = strcmp(PQgetvalue(res, 0, 5), "skip") == 0;
 		snprintf(tool, sizeof(tool), "%s", PQgetvalue(res, 0, 6));
 		if (strcmp(status, "pending") != 0) {
