@@ -202,8 +202,9 @@ int	 bus_route_parse(const void *data, size_t len, struct bus_route *ro);
  */
 void	 bus_teardown_enter(void);
 void	 bus_teardown_leave(void);
-/* The watchdog's exit status (0 unless set): a process tearing down after
- * a failed start sets 1, so that a cut teardown still says it failed. */
+/* The watchdog's exit status (0 unless set): svc_main() sets 1 while the
+ * service starts, so that a teardown cut during a failed start -- inside
+ * the failing step's own cleanup too -- still says it failed. */
 void	 bus_teardown_status(int);
 
 /*

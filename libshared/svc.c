@@ -780,11 +780,16 @@ svc_main(int argc, char **argv, const struct svc_def *sd)
 		(void)svc_log_publish(cfg.bus_url, sd->sd_name);
 	if (svc_db_migrate(sd, &cfg) != 0)
 		goto done;		/* asked to stop while waiting */
+	/* A teardown cut by the bus watchdog while the service starts --
+	 * a failed step closing what it opened, before sd_start returns
+	 * -- is a failed start: status 1 (libshared/bus.h). */
+	bus_teardown_status(1);
 	if (sd->sd_start != NULL && sd->sd_start(&cfg, sd->sd_arg) != 0) {
 		log_warnx("%s: could not start", sd->sd_name);
 		rv = 1;
 		goto done;
 	}
+	bus_teardown_status(0);
 	if (!sd->sd_no_service && (ss = svc_serve(sd, &cfg)) == NULL)
 		fatalx("could not join the bus at '%s'", cfg.bus_url);
 	/* The outbox is durable: a relay that cannot start loses nothing,

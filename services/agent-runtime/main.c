@@ -87,7 +87,6 @@ agent_start(const struct sh_config *cfg, void *arg)
 	comms_start(as);
 	return (0);
  fail:
-	bus_teardown_status(1);
 	agent_drain(as);
 	agent_stop(as);
 	return (-1);
