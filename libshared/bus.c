@@ -785,6 +785,12 @@ bus_client_open(const char *url)
 	return (NULL);
 }
 
+int
+bus_client_brokers(struct bus_client *bc)
+{
+	return (atomic_load(&bc->bc_pipes));
+}
+
 void
 bus_client_close(struct bus_client *bc)
 {

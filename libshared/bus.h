@@ -51,6 +51,10 @@ struct bus_client;
  * SH_EUNAVAIL (bus_call_start: NULL). */
 struct bus_client *bus_client_open(const char *url);
 void	 bus_client_close(struct bus_client *bc);
+/* How many brokers are connected now.  A call sent on a broker's pipe
+ * fails when that pipe goes; one still queued for a pipe when the last
+ * one went waits for a redial, until its deadline. */
+int	 bus_client_brokers(struct bus_client *bc);
 
 /*
  * Sends req (borrowed) to service svc and waits up to timeout_ms for the

@@ -187,6 +187,9 @@ lf_stacks() {
 			f = f " " fn }
 		END { flush(); if (quiet) print quiet " more in libraries only" }' |
 	    head -n 40 | sed 's/^/#   /'
+	# gdb's own words, when it read no thread (ptrace refused, ...).
+	sed -n "/^--- pid $pid\$/,\$p" "$st" | grep -q '^Thread ' ||
+	    sed -n "/^--- pid $pid\$/,\$p" "$st" | tail -n 3 | sed 's/^/#   gdb: /'
 }
 
 # lf_hung NAME PID WHAT: NAME did not end in time: prints its threads'

@@ -55,6 +55,7 @@
  * is about when the reaper's deadline started.
  */
 #define GW_MHD_TIMEOUT_MARGIN	5	/* seconds */
+#define GW_STOP_NOBUS_MS	500	/* gw_http_stop(): no broker, give up */
 /*
  * libmicrohttpd keeps a request's line and headers in a per-connection
  * pool (api.header_memory_bytes) and clears all of it between keep-alive
@@ -1024,7 +1025,7 @@ int
 gw_http_stop(void)
 {
 	MHD_socket	fd;
-	uint64_t	start, drain, hard;
+	uint64_t	start, drain, hard, nobus, now;
 	int		waiting;
 
 	if (gw_h.h_mhd == NULL)
@@ -1046,23 +1047,33 @@ gw_http_stop(void)
 	 * In-flight requests get up to two seconds to finish; requests
 	 * suspended on the bus always end by their bus deadline, and must
 	 * (libmicrohttpd aborts when stopped with a suspended connection).
+	 * With no broker left (stopped with us), a call still queued for
+	 * its pipe would wait out its deadline for a redial: after
+	 * GW_STOP_NOBUS_MS without one, we exit as at the hard deadline.
 	 */
 	start = util_now_ms();
 	drain = start + 2000;
 	hard = start + (uint64_t)gw_h.h_cfg->bus_timeout_ms + 2000;
+	nobus = 0;
 	for (;;) {
 		pthread_mutex_lock(&gw_h.h_mtx);
 		waiting = gw_h.h_waiting;
 		pthread_mutex_unlock(&gw_h.h_mtx);
+		now = util_now_ms();
 		if (waiting == 0 && gw_sse_count() == 0 &&
 		    gw_topic_count(&gw_comms_topic) == 0 &&
 		    gw_topic_count(&gw_logs_topic) == 0 &&
-		    (atomic_load(&gw_h.h_inflight) == 0 ||
-		    util_now_ms() >= drain))
+		    (atomic_load(&gw_h.h_inflight) == 0 || now >= drain))
 			break;
-		if (util_now_ms() >= hard) {
-			log_warnx("%d requests still waiting on the bus; "
-			    "exiting without closing them", waiting);
+		if (waiting == 0 || bus_client_brokers(gw_h.h_bus) > 0)
+			nobus = 0;
+		else if (nobus == 0)
+			nobus = now;
+		if (now >= hard || (nobus != 0 &&
+		    now >= nobus + GW_STOP_NOBUS_MS)) {
+			log_warnx("%d requests still waiting on the %s; exiting "
+			    "without closing them", waiting, now >= hard ?
+			    "bus" : "bus, and no broker is connected");
 			return (-1);
 		}
 		util_sleep_ms(20);

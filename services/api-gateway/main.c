@@ -67,9 +67,9 @@ main(int argc, char **argv)
 	(void)beat_start(cfg.bus_url, "api-gateway");
 	svc_wait();
 	beat_stop();		/* the goodbye, before the wait for requests */
-	gw_config_stop();
 	if (gw_http_stop() != 0)
 		exit(0);	/* requests still on the bus: do not free */
+	gw_config_stop();
 	gw_health_stop();
 	beat_watch_stop();
 	gw_ws_stop();		/* already stopped by gw_http_stop() */
