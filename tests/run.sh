@@ -11,9 +11,9 @@
 # behind, killed or not -- a process in its group or carrying its TMPDIR,
 # a PostgreSQL cluster under its TMPDIR -- is stopped and named.
 #
-# All tiers: the unit tier, then the deploy tier in the background beside
-# the integration tier (LF_DEPLOY_BESIDE=0: after it), its lines printed
-# once the integration tier is done.
+# All tiers: the unit tier, then the integration tier in LF_LANES lanes
+# (default 2) with the deploy tier beside it (LF_DEPLOY_BESIDE=0: after
+# it); see lane_start.
 set -u
 build=$1
 shared=$2
@@ -110,10 +110,10 @@ run_bounded() {
 on_signal() {
 	local end=$((SECONDS + grace))
 	trap '' INT TERM
-	if [ -n "$deploy_pid" ]; then
-		echo "run.sh: interrupted; stopping the deploy tier" >&2
-		kill -TERM "$deploy_pid" 2>/dev/null
-		wait "$deploy_pid" 2>/dev/null
+	if [ ${#lane_pids[@]} -gt 0 ]; then
+		echo "run.sh: interrupted; stopping the background lanes" >&2
+		kill -TERM "${lane_pids[@]}" 2>/dev/null
+		wait "${lane_pids[@]}" 2>/dev/null
 	fi
 	if [ -n "$cur_pid" ]; then
 		echo "run.sh: interrupted; stopping $cur_pid" >&2
@@ -239,10 +239,11 @@ deploy_sweep() {
 	[ -z "$ids" ] || timeout 30 docker volume rm $ids >/dev/null 2>&1
 }
 
+# The integration scripts in turn; with a queue (queue_init), only those
+# the queue hands out, so that several lanes share them.
 run_integration() {
 	local t out
-	for t in tests/integration/t[0-9]*.sh; do
-		[ -f "$t" ] || continue
+	while t=$(queue_next); do
 		out=$(mktemp)
 		run_bounded "$limit" "$out" bash "$t"
 		tally "integration/$(basename "$t" .sh)" "$out" $rc
@@ -250,58 +251,138 @@ run_integration() {
 	done
 }
 
-# run_deploy_beside: the deploy tier in the background, beside the
-# integration tier (its containers wait on docker and PostgreSQL far more
-# than on the CPU, and its first script builds the images), its lines and
-# counts kept in $deploy_out until deploy_join prints and adds them.
-# LF_DEPLOY_BESIDE=0 runs it after the integration tier instead.
-deploy_pid=
-deploy_out=
-run_deploy_beside() {
-	deploy_out=$(mktemp)
+# queue_init FILE..: the scripts queue_next hands out, one each call, to
+# whichever lane asks first (a counter under flock).  Without it,
+# queue_next hands out every integration script, in order, to its one
+# caller.
+queue=
+queue_init() {
+	[ -z "$queue" ] || rm -rf "$queue"
+	queue=$(mktemp -d)
+	printf '%s\n' "$@" >"$queue/list"
+	echo 0 >"$queue/next"
+}
+queue_next() {
+	local n t
+	if [ -z "$queue" ]; then
+		queue_init tests/integration/t[0-9]*.sh
+	fi
+	{
+		flock 9
+		read -r n <"$queue/next"
+		echo $((n + 1)) >"$queue/next"
+	} 9>"$queue/lock"
+	t=$(sed -n "$((n + 1))p" "$queue/list")
+	[ -n "$t" ] && [ -f "$t" ] && echo "$t"
+}
+
+# ---- lanes ---------------------------------------------------------------------
+#
+# lane_start NAME FUNCTION: runs FUNCTION in a subshell in the background
+# (a lane), its lines and counts kept in a file until lane_join prints
+# and adds them.  `make test` runs the deploy tier in one (its containers
+# wait on docker and PostgreSQL far more than on the CPU, and its first
+# script builds the images), and the integration tier in LF_LANES lanes
+# (2 by default: the two cores are rarely both busy with one script),
+# the scripts that say "# lf-test: alone" (stress and timing of processes
+# and the bus) afterwards, one at a time, beside nothing of ours.
+# LF_LANES=1 LF_DEPLOY_BESIDE=0 runs everything in turn, as before.
+lane_pids=()
+lane_outs=()
+lane_names=()
+lane_start() {
+	local out
+	out=$(mktemp)
 	(
 		passed=0 failed=0 skipped=0 failures=() failnotes=()
 		trap 'kill -TERM -- "-$cur_pid" 2>/dev/null; sweep "$cur_pid" "$cur_dir" >/dev/null 2>&1
 		    [ -z "${LF_DEPLOY_PROJECT:-}" ] || deploy_sweep "$LF_DEPLOY_PROJECT" >/dev/null 2>&1
 		    exit 130' TERM
-		run_deploy
-		printf 'DEPLOY_COUNTS %s %s %s\n' "$passed" "$failed" "$skipped"
-		printf 'DEPLOY_SKIP %s\n' "$deploy_skip"
-		printf 'DEPLOY_FAILURE %s\n' "${failures[@]}"
-		printf 'DEPLOY_NOTE %s\n' "${failnotes[@]}"
-	) >"$deploy_out" 2>&1 &
-	deploy_pid=$!
+		"$2"
+		printf 'LANE_COUNTS %s %s %s\n' "$passed" "$failed" "$skipped"
+		printf 'LANE_SKIP %s\n' "$deploy_skip"
+		printf 'LANE_FAILURE %s\n' "${failures[@]}"
+		printf 'LANE_NOTE %s\n' "${failnotes[@]}"
+	) >"$out" 2>&1 &
+	lane_pids+=($!)
+	lane_outs+=("$out")
+	lane_names+=("$1")
 }
-deploy_join() {
-	local l
-	[ -n "$deploy_pid" ] || return 0
-	# Done long ago, it may be gone from bash's list of children (it
-	# keeps so many, and every script run adds some): then wait says
-	# so at once, and its counts line says it ended.
-	wait "$deploy_pid" 2>/dev/null
-	while kill -0 "$deploy_pid" 2>/dev/null; do
-		sleep 1
+# lane_join [PREFIX]: waits for every lane (whose name starts with
+# PREFIX), then prints each one's lines and adds its counts (a lane that
+# ended without them counts as a failure).
+lane_join() {
+	local i l pid out name keep=()
+	for i in "${!lane_pids[@]}"; do
+		pid=${lane_pids[$i]} out=${lane_outs[$i]} name=${lane_names[$i]}
+		if [ "${name#"${1:-}"}" = "$name" ] && [ -n "${1:-}" ]; then
+			keep+=("$i")
+			continue
+		fi
+		# Done long ago, it may be gone from bash's list of children
+		# (it keeps so many, and every script run adds some): then
+		# wait says so at once, and its counts line says it ended.
+		wait "$pid" 2>/dev/null
+		while kill -0 "$pid" 2>/dev/null; do
+			sleep 1
+		done
+		echo "# $name:"
+		if ! grep -q '^LANE_COUNTS ' "$out"; then
+			echo "$name: ended without its counts; counted as failed"
+			failed=$((failed + 1))
+			failures+=("$name")
+			failnotes+=("$name: ended without its counts")
+		fi
+		grep -v '^LANE_' "$out"
+		while IFS= read -r l; do
+			case $l in
+			"LANE_COUNTS "*)
+				# shellcheck disable=SC2086
+				set -- ${l#LANE_COUNTS }
+				passed=$((passed + $1)); failed=$((failed + $2))
+				skipped=$((skipped + $3)) ;;
+			"LANE_SKIP "?*) deploy_skip=${l#LANE_SKIP } ;;
+			"LANE_FAILURE "?*) failures+=("${l#LANE_FAILURE }") ;;
+			"LANE_NOTE "?*) failnotes+=("${l#LANE_NOTE }") ;;
+			esac
+		done <"$out"
+		rm -f "$out"
 	done
-	deploy_pid=
-	if ! grep -q '^DEPLOY_COUNTS ' "$deploy_out"; then
-		echo "deploy tier: ended without its counts; counted as failed"
-		failed=$((failed + 1))
-		failures+=("deploy tier")
-		failnotes+=("deploy tier: ended without its counts")
+	local p=() o=() n=()
+	for i in "${keep[@]}"; do
+		p+=("${lane_pids[$i]}") o+=("${lane_outs[$i]}") n+=("${lane_names[$i]}")
+	done
+	lane_pids=("${p[@]}") lane_outs=("${o[@]}") lane_names=("${n[@]}")
+}
+
+# run_all_lanes: the deploy tier and the integration tier as lane_start
+# describes.
+run_all_lanes() {
+	local t i shared=() alone=() lanes=${LF_LANES:-2}
+	for t in tests/integration/t[0-9]*.sh; do
+		[ -f "$t" ] || continue
+		if grep -q '^# lf-test: alone' "$t"; then
+			alone+=("$t")
+		else
+			shared+=("$t")
+		fi
+	done
+	[ "${LF_DEPLOY_BESIDE:-1}" = 1 ] && lane_start "the deploy tier" run_deploy
+	queue_init "${shared[@]}"
+	for ((i = 2; i <= lanes; i++)); do
+		lane_start "integration lane $i" run_integration
+	done
+	run_integration
+	lane_join "integration lane"
+	queue_init "${alone[@]}"
+	run_integration
+	rm -rf "$queue"
+	queue=
+	if [ "${LF_DEPLOY_BESIDE:-1}" = 1 ]; then
+		lane_join
+	else
+		run_deploy
 	fi
-	grep -v '^DEPLOY_' "$deploy_out"
-	while IFS= read -r l; do
-		case $l in
-		"DEPLOY_COUNTS "*)
-			set -- ${l#DEPLOY_COUNTS }
-			passed=$((passed + $1)); failed=$((failed + $2))
-			skipped=$((skipped + $3)) ;;
-		"DEPLOY_SKIP "?*) deploy_skip=${l#DEPLOY_SKIP } ;;
-		"DEPLOY_FAILURE "?*) failures+=("${l#DEPLOY_FAILURE }") ;;
-		"DEPLOY_NOTE "?*) failnotes+=("${l#DEPLOY_NOTE }") ;;
-		esac
-	done < "$deploy_out"
-	rm -f "$deploy_out"
 }
 
 trap on_signal INT TERM
@@ -311,15 +392,7 @@ unit)		run_unit ;;
 integration)	run_integration ;;
 deploy)		run_deploy ;;
 all)		run_unit
-		if [ "${LF_DEPLOY_BESIDE:-1}" = 1 ]; then
-			run_deploy_beside
-			run_integration
-			echo "# integration tier done; the deploy tier's results:"
-			deploy_join
-		else
-			run_integration
-			run_deploy
-		fi ;;
+		run_all_lanes ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0110-bus-stop.sh - the broker stops cleanly, every time: started and
 # stopped (SIGTERM) 50 times while two clients keep sending requests and a
 # replica keeps asking it for work; each run must serve requests (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0111-bus-replica-lost.sh - a request held by a replica that dies is
 # answered 503 within 2 s, not left to its deadline.  A memory replica is
 # stopped (SIGSTOP) with requests in flight and more queued behind them,

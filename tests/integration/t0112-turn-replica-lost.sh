@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0112-turn-replica-lost.sh - no turn outlives its replica.  Ten turns in
 # flight against a slow fake provider (six blocking POST .../message, four
 # SSE .../message/stream already streaming), then kill -9 of agent-runtime:

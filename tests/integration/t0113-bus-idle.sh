@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0113-bus-idle.sh - no request is lost to a worker that sat idle.  A
 # worker that has sent a reply waits for its next work; that wait once
 # inherited the reply's 5 s send timeout, so an idle worker asked again

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0114-bus-burst.sh - no reply is lost in a burst.  nng's raw REP socket
 # kept 64 messages per pipe and dropped the rest silently, so a client
 # with more than 64 requests in flight lost replies when they came back

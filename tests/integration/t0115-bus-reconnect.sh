@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0115-bus-reconnect.sh - a restarted broker has every replica back
 # within 2 s of its start, and the other broker carries the traffic
 # meanwhile (issue 11).  The whole stack dials two brokers, A and B.  A

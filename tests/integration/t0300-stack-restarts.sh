@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # The whole stack behind the gateway survives a broker restart and a
 # PostgreSQL restart, and every process drains and exits 0 on SIGTERM.
 . "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# lf-test: alone (tests/run.sh: run beside no other script of ours)
 # Start and stop, many times over: the whole stack (LF_STRESS_STACK, 15
 # rounds) with requests in flight when it stops, and the broker alone
 # (LF_STRESS_BUS, 40 rounds) with clients connected.  Every stop is
