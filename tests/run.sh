@@ -239,10 +239,11 @@ deploy_sweep() {
 	[ -z "$ids" ] || timeout 30 docker volume rm $ids >/dev/null 2>&1
 }
 
-# The integration scripts in turn; with a queue (queue_init), only those
-# the queue hands out, so that several lanes share them.
+# The integration scripts the queue hands out (queue_init; every one,
+# in order, when there is none), so that several lanes share them.
 run_integration() {
 	local t out
+	[ -n "$queue" ] || queue_init tests/integration/t[0-9]*.sh
 	while t=$(queue_next); do
 		out=$(mktemp)
 		run_bounded "$limit" "$out" bash "$t"
@@ -252,9 +253,7 @@ run_integration() {
 }
 
 # queue_init FILE..: the scripts queue_next hands out, one each call, to
-# whichever lane asks first (a counter under flock).  Without it,
-# queue_next hands out every integration script, in order, to its one
-# caller.
+# whichever lane asks first (a counter under flock).
 queue=
 queue_init() {
 	[ -z "$queue" ] || rm -rf "$queue"
@@ -264,9 +263,6 @@ queue_init() {
 }
 queue_next() {
 	local n t
-	if [ -z "$queue" ]; then
-		queue_init tests/integration/t[0-9]*.sh
-	fi
 	{
 		flock 9
 		read -r n <"$queue/next"
