@@ -372,8 +372,6 @@ run_all_lanes() {
 	lane_join "integration lane"
 	queue_init "${alone[@]}"
 	run_integration
-	rm -rf "$queue"
-	queue=
 	if [ "${LF_DEPLOY_BESIDE:-1}" = 1 ]; then
 		lane_join
 	else
@@ -392,6 +390,7 @@ all)		run_unit
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
+[ -z "$queue" ] || rm -rf "$queue"
 echo
 echo "tests took $(( $(date +%s) - start ))s"
 if [ ${#failures[@]} -gt 0 ]; then
