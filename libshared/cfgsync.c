@@ -216,16 +216,14 @@ cs_fetch(int initial)
 static void
 cs_stop_process(const char *why)
 {
-	const char	*env = getenv("LIBREFANG_SUPERVISOR_PID");
-	long long	 sup;
+	pid_t	sup;
 
 	if (atomic_exchange(&cs.stopping, 1))
 		return;
-	if (env != NULL && util_strtonum(env, 2, 1 << 30, &sup) == 0 &&
-	    (pid_t)sup == getppid()) {
+	if ((sup = svc_supervisor()) != 0) {
 		log_info("shutdown asked (%s): librefangd stops the stack",
 		    why);
-		(void)kill((pid_t)sup, SIGTERM);
+		(void)kill(sup, SIGTERM);
 		return;
 	}
 	log_info("shutdown asked (%s): stopping", why);

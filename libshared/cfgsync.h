@@ -22,7 +22,10 @@
  * TOPIC_SHUTDOWN asks every process to stop: one run by librefangd
  * (LIBREFANG_SUPERVISOR_PID is its parent) has librefangd stop the whole
  * stack in order (SIGTERM to it, as Ctrl-C); any other one stops itself
- * (SIGTERM to itself: svc_wait() returns, exit 0).
+ * (SIGTERM to itself: svc_wait() returns, exit 0).  The broker, which
+ * runs no cfgsync thread, sees the event go through it and stops once
+ * the processes it carried have left (services/bus/main.c), unless
+ * librefangd runs it (svc_supervisor()).
  */
 #ifndef SH_CFGSYNC_H
 #define SH_CFGSYNC_H

@@ -274,6 +274,18 @@ svc_restart_count(void)
 	return (svc_restarts);
 }
 
+pid_t
+svc_supervisor(void)
+{
+	const char	*env = getenv("LIBREFANG_SUPERVISOR_PID");
+	long long	 sup;
+
+	if (env != NULL && util_strtonum(env, 2, 1 << 30, &sup) == 0 &&
+	    (pid_t)sup == getppid())
+		return ((pid_t)sup);
+	return (0);
+}
+
 void
 svc_reply_json(struct svc_reply *rp, int status, json_t *body)
 {

@@ -17,6 +17,8 @@
 #ifndef SH_SVC_H
 #define SH_SVC_H
 
+#include <sys/types.h>
+
 #include <jansson.h>
 
 #include "cfg.h"
@@ -250,5 +252,9 @@ const char *svc_host_name(void);
  * LIBREFANG_RESTART_COUNT as librefangd sets it, read by svc_init; 0 when
  * unset.  sys.health reports it as restart_count. */
 long long svc_restart_count(void);
+/* librefangd's pid when it runs this process (LIBREFANG_SUPERVISOR_PID,
+ * which librefangd sets, names our parent), else 0: POST /api/shutdown
+ * then asks librefangd to stop the stack (libshared/cfgsync.h). */
+pid_t	 svc_supervisor(void);
 
 #endif /* SH_SVC_H */

@@ -64,6 +64,15 @@
  * does not arrive within BROKER_PROBE_MS means the listener stopped, and
  * the broker listens anew (broker_watch).
  *
+ * The stack's shutdown.  POST /api/shutdown is a TOPIC_SHUTDOWN event;
+ * every process that hears it stops.  The broker forwards it as any
+ * event, and notes when it went through; from then on the tick counts
+ * the pipes still open on its sockets (nng's "pipes" statistic), and
+ * once none is left, or a bounded wait later, tells its caller
+ * (broker_on_shutdown), which stops the broker: last, after the
+ * processes it carried (under docker compose; librefangd stops it
+ * itself).
+ *
  * Stop.  nng_aio_stop() on every aio, every context's included (it
  * cancels the pending receive or send and waits for the callback), then
  * nng_close(): no thread ever waits in a receive that only nng_close()
@@ -216,6 +225,12 @@ struct broker {
 	struct broker_lsn	 br_lsn[BROKER_NLSN];
 	int			 br_nlsn;
 	int			 br_ticks;
+	/* The stack's shutdown (broker_on_shutdown), under br_mtx. */
+	void			(*br_sd_fn)(void *, int);
+	void			*br_sd_arg;
+	int			 br_sd_wait_ms;
+	uint64_t		 br_sd_seen;	/* monotonic ms; 0: not yet */
+	int			 br_sd_done;
 };
 
 /* ---- tables (br_mtx held) ----------------------------------------------- */
@@ -1073,19 +1088,118 @@ broker_cx_cb(void *arg)
 		broker_back(cx->cx_svc, cx, m);
 }
 
+/* Whether event m (a frame: "<topic>\n<json>") is TOPIC_SHUTDOWN. */
+static int
+broker_is_shutdown(nng_msg *m)
+{
+	static const char	 topic[] = TOPIC_SHUTDOWN "\n";
+	size_t			 n = sizeof(topic) - 1;
+
+	return (nng_msg_len(m) > n && memcmp(nng_msg_body(m), topic, n) == 0);
+}
+
+/* The pipes open on our sockets (nng's statistics; -1 if they fail). */
+static int
+broker_peers(struct broker *br)
+{
+	nng_stat	*all, *st, *c;
+	nng_socket	 socks[3 + SVC_COUNT];
+	int		 i, n = 0;
+
+	if (nng_stats_get(&all) != 0)
+		return (-1);
+	socks[0] = br->br_front;
+	socks[1] = br->br_pub_in;
+	socks[2] = br->br_pub_out;
+	for (i = 0; i < SVC_COUNT; i++)
+		socks[3 + i] = br->br_svc[i].bs_sock;
+	for (i = 0; i < 3 + SVC_COUNT; i++) {
+		if ((st = bus_stat_scope(all, "socket", "id",
+		    nng_socket_id(socks[i]))) == NULL) {
+			n = -1;
+			break;
+		}
+		for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+			if (strcmp(nng_stat_name(c), "pipes") == 0)
+				n += (int)nng_stat_value(c);
+	}
+	nng_stats_free(all);
+	return (n);
+}
+
+/*
+ * After TOPIC_SHUTDOWN went through: tells the caller once every peer has
+ * left, or once br_sd_wait_ms have passed.  On the tick's thread.
+ */
+static void
+broker_shutdown_watch(struct broker *br)
+{
+	void		(*fn)(void *, int) = NULL;
+	void		*arg = NULL;
+	uint64_t	 seen, now = util_now_ms();
+	int		 left, wait_ms;
+
+	pthread_mutex_lock(&br->br_mtx);
+	seen = br->br_sd_seen;
+	wait_ms = br->br_sd_wait_ms;
+	pthread_mutex_unlock(&br->br_mtx);
+	if (seen == 0)
+		return;
+	left = broker_peers(br);
+	if (left != 0 && now < seen + (uint64_t)wait_ms)
+		return;
+	pthread_mutex_lock(&br->br_mtx);
+	if (!br->br_sd_done) {
+		br->br_sd_done = 1;
+		fn = br->br_sd_fn;
+		arg = br->br_sd_arg;
+	}
+	pthread_mutex_unlock(&br->br_mtx);
+	if (fn == NULL)
+		return;
+	if (left == 0)
+		log_info("every process has left, %llu ms after the shutdown "
+		    "went through", (unsigned long long)(now - seen));
+	else
+		log_warnx("%d connections still open %d ms after the shutdown "
+		    "went through", left, wait_ms);
+	fn(arg, left < 0 ? 0 : left);
+}
+
+void
+broker_on_shutdown(struct broker *br, int wait_ms, void (*fn)(void *, int),
+    void *arg)
+{
+	pthread_mutex_lock(&br->br_mtx);
+	br->br_sd_fn = fn;
+	br->br_sd_arg = arg;
+	br->br_sd_wait_ms = wait_ms;
+	pthread_mutex_unlock(&br->br_mtx);
+}
+
 /* Forwards one event at a time, so subscribers see publishing order. */
 static void
 broker_pub_cb(void *arg)
 {
 	struct broker	*br = arg;
 	nng_msg		*m;
-	int		 rv = nng_aio_result(br->br_pub_aio);
+	int		 rv = nng_aio_result(br->br_pub_aio), first;
 
 	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 		return;
 	if (rv == 0) {
 		m = nng_aio_get_msg(br->br_pub_aio);
 		nng_aio_set_msg(br->br_pub_aio, NULL);
+		if (broker_is_shutdown(m)) {
+			pthread_mutex_lock(&br->br_mtx);
+			first = br->br_sd_fn != NULL && br->br_sd_seen == 0;
+			if (first)
+				br->br_sd_seen = util_now_ms();
+			pthread_mutex_unlock(&br->br_mtx);
+			if (first)
+				log_info("the stack's shutdown went through: "
+				    "stopping once every process has left");
+		}
 		/* PUB never blocks: a slow subscriber loses, not us. */
 		if (nng_sendmsg(br->br_pub_out, m, NNG_FLAG_NONBLOCK) != 0)
 			nng_msg_free(m);
@@ -1105,6 +1219,7 @@ broker_tick_cb(void *arg)
 	broker_sweep(br);
 	if (++br->br_ticks % BROKER_WATCH_TICKS == 0)
 		broker_watch(br);
+	broker_shutdown_watch(br);
 	if (!atomic_load(&br->br_stopping))
 		nng_sleep_aio(BROKER_TICK_MS, br->br_tick);
 }
