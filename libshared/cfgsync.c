@@ -537,23 +537,22 @@ op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	buf_release(&out);
 }
 
-static void
-op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+int
+cfgsync_reload_file(struct svc_ctx *c, struct svc_reply *rp,
+    const char *detail, json_t **planp, long long *versionp)
 {
 	struct sh_config	 nc;
 	PGresult		*res;
 	json_t			*plan = NULL;
-	const char		*status;
-	char			*text = NULL, err[700], detail[1200];
+	char			*text = NULL, err[700];
 	size_t			 len = 0;
 	long long		 version = 0;
 	int64_t			 created = 0;
-	int			 same = 0, loaded = 0;
+	int			 same = 0, loaded = 0, rv = -1;
 
-	(void)rq;
 	if (cs.cfg == NULL) {
 		svc_reply_error(rp, 503, "live configuration is not running");
-		return;
+		return (-1);
 	}
 	cfg_file_lock(cs.path);
 	if ((text = util_read_file(cs.path, CFGSYNC_FILE_MAX, &len)) == NULL) {
@@ -585,14 +584,10 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		created = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
 	}
 	PQclear(res);
-	if (!same) {
-		snprintf(detail, sizeof(detail), "config reloaded from %s",
-		    cs.path);
-		if (cs_store(c, text, "reload", NULL, detail, &version,
-		    &created) != 0) {
-			svc_reply_db_error(rp, c);
-			goto done;
-		}
+	if (!same && cs_store(c, text, "reload", NULL, detail, &version,
+	    &created) != 0) {
+		svc_reply_db_error(rp, c);
+		goto done;
 	}
 	cfg_file_unlock();
 	if (same && version <= cs.version)
@@ -604,6 +599,60 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	}
 	if (plan == NULL)
 		plan = cs_empty_plan();
+	if (versionp != NULL)
+		*versionp = version;
+	if (planp != NULL)
+		*planp = plan;
+	else
+		json_decref(plan);
+	cfg_release(&nc);
+	free(text);
+	return (0);
+ done:
+	cfg_file_unlock();
+	if (loaded)
+		cfg_release(&nc);
+	free(text);
+	return (rv);
+}
+
+int
+cfgsync_catch_up(struct db *db)
+{
+	PGresult	*res;
+	json_t		*plan = NULL;
+	long long	 have = cs.version;
+	char		 sn[24];
+
+	if (cs.cfg == NULL)
+		return (0);
+	snprintf(sn, sizeof(sn), "%lld", have);
+	if ((res = db_exec(db, "SELECT version, (extract(epoch FROM "
+	    "created_at) * 1000)::bigint, text FROM config_versions WHERE "
+	    "version > $1::bigint ORDER BY version DESC LIMIT 1", 1,
+	    (const char *const[]){ sn })) == NULL)
+		return (0);
+	if (PQntuples(res) == 1)
+		plan = cs_apply(strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+		    PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2),
+		    strtoll(PQgetvalue(res, 0, 1), NULL, 10), have == 0);
+	PQclear(res);
+	json_decref(plan);
+	return (cs.version > have);
+}
+
+static void
+op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*plan;
+	const char	*status;
+	char		 detail[1200];
+	long long	 version;
+
+	(void)rq;
+	snprintf(detail, sizeof(detail), "config reloaded from %s", cs.path);
+	if (cfgsync_reload_file(c, rp, detail, &plan, &version) != 0)
+		return;
 	status = json_is_true(json_object_get(plan, "restart_required")) ?
 	    "partial" : json_array_size(json_object_get(plan,
 	    "hot_actions")) > 0 || json_array_size(json_object_get(plan,
@@ -615,15 +664,6 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    "hot_actions"), "noop_changes", json_object_get(plan,
 	    "noop_changes"), "version", (json_int_t)version));
 	json_decref(plan);
-	if (loaded)
-		cfg_release(&nc);
-	free(text);
-	return;
- done:
-	cfg_file_unlock();
-	if (loaded)
-		cfg_release(&nc);
-	free(text);
 }
 
 static void

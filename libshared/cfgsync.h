@@ -57,6 +57,25 @@ long long cfgsync_version(void);
  * (after delay_ms, so that a reply can leave first).  0 or -1. */
 int	 cfgsync_shutdown(const char *reason, int delay_ms);
 
+/*
+ * config.toml as it is now (under cfg_file_lock()): stored as a new
+ * version, audited with detail, unless it is the newest version's text;
+ * applied here and announced, so every process applies it.  What
+ * config.reload does, and the channels service's reloads with it (on
+ * SVC_CONFIG_OWNER, whose schema holds config_versions).  0 with *plan
+ * (new; NULL: not wanted) and *version; -1 with rp set (400: the file
+ * does not load as a config; 5xx).
+ */
+int	 cfgsync_reload_file(struct svc_ctx *c, struct svc_reply *rp,
+	    const char *detail, json_t **plan, long long *version);
+
+/*
+ * SVC_CONFIG_OWNER's own catch-up, from its database (db: its schema's):
+ * applies the newest version past ours now, rather than at the next
+ * announcement or poll.  1 when a version was applied, else 0.
+ */
+int	 cfgsync_catch_up(struct db *db);
+
 /* config.set, config.reload, config.current (SVC_CONFIG_OWNER). */
 extern const struct svc_op cfgsync_ops[];
 

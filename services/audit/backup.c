@@ -1633,18 +1633,23 @@ bk_str(json_t *o, const char *key)
 	return (s != NULL ? s : "?");
 }
 
-/* Asks svc to run op (a reload); its status, or 503 when it does not
- * answer. */
+/* Asks svc to run op (a reload) with body (stolen; NULL: none); its
+ * status, or 503 when it does not answer. */
 static int
-bk_reload(struct bus_client *bc, const char *svc, const char *op)
+bk_reload(struct bus_client *bc, const char *svc, const char *op,
+    json_t *body)
 {
 	struct msg_rep	 rep;
 	json_t		*req;
 	int		 rv, status;
 
-	if (bc == NULL || (req = msg_request(op, NULL, util_wall_ms() +
-	    BK_RELOAD_MS, json_pack("{s:s}", "principal", "audit"), NULL, NULL,
-	    NULL)) == NULL)
+	if (bc == NULL) {
+		json_decref(body);
+		return (503);
+	}
+	if ((req = msg_request(op, NULL, util_wall_ms() + BK_RELOAD_MS,
+	    json_pack("{s:s}", "principal", "audit"), NULL, NULL, body)) ==
+	    NULL)
 		return (503);
 	rv = bus_call(bc, svc, req, BK_RELOAD_MS, &rep);
 	json_decref(req);
@@ -1793,9 +1798,12 @@ op_restore(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	reloaded = json_object();
 	bc = bus_client_open(bk.bus_url);
 	json_object_set_new(reloaded, SVC_AGENT_RUNTIME, json_integer(
-	    bk_reload(bc, SVC_AGENT_RUNTIME, OP_MCP_RELOAD)));
+	    bk_reload(bc, SVC_AGENT_RUNTIME, OP_MCP_RELOAD, NULL)));
+	/* The restore is recorded above and put the archive's config
+	 * versions back: the channels re-read the file, no version. */
 	json_object_set_new(reloaded, SVC_CHANNELS, json_integer(
-	    bk_reload(bc, SVC_CHANNELS, OP_CHANNELS_RELOAD)));
+	    bk_reload(bc, SVC_CHANNELS, OP_CHANNELS_RELOAD, json_pack("{s:b}",
+	    "store", 0))));
 	if (bc != NULL)
 		bus_client_close(bc);
 	chain_verify(c, &vr);

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "cfgsync.h"
 #include "channels.h"
 #include "log.h"
 #include "ops.h"
@@ -267,14 +268,15 @@ chan_cfg_text(json_t *entry)
 	return (buf_detach(&b));
 }
 
-/* Applies the edited file here and has the other replicas do so. */
+/* Applies the edited file here and has the other replicas do so (a
+ * config version, cfgsync.h). */
 static void
 chan_cfg_apply(struct svc_ctx *c, struct svc_reply *rp, const char *name,
     const char *status)
 {
-	const char	*p[1] = { svc_instance() };
-	json_t		*diff;
-	char		 err[600];
+	struct svc_reply	 tell = { 0, NULL, NULL };
+	json_t			*diff;
+	char			 err[600], detail[300];
 
 	if (chan_reload(err, sizeof(err), &diff) != 0) {
 		/* Our own entry was checked: someone else's edit broke it. */
@@ -284,10 +286,13 @@ chan_cfg_apply(struct svc_ctx *c, struct svc_reply *rp, const char *name,
 		    "load: %s", err);
 		return;
 	}
-	if (db_cmd(c->sc_db, "INSERT INTO config_reloads (instance) VALUES "
-	    "($1)", 1, p) != 0)
+	snprintf(detail, sizeof(detail), "channel '%s' %s", name, status);
+	if (cfgsync_reload_file(c, &tell, detail, NULL, NULL) != 0)
 		log_warnx("channel '%s': the other replicas were not told: %s",
-		    name, db_errmsg(c->sc_db));
+		    name, json_string_value(json_object_get(tell.sr_body,
+		    "error")) != NULL ? json_string_value(json_object_get(
+		    tell.sr_body, "error")) : "?");
+	json_decref(tell.sr_body);
 	svc_reply_json(rp, 200, json_pack("{s:s, s:s, s:o}", "status", status,
 	    "channel", name, "reload", diff));
 }

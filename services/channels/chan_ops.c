@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "cfgsync.h"
 #include "channels.h"
 #include "log.h"
 #include "ops.h"
@@ -459,10 +460,16 @@ op_wa_qr_status(struct svc_ctx *c, const struct msg_req *rq,
 }
 
 /*
- * Reads config.toml's channels again here, then has every other replica
- * do so (a config_reloads row; each one's supervisor sees it within a
- * lease tick).  Every replica reads its own file: on several hosts, the
- * files are the operator's to keep alike.
+ * Reads config.toml's channels again here, then stores the file as a
+ * config version, as POST /api/config/reload does (cfgsync.h): every
+ * other replica, on any host, applies that version's text (its
+ * [[sidecar_channels]] through channels_reload_cfg()), and so does every
+ * other process for the rest of the file.  The whole file must load: a
+ * bad key elsewhere is a 400 too, and nothing changes.
+ *
+ * {"store": false} (a restore, which records itself and puts back the
+ * config versions of its archive): no version is stored; the other
+ * replicas are told with a config_reloads row to read their file again.
  */
 static void
 op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
@@ -470,14 +477,21 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*p[1] = { svc_instance() };
 	json_t		*diff;
 	char		 err[600];
+	int		 store;
 
-	(void)rq;
-	if (chan_reload(err, sizeof(err), &diff) != 0) {
+	store = !json_is_false(json_object_get(rq->mr_body, "store"));
+	if ((store && chan_config_check(err, sizeof(err)) != 0) ||
+	    chan_reload(err, sizeof(err), &diff) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
 		return;
 	}
-	if (db_cmd(c->sc_db, "INSERT INTO config_reloads (instance) VALUES "
-	    "($1)", 1, p) != 0) {
+	if (store && cfgsync_reload_file(c, rp, "channels reloaded (POST "
+	    "/api/channels/reload)", NULL, NULL) != 0) {
+		json_decref(diff);
+		return;
+	}
+	if (!store && db_cmd(c->sc_db, "INSERT INTO config_reloads "
+	    "(instance) VALUES ($1)", 1, p) != 0) {
 		json_decref(diff);
 		svc_reply_db_error(rp, c);
 		return;

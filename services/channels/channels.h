@@ -399,12 +399,18 @@ const struct chan_conf *chan_confs(size_t *n);
  * in *out; -1 with why in err, nothing changed.  Thread-safe.
  */
 int	 chan_reload(char *err, size_t errlen, json_t **out);
+/* Whether config.toml, as it is now, loads whole as a config (cfg.h):
+ * 0, or -1 with err.  A reload stores it as a config version. */
+int	 chan_config_check(char *err, size_t errlen);
 /*
- * Catches up with a reload another replica (or worker) announced in
- * config_reloads: reads the file again when a row is past the last one
- * seen.  1 when it reloaded, else 0.  Called at each lease tick and
- * before answering what is configured, so a replica never answers from
- * a file older than a configure another one has acknowledged.
+ * Catches up with a reload another replica (or worker) made: applies the
+ * newest config version past ours (cfgsync_catch_up(): POST
+ * /api/channels/reload, a configure and the /api/config routes store
+ * one), and reads the file again when a config_reloads row (an older
+ * release's reload) is past the last one seen.  1 when it reloaded, else 0.
+ * Called at each lease tick and before answering what is configured, so
+ * a replica never answers from a config older than a configure another
+ * one has acknowledged.
  */
 int	 chan_sync(struct db *db);
 

@@ -185,6 +185,30 @@ chan_reload(char *err, size_t errlen, json_t **out)
 	return (rv);
 }
 
+int
+chan_config_check(char *err, size_t errlen)
+{
+	struct sh_config	 nc;
+	char			*text;
+	size_t			 len;
+	int			 rv;
+
+	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
+		snprintf(err, errlen, "the service was started without a "
+		    "config file");
+		return (-1);
+	}
+	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
+	    &len)) == NULL) {
+		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
+		return (-1);
+	}
+	rv = cfg_load_text(&nc, chan.cfg->cf_path, text, len, err, errlen);
+	cfg_release(&nc);
+	free(text);
+	return (rv);
+}
+
 /*
  * A live config change (cfgsync.h) that touches the channels: the new
  * document's set runs here.  Each replica applies the version itself, so
@@ -215,11 +239,15 @@ chan_sync(struct db *db)
 	PGresult	*res;
 	long long	 gen;
 	char		 err[512];
-	int		 rv = 0;
+	int		 rv;
 
+	/* A reload or configure stores a config version (cfgsync.h). */
+	rv = cfgsync_catch_up(db);
+	/* A config_reloads row: written by a replica of an older release
+	 * (each reads its own file again), during an upgrade. */
 	if ((res = db_exec(db, "SELECT coalesce(max(id), 0) FROM "
 	    "config_reloads", 0, NULL)) == NULL)
-		return (0);
+		return (rv);
 	gen = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	pthread_mutex_lock(&chan.sync_mtx);

@@ -298,8 +298,8 @@ if [[ $FIGS == *" 16 "* ]]; then
 				echo "   keyed: failed: $(tail -n 2 "$tmp/keyed.err")"
 			fi
 		fi
-		# The killed replica comes back (restart: unless-stopped) or not;
-		# either way two are wanted for the next figure's count.
+		# The killed replica stays down (docker kill is a stop, to
+		# docker): two are wanted for the next figure's count.
 		dc up -d --no-recreate --scale agent-runtime=2 agent-runtime >"$tmp/scale.log" 2>&1
 		wait_healthy agent-runtime=2 >/dev/null
 	fi

@@ -4,8 +4,10 @@
 # channel's adapter keeps running (the same pid), a changed one's is
 # restarted with its new entry, a removed one's stopped, a new one
 # started; the answer names each.  A bad file is 400 and changes nothing.
-# A second replica reloads too (a config_reloads row), and no channel
-# runs twice.
+# The reload stores the file as a config version (cfgsync.h), which a
+# second replica and every other process apply; no channel runs twice.
+# A file that does not load whole (a bad key outside the channels too)
+# is 400 and changes nothing.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 
@@ -54,6 +56,22 @@ for c in keep demo fresh; do
 	t_eq "$c: one adapter runs" "$(alive_ch $c)" 1
 done
 t_eq "the removed channel was not taken up by the other replica" "$(wc -l < "$LF_TMP/gone/pids") $(alive_ch gone)" "1 0"
+# The reload went through the config versions, as /api/config/reload
+# does: the file's text stored once, and no config_reloads row.
+t_eq "the reload stored the file as config version 1 (no config_reloads row)" \
+    "$(lf_psql "SELECT (SELECT string_agg(version || ' ' || origin, ',') FROM channels.config_versions), (SELECT count(*) FROM channels.config_reloads)")" "1 reload|0"
+v1() {
+	lf_req GET /api/status
+	[ "$(jb '[.instances[] | select(.status == "up" and (.service == "api-gateway" or .service == "channels" or .service == "agent-runtime")) | .config_version] | map(tostring) | join(",")')" = "1,1,1,1" ]
+}
+t_ok "every process (gateway, both channels replicas, agent-runtime) applied version 1" lf_poll 200 v1
+# A restore's reload ({"store": false}): no version, a config_reloads row.
+lf_config "$(entry keep; entry demo 'shutdown_grace_secs = 2'; entry fresh)
+# the same channels"
+lf_req POST /api/channels/reload '{"store": false}'
+t_eq "store: false: 200, every channel unchanged" "$LF_STATUS $(jbc '[.status, .unchanged]')" '200 ["reloaded",["keep","demo","fresh"]]'
+t_eq "no version stored; a config_reloads row instead" \
+    "$(lf_psql "SELECT (SELECT max(version) FROM channels.config_versions), (SELECT count(*) FROM channels.config_reloads)")" "1|1"
 
 emit demo "$(msg u1 "after reload" r1)"
 t_ok "the restarted channel carries messages" send_wait demo "echo: [Alice]: after reload" 1
@@ -69,8 +87,13 @@ lf_config "$(entry keep)
 [[sidecar_channels"
 lf_req POST /api/channels/reload
 t_eq "a file that is no TOML: 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
+lf_config "$(entry keep)
+log_level = 42"
+lf_req POST /api/channels/reload
+t_eq "good channels but a bad key elsewhere in the file: 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
 sleep 4
 t_eq "and nothing changed" "$(pidof_ch keep) $(pidof_ch demo) $(alive_ch fresh)" "$KEEP $DEMO2 1"
+t_eq "no version stored for any of them" "$(lf_psql "SELECT max(version) FROM channels.config_versions")" 1
 lf_req GET /api/channels
 t_eq "(the set is the last good one)" "$(jbc '[.channels[] | select(.configured) | .name] | sort')" '["demo","fresh","keep"]'
 
