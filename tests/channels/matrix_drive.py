@@ -347,7 +347,10 @@ def main():
         s0 = srv.n_sent()
         srv.fault("send", 0, 1, close_after=True)
         send_cmd(a, DM, "once only")
-        cs = srv.wait_calls("send", 2, 10, since=n0)
+        # Each one answered (a call is recorded, status 0, as it comes in):
+        # the retry's "dup" is known once the homeserver has answered it.
+        cs = srv.wait_calls("send", 2, 10, since=n0,
+                            pred=lambda x: x["status"] != 0)
         time.sleep(0.5)
         s = srv.sent(since=s0)
         return ([x["content"]["body"] for x in s] == ["once only"] and
