@@ -4,9 +4,12 @@
  * threads per replica.
  *
  * Queueing.  Every replica subscribes to TOPIC_EVENTS.  An event that
- * names a webhook event (hook_event_of(): agent spawned or stopped, a
- * cron job's system event, a wake from POST /hooks/wake, a memory write,
- * the task queue's events, an approval requested or decided) becomes one row per enabled subscription that
+ * names a webhook event (hook_event_of(): every name of
+ * hook_event_names[]: agent spawned, stopped or failing a turn, a message
+ * taken or answered, a cron job's system event, a trigger's fire, a wake
+ * from POST /hooks/wake, a memory write, the task queue's events, a
+ * workflow run's end, an approval requested or decided) becomes one row
+ * per enabled subscription that
  * names it (or "all"), in one INSERT keyed by (webhook, event id): the
  * replicas that all saw the event queue it once.  The bus is the feed, so
  * an event published while no channels replica listens, or dropped by a
@@ -141,8 +144,21 @@ hook_event_of(json_t *ev)
 			return (NULL);
 		if (strcmp(v, "Spawned") == 0)
 			return ("agent_spawned");
-		if (strcmp(v, "Terminated") == 0 || strcmp(v, "Crashed") == 0)
+		if (strcmp(v, "Terminated") == 0)
 			return ("agent_stopped");
+		/* agent-runtime's turn/notify.c: a turn that failed */
+		if (strcmp(v, "Crashed") == 0)
+			return ("agent_error");
+		return (NULL);
+	}
+	/* turn/notify.c: a turn took the user's message, answered it */
+	if (strcmp(type, "Message") == 0) {
+		if ((v = ev_str(data, "role")) == NULL)
+			return (NULL);
+		if (strcmp(v, "user") == 0)
+			return ("message_received");
+		if (strcmp(v, "agent") == 0)
+			return ("message_completed");
 		return (NULL);
 	}
 	if (strcmp(type, "MemoryUpdate") == 0)
@@ -170,6 +186,13 @@ hook_event_of(json_t *ev)
 			return ("cron_fired");
 		if (strcmp(v, "webhook.wake") == 0)
 			return ("webhook_wake");
+		/* the scheduler's trigger/fire.c and workflow/run.c */
+		if (strcmp(v, "trigger.fired") == 0)
+			return ("trigger_fired");
+		if (strcmp(v, "workflow.completed") == 0)
+			return ("workflow_completed");
+		if (strcmp(v, "workflow.failed") == 0)
+			return ("workflow_failed");
 	}
 	return (NULL);
 }

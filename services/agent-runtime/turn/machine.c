@@ -198,6 +198,7 @@ turn_end(struct turn *t, struct db *db, int status, json_t *body)
 		log_info("turn of agent %s on session %s: %d %s",
 		    t->t_agent_id, t->t_session_id, status, TURN_FENCED_ERROR);
 	}
+	turn_notify_end(t, status, body);
 	/* Its statement dropped the reservation with the usage row; when
 	 * it failed, drop it now (after the usage row written apart). */
 	budget_turn_release(t, db);
@@ -1030,6 +1031,7 @@ turn_job_prepare(struct turn *t, struct db *db)
 	}
 	/* Saved by the statement that reserves the first call. */
 	t->t_save_due = 1;
+	turn_notify_received(t);
 	turn_iterate(t, db);
 }
 

@@ -336,6 +336,11 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	if (json_is_integer(v) && json_integer_value(v) > 0 &&
 	    json_integer_value(v) <= 1000)
 		t->t_event_depth = (int)json_integer_value(v);
+	/* ... and its trigger, named in the turn's events (turn/notify.c). */
+	if ((v = json_object_get(rq->mr_caller, "trigger_id")) != NULL &&
+	    json_is_string(v) && util_uuid_valid(json_string_value(v)))
+		snprintf(t->t_trigger_id, sizeof(t->t_trigger_id), "%s",
+		    json_string_value(v));
 	/* A service caller may narrow the tools further (auto-dream's
 	 * memory tools only); the manifest's grants still apply. */
 	v = json_object_get(rq->mr_caller, "tool_allow");

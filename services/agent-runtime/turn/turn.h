@@ -59,6 +59,8 @@
 #define TURN_SUMMARY_MAX	8000		/* chars of a stored summary */
 #define TURN_SUMMARY_TOKENS	1024		/* max_summary_tokens */
 #define TURN_STOP_GRACE_MS	15000		/* shutdown: wait for turns */
+#define TURN_NOTIFY_TEXT_MAX	4096		/* bytes of a text in a
+						   Message event */
 #define TURN_EMPTY_TEXT		"[The agent completed processing but " \
 				"returned no text response. (%lld in / " \
 				"%lld out | %d iter)]"
@@ -102,6 +104,9 @@ struct turn {
 	int			 t_event_depth;	/* trigger chain: caller
 						   event_depth, passed on
 						   by the tools */
+	char			 t_trigger_id[UTIL_UUID_LEN]; /* caller
+						   trigger_id: the trigger
+						   whose fire this is, or "" */
 	char			 t_idem_key[TURN_IDEM_KEY_MAX + 1]; /* "": none */
 	int			 t_idem_locked;	/* turn_key_lock() held:
 						   turn_free() lets go */
@@ -286,6 +291,14 @@ void	 turn_control(struct agent_state *as, const char *agent_id,
 void	 turn_reply(struct turn *t, int status, json_t *body);
 /* Publishes one stream event (ev borrowed; stream_id and seq added). */
 void	 turn_event(struct turn *t, json_t *ev);
+
+/* ---- turn/notify.c: a message turn's facts on TOPIC_EVENTS ---------- */
+
+/* Message {role: "user"}: the user's message is taken into the turn. */
+void	 turn_notify_received(struct turn *t);
+/* Message {role: "agent"} for status 200 (body: the answer, borrowed),
+ * Lifecycle Crashed for a 5xx or 429; nothing for a refused request. */
+void	 turn_notify_end(struct turn *t, int status, json_t *body);
 /* Starts a provider call with request (borrowed); on its end, after()
  * runs on the pool with t_llm_err / t_llm_resp set.  0 or -1. */
 int	 turn_llm(struct turn *t, json_t *request, int stream,

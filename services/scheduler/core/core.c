@@ -160,6 +160,9 @@ turn_request(const struct sched_turn *t, int *timeout_ms)
 	if (t->st_idempotency_key != NULL)
 		json_object_set_new(caller, "idempotency_key",
 		    json_string(t->st_idempotency_key));
+	if (t->st_trigger_id != NULL)
+		json_object_set_new(caller, "trigger_id",
+		    json_string(t->st_trigger_id));
 	if (t->st_session_create)
 		json_object_set_new(caller, "session_create", json_true());
 	if (t->st_session_key != NULL)

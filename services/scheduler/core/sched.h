@@ -68,6 +68,9 @@ struct sched_turn {
 						   manifest's session_mode
 						   decides (new: this key's
 						   own session); NULL: none */
+	const char	*st_trigger_id;	/* caller.trigger_id: the trigger
+					   whose fire this is (named in the
+					   turn's events); NULL: none */
 };
 
 /*

@@ -142,6 +142,18 @@ trigger_conf(const struct sh_config *cfg, const char *key, long long min,
 	return (json_integer_value(v));
 }
 
+/* One event, as the thread evaluates it. */
+struct fire_event {
+	json_t		*fe_event;	/* borrowed */
+	const char	*fe_id;
+	const char	*fe_type;
+	char		*fe_desc;	/* owned */
+	int		 fe_depth;
+	const char	*fe_cause;	/* the trigger whose fire caused it
+					   (its turn's events, its own
+					   trigger.fired), or NULL */
+};
+
 /* ---- a turn's outcome --------------------------------------------------- */
 
 /* What the completion thread needs to record a turn: (trigger, event). */
@@ -264,6 +276,7 @@ fire_ask(struct db *db, const char *trigger, const char *event,
 	t.st_principal = "trigger";
 	t.st_event_depth = depth + 1;
 	t.st_idempotency_key = key;
+	t.st_trigger_id = trigger;
 	/* No session_mode of the trigger's own: the recipient's manifest
 	 * decides, "new" being this fire's own session. */
 	if (session_id == NULL && follow)
@@ -329,6 +342,32 @@ fire_workflow(struct db *db, const char *trigger, const char *event,
 	msg_rep_release(&rep);
 }
 
+/*
+ * The fire decided here, announced once (only the replica whose
+ * transaction inserted it gets here; a takeover does not announce it
+ * again): a Custom event {type: "trigger.fired", ...} one deeper than the
+ * event that fired it.  Never a Message: a trigger matching messages must
+ * not match its own fires (and fire_event() skips a trigger's own
+ * trigger.fired anyway).
+ */
+static void
+fire_announce(const char *trigger, const char *owner, const char *recipient,
+    const char *workflow, const struct fire_event *fe)
+{
+	json_t	*data, *ev;
+
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type",
+	    "trigger.fired", "trigger_id", trigger, "agent_id", owner,
+	    "recipient", recipient, "event_id", fe->fe_id, "event_type",
+	    fe->fe_type);
+	if (data != NULL && workflow != NULL)
+		json_object_set_new(data, "workflow_id", json_string(workflow));
+	if ((ev = msg_event(owner, "Custom", data, fe->fe_depth + 1)) == NULL)
+		return;
+	sched_publish(TOPIC_EVENTS, ev);
+	json_decref(ev);
+}
+
 /* A decided fire: the workflow's run when the trigger names one, else
  * the recipient's turn. */
 static void
@@ -344,15 +383,6 @@ fire_start(struct db *db, const char *trigger, const char *event,
 }
 
 /* ---- deciding a fire ---------------------------------------------------- */
-
-/* One event, as the thread evaluates it. */
-struct fire_event {
-	json_t		*fe_event;	/* borrowed */
-	const char	*fe_id;
-	const char	*fe_type;
-	char		*fe_desc;	/* owned */
-	int		 fe_depth;
-};
 
 /*
  * The transaction of the header comment for trigger row i of res.
@@ -474,7 +504,7 @@ fire_decide(struct db *db, PGresult *res, int i, const struct fire_event *fe,
 static int
 fire_event_parse(json_t *event, struct fire_event *fe)
 {
-	json_t	*v;
+	json_t	*v, *d;
 
 	memset(fe, 0, sizeof(*fe));
 	fe->fe_event = event;
@@ -484,6 +514,11 @@ fire_event_parse(json_t *event, struct fire_event *fe)
 	if (fe->fe_id == NULL || !util_uuid_valid(fe->fe_id) ||
 	    fe->fe_type == NULL)
 		return (-1);
+	d = json_object_get(json_object_get(event, "payload"), "data");
+	if ((fe->fe_cause = json_string_value(json_object_get(d,
+	    "trigger_id"))) == NULL)
+		fe->fe_cause = json_string_value(json_object_get(
+		    json_object_get(d, "metadata"), "trigger_id"));
 	v = json_object_get(event, "depth");
 	if (json_is_integer(v) && json_integer_value(v) > 0)
 		fe->fe_depth = json_integer_value(v) > 1000 ? 1000 :
@@ -540,6 +575,11 @@ fire_event(struct db *db, json_t *event)
 		return;
 	}
 	for (i = 0; i < PQntuples(res) && matches < tf.per_event; i++) {
+		/* A trigger never fires on what its own fires caused: its
+		 * turn's messages, its turn's failure, its trigger.fired. */
+		if (fe.fe_cause != NULL && strcmp(fe.fe_cause,
+		    PQgetvalue(res, i, 0)) == 0)
+			continue;
 		if ((pattern = json_loads(PQgetvalue(res, i, 2), 0, &je)) ==
 		    NULL)
 			continue;
@@ -564,6 +604,11 @@ fire_event(struct db *db, json_t *event)
 			matches++;
 		if (rv <= 0 || message == NULL || status == NULL)
 			continue;
+		if (strcmp(status, "running") == 0)
+			fire_announce(PQgetvalue(res, i, 0), owner,
+			    !PQgetisnull(res, i, 6) ? PQgetvalue(res, i, 6) :
+			    owner, PQgetisnull(res, i, 7) ? NULL :
+			    PQgetvalue(res, i, 7), &fe);
 		if (strcmp(status, "running") == 0)
 			fire_start(db, PQgetvalue(res, i, 0), fe.fe_id,
 			    !PQgetisnull(res, i, 6) ? PQgetvalue(res, i, 6) :

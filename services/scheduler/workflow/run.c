@@ -33,12 +33,15 @@
 #include "err.h"
 #include "log.h"
 #include "msg.h"
+#include "services.h"
 #include "util.h"
 #include "workflow/workflow.h"
 
 #define WF_MAX_THREADS		64
 #define WF_POLL_MS		2000	/* an idle pool thread looks this
 					   often for runs to take over */
+#define WF_EVENT_TEXT_MAX	4096	/* bytes of a run's output or error
+					   in its end's event */
 
 struct wf_call {
 	int		 c_refs;	/* the waiter and the callback */
@@ -319,6 +322,37 @@ wf_run_save(struct wf_run *r)
 	return (rv);
 }
 
+/*
+ * A run's end, once (only the claimer whose fenced write ended it gets
+ * here), on TOPIC_EVENTS: a Custom event {type: "workflow.completed" or
+ * "workflow.failed", workflow_id, workflow_name, run_id, output or
+ * error} at the run's depth (the trigger chain that started it).  The
+ * texts are cut to WF_EVENT_TEXT_MAX bytes.
+ */
+static void
+run_announce(struct wf_run *r, const char *state, const char *error)
+{
+	const char	*text = error != NULL ? error : r->r_cur;
+	size_t		 n = text != NULL ? strlen(text) : 0;
+	json_t		*data, *ev;
+
+	if (n > WF_EVENT_TEXT_MAX) {
+		n = WF_EVENT_TEXT_MAX;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+	}
+	data = json_pack("{s:s, s:s, s:s, s:s?, s:s%}", "type",
+	    strcmp(state, "completed") == 0 ? "workflow.completed" :
+	    "workflow.failed", "workflow_id", r->r_workflow_id, "run_id",
+	    r->r_id, "workflow_name", json_string_value(json_object_get(
+	    r->r_def, "name")), error != NULL ? "error" : "output",
+	    text != NULL ? text : "", n);
+	if ((ev = msg_event("", "Custom", data, r->r_depth)) == NULL)
+		return;
+	sched_publish(TOPIC_EVENTS, ev);
+	json_decref(ev);
+}
+
 /* Ends r as completed or failed (error); 0, or -1 when it is not ours. */
 static int
 run_finish(struct wf_run *r, const char *state, const char *error)
@@ -345,6 +379,7 @@ run_finish(struct wf_run *r, const char *state, const char *error)
 	else if (PQntuples(res) == 1)
 		rv = 0;
 	if (rv == 0) {
+		run_announce(r, state, error);
 		snprintf(kept, sizeof(kept), "%lld", wf.runs_kept);
 		p[0] = r->r_workflow_id;
 		p[1] = kept;
