@@ -8,7 +8,7 @@
 # that fails) and checked at a real receiver that verifies the signature
 # (tests/helpers/hook_receiver.py), with the agent, trigger, workflow and
 # run ids in it; a refused request is no agent_error; a trigger matching
-# messages does not fire on its own turn's messages (no loop); a
+# messages does not fire on the messages of its fire's turn (no loop); a
 # subscription naming other events gets nothing.
 . "$(dirname "$0")/../lib.sh"
 
@@ -88,9 +88,10 @@ t_ok "the fire's turn on T ends (message_completed)" lf_poll 200 bell_done
 t_eq "its messages name the trigger, one deeper" \
     "$(log message_completed | jq -c --arg t "$T" '[.[] | select(.body.data.payload.data.metadata.agent_id == $t)][0].body.data | [.payload.data.metadata.trigger_id, .depth]')" \
     "[\"$TR\",1]"
-# Its turn's messages both say "ring the bell": a trigger does not fire on
-# what its own fire caused.  A later turn's message, evaluated after them
-# (one events thread, in order), proves they were seen.
+# Its turn's messages both say "ring the bell": triggers do not match the
+# reports of turns a trigger caused (depth 1), so no loop.  A later turn's
+# message, evaluated after them (one events thread, in order), proves they
+# were seen.
 lf_fake_script '{"model": "m-life", "steps": [{"text": "ok"}]}'
 lf_req POST "/api/agents/$A/message" '{"message": "the end of the bell"}'
 ended() { has message_completed '.body.data.payload.data.content == "ok"'; }

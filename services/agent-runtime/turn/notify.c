@@ -14,9 +14,10 @@
  * no statement, and at most TURN_NOTIFY_TEXT_MAX bytes of the text (an
  * incognito turn's text is left out).  The events carry the turn's
  * event_depth and, for a trigger's turn, the trigger's id
- * (metadata.trigger_id, Crashed's trigger_id): a trigger does not match
- * the events of its own fires (trigger/fire.c), and the depth bounds any
- * other chain.
+ * (metadata.trigger_id, Crashed's trigger_id); the scheduler's triggers
+ * match them only at depth 0, when no trigger caused the turn (a fire's
+ * turn is asked the rendered event: its messages would match again;
+ * trigger/fire.c, fire_report()).
  */
 #include <stdio.h>
 #include <string.h>

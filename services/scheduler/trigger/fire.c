@@ -149,9 +149,8 @@ struct fire_event {
 	const char	*fe_type;
 	char		*fe_desc;	/* owned */
 	int		 fe_depth;
-	const char	*fe_cause;	/* the trigger whose fire caused it
-					   (its turn's events, its own
-					   trigger.fired), or NULL */
+	int		 fe_report;	/* a turn's, a fire's or a run's
+					   report on itself (fire_report()) */
 };
 
 /* ---- a turn's outcome --------------------------------------------------- */
@@ -346,9 +345,8 @@ fire_workflow(struct db *db, const char *trigger, const char *event,
  * The fire decided here, announced once (only the replica whose
  * transaction inserted it gets here; a takeover does not announce it
  * again): a Custom event {type: "trigger.fired", ...} one deeper than the
- * event that fired it.  Never a Message: a trigger matching messages must
- * not match its own fires (and fire_event() skips a trigger's own
- * trigger.fired anyway).
+ * event that fired it, which no trigger matches (fire_report()).  Never
+ * a Message: a trigger on messages is not told of fires.
  */
 static void
 fire_announce(const char *trigger, const char *owner, const char *recipient,
@@ -500,6 +498,35 @@ fire_decide(struct db *db, PGresult *res, int i, const struct fire_event *fe,
 	return (rv);
 }
 
+/*
+ * 1 for an event that reports a turn, a fire or a run on itself: a
+ * turn's Message (agent-runtime's turn/notify.c), a failed turn's
+ * Lifecycle Crashed, a fire's trigger.fired (fire_announce()), a
+ * workflow run's end (workflow/run.c).  Such an event repeats the text
+ * that caused it (a fire's turn is asked the rendered event; a run's
+ * input is a fire's prompt), so when a trigger caused it (depth > 0)
+ * matching it would fire the same triggers again on the same fact:
+ * fire_event() leaves those alone, and the depth limit stays for the
+ * chains a turn's tools start (memory writes, tasks).
+ */
+static int
+fire_report(const char *type, json_t *data)
+{
+	const char	*v;
+
+	if (strcmp(type, "Message") == 0)
+		return (1);
+	if (strcmp(type, "Lifecycle") == 0)
+		return ((v = json_string_value(json_object_get(data,
+		    "event"))) != NULL && strcmp(v, "Crashed") == 0);
+	if (strcmp(type, "Custom") == 0)
+		return ((v = json_string_value(json_object_get(data,
+		    "type"))) != NULL && (strcmp(v, "trigger.fired") == 0 ||
+		    strcmp(v, "workflow.completed") == 0 ||
+		    strcmp(v, "workflow.failed") == 0));
+	return (0);
+}
+
 /* Checks the envelope of an event: 0 with fe filled, or -1. */
 static int
 fire_event_parse(json_t *event, struct fire_event *fe)
@@ -515,10 +542,7 @@ fire_event_parse(json_t *event, struct fire_event *fe)
 	    fe->fe_type == NULL)
 		return (-1);
 	d = json_object_get(json_object_get(event, "payload"), "data");
-	if ((fe->fe_cause = json_string_value(json_object_get(d,
-	    "trigger_id"))) == NULL)
-		fe->fe_cause = json_string_value(json_object_get(
-		    json_object_get(d, "metadata"), "trigger_id"));
+	fe->fe_report = fire_report(fe->fe_type, d);
 	v = json_object_get(event, "depth");
 	if (json_is_integer(v) && json_integer_value(v) > 0)
 		fe->fe_depth = json_integer_value(v) > 1000 ? 1000 :
@@ -569,17 +593,14 @@ fire_event(struct db *db, json_t *event)
 		    __func__);
 		return;
 	}
+	if (fe.fe_report && fe.fe_depth > 0)
+		return;
 	if ((res = db_exec(db, SQL_TRIGGERS, 0, NULL)) == NULL) {
 		log_warnx("%s: could not read the triggers for event '%s': %s",
 		    __func__, fe.fe_id, db_errmsg(db));
 		return;
 	}
 	for (i = 0; i < PQntuples(res) && matches < tf.per_event; i++) {
-		/* A trigger never fires on what its own fires caused: its
-		 * turn's messages, its turn's failure, its trigger.fired. */
-		if (fe.fe_cause != NULL && strcmp(fe.fe_cause,
-		    PQgetvalue(res, i, 0)) == 0)
-			continue;
 		if ((pattern = json_loads(PQgetvalue(res, i, 2), 0, &je)) ==
 		    NULL)
 			continue;
