@@ -47,6 +47,7 @@
 #define HOOK_IDLE_MS		250	/* look for due rows without a wake */
 #define HOOK_RECV_MS		500	/* the subscriber's stop check */
 #define HOOK_LEASE_SLACK_MS	2000
+#define HOOK_NAMES_TTL_MS	1000	/* the subscribed names, trusted */
 
 static const char SQL_QUEUE[] =
 	"INSERT INTO webhook_deliveries (id, webhook_id, event, event_id, "
@@ -54,6 +55,11 @@ static const char SQL_QUEUE[] =
 	"SELECT gen_random_uuid(), w.id, $1, $2, $3::jsonb FROM webhooks w "
 	"WHERE w.enabled AND (w.events ? $1 OR w.events ? 'all') "
 	"ON CONFLICT (webhook_id, event_id) DO NOTHING";
+
+/* The names the enabled webhooks subscribe to. */
+static const char SQL_NAMES[] =
+	"SELECT DISTINCT e FROM webhooks w, "
+	"    jsonb_array_elements_text(w.events) e WHERE w.enabled";
 
 static const char SQL_CLAIM[] =
 	"UPDATE webhook_deliveries d SET state = 'running', claimed_by = $1, "
@@ -98,6 +104,10 @@ static struct {
 	int			 sub_running;
 	struct bus_sub		*sub;
 	char			 conninfo[1024];
+	int			 names_stale;	/* under mtx */
+	json_t			*names;		/* the subscriber's: {name:
+						   true}, or NULL */
+	uint64_t		 names_ms;	/* when read (monotonic) */
 } ho = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static int
@@ -109,6 +119,14 @@ ho_quit(void)
 	q = ho.quit;
 	pthread_mutex_unlock(&ho.mtx);
 	return (q);
+}
+
+void
+chan_hookout_changed(void)
+{
+	pthread_mutex_lock(&ho.mtx);
+	ho.names_stale = 1;
+	pthread_mutex_unlock(&ho.mtx);
 }
 
 void
@@ -197,6 +215,48 @@ hook_event_of(json_t *ev)
 	return (NULL);
 }
 
+/*
+ * 1 when an enabled webhook may name event name (or "all"): the names are
+ * read again when a webhook changed on this replica or after
+ * HOOK_NAMES_TTL_MS, so an event nobody subscribes to (a turn's messages,
+ * most often) costs no statement.  Another replica's change is seen
+ * within the TTL; meanwhile the replica that made it queues the
+ * deliveries, since one replica's insert is enough.
+ */
+static int
+hook_subscribed(struct db *db, const char *name)
+{
+	PGresult	*res;
+	json_t		*names;
+	uint64_t	 now = util_now_ns() / 1000000;
+	int		 stale, i;
+
+	pthread_mutex_lock(&ho.mtx);
+	stale = ho.names_stale;
+	ho.names_stale = 0;
+	pthread_mutex_unlock(&ho.mtx);
+	if (stale || ho.names == NULL ||
+	    now - ho.names_ms >= HOOK_NAMES_TTL_MS) {
+		if ((res = db_exec(db, SQL_NAMES, 0, NULL)) == NULL ||
+		    (names = json_object()) == NULL) {
+			log_debug("%s: could not read the subscribed events: "
+			    "%s", __func__, db_errmsg(db));
+			PQclear(res);
+			ho.names_ms = 0;	/* again next time */
+			return (1);		/* the insert decides */
+		}
+		for (i = 0; i < PQntuples(res); i++)
+			json_object_set_new(names, PQgetvalue(res, i, 0),
+			    json_true());
+		PQclear(res);
+		json_decref(ho.names);
+		ho.names = names;
+		ho.names_ms = now;
+	}
+	return (json_object_get(ho.names, name) != NULL ||
+	    json_object_get(ho.names, "all") != NULL);
+}
+
 static void
 hook_queue(struct db *db, json_t *ev)
 {
@@ -205,7 +265,7 @@ hook_queue(struct db *db, json_t *ev)
 	PGresult	*res;
 
 	if ((name = hook_event_of(ev)) == NULL ||
-	    (p[1] = ev_str(ev, "id")) == NULL)
+	    (p[1] = ev_str(ev, "id")) == NULL || !hook_subscribed(db, name))
 		return;
 	if ((text = json_dumps(ev, JSON_COMPACT)) == NULL)
 		return;
@@ -239,6 +299,8 @@ hook_sub_main(void *arg)
 		free(topic);
 		json_decref(body);
 	}
+	json_decref(ho.names);
+	ho.names = NULL;
 	db_close(db);
 	return (NULL);
 }

@@ -753,18 +753,21 @@ static void
 op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_create(c, rq, rp, "outbound");
+	chan_hookout_changed();
 }
 
 static void
 op_update(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_update(c, rq, rp, "outbound");
+	chan_hookout_changed();
 }
 
 static void
 op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_delete(c, rq, rp, "outbound");
+	chan_hookout_changed();
 }
 
 /* The subscription and its last deliveries, each with its attempts. */
@@ -895,6 +898,7 @@ op_ev_create(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_create(c, rq, rp, "event");
+	chan_hookout_changed();
 }
 
 static void
@@ -902,6 +906,7 @@ op_ev_update(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_update(c, rq, rp, "event");
+	chan_hookout_changed();
 }
 
 static void
@@ -909,6 +914,7 @@ op_ev_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_delete(c, rq, rp, "event");
+	chan_hookout_changed();
 }
 
 const struct svc_op chan_webhook_ops[] = {

@@ -519,5 +519,8 @@ int	 chan_hookout_start(const struct sh_config *cfg);
 void	 chan_hookout_stop(void);
 /* Something was queued: the delivery threads look now. */
 void	 chan_hookout_wake(void);
+/* A webhook was created, changed or deleted here: the subscriber reads
+ * the subscribed event names again before its next event. */
+void	 chan_hookout_changed(void);
 
 #endif /* CHANNELS_H */
