@@ -297,6 +297,7 @@
 #define OP_CHANNELS_TEST	"channels.test"
 #define OP_CHANNELS_WA_QR_START	"channels.whatsapp_qr_start"
 #define OP_CHANNELS_WA_QR_STATUS "channels.whatsapp_qr_status"
+#define OP_CHANNELS_APPROVAL_PROMPT "channels.approval_prompt"
 #define OP_BINDINGS_LIST	"bindings.list"
 #define OP_BINDINGS_ADD		"bindings.add"
 #define OP_BINDINGS_REMOVE	"bindings.remove"

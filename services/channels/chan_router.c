@@ -80,7 +80,8 @@ static const char SQL_CLAIM[] =
 	"    coalesce(frame->'params'->'content' ? 'Command', false), "
 	"    coalesce((SELECT a.capabilities ?| "
 	"    array['streaming', 'reaction'] FROM adapter_status a "
-	"    WHERE a.channel = inbound.channel), false)";
+	"    WHERE a.channel = inbound.channel), false), "
+	"    frame->'params'->'content'->'ButtonCallback'->>'action'";
 
 /*
  * The answer, the agent's notices to the owner ($5: notify_owner's, one
@@ -262,6 +263,147 @@ router_policy(PGresult *res)
 	return (NULL);
 }
 
+/*
+ * 1 when the sender of the claimed row res is one the channel trusts to
+ * decide approvals: in its allowed_users (id or name), or one of the
+ * notification_recipients (its owners) its adapter declared.
+ */
+static int
+router_trusted(struct db *db, PGresult *res)
+{
+	const struct chan_conf	*conf;
+	const char		*p[2], *u;
+	PGresult		*r;
+	json_t			*v;
+	size_t			 i, j, n;
+	int			 ok = 0;
+
+	conf = chan_confs(&n);
+	for (i = 0; i < n; i++)
+		if (strcmp(conf[i].cc_name, PQgetvalue(res, 0, 1)) == 0)
+			json_array_foreach(conf[i].cc_allowed_users, j, v)
+				if ((u = json_string_value(v)) != NULL &&
+				    (strcmp(u, PQgetvalue(res, 0, 3)) == 0 ||
+				    strcmp(u, PQgetvalue(res, 0, 4)) == 0))
+					return (1);
+	p[0] = PQgetvalue(res, 0, 1);
+	p[1] = PQgetvalue(res, 0, 3);
+	if ((r = db_exec(db, "SELECT 1 FROM adapter_status WHERE channel = $1 "
+	    "AND recipients @> jsonb_build_array(jsonb_build_object("
+	    "'platform_id', $2::text))", 2, p)) != NULL)
+		ok = PQntuples(r) == 1;
+	PQclear(r);
+	return (ok);
+}
+
+/*
+ * The claimed row res is an approval's decision (cmd): asked of
+ * agent-runtime as the platform user -- approvals.approve|reject, the
+ * path of the HTTP routes -- and answered in the chat.  No turn runs.
+ */
+static void
+router_approve(struct chan_router *r, struct db *db, PGresult *res,
+    const struct chan_approve_cmd *cmd)
+{
+	const char	*row = PQgetvalue(res, 0, 0);
+	const char	*channel = PQgetvalue(res, 0, 1);
+	const char	*p[5], *agent;
+	char		 why[256], *text = NULL;
+	json_t		*req, *body = NULL, *caller, *b;
+	int		 status = 0, attempts;
+
+	attempts = (int)strtol(PQgetvalue(res, 0, 8), NULL, 10);
+	if (!cmd->ac_bad) {
+		caller = json_pack("{s:s, s:{s:s, s:s, s:b}}", "principal",
+		    "channels", "chat_decider", "channel", channel, "user_id",
+		    PQgetvalue(res, 0, 3), "trusted", router_trusted(db, res));
+		if (cmd->ac_approve)
+			b = cmd->ac_arg[0] != '\0' ? json_pack("{s:s}",
+			    "totp_code", cmd->ac_arg) : json_object();
+		else
+			b = cmd->ac_arg[0] != '\0' ? json_pack("{s:s}",
+			    "reason", cmd->ac_arg) : json_object();
+		req = msg_request(cmd->ac_approve ? OP_APPROVALS_APPROVE :
+		    OP_APPROVALS_REJECT, NULL, util_wall_ms() + ROUTER_LIST_MS,
+		    caller, json_pack("{s:s}", PARAM_ID, cmd->ac_id), NULL, b);
+		if (req == NULL) {
+			router_mark(db, SQL_RETRY, row, "out of memory");
+			return;
+		}
+		status = router_call(r, req, ROUTER_LIST_MS, &body);
+		json_decref(req);
+		if (status < 0 || status >= 500) {
+			if (status < 0)
+				snprintf(why, sizeof(why), "agent-runtime did "
+				    "not answer (approval %s)", cmd->ac_id);
+			else
+				router_why(why, sizeof(why), status, body);
+			log_warnx("channel '%s': message %s: %s", channel, row,
+			    why);
+			json_decref(body);
+			if (attempts < ROUTER_ATTEMPTS_MAX) {
+				router_mark(db, SQL_RETRY, row, why);
+				return;
+			}
+			body = json_pack("{s:s}", "error", "approvals are "
+			    "unavailable; try again later");
+		}
+	}
+	log_info("channel '%s': message %s: %s %s by %s: %d", channel, row,
+	    cmd->ac_approve ? "approve" : "reject", cmd->ac_bad ? "(no id)" :
+	    cmd->ac_id, PQgetvalue(res, 0, 3), status);
+	text = chan_approve_answer(cmd, status, body, PQgetvalue(res, 0, 4));
+	agent = json_string_value(json_object_get(body, "agent_id"));
+	p[0] = row;
+	p[1] = agent != NULL && util_uuid_valid(agent) ? agent : NULL;
+	p[2] = text;
+	p[3] = svc_instance();
+	p[4] = NULL;
+	if (text == NULL)
+		router_mark(db, SQL_RETRY, row, "out of memory");
+	else if (db_cmd(db, SQL_ANSWER, 5, p) != 0)
+		log_warnx("%s: could not queue the answer to message %s: %s",
+		    __func__, row, db_errmsg(db));
+	else
+		chan_sup_wake(r->r_sup);
+	free(text);
+	json_decref(body);
+}
+
+/* caller.chat_origin of the claimed row res's turn (when it names its
+ * sender and chat): {channel, user_id, channel_id, user_name?,
+ * thread_id?}, each at most 256 bytes. */
+static void
+router_origin(json_t *caller, PGresult *res)
+{
+	static const struct {
+		const char	*key;
+		int		 col;
+	} f[] = {
+		{ "channel", 1 }, { "user_id", 3 }, { "channel_id", 5 },
+		{ "user_name", 4 }, { "thread_id", 9 },
+	};
+	json_t		*o;
+	const char	*v;
+	size_t		 i;
+
+	if ((o = json_object()) == NULL)
+		return;
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		v = PQgetisnull(res, 0, f[i].col) ? "" : PQgetvalue(res, 0,
+		    f[i].col);
+		if (*v == '\0' || strlen(v) > 256) {
+			if (i < 3) {
+				json_decref(o);
+				return;
+			}
+			continue;
+		}
+		json_object_set_new(o, f[i].key, json_string(v));
+	}
+	json_object_set_new(caller, "chat_origin", o);
+}
+
 /* Runs the turn of the claimed row res (row 0). */
 static void
 router_turn(struct chan_router *r, struct db *db, PGresult *res)
@@ -273,9 +415,17 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	char		 id[UTIL_UUID_LEN + 8], key[64], why[256], bound[260];
 	char		 sid[CHAN_NAME_MAX + 24];
 	json_t		*req, *body = NULL, *caller, *b;
+	struct chan_approve_cmd cmd;
 	int		 status, attempts, rv;
 
 	attempts = (int)strtol(PQgetvalue(res, 0, 8), NULL, 10);
+	/* An approval decided in the chat: no turn, whatever the
+	 * policies (the decider is checked instead). */
+	if (chan_approve_parse(PQgetvalue(res, 0, 7), PQgetisnull(res, 0,
+	    14) ? NULL : PQgetvalue(res, 0, 14), &cmd) == 1) {
+		router_approve(r, db, res, &cmd);
+		return;
+	}
 	if ((drop = router_policy(res)) != NULL) {
 		log_info("channel '%s': message %s not answered: %s", channel,
 		    row, drop);
@@ -314,6 +464,10 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 	snprintf(key, sizeof(key), "channels:inbound:%s", row);
 	caller = json_pack("{s:s, s:s}", "principal", "channels",
 	    "idempotency_key", key);
+	/* Where the message came from: an approval the turn needs is asked
+	 * there (chan_approve.c). */
+	if (caller != NULL)
+		router_origin(caller, res);
 	/* The turn's events go to whichever replica runs the adapter, when
 	 * it streams or reacts to them (chan_stream.c); the same stream_id
 	 * however often the turn is asked. */

@@ -879,6 +879,32 @@ chan_stream_finish(struct chan_child *ch, struct chan_stream *st,
 	return (cov + (long long)take);
 }
 
+/* Queues outbox row id's interactive message (column 8 of row i of res)
+ * as one frame, recorded as the whole row once written.  0, or -1. */
+static int
+chan_send_interactive(struct chan_child *ch, PGresult *res, int i,
+    long long id, size_t len)
+{
+	json_t		*m, *f;
+	json_error_t	 je;
+
+	if ((m = json_loads(PQgetvalue(res, i, 8), 0, &je)) == NULL ||
+	    !json_is_string(json_object_get(m, "text")) ||
+	    !json_is_array(json_object_get(m, "buttons"))) {
+		json_decref(m);
+		log_warnx("channel '%s': outbox row %lld: no interactive "
+		    "message; sent as text", ch->ch_conf->cc_name, id);
+		return (chan_send_parts(ch, res, i, id, PQgetvalue(res, i, 4),
+		    len, 0));
+	}
+	f = chan_cmd_interactive(PQgetvalue(res, i, 1), json_string_value(
+	    json_object_get(m, "text")), json_object_get(m, "buttons"));
+	json_decref(m);
+	if (f == NULL || chan_queue(ch, f) != 0)
+		return (-1);
+	return (chan_send_add(ch, id, (long long)len, 1, 0));
+}
+
 /* Queues the channel's pending outbox rows: a streamed reply's end, or
  * send frames. */
 static void
@@ -899,8 +925,8 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 	p[1] = after;
 	res = db_exec(s->s_db, "SELECT id, channel_id, recipient, thread_id, "
 	    "text, sent_upto, inbound_id, (SELECT i.frame->'params'->>"
-	    "'message_id' FROM inbound i WHERE i.id = outbox.inbound_id) "
-	    "FROM outbox WHERE channel = $1 AND state = 'pending' AND "
+	    "'message_id' FROM inbound i WHERE i.id = outbox.inbound_id), "
+	    "interactive FROM outbox WHERE channel = $1 AND state = 'pending' AND "
 	    "id > $2::bigint ORDER BY id LIMIT 16", 2, p);
 	if (res == NULL) {
 		log_warnx("%s: could not read the outbox of '%s': %s",
@@ -931,6 +957,14 @@ chan_outbox(struct chan_sup *s, struct chan_child *ch)
 		if (from < 0)
 			break;
 		ch->ch_last_sent = id;
+		/* An approval's question: its buttons to an adapter that
+		 * takes them (chan_approve.c), else its text. */
+		if (!PQgetisnull(res, i, 8) && from == 0 &&
+		    chan_has_cap(ch->ch_caps, "interactive")) {
+			if (chan_send_interactive(ch, res, i, id, len) != 0)
+				break;
+			continue;
+		}
 		if ((!streamed || (size_t)from < len) && chan_send_parts(ch,
 		    res, i, id, text, len, (size_t)from) != 0)
 			break;

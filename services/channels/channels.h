@@ -34,6 +34,7 @@
 #include "cfg.h"
 #include "db.h"
 #include "svc.h"
+#include "util.h"
 
 /* ---- chan_proto.c ------------------------------------------------- */
 
@@ -417,6 +418,32 @@ int	 chan_sync(struct db *db);
 /* ---- chan_ops.c --------------------------------------------------- */
 
 extern const struct svc_op chan_ops[];
+
+/* ---- chan_approve.c ----------------------------------------------- */
+
+/* An approval decided in a chat (chan_approve_parse()). */
+struct chan_approve_cmd {
+	int	ac_approve;		/* else reject */
+	int	ac_button;		/* a ButtonCallback, not a command */
+	int	ac_bad;			/* no approval id in it */
+	char	ac_id[UTIL_UUID_LEN];	/* lowercased */
+	char	ac_arg[256];		/* the code, the reason: "" none */
+};
+
+/*
+ * 1 when an inbound message is an approval's decision: action (a
+ * ButtonCallback's, borrowed, or NULL) "approve:<id>" / "reject:<id>",
+ * else text "/approve <id> [code]" / "/reject <id> [reason]"; cmd
+ * filled (ac_bad: the id is missing or no UUID).  0: not one.
+ */
+int	 chan_approve_parse(const char *text, const char *action,
+	    struct chan_approve_cmd *cmd);
+/* What the chat is told of cmd's decision: agent-runtime's status and
+ * body (borrowed: the request, or {error}), who decided (new text). */
+char	*chan_approve_answer(const struct chan_approve_cmd *cmd, int status,
+	    json_t *body, const char *who);
+
+extern const struct svc_op chan_approve_ops[];
 
 /* ---- chan_test.c -------------------------------------------------- */
 

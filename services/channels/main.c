@@ -27,7 +27,7 @@
 
 #define CHAN_CONFIG_MAX		(4 * 1024 * 1024)	/* config.toml */
 
-#define CHAN_TURN_THREADS	2
+#define CHAN_TURN_THREADS	4
 
 /* A set of channels a reload replaced: kept until the service stops, as
  * workers, turn threads and the supervisor may still hold its entries. */
@@ -332,6 +332,7 @@ static const struct svc_op *const channels_ops[] = {
 	chan_configure_ops,
 	cfgsync_ops,
 	chan_webhook_ops,
+	chan_approve_ops,
 	NULL
 };
 

@@ -143,6 +143,7 @@ struct approval_new {
 	const char	*an_tool_use_id;
 	const char	*an_turn_key;
 	const char	*an_call_hash;
+	const char	*an_chat_origin; /* JSON text or NULL (gate.c) */
 };
 
 /*

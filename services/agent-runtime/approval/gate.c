@@ -17,14 +17,18 @@
 #include <string.h>
 
 #include "approval/approval.h"
+#include "agent/agent.h"
 #include "bus.h"
 #include "err.h"
 #include "log.h"
+#include "ops.h"
 #include "services.h"
 #include "tool/tool.h"
 #include "turn/pool.h"
 #include "turn/turn.h"
 #include "util.h"
+
+#define GATE_PROMPT_MS	3000	/* channels.approval_prompt */
 
 struct approval_waiter {
 	struct approval_waiter	*w_next;
@@ -295,6 +299,55 @@ gate_secs(const char *s)
 	return ((int)v);
 }
 
+/* The chat origin's string key (borrowed), or NULL. */
+static const char *
+gate_origin(const struct turn *t, const char *key)
+{
+	return (json_string_value(json_object_get(t->t_chat_origin, key)));
+}
+
+/*
+ * A request of a turn the channels router started is asked in its chat:
+ * channels.approval_prompt queues the question (buttons, or the
+ * /approve text) in the channels' outbox, sent by whichever replica runs
+ * the channel's adapter.  Best effort: the request stands (and is
+ * decided over the API) when the channels service does not answer.
+ */
+static void
+gate_prompt(struct turn *t, const char *tool, const char *risk,
+    const char *summary, int timeout_secs)
+{
+	struct msg_rep	 rep;
+	json_t		*req;
+	int		 rv;
+
+	if (t->t_chat_origin == NULL || t->t_as == NULL ||
+	    t->t_as->as_bus == NULL)
+		return;
+	req = msg_request(OP_CHANNELS_APPROVAL_PROMPT, NULL, util_wall_ms() +
+	    GATE_PROMPT_MS, json_pack("{s:s}", "principal", "agent-runtime"),
+	    NULL, NULL, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:O}",
+	    "approval_id", t->t_appr_id, "agent_id", t->t_agent_id,
+	    "tool_name", tool, "risk_level", risk, "summary", summary,
+	    "timeout_secs", timeout_secs, "origin", t->t_chat_origin));
+	if (req == NULL)
+		return;
+	rv = bus_call(t->t_as->as_bus, SVC_CHANNELS, req, GATE_PROMPT_MS,
+	    &rep);
+	json_decref(req);
+	if (rv != 0) {
+		log_warnx("approval %s: the chat of channel '%s' was not "
+		    "asked: %s", t->t_appr_id, gate_origin(t, "channel") ?: "?",
+		    sh_strerror(rv));
+		return;
+	}
+	if (rep.mp_status != 200)
+		log_warnx("approval %s: the chat of channel '%s' was not "
+		    "asked: %d", t->t_appr_id, gate_origin(t, "channel") ?: "?",
+		    rep.mp_status);
+	msg_rep_release(&rep);
+}
+
 enum approval_verdict
 approval_gate(struct turn *t, struct db *db, const char *id,
     const char *name, json_t *input, struct tool_result *r,
@@ -306,11 +359,13 @@ approval_gate(struct turn *t, struct db *db, const char *id,
 	const char		*p[4];
 	char			 hash[40] = "", desc[APPROVAL_DESC_MAX + 1];
 	char			 summary[APPROVAL_SUMMARY_MAX + 1], *in;
+	char			*origin = NULL;
 	const char		*risk = approval_risk_name(approval_risk(name));
 	int			 rv;
 
 	approval_policy(t->t_manifest, &pol);
-	if (!approval_needed(&pol, name, NULL, NULL))
+	if (!approval_needed(&pol, name, gate_origin(t, "user_id"),
+	    gate_origin(t, "channel")))
 		return (APPROVAL_RUN);
 	t->t_appr_id[0] = '\0';
 	if ((in = json_dumps(input != NULL ? input : json_object(),
@@ -367,7 +422,12 @@ approval_gate(struct turn *t, struct db *db, const char *id,
 	an.an_tool_use_id = id;
 	an.an_turn_key = t->t_idem_key[0] != '\0' ? t->t_idem_key : NULL;
 	an.an_call_hash = hash;
+	if (t->t_chat_origin != NULL && (origin = json_dumps(
+	    t->t_chat_origin, JSON_COMPACT)) == NULL)
+		return (APPROVAL_ERROR);
+	an.an_chat_origin = origin;
 	rv = approval_create(db, &an, t->t_appr_id);
+	free(origin);
 	if (rv < 0 && rv != SH_ENOTFOUND)
 		return (APPROVAL_ERROR);
 	if (rv != 0) {
@@ -385,6 +445,7 @@ approval_gate(struct turn *t, struct db *db, const char *id,
 	    1000;
 	approval_announce_request(t->t_as, t->t_appr_id, t->t_agent_id, name,
 	    risk, desc, pol.ap_timeout_secs);
+	gate_prompt(t, name, risk, summary, pol.ap_timeout_secs);
 	return (approval_pause(t, name, risk, desc, resume));
 }
 

@@ -418,6 +418,58 @@ approval_second_factor(struct svc_ctx *c, const char *id, const char *code,
 	return (0);
 }
 
+/*
+ * A decision the channels service relays from a chat (caller.chat_decider
+ * {channel, user_id, trusted}): only on a request asked in that channel,
+ * by the person whose message started the turn or one the channel trusts
+ * (its allowlist, its owners).  0 with the decider's name in by ("" for
+ * an API decision), or -1 with rp answered (403, 404).
+ */
+static int
+approval_chat_decider(struct svc_ctx *c, const struct msg_req *rq,
+    const char *id, char *by, size_t len, struct svc_reply *rp)
+{
+	json_t		*d = json_object_get(rq->mr_caller, "chat_decider");
+	const char	*chan, *user, *p[3];
+	PGresult	*res;
+	int		 ok;
+
+	*by = '\0';
+	if (d == NULL)
+		return (0);
+	chan = json_string_value(json_object_get(d, "channel"));
+	user = json_string_value(json_object_get(d, "user_id"));
+	if (chan == NULL || user == NULL || *chan == '\0' || *user == '\0') {
+		svc_reply_error(rp, 400, "'chat_decider' must name channel and "
+		    "user_id");
+		return (-1);
+	}
+	p[0] = id;
+	p[1] = chan;
+	p[2] = json_is_true(json_object_get(d, "trusted")) ? NULL : user;
+	if ((res = db_exec(c->sc_db, "SELECT chat_origin->>'channel' = $2 "
+	    "AND ($3::text IS NULL OR chat_origin->>'user_id' = $3) "
+	    "FROM approvals WHERE id = $1", 3, p)) == NULL) {
+		svc_reply_db_error(rp, c);
+		return (-1);
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		svc_reply_not_found(rp, "Approval", id);
+		return (-1);
+	}
+	ok = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!ok) {
+		log_info("approval %s: %s:%s may not decide it", id, chan, user);
+		svc_reply_error(rp, 403, "you may not decide approval %s: only "
+		    "the person who asked, or one the channel trusts, can", id);
+		return (-1);
+	}
+	snprintf(by, len, "%s:%s", chan, user);
+	return (0);
+}
+
 /* Decides params.id as status (approved: after its second factor, code);
  * answers {id, status, decided_at, ...}. */
 static void
@@ -425,22 +477,24 @@ approval_decide_op(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp, const char *status, const char *reason,
     const char *feedback, const char *code)
 {
-	char		 id[UTIL_UUID_LEN];
+	char		 id[UTIL_UUID_LEN], by[600];
 	json_t		*row = NULL;
 	const char	*st;
 	int		 rv, used = 0;
 
-	if (svc_param_uuid(rq, PARAM_ID, "approval ID", id, rp) != 0)
+	if (svc_param_uuid(rq, PARAM_ID, "approval ID", id, rp) != 0 ||
+	    approval_chat_decider(c, rq, id, by, sizeof(by), rp) != 0)
 		return;
 	if (strcmp(status, "approved") == 0 &&
 	    approval_second_factor(c, id, code, rp, &used) != 0)
 		return;
 	(void)approval_sweep(c->sc_db);
-	rv = approval_decide(c->sc_db, id, status, "api", reason, feedback,
-	    used, &row);
+	rv = approval_decide(c->sc_db, id, status, *by != '\0' ? by : "api",
+	    reason, feedback, used, &row);
 	switch (rv) {
 	case 0:
-		log_info("approval %s %s", id, status);
+		log_info("approval %s %s by %s", id, status, *by != '\0' ?
+		    by : "api");
 		approval_announce(c->sc_arg, row);
 		svc_reply_json(rp, 200, row);
 		return;

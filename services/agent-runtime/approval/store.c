@@ -20,7 +20,8 @@
 
 /* $1 id, $2 agent (id or name), $3 tool, $4 description, $5 summary,
  * $6 risk, $7 payload, $8 origin, $9 timeout, $10 fallback, $11 session,
- * $12 tool_use_id, $13 turn key, $14 call hash, $15 holder, $16 max. */
+ * $12 tool_use_id, $13 turn key, $14 call hash, $15 holder, $16 max,
+ * $17 chat origin. */
 static const char SQL_CREATE[] =
     "WITH a AS (SELECT id FROM agents WHERE id::text = $2 OR "
     "(name = $2 AND $2 !~ '^[0-9a-f-]{36}$') ORDER BY id::text = $2 DESC "
@@ -30,9 +31,11 @@ static const char SQL_CREATE[] =
     "i AS (INSERT INTO approvals (id, agent_id, tool_name, description, "
     "action_summary, risk_level, payload, origin, timeout_secs, "
     "expires_at, fallback, session_id, tool_use_id, turn_key, call_hash, "
-    "holder) SELECT $1, a.id, $3, $4, $5, $6, $7::jsonb, $8, $9::int, "
+    "holder, chat_origin) SELECT $1, a.id, $3, $4, $5, $6, $7::jsonb, $8, "
+    "$9::int, "
     "clock_timestamp() + make_interval(secs => $9::int), $10, "
-    "$11::uuid, $12, $13, $14, $15 FROM a, n WHERE n.n < $16::int "
+    "$11::uuid, $12, $13, $14, $15, $17::jsonb FROM a, n "
+    "WHERE n.n < $16::int "
     "RETURNING id, agent_id, tool_name, risk_level), "
     "au AS (INSERT INTO approval_audit (approval_id, agent_id, tool_name, "
     "risk_level, decision, decided_by) SELECT id, agent_id, tool_name, "
@@ -73,7 +76,7 @@ approval_create(struct db *db, const struct approval_new *an,
     char id[UTIL_UUID_LEN])
 {
 	PGresult	*res = NULL;
-	const char	*p[16];
+	const char	*p[17];
 	char		 to[16], max[16], detail[512];
 	enum approval_risk risk = approval_risk(an->an_tool);
 	int		 rv = -1, found, made;
@@ -97,9 +100,10 @@ approval_create(struct db *db, const struct approval_new *an,
 	p[13] = an->an_call_hash;
 	p[14] = svc_instance();
 	p[15] = max;
+	p[16] = an->an_chat_origin;
 	if (db_cmd(db, "BEGIN", 0, NULL) != 0 ||
 	    db_cmd(db, APPROVAL_LOCK, 1, &an->an_agent_id) != 0 ||
-	    (res = db_exec(db, SQL_CREATE, 16, p)) == NULL ||
+	    (res = db_exec(db, SQL_CREATE, 17, p)) == NULL ||
 	    PQntuples(res) != 1)
 		goto fail;
 	found = strcmp(PQgetvalue(res, 0, 0), "1") == 0;

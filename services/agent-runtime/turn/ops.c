@@ -191,6 +191,51 @@ check_session(struct svc_ctx *c, json_t *row, const char *aid,
 	return (0);
 }
 
+/*
+ * caller.chat_origin of a turn the channels router asks (approval/gate.c
+ * records it on the turn's approval requests): an object of strings
+ * channel, user_id, channel_id (required), user_name, thread_id (each
+ * 1..256 bytes without NUL).  *out a copy (new) or NULL when absent.
+ * 0, or -1 after a 400.
+ */
+static int
+message_chat_origin(const struct msg_req *rq, json_t **out,
+    struct svc_reply *rp)
+{
+	static const char *const keys[] = { "channel", "user_id",
+	    "channel_id", "user_name", "thread_id", NULL };
+	json_t		*v = json_object_get(rq->mr_caller, "chat_origin");
+	json_t		*f;
+	size_t		 i;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return (0);
+	if (!json_is_object(v) || json_object_size(v) > 5)
+		goto bad;
+	for (i = 0; keys[i] != NULL; i++) {
+		f = json_object_get(v, keys[i]);
+		if (f == NULL || json_is_null(f)) {
+			if (i < 3)
+				goto bad;
+			continue;
+		}
+		if (!json_is_string(f) || json_string_length(f) == 0 ||
+		    json_string_length(f) > 256 ||
+		    strlen(json_string_value(f)) != json_string_length(f))
+			goto bad;
+	}
+	if ((*out = json_deep_copy(v)) == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return (-1);
+	}
+	return (0);
+ bad:
+	svc_reply_error(rp, 400, "'chat_origin' must be an object of strings "
+	    "channel, user_id, channel_id (user_name, thread_id)");
+	return (-1);
+}
+
 static void
 op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
@@ -199,7 +244,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	const char	*msg, *sid = NULL, *sender = NULL, *chan = NULL;
 	const char	*sender_id = NULL;
 	const char	*stream, *stream_id, *key = NULL, *skey = NULL;
-	json_t		*temp = NULL;
+	json_t		*temp = NULL, *origin = NULL;
 	long long	 max_tokens = 0;
 	char		 id[UTIL_UUID_LEN], psid[UTIL_UUID_LEN], *text;
 	int		 eph = 0, inc = 0, group = 0, ment = 0, think = 0;
@@ -287,8 +332,9 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_error(rp, 503, "agent-runtime is shutting down");
 		return;
 	}
-	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
-		return;
+	if (message_chat_origin(rq, &origin, rp) != 0 ||
+	    (row = agent_fetch(c, id, 0, rp)) == NULL)
+		goto done;
 	/* A scheduled turn that names no session follows the manifest's
 	 * session_mode: "new" runs in the session of its key (made on
 	 * first use, the agent does not switch to it). */
@@ -346,6 +392,8 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	v = json_object_get(rq->mr_caller, "tool_allow");
 	if (json_is_array(v))
 		t->t_tool_allow = json_incref(v);
+	t->t_chat_origin = origin;
+	origin = NULL;
 	t->t_temperature = json_incref(temp);
 	t->t_max_tokens = max_tokens;
 	t->t_deadline = rq->mr_deadline;
@@ -397,6 +445,7 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
  done:
 	if (t != NULL)
 		turn_free(t);
+	json_decref(origin);
 	json_decref(row);
 }
 

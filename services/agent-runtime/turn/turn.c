@@ -110,6 +110,7 @@ turn_free(struct turn *t)
 	json_decref(t->t_system);
 	json_decref(t->t_tools);
 	json_decref(t->t_tool_allow);
+	json_decref(t->t_chat_origin);
 	json_decref(t->t_traces);
 	json_decref(t->t_notices);
 	json_decref(t->t_text);

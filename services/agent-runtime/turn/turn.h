@@ -218,6 +218,10 @@ struct turn {
 	int64_t			 t_appr_expires;
 	int			 t_appr_timeout;
 	int			 t_appr_skip;
+	/* A turn the channels router started: where its message came from
+	 * ({channel, user_id, user_name, channel_id, thread_id?}; new or
+	 * NULL), recorded on its approval requests and asked there. */
+	json_t			*t_chat_origin;
 
 	atomic_llong		 t_seq;		/* stream events sent */
 	struct obs_turn		 t_obs;		/* agent/obs.c: timings */
