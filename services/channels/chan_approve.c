@@ -130,8 +130,12 @@ chan_approve_answer(const struct chan_approve_cmd *cmd, int status,
 		rv = asprintf(&s, "There is no approval %s (unknown id).",
 		    cmd->ac_id);
 	else if (status == 409)
-		rv = asprintf(&s, "Approval %s was not changed: %s (already "
-		    "decided).", cmd->ac_id, e != NULL ? e : "");
+		rv = asprintf(&s, "Approval %s was not changed: %s.", cmd->ac_id,
+		    e != NULL ? e : "it was already decided");
+	else if (status == 403)
+		rv = asprintf(&s, "Sorry, you may not decide approval %s: only "
+		    "the person who asked, or one this channel trusts, can.",
+		    cmd->ac_id);
 	else
 		rv = asprintf(&s, "Could not %s approval %s: %s", verb,
 		    cmd->ac_id, e != NULL ? e : "refused");
@@ -161,7 +165,7 @@ op_approval_prompt(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	json_t		*b = rq->mr_body, *o, *msg = NULL;
-	const char	*id, *agent, *tool, *risk, *sum, *p[9];
+	const char	*id, *agent, *tool, *risk, *sum, *p[8];
 	char		 aid[UTIL_UUID_LEN], *text = NULL, *plain = NULL;
 	char		*imsg = NULL, *cut = NULL, secs[24];
 	PGresult	*res;
