@@ -41,6 +41,11 @@ $(BUILD)/obj/tests/unit/t_sidecar.o: ALL_CFLAGS += -Iservices/channels
 # Its policies and config.toml editing (chan_conf.c, chan_file.c).
 t_chanconf_SRCS	+= services/channels/chan_conf.c services/channels/chan_file.c
 $(BUILD)/obj/tests/unit/t_chanconf.o: ALL_CFLAGS += -Iservices/channels
+# Approvals decided in a chat (chan_approve.c).
+t_chatapprove_SRCS	+= services/channels/chan_approve.c \
+		   services/channels/chan_proto.c services/channels/chan_stream.c \
+		   services/channels/chan_conf.c
+$(BUILD)/obj/tests/unit/t_chatapprove.o: ALL_CFLAGS += -Iservices/channels
 t_email_SRCS	+= services/channels/adapters/email/email_mime.c \
 		   $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_email.o: ALL_CFLAGS += \
