@@ -41,8 +41,17 @@
 #define ROUTER_ATTEMPTS_MAX	20	/* then the row fails */
 #define ROUTER_LIST_MS		10000
 
+struct chan_router;
+
+/* A router thread: any row's turn, or approvals' decisions only. */
+struct router_worker {
+	struct chan_router	*w_r;
+	int			 w_decisions;
+};
+
 struct chan_router {
-	pthread_t		 r_threads[ROUTER_THREADS_MAX];
+	pthread_t		 r_threads[ROUTER_THREADS_MAX + 1];
+	struct router_worker	 r_workers[ROUTER_THREADS_MAX + 1];
 	int			 r_n;
 	pthread_mutex_t		 r_mtx;
 	pthread_cond_t		 r_cond;	/* wakes, call completions */
@@ -63,25 +72,40 @@ struct router_call {
 	json_t			*rc_body;
 };
 
-static const char SQL_CLAIM[] =
-	"UPDATE inbound SET state = 'running', claimed_by = $1, "
-	"    lease_until = clock_timestamp() + interval '10 seconds', "
-	"    attempts = attempts + 1 "
-	"WHERE id = (SELECT id FROM inbound WHERE "
-	"    (state = 'pending' AND next_at <= clock_timestamp()) OR "
-	"    (state = 'running' AND lease_until < clock_timestamp()) "
-	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "
-	"    channel_id, is_group, text, attempts, thread_id, "
-	"    frame->'params'->>'message_id', "
-	"    coalesce(frame->'params'->'metadata'->'was_mentioned' = "
-	"    'true'::jsonb, false), "
-	"    left(text, 1) = '/' OR "
-	"    coalesce(frame->'params'->'content' ? 'Command', false), "
-	"    coalesce((SELECT a.capabilities ?| "
-	"    array['streaming', 'reaction'] FROM adapter_status a "
-	"    WHERE a.channel = inbound.channel), false), "
-	"    frame->'params'->'content'->'ButtonCallback'->>'action'";
+/* The oldest row due that matches WHERE, claimed. */
+#define SQL_CLAIM_WHERE(WHERE)						\
+	"UPDATE inbound SET state = 'running', claimed_by = $1, "	\
+	"    lease_until = clock_timestamp() + interval '10 seconds', "	\
+	"    attempts = attempts + 1 "					\
+	"WHERE id = (SELECT id FROM inbound WHERE "			\
+	"    ((state = 'pending' AND next_at <= clock_timestamp()) OR "	\
+	"    (state = 'running' AND lease_until < clock_timestamp())) "	\
+	WHERE								\
+	"    ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) "		\
+	SQL_CLAIMED
+
+/* What a claim returns (router_turn() reads the columns by number). */
+#define SQL_CLAIMED							\
+	"RETURNING id, channel, coalesce(agent, ''), user_id, user_name, "	\
+	"    channel_id, is_group, text, attempts, thread_id, "	\
+	"    frame->'params'->>'message_id', "	\
+	"    coalesce(frame->'params'->'metadata'->'was_mentioned' = "	\
+	"    'true'::jsonb, false), "	\
+	"    left(text, 1) = '/' OR "	\
+	"    coalesce(frame->'params'->'content' ? 'Command', false), "	\
+	"    coalesce((SELECT a.capabilities ?| "	\
+	"    array['streaming', 'reaction'] FROM adapter_status a "	\
+	"    WHERE a.channel = inbound.channel), false), "	\
+	"    frame->'params'->'content'->'ButtonCallback'->>'action'"
+
+static const char SQL_CLAIM[] = SQL_CLAIM_WHERE("");
+
+/* The decision thread's: what chan_approve_parse() may take for an
+ * approval's decision (it has the last word). */
+static const char SQL_CLAIM_DECISION[] = SQL_CLAIM_WHERE(
+	"    AND (text ~ '^\\s*/(approve|reject)(\\s|$)' OR "
+	"    frame->'params'->'content'->'ButtonCallback'->>'action' ~ "
+	"    '^(approve|reject):')");
 
 /*
  * The answer, the agent's notices to the owner ($5: notify_owner's, one
@@ -546,7 +570,8 @@ router_turn(struct chan_router *r, struct db *db, PGresult *res)
 static void *
 router_main(void *arg)
 {
-	struct chan_router	*r = arg;
+	struct router_worker	*w = arg;
+	struct chan_router	*r = w->w_r;
 	struct db		*db;
 	PGresult		*res;
 	struct timespec		 ts;
@@ -565,7 +590,8 @@ router_main(void *arg)
 		pthread_mutex_unlock(&r->r_mtx);
 		if (quit)
 			break;
-		res = db_exec(db, SQL_CLAIM, 1, p);
+		res = db_exec(db, w->w_decisions ? SQL_CLAIM_DECISION :
+		    SQL_CLAIM, 1, p);
 		if (res != NULL && PQntuples(res) == 1) {
 			router_turn(r, db, res);
 			PQclear(res);
@@ -619,14 +645,20 @@ chan_router_start(const struct sh_config *cfg, struct chan_sup *sup,
 	}
 	if (nthreads > ROUTER_THREADS_MAX)
 		nthreads = ROUTER_THREADS_MAX;
-	for (r->r_n = 0; r->r_n < nthreads; r->r_n++)
+	/* nthreads for any row, and one more for approvals' decisions
+	 * only: a decision never waits behind the turns it would resume
+	 * (each holds its thread while it waits for one). */
+	for (r->r_n = 0; r->r_n <= nthreads; r->r_n++) {
+		r->r_workers[r->r_n].w_r = r;
+		r->r_workers[r->r_n].w_decisions = r->r_n == nthreads;
 		if (pthread_create(&r->r_threads[r->r_n], NULL, router_main,
-		    r) != 0) {
+		    &r->r_workers[r->r_n]) != 0) {
 			log_warnx("%s: could not start a turn thread",
 			    __func__);
 			chan_router_stop(r);
 			return (NULL);
 		}
+	}
 	return (r);
 }
 

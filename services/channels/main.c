@@ -27,7 +27,7 @@
 
 #define CHAN_CONFIG_MAX		(4 * 1024 * 1024)	/* config.toml */
 
-#define CHAN_TURN_THREADS	4
+#define CHAN_TURN_THREADS	2
 
 /* A set of channels a reload replaced: kept until the service stops, as
  * workers, turn threads and the supervisor may still hold its entries. */

@@ -12,7 +12,8 @@
 # python adapter (no "interactive"): the question as text naming
 # /approve <id>; under TOTP a bare /approve asks for the code, a wrong
 # sender is refused, /approve <id> <code> runs the tool; a trusted user
-# (allowed_users) may reject another's request; bad ids answered.
+# (allowed_users) may reject another's request; bad ids answered.  Two
+# channels replicas run throughout.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 . "$(dirname "$0")/../channels/e2e.sh"
@@ -43,6 +44,10 @@ env = { SIDECAR_DIR = \"$LF_TMP/plain\" }
 "
 export FAKE_API_KEY=sk-fake-chat-approvals-0123456789
 lf_fake_stack agent-runtime channels
+# Two replicas: a question is queued by whichever takes the call and
+# sent by the one running the channel's adapter; a decision is taken by
+# whichever router claims the message.
+t_ok "a second channels replica joins" lf_replica channels2 channels
 CAPS='[capabilities]
 tools = ["shell_exec"]
 shell = ["*"]'
@@ -197,4 +202,7 @@ emit plain "$(msg u1 "/approve" p8)" "$(msg u1 "/reject $R5" p9)"
 t_ok "/approve without an id is answered" pwait plain "no approval id"
 t_ok "/reject of a decided one: already decided" pwait plain "already decided"
 t_eq "no command ran a turn: the plain agent's provider asked 4 times" "$(lf_fake_requests m-t | jq length)" 4
+t_eq "each question was queued once (outbox rows of kind approval)" \
+    "$(lf_psql "SELECT count(*) || ' ' || count(DISTINCT idem_key) FROM channels.outbox WHERE kind = 'approval'")" "5 5"
+t_eq "  and every one sent" "$(lf_psql "SELECT count(*) FROM channels.outbox WHERE kind = 'approval' AND state <> 'sent'")" 0
 t_done
