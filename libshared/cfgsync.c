@@ -539,7 +539,7 @@ op_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 int
 cfgsync_reload_file(struct svc_ctx *c, struct svc_reply *rp,
-    const char *detail, json_t **planp, long long *versionp)
+    const char *detail, int force, json_t **planp, long long *versionp)
 {
 	struct sh_config	 nc;
 	PGresult		*res;
@@ -578,7 +578,8 @@ cfgsync_reload_file(struct svc_ctx *c, struct svc_reply *rp,
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+	if (!force && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
 		same = 1;
 		version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		created = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
@@ -651,7 +652,7 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 	(void)rq;
 	snprintf(detail, sizeof(detail), "config reloaded from %s", cs.path);
-	if (cfgsync_reload_file(c, rp, detail, &plan, &version) != 0)
+	if (cfgsync_reload_file(c, rp, detail, 0, &plan, &version) != 0)
 		return;
 	status = json_is_true(json_object_get(plan, "restart_required")) ?
 	    "partial" : json_array_size(json_object_get(plan,

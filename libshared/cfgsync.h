@@ -59,15 +59,17 @@ int	 cfgsync_shutdown(const char *reason, int delay_ms);
 
 /*
  * config.toml as it is now (under cfg_file_lock()): stored as a new
- * version, audited with detail, unless it is the newest version's text;
- * applied here and announced, so every process applies it.  What
- * config.reload does, and the channels service's reloads with it (on
- * SVC_CONFIG_OWNER, whose schema holds config_versions).  0 with *plan
- * (new; NULL: not wanted) and *version; -1 with rp set (400: the file
- * does not load as a config; 5xx).
+ * version, audited with detail, unless it is the newest version's text
+ * (force: stored all the same -- a restore, which put back an archive's
+ * versions, older than those the processes applied: only a version past
+ * theirs is applied); applied here and announced, so every process
+ * applies it.  What config.reload does, and the channels service's
+ * reloads with it (on SVC_CONFIG_OWNER, whose schema holds
+ * config_versions).  0 with *plan (new; NULL: not wanted) and *version;
+ * -1 with rp set (400: the file does not load as a config; 5xx).
  */
 int	 cfgsync_reload_file(struct svc_ctx *c, struct svc_reply *rp,
-	    const char *detail, json_t **plan, long long *version);
+	    const char *detail, int force, json_t **plan, long long *version);
 
 /*
  * SVC_CONFIG_OWNER's own catch-up, from its database (db: its schema's):

@@ -19,10 +19,13 @@
  * the archive is this installation's and, when the list knows it, that
  * the file is the one written; only then, with no turn running, it
  * drops and re-creates every schema of the archive in ONE transaction
- * (pg_restore's SQL piped into psql --single-transaction), puts
- * config.toml and the workspaces back, chains a ConfigChange entry,
- * resets the anchor file, verifies the chain and asks agent-runtime
- * (mcp.reload) and channels (channels.reload) to re-read what they hold.
+ * (pg_restore's SQL piped into psql --single-transaction; the config
+ * versions' numbering kept going up), puts config.toml and the
+ * workspaces back, chains a ConfigChange entry, resets the anchor file,
+ * verifies the chain and asks agent-runtime (mcp.reload) and channels
+ * (channels.reload) to re-read what they hold: the channels store the
+ * restored config.toml as a new config version, which every process
+ * applies.
  *
  * One backup or restore at a time across every replica: a session
  * advisory lock on the worker's connection.  pg_dump, pg_restore, psql
@@ -1454,9 +1457,43 @@ bk_verify(const char *dir, const char *inst, int allow_foreign,
 }
 
 /*
+ * The live config's counters, kept going up across a restore: before the
+ * drop, the newest channels.config_versions version and config_reloads id
+ * (their tables locked against a change meanwhile) are kept in the
+ * transaction's settings; after the dump's data, each sequence is set
+ * past both the archive's and the running system's.  Every process skips
+ * a config version at or below the one it applied (libshared/cfgsync.c),
+ * and each channels replica a config_reloads id at or below the last it
+ * saw: numbers that went back would be ignored until they restart.
+ * A table absent (before its migration) is left alone.
+ */
+#define BK_CFG_COUNTERS(f) \
+	f("config_versions", "version", "librefang.restore_cfg_version") \
+	f("config_reloads", "id", "librefang.restore_cfg_reload")
+#define BK_CFG_KEEP(t, col, guc) \
+	"PERFORM pg_catalog.set_config('" guc "', '0', true); " \
+	"IF pg_catalog.to_regclass('channels." t "') IS NOT NULL THEN " \
+	"LOCK TABLE channels." t " IN EXCLUSIVE MODE; " \
+	"PERFORM pg_catalog.set_config('" guc "', (SELECT " \
+	"coalesce(max(" col "), 0) FROM channels." t ")::text, true); " \
+	"END IF; "
+#define BK_CFG_BUMP(t, col, guc) \
+	"IF pg_catalog.to_regclass('channels." t "') IS NOT NULL THEN " \
+	"PERFORM pg_catalog.setval(pg_catalog.pg_get_serial_sequence(" \
+	"'channels." t "', '" col "'), greatest(1, " \
+	"coalesce(pg_catalog.current_setting('" guc "', true), '0')" \
+	"::bigint, (SELECT coalesce(max(" col "), 0) FROM channels." t \
+	"))); END IF; "
+#define BK_CFG_PRE \
+	"DO $bk$ BEGIN " BK_CFG_COUNTERS(BK_CFG_KEEP) "END $bk$; "
+#define BK_CFG_POST \
+	"DO $bk$ BEGIN " BK_CFG_COUNTERS(BK_CFG_BUMP) "END $bk$;"
+
+/*
  * The database back: every schema of the archive dropped and made again
  * from the dump, in one transaction (pg_restore's SQL into psql
- * --single-transaction): all or nothing.  0, or -1 with e set.
+ * --single-transaction): all or nothing; the config counters kept going
+ * up (BK_CFG_PRE, BK_CFG_POST).  0, or -1 with e set.
  */
 static int
 bk_restore_db(const char *dir, json_t *schemas, struct bk_err *e)
@@ -1472,7 +1509,7 @@ bk_restore_db(const char *dir, json_t *schemas, struct bk_err *e)
 			 ps = -1;
 
 	buf_init(&pre, 65536);
-	if (buf_adds(&pre, "SET lock_timeout = '60s'; ") != 0)
+	if (buf_adds(&pre, "SET lock_timeout = '60s'; " BK_CFG_PRE) != 0)
 		goto oom;
 	json_array_foreach(schemas, i, s)
 		if (buf_addf(&pre, "DROP SCHEMA IF EXISTS \"%s\" CASCADE; ",
@@ -1494,6 +1531,8 @@ bk_restore_db(const char *dir, json_t *schemas, struct bk_err *e)
 	bk_arg(&pa, "--command");
 	bk_arg(&pa, pre.b_data);
 	bk_arg(&pa, "--file=-");
+	bk_arg(&pa, "--command");
+	bk_arg(&pa, BK_CFG_POST);
 	if (ra.av_bad || pa.av_bad)
 		goto oom;
 	if ((envp = bk_env()) == NULL) {
@@ -1799,11 +1838,12 @@ op_restore(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	bc = bus_client_open(bk.bus_url);
 	json_object_set_new(reloaded, SVC_AGENT_RUNTIME, json_integer(
 	    bk_reload(bc, SVC_AGENT_RUNTIME, OP_MCP_RELOAD, NULL)));
-	/* The restore is recorded above and put the archive's config
-	 * versions back: the channels re-read the file, no version. */
+	/* The channels re-read the file, and store it as a new config
+	 * version, numbered past every one applied (BK_CFG_POST), which
+	 * every process applies, audited as the restore's. */
 	json_object_set_new(reloaded, SVC_CHANNELS, json_integer(
-	    bk_reload(bc, SVC_CHANNELS, OP_CHANNELS_RELOAD, json_pack("{s:b}",
-	    "store", 0))));
+	    bk_reload(bc, SVC_CHANNELS, OP_CHANNELS_RELOAD, json_pack("{s:s}",
+	    "restore", name))));
 	if (bc != NULL)
 		bus_client_close(bc);
 	chain_verify(c, &vr);

@@ -287,7 +287,7 @@ chan_cfg_apply(struct svc_ctx *c, struct svc_reply *rp, const char *name,
 		return;
 	}
 	snprintf(detail, sizeof(detail), "channel '%s' %s", name, status);
-	if (cfgsync_reload_file(c, &tell, detail, NULL, NULL) != 0)
+	if (cfgsync_reload_file(c, &tell, detail, 0, NULL, NULL) != 0)
 		log_warnx("channel '%s': the other replicas were not told: %s",
 		    name, json_string_value(json_object_get(tell.sr_body,
 		    "error")) != NULL ? json_string_value(json_object_get(

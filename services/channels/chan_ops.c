@@ -467,26 +467,48 @@ op_wa_qr_status(struct svc_ctx *c, const struct msg_req *rq,
  * other process for the rest of the file.  The whole file must load: a
  * bad key elsewhere is a 400 too, and nothing changes.
  *
- * {"store": false} (a restore, which records itself and puts back the
- * config versions of its archive): no version is stored; the other
- * replicas are told with a config_reloads row to read their file again.
+ * {"restore": "<archive>"} (POST /api/restore, after it put back the
+ * database and config.toml): the file is stored as a new version even
+ * when it is the newest one's text -- the restored versions are older
+ * than those the processes applied, and the restore moved the sequence
+ * past both (services/audit/backup.c) -- and audited as the restore's.
+ *
+ * {"store": false} (an older release's restore): no version is stored;
+ * the other replicas are told with a config_reloads row to read their
+ * file again.
  */
 static void
 op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
-	const char	*p[1] = { svc_instance() };
-	json_t		*diff;
-	char		 err[600];
+	const char	*p[1] = { svc_instance() }, *restore = NULL;
+	json_t		*diff, *v;
+	char		 err[600], detail[256];
 	int		 store;
 
 	store = !json_is_false(json_object_get(rq->mr_body, "store"));
+	if ((v = json_object_get(rq->mr_body, "restore")) != NULL) {
+		if (!json_is_string(v) || json_string_length(v) == 0 ||
+		    json_string_length(v) > 128) {
+			svc_reply_error(rp, 400, "restore must be the name of "
+			    "the archive restored");
+			return;
+		}
+		restore = json_string_value(v);
+		store = 1;
+	}
 	if ((store && chan_config_check(err, sizeof(err)) != 0) ||
 	    chan_reload(err, sizeof(err), &diff) != 0) {
 		svc_reply_error(rp, 400, "%s", err);
 		return;
 	}
-	if (store && cfgsync_reload_file(c, rp, "channels reloaded (POST "
-	    "/api/channels/reload)", NULL, NULL) != 0) {
+	if (restore != NULL)
+		snprintf(detail, sizeof(detail), "config restored from backup "
+		    "%s (POST /api/restore)", restore);
+	else
+		snprintf(detail, sizeof(detail), "channels reloaded (POST "
+		    "/api/channels/reload)");
+	if (store && cfgsync_reload_file(c, rp, detail, restore != NULL, NULL,
+	    NULL) != 0) {
 		json_decref(diff);
 		return;
 	}

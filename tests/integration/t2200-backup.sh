@@ -240,20 +240,24 @@ t_eq "KV: the later key is gone" "$LF_STATUS" 404
 t_eq "the workspace file is back" "$(cat "$WS/keeper/note.txt")" "workspace note v1"
 t_ok "the later workspace file is gone" test ! -e "$WS/keeper/stray.txt"
 t_eq "config.toml is back" "$(head -1 "$LIBREFANG_HOME/config.toml")" "# t2200 config, version one"
+# The restored config.toml is stored as a new config version, audited
+# through the channels' outbox (t2203 checks the versions).
+cfg_outbox_empty() { [ "$(lf_psql "SELECT count(*) FROM channels.audit_outbox")" = 0 ]; }
+lf_poll 200 cfg_outbox_empty
 lf_req GET /api/audit/verify
 t_eq "GET /api/audit/verify: valid" "$(jbc '[.status, .valid]')" '["valid",true]'
-t_eq "the chain is the backup's and one entry" "$(jb .chain_length)" "$((N0 + 1))"
-lf_req GET '/api/audit/recent?limit=1'
-t_eq "that entry records the restore" \
-    "$(jbc '.entries[0] | [.action, .agent_id, (.detail | startswith("backup restored: '"$F"'"))]')" \
-    '["ConfigChange","system",true]'
+t_eq "the chain is the backup's and two entries" "$(jb .chain_length)" "$((N0 + 2))"
+lf_req GET '/api/audit/recent?limit=2'
+t_eq "they record the restore, then its config version" \
+    "$(jbc '[.entries[] | [.action, .agent_id, (.detail | split(" (")[0])]]')" \
+    "[[\"ConfigChange\",\"system\",\"backup restored: $F\"],[\"ConfigChange\",\"system\",\"config restored from backup $F\"]]"
 lf_req GET /api/agents
 lf_fake_script '{"model":"m-bk","steps":[{"text":"after restore"}]}'
 lf_req POST "/api/agents/$B/message" "$(lf_msg_json 'are you back')"
 t_eq "a restored agent runs turns" "$LF_STATUS $(jb .response)" "200 after restore"
 lf_poll 200 outbox_empty
 lf_req GET /api/audit/verify
-t_eq "the chain still verifies after new entries" "$(jbc '[.valid, (.chain_length > '"$((N0 + 1))"')]')" '[true,true]'
+t_eq "the chain still verifies after new entries" "$(jbc '[.valid, (.chain_length > '"$((N0 + 2))"')]')" '[true,true]'
 
 # ---- list, delete ----------------------------------------------------------------
 lf_req GET /api/backups
