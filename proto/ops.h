@@ -58,6 +58,8 @@
 #define OP_SESSIONS_LABEL	"sessions.label"
 #define OP_SESSIONS_CLEANUP	"sessions.cleanup"
 #define OP_SESSIONS_SEARCH	"sessions.search"
+/* services tell whether they want turn Message events (turn/notify.c) */
+#define OP_EVENTS_INTEREST	"events.interest"
 
 /* ---- agent-runtime: traces, metrics and logs (agent/obs.c) ------------- */
 #define OP_AGENTS_TRACES	"agents.traces"

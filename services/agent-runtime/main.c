@@ -36,8 +36,16 @@ agent_health(struct svc_ctx *c, json_t *out)
 {
 	long long	n = agent_store_count(c->sc_db);
 
+	long long	sent, skipped;
+
 	if (n >= 0)
 		json_object_set_new(out, "agent_count", json_integer(n));
+	/* turn/notify.c: Message events published, and left out because
+	 * no service wanted them (runtime.event_interest). */
+	turn_notify_counts(&sent, &skipped);
+	json_object_set_new(out, "message_events_sent", json_integer(sent));
+	json_object_set_new(out, "message_events_skipped",
+	    json_integer(skipped));
 }
 
 static void	agent_drain(void *);
@@ -127,7 +135,7 @@ static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops, a2a_ops, a2a_hook_ops, comms_ops, mcp_ops,
 	budget_ops, usage_ops, approval_ops,
-	totp_ops,
+	totp_ops, turn_interest_ops,
 	NULL
 };
 

@@ -40,6 +40,7 @@
 
 #include "bus.h"
 #include "channels.h"
+#include "interest.h"
 #include "log.h"
 #include "services.h"
 #include "util.h"
@@ -55,6 +56,13 @@ static const char SQL_QUEUE[] =
 	"SELECT gen_random_uuid(), w.id, $1, $2, $3::jsonb FROM webhooks w "
 	"WHERE w.enabled AND (w.events ? $1 OR w.events ? 'all') "
 	"ON CONFLICT (webhook_id, event_id) DO NOTHING";
+
+/* events.interest (interest.h): does an enabled webhook of either kind
+ * want a turn's Message events (SQL_QUEUE's test, for those names). */
+static const char SQL_INTEREST[] =
+	"SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled AND "
+	"    events ?| array['message_received', 'message_completed', "
+	"    'all']), statement_timestamp()";
 
 /* The names the enabled webhooks subscribe to. */
 static const char SQL_NAMES[] =
@@ -443,6 +451,10 @@ chan_hookout_start(const struct sh_config *cfg)
 		return (-1);
 	}
 	ho.sub_running = 1;
+	if (interest_start(cfg, "channels", SVC_CHANNELS, SQL_INTEREST) != 0) {
+		chan_hookout_stop();
+		return (-1);
+	}
 	for (ho.n = 0; ho.n < hc->hc_workers; ho.n++)
 		if (pthread_create(&ho.th[ho.n], NULL, hook_worker_main,
 		    NULL) != 0) {
@@ -459,6 +471,7 @@ chan_hookout_stop(void)
 {
 	int	i;
 
+	interest_stop();
 	pthread_mutex_lock(&ho.mtx);
 	ho.quit = 1;
 	pthread_cond_broadcast(&ho.cond);

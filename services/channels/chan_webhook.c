@@ -33,6 +33,7 @@
 #include "channels.h"
 #include "err.h"
 #include "httpc.h"
+#include "interest.h"
 #include "log.h"
 #include "ops.h"
 #include "ssrf.h"
@@ -742,6 +743,18 @@ hook_delete(struct svc_ctx *c, const struct msg_req *rq,
 
 /* ---- /api/webhooks ---------------------------------------------------------------- */
 
+/* After a change of the subscriptions (either kind: every enabled webhook
+ * naming an event gets it): the names are read again, and agent-runtime
+ * is told before the answer whether a turn's Message events are wanted,
+ * so the very next turn publishes them (or stops). */
+static void
+hook_changed(struct svc_ctx *c, struct svc_reply *rp)
+{
+	chan_hookout_changed();
+	if (rp->sr_status >= 200 && rp->sr_status < 300)
+		(void)interest_send(c->sc_db);
+}
+
 static void
 op_list(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
@@ -753,21 +766,21 @@ static void
 op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_create(c, rq, rp, "outbound");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 static void
 op_update(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_update(c, rq, rp, "outbound");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 static void
 op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 {
 	hook_delete(c, rq, rp, "outbound");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 /* The subscription and its last deliveries, each with its attempts. */
@@ -898,7 +911,7 @@ op_ev_create(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_create(c, rq, rp, "event");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 static void
@@ -906,7 +919,7 @@ op_ev_update(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_update(c, rq, rp, "event");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 static void
@@ -914,7 +927,7 @@ op_ev_delete(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	hook_delete(c, rq, rp, "event");
-	chan_hookout_changed();
+	hook_changed(c, rp);
 }
 
 const struct svc_op chan_webhook_ops[] = {

@@ -873,6 +873,8 @@ turn_job_start(struct turn *t, struct db *db)
 			return;
 		}
 		t->t_fence = st.st_fence;
+		t->t_msg_events = st.st_msg_events;
+		turn_notify_wanted(st.st_msg_events);
 		t->t_messages = session_repair(st.st_messages, &rs);
 		if (session_repair_count(&rs) > 0)
 			log_info("session %s repaired on load (%d synthetic "
@@ -887,8 +889,10 @@ turn_job_start(struct turn *t, struct db *db)
 		st.st_summary = st.st_model_override = NULL;
 		st.st_peers = NULL;
 		session_take_release(&st);
-	} else
+	} else {
 		t->t_messages = json_array();
+		t->t_msg_events = turn_notify_wanted_last();
+	}
 	if (t->t_messages == NULL) {
 		turn_fail(t, db, 500, "out of memory");
 		return;

@@ -18,17 +18,66 @@
  * match them only at depth 0, when no trigger caused the turn (a fire's
  * turn is asked the rendered event: its messages would match again;
  * trigger/fire.c, fire_report()).
+ *
+ * The Message events are published only when some service wants them
+ * (issue 8: every SUB socket of every process receives every event, two
+ * per turn cost about 30 receives): runtime.event_interest holds each
+ * service's newest answer (events.interest below: channels when a
+ * webhook subscribes to message_* or all, the scheduler when a trigger's
+ * pattern is all or content_match), and the take's statement reads
+ * EXISTS (... WHERE messages) into the turn, so the gate costs no
+ * statement.  Crashed stays unconditional (failures are rare).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "bus.h"
+#include "db.h"
 #include "log.h"
 #include "msg.h"
+#include "ops.h"
 #include "services.h"
+#include "svc.h"
 #include "turn/turn.h"
+
+#define INTEREST_SERVICE_MAX	64
+
+/* What this process's last take read (1 until one did: publishing an
+ * event nobody wants costs less than losing one somebody wants). */
+static atomic_int	notify_wanted = 1;
+static atomic_llong	notify_sent, notify_skipped;
+
+void
+turn_notify_wanted(int wanted)
+{
+	atomic_store(&notify_wanted, wanted != 0);
+}
+
+int
+turn_notify_wanted_last(void)
+{
+	return (atomic_load(&notify_wanted));
+}
+
+void
+turn_notify_counts(long long *sent, long long *skipped)
+{
+	*sent = atomic_load(&notify_sent);
+	*skipped = atomic_load(&notify_skipped);
+}
+
+/* A Message event: published when wanted, else counted as left out. */
+static int
+notify_message_wanted(struct turn *t)
+{
+	if (t->t_msg_events)
+		return (1);
+	atomic_fetch_add(&notify_skipped, 1);
+	return (0);
+}
 
 /* The text of the user's message: a string, or the last text block once
  * attachments made it blocks (borrowed from t). */
@@ -73,6 +122,8 @@ notify_publish(struct turn *t, const char *type, json_t *data)
 	if ((ev = msg_event(t->t_agent_id, type, data, t->t_event_depth)) ==
 	    NULL)
 		return;
+	if (strcmp(type, "Message") == 0)
+		atomic_fetch_add(&notify_sent, 1);
 	pthread_mutex_lock(&as->as_pub_mtx);
 	if (bus_publish(as->as_pub, TOPIC_EVENTS, ev) != 0)
 		log_debug("%s: could not publish the %s event of agent '%s'",
@@ -109,7 +160,7 @@ void
 turn_notify_received(struct turn *t)
 {
 	if (t->t_kind != TURN_MESSAGE || t->t_as == NULL ||
-	    t->t_as->as_pub == NULL)
+	    t->t_as->as_pub == NULL || !notify_message_wanted(t))
 		return;
 	notify_publish(t, "Message", notify_message(t, "user",
 	    notify_user_text(t)));
@@ -125,6 +176,8 @@ turn_notify_end(struct turn *t, int status, json_t *body)
 	    t->t_as->as_pub == NULL || t->t_agent_id[0] == '\0')
 		return;
 	if (status == 200) {
+		if (!notify_message_wanted(t))
+			return;
 		data = notify_message(t, "agent", json_string_value(
 		    json_object_get(body, "response")));
 		md = json_object_get(data, "metadata");
@@ -154,3 +207,78 @@ turn_notify_end(struct turn *t, int status, json_t *body)
 		    json_string(t->t_trigger_id));
 	notify_publish(t, "Lifecycle", data);
 }
+
+/* ---- events.interest ------------------------------------------------ */
+
+/* Keeps a service's newest answer only. */
+static const char SQL_INTEREST[] =
+	"INSERT INTO event_interest (service, messages, as_of) "
+	"VALUES ($1, $2::boolean, $3::timestamptz) "
+	"ON CONFLICT (service) DO UPDATE SET messages = EXCLUDED.messages, "
+	"    as_of = EXCLUDED.as_of "
+	"    WHERE event_interest.as_of <= EXCLUDED.as_of "
+	"RETURNING messages";
+
+/* {service, messages, as_of} -> 200 {service, messages, applied}:
+ * applied false when a newer answer was already kept. */
+static void
+op_interest(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	json_t		*b = rq->mr_body, *m;
+	const char	*svc, *asof, *key, *p[3], *st;
+	json_t		*v;
+	PGresult	*res;
+	int		 applied;
+
+	if (!json_is_object(b)) {
+		svc_reply_error(rp, 400, "request body must be a JSON object");
+		return;
+	}
+	json_object_foreach(b, key, v)
+		if (strcmp(key, "service") != 0 && strcmp(key, "messages") !=
+		    0 && strcmp(key, "as_of") != 0) {
+			svc_reply_error(rp, 400, "unknown field '%s'", key);
+			return;
+		}
+	svc = json_string_value(json_object_get(b, "service"));
+	m = json_object_get(b, "messages");
+	asof = json_string_value(json_object_get(b, "as_of"));
+	if (svc == NULL || svc[0] == '\0' ||
+	    strlen(svc) > INTEREST_SERVICE_MAX) {
+		svc_reply_error(rp, 400, "service must be a string of 1 to %d "
+		    "bytes", INTEREST_SERVICE_MAX);
+		return;
+	}
+	if (!json_is_boolean(m)) {
+		svc_reply_error(rp, 400, "messages must be a boolean");
+		return;
+	}
+	if (asof == NULL || asof[0] == '\0') {
+		svc_reply_error(rp, 400, "as_of must be a timestamp string");
+		return;
+	}
+	p[0] = svc;
+	p[1] = json_is_true(m) ? "true" : "false";
+	p[2] = asof;
+	if ((res = db_exec(c->sc_db, SQL_INTEREST, 3, p)) == NULL) {
+		st = db_sqlstate(c->sc_db);
+		if (strncmp(st, "22", 2) == 0)
+			svc_reply_error(rp, 400, "as_of must be a timestamp "
+			    "string");
+		else
+			svc_reply_error(rp, 503, "database unavailable");
+		return;
+	}
+	applied = PQntuples(res) == 1;
+	PQclear(res);
+	log_debug("event interest of '%s': messages %s (%s)", svc, p[1],
+	    applied ? "kept" : "older than the one kept");
+	svc_reply_json(rp, 200, json_pack("{s:s, s:b, s:b}", "service", svc,
+	    "messages", json_is_true(m), "applied", applied));
+}
+
+const struct svc_op turn_interest_ops[] = {
+	{ OP_EVENTS_INTEREST,	op_interest },
+	{ NULL,			NULL }
+};

@@ -50,7 +50,9 @@ static const char SQL_TAKE[] =
 	/* As agent/store.c's agent_store_names(). */
 	"    (SELECT coalesce(json_agg(p.name ORDER BY p.created_at, p.id), "
 	"     '[]')::text FROM (SELECT name, created_at, id FROM agents "
-	"     WHERE name <> $3 ORDER BY created_at, id LIMIT $4::integer) p)";
+	"     WHERE name <> $3 ORDER BY created_at, id LIMIT $4::integer) p), "
+	/* turn/notify.c: whether any service wants Message events. */
+	"    EXISTS (SELECT 1 FROM event_interest WHERE messages)";
 static const char SQL_SAVE[] =
 	"UPDATE sessions SET messages = $3::jsonb, "
 	"    context_window_tokens = $4::bigint, "
@@ -177,6 +179,7 @@ session_take(struct db *db, const char *sid, const char *agent_id,
 		json_decref(out->st_peers);
 		out->st_peers = NULL;
 	}
+	out->st_msg_events = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
 	ret = out->st_messages != NULL ? 0 : SH_ENOMEM;
  done:
 	PQclear(res);

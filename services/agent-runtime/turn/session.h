@@ -55,6 +55,8 @@ struct session_take {
 	char		*st_model_override;	/* new or NULL */
 	json_t		*st_peers;	/* new: up to peers_max names of the
 					   other agents, oldest first */
+	int		 st_msg_events;	/* a service wants Message events
+					   (event_interest) */
 };
 
 /* The advisory-lock key of a session (its first 64 bits). */

@@ -101,6 +101,7 @@ struct turn {
 	int			 t_incognito;	/* nothing saved */
 	int			 t_show_thinking;
 	int			 t_depth;	/* agent_send nesting */
+	int			 t_msg_events;	/* publish Message events */
 	int			 t_event_depth;	/* trigger chain: caller
 						   event_depth, passed on
 						   by the tools */
@@ -298,8 +299,17 @@ void	 turn_event(struct turn *t, json_t *ev);
 
 /* ---- turn/notify.c: a message turn's facts on TOPIC_EVENTS ---------- */
 
-/* Message {role: "user"}: the user's message is taken into the turn. */
+/* Message {role: "user"}: the user's message is taken into the turn.
+ * Both Message events are published only when some service wants them
+ * (t_msg_events: the take's event_interest, or for an ephemeral turn
+ * the value the last take of this process read). */
 void	 turn_notify_received(struct turn *t);
+/* The take read event_interest: remembers it for ephemeral turns. */
+void	 turn_notify_wanted(int wanted);
+/* What the last take read (1 before any). */
+int	 turn_notify_wanted_last(void);
+/* Message events published and left out (agents.metrics-like gauges). */
+void	 turn_notify_counts(long long *sent, long long *skipped);
 /* Message {role: "agent"} for status 200 (body: the answer, borrowed),
  * Lifecycle Crashed for a 5xx or 429; nothing for a refused request. */
 void	 turn_notify_end(struct turn *t, int status, json_t *body);
@@ -347,5 +357,6 @@ char	*turn_prompt(struct turn *t, struct db *db);
 /* ---- turn/ops.c ------------------------------------------------------- */
 
 extern const struct svc_op turn_ops[];
+extern const struct svc_op turn_interest_ops[];
 
 #endif /* TURN_H */

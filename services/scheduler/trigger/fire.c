@@ -37,6 +37,7 @@
 #include "core/sched.h"
 #include "db.h"
 #include "err.h"
+#include "interest.h"
 #include "log.h"
 #include "msg.h"
 #include "services.h"
@@ -706,6 +707,13 @@ fire_main(void *arg)
 	return (NULL);
 }
 
+/* events.interest (interest.h): can an enabled trigger match a turn's
+ * Message events (trigger_pattern_match(): all, content_match)? */
+static const char TRIGGER_INTEREST_SQL[] =
+	"SELECT EXISTS (SELECT 1 FROM triggers WHERE enabled AND "
+	"    (pattern ? 'all' OR pattern ? 'content_match')), "
+	"    statement_timestamp()";
+
 int
 trigger_start(void)
 {
@@ -736,12 +744,18 @@ trigger_start(void)
 		return (-1);
 	}
 	tf.running = 1;
+	if (interest_start(cfg, "scheduler", SVC_SCHEDULER,
+	    TRIGGER_INTEREST_SQL) != 0) {
+		trigger_stop();
+		return (-1);
+	}
 	return (0);
 }
 
 void
 trigger_stop(void)
 {
+	interest_stop();
 	if (tf.running) {
 		atomic_store(&tf.stop, 1);
 		pthread_join(tf.thread, NULL);

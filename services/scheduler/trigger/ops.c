@@ -17,6 +17,7 @@
 #include "core/sched.h"
 #include "db.h"
 #include "err.h"
+#include "interest.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -586,12 +587,31 @@ op_delete(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	    n > 0 ? "removed" : "already-deleted", "trigger_id", id));
 }
 
+/* ---- the event interest -------------------------------------------------- */
+
+/* After a change of the triggers, before the answer: agent-runtime is told
+ * whether a turn's Message events are wanted (a pattern all or
+ * content_match), so the very next turn publishes them (or stops;
+ * trigger/fire.c's TRIGGER_INTEREST_SQL, interest.h). */
+#define CHANGE_OP(name, fn)						\
+static void								\
+name(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)	\
+{									\
+	fn(c, rq, rp);							\
+	if (rp->sr_status >= 200 && rp->sr_status < 300)		\
+		(void)interest_send(c->sc_db);				\
+}
+CHANGE_OP(op_create_i, op_create)
+CHANGE_OP(op_patch_i, op_patch)
+CHANGE_OP(op_update_i, op_update)
+CHANGE_OP(op_delete_i, op_delete)
+
 const struct svc_op trigger_ops[] = {
 	{ OP_TRIGGERS_LIST,	op_list },
-	{ OP_TRIGGERS_CREATE,	op_create },
+	{ OP_TRIGGERS_CREATE,	op_create_i },
 	{ OP_TRIGGERS_GET,	op_get },
-	{ OP_TRIGGERS_PATCH,	op_patch },
-	{ OP_TRIGGERS_UPDATE,	op_update },
-	{ OP_TRIGGERS_DELETE,	op_delete },
+	{ OP_TRIGGERS_PATCH,	op_patch_i },
+	{ OP_TRIGGERS_UPDATE,	op_update_i },
+	{ OP_TRIGGERS_DELETE,	op_delete_i },
 	{ NULL,			NULL }
 };
