@@ -133,8 +133,20 @@ t_eq "the row keeps the newest" "$(row t-probe)" true
 N=$(msgs)
 turn "loud three" "loud answer three"
 t_eq "any service's interest turns them on" "$(msgs)" "$((N + 2))"
+# An ephemeral turn (no take) goes by what this process's last take read.
+eturn() {
+	lf_fake_script "$(jq -nc --arg t "$2" '{model: "m-int", steps: [{text: $t}]}')"
+	lf_req POST "/api/agents/$A/message" "$(jq -nc --arg m "$1" '{message: $m, ephemeral: true}')"
+	[ "$LF_STATUS" = 200 ] || echo "# ephemeral turn: $LF_STATUS $LF_BODY" >&2
+	lf_poll 100 ping_sub
+}
+eturn "ephemeral loud" "ephemeral answer"
+t_eq "an ephemeral turn after a take that read true publishes both" "$(msgs)" "$((N + 4))"
 ei '{"service": "t-probe", "messages": false, "as_of": "2099-01-02T00:00:00Z"}' >/dev/null
 t_eq "and off again" "$(row t-probe)" false
+turn "quiet five" "quiet answer five"
+eturn "ephemeral quiet" "ephemeral answer two"
+t_eq "an ephemeral turn after a take that read false: none" "$(msgs)" "$((N + 4))"
 bad() { bt req agent-runtime events.interest "{\"body\": $1}" | jq -c '[.status, (.body | keys)]'; }
 t_eq "no service: 400" "$(bad '{"messages": true, "as_of": "2099-01-01T00:00:00Z"}')" '[400,["error"]]'
 t_eq "messages not a boolean: 400" "$(bad '{"service": "x", "messages": "yes", "as_of": "2099-01-01T00:00:00Z"}')" '[400,["error"]]'
