@@ -1379,6 +1379,12 @@ broker_close(struct broker *br)
 	nng_aio_stop(br->br_tick);
 	nng_aio_stop(br->br_pub_aio);
 	broker_cx_stop(br);
+	/* The counts are final: no callback runs now.  Said before the
+	 * closes, which nng 1.5.2 can hang in (nanomsg/nng#1813: the
+	 * teardown watchdog then ends the process). */
+	log_info("broker stopped: %llu forwarded, %llu refused, %llu lost "
+	    "with their replica, %llu answers not read by their peer",
+	    br->br_forwarded, br->br_refused, br->br_lost, br->br_unsent);
 	/* Nothing waits on these sockets now; closing them only ends
 	 * pipes, and refuses new ones (broker_pipe_guard). */
 	for (i = 0; i < br->br_nlsn; i++)
@@ -1391,9 +1397,6 @@ broker_close(struct broker *br)
 		nng_close(br->br_svc[i].bs_sock);
 	nng_aio_free(br->br_tick);
 	nng_aio_free(br->br_pub_aio);
-	log_info("broker stopped: %llu forwarded, %llu refused, %llu lost "
-	    "with their replica, %llu answers not read by their peer",
-	    br->br_forwarded, br->br_refused, br->br_lost, br->br_unsent);
 	broker_free_tables(br);
 	pthread_mutex_destroy(&br->br_mtx);
 	free(br);
