@@ -37,8 +37,11 @@ test)	pkgs="$pkgs prometheus"
 	# the XMPP adapter's real peer and its test user (t8070)
 	pkgs="$pkgs prosody python3-slixmpp"
 	# the email adapter's real IMAP and SMTP peers (t8080)
-	pkgs="$pkgs dovecot-imapd python3-aiosmtpd" ;;
-bench)	pkgs="$pkgs wrk binutils" ;;
+	pkgs="$pkgs dovecot-imapd python3-aiosmtpd"
+	# the dashboard's browser tests: headless Chromium driven by
+	# playwright-core (tests/e2e/*.browser.test.mjs, t2320-t2339)
+	pkgs="$pkgs chromium" ;;
+bench)	pkgs="$pkgs wrk binutils chromium" ;;
 docker)	pkgs="$pkgs debootstrap docker-compose"
 	# Any docker client and daemon will do (a docker-ce install has no
 	# docker.io package); else Debian's.

@@ -1,16 +1,23 @@
 #!/bin/sh
-# file2c.sh [-x] TABLE DIR FILE... - embeds text files in C as
-#   const struct embed_file TABLE[] = { { "<name>", "<text>", <bytes> },
-#   ..., { NULL, NULL, 0 } };
+# file2c.sh [-x] [-z] TABLE DIR FILE... - embeds text files in C as
+#   const struct embed_file TABLE[] = { { "<name>", "<text>", <bytes>,
+#   NULL, 0 }, ..., { NULL, NULL, 0, NULL, 0 } };
 # (libshared/embed.h).  A name is the file's path under DIR; with -x its
 # last extension is dropped ("templates/coder.toml" under templates/ is
-# "coder").  Files must be text: no NUL bytes and no carriage returns.
+# "coder").  With -z each entry also holds the file's `gzip -9n` copy
+# (ef_gz, ef_gzlen), so a server can send it compressed without
+# compressing at run time (the dashboard, services/api-gateway).  Files
+# must be text: no NUL bytes and no carriage returns.
 set -eu
 strip=0
-if [ "${1:-}" = -x ]; then
-	strip=1
-	shift
-fi
+zip=0
+while :; do
+	case "${1:-}" in
+	-x) strip=1; shift ;;
+	-z) zip=1; shift ;;
+	*) break ;;
+	esac
+done
 table=$1
 dir=${2%/}
 shift 2
@@ -37,6 +44,17 @@ for f in "$@"; do
 	    else
 		cat
 	    fi
-	printf '\t    , %s },\n' "$len"
+	if [ "$zip" = 1 ]; then
+		# Every byte as a three-digit octal escape, which no
+		# following character can extend.
+		gzlen=$(gzip -9n < "$f" | wc -c | tr -d ' ')
+		printf '\t    , %s,\n' "$len"
+		gzip -9n < "$f" | od -An -v -to1 |
+		    sed -e 's/^ *//' -e 's/ *$//' -e '/^$/d' \
+		    -e 's/ /\\/g' -e 's/^/\t    "\\/' -e 's/$/"/'
+		printf '\t    , %s },\n' "$gzlen"
+	else
+		printf '\t    , %s, NULL, 0 },\n' "$len"
+	fi
 done
-printf '\t{ NULL, NULL, 0 }\n};\n'
+printf '\t{ NULL, NULL, 0, NULL, 0 }\n};\n'

@@ -179,6 +179,8 @@ struct gw_req {
 	unsigned int		 gr_allow;	/* for 405 and preflight */
 	int			 gr_retry_after;
 	int			 gr_www_auth;
+	int			 gr_dash;	/* a dashboard file: its own
+						   CSP and Cache-Control */
 
 	/* the bus call */
 	struct bus_call		*gr_call;
@@ -410,7 +412,11 @@ int		 gw_health_service_up(int i);	/* index in SVC_LIST */
 long long	 gw_health_agent_count(void);
 long long	 gw_uptime_seconds(void);
 
-int		 gw_sys_root(struct gw_req *gr);
+/* ---- the dashboard's files (gw_dash.c) ------------------------------ */
+
+int		 gw_dash_root(struct gw_req *gr);	/* GET / */
+int		 gw_dash_file(struct gw_req *gr);	/* GET /dashboard/... */
+
 int		 gw_sys_health(struct gw_req *gr);
 int		 gw_sys_health_detail(struct gw_req *gr);
 int		 gw_sys_ready(struct gw_req *gr);

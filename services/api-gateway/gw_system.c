@@ -735,34 +735,3 @@ gw_sys_metrics(struct gw_req *gr)
 	return (0);
 }
 
-static const char gw_landing[] =
-"<!doctype html>\n"
-"<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-"<title>LibreFang</title>\n"
-"<style>body{font-family:system-ui,sans-serif;max-width:40em;"
-"margin:3em auto;padding:0 1em;line-height:1.5;color:#222}"
-"code{background:#f3f3f3;padding:0 .2em}</style>\n"
-"</head><body>\n"
-"<h1>LibreFang</h1>\n"
-"<p>The LibreFang agent operating system is running. The web dashboard "
-"is not part of this build yet; the REST API is.</p>\n"
-"<ul>\n"
-"<li><a href=\"/api/health\">/api/health</a> &mdash; liveness "
-"(no key needed)</li>\n"
-"<li><a href=\"/api/status\">/api/status</a> &mdash; kernel status and "
-"agents</li>\n"
-"<li><a href=\"/api/version\">/api/version</a> &mdash; build "
-"information</li>\n"
-"</ul>\n"
-"<p>When an <code>api_key</code> is configured, API calls need "
-"<code>Authorization: Bearer &lt;key&gt;</code>.</p>\n"
-"</body></html>\n";
-
-int
-gw_sys_root(struct gw_req *gr)
-{
-	gw_reply_data(gr, 200, "text/html; charset=utf-8", gw_landing,
-	    sizeof(gw_landing) - 1);
-	return (0);
-}
