@@ -1,0 +1,323 @@
+// The dashboard's operator pages (services/api-gateway/dashboard/js/pages)
+// in headless Chromium, driven by playwright-core: every page renders
+// with no console error, no CSP violation and no error box; a schedule
+// made on the page fires by itself and its last run appears; a log line
+// arrives live; an approval is approved on the page; an agent is spawned
+// from a template and deleted; a provider key is set and never shown;
+// the navigation works from the keyboard; screenshots of every page in
+// light and dark, and two pages at 360 px without sideways scrolling.
+//
+// Environment: LF_URL (the gateway, no API key), LF_AGENT (an agent on
+// the fake provider), LF_SCREENS (where screenshots go).
+import { test, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.LF_URL;
+const agent = process.env.LF_AGENT;
+const screens = process.env.LF_SCREENS || '/tmp';
+const PAGES = ['overview', 'agents', 'sessions', 'schedules', 'workflows', 'approvals',
+	'memory', 'usage', 'audit', 'logs', 'providers', 'channels', 'config'];
+const KEY = 'gsk-dashops-never-shown-4242';
+
+let browser;
+let context;
+// Every console error, page error and CSP violation of every page.
+const problems = [];
+let where = '';
+
+async function apiCall(method, path, body) {
+	const r = await fetch(`${base}${path}`, {
+		method,
+		headers: body ? { 'Content-Type': 'application/json' } : {},
+		body: body ? JSON.stringify(body) : undefined,
+	});
+	const text = await r.text();
+	return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+async function newPage(opts = {}) {
+	const page = await context.newPage();
+	if (opts.viewport) await page.setViewportSize(opts.viewport);
+	// A failed request is named by its response (the console's "Failed
+	// to load resource" says no URL).  The shell asks the gateway
+	// whether it has a dashboard login: a 404 there is an answer.
+	page.on('console', (m) => {
+		if (m.type() === 'error' && !m.text().startsWith('Failed to load resource'))
+			problems.push(`${where}: console: ${m.text()}`);
+	});
+	page.on('response', (r) => {
+		const u = new URL(r.url());
+		if (r.status() >= 400 && !(r.status() === 404 && u.pathname === '/api/auth/dashboard-check'))
+			problems.push(`${where}: ${r.request().method()} ${u.pathname} ${r.status()}`);
+	});
+	page.on('pageerror', (e) => problems.push(`${where}: page error: ${e.message}`));
+	// CSP violations, reported by the page itself (an init script is
+	// the browser's, not the page's: the CSP does not apply to it).
+	await page.exposeFunction('__cspViolation', (v) => problems.push(`${where}: CSP: ${v}`));
+	await page.addInitScript(() => {
+		document.addEventListener('securitypolicyviolation', (e) => {
+			window.__cspViolation(`${e.violatedDirective} ${e.blockedURI}`);
+		});
+	});
+	return page;
+}
+
+// Goes to #/<id> and waits until the page has rendered and loaded: no
+// "Loading…" left in it.
+async function visit(page, id, rest) {
+	where = id;
+	await page.goto(`${base}/#/${id}${rest ? `/${rest}` : ''}`);
+	await page.waitForSelector(`section.page[data-page="${id}"]`, { timeout: 10000 });
+	await page.waitForFunction((pid) => {
+		const s = document.querySelector(`section.page[data-page="${pid}"]`);
+		return s && s.querySelector('h1') &&
+		    ![...s.querySelectorAll('p.muted')].some((p) => p.textContent === 'Loading…');
+	}, id, { timeout: 15000 });
+}
+
+async function errorsShown(page) {
+	return page.$$eval('.error-box', (els) => els.map((e) => e.textContent));
+}
+
+before(async () => {
+	mkdirSync(screens, { recursive: true });
+	browser = await chromium.launch({
+		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+		args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+	});
+	context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+	context.setDefaultTimeout(15000);
+});
+
+beforeEach(() => { problems.length = 0; });
+
+after(async () => {
+	if (browser) await browser.close();
+});
+
+test('every page renders its data, in light and dark, with no error', async () => {
+	const page = await newPage();
+	for (const id of PAGES) {
+		await page.emulateMedia({ colorScheme: 'light' });
+		await visit(page, id);
+		assert.deepEqual(await errorsShown(page), [], `page ${id} shows an error`);
+		const nav = await page.$eval(`nav a[href="#/${id}"]`, (a) => a.getAttribute('aria-current'));
+		assert.equal(nav, 'page', `the navigation marks ${id} as the current page`);
+		await page.screenshot({ path: join(screens, `${id}-light.png`), fullPage: true });
+		await page.emulateMedia({ colorScheme: 'dark' });
+		await page.screenshot({ path: join(screens, `${id}-dark.png`), fullPage: true });
+	}
+	// The overview shows every service and the agent.
+	await visit(page, 'overview');
+	const text = await page.textContent('main');
+	for (const svc of ['agent-runtime', 'scheduler', 'memory', 'audit', 'channels', 'api-gateway'])
+		assert.ok(text.includes(svc), `the overview names ${svc}`);
+	const me = await apiCall('GET', `/api/agents/${agent}`);
+	assert.ok(text.includes(me.body.name), 'the overview lists the agent');
+	await page.close();
+	assert.deepEqual(problems, [], 'no console error, page error or CSP violation');
+});
+
+test('a schedule created on the page fires and its last run appears', async () => {
+	const page = await newPage();
+	await visit(page, 'schedules');
+	const form = page.locator('form.schedule-form');
+	await form.getByLabel('Name').fill('dash-every-5s');
+	await form.getByLabel('Agent', { exact: true }).selectOption(agent);
+	await form.getByLabel('Kind').selectOption('every');
+	await form.getByLabel('Seconds').fill('5');
+	await form.getByLabel('Message to the agent').fill('scheduled hello');
+	await form.getByRole('button', { name: 'Create schedule' }).click();
+	const row = page.locator('tr', { hasText: 'dash-every-5s' });
+	await row.waitFor({ timeout: 10000 });
+	assert.equal(await row.locator('.last-run').count(), 0, 'not run yet when created');
+	// It fires 5 s after it was made; the page refreshes every 5 s.
+	await row.locator('.last-run').waitFor({ timeout: 30000 });
+	assert.match(await row.locator('.last-run').textContent(), /ok/, 'the run ended ok');
+	const r = await apiCall('GET', '/api/schedules');
+	const s = r.body.schedules.find((x) => x.name === 'dash-every-5s');
+	assert.ok(s && s.run_count >= 1, 'the API counts the run');
+	// Its runs: the history shows a scheduled (not manual) fire.
+	await row.getByRole('button', { name: 'Runs' }).click();
+	await page.getByText('Recent runs of "dash-every-5s"').waitFor();
+	assert.ok(await page.locator('td', { hasText: 'scheduled' }).count() >= 1, 'a scheduled run in the history');
+	await apiCall('DELETE', `/api/schedules/${s.id}`);
+	await page.close();
+	assert.deepEqual(problems, []);
+});
+
+test('a provider key set on the page is never shown, and its log line arrives live', async () => {
+	const logs = await newPage();
+	await visit(logs, 'logs');
+	await logs.waitForSelector('.stream-state[data-state="open"]', { timeout: 10000 });
+
+	const page = await newPage();
+	await visit(page, 'providers');
+	const form = page.locator('form.key-form');
+	await form.getByLabel('Provider').selectOption('groq');
+	await form.getByLabel('API key').fill(KEY);
+	await form.getByRole('button', { name: 'Set key' }).click();
+	await page.getByText('Key set for groq').waitFor({ timeout: 10000 });
+	assert.equal(await form.getByLabel('API key').inputValue(), '', 'the field is cleared');
+	await page.locator('tr', { hasText: 'groq' }).first().locator('.badge', { hasText: 'configured' })
+	    .waitFor({ timeout: 10000 });
+
+	// agent-runtime logs "API key set for 'groq'": the logs page gets it.
+	await logs.locator('.log-line', { hasText: "API key set for 'groq'" }).waitFor({ timeout: 15000 });
+
+	// Nowhere in either page, not in the text nor in any field.
+	for (const p of [page, logs]) {
+		const html = await p.content();
+		assert.ok(!html.includes(KEY), 'the key is not in the document');
+		const values = await p.$$eval('input, textarea', (els) => els.map((e) => e.value));
+		assert.ok(!values.some((v) => v.includes(KEY)), 'nor in a field');
+	}
+	// Nor on any other page.
+	for (const id of ['providers', 'config', 'audit', 'overview']) {
+		await visit(page, id);
+		assert.ok(!(await page.content()).includes(KEY), `not on ${id}`);
+	}
+	await page.close();
+	await logs.close();
+	assert.deepEqual(problems, []);
+});
+
+test('an approval approved on the approvals page', async () => {
+	const made = await apiCall('POST', '/api/approvals', {
+		agent_id: agent, tool_name: 'deploy', description: 'Deploy from the dashboard test',
+		action_summary: 'dashboard approval', timeout_secs: 300,
+	});
+	assert.equal(made.status, 201);
+	const id = made.body.id;
+	const other = await apiCall('POST', '/api/approvals', {
+		agent_id: agent, tool_name: 'rm_tmp', description: 'to be rejected', timeout_secs: 300,
+	});
+	const page = await newPage();
+	await visit(page, 'approvals');
+	await page.locator(`button[data-approval="${id}"]`, { hasText: 'Approve' }).click();
+	await page.getByText('Approved deploy').waitFor({ timeout: 10000 });
+	const got = await apiCall('GET', `/api/approvals/${id}`);
+	assert.equal(got.body.status, 'approved', 'the API says approved');
+	await page.waitForFunction((i) => !document.querySelector(`button[data-approval="${i}"]`), id,
+	    { timeout: 10000 });
+	// And one rejected with a reason.
+	const oid = other.body.id;
+	const orow = page.locator('tr', { has: page.locator(`button[data-approval="${oid}"]`) });
+	await orow.getByLabel('Reason to reject rm_tmp').fill('not today');
+	await page.locator(`button[data-approval="${oid}"]`, { hasText: 'Reject' }).click();
+	await page.getByText('Rejected rm_tmp').waitFor({ timeout: 10000 });
+	const rej = await apiCall('GET', `/api/approvals/${oid}`);
+	assert.deepEqual([rej.body.status, rej.body.reason], ['rejected', 'not today']);
+	await page.close();
+	assert.deepEqual(problems, []);
+});
+
+test('an agent spawned from a template, then deleted', async () => {
+	const page = await newPage();
+	await visit(page, 'agents');
+	const form = page.locator('form.spawn-template');
+	await form.getByLabel('Template').selectOption('hello-world');
+	await form.getByLabel('Name (optional)').fill('dash-spawned');
+	await form.getByRole('button', { name: 'Spawn' }).click();
+	await page.getByText('Spawned dash-spawned').waitFor({ timeout: 10000 });
+	const link = page.getByRole('link', { name: 'dash-spawned' });
+	await link.waitFor({ timeout: 10000 });
+	const list = await apiCall('GET', '/api/agents');
+	assert.ok(list.body.some((a) => a.name === 'dash-spawned'), 'the API lists it');
+
+	// Its page: change its model.
+	await link.click();
+	await page.waitForSelector('h1:text("Agent dash-spawned")');
+	const mf = page.locator('form[aria-label="Change model"]');
+	await mf.getByLabel('Model', { exact: true }).fill('gpt-5-mini');
+	await mf.getByLabel('Provider (optional)').fill('openai');
+	await mf.getByRole('button', { name: 'Change model' }).click();
+	await page.getByText('Model: openai/gpt-5-mini').waitFor({ timeout: 10000 });
+	await page.goto(`${base}/#/agents`);
+
+	await page.getByRole('button', { name: 'Delete dash-spawned' }).click();
+	const dlg = page.locator('dialog[open]');
+	await dlg.getByRole('button', { name: 'Delete' }).click();
+	await link.waitFor({ state: 'detached', timeout: 10000 });
+	const after = await apiCall('GET', '/api/agents');
+	assert.ok(!after.body.some((a) => a.name === 'dash-spawned'), 'the API no longer lists it');
+	await page.close();
+	assert.deepEqual(problems, []);
+});
+
+test('a workflow run from its page, with each step and the run listed', async () => {
+	const me = await apiCall('GET', `/api/agents/${agent}`);
+	const made = await apiCall('POST', '/api/workflows', {
+		name: 'dash-wf', description: 'one step',
+		steps: [{ name: 'greet', agent_name: me.body.name, prompt: 'Say {{input}}' }],
+	});
+	assert.equal(made.status, 201);
+	const page = await newPage();
+	await visit(page, 'workflows', made.body.workflow_id);
+	await page.getByText('Workflow "dash-wf"').waitFor();
+	const form = page.locator('form[aria-label="Run workflow"]');
+	await form.getByLabel('Input').fill('wf-input-77');
+	await form.getByRole('button', { name: 'Run' }).click();
+	const steps = page.locator('.wf-result');
+	await steps.waitFor({ timeout: 20000 });
+	const text = await steps.textContent();
+	assert.ok(text.includes('greet') && text.includes('wf-input-77'), `the step's output is shown (${text})`);
+	await page.locator('table:has(caption:text("Runs"))').getByRole('cell', { name: 'wf-input-77', exact: true })
+	    .first().waitFor({ timeout: 10000 });
+	await page.close();
+	assert.deepEqual(problems, []);
+});
+
+test('the audit chain verified from the page', async () => {
+	const page = await newPage();
+	await visit(page, 'audit');
+	await page.getByRole('button', { name: 'Verify the chain' }).click();
+	await page.locator('.verdict-ok').waitFor({ timeout: 10000 });
+	assert.match(await page.textContent('.verdict'), /intact/);
+	await page.close();
+});
+
+test('the navigation works from the keyboard alone', async () => {
+	const page = await newPage();
+	await visit(page, 'overview');
+	// Tab until the Audit link has the focus (30 presses at most).
+	let found = false;
+	for (let i = 0; i < 30 && !found; i++) {
+		await page.keyboard.press('Tab');
+		found = await page.evaluate(() => document.activeElement &&
+		    document.activeElement.getAttribute('href') === '#/audit');
+	}
+	assert.ok(found, 'the Audit link is reachable with Tab');
+	const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+	assert.notEqual(outline, 'none', 'the focused link shows its focus');
+	await page.keyboard.press('Enter');
+	await page.waitForSelector('section.page[data-page="audit"]');
+	assert.equal(new URL(page.url()).hash, '#/audit');
+	// Shift+Tab back to Approvals and Enter.
+	found = false;
+	for (let i = 0; i < 40 && !found; i++) {
+		await page.keyboard.press('Shift+Tab');
+		found = await page.evaluate(() => document.activeElement &&
+		    document.activeElement.getAttribute('href') === '#/approvals');
+	}
+	assert.ok(found, 'the Approvals link is reachable with Shift+Tab');
+	await page.keyboard.press('Enter');
+	await page.waitForSelector('section.page[data-page="approvals"]');
+	await page.close();
+});
+
+test('at 360 px wide: two pages without sideways scrolling', async () => {
+	const page = await newPage({ viewport: { width: 360, height: 740 } });
+	for (const id of ['overview', 'agents']) {
+		await page.emulateMedia({ colorScheme: 'light' });
+		await visit(page, id);
+		const w = await page.evaluate(() => document.documentElement.scrollWidth);
+		assert.ok(w <= 360, `${id}: the page is ${w} px wide`);
+		await page.screenshot({ path: join(screens, `${id}-360.png`), fullPage: true });
+	}
+	await page.close();
+	assert.deepEqual(problems, []);
+});

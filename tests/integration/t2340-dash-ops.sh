@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# t2340-dash-ops.sh - the dashboard's operator pages in headless Chromium
+# (tests/e2e/dashops.browser.test.mjs): every page visited with no
+# console error, no CSP violation and no error shown; a schedule created
+# from the page fires and its last run appears; a log line arrives live;
+# an approval decided from the page; an agent spawned from a template and
+# deleted; a provider key set that no page ever shows; keyboard-only
+# navigation; screenshots of each page, light and dark, and two at 360 px
+# (in $LF_TEST_OUT/screens, else the temp dir named in the log).
+. "$(dirname "$0")/../lib.sh"
+
+lf_unset_provider_keys
+export FAKE_API_KEY=sk-fake-dashops-0123456789
+# Schedules may run every 5 s (the page's "every N seconds" schedule).
+lf_config '[scheduler]
+min_interval_secs = 5'
+lf_fake_stack
+
+A=$(lf_agent dash-ops-agent m-dash)
+t_ok "an agent for the pages ($A)" test -n "$A"
+# Something for the usage, sessions, audit and memory pages to show.
+lf_req POST "/api/agents/$A/message" "$(lf_msg_json 'hello from the dashboard test')"
+t_eq "a turn for the usage page" "$LF_STATUS" 200
+lf_req POST /api/memory "$(jq -nc --arg a "$A" '{agent_id: $a, content: "The operator prefers short answers", level: "agent"}')"
+t_eq "a memory for the memory page" "$LF_STATUS" 200
+
+SCREENS=${LF_TEST_OUT:+$LF_TEST_OUT/screens}
+SCREENS=${SCREENS:-$LF_TMP/screens}
+mkdir -p "$SCREENS"
+echo "# screenshots in $SCREENS"
+export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS
+LF_NODE_SECS=300 t_node dashops.browser.test.mjs 10
+
+# What the page did, seen from the API.
+lf_req GET /api/agents
+t_eq "the agent the page deleted is gone" "$(jb '[.[] | select(.name == "dash-spawned")] | length')" 0
+lf_req GET /api/providers/groq
+t_eq "the key the page set is configured" "$(jb .auth_status)" configured
+t_eq "no screenshot missing (13 pages x 2 themes + 2 narrow)" \
+    "$(ls "$SCREENS" | grep -c '\.png$')" 28
+
+t_done
