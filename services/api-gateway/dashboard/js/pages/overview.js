@@ -1,10 +1,27 @@
 // overview.js - the system at a glance: health of every service and of
-// every replica (process) heard from, agents, turns and cost today,
-// pending approvals.  Refreshes every 5 s.
+// every replica (process) heard from, agents, turns, LLM calls and cost
+// today, pending approvals.  Refreshes every 5 s.
 
 import { api } from '../api.js';
 import { h, mount, table, fmtTime, fmtCost, errorBox } from '../ui.js';
 import { pageHead, card, badge, stat, every, fmtSecs, actionButton } from './kit.js';
+
+// Turns: every agent's own count (agents.metrics, all time), asked at
+// most every 30 s and for the first 50 agents only.
+const MAX_AGENTS = 50;
+let turnsCache = { at: 0, value: null, errors: 0 };
+async function turns(agents) {
+  if (Date.now() - turnsCache.at < 30000) return turnsCache;
+  const list = agents.slice(0, MAX_AGENTS);
+  const rs = await Promise.allSettled(list.map((a) => api('GET', `/api/agents/${encodeURIComponent(a.id)}/metrics`)));
+  let sum = 0;
+  let errors = 0;
+  for (const r of rs) {
+    if (r.status === 'fulfilled') sum += Number(r.value.turns) || 0; else errors += 1;
+  }
+  turnsCache = { at: Date.now(), value: sum, errors, partial: agents.length > MAX_AGENTS };
+  return turnsCache;
+}
 
 async function load(parts) {
   // Each source on its own: one failing (a service down) must not hide
@@ -21,13 +38,16 @@ async function load(parts) {
   const u = val(usage);
   const ap = val(approvals);
 
+  const tc = st && st.agents ? await turns(st.agents).catch(() => null) : null;
   const today = (u && u.today) || {};
   const instances = (st && st.instances) || [];
   const up = instances.filter((i) => i.status === 'up').length;
   mount(parts.tiles,
     stat('Status', d ? d.status : 'unknown', d ? `up ${fmtSecs(d.uptime_seconds)}` : null),
     stat('Agents', st ? st.agent_count : (d ? d.agent_count : null)),
-    stat('Turns today', u ? today.requests ?? 0 : null,
+    stat('Turns', tc ? tc.value : null,
+      tc ? `all time${tc.partial ? `, first ${MAX_AGENTS} agents` : ''}${tc.errors ? `, ${tc.errors} not counted` : ''}` : null),
+    stat('LLM calls today', u ? today.requests ?? 0 : null,
       u ? `${(today.input_tokens || 0) + (today.output_tokens || 0)} tokens` : null),
     stat('Cost today', u ? fmtCost(today.cost_usd || 0) : null),
     stat('Pending approvals', ap ? ap.pending : null),
@@ -85,6 +105,7 @@ export default {
   id: 'overview',
   title: 'Overview',
   render(root) {
+    turnsCache.at = 0;
     const parts = {
       tiles: h('div', { class: 'stats' }),
       services: h('div'),
