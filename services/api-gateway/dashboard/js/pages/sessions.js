@@ -28,9 +28,9 @@ export default {
       const msgs = d.messages || [];
       return card(`Session ${String(s.session_id).slice(0, 8)} of ${names.get(d.agent_id) || d.agent_id}`,
         h('p', { class: 'muted' }, `${msgs.length} messages${d.label ? ` · label "${d.label}"` : ''}`),
-        h('ol', { class: 'transcript' }, msgs.map((m) => h('li', { class: ['msg', `msg-${String(m.role).toLowerCase()}`] },
-          h('div', { class: 'msg-meta muted' }, `${m.role} · ${fmtTime(m.timestamp)}`),
-          h('div', { class: 'msg-text' }, text(m.content))))));
+        h('ol', { class: 'transcript' }, msgs.map((m) => h('li', { class: ['tmsg', `tmsg-${String(m.role).toLowerCase()}`] },
+          h('div', { class: 'tmsg-meta muted' }, `${m.role} · ${fmtTime(m.timestamp)}`),
+          h('div', { class: 'tmsg-text' }, text(m.content))))));
     });
 
     const refresh = () => loadInto(list, async () => {
