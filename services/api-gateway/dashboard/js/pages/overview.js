@@ -121,6 +121,6 @@ export default {
       card(null, parts.instances),
       card(null, parts.agents));
     refresh();
-    return every(5000, refresh);
+    return every(5000, () => (parts.agents.contains(document.activeElement) ? null : refresh()));
   },
 };
