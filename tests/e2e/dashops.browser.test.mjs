@@ -38,6 +38,18 @@ async function apiCall(method, path, body) {
 	return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
+// GET /api/config until key is want (5 s at most); the last value.
+async function configSays(key, want) {
+	let v;
+	for (let i = 0; i < 50; i++) {
+		v = (await apiCall('GET', '/api/config')).body[key];
+		if (v === want)
+			break;
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	return v;
+}
+
 async function newPage(opts = {}) {
 	const page = await context.newPage();
 	if (opts.viewport) await page.setViewportSize(opts.viewport);
@@ -267,6 +279,53 @@ test('a workflow run from its page, with each step and the run listed', async ()
 	assert.ok(text.includes('greet') && text.includes('wf-input-77'), `the step's output is shown (${text})`);
 	await page.locator('table:has(caption:text("Runs"))').getByRole('cell', { name: 'wf-input-77', exact: true })
 	    .first().waitFor({ timeout: 10000 });
+	await page.close();
+	assert.deepEqual(problems, []);
+});
+
+test('memory searched, a session read and labelled, a config key and a budget set', async () => {
+	const page = await newPage();
+	// Memory: the test script's memory is found by its words.
+	await visit(page, 'memory');
+	await page.getByRole('search').getByLabel('Search').fill('short answers');
+	await page.getByRole('search').getByRole('button', { name: 'Search' }).click();
+	await page.locator('table:has(caption:text("found for"))')
+	    .getByText('The operator prefers short answers').waitFor({ timeout: 10000 });
+
+	// Sessions: the agent's session shows the turn's message; a label.
+	const me = await apiCall('GET', `/api/agents/${agent}`);
+	await visit(page, 'sessions');
+	const row = page.locator('tbody tr', { has: page.locator(`code[title="${me.body.session_id}"]`) });
+	await row.getByRole('button', { name: 'Open' }).click();
+	await page.locator('.transcript').getByText('hello from the dashboard test', { exact: true })
+	    .waitFor({ timeout: 10000 });
+	await row.getByRole('button', { name: 'Label' }).click();
+	await page.locator('dialog[open]').getByLabel('Label').fill('dash-label');
+	await page.locator('dialog[open]').getByRole('button', { name: 'Save' }).click();
+	await row.locator('td', { hasText: 'dash-label' }).waitFor({ timeout: 10000 });
+	const ss = await apiCall('GET', `/api/sessions/${me.body.session_id}`);
+	assert.equal(ss.body.label, 'dash-label', 'the API has the label');
+
+	// Config: log_level to debug and back, as the API then says.
+	await visit(page, 'config');
+	const lvl = page.getByLabel('New value of log_level');
+	await lvl.selectOption('debug');
+	await page.getByRole('button', { name: 'Set log_level' }).click();
+	await page.getByText('log_level set').waitFor({ timeout: 10000 });
+	// Every process applies the new version as it is announced: the
+	// gateway's own view follows within moments.
+	assert.equal(await configSays('log_level', 'debug'), 'debug');
+	await page.getByLabel('New value of log_level').selectOption('info');
+	await page.getByRole('button', { name: 'Set log_level' }).click();
+	assert.equal(await configSays('log_level', 'info'), 'info');
+
+	// Budget: a daily limit, as the API then says.
+	await visit(page, 'usage');
+	await page.getByLabel('Daily limit', { exact: true }).fill('12.5');
+	await page.getByRole('button', { name: 'Save limits' }).click();
+	await page.getByText('Budget saved').waitFor({ timeout: 10000 });
+	const b = await apiCall('GET', '/api/budget');
+	assert.equal(b.body.daily_limit, 12.5);
 	await page.close();
 	assert.deepEqual(problems, []);
 });

@@ -75,6 +75,7 @@ async function load(parts) {
 
   if (status.status === 'rejected') {
     mount(parts.instances, errorBox(status.reason));
+    mount(parts.agents);
   } else {
     mount(parts.instances, table([
       { key: 'service', label: 'Service' },
@@ -106,11 +107,12 @@ export default {
   title: 'Overview',
   render(root) {
     turnsCache.at = 0;
+    const loading = () => h('p', { class: 'muted' }, 'Loading…');
     const parts = {
-      tiles: h('div', { class: 'stats' }),
-      services: h('div'),
-      instances: h('div'),
-      agents: h('div'),
+      tiles: h('div', { class: 'stats' }, loading()),
+      services: h('div', null, loading()),
+      instances: h('div', null, loading()),
+      agents: h('div', null, loading()),
       updated: h('span', { class: 'muted', 'aria-live': 'off' }),
     };
     const refresh = () => load(parts).catch((e) => mount(parts.tiles, errorBox(e)));
