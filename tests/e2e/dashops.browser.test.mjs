@@ -156,6 +156,13 @@ test('a schedule created on the page fires and its last run appears', async () =
 	await row.getByRole('button', { name: 'Runs' }).click();
 	await page.getByText('Recent runs of "dash-every-5s"').waitFor();
 	assert.ok(await page.locator('td', { hasText: 'scheduled' }).count() >= 1, 'a scheduled run in the history');
+	// Run now, then disable: as the API then says.
+	await row.getByRole('button', { name: 'Run now' }).click();
+	await page.getByText('Ran "dash-every-5s": echo: scheduled hello').waitFor({ timeout: 15000 });
+	await row.getByRole('button', { name: 'Disable' }).click();
+	await row.locator('.badge', { hasText: 'disabled' }).waitFor({ timeout: 10000 });
+	const off = await apiCall('GET', `/api/schedules/${s.id}`);
+	assert.equal(off.body.enabled, false, 'disabled in the API');
 	await apiCall('DELETE', `/api/schedules/${s.id}`);
 	await page.close();
 	assert.deepEqual(problems, []);
@@ -328,6 +335,30 @@ test('memory searched, a session read and labelled, a config key and a budget se
 	assert.equal(b.body.daily_limit, 12.5);
 	await page.close();
 	assert.deepEqual(problems, []);
+});
+
+test('a refused action shows the server\'s reason', async () => {
+	const page = await newPage();
+	const errorToast = (text) => page.locator('.toast-error', { hasText: text }).waitFor({ timeout: 10000 });
+	await visit(page, 'agents');
+	await page.getByLabel('Manifest (agent.toml)').fill('this is [not toml');
+	await page.getByRole('button', { name: 'Spawn from TOML' }).click();
+	await errorToast('Spawn:');
+	await visit(page, 'schedules');
+	const form = page.locator('form.schedule-form');
+	await form.getByLabel('Name').fill('dash-bad-cron');
+	await form.getByLabel('Agent', { exact: true }).selectOption(agent);
+	await form.getByLabel('Cron', { exact: true }).fill('61 * * * *');
+	await form.getByLabel('Message to the agent').fill('x');
+	await form.getByRole('button', { name: 'Create schedule' }).click();
+	await errorToast('Create:');
+	await visit(page, 'channels', 'telegram');
+	await page.getByRole('button', { name: 'Save and reload' }).click();
+	await errorToast('missing required fields: TELEGRAM_BOT_TOKEN');
+	await page.close();
+	// The three refusals, and nothing else.
+	assert.deepEqual(problems.map((p) => p.replace(/^\w+: /, '')).sort(), [
+		'POST /api/agents 400', 'POST /api/channels/telegram/configure 400', 'POST /api/schedules 400']);
 });
 
 test('the audit chain verified from the page', async () => {

@@ -29,7 +29,7 @@ SCREENS=${SCREENS:-$LF_TMP/screens}
 mkdir -p "$SCREENS"
 echo "# screenshots in $SCREENS"
 export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS
-LF_NODE_SECS=300 t_node dashops.browser.test.mjs 10
+LF_NODE_SECS=300 t_node dashops.browser.test.mjs 11
 
 # What the page did, seen from the API.
 lf_req GET /api/agents
