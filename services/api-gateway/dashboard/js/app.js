@@ -24,6 +24,7 @@ const state = {
   authed: false,         // we hold a session (or need none)
   methods: ['api_key'],
   legacy: false,         // no dashboard login: Bearer key in memory
+  dashLogin: true,       // the gateway has /api/auth/dashboard-login
   cleanup: null,
   page: null,
   returnTo: null,
@@ -162,6 +163,10 @@ function showLogin(message) {
 }
 
 async function login(body) {
+  if (!state.dashLogin && body.api_key !== undefined) {
+    await bearerLogin(body.api_key);
+    return;
+  }
   try {
     const r = await api('POST', '/api/auth/dashboard-login', body, { noAuthRedirect: true });
     setBearer(null);
@@ -171,18 +176,25 @@ async function login(body) {
     // A gateway without the dashboard login: check the key on a call
     // that needs it and keep it in memory for this tab.
     if ((e.status === 404 || e.status === 501) && body.api_key !== undefined) {
-      setBearer(body.api_key);
-      try {
-        await api('GET', '/api/status', undefined, { noAuthRedirect: true });
-      } catch (e2) {
-        setBearer(null);
-        throw e2;
-      }
-      state.legacy = true;
+      state.dashLogin = false;
+      await bearerLogin(body.api_key);
       return;
     }
     throw e;
   }
+}
+
+// A gateway without the dashboard login: the key is checked on a call
+// that needs it and kept in memory for this tab only.
+async function bearerLogin(key) {
+  setBearer(key);
+  try {
+    await api('GET', '/api/status', undefined, { noAuthRedirect: true });
+  } catch (e) {
+    setBearer(null);
+    throw e;
+  }
+  state.legacy = true;
 }
 
 async function logout() {
@@ -229,7 +241,9 @@ async function boot() {
     if (check.csrf_token) setCsrf(check.csrf_token);
     if (state.authed) enterApp(check.user);
   } else {
-    // No dashboard login on this gateway: does the API want a key?
+    // No dashboard login on this gateway (its check is missing, or
+    // behind the key): does the API want a key?
+    state.dashLogin = false;
     try {
       await api('GET', '/api/status', undefined, { noAuthRedirect: true });
       state.authRequired = false;

@@ -16,9 +16,11 @@ import logs from './logs.js';
 import providers from './providers.js';
 import channels from './channels.js';
 import config from './config.js';
+import chat from './chat.js';
 
 export default [
   overview,
+  chat,
   agents,
   sessions,
   schedules,
