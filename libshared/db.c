@@ -70,6 +70,7 @@ struct db {
 	int		 db_unavail;	/* the last failure: not reached */
 	unsigned int	 db_gen;	/* db_back_gen when it dropped */
 	int		 db_txn_lost;	/* connection died inside BEGIN..END */
+	int		 db_sent;	/* db_send()'s answer not read yet */
 };
 
 /* 1 while this process has found the database unreachable and not yet
@@ -191,6 +192,7 @@ db_drop(struct db *db, int slow)
 	db_forget_stmts(db);
 	PQfinish(db->db_conn);
 	db->db_conn = NULL;
+	db->db_sent = 0;
 	db->db_unavail = 1;
 	db->db_state[0] = '\0';
 	if (slow) {
@@ -306,6 +308,7 @@ db_connect(struct db *db)
 	}
 	db_forget_stmts(db);
 	PQfinish(db->db_conn);
+	db->db_sent = 0;
 	db->db_conn = db_connect_plain(db->db_conninfo);
 	if (db->db_conn == NULL || PQstatus(db->db_conn) != CONNECTION_OK) {
 		db_set_err(db, db->db_conn ? PQerrorMessage(db->db_conn) :
@@ -408,12 +411,68 @@ db_is_txn_end(const char *sql)
 	    strcasecmp(sql, "ROLLBACK") == 0 || strcasecmp(sql, "END") == 0);
 }
 
+/* Reads the answer of the statement db_send() sent: an error is only
+ * logged; a connection that broke or went silent is dropped. */
+static void
+db_settle(struct db *db)
+{
+	PGresult	*res;
+
+	db->db_sent = 0;
+	if ((res = db_collect(db, db_wait_ms(db))) == NULL) {
+		log_warnx("%s: a statement sent without waiting failed: %s",
+		    __func__, db->db_err);
+		db_drop(db, PQstatus(db->db_conn) == CONNECTION_OK);
+		return;
+	}
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		log_warnx("%s: a statement sent without waiting failed: %s",
+		    __func__, PQresultErrorMessage(res));
+	PQclear(res);
+}
+
+int
+db_send(struct db *db, const char *sql, int n, const char *const *params)
+{
+	PGresult	*res;
+	const char	*name;
+	struct pollfd	 pfd;
+	uint64_t	 until;
+	int		 rv;
+
+	if (db->db_sent)
+		db_settle(db);
+	if (db->db_txn_lost || db_connect(db) != 0 ||
+	    db_prepared(db, sql, n, &name, &res) != 0) {
+		PQclear(res);
+		return (-1);
+	}
+	if ((name != NULL ? PQsendQueryPrepared(db->db_conn, name, n, params,
+	    NULL, NULL, 0) : PQsendQueryParams(db->db_conn, sql, n, NULL,
+	    params, NULL, NULL, 0)) == 0) {
+		db_set_err(db, PQerrorMessage(db->db_conn));
+		return (-1);
+	}
+	db->db_sent = 1;
+	/* On its way now, not with the next statement. */
+	until = util_now_ms() + (uint64_t)db_wait_ms(db);
+	pfd.fd = PQsocket(db->db_conn);
+	pfd.events = POLLOUT;
+	while ((rv = PQflush(db->db_conn)) == 1 && util_now_ms() < until)
+		(void)poll(&pfd, 1, 100);
+	return (rv == 0 ? 0 : -1);
+}
+
 PGresult *
 db_exec(struct db *db, const char *sql, int n, const char *const *params)
 {
 	PGresult	*res;
 	const char	*st, *name;
 	int		 attempt, in_txn;
+
+	if (db->db_sent)
+		db_settle(db);
 
 	/*
 	 * A transaction whose connection died is gone: its later statements

@@ -66,6 +66,15 @@ const char	*db_errmsg(struct db *db);
 PGresult	*db_exec(struct db *db, const char *sql, int n,
 		    const char *const *params);
 const char	*db_sqlstate(struct db *db);
+/*
+ * Sends sql like db_exec() but does not wait for its answer: the next
+ * call on db reads it first (a failure is then only logged).  For a
+ * statement whose outcome the caller need not know before it goes on
+ * (an advisory unlock: a broken connection drops the lock anyway).
+ * 0 when it was sent, -1 when it could not be.
+ */
+int		 db_send(struct db *db, const char *sql, int n,
+		    const char *const *params);
 /* Runs a statement that returns no rows; 0 or -1. */
 int		 db_cmd(struct db *db, const char *sql, int n,
 		    const char *const *params);

@@ -28,7 +28,7 @@ resolve(const char *prov, const char *model, struct catalog_target *t)
 	char	err[512];
 	int	r;
 
-	r = catalog_resolve(NULL, prov, model, NULL, NULL, t, err,
+	r = catalog_resolve(NULL, 0, prov, model, NULL, NULL, t, err,
 	    sizeof(err));
 	if (r != 0)
 		printf("# resolve(%s, %s): %s\n", prov ? prov : "(null)",
@@ -228,13 +228,13 @@ t_resolve(void)
 	T_EQ_INT(t.ct_style, LLM_GEMINI);
 	T_OK(t.ct_model[0] != '\0');
 	/* Errors. */
-	T_EQ_INT(catalog_resolve(NULL, "", "llama-3-unknown", NULL, NULL, &t,
+	T_EQ_INT(catalog_resolve(NULL, 0, "", "llama-3-unknown", NULL, NULL, &t,
 	    err, sizeof(err)), SH_ENOTFOUND);
 	T_OK(strstr(err, "llama-3-unknown") != NULL);
-	T_EQ_INT(catalog_resolve(NULL, "nosuch", "x", NULL, NULL, &t, err,
+	T_EQ_INT(catalog_resolve(NULL, 0, "nosuch", "x", NULL, NULL, &t, err,
 	    sizeof(err)), SH_ENOTFOUND);
 	T_OK(strstr(err, "unknown provider 'nosuch'") != NULL);
-	T_EQ_INT(catalog_resolve(NULL, "claude-code", "x", NULL, NULL, &t,
+	T_EQ_INT(catalog_resolve(NULL, 0, "claude-code", "x", NULL, NULL, &t,
 	    err, sizeof(err)), SH_ENOTFOUND);
 	return (0);
 }
@@ -248,7 +248,7 @@ t_keys_and_urls(void)
 	unsetenv("OPENAI_API_KEY");
 	unsetenv("GROQ_API_KEY");
 	/* "auto" with no key anywhere says so ... */
-	T_EQ_INT(catalog_resolve(NULL, "default", "default", NULL, NULL, &t,
+	T_EQ_INT(catalog_resolve(NULL, 0, "default", "default", NULL, NULL, &t,
 	    err, sizeof(err)), CATALOG_ENOPROVIDER);
 	T_OK(strstr(err, "OPENAI_API_KEY") != NULL);
 	/* ... and finds the provider whose variable is set. */
@@ -259,7 +259,7 @@ t_keys_and_urls(void)
 	T_OK(t.ct_model[0] != '\0');
 	/* The manifest's own variable and URL come first. */
 	setenv("MY_API_KEY", "mine", 1);
-	T_OK(catalog_resolve(NULL, "groq", "llama-3.3-70b-versatile",
+	T_OK(catalog_resolve(NULL, 0, "groq", "llama-3.3-70b-versatile",
 	    "http://127.0.0.1:9/v1", "MY_API_KEY", &t, err,
 	    sizeof(err)) == 0);
 	T_EQ_STR(t.ct_api_key, "mine");
@@ -333,7 +333,7 @@ t_key_rules(void)
 	/* A value too short to be a key is no key: auto finds nothing. */
 	unsetenv("OPENAI_API_KEY");
 	setenv("GROQ_API_KEY", "abc", 1);
-	T_EQ_INT(catalog_resolve(NULL, "default", "default", NULL, NULL, &t,
+	T_EQ_INT(catalog_resolve(NULL, 0, "default", "default", NULL, NULL, &t,
 	    err, sizeof(err)), CATALOG_ENOPROVIDER);
 	T_OK(resolve("groq", "llama-3.3-70b-versatile", &t) == 0);
 	T_EQ_STR(t.ct_api_key, "");
@@ -449,7 +449,7 @@ t_key_env(void)
 	/* Resolve refuses one too, before it reads the variable. */
 	setenv("LIBREFANG_DATABASE_URL", "postgres://u:s3cr3t-pw@db/x", 1);
 	memset(&t, 0, sizeof(t));
-	T_EQ_INT(catalog_resolve(NULL, "my-own", "m", "http://127.0.0.1:9/v1",
+	T_EQ_INT(catalog_resolve(NULL, 0, "my-own", "m", "http://127.0.0.1:9/v1",
 	    "LIBREFANG_DATABASE_URL", &t, err, sizeof(err)), CATALOG_EKEYENV);
 	T_EQ_STR(t.ct_api_key, "");
 	T_OK(strstr(err, "LIBREFANG_DATABASE_URL") != NULL);

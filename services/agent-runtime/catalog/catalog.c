@@ -1076,11 +1076,12 @@ catalog_provider_check(struct db *db, const char *provider,
 
 /* What one query tells resolve about user changes. */
 struct cat_user {
-	PGresult	*res;
-	const char	*alias;		/* the user alias's target */
+	json_t		*rows;		/* [[kind, name, value], ...] */
+	const char	*alias;		/* the user alias's target (in rows) */
 	json_t		*custom;	/* custom model rows, by lower id */
 };
 
+/* ... and the query, with the version of what it read (last row). */
 static const char SQL_RESOLVE[] =
 	"SELECT 'k' AS kind, provider AS name, api_key AS v1, NULL AS v2 "
 	"    FROM provider_keys "
@@ -1089,69 +1090,151 @@ static const char SQL_RESOLVE[] =
 	"    WHERE alias = $1 "
 	"UNION ALL SELECT 'c', c.id, c.provider, row_to_json(c)::text "
 	"    FROM custom_models c WHERE lower(c.id) IN ($1, $2, "
-	"    (SELECT lower(model_id) FROM model_aliases WHERE alias = $1))";
+	"    (SELECT lower(model_id) FROM model_aliases WHERE alias = $1)) "
+	"UNION ALL SELECT 'v', v::text, NULL, NULL FROM catalog_version";
 
-/* The value of kind/name in u's rows (column col), or NULL. */
-static const char *
-cat_user_get(const struct cat_user *u, const char *kind, const char *name,
-    int col)
+/*
+ * The last cat_user read for a model name, with the catalog version it
+ * read (sql/021): a turn that read the same version in its take
+ * (catalog_resolve()'s ver) resolves from it without a query.  The
+ * entries are never changed, only replaced: a reader holds references.
+ */
+#define CAT_UCACHE_SLOTS	64
+static struct cat_ucached {
+	char		 cu_name[CATALOG_ID_MAX + 1];
+	long long	 cu_ver;
+	json_t		*cu_rows;
+	json_t		*cu_custom;
+} cat_ucache[CAT_UCACHE_SLOTS];
+static pthread_mutex_t	 cat_ucache_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static struct cat_ucached *
+cat_ucache_slot(const char *name)
 {
-	int	i;
+	unsigned int	h = 5381;
 
-	if (u->res == NULL || name == NULL)
+	while (*name != '\0')
+		h = h * 33 + (unsigned char)*name++;
+	return (&cat_ucache[h % CAT_UCACHE_SLOTS]);
+}
+
+/* The value of kind/name in u's rows, or NULL. */
+static const char *
+cat_user_get(const struct cat_user *u, const char *kind, const char *name)
+{
+	json_t	*r;
+	size_t	 i;
+
+	if (name == NULL)
 		return (NULL);
-	for (i = 0; i < PQntuples(u->res); i++)
-		if (strcmp(PQgetvalue(u->res, i, 0), kind) == 0 &&
-		    strcmp(PQgetvalue(u->res, i, 1), name) == 0 &&
-		    !PQgetisnull(u->res, i, col))
-			return (PQgetvalue(u->res, i, col));
+	json_array_foreach(u->rows, i, r)
+		if (strcmp(json_string_value(json_array_get(r, 0)) ?: "",
+		    kind) == 0 && strcmp(json_string_value(json_array_get(r,
+		    1)) ?: "", name) == 0)
+			return (json_string_value(json_array_get(r, 2)));
 	return (NULL);
 }
 
-static int
-cat_user_load(struct db *db, const char *model, struct cat_user *u)
+static void
+cat_user_set(struct cat_user *u, json_t *rows, json_t *custom)
 {
-	char		 low[CATALOG_ID_MAX + 1], low2[CATALOG_ID_MAX + 1];
-	const char	*p[2], *sl;
-	json_t		*row;
-	char		 lid[CATALOG_ID_MAX + 1];
-	int		 i;
+	json_t	*r;
+	size_t	 i;
+
+	u->rows = rows;
+	u->custom = custom;
+	u->alias = NULL;
+	/* The query reads the alias of the model's name only. */
+	json_array_foreach(rows, i, r)
+		if (strcmp(json_string_value(json_array_get(r, 0)) ?: "",
+		    "a") == 0)
+			u->alias = json_string_value(json_array_get(r, 2));
+}
+
+/* Reads what users changed that bears on model (at catalog version ver
+ * when it is not 0: from the cache when it holds that version). */
+static int
+cat_user_load(struct db *db, long long ver, const char *model,
+    struct cat_user *u)
+{
+	char			 low[CATALOG_ID_MAX + 1], low2[CATALOG_ID_MAX + 1];
+	const char		*p[2], *sl, *k;
+	PGresult		*res;
+	json_t			*rows, *custom, *row;
+	struct cat_ucached	*cu;
+	char			 lid[CATALOG_ID_MAX + 1];
+	long long		 got = 0;
+	int			 i;
 
 	memset(u, 0, sizeof(*u));
 	if (db == NULL)
 		return (0);
 	cat_lower(model, low, sizeof(low));
+	cu = cat_ucache_slot(low);
+	if (ver != 0) {
+		pthread_mutex_lock(&cat_ucache_mtx);
+		if (cu->cu_ver == ver && strcmp(cu->cu_name, low) == 0)
+			cat_user_set(u, json_incref(cu->cu_rows),
+			    json_incref(cu->cu_custom));
+		pthread_mutex_unlock(&cat_ucache_mtx);
+		if (u->rows != NULL)
+			return (0);
+	}
 	sl = strpbrk(low, "/:");
 	cat_copy(low2, sizeof(low2), sl ? sl + 1 : low);
 	p[0] = low;
 	p[1] = low2;
-	if ((u->res = db_exec(db, SQL_RESOLVE, 2, p)) == NULL)
+	if ((res = db_exec(db, SQL_RESOLVE, 2, p)) == NULL)
 		return (SH_EUNAVAIL);
-	u->custom = json_object();
-	for (i = 0; i < PQntuples(u->res); i++) {
+	rows = json_array();
+	custom = json_object();
+	for (i = 0; i < PQntuples(res) && rows != NULL && custom != NULL;
+	    i++) {
+		k = PQgetvalue(res, i, 0);
+		if (strcmp(k, "v") == 0) {
+			(void)util_strtonum(PQgetvalue(res, i, 1), 1,
+			    INT64_MAX, &got);
+			continue;
+		}
 		/* Keys set through the API, maybe on another replica: the
 		 * redactor learns each before it can be used. */
-		if (strcmp(PQgetvalue(u->res, i, 0), "k") == 0 &&
-		    catalog_key_ok(PQgetvalue(u->res, i, 2)))
-			log_add_secret(PQgetvalue(u->res, i, 2));
-		if (strcmp(PQgetvalue(u->res, i, 0), "a") == 0)
-			u->alias = PQgetvalue(u->res, i, 2);
-		if (strcmp(PQgetvalue(u->res, i, 0), "c") != 0)
+		if (strcmp(k, "k") == 0 && catalog_key_ok(PQgetvalue(res, i, 2)))
+			log_add_secret(PQgetvalue(res, i, 2));
+		if (strcmp(k, "c") != 0) {
+			json_array_append_new(rows, json_pack("[s, s, s?]", k,
+			    PQgetvalue(res, i, 1), PQgetisnull(res, i, 2) ?
+			    NULL : PQgetvalue(res, i, 2)));
 			continue;
-		row = json_loads(PQgetvalue(u->res, i, 3), 0, NULL);
-		cat_lower(PQgetvalue(u->res, i, 1), lid, sizeof(lid));
-		if (row != NULL && u->custom != NULL)
-			json_object_set_new(u->custom, lid, row);
-		else
-			json_decref(row);
+		}
+		row = json_loads(PQgetvalue(res, i, 3), 0, NULL);
+		cat_lower(PQgetvalue(res, i, 1), lid, sizeof(lid));
+		if (row != NULL)
+			json_object_set_new(custom, lid, row);
 	}
+	PQclear(res);
+	if (rows == NULL || custom == NULL) {
+		json_decref(rows);
+		json_decref(custom);
+		return (SH_ENOMEM);
+	}
+	if (got != 0) {
+		pthread_mutex_lock(&cat_ucache_mtx);
+		json_decref(cu->cu_rows);
+		json_decref(cu->cu_custom);
+		snprintf(cu->cu_name, sizeof(cu->cu_name), "%s", low);
+		cu->cu_ver = got;
+		cu->cu_rows = json_incref(rows);
+		cu->cu_custom = json_incref(custom);
+		pthread_mutex_unlock(&cat_ucache_mtx);
+	}
+	cat_user_set(u, rows, custom);
 	return (0);
 }
 
 static void
 cat_user_free(struct cat_user *u)
 {
-	PQclear(u->res);
+	json_decref(u->rows);
 	json_decref(u->custom);
 	memset(u, 0, sizeof(*u));
 }
@@ -1192,7 +1275,7 @@ cat_auto(const struct catalog_snap *s, const struct cat_user *u)
 		if ((p = catalog_provider_find(s, cat_auto_order[i])) == NULL)
 			continue;
 		if (catalog_env_key(p, p->cp_id, env, sizeof(env)) ||
-		    catalog_key_ok(cat_user_get(u, "k", p->cp_id, 2)))
+		    catalog_key_ok(cat_user_get(u, "k", p->cp_id)))
 			return (p->cp_id);
 	}
 	for (i = 0; i < s->cs_nproviders; i++) {
@@ -1200,7 +1283,7 @@ cat_auto(const struct catalog_snap *s, const struct cat_user *u)
 		if (!p->cp_key_required || p->cp_base_url[0] == '\0')
 			continue;
 		if (catalog_env_key(p, p->cp_id, env, sizeof(env)) ||
-		    catalog_key_ok(cat_user_get(u, "k", p->cp_id, 2)))
+		    catalog_key_ok(cat_user_get(u, "k", p->cp_id)))
 			return (p->cp_id);
 	}
 	return (NULL);
@@ -1278,7 +1361,8 @@ cat_is_default(const char *s)
 }
 
 int
-catalog_resolve(struct db *db, const char *provider, const char *model,
+catalog_resolve(struct db *db, long long ver, const char *provider,
+    const char *model,
     const char *base_url, const char *key_env, struct catalog_target *t,
     char *err, size_t errlen)
 {
@@ -1334,7 +1418,7 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		catalog_release(s);
 		return (SH_ENOTFOUND);
 	}
-	if (cat_user_load(db, name, &u) != 0) {
+	if (cat_user_load(db, ver, name, &u) != 0) {
 		snprintf(err, errlen, "the database is unavailable: %s",
 		    db_errmsg(db));
 		catalog_release(s);
@@ -1447,7 +1531,7 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 	dm = use_default ? &dmc : NULL;	/* [default_model] applies */
 	url = base_url;
 	if (url == NULL || *url == '\0')
-		url = cat_user_get(&u, "u", pid, 2);
+		url = cat_user_get(&u, "u", pid);
 	if (url == NULL || *url == '\0')
 		url = cat_cfg_url(pid);
 	if ((url == NULL || *url == '\0') && dm != NULL)
@@ -1483,7 +1567,7 @@ catalog_resolve(struct db *db, const char *provider, const char *model,
 		key = cat_env_key(key_env);
 	}
 	if (key == NULL) {
-		if ((key = cat_user_get(&u, "k", pid, 2)) != NULL &&
+		if ((key = cat_user_get(&u, "k", pid)) != NULL &&
 		    t->ct_key_env[0] == '\0')
 			catalog_env_key(p, pid, t->ct_key_env,
 			    sizeof(t->ct_key_env));
@@ -1543,7 +1627,7 @@ catalog_model_provider(struct db *db, const char *model, char *out,
 		return (SH_ENOTFOUND);
 	if ((s = catalog_acquire()) == NULL)
 		return (SH_EUNAVAIL);
-	if (cat_user_load(db, model, &u) != 0) {
+	if (cat_user_load(db, 0, model, &u) != 0) {
 		catalog_release(s);
 		return (SH_EUNAVAIL);
 	}

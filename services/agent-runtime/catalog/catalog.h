@@ -87,11 +87,14 @@ void	 catalog_fini(void);
  * (catalog_key_env_check(); the variable is then never read), or
  * SH_EUNAVAIL when the database cannot be read (err says so).  A missing
  * key is not an error here: ct_api_key is "" and ct_key_required says
- * whether that matters.
+ * whether that matters.  ver, when not 0, is the catalog version
+ * (sql/021) the caller read in a statement of its own: what users
+ * changed is then read from this replica's copy of that version when it
+ * has one, without a query.
  */
 #define CATALOG_ENOPROVIDER	-200
 #define CATALOG_EKEYENV		-201	/* key_env refused (err: why) */
-int	 catalog_resolve(struct db *db, const char *provider,
+int	 catalog_resolve(struct db *db, long long ver, const char *provider,
 	    const char *model, const char *base_url, const char *key_env,
 	    struct catalog_target *t, char *err, size_t errlen);
 

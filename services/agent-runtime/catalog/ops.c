@@ -1209,7 +1209,7 @@ cat_op_test(struct svc_ctx *c, const struct msg_req *rq,
 		    "cannot be tested here", pv.pv_id);
 		return;
 	}
-	r = catalog_resolve(c->sc_db, pv.pv_id, model ? model : "", NULL,
+	r = catalog_resolve(c->sc_db, 0, pv.pv_id, model ? model : "", NULL,
 	    NULL, &t, err, sizeof(err));
 	if (r == SH_EUNAVAIL) {
 		svc_reply_db_error(rp, c);

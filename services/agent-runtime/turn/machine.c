@@ -382,7 +382,7 @@ turn_resolve(struct turn *t, struct db *db, char *err, size_t errlen)
 		url = json_string_value(json_object_get(e, "base_url"));
 		env = json_string_value(json_object_get(e, "api_key_env"));
 		memset(&ct, 0, sizeof(ct));
-		rv = catalog_resolve(db, prov ? prov : "default",
+		rv = catalog_resolve(db, t->t_catalog_ver, prov ? prov : "default",
 		    mod ? mod : "default", url, env, &ct, e2, sizeof(e2));
 		if (rv == CATALOG_ENOPROVIDER) {
 			/* Like a missing key: the provider_not_configured
@@ -846,7 +846,7 @@ turn_job_start(struct turn *t, struct db *db)
 			json_decref(blocks);
 	}
 	if (!t->t_ephemeral) {
-		if ((rv = turn_lock(t)) == 0) {
+		if ((rv = turn_take(t, PROMPT_PEERS_MAX + 1, &st)) == 0) {
 			if (t->t_deadline > 0 && util_wall_ms() + 1000 >=
 			    t->t_deadline) {
 				turn_fail(t, db, 409, "another turn is running "
@@ -858,21 +858,18 @@ turn_job_start(struct turn *t, struct db *db)
 				turn_fail(t, db, 500, "out of memory");
 			return;
 		}
+		if (rv == SESSION_EOTHER) {
+			turn_fail(t, db, 400, "session_agent_mismatch: "
+			    "session %s belongs to another agent",
+			    t->t_session_id);
+			return;
+		}
 		if (rv < 0) {
 			turn_fail(t, db, 503, "database unavailable");
 			return;
 		}
-		if ((rv = session_take(db, t->t_session_id, t->t_agent_id,
-		    t->t_agent_name, PROMPT_PEERS_MAX + 1, &st)) != 0) {
-			if (rv == SESSION_EOTHER)
-				turn_fail(t, db, 400, "session_agent_mismatch: "
-				    "session %s belongs to another agent",
-				    t->t_session_id);
-			else
-				turn_fail(t, db, 503, "database unavailable");
-			return;
-		}
 		t->t_fence = st.st_fence;
+		t->t_catalog_ver = st.st_catalog_ver;
 		t->t_msg_events = st.st_msg_events;
 		turn_notify_wanted(st.st_msg_events);
 		t->t_messages = session_repair(st.st_messages, &rs);

@@ -40,19 +40,32 @@
 	"s.model_override, " SESSION_TS("created_at") ", "		\
 	SESSION_TS("updated_at") ", " SESSION_ACTIVE
 
+/*
+ * The lock and the take in one statement, on the replica's lock
+ * connection (the advisory lock is the connection's): the take runs only
+ * when the lock was got.  One row: got, then the take's columns (NULL
+ * when busy, or when the session belongs to another agent).
+ */
 static const char SQL_TAKE[] =
-	"INSERT INTO sessions (id, agent_id, fence) "
-	"VALUES ($1::uuid, $2::uuid, 1) "
-	"ON CONFLICT (id) DO UPDATE SET fence = sessions.fence + 1, "
+	"WITH l AS MATERIALIZED (SELECT pg_try_advisory_lock($5::bigint) "
+	"    AS got), "
+	"t AS (INSERT INTO sessions (id, agent_id, fence) "
+	"    SELECT $1::uuid, $2::uuid, 1 FROM l WHERE l.got "
+	"    ON CONFLICT (id) DO UPDATE SET fence = sessions.fence + 1, "
 	"    interrupt = false, updated_at = clock_timestamp() "
 	"    WHERE sessions.agent_id = $2::uuid "
-	"RETURNING fence, messages::text, summary, model_override, "
+	"    RETURNING fence, messages::text AS messages, summary, "
+	"    model_override) "
+	"SELECT l.got, t.fence, t.messages, t.summary, t.model_override, "
 	/* As agent/store.c's agent_store_names(). */
 	"    (SELECT coalesce(json_agg(p.name ORDER BY p.created_at, p.id), "
 	"     '[]')::text FROM (SELECT name, created_at, id FROM agents "
 	"     WHERE name <> $3 ORDER BY created_at, id LIMIT $4::integer) p), "
 	/* turn/notify.c: whether any service wants Message events. */
-	"    EXISTS (SELECT 1 FROM event_interest WHERE messages)";
+	"    EXISTS (SELECT 1 FROM event_interest WHERE messages), "
+	/* catalog/catalog.c: what users changed, as resolve last read. */
+	"    (SELECT v FROM catalog_version) "
+	"FROM l LEFT JOIN t ON true";
 static const char SQL_SAVE[] =
 	"UPDATE sessions SET messages = $3::jsonb, "
 	"    context_window_tokens = $4::bigint, "
@@ -139,29 +152,37 @@ session_lock_key(const char *sid)
 }
 
 int
-session_take(struct db *db, const char *sid, const char *agent_id,
+session_take(struct db *lockdb, const char *sid, const char *agent_id,
     const char *self, int peers_max, struct session_take *out)
 {
 	PGresult	*res;
-	const char	*p[4] = { sid, agent_id, self, NULL };
+	const char	*p[5] = { sid, agent_id, self, NULL, NULL };
 	json_error_t	 e;
 	long long	 fence;
-	char		 lim[16];
+	char		 lim[16], key[24];
 	int		 ret = -1;
 
 	memset(out, 0, sizeof(*out));
 	snprintf(lim, sizeof(lim), "%d", peers_max);
 	p[3] = lim;
-	if ((res = db_exec(db, SQL_TAKE, 4, p)) == NULL)
+	snprintf(key, sizeof(key), "%lld", session_lock_key(sid));
+	p[4] = key;
+	if ((res = db_exec(lockdb, SQL_TAKE, 5, p)) == NULL)
 		return (-1);
-	if (PQntuples(res) != 1) {
+	if (PQntuples(res) != 1)
+		goto done;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		ret = SESSION_EBUSY;
+		goto done;
+	}
+	if (PQgetisnull(res, 0, 1)) {
 		ret = SESSION_EOTHER;
 		goto done;
 	}
-	if (util_strtonum(PQgetvalue(res, 0, 0), 0, INT64_MAX, &fence) != 0)
+	if (util_strtonum(PQgetvalue(res, 0, 1), 0, INT64_MAX, &fence) != 0)
 		goto done;
 	out->st_fence = fence;
-	out->st_messages = json_loads(PQgetvalue(res, 0, 1), 0, &e);
+	out->st_messages = json_loads(PQgetvalue(res, 0, 2), 0, &e);
 	if (!json_is_array(out->st_messages)) {
 		/* Cannot happen (CHECK constraint), but never trust it. */
 		log_warnx("%s: session %s: unreadable messages: %s", __func__,
@@ -169,17 +190,20 @@ session_take(struct db *db, const char *sid, const char *agent_id,
 		json_decref(out->st_messages);
 		out->st_messages = json_array();
 	}
-	if (!PQgetisnull(res, 0, 2))
-		out->st_summary = strdup(PQgetvalue(res, 0, 2));
 	if (!PQgetisnull(res, 0, 3))
-		out->st_model_override = strdup(PQgetvalue(res, 0, 3));
+		out->st_summary = strdup(PQgetvalue(res, 0, 3));
+	if (!PQgetisnull(res, 0, 4))
+		out->st_model_override = strdup(PQgetvalue(res, 0, 4));
 	/* Unreadable peers only cost the prompt's reading them apart. */
-	out->st_peers = json_loads(PQgetvalue(res, 0, 4), 0, &e);
+	out->st_peers = json_loads(PQgetvalue(res, 0, 5), 0, &e);
 	if (!json_is_array(out->st_peers)) {
 		json_decref(out->st_peers);
 		out->st_peers = NULL;
 	}
-	out->st_msg_events = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+	out->st_msg_events = strcmp(PQgetvalue(res, 0, 6), "t") == 0;
+	if (util_strtonum(PQgetvalue(res, 0, 7), 1, INT64_MAX,
+	    &out->st_catalog_ver) != 0)
+		out->st_catalog_ver = 0;	/* resolve reads it */
 	ret = out->st_messages != NULL ? 0 : SH_ENOMEM;
  done:
 	PQclear(res);

@@ -46,6 +46,7 @@ char	*session_content_text(json_t *content);
 #define SESSION_EFENCE		-110	/* another turn took the session */
 #define SESSION_EOTHER		-111	/* it belongs to another agent */
 #define SESSION_ELABEL		-112	/* label taken */
+#define SESSION_EBUSY		-113	/* another turn has the session */
 
 /* What a turn reads when it takes a session. */
 struct session_take {
@@ -57,15 +58,23 @@ struct session_take {
 					   other agents, oldest first */
 	int		 st_msg_events;	/* a service wants Message events
 					   (event_interest) */
+	long long	 st_catalog_ver; /* catalog_resolve()'s ver */
 };
 
 /* The advisory-lock key of a session (its first 64 bits). */
 long long session_lock_key(const char *sid);
-/* Creates the session if missing, bumps its fence, clears its interrupt
- * flag and reads it, and in the same statement the names of up to
- * peers_max agents other than self (the prompt's peers, which would
- * otherwise cost the turn a round trip).  0, SESSION_EOTHER or -1. */
-int	 session_take(struct db *db, const char *sid, const char *agent_id,
+/*
+ * Takes session sid for a turn, in one statement on lockdb (the replica's
+ * lock connection): pg_try_advisory_lock(session_lock_key(sid)), and
+ * only when it was got the take: creates the session if missing, bumps
+ * its fence, clears its interrupt flag and reads it, with the names of up
+ * to peers_max agents other than self (the prompt's peers, which would
+ * otherwise cost the turn a round trip).  0 (locked and taken),
+ * SESSION_EBUSY (not locked), SESSION_EOTHER (locked, not taken: the
+ * caller unlocks), SH_ENOMEM or -1 (the lock's state unknown: the
+ * caller unlocks).
+ */
+int	 session_take(struct db *lockdb, const char *sid, const char *agent_id,
 	    const char *self, int peers_max, struct session_take *out);
 void	 session_take_release(struct session_take *st);
 /* Writes messages (borrowed), the token estimate and, when set_summary,

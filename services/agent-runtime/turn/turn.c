@@ -8,9 +8,10 @@
  * The session lock is two locks: the registry (no two turns of this
  * process on one session; PostgreSQL advisory locks are re-entrant per
  * connection, so they alone would not do) and pg_try_advisory_lock on the
- * replica's one lock connection (no two replicas).  If that connection
- * dies its locks go with it; the fence (turn/session.c) then stops the
- * late writer.
+ * replica's one lock connection (no two replicas), taken by the
+ * statement that takes the session and let go without waiting for the
+ * answer.  If that connection dies its locks go with it; the fence
+ * (turn/session.c) then stops the late writer.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -238,13 +239,10 @@ ctl_main(void *arg)
 /* ---- the session lock -------------------------------------------------- */
 
 int
-turn_lock(struct turn *t)
+turn_take(struct turn *t, int peers_max, struct session_take *st)
 {
 	struct turn	*o;
-	PGresult	*res;
-	char		 key[24];
-	const char	*p[1] = { key };
-	int		 busy = 0, got;
+	int		 busy = 0, rv;
 
 	pthread_mutex_lock(&tp.reg_mtx);
 	for (o = tp.turns; o != NULL; o = o->t_next)
@@ -256,41 +254,44 @@ turn_lock(struct turn *t)
 	pthread_mutex_unlock(&tp.reg_mtx);
 	if (busy)
 		return (0);
-	snprintf(key, sizeof(key), "%lld", session_lock_key(t->t_session_id));
 	pthread_mutex_lock(&tp.lock_mtx);
-	res = db_exec(tp.lockdb, "SELECT pg_try_advisory_lock($1::bigint)", 1,
-	    p);
-	if (res == NULL)
+	rv = session_take(tp.lockdb, t->t_session_id, t->t_agent_id,
+	    t->t_agent_name, peers_max, st);
+	if (rv == -1)
 		log_warnx("%s: lock connection: %s", __func__,
 		    db_errmsg(tp.lockdb));
 	pthread_mutex_unlock(&tp.lock_mtx);
-	got = res != NULL && PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!got) {
+	if (rv == 0)
+		return (1);
+	if (rv == SESSION_EBUSY) {
 		pthread_mutex_lock(&tp.reg_mtx);
 		t->t_locked = 0;
 		pthread_mutex_unlock(&tp.reg_mtx);
-		return (res == NULL ? -1 : 0);
+		return (0);
 	}
-	return (1);
+	/* Locked but not taken, or not known: let go (a lock not held
+	 * only draws a warning from the server). */
+	turn_unlock(t);
+	return (rv == SESSION_EOTHER ? SESSION_EOTHER : -1);
 }
 
 void
 turn_unlock(struct turn *t)
 {
-	PGresult	*res;
 	char		 key[24];
 	const char	*p[1] = { key };
 
 	if (!t->t_locked)
 		return;
 	snprintf(key, sizeof(key), "%lld", session_lock_key(t->t_session_id));
+	/* Not waited for: the answer goes out meanwhile.  The next
+	 * statement on the connection reads it first, so a later turn of
+	 * this process locks after it; if it cannot be sent, the
+	 * connection is broken and its locks went with it. */
 	pthread_mutex_lock(&tp.lock_mtx);
-	res = db_exec(tp.lockdb, "SELECT pg_advisory_unlock($1::bigint)", 1,
+	(void)db_send(tp.lockdb, "SELECT pg_advisory_unlock($1::bigint)", 1,
 	    p);
 	pthread_mutex_unlock(&tp.lock_mtx);
-	PQclear(res);
 	pthread_mutex_lock(&tp.reg_mtx);
 	t->t_locked = 0;
 	pthread_mutex_unlock(&tp.reg_mtx);

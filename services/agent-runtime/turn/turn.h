@@ -131,6 +131,7 @@ struct turn {
 	int			 t_registered;
 	int			 t_locked;
 	long long		 t_fence;
+	long long		 t_catalog_ver;	/* the take read it (catalog_resolve()) */
 	int			 t_save_at_end;	/* turn_end() saves */
 	int			 t_flag_known;	/* the last save read... */
 	int			 t_flag;	/* ...the interrupt flag */
@@ -241,9 +242,11 @@ int	 turn_stopping(void);
  * has been answered. */
 struct turn *turn_new(struct agent_state *as, enum turn_kind kind);
 void	 turn_free(struct turn *t);
-/* Takes the session for t: no other turn of this process runs it and
- * this replica holds its advisory lock.  1 taken, 0 busy, -1 error. */
-int	 turn_lock(struct turn *t);
+/* Takes the session for t (session_take() into st): no other turn of
+ * this process runs it and this replica holds its advisory lock.  1
+ * taken, 0 busy, SESSION_EOTHER (another agent's session) or -1 (a
+ * database error); t then holds nothing. */
+int	 turn_take(struct turn *t, int peers_max, struct session_take *st);
 
 /* ---- turn/idem.c: idempotent turns (caller.idempotency_key) -------- */
 
