@@ -8,10 +8,13 @@
 // light and dark, and two pages at 360 px without sideways scrolling.
 //
 // Environment: LF_URL (the gateway, no API key), LF_AGENT (an agent on
-// the fake provider), LF_SCREENS (where screenshots go).
+// the fake provider), LF_SCREENS (where screenshots go), LF_WA_INBOX (the
+// inbox of channel "wa"'s adapter, tests/channels/sidecar.py: a file
+// NNNN-emit there is written to the service as the adapter's frames).
 import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -36,6 +39,43 @@ async function apiCall(method, path, body) {
 	});
 	const text = await r.text();
 	return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+// A PNG of a w x w grid of black and white modules, each 8 pixels (a
+// QR-like picture for the QR login's screenshot), as base64.
+function modulesPng(w, black) {
+	const px = w * 8;
+	const rows = [];
+	for (let y = 0; y < px; y++) {
+		const row = Buffer.alloc(1 + px);	// filter byte 0, then grey
+		for (let x = 0; x < px; x++)
+			row[1 + x] = black(Math.floor(x / 8), Math.floor(y / 8)) ? 0 : 255;
+		rows.push(row);
+	}
+	const chunk = (type, data) => {
+		const len = Buffer.alloc(4);
+		len.writeUInt32BE(data.length);
+		const td = Buffer.concat([Buffer.from(type), data]);
+		const crc = Buffer.alloc(4);
+		crc.writeUInt32BE(crc32(td));
+		return Buffer.concat([len, td, crc]);
+	};
+	const ihdr = Buffer.alloc(13);
+	ihdr.writeUInt32BE(px, 0);
+	ihdr.writeUInt32BE(px, 4);
+	ihdr[8] = 8;	// bit depth; colour type 0 (grey), the rest 0
+	return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+		chunk('IHDR', ihdr), chunk('IDAT', deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))])
+		.toString('base64');
+}
+
+// Has channel "wa"'s adapter write frame (tests/channels/chanlib.sh's emit).
+let emitted = 0;
+function emitWa(frame) {
+	const inbox = process.env.LF_WA_INBOX;
+	emitted += 1;
+	writeFileSync(join(inbox, '.tmp'), `${JSON.stringify(frame)}\n`);
+	renameSync(join(inbox, '.tmp'), join(inbox, `${String(9000 + emitted)}-emit`));
 }
 
 // GET /api/config until key is want (5 s at most); the last value.
@@ -359,6 +399,32 @@ test('a refused action shows the server\'s reason', async () => {
 	// The three refusals, and nothing else.
 	assert.deepEqual(problems.map((p) => p.replace(/^\w+: /, '')).sort(), [
 		'POST /api/agents 400', 'POST /api/channels/telegram/configure 400', 'POST /api/schedules 400']);
+});
+
+test('a WhatsApp channel\'s QR login, shown as its adapter sends it', async () => {
+	const finder = (x, y) => (x < 7 && y < 7) || (x > 13 && y < 7) || (x < 7 && y > 13);
+	const ring = (x, y, ox, oy) => {
+		const dx = x - ox; const dy = y - oy;
+		return Math.max(Math.abs(dx - 3), Math.abs(dy - 3)) !== 2;
+	};
+	const png = modulesPng(21, (x, y) => (finder(x, y)
+		? ring(x, y, x > 13 ? 14 : 0, y > 13 ? 14 : 0) : ((x * 7 + y * 13 + x * y) % 5) < 2));
+	emitWa({ method: 'qr_ready', params: { qr_code: '2@dash,ops', qr_url: `data:image/png;base64,${png}` } });
+	const page = await newPage();
+	await visit(page, 'channels', 'wa');
+	const img = page.locator('.qr-box img.qr');
+	await img.waitFor({ timeout: 15000 });
+	await page.waitForFunction(() => {
+		const i = document.querySelector('.qr-box img.qr');
+		return i && i.complete && i.naturalWidth === 168;
+	}, null, { timeout: 10000 });
+	assert.match(await page.textContent('.qr-box'), /pending/);
+	await page.locator('.qr-box').screenshot({ path: join(screens, 'channels-qr.png') });
+	// Scanned and confirmed on the phone: the page follows (it asks every 3 s).
+	emitWa({ method: 'qr_status', params: { status: 'confirmed' } });
+	await page.locator('.qr-box .badge', { hasText: 'connected' }).waitFor({ timeout: 15000 });
+	await page.close();
+	assert.deepEqual(problems, []);
 });
 
 test('the audit chain verified from the page', async () => {

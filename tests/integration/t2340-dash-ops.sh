@@ -4,17 +4,30 @@
 # console error, no CSP violation and no error shown; a schedule created
 # from the page fires and its last run appears; a log line arrives live;
 # an approval decided from the page; an agent spawned from a template and
-# deleted; a provider key set that no page ever shows; keyboard-only
-# navigation; screenshots of each page, light and dark, and two at 360 px
+# deleted; a provider key set that no page ever shows; a WhatsApp QR
+# login shown as its adapter sends it; keyboard-only navigation; screenshots of each page, light and dark, and two at 360 px
 # (in $LF_TEST_OUT/screens, else the temp dir named in the log).
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../channels/chanlib.sh"
 
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 is not installed"; exit 0; }
 lf_unset_provider_keys
 export FAKE_API_KEY=sk-fake-dashops-0123456789
-# Schedules may run every 5 s (the page's "every N seconds" schedule).
-lf_config '[scheduler]
-min_interval_secs = 5'
+# Schedules may run every 5 s (the page's "every N seconds" schedule); a
+# WhatsApp channel whose adapter (tests/channels/sidecar.py) sends the QR
+# login events the browser test writes to its inbox.
+mkdir -p "$LF_TMP/wa/inbox"
+lf_config "[scheduler]
+min_interval_secs = 5
+
+[[sidecar_channels]]
+name = \"wa\"
+channel_type = \"whatsapp\"
+command = \"python3\"
+args = [\"$SIDECAR\"]
+env = { SIDECAR_DIR = \"$LF_TMP/wa\" }"
 lf_fake_stack
+t_ok "the WhatsApp channel's adapter is ready" chan_wait wa running
 
 A=$(lf_agent dash-ops-agent m-dash)
 t_ok "an agent for the pages ($A)" test -n "$A"
@@ -28,15 +41,15 @@ SCREENS=${LF_TEST_OUT:+$LF_TEST_OUT/screens}
 SCREENS=${SCREENS:-$LF_TMP/screens}
 mkdir -p "$SCREENS"
 echo "# screenshots in $SCREENS"
-export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS
-LF_NODE_SECS=300 t_node dashops.browser.test.mjs 11
+export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS LF_WA_INBOX=$LF_TMP/wa/inbox
+LF_NODE_SECS=300 t_node dashops.browser.test.mjs 12
 
 # What the page did, seen from the API.
 lf_req GET /api/agents
 t_eq "the agent the page deleted is gone" "$(jb '[.[] | select(.name == "dash-spawned")] | length')" 0
 lf_req GET /api/providers/groq
 t_eq "the key the page set is configured" "$(jb .auth_status)" configured
-t_eq "no screenshot missing (13 pages x 2 themes + 2 narrow)" \
-    "$(ls "$SCREENS" | grep -c '\.png$')" 28
+t_eq "no screenshot missing (13 pages x 2 themes, 2 narrow, the QR)" \
+    "$(ls "$SCREENS" | grep -c '\.png$')" 29
 
 t_done

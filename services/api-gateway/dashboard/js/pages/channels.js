@@ -22,14 +22,14 @@ function qrView(q) {
   if (!q || q.available === false) {
     return h('p', { class: 'muted' }, (q && (q.message || q.help)) || 'This channel offers no QR login now.');
   }
-  const img = q.qr_data_url && /^data:image\//.test(q.qr_data_url)
+  const img = !q.connected && q.qr_data_url && /^data:image\//.test(q.qr_data_url)
     ? h('img', { class: 'qr', src: q.qr_data_url, alt: 'QR code to scan with the phone', width: 240, height: 240 }) : null;
   return h('div', { class: 'qr-box' },
     h('p', null, 'Login: ', badge(q.connected ? 'connected' : q.status || 'pending'),
       q.expires_at ? ` · expires ${fmtTime(q.expires_at)}` : '', q.message ? ` · ${q.message}` : ''),
     img,
-    !img && q.qr_code ? h('pre', { class: 'break' }, q.qr_code) : null,
-    !img && q.qr_url && /^https?:/.test(q.qr_url) ? h('a', { href: q.qr_url, rel: 'noopener noreferrer', target: '_blank' }, 'Open the code\'s page') : null);
+    !img && !q.connected && q.qr_code ? h('pre', { class: 'break' }, q.qr_code) : null,
+    !img && !q.connected && q.qr_url && /^https?:/.test(q.qr_url) ? h('a', { href: q.qr_url, rel: 'noopener noreferrer', target: '_blank' }, 'Open the code\'s page') : null);
 }
 
 export default {
@@ -41,15 +41,35 @@ export default {
     let stopQr = null;
     let agents = [];
 
+    // The QR login.  WhatsApp's routes: start answers the code (it starts
+    // nothing: the adapter logs in as it starts), status the login's state
+    // (asked every 3 s; the code is asked again while there is none yet,
+    // and by the button after it expired).  Another channel: its cached
+    // QR events as sent.
     const openQr = (c, box) => {
       if (stopQr) stopQr();
       const wa = c.channel_type === 'whatsapp';
-      const fetchQr = () => (wa
-        ? api('GET', `/api/channels/whatsapp/qr/status?session_id=${enc(c.name)}`)
-        : api('GET', `/api/channels/${enc(c.name)}/qr`));
-      const draw = () => loadInto(box, async () => qrView(await fetchQr()));
-      (wa ? api('POST', '/api/channels/whatsapp/qr/start').catch(() => null) : Promise.resolve()).then(draw);
-      stopQr = every(3000, draw);
+      const sid = `session_id=${enc(c.name)}`;
+      let code = null;
+      const getCode = async () => {
+        const r = await api('POST', `/api/channels/whatsapp/qr/start?${sid}`, {});
+        code = r && (r.qr_data_url || r.qr_code || r.qr_url) ? r : null;
+        return r;
+      };
+      const fetchQr = async () => {
+        if (!wa) {
+          const q = await api('GET', `/api/channels/${enc(c.name)}/qr`);
+          return { available: true, ...q, qr_data_url: /^data:image\//.test(q.qr_url || '') ? q.qr_url : null };
+        }
+        const st = code ? await api('GET', `/api/channels/whatsapp/qr/status?${sid}`) : await getCode();
+        return code && !st.connected && !st.expired
+          ? { ...st, qr_data_url: code.qr_data_url, qr_code: code.qr_code, qr_url: code.qr_url, expires_at: code.expires_at }
+          : st;
+      };
+      const again = wa ? actionButton('Get a new code', async () => { code = null; await draw(); }, { small: true }) : null;
+      const draw = () => loadInto(box, async () => h('div', null, qrView(await fetchQr()), again));
+      draw();
+      stopQr = every(3000, () => (box.contains(document.activeElement) ? null : draw()));
     };
 
     const configure = (c) => {
