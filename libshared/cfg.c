@@ -111,6 +111,9 @@ static const struct cfg_opt cfg_opts[] = {
 	    NULL, HOT("UpdateRateLimit"), "Retry-After of a 429"),
 	B("rate_limit.exempt_loopback", rl_exempt_loopback, "true", NULL,
 	    HOT("UpdateRateLimit"), "Loopback clients are not limited"),
+	I("rate_limit.auth_rate_limit_per_ip", rl_auth_per_ip, "10", 0,
+	    1000000, NULL, HOT("UpdateRateLimit"), "Login attempts per client "
+	    "IP in 15 minutes (failed dashboard logins; 0 turns it off)"),
 	I("bus.request_timeout_ms", bus_timeout_ms, "5000", 10, 3600000, NULL,
 	    RST, "How long a bus request waits for its reply"),
 	I("bus.workers", bus_workers, "4", 1, 256, NULL, RST,
@@ -137,6 +140,16 @@ static const struct cfg_opt cfg_opts[] = {
 	S("webhook_triggers.token", webhook_token, "",
 	    "LIBREFANG_WEBHOOK_TOKEN", 1, RST, 1,
 	    "Bearer token of the inbound webhooks (secret; environment only)"),
+	/* The dashboard's login (services/api-gateway/gw_dash.c). */
+	S("dashboard_user", dash_user, "", "LIBREFANG_DASHBOARD_USER", 0, RST,
+	    0, "User name of the dashboard's password login (empty: none)"),
+	S("dashboard_pass", dash_pass, "", "LIBREFANG_DASHBOARD_PASS", 1, RST,
+	    1, "Password of dashboard_user (secret; prefer the hash)"),
+	S("dashboard_pass_hash", dash_pass_hash, "",
+	    "LIBREFANG_DASHBOARD_PASS_HASH", 1, RST, 1, "Password hash of "
+	    "dashboard_user: pbkdf2_sha256$<iterations>$<salt>$<base64>"),
+	I("dashboard_session_ttl_secs", dash_session_ttl_secs, "2592000", 1,
+	    366LL * 86400, NULL, NOOP, "How long a dashboard login lasts"),
 	{ NULL, 0, 0, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, NULL }
 };
 

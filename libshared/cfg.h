@@ -50,6 +50,11 @@ struct sh_config {
 	long long idem_ttl_secs;		/* [api] idempotency_key_ttl_secs */
 	int	 allow_no_auth;			/* LIBREFANG_ALLOW_NO_AUTH=1 */
 	char	 webhook_token[512];		/* LIBREFANG_WEBHOOK_TOKEN, secret */
+	long long rl_auth_per_ip;		/* [rate_limit] logins / 15 min */
+	char	 dash_user[256];		/* dashboard_user */
+	char	 dash_pass[512];		/* dashboard_pass, secret */
+	char	 dash_pass_hash[512];		/* dashboard_pass_hash, secret */
+	long long dash_session_ttl_secs;	/* dashboard_session_ttl_secs */
 
 	char	 cf_path[CFG_STR_MAX];		/* file read, "" if none */
 	json_t	*cf_warnings;			/* array of strings */

@@ -16,6 +16,11 @@
 #define OP_CONFIG_RELOAD	"config.reload"
 #define OP_CONFIG_CURRENT	"config.current"
 
+/* ---- dashboard sessions (services/channels/dashsess/, issue 14) -------- */
+#define OP_DASHSESS_CREATE	"dashsess.create"
+#define OP_DASHSESS_VALIDATE	"dashsess.validate"
+#define OP_DASHSESS_DELETE	"dashsess.delete"
+
 /* ---- agent-runtime: agents (agent/ops.c, agent/edit.c, agent/lists.c) --- */
 #define OP_AGENTS_LIST		"agents.list"
 #define OP_AGENTS_GET		"agents.get"

@@ -55,5 +55,10 @@
 #define TOPIC_SHUTDOWN	"shutdown"
 /* The service that stores the config versions (its schema). */
 #define SVC_CONFIG_OWNER	SVC_CHANNELS
+/* A dashboard session was deleted (a logout): {token_hash}; every
+ * gateway drops its cached copy. */
+#define TOPIC_DASHSESS	"dashsess"
+/* The service that stores the dashboard sessions (dashsess.*). */
+#define SVC_SESSION_OWNER	SVC_CHANNELS
 
 #endif /* PROTO_SERVICES_H */

@@ -78,6 +78,13 @@ enum gw_method {
 #define GW_IDEM_HEADER_MAX	255	/* Idempotency-Key: bytes */
 #define GW_IDEM_KEY_LEN		(5 + 64 + 1)	/* "http:" sha-256 hex */
 #define GW_IDEM_FP_LEN		(64 + 1)	/* sha-256 hex */
+#define GW_SESS_HASH_LEN	(64 + 1)	/* sha-256 hex */
+
+#define GW_SESS_NONE		0	/* no cookie used */
+#define GW_SESS_PENDING		1	/* a cookie not in the cache: asked
+					   once the body is in */
+#define GW_SESS_CHECKED		2	/* the service said it is live */
+#define GW_SESS_OK		3	/* authenticated by the cookie */
 
 /*
  * A gateway-local handler.  Runs on an MHD thread.  Either fills gr's
@@ -169,6 +176,12 @@ struct gw_req {
 	 * principal, and the request's fingerprint; "": no header */
 	char			 gr_idem[GW_IDEM_KEY_LEN];
 	char			 gr_idem_fp[GW_IDEM_FP_LEN];
+	/* A dashboard session cookie (gw_dashauth.c): GW_SESS_*, the token's
+	 * SHA-256 (hex) and, once known, the session's CSRF token */
+	int			 gr_sess;
+	char			 gr_sess_hash[GW_SESS_HASH_LEN];
+	char			 gr_csrf[GW_SESS_HASH_LEN];
+	int			 gr_rl_exempt;	/* not rate limited */
 
 	/* the reply */
 	int			 gr_status;	/* 0: none yet */
@@ -360,8 +373,28 @@ json_t		*gw_idem_caller(const struct gw_req *gr);
 int		 gw_auth_init(const struct sh_config *cfg, char *err,
 		    size_t errlen);
 void		 gw_auth_fini(void);
-/* 0 and gr_principal set, or -1 with a 401 in gr's reply. */
+/*
+ * 0 and gr_principal set, or -1 with a 401 (or 403) in gr's reply.  In
+ * order: "Authorization: Bearer <api_key>" or "X-API-Key", the
+ * sub-protocol "bearer.<api_key>" on the WebSocket route, the dashboard
+ * session cookie (gw_dauth_cookie_auth(): gr_sess may be left
+ * GW_SESS_PENDING, for gw_dauth_validate() at dispatch).
+ */
 int		 gw_auth_check(struct gw_req *gr);
+/* 1 when requests need credentials: an api_key or a dashboard password
+ * is configured. */
+int		 gw_auth_required(void);
+/* 1 when the API key is configured. */
+int		 gw_auth_has_key(void);
+/* 1 when allow_no_auth serves remote clients without credentials. */
+int		 gw_auth_allow_remote(void);
+/* 1 when tok (NUL-terminated) is the API key (constant time). */
+int		 gw_auth_key_ok(const char *tok);
+/* The key gr sends in "Authorization: Bearer" or "X-API-Key" (borrowed
+ * from the headers), or NULL. */
+const char	*gw_auth_header_token(struct gw_req *gr);
+/* An auth failure on the audit chain (best effort). */
+void		 gw_auth_audit(struct gw_req *gr, const char *why);
 /* The Origin to echo in Access-Control-Allow-Origin, or NULL. */
 const char	*gw_cors_origin(struct MHD_Connection *c);
 int		 gw_is_loopback_host(const char *host);
@@ -374,6 +407,37 @@ void		 gw_hooks_init(const struct sh_config *cfg);
  * optional signature, then hooks.wake or hooks.agent. */
 int		 gw_hook_wake(struct gw_req *gr);
 int		 gw_hook_agent(struct gw_req *gr);
+
+/* ---- dashboard login and sessions (gw_dashauth.c) ------------------- */
+
+/*
+ * POST /api/auth/dashboard-login, GET /api/auth/dashboard-check, POST
+ * /auth/logout (and /api/auth/logout): the librefang_session cookie, a
+ * session row owned by SVC_SESSION_OWNER (dashsess.*), cached here for
+ * GW_SESS_CACHE_MS and dropped at once on TOPIC_DASHSESS.
+ */
+#define GW_SESS_CACHE_MS	5000
+#define GW_SESS_COOKIE		"librefang_session"
+
+/* Reads dashboard_user/pass/pass_hash: 0, or -1 with err (a malformed
+ * hash, a user without a password). */
+int		 gw_dauth_init(const struct sh_config *cfg, char *err,
+		    size_t errlen);
+/* 1 when a dashboard password login is configured. */
+int		 gw_dauth_password(void);
+/* The invalidation subscriber.  0 or -1 (logged). */
+int		 gw_dauth_start(const struct sh_config *cfg);
+void		 gw_dauth_stop(void);
+/* gw_auth_check()'s cookie step: 1 when gr carries no session cookie;
+ * 0 when it is authenticated (GW_SESS_OK) or to be checked at dispatch
+ * (GW_SESS_PENDING); -1 with a 401 or 403 reply. */
+int		 gw_dauth_cookie_auth(struct gw_req *gr);
+/* A GW_SESS_PENDING request, body read: asks the session owner.
+ * GW_ASYNC, or 0 with a reply. */
+int		 gw_dauth_validate(struct gw_req *gr);
+int		 gw_dauth_login(struct gw_req *gr);
+int		 gw_dauth_check(struct gw_req *gr);
+int		 gw_dauth_logout(struct gw_req *gr);
 
 /* ---- rate limit (gw_ratelimit.c) ------------------------------------ */
 
@@ -388,6 +452,17 @@ int		 gw_rl_charge(const unsigned char *key, int cost);
 /* Drops entries whose bucket is full again.  Thread-safe. */
 void		 gw_rl_sweep(void);
 long long	 gw_rl_entries(void);
+/* The login brute-force limiter: a fixed 15-minute window per client
+ * (the same 16-byte key), rate_limit.auth_rate_limit_per_ip attempts. */
+#define GW_AUTHRL_RETRY_SECS	900
+void		 gw_authrl_configure(const struct sh_config *cfg);
+void		 gw_authrl_fini(void);
+/* 1 for a login-class path (normalised). */
+int		 gw_authrl_path(const char *path);
+/* 1 when key has used its attempts in the current window. */
+int		 gw_authrl_over(const unsigned char *key);
+/* Counts one attempt of key. */
+void		 gw_authrl_count(const unsigned char *key);
 
 /* ---- metrics (gw_metrics.c) ----------------------------------------- */
 

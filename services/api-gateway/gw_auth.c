@@ -3,9 +3,11 @@
  *
  * With an api_key every route but the public ones (GET /api/health and
  * GET /) needs "Authorization: Bearer <key>" or "X-API-Key: <key>",
- * compared in constant time.  Without one the gateway refuses to start
- * on a non-loopback address unless allow_no_auth (LIBREFANG_ALLOW_NO_AUTH
- * =1) says so, and then serves everyone.
+ * compared in constant time, or a dashboard session cookie (gw_dashauth.c;
+ * a dashboard password alone also makes credentials required).  Without
+ * either the gateway refuses to start on a non-loopback address unless
+ * allow_no_auth (LIBREFANG_ALLOW_NO_AUTH=1) says so, and then serves
+ * everyone.
  *
  * CORS: without a key, only http://localhost[:port] and
  * http://127.0.0.1[:port] origins are echoed, so a page on another site
@@ -44,7 +46,9 @@ gw_auth_init(const struct sh_config *cfg, char *err, size_t errlen)
 	gw_keylen = strlen(cfg->api_key);
 	memcpy(gw_key, cfg->api_key, gw_keylen + 1);
 	gw_allow_remote = cfg->allow_no_auth;
-	if (gw_keylen > 0)
+	if (gw_dauth_init(cfg, err, errlen) != 0)
+		return (-1);
+	if (gw_auth_required())
 		return (0);
 	if ((colon = strrchr(cfg->api_listen, ':')) == NULL)
 		colon = cfg->api_listen + strlen(cfg->api_listen);
@@ -70,9 +74,50 @@ gw_auth_fini(void)
 	gw_keylen = 0;
 }
 
+int
+gw_auth_required(void)
+{
+	return (gw_keylen > 0 || gw_dauth_password());
+}
+
+int
+gw_auth_allow_remote(void)
+{
+	return (gw_allow_remote);
+}
+
+int
+gw_auth_has_key(void)
+{
+	return (gw_keylen > 0);
+}
+
+int
+gw_auth_key_ok(const char *tok)
+{
+	return (gw_keylen > 0 && util_ct_equal(tok, strlen(tok), gw_key,
+	    gw_keylen));
+}
+
+const char *
+gw_auth_header_token(struct gw_req *gr)
+{
+	const char	*h, *tok;
+
+	h = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+		for (tok = h + 7; *tok == ' '; tok++)
+			;
+	} else
+		tok = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+		    "X-API-Key");
+	return (tok != NULL && *tok != '\0' ? tok : NULL);
+}
+
 /* An auth failure, for the audit chain: best effort through the
  * in-memory queue (the gateway has no database; libshared/audit.h). */
-static void
+void
 gw_auth_audit(struct gw_req *gr, const char *why)
 {
 	char	detail[512];
@@ -86,9 +131,10 @@ gw_auth_audit(struct gw_req *gr, const char *why)
 int
 gw_auth_check(struct gw_req *gr)
 {
-	const char	*h, *tok = NULL;
+	const char	*tok;
+	int		 rv;
 
-	if (gw_keylen == 0) {
+	if (!gw_auth_required()) {
 		if (gw_conn_loopback(gr->gr_conn) || gw_allow_remote) {
 			gr->gr_principal = "owner";
 			return (0);
@@ -99,29 +145,29 @@ gw_auth_check(struct gw_req *gr)
 		gr->gr_www_auth = 1;
 		return (-1);
 	}
-	h = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_AUTHORIZATION);
-	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-		for (tok = h + 7; *tok == ' '; tok++)
-			;
-	} else
-		tok = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
-		    "X-API-Key");
-	if (tok == NULL || *tok == '\0') {
-		gw_reply_error(gr, 401, "missing API key: send "
-		    "'Authorization: Bearer <api_key>'");
-		gw_auth_audit(gr, "missing API key");
-		gr->gr_www_auth = 1;
-		return (-1);
+	if ((tok = gw_auth_header_token(gr)) != NULL) {
+		if (!gw_auth_key_ok(tok)) {
+			gw_reply_error(gr, 401, "invalid API key");
+			gw_auth_audit(gr, "invalid API key");
+			gr->gr_www_auth = 1;
+			return (-1);
+		}
+		gr->gr_principal = "owner";
+		return (0);
 	}
-	if (!util_ct_equal(tok, strlen(tok), gw_key, gw_keylen)) {
-		gw_reply_error(gr, 401, "invalid API key");
-		gw_auth_audit(gr, "invalid API key");
-		gr->gr_www_auth = 1;
-		return (-1);
+	/* Browsers send a WebSocket's key as a sub-protocol. */
+	if (gr->gr_route != NULL && gr->gr_route->rt_local == gw_ws_agent &&
+	    gw_ws_auth(gr) == 0) {
+		gr->gr_principal = "owner";
+		return (0);
 	}
-	gr->gr_principal = "owner";
-	return (0);
+	if ((rv = gw_dauth_cookie_auth(gr)) != 1)
+		return (rv);
+	gw_reply_error(gr, 401, "missing API key: send "
+	    "'Authorization: Bearer <api_key>'");
+	gw_auth_audit(gr, "missing API key");
+	gr->gr_www_auth = 1;
+	return (-1);
 }
 
 const char *
@@ -129,7 +175,7 @@ gw_cors_origin(struct MHD_Connection *c)
 {
 	const char	*o, *p;
 
-	if (gw_keylen > 0)
+	if (gw_auth_required())
 		return (NULL);
 	o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
 	if (o == NULL)

@@ -525,15 +525,28 @@ gw_req_headers(struct gw_req *gr, const char *method)
 
 	/* The rate limit: the route's cost, or the default for a path or
 	 * method no route takes. */
-	if (!gw_rl_exempt_path(gr->gr_path) &&
-	    !(cfg->rl_exempt_loopback && gw_conn_loopback(gr->gr_conn) &&
-	    !h.h_forwarded) &&
+	gr->gr_rl_exempt = cfg->rl_exempt_loopback &&
+	    gw_conn_loopback(gr->gr_conn) && !h.h_forwarded;
+	if (!gw_rl_exempt_path(gr->gr_path) && !gr->gr_rl_exempt &&
 	    gw_rl_charge(gw_conn_key(gr->gr_conn), m.m_route != NULL ?
 	    m.m_route->rt_cost : GW_RL_DEFAULT_COST) != 0) {
 		gw_metrics_rate_limited();
 		gr->gr_retry_after = (int)cfg->rl_retry_after_secs;
 		gw_reply_error(gr, 429, "Rate limit exceeded");
 		return;
+	}
+	/* The login brute-force limiter: its own window (gw_ratelimit.c).
+	 * A dashboard login counts its failures only (gw_dashauth.c). */
+	if (!gr->gr_rl_exempt && gr->gr_method != GW_OPTIONS &&
+	    gw_authrl_path(gr->gr_path)) {
+		if (gw_authrl_over(gw_conn_key(gr->gr_conn))) {
+			gr->gr_retry_after = GW_AUTHRL_RETRY_SECS;
+			gw_reply_error(gr, 429, "Too many login attempts. "
+			    "Please wait before trying again.");
+			return;
+		}
+		if (strcmp(gr->gr_path, "/api/auth/dashboard-login") != 0)
+			gw_authrl_count(gw_conn_key(gr->gr_conn));
 	}
 
 	if (gr->gr_method == GW_OPTIONS) {
@@ -547,15 +560,8 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	}
 
 	if (!(m.m_route != NULL && (m.m_route->rt_flags & GW_RT_PUBLIC)) &&
-	    gw_auth_check(gr) != 0) {
-		/* Browsers send a WebSocket's key as a sub-protocol. */
-		if (m.m_route == NULL || m.m_route->rt_local != gw_ws_agent ||
-		    gw_ws_auth(gr) != 0)
-			return;
-		gw_reply_set(gr, 0, NULL, 0, NULL);
-		gr->gr_www_auth = 0;
-		gr->gr_principal = "owner";
-	}
+	    gw_auth_check(gr) != 0)
+		return;
 	if (gr->gr_principal == NULL)
 		gr->gr_principal = "anonymous";
 
@@ -784,7 +790,7 @@ gw_http_queue(struct gw_req *gr)
 			 * page (gw_mcp.c). */
 			MHD_add_response_header(resp,
 			    "Access-Control-Allow-Headers",
-			    "authorization, content-type, x-api-key, "
+			    "authorization, content-type, x-api-key, x-csrf-token, "
 			    "mcp-protocol-version, mcp-session-id, "
 			    "last-event-id, x-librefang-agent-id");
 			MHD_add_response_header(resp,
@@ -873,6 +879,10 @@ gw_http_handler(void *cls, struct MHD_Connection *c, const char *url,
 		}
 		if (gr->gr_aborted || gw_conn_reply(gr->gr_conn) != 0)
 			return (MHD_NO);	/* answered directly */
+		/* A session cookie not in the cache is asked for first. */
+		if (gr->gr_status == 0 && gr->gr_sess == GW_SESS_PENDING &&
+		    gw_dauth_validate(gr) == GW_ASYNC)
+			return (MHD_YES);
 		if (gr->gr_status == 0 && gw_req_dispatch(gr) == GW_ASYNC)
 			return (MHD_YES);
 		return (gw_http_queue(gr));
@@ -881,6 +891,17 @@ gw_http_handler(void *cls, struct MHD_Connection *c, const char *url,
 		pthread_mutex_lock(&gw_h.h_mtx);
 		gw_h.h_waiting--;
 		pthread_mutex_unlock(&gw_h.h_mtx);
+		if (gr->gr_sess == GW_SESS_CHECKED) {
+			/* The session is live: now the request itself. */
+			gr->gr_sess = GW_SESS_OK;
+			gr->gr_phase = GR_BODY;
+			bus_call_free(gr->gr_call);
+			gr->gr_call = NULL;
+			gr->gr_done = NULL;
+			if (gr->gr_status == 0 &&
+			    gw_req_dispatch(gr) == GW_ASYNC)
+				return (MHD_YES);
+		}
 		return (gw_http_queue(gr));
 	case GR_DONE:
 		break;

@@ -63,6 +63,7 @@ gw_rl_configure(const struct sh_config *cfg)
 		gw_rl_tau = t * (uint64_t)cfg->rl_requests_per_minute;
 	}
 	gw_rl_t = t;
+	gw_authrl_configure(cfg);
 }
 
 void
@@ -83,6 +84,7 @@ gw_rl_fini(void)
 		pthread_mutex_destroy(&gw_rl_shards[i].s_mtx);
 	}
 	atomic_store(&gw_rl_count, 0);
+	gw_authrl_fini();
 }
 
 static uint32_t
@@ -174,4 +176,135 @@ gw_rl_exempt_path(const char *path)
 	    strcmp(path, "/dashboard") == 0 ||
 	    strncmp(path, "/dashboard/", 11) == 0 ||
 	    strncmp(path, "/locales/", 9) == 0);
+}
+
+/* ---- the login brute-force limiter (kernel.md 6.2) -------------------- */
+
+/*
+ * A fixed window per client IP, apart from the GCRA: login-class paths
+ * (gw_authrl_path()) may be tried rate_limit.auth_rate_limit_per_ip times
+ * in GW_AUTHRL_WINDOW_MS; past that every one of them answers 429 until
+ * the window that began with the first attempt ends.  A failed dashboard
+ * login counts; so does every request to the other login-class paths.
+ */
+#define GW_AUTHRL_WINDOW_MS	(15 * 60 * 1000ULL)
+#define GW_AUTHRL_BUCKETS	64
+#define GW_AUTHRL_MAX		8192	/* entries before a sweep */
+
+struct gw_authrl_entry {
+	struct gw_authrl_entry	*a_next;
+	unsigned char		 a_key[16];
+	uint64_t		 a_start;	/* ms, monotonic */
+	long long		 a_n;
+};
+
+static pthread_mutex_t		 gw_authrl_mtx = PTHREAD_MUTEX_INITIALIZER;
+static struct gw_authrl_entry	*gw_authrl_tab[GW_AUTHRL_BUCKETS];
+static long long		 gw_authrl_n;
+static atomic_llong		 gw_authrl_limit = 10;
+
+void
+gw_authrl_configure(const struct sh_config *cfg)
+{
+	atomic_store(&gw_authrl_limit, cfg->rl_auth_per_ip);
+}
+
+int
+gw_authrl_path(const char *path)
+{
+	return (strcmp(path, "/api/auth/dashboard-login") == 0 ||
+	    strcmp(path, "/api/auth/login") == 0 ||
+	    strncmp(path, "/api/auth/login/", 16) == 0 ||
+	    strcmp(path, "/api/auth/introspect") == 0 ||
+	    strcmp(path, "/api/auth/refresh") == 0 ||
+	    strcmp(path, "/api/auth/callback") == 0);
+}
+
+/* key's entry, its window current (a new one when it ended), or NULL on
+ * ENOMEM.  gw_authrl_mtx held. */
+static struct gw_authrl_entry *
+gw_authrl_get(const unsigned char *key, uint64_t now)
+{
+	struct gw_authrl_entry	**ep, *e;
+	uint32_t		  h = gw_rl_hash(key) % GW_AUTHRL_BUCKETS;
+	int			  b;
+
+	for (e = gw_authrl_tab[h]; e != NULL; e = e->a_next)
+		if (memcmp(e->a_key, key, 16) == 0)
+			break;
+	if (e != NULL) {
+		if (now - e->a_start >= GW_AUTHRL_WINDOW_MS) {
+			e->a_start = now;
+			e->a_n = 0;
+		}
+		return (e);
+	}
+	if (gw_authrl_n >= GW_AUTHRL_MAX) {
+		/* Windows that ended carry nothing: drop them. */
+		for (b = 0; b < GW_AUTHRL_BUCKETS; b++) {
+			ep = &gw_authrl_tab[b];
+			while ((e = *ep) != NULL) {
+				if (now - e->a_start < GW_AUTHRL_WINDOW_MS) {
+					ep = &e->a_next;
+					continue;
+				}
+				*ep = e->a_next;
+				free(e);
+				gw_authrl_n--;
+			}
+		}
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
+		return (NULL);
+	memcpy(e->a_key, key, 16);
+	e->a_start = now;
+	e->a_next = gw_authrl_tab[h];
+	gw_authrl_tab[h] = e;
+	gw_authrl_n++;
+	return (e);
+}
+
+int
+gw_authrl_over(const unsigned char *key)
+{
+	struct gw_authrl_entry	*e;
+	long long		 limit = atomic_load(&gw_authrl_limit);
+	int			 over;
+
+	if (limit <= 0)
+		return (0);
+	pthread_mutex_lock(&gw_authrl_mtx);
+	e = gw_authrl_get(key, util_now_ms());
+	over = e != NULL && e->a_n >= limit;
+	pthread_mutex_unlock(&gw_authrl_mtx);
+	return (over);
+}
+
+void
+gw_authrl_count(const unsigned char *key)
+{
+	struct gw_authrl_entry	*e;
+
+	if (atomic_load(&gw_authrl_limit) <= 0)
+		return;
+	pthread_mutex_lock(&gw_authrl_mtx);
+	if ((e = gw_authrl_get(key, util_now_ms())) != NULL)
+		e->a_n++;
+	pthread_mutex_unlock(&gw_authrl_mtx);
+}
+
+void
+gw_authrl_fini(void)
+{
+	struct gw_authrl_entry	*e;
+	int			 b;
+
+	pthread_mutex_lock(&gw_authrl_mtx);
+	for (b = 0; b < GW_AUTHRL_BUCKETS; b++)
+		while ((e = gw_authrl_tab[b]) != NULL) {
+			gw_authrl_tab[b] = e->a_next;
+			free(e);
+		}
+	gw_authrl_n = 0;
+	pthread_mutex_unlock(&gw_authrl_mtx);
 }

@@ -667,8 +667,14 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/clawhub-cn/search", NULL, NULL, 5, NULL, 0 },
 	/* Init */
 	{ GW_POST, "/api/init", NULL, NULL, 5, NULL, 0 },
-	/* Dashboard auth */
-	{ GW_POST, "/auth/logout", NULL, NULL, 5, NULL, 0 },
+	/* Dashboard auth (gw_dashauth.c) */
+	{ GW_POST, "/api/auth/dashboard-login",
+	    NULL, NULL, 5, gw_dauth_login, GW_RT_PUBLIC | GW_RT_BODY },
+	{ GW_GET, "/api/auth/dashboard-check",
+	    NULL, NULL, 1, gw_dauth_check, GW_RT_PUBLIC },
+	{ GW_POST, "/auth/logout", NULL, NULL, 5, gw_dauth_logout, GW_RT_PUBLIC },
+	{ GW_POST, "/api/auth/logout",
+	    NULL, NULL, 5, gw_dauth_logout, GW_RT_PUBLIC },
 	/* Prompt versioning & A/B testing ([prompt_intelligence] enabled) */
 	{ GW_GET, "/agents/{agent_id}/prompts/versions",
 	    NULL, NULL, 5, NULL, 0 },

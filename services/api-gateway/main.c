@@ -51,6 +51,10 @@ main(int argc, char **argv)
 		fatalx("could not start the health poller");
 	if (gw_turns_start(&cfg, bc) != 0 || gw_ws_start(&cfg, bc) != 0)
 		fatalx("could not start streamed turns");
+	/* Logouts on other gateways drop the sessions cached here. */
+	if (gw_dauth_start(&cfg) != 0)
+		log_warnx("a logout elsewhere is seen here only when the "
+		    "cached session lapses");
 	if (gw_topic_start(&gw_comms_topic, &cfg) != 0)
 		log_warnx("the comms event stream is off");
 	if (gw_topic_start(&gw_logs_topic, &cfg) != 0)
@@ -77,6 +81,7 @@ main(int argc, char **argv)
 	gw_topic_stop(&gw_comms_topic);
 	gw_topic_stop(&gw_logs_topic);
 	audit_relay_stop();
+	gw_dauth_stop();
 	gw_conn_fini();
 	bus_client_close(bc);
 	gw_rl_fini();

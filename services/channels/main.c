@@ -3,7 +3,8 @@
  * outbound webhooks and pairing.
  *
  * It also stores the live config's versions (config.set, config.reload,
- * config.current: libshared/cfgsync.c).
+ * config.current: libshared/cfgsync.c) and the dashboard's sessions
+ * (dashsess.*: dashsess/).
  *
  * It applies its schema's migrations, then runs the adapter of every
  * [[sidecar_channels]] entry whose lease it takes (chan_supervise.c) and
@@ -18,6 +19,7 @@
 
 #include "cfgsync.h"
 #include "channels.h"
+#include "dashsess/dashsess.h"
 #include "log.h"
 #include "ops.h"
 #include "services.h"
@@ -291,6 +293,7 @@ channels_start(const struct sh_config *cfg, void *arg)
 	chan_router_wake(chan.router);
 	if (chan_hookout_start(cfg) != 0)
 		goto fail;
+	(void)dashsess_start(cfg);
 	log_info("%zu channel(s) configured", chan.nconf);
 	return (0);
  fail:
@@ -309,6 +312,7 @@ channels_stop(void *arg)
 	struct chan_gen	*g;
 
 	(void)arg;
+	dashsess_stop();
 	chan_hookout_stop();
 	/* Turns first: an abandoned one is put back for whoever runs next,
 	 * and the adapters then get their shutdown. */
@@ -333,6 +337,7 @@ static const struct svc_op *const channels_ops[] = {
 	cfgsync_ops,
 	chan_webhook_ops,
 	chan_approve_ops,
+	dashsess_ops,
 	NULL
 };
 
