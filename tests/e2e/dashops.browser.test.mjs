@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { deflateSync, crc32 } from 'node:zlib';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 
 const base = process.env.LF_URL;
 const agent = process.env.LF_AGENT;
@@ -136,12 +136,8 @@ async function errorsShown(page) {
 
 before(async () => {
 	mkdirSync(screens, { recursive: true });
-	browser = await chromium.launch({
-		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-		args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-	});
-	context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-	context.setDefaultTimeout(15000);
+	// The dashboard tests' launcher: Debian's Chromium, light theme.
+	({ browser, context } = await launch({ viewport: { width: 1280, height: 900 } }));
 });
 
 beforeEach(() => { problems.length = 0; });
