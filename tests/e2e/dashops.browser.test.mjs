@@ -7,7 +7,9 @@
 // the navigation works from the keyboard; screenshots of every page in
 // light and dark, and two pages at 360 px without sideways scrolling.
 //
-// Environment: LF_URL (the gateway, no API key), LF_AGENT (an agent on
+// Environment: LF_URL (the gateway), LF_API_KEY (its api_key: the browser
+// logs in with it once, and the pages' changes then ride on the session
+// cookie and its CSRF token; empty: no login), LF_AGENT (an agent on
 // the fake provider), LF_SCREENS (where screenshots go), LF_WA_INBOX (the
 // inbox of channel "wa"'s adapter, tests/channels/sidecar.py: a file
 // NNNN-emit there is written to the service as the adapter's frames).
@@ -24,6 +26,7 @@ const screens = process.env.LF_SCREENS || '/tmp';
 const PAGES = ['overview', 'agents', 'sessions', 'schedules', 'workflows', 'approvals',
 	'memory', 'usage', 'audit', 'logs', 'providers', 'channels', 'config'];
 const KEY = 'gsk-dashops-never-shown-4242';
+const apiKey = process.env.LF_API_KEY || '';
 
 let browser;
 let context;
@@ -32,9 +35,12 @@ const problems = [];
 let where = '';
 
 async function apiCall(method, path, body) {
+	const headers = body ? { 'Content-Type': 'application/json' } : {};
+	if (apiKey)
+		headers.Authorization = `Bearer ${apiKey}`;
 	const r = await fetch(`${base}${path}`, {
 		method,
-		headers: body ? { 'Content-Type': 'application/json' } : {},
+		headers,
 		body: body ? JSON.stringify(body) : undefined,
 	});
 	const text = await r.text();
@@ -138,6 +144,20 @@ before(async () => {
 	mkdirSync(screens, { recursive: true });
 	// The dashboard tests' launcher: Debian's Chromium, light theme.
 	({ browser, context } = await launch({ viewport: { width: 1280, height: 900 } }));
+	if (apiKey) {
+		// Once: the session cookie serves every page of the context.
+		const page = await newPage();
+		where = 'login';
+		await page.goto(`${base}/`);
+		await page.getByLabel('API key').fill(apiKey);
+		await page.getByRole('button', { name: 'Log in' }).click();
+		await page.waitForSelector('nav a[href="#/overview"]');
+		const cookies = await context.cookies();
+		assert.ok(cookies.some((c) => c.name === 'librefang_session' && c.httpOnly),
+		    'logged in with a session cookie, not the key');
+		await page.close();
+		assert.deepEqual(problems, [], 'the login went without a problem');
+	}
 });
 
 beforeEach(() => { problems.length = 0; });
@@ -230,10 +250,12 @@ test('a provider key set on the page is never shown, and its log line arrives li
 		const values = await p.$$eval('input, textarea', (els) => els.map((e) => e.value));
 		assert.ok(!values.some((v) => v.includes(KEY)), 'nor in a field');
 	}
-	// Nor on any other page.
-	for (const id of ['providers', 'config', 'audit', 'overview']) {
+	// Nor on any other page; nor the gateway's own key.
+	for (const id of ['providers', 'config', 'audit', 'overview', 'logs']) {
 		await visit(page, id);
-		assert.ok(!(await page.content()).includes(KEY), `not on ${id}`);
+		const html = await page.content();
+		assert.ok(!html.includes(KEY), `not on ${id}`);
+		assert.ok(!apiKey || !html.includes(apiKey), `the API key not on ${id}`);
 	}
 	await page.close();
 	await logs.close();

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # t2340-dash-ops.sh - the dashboard's operator pages in headless Chromium
-# (tests/e2e/dashops.browser.test.mjs): every page visited with no
+# (tests/e2e/dashops.browser.test.mjs), logged in with the API key (a
+# session cookie; every change the pages make carries its CSRF token):
+# every page visited with no
 # console error, no CSP violation and no error shown; a schedule created
 # from the page fires and its last run appears; a log line arrives live;
 # an approval decided from the page; an agent spawned from a template and
@@ -17,7 +19,13 @@ export FAKE_API_KEY=sk-fake-dashops-0123456789
 # WhatsApp channel whose adapter (tests/channels/sidecar.py) sends the QR
 # login events the browser test writes to its inbox.
 mkdir -p "$LF_TMP/wa/inbox"
-lf_config "[scheduler]
+# With an API key: the browser logs in once (dashboard session cookie) and
+# every change the pages make carries the session's CSRF token.
+KEY=dash-ops-api-key-0123456789abcdef
+export LF_AUTH=$KEY
+lf_config "api_key = \"$KEY\"
+
+[scheduler]
 min_interval_secs = 5
 
 [[sidecar_channels]]
@@ -41,7 +49,7 @@ SCREENS=${LF_TEST_OUT:+$LF_TEST_OUT/screens}
 SCREENS=${SCREENS:-$LF_TMP/screens}
 mkdir -p "$SCREENS"
 echo "# screenshots in $SCREENS"
-export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS LF_WA_INBOX=$LF_TMP/wa/inbox
+export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS LF_WA_INBOX=$LF_TMP/wa/inbox LF_API_KEY=$KEY
 LF_NODE_SECS=300 t_node dashops.browser.test.mjs 12
 
 # What the page did, seen from the API.
