@@ -249,6 +249,16 @@ t_eq "file_read ../ is refused" "$(tr_get "$OUT" '.content | startswith("Path tr
 ln -s /etc/passwd "$WS/pw"
 OUT=$(toolrun -n wsagent file_read '{"path":"pw"}')
 t_eq "file_read through a symlink is refused" "$(tr_get "$OUT" '"\(.is_error) \(.content | contains("root:"))"')" "true false"
+# A workspace that is a symbolic link, even to a directory, is not one
+# (the check that a made workspace is still ours: lstat, not stat).
+mkdir -p "$LF_TMP/elsewhere"
+OUT=$(toolrun -n wslink file_write '{"path":"x.txt","content":"ok"}')
+t_eq "a new agent's workspace is made" "$(tr_get "$OUT" .is_error)" false
+mv "$LIBREFANG_HOME/data/workspaces/wslink" "$LF_TMP/elsewhere/"
+ln -s "$LF_TMP/elsewhere/wslink" "$LIBREFANG_HOME/data/workspaces/wslink"
+OUT=$(toolrun -n wslink file_write '{"path":"y.txt","content":"no"}')
+t_eq "a workspace replaced by a symlink is refused, nothing written" \
+    "$(grep -c Successfully <<<"$OUT") $(ls "$LF_TMP/elsewhere/wslink")" "0 x.txt"
 SH='{"capabilities":{"tools":["shell_exec"]}}'
 OUT=$(toolrun -n wsagent -m "$SH" shell_exec '{"command":"cat a/b.txt; echo; pwd"}')
 t_eq "shell_exec runs in the workspace" "$(tr_get "$OUT" .content)" "hi there

@@ -732,11 +732,20 @@ tool_mkdir(const char *path)
 	return (0);
 }
 
+/* 1 if path is a directory itself (not a symbolic link to one). */
+static int
+tool_is_dir(const char *path)
+{
+	struct stat	st;
+
+	return (lstat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
+
 int
 tool_workspace(const struct sh_config *cfg, const char *agent_name,
     char *out, size_t outlen)
 {
-	char	base[CFG_STR_MAX + 64], *p;
+	char	base[CFG_STR_MAX + 64], wss[CFG_STR_MAX + 64 + 16], *p;
 	int	n;
 
 	if (agent_name == NULL || *agent_name == '\0' ||
@@ -753,6 +762,16 @@ tool_workspace(const struct sh_config *cfg, const char *agent_name,
 		errno = ENAMETOOLONG;
 		return (-1);
 	}
+	snprintf(wss, sizeof(wss), "%s/workspaces", base);
+	n = snprintf(out, outlen, "%s/%s", wss, agent_name);
+	if (n < 0 || (size_t)n >= outlen) {
+		errno = ENAMETOOLONG;
+		return (-1);
+	}
+	/* Made already (every turn asks): three lstat()s, not a mkdir per
+	 * component, and the same rule: no symbolic link among ours. */
+	if (tool_is_dir(out) && tool_is_dir(wss) && tool_is_dir(base))
+		return (0);
 	/* mkdir -p of the data directory (its parents keep their modes). */
 	for (p = base + 1; *p != '\0'; p++) {
 		if (*p != '/')
@@ -762,20 +781,8 @@ tool_workspace(const struct sh_config *cfg, const char *agent_name,
 			return (-1);
 		*p = '/';
 	}
-	if (tool_mkdir(base) != 0)
+	if (tool_mkdir(base) != 0 || tool_mkdir(wss) != 0)
 		return (-1);
-	n = snprintf(out, outlen, "%s/workspaces", base);
-	if (n < 0 || (size_t)n >= outlen) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	if (tool_mkdir(out) != 0)
-		return (-1);
-	n = snprintf(out, outlen, "%s/workspaces/%s", base, agent_name);
-	if (n < 0 || (size_t)n >= outlen) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
 	return (tool_mkdir(out));
 }
 
