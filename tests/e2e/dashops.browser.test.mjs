@@ -313,6 +313,16 @@ test('an agent spawned from a template, then deleted', async () => {
 	await mf.getByLabel('Provider (optional)').fill('openai');
 	await mf.getByRole('button', { name: 'Change model' }).click();
 	await page.getByText('Model: openai/gpt-5-mini').waitFor({ timeout: 10000 });
+	// Edit its description; suspend it.
+	const ef = page.locator('form[aria-label="Edit agent"]');
+	await ef.getByLabel('Description').fill('made by the dashboard test');
+	await ef.getByRole('button', { name: 'Save' }).click();
+	await page.getByText('Saved.').waitFor({ timeout: 10000 });
+	await page.getByRole('button', { name: 'Suspend' }).click();
+	await page.locator('.facts .badge', { hasText: 'Suspended' }).waitFor({ timeout: 10000 });
+	const got = await apiCall('GET', `/api/agents/${list.body.find((a) => a.name === 'dash-spawned').id}`);
+	assert.deepEqual([got.body.description, got.body.state, got.body.model.model],
+	    ['made by the dashboard test', 'Suspended', 'gpt-5-mini'], 'the API agrees');
 	await page.goto(`${base}/#/agents`);
 
 	await page.getByRole('button', { name: 'Delete dash-spawned' }).click();
