@@ -28,6 +28,8 @@
 #   BENCH_DEPLOY=1        0 skips the compose figures (deploy.sh: docker)
 #   BENCH_CHANNELS=1      0 skips the channel figures (channels.sh)
 #   BENCH_WEBHOOKS=1      0 skips the outbound webhook figure (webhooks.sh)
+#   BENCH_DASH=1          0 skips the dashboard figure (dashboard.sh:
+#                         headless Chromium)
 #   (figure 22, backup and restore: tests/bench/backup.sh)
 
 set -u
@@ -677,6 +679,11 @@ fi
 # stack.
 if [ "${BENCH_WEBHOOKS:-1}" != 0 ]; then
 	"$root/tests/bench/webhooks.sh" "$build" || rc=$?
+fi
+# ---- 23. the web dashboard in headless Chromium (tests/bench/dashboard.sh):
+# its own stack.
+if [ "${BENCH_DASH:-1}" != 0 ]; then
+	"$root/tests/bench/dashboard.sh" "$build" || rc=$?
 fi
 # ---- 15-18. the compose stack in containers (tests/bench/deploy.sh):
 # replicas, a killed runtime, a broker restart, idle memory; skipped with

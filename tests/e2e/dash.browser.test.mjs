@@ -312,6 +312,43 @@ test('keyboard: focus is visible and every control has a label', async () => {
 	assert.deepEqual(unlabelled, []);
 });
 
+test('a 401 (an expired session) brings the login view back once, no loop', async () => {
+	const { page } = b;
+	let hits = 0;
+	const expired = (route) => {
+		hits += 1;
+		return route.fulfill({ status: 401, contentType: 'application/json',
+		    body: JSON.stringify({ error: 'session expired' }) });
+	};
+	await page.route('**/api/**', expired);
+	await page.evaluate(() => { window.location.hash = '#/chat'; window.location.reload(); });
+	await page.getByLabel('API key').waitFor();
+	const h0 = hits;
+	await page.waitForTimeout(2500);
+	assert.ok(hits - h0 <= 1, `no loop of calls at the login view (${hits - h0} more)`);
+	assert.equal(await page.locator('.chat-log').count(), 0);
+	await page.unroute('**/api/**', expired);
+	await page.getByLabel('API key').fill(key);
+	await page.getByRole('button', { name: 'Log in' }).click();
+	await page.locator('.chat-bar').waitFor();
+	await page.evaluate(() => { window.location.hash = '#/overview'; });
+	await page.route('**/api/**', expired);
+	await page.getByLabel('API key').waitFor();
+	assert.match(await page.locator('#login-error').innerText(), /log in again/i,
+	    'says why, when it happens on a page');
+	const h1 = hits;
+	await page.waitForTimeout(2500);
+	assert.ok(hits - h1 <= 1, `the page left its timers (${hits - h1} more calls)`);
+	await b.shot('session-expired');
+	await page.unroute('**/api/**', expired);
+	await page.getByLabel('API key').fill(key);
+	await page.getByRole('button', { name: 'Log in' }).click();
+	await page.locator('#nav').getByRole('link', { name: 'Chat' }).waitFor();
+	assert.match(page.url(), /#\/overview$/, 'back where it was');
+	await page.locator('#nav').getByRole('link', { name: 'Chat' }).click();
+	await page.locator('.chat-bar').waitFor();
+});
+
 test('logout returns to the login view and the API refuses the page', async () => {
 	const { page } = b;
 	await page.getByRole('button', { name: 'Log out' }).click();
