@@ -25,9 +25,8 @@ after(async () => {
 
 const logText = () => b.page.locator('.chat-log').innerText();
 
-// After a reload: a gateway without the dashboard login holds the key in
-// the page only, so the login view comes back; with the session cookie
-// it does not.
+// After a reload: with the session cookie the page is still logged in;
+// after a Bearer login (the 401 test's) the key was the page's only.
 async function reloggedIfAsked() {
 	const { page } = b;
 	const login = page.getByLabel('API key');
@@ -86,6 +85,12 @@ test('log in with the key', async () => {
 	await page.locator('#nav').getByRole('link', { name: 'Chat' }).waitFor();
 	await page.getByRole('button', { name: 'Log out' }).waitFor();
 	assert.equal(await page.getByLabel('API key').count(), 0);
+	// The session is the gateway's cookie, out of the page's reach.
+	const c = (await b.context.cookies()).find((x) => x.name === 'librefang_session');
+	assert.ok(c, 'the session cookie is set');
+	assert.equal(c.httpOnly, true);
+	assert.equal(c.sameSite, 'Strict');
+	assert.equal(await page.evaluate(() => document.cookie.includes('librefang_session')), false);
 	await b.shot('first-page');
 	await page.locator('#nav').getByRole('link', { name: 'Chat' }).click();
 	await page.getByRole('button', { name: 'New agent' }).waitFor();
@@ -356,6 +361,8 @@ test('logout returns to the login view and the API refuses the page', async () =
 	assert.equal(await page.locator('#nav').isHidden(), true);
 	const st = await page.evaluate(async () => (await fetch('/api/agents')).status);
 	assert.equal(st, 401);
+	const left = (await b.context.cookies()).filter((x) => x.name === 'librefang_session' && x.value);
+	assert.deepEqual(left, [], 'the cookie is cleared');
 	await page.goto(`${base}/#/chat`);
 	await page.getByLabel('API key').waitFor();
 	assert.equal(await page.locator('.chat-log').count(), 0);

@@ -25,7 +25,8 @@ provider = \"openai\"
 model = \"$MODEL\"
 base_url = \"$LF_FAKE_URL/v1\"
 api_key_env = \"FAKE_API_KEY\""
-lf_stack_start agent-runtime
+# channels: the dashboard sessions (dashsess.*) are its
+lf_stack_start agent-runtime channels
 LF_AUTH=$KEY lf_wait_agents
 
 SCREENS=${LF_TEST_OUT:-$LF_BIN/../test-out}/screens/t2321

@@ -197,11 +197,18 @@ async function bearerLogin(key) {
   state.legacy = true;
 }
 
+// Ends the session the cookie holds, if any (also after a Bearer login:
+// a cookie may be left from before), with its current CSRF token.
 async function logout() {
+  setBearer(null);
   try {
-    if (!state.legacy) await api('POST', '/auth/logout', {}, { noAuthRedirect: true });
+    const c = await api('GET', '/api/auth/dashboard-check', undefined, { noAuthRedirect: true });
+    if (c && c.authenticated) {
+      if (c.csrf_token) setCsrf(c.csrf_token);
+      await api('POST', '/auth/logout', {}, { noAuthRedirect: true });
+    }
   } catch (e) {
-    if (e.status !== 401) toast(`Logout: ${e.message}`, 'error');
+    if (![401, 404, 501].includes(e.status)) toast(`Logout: ${e.message}`, 'error');
   }
   clearAuth();
   state.authed = false;
