@@ -7,7 +7,7 @@
 # row purged) once it expired; rate_limit.auth_rate_limit_per_ip = 3
 # failed logins from an address make every login from it 429 with
 # Retry-After: 900, and every request to the other login-class paths
-# counts.
+# counts.  With channels down a cookie is 503, not 401.
 . "$(dirname "$0")/../lib.sh"
 
 KEY=t2301-key-0123456789abcdef0123456789
@@ -101,6 +101,14 @@ LF_URL=$URL2 lf_req GET /api/auth/login
 t_eq "every request to another login-class path counts (4th: 429)" "$LF_STATUS" 429
 on "$URL2" GET /api/status
 t_eq "a session made before is still good" "$LF_STATUS" 200
+
+# ---- the session owner down ----------------------------------------------------------
+lf_stop channels
+on "$LF_URL" GET /api/status
+t_ok "channels down, a session gateway 1 never saw: 503 {error}, the cookie kept" \
+    eval '[ "$LF_STATUS" = 503 ] && lf_err_shape && [ -z "$(cookie)" ]'
+LF_AUTH=$KEY lf_req GET /api/status
+t_eq "the bearer key needs no service" "$LF_STATUS" 200
 
 lf_stop gw2
 t_eq "gateway 2 stops cleanly" "$LF_EXIT" 0
