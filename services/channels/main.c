@@ -155,6 +155,23 @@ chan_reload_doc(json_t *doc, char *err, size_t errlen, json_t **out)
 	return (rv);
 }
 
+/* The config file's text (new; *len its bytes), or NULL with err set. */
+static char *
+chan_config_read(size_t *len, char *err, size_t errlen)
+{
+	char	*text;
+
+	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
+		snprintf(err, errlen, "the service was started without a "
+		    "config file");
+		return (NULL);
+	}
+	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
+	    len)) == NULL)
+		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
+	return (text);
+}
+
 int
 chan_reload(char *err, size_t errlen, json_t **out)
 {
@@ -166,22 +183,14 @@ chan_reload(char *err, size_t errlen, json_t **out)
 
 	if (out != NULL)
 		*out = NULL;
-	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
-		snprintf(err, errlen, "the service was started without a "
-		    "config file");
+	if ((text = chan_config_read(&len, err, errlen)) == NULL)
 		return (-1);
-	}
-	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
-	    &len)) == NULL) {
-		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
-		return (-1);
-	}
-	if ((doc = toml_parse(text, len, 0, &te)) == NULL) {
-		snprintf(err, errlen, "%s: %s", chan.cfg->cf_path, te.te_msg);
-		free(text);
-		return (-1);
-	}
+	doc = toml_parse(text, len, 0, &te);
 	free(text);
+	if (doc == NULL) {
+		snprintf(err, errlen, "%s: %s", chan.cfg->cf_path, te.te_msg);
+		return (-1);
+	}
 	rv = chan_reload_doc(doc, err, errlen, out);
 	json_decref(doc);
 	return (rv);
@@ -195,16 +204,8 @@ chan_config_check(char *err, size_t errlen)
 	size_t			 len;
 	int			 rv;
 
-	if (chan.cfg == NULL || chan.cfg->cf_path[0] == '\0') {
-		snprintf(err, errlen, "the service was started without a "
-		    "config file");
+	if ((text = chan_config_read(&len, err, errlen)) == NULL)
 		return (-1);
-	}
-	if ((text = util_read_file(chan.cfg->cf_path, CHAN_CONFIG_MAX,
-	    &len)) == NULL) {
-		snprintf(err, errlen, "could not read %s", chan.cfg->cf_path);
-		return (-1);
-	}
 	rv = cfg_load_text(&nc, chan.cfg->cf_path, text, len, err, errlen);
 	cfg_release(&nc);
 	free(text);
