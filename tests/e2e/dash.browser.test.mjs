@@ -271,6 +271,63 @@ test('a socket dropped mid-answer: it reconnects and the answer shows once', asy
 	await b.shot('after-reconnect');
 });
 
+test('an attachment goes through the upload route to the model', async () => {
+	const { page } = b;
+	await page.getByLabel('Attach files').setInputFiles({
+		name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('attached-secret-words\n'),
+	});
+	await page.getByRole('button', { name: 'Remove notes.txt' }).waitFor();
+	await fakeScript(fake, model, [{ text: 'Read the notes, done-three.' }]);
+	const before = (await fakeRequests(fake, model)).length;
+	const box = page.getByRole('textbox', { name: 'Message' });
+	await box.fill('summarise the notes');
+	await box.press('Enter');
+	await page.locator('.chat-log').getByText('Read the notes, done-three.').waitFor();
+	assert.match(await logText(), /Attached: notes\.txt/);
+	const asked = (await fakeRequests(fake, model)).slice(before);
+	assert.equal(asked.length, 1);
+	assert.match(JSON.stringify(asked[0].body.messages), /attached-secret-words/, 'the file reached the model');
+	assert.equal(await page.getByRole('button', { name: 'Remove notes.txt' }).count(), 0, 'the list is emptied');
+});
+
+test('slash commands: the hint lists them, /usage answers in the chat', async () => {
+	const { page } = b;
+	const box = page.getByRole('textbox', { name: 'Message' });
+	await box.fill('/us');
+	await page.locator('.cmd-hint').getByText('/usage').waitFor();
+	await box.fill('/usage');
+	await box.press('Enter');
+	await page.locator('.msg-system', { hasText: '/usage:' }).waitFor();
+	await box.fill('/help');
+	await box.press('Enter');
+	await page.locator('.msg-system', { hasText: '/compact' }).waitFor();
+	await b.shot('commands');
+});
+
+test('sessions: a new one starts empty, switching back shows the history', async () => {
+	const { page } = b;
+	const first = page.url().match(/#\/chat\/([0-9a-f-]{36})(?:\/([0-9a-f-]{36}))?/);
+	assert.ok(first, page.url());
+	const prev = await page.getByLabel('Session').inputValue();
+	await page.getByRole('button', { name: 'New session' }).click();
+	await page.waitForFunction((p) => !window.location.hash.endsWith(p) &&
+	    /#\/chat\/[0-9a-f-]{36}\/[0-9a-f-]{36}$/.test(window.location.hash), prev);
+	await page.locator('.chat-bar .badge', { hasText: 'connected' }).waitFor();
+	assert.equal(await page.locator('.msg-user').count(), 0, 'a new session is empty');
+	await fakeScript(fake, model, [{ text: 'Fresh session, done-four.' }]);
+	const box = page.getByRole('textbox', { name: 'Message' });
+	await box.fill('hello again');
+	await box.press('Enter');
+	await page.locator('.chat-log').getByText('done-four.').waitFor();
+	await page.getByLabel('Session').selectOption(prev);
+	await page.waitForFunction((p) => window.location.hash.endsWith(p), prev);
+	await page.locator('.chat-log').getByText(/slow-end-marker/).waitFor();
+	const text = await logText();
+	assert.equal(count(text, 'done-four.'), 0, 'the other session\'s answer is not here');
+	assert.equal(count(text, 'done-one.'), 1);
+	await b.shot('session-switched');
+});
+
 test('the chat at 360 px wide and in the dark theme', async () => {
 	const { page } = b;
 	await page.setViewportSize({ width: 360, height: 740 });

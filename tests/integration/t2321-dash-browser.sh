@@ -36,7 +36,7 @@ SCREENS=$(cd "$SCREENS" && pwd)
 echo "# screenshots: $SCREENS"
 
 export LF_URL LF_KEY=$KEY FAKE_URL=$LF_FAKE_URL LF_MODEL=$MODEL LF_SCREENS=$SCREENS
-LF_NODE_SECS=300 t_node dash.browser.test.mjs 13
+LF_NODE_SECS=300 t_node dash.browser.test.mjs 16
 t_ok "screenshots of every view ($(ls "$SCREENS" | wc -l) files)" \
     test "$(ls "$SCREENS"/*.png 2>/dev/null | wc -l)" -ge 10
 
