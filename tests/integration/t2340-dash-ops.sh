@@ -50,7 +50,7 @@ SCREENS=${SCREENS:-$LF_TMP/screens}
 mkdir -p "$SCREENS"
 echo "# screenshots in $SCREENS"
 export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS LF_WA_INBOX=$LF_TMP/wa/inbox LF_API_KEY=$KEY
-LF_NODE_SECS=300 t_node dashops.browser.test.mjs 12
+t_node dashops.browser.test.mjs 12
 
 # What the page did, seen from the API.
 lf_req GET /api/agents
