@@ -90,6 +90,8 @@ httpc_do(const struct httpc_req *rq, struct httpc_resp *rs)
 	    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k) != CURLE_OK ||
 	    curl_easy_setopt(h, CURLOPT_USERAGENT, rq->hr_agent != NULL ?
 	    rq->hr_agent : "librefang") != CURLE_OK ||
+	    (rq->hr_resolve != NULL && curl_easy_setopt(h, CURLOPT_RESOLVE,
+	    rq->hr_resolve) != CURLE_OK) ||
 	    (rq->hr_headers != NULL && curl_easy_setopt(h, CURLOPT_HTTPHEADER,
 	    rq->hr_headers) != CURLE_OK) ||
 	    (rq->hr_method != NULL && curl_easy_setopt(h,

@@ -27,6 +27,9 @@ struct httpc_req {
 	const char	*hr_url;	/* or hr_setup sets CURLOPT_CURLU */
 	const char	*hr_method;	/* NULL: GET, or POST with a body */
 	const struct curl_slist *hr_headers;	/* borrowed, or NULL */
+	/* CURLOPT_RESOLVE (borrowed, or NULL): the address ssrf_check()
+	 * checked, so a second resolution cannot swap it */
+	const struct curl_slist *hr_resolve;
 	const char	*hr_body;	/* borrowed, or NULL */
 	size_t		 hr_bodylen;
 	long		 hr_timeout_ms;	/* the whole request */

@@ -21,6 +21,10 @@ SCH_TEST_OBJS	:= $(patsubst %.c,$(BUILD)/obj/%.o,$(foreach t,$(SCH_TESTS),\
 		   $(filter %/$(t).c,$(TEST_SRCS))))
 $(SCH_TEST_OBJS): ALL_CFLAGS += -I$(SCH_DIR)
 
+# The gateway's JWT check (services/api-gateway/gw_jwt.c).
+t_jwt_SRCS	+= services/api-gateway/gw_jwt.c
+$(BUILD)/obj/tests/unit/t_jwt.o: ALL_CFLAGS += -Iservices/api-gateway
+
 # The channel adapters' library (services/channels/adapters/lib/adapter.mk).
 t_adapter_SRCS	+= $(ADAPTER_LIB_SRCS)
 $(BUILD)/obj/tests/unit/t_adapter.o: ALL_CFLAGS += -I$(ADAPTER_LIB_DIR)

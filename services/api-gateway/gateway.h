@@ -69,6 +69,9 @@ enum gw_method {
 					   it ignored) */
 #define GW_RT_IDEM	0x20		/* honours the Idempotency-Key
 					   header (gw_idem.c) */
+#define GW_RT_FORM	0x40		/* with GW_RT_BODY: also takes an
+					   application/x-www-form-urlencoded
+					   body */
 
 #define GW_UPLOAD_MAX		(10 * 1024 * 1024)	/* max_upload_size_bytes */
 #define GW_UPLOAD_BODY_MAX	(GW_UPLOAD_MAX + 64 * 1024)	/* + framing */
@@ -398,6 +401,46 @@ void		 gw_auth_audit(struct gw_req *gr, const char *why);
 /* The Origin to echo in Access-Control-Allow-Origin, or NULL. */
 const char	*gw_cors_origin(struct MHD_Connection *c);
 int		 gw_is_loopback_host(const char *host);
+
+/* ---- JSON Web Tokens (gw_jwt.c) ------------------------------------- */
+
+#define GW_JWT_EBAD	-1	/* malformed, refused or not verified */
+#define GW_JWT_ENOKEY	-2	/* no key of the set fits its kid and alg */
+
+/* base64url without padding into out (NUL-terminated): its length, or
+ * -1 when out is too small. */
+int		 gw_b64url_encode(const unsigned char *p, size_t n, char *out,
+		    size_t outlen);
+/* The bytes of base64url text s (new, *outlen set), or NULL. */
+unsigned char	*gw_b64url_decode(const char *s, size_t n, size_t *outlen);
+/* A JWK (RSA of 2048 bits or more, EC P-256 or P-384) as a public key
+ * (new), or NULL. */
+struct evp_pkey_st *gw_jwk_key(const json_t *jwk);
+/* The claims of a compact JWS, not verified (new), or NULL. */
+json_t		*gw_jwt_peek(const char *jwt);
+/*
+ * Checks jwt's signature with the key of set jwks ({keys: [...]}) its
+ * header names: RS256/384/512, PS256/384/512, ES256/384 only ("none"
+ * and HS* refused).  0 with *claims (new), or GW_JWT_* with why in err.
+ * The claims themselves are not looked at.
+ */
+int		 gw_jwt_verify(const char *jwt, const json_t *jwks,
+		    json_t **claims, char *err, size_t errlen);
+
+/* ---- OpenID Connect login (gw_oidc.c) ------------------------------- */
+
+/* Reads [external_auth] from cfg.  0 (also when it is absent), or -1
+ * with why in err (the gateway must not start). */
+int		 gw_oidc_init(const struct sh_config *cfg,
+		    struct bus_client *bc, char *err, size_t errlen);
+void		 gw_oidc_fini(void);
+/* 1 when a provider is configured. */
+int		 gw_oidc_enabled(void);
+int		 gw_oidc_providers(struct gw_req *gr);
+int		 gw_oidc_login(struct gw_req *gr);
+int		 gw_oidc_callback(struct gw_req *gr);
+int		 gw_oidc_userinfo(struct gw_req *gr);
+int		 gw_oidc_introspect(struct gw_req *gr);
 
 /* ---- inbound webhooks (gw_hooks.c) ---------------------------------- */
 

@@ -633,6 +633,8 @@ gw_dauth_methods(void)
 		json_array_append_new(m, json_string("api_key"));
 	if (gw_dauth_password())
 		json_array_append_new(m, json_string("password"));
+	if (gw_oidc_enabled())
+		json_array_append_new(m, json_string("oidc"));
 	return (m);
 }
 

@@ -474,7 +474,7 @@ gw_req_headers(struct gw_req *gr, const char *method)
 	struct MHD_Connection	*c = gr->gr_mhd;
 	struct gw_match		 m;
 	struct gw_hdrs		 h;
-	const char		*q, *rawpath = gr->gr_uri;
+	const char		*q, *rawpath = gr->gr_uri, *ctype;
 	size_t			 plen;
 	long long		 len = 0;
 	int			 nq, found;
@@ -597,9 +597,12 @@ gw_req_headers(struct gw_req *gr, const char *method)
 		gr->gr_body_ignored = 1;	/* nothing reads it */
 		return;
 	}
+	ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_TYPE);
 	if (gr->gr_body_expected && !(m.m_route->rt_flags & GW_RT_UPLOAD) &&
-	    !gw_is_json_ctype(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_TYPE))) {
+	    !gw_is_json_ctype(ctype) && !((m.m_route->rt_flags & GW_RT_FORM) &&
+	    ctype != NULL && strncasecmp(ctype,
+	    "application/x-www-form-urlencoded", 33) == 0)) {
 		gw_reply_error(gr, 415, "unsupported media type: the body "
 		    "must be application/json");
 		return;
@@ -762,7 +765,8 @@ gw_http_queue(struct gw_req *gr)
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
 	const char		*k;
-	json_t			*v;
+	json_t			*v, *e;
+	size_t			 i;
 	char			 allow[96], num[16];
 
 	if (gr->gr_status == 0 && gr->gr_queue != NULL)
@@ -808,8 +812,15 @@ gw_http_queue(struct gw_req *gr)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
 		    "close");
 	json_object_foreach(gr->gr_rheaders, k, v) {
-		if (json_is_string(v) && !gw_header_reserved(k))
+		if (gw_header_reserved(k))
+			continue;
+		if (json_is_string(v))
 			MHD_add_response_header(resp, k, json_string_value(v));
+		/* An array: the header once per string (Set-Cookie). */
+		json_array_foreach(v, i, e)
+			if (json_is_string(e))
+				MHD_add_response_header(resp, k,
+				    json_string_value(e));
 	}
 	ret = MHD_queue_response(gr->gr_mhd, (unsigned int)gr->gr_status,
 	    resp);

@@ -38,6 +38,8 @@ main(int argc, char **argv)
 	(void)svc_log_publish(cfg.bus_url, "api-gateway");
 	if ((bc = bus_client_open(cfg.bus_url)) == NULL)
 		fatalx("could not open the bus at '%s'", cfg.bus_url);
+	if (gw_oidc_init(&cfg, bc, err, sizeof(err)) != 0)
+		fatalx("[external_auth]: %s", err);
 	if (gw_route_init() != 0 || gw_metrics_init() != 0 ||
 	    gw_rl_init(&cfg) != 0 || gw_conn_init(&cfg) != 0)
 		fatalx("could not initialise the gateway");
@@ -87,6 +89,7 @@ main(int argc, char **argv)
 	gw_rl_fini();
 	gw_metrics_fini();
 	gw_route_fini();
+	gw_oidc_fini();
 	gw_auth_fini();
 	svc_log_unpublish();
 	cfg_release(&cfg);
