@@ -50,6 +50,12 @@ test('the first page loads under the CSP, small, with the login view', async () 
 	assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
 	await page.getByLabel('API key').waitFor();
 	assert.equal(await page.locator('#nav').isHidden(), true, 'no navigation before login');
+	// The gateway has an OpenID provider (t2321's [external_auth]): one
+	// plain link to its login_url beside the key form.
+	const sso = page.getByRole('link', { name: 'Log in with Corp SSO' });
+	await sso.waitFor();
+	assert.equal(await sso.getAttribute('href'), '/api/auth/login/corp');
+	assert.equal(await page.locator('.login-sso a').count(), 1, 'one link per provider');
 	// What crossed the wire for the first page (compressed sizes).
 	const bytes = await page.evaluate(() => {
 		const nav = performance.getEntriesByType('navigation')[0];

@@ -110,6 +110,13 @@ t_eq "providers: display name and login URL" \
     "$(jbc '.providers[0] | [.display_name, .login_url, .issuer]')" \
     "[\"Test IdP\",\"/api/auth/login/test\",\"$IDP\"]"
 t_ok "providers: no secret in the answer" bash -c "! grep -q test-secret <<<'$LF_BODY'"
+# What the dashboard's login view needs (js/app.js): the check names the
+# method, then one link per provider to its login_url.
+LF_AUTH= lf_req GET /api/auth/dashboard-check
+t_eq "dashboard-check: a login is wanted, oidc among the methods" \
+    "$(jbc '[.auth_required, (.methods | index("oidc") != null)]')" '[true,true]'
+LF_AUTH= lf_req GET /
+t_eq "the dashboard's page: 200 without credentials" "$LF_STATUS" 200
 
 # ---- the login's redirect ---------------------------------------------------
 jar_new

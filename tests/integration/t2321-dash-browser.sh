@@ -5,9 +5,10 @@
 # under the CSP, a wrong key then the right one, an agent spawned from the
 # coder template, a streamed answer with a tool card, HTML in the answer
 # shown as text, a shell_exec approved inline, a socket dropped mid-answer
-# (the answer once, the message sent once), 360 px and dark, logout.
+# (the answer once, the message sent once), 360 px and dark, logout; the
+# login view's link to a configured OpenID provider.
 # Screenshots: build/<variant>/test-out/screens/t2321 (or
-# $LF_TEST_OUT/screens/t2321).
+# $LF_TEST_OUT/screens/t2321; lf_screens).
 . "$(dirname "$0")/../lib.sh"
 
 [ -x "${LF_CHROMIUM:-/usr/bin/chromium}" ] || {
@@ -24,7 +25,19 @@ lf_config "api_key = \"$KEY\"
 provider = \"openai\"
 model = \"$MODEL\"
 base_url = \"$LF_FAKE_URL/v1\"
-api_key_env = \"FAKE_API_KEY\""
+api_key_env = \"FAKE_API_KEY\"
+
+# A provider for the login view's single sign-on link (never followed
+# here: t2310 does the login itself).
+[external_auth]
+redirect_url = \"$LF_URL/api/auth/callback\"
+
+[[external_auth.providers]]
+id = \"corp\"
+display_name = \"Corp SSO\"
+issuer_url = \"$LF_FAKE_URL/idp\"
+client_id = \"librefang\"
+allowed_domains = [\"example.com\"]"
 # channels: the dashboard sessions (dashsess.*) are its
 lf_stack_start agent-runtime channels
 LF_AUTH=$KEY lf_wait_agents

@@ -154,12 +154,35 @@ function showLogin(message) {
     }
   });
   const oidc = state.methods.includes('oidc')
-    ? h('p', null, h('a', { class: 'btn', href: '/api/auth/login' }, 'Log in with single sign-on'))
-    : null;
+    ? h('div', { class: 'login-sso', 'aria-label': 'Single sign-on' }) : null;
   mount(main, h('section', { class: 'page login' },
-    h('h1', null, 'Log in to LibreFang'), form, oidc));
+    h('h1', null, 'Log in to LibreFang'), controls.length ? form : null, oidc));
   const first = form.querySelector('input');
   if (first) first.focus();
+  if (oidc) ssoLinks(oidc);
+}
+
+// One link per OpenID Connect provider (GET /api/auth/providers): a plain
+// navigation to its login_url, which answers with a redirect to the
+// provider; the page asked for comes back after the login.  If the list
+// cannot be had, one link to the default provider.
+async function ssoLinks(box) {
+  const back = state.returnTo && state.returnTo.startsWith('#/')
+    ? `?redirect=${encodeURIComponent(`/${state.returnTo}`)}` : '';
+  let provs = [];
+  try {
+    const r = await api('GET', '/api/auth/providers', undefined, { noAuthRedirect: true });
+    provs = (r && Array.isArray(r.providers) ? r.providers : [])
+      .filter((p) => p && typeof p.login_url === 'string' && p.login_url.startsWith('/'));
+  } catch (e) {
+    provs = [];
+  }
+  if (!box.isConnected) return;   // the login view is gone
+  const links = provs.length
+    ? provs.map((p) => h('a', { class: 'btn', href: p.login_url + back, 'data-provider': p.id },
+      `Log in with ${p.display_name || p.id}`))
+    : [h('a', { class: 'btn', href: `/api/auth/login${back}` }, 'Log in with single sign-on')];
+  mount(box, ...links.map((a) => h('p', null, a)));
 }
 
 async function login(body) {
