@@ -480,6 +480,10 @@ test('the navigation works from the keyboard alone', async () => {
 	await page.keyboard.press('Enter');
 	await page.waitForSelector('section.page[data-page="audit"]');
 	assert.equal(new URL(page.url()).hash, '#/audit');
+	// The nav is rebuilt on every route: the focus stays on its link.
+	const focused = () => page.evaluate(() => document.activeElement &&
+	    document.activeElement.getAttribute('href'));
+	assert.equal(await focused(), '#/audit', 'the focus stays on the activated link');
 	// Shift+Tab back to Approvals and Enter.
 	found = false;
 	for (let i = 0; i < 40 && !found; i++) {
@@ -490,6 +494,10 @@ test('the navigation works from the keyboard alone', async () => {
 	assert.ok(found, 'the Approvals link is reachable with Shift+Tab');
 	await page.keyboard.press('Enter');
 	await page.waitForSelector('section.page[data-page="approvals"]');
+	assert.equal(await focused(), '#/approvals', 'the focus stays on the activated link');
+	// One Tab from there goes on to the next link, not back to the top.
+	await page.keyboard.press('Tab');
+	assert.equal(await focused(), '#/memory', 'Tab goes on from the activated link');
 	await page.close();
 });
 

@@ -49,10 +49,18 @@ function leavePage() {
   }
 }
 
+// Rebuilding the nav drops the focus of a link the keyboard activated:
+// it goes back to the new link of the same page.
 function buildNav(activeId) {
+  const had = nav.contains(document.activeElement)
+    ? document.activeElement.getAttribute('href') : null;
   mount(nav, h('ul', null, pages.map((p) => h('li', null,
     h('a', { href: `#/${p.id}`, 'aria-current': p.id === activeId ? 'page' : null }, p.title)))));
   nav.hidden = pages.length === 0;
+  if (had) {
+    const again = [...nav.querySelectorAll('a')].find((a) => a.getAttribute('href') === had);
+    if (again) again.focus();
+  }
 }
 
 function emptyView() {
