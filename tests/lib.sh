@@ -38,6 +38,11 @@
 #   t_py NAME MIN CMD..     the same for a checker printing "ok - ..." and
 #                           "not ok - ..." lines (tests/channels/*_drive.py)
 #   lf_tail_failed GLOB..   after a failure, the tail of those logs
+#   lf_screens NAME         a browser test's screenshot folder, emptied:
+#                           $LF_TEST_OUT/screens/NAME, else
+#                           $LF_BIN/../test-out/screens/NAME (that is
+#                           build/<variant>/test-out, kept after the run,
+#                           gitignored); sets and exports LF_SCREENS
 #
 # LF_KEEP=1 keeps $LF_TMP (logs, cluster) after the script, for a look.
 #
@@ -756,6 +761,15 @@ t_eq() {
 		echo "#   expected: $3"
 		T_FAILED=$((T_FAILED + 1))
 	fi
+}
+
+lf_screens() {
+	LF_SCREENS=${LF_TEST_OUT:-$LF_BIN/../test-out}/screens/$1
+	rm -rf "$LF_SCREENS"
+	mkdir -p "$LF_SCREENS"
+	LF_SCREENS=$(cd "$LF_SCREENS" && pwd)
+	export LF_SCREENS
+	echo "# screenshots: $LF_SCREENS"
 }
 
 t_node() {

@@ -42,16 +42,12 @@ allowed_domains = [\"example.com\"]"
 lf_stack_start agent-runtime channels
 LF_AUTH=$KEY lf_wait_agents
 
-SCREENS=${LF_TEST_OUT:-$LF_BIN/../test-out}/screens/t2321
-rm -rf "$SCREENS"
-mkdir -p "$SCREENS"
-SCREENS=$(cd "$SCREENS" && pwd)
-echo "# screenshots: $SCREENS"
+lf_screens t2321
 
-export LF_URL LF_KEY=$KEY FAKE_URL=$LF_FAKE_URL LF_MODEL=$MODEL LF_SCREENS=$SCREENS
+export LF_URL LF_KEY=$KEY FAKE_URL=$LF_FAKE_URL LF_MODEL=$MODEL
 LF_NODE_SECS=300 t_node dash.browser.test.mjs 16
-t_ok "screenshots of every view ($(ls "$SCREENS" | wc -l) files)" \
-    test "$(ls "$SCREENS"/*.png 2>/dev/null | wc -l)" -ge 10
+t_ok "screenshots of every view ($(ls "$LF_SCREENS" | wc -l) files)" \
+    test "$(ls "$LF_SCREENS"/*.png 2>/dev/null | wc -l)" -ge 10
 
 LF_AUTH=$KEY lf_req GET '/api/approvals?status=approved'
 t_eq "the approval the page gave is recorded, approved" \

@@ -8,7 +8,8 @@
 # an approval decided from the page; an agent spawned from a template and
 # deleted; a provider key set that no page ever shows; a WhatsApp QR
 # login shown as its adapter sends it; keyboard-only navigation; screenshots of each page, light and dark, and two at 360 px
-# (in $LF_TEST_OUT/screens, else the temp dir named in the log).
+# (build/<variant>/test-out/screens/t2340, or $LF_TEST_OUT/screens/t2340;
+# lf_screens).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 
@@ -45,11 +46,8 @@ t_eq "a turn for the usage page" "$LF_STATUS" 200
 lf_req POST /api/memory "$(jq -nc --arg a "$A" '{agent_id: $a, content: "The operator prefers short answers", level: "agent"}')"
 t_eq "a memory for the memory page" "$LF_STATUS" 200
 
-SCREENS=${LF_TEST_OUT:+$LF_TEST_OUT/screens}
-SCREENS=${SCREENS:-$LF_TMP/screens}
-mkdir -p "$SCREENS"
-echo "# screenshots in $SCREENS"
-export LF_URL LF_AGENT=$A LF_SCREENS=$SCREENS LF_WA_INBOX=$LF_TMP/wa/inbox LF_API_KEY=$KEY
+lf_screens t2340
+export LF_URL LF_AGENT=$A LF_WA_INBOX=$LF_TMP/wa/inbox LF_API_KEY=$KEY
 t_node dashops.browser.test.mjs 12
 
 # What the page did, seen from the API.
@@ -58,6 +56,6 @@ t_eq "the agent the page deleted is gone" "$(jb '[.[] | select(.name == "dash-sp
 lf_req GET /api/providers/groq
 t_eq "the key the page set is configured" "$(jb .auth_status)" configured
 t_eq "no screenshot missing (13 pages x 2 themes, 2 narrow, the QR)" \
-    "$(ls "$SCREENS" | grep -c '\.png$')" 29
+    "$(ls "$LF_SCREENS" | grep -c '\.png$')" 29
 
 t_done
