@@ -92,7 +92,11 @@ SPAWN=$(lf_spawn_json "$(lf_fake_toml dash-agent dash-model)")
 c_req POST /api/agents "$SPAWN"
 t_eq "POST by cookie without X-CSRF-Token: 403" "$LF_STATUS" 403
 t_ok "403 is {error}" lf_err_shape
-c_req POST /api/agents "$SPAWN" -H "X-CSRF-Token: ${CSRF%?}0"
+# The token with its last digit changed (to 1 when it is 0: the same
+# token would pass, one run in 16).
+WRONG=${CSRF%?}0
+[ "$WRONG" != "$CSRF" ] || WRONG=${CSRF%?}1
+c_req POST /api/agents "$SPAWN" -H "X-CSRF-Token: $WRONG"
 t_eq "POST with a wrong CSRF token: 403" "$LF_STATUS $(jb .error)" "403 invalid CSRF token"
 c_req POST /api/agents "$SPAWN" -H "X-CSRF-Token: $CSRF"
 t_eq "POST with the right CSRF token: 201" "$LF_STATUS" 201
