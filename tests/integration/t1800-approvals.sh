@@ -24,7 +24,7 @@ R1=$(jb .id)
 t_ok "create: the id is a UUID ($R1)" grep -Eq '^[0-9a-f-]{36}$' <<<"$R1"
 t_eq "create: the row's fields" "$(jbc '[.agent_id, .agent_name, .tool_name, .description, .action_summary, .risk_level, .timeout_secs]')" \
     "[\"$A\",\"appr-a\",\"deploy\",\"Deploy to production\",\"Production deployment\",\"Low\",60]"
-lf_req POST /api/approvals "{\"agent_id\":\"appr-a\",\"action\":\"shell_exec\",\"description\":\"rm -rf /tmp/x\",\"payload\":{\"path\":\"/tmp/x\"},\"timeout_secs\":10}"
+lf_req POST /api/approvals "{\"agent_id\":\"appr-a\",\"action\":\"shell_exec\",\"description\":\"rm -rf /tmp/x\",\"payload\":{\"path\":\"/tmp/x\"},\"timeout_secs\":120}"
 t_eq "create by agent name with 'action' (spec 002)" "$LF_STATUS $(jb .tool_name) $(jb .risk_level) $(jb .payload.path)" "201 shell_exec Critical /tmp/x"
 R2=$(jb .id)
 
