@@ -435,7 +435,7 @@ db_settle(struct db *db)
 int
 db_send(struct db *db, const char *sql, int n, const char *const *params)
 {
-	PGresult	*res;
+	PGresult	*res = NULL;
 	const char	*name;
 	struct pollfd	 pfd;
 	uint64_t	 until;

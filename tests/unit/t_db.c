@@ -173,6 +173,11 @@ test_refused_fast(void)
 	/* Each tried (no backoff after a fast failure), each at once. */
 	T_OK(ms < 1000);
 	T_OK(strstr(db_errmsg(db), "refused") != NULL);
+	/* A statement sent without waiting fails the same way, at once,
+	 * and leaves the handle usable. */
+	T_EQ_INT(db_send(db, "SELECT 1", 0, NULL), -1);
+	T_EQ_INT(db_unavailable(db), 1);
+	T_OK(db_exec(db, "SELECT 1", 0, NULL) == NULL);
 	db_close(db);
 	return (0);
 }
