@@ -60,7 +60,9 @@ enum gw_method {
 #define GW_RT_TURN	0x02		/* runs an agent turn: the bus call
 					   waits bus.turn_timeout_secs */
 #define GW_RT_LONG	0x10		/* a long read (verifying the audit
-					   chain): waits as long as a turn */
+					   chain) or up to 10 MiB each way
+					   (an upload): waits as long as a
+					   turn */
 #define GW_RT_UPLOAD	0x04		/* a multipart upload: any content
 					   type, up to GW_UPLOAD_BODY_MAX,
 					   read by gw_upload_post() */

@@ -123,7 +123,7 @@ t_eq "and made safe in Content-Disposition" "$(lf_hdr content-disposition)" 'inl
 upload "$A" "$D/exact.bin" application/octet-stream
 t_eq "exactly 10 MiB is accepted" "$LF_STATUS $(jb .size)" "201 10485760"
 fetch "$(jb .file_id)" "$D/got-exact.bin"
-t_ok "and served back whole" cmp "$D/exact.bin" "$D/got-exact.bin"
+t_ok "and served back whole (HTTP $LF_STATUS, $(stat -c %s "$D/got-exact.bin") bytes)" cmp "$D/exact.bin" "$D/got-exact.bin"
 upload "$A" "$D/over.bin" application/octet-stream
 t_eq "10 MiB + 1 byte is 413" "$LF_STATUS" 413
 t_ok "as JSON {\"error\"} ($(jb .error))" lf_err_shape
