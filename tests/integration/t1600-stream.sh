@@ -168,6 +168,13 @@ class Conn:
         self._need(off + n)
         data, self.buf = self.buf[off:off + n], self.buf[off + n:]
         return b0 & 0x0f, data, bool(b1 & 0x80)
+    def recv_control(self, timeout=10):
+        # the next control frame: a text frame the server pushed meanwhile
+        # (agents_updated comes every few seconds) is passed over
+        while True:
+            op, data, masked = self.recv_frame(timeout)
+            if op != 1:
+                return op, data, masked
     def recv_json(self, timeout=10, skip=("agents_updated",)):
         while True:
             op, data, _ = self.recv_frame(timeout)
@@ -261,14 +268,14 @@ def main():
         out(code=c.close_code(timeout=30))
     elif sc == "control":
         c.send_frame(9, b"abc")
-        op, data, masked = c.recv_frame()
+        op, data, masked = c.recv_control()
         out(op=op, data=data.decode(), masked=masked)
     elif sc == "fragments":
         msg = json.dumps({"type": "message", "content": arg or "hello", "message_id": "frag"})
         a, b, d = msg[:5], msg[5:12], msg[12:]
         c.send_frame(1, a, fin=False)
         c.send_frame(9, b"mid")          # a control frame between fragments
-        op, data, _ = c.recv_frame()
+        op, data, _ = c.recv_control()
         out(pong=op == 10 and data == b"mid")
         c.send_frame(0, b, fin=False)
         c.send_frame(0, d, fin=True)
