@@ -74,13 +74,24 @@ compose_images() {
 }
 
 # compose_up ARGS..: docker-compose up -d ARGS; on failure says why and
-# returns 1.
+# returns 1.  Two of docker's own failures, where no process of ours ran,
+# get one more up -d, as an operator would: two gateway replicas share
+# the published port range and, started at once, docker can hand both
+# the same port ("port is already allocated"); and on a loaded machine
+# docker-compose's wait for the engine's answer can run out ("Read timed
+# out", COMPOSE_HTTP_TIMEOUT, raised here from 60 s to 180).
 compose_up() {
-	if ! dc up -d "$@" >"$COMPOSE_TMP/up.log" 2>&1; then
+	local try
+	for try in 1 2; do
+		COMPOSE_HTTP_TIMEOUT=180 dc up -d "$@" >"$COMPOSE_TMP/up.log" 2>&1 &&
+		    return 0
 		echo "${COMPOSE_SAY}docker-compose up -d $* failed:"
 		tail -n 30 "$COMPOSE_TMP/up.log" | sed "s/^/${COMPOSE_SAY}  /"
-		return 1
-	fi
+		grep -qE 'port is already allocated|Read timed out' \
+		    "$COMPOSE_TMP/up.log" || return 1
+		[ $try = 1 ] && echo "${COMPOSE_SAY}docker's own failure: up -d once more"
+	done
+	return 1
 }
 
 # healthy SERVICE N: N containers of SERVICE run and every one is healthy.

@@ -133,20 +133,18 @@ for s in bus bus2; do
 	    bash -c "docker logs $(dc ps -aq "$s") 2>&1 | grep -q 'every process has left' &&
 		! docker logs $(dc ps -aq "$s") 2>&1 | grep -q 'connections still open'"
 done
-t_ok "and neither ended before the last service or gateway did (docker's FinishedAt, 200 ms)" \
-    test "$FIRST_BUS" -ge $((OTHERS - 200))
+# docker notes an exit when it hears of it, which a loaded machine can
+# delay by a second or more: the brokers' logs above say the order.
+t_ok "and neither ended much before the last service or gateway did (docker's FinishedAt, 2 s)" \
+    test "$FIRST_BUS" -ge $((OTHERS - 2000))
 sleep 5
 t_eq "5 s later none was started again (the same exits, no restart)" "$(lf_containers)" "$AFTER"
 t_eq "PostgreSQL still runs" "$(docker inspect -f '{{.State.Running}}' "$(dc ps -q postgres)")" true
 
 # ---- up again ---------------------------------------------------------------------------
 T5=$(lf_ms)
-# Two gateway replicas share the published port range: started again at
-# once, docker can hand both the same port, and one fails to start
-# ("port is already allocated"; a docker race, no process of ours ran).
-# As an operator would, up -d once more starts the one left.
 # shellcheck disable=SC2086
-if ! compose_up $SCALE && { echo "# up -d again, once: a container did not start"; ! compose_up $SCALE; }; then
+if ! compose_up $SCALE; then
 	echo "not ok - docker-compose up -d again"
 	echo "Bail out! the stack did not start again"
 	exit 1
