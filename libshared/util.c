@@ -235,6 +235,26 @@ util_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 	return (CRYPTO_memcmp(a, b, alen) == 0);
 }
 
+int
+util_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char	hex[] = "0123456789abcdef";
+	unsigned char		md[EVP_MAX_MD_SIZE];
+	unsigned int		mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32) {
+		out[0] = '\0';
+		return (SH_EIO);
+	}
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0x0f];
+	}
+	out[64] = '\0';
+	return (0);
+}
+
 char *
 util_read_file(const char *path, size_t max, size_t *lenp)
 {

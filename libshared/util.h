@@ -48,6 +48,11 @@ int		 util_rfc3339_parse(const char *s, int64_t *ms);
 /* Constant-time equality of two byte strings (length leaks, content not). */
 int		 util_ct_equal(const char *a, size_t alen, const char *b,
 		    size_t blen);
+/*
+ * Writes the SHA-256 of data[0..len) as 64 lowercase hex digits and a NUL
+ * into out.  Returns 0, or SH_EIO (out is then "") if OpenSSL fails.
+ */
+int		 util_sha256_hex(const void *data, size_t len, char out[65]);
 
 /* Length (1-4) of the well-formed UTF-8 sequence at s, with n > 0 bytes
  * left; 0 if it is not one (overlong, surrogate, past U+10FFFF, cut). */

@@ -28,7 +28,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 
 #include "embed.h"
 #include "gateway.h"
@@ -77,31 +76,12 @@ gw_dash_ctype(const char *name)
 	return ("application/octet-stream");
 }
 
-static int
-gw_dash_hash(const char *text, size_t len, char *out)
-{
-	static const char	 hex[] = "0123456789abcdef";
-	unsigned char		 md[EVP_MAX_MD_SIZE];
-	unsigned int		 mdlen = 0;
-	int			 i;
-
-	if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < 16)
-		return (-1);
-	for (i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[32] = '\0';
-	return (0);
-}
-
 static void
 gw_dash_init(void)
 {
 	const struct embed_file	*f;
 	struct gw_dash_asset	*a;
-	char			 h[33];
+	char			 h[65];
 	size_t			 n = 0;
 
 	for (f = gw_dash_files; f->ef_name != NULL; f++)
@@ -112,14 +92,16 @@ gw_dash_init(void)
 	}
 	for (f = gw_dash_files; f->ef_name != NULL; f++) {
 		a = &gw_dash[gw_ndash];
-		if (gw_dash_hash(f->ef_text, f->ef_len, h) != 0) {
+		if (util_sha256_hex(f->ef_text, f->ef_len, h) != 0) {
 			log_warnx("dashboard: cannot hash %s", f->ef_name);
 			continue;
 		}
 		a->da_file = f;
 		a->da_ctype = gw_dash_ctype(f->ef_name);
-		snprintf(a->da_etag, sizeof(a->da_etag), "\"%s\"", h);
-		snprintf(a->da_etag_gz, sizeof(a->da_etag_gz), "\"%s-gz\"", h);
+		/* The first 128 bits of the SHA-256 name the asset. */
+		snprintf(a->da_etag, sizeof(a->da_etag), "\"%.32s\"", h);
+		snprintf(a->da_etag_gz, sizeof(a->da_etag_gz), "\"%.32s-gz\"",
+		    h);
 		gw_ndash++;
 	}
 }

@@ -400,20 +400,6 @@ gw_dauth_cookie(struct gw_req *gr, char *tok)
 	return (cs.cs_rv);
 }
 
-static int
-gw_sha256_hex(const char *s, char *out)
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	len = 0, i;
-
-	if (EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL) != 1 ||
-	    len != 32)
-		return (-1);
-	for (i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-	return (0);
-}
-
 /* Whether the client reached us over TLS (a proxy in front says so). */
 static int
 gw_dauth_tls(struct gw_req *gr)
@@ -531,7 +517,7 @@ gw_dauth_cookie_auth(struct gw_req *gr)
 		gw_dauth_reply_expired(gr, "malformed session cookie");
 		return (-1);
 	}
-	rv = gw_sha256_hex(tok, gr->gr_sess_hash);
+	rv = util_sha256_hex(tok, strlen(tok), gr->gr_sess_hash);
 	explicit_bzero(tok, sizeof(tok));
 	if (rv != 0) {
 		gw_reply_error(gr, 500, "could not hash the session cookie");
@@ -656,7 +642,8 @@ gw_dauth_created(struct gw_req *gr, int err, struct msg_rep *rep)
 		gw_reply_relay(gr, rep);
 	else if (!json_is_string(tok) || json_string_length(tok) !=
 	    GW_SESS_TOKEN_LEN || !json_is_integer(ttl) ||
-	    gw_sha256_hex(json_string_value(tok), gr->gr_sess_hash) != 0 ||
+	    util_sha256_hex(json_string_value(tok), json_string_length(tok),
+	    gr->gr_sess_hash) != 0 ||
 	    gw_dauth_took(gr, b, &user) != 0)
 		gw_reply_error(gr, 502, "service '%s' sent a malformed "
 		    "session", SVC_SESSION_OWNER);
@@ -818,7 +805,7 @@ gw_dauth_check(struct gw_req *gr)
 			gw_dauth_set_cookie(gr, NULL, 0);
 		return (0);
 	}
-	rv = gw_sha256_hex(tok, gr->gr_sess_hash);
+	rv = util_sha256_hex(tok, strlen(tok), gr->gr_sess_hash);
 	explicit_bzero(tok, sizeof(tok));
 	if (rv != 0) {
 		gw_reply_error(gr, 500, "could not hash the session cookie");
@@ -867,7 +854,7 @@ gw_dauth_logout(struct gw_req *gr)
 		gw_dauth_set_cookie(gr, NULL, 0);
 		return (0);
 	}
-	rv = gw_sha256_hex(tok, gr->gr_sess_hash);
+	rv = util_sha256_hex(tok, strlen(tok), gr->gr_sess_hash);
 	explicit_bzero(tok, sizeof(tok));
 	if (rv != 0) {
 		gw_reply_error(gr, 500, "could not hash the session cookie");

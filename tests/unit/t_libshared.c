@@ -128,6 +128,21 @@ t_ct_equal(void)
 	return (0);
 }
 
+/* FIPS 180-2 vectors; the gateway's ETags and session hashes rely on them. */
+static int
+t_sha256_hex(void)
+{
+	char	h[65];
+
+	T_EQ_INT(util_sha256_hex("abc", 3, h), 0);
+	T_EQ_STR(h, "ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9cb410ff61f20015ad");
+	T_EQ_INT(util_sha256_hex("", 0, h), 0);
+	T_EQ_STR(h, "e3b0c44298fc1c149afbf4c8996fb924"
+	    "27ae41e4649b934ca495991b7852b855");
+	return (0);
+}
+
 static int
 t_rfc3339(void)
 {
@@ -509,6 +524,7 @@ static const struct tap_case cases[] = {
 	{ "util_strtonum bounds and junk", t_strtonum_table },
 	{ "uuid v4 and v5", t_uuid },
 	{ "constant-time compare", t_ct_equal },
+	{ "sha256 hex: FIPS 180-2 vectors", t_sha256_hex },
 	{ "rfc3339 timestamps", t_rfc3339 },
 	{ "log redacts secrets and bearer tokens", t_log_redacts },
 	{ "log redacts whole texts, then cuts them", t_log_redacts_whole },

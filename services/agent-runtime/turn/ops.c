@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 
 #include "buf.h"
 #include "comms/comms.h"
@@ -1026,18 +1025,6 @@ redact_message(json_t *m, const char *ws)
 }
 
 static void
-sha256_hex(const char *s, char out[65])
-{
-	unsigned char	h[32];
-	unsigned int	n = 32;
-	int		i;
-
-	EVP_Digest(s, strlen(s), h, &n, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
-}
-
-static void
 op_trajectory(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
@@ -1076,7 +1063,7 @@ op_trajectory(struct svc_ctx *c, const struct msg_req *rq,
 		wsp = ws;
 	model = json_object_get(json_object_get(row, "manifest"), "model");
 	sp = json_string_value(json_object_get(model, "system_prompt")) ?: "";
-	sha256_hex(sp, hash);
+	(void)util_sha256_hex(sp, strlen(sp), hash);
 	util_rfc3339(util_wall_ms(), now);
 	meta = json_pack("{s:s, s:O, s:s, s:O?, s:O?, s:O?, s:s, s:O, s:O, "
 	    "s:s, s:s, s:b, s:b}", "agent_id", id, "agent_name",

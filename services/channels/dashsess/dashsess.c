@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "bus.h"
@@ -89,20 +88,6 @@ ds_hex_random(char *out)
 	for (i = 0; i < sizeof(r); i++)
 		snprintf(out + 2 * i, 3, "%02x", r[i]);
 	explicit_bzero(r, sizeof(r));
-	return (0);
-}
-
-static int
-ds_sha256_hex(const char *s, char *out)
-{
-	unsigned char	md[EVP_MAX_MD_SIZE];
-	unsigned int	len = 0, i;
-
-	if (EVP_Digest(s, strlen(s), md, &len, EVP_sha256(), NULL) != 1 ||
-	    len != 32)
-		return (-1);
-	for (i = 0; i < len; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return (0);
 }
 
@@ -271,7 +256,7 @@ ds_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		ttl = json_integer_value(v);
 	}
 	if (ds_token(tok) != 0 || ds_hex_random(csrf) != 0 ||
-	    ds_sha256_hex(tok, hash) != 0) {
+	    util_sha256_hex(tok, strlen(tok), hash) != 0) {
 		svc_reply_error(rp, 500, "no random bytes");
 		goto done;
 	}
