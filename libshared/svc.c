@@ -518,6 +518,25 @@ svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 	return (svc_param_uuid(rq, PARAM_ID, "agent ID", id, rp));
 }
 
+int
+svc_known_fields(json_t *o, const char *const *allowed, struct svc_reply *rp)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 i;
+
+	json_object_foreach(o, k, v) {
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(allowed[i], k) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			svc_reply_error(rp, 400, "unknown field '%.64s'", k);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 const char *
 svc_param_name(const struct msg_req *rq, struct svc_reply *rp)
 {

@@ -212,6 +212,10 @@ int	 svc_param_uuid(const struct msg_req *rq, const char *key,
 /* svc_param_uuid() of params.id, "agent ID". */
 int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 	    char id[UTIL_UUID_LEN]);
+/* 0 when every key of o (borrowed; not an object: no keys) is one of
+ * allowed (NULL-ended), else -1 after a 400 "unknown field '<key>'". */
+int	 svc_known_fields(json_t *o, const char *const *allowed,
+	    struct svc_reply *rp);
 
 /* params.name (borrowed), or NULL after a 400 ("a name is required"). */
 const char *svc_param_name(const struct msg_req *rq, struct svc_reply *rp);

@@ -513,26 +513,6 @@ static const char *const hook_keys[] = {
 	"name", "url", "secret", "events", "enabled", "event_type", NULL
 };
 
-/* 0 when every key of body is known; -1 with 400 sent. */
-static int
-hook_known_keys(json_t *body, struct svc_reply *rp)
-{
-	const char	*k;
-	json_t		*v;
-	int		 i;
-
-	json_object_foreach(body, k, v) {
-		for (i = 0; hook_keys[i] != NULL; i++)
-			if (strcmp(k, hook_keys[i]) == 0)
-				break;
-		if (hook_keys[i] == NULL) {
-			svc_reply_error(rp, 400, "unknown field '%.64s'", k);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
 /* ---- answers ------------------------------------------------------------------ */
 
 /* A subscription as the API shows it: the secret hidden, or shown
@@ -597,7 +577,7 @@ hook_create(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "request body must be a JSON object");
 		return;
 	}
-	if (hook_known_keys(body, rp) != 0 ||
+	if (svc_known_fields(body, hook_keys, rp) != 0 ||
 	    hook_str(body, "name", HOOK_NAME_MAX, &name, rp) != 0 ||
 	    hook_str(body, "url", HOOK_URL_MAX + 1, &url, rp) != 0 ||
 	    hook_str(body, "secret", HOOK_SECRET_MAX, &secret, rp) != 0 ||
@@ -676,7 +656,7 @@ hook_update(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "request body must be a JSON object");
 		return;
 	}
-	if (hook_known_keys(body, rp) != 0 ||
+	if (svc_known_fields(body, hook_keys, rp) != 0 ||
 	    hook_str(body, "name", HOOK_NAME_MAX, &name, rp) != 0 ||
 	    hook_str(body, "url", HOOK_URL_MAX + 1, &url, rp) != 0 ||
 	    hook_str(body, "secret", HOOK_SECRET_MAX, &secret, rp) != 0 ||

@@ -249,26 +249,6 @@ item_in_parse(json_t *o, int need_content, struct item_in *ii,
 	    &ii->ii_metadata, rp));
 }
 
-/* Unknown fields of o (allowed: NULL-ended names) are a 400. */
-static int
-only_fields(json_t *o, const char *const *allowed, struct svc_reply *rp)
-{
-	const char	*k;
-	json_t		*v;
-	size_t		 i;
-
-	json_object_foreach(o, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(allowed[i], k) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			svc_reply_error(rp, 400, "unknown field '%.64s'", k);
-			return (-1);
-		}
-	}
-	return (0);
-}
-
 /* The agent of a request: params.id (a per-agent route), else body or
  * query agent_id; "" when none.  0, or -1 after a 400 or 404. */
 static int
@@ -363,7 +343,7 @@ items_op_add(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	msgs = json_object_get(b, "messages");
-	if (only_fields(b, fields, rp) != 0 ||
+	if (svc_known_fields(b, fields, rp) != 0 ||
 	    req_agent(rq, b, agent, rp) != 0 ||
 	    mem_obj_str(b, "user_id", 256, &user, rp) != 0 ||
 	    item_in_parse(b, msgs == NULL, &ii, rp) != 0)
@@ -515,7 +495,7 @@ items_op_update(struct svc_ctx *c, const struct msg_req *rq,
 		    "confidence");
 		return;
 	}
-	if (only_fields(rq->mr_body, fields, rp) != 0 ||
+	if (svc_known_fields(rq->mr_body, fields, rp) != 0 ||
 	    item_in_parse(rq->mr_body, 0, &ii, rp) != 0)
 		goto done;
 	snprintf(conf, sizeof(conf), "%.6f", ii.ii_confidence);
@@ -626,7 +606,7 @@ items_op_bulk_delete(struct svc_ctx *c, const struct msg_req *rq,
 	long long	 del;
 
 	if (!json_is_object(rq->mr_body) ||
-	    only_fields(rq->mr_body, fields, rp) != 0)
+	    svc_known_fields(rq->mr_body, fields, rp) != 0)
 		goto bad;
 	if (!json_is_array(ids) || (n = json_array_size(ids)) == 0 ||
 	    n > ITEMS_BULK_MAX) {
@@ -753,7 +733,7 @@ items_op_cleanup(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "body must be a JSON object");
 		return;
 	}
-	if ((json_is_object(body) && only_fields(body, fields, rp) != 0) ||
+	if ((json_is_object(body) && svc_known_fields(body, fields, rp) != 0) ||
 	    mem_obj_real(body, "session_ttl_hours", 1, 87600, &ttl, rp) != 0 ||
 	    mem_obj_real(body, "retention_days", 0, 3650, &ret, rp) != 0)
 		return;
@@ -799,7 +779,7 @@ items_op_decay(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "body must be a JSON object");
 		return;
 	}
-	if ((json_is_object(body) && only_fields(body, fields, rp) != 0) ||
+	if ((json_is_object(body) && svc_known_fields(body, fields, rp) != 0) ||
 	    mem_obj_real(body, "rate", 0, 10, &rate, rp) != 0)
 		return;
 	if (items_decay(c->sc_db, rate, &n) != 0) {
@@ -876,7 +856,7 @@ items_op_import(struct svc_ctx *c, const struct msg_req *rq,
 			    "object", i);
 			goto done;
 		}
-		if (only_fields(it, fields, rp) != 0 ||
+		if (svc_known_fields(it, fields, rp) != 0 ||
 		    item_in_parse(it, 1, &ii, rp) != 0)
 			goto done;
 		item_in_release(&ii);

@@ -95,24 +95,11 @@ ds_hex_random(char *out)
 static int
 ds_known_keys(json_t *body, const char *const *allowed, struct svc_reply *rp)
 {
-	const char	*k;
-	json_t		*v;
-	size_t		 i;
-
 	if (!json_is_object(body)) {
 		svc_reply_error(rp, 400, "the body must be a JSON object");
 		return (-1);
 	}
-	json_object_foreach(body, k, v) {
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(allowed[i], k) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			svc_reply_error(rp, 400, "unknown field '%.64s'", k);
-			return (-1);
-		}
-	}
-	return (0);
+	return (svc_known_fields(body, allowed, rp));
 }
 
 /* body's string field key (NULL when absent), at most max bytes, printable

@@ -158,10 +158,10 @@ static int
 trigger_in_parse(json_t *body, const char *const *keys, struct trigger_in *ti,
     struct svc_reply *rp)
 {
-	const char	*k, *s;
+	const char	*s;
 	json_t		*v;
 	char		 err[256];
-	size_t		 i, len;
+	size_t		 len;
 	int		 status;
 
 	memset(ti, 0, sizeof(*ti));
@@ -169,15 +169,8 @@ trigger_in_parse(json_t *body, const char *const *keys, struct trigger_in *ti,
 		svc_reply_error(rp, 400, "request body must be a JSON object");
 		return (-1);
 	}
-	json_object_foreach(body, k, v) {
-		for (i = 0; keys[i] != NULL; i++)
-			if (strcmp(k, keys[i]) == 0)
-				break;
-		if (keys[i] == NULL) {
-			svc_reply_error(rp, 400, "unknown field '%.64s'", k);
-			return (-1);
-		}
-	}
+	if (svc_known_fields(body, keys, rp) != 0)
+		return (-1);
 	if ((v = json_object_get(body, "pattern")) != NULL &&
 	    (ti->ti_pattern = trigger_pattern_parse(v, err, sizeof(err))) ==
 	    NULL) {
