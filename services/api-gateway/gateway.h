@@ -402,6 +402,9 @@ const char	*gw_auth_header_token(struct gw_req *gr);
 void		 gw_auth_audit(struct gw_req *gr, const char *why);
 /* The Origin to echo in Access-Control-Allow-Origin, or NULL. */
 const char	*gw_cors_origin(struct MHD_Connection *c);
+/* 1 when gr's Origin is http[s]://<its Host> (a page of this server);
+ * 0 when it is another, or either header is missing or empty. */
+int		 gw_same_origin(struct gw_req *gr);
 int		 gw_is_loopback_host(const char *host);
 
 /* ---- JSON Web Tokens (gw_jwt.c) ------------------------------------- */

@@ -170,6 +170,26 @@ gw_auth_check(struct gw_req *gr)
 	return (-1);
 }
 
+int
+gw_same_origin(struct gw_req *gr)
+{
+	const char	*o, *host;
+
+	o = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+	    "Origin");
+	host = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_HOST);
+	if (o == NULL || host == NULL || *host == '\0')
+		return (0);
+	if (strncasecmp(o, "http://", 7) == 0)
+		o += 7;
+	else if (strncasecmp(o, "https://", 8) == 0)
+		o += 8;
+	else
+		return (0);
+	return (strcasecmp(o, host) == 0);
+}
+
 const char *
 gw_cors_origin(struct MHD_Connection *c)
 {

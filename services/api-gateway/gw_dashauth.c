@@ -436,27 +436,6 @@ gw_dauth_reply_expired(struct gw_req *gr, const char *why)
 	gw_auth_audit(gr, why);
 }
 
-/* Origin's host and port equal Host's (a same-origin page). */
-static int
-gw_dauth_same_origin(struct gw_req *gr)
-{
-	const char	*o, *host;
-
-	o = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
-	    "Origin");
-	host = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_HOST);
-	if (o == NULL || host == NULL || *host == '\0')
-		return (0);
-	if (strncasecmp(o, "http://", 7) == 0)
-		o += 7;
-	else if (strncasecmp(o, "https://", 8) == 0)
-		o += 8;
-	else
-		return (0);
-	return (strcasecmp(o, host) == 0);
-}
-
 static int
 gw_dauth_is_upgrade(struct gw_req *gr)
 {
@@ -479,7 +458,7 @@ gw_dauth_csrf(struct gw_req *gr)
 
 	gr->gr_principal = "owner";
 	if (gw_dauth_is_upgrade(gr)) {
-		if (!gw_dauth_same_origin(gr)) {
+		if (!gw_same_origin(gr)) {
 			gw_reply_error(gr, 403, "a WebSocket authenticated by "
 			    "the session cookie must come from this origin");
 			gw_auth_audit(gr, "cross-origin WebSocket by cookie");

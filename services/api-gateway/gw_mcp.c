@@ -160,23 +160,10 @@ mcp_accepts_one(const char *accept, const char *type, const char *sub)
 static int
 mcp_origin_ok(struct gw_req *gr)
 {
-	const char	*o, *host;
-	size_t		 hl;
-
-	o = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND, "Origin");
-	if (o == NULL || gw_cors_origin(gr->gr_mhd) != NULL)
+	if (MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
+	    "Origin") == NULL || gw_cors_origin(gr->gr_mhd) != NULL)
 		return (1);
-	host = MHD_lookup_connection_value(gr->gr_mhd, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_HOST);
-	if (host == NULL || (hl = strlen(host)) == 0)
-		return (0);
-	if (strncasecmp(o, "http://", 7) == 0)
-		o += 7;
-	else if (strncasecmp(o, "https://", 8) == 0)
-		o += 8;
-	else
-		return (0);
-	return (strlen(o) == hl && strncasecmp(o, host, hl) == 0);
+	return (gw_same_origin(gr));
 }
 
 /* ---- answers from agent-runtime (nng threads) ------------------------ */
