@@ -437,15 +437,20 @@ lf_wait_services() {
 # is missing; with no PROG, until it answers 200.  LF_READY_MISSING is
 # what it named last.
 lf_wait_ready() {
-	local secs=${1:-15} i limit p ok body
+	local secs=${1:-15} i limit p ok body miss
 	[ $# -gt 0 ] && shift
 	limit=$(( secs * 20 ))
 	LF_READY_MISSING=
 	for ((i = 0; i < limit; i++)); do
 		body=$(curl -s -m 2 -w '\n%{http_code}' "$LF_URL/api/ready")
 		[ "${body##*$'\n'}" = 200 ] && return 0
-		LF_READY_MISSING=$(printf '%s' "${body%$'\n'*}" |
-		    jq -r '(.missing // ["no answer"]) | join(" ")' 2>/dev/null)
+		# Its "missing" list, read here: no jq process at every try.
+		LF_READY_MISSING="no answer"
+		if [[ $body =~ \"missing\":[[:space:]]*\[([^]]*)\] ]]; then
+			p=${BASH_REMATCH[1]//\"/}
+			read -ra miss <<<"${p//,/ }"
+			LF_READY_MISSING=${miss[*]}
+		fi
 		if [ $# -gt 0 ] && [ -n "${body%$'\n'*}" ]; then
 			ok=1
 			for p in "$@" bus database; do
@@ -699,23 +704,28 @@ lf_wait_fire() { lf_poll 200 lf_is_fired "$1" "$2"; }
 
 # ---- requests and their answers ------------------------------------------------
 
+# curl is its only process: scripts make thousands of requests, and each
+# process more costs milliseconds of CPU that a loaded machine lacks.
 lf_req() {
 	local method=$1 path=$2 data=${3:-}
 	shift 2; [ $# -gt 0 ] && shift
-	local out=$LF_TMP/resp.$$ hdr=$LF_TMP/hdr.$$
+	local out=$LF_TMP/resp.$BASHPID hdr=$LF_TMP/hdr.$BASHPID
 	# 120 s at most, unless the caller gives its own -m.
 	local args=(-s -m 120 -X "$method" -o "$out" -D "$hdr" -w '%{http_code}')
 	[ -n "${LF_AUTH:-}" ] && args+=(-H "Authorization: Bearer $LF_AUTH")
 	[ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+	: >"$out"
+	: >"$hdr"
 	LF_STATUS=$(curl "${args[@]}" "$@" "$LF_URL$path")
-	LF_BODY=$(cat "$out" 2>/dev/null)
-	LF_HEADERS=$(tr -d '\r' < "$hdr" 2>/dev/null)
-	rm -f "$out" "$hdr"
+	LF_BODY=$(<"$out")
+	LF_HEADERS=$(<"$hdr")
+	LF_HEADERS=${LF_HEADERS//$'\r'/}
+	LF_HEADERS=${LF_HEADERS%$'\n'}
 }
 
 # jb FILTER [jq args..] / jbc: LF_BODY through jq -r / jq -c.
-jb() { printf '%s' "$LF_BODY" | jq -r "$@" 2>/dev/null; }
-jbc() { printf '%s' "$LF_BODY" | jq -c "$@" 2>/dev/null; }
+jb() { jq -r "$@" <<<"$LF_BODY" 2>/dev/null; }
+jbc() { jq -c "$@" <<<"$LF_BODY" 2>/dev/null; }
 
 # lf_err_shape: the body is exactly {"error": "<non-empty string>"}.
 lf_err_shape() { [ "$(jbc 'keys')" = '["error"]' ] && [ -n "$(jb .error)" ]; }

@@ -20,6 +20,10 @@ shared=$2
 tier=${3:-all}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
+# The system's own tools first: the scripts run python3, jq and curl
+# thousands of times, and a user's shim in front of them (pyenv's python3
+# runs several bash processes a call, 0.45 s of CPU) would cost minutes.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export LF_BIN=$root/$build/bin
 export LF_SHARED=$(cd "$shared" 2>/dev/null && pwd || echo "$shared")
 # Sanitizer runtimes: fail hard, and keep LeakSanitizer on.
@@ -40,6 +44,7 @@ failnotes=()
 deploy_skip=
 rc=0
 secs=0
+cpu=0
 cur_pid=
 cur_dir=
 
@@ -69,14 +74,25 @@ sweep() {
 	done
 }
 
+# cpu_ms 1m2.345s: 62345.
+cpu_ms() {
+	local m=${1%%m*} r=${1#*m}
+	r=${r%s}
+	echo $(( m * 60000 + 10#${r%.*} * 1000 + 10#${r#*.} ))
+}
+
 # run_bounded LIMIT OUT CMD..: runs CMD as described above, output in OUT;
-# sets rc (124 when it was killed at the limit) and secs.
+# sets rc (124 when it was killed at the limit), secs and cpu (the CPU
+# seconds of its processes, PostgreSQL's apart: pg_ctl detaches it).
 run_bounded() {
-	local lim=$1 out=$2 dir pid end t0=$SECONDS killed=0
+	local lim=$1 out=$2 dir pid end t0=$SECONDS killed=0 u sy
 	shift 2
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/lfrun.XXXXXX")
 	chmod 711 "$dir"	# the postgres user must reach clusters in it
-	TMPDIR=$dir setsid "$@" >"$out" 2>&1 </dev/null &
+	# A shell of its own waits for CMD and writes what bash's times says
+	# of its children: its CPU, whatever else this shell reaps meanwhile.
+	TMPDIR=$dir setsid bash -c '"$@"; rc=$?; times >"$0"; exit $rc' \
+	    "$dir.cpu" "$@" >"$out" 2>&1 </dev/null &
 	pid=$!
 	cur_pid=$pid cur_dir=$dir
 	end=$((SECONDS + lim))
@@ -103,6 +119,11 @@ run_bounded() {
 	rm -rf "$dir"
 	cur_pid= cur_dir=
 	secs=$((SECONDS - t0))
+	cpu=?
+	if { read -r _ && read -r u sy; } <"$dir.cpu" 2>/dev/null; then
+		cpu=$((($(cpu_ms "$u") + $(cpu_ms "$sy") + 500) / 1000))
+	fi
+	rm -f "$dir.cpu"
 }
 
 # Ctrl-C or SIGTERM: the script runs in a session of its own and does not
@@ -125,6 +146,7 @@ on_signal() {
 		sweep "$cur_pid" "$cur_dir" >&2
 		rm -rf "$cur_dir"
 	fi
+	pg_template_remove
 	exit 130
 }
 
@@ -152,7 +174,7 @@ tally() {
 	skipped=$((skipped + s))
 	if [ "$f" != 0 ]; then
 		failures+=("$name")
-		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s)\n' "$name" "$p" "$f" "$rc" "$secs"
+		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s, cpu %s s)\n' "$name" "$p" "$f" "$rc" "$secs" "$cpu"
 		grep -E '^not ok|^#|Bail out' "$out" | head -n 60 | sed 's/^/    /'
 		# Failed by its exit status alone: its last words say why.
 		if ! grep -qE '^not ok|Bail out' "$out"; then
@@ -162,8 +184,8 @@ tally() {
 		failnotes+=("$name: $(grep -E '^not ok|Bail out' "$out" | head -n 5 |
 		    sed 's/^not ok [0-9]* - //' | paste -sd '|' -)")
 	else
-		printf '%-44s ok   (%s passed%s, %s s)\n' "$name" "$p" \
-		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs"
+		printf '%-44s ok   (%s passed%s, %s s, cpu %s s)\n' "$name" "$p" \
+		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs" "$cpu"
 		grep -E '^# left running' "$out" | sed 's/^/    /'
 	fi
 }
@@ -281,7 +303,7 @@ queue_next() {
 # script builds the images), and the integration tier in LF_LANES lanes
 # (2 by default: the two cores are rarely both busy with one script),
 # the scripts that say "# lf-test: alone" (stress and timing of processes
-# and the bus) afterwards, one at a time, beside nothing of ours.
+# and the bus) after both, one at a time, beside nothing of ours.
 # LF_LANES=1 LF_DEPLOY_BESIDE=0 runs everything in turn, as before.
 lane_pids=()
 lane_outs=()
@@ -370,26 +392,55 @@ run_all_lanes() {
 	done
 	run_integration
 	lane_join "integration lane"
-	queue_init "${alone[@]}"
-	run_integration
+	# The deploy tier ends before the scripts that time processes and
+	# the bus start: docker building and starting containers is the
+	# load they must not see.
 	if [ "${LF_DEPLOY_BESIDE:-1}" = 1 ]; then
 		lane_join
 	else
 		run_deploy
 	fi
+	queue_init "${alone[@]}"
+	run_integration
+}
+
+# pg_template: one stopped cluster, made here once, that every script's
+# PostgreSQL starts as a copy of (deploy/pg.sh, LF_PG_TEMPLATE): initdb
+# takes seconds of CPU on a busy machine, a copy a fraction of one.
+# Without it each script runs initdb, as when run alone.
+pg_tpl=
+pg_template() {
+	pg_tpl=$(mktemp -d "${TMPDIR:-/tmp}/lfpgtpl.XXXXXX")
+	chmod 711 "$pg_tpl"
+	if timeout 120 "$root/deploy/pg.sh" start "$pg_tpl" test >/dev/null 2>&1 &&
+	    timeout 40 "$root/deploy/pg.sh" stop "$pg_tpl" >/dev/null 2>&1; then
+		export LF_PG_TEMPLATE
+		LF_PG_TEMPLATE=$(cd "$pg_tpl/pg" && pwd -P)/data
+	else
+		echo "# no cluster template (deploy/pg.sh start failed): each script runs initdb"
+	fi
+}
+pg_template_remove() {
+	[ -n "$pg_tpl" ] || return 0
+	timeout 40 "$root/deploy/pg.sh" stop "$pg_tpl" >/dev/null 2>&1
+	[ -L "$pg_tpl/pg" ] && rm -rf "$(readlink "$pg_tpl/pg")"
+	rm -rf "$pg_tpl"
 }
 
 trap on_signal INT TERM
 start=$(date +%s)
 case $tier in
 unit)		run_unit ;;
-integration)	run_integration ;;
+integration)	pg_template
+		run_integration ;;
 deploy)		run_deploy ;;
 all)		run_unit
+		pg_template
 		run_all_lanes ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
+pg_template_remove
 [ -z "$queue" ] || rm -rf "$queue"
 echo
 echo "tests took $(( $(date +%s) - start ))s"
