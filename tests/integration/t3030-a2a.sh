@@ -238,9 +238,10 @@ rpc '{"jsonrpc": "2.0", "id": 8, "method": "message/send", "params": {"message":
 t_eq "a failed turn: state failed with a status message" "$(jbc '[.result.status.state, (.result.status.message.parts[0].text|length > 0), (.result.artifacts|length)]')" \
     '["failed",true,0]'
 
-# A cancel while the turn runs: canceled at once, and the turn's late
+# A cancel while the turn runs (its answer takes 10 s, time enough on a
+# slow machine to see it working): canceled at once, and the turn's late
 # outcome does not revive the task.
-lf_fake_script '{"model": "a2a-model", "steps": [{"text": "too late", "delay_ms": 1500}]}'
+lf_fake_script '{"model": "a2a-model", "steps": [{"text": "too late", "delay_ms": 10000}]}'
 curl -s -m 30 -o "$LF_TMP/slow.json" -H 'Content-Type: application/json' \
     -d '{"message": {"role": "user", "parts": [{"text": "take your time"}]}}' "$LF_URL/a2a/tasks/send" &
 SLOW=$!

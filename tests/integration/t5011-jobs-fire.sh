@@ -178,7 +178,9 @@ t_eq "enabling clears the failure state" "$(jb .auto_disabled) $(jb .consecutive
 lf_req PUT "/api/cron/jobs/$F/enable" '{"enabled": false}'
 
 # ---- a slow job never delays another -----------------------------------------------------
-lf_fake_script '{"model": "m-slow", "steps": [{"text": "late", "delay_ms": 5000}, {"text": "late", "delay_ms": 5000}, {"text": "late", "delay_ms": 5000}]}'
+# Each slow turn takes 10 s: those the slow job started are still running
+# when they are counted, however slow the machine.
+lf_fake_script '{"model": "m-slow", "steps": [{"text": "late", "delay_ms": 10000}, {"text": "late", "delay_ms": 10000}, {"text": "late", "delay_ms": 10000}]}'
 SL=$(job "$D" '{"name": "slow", "schedule": {"kind": "every", "every_secs": 1}, "prompt": "Slow", "session_mode": "new"}')
 Q=$(job "$A" '{"name": "quick", "schedule": {"kind": "every", "every_secs": 1}, "prompt": "Quick"}')
 sleep 4
@@ -192,7 +194,7 @@ t_eq "each on time (within a second of its slot)" \
 
 # The slow turns end before the stack stops (bounded).
 none_running() { [ "$(lf_psql "SELECT count(*) FROM scheduler.job_fires WHERE state = 'running'")" = 0 ]; }
-lf_poll 300 none_running || echo "# fires still running 15 s later"
+lf_poll 600 none_running || echo "# fires still running 30 s later"
 t_ok "the slow job's fires were recorded in the end" none_running
 
 t_done
