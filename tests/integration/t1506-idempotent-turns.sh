@@ -30,7 +30,7 @@ lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml idem2 m-idem2)")"
 B=$(jb .agent_id)
 
 # ---- one turn per key ------------------------------------------------------------
-lf_fake_script '{"model": "m-idem", "steps": [{"text": "slow answer", "delay_ms": 2000}]}'
+lf_fake_script '{"model": "m-idem", "steps": [{"text": "slow answer", "delay_ms": 6000}]}'
 msg "$A" '{"idempotency_key": "fire-1"}' > "$LF_TMP/first" &
 FIRST=$!
 lf_fake_wait m-idem 1

@@ -43,14 +43,14 @@ W=$(create '{"name": "fan", "steps": [
   {"name": "b", "agent_name": "fb", "mode": "fan_out", "prompt": "B: {{input}}"},
   {"name": "gather", "mode": "collect", "output_var": "all"},
   {"name": "merge", "agent_name": "merger", "prompt": "Merge {{all}} / {{va}}"}]}')
-lf_fake_script '{"model": "m-fa", "steps": [{"text": "FA", "delay_ms": 2500}]}'
-lf_fake_script '{"model": "m-fb", "steps": [{"text": "FB", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-fa", "steps": [{"text": "FA", "delay_ms": 5000}]}'
+lf_fake_script '{"model": "m-fb", "steps": [{"text": "FB", "delay_ms": 5000}]}'
 lf_fake_script '{"model": "m-merger", "steps": [{"text": "MERGED"}]}'
 lf_req POST "/api/workflows/$W/run" '{"input": "topic"}'
 t_eq "fan_out run: 200 MERGED" "$LF_STATUS $(jb .output)" "200 MERGED"
 t_eq "both members got the same input" "$(last m-fa) | $(last m-fb)" "A: topic | B: topic"
 GAP=$(jq -n --argjson a "$(lf_fake_requests m-fa)" --argjson b "$(lf_fake_requests m-fb)" '($a[0].at_ms - $b[0].at_ms) | fabs')
-t_ok "and ran at once (asked ${GAP} ms apart; each answers after 2500)" test "${GAP%.*}" -lt 2000
+t_ok "and ran at once (asked ${GAP} ms apart; each answers after 5000)" test "${GAP%.*}" -lt 5000
 t_eq "collect passed both outputs in order as JSON, output_var still set" "$(last m-merger)" \
     'Merge {"results":[{"agent":"fa","output":"FA"},{"agent":"fb","output":"FB"}]} / FA'
 t_eq "step results: the members and the merge (collect calls nobody)" "$(jbc '[.step_results[].step_name]')" '["a","b","merge"]'
@@ -134,14 +134,14 @@ W=$(create '{"name": "dag", "steps": [
   {"name": "left", "agent_name": "fa", "prompt": "L {{input}}", "output_var": "va"},
   {"name": "right", "agent_name": "fb", "prompt": "R {{input}}", "output_var": "vb"}]}')
 curl -s -m 10 -o /dev/null -X POST "$LF_FAKE_URL/__fake/reset"
-lf_fake_script '{"model": "m-fa", "steps": [{"text": "LEFT", "delay_ms": 2500}]}'
-lf_fake_script '{"model": "m-fb", "steps": [{"text": "RIGHT", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-fa", "steps": [{"text": "LEFT", "delay_ms": 5000}]}'
+lf_fake_script '{"model": "m-fb", "steps": [{"text": "RIGHT", "delay_ms": 5000}]}'
 lf_fake_script '{"model": "m-merger", "steps": [{"text": "JOINED"}]}'
 lf_req POST "/api/workflows/$W/run" '{"input": "base"}'
 t_eq "a DAG run: 200, the last step's output" "$LF_STATUS $(jb .output)" "200 JOINED"
 t_eq "steps ran by layer, in declaration order within one" "$(jbc '[.step_results[].step_name]')" '["left","right","join"]'
 GAP=$(jq -n --argjson a "$(lf_fake_requests m-fa)" --argjson b "$(lf_fake_requests m-fb)" '($a[0].at_ms - $b[0].at_ms) | fabs')
-t_ok "the first layer ran at once (${GAP} ms apart)" test "${GAP%.*}" -lt 2000
+t_ok "the first layer ran at once (${GAP} ms apart; each answers after 5000)" test "${GAP%.*}" -lt 5000
 t_eq "a dependent step gets the run's input and its dependencies' variables" "$(last m-merger)" "base | LEFT | RIGHT"
 
 W=$(create '{"name": "dagfail", "steps": [

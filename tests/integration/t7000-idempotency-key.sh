@@ -62,7 +62,7 @@ lf_req GET /api/agents
 t_eq "and two agents, not four" "$(jb '[.[] | select(.name | startswith("bulk"))] | length')" 2
 
 # ---- message -------------------------------------------------------------------------
-lf_fake_script '{"model": "m-keyed", "steps": [{"text": "slow answer", "delay_ms": 2500}]}'
+lf_fake_script '{"model": "m-keyed", "steps": [{"text": "slow answer", "delay_ms": 6000}]}'
 curl -s -m 30 -o "$LF_TMP/first" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Idempotency-Key: msg-1' \
     -d '{"message": "do it once"}' "$LF_URL/api/agents/$A/message" > "$LF_TMP/first-status" &

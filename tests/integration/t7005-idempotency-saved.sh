@@ -14,7 +14,7 @@ export FAKE_API_KEY=sk-fake-idem-saved-0123456789
 lf_fake_stack agent-runtime
 A=$(lf_agent saved m-saved)
 t_ok "an agent ($A)" test -n "$A"
-lf_fake_script '{"model": "m-saved", "steps": [{"text": "the one answer", "delay_ms": 1500}]}'
+lf_fake_script '{"model": "m-saved", "steps": [{"text": "the one answer", "delay_ms": 5000}]}'
 curl -s -m 30 -o "$LF_TMP/first" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Idempotency-Key: saved-1' \
     -d '{"message": "once"}' "$LF_URL/api/agents/$A/message" > "$LF_TMP/first-status" &

@@ -43,7 +43,7 @@ A=$(lf_agent fenced m-fenced)
 t_ok "an agent ($A)" test -n "$A"
 lf_req GET "/api/agents/$A/session"
 S=$(jb .session_id)
-lf_fake_script '{"model": "m-fenced", "steps": [{"text": "unsaved", "delay_ms": 1500}, {"text": "saved"}]}'
+lf_fake_script '{"model": "m-fenced", "steps": [{"text": "unsaved", "delay_ms": 5000}, {"text": "saved"}]}'
 curl -s -m 30 -o "$LF_TMP/first" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
     -H 'Idempotency-Key: fenced-1' -d '{"message": "q1"}' "$LF_URL/api/agents/$A/message" \
     > "$LF_TMP/first-status" &
@@ -64,7 +64,7 @@ t_eq "the session holds the one exchange" "$(jbc '[.messages[] | [.role, .conten
     '[["User","q1"],["Assistant","saved"]]'
 
 # ---- the same without a key: 409 ------------------------------------------------------
-lf_fake_script '{"model": "m-fenced", "steps": [{"text": "unsaved too", "delay_ms": 1500}]}'
+lf_fake_script '{"model": "m-fenced", "steps": [{"text": "unsaved too", "delay_ms": 5000}]}'
 N=$(lf_fake_requests m-fenced | jq length)
 curl -s -m 30 -o "$LF_TMP/plain" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
     -d '{"message": "q2"}' "$LF_URL/api/agents/$A/message" > "$LF_TMP/plain-status" &

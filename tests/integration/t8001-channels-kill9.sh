@@ -50,7 +50,7 @@ t_eq "A: once" "$(sends demo "reply A")" 1
 t_eq "A: from one provider call" "$(lf_fake_requests m-k9 | jq length)" 1
 
 # ---- B: the turn ends while the service is stopped, then kill -9 -----------------
-lf_fake_script '{"model": "m-k9", "steps": [{"text": "reply B", "delay_ms": 1000}]}'
+lf_fake_script '{"model": "m-k9", "steps": [{"text": "reply B", "delay_ms": 4000}]}'
 emit demo "$(msg u1 "question B" mB)"
 t_ok "B: the turn started" lf_fake_wait m-k9 2
 kill -STOP "${LF_PIDS[channels]}"
