@@ -783,7 +783,7 @@ lf_screens() {
 }
 
 t_node() {
-	local file=$1 min=$2 tap=$LF_TMP/node.tap line n=0 nfail=0 rc
+	local file=$1 min=$2 tap=$LF_TMP/node.tap line n=0 nfail=0 rc more=0
 	if [ ! -d "$LF_ROOT/tests/e2e/node_modules" ]; then
 		t_ok "tests/e2e/node_modules is installed (deploy/deps.sh test)" false
 		return
@@ -794,6 +794,7 @@ t_node() {
 	rc=$?
 	while IFS= read -r line; do
 		if [[ $line =~ ^(not\ )?ok\ [0-9]+\ -\ (.*)$ ]]; then
+			more=0
 			T_N=$((T_N + 1))
 			n=$((n + 1))
 			if [ -n "${BASH_REMATCH[1]}" ]; then
@@ -805,6 +806,13 @@ t_node() {
 			fi
 		elif [ "$nfail" -gt 0 ] && [[ $line =~ ^\ +(error|expected|actual|message|code|location): ]]; then
 			echo "#   $line"
+			# A multi-line error ("error: |-") says what failed on
+			# the lines that follow.
+			more=0
+			[[ $line =~ \|-?$ ]] && more=4
+		elif [ "$more" -gt 0 ]; then
+			echo "#   $line"
+			more=$((more - 1))
 		fi
 	done < "$tap"
 	# Fewer results than tests means the script died part way.
