@@ -53,10 +53,11 @@ log=$pgreal/postgresql.log
 
 case "$cmd" in
 start)
-	if [ ! -f "$data/PG_VERSION" ] && [ -n "${LF_PG_TEMPLATE:-}" ] &&
-	    [ -f "$LF_PG_TEMPLATE/PG_VERSION" ]; then
+	if [ -f "$data/PG_VERSION" ]; then
+		:
+	elif [ -f "${LF_PG_TEMPLATE:-/nonexistent}/PG_VERSION" ]; then
 		as_pg cp -a "$LF_PG_TEMPLATE" "$data"
-	elif [ ! -f "$data/PG_VERSION" ]; then
+	else
 		as_pg "$pgbin/initdb" -D "$data" -U librefang --auth=trust \
 		    -E UTF8 --locale=C.UTF-8 ${mode:+--no-sync} >"$pgreal/initdb.log" 2>&1 || {
 			cat "$pgreal/initdb.log" >&2; exit 1; }

@@ -235,23 +235,31 @@ util_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 	return (CRYPTO_memcmp(a, b, alen) == 0);
 }
 
+void
+util_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
 int
 util_sha256_hex(const void *data, size_t len, char out[65])
 {
-	static const char	hex[] = "0123456789abcdef";
 	unsigned char		md[EVP_MAX_MD_SIZE];
-	unsigned int		mdlen = 0, i;
+	unsigned int		mdlen = 0;
 
 	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != 32) {
 		out[0] = '\0';
 		return (SH_EIO);
 	}
-	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0x0f];
-	}
-	out[64] = '\0';
+	util_hex(md, mdlen, out);
 	return (0);
 }
 

@@ -48,6 +48,9 @@ int		 util_rfc3339_parse(const char *s, int64_t *ms);
 /* Constant-time equality of two byte strings (length leaks, content not). */
 int		 util_ct_equal(const char *a, size_t alen, const char *b,
 		    size_t blen);
+/* Writes in[0..n) as 2n lowercase hex digits and a NUL into out. */
+void		 util_hex(const unsigned char *in, size_t n, char *out);
+
 /*
  * Writes the SHA-256 of data[0..len) as 64 lowercase hex digits and a NUL
  * into out.  Returns 0, or SH_EIO (out is then "") if OpenSSL fails.

@@ -48,6 +48,19 @@ cpu=0
 cur_pid=
 cur_dir=
 
+# cluster_drop HOME: stops HOME's PostgreSQL cluster (saying so when it
+# still ran) and removes its data where pg.sh put it (HOME/pg may be a
+# symlink elsewhere).
+cluster_drop() {
+	if "$root/deploy/pg.sh" status "$1" 2>/dev/null; then
+		echo "# left running: PostgreSQL in $1/pg; stopping it"
+		timeout 40 "$root/deploy/pg.sh" stop "$1" >/dev/null 2>&1
+	fi
+	if [ -L "$1/pg" ]; then
+		rm -rf "$(readlink "$1/pg")"
+	fi
+}
+
 # sweep PGID DIR: stops what a script left behind: processes still in its
 # process group, PostgreSQL clusters under DIR (pg.sh start detaches
 # them), and processes elsewhere that inherited TMPDIR=DIR.
@@ -55,13 +68,7 @@ sweep() {
 	local pgid=$1 dir=$2 pids p home
 	pids=$(pgrep -g "$pgid" 2>/dev/null)
 	while IFS= read -r home; do
-		if "$root/deploy/pg.sh" status "$home" 2>/dev/null; then
-			echo "# left running: PostgreSQL in $home/pg; stopping it"
-			timeout 40 "$root/deploy/pg.sh" stop "$home" >/dev/null 2>&1
-		fi
-		if [ -L "$home/pg" ]; then
-			rm -rf "$(readlink "$home/pg")"
-		fi
+		cluster_drop "$home"
 	done < <(find "$dir" -maxdepth 6 -name pg -prune \( -type d -o -type l \) \
 	    -printf '%h\n' 2>/dev/null)
 	pids="$pids $(grep -lzxF "TMPDIR=$dir" /proc/[0-9]*/environ 2>/dev/null |
@@ -422,8 +429,7 @@ pg_template() {
 }
 pg_template_remove() {
 	[ -n "$pg_tpl" ] || return 0
-	timeout 40 "$root/deploy/pg.sh" stop "$pg_tpl" >/dev/null 2>&1
-	[ -L "$pg_tpl/pg" ] && rm -rf "$(readlink "$pg_tpl/pg")"
+	cluster_drop "$pg_tpl" >/dev/null
 	rm -rf "$pg_tpl"
 }
 

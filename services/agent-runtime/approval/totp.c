@@ -208,19 +208,6 @@ totp_uri(const char *issuer, const char *account, const char *secret_b32)
 	return (s);
 }
 
-static void
-totp_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char	hex[] = "0123456789abcdef";
-	size_t			i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[in[i] >> 4];
-		out[2 * i + 1] = hex[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static int
 totp_unhex_digit(int c)
 {
@@ -260,7 +247,7 @@ totp_seal(const unsigned char key[TOTP_KEY_BYTES], const unsigned char *in,
 	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TOTP_TAG_BYTES,
 	    raw + TOTP_NONCE_BYTES + n) != 1)
 		goto done;
-	totp_hex(raw, rawlen, hex);
+	util_hex(raw, rawlen, hex);
 	ok = 1;
  done:
 	EVP_CIPHER_CTX_free(ctx);
@@ -340,7 +327,7 @@ totp_key_id(const unsigned char key[TOTP_KEY_BYTES], char out[17])
 	    (const unsigned char *)"librefang-vault-key-id", 22, md,
 	    &len) == NULL)
 		memset(md, 0, 8);
-	totp_hex(md, 8, out);
+	util_hex(md, 8, out);
 }
 
 void
@@ -353,7 +340,7 @@ totp_hash(const unsigned char key[TOTP_KEY_BYTES], const char *s,
 	if (HMAC(EVP_sha256(), key, TOTP_KEY_BYTES, (const unsigned char *)s,
 	    strlen(s), md, &len) == NULL)
 		memset(md, 0, 32);
-	totp_hex(md, 32, out);
+	util_hex(md, 32, out);
 }
 
 int

@@ -20,9 +20,8 @@ int
 wh_sign(const char *secret, const char *ts, const char *body, size_t n,
     char out[WH_SIG_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char	 mac[EVP_MAX_MD_SIZE], *msg = NULL;
-	unsigned int	 maclen = 0, i;
+	unsigned int	 maclen = 0;
 	size_t		 tl = strlen(ts);
 	int		 ret = -1;
 
@@ -38,11 +37,7 @@ wh_sign(const char *secret, const char *ts, const char *body, size_t n,
 	    mac, &maclen) == NULL || maclen != 32)
 		goto done;
 	memcpy(out, "sha256=", 7);
-	for (i = 0; i < maclen; i++) {
-		out[7 + 2 * i] = hex[mac[i] >> 4];
-		out[7 + 2 * i + 1] = hex[mac[i] & 0xf];
-	}
-	out[WH_SIG_LEN] = '\0';
+	util_hex(mac, maclen, out + 7);
 	ret = 0;
  done:
 	OPENSSL_cleanse(mac, sizeof(mac));
