@@ -806,10 +806,10 @@ t_node() {
 			fi
 		elif [ "$nfail" -gt 0 ] && [[ $line =~ ^\ +(error|expected|actual|message|code|location): ]]; then
 			echo "#   $line"
-			# A multi-line error ("error: |-") says what failed on
-			# the lines that follow.
+			# A multi-line error ("error: |-") or an expected or
+			# actual value (a YAML list) is on the lines that follow.
 			more=0
-			[[ $line =~ \|-?$ ]] && more=4
+			[[ $line =~ (\|-?|:)$ ]] && more=8
 		elif [ "$more" -gt 0 ]; then
 			echo "#   $line"
 			more=$((more - 1))

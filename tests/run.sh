@@ -188,8 +188,12 @@ tally() {
 			echo "    (no check failed: exit $rc; its last lines)"
 			tail -n 20 "$out" | sed 's/^/    | /'
 		fi
-		failnotes+=("$name: $(grep -E '^not ok|Bail out' "$out" | head -n 5 |
-		    sed 's/^not ok [0-9]* - //' | paste -sd '|' -)")
+		# The summary at the end is what a CI log cut to its tail
+		# still shows: each failed check with its "got:" line.
+		failnotes+=("$name: $(awk '
+		    /^not ok|Bail out/ { if (n++ == 5) exit; sub(/^not ok [0-9]* - /, "");
+			printf "%s%s", (n > 1 ? " | " : ""), $0; next }
+		    n && /^#   got: / && !g[n]++ { sub(/^#   got: +/, ""); printf " [got: %.160s]", $0 }' "$out")")
 	else
 		printf '%-44s ok   (%s passed%s, %s s, cpu %s s)\n' "$name" "$p" \
 		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs" "$cpu"

@@ -262,8 +262,10 @@ t_eq "the six sleeping calls all answered" \
     "slept 1 slept 2 slept 3 slept 4 slept 5 slept 6 "
 
 # At most 16 calls run at once: of 20 sleeping calls, 4 are refused at once.
-for i in $(seq 101 120); do lf_bg "slow$i" slow "$i" 6; done
-for i in $(seq 101 120); do lf_wait "slow$i" 70; done
+# Each sleeps 20 s, so the first still runs when the last arrives however
+# slowly the machine starts 20 clients.
+for i in $(seq 101 120); do lf_bg "slow$i" slow "$i" 20; done
+for i in $(seq 101 120); do lf_wait "slow$i" 90; done
 t_eq "of 20 calls at once, 16 ran and 4 got -32603 (too many)" \
     "$(for i in $(seq 101 120); do jq -r 'if .result.isError == false then "ran" elif (.error.code == -32603 and (.error.message | test("too many"))) then "refused" else "other" end' "$LF_TMP/slow.$i"; done | sort | uniq -c | awk '{ printf "%s %s;", $1, $2 }')" \
     "16 ran;4 refused;"

@@ -28,15 +28,15 @@ static const char SQL_ROW[] =
     "SELECT " APPROVAL_JSON " FROM approvals p JOIN agents ag ON "
     "ag.id = p.agent_id WHERE p.id = $1";
 
-/* $1 status ('all': any), $2 agent, $3 limit. */
+/* $1 status ('all': any), $2 agent, $3 limit.  The total comes with
+ * each row (counted before the LIMIT), so the page and its total are one
+ * snapshot: a request made between two queries cannot be counted and
+ * missing from the page. */
 static const char SQL_LIST[] =
-    "SELECT " APPROVAL_JSON " FROM approvals p JOIN agents ag ON "
-    "ag.id = p.agent_id WHERE ($1 = 'all' OR p.status = $1) AND "
-    "($2::uuid IS NULL OR p.agent_id = $2::uuid) "
+    "SELECT " APPROVAL_JSON ", count(*) OVER () FROM approvals p JOIN "
+    "agents ag ON ag.id = p.agent_id WHERE ($1 = 'all' OR "
+    "p.status = $1) AND ($2::uuid IS NULL OR p.agent_id = $2::uuid) "
     "ORDER BY p.requested_at DESC, p.id LIMIT $3::int";
-static const char SQL_LIST_COUNT[] =
-    "SELECT count(*) FROM approvals p WHERE ($1 = 'all' OR p.status = $1) "
-    "AND ($2::uuid IS NULL OR p.agent_id = $2::uuid)";
 
 static const char SQL_COUNT[] =
     "SELECT count(*) FROM approvals WHERE status = 'pending'";
@@ -215,9 +215,10 @@ op_approvals_list(struct svc_ctx *c, const struct msg_req *rq,
 		"rejected", "timed_out", "skipped", "modified", "all", NULL };
 	const char	*status, *p[3];
 	char		 aid[UTIL_UUID_LEN], lim[24];
-	long long	 limit;
+	long long	 limit, total;
 	json_t		*list, *v;
 	PGresult	*res;
+	int		 i;
 
 	v = json_object_get(rq->mr_query, "status");
 	status = v != NULL ? json_string_value(v) : "pending";
@@ -234,19 +235,23 @@ op_approvals_list(struct svc_ctx *c, const struct msg_req *rq,
 	p[0] = status;
 	p[2] = lim;
 	(void)approval_sweep(c->sc_db);
-	if ((list = svc_rows(c, SQL_LIST, 3, p, approval_row_json, rp)) ==
-	    NULL)
-		return;
-	if ((res = db_exec(c->sc_db, SQL_LIST_COUNT, 2, p)) == NULL) {
-		json_decref(list);
+	if ((res = db_exec(c->sc_db, SQL_LIST, 3, p)) == NULL) {
 		svc_reply_db_error(rp, c);
+		return;
+	}
+	list = json_array();
+	for (i = 0; i < PQntuples(res); i++)
+		svc_list_add(&list, approval_row_json(res, i));
+	total = PQntuples(res) > 0 ? strtoll(PQgetvalue(res, 0, 1), NULL,
+	    10) : 0;
+	PQclear(res);
+	if (list == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
 		return;
 	}
 	svc_reply_list(rp, "approvals", list);
 	if (rp->sr_status == 200)
-		json_object_set_new(rp->sr_body, "total", json_integer(
-		    strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
-	PQclear(res);
+		json_object_set_new(rp->sr_body, "total", json_integer(total));
 }
 
 static void

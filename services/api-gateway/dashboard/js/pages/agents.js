@@ -39,11 +39,11 @@ function listView(root) {
         key: 'actions', label: 'Actions', render: (a) => h('div', { class: 'row' },
           h('a', { class: 'btn btn-small', href: `#/chat/${a.id}` }, 'Chat'),
           a.state === 'Suspended'
-            ? actionButton('Resume', async () => { await suspend(a, false); refresh(); },
+            ? actionButton('Resume', async () => { await suspend(a, false); await refresh(); },
               { small: true, ok: `Resumed ${a.name}.` })
-            : actionButton('Suspend', async () => { await suspend(a, true); refresh(); },
+            : actionButton('Suspend', async () => { await suspend(a, true); await refresh(); },
               { small: true, ok: `Suspended ${a.name}.` }),
-          actionButton('Delete', async () => { if (await remove(a)) refresh(); },
+          actionButton('Delete', async () => { if (await remove(a)) await refresh(); },
             { small: true, danger: true, ariaLabel: `Delete ${a.name}`, dataset: { agent: a.name } })),
       },
     ], agents, { empty: 'No agent yet: spawn one below.' });
@@ -126,7 +126,7 @@ function detailView(root, id) {
         name: name.value.trim(), description: desc.value, system_prompt: prompt.value,
         tags: tags.value.split(',').map((t) => t.trim()).filter(Boolean),
       });
-      refresh();
+      await refresh();
     }, { ok: 'Saved.', what: 'Save' });
 
     const models = h('datalist', { id: 'agent-models' });
@@ -142,7 +142,7 @@ function detailView(root, id) {
       const b = { model: model.value.trim() };
       if (provider.value.trim()) b.provider = provider.value.trim();
       const r = await api('PUT', `/api/agents/${enc(id)}/model`, b);
-      refresh();
+      await refresh();
       return r;
     }, { ok: (r) => `Model: ${r.provider}/${r.model}.`, what: 'Model' });
 
@@ -150,7 +150,7 @@ function detailView(root, id) {
     const modeForm = actionForm({ class: 'row', 'aria-label': 'Tool mode' }, [
       field('Tool mode', mode),
       h('button', { type: 'submit', class: 'btn' }, 'Set mode'),
-    ], async () => { await api('PUT', `/api/agents/${enc(id)}/mode`, { mode: mode.value }); refresh(); },
+    ], async () => { await api('PUT', `/api/agents/${enc(id)}/mode`, { mode: mode.value }); await refresh(); },
     { ok: 'Mode set.', what: 'Mode' });
 
     const actions = h('div', { class: 'row' },
@@ -158,8 +158,8 @@ function detailView(root, id) {
       actionButton('Stop turn', () => api('POST', `/api/agents/${enc(id)}/stop`),
         { ok: 'Stop requested.', what: 'Stop', title: 'Stop the turn it is running' }),
       a.state === 'Suspended'
-        ? actionButton('Resume', async () => { await suspend(a, false); refresh(); }, { ok: 'Resumed.' })
-        : actionButton('Suspend', async () => { await suspend(a, true); refresh(); }, { ok: 'Suspended.' }),
+        ? actionButton('Resume', async () => { await suspend(a, false); await refresh(); }, { ok: 'Resumed.' })
+        : actionButton('Suspend', async () => { await suspend(a, true); await refresh(); }, { ok: 'Suspended.' }),
       actionButton('Delete', async () => {
         if (await remove(a)) window.location.hash = '#/agents';
       }, { danger: true, ok: null, what: 'Delete' }));

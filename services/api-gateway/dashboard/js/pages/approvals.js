@@ -21,7 +21,7 @@ export default {
 
     const decide = async (a, how, extra) => {
       await api('POST', `/api/approvals/${enc(a.id)}/${how}`, extra);
-      refresh();
+      await refresh();
     };
 
     const refresh = () => loadInto(list, async () => {

@@ -104,7 +104,7 @@ export default {
         if (Object.keys(envFrom).length) body.env_from = envFrom;
         if (agentSel.value) body.agent_name = agentSel.value;
         const r = await api('POST', `/api/channels/${enc(c.name)}/configure`, body);
-        refresh();
+        await refresh();
         return r;
       }, { ok: (r) => `${c.name}: ${r.status}.`, what: 'Configure' });
       const qrBox = h('div', { 'aria-live': 'polite' });
@@ -119,7 +119,7 @@ export default {
             if (!await confirmDialog(`Remove channel ${c.name} from the configuration?`, { ok: 'Remove', danger: true })) return;
             await api('DELETE', `/api/channels/${enc(c.name)}/configure`);
             mount(panel);
-            refresh();
+            await refresh();
           }, { danger: true, ok: `${c.name} removed.`, what: 'Remove' }) : null),
         qrBox));
       if (c.channel_type === 'whatsapp' && c.configured) openQr(c, qrBox);
@@ -148,7 +148,7 @@ export default {
 
     mount(root,
       pageHead('Channels',
-        actionButton('Reload config', async () => { const r = await api('POST', '/api/channels/reload', {}); refresh(); return r; },
+        actionButton('Reload config', async () => { const r = await api('POST', '/api/channels/reload', {}); await refresh(); return r; },
           { ok: (r) => `Reloaded: ${['added', 'changed', 'removed'].map((k) => `${(r[k] || []).length} ${k}`).join(', ')}.`, what: 'Reload' }),
         actionButton('Refresh', refresh)),
       panel, card(null, list));

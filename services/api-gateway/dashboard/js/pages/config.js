@@ -61,7 +61,7 @@ export default {
               const save = actionButton('Set', async () => {
                 const v = typed(r.prop, ed.value);
                 const res = await api('POST', '/api/config/set', { path: r.path, value: v });
-                refresh();
+                await refresh();
                 return res;
               }, {
                 small: true, what: `Set ${r.path}`, ariaLabel: `Set ${r.path}`,
@@ -82,7 +82,7 @@ export default {
           const t = await api('GET', '/api/config/export');
           return card('config.toml (secrets left out)', h('pre', { class: 'config-file' }, typeof t === 'string' ? t : JSON.stringify(t, null, 2)));
         })),
-        actionButton('Reload from file', async () => { const r = await api('POST', '/api/config/reload', {}); refresh(); return r; },
+        actionButton('Reload from file', async () => { const r = await api('POST', '/api/config/reload', {}); await refresh(); return r; },
           { ok: 'Reloaded.', what: 'Reload' }),
         actionButton('Refresh', refresh)),
       file, body);

@@ -34,7 +34,7 @@ export default {
       const value = key.value;
       key.value = '';    // at once: the key stays on the page no longer than the request
       const r = await api('POST', `/api/providers/${enc(name)}/key`, { api_key: value });
-      refresh();
+      await refresh();
       return r;
     }, { ok: (r) => `Key set for ${r.provider || 'the provider'}.`, what: 'Key', onError: () => { key.value = ''; } });
 
@@ -46,7 +46,7 @@ export default {
     ], async () => {
       await api('PUT', `/api/providers/${enc(urlSel.value)}/url`, { base_url: url.value.trim() });
       url.value = '';
-      refresh();
+      await refresh();
     }, { ok: 'Base URL set.', what: 'URL' });
 
     const draw = () => {
@@ -64,7 +64,7 @@ export default {
             actionButton('Test', () => api('POST', `/api/providers/${enc(p.name)}/test`, {}),
               { small: true, ok: (r) => `${p.name}: ${r.status}${r.latency_ms != null ? ` in ${r.latency_ms} ms` : ''}.`, what: `Test of ${p.name}` }),
             p.key_source && p.key_source !== 'env' && p.auth_status === 'configured'
-              ? actionButton('Remove key', async () => { await api('DELETE', `/api/providers/${enc(p.name)}/key`); refresh(); },
+              ? actionButton('Remove key', async () => { await api('DELETE', `/api/providers/${enc(p.name)}/key`); await refresh(); },
                 { small: true, danger: true, ok: `Key of ${p.name} removed.`, what: 'Remove' })
               : null),
         },

@@ -57,19 +57,19 @@ export default {
           key: 'actions', label: 'Actions', render: (s) => h('div', { class: 'row' },
             actionButton('Run now', async () => {
               const out = await api('POST', `/api/schedules/${enc(s.id)}/run`);
-              refresh();
+              await refresh();
               return out;
             }, { small: true, ok: (o) => `Ran "${s.name}": ${String(o.output ?? o.status ?? '').slice(0, 120)}`, what: 'Run' }),
             actionButton(s.enabled ? 'Disable' : 'Enable', async () => {
               await api('PUT', `/api/schedules/${enc(s.id)}`, { enabled: !s.enabled });
-              refresh();
+              await refresh();
             }, { small: true, what: 'Update' }),
             actionButton('Runs', () => showRuns(s), { small: true }),
             actionButton('Delete', async () => {
               if (!await confirmDialog(`Delete schedule "${s.name}"?`, { ok: 'Delete', danger: true })) return;
               await api('DELETE', `/api/schedules/${enc(s.id)}`);
               if (shown && shown.id === s.id) { shown = null; mount(history); }
-              refresh();
+              await refresh();
             }, { small: true, danger: true, what: 'Delete' })),
         },
       ], rows, { empty: 'No schedule yet.' });
@@ -105,7 +105,7 @@ export default {
       const r = await api('POST', '/api/schedules', b);
       name.value = '';
       prompt.value = '';
-      refresh();
+      await refresh();
       return r;
     }, { ok: (r) => `Created "${r.name}", next run ${fmtTime(r.next_run)}.`, what: 'Create' });
 

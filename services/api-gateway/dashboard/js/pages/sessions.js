@@ -55,13 +55,13 @@ export default {
               const dlg = labelDialog(input);
               if (!await dlg) return;
               await api('PUT', `/api/sessions/${enc(s.session_id)}/label`, { label: input.value.trim() || null });
-              refresh();
+              await refresh();
             }, { small: true, ok: 'Label saved.', what: 'Label' }),
             actionButton('Delete', async () => {
               if (!await confirmDialog('Delete this session and its messages?', { ok: 'Delete', danger: true })) return;
               await api('DELETE', `/api/sessions/${enc(s.session_id)}`);
               mount(view);
-              refresh();
+              await refresh();
             }, { small: true, danger: true, what: 'Delete' })),
         },
       ], rows, { empty: 'No session.' });
