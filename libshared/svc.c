@@ -452,6 +452,7 @@ svc_page(struct svc_ctx *c, const struct svc_page *pg, long long *total,
 	char		 lim[24], off[24];
 	const char	*p[SVC_PAGE_FILTERS + 2];
 	PGresult	*res;
+	json_t		*list;
 	int		 i;
 
 	SH_ASSERT(pg->pg_n >= 0 && pg->pg_n <= SVC_PAGE_FILTERS);
@@ -466,13 +467,19 @@ svc_page(struct svc_ctx *c, const struct svc_page *pg, long long *total,
 		*total = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 	}
-	/* The total and the page are two snapshots: a row written between
-	 * them shows in one only, as it would across two pages anyway. */
+	/* The total and the page are two snapshots, the total first: a row
+	 * written between them is on the page and counted too (never a
+	 * total that promises a row the page lacks); one deleted between
+	 * them is counted and missing, as across two pages anyway. */
 	snprintf(lim, sizeof(lim), "%lld", pg->pg_limit);
 	snprintf(off, sizeof(off), "%lld", pg->pg_offset);
 	p[pg->pg_n] = lim;
 	p[pg->pg_n + 1] = off;
-	return (svc_rows(c, pg->pg_list, pg->pg_n + 2, p, pg->pg_row, rp));
+	list = svc_rows(c, pg->pg_list, pg->pg_n + 2, p, pg->pg_row, rp);
+	if (list != NULL && pg->pg_count != NULL &&
+	    *total < pg->pg_offset + (long long)json_array_size(list))
+		*total = pg->pg_offset + (long long)json_array_size(list);
+	return (list);
 }
 
 void

@@ -370,6 +370,11 @@ void		 gw_idem_fingerprint(struct gw_req *gr);
  * no key): idempotency_key, idempotency_fingerprint,
  * idempotency_ttl_secs. */
 json_t		*gw_idem_caller(const struct gw_req *gr);
+/* The same fields for a chat message's idempotency_key (the agent's
+ * WebSocket, gw_wschat.c): the key scoped to agent_id, body (the turn's
+ * request, borrowed) fingerprinted.  NULL with *errp saying why. */
+json_t		*gw_idem_chat(const char *agent_id, const char *key,
+		    json_t *body, const char **errp);
 
 /* ---- auth and CORS (gw_auth.c) -------------------------------------- */
 

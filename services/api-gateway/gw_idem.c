@@ -15,6 +15,7 @@
  * a structured-field string ("..."), as the IETF draft writes it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -22,6 +23,9 @@
 
 #include "cfg.h"
 #include "gateway.h"
+
+#define IDEM_STR(x)	#x
+#define IDEM_XSTR(x)	IDEM_STR(x)
 
 static const struct sh_config	*gw_idem_cfg;
 
@@ -73,10 +77,30 @@ gw_idem_count(void *arg, enum MHD_ValueKind kind, const char *key,
 	return (MHD_YES);
 }
 
+/* A key's text (len bytes at h, its quotes already taken off): NULL if
+ * usable, else what is wrong with it. */
+static const char *
+gw_idem_invalid(const char *h, size_t len)
+{
+	size_t	i;
+
+	if (len == 0)
+		return ("must not be empty");
+	if (len > GW_IDEM_HEADER_MAX)
+		return ("is too long (the limit is "
+		    IDEM_XSTR(GW_IDEM_HEADER_MAX) " bytes)");
+	for (i = 0; i < len; i++)
+		if ((unsigned char)h[i] < 0x20 || (unsigned char)h[i] > 0x7e ||
+		    h[i] == '"' || h[i] == '\\')
+			return ("must be printable ASCII with no quote or "
+			    "backslash");
+	return (NULL);
+}
+
 int
 gw_idem_check(struct gw_req *gr)
 {
-	const char	*h, *parts[4];
+	const char	*h, *parts[4], *bad;
 	size_t		 len, lens[4], i;
 	char		 hex[65];
 	int		 n = 0;
@@ -99,22 +123,10 @@ gw_idem_check(struct gw_req *gr)
 		h++;
 		len -= 2;
 	}
-	if (len == 0) {
-		gw_reply_error(gr, 400, "Idempotency-Key must not be empty");
+	if ((bad = gw_idem_invalid(h, len)) != NULL) {
+		gw_reply_error(gr, 400, "Idempotency-Key %s", bad);
 		return (-1);
 	}
-	if (len > GW_IDEM_HEADER_MAX) {
-		gw_reply_error(gr, 400, "Idempotency-Key is too long: %zu "
-		    "bytes (the limit is %d)", len, GW_IDEM_HEADER_MAX);
-		return (-1);
-	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)h[i] < 0x20 || (unsigned char)h[i] > 0x7e ||
-		    h[i] == '"' || h[i] == '\\') {
-			gw_reply_error(gr, 400, "Idempotency-Key must be "
-			    "printable ASCII with no quote or backslash");
-			return (-1);
-		}
 	parts[0] = gw_method_name(gr->gr_route->rt_method);
 	parts[1] = gr->gr_route->rt_pattern;
 	parts[2] = gr->gr_principal != NULL ? gr->gr_principal : "anonymous";
@@ -158,5 +170,39 @@ gw_idem_caller(const struct gw_req *gr)
 	return (json_pack("{s:s, s:s?, s:I}", "idempotency_key", gr->gr_idem,
 	    "idempotency_fingerprint", gr->gr_idem_fp[0] != '\0' ?
 	    gr->gr_idem_fp : NULL, "idempotency_ttl_secs",
+	    (json_int_t)gw_idem_cfg->idem_ttl_secs));
+}
+
+json_t *
+gw_idem_chat(const char *agent_id, const char *key, json_t *body,
+    const char **errp)
+{
+	const char	*parts[3];
+	size_t		 lens[3];
+	char		 hex[65], fp[65], *text;
+	int		 rv;
+
+	if ((*errp = gw_idem_invalid(key, strlen(key))) != NULL)
+		return (NULL);
+	parts[0] = "ws";
+	parts[1] = agent_id;
+	parts[2] = key;
+	lens[0] = 2;
+	lens[1] = strlen(agent_id);
+	lens[2] = strlen(key);
+	*errp = "could not hash the idempotency_key";
+	if (gw_idem_hash(parts, lens, 3, hex) != 0)
+		return (NULL);
+	/* The fingerprint: the turn's body as it goes to the runtime. */
+	if ((text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		return (NULL);
+	lens[0] = strlen(text);
+	rv = gw_idem_hash((const char *const *)&text, lens, 1, fp);
+	free(text);
+	if (rv != 0)
+		return (NULL);
+	*errp = NULL;
+	return (json_pack("{s:s+, s:s, s:I}", "idempotency_key", "ws:", hex,
+	    "idempotency_fingerprint", fp, "idempotency_ttl_secs",
 	    (json_int_t)gw_idem_cfg->idem_ttl_secs));
 }

@@ -4,7 +4,8 @@
  * (see gw_ws.h for the socket and codec parts).
  *
  * Client -> server (text messages):
- *	{"type":"message","content":"..","message_id"?:..}  (or plain text)
+ *	{"type":"message","content":"..","message_id"?:..,
+ *	 "idempotency_key"?:".."}  (or plain text)
  *	{"type":"command","command":"new|reset|..","args"?:".."}
  *	{"type":"ping"}
  *	plain text or content "/name args" for a known command name
@@ -15,7 +16,7 @@
  *	{phase, detail}, approval_requested {approval_id, tool_name,
  *	risk_level, description, timeout_secs}, approval_resolved
  *	{approval_id, decision}, response {content, input_tokens, output_tokens,
- *	iterations, cost_usd, ..} or silent_complete, error {content},
+ *	iterations, cost_usd, ..} or silent_complete, error {content, code?},
  *	command_result {command, message}, pong, agents_updated {agents}.
  *	response, silent_complete, error and command_result echo the
  *	client's message_id.
@@ -183,8 +184,11 @@ gw_chat_turn_done(void *arg, int err, struct msg_rep *rep)
 	else if (rep->mp_status >= 400) {
 		msg = json_string_value(json_object_get(rep->mp_body,
 		    "error"));
-		out = json_pack("{s:s, s:s}", "type", "error", "content",
-		    msg != NULL ? msg : "The turn failed");
+		/* With its code, when it has one (turn_in_progress: the
+		 * message's key is running; ask again later). */
+		out = json_pack("{s:s, s:s, s:O*}", "type", "error",
+		    "content", msg != NULL ? msg : "The turn failed", "code",
+		    json_object_get(rep->mp_body, "code"));
 	} else {
 		body = rep->mp_body;
 		out = json_pack("{s:s, s:O}", "type",
@@ -240,7 +244,8 @@ gw_chat_turn_begin(struct gw_chat *ch, json_t *msg)
 	static const char *const pass[] = { "attachments", "thinking",
 	    "show_thinking", "session_id", "ephemeral", NULL };
 	char		 rid[UTIL_UUID_LEN];
-	json_t		*body, *msgid;
+	json_t		*body, *msgid, *key, *idem = NULL;
+	const char	*bad;
 	int		 i, err;
 
 	msgid = json_object_get(msg, "message_id");
@@ -256,6 +261,21 @@ gw_chat_turn_begin(struct gw_chat *ch, json_t *msg)
 		if (json_object_get(msg, pass[i]) != NULL)
 			json_object_set(body, pass[i],
 			    json_object_get(msg, pass[i]));
+	/* A message sent again under its idempotency_key (a client that
+	 * lost its socket before the answer) runs once: the runtime answers
+	 * a repeat with the first one's answer, or 409 turn_in_progress. */
+	if ((key = json_object_get(msg, "idempotency_key")) != NULL) {
+		if (!json_is_string(key))
+			bad = "must be a string";
+		else
+			idem = gw_idem_chat(ch->c_agent_id,
+			    json_string_value(key), body, &bad);
+		if (idem == NULL) {
+			gw_chat_error(ch, msgid, "'idempotency_key' %s", bad);
+			json_decref(body);
+			return;
+		}
+	}
 	pthread_mutex_lock(&ch->c_mtx);
 	json_decref(ch->c_msgid);
 	ch->c_msgid = json_incref(msgid);
@@ -265,7 +285,8 @@ gw_chat_turn_begin(struct gw_chat *ch, json_t *msg)
 	gw_ws_send(ch->c_ws, json_pack("{s:s}", "type", "thinking"));
 	util_uuid4(rid);
 	ch->c_turn = gw_turn_start(ch->c_agent_id, body, gw_ws_ip(ch->c_ws),
-	    "owner", rid, NULL, &gw_chat_turn_ops, ch, &err);
+	    "owner", rid, idem, &gw_chat_turn_ops, ch, &err);
+	json_decref(idem);
 	if (ch->c_turn == NULL)
 		gw_chat_error(ch, msgid, "%s", err == SH_EUNAVAIL ?
 		    "agent-runtime is unavailable" : "out of memory");

@@ -277,6 +277,36 @@ test('a socket dropped mid-answer: it reconnects and the answer shows once', asy
 	await b.shot('after-reconnect');
 });
 
+test('a socket lost just as a message is sent: it runs once, shown once', async () => {
+	// The window a count of the history cannot close: the frame left, the
+	// socket died before any answer, and the history may not hold the
+	// message yet.  The page sends it again under its idempotency_key.
+	const { page } = b;
+	await fakeScript(fake, model, [{ text: 'Answered once, done-five.', delay_ms: 2000 }]);
+	const before = (await fakeRequests(fake, model)).length;
+	await page.evaluate(() => {
+		const s = window.__lfSockets[window.__lfSockets.length - 1];
+		const send = s.send.bind(s);
+		s.send = (d) => { window.__lfSent = d; send(d); s.close(); };
+	});
+	const box = page.getByRole('textbox', { name: 'Message' });
+	await box.fill('only once please');
+	await box.press('Enter');
+	await page.locator('.chat-bar .badge', { hasText: 'connected' }).waitFor();
+	await page.locator('.chat-log').getByText('done-five.').waitFor({ timeout: 30000 });
+	await page.locator('.msg-live').waitFor({ state: 'detached', timeout: 30000 });
+	const text = await logText();
+	assert.equal(count(text, 'done-five.'), 1, `the answer once: ${text}`);
+	assert.equal(count(text, 'only once please'), 1, 'the question once');
+	const asked = (await fakeRequests(fake, model)).slice(before);
+	assert.equal(asked.length, 1, 'the message reached the model once');
+	// What makes a repeat safe whatever the history said at the
+	// reconnect (the server's side: t1601's ws-agent test).
+	const sent = JSON.parse(await page.evaluate(() => window.__lfSent));
+	assert.ok(sent.message_id && sent.idempotency_key === sent.message_id,
+	    `the frame carries its idempotency_key: ${JSON.stringify(sent)}`);
+});
+
 test('an attachment goes through the upload route to the model', async () => {
 	const { page } = b;
 	await page.getByLabel('Attach files').setInputFiles({

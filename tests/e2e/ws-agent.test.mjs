@@ -111,3 +111,72 @@ test('an unknown agent is refused before the upgrade', async () => {
 	const c = open(`${base.replace(/^http/, 'ws')}/api/agents/00000000-0000-4000-8000-000000000000/ws`);
 	await assert.rejects(c.opened, /HTTP 404/);
 });
+
+// The provider's recorded requests whose last message is text.
+async function asked(text) {
+	const r = await fetch(`${fake}/__fake/requests?model=ws-model`);
+	const all = await r.json();
+	return all.filter((q) => {
+		const m = q.body.messages[q.body.messages.length - 1];
+		return m && m.content === text;
+	}).length;
+}
+
+async function connected() {
+	const c = open();
+	await c.opened;
+	await c.until((x) => x.type === 'connected');
+	return c;
+}
+
+test('a message sent again under its idempotency_key runs once', async () => {
+	// A socket lost mid-turn, as a browser's when the network drops: the
+	// client sends the message again on its next socket.
+	await script([{ text: 'Said once', delay_ms: 3000 }]);
+	const frame = JSON.stringify({ type: 'message', content: 'say it once',
+	    message_id: 'i-1', idempotency_key: `chat-${process.pid}-1` });
+	const a = await connected();
+	a.ws.send(frame);
+	for (let t0 = Date.now(); await asked('say it once') < 1; ) {
+		assert.ok(Date.now() - t0 < 15000, 'the first send reached the provider');
+		await new Promise((r) => setTimeout(r, 100));
+	}
+	a.ws.close();
+
+	// While it runs: the repeat is told so, and runs nothing.
+	const b = await connected();
+	b.ws.send(frame);
+	const busy = await b.until((x) => x.type === 'error' || x.type === 'response', 15000);
+	assert.deepEqual([busy.type, busy.code, busy.message_id], ['error', 'turn_in_progress', 'i-1']);
+
+	// Once it ended: the repeat gets the first run's answer.
+	let r;
+	for (let t0 = Date.now(); !r; ) {
+		assert.ok(Date.now() - t0 < 30000, 'the stored answer came within 30 s');
+		await new Promise((res) => setTimeout(res, 300));
+		const n = b.frames.length;
+		b.ws.send(frame);
+		const f = await b.until((x) => b.frames.indexOf(x) >= n &&
+		    (x.type === 'error' || x.type === 'response'), 15000);
+		if (f.type === 'response') r = f;
+		else assert.equal(f.code, 'turn_in_progress', JSON.stringify(f));
+	}
+	assert.deepEqual([r.content, r.message_id], ['Said once', 'i-1']);
+	assert.equal(await asked('say it once'), 1, 'the provider was asked once');
+
+	// The same key with another message is refused, and runs nothing.
+	const n = b.frames.length;
+	b.ws.send(JSON.stringify({ type: 'message', content: 'something else',
+	    message_id: 'i-2', idempotency_key: `chat-${process.pid}-1` }));
+	const e = await b.until((x) => b.frames.indexOf(x) >= n && x.type === 'error');
+	assert.deepEqual([e.code, e.message_id], ['idempotency_key_reused', 'i-2']);
+	assert.equal(await asked('something else'), 0);
+
+	// A key that cannot be one is a clear error.
+	b.ws.send(JSON.stringify({ type: 'message', content: 'x', message_id: 'i-3',
+	    idempotency_key: 'bad\u0001key' }));
+	const k = await b.until((x) => x.message_id === 'i-3');
+	assert.equal(k.type, 'error');
+	assert.match(k.content, /idempotency_key' must be printable ASCII/);
+	b.ws.close();
+});

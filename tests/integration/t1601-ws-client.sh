@@ -13,7 +13,7 @@ lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml socket ws-model)")"
 t_eq "spawn the agent" "$LF_STATUS" 201
 
 export LF_URL LF_AGENT=$(jb .agent_id) FAKE_URL=$LF_FAKE_URL
-t_node ws-agent.test.mjs 6
+t_node ws-agent.test.mjs 7
 t_eq "the provider saw the socket's message" \
     "$(lf_fake_requests ws-model | jq -r '.[0].body.messages[-1].content')" "hi there"
 

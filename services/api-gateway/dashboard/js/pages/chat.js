@@ -402,6 +402,12 @@ export default {
           break;
         }
         case 'error':
+          if (f.code === 'turn_in_progress' && inflight && f.message_id === inflight.id) {
+            // Sent again after a reconnect while its first run goes on.
+            liveMsg().typing.textContent = 'reconnected: waiting for the answer…';
+            pollUntilAnswered(Date.now());
+            break;
+          }
           if (live) finishLive();
           note(String(f.content || 'error'), 'error');
           recount();
@@ -462,7 +468,13 @@ export default {
     function sendNow(msg) {
       const frame = msg.command
         ? { type: 'command', command: msg.command, args: msg.args || undefined, message_id: msg.id }
-        : { type: 'message', content: msg.content, message_id: msg.id, attachments: msg.attachments && msg.attachments.length ? msg.attachments : undefined };
+        : {
+          type: 'message', content: msg.content, message_id: msg.id,
+          // A message sent again after a reconnect runs once: the server
+          // answers the repeat with the first run's answer.
+          idempotency_key: msg.id,
+          attachments: msg.attachments && msg.attachments.length ? msg.attachments : undefined,
+        };
       ws.send(JSON.stringify(frame));
       msg.sent = true;
     }
@@ -593,7 +605,7 @@ export default {
       const text = input.value.trim();
       if (!text && attachments.length === 0) return;
       seq += 1;
-      const id = `web-${Date.now().toString(36)}-${seq}`;
+      const id = `web-${Date.now().toString(36)}-${seq}-${Math.random().toString(36).slice(2, 8)}`;
       let msg;
       const cm = /^\/([a-z0-9_-]+)(?:\s+([\s\S]*))?$/i.exec(text);
       const known = cm && commands.find((c) => c.name === cm[1].toLowerCase());
