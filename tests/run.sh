@@ -5,7 +5,7 @@
 #
 # No script can hang the run.  Each one runs in a session of its own
 # (setsid) with a private TMPDIR, for LF_SCRIPT_LIMIT seconds at most
-# (default 300; unit binaries LF_UNIT_LIMIT, 120): then its whole process
+# (default 600; unit binaries LF_UNIT_LIMIT, 120): then its whole process
 # group gets SIGTERM (its EXIT trap stops its stack and PostgreSQL) and,
 # 30 s later, SIGKILL, and it counts as failed.  Whatever a script leaves
 # behind, killed or not -- a process in its group or carrying its TMPDIR,
@@ -33,7 +33,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # status says only how it stopped (t0400 asserts clean exits).
 export LSAN_OPTIONS=${LSAN_OPTIONS:-exitcode=0}
 
-limit=${LF_SCRIPT_LIMIT:-300}
+limit=${LF_SCRIPT_LIMIT:-600}
 unit_limit=${LF_UNIT_LIMIT:-120}
 grace=30
 passed=0

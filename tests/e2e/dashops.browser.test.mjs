@@ -128,12 +128,12 @@ async function newPage(opts = {}) {
 async function visit(page, id, rest) {
 	where = id;
 	await page.goto(`${base}/#/${id}${rest ? `/${rest}` : ''}`);
-	await page.waitForSelector(`section.page[data-page="${id}"]`, { timeout: 10000 });
+	await page.waitForSelector(`section.page[data-page="${id}"]`);
 	await page.waitForFunction((pid) => {
 		const s = document.querySelector(`section.page[data-page="${pid}"]`);
 		return s && s.querySelector('h1') &&
 		    ![...s.querySelectorAll('p.muted')].some((p) => p.textContent === 'Loading…');
-	}, id, { timeout: 15000 });
+	}, id);
 }
 
 async function errorsShown(page) {
@@ -200,7 +200,7 @@ test('a schedule created on the page fires and its last run appears', async () =
 	await form.getByLabel('Message to the agent').fill('scheduled hello');
 	await form.getByRole('button', { name: 'Create schedule' }).click();
 	const row = page.locator('tr', { hasText: 'dash-every-5s' });
-	await row.waitFor({ timeout: 10000 });
+	await row.waitFor();
 	assert.equal(await row.locator('.last-run').count(), 0, 'not run yet when created');
 	// It fires 5 s after it was made; the page refreshes every 5 s.
 	await row.locator('.last-run').waitFor({ timeout: 30000 });
@@ -214,9 +214,9 @@ test('a schedule created on the page fires and its last run appears', async () =
 	assert.ok(await page.locator('td', { hasText: 'scheduled' }).count() >= 1, 'a scheduled run in the history');
 	// Run now, then disable: as the API then says.
 	await row.getByRole('button', { name: 'Run now' }).click();
-	await page.getByText('Ran "dash-every-5s": echo: scheduled hello').waitFor({ timeout: 15000 });
+	await page.getByText('Ran "dash-every-5s": echo: scheduled hello').waitFor();
 	await row.getByRole('button', { name: 'Disable' }).click();
-	await row.locator('.badge', { hasText: 'disabled' }).waitFor({ timeout: 10000 });
+	await row.locator('.badge', { hasText: 'disabled' }).waitFor();
 	const off = await apiCall('GET', `/api/schedules/${s.id}`);
 	assert.equal(off.body.enabled, false, 'disabled in the API');
 	await apiCall('DELETE', `/api/schedules/${s.id}`);
@@ -227,7 +227,7 @@ test('a schedule created on the page fires and its last run appears', async () =
 test('a provider key set on the page is never shown, and its log line arrives live', async () => {
 	const logs = await newPage();
 	await visit(logs, 'logs');
-	await logs.waitForSelector('.stream-state[data-state="open"]', { timeout: 10000 });
+	await logs.waitForSelector('.stream-state[data-state="open"]');
 
 	const page = await newPage();
 	await visit(page, 'providers');
@@ -235,13 +235,13 @@ test('a provider key set on the page is never shown, and its log line arrives li
 	await form.getByLabel('Provider').selectOption('groq');
 	await form.getByLabel('API key').fill(KEY);
 	await form.getByRole('button', { name: 'Set key' }).click();
-	await page.getByText('Key set for groq').waitFor({ timeout: 10000 });
+	await page.getByText('Key set for groq').waitFor();
 	assert.equal(await form.getByLabel('API key').inputValue(), '', 'the field is cleared');
 	await page.locator('tr', { hasText: 'groq' }).first().locator('.badge', { hasText: 'configured' })
-	    .waitFor({ timeout: 10000 });
+	    .waitFor();
 
 	// agent-runtime logs "API key set for 'groq'": the logs page gets it.
-	await logs.locator('.log-line', { hasText: "API key set for 'groq'" }).waitFor({ timeout: 15000 });
+	await logs.locator('.log-line', { hasText: "API key set for 'groq'" }).waitFor();
 
 	// Nowhere in either page, not in the text nor in any field.
 	for (const p of [page, logs]) {
@@ -275,17 +275,16 @@ test('an approval approved on the approvals page', async () => {
 	const page = await newPage();
 	await visit(page, 'approvals');
 	await page.locator(`button[data-approval="${id}"]`, { hasText: 'Approve' }).click();
-	await page.getByText('Approved deploy').waitFor({ timeout: 10000 });
+	await page.getByText('Approved deploy').waitFor();
 	const got = await apiCall('GET', `/api/approvals/${id}`);
 	assert.equal(got.body.status, 'approved', 'the API says approved');
-	await page.waitForFunction((i) => !document.querySelector(`button[data-approval="${i}"]`), id,
-	    { timeout: 10000 });
+	await page.waitForFunction((i) => !document.querySelector(`button[data-approval="${i}"]`), id);
 	// And one rejected with a reason.
 	const oid = other.body.id;
 	const orow = page.locator('tr', { has: page.locator(`button[data-approval="${oid}"]`) });
 	await orow.getByLabel('Reason to reject rm_tmp').fill('not today');
 	await page.locator(`button[data-approval="${oid}"]`, { hasText: 'Reject' }).click();
-	await page.getByText('Rejected rm_tmp').waitFor({ timeout: 10000 });
+	await page.getByText('Rejected rm_tmp').waitFor();
 	const rej = await apiCall('GET', `/api/approvals/${oid}`);
 	assert.deepEqual([rej.body.status, rej.body.reason], ['rejected', 'not today']);
 	await page.close();
@@ -299,9 +298,9 @@ test('an agent spawned from a template, then deleted', async () => {
 	await form.getByLabel('Template').selectOption('hello-world');
 	await form.getByLabel('Name (optional)').fill('dash-spawned');
 	await form.getByRole('button', { name: 'Spawn' }).click();
-	await page.getByText('Spawned dash-spawned').waitFor({ timeout: 10000 });
+	await page.getByText('Spawned dash-spawned').waitFor();
 	const link = page.getByRole('link', { name: 'dash-spawned' });
-	await link.waitFor({ timeout: 10000 });
+	await link.waitFor();
 	const list = await apiCall('GET', '/api/agents');
 	assert.ok(list.body.some((a) => a.name === 'dash-spawned'), 'the API lists it');
 
@@ -312,14 +311,14 @@ test('an agent spawned from a template, then deleted', async () => {
 	await mf.getByLabel('Model', { exact: true }).fill('gpt-5-mini');
 	await mf.getByLabel('Provider (optional)').fill('openai');
 	await mf.getByRole('button', { name: 'Change model' }).click();
-	await page.getByText('Model: openai/gpt-5-mini').waitFor({ timeout: 10000 });
+	await page.getByText('Model: openai/gpt-5-mini').waitFor();
 	// Edit its description; suspend it.
 	const ef = page.locator('form[aria-label="Edit agent"]');
 	await ef.getByLabel('Description').fill('made by the dashboard test');
 	await ef.getByRole('button', { name: 'Save' }).click();
-	await page.getByText('Saved.').waitFor({ timeout: 10000 });
+	await page.getByText('Saved.').waitFor();
 	await page.getByRole('button', { name: 'Suspend' }).click();
-	await page.locator('.facts .badge', { hasText: 'Suspended' }).waitFor({ timeout: 10000 });
+	await page.locator('.facts .badge', { hasText: 'Suspended' }).waitFor();
 	const got = await apiCall('GET', `/api/agents/${list.body.find((a) => a.name === 'dash-spawned').id}`);
 	assert.deepEqual([got.body.description, got.body.state, got.body.model.model],
 	    ['made by the dashboard test', 'Suspended', 'gpt-5-mini'], 'the API agrees');
@@ -328,7 +327,7 @@ test('an agent spawned from a template, then deleted', async () => {
 	await page.getByRole('button', { name: 'Delete dash-spawned' }).click();
 	const dlg = page.locator('dialog[open]');
 	await dlg.getByRole('button', { name: 'Delete' }).click();
-	await link.waitFor({ state: 'detached', timeout: 10000 });
+	await link.waitFor({ state: 'detached' });
 	const after = await apiCall('GET', '/api/agents');
 	assert.ok(!after.body.some((a) => a.name === 'dash-spawned'), 'the API no longer lists it');
 	await page.close();
@@ -353,7 +352,7 @@ test('a workflow run from its page, with each step and the run listed', async ()
 	const text = await steps.textContent();
 	assert.ok(text.includes('greet') && text.includes('wf-input-77'), `the step's output is shown (${text})`);
 	await page.locator('table:has(caption:text("Runs"))').getByRole('cell', { name: 'wf-input-77', exact: true })
-	    .first().waitFor({ timeout: 10000 });
+	    .first().waitFor();
 	await page.close();
 	assert.deepEqual(problems, []);
 });
@@ -365,7 +364,7 @@ test('memory searched, a session read and labelled, a config key and a budget se
 	await page.getByRole('search').getByLabel('Search').fill('short answers');
 	await page.getByRole('search').getByRole('button', { name: 'Search' }).click();
 	await page.locator('table:has(caption:text("found for"))')
-	    .getByText('The operator prefers short answers').waitFor({ timeout: 10000 });
+	    .getByText('The operator prefers short answers').waitFor();
 
 	// Sessions: the agent's session shows the turn's message; a label.
 	const me = await apiCall('GET', `/api/agents/${agent}`);
@@ -373,11 +372,11 @@ test('memory searched, a session read and labelled, a config key and a budget se
 	const row = page.locator('tbody tr', { has: page.locator(`code[title="${me.body.session_id}"]`) });
 	await row.getByRole('button', { name: 'Open' }).click();
 	await page.locator('.transcript').getByText('hello from the dashboard test', { exact: true })
-	    .waitFor({ timeout: 10000 });
+	    .waitFor();
 	await row.getByRole('button', { name: 'Label' }).click();
 	await page.locator('dialog[open]').getByLabel('Label').fill('dash-label');
 	await page.locator('dialog[open]').getByRole('button', { name: 'Save' }).click();
-	await row.locator('td', { hasText: 'dash-label' }).waitFor({ timeout: 10000 });
+	await row.locator('td', { hasText: 'dash-label' }).waitFor();
 	const ss = await apiCall('GET', `/api/sessions/${me.body.session_id}`);
 	assert.equal(ss.body.label, 'dash-label', 'the API has the label');
 
@@ -386,7 +385,7 @@ test('memory searched, a session read and labelled, a config key and a budget se
 	const lvl = page.getByLabel('New value of log_level');
 	await lvl.selectOption('debug');
 	await page.getByRole('button', { name: 'Set log_level' }).click();
-	await page.getByText('log_level set').waitFor({ timeout: 10000 });
+	await page.getByText('log_level set').waitFor();
 	// Every process applies the new version as it is announced: the
 	// gateway's own view follows within moments.
 	assert.equal(await configSays('log_level', 'debug'), 'debug');
@@ -398,7 +397,7 @@ test('memory searched, a session read and labelled, a config key and a budget se
 	await visit(page, 'usage');
 	await page.getByLabel('Daily limit', { exact: true }).fill('12.5');
 	await page.getByRole('button', { name: 'Save limits' }).click();
-	await page.getByText('Budget saved').waitFor({ timeout: 10000 });
+	await page.getByText('Budget saved').waitFor();
 	const b = await apiCall('GET', '/api/budget');
 	assert.equal(b.body.daily_limit, 12.5);
 	await page.close();
@@ -407,7 +406,7 @@ test('memory searched, a session read and labelled, a config key and a budget se
 
 test('a refused action shows the server\'s reason', async () => {
 	const page = await newPage();
-	const errorToast = (text) => page.locator('.toast-error', { hasText: text }).waitFor({ timeout: 10000 });
+	const errorToast = (text) => page.locator('.toast-error', { hasText: text }).waitFor();
 	await visit(page, 'agents');
 	await page.getByLabel('Manifest (agent.toml)').fill('this is [not toml');
 	await page.getByRole('button', { name: 'Spawn from TOML' }).click();
@@ -441,16 +440,16 @@ test('a WhatsApp channel\'s QR login, shown as its adapter sends it', async () =
 	const page = await newPage();
 	await visit(page, 'channels', 'wa');
 	const img = page.locator('.qr-box img.qr');
-	await img.waitFor({ timeout: 15000 });
+	await img.waitFor();
 	await page.waitForFunction(() => {
 		const i = document.querySelector('.qr-box img.qr');
 		return i && i.complete && i.naturalWidth === 168;
-	}, null, { timeout: 10000 });
+	}, null);
 	assert.match(await page.textContent('.qr-box'), /pending/);
 	await page.locator('.qr-box').screenshot({ path: join(screens, 'channels-qr.png') });
 	// Scanned and confirmed on the phone: the page follows (it asks every 3 s).
 	emitWa({ method: 'qr_status', params: { status: 'confirmed' } });
-	await page.locator('.qr-box .badge', { hasText: 'connected' }).waitFor({ timeout: 15000 });
+	await page.locator('.qr-box .badge', { hasText: 'connected' }).waitFor();
 	await page.close();
 	assert.deepEqual(problems, []);
 });
@@ -459,7 +458,7 @@ test('the audit chain verified from the page', async () => {
 	const page = await newPage();
 	await visit(page, 'audit');
 	await page.getByRole('button', { name: 'Verify the chain' }).click();
-	await page.locator('.verdict-ok').waitFor({ timeout: 10000 });
+	await page.locator('.verdict-ok').waitFor();
 	assert.match(await page.textContent('.verdict'), /intact/);
 	await page.close();
 });

@@ -45,7 +45,7 @@ LF_AUTH=$KEY lf_wait_agents
 lf_screens t2321
 
 export LF_URL LF_KEY=$KEY FAKE_URL=$LF_FAKE_URL LF_MODEL=$MODEL
-LF_NODE_SECS=300 t_node dash.browser.test.mjs 17
+LF_NODE_SECS=420 t_node dash.browser.test.mjs 17
 t_ok "screenshots of every view ($(ls "$LF_SCREENS" | wc -l) files)" \
     test "$(ls "$LF_SCREENS"/*.png 2>/dev/null | wc -l)" -ge 10
 

@@ -48,7 +48,7 @@ t_eq "a memory for the memory page" "$LF_STATUS" 200
 
 lf_screens t2340
 export LF_URL LF_AGENT=$A LF_WA_INBOX=$LF_TMP/wa/inbox LF_API_KEY=$KEY
-t_node dashops.browser.test.mjs 12
+LF_NODE_SECS=420 t_node dashops.browser.test.mjs 12
 
 # What the page did, seen from the API.
 lf_req GET /api/agents
