@@ -446,9 +446,9 @@ beat_watch_main(void *arg)
 	int	 rv, warned_bad = 0, warned_full = 0;
 
 	(void)arg;
-	/* The receive's deadline is how soon a stop is seen. */
+	/* No deadline: beat_watch_stop() wakes the receive. */
 	while (!atomic_load(&beat_watch.quit)) {
-		if (bus_sub_recv(beat_watch.sub, 200, &topic, &body) != 0)
+		if (bus_sub_recv(beat_watch.sub, -1, &topic, &body) != 0)
 			continue;
 		pthread_mutex_lock(&beat_watch.mtx);
 		rv = beat_table_note(beat_watch.table, body, util_now_ms(),
@@ -506,6 +506,7 @@ beat_watch_stop(void)
 	if (!beat_watch.running)
 		return;
 	atomic_store(&beat_watch.quit, 1);
+	bus_sub_wake(beat_watch.sub);
 	pthread_join(beat_watch.thread, NULL);
 	beat_watch.running = 0;
 	bus_sub_close(beat_watch.sub);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nng/nng.h>
@@ -30,6 +31,20 @@
 #define BUS_SETTLE_MS	2000	/* bus_client_open() waits for a broker */
 #define BUS_SETTLE_MORE_MS 250	/* ... and then for the other brokers */
 #define BUS_RETRY_MIN_MS 50	/* a second broker only with this much left */
+
+/* Waits on cv, mtx held, until it is signalled or ms have passed. */
+static void
+bus_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mtx, uint64_t ms)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	(void)pthread_cond_timedwait(cv, mtx, &ts);
+}
 
 static int
 bus_role_offset(const char *role)
@@ -120,7 +135,10 @@ bus_url_addrs(const char *url, const char *role,
  * stopped container waits for ARP to give up (about 3 s), and only then
  * does nng try again, with the broker long back.  So a dialer that has had
  * no connection for BUS_REDIAL_MS is closed and made anew, which starts
- * an attempt at once (one thread for the process, bus_redial_main).  An
+ * an attempt at once (one thread for the process, bus_redial_main, which
+ * sleeps until the first dialer without a connection is due, and without
+ * a deadline while every dialer has one: an idle process does not wake
+ * for it).  An
  * ipc dial fails at once when no broker listens, so nng's own backoff
  * suffices there; its dialers are renewed only after BUS_REDIAL_IPC_MS,
  * for a dialer stuck for whatever reason.  A connection only ends its
@@ -138,7 +156,6 @@ bus_url_addrs(const char *url, const char *role,
 #define BUS_RECONN_MAX_MS 500	/* ... and largest */
 #define BUS_REDIAL_MS	1000	/* tcp: no connection this long: dial anew */
 #define BUS_REDIAL_IPC_MS 2000	/* ipc: the same */
-#define BUS_REDIAL_TICK_MS 100
 
 struct bus_redial {
 	struct bus_redial	*rd_next;
@@ -154,6 +171,8 @@ struct bus_redial {
 
 static pthread_mutex_t	 bus_redial_mtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t	 bus_redial_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t	 bus_redial_due = PTHREAD_COND_INITIALIZER; /* a
+				    dialer without a connection: look again */
 static struct bus_redial *bus_redials;
 static pthread_once_t	 bus_redial_once = PTHREAD_ONCE_INIT;
 
@@ -309,14 +328,47 @@ bus_redial_one(void)
 	return (1);
 }
 
+/* The ms until the first dialer without a connection is due for renewal
+ * (0: one is), or UINT64_MAX when every dialer has one.  Under
+ * bus_redial_mtx. */
+static uint64_t
+bus_redial_next(uint64_t now)
+{
+	struct bus_redial	*rd;
+	uint64_t		 due, next = UINT64_MAX;
+
+	for (rd = bus_redials; rd != NULL; rd = rd->rd_next) {
+		if (rd->rd_up || rd->rd_busy)
+			continue;
+		due = rd->rd_since +
+		    (uint64_t)(rd->rd_tcp ? BUS_REDIAL_MS : BUS_REDIAL_IPC_MS);
+		if (due <= now)
+			return (0);
+		if (due - now < next)
+			next = due - now;
+	}
+	return (next);
+}
+
 static void *
 bus_redial_main(void *arg)
 {
+	uint64_t	wait;
+
 	(void)arg;
 	for (;;) {
-		util_sleep_ms(BUS_REDIAL_TICK_MS);
 		while (bus_redial_one())
 			;
+		/* Dialing and losing a pipe signal bus_redial_due under
+		 * the lock, so neither is missed between the look and the
+		 * wait. */
+		pthread_mutex_lock(&bus_redial_mtx);
+		if ((wait = bus_redial_next(util_now_ms())) == UINT64_MAX)
+			pthread_cond_wait(&bus_redial_due, &bus_redial_mtx);
+		else if (wait > 0)
+			bus_cond_wait_ms(&bus_redial_due, &bus_redial_mtx,
+			    wait);
+		pthread_mutex_unlock(&bus_redial_mtx);
 	}
 	return (NULL);
 }
@@ -351,8 +403,10 @@ bus_redial_note(nng_pipe p, nng_pipe_ev ev)
 			break;
 	if (rd != NULL && ev == NNG_PIPE_EV_ADD_POST)
 		rd->rd_up++;
-	else if (rd != NULL && rd->rd_up > 0 && --rd->rd_up == 0)
+	else if (rd != NULL && rd->rd_up > 0 && --rd->rd_up == 0) {
 		rd->rd_since = util_now_ms();
+		pthread_cond_signal(&bus_redial_due);
+	}
 	changed = rd != NULL && bus_link_update(rd->rd_link);
 	fn = bus_links_fn;
 	pthread_mutex_unlock(&bus_redial_mtx);
@@ -421,6 +475,7 @@ bus_dial(nng_socket s, const char *addr, const char *base)
 	rd->rd_link = bus_link_find(base);
 	rd->rd_next = bus_redials;
 	bus_redials = rd;
+	pthread_cond_signal(&bus_redial_due);	/* not connected yet */
 	changed = bus_link_update(rd->rd_link);
 	fn = bus_links_fn;
 	pthread_mutex_unlock(&bus_redial_mtx);
@@ -494,17 +549,36 @@ static pthread_once_t	bus_watchdog_once = PTHREAD_ONCE_INIT;
 static atomic_int	bus_teardown_active;
 static atomic_ullong	bus_teardown_deadline;	/* monotonic ms */
 static atomic_int	bus_teardown_code;	/* the watchdog's exit status */
+static pthread_mutex_t	bus_watchdog_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t	bus_watchdog_cv = PTHREAD_COND_INITIALIZER;
 
+/*
+ * Sleeps without a deadline while no teardown runs, so that an idle
+ * process does not wake for it; bus_teardown_enter() signals it under
+ * bus_watchdog_mtx, so the signal cannot fall between its look and its
+ * wait.  A teardown that has left before the deadline finds it asleep
+ * again at the deadline's wake-up.
+ */
 static void *
 bus_watchdog_main(void *arg)
 {
+	uint64_t	now, deadline;
+
 	(void)arg;
+	pthread_mutex_lock(&bus_watchdog_mtx);
 	for (;;) {
-		util_sleep_ms(100);
-		if (atomic_load(&bus_teardown_active) > 0 &&
-		    util_now_ms() > atomic_load(&bus_teardown_deadline))
+		if (atomic_load(&bus_teardown_active) <= 0) {
+			pthread_cond_wait(&bus_watchdog_cv, &bus_watchdog_mtx);
+			continue;
+		}
+		now = util_now_ms();
+		deadline = atomic_load(&bus_teardown_deadline);
+		if (now > deadline)
 			break;
+		bus_cond_wait_ms(&bus_watchdog_cv, &bus_watchdog_mtx,
+		    deadline - now + 1);
 	}
+	pthread_mutex_unlock(&bus_watchdog_mtx);
 	log_warnx("%s: nng's teardown still runs after %d ms "
 	    "(nanomsg/nng#1813, fixed in nng 1.8): exiting", __func__,
 	    BUS_TEARDOWN_MS);
@@ -540,6 +614,9 @@ bus_teardown_enter(void)
 	atomic_store(&bus_teardown_deadline, util_now_ms() + BUS_TEARDOWN_MS);
 	atomic_fetch_add(&bus_teardown_active, 1);
 	bus_watchdog_arm();
+	pthread_mutex_lock(&bus_watchdog_mtx);
+	pthread_cond_signal(&bus_watchdog_cv);
+	pthread_mutex_unlock(&bus_watchdog_mtx);
 }
 
 void
@@ -1846,9 +1923,22 @@ struct bus_pub {
 	atomic_int	bp_closing;
 };
 
+/*
+ * A subscriber receives on its own aio rather than with nng_recvmsg(), so
+ * that a receive may wait without a deadline -- an idle process then sleeps
+ * instead of waking at each timeout to look at a flag -- and still be
+ * ended from another thread: bus_sub_wake() cancels it.  The receive is
+ * started and the cancel made under bb_mtx, and a wake with no receive in
+ * flight is kept in bb_woken for the next one, so no wake falls between
+ * a loop's look at its flags and its receive.  nng_close() is not what
+ * ends a receive (bus.h).
+ */
 struct bus_sub {
-	nng_socket	bb_sock;
-	atomic_int	bb_closing;
+	nng_socket	 bb_sock;
+	nng_aio		*bb_aio;
+	pthread_mutex_t	 bb_mtx;
+	int		 bb_woken;	/* under bb_mtx */
+	atomic_int	 bb_closing;
 };
 
 struct bus_pub *
@@ -1906,18 +1996,34 @@ bus_sub_open(const char *url)
 	if ((bb = calloc(1, sizeof(*bb))) == NULL)
 		return (NULL);
 	bus_watchdog_arm();
-	if (nng_sub0_open(&bb->bb_sock) != 0) {
+	if (nng_aio_alloc(&bb->bb_aio, NULL, NULL) != 0) {
 		free(bb);
 		return (NULL);
 	}
+	if (nng_sub0_open(&bb->bb_sock) != 0) {
+		nng_aio_free(bb->bb_aio);
+		free(bb);
+		return (NULL);
+	}
+	pthread_mutex_init(&bb->bb_mtx, NULL);
 	nng_socket_set_int(bb->bb_sock, NNG_OPT_RECVBUF, BUS_EVENT_BUF);
 	bus_pipe_notify(bb->bb_sock, &bb->bb_closing);
 	if (bus_dial_all(bb->bb_sock, url, "sub") != 0) {
-		bus_sock_close(bb->bb_sock, &bb->bb_closing);
-		free(bb);
+		bus_sub_close(bb);
 		return (NULL);
 	}
 	return (bb);
+}
+
+void
+bus_sub_wake(struct bus_sub *bb)
+{
+	if (bb == NULL)
+		return;
+	pthread_mutex_lock(&bb->bb_mtx);
+	bb->bb_woken = 1;
+	nng_aio_cancel(bb->bb_aio);	/* no callback: it runs no code of ours */
+	pthread_mutex_unlock(&bb->bb_mtx);
 }
 
 void
@@ -1925,7 +2031,11 @@ bus_sub_close(struct bus_sub *bb)
 {
 	if (bb == NULL)
 		return;
+	/* No receive is left waiting on the socket as it closes. */
+	nng_aio_stop(bb->bb_aio);
 	bus_sock_close(bb->bb_sock, &bb->bb_closing);
+	nng_aio_free(bb->bb_aio);
+	pthread_mutex_destroy(&bb->bb_mtx);
 	free(bb);
 }
 
@@ -1954,9 +2064,25 @@ bus_sub_recv(struct bus_sub *bb, int timeout_ms, char **topic, json_t **body)
 
 	*topic = NULL;
 	*body = NULL;
-	nng_socket_set_ms(bb->bb_sock, NNG_OPT_RECVTIMEO, timeout_ms);
-	if ((rv = nng_recvmsg(bb->bb_sock, &m, 0)) != 0)
-		return (bus_nng_err(rv));
+	pthread_mutex_lock(&bb->bb_mtx);
+	if (bb->bb_woken) {
+		bb->bb_woken = 0;
+		pthread_mutex_unlock(&bb->bb_mtx);
+		return (SH_ECANCELED);
+	}
+	nng_aio_set_timeout(bb->bb_aio, timeout_ms < 0 ?
+	    NNG_DURATION_INFINITE : timeout_ms);
+	nng_recv_aio(bb->bb_sock, bb->bb_aio);
+	pthread_mutex_unlock(&bb->bb_mtx);
+	nng_aio_wait(bb->bb_aio);
+	rv = nng_aio_result(bb->bb_aio);
+	pthread_mutex_lock(&bb->bb_mtx);
+	if (rv == NNG_ECANCELED)
+		bb->bb_woken = 0;	/* this wake is spent */
+	pthread_mutex_unlock(&bb->bb_mtx);
+	if (rv != 0)
+		return (rv == NNG_ECANCELED ? SH_ECANCELED : bus_nng_err(rv));
+	m = nng_aio_get_msg(bb->bb_aio);
 	payload = msg_unframe(nng_msg_body(m), nng_msg_len(m), pfx,
 	    sizeof(pfx), &plen);
 	if (payload == NULL ||

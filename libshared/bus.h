@@ -132,11 +132,18 @@ struct bus_sub *bus_sub_open(const char *url);
 void	 bus_sub_close(struct bus_sub *bs);
 /* Subscribes to topic (the "\n" delimiter is added here). */
 int	 bus_subscribe(struct bus_sub *bs, const char *topic);
-/* Waits up to timeout_ms; 0 and new *topic (free) and *body (decref).
- * One thread at a time; a thread that loops on it stops by a flag it
- * checks between calls, never by bus_sub_close() from another thread. */
+/* Waits up to timeout_ms (< 0: without a deadline); 0 and new *topic
+ * (free) and *body (decref), SH_ETIMEDOUT, or SH_ECANCELED for a
+ * bus_sub_wake().  One thread at a time; a thread that loops on it stops
+ * by a flag it checks between calls -- set, then bus_sub_wake(), then
+ * join -- never by bus_sub_close() from another thread. */
 int	 bus_sub_recv(struct bus_sub *bs, int timeout_ms, char **topic,
 	    json_t **body);
+/* From any thread: the receive that waits returns SH_ECANCELED now, or,
+ * when none waits, the next one does at once; never lost, so a loop
+ * waiting without a deadline sees a flag set before the call.  Does not
+ * block.  NULL: nothing. */
+void	 bus_sub_wake(struct bus_sub *bs);
 
 /* ---- uplinks: this process's brokers --------------------------------- */
 

@@ -251,7 +251,11 @@ cs_main(void *arg)
 			util_sleep_ms(100);
 			continue;
 		}
-		if (bus_sub_recv(cs.sub, 200, &topic, &body) != 0)
+		/* Until the next fetch is due: cfgsync_stop() wakes the
+		 * receive, so it needs no shorter deadline. */
+		now = util_now_ms();
+		if (bus_sub_recv(cs.sub, next > now ? (int)(next - now) : 0,
+		    &topic, &body) != 0)
 			continue;
 		if (strcmp(topic, TOPIC_SHUTDOWN) == 0)
 			cs_stop_process(json_string_value(json_object_get(body,
@@ -315,6 +319,7 @@ cfgsync_stop(void)
 	if (!cs.running)
 		return;
 	cs.quit = 1;
+	bus_sub_wake(cs.sub);
 	pthread_join(cs.thread, NULL);
 	cs.running = 0;
 	bus_sub_close(cs.sub);

@@ -277,8 +277,9 @@ gw_dauth_main(void *arg)
 	char		*topic;
 
 	(void)arg;
+	/* No deadline: gw_dauth_stop() wakes the receive. */
 	while (!atomic_load(&gw_dauth_quit)) {
-		if (bus_sub_recv(gw_dauth_sub, 250, &topic, &ev) != 0)
+		if (bus_sub_recv(gw_dauth_sub, -1, &topic, &ev) != 0)
 			continue;
 		h = json_object_get(ev, "token_hash");
 		if (json_is_string(h) &&
@@ -317,6 +318,7 @@ gw_dauth_stop(void)
 {
 	if (gw_dauth_started) {
 		atomic_store(&gw_dauth_quit, 1);
+		bus_sub_wake(gw_dauth_sub);
 		pthread_join(gw_dauth_thr, NULL);
 		gw_dauth_started = 0;
 		bus_sub_close(gw_dauth_sub);

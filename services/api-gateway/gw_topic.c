@@ -35,7 +35,6 @@
 #include "log.h"
 
 #define GW_TOPIC_MAX_OUT	(1024 * 1024)	/* unsent bytes */
-#define GW_TOPIC_TICK_MS	250		/* how soon stop is seen */
 #define GW_TOPIC_JOIN_MS	750		/* stop waits this long */
 
 struct gw_tstream {
@@ -60,12 +59,17 @@ gw_topic_add(struct gw_tstream *s, const char *text, uint64_t now)
 }
 
 /* One message (frame NULL: none; ev borrowed) to the streams that want
- * it, keep-alives to the idle ones.  tp_mtx held. */
-static void
+ * it, keep-alives to the idle ones.  Returns how long the subscriber may
+ * wait for the next message before a keep-alive is due, in ms; -1 with
+ * no stream open (gw_topic_stream() wakes it for a new one).  tp_mtx
+ * held. */
+static int
 gw_topic_deliver(struct gw_topic *tp, const char *frame, json_t *ev,
     uint64_t now)
 {
 	struct gw_tstream	*s;
+	uint64_t		 idle;
+	int			 wait = -1;
 
 	for (s = tp->tp_head; s != NULL; s = s->ts_next) {
 		pthread_mutex_lock(&s->ts_sse.ss_mtx);
@@ -74,8 +78,16 @@ gw_topic_deliver(struct gw_topic *tp, const char *frame, json_t *ev,
 			gw_topic_add(s, frame, now);
 		else if (now - s->ts_active_ms >= GW_TURN_IDLE_MS)
 			gw_topic_add(s, ": keep-alive\n\n", now);
+		/* A finished stream gets nothing more: it only waits for
+		 * its cleanup. */
+		idle = now - s->ts_active_ms;
+		if (!s->ts_sse.ss_finished && (wait < 0 ||
+		    GW_TURN_IDLE_MS - idle < (uint64_t)wait))
+			wait = idle < GW_TURN_IDLE_MS ?
+			    (int)(GW_TURN_IDLE_MS - idle) : 1;
 		pthread_mutex_unlock(&s->ts_sse.ss_mtx);
 	}
+	return (wait);
 }
 
 static void *
@@ -85,12 +97,14 @@ gw_topic_main(void *arg)
 	char		*topic, *js, *frame;
 	size_t		 len;
 	json_t		*ev;
+	int		 wait = -1;
 
+	/* The wait ends at the first keep-alive due, or at a message, a
+	 * new stream or a stop (bus_sub_wake()): idle, it has none. */
 	while (!atomic_load(&tp->tp_quit)) {
 		frame = NULL;
 		ev = NULL;
-		if (bus_sub_recv(tp->tp_sub, GW_TOPIC_TICK_MS, &topic,
-		    &ev) == 0) {
+		if (bus_sub_recv(tp->tp_sub, wait, &topic, &ev) == 0) {
 			free(topic);
 			/* Only objects go out: anything else is not a
 			 * message of the topic. */
@@ -104,7 +118,7 @@ gw_topic_main(void *arg)
 			}
 		}
 		pthread_mutex_lock(&tp->tp_mtx);
-		gw_topic_deliver(tp, frame, ev, util_now_ms());
+		wait = gw_topic_deliver(tp, frame, ev, util_now_ms());
 		pthread_mutex_unlock(&tp->tp_mtx);
 		free(frame);
 		json_decref(ev);
@@ -139,14 +153,16 @@ void
 gw_topic_stop(struct gw_topic *tp)
 {
 	struct timespec	 ts;
+	struct bus_sub	*sub;
 
 	if (!tp->tp_started)
 		return;
 	atomic_store(&tp->tp_quit, 1);
 	tp->tp_started = 0;
+	bus_sub_wake(tp->tp_sub);
 	/*
-	 * The thread sees tp_quit within GW_TOPIC_TICK_MS.  Once in t0400 it
-	 * did not: its timed nng_recvmsg never returned (nng 1.5.2; the
+	 * The thread sees tp_quit at once, its receive woken.  Once in t0400
+	 * it did not: its timed nng_recvmsg never returned (nng 1.5.2; the
 	 * teardown of bus.h's nanomsg/nng#1813 note), and the gateway hung at
 	 * its stop.  So the wait is bounded: a stuck subscriber and its
 	 * socket are left to the process's end (bus_fini()'s watchdog), and
@@ -160,11 +176,17 @@ gw_topic_stop(struct gw_topic *tp)
 		log_warnx("%s: the subscriber of '%s' did not stop in %d ms; "
 		    "left to the exit", __func__, tp->tp_topic,
 		    GW_TOPIC_JOIN_MS);
+		pthread_mutex_lock(&tp->tp_mtx);
 		tp->tp_sub = NULL;
+		pthread_mutex_unlock(&tp->tp_mtx);
 		return;
 	}
-	bus_sub_close(tp->tp_sub);
+	/* Unlisted under tp_mtx: gw_topic_stream() wakes it under it. */
+	pthread_mutex_lock(&tp->tp_mtx);
+	sub = tp->tp_sub;
 	tp->tp_sub = NULL;
+	pthread_mutex_unlock(&tp->tp_mtx);
+	bus_sub_close(sub);
 }
 
 /* gr_queue: the SSE response. */
@@ -249,6 +271,9 @@ gw_topic_stream(struct gw_topic *tp, struct gw_req *gr, const void *filter,
 	gr->gr_ctx = s;
 	gr->gr_cleanup = gw_topic_cleanup;
 	gr->gr_queue = gw_topic_queue;
+	/* Its keep-alives are due: the subscriber may wait without a
+	 * deadline, or past this stream's first one. */
+	bus_sub_wake(tp->tp_sub);
 	pthread_mutex_unlock(&tp->tp_mtx);
 	return (0);
 }

@@ -33,7 +33,6 @@
 
 #define GW_TURN_BUCKETS		256
 #define GW_TURN_TICK_MS		50	/* timer resolution with turns */
-#define GW_TURN_IDLE_TICK_MS	250	/* without: how soon stop is seen */
 
 struct gw_turn {
 	struct gw_turn		*t_next;	/* bucket, under gw_turns_mtx */
@@ -165,7 +164,10 @@ gw_turn_start_op(const char *op, json_t *params, json_t *body,
 		t->t_next->t_pprev = &t->t_next;
 	t->t_pprev = b;
 	*b = t;
-	gw_turns_n++;
+	/* The first turn: the subscriber waits without a deadline until
+	 * there is one, and its timers start now. */
+	if (gw_turns_n++ == 0)
+		bus_sub_wake(gw_turns_sub);
 	pthread_mutex_unlock(&gw_turns_mtx);
 
 	/* The reply may come before t_call is set: the callback does not
@@ -287,7 +289,9 @@ gw_turns_main(void *arg)
 	(void)arg;
 	while (!atomic_load(&gw_turns_quit)) {
 		pthread_mutex_lock(&gw_turns_mtx);
-		tick = gw_turns_n > 0 ? GW_TURN_TICK_MS : GW_TURN_IDLE_TICK_MS;
+		/* Without turns, no timer is due: the first turn or a stop
+		 * wakes the receive (bus_sub_wake()). */
+		tick = gw_turns_n > 0 ? GW_TURN_TICK_MS : -1;
 		pthread_mutex_unlock(&gw_turns_mtx);
 		rv = bus_sub_recv(gw_turns_sub, tick, &topic, &ev);
 		pthread_mutex_lock(&gw_turns_mtx);
@@ -339,11 +343,18 @@ gw_turns_start(const struct sh_config *cfg, struct bus_client *bc)
 void
 gw_turns_stop(void)
 {
+	struct bus_sub	*sub;
+
 	if (!gw_turns_started)
 		return;
 	atomic_store(&gw_turns_quit, 1);
+	bus_sub_wake(gw_turns_sub);
 	pthread_join(gw_turns_thr, NULL);
 	gw_turns_started = 0;
-	bus_sub_close(gw_turns_sub);
+	/* Unset under the lock a new turn wakes it under. */
+	pthread_mutex_lock(&gw_turns_mtx);
+	sub = gw_turns_sub;
 	gw_turns_sub = NULL;
+	pthread_mutex_unlock(&gw_turns_mtx);
+	bus_sub_close(sub);
 }

@@ -46,7 +46,6 @@
 #include "util.h"
 
 #define HOOK_IDLE_MS		250	/* look for due rows without a wake */
-#define HOOK_RECV_MS		500	/* the subscriber's stop check */
 #define HOOK_LEASE_SLACK_MS	2000
 #define HOOK_NAMES_TTL_MS	1000	/* the subscribed names, trusted */
 
@@ -300,8 +299,9 @@ hook_sub_main(void *arg)
 		log_warnx("%s: out of memory", __func__);
 		return (NULL);
 	}
+	/* No deadline: chan_hookout_stop() wakes the receive. */
 	while (!ho_quit()) {
-		if (bus_sub_recv(ho.sub, HOOK_RECV_MS, &topic, &body) != 0)
+		if (bus_sub_recv(ho.sub, -1, &topic, &body) != 0)
 			continue;
 		hook_queue(db, body);
 		free(topic);
@@ -476,6 +476,7 @@ chan_hookout_stop(void)
 	ho.quit = 1;
 	pthread_cond_broadcast(&ho.cond);
 	pthread_mutex_unlock(&ho.mtx);
+	bus_sub_wake(ho.sub);
 	for (i = 0; i < ho.n; i++)
 		pthread_join(ho.th[i], NULL);
 	ho.n = 0;

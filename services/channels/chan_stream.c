@@ -34,7 +34,6 @@
 #include "services.h"
 
 #define CHAN_SUB_MAX		4096	/* events waiting, at most */
-#define CHAN_SUB_TICK_MS	250	/* how soon a close is seen */
 
 struct chan_sub {
 	pthread_t	 cs_thread;
@@ -56,9 +55,9 @@ chan_sub_main(void *arg)
 	json_t		*ev;
 	int		 wake;
 
+	/* No deadline: chan_sub_close() wakes the receive. */
 	while (!atomic_load(&cs->cs_quit)) {
-		if (bus_sub_recv(cs->cs_sub, CHAN_SUB_TICK_MS, &topic,
-		    &ev) != 0)
+		if (bus_sub_recv(cs->cs_sub, -1, &topic, &ev) != 0)
 			continue;
 		free(topic);
 		wake = 0;
@@ -137,6 +136,7 @@ chan_sub_close(struct chan_sub *cs)
 		return;
 	if (cs->cs_started) {
 		atomic_store(&cs->cs_quit, 1);
+		bus_sub_wake(cs->cs_sub);
 		pthread_join(cs->cs_thread, NULL);
 	}
 	bus_sub_close(cs->cs_sub);

@@ -65,6 +65,10 @@ approval_wait(struct turn *t, approval_resume_fn fn)
 	w->w_fn = fn;
 	w->w_poll = util_now_ms() + APPROVAL_POLL_MS;
 	pthread_mutex_lock(&ag.mtx);
+	/* The first waiter: the listener waits without a deadline while
+	 * none waits, and its checks start now. */
+	if (ag.list == NULL)
+		bus_sub_wake(ag.sub);
 	w->w_next = ag.list;
 	ag.list = w;
 	pthread_mutex_unlock(&ag.mtx);
@@ -111,12 +115,18 @@ approval_main(void *arg)
 	char		*topic;
 	json_t		*body;
 	const char	*id;
+	int		 wait;
 
 	(void)arg;
 	while (!atomic_load(&ag.stop)) {
+		/* Waiters are checked every 100 ms; with none, nothing is
+		 * due until the first comes or a stop (bus_sub_wake()). */
+		pthread_mutex_lock(&ag.mtx);
+		wait = ag.list != NULL ? 100 : -1;
+		pthread_mutex_unlock(&ag.mtx);
 		if (ag.sub == NULL)
 			util_sleep_ms(100);
-		else if (bus_sub_recv(ag.sub, 100, &topic, &body) == 0) {
+		else if (bus_sub_recv(ag.sub, wait, &topic, &body) == 0) {
 			if ((id = json_string_value(json_object_get(body,
 			    "id"))) != NULL)
 				approval_wake(id, 0);
@@ -154,14 +164,20 @@ void
 approval_stop(void)
 {
 	struct approval_waiter	*w;
+	struct bus_sub		*sub;
 
 	if (ag.running) {
 		atomic_store(&ag.stop, 1);
+		bus_sub_wake(ag.sub);
 		pthread_join(ag.thread, NULL);
 		ag.running = 0;
 	}
-	bus_sub_close(ag.sub);
+	/* Unset under the lock a new waiter wakes it under. */
+	pthread_mutex_lock(&ag.mtx);
+	sub = ag.sub;
 	ag.sub = NULL;
+	pthread_mutex_unlock(&ag.mtx);
+	bus_sub_close(sub);
 	/* turn_shutdown() ended every turn; what is left has no pool. */
 	pthread_mutex_lock(&ag.mtx);
 	while ((w = ag.list) != NULL) {

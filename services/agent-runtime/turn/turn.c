@@ -223,8 +223,9 @@ ctl_main(void *arg)
 	const char	*aid, *sid;
 
 	(void)arg;
+	/* No deadline: turn_shutdown() wakes the receive. */
 	while (!turn_stopping()) {
-		if (bus_sub_recv(tp.ctl, 250, &topic, &body) != 0)
+		if (bus_sub_recv(tp.ctl, -1, &topic, &body) != 0)
 			continue;
 		aid = json_string_value(json_object_get(body, "agent_id"));
 		sid = json_string_value(json_object_get(body, "session_id"));
@@ -584,6 +585,7 @@ turn_shutdown(void)
 	if (!tp.started)
 		return;
 	atomic_store(&tp.stopping, 1);
+	bus_sub_wake(tp.ctl);
 	/* Every running turn: cancel its provider call; each then answers
 	 * 503 from its next step, after saving what it has. */
 	pthread_mutex_lock(&tp.reg_mtx);

@@ -44,7 +44,6 @@
 #include "trigger/trigger.h"
 #include "util.h"
 
-#define FIRE_RECV_MS		250
 #define FIRE_SWEEP_MS		5000	/* how often leases are looked at */
 #define FIRE_LEASE_SLACK_SECS	15	/* a lease: the turn's timeout +
 					   this (the holder records a timeout
@@ -687,11 +686,21 @@ fire_main(void *arg)
 	char		*topic;
 	json_t		*body;
 	uint64_t	 last = 0, now;
+	int		 wait;
 
 	(void)arg;
 	db = sched_db_open();
 	while (!atomic_load(&tf.stop)) {
-		if (bus_sub_recv(tf.sub, FIRE_RECV_MS, &topic, &body) == 0) {
+		/* Until the next sweep is due (none without a database):
+		 * trigger_stop() wakes the receive. */
+		now = util_now_ns() / 1000000;
+		if (db == NULL)
+			wait = -1;
+		else if (now - last >= FIRE_SWEEP_MS)
+			wait = 0;
+		else
+			wait = (int)(FIRE_SWEEP_MS - (now - last));
+		if (bus_sub_recv(tf.sub, wait, &topic, &body) == 0) {
 			if (db != NULL)
 				fire_event(db, body);
 			free(topic);
@@ -758,6 +767,7 @@ trigger_stop(void)
 	interest_stop();
 	if (tf.running) {
 		atomic_store(&tf.stop, 1);
+		bus_sub_wake(tf.sub);
 		pthread_join(tf.thread, NULL);
 		tf.running = 0;
 	}
