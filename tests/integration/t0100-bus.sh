@@ -40,13 +40,14 @@ t_eq "the migration ledger records every memory migration" "$v" "$n"
 r=$(bt req memory no.such.op)
 t_eq "unknown op gives 501" "$(echo "$r" | field .status)" "501"
 
-# A service with no replica: the broker answers 503 at once.
+# A service with no replica: the broker answers 503 at once, not at the
+# request's deadline (30 s: a bound of 10 s sits clear of both).
 lf_stop channels
 start=$(date +%s%N)
-r=$(bt -t 5000 req channels sys.health)
+r=$(bt -t 30000 req channels sys.health)
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 t_eq "a service that is down gives 503" "$(echo "$r" | field .status)" "503"
-t_ok "and gives it at once (${ms} ms)" test "$ms" -lt 1000
+t_ok "and gives it at once, not at its 30 s deadline (${ms} ms)" test "$ms" -lt 10000
 t_eq "stopping with SIGTERM exits 0" "$LF_EXIT" "0"
 
 # Two replicas share the load.

@@ -4,7 +4,8 @@
 # stopped (SIGTERM) 50 times while two clients keep sending requests and a
 # replica keeps asking it for work; each run must serve requests (the
 # replica's workers stand in line again at the new broker) and exit 0
-# within 3 s.  Before the broker ran on aio callbacks, one stop in about
+# within 10 s (a stop takes some 100 ms, one ended by the 2 s teardown
+# watchdog some 2 s; what this catches is a stop that never ends).  Before the broker ran on aio callbacks, one stop in about
 # seven hung in pthread_join (nanomsg/nng#1813).  Then two brokers for one
 # bus (HA): requests through either, and one of them restarting.
 . "$(dirname "$0")/../lib.sh"
@@ -12,17 +13,17 @@
 RUNS=50
 bt() { "$LF_BIN/bustool" "$@"; }
 
-# Stops process $2 (named $1) with SIGTERM; waits 3 s at most, then kills
-# it and says so.  Sets LF_EXIT (137 when it had to be killed).
+# Stops process $2 (named $1) with SIGTERM; waits 10 s at most, then
+# kills it and says so.  Sets LF_EXIT (137 when it had to be killed).
 stop_bounded() {
-	local name=$1 pid=$2 i
+	local name=$1 pid=$2 end
 	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 60; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+	end=$(( $(lf_ms) + 10000 ))
+	while kill -0 "$pid" 2>/dev/null && [ "$(lf_ms)" -lt "$end" ]; do
 		sleep 0.05
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		echo "# $name (pid $pid) still runs 3 s after SIGTERM: killed"
+		echo "# $name (pid $pid) still runs 10 s after SIGTERM: killed"
 		# Where it hangs, when gdb is there to say.
 		command -v gdb >/dev/null && timeout 20 gdb -q -batch -p "$pid" \
 		    -ex 'info threads' -ex 'thread apply 1 bt 25' 2>/dev/null |
@@ -42,7 +43,7 @@ t_ok "memory joins the broker" lf_bus_joined memory
 # Light load for the whole loop: two senders, one request each 2 ms.
 lf_bg load sh -c "exec '$LF_BIN/bustool' -t 2000 -c 2 -i 2 load memory sys.health 1000000 >'$LF_TMP/load.out' 2>&1"
 
-clean=0 served=0 slow=""
+clean=0 served=0 slow="" worst=0
 for ((run = 1; run <= RUNS; run++)); do
 	if [ "$run" -gt 1 ]; then
 		lf_start bus
@@ -53,13 +54,15 @@ for ((run = 1; run <= RUNS; run++)); do
 	stop_bounded bus "${LF_PIDS[bus]}"
 	MS=$(( ($(date +%s%N) - T0) / 1000000 ))
 	unset "LF_PIDS[bus]"
-	if [ "$LF_EXIT" = 0 ] && [ "$MS" -lt 3000 ]; then
+	[ "$MS" -gt "$worst" ] && worst=$MS
+	if [ "$LF_EXIT" = 0 ] && [ "$MS" -lt 10000 ]; then
 		clean=$((clean + 1))
 	else
 		slow="$slow run $run: exit $LF_EXIT after $MS ms;"
 	fi
 done
-t_eq "$RUNS broker stops under load, each exit 0 within 3 s" "$clean${slow:+ ($slow)}" "$RUNS"
+echo "# the slowest of the $RUNS stops took $worst ms"
+t_eq "$RUNS broker stops under load, each exit 0 within 10 s" "$clean${slow:+ ($slow)}" "$RUNS"
 t_eq "and each of the $RUNS brokers served requests" "$served" "$RUNS"
 lf_stop load
 t_eq "no broker left a stack behind in its log" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lf-test: alone (tests/run.sh: run beside no other script of ours)
 # t0111-bus-replica-lost.sh - a request held by a replica that dies is
-# answered 503 within 2 s, not left to its deadline.  A memory replica is
+# answered 503 at once, not left to its deadline (20 s: the checks allow
+# 8 s, clear of both).  A memory replica is
 # stopped (SIGSTOP) with requests in flight and more queued behind them,
 # then killed: the ones it held say the replica was lost, the queued ones
 # that the service is unavailable.  With two replicas only the lost one's
@@ -84,7 +85,7 @@ wait "${LF_PIDS[memory]}" 2>/dev/null
 unset "LF_PIDS[memory]"
 t_ok "every request ends after the kill" settled 8 "$LF_TMP/a"
 MS=$(( ($(latest 8 "$LF_TMP/a") - T0) / 1000000 ))
-t_ok "within 2 s of the kill (${MS} ms)" test "$MS" -lt 2000
+t_ok "at once, not at the 20 s deadline (${MS} ms from the kill)" test "$MS" -lt 8000
 t_eq "the 4 it held say the replica was lost, the 4 queued that memory is unavailable" \
     "$(errors 8 "$LF_TMP/a" | tr '\n' ';')" \
     "4 503 replica of 'memory' lost while handling the request;4 503 service 'memory' unavailable;"
@@ -111,7 +112,7 @@ wait "${LF_PIDS[memory2]}" 2>/dev/null
 unset "LF_PIDS[memory2]"
 t_ok "two replicas: every request ends" settled 8 "$LF_TMP/b"
 MS=$(( ($(latest 8 "$LF_TMP/b") - T0) / 1000000 ))
-t_ok "two replicas: within 2 s of the kill (${MS} ms)" test "$MS" -lt 2000
+t_ok "two replicas: at once, not at the 20 s deadline (${MS} ms from the kill)" test "$MS" -lt 8000
 E=$(errors 8 "$LF_TMP/b")
 LOST=$(awk '/ 503 replica of .memory. lost while handling/ {n += $1} END {print n + 0}' <<<"$E")
 OK=$(awk '$2 == 200 {n += $1} END {print n + 0}' <<<"$E")
@@ -138,7 +139,7 @@ unset "LF_PIDS[agent-runtime]"
 wait "$GPID"
 MS=$(( ($(cat "$LF_TMP/g.t") - T0) / 1000000 ))
 t_eq "GET /api/agents answers 503" "$(cat "$LF_TMP/g.status")" 503
-t_ok "within 2 s of the kill (${MS} ms)" test "$MS" -lt 2000
+t_ok "at once, not at the 20 s deadline (${MS} ms from the kill)" test "$MS" -lt 8000
 LF_BODY=$(cat "$LF_TMP/g.body")
 t_eq "with the JSON error naming the lost replica" "$(jbc .)" \
     "{\"error\":\"replica of 'agent-runtime' lost while handling the request\"}"
@@ -163,11 +164,11 @@ wait "$HPID"
 t_ok "broker lost: the bus call ends" settled 1 "$LF_TMP/c"
 MS=$(( ($(latest 1 "$LF_TMP/c") - T0) / 1000000 ))
 t_ok "broker lost: at once (${MS} ms), as unavailable" \
-    test "$MS" -lt 2000 -a "$(cat "$LF_TMP/c.1")" = "bustool: unavailable"
+    test "$MS" -lt 8000 -a "$(cat "$LF_TMP/c.1")" = "bustool: unavailable"
 MS=$(( ($(cat "$LF_TMP/h.t") - T0) / 1000000 ))
 LF_BODY=$(cat "$LF_TMP/h.body")
 t_eq "broker lost: GET /api/agents answers 503 at once (${MS} ms)" \
-    "$(cat "$LF_TMP/h.status") $(jb .error) $([ "$MS" -lt 2000 ] && echo fast)" \
+    "$(cat "$LF_TMP/h.status") $(jb .error) $([ "$MS" -lt 8000 ] && echo fast)" \
     "503 service 'agent-runtime' unavailable fast"
 lf_start bus
 kill -CONT "${LF_PIDS[agent-runtime]}" "${LF_PIDS[memory]}"

@@ -4,7 +4,8 @@
 # flight against a slow fake provider (six blocking POST .../message, four
 # SSE .../message/stream already streaming), then kill -9 of agent-runtime:
 # every client gets the 503 JSON (the SSE ones an error event, then the
-# end of the stream) within 2 s, and a turn after the restart works.  Then
+# end of the stream) at once (8 s at most: the provider would answer
+# after 30 s), and a turn after the restart works.  Then
 # two replicas and one killed: only its turns fail, the others complete.
 . "$(dirname "$0")/../lib.sh"
 
@@ -86,7 +87,7 @@ wait "${LF_PIDS[agent-runtime]}" 2>/dev/null
 unset "LF_PIDS[agent-runtime]"
 t_ok "every client is answered" ended 10 "$LF_TMP/a"
 MS=$(( ($(cat "$LF_TMP"/a*.t | sort -n | tail -1) - T0) / 1000000 ))
-t_ok "within 2 s of the kill (${MS} ms)" test "$MS" -lt 2000
+t_ok "at once, not at the provider's 30 s (${MS} ms from the kill)" test "$MS" -lt 8000
 OUT=$(for i in $(seq 10); do outcome "$LF_TMP/a$i"; done | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')
 t_eq "blocking: 503 and the JSON error; SSE: an error event last" "$OUT" \
     "6 503 $LOST;4 sse error $LOST;"
@@ -128,12 +129,12 @@ for i in $(seq 10); do
 	"503 $LOST"|"sse error $LOST")
 		FAILED=$((FAILED + 1))
 		ms=$(( ($(cat "$LF_TMP/b$i.t") - T0) / 1000000 ))
-		[ "$ms" -lt 2000 ] || LATE="$LATE $i:${ms}ms";;
+		[ "$ms" -lt 8000 ] || LATE="$LATE $i:${ms}ms";;
 	esac
 done
 OUT=$(for i in $(seq 10); do outcome "$LF_TMP/b$i"; done | grep -v "$LOST" | sort | uniq -c | sed 's/^ *//' | tr '\n' ';')
 t_eq "two replicas: the killed one's $K turns fail with the 503" "$FAILED" "$K"
-t_eq "within 2 s of the kill" "$LATE" ""
+t_eq "each at once (within 8 s of the kill)" "$LATE" ""
 t_ok "two replicas: the other's complete ($OUT)" \
     bash -c "grep -Eq '^([0-9]+ 200 done;|[0-9]+ sse done -;)+\$' <<<'$OUT'"
 t_done

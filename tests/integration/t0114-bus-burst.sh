@@ -52,7 +52,7 @@ wait "$LPID"
 MS=$(( $(lf_ms) - T0 ))
 t_eq "killed with $N held: $N replies, every one 503 replica lost" \
     "$(jq -c .status "$LF_TMP/kill.out")" "{\"503\":$N}" || echo "# load: $(cat "$LF_TMP/kill.out")"
-t_ok "within 2 s of the kill (${MS} ms)" test "$MS" -lt 2000
+t_ok "at once, not at their 60 s deadline (${MS} ms from the kill)" test "$MS" -lt 10000
 t_ok "the broker logs the $N in flight" \
     grep -q "replica of 'memory' disconnected with $N requests in flight" "$LF_TMP/log/bus.log"
 t_done

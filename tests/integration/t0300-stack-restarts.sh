@@ -11,6 +11,10 @@ recover_ms() {
 	echo $(( ($(date +%s%N) - start) / 1000000 ))
 }
 
+# A relayed route's bus deadline of 30 s, far from the 503 at once that
+# a stopped broker gives (below).
+lf_config '[bus]
+request_timeout_ms = 30000'
 lf_stack_start
 t_ok "the agent runtime joins" lf_wait_ok /api/agents
 lf_req POST /api/agents '{"manifest_toml":"name = \"survivor\"\n"}'
@@ -25,7 +29,7 @@ lf_req GET /api/agents
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 t_eq "without a broker a relayed route is a 503" "$LF_STATUS" 503
 t_eq "and answers JSON" "$(echo "$LF_BODY" | jq -r 'has("error")')" true
-t_ok "at once, not at the bus deadline (${ms} ms)" test "$ms" -lt 1000
+t_ok "at once, not at the 30 s bus deadline (${ms} ms)" test "$ms" -lt 8000
 lf_req GET /api/health
 t_eq "the gateway itself still answers /api/health" "$LF_STATUS" 200
 lf_start bus

@@ -51,9 +51,9 @@ for i in 1 2 3 4 5 6; do
 	lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml "spread-$i" m-spread)")"
 	B[$i]=$(jb .agent_id)
 done
-# Each answer takes 3 s: a call that reached the provider before the
+# Each answer takes 8 s: a call that reached the provider before the
 # first answer left was in flight beside it, however slow the machine.
-lf_fake_script "$(jq -nc '{model: "m-spread", steps: [range(6) | {text: "s", delay_ms: 3000}]}')"
+lf_fake_script "$(jq -nc '{model: "m-spread", steps: [range(6) | {text: "s", delay_ms: 8000}]}')"
 pids=()
 for i in 1 2 3 4 5 6; do
 	curl -s -o /dev/null -m 60 -X POST -H 'Content-Type: application/json' \
@@ -64,8 +64,8 @@ wait "${pids[@]}"
 R=$(lf_fake_requests m-spread)
 SPREAD=$(jq '[.[].at_ms] | max - min' <<<"$R")
 t_eq "six turns on six agents reached the provider" "$(jq length <<<"$R")" 6
-t_ok "all six were in flight at once (the last came ${SPREAD} ms after the first, each answer takes 3000 ms)" \
-    test "$SPREAD" -lt 3000
+t_ok "all six were in flight at once (the last came ${SPREAD} ms after the first, each answer takes 8000 ms)" \
+    test "$SPREAD" -lt 8000
 t_ok "the second replica ran some of the turns" \
     grep -q 'agents.message .* -> deferred' "$LF_TMP/log/agent-runtime-2.log"
 

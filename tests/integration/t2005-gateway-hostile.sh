@@ -8,12 +8,14 @@
 # Transfer-Encoding, a coding other than chunked), folded header lines.
 . "$(dirname "$0")/../lib.sh"
 
+# A connection timeout of 10 s: an answer "at once" and one at the
+# timeout stay far apart however slow the machine.
 lf_config '[api]
-connection_timeout_secs = 3'
+connection_timeout_secs = 10'
 lf_stack_start agent-runtime
 
 # rawreq PARTS... : sends each part (Python string escapes; "@SECS"
-# between parts pauses), then reads until the server closes or 8 s pass.
+# between parts pauses), then reads until the server closes or 20 s pass.
 # Prints one JSON line: status (first status line), nstatus (status
 # lines seen), json, sec, closed, secs, body (after the first head).
 cat > "$LF_TMP/rawreq.py" <<'EOF'
@@ -28,7 +30,7 @@ for part in sys.argv[2:]:
 s.settimeout(0.2)
 got = b""
 closed = False
-while time.time() - t0 < 8:
+while time.time() - t0 < 20:
     try:
         d = s.recv(65536)
     except socket.timeout:
@@ -69,16 +71,16 @@ post() {	# post CL-HEADERS BODY: a POST /api/agents with these headers
 q=$(python3 -c 'print("&".join(["a=1"] * 4000))')
 out=$(raw "GET /api/agents?$q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 clean4xx "4000 query parameters"
-t_ok "4000 query parameters: answered at once ($(r .secs) s)" \
-    awk -v t="$(r .secs)" 'BEGIN{exit !(t < 2)}'
+t_ok "4000 query parameters: answered at once, not at the 10 s timeout ($(r .secs) s)" \
+    awk -v t="$(r .secs)" 'BEGIN{exit !(t < 5)}'
 t_eq "4000 query parameters: the limit named" "$(r .body | jq -r .error)" \
     "too many query parameters: 4000 (the limit is 100)"
 q=$(python3 -c 'print("&".join("p%d=%d" % (i, i) for i in range(4000)))')
 out=$(raw "GET /api/agents?$q HTTP/1.1\r\nHost: x\r\n\r\n")
 t_ok "a 40 KB query (past the pool): libmicrohttpd's own 4xx ($(r .status))" \
     grep -Eq '^HTTP/1.1 4[0-9][0-9] ' <<<"$(r .status)"
-t_ok "a 40 KB query: answered at once ($(r .secs) s)" \
-    awk -v t="$(r .secs)" 'BEGIN{exit !(t < 2)}'
+t_ok "a 40 KB query: answered at once, not at the 10 s timeout ($(r .secs) s)" \
+    awk -v t="$(r .secs)" 'BEGIN{exit !(t < 5)}'
 lf_req GET "/api/agents?$(python3 -c 'print("&".join("p%d=1" % i for i in range(100)))')"
 t_eq "100 query parameters are served" "$LF_STATUS" 200
 
@@ -89,13 +91,13 @@ raw "$(post 'Content-Length: 100\r\n' '{"manifest_toml":')" > "$LF_TMP/stall" &
 stall=$!
 sleep 0.5
 worst=$(lf_worst_ms 4 0.3)
-t_ok "others are served while it stalls (worst ${worst} ms)" test "$worst" -lt 500
+t_ok "others are served while it stalls, not after its 10 s (worst ${worst} ms)" test "$worst" -lt 3000
 wait "$stall"
 out=$(cat "$LF_TMP/stall")
 t_eq "stalled mid-body: 408" "$(r .status)" "HTTP/1.1 408 Request Timeout"
 clean4xx "stalled mid-body"
-t_ok "stalled mid-body: at the 3 s timeout ($(r .secs) s)" \
-    awk -v t="$(r .secs)" 'BEGIN{exit !(t >= 2.5 && t < 5)}'
+t_ok "stalled mid-body: at the 10 s timeout ($(r .secs) s)" \
+    awk -v t="$(r .secs)" 'BEGIN{exit !(t >= 9.5 && t < 16)}'
 out=$(raw "$(post 'Content-Length: 100\r\n' '{"manifest_toml":')" @1 '"abc')
 t_eq "stalled after a second part: 408" "$(r .status)" "HTTP/1.1 408 Request Timeout"
 

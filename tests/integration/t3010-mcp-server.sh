@@ -249,13 +249,13 @@ slow() {
 	    --data-binary "$(rpc "$1" tools/call "{\"name\":\"shell_exec\",\"arguments\":{\"command\":\"sleep $2; echo slept $1\"}}")" \
 	    "$LF_URL/mcp"
 }
-for i in 1 2 3 4 5 6; do lf_bg "slow$i" slow "$i" 8; done
+for i in 1 2 3 4 5 6; do lf_bg "slow$i" slow "$i" 16; done
 sleep 0.5
 T0=$(lf_ms)
 mcp "$(rpc 60 tools/call '{"name":"agent_list","arguments":{}}')"
 T1=$(lf_ms)
 t_eq "with 6 calls sleeping (4 bus workers) agent_list still answers" "$(jbc '.result.isError')" false
-t_ok "within 4 s, before any sleep ends ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 4000
+t_ok "at once, not after the 16 s sleeps ($((T1 - T0)) ms)" test $((T1 - T0)) -lt 8000
 for i in 1 2 3 4 5 6; do lf_wait "slow$i" 60; done
 t_eq "the six sleeping calls all answered" \
     "$(for i in 1 2 3 4 5 6; do jq -r '.result.content[0].text | rtrimstr("\n")' "$LF_TMP/slow.$i"; done | sort | tr '\n' ' ')" \
@@ -297,8 +297,7 @@ LF_API_KEY=$LIBREFANG_API_KEY t_node mcp-server.test.mjs 5
 lf_bg slowstop slow 70 30
 sleep 1
 lf_stop agent-runtime
-t_eq "agent-runtime stops with a 30 s call running" "$LF_EXIT" 0
-t_ok "within 5 s ($LF_STOP_MS ms)" test "$LF_STOP_MS" -lt 5000
+t_eq "agent-runtime stops with a 30 s call running: exit 0, not killed ($LF_STOP_MS ms)" "$LF_EXIT" 0
 lf_wait slowstop 10
 t_eq "the call was interrupted and answered" "$(jq -c '[.id, .result.isError]' "$LF_TMP/slow.70")" '[70,true]'
 mcp "$(rpc 71 tools/list)" -H "Authorization: Bearer $LIBREFANG_API_KEY" -m 10

@@ -172,8 +172,8 @@ curl -s -m 30 -o "$LF_TMP/task.out" -w '%{http_code}' -X POST -H 'Content-Type: 
 TP=$!
 lf_fake_wait m-reviewer 1 || echo "# the slow task's turn did not reach the provider within 10 s"
 lf_stop agent-runtime
-t_eq "agent-runtime stops with a task in flight: exit 0" "$LF_EXIT" 0
-t_ok "promptly (${LF_STOP_MS} ms)" test "$LF_STOP_MS" -lt 5000
+# One that waited for the turn (8 s) would be killed (lf_stop, exit 137).
+t_eq "agent-runtime stops with a task in flight: exit 0, not killed (${LF_STOP_MS} ms)" "$LF_EXIT" 0
 wait "$TP"
 t_eq "the task is answered 503 (shutting down)" "$(cat "$LF_TMP/task.code")" 503
 t_ok "with a JSON error ($(cat "$LF_TMP/task.out"))" jq -e '.error | type == "string"' "$LF_TMP/task.out"
@@ -183,8 +183,8 @@ curl -sN --max-time 20 -o "$LF_TMP/comms2.sse" "$LF_URL/api/comms/events/stream"
 SP=$!
 lf_poll 200 test -s "$LF_TMP/comms2.sse" || echo "# the comms stream did not start within 10 s"
 lf_stop api-gateway
-t_eq "SIGTERM with a comms stream open: exit 0" "$LF_EXIT" 0
-t_ok "promptly (${LF_STOP_MS} ms)" test "$LF_STOP_MS" -lt 3000
+# One that waited for the stream (curl's 20 s) would be killed.
+t_eq "SIGTERM with a comms stream open: exit 0, not killed (${LF_STOP_MS} ms)" "$LF_EXIT" 0
 wait "$SP"
 t_eq "and the stream ended cleanly (curl exit 0, not its 20 s timeout)" "$?" 0
 

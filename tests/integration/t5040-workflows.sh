@@ -145,7 +145,9 @@ OUT=$(timeout 20 "$LF_BIN/bustool" -t 2500 req scheduler workflows.run "{\"param
 T1=$(lf_ms)
 t_eq "a run outlasting its caller's deadline: 202 running, a second before it" \
     "$(jq -c '[.status, .body.status, (.body.run_id | length)]' <<<"$OUT")" '[202,"running",36]'
-t_ok "answered before bustool gave up ($((T1 - T0)) ms, its start included)" test $((T1 - T0)) -lt 5000
+# The 202 is the answer before the deadline (bustool giving up prints no
+# status; waiting for the run, 200); the time is for a reader.
+echo "# answered $((T1 - T0)) ms after bustool started (its 2.5 s deadline, its start included)"
 SR=$(jq -r .body.run_id <<<"$OUT")
 sr_done() { lf_req GET "/api/workflows/$W/runs"; [ "$(jb '.[] | select(.id == "'"$SR"'") | .state')" = Completed ]; }
 t_ok "and the run completes" lf_poll 200 sr_done

@@ -63,8 +63,11 @@ ROUTES=(
 	"GET /api/triggers"
 	"GET /api/budget"
 )
-# all_503 MAX_MS WHAT: every route above answers 503 with a JSON error
-# within MAX_MS; prints each route's time as a comment.
+# all_503 MAX_MS WHAT [ATONCE]: every route above answers 503 with a JSON
+# error within MAX_MS (the gateway's 3 s deadline and some, well short of
+# probe's 20 s); with ATONCE, none with the deadline's error ("did not
+# answer in time"): the service answered itself, without waiting for
+# the database.  Prints each route's time as a comment.
 all_503() {
 	local r m p b bad=
 	for r in "${ROUTES[@]}"; do
@@ -72,11 +75,12 @@ all_503() {
 		probe "$m" "$p" "$b"
 		echo "# $2: $m $p: $LF_STATUS in $MS ms: $(head -c 100 <<<"$LF_BODY")"
 		if [ "$LF_STATUS" != 503 ] || ! jq -e '.error | length > 0' <<<"$LF_BODY" >/dev/null 2>&1 ||
-		    [ "$MS" -gt "$1" ]; then
+		    [ "$MS" -gt "$1" ] ||
+		    { [ -n "${3:-}" ] && grep -q 'did not answer in time' <<<"$LF_BODY"; }; then
 			bad="$bad $m:$p:$LF_STATUS:${MS}ms"
 		fi
 	done
-	t_eq "$2: every route answers 503 with a JSON error within $1 ms" "$bad" ""
+	t_eq "$2: every route answers 503 with a JSON error within $1 ms${3:+, $3}" "$bad" ""
 }
 # warns SVC: its warning lines so far.
 warns() { grep -c 'warn' "$LF_TMP/log/$1.log"; }
@@ -85,7 +89,7 @@ warns() { grep -c 'warn' "$LF_TMP/log/$1.log"; }
 lf_pg_stop
 declare -A W0=()
 for s in $LF_SERVICES; do W0[$s]=$(warns "$s"); done
-all_503 3000 "stopped"
+all_503 12000 "stopped" "not at the bus deadline"
 sleep 3	# some 30 scheduler ticks, memory's and audit's loops
 quiet=
 for s in $LF_SERVICES; do
@@ -123,7 +127,7 @@ thaw() { [ -n "$FROZEN" ] && kill -CONT $FROZEN 2>/dev/null; FROZEN=; }
 trap 'rc=$?; thaw; lf_cleanup $rc' EXIT
 FROZEN="$PM $(ps -o pid= --ppid "$PM" | tr '\n' ' ')"
 kill -STOP $FROZEN
-all_503 6000 "frozen"
+all_503 12000 "frozen"
 thaw
 back "thawed"
 
