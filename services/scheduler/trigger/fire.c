@@ -693,7 +693,7 @@ fire_main(void *arg)
 	while (!atomic_load(&tf.stop)) {
 		/* Until the next sweep is due (none without a database):
 		 * trigger_stop() wakes the receive. */
-		now = util_now_ns() / 1000000;
+		now = util_now_ms();
 		if (db == NULL)
 			wait = -1;
 		else if (now - last >= FIRE_SWEEP_MS)
@@ -706,7 +706,7 @@ fire_main(void *arg)
 			free(topic);
 			json_decref(body);
 		}
-		now = util_now_ns() / 1000000;
+		now = util_now_ms();
 		if (db != NULL && now - last >= FIRE_SWEEP_MS) {
 			last = now;
 			fire_takeover(db);
