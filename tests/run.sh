@@ -13,7 +13,8 @@
 #
 # All tiers: the unit tier, then the integration tier in LF_LANES lanes
 # (default 2) with the deploy tier beside it (LF_DEPLOY_BESIDE=0: after
-# it); see lane_start.
+# it); see lane_start.  A few failed scripts are run once more, alone
+# (rerun_failed): one that passes then is named flaky, not failed.
 set -u
 build=$1
 shared=$2
@@ -41,6 +42,8 @@ failed=0
 skipped=0
 failures=()
 failnotes=()
+failcounts=()	# "NAME PASSED FAILED" of each failed script
+flaky=()
 deploy_skip=
 rc=0
 secs=0
@@ -181,6 +184,7 @@ tally() {
 	skipped=$((skipped + s))
 	if [ "$f" != 0 ]; then
 		failures+=("$name")
+		failcounts+=("$name $p $f")
 		printf '%-44s FAIL (%s passed, %s failed, exit %s, %s s, cpu %s s)\n' "$name" "$p" "$f" "$rc" "$secs" "$cpu"
 		grep -E '^not ok|^#|Bail out' "$out" | head -n 60 | sed 's/^/    /'
 		# Failed by its exit status alone: its last words say why.
@@ -189,11 +193,22 @@ tally() {
 			tail -n 20 "$out" | sed 's/^/    | /'
 		fi
 		# The summary at the end is what a CI log cut to its tail
-		# still shows: each failed check with its "got:" line.
+		# still shows: each failed check with the first note under it
+		# (got:, or a browser test's error/expected/actual), then the
+		# services' last warnings and errors from the logs it dumped.
 		failnotes+=("$name: $(awk '
 		    /^not ok|Bail out/ { if (n++ == 5) exit; sub(/^not ok [0-9]* - /, "");
 			printf "%s%s", (n > 1 ? " | " : ""), $0; next }
-		    n && /^#   got: / && !g[n]++ { sub(/^#   got: +/, ""); printf " [got: %.160s]", $0 }' "$out")")
+		    /^ok / { pend = ""; next }
+		    !n || g[n] || !/^#   / { next }
+		    { l = $0; sub(/^#   +/, "", l) }
+		    pend != "" { printf " [%s %.200s]", pend, l; pend = ""; g[n] = 1; next }
+		    l ~ /^(got|error|message|expected|actual):/ {
+			if (l ~ /(\|-?|:)$/) { pend = l; next }
+			printf " [%.200s]", l; g[n] = 1 }' "$out")")
+		while IFS= read -r line; do
+			failnotes+=("    ${line:0:240}")
+		done < <(grep -E '^#   [0-9TZ:-]+ [a-z0-9-]+\[[0-9]+\] (warn|error):' "$out" | tail -n 6 | sed 's/^#   //')
 	else
 		printf '%-44s ok   (%s passed%s, %s s, cpu %s s)\n' "$name" "$p" \
 		    "$([ "$s" != 0 ] && echo ", $s skipped")" "$secs" "$cpu"
@@ -323,7 +338,7 @@ lane_start() {
 	local out
 	out=$(mktemp)
 	(
-		passed=0 failed=0 skipped=0 failures=() failnotes=()
+		passed=0 failed=0 skipped=0 failures=() failnotes=() failcounts=()
 		trap 'kill -TERM -- "-$cur_pid" 2>/dev/null; sweep "$cur_pid" "$cur_dir" >/dev/null 2>&1
 		    [ -z "${LF_DEPLOY_PROJECT:-}" ] || deploy_sweep "$LF_DEPLOY_PROJECT" >/dev/null 2>&1
 		    exit 130' TERM
@@ -332,6 +347,7 @@ lane_start() {
 		printf 'LANE_SKIP %s\n' "$deploy_skip"
 		printf 'LANE_FAILURE %s\n' "${failures[@]}"
 		printf 'LANE_NOTE %s\n' "${failnotes[@]}"
+		printf 'LANE_FAILCOUNT %s\n' "${failcounts[@]}"
 	) >"$out" 2>&1 &
 	lane_pids+=($!)
 	lane_outs+=("$out")
@@ -373,6 +389,7 @@ lane_join() {
 			"LANE_SKIP "?*) deploy_skip=${l#LANE_SKIP } ;;
 			"LANE_FAILURE "?*) failures+=("${l#LANE_FAILURE }") ;;
 			"LANE_NOTE "?*) failnotes+=("${l#LANE_NOTE }") ;;
+			"LANE_FAILCOUNT "?*) failcounts+=("${l#LANE_FAILCOUNT }") ;;
 			esac
 		done <"$out"
 		rm -f "$out"
@@ -415,6 +432,48 @@ run_all_lanes() {
 	run_integration
 }
 
+# rerun_failed: when few scripts failed (LF_RERUNS, default 3; 0: none),
+# each runs once more, alone, and its second run's counts replace its
+# first's.  One that passes then is flaky: the summary names it, with
+# what failed the first time, and it fails nothing.  One that fails again
+# is a failure, twice over in the notes.  A failure that a loaded machine
+# made (two lanes, the deploy tier, docker) is told apart from a defect
+# this way; the flaky list says which checks to make sturdier.
+rerun_failed() {
+	local e name p f t out keep=() i
+	[ ${#failcounts[@]} -gt 0 ] && [ ${#failcounts[@]} -le "${LF_RERUNS:-3}" ] ||
+	    return 0
+	for e in "${failcounts[@]}"; do
+		read -r name p f <<<"$e"
+		case $name in
+		integration/*|deploy/*) t=tests/$name.sh ;;
+		*) continue ;;
+		esac
+		[ -f "$t" ] || continue
+		echo "# $name failed $f check(s): once more, alone"
+		passed=$((passed - p))
+		failed=$((failed - f))
+		keep=()
+		for i in "${failures[@]}"; do
+			[ "$i" = "$name" ] || keep+=("$i")
+		done
+		failures=("${keep[@]}")
+		out=$(mktemp)
+		if [ "${name%%/*}" = deploy ]; then
+			export LF_DEPLOY_PROJECT=lfdeploy$$x$RANDOM
+			run_bounded "${LF_DEPLOY_LIMIT:-1800}" "$out" bash "$t"
+			deploy_sweep "$LF_DEPLOY_PROJECT" >>"$out"
+			unset LF_DEPLOY_PROJECT
+		else
+			run_bounded "$limit" "$out" bash "$t"
+		fi
+		i=${#failures[@]}
+		tally "$name (run again)" "$out" $rc
+		[ ${#failures[@]} -gt "$i" ] || flaky+=("$name")
+		rm -f "$out"
+	done
+}
+
 # pg_template: one stopped cluster, made here once, that every script's
 # PostgreSQL starts as a copy of (deploy/pg.sh, LF_PG_TEMPLATE): initdb
 # takes seconds of CPU on a busy machine, a copy a fraction of one.
@@ -442,11 +501,13 @@ start=$(date +%s)
 case $tier in
 unit)		run_unit ;;
 integration)	pg_template
-		run_integration ;;
+		run_integration
+		rerun_failed ;;
 deploy)		run_deploy ;;
 all)		run_unit
 		pg_template
-		run_all_lanes ;;
+		run_all_lanes
+		rerun_failed ;;
 *)		echo "run.sh: unknown tier '$tier'" >&2; exit 2 ;;
 esac
 
@@ -454,11 +515,11 @@ pg_template_remove
 [ -z "$queue" ] || rm -rf "$queue"
 echo
 echo "tests took $(( $(date +%s) - start ))s"
-if [ ${#failures[@]} -gt 0 ]; then
-	echo "failed: ${failures[*]}"
-	# Said again here, where a log cut to its tail still shows it.
-	printf '  %s\n' "${failnotes[@]}"
-fi
+[ ${#failures[@]} = 0 ] || echo "failed: ${failures[*]}"
+[ ${#flaky[@]} = 0 ] ||
+    echo "flaky (failed, then passed when run again alone): ${flaky[*]}"
+# Said again here, where a log cut to its tail still shows it.
+[ ${#failnotes[@]} = 0 ] || printf '  %s\n' "${failnotes[@]}"
 # Said again here, where it is read: the deploy tier did not run.
 if [ -n "$deploy_skip" ]; then
 	echo "deploy tier skipped (not counted): $deploy_skip"
