@@ -56,7 +56,7 @@ main(int argc, char **argv)
 		return (2);
 	}
 	if ((mc = mcp_conn_open("bench", spec, (int64_t)util_now_ms() + 30000,
-	    &tools, err, sizeof(err))) == NULL) {
+	    NULL, &tools, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "mcpcall: %s\n", err);
 		return (1);
 	}

@@ -203,8 +203,8 @@ t_conn_good(void)
 	char		 err[256], tail[MCP_STDERR_TAIL] = "";
 	int		 rv;
 
-	mc = mcp_conn_open("t", spec, (int64_t)util_now_ms() + 5000, &tools,
-	    err, sizeof(err));
+	mc = mcp_conn_open("t", spec, (int64_t)util_now_ms() + 5000, NULL,
+	    &tools, err, sizeof(err));
 	json_decref(spec);
 	if (mc == NULL)
 		printf("# %s\n", err);
@@ -283,7 +283,7 @@ t_conn_concurrent(void)
 
 	memset(&sc, 0, sizeof(sc));
 	sc.sc_mc = mcp_conn_open("t", spec, (int64_t)util_now_ms() + 5000,
-	    &tools, err, sizeof(err));
+	    NULL, &tools, err, sizeof(err));
 	json_decref(spec);
 	json_decref(tools);
 	if (sc.sc_mc == NULL)
@@ -330,8 +330,8 @@ t_conn_hostile(void)
 	for (i = 0; scripts[i] != NULL; i++) {
 		spec = sh_spec(scripts[i]);
 		t0 = util_now_ms();
-		mc = mcp_conn_open("t", spec, (int64_t)t0 + 700, &tools, err,
-		    sizeof(err));
+		mc = mcp_conn_open("t", spec, (int64_t)t0 + 700, NULL, &tools,
+		    err, sizeof(err));
 		json_decref(spec);
 		T_OK(mc == NULL);
 		printf("# %s: %s in %llu ms\n", scripts[i], err,
@@ -340,6 +340,43 @@ t_conn_hostile(void)
 		 * room for a loaded machine and a sanitizer build. */
 		T_OK(util_now_ms() - t0 < 5000);
 	}
+	return (0);
+}
+
+static void *
+cancel_later(void *arg)
+{
+	util_sleep_ms(300);
+	atomic_store((atomic_int *)arg, 1);
+	return (NULL);
+}
+
+/* A stop during the handshake of a server that never answers ends it
+ * at once, not at the handshake's deadline (mcp_fini). */
+static int
+t_conn_cancel(void)
+{
+	struct mcp_conn	*mc;
+	json_t		*spec, *tools;
+	pthread_t	 th;
+	atomic_int	 cancel = 0;
+	char		 err[256];
+	uint64_t	 t0;
+
+	spec = sh_spec("exec sleep 60");
+	T_OK(pthread_create(&th, NULL, cancel_later, &cancel) == 0);
+	t0 = util_now_ms();
+	mc = mcp_conn_open("t", spec, (int64_t)t0 + 30000, &cancel, &tools,
+	    err, sizeof(err));
+	json_decref(spec);
+	pthread_join(th, NULL);
+	T_OK(mc == NULL);
+	T_EQ_STR(err, "stopping");
+	printf("# cancelled after 300 ms: open returned in %llu ms\n",
+	    (unsigned long long)(util_now_ms() - t0));
+	/* Far below the 30 s deadline: the wait, the close (TERM after
+	 * 300 ms) and a loaded machine's slack. */
+	T_OK(util_now_ms() - t0 < 10000);
 	return (0);
 }
 
@@ -353,6 +390,7 @@ static const struct tap_case cases[] = {
 	  t_conn_hostile },
 	{ "two calls at once: the fast one is not behind the slow one",
 	  t_conn_concurrent },
+	{ "a stop ends a handshake under way", t_conn_cancel },
 	{ NULL, NULL }
 };
 

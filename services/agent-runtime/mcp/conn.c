@@ -81,6 +81,7 @@ struct mcp_conn {
 	struct conn_wait *mc_waits;
 	long long	 mc_next_id;
 	int		 mc_changed;	/* tools/list_changed seen */
+	const atomic_int *mc_cancel;	/* set: reads end (mcp_conn_open()) */
 	/* http (mcp/http.c) */
 	void		*mc_http;
 };
@@ -224,6 +225,10 @@ conn_read_line(struct mcp_conn *mc, int64_t deadline, int *timedout,
 			*timedout = 1;
 			return (NULL);
 		}
+		if (mc->mc_cancel != NULL && atomic_load(mc->mc_cancel)) {
+			snprintf(err, errlen, "stopping");
+			return (NULL);
+		}
 		if (mc->mc_rbuf.b_len > 0 && (nl = memchr(mc->mc_rbuf.b_data,
 		    '\n', mc->mc_rbuf.b_len)) != NULL) {
 			len = (size_t)(nl - mc->mc_rbuf.b_data);
@@ -257,7 +262,7 @@ conn_read_line(struct mcp_conn *mc, int64_t deadline, int *timedout,
 		}
 		p.fd = mc->mc_out;
 		p.events = POLLIN;
-		(void)poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		(void)poll(&p, 1, left > 200 ? 200 : (int)left);
 	}
 }
 
@@ -653,7 +658,7 @@ conn_handshake(struct mcp_conn *mc, int64_t deadline, json_t **toolsp,
 
 struct mcp_conn *
 mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
-    json_t **toolsp, char *err, size_t errlen)
+    const atomic_int *cancel, json_t **toolsp, char *err, size_t errlen)
 {
 	struct mcp_conn		*mc;
 	pthread_condattr_t	 ca;
@@ -668,6 +673,7 @@ mcp_conn_open(const char *name, json_t *spec, int64_t deadline_ms,
 		return (NULL);
 	}
 	mc->mc_in = mc->mc_out = mc->mc_err = -1;
+	mc->mc_cancel = cancel;
 	buf_init(&mc->mc_rbuf, MCP_LINE_MAX);
 	pthread_mutex_init(&mc->mc_wmtx, NULL);
 	pthread_mutex_init(&mc->mc_mtx, NULL);

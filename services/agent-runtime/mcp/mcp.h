@@ -26,6 +26,7 @@
 #ifndef MCP_H
 #define MCP_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -62,9 +63,13 @@ struct mcp_conn;
 
 /* Opens the transport and runs initialize, notifications/initialized and
  * tools/list (every page).  Returns a new connection, or NULL with err
- * set.  *toolsp is set to the tools (new array of MCP tool objects). */
+ * set.  *toolsp is set to the tools (new array of MCP tool objects).
+ * cancel (may be NULL), once set, ends every wait on a stdio server's
+ * output within 200 ms, this one's and the connection's later ones: a
+ * stop does not wait out a handshake. */
 struct mcp_conn *mcp_conn_open(const char *name, json_t *spec,
-	    int64_t deadline_ms, json_t **toolsp, char *err, size_t errlen);
+	    int64_t deadline_ms, const atomic_int *cancel, json_t **toolsp,
+	    char *err, size_t errlen);
 /* Ends the connection: closes stdin, then SIGTERM and SIGKILL to the
  * child's process group, and reaps it.  NULL is a no-op. */
 void	 mcp_conn_close(struct mcp_conn *mc);

@@ -60,7 +60,7 @@ struct mcp_server {
 
 	pthread_mutex_t	 ms_mtx;
 	pthread_cond_t	 ms_cond;
-	int		 ms_stop;
+	atomic_int	 ms_stop;	/* also ends waits on the server */
 	int		 ms_kick;	/* reconnect now */
 	int		 ms_broken;	/* a call failed at the transport */
 	enum srv_state	 ms_state;
@@ -221,8 +221,8 @@ srv_main(void *arg)
 			s->ms_stderr[0] = '\0';
 			pthread_mutex_unlock(&s->ms_mtx);
 			mc = mcp_conn_open(s->ms_name, s->ms_spec,
-			    (int64_t)util_now_ms() + s->ms_timeout_ms, &tools, err,
-			    sizeof(err));
+			    (int64_t)util_now_ms() + s->ms_timeout_ms,
+			    &s->ms_stop, &tools, err, sizeof(err));
 			mapped = mc ? srv_map_tools(s->ms_name, tools) : NULL;
 			json_decref(tools);
 			if (mc != NULL && mapped == NULL) {
@@ -548,8 +548,9 @@ mcp_fini(void)
 	if (reg.started)
 		pthread_join(reg.sync, NULL);
 	reg.started = 0;
-	/* Children are killed and reaped by their threads; a thread stuck
-	 * in a slow connect is left to the exit (its child has
+	/* Children are killed and reaped by their threads.  A stdio
+	 * handshake under way ends at ms_stop; a thread still stuck (an
+	 * HTTP server's slow connect) is left to the exit (a child has
 	 * PDEATHSIG). */
 	pthread_mutex_lock(&reg.mtx);
 	clock_gettime(CLOCK_REALTIME, &ts);
