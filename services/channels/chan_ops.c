@@ -16,6 +16,7 @@
 #include "channels.h"
 #include "log.h"
 #include "ops.h"
+#include "services.h"
 #include "util.h"
 
 #define DELIVERIES_MAX	500
@@ -487,6 +488,14 @@ op_reload(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 
 	store = !json_is_false(json_object_get(rq->mr_body, "store"));
 	if ((v = json_object_get(rq->mr_body, "restore")) != NULL) {
+		/* The audit service's, after POST /api/restore: an HTTP
+		 * caller may not have its reload audited as a restore. */
+		if (strcmp(json_string_value(json_object_get(rq->mr_caller,
+		    "principal")) ?: "", SVC_AUDIT) != 0) {
+			svc_reply_error(rp, 400, "unknown field 'restore' "
+			    "(set only by POST /api/restore)");
+			return;
+		}
 		if (!json_is_string(v) || json_string_length(v) == 0 ||
 		    json_string_length(v) > 128) {
 			svc_reply_error(rp, 400, "restore must be the name of "

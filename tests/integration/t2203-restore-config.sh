@@ -73,6 +73,10 @@ for body in '{"restore": 5}' '{"restore": ""}' "{\"restore\": \"$(printf 'x%.0s'
 	lf_req POST /api/channels/reload "$body"
 	t_eq "channels reload $body: 400" "$LF_STATUS $(lf_err_shape && echo shape)" "400 shape"
 done
+# Well formed, but from an HTTP caller: only the audit service's reload
+# after POST /api/restore is audited as a restore.
+lf_req POST /api/channels/reload "{\"restore\": \"$F\"}"
+t_eq "a restore's reload asked over HTTP: 400" "$LF_STATUS $(jb .error)" "400 unknown field 'restore' (set only by POST /api/restore)"
 t_eq "no version stored by them" "$(versions)" "1 set,2 set,3 set,4 set"
 
 # ---- the restore ------------------------------------------------------------------
