@@ -157,15 +157,16 @@ approve_str(json_t *o, const char *key)
  * Queues the question of approval request body.approval_id in the chat
  * of body.origin: {approval_id, agent_id, tool_name, risk_level, summary,
  * timeout_secs, origin: {channel, user_id, channel_id, user_name?,
- * thread_id?}}.  200 {status: "queued"|"already_queued"}; 400 a field
- * missing or wrong.
+ * thread_id?}}.  With outcome "timed_out", the news that nobody decided
+ * in time instead (its own key: it follows the question).  200 {status:
+ * "queued"|"already_queued"}; 400 a field missing or wrong.
  */
 static void
 op_approval_prompt(struct svc_ctx *c, const struct msg_req *rq,
     struct svc_reply *rp)
 {
 	json_t		*b = rq->mr_body, *o, *msg = NULL;
-	const char	*id, *agent, *tool, *risk, *sum, *p[8];
+	const char	*id, *agent, *tool, *risk, *sum, *out, *p[9];
 	char		 aid[UTIL_UUID_LEN], *text = NULL, *plain = NULL;
 	char		*imsg = NULL, *cut = NULL, secs[24];
 	PGresult	*res;
@@ -178,6 +179,12 @@ op_approval_prompt(struct svc_ctx *c, const struct msg_req *rq,
 	risk = approve_str(b, "risk_level");
 	sum = json_string_value(json_object_get(b, "summary"));
 	to = json_integer_value(json_object_get(b, "timeout_secs"));
+	out = json_string_value(json_object_get(b, "outcome"));
+	if (json_object_get(b, "outcome") != NULL && (out == NULL ||
+	    strcmp(out, "timed_out") != 0)) {
+		svc_reply_error(rp, 400, "outcome must be \"timed_out\"");
+		return;
+	}
 	if (id == NULL || approve_uuid(id, strlen(id), aid) != 0 ||
 	    agent == NULL || !util_uuid_valid(agent) || tool == NULL ||
 	    risk == NULL || !json_is_object(o) || approve_str(o,
@@ -192,23 +199,35 @@ op_approval_prompt(struct svc_ctx *c, const struct msg_req *rq,
 	cut = strndup(sum, chan_text_chunk(sum, strlen(sum),
 	    APPROVE_SUMMARY_MAX, CHAN_UNIT_BYTE));
 	snprintf(secs, sizeof(secs), "%lld", (long long)to);
-	if (cut == NULL || asprintf(&text, "\u26a0\ufe0f Approval needed: "
+	if (cut != NULL && out != NULL) {
+		/* No buttons: there is nothing left to decide. */
+		if (asprintf(&plain, "\u231b Approval %s timed out: nobody "
+		    "decided within %s s, so '%s' was not run.", aid, secs,
+		    tool) < 0) {
+			plain = NULL;
+			goto oom;
+		}
+	} else if (cut == NULL || asprintf(&text, "\u26a0\ufe0f Approval needed: "
 	    "the agent wants to run '%s' (risk %s).\n%s%s%s(approval %s, "
 	    "%s s to decide)", tool, risk, *cut != '\0' ? "\u2192 " : "", cut,
 	    *cut != '\0' ? "\n" : "", aid, secs) < 0) {
 		text = NULL;
 		goto oom;
 	}
-	if (asprintf(&plain, "%s\nAnswer /approve %s or /reject %s.", text,
-	    aid, aid) < 0) {
-		plain = NULL;
-		goto oom;
+	if (out == NULL) {
+		if (asprintf(&plain, "%s\nAnswer /approve %s or /reject %s.",
+		    text, aid, aid) < 0) {
+			plain = NULL;
+			goto oom;
+		}
+		msg = json_pack("{s:s, s:[[{s:s, s:s+}, {s:s, s:s+}]]}",
+		    "text", text, "buttons", "label", "Approve", "action",
+		    "approve:", aid, "label", "Reject", "action", "reject:",
+		    aid);
+		if (msg == NULL || (imsg = json_dumps(msg, JSON_COMPACT)) ==
+		    NULL)
+			goto oom;
 	}
-	msg = json_pack("{s:s, s:[[{s:s, s:s+}, {s:s, s:s+}]]}", "text",
-	    text, "buttons", "label", "Approve", "action", "approve:", aid,
-	    "label", "Reject", "action", "reject:", aid);
-	if (msg == NULL || (imsg = json_dumps(msg, JSON_COMPACT)) == NULL)
-		goto oom;
 	p[0] = aid;
 	p[1] = approve_str(o, "channel");
 	p[2] = agent;
@@ -217,17 +236,18 @@ op_approval_prompt(struct svc_ctx *c, const struct msg_req *rq,
 	p[5] = approve_str(o, "thread_id");
 	p[6] = plain;
 	p[7] = imsg;
+	p[8] = out != NULL ? ":timed_out" : "";
 	if ((res = db_exec(c->sc_db, "INSERT INTO outbox (idem_key, channel, "
 	    "agent_id, channel_id, recipient, thread_id, text, kind, "
-	    "interactive) VALUES ('channels:approval:' || $1, $2, $3::uuid, "
-	    "$4, $5, $6, $7, 'approval', $8::jsonb) ON CONFLICT (idem_key) "
-	    "DO NOTHING RETURNING id", 8, p)) == NULL) {
+	    "interactive) VALUES ('channels:approval:' || $1 || $9, $2, "
+	    "$3::uuid, $4, $5, $6, $7, 'approval', $8::jsonb) ON CONFLICT "
+	    "(idem_key) DO NOTHING RETURNING id", 9, p)) == NULL) {
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
 	if (PQntuples(res) == 1)
-		log_info("channel '%s': approval %s asked in chat '%s'", p[1],
-		    aid, p[3]);
+		log_info("channel '%s': approval %s %s in chat '%s'", p[1],
+		    aid, out != NULL ? "timed out: told" : "asked", p[3]);
 	svc_reply_json(rp, 200, json_pack("{s:s}", "status",
 	    PQntuples(res) == 1 ? "queued" : "already_queued"));
 	PQclear(res);

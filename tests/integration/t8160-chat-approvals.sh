@@ -12,8 +12,9 @@
 # python adapter (no "interactive"): the question as text naming
 # /approve <id>; under TOTP a bare /approve asks for the code, a wrong
 # sender is refused, /approve <id> <code> runs the tool; a trusted user
-# (allowed_users) may reject another's request; bad ids answered.  Two
-# channels replicas run throughout.
+# (allowed_users) may reject another's request; bad ids answered; a
+# request nobody decides in time is said to have timed out, in the chat
+# that was asked, once.  Two channels replicas run throughout.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../channels/chanlib.sh"
 . "$(dirname "$0")/../channels/e2e.sh"
@@ -205,4 +206,26 @@ t_eq "no command ran a turn: the plain agent's provider asked 4 times" "$(lf_fak
 t_eq "each question was queued once (outbox rows of kind approval)" \
     "$(lf_psql "SELECT count(*) || ' ' || count(DISTINCT idem_key) FROM channels.outbox WHERE kind = 'approval'")" "5 5"
 t_eq "  and every one sent" "$(lf_psql "SELECT count(*) FROM channels.outbox WHERE kind = 'approval' AND state <> 'sent'")" 0
+
+# ---- plain: nobody decides ------------------------------------------------------
+# u5's messages go to an agent whose requests wait 10 s (the least).
+W=$(lf_agent waiter m-w "$CAPS
+[approval]
+timeout_secs = 10
+timeout_fallback = \"deny\"")
+lf_req POST /api/bindings '{"agent": "waiter", "channel": "plain", "user_id": "u5"}'
+t_eq "u5 on plain is bound to an agent with a 10 s timeout" "$LF_STATUS" 201
+script m-w "echo w-1 > $LF_TMP/ran-w1" "Done waiting."
+emit plain "$(msg u5 "run it and wait" w1)"
+t_ok "its turn pauses" lf_poll 300 pending "$W"
+R6=$PEND
+t_ok "  asked in u5's chat" pwait plain "/reject $R6"
+t_ok "no decision in 10 s: the chat is told it timed out" \
+    lf_poll 600 psent plain "Approval $R6 timed out: nobody decided within 10 s, so 'shell_exec' was not run."
+t_eq "  in u5's chat" "$(to_of plain "Approval $R6 timed out")" c-u5
+t_ok "  and the agent goes on without the tool" pwait plain "Done waiting."
+t_ok "  which did not run" test ! -e "$LF_TMP/ran-w1"
+t_eq "the news was queued once, after the question" \
+    "$(lf_psql "SELECT string_agg(idem_key, ' ' ORDER BY id) FROM channels.outbox WHERE idem_key LIKE 'channels:approval:$R6%'")" \
+    "channels:approval:$R6 channels:approval:$R6:timed_out"
 t_done

@@ -328,10 +328,11 @@ gate_origin(const struct turn *t, const char *key)
  * /approve text) in the channels' outbox, sent by whichever replica runs
  * the channel's adapter.  Best effort: the request stands (and is
  * decided over the API) when the channels service does not answer.
+ * outcome "timed_out": the chat is told nobody decided in time.
  */
 static void
 gate_prompt(struct turn *t, const char *tool, const char *risk,
-    const char *summary, int timeout_secs)
+    const char *summary, int timeout_secs, const char *outcome)
 {
 	struct msg_rep	 rep;
 	json_t		*req;
@@ -342,10 +343,11 @@ gate_prompt(struct turn *t, const char *tool, const char *risk,
 		return;
 	req = msg_request(OP_CHANNELS_APPROVAL_PROMPT, NULL, util_wall_ms() +
 	    GATE_PROMPT_MS, json_pack("{s:s}", "principal", "agent-runtime"),
-	    NULL, NULL, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:O}",
+	    NULL, NULL, json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:O, s:s*}",
 	    "approval_id", t->t_appr_id, "agent_id", t->t_agent_id,
 	    "tool_name", tool, "risk_level", risk, "summary", summary,
-	    "timeout_secs", timeout_secs, "origin", t->t_chat_origin));
+	    "timeout_secs", timeout_secs, "origin", t->t_chat_origin,
+	    "outcome", outcome));
 	if (req == NULL)
 		return;
 	rv = bus_call(t->t_as->as_bus, SVC_CHANNELS, req, GATE_PROMPT_MS,
@@ -353,13 +355,13 @@ gate_prompt(struct turn *t, const char *tool, const char *risk,
 	json_decref(req);
 	if (rv != 0) {
 		log_warnx("approval %s: the chat of channel '%s' was not "
-		    "asked: %s", t->t_appr_id, gate_origin(t, "channel") ?: "?",
+		    "reached: %s", t->t_appr_id, gate_origin(t, "channel") ?: "?",
 		    sh_strerror(rv));
 		return;
 	}
 	if (rep.mp_status != 200)
 		log_warnx("approval %s: the chat of channel '%s' was not "
-		    "asked: %d", t->t_appr_id, gate_origin(t, "channel") ?: "?",
+		    "reached: %d", t->t_appr_id, gate_origin(t, "channel") ?: "?",
 		    rep.mp_status);
 	msg_rep_release(&rep);
 }
@@ -461,7 +463,7 @@ approval_gate(struct turn *t, struct db *db, const char *id,
 	    1000;
 	approval_announce_request(t->t_as, t->t_appr_id, t->t_agent_id, name,
 	    risk, desc, pol.ap_timeout_secs);
-	gate_prompt(t, name, risk, summary, pol.ap_timeout_secs);
+	gate_prompt(t, name, risk, summary, pol.ap_timeout_secs, NULL);
 	return (approval_pause(t, name, risk, desc, resume));
 }
 
@@ -500,6 +502,12 @@ approval_resume(struct turn *t, struct db *db, struct tool_result *r,
 			v = approval_outcome(t, status, tool, reason, feedback,
 			    t->t_appr_timeout, t->t_appr_skip, r);
 			PQclear(res);
+			/* The chat that was asked hears that time ran out
+			 * (whoever marked it: the key makes it once). */
+			if (strcmp(status, "timed_out") == 0)
+				gate_prompt(t, tool, approval_risk_name(
+				    approval_risk(tool)), "", t->t_appr_timeout,
+				    "timed_out");
 			return (v);
 		}
 		PQclear(res);
