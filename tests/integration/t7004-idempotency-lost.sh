@@ -9,15 +9,27 @@
 # retries get that answer without another run.  A replica that is stuck
 # (SIGSTOP: alive, its lock held) keeps the key: 409 turn_in_progress
 # until the turn's deadline (bus.turn_timeout_secs = 4, plus 5 s), then
-# 503 "lost", and the provider never sees a second run.
+# 503 "lost", and the provider never sees a second run.  Both runs
+# publish the user's Message event with the one id the key decides, so a
+# webhook subscribed to message_received gets one delivery.
 . "$(dirname "$0")/../lib.sh"
 
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 is not installed"; exit 0; }
 export FAKE_API_KEY=sk-fake-idem-lost-0123456789
 lf_fake_start
 lf_config '[bus]
-turn_timeout_secs = 4'
-lf_stack_start agent-runtime
+turn_timeout_secs = 4
+
+[webhooks]
+allowed_hosts = ["127.0.0.1"]'
+lf_rcv_start
+lf_stack_start agent-runtime channels
 lf_wait_agents
+lf_req POST /api/webhooks/events "$(jq -nc --arg u "$LF_RCV/hook/mr" '{url: $u, events: ["message_received"]}')"
+t_eq "a webhook subscribes to message_received" "$LF_STATUS" 201
+lf_rcv_ctl mr "$(jb .secret)"
+EV=$LF_TMP/events.txt
+lf_bg evsub "$LF_BIN/bustool" -t 120000 sub events 1000000 >"$EV"
 LIBREFANG_LOG_LEVEL=debug t_ok "a second replica joins" \
     lf_replica agent-runtime-2 agent-runtime
 A=$(lf_agent lost m-lost)
@@ -48,6 +60,14 @@ t_eq "without a third run" "$(lf_fake_requests m-lost | jq length)" 2
 lf_req GET "/api/agents/$A/session"
 t_eq "the session holds one exchange, the dead run's message not doubled" \
     "$(jbc '[.messages[] | [.role, .content]]')" '[["User","die"],["Assistant","second run"]]'
+user_ids() { grep '"type":"Message"' "$EV" | sed 's/^events //' | jq -r 'select(.payload.data.role == "user" and .payload.data.content == "die") | .id'; }
+two_runs() { [ "$(user_ids | wc -l)" -ge 2 ]; }
+t_ok "both runs published the user's Message event" lf_poll 200 two_runs
+t_eq "  with one id" "$(user_ids | sort -u | wc -l)" 1
+delivered() { [ "$(lf_rcv_count mr | jq .ok)" -ge 1 ]; }
+t_ok "the webhook got it" lf_poll 300 delivered
+sleep 2
+t_eq "  once" "$(lf_psql "SELECT count(*) FROM channels.webhook_deliveries WHERE event = 'message_received'") $(lf_rcv_count mr | jq .ok)" "1 1"
 
 # ---- stuck, not dead: the key stays its owner's until the deadline -----------------------
 if [ "$RUNNER" = agent-runtime ]; then

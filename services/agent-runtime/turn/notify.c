@@ -27,6 +27,13 @@
  * pattern is all or content_match), and the take's statement reads
  * EXISTS (... WHERE messages) into the turn, so the gate costs no
  * statement.  Crashed stays unconditional (failures are rare).
+ *
+ * A keyed turn's (caller.idempotency_key) Message events have ids its key
+ * decides (v5 in NOTIFY_NS of "<key>:user" and "<key>:agent"): a retry
+ * that runs the turn again after its first runner died (a takeover)
+ * publishes the same ids, and the consumers, which key on them (the
+ * webhook deliveries' and the trigger fires' primary keys), take each
+ * once.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -44,6 +51,7 @@
 #include "turn/turn.h"
 
 #define INTEREST_SERVICE_MAX	64
+#define NOTIFY_NS		"6b0e4f7a-3c21-5d9e-8a47-1f2c9d3e5b60"
 
 /* What this process's last take read (1 until one did: publishing an
  * event nobody wants costs less than losing one somebody wants). */
@@ -111,17 +119,26 @@ notify_text(const char *s, int *cut)
 	return (json_stringn(s != NULL ? s : "", n));
 }
 
+/* Publishes event type with data (taken); role: a Message's, whose id a
+ * keyed turn's key decides, or NULL. */
 static void
-notify_publish(struct turn *t, const char *type, json_t *data)
+notify_publish(struct turn *t, const char *type, json_t *data,
+    const char *role)
 {
 	struct agent_state	*as = t->t_as;
 	json_t			*ev;
+	char			 name[TURN_IDEM_KEY_MAX + 16], id[UTIL_UUID_LEN];
 
 	if (data == NULL)
 		return;
 	if ((ev = msg_event(t->t_agent_id, type, data, t->t_event_depth)) ==
 	    NULL)
 		return;
+	if (role != NULL && t->t_idem_key[0] != '\0') {
+		snprintf(name, sizeof(name), "%s:%s", t->t_idem_key, role);
+		if (util_uuid5(NOTIFY_NS, name, id) == 0)
+			json_object_set_new(ev, "id", json_string(id));
+	}
 	if (strcmp(type, "Message") == 0)
 		atomic_fetch_add(&notify_sent, 1);
 	pthread_mutex_lock(&as->as_pub_mtx);
@@ -163,7 +180,7 @@ turn_notify_received(struct turn *t)
 	    t->t_as->as_pub == NULL || !notify_message_wanted(t))
 		return;
 	notify_publish(t, "Message", notify_message(t, "user",
-	    notify_user_text(t)));
+	    notify_user_text(t)), "user");
 }
 
 void
@@ -188,7 +205,7 @@ turn_notify_end(struct turn *t, int status, json_t *body)
 		json_object_set_new(md, "iterations", json_integer(t->t_iter));
 		if (json_is_true(json_object_get(body, "silent")))
 			json_object_set_new(md, "silent", json_true());
-		notify_publish(t, "Message", data);
+		notify_publish(t, "Message", data, "agent");
 		return;
 	}
 	/* A request refused (bad input, a busy session, an unknown
@@ -205,7 +222,7 @@ turn_notify_end(struct turn *t, int status, json_t *body)
 	if (data != NULL && t->t_trigger_id[0] != '\0')
 		json_object_set_new(data, "trigger_id",
 		    json_string(t->t_trigger_id));
-	notify_publish(t, "Lifecycle", data);
+	notify_publish(t, "Lifecycle", data, NULL);
 }
 
 /* ---- events.interest ------------------------------------------------ */
