@@ -64,11 +64,12 @@ static const char SQL_CLAIM[] =
 	"ON CONFLICT (key) DO UPDATE SET agent_id = EXCLUDED.agent_id, "
 	"    state = 'running', status = NULL, reply = NULL, "
 	"    deadline = EXCLUDED.deadline, fingerprint = EXCLUDED.fingerprint, "
-	"    expires_at = EXCLUDED.expires_at, created_at = clock_timestamp() "
+	"    expires_at = EXCLUDED.expires_at, created_at = clock_timestamp(), "
+	"    run = gen_random_uuid() "
 	"WHERE turn_keys.expires_at < clock_timestamp() AND "
 	"    (turn_keys.state = 'done' OR turn_keys.deadline < "
 	"    clock_timestamp()) "
-	"RETURNING 1";
+	"RETURNING run::text";
 static const char SQL_READ[] =
 	"SELECT state, status, reply::text, deadline < clock_timestamp(), "
 	"    coalesce(agent_id::text, ''), fingerprint "
@@ -84,7 +85,7 @@ static const char SQL_RELEASE[] =
 static const char SQL_TAKEOVER[] =
 	"UPDATE turn_keys SET deadline = to_timestamp($2::bigint / 1000.0), "
 	"    created_at = clock_timestamp() "
-	"WHERE key = $1 AND state = 'running' RETURNING 1";
+	"WHERE key = $1 AND state = 'running' RETURNING run::text";
 static const char SQL_STATE[] =
 	"SELECT state = 'running' FROM turn_keys WHERE key = $1";
 static const char SQL_FINISH[] =
@@ -105,7 +106,7 @@ reply_stored(struct svc_reply *rp, int status, const char *text)
 
 int
 turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
-    const char *agent_id, struct svc_reply *rp)
+    const char *agent_id, char run[UTIL_UUID_LEN], struct svc_reply *rp)
 {
 	PGresult	*res = NULL;
 	const char	*p[5], *fp;
@@ -144,6 +145,9 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 			goto done;
 		}
 		if (PQntuples(res) == 1) {
+			if (run != NULL)
+				snprintf(run, UTIL_UUID_LEN, "%s",
+				    PQgetvalue(res, 0, 0));
 			rv = 1;
 			goto done;
 		}
@@ -187,6 +191,9 @@ turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq, const char *key,
 		} else if (PQntuples(res) == 1) {
 			log_info("idempotency key '%s': its first run's replica "
 			    "died before its end; running it again", key);
+			if (run != NULL)
+				snprintf(run, UTIL_UUID_LEN, "%s",
+				    PQgetvalue(res, 0, 0));
 			rv = 2;
 		} else
 			svc_reply_error(rp, 409, "the turn with idempotency "
@@ -234,7 +241,7 @@ turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
 		svc_reply_error(rp, 400, "'idempotency_key' must not be empty");
 		return;
 	}
-	if (turn_idem_claim(c, rq, key, NULL, rp) < 1)
+	if (turn_idem_claim(c, rq, key, NULL, NULL, rp) < 1)
 		return;
 	fn(c, rq, rp);
 	/* A 5xx (the database away) is not an answer to keep: the key is

@@ -28,12 +28,13 @@
  * EXISTS (... WHERE messages) into the turn, so the gate costs no
  * statement.  Crashed stays unconditional (failures are rare).
  *
- * A keyed turn's (caller.idempotency_key) Message events have ids its key
- * decides (v5 in NOTIFY_NS of "<key>:user" and "<key>:agent"): a retry
- * that runs the turn again after its first runner died (a takeover)
- * publishes the same ids, and the consumers, which key on them (the
- * webhook deliveries' and the trigger fires' primary keys), take each
- * once.
+ * A keyed turn's (caller.idempotency_key) Message events have ids its
+ * key's run decides (v5 in NOTIFY_NS of "<run>:user" and "<run>:agent";
+ * turn_idem_claim()): a retry that runs the turn again after its first
+ * runner died (a takeover) publishes the same ids, and the consumers,
+ * which key on them (the webhook deliveries' and the trigger fires'
+ * primary keys), take each once; the key reused after it expired is a
+ * new run, with new ids.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -127,15 +128,15 @@ notify_publish(struct turn *t, const char *type, json_t *data,
 {
 	struct agent_state	*as = t->t_as;
 	json_t			*ev;
-	char			 name[TURN_IDEM_KEY_MAX + 16], id[UTIL_UUID_LEN];
+	char			 name[UTIL_UUID_LEN + 8], id[UTIL_UUID_LEN];
 
 	if (data == NULL)
 		return;
 	if ((ev = msg_event(t->t_agent_id, type, data, t->t_event_depth)) ==
 	    NULL)
 		return;
-	if (role != NULL && t->t_idem_key[0] != '\0') {
-		snprintf(name, sizeof(name), "%s:%s", t->t_idem_key, role);
+	if (role != NULL && t->t_idem_run[0] != '\0') {
+		snprintf(name, sizeof(name), "%s:%s", t->t_idem_run, role);
 		if (util_uuid5(NOTIFY_NS, name, id) == 0)
 			json_object_set_new(ev, "id", json_string(id));
 	}

@@ -426,7 +426,8 @@ op_message(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		goto done;
 	}
 	if (key != NULL) {
-		if ((rv = turn_idem_claim(c, rq, key, id, rp)) < 1)
+		if ((rv = turn_idem_claim(c, rq, key, id, t->t_idem_run,
+		    rp)) < 1)
 			goto done;
 		snprintf(t->t_idem_key, sizeof(t->t_idem_key), "%s", key);
 		t->t_idem_locked = 1;	/* turn_free() lets go */

@@ -109,6 +109,8 @@ struct turn {
 						   trigger_id: the trigger
 						   whose fire this is, or "" */
 	char			 t_idem_key[TURN_IDEM_KEY_MAX + 1]; /* "": none */
+	char			 t_idem_run[UTIL_UUID_LEN]; /* its run
+						   (turn_idem_claim()) */
 	int			 t_idem_locked;	/* turn_key_lock() held:
 						   turn_free() lets go */
 	int			 t_idem_takeover; /* the key's first run
@@ -257,12 +259,14 @@ int	 turn_take(struct turn *t, int peers_max, struct session_take *st);
  * are kept with it.  1: claimed, run the turn; 2: claimed from a first
  * run whose replica died before it ended (nothing of it was answered:
  * run it afresh); then the caller holds turn_key_lock(key) and lets go
- * once the answer is stored.  0: rp holds the answer (the first
+ * once the answer is stored, and run (unless NULL) is the key's run: new
+ * with each claim anew, the first run's after a takeover.  0: rp holds the answer (the first
  * request's, 409 while it runs, 503 once lost, 422 for another
  * fingerprint); -1: rp holds a database error.
  */
 int	 turn_idem_claim(struct svc_ctx *c, const struct msg_req *rq,
-	    const char *key, const char *agent_id, struct svc_reply *rp);
+	    const char *key, const char *agent_id, char run[UTIL_UUID_LEN],
+	    struct svc_reply *rp);
 /* Runs the synchronous operation fn once per caller.idempotency_key
  * (none: every time), its answer kept under the key unless a 5xx. */
 void	 turn_idem_op(struct svc_ctx *c, const struct msg_req *rq,
