@@ -544,6 +544,28 @@ svc_known_fields(json_t *o, const char *const *allowed, struct svc_reply *rp)
 	return (0);
 }
 
+int
+svc_query_int(const struct msg_req *rq, const char *key, long long min,
+    long long max, long long def, long long *out, struct svc_reply *rp)
+{
+	json_t		*v = json_object_get(rq->mr_query, key);
+	const char	*s = json_string_value(v);
+
+	*out = def;
+	if (v == NULL)
+		return (0);
+	if (json_is_integer(v))
+		*out = json_integer_value(v);
+	else if (s == NULL || util_strtonum(s, min, max, out) != 0)
+		goto bad;
+	if (*out >= min && *out <= max)
+		return (0);
+ bad:
+	svc_reply_error(rp, 400, "'%s' must be an integer from %lld to %lld",
+	    key, min, max);
+	return (-1);
+}
+
 const char *
 svc_param_name(const struct msg_req *rq, struct svc_reply *rp)
 {

@@ -217,6 +217,11 @@ int	 svc_param_agent_id(const struct msg_req *rq, struct svc_reply *rp,
 int	 svc_known_fields(json_t *o, const char *const *allowed,
 	    struct svc_reply *rp);
 
+/* query.key as an integer in min..max (absent: def) into *out: 0, or -1
+ * after a 400 "'<key>' must be an integer from <min> to <max>". */
+int	 svc_query_int(const struct msg_req *rq, const char *key,
+	    long long min, long long max, long long def, long long *out,
+	    struct svc_reply *rp);
 /* params.name (borrowed), or NULL after a 400 ("a name is required"). */
 const char *svc_param_name(const struct msg_req *rq, struct svc_reply *rp);
 /* "<what> '<name>' not found" into err, or "<what> not found" when name

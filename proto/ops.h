@@ -135,6 +135,14 @@
 #define OP_INTEGRATIONS_HEALTH		"integrations.health"
 #define OP_INTEGRATIONS_RELOAD		"integrations.reload"
 
+/* ---- agent-runtime: skills (skill/ops.c; issue 15) --------------------- */
+#define OP_SKILLS_LIST		"skills.list"
+#define OP_SKILLS_GET		"skills.get"
+#define OP_SKILLS_FILE		"skills.file"
+#define OP_SKILLS_CREATE	"skills.create"
+#define OP_SKILLS_UNINSTALL	"skills.uninstall"
+#define OP_SKILLS_RELOAD	"skills.reload"
+
 /* ---- memory: key-value memory (services/memory/kv.c) ------------------- */
 #define OP_MEMORY_KV_GET	"memory.kv.get"
 #define OP_MEMORY_KV_SET	"memory.kv.set"

@@ -11,6 +11,8 @@ AR_TESTS	:= t_catalog t_llm t_mcp t_session t_tool llmcall mcpcall toolrun \
 		   uploadblocks
 # The TOTP second factor (approval/totp.c; issue 12, part "totp").
 AR_TESTS	+= t_totp totpgate
+# Skills: the formats and the scan (skill/; issue 15).
+AR_TESTS	+= t_skill
 $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)
 

@@ -1,7 +1,7 @@
 /*
  * agent-runtime - owns the agents, their sessions and turns, the model
- * catalog and providers, the tools, MCP links, approvals and the budget
- * ledger.  One folder per module; README.md
+ * catalog and providers, the tools, MCP links, skills, approvals and the
+ * budget ledger.  One folder per module; README.md
  * maps them.
  *
  * It applies its schema's migrations, loads the catalog, opens the
@@ -26,6 +26,7 @@
 #include "log.h"
 #include "mcp/mcp.h"
 #include "services.h"
+#include "skill/skill.h"
 #include "svc.h"
 #include "tool/tool.h"
 #include "turn/turn.h"
@@ -77,6 +78,11 @@ agent_start(const struct sh_config *cfg, void *arg)
 	if ((as->as_bus = bus_client_open(cfg->bus_url)) == NULL)
 		log_warnx("could not open a bus client on '%s'; kv and "
 		    "agent tools are off", cfg->bus_url);
+	/* Skills: the bundled set parsed, scanned and written. */
+	if (skill_start(cfg) != 0) {
+		log_warnx("could not load the bundled skills");
+		goto fail;
+	}
 	/* MCP servers: the catalog, the registry and its supervisors. */
 	if (mcp_init(cfg) != 0) {
 		log_warnx("could not start the MCP client");
@@ -126,6 +132,8 @@ agent_stop(void *arg)
 	as->as_pub = NULL;
 	pthread_mutex_destroy(&as->as_pub_mtx);
 	mcp_catalog_fini();
+	skill_fini();
+	skill_snapshot_drop();
 	catalog_fini();
 }
 
@@ -134,7 +142,7 @@ static struct agent_state	agent_st;
 static const struct svc_op *const agent_tables[] = {
 	agent_ops, agent_list_ops, catalog_ops, tool_ops, turn_ops, tmpl_ops,
 	upload_ops, obs_ops, a2a_ops, a2a_hook_ops, comms_ops, mcp_ops,
-	budget_ops, usage_ops, approval_ops,
+	budget_ops, usage_ops, approval_ops, skill_ops,
 	totp_ops, turn_interest_ops,
 	NULL
 };

@@ -380,10 +380,12 @@ const struct gw_route gw_routes[] = {
 	{ GW_GET, "/api/providers/github-copilot/oauth/poll/{poll_id}",
 	    NULL, NULL, 5, NULL, 0 },
 	/* Skills & Marketplace */
-	{ GW_GET, "/api/skills", NULL, NULL, 2, NULL, 0 },
+	{ GW_GET, "/api/skills", SVC_AGENT_RUNTIME, OP_SKILLS_LIST, 2, NULL, 0 },
 	{ GW_POST, "/api/skills/install", NULL, NULL, 50, NULL, 0 },
-	{ GW_POST, "/api/skills/uninstall", NULL, NULL, 10, NULL, 0 },
-	{ GW_POST, "/api/skills/create", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/skills/uninstall",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_UNINSTALL, 10, NULL, 0 },
+	{ GW_POST, "/api/skills/create",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_CREATE, 5, NULL, 0 },
 	{ GW_GET, "/api/marketplace/search", NULL, NULL, 10, NULL, 0 },
 	/* ClawHub */
 	{ GW_GET, "/api/clawhub/search", NULL, NULL, 5, NULL, 0 },
@@ -618,10 +620,13 @@ const struct gw_route gw_routes[] = {
 	{ GW_POST, "/api/plugins/{name}/sign", NULL, NULL, 5, NULL, 0 },
 	{ GW_POST, "/api/plugins/prewarm", NULL, NULL, 5, NULL, 0 },
 	/* Skills (registry & runtime) */
-	{ GW_GET, "/api/skills/{name}", NULL, NULL, 5, NULL, 0 },
-	{ GW_GET, "/api/skills/{name}/file", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/skills/{name}",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_GET, 5, NULL, 0 },
+	{ GW_GET, "/api/skills/{name}/file",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_FILE, 5, NULL, 0 },
 	{ GW_GET, "/api/skills/registry", NULL, NULL, 5, NULL, 0 },
-	{ GW_POST, "/api/skills/reload", NULL, NULL, 5, NULL, 0 },
+	{ GW_POST, "/api/skills/reload",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_RELOAD, 5, NULL, 0 },
 	/* Tools (direct invocation) */
 	{ GW_POST, "/api/tools/{name}/invoke",
 	    SVC_AGENT_RUNTIME, OP_TOOLS_INVOKE, 5, NULL, GW_RT_TURN },

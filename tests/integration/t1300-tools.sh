@@ -123,8 +123,8 @@ lf_req GET "/api/agents/not-a-uuid/tools"
 t_eq "tools of a bad id is 400" "$LF_STATUS" 400
 
 lf_req GET "/api/agents/$ID/skills"
-t_eq "GET skills" "$LF_STATUS $(jbc '.')" \
-    '200 {"assigned":[],"available":[],"mode":"all","disabled":false}'
+t_eq "GET skills: the bundled skills available" "$LF_STATUS $(jbc '.')" \
+    '200 {"assigned":[],"available":["code-review","meeting-notes","plain-writing"],"mode":"all","disabled":false}'
 lf_req PUT "/api/agents/$ID/skills" '{"skills":["web-search","pdf"]}'
 t_eq "PUT skills" "$LF_STATUS $(jbc '.')" '200 {"status":"ok","skills":["web-search","pdf"]}'
 lf_req GET "/api/agents/$ID/skills"

@@ -18,6 +18,7 @@
 #include "agent/agent.h"
 #include "err.h"
 #include "mcp/mcp.h"
+#include "skill/skill.h"
 #include "ops.h"
 
 #define LIST_MAX	256	/* entries of one list */
@@ -26,7 +27,7 @@
 /* Applies body to manifest m (a copy); 0, or -1 after replying. */
 typedef int (*list_apply_fn)(json_t *body, json_t *m, struct svc_reply *rp);
 /* The reply body for the manifest after the change (new). */
-typedef json_t *(*list_view_fn)(json_t *m);
+typedef json_t *(*list_view_fn)(struct svc_ctx *c, json_t *m);
 
 static json_t *
 list_or_empty(json_t *m, const char *key)
@@ -67,8 +68,9 @@ list_arg(json_t *body, const char *key, json_t **out, struct svc_reply *rp)
 /* ---- views ------------------------------------------------------------ */
 
 static json_t *
-tools_view(json_t *m)
+tools_view(struct svc_ctx *c, json_t *m)
 {
+	(void)c;
 	return (json_pack("{s:o, s:o, s:o, s:b}",
 	    "capabilities_tools", list_or_empty(json_object_get(m,
 	    "capabilities"), "tools"),
@@ -88,11 +90,15 @@ skills_mode(json_t *m)
 }
 
 static json_t *
-skills_view(json_t *m)
+skills_view(struct svc_ctx *c, json_t *m)
 {
-	/* No skill registry yet: nothing is installed. */
-	return (json_pack("{s:o, s:[], s:s, s:b}",
-	    "assigned", list_or_empty(m, "skills"), "available",
+	json_t	*avail;
+
+	/* available: the enabled skills (skill/), by name. */
+	if ((avail = skill_enabled_names(c->sc_db)) == NULL)
+		avail = json_array();
+	return (json_pack("{s:o, s:o, s:s, s:b}",
+	    "assigned", list_or_empty(m, "skills"), "available", avail,
 	    "mode", skills_mode(m),
 	    "disabled", json_is_true(json_object_get(m, "skills_disabled"))));
 }
@@ -112,8 +118,9 @@ mcp_mode(json_t *m)
 }
 
 static json_t *
-mcp_view(json_t *m)
+mcp_view(struct svc_ctx *c, json_t *m)
 {
+	(void)c;
 	/* available: the servers configured (mcp/), by name. */
 	return (json_pack("{s:o, s:o, s:s}",
 	    "assigned", list_or_empty(m, "mcp_servers"), "available",
@@ -133,7 +140,7 @@ list_get(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		return;
 	if ((row = agent_fetch(c, id, 0, rp)) == NULL)
 		return;
-	svc_reply_json(rp, 200, view(json_object_get(row, "manifest")));
+	svc_reply_json(rp, 200, view(c, json_object_get(row, "manifest")));
 	json_decref(row);
 }
 
@@ -197,7 +204,7 @@ list_set(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp,
 		goto done;
 	in_tx = 0;
 	agent_publish(c->sc_arg, rq, "agent_updated", id, name);
-	svc_reply_json(rp, 200, view(m));
+	svc_reply_json(rp, 200, view(c, m));
  done:
 	if (in_tx)
 		agent_store_rollback(c->sc_db);
@@ -283,8 +290,9 @@ apply_skills(json_t *body, json_t *m, struct svc_reply *rp)
 }
 
 static json_t *
-skills_set_view(json_t *m)
+skills_set_view(struct svc_ctx *c, json_t *m)
 {
+	(void)c;
 	return (json_pack("{s:s, s:o}", "status", "ok", "skills",
 	    list_or_empty(m, "skills")));
 }
@@ -307,8 +315,9 @@ apply_mcp(json_t *body, json_t *m, struct svc_reply *rp)
 }
 
 static json_t *
-mcp_set_view(json_t *m)
+mcp_set_view(struct svc_ctx *c, json_t *m)
 {
+	(void)c;
 	return (json_pack("{s:s, s:o}", "status", "ok", "mcp_servers",
 	    list_or_empty(m, "mcp_servers")));
 }

@@ -127,33 +127,6 @@ approval_tool_ok(const char *s)
 	return (n > 0 && n <= APPROVAL_TOOL_MAX);
 }
 
-/* query.key as an integer in min..max (absent: def).  0, or -1 after a
- * 400. */
-static int
-approval_query_int(const struct msg_req *rq, const char *key, long long min,
-    long long max, long long def, long long *out, struct svc_reply *rp)
-{
-	json_t		*v = json_object_get(rq->mr_query, key);
-	const char	*s = json_string_value(v);
-
-	*out = def;
-	if (v == NULL)
-		return (0);
-	if (json_is_integer(v))
-		*out = json_integer_value(v);
-	else if (s == NULL || util_strtonum(s, min, max, out) != 0) {
-		svc_reply_error(rp, 400, "'%s' must be an integer from %lld to "
-		    "%lld", key, min, max);
-		return (-1);
-	}
-	if (*out < min || *out > max) {
-		svc_reply_error(rp, 400, "'%s' must be an integer from %lld to "
-		    "%lld", key, min, max);
-		return (-1);
-	}
-	return (0);
-}
-
 /* query.key as a UUID (lowercased into id), absent: *p NULL. */
 static int
 approval_query_uuid(const struct msg_req *rq, const char *key,
@@ -228,7 +201,7 @@ op_approvals_list(struct svc_ctx *c, const struct msg_req *rq,
 		return;
 	}
 	if (approval_query_uuid(rq, "agent_id", aid, &p[1], rp) != 0 ||
-	    approval_query_int(rq, "limit", 1, APPROVAL_LIST_MAX,
+	    svc_query_int(rq, "limit", 1, APPROVAL_LIST_MAX,
 	    APPROVAL_LIST_DEFAULT, &limit, rp) != 0)
 		return;
 	snprintf(lim, sizeof(lim), "%lld", limit);
@@ -736,9 +709,9 @@ op_approvals_audit(struct svc_ctx *c, const struct msg_req *rq,
 
 	if (approval_query_uuid(rq, "agent_id", aid, &a, rp) != 0 ||
 	    approval_query_uuid(rq, "approval_id", rid, &r, rp) != 0 ||
-	    approval_query_int(rq, "limit", 1, APPROVAL_LIST_MAX,
+	    svc_query_int(rq, "limit", 1, APPROVAL_LIST_MAX,
 	    APPROVAL_LIST_DEFAULT, &limit, rp) != 0 ||
-	    approval_query_int(rq, "offset", 0, 1000000000LL, 0, &offset,
+	    svc_query_int(rq, "offset", 0, 1000000000LL, 0, &offset,
 	    rp) != 0)
 		return;
 	(void)approval_sweep(c->sc_db);

@@ -870,6 +870,7 @@ turn_job_start(struct turn *t, struct db *db)
 		}
 		t->t_fence = st.st_fence;
 		t->t_catalog_ver = st.st_catalog_ver;
+		t->t_skill_ver = st.st_skill_ver;
 		t->t_msg_events = st.st_msg_events;
 		turn_notify_wanted(st.st_msg_events);
 		t->t_messages = session_repair(st.st_messages, &rs);

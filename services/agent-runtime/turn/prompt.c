@@ -3,7 +3,7 @@
  *
  * The sections that apply to this runtime, in the reference's order,
  * separated by blank lines, empty ones left out: identity, current date,
- * tool call behaviour, your tools, peer agents, output channels (only
+ * tool call behaviour, your tools, skills, peer agents, output channels (only
  * with notify_owner), safety, and the instruction to answer in the
  * user's language.  Sub-agents (agent_send, depth > 0) skip the tool
  * behaviour, peers and safety sections, as the reference does.  The text
@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "skill/skill.h"
 #include "tool/tool.h"
 #include "turn/turn.h"
 
@@ -118,6 +119,9 @@ turn_prompt(struct turn *t, struct db *db)
 				notify = 1;
 		}
 	}
+	/* 7. Skills (skill/prompt.c): the agent's, from the snapshot of
+	 * the version the take read. */
+	(void)skill_prompt(&b, t->t_manifest, t->t_skill_ver, db);
 	/* 15. Peers. */
 	if (!sub)
 		peers(&b, t, db);

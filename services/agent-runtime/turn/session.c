@@ -64,7 +64,9 @@ static const char SQL_TAKE[] =
 	/* turn/notify.c: whether any service wants Message events. */
 	"    EXISTS (SELECT 1 FROM event_interest WHERE messages), "
 	/* catalog/catalog.c: what users changed, as resolve last read. */
-	"    (SELECT v FROM catalog_version) "
+	"    (SELECT v FROM catalog_version), "
+	/* skill/prompt.c: the skills, as its snapshot last read them. */
+	"    (SELECT v FROM skill_version) "
 	"FROM l LEFT JOIN t ON true";
 static const char SQL_SAVE[] =
 	"UPDATE sessions SET messages = $3::jsonb, "
@@ -204,6 +206,9 @@ session_take(struct db *lockdb, const char *sid, const char *agent_id,
 	if (util_strtonum(PQgetvalue(res, 0, 7), 1, INT64_MAX,
 	    &out->st_catalog_ver) != 0)
 		out->st_catalog_ver = 0;	/* resolve reads it */
+	if (util_strtonum(PQgetvalue(res, 0, 8), 1, INT64_MAX,
+	    &out->st_skill_ver) != 0)
+		out->st_skill_ver = 0;		/* the prompt reads it */
 	ret = out->st_messages != NULL ? 0 : SH_ENOMEM;
  done:
 	PQclear(res);

@@ -59,6 +59,7 @@ struct session_take {
 	int		 st_msg_events;	/* a service wants Message events
 					   (event_interest) */
 	long long	 st_catalog_ver; /* catalog_resolve()'s ver */
+	long long	 st_skill_ver;	/* skill_prompt()'s ver */
 };
 
 /* The advisory-lock key of a session (its first 64 bits). */
@@ -69,7 +70,8 @@ long long session_lock_key(const char *sid);
  * only when it was got the take: creates the session if missing, bumps
  * its fence, clears its interrupt flag and reads it, with the names of up
  * to peers_max agents other than self (the prompt's peers, which would
- * otherwise cost the turn a round trip).  0 (locked and taken),
+ * otherwise cost the turn a round trip) and the catalog's and the
+ * skills' versions.  0 (locked and taken),
  * SESSION_EBUSY (not locked), SESSION_EOTHER (locked, not taken: the
  * caller unlocks), SH_ENOMEM or -1 (the lock's state unknown: the
  * caller unlocks).

@@ -134,6 +134,7 @@ struct turn {
 	int			 t_locked;
 	long long		 t_fence;
 	long long		 t_catalog_ver;	/* the take read it (catalog_resolve()) */
+	long long		 t_skill_ver;	/* the take read it (skill_prompt()) */
 	int			 t_save_at_end;	/* turn_end() saves */
 	int			 t_flag_known;	/* the last save read... */
 	int			 t_flag;	/* ...the interrupt flag */
