@@ -140,6 +140,7 @@
 #define OP_SKILLS_GET		"skills.get"
 #define OP_SKILLS_FILE		"skills.file"
 #define OP_SKILLS_CREATE	"skills.create"
+#define OP_SKILLS_INSTALL	"skills.install"
 #define OP_SKILLS_UNINSTALL	"skills.uninstall"
 #define OP_SKILLS_RELOAD	"skills.reload"
 

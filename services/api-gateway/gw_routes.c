@@ -381,7 +381,8 @@ const struct gw_route gw_routes[] = {
 	    NULL, NULL, 5, NULL, 0 },
 	/* Skills & Marketplace */
 	{ GW_GET, "/api/skills", SVC_AGENT_RUNTIME, OP_SKILLS_LIST, 2, NULL, 0 },
-	{ GW_POST, "/api/skills/install", NULL, NULL, 50, NULL, 0 },
+	{ GW_POST, "/api/skills/install",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_INSTALL, 50, NULL, 0 },
 	{ GW_POST, "/api/skills/uninstall",
 	    SVC_AGENT_RUNTIME, OP_SKILLS_UNINSTALL, 10, NULL, 0 },
 	{ GW_POST, "/api/skills/create",

@@ -5,6 +5,7 @@
  *	skills.get        GET  /api/skills/{name}
  *	skills.file       GET  /api/skills/{name}/file?path=
  *	skills.create     POST /api/skills/create
+ *	skills.install    POST /api/skills/install
  *	skills.uninstall  POST /api/skills/uninstall
  *	skills.reload     POST /api/skills/reload
  *
@@ -12,6 +13,7 @@
  * connection; a write here drops this replica's snapshot, and the
  * version its trigger stamps tells the other replicas' turns.
  */
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,40 +406,39 @@ create_parse(json_t *body, char **promptp, struct svc_reply *rp)
 	return (NULL);
 }
 
-static void
-op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+/*
+ * Checks a skill (manifest m, prompt, files: borrowed) and stores it as
+ * source: the files within their bounds, a prompt-only runtime, the scan
+ * passed (a Critical finding refuses it with status blocked and the
+ * findings), the name free.  0 with *warnp (new: the other findings),
+ * or -1 after replying.  verb names the operation in error texts.
+ */
+static int
+admit(struct svc_ctx *c, struct svc_reply *rp, json_t *m, const char *prompt,
+    json_t *files, const char *source, int blocked, const char *verb,
+    json_t **warnp)
 {
-	json_t		*body = rq->mr_body, *m = NULL, *findings = NULL;
-	json_t		*files, *warn = NULL, *f;
-	const char	*name, *rt;
-	char		*prompt = NULL, *text = NULL, err[256];
-	size_t		 i;
-	int		 crit, rv;
+	json_t		*findings = NULL;
+	const char	*name = skill_manifest_name(m), *rt;
+	char		*text = NULL, err[256];
+	int		 crit, rv, ret = -1;
 
-	if (!json_is_object(body)) {
-		svc_reply_error(rp, 400, "the body must be a JSON object");
-		return;
-	}
-	if (svc_known_fields(body, create_keys, rp) != 0 ||
-	    (m = create_parse(body, &prompt, rp)) == NULL)
-		return;
-	name = skill_manifest_name(m);
-	files = json_object_get(body, "files");
+	*warnp = NULL;
 	if (skill_files_check(files, err, sizeof(err)) != 0) {
-		svc_reply_error(rp, 400, "Failed to create skill: %s", err);
+		svc_reply_error(rp, 400, "Failed to %s skill: %s", verb, err);
 		goto done;
 	}
 	if (prompt != NULL && strlen(prompt) > SKILL_PROMPT_MAX) {
-		svc_reply_error(rp, 400, "Failed to create skill: the prompt "
-		    "context is at most %d bytes", SKILL_PROMPT_MAX);
+		svc_reply_error(rp, 400, "Failed to %s skill: the prompt "
+		    "context is at most %d bytes", verb, SKILL_PROMPT_MAX);
 		goto done;
 	}
 	rt = skill_runtime_name(m);
 	if (strcmp(rt, "prompt_only") != 0) {
 		/* Refused rather than stored and never run. */
-		svc_reply_error(rp, 400, "Failed to create skill: runtime "
-		    "'%s' cannot run here yet: only prompt-only skills can be "
-		    "created", rt);
+		svc_reply_error(rp, 400, "Failed to %s skill: runtime '%s' "
+		    "cannot run here yet: only prompt-only skills can be "
+		    "%sd", verb, rt, verb);
 		goto done;
 	}
 	/* The scan, before anything is stored. */
@@ -448,12 +449,13 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	}
 	if (crit > 0) {
 		text = skill_findings_text(findings, "Critical");
-		svc_reply_json(rp, 400, json_pack("{s:s+, s:O}", "error",
-		    "Failed to create skill: blocked by the security scan: ",
-		    text ? text : "", "findings", findings));
+		svc_reply_json(rp, blocked, json_pack("{s:s+++, s:O}",
+		    "error", blocked == 403 ? "Security blocked: skill '" :
+		    "Failed to create skill: '", name, "' is blocked by the "
+		    "security scan: ", text ? text : "", "findings", findings));
 		goto done;
 	}
-	rv = skill_store_insert(c->sc_db, m, prompt, files, "created");
+	rv = skill_store_insert(c->sc_db, m, prompt, files, source);
 	if (rv == SKILL_EEXIST) {
 		svc_reply_error(rp, 409, "Skill '%s' already exists", name);
 		goto done;
@@ -462,18 +464,150 @@ op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 		svc_reply_db_error(rp, c);
 		goto done;
 	}
-	warn = json_array();
-	json_array_foreach(findings, i, f)
-		json_array_append(warn, f);
-	svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s, s:O, s:s+, "
-	    "s:s++, s:o}", "status", "created", "skill", name, "name", name,
-	    "version", json_object_get(json_object_get(m, "skill"), "version"),
-	    "path", "skills/", name,
-	    "message", "Skill '", name, "' created", "warnings", warn));
+	*warnp = findings;
+	findings = NULL;
+	ret = 0;
  done:
 	free(text);
-	free(prompt);
 	json_decref(findings);
+	return (ret);
+}
+
+static void
+op_create(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*body = rq->mr_body, *m = NULL, *warn;
+	const char	*name;
+	char		*prompt = NULL;
+
+	if (!json_is_object(body)) {
+		svc_reply_error(rp, 400, "the body must be a JSON object");
+		return;
+	}
+	if (svc_known_fields(body, create_keys, rp) != 0 ||
+	    (m = create_parse(body, &prompt, rp)) == NULL)
+		return;
+	name = skill_manifest_name(m);
+	if (admit(c, rp, m, prompt, json_object_get(body, "files"), "created",
+	    400, "create", &warn) == 0)
+		svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s, s:O, s:s+, "
+		    "s:s++, s:o}", "status", "created", "skill", name, "name",
+		    name, "version", json_object_get(json_object_get(m,
+		    "skill"), "version"), "path", "skills/", name, "message",
+		    "Skill '", name, "' created", "warnings", warn));
+	free(prompt);
+	json_decref(m);
+}
+
+/* skills.install: a skill directory on this host, from the registry
+ * checkout (HOME/registry/skills/<name>: {name}) or HOME/skills
+ * ({source: <absolute path>}); nothing else is read. */
+
+static const char *const install_keys[] = {
+	"name", "source", "verify", "hand", NULL
+};
+
+/* 0 when path, resolved into rpath (PATH_MAX), is an entry directly
+ * under HOME-relative root, resolved. */
+static int
+under(const char *home, const char *root, const char *path, char *rpath)
+{
+	char	dir[PATH_MAX], rroot[PATH_MAX];
+	size_t	n;
+
+	if (snprintf(dir, sizeof(dir), "%s/%s", home, root) >=
+	    (int)sizeof(dir) || realpath(dir, rroot) == NULL ||
+	    realpath(path, rpath) == NULL)
+		return (-1);
+	n = strlen(rroot);
+	return (strncmp(rpath, rroot, n) == 0 && rpath[n] == '/' &&
+	    strchr(rpath + n + 1, '/') == NULL ? 0 : -1);
+}
+
+static void
+op_install(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
+{
+	json_t		*body = rq->mr_body, *m = NULL, *files = NULL, *warn;
+	json_t		*name = json_object_get(body, "name");
+	json_t		*source = json_object_get(body, "source");
+	json_t		*verify = json_object_get(body, "verify");
+	const char	*home = c->sc_cfg->home_dir, *n, *e, *base;
+	char		 dir[PATH_MAX], err[512], *prompt = NULL;
+	int		 status;
+
+	if (!json_is_object(body)) {
+		svc_reply_error(rp, 400, "the body must be a JSON object");
+		return;
+	}
+	if (svc_known_fields(body, install_keys, rp) != 0)
+		return;
+	if (json_object_get(body, "hand") != NULL) {
+		svc_reply_error(rp, 400, "'hand': installing into a hand is "
+		    "not supported yet");
+		return;
+	}
+	if (verify != NULL && !json_is_boolean(verify)) {
+		svc_reply_error(rp, 400, "'verify' must be a boolean (the scan "
+		    "always runs)");
+		return;
+	}
+	if ((name == NULL) == (source == NULL)) {
+		svc_reply_error(rp, 400, "give one of 'name' (a skill of the "
+		    "registry checkout) and 'source' (a directory under "
+		    "$LIBREFANG_HOME/skills)");
+		return;
+	}
+	if (name != NULL) {
+		n = json_string_value(name);
+		/* The registry's directory names: the reference's rule. */
+		if (n == NULL || json_string_length(name) == 0 ||
+		    json_string_length(name) > SKILL_NAME_MAX ||
+		    strlen(n) != json_string_length(name) || strspn(n,
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "0123456789_-") != strlen(n) || *n == '-' || *n == '_') {
+			svc_reply_error(rp, 400, "'name' must be 1-64 letters, "
+			    "digits, '-' or '_', starting with a letter or a "
+			    "digit");
+			return;
+		}
+		snprintf(dir, sizeof(dir), "%s/registry/skills/%s", home, n);
+	} else {
+		n = json_string_value(source);
+		if (n == NULL || *n != '/' || json_string_length(source) >=
+		    sizeof(dir) || strlen(n) != json_string_length(source)) {
+			svc_reply_error(rp, 400, "'source' must be an absolute "
+			    "path");
+			return;
+		}
+		/* The directory read is the resolved one. */
+		if (under(home, "skills", n, dir) != 0 &&
+		    under(home, "registry/skills", n, dir) != 0) {
+			svc_reply_error(rp, 400, "'source' must be a skill "
+			    "directory directly under $LIBREFANG_HOME/skills or "
+			    "$LIBREFANG_HOME/registry/skills");
+			return;
+		}
+	}
+	base = strrchr(dir, '/') + 1;
+	if (skill_dir_load(dir, base, &m, &prompt, &files, &status, err,
+	    sizeof(err)) != 0) {
+		if (status == 404)
+			svc_reply_error(rp, 404, "Skill '%.64s' not found in "
+			    "the registry", base);
+		else
+			svc_reply_error(rp, status, "%s%s", status == 403 ? "" :
+			    "Failed to install skill: ", err);
+		goto done;
+	}
+	if ((e = skill_manifest_name(m)) != NULL && admit(c, rp, m, prompt,
+	    files, "local", 403, "install", &warn) == 0)
+		svc_reply_json(rp, 201, json_pack("{s:s, s:s, s:s, s:O, s:o}",
+		    "status", "installed", "skill", e, "name", e, "version",
+		    json_object_get(json_object_get(m, "skill"), "version"),
+		    "warnings", warn));
+ done:
+	free(prompt);
+	json_decref(files);
 	json_decref(m);
 }
 
@@ -545,6 +679,7 @@ const struct svc_op skill_ops[] = {
 	{ OP_SKILLS_GET, op_get },
 	{ OP_SKILLS_FILE, op_file },
 	{ OP_SKILLS_CREATE, op_create },
+	{ OP_SKILLS_INSTALL, op_install },
 	{ OP_SKILLS_UNINSTALL, op_uninstall },
 	{ OP_SKILLS_RELOAD, op_reload },
 	{ NULL, NULL }

@@ -105,6 +105,22 @@ int	 skill_files_check(json_t *files, char *err, size_t errlen);
  * at most SKILL_PATH_MAX bytes; else why not (static text). */
 const char *skill_path_problem(const char *path);
 
+/* ---- a directory (skill/dir.c) --------------------------------------- */
+
+/*
+ * Reads the skill directory dir (an absolute path): skill.toml, else a
+ * SKILL.md converted (fallback: the name when it has none), the prompt
+ * (inline, else prompt_context.md) and the supporting files (hidden
+ * entries, node_modules and target skipped; four levels deep at most), each
+ * bounded as skill_files_check() bounds them.  0 with *mp, *promptp (may
+ * be NULL) and *filesp (all new); else -1 with *statusp (404: no such
+ * directory; 403: a symbolic link or a *.pth file, the supply-chain
+ * rules; 400: anything else) and err.
+ */
+int	 skill_dir_load(const char *dir, const char *fallback, json_t **mp,
+	    char **promptp, json_t **filesp, int *statusp, char *err,
+	    size_t errlen);
+
 /* ---- the scan (skill/scan.c; notes 1.4) ------------------------------ */
 
 /*
