@@ -143,6 +143,8 @@
 #define OP_SKILLS_INSTALL	"skills.install"
 #define OP_SKILLS_UNINSTALL	"skills.uninstall"
 #define OP_SKILLS_RELOAD	"skills.reload"
+#define OP_SKILLS_REGISTRY	"skills.registry"
+#define OP_MARKETPLACE_SEARCH	"marketplace.search"
 
 /* ---- memory: key-value memory (services/memory/kv.c) ------------------- */
 #define OP_MEMORY_KV_GET	"memory.kv.get"

@@ -387,7 +387,8 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_SKILLS_UNINSTALL, 10, NULL, 0 },
 	{ GW_POST, "/api/skills/create",
 	    SVC_AGENT_RUNTIME, OP_SKILLS_CREATE, 5, NULL, 0 },
-	{ GW_GET, "/api/marketplace/search", NULL, NULL, 10, NULL, 0 },
+	{ GW_GET, "/api/marketplace/search",
+	    SVC_AGENT_RUNTIME, OP_MARKETPLACE_SEARCH, 10, NULL, 0 },
 	/* ClawHub */
 	{ GW_GET, "/api/clawhub/search", NULL, NULL, 5, NULL, 0 },
 	{ GW_GET, "/api/clawhub/browse", NULL, NULL, 5, NULL, 0 },
@@ -625,7 +626,8 @@ const struct gw_route gw_routes[] = {
 	    SVC_AGENT_RUNTIME, OP_SKILLS_GET, 5, NULL, 0 },
 	{ GW_GET, "/api/skills/{name}/file",
 	    SVC_AGENT_RUNTIME, OP_SKILLS_FILE, 5, NULL, 0 },
-	{ GW_GET, "/api/skills/registry", NULL, NULL, 5, NULL, 0 },
+	{ GW_GET, "/api/skills/registry",
+	    SVC_AGENT_RUNTIME, OP_SKILLS_REGISTRY, 5, NULL, 0 },
 	{ GW_POST, "/api/skills/reload",
 	    SVC_AGENT_RUNTIME, OP_SKILLS_RELOAD, 5, NULL, 0 },
 	/* Tools (direct invocation) */

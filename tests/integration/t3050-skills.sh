@@ -255,6 +255,21 @@ for body in '{"name": "../etc"}' "{\"source\": \"$LF_TMP/outside\"}" "{\"source\
 	t_eq "install $body is 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
 done
 
+# The checkout as the registry and the marketplace search show it.
+lf_req GET /api/skills/registry
+t_eq "GET /api/skills/registry: what parses, by name, installed or not" \
+    "$LF_STATUS $(jbc '[.total, [.skills[] | [.name, .is_installed]]]')" \
+    '200 [5,[["code",false],["evil",false],["hook",false],["knots",true],["linky",false]]]'
+t_eq "an entry's fields" "$(jbc '.skills[3] | [.name, .description, .version, .install_id]')" \
+    '["knots","Sailing knots","0.1.0","knots"]'
+lf_req GET "/api/marketplace/search?q=SAILING"
+t_eq "marketplace search matches descriptions, any case" \
+    "$LF_STATUS $(jbc '[.total, [.results[] | [.name, .install_id, .is_installed]]]')" '200 [1,[["knots","knots",true]]]'
+lf_req GET "/api/marketplace/search?q=nothing-like-it"
+t_eq "a search without a match" "$(jbc '[.total, .results]')" '[0,[]]'
+lf_req GET "/api/marketplace/search"
+t_eq "an empty search lists the checkout" "$(jb .total)" 5
+
 # ---- replicas ---------------------------------------------------------------------------
 LIBREFANG_LOG_LEVEL=debug t_ok "a second replica joins" lf_replica agent-runtime-2 agent-runtime
 lf_stop agent-runtime

@@ -9,10 +9,14 @@
  * directory), as does a *.pth file (a Python start-up hook).  Hidden
  * entries, .git, node_modules and target are not read.  Nothing is
  * written: the caller stores what this returns, after the scan.
+ *
+ * The registry checkout's listing reads only each directory's
+ * skill.toml or SKILL.md, the same way.
  */
 #include <sys/stat.h>
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -247,4 +251,72 @@ skill_dir_load(const char *dir, const char *fallback, json_t **mp,
 	free(dl.dl_md);
 	free(dl.dl_prompt);
 	return (ret);
+}
+
+/* The manifest of directory dir (under rfd) from its skill.toml or
+ * SKILL.md alone (new), or NULL. */
+static json_t *
+entry_manifest(int rfd, const char *dir)
+{
+	json_t	*m = NULL;
+	char	*text = NULL, *prompt = NULL, err[256], path[300];
+	int	 dfd;
+
+	if ((dfd = openat(rfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) < 0)
+		return (NULL);
+	snprintf(path, sizeof(path), "%s/skill.toml", dir);
+	if (read_text(dfd, "skill.toml", path, SKILL_TOML_MAX, &text, err,
+	    sizeof(err)) == 0)
+		m = skill_manifest_parse(text, strlen(text), &prompt, err,
+		    sizeof(err));
+	else if (read_text(dfd, "SKILL.md", path, SKILL_MD_MAX, &text, err,
+	    sizeof(err)) == 0)
+		m = skill_md_convert(text, strlen(text), dir, &prompt, err,
+		    sizeof(err));
+	close(dfd);
+	free(text);
+	free(prompt);
+	return (m);
+}
+
+json_t *
+skill_registry_read(const char *home)
+{
+	DIR		*d;
+	struct dirent	*de;
+	struct stat	 st;
+	json_t		*out = json_array(), *m, *sk;
+	char		 root[PATH_MAX];
+	int		 rfd;
+
+	if (out == NULL || snprintf(root, sizeof(root), "%s/registry/skills",
+	    home) >= (int)sizeof(root))
+		return (out);
+	if ((rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (d = fdopendir(rfd)) == NULL) {
+		if (rfd >= 0)
+			close(rfd);
+		return (out);	/* no checkout: nothing in it */
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode) ||
+		    (m = entry_manifest(dirfd(d), de->d_name)) == NULL)
+			continue;
+		sk = json_object_get(m, "skill");
+		json_array_append_new(out, json_pack("{s:O, s:O, s:O, s:O, s:O, "
+		    "s:s, s:s}", "name", json_object_get(sk, "name"),
+		    "description", json_object_get(sk, "description"),
+		    "version", json_object_get(sk, "version"),
+		    "author", json_object_get(sk, "author"),
+		    "tags", json_object_get(sk, "tags"),
+		    "install_id", de->d_name,
+		    "runtime", skill_runtime_name(m)));
+		json_decref(m);
+		if (json_array_size(out) >= SKILL_REGISTRY_MAX)
+			break;
+	}
+	closedir(d);
+	return (out);
 }

@@ -8,6 +8,8 @@
  *	skills.install    POST /api/skills/install
  *	skills.uninstall  POST /api/skills/uninstall
  *	skills.reload     POST /api/skills/reload
+ *	skills.registry   GET  /api/skills/registry
+ *	marketplace.search GET /api/marketplace/search?q=
  *
  * Every read and write goes to runtime.skills on the worker's own
  * connection; a write here drops this replica's snapshot, and the
@@ -611,6 +613,114 @@ op_install(struct svc_ctx *c, const struct msg_req *rq, struct svc_reply *rp)
 	json_decref(m);
 }
 
+/* ---- the registry checkout ---------------------------------------------- */
+
+static int
+by_name(const void *a, const void *b)
+{
+	json_t	*const *x = a, *const *y = b;
+
+	return (strcmp(json_string_value(json_object_get(*x, "name")) ?: "",
+	    json_string_value(json_object_get(*y, "name")) ?: ""));
+}
+
+/* The registry's skills sorted by name, each with is_installed (new), or
+ * NULL after a 503 or a 500. */
+static json_t *
+registry(struct svc_ctx *c, struct svc_reply *rp)
+{
+	json_t	*reg, *rows, *e, *r, *out, **v;
+	size_t	 i, j, n;
+	int	 inst;
+
+	if ((rows = svc_rows(c, "SELECT name FROM skills", 0, NULL, NULL,
+	    rp)) == NULL)
+		return (NULL);
+	reg = skill_registry_read(c->sc_cfg->home_dir);
+	n = json_array_size(reg);
+	out = json_array();
+	if (reg == NULL || out == NULL || (v = calloc(n + 1,
+	    sizeof(*v))) == NULL) {
+		json_decref(rows);
+		json_decref(reg);
+		json_decref(out);
+		svc_reply_error(rp, 500, "out of memory");
+		return (NULL);
+	}
+	json_array_foreach(reg, i, e)
+		v[i] = e;
+	qsort(v, n, sizeof(*v), by_name);
+	for (i = 0; i < n; i++) {
+		inst = 0;
+		json_array_foreach(rows, j, r)
+			inst |= json_equal(json_object_get(r, "name"),
+			    json_object_get(v[i], "name"));
+		json_object_set_new(v[i], "is_installed", json_boolean(inst));
+		json_array_append(out, v[i]);
+	}
+	free(v);
+	json_decref(rows);
+	json_decref(reg);
+	return (out);
+}
+
+/* skills.registry: GET /api/skills/registry. */
+static void
+op_registry(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	json_t	*l;
+
+	(void)rq;
+	if ((l = registry(c, rp)) != NULL)
+		svc_reply_list(rp, "skills", l);
+}
+
+/* 1 if hay holds needle, ignoring ASCII case. */
+static int
+has_ci(const char *hay, const char *needle)
+{
+	return (hay != NULL && strcasestr(hay, needle) != NULL);
+}
+
+/* marketplace.search: GET /api/marketplace/search?q=: the registry
+ * checkout's skills whose name or description holds q (any case; none:
+ * all).  No network. */
+static void
+op_market_search(struct svc_ctx *c, const struct msg_req *rq,
+    struct svc_reply *rp)
+{
+	json_t		*l, *e, *out;
+	const char	*q = json_string_value(json_object_get(rq->mr_query,
+			    "q")) ?: "";
+	size_t		 i;
+
+	if ((l = registry(c, rp)) == NULL)
+		return;
+	out = json_array();
+	json_array_foreach(l, i, e) {
+		if (*q != '\0' && !has_ci(json_string_value(json_object_get(e,
+		    "name")), q) && !has_ci(json_string_value(json_object_get(
+		    e, "description")), q))
+			continue;
+		svc_list_add(&out, json_pack("{s:O, s:O, s:O, s:O, s:i, s:i, "
+		    "s:s, s:O, s:O}", "name", json_object_get(e, "name"),
+		    "description", json_object_get(e, "description"),
+		    "author", json_object_get(e, "author"),
+		    "version", json_object_get(e, "version"),
+		    "downloads", 0, "stars", 0, "url", "",
+		    "install_id", json_object_get(e, "install_id"),
+		    "is_installed", json_object_get(e, "is_installed")));
+	}
+	json_decref(l);
+	if (out == NULL) {
+		svc_reply_error(rp, 500, "out of memory");
+		return;
+	}
+	svc_reply_json(rp, 200, json_pack("{s:o, s:I, s:i}", "results", out,
+	    "total", (json_int_t)json_array_size(out), "page", 1));
+}
+
 static const char *const uninstall_keys[] = { "name", NULL };
 
 static void
@@ -682,5 +792,7 @@ const struct svc_op skill_ops[] = {
 	{ OP_SKILLS_INSTALL, op_install },
 	{ OP_SKILLS_UNINSTALL, op_uninstall },
 	{ OP_SKILLS_RELOAD, op_reload },
+	{ OP_SKILLS_REGISTRY, op_registry },
+	{ OP_MARKETPLACE_SEARCH, op_market_search },
 	{ NULL, NULL }
 };

@@ -121,6 +121,15 @@ int	 skill_dir_load(const char *dir, const char *fallback, json_t **mp,
 	    char **promptp, json_t **filesp, int *statusp, char *err,
 	    size_t errlen);
 
+#define SKILL_REGISTRY_MAX	1000	/* registry entries listed */
+
+/* The skills of the registry checkout, $home/registry/skills/<dir>/
+ * with a skill.toml or a SKILL.md that parses (others are left out), in
+ * directory order: [{name, description, version, author, tags,
+ * install_id (the directory), runtime}] (new; empty when there is no
+ * checkout; NULL on ENOMEM). */
+json_t	*skill_registry_read(const char *home);
+
 /* ---- the scan (skill/scan.c; notes 1.4) ------------------------------ */
 
 /*
