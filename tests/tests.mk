@@ -11,8 +11,9 @@ AR_TESTS	:= t_catalog t_llm t_mcp t_session t_tool llmcall mcpcall toolrun \
 		   uploadblocks
 # The TOTP second factor (approval/totp.c; issue 12, part "totp").
 AR_TESTS	+= t_totp totpgate
-# Skills: the formats and the scan (skill/; issue 15).
-AR_TESTS	+= t_skill
+# Skills: the formats, the scan, the prompt section and its bench (skill/;
+# issue 15).
+AR_TESTS	+= t_skill skillbench
 $(foreach t,$(AR_TESTS),$(eval $(t)_SRCS += $(AR_LIB)))
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -I$(AR_DIR)
 

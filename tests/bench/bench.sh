@@ -30,7 +30,8 @@
 #   BENCH_WEBHOOKS=1      0 skips the outbound webhook figure (webhooks.sh)
 #   BENCH_DASH=1          0 skips the dashboard figure (dashboard.sh:
 #                         headless Chromium)
-#   (figure 22, backup and restore: tests/bench/backup.sh)
+#   (figure 22, backup and restore: tests/bench/backup.sh;
+#   figure 24, skills in a turn's prompt: tests/bench/skills.sh)
 
 set -u
 
@@ -643,6 +644,9 @@ fi
 
 # ---- 10. cron_next() (tests/bench/cron.sh): no stack.
 "$root/tests/bench/cron.sh" "$build"
+
+# ---- 24. skills in a turn's prompt (tests/bench/skills.sh): no stack.
+"$root/tests/bench/skills.sh" "$build"
 
 # ---- 5-8. agent turns (tests/bench/turns.sh): its own stack and fake
 # providers, after this one is gone (and its watchdog with it).

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "skill/skill.h"
 #include "tap.h"
 
@@ -312,12 +313,101 @@ t_bundled(void)
 	return (0);
 }
 
+/* A row {name, manifest, prompt_context} for the snapshot (new). */
+static json_t *
+row(const char *name, const char *tag, const char *prompt)
+{
+	return (json_pack("{s:s, s:{s:{s:s, s:s, s:[s]}}, s:s}", "name", name,
+	    "manifest", "skill", "name", name, "description", "d", "tags", tag,
+	    "prompt_context", prompt));
+}
+
+static int
+t_prompt(void)
+{
+	struct buf	 b = BUF_INIT(1024 * 1024);
+	json_t		*rows = json_deep_copy(skill_bundled()), *am;
+	char		*big, name[16];
+	const char	*p;
+	int		 i;
+
+	/* One over the per-skill cap: cut at 16,000 characters. */
+	big = malloc(20001);
+	memset(big, 'q', 20000);
+	big[20000] = '\0';
+	/* In name order, as the table gives them. */
+	json_array_insert_new(rows, 1, row("long-one", "writing", big));
+	free(big);
+	T_EQ_INT(skill_snapshot_load(rows, 7), 0);
+
+	am = json_pack("{s:[s]}", "skills", "CODE-REVIEW");
+	T_EQ_INT(skill_prompt(&b, am, 7, NULL), 0);
+	p = b.b_data;
+	T_OK(p != NULL && strncmp(p, "## Skills\n", 10) == 0);
+	T_OK(strstr(p, "<available_skills>\ndevelopment:\n  - code-review: "
+	    "Review a code change") != NULL);
+	T_OK(strstr(p, "\n\n--- Skill: code-review ---\n[EXTERNAL SKILL "
+	    "CONTEXT: ") != NULL);
+	T_OK(strstr(p, "[END EXTERNAL SKILL CONTEXT]") != NULL);
+	T_OK(strstr(p, "plain-writing") == NULL);
+	json_decref(am);
+	buf_reset(&b);
+
+	/* No list: all; categories grouped in order of first appearance. */
+	am = json_object();
+	T_EQ_INT(skill_prompt(&b, am, 7, NULL), 0);
+	p = b.b_data;
+	T_OK(strstr(p, "development:\n  - code-review") != NULL);
+	T_OK(strstr(p, "writing:\n  - long-one: d\n  - plain-writing") != NULL);
+	T_OK(strstr(p, "--- Skill: meeting-notes ---") != NULL);
+	/* 16,000 q's then "...", never 16,001. */
+	T_OK(strstr(p, "qqq...\n[END") != NULL);
+	big = malloc(16002);
+	memset(big, 'q', 16001);
+	big[16001] = '\0';
+	T_OK(strstr(p, big) == NULL);
+	big[16000] = '\0';
+	T_OK(strstr(p, big) != NULL);
+	free(big);
+	json_decref(am);
+	buf_reset(&b);
+
+	/* skills_disabled: nothing; another version without a database:
+	 * -1 and nothing. */
+	am = json_pack("{s:b}", "skills_disabled", 1);
+	T_EQ_INT(skill_prompt(&b, am, 7, NULL), 0);
+	T_EQ_INT((int)b.b_len, 0);
+	json_decref(am);
+	am = json_object();
+	T_EQ_INT(skill_prompt(&b, am, 8, NULL), -1);
+	T_EQ_INT((int)b.b_len, 0);
+
+	/* Past ten skills: the names only. */
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "extra-%d", i);
+		json_array_insert_new(rows, 1 + (size_t)i, row(name, "misc",
+		    "x"));
+	}
+	T_EQ_INT(skill_snapshot_load(rows, 9), 0);
+	T_EQ_INT(skill_prompt(&b, am, 9, NULL), 0);
+	p = b.b_data;
+	T_OK(strstr(p, "## Skills\nInstalled skills: code-review, extra-0, ")
+	    != NULL);
+	T_OK(strstr(p, "<available_skills>") == NULL);
+	json_decref(am);
+	buf_release(&b);
+	json_decref(rows);
+	skill_snapshot_drop();
+	return (0);
+}
+
 static const struct tap_case cases[] = {
 	{ "names and paths", t_names },
 	{ "skill.toml accepted and refused", t_manifests },
 	{ "SKILL.md converted", t_skill_md },
 	{ "the scan", t_scan },
 	{ "the bundled skills", t_bundled },
+	{ "the prompt section", t_prompt },
 	{ NULL, NULL }
 };
 

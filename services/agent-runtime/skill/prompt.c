@@ -104,12 +104,38 @@ entry_new(const char *name, json_t *m, const char *prompt)
 	return (NULL);
 }
 
+/* A snapshot (new) of rows [{name, manifest, prompt_context}] at
+ * version v, or NULL on ENOMEM. */
+static json_t *
+snapshot_build(json_t *rows, long long v)
+{
+	json_t		*skills = json_array(), *r, *e, *out = NULL;
+	const char	*name;
+	size_t		 i;
+
+	if (skills == NULL)
+		return (NULL);
+	json_array_foreach(rows, i, r) {
+		if ((name = json_string_value(json_object_get(r, "name"))) ==
+		    NULL)
+			continue;
+		e = entry_new(name, json_object_get(r, "manifest"),
+		    json_string_value(json_object_get(r, "prompt_context")));
+		if (e == NULL || json_array_append_new(skills, e) != 0)
+			goto done;
+	}
+	out = json_pack("{s:I, s:O}", "v", (json_int_t)v, "skills", skills);
+ done:
+	json_decref(skills);
+	return (out);
+}
+
 /* Reads the snapshot with db (new), or NULL (logged). */
 static json_t *
 snapshot_read(struct db *db)
 {
 	PGresult	*res;
-	json_t		*skills = NULL, *m, *e, *out = NULL;
+	json_t		*rows, *m, *out = NULL;
 	json_error_t	 je;
 	long long	 v = 0;
 	int		 i;
@@ -120,7 +146,7 @@ snapshot_read(struct db *db)
 			    db_errmsg(db));
 		return (NULL);
 	}
-	if ((skills = json_array()) == NULL)
+	if ((rows = json_array()) == NULL)
 		goto done;
 	for (i = 0; i < PQntuples(res); i++) {
 		if (strcmp(PQgetvalue(res, i, 0), "0") == 0) {
@@ -130,16 +156,38 @@ snapshot_read(struct db *db)
 		}
 		if ((m = json_loads(PQgetvalue(res, i, 2), 0, &je)) == NULL)
 			continue;
-		e = entry_new(PQgetvalue(res, i, 1), m, PQgetvalue(res, i, 3));
-		json_decref(m);
-		if (e == NULL || json_array_append_new(skills, e) != 0)
+		if (json_array_append_new(rows, json_pack("{s:s, s:o, s:s}",
+		    "name", PQgetvalue(res, i, 1), "manifest", m,
+		    "prompt_context", PQgetvalue(res, i, 3))) != 0)
 			goto done;
 	}
-	out = json_pack("{s:I, s:O}", "v", (json_int_t)v, "skills", skills);
+	out = snapshot_build(rows, v);
  done:
 	PQclear(res);
-	json_decref(skills);
+	json_decref(rows);
 	return (out);
+}
+
+/* Replaces the snapshot with s (a reference taken). */
+static void
+snapshot_set(json_t *s)
+{
+	pthread_mutex_lock(&snap_mtx);
+	json_decref(snap);
+	snap = json_incref(s);
+	pthread_mutex_unlock(&snap_mtx);
+}
+
+int
+skill_snapshot_load(json_t *rows, long long ver)
+{
+	json_t	*s;
+
+	if ((s = snapshot_build(rows, ver)) == NULL)
+		return (-1);
+	snapshot_set(s);
+	json_decref(s);
+	return (0);
 }
 
 /* The snapshot at version ver (0: read it now), new; NULL (logged). */
@@ -155,10 +203,7 @@ snapshot_get(struct db *db, long long ver)
 	pthread_mutex_unlock(&snap_mtx);
 	if (s != NULL || db == NULL || (s = snapshot_read(db)) == NULL)
 		return (s);
-	pthread_mutex_lock(&snap_mtx);
-	json_decref(snap);
-	snap = json_incref(s);
-	pthread_mutex_unlock(&snap_mtx);
+	snapshot_set(s);
 	return (s);
 }
 
@@ -209,69 +254,62 @@ selected(json_t *list, const char *name)
 int
 skill_prompt(struct buf *b, json_t *am, long long ver, struct db *db)
 {
-	json_t		*s, *all, *list, *e, *f;
-	const char	*cat, *block;
-	size_t		 i, j, n = 0, spent = 0, left = 0;
-	int		 first;
+	json_t		*s, *list, *e, *sel[SKILL_INLINE_MAX];
+	const char	*cat, *block, *name;
+	size_t		 i, j, k, n = 0, spent = 0, left = 0;
 
 	if (json_is_true(json_object_get(am, "skills_disabled")))
 		return (0);
 	if ((s = snapshot_get(db, ver)) == NULL)
 		return (-1);
-	all = json_object_get(s, "skills");
 	list = json_object_get(am, "skills");
-	json_array_foreach(all, i, e)
-		n += selected(list, json_string_value(json_object_get(e,
-		    "name")));
+	/* The selection, by name (the snapshot's order); the first
+	 * SKILL_INLINE_MAX kept for the summary. */
+	json_array_foreach(json_object_get(s, "skills"), i, e)
+		if (selected(list, json_string_value(json_object_get(e,
+		    "name")))) {
+			if (n < SKILL_INLINE_MAX)
+				sel[n] = e;
+			n++;
+		}
 	if (n == 0)
 		goto done;
 	(void)buf_adds(b, b->b_len > 0 ? "\n\n## Skills\n" : "## Skills\n");
 	if (n > SKILL_INLINE_MAX) {
 		(void)buf_adds(b, "Installed skills:");
-		j = 0;
-		json_array_foreach(all, i, e)
-			if (selected(list, json_string_value(json_object_get(e,
-			    "name"))) && j++ < SKILL_NAMES_MAX)
-				(void)buf_addf(b, "%s %s", j > 1 ? "," : "",
-				    json_string_value(json_object_get(e,
-				    "name")));
+		k = 0;
+		json_array_foreach(json_object_get(s, "skills"), i, e) {
+			name = json_string_value(json_object_get(e, "name"));
+			if (selected(list, name) && k++ < SKILL_NAMES_MAX)
+				(void)buf_addf(b, "%s %s", k > 1 ? "," : "",
+				    name);
+		}
 	} else {
-		/* Grouped by category, categories in order of first
-		 * appearance among names sorted. */
+		/* Grouped by category, in the order categories first
+		 * appear among the selected names. */
 		(void)buf_adds(b, "Skills give you guidance for particular "
 		    "tasks; follow a skill's guidance when its task comes "
 		    "up.\n<available_skills>");
-		json_array_foreach(all, i, e) {
-			cat = json_string_value(json_object_get(e, "category"));
-			if (!selected(list, json_string_value(json_object_get(e,
-			    "name"))))
-				continue;
-			/* A category's first selected skill prints it. */
-			first = 1;
-			json_array_foreach(all, j, f) {
-				if (j >= i)
+		for (i = 0; i < n; i++) {
+			cat = json_string_value(json_object_get(sel[i],
+			    "category"));
+			for (j = 0; j < i; j++)
+				if (strcmp(json_string_value(json_object_get(
+				    sel[j], "category")), cat) == 0)
 					break;
-				if (selected(list, json_string_value(
-				    json_object_get(f, "name"))) &&
-				    strcmp(json_string_value(json_object_get(f,
-				    "category")), cat) == 0)
-					first = 0;
-			}
-			if (!first)
-				continue;
+			if (j < i)
+				continue;	/* printed with its first */
 			(void)buf_addf(b, "\n%s:", cat);
-			json_array_foreach(all, j, f)
-				if (selected(list, json_string_value(
-				    json_object_get(f, "name"))) &&
-				    strcmp(json_string_value(json_object_get(f,
-				    "category")), cat) == 0)
+			for (j = i; j < n; j++)
+				if (strcmp(json_string_value(json_object_get(
+				    sel[j], "category")), cat) == 0)
 					(void)buf_addf(b, "\n%s",
-					    json_string_value(json_object_get(f,
-					    "line")));
+					    json_string_value(json_object_get(
+					    sel[j], "line")));
 		}
 		(void)buf_adds(b, "\n</available_skills>");
 	}
-	json_array_foreach(all, i, e) {
+	json_array_foreach(json_object_get(s, "skills"), i, e) {
 		if (!selected(list, json_string_value(json_object_get(e,
 		    "name"))) || (block = json_string_value(json_object_get(e,
 		    "block"))) == NULL)

@@ -201,6 +201,10 @@ int	 skill_prompt(struct buf *b, json_t *am, long long ver, struct db *db);
 /* The names of the enabled skills (new array, sorted), read with db;
  * NULL when the table could not be read. */
 json_t	*skill_enabled_names(struct db *db);
+/* Makes rows ([{name, manifest, prompt_context}] in name order,
+ * borrowed: the shape of skill_bundled()) this replica's snapshot at version ver, as if read
+ * from the table (tests and the bench).  0, or -1 on ENOMEM. */
+int	 skill_snapshot_load(json_t *rows, long long ver);
 /* Forgets this replica's snapshot (after a write through it). */
 void	 skill_snapshot_drop(void);
 
