@@ -255,9 +255,14 @@ for body in '{"name": "../etc"}' "{\"source\": \"$LF_TMP/outside\"}" "{\"source\
 	t_eq "install $body is 400" "$LF_STATUS $(lf_err_shape && echo shaped)" "400 shaped"
 done
 
+# A FIFO where a manifest should be is neither read nor waited on.
+mkdir -p "$R/fifo"
+mkfifo "$R/fifo/skill.toml"
+lf_req POST /api/skills/install '{"name": "fifo"}'
+t_eq "a FIFO for a skill.toml: 400 at once" "$LF_STATUS" 400
 # The checkout as the registry and the marketplace search show it.
 lf_req GET /api/skills/registry
-t_eq "GET /api/skills/registry: what parses, by name, installed or not" \
+t_eq "GET /api/skills/registry: what parses (not the FIFO), by name, installed or not" \
     "$LF_STATUS $(jbc '[.total, [.skills[] | [.name, .is_installed]]]')" \
     '200 [5,[["code",false],["evil",false],["hook",false],["knots",true],["linky",false]]]'
 t_eq "an entry's fields" "$(jbc '.skills[3] | [.name, .description, .version, .install_id]')" \

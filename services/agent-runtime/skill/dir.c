@@ -31,7 +31,8 @@
 #define DIR_DEPTH_MAX	4
 
 /* Reads regular file name (under dfd) of at most max bytes as text:
- * 0 with *out (new), or -1 with err. */
+ * 0 with *out (new), or -1 with err.  O_NONBLOCK: a FIFO put in the
+ * file's place is refused, never waited on. */
 static int
 read_text(int dfd, const char *name, const char *path, size_t max,
     char **out, char *err, size_t errlen)
@@ -43,10 +44,14 @@ read_text(int dfd, const char *name, const char *path, size_t max,
 	int		 fd;
 
 	*out = NULL;
-	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &st) != 0) {
+	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
 		snprintf(err, errlen, "could not read '%s': %s", path,
 		    strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "'%s' is not a regular file", path);
 		goto fail;
 	}
 	if ((size_t)st.st_size > max) {
