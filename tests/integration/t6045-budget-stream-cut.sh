@@ -37,8 +37,11 @@ has_entry() {
 
 # $0.002 an hour: the call reserves about $0.0005 (its input, plus 50
 # tokens at the fallback $3/M), the whole answer would cost $0.0027+.
+# The figures are the bare prompt's: the agent has no skills (all of
+# them, the bundled ones included, would add ~600 input tokens a call).
 LIMIT=0.002
-lf_req POST /api/agents "$(lf_spawn_json "$(lf_fake_toml cutter m-cut 'max_tokens = 50')")"
+lf_req POST /api/agents "$(lf_spawn_json "skills_disabled = true
+$(lf_fake_toml cutter m-cut 'max_tokens = 50')")"
 S=$(jb .agent_id)
 t_eq "an agent with max_tokens 50 is spawned" "$LF_STATUS" 201
 lf_req PUT "/api/budget/agents/$S" "{\"max_cost_per_hour_usd\": $LIMIT}"
