@@ -79,16 +79,6 @@ tools_view(struct svc_ctx *c, json_t *m)
 	    "disabled", json_is_true(json_object_get(m, "tools_disabled"))));
 }
 
-static const char *
-skills_mode(json_t *m)
-{
-	if (json_is_true(json_object_get(m, "skills_disabled")))
-		return ("none");
-	if (json_array_size(json_object_get(m, "skills")) == 0)
-		return ("all");
-	return ("allowlist");
-}
-
 static json_t *
 skills_view(struct svc_ctx *c, json_t *m)
 {
@@ -99,7 +89,7 @@ skills_view(struct svc_ctx *c, json_t *m)
 		avail = json_array();
 	return (json_pack("{s:o, s:o, s:s, s:b}",
 	    "assigned", list_or_empty(m, "skills"), "available", avail,
-	    "mode", skills_mode(m),
+	    "mode", skill_mode(m),
 	    "disabled", json_is_true(json_object_get(m, "skills_disabled"))));
 }
 

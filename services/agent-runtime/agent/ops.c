@@ -24,6 +24,7 @@
 #include "log.h"
 #include "ops.h"
 #include "services.h"
+#include "skill/skill.h"
 #include "turn/turn.h"
 #include "util.h"
 
@@ -348,16 +349,6 @@ agent_schedule_text(json_t *manifest)
 }
 
 static const char *
-agent_skills_mode(json_t *m)
-{
-	if (json_is_true(json_object_get(m, "skills_disabled")))
-		return ("none");
-	if (json_array_size(json_object_get(m, "skills")) == 0)
-		return ("all");
-	return ("allowlist");
-}
-
-static const char *
 agent_mcp_mode(json_t *m)
 {
 	json_t	*l = json_object_get(m, "mcp_servers"), *e;
@@ -446,7 +437,7 @@ agent_view_full(struct svc_ctx *c, json_t *row)
 	    "tags", agent_list_or_empty(m, "tags"),
 	    "identity", agent_identity_view(json_object_get(row, "identity")),
 	    "skills", agent_list_or_empty(m, "skills"),
-	    "skills_mode", agent_skills_mode(m),
+	    "skills_mode", skill_mode(m),
 	    "schedule", agent_schedule_text(m),
 	    "skills_disabled", json_is_true(json_object_get(m,
 	    "skills_disabled")),

@@ -251,6 +251,16 @@ selected(json_t *list, const char *name)
 	return (0);
 }
 
+const char *
+skill_mode(json_t *am)
+{
+	if (json_is_true(json_object_get(am, "skills_disabled")))
+		return ("none");
+	if (json_array_size(json_object_get(am, "skills")) == 0)
+		return ("all");
+	return ("allowlist");
+}
+
 int
 skill_prompt(struct buf *b, json_t *am, long long ver, struct db *db)
 {
@@ -258,7 +268,7 @@ skill_prompt(struct buf *b, json_t *am, long long ver, struct db *db)
 	const char	*cat, *block, *name;
 	size_t		 i, j, k, n = 0, spent = 0, left = 0;
 
-	if (json_is_true(json_object_get(am, "skills_disabled")))
+	if (strcmp(skill_mode(am), "none") == 0)
 		return (0);
 	if ((s = snapshot_get(db, ver)) == NULL)
 		return (-1);

@@ -198,6 +198,10 @@ int	 skill_store_insert(struct db *db, json_t *manifest, const char *prompt,
  * be read (logged; the prompt goes without them).
  */
 int	 skill_prompt(struct buf *b, json_t *am, long long ver, struct db *db);
+/* How agent manifest am picks its skills: "none" (skills_disabled),
+ * "all" (no skills list) or "allowlist" -- the prompt's rule, and what
+ * the agent's views say. */
+const char *skill_mode(json_t *am);
 /* The names of the enabled skills (new array, sorted), read with db;
  * NULL when the table could not be read. */
 json_t	*skill_enabled_names(struct db *db);
